@@ -1,0 +1,40 @@
+# pg_stream: continuous queries over streams, inside PostgreSQL (PGXS)
+
+EXTENSION = pg_stream
+MODULE_big = pg_stream
+DATA = pg_stream--0.1.sql
+PGFILEDESC = "pg_stream - continuous queries over streams"
+
+OBJS = \
+	src/pg_stream.o \
+	src/ddl.o \
+	src/bgw/shmem.o \
+	src/bgw/launcher.o \
+	src/bgw/manager.o \
+	src/bgw/worker.o \
+	src/engine/options.o \
+	src/engine/analyze.o \
+	src/engine/aggstate.o \
+	src/engine/batch.o \
+	src/engine/windows.o \
+	src/sources/source.o \
+	src/sources/stream.o \
+	src/sources/rate.o \
+	src/formats/tuple.o \
+	src/sinks/view.o
+
+PG_CPPFLAGS = -I$(srcdir)/src
+# Warnings are errors. PostgreSQL's own headers trip -Wextra's
+# unused-parameter, sign-compare and missing-field-initializers checks,
+# and PG_TRY trips -Wclobbered, so those are left out.
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
+	-Wno-missing-field-initializers -Wno-clobbered
+
+# pg_regress against a temporary instance with the library preloaded.
+REGRESS = setup options streams views aggregates queries failures monitoring
+REGRESS_OPTS = --temp-config=$(srcdir)/test/pg_stream.conf \
+	--temp-instance=./tmp_check
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

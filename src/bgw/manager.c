@@ -1,0 +1,217 @@
+/*-------------------------------------------------------------------------
+ *
+ * manager.c
+ *	  The manager of one database: keeps a worker running for every
+ *	  enabled continuous query.
+ *
+ * Every second, or when woken (a query created, started or stopped), it
+ * reads stream.cq and
+ *	- starts a worker for each enabled, not failed query that has none,
+ *	  after a back-off if that query's worker died recently;
+ *	- says so in the query's slot, and in the log once, when no
+ *	  background worker slot is free (stream.queries shows the note), and
+ *	  tries again later;
+ *	- terminates the workers of queries that were stopped or dropped.
+ * It exits when the extension is not installed in its database, after
+ * terminating its workers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_stream.h"
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+typedef struct Managed
+{
+	Oid			viewid;
+	BackgroundWorkerHandle *handle;
+	TimestampTz restart_at;		/* back-off after a death */
+	int			deaths;
+	bool		seen;			/* enabled in the last scan */
+	bool		logged_no_slot;
+} Managed;
+
+static Managed *managed = NULL;
+static int	nmanaged = 0;
+
+static Managed *
+managed_get(Oid viewid)
+{
+	for (int i = 0; i < nmanaged; i++)
+		if (managed[i].viewid == viewid)
+			return &managed[i];
+	managed = managed ? repalloc(managed, sizeof(Managed) * (nmanaged + 1))
+		: MemoryContextAlloc(TopMemoryContext, sizeof(Managed));
+	memset(&managed[nmanaged], 0, sizeof(Managed));
+	managed[nmanaged].viewid = viewid;
+	return &managed[nmanaged++];
+}
+
+static bool
+worker_alive(Managed *m)
+{
+	pid_t		pid;
+
+	if (m->handle == NULL)
+		return false;
+	return GetBackgroundWorkerPid(m->handle, &pid) != BGWH_STOPPED;
+}
+
+bool
+pgs_start_worker(Oid dboid, Oid viewid, BackgroundWorkerHandle **handle)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_stream");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pgs_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_stream worker %u", viewid);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_stream worker");
+	worker.bgw_main_arg = ObjectIdGetDatum(viewid);
+	memcpy(worker.bgw_extra, &dboid, sizeof(Oid));
+	worker.bgw_notify_pid = MyProcPid;
+	return RegisterDynamicBackgroundWorker(&worker, handle);
+}
+
+static void
+terminate_all(void)
+{
+	for (int i = 0; i < nmanaged; i++)
+		if (managed[i].handle)
+			TerminateBackgroundWorker(managed[i].handle);
+}
+
+static void
+manager_detach(int code, Datum arg)
+{
+	pgs_set_manager(MyDatabaseId, NULL, false);
+}
+
+void
+pgs_manager_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	if (pgs_manager_running(dboid))
+		proc_exit(0);			/* another one beat us to it */
+	pgs_set_manager(dboid, MyLatch, true);
+	before_shmem_exit(manager_detach, (Datum) 0);
+	pgstat_report_appname("pg_stream manager");
+
+	for (;;)
+	{
+		TimestampTz now;
+		bool		have_ext;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		have_ext = OidIsValid(get_extension_oid("pg_stream", true));
+		if (have_ext)
+		{
+			SPI_connect();
+			if (SPI_execute("SELECT view::oid FROM stream.cq WHERE enabled AND NOT failed",
+							true, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not read stream.cq");
+			for (int i = 0; i < nmanaged; i++)
+				managed[i].seen = false;
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				bool		isnull;
+				Oid			viewid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																	SPI_tuptable->tupdesc, 1, &isnull));
+
+				managed_get(viewid)->seen = true;
+			}
+			SPI_finish();
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+
+		if (!have_ext)
+		{
+			terminate_all();
+			proc_exit(0);
+		}
+
+		now = GetCurrentTimestamp();
+		for (int i = 0; i < nmanaged; i++)
+		{
+			Managed    *m = &managed[i];
+
+			if (!m->seen)
+			{
+				/* stopped, failed or dropped */
+				if (m->handle)
+				{
+					TerminateBackgroundWorker(m->handle);
+					pfree(m->handle);
+					m->handle = NULL;
+				}
+				m->deaths = 0;
+				continue;
+			}
+			if (worker_alive(m))
+				continue;
+			if (m->handle)
+			{
+				/* it died: try again after a back-off */
+				pfree(m->handle);
+				m->handle = NULL;
+				m->deaths++;
+				m->restart_at = TimestampTzPlusMilliseconds(now,
+															Min(1000 * (1 << Min(m->deaths - 1, 6)), 60000));
+			}
+			if (now < m->restart_at)
+				continue;
+			if (pgs_start_worker(dboid, m->viewid, &m->handle))
+			{
+				m->logged_no_slot = false;
+				pgs_slot_note(dboid, m->viewid, NULL);
+			}
+			else
+			{
+				m->handle = NULL;
+				pgs_slot_note(dboid, m->viewid,
+							  "waiting for a background worker slot (max_worker_processes)");
+				if (!m->logged_no_slot)
+					ereport(LOG,
+							(errmsg("pg_stream: no background worker slot for continuous query %u; it will start when one frees",
+									m->viewid),
+							 errhint("Raise max_worker_processes.")));
+				m->logged_no_slot = true;
+			}
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}

@@ -1,0 +1,268 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  Shared memory of pg_stream: the launcher's latch, one entry per
+ *	  database manager, one slot per continuous query.
+ *
+ * A query's slot says which worker runs it (pid, latch) or why none does
+ * (note: "waiting for a background worker slot", ...). It is only a
+ * rendezvous: everything durable lives in tables. After a crash the
+ * shared memory is new and empty, and the launcher, the managers and the
+ * workers fill it again.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_stream.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+
+#define MAX_MANAGERS 128
+
+typedef struct ManagerEntry
+{
+	Oid			dboid;
+	Latch	   *latch;
+} ManagerEntry;
+
+typedef struct PgsShared
+{
+	LWLock	   *lock;
+	Latch	   *launcher_latch;
+	bool		launcher_rescan;	/* look at every database again now */
+	ManagerEntry managers[MAX_MANAGERS];
+	int			nslots;
+	CqSlot		slots[FLEXIBLE_ARRAY_MEMBER];
+} PgsShared;
+
+static PgsShared *shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static Size
+shared_size(void)
+{
+	return add_size(offsetof(PgsShared, slots),
+					mul_size(sizeof(CqSlot), pgs_max_queries));
+}
+
+static void
+pgs_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(shared_size());
+	RequestNamedLWLockTranche("pg_stream", 1);
+}
+
+static void
+pgs_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("pg_stream", shared_size(), &found);
+	if (!found)
+	{
+		memset(shared, 0, shared_size());
+		shared->lock = &(GetNamedLWLockTranche("pg_stream"))->lock;
+		shared->nslots = pgs_max_queries;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+pgs_shmem_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = pgs_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = pgs_shmem_startup;
+}
+
+/* the slot of a query; with create, take a free one (NULL if none) */
+static CqSlot *
+slot_find_locked(Oid dboid, Oid viewid, bool create)
+{
+	CqSlot	   *free_slot = NULL;
+
+	for (int i = 0; i < shared->nslots; i++)
+	{
+		CqSlot	   *s = &shared->slots[i];
+
+		if (s->viewid == viewid && s->dboid == dboid)
+			return s;
+		if (free_slot == NULL && !OidIsValid(s->viewid))
+			free_slot = s;
+	}
+	if (create && free_slot)
+	{
+		memset(free_slot, 0, sizeof(CqSlot));
+		free_slot->dboid = dboid;
+		free_slot->viewid = viewid;
+		return free_slot;
+	}
+	return NULL;
+}
+
+CqSlot *
+pgs_slot_find(Oid dboid, Oid viewid, bool create)
+{
+	CqSlot	   *s;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	s = slot_find_locked(dboid, viewid, create);
+	LWLockRelease(shared->lock);
+	return s;
+}
+
+void
+pgs_slot_release(Oid dboid, Oid viewid)
+{
+	CqSlot	   *s;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	s = slot_find_locked(dboid, viewid, false);
+	if (s)
+		memset(s, 0, sizeof(CqSlot));
+	LWLockRelease(shared->lock);
+}
+
+void
+pgs_slot_note(Oid dboid, Oid viewid, const char *note)
+{
+	CqSlot	   *s;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	s = slot_find_locked(dboid, viewid, note != NULL);
+	if (s)
+		strlcpy(s->note, note ? note : "", sizeof(s->note));
+	LWLockRelease(shared->lock);
+}
+
+/* wake every worker of a database: a stream of theirs may have new rows */
+void
+pgs_wake_database(Oid dboid)
+{
+	if (shared == NULL)
+		return;
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (int i = 0; i < shared->nslots; i++)
+	{
+		CqSlot	   *s = &shared->slots[i];
+
+		if (s->dboid == dboid && s->latch)
+			SetLatch(s->latch);
+	}
+	LWLockRelease(shared->lock);
+}
+
+void
+pgs_wake_manager(Oid dboid)
+{
+	bool		found = false;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (int i = 0; i < MAX_MANAGERS; i++)
+		if (shared->managers[i].dboid == dboid && shared->managers[i].latch)
+		{
+			SetLatch(shared->managers[i].latch);
+			found = true;
+		}
+	LWLockRelease(shared->lock);
+	if (!found)
+		pgs_wake_launcher();
+}
+
+bool
+pgs_launcher_rescan_requested(void)
+{
+	bool		r;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	r = shared->launcher_rescan;
+	shared->launcher_rescan = false;
+	LWLockRelease(shared->lock);
+	return r;
+}
+
+void
+pgs_wake_launcher(void)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->launcher_rescan = true;
+	if (shared->launcher_latch)
+		SetLatch(shared->launcher_latch);
+	LWLockRelease(shared->lock);
+}
+
+Latch	  **
+pgs_launcher_latch(void)
+{
+	return &shared->launcher_latch;
+}
+
+void
+pgs_set_manager(Oid dboid, Latch *latch, bool attach)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MAX_MANAGERS; i++)
+	{
+		ManagerEntry *m = &shared->managers[i];
+
+		if (attach && !OidIsValid(m->dboid))
+		{
+			m->dboid = dboid;
+			m->latch = latch;
+			break;
+		}
+		if (!attach && m->dboid == dboid)
+		{
+			m->dboid = InvalidOid;
+			m->latch = NULL;
+		}
+	}
+	LWLockRelease(shared->lock);
+}
+
+bool
+pgs_manager_running(Oid dboid)
+{
+	bool		found = false;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (int i = 0; i < MAX_MANAGERS; i++)
+		if (shared->managers[i].dboid == dboid)
+			found = true;
+	LWLockRelease(shared->lock);
+	return found;
+}
+
+int
+pgs_slot_count(void)
+{
+	return shared->nslots;
+}
+
+CqSlot *
+pgs_slot_at(int i)
+{
+	return &shared->slots[i];
+}
+
+/* callers of pgs_slot_at hold this */
+void
+pgs_slots_lock(bool exclusive)
+{
+	LWLockAcquire(shared->lock, exclusive ? LW_EXCLUSIVE : LW_SHARED);
+}
+
+void
+pgs_slots_unlock(void)
+{
+	LWLockRelease(shared->lock);
+}

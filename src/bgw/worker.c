@@ -1,0 +1,215 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The worker of one continuous query: the micro-batch loop.
+ *
+ * Each batch is one transaction (engine/batch.c). Between batches the
+ * worker holds no snapshot and no transaction, and sleeps on its latch:
+ * a backend that commits rows into a stream sets the latches of the
+ * workers of its database, so new input is processed at once; sources
+ * that cannot signal (rate) say when their next input is due; and the
+ * wait is bounded by pg_stream.poll_interval.
+ *
+ * Triggers: the default and "continuous" run a batch as soon as input is
+ * there (at most max_batch_rows each); an interval runs a batch at most
+ * once per interval; "manual" runs none (only REFRESH does).
+ *
+ * A batch that fails is rolled back whole, so its input stays unconsumed.
+ * It is tried again after 1 s, 2 s, 4 s ...; after pg_stream.retry_limit
+ * failed tries the query is marked failed with its last error and the
+ * worker exits. stream.start() clears that and the manager starts a new
+ * worker, which begins with the same input.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_stream.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+static Oid	my_viewid = InvalidOid;
+
+static void
+worker_detach(int code, Datum arg)
+{
+	CqSlot	   *s;
+
+	pgs_slots_lock(true);
+	for (int i = 0; i < pgs_slot_count(); i++)
+	{
+		s = pgs_slot_at(i);
+		if (s->dboid == MyDatabaseId && s->viewid == my_viewid && s->pid == MyProcPid)
+		{
+			s->pid = 0;
+			s->latch = NULL;
+		}
+	}
+	pgs_slots_unlock();
+}
+
+/* Record the error of a failed batch; mark the query failed if final */
+static void
+record_failure(const char *message, bool final)
+{
+	Oid			argtypes[3] = {OIDOID, TEXTOID, BOOLOID};
+	Datum		args[3];
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	args[0] = ObjectIdGetDatum(my_viewid);
+	args[1] = CStringGetTextDatum(message);
+	args[2] = BoolGetDatum(final);
+	SPI_execute_with_args("UPDATE stream.cq SET last_error = $2, failed = failed OR $3 "
+						  "WHERE view = $1", 3, argtypes, args, NULL, false, 0);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+void
+pgs_worker_main(Datum arg)
+{
+	Oid			dboid;
+	MemoryContext loopcxt;
+	int			failures = 0;
+	TimestampTz last_start = 0;
+	CqSlot	   *slot;
+
+	my_viewid = DatumGetObjectId(arg);
+	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("pg_stream worker");
+
+	slot = pgs_slot_find(dboid, my_viewid, true);
+	if (slot == NULL)
+	{
+		ereport(LOG,
+				(errmsg("pg_stream: no free query slot for continuous query %u", my_viewid),
+				 errhint("Raise pg_stream.max_queries.")));
+		proc_exit(1);
+	}
+	pgs_slots_lock(true);
+	slot->pid = MyProcPid;
+	slot->latch = MyLatch;
+	slot->note[0] = '\0';
+	pgs_slots_unlock();
+	before_shmem_exit(worker_detach, (Datum) 0);
+
+	loopcxt = AllocSetContextCreate(TopMemoryContext, "pg_stream worker loop",
+									ALLOCSET_DEFAULT_SIZES);
+
+	for (;;)
+	{
+		BatchResult result = BATCH_EMPTY;
+		int64		wait_ms = -1;
+		CqOptions	opts;
+		long		timeout;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		memset(&opts, 0, sizeof(opts));
+		last_start = GetCurrentTimestamp();
+		MemoryContextSwitchTo(loopcxt);
+		PG_TRY();
+		{
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			pgstat_report_activity(STATE_RUNNING, "pg_stream batch");
+			result = pgs_run_batch(my_viewid, true, false, &wait_ms, &opts);
+			CommitTransactionCommand();
+			failures = 0;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(loopcxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			failures++;
+			ereport(LOG,
+					(errmsg("pg_stream: batch of continuous query %u failed (try %d of %d): %s",
+							my_viewid, failures, pgs_retry_limit, edata->message)));
+			record_failure(edata->message, failures >= pgs_retry_limit);
+			if (failures >= pgs_retry_limit)
+				proc_exit(0);
+			wait_ms = 1000L * (1 << Min(failures - 1, 6));
+			result = BATCH_EMPTY;
+		}
+		PG_END_TRY();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		pgstat_report_stat(false);
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(loopcxt);
+
+		if (result == BATCH_GONE)
+			proc_exit(0);
+
+		/* when may the next batch start? */
+		if (failures > 0)
+			timeout = wait_ms;
+		else if (opts.trigger == TRIGGER_INTERVAL)
+		{
+			TimestampTz next = TimestampTzPlusMilliseconds(last_start, opts.trigger_interval_ms);
+			long		secs;
+			int			usecs;
+
+			TimestampDifference(GetCurrentTimestamp(), next, &secs, &usecs);
+			timeout = secs * 1000 + usecs / 1000;
+			if (timeout <= 0)
+				continue;
+		}
+		else if (result == BATCH_DONE && wait_ms == 0)
+			continue;			/* more input is waiting */
+		else if (wait_ms >= 0)
+			timeout = Min(wait_ms, pgs_poll_interval_ms);
+		else
+			timeout = pgs_poll_interval_ms;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(timeout, 1), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+
+		/* an interval trigger waits out its interval even when woken */
+		if (opts.trigger == TRIGGER_INTERVAL && failures == 0)
+		{
+			TimestampTz next = TimestampTzPlusMilliseconds(last_start, opts.trigger_interval_ms);
+
+			while (GetCurrentTimestamp() < next)
+			{
+				long		secs;
+				int			usecs;
+
+				CHECK_FOR_INTERRUPTS();
+				TimestampDifference(GetCurrentTimestamp(), next, &secs, &usecs);
+				(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 Max(secs * 1000 + usecs / 1000, 1), PG_WAIT_EXTENSION);
+			}
+		}
+	}
+}

@@ -1,0 +1,682 @@
+/*-------------------------------------------------------------------------
+ *
+ * ddl.c
+ *	  SQL surface: CREATE / REFRESH / ALTER MATERIALIZED VIEW over a
+ *	  stream, stream.start(), stream.stop(), and the clean-up of dropped
+ *	  objects.
+ *
+ * PostgreSQL's grammar cannot be extended, so a continuous query is
+ * spelled CREATE MATERIALIZED VIEW over a stream. The ProcessUtility hook
+ * recognises it (the rewritten query reads a stream foreign table, maybe
+ * through plain views) and then:
+ *
+ *	1. analyses the query (engine/analyze.c): refuses what cannot be
+ *	   maintained, before anything is created;
+ *	2. lets PostgreSQL create the materialized view WITH NO DATA (so the
+ *	   view, its rule, its dependencies on the streams and tables, and
+ *	   its options are all ordinary catalog entries), then marks it
+ *	   populated: a continuous view starts empty and follows the input
+ *	   that arrives after it was created;
+ *	3. for an aggregation, creates the state table stream."state_<oid>"
+ *	   (group keys + one column per aggregate state) and the unique
+ *	   indexes (NULLS NOT DISTINCT) on the group keys of both tables;
+ *	4. records the query and its starting positions, and wakes the
+ *	   database's manager at commit, which starts the worker.
+ *
+ * REFRESH MATERIALIZED VIEW of a continuous view runs batches in the
+ * caller's transaction (engine/batch.c). DROP needs no hook: the state
+ * table depends on the view (DEPENDENCY_INTERNAL) and the sql_drop event
+ * trigger forgets the query's rows; its worker notices at its next batch.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_stream.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "commands/event_trigger.h"
+#include "commands/extension.h"
+#include "commands/tablecmds.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/parse_relation.h"
+#include "rewrite/rewriteHandler.h"
+#include "tcop/utility.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/ruleutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+PG_FUNCTION_INFO_V1(stream_start);
+PG_FUNCTION_INFO_V1(stream_stop);
+PG_FUNCTION_INFO_V1(stream_on_drop);
+PG_FUNCTION_INFO_V1(stream_worker_status);
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* at commit: wake this database's manager (and its workers) */
+static bool wake_at_commit = false;
+static bool wake_launcher_at_commit = false;
+
+static void
+ddl_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT)
+	{
+		if (wake_at_commit)
+		{
+			pgs_wake_manager(MyDatabaseId);
+			pgs_wake_database(MyDatabaseId);
+		}
+		if (wake_launcher_at_commit)
+			pgs_wake_launcher();
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		wake_at_commit = wake_launcher_at_commit = false;
+}
+
+static bool
+extension_loaded(void)
+{
+	return !creating_extension &&
+		OidIsValid(get_extension_oid("pg_stream", true));
+}
+
+/* Is this relation a continuous view? */
+bool
+pgs_is_cq(Oid viewid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(viewid)};
+	bool		found;
+
+	if (get_rel_relkind(viewid) != RELKIND_MATVIEW)
+		return false;
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT 1 FROM stream.cq WHERE view = $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read stream.cq");
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
+}
+
+void
+pgs_check_cq_owner(Oid viewid)
+{
+	if (!pg_class_ownercheck(viewid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_MATVIEW, get_rel_name(viewid));
+}
+
+static void
+run_sql(const char *sql)
+{
+	if (SPI_execute(sql, false, 0) < 0)
+		elog(ERROR, "could not run: %s", sql);
+}
+
+/*------------------------------------------------------------------------
+ * CREATE MATERIALIZED VIEW over a stream
+ *------------------------------------------------------------------------
+ */
+
+/* pg_class.relispopulated = true: the view is empty, but valid */
+static void
+mark_populated(Oid relid)
+{
+	Relation	pgrel = table_open(RelationRelationId, RowExclusiveLock);
+	HeapTuple	tuple = SearchSysCacheCopy1(RELOID, ObjectIdGetDatum(relid));
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	((Form_pg_class) GETSTRUCT(tuple))->relispopulated = true;
+	CatalogTupleUpdate(pgrel, &tuple->t_self, tuple);
+	heap_freetuple(tuple);
+	table_close(pgrel, RowExclusiveLock);
+	CommandCounterIncrement();
+}
+
+static char *
+column_list(List *names)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, names)
+		appendStringInfo(&buf, "%s%s", foreach_current_index(lc) ? ", " : "",
+						 quote_identifier(strVal(lfirst(lc))));
+	return buf.data;
+}
+
+/*
+ * The state table of an aggregation: the group keys, then each
+ * aggregate's state, with a unique index on the keys; and the same
+ * unique index on the view's key columns.
+ */
+static Oid
+create_state(CqDef *cq, Oid viewid)
+{
+	StringInfoData sql;
+	Relation	vrel = table_open(viewid, AccessShareLock);
+	TupleDesc	vdesc = RelationGetDescr(vrel);
+	char	   *viewname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(vrel)),
+													  RelationGetRelationName(vrel));
+	char		statename[NAMEDATALEN];
+	List	   *statekeys = NIL;
+	List	   *viewkeys = NIL;
+	ListCell   *lc;
+	Oid			staterel;
+	ObjectAddress dep,
+				ref;
+
+	snprintf(statename, sizeof(statename), "state_%u", viewid);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE stream.%s (", quote_identifier(statename));
+	for (int k = 0; k < cq->nkeys; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(vdesc, cq->key_viewcols[k] - 1);
+		char		colname[32];
+
+		snprintf(colname, sizeof(colname), "k%d", k + 1);
+		appendStringInfo(&sql, "%s%s %s", k ? ", " : "", colname,
+						 format_type_with_typemod(att->atttypid, att->atttypmod));
+		if (OidIsValid(att->attcollation))
+			appendStringInfo(&sql, " COLLATE %s",
+							 generate_collation_name(att->attcollation));
+		statekeys = lappend(statekeys, makeString(pstrdup(colname)));
+		viewkeys = lappend(viewkeys, makeString(pstrdup(NameStr(att->attname))));
+	}
+	foreach(lc, cq->aggs)
+	{
+		CqAgg	   *a = lfirst(lc);
+		int			i = foreach_current_index(lc);
+
+		appendStringInfo(&sql, "%ss%d %s", (cq->nkeys + i) ? ", " : "", i + 1,
+						 format_type_be(a->statetype));
+	}
+	appendStringInfoString(&sql, ")");
+	/* CREATE INDEX refuses a relation this session has open */
+	table_close(vrel, NoLock);
+
+	SPI_connect();
+	run_sql(sql.data);
+	if (cq->nkeys > 0)
+	{
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE UNIQUE INDEX ON stream.%s (%s) NULLS NOT DISTINCT",
+						 quote_identifier(statename), column_list(statekeys));
+		run_sql(sql.data);
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT",
+						 viewname, column_list(viewkeys));
+		run_sql(sql.data);
+	}
+	SPI_finish();
+	CommandCounterIncrement();
+
+	staterel = get_relname_relid(statename, get_namespace_oid(PG_STREAM_SCHEMA, false));
+	ObjectAddressSet(dep, RelationRelationId, staterel);
+	ObjectAddressSet(ref, RelationRelationId, viewid);
+	recordDependencyOn(&dep, &ref, DEPENDENCY_INTERNAL);
+	return staterel;
+}
+
+static void
+record_cq(CqDef *cq, Oid viewid, Oid staterel, List *options)
+{
+	Oid			argtypes[3] = {OIDOID, OIDOID, JSONBOID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	ListCell   *lc;
+
+	SPI_connect();
+	args[0] = ObjectIdGetDatum(viewid);
+	args[1] = ObjectIdGetDatum(staterel);
+	nulls[1] = OidIsValid(staterel) ? ' ' : 'n';
+	args[2] = pgs_options_to_array(options);
+	argtypes[2] = TEXTARRAYOID;
+	if (SPI_execute_with_args("INSERT INTO stream.cq (view, state_table, options) VALUES ($1, $2, $3)",
+							  3, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into stream.cq");
+	argtypes[2] = JSONBOID;
+	foreach(lc, cq->streams)
+	{
+		Oid			relid = lfirst_oid(lc);
+		Relation	rel = table_open(relid, AccessShareLock);
+		const SourceRoutine *src = pgs_source_for_relation(relid);
+
+		args[1] = ObjectIdGetDatum(relid);
+		args[2] = JsonbPGetDatum(src->initial_position(rel));
+		nulls[1] = ' ';
+		if (SPI_execute_with_args("INSERT INTO stream.positions (view, stream, position) "
+								  "VALUES ($1, $2, $3)",
+								  3, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not insert into stream.positions");
+		table_close(rel, NoLock);
+	}
+	SPI_finish();
+	CommandCounterIncrement();
+}
+
+/* split DefElems into ours and PostgreSQL's */
+static void
+split_options(List *options, List **ours, List **theirs)
+{
+	ListCell   *lc;
+
+	*ours = *theirs = NIL;
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (pgs_is_cq_option(def->defname))
+			*ours = lappend(*ours, def);
+		else
+			*theirs = lappend(*theirs, def);
+	}
+}
+
+static bool
+create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+		  ProcessUtilityContext context, ParamListInfo params,
+		  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	CreateTableAsStmt *stmt = (CreateTableAsStmt *) pstmt->utilityStmt;
+	Query	   *query;
+	List	   *rewritten;
+	Query	   *rq;
+	CqOptions	opts;
+	CqDef	   *cq;
+	PlannedStmt *plan;
+	PlannedStmt *newpstmt;
+	Oid			viewid;
+	Oid			staterel = InvalidOid;
+	List	   *cqoptions;
+
+	if (stmt->objtype != OBJECT_MATVIEW || !IsA(stmt->query, Query))
+		return false;
+	query = (Query *) stmt->query;
+	rewritten = QueryRewrite(copyObject(query));
+	if (list_length(rewritten) != 1)
+		return false;
+	rq = linitial(rewritten);
+	if (pgs_query_streams(rq) == NIL)
+		return false;			/* an ordinary materialized view */
+
+	if (stmt->if_not_exists &&
+		OidIsValid(RangeVarGetRelid(stmt->into->rel, NoLock, true)))
+		return false;			/* PostgreSQL says it exists */
+
+	/* our options are ours; the others (fillfactor, ...) PostgreSQL's */
+	stmt = copyObject(stmt);
+	split_options(stmt->into->options, &cqoptions, &stmt->into->options);
+
+	/* analyse and plan once: refuse what cannot be maintained */
+	pgs_parse_options(cqoptions, &opts);
+	cq = pgs_analyze_cq(rq, InvalidOid, &opts, true);
+	plan = pgs_plan_batch(cq);
+	/* reading the streams and tables needs their SELECT privilege */
+	ExecCheckRTPerms(plan->rtable, true);
+
+	/* create the materialized view, empty */
+	stmt->into->skipData = true;
+	newpstmt = copyObject(pstmt);
+	newpstmt->utilityStmt = (Node *) stmt;
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(newpstmt, queryString, false, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(newpstmt, queryString, false, context, params,
+								queryEnv, dest, qc);
+	CommandCounterIncrement();
+	viewid = RangeVarGetRelid(stmt->into->rel, NoLock, false);
+	mark_populated(viewid);
+
+	if (cq->is_agg)
+		staterel = create_state(cq, viewid);
+	record_cq(cq, viewid, staterel, cqoptions);
+
+	/* a global aggregate has its row from the start (count = 0, ...) */
+	if (cq->is_agg && cq->nkeys == 0)
+	{
+		int64		wait_ms;
+
+		pgs_run_batch(viewid, false, true, &wait_ms, NULL);
+		CommandCounterIncrement();
+	}
+	wake_at_commit = true;
+	return true;
+}
+
+/*------------------------------------------------------------------------
+ * The hook
+ *------------------------------------------------------------------------
+ */
+static bool
+has_cq_option(List *options)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (pgs_is_cq_option(def->defname))
+			return true;
+	}
+	return false;
+}
+
+static void
+reject_cq_options(List *options, const char *what)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (pgs_is_cq_option(def->defname))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"%s\" is only valid for a continuous view", def->defname),
+					 errdetail("%s is not a materialized view over a stream.", what)));
+	}
+}
+
+/* ALTER FOREIGN TABLE on a stream: a column's type may not change */
+static void
+check_alter_stream(AlterTableStmt *stmt, Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+		if (cmd->subtype == AT_AlterColumnType)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot change the type of a column of stream \"%s\"",
+							get_rel_name(relid)),
+					 errdetail("Rows already in the stream are stored with the old type."),
+					 errhint("Add a new column, or create a new stream.")));
+	}
+}
+
+/*
+ * ALTER MATERIALIZED VIEW ... SET / RESET (...) with options of ours:
+ * apply them to stream.cq.options and take them out of the statement.
+ * Returns the statement to pass on to PostgreSQL, or NULL if nothing is
+ * left of it.
+ */
+static AlterTableStmt *
+alter_cq_options(AlterTableStmt *stmt, Oid relid)
+{
+	ListCell   *lc;
+	List	   *cmds = NIL;
+	List	   *options = NIL;
+	bool		touched = false;
+
+	stmt = copyObject(stmt);
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+		List	   *ours,
+				   *theirs;
+
+		if (cmd->subtype != AT_SetRelOptions && cmd->subtype != AT_ResetRelOptions)
+		{
+			cmds = lappend(cmds, cmd);
+			continue;
+		}
+		split_options((List *) cmd->def, &ours, &theirs);
+		if (ours != NIL)
+		{
+			if (!pgs_is_cq(relid))
+				reject_cq_options(ours, get_rel_name(relid));
+			if (!touched)
+			{
+				pgs_check_cq_owner(relid);
+				/* waits for a running batch; blocks the next one */
+				LockRelationOid(relid, ShareUpdateExclusiveLock);
+				options = pgs_cq_options(relid);
+				touched = true;
+			}
+			options = pgs_options_merge(options, ours,
+										cmd->subtype == AT_ResetRelOptions);
+		}
+		if (theirs != NIL)
+		{
+			cmd->def = (Node *) theirs;
+			cmds = lappend(cmds, cmd);
+		}
+	}
+	if (touched)
+	{
+		Oid			argtypes[2] = {OIDOID, TEXTARRAYOID};
+		Datum		args[2];
+
+		/* the new options must suit the query (output mode, ...) */
+		(void) pgs_load_cq(relid, options);
+		args[0] = ObjectIdGetDatum(relid);
+		args[1] = pgs_options_to_array(options);
+		SPI_connect();
+		if (SPI_execute_with_args("UPDATE stream.cq SET options = $2 WHERE view = $1",
+								  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update stream.cq");
+		SPI_finish();
+		wake_at_commit = true;
+	}
+	stmt->cmds = cmds;
+	return cmds != NIL ? stmt : NULL;
+}
+
+static void
+pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+				   bool readOnlyTree, ProcessUtilityContext context,
+				   ParamListInfo params, QueryEnvironment *queryEnv,
+				   DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	bool		loaded = extension_loaded();
+
+	if (loaded)
+	{
+		switch (nodeTag(parsetree))
+		{
+			case T_CreateTableAsStmt:
+				if (create_cq(pstmt, queryString, readOnlyTree, context, params,
+							  queryEnv, dest, qc))
+					return;
+				if (has_cq_option(((CreateTableAsStmt *) parsetree)->into->options))
+					reject_cq_options(((CreateTableAsStmt *) parsetree)->into->options,
+									  "The query");
+				break;
+			case T_RefreshMatViewStmt:
+				{
+					RefreshMatViewStmt *stmt = (RefreshMatViewStmt *) parsetree;
+					Oid			relid = RangeVarGetRelidExtended(stmt->relation, NoLock, 0,
+																 NULL, NULL);
+
+					if (pgs_is_cq(relid))
+					{
+						pgs_check_cq_owner(relid);
+						if (stmt->skipData)
+							ereport(ERROR,
+									(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+									 errmsg("REFRESH MATERIALIZED VIEW ... WITH NO DATA is not supported for continuous view \"%s\"",
+											get_rel_name(relid)),
+									 errhint("Use stream.stop() to stop it, or DROP MATERIALIZED VIEW.")));
+						pgs_refresh(relid);
+						if (qc)
+							SetQueryCompletion(qc, CMDTAG_REFRESH_MATERIALIZED_VIEW, 0);
+						return;
+					}
+				}
+				break;
+			case T_AlterTableStmt:
+				{
+					AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+					Oid			relid = RangeVarGetRelid(stmt->relation, NoLock,
+														 stmt->missing_ok);
+					AlterTableStmt *rest;
+
+					if (!OidIsValid(relid))
+						break;
+					if (pgs_is_stream_relation(relid))
+					{
+						check_alter_stream(stmt, relid);
+						break;
+					}
+					rest = alter_cq_options(stmt, relid);
+					if (rest == NULL)
+						return;
+					if (rest->cmds != stmt->cmds)
+					{
+						pstmt = copyObject(pstmt);
+						pstmt->utilityStmt = (Node *) rest;
+						readOnlyTree = false;
+					}
+				}
+				break;
+			case T_CreateStmt:
+				reject_cq_options(((CreateStmt *) parsetree)->options, "A table");
+				break;
+			default:
+				break;
+		}
+	}
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+
+	if (IsA(parsetree, CreateExtensionStmt) &&
+		strcmp(((CreateExtensionStmt *) parsetree)->extname, "pg_stream") == 0)
+		wake_launcher_at_commit = true;
+}
+
+void
+pgs_ddl_init(void)
+{
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = pgs_ProcessUtility;
+	RegisterXactCallback(ddl_xact_callback, NULL);
+}
+
+/*------------------------------------------------------------------------
+ * SQL-callable functions
+ *------------------------------------------------------------------------
+ */
+static void
+set_enabled(Oid viewid, bool enabled)
+{
+	Oid			argtypes[2] = {OIDOID, BOOLOID};
+	Datum		args[2] = {ObjectIdGetDatum(viewid), BoolGetDatum(enabled)};
+
+	if (!pgs_is_cq(viewid))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a continuous view", get_rel_name(viewid)),
+				 errhint("A continuous view is a materialized view over a stream.")));
+	pgs_check_cq_owner(viewid);
+	SPI_connect();
+	if (SPI_execute_with_args(enabled
+							  ? "UPDATE stream.cq SET enabled = true, failed = false, last_error = NULL WHERE view = $1"
+							  : "UPDATE stream.cq SET enabled = false WHERE view = $1",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update stream.cq");
+	SPI_finish();
+	wake_at_commit = true;
+}
+
+Datum
+stream_start(PG_FUNCTION_ARGS)
+{
+	set_enabled(PG_GETARG_OID(0), true);
+	PG_RETURN_VOID();
+}
+
+Datum
+stream_stop(PG_FUNCTION_ARGS)
+{
+	set_enabled(PG_GETARG_OID(0), false);
+	PG_RETURN_VOID();
+}
+
+/*
+ * sql_drop event trigger: forget dropped continuous views and streams.
+ */
+Datum
+stream_on_drop(PG_FUNCTION_ARGS)
+{
+	Oid			nsp;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "stream._on_drop() must be called as an event trigger");
+	nsp = get_namespace_oid(PG_STREAM_SCHEMA, true);
+	/* DROP EXTENSION: the tables are gone already */
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("cq", nsp)))
+		PG_RETURN_NULL();
+
+	SPI_connect();
+	run_sql("CREATE TEMP TABLE IF NOT EXISTS pg_stream_dropped (objid oid) ON COMMIT DROP");
+	run_sql("INSERT INTO pg_stream_dropped SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
+			"WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND objsubid = 0");
+	run_sql("DELETE FROM stream.cq WHERE view::oid IN (SELECT objid FROM pg_stream_dropped)");
+	run_sql("DELETE FROM stream.positions WHERE view::oid IN (SELECT objid FROM pg_stream_dropped) "
+			"OR stream::oid IN (SELECT objid FROM pg_stream_dropped)");
+	run_sql("DELETE FROM stream.batch_log WHERE view::oid IN (SELECT objid FROM pg_stream_dropped)");
+	run_sql("DELETE FROM stream.buffer WHERE stream IN (SELECT objid FROM pg_stream_dropped)");
+	run_sql("DELETE FROM pg_stream_dropped");
+	SPI_finish();
+	wake_at_commit = true;
+	PG_RETURN_NULL();
+}
+
+/* stream._worker_status(): the slots of this database */
+Datum
+stream_worker_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	pgs_slots_lock(false);
+	for (int i = 0; i < pgs_slot_count(); i++)
+	{
+		CqSlot	   *s = pgs_slot_at(i);
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		if (s->dboid != MyDatabaseId || !OidIsValid(s->viewid))
+			continue;
+		values[0] = ObjectIdGetDatum(s->viewid);
+		values[1] = Int32GetDatum(s->pid);
+		nulls[1] = (s->pid == 0);
+		values[2] = CStringGetTextDatum(s->note);
+		nulls[2] = (s->note[0] == '\0');
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	pgs_slots_unlock();
+	return (Datum) 0;
+}

@@ -1,0 +1,598 @@
+/*-------------------------------------------------------------------------
+ *
+ * analyze.c
+ *	  What a continuous query is made of, and what it may not contain.
+ *
+ * A continuous view's definition is the materialized view's own query
+ * (its _RETURN rule), rewritten so that derived streams (plain views over
+ * streams) are expanded. From it this file derives, once at CREATE and
+ * again whenever a worker loads the query:
+ *
+ *	- the streams it reads;
+ *	- for an aggregation, the per-batch query: the same FROM / WHERE /
+ *	  GROUP BY, with a target list of the group keys followed by each
+ *	  distinct aggregate, planned normally and then switched to partial
+ *	  aggregation (see pgs_plan_batch); and the "final" target list and
+ *	  HAVING, rewritten to read the keys and the aggregates' final values
+ *	  from a slot (keys..., finals...);
+ *	- the output mode.
+ *
+ * Everything that cannot be maintained one batch at a time is refused
+ * here with an error naming the construct and a hint.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_stream.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_aggregate.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/planner.h"
+#include "optimizer/prep.h"
+#include "parser/parsetree.h"
+#include "rewrite/rewriteHandler.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+/*------------------------------------------------------------------------
+ * Finding the streams
+ *------------------------------------------------------------------------
+ */
+typedef struct StreamWalk
+{
+	List	   *streams;		/* distinct OIDs */
+	int			nrefs;			/* references, with repeats */
+	bool		in_sublink;		/* a stream read inside a sub-SELECT expr */
+	int			sublink_depth;
+} StreamWalk;
+
+static bool
+stream_walker(Node *node, StreamWalk *w)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION && pgs_is_stream_relation(rte->relid))
+		{
+			w->streams = list_append_unique_oid(w->streams, rte->relid);
+			w->nrefs++;
+			if (w->sublink_depth > 0)
+				w->in_sublink = true;
+		}
+		return false;
+	}
+	if (IsA(node, SubLink))
+	{
+		bool		r;
+
+		w->sublink_depth++;
+		r = expression_tree_walker(node, stream_walker, w);
+		w->sublink_depth--;
+		return r;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, stream_walker, w,
+								 QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, stream_walker, w);
+}
+
+/* The streams a (rewritten) query reads */
+List *
+pgs_query_streams(Query *query)
+{
+	StreamWalk	w;
+
+	memset(&w, 0, sizeof(w));
+	stream_walker((Node *) query, &w);
+	return w.streams;
+}
+
+static bool
+contains_stream(Node *node)
+{
+	StreamWalk	w;
+
+	memset(&w, 0, sizeof(w));
+	stream_walker(node, &w);
+	return w.streams != NIL;
+}
+
+/*------------------------------------------------------------------------
+ * Refusing what cannot be maintained
+ *------------------------------------------------------------------------
+ */
+static void
+reject(const char *construct, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s is not supported in a continuous view", construct),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/* A subquery (derived stream, FROM subquery) that reads a stream */
+static void
+check_stream_subquery(Query *q)
+{
+	if (q->hasAggs || q->groupClause || q->havingQual)
+		reject("aggregation inside a derived stream or subquery",
+			   "Aggregate in the continuous view itself, over a derived stream that only projects and filters.");
+	if (q->hasWindowFuncs)
+		reject("a window function over a stream",
+			   "Window functions need the whole input; use GROUP BY with stream.tumble() instead.");
+	if (q->limitCount || q->limitOffset)
+		reject("LIMIT or OFFSET over a stream", NULL);
+	if (q->distinctClause)
+		reject("DISTINCT over a stream",
+			   "Use GROUP BY on the columns in the continuous view instead.");
+	if (q->setOperations)
+		reject("UNION, INTERSECT or EXCEPT over a stream", NULL);
+}
+
+static void
+check_rtable(List *rtable)
+{
+	ListCell   *lc;
+
+	foreach(lc, rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_SUBQUERY && contains_stream((Node *) rte->subquery))
+		{
+			check_stream_subquery(rte->subquery);
+			check_rtable(rte->subquery->rtable);
+		}
+	}
+}
+
+/* A stream on the nullable side of an outer join: refused */
+static void
+check_joins(Node *node, Query *q)
+{
+	if (node == NULL)
+		return;
+	if (IsA(node, FromExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) node)->fromlist)
+			check_joins(lfirst(lc), q);
+	}
+	else if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *j = (JoinExpr *) node;
+		bool		lstream,
+					rstream;
+		List	   *lrels = NIL,
+				   *rrels = NIL;
+		int			rti;
+
+		/* which side holds a stream? collect the side's range entries */
+		rti = -1;
+		{
+			Relids		l = get_relids_in_jointree(j->larg, false);
+			Relids		r = get_relids_in_jointree(j->rarg, false);
+
+			while ((rti = bms_next_member(l, rti)) >= 0)
+				lrels = lappend(lrels, rt_fetch(rti, q->rtable));
+			rti = -1;
+			while ((rti = bms_next_member(r, rti)) >= 0)
+				rrels = lappend(rrels, rt_fetch(rti, q->rtable));
+		}
+		lstream = contains_stream((Node *) lrels);
+		rstream = contains_stream((Node *) rrels);
+		if ((j->jointype == JOIN_LEFT && rstream) ||
+			(j->jointype == JOIN_RIGHT && lstream) ||
+			(j->jointype == JOIN_FULL && (lstream || rstream)))
+			reject("a stream on the nullable side of an outer join",
+				   "Write the stream on the preserved side: stream LEFT JOIN table.");
+		check_joins(j->larg, q);
+		check_joins(j->rarg, q);
+	}
+}
+
+static bool
+contains_aggref_walker(Node *node, void *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Aggref))
+		return true;
+	return expression_tree_walker(node, contains_aggref_walker, ctx);
+}
+
+/*------------------------------------------------------------------------
+ * Aggregates
+ *------------------------------------------------------------------------
+ */
+static List *
+collect_aggrefs(Node *node, List *found)
+{
+	List	   *vars = pull_var_clause(node, PVC_INCLUDE_AGGREGATES |
+									   PVC_RECURSE_PLACEHOLDERS |
+									   PVC_RECURSE_WINDOWFUNCS);
+	ListCell   *lc;
+
+	foreach(lc, vars)
+	{
+		Node	   *n = lfirst(lc);
+
+		if (!IsA(n, Aggref))
+			continue;
+		if (!list_member(found, n))
+			found = lappend(found, n);
+	}
+	return found;
+}
+
+static CqAgg *
+check_aggregate(Aggref *aggref)
+{
+	CqAgg	   *a = palloc0(sizeof(CqAgg));
+	HeapTuple	tup;
+	Form_pg_aggregate agg;
+	char	   *name = format_procedure(aggref->aggfnoid);
+
+	if (aggref->agglevelsup > 0)
+		reject("an outer-level aggregate", NULL);
+	if (aggref->aggdistinct)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("DISTINCT in aggregate %s is not supported in a continuous view", name),
+				 errdetail("Counting distinct values exactly would need every value ever seen."),
+				 errhint("Use hll_add_agg() from the hll extension, and hll_cardinality() on the result, for an approximate distinct count.")));
+	if (aggref->aggorder)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ORDER BY in aggregate %s is not supported in a continuous view", name),
+				 errhint("Only order-insensitive aggregates can be maintained one batch at a time.")));
+	if (aggref->aggkind != AGGKIND_NORMAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ordered-set aggregate %s is not supported in a continuous view", name),
+				 errhint("Only aggregates with a combine function can be maintained one batch at a time.")));
+
+	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(aggref->aggfnoid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for aggregate %u", aggref->aggfnoid);
+	agg = (Form_pg_aggregate) GETSTRUCT(tup);
+	if (!OidIsValid(agg->aggcombinefn))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("aggregate %s is not supported in a continuous view", name),
+				 errdetail("It has no combine function, so the states of two batches cannot be merged."),
+				 errhint("Use an aggregate that has a COMBINEFUNC, or define one with CREATE AGGREGATE ... (COMBINEFUNC = ...).")));
+	if (agg->aggtranstype == INTERNALOID &&
+		(!OidIsValid(agg->aggserialfn) || !OidIsValid(agg->aggdeserialfn)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("aggregate %s is not supported in a continuous view", name),
+				 errdetail("Its state is of type internal and it has no serialization functions, so the state cannot be stored."),
+				 errhint("Define SERIALFUNC and DESERIALFUNC for the aggregate.")));
+
+	a->aggref = aggref;
+	a->combinefn = agg->aggcombinefn;
+	a->serialfn = agg->aggserialfn;
+	a->deserialfn = agg->aggdeserialfn;
+	a->finalfn = agg->aggfinalfn;
+	a->finalfn_extra = agg->aggfinalextra;
+	a->numFinalArgs = agg->aggfinalextra ? list_length(aggref->args) + 1 : 1;
+	a->resulttype = aggref->aggtype;
+	/* transtype: resolved when the batch query is planned */
+	a->transtype = agg->aggtranstype;
+	ReleaseSysCache(tup);
+	return a;
+}
+
+/*------------------------------------------------------------------------
+ * The final target list: keys and aggregates read from a slot
+ *------------------------------------------------------------------------
+ */
+typedef struct FinalCtx
+{
+	List	   *keyexprs;
+	List	   *aggrefs;
+	int			nkeys;
+} FinalCtx;
+
+static Node *
+final_mutator(Node *node, FinalCtx *ctx)
+{
+	ListCell   *lc;
+	int			i;
+
+	if (node == NULL)
+		return NULL;
+	i = 0;
+	foreach(lc, ctx->keyexprs)
+	{
+		Node	   *k = lfirst(lc);
+
+		i++;
+		if (equal(node, k))
+			return (Node *) makeVar(1, i, exprType(k), exprTypmod(k),
+									exprCollation(k), 0);
+	}
+	if (IsA(node, Aggref))
+	{
+		i = 0;
+		foreach(lc, ctx->aggrefs)
+		{
+			i++;
+			if (equal(node, lfirst(lc)))
+				return (Node *) makeVar(1, ctx->nkeys + i, exprType(node),
+										exprTypmod(node), exprCollation(node), 0);
+		}
+		elog(ERROR, "aggregate not found in continuous view");
+	}
+	if (IsA(node, Var))
+		elog(ERROR, "ungrouped column in the output of a continuous view");
+	return expression_tree_mutator(node, final_mutator, ctx);
+}
+
+/*------------------------------------------------------------------------
+ * Analysis
+ *------------------------------------------------------------------------
+ */
+CqDef *
+pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
+{
+	CqDef	   *cq = palloc0(sizeof(CqDef));
+	StreamWalk	w;
+	ListCell   *lc;
+
+	cq->viewid = viewid;
+	cq->query = query;
+	cq->opts = *opts;
+
+	memset(&w, 0, sizeof(w));
+	stream_walker((Node *) query, &w);
+	cq->streams = w.streams;
+	if (w.streams == NIL)
+		elog(ERROR, "continuous view reads no stream");
+	if (list_length(w.streams) > 1 || w.nrefs > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a continuous view can read only one stream, once"),
+				 errhint("Join a stream with tables; joins of two streams need watermarks and are not available yet.")));
+	if (w.in_sublink)
+		reject("a stream inside a sub-SELECT expression",
+			   "Read the stream in FROM.");
+
+	/* the top level */
+	if (query->commandType != CMD_SELECT)
+		reject("a data-modifying statement", NULL);
+	if (query->hasModifyingCTE)
+		reject("a data-modifying WITH", NULL);
+	if (query->hasRecursive)
+		reject("WITH RECURSIVE", NULL);
+	if (query->hasWindowFuncs)
+		reject("a window function",
+			   "Window functions need the whole input; use GROUP BY with stream.tumble() instead.");
+	if (query->limitCount || query->limitOffset)
+		reject("LIMIT or OFFSET",
+			   "Apply LIMIT when reading the view: SELECT ... FROM view ORDER BY ... LIMIT n.");
+	if (query->sortClause)
+		reject("ORDER BY",
+			   "A view is a table and has no order; apply ORDER BY when reading the view.");
+	if (query->distinctClause)
+		reject(query->hasDistinctOn ? "DISTINCT ON" : "DISTINCT",
+			   "Use GROUP BY on the same columns instead.");
+	if (query->setOperations)
+		reject("UNION, INTERSECT or EXCEPT", NULL);
+	if (query->groupingSets)
+		reject("GROUPING SETS, ROLLUP or CUBE", NULL);
+	if (query->rowMarks)
+		reject("FOR UPDATE or FOR SHARE", NULL);
+	foreach(lc, query->cteList)
+	{
+		CommonTableExpr *cte = lfirst(lc);
+
+		if (contains_stream(cte->ctequery))
+			reject("a WITH query that reads a stream",
+				   "Use a subquery in FROM or a derived stream (CREATE VIEW) instead.");
+	}
+	check_rtable(query->rtable);
+	check_joins((Node *) query->jointree, query);
+
+	cq->is_agg = query->hasAggs || query->groupClause != NIL;
+	cq->mode = opts->output_mode;
+
+	if (!cq->is_agg)
+	{
+		if (cq->mode == OUTPUT_COMPLETE)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("output mode \"complete\" needs an aggregation"),
+					 errhint("Without GROUP BY or aggregates every row is final: use output_mode 'append' (the default).")));
+		if (cq->mode == OUTPUT_DEFAULT || cq->mode == OUTPUT_UPDATE)
+			cq->mode = OUTPUT_APPEND;
+		return cq;
+	}
+
+	if (cq->mode == OUTPUT_APPEND)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("output mode \"append\" of an aggregation needs a watermark"),
+				 errdetail("In append mode a group's row is written once, when it is final; without a watermark no group is ever final."),
+				 errhint("Use output_mode 'update' (the default with aggregation) or 'complete'.")));
+	if (cq->mode == OUTPUT_DEFAULT)
+		cq->mode = OUTPUT_UPDATE;
+	if (query->hasTargetSRFs)
+		reject("a set-returning function in the select list of an aggregation",
+			   "Call it in FROM instead: FROM s, f(s.x) AS y.");
+
+	/* group keys: each must be an output column of the view */
+	{
+		List	   *keyexprs = NIL;
+		List	   *aggrefs = NIL;
+		List	   *btl = NIL;
+		AttrNumber	resno = 1;
+		FinalCtx	fctx;
+		int			k = 0;
+
+		cq->nkeys = list_length(query->groupClause);
+		cq->key_viewcols = palloc0(sizeof(AttrNumber) * Max(cq->nkeys, 1));
+		foreach(lc, query->groupClause)
+		{
+			SortGroupClause *gc = lfirst(lc);
+			TargetEntry *tle = get_sortgroupclause_tle(gc, query->targetList);
+			TargetEntry *ntle;
+			Oid			opclass;
+
+			if (tle->resjunk)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("every GROUP BY expression must be a column of a continuous view"),
+						 errdetail("The view keeps one row per group and finds it by its group key."),
+						 errhint("Add every GROUP BY expression to the select list.")));
+			if (contains_aggref_walker((Node *) tle->expr, NULL))
+				reject("an aggregate in GROUP BY", NULL);
+			opclass = GetDefaultOpClass(exprType((Node *) tle->expr), BTREE_AM_OID);
+			if (!OidIsValid(opclass))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot group a continuous view by column \"%s\" of type %s",
+								tle->resname, format_type_be(exprType((Node *) tle->expr))),
+						 errdetail("The type has no default btree operator class, which the view needs to find a group's row."),
+						 errhint("Group by an expression of another type, for example a cast to text.")));
+			cq->key_viewcols[k++] = tle->resno;
+			keyexprs = lappend(keyexprs, tle->expr);
+			ntle = makeTargetEntry(copyObject(tle->expr), resno++,
+								   pstrdup(tle->resname), false);
+			ntle->ressortgroupref = tle->ressortgroupref;
+			btl = lappend(btl, ntle);
+		}
+
+		aggrefs = collect_aggrefs((Node *) query->targetList, NIL);
+		aggrefs = collect_aggrefs(query->havingQual, aggrefs);
+		foreach(lc, aggrefs)
+		{
+			Aggref	   *aggref = lfirst(lc);
+			char		name[32];
+
+			cq->aggs = lappend(cq->aggs, check_aggregate(aggref));
+			snprintf(name, sizeof(name), "s%d", foreach_current_index(lc) + 1);
+			btl = lappend(btl, makeTargetEntry(copyObject((Expr *) aggref),
+											   resno++, pstrdup(name), false));
+		}
+
+		/* the per-batch query */
+		cq->batch_query = copyObject(query);
+		cq->batch_query->targetList = btl;
+		cq->batch_query->havingQual = NULL;
+		cq->batch_query->sortClause = NIL;
+
+		/* the final target list and HAVING, over (keys..., finals...) */
+		fctx.keyexprs = keyexprs;
+		fctx.aggrefs = aggrefs;
+		fctx.nkeys = cq->nkeys;
+		foreach(lc, query->targetList)
+		{
+			TargetEntry *tle = lfirst(lc);
+
+			if (tle->resjunk)
+				continue;
+			cq->final_tlist = lappend(cq->final_tlist,
+									  makeTargetEntry((Expr *) final_mutator((Node *) tle->expr, &fctx),
+													  tle->resno, tle->resname, false));
+		}
+		if (query->havingQual)
+			cq->final_having = (Expr *) final_mutator(query->havingQual, &fctx);
+	}
+	return cq;
+}
+
+/*
+ * Plan a batch: the query itself, or for an aggregation the per-batch
+ * query with its Agg node switched to partial aggregation
+ * (AGGSPLIT_INITIAL_SERIAL), exactly as the planner does below a Gather.
+ * Fills in the resolved state types of the aggregates.
+ */
+PlannedStmt *
+pgs_plan_batch(CqDef *cq)
+{
+	PlannedStmt *plan;
+	Agg		   *agg;
+	ListCell   *lc;
+	int			i;
+
+	/* no parallel plans: a batch is small and runs in one process */
+	plan = pg_plan_query(copyObject(cq->is_agg ? cq->batch_query : cq->query),
+						 NULL, 0, NULL);
+	if (!cq->is_agg)
+		return plan;
+
+	if (!IsA(plan->planTree, Agg))
+		elog(ERROR, "unexpected plan for the aggregation of a continuous view: %d",
+			 (int) nodeTag(plan->planTree));
+	agg = (Agg *) plan->planTree;
+	agg->aggsplit = AGGSPLIT_INITIAL_SERIAL;
+	i = 0;
+	foreach(lc, agg->plan.targetlist)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (IsA(tle->expr, Aggref))
+		{
+			Aggref	   *aggref = (Aggref *) tle->expr;
+			CqAgg	   *a;
+
+			mark_partial_aggref(aggref, AGGSPLIT_INITIAL_SERIAL);
+			a = list_nth(cq->aggs, tle->resno - 1 - cq->nkeys);
+			a->transtype = aggref->aggtranstype;
+			a->statetype = aggref->aggtype;
+			get_typlenbyval(a->transtype, &a->transtyplen, &a->transtypbyval);
+			get_typlenbyval(a->statetype, &a->statetyplen, &a->statetypbyval);
+			i++;
+		}
+	}
+	if (i != list_length(cq->aggs))
+		elog(ERROR, "aggregates of a continuous view not found in its plan");
+	/* HAVING was removed; an Agg qual would be evaluated on partial states */
+	if (agg->plan.qual != NIL)
+		elog(ERROR, "unexpected qual on the aggregation of a continuous view");
+	return plan;
+}
+
+/*
+ * The definition of a continuous view, from its materialized view's rule.
+ */
+CqDef *
+pgs_load_cq(Oid viewid, List *options)
+{
+	Relation	rel = table_open(viewid, AccessShareLock);
+	Query	   *query = copyObject(get_view_query(rel));
+	List	   *rewritten;
+	CqOptions	opts;
+	CqDef	   *cq;
+
+	pgs_parse_options(options, &opts);
+
+	AcquireRewriteLocks(query, true, false);
+	rewritten = QueryRewrite(query);
+	if (list_length(rewritten) != 1)
+		elog(ERROR, "unexpected rewrite result for continuous view \"%s\"",
+			 RelationGetRelationName(rel));
+	cq = pgs_analyze_cq(linitial(rewritten), viewid, &opts, false);
+	cq->ownerid = rel->rd_rel->relowner;
+	cq->viewname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+											  RelationGetRelationName(rel));
+	table_close(rel, NoLock);
+	return cq;
+}

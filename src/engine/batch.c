@@ -1,0 +1,702 @@
+/*-------------------------------------------------------------------------
+ *
+ * batch.c
+ *	  One micro-batch of a continuous query, in one transaction.
+ *
+ *	  lock the query -> fresh snapshot -> read each source after its
+ *	  stored position -> run the query (or its partial aggregation) over
+ *	  the batch with the executor -> merge into state and view -> store the
+ *	  new positions, counters and progress
+ *
+ * all inside the caller's transaction: the background worker commits each
+ * batch on its own; REFRESH MATERIALIZED VIEW runs batches in the user's
+ * transaction until the input available at its start is consumed. Because
+ * the positions, the state and the view change together, a crash at any
+ * moment leaves either the whole batch or none of it: exactly-once.
+ *
+ * The query's lock. A batch holds ExclusiveLock on the view: readers
+ * (AccessShareLock) are not blocked, but two batches of the same query
+ * (the worker and a REFRESH) are serialized. The snapshot is taken after
+ * the lock, so a batch always sees the positions its predecessor
+ * committed.
+ *
+ * The batch runs with the privileges of the view's owner, under
+ * SECURITY_RESTRICTED_OPERATION, like REFRESH MATERIALIZED VIEW.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_stream.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "executor/tstoreReceiver.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(stream_lag);
+
+/* the query's row of stream.cq */
+typedef struct CqRow
+{
+	bool		enabled;
+	bool		failed;
+	Oid			state_table;
+	int64		state_rows;
+	List	   *options;
+} CqRow;
+
+typedef struct StreamPos
+{
+	Oid			relid;
+	Jsonb	   *position;
+} StreamPos;
+
+static TimestampTz last_cleanup = 0;
+
+/*------------------------------------------------------------------------
+ * Catalog access (SPI; results copied to the caller's context)
+ *------------------------------------------------------------------------
+ */
+static bool
+load_cq_row(Oid viewid, CqRow *row)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(viewid)};
+	bool		found = false;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT enabled, failed, state_table::oid, "
+							  "(SELECT state_rows FROM stream.batch_log b WHERE b.view = c.view "
+							  " ORDER BY batch_id DESC LIMIT 1), options "
+							  "FROM stream.cq c WHERE view = $1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read stream.cq");
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+
+		row->enabled = DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull));
+		row->failed = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+		d = SPI_getbinval(tup, desc, 3, &isnull);
+		row->state_table = isnull ? InvalidOid : DatumGetObjectId(d);
+		d = SPI_getbinval(tup, desc, 4, &isnull);
+		row->state_rows = isnull ? 0 : DatumGetInt64(d);
+		d = SPI_getbinval(tup, desc, 5, &isnull);
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			row->options = isnull ? NIL : pgs_options_from_array(d);
+			MemoryContextSwitchTo(old);
+		}
+		found = true;
+	}
+	SPI_finish();
+	return found;
+}
+
+/* The options of a continuous view, as DefElems */
+List *
+pgs_cq_options(Oid viewid)
+{
+	CqRow		row;
+
+	if (!load_cq_row(viewid, &row))
+		elog(ERROR, "relation %u is not a continuous view", viewid);
+	return row.options;
+}
+
+static List *
+load_positions(Oid viewid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(viewid)};
+	MemoryContext cxt = CurrentMemoryContext;
+	List	   *result = NIL;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT stream::oid, position FROM stream.positions WHERE view = $1",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read stream.positions");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		StreamPos  *sp = palloc(sizeof(StreamPos));
+
+		sp->relid = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		sp->position = DatumGetJsonbPCopy(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+		result = lappend(result, sp);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return result;
+}
+
+static Jsonb *
+position_of(List *positions, Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, positions)
+	{
+		StreamPos  *sp = lfirst(lc);
+
+		if (sp->relid == relid)
+			return sp->position;
+	}
+	return NULL;
+}
+
+static char *
+jsonb_text(Jsonb *jb)
+{
+	return jb ? JsonbToCString(NULL, &jb->root, VARSIZE(jb)) : NULL;
+}
+
+/*
+ * Record the batch: new positions, counters, progress; prune old progress.
+ */
+static void
+record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
+			 int64 state_rows, TimestampTz started, double ms)
+{
+	ListCell   *lc;
+	int64		batch_id;
+	bool		isnull;
+	StringInfoData startpos,
+				endpos;
+
+	SPI_connect();
+	initStringInfo(&startpos);
+	initStringInfo(&endpos);
+	appendStringInfoChar(&startpos, '{');
+	appendStringInfoChar(&endpos, '{');
+	foreach(lc, batches)
+	{
+		SourceBatch *b = lfirst(lc);
+		Oid			argtypes[3] = {OIDOID, OIDOID, JSONBOID};
+		Datum		args[3];
+		char	   *relname = get_rel_name(b->relid);
+
+		args[0] = ObjectIdGetDatum(viewid);
+		args[1] = ObjectIdGetDatum(b->relid);
+		args[2] = JsonbPGetDatum(b->end_position);
+		if (SPI_execute_with_args("UPDATE stream.positions SET position = $3 "
+								  "WHERE view = $1 AND stream = $2",
+								  3, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE ||
+			SPI_processed != 1)
+			elog(ERROR, "could not update the position of a continuous view");
+		if (foreach_current_index(lc) > 0)
+		{
+			appendStringInfoString(&startpos, ", ");
+			appendStringInfoString(&endpos, ", ");
+		}
+		escape_json(&startpos, relname);
+		escape_json(&endpos, relname);
+		appendStringInfo(&startpos, ": %s", jsonb_text(b->start_position));
+		appendStringInfo(&endpos, ": %s", jsonb_text(b->end_position));
+	}
+	appendStringInfoChar(&startpos, '}');
+	appendStringInfoChar(&endpos, '}');
+
+	{
+		Oid			argtypes[6] = {OIDOID, INT8OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID};
+		Datum		args[6];
+
+		args[0] = ObjectIdGetDatum(viewid);
+		args[1] = Int64GetDatum(rows_in);
+		args[2] = Int64GetDatum(rows_out);
+		args[3] = TimestampTzGetDatum(started);
+		args[4] = Float8GetDatum(ms);
+		if (SPI_execute_with_args("UPDATE stream.cq SET batches = batches + 1, "
+								  "rows_in = rows_in + $2, rows_out = rows_out + $3, "
+								  "last_batch_at = $4, last_batch_ms = $5, last_error = NULL "
+								  "WHERE view = $1 RETURNING batches",
+								  5, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING ||
+			SPI_processed != 1)
+			elog(ERROR, "could not update stream.cq");
+		batch_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	{
+		Oid			argtypes[9] = {OIDOID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID,
+		INT8OID, TEXTOID, TEXTOID, INT8OID};
+		Datum		args[9];
+
+		args[0] = ObjectIdGetDatum(viewid);
+		args[1] = Int64GetDatum(batch_id);
+		args[2] = TimestampTzGetDatum(started);
+		args[3] = Float8GetDatum(ms);
+		args[4] = Int64GetDatum(rows_in);
+		args[5] = Int64GetDatum(rows_out);
+		args[6] = CStringGetTextDatum(startpos.data);
+		args[7] = CStringGetTextDatum(endpos.data);
+		args[8] = Int64GetDatum(state_rows);
+		if (SPI_execute_with_args("INSERT INTO stream.batch_log (view, batch_id, started_at, "
+								  "duration_ms, rows_in, rows_out, start_position, end_position, "
+								  "state_rows) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9)",
+								  9, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not insert into stream.batch_log");
+		args[1] = Int64GetDatum(batch_id - pgs_progress_batches);
+		if (SPI_execute_with_args("DELETE FROM stream.batch_log WHERE view = $1 AND batch_id <= $2",
+								  2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not prune stream.batch_log");
+	}
+	SPI_finish();
+}
+
+/*
+ * Drop the input every reader of these streams has consumed. Throttled:
+ * at most once a second per process.
+ */
+static void
+cleanup_sources(List *streams)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	ListCell   *lc;
+
+	if (!TimestampDifferenceExceeds(last_cleanup, now, 1000))
+		return;
+	last_cleanup = now;
+	foreach(lc, streams)
+	{
+		Oid			relid = lfirst_oid(lc);
+		const SourceRoutine *src = pgs_source_for_relation(relid);
+		Relation	rel;
+		List	   *positions = NIL;
+		Oid			argtypes[1] = {OIDOID};
+		Datum		args[1] = {ObjectIdGetDatum(relid)};
+		MemoryContext cxt = CurrentMemoryContext;
+
+		if (src->cleanup == NULL)
+			continue;
+		SPI_connect();
+		if (SPI_execute_with_args("SELECT position FROM stream.positions WHERE stream = $1",
+								  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read stream.positions");
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			positions = lappend(positions, DatumGetJsonbPCopy(d));
+			MemoryContextSwitchTo(old);
+		}
+		rel = table_open(relid, AccessShareLock);
+		src->cleanup(rel, positions);
+		table_close(rel, AccessShareLock);
+		SPI_finish();
+	}
+}
+
+/*------------------------------------------------------------------------
+ * Running the plan
+ *------------------------------------------------------------------------
+ */
+static Tuplestorestate *
+execute_plan(PlannedStmt *plan, const char *name, TupleDesc *desc)
+{
+	Tuplestorestate *ts = tuplestore_begin_heap(false, false, work_mem);
+	DestReceiver *dest = CreateDestReceiver(DestTuplestore);
+	QueryDesc  *qd;
+
+	SetTuplestoreDestReceiverParams(dest, ts, CurrentMemoryContext, false,
+									NULL, NULL);
+	qd = CreateQueryDesc(plan, name, GetActiveSnapshot(), InvalidSnapshot,
+						 dest, NULL, NULL, 0);
+	ExecutorStart(qd, 0);
+	*desc = CreateTupleDescCopy(qd->tupDesc);
+	ExecutorRun(qd, ForwardScanDirection, 0, true);
+	ExecutorFinish(qd);
+	ExecutorEnd(qd);
+	FreeQueryDesc(qd);
+	dest->rDestroy(dest);
+	return ts;
+}
+
+/* append mode without aggregation: every output row is a new view row */
+static int64
+write_rows(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc)
+{
+	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
+	EState	   *estate = CreateExecutorState();
+	ViewWriter *vw = viewwriter_open(vrel, 0, NULL, estate);
+	TupleTableSlot *in = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
+	TupleTableSlot *vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
+	int			natts = RelationGetDescr(vrel)->natts;
+	int64		n = 0;
+
+	while (tuplestore_gettupleslot(out, true, false, in))
+	{
+		slot_getallattrs(in);
+		ExecClearTuple(vslot);
+		memcpy(vslot->tts_values, in->tts_values, sizeof(Datum) * natts);
+		memcpy(vslot->tts_isnull, in->tts_isnull, sizeof(bool) * natts);
+		ExecStoreVirtualTuple(vslot);
+		viewwriter_insert(vw, vslot);
+		ResetPerTupleExprContext(estate);
+		n++;
+	}
+	viewwriter_close(vw);
+	ExecDropSingleTupleTableSlot(in);
+	ExecDropSingleTupleTableSlot(vslot);
+	FreeExecutorState(estate);
+	table_close(vrel, NoLock);
+	return n;
+}
+
+/*
+ * Aggregation: merge each group of the batch into its stored state and
+ * write its row of the view (update and complete modes: the view always
+ * holds the whole result; HAVING decides whether a group has a row).
+ * Each touched group costs one index lookup and one write in the state
+ * table and in the view.
+ */
+static int64
+merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
+			 int64 *state_rows)
+{
+	int			nkeys = cq->nkeys;
+	int			naggs = list_length(cq->aggs);
+	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
+	Relation	srel = table_open(cq->state_relid, RowExclusiveLock);
+	EState	   *estate = CreateExecutorState();
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	AttrNumber *statekeys = palloc(sizeof(AttrNumber) * Max(nkeys, 1));
+	ViewWriter *sw;
+	ViewWriter *vw;
+	AggMerger  *merger = aggmerger_create(cq, CurrentMemoryContext);
+	TupleDesc	fdesc = CreateTemplateTupleDesc(nkeys + naggs);
+	TupleTableSlot *in,
+			   *sslot,
+			   *nsslot,
+			   *fslot,
+			   *vslot;
+	ProjectionInfo *proj;
+	ExprState  *having = NULL;
+	Datum	   *stored = palloc(sizeof(Datum) * Max(naggs, 1));
+	bool	   *stored_null = palloc(sizeof(bool) * Max(naggs, 1));
+	int64		n = 0;
+	ListCell   *lc;
+
+	for (int k = 0; k < nkeys; k++)
+	{
+		statekeys[k] = k + 1;
+		TupleDescInitEntry(fdesc, k + 1, NULL, TupleDescAttr(outdesc, k)->atttypid,
+						   TupleDescAttr(outdesc, k)->atttypmod, 0);
+	}
+	foreach(lc, cq->aggs)
+	{
+		CqAgg	   *a = lfirst(lc);
+
+		TupleDescInitEntry(fdesc, nkeys + foreach_current_index(lc) + 1, NULL,
+						   a->resulttype, -1, 0);
+	}
+	sw = viewwriter_open(srel, nkeys, statekeys, estate);
+	vw = viewwriter_open(vrel, nkeys, cq->key_viewcols, estate);
+	in = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
+	sslot = table_slot_create(srel, NULL);
+	nsslot = MakeSingleTupleTableSlot(RelationGetDescr(srel), &TTSOpsVirtual);
+	fslot = MakeSingleTupleTableSlot(fdesc, &TTSOpsVirtual);
+	vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
+	proj = ExecBuildProjectionInfo(cq->final_tlist, econtext, vslot, NULL, fdesc);
+	if (cq->final_having)
+		having = ExecPrepareQual(list_make1(cq->final_having), estate);
+
+	while (tuplestore_gettupleslot(out, true, false, in))
+	{
+		bool		found;
+		bool		keep;
+
+		slot_getallattrs(in);
+		found = viewwriter_lookup(sw, in->tts_values, in->tts_isnull, sslot);
+		for (int i = 0; i < naggs; i++)
+		{
+			if (found)
+				stored[i] = slot_getattr(sslot, nkeys + i + 1, &stored_null[i]);
+			else
+			{
+				stored[i] = (Datum) 0;
+				stored_null[i] = true;
+			}
+		}
+
+		ExecClearTuple(fslot);
+		aggmerger_combine(merger, stored, stored_null,
+						  in->tts_values + nkeys, in->tts_isnull + nkeys,
+						  fslot->tts_values + nkeys, fslot->tts_isnull + nkeys);
+
+		/* the new state */
+		ExecClearTuple(nsslot);
+		memcpy(nsslot->tts_values, in->tts_values, sizeof(Datum) * nkeys);
+		memcpy(nsslot->tts_isnull, in->tts_isnull, sizeof(bool) * nkeys);
+		memcpy(nsslot->tts_values + nkeys, stored, sizeof(Datum) * naggs);
+		memcpy(nsslot->tts_isnull + nkeys, stored_null, sizeof(bool) * naggs);
+		ExecStoreVirtualTuple(nsslot);
+		if (found)
+			viewwriter_update(sw, nsslot);
+		else
+		{
+			viewwriter_insert(sw, nsslot);
+			(*state_rows)++;
+		}
+
+		/* the view's row */
+		memcpy(fslot->tts_values, in->tts_values, sizeof(Datum) * nkeys);
+		memcpy(fslot->tts_isnull, in->tts_isnull, sizeof(bool) * nkeys);
+		ExecStoreVirtualTuple(fslot);
+		econtext->ecxt_scantuple = fslot;
+		ExecProject(proj);
+		keep = having ? ExecQual(having, econtext) : true;
+		found = viewwriter_lookup(vw, in->tts_values, in->tts_isnull, NULL);
+		if (keep)
+		{
+			if (found)
+				viewwriter_update(vw, vslot);
+			else
+				viewwriter_insert(vw, vslot);
+			n++;
+		}
+		else if (found)
+		{
+			viewwriter_delete_current(vw);
+			n++;
+		}
+		aggmerger_reset(merger);
+		ResetExprContext(econtext);
+	}
+
+	viewwriter_close(sw);
+	viewwriter_close(vw);
+	ExecDropSingleTupleTableSlot(in);
+	ExecDropSingleTupleTableSlot(sslot);
+	ExecDropSingleTupleTableSlot(nsslot);
+	ExecDropSingleTupleTableSlot(fslot);
+	ExecDropSingleTupleTableSlot(vslot);
+	FreeExecutorState(estate);
+	table_close(srel, NoLock);
+	table_close(vrel, NoLock);
+	return n;
+}
+
+/*------------------------------------------------------------------------
+ * The batch
+ *------------------------------------------------------------------------
+ */
+
+/*
+ * Run one batch of the query in the current transaction.
+ *
+ * from_worker: a stopped, failed or manual-trigger query does nothing.
+ * force: run even without input (to give a global aggregate its row).
+ * *wait_ms: how long the caller may sleep before input is due, or -1.
+ */
+BatchResult
+pgs_run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
+			  CqOptions *opts_out)
+{
+	MemoryContext batchcxt = AllocSetContextCreate(CurrentMemoryContext,
+												   "pg_stream batch",
+												   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcxt = MemoryContextSwitchTo(batchcxt);
+	CqRow		row;
+	CqDef	   *cq;
+	List	   *positions;
+	List	   *batches = NIL;
+	ListCell   *lc;
+	int64		rows_in = 0;
+	int64		rows_out = 0;
+	bool		more = false;
+	BatchResult result;
+	TimestampTz started = GetCurrentTimestamp();
+	instr_time	t0,
+				t1;
+
+	*wait_ms = -1;
+	INSTR_TIME_SET_CURRENT(t0);
+
+	LockRelationOid(viewid, ExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(viewid)))
+	{
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextDelete(batchcxt);
+		return BATCH_GONE;
+	}
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	if (!load_cq_row(viewid, &row) ||
+		(from_worker && (!row.enabled || row.failed)))
+	{
+		result = BATCH_GONE;
+		goto done;
+	}
+	cq = pgs_load_cq(viewid, row.options);
+	cq->state_relid = row.state_table;
+	if (opts_out)
+		*opts_out = cq->opts;
+	if (from_worker && cq->opts.trigger == TRIGGER_MANUAL)
+	{
+		result = BATCH_EMPTY;
+		goto done;
+	}
+
+	/* read every source after its position */
+	positions = load_positions(viewid);
+	foreach(lc, cq->streams)
+	{
+		Oid			relid = lfirst_oid(lc);
+		const SourceRoutine *src = pgs_source_for_relation(relid);
+		Relation	rel = table_open(relid, AccessShareLock);
+		SourceBatch *b = palloc0(sizeof(SourceBatch));
+		Jsonb	   *pos = position_of(positions, relid);
+
+		if (pos == NULL)
+			elog(ERROR, "continuous view \"%s\" has no position in stream \"%s\"",
+				 cq->viewname, RelationGetRelationName(rel));
+		b->relid = relid;
+		b->rows = tuplestore_begin_heap(false, false, work_mem);
+		src->read(rel, pos, cq->opts.max_batch_rows, b);
+		table_close(rel, NoLock);
+		rows_in += b->nrows;
+		more |= b->more;
+		if (b->wait_ms >= 0 && (*wait_ms < 0 || b->wait_ms < *wait_ms))
+			*wait_ms = b->wait_ms;
+		batches = lappend(batches, b);
+	}
+
+	if (rows_in == 0 && !force)
+		result = BATCH_EMPTY;
+	else
+	{
+		Oid			save_userid;
+		int			save_sec_context;
+		int			save_nestlevel;
+		PlannedStmt *plan;
+		Tuplestorestate *out;
+		TupleDesc	outdesc;
+		int64		state_rows = row.state_rows;
+
+		/* plan and run the query over the batch, as the view's owner */
+		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		SetUserIdAndSecContext(cq->ownerid,
+							   save_sec_context | SECURITY_RESTRICTED_OPERATION);
+		save_nestlevel = NewGUCNestLevel();
+		pgs_set_current_batches(batches);
+		PG_TRY();
+		{
+			plan = pgs_plan_batch(cq);
+			out = execute_plan(plan, cq->viewname, &outdesc);
+		}
+		PG_FINALLY();
+		{
+			pgs_set_current_batches(NIL);
+		}
+		PG_END_TRY();
+		AtEOXact_GUC(false, save_nestlevel);
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+
+		if (cq->is_agg)
+			rows_out = merge_groups(cq, out, outdesc, &state_rows);
+		else
+			rows_out = write_rows(cq, out, outdesc);
+		tuplestore_end(out);
+
+		if (rows_in > 0)
+		{
+			INSTR_TIME_SET_CURRENT(t1);
+			INSTR_TIME_SUBTRACT(t1, t0);
+			record_batch(viewid, batches, rows_in, rows_out, state_rows, started,
+						 INSTR_TIME_GET_MILLISEC(t1));
+			cleanup_sources(cq->streams);
+		}
+		result = BATCH_DONE;
+		if (more)
+			*wait_ms = 0;
+	}
+	foreach(lc, batches)
+		tuplestore_end(((SourceBatch *) lfirst(lc))->rows);
+
+done:
+	PopActiveSnapshot();
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(batchcxt);
+	return result;
+}
+
+/*
+ * REFRESH MATERIALIZED VIEW of a continuous view: run batches in this
+ * transaction until the input that was available when it was called is in
+ * the view. Each batch takes a snapshot after the previous one, so it
+ * sees both the previous batch's positions and anything committed since;
+ * the loop ends at the first batch that read everything it could see.
+ */
+void
+pgs_refresh(Oid viewid)
+{
+	for (;;)
+	{
+		int64		wait_ms;
+		BatchResult r = pgs_run_batch(viewid, false, false, &wait_ms, NULL);
+
+		CommandCounterIncrement();
+		if (r != BATCH_DONE || wait_ms != 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * stream._lag(view): input rows not yet read by the query, where its
+ * sources can tell.
+ */
+Datum
+stream_lag(PG_FUNCTION_ARGS)
+{
+	Oid			viewid = PG_GETARG_OID(0);
+	List	   *positions;
+	ListCell   *lc;
+	int64		total = 0;
+	bool		known = false;
+
+	positions = load_positions(viewid);
+	foreach(lc, positions)
+	{
+		StreamPos  *sp = lfirst(lc);
+		const SourceRoutine *src = pgs_source_for_relation(sp->relid);
+		Relation	rel;
+		int64		n;
+
+		if (src == NULL || src->lag == NULL)
+			continue;
+		rel = table_open(sp->relid, AccessShareLock);
+		n = src->lag(rel, sp->position);
+		table_close(rel, AccessShareLock);
+		if (n >= 0)
+		{
+			total += n;
+			known = true;
+		}
+	}
+	if (!known)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(total);
+}

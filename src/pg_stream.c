@@ -1,0 +1,69 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_stream.c
+ *	  Module entry point: GUCs, shared memory, hooks, background workers.
+ *
+ * pg_stream must be in shared_preload_libraries: it needs shared memory
+ * for its workers' slots, and a launcher background worker started with
+ * the postmaster.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_stream.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+int			pgs_max_queries = 64;
+int			pgs_retry_limit = 3;
+int			pgs_poll_interval_ms = 1000;
+int			pgs_progress_batches = 100;
+int			pgs_default_max_batch_rows = 100000;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_stream must be loaded via shared_preload_libraries"),
+				 errhint("Add pg_stream to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	DefineCustomIntVariable("pg_stream.max_queries",
+							"Maximum number of continuous queries in the cluster.",
+							"Sizes the shared memory of the workers' slots.",
+							&pgs_max_queries, 64, 1, 10000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_stream.retry_limit",
+							"Failed tries of a batch before its query is marked failed.",
+							NULL,
+							&pgs_retry_limit, 3, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_stream.poll_interval",
+							"Longest wait of an idle worker before it looks for input again.",
+							"Workers are woken at once when rows are committed into a stream; "
+							"this bounds the wait for sources that cannot signal.",
+							&pgs_poll_interval_ms, 1000, 10, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_stream.progress_batches",
+							"Batches kept per query in stream.progress.",
+							NULL,
+							&pgs_progress_batches, 100, 1, 100000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_stream.max_batch_rows",
+							"Default largest batch of a continuous query, in input rows.",
+							"A view's max_batch_rows option overrides it.",
+							&pgs_default_max_batch_rows, 100000, 1, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("pg_stream");
+
+	pgs_shmem_init();
+	pgs_ddl_init();
+	pgs_stream_xact_init();
+	pgs_register_launcher();
+}

@@ -1,0 +1,266 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_stream.h
+ *	  Declarations shared by the modules of pg_stream.
+ *
+ * The extension is split the way DESIGN.md §2 describes:
+ *
+ *	  sources/	 where rows come from (stream, rate), behind the Source
+ *				 interface: open, read a batch up to limits, position as
+ *				 jsonb, close;
+ *	  formats/	 decoders from bytes to tuples;
+ *	  sinks/	 where output rows go (the view's own table, per output mode);
+ *	  engine/	 the continuous query: analysis at CREATE, the micro-batch
+ *				 loop, incremental aggregation;
+ *	  bgw/		 the launcher, per-database managers and per-query workers;
+ *	  ddl.c		 the ProcessUtility hook that turns CREATE / ALTER /
+ *				 REFRESH MATERIALIZED VIEW over a stream into a continuous
+ *				 query.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_STREAM_H
+#define PG_STREAM_H
+
+#include "postgres.h"
+
+#include "access/tupdesc.h"
+#include "executor/tuptable.h"
+#include "nodes/execnodes.h"
+#include "nodes/parsenodes.h"
+#include "nodes/plannodes.h"
+#include "postmaster/bgworker.h"
+#include "utils/rel.h"
+#include "foreign/fdwapi.h"
+#include "storage/latch.h"
+#include "utils/jsonb.h"
+#include "utils/tuplestore.h"
+
+#define PG_STREAM_SCHEMA "stream"
+
+/* in pg_stream.c: GUCs */
+extern int	pgs_max_queries;
+extern int	pgs_retry_limit;
+extern int	pgs_poll_interval_ms;
+extern int	pgs_progress_batches;
+extern int	pgs_default_max_batch_rows;
+
+/*
+ * Options of a continuous query, from the view's reloptions
+ * (CREATE MATERIALIZED VIEW ... WITH (...)), see engine/options.c.
+ */
+typedef enum CqOutputMode
+{
+	OUTPUT_DEFAULT = 0,			/* not given: append or update */
+	OUTPUT_APPEND,
+	OUTPUT_UPDATE,
+	OUTPUT_COMPLETE
+} CqOutputMode;
+
+typedef enum CqTriggerKind
+{
+	TRIGGER_DEFAULT = 0,		/* as data arrives */
+	TRIGGER_INTERVAL,
+	TRIGGER_CONTINUOUS,
+	TRIGGER_MANUAL
+} CqTriggerKind;
+
+typedef struct CqOptions
+{
+	CqOutputMode output_mode;
+	CqTriggerKind trigger;
+	int64		trigger_interval_ms;
+	int64		max_batch_rows;
+} CqOptions;
+
+/* in engine/options.c */
+extern bool pgs_is_cq_option(const char *name);
+extern void pgs_parse_options(List *options, CqOptions *opts);
+extern List *pgs_options_from_array(Datum array);
+extern Datum pgs_options_to_array(List *options);
+extern List *pgs_options_merge(List *existing, List *changes, bool reset);
+extern const char *pgs_output_mode_name(CqOutputMode mode);
+
+/*
+ * Source interface (sources/). A source turns a stream foreign table and a
+ * stored position into a batch of rows (a tuplestore in the foreign table's
+ * row type) and the position after them. Positions are jsonb, stored in
+ * stream.positions in the batch's transaction.
+ */
+typedef struct SourceBatch
+{
+	Oid			relid;			/* the stream foreign table */
+	Tuplestorestate *rows;		/* rows of this batch */
+	int64		nrows;
+	Jsonb	   *start_position;
+	Jsonb	   *end_position;
+	bool		more;			/* the source knows more input is waiting */
+	int64		wait_ms;		/* when nothing is there: next due, or -1 */
+} SourceBatch;
+
+typedef struct SourceRoutine
+{
+	const char *name;
+	/* position of a new query: read what arrives after now */
+	Jsonb	   *(*initial_position) (Relation rel);
+	/* read up to max_rows after position into batch */
+	void		(*read) (Relation rel, Jsonb *position, int64 max_rows,
+						 SourceBatch *batch);
+	/* input not yet read after position, or -1 if unknown */
+	int64		(*lag) (Relation rel, Jsonb *position);
+	/* drop what every reader has consumed (optional) */
+	void		(*cleanup) (Relation rel, List *positions);
+} SourceRoutine;
+
+/* in sources/source.c */
+extern const SourceRoutine *pgs_source_for_relation(Oid relid);
+extern bool pgs_is_stream_relation(Oid relid);
+extern SourceBatch *pgs_current_batch(Oid relid);
+extern void pgs_set_current_batches(List *batches);
+extern void pgs_fdw_scan_routines(FdwRoutine *routine);
+extern void pgs_reject_unknown_option(const char *option, const char *const *valid,
+									  const char *what);
+extern Jsonb *pgs_jsonb_from_cstring(const char *text);
+extern int64 pgs_jsonb_get_int64(Jsonb *jb, const char *key, int64 dflt);
+
+/* in sources/stream.c */
+extern const SourceRoutine stream_source;
+extern void pgs_stream_xact_init(void);
+
+/* in sources/rate.c */
+extern const SourceRoutine rate_source;
+
+/* in formats/tuple.c: the packed binary format of the stream buffer */
+typedef struct TuplePacker
+{
+	StringInfoData buf;
+	int32		nrows;
+} TuplePacker;
+extern void tuple_pack_init(TuplePacker *p);
+extern void tuple_pack_add(TuplePacker *p, TupleTableSlot *slot);
+extern void tuple_pack_reset(TuplePacker *p);
+extern bytea *tuple_pack_bytea(TuplePacker *p);
+extern int64 tuple_unpack_all(bytea *data, TupleTableSlot *slot,
+							  Tuplestorestate *dest);
+
+/*
+ * The analysed continuous query (engine/analyze.c).
+ */
+typedef struct CqAgg
+{
+	Aggref	   *aggref;			/* as in the user's query */
+	Oid			transtype;		/* resolved transition type */
+	Oid			statetype;		/* stored type: bytea for internal states */
+	int16		statetyplen;
+	bool		statetypbyval;
+	int16		transtyplen;
+	bool		transtypbyval;
+	Oid			combinefn;
+	Oid			serialfn;
+	Oid			deserialfn;
+	Oid			finalfn;
+	bool		finalfn_extra;
+	int			numFinalArgs;
+	Oid			resulttype;
+} CqAgg;
+
+typedef struct CqDef
+{
+	Oid			viewid;
+	Oid			ownerid;
+	char	   *viewname;		/* qualified, for messages */
+	Query	   *query;			/* rewritten user query */
+	List	   *streams;		/* OIDs of the stream foreign tables read */
+	CqOptions	opts;
+	CqOutputMode mode;			/* effective output mode */
+	bool		is_agg;
+	/* aggregation only: */
+	int			nkeys;			/* group keys, the first nkeys columns */
+	AttrNumber *key_viewcols;	/* view column of each key */
+	List	   *aggs;			/* CqAgg *, the state columns */
+	List	   *final_tlist;	/* output tlist over (keys, finals) */
+	Expr	   *final_having;	/* HAVING over (keys, finals), or NULL */
+	Query	   *batch_query;	/* per-batch query: keys + partial aggs */
+	Oid			state_relid;
+} CqDef;
+
+extern CqDef *pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts,
+							 bool for_create);
+extern List *pgs_query_streams(Query *query);
+extern PlannedStmt *pgs_plan_batch(CqDef *cq);
+extern CqDef *pgs_load_cq(Oid viewid, List *options);
+extern List *pgs_cq_options(Oid viewid);
+
+/* in engine/aggstate.c */
+typedef struct AggMerger AggMerger;
+extern AggMerger *aggmerger_create(CqDef *cq, MemoryContext cxt);
+extern void aggmerger_combine(AggMerger *m, Datum *stored, bool *stored_null,
+							  Datum *partial, bool *partial_null,
+							  Datum *final, bool *final_null);
+extern void aggmerger_finalize(AggMerger *m, Datum *stored, bool *stored_null,
+							   Datum *final, bool *final_null);
+extern void aggmerger_reset(AggMerger *m);
+
+/* in engine/batch.c */
+typedef enum BatchResult
+{
+	BATCH_DONE,					/* processed a batch, more may be waiting */
+	BATCH_EMPTY,				/* nothing to process */
+	BATCH_GONE					/* the query was dropped or stopped */
+} BatchResult;
+extern BatchResult pgs_run_batch(Oid viewid, bool from_worker, bool force,
+								 int64 *wait_ms, CqOptions *opts_out);
+extern void pgs_refresh(Oid viewid);
+
+/* in sinks/view.c: writing the view's table */
+typedef struct ViewWriter ViewWriter;
+extern ViewWriter *viewwriter_open(Relation rel, int nkeys,
+								   AttrNumber *keycols, EState *estate);
+extern bool viewwriter_lookup(ViewWriter *w, Datum *keys, bool *keynulls,
+							  TupleTableSlot *found);
+extern void viewwriter_insert(ViewWriter *w, TupleTableSlot *slot);
+extern void viewwriter_update(ViewWriter *w, TupleTableSlot *slot);
+extern void viewwriter_delete_current(ViewWriter *w);
+extern void viewwriter_close(ViewWriter *w);
+
+/* in ddl.c */
+extern void pgs_ddl_init(void);
+extern bool pgs_is_cq(Oid viewid);
+extern void pgs_check_cq_owner(Oid viewid);
+
+/* in bgw/shmem.c: shared state of workers */
+typedef struct CqSlot
+{
+	Oid			dboid;
+	Oid			viewid;
+	pid_t		pid;			/* worker, or 0 */
+	Latch	   *latch;
+	char		note[128];		/* why not running, if so */
+} CqSlot;
+
+extern void pgs_shmem_init(void);
+extern CqSlot *pgs_slot_find(Oid dboid, Oid viewid, bool create);
+extern void pgs_slot_release(Oid dboid, Oid viewid);
+extern void pgs_slot_note(Oid dboid, Oid viewid, const char *note);
+extern void pgs_wake_database(Oid dboid);
+extern void pgs_wake_manager(Oid dboid);
+extern void pgs_wake_launcher(void);
+extern bool pgs_launcher_rescan_requested(void);
+extern Latch **pgs_launcher_latch(void);
+extern void pgs_set_manager(Oid dboid, Latch *latch, bool attach);
+extern bool pgs_manager_running(Oid dboid);
+extern int	pgs_slot_count(void);
+extern CqSlot *pgs_slot_at(int i);
+extern void pgs_slots_lock(bool exclusive);
+extern void pgs_slots_unlock(void);
+
+/* in bgw/launcher.c, bgw/manager.c, bgw/worker.c */
+extern void pgs_register_launcher(void);
+PGDLLEXPORT void pgs_launcher_main(Datum arg);
+PGDLLEXPORT void pgs_manager_main(Datum arg);
+PGDLLEXPORT void pgs_worker_main(Datum arg);
+extern bool pgs_start_manager(Oid dboid);
+extern bool pgs_start_worker(Oid dboid, Oid viewid,
+							 BackgroundWorkerHandle **handle);
+
+#endif							/* PG_STREAM_H */

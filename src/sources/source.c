@@ -1,0 +1,266 @@
+/*-------------------------------------------------------------------------
+ *
+ * source.c
+ *	  What every source shares: the FDW scan that reads a batch, option
+ *	  validation helpers, and the mapping from a foreign table to its
+ *	  Source.
+ *
+ * A continuous query is planned and executed by PostgreSQL's own planner
+ * and executor. The only thing that makes it "streaming" is what a scan of
+ * a stream returns: while the engine runs a batch, it publishes the rows it
+ * read from each source (pgs_set_current_batches), and the foreign scan of
+ * that stream returns exactly those rows. Everything else -- filters,
+ * expressions, set-returning functions, joins to tables, partial
+ * aggregation -- is ordinary PostgreSQL.
+ *
+ * Outside a batch, a plain SELECT on a stream is a bounded read of what is
+ * there now (the Source's read with a NULL position): never an endless
+ * scan.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_stream.h"
+
+#include "access/table.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "lib/stringinfo.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+/* batches of the batch being run, or NIL */
+static List *current_batches = NIL;
+
+void
+pgs_set_current_batches(List *batches)
+{
+	current_batches = batches;
+}
+
+SourceBatch *
+pgs_current_batch(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, current_batches)
+	{
+		SourceBatch *b = (SourceBatch *) lfirst(lc);
+
+		if (b->relid == relid)
+			return b;
+	}
+	return NULL;
+}
+
+/* The Source of a foreign table, or NULL if it is not a stream of ours */
+const SourceRoutine *
+pgs_source_for_relation(Oid relid)
+{
+	ForeignTable *ft;
+	ForeignServer *server;
+	ForeignDataWrapper *fdw;
+
+	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
+		return NULL;
+	ft = GetForeignTable(relid);
+	server = GetForeignServer(ft->serverid);
+	fdw = GetForeignDataWrapper(server->fdwid);
+
+	/* match by handler name, so a renamed FDW is still recognised */
+	if (OidIsValid(fdw->fdwhandler))
+	{
+		char	   *handler = get_func_name(fdw->fdwhandler);
+		Oid			nsp = get_func_namespace(fdw->fdwhandler);
+		char	   *nspname = get_namespace_name(nsp);
+
+		if (nspname && strcmp(nspname, PG_STREAM_SCHEMA) == 0)
+		{
+			if (strcmp(handler, "stream_fdw_handler") == 0)
+				return &stream_source;
+			if (strcmp(handler, "rate_fdw_handler") == 0)
+				return &rate_source;
+		}
+	}
+	return NULL;
+}
+
+bool
+pgs_is_stream_relation(Oid relid)
+{
+	return pgs_source_for_relation(relid) != NULL;
+}
+
+/*
+ * Unknown option: the error every validator gives, with the valid names.
+ */
+void
+pgs_reject_unknown_option(const char *option, const char *const *valid,
+						  const char *what)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; valid && valid[i]; i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", valid[i]);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+			 errmsg("invalid option \"%s\" for %s", option, what),
+			 buf.len > 0
+			 ? errhint("Valid options in this context are: %s.", buf.data)
+			 : errhint("There are no valid options in this context.")));
+}
+
+Jsonb *
+pgs_jsonb_from_cstring(const char *text)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+}
+
+/* Integer member "key" of a jsonb object, or dflt */
+int64
+pgs_jsonb_get_int64(Jsonb *jb, const char *key, int64 dflt)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	if (jb == NULL)
+		return dflt;
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type != jbvNumeric)
+		return dflt;
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8,
+											 NumericGetDatum(v->val.numeric)));
+}
+
+/*------------------------------------------------------------------------
+ * The foreign scan of a stream
+ *------------------------------------------------------------------------
+ */
+typedef struct StreamScanState
+{
+	Tuplestorestate *rows;
+	TupleTableSlot *mslot;		/* minimal-tuple slot to read rows into */
+	bool		own;			/* rows read by this scan (bounded read) */
+} StreamScanState;
+
+static void
+scanGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	SourceBatch *b = pgs_current_batch(foreigntableid);
+
+	baserel->rows = b ? Max(b->nrows, 1) : 1000;
+}
+
+static void
+scanGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	Cost		total = baserel->rows * cpu_tuple_cost;
+
+	add_path(baserel, (Path *) create_foreignscan_path(root, baserel, NULL,
+													   baserel->rows, 0, total,
+													   NIL, NULL, NULL, NIL));
+}
+
+static ForeignScan *
+scanGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
+				   ForeignPath *best_path, List *tlist, List *scan_clauses,
+				   Plan *outer_plan)
+{
+	/* no push-down: every qual is checked locally by the executor */
+	scan_clauses = extract_actual_clauses(scan_clauses, false);
+	return make_foreignscan(tlist, scan_clauses, baserel->relid,
+							NIL, NIL, NIL, NIL, outer_plan);
+}
+
+static void
+scanBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	Relation	rel = node->ss.ss_currentRelation;
+	StreamScanState *st = palloc0(sizeof(StreamScanState));
+	SourceBatch *b;
+
+	node->fdw_state = st;
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+
+	st->mslot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+	b = pgs_current_batch(RelationGetRelid(rel));
+	if (b != NULL)
+	{
+		st->rows = b->rows;
+		tuplestore_rescan(st->rows);
+	}
+	else
+	{
+		const SourceRoutine *src = pgs_source_for_relation(RelationGetRelid(rel));
+		SourceBatch tmp;
+
+		/* a plain SELECT: bounded read of what is there now */
+		memset(&tmp, 0, sizeof(tmp));
+		tmp.relid = RelationGetRelid(rel);
+		tmp.rows = tuplestore_begin_heap(false, false, work_mem);
+		src->read(rel, NULL, -1, &tmp);
+		st->rows = tmp.rows;
+		st->own = true;
+	}
+}
+
+static TupleTableSlot *
+scanIterateForeignScan(ForeignScanState *node)
+{
+	StreamScanState *st = node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	bool		shouldFree;
+
+	/* the scan slot holds heap tuples: deform the stored row into it */
+	if (!tuplestore_gettupleslot(st->rows, true, false, st->mslot))
+		return ExecClearTuple(slot);
+	ExecForceStoreMinimalTuple(ExecFetchSlotMinimalTuple(st->mslot, &shouldFree),
+							   slot, false);
+	return slot;
+}
+
+static void
+scanReScanForeignScan(ForeignScanState *node)
+{
+	StreamScanState *st = node->fdw_state;
+
+	tuplestore_rescan(st->rows);
+}
+
+static void
+scanEndForeignScan(ForeignScanState *node)
+{
+	StreamScanState *st = node->fdw_state;
+
+	if (st && st->own && st->rows)
+		tuplestore_end(st->rows);
+	if (st && st->mslot)
+		ExecDropSingleTupleTableSlot(st->mslot);
+}
+
+void
+pgs_fdw_scan_routines(FdwRoutine *routine)
+{
+	routine->GetForeignRelSize = scanGetForeignRelSize;
+	routine->GetForeignPaths = scanGetForeignPaths;
+	routine->GetForeignPlan = scanGetForeignPlan;
+	routine->BeginForeignScan = scanBeginForeignScan;
+	routine->IterateForeignScan = scanIterateForeignScan;
+	routine->ReScanForeignScan = scanReScanForeignScan;
+	routine->EndForeignScan = scanEndForeignScan;
+}

@@ -1,0 +1,598 @@
+/*-------------------------------------------------------------------------
+ *
+ * stream.c
+ *	  The "stream" source: a foreign table fed by INSERT and COPY.
+ *
+ * Storage. Rows inserted into a stream are packed (formats/tuple.c) into
+ * chunks of ~8 kB, each stored as one row of stream.buffer together with
+ * the stream's OID and the inserting transaction's full transaction id.
+ * The chunk is an ordinary heap tuple written in the inserting
+ * transaction, so the insert is exactly as durable and transactional as
+ * an INSERT into a table: a rolled-back transaction's chunks are dead.
+ *
+ * Positions. The hard case is concurrency: transactions that started in
+ * one order may commit in another, so "everything up to id N" is no
+ * position at all (a transaction with a smaller id may commit later and
+ * be skipped). A position is therefore a set of transactions, written
+ * like a snapshot: {xmin, xmax, xip[]}, meaning "every transaction below
+ * xmax that is not in xip has been consumed" (and every one below xmin).
+ * A batch reads, through its own MVCC snapshot S, the chunks whose xid
+ * the position does not cover (an index range scan from xmin). If it
+ * read them all, the new position is S itself: S sees everything the old
+ * position covered, plus what was just read. If max_batch_rows cut the
+ * batch after transaction c (a batch always holds whole transactions),
+ * the new position covers the old one plus the transactions read:
+ *
+ *		xmax' = max(xmax, c + 1)
+ *		xip'  = { x in xip  : x in S.xip or x > c }
+ *			  u { x in S.xip : xmax <= x < xmax' }
+ *		xmin' = min(xip' u { xmax' })
+ *
+ * The position is stored in stream.positions in the batch's transaction,
+ * with the view's changes: exactly-once.
+ *
+ * Clean-up. A chunk is kept until every view reading the stream has
+ * consumed it: chunks below the smallest xmin of the readers' positions
+ * are deleted after batches.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_stream.h"
+
+#include "access/genam.h"
+#include "access/reloptions.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_data_wrapper.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "foreign/fdwapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+PG_FUNCTION_INFO_V1(stream_fdw_handler);
+PG_FUNCTION_INFO_V1(stream_fdw_validator);
+
+/* chunk size: one chunk and its row header fit in a heap page */
+#define STREAM_CHUNK_BYTES 7900
+
+/*------------------------------------------------------------------------
+ * Positions: sets of consumed transactions
+ *------------------------------------------------------------------------
+ */
+typedef struct XidSet
+{
+	uint64		xmin;
+	uint64		xmax;
+	int			nxip;
+	uint64	   *xip;
+} XidSet;
+
+static bool
+xidset_in_xip(const XidSet *s, uint64 x)
+{
+	for (int i = 0; i < s->nxip; i++)
+		if (s->xip[i] == x)
+			return true;
+	return false;
+}
+
+/* true if transaction x is covered (consumed) by position s */
+static inline bool
+xidset_covers(const XidSet *s, uint64 x)
+{
+	if (x < s->xmin)
+		return true;
+	if (x >= s->xmax)
+		return false;
+	return !xidset_in_xip(s, x);
+}
+
+/* a 32-bit xid of a current snapshot, widened with the epoch */
+static uint64
+widen_xid(FullTransactionId next, TransactionId xid)
+{
+	uint64		epoch = EpochFromFullTransactionId(next);
+
+	if (xid > XidFromFullTransactionId(next))
+		epoch--;
+	return (epoch << 32) | xid;
+}
+
+static void
+xidset_from_snapshot(Snapshot snap, XidSet *s)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+
+	s->xmin = widen_xid(next, snap->xmin);
+	s->xmax = widen_xid(next, snap->xmax);
+	s->nxip = snap->xcnt;
+	s->xip = palloc(sizeof(uint64) * Max(snap->xcnt, 1));
+	for (uint32 i = 0; i < snap->xcnt; i++)
+		s->xip[i] = widen_xid(next, snap->xip[i]);
+}
+
+static Jsonb *
+xidset_to_jsonb(const XidSet *s)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"xmin\": " UINT64_FORMAT ", \"xmax\": " UINT64_FORMAT ", \"xip\": [",
+					 s->xmin, s->xmax);
+	for (int i = 0; i < s->nxip; i++)
+		appendStringInfo(&buf, "%s" UINT64_FORMAT, i ? ", " : "", s->xip[i]);
+	appendStringInfoString(&buf, "]}");
+	return pgs_jsonb_from_cstring(buf.data);
+}
+
+static void
+xidset_from_jsonb(Jsonb *jb, XidSet *s)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+	int			alloc = 8;
+
+	memset(s, 0, sizeof(*s));
+	s->xip = palloc(sizeof(uint64) * alloc);
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if ((tok == WJB_VALUE || tok == WJB_ELEM) && v.type == jbvNumeric)
+		{
+			uint64		n = DatumGetInt64(DirectFunctionCall1(numeric_int8,
+															  NumericGetDatum(v.val.numeric)));
+
+			if (tok == WJB_ELEM)
+			{
+				if (s->nxip == alloc)
+				{
+					alloc *= 2;
+					s->xip = repalloc(s->xip, sizeof(uint64) * alloc);
+				}
+				s->xip[s->nxip++] = n;
+			}
+			else if (key && strcmp(key, "xmin") == 0)
+				s->xmin = n;
+			else if (key && strcmp(key, "xmax") == 0)
+				s->xmax = n;
+		}
+	}
+}
+
+/*------------------------------------------------------------------------
+ * Reading the buffer
+ *------------------------------------------------------------------------
+ */
+static Oid
+buffer_relid(void)
+{
+	Oid			nsp = get_namespace_oid(PG_STREAM_SCHEMA, false);
+	Oid			relid = get_relname_relid("buffer", nsp);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation stream.buffer is missing");
+	return relid;
+}
+
+static Oid
+buffer_index_relid(void)
+{
+	Oid			nsp = get_namespace_oid(PG_STREAM_SCHEMA, false);
+	Oid			relid = get_relname_relid("buffer_stream_xid", nsp);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "index stream.buffer_stream_xid is missing");
+	return relid;
+}
+
+/*
+ * Scan the chunks of stream relid that position p does not cover, in xid
+ * order. For each chunk, call fn; it returns false to stop before that
+ * chunk.
+ */
+typedef bool (*chunk_fn) (void *arg, uint64 xid, int32 nrows, TupleTableSlot *bslot);
+
+static void
+scan_chunks(Oid relid, const XidSet *p, chunk_fn fn, void *arg)
+{
+	Relation	bufrel = table_open(buffer_relid(), AccessShareLock);
+	Relation	idxrel = index_open(buffer_index_relid(), AccessShareLock);
+	TupleTableSlot *bslot = table_slot_create(bufrel, NULL);
+	IndexScanDesc scan;
+	ScanKeyData keys[2];
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE,
+				Int64GetDatum((int64) p->xmin));
+	scan = index_beginscan(bufrel, idxrel, GetActiveSnapshot(), 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, bslot))
+	{
+		bool		isnull;
+		uint64		xid = (uint64) DatumGetInt64(slot_getattr(bslot, 2, &isnull));
+		int32		nrows = DatumGetInt32(slot_getattr(bslot, 3, &isnull));
+
+		if (xidset_covers(p, xid))
+			continue;
+		if (!fn(arg, xid, nrows, bslot))
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(bslot);
+	index_close(idxrel, AccessShareLock);
+	table_close(bufrel, AccessShareLock);
+}
+
+typedef struct ReadState
+{
+	int64		max_rows;		/* or -1 */
+	int64		nrows;
+	bool		any;
+	bool		cut;
+	uint64		last_xid;
+	TupleTableSlot *rowslot;
+	Tuplestorestate *dest;
+} ReadState;
+
+static bool
+read_chunk(void *arg, uint64 xid, int32 nrows, TupleTableSlot *bslot)
+{
+	ReadState  *rs = arg;
+	bool		isnull;
+
+	/* a batch holds whole transactions */
+	if (rs->max_rows >= 0 && rs->nrows >= rs->max_rows && xid != rs->last_xid)
+	{
+		rs->cut = true;
+		return false;
+	}
+	rs->nrows += tuple_unpack_all(DatumGetByteaPP(slot_getattr(bslot, 4, &isnull)),
+								  rs->rowslot, rs->dest);
+	rs->last_xid = xid;
+	rs->any = true;
+	return true;
+}
+
+static void
+stream_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
+{
+	XidSet		p1;
+	XidSet		s2;
+	ReadState	rs;
+
+	if (position)
+		xidset_from_jsonb(position, &p1);
+	else
+		memset(&p1, 0, sizeof(p1));	/* bounded read: everything kept */
+
+	memset(&rs, 0, sizeof(rs));
+	rs.max_rows = max_rows;
+	rs.dest = batch->rows;
+	rs.rowslot = MakeSingleTupleTableSlot(RelationGetDescr(rel),
+										  &TTSOpsMinimalTuple);
+	scan_chunks(RelationGetRelid(rel), &p1, read_chunk, &rs);
+	ExecDropSingleTupleTableSlot(rs.rowslot);
+
+	batch->nrows = rs.nrows;
+	batch->more = rs.cut;
+	batch->wait_ms = -1;
+	batch->start_position = position;
+	batch->end_position = position;
+	if (position == NULL || !rs.any)
+		return;
+
+	xidset_from_snapshot(GetActiveSnapshot(), &s2);
+	if (!rs.cut)
+		batch->end_position = xidset_to_jsonb(&s2);
+	else
+	{
+		XidSet		p2;
+		uint64		c = rs.last_xid;
+
+		p2.xmax = Max(p1.xmax, c + 1);
+		p2.xip = palloc(sizeof(uint64) * (p1.nxip + s2.nxip + 1));
+		p2.nxip = 0;
+		for (int i = 0; i < p1.nxip; i++)
+			if (p1.xip[i] > c || xidset_in_xip(&s2, p1.xip[i]))
+				p2.xip[p2.nxip++] = p1.xip[i];
+		for (int i = 0; i < s2.nxip; i++)
+			if (s2.xip[i] >= p1.xmax && s2.xip[i] < p2.xmax)
+				p2.xip[p2.nxip++] = s2.xip[i];
+		p2.xmin = p2.xmax;
+		for (int i = 0; i < p2.nxip; i++)
+			p2.xmin = Min(p2.xmin, p2.xip[i]);
+		batch->end_position = xidset_to_jsonb(&p2);
+	}
+}
+
+static Jsonb *
+stream_initial_position(Relation rel)
+{
+	XidSet		s;
+
+	xidset_from_snapshot(GetActiveSnapshot(), &s);
+	return xidset_to_jsonb(&s);
+}
+
+static bool
+count_chunk(void *arg, uint64 xid, int32 nrows, TupleTableSlot *bslot)
+{
+	*(int64 *) arg += nrows;
+	return true;
+}
+
+static int64
+stream_lag(Relation rel, Jsonb *position)
+{
+	XidSet		p;
+	int64		n = 0;
+
+	xidset_from_jsonb(position, &p);
+	scan_chunks(RelationGetRelid(rel), &p, count_chunk, &n);
+	return n;
+}
+
+/*
+ * Delete the chunks that every reader has consumed: those below the
+ * smallest xmin of their positions.
+ */
+static void
+stream_cleanup(Relation rel, List *positions)
+{
+	uint64		horizon = PG_UINT64_MAX;
+	ListCell   *lc;
+	Oid			argtypes[2] = {OIDOID, INT8OID};
+	Datum		args[2];
+
+	foreach(lc, positions)
+	{
+		XidSet		p;
+
+		xidset_from_jsonb((Jsonb *) lfirst(lc), &p);
+		horizon = Min(horizon, p.xmin);
+	}
+	if (positions == NIL)
+	{
+		XidSet		s;
+
+		/* nobody reads this stream: what is committed is garbage */
+		xidset_from_snapshot(GetActiveSnapshot(), &s);
+		horizon = s.xmin;
+	}
+	args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	args[1] = Int64GetDatum((int64) horizon);
+	if (SPI_execute_with_args("DELETE FROM stream.buffer WHERE stream = $1 AND xid < $2",
+							  2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not clean stream.buffer");
+}
+
+const SourceRoutine stream_source = {
+	.name = "stream",
+	.initial_position = stream_initial_position,
+	.read = stream_read,
+	.lag = stream_lag,
+	.cleanup = stream_cleanup,
+};
+
+/*------------------------------------------------------------------------
+ * INSERT and COPY into a stream
+ *------------------------------------------------------------------------
+ */
+typedef struct StreamInsertState
+{
+	Oid			relid;
+	int64		xid;
+	Relation	bufrel;
+	ResultRelInfo *bufrri;
+	TupleTableSlot *bslot;
+	EState	   *estate;
+	TuplePacker packer;
+} StreamInsertState;
+
+/* did this transaction write into a stream? (wake the workers at commit) */
+static bool xact_wrote_stream = false;
+
+static void
+stream_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (xact_wrote_stream)
+				pgs_wake_database(MyDatabaseId);
+			xact_wrote_stream = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			xact_wrote_stream = false;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+pgs_stream_xact_init(void)
+{
+	RegisterXactCallback(stream_xact_callback, NULL);
+}
+
+static void
+flush_chunk(StreamInsertState *st)
+{
+	TupleTableSlot *slot = st->bslot;
+
+	if (st->packer.nrows == 0)
+		return;
+	ExecClearTuple(slot);
+	slot->tts_values[0] = ObjectIdGetDatum(st->relid);
+	slot->tts_values[1] = Int64GetDatum(st->xid);
+	slot->tts_values[2] = Int32GetDatum(st->packer.nrows);
+	slot->tts_values[3] = PointerGetDatum(tuple_pack_bytea(&st->packer));
+	memset(slot->tts_isnull, 0, sizeof(bool) * 4);
+	ExecStoreVirtualTuple(slot);
+	table_tuple_insert(st->bufrel, slot, GetCurrentCommandId(true), 0, NULL);
+	ExecInsertIndexTuples(st->bufrri, slot, st->estate, false, false, NULL,
+						  NIL);
+	tuple_pack_reset(&st->packer);
+}
+
+static StreamInsertState *
+begin_insert(ResultRelInfo *rinfo, EState *estate)
+{
+	StreamInsertState *st = palloc0(sizeof(StreamInsertState));
+
+	st->relid = RelationGetRelid(rinfo->ri_RelationDesc);
+	st->xid = (int64) U64FromFullTransactionId(GetTopFullTransactionId());
+	st->estate = estate;
+	st->bufrel = table_open(buffer_relid(), RowExclusiveLock);
+	st->bufrri = makeNode(ResultRelInfo);
+	InitResultRelInfo(st->bufrri, st->bufrel, 0, NULL, 0);
+	ExecOpenIndices(st->bufrri, false);
+	st->bslot = table_slot_create(st->bufrel, NULL);
+	tuple_pack_init(&st->packer);
+	xact_wrote_stream = true;
+	return st;
+}
+
+static void
+end_insert(StreamInsertState *st)
+{
+	flush_chunk(st);
+	ExecCloseIndices(st->bufrri);
+	ExecDropSingleTupleTableSlot(st->bslot);
+	table_close(st->bufrel, NoLock);
+}
+
+static TupleTableSlot *
+stream_ExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
+						 TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	StreamInsertState *st = rinfo->ri_FdwState;
+
+	tuple_pack_add(&st->packer, slot);
+	if (st->packer.buf.len >= STREAM_CHUNK_BYTES)
+		flush_chunk(st);
+	return slot;
+}
+
+static void
+stream_BeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+						  List *fdw_private, int subplan_index, int eflags)
+{
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	rinfo->ri_FdwState = begin_insert(rinfo, mtstate->ps.state);
+}
+
+static void
+stream_EndForeignModify(EState *estate, ResultRelInfo *rinfo)
+{
+	if (rinfo->ri_FdwState)
+		end_insert(rinfo->ri_FdwState);
+}
+
+static void
+stream_BeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	rinfo->ri_FdwState = begin_insert(rinfo, mtstate->ps.state);
+}
+
+static void
+stream_EndForeignInsert(EState *estate, ResultRelInfo *rinfo)
+{
+	end_insert(rinfo->ri_FdwState);
+}
+
+static List *
+stream_PlanForeignModify(PlannerInfo *root, ModifyTable *plan,
+						 Index resultRelation, int subplan_index)
+{
+	return NIL;
+}
+
+static int
+stream_IsForeignRelUpdatable(Relation rel)
+{
+	return (1 << CMD_INSERT);
+}
+
+Datum
+stream_fdw_handler(PG_FUNCTION_ARGS)
+{
+	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	pgs_fdw_scan_routines(routine);
+	routine->PlanForeignModify = stream_PlanForeignModify;
+	routine->BeginForeignModify = stream_BeginForeignModify;
+	routine->ExecForeignInsert = stream_ExecForeignInsert;
+	routine->EndForeignModify = stream_EndForeignModify;
+	routine->BeginForeignInsert = stream_BeginForeignInsert;
+	routine->EndForeignInsert = stream_EndForeignInsert;
+	routine->IsForeignRelUpdatable = stream_IsForeignRelUpdatable;
+	PG_RETURN_POINTER(routine);
+}
+
+/*
+ * A stream takes no options yet (event_time and watermark come with event
+ * time); every option is refused with that said.
+ */
+Datum
+stream_fdw_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			catalog = PG_GETARG_OID(1);
+	ListCell   *lc;
+	static const char *const none[] = {NULL};
+	const char *what;
+
+	switch (catalog)
+	{
+		case ForeignDataWrapperRelationId:
+			what = "foreign-data wrapper \"stream\"";
+			break;
+		case ForeignServerRelationId:
+			what = "a server of foreign-data wrapper \"stream\"";
+			break;
+		case UserMappingRelationId:
+			what = "a user mapping of foreign-data wrapper \"stream\"";
+			break;
+		case ForeignTableRelationId:
+			what = "a stream";
+			break;
+		default:
+			what = "a column of a stream";
+			break;
+	}
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		pgs_reject_unknown_option(def->defname, none, what);
+	}
+	PG_RETURN_VOID();
+}

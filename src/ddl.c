@@ -450,7 +450,7 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 		if (ours != NIL)
 		{
 			if (!pgs_is_cq(relid))
-				reject_cq_options(ours, get_rel_name(relid));
+				reject_cq_options(ours, psprintf("\"%s\"", get_rel_name(relid)));
 			if (!touched)
 			{
 				pgs_check_cq_owner(relid);
@@ -639,16 +639,14 @@ stream_on_drop(PG_FUNCTION_ARGS)
 	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("cq", nsp)))
 		PG_RETURN_NULL();
 
+#define DROPPED_RELS "(SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() " \
+	"WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND objsubid = 0)"
 	SPI_connect();
-	run_sql("CREATE TEMP TABLE IF NOT EXISTS pg_stream_dropped (objid oid) ON COMMIT DROP");
-	run_sql("INSERT INTO pg_stream_dropped SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
-			"WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND objsubid = 0");
-	run_sql("DELETE FROM stream.cq WHERE view::oid IN (SELECT objid FROM pg_stream_dropped)");
-	run_sql("DELETE FROM stream.positions WHERE view::oid IN (SELECT objid FROM pg_stream_dropped) "
-			"OR stream::oid IN (SELECT objid FROM pg_stream_dropped)");
-	run_sql("DELETE FROM stream.batch_log WHERE view::oid IN (SELECT objid FROM pg_stream_dropped)");
-	run_sql("DELETE FROM stream.buffer WHERE stream IN (SELECT objid FROM pg_stream_dropped)");
-	run_sql("DELETE FROM pg_stream_dropped");
+	run_sql("DELETE FROM stream.cq WHERE view::oid IN " DROPPED_RELS);
+	run_sql("DELETE FROM stream.positions WHERE view::oid IN " DROPPED_RELS
+			" OR stream::oid IN " DROPPED_RELS);
+	run_sql("DELETE FROM stream.batch_log WHERE view::oid IN " DROPPED_RELS);
+	run_sql("DELETE FROM stream.buffer WHERE stream IN " DROPPED_RELS);
 	SPI_finish();
 	wake_at_commit = true;
 	PG_RETURN_NULL();

@@ -34,6 +34,7 @@
 #include "foreign/fdwapi.h"
 #include "storage/latch.h"
 #include "utils/jsonb.h"
+#include "datatype/timestamp.h"
 #include "utils/tuplestore.h"
 
 #define PG_STREAM_SCHEMA "stream"
@@ -75,6 +76,7 @@ typedef struct CqOptions
 
 /* in engine/options.c */
 extern bool pgs_is_cq_option(const char *name);
+extern int64 pgs_defel_int64(DefElem *def, int64 min, int64 max);
 extern void pgs_parse_options(List *options, CqOptions *opts);
 extern List *pgs_options_from_array(Datum array);
 extern Datum pgs_options_to_array(List *options);
@@ -200,6 +202,9 @@ extern void aggmerger_combine(AggMerger *m, Datum *stored, bool *stored_null,
 extern void aggmerger_finalize(AggMerger *m, Datum *stored, bool *stored_null,
 							   Datum *final, bool *final_null);
 extern void aggmerger_reset(AggMerger *m);
+
+/* in engine/windows.c */
+extern int64 pgs_window_size_usecs(Interval *size);
 
 /* in engine/batch.c */
 typedef enum BatchResult

@@ -175,6 +175,7 @@ pgs_manager_main(Datum arg)
 					pfree(m->handle);
 					m->handle = NULL;
 				}
+				pgs_slot_note(dboid, m->viewid, NULL);
 				m->deaths = 0;
 				continue;
 			}

@@ -139,8 +139,12 @@ pgs_slot_note(Oid dboid, Oid viewid, const char *note)
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	s = slot_find_locked(dboid, viewid, note != NULL);
-	if (s)
-		strlcpy(s->note, note ? note : "", sizeof(s->note));
+	if (s && note)
+		strlcpy(s->note, note, sizeof(s->note));
+	else if (s && s->pid == 0)
+		memset(s, 0, sizeof(CqSlot));	/* nothing to say, nobody there */
+	else if (s)
+		s->note[0] = '\0';
 	LWLockRelease(shared->lock);
 }
 

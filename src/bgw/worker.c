@@ -42,6 +42,7 @@
 
 static Oid	my_viewid = InvalidOid;
 
+/* free the query's slot: the manager takes a new one for a new worker */
 static void
 worker_detach(int code, Datum arg)
 {
@@ -52,10 +53,7 @@ worker_detach(int code, Datum arg)
 	{
 		s = pgs_slot_at(i);
 		if (s->dboid == MyDatabaseId && s->viewid == my_viewid && s->pid == MyProcPid)
-		{
-			s->pid = 0;
-			s->latch = NULL;
-		}
+			memset(s, 0, sizeof(CqSlot));
 	}
 	pgs_slots_unlock();
 }

@@ -44,6 +44,7 @@
 #include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 /*------------------------------------------------------------------------
  * Finding the streams
@@ -216,6 +217,31 @@ contains_aggref_walker(Node *node, void *ctx)
 	return expression_tree_walker(node, contains_aggref_walker, ctx);
 }
 
+/*
+ * Window functions with a constant size are checked at CREATE, not at the
+ * first batch: stream.tumble(ts, '1 month') fails when it is created.
+ */
+static bool
+check_windows_walker(Node *node, void *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr))
+	{
+		FuncExpr   *f = (FuncExpr *) node;
+		char	   *nsp = get_namespace_name(get_func_namespace(f->funcid));
+
+		if (nsp && strcmp(nsp, PG_STREAM_SCHEMA) == 0 &&
+			strcmp(get_func_name(f->funcid), "tumble") == 0 &&
+			list_length(f->args) >= 2 && IsA(lsecond(f->args), Const) &&
+			!((Const *) lsecond(f->args))->constisnull)
+			(void) pgs_window_size_usecs(DatumGetIntervalP(((Const *) lsecond(f->args))->constvalue));
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, check_windows_walker, ctx, 0);
+	return expression_tree_walker(node, check_windows_walker, ctx);
+}
+
 /*------------------------------------------------------------------------
  * Aggregates
  *------------------------------------------------------------------------
@@ -256,17 +282,17 @@ check_aggregate(Aggref *aggref)
 				 errmsg("DISTINCT in aggregate %s is not supported in a continuous view", name),
 				 errdetail("Counting distinct values exactly would need every value ever seen."),
 				 errhint("Use hll_add_agg() from the hll extension, and hll_cardinality() on the result, for an approximate distinct count.")));
-	if (aggref->aggorder)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("ORDER BY in aggregate %s is not supported in a continuous view", name),
-				 errhint("Only order-insensitive aggregates can be maintained one batch at a time.")));
 	if (aggref->aggkind != AGGKIND_NORMAL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("ordered-set aggregate %s is not supported in a continuous view", name),
 				 errhint("Only aggregates with a combine function can be maintained one batch at a time.")));
 
+	if (aggref->aggorder)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ORDER BY in aggregate %s is not supported in a continuous view", name),
+				 errhint("Only order-insensitive aggregates can be maintained one batch at a time.")));
 	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(aggref->aggfnoid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for aggregate %u", aggref->aggfnoid);
@@ -409,6 +435,7 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	}
 	check_rtable(query->rtable);
 	check_joins((Node *) query->jointree, query);
+	check_windows_walker((Node *) query, NULL);
 
 	cq->is_agg = query->hasAggs || query->groupClause != NIL;
 	cq->mode = opts->output_mode;

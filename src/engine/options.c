@@ -105,6 +105,28 @@ parse_trigger(const char *value, int64 *ms)
 	return TRIGGER_INTERVAL;
 }
 
+/*
+ * An integer option, given as a number (WITH (x = 10)) or a string (as
+ * stored, or WITH (x = '10')), within [min, max].
+ */
+int64
+pgs_defel_int64(DefElem *def, int64 min, int64 max)
+{
+	char	   *s = defGetString(def);
+	char	   *end;
+	long long	v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", def->defname, s),
+				 errhint("\"%s\" is an integer from " INT64_FORMAT " to " INT64_FORMAT ".",
+						 def->defname, min, max)));
+	return v;
+}
+
 /* Options from a list of DefElem (reloptions, as untransformRelOptions) */
 void
 pgs_parse_options(List *reloptions, CqOptions *opts)
@@ -124,15 +146,7 @@ pgs_parse_options(List *reloptions, CqOptions *opts)
 			opts->trigger = parse_trigger(defGetString(def),
 										  &opts->trigger_interval_ms);
 		else if (strcmp(def->defname, "max_batch_rows") == 0)
-		{
-			int64		n = defGetInt64(def);
-
-			if (n < 1)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("max_batch_rows must be at least 1")));
-			opts->max_batch_rows = n;
-		}
+			opts->max_batch_rows = pgs_defel_int64(def, 1, PG_INT32_MAX);
 	}
 }
 

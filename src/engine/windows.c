@@ -20,8 +20,8 @@
 PG_FUNCTION_INFO_V1(stream_tumble_tstz);
 PG_FUNCTION_INFO_V1(stream_tumble_ts);
 
-static int64
-window_size_usecs(Interval *size)
+int64
+pgs_window_size_usecs(Interval *size)
 {
 	int64		usecs;
 
@@ -53,7 +53,7 @@ Datum
 stream_tumble_tstz(PG_FUNCTION_ARGS)
 {
 	TimestampTz ts = PG_GETARG_TIMESTAMPTZ(0);
-	int64		size = window_size_usecs(PG_GETARG_INTERVAL_P(1));
+	int64		size = pgs_window_size_usecs(PG_GETARG_INTERVAL_P(1));
 	TimestampTz origin = PG_GETARG_TIMESTAMPTZ(2);
 
 	if (TIMESTAMP_NOT_FINITE(ts))
@@ -65,7 +65,7 @@ Datum
 stream_tumble_ts(PG_FUNCTION_ARGS)
 {
 	Timestamp	ts = PG_GETARG_TIMESTAMP(0);
-	int64		size = window_size_usecs(PG_GETARG_INTERVAL_P(1));
+	int64		size = pgs_window_size_usecs(PG_GETARG_INTERVAL_P(1));
 	Timestamp	origin = PG_GETARG_TIMESTAMP(2);
 
 	if (TIMESTAMP_NOT_FINITE(ts))

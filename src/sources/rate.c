@@ -31,6 +31,8 @@
 PG_FUNCTION_INFO_V1(rate_fdw_handler);
 PG_FUNCTION_INFO_V1(rate_fdw_validator);
 
+#define RATE_MAX 100000000		/* rows per second */
+
 static int64
 rate_rows_per_second(Oid relid)
 {
@@ -42,7 +44,7 @@ rate_rows_per_second(Oid relid)
 		DefElem    *def = lfirst_node(DefElem, lc);
 
 		if (strcmp(def->defname, "rows_per_second") == 0)
-			return defGetInt64(def);
+			return pgs_defel_int64(def, 1, RATE_MAX);
 	}
 	return 1;
 }
@@ -165,7 +167,8 @@ rate_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 		/* time until the next row is due */
 		TimestampTz at = start + (int64) (((__int128) (next + n) * USECS_PER_SEC) / rps);
 
-		batch->wait_ms = Max((at - now) / 1000, 1);
+		/* rows come in ticks of at least 100 ms, not a batch per row */
+		batch->wait_ms = Max((at - now) / 1000, 100);
 	}
 	else
 		batch->wait_ms = 0;
@@ -215,17 +218,7 @@ rate_fdw_validator(PG_FUNCTION_ARGS)
 		if (catalog == ForeignTableRelationId &&
 			strcmp(def->defname, "rows_per_second") == 0)
 		{
-			char	   *s = defGetString(def);
-			char	   *end;
-			long long	v;
-
-			errno = 0;
-			v = strtoll(s, &end, 10);
-			if (errno != 0 || *end != '\0' || end == s || v < 1 || v > 100000000)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("invalid value for option \"rows_per_second\": \"%s\"", s),
-						 errhint("rows_per_second is an integer from 1 to 100000000.")));
+			(void) pgs_defel_int64(def, 1, RATE_MAX);
 			continue;
 		}
 		pgs_reject_unknown_option(def->defname,

@@ -1,0 +1,36 @@
+-- stream.queries and stream.progress, with real figures.
+
+CREATE FOREIGN TABLE m_src (k int, v int) SERVER stream;
+CREATE MATERIALIZED VIEW m_view WITH (trigger = 'manual') AS
+SELECT k, count(*) AS n FROM m_src GROUP BY k;
+SELECT name, status, trigger, output_mode, batches, rows_in, rows_out, rows_late, rows_bad,
+	last_batch_at IS NULL AS never, lag, state_rows, last_error
+FROM stream.queries WHERE name = 'm_view'::regclass;
+
+INSERT INTO m_src SELECT i % 10, i FROM generate_series(1, 1000) i;
+SELECT lag FROM stream.queries WHERE name = 'm_view'::regclass;
+REFRESH MATERIALIZED VIEW m_view;
+INSERT INTO m_src SELECT i % 20, i FROM generate_series(1, 500) i;
+REFRESH MATERIALIZED VIEW m_view;
+SELECT name, status, trigger, output_mode, batches, rows_in, rows_out, lag, state_rows,
+	last_batch_at IS NOT NULL AS ran, last_batch_ms >= 0 AS timed,
+	processed_rows_per_sec > 0 AS rate
+FROM stream.queries WHERE name = 'm_view'::regclass;
+
+SELECT name, batch_id, duration_ms >= 0 AS timed, rows_in, rows_out, state_rows,
+	jsonb_typeof(start_position -> 'm_src') AS start_pos,
+	end_position -> 'm_src' ? 'xmin' AS end_pos
+FROM stream.progress WHERE name = 'm_view'::regclass ORDER BY batch_id;
+
+-- every view is listed, with the columns of the contract
+SELECT column_name FROM information_schema.columns
+WHERE table_schema = 'stream' AND table_name = 'queries' ORDER BY ordinal_position;
+SELECT column_name FROM information_schema.columns
+WHERE table_schema = 'stream' AND table_name = 'progress' ORDER BY ordinal_position;
+-- the rate source tells its lag too
+CREATE FOREIGN TABLE m_rate (ts timestamptz, value bigint) SERVER rate OPTIONS (rows_per_second '10');
+CREATE MATERIALIZED VIEW m_rate_view WITH (trigger = 'manual') AS SELECT count(*) FROM m_rate;
+SELECT wait_for($$(SELECT lag >= 5 FROM stream.queries WHERE name = 'm_rate_view'::regclass)$$);
+REFRESH MATERIALIZED VIEW m_rate_view;
+SELECT count > 0 AS counted FROM m_rate_view;
+DROP FOREIGN TABLE m_src, m_rate CASCADE;

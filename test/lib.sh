@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# test/lib.sh: what the demo, the tests and the benchmarks share.
+#
+#   pgs_install_deps   Debian packages (as root; skipped when present)
+#   pgs_build          build and install the extension
+#   pgs_start_cluster  a throwaway PostgreSQL with pg_stream preloaded,
+#                      owned by a non-root user (PostgreSQL refuses root)
+#   pgs_psql           psql against it
+#   pgs_stop_cluster   stop it and remove it
+#
+# Variables: PGS_PORT (default: a free port from 55432), PGS_DIR (cluster
+# directory), PGS_USER (the OS user running the server: postgres).
+
+set -euo pipefail
+
+PGS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+PGS_USER="${PGS_USER:-postgres}"
+
+pgs_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+pgs_install_deps() {
+	local pkgs="postgresql-15 postgresql-server-dev-15 postgresql-15-hll build-essential"
+	local missing=""
+	for p in $pkgs; do
+		dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	if [ "$(id -u)" != 0 ]; then
+		echo "missing Debian packages:$missing (run as root to install them)" >&2
+		return 1
+	fi
+	pgs_log "installing Debian packages:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq $missing >/dev/null
+}
+
+# Build and install into PostgreSQL's directories (needs root, or write
+# access to them).
+pgs_build() {
+	pgs_log "building pg_stream"
+	make -C "$PGS_ROOT" -s >/dev/null
+	if [ "$(id -u)" = 0 ]; then
+		make -C "$PGS_ROOT" -s install >/dev/null
+	else
+		sudo -n make -C "$PGS_ROOT" -s install >/dev/null
+	fi
+}
+
+# Run a command as the cluster's OS user.
+pgs_as_user() {
+	if [ "$(id -un)" = "$PGS_USER" ]; then
+		"$@"
+	elif [ "$(id -u)" = 0 ]; then
+		runuser -u "$PGS_USER" -- "$@"
+	else
+		sudo -n -u "$PGS_USER" "$@"
+	fi
+}
+
+pgs_free_port() {
+	local port=${1:-55432}
+	while (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null; do port=$((port + 1)); done
+	echo $port
+}
+
+# pgs_start_cluster [extra postgresql.conf lines...]
+pgs_start_cluster() {
+	PGS_PORT="${PGS_PORT:-$(pgs_free_port 55432)}"
+	PGS_DIR="${PGS_DIR:-$(mktemp -d /tmp/pg_stream.XXXXXX)}"
+	export PGS_PORT PGS_DIR
+	id "$PGS_USER" >/dev/null 2>&1 || useradd -m "$PGS_USER"
+	chown "$PGS_USER" "$PGS_DIR"
+	chmod 755 "$PGS_DIR"
+	pgs_as_user "$PG_BIN/initdb" -D "$PGS_DIR/data" -A trust -U postgres >/dev/null
+	{
+		cat "$PGS_ROOT/test/pg_stream.conf"
+		echo "port = $PGS_PORT"
+		echo "listen_addresses = '127.0.0.1'"
+		echo "unix_socket_directories = '$PGS_DIR'"
+		echo "log_min_messages = log"
+		for line in "$@"; do echo "$line"; done
+	} | pgs_as_user tee -a "$PGS_DIR/data/postgresql.conf" >/dev/null
+	pgs_as_user "$PG_BIN/pg_ctl" -D "$PGS_DIR/data" -l "$PGS_DIR/log" -w -t 60 start >/dev/null
+}
+
+pgs_psql() {
+	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGS_DIR" -p "$PGS_PORT" -U postgres "$@"
+}
+
+pgs_stop_cluster() {
+	[ -n "${PGS_DIR:-}" ] && [ -d "$PGS_DIR/data" ] || return 0
+	pgs_as_user "$PG_BIN/pg_ctl" -D "$PGS_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+	if [ -n "${PGS_KEEP:-}" ]; then
+		echo "cluster kept in $PGS_DIR" >&2
+	else
+		rm -rf "$PGS_DIR"
+	fi
+}
+
+# pgs_wait_for SQL [timeout seconds]: poll until the query returns true
+pgs_wait_for() {
+	local sql="$1" timeout="${2:-60}" i=0
+	while [ "$(pgs_psql -At -c "$sql")" != t ]; do
+		i=$((i + 1))
+		if [ $i -gt $((timeout * 10)) ]; then
+			echo "timed out waiting for: $sql" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}

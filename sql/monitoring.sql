@@ -3,6 +3,8 @@
 CREATE FOREIGN TABLE m_src (k int, v int) SERVER stream;
 CREATE MATERIALIZED VIEW m_view WITH (trigger = 'manual') AS
 SELECT k, count(*) AS n FROM m_src GROUP BY k;
+-- idle until the manager has started its worker, then running
+SELECT wait_for($$(SELECT status = 'running' FROM stream.queries WHERE name = 'm_view'::regclass)$$);
 SELECT name, status, trigger, output_mode, batches, rows_in, rows_out, rows_late, rows_bad,
 	last_batch_at IS NULL AS never, lag, state_rows, last_error
 FROM stream.queries WHERE name = 'm_view'::regclass;

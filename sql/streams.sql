@@ -39,9 +39,12 @@ REFRESH MATERIALIZED VIEW s_small;
 SELECT * FROM s_all ORDER BY id;
 SELECT (SELECT array_agg(id ORDER BY id) FROM s_all) = (SELECT array_agg(id ORDER BY id) FROM s_small) AS same;
 
--- big transactions are split into chunks but stay one transaction
+-- big transactions are split into chunks but stay one transaction; the
+-- batch is larger than work_mem and spills to disk
 INSERT INTO s SELECT i, repeat('x', i % 100) FROM generate_series(1001, 21000) i;
+SET work_mem = '64kB';
 REFRESH MATERIALIZED VIEW s_all;
+RESET work_mem;
 SELECT count(*), count(DISTINCT id), sum(length(note)) FROM s_all WHERE id > 1000;
 
 -- concurrent transactions that commit in another order than they started

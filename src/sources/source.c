@@ -225,10 +225,20 @@ scanIterateForeignScan(ForeignScanState *node)
 	StreamScanState *st = node->fdw_state;
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 	bool		shouldFree;
+	bool		found;
+	MemoryContext old;
 
-	/* the scan slot holds heap tuples: deform the stored row into it */
-	if (!tuplestore_gettupleslot(st->rows, true, false, st->mslot))
+	/*
+	 * This runs in the per-tuple context, reset before the next call; but a
+	 * row read back from a tuplestore that spilled to disk is palloc'd and
+	 * owned (freed) by mslot, so it must live in the query's context.
+	 */
+	old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+	found = tuplestore_gettupleslot(st->rows, true, false, st->mslot);
+	MemoryContextSwitchTo(old);
+	if (!found)
 		return ExecClearTuple(slot);
+	/* the scan slot holds heap tuples: deform the stored row into it */
 	ExecForceStoreMinimalTuple(ExecFetchSlotMinimalTuple(st->mslot, &shouldFree),
 							   slot, false);
 	return slot;

@@ -86,6 +86,8 @@ BEGIN;
 INSERT INTO s_unread SELECT generate_series(1, 5);
 SELECT * FROM s_unread;
 COMMIT;
+-- nobody reads it: the manager drops its rows
+SELECT wait_for($$NOT EXISTS (SELECT FROM stream.buffer WHERE stream = 's_unread'::regclass)$$);
 
 -- only INSERT
 UPDATE s SET note = 'x';

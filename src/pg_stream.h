@@ -128,6 +128,7 @@ extern int64 pgs_jsonb_get_int64(Jsonb *jb, const char *key, int64 dflt);
 /* in sources/stream.c */
 extern const SourceRoutine stream_source;
 extern void pgs_stream_xact_init(void);
+extern void pgs_stream_gc_unread(void);
 
 /* in sources/rate.c */
 extern const SourceRoutine rate_source;

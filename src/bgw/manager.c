@@ -11,7 +11,8 @@
  *	- says so in the query's slot, and in the log once, when no
  *	  background worker slot is free (stream.queries shows the note), and
  *	  tries again later;
- *	- terminates the workers of queries that were stopped or dropped.
+ *	- terminates the workers of queries that were stopped or dropped;
+ *	- every 10 s, deletes the rows of streams that no view reads.
  * It exits when the extension is not installed in its database, after
  * terminating its workers.
  *
@@ -45,6 +46,8 @@ typedef struct Managed
 
 static Managed *managed = NULL;
 static int	nmanaged = 0;
+
+#define GC_INTERVAL_MS 10000	/* clean-up of streams nobody reads */
 
 static Managed *
 managed_get(Oid viewid)
@@ -106,6 +109,7 @@ void
 pgs_manager_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
+	TimestampTz last_gc = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -148,6 +152,11 @@ pgs_manager_main(Datum arg)
 																	SPI_tuptable->tupdesc, 1, &isnull));
 
 				managed_get(viewid)->seen = true;
+			}
+			if (TimestampDifferenceExceeds(last_gc, GetCurrentTimestamp(), GC_INTERVAL_MS))
+			{
+				pgs_stream_gc_unread();
+				last_gc = GetCurrentTimestamp();
 			}
 			SPI_finish();
 		}

@@ -33,7 +33,9 @@
  *
  * Clean-up. A chunk is kept until every view reading the stream has
  * consumed it: chunks below the smallest xmin of the readers' positions
- * are deleted after batches.
+ * are deleted after batches; chunks of streams nobody reads are deleted
+ * by the manager. Both stop at the global xmin horizon, so a view still
+ * being created (its position not yet visible) loses nothing.
  *
  *-------------------------------------------------------------------------
  */
@@ -63,6 +65,7 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "storage/procarray.h"
 #include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(stream_fdw_handler);
@@ -355,13 +358,26 @@ stream_lag(Relation rel, Jsonb *position)
 }
 
 /*
+ * The oldest transaction any snapshot may still consider running. A view
+ * being created in a transaction that has not committed yet has a start
+ * position nobody else can see; its snapshot is at least this old, so
+ * chunks newer than this are never deleted under it.
+ */
+static uint64
+global_horizon(void)
+{
+	return widen_xid(ReadNextFullTransactionId(),
+					 GetOldestNonRemovableTransactionId(NULL));
+}
+
+/*
  * Delete the chunks that every reader has consumed: those below the
- * smallest xmin of their positions.
+ * smallest xmin of their positions (and below the global horizon).
  */
 static void
 stream_cleanup(Relation rel, List *positions)
 {
-	uint64		horizon = PG_UINT64_MAX;
+	uint64		horizon = global_horizon();
 	ListCell   *lc;
 	Oid			argtypes[2] = {OIDOID, INT8OID};
 	Datum		args[2];
@@ -373,18 +389,26 @@ stream_cleanup(Relation rel, List *positions)
 		xidset_from_jsonb((Jsonb *) lfirst(lc), &p);
 		horizon = Min(horizon, p.xmin);
 	}
-	if (positions == NIL)
-	{
-		XidSet		s;
-
-		/* nobody reads this stream: what is committed is garbage */
-		xidset_from_snapshot(GetActiveSnapshot(), &s);
-		horizon = s.xmin;
-	}
 	args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
 	args[1] = Int64GetDatum((int64) horizon);
 	if (SPI_execute_with_args("DELETE FROM stream.buffer WHERE stream = $1 AND xid < $2",
 							  2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not clean stream.buffer");
+}
+
+/*
+ * Chunks of streams that no view reads are garbage once no transaction
+ * that could still create a view may need them. Run by the managers.
+ */
+void
+pgs_stream_gc_unread(void)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum((int64) global_horizon())};
+
+	if (SPI_execute_with_args("DELETE FROM stream.buffer b WHERE b.xid < $1 AND NOT EXISTS "
+							  "(SELECT FROM stream.positions p WHERE p.stream::oid = b.stream)",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not clean stream.buffer");
 }
 

@@ -219,5 +219,8 @@ SELECT view AS name, batch_id, started_at, duration_ms, rows_in, rows_out,
 	   watermark, start_position, end_position, state_rows
 FROM stream.batch_log;
 
+-- Anyone may declare streams (as anyone may create tables); reading and
+-- writing them then follows the foreign tables' own privileges.
 GRANT USAGE ON SCHEMA stream TO PUBLIC;
+GRANT USAGE ON FOREIGN SERVER stream, rate TO PUBLIC;
 GRANT SELECT ON stream.queries, stream.progress, stream.errors TO PUBLIC;

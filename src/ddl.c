@@ -105,14 +105,18 @@ pgs_is_cq(Oid viewid)
 	Datum		args[1] = {ObjectIdGetDatum(viewid)};
 	bool		found;
 
+	PgsUser		saved;
+
 	if (get_rel_relkind(viewid) != RELKIND_MATVIEW)
 		return false;
+	pgs_become_superuser(&saved);
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT 1 FROM stream.cq WHERE view = $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.cq");
 	found = SPI_processed > 0;
 	SPI_finish();
+	pgs_restore_user(&saved);
 	return found;
 }
 
@@ -308,6 +312,7 @@ create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	Oid			viewid;
 	Oid			staterel = InvalidOid;
 	List	   *cqoptions;
+	PgsUser		saved;
 
 	if (stmt->objtype != OBJECT_MATVIEW || !IsA(stmt->query, Query))
 		return false;
@@ -348,9 +353,11 @@ create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	viewid = RangeVarGetRelid(stmt->into->rel, NoLock, false);
 	mark_populated(viewid);
 
+	pgs_become_superuser(&saved);
 	if (cq->is_agg)
 		staterel = create_state(cq, viewid);
 	record_cq(cq, viewid, staterel, cqoptions);
+	pgs_restore_user(&saved);
 
 	/* a global aggregate has its row from the start (count = 0, ...) */
 	if (cq->is_agg && cq->nkeys == 0)
@@ -433,6 +440,7 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 	List	   *cmds = NIL;
 	List	   *options = NIL;
 	bool		touched = false;
+	PgsUser		saved;
 
 	stmt = copyObject(stmt);
 	foreach(lc, stmt->cmds)
@@ -456,7 +464,9 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 				pgs_check_cq_owner(relid);
 				/* waits for a running batch; blocks the next one */
 				LockRelationOid(relid, ShareUpdateExclusiveLock);
+				pgs_become_superuser(&saved);
 				options = pgs_cq_options(relid);
+				pgs_restore_user(&saved);
 				touched = true;
 			}
 			options = pgs_options_merge(options, ours,
@@ -477,11 +487,13 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 		(void) pgs_load_cq(relid, options);
 		args[0] = ObjectIdGetDatum(relid);
 		args[1] = pgs_options_to_array(options);
+		pgs_become_superuser(&saved);
 		SPI_connect();
 		if (SPI_execute_with_args("UPDATE stream.cq SET options = $2 WHERE view = $1",
 								  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not update stream.cq");
 		SPI_finish();
+		pgs_restore_user(&saved);
 		wake_at_commit = true;
 	}
 	stmt->cmds = cmds;
@@ -593,6 +605,7 @@ set_enabled(Oid viewid, bool enabled)
 {
 	Oid			argtypes[2] = {OIDOID, BOOLOID};
 	Datum		args[2] = {ObjectIdGetDatum(viewid), BoolGetDatum(enabled)};
+	PgsUser		saved;
 
 	if (!pgs_is_cq(viewid))
 		ereport(ERROR,
@@ -600,6 +613,7 @@ set_enabled(Oid viewid, bool enabled)
 				 errmsg("\"%s\" is not a continuous view", get_rel_name(viewid)),
 				 errhint("A continuous view is a materialized view over a stream.")));
 	pgs_check_cq_owner(viewid);
+	pgs_become_superuser(&saved);
 	SPI_connect();
 	if (SPI_execute_with_args(enabled
 							  ? "UPDATE stream.cq SET enabled = true, failed = false, last_error = NULL WHERE view = $1"
@@ -607,6 +621,7 @@ set_enabled(Oid viewid, bool enabled)
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update stream.cq");
 	SPI_finish();
+	pgs_restore_user(&saved);
 	wake_at_commit = true;
 }
 
@@ -631,6 +646,7 @@ Datum
 stream_on_drop(PG_FUNCTION_ARGS)
 {
 	Oid			nsp;
+	PgsUser		saved;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "stream._on_drop() must be called as an event trigger");
@@ -641,6 +657,7 @@ stream_on_drop(PG_FUNCTION_ARGS)
 
 #define DROPPED_RELS "(SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() " \
 	"WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND objsubid = 0)"
+	pgs_become_superuser(&saved);
 	SPI_connect();
 	run_sql("DELETE FROM stream.cq WHERE view::oid IN " DROPPED_RELS);
 	run_sql("DELETE FROM stream.positions WHERE view::oid IN " DROPPED_RELS
@@ -648,6 +665,7 @@ stream_on_drop(PG_FUNCTION_ARGS)
 	run_sql("DELETE FROM stream.batch_log WHERE view::oid IN " DROPPED_RELS);
 	run_sql("DELETE FROM stream.buffer WHERE stream IN " DROPPED_RELS);
 	SPI_finish();
+	pgs_restore_user(&saved);
 	wake_at_commit = true;
 	PG_RETURN_NULL();
 }

@@ -12,6 +12,7 @@
 #include "pg_stream.h"
 
 #include "fmgr.h"
+#include "catalog/pg_authid.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 
@@ -24,6 +25,26 @@ int			pgs_progress_batches = 100;
 int			pgs_default_max_batch_rows = 100000;
 
 void		_PG_init(void);
+
+/*
+ * Internal bookkeeping (stream.cq, positions, progress, state tables) is
+ * done as the bootstrap superuser, whoever the session user is: a role
+ * that may create a continuous view need not be granted the extension's
+ * tables. An error restores the user with the (sub)transaction's abort.
+ */
+void
+pgs_become_superuser(PgsUser *saved)
+{
+	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   saved->sec_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void
+pgs_restore_user(PgsUser *saved)
+{
+	SetUserIdAndSecContext(saved->userid, saved->sec_context);
+}
 
 void
 _PG_init(void)

@@ -39,6 +39,19 @@
 
 #define PG_STREAM_SCHEMA "stream"
 
+/*
+ * in pg_stream.c: running as the extension's superuser. The catalog
+ * tables of schema stream are not the users'; a user's query, though,
+ * always runs with its view owner's privileges (engine/batch.c).
+ */
+typedef struct PgsUser
+{
+	Oid			userid;
+	int			sec_context;
+} PgsUser;
+extern void pgs_become_superuser(PgsUser *saved);
+extern void pgs_restore_user(PgsUser *saved);
+
 /* in pg_stream.c: GUCs */
 extern int	pgs_max_queries;
 extern int	pgs_retry_limit;

@@ -510,9 +510,9 @@ merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
  * force: run even without input (to give a global aggregate its row).
  * *wait_ms: how long the caller may sleep before input is due, or -1.
  */
-BatchResult
-pgs_run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
-			  CqOptions *opts_out)
+static BatchResult
+run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
+		  CqOptions *opts_out)
 {
 	MemoryContext batchcxt = AllocSetContextCreate(CurrentMemoryContext,
 												   "pg_stream batch",
@@ -642,6 +642,19 @@ done:
 	return result;
 }
 
+BatchResult
+pgs_run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
+			  CqOptions *opts_out)
+{
+	PgsUser		saved;
+	BatchResult r;
+
+	pgs_become_superuser(&saved);
+	r = run_batch(viewid, from_worker, force, wait_ms, opts_out);
+	pgs_restore_user(&saved);
+	return r;
+}
+
 /*
  * REFRESH MATERIALIZED VIEW of a continuous view: run batches in this
  * transaction until the input that was available when it was called is in
@@ -676,8 +689,11 @@ stream_lag(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	int64		total = 0;
 	bool		known = false;
+	PgsUser		saved;
 
+	pgs_become_superuser(&saved);
 	positions = load_positions(viewid);
+	pgs_restore_user(&saved);
 	foreach(lc, positions)
 	{
 		StreamPos  *sp = lfirst(lc);

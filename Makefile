@@ -38,3 +38,6 @@ REGRESS_OPTS = --temp-config=$(srcdir)/test/pg_stream.conf \
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every module includes the shared header
+$(OBJS): $(srcdir)/src/pg_stream.h

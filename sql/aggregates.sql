@@ -38,6 +38,20 @@ CREATE FUNCTION sumsq_comb(int8, int8) RETURNS int8 LANGUAGE sql IMMUTABLE STRIC
 	AS 'SELECT $1 + $2';
 CREATE AGGREGATE sumsq(int) (SFUNC = sumsq_acc, STYPE = int8, COMBINEFUNC = sumsq_comb,
 	INITCOND = '0');
+-- an initial state and a non-strict combine function: a new group starts
+-- from INITCOND, as in one pass (a NULL start would stay NULL)
+CREATE FUNCTION cs_acc(int8[], int) RETURNS int8[] LANGUAGE sql IMMUTABLE
+	AS 'SELECT ARRAY[$1[1] + 1, $1[2] + coalesce($2, 0)]';
+CREATE FUNCTION cs_comb(int8[], int8[]) RETURNS int8[] LANGUAGE sql IMMUTABLE
+	AS 'SELECT ARRAY[$1[1] + $2[1], $1[2] + $2[2]]';
+CREATE FUNCTION cs_final(int8[]) RETURNS text LANGUAGE sql IMMUTABLE
+	AS 'SELECT $1[1] || '' rows, sum '' || $1[2]';
+CREATE AGGREGATE count_sum(int) (SFUNC = cs_acc, STYPE = int8[], COMBINEFUNC = cs_comb,
+	FINALFUNC = cs_final, INITCOND = '{0,0}');
+CREATE MATERIALIZED VIEW agg_initcond WITH (max_batch_rows = 5) AS
+SELECT g, count_sum(i) AS cs FROM agg_src GROUP BY g;
+-- GROUP BY without aggregates (a Group plan without hash aggregation)
+CREATE MATERIALIZED VIEW agg_keys AS SELECT g, i % 3 AS m FROM agg_src GROUP BY g, i % 3;
 -- and extension aggregates: hll
 CREATE MATERIALIZED VIEW agg_ext WITH (max_batch_rows = 7) AS
 SELECT g % 3 AS g3, sumsq(i) AS sq, hll_cardinality(hll_add_agg(hll_hash_integer(i))) AS approx,
@@ -79,7 +93,14 @@ REFRESH MATERIALIZED VIEW agg_builtin;
 REFRESH MATERIALIZED VIEW agg_global;
 REFRESH MATERIALIZED VIEW agg_ext;
 REFRESH MATERIALIZED VIEW agg_expr;
+REFRESH MATERIALIZED VIEW agg_initcond;
+SET enable_hashagg = off;
+REFRESH MATERIALIZED VIEW agg_keys;
+RESET enable_hashagg;
 SELECT count(*) AS input_rows FROM agg_ref;
+SELECT matches_batch('agg_initcond', 'agg_src', 'agg_ref');
+SELECT matches_batch('agg_keys', 'agg_src', 'agg_ref');
+SELECT * FROM agg_initcond ORDER BY g;
 SELECT matches_batch('agg_builtin', 'agg_src', 'agg_ref');
 SELECT matches_batch('agg_global', 'agg_src', 'agg_ref');
 SELECT matches_batch('agg_expr', 'agg_src', 'agg_ref');

@@ -93,6 +93,10 @@ CREATE FOREIGN TABLE q_other (id int) SERVER stream;
 CREATE MATERIALIZED VIEW q_bad AS SELECT * FROM q_src JOIN q_other USING (id);
 CREATE MATERIALIZED VIEW q_bad AS SELECT a.id FROM q_src a JOIN q_src b USING (id);
 CREATE MATERIALIZED VIEW q_bad AS SELECT c.name, q.id FROM customers c LEFT JOIN q_src q ON q.customer = c.id;
+CREATE MATERIALIZED VIEW q_bad AS SELECT c.name, b.id FROM customers c LEFT JOIN q_big b ON b.customer = c.id;
+CREATE MATERIALIZED VIEW q_bad AS SELECT * FROM (SELECT c.name, q.id FROM customers c LEFT JOIN q_src q ON q.customer = c.id) x;
+CREATE MATERIALIZED VIEW q_bad AS SELECT customer, count(*) FROM q_src GROUP BY customer
+	HAVING count(*) > (SELECT count(*) FROM customers);
 CREATE MATERIALIZED VIEW q_bad AS SELECT c.name FROM customers c WHERE c.id IN (SELECT customer FROM q_src);
 CREATE MATERIALIZED VIEW q_bad AS SELECT * FROM (SELECT customer, count(*) FROM q_src GROUP BY customer) x;
 CREATE MATERIALIZED VIEW q_bad AS SELECT id FROM q_src UNION ALL SELECT id FROM customers;

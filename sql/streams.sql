@@ -75,6 +75,38 @@ SELECT id, note FROM s_all WHERE id BETWEEN 30 AND 39 ORDER BY id;
 SELECT id FROM s_small WHERE id BETWEEN 30 AND 39 ORDER BY id;
 SELECT dblink_disconnect(c) FROM unnest(ARRAY['a', 'b', 'c']) c;
 
+-- a REFRESH in a transaction that inserted does not read its own,
+-- uncommitted rows, and does not skip them either
+BEGIN;
+INSERT INTO s VALUES (40, 'mine');
+REFRESH MATERIALIZED VIEW s_small;
+SELECT count(*) FROM s_small WHERE id = 40;
+COMMIT;
+REFRESH MATERIALIZED VIEW s_small;
+SELECT count(*) FROM s_small WHERE id = 40;
+-- a view created in a transaction reads that transaction's rows too
+BEGIN;
+INSERT INTO s VALUES (41, 'before the view');
+CREATE MATERIALIZED VIEW s_late AS SELECT id FROM s WHERE id > 40;
+INSERT INTO s VALUES (42, 'after the view');
+COMMIT;
+REFRESH MATERIALIZED VIEW s_late;
+SELECT * FROM s_late ORDER BY id;
+REFRESH MATERIALIZED VIEW s_all;
+
+-- values stored out of line in another table are copied into the stream
+CREATE TABLE staging (id int, payload text);
+ALTER TABLE staging ALTER payload SET STORAGE EXTERNAL;
+INSERT INTO staging SELECT i, repeat(md5(i::text), 200) FROM generate_series(50, 52) i;
+CREATE TABLE staging_sums AS SELECT id, md5(payload) AS sum FROM staging;
+INSERT INTO s SELECT id, payload FROM staging;
+DELETE FROM staging;
+VACUUM staging;
+REFRESH MATERIALIZED VIEW s_all;
+SELECT a.id, length(a.note), md5(a.note) = r.sum AS intact
+FROM s_all a JOIN staging_sums r USING (id) ORDER BY id;
+DROP TABLE staging, staging_sums;
+
 -- exactly once in both views, whatever the batch sizes
 SELECT count(*) = count(DISTINCT id) AS once, count(*) FROM s_all;
 SELECT count(*) = count(DISTINCT id) AS once, count(*) FROM s_small;
@@ -110,6 +142,6 @@ SELECT * FROM s2_v ORDER BY a;
 -- a stream read by a view cannot be dropped without CASCADE
 DROP FOREIGN TABLE s;
 DROP FOREIGN TABLE s CASCADE;
-SELECT count(*) FROM stream.cq WHERE view::text IN ('s_all', 's_small');
+SELECT count(*) FROM stream.cq WHERE view::text IN ('s_all', 's_small', 's_late');
 SELECT count(*) FROM stream.positions p WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = p.stream);
 DROP FOREIGN TABLE s2, s_unread CASCADE;

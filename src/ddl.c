@@ -265,6 +265,8 @@ record_cq(CqDef *cq, Oid viewid, Oid staterel, List *options)
 		Relation	rel = table_open(relid, AccessShareLock);
 		const SourceRoutine *src = pgs_source_for_relation(relid);
 
+		if (src->add_reader)
+			src->add_reader(relid);
 		args[1] = ObjectIdGetDatum(relid);
 		args[2] = JsonbPGetDatum(src->initial_position(rel));
 		nulls[1] = ' ';
@@ -350,7 +352,12 @@ create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		standard_ProcessUtility(newpstmt, queryString, false, context, params,
 								queryEnv, dest, qc);
 	CommandCounterIncrement();
-	viewid = RangeVarGetRelid(stmt->into->rel, NoLock, false);
+	/* where it was created (a lookup by name could find a temp table) */
+	viewid = get_relname_relid(stmt->into->rel->relname,
+							   RangeVarGetCreationNamespace(stmt->into->rel));
+	if (!OidIsValid(viewid))
+		elog(ERROR, "materialized view \"%s\" not found after its creation",
+			 stmt->into->rel->relname);
 	mark_populated(viewid);
 
 	pgs_become_superuser(&saved);
@@ -507,7 +514,16 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
-	bool		loaded = extension_loaded();
+	NodeTag		tag = nodeTag(parsetree);
+	bool		loaded;
+
+	/*
+	 * Look at the catalogs only for the statements handled here, and only
+	 * in a valid transaction (not for the ROLLBACK of a failed one).
+	 */
+	loaded = (tag == T_CreateTableAsStmt || tag == T_RefreshMatViewStmt ||
+			  tag == T_AlterTableStmt || tag == T_CreateStmt) &&
+		IsTransactionState() && extension_loaded();
 
 	if (loaded)
 	{

@@ -124,7 +124,9 @@ typedef struct SourceRoutine
 	/* input not yet read after position, or -1 if unknown */
 	int64		(*lag) (Relation rel, Jsonb *position);
 	/* drop what every reader has consumed (optional) */
-	void		(*cleanup) (Relation rel, List *positions);
+	void		(*cleanup) (Oid relid);
+	/* a reader is being created, in this transaction (optional) */
+	void		(*add_reader) (Oid relid);
 } SourceRoutine;
 
 /* in sources/source.c */
@@ -142,6 +144,7 @@ extern int64 pgs_jsonb_get_int64(Jsonb *jb, const char *key, int64 dflt);
 extern const SourceRoutine stream_source;
 extern void pgs_stream_xact_init(void);
 extern void pgs_stream_gc_unread(void);
+extern void pgs_stream_lock_for_new_reader(Oid relid);
 
 /* in sources/rate.c */
 extern const SourceRoutine rate_source;
@@ -153,7 +156,8 @@ typedef struct TuplePacker
 	int32		nrows;
 } TuplePacker;
 extern void tuple_pack_init(TuplePacker *p);
-extern void tuple_pack_add(TuplePacker *p, TupleTableSlot *slot);
+extern MinimalTuple tuple_pack_prepare(TupleTableSlot *slot, bool *shouldFree);
+extern void tuple_pack_add(TuplePacker *p, MinimalTuple mt);
 extern void tuple_pack_reset(TuplePacker *p);
 extern bytea *tuple_pack_bytea(TuplePacker *p);
 extern int64 tuple_unpack_all(bytea *data, TupleTableSlot *slot,
@@ -165,6 +169,7 @@ extern int64 tuple_unpack_all(bytea *data, TupleTableSlot *slot,
 typedef struct CqAgg
 {
 	Aggref	   *aggref;			/* as in the user's query */
+	char	   *initval;		/* agginitval (text form), or NULL */
 	Oid			transtype;		/* resolved transition type */
 	Oid			statetype;		/* stored type: bytea for internal states */
 	int16		statetyplen;
@@ -210,11 +215,9 @@ extern List *pgs_cq_options(Oid viewid);
 /* in engine/aggstate.c */
 typedef struct AggMerger AggMerger;
 extern AggMerger *aggmerger_create(CqDef *cq, MemoryContext cxt);
-extern void aggmerger_combine(AggMerger *m, Datum *stored, bool *stored_null,
+extern void aggmerger_combine(AggMerger *m, bool is_new, Datum *stored, bool *stored_null,
 							  Datum *partial, bool *partial_null,
 							  Datum *final, bool *final_null);
-extern void aggmerger_finalize(AggMerger *m, Datum *stored, bool *stored_null,
-							   Datum *final, bool *final_null);
 extern void aggmerger_reset(AggMerger *m);
 
 /* in engine/windows.c */
@@ -266,7 +269,7 @@ extern void pgs_wake_manager(Oid dboid);
 extern void pgs_wake_launcher(void);
 extern bool pgs_launcher_rescan_requested(void);
 extern Latch **pgs_launcher_latch(void);
-extern void pgs_set_manager(Oid dboid, Latch *latch, bool attach);
+extern bool pgs_set_manager(Oid dboid, Latch *latch, bool attach);
 extern bool pgs_manager_running(Oid dboid);
 extern int	pgs_slot_count(void);
 extern CqSlot *pgs_slot_at(int i);

@@ -115,9 +115,8 @@ pgs_manager_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
-	if (pgs_manager_running(dboid))
+	if (!pgs_set_manager(dboid, MyLatch, true))
 		proc_exit(0);			/* another one beat us to it */
-	pgs_set_manager(dboid, MyLatch, true);
 	before_shmem_exit(manager_detach, (Datum) 0);
 	pgstat_report_appname("pg_stream manager");
 

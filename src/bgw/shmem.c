@@ -210,27 +210,44 @@ pgs_launcher_latch(void)
 	return &shared->launcher_latch;
 }
 
-void
+/*
+ * Attach (or detach) the manager of a database. Attaching fails if the
+ * database has a manager already: checked and taken under one lock, so
+ * two managers started at once cannot both run.
+ */
+bool
 pgs_set_manager(Oid dboid, Latch *latch, bool attach)
 {
+	ManagerEntry *free_entry = NULL;
+	bool		ok = !attach;
+
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < MAX_MANAGERS; i++)
 	{
 		ManagerEntry *m = &shared->managers[i];
 
-		if (attach && !OidIsValid(m->dboid))
+		if (m->dboid == dboid)
 		{
-			m->dboid = dboid;
-			m->latch = latch;
+			if (!attach)
+			{
+				m->dboid = InvalidOid;
+				m->latch = NULL;
+			}
+			free_entry = NULL;
+			attach = false;		/* taken already */
 			break;
 		}
-		if (!attach && m->dboid == dboid)
-		{
-			m->dboid = InvalidOid;
-			m->latch = NULL;
-		}
+		if (free_entry == NULL && !OidIsValid(m->dboid))
+			free_entry = m;
+	}
+	if (attach && free_entry)
+	{
+		free_entry->dboid = dboid;
+		free_entry->latch = latch;
+		ok = true;
 	}
 	LWLockRelease(shared->lock);
+	return ok;
 }
 
 bool

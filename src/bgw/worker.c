@@ -14,6 +14,12 @@
  * there (at most max_batch_rows each); an interval runs a batch at most
  * once per interval; "manual" runs none (only REFRESH does).
  *
+ * Locks. A batch locks its view and then what the view reads; DROP ...
+ * CASCADE of a stream locks the other way round. So that the user's DROP
+ * never loses that deadlock, the worker waits for a lock at most half of
+ * deadlock_timeout (before the deadlock detector runs), then gives up the
+ * batch and tries again shortly; that is not counted as a failure.
+ *
  * A batch that fails is rolled back whole, so its input stays unconsumed.
  * It is tried again after 1 s, 2 s, 4 s ...; after pg_stream.retry_limit
  * failed tries the query is marked failed with its last error and the
@@ -36,11 +42,14 @@
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 static Oid	my_viewid = InvalidOid;
+
+static void set_lock_timeout(void);
 
 /* free the query's slot: the manager takes a new one for a new worker */
 static void
@@ -79,12 +88,52 @@ record_failure(const char *message, bool final)
 	CommitTransactionCommand();
 }
 
+/*
+ * Sleep until a moment, whatever wakes the latch (inserts do), but
+ * answering SIGTERM and SIGHUP at once. A changed trigger takes effect
+ * after the current interval.
+ */
+static void
+wait_until(TimestampTz until)
+{
+	for (;;)
+	{
+		long		secs;
+		int			usecs;
+
+		CHECK_FOR_INTERRUPTS();
+		if (GetCurrentTimestamp() >= until)
+			return;
+		TimestampDifference(GetCurrentTimestamp(), until, &secs, &usecs);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(secs * 1000 + usecs / 1000, 1), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			set_lock_timeout();
+		}
+	}
+}
+
+/* wait for a lock at most half of deadlock_timeout (see the top) */
+static void
+set_lock_timeout(void)
+{
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), "%d", Max(DeadlockTimeout / 2, 1));
+	SetConfigOption("lock_timeout", buf, PGC_SUSET, PGC_S_OVERRIDE);
+}
+
 void
 pgs_worker_main(Datum arg)
 {
 	Oid			dboid;
 	MemoryContext loopcxt;
 	int			failures = 0;
+	int			lock_waits = 0;
 	TimestampTz last_start = 0;
 	CqSlot	   *slot;
 
@@ -114,6 +163,7 @@ pgs_worker_main(Datum arg)
 
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "pg_stream worker loop",
 									ALLOCSET_DEFAULT_SIZES);
+	set_lock_timeout();
 
 	for (;;)
 	{
@@ -127,6 +177,7 @@ pgs_worker_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			set_lock_timeout();
 		}
 
 		memset(&opts, 0, sizeof(opts));
@@ -149,6 +200,16 @@ pgs_worker_main(Datum arg)
 			edata = CopyErrorData();
 			FlushErrorState();
 			AbortCurrentTransaction();
+			if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+			{
+				/* someone (DROP, ALTER, a REFRESH) holds a lock: later */
+				ereport(DEBUG1,
+						(errmsg("pg_stream: batch of continuous query %u waits for a lock: %s",
+								my_viewid, edata->message)));
+				wait_ms = 100;
+				lock_waits++;
+				goto wait;
+			}
 			failures++;
 			ereport(LOG,
 					(errmsg("pg_stream: batch of continuous query %u failed (try %d of %d): %s",
@@ -160,6 +221,7 @@ pgs_worker_main(Datum arg)
 			result = BATCH_EMPTY;
 		}
 		PG_END_TRY();
+wait:
 		pgstat_report_activity(STATE_IDLE, NULL);
 		pgstat_report_stat(false);
 		MemoryContextSwitchTo(TopMemoryContext);
@@ -169,18 +231,16 @@ pgs_worker_main(Datum arg)
 			proc_exit(0);
 
 		/* when may the next batch start? */
-		if (failures > 0)
+		if (failures > 0 || lock_waits > 0)
+		{
 			timeout = wait_ms;
+			lock_waits = 0;
+		}
 		else if (opts.trigger == TRIGGER_INTERVAL)
 		{
-			TimestampTz next = TimestampTzPlusMilliseconds(last_start, opts.trigger_interval_ms);
-			long		secs;
-			int			usecs;
-
-			TimestampDifference(GetCurrentTimestamp(), next, &secs, &usecs);
-			timeout = secs * 1000 + usecs / 1000;
-			if (timeout <= 0)
-				continue;
+			/* at most one batch per interval, however often woken */
+			wait_until(TimestampTzPlusMilliseconds(last_start, opts.trigger_interval_ms));
+			continue;
 		}
 		else if (result == BATCH_DONE && wait_ms == 0)
 			continue;			/* more input is waiting */
@@ -192,22 +252,5 @@ pgs_worker_main(Datum arg)
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Max(timeout, 1), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-
-		/* an interval trigger waits out its interval even when woken */
-		if (opts.trigger == TRIGGER_INTERVAL && failures == 0)
-		{
-			TimestampTz next = TimestampTzPlusMilliseconds(last_start, opts.trigger_interval_ms);
-
-			while (GetCurrentTimestamp() < next)
-			{
-				long		secs;
-				int			usecs;
-
-				CHECK_FOR_INTERRUPTS();
-				TimestampDifference(GetCurrentTimestamp(), next, &secs, &usecs);
-				(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								 Max(secs * 1000 + usecs / 1000, 1), PG_WAIT_EXTENSION);
-			}
-		}
 	}
 }

@@ -35,6 +35,7 @@
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "fmgr.h"
+#include "parser/parse_agg.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -42,6 +43,8 @@
 typedef struct MergeAgg
 {
 	CqAgg	   *agg;
+	Datum		initvalue;		/* the aggregate's initial state */
+	bool		initnull;
 	FmgrInfo	combine;
 	FmgrInfo	serial;
 	FmgrInfo	deserial;
@@ -77,17 +80,46 @@ aggmerger_create(CqDef *cq, MemoryContext cxt)
 		CqAgg	   *a = lfirst(lc);
 		MergeAgg   *ma = &m->aggs[i++];
 
+		Oid			inputTypes[FUNC_MAX_ARGS];
+		int			ninputs = get_aggregate_argtypes(a->aggref, inputTypes);
+		Expr	   *expr;
+
 		ma->agg = a;
 		ma->internal = (a->transtype == INTERNALOID);
 		ma->collation = a->aggref->inputcollid;
+
+		/* as nodeAgg.c: with expressions, for polymorphic functions */
 		fmgr_info(a->combinefn, &ma->combine);
+		build_aggregate_transfn_expr(&a->transtype, 1, 0, false, a->transtype,
+									 ma->collation, a->combinefn, InvalidOid,
+									 &expr, NULL);
+		fmgr_info_set_expr((Node *) expr, &ma->combine);
 		if (ma->internal)
 		{
 			fmgr_info(a->serialfn, &ma->serial);
 			fmgr_info(a->deserialfn, &ma->deserial);
 		}
 		if (OidIsValid(a->finalfn))
+		{
 			fmgr_info(a->finalfn, &ma->final);
+			build_aggregate_finalfn_expr(inputTypes, a->numFinalArgs,
+										 a->transtype, a->resulttype,
+										 ma->collation, a->finalfn, &expr);
+			fmgr_info_set_expr((Node *) expr, &ma->final);
+		}
+		(void) ninputs;
+
+		/* a new group starts from the initial state, as in nodeAgg.c */
+		ma->initnull = (a->initval == NULL);
+		if (!ma->initnull)
+		{
+			Oid			typinput,
+						typioparam;
+
+			getTypeInputInfo(a->transtype, &typinput, &typioparam);
+			ma->initvalue = OidInputFunctionCall(typinput, a->initval,
+												 typioparam, -1);
+		}
 	}
 
 	m->aggstate = makeNode(AggState);
@@ -147,7 +179,11 @@ store_states(AggMerger *m, Datum *stored, bool *stored_null)
 			stored[i] = call2(m, &ma->serial, InvalidOid, m->states[i], false,
 							  (Datum) 0, false, &stored_null[i]);
 		else
-			stored[i] = m->states[i];
+		{
+			/* a copy: a read-write final function may change the state */
+			stored[i] = datumCopy(m->states[i], ma->agg->transtypbyval,
+								  ma->agg->transtyplen);
+		}
 	}
 }
 
@@ -200,12 +236,12 @@ finalize_states(AggMerger *m, Datum *final, bool *final_null)
 }
 
 /*
- * Merge a group's partial states into its stored states (stored_null all
- * true for a new group). On return stored[] holds the new values to store
+ * Merge a group's partial states into its stored states (is_new: the
+ * group has none yet). On return stored[] holds the new values to store
  * and final[] the aggregates' values, both valid until aggmerger_reset.
  */
 void
-aggmerger_combine(AggMerger *m, Datum *stored, bool *stored_null,
+aggmerger_combine(AggMerger *m, bool is_new, Datum *stored, bool *stored_null,
 				  Datum *partial, bool *partial_null,
 				  Datum *final, bool *final_null)
 {
@@ -216,10 +252,26 @@ aggmerger_combine(AggMerger *m, Datum *stored, bool *stored_null,
 		MergeAgg   *ma = &m->aggs[i];
 		bool		snull,
 					pnull;
-		Datum		s = load_state(m, ma, stored[i], stored_null[i], &snull);
+		Datum		s;
 		Datum		p = load_state(m, ma, partial[i], partial_null[i], &pnull);
 
-		if (ma->combine.fn_strict && (snull || pnull))
+		if (is_new)
+		{
+			/* a new group: the aggregate's initial state */
+			snull = ma->initnull;
+			s = snull ? (Datum) 0 :
+				datumCopy(ma->initvalue, ma->agg->transtypbyval, ma->agg->transtyplen);
+		}
+		else
+			s = load_state(m, ma, stored[i], stored_null[i], &snull);
+
+		if (ma->internal && pnull)
+		{
+			/* a NULL serialized state adds nothing (strict deserialfn) */
+			m->states[i] = s;
+			m->state_nulls[i] = snull;
+		}
+		else if (ma->combine.fn_strict && (snull || pnull))
 		{
 			/* strict: an absent side leaves the other as it is */
 			m->states[i] = snull ? p : s;
@@ -231,20 +283,6 @@ aggmerger_combine(AggMerger *m, Datum *stored, bool *stored_null,
 	}
 	/* serialize before finalizing: a final function may modify the state */
 	store_states(m, stored, stored_null);
-	finalize_states(m, final, final_null);
-	MemoryContextSwitchTo(old);
-}
-
-/* The final values of stored states, without changing them */
-void
-aggmerger_finalize(AggMerger *m, Datum *stored, bool *stored_null,
-				   Datum *final, bool *final_null)
-{
-	MemoryContext old = MemoryContextSwitchTo(m->groupcxt->ecxt_per_tuple_memory);
-
-	for (int i = 0; i < m->naggs; i++)
-		m->states[i] = load_state(m, &m->aggs[i], stored[i], stored_null[i],
-								  &m->state_nulls[i]);
 	finalize_states(m, final, final_null);
 	MemoryContextSwitchTo(old);
 }

@@ -38,6 +38,7 @@
 #include "optimizer/prep.h"
 #include "parser/parsetree.h"
 #include "rewrite/rewriteHandler.h"
+#include "rewrite/rewriteManip.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -112,6 +113,24 @@ contains_stream(Node *node)
 	return w.streams != NIL;
 }
 
+/* Does any of these range-table entries read a stream, at any depth? */
+static bool
+rtes_contain_stream(List *rtes)
+{
+	ListCell   *lc;
+
+	foreach(lc, rtes)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_RELATION && pgs_is_stream_relation(rte->relid))
+			return true;
+		if (rte->rtekind == RTE_SUBQUERY && contains_stream((Node *) rte->subquery))
+			return true;
+	}
+	return false;
+}
+
 /*------------------------------------------------------------------------
  * Refusing what cannot be maintained
  *------------------------------------------------------------------------
@@ -144,6 +163,8 @@ check_stream_subquery(Query *q)
 		reject("UNION, INTERSECT or EXCEPT over a stream", NULL);
 }
 
+static void check_joins(Node *node, Query *q);
+
 static void
 check_rtable(List *rtable)
 {
@@ -156,6 +177,7 @@ check_rtable(List *rtable)
 		if (rte->rtekind == RTE_SUBQUERY && contains_stream((Node *) rte->subquery))
 		{
 			check_stream_subquery(rte->subquery);
+			check_joins((Node *) rte->subquery->jointree, rte->subquery);
 			check_rtable(rte->subquery->rtable);
 		}
 	}
@@ -195,8 +217,8 @@ check_joins(Node *node, Query *q)
 			while ((rti = bms_next_member(r, rti)) >= 0)
 				rrels = lappend(rrels, rt_fetch(rti, q->rtable));
 		}
-		lstream = contains_stream((Node *) lrels);
-		rstream = contains_stream((Node *) rrels);
+		lstream = rtes_contain_stream(lrels);
+		rstream = rtes_contain_stream(rrels);
 		if ((j->jointype == JOIN_LEFT && rstream) ||
 			(j->jointype == JOIN_RIGHT && lstream) ||
 			(j->jointype == JOIN_FULL && (lstream || rstream)))
@@ -312,6 +334,13 @@ check_aggregate(Aggref *aggref)
 				 errhint("Define SERIALFUNC and DESERIALFUNC for the aggregate.")));
 
 	a->aggref = aggref;
+	{
+		bool		isnull;
+		Datum		d = SysCacheGetAttr(AGGFNOID, tup, Anum_pg_aggregate_agginitval,
+										&isnull);
+
+		a->initval = isnull ? NULL : TextDatumGetCString(d);
+	}
 	a->combinefn = agg->aggcombinefn;
 	a->serialfn = agg->aggserialfn;
 	a->deserialfn = agg->aggdeserialfn;
@@ -541,6 +570,11 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 		}
 		if (query->havingQual)
 			cq->final_having = (Expr *) final_mutator(query->havingQual, &fctx);
+		/* these are evaluated per group, outside any plan: no sub-SELECT */
+		if (checkExprHasSubLink((Node *) cq->final_tlist) ||
+			checkExprHasSubLink((Node *) cq->final_having))
+			reject("a sub-SELECT in the select list or HAVING of an aggregation",
+				   "Join the table in FROM instead, or compute the value in a derived stream.");
 	}
 	return cq;
 }
@@ -565,6 +599,9 @@ pgs_plan_batch(CqDef *cq)
 	if (!cq->is_agg)
 		return plan;
 
+	/* GROUP BY without aggregates may be planned as a Group node: as is */
+	if (IsA(plan->planTree, Group) && cq->aggs == NIL)
+		return plan;
 	if (!IsA(plan->planTree, Agg))
 		elog(ERROR, "unexpected plan for the aggregation of a continuous view: %d",
 			 (int) nodeTag(plan->planTree));

@@ -30,6 +30,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -263,9 +264,22 @@ record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
 	SPI_finish();
 }
 
+static Oid
+view_owner(Oid viewid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(viewid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", viewid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
 /*
- * Drop the input every reader of these streams has consumed. Throttled:
- * at most once a second per process.
+ * Drop the input every reader of these streams has consumed (see the
+ * sources' cleanup). Throttled: at most once a second per worker.
  */
 static void
 cleanup_sources(List *streams)
@@ -278,33 +292,10 @@ cleanup_sources(List *streams)
 	last_cleanup = now;
 	foreach(lc, streams)
 	{
-		Oid			relid = lfirst_oid(lc);
-		const SourceRoutine *src = pgs_source_for_relation(relid);
-		Relation	rel;
-		List	   *positions = NIL;
-		Oid			argtypes[1] = {OIDOID};
-		Datum		args[1] = {ObjectIdGetDatum(relid)};
-		MemoryContext cxt = CurrentMemoryContext;
+		const SourceRoutine *src = pgs_source_for_relation(lfirst_oid(lc));
 
-		if (src->cleanup == NULL)
-			continue;
-		SPI_connect();
-		if (SPI_execute_with_args("SELECT position FROM stream.positions WHERE stream = $1",
-								  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read stream.positions");
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-			MemoryContext old = MemoryContextSwitchTo(cxt);
-
-			positions = lappend(positions, DatumGetJsonbPCopy(d));
-			MemoryContextSwitchTo(old);
-		}
-		rel = table_open(relid, AccessShareLock);
-		src->cleanup(rel, positions);
-		table_close(rel, AccessShareLock);
-		SPI_finish();
+		if (src->cleanup)
+			src->cleanup(lfirst_oid(lc));
 	}
 }
 
@@ -441,7 +432,7 @@ merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 		}
 
 		ExecClearTuple(fslot);
-		aggmerger_combine(merger, stored, stored_null,
+		aggmerger_combine(merger, !found, stored, stored_null,
 						  in->tts_values + nkeys, in->tts_isnull + nkeys,
 						  fslot->tts_values + nkeys, fslot->tts_isnull + nkeys);
 
@@ -527,6 +518,11 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 	int64		rows_out = 0;
 	bool		more = false;
 	BatchResult result;
+	CqOptions	opts;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	int64		state_rows;
 	TimestampTz started = GetCurrentTimestamp();
 	instr_time	t0,
 				t1;
@@ -543,24 +539,39 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 	}
 	PushActiveSnapshot(GetTransactionSnapshot());
 
+	state_rows = 0;
 	if (!load_cq_row(viewid, &row) ||
 		(from_worker && (!row.enabled || row.failed)))
 	{
 		result = BATCH_GONE;
 		goto done;
 	}
-	cq = pgs_load_cq(viewid, row.options);
-	cq->state_relid = row.state_table;
+	state_rows = row.state_rows;
+	pgs_parse_options(row.options, &opts);
 	if (opts_out)
-		*opts_out = cq->opts;
-	if (from_worker && cq->opts.trigger == TRIGGER_MANUAL)
+		*opts_out = opts;
+	if (from_worker && opts.trigger == TRIGGER_MANUAL)
 	{
 		result = BATCH_EMPTY;
 		goto done;
 	}
+	positions = load_positions(viewid);
+
+	/*
+	 * From here to the output, everything that can run user code -- the
+	 * rewrite (row-level security), planning, the query, the aggregates'
+	 * combine and final functions, the output expressions -- runs as the
+	 * view's owner, as REFRESH MATERIALIZED VIEW does.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(view_owner(viewid),
+						   save_sec_context | SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+
+	cq = pgs_load_cq(viewid, row.options);
+	cq->state_relid = row.state_table;
 
 	/* read every source after its position */
-	positions = load_positions(viewid);
 	foreach(lc, cq->streams)
 	{
 		Oid			relid = lfirst_oid(lc);
@@ -587,19 +598,10 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 		result = BATCH_EMPTY;
 	else
 	{
-		Oid			save_userid;
-		int			save_sec_context;
-		int			save_nestlevel;
 		PlannedStmt *plan;
 		Tuplestorestate *out;
 		TupleDesc	outdesc;
-		int64		state_rows = row.state_rows;
 
-		/* plan and run the query over the batch, as the view's owner */
-		GetUserIdAndSecContext(&save_userid, &save_sec_context);
-		SetUserIdAndSecContext(cq->ownerid,
-							   save_sec_context | SECURITY_RESTRICTED_OPERATION);
-		save_nestlevel = NewGUCNestLevel();
 		pgs_set_current_batches(batches);
 		PG_TRY();
 		{
@@ -611,26 +613,29 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 			pgs_set_current_batches(NIL);
 		}
 		PG_END_TRY();
-		AtEOXact_GUC(false, save_nestlevel);
-		SetUserIdAndSecContext(save_userid, save_sec_context);
 
 		if (cq->is_agg)
 			rows_out = merge_groups(cq, out, outdesc, &state_rows);
 		else
 			rows_out = write_rows(cq, out, outdesc);
 		tuplestore_end(out);
-
-		if (rows_in > 0)
-		{
-			INSTR_TIME_SET_CURRENT(t1);
-			INSTR_TIME_SUBTRACT(t1, t0);
-			record_batch(viewid, batches, rows_in, rows_out, state_rows, started,
-						 INSTR_TIME_GET_MILLISEC(t1));
-			cleanup_sources(cq->streams);
-		}
 		result = BATCH_DONE;
 		if (more)
 			*wait_ms = 0;
+	}
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	/* bookkeeping, as the extension's superuser again */
+	if (result == BATCH_DONE && rows_in > 0)
+	{
+		INSTR_TIME_SET_CURRENT(t1);
+		INSTR_TIME_SUBTRACT(t1, t0);
+		record_batch(viewid, batches, rows_in, rows_out, state_rows, started,
+					 INSTR_TIME_GET_MILLISEC(t1));
+		/* not in REFRESH: it would hold the clean-up's locks in a user's transaction */
+		if (from_worker)
+			cleanup_sources(cq->streams);
 	}
 	foreach(lc, batches)
 		tuplestore_end(((SourceBatch *) lfirst(lc))->rows);

@@ -19,6 +19,7 @@
  */
 #include "pg_stream.h"
 
+#include "access/detoast.h"
 #include "access/htup_details.h"
 #include "executor/tuptable.h"
 #include "lib/stringinfo.h"
@@ -51,18 +52,61 @@ tuple_pack_bytea(TuplePacker *p)
 	return (bytea *) p->buf.data;
 }
 
-void
-tuple_pack_add(TuplePacker *p, TupleTableSlot *slot)
+/*
+ * The row of a slot as a self-contained MinimalTuple. A value may be a
+ * pointer to another table's TOAST data (INSERT INTO s SELECT ... FROM t
+ * copies such pointers as they are); the chunk must hold the value
+ * itself, or it would read garbage once t's row is gone.
+ */
+MinimalTuple
+tuple_pack_prepare(TupleTableSlot *slot, bool *shouldFree)
 {
-	bool		shouldFree;
-	MinimalTuple mt = ExecFetchSlotMinimalTuple(slot, &shouldFree);
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+	bool		external = false;
+
+	slot_getallattrs(slot);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attlen == -1 && !slot->tts_isnull[i] &&
+			VARATT_IS_EXTERNAL(DatumGetPointer(slot->tts_values[i])))
+			external = true;
+	}
+	if (external)
+	{
+		Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+		MinimalTuple mt;
+
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			values[i] = slot->tts_values[i];
+			if (att->attlen == -1 && !slot->tts_isnull[i] &&
+				VARATT_IS_EXTERNAL(DatumGetPointer(values[i])))
+				values[i] = PointerGetDatum(detoast_external_attr((struct varlena *)
+																  DatumGetPointer(values[i])));
+		}
+		mt = heap_form_minimal_tuple(desc, values, slot->tts_isnull);
+		for (int i = 0; i < desc->natts; i++)
+			if (values[i] != slot->tts_values[i])
+				pfree(DatumGetPointer(values[i]));
+		pfree(values);
+		*shouldFree = true;
+		return mt;
+	}
+	return ExecFetchSlotMinimalTuple(slot, shouldFree);
+}
+
+void
+tuple_pack_add(TuplePacker *p, MinimalTuple mt)
+{
 	uint32		len = mt->t_len;
 
 	appendBinaryStringInfo(&p->buf, (char *) &len, sizeof(len));
 	appendBinaryStringInfo(&p->buf, (char *) mt, len);
 	p->nrows++;
-	if (shouldFree)
-		pfree(mt);
 }
 
 /*

@@ -33,9 +33,9 @@
  *
  * Clean-up. A chunk is kept until every view reading the stream has
  * consumed it: chunks below the smallest xmin of the readers' positions
- * are deleted after batches; chunks of streams nobody reads are deleted
- * by the manager. Both stop at the global xmin horizon, so a view still
- * being created (its position not yet visible) loses nothing.
+ * are deleted after batches (by workers, not REFRESH); chunks of streams
+ * nobody reads are deleted by the manager. See stream_cleanup for how a
+ * view still being created is protected.
  *
  *-------------------------------------------------------------------------
  */
@@ -65,6 +65,7 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "storage/lmgr.h"
 #include "storage/procarray.h"
 #include "utils/snapmgr.h"
 
@@ -117,17 +118,33 @@ widen_xid(FullTransactionId next, TransactionId xid)
 	return (epoch << 32) | xid;
 }
 
+/*
+ * The set of transactions a snapshot sees as committed. A snapshot leaves
+ * out the current transaction's own xid, whose rows it does see: but they
+ * are not committed, so the current transaction counts as running (a
+ * REFRESH in a transaction that inserted into the stream must neither
+ * consume those rows nor cover them).
+ */
 static void
 xidset_from_snapshot(Snapshot snap, XidSet *s)
 {
 	FullTransactionId next = ReadNextFullTransactionId();
+	FullTransactionId own = GetTopFullTransactionIdIfAny();
 
 	s->xmin = widen_xid(next, snap->xmin);
 	s->xmax = widen_xid(next, snap->xmax);
 	s->nxip = snap->xcnt;
-	s->xip = palloc(sizeof(uint64) * Max(snap->xcnt, 1));
+	s->xip = palloc(sizeof(uint64) * (snap->xcnt + 1));
 	for (uint32 i = 0; i < snap->xcnt; i++)
 		s->xip[i] = widen_xid(next, snap->xip[i]);
+	if (FullTransactionIdIsValid(own))
+	{
+		uint64		x = U64FromFullTransactionId(own);
+
+		if (x < s->xmax && !xidset_in_xip(s, x))
+			s->xip[s->nxip++] = x;
+		s->xmin = Min(s->xmin, x);
+	}
 }
 
 static Jsonb *
@@ -210,19 +227,22 @@ buffer_index_relid(void)
 
 /*
  * Scan the chunks of stream relid that position p does not cover, in xid
- * order. For each chunk, call fn; it returns false to stop before that
- * chunk.
+ * order, skipping the current transaction's own if skip_own. For each
+ * chunk, call fn; it returns false to stop before that chunk.
  */
 typedef bool (*chunk_fn) (void *arg, uint64 xid, int32 nrows, TupleTableSlot *bslot);
 
 static void
-scan_chunks(Oid relid, const XidSet *p, chunk_fn fn, void *arg)
+scan_chunks(Oid relid, const XidSet *p, bool skip_own, chunk_fn fn, void *arg)
 {
 	Relation	bufrel = table_open(buffer_relid(), AccessShareLock);
 	Relation	idxrel = index_open(buffer_index_relid(), AccessShareLock);
 	TupleTableSlot *bslot = table_slot_create(bufrel, NULL);
 	IndexScanDesc scan;
 	ScanKeyData keys[2];
+	FullTransactionId ownfxid = GetTopFullTransactionIdIfAny();
+	uint64		own = (skip_own && FullTransactionIdIsValid(ownfxid)) ?
+		U64FromFullTransactionId(ownfxid) : PG_UINT64_MAX;
 
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(relid));
@@ -236,7 +256,8 @@ scan_chunks(Oid relid, const XidSet *p, chunk_fn fn, void *arg)
 		uint64		xid = (uint64) DatumGetInt64(slot_getattr(bslot, 2, &isnull));
 		int32		nrows = DatumGetInt32(slot_getattr(bslot, 3, &isnull));
 
-		if (xidset_covers(p, xid))
+		/* covered, or (for a batch) this transaction's uncommitted rows */
+		if (xidset_covers(p, xid) || xid == own)
 			continue;
 		if (!fn(arg, xid, nrows, bslot))
 			break;
@@ -271,8 +292,15 @@ read_chunk(void *arg, uint64 xid, int32 nrows, TupleTableSlot *bslot)
 		rs->cut = true;
 		return false;
 	}
-	rs->nrows += tuple_unpack_all(DatumGetByteaPP(slot_getattr(bslot, 4, &isnull)),
-								  rs->rowslot, rs->dest);
+	{
+		Datum		d = slot_getattr(bslot, 4, &isnull);
+		bytea	   *chunk = DatumGetByteaPP(d);
+
+		rs->nrows += tuple_unpack_all(chunk, rs->rowslot, rs->dest);
+		/* a chunk stored out of line was detoasted: do not keep it */
+		if ((Pointer) chunk != DatumGetPointer(d))
+			pfree(chunk);
+	}
 	rs->last_xid = xid;
 	rs->any = true;
 	return true;
@@ -295,7 +323,8 @@ stream_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	rs.dest = batch->rows;
 	rs.rowslot = MakeSingleTupleTableSlot(RelationGetDescr(rel),
 										  &TTSOpsMinimalTuple);
-	scan_chunks(RelationGetRelid(rel), &p1, read_chunk, &rs);
+	/* a plain SELECT (no position) sees what its transaction sees */
+	scan_chunks(RelationGetRelid(rel), &p1, position != NULL, read_chunk, &rs);
 	ExecDropSingleTupleTableSlot(rs.rowslot);
 
 	batch->nrows = rs.nrows;
@@ -353,7 +382,7 @@ stream_lag(Relation rel, Jsonb *position)
 	int64		n = 0;
 
 	xidset_from_jsonb(position, &p);
-	scan_chunks(RelationGetRelid(rel), &p, count_chunk, &n);
+	scan_chunks(RelationGetRelid(rel), &p, true, count_chunk, &n);
 	return n;
 }
 
@@ -371,45 +400,75 @@ global_horizon(void)
 }
 
 /*
- * Delete the chunks that every reader has consumed: those below the
- * smallest xmin of their positions (and below the global horizon).
+ * Delete the chunks every reader of the stream has consumed.
+ *
+ * Who the readers are must be certain: a view being created holds
+ * ShareUpdateExclusiveLock on the stream until it commits (stream_add_reader),
+ * and the clean-up takes that lock without waiting, so it never runs while
+ * a reader's position is not yet visible; nor do two clean-ups of a stream
+ * run at once. One statement then reads every committed position and
+ * deletes below the smallest xmin, and below the global xmin horizon.
  */
 static void
-stream_cleanup(Relation rel, List *positions)
+stream_cleanup(Oid relid)
 {
-	uint64		horizon = global_horizon();
-	ListCell   *lc;
 	Oid			argtypes[2] = {OIDOID, INT8OID};
 	Datum		args[2];
 
-	foreach(lc, positions)
-	{
-		XidSet		p;
-
-		xidset_from_jsonb((Jsonb *) lfirst(lc), &p);
-		horizon = Min(horizon, p.xmin);
-	}
-	args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
-	args[1] = Int64GetDatum((int64) horizon);
-	if (SPI_execute_with_args("DELETE FROM stream.buffer WHERE stream = $1 AND xid < $2",
+	if (!ConditionalLockRelationOid(relid, ShareUpdateExclusiveLock))
+		return;
+	args[0] = ObjectIdGetDatum(relid);
+	args[1] = Int64GetDatum((int64) global_horizon());
+	if (SPI_connect() != SPI_OK_CONNECT ||
+		SPI_execute_with_args("DELETE FROM stream.buffer WHERE stream = $1 AND xid < "
+							  "LEAST($2, (SELECT min((p.position->>'xmin')::int8) "
+							  "FROM stream.positions p WHERE p.stream::oid = $1))",
 							  2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not clean stream.buffer");
+	SPI_finish();
+}
+
+/* in the transaction creating a reader, before its position is taken */
+static void
+stream_add_reader(Oid relid)
+{
+	LockRelationOid(relid, ShareUpdateExclusiveLock);
 }
 
 /*
- * Chunks of streams that no view reads are garbage once no transaction
- * that could still create a view may need them. Run by the managers.
+ * Chunks of streams that no view reads are garbage: run by the managers.
+ * The streams present are found with a skip scan of the buffer's index.
  */
 void
 pgs_stream_gc_unread(void)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum((int64) global_horizon())};
+	List	   *streams = NIL;
+	ListCell   *lc;
+	MemoryContext cxt = CurrentMemoryContext;
 
-	if (SPI_execute_with_args("DELETE FROM stream.buffer b WHERE b.xid < $1 AND NOT EXISTS "
-							  "(SELECT FROM stream.positions p WHERE p.stream::oid = b.stream)",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not clean stream.buffer");
+	SPI_connect();
+	if (SPI_execute("WITH RECURSIVE s AS ("
+					" SELECT min(stream) AS stream FROM stream.buffer"
+					" UNION ALL"
+					" SELECT (SELECT min(b.stream) FROM stream.buffer b WHERE b.stream > s.stream)"
+					" FROM s WHERE s.stream IS NOT NULL)"
+					" SELECT stream FROM s WHERE stream IS NOT NULL AND NOT EXISTS"
+					" (SELECT FROM stream.positions p WHERE p.stream::oid = s.stream)",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read stream.buffer");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		streams = lappend_oid(streams, relid);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	foreach(lc, streams)
+		stream_cleanup(lfirst_oid(lc));
 }
 
 const SourceRoutine stream_source = {
@@ -418,6 +477,7 @@ const SourceRoutine stream_source = {
 	.read = stream_read,
 	.lag = stream_lag,
 	.cleanup = stream_cleanup,
+	.add_reader = stream_add_reader,
 };
 
 /*------------------------------------------------------------------------
@@ -517,10 +577,16 @@ stream_ExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 						 TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
 	StreamInsertState *st = rinfo->ri_FdwState;
+	bool		shouldFree;
+	MinimalTuple mt = tuple_pack_prepare(slot, &shouldFree);
 
-	tuple_pack_add(&st->packer, slot);
-	if (st->packer.buf.len >= STREAM_CHUNK_BYTES)
+	/* flush first if this row would make the chunk too big for a page */
+	if (st->packer.nrows > 0 &&
+		st->packer.buf.len + sizeof(uint32) + mt->t_len > STREAM_CHUNK_BYTES)
 		flush_chunk(st);
+	tuple_pack_add(&st->packer, mt);
+	if (shouldFree)
+		pfree(mt);
 	return slot;
 }
 

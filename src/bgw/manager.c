@@ -37,6 +37,7 @@
 typedef struct Managed
 {
 	Oid			viewid;
+	char		name[NAMEDATALEN * 2 + 4];	/* for the log */
 	BackgroundWorkerHandle *handle;
 	TimestampTz restart_at;		/* back-off after a death */
 	int			deaths;
@@ -139,7 +140,7 @@ pgs_manager_main(Datum arg)
 		if (have_ext)
 		{
 			SPI_connect();
-			if (SPI_execute("SELECT view::oid FROM stream.cq WHERE enabled AND NOT failed",
+			if (SPI_execute("SELECT view::oid, view::text FROM stream.cq WHERE enabled AND NOT failed",
 							true, 0) != SPI_OK_SELECT)
 				elog(ERROR, "could not read stream.cq");
 			for (int i = 0; i < nmanaged; i++)
@@ -150,7 +151,11 @@ pgs_manager_main(Datum arg)
 				Oid			viewid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 																	SPI_tuptable->tupdesc, 1, &isnull));
 
-				managed_get(viewid)->seen = true;
+				Managed    *m = managed_get(viewid);
+				char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+				m->seen = true;
+				strlcpy(m->name, name ? name : "?", sizeof(m->name));
 			}
 			if (TimestampDifferenceExceeds(last_gc, GetCurrentTimestamp(), GC_INTERVAL_MS))
 			{
@@ -212,8 +217,8 @@ pgs_manager_main(Datum arg)
 							  "waiting for a background worker slot (max_worker_processes)");
 				if (!m->logged_no_slot)
 					ereport(LOG,
-							(errmsg("pg_stream: no background worker slot for continuous query %u; it will start when one frees",
-									m->viewid),
+							(errmsg("pg_stream: no background worker slot for continuous view \"%s\"; it will start when one frees",
+									m->name),
 							 errhint("Raise max_worker_processes.")));
 				m->logged_no_slot = true;
 			}

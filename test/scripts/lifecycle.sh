@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Workers under scarcity and interruption:
+# - with max_worker_processes = 5 (logical replication launcher, our
+#   launcher, manager, two workers), a third
+#   view waits, says so in stream.queries, and starts when a slot frees;
+# - a terminated worker comes back by itself and goes on from its position;
+# - DROP EXTENSION leaves no manager or worker running.
+source "$(dirname "$0")/../lib.sh"
+trap pgs_stop_cluster EXIT
+pgs_start_cluster "max_worker_processes = 5"
+
+q() { pgs_psql -At -c "$1"; }
+
+pgs_psql <<'SQL'
+CREATE EXTENSION pg_stream;
+CREATE FOREIGN TABLE l_s (x int) SERVER stream;
+CREATE MATERIALIZED VIEW l_a AS SELECT count(*) AS n FROM l_s;
+CREATE MATERIALIZED VIEW l_b AS SELECT count(*) AS n FROM l_s;
+CREATE MATERIALIZED VIEW l_c AS SELECT count(*) AS n FROM l_s;
+SQL
+
+echo "two views run, the third waits for a slot"
+pgs_wait_for "SELECT count(*) FILTER (WHERE status = 'running') = 2
+	AND count(*) FILTER (WHERE status = 'idle' AND last_error LIKE 'waiting for a background worker slot%') = 1
+	FROM stream.queries" 60
+waiting=$(q "SELECT name FROM stream.queries WHERE status = 'idle'")
+running=$(q "SELECT name FROM stream.queries WHERE status = 'running' ORDER BY name LIMIT 1")
+echo "waiting: $waiting; dropping $running"
+grep -q "no background worker slot for continuous view \"$waiting\"" "$PGS_DIR/log" || { echo "no log line"; exit 1; }
+q "INSERT INTO l_s SELECT generate_series(1, 10)"
+q "DROP MATERIALIZED VIEW $running"
+pgs_wait_for "SELECT status = 'running' FROM stream.queries WHERE name = '$waiting'::regclass" 60
+pgs_wait_for "SELECT n = 10 FROM $waiting" 60
+echo "the waiting view started when a slot freed, and read the rows inserted meanwhile"
+
+echo "a terminated worker comes back"
+other=$(q "SELECT name FROM stream.queries WHERE name <> '$waiting'::regclass")
+pid=$(q "SELECT worker_pid FROM stream.queries WHERE name = '$other'::regclass")
+q "SELECT pg_terminate_backend($pid)" >/dev/null
+q "INSERT INTO l_s SELECT generate_series(11, 15)"
+pgs_wait_for "SELECT worker_pid IS NOT NULL AND worker_pid <> $pid FROM stream.queries WHERE name = '$other'::regclass" 60
+pgs_wait_for "SELECT n = 15 FROM $other" 60
+echo "worker $pid replaced by $(q "SELECT worker_pid FROM stream.queries WHERE name = '$other'::regclass"), view exact"
+
+echo "DROP EXTENSION stops everything but the launcher"
+q "DROP EXTENSION pg_stream CASCADE" >/dev/null
+pgs_wait_for "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type IN ('pg_stream worker', 'pg_stream manager')" 60
+q "SELECT backend_type FROM pg_stat_activity WHERE backend_type LIKE 'pg_stream%'"

@@ -49,6 +49,10 @@
 
 static Oid	my_viewid = InvalidOid;
 
+/* loop state: static, so not clobbered by the longjmp of an error */
+static int	failures = 0;		/* failed tries of the current batch */
+static bool lock_wait = false;	/* the last try gave up waiting for a lock */
+
 static void set_lock_timeout(void);
 
 /* free the query's slot: the manager takes a new one for a new worker */
@@ -132,8 +136,6 @@ pgs_worker_main(Datum arg)
 {
 	Oid			dboid;
 	MemoryContext loopcxt;
-	int			failures = 0;
-	int			lock_waits = 0;
 	TimestampTz last_start = 0;
 	CqSlot	   *slot;
 
@@ -191,6 +193,7 @@ pgs_worker_main(Datum arg)
 			result = pgs_run_batch(my_viewid, true, false, &wait_ms, &opts);
 			CommitTransactionCommand();
 			failures = 0;
+			lock_wait = false;
 		}
 		PG_CATCH();
 		{
@@ -200,28 +203,29 @@ pgs_worker_main(Datum arg)
 			edata = CopyErrorData();
 			FlushErrorState();
 			AbortCurrentTransaction();
-			if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+			result = BATCH_EMPTY;
+			lock_wait = (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE);
+			if (lock_wait)
 			{
 				/* someone (DROP, ALTER, a REFRESH) holds a lock: later */
 				ereport(DEBUG1,
 						(errmsg("pg_stream: batch of continuous query %u waits for a lock: %s",
 								my_viewid, edata->message)));
 				wait_ms = 100;
-				lock_waits++;
-				goto wait;
 			}
-			failures++;
-			ereport(LOG,
-					(errmsg("pg_stream: batch of continuous query %u failed (try %d of %d): %s",
-							my_viewid, failures, pgs_retry_limit, edata->message)));
-			record_failure(edata->message, failures >= pgs_retry_limit);
-			if (failures >= pgs_retry_limit)
-				proc_exit(0);
-			wait_ms = 1000L * (1 << Min(failures - 1, 6));
-			result = BATCH_EMPTY;
+			else
+			{
+				failures++;
+				ereport(LOG,
+						(errmsg("pg_stream: batch of continuous query %u failed (try %d of %d): %s",
+								my_viewid, failures, pgs_retry_limit, edata->message)));
+				record_failure(edata->message, failures >= pgs_retry_limit);
+				if (failures >= pgs_retry_limit)
+					proc_exit(0);
+				wait_ms = 1000L * (1 << Min(failures - 1, 6));
+			}
 		}
 		PG_END_TRY();
-wait:
 		pgstat_report_activity(STATE_IDLE, NULL);
 		pgstat_report_stat(false);
 		MemoryContextSwitchTo(TopMemoryContext);
@@ -231,11 +235,8 @@ wait:
 			proc_exit(0);
 
 		/* when may the next batch start? */
-		if (failures > 0 || lock_waits > 0)
-		{
+		if (failures > 0 || lock_wait)
 			timeout = wait_ms;
-			lock_waits = 0;
-		}
 		else if (opts.trigger == TRIGGER_INTERVAL)
 		{
 			/* at most one batch per interval, however often woken */

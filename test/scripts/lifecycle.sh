@@ -4,6 +4,8 @@
 #   launcher, manager, two workers), a third
 #   view waits, says so in stream.queries, and starts when a slot frees;
 # - a terminated worker comes back by itself and goes on from its position;
+# - rows inserted into a stream survive an immediate shutdown, and the
+#   workers start again with the server;
 # - DROP EXTENSION leaves no manager or worker running.
 source "$(dirname "$0")/../lib.sh"
 trap pgs_stop_cluster EXIT
@@ -41,6 +43,16 @@ q "INSERT INTO l_s SELECT generate_series(11, 15)"
 pgs_wait_for "SELECT worker_pid IS NOT NULL AND worker_pid <> $pid FROM stream.queries WHERE name = '$other'::regclass" 60
 pgs_wait_for "SELECT n = 15 FROM $other" 60
 echo "worker $pid replaced by $(q "SELECT worker_pid FROM stream.queries WHERE name = '$other'::regclass"), view exact"
+
+echo "rows in a stream survive an immediate shutdown; workers come back by themselves"
+q "SELECT stream.stop('$other')" >/dev/null
+q "INSERT INTO l_s SELECT generate_series(16, 1015)"
+pgs_as_user "$PG_BIN/pg_ctl" -D "$PGS_DIR/data" -m immediate -w stop >/dev/null
+pgs_as_user "$PG_BIN/pg_ctl" -D "$PGS_DIR/data" -l "$PGS_DIR/log" -w start >/dev/null
+pgs_wait_for "SELECT status = 'running' FROM stream.queries WHERE name = '$waiting'::regclass" 60
+q "SELECT stream.start('$other')" >/dev/null
+pgs_wait_for "SELECT (SELECT n FROM $other) = 1015 AND (SELECT n FROM $waiting) = 1015" 60
+echo "both views hold all 1015 rows after the restart"
 
 echo "DROP EXTENSION stops everything but the launcher"
 q "DROP EXTENSION pg_stream CASCADE" >/dev/null

@@ -105,7 +105,9 @@ extern const char *pgs_output_mode_name(CqOutputMode mode);
 typedef struct SourceBatch
 {
 	Oid			relid;			/* the stream foreign table */
-	Tuplestorestate *rows;		/* rows of this batch */
+	/* the batch's rows, made by the source: one of */
+	Tuplestorestate *rows;		/* rows in the foreign table's row type */
+	Tuplestorestate *chunks;	/* packed rows (formats/tuple.c), one bytea each */
 	int64		nrows;
 	Jsonb	   *start_position;
 	Jsonb	   *end_position;
@@ -158,10 +160,21 @@ typedef struct TuplePacker
 extern void tuple_pack_init(TuplePacker *p);
 extern MinimalTuple tuple_pack_prepare(TupleTableSlot *slot, bool *shouldFree);
 extern void tuple_pack_add(TuplePacker *p, MinimalTuple mt);
+
+typedef struct TupleUnpacker
+{
+	char	   *p;				/* next row in the chunk */
+	char	   *end;
+	char	   *aligned;		/* the row, aligned */
+	uint32		alloc;
+	MemoryContext cxt;			/* of aligned */
+} TupleUnpacker;
+extern TupleDesc tuple_chunk_desc(void);
+extern void tuple_unpack_init(TupleUnpacker *u, MemoryContext cxt);
+extern void tuple_unpack_begin(TupleUnpacker *u, bytea *chunk);
+extern MinimalTuple tuple_unpack_next(TupleUnpacker *u);
 extern void tuple_pack_reset(TuplePacker *p);
 extern bytea *tuple_pack_bytea(TuplePacker *p);
-extern int64 tuple_unpack_all(bytea *data, TupleTableSlot *slot,
-							  Tuplestorestate *dest);
 
 /*
  * The analysed continuous query (engine/analyze.c).

@@ -584,7 +584,6 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 			elog(ERROR, "continuous view \"%s\" has no position in stream \"%s\"",
 				 cq->viewname, RelationGetRelationName(rel));
 		b->relid = relid;
-		b->rows = tuplestore_begin_heap(false, false, work_mem);
 		src->read(rel, pos, cq->opts.max_batch_rows, b);
 		table_close(rel, NoLock);
 		rows_in += b->nrows;
@@ -638,7 +637,14 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 			cleanup_sources(cq->streams);
 	}
 	foreach(lc, batches)
-		tuplestore_end(((SourceBatch *) lfirst(lc))->rows);
+	{
+		SourceBatch *b = lfirst(lc);
+
+		if (b->rows)
+			tuplestore_end(b->rows);
+		if (b->chunks)
+			tuplestore_end(b->chunks);
+	}
 
 done:
 	PopActiveSnapshot();

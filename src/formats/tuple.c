@@ -11,7 +11,10 @@
  * back with one index scan.
  *
  * A chunk is a sequence of [uint32 length][MinimalTuple of that length],
- * unaligned; the reader copies each tuple into an aligned buffer.
+ * unaligned; the reader copies each tuple into an aligned buffer. A batch
+ * hands the chunks themselves to the stream's foreign scan, which unpacks
+ * the rows as the executor asks for them: no row is copied into a
+ * tuplestore on the way.
  * A MinimalTuple holds fewer attributes than the row type after
  * ALTER FOREIGN TABLE ... ADD COLUMN; deforming fills them with NULLs.
  *
@@ -21,6 +24,7 @@
 
 #include "access/detoast.h"
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "utils/memutils.h"
@@ -110,43 +114,56 @@ tuple_pack_add(TuplePacker *p, MinimalTuple mt)
 }
 
 /*
- * Append every row of a chunk to dest, through slot (a MinimalTuple slot
- * of the stream's row type). Returns the number of rows.
+ * Reading a chunk row by row. Each row is copied into an aligned buffer,
+ * valid until the next call; the buffer lives in the given context and is
+ * reused (grown as needed), so reading costs one copy per row.
  */
-int64
-tuple_unpack_all(bytea *data, TupleTableSlot *slot, Tuplestorestate *dest)
+/* a chunk in a tuplestore: one bytea column */
+TupleDesc
+tuple_chunk_desc(void)
 {
-	char	   *p = VARDATA_ANY(data);
-	char	   *end = p + VARSIZE_ANY_EXHDR(data);
-	char	   *aligned = NULL;
-	uint32		alloc = 0;
-	int64		n = 0;
+	TupleDesc	desc = CreateTemplateTupleDesc(1);
 
-	while (p < end)
+	TupleDescInitEntry(desc, 1, "chunk", BYTEAOID, -1, 0);
+	return desc;
+}
+
+void
+tuple_unpack_init(TupleUnpacker *u, MemoryContext cxt)
+{
+	memset(u, 0, sizeof(*u));
+	u->cxt = cxt;
+}
+
+void
+tuple_unpack_begin(TupleUnpacker *u, bytea *chunk)
+{
+	u->p = VARDATA_ANY(chunk);
+	u->end = u->p + VARSIZE_ANY_EXHDR(chunk);
+}
+
+/* the next row of the chunk, or NULL at its end */
+MinimalTuple
+tuple_unpack_next(TupleUnpacker *u)
+{
+	uint32		len;
+
+	if (u->p == NULL || u->p >= u->end)
+		return NULL;
+	if (u->end - u->p < (ptrdiff_t) sizeof(len))
+		elog(ERROR, "corrupt stream chunk");
+	memcpy(&len, u->p, sizeof(len));
+	u->p += sizeof(len);
+	if (len < SizeofMinimalTupleHeader || u->end - u->p < (ptrdiff_t) len)
+		elog(ERROR, "corrupt stream chunk");
+	if (len > u->alloc)
 	{
-		uint32		len;
-
-		if (end - p < (ptrdiff_t) sizeof(len))
-			elog(ERROR, "corrupt stream chunk");
-		memcpy(&len, p, sizeof(len));
-		p += sizeof(len);
-		if (len < SizeofMinimalTupleHeader || end - p < (ptrdiff_t) len)
-			elog(ERROR, "corrupt stream chunk");
-		if (len > alloc)
-		{
-			if (aligned)
-				pfree(aligned);
-			alloc = Max(len, 1024);
-			aligned = palloc(alloc);
-		}
-		memcpy(aligned, p, len);
-		p += len;
-		ExecStoreMinimalTuple((MinimalTuple) aligned, slot, false);
-		tuplestore_puttupleslot(dest, slot);
-		ExecClearTuple(slot);
-		n++;
+		u->alloc = Max(len, 1024);
+		if (u->aligned)
+			pfree(u->aligned);
+		u->aligned = MemoryContextAlloc(u->cxt, u->alloc);
 	}
-	if (aligned)
-		pfree(aligned);
-	return n;
+	memcpy(u->aligned, u->p, len);
+	u->p += len;
+	return (MinimalTuple) u->aligned;
 }

@@ -25,6 +25,7 @@
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -137,6 +138,7 @@ rate_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	if (max_rows >= 0 && n > max_rows)
 		n = max_rows;
 
+	batch->rows = tuplestore_begin_heap(false, false, work_mem);
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
 	for (int64 i = next; i < next + n; i++)
 	{

@@ -152,9 +152,10 @@ pgs_jsonb_get_int64(Jsonb *jb, const char *key, int64 dflt)
  */
 typedef struct StreamScanState
 {
-	Tuplestorestate *rows;
-	TupleTableSlot *mslot;		/* minimal-tuple slot to read rows into */
-	bool		own;			/* rows read by this scan (bounded read) */
+	SourceBatch *batch;			/* what the scan returns */
+	bool		own;			/* read by this scan (bounded read) */
+	TupleTableSlot *mslot;		/* minimal-tuple slot for rows and chunks */
+	TupleUnpacker unpacker;		/* the current chunk */
 } StreamScanState;
 
 static void
@@ -197,26 +198,45 @@ scanBeginForeignScan(ForeignScanState *node, int eflags)
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
-	st->mslot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
 	b = pgs_current_batch(RelationGetRelid(rel));
-	if (b != NULL)
+	if (b == NULL)
 	{
-		st->rows = b->rows;
-		tuplestore_rescan(st->rows);
+		const SourceRoutine *src = pgs_source_for_relation(RelationGetRelid(rel));
+
+		/* a plain SELECT: bounded read of what is there now */
+		b = palloc0(sizeof(SourceBatch));
+		b->relid = RelationGetRelid(rel);
+		src->read(rel, NULL, -1, b);
+		st->own = true;
+	}
+	st->batch = b;
+	if (b->chunks)
+	{
+		st->mslot = MakeSingleTupleTableSlot(tuple_chunk_desc(), &TTSOpsMinimalTuple);
+		tuple_unpack_init(&st->unpacker, node->ss.ps.state->es_query_cxt);
+		tuplestore_rescan(b->chunks);
 	}
 	else
 	{
-		const SourceRoutine *src = pgs_source_for_relation(RelationGetRelid(rel));
-		SourceBatch tmp;
-
-		/* a plain SELECT: bounded read of what is there now */
-		memset(&tmp, 0, sizeof(tmp));
-		tmp.relid = RelationGetRelid(rel);
-		tmp.rows = tuplestore_begin_heap(false, false, work_mem);
-		src->read(rel, NULL, -1, &tmp);
-		st->rows = tmp.rows;
-		st->own = true;
+		st->mslot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+		tuplestore_rescan(b->rows);
 	}
+}
+
+/*
+ * This runs in the per-tuple context, reset before the next call; but a
+ * row or chunk read back from a tuplestore that spilled to disk is
+ * palloc'd and owned (freed) by mslot, so it is read in the query's
+ * context.
+ */
+static bool
+scan_fetch(ForeignScanState *node, Tuplestorestate *ts, TupleTableSlot *slot)
+{
+	MemoryContext old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+	bool		found = tuplestore_gettupleslot(ts, true, false, slot);
+
+	MemoryContextSwitchTo(old);
+	return found;
 }
 
 static TupleTableSlot *
@@ -224,23 +244,30 @@ scanIterateForeignScan(ForeignScanState *node)
 {
 	StreamScanState *st = node->fdw_state;
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	MinimalTuple mt;
 	bool		shouldFree;
-	bool		found;
-	MemoryContext old;
 
-	/*
-	 * This runs in the per-tuple context, reset before the next call; but a
-	 * row read back from a tuplestore that spilled to disk is palloc'd and
-	 * owned (freed) by mslot, so it must live in the query's context.
-	 */
-	old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
-	found = tuplestore_gettupleslot(st->rows, true, false, st->mslot);
-	MemoryContextSwitchTo(old);
-	if (!found)
-		return ExecClearTuple(slot);
-	/* the scan slot holds heap tuples: deform the stored row into it */
-	ExecForceStoreMinimalTuple(ExecFetchSlotMinimalTuple(st->mslot, &shouldFree),
-							   slot, false);
+	if (st->batch->chunks)
+	{
+		/* the next row of the current chunk, or of the next chunk */
+		while ((mt = tuple_unpack_next(&st->unpacker)) == NULL)
+		{
+			bool		isnull;
+
+			if (!scan_fetch(node, st->batch->chunks, st->mslot))
+				return ExecClearTuple(slot);
+			tuple_unpack_begin(&st->unpacker,
+							   DatumGetByteaPP(slot_getattr(st->mslot, 1, &isnull)));
+		}
+	}
+	else
+	{
+		if (!scan_fetch(node, st->batch->rows, st->mslot))
+			return ExecClearTuple(slot);
+		mt = ExecFetchSlotMinimalTuple(st->mslot, &shouldFree);
+	}
+	/* the scan slot holds heap tuples: deform the row into it */
+	ExecForceStoreMinimalTuple(mt, slot, false);
 	return slot;
 }
 
@@ -249,7 +276,13 @@ scanReScanForeignScan(ForeignScanState *node)
 {
 	StreamScanState *st = node->fdw_state;
 
-	tuplestore_rescan(st->rows);
+	if (st->batch->chunks)
+	{
+		tuplestore_rescan(st->batch->chunks);
+		st->unpacker.p = st->unpacker.end = NULL;
+	}
+	else
+		tuplestore_rescan(st->batch->rows);
 }
 
 static void
@@ -257,10 +290,13 @@ scanEndForeignScan(ForeignScanState *node)
 {
 	StreamScanState *st = node->fdw_state;
 
-	if (st && st->own && st->rows)
-		tuplestore_end(st->rows);
-	if (st && st->mslot)
-		ExecDropSingleTupleTableSlot(st->mslot);
+	if (st == NULL || st->batch == NULL)
+		return;
+	if (st->own && st->batch->rows)
+		tuplestore_end(st->batch->rows);
+	if (st->own && st->batch->chunks)
+		tuplestore_end(st->batch->chunks);
+	ExecDropSingleTupleTableSlot(st->mslot);
 }
 
 void

@@ -61,6 +61,8 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -276,7 +278,7 @@ typedef struct ReadState
 	bool		any;
 	bool		cut;
 	uint64		last_xid;
-	TupleTableSlot *rowslot;
+	TupleTableSlot *chunkslot;	/* one bytea column */
 	Tuplestorestate *dest;
 } ReadState;
 
@@ -296,7 +298,13 @@ read_chunk(void *arg, uint64 xid, int32 nrows, TupleTableSlot *bslot)
 		Datum		d = slot_getattr(bslot, 4, &isnull);
 		bytea	   *chunk = DatumGetByteaPP(d);
 
-		rs->nrows += tuple_unpack_all(chunk, rs->rowslot, rs->dest);
+		/* the chunk as it is; the foreign scan unpacks its rows */
+		ExecClearTuple(rs->chunkslot);
+		rs->chunkslot->tts_values[0] = PointerGetDatum(chunk);
+		rs->chunkslot->tts_isnull[0] = false;
+		ExecStoreVirtualTuple(rs->chunkslot);
+		tuplestore_puttupleslot(rs->dest, rs->chunkslot);
+		rs->nrows += nrows;
 		/* a chunk stored out of line was detoasted: do not keep it */
 		if ((Pointer) chunk != DatumGetPointer(d))
 			pfree(chunk);
@@ -320,12 +328,12 @@ stream_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 
 	memset(&rs, 0, sizeof(rs));
 	rs.max_rows = max_rows;
-	rs.dest = batch->rows;
-	rs.rowslot = MakeSingleTupleTableSlot(RelationGetDescr(rel),
-										  &TTSOpsMinimalTuple);
+	batch->chunks = tuplestore_begin_heap(false, false, work_mem);
+	rs.dest = batch->chunks;
+	rs.chunkslot = MakeSingleTupleTableSlot(tuple_chunk_desc(), &TTSOpsVirtual);
 	/* a plain SELECT (no position) sees what its transaction sees */
 	scan_chunks(RelationGetRelid(rel), &p1, position != NULL, read_chunk, &rs);
-	ExecDropSingleTupleTableSlot(rs.rowslot);
+	ExecDropSingleTupleTableSlot(rs.chunkslot);
 
 	batch->nrows = rs.nrows;
 	batch->more = rs.cut;

@@ -18,7 +18,8 @@
  * (AccessShareLock) are not blocked, but two batches of the same query
  * (the worker and a REFRESH) are serialized. The snapshot is taken after
  * the lock, so a batch always sees the positions its predecessor
- * committed.
+ * committed. Before it, the batch locks what the view reads, deepest
+ * first, as DROP ... CASCADE does (lock_referenced).
  *
  * The batch runs with the privileges of the view's owner, under
  * SECURITY_RESTRICTED_OPERATION, like REFRESH MATERIALIZED VIEW.
@@ -30,7 +31,11 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "access/genam.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_rewrite.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -39,6 +44,7 @@
 #include "storage/lmgr.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -262,6 +268,64 @@ record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
 			elog(ERROR, "could not prune stream.batch_log");
 	}
 	SPI_finish();
+}
+
+/*
+ * Lock what a view reads (through its rule, and the rules of the views it
+ * reads), deepest first, before the view itself: the order in which
+ * DROP ... CASCADE of a stream or a derived stream takes its locks, so a
+ * batch and such a DROP wait for one another instead of deadlocking.
+ */
+static void
+lock_referenced(Oid relid, int depth)
+{
+	Relation	rewrite;
+	Relation	depend;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *rules = NIL;
+	List	   *refs = NIL;
+	ListCell   *lc;
+
+	if (depth > 32)
+		return;
+	rewrite = table_open(RewriteRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_rewrite_ev_class, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rewrite, RewriteRelRulenameIndexId, true, NULL, 1, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		rules = lappend_oid(rules, ((Form_pg_rewrite) GETSTRUCT(tup))->oid);
+	systable_endscan(scan);
+	table_close(rewrite, AccessShareLock);
+
+	depend = table_open(DependRelationId, AccessShareLock);
+	foreach(lc, rules)
+	{
+		ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(RewriteRelationId));
+		ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 2, key);
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			Form_pg_depend d = (Form_pg_depend) GETSTRUCT(tup);
+
+			if (d->refclassid == RelationRelationId && d->refobjid != relid)
+				refs = list_append_unique_oid(refs, d->refobjid);
+		}
+		systable_endscan(scan);
+	}
+	table_close(depend, AccessShareLock);
+
+	foreach(lc, refs)
+	{
+		Oid			ref = lfirst_oid(lc);
+
+		if (get_rel_relkind(ref) == RELKIND_VIEW)
+			lock_referenced(ref, depth + 1);
+		LockRelationOid(ref, AccessShareLock);
+	}
 }
 
 static Oid
@@ -530,6 +594,7 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 	*wait_ms = -1;
 	INSTR_TIME_SET_CURRENT(t0);
 
+	lock_referenced(viewid, 0);
 	LockRelationOid(viewid, ExclusiveLock);
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(viewid)))
 	{

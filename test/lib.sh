@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test/lib.sh: what the demo, the tests and the benchmarks share.
 #
-#   pgs_install_deps   Debian packages (as root; skipped when present)
+#   pgs_install_deps   Debian packages (as root; skipped when present);
+#                      postgresql-15 brings pgbench and dblink
 #   pgs_build          build and install the extension
 #   pgs_start_cluster  a throwaway PostgreSQL with pg_stream preloaded,
 #                      owned by a non-root user (PostgreSQL refuses root)
@@ -19,8 +20,9 @@ PGS_USER="${PGS_USER:-postgres}"
 
 pgs_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# pgs_install_deps [more Debian packages...]
 pgs_install_deps() {
-	local pkgs="postgresql-15 postgresql-server-dev-15 postgresql-15-hll build-essential"
+	local pkgs="postgresql-15 postgresql-server-dev-15 postgresql-15-hll build-essential $*"
 	local missing=""
 	for p in $pkgs; do
 		dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -26,7 +26,7 @@ EVENTS=${1:-1000000}
 KEYS=${2:-1000}
 BATCH=${3:-10000}
 
-pgs_install_deps
+pgs_install_deps python3
 pgs_build
 trap pgs_stop_cluster EXIT
 pgs_start_cluster "shared_buffers = 1GB" "max_wal_size = 4GB" "checkpoint_timeout = 30min" \

@@ -3,7 +3,7 @@
 # insert-fed stream into a per-kind count, shown as they follow their
 # input. Run as root on a fresh Debian 12 (installs what it needs), or as
 # a user who can run sudo. Leaves the server running and says how to
-# connect.
+# connect (PGS_DEMO_STOP=1: stops it instead, as the tests do).
 source "$(dirname "$0")/lib.sh"
 
 pgs_install_deps
@@ -43,6 +43,11 @@ for i in 1 2 3 4 5 6; do
 		-c "SELECT * FROM events_by_kind ORDER BY kind" \
 		-c "SELECT name, status, batches, rows_in, rows_out, lag FROM stream.queries ORDER BY name"
 done
+
+if [ -n "${PGS_DEMO_STOP:-}" ]; then
+	pgs_stop_cluster
+	exit 0
+fi
 
 cat <<MSG
 

@@ -30,7 +30,10 @@ void		_PG_init(void);
  * Internal bookkeeping (stream.cq, positions, progress, state tables) is
  * done as the bootstrap superuser, whoever the session user is: a role
  * that may create a continuous view need not be granted the extension's
- * tables. An error restores the user with the (sub)transaction's abort.
+ * tables. Its SQL then resolves names with search_path = pg_catalog,
+ * pg_temp only, so no operator or function a user created can be picked
+ * up and run as superuser. An error restores the user and the setting
+ * with the (sub)transaction's abort.
  */
 void
 pgs_become_superuser(PgsUser *saved)
@@ -38,12 +41,29 @@ pgs_become_superuser(PgsUser *saved)
 	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
 						   saved->sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	saved->nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 }
 
 void
 pgs_restore_user(PgsUser *saved)
 {
+	AtEOXact_GUC(true, saved->nestlevel);
 	SetUserIdAndSecContext(saved->userid, saved->sec_context);
+}
+
+/*
+ * Background workers run their transactions in READ COMMITTED whatever
+ * default_transaction_isolation says: the clean-up relies on each
+ * statement taking a fresh snapshot after its lock.
+ */
+void
+pgs_force_read_committed(void)
+{
+	SetConfigOption("default_transaction_isolation", "read committed",
+					PGC_SUSET, PGC_S_OVERRIDE);
 }
 
 void

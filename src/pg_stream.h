@@ -48,6 +48,7 @@ typedef struct PgsUser
 {
 	Oid			userid;
 	int			sec_context;
+	int			nestlevel;		/* of the search_path setting */
 } PgsUser;
 extern void pgs_become_superuser(PgsUser *saved);
 extern void pgs_restore_user(PgsUser *saved);
@@ -112,6 +113,7 @@ typedef struct SourceBatch
 	Jsonb	   *start_position;
 	Jsonb	   *end_position;
 	bool		more;			/* the source knows more input is waiting */
+	bool		claimed;		/* a scan reads it (only one may) */
 	int64		wait_ms;		/* when nothing is there: next due, or -1 */
 } SourceBatch;
 
@@ -136,6 +138,7 @@ extern const SourceRoutine *pgs_source_for_relation(Oid relid);
 extern bool pgs_is_stream_relation(Oid relid);
 extern SourceBatch *pgs_current_batch(Oid relid);
 extern void pgs_set_current_batches(List *batches);
+extern void pgs_force_read_committed(void);
 extern void pgs_fdw_scan_routines(FdwRoutine *routine);
 extern void pgs_reject_unknown_option(const char *option, const char *const *valid,
 									  const char *what);

@@ -30,6 +30,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -120,6 +121,9 @@ pgs_manager_main(Datum arg)
 		proc_exit(0);			/* another one beat us to it */
 	before_shmem_exit(manager_detach, (Datum) 0);
 	pgstat_report_appname("pg_stream manager");
+	pgs_force_read_committed();
+	/* it runs no user code: its SQL resolves names in pg_catalog only */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
 	for (;;)
 	{

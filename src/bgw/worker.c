@@ -14,11 +14,13 @@
  * there (at most max_batch_rows each); an interval runs a batch at most
  * once per interval; "manual" runs none (only REFRESH does).
  *
- * Locks. A batch locks its view and then what the view reads; DROP ...
- * CASCADE of a stream locks the other way round. So that the user's DROP
- * never loses that deadlock, the worker waits for a lock at most half of
- * deadlock_timeout (before the deadlock detector runs), then gives up the
- * batch and tries again shortly; that is not counted as a failure.
+ * Locks. A batch locks what its view reads, deepest first, and then the
+ * view, in the order DROP ... CASCADE takes them (engine/batch.c). Beyond
+ * that, so that a user's DDL never loses a deadlock to a worker, the
+ * worker waits for a lock at most half of deadlock_timeout (before the
+ * deadlock detector runs), then gives up the batch and tries again
+ * shortly; that is not counted as a failure, unless it keeps happening
+ * (LOCK_WAITS_MAX in a row: a NOWAIT in the view's own query, say).
  *
  * A batch that fails is rolled back whole, so its input stays unconsumed.
  * It is tried again after 1 s, 2 s, 4 s ...; after pg_stream.retry_limit
@@ -51,7 +53,9 @@ static Oid	my_viewid = InvalidOid;
 
 /* loop state: static, so not clobbered by the longjmp of an error */
 static int	failures = 0;		/* failed tries of the current batch */
-static bool lock_wait = false;	/* the last try gave up waiting for a lock */
+static int	lock_waits = 0;		/* tries in a row that gave up on a lock */
+
+#define LOCK_WAITS_MAX 600		/* a minute of 100 ms waits */
 
 static void set_lock_timeout(void);
 
@@ -71,25 +75,47 @@ worker_detach(int code, Datum arg)
 	pgs_slots_unlock();
 }
 
-/* Record the error of a failed batch; mark the query failed if final */
+/*
+ * Record the error of a failed batch; mark the query failed if final.
+ * Called in the error handler: its own errors (a lock it cannot get, ...)
+ * are logged, not raised.
+ */
 static void
 record_failure(const char *message, bool final)
 {
 	Oid			argtypes[3] = {OIDOID, TEXTOID, BOOLOID};
 	Datum		args[3];
+	MemoryContext cxt = CurrentMemoryContext;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	SPI_connect();
-	args[0] = ObjectIdGetDatum(my_viewid);
-	args[1] = CStringGetTextDatum(message);
-	args[2] = BoolGetDatum(final);
-	SPI_execute_with_args("UPDATE stream.cq SET last_error = $2, failed = failed OR $3 "
-						  "WHERE view = $1", 3, argtypes, args, NULL, false, 0);
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		SPI_connect();
+		args[0] = ObjectIdGetDatum(my_viewid);
+		args[1] = CStringGetTextDatum(message);
+		args[2] = BoolGetDatum(final);
+		SPI_execute_with_args("UPDATE stream.cq SET last_error = $2, failed = failed OR $3 "
+							  "WHERE view OPERATOR(pg_catalog.=) $1",
+							  3, argtypes, args, NULL, false, 0);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG,
+				(errmsg("pg_stream: could not record the failure of continuous query %u: %s",
+						my_viewid, edata->message)));
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -166,6 +192,7 @@ pgs_worker_main(Datum arg)
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "pg_stream worker loop",
 									ALLOCSET_DEFAULT_SIZES);
 	set_lock_timeout();
+	pgs_force_read_committed();
 
 	for (;;)
 	{
@@ -193,7 +220,7 @@ pgs_worker_main(Datum arg)
 			result = pgs_run_batch(my_viewid, true, false, &wait_ms, &opts);
 			CommitTransactionCommand();
 			failures = 0;
-			lock_wait = false;
+			lock_waits = 0;
 		}
 		PG_CATCH();
 		{
@@ -204,8 +231,8 @@ pgs_worker_main(Datum arg)
 			FlushErrorState();
 			AbortCurrentTransaction();
 			result = BATCH_EMPTY;
-			lock_wait = (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE);
-			if (lock_wait)
+			if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE &&
+				++lock_waits < LOCK_WAITS_MAX)
 			{
 				/* someone (DROP, ALTER, a REFRESH) holds a lock: later */
 				ereport(DEBUG1,
@@ -215,6 +242,7 @@ pgs_worker_main(Datum arg)
 			}
 			else
 			{
+				lock_waits = 0;
 				failures++;
 				ereport(LOG,
 						(errmsg("pg_stream: batch of continuous query %u failed (try %d of %d): %s",
@@ -235,8 +263,12 @@ pgs_worker_main(Datum arg)
 			proc_exit(0);
 
 		/* when may the next batch start? */
-		if (failures > 0 || lock_wait)
-			timeout = wait_ms;
+		if (failures > 0 || lock_waits > 0)
+		{
+			/* a back-off: inserts (which set the latch) do not cut it short */
+			wait_until(TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms));
+			continue;
+		}
 		else if (opts.trigger == TRIGGER_INTERVAL)
 		{
 			/* at most one batch per interval, however often woken */

@@ -198,8 +198,18 @@ scanBeginForeignScan(ForeignScanState *node, int eflags)
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
+	/*
+	 * The batch goes to the first scan of the stream, the batch plan's own
+	 * (initialised before any of its code runs). Another scan started while
+	 * the batch runs -- a function the query calls that reads the stream --
+	 * gets a bounded read: it must not consume or rewind the batch's rows.
+	 */
 	b = pgs_current_batch(RelationGetRelid(rel));
-	if (b == NULL)
+	if (b != NULL && b->claimed)
+		b = NULL;
+	if (b != NULL)
+		b->claimed = true;
+	else
 	{
 		const SourceRoutine *src = pgs_source_for_relation(RelationGetRelid(rel));
 

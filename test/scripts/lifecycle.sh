@@ -28,7 +28,7 @@ pgs_wait_for "SELECT count(*) FILTER (WHERE status = 'running') = 2
 waiting=$(q "SELECT name FROM stream.queries WHERE status = 'idle'")
 running=$(q "SELECT name FROM stream.queries WHERE status = 'running' ORDER BY name LIMIT 1")
 echo "waiting: $waiting; dropping $running"
-grep -q "no background worker slot for continuous view \"$waiting\"" "$PGS_DIR/log" || { echo "no log line"; exit 1; }
+grep -q "no background worker slot for continuous view \"public.$waiting\"" "$PGS_DIR/log" || { echo "no log line"; exit 1; }
 q "INSERT INTO l_s SELECT generate_series(1, 10)"
 q "DROP MATERIALIZED VIEW $running"
 pgs_wait_for "SELECT status = 'running' FROM stream.queries WHERE name = '$waiting'::regclass" 60

@@ -20,7 +20,8 @@
  *	3. for an aggregation, creates the state table stream."state_<oid>"
  *	   (group keys + one column per aggregate state) and the unique
  *	   indexes (NULLS NOT DISTINCT) on the group keys of both tables;
- *	4. records the query and its starting positions, and wakes the
+ *	4. records the query and its starting positions (holding each stream's
+ *	   clean-up lock until commit, see sources/stream.c), and wakes the
  *	   database's manager at commit, which starts the worker.
  *
  * REFRESH MATERIALIZED VIEW of a continuous view runs batches in the

@@ -21,8 +21,11 @@
  * committed. Before it, the batch locks what the view reads, deepest
  * first, as DROP ... CASCADE does (lock_referenced).
  *
- * The batch runs with the privileges of the view's owner, under
- * SECURITY_RESTRICTED_OPERATION, like REFRESH MATERIALIZED VIEW.
+ * Everything that can run user code -- the rewrite, planning, the query,
+ * the aggregates' functions, the output expressions -- runs with the
+ * privileges of the view's owner, under SECURITY_RESTRICTED_OPERATION,
+ * like REFRESH MATERIALIZED VIEW; the bookkeeping in stream.* runs as the
+ * bootstrap superuser (pgs_become_superuser).
  *
  *-------------------------------------------------------------------------
  */

@@ -8,8 +8,9 @@
  * A continuous query is planned and executed by PostgreSQL's own planner
  * and executor. The only thing that makes it "streaming" is what a scan of
  * a stream returns: while the engine runs a batch, it publishes the rows it
- * read from each source (pgs_set_current_batches), and the foreign scan of
- * that stream returns exactly those rows. Everything else -- filters,
+ * read from each source (pgs_set_current_batches: rows in a tuplestore,
+ * or packed chunks that the scan unpacks), and the batch plan's foreign
+ * scan of that stream returns exactly those rows. Everything else -- filters,
  * expressions, set-returning functions, joins to tables, partial
  * aggregation -- is ordinary PostgreSQL.
  *

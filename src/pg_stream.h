@@ -131,6 +131,10 @@ typedef struct SourceRoutine
 	void		(*cleanup) (Oid relid);
 	/* a reader is being created, in this transaction (optional) */
 	void		(*add_reader) (Oid relid);
+	/* a mark of the input available now, and whether a position has
+	 * read everything up to it (REFRESH stops there) */
+	Jsonb	   *(*mark) (Relation rel);
+	bool		(*reached) (Relation rel, Jsonb *position, Jsonb *mark);
 } SourceRoutine;
 
 /* in sources/source.c */

@@ -141,7 +141,7 @@ load_positions(Oid viewid)
 	List	   *result = NIL;
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT stream::oid, position FROM stream.positions WHERE view = $1",
+	if (SPI_execute_with_args("SELECT stream::oid, position FROM stream.positions WHERE view = $1 ORDER BY stream",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.positions");
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -735,22 +735,67 @@ pgs_run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 }
 
 /*
+ * Marks of the input available now in each stream of a view (or, with
+ * marks given, whether the view's positions have reached them).
+ */
+static List *
+refresh_marks(Oid viewid, List *marks, bool *reached)
+{
+	List	   *positions;
+	List	   *result = NIL;
+	ListCell   *lc;
+	PgsUser		saved;
+
+	pgs_become_superuser(&saved);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	positions = load_positions(viewid);
+	*reached = true;
+	foreach(lc, positions)
+	{
+		StreamPos  *sp = lfirst(lc);
+		const SourceRoutine *src = pgs_source_for_relation(sp->relid);
+		Relation	rel;
+
+		if (src == NULL)
+			continue;
+		rel = table_open(sp->relid, AccessShareLock);
+		if (marks == NIL)
+			result = lappend(result, src->mark(rel));
+		else if (!src->reached(rel, sp->position,
+							   list_nth(marks, foreach_current_index(lc))))
+			*reached = false;
+		table_close(rel, AccessShareLock);
+	}
+	PopActiveSnapshot();
+	pgs_restore_user(&saved);
+	return result;
+}
+
+/*
  * REFRESH MATERIALIZED VIEW of a continuous view: run batches in this
  * transaction until the input that was available when it was called is in
- * the view. Each batch takes a snapshot after the previous one, so it
- * sees both the previous batch's positions and anything committed since;
- * the loop ends at the first batch that read everything it could see.
+ * the view. A mark of that input is taken first; each batch takes a
+ * snapshot after the previous one, so it sees both the previous batch's
+ * positions and anything committed since; the loop ends when every
+ * position has reached its mark (or a batch finds nothing), however much
+ * input keeps arriving meanwhile.
  */
 void
 pgs_refresh(Oid viewid)
 {
+	bool		reached;
+	List	   *marks = refresh_marks(viewid, NIL, &reached);
+
 	for (;;)
 	{
 		int64		wait_ms;
 		BatchResult r = pgs_run_batch(viewid, false, false, &wait_ms, NULL);
 
 		CommandCounterIncrement();
-		if (r != BATCH_DONE || wait_ms != 0)
+		if (r != BATCH_DONE)
+			break;
+		(void) refresh_marks(viewid, marks, &reached);
+		if (reached)
 			break;
 		CHECK_FOR_INTERRUPTS();
 	}

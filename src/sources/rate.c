@@ -187,12 +187,35 @@ rate_lag(Relation rel, Jsonb *position)
 	return Max(rate_due(start, rps, now) - next, 0);
 }
 
+/* the input available now: the rows due by now, for a given start */
+static Jsonb *
+rate_mark(Relation rel)
+{
+	char		buf[64];
+
+	snprintf(buf, sizeof(buf), "{\"at\": " INT64_FORMAT "}", GetCurrentTimestamp());
+	return pgs_jsonb_from_cstring(buf);
+}
+
+static bool
+rate_reached(Relation rel, Jsonb *position, Jsonb *mark)
+{
+	int64		rps = rate_rows_per_second(RelationGetRelid(rel));
+	int64		at = pgs_jsonb_get_int64(mark, "at", 0);
+	int64		start = pgs_jsonb_get_int64(position, "start", at);
+	int64		next = pgs_jsonb_get_int64(position, "next", 0);
+
+	return next >= rate_due(start, rps, at);
+}
+
 const SourceRoutine rate_source = {
 	.name = "rate",
 	.initial_position = rate_initial_position,
 	.read = rate_read,
 	.lag = rate_lag,
 	.cleanup = NULL,
+	.mark = rate_mark,
+	.reached = rate_reached,
 };
 
 Datum

@@ -376,6 +376,37 @@ stream_initial_position(Relation rel)
 	return xidset_to_jsonb(&s);
 }
 
+/* the input available now: the transactions a fresh snapshot sees */
+static Jsonb *
+stream_mark(Relation rel)
+{
+	XidSet		s;
+
+	xidset_from_snapshot(GetActiveSnapshot(), &s);
+	return xidset_to_jsonb(&s);
+}
+
+/*
+ * Has position p consumed every transaction that mark m saw committed?
+ * Those are the ones below m.xmax not in m.xip; p leaves out the ones at
+ * or above p.xmax and those in p.xip.
+ */
+static bool
+stream_reached(Relation rel, Jsonb *position, Jsonb *mark)
+{
+	XidSet		p,
+				m;
+
+	xidset_from_jsonb(position, &p);
+	xidset_from_jsonb(mark, &m);
+	if (p.xmax < m.xmax)
+		return false;
+	for (int i = 0; i < p.nxip; i++)
+		if (p.xip[i] < m.xmax && !xidset_in_xip(&m, p.xip[i]))
+			return false;
+	return true;
+}
+
 static bool
 count_chunk(void *arg, uint64 xid, int32 nrows, TupleTableSlot *bslot)
 {
@@ -486,6 +517,8 @@ const SourceRoutine stream_source = {
 	.lag = stream_lag,
 	.cleanup = stream_cleanup,
 	.add_reader = stream_add_reader,
+	.mark = stream_mark,
+	.reached = stream_reached,
 };
 
 /*------------------------------------------------------------------------

@@ -19,6 +19,32 @@ SELECT stream.start('r_view');
 CREATE MATERIALIZED VIEW r_bad AS SELECT s.k FROM r_src s JOIN pgs_secret t ON t.x = s.k;
 RESET ROLE;
 
+-- the query runs as its owner at every batch, not as the worker's
+-- superuser: take the owner's privilege away and the batches fail
+CREATE TABLE pgs_dim (x int, label text);
+INSERT INTO pgs_dim VALUES (1, 'one'), (2, 'two');
+GRANT SELECT ON pgs_dim TO pgs_alice;
+SET ROLE pgs_alice;
+CREATE MATERIALIZED VIEW r_join AS SELECT s.k, d.label FROM r_src s JOIN pgs_dim d ON d.x = s.k;
+INSERT INTO r_src VALUES (1);
+REFRESH MATERIALIZED VIEW r_join;
+SELECT * FROM r_join;
+RESET ROLE;
+REVOKE SELECT ON pgs_dim FROM pgs_alice;
+INSERT INTO r_src VALUES (2);
+SELECT wait_for($$(SELECT status = 'failed' FROM stream.queries WHERE name = 'r_join'::regclass)$$);
+SELECT status, last_error FROM stream.queries WHERE name = 'r_join'::regclass;
+SET ROLE pgs_alice;
+REFRESH MATERIALIZED VIEW r_join;
+RESET ROLE;
+GRANT SELECT ON pgs_dim TO pgs_alice;
+SET ROLE pgs_alice;
+SELECT stream.start('r_join');
+REFRESH MATERIALIZED VIEW r_join;
+SELECT * FROM r_join ORDER BY k;
+DROP MATERIALIZED VIEW r_join;
+RESET ROLE;
+
 SET ROLE pgs_bob;
 INSERT INTO r_src VALUES (3);
 CREATE MATERIALIZED VIEW r_other AS SELECT k FROM r_src;
@@ -32,6 +58,6 @@ SET ROLE pgs_alice;
 DROP MATERIALIZED VIEW r_view;
 DROP FOREIGN TABLE r_src;
 RESET ROLE;
-DROP TABLE pgs_secret;
+DROP TABLE pgs_secret, pgs_dim;
 REVOKE ALL ON SCHEMA public FROM pgs_alice, pgs_bob;
 DROP ROLE pgs_alice, pgs_bob;

@@ -24,6 +24,7 @@
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
+/* The options a view may be given (the rest go to PostgreSQL) */
 static const char *const cq_option_names[] = {
 	"output_mode", "trigger", "max_batch_rows", NULL
 };
@@ -37,7 +38,6 @@ pgs_is_cq_option(const char *name)
 	return false;
 }
 
-/* The options a view may be given (the rest go to PostgreSQL) */
 static CqOutputMode
 parse_output_mode(const char *value)
 {
@@ -73,7 +73,11 @@ parse_trigger(const char *value, int64 *ms)
 	if (pg_strcasecmp(value, "manual") == 0)
 		return TRIGGER_MANUAL;
 
-	/* interval_in reports its own error; give ours with the valid forms */
+	/*
+	 * interval_in reports its own error; give ours with the valid forms.
+	 * Catching it without a subtransaction is safe here: interval_in only
+	 * allocates memory and holds no lock, buffer or other resource.
+	 */
 	PG_TRY();
 	{
 		iv = DatumGetIntervalP(DirectFunctionCall3(interval_in,

@@ -95,7 +95,6 @@ extern void pgs_parse_options(List *options, CqOptions *opts);
 extern List *pgs_options_from_array(Datum array);
 extern Datum pgs_options_to_array(List *options);
 extern List *pgs_options_merge(List *existing, List *changes, bool reset);
-extern const char *pgs_output_mode_name(CqOutputMode mode);
 
 /*
  * Source interface (sources/). A source turns a stream foreign table and a
@@ -153,7 +152,6 @@ extern int64 pgs_jsonb_get_int64(Jsonb *jb, const char *key, int64 dflt);
 extern const SourceRoutine stream_source;
 extern void pgs_stream_xact_init(void);
 extern void pgs_stream_gc_unread(void);
-extern void pgs_stream_lock_for_new_reader(Oid relid);
 
 /* in sources/rate.c */
 extern const SourceRoutine rate_source;
@@ -192,15 +190,12 @@ typedef struct CqAgg
 	char	   *initval;		/* agginitval (text form), or NULL */
 	Oid			transtype;		/* resolved transition type */
 	Oid			statetype;		/* stored type: bytea for internal states */
-	int16		statetyplen;
-	bool		statetypbyval;
 	int16		transtyplen;
 	bool		transtypbyval;
 	Oid			combinefn;
 	Oid			serialfn;
 	Oid			deserialfn;
 	Oid			finalfn;
-	bool		finalfn_extra;
 	int			numFinalArgs;
 	Oid			resulttype;
 } CqAgg;
@@ -208,7 +203,6 @@ typedef struct CqAgg
 typedef struct CqDef
 {
 	Oid			viewid;
-	Oid			ownerid;
 	char	   *viewname;		/* qualified, for messages */
 	Query	   *query;			/* rewritten user query */
 	List	   *streams;		/* OIDs of the stream foreign tables read */
@@ -282,7 +276,6 @@ typedef struct CqSlot
 
 extern void pgs_shmem_init(void);
 extern CqSlot *pgs_slot_find(Oid dboid, Oid viewid, bool create);
-extern void pgs_slot_release(Oid dboid, Oid viewid);
 extern void pgs_slot_note(Oid dboid, Oid viewid, const char *note);
 extern void pgs_wake_database(Oid dboid);
 extern void pgs_wake_manager(Oid dboid);

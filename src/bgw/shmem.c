@@ -121,18 +121,6 @@ pgs_slot_find(Oid dboid, Oid viewid, bool create)
 }
 
 void
-pgs_slot_release(Oid dboid, Oid viewid)
-{
-	CqSlot	   *s;
-
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	s = slot_find_locked(dboid, viewid, false);
-	if (s)
-		memset(s, 0, sizeof(CqSlot));
-	LWLockRelease(shared->lock);
-}
-
-void
 pgs_slot_note(Oid dboid, Oid viewid, const char *note)
 {
 	CqSlot	   *s;

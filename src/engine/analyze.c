@@ -345,7 +345,6 @@ check_aggregate(Aggref *aggref)
 	a->serialfn = agg->aggserialfn;
 	a->deserialfn = agg->aggdeserialfn;
 	a->finalfn = agg->aggfinalfn;
-	a->finalfn_extra = agg->aggfinalextra;
 	a->numFinalArgs = agg->aggfinalextra ? list_length(aggref->args) + 1 : 1;
 	a->resulttype = aggref->aggtype;
 	/* transtype: resolved when the batch query is planned */
@@ -622,7 +621,6 @@ pgs_plan_batch(CqDef *cq)
 			a->transtype = aggref->aggtranstype;
 			a->statetype = aggref->aggtype;
 			get_typlenbyval(a->transtype, &a->transtyplen, &a->transtypbyval);
-			get_typlenbyval(a->statetype, &a->statetyplen, &a->statetypbyval);
 			i++;
 		}
 	}
@@ -654,7 +652,6 @@ pgs_load_cq(Oid viewid, List *options)
 		elog(ERROR, "unexpected rewrite result for continuous view \"%s\"",
 			 RelationGetRelationName(rel));
 	cq = pgs_analyze_cq(linitial(rewritten), viewid, &opts, false);
-	cq->ownerid = rel->rd_rel->relowner;
 	cq->viewname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 											  RelationGetRelationName(rel));
 	table_close(rel, NoLock);

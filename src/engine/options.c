@@ -227,19 +227,3 @@ pgs_options_merge(List *existing, List *changes, bool reset)
 		}
 	return result;
 }
-
-const char *
-pgs_output_mode_name(CqOutputMode mode)
-{
-	switch (mode)
-	{
-		case OUTPUT_APPEND:
-			return "append";
-		case OUTPUT_UPDATE:
-			return "update";
-		case OUTPUT_COMPLETE:
-			return "complete";
-		default:
-			return "default";
-	}
-}

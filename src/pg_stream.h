@@ -52,6 +52,7 @@ typedef struct PgsUser
 } PgsUser;
 extern void pgs_become_superuser(PgsUser *saved);
 extern void pgs_restore_user(PgsUser *saved);
+extern void pgs_force_read_committed(void);
 
 /* in pg_stream.c: GUCs */
 extern int	pgs_max_queries;
@@ -90,7 +91,7 @@ typedef struct CqOptions
 
 /* in engine/options.c */
 extern bool pgs_is_cq_option(const char *name);
-extern int64 pgs_defel_int64(DefElem *def, int64 min, int64 max);
+extern int64 pgs_defel_int64(DefElem *def, int64 min, int64 max, int errcode_bad);
 extern void pgs_parse_options(List *options, CqOptions *opts);
 extern List *pgs_options_from_array(Datum array);
 extern Datum pgs_options_to_array(List *options);
@@ -141,7 +142,6 @@ extern const SourceRoutine *pgs_source_for_relation(Oid relid);
 extern bool pgs_is_stream_relation(Oid relid);
 extern SourceBatch *pgs_current_batch(Oid relid);
 extern void pgs_set_current_batches(List *batches);
-extern void pgs_force_read_committed(void);
 extern void pgs_fdw_scan_routines(FdwRoutine *routine);
 extern void pgs_reject_unknown_option(const char *option, const char *const *valid,
 									  const char *what);

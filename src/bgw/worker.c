@@ -57,7 +57,7 @@ static int	lock_waits = 0;		/* tries in a row that gave up on a lock */
 
 #define LOCK_WAITS_MAX 600		/* a minute of 100 ms waits */
 
-static void set_lock_timeout(void);
+static void reload_config(void);
 
 /* free the query's slot: the manager takes a new one for a new worker */
 static void
@@ -138,12 +138,7 @@ wait_until(TimestampTz until)
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Max(secs * 1000 + usecs / 1000, 1), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			set_lock_timeout();
-		}
+		reload_config();
 	}
 }
 
@@ -155,6 +150,18 @@ set_lock_timeout(void)
 
 	snprintf(buf, sizeof(buf), "%d", Max(DeadlockTimeout / 2, 1));
 	SetConfigOption("lock_timeout", buf, PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/* on SIGHUP: reread the configuration (deadlock_timeout may change) */
+static void
+reload_config(void)
+{
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+		set_lock_timeout();
+	}
 }
 
 void
@@ -202,12 +209,7 @@ pgs_worker_main(Datum arg)
 		long		timeout;
 
 		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			set_lock_timeout();
-		}
+		reload_config();
 
 		memset(&opts, 0, sizeof(opts));
 		last_start = GetCurrentTimestamp();

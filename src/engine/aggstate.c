@@ -81,7 +81,6 @@ aggmerger_create(CqDef *cq, MemoryContext cxt)
 		MergeAgg   *ma = &m->aggs[i++];
 
 		Oid			inputTypes[FUNC_MAX_ARGS];
-		int			ninputs = get_aggregate_argtypes(a->aggref, inputTypes);
 		Expr	   *expr;
 
 		ma->agg = a;
@@ -102,12 +101,12 @@ aggmerger_create(CqDef *cq, MemoryContext cxt)
 		if (OidIsValid(a->finalfn))
 		{
 			fmgr_info(a->finalfn, &ma->final);
+			(void) get_aggregate_argtypes(a->aggref, inputTypes);
 			build_aggregate_finalfn_expr(inputTypes, a->numFinalArgs,
 										 a->transtype, a->resulttype,
 										 ma->collation, a->finalfn, &expr);
 			fmgr_info_set_expr((Node *) expr, &ma->final);
 		}
-		(void) ninputs;
 
 		/* a new group starts from the initial state, as in nodeAgg.c */
 		ma->initnull = (a->initval == NULL);

@@ -735,8 +735,9 @@ pgs_run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 }
 
 /*
- * Marks of the input available now in each stream of a view (or, with
- * marks given, whether the view's positions have reached them).
+ * Marks of the input available now in each stream of a view (a list of
+ * StreamPos holding marks); or, with marks given, whether the view's
+ * positions have all reached them.
  */
 static List *
 refresh_marks(Oid viewid, List *marks, bool *reached)
@@ -754,16 +755,23 @@ refresh_marks(Oid viewid, List *marks, bool *reached)
 	{
 		StreamPos  *sp = lfirst(lc);
 		const SourceRoutine *src = pgs_source_for_relation(sp->relid);
-		Relation	rel;
+		Relation	rel = table_open(sp->relid, AccessShareLock);
 
-		if (src == NULL)
-			continue;
-		rel = table_open(sp->relid, AccessShareLock);
 		if (marks == NIL)
-			result = lappend(result, src->mark(rel));
-		else if (!src->reached(rel, sp->position,
-							   list_nth(marks, foreach_current_index(lc))))
-			*reached = false;
+		{
+			StreamPos  *m = palloc(sizeof(StreamPos));
+
+			m->relid = sp->relid;
+			m->position = src->mark(rel);
+			result = lappend(result, m);
+		}
+		else
+		{
+			Jsonb	   *mark = position_of(marks, sp->relid);
+
+			if (mark && !src->reached(rel, sp->position, mark))
+				*reached = false;
+		}
 		table_close(rel, AccessShareLock);
 	}
 	PopActiveSnapshot();

@@ -111,10 +111,11 @@ parse_trigger(const char *value, int64 *ms)
 
 /*
  * An integer option, given as a number (WITH (x = 10)) or a string (as
- * stored, or WITH (x = '10')), within [min, max].
+ * stored, or WITH (x = '10')), within [min, max]; errcode_bad is the
+ * error's SQLSTATE (an FDW option validator has its own).
  */
 int64
-pgs_defel_int64(DefElem *def, int64 min, int64 max)
+pgs_defel_int64(DefElem *def, int64 min, int64 max, int errcode_bad)
 {
 	char	   *s = defGetString(def);
 	char	   *end;
@@ -124,7 +125,7 @@ pgs_defel_int64(DefElem *def, int64 min, int64 max)
 	v = strtoll(s, &end, 10);
 	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(errcode_bad),
 				 errmsg("invalid value for option \"%s\": \"%s\"", def->defname, s),
 				 errhint("\"%s\" is an integer from " INT64_FORMAT " to " INT64_FORMAT ".",
 						 def->defname, min, max)));
@@ -150,7 +151,8 @@ pgs_parse_options(List *reloptions, CqOptions *opts)
 			opts->trigger = parse_trigger(defGetString(def),
 										  &opts->trigger_interval_ms);
 		else if (strcmp(def->defname, "max_batch_rows") == 0)
-			opts->max_batch_rows = pgs_defel_int64(def, 1, PG_INT32_MAX);
+			opts->max_batch_rows = pgs_defel_int64(def, 1, PG_INT32_MAX,
+											ERRCODE_INVALID_PARAMETER_VALUE);
 	}
 }
 

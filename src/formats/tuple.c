@@ -113,11 +113,6 @@ tuple_pack_add(TuplePacker *p, MinimalTuple mt)
 	p->nrows++;
 }
 
-/*
- * Reading a chunk row by row. Each row is copied into an aligned buffer,
- * valid until the next call; the buffer lives in the given context and is
- * reused (grown as needed), so reading costs one copy per row.
- */
 /* a chunk in a tuplestore: one bytea column */
 TupleDesc
 tuple_chunk_desc(void)
@@ -128,6 +123,11 @@ tuple_chunk_desc(void)
 	return desc;
 }
 
+/*
+ * Reading a chunk row by row. Each row is copied into an aligned buffer,
+ * valid until the next call; the buffer lives in the given context and is
+ * reused (grown as needed), so reading costs one copy per row.
+ */
 void
 tuple_unpack_init(TupleUnpacker *u, MemoryContext cxt)
 {

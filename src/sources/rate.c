@@ -45,7 +45,7 @@ rate_rows_per_second(Oid relid)
 		DefElem    *def = lfirst_node(DefElem, lc);
 
 		if (strcmp(def->defname, "rows_per_second") == 0)
-			return pgs_defel_int64(def, 1, RATE_MAX);
+			return pgs_defel_int64(def, 1, RATE_MAX, ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE);
 	}
 	return 1;
 }
@@ -243,7 +243,7 @@ rate_fdw_validator(PG_FUNCTION_ARGS)
 		if (catalog == ForeignTableRelationId &&
 			strcmp(def->defname, "rows_per_second") == 0)
 		{
-			(void) pgs_defel_int64(def, 1, RATE_MAX);
+			(void) pgs_defel_int64(def, 1, RATE_MAX, ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE);
 			continue;
 		}
 		pgs_reject_unknown_option(def->defname,

@@ -47,9 +47,10 @@ CREATE SERVER rate FOREIGN DATA WRAPPER rate;
 
 -- Rows inserted into "stream" foreign tables, packed many to a row (see
 -- src/sources/stream.c). xid is the inserting transaction's full id;
--- positions are snapshots over it.
+-- positions are snapshots over it. (stream is a regclass so that pg_dump
+-- writes it by name.)
 CREATE TABLE stream.buffer (
-	stream  pg_catalog.oid    NOT NULL,
+	stream  pg_catalog.regclass NOT NULL,
 	xid     pg_catalog.int8   NOT NULL,
 	nrows   pg_catalog.int4   NOT NULL,
 	data    pg_catalog.bytea  NOT NULL
@@ -60,7 +61,8 @@ CREATE INDEX buffer_stream_xid ON stream.buffer (stream, xid);
 -- One row per continuous query (a materialized view over streams).
 CREATE TABLE stream.cq (
 	view          pg_catalog.regclass PRIMARY KEY,
-	state_table   pg_catalog.regclass,
+	state_table   pg_catalog.regclass,	-- aggregations: the groups' states
+	rows_table    pg_catalog.regclass,	-- append views: a copy of the rows, for pg_dump
 	options       pg_catalog.text[],	-- WITH (...) options, as name=value
 	enabled       pg_catalog.bool NOT NULL DEFAULT true,
 	failed        pg_catalog.bool NOT NULL DEFAULT false,
@@ -108,6 +110,16 @@ CREATE TABLE stream.errors (
 	error     pg_catalog.text NOT NULL,
 	at        pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
+
+-- pg_dump dumps the contents of these tables (CREATE EXTENSION makes
+-- them empty), and the state and row tables in schema stream as ordinary
+-- tables; a dumped continuous view is created WITH NO DATA and its
+-- REFRESH adopts them (see "Backup and restore" in the README).
+SELECT pg_catalog.pg_extension_config_dump('stream.buffer', '');
+SELECT pg_catalog.pg_extension_config_dump('stream.cq', '');
+SELECT pg_catalog.pg_extension_config_dump('stream.positions', '');
+SELECT pg_catalog.pg_extension_config_dump('stream.batch_log', '');
+SELECT pg_catalog.pg_extension_config_dump('stream.errors', '');
 
 ------------------------------------------------------------------------
 -- Functions
@@ -197,7 +209,11 @@ SELECT
 	NULL::pg_catalog.timestamptz AS watermark,
 	stream._lag(c.view) AS lag,
 	COALESCE(p.state_rows, 0) AS state_rows,
-	COALESCE(c.last_error, w.note) AS last_error,
+	COALESCE(c.last_error, w.note,
+			 CASE WHEN NOT (SELECT r.relispopulated FROM pg_catalog.pg_class r
+							WHERE r.oid OPERATOR(pg_catalog.=) c.view)
+			 THEN 'restored, not populated yet: REFRESH MATERIALIZED VIEW resumes it' END)
+		AS last_error,
 	w.pid AS worker_pid
 FROM stream.cq c
 LEFT JOIN stream._worker_status() w ON w.view OPERATOR(pg_catalog.=) c.view

@@ -19,7 +19,8 @@
  *	   that arrives after it was created;
  *	3. for an aggregation, creates the state table stream."state_<oid>"
  *	   (group keys + one column per aggregate state) and the unique
- *	   indexes (NULLS NOT DISTINCT) on the group keys of both tables;
+ *	   indexes (NULLS NOT DISTINCT) on the group keys of both tables; for
+ *	   an append view, the copy of its rows stream."rows_<oid>";
  *	4. records the query and its starting positions (holding each stream's
  *	   clean-up lock until commit, see sources/stream.c), and wakes the
  *	   database's manager at commit, which starts the worker.
@@ -28,6 +29,18 @@
  * caller's transaction (engine/batch.c). DROP needs no hook: the state
  * table depends on the view (DEPENDENCY_INTERNAL) and the sql_drop event
  * trigger forgets the query's rows; its worker notices at its next batch.
+ *
+ * pg_dump and restore. An explicit CREATE MATERIALIZED VIEW ... WITH NO
+ * DATA only defines the view: steps 3 and 4 wait for its first REFRESH,
+ * which starts it from the input available then. That is what a dump
+ * holds: the view WITH NO DATA, the contents of stream.* (config tables
+ * of the extension), the state and row tables as ordinary tables, the
+ * view's indexes, and at the end REFRESH MATERIALIZED VIEW. A view not
+ * yet populated that has its row in stream.cq is therefore a restored
+ * one, and its REFRESH adopts what was restored (adopt_cq): the tables
+ * become the view's again, the sources renumber their positions for this
+ * database (sources/stream.c), the view's rows are rebuilt from the
+ * state or row table, and batches resume where the dumped ones ended.
  *
  *-------------------------------------------------------------------------
  */
@@ -140,6 +153,19 @@ run_sql(const char *sql)
  *------------------------------------------------------------------------
  */
 
+bool
+pgs_view_populated(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		populated;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	populated = ((Form_pg_class) GETSTRUCT(tuple))->relispopulated;
+	ReleaseSysCache(tuple);
+	return populated;
+}
+
 /* pg_class.relispopulated = true: the view is empty, but valid */
 static void
 mark_populated(Oid relid)
@@ -170,6 +196,33 @@ column_list(List *names)
 }
 
 /*
+ * A name for a new table of view viewid in schema stream: <prefix>_<oid>,
+ * or with a suffix if a restored table has that name already (a restore
+ * keeps the names, which hold the OIDs of the dumped database).
+ */
+static void
+free_table_name(char *name, const char *prefix, Oid viewid)
+{
+	Oid			nsp = get_namespace_oid(PG_STREAM_SCHEMA, false);
+
+	snprintf(name, NAMEDATALEN, "%s_%u", prefix, viewid);
+	for (int i = 2; OidIsValid(get_relname_relid(name, nsp)); i++)
+		snprintf(name, NAMEDATALEN, "%s_%u_%d", prefix, viewid, i);
+}
+
+/* a table of the view's, dropped with it */
+static void
+depend_on_view(Oid relid, Oid viewid)
+{
+	ObjectAddress dep,
+				ref;
+
+	ObjectAddressSet(dep, RelationRelationId, relid);
+	ObjectAddressSet(ref, RelationRelationId, viewid);
+	recordDependencyOn(&dep, &ref, DEPENDENCY_INTERNAL);
+}
+
+/*
  * The state table of an aggregation: the group keys, then each
  * aggregate's state, with a unique index on the keys; and the same
  * unique index on the view's key columns.
@@ -187,10 +240,8 @@ create_state(CqDef *cq, Oid viewid)
 	List	   *viewkeys = NIL;
 	ListCell   *lc;
 	Oid			staterel;
-	ObjectAddress dep,
-				ref;
 
-	snprintf(statename, sizeof(statename), "state_%u", viewid);
+	free_table_name(statename, "state", viewid);
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE TABLE stream.%s (", quote_identifier(statename));
 	for (int k = 0; k < cq->nkeys; k++)
@@ -236,18 +287,39 @@ create_state(CqDef *cq, Oid viewid)
 	CommandCounterIncrement();
 
 	staterel = get_relname_relid(statename, get_namespace_oid(PG_STREAM_SCHEMA, false));
-	ObjectAddressSet(dep, RelationRelationId, staterel);
-	ObjectAddressSet(ref, RelationRelationId, viewid);
-	recordDependencyOn(&dep, &ref, DEPENDENCY_INTERNAL);
+	depend_on_view(staterel, viewid);
 	return staterel;
 }
 
-static void
-record_cq(CqDef *cq, Oid viewid, Oid staterel, List *options)
+/*
+ * An append view's copy of its rows: the view's columns, nothing else.
+ * pg_dump never dumps a materialized view's rows, only its query; this is
+ * where a restore finds them.
+ */
+static Oid
+create_rows_copy(Oid viewid)
 {
-	Oid			argtypes[3] = {OIDOID, OIDOID, JSONBOID};
-	Datum		args[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	char		name[NAMEDATALEN];
+	Oid			relid;
+
+	free_table_name(name, "rows", viewid);
+	SPI_connect();
+	run_sql(psprintf("CREATE TABLE stream.%s (LIKE %s)", quote_identifier(name),
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(viewid)),
+												get_rel_name(viewid))));
+	SPI_finish();
+	CommandCounterIncrement();
+	relid = get_relname_relid(name, get_namespace_oid(PG_STREAM_SCHEMA, false));
+	depend_on_view(relid, viewid);
+	return relid;
+}
+
+static void
+record_cq(CqDef *cq, Oid viewid, Oid staterel, Oid rowsrel, List *options)
+{
+	Oid			argtypes[4] = {OIDOID, OIDOID, TEXTARRAYOID, OIDOID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	ListCell   *lc;
 
 	SPI_connect();
@@ -255,9 +327,11 @@ record_cq(CqDef *cq, Oid viewid, Oid staterel, List *options)
 	args[1] = ObjectIdGetDatum(staterel);
 	nulls[1] = OidIsValid(staterel) ? ' ' : 'n';
 	args[2] = pgs_options_to_array(options);
-	argtypes[2] = TEXTARRAYOID;
-	if (SPI_execute_with_args("INSERT INTO stream.cq (view, state_table, options) VALUES ($1, $2, $3)",
-							  3, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
+	args[3] = ObjectIdGetDatum(rowsrel);
+	nulls[3] = OidIsValid(rowsrel) ? ' ' : 'n';
+	if (SPI_execute_with_args("INSERT INTO stream.cq (view, state_table, options, rows_table) "
+							  "VALUES ($1, $2, $3, $4)",
+							  4, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into stream.cq");
 	argtypes[2] = JSONBOID;
 	foreach(lc, cq->streams)
@@ -299,6 +373,8 @@ split_options(List *options, List **ours, List **theirs)
 	}
 }
 
+static void start_cq(CqDef *cq, Oid viewid, List *cqoptions);
+
 static bool
 create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		  ProcessUtilityContext context, ParamListInfo params,
@@ -313,9 +389,8 @@ create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	PlannedStmt *plan;
 	PlannedStmt *newpstmt;
 	Oid			viewid;
-	Oid			staterel = InvalidOid;
 	List	   *cqoptions;
-	PgsUser		saved;
+	bool		define_only;
 
 	if (stmt->objtype != OBJECT_MATVIEW || !IsA(stmt->query, Query))
 		return false;
@@ -334,6 +409,14 @@ create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	/* our options are ours; the others (fillfactor, ...) PostgreSQL's */
 	stmt = copyObject(stmt);
 	split_options(stmt->into->options, &cqoptions, &stmt->into->options);
+	define_only = stmt->into->skipData;
+	if (define_only && cqoptions != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("option \"%s\" cannot be given to a continuous view created WITH NO DATA",
+						linitial_node(DefElem, cqoptions)->defname),
+				 errdetail("WITH NO DATA only defines the view; its first REFRESH MATERIALIZED VIEW starts it."),
+				 errhint("Set the options with ALTER MATERIALIZED VIEW ... SET after that REFRESH, or create the view WITH DATA.")));
 
 	/* analyse and plan once: refuse what cannot be maintained */
 	pgs_parse_options(cqoptions, &opts);
@@ -359,12 +442,30 @@ create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	if (!OidIsValid(viewid))
 		elog(ERROR, "materialized view \"%s\" not found after its creation",
 			 stmt->into->rel->relname);
-	mark_populated(viewid);
+	if (!define_only)
+		start_cq(cq, viewid, cqoptions);
+	return true;
+}
 
+/*
+ * Start the continuous query of materialized view viewid, created and
+ * empty: its tables, its row in stream.cq, its positions at the input
+ * available now; then populated.
+ */
+static void
+start_cq(CqDef *cq, Oid viewid, List *cqoptions)
+{
+	Oid			staterel = InvalidOid;
+	Oid			rowsrel = InvalidOid;
+	PgsUser		saved;
+
+	mark_populated(viewid);
 	pgs_become_superuser(&saved);
 	if (cq->is_agg)
 		staterel = create_state(cq, viewid);
-	record_cq(cq, viewid, staterel, cqoptions);
+	else
+		rowsrel = create_rows_copy(viewid);
+	record_cq(cq, viewid, staterel, rowsrel, cqoptions);
 	pgs_restore_user(&saved);
 
 	/* a global aggregate has its row from the start (count = 0, ...) */
@@ -376,6 +477,131 @@ create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		CommandCounterIncrement();
 	}
 	wake_at_commit = true;
+}
+
+/*
+ * A restored continuous view (see the header): make its tables its own
+ * again, let each source renumber the positions, fill the view from the
+ * state or row table, and mark it populated. Its REFRESH then goes on
+ * with the input the dump held and what came since.
+ */
+static void
+adopt_cq(Oid viewid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(viewid)};
+	List	   *tables = NIL;
+	List	   *streams = NIL;
+	ListCell   *lc;
+	PgsUser		saved;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	pgs_become_superuser(&saved);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT t FROM stream.cq, LATERAL (VALUES (state_table), (rows_table)) v(t) "
+							  "WHERE view = $1 AND t IS NOT NULL "
+							  "UNION ALL SELECT NULL",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read stream.cq");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		MemoryContext old;
+
+		if (isnull)
+			continue;
+		old = MemoryContextSwitchTo(cxt);
+		tables = lappend_oid(tables, DatumGetObjectId(d));
+		MemoryContextSwitchTo(old);
+	}
+	if (SPI_execute_with_args("SELECT stream::oid FROM stream.positions WHERE view = $1 ORDER BY 1",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read stream.positions");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		streams = lappend_oid(streams, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																	  SPI_tuptable->tupdesc, 1, &isnull)));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+
+	foreach(lc, tables)
+	{
+		Oid			relid = lfirst_oid(lc);
+
+		if (get_rel_namespace(relid) != get_namespace_oid(PG_STREAM_SCHEMA, false))
+			elog(ERROR, "table \"%s\" of continuous view \"%s\" is not in schema stream",
+				 get_rel_name(relid), get_rel_name(viewid));
+		depend_on_view(relid, viewid);
+	}
+	foreach(lc, streams)
+	{
+		Oid			relid = lfirst_oid(lc);
+		const SourceRoutine *src = pgs_source_for_relation(relid);
+		Relation	rel;
+
+		if (src == NULL || src->restore == NULL)
+			continue;
+		rel = table_open(relid, AccessShareLock);
+		src->restore(rel, viewid);
+		table_close(rel, NoLock);
+	}
+	CommandCounterIncrement();
+	pgs_restore_user(&saved);
+
+	pgs_rebuild_view(viewid);
+	mark_populated(viewid);
+	ereport(NOTICE,
+			(errmsg("continuous view \"%s\" restored: it resumes where it was dumped",
+					get_rel_name(viewid))));
+	wake_at_commit = true;
+}
+
+/*
+ * REFRESH of a materialized view over a stream that is not populated:
+ * defined WITH NO DATA (start it now), or restored (adopt it). False if
+ * it is neither (an ordinary materialized view, or populated).
+ */
+static bool
+refresh_unpopulated(Oid relid, bool skipData)
+{
+	Relation	rel;
+	Query	   *query;
+	List	   *rewritten;
+
+	if (get_rel_relkind(relid) != RELKIND_MATVIEW || pgs_view_populated(relid))
+		return false;
+	/* over a stream, maybe through views */
+	rel = table_open(relid, AccessShareLock);
+	query = copyObject(get_view_query(rel));
+	table_close(rel, NoLock);
+	AcquireRewriteLocks(query, true, false);
+	rewritten = QueryRewrite(query);
+	if (list_length(rewritten) != 1 || pgs_query_streams(linitial(rewritten)) == NIL)
+		return false;
+	pgs_check_cq_owner(relid);
+	if (skipData)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("REFRESH MATERIALIZED VIEW ... WITH NO DATA is not supported for continuous view \"%s\"",
+						get_rel_name(relid))));
+	/* one at a time, and no batch meanwhile */
+	LockRelationOid(relid, ExclusiveLock);
+	if (pgs_view_populated(relid))
+		return true;
+	if (pgs_is_cq(relid))
+		adopt_cq(relid);
+	else
+	{
+		CqDef	   *cq = pgs_load_cq(relid, NIL);
+
+		ExecCheckRTPerms(pgs_plan_batch(cq)->rtable, true);
+		start_cq(cq, relid, NIL);
+	}
 	return true;
 }
 
@@ -544,6 +770,13 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					Oid			relid = RangeVarGetRelidExtended(stmt->relation, NoLock, 0,
 																 NULL, NULL);
 
+					if (refresh_unpopulated(relid, stmt->skipData))
+					{
+						pgs_refresh(relid);
+						if (qc)
+							SetQueryCompletion(qc, CMDTAG_REFRESH_MATERIALIZED_VIEW, 0);
+						return;
+					}
 					if (pgs_is_cq(relid))
 					{
 						pgs_check_cq_owner(relid);

@@ -135,6 +135,12 @@ typedef struct SourceRoutine
 	 * read everything up to it (REFRESH stops there) */
 	Jsonb	   *(*mark) (Relation rel);
 	bool		(*reached) (Relation rel, Jsonb *position, Jsonb *mark);
+	/*
+	 * View viewid was restored from a dump (pg_dump), with its position:
+	 * make the positions of the restored views over rel valid in this
+	 * database (optional: for positions that depend on the cluster).
+	 */
+	void		(*restore) (Relation rel, Oid viewid);
 } SourceRoutine;
 
 /* in sources/source.c */
@@ -217,6 +223,7 @@ typedef struct CqDef
 	Expr	   *final_having;	/* HAVING over (keys, finals), or NULL */
 	Query	   *batch_query;	/* per-batch query: keys + partial aggs */
 	Oid			state_relid;
+	Oid			rows_relid;		/* append: the copy of the rows, or InvalidOid */
 } CqDef;
 
 extern CqDef *pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts,
@@ -232,6 +239,8 @@ extern AggMerger *aggmerger_create(CqDef *cq, MemoryContext cxt);
 extern void aggmerger_combine(AggMerger *m, bool is_new, Datum *stored, bool *stored_null,
 							  Datum *partial, bool *partial_null,
 							  Datum *final, bool *final_null);
+extern void aggmerger_finalize(AggMerger *m, Datum *stored, bool *stored_null,
+							   Datum *final, bool *final_null);
 extern void aggmerger_reset(AggMerger *m);
 
 /* in engine/windows.c */
@@ -247,6 +256,7 @@ typedef enum BatchResult
 extern BatchResult pgs_run_batch(Oid viewid, bool from_worker, bool force,
 								 int64 *wait_ms, CqOptions *opts_out);
 extern void pgs_refresh(Oid viewid);
+extern void pgs_rebuild_view(Oid viewid);
 
 /* in sinks/view.c: writing the view's table */
 typedef struct ViewWriter ViewWriter;
@@ -262,6 +272,7 @@ extern void viewwriter_close(ViewWriter *w);
 /* in ddl.c */
 extern void pgs_ddl_init(void);
 extern bool pgs_is_cq(Oid viewid);
+extern bool pgs_view_populated(Oid relid);
 extern void pgs_check_cq_owner(Oid viewid);
 
 /* in bgw/shmem.c: shared state of workers */

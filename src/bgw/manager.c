@@ -144,7 +144,10 @@ pgs_manager_main(Datum arg)
 		if (have_ext)
 		{
 			SPI_connect();
-			if (SPI_execute("SELECT view::oid, view::text FROM stream.cq WHERE enabled AND NOT failed",
+			/* a restored view waits for its first REFRESH (ddl.c) */
+			if (SPI_execute("SELECT c.view::oid, c.view::text FROM stream.cq c "
+							"JOIN pg_catalog.pg_class r ON r.oid = c.view::oid "
+							"WHERE c.enabled AND NOT c.failed AND r.relispopulated",
 							true, 0) != SPI_OK_SELECT)
 				elog(ERROR, "could not read stream.cq");
 			for (int i = 0; i < nmanaged; i++)

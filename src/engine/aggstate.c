@@ -286,6 +286,23 @@ aggmerger_combine(AggMerger *m, bool is_new, Datum *stored, bool *stored_null,
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * The aggregates' values for stored states as they are (to rebuild a
+ * view's rows from its state table); valid until aggmerger_reset.
+ */
+void
+aggmerger_finalize(AggMerger *m, Datum *stored, bool *stored_null,
+				   Datum *final, bool *final_null)
+{
+	MemoryContext old = MemoryContextSwitchTo(m->groupcxt->ecxt_per_tuple_memory);
+
+	for (int i = 0; i < m->naggs; i++)
+		m->states[i] = load_state(m, &m->aggs[i], stored[i], stored_null[i],
+								  &m->state_nulls[i]);
+	finalize_states(m, final, final_null);
+	MemoryContextSwitchTo(old);
+}
+
 void
 aggmerger_reset(AggMerger *m)
 {

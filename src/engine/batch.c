@@ -64,6 +64,7 @@ typedef struct CqRow
 	bool		enabled;
 	bool		failed;
 	Oid			state_table;
+	Oid			rows_table;
 	int64		state_rows;
 	List	   *options;
 } CqRow;
@@ -91,7 +92,7 @@ load_cq_row(Oid viewid, CqRow *row)
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT enabled, failed, state_table::oid, "
 							  "(SELECT state_rows FROM stream.batch_log b WHERE b.view = c.view "
-							  " ORDER BY batch_id DESC LIMIT 1), options "
+							  " ORDER BY batch_id DESC LIMIT 1), options, rows_table::oid "
 							  "FROM stream.cq c WHERE view = $1",
 							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.cq");
@@ -115,6 +116,8 @@ load_cq_row(Oid viewid, CqRow *row)
 			row->options = isnull ? NIL : pgs_options_from_array(d);
 			MemoryContextSwitchTo(old);
 		}
+		d = SPI_getbinval(tup, desc, 6, &isnull);
+		row->rows_table = isnull ? InvalidOid : DatumGetObjectId(d);
 		found = true;
 	}
 	SPI_finish();
@@ -391,13 +394,20 @@ execute_plan(PlannedStmt *plan, const char *name, TupleDesc *desc)
 	return ts;
 }
 
-/* append mode without aggregation: every output row is a new view row */
+/*
+ * Append mode without aggregation: every output row is a new view row,
+ * and goes into the copy of the rows too (pg_dump dumps no view's rows;
+ * the copy is an ordinary table, which it does dump).
+ */
 static int64
 write_rows(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc)
 {
 	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
+	Relation	crel = OidIsValid(cq->rows_relid) ?
+		table_open(cq->rows_relid, RowExclusiveLock) : NULL;
 	EState	   *estate = CreateExecutorState();
 	ViewWriter *vw = viewwriter_open(vrel, 0, NULL, estate);
+	ViewWriter *cw = crel ? viewwriter_open(crel, 0, NULL, estate) : NULL;
 	TupleTableSlot *in = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
 	TupleTableSlot *vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
 	int			natts = RelationGetDescr(vrel)->natts;
@@ -411,15 +421,85 @@ write_rows(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc)
 		memcpy(vslot->tts_isnull, in->tts_isnull, sizeof(bool) * natts);
 		ExecStoreVirtualTuple(vslot);
 		viewwriter_insert(vw, vslot);
+		if (cw)
+			viewwriter_insert(cw, vslot);
 		ResetPerTupleExprContext(estate);
 		n++;
 	}
 	viewwriter_close(vw);
+	if (cw)
+	{
+		viewwriter_close(cw);
+		table_close(crel, NoLock);
+	}
 	ExecDropSingleTupleTableSlot(in);
 	ExecDropSingleTupleTableSlot(vslot);
 	FreeExecutorState(estate);
 	table_close(vrel, NoLock);
 	return n;
+}
+
+/*
+ * A group's row of the view, from its keys and its aggregates' values: the
+ * output expressions and HAVING over (keys, finals).
+ */
+typedef struct FinalRow
+{
+	ExprContext *econtext;
+	TupleTableSlot *fslot;		/* keys, then the aggregates' values */
+	TupleTableSlot *vslot;		/* the view's row */
+	ProjectionInfo *proj;
+	ExprState  *having;
+} FinalRow;
+
+static void
+final_row_init(FinalRow *fr, CqDef *cq, TupleDesc keydesc, Relation vrel,
+			   EState *estate)
+{
+	int			nkeys = cq->nkeys;
+	TupleDesc	fdesc = CreateTemplateTupleDesc(nkeys + list_length(cq->aggs));
+	ListCell   *lc;
+
+	for (int k = 0; k < nkeys; k++)
+		TupleDescInitEntry(fdesc, k + 1, NULL, TupleDescAttr(keydesc, k)->atttypid,
+						   TupleDescAttr(keydesc, k)->atttypmod, 0);
+	foreach(lc, cq->aggs)
+	{
+		CqAgg	   *a = lfirst(lc);
+
+		TupleDescInitEntry(fdesc, nkeys + foreach_current_index(lc) + 1, NULL,
+						   a->resulttype, -1, 0);
+	}
+	fr->econtext = GetPerTupleExprContext(estate);
+	fr->fslot = MakeSingleTupleTableSlot(fdesc, &TTSOpsVirtual);
+	fr->vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
+	fr->proj = ExecBuildProjectionInfo(cq->final_tlist, fr->econtext, fr->vslot,
+									   NULL, fdesc);
+	fr->having = cq->final_having ?
+		ExecPrepareQual(list_make1(cq->final_having), estate) : NULL;
+}
+
+/*
+ * Project fr->fslot, whose aggregate values the caller has filled in after
+ * ExecClearTuple, with these keys into fr->vslot; false if HAVING rejects
+ * the group.
+ */
+static bool
+final_row_project(FinalRow *fr, int nkeys, Datum *keys, bool *keynulls)
+{
+	memcpy(fr->fslot->tts_values, keys, sizeof(Datum) * nkeys);
+	memcpy(fr->fslot->tts_isnull, keynulls, sizeof(bool) * nkeys);
+	ExecStoreVirtualTuple(fr->fslot);
+	fr->econtext->ecxt_scantuple = fr->fslot;
+	ExecProject(fr->proj);
+	return fr->having ? ExecQual(fr->having, fr->econtext) : true;
+}
+
+static void
+final_row_end(FinalRow *fr)
+{
+	ExecDropSingleTupleTableSlot(fr->fslot);
+	ExecDropSingleTupleTableSlot(fr->vslot);
 }
 
 /*
@@ -438,47 +518,26 @@ merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
 	Relation	srel = table_open(cq->state_relid, RowExclusiveLock);
 	EState	   *estate = CreateExecutorState();
-	ExprContext *econtext = GetPerTupleExprContext(estate);
 	AttrNumber *statekeys = palloc(sizeof(AttrNumber) * Max(nkeys, 1));
 	ViewWriter *sw;
 	ViewWriter *vw;
 	AggMerger  *merger = aggmerger_create(cq, CurrentMemoryContext);
-	TupleDesc	fdesc = CreateTemplateTupleDesc(nkeys + naggs);
+	FinalRow	fr;
 	TupleTableSlot *in,
 			   *sslot,
-			   *nsslot,
-			   *fslot,
-			   *vslot;
-	ProjectionInfo *proj;
-	ExprState  *having = NULL;
+			   *nsslot;
 	Datum	   *stored = palloc(sizeof(Datum) * Max(naggs, 1));
 	bool	   *stored_null = palloc(sizeof(bool) * Max(naggs, 1));
 	int64		n = 0;
-	ListCell   *lc;
 
 	for (int k = 0; k < nkeys; k++)
-	{
 		statekeys[k] = k + 1;
-		TupleDescInitEntry(fdesc, k + 1, NULL, TupleDescAttr(outdesc, k)->atttypid,
-						   TupleDescAttr(outdesc, k)->atttypmod, 0);
-	}
-	foreach(lc, cq->aggs)
-	{
-		CqAgg	   *a = lfirst(lc);
-
-		TupleDescInitEntry(fdesc, nkeys + foreach_current_index(lc) + 1, NULL,
-						   a->resulttype, -1, 0);
-	}
 	sw = viewwriter_open(srel, nkeys, statekeys, estate);
 	vw = viewwriter_open(vrel, nkeys, cq->key_viewcols, estate);
 	in = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
 	sslot = table_slot_create(srel, NULL);
 	nsslot = MakeSingleTupleTableSlot(RelationGetDescr(srel), &TTSOpsVirtual);
-	fslot = MakeSingleTupleTableSlot(fdesc, &TTSOpsVirtual);
-	vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
-	proj = ExecBuildProjectionInfo(cq->final_tlist, econtext, vslot, NULL, fdesc);
-	if (cq->final_having)
-		having = ExecPrepareQual(list_make1(cq->final_having), estate);
+	final_row_init(&fr, cq, outdesc, vrel, estate);
 
 	while (tuplestore_gettupleslot(out, true, false, in))
 	{
@@ -498,10 +557,10 @@ merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 			}
 		}
 
-		ExecClearTuple(fslot);
+		ExecClearTuple(fr.fslot);
 		aggmerger_combine(merger, !found, stored, stored_null,
 						  in->tts_values + nkeys, in->tts_isnull + nkeys,
-						  fslot->tts_values + nkeys, fslot->tts_isnull + nkeys);
+						  fr.fslot->tts_values + nkeys, fr.fslot->tts_isnull + nkeys);
 
 		/* the new state */
 		ExecClearTuple(nsslot);
@@ -519,19 +578,14 @@ merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 		}
 
 		/* the view's row */
-		memcpy(fslot->tts_values, in->tts_values, sizeof(Datum) * nkeys);
-		memcpy(fslot->tts_isnull, in->tts_isnull, sizeof(bool) * nkeys);
-		ExecStoreVirtualTuple(fslot);
-		econtext->ecxt_scantuple = fslot;
-		ExecProject(proj);
-		keep = having ? ExecQual(having, econtext) : true;
+		keep = final_row_project(&fr, nkeys, in->tts_values, in->tts_isnull);
 		found = viewwriter_lookup(vw, in->tts_values, in->tts_isnull, NULL);
 		if (keep)
 		{
 			if (found)
-				viewwriter_update(vw, vslot);
+				viewwriter_update(vw, fr.vslot);
 			else
-				viewwriter_insert(vw, vslot);
+				viewwriter_insert(vw, fr.vslot);
 			n++;
 		}
 		else if (found)
@@ -540,7 +594,7 @@ merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 			n++;
 		}
 		aggmerger_reset(merger);
-		ResetExprContext(econtext);
+		ResetExprContext(fr.econtext);
 	}
 
 	viewwriter_close(sw);
@@ -548,12 +602,107 @@ merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 	ExecDropSingleTupleTableSlot(in);
 	ExecDropSingleTupleTableSlot(sslot);
 	ExecDropSingleTupleTableSlot(nsslot);
-	ExecDropSingleTupleTableSlot(fslot);
-	ExecDropSingleTupleTableSlot(vslot);
+	final_row_end(&fr);
 	FreeExecutorState(estate);
 	table_close(srel, NoLock);
 	table_close(vrel, NoLock);
 	return n;
+}
+
+/*
+ * Fill the empty view of a restored continuous view (ddl.c) from the
+ * tables pg_dump did dump: an aggregation's rows from its state table, an
+ * append view's from its copy of the rows.
+ */
+static void
+rebuild_view(CqDef *cq)
+{
+	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
+	Relation	from = table_open(cq->is_agg ? cq->state_relid : cq->rows_relid,
+								  AccessShareLock);
+	EState	   *estate = CreateExecutorState();
+	ViewWriter *vw = viewwriter_open(vrel, 0, NULL, estate);
+	TupleTableSlot *in = table_slot_create(from, NULL);
+	TupleTableSlot *vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
+	TableScanDesc scan = table_beginscan(from, GetActiveSnapshot(), 0, NULL);
+	AggMerger  *merger = cq->is_agg ? aggmerger_create(cq, CurrentMemoryContext) : NULL;
+	FinalRow	fr;
+	int			nkeys = cq->nkeys;
+
+	if (cq->is_agg)
+		final_row_init(&fr, cq, RelationGetDescr(from), vrel, estate);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, in))
+	{
+		slot_getallattrs(in);
+		if (!cq->is_agg)
+		{
+			ExecClearTuple(vslot);
+			memcpy(vslot->tts_values, in->tts_values, sizeof(Datum) * vslot->tts_tupleDescriptor->natts);
+			memcpy(vslot->tts_isnull, in->tts_isnull, sizeof(bool) * vslot->tts_tupleDescriptor->natts);
+			ExecStoreVirtualTuple(vslot);
+			viewwriter_insert(vw, vslot);
+			continue;
+		}
+		ExecClearTuple(fr.fslot);
+		aggmerger_finalize(merger, in->tts_values + nkeys, in->tts_isnull + nkeys,
+						   fr.fslot->tts_values + nkeys, fr.fslot->tts_isnull + nkeys);
+		if (final_row_project(&fr, nkeys, in->tts_values, in->tts_isnull))
+			viewwriter_insert(vw, fr.vslot);
+		aggmerger_reset(merger);
+		ResetExprContext(fr.econtext);
+	}
+	table_endscan(scan);
+	if (cq->is_agg)
+		final_row_end(&fr);
+	viewwriter_close(vw);
+	ExecDropSingleTupleTableSlot(in);
+	ExecDropSingleTupleTableSlot(vslot);
+	FreeExecutorState(estate);
+	table_close(from, AccessShareLock);
+	table_close(vrel, NoLock);
+}
+
+void
+pgs_rebuild_view(Oid viewid)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "pg_stream rebuild",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	CqRow		row;
+	CqDef	   *cq;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	PgsUser		saved;
+
+	pgs_become_superuser(&saved);
+	if (!load_cq_row(viewid, &row))
+		elog(ERROR, "relation %u is not a continuous view", viewid);
+	pgs_restore_user(&saved);
+
+	/* the aggregates' final functions and the output are user code */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(view_owner(viewid),
+						   save_sec_context | SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	cq = pgs_load_cq(viewid, row.options);
+	cq->state_relid = row.state_table;
+	cq->rows_relid = row.rows_table;
+	if (!OidIsValid(cq->is_agg ? cq->state_relid : cq->rows_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("continuous view \"%s\" has no table to restore its rows from",
+						cq->viewname)));
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (cq->is_agg)
+		(void) pgs_plan_batch(cq);	/* it resolves the aggregates' state types */
+	rebuild_view(cq);
+	PopActiveSnapshot();
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 }
 
 /*------------------------------------------------------------------------
@@ -599,7 +748,9 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 
 	lock_referenced(viewid, 0);
 	LockRelationOid(viewid, ExclusiveLock);
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(viewid)))
+	/* gone; or restored and not refreshed yet (see ddl.c) */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(viewid)) ||
+		!pgs_view_populated(viewid))
 	{
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextDelete(batchcxt);
@@ -638,6 +789,7 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 
 	cq = pgs_load_cq(viewid, row.options);
 	cq->state_relid = row.state_table;
+	cq->rows_relid = row.rows_table;
 
 	/* read every source after its position */
 	foreach(lc, cq->streams)

@@ -63,6 +63,7 @@
 #include "nodes/makefuncs.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -477,6 +478,12 @@ stream_add_reader(Oid relid)
 /*
  * Chunks of streams that no view reads are garbage: run by the managers.
  * The streams present are found with a skip scan of the buffer's index.
+ *
+ * Not while a restore may be under way: pg_dump's data comes table by
+ * table, the buffer before the positions that keep its chunks, and a
+ * restored view reads its unread chunks at its first REFRESH. So nothing
+ * is collected in a database without views, or with a restored view not
+ * yet refreshed.
  */
 void
 pgs_stream_gc_unread(void)
@@ -486,6 +493,16 @@ pgs_stream_gc_unread(void)
 	MemoryContext cxt = CurrentMemoryContext;
 
 	SPI_connect();
+	if (SPI_execute("SELECT EXISTS (SELECT FROM stream.cq) AND NOT EXISTS "
+					"(SELECT FROM stream.cq c JOIN pg_catalog.pg_class r ON r.oid = c.view::oid "
+					" WHERE NOT r.relispopulated)", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read stream.cq");
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+									&(bool){false})))
+	{
+		SPI_finish();
+		return;
+	}
 	if (SPI_execute("WITH RECURSIVE s AS ("
 					" SELECT min(stream) AS stream FROM stream.buffer"
 					" UNION ALL"
@@ -510,6 +527,226 @@ pgs_stream_gc_unread(void)
 		stream_cleanup(lfirst_oid(lc));
 }
 
+/*------------------------------------------------------------------------
+ * Restore from a dump
+ *------------------------------------------------------------------------
+ *
+ * A dump holds the buffer's chunks and the views' positions with the
+ * transaction ids of the cluster it was taken from. Here those ids mean
+ * nothing: a new transaction may well get the id of a dumped chunk. So the
+ * first REFRESH of a restored view over the stream renumbers the chunks,
+ * for all the restored views reading the stream at once:
+ *
+ * - a chunk every restored position covers is deleted;
+ * - the others are grouped by which positions do not cover them, and each
+ *   group gets a new id: 3, 4, ... in the order of its first chunk. These
+ *   are ids of transactions long finished here (below the horizon of every
+ *   snapshot), so no new transaction can be mistaken for one of them;
+ * - each position becomes {xmin, xmax: 3 + groups, xip: the groups it has
+ *   not read}, marked "restored" so that the next view's REFRESH knows the
+ *   stream is done. Every transaction that commits rows later has an id
+ *   above xmax: unread by all, as it should be.
+ *
+ * The chunks are MinimalTuples: a value whose binary form holds the OID of
+ * a type created in the database (an enum, a composite, an array of
+ * those) would be misread in the restored database, so unread chunks of
+ * such a stream make the restore fail rather than read garbage.
+ */
+#define RESTORED_FIRST_XID 3	/* FirstNormalTransactionId */
+
+static void
+check_portable(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && getBaseType(att->atttypid) >= FirstNormalObjectId)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot restore unread rows of stream \"%s\"",
+							RelationGetRelationName(rel)),
+					 errdetail("Column \"%s\" has type %s, created in the database: its values are stored with the type's OID, which a restore changes.",
+							   NameStr(att->attname), format_type_be(att->atttypid)),
+					 errhint("Let the views read every row before taking the dump.")));
+	}
+}
+
+static Datum
+int8_array(uint64 *values, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int64GetDatum((int64) values[i]);
+	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL,
+										   TYPALIGN_DOUBLE));
+}
+
+static void
+stream_restore(Relation rel, Oid viewid)
+{
+	Oid			relid = RelationGetRelid(rel);
+	Oid			argtypes[3] = {OIDOID, OIDOID, JSONBOID};
+	Datum		args[3];
+	int			npos;
+	Oid		   *views;
+	XidSet	   *pos;
+	List	   *groups = NIL;	/* signatures, as strings of '0' and '1' */
+	uint64	   *olds,
+			   *news,
+			   *gone;
+	int			nmoved = 0,
+				ngone = 0;
+	uint64		nxids;
+	char	   *sig;
+
+	/* no insert and no clean-up meanwhile */
+	LockRelationOid(relid, ExclusiveLock);
+	SPI_connect();
+	args[0] = ObjectIdGetDatum(viewid);
+	args[1] = ObjectIdGetDatum(relid);
+	if (SPI_execute_with_args("SELECT position ? 'restored' FROM stream.positions "
+							  "WHERE view = $1 AND stream = $2",
+							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read stream.positions");
+	if (SPI_processed == 0 ||
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+								   &(bool){false})))
+	{
+		SPI_finish();
+		return;					/* renumbered already */
+	}
+
+	/* the positions of every restored view over the stream */
+	if (SPI_execute_with_args("SELECT p.view::oid, p.position FROM stream.positions p "
+							  "JOIN pg_catalog.pg_class c ON c.oid = p.view::oid "
+							  "WHERE p.stream::oid = $1 AND NOT c.relispopulated "
+							  "AND NOT p.position ? 'restored' ORDER BY 1",
+							  1, argtypes + 1, args + 1, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read stream.positions");
+	npos = (int) SPI_processed;
+	views = palloc(sizeof(Oid) * npos);
+	pos = palloc(sizeof(XidSet) * npos);
+	for (int i = 0; i < npos; i++)
+	{
+		bool		isnull;
+
+		views[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc, 1, &isnull));
+		xidset_from_jsonb(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 2, &isnull)),
+						  &pos[i]);
+	}
+
+	/* group the chunks' transactions by who has not read them */
+	if (SPI_execute_with_args("SELECT DISTINCT xid FROM stream.buffer WHERE stream = $1 ORDER BY 1",
+							  1, argtypes + 1, args + 1, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read stream.buffer");
+	nxids = SPI_processed;
+	olds = palloc(sizeof(uint64) * Max(nxids, 1));
+	news = palloc(sizeof(uint64) * Max(nxids, 1));
+	gone = palloc(sizeof(uint64) * Max(nxids, 1));
+	sig = palloc(npos + 1);
+	sig[npos] = '\0';
+	for (uint64 k = 0; k < nxids; k++)
+	{
+		bool		isnull;
+		uint64		xid = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[k],
+															   SPI_tuptable->tupdesc, 1, &isnull));
+		bool		unread = false;
+		ListCell   *lc;
+		int			group = -1;
+
+		for (int i = 0; i < npos; i++)
+		{
+			sig[i] = xidset_covers(&pos[i], xid) ? '0' : '1';
+			unread |= (sig[i] == '1');
+		}
+		if (!unread)
+		{
+			gone[ngone++] = xid;
+			continue;
+		}
+		foreach(lc, groups)
+			if (strcmp(lfirst(lc), sig) == 0)
+				group = foreach_current_index(lc);
+		if (group < 0)
+		{
+			groups = lappend(groups, pstrdup(sig));
+			group = list_length(groups) - 1;
+		}
+		olds[nmoved] = xid;
+		news[nmoved++] = RESTORED_FIRST_XID + group;
+	}
+	if (RESTORED_FIRST_XID + list_length(groups) > global_horizon())
+		elog(ERROR, "cannot renumber the restored rows of stream \"%s\": too few transactions in this cluster",
+			 RelationGetRelationName(rel));
+	if (nmoved > 0)
+		check_portable(rel);
+
+	argtypes[1] = INT8ARRAYOID;
+	argtypes[2] = INT8ARRAYOID;
+	args[0] = ObjectIdGetDatum(relid);
+	if (ngone > 0)
+	{
+		args[1] = int8_array(gone, ngone);
+		if (SPI_execute_with_args("DELETE FROM stream.buffer WHERE stream = $1 AND xid = ANY ($2)",
+								  2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not delete from stream.buffer");
+	}
+	if (nmoved > 0)
+	{
+		args[1] = int8_array(olds, nmoved);
+		args[2] = int8_array(news, nmoved);
+		if (SPI_execute_with_args("UPDATE stream.buffer b SET xid = m.n "
+								  "FROM unnest($2, $3) AS m(o, n) "
+								  "WHERE b.stream = $1 AND b.xid = m.o",
+								  3, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update stream.buffer");
+	}
+
+	/* the positions, in the new numbering */
+	argtypes[1] = OIDOID;
+	argtypes[2] = JSONBOID;
+	for (int i = 0; i < npos; i++)
+	{
+		StringInfoData buf;
+		uint64		xmax = RESTORED_FIRST_XID + list_length(groups);
+		uint64		xmin = xmax;
+		ListCell   *lc;
+		bool		first = true;
+
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "[");
+		foreach(lc, groups)
+		{
+			if (((char *) lfirst(lc))[i] != '1')
+				continue;
+			xmin = Min(xmin, RESTORED_FIRST_XID + foreach_current_index(lc));
+			appendStringInfo(&buf, "%s%d", first ? "" : ", ",
+							 RESTORED_FIRST_XID + foreach_current_index(lc));
+			first = false;
+		}
+		appendStringInfoString(&buf, "]");
+		args[0] = ObjectIdGetDatum(views[i]);
+		args[1] = ObjectIdGetDatum(relid);
+		args[2] = JsonbPGetDatum(pgs_jsonb_from_cstring(psprintf("{\"xmin\": " UINT64_FORMAT
+																 ", \"xmax\": " UINT64_FORMAT
+																 ", \"xip\": %s, \"restored\": true}",
+																 xmin, xmax, buf.data)));
+		if (SPI_execute_with_args("UPDATE stream.positions SET position = $3 "
+								  "WHERE view = $1 AND stream = $2",
+								  3, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update stream.positions");
+	}
+	SPI_finish();
+	elog(DEBUG1, "pg_stream: stream \"%s\" restored: %d transactions renumbered into %d groups, %d dropped",
+		 RelationGetRelationName(rel), nmoved, list_length(groups), ngone);
+}
+
 const SourceRoutine stream_source = {
 	.name = "stream",
 	.initial_position = stream_initial_position,
@@ -519,6 +756,7 @@ const SourceRoutine stream_source = {
 	.add_reader = stream_add_reader,
 	.mark = stream_mark,
 	.reached = stream_reached,
+	.restore = stream_restore,
 };
 
 /*------------------------------------------------------------------------

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# pg_dump and restore of a database with streams, a derived view and
+# continuous views (per-key count/sum/avg, a tumbling window, a global
+# aggregate, an append view over a derived view, a join with HAVING, a
+# manual-trigger view and a stopped view, both with unread input).
+#
+# The dumps are taken while sessions insert into the stream and into a
+# reference table in the same transactions, and while the workers run
+# batches. They are restored three ways:
+#   r1: pg_restore into another database of the same cluster;
+#   r2: pg_dump | psql into a second cluster whose transaction ids are far
+#       behind the first's (the positions must be renumbered);
+#   r3: pg_restore -j 2 into that second cluster.
+# In each, every view must equal its query over the restored reference
+# table (exact equality: nothing lost, nothing counted twice), then keep
+# following new input, exactly.
+source "$(dirname "$0")/../lib.sh"
+
+A_DIR="" B_DIR=""
+cleanup() {
+	[ -n "$B_DIR" ] && PGS_DIR=$B_DIR pgs_stop_cluster
+	[ -n "$A_DIR" ] && PGS_DIR=$A_DIR pgs_stop_cluster
+	[ -n "${PGS_KEEP:-}" ] || rm -rf "$WORK"
+}
+WORK=$(mktemp -d /tmp/pgs_dump.XXXXXX)
+chmod 755 "$WORK"
+trap cleanup EXIT
+
+pgs_start_cluster
+A_DIR=$PGS_DIR A_PORT=$PGS_PORT
+unset PGS_DIR PGS_PORT
+pgs_start_cluster
+B_DIR=$PGS_DIR B_PORT=$PGS_PORT
+
+# on cluster A or B, database $1
+on() {
+	local c=$1 db=$2
+	shift 2
+	if [ "$c" = A ]; then
+		PGS_DIR=$A_DIR PGS_PORT=$A_PORT "$@" -d "$db"
+	else
+		PGS_DIR=$B_DIR PGS_PORT=$B_PORT "$@" -d "$db"
+	fi
+}
+q() { on "$1" "$2" pgs_psql -At -c "$3"; }
+wait_for() {
+	local c=$1 db=$2 sql=$3 i=0
+	until [ "$(q "$c" "$db" "$sql")" = t ]; do
+		i=$((i + 1))
+		[ $i -le 600 ] || { echo "timed out on $c/$db: $sql" >&2; return 1; }
+		sleep 0.1
+	done
+}
+pgbench() {
+	local c=$1
+	shift
+	if [ "$c" = A ]; then
+		"$PG_BIN/pgbench" -h "$A_DIR" -p "$A_PORT" -U postgres -n "$@"
+	else
+		"$PG_BIN/pgbench" -h "$B_DIR" -p "$B_PORT" -U postgres -n "$@"
+	fi
+}
+
+# each view and its query over the reference table
+declare -A REF=(
+	[per_key]="SELECT k, count(*) AS n, sum(v) AS s, avg(v) AS a FROM ref GROUP BY k"
+	[per_min]="SELECT k, stream.tumble(ts, '1 minute') AS w, count(*) AS n FROM ref GROUP BY 1, 2"
+	[total]="SELECT count(*) AS n, sum(v) AS s FROM ref"
+	[big]="SELECT k, v, ts FROM ref WHERE v > 50"
+	[named]="SELECT n.name, count(*) AS c FROM ref e JOIN names n USING (k) GROUP BY n.name HAVING count(*) > 5"
+	[lagging]="SELECT k, count(*) AS n FROM ref GROUP BY k"
+)
+
+# every view equals its query over ref, row for row
+check_exact() {
+	local c=$1 db=$2 what=$3 v bad=0 d
+	for v in "${!REF[@]}"; do
+		d=$(q "$c" "$db" "SELECT count(*) FROM ((TABLE $v EXCEPT ALL (${REF[$v]}))
+			UNION ALL ((${REF[$v]}) EXCEPT ALL TABLE $v)) d")
+		if [ "$d" != 0 ]; then
+			echo "MISMATCH in $c/$db ($what): $v differs from its query over ref in $d rows" >&2
+			bad=1
+		fi
+	done
+	[ $bad = 0 ] || exit 1
+	echo "$c/$db $what: all ${#REF[@]} views exact ($(q "$c" "$db" "SELECT count(*) FROM ref") rows)"
+}
+
+cat >"$WORK/insert.sql" <<'SQL'
+\set k random(1, 50)
+\set v random(1, 100)
+BEGIN;
+INSERT INTO events SELECT :k + i % 3, :v + i, now() - i * interval '7 seconds' FROM generate_series(1, 20) i;
+INSERT INTO ref SELECT :k + i % 3, :v + i, now() - i * interval '7 seconds' FROM generate_series(1, 20) i;
+END;
+SQL
+echo 'SELECT txid_current();' >"$WORK/burn.sql"
+
+echo "cluster A: a database with streams and continuous views"
+q A postgres "CREATE DATABASE src" >/dev/null
+on A src pgs_psql <<'SQL'
+CREATE EXTENSION pg_stream;
+CREATE FOREIGN TABLE events (k int, v numeric, ts timestamptz) SERVER stream;
+CREATE TABLE ref (k int, v numeric, ts timestamptz);
+CREATE TABLE names (k int PRIMARY KEY, name text);
+INSERT INTO names SELECT i, 'name' || i % 10 FROM generate_series(1, 60) i;
+CREATE VIEW big_events AS SELECT * FROM events WHERE v > 50;
+CREATE MATERIALIZED VIEW per_key AS SELECT k, count(*) AS n, sum(v) AS s, avg(v) AS a FROM events GROUP BY k;
+CREATE MATERIALIZED VIEW per_min AS SELECT k, stream.tumble(ts, '1 minute') AS w, count(*) AS n FROM events GROUP BY 1, 2;
+CREATE MATERIALIZED VIEW total AS SELECT count(*) AS n, sum(v) AS s FROM events;
+CREATE MATERIALIZED VIEW big AS SELECT k, v, ts FROM big_events;
+CREATE MATERIALIZED VIEW named AS SELECT n.name, count(*) AS c FROM events e JOIN names n USING (k) GROUP BY n.name HAVING count(*) > 5;
+CREATE MATERIALIZED VIEW lagging WITH (trigger = 'manual') AS SELECT k, count(*) AS n FROM events GROUP BY k;
+SQL
+# cluster A's transaction ids run far ahead of cluster B's
+pgbench A -t 5000 -f "$WORK/burn.sql" src >/dev/null 2>&1
+pgbench A -c 4 -t 50 -f "$WORK/insert.sql" src >/dev/null 2>&1
+q A src "REFRESH MATERIALIZED VIEW lagging"
+q A src "SELECT stream.stop('per_min')" >/dev/null
+pgbench A -c 4 -t 50 -f "$WORK/insert.sql" src >/dev/null 2>&1
+echo "dumping while 2 sessions insert and the workers run batches"
+pgbench A -c 2 -T 4 -f "$WORK/insert.sql" src >/dev/null 2>&1 &
+bench=$!
+sleep 1 # let the inserts start
+on A src "$PG_BIN/pg_dump" -h "$A_DIR" -p "$A_PORT" -U postgres -Fc -f "$WORK/src.dump"
+on A src "$PG_BIN/pg_dump" -h "$A_DIR" -p "$A_PORT" -U postgres -f "$WORK/src.sql"
+wait $bench
+echo "dumped: $(q A src "SELECT count(*) FROM ref") rows in ref, unread rows: $(q A src "SELECT string_agg(name || '=' || lag, ' ' ORDER BY name) FROM stream.queries")"
+
+q A src "SELECT stream.start('per_min')" >/dev/null
+q A src "REFRESH MATERIALIZED VIEW lagging"
+wait_for A src "SELECT bool_and(lag = 0) FROM stream.queries"
+check_exact A src "the original"
+
+echo "r1: pg_restore into another database of cluster A"
+q A postgres "CREATE DATABASE r1" >/dev/null
+on A r1 "$PG_BIN/pg_restore" -h "$A_DIR" -p "$A_PORT" -U postgres --exit-on-error "$WORK/src.dump"
+echo "r2: pg_dump | psql into cluster B (xids $(q B postgres "SELECT txid_current()") there, $(q A src "SELECT txid_current()") in A)"
+q B postgres "CREATE DATABASE r2" >/dev/null
+on B r2 pgs_psql -o /dev/null <"$WORK/src.sql" 2>"$WORK/r2.err" || { cat "$WORK/r2.err"; exit 1; }
+echo "r3: pg_restore -j 2 into cluster B"
+q B postgres "CREATE DATABASE r3" >/dev/null
+on B r3 "$PG_BIN/pg_restore" -h "$B_DIR" -p "$B_PORT" -U postgres -j 2 --exit-on-error "$WORK/src.dump"
+
+for t in "A r1" "B r2" "B r3"; do
+	set -- $t
+	check_exact "$1" "$2" "just restored"
+	# nothing was left to re-read, and nothing is waiting for a REFRESH
+	[ "$(q "$1" "$2" "SELECT count(*) FROM stream.queries WHERE lag <> 0 OR last_error IS NOT NULL")" = 0 ] ||
+		{ q "$1" "$2" "SELECT * FROM stream.queries"; exit 1; }
+	[ "$(q "$1" "$2" "SELECT string_agg(name || ':' || status, ' ' ORDER BY name) FROM stream.queries")" = \
+		"big:running lagging:running named:running per_key:running per_min:stopped total:running" ] ||
+		wait_for "$1" "$2" "SELECT string_agg(name || ':' || status, ' ' ORDER BY name) = 'big:running lagging:running named:running per_key:running per_min:stopped total:running' FROM stream.queries"
+done
+echo "every restored view resumed (per_min stays stopped, as it was dumped)"
+
+for t in "A r1" "B r2" "B r3"; do
+	set -- $t
+	q "$1" "$2" "SELECT stream.start('per_min')" >/dev/null
+	pgbench "$1" -c 2 -t 40 -f "$WORK/insert.sql" "$2" >/dev/null 2>&1
+	q "$1" "$2" "REFRESH MATERIALIZED VIEW lagging"
+	wait_for "$1" "$2" "SELECT bool_and(lag = 0) FROM stream.queries"
+	check_exact "$1" "$2" "after new input"
+done
+
+echo "the restored tables belong to their views again"
+before=$(q B r2 "SELECT count(*) FROM pg_tables WHERE schemaname = 'stream' AND tablename ~ '^(state|rows)_'")
+q B r2 "DROP MATERIALIZED VIEW big; DROP MATERIALIZED VIEW per_key"
+after=$(q B r2 "SELECT count(*) FROM pg_tables WHERE schemaname = 'stream' AND tablename ~ '^(state|rows)_'")
+[ "$before" = 6 ] && [ "$after" = 4 ] || { echo "state and row tables: $before before DROP, $after after"; exit 1; }
+echo "DROP took the view's state or row table with it ($before -> $after)"
+
+echo "a new continuous view in a restored database starts as usual"
+q B r2 "CREATE MATERIALIZED VIEW per_key AS SELECT k, count(*) AS n, sum(v) AS s, avg(v) AS a FROM events GROUP BY k" >/dev/null
+q B r2 "CREATE MATERIALIZED VIEW big AS SELECT k, v, ts FROM big_events" >/dev/null
+q B r2 "TRUNCATE ref"
+pgbench B -c 2 -t 20 -f "$WORK/insert.sql" r2 >/dev/null 2>&1
+wait_for B r2 "SELECT bool_and(lag = 0) FROM stream.queries WHERE name IN ('per_key'::regclass, 'big'::regclass)"
+for v in per_key big; do
+	d=$(q B r2 "SELECT count(*) FROM ((TABLE $v EXCEPT ALL (${REF[$v]})) UNION ALL ((${REF[$v]}) EXCEPT ALL TABLE $v)) d")
+	[ "$d" = 0 ] || { echo "new view $v differs in $d rows"; exit 1; }
+done
+echo "ok"

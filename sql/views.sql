@@ -56,6 +56,34 @@ FROM (SELECT started_at FROM stream.progress WHERE name = 'v_auto'::regclass
 	  ORDER BY batch_id DESC LIMIT 2) g;
 ALTER MATERIALIZED VIEW v_auto RESET (trigger);
 
+-- WITH NO DATA only defines a continuous view (this is how pg_dump
+-- writes one): not populated and not running until its first REFRESH,
+-- which starts it from the input available then
+CREATE MATERIALIZED VIEW v_later AS SELECT k, count(*) AS n FROM v_src GROUP BY k WITH NO DATA;
+SELECT * FROM v_later;
+SELECT count(*) FROM stream.queries WHERE name = 'v_later'::regclass;
+INSERT INTO v_src VALUES ('z', 1);
+REFRESH MATERIALIZED VIEW v_later WITH NO DATA;
+REFRESH MATERIALIZED VIEW v_later;
+SELECT * FROM v_later;
+INSERT INTO v_src VALUES ('z', 2), ('y', 3);
+REFRESH MATERIALIZED VIEW v_later;
+SELECT * FROM v_later ORDER BY k;
+SELECT trigger, output_mode, batches >= 1 AS ran FROM stream.queries WHERE name = 'v_later'::regclass;
+CREATE MATERIALIZED VIEW v_later2 WITH (trigger = 'manual') AS SELECT k FROM v_src WITH NO DATA;
+DROP MATERIALIZED VIEW v_later;
+
+-- an append view keeps a copy of its rows (pg_dump dumps no view's rows)
+CREATE MATERIALIZED VIEW v_copy AS SELECT k, x FROM v_src;
+SELECT state_table IS NULL AS no_state, rows_table AS v_copy_rows FROM stream.cq
+WHERE view = 'v_copy'::regclass \gset
+INSERT INTO v_src VALUES ('w', 7), ('w', 8);
+REFRESH MATERIALIZED VIEW v_copy;
+SELECT :'no_state', * FROM v_copy ORDER BY x;
+SELECT * FROM :v_copy_rows ORDER BY x;
+DROP MATERIALIZED VIEW v_copy;
+SELECT to_regclass(:'v_copy_rows') IS NULL AS copy_dropped;
+
 -- IF NOT EXISTS
 CREATE MATERIALIZED VIEW IF NOT EXISTS v_auto AS SELECT k FROM v_src;
 

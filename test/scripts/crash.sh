@@ -31,6 +31,7 @@ CREATE MATERIALIZED VIEW c_window AS
 	SELECT stream.tumble(ts, '1 second') AS w, count(*) AS c, sum(n) AS s FROM ev GROUP BY 1;
 CREATE MATERIALIZED VIEW c_manual WITH (trigger = 'manual') AS
 	SELECT session % 3 AS k, count(*) AS c FROM ev GROUP BY 1;
+CREATE MATERIALIZED VIEW c_rows AS SELECT session, n FROM ev WHERE n % 10 = 0;
 SQL
 
 # feeders: transactions of 1 to 3000 rows into the stream and the reference
@@ -72,7 +73,7 @@ wait_up() {
 		i=$((i + 1)); [ $i -gt 600 ] && { echo "server did not come back"; exit 1; }
 		sleep 0.1
 	done
-	pgs_wait_for "SELECT count(*) = 5 FROM stream.queries WHERE status = 'running'" 120
+	pgs_wait_for "SELECT count(*) = 6 FROM stream.queries WHERE status = 'running'" 120
 }
 
 # a process of the server, by backend type and state
@@ -154,6 +155,7 @@ REFRESH MATERIALIZED VIEW c_sum;
 REFRESH MATERIALIZED VIEW c_avg;
 REFRESH MATERIALIZED VIEW c_window;
 REFRESH MATERIALIZED VIEW c_manual;
+REFRESH MATERIALIZED VIEW c_rows;
 SELECT 'input ' || count(*) FROM ev_ref;
 SELECT 'c_count ' || count(*) FROM (
 	(TABLE c_count EXCEPT ALL SELECT count(*) FROM ev_ref)
@@ -171,13 +173,19 @@ SELECT 'c_window ' || count(*) FROM (
 SELECT 'c_manual ' || count(*) FROM (
 	(TABLE c_manual EXCEPT ALL SELECT session % 3, count(*) FROM ev_ref GROUP BY 1)
 	UNION ALL (SELECT session % 3, count(*) FROM ev_ref GROUP BY 1 EXCEPT ALL TABLE c_manual)) d;
+SELECT 'c_rows ' || count(*) FROM (
+	(TABLE c_rows EXCEPT ALL SELECT session, n FROM ev_ref WHERE n % 10 = 0)
+	UNION ALL (SELECT session, n FROM ev_ref WHERE n % 10 = 0 EXCEPT ALL TABLE c_rows)) d;
+SELECT rows_table AS copy FROM stream.cq WHERE view = 'c_rows'::regclass \gset
+SELECT 'c_rows_copy ' || count(*) FROM (
+	(TABLE :copy EXCEPT ALL TABLE c_rows) UNION ALL (TABLE c_rows EXCEPT ALL TABLE :copy)) d;
 SELECT 'batches ' || sum(batches) FROM stream.queries;
 SQL
 )
 echo "$result"
 echo "$crashes crashes"
 echo "$result" | grep -q '^input [1-9]' || { echo "no input"; exit 1; }
-for v in c_count c_sum c_avg c_window c_manual; do
+for v in c_count c_sum c_avg c_window c_manual c_rows c_rows_copy; do
 	echo "$result" | grep -q "^$v 0$" || { echo "$v differs from its query over the reference table"; exit 1; }
 done
 echo "every view equals its query over the reference table"

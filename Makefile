@@ -20,10 +20,12 @@ OBJS = \
 	src/sources/source.o \
 	src/sources/stream.o \
 	src/sources/rate.o \
+	src/sources/kafka.o \
 	src/formats/tuple.o \
 	src/sinks/view.o
 
 PG_CPPFLAGS = -I$(srcdir)/src
+SHLIB_LINK = -lrdkafka
 # Warnings are errors. PostgreSQL's own headers trip -Wextra's
 # unused-parameter, sign-compare and missing-field-initializers checks,
 # and PG_TRY trips -Wclobbered, so those are left out.

@@ -39,6 +39,21 @@ CREATE FOREIGN DATA WRAPPER rate
 	VALIDATOR stream.rate_fdw_validator;
 CREATE SERVER rate FOREIGN DATA WRAPPER rate;
 
+CREATE FUNCTION stream.kafka_fdw_handler()
+RETURNS pg_catalog.fdw_handler
+AS 'MODULE_PATHNAME', 'kafka_fdw_handler'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION stream.kafka_fdw_validator(pg_catalog.text[], pg_catalog.oid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'kafka_fdw_validator'
+LANGUAGE C STRICT;
+
+-- No server: users create one per cluster, with its brokers.
+CREATE FOREIGN DATA WRAPPER kafka
+	HANDLER stream.kafka_fdw_handler
+	VALIDATOR stream.kafka_fdw_validator;
+
 ------------------------------------------------------------------------
 -- Internal tables. They are the truth: positions, state and counters
 -- change in the same transaction as the view, so a crash can never

@@ -115,6 +115,7 @@ typedef struct SourceBatch
 	bool		more;			/* the source knows more input is waiting */
 	bool		claimed;		/* a scan reads it (only one may) */
 	int64		wait_ms;		/* when nothing is there: next due, or -1 */
+	int64		rows_bad;		/* records sent to stream.errors */
 } SourceBatch;
 
 typedef struct SourceRoutine
@@ -148,6 +149,8 @@ extern const SourceRoutine *pgs_source_for_relation(Oid relid);
 extern bool pgs_is_stream_relation(Oid relid);
 extern SourceBatch *pgs_current_batch(Oid relid);
 extern void pgs_set_current_batches(List *batches);
+extern void pgs_set_current_view(Oid viewid);
+extern Oid	pgs_current_view(void);
 extern void pgs_fdw_scan_routines(FdwRoutine *routine);
 extern void pgs_reject_unknown_option(const char *option, const char *const *valid,
 									  const char *what);
@@ -161,6 +164,9 @@ extern void pgs_stream_gc_unread(void);
 
 /* in sources/rate.c */
 extern const SourceRoutine rate_source;
+
+/* in sources/kafka.c */
+extern const SourceRoutine kafka_source;
 
 /* in formats/tuple.c: the packed binary format of the stream buffer */
 typedef struct TuplePacker

@@ -22,7 +22,7 @@ pgs_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # pgs_install_deps [more Debian packages...]
 pgs_install_deps() {
-	local pkgs="postgresql-15 postgresql-server-dev-15 postgresql-15-hll build-essential $*"
+	local pkgs="postgresql-15 postgresql-server-dev-15 postgresql-15-hll librdkafka-dev build-essential $*"
 	local missing=""
 	for p in $pkgs; do
 		dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -112,4 +112,46 @@ pgs_wait_for() {
 		fi
 		sleep 0.1
 	done
+}
+
+# pgs_start_broker [BROKERS]: the test Kafka cluster (test/kafka/test_broker.c,
+# on librdkafka's mock cluster) on loopback. Sets PGS_BROKERS (bootstrap
+# address); pgs_broker CMD sends it a command (create TOPIC N, down ID,
+# up ID). It stops with pgs_stop_broker.
+pgs_start_broker() {
+	PGS_BROKER_DIR=$(mktemp -d /tmp/pg_stream_broker.XXXXXX)
+	gcc -O2 -Wall -Wextra -Werror -o "$PGS_BROKER_DIR/test_broker" \
+		"$PGS_ROOT/test/kafka/test_broker.c" -lrdkafka
+	: >"$PGS_BROKER_DIR/cmds"
+	tail -n +1 -f --pid=$$ "$PGS_BROKER_DIR/cmds" | "$PGS_BROKER_DIR/test_broker" "${1:-1}" \
+		>"$PGS_BROKER_DIR/out" 2>"$PGS_BROKER_DIR/log" &
+	PGS_BROKER_PID=$!
+	local i=0
+	until grep -q '^bootstrap ' "$PGS_BROKER_DIR/out"; do
+		i=$((i + 1)); [ $i -gt 100 ] && { echo "test broker did not start" >&2; return 1; }
+		sleep 0.1
+	done
+	PGS_BROKERS=$(awk '/^bootstrap /{print $2; exit}' "$PGS_BROKER_DIR/out")
+	export PGS_BROKERS PGS_BROKER_DIR PGS_BROKER_PID
+}
+
+# pgs_broker COMMAND: wait for its answer, fail on an error
+pgs_broker() {
+	local before
+	before=$(grep -c -E '^(ok|error)' "$PGS_BROKER_DIR/out" || true)
+	echo "$*" >>"$PGS_BROKER_DIR/cmds"
+	local i=0
+	until [ "$(grep -c -E '^(ok|error)' "$PGS_BROKER_DIR/out" || true)" -gt "$before" ]; do
+		i=$((i + 1)); [ $i -gt 100 ] && { echo "test broker: no answer to $*" >&2; return 1; }
+		sleep 0.05
+	done
+	! tail -1 "$PGS_BROKER_DIR/out" | grep -q '^error' || { tail -1 "$PGS_BROKER_DIR/out" >&2; return 1; }
+}
+
+pgs_stop_broker() {
+	[ -n "${PGS_BROKER_DIR:-}" ] || return 0
+	echo quit >>"$PGS_BROKER_DIR/cmds"
+	kill "$PGS_BROKER_PID" 2>/dev/null || true
+	pkill -f "$PGS_BROKER_DIR/" 2>/dev/null || true
+	rm -rf "$PGS_BROKER_DIR"
 }

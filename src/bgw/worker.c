@@ -53,6 +53,7 @@ static Oid	my_viewid = InvalidOid;
 
 /* loop state: static, so not clobbered by the longjmp of an error */
 static int	failures = 0;		/* failed tries of the current batch */
+static int	outages = 0;		/* tries that found the source away */
 static int	lock_waits = 0;		/* tries in a row that gave up on a lock */
 
 #define LOCK_WAITS_MAX 600		/* a minute of 100 ms waits */
@@ -85,6 +86,7 @@ record_failure(const char *message, bool final)
 {
 	Oid			argtypes[3] = {OIDOID, TEXTOID, BOOLOID};
 	Datum		args[3];
+	char		nulls[3] = {' ', message ? ' ' : 'n', ' '};
 	MemoryContext cxt = CurrentMemoryContext;
 
 	PG_TRY();
@@ -94,11 +96,11 @@ record_failure(const char *message, bool final)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		SPI_connect();
 		args[0] = ObjectIdGetDatum(my_viewid);
-		args[1] = CStringGetTextDatum(message);
+		args[1] = message ? CStringGetTextDatum(message) : (Datum) 0;
 		args[2] = BoolGetDatum(final);
 		SPI_execute_with_args("UPDATE stream.cq SET last_error = $2, failed = failed OR $3 "
 							  "WHERE view OPERATOR(pg_catalog.=) $1",
-							  3, argtypes, args, NULL, false, 0);
+							  3, argtypes, args, nulls, false, 0);
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -223,6 +225,13 @@ pgs_worker_main(Datum arg)
 			CommitTransactionCommand();
 			failures = 0;
 			lock_waits = 0;
+			if (outages > 0)
+			{
+				outages = 0;
+				record_failure(NULL, false);
+				ereport(LOG,
+						(errmsg("pg_stream: the source of continuous query %u is back", my_viewid)));
+			}
 		}
 		PG_CATCH();
 		{
@@ -241,6 +250,21 @@ pgs_worker_main(Datum arg)
 						(errmsg("pg_stream: batch of continuous query %u waits for a lock: %s",
 								my_viewid, edata->message)));
 				wait_ms = 100;
+			}
+			else if (edata->sqlerrcode == ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION)
+			{
+				/*
+				 * The source is away (a broker down): not the query's fault,
+				 * so it waits, however long, trying again with back-off.
+				 */
+				lock_waits = 0;
+				outages++;
+				if (outages == 1 || outages % 20 == 0)
+					ereport(LOG,
+							(errmsg("pg_stream: continuous query %u waits for its source: %s",
+									my_viewid, edata->message)));
+				record_failure(psprintf("waiting for the source: %s", edata->message), false);
+				wait_ms = 500L * (1 << Min(outages - 1, 5));
 			}
 			else
 			{

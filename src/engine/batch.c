@@ -233,17 +233,22 @@ record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
 	{
 		Oid			argtypes[6] = {OIDOID, INT8OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID};
 		Datum		args[6];
+		int64		rows_bad = 0;
 
+		foreach(lc, batches)
+			rows_bad += ((SourceBatch *) lfirst(lc))->rows_bad;
 		args[0] = ObjectIdGetDatum(viewid);
 		args[1] = Int64GetDatum(rows_in);
 		args[2] = Int64GetDatum(rows_out);
 		args[3] = TimestampTzGetDatum(started);
 		args[4] = Float8GetDatum(ms);
+		args[5] = Int64GetDatum(rows_bad);
 		if (SPI_execute_with_args("UPDATE stream.cq SET batches = batches + 1, "
 								  "rows_in = rows_in + $2, rows_out = rows_out + $3, "
+								  "rows_bad = rows_bad + $6, "
 								  "last_batch_at = $4, last_batch_ms = $5, last_error = NULL "
 								  "WHERE view = $1 RETURNING batches",
-								  5, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING ||
+								  6, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING ||
 			SPI_processed != 1)
 			elog(ERROR, "could not update stream.cq");
 		batch_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
@@ -792,6 +797,7 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 	cq->rows_relid = row.rows_table;
 
 	/* read every source after its position */
+	pgs_set_current_view(viewid);
 	foreach(lc, cq->streams)
 	{
 		Oid			relid = lfirst_oid(lc);
@@ -812,6 +818,7 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 			*wait_ms = b->wait_ms;
 		batches = lappend(batches, b);
 	}
+	pgs_set_current_view(InvalidOid);
 
 	if (rows_in == 0 && !force)
 		result = BATCH_EMPTY;

@@ -42,6 +42,21 @@
 /* batches of the batch being run, or NIL */
 static List *current_batches = NIL;
 
+/* the view whose sources are being read (for dead letters), or InvalidOid */
+static Oid	current_view = InvalidOid;
+
+void
+pgs_set_current_view(Oid viewid)
+{
+	current_view = viewid;
+}
+
+Oid
+pgs_current_view(void)
+{
+	return current_view;
+}
+
 void
 pgs_set_current_batches(List *batches)
 {
@@ -90,6 +105,8 @@ pgs_source_for_relation(Oid relid)
 				return &stream_source;
 			if (strcmp(handler, "rate_fdw_handler") == 0)
 				return &rate_source;
+			if (strcmp(handler, "kafka_fdw_handler") == 0)
+				return &kafka_source;
 		}
 	}
 	return NULL;

@@ -1,0 +1,1227 @@
+/*-------------------------------------------------------------------------
+ *
+ * kafka.c
+ *	  The "kafka" source: a topic read through librdkafka, in micro-batches.
+ *
+ * Positions. A position is the next offset to read in each partition,
+ * {"0": 1200, "1": 1187, ...}, stored in stream.positions in the batch's
+ * transaction with the view's changes. Nothing is committed to Kafka (no
+ * consumer group): the position in PostgreSQL is the truth, so a crash at
+ * any moment leaves the view and its position together, and the next
+ * batch reads from exactly where the last committed one ended.
+ *
+ * A batch asks for each partition's end (its high watermark) first and
+ * reads up to there, at most max_batch_rows messages in all; a partition
+ * not in the position yet (a new query, or a partition added since) starts
+ * at start_offset.
+ *
+ * Decoding. Each message becomes a row of the foreign table: json (keys
+ * matched to column names), csv (fields in column order) or text (the
+ * whole message into the one data column), converted with the columns'
+ * input functions; columns with the option meta take the message's
+ * partition, offset, timestamp, key or topic. A message that does not
+ * decode goes to stream.errors with its partition, offset and payload,
+ * and the batch goes on (on_error 'stop' fails the batch instead). The
+ * whole batch is decoded in one subtransaction; only if that fails is it
+ * decoded again message by message, each in its own, to find the bad ones.
+ *
+ * Connections. A backend keeps one librdkafka consumer per server and
+ * user, configured from the server's options (brokers, and any librdkafka
+ * property by its name) and the user mapping's (credentials). Option
+ * values never appear in messages.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_stream.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include "access/reloptions.h"
+#include "access/xact.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_type.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "executor/spi.h"
+#include "foreign/fdwapi.h"
+#include "foreign/foreign.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(kafka_fdw_handler);
+PG_FUNCTION_INFO_V1(kafka_fdw_validator);
+
+#define KAFKA_TIMEOUT_MS 10000	/* a broker that answers nothing for this long fails the batch */
+#define KAFKA_LAG_TIMEOUT_MS 1000	/* stream.queries does not wait longer for the lag */
+
+typedef enum KafkaFormat
+{
+	FORMAT_JSON,
+	FORMAT_CSV,
+	FORMAT_TEXT
+} KafkaFormat;
+
+typedef enum KafkaMeta
+{
+	META_NONE,
+	META_PARTITION,
+	META_OFFSET,
+	META_TIMESTAMP,
+	META_KEY,
+	META_TOPIC
+} KafkaMeta;
+
+static const char *const meta_names[] = {"", "partition", "offset", "timestamp", "key", "topic"};
+
+/* a kafka foreign table, as a batch needs it */
+typedef struct KafkaTable
+{
+	Oid			relid;
+	Oid			serverid;
+	char	   *relname;
+	char	   *topic;
+	KafkaFormat format;
+	char	   *partitions;		/* '0-3,7', or NULL for all */
+	bool		start_latest;
+	int64		start_offset;	/* a number, or -1 for earliest */
+	bool		on_error_stop;
+	TupleDesc	desc;
+	KafkaMeta  *meta;			/* per attribute */
+	FmgrInfo   *infuncs;		/* per attribute */
+	Oid		   *ioparams;
+} KafkaTable;
+
+/*------------------------------------------------------------------------
+ * Options
+ *------------------------------------------------------------------------
+ */
+static const char *const table_opts[] = {"topic", "format", "partitions", "start_offset", "on_error", NULL};
+static const char *const column_opts[] = {"meta", NULL};
+
+static KafkaFormat
+parse_format(const char *v)
+{
+	if (strcmp(v, "json") == 0)
+		return FORMAT_JSON;
+	if (strcmp(v, "csv") == 0)
+		return FORMAT_CSV;
+	if (strcmp(v, "text") == 0)
+		return FORMAT_TEXT;
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for option \"format\": \"%s\"", v),
+			 errhint("Valid values are json, csv and text.")));
+	return FORMAT_JSON;
+}
+
+static KafkaMeta
+parse_meta(const char *v)
+{
+	for (int i = 1; i < lengthof(meta_names); i++)
+		if (strcmp(v, meta_names[i]) == 0)
+			return (KafkaMeta) i;
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for option \"meta\": \"%s\"", v),
+			 errhint("Valid values are partition, offset, timestamp, key and topic.")));
+	return META_NONE;
+}
+
+/* '0-3,7': is partition p in it? (NULL: all) ; also validates */
+static bool
+partition_selected(const char *spec, int32 p)
+{
+	const char *s = spec;
+
+	if (spec == NULL)
+		return true;
+	while (*s)
+	{
+		char	   *end;
+		long		lo,
+					hi;
+
+		lo = strtol(s, &end, 10);
+		if (end == s || lo < 0)
+			goto bad;
+		hi = lo;
+		s = end;
+		if (*s == '-')
+		{
+			s++;
+			hi = strtol(s, &end, 10);
+			if (end == s || hi < lo)
+				goto bad;
+			s = end;
+		}
+		if (p >= lo && p <= hi)
+			return true;
+		if (*s == ',')
+			s++;
+		else if (*s)
+			goto bad;
+	}
+	return false;
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for option \"partitions\": \"%s\"", spec),
+			 errhint("Give partition numbers and ranges, such as '0-3,7'.")));
+	return false;
+}
+
+static void
+parse_start_offset(const char *v, bool *latest, int64 *offset)
+{
+	*latest = false;
+	*offset = -1;
+	if (strcmp(v, "earliest") == 0)
+		return;
+	if (strcmp(v, "latest") == 0)
+	{
+		*latest = true;
+		return;
+	}
+	{
+		char	   *end;
+		long long	n = strtoll(v, &end, 10);
+
+		if (end == v || *end != '\0' || n < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("invalid value for option \"start_offset\": \"%s\"", v),
+					 errhint("Valid values are earliest, latest and an offset (a number).")));
+		*offset = n;
+	}
+}
+
+static KafkaTable *
+kafka_table(Relation rel)
+{
+	ForeignTable *ft = GetForeignTable(RelationGetRelid(rel));
+	KafkaTable *kt = palloc0(sizeof(KafkaTable));
+	TupleDesc	desc = RelationGetDescr(rel);
+	ListCell   *lc;
+	int			ndata = 0;
+
+	kt->relid = RelationGetRelid(rel);
+	kt->serverid = ft->serverid;
+	kt->relname = pstrdup(RelationGetRelationName(rel));
+	kt->format = FORMAT_JSON;
+	kt->start_offset = -1;
+	foreach(lc, ft->options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+		char	   *v = defGetString(def);
+
+		if (strcmp(def->defname, "topic") == 0)
+			kt->topic = v;
+		else if (strcmp(def->defname, "format") == 0)
+			kt->format = parse_format(v);
+		else if (strcmp(def->defname, "partitions") == 0)
+			kt->partitions = v;
+		else if (strcmp(def->defname, "start_offset") == 0)
+			parse_start_offset(v, &kt->start_latest, &kt->start_offset);
+		else if (strcmp(def->defname, "on_error") == 0)
+			kt->on_error_stop = (strcmp(v, "stop") == 0);
+	}
+	if (kt->topic == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("kafka stream \"%s\" has no option \"topic\"", kt->relname)));
+
+	kt->desc = desc;
+	kt->meta = palloc0(sizeof(KafkaMeta) * desc->natts);
+	kt->infuncs = palloc0(sizeof(FmgrInfo) * desc->natts);
+	kt->ioparams = palloc0(sizeof(Oid) * desc->natts);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Oid			infunc;
+
+		if (att->attisdropped)
+			continue;
+		foreach(lc, GetForeignColumnOptions(kt->relid, i + 1))
+		{
+			DefElem    *def = lfirst_node(DefElem, lc);
+
+			if (strcmp(def->defname, "meta") == 0)
+				kt->meta[i] = parse_meta(defGetString(def));
+		}
+		if (kt->meta[i] == META_NONE)
+			ndata++;
+		getTypeInputInfo(att->atttypid, &infunc, &kt->ioparams[i]);
+		fmgr_info(infunc, &kt->infuncs[i]);
+	}
+	if (kt->format == FORMAT_TEXT && ndata != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("kafka stream \"%s\" has format text, so it needs exactly one column without option \"meta\"",
+						kt->relname)));
+	return kt;
+}
+
+/*------------------------------------------------------------------------
+ * Consumers, one per server and user in a backend
+ *------------------------------------------------------------------------
+ */
+typedef struct KafkaConn
+{
+	Oid			serverid;
+	Oid			userid;
+	rd_kafka_t *rk;
+	struct KafkaConn *next;
+} KafkaConn;
+
+static KafkaConn *conns = NULL;
+static bool conns_stale = false;
+
+/* a server or user mapping changed: make new consumers at the next use */
+static void
+conns_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	conns_stale = true;
+}
+
+/* set a property; the value is never shown (it may be a secret) */
+static void
+conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
+{
+	char		errstr[512];
+
+	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+	{
+		rd_kafka_conf_destroy(conf);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("invalid librdkafka property \"%s\"", name),
+				 errdetail("librdkafka does not accept this property or its value.")));
+	}
+}
+
+static void
+conf_set_options(rd_kafka_conf_t *conf, List *options)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "brokers") == 0)
+			conf_set(conf, "bootstrap.servers", defGetString(def));
+		else
+			conf_set(conf, def->defname, defGetString(def));
+	}
+}
+
+/* the user mapping of user (or PUBLIC) on the server, or NIL */
+static List *
+user_mapping_options(Oid userid, Oid serverid)
+{
+	HeapTuple	tp;
+	List	   *options = NIL;
+
+	tp = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(userid),
+						 ObjectIdGetDatum(serverid));
+	if (!HeapTupleIsValid(tp))
+		tp = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
+							 ObjectIdGetDatum(serverid));
+	if (HeapTupleIsValid(tp))
+	{
+		bool		isnull;
+		Datum		d = SysCacheGetAttr(USERMAPPINGUSERSERVER, tp,
+										Anum_pg_user_mapping_umoptions, &isnull);
+
+		if (!isnull)
+			options = untransformRelOptions(d);
+		ReleaseSysCache(tp);
+	}
+	return options;
+}
+
+static rd_kafka_t *
+kafka_consumer(Oid serverid)
+{
+	Oid			userid = GetUserId();
+	KafkaConn  *c;
+	rd_kafka_conf_t *conf;
+	char		errstr[512];
+	rd_kafka_t *rk;
+
+	if (conns == NULL && !conns_stale)
+	{
+		static bool registered = false;
+
+		if (!registered)
+		{
+			CacheRegisterSyscacheCallback(FOREIGNSERVEROID, conns_invalidate, (Datum) 0);
+			CacheRegisterSyscacheCallback(USERMAPPINGOID, conns_invalidate, (Datum) 0);
+			registered = true;
+		}
+	}
+	if (conns_stale)
+	{
+		while (conns)
+		{
+			KafkaConn  *next = conns->next;
+
+			rd_kafka_destroy(conns->rk);
+			pfree(conns);
+			conns = next;
+		}
+		conns_stale = false;
+	}
+	for (c = conns; c; c = c->next)
+		if (c->serverid == serverid && c->userid == userid)
+			return c->rk;
+
+	conf = rd_kafka_conf_new();
+	conf_set(conf, "client.id", "pg_stream");
+	conf_set(conf, "group.id", "pg_stream");
+	conf_set(conf, "enable.auto.commit", "false");
+	conf_set(conf, "enable.auto.offset.store", "false");
+	conf_set(conf, "enable.partition.eof", "true");
+	conf_set(conf, "fetch.wait.max.ms", "10");
+	conf_set(conf, "log_level", "4");
+	conf_set_options(conf, GetForeignServer(serverid)->options);
+	conf_set_options(conf, user_mapping_options(userid, serverid));
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (rk == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("could not create a Kafka consumer: %s", errstr)));
+	rd_kafka_poll_set_consumer(rk);
+	c = MemoryContextAlloc(TopMemoryContext, sizeof(KafkaConn));
+	c->serverid = serverid;
+	c->userid = userid;
+	c->rk = rk;
+	c->next = conns;
+	conns = c;
+	return rk;
+}
+
+static void
+kafka_fail(KafkaTable *kt, const char *what, rd_kafka_resp_err_t err)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+			 errmsg("kafka stream \"%s\": %s of topic \"%s\": %s",
+					kt->relname, what, kt->topic, rd_kafka_err2str(err))));
+}
+
+/* the partitions of the topic that the table reads, ascending */
+static List *
+topic_partitions(rd_kafka_t *rk, KafkaTable *kt, int timeout_ms)
+{
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, kt->topic, NULL);
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t err;
+	List	   *parts = NIL;
+
+	err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+	rd_kafka_topic_destroy(rkt);
+	if (err)
+		kafka_fail(kt, "could not read the metadata", err);
+	if (md->topic_cnt != 1 || md->topics[0].err)
+	{
+		err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+		rd_kafka_metadata_destroy(md);
+		kafka_fail(kt, "could not read the metadata", err);
+	}
+	for (int i = 0; i < md->topics[0].partition_cnt; i++)
+	{
+		int32		p = md->topics[0].partitions[i].id;
+
+		if (partition_selected(kt->partitions, p))
+			parts = lappend_int(parts, p);
+	}
+	rd_kafka_metadata_destroy(md);
+	list_sort(parts, list_int_cmp);
+	return parts;
+}
+
+/*------------------------------------------------------------------------
+ * Positions: the next offset of each partition
+ *------------------------------------------------------------------------
+ */
+typedef struct PartPos
+{
+	int32		partition;
+	int64		next;			/* next offset to read, or -1 if unknown */
+	int64		low;
+	int64		high;			/* end of the partition when the batch began */
+} PartPos;
+
+static int64
+position_offset(Jsonb *position, int32 partition)
+{
+	char		key[16];
+
+	snprintf(key, sizeof(key), "%d", partition);
+	return position ? pgs_jsonb_get_int64(position, key, -1) : -1;
+}
+
+static Jsonb *
+positions_to_jsonb(PartPos *pp, int n, Jsonb *old)
+{
+	StringInfoData buf;
+	bool		first = true;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int i = 0; i < n; i++)
+	{
+		if (pp[i].next < 0)
+			continue;
+		appendStringInfo(&buf, "%s\"%d\": " INT64_FORMAT, first ? "" : ", ",
+						 pp[i].partition, pp[i].next);
+		first = false;
+	}
+	appendStringInfoChar(&buf, '}');
+	return pgs_jsonb_from_cstring(buf.data);
+}
+
+/* each partition's watermarks, and where a batch starts in it */
+static PartPos *
+partition_positions(rd_kafka_t *rk, KafkaTable *kt, Jsonb *position, int *n,
+					int timeout_ms)
+{
+	List	   *parts = topic_partitions(rk, kt, timeout_ms);
+	PartPos    *pp = palloc0(sizeof(PartPos) * Max(list_length(parts), 1));
+	ListCell   *lc;
+
+	*n = list_length(parts);
+	foreach(lc, parts)
+	{
+		PartPos    *p = &pp[foreach_current_index(lc)];
+		rd_kafka_resp_err_t err;
+
+		p->partition = lfirst_int(lc);
+		err = rd_kafka_query_watermark_offsets(rk, kt->topic, p->partition,
+											   &p->low, &p->high, timeout_ms);
+		if (err)
+			kafka_fail(kt, psprintf("could not read the offsets of partition %d", p->partition), err);
+		p->next = position_offset(position, p->partition);
+		if (p->next < 0)
+		{
+			/* not read yet: where start_offset says */
+			if (kt->start_offset >= 0)
+				p->next = kt->start_offset;
+			else
+				p->next = p->low;
+		}
+		if (p->next < p->low)
+		{
+			ereport(WARNING,
+					(errmsg("kafka stream \"%s\": offsets " INT64_FORMAT " to " INT64_FORMAT " of partition %d are gone from the topic",
+							kt->relname, p->next, p->low - 1, p->partition),
+					 errdetail("The broker deleted them (retention) before they were read.")));
+			p->next = p->low;
+		}
+		if (p->next > p->high)
+			p->next = p->high;
+	}
+	return pp;
+}
+
+/*------------------------------------------------------------------------
+ * Decoding
+ *------------------------------------------------------------------------
+ */
+static Datum
+input_value(KafkaTable *kt, int i, char *s)
+{
+	return InputFunctionCall(&kt->infuncs[i], s, kt->ioparams[i],
+							 TupleDescAttr(kt->desc, i)->atttypmod);
+}
+
+static int
+column_by_name(KafkaTable *kt, const char *name, int len)
+{
+	for (int i = 0; i < kt->desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(kt->desc, i);
+
+		if (!att->attisdropped && kt->meta[i] == META_NONE &&
+			strncmp(NameStr(att->attname), name, len) == 0 &&
+			NameStr(att->attname)[len] == '\0')
+			return i;
+	}
+	return -1;
+}
+
+static void
+decode_json(KafkaTable *kt, char *payload, Datum *values, bool *nulls)
+{
+	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(payload)));
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			col = -1;
+
+	if (!JB_ROOT_IS_OBJECT(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("a JSON message must be an object")));
+	it = JsonbIteratorInit(&jb->root);
+	tok = JsonbIteratorNext(&it, &v, false);	/* WJB_BEGIN_OBJECT */
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			col = column_by_name(kt, v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE || col < 0)
+			continue;
+		switch (v.type)
+		{
+			case jbvNull:
+				nulls[col] = true;
+				break;
+			case jbvString:
+				values[col] = input_value(kt, col, pnstrdup(v.val.string.val, v.val.string.len));
+				nulls[col] = false;
+				break;
+			case jbvNumeric:
+				values[col] = input_value(kt, col,
+										  DatumGetCString(DirectFunctionCall1(numeric_out,
+																			  NumericGetDatum(v.val.numeric))));
+				nulls[col] = false;
+				break;
+			case jbvBool:
+				values[col] = input_value(kt, col, v.val.boolean ? "true" : "false");
+				nulls[col] = false;
+				break;
+			default:
+				/* an object or array: its JSON text (for json, jsonb, text columns) */
+				values[col] = input_value(kt, col,
+										  JsonbToCString(NULL, v.val.binary.data, v.val.binary.len));
+				nulls[col] = false;
+				break;
+		}
+	}
+}
+
+/* one CSV record: fields separated by commas, "quoted" with "" inside */
+static void
+decode_csv(KafkaTable *kt, char *payload, Datum *values, bool *nulls)
+{
+	char	   *s = payload;
+	int			col = 0;
+	StringInfoData field;
+
+	initStringInfo(&field);
+	for (;;)
+	{
+		bool		quoted = false;
+
+		resetStringInfo(&field);
+		if (*s == '"')
+		{
+			quoted = true;
+			s++;
+			for (;;)
+			{
+				if (*s == '\0')
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+							 errmsg("unterminated quoted CSV field")));
+				if (*s == '"' && s[1] == '"')
+				{
+					appendStringInfoChar(&field, '"');
+					s += 2;
+				}
+				else if (*s == '"')
+				{
+					s++;
+					break;
+				}
+				else
+					appendStringInfoChar(&field, *s++);
+			}
+		}
+		else
+			while (*s && *s != ',' && *s != '\n' && *s != '\r')
+				appendStringInfoChar(&field, *s++);
+
+		/* the next data column */
+		while (col < kt->desc->natts &&
+			   (TupleDescAttr(kt->desc, col)->attisdropped || kt->meta[col] != META_NONE))
+			col++;
+		if (col >= kt->desc->natts)
+			ereport(ERROR,
+					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+					 errmsg("extra data after the last expected CSV field")));
+		if (field.len == 0 && !quoted)
+			nulls[col] = true;
+		else
+		{
+			values[col] = input_value(kt, col, pstrdup(field.data));
+			nulls[col] = false;
+		}
+		col++;
+		if (*s == ',')
+		{
+			s++;
+			continue;
+		}
+		if (*s == '\r')
+			s++;
+		if (*s == '\n')
+			s++;
+		if (*s != '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+					 errmsg("unexpected character after a quoted CSV field")));
+		break;
+	}
+}
+
+/* a message as a row of the foreign table, in slot */
+static void
+decode_message(KafkaTable *kt, rd_kafka_message_t *m, TupleTableSlot *slot)
+{
+	int			natts = kt->desc->natts;
+	Datum	   *values = slot->tts_values;
+	bool	   *nulls = slot->tts_isnull;
+	char	   *payload = m->payload ? pnstrdup(m->payload, m->len) : pstrdup("");
+
+	ExecClearTuple(slot);
+	memset(nulls, true, sizeof(bool) * natts);
+	for (int i = 0; i < natts; i++)
+	{
+		rd_kafka_timestamp_type_t tstype;
+		int64		ts;
+
+		switch (kt->meta[i])
+		{
+			case META_NONE:
+				if (kt->format == FORMAT_TEXT && !TupleDescAttr(kt->desc, i)->attisdropped)
+				{
+					values[i] = input_value(kt, i, payload);
+					nulls[i] = false;
+				}
+				break;
+			case META_PARTITION:
+				values[i] = input_value(kt, i, psprintf("%d", m->partition));
+				nulls[i] = false;
+				break;
+			case META_OFFSET:
+				values[i] = input_value(kt, i, psprintf(INT64_FORMAT, (int64) m->offset));
+				nulls[i] = false;
+				break;
+			case META_TIMESTAMP:
+				ts = rd_kafka_message_timestamp(m, &tstype);
+				if (tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
+				{
+					/* milliseconds since the Unix epoch */
+					TimestampTz t = (TimestampTz) ts * 1000 -
+						((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+
+					values[i] = input_value(kt, i, (char *) timestamptz_to_str(t));
+					nulls[i] = false;
+				}
+				break;
+			case META_KEY:
+				if (m->key)
+				{
+					values[i] = input_value(kt, i, pnstrdup(m->key, m->key_len));
+					nulls[i] = false;
+				}
+				break;
+			case META_TOPIC:
+				values[i] = input_value(kt, i, kt->topic);
+				nulls[i] = false;
+				break;
+		}
+	}
+	if (kt->format == FORMAT_JSON)
+		decode_json(kt, payload, values, nulls);
+	else if (kt->format == FORMAT_CSV)
+		decode_csv(kt, payload, values, nulls);
+	ExecStoreVirtualTuple(slot);
+}
+
+/* a message that did not decode: a dead letter in stream.errors */
+static void
+dead_letter(KafkaTable *kt, rd_kafka_message_t *m, const char *error, Oid viewid)
+{
+	Oid			argtypes[5] = {OIDOID, JSONBOID, TEXTOID, TEXTOID, OIDOID};
+	Datum		args[5];
+	PgsUser		saved;
+	char	   *payload = m->payload ? pnstrdup(m->payload, m->len) : pstrdup("");
+
+	/* a payload that is not valid text is shown escaped */
+	if (pg_verifymbstr(payload, strlen(payload), true) == false ||
+		strlen(payload) != m->len)
+		payload = DatumGetCString(DirectFunctionCall1(byteaout,
+													  PointerGetDatum(cstring_to_text_with_len(m->payload, m->len))));
+	if (!OidIsValid(viewid))
+	{
+		/* a plain SELECT writes nothing: it skips the message */
+		ereport(WARNING,
+				(errmsg("kafka stream \"%s\": skipped the message at offset " INT64_FORMAT " of partition %d: %s",
+						kt->relname, (int64) m->offset, m->partition, error)));
+		return;
+	}
+	args[0] = ObjectIdGetDatum(kt->relid);
+	args[1] = JsonbPGetDatum(pgs_jsonb_from_cstring(psprintf("{\"topic\": \"%s\", \"partition\": %d, \"offset\": " INT64_FORMAT "}",
+															  kt->topic, m->partition, (int64) m->offset)));
+	args[2] = CStringGetTextDatum(payload);
+	args[3] = CStringGetTextDatum(error);
+	args[4] = ObjectIdGetDatum(viewid);
+	pgs_become_superuser(&saved);
+	SPI_connect();
+	if (SPI_execute_with_args("INSERT INTO stream.errors (stream, position, payload, error, view) "
+							  "VALUES ($1, $2, $3, $4, $5)", 5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into stream.errors");
+	SPI_finish();
+	pgs_restore_user(&saved);
+}
+
+/*
+ * Decode messages into the tuplestore: all of them in one subtransaction;
+ * if one fails, again one by one to single out the bad ones. The rows are
+ * kept in memory until the subtransactions are over (a tuplestore's temp
+ * files belong to the subtransaction that creates them). Returns the
+ * number of messages that went to stream.errors.
+ */
+static bool
+is_data_error(ErrorData *edata)
+{
+	return ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_DATA_EXCEPTION ||
+		edata->sqlerrcode == ERRCODE_BAD_COPY_FILE_FORMAT;
+}
+
+static MinimalTuple
+decode_to_tuple(KafkaTable *kt, rd_kafka_message_t *m, TupleTableSlot *slot,
+				MemoryContext rowcxt, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(rowcxt);
+	MinimalTuple mt;
+
+	decode_message(kt, m, slot);
+	MemoryContextSwitchTo(cxt);
+	mt = ExecCopySlotMinimalTuple(slot);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(rowcxt);
+	return mt;
+}
+
+static int64
+decode_all(KafkaTable *kt, rd_kafka_message_t **msgs, int64 n, Tuplestorestate *ts,
+		   Oid viewid)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(kt->desc, &TTSOpsVirtual);
+	TupleTableSlot *mslot = MakeSingleTupleTableSlot(kt->desc, &TTSOpsMinimalTuple);
+	MemoryContext rowcxt = AllocSetContextCreate(cxt, "kafka decode", ALLOCSET_DEFAULT_SIZES);
+	MinimalTuple *rows = palloc0(sizeof(MinimalTuple) * Max(n, 1));
+	bool		ok = true;
+	int64		bad = 0;
+
+	if (n == 0)
+		goto done;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		for (int64 i = 0; i < n; i++)
+			rows[i] = decode_to_tuple(kt, msgs[i], slot, rowcxt, cxt);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		/* only a bad value is a bad message: a cancel is a cancel */
+		if (kt->on_error_stop || !is_data_error(edata))
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+
+	if (!ok)
+	{
+		for (int64 i = 0; i < n; i++)
+		{
+			ErrorData  *edata = NULL;
+
+			rows[i] = NULL;
+			BeginInternalSubTransaction(NULL);
+			MemoryContextSwitchTo(cxt);
+			PG_TRY();
+			{
+				rows[i] = decode_to_tuple(kt, msgs[i], slot, rowcxt, cxt);
+				ReleaseCurrentSubTransaction();
+			}
+			PG_CATCH();
+			{
+				MemoryContextSwitchTo(cxt);
+				edata = CopyErrorData();
+				FlushErrorState();
+				RollbackAndReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(cxt);
+				CurrentResourceOwner = owner;
+				if (!is_data_error(edata))
+					ReThrowError(edata);
+			}
+			PG_END_TRY();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			MemoryContextReset(rowcxt);
+			if (edata)
+			{
+				dead_letter(kt, msgs[i], edata->message, viewid);
+				FreeErrorData(edata);
+				bad++;
+			}
+		}
+	}
+	for (int64 i = 0; i < n; i++)
+		if (rows[i])
+		{
+			ExecStoreMinimalTuple(rows[i], mslot, true);
+			tuplestore_puttupleslot(ts, mslot);
+			ExecClearTuple(mslot);
+		}
+done:
+	pfree(rows);
+	ExecDropSingleTupleTableSlot(slot);
+	ExecDropSingleTupleTableSlot(mslot);
+	MemoryContextDelete(rowcxt);
+	return bad;
+}
+
+/*------------------------------------------------------------------------
+ * The source
+ *------------------------------------------------------------------------
+ */
+
+/* a new query: earliest (nothing read), latest (the ends now) or a number */
+static Jsonb *
+kafka_initial_position(Relation rel)
+{
+	KafkaTable *kt = kafka_table(rel);
+	rd_kafka_t *rk;
+	PartPos    *pp;
+	int			n;
+
+	if (!kt->start_latest)
+		return pgs_jsonb_from_cstring("{}");
+	rk = kafka_consumer(kt->serverid);
+	pp = partition_positions(rk, kt, NULL, &n, KAFKA_TIMEOUT_MS);
+	for (int i = 0; i < n; i++)
+		pp[i].next = pp[i].high;
+	return positions_to_jsonb(pp, n, NULL);
+}
+
+static void
+kafka_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
+{
+	KafkaTable *kt = kafka_table(rel);
+	rd_kafka_t *rk = kafka_consumer(kt->serverid);
+	int			nparts;
+	PartPos    *pp = partition_positions(rk, kt, position, &nparts, KAFKA_TIMEOUT_MS);
+	rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new(Max(nparts, 1));
+	int			pending = 0;
+	int64		nmsgs = 0;
+	int64		alloc = 1024;
+	rd_kafka_message_t **msgs = palloc(sizeof(rd_kafka_message_t *) * alloc);
+	rd_kafka_resp_err_t err;
+	bool		cut = false;
+	TimestampTz last_progress = GetCurrentTimestamp();
+
+	if (position == NULL && kt->start_latest)
+	{
+		/* a bounded read of a 'latest' stream: nothing yet */
+		for (int i = 0; i < nparts; i++)
+			pp[i].next = pp[i].high;
+	}
+	for (int i = 0; i < nparts; i++)
+		if (pp[i].next < pp[i].high)
+		{
+			rd_kafka_topic_partition_list_add(assign, kt->topic, pp[i].partition)->offset = pp[i].next;
+			pending++;
+		}
+
+	if (pending > 0)
+	{
+		err = rd_kafka_assign(rk, assign);
+		if (err)
+		{
+			rd_kafka_topic_partition_list_destroy(assign);
+			kafka_fail(kt, "could not assign the partitions", err);
+		}
+	}
+	PG_TRY();
+	{
+		while (pending > 0)
+		{
+			rd_kafka_message_t *m;
+			PartPos    *p = NULL;
+
+			if (max_rows >= 0 && nmsgs >= max_rows)
+			{
+				cut = true;
+				break;
+			}
+			CHECK_FOR_INTERRUPTS();
+			m = rd_kafka_consumer_poll(rk, 100);
+			if (m == NULL)
+			{
+				if (TimestampDifferenceExceeds(last_progress, GetCurrentTimestamp(), KAFKA_TIMEOUT_MS))
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+							 errmsg("kafka stream \"%s\": no message from topic \"%s\" for %d s",
+									kt->relname, kt->topic, KAFKA_TIMEOUT_MS / 1000)));
+				continue;
+			}
+			last_progress = GetCurrentTimestamp();
+			for (int i = 0; i < nparts; i++)
+				if (pp[i].partition == m->partition)
+					p = &pp[i];
+			if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			{
+				/* at the end: whatever it said at the start, nothing more now */
+				if (p && p->next < p->high)
+				{
+					p->high = p->next;
+					pending--;
+				}
+				rd_kafka_message_destroy(m);
+				continue;
+			}
+			if (m->err)
+			{
+				char	   *msg = pstrdup(rd_kafka_message_errstr(m));
+
+				rd_kafka_message_destroy(m);
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+						 errmsg("kafka stream \"%s\": could not read topic \"%s\": %s",
+								kt->relname, kt->topic, msg)));
+			}
+			if (p == NULL || m->offset < p->next || p->next >= p->high)
+			{
+				/* not ours, read already, or past the batch's end */
+				rd_kafka_message_destroy(m);
+				continue;
+			}
+			if (nmsgs == alloc)
+			{
+				alloc *= 2;
+				msgs = repalloc(msgs, sizeof(rd_kafka_message_t *) * alloc);
+			}
+			msgs[nmsgs++] = m;
+			p->next = m->offset + 1;
+			if (p->next >= p->high)
+				pending--;
+		}
+		batch->rows = tuplestore_begin_heap(false, false, work_mem);
+		batch->rows_bad = decode_all(kt, msgs, nmsgs, batch->rows,
+									 position ? pgs_current_view() : InvalidOid);
+	}
+	PG_FINALLY();
+	{
+		for (int64 i = 0; i < nmsgs; i++)
+			rd_kafka_message_destroy(msgs[i]);
+		rd_kafka_assign(rk, NULL);
+		rd_kafka_topic_partition_list_destroy(assign);
+	}
+	PG_END_TRY();
+
+	batch->nrows = nmsgs;
+	batch->start_position = position;
+	batch->end_position = position ? positions_to_jsonb(pp, nparts, position) : NULL;
+	batch->more = cut;
+	/* Kafka wakes nobody: look again soon */
+	batch->wait_ms = cut ? 0 : 100;
+}
+
+static int64
+kafka_lag(Relation rel, Jsonb *position)
+{
+	KafkaTable *kt = kafka_table(rel);
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	int64		lag = 0;
+
+	/* the broker away makes the lag unknown, not stream.queries fail */
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		int			n;
+		PartPos    *pp = partition_positions(kafka_consumer(kt->serverid), kt, position, &n,
+										  KAFKA_LAG_TIMEOUT_MS);
+
+		for (int i = 0; i < n; i++)
+			lag += pp[i].high - pp[i].next;
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		lag = -1;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return lag;
+}
+
+/* the input available now: every partition's end */
+static Jsonb *
+kafka_mark(Relation rel)
+{
+	KafkaTable *kt = kafka_table(rel);
+	int			n;
+	PartPos    *pp = partition_positions(kafka_consumer(kt->serverid), kt, NULL, &n,
+									  KAFKA_TIMEOUT_MS);
+
+	for (int i = 0; i < n; i++)
+		pp[i].next = pp[i].high;
+	return positions_to_jsonb(pp, n, NULL);
+}
+
+static bool
+kafka_reached(Relation rel, Jsonb *position, Jsonb *mark)
+{
+	KafkaTable *kt = kafka_table(rel);
+	int			n;
+	PartPos    *pp = partition_positions(kafka_consumer(kt->serverid), kt, position, &n,
+									  KAFKA_TIMEOUT_MS);
+
+	for (int i = 0; i < n; i++)
+		if (pp[i].next < position_offset(mark, pp[i].partition))
+			return false;
+	return true;
+}
+
+const SourceRoutine kafka_source = {
+	.name = "kafka",
+	.initial_position = kafka_initial_position,
+	.read = kafka_read,
+	.lag = kafka_lag,
+	.mark = kafka_mark,
+	.reached = kafka_reached,
+};
+
+/*------------------------------------------------------------------------
+ * The FDW
+ *------------------------------------------------------------------------
+ */
+Datum
+kafka_fdw_handler(PG_FUNCTION_ARGS)
+{
+	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	pgs_fdw_scan_routines(routine);
+	PG_RETURN_POINTER(routine);
+}
+
+Datum
+kafka_fdw_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			catalog = PG_GETARG_OID(1);
+	ListCell   *lc;
+	bool		has_brokers = false;
+	bool		has_topic = false;
+
+	if (catalog == ForeignServerRelationId || catalog == UserMappingRelationId)
+	{
+		/* librdkafka properties, checked by librdkafka itself */
+		rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+		foreach(lc, options)
+		{
+			DefElem    *def = lfirst_node(DefElem, lc);
+
+			if (strcmp(def->defname, "brokers") == 0)
+				has_brokers = true;
+			conf_set(conf, strcmp(def->defname, "brokers") == 0 ? "bootstrap.servers" : def->defname,
+					 defGetString(def));
+		}
+		rd_kafka_conf_destroy(conf);
+		if (catalog == ForeignServerRelationId && !has_brokers)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+					 errmsg("a kafka server needs option \"brokers\""),
+					 errhint("Give the bootstrap brokers, as in OPTIONS (brokers 'host1:9092,host2:9092').")));
+		PG_RETURN_VOID();
+	}
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+		char	   *v = defGetString(def);
+
+		if (catalog == ForeignTableRelationId)
+		{
+			if (strcmp(def->defname, "topic") == 0)
+				has_topic = true;
+			else if (strcmp(def->defname, "format") == 0)
+				(void) parse_format(v);
+			else if (strcmp(def->defname, "partitions") == 0)
+				(void) partition_selected(v, 0);
+			else if (strcmp(def->defname, "start_offset") == 0)
+			{
+				bool		l;
+				int64		o;
+
+				parse_start_offset(v, &l, &o);
+			}
+			else if (strcmp(def->defname, "on_error") == 0)
+			{
+				if (strcmp(v, "stop") != 0 && strcmp(v, "dead_letter") != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+							 errmsg("invalid value for option \"on_error\": \"%s\"", v),
+							 errhint("Valid values are dead_letter (the default) and stop.")));
+			}
+			else
+				pgs_reject_unknown_option(def->defname, table_opts, "a kafka stream");
+		}
+		else if (catalog == AttributeRelationId)
+		{
+			if (strcmp(def->defname, "meta") == 0)
+				(void) parse_meta(v);
+			else
+				pgs_reject_unknown_option(def->defname, column_opts, "a column of a kafka stream");
+		}
+		else
+			pgs_reject_unknown_option(def->defname, NULL,
+									  "foreign-data wrapper \"kafka\" in this context");
+	}
+	if (catalog == ForeignTableRelationId && !has_topic)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("a kafka stream needs option \"topic\"")));
+	PG_RETURN_VOID();
+}

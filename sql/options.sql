@@ -46,3 +46,26 @@ ALTER TABLE o_t SET (max_batch_rows = 5);
 DROP TABLE o_t;
 DROP MATERIALIZED VIEW o_v;
 DROP FOREIGN TABLE o_s, o_r, o_r2 CASCADE;
+
+-- kafka: server options are librdkafka properties (brokers is required);
+-- values are never shown, they may be secrets
+CREATE SERVER o_k0 FOREIGN DATA WRAPPER kafka;
+CREATE SERVER o_k0 FOREIGN DATA WRAPPER kafka OPTIONS (brokers '127.0.0.1:1', "no.such.property" 'x');
+CREATE SERVER o_k0 FOREIGN DATA WRAPPER kafka OPTIONS (brokers '127.0.0.1:1', "session.timeout.ms" 'secret-looking');
+CREATE SERVER o_k FOREIGN DATA WRAPPER kafka
+	OPTIONS (brokers '127.0.0.1:1', "security.protocol" 'plaintext', "fetch.max.bytes" '1048576');
+CREATE USER MAPPING FOR CURRENT_USER SERVER o_k OPTIONS ("sasl.username" 'me', "sasl.password" 'hunter2');
+CREATE USER MAPPING FOR PUBLIC SERVER o_k OPTIONS ("sasl.pasword" 'hunter2');
+-- table and column options
+CREATE FOREIGN TABLE o_kt (x int) SERVER o_k;
+CREATE FOREIGN TABLE o_kt (x int) SERVER o_k OPTIONS (topic 't', format 'avro');
+CREATE FOREIGN TABLE o_kt (x int) SERVER o_k OPTIONS (topic 't', partitions '3-1');
+CREATE FOREIGN TABLE o_kt (x int) SERVER o_k OPTIONS (topic 't', partitions '0,x');
+CREATE FOREIGN TABLE o_kt (x int) SERVER o_k OPTIONS (topic 't', start_offset 'newest');
+CREATE FOREIGN TABLE o_kt (x int) SERVER o_k OPTIONS (topic 't', on_error 'ignore');
+CREATE FOREIGN TABLE o_kt (x int) SERVER o_k OPTIONS (topic 't', batch_size '10');
+CREATE FOREIGN TABLE o_kt (x int OPTIONS (meta 'headers')) SERVER o_k OPTIONS (topic 't');
+CREATE FOREIGN TABLE o_kt (x int OPTIONS (metadata 'offset')) SERVER o_k OPTIONS (topic 't');
+CREATE FOREIGN TABLE o_kt (x int, p int OPTIONS (meta 'partition'), o bigint OPTIONS (meta 'offset'))
+	SERVER o_k OPTIONS (topic 't', format 'csv', partitions '0-3,7', start_offset '42', on_error 'stop');
+DROP SERVER o_k CASCADE;

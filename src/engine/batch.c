@@ -719,7 +719,8 @@ pgs_rebuild_view(Oid viewid)
  * Run one batch of the query in the current transaction.
  *
  * from_worker: a stopped, failed or manual-trigger query does nothing.
- * force: run even without input (to give a global aggregate its row).
+ * force: run over no input, without reading the sources (to give a new
+ * global aggregate its row).
  * *wait_ms: how long the caller may sleep before input is due, or -1.
  */
 static BatchResult
@@ -810,7 +811,15 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 			elog(ERROR, "continuous view \"%s\" has no position in stream \"%s\"",
 				 cq->viewname, RelationGetRelationName(rel));
 		b->relid = relid;
-		src->read(rel, pos, cq->opts.max_batch_rows, b);
+		if (force)
+		{
+			/* over no input: the sources are not even asked */
+			b->rows = tuplestore_begin_heap(false, false, work_mem);
+			b->start_position = b->end_position = pos;
+			b->wait_ms = -1;
+		}
+		else
+			src->read(rel, pos, cq->opts.max_batch_rows, b);
 		table_close(rel, NoLock);
 		rows_in += b->nrows;
 		more |= b->more;

@@ -1189,7 +1189,7 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 			else if (strcmp(def->defname, "format") == 0)
 				(void) parse_format(v);
 			else if (strcmp(def->defname, "partitions") == 0)
-				(void) partition_selected(v, 0);
+				(void) partition_selected(v, -1);	/* -1 is in no range: all of it is parsed */
 			else if (strcmp(def->defname, "start_offset") == 0)
 			{
 				bool		l;

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): Kafka JSON into a per-key tumbling count, against
+# the ceiling: kcat -C consuming the same topic (raw, no decoding), in the
+# same run, on the test broker (test/kafka/test_broker.c).
+#
+# The view's work is timed with REFRESH MATERIALIZED VIEW of a manual view
+# over the produced messages: one backend, so the rate is per core (the
+# broker runs on the other core, as kcat's does).
+#
+# usage: bash test/bench/kafka.sh [EVENTS=1000000] [KEYS=1000] [PARTITIONS=4]
+source "$(dirname "$0")/../lib.sh"
+EVENTS=${1:-1000000}
+KEYS=${2:-1000}
+PARTS=${3:-4}
+
+pgs_install_deps kcat python3
+pgs_build
+WORK=$(mktemp -d /tmp/pgs_kbench.XXXXXX)
+chmod 755 "$WORK"
+trap 'pgs_stop_broker; pgs_stop_cluster; rm -rf "$WORK"' EXIT
+pgs_start_broker
+pgs_start_cluster "log_min_messages = warning"
+pgs_broker create bench "$PARTS"
+
+python3 - "$WORK" "$EVENTS" "$KEYS" "$PARTS" <<'PY'
+import random, sys
+work, n, keys, parts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+random.seed(1)
+files = [open(f"{work}/p{p}.json", "w") for p in range(parts)]
+for i in range(n):
+    files[i % parts].write('{"key": "k%d", "value": %d, "ts": "2026-01-01T%02d:%02d:%02dZ"}\n'
+                           % (random.randrange(keys), random.randrange(1000),
+                              i * 24 // n, random.randrange(60), random.randrange(60)))
+for f in files:
+    f.close()
+PY
+for p in $(seq 0 $((PARTS - 1))); do
+	kcat -P -l -b "$PGS_BROKERS" -t bench -p "$p" -X linger.ms=50 "$WORK/p$p.json"
+done
+bytes=$(cat "$WORK"/p*.json | wc -c)
+
+# the ceiling: kcat reading every message, printing nothing
+t0=$(date +%s.%N)
+n=$(kcat -C -b "$PGS_BROKERS" -t bench -o beginning -e -q -f '\n' | wc -l)
+t1=$(date +%s.%N)
+[ "$n" = "$EVENTS" ] || { echo "kcat read $n messages, not $EVENTS"; exit 1; }
+kcat_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+
+pgs_psql -q <<SQL
+CREATE EXTENSION pg_stream;
+CREATE SERVER bench_kafka FOREIGN DATA WRAPPER kafka OPTIONS (brokers '$PGS_BROKERS');
+CREATE FOREIGN TABLE bench (key text, value int, ts timestamptz) SERVER bench_kafka OPTIONS (topic 'bench');
+CREATE MATERIALIZED VIEW bench_count WITH (trigger = 'manual', max_batch_rows = 100000) AS
+	SELECT key, stream.tumble(ts, '1 minute') AS minute, count(*) AS n FROM bench GROUP BY 1, 2;
+SQL
+t0=$(date +%s.%N)
+pgs_psql -q -c "REFRESH MATERIALIZED VIEW bench_count"
+t1=$(date +%s.%N)
+pg_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+[ "$(pgs_psql -At -c "SELECT sum(n) FROM bench_count")" = "$EVENTS" ] || { echo "the view missed messages"; exit 1; }
+
+awk -v n="$EVENTS" -v k="$kcat_s" -v p="$pg_s" -v keys="$KEYS" -v parts="$PARTS" -v bytes="$bytes" 'BEGIN {
+	printf "\n%-58s %12s %8s\n", sprintf("%d JSON messages (%d B), %d keys, %d partitions", n, bytes / n, keys, parts), "events/s", "ratio"
+	printf "%-58s %12.0f %8s\n", "kcat -C, raw consume (the ceiling)", n / k, ""
+	printf "%-58s %12.0f %7.2fx\n", "pg_stream: JSON -> per-key tumbling count, one core", n / p, k / p
+	printf "%-58s %12.0f %7.2fx\n", "DESIGN.md target per core", 1000000, n / p / 1000000
+}'
+pgs_psql -c "SELECT batches, rows_in, round(processed_rows_per_sec) AS rows_per_sec_in_batches FROM stream.queries"

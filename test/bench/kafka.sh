@@ -7,11 +7,15 @@
 # over the produced messages: one backend, so the rate is per core (the
 # broker runs on the other core, as kcat's does).
 #
-# usage: bash test/bench/kafka.sh [EVENTS=1000000] [KEYS=1000] [PARTITIONS=4]
+# The test broker keeps about 5 MB (and at most 100,000 messages) per
+# partition, as librdkafka's mock cluster does: spread the events over
+# enough partitions.
+#
+# usage: bash test/bench/kafka.sh [EVENTS=1000000] [KEYS=1000] [PARTITIONS=16]
 source "$(dirname "$0")/../lib.sh"
 EVENTS=${1:-1000000}
 KEYS=${2:-1000}
-PARTS=${3:-4}
+PARTS=${3:-16}
 
 pgs_install_deps kcat python3
 pgs_build

@@ -32,9 +32,10 @@ work, n, keys, parts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.
 random.seed(1)
 files = [open(f"{work}/p{p}.json", "w") for p in range(parts)]
 for i in range(n):
-    files[i % parts].write('{"key": "k%d", "value": %d, "ts": "2026-01-01T%02d:%02d:%02dZ"}\n'
+    # event time advances over 10 minutes: about n / (10 * keys) events per group
+    files[i % parts].write('{"key": "k%d", "value": %d, "ts": "2026-01-01T00:%02d:%02dZ"}\n'
                            % (random.randrange(keys), random.randrange(1000),
-                              i * 24 // n, random.randrange(60), random.randrange(60)))
+                              i * 10 // n, random.randrange(60)))
 for f in files:
     f.close()
 PY

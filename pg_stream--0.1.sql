@@ -130,11 +130,14 @@ CREATE TABLE stream.errors (
 -- them empty), and the state and row tables in schema stream as ordinary
 -- tables; a dumped continuous view is created WITH NO DATA and its
 -- REFRESH adopts them (see "Backup and restore" in the README).
-SELECT pg_catalog.pg_extension_config_dump('stream.buffer', '');
+-- (rows of a stream that no view reads are garbage, not dumped)
+SELECT pg_catalog.pg_extension_config_dump('stream.buffer',
+	'WHERE EXISTS (SELECT FROM stream.positions p WHERE p.stream OPERATOR(pg_catalog.=) buffer.stream)');
 SELECT pg_catalog.pg_extension_config_dump('stream.cq', '');
 SELECT pg_catalog.pg_extension_config_dump('stream.positions', '');
 SELECT pg_catalog.pg_extension_config_dump('stream.batch_log', '');
 SELECT pg_catalog.pg_extension_config_dump('stream.errors', '');
+SELECT pg_catalog.pg_extension_config_dump('stream.errors_id_seq', '');
 
 ------------------------------------------------------------------------
 -- Functions

@@ -68,4 +68,14 @@ CREATE FOREIGN TABLE o_kt (x int OPTIONS (meta 'headers')) SERVER o_k OPTIONS (t
 CREATE FOREIGN TABLE o_kt (x int OPTIONS (metadata 'offset')) SERVER o_k OPTIONS (topic 't');
 CREATE FOREIGN TABLE o_kt (x int, p int OPTIONS (meta 'partition'), o bigint OPTIONS (meta 'offset'))
 	SERVER o_k OPTIONS (topic 't', format 'csv', partitions '0-3,7', start_offset '42', on_error 'stop');
+-- properties that load code, run commands or read server files: superuser only
+CREATE ROLE o_kafka_user;
+GRANT USAGE ON FOREIGN SERVER o_k TO o_kafka_user;
+SET ROLE o_kafka_user;
+CREATE USER MAPPING FOR o_kafka_user SERVER o_k OPTIONS ("plugin.library.paths" '/tmp/evil.so');
+CREATE USER MAPPING FOR o_kafka_user SERVER o_k OPTIONS ("sasl.kerberos.kinit.cmd" 'touch /tmp/x');
+CREATE USER MAPPING FOR o_kafka_user SERVER o_k OPTIONS ("ssl.key.location" '/etc/shadow');
+CREATE USER MAPPING FOR o_kafka_user SERVER o_k OPTIONS ("sasl.username" 'u', "sasl.password" 'p');
+RESET ROLE;
 DROP SERVER o_k CASCADE;
+DROP ROLE o_kafka_user;

@@ -153,6 +153,19 @@ run_sql(const char *sql)
  *------------------------------------------------------------------------
  */
 
+static Oid
+get_rel_owner(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
 bool
 pgs_view_populated(Oid relid)
 {
@@ -334,6 +347,9 @@ record_cq(CqDef *cq, Oid viewid, Oid staterel, Oid rowsrel, List *options)
 							  4, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into stream.cq");
 	argtypes[2] = JSONBOID;
+	pgs_set_current_view(viewid);	/* sources use the owner's credentials */
+	PG_TRY();
+	{
 	foreach(lc, cq->streams)
 	{
 		Oid			relid = lfirst_oid(lc);
@@ -351,6 +367,12 @@ record_cq(CqDef *cq, Oid viewid, Oid staterel, Oid rowsrel, List *options)
 			elog(ERROR, "could not insert into stream.positions");
 		table_close(rel, NoLock);
 	}
+	}
+	PG_FINALLY();
+	{
+		pgs_set_current_view(InvalidOid);
+	}
+	PG_END_TRY();
 	SPI_finish();
 	CommandCounterIncrement();
 }
@@ -499,19 +521,15 @@ adopt_cq(Oid viewid)
 	pgs_become_superuser(&saved);
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT t FROM stream.cq, LATERAL (VALUES (state_table), (rows_table)) v(t) "
-							  "WHERE view = $1 AND t IS NOT NULL "
-							  "UNION ALL SELECT NULL",
+							  "WHERE view = $1 AND t IS NOT NULL",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.cq");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-		MemoryContext old;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
 
-		if (isnull)
-			continue;
-		old = MemoryContextSwitchTo(cxt);
 		tables = lappend_oid(tables, DatumGetObjectId(d));
 		MemoryContextSwitchTo(old);
 	}
@@ -597,9 +615,20 @@ refresh_unpopulated(Oid relid, bool skipData)
 		adopt_cq(relid);
 	else
 	{
-		CqDef	   *cq = pgs_load_cq(relid, NIL);
+		/* analysed, planned and checked as its owner, as CREATE did */
+		CqDef	   *cq;
+		Oid			save_userid;
+		int			save_sec_context;
+		int			save_nestlevel;
 
+		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		SetUserIdAndSecContext(get_rel_owner(relid),
+							   save_sec_context | SECURITY_RESTRICTED_OPERATION);
+		save_nestlevel = NewGUCNestLevel();
+		cq = pgs_load_cq(relid, NIL);
 		ExecCheckRTPerms(pgs_plan_batch(cq)->rtable, true);
+		AtEOXact_GUC(false, save_nestlevel);
+		SetUserIdAndSecContext(save_userid, save_sec_context);
 		start_cq(cq, relid, NIL);
 	}
 	return true;
@@ -658,6 +687,17 @@ check_alter_stream(AlterTableStmt *stmt, Oid relid)
 							get_rel_name(relid)),
 					 errdetail("Rows already in the stream are stored with the old type."),
 					 errhint("Add a new column, or create a new stream.")));
+		/*
+		 * Rows kept in stream.buffer hold a dropped column's place, which
+		 * a dump and restore (that leaves dropped columns out) would shift.
+		 */
+		if (cmd->subtype == AT_DropColumn &&
+			pgs_source_for_relation(relid) == &stream_source)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot drop a column of stream \"%s\"", get_rel_name(relid)),
+					 errdetail("Rows kept in the stream are stored with all its columns."),
+					 errhint("Stop reading the column in the views, or create a new stream.")));
 	}
 }
 

@@ -151,6 +151,7 @@ extern SourceBatch *pgs_current_batch(Oid relid);
 extern void pgs_set_current_batches(List *batches);
 extern void pgs_set_current_view(Oid viewid);
 extern Oid	pgs_current_view(void);
+extern Oid	pgs_source_user(void);
 extern void pgs_fdw_scan_routines(FdwRoutine *routine);
 extern void pgs_reject_unknown_option(const char *option, const char *const *valid,
 									  const char *what);
@@ -292,7 +293,7 @@ typedef struct CqSlot
 } CqSlot;
 
 extern void pgs_shmem_init(void);
-extern CqSlot *pgs_slot_find(Oid dboid, Oid viewid, bool create);
+extern CqSlot *pgs_slot_claim(Oid dboid, Oid viewid, int pid, Latch *latch);
 extern void pgs_slot_note(Oid dboid, Oid viewid, const char *note);
 extern void pgs_wake_database(Oid dboid);
 extern void pgs_wake_manager(Oid dboid);

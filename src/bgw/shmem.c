@@ -109,13 +109,23 @@ slot_find_locked(Oid dboid, Oid viewid, bool create)
 	return NULL;
 }
 
+/*
+ * A worker takes the slot of its query, in one go: a slot created without
+ * a pid looks free of workers to pgs_slot_note, which may clear it.
+ */
 CqSlot *
-pgs_slot_find(Oid dboid, Oid viewid, bool create)
+pgs_slot_claim(Oid dboid, Oid viewid, int pid, Latch *latch)
 {
 	CqSlot	   *s;
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	s = slot_find_locked(dboid, viewid, create);
+	s = slot_find_locked(dboid, viewid, true);
+	if (s)
+	{
+		s->pid = pid;
+		s->latch = latch;
+		s->note[0] = '\0';
+	}
 	LWLockRelease(shared->lock);
 	return s;
 }

@@ -183,7 +183,7 @@ pgs_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("pg_stream worker");
 
-	slot = pgs_slot_find(dboid, my_viewid, true);
+	slot = pgs_slot_claim(dboid, my_viewid, MyProcPid, MyLatch);
 	if (slot == NULL)
 	{
 		ereport(LOG,
@@ -191,11 +191,6 @@ pgs_worker_main(Datum arg)
 				 errhint("Raise pg_stream.max_queries.")));
 		proc_exit(1);
 	}
-	pgs_slots_lock(true);
-	slot->pid = MyProcPid;
-	slot->latch = MyLatch;
-	slot->note[0] = '\0';
-	pgs_slots_unlock();
 	before_shmem_exit(worker_detach, (Datum) 0);
 
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "pg_stream worker loop",
@@ -289,7 +284,7 @@ pgs_worker_main(Datum arg)
 			proc_exit(0);
 
 		/* when may the next batch start? */
-		if (failures > 0 || lock_waits > 0)
+		if (failures > 0 || lock_waits > 0 || outages > 0)
 		{
 			/* a back-off: inserts (which set the latch) do not cut it short */
 			wait_until(TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms));

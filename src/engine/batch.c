@@ -646,6 +646,7 @@ rebuild_view(CqDef *cq)
 			memcpy(vslot->tts_isnull, in->tts_isnull, sizeof(bool) * vslot->tts_tupleDescriptor->natts);
 			ExecStoreVirtualTuple(vslot);
 			viewwriter_insert(vw, vslot);
+			ResetPerTupleExprContext(estate);
 			continue;
 		}
 		ExecClearTuple(fr.fslot);
@@ -797,8 +798,10 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 	cq->state_relid = row.state_table;
 	cq->rows_relid = row.rows_table;
 
-	/* read every source after its position */
+	/* read every source after its position, for this view */
 	pgs_set_current_view(viewid);
+	PG_TRY();
+	{
 	foreach(lc, cq->streams)
 	{
 		Oid			relid = lfirst_oid(lc);
@@ -827,7 +830,12 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 			*wait_ms = b->wait_ms;
 		batches = lappend(batches, b);
 	}
-	pgs_set_current_view(InvalidOid);
+	}
+	PG_FINALLY();
+	{
+		pgs_set_current_view(InvalidOid);
+	}
+	PG_END_TRY();
 
 	if (rows_in == 0 && !force)
 		result = BATCH_EMPTY;
@@ -919,6 +927,9 @@ refresh_marks(Oid viewid, List *marks, bool *reached)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	positions = load_positions(viewid);
 	*reached = true;
+	pgs_set_current_view(viewid);	/* sources use the owner's credentials */
+	PG_TRY();
+	{
 	foreach(lc, positions)
 	{
 		StreamPos  *sp = lfirst(lc);
@@ -942,6 +953,12 @@ refresh_marks(Oid viewid, List *marks, bool *reached)
 		}
 		table_close(rel, AccessShareLock);
 	}
+	}
+	PG_FINALLY();
+	{
+		pgs_set_current_view(InvalidOid);
+	}
+	PG_END_TRY();
 	PopActiveSnapshot();
 	pgs_restore_user(&saved);
 	return result;
@@ -994,6 +1011,9 @@ stream_lag(PG_FUNCTION_ARGS)
 	pgs_become_superuser(&saved);
 	positions = load_positions(viewid);
 	pgs_restore_user(&saved);
+	pgs_set_current_view(viewid);
+	PG_TRY();
+	{
 	foreach(lc, positions)
 	{
 		StreamPos  *sp = lfirst(lc);
@@ -1012,6 +1032,12 @@ stream_lag(PG_FUNCTION_ARGS)
 			known = true;
 		}
 	}
+	}
+	PG_FINALLY();
+	{
+		pgs_set_current_view(InvalidOid);
+	}
+	PG_END_TRY();
 	if (!known)
 		PG_RETURN_NULL();
 	PG_RETURN_INT64(total);

@@ -52,6 +52,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -286,12 +287,37 @@ typedef struct KafkaConn
 
 static KafkaConn *conns = NULL;
 static bool conns_stale = false;
+static void producers_drop(void);
 
 /* a server or user mapping changed: make new consumers at the next use */
 static void
 conns_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
 	conns_stale = true;
+}
+
+/*
+ * librdkafka properties that load code, run commands or read files of the
+ * server: only a superuser may set them (on a server or a user mapping),
+ * as only a superuser may read server files with COPY.
+ */
+static const char *const restricted_props[] = {
+	"plugin.library.paths", "sasl.kerberos.kinit.cmd", "sasl.kerberos.keytab",
+	"ssl.key.location", "ssl.certificate.location", "ssl.ca.location",
+	"ssl.crl.location", "ssl.keystore.location", "ssl.engine.location",
+	"sasl.oauthbearer.config", "sasl.oauthbearer.token.endpoint.url",
+	"ssl_key", "ssl.ca.certificate.stores", NULL
+};
+
+static void
+check_property_allowed(const char *name)
+{
+	for (int i = 0; restricted_props[i]; i++)
+		if (strcmp(name, restricted_props[i]) == 0 && !superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only a superuser may set librdkafka property \"%s\"", name),
+					 errdetail("It makes librdkafka load code, run a command or read a file of the server.")));
 }
 
 /* set a property; the value is never shown (it may be a secret) */
@@ -354,7 +380,7 @@ user_mapping_options(Oid userid, Oid serverid)
 static rd_kafka_t *
 kafka_consumer(Oid serverid)
 {
-	Oid			userid = GetUserId();
+	Oid			userid = pgs_source_user();
 	KafkaConn  *c;
 	rd_kafka_conf_t *conf;
 	char		errstr[512];
@@ -373,6 +399,7 @@ kafka_consumer(Oid serverid)
 	}
 	if (conns_stale)
 	{
+		producers_drop();
 		while (conns)
 		{
 			KafkaConn  *next = conns->next;
@@ -390,17 +417,18 @@ kafka_consumer(Oid serverid)
 	conf = rd_kafka_conf_new();
 	conf_set(conf, "client.id", "pg_stream");
 	conf_set(conf, "group.id", "pg_stream");
-	conf_set(conf, "enable.auto.commit", "false");
-	conf_set(conf, "enable.auto.offset.store", "false");
-	conf_set(conf, "enable.partition.eof", "true");
 	conf_set(conf, "fetch.wait.max.ms", "10");
 	conf_set(conf, "log_level", "4");
 	conf_set_options(conf, GetForeignServer(serverid)->options);
 	conf_set_options(conf, user_mapping_options(userid, serverid));
+	/* what the reading depends on, whatever the options say */
+	conf_set(conf, "enable.auto.commit", "false");
+	conf_set(conf, "enable.auto.offset.store", "false");
+	conf_set(conf, "enable.partition.eof", "true");
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	if (rk == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("could not create a Kafka consumer: %s", errstr)));
 	rd_kafka_poll_set_consumer(rk);
 	c = MemoryContextAlloc(TopMemoryContext, sizeof(KafkaConn));
@@ -473,6 +501,7 @@ position_offset(Jsonb *position, int32 partition)
 	return position ? pgs_jsonb_get_int64(position, key, -1) : -1;
 }
 
+/* the new position: pp's offsets, and old's for the partitions not in pp */
 static Jsonb *
 positions_to_jsonb(PartPos *pp, int n, Jsonb *old)
 {
@@ -488,6 +517,34 @@ positions_to_jsonb(PartPos *pp, int n, Jsonb *old)
 		appendStringInfo(&buf, "%s\"%d\": " INT64_FORMAT, first ? "" : ", ",
 						 pp[i].partition, pp[i].next);
 		first = false;
+	}
+	if (old)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&old->root);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+		char	   *key = NULL;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+				key = pnstrdup(v.val.string.val, v.val.string.len);
+			else if (tok == WJB_VALUE && key && v.type == jbvNumeric)
+			{
+				int32		p = pg_strtoint32(key);
+				bool		found = false;
+
+				for (int i = 0; i < n; i++)
+					found |= (pp[i].partition == p);
+				if (!found)
+				{
+					appendStringInfo(&buf, "%s\"%d\": %s", first ? "" : ", ", p,
+									 DatumGetCString(DirectFunctionCall1(numeric_out,
+																		 NumericGetDatum(v.val.numeric))));
+					first = false;
+				}
+			}
+		}
 	}
 	appendStringInfoChar(&buf, '}');
 	return pgs_jsonb_from_cstring(buf.data);
@@ -699,6 +756,11 @@ decode_message(KafkaTable *kt, rd_kafka_message_t *m, TupleTableSlot *slot)
 	bool	   *nulls = slot->tts_isnull;
 	char	   *payload = m->payload ? pnstrdup(m->payload, m->len) : pstrdup("");
 
+	if (m->payload && memchr(m->payload, '\0', m->len))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("the message contains a NUL byte")));
+	(void) pg_verifymbstr(payload, m->len, false);
 	ExecClearTuple(slot);
 	memset(nulls, true, sizeof(bool) * natts);
 	for (int i = 0; i < natts; i++)
@@ -1085,9 +1147,17 @@ kafka_lag(Relation rel, Jsonb *position)
 	}
 	PG_CATCH();
 	{
+		ErrorData  *edata;
+
 		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode != ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION)
+			ReThrowError(edata);
+		FreeErrorData(edata);
 		lag = -1;
 	}
 	PG_END_TRY();
@@ -1134,6 +1204,312 @@ const SourceRoutine kafka_source = {
 };
 
 /*------------------------------------------------------------------------
+ * INSERT: one message per row
+ *------------------------------------------------------------------------
+ *
+ * Each row becomes a message in the table's format (a JSON object of the
+ * non-meta columns by default); a column with meta 'key' gives the
+ * message's key, one with meta 'partition' its partition (else the
+ * producer's partitioner chooses, by key). Messages are sent as the
+ * statement runs, and the statement ends once the brokers have
+ * acknowledged every one of them (or fails). Kafka does not take part in
+ * the PostgreSQL transaction: a transaction that rolls back afterwards
+ * does not take its messages back, and a retried one sends them again.
+ * So delivery is at-least-once.
+ */
+typedef struct KafkaProducer
+{
+	Oid			serverid;
+	Oid			userid;
+	rd_kafka_t *rk;
+	struct KafkaProducer *next;
+} KafkaProducer;
+
+static KafkaProducer *producers = NULL;
+
+/* delivery reports (called from rd_kafka_poll/flush, in this thread) */
+static int64 delivery_failures = 0;
+static rd_kafka_resp_err_t delivery_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+static void
+delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	if (m->err)
+	{
+		delivery_failures++;
+		delivery_error = m->err;
+	}
+}
+
+static rd_kafka_t *
+kafka_producer(Oid serverid)
+{
+	Oid			userid = GetUserId();	/* who inserts */
+	KafkaProducer *p;
+	rd_kafka_conf_t *conf;
+	char		errstr[512];
+	rd_kafka_t *rk;
+
+	(void) kafka_consumer(serverid);	/* drops stale producers too */
+	for (p = producers; p; p = p->next)
+		if (p->serverid == serverid && p->userid == userid)
+			return p->rk;
+	conf = rd_kafka_conf_new();
+	conf_set(conf, "client.id", "pg_stream");
+	conf_set(conf, "linger.ms", "5");
+	conf_set(conf, "log_level", "4");
+	conf_set_options(conf, GetForeignServer(serverid)->options);
+	conf_set_options(conf, user_mapping_options(userid, serverid));
+	rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (rk == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not create a Kafka producer: %s", errstr)));
+	p = MemoryContextAlloc(TopMemoryContext, sizeof(KafkaProducer));
+	p->serverid = serverid;
+	p->userid = userid;
+	p->rk = rk;
+	p->next = producers;
+	producers = p;
+	return rk;
+}
+
+static void
+producers_drop(void)
+{
+	while (producers)
+	{
+		KafkaProducer *next = producers->next;
+
+		rd_kafka_destroy(producers->rk);
+		pfree(producers);
+		producers = next;
+	}
+}
+
+typedef struct KafkaInsertState
+{
+	KafkaTable *kt;
+	rd_kafka_t *rk;
+	FmgrInfo   *outfuncs;
+	StringInfoData buf;
+	MemoryContext rowcxt;
+	int64		sent;
+} KafkaInsertState;
+
+static bool
+json_number_type(Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+static void
+encode_row(KafkaInsertState *st, TupleTableSlot *slot)
+{
+	KafkaTable *kt = st->kt;
+	bool		first = true;
+	StringInfo	buf = &st->buf;
+
+	resetStringInfo(buf);
+	if (kt->format == FORMAT_JSON)
+		appendStringInfoChar(buf, '{');
+	for (int i = 0; i < kt->desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(kt->desc, i);
+		char	   *v;
+
+		if (att->attisdropped || kt->meta[i] != META_NONE)
+			continue;
+		v = slot->tts_isnull[i] ? NULL :
+			OutputFunctionCall(&st->outfuncs[i], slot->tts_values[i]);
+		if (kt->format == FORMAT_TEXT)
+		{
+			if (v)
+				appendStringInfoString(buf, v);
+			continue;
+		}
+		if (!first)
+			appendStringInfoChar(buf, ',');
+		first = false;
+		if (kt->format == FORMAT_CSV)
+		{
+			if (v && (*v == '\0' || strpbrk(v, ",\"\r\n")))
+			{
+				appendStringInfoChar(buf, '"');
+				for (char *c = v; *c; c++)
+				{
+					if (*c == '"')
+						appendStringInfoChar(buf, '"');
+					appendStringInfoChar(buf, *c);
+				}
+				appendStringInfoChar(buf, '"');
+			}
+			else if (v)
+				appendStringInfoString(buf, v);
+			continue;
+		}
+		escape_json(buf, NameStr(att->attname));
+		appendStringInfoString(buf, ": ");
+		if (v == NULL)
+			appendStringInfoString(buf, "null");
+		else if (att->atttypid == BOOLOID)
+			appendStringInfoString(buf, strcmp(v, "t") == 0 ? "true" : "false");
+		else if (att->atttypid == JSONOID || att->atttypid == JSONBOID ||
+				 (json_number_type(att->atttypid) && strspn(v, "0123456789+-.eE") == strlen(v)))
+			appendStringInfoString(buf, v);
+		else
+			escape_json(buf, v);
+	}
+	if (kt->format == FORMAT_JSON)
+		appendStringInfoChar(buf, '}');
+}
+
+static void
+kafka_deliver(KafkaInsertState *st)
+{
+	rd_kafka_resp_err_t err;
+
+	err = rd_kafka_flush(st->rk, KAFKA_TIMEOUT_MS * 3);
+	if (err || delivery_failures > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("kafka stream \"%s\": %lld of " INT64_FORMAT " messages to topic \"%s\" were not delivered: %s",
+						st->kt->relname,
+						(long long) (err ? rd_kafka_outq_len(st->rk) : delivery_failures),
+						st->sent, st->kt->topic,
+						rd_kafka_err2str(err ? err : delivery_error))));
+}
+
+static TupleTableSlot *
+kafka_ExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
+						TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	KafkaInsertState *st = rinfo->ri_FdwState;
+	KafkaTable *kt = st->kt;
+	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
+	char	   *key = NULL;
+	int32		partition = RD_KAFKA_PARTITION_UA;
+	rd_kafka_resp_err_t err;
+
+	slot_getallattrs(slot);
+	for (int i = 0; i < kt->desc->natts; i++)
+	{
+		if (slot->tts_isnull[i])
+			continue;
+		if (kt->meta[i] == META_KEY)
+			key = OutputFunctionCall(&st->outfuncs[i], slot->tts_values[i]);
+		else if (kt->meta[i] == META_PARTITION)
+			partition = pg_strtoint32(OutputFunctionCall(&st->outfuncs[i], slot->tts_values[i]));
+	}
+	encode_row(st, slot);
+	for (;;)
+	{
+		err = rd_kafka_producev(st->rk,
+								RD_KAFKA_V_TOPIC(kt->topic),
+								RD_KAFKA_V_PARTITION(partition),
+								RD_KAFKA_V_VALUE(st->buf.data, st->buf.len),
+								RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+								RD_KAFKA_V_END);
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			break;
+		/* the local queue is full: let deliveries drain it */
+		rd_kafka_poll(st->rk, 100);
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (err)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("kafka stream \"%s\": could not produce to topic \"%s\": %s",
+						kt->relname, kt->topic, rd_kafka_err2str(err))));
+	st->sent++;
+	rd_kafka_poll(st->rk, 0);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->rowcxt);
+	return slot;
+}
+
+static void
+kafka_begin_insert(ResultRelInfo *rinfo)
+{
+	KafkaInsertState *st = palloc0(sizeof(KafkaInsertState));
+	Relation	rel = rinfo->ri_RelationDesc;
+
+	st->kt = kafka_table(rel);
+	st->rk = kafka_producer(st->kt->serverid);
+	st->outfuncs = palloc0(sizeof(FmgrInfo) * st->kt->desc->natts);
+	for (int i = 0; i < st->kt->desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(st->kt->desc, i);
+		Oid			outfunc;
+		bool		varlena;
+
+		if (att->attisdropped)
+			continue;
+		getTypeOutputInfo(att->atttypid, &outfunc, &varlena);
+		fmgr_info(outfunc, &st->outfuncs[i]);
+	}
+	initStringInfo(&st->buf);
+	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "kafka insert", ALLOCSET_DEFAULT_SIZES);
+	delivery_failures = 0;
+	delivery_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+	rinfo->ri_FdwState = st;
+}
+
+static void
+kafka_BeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+						 List *fdw_private, int subplan_index, int eflags)
+{
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	kafka_begin_insert(rinfo);
+}
+
+static void
+kafka_EndForeignModify(EState *estate, ResultRelInfo *rinfo)
+{
+	if (rinfo->ri_FdwState)
+		kafka_deliver(rinfo->ri_FdwState);
+}
+
+static void
+kafka_BeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	kafka_begin_insert(rinfo);
+}
+
+static void
+kafka_EndForeignInsert(EState *estate, ResultRelInfo *rinfo)
+{
+	kafka_deliver(rinfo->ri_FdwState);
+}
+
+static List *
+kafka_PlanForeignModify(PlannerInfo *root, ModifyTable *plan,
+						Index resultRelation, int subplan_index)
+{
+	return NIL;
+}
+
+static int
+kafka_IsForeignRelUpdatable(Relation rel)
+{
+	return (1 << CMD_INSERT);
+}
+
+/*------------------------------------------------------------------------
  * The FDW
  *------------------------------------------------------------------------
  */
@@ -1143,6 +1519,13 @@ kafka_fdw_handler(PG_FUNCTION_ARGS)
 	FdwRoutine *routine = makeNode(FdwRoutine);
 
 	pgs_fdw_scan_routines(routine);
+	routine->PlanForeignModify = kafka_PlanForeignModify;
+	routine->BeginForeignModify = kafka_BeginForeignModify;
+	routine->ExecForeignInsert = kafka_ExecForeignInsert;
+	routine->EndForeignModify = kafka_EndForeignModify;
+	routine->BeginForeignInsert = kafka_BeginForeignInsert;
+	routine->EndForeignInsert = kafka_EndForeignInsert;
+	routine->IsForeignRelUpdatable = kafka_IsForeignRelUpdatable;
 	PG_RETURN_POINTER(routine);
 }
 
@@ -1166,6 +1549,7 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 
 			if (strcmp(def->defname, "brokers") == 0)
 				has_brokers = true;
+			check_property_allowed(def->defname);
 			conf_set(conf, strcmp(def->defname, "brokers") == 0 ? "bootstrap.servers" : def->defname,
 					 defGetString(def));
 		}

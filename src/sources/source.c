@@ -22,7 +22,9 @@
  */
 #include "pg_stream.h"
 
+#include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -38,6 +40,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/syscache.h"
 
 /* batches of the batch being run, or NIL */
 static List *current_batches = NIL;
@@ -55,6 +58,28 @@ Oid
 pgs_current_view(void)
 {
 	return current_view;
+}
+
+/*
+ * Whose credentials (user mappings) a source uses: the owner of the view
+ * being run, or whoever runs the statement (a plain SELECT).
+ */
+Oid
+pgs_source_user(void)
+{
+	if (OidIsValid(current_view))
+	{
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(current_view));
+
+		if (HeapTupleIsValid(tup))
+		{
+			Oid			owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+
+			ReleaseSysCache(tup);
+			return owner;
+		}
+	}
+	return GetUserId();
 }
 
 void

@@ -246,6 +246,7 @@ scan_chunks(Oid relid, const XidSet *p, bool skip_own, chunk_fn fn, void *arg)
 	FullTransactionId ownfxid = GetTopFullTransactionIdIfAny();
 	uint64		own = (skip_own && FullTransactionIdIsValid(ownfxid)) ?
 		U64FromFullTransactionId(ownfxid) : PG_UINT64_MAX;
+	uint64		next = U64FromFullTransactionId(ReadNextFullTransactionId());
 
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(relid));
@@ -259,8 +260,13 @@ scan_chunks(Oid relid, const XidSet *p, bool skip_own, chunk_fn fn, void *arg)
 		uint64		xid = (uint64) DatumGetInt64(slot_getattr(bslot, 2, &isnull));
 		int32		nrows = DatumGetInt32(slot_getattr(bslot, 3, &isnull));
 
-		/* covered, or (for a batch) this transaction's uncommitted rows */
-		if (xidset_covers(p, xid) || xid == own)
+		/*
+		 * covered, or (for a batch) this transaction's uncommitted rows;
+		 * or from a transaction this cluster has not had yet: a chunk
+		 * restored from a dump of another cluster that no restored view
+		 * reads (stream_restore renumbers the others), garbage
+		 */
+		if (xidset_covers(p, xid) || xid == own || xid >= next)
 			continue;
 		if (!fn(arg, xid, nrows, bslot))
 			break;
@@ -459,10 +465,17 @@ stream_cleanup(Oid relid)
 		return;
 	args[0] = ObjectIdGetDatum(relid);
 	args[1] = Int64GetDatum((int64) global_horizon());
+
+	/*
+	 * And chunks from transactions beyond the DELETE's own snapshot, which
+	 * it can see only if they were restored from another cluster (see
+	 * stream_restore): a chunk committed since has a smaller id.
+	 */
 	if (SPI_connect() != SPI_OK_CONNECT ||
-		SPI_execute_with_args("DELETE FROM stream.buffer WHERE stream = $1 AND xid < "
+		SPI_execute_with_args("DELETE FROM stream.buffer WHERE stream = $1 AND (xid < "
 							  "LEAST($2, (SELECT min((p.position->>'xmin')::int8) "
-							  "FROM stream.positions p WHERE p.stream::oid = $1))",
+							  "FROM stream.positions p WHERE p.stream::oid = $1)) "
+							  "OR xid >= pg_snapshot_xmax(pg_current_snapshot())::text::int8)",
 							  2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not clean stream.buffer");
 	SPI_finish();
@@ -543,9 +556,16 @@ pgs_stream_gc_unread(void)
  *   are ids of transactions long finished here (below the horizon of every
  *   snapshot), so no new transaction can be mistaken for one of them;
  * - each position becomes {xmin, xmax: 3 + groups, xip: the groups it has
- *   not read}, marked "restored" so that the next view's REFRESH knows the
- *   stream is done. Every transaction that commits rows later has an id
- *   above xmax: unread by all, as it should be.
+ *   not read}, marked "restored" with this cluster's system identifier and
+ *   this database, so that the next view's REFRESH knows the stream is
+ *   done (and a dump of this database, taken before that view ran, is
+ *   renumbered again where it is restored). Every transaction that
+ *   commits rows later has an id above xmax: unread by all, as it should.
+ *
+ * The dump holds only chunks of streams some view reads. Chunks of one
+ * that no restored view reads (its views were dropped before their
+ * REFRESH) are never renumbered: a scan skips chunks with ids this cluster
+ * has not given out yet, and the clean-up deletes them.
  *
  * The chunks are MinimalTuples: a value whose binary form holds the OID of
  * a type created in the database (an enum, a composite, an array of
@@ -602,15 +622,19 @@ stream_restore(Relation rel, Oid viewid)
 				ngone = 0;
 	uint64		nxids;
 	char	   *sig;
+	/* the mark of positions renumbered here: a second dump carries it away */
+	char	   *here = psprintf(UINT64_FORMAT "/%u", GetSystemIdentifier(), MyDatabaseId);
 
 	/* no insert and no clean-up meanwhile */
 	LockRelationOid(relid, ExclusiveLock);
 	SPI_connect();
 	args[0] = ObjectIdGetDatum(viewid);
 	args[1] = ObjectIdGetDatum(relid);
-	if (SPI_execute_with_args("SELECT position ? 'restored' FROM stream.positions "
-							  "WHERE view = $1 AND stream = $2",
-							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+	args[2] = CStringGetTextDatum(here);
+	argtypes[2] = TEXTOID;
+	if (SPI_execute_with_args("SELECT position->>'restored' IS NOT DISTINCT FROM $3 "
+							  "FROM stream.positions WHERE view = $1 AND stream = $2",
+							  3, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.positions");
 	if (SPI_processed == 0 ||
 		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
@@ -623,9 +647,9 @@ stream_restore(Relation rel, Oid viewid)
 	/* the positions of every restored view over the stream */
 	if (SPI_execute_with_args("SELECT p.view::oid, p.position FROM stream.positions p "
 							  "JOIN pg_catalog.pg_class c ON c.oid = p.view::oid "
-							  "WHERE p.stream::oid = $1 AND NOT c.relispopulated "
-							  "AND NOT p.position ? 'restored' ORDER BY 1",
-							  1, argtypes + 1, args + 1, NULL, false, 0) != SPI_OK_SELECT)
+							  "WHERE p.stream::oid = $2 AND NOT c.relispopulated "
+							  "AND p.position->>'restored' IS DISTINCT FROM $3 ORDER BY 1",
+							  3, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.positions");
 	npos = (int) SPI_processed;
 	views = palloc(sizeof(Oid) * npos);
@@ -735,8 +759,8 @@ stream_restore(Relation rel, Oid viewid)
 		args[1] = ObjectIdGetDatum(relid);
 		args[2] = JsonbPGetDatum(pgs_jsonb_from_cstring(psprintf("{\"xmin\": " UINT64_FORMAT
 																 ", \"xmax\": " UINT64_FORMAT
-																 ", \"xip\": %s, \"restored\": true}",
-																 xmin, xmax, buf.data)));
+																 ", \"xip\": %s, \"restored\": \"%s\"}",
+																 xmin, xmax, buf.data, here)));
 		if (SPI_execute_with_args("UPDATE stream.positions SET position = $3 "
 								  "WHERE view = $1 AND stream = $2",
 								  3, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)

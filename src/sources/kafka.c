@@ -1341,7 +1341,7 @@ encode_row(KafkaInsertState *st, TupleTableSlot *slot)
 			continue;
 		}
 		if (!first)
-			appendStringInfoChar(buf, ',');
+			appendStringInfoString(buf, kt->format == FORMAT_JSON ? ", " : ",");
 		first = false;
 		if (kt->format == FORMAT_CSV)
 		{

@@ -47,6 +47,7 @@
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
 #include "funcapi.h"
+#include "common/jsonapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -1510,6 +1511,306 @@ kafka_IsForeignRelUpdatable(Relation rel)
 }
 
 /*------------------------------------------------------------------------
+ * IMPORT FOREIGN SCHEMA: a table per topic, columns from sample messages
+ *------------------------------------------------------------------------
+ *
+ * IMPORT FOREIGN SCHEMA <any name> [LIMIT TO (topics) | EXCEPT (topics)]
+ * FROM SERVER s INTO schema reads up to IMPORT_SAMPLE messages of each
+ * topic (from the start of its partitions) and makes one column per JSON
+ * key, in the order keys first appear, typed by the values seen: bigint
+ * (whole numbers), numeric (other numbers), boolean, timestamptz (strings
+ * in ISO 8601 date-time form), jsonb (objects and arrays), else text; a
+ * key whose values disagree is text. A topic whose sample holds no JSON
+ * object gets one column "value" of format text. Kafka has no schemas:
+ * the remote schema's name is ignored.
+ */
+#define IMPORT_SAMPLE 100
+
+typedef enum SampleType
+{
+	ST_NULL,
+	ST_BOOL,
+	ST_INT,
+	ST_NUMERIC,
+	ST_TIMESTAMPTZ,
+	ST_JSONB,
+	ST_TEXT
+} SampleType;
+
+static const char *const sample_type_names[] = {
+	"text", "boolean", "bigint", "numeric", "timestamptz", "jsonb", "text"
+};
+
+typedef struct SampleKey
+{
+	char	   *name;
+	SampleType	type;
+} SampleKey;
+
+static bool
+looks_like_timestamp(const char *v, int len)
+{
+	/* 2026-01-01T00:00:00 or 2026-01-01 00:00:00, then anything */
+	static const char pattern[] = "dddd-dd-ddXdd:dd";
+
+	if (len < (int) strlen(pattern))
+		return false;
+	for (int i = 0; pattern[i]; i++)
+	{
+		char		c = v[i];
+
+		if (pattern[i] == 'd' ? !isdigit((unsigned char) c) :
+			pattern[i] == 'X' ? (c != 'T' && c != ' ') : c != pattern[i])
+			return false;
+	}
+	return true;
+}
+
+static SampleType
+merge_types(SampleType a, SampleType b)
+{
+	if (a == ST_NULL)
+		return b;
+	if (b == ST_NULL || a == b)
+		return a;
+	if ((a == ST_INT && b == ST_NUMERIC) || (a == ST_NUMERIC && b == ST_INT))
+		return ST_NUMERIC;
+	return ST_TEXT;
+}
+
+/*
+ * A message's top-level keys, in their order (jsonb would sort them), with
+ * the types of their values: PostgreSQL's JSON parser with callbacks.
+ */
+typedef struct SampleState
+{
+	List	  **keys;
+	int			depth;
+	SampleKey  *cur;			/* the top-level key whose value comes next */
+} SampleState;
+
+static void
+sample_seen(SampleState *st, SampleType t)
+{
+	if (st->cur)
+		st->cur->type = merge_types(st->cur->type, t);
+	st->cur = NULL;
+}
+
+static void
+sample_struct_start(void *state)
+{
+	SampleState *st = state;
+
+	if (st->depth == 1)
+		sample_seen(st, ST_JSONB);
+	st->depth++;
+}
+
+static void
+sample_struct_end(void *state)
+{
+	((SampleState *) state)->depth--;
+}
+
+static void
+sample_field(void *state, char *fname, bool isnull)
+{
+	SampleState *st = state;
+	ListCell   *lc;
+
+	if (st->depth != 1)
+		return;
+	st->cur = NULL;
+	foreach(lc, *st->keys)
+		if (strcmp(((SampleKey *) lfirst(lc))->name, fname) == 0)
+			st->cur = lfirst(lc);
+	if (st->cur == NULL)
+	{
+		st->cur = palloc0(sizeof(SampleKey));
+		st->cur->name = pstrdup(fname);
+		st->cur->type = ST_NULL;
+		*st->keys = lappend(*st->keys, st->cur);
+	}
+}
+
+static void
+sample_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	SampleState *st = state;
+
+	if (st->depth != 1)
+		return;
+	switch (tokentype)
+	{
+		case JSON_TOKEN_STRING:
+			sample_seen(st, looks_like_timestamp(token, strlen(token)) ? ST_TIMESTAMPTZ : ST_TEXT);
+			break;
+		case JSON_TOKEN_NUMBER:
+			sample_seen(st, (strspn(token, "-0123456789") == strlen(token) && strlen(token) < 19) ?
+						ST_INT : ST_NUMERIC);
+			break;
+		case JSON_TOKEN_TRUE:
+		case JSON_TOKEN_FALSE:
+			sample_seen(st, ST_BOOL);
+			break;
+		default:
+			sample_seen(st, ST_NULL);
+			break;
+	}
+}
+
+/* one message into the keys seen; false if it is not a JSON object */
+static bool
+sample_message(rd_kafka_message_t *m, List **keys)
+{
+	char	   *payload = pnstrdup(m->payload ? m->payload : "", m->len);
+	List	   *seen = *keys;
+	SampleState st = {&seen, 0, NULL};
+	JsonSemAction sem = {0};
+	JsonLexContext *lex;
+
+	if (strlen(payload) != m->len || payload[strspn(payload, " \t\r\n")] != '{' ||
+		!pg_verifymbstr(payload, m->len, true))
+		return false;
+	sem.semstate = &st;
+	sem.object_start = sample_struct_start;
+	sem.object_end = sample_struct_end;
+	sem.array_start = sample_struct_start;
+	sem.array_end = sample_struct_end;
+	sem.object_field_start = sample_field;
+	sem.scalar = sample_scalar;
+	lex = makeJsonLexContextCstringLen(payload, m->len, GetDatabaseEncoding(), true);
+	if (pg_parse_json(lex, &sem) != JSON_SUCCESS)
+		return false;			/* not JSON (the keys before the fault stay) */
+	*keys = seen;
+	return true;
+}
+
+/* up to IMPORT_SAMPLE messages of a topic, from the start of its partitions */
+static List *
+sample_topic(rd_kafka_t *rk, const char *topic, const rd_kafka_metadata_topic_t *mt,
+			 bool *any_json, int *nsampled)
+{
+	rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new(Max(mt->partition_cnt, 1));
+	List	   *keys = NIL;
+	int			pending = 0;
+	TimestampTz start = GetCurrentTimestamp();
+
+	*any_json = false;
+	*nsampled = 0;
+	for (int i = 0; i < mt->partition_cnt; i++)
+	{
+		int64		lo,
+					hi;
+
+		if (rd_kafka_query_watermark_offsets(rk, topic, mt->partitions[i].id, &lo, &hi,
+											 KAFKA_TIMEOUT_MS) == 0 && lo < hi)
+		{
+			rd_kafka_topic_partition_list_add(assign, topic, mt->partitions[i].id)->offset = lo;
+			pending++;
+		}
+	}
+	if (pending > 0 && rd_kafka_assign(rk, assign) == 0)
+	{
+		PG_TRY();
+		{
+			while (pending > 0 && *nsampled < IMPORT_SAMPLE &&
+				   !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), KAFKA_TIMEOUT_MS))
+			{
+				rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+
+				CHECK_FOR_INTERRUPTS();
+				if (m == NULL)
+					continue;
+				if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+					pending--;
+				else if (m->err == 0)
+				{
+					(*nsampled)++;
+					*any_json |= sample_message(m, &keys);
+				}
+				rd_kafka_message_destroy(m);
+			}
+		}
+		PG_FINALLY();
+		{
+			rd_kafka_assign(rk, NULL);
+		}
+		PG_END_TRY();
+	}
+	rd_kafka_topic_partition_list_destroy(assign);
+	return keys;
+}
+
+static List *
+kafka_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	rd_kafka_t *rk = kafka_consumer(serverOid);
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t err;
+	List	   *commands = NIL;
+	ForeignServer *server = GetForeignServer(serverOid);
+
+	err = rd_kafka_metadata(rk, 1, NULL, &md, KAFKA_TIMEOUT_MS);
+	if (err)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("could not list the topics of server \"%s\": %s",
+						server->servername, rd_kafka_err2str(err))));
+	PG_TRY();
+	{
+		for (int t = 0; t < md->topic_cnt; t++)
+		{
+			const rd_kafka_metadata_topic_t *mt = &md->topics[t];
+			const char *topic = mt->topic;
+			bool		listed = false;
+			bool		any_json;
+			int			nsampled;
+			List	   *keys;
+			ListCell   *lc;
+			StringInfoData sql;
+
+			if (mt->err || strncmp(topic, "__", 2) == 0)
+				continue;		/* Kafka's own topics */
+			foreach(lc, stmt->table_list)
+				listed |= (strcmp(((RangeVar *) lfirst(lc))->relname, topic) == 0);
+			if ((stmt->list_type == FDW_IMPORT_SCHEMA_LIMIT_TO && !listed) ||
+				(stmt->list_type == FDW_IMPORT_SCHEMA_EXCEPT && listed))
+				continue;
+
+			keys = sample_topic(rk, topic, mt, &any_json, &nsampled);
+			initStringInfo(&sql);
+			appendStringInfo(&sql, "CREATE FOREIGN TABLE %s (", quote_identifier(topic));
+			if (any_json && keys != NIL)
+			{
+				foreach(lc, keys)
+				{
+					SampleKey  *k = lfirst(lc);
+
+					appendStringInfo(&sql, "%s%s %s", foreach_current_index(lc) ? ", " : "",
+									 quote_identifier(k->name), sample_type_names[k->type]);
+				}
+				appendStringInfo(&sql, ") SERVER %s OPTIONS (topic %s, format 'json')",
+								 quote_identifier(server->servername), quote_literal_cstr(topic));
+			}
+			else
+				appendStringInfo(&sql, "value text) SERVER %s OPTIONS (topic %s, format 'text')",
+								 quote_identifier(server->servername), quote_literal_cstr(topic));
+			ereport(DEBUG1,
+					(errmsg("kafka topic \"%s\": %d messages sampled", topic, nsampled)));
+			commands = lappend(commands, sql.data);
+		}
+	}
+	PG_FINALLY();
+	{
+		rd_kafka_metadata_destroy(md);
+	}
+	PG_END_TRY();
+	return commands;
+}
+
+/*------------------------------------------------------------------------
  * The FDW
  *------------------------------------------------------------------------
  */
@@ -1526,6 +1827,7 @@ kafka_fdw_handler(PG_FUNCTION_ARGS)
 	routine->BeginForeignInsert = kafka_BeginForeignInsert;
 	routine->EndForeignInsert = kafka_EndForeignInsert;
 	routine->IsForeignRelUpdatable = kafka_IsForeignRelUpdatable;
+	routine->ImportForeignSchema = kafka_ImportForeignSchema;
 	PG_RETURN_POINTER(routine);
 }
 

@@ -620,57 +620,136 @@ column_by_name(KafkaTable *kt, const char *name, int len)
 	return -1;
 }
 
-static void
-decode_json(KafkaTable *kt, char *payload, Datum *values, bool *nulls)
+/*
+ * JSON: PostgreSQL's JSON parser with callbacks, straight into the
+ * columns. A top-level key names a column; its value is converted by the
+ * column's type: whole numbers into integer columns and strings into text
+ * columns directly, anything else through the type's input function (an
+ * object or array as its JSON text). Keys without a column are skipped;
+ * a repeated key's last value wins, as in jsonb.
+ */
+typedef struct JsonDecodeState
 {
-	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(payload)));
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	int			col = -1;
+	KafkaTable *kt;
+	JsonLexContext *lex;
+	Datum	   *values;
+	bool	   *nulls;
+	int			depth;
+	int			col;			/* column of the current top-level key, or -1 */
+	char	   *nested_start;	/* where its object or array value starts */
+	bool		not_object;
+} JsonDecodeState;
 
-	if (!JB_ROOT_IS_OBJECT(jb))
+static void
+json_set(JsonDecodeState *st, char *text, JsonTokenType tokentype)
+{
+	KafkaTable *kt = st->kt;
+	int			col = st->col;
+	Oid			typid = TupleDescAttr(kt->desc, col)->atttypid;
+
+	st->col = -1;
+	if (tokentype == JSON_TOKEN_NULL)
+	{
+		st->nulls[col] = true;
+		return;
+	}
+	st->nulls[col] = false;
+	if (tokentype == JSON_TOKEN_NUMBER && typid == INT4OID)
+		st->values[col] = Int32GetDatum(pg_strtoint32(text));
+	else if (tokentype == JSON_TOKEN_NUMBER && typid == INT8OID)
+		st->values[col] = Int64GetDatum(pg_strtoint64(text));
+	else if (tokentype == JSON_TOKEN_STRING && typid == TEXTOID)
+		st->values[col] = CStringGetTextDatum(text);
+	else if (tokentype == JSON_TOKEN_STRING && (typid == JSONOID || typid == JSONBOID))
+	{
+		StringInfoData quoted;
+
+		initStringInfo(&quoted);
+		escape_json(&quoted, text);
+		st->values[col] = input_value(kt, col, quoted.data);
+	}
+	else
+		st->values[col] = input_value(kt, col, text);
+}
+
+static void
+json_struct_start(void *state)
+{
+	JsonDecodeState *st = state;
+
+	if (st->depth == 0 && st->lex->token_type != JSON_TOKEN_OBJECT_START)
+		st->not_object = true;
+	if (st->depth == 1 && st->col >= 0)
+		st->nested_start = st->lex->token_start;
+	st->depth++;
+}
+
+static void
+json_struct_end(void *state)
+{
+	JsonDecodeState *st = state;
+
+	st->depth--;
+	if (st->depth == 1 && st->col >= 0 && st->nested_start)
+	{
+		/* its JSON text: the parser has just read past the closing bracket */
+		char	   *text = pnstrdup(st->nested_start,
+									st->lex->prev_token_terminator - st->nested_start);
+
+		st->nested_start = NULL;
+		json_set(st, text, JSON_TOKEN_OBJECT_START);
+	}
+}
+
+static void
+json_field(void *state, char *fname, bool isnull)
+{
+	JsonDecodeState *st = state;
+
+	if (st->depth == 1)
+		st->col = column_by_name(st->kt, fname, strlen(fname));
+}
+
+static void
+json_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	JsonDecodeState *st = state;
+
+	if (st->depth == 0)
+		st->not_object = true;
+	else if (st->depth == 1 && st->col >= 0)
+		json_set(st, token, tokentype);
+}
+
+static void
+decode_json(KafkaTable *kt, char *payload, int len, Datum *values, bool *nulls)
+{
+	JsonDecodeState st = {0};
+	JsonSemAction sem = {0};
+	JsonParseErrorType err;
+
+	st.kt = kt;
+	st.values = values;
+	st.nulls = nulls;
+	st.col = -1;
+	st.lex = makeJsonLexContextCstringLen(payload, len, GetDatabaseEncoding(), true);
+	sem.semstate = &st;
+	sem.object_start = json_struct_start;
+	sem.object_end = json_struct_end;
+	sem.array_start = json_struct_start;
+	sem.array_end = json_struct_end;
+	sem.object_field_start = json_field;
+	sem.scalar = json_scalar;
+	err = pg_parse_json(st.lex, &sem);
+	if (err != JSON_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type json"),
+				 errdetail("%s", json_errdetail(err, st.lex))));
+	if (st.not_object)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("a JSON message must be an object")));
-	it = JsonbIteratorInit(&jb->root);
-	tok = JsonbIteratorNext(&it, &v, false);	/* WJB_BEGIN_OBJECT */
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-		{
-			col = column_by_name(kt, v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (tok != WJB_VALUE || col < 0)
-			continue;
-		switch (v.type)
-		{
-			case jbvNull:
-				nulls[col] = true;
-				break;
-			case jbvString:
-				values[col] = input_value(kt, col, pnstrdup(v.val.string.val, v.val.string.len));
-				nulls[col] = false;
-				break;
-			case jbvNumeric:
-				values[col] = input_value(kt, col,
-										  DatumGetCString(DirectFunctionCall1(numeric_out,
-																			  NumericGetDatum(v.val.numeric))));
-				nulls[col] = false;
-				break;
-			case jbvBool:
-				values[col] = input_value(kt, col, v.val.boolean ? "true" : "false");
-				nulls[col] = false;
-				break;
-			default:
-				/* an object or array: its JSON text (for json, jsonb, text columns) */
-				values[col] = input_value(kt, col,
-										  JsonbToCString(NULL, v.val.binary.data, v.val.binary.len));
-				nulls[col] = false;
-				break;
-		}
-	}
 }
 
 /* one CSV record: fields separated by commas, "quoted" with "" inside */
@@ -812,7 +891,7 @@ decode_message(KafkaTable *kt, rd_kafka_message_t *m, TupleTableSlot *slot)
 		}
 	}
 	if (kt->format == FORMAT_JSON)
-		decode_json(kt, payload, values, nulls);
+		decode_json(kt, payload, m->len, values, nulls);
 	else if (kt->format == FORMAT_CSV)
 		decode_csv(kt, payload, values, nulls);
 	ExecStoreVirtualTuple(slot);

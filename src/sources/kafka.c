@@ -290,6 +290,21 @@ static KafkaConn *conns = NULL;
 static bool conns_stale = false;
 static void producers_drop(void);
 
+/*
+ * Handles in use (a read, an INSERT, an IMPORT under way) are never
+ * destroyed under their user: stale ones go when none is busy. Reset at
+ * the end of each transaction.
+ */
+static int	kafka_busy = 0;
+static int	inserts_open = 0;
+
+static void
+kafka_xact_callback(XactEvent event, void *arg)
+{
+	kafka_busy = 0;
+	inserts_open = 0;
+}
+
 /* a server or user mapping changed: make new consumers at the next use */
 static void
 conns_invalidate(Datum arg, int cacheid, uint32 hashvalue)
@@ -378,6 +393,32 @@ user_mapping_options(Oid userid, Oid serverid)
 	return options;
 }
 
+static void
+drop_stale_handles(void)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, conns_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(USERMAPPINGOID, conns_invalidate, (Datum) 0);
+		RegisterXactCallback(kafka_xact_callback, NULL);
+		registered = true;
+	}
+	if (!conns_stale || kafka_busy > 0)
+		return;
+	producers_drop();
+	while (conns)
+	{
+		KafkaConn  *next = conns->next;
+
+		rd_kafka_destroy(conns->rk);
+		pfree(conns);
+		conns = next;
+	}
+	conns_stale = false;
+}
+
 static rd_kafka_t *
 kafka_consumer(Oid serverid)
 {
@@ -387,30 +428,7 @@ kafka_consumer(Oid serverid)
 	char		errstr[512];
 	rd_kafka_t *rk;
 
-	if (conns == NULL && !conns_stale)
-	{
-		static bool registered = false;
-
-		if (!registered)
-		{
-			CacheRegisterSyscacheCallback(FOREIGNSERVEROID, conns_invalidate, (Datum) 0);
-			CacheRegisterSyscacheCallback(USERMAPPINGOID, conns_invalidate, (Datum) 0);
-			registered = true;
-		}
-	}
-	if (conns_stale)
-	{
-		producers_drop();
-		while (conns)
-		{
-			KafkaConn  *next = conns->next;
-
-			rd_kafka_destroy(conns->rk);
-			pfree(conns);
-			conns = next;
-		}
-		conns_stale = false;
-	}
+	drop_stale_handles();
 	for (c = conns; c; c = c->next)
 		if (c->serverid == serverid && c->userid == userid)
 			return c->rk;
@@ -672,11 +690,17 @@ json_set(JsonDecodeState *st, char *text, JsonTokenType tokentype)
 		st->values[col] = input_value(kt, col, text);
 }
 
+#define JSON_MAX_DEPTH 1000		/* deeper is a bad message, not a stack overflow */
+
 static void
 json_struct_start(void *state)
 {
 	JsonDecodeState *st = state;
 
+	if (st->depth >= JSON_MAX_DEPTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("JSON nested deeper than %d levels", JSON_MAX_DEPTH)));
 	if (st->depth == 0 && st->lex->token_type != JSON_TOKEN_OBJECT_START)
 		st->not_object = true;
 	if (st->depth == 1 && st->col >= 0)
@@ -869,10 +893,15 @@ decode_message(KafkaTable *kt, rd_kafka_message_t *m, TupleTableSlot *slot)
 				ts = rd_kafka_message_timestamp(m, &tstype);
 				if (tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
 				{
-					/* milliseconds since the Unix epoch */
-					TimestampTz t = (TimestampTz) ts * 1000 -
-						((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+					TimestampTz t;
 
+					/* milliseconds since the Unix epoch */
+					if (ts < 0 || ts > INT64CONST(9000000000000000) / 1000)
+						ereport(ERROR,
+								(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+								 errmsg("message timestamp " INT64_FORMAT " is out of range", ts)));
+					t = (TimestampTz) ts * 1000 -
+						((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
 					values[i] = input_value(kt, i, (char *) timestamptz_to_str(t));
 					nulls[i] = false;
 				}
@@ -880,6 +909,11 @@ decode_message(KafkaTable *kt, rd_kafka_message_t *m, TupleTableSlot *slot)
 			case META_KEY:
 				if (m->key)
 				{
+					if (memchr(m->key, '\0', m->key_len))
+						ereport(ERROR,
+								(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+								 errmsg("the message key contains a NUL byte")));
+					(void) pg_verifymbstr(m->key, m->key_len, false);
 					values[i] = input_value(kt, i, pnstrdup(m->key, m->key_len));
 					nulls[i] = false;
 				}
@@ -941,10 +975,12 @@ dead_letter(KafkaTable *kt, rd_kafka_message_t *m, const char *error, Oid viewid
  * files belong to the subtransaction that creates them). Returns the
  * number of messages that went to stream.errors.
  */
+/* a bad value or a message too big or deep is a bad message */
 static bool
 is_data_error(ErrorData *edata)
 {
 	return ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_DATA_EXCEPTION ||
+		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||
 		edata->sqlerrcode == ERRCODE_BAD_COPY_FILE_FORMAT;
 }
 
@@ -1119,6 +1155,7 @@ kafka_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 			kafka_fail(kt, "could not assign the partitions", err);
 		}
 	}
+	kafka_busy++;
 	PG_TRY();
 	{
 		while (pending > 0)
@@ -1193,6 +1230,7 @@ kafka_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 			rd_kafka_message_destroy(msgs[i]);
 		rd_kafka_assign(rk, NULL);
 		rd_kafka_topic_partition_list_destroy(assign);
+		kafka_busy--;
 	}
 	PG_END_TRY();
 
@@ -1307,14 +1345,19 @@ typedef struct KafkaProducer
 
 static KafkaProducer *producers = NULL;
 
-/* delivery reports (called from rd_kafka_poll/flush, in this thread) */
+/*
+ * Delivery reports (called from rd_kafka_poll/flush, in this thread). Each
+ * message carries the generation of the INSERT statement that sent it: a
+ * report for an earlier, failed statement counts for nothing.
+ */
+static uint64 insert_gen = 0;
 static int64 delivery_failures = 0;
 static rd_kafka_resp_err_t delivery_error = RD_KAFKA_RESP_ERR_NO_ERROR;
 
 static void
 delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-	if (m->err)
+	if (m->err && (uintptr_t) m->_private == insert_gen)
 	{
 		delivery_failures++;
 		delivery_error = m->err;
@@ -1330,7 +1373,7 @@ kafka_producer(Oid serverid)
 	char		errstr[512];
 	rd_kafka_t *rk;
 
-	(void) kafka_consumer(serverid);	/* drops stale producers too */
+	drop_stale_handles();
 	for (p = producers; p; p = p->next)
 		if (p->serverid == serverid && p->userid == userid)
 			return p->rk;
@@ -1459,9 +1502,24 @@ encode_row(KafkaInsertState *st, TupleTableSlot *slot)
 static void
 kafka_deliver(KafkaInsertState *st)
 {
-	rd_kafka_resp_err_t err;
+	rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+	TimestampTz start = GetCurrentTimestamp();
 
-	err = rd_kafka_flush(st->rk, KAFKA_TIMEOUT_MS * 3);
+	/* wait for the reports, cancellably */
+	while (rd_kafka_outq_len(st->rk) > 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		(void) rd_kafka_flush(st->rk, 100);
+		if (rd_kafka_outq_len(st->rk) > 0 &&
+			TimestampDifferenceExceeds(start, GetCurrentTimestamp(), KAFKA_TIMEOUT_MS * 3))
+		{
+			err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+			break;
+		}
+	}
+	inserts_open = Max(inserts_open - 1, 0);
+	if (inserts_open == 0)
+		kafka_busy = Max(kafka_busy - 1, 0);
 	if (err || delivery_failures > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
@@ -1502,6 +1560,7 @@ kafka_ExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 								RD_KAFKA_V_VALUE(st->buf.data, st->buf.len),
 								RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
 								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+								RD_KAFKA_V_OPAQUE((void *) (uintptr_t) insert_gen),
 								RD_KAFKA_V_END);
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			break;
@@ -1543,8 +1602,14 @@ kafka_begin_insert(ResultRelInfo *rinfo)
 	}
 	initStringInfo(&st->buf);
 	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "kafka insert", ALLOCSET_DEFAULT_SIZES);
-	delivery_failures = 0;
-	delivery_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+	/* one generation per statement, even over several partitions' inserts */
+	if (inserts_open++ == 0)
+	{
+		insert_gen++;
+		delivery_failures = 0;
+		delivery_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+		kafka_busy++;
+	}
 	rinfo->ri_FdwState = st;
 }
 
@@ -1681,6 +1746,10 @@ sample_struct_start(void *state)
 {
 	SampleState *st = state;
 
+	if (st->depth >= JSON_MAX_DEPTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("JSON nested deeper than %d levels", JSON_MAX_DEPTH)));
 	if (st->depth == 1)
 		sample_seen(st, ST_JSONB);
 	st->depth++;
@@ -1741,16 +1810,15 @@ sample_scalar(void *state, char *token, JsonTokenType tokentype)
 
 /* one message into the keys seen; false if it is not a JSON object */
 static bool
-sample_message(rd_kafka_message_t *m, List **keys)
+sample_message(char *payload, size_t len, List **keys)
 {
-	char	   *payload = pnstrdup(m->payload ? m->payload : "", m->len);
 	List	   *seen = *keys;
 	SampleState st = {&seen, 0, NULL};
 	JsonSemAction sem = {0};
 	JsonLexContext *lex;
 
-	if (strlen(payload) != m->len || payload[strspn(payload, " \t\r\n")] != '{' ||
-		!pg_verifymbstr(payload, m->len, true))
+	if (strlen(payload) != len || payload[strspn(payload, " \t\r\n")] != '{' ||
+		!pg_verifymbstr(payload, len, true))
 		return false;
 	sem.semstate = &st;
 	sem.object_start = sample_struct_start;
@@ -1759,7 +1827,7 @@ sample_message(rd_kafka_message_t *m, List **keys)
 	sem.array_end = sample_struct_end;
 	sem.object_field_start = sample_field;
 	sem.scalar = sample_scalar;
-	lex = makeJsonLexContextCstringLen(payload, m->len, GetDatabaseEncoding(), true);
+	lex = makeJsonLexContextCstringLen(payload, len, GetDatabaseEncoding(), true);
 	if (pg_parse_json(lex, &sem) != JSON_SUCCESS)
 		return false;			/* not JSON (the keys before the fault stay) */
 	*keys = seen;
@@ -1806,10 +1874,20 @@ sample_topic(rd_kafka_t *rk, const char *topic, const rd_kafka_metadata_topic_t 
 					pending--;
 				else if (m->err == 0)
 				{
+					size_t		len = m->len;
+					char	   *payload = palloc(len + 1);
+
+					/* the message is let go before anything can fail */
+					memcpy(payload, m->payload ? m->payload : "", m->payload ? len : 0);
+					payload[len] = '\0';
+					rd_kafka_message_destroy(m);
+					m = NULL;
 					(*nsampled)++;
-					*any_json |= sample_message(m, &keys);
+					*any_json |= sample_message(payload, len, &keys);
+					pfree(payload);
 				}
-				rd_kafka_message_destroy(m);
+				if (m)
+					rd_kafka_message_destroy(m);
 			}
 		}
 		PG_FINALLY();
@@ -1861,6 +1939,19 @@ kafka_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 			keys = sample_topic(rk, topic, mt, &any_json, &nsampled);
 			initStringInfo(&sql);
 			appendStringInfo(&sql, "CREATE FOREIGN TABLE %s (", quote_identifier(topic));
+			/* keys that cannot be column names are left out */
+			foreach(lc, keys)
+			{
+				SampleKey  *k = lfirst(lc);
+
+				if (k->name[0] == '\0' || strlen(k->name) >= NAMEDATALEN)
+				{
+					ereport(NOTICE,
+							(errmsg("kafka topic \"%s\": key \"%.40s\" cannot be a column name, left out",
+									topic, k->name)));
+					keys = foreach_delete_current(keys, lc);
+				}
+			}
 			if (any_json && keys != NIL)
 			{
 				foreach(lc, keys)

@@ -153,19 +153,6 @@ run_sql(const char *sql)
  *------------------------------------------------------------------------
  */
 
-static Oid
-get_rel_owner(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-	return owner;
-}
-
 bool
 pgs_view_populated(Oid relid)
 {
@@ -617,18 +604,12 @@ refresh_unpopulated(Oid relid, bool skipData)
 	{
 		/* analysed, planned and checked as its owner, as CREATE did */
 		CqDef	   *cq;
-		Oid			save_userid;
-		int			save_sec_context;
-		int			save_nestlevel;
+		PgsUser		saved;
 
-		GetUserIdAndSecContext(&save_userid, &save_sec_context);
-		SetUserIdAndSecContext(get_rel_owner(relid),
-							   save_sec_context | SECURITY_RESTRICTED_OPERATION);
-		save_nestlevel = NewGUCNestLevel();
+		pgs_become_owner(relid, &saved);
 		cq = pgs_load_cq(relid, NIL);
 		ExecCheckRTPerms(pgs_plan_batch(cq)->rtable, true);
-		AtEOXact_GUC(false, save_nestlevel);
-		SetUserIdAndSecContext(save_userid, save_sec_context);
+		pgs_restore_user(&saved);
 		start_cq(cq, relid, NIL);
 	}
 	return true;

@@ -11,10 +11,13 @@
  */
 #include "pg_stream.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "fmgr.h"
 #include "catalog/pg_authid.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/syscache.h"
 
 PG_MODULE_MAGIC;
 
@@ -42,16 +45,45 @@ pgs_become_superuser(PgsUser *saved)
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
 						   saved->sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	saved->nestlevel = NewGUCNestLevel();
+	saved->user_code = false;
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
 }
 
+/*
+ * Run as the owner of relation relid (a view), under
+ * SECURITY_RESTRICTED_OPERATION, as REFRESH MATERIALIZED VIEW runs its
+ * query: what user code does to GUCs is undone by pgs_restore_user.
+ */
+void
+pgs_become_owner(Oid relid, PgsUser *saved)
+{
+	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
+	SetUserIdAndSecContext(pgs_rel_owner(relid),
+						   saved->sec_context | SECURITY_RESTRICTED_OPERATION);
+	saved->nestlevel = NewGUCNestLevel();
+	saved->user_code = true;
+}
+
 void
 pgs_restore_user(PgsUser *saved)
 {
-	AtEOXact_GUC(true, saved->nestlevel);
+	AtEOXact_GUC(!saved->user_code, saved->nestlevel);
 	SetUserIdAndSecContext(saved->userid, saved->sec_context);
+}
+
+Oid
+pgs_rel_owner(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
 }
 
 /*

@@ -49,9 +49,12 @@ typedef struct PgsUser
 	Oid			userid;
 	int			sec_context;
 	int			nestlevel;		/* of the search_path setting */
+	bool		user_code;		/* as a view's owner: drop its GUC changes */
 } PgsUser;
 extern void pgs_become_superuser(PgsUser *saved);
+extern void pgs_become_owner(Oid relid, PgsUser *saved);
 extern void pgs_restore_user(PgsUser *saved);
+extern Oid	pgs_rel_owner(Oid relid);
 extern void pgs_force_read_committed(void);
 
 /* in pg_stream.c: GUCs */

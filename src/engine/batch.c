@@ -339,19 +339,6 @@ lock_referenced(Oid relid, int depth)
 	}
 }
 
-static Oid
-view_owner(Oid viewid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(viewid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", viewid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 /*
  * Drop the input every reader of these streams has consumed (see the
  * sources' cleanup). Throttled: at most once a second per worker.
@@ -677,10 +664,8 @@ pgs_rebuild_view(Oid viewid)
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	CqRow		row;
 	CqDef	   *cq;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
 	PgsUser		saved;
+	PgsUser		as_owner;
 
 	pgs_become_superuser(&saved);
 	if (!load_cq_row(viewid, &row))
@@ -688,10 +673,7 @@ pgs_rebuild_view(Oid viewid)
 	pgs_restore_user(&saved);
 
 	/* the aggregates' final functions and the output are user code */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(view_owner(viewid),
-						   save_sec_context | SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
+	pgs_become_owner(viewid, &as_owner);
 	cq = pgs_load_cq(viewid, row.options);
 	cq->state_relid = row.state_table;
 	cq->rows_relid = row.rows_table;
@@ -705,8 +687,7 @@ pgs_rebuild_view(Oid viewid)
 		(void) pgs_plan_batch(cq);	/* it resolves the aggregates' state types */
 	rebuild_view(cq);
 	PopActiveSnapshot();
-	AtEOXact_GUC(false, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	pgs_restore_user(&as_owner);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 }
@@ -742,9 +723,7 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 	bool		more = false;
 	BatchResult result;
 	CqOptions	opts;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	PgsUser		as_owner;
 	int64		state_rows;
 	TimestampTz started = GetCurrentTimestamp();
 	instr_time	t0,
@@ -789,10 +768,7 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 	 * combine and final functions, the output expressions -- runs as the
 	 * view's owner, as REFRESH MATERIALIZED VIEW does.
 	 */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(view_owner(viewid),
-						   save_sec_context | SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
+	pgs_become_owner(viewid, &as_owner);
 
 	cq = pgs_load_cq(viewid, row.options);
 	cq->state_relid = row.state_table;
@@ -866,8 +842,7 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 		if (more)
 			*wait_ms = 0;
 	}
-	AtEOXact_GUC(false, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	pgs_restore_user(&as_owner);
 
 	/* bookkeeping, as the extension's superuser again */
 	if (result == BATCH_DONE && rows_in > 0)

@@ -393,6 +393,26 @@ user_mapping_options(Oid userid, Oid serverid)
 	return options;
 }
 
+/*
+ * A client's configuration: our defaults (and up to two more properties),
+ * then the server's options, then the user mapping's, which win.
+ */
+static rd_kafka_conf_t *
+client_conf(Oid serverid, Oid userid, const char *name1, const char *value1,
+			const char *name2, const char *value2)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+	conf_set(conf, "client.id", "pg_stream");
+	conf_set(conf, "log_level", "4");
+	conf_set(conf, name1, value1);
+	if (name2)
+		conf_set(conf, name2, value2);
+	conf_set_options(conf, GetForeignServer(serverid)->options);
+	conf_set_options(conf, user_mapping_options(userid, serverid));
+	return conf;
+}
+
 static void
 drop_stale_handles(void)
 {
@@ -433,13 +453,8 @@ kafka_consumer(Oid serverid)
 		if (c->serverid == serverid && c->userid == userid)
 			return c->rk;
 
-	conf = rd_kafka_conf_new();
-	conf_set(conf, "client.id", "pg_stream");
-	conf_set(conf, "group.id", "pg_stream");
-	conf_set(conf, "fetch.wait.max.ms", "10");
-	conf_set(conf, "log_level", "4");
-	conf_set_options(conf, GetForeignServer(serverid)->options);
-	conf_set_options(conf, user_mapping_options(userid, serverid));
+	conf = client_conf(serverid, userid, "group.id", "pg_stream",
+					   "fetch.wait.max.ms", "10");
 	/* what the reading depends on, whatever the options say */
 	conf_set(conf, "enable.auto.commit", "false");
 	conf_set(conf, "enable.auto.offset.store", "false");
@@ -1377,12 +1392,7 @@ kafka_producer(Oid serverid)
 	for (p = producers; p; p = p->next)
 		if (p->serverid == serverid && p->userid == userid)
 			return p->rk;
-	conf = rd_kafka_conf_new();
-	conf_set(conf, "client.id", "pg_stream");
-	conf_set(conf, "linger.ms", "5");
-	conf_set(conf, "log_level", "4");
-	conf_set_options(conf, GetForeignServer(serverid)->options);
-	conf_set_options(conf, user_mapping_options(userid, serverid));
+	conf = client_conf(serverid, userid, "linger.ms", "5", NULL, NULL);
 	rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (rk == NULL)

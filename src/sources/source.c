@@ -22,9 +22,7 @@
  */
 #include "pg_stream.h"
 
-#include "access/htup_details.h"
 #include "access/table.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -40,7 +38,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
-#include "utils/syscache.h"
 
 /* batches of the batch being run, or NIL */
 static List *current_batches = NIL;
@@ -67,19 +64,7 @@ pgs_current_view(void)
 Oid
 pgs_source_user(void)
 {
-	if (OidIsValid(current_view))
-	{
-		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(current_view));
-
-		if (HeapTupleIsValid(tup))
-		{
-			Oid			owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-
-			ReleaseSysCache(tup);
-			return owner;
-		}
-	}
-	return GetUserId();
+	return OidIsValid(current_view) ? pgs_rel_owner(current_view) : GetUserId();
 }
 
 void

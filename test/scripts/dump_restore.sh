@@ -121,7 +121,9 @@ pgbench A -c 4 -t 50 -f "$WORK/insert.sql" src >/dev/null 2>&1
 echo "dumping while 2 sessions insert and the workers run batches"
 pgbench A -c 2 -T 4 -f "$WORK/insert.sql" src >/dev/null 2>&1 &
 bench=$!
-sleep 1 # let the inserts start
+# the dumps start once the inserts run
+before=$(q A src "SELECT count(*) FROM ref")
+wait_for A src "SELECT count(*) > $before + 1000 FROM ref"
 on A src "$PG_BIN/pg_dump" -h "$A_DIR" -p "$A_PORT" -U postgres -Fc -f "$WORK/src.dump"
 on A src "$PG_BIN/pg_dump" -h "$A_DIR" -p "$A_PORT" -U postgres -f "$WORK/src.sql"
 wait $bench

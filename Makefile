@@ -22,6 +22,9 @@ OBJS = \
 	src/sources/rate.o \
 	src/sources/kafka.o \
 	src/formats/tuple.o \
+	src/formats/decode.o \
+	src/formats/encode.o \
+	src/formats/infer.o \
 	src/sinks/view.o
 
 PG_CPPFLAGS = -I$(srcdir)/src

@@ -67,13 +67,6 @@ PG_FUNCTION_INFO_V1(kafka_fdw_validator);
 #define KAFKA_TIMEOUT_MS 10000	/* a broker that answers nothing for this long fails the batch */
 #define KAFKA_LAG_TIMEOUT_MS 1000	/* stream.queries does not wait longer for the lag */
 
-typedef enum KafkaFormat
-{
-	FORMAT_JSON,
-	FORMAT_CSV,
-	FORMAT_TEXT
-} KafkaFormat;
-
 typedef enum KafkaMeta
 {
 	META_NONE,
@@ -93,39 +86,22 @@ typedef struct KafkaTable
 	Oid			serverid;
 	char	   *relname;
 	char	   *topic;
-	KafkaFormat format;
 	char	   *partitions;		/* '0-3,7', or NULL for all */
 	bool		start_latest;
 	int64		start_offset;	/* a number, or -1 for earliest */
 	bool		on_error_stop;
 	TupleDesc	desc;
 	KafkaMeta  *meta;			/* per attribute */
-	FmgrInfo   *infuncs;		/* per attribute */
-	Oid		   *ioparams;
+	PgsDecoder	dec;			/* of the columns without meta */
 } KafkaTable;
 
 /*------------------------------------------------------------------------
  * Options
  *------------------------------------------------------------------------
  */
-static const char *const table_opts[] = {"topic", "format", "partitions", "start_offset", "on_error", NULL};
+static const char *const table_opts[] = {"topic", "format", "delimiter", "quote", "escape", "null",
+	"partitions", "start_offset", "on_error", NULL};
 static const char *const column_opts[] = {"meta", NULL};
-
-static KafkaFormat
-parse_format(const char *v)
-{
-	if (strcmp(v, "json") == 0)
-		return FORMAT_JSON;
-	if (strcmp(v, "csv") == 0)
-		return FORMAT_CSV;
-	if (strcmp(v, "text") == 0)
-		return FORMAT_TEXT;
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-			 errmsg("invalid value for option \"format\": \"%s\"", v),
-			 errhint("Valid values are json, csv and text.")));
-	return FORMAT_JSON;
-}
 
 static KafkaMeta
 parse_meta(const char *v)
@@ -215,12 +191,11 @@ kafka_table(Relation rel)
 	KafkaTable *kt = palloc0(sizeof(KafkaTable));
 	TupleDesc	desc = RelationGetDescr(rel);
 	ListCell   *lc;
-	int			ndata = 0;
+	bool	   *data;
 
 	kt->relid = RelationGetRelid(rel);
 	kt->serverid = ft->serverid;
 	kt->relname = pstrdup(RelationGetRelationName(rel));
-	kt->format = FORMAT_JSON;
 	kt->start_offset = -1;
 	foreach(lc, ft->options)
 	{
@@ -229,8 +204,6 @@ kafka_table(Relation rel)
 
 		if (strcmp(def->defname, "topic") == 0)
 			kt->topic = v;
-		else if (strcmp(def->defname, "format") == 0)
-			kt->format = parse_format(v);
 		else if (strcmp(def->defname, "partitions") == 0)
 			kt->partitions = v;
 		else if (strcmp(def->defname, "start_offset") == 0)
@@ -245,14 +218,10 @@ kafka_table(Relation rel)
 
 	kt->desc = desc;
 	kt->meta = palloc0(sizeof(KafkaMeta) * desc->natts);
-	kt->infuncs = palloc0(sizeof(FmgrInfo) * desc->natts);
-	kt->ioparams = palloc0(sizeof(Oid) * desc->natts);
+	data = palloc0(sizeof(bool) * desc->natts);
 	for (int i = 0; i < desc->natts; i++)
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		Oid			infunc;
-
-		if (att->attisdropped)
+		if (TupleDescAttr(desc, i)->attisdropped)
 			continue;
 		foreach(lc, GetForeignColumnOptions(kt->relid, i + 1))
 		{
@@ -261,16 +230,10 @@ kafka_table(Relation rel)
 			if (strcmp(def->defname, "meta") == 0)
 				kt->meta[i] = parse_meta(defGetString(def));
 		}
-		if (kt->meta[i] == META_NONE)
-			ndata++;
-		getTypeInputInfo(att->atttypid, &infunc, &kt->ioparams[i]);
-		fmgr_info(infunc, &kt->infuncs[i]);
+		data[i] = (kt->meta[i] == META_NONE);
 	}
-	if (kt->format == FORMAT_TEXT && ndata != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("kafka stream \"%s\" has format text, so it needs exactly one column without option \"meta\"",
-						kt->relname)));
+	pgs_decoder_init(&kt->dec, desc, data, ft->options, PGS_FORMAT_JSON,
+					 psprintf("kafka stream \"%s\"", kt->relname));
 	return kt;
 }
 
@@ -631,278 +594,38 @@ partition_positions(rd_kafka_t *rk, KafkaTable *kt, Jsonb *position, int *n,
  * Decoding
  *------------------------------------------------------------------------
  */
-static Datum
-input_value(KafkaTable *kt, int i, char *s)
-{
-	return InputFunctionCall(&kt->infuncs[i], s, kt->ioparams[i],
-							 TupleDescAttr(kt->desc, i)->atttypmod);
-}
-
-static int
-column_by_name(KafkaTable *kt, const char *name, int len)
-{
-	for (int i = 0; i < kt->desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(kt->desc, i);
-
-		if (!att->attisdropped && kt->meta[i] == META_NONE &&
-			strncmp(NameStr(att->attname), name, len) == 0 &&
-			NameStr(att->attname)[len] == '\0')
-			return i;
-	}
-	return -1;
-}
-
-/*
- * JSON: PostgreSQL's JSON parser with callbacks, straight into the
- * columns. A top-level key names a column; its value is converted by the
- * column's type: whole numbers into integer columns and strings into text
- * columns directly, anything else through the type's input function (an
- * object or array as its JSON text). Keys without a column are skipped;
- * a repeated key's last value wins, as in jsonb.
- */
-typedef struct JsonDecodeState
+/* the messages of a batch, being decoded */
+typedef struct KafkaDecode
 {
 	KafkaTable *kt;
-	JsonLexContext *lex;
-	Datum	   *values;
-	bool	   *nulls;
-	int			depth;
-	int			col;			/* column of the current top-level key, or -1 */
-	char	   *nested_start;	/* where its object or array value starts */
-	bool		not_object;
-} JsonDecodeState;
+	rd_kafka_message_t **msgs;
+} KafkaDecode;
 
+/* message i as a row of the foreign table: its meta columns, then the data */
 static void
-json_set(JsonDecodeState *st, char *text, JsonTokenType tokentype)
+decode_message(void *arg, int64 i, Datum *values, bool *nulls)
 {
-	KafkaTable *kt = st->kt;
-	int			col = st->col;
-	Oid			typid = TupleDescAttr(kt->desc, col)->atttypid;
-
-	st->col = -1;
-	if (tokentype == JSON_TOKEN_NULL)
-	{
-		st->nulls[col] = true;
-		return;
-	}
-	st->nulls[col] = false;
-	if (tokentype == JSON_TOKEN_NUMBER && typid == INT4OID)
-		st->values[col] = Int32GetDatum(pg_strtoint32(text));
-	else if (tokentype == JSON_TOKEN_NUMBER && typid == INT8OID)
-		st->values[col] = Int64GetDatum(pg_strtoint64(text));
-	else if (tokentype == JSON_TOKEN_STRING && typid == TEXTOID)
-		st->values[col] = CStringGetTextDatum(text);
-	else if (tokentype == JSON_TOKEN_STRING && (typid == JSONOID || typid == JSONBOID))
-	{
-		StringInfoData quoted;
-
-		initStringInfo(&quoted);
-		escape_json(&quoted, text);
-		st->values[col] = input_value(kt, col, quoted.data);
-	}
-	else
-		st->values[col] = input_value(kt, col, text);
-}
-
-#define JSON_MAX_DEPTH 1000		/* deeper is a bad message, not a stack overflow */
-
-static void
-json_struct_start(void *state)
-{
-	JsonDecodeState *st = state;
-
-	if (st->depth >= JSON_MAX_DEPTH)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("JSON nested deeper than %d levels", JSON_MAX_DEPTH)));
-	if (st->depth == 0 && st->lex->token_type != JSON_TOKEN_OBJECT_START)
-		st->not_object = true;
-	if (st->depth == 1 && st->col >= 0)
-		st->nested_start = st->lex->token_start;
-	st->depth++;
-}
-
-static void
-json_struct_end(void *state)
-{
-	JsonDecodeState *st = state;
-
-	st->depth--;
-	if (st->depth == 1 && st->col >= 0 && st->nested_start)
-	{
-		/* its JSON text: the parser has just read past the closing bracket */
-		char	   *text = pnstrdup(st->nested_start,
-									st->lex->prev_token_terminator - st->nested_start);
-
-		st->nested_start = NULL;
-		json_set(st, text, JSON_TOKEN_OBJECT_START);
-	}
-}
-
-static void
-json_field(void *state, char *fname, bool isnull)
-{
-	JsonDecodeState *st = state;
-
-	if (st->depth == 1)
-		st->col = column_by_name(st->kt, fname, strlen(fname));
-}
-
-static void
-json_scalar(void *state, char *token, JsonTokenType tokentype)
-{
-	JsonDecodeState *st = state;
-
-	if (st->depth == 0)
-		st->not_object = true;
-	else if (st->depth == 1 && st->col >= 0)
-		json_set(st, token, tokentype);
-}
-
-static void
-decode_json(KafkaTable *kt, char *payload, int len, Datum *values, bool *nulls)
-{
-	JsonDecodeState st = {0};
-	JsonSemAction sem = {0};
-	JsonParseErrorType err;
-
-	st.kt = kt;
-	st.values = values;
-	st.nulls = nulls;
-	st.col = -1;
-	st.lex = makeJsonLexContextCstringLen(payload, len, GetDatabaseEncoding(), true);
-	sem.semstate = &st;
-	sem.object_start = json_struct_start;
-	sem.object_end = json_struct_end;
-	sem.array_start = json_struct_start;
-	sem.array_end = json_struct_end;
-	sem.object_field_start = json_field;
-	sem.scalar = json_scalar;
-	err = pg_parse_json(st.lex, &sem);
-	if (err != JSON_SUCCESS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type json"),
-				 errdetail("%s", json_errdetail(err, st.lex))));
-	if (st.not_object)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("a JSON message must be an object")));
-}
-
-/* one CSV record: fields separated by commas, "quoted" with "" inside */
-static void
-decode_csv(KafkaTable *kt, char *payload, Datum *values, bool *nulls)
-{
-	char	   *s = payload;
-	int			col = 0;
-	StringInfoData field;
-
-	initStringInfo(&field);
-	for (;;)
-	{
-		bool		quoted = false;
-
-		resetStringInfo(&field);
-		if (*s == '"')
-		{
-			quoted = true;
-			s++;
-			for (;;)
-			{
-				if (*s == '\0')
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-							 errmsg("unterminated quoted CSV field")));
-				if (*s == '"' && s[1] == '"')
-				{
-					appendStringInfoChar(&field, '"');
-					s += 2;
-				}
-				else if (*s == '"')
-				{
-					s++;
-					break;
-				}
-				else
-					appendStringInfoChar(&field, *s++);
-			}
-		}
-		else
-			while (*s && *s != ',' && *s != '\n' && *s != '\r')
-				appendStringInfoChar(&field, *s++);
-
-		/* the next data column */
-		while (col < kt->desc->natts &&
-			   (TupleDescAttr(kt->desc, col)->attisdropped || kt->meta[col] != META_NONE))
-			col++;
-		if (col >= kt->desc->natts)
-			ereport(ERROR,
-					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-					 errmsg("extra data after the last expected CSV field")));
-		if (field.len == 0 && !quoted)
-			nulls[col] = true;
-		else
-		{
-			values[col] = input_value(kt, col, pstrdup(field.data));
-			nulls[col] = false;
-		}
-		col++;
-		if (*s == ',')
-		{
-			s++;
-			continue;
-		}
-		if (*s == '\r')
-			s++;
-		if (*s == '\n')
-			s++;
-		if (*s != '\0')
-			ereport(ERROR,
-					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-					 errmsg("unexpected character after a quoted CSV field")));
-		break;
-	}
-}
-
-/* a message as a row of the foreign table, in slot */
-static void
-decode_message(KafkaTable *kt, rd_kafka_message_t *m, TupleTableSlot *slot)
-{
-	int			natts = kt->desc->natts;
-	Datum	   *values = slot->tts_values;
-	bool	   *nulls = slot->tts_isnull;
+	KafkaDecode *kd = arg;
+	KafkaTable *kt = kd->kt;
+	rd_kafka_message_t *m = kd->msgs[i];
 	char	   *payload = m->payload ? pnstrdup(m->payload, m->len) : pstrdup("");
 
-	if (m->payload && memchr(m->payload, '\0', m->len))
-		ereport(ERROR,
-				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-				 errmsg("the message contains a NUL byte")));
-	(void) pg_verifymbstr(payload, m->len, false);
-	ExecClearTuple(slot);
-	memset(nulls, true, sizeof(bool) * natts);
-	for (int i = 0; i < natts; i++)
+	for (int c = 0; c < kt->desc->natts; c++)
 	{
 		rd_kafka_timestamp_type_t tstype;
 		int64		ts;
 
-		switch (kt->meta[i])
+		switch (kt->meta[c])
 		{
 			case META_NONE:
-				if (kt->format == FORMAT_TEXT && !TupleDescAttr(kt->desc, i)->attisdropped)
-				{
-					values[i] = input_value(kt, i, payload);
-					nulls[i] = false;
-				}
 				break;
 			case META_PARTITION:
-				values[i] = input_value(kt, i, psprintf("%d", m->partition));
-				nulls[i] = false;
+				values[c] = pgs_decoder_input(&kt->dec, c, psprintf("%d", m->partition));
+				nulls[c] = false;
 				break;
 			case META_OFFSET:
-				values[i] = input_value(kt, i, psprintf(INT64_FORMAT, (int64) m->offset));
-				nulls[i] = false;
+				values[c] = pgs_decoder_input(&kt->dec, c, psprintf(INT64_FORMAT, (int64) m->offset));
+				nulls[c] = false;
 				break;
 			case META_TIMESTAMP:
 				ts = rd_kafka_message_timestamp(m, &tstype);
@@ -917,8 +640,8 @@ decode_message(KafkaTable *kt, rd_kafka_message_t *m, TupleTableSlot *slot)
 								 errmsg("message timestamp " INT64_FORMAT " is out of range", ts)));
 					t = (TimestampTz) ts * 1000 -
 						((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
-					values[i] = input_value(kt, i, (char *) timestamptz_to_str(t));
-					nulls[i] = false;
+					values[c] = pgs_decoder_input(&kt->dec, c, (char *) timestamptz_to_str(t));
+					nulls[c] = false;
 				}
 				break;
 			case META_KEY:
@@ -929,184 +652,32 @@ decode_message(KafkaTable *kt, rd_kafka_message_t *m, TupleTableSlot *slot)
 								(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 								 errmsg("the message key contains a NUL byte")));
 					(void) pg_verifymbstr(m->key, m->key_len, false);
-					values[i] = input_value(kt, i, pnstrdup(m->key, m->key_len));
-					nulls[i] = false;
+					values[c] = pgs_decoder_input(&kt->dec, c, pnstrdup(m->key, m->key_len));
+					nulls[c] = false;
 				}
 				break;
 			case META_TOPIC:
-				values[i] = input_value(kt, i, kt->topic);
-				nulls[i] = false;
+				values[c] = pgs_decoder_input(&kt->dec, c, kt->topic);
+				nulls[c] = false;
 				break;
 		}
 	}
-	if (kt->format == FORMAT_JSON)
-		decode_json(kt, payload, m->len, values, nulls);
-	else if (kt->format == FORMAT_CSV)
-		decode_csv(kt, payload, values, nulls);
-	ExecStoreVirtualTuple(slot);
+	pgs_decode_record(&kt->dec, payload, m->len, values, nulls);
 }
 
 /* a message that did not decode: a dead letter in stream.errors */
 static void
-dead_letter(KafkaTable *kt, rd_kafka_message_t *m, const char *error, Oid viewid)
+bad_message(void *arg, int64 i, const char *error)
 {
-	Oid			argtypes[5] = {OIDOID, JSONBOID, TEXTOID, TEXTOID, OIDOID};
-	Datum		args[5];
-	PgsUser		saved;
-	char	   *payload = m->payload ? pnstrdup(m->payload, m->len) : pstrdup("");
+	KafkaDecode *kd = arg;
+	KafkaTable *kt = kd->kt;
+	rd_kafka_message_t *m = kd->msgs[i];
 
-	/* a payload that is not valid text is shown escaped */
-	if (pg_verifymbstr(payload, strlen(payload), true) == false ||
-		strlen(payload) != m->len)
-		payload = DatumGetCString(DirectFunctionCall1(byteaout,
-													  PointerGetDatum(cstring_to_text_with_len(m->payload, m->len))));
-	if (!OidIsValid(viewid))
-	{
-		/* a plain SELECT writes nothing: it skips the message */
-		ereport(WARNING,
-				(errmsg("kafka stream \"%s\": skipped the message at offset " INT64_FORMAT " of partition %d: %s",
-						kt->relname, (int64) m->offset, m->partition, error)));
-		return;
-	}
-	args[0] = ObjectIdGetDatum(kt->relid);
-	args[1] = JsonbPGetDatum(pgs_jsonb_from_cstring(psprintf("{\"topic\": \"%s\", \"partition\": %d, \"offset\": " INT64_FORMAT "}",
-															  kt->topic, m->partition, (int64) m->offset)));
-	args[2] = CStringGetTextDatum(payload);
-	args[3] = CStringGetTextDatum(error);
-	args[4] = ObjectIdGetDatum(viewid);
-	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO stream.errors (stream, position, payload, error, view) "
-							  "VALUES ($1, $2, $3, $4, $5)", 5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not insert into stream.errors");
-	SPI_finish();
-	pgs_restore_user(&saved);
-}
-
-/*
- * Decode messages into the tuplestore: all of them in one subtransaction;
- * if one fails, again one by one to single out the bad ones. The rows are
- * kept in memory until the subtransactions are over (a tuplestore's temp
- * files belong to the subtransaction that creates them). Returns the
- * number of messages that went to stream.errors.
- */
-/* a bad value or a message too big or deep is a bad message */
-static bool
-is_data_error(ErrorData *edata)
-{
-	return ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_DATA_EXCEPTION ||
-		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||
-		edata->sqlerrcode == ERRCODE_BAD_COPY_FILE_FORMAT;
-}
-
-static MinimalTuple
-decode_to_tuple(KafkaTable *kt, rd_kafka_message_t *m, TupleTableSlot *slot,
-				MemoryContext rowcxt, MemoryContext cxt)
-{
-	MemoryContext old = MemoryContextSwitchTo(rowcxt);
-	MinimalTuple mt;
-
-	decode_message(kt, m, slot);
-	MemoryContextSwitchTo(cxt);
-	mt = ExecCopySlotMinimalTuple(slot);
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(rowcxt);
-	return mt;
-}
-
-static int64
-decode_all(KafkaTable *kt, rd_kafka_message_t **msgs, int64 n, Tuplestorestate *ts,
-		   Oid viewid)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(kt->desc, &TTSOpsVirtual);
-	TupleTableSlot *mslot = MakeSingleTupleTableSlot(kt->desc, &TTSOpsMinimalTuple);
-	MemoryContext rowcxt = AllocSetContextCreate(cxt, "kafka decode", ALLOCSET_DEFAULT_SIZES);
-	MinimalTuple *rows = palloc0(sizeof(MinimalTuple) * Max(n, 1));
-	bool		ok = true;
-	int64		bad = 0;
-
-	if (n == 0)
-		goto done;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		for (int64 i = 0; i < n; i++)
-			rows[i] = decode_to_tuple(kt, msgs[i], slot, rowcxt, cxt);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		/* only a bad value is a bad message: a cancel is a cancel */
-		if (kt->on_error_stop || !is_data_error(edata))
-			ReThrowError(edata);
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-
-	if (!ok)
-	{
-		for (int64 i = 0; i < n; i++)
-		{
-			ErrorData  *edata = NULL;
-
-			rows[i] = NULL;
-			BeginInternalSubTransaction(NULL);
-			MemoryContextSwitchTo(cxt);
-			PG_TRY();
-			{
-				rows[i] = decode_to_tuple(kt, msgs[i], slot, rowcxt, cxt);
-				ReleaseCurrentSubTransaction();
-			}
-			PG_CATCH();
-			{
-				MemoryContextSwitchTo(cxt);
-				edata = CopyErrorData();
-				FlushErrorState();
-				RollbackAndReleaseCurrentSubTransaction();
-				MemoryContextSwitchTo(cxt);
-				CurrentResourceOwner = owner;
-				if (!is_data_error(edata))
-					ReThrowError(edata);
-			}
-			PG_END_TRY();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-			MemoryContextReset(rowcxt);
-			if (edata)
-			{
-				dead_letter(kt, msgs[i], edata->message, viewid);
-				FreeErrorData(edata);
-				bad++;
-			}
-		}
-	}
-	for (int64 i = 0; i < n; i++)
-		if (rows[i])
-		{
-			ExecStoreMinimalTuple(rows[i], mslot, true);
-			tuplestore_puttupleslot(ts, mslot);
-			ExecClearTuple(mslot);
-		}
-done:
-	pfree(rows);
-	ExecDropSingleTupleTableSlot(slot);
-	ExecDropSingleTupleTableSlot(mslot);
-	MemoryContextDelete(rowcxt);
-	return bad;
+	pgs_dead_letter(kt->relid, psprintf("kafka stream \"%s\"", kt->relname),
+					pgs_jsonb_from_cstring(psprintf("{\"topic\": \"%s\", \"partition\": %d, \"offset\": " INT64_FORMAT "}",
+													kt->topic, m->partition, (int64) m->offset)),
+					psprintf("offset " INT64_FORMAT " of partition %d", (int64) m->offset, m->partition),
+					m->payload, m->payload ? m->len : 0, error);
 }
 
 /*------------------------------------------------------------------------
@@ -1147,6 +718,7 @@ kafka_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	rd_kafka_resp_err_t err;
 	bool		cut = false;
 	TimestampTz last_progress = GetCurrentTimestamp();
+	KafkaDecode kd;
 
 	if (position == NULL && kt->start_latest)
 	{
@@ -1236,8 +808,10 @@ kafka_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 				pending--;
 		}
 		batch->rows = tuplestore_begin_heap(false, false, work_mem);
-		batch->rows_bad = decode_all(kt, msgs, nmsgs, batch->rows,
-									 position ? pgs_current_view() : InvalidOid);
+		kd.kt = kt;
+		kd.msgs = msgs;
+		batch->rows_bad = pgs_decode_batch(kt->desc, nmsgs, decode_message, bad_message,
+										   &kd, kt->on_error_stop, batch->rows);
 	}
 	PG_FINALLY();
 	{
@@ -1425,89 +999,11 @@ typedef struct KafkaInsertState
 {
 	KafkaTable *kt;
 	rd_kafka_t *rk;
-	FmgrInfo   *outfuncs;
+	PgsEncoder	enc;
 	StringInfoData buf;
 	MemoryContext rowcxt;
 	int64		sent;
 } KafkaInsertState;
-
-static bool
-json_number_type(Oid typid)
-{
-	switch (typid)
-	{
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-		case FLOAT4OID:
-		case FLOAT8OID:
-		case NUMERICOID:
-			return true;
-		default:
-			return false;
-	}
-}
-
-static void
-encode_row(KafkaInsertState *st, TupleTableSlot *slot)
-{
-	KafkaTable *kt = st->kt;
-	bool		first = true;
-	StringInfo	buf = &st->buf;
-
-	resetStringInfo(buf);
-	if (kt->format == FORMAT_JSON)
-		appendStringInfoChar(buf, '{');
-	for (int i = 0; i < kt->desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(kt->desc, i);
-		char	   *v;
-
-		if (att->attisdropped || kt->meta[i] != META_NONE)
-			continue;
-		v = slot->tts_isnull[i] ? NULL :
-			OutputFunctionCall(&st->outfuncs[i], slot->tts_values[i]);
-		if (kt->format == FORMAT_TEXT)
-		{
-			if (v)
-				appendStringInfoString(buf, v);
-			continue;
-		}
-		if (!first)
-			appendStringInfoString(buf, kt->format == FORMAT_JSON ? ", " : ",");
-		first = false;
-		if (kt->format == FORMAT_CSV)
-		{
-			if (v && (*v == '\0' || strpbrk(v, ",\"\r\n")))
-			{
-				appendStringInfoChar(buf, '"');
-				for (char *c = v; *c; c++)
-				{
-					if (*c == '"')
-						appendStringInfoChar(buf, '"');
-					appendStringInfoChar(buf, *c);
-				}
-				appendStringInfoChar(buf, '"');
-			}
-			else if (v)
-				appendStringInfoString(buf, v);
-			continue;
-		}
-		escape_json(buf, NameStr(att->attname));
-		appendStringInfoString(buf, ": ");
-		if (v == NULL)
-			appendStringInfoString(buf, "null");
-		else if (att->atttypid == BOOLOID)
-			appendStringInfoString(buf, strcmp(v, "t") == 0 ? "true" : "false");
-		else if (att->atttypid == JSONOID || att->atttypid == JSONBOID ||
-				 (json_number_type(att->atttypid) && strspn(v, "0123456789+-.eE") == strlen(v)))
-			appendStringInfoString(buf, v);
-		else
-			escape_json(buf, v);
-	}
-	if (kt->format == FORMAT_JSON)
-		appendStringInfoChar(buf, '}');
-}
 
 static void
 kafka_deliver(KafkaInsertState *st)
@@ -1557,11 +1053,11 @@ kafka_ExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 		if (slot->tts_isnull[i])
 			continue;
 		if (kt->meta[i] == META_KEY)
-			key = OutputFunctionCall(&st->outfuncs[i], slot->tts_values[i]);
+			key = OutputFunctionCall(&st->enc.outfuncs[i], slot->tts_values[i]);
 		else if (kt->meta[i] == META_PARTITION)
-			partition = pg_strtoint32(OutputFunctionCall(&st->outfuncs[i], slot->tts_values[i]));
+			partition = pg_strtoint32(OutputFunctionCall(&st->enc.outfuncs[i], slot->tts_values[i]));
 	}
-	encode_row(st, slot);
+	pgs_encode_row(&st->enc, slot, &st->buf);
 	for (;;)
 	{
 		err = rd_kafka_producev(st->rk,
@@ -1598,18 +1094,7 @@ kafka_begin_insert(ResultRelInfo *rinfo)
 
 	st->kt = kafka_table(rel);
 	st->rk = kafka_producer(st->kt->serverid);
-	st->outfuncs = palloc0(sizeof(FmgrInfo) * st->kt->desc->natts);
-	for (int i = 0; i < st->kt->desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(st->kt->desc, i);
-		Oid			outfunc;
-		bool		varlena;
-
-		if (att->attisdropped)
-			continue;
-		getTypeOutputInfo(att->atttypid, &outfunc, &varlena);
-		fmgr_info(outfunc, &st->outfuncs[i]);
-	}
+	pgs_encoder_init(&st->enc, &st->kt->dec);
 	initStringInfo(&st->buf);
 	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "kafka insert", ALLOCSET_DEFAULT_SIZES);
 	/* one generation per statement, even over several partitions' inserts */
@@ -1680,170 +1165,6 @@ kafka_IsForeignRelUpdatable(Relation rel)
  */
 #define IMPORT_SAMPLE 100
 
-typedef enum SampleType
-{
-	ST_NULL,
-	ST_BOOL,
-	ST_INT,
-	ST_NUMERIC,
-	ST_TIMESTAMPTZ,
-	ST_JSONB,
-	ST_TEXT
-} SampleType;
-
-static const char *const sample_type_names[] = {
-	"text", "boolean", "bigint", "numeric", "timestamptz", "jsonb", "text"
-};
-
-typedef struct SampleKey
-{
-	char	   *name;
-	SampleType	type;
-} SampleKey;
-
-static bool
-looks_like_timestamp(const char *v, int len)
-{
-	/* 2026-01-01T00:00:00 or 2026-01-01 00:00:00, then anything */
-	static const char pattern[] = "dddd-dd-ddXdd:dd";
-
-	if (len < (int) strlen(pattern))
-		return false;
-	for (int i = 0; pattern[i]; i++)
-	{
-		char		c = v[i];
-
-		if (pattern[i] == 'd' ? !isdigit((unsigned char) c) :
-			pattern[i] == 'X' ? (c != 'T' && c != ' ') : c != pattern[i])
-			return false;
-	}
-	return true;
-}
-
-static SampleType
-merge_types(SampleType a, SampleType b)
-{
-	if (a == ST_NULL)
-		return b;
-	if (b == ST_NULL || a == b)
-		return a;
-	if ((a == ST_INT && b == ST_NUMERIC) || (a == ST_NUMERIC && b == ST_INT))
-		return ST_NUMERIC;
-	return ST_TEXT;
-}
-
-/*
- * A message's top-level keys, in their order (jsonb would sort them), with
- * the types of their values: PostgreSQL's JSON parser with callbacks.
- */
-typedef struct SampleState
-{
-	List	  **keys;
-	int			depth;
-	SampleKey  *cur;			/* the top-level key whose value comes next */
-} SampleState;
-
-static void
-sample_seen(SampleState *st, SampleType t)
-{
-	if (st->cur)
-		st->cur->type = merge_types(st->cur->type, t);
-	st->cur = NULL;
-}
-
-static void
-sample_struct_start(void *state)
-{
-	SampleState *st = state;
-
-	if (st->depth >= JSON_MAX_DEPTH)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("JSON nested deeper than %d levels", JSON_MAX_DEPTH)));
-	if (st->depth == 1)
-		sample_seen(st, ST_JSONB);
-	st->depth++;
-}
-
-static void
-sample_struct_end(void *state)
-{
-	((SampleState *) state)->depth--;
-}
-
-static void
-sample_field(void *state, char *fname, bool isnull)
-{
-	SampleState *st = state;
-	ListCell   *lc;
-
-	if (st->depth != 1)
-		return;
-	st->cur = NULL;
-	foreach(lc, *st->keys)
-		if (strcmp(((SampleKey *) lfirst(lc))->name, fname) == 0)
-			st->cur = lfirst(lc);
-	if (st->cur == NULL)
-	{
-		st->cur = palloc0(sizeof(SampleKey));
-		st->cur->name = pstrdup(fname);
-		st->cur->type = ST_NULL;
-		*st->keys = lappend(*st->keys, st->cur);
-	}
-}
-
-static void
-sample_scalar(void *state, char *token, JsonTokenType tokentype)
-{
-	SampleState *st = state;
-
-	if (st->depth != 1)
-		return;
-	switch (tokentype)
-	{
-		case JSON_TOKEN_STRING:
-			sample_seen(st, looks_like_timestamp(token, strlen(token)) ? ST_TIMESTAMPTZ : ST_TEXT);
-			break;
-		case JSON_TOKEN_NUMBER:
-			sample_seen(st, (strspn(token, "-0123456789") == strlen(token) && strlen(token) < 19) ?
-						ST_INT : ST_NUMERIC);
-			break;
-		case JSON_TOKEN_TRUE:
-		case JSON_TOKEN_FALSE:
-			sample_seen(st, ST_BOOL);
-			break;
-		default:
-			sample_seen(st, ST_NULL);
-			break;
-	}
-}
-
-/* one message into the keys seen; false if it is not a JSON object */
-static bool
-sample_message(char *payload, size_t len, List **keys)
-{
-	List	   *seen = *keys;
-	SampleState st = {&seen, 0, NULL};
-	JsonSemAction sem = {0};
-	JsonLexContext *lex;
-
-	if (strlen(payload) != len || payload[strspn(payload, " \t\r\n")] != '{' ||
-		!pg_verifymbstr(payload, len, true))
-		return false;
-	sem.semstate = &st;
-	sem.object_start = sample_struct_start;
-	sem.object_end = sample_struct_end;
-	sem.array_start = sample_struct_start;
-	sem.array_end = sample_struct_end;
-	sem.object_field_start = sample_field;
-	sem.scalar = sample_scalar;
-	lex = makeJsonLexContextCstringLen(payload, len, GetDatabaseEncoding(), true);
-	if (pg_parse_json(lex, &sem) != JSON_SUCCESS)
-		return false;			/* not JSON (the keys before the fault stay) */
-	*keys = seen;
-	return true;
-}
-
 /* up to IMPORT_SAMPLE messages of a topic, from the start of its partitions */
 static List *
 sample_topic(rd_kafka_t *rk, const char *topic, const rd_kafka_metadata_topic_t *mt,
@@ -1893,7 +1214,7 @@ sample_topic(rd_kafka_t *rk, const char *topic, const rd_kafka_metadata_topic_t 
 					rd_kafka_message_destroy(m);
 					m = NULL;
 					(*nsampled)++;
-					*any_json |= sample_message(payload, len, &keys);
+					*any_json |= pgs_sample_json(payload, len, &keys);
 					pfree(payload);
 				}
 				if (m)
@@ -1934,6 +1255,7 @@ kafka_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 			bool		listed = false;
 			bool		any_json;
 			int			nsampled;
+			int			ncols;
 			List	   *keys;
 			ListCell   *lc;
 			StringInfoData sql;
@@ -1949,34 +1271,18 @@ kafka_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 			keys = sample_topic(rk, topic, mt, &any_json, &nsampled);
 			initStringInfo(&sql);
 			appendStringInfo(&sql, "CREATE FOREIGN TABLE %s (", quote_identifier(topic));
-			/* keys that cannot be column names are left out */
-			foreach(lc, keys)
-			{
-				SampleKey  *k = lfirst(lc);
-
-				if (k->name[0] == '\0' || strlen(k->name) >= NAMEDATALEN)
-				{
-					ereport(NOTICE,
-							(errmsg("kafka topic \"%s\": key \"%.40s\" cannot be a column name, left out",
-									topic, k->name)));
-					keys = foreach_delete_current(keys, lc);
-				}
-			}
-			if (any_json && keys != NIL)
-			{
-				foreach(lc, keys)
-				{
-					SampleKey  *k = lfirst(lc);
-
-					appendStringInfo(&sql, "%s%s %s", foreach_current_index(lc) ? ", " : "",
-									 quote_identifier(k->name), sample_type_names[k->type]);
-				}
+			ncols = sql.len;
+			if (any_json &&
+				pgs_sample_columns(&sql, keys, psprintf("kafka topic \"%s\"", topic)) > 0)
 				appendStringInfo(&sql, ") SERVER %s OPTIONS (topic %s, format 'json')",
 								 quote_identifier(server->servername), quote_literal_cstr(topic));
-			}
 			else
+			{
+				sql.len = ncols;	/* no JSON key: one text column */
+				sql.data[ncols] = '\0';
 				appendStringInfo(&sql, "value text) SERVER %s OPTIONS (topic %s, format 'text')",
 								 quote_identifier(server->servername), quote_literal_cstr(topic));
+			}
 			ereport(DEBUG1,
 					(errmsg("kafka topic \"%s\": %d messages sampled", topic, nsampled)));
 			commands = lappend(commands, sql.data);
@@ -2052,8 +1358,8 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 		{
 			if (strcmp(def->defname, "topic") == 0)
 				has_topic = true;
-			else if (strcmp(def->defname, "format") == 0)
-				(void) parse_format(v);
+			else if (pgs_format_option(def, false))
+				;
 			else if (strcmp(def->defname, "partitions") == 0)
 				(void) partition_selected(v, -1);	/* -1 is in no range: all of it is parsed */
 			else if (strcmp(def->defname, "start_offset") == 0)

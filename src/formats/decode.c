@@ -1,0 +1,613 @@
+/*-------------------------------------------------------------------------
+ *
+ * decode.c
+ *	  Records (a Kafka message, a line of a file or a socket) into rows of
+ *	  a stream's foreign table: json, csv and text, shared by the sources.
+ *
+ * A decoder fills the table's data columns -- every column that is not
+ * dropped and not filled by the source itself (Kafka's meta columns, a
+ * file's name and line) -- straight into the declared types:
+ *
+ *	  json	 one object per record; a top-level key names a column (keys
+ *			 without a column are skipped, a repeated key's last value
+ *			 wins, as in jsonb). PostgreSQL's JSON parser with callbacks:
+ *			 whole numbers go into integer columns and strings into text
+ *			 columns directly, anything else through the type's input
+ *			 function (an object or array as its JSON text).
+ *	  csv	 fields in column order, with the options delimiter, quote,
+ *			 escape and null as in COPY ... (FORMAT csv); a quoted field
+ *			 may hold the delimiter, newlines and doubled quotes.
+ *	  text	 the whole record into the one data column.
+ *
+ * A record that does not decode is a bad record: pgs_decode_batch decodes
+ * a batch in one subtransaction, and only if that fails again record by
+ * record, each in its own, to send the bad ones to stream.errors
+ * (pgs_dead_letter) while the others go on.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_stream.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "common/jsonapi.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+PgsFormat
+pgs_parse_format(const char *v)
+{
+	if (strcmp(v, "json") == 0)
+		return PGS_FORMAT_JSON;
+	if (strcmp(v, "csv") == 0)
+		return PGS_FORMAT_CSV;
+	if (strcmp(v, "text") == 0)
+		return PGS_FORMAT_TEXT;
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for option \"format\": \"%s\"", v),
+			 errhint("Valid values are json, csv and text.")));
+	return PGS_FORMAT_JSON;
+}
+
+static char
+single_byte_option(DefElem *def)
+{
+	char	   *v = defGetString(def);
+
+	if (strlen(v) != 1 || IS_HIGHBIT_SET(v[0]) || v[0] == '\n' || v[0] == '\r')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("option \"%s\" must be a single one-byte character other than a newline",
+						def->defname)));
+	return v[0];
+}
+
+/*
+ * Whether def is one of the format options (format, and csv's delimiter,
+ * quote, escape, null, and header where the source has headers); it is
+ * validated on the way.
+ */
+bool
+pgs_format_option(DefElem *def, bool with_header)
+{
+	if (strcmp(def->defname, "format") == 0)
+		(void) pgs_parse_format(defGetString(def));
+	else if (strcmp(def->defname, "delimiter") == 0 ||
+			 strcmp(def->defname, "quote") == 0 ||
+			 strcmp(def->defname, "escape") == 0)
+		(void) single_byte_option(def);
+	else if (strcmp(def->defname, "null") == 0)
+		(void) defGetString(def);
+	else if (with_header && strcmp(def->defname, "header") == 0)
+		(void) defGetBoolean(def);
+	else
+		return false;
+	return true;
+}
+
+/*
+ * A decoder for the columns of desc whose data[] is true, with the format
+ * options among options (default_format if none is given).
+ */
+void
+pgs_decoder_init(PgsDecoder *d, TupleDesc desc, bool *data, List *options,
+				 PgsFormat default_format, const char *what)
+{
+	ListCell   *lc;
+
+	memset(d, 0, sizeof(PgsDecoder));
+	d->desc = desc;
+	d->data = data;
+	d->format = default_format;
+	d->delimiter = ',';
+	d->quote = '"';
+	d->escape = 0;
+	d->null_string = "";
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "format") == 0)
+			d->format = pgs_parse_format(defGetString(def));
+		else if (strcmp(def->defname, "delimiter") == 0)
+			d->delimiter = single_byte_option(def);
+		else if (strcmp(def->defname, "quote") == 0)
+			d->quote = single_byte_option(def);
+		else if (strcmp(def->defname, "escape") == 0)
+			d->escape = single_byte_option(def);
+		else if (strcmp(def->defname, "null") == 0)
+			d->null_string = defGetString(def);
+		else if (strcmp(def->defname, "header") == 0)
+			d->header = defGetBoolean(def);
+	}
+	if (d->escape == 0)
+		d->escape = d->quote;
+	if (d->delimiter == d->quote)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("%s: the CSV delimiter and quote must differ", what)));
+
+	d->infuncs = palloc0(sizeof(FmgrInfo) * desc->natts);
+	d->ioparams = palloc0(sizeof(Oid) * desc->natts);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Oid			infunc;
+
+		if (att->attisdropped)
+		{
+			data[i] = false;
+			continue;
+		}
+		if (data[i])
+			d->ndata++;
+		getTypeInputInfo(att->atttypid, &infunc, &d->ioparams[i]);
+		fmgr_info(infunc, &d->infuncs[i]);
+	}
+	if (d->format == PGS_FORMAT_TEXT && d->ndata != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("%s has format text, so it needs exactly one data column", what)));
+}
+
+Datum
+pgs_decoder_input(PgsDecoder *d, int col, char *s)
+{
+	return InputFunctionCall(&d->infuncs[col], s, d->ioparams[col],
+							 TupleDescAttr(d->desc, col)->atttypmod);
+}
+
+/*------------------------------------------------------------------------
+ * json
+ *------------------------------------------------------------------------
+ */
+static int
+column_by_name(PgsDecoder *d, const char *name)
+{
+	for (int i = 0; i < d->desc->natts; i++)
+		if (d->data[i] && strcmp(NameStr(TupleDescAttr(d->desc, i)->attname), name) == 0)
+			return i;
+	return -1;
+}
+
+typedef struct JsonDecodeState
+{
+	PgsDecoder *d;
+	JsonLexContext *lex;
+	Datum	   *values;
+	bool	   *nulls;
+	int			depth;
+	int			col;			/* column of the current top-level key, or -1 */
+	char	   *nested_start;	/* where its object or array value starts */
+	bool		not_object;
+} JsonDecodeState;
+
+static void
+json_set(JsonDecodeState *st, char *text, JsonTokenType tokentype)
+{
+	PgsDecoder *d = st->d;
+	int			col = st->col;
+	Oid			typid = TupleDescAttr(d->desc, col)->atttypid;
+
+	st->col = -1;
+	if (tokentype == JSON_TOKEN_NULL)
+	{
+		st->nulls[col] = true;
+		return;
+	}
+	st->nulls[col] = false;
+	if (tokentype == JSON_TOKEN_NUMBER && typid == INT4OID)
+		st->values[col] = Int32GetDatum(pg_strtoint32(text));
+	else if (tokentype == JSON_TOKEN_NUMBER && typid == INT8OID)
+		st->values[col] = Int64GetDatum(pg_strtoint64(text));
+	else if (tokentype == JSON_TOKEN_STRING && typid == TEXTOID)
+		st->values[col] = CStringGetTextDatum(text);
+	else if (tokentype == JSON_TOKEN_STRING && (typid == JSONOID || typid == JSONBOID))
+	{
+		StringInfoData quoted;
+
+		initStringInfo(&quoted);
+		escape_json(&quoted, text);
+		st->values[col] = pgs_decoder_input(d, col, quoted.data);
+	}
+	else
+		st->values[col] = pgs_decoder_input(d, col, text);
+}
+
+static void
+json_struct_start(void *state)
+{
+	JsonDecodeState *st = state;
+
+	if (st->depth >= PGS_JSON_MAX_DEPTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("JSON nested deeper than %d levels", PGS_JSON_MAX_DEPTH)));
+	if (st->depth == 0 && st->lex->token_type != JSON_TOKEN_OBJECT_START)
+		st->not_object = true;
+	if (st->depth == 1 && st->col >= 0)
+		st->nested_start = st->lex->token_start;
+	st->depth++;
+}
+
+static void
+json_struct_end(void *state)
+{
+	JsonDecodeState *st = state;
+
+	st->depth--;
+	if (st->depth == 1 && st->col >= 0 && st->nested_start)
+	{
+		/* its JSON text: the parser has just read past the closing bracket */
+		char	   *text = pnstrdup(st->nested_start,
+									st->lex->prev_token_terminator - st->nested_start);
+
+		st->nested_start = NULL;
+		json_set(st, text, JSON_TOKEN_OBJECT_START);
+	}
+}
+
+static void
+json_field(void *state, char *fname, bool isnull)
+{
+	JsonDecodeState *st = state;
+
+	if (st->depth == 1)
+		st->col = column_by_name(st->d, fname);
+}
+
+static void
+json_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	JsonDecodeState *st = state;
+
+	if (st->depth == 0)
+		st->not_object = true;
+	else if (st->depth == 1 && st->col >= 0)
+		json_set(st, token, tokentype);
+}
+
+static void
+decode_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
+{
+	JsonDecodeState st = {0};
+	JsonSemAction sem = {0};
+	JsonParseErrorType err;
+
+	st.d = d;
+	st.values = values;
+	st.nulls = nulls;
+	st.col = -1;
+	st.lex = makeJsonLexContextCstringLen(rec, len, GetDatabaseEncoding(), true);
+	sem.semstate = &st;
+	sem.object_start = json_struct_start;
+	sem.object_end = json_struct_end;
+	sem.array_start = json_struct_start;
+	sem.array_end = json_struct_end;
+	sem.object_field_start = json_field;
+	sem.scalar = json_scalar;
+	err = pg_parse_json(st.lex, &sem);
+	if (err != JSON_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type json"),
+				 errdetail("%s", json_errdetail(err, st.lex))));
+	if (st.not_object)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("a JSON record must be an object")));
+}
+
+/*------------------------------------------------------------------------
+ * csv
+ *------------------------------------------------------------------------
+ */
+
+/*
+ * The fields of one CSV record, as palloc'd strings (NULL for a null
+ * field), into fields; returns their number.
+ */
+int
+pgs_csv_fields(PgsDecoder *d, const char *s, char ***fields)
+{
+	int			n = 0;
+	int			alloc = 8;
+	StringInfoData field;
+
+	*fields = palloc(sizeof(char *) * alloc);
+	initStringInfo(&field);
+	for (;;)
+	{
+		bool		quoted = false;
+
+		resetStringInfo(&field);
+		if (*s == d->quote)
+		{
+			quoted = true;
+			s++;
+			for (;;)
+			{
+				if (*s == '\0')
+					ereport(ERROR,
+							(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+							 errmsg("unterminated quoted CSV field")));
+				if (*s == d->escape && (s[1] == d->quote ||
+										(d->escape != d->quote && s[1] == d->escape)))
+				{
+					appendStringInfoChar(&field, s[1]);
+					s += 2;
+				}
+				else if (*s == d->quote)
+				{
+					s++;
+					break;
+				}
+				else
+					appendStringInfoChar(&field, *s++);
+			}
+		}
+		else
+			while (*s && *s != d->delimiter && *s != '\n' && *s != '\r')
+				appendStringInfoChar(&field, *s++);
+
+		if (n == alloc)
+		{
+			alloc *= 2;
+			*fields = repalloc(*fields, sizeof(char *) * alloc);
+		}
+		(*fields)[n++] = (!quoted && strcmp(field.data, d->null_string) == 0) ?
+			NULL : pstrdup(field.data);
+		if (*s == d->delimiter)
+		{
+			s++;
+			continue;
+		}
+		if (*s == '\r')
+			s++;
+		if (*s == '\n')
+			s++;
+		if (*s != '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+					 errmsg("unexpected character after a quoted CSV field")));
+		break;
+	}
+	pfree(field.data);
+	return n;
+}
+
+static void
+decode_csv(PgsDecoder *d, char *rec, Datum *values, bool *nulls)
+{
+	char	  **fields;
+	int			n = pgs_csv_fields(d, rec, &fields);
+	int			col = 0;
+
+	for (int f = 0; f < n; f++)
+	{
+		/* the next data column */
+		while (col < d->desc->natts && !d->data[col])
+			col++;
+		if (col >= d->desc->natts)
+			ereport(ERROR,
+					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+					 errmsg("extra data after the last expected CSV field")));
+		nulls[col] = (fields[f] == NULL);
+		if (fields[f])
+			values[col] = pgs_decoder_input(d, col, fields[f]);
+		col++;
+	}
+}
+
+/*
+ * The data columns of one record into values/nulls (the caller has set
+ * every column NULL, and fills the others). rec is NUL-terminated, len
+ * bytes long; a record holding a NUL byte or invalid text is bad.
+ */
+void
+pgs_decode_record(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
+{
+	if (strlen(rec) != len)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("the record contains a NUL byte")));
+	(void) pg_verifymbstr(rec, len, false);
+	switch (d->format)
+	{
+		case PGS_FORMAT_JSON:
+			decode_json(d, rec, len, values, nulls);
+			break;
+		case PGS_FORMAT_CSV:
+			decode_csv(d, rec, values, nulls);
+			break;
+		case PGS_FORMAT_TEXT:
+			for (int i = 0; i < d->desc->natts; i++)
+				if (d->data[i])
+				{
+					values[i] = pgs_decoder_input(d, i, rec);
+					nulls[i] = false;
+				}
+			break;
+	}
+}
+
+/*------------------------------------------------------------------------
+ * A batch of records, with dead letters
+ *------------------------------------------------------------------------
+ */
+
+/* a bad value or a record too big or deep is a bad record; a cancel is not */
+static bool
+is_data_error(ErrorData *edata)
+{
+	return ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_DATA_EXCEPTION ||
+		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||
+		edata->sqlerrcode == ERRCODE_BAD_COPY_FILE_FORMAT;
+}
+
+static MinimalTuple
+decode_to_tuple(PgsDecodeFn decode, void *arg, int64 i, TupleTableSlot *slot,
+				MemoryContext rowcxt, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(rowcxt);
+	MinimalTuple mt;
+
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	decode(arg, i, slot->tts_values, slot->tts_isnull);
+	ExecStoreVirtualTuple(slot);
+	MemoryContextSwitchTo(cxt);
+	mt = ExecCopySlotMinimalTuple(slot);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(rowcxt);
+	return mt;
+}
+
+/*
+ * Decode records 0..n-1 (decode(arg, i, values, nulls) fills a row whose
+ * columns start NULL) into the tuplestore, in order: all of them in one
+ * subtransaction; if one fails, again one by one to single out the bad
+ * ones, which go to bad(arg, i, error) -- unless stop, when the first bad
+ * record fails the batch. The rows are kept in memory until the
+ * subtransactions are over (a tuplestore's temp files belong to the
+ * subtransaction that creates them). Returns the number of bad records.
+ */
+int64
+pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
+				 void *arg, bool stop, Tuplestorestate *ts)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	TupleTableSlot *mslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	MemoryContext rowcxt = AllocSetContextCreate(cxt, "pg_stream decode", ALLOCSET_DEFAULT_SIZES);
+	MinimalTuple *rows = palloc0(sizeof(MinimalTuple) * Max(n, 1));
+	bool		ok = true;
+	int64		nbad = 0;
+
+	if (n == 0)
+		goto done;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		for (int64 i = 0; i < n; i++)
+			rows[i] = decode_to_tuple(decode, arg, i, slot, rowcxt, cxt);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (stop || !is_data_error(edata))
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+
+	if (!ok)
+	{
+		for (int64 i = 0; i < n; i++)
+		{
+			ErrorData  *edata = NULL;
+
+			rows[i] = NULL;
+			BeginInternalSubTransaction(NULL);
+			MemoryContextSwitchTo(cxt);
+			PG_TRY();
+			{
+				rows[i] = decode_to_tuple(decode, arg, i, slot, rowcxt, cxt);
+				ReleaseCurrentSubTransaction();
+			}
+			PG_CATCH();
+			{
+				MemoryContextSwitchTo(cxt);
+				edata = CopyErrorData();
+				FlushErrorState();
+				RollbackAndReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(cxt);
+				CurrentResourceOwner = owner;
+				if (!is_data_error(edata))
+					ReThrowError(edata);
+			}
+			PG_END_TRY();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			MemoryContextReset(rowcxt);
+			if (edata)
+			{
+				bad(arg, i, edata->message);
+				FreeErrorData(edata);
+				nbad++;
+			}
+		}
+	}
+	for (int64 i = 0; i < n; i++)
+		if (rows[i])
+		{
+			ExecStoreMinimalTuple(rows[i], mslot, true);
+			tuplestore_puttupleslot(ts, mslot);
+			ExecClearTuple(mslot);
+		}
+done:
+	pfree(rows);
+	ExecDropSingleTupleTableSlot(slot);
+	ExecDropSingleTupleTableSlot(mslot);
+	MemoryContextDelete(rowcxt);
+	return nbad;
+}
+
+/*
+ * A record that did not decode: a dead letter in stream.errors for the
+ * view being run, with where it was (position) and its payload; a plain
+ * SELECT writes nothing and warns (where: the same, in words).
+ */
+void
+pgs_dead_letter(Oid relid, const char *what, Jsonb *position, const char *where,
+				const char *payload, size_t len, const char *error)
+{
+	Oid			argtypes[5] = {OIDOID, JSONBOID, TEXTOID, TEXTOID, OIDOID};
+	Datum		args[5];
+	PgsUser		saved;
+	Oid			viewid = pgs_current_view();
+	char	   *text = pnstrdup(payload ? payload : "", payload ? len : 0);
+
+	if (!OidIsValid(viewid))
+	{
+		ereport(WARNING,
+				(errmsg("%s: skipped the record at %s: %s", what, where, error)));
+		return;
+	}
+	/* a payload that is not valid text is shown escaped */
+	if (strlen(text) != len || !pg_verifymbstr(text, len, true))
+		text = DatumGetCString(DirectFunctionCall1(byteaout,
+												   PointerGetDatum(cstring_to_text_with_len(payload, len))));
+	args[0] = ObjectIdGetDatum(relid);
+	args[1] = JsonbPGetDatum(position);
+	args[2] = CStringGetTextDatum(text);
+	args[3] = CStringGetTextDatum(error);
+	args[4] = ObjectIdGetDatum(viewid);
+	pgs_become_superuser(&saved);
+	SPI_connect();
+	if (SPI_execute_with_args("INSERT INTO stream.errors (stream, position, payload, error, view) "
+							  "VALUES ($1, $2, $3, $4, $5)", 5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into stream.errors");
+	SPI_finish();
+	pgs_restore_user(&saved);
+}

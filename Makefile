@@ -21,11 +21,14 @@ OBJS = \
 	src/sources/stream.o \
 	src/sources/rate.o \
 	src/sources/kafka.o \
+	src/sources/file.o \
+	src/sources/socket.o \
 	src/formats/tuple.o \
 	src/formats/decode.o \
 	src/formats/encode.o \
 	src/formats/infer.o \
-	src/sinks/view.o
+	src/sinks/view.o \
+	src/sinks/sink.o
 
 PG_CPPFLAGS = -I$(srcdir)/src
 SHLIB_LINK = -lrdkafka

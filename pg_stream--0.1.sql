@@ -54,6 +54,40 @@ CREATE FOREIGN DATA WRAPPER kafka
 	HANDLER stream.kafka_fdw_handler
 	VALIDATOR stream.kafka_fdw_validator;
 
+CREATE FUNCTION stream.file_fdw_handler()
+RETURNS pg_catalog.fdw_handler
+AS 'MODULE_PATHNAME', 'file_fdw_handler'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION stream.file_fdw_validator(pg_catalog.text[], pg_catalog.oid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'file_fdw_validator'
+LANGUAGE C STRICT;
+
+-- A file server has no options: the directory is the table's. Reading
+-- server files is for pg_read_server_files, as for COPY FROM a file.
+CREATE FOREIGN DATA WRAPPER file
+	HANDLER stream.file_fdw_handler
+	VALIDATOR stream.file_fdw_validator;
+CREATE SERVER file FOREIGN DATA WRAPPER file;
+GRANT USAGE ON FOREIGN SERVER file TO pg_read_server_files;
+
+CREATE FUNCTION stream.socket_fdw_handler()
+RETURNS pg_catalog.fdw_handler
+AS 'MODULE_PATHNAME', 'socket_fdw_handler'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION stream.socket_fdw_validator(pg_catalog.text[], pg_catalog.oid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'socket_fdw_validator'
+LANGUAGE C STRICT;
+
+-- No server: a superuser creates one per host and port, and may grant
+-- USAGE on it.
+CREATE FOREIGN DATA WRAPPER socket
+	HANDLER stream.socket_fdw_handler
+	VALIDATOR stream.socket_fdw_validator;
+
 ------------------------------------------------------------------------
 -- Internal tables. They are the truth: positions, state and counters
 -- change in the same transaction as the view, so a crash can never

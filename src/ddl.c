@@ -469,6 +469,8 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	PgsUser		saved;
 
 	mark_populated(viewid);
+	/* as the creator: its privileges on the sink count */
+	cqoptions = pgs_sink_check(viewid, cq, cqoptions);
 	pgs_become_superuser(&saved);
 	if (cq->is_agg)
 		staterel = create_state(cq, viewid);
@@ -738,8 +740,8 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 		Oid			argtypes[2] = {OIDOID, TEXTARRAYOID};
 		Datum		args[2];
 
-		/* the new options must suit the query (output mode, ...) */
-		(void) pgs_load_cq(relid, options);
+		/* the new options must suit the query (output mode, sink, ...) */
+		options = pgs_sink_check(relid, pgs_load_cq(relid, options), options);
 		args[0] = ObjectIdGetDatum(relid);
 		args[1] = pgs_options_to_array(options);
 		pgs_become_superuser(&saved);

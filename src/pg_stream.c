@@ -54,7 +54,9 @@ pgs_become_superuser(PgsUser *saved)
 /*
  * Run as the owner of relation relid (a view), under
  * SECURITY_RESTRICTED_OPERATION, as REFRESH MATERIALIZED VIEW runs its
- * query: what user code does to GUCs is undone by pgs_restore_user.
+ * query: what user code does to GUCs is undone by pgs_restore_user. The
+ * search_path is the database's default (as in the worker, whatever the
+ * session set), for the names in user functions and sink functions.
  */
 void
 pgs_become_owner(Oid relid, PgsUser *saved)
@@ -64,6 +66,10 @@ pgs_become_owner(Oid relid, PgsUser *saved)
 						   saved->sec_context | SECURITY_RESTRICTED_OPERATION);
 	saved->nestlevel = NewGUCNestLevel();
 	saved->user_code = true;
+	/* the default search_path, not the bookkeeping's (user functions, sinks) */
+	(void) set_config_option("search_path", GetConfigOptionResetString("search_path"),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 }
 
 void

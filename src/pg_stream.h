@@ -92,6 +92,10 @@ typedef struct CqOptions
 	CqTriggerKind trigger;
 	int64		trigger_interval_ms;
 	int64		max_batch_rows;
+	char	   *sink;			/* a relation, or "notify" */
+	char	   *sink_function;	/* regprocedure text */
+	char	   *sink_function_per_row;
+	char	   *notify_channel;
 } CqOptions;
 
 /* in engine/options.c */
@@ -174,6 +178,13 @@ extern const SourceRoutine rate_source;
 /* in sources/kafka.c */
 extern const SourceRoutine kafka_source;
 
+/* in sources/file.c */
+extern const SourceRoutine file_source;
+extern void pgs_file_sink_prefix(const char *prefix);
+
+/* in sources/socket.c */
+extern const SourceRoutine socket_source;
+
 /* in formats/tuple.c: the packed binary format of the stream buffer */
 typedef struct TuplePacker
 {
@@ -229,6 +240,7 @@ typedef void (*PgsBadFn) (void *arg, int64 i, const char *error);
 
 extern PgsFormat pgs_parse_format(const char *v);
 extern bool pgs_format_option(DefElem *def, bool with_header);
+extern bool pgs_on_error_stop(DefElem *def);
 extern void pgs_decoder_init(PgsDecoder *d, TupleDesc desc, bool *data, List *options,
 							 PgsFormat default_format, const char *what);
 extern Datum pgs_decoder_input(PgsDecoder *d, int col, char *s);
@@ -351,6 +363,12 @@ extern void viewwriter_insert(ViewWriter *w, TupleTableSlot *slot);
 extern void viewwriter_update(ViewWriter *w, TupleTableSlot *slot);
 extern void viewwriter_delete_current(ViewWriter *w);
 extern void viewwriter_close(ViewWriter *w);
+
+/* in sinks/sink.c: where a batch's output goes besides the view */
+extern bool pgs_has_sink(CqDef *cq);
+extern List *pgs_sink_check(Oid viewid, CqDef *cq, List *options);
+extern void pgs_sink_deliver(CqDef *cq, int64 batch_id, Tuplestorestate *rows,
+							 Tuplestorestate *deleted);
 
 /* in ddl.c */
 extern void pgs_ddl_init(void);

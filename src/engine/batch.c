@@ -66,6 +66,7 @@ typedef struct CqRow
 	Oid			state_table;
 	Oid			rows_table;
 	int64		state_rows;
+	int64		batches;
 	List	   *options;
 } CqRow;
 
@@ -92,7 +93,7 @@ load_cq_row(Oid viewid, CqRow *row)
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT enabled, failed, state_table::oid, "
 							  "(SELECT state_rows FROM stream.batch_log b WHERE b.view = c.view "
-							  " ORDER BY batch_id DESC LIMIT 1), options, rows_table::oid "
+							  " ORDER BY batch_id DESC LIMIT 1), options, rows_table::oid, batches "
 							  "FROM stream.cq c WHERE view = $1",
 							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.cq");
@@ -118,6 +119,8 @@ load_cq_row(Oid viewid, CqRow *row)
 		}
 		d = SPI_getbinval(tup, desc, 6, &isnull);
 		row->rows_table = isnull ? InvalidOid : DatumGetObjectId(d);
+		d = SPI_getbinval(tup, desc, 7, &isnull);
+		row->batches = isnull ? 0 : DatumGetInt64(d);
 		found = true;
 	}
 	SPI_finish();
@@ -392,7 +395,7 @@ execute_plan(PlannedStmt *plan, const char *name, TupleDesc *desc)
  * the copy is an ordinary table, which it does dump).
  */
 static int64
-write_rows(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc)
+write_rows(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc, Tuplestorestate *sink_rows)
 {
 	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
 	Relation	crel = OidIsValid(cq->rows_relid) ?
@@ -415,6 +418,8 @@ write_rows(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc)
 		viewwriter_insert(vw, vslot);
 		if (cw)
 			viewwriter_insert(cw, vslot);
+		if (sink_rows)
+			tuplestore_puttupleslot(sink_rows, vslot);
 		ResetPerTupleExprContext(estate);
 		n++;
 	}
@@ -503,7 +508,7 @@ final_row_end(FinalRow *fr)
  */
 static int64
 merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
-			 int64 *state_rows)
+			 int64 *state_rows, Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted)
 {
 	int			nkeys = cq->nkeys;
 	int			naggs = list_length(cq->aggs);
@@ -578,11 +583,15 @@ merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 				viewwriter_update(vw, fr.vslot);
 			else
 				viewwriter_insert(vw, fr.vslot);
+			if (sink_rows)
+				tuplestore_puttupleslot(sink_rows, fr.vslot);
 			n++;
 		}
 		else if (found)
 		{
 			viewwriter_delete_current(vw);
+			if (sink_deleted)
+				tuplestore_puttupleslot(sink_deleted, fr.vslot);
 			n++;
 		}
 		aggmerger_reset(merger);
@@ -820,6 +829,8 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 		PlannedStmt *plan;
 		Tuplestorestate *out;
 		TupleDesc	outdesc;
+		Tuplestorestate *sink_rows = NULL;
+		Tuplestorestate *sink_deleted = NULL;
 
 		pgs_set_current_batches(batches);
 		PG_TRY();
@@ -833,11 +844,24 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 		}
 		PG_END_TRY();
 
+		/* the sink's rows: new or changed ones (complete mode reads the view) */
+		if (pgs_has_sink(cq) && cq->mode != OUTPUT_COMPLETE)
+		{
+			sink_rows = tuplestore_begin_heap(true, false, work_mem);
+			if (cq->is_agg)
+				sink_deleted = tuplestore_begin_heap(true, false, work_mem);
+		}
 		if (cq->is_agg)
-			rows_out = merge_groups(cq, out, outdesc, &state_rows);
+			rows_out = merge_groups(cq, out, outdesc, &state_rows, sink_rows, sink_deleted);
 		else
-			rows_out = write_rows(cq, out, outdesc);
+			rows_out = write_rows(cq, out, outdesc, sink_rows);
 		tuplestore_end(out);
+		/* not for a new global aggregate's first row: no batch of input */
+		if (pgs_has_sink(cq) && rows_in > 0)
+		{
+			CommandCounterIncrement();
+			pgs_sink_deliver(cq, row.batches + 1, sink_rows, sink_deleted);
+		}
 		result = BATCH_DONE;
 		if (more)
 			*wait_ms = 0;

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * options.c
- *	  Options of continuous views: output_mode, trigger, max_batch_rows.
+ *	  Options of continuous views: output_mode, trigger, max_batch_rows,
+ *	  and the sinks (sink, sink_function, sink_function_per_row,
+ *	  notify_channel; checked against the view in sinks/sink.c).
  *
  * Users give them like storage parameters: CREATE MATERIALIZED VIEW ...
  * WITH (trigger = '5 seconds'), ALTER MATERIALIZED VIEW ... SET / RESET.
@@ -26,7 +28,8 @@
 
 /* The options a view may be given (the rest go to PostgreSQL) */
 static const char *const cq_option_names[] = {
-	"output_mode", "trigger", "max_batch_rows", NULL
+	"output_mode", "trigger", "max_batch_rows", "sink", "sink_function",
+	"sink_function_per_row", "notify_channel", NULL
 };
 
 bool
@@ -153,6 +156,14 @@ pgs_parse_options(List *reloptions, CqOptions *opts)
 		else if (strcmp(def->defname, "max_batch_rows") == 0)
 			opts->max_batch_rows = pgs_defel_int64(def, 1, PG_INT32_MAX,
 											ERRCODE_INVALID_PARAMETER_VALUE);
+		else if (strcmp(def->defname, "sink") == 0)
+			opts->sink = defGetString(def);
+		else if (strcmp(def->defname, "sink_function") == 0)
+			opts->sink_function = defGetString(def);
+		else if (strcmp(def->defname, "sink_function_per_row") == 0)
+			opts->sink_function_per_row = defGetString(def);
+		else if (strcmp(def->defname, "notify_channel") == 0)
+			opts->notify_channel = defGetString(def);
 	}
 }
 

@@ -92,6 +92,20 @@ pgs_format_option(DefElem *def, bool with_header)
 	return true;
 }
 
+/* option on_error: true for 'stop', false for 'dead_letter' (the default) */
+bool
+pgs_on_error_stop(DefElem *def)
+{
+	char	   *v = defGetString(def);
+
+	if (strcmp(v, "stop") != 0 && strcmp(v, "dead_letter") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"on_error\": \"%s\"", v),
+				 errhint("Valid values are dead_letter (the default) and stop.")));
+	return strcmp(v, "stop") == 0;
+}
+
 /*
  * A decoder for the columns of desc whose data[] is true, with the format
  * options among options (default_format if none is given).

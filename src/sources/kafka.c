@@ -209,7 +209,7 @@ kafka_table(Relation rel)
 		else if (strcmp(def->defname, "start_offset") == 0)
 			parse_start_offset(v, &kt->start_latest, &kt->start_offset);
 		else if (strcmp(def->defname, "on_error") == 0)
-			kt->on_error_stop = (strcmp(v, "stop") == 0);
+			kt->on_error_stop = pgs_on_error_stop(def);
 	}
 	if (kt->topic == NULL)
 		ereport(ERROR,
@@ -1370,13 +1370,7 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 				parse_start_offset(v, &l, &o);
 			}
 			else if (strcmp(def->defname, "on_error") == 0)
-			{
-				if (strcmp(v, "stop") != 0 && strcmp(v, "dead_letter") != 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-							 errmsg("invalid value for option \"on_error\": \"%s\"", v),
-							 errhint("Valid values are dead_letter (the default) and stop.")));
-			}
+				(void) pgs_on_error_stop(def);
 			else
 				pgs_reject_unknown_option(def->defname, table_opts, "a kafka stream");
 		}

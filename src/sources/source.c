@@ -117,6 +117,10 @@ pgs_source_for_relation(Oid relid)
 				return &rate_source;
 			if (strcmp(handler, "kafka_fdw_handler") == 0)
 				return &kafka_source;
+			if (strcmp(handler, "file_fdw_handler") == 0)
+				return &file_source;
+			if (strcmp(handler, "socket_fdw_handler") == 0)
+				return &socket_source;
 		}
 	}
 	return NULL;

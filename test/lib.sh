@@ -91,6 +91,17 @@ pgs_psql() {
 	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGS_DIR" -p "$PGS_PORT" -U postgres "$@"
 }
 
+# start it again after a crash; after a kill -9 of the postmaster its
+# children take a moment to notice and exit, and until then the server
+# refuses to start
+pgs_restart_cluster() {
+	local i=0
+	until pgs_as_user "$PG_BIN/pg_ctl" -D "$PGS_DIR/data" -l "$PGS_DIR/log" -w start >/dev/null 2>&1; do
+		i=$((i + 1)); [ $i -gt 100 ] && { echo "server does not start" >&2; return 1; }
+		sleep 0.2
+	done
+}
+
 pgs_stop_cluster() {
 	[ -n "${PGS_DIR:-}" ] && [ -d "$PGS_DIR/data" ] || return 0
 	pgs_as_user "$PG_BIN/pg_ctl" -D "$PGS_DIR/data" -m fast -w stop >/dev/null 2>&1 || true

@@ -81,16 +81,6 @@ pid_of() {
 	q "SELECT pid FROM pg_stat_activity WHERE backend_type = '$1' ${2:-} LIMIT 1" 2>/dev/null
 }
 
-# start again; after a kill -9 of the postmaster its children take a moment
-# to notice and exit, and until then the server refuses to start
-restart() {
-	local i=0
-	until pgs_as_user "$PG_BIN/pg_ctl" -D "$PGS_DIR/data" -l "$PGS_DIR/log" -w start >/dev/null 2>&1; do
-		i=$((i + 1)); [ $i -gt 100 ] && { echo "server does not start"; exit 1; }
-		sleep 0.2
-	done
-}
-
 crashes=0
 start_feeders
 for round in $(seq 1 "$ROUNDS"); do
@@ -120,14 +110,14 @@ for round in $(seq 1 "$ROUNDS"); do
 	echo "round $round: kill -9 postmaster $pm"
 	kill -9 "$pm"
 	crashes=$((crashes + 1))
-	restart
+	pgs_restart_cluster
 	wait_up
 
 	# 4. immediate shutdown
 	echo "round $round: pg_ctl stop -m immediate"
 	pgs_as_user "$PG_BIN/pg_ctl" -D "$PGS_DIR/data" -m immediate -w stop >/dev/null
 	crashes=$((crashes + 1))
-	restart
+	pgs_restart_cluster
 	wait_up
 
 	# 5. during a REFRESH (of the manual view, with input waiting)

@@ -213,4 +213,28 @@ head -10 "$WORK/p2.json" | kcat -P -l -b "$PGS_BROKERS" -t grow -p 2
 q "REFRESH MATERIALIZED VIEW grow_count"
 [ "$(q "SELECT n FROM grow_count")" = 410 ] || { echo "partitions back: $(q "SELECT n FROM grow_count")"; exit 1; }
 echo "grow_count: 200, then 400, then 410: nothing read twice; position $(q "SELECT position FROM stream.positions WHERE view = 'grow_count'::regclass")"
+
+echo "a kafka table as a view's sink: the changelog of an update-mode view, keyed"
+pgs_broker create user_changes 2
+pgs_psql <<'SQL'
+CREATE FOREIGN TABLE changes_out ("user" text OPTIONS (meta 'key'), n bigint, total bigint)
+	SERVER kafka_test OPTIONS (topic 'user_changes');
+CREATE MATERIALIZED VIEW grow_users WITH (sink = 'changes_out', trigger = 'manual') AS
+	SELECT "user", count(*) AS n, sum(amount) AS total FROM grow GROUP BY "user";
+REFRESH MATERIALIZED VIEW grow_users;
+SQL
+head -30 "$WORK/p1.json" | tail -20 | kcat -P -l -b "$PGS_BROKERS" -t grow -p 1
+q "REFRESH MATERIALIZED VIEW grow_users"
+pgs_psql <<'SQL'
+CREATE FOREIGN TABLE changes_in (k text OPTIONS (meta 'key'), n bigint, total bigint,
+	part int OPTIONS (meta 'partition'), off bigint OPTIONS (meta 'offset'))
+	SERVER kafka_test OPTIONS (topic 'user_changes');
+SQL
+msgs=$(q "SELECT count(*) FROM changes_in")
+groups=$(q "SELECT count(*) FROM grow_users")
+# the last message of each key (one key, one partition: in order) is the view's row
+d=$(q "SELECT count(*) FROM ((SELECT DISTINCT ON (k) k, n, total FROM changes_in ORDER BY k, off DESC)
+	EXCEPT ALL (SELECT \"user\", n, total FROM grow_users)) d")
+echo "grow_users: $groups groups; $msgs messages in user_changes; latest per key differs in $d"
+[ "$d" = 0 ] && [ "$msgs" -gt "$groups" ] || { echo "kafka sink"; exit 1; }
 echo "ok"

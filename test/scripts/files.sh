@@ -106,6 +106,15 @@ bad_ok=$(q "SELECT bool_and(payload LIKE 'garbage %' AND position->>'file' LIKE 
 echo "per_key: $n events, differences $diff_key; raw differences $diff_raw; bad lines $bad (expected $expected_bad, matching: $bad_ok)"
 [ "$diff_key" = 0 ] && [ "$diff_raw" = 0 ] && [ "$n" = 156016 ] && [ "$bad" = "$expected_bad" ] && [ "$bad_ok" = t ]
 
+echo "on_error 'stop' fails the query at the first bad line instead"
+err=$(pgs_psql -c "CREATE FOREIGN TABLE strict_s (k text, v int) SERVER file
+		OPTIONS (path '$data/in', pattern 'f01.json', on_error 'stop')" \
+	-c "CREATE MATERIALIZED VIEW strict_v WITH (trigger = 'manual') AS SELECT count(*) AS n FROM strict_s" \
+	-c "REFRESH MATERIALIZED VIEW strict_v" 2>&1 || true)
+echo "$err"
+echo "$err" | grep -q 'ERROR:  invalid input syntax for type json'
+[ "$(q "SELECT n FROM strict_v")" = 0 ]
+
 echo "csv: header, quotes, a field over two lines, null 'NA'"
 printf 'id,name,score\n1,"Smith, J.",10\n2,"say ""hi""",NA\n3,"two\nlines",7\n' | put "$data/csv" "a.csv"
 pgs_psql <<SQL

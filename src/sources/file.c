@@ -808,6 +808,7 @@ typedef struct PendingFile
 static PendingFile *pending_files = NULL;
 static bool file_callbacks_registered = false;
 static char *sink_file_prefix = NULL;
+static int	files_in_sink = 0;		/* files written under sink_file_prefix */
 static int	files_in_xact = 0;
 
 /* the name INSERTs into file tables use while a view's sink runs (sinks/) */
@@ -817,6 +818,7 @@ pgs_file_sink_prefix(const char *prefix)
 	if (sink_file_prefix)
 		pfree(sink_file_prefix);
 	sink_file_prefix = prefix ? MemoryContextStrdup(TopMemoryContext, prefix) : NULL;
+	files_in_sink = 0;
 }
 
 static void
@@ -964,7 +966,7 @@ file_open_output(FileInsertState *st)
 	files_in_xact++;
 	if (sink_file_prefix)
 		st->final = psprintf("%s/%s%s.%s", t->dir, sink_file_prefix,
-							 files_in_xact > 1 ? psprintf("-%d", files_in_xact) : "",
+							 ++files_in_sink > 1 ? psprintf("-%d", files_in_sink) : "",
 							 format_ext(t->dec.format));
 	else
 		st->final = psprintf("%s/part-%u-%d.%s", t->dir, GetTopTransactionId(),

@@ -135,7 +135,7 @@ typedef struct SourceRoutine
 	/* read up to max_rows after position into batch */
 	void		(*read) (Relation rel, Jsonb *position, int64 max_rows,
 						 SourceBatch *batch);
-	/* input not yet read after position, or -1 if unknown */
+	/* input not yet read after position, or -1 if unknown (optional) */
 	int64		(*lag) (Relation rel, Jsonb *position);
 	/* drop what every reader has consumed (optional) */
 	void		(*cleanup) (Oid relid);
@@ -164,6 +164,7 @@ extern Oid	pgs_source_user(void);
 extern void pgs_fdw_scan_routines(FdwRoutine *routine);
 extern void pgs_reject_unknown_option(const char *option, const char *const *valid,
 									  const char *what);
+extern ErrorData *pgs_try(void (*fn) (void *), void *arg);
 extern Jsonb *pgs_jsonb_from_cstring(const char *text);
 extern int64 pgs_jsonb_get_int64(Jsonb *jb, const char *key, int64 dflt);
 
@@ -241,6 +242,8 @@ typedef void (*PgsBadFn) (void *arg, int64 i, const char *error);
 extern PgsFormat pgs_parse_format(const char *v);
 extern bool pgs_format_option(DefElem *def, bool with_header);
 extern bool pgs_on_error_stop(DefElem *def);
+extern void pgs_decoder_options(PgsDecoder *d, List *options, PgsFormat default_format,
+								const char *what);
 extern void pgs_decoder_init(PgsDecoder *d, TupleDesc desc, bool *data, List *options,
 							 PgsFormat default_format, const char *what);
 extern Datum pgs_decoder_input(PgsDecoder *d, int col, char *s);

@@ -127,6 +127,17 @@ load_cq_row(Oid viewid, CqRow *row)
 	return found;
 }
 
+/* the analysed query of a view, with its tables */
+static CqDef *
+load_cq(Oid viewid, CqRow *row)
+{
+	CqDef	   *cq = pgs_load_cq(viewid, row->options);
+
+	cq->state_relid = row->state_table;
+	cq->rows_relid = row->rows_table;
+	return cq;
+}
+
 /* The options of a continuous view, as DefElems */
 List *
 pgs_cq_options(Oid viewid)
@@ -683,9 +694,7 @@ pgs_rebuild_view(Oid viewid)
 
 	/* the aggregates' final functions and the output are user code */
 	pgs_become_owner(viewid, &as_owner);
-	cq = pgs_load_cq(viewid, row.options);
-	cq->state_relid = row.state_table;
-	cq->rows_relid = row.rows_table;
+	cq = load_cq(viewid, &row);
 	if (!OidIsValid(cq->is_agg ? cq->state_relid : cq->rows_relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -779,9 +788,7 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 	 */
 	pgs_become_owner(viewid, &as_owner);
 
-	cq = pgs_load_cq(viewid, row.options);
-	cq->state_relid = row.state_table;
-	cq->rows_relid = row.rows_table;
+	cq = load_cq(viewid, &row);
 
 	/* read every source after its position, for this view */
 	pgs_set_current_view(viewid);

@@ -38,7 +38,6 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 
 PgsFormat
 pgs_parse_format(const char *v)
@@ -107,23 +106,21 @@ pgs_on_error_stop(DefElem *def)
 }
 
 /*
- * A decoder for the columns of desc whose data[] is true, with the format
- * options among options (default_format if none is given).
+ * The format options among options (default_format if none is given), into
+ * d: format, and csv's delimiter, quote, escape, null and header.
  */
 void
-pgs_decoder_init(PgsDecoder *d, TupleDesc desc, bool *data, List *options,
-				 PgsFormat default_format, const char *what)
+pgs_decoder_options(PgsDecoder *d, List *options, PgsFormat default_format,
+					const char *what)
 {
 	ListCell   *lc;
 
-	memset(d, 0, sizeof(PgsDecoder));
-	d->desc = desc;
-	d->data = data;
 	d->format = default_format;
 	d->delimiter = ',';
 	d->quote = '"';
 	d->escape = 0;
 	d->null_string = "";
+	d->header = false;
 	foreach(lc, options)
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
@@ -147,7 +144,20 @@ pgs_decoder_init(PgsDecoder *d, TupleDesc desc, bool *data, List *options,
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("%s: the CSV delimiter and quote must differ", what)));
+}
 
+/*
+ * A decoder for the columns of desc whose data[] is true, with the format
+ * options among options (default_format if none is given).
+ */
+void
+pgs_decoder_init(PgsDecoder *d, TupleDesc desc, bool *data, List *options,
+				 PgsFormat default_format, const char *what)
+{
+	memset(d, 0, sizeof(PgsDecoder));
+	d->desc = desc;
+	d->data = data;
+	pgs_decoder_options(d, options, default_format, what);
 	d->infuncs = palloc0(sizeof(FmgrInfo) * desc->natts);
 	d->ioparams = palloc0(sizeof(Oid) * desc->natts);
 	for (int i = 0; i < desc->natts; i++)
@@ -466,22 +476,38 @@ is_data_error(ErrorData *edata)
 		edata->sqlerrcode == ERRCODE_BAD_COPY_FILE_FORMAT;
 }
 
-static MinimalTuple
-decode_to_tuple(PgsDecodeFn decode, void *arg, int64 i, TupleTableSlot *slot,
-				MemoryContext rowcxt, MemoryContext cxt)
+/* records [from, to) as rows, each copied into the caller's context */
+typedef struct DecodeRange
 {
-	MemoryContext old = MemoryContextSwitchTo(rowcxt);
-	MinimalTuple mt;
+	PgsDecodeFn decode;
+	void	   *arg;
+	TupleTableSlot *slot;
+	MemoryContext rowcxt;		/* a row's work, reset after each */
+	MemoryContext cxt;			/* the rows */
+	MinimalTuple *rows;
+	int64		from;
+	int64		to;
+} DecodeRange;
 
-	ExecClearTuple(slot);
-	memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
-	decode(arg, i, slot->tts_values, slot->tts_isnull);
-	ExecStoreVirtualTuple(slot);
-	MemoryContextSwitchTo(cxt);
-	mt = ExecCopySlotMinimalTuple(slot);
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(rowcxt);
-	return mt;
+static void
+decode_range(void *p)
+{
+	DecodeRange *r = p;
+	TupleTableSlot *slot = r->slot;
+
+	for (int64 i = r->from; i < r->to; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(r->rowcxt);
+
+		ExecClearTuple(slot);
+		memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+		r->decode(r->arg, i, slot->tts_values, slot->tts_isnull);
+		ExecStoreVirtualTuple(slot);
+		MemoryContextSwitchTo(r->cxt);
+		r->rows[i] = ExecCopySlotMinimalTuple(slot);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(r->rowcxt);
+	}
 }
 
 /*
@@ -497,93 +523,54 @@ int64
 pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
 				 void *arg, bool stop, Tuplestorestate *ts)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	DecodeRange r;
 	TupleTableSlot *mslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	MemoryContext rowcxt = AllocSetContextCreate(cxt, "pg_stream decode", ALLOCSET_DEFAULT_SIZES);
-	MinimalTuple *rows = palloc0(sizeof(MinimalTuple) * Max(n, 1));
-	bool		ok = true;
+	ErrorData  *edata;
 	int64		nbad = 0;
 
-	if (n == 0)
-		goto done;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	r.decode = decode;
+	r.arg = arg;
+	r.slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	r.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream decode",
+									 ALLOCSET_DEFAULT_SIZES);
+	r.cxt = CurrentMemoryContext;
+	r.rows = palloc0(sizeof(MinimalTuple) * Max(n, 1));
+	r.from = 0;
+	r.to = n;
+	edata = n > 0 ? pgs_try(decode_range, &r) : NULL;
+	if (edata)
 	{
-		for (int64 i = 0; i < n; i++)
-			rows[i] = decode_to_tuple(decode, arg, i, slot, rowcxt, cxt);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+		/* only a bad value is a bad record: a cancel is a cancel */
 		if (stop || !is_data_error(edata))
 			ReThrowError(edata);
 		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-
-	if (!ok)
-	{
 		for (int64 i = 0; i < n; i++)
 		{
-			ErrorData  *edata = NULL;
-
-			rows[i] = NULL;
-			BeginInternalSubTransaction(NULL);
-			MemoryContextSwitchTo(cxt);
-			PG_TRY();
-			{
-				rows[i] = decode_to_tuple(decode, arg, i, slot, rowcxt, cxt);
-				ReleaseCurrentSubTransaction();
-			}
-			PG_CATCH();
-			{
-				MemoryContextSwitchTo(cxt);
-				edata = CopyErrorData();
-				FlushErrorState();
-				RollbackAndReleaseCurrentSubTransaction();
-				MemoryContextSwitchTo(cxt);
-				CurrentResourceOwner = owner;
-				if (!is_data_error(edata))
-					ReThrowError(edata);
-			}
-			PG_END_TRY();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-			MemoryContextReset(rowcxt);
-			if (edata)
-			{
-				bad(arg, i, edata->message);
-				FreeErrorData(edata);
-				nbad++;
-			}
+			r.rows[i] = NULL;
+			r.from = i;
+			r.to = i + 1;
+			edata = pgs_try(decode_range, &r);
+			MemoryContextReset(r.rowcxt);
+			if (edata == NULL)
+				continue;
+			if (!is_data_error(edata))
+				ReThrowError(edata);
+			bad(arg, i, edata->message);
+			FreeErrorData(edata);
+			nbad++;
 		}
 	}
 	for (int64 i = 0; i < n; i++)
-		if (rows[i])
+		if (r.rows[i])
 		{
-			ExecStoreMinimalTuple(rows[i], mslot, true);
+			ExecStoreMinimalTuple(r.rows[i], mslot, true);
 			tuplestore_puttupleslot(ts, mslot);
 			ExecClearTuple(mslot);
 		}
-done:
-	pfree(rows);
-	ExecDropSingleTupleTableSlot(slot);
+	pfree(r.rows);
+	ExecDropSingleTupleTableSlot(r.slot);
 	ExecDropSingleTupleTableSlot(mslot);
-	MemoryContextDelete(rowcxt);
+	MemoryContextDelete(r.rowcxt);
 	return nbad;
 }
 

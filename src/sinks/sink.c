@@ -72,6 +72,13 @@ pgs_has_sink(CqDef *cq)
 	return cq->opts.sink || cq->opts.sink_function || cq->opts.sink_function_per_row;
 }
 
+/* a table (upserted, replaced), not a foreign table (appended to) */
+static bool
+is_plain_table(char relkind)
+{
+	return relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE;
+}
+
 static bool
 is_notify(const char *sink)
 {
@@ -157,7 +164,7 @@ check_sink_relation(Oid viewid, CqDef *cq, const char *name)
 	Relation	vrel = table_open(viewid, AccessShareLock);
 	TupleDesc	vdesc = RelationGetDescr(vrel);
 	char		kind = rel->rd_rel->relkind;
-	bool		is_table = (kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE);
+	bool		is_table = is_plain_table(kind);
 	List	   *keyatts = NIL;
 	AclMode		needed = ACL_INSERT;
 
@@ -367,8 +374,7 @@ deliver_to_relation(CqDef *cq, TupleDesc vdesc, const char *src, bool have_delet
 {
 	Oid			relid = DatumGetObjectId(DirectFunctionCall1(regclassin, CStringGetDatum(cq->opts.sink)));
 	char	   *sink = qualified_rel_name(relid);
-	char		kind = get_rel_relkind(relid);
-	bool		is_table = (kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE);
+	bool		is_table = is_plain_table(get_rel_relkind(relid));
 	char	   *cols = column_list(vdesc, "");
 	char	   *rcols = column_list(vdesc, "r.");
 	StringInfoData sql;
@@ -426,10 +432,10 @@ deliver_to_function(const char *fname, bool per_row, int64 batch_id, TupleDesc v
 	Oid		   *fargs;
 	int			nargs;
 	char	   *rowexpr;
-	char	   *f = format_procedure_qualified(fn);
+	char	   *f = quote_qualified_identifier(get_namespace_name(get_func_namespace(fn)),
+											   get_func_name(fn));
 
 	(void) get_func_signature(fn, &fargs, &nargs);
-	*strchr(f, '(') = '\0';		/* the name, to call it */
 	if (fargs[1] == JSONBOID)
 		rowexpr = "to_jsonb(r)";
 	else

@@ -363,7 +363,6 @@ position_jsonb(FilePos *p)
 	StringInfoData buf;
 	HASH_SEQ_STATUS seq;
 	DoneEntry  *e;
-	bool		first = true;
 	char	  **names = palloc(sizeof(char *) * (hash_get_num_entries(p->done) + 1));
 	int			n = 0;
 
@@ -375,9 +374,8 @@ position_jsonb(FilePos *p)
 	appendStringInfoString(&buf, "{\"done\": [");
 	for (int i = 0; i < n; i++)
 	{
-		if (!first)
+		if (i > 0)
 			appendStringInfoString(&buf, ", ");
-		first = false;
 		escape_json(&buf, names[i]);
 	}
 	appendStringInfoChar(&buf, ']');
@@ -727,12 +725,6 @@ file_initial_position(Relation rel)
 	return pgs_jsonb_from_cstring("{\"done\": []}");
 }
 
-static int64
-file_lag(Relation rel, Jsonb *position)
-{
-	return -1;					/* files are not counted in rows */
-}
-
 /* the files there now */
 static Jsonb *
 file_mark(Relation rel)
@@ -788,7 +780,6 @@ const SourceRoutine file_source = {
 	.name = "file",
 	.initial_position = file_initial_position,
 	.read = file_read,
-	.lag = file_lag,
 	.mark = file_mark,
 	.reached = file_reached,
 };
@@ -833,55 +824,47 @@ fsync_dir(const char *dir)
 	}
 }
 
+/*
+ * Before the commit, the files are renamed into place (a failure aborts
+ * the transaction); at an abort, they are removed.
+ */
 static void
 file_xact_callback(XactEvent event, void *arg)
 {
 	PendingFile *pf;
 
-	if (pending_files == NULL)
+	if (event == XACT_EVENT_PRE_COMMIT)
 	{
-		if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
-			files_in_xact = 0;
-		return;
-	}
-	switch (event)
-	{
-		case XACT_EVENT_PRE_COMMIT:
-			for (pf = pending_files; pf; pf = pf->next)
-			{
-				if (rename(pf->tmp, pf->final) != 0)
-					ereport(ERROR,
-							(errcode_for_file_access(),
-							 errmsg("could not rename file \"%s\" to \"%s\": %m",
-									pf->tmp, pf->final)));
-			}
-			for (pf = pending_files; pf; pf = pf->next)
-			{
-				char	   *dir = pstrdup(pf->final);
-
-				*strrchr(dir, '/') = '\0';
-				fsync_dir(dir);
-			}
-			break;
-		case XACT_EVENT_ABORT:
-			for (pf = pending_files; pf; pf = pf->next)
-				(void) unlink(pf->tmp);
-			break;
-		default:
-			return;
-	}
-	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_ABORT)
-	{
-		while (pending_files)
+		for (pf = pending_files; pf; pf = pf->next)
+			if (rename(pf->tmp, pf->final) != 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not rename file \"%s\" to \"%s\": %m",
+								pf->tmp, pf->final)));
+		for (pf = pending_files; pf; pf = pf->next)
 		{
-			pf = pending_files->next;
-			pfree(pending_files->tmp);
-			pfree(pending_files->final);
-			pfree(pending_files);
-			pending_files = pf;
+			char	   *dir = pstrdup(pf->final);
+
+			*strrchr(dir, '/') = '\0';
+			fsync_dir(dir);
 		}
-		files_in_xact = 0;
 	}
+	else if (event == XACT_EVENT_ABORT)
+	{
+		for (pf = pending_files; pf; pf = pf->next)
+			(void) unlink(pf->tmp);
+	}
+	else
+		return;
+	while (pending_files)
+	{
+		pf = pending_files->next;
+		pfree(pending_files->tmp);
+		pfree(pending_files->final);
+		pfree(pending_files);
+		pending_files = pf;
+	}
+	files_in_xact = 0;
 }
 
 static void
@@ -1094,6 +1077,22 @@ file_IsForeignRelUpdatable(Relation rel)
  * without a header: c1, c2, ...), typed as formats/infer.c says; text
  * gets one column "line".
  */
+typedef struct CsvSplit
+{
+	PgsDecoder *d;
+	const char *rec;
+	char	  **fields;
+	int			n;
+} CsvSplit;
+
+static void
+csv_split(void *arg)
+{
+	CsvSplit   *s = arg;
+
+	s->n = pgs_csv_fields(s->d, s->rec, &s->fields);
+}
+
 static List *
 file_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 {
@@ -1108,36 +1107,20 @@ file_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	StringInfoData rec;
 	ListCell   *lc;
 	int			ncols;
+	CsvSplit	split = {&t.dec};
 
 	check_server_files_role(ROLE_PG_READ_SERVER_FILES, "read the files of a file stream");
 	t.dir = stmt->remote_schema;
 	t.what = psprintf("directory \"%s\"", t.dir);
 	t.pattern = "*";
-	t.dec.format = PGS_FORMAT_JSON;
-	t.dec.delimiter = ',';
-	t.dec.quote = '"';
-	t.dec.null_string = "";
 	foreach(lc, stmt->options)
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
 
 		if (strcmp(def->defname, "pattern") == 0)
 			t.pattern = defGetString(def);
-		else if (strcmp(def->defname, "format") == 0)
-			t.dec.format = pgs_parse_format(defGetString(def));
-		else if (strcmp(def->defname, "delimiter") == 0)
-			t.dec.delimiter = defGetString(def)[0];
-		else if (strcmp(def->defname, "quote") == 0)
-			t.dec.quote = defGetString(def)[0];
-		else if (strcmp(def->defname, "escape") == 0)
-			t.dec.escape = defGetString(def)[0];
-		else if (strcmp(def->defname, "null") == 0)
-			t.dec.null_string = defGetString(def);
-		else if (strcmp(def->defname, "header") == 0)
-			t.dec.header = defGetBoolean(def);
 	}
-	if (t.dec.escape == 0)
-		t.dec.escape = t.dec.quote;
+	pgs_decoder_options(&t.dec, stmt->options, PGS_FORMAT_JSON, t.what);
 	tabname = strrchr(t.dir, '/') ? strrchr(t.dir, '/') + 1 : t.dir;
 	if (stmt->list_type == FDW_IMPORT_SCHEMA_LIMIT_TO && list_length(stmt->table_list) == 1)
 		tabname = ((RangeVar *) linitial(stmt->table_list))->relname;
@@ -1157,43 +1140,31 @@ file_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 			continue;
 		while (nsampled < FILE_IMPORT_SAMPLE && next_record(f, &t, &rec, &bytes, &lines))
 		{
-			if (t.dec.format == PGS_FORMAT_CSV && (first || !t.dec.header))
-			{
-				char	  **fields;
-				int			n = 0;
+			bool		header = (t.dec.header && first);
+			ErrorData  *edata;
 
-				PG_TRY();
-				{
-					n = pgs_csv_fields(&t.dec, rec.data, &fields);
-				}
-				PG_CATCH();
-				{
-					FlushErrorState();
-					n = 0;
-				}
-				PG_END_TRY();
-				if (first && t.dec.header)
-				{
-					for (int k = 0; k < n; k++)
-						(void) pgs_sample_key(&keys, fields[k] ? fields[k] : "");
-					first = false;
-					continue;
-				}
-				for (int k = 0; k < n; k++)
-					pgs_sample_text(pgs_sample_key(&keys, psprintf("c%d", k + 1)), fields[k]);
-			}
-			else if (t.dec.format == PGS_FORMAT_CSV)
-			{
-				char	  **fields;
-				int			n = pgs_csv_fields(&t.dec, rec.data, &fields);
-
-				for (int k = 0; k < n && k < list_length(keys); k++)
-					pgs_sample_text(list_nth(keys, k), fields[k]);
-			}
-			else if (t.dec.format == PGS_FORMAT_JSON && !blank(rec.data))
-				(void) pgs_sample_json(rec.data, rec.len, &keys);
 			first = false;
 			nsampled++;
+			if (t.dec.format == PGS_FORMAT_JSON && !blank(rec.data))
+				(void) pgs_sample_json(rec.data, rec.len, &keys);
+			if (t.dec.format != PGS_FORMAT_CSV || blank(rec.data))
+				continue;
+			split.rec = rec.data;
+			if ((edata = pgs_try(csv_split, &split)) != NULL)
+			{
+				FreeErrorData(edata);	/* a bad record tells nothing */
+				continue;
+			}
+			/* header fields name the columns; without a header: c1, c2, ... */
+			for (int k = 0; k < split.n; k++)
+			{
+				if (header)
+					(void) pgs_sample_key(&keys, split.fields[k] ? split.fields[k] : "");
+				else if (!t.dec.header)
+					pgs_sample_text(pgs_sample_key(&keys, psprintf("c%d", k + 1)), split.fields[k]);
+				else if (k < list_length(keys))
+					pgs_sample_text(list_nth(keys, k), split.fields[k]);
+			}
 		}
 		FreeFile(f);
 	}

@@ -25,10 +25,10 @@
  * whole batch is decoded in one subtransaction; only if that fails is it
  * decoded again message by message, each in its own, to find the bad ones.
  *
- * Connections. A backend keeps one librdkafka consumer per server and
- * user, configured from the server's options (brokers, and any librdkafka
- * property by its name) and the user mapping's (credentials). Option
- * values never appear in messages.
+ * Connections. A backend keeps one librdkafka consumer (and, for INSERT,
+ * one producer) per server and user, configured from the server's options
+ * (brokers, and any librdkafka property by its name) and the user
+ * mapping's (credentials). Option values never appear in messages.
  *
  *-------------------------------------------------------------------------
  */
@@ -57,7 +57,6 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -238,20 +237,20 @@ kafka_table(Relation rel)
 }
 
 /*------------------------------------------------------------------------
- * Consumers, one per server and user in a backend
+ * Clients (consumers, producers), one of each per server and user in a backend
  *------------------------------------------------------------------------
  */
-typedef struct KafkaConn
+typedef struct KafkaClient
 {
+	rd_kafka_type_t type;		/* consumer or producer */
 	Oid			serverid;
 	Oid			userid;
 	rd_kafka_t *rk;
-	struct KafkaConn *next;
-} KafkaConn;
+	struct KafkaClient *next;
+} KafkaClient;
 
-static KafkaConn *conns = NULL;
-static bool conns_stale = false;
-static void producers_drop(void);
+static KafkaClient *clients = NULL;
+static bool clients_stale = false;
 
 /*
  * Handles in use (a read, an INSERT, an IMPORT under way) are never
@@ -268,11 +267,11 @@ kafka_xact_callback(XactEvent event, void *arg)
 	inserts_open = 0;
 }
 
-/* a server or user mapping changed: make new consumers at the next use */
+/* a server or user mapping changed: make new clients at the next use */
 static void
-conns_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+clients_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
-	conns_stale = true;
+	clients_stale = true;
 }
 
 /*
@@ -376,64 +375,78 @@ client_conf(Oid serverid, Oid userid, const char *name1, const char *value1,
 	return conf;
 }
 
-static void
-drop_stale_handles(void)
+/* the backend's client of this type for the server and user, or NULL */
+static rd_kafka_t *
+find_client(rd_kafka_type_t type, Oid serverid, Oid userid)
 {
 	static bool registered = false;
 
 	if (!registered)
 	{
-		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, conns_invalidate, (Datum) 0);
-		CacheRegisterSyscacheCallback(USERMAPPINGOID, conns_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, clients_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(USERMAPPINGOID, clients_invalidate, (Datum) 0);
 		RegisterXactCallback(kafka_xact_callback, NULL);
 		registered = true;
 	}
-	if (!conns_stale || kafka_busy > 0)
-		return;
-	producers_drop();
-	while (conns)
+	/* stale handles go when none is in use */
+	if (clients_stale && kafka_busy == 0)
 	{
-		KafkaConn  *next = conns->next;
+		while (clients)
+		{
+			KafkaClient *next = clients->next;
 
-		rd_kafka_destroy(conns->rk);
-		pfree(conns);
-		conns = next;
+			rd_kafka_destroy(clients->rk);
+			pfree(clients);
+			clients = next;
+		}
+		clients_stale = false;
 	}
-	conns_stale = false;
+	for (KafkaClient *c = clients; c; c = c->next)
+		if (c->type == type && c->serverid == serverid && c->userid == userid)
+			return c->rk;
+	return NULL;
+}
+
+/* a new client from conf (which it takes), kept for the next uses */
+static rd_kafka_t *
+new_client(rd_kafka_type_t type, Oid serverid, Oid userid, rd_kafka_conf_t *conf)
+{
+	char		errstr[512];
+	rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+	KafkaClient *c;
+
+	if (rk == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not create a Kafka %s: %s",
+						type == RD_KAFKA_CONSUMER ? "consumer" : "producer", errstr)));
+	c = MemoryContextAlloc(TopMemoryContext, sizeof(KafkaClient));
+	c->type = type;
+	c->serverid = serverid;
+	c->userid = userid;
+	c->rk = rk;
+	c->next = clients;
+	clients = c;
+	return rk;
 }
 
 static rd_kafka_t *
 kafka_consumer(Oid serverid)
 {
 	Oid			userid = pgs_source_user();
-	KafkaConn  *c;
+	rd_kafka_t *rk = find_client(RD_KAFKA_CONSUMER, serverid, userid);
 	rd_kafka_conf_t *conf;
-	char		errstr[512];
-	rd_kafka_t *rk;
 
-	drop_stale_handles();
-	for (c = conns; c; c = c->next)
-		if (c->serverid == serverid && c->userid == userid)
-			return c->rk;
-
+	if (rk)
+		return rk;
 	conf = client_conf(serverid, userid, "group.id", "pg_stream",
 					   "fetch.wait.max.ms", "10");
 	/* what the reading depends on, whatever the options say */
 	conf_set(conf, "enable.auto.commit", "false");
 	conf_set(conf, "enable.auto.offset.store", "false");
 	conf_set(conf, "enable.partition.eof", "true");
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-	if (rk == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("could not create a Kafka consumer: %s", errstr)));
+	rk = new_client(RD_KAFKA_CONSUMER, serverid, userid, conf);
 	rd_kafka_poll_set_consumer(rk);
-	c = MemoryContextAlloc(TopMemoryContext, sizeof(KafkaConn));
-	c->serverid = serverid;
-	c->userid = userid;
-	c->rk = rk;
-	c->next = conns;
-	conns = c;
 	return rk;
 }
 
@@ -831,46 +844,38 @@ kafka_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	batch->wait_ms = cut ? 0 : 100;
 }
 
+typedef struct KafkaLag
+{
+	KafkaTable *kt;
+	Jsonb	   *position;
+	int64		lag;
+} KafkaLag;
+
+static void
+kafka_lag_of(void *arg)
+{
+	KafkaLag   *l = arg;
+	int			n;
+	PartPos    *pp = partition_positions(kafka_consumer(l->kt->serverid), l->kt, l->position,
+										 &n, KAFKA_LAG_TIMEOUT_MS);
+
+	for (int i = 0; i < n; i++)
+		l->lag += pp[i].high - pp[i].next;
+}
+
 static int64
 kafka_lag(Relation rel, Jsonb *position)
 {
-	KafkaTable *kt = kafka_table(rel);
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	int64		lag = 0;
+	KafkaLag	l = {kafka_table(rel), position, 0};
+	ErrorData  *edata = pgs_try(kafka_lag_of, &l);
 
 	/* the broker away makes the lag unknown, not stream.queries fail */
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		int			n;
-		PartPos    *pp = partition_positions(kafka_consumer(kt->serverid), kt, position, &n,
-										  KAFKA_LAG_TIMEOUT_MS);
-
-		for (int i = 0; i < n; i++)
-			lag += pp[i].high - pp[i].next;
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode != ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION)
-			ReThrowError(edata);
-		FreeErrorData(edata);
-		lag = -1;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-	return lag;
+	if (edata == NULL)
+		return l.lag;
+	if (edata->sqlerrcode != ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION)
+		ReThrowError(edata);
+	FreeErrorData(edata);
+	return -1;
 }
 
 /* the input available now: every partition's end */
@@ -924,16 +929,6 @@ const SourceRoutine kafka_source = {
  * does not take its messages back, and a retried one sends them again.
  * So delivery is at-least-once.
  */
-typedef struct KafkaProducer
-{
-	Oid			serverid;
-	Oid			userid;
-	rd_kafka_t *rk;
-	struct KafkaProducer *next;
-} KafkaProducer;
-
-static KafkaProducer *producers = NULL;
-
 /*
  * Delivery reports (called from rd_kafka_poll/flush, in this thread). Each
  * message carries the generation of the INSERT statement that sent it: a
@@ -957,42 +952,14 @@ static rd_kafka_t *
 kafka_producer(Oid serverid)
 {
 	Oid			userid = GetUserId();	/* who inserts */
-	KafkaProducer *p;
+	rd_kafka_t *rk = find_client(RD_KAFKA_PRODUCER, serverid, userid);
 	rd_kafka_conf_t *conf;
-	char		errstr[512];
-	rd_kafka_t *rk;
 
-	drop_stale_handles();
-	for (p = producers; p; p = p->next)
-		if (p->serverid == serverid && p->userid == userid)
-			return p->rk;
+	if (rk)
+		return rk;
 	conf = client_conf(serverid, userid, "linger.ms", "5", NULL, NULL);
 	rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-	if (rk == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("could not create a Kafka producer: %s", errstr)));
-	p = MemoryContextAlloc(TopMemoryContext, sizeof(KafkaProducer));
-	p->serverid = serverid;
-	p->userid = userid;
-	p->rk = rk;
-	p->next = producers;
-	producers = p;
-	return rk;
-}
-
-static void
-producers_drop(void)
-{
-	while (producers)
-	{
-		KafkaProducer *next = producers->next;
-
-		rd_kafka_destroy(producers->rk);
-		pfree(producers);
-		producers = next;
-	}
+	return new_client(RD_KAFKA_PRODUCER, serverid, userid, conf);
 }
 
 typedef struct KafkaInsertState

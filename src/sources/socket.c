@@ -383,12 +383,6 @@ socket_initial_position(Relation rel)
 	return pgs_jsonb_from_cstring("{\"lines\": 0}");
 }
 
-static int64
-socket_lag(Relation rel, Jsonb *position)
-{
-	return -1;
-}
-
 /* a socket has no end to reach: REFRESH takes what is there, once */
 static Jsonb *
 socket_mark(Relation rel)
@@ -406,7 +400,6 @@ const SourceRoutine socket_source = {
 	.name = "socket",
 	.initial_position = socket_initial_position,
 	.read = socket_read,
-	.lag = socket_lag,
 	.mark = socket_mark,
 	.reached = socket_reached,
 };

@@ -23,6 +23,7 @@
 #include "pg_stream.h"
 
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -38,6 +39,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/resowner.h"
 
 /* batches of the batch being run, or NIL */
 static List *current_batches = NIL;
@@ -151,6 +153,38 @@ pgs_reject_unknown_option(const char *option, const char *const *valid,
 			 buf.len > 0
 			 ? errhint("Valid options in this context are: %s.", buf.data)
 			 : errhint("There are no valid options in this context.")));
+}
+
+/*
+ * Run fn(arg) in a subtransaction: NULL if it succeeded; else its error,
+ * the subtransaction rolled back and the error state flushed, for the
+ * caller to rethrow (ReThrowError) or to handle.
+ */
+ErrorData *
+pgs_try(void (*fn) (void *), void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return edata;
 }
 
 Jsonb *

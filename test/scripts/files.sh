@@ -80,6 +80,9 @@ mv "$data/in/.writing.json" "$data/in/late.json"
 q "REFRESH MATERIALIZED VIEW per_key" >/dev/null
 q "REFRESH MATERIALIZED VIEW raw" >/dev/null
 
+killed=$(grep -c 'pg_stream worker.*was terminated by signal 9' "$PGS_DIR/log" || true)
+echo "workers killed: $killed"
+[ "$killed" -ge 2 ]
 echo "compare with the same query over the same lines"
 pgs_psql <<SQL
 CREATE TABLE lines (file text, line bigserial, body text);

@@ -14,6 +14,7 @@ OBJS = \
 	src/bgw/worker.o \
 	src/engine/options.o \
 	src/engine/analyze.o \
+	src/engine/eventtime.o \
 	src/engine/aggstate.o \
 	src/engine/batch.o \
 	src/engine/windows.o \

@@ -111,7 +111,7 @@ CREATE INDEX buffer_stream_xid ON stream.buffer (stream, xid);
 CREATE TABLE stream.cq (
 	view          pg_catalog.regclass PRIMARY KEY,
 	state_table   pg_catalog.regclass,	-- aggregations: the groups' states
-	rows_table    pg_catalog.regclass,	-- append views: a copy of the rows, for pg_dump
+	rows_table    pg_catalog.regclass,	-- a copy of the final rows, for pg_dump
 	options       pg_catalog.text[],	-- WITH (...) options, as name=value
 	enabled       pg_catalog.bool NOT NULL DEFAULT true,
 	failed        pg_catalog.bool NOT NULL DEFAULT false,
@@ -123,6 +123,7 @@ CREATE TABLE stream.cq (
 	rows_bad      pg_catalog.int8 NOT NULL DEFAULT 0,
 	last_batch_at pg_catalog.timestamptz,
 	last_batch_ms pg_catalog.float8,
+	watermark     pg_catalog.timestamptz,	-- event time: latest seen - delay
 	created_at    pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 
@@ -131,6 +132,7 @@ CREATE TABLE stream.positions (
 	view     pg_catalog.regclass NOT NULL,
 	stream   pg_catalog.regclass NOT NULL,
 	position pg_catalog.jsonb NOT NULL,
+	max_event_time pg_catalog.timestamptz,	-- the latest event time read
 	PRIMARY KEY (view, stream)
 );
 
@@ -189,6 +191,21 @@ CREATE FUNCTION stream.tumble(ts pg_catalog.timestamp, size pg_catalog.interval,
 RETURNS pg_catalog.timestamp
 AS 'MODULE_PATHNAME', 'stream_tumble_ts'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Start of every sliding window of "size", one every "slide", that holds "ts".
+CREATE FUNCTION stream.hop(ts pg_catalog.timestamptz, size pg_catalog.interval,
+						   slide pg_catalog.interval,
+						   origin pg_catalog.timestamptz DEFAULT '2000-01-01 00:00:00+00')
+RETURNS SETOF pg_catalog.timestamptz
+AS 'MODULE_PATHNAME', 'stream_hop'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 2;
+
+CREATE FUNCTION stream.hop(ts pg_catalog.timestamp, size pg_catalog.interval,
+						   slide pg_catalog.interval,
+						   origin pg_catalog.timestamp DEFAULT '2000-01-01 00:00:00')
+RETURNS SETOF pg_catalog.timestamp
+AS 'MODULE_PATHNAME', 'stream_hop'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 2;
 
 CREATE FUNCTION stream.start(pg_catalog.regclass)
 RETURNS void
@@ -258,7 +275,7 @@ SELECT
 	c.last_batch_ms,
 	p.input_rows_per_sec,
 	p.processed_rows_per_sec,
-	NULL::pg_catalog.timestamptz AS watermark,
+	c.watermark,
 	stream._lag(c.view) AS lag,
 	COALESCE(p.state_rows, 0) AS state_rows,
 	COALESCE(c.last_error, w.note,

@@ -283,6 +283,10 @@ create_state(CqDef *cq, Oid viewid)
 						 viewname, column_list(viewkeys));
 		run_sql(sql.data);
 	}
+	/* final windows are found by their start (the unique index serves the first key) */
+	if (cq->window_key > 0)
+		run_sql(psprintf("CREATE INDEX ON stream.%s (k%d)", quote_identifier(statename),
+						 cq->window_key + 1));
 	SPI_finish();
 	CommandCounterIncrement();
 
@@ -292,9 +296,11 @@ create_state(CqDef *cq, Oid viewid)
 }
 
 /*
- * An append view's copy of its rows: the view's columns, nothing else.
- * pg_dump never dumps a materialized view's rows, only its query; this is
- * where a restore finds them.
+ * The copy of a view's final rows: the view's columns, nothing else. All
+ * the rows of a view without aggregation; the rows of an aggregation's
+ * windows that were final when their state was evicted. pg_dump never
+ * dumps a materialized view's rows, only its query; this is where a
+ * restore finds them.
  */
 static Oid
 create_rows_copy(Oid viewid)
@@ -474,8 +480,7 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	pgs_become_superuser(&saved);
 	if (cq->is_agg)
 		staterel = create_state(cq, viewid);
-	else
-		rowsrel = create_rows_copy(viewid);
+	rowsrel = create_rows_copy(viewid);
 	record_cq(cq, viewid, staterel, rowsrel, cqoptions);
 	pgs_restore_user(&saved);
 
@@ -484,7 +489,7 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	{
 		int64		wait_ms;
 
-		pgs_run_batch(viewid, false, true, &wait_ms, NULL);
+		pgs_run_batch(viewid, false, INPUT_NONE, &wait_ms, NULL);
 		CommandCounterIncrement();
 	}
 	wake_at_commit = true;

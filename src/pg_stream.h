@@ -96,6 +96,8 @@ typedef struct CqOptions
 	char	   *sink_function;	/* regprocedure text */
 	char	   *sink_function_per_row;
 	char	   *notify_channel;
+	bool		has_watermark;	/* watermark given: overrides the streams' delay */
+	int64		watermark_usecs;
 } CqOptions;
 
 /* in engine/options.c */
@@ -125,6 +127,8 @@ typedef struct SourceBatch
 	bool		claimed;		/* a scan reads it (only one may) */
 	int64		wait_ms;		/* when nothing is there: next due, or -1 */
 	int64		rows_bad;		/* records sent to stream.errors */
+	bool		has_max_time;	/* engine/batch.c: the batch's latest event time */
+	int64		max_time;
 } SourceBatch;
 
 typedef struct SourceRoutine
@@ -304,6 +308,15 @@ typedef struct CqAgg
 	Oid			resulttype;
 } CqAgg;
 
+/* a stream a query reads with event time and a watermark delay */
+typedef struct CqTime
+{
+	Oid			relid;
+	AttrNumber	attno;			/* its event-time column */
+	Oid			typid;			/* timestamptz or timestamp */
+	int64		delay;			/* microseconds */
+} CqTime;
+
 typedef struct CqDef
 {
 	Oid			viewid;
@@ -320,8 +333,18 @@ typedef struct CqDef
 	List	   *final_tlist;	/* output tlist over (keys, finals) */
 	Expr	   *final_having;	/* HAVING over (keys, finals), or NULL */
 	Query	   *batch_query;	/* per-batch query: keys + partial aggs */
+	bool		planned;		/* pgs_plan_batch resolved the aggs' types */
+	/* event time (engine/eventtime.c): */
+	List	   *wm_streams;		/* CqTime *, the streams with a watermark */
+	int			window_key;		/* group key (0-based) that is a window on
+								 * their event time, or -1 */
+	int64		window_size;	/* its size, microseconds (0: the time itself) */
+	bool		evicts;			/* final windows: late rows dropped, state
+								 * evicted (append and update modes) */
+	AttrNumber	late_col;		/* batch output column counting each
+								 * group's rows, or 0 */
 	Oid			state_relid;
-	Oid			rows_relid;		/* append: the copy of the rows, or InvalidOid */
+	Oid			rows_relid;		/* the copy of the final rows, or InvalidOid */
 } CqDef;
 
 extern CqDef *pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts,
@@ -344,6 +367,16 @@ extern void aggmerger_reset(AggMerger *m);
 /* in engine/windows.c */
 extern int64 pgs_window_size_usecs(Interval *size);
 
+/* in engine/eventtime.c */
+extern int64 pgs_interval_option_usecs(const char *name, const char *value,
+									   int64 min_usecs, int errcode_bad);
+extern bool pgs_event_time_option(DefElem *def);
+extern bool pgs_stream_event_time(Oid relid, AttrNumber *attno, Oid *typid,
+								  int64 *delay, bool *has_delay);
+extern bool pgs_batch_max_time(SourceBatch *b, TupleDesc desc, AttrNumber attno,
+							   int64 *max);
+extern bool pgs_window_key(Query *q, Node *e, List *wm, int64 *size);
+
 /* in engine/batch.c */
 typedef enum BatchResult
 {
@@ -351,7 +384,15 @@ typedef enum BatchResult
 	BATCH_EMPTY,				/* nothing to process */
 	BATCH_GONE					/* the query was dropped or stopped */
 } BatchResult;
-extern BatchResult pgs_run_batch(Oid viewid, bool from_worker, bool force,
+typedef enum BatchInput
+{
+	INPUT_READ,					/* read the sources */
+	INPUT_NONE,					/* run the query over no input (a new global
+								 * aggregate's row) */
+	INPUT_FINAL					/* no input: only what the watermark made
+								 * final (Spark's no-data batch) */
+} BatchInput;
+extern BatchResult pgs_run_batch(Oid viewid, bool from_worker, BatchInput input,
 								 int64 *wait_ms, CqOptions *opts_out);
 extern void pgs_refresh(Oid viewid);
 extern void pgs_rebuild_view(Oid viewid);

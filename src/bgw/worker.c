@@ -216,7 +216,7 @@ pgs_worker_main(Datum arg)
 			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
 			pgstat_report_activity(STATE_RUNNING, "pg_stream batch");
-			result = pgs_run_batch(my_viewid, true, false, &wait_ms, &opts);
+			result = pgs_run_batch(my_viewid, true, INPUT_READ, &wait_ms, &opts);
 			CommitTransactionCommand();
 			failures = 0;
 			lock_waits = 0;

@@ -15,7 +15,10 @@
  *	  aggregation (see pgs_plan_batch); and the "final" target list and
  *	  HAVING, rewritten to read the keys and the aggregates' final values
  *	  from a slot (keys..., finals...);
- *	- the output mode.
+ *	- the output mode;
+ *	- event time: the streams read with a watermark, the group key that is
+ *	  a window over their event time (engine/eventtime.c), and whether
+ *	  final windows are evicted.
  *
  * Everything that cannot be maintained one batch at a time is refused
  * here with an error naming the construct and a hint.
@@ -44,6 +47,7 @@
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
+#include "utils/fmgroids.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -254,13 +258,26 @@ check_windows_walker(Node *node, void *ctx)
 		char	   *nsp = get_namespace_name(get_func_namespace(f->funcid));
 
 		if (nsp && strcmp(nsp, PG_STREAM_SCHEMA) == 0 &&
-			strcmp(get_func_name(f->funcid), "tumble") == 0 &&
-			list_length(f->args) >= 2 && IsA(lsecond(f->args), Const) &&
-			!((Const *) lsecond(f->args))->constisnull)
-			(void) pgs_window_size_usecs(DatumGetIntervalP(((Const *) lsecond(f->args))->constvalue));
+			(strcmp(get_func_name(f->funcid), "tumble") == 0 ||
+			 strcmp(get_func_name(f->funcid), "hop") == 0))
+		{
+			ListCell   *lc;
+
+			/* the size, and hop's slide */
+			for_each_from(lc, f->args, 1)
+			{
+				Const	   *c = lfirst(lc);
+
+				if (IsA(c, Const) && c->consttype == INTERVALOID && !c->constisnull)
+					(void) pgs_window_size_usecs(DatumGetIntervalP(c->constvalue));
+			}
+		}
 	}
 	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, check_windows_walker, ctx, 0);
+		return query_tree_walker((Query *) node, check_windows_walker, ctx,
+								 QTW_EXAMINE_RTES_BEFORE);
+	if (IsA(node, RangeTblEntry))
+		return false;			/* its functions are walked as expressions */
 	return expression_tree_walker(node, check_windows_walker, ctx);
 }
 
@@ -400,6 +417,59 @@ final_mutator(Node *node, FinalCtx *ctx)
 }
 
 /*------------------------------------------------------------------------
+ * Event time
+ *------------------------------------------------------------------------
+ */
+
+/* the streams read with event time and a watermark delay */
+static List *
+watermarked_streams(List *streams, CqOptions *opts)
+{
+	List	   *result = NIL;
+	bool		any_event_time = false;
+	ListCell   *lc;
+
+	foreach(lc, streams)
+	{
+		Oid			relid = lfirst_oid(lc);
+		CqTime	   *t = palloc0(sizeof(CqTime));
+		bool		has_delay;
+
+		t->relid = relid;
+		if (!pgs_stream_event_time(relid, &t->attno, &t->typid, &t->delay, &has_delay))
+			continue;
+		any_event_time = true;
+		if (opts->has_watermark)
+			t->delay = opts->watermark_usecs;
+		else if (!has_delay)
+			continue;
+		result = lappend(result, t);
+	}
+	if (opts->has_watermark && !any_event_time)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"watermark\" needs a stream with event time"),
+				 errdetail("A watermark is the latest event time seen minus a delay; no stream this view reads names its event-time column."),
+				 errhint("Name it: ALTER FOREIGN TABLE <stream> OPTIONS (ADD event_time '<column>').")));
+	return result;
+}
+
+/* count(*): how many rows went into a group of a batch */
+static Aggref *
+make_count_star(void)
+{
+	Aggref	   *a = makeNode(Aggref);
+
+	a->aggfnoid = F_COUNT_;
+	a->aggtype = INT8OID;
+	a->aggstar = true;
+	a->aggkind = AGGKIND_NORMAL;
+	a->aggsplit = AGGSPLIT_SIMPLE;
+	a->location = -1;
+	return a;
+}
+
+/*------------------------------------------------------------------------
  * Analysis
  *------------------------------------------------------------------------
  */
@@ -464,6 +534,8 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	check_rtable(query->rtable);
 	check_joins((Node *) query->jointree, query);
 	check_windows_walker((Node *) query, NULL);
+	cq->wm_streams = watermarked_streams(cq->streams, opts);
+	cq->window_key = -1;
 
 	cq->is_agg = query->hasAggs || query->groupClause != NIL;
 	cq->mode = opts->output_mode;
@@ -480,12 +552,6 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 		return cq;
 	}
 
-	if (cq->mode == OUTPUT_APPEND)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("output mode \"append\" of an aggregation needs a watermark"),
-				 errdetail("In append mode a group's row is written once, when it is final; without a watermark no group is ever final."),
-				 errhint("Use output_mode 'update' (the default with aggregation) or 'complete'.")));
 	if (cq->mode == OUTPUT_DEFAULT)
 		cq->mode = OUTPUT_UPDATE;
 	if (query->hasTargetSRFs)
@@ -526,6 +592,9 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 								tle->resname, format_type_be(exprType((Node *) tle->expr))),
 						 errdetail("The type has no default btree operator class, which the view needs to find a group's row."),
 						 errhint("Group by an expression of another type, for example a cast to text.")));
+			if (cq->window_key < 0 &&
+				pgs_window_key(query, (Node *) tle->expr, cq->wm_streams, &cq->window_size))
+				cq->window_key = k;
 			cq->key_viewcols[k++] = tle->resno;
 			keyexprs = lappend(keyexprs, tle->expr);
 			ntle = makeTargetEntry(copyObject(tle->expr), resno++,
@@ -545,6 +614,29 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 			snprintf(name, sizeof(name), "s%d", foreach_current_index(lc) + 1);
 			btl = lappend(btl, makeTargetEntry(copyObject((Expr *) aggref),
 											   resno++, pstrdup(name), false));
+		}
+
+		/*
+		 * Final windows: in append and update modes, a group whose window
+		 * the watermark has passed is final; rows for it are dropped as
+		 * late (counted with a count(*) of each group) and its state is
+		 * evicted. Complete mode keeps every group, as in Spark.
+		 */
+		cq->evicts = (cq->window_key >= 0 && cq->mode != OUTPUT_COMPLETE);
+		if (cq->mode == OUTPUT_APPEND && !cq->evicts)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("output mode \"append\" of an aggregation needs a watermark"),
+					 errdetail("In append mode a group's row is written once, when it is final: when the watermark passes the end of its window. %s",
+							   cq->wm_streams == NIL ?
+							   "No stream this view reads has event time with a watermark." :
+							   "No GROUP BY key is a window over the event time."),
+					 errhint("Declare event time and a watermark on the stream (OPTIONS (event_time 'ts', watermark '10 minutes')) and group by stream.tumble(ts, ...) or a column of stream.hop(ts, ...); or use output_mode 'update' or 'complete'.")));
+		if (cq->evicts)
+		{
+			btl = lappend(btl, makeTargetEntry((Expr *) make_count_star(), resno,
+											   pstrdup("late"), false));
+			cq->late_col = resno++;
 		}
 
 		/* the per-batch query */
@@ -600,7 +692,10 @@ pgs_plan_batch(CqDef *cq)
 
 	/* GROUP BY without aggregates may be planned as a Group node: as is */
 	if (IsA(plan->planTree, Group) && cq->aggs == NIL)
+	{
+		cq->planned = true;
 		return plan;
+	}
 	if (!IsA(plan->planTree, Agg))
 		elog(ERROR, "unexpected plan for the aggregation of a continuous view: %d",
 			 (int) nodeTag(plan->planTree));
@@ -617,6 +712,8 @@ pgs_plan_batch(CqDef *cq)
 			CqAgg	   *a;
 
 			mark_partial_aggref(aggref, AGGSPLIT_INITIAL_SERIAL);
+			if (tle->resno == cq->late_col)
+				continue;		/* count(*): int8, the same partial or not */
 			a = list_nth(cq->aggs, tle->resno - 1 - cq->nkeys);
 			a->transtype = aggref->aggtranstype;
 			a->statetype = aggref->aggtype;
@@ -626,6 +723,7 @@ pgs_plan_batch(CqDef *cq)
 	}
 	if (i != list_length(cq->aggs))
 		elog(ERROR, "aggregates of a continuous view not found in its plan");
+	cq->planned = true;
 	/* HAVING was removed; an Agg qual would be evaluated on partial states */
 	if (agg->plan.qual != NIL)
 		elog(ERROR, "unexpected qual on the aggregation of a continuous view");

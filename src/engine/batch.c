@@ -36,6 +36,7 @@
 #include "access/xact.h"
 #include "access/genam.h"
 #include "catalog/indexing.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_rewrite.h"
@@ -68,12 +69,16 @@ typedef struct CqRow
 	int64		state_rows;
 	int64		batches;
 	List	   *options;
+	bool		has_watermark;	/* the watermark the batch runs with */
+	int64		watermark;
 } CqRow;
 
 typedef struct StreamPos
 {
 	Oid			relid;
 	Jsonb	   *position;
+	bool		has_max_time;	/* the latest event time read, if any */
+	int64		max_time;
 } StreamPos;
 
 static TimestampTz last_cleanup = 0;
@@ -93,8 +98,8 @@ load_cq_row(Oid viewid, CqRow *row)
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT enabled, failed, state_table::oid, "
 							  "(SELECT state_rows FROM stream.batch_log b WHERE b.view = c.view "
-							  " ORDER BY batch_id DESC LIMIT 1), options, rows_table::oid, batches "
-							  "FROM stream.cq c WHERE view = $1",
+							  " ORDER BY batch_id DESC LIMIT 1), options, rows_table::oid, batches, "
+							  "watermark FROM stream.cq c WHERE view = $1",
 							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.cq");
 	if (SPI_processed == 1)
@@ -121,6 +126,9 @@ load_cq_row(Oid viewid, CqRow *row)
 		row->rows_table = isnull ? InvalidOid : DatumGetObjectId(d);
 		d = SPI_getbinval(tup, desc, 7, &isnull);
 		row->batches = isnull ? 0 : DatumGetInt64(d);
+		d = SPI_getbinval(tup, desc, 8, &isnull);
+		row->has_watermark = !isnull;
+		row->watermark = isnull ? 0 : DatumGetTimestampTz(d);
 		found = true;
 	}
 	SPI_finish();
@@ -158,7 +166,8 @@ load_positions(Oid viewid)
 	List	   *result = NIL;
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT stream::oid, position FROM stream.positions WHERE view = $1 ORDER BY stream",
+	if (SPI_execute_with_args("SELECT stream::oid, position, max_event_time FROM stream.positions "
+							  "WHERE view = $1 ORDER BY stream",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.positions");
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -170,6 +179,8 @@ load_positions(Oid viewid)
 
 		sp->relid = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
 		sp->position = DatumGetJsonbPCopy(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+		sp->max_time = DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+		sp->has_max_time = !isnull;
 		result = lappend(result, sp);
 		MemoryContextSwitchTo(old);
 	}
@@ -177,8 +188,8 @@ load_positions(Oid viewid)
 	return result;
 }
 
-static Jsonb *
-position_of(List *positions, Oid relid)
+static StreamPos *
+stream_pos_of(List *positions, Oid relid)
 {
 	ListCell   *lc;
 
@@ -187,9 +198,17 @@ position_of(List *positions, Oid relid)
 		StreamPos  *sp = lfirst(lc);
 
 		if (sp->relid == relid)
-			return sp->position;
+			return sp;
 	}
 	return NULL;
+}
+
+static Jsonb *
+position_of(List *positions, Oid relid)
+{
+	StreamPos  *sp = stream_pos_of(positions, relid);
+
+	return sp ? sp->position : NULL;
 }
 
 static char *
@@ -203,7 +222,8 @@ jsonb_text(Jsonb *jb)
  */
 static void
 record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
-			 int64 state_rows, TimestampTz started, double ms)
+			 int64 rows_late, int64 state_rows, CqRow *row, bool has_watermark,
+			 int64 watermark, TimestampTz started, double ms)
 {
 	ListCell   *lc;
 	int64		batch_id;
@@ -219,16 +239,19 @@ record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
 	foreach(lc, batches)
 	{
 		SourceBatch *b = lfirst(lc);
-		Oid			argtypes[3] = {OIDOID, OIDOID, JSONBOID};
-		Datum		args[3];
+		Oid			argtypes[4] = {OIDOID, OIDOID, JSONBOID, TIMESTAMPTZOID};
+		Datum		args[4];
+		char		nulls[4] = {' ', ' ', ' ', ' '};
 		char	   *relname = get_rel_name(b->relid);
 
 		args[0] = ObjectIdGetDatum(viewid);
 		args[1] = ObjectIdGetDatum(b->relid);
 		args[2] = JsonbPGetDatum(b->end_position);
-		if (SPI_execute_with_args("UPDATE stream.positions SET position = $3 "
+		args[3] = TimestampTzGetDatum(b->max_time);
+		nulls[3] = b->has_max_time ? ' ' : 'n';
+		if (SPI_execute_with_args("UPDATE stream.positions SET position = $3, max_event_time = $4 "
 								  "WHERE view = $1 AND stream = $2",
-								  3, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE ||
+								  4, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE ||
 			SPI_processed != 1)
 			elog(ERROR, "could not update the position of a continuous view");
 		if (foreach_current_index(lc) > 0)
@@ -245,8 +268,10 @@ record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
 	appendStringInfoChar(&endpos, '}');
 
 	{
-		Oid			argtypes[6] = {OIDOID, INT8OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID};
-		Datum		args[6];
+		Oid			argtypes[8] = {OIDOID, INT8OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID,
+		INT8OID, TIMESTAMPTZOID};
+		Datum		args[8];
+		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 		int64		rows_bad = 0;
 
 		foreach(lc, batches)
@@ -257,21 +282,26 @@ record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
 		args[3] = TimestampTzGetDatum(started);
 		args[4] = Float8GetDatum(ms);
 		args[5] = Int64GetDatum(rows_bad);
+		args[6] = Int64GetDatum(rows_late);
+		args[7] = TimestampTzGetDatum(watermark);
+		nulls[7] = has_watermark ? ' ' : 'n';
 		if (SPI_execute_with_args("UPDATE stream.cq SET batches = batches + 1, "
 								  "rows_in = rows_in + $2, rows_out = rows_out + $3, "
-								  "rows_bad = rows_bad + $6, "
+								  "rows_bad = rows_bad + $6, rows_late = rows_late + $7, "
+								  "watermark = $8, "
 								  "last_batch_at = $4, last_batch_ms = $5, last_error = NULL "
 								  "WHERE view = $1 RETURNING batches",
-								  6, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING ||
+								  8, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE_RETURNING ||
 			SPI_processed != 1)
 			elog(ERROR, "could not update stream.cq");
 		batch_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											   SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	{
-		Oid			argtypes[9] = {OIDOID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID,
-		INT8OID, TEXTOID, TEXTOID, INT8OID};
-		Datum		args[9];
+		Oid			argtypes[10] = {OIDOID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID,
+		INT8OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
+		Datum		args[10];
+		char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 		args[0] = ObjectIdGetDatum(viewid);
 		args[1] = Int64GetDatum(batch_id);
@@ -282,10 +312,14 @@ record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
 		args[6] = CStringGetTextDatum(startpos.data);
 		args[7] = CStringGetTextDatum(endpos.data);
 		args[8] = Int64GetDatum(state_rows);
+		/* the watermark the batch ran with, as Spark's progress shows it */
+		args[9] = TimestampTzGetDatum(row->watermark);
+		nulls[9] = row->has_watermark ? ' ' : 'n';
 		if (SPI_execute_with_args("INSERT INTO stream.batch_log (view, batch_id, started_at, "
 								  "duration_ms, rows_in, rows_out, start_position, end_position, "
-								  "state_rows) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9)",
-								  9, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+								  "state_rows, watermark) "
+								  "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10)",
+								  10, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not insert into stream.batch_log");
 		args[1] = Int64GetDatum(batch_id - pgs_progress_batches);
 		if (SPI_execute_with_args("DELETE FROM stream.batch_log WHERE view = $1 AND batch_id <= $2",
@@ -511,15 +545,42 @@ final_row_end(FinalRow *fr)
 }
 
 /*
+ * Is the window of a group (its window key) final under the watermark?
+ * A window is final when its end, start + size, is at or before the
+ * watermark; a window starting at -infinity always is, one starting at
+ * infinity never is.
+ */
+static bool
+window_final(CqDef *cq, Datum start, bool isnull, int64 watermark)
+{
+	int64		s = DatumGetInt64(start);
+	int64		last;
+
+	if (isnull)
+		return false;
+	if (TIMESTAMP_IS_NOBEGIN(s))
+		return true;
+	if (TIMESTAMP_IS_NOEND(s))
+		return false;
+	if (pg_sub_s64_overflow(watermark, cq->window_size, &last))
+		return false;
+	return s <= last;
+}
+
+/*
  * Aggregation: merge each group of the batch into its stored state and
  * write its row of the view (update and complete modes: the view always
- * holds the whole result; HAVING decides whether a group has a row).
+ * holds the whole result; HAVING decides whether a group has a row; in
+ * append mode the row is written when the window is final, see
+ * finalize_windows). A group whose window is already final under the
+ * watermark is dropped, its rows counted as late.
  * Each touched group costs one index lookup and one write in the state
  * table and in the view.
  */
 static int64
-merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
-			 int64 *state_rows, Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted)
+merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc, CqRow *row,
+			 int64 *state_rows, int64 *rows_late,
+			 Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted)
 {
 	int			nkeys = cq->nkeys;
 	int			naggs = list_length(cq->aggs);
@@ -553,6 +614,14 @@ merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 		bool		keep;
 
 		slot_getallattrs(in);
+		if (cq->evicts && row->has_watermark &&
+			window_final(cq, in->tts_values[cq->window_key],
+						 in->tts_isnull[cq->window_key], row->watermark))
+		{
+			/* late: its window is final, its state may be gone */
+			*rows_late += DatumGetInt64(in->tts_values[cq->late_col - 1]);
+			continue;
+		}
 		found = viewwriter_lookup(sw, in->tts_values, in->tts_isnull, sslot);
 		for (int i = 0; i < naggs; i++)
 		{
@@ -585,7 +654,13 @@ merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 			(*state_rows)++;
 		}
 
-		/* the view's row */
+		/* the view's row; in append mode, once the window is final */
+		if (cq->mode == OUTPUT_APPEND)
+		{
+			aggmerger_reset(merger);
+			ResetExprContext(fr.econtext);
+			continue;
+		}
 		keep = final_row_project(&fr, nkeys, in->tts_values, in->tts_isnull);
 		found = viewwriter_lookup(vw, in->tts_values, in->tts_isnull, NULL);
 		if (keep)
@@ -622,56 +697,196 @@ merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 }
 
 /*
+ * The index of the state table whose first column is the window key; NULL
+ * if there is none (a watermark declared on the stream after the view was
+ * created: the windows are then found by a scan of the state).
+ */
+static Relation
+window_index(CqDef *cq, Relation srel)
+{
+	List	   *indexes = RelationGetIndexList(srel);
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (idx->rd_rel->relam == BTREE_AM_OID &&
+			idx->rd_index->indkey.values[0] == cq->window_key + 1 &&
+			RelationGetIndexPredicate(idx) == NIL)
+			return idx;
+		index_close(idx, AccessShareLock);
+	}
+	return NULL;
+}
+
+/*
+ * The windows the watermark has made final: in append mode their rows go
+ * into the view (and the sink) now, once; in update mode the view has
+ * them already. Either way they go into the copy of the final rows (for
+ * pg_dump) and their state is evicted. One index range scan over the
+ * windows that end at or before the watermark; nothing else is read.
+ * Returns the rows written to the view; *evicted counts the states.
+ */
+static int64
+finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate *sink_rows)
+{
+	int			nkeys = cq->nkeys;
+	int64		last;
+	Relation	srel = table_open(cq->state_relid, RowExclusiveLock);
+	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
+	Relation	crel = table_open(cq->rows_relid, RowExclusiveLock);
+	Relation	idx = window_index(cq, srel);
+	IndexScanDesc iscan = NULL;
+	TableScanDesc tscan = NULL;
+	EState	   *estate = CreateExecutorState();
+	ViewWriter *vw = viewwriter_open(vrel, nkeys, cq->key_viewcols, estate);
+	ViewWriter *cw = viewwriter_open(crel, 0, NULL, estate);
+	AggMerger  *merger = NULL;
+	TupleTableSlot *sslot = table_slot_create(srel, NULL);
+	FinalRow	fr;
+	int64		n = 0;
+
+	*evicted = 0;
+	if (pg_sub_s64_overflow(watermark, cq->window_size, &last))
+		last = PG_INT64_MIN;	/* -infinity: only windows starting there */
+	final_row_init(&fr, cq, RelationGetDescr(srel), vrel, estate);
+	if (idx)
+	{
+		ScanKeyData key;
+		Oid			opcintype = idx->rd_opcintype[0];
+		Oid			leop = get_opfamily_member(idx->rd_opfamily[0], opcintype, opcintype,
+											   BTLessEqualStrategyNumber);
+
+		if (!OidIsValid(leop))
+			elog(ERROR, "missing <= operator for index \"%s\"", RelationGetRelationName(idx));
+		ScanKeyInit(&key, 1, BTLessEqualStrategyNumber, get_opcode(leop),
+					Int64GetDatum(last));
+		iscan = index_beginscan(srel, idx, GetActiveSnapshot(), 1, 0);
+		index_rescan(iscan, &key, 1, NULL, 0);
+	}
+	else
+		tscan = table_beginscan(srel, GetActiveSnapshot(), 0, NULL);
+	while (iscan ? index_getnext_slot(iscan, ForwardScanDirection, sslot) :
+		   table_scan_getnextslot(tscan, ForwardScanDirection, sslot))
+	{
+		slot_getallattrs(sslot);
+		if (tscan && !window_final(cq, sslot->tts_values[cq->window_key],
+								   sslot->tts_isnull[cq->window_key], watermark))
+			continue;
+		if (merger == NULL)
+		{
+			/* the aggregates' state types are resolved by planning (no-data batch) */
+			if (!cq->planned)
+				(void) pgs_plan_batch(cq);
+			merger = aggmerger_create(cq, CurrentMemoryContext);
+		}
+		ExecClearTuple(fr.fslot);
+		aggmerger_finalize(merger, sslot->tts_values + nkeys, sslot->tts_isnull + nkeys,
+						   fr.fslot->tts_values + nkeys, fr.fslot->tts_isnull + nkeys);
+		if (final_row_project(&fr, nkeys, sslot->tts_values, sslot->tts_isnull))
+		{
+			if (cq->mode == OUTPUT_APPEND)
+			{
+				/* (a view switched from update mode may have the row already) */
+				if (viewwriter_lookup(vw, sslot->tts_values, sslot->tts_isnull, NULL))
+					viewwriter_update(vw, fr.vslot);
+				else
+					viewwriter_insert(vw, fr.vslot);
+				if (sink_rows)
+					tuplestore_puttupleslot(sink_rows, fr.vslot);
+				n++;
+			}
+			viewwriter_insert(cw, fr.vslot);
+		}
+		simple_table_tuple_delete(srel, &sslot->tts_tid, GetActiveSnapshot());
+		(*evicted)++;
+		aggmerger_reset(merger);
+		ResetExprContext(fr.econtext);
+	}
+	if (iscan)
+	{
+		index_endscan(iscan);
+		index_close(idx, AccessShareLock);
+	}
+	else
+		table_endscan(tscan);
+	final_row_end(&fr);
+	viewwriter_close(vw);
+	viewwriter_close(cw);
+	ExecDropSingleTupleTableSlot(sslot);
+	FreeExecutorState(estate);
+	table_close(crel, NoLock);
+	table_close(vrel, NoLock);
+	table_close(srel, NoLock);
+	return n;
+}
+
+/*
  * Fill the empty view of a restored continuous view (ddl.c) from the
- * tables pg_dump did dump: an aggregation's rows from its state table, an
- * append view's from its copy of the rows.
+ * tables pg_dump did dump: the copy of the final rows (every row of a
+ * view without aggregation; the final windows of an aggregation), then
+ * the rows of the groups in the state table (but in append mode, where a
+ * group has no row until its window is final).
  */
 static void
 rebuild_view(CqDef *cq)
 {
 	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
-	Relation	from = table_open(cq->is_agg ? cq->state_relid : cq->rows_relid,
-								  AccessShareLock);
 	EState	   *estate = CreateExecutorState();
 	ViewWriter *vw = viewwriter_open(vrel, 0, NULL, estate);
-	TupleTableSlot *in = table_slot_create(from, NULL);
 	TupleTableSlot *vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
-	TableScanDesc scan = table_beginscan(from, GetActiveSnapshot(), 0, NULL);
-	AggMerger  *merger = cq->is_agg ? aggmerger_create(cq, CurrentMemoryContext) : NULL;
-	FinalRow	fr;
+	int			natts = RelationGetDescr(vrel)->natts;
 	int			nkeys = cq->nkeys;
 
-	if (cq->is_agg)
-		final_row_init(&fr, cq, RelationGetDescr(from), vrel, estate);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, in))
+	if (OidIsValid(cq->rows_relid))
 	{
-		slot_getallattrs(in);
-		if (!cq->is_agg)
+		Relation	from = table_open(cq->rows_relid, AccessShareLock);
+		TupleTableSlot *in = table_slot_create(from, NULL);
+		TableScanDesc scan = table_beginscan(from, GetActiveSnapshot(), 0, NULL);
+
+		while (table_scan_getnextslot(scan, ForwardScanDirection, in))
 		{
+			slot_getallattrs(in);
 			ExecClearTuple(vslot);
-			memcpy(vslot->tts_values, in->tts_values, sizeof(Datum) * vslot->tts_tupleDescriptor->natts);
-			memcpy(vslot->tts_isnull, in->tts_isnull, sizeof(bool) * vslot->tts_tupleDescriptor->natts);
+			memcpy(vslot->tts_values, in->tts_values, sizeof(Datum) * natts);
+			memcpy(vslot->tts_isnull, in->tts_isnull, sizeof(bool) * natts);
 			ExecStoreVirtualTuple(vslot);
 			viewwriter_insert(vw, vslot);
 			ResetPerTupleExprContext(estate);
-			continue;
 		}
-		ExecClearTuple(fr.fslot);
-		aggmerger_finalize(merger, in->tts_values + nkeys, in->tts_isnull + nkeys,
-						   fr.fslot->tts_values + nkeys, fr.fslot->tts_isnull + nkeys);
-		if (final_row_project(&fr, nkeys, in->tts_values, in->tts_isnull))
-			viewwriter_insert(vw, fr.vslot);
-		aggmerger_reset(merger);
-		ResetExprContext(fr.econtext);
+		table_endscan(scan);
+		ExecDropSingleTupleTableSlot(in);
+		table_close(from, AccessShareLock);
 	}
-	table_endscan(scan);
-	if (cq->is_agg)
+	if (cq->is_agg && cq->mode != OUTPUT_APPEND)
+	{
+		Relation	from = table_open(cq->state_relid, AccessShareLock);
+		TupleTableSlot *in = table_slot_create(from, NULL);
+		TableScanDesc scan = table_beginscan(from, GetActiveSnapshot(), 0, NULL);
+		AggMerger  *merger = aggmerger_create(cq, CurrentMemoryContext);
+		FinalRow	fr;
+
+		final_row_init(&fr, cq, RelationGetDescr(from), vrel, estate);
+		while (table_scan_getnextslot(scan, ForwardScanDirection, in))
+		{
+			slot_getallattrs(in);
+			ExecClearTuple(fr.fslot);
+			aggmerger_finalize(merger, in->tts_values + nkeys, in->tts_isnull + nkeys,
+							   fr.fslot->tts_values + nkeys, fr.fslot->tts_isnull + nkeys);
+			if (final_row_project(&fr, nkeys, in->tts_values, in->tts_isnull))
+				viewwriter_insert(vw, fr.vslot);
+			aggmerger_reset(merger);
+			ResetExprContext(fr.econtext);
+		}
+		table_endscan(scan);
 		final_row_end(&fr);
+		ExecDropSingleTupleTableSlot(in);
+		table_close(from, AccessShareLock);
+	}
 	viewwriter_close(vw);
-	ExecDropSingleTupleTableSlot(in);
 	ExecDropSingleTupleTableSlot(vslot);
 	FreeExecutorState(estate);
-	table_close(from, AccessShareLock);
 	table_close(vrel, NoLock);
 }
 
@@ -695,7 +910,7 @@ pgs_rebuild_view(Oid viewid)
 	/* the aggregates' final functions and the output are user code */
 	pgs_become_owner(viewid, &as_owner);
 	cq = load_cq(viewid, &row);
-	if (!OidIsValid(cq->is_agg ? cq->state_relid : cq->rows_relid))
+	if (!OidIsValid(cq->rows_relid) || (cq->is_agg && !OidIsValid(cq->state_relid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("continuous view \"%s\" has no table to restore its rows from",
@@ -716,15 +931,81 @@ pgs_rebuild_view(Oid viewid)
  */
 
 /*
+ * The watermark after a batch: for each watermarked stream the latest
+ * event time it has seen minus its delay; the least of these; never
+ * behind the watermark before. False while a watermarked stream has seen
+ * no event time yet. Fills in each batch's latest event time.
+ */
+static bool
+advance_watermark(CqDef *cq, CqRow *row, List *positions, List *batches,
+				  int64 *watermark)
+{
+	bool		known = (cq->wm_streams != NIL);
+	int64		least = PG_INT64_MAX;
+	ListCell   *lc;
+
+	foreach(lc, batches)
+	{
+		SourceBatch *b = lfirst(lc);
+		StreamPos  *sp = stream_pos_of(positions, b->relid);
+		ListCell   *lc2;
+
+		b->has_max_time = sp && sp->has_max_time;
+		b->max_time = b->has_max_time ? sp->max_time : 0;
+		foreach(lc2, cq->wm_streams)
+		{
+			CqTime	   *t = lfirst(lc2);
+			int64		m;
+			int64		w;
+
+			if (t->relid != b->relid)
+				continue;
+			if (b->nrows > 0)
+			{
+				Relation	rel = table_open(b->relid, AccessShareLock);
+
+				if (pgs_batch_max_time(b, RelationGetDescr(rel), t->attno, &m) &&
+					(!b->has_max_time || m > b->max_time))
+				{
+					b->max_time = m;
+					b->has_max_time = true;
+				}
+				table_close(rel, AccessShareLock);
+			}
+			if (!b->has_max_time)
+				known = false;
+			else
+			{
+				if (pg_sub_s64_overflow(b->max_time, t->delay, &w))
+					w = PG_INT64_MIN;
+				least = Min(least, w);
+			}
+		}
+	}
+	if (!known)
+	{
+		*watermark = row->watermark;
+		return row->has_watermark;
+	}
+	*watermark = row->has_watermark ? Max(least, row->watermark) : least;
+	return true;
+}
+
+/*
  * Run one batch of the query in the current transaction.
  *
  * from_worker: a stopped, failed or manual-trigger query does nothing.
- * force: run over no input, without reading the sources (to give a new
- * global aggregate its row).
- * *wait_ms: how long the caller may sleep before input is due, or -1.
+ * input: INPUT_READ reads the sources; INPUT_NONE runs the query over no
+ * input, without reading them (to give a new global aggregate its row);
+ * INPUT_FINAL only finalizes the windows the watermark has closed. A read
+ * that finds no input does that too: it is Spark's no-data batch, and it
+ * counts as a batch when it finalized a window.
+ * *wait_ms: how long the caller may sleep before input is due, or -1; 0
+ * when another batch should follow at once (more input, or a watermark
+ * that moved).
  */
 static BatchResult
-run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
+run_batch(Oid viewid, bool from_worker, BatchInput input, int64 *wait_ms,
 		  CqOptions *opts_out)
 {
 	MemoryContext batchcxt = AllocSetContextCreate(CurrentMemoryContext,
@@ -738,11 +1019,16 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 	ListCell   *lc;
 	int64		rows_in = 0;
 	int64		rows_out = 0;
+	int64		rows_late = 0;
+	int64		evicted = 0;
 	bool		more = false;
 	BatchResult result;
 	CqOptions	opts;
 	PgsUser		as_owner;
 	int64		state_rows;
+	bool		has_watermark = false;
+	int64		watermark = 0;
+	bool		finalizes;
 	TimestampTz started = GetCurrentTimestamp();
 	instr_time	t0,
 				t1;
@@ -789,6 +1075,7 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 	pgs_become_owner(viewid, &as_owner);
 
 	cq = load_cq(viewid, &row);
+	finalizes = cq->evicts && row.has_watermark;
 
 	/* read every source after its position, for this view */
 	pgs_set_current_view(viewid);
@@ -806,7 +1093,7 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 			elog(ERROR, "continuous view \"%s\" has no position in stream \"%s\"",
 				 cq->viewname, RelationGetRelationName(rel));
 		b->relid = relid;
-		if (force)
+		if (input != INPUT_READ)
 		{
 			/* over no input: the sources are not even asked */
 			b->rows = tuplestore_begin_heap(false, false, work_mem);
@@ -829,8 +1116,31 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 	}
 	PG_END_TRY();
 
-	if (rows_in == 0 && !force)
+	if (rows_in == 0 && input != INPUT_NONE)
+	{
+		/* no input: a no-data batch, if the watermark has closed windows */
+		Tuplestorestate *sink_rows = NULL;
+
 		result = BATCH_EMPTY;
+		if (finalizes)
+		{
+			if (pgs_has_sink(cq) && cq->mode == OUTPUT_APPEND)
+				sink_rows = tuplestore_begin_heap(true, false, work_mem);
+			rows_out = finalize_windows(cq, row.watermark, &evicted, sink_rows);
+			if (evicted > 0)
+			{
+				result = BATCH_DONE;
+				state_rows -= evicted;
+				if (pgs_has_sink(cq) && rows_out > 0)
+				{
+					CommandCounterIncrement();
+					pgs_sink_deliver(cq, row.batches + 1, sink_rows, NULL);
+				}
+			}
+		}
+		/* unchanged without input; and it carries the streams' latest event times */
+		has_watermark = advance_watermark(cq, &row, positions, batches, &watermark);
+	}
 	else
 	{
 		PlannedStmt *plan;
@@ -859,12 +1169,19 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 				sink_deleted = tuplestore_begin_heap(true, false, work_mem);
 		}
 		if (cq->is_agg)
-			rows_out = merge_groups(cq, out, outdesc, &state_rows, sink_rows, sink_deleted);
+			rows_out = merge_groups(cq, out, outdesc, &row, &state_rows, &rows_late,
+									sink_rows, sink_deleted);
 		else
 			rows_out = write_rows(cq, out, outdesc, sink_rows);
 		tuplestore_end(out);
+		/* windows final under the watermark the batch ran with */
+		if (finalizes)
+		{
+			rows_out += finalize_windows(cq, row.watermark, &evicted, sink_rows);
+			state_rows -= evicted;
+		}
 		/* not for a new global aggregate's first row: no batch of input */
-		if (pgs_has_sink(cq) && rows_in > 0)
+		if (pgs_has_sink(cq) && input == INPUT_READ)
 		{
 			CommandCounterIncrement();
 			pgs_sink_deliver(cq, row.batches + 1, sink_rows, sink_deleted);
@@ -872,16 +1189,21 @@ run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
 		result = BATCH_DONE;
 		if (more)
 			*wait_ms = 0;
+
+		/* the next batch runs with the watermark this one's input moved */
+		has_watermark = advance_watermark(cq, &row, positions, batches, &watermark);
+		if (has_watermark && (!row.has_watermark || watermark > row.watermark))
+			*wait_ms = 0;
 	}
 	pgs_restore_user(&as_owner);
 
 	/* bookkeeping, as the extension's superuser again */
-	if (result == BATCH_DONE && rows_in > 0)
+	if (result == BATCH_DONE && input != INPUT_NONE)
 	{
 		INSTR_TIME_SET_CURRENT(t1);
 		INSTR_TIME_SUBTRACT(t1, t0);
-		record_batch(viewid, batches, rows_in, rows_out, state_rows, started,
-					 INSTR_TIME_GET_MILLISEC(t1));
+		record_batch(viewid, batches, rows_in, rows_out, rows_late, state_rows, &row,
+					 has_watermark, watermark, started, INSTR_TIME_GET_MILLISEC(t1));
 		/* not in REFRESH: it would hold the clean-up's locks in a user's transaction */
 		if (from_worker)
 			cleanup_sources(cq->streams);
@@ -904,14 +1226,14 @@ done:
 }
 
 BatchResult
-pgs_run_batch(Oid viewid, bool from_worker, bool force, int64 *wait_ms,
+pgs_run_batch(Oid viewid, bool from_worker, BatchInput input, int64 *wait_ms,
 			  CqOptions *opts_out)
 {
 	PgsUser		saved;
 	BatchResult r;
 
 	pgs_become_superuser(&saved);
-	r = run_batch(viewid, from_worker, force, wait_ms, opts_out);
+	r = run_batch(viewid, from_worker, input, wait_ms, opts_out);
 	pgs_restore_user(&saved);
 	return r;
 }
@@ -973,7 +1295,7 @@ refresh_marks(Oid viewid, List *marks, bool *reached)
 /*
  * REFRESH MATERIALIZED VIEW of a continuous view: run batches in this
  * transaction until the input that was available when it was called is in
- * the view. A mark of that input is taken first; each batch takes a
+ * the view, and the windows its watermark closed are final. A mark of that input is taken first; each batch takes a
  * snapshot after the previous one, so it sees both the previous batch's
  * positions and anything committed since; the loop ends when every
  * position has reached its mark (or a batch finds nothing), however much
@@ -984,20 +1306,23 @@ pgs_refresh(Oid viewid)
 {
 	bool		reached;
 	List	   *marks = refresh_marks(viewid, NIL, &reached);
+	int64		wait_ms;
 
 	for (;;)
 	{
-		int64		wait_ms;
-		BatchResult r = pgs_run_batch(viewid, false, false, &wait_ms, NULL);
+		BatchResult r = pgs_run_batch(viewid, false, INPUT_READ, &wait_ms, NULL);
 
 		CommandCounterIncrement();
 		if (r != BATCH_DONE)
-			break;
+			return;
 		(void) refresh_marks(viewid, marks, &reached);
 		if (reached)
 			break;
 		CHECK_FOR_INTERRUPTS();
 	}
+	/* the windows the last batch's watermark made final (Spark's no-data batch) */
+	(void) pgs_run_batch(viewid, false, INPUT_FINAL, &wait_ms, NULL);
+	CommandCounterIncrement();
 }
 
 /*

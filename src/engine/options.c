@@ -3,7 +3,8 @@
  * options.c
  *	  Options of continuous views: output_mode, trigger, max_batch_rows,
  *	  and the sinks (sink, sink_function, sink_function_per_row,
- *	  notify_channel; checked against the view in sinks/sink.c).
+ *	  notify_channel; checked against the view in sinks/sink.c), and
+ *	  watermark, the delay of event time for this query.
  *
  * Users give them like storage parameters: CREATE MATERIALIZED VIEW ...
  * WITH (trigger = '5 seconds'), ALTER MATERIALIZED VIEW ... SET / RESET.
@@ -29,7 +30,7 @@
 /* The options a view may be given (the rest go to PostgreSQL) */
 static const char *const cq_option_names[] = {
 	"output_mode", "trigger", "max_batch_rows", "sink", "sink_function",
-	"sink_function_per_row", "notify_channel", NULL
+	"sink_function_per_row", "notify_channel", "watermark", NULL
 };
 
 bool
@@ -164,6 +165,12 @@ pgs_parse_options(List *reloptions, CqOptions *opts)
 			opts->sink_function_per_row = defGetString(def);
 		else if (strcmp(def->defname, "notify_channel") == 0)
 			opts->notify_channel = defGetString(def);
+		else if (strcmp(def->defname, "watermark") == 0)
+		{
+			opts->watermark_usecs = pgs_interval_option_usecs("watermark", defGetString(def), 0,
+															  ERRCODE_INVALID_PARAMETER_VALUE);
+			opts->has_watermark = true;
+		}
 	}
 }
 

@@ -110,7 +110,7 @@ typedef struct FileTable
 } FileTable;
 
 static const char *const table_opts[] = {"path", "pattern", "format", "delimiter", "quote",
-	"escape", "null", "header", "max_files_per_batch", "clean", "archive_path", "on_error", NULL};
+	"escape", "null", "header", "max_files_per_batch", "clean", "archive_path", "on_error", "event_time", "watermark", NULL};
 static const char *const column_opts[] = {"meta", NULL};
 
 static FileMeta
@@ -1260,7 +1260,7 @@ file_fdw_validator(PG_FUNCTION_ARGS)
 				clean = parse_clean(v);
 			else if (strcmp(def->defname, "on_error") == 0)
 				(void) pgs_on_error_stop(def);
-			else if (!pgs_format_option(def, true))
+			else if (!pgs_format_option(def, true) && !pgs_event_time_option(def))
 				pgs_reject_unknown_option(def->defname, table_opts, "a file stream");
 		}
 		else if (catalog == AttributeRelationId)

@@ -99,7 +99,7 @@ typedef struct KafkaTable
  *------------------------------------------------------------------------
  */
 static const char *const table_opts[] = {"topic", "format", "delimiter", "quote", "escape", "null",
-	"partitions", "start_offset", "on_error", NULL};
+	"partitions", "start_offset", "on_error", "event_time", "watermark", NULL};
 static const char *const column_opts[] = {"meta", NULL};
 
 static KafkaMeta
@@ -1338,7 +1338,7 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 			}
 			else if (strcmp(def->defname, "on_error") == 0)
 				(void) pgs_on_error_stop(def);
-			else
+			else if (!pgs_event_time_option(def))
 				pgs_reject_unknown_option(def->defname, table_opts, "a kafka stream");
 		}
 		else if (catalog == AttributeRelationId)

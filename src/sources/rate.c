@@ -233,7 +233,7 @@ rate_fdw_validator(PG_FUNCTION_ARGS)
 	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
 	Oid			catalog = PG_GETARG_OID(1);
 	ListCell   *lc;
-	static const char *const table_opts[] = {"rows_per_second", NULL};
+	static const char *const table_opts[] = {"rows_per_second", "event_time", "watermark", NULL};
 	static const char *const none[] = {NULL};
 
 	foreach(lc, options)
@@ -246,6 +246,8 @@ rate_fdw_validator(PG_FUNCTION_ARGS)
 			(void) pgs_defel_int64(def, 1, RATE_MAX, ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE);
 			continue;
 		}
+		if (catalog == ForeignTableRelationId && pgs_event_time_option(def))
+			continue;
 		pgs_reject_unknown_option(def->defname,
 								  catalog == ForeignTableRelationId ? table_opts : none,
 								  catalog == ForeignTableRelationId ? "a rate stream" :

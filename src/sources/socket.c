@@ -54,7 +54,7 @@ PG_FUNCTION_INFO_V1(socket_fdw_validator);
 
 static const char *const server_opts[] = {"host", "port", NULL};
 static const char *const table_opts[] = {"format", "delimiter", "quote", "escape", "null",
-"on_error", NULL};
+"on_error", "event_time", "watermark", NULL};
 
 typedef struct SocketConn
 {
@@ -448,7 +448,7 @@ socket_fdw_validator(PG_FUNCTION_ARGS)
 		{
 			if (strcmp(def->defname, "on_error") == 0)
 				(void) pgs_on_error_stop(def);
-			else if (!pgs_format_option(def, false))
+			else if (!pgs_format_option(def, false) && !pgs_event_time_option(def))
 				pgs_reject_unknown_option(def->defname, table_opts, "a socket stream");
 		}
 		else

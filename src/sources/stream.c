@@ -951,8 +951,7 @@ stream_fdw_handler(PG_FUNCTION_ARGS)
 }
 
 /*
- * A stream takes no options yet (event_time and watermark come with event
- * time); every option is refused with that said.
+ * A stream takes the event-time options only (engine/eventtime.c).
  */
 Datum
 stream_fdw_validator(PG_FUNCTION_ARGS)
@@ -961,6 +960,7 @@ stream_fdw_validator(PG_FUNCTION_ARGS)
 	Oid			catalog = PG_GETARG_OID(1);
 	ListCell   *lc;
 	static const char *const none[] = {NULL};
+	static const char *const table_opts[] = {"event_time", "watermark", NULL};
 	const char *what;
 
 	switch (catalog)
@@ -985,7 +985,10 @@ stream_fdw_validator(PG_FUNCTION_ARGS)
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
 
-		pgs_reject_unknown_option(def->defname, none, what);
+		if (catalog == ForeignTableRelationId && pgs_event_time_option(def))
+			continue;
+		pgs_reject_unknown_option(def->defname,
+								  catalog == ForeignTableRelationId ? table_opts : none, what);
 	}
 	PG_RETURN_VOID();
 }

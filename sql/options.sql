@@ -1,6 +1,6 @@
 -- Option validation of the foreign-data wrappers and of continuous views.
 
--- stream: no options
+-- stream: only the event-time options
 CREATE FOREIGN TABLE o_s (x int) SERVER stream OPTIONS (topic 'x');
 CREATE SERVER o_srv FOREIGN DATA WRAPPER stream OPTIONS (host 'x');
 CREATE FOREIGN TABLE o_s (x int OPTIONS (meta 'key')) SERVER stream;

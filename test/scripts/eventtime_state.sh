@@ -112,6 +112,17 @@ update_diff=$(q "SELECT count(*) FROM ((SELECT * FROM ev_update EXCEPT ALL SELEC
 	UNION ALL (SELECT * FROM batch_tumble EXCEPT ALL SELECT * FROM ev_update)) d")
 echo "ev_update after late rows: $update_diff differences"
 
+# a rate source (rows delivered through a tuplestore, not packed chunks):
+# 1,000 rows a second, so every whole one-second window holds 1,000 rows
+q "CREATE FOREIGN TABLE r (ts timestamptz, value bigint) SERVER rate
+	OPTIONS (rows_per_second '1000', event_time 'ts', watermark '1 second')" >/dev/null
+q "CREATE MATERIALIZED VIEW per_second WITH (output_mode = 'append') AS
+	SELECT stream.tumble(ts, '1 second') AS s, count(*) AS n FROM r GROUP BY 1" >/dev/null
+pgs_wait_for "SELECT count(*) >= 4 FROM per_second" 30
+rate=$(q "SELECT count(*) || ' windows, ' || count(*) FILTER (WHERE n = 1000) || ' of 1000 rows'
+	FROM per_second WHERE s > (SELECT min(s) FROM per_second)")
+echo "rate source, append mode: $rate after the first (partial) one"
+
 echo "$result" | grep -q "^watermark true$"
 echo "$result" | grep -q "^ev_update 0$"
 echo "$result" | grep -q "^ev_append 0$"
@@ -126,3 +137,5 @@ echo "$result" | grep -q "^late 0$"
 # each late event was dropped from its window (ev_hop: from both of them)
 [ "$late" = "ev_append=1000 ev_hop=2000 ev_update=1000" ]
 [ "$update_diff" = 0 ]
+n=${rate%% windows*}
+[ "$rate" = "$n windows, $n of 1000 rows" ]

@@ -368,6 +368,7 @@ extern void aggmerger_reset(AggMerger *m);
 extern int64 pgs_window_size_usecs(Interval *size);
 
 /* in engine/eventtime.c */
+extern Interval *pgs_interval_or_null(const char *value);
 extern int64 pgs_interval_option_usecs(const char *name, const char *value,
 									   int64 min_usecs, int errcode_bad);
 extern bool pgs_event_time_option(DefElem *def);

@@ -544,6 +544,19 @@ final_row_end(FinalRow *fr)
 	ExecDropSingleTupleTableSlot(fr->vslot);
 }
 
+/* write a group's row of the view, found by its keys, and give it to the sink */
+static void
+upsert_view_row(ViewWriter *vw, Datum *keys, bool *keynulls, TupleTableSlot *row,
+				Tuplestorestate *sink_rows)
+{
+	if (viewwriter_lookup(vw, keys, keynulls, NULL))
+		viewwriter_update(vw, row);
+	else
+		viewwriter_insert(vw, row);
+	if (sink_rows)
+		tuplestore_puttupleslot(sink_rows, row);
+}
+
 /*
  * Is the window of a group (its window key) final under the watermark?
  * A window is final when its end, start + size, is at or before the
@@ -662,18 +675,12 @@ merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc, CqRow *row,
 			continue;
 		}
 		keep = final_row_project(&fr, nkeys, in->tts_values, in->tts_isnull);
-		found = viewwriter_lookup(vw, in->tts_values, in->tts_isnull, NULL);
 		if (keep)
 		{
-			if (found)
-				viewwriter_update(vw, fr.vslot);
-			else
-				viewwriter_insert(vw, fr.vslot);
-			if (sink_rows)
-				tuplestore_puttupleslot(sink_rows, fr.vslot);
+			upsert_view_row(vw, in->tts_values, in->tts_isnull, fr.vslot, sink_rows);
 			n++;
 		}
-		else if (found)
+		else if (viewwriter_lookup(vw, in->tts_values, in->tts_isnull, NULL))
 		{
 			viewwriter_delete_current(vw);
 			if (sink_deleted)
@@ -789,12 +796,7 @@ finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate *si
 			if (cq->mode == OUTPUT_APPEND)
 			{
 				/* (a view switched from update mode may have the row already) */
-				if (viewwriter_lookup(vw, sslot->tts_values, sslot->tts_isnull, NULL))
-					viewwriter_update(vw, fr.vslot);
-				else
-					viewwriter_insert(vw, fr.vslot);
-				if (sink_rows)
-					tuplestore_puttupleslot(sink_rows, fr.vslot);
+				upsert_view_row(vw, sslot->tts_values, sslot->tts_isnull, fr.vslot, sink_rows);
 				n++;
 			}
 			viewwriter_insert(cw, fr.vslot);

@@ -39,18 +39,17 @@
  */
 
 /*
- * An interval option as microseconds: fixed durations only (months vary
- * in length), at least min_usecs.
+ * An interval written as text, or NULL if it is not one. interval_in
+ * reports its own error; callers give theirs, with the valid forms.
+ * Catching it without a subtransaction is safe: interval_in only
+ * allocates memory and holds no lock, buffer or other resource.
  */
-int64
-pgs_interval_option_usecs(const char *name, const char *value, int64 min_usecs,
-						  int errcode_bad)
+Interval *
+pgs_interval_or_null(const char *value)
 {
 	Interval   *iv = NULL;
 	MemoryContext cxt = CurrentMemoryContext;
-	int64		usecs;
 
-	/* interval_in only allocates: catching its error needs no subtransaction */
 	PG_TRY();
 	{
 		iv = DatumGetIntervalP(DirectFunctionCall3(interval_in,
@@ -65,6 +64,20 @@ pgs_interval_option_usecs(const char *name, const char *value, int64 min_usecs,
 		iv = NULL;
 	}
 	PG_END_TRY();
+	return iv;
+}
+
+/*
+ * An interval option as microseconds: fixed durations only (months vary
+ * in length), at least min_usecs.
+ */
+int64
+pgs_interval_option_usecs(const char *name, const char *value, int64 min_usecs,
+						  int errcode_bad)
+{
+	Interval   *iv = pgs_interval_or_null(value);
+	int64		usecs;
+
 	if (iv == NULL)
 		ereport(ERROR,
 				(errcode(errcode_bad),

@@ -65,8 +65,7 @@ parse_output_mode(const char *value)
 static CqTriggerKind
 parse_trigger(const char *value, int64 *ms)
 {
-	Interval   *iv = NULL;
-	MemoryContext oldcxt = CurrentMemoryContext;
+	Interval   *iv;
 	int64		usecs;
 
 	*ms = 0;
@@ -77,26 +76,7 @@ parse_trigger(const char *value, int64 *ms)
 	if (pg_strcasecmp(value, "manual") == 0)
 		return TRIGGER_MANUAL;
 
-	/*
-	 * interval_in reports its own error; give ours with the valid forms.
-	 * Catching it without a subtransaction is safe here: interval_in only
-	 * allocates memory and holds no lock, buffer or other resource.
-	 */
-	PG_TRY();
-	{
-		iv = DatumGetIntervalP(DirectFunctionCall3(interval_in,
-												   CStringGetDatum(value),
-												   ObjectIdGetDatum(InvalidOid),
-												   Int32GetDatum(-1)));
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		FlushErrorState();
-		iv = NULL;
-	}
-	PG_END_TRY();
-
+	iv = pgs_interval_or_null(value);
 	if (iv == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -15,6 +15,7 @@ OBJS = \
 	src/engine/options.o \
 	src/engine/analyze.o \
 	src/engine/eventtime.o \
+	src/engine/join.o \
 	src/engine/aggstate.o \
 	src/engine/batch.o \
 	src/engine/windows.o \

@@ -133,6 +133,8 @@ CREATE TABLE stream.positions (
 	stream   pg_catalog.regclass NOT NULL,
 	position pg_catalog.jsonb NOT NULL,
 	max_event_time pg_catalog.timestamptz,	-- the latest event time read
+	join_state pg_catalog.regclass,		-- a join of two streams: this side's rows
+	state_rows pg_catalog.int8 NOT NULL DEFAULT 0,	-- rows in join_state
 	PRIMARY KEY (view, stream)
 );
 
@@ -278,6 +280,10 @@ SELECT
 	c.watermark,
 	stream._lag(c.view) AS lag,
 	COALESCE(p.state_rows, 0) AS state_rows,
+	(SELECT pg_catalog.jsonb_object_agg(j.stream::pg_catalog.text, j.state_rows)
+	 FROM stream.positions j
+	 WHERE j.view OPERATOR(pg_catalog.=) c.view AND j.join_state IS NOT NULL)
+		AS state_rows_by_stream,
 	COALESCE(c.last_error, w.note,
 			 CASE WHEN NOT (SELECT r.relispopulated FROM pg_catalog.pg_class r
 							WHERE r.oid OPERATOR(pg_catalog.=) c.view)

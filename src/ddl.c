@@ -320,6 +320,58 @@ create_rows_copy(Oid viewid)
 	return relid;
 }
 
+/*
+ * The state of one side of a join of two streams (engine/join.c): the
+ * stream's columns, when each row expires (indexed: the expired rows are
+ * found by a range scan), and whether it has matched.
+ */
+static void
+create_join_state(Oid viewid, CqJoinSide *side)
+{
+	StringInfoData sql;
+	Relation	rel = table_open(side->relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	char		name[NAMEDATALEN];
+	Oid			relid;
+	Oid			argtypes[3] = {OIDOID, OIDOID, OIDOID};
+	Datum		args[3];
+
+	free_table_name(name, "join", viewid);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE stream.%s (", quote_identifier(name));
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		appendStringInfo(&sql, "%s %s", quote_identifier(NameStr(att->attname)),
+						 format_type_with_typemod(att->atttypid, att->atttypmod));
+		if (OidIsValid(att->attcollation))
+			appendStringInfo(&sql, " COLLATE %s", generate_collation_name(att->attcollation));
+		appendStringInfoString(&sql, ", ");
+	}
+	appendStringInfo(&sql, "_pgs_expires %s, _pgs_matched boolean NOT NULL DEFAULT false)",
+					 side->ts_typid == TIMESTAMPOID ? "timestamp" : "timestamptz");
+	table_close(rel, AccessShareLock);
+
+	SPI_connect();
+	run_sql(sql.data);
+	run_sql(psprintf("CREATE INDEX ON stream.%s (_pgs_expires)", quote_identifier(name)));
+	CommandCounterIncrement();
+	relid = get_relname_relid(name, get_namespace_oid(PG_STREAM_SCHEMA, false));
+	args[0] = ObjectIdGetDatum(viewid);
+	args[1] = ObjectIdGetDatum(side->relid);
+	args[2] = ObjectIdGetDatum(relid);
+	if (SPI_execute_with_args("UPDATE stream.positions SET join_state = $3 "
+							  "WHERE view = $1 AND stream = $2",
+							  3, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE ||
+		SPI_processed != 1)
+		elog(ERROR, "could not record the join state of a continuous view");
+	SPI_finish();
+	depend_on_view(relid, viewid);
+}
+
 static void
 record_cq(CqDef *cq, Oid viewid, Oid staterel, Oid rowsrel, List *options)
 {
@@ -482,6 +534,11 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 		staterel = create_state(cq, viewid);
 	rowsrel = create_rows_copy(viewid);
 	record_cq(cq, viewid, staterel, rowsrel, cqoptions);
+	if (cq->join)
+	{
+		create_join_state(viewid, &cq->join->side[0]);
+		create_join_state(viewid, &cq->join->side[1]);
+	}
 	pgs_restore_user(&saved);
 
 	/* a global aggregate has its row from the start (count = 0, ...) */
@@ -515,7 +572,9 @@ adopt_cq(Oid viewid)
 	pgs_become_superuser(&saved);
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT t FROM stream.cq, LATERAL (VALUES (state_table), (rows_table)) v(t) "
-							  "WHERE view = $1 AND t IS NOT NULL",
+							  "WHERE view = $1 AND t IS NOT NULL "
+							  "UNION ALL SELECT join_state FROM stream.positions "
+							  "WHERE view = $1 AND join_state IS NOT NULL",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.cq");
 	for (uint64 i = 0; i < SPI_processed; i++)

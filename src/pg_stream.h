@@ -129,6 +129,9 @@ typedef struct SourceBatch
 	int64		rows_bad;		/* records sent to stream.errors */
 	bool		has_max_time;	/* engine/batch.c: the batch's latest event time */
 	int64		max_time;
+	/* a join of two streams (engine/join.c): this side's state */
+	Oid			join_state;		/* its table, or InvalidOid */
+	int64		join_state_rows;
 } SourceBatch;
 
 typedef struct SourceRoutine
@@ -317,6 +320,43 @@ typedef struct CqTime
 	int64		delay;			/* microseconds */
 } CqTime;
 
+/*
+ * A join of two streams (engine/join.c). Each side keeps the rows it has
+ * read as state until no row of the other side can match them any more:
+ * a row expires at the least of its bounds, each the latest event time
+ * of the other side that can still match it, derived from the join
+ * condition (other.ts <= ts + offset; or equal tumbling windows).
+ */
+typedef struct CqBound
+{
+	bool		tumble;			/* tumble(ts, size, origin) + size */
+	int64		offset;			/* else ts + offset */
+	int64		size;
+	int64		origin;
+} CqBound;
+
+typedef struct CqJoinSide
+{
+	Oid			relid;			/* the stream */
+	Index		rtindex;		/* its entry in the query's range table, if
+								 * read there directly, else 0 */
+	AttrNumber	ts_attno;		/* its event-time column, or 0 */
+	Oid			ts_typid;
+	bool		watermarked;	/* in the view's watermark */
+	bool		preserved;		/* outer join: unmatched rows come out
+								 * NULL-padded */
+	List	   *bounds;			/* CqBound *; NIL: rows never expire */
+	int64		lag;			/* expiry - ts is at most this */
+} CqJoinSide;
+
+typedef struct CqJoin
+{
+	JoinType	jointype;		/* of side[0] with side[1] */
+	CqJoinSide	side[2];
+	Node	   *cond;			/* outer joins: the ON condition, over
+								 * varnos 1 and 2 (the sides) */
+} CqJoin;
+
 typedef struct CqDef
 {
 	Oid			viewid;
@@ -343,6 +383,9 @@ typedef struct CqDef
 								 * evicted (append and update modes) */
 	AttrNumber	late_col;		/* batch output column counting each
 								 * group's rows, or 0 */
+	int64		window_lag;		/* over a join: how far behind the watermark
+								 * the window's event time may still come */
+	CqJoin	   *join;			/* a join of two streams, or NULL */
 	Oid			state_relid;
 	Oid			rows_relid;		/* the copy of the final rows, or InvalidOid */
 } CqDef;
@@ -376,7 +419,24 @@ extern bool pgs_stream_event_time(Oid relid, AttrNumber *attno, Oid *typid,
 								  int64 *delay, bool *has_delay);
 extern bool pgs_batch_max_time(SourceBatch *b, TupleDesc desc, AttrNumber attno,
 							   int64 *max);
-extern bool pgs_window_key(Query *q, Node *e, List *wm, int64 *size);
+extern bool pgs_window_key(Query *q, Node *e, List *wm, int64 *size, Oid *relid);
+extern bool pgs_stream_column_of(Query *q, Node *e, Oid *relid, AttrNumber *attno);
+extern int64 pgs_window_start(int64 ts, int64 size, int64 origin);
+
+/* in engine/join.c */
+typedef struct JoinRun JoinRun;
+extern CqJoin *pgs_analyze_join(Query *query, List *streams, List *wm_streams);
+extern bool pgs_join_allows_nullable(Query *query, JoinExpr *j);
+extern JoinRun *pgs_join_begin(CqDef *cq, List *batches, bool has_late, int64 late_wm,
+							   bool has_evict, int64 evict_wm);
+extern PlannedStmt *pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only);
+extern PlannedStmt *pgs_join_pairs_plan(JoinRun *jr);
+extern void pgs_join_matched(JoinRun *jr, Tuplestorestate *pairs, TupleDesc desc);
+extern void pgs_join_end(JoinRun *jr, int64 *rows_late);
+extern void pgs_join_scan_begin(ForeignScanState *node, int role);
+extern TupleTableSlot *pgs_join_scan_next(ForeignScanState *node);
+extern void pgs_join_scan_rescan(ForeignScanState *node);
+extern void pgs_join_scan_end(ForeignScanState *node);
 
 /* in engine/batch.c */
 typedef enum BatchResult
@@ -406,6 +466,7 @@ extern bool viewwriter_lookup(ViewWriter *w, Datum *keys, bool *keynulls,
 							  TupleTableSlot *found);
 extern void viewwriter_insert(ViewWriter *w, TupleTableSlot *slot);
 extern void viewwriter_update(ViewWriter *w, TupleTableSlot *slot);
+extern void viewwriter_update_tid(ViewWriter *w, ItemPointer tid, TupleTableSlot *slot);
 extern void viewwriter_delete_current(ViewWriter *w);
 extern void viewwriter_close(ViewWriter *w);
 

@@ -223,11 +223,12 @@ check_joins(Node *node, Query *q)
 		}
 		lstream = rtes_contain_stream(lrels);
 		rstream = rtes_contain_stream(rrels);
-		if ((j->jointype == JOIN_LEFT && rstream) ||
-			(j->jointype == JOIN_RIGHT && lstream) ||
-			(j->jointype == JOIN_FULL && (lstream || rstream)))
-			reject("a stream on the nullable side of an outer join",
-				   "Write the stream on the preserved side: stream LEFT JOIN table.");
+		if (((j->jointype == JOIN_LEFT && rstream) ||
+			 (j->jointype == JOIN_RIGHT && lstream) ||
+			 (j->jointype == JOIN_FULL && (lstream || rstream))) &&
+			!pgs_join_allows_nullable(q, j))
+			reject("a stream on the nullable side of an outer join with a table",
+				   "Write the stream on the preserved side: stream LEFT JOIN table; an outer join of two streams joins them directly: a LEFT JOIN b ON ....");
 		check_joins(j->larg, q);
 		check_joins(j->rarg, q);
 	}
@@ -469,6 +470,30 @@ make_count_star(void)
 	return a;
 }
 
+/*
+ * A window over the event time of stream relid, in a view that may join
+ * two streams: rows of a join still arrive for windows up to the side's
+ * lag behind the watermark, so the windows are final that much later;
+ * over a side whose rows never expire, never.
+ */
+static bool
+window_over_join(CqDef *cq, Oid relid)
+{
+	if (cq->join == NULL)
+		return true;
+	for (int k = 0; k < 2; k++)
+	{
+		CqJoinSide *s = &cq->join->side[k];
+
+		if (s->relid == relid && s->bounds != NIL)
+		{
+			cq->window_lag = s->lag;
+			return true;
+		}
+	}
+	return false;
+}
+
 /*------------------------------------------------------------------------
  * Analysis
  *------------------------------------------------------------------------
@@ -489,11 +514,11 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	cq->streams = w.streams;
 	if (w.streams == NIL)
 		elog(ERROR, "continuous view reads no stream");
-	if (list_length(w.streams) > 1 || w.nrefs > 1)
+	if (list_length(w.streams) > 2 || w.nrefs > list_length(w.streams))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("a continuous view can read only one stream, once"),
-				 errhint("Join a stream with tables; joins of two streams need watermarks and are not available yet.")));
+				 errmsg("a continuous view can read at most two streams, each once"),
+				 errhint("Join two different streams, and any number of tables; to join more streams, chain views: a view's sink can be a stream.")));
 	if (w.in_sublink)
 		reject("a stream inside a sub-SELECT expression",
 			   "Read the stream in FROM.");
@@ -536,6 +561,8 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	check_windows_walker((Node *) query, NULL);
 	cq->wm_streams = watermarked_streams(cq->streams, opts);
 	cq->window_key = -1;
+	if (list_length(cq->streams) == 2)
+		cq->join = pgs_analyze_join(query, cq->streams, cq->wm_streams);
 
 	cq->is_agg = query->hasAggs || query->groupClause != NIL;
 	cq->mode = opts->output_mode;
@@ -566,6 +593,7 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 		AttrNumber	resno = 1;
 		FinalCtx	fctx;
 		int			k = 0;
+		Oid			wrelid;
 
 		cq->nkeys = list_length(query->groupClause);
 		cq->key_viewcols = palloc0(sizeof(AttrNumber) * Max(cq->nkeys, 1));
@@ -593,7 +621,9 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 						 errdetail("The type has no default btree operator class, which the view needs to find a group's row."),
 						 errhint("Group by an expression of another type, for example a cast to text.")));
 			if (cq->window_key < 0 &&
-				pgs_window_key(query, (Node *) tle->expr, cq->wm_streams, &cq->window_size))
+				pgs_window_key(query, (Node *) tle->expr, cq->wm_streams, &cq->window_size,
+							   &wrelid) &&
+				window_over_join(cq, wrelid))
 				cq->window_key = k;
 			cq->key_viewcols[k++] = tle->resno;
 			keyexprs = lappend(keyexprs, tle->expr);

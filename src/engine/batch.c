@@ -79,6 +79,8 @@ typedef struct StreamPos
 	Jsonb	   *position;
 	bool		has_max_time;	/* the latest event time read, if any */
 	int64		max_time;
+	Oid			join_state;		/* a join's state of this side, if any */
+	int64		state_rows;
 } StreamPos;
 
 static TimestampTz last_cleanup = 0;
@@ -166,7 +168,8 @@ load_positions(Oid viewid)
 	List	   *result = NIL;
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT stream::oid, position, max_event_time FROM stream.positions "
+	if (SPI_execute_with_args("SELECT stream::oid, position, max_event_time, join_state::oid, "
+							  "state_rows FROM stream.positions "
 							  "WHERE view = $1 ORDER BY stream",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.positions");
@@ -181,6 +184,10 @@ load_positions(Oid viewid)
 		sp->position = DatumGetJsonbPCopy(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
 		sp->max_time = DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
 		sp->has_max_time = !isnull;
+		sp->join_state = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull));
+		if (isnull)
+			sp->join_state = InvalidOid;
+		sp->state_rows = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 5, &isnull));
 		result = lappend(result, sp);
 		MemoryContextSwitchTo(old);
 	}
@@ -239,9 +246,9 @@ record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
 	foreach(lc, batches)
 	{
 		SourceBatch *b = lfirst(lc);
-		Oid			argtypes[4] = {OIDOID, OIDOID, JSONBOID, TIMESTAMPTZOID};
-		Datum		args[4];
-		char		nulls[4] = {' ', ' ', ' ', ' '};
+		Oid			argtypes[5] = {OIDOID, OIDOID, JSONBOID, TIMESTAMPTZOID, INT8OID};
+		Datum		args[5];
+		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 		char	   *relname = get_rel_name(b->relid);
 
 		args[0] = ObjectIdGetDatum(viewid);
@@ -249,9 +256,11 @@ record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
 		args[2] = JsonbPGetDatum(b->end_position);
 		args[3] = TimestampTzGetDatum(b->max_time);
 		nulls[3] = b->has_max_time ? ' ' : 'n';
-		if (SPI_execute_with_args("UPDATE stream.positions SET position = $3, max_event_time = $4 "
-								  "WHERE view = $1 AND stream = $2",
-								  4, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE ||
+		args[4] = Int64GetDatum(b->join_state_rows);
+		state_rows += b->join_state_rows;
+		if (SPI_execute_with_args("UPDATE stream.positions SET position = $3, max_event_time = $4, "
+								  "state_rows = $5 WHERE view = $1 AND stream = $2",
+								  5, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE ||
 			SPI_processed != 1)
 			elog(ERROR, "could not update the position of a continuous view");
 		if (foreach_current_index(lc) > 0)
@@ -932,6 +941,17 @@ pgs_rebuild_view(Oid viewid)
  *------------------------------------------------------------------------
  */
 
+/* the watermark an aggregation finds its windows final with (join.c) */
+static int64
+agg_watermark(CqDef *cq, int64 watermark)
+{
+	int64		w;
+
+	if (pg_sub_s64_overflow(watermark, cq->window_lag, &w))
+		w = PG_INT64_MIN;
+	return w;
+}
+
 /*
  * The watermark after a batch: for each watermarked stream the latest
  * event time it has seen minus its delay; the least of these; never
@@ -1095,6 +1115,10 @@ run_batch(Oid viewid, bool from_worker, BatchInput input, int64 *wait_ms,
 			elog(ERROR, "continuous view \"%s\" has no position in stream \"%s\"",
 				 cq->viewname, RelationGetRelationName(rel));
 		b->relid = relid;
+		b->join_state = stream_pos_of(positions, relid)->join_state;
+		b->join_state_rows = stream_pos_of(positions, relid)->state_rows;
+		/* the total of the last batch: here, the aggregation's own */
+		state_rows -= b->join_state_rows;
 		if (input != INPUT_READ)
 		{
 			/* over no input: the sources are not even asked */
@@ -1128,7 +1152,8 @@ run_batch(Oid viewid, bool from_worker, BatchInput input, int64 *wait_ms,
 		{
 			if (pgs_has_sink(cq) && cq->mode == OUTPUT_APPEND)
 				sink_rows = tuplestore_begin_heap(true, false, work_mem);
-			rows_out = finalize_windows(cq, row.watermark, &evicted, sink_rows);
+			rows_out = finalize_windows(cq, agg_watermark(cq, row.watermark), &evicted,
+										sink_rows);
 			if (evicted > 0)
 			{
 				result = BATCH_DONE;
@@ -1150,11 +1175,40 @@ run_batch(Oid viewid, bool from_worker, BatchInput input, int64 *wait_ms,
 		TupleDesc	outdesc;
 		Tuplestorestate *sink_rows = NULL;
 		Tuplestorestate *sink_deleted = NULL;
+		JoinRun    *jr = NULL;
+		CqRow		aggrow = row;
 
+		/*
+		 * A join evicts with the watermark its input leaves: a row that
+		 * cannot match any more goes (NULL-padded, if it never matched)
+		 * in the batch that made that certain. Its windows are final
+		 * the side's lag later.
+		 */
+		if (cq->join)
+		{
+			has_watermark = advance_watermark(cq, &row, positions, batches, &watermark);
+			aggrow.watermark = agg_watermark(cq, row.watermark);
+		}
 		pgs_set_current_batches(batches);
 		PG_TRY();
 		{
-			plan = pgs_plan_batch(cq);
+			if (cq->join)
+			{
+				jr = pgs_join_begin(cq, batches, row.has_watermark, row.watermark,
+									has_watermark, watermark);
+				if (cq->join->jointype != JOIN_INNER)
+				{
+					TupleDesc	pdesc;
+					Tuplestorestate *pairs = execute_plan(pgs_join_pairs_plan(jr),
+														  cq->viewname, &pdesc);
+
+					pgs_join_matched(jr, pairs, pdesc);
+					tuplestore_end(pairs);
+				}
+				plan = pgs_join_plan(jr, pgs_plan_batch(cq), false);
+			}
+			else
+				plan = pgs_plan_batch(cq);
 			out = execute_plan(plan, cq->viewname, &outdesc);
 		}
 		PG_FINALLY();
@@ -1171,7 +1225,7 @@ run_batch(Oid viewid, bool from_worker, BatchInput input, int64 *wait_ms,
 				sink_deleted = tuplestore_begin_heap(true, false, work_mem);
 		}
 		if (cq->is_agg)
-			rows_out = merge_groups(cq, out, outdesc, &row, &state_rows, &rows_late,
+			rows_out = merge_groups(cq, out, outdesc, &aggrow, &state_rows, &rows_late,
 									sink_rows, sink_deleted);
 		else
 			rows_out = write_rows(cq, out, outdesc, sink_rows);
@@ -1179,9 +1233,11 @@ run_batch(Oid viewid, bool from_worker, BatchInput input, int64 *wait_ms,
 		/* windows final under the watermark the batch ran with */
 		if (finalizes)
 		{
-			rows_out += finalize_windows(cq, row.watermark, &evicted, sink_rows);
+			rows_out += finalize_windows(cq, aggrow.watermark, &evicted, sink_rows);
 			state_rows -= evicted;
 		}
+		if (jr)
+			pgs_join_end(jr, &rows_late);
 		/* not for a new global aggregate's first row: no batch of input */
 		if (pgs_has_sink(cq) && input == INPUT_READ)
 		{
@@ -1193,7 +1249,8 @@ run_batch(Oid viewid, bool from_worker, BatchInput input, int64 *wait_ms,
 			*wait_ms = 0;
 
 		/* the next batch runs with the watermark this one's input moved */
-		has_watermark = advance_watermark(cq, &row, positions, batches, &watermark);
+		if (!cq->join)
+			has_watermark = advance_watermark(cq, &row, positions, batches, &watermark);
 		if (has_watermark && (!row.has_watermark || watermark > row.watermark))
 			*wait_ms = 0;
 	}

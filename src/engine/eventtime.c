@@ -374,20 +374,26 @@ window_of(Query *q, Node *e, int64 *size, Oid *relid, AttrNumber *attno, int dep
  * one of the watermarked streams wm (a list of CqTime)? Then its size.
  */
 bool
-pgs_window_key(Query *q, Node *e, List *wm, int64 *size)
+pgs_window_key(Query *q, Node *e, List *wm, int64 *size, Oid *relid)
 {
-	Oid			relid;
 	AttrNumber	attno;
 	ListCell   *lc;
 
-	if (!window_of(q, e, size, &relid, &attno, 0))
+	if (!window_of(q, e, size, relid, &attno, 0))
 		return false;
 	foreach(lc, wm)
 	{
 		CqTime	   *t = lfirst(lc);
 
-		if (t->relid == relid && t->attno == attno)
+		if (t->relid == *relid && t->attno == attno)
 			return true;
 	}
 	return false;
+}
+
+/* The stream column that expression e of query q is, if it is one */
+bool
+pgs_stream_column_of(Query *q, Node *e, Oid *relid, AttrNumber *attno)
+{
+	return stream_column_of(q, e, relid, attno, 0);
 }

@@ -49,8 +49,8 @@ pgs_window_size_usecs(Interval *size)
 	return usecs;
 }
 
-static int64
-window_start(int64 ts, int64 size, int64 origin)
+int64
+pgs_window_start(int64 ts, int64 size, int64 origin)
 {
 	int64		delta = ts - origin;
 	int64		q = delta / size;
@@ -69,7 +69,7 @@ stream_tumble_tstz(PG_FUNCTION_ARGS)
 
 	if (TIMESTAMP_NOT_FINITE(ts))
 		PG_RETURN_TIMESTAMPTZ(ts);
-	PG_RETURN_TIMESTAMPTZ(window_start(ts, size, origin));
+	PG_RETURN_TIMESTAMPTZ(pgs_window_start(ts, size, origin));
 }
 
 Datum
@@ -81,7 +81,7 @@ stream_tumble_ts(PG_FUNCTION_ARGS)
 
 	if (TIMESTAMP_NOT_FINITE(ts))
 		PG_RETURN_TIMESTAMP(ts);
-	PG_RETURN_TIMESTAMP(window_start(ts, size, origin));
+	PG_RETURN_TIMESTAMP(pgs_window_start(ts, size, origin));
 }
 
 /*
@@ -121,8 +121,8 @@ stream_hop(PG_FUNCTION_ARGS)
 		else
 		{
 			/* the latest start at or before ts, back to the earliest after ts - size */
-			st->last = window_start(ts, slide, origin);
-			st->next = window_start(ts - size, slide, origin) + slide;
+			st->last = pgs_window_start(ts, slide, origin);
+			st->next = pgs_window_start(ts - size, slide, origin) + slide;
 		}
 		fctx->user_fctx = st;
 		MemoryContextSwitchTo(old);

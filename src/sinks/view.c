@@ -182,6 +182,15 @@ viewwriter_update(ViewWriter *w, TupleTableSlot *slot)
 	w->have_cur = false;
 }
 
+/* replace the row at tid */
+void
+viewwriter_update_tid(ViewWriter *w, ItemPointer tid, TupleTableSlot *slot)
+{
+	w->curtid = *tid;
+	w->have_cur = true;
+	viewwriter_update(w, slot);
+}
+
 void
 viewwriter_delete_current(ViewWriter *w)
 {

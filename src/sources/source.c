@@ -229,7 +229,8 @@ scanGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid
 {
 	SourceBatch *b = pgs_current_batch(foreigntableid);
 
-	baserel->rows = b ? Max(b->nrows, 1) : 1000;
+	/* in a join, a scan may read the side's state too */
+	baserel->rows = b ? Max(b->nrows + b->join_state_rows, 1) : 1000;
 }
 
 static void
@@ -257,12 +258,20 @@ static void
 scanBeginForeignScan(ForeignScanState *node, int eflags)
 {
 	Relation	rel = node->ss.ss_currentRelation;
-	StreamScanState *st = palloc0(sizeof(StreamScanState));
+	StreamScanState *st;
 	SourceBatch *b;
+	List	   *roles = ((ForeignScan *) node->ss.ps.plan)->fdw_private;
 
-	node->fdw_state = st;
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
+	/* a scan in the plan of a join batch: what engine/join.c says */
+	if (roles != NIL)
+	{
+		pgs_join_scan_begin(node, intVal(linitial(roles)));
+		return;
+	}
+	st = palloc0(sizeof(StreamScanState));
+	node->fdw_state = st;
 
 	/*
 	 * The batch goes to the first scan of the stream, the batch plan's own
@@ -323,6 +332,9 @@ scanIterateForeignScan(ForeignScanState *node)
 	MinimalTuple mt;
 	bool		shouldFree;
 
+	if (((ForeignScan *) node->ss.ps.plan)->fdw_private != NIL)
+		return pgs_join_scan_next(node);
+
 	if (st->batch->chunks)
 	{
 		/* the next row of the current chunk, or of the next chunk */
@@ -352,6 +364,11 @@ scanReScanForeignScan(ForeignScanState *node)
 {
 	StreamScanState *st = node->fdw_state;
 
+	if (((ForeignScan *) node->ss.ps.plan)->fdw_private != NIL)
+	{
+		pgs_join_scan_rescan(node);
+		return;
+	}
 	if (st->batch->chunks)
 	{
 		tuplestore_rescan(st->batch->chunks);
@@ -366,6 +383,11 @@ scanEndForeignScan(ForeignScanState *node)
 {
 	StreamScanState *st = node->fdw_state;
 
+	if (((ForeignScan *) node->ss.ps.plan)->fdw_private != NIL)
+	{
+		pgs_join_scan_end(node);
+		return;
+	}
 	if (st == NULL || st->batch == NULL)
 		return;
 	if (st->own && st->batch->rows)

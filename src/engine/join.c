@@ -1,0 +1,1335 @@
+/*-------------------------------------------------------------------------
+ *
+ * join.c
+ *	  Joins of two streams: inner, left, right and full outer.
+ *
+ * Each side of the join keeps the rows it has read in a state table of
+ * its own (stream.join_<view>_<n>: the stream's columns, the row's
+ * expiry, and for the preserved side of an outer join whether it has
+ * matched). A batch with new rows dA and dB of the two sides and states
+ * SA and SB produces exactly the pairs that involve a new row:
+ *
+ *	  dA x (SB + dB)   and   SA x dB
+ *
+ * It does so with PostgreSQL's own plan of the view's query: the plan is
+ * made as usual, and its lowest node that joins the two sides is replaced
+ * by an Append of copies of itself, whose stream scans each read one of
+ * the sets above (the role in ForeignScan.fdw_private, see
+ * sources/source.c). Everything above that node -- joins with tables,
+ * filters, the partial aggregation -- runs once over the union.
+ *
+ * Rows expire. From the join condition each side gets bounds: the latest
+ * event time of the other side that can still match a row (b.ts <= a.ts +
+ * 1 hour gives a's rows the bound a.ts + 1 hour; equal tumbling windows
+ * give the end of the row's window). Rows of the other side that come
+ * later are later than the watermark, or they are late and dropped; so
+ * once the watermark has reached a row's expiry, no match can come, and
+ * the row is evicted. For the preserved side of an outer join that is
+ * also when its NULL-padded row is produced, if it never matched: a
+ * third copy of the joining node, with its own outer join type, reads the
+ * expiring unmatched rows of each preserved side and nothing of the
+ * other. Which rows matched is found by a small query of its own over
+ * the same sets: the two sides' row identifiers of each matching pair.
+ *
+ * The eviction uses the watermark the batch leaves (its input included),
+ * so a NULL-padded row comes out in the very batch that made it certain.
+ * An aggregation over the join finds its windows final with the
+ * watermark minus the side's lag (how far behind the watermark the event
+ * time of a row that still joins can be), so no joined row ever arrives
+ * for a window already final.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_stream.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parsetree.h"
+#include "rewrite/rewriteManip.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+/* what a stream scan in a join batch reads (ForeignScan.fdw_private) */
+enum
+{
+	ROLE_DELTA = 1,				/* the side's new rows (not late) */
+	ROLE_STATE,					/* the side's state */
+	ROLE_ALL,					/* both */
+	ROLE_EXPIRED,				/* unmatched rows whose expiry has come */
+	ROLE_NONE					/* nothing */
+};
+
+/* names of the state table's own columns */
+#define EXPIRES_COLUMN "_pgs_expires"
+#define MATCHED_COLUMN "_pgs_matched"
+
+/*------------------------------------------------------------------------
+ * Analysis
+ *------------------------------------------------------------------------
+ */
+
+/* an event time, shifted or windowed: ts + offset, or tumble(ts, size, origin) */
+typedef struct Term
+{
+	int			side;
+	bool		tumble;
+	int64		offset;
+	int64		size;
+	int64		origin;
+} Term;
+
+static Node *
+strip_relabel(Node *e)
+{
+	while (e && IsA(e, RelabelType))
+		e = (Node *) ((RelabelType *) e)->arg;
+	return e;
+}
+
+/* a constant interval of fixed length, in microseconds */
+static bool
+const_offset(Node *e, int64 *usecs)
+{
+	Const	   *c;
+	Interval   *iv;
+
+	e = strip_relabel(e);
+	if (e == NULL || !IsA(e, Const))
+		return false;
+	c = (Const *) e;
+	if (c->constisnull || c->consttype != INTERVALOID)
+		return false;
+	iv = DatumGetIntervalP(c->constvalue);
+	if (iv->month != 0)
+		return false;
+	*usecs = iv->time + (int64) iv->day * USECS_PER_DAY;
+	return true;
+}
+
+static bool
+is_time_type(Oid typid)
+{
+	return typid == TIMESTAMPTZOID || typid == TIMESTAMPOID;
+}
+
+static bool
+term_of(Query *q, CqJoin *j, Node *e, Term *t, int depth)
+{
+	Oid			relid;
+	AttrNumber	attno;
+
+	e = strip_relabel(e);
+	if (e == NULL || depth > 16)
+		return false;
+	if (IsA(e, OpExpr) && list_length(((OpExpr *) e)->args) == 2 &&
+		is_time_type(((OpExpr *) e)->opresulttype))
+	{
+		OpExpr	   *op = (OpExpr *) e;
+		char	   *name = get_opname(op->opno);
+		int64		c;
+
+		if (name && strcmp(name, "+") == 0)
+		{
+			if (const_offset(lsecond(op->args), &c) &&
+				term_of(q, j, linitial(op->args), t, depth + 1) && !t->tumble)
+				return !pg_add_s64_overflow(t->offset, c, &t->offset);
+			if (const_offset(linitial(op->args), &c) &&
+				term_of(q, j, lsecond(op->args), t, depth + 1) && !t->tumble)
+				return !pg_add_s64_overflow(t->offset, c, &t->offset);
+		}
+		else if (name && strcmp(name, "-") == 0)
+		{
+			if (const_offset(lsecond(op->args), &c) &&
+				term_of(q, j, linitial(op->args), t, depth + 1) && !t->tumble)
+				return !pg_sub_s64_overflow(t->offset, c, &t->offset);
+		}
+		return false;
+	}
+	if (IsA(e, FuncExpr))
+	{
+		FuncExpr   *f = (FuncExpr *) e;
+		char	   *nsp = get_namespace_name(get_func_namespace(f->funcid));
+		int64		size;
+
+		if (!nsp || strcmp(nsp, PG_STREAM_SCHEMA) != 0 ||
+			strcmp(get_func_name(f->funcid), "tumble") != 0 ||
+			list_length(f->args) < 2 ||
+			!const_offset(lsecond(f->args), &size) || size <= 0 ||
+			!term_of(q, j, linitial(f->args), t, depth + 1) ||
+			t->tumble || t->offset != 0)
+			return false;
+		t->tumble = true;
+		t->size = size;
+		t->origin = 0;			/* the default, 2000-01-01 00:00 (UTC) */
+		if (list_length(f->args) >= 3)
+		{
+			Const	   *o = (Const *) strip_relabel(lthird(f->args));
+
+			if (!IsA(o, Const) || o->constisnull)
+				return false;
+			t->origin = DatumGetInt64(o->constvalue);
+		}
+		return true;
+	}
+	if (!pgs_stream_column_of(q, e, &relid, &attno))
+		return false;
+	for (int k = 0; k < 2; k++)
+	{
+		if (j->side[k].relid == relid && j->side[k].ts_attno == attno)
+		{
+			memset(t, 0, sizeof(Term));
+			t->side = k;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+add_bound(CqJoinSide *s, bool tumble, int64 offset, int64 size, int64 origin)
+{
+	CqBound    *b = palloc0(sizeof(CqBound));
+
+	b->tumble = tumble;
+	b->offset = offset;
+	b->size = size;
+	b->origin = origin;
+	s->bounds = lappend(s->bounds, b);
+}
+
+/*
+ * Bounds from one conjunct of the join condition: a comparison of the two
+ * sides' event times, each possibly shifted by a constant interval; or
+ * the equality of their tumbling windows of the same size.
+ */
+static void
+bounds_from(Query *q, CqJoin *j, Node *clause)
+{
+	OpExpr	   *op;
+	char	   *name;
+	Term		l,
+				r;
+	bool		le,
+				ge;
+
+	clause = strip_relabel(clause);
+	if (clause == NULL || !IsA(clause, OpExpr) || list_length(((OpExpr *) clause)->args) != 2)
+		return;
+	op = (OpExpr *) clause;
+	name = get_opname(op->opno);
+	if (name == NULL || !is_time_type(exprType(linitial(op->args))) ||
+		exprType(linitial(op->args)) != exprType(lsecond(op->args)))
+		return;
+	le = (strcmp(name, "<") == 0 || strcmp(name, "<=") == 0 || strcmp(name, "=") == 0);
+	ge = (strcmp(name, ">") == 0 || strcmp(name, ">=") == 0 || strcmp(name, "=") == 0);
+	if ((!le && !ge) ||
+		!term_of(q, j, linitial(op->args), &l, 0) ||
+		!term_of(q, j, lsecond(op->args), &r, 0) || l.side == r.side)
+		return;
+	if (l.tumble || r.tumble)
+	{
+		/* tumble(a.ts, s) = tumble(b.ts, s): each row until its window ends */
+		if (l.tumble && r.tumble && le && ge && l.size == r.size && l.origin == r.origin)
+		{
+			add_bound(&j->side[0], true, 0, l.size, l.origin);
+			add_bound(&j->side[1], true, 0, l.size, l.origin);
+		}
+		return;
+	}
+
+	/*
+	 * l.ts + l.off <= r.ts + r.off: a row of r's side matches later rows of
+	 * l's side only while their time is at most its own + r.off - l.off.
+	 */
+	if (le)
+	{
+		int64		off;
+
+		if (!pg_sub_s64_overflow(r.offset, l.offset, &off))
+			add_bound(&j->side[r.side], false, off, 0, 0);
+	}
+	if (ge)
+	{
+		int64		off;
+
+		if (!pg_sub_s64_overflow(l.offset, r.offset, &off))
+			add_bound(&j->side[l.side], false, off, 0, 0);
+	}
+}
+
+/* each conjunct of an AND (a BETWEEN is one, nested) */
+static void
+bounds_from_conjuncts(Query *q, CqJoin *j, Node *clause)
+{
+	if (is_andclause(clause))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((BoolExpr *) clause)->args)
+			bounds_from_conjuncts(q, j, lfirst(lc));
+	}
+	else
+		bounds_from(q, j, clause);
+}
+
+/* which sides (bit 0, bit 1) a part of the join tree reads */
+static int
+sides_in(Query *q, CqJoin *j, Node *node)
+{
+	int			mask = 0;
+
+	if (node == NULL)
+		return 0;
+	if (IsA(node, RangeTblRef))
+	{
+		RangeTblEntry *rte = rt_fetch(((RangeTblRef *) node)->rtindex, q->rtable);
+		List	   *streams = NIL;
+
+		if (rte->rtekind == RTE_RELATION)
+			streams = list_make1_oid(rte->relid);
+		else if (rte->rtekind == RTE_SUBQUERY)
+			streams = pgs_query_streams(rte->subquery);
+		for (int k = 0; k < 2; k++)
+			if (list_member_oid(streams, j->side[k].relid))
+				mask |= (1 << k);
+	}
+	else if (IsA(node, FromExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) node)->fromlist)
+			mask |= sides_in(q, j, lfirst(lc));
+	}
+	else if (IsA(node, JoinExpr))
+		mask = sides_in(q, j, ((JoinExpr *) node)->larg) |
+			sides_in(q, j, ((JoinExpr *) node)->rarg);
+	return mask;
+}
+
+/*
+ * The node of the join tree where the two sides meet; and the conditions
+ * that hold for every joined pair: the quals of the inner joins and
+ * WHERE on the way down to it, and its own.
+ */
+static Node *
+meeting_node(Query *q, CqJoin *j, Node *node, List **conds)
+{
+	if (IsA(node, FromExpr))
+	{
+		FromExpr   *f = (FromExpr *) node;
+		ListCell   *lc;
+
+		*conds = list_concat(*conds, make_ands_implicit((Expr *) f->quals));
+		foreach(lc, f->fromlist)
+		{
+			if (sides_in(q, j, lfirst(lc)) == 3)
+				return meeting_node(q, j, lfirst(lc), conds);
+		}
+		return node;
+	}
+	if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *je = (JoinExpr *) node;
+
+		if (je->jointype == JOIN_INNER)
+			*conds = list_concat(*conds, make_ands_implicit((Expr *) je->quals));
+		if (sides_in(q, j, je->larg) == 3)
+			return meeting_node(q, j, je->larg, conds);
+		if (sides_in(q, j, je->rarg) == 3)
+			return meeting_node(q, j, je->rarg, conds);
+		if (je->jointype != JOIN_INNER)
+			*conds = list_concat(*conds, make_ands_implicit((Expr *) je->quals));
+		return node;
+	}
+	return node;
+}
+
+/* a range-table reference to a stream read directly, or 0 */
+static Index
+direct_stream(Query *q, Node *node)
+{
+	RangeTblEntry *rte;
+
+	if (!IsA(node, RangeTblRef))
+		return 0;
+	rte = rt_fetch(((RangeTblRef *) node)->rtindex, q->rtable);
+	return (rte->rtekind == RTE_RELATION && pgs_is_stream_relation(rte->relid)) ?
+		((RangeTblRef *) node)->rtindex : 0;
+}
+
+/*
+ * An outer join with a stream on its nullable side is allowed when it
+ * joins two streams directly: a LEFT JOIN b ON ...
+ */
+bool
+pgs_join_allows_nullable(Query *query, JoinExpr *j)
+{
+	Index		l = direct_stream(query, j->larg);
+	Index		r = direct_stream(query, j->rarg);
+
+	return l && r && rt_fetch(l, query->rtable)->relid != rt_fetch(r, query->rtable)->relid;
+}
+
+static const char *
+join_name(JoinType t)
+{
+	switch (t)
+	{
+		case JOIN_LEFT:
+			return "LEFT JOIN";
+		case JOIN_RIGHT:
+			return "RIGHT JOIN";
+		case JOIN_FULL:
+			return "FULL JOIN";
+		default:
+			return "JOIN";
+	}
+}
+
+CqJoin *
+pgs_analyze_join(Query *query, List *streams, List *wm_streams)
+{
+	CqJoin	   *j = palloc0(sizeof(CqJoin));
+	List	   *conds = NIL;
+	Node	   *meet;
+	ListCell   *lc;
+	bool		outer;
+	bool		bounded;
+
+	for (int k = 0; k < 2; k++)
+	{
+		CqJoinSide *s = &j->side[k];
+		int64		delay;
+		bool		has_delay;
+
+		s->relid = list_nth_oid(streams, k);
+		(void) pgs_stream_event_time(s->relid, &s->ts_attno, &s->ts_typid, &delay, &has_delay);
+		foreach(lc, wm_streams)
+			if (((CqTime *) lfirst(lc))->relid == s->relid)
+				s->watermarked = true;
+	}
+
+	meet = meeting_node(query, j, (Node *) query->jointree, &conds);
+	j->jointype = JOIN_INNER;
+	if (IsA(meet, JoinExpr))
+	{
+		JoinExpr   *je = (JoinExpr *) meet;
+
+		/* the sides in the order of the join: side 0 is on the left */
+		if (sides_in(query, j, je->larg) == 2)
+		{
+			CqJoinSide	t = j->side[0];
+
+			j->side[0] = j->side[1];
+			j->side[1] = t;
+		}
+		j->jointype = je->jointype;
+		if (je->jointype != JOIN_INNER)
+		{
+			Index		l = direct_stream(query, je->larg);
+			Index		r = direct_stream(query, je->rarg);
+
+			j->side[0].rtindex = l;
+			j->side[1].rtindex = r;
+			/* the condition, over the two sides alone, for the matched rows */
+			j->cond = copyObject(je->quals);
+			ChangeVarNodes(j->cond, l, 1000001, 0);
+			ChangeVarNodes(j->cond, r, 1000002, 0);
+			ChangeVarNodes(j->cond, 1000001, 1, 0);
+			ChangeVarNodes(j->cond, 1000002, 2, 0);
+		}
+	}
+	else if (IsA(meet, FromExpr))
+	{
+		/* a, b WHERE ...: the sides in the order of FROM */
+		foreach(lc, ((FromExpr *) meet)->fromlist)
+		{
+			int			m = sides_in(query, j, lfirst(lc));
+
+			if (m == 2)
+			{
+				CqJoinSide	t = j->side[0];
+
+				j->side[0] = j->side[1];
+				j->side[1] = t;
+			}
+			if (m)
+				break;
+		}
+	}
+	j->side[0].preserved = (j->jointype == JOIN_LEFT || j->jointype == JOIN_FULL);
+	j->side[1].preserved = (j->jointype == JOIN_RIGHT || j->jointype == JOIN_FULL);
+	outer = (j->jointype != JOIN_INNER);
+
+	/* bounds hold only where both sides have a watermark */
+	if (j->side[0].watermarked && j->side[1].watermarked)
+	{
+		foreach(lc, conds)
+			bounds_from_conjuncts(query, j, lfirst(lc));
+	}
+	bounded = (j->side[0].bounds != NIL && j->side[1].bounds != NIL);
+	if (outer && !bounded)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a %s of two streams needs a watermark on both streams and a time bound in its condition",
+						join_name(j->jointype)),
+				 errdetail("%s",
+						   !(j->side[0].watermarked && j->side[1].watermarked) ?
+						   "A NULL-padded row is written once no match can come any more, which only the watermarks of both streams can tell; a stream this view joins has no event time with a watermark." :
+						   "A NULL-padded row is written once no match can come any more: the condition must bound each side's event time by the other's."),
+				 errhint("Declare event time and a watermark on both streams (OPTIONS (event_time 'ts', watermark '10 minutes')) and bound the join in time, for example: ON c.ad_id = i.ad_id AND c.ts BETWEEN i.ts AND i.ts + interval '1 hour'.")));
+	for (int k = 0; k < 2; k++)
+	{
+		CqJoinSide *s = &j->side[k];
+
+		s->lag = PG_INT64_MAX;
+		foreach(lc, s->bounds)
+		{
+			CqBound    *b = lfirst(lc);
+
+			s->lag = Min(s->lag, b->tumble ? b->size : b->offset);
+		}
+		s->lag = Max(s->lag, 0);
+		if (s->bounds == NIL)
+			ereport(NOTICE,
+					(errmsg("the rows of stream \"%s\" are kept as join state for ever",
+							get_rel_name(s->relid)),
+					 errdetail("%s", !(j->side[0].watermarked && j->side[1].watermarked) ?
+							   "Not both streams have event time with a watermark." :
+							   "The join condition does not bound how much later the other stream's event time can be."),
+					 errhint("Bound the join in time to keep its state bounded, for example: AND b.ts BETWEEN a.ts AND a.ts + interval '1 hour'.")));
+	}
+	return j;
+}
+
+/*------------------------------------------------------------------------
+ * A batch of a join
+ *------------------------------------------------------------------------
+ */
+typedef struct JoinRunSide
+{
+	CqJoinSide *def;
+	SourceBatch *batch;
+	Relation	srel;			/* its state table */
+	TupleDesc	desc;			/* the stream's row type */
+	AttrNumber *statecol;		/* per stream attribute: state column or 0 */
+	AttrNumber	expires_col;
+	AttrNumber	matched_col;
+	HTAB	   *matched;		/* row ids that matched in this batch */
+} JoinRunSide;
+
+struct JoinRun
+{
+	CqDef	   *cq;
+	CqJoin	   *j;
+	JoinRunSide side[2];
+	bool		has_late;		/* rows at or before late_wm are late */
+	int64		late_wm;
+	bool		has_evict;		/* rows expiring at or before evict_wm go */
+	int64		evict_wm;
+};
+
+/* the join batch being run (its scans find their side here) */
+static JoinRun *current_join = NULL;
+
+/*
+ * Row ids. A state row is its heap tid; a new row of the batch, its
+ * position in the batch, in blocks no state table reaches.
+ */
+#define DELTA_BLOCK0 0x40000000
+
+static void
+delta_tid(int64 i, ItemPointer tid)
+{
+	ItemPointerSet(tid, DELTA_BLOCK0 + (BlockNumber) (i / 32768),
+				   (OffsetNumber) (i % 32768) + 1);
+}
+
+static bool
+tid_is_delta(ItemPointer tid)
+{
+	return ItemPointerGetBlockNumberNoCheck(tid) >= DELTA_BLOCK0;
+}
+
+/*
+ * When a row of this side expires (false: never, for a side without
+ * bounds or a row at +infinity). A row without event time can match
+ * nothing under a time bound: it expires at once.
+ */
+static bool
+row_expiry(CqJoinSide *s, Datum ts, bool isnull, int64 *expiry)
+{
+	int64		t = DatumGetInt64(ts);
+	ListCell   *lc;
+
+	if (s->bounds == NIL)
+		return false;
+	if (isnull || TIMESTAMP_IS_NOBEGIN(t))
+	{
+		*expiry = DT_NOBEGIN;
+		return true;
+	}
+	if (TIMESTAMP_IS_NOEND(t))
+		return false;
+	*expiry = PG_INT64_MAX;
+	foreach(lc, s->bounds)
+	{
+		CqBound    *b = lfirst(lc);
+		int64		e;
+
+		if (b->tumble)
+		{
+			if (pg_add_s64_overflow(pgs_window_start(t, b->size, b->origin), b->size, &e))
+				e = PG_INT64_MAX;
+		}
+		else if (pg_add_s64_overflow(t, b->offset, &e))
+			e = b->offset > 0 ? PG_INT64_MAX : PG_INT64_MIN + 1;
+		*expiry = Min(*expiry, e);
+	}
+	return *expiry != PG_INT64_MAX;
+}
+
+static bool
+row_is_late(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot)
+{
+	bool		isnull;
+	Datum		ts;
+
+	if (!jr->has_late || s->def->ts_attno == 0)
+		return false;
+	ts = slot_getattr(slot, s->def->ts_attno, &isnull);
+	return !isnull && DatumGetInt64(ts) <= jr->late_wm;
+}
+
+static bool
+row_expires_now(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot)
+{
+	bool		isnull = true;
+	Datum		ts = (Datum) 0;
+	int64		expiry;
+
+	if (s->def->ts_attno != 0)
+		ts = slot_getattr(slot, s->def->ts_attno, &isnull);
+	return jr->has_evict && row_expiry(s->def, ts, isnull, &expiry) &&
+		expiry <= jr->evict_wm;
+}
+
+static bool
+tid_matched(JoinRunSide *s, ItemPointer tid)
+{
+	bool		found = false;
+
+	if (s->matched)
+		(void) hash_search(s->matched, tid, HASH_FIND, &found);
+	return found;
+}
+
+/* a reader of a side's new rows, of its own (several scans read them) */
+typedef struct DeltaReader
+{
+	Tuplestorestate *ts;
+	bool		chunks;
+	int			ptr;
+	TupleTableSlot *mslot;
+	TupleUnpacker unpacker;
+	int64		next;			/* index of the next row */
+} DeltaReader;
+
+static void
+delta_open(DeltaReader *r, SourceBatch *b, TupleDesc desc, MemoryContext cxt)
+{
+	r->chunks = (b->chunks != NULL);
+	r->ts = r->chunks ? b->chunks : b->rows;
+	r->ptr = tuplestore_alloc_read_pointer(r->ts, EXEC_FLAG_REWIND);
+	tuplestore_select_read_pointer(r->ts, r->ptr);
+	tuplestore_rescan(r->ts);
+	r->mslot = MakeSingleTupleTableSlot(r->chunks ? tuple_chunk_desc() : desc,
+										&TTSOpsMinimalTuple);
+	if (r->chunks)
+		tuple_unpack_init(&r->unpacker, cxt);
+	r->next = 0;
+}
+
+static void
+delta_rescan(DeltaReader *r)
+{
+	tuplestore_select_read_pointer(r->ts, r->ptr);
+	tuplestore_rescan(r->ts);
+	r->unpacker.p = r->unpacker.end = NULL;
+	r->next = 0;
+}
+
+/* the next new row into slot, with its row id; false at the end */
+static bool
+delta_next(DeltaReader *r, TupleTableSlot *slot)
+{
+	MinimalTuple mt;
+	bool		shouldFree;
+
+	tuplestore_select_read_pointer(r->ts, r->ptr);
+	if (r->chunks)
+	{
+		while ((mt = tuple_unpack_next(&r->unpacker)) == NULL)
+		{
+			bool		isnull;
+
+			if (!tuplestore_gettupleslot(r->ts, true, false, r->mslot))
+				return false;
+			tuple_unpack_begin(&r->unpacker,
+							   DatumGetByteaPP(slot_getattr(r->mslot, 1, &isnull)));
+		}
+	}
+	else
+	{
+		if (!tuplestore_gettupleslot(r->ts, true, false, r->mslot))
+			return false;
+		mt = ExecFetchSlotMinimalTuple(r->mslot, &shouldFree);
+	}
+	ExecForceStoreMinimalTuple(mt, slot, false);
+	delta_tid(r->next++, &slot->tts_tid);
+	return true;
+}
+
+static void
+delta_close(DeltaReader *r)
+{
+	ExecDropSingleTupleTableSlot(r->mslot);
+}
+
+/* a state row (in sslot) as a row of the stream, into slot */
+static void
+state_to_stream(JoinRunSide *s, TupleTableSlot *sslot, TupleTableSlot *slot)
+{
+	slot_getallattrs(sslot);
+	ExecClearTuple(slot);
+	for (int i = 0; i < s->desc->natts; i++)
+	{
+		AttrNumber	c = s->statecol[i];
+
+		slot->tts_values[i] = c ? sslot->tts_values[c - 1] : (Datum) 0;
+		slot->tts_isnull[i] = c ? sslot->tts_isnull[c - 1] : true;
+	}
+	ExecStoreVirtualTuple(slot);
+	slot->tts_tid = sslot->tts_tid;
+}
+
+JoinRun *
+pgs_join_begin(CqDef *cq, List *batches, bool has_late, int64 late_wm,
+			   bool has_evict, int64 evict_wm)
+{
+	JoinRun    *jr = palloc0(sizeof(JoinRun));
+
+	jr->cq = cq;
+	jr->j = cq->join;
+	jr->has_late = has_late;
+	jr->late_wm = late_wm;
+	jr->has_evict = has_evict;
+	jr->evict_wm = evict_wm;
+	for (int k = 0; k < 2; k++)
+	{
+		JoinRunSide *s = &jr->side[k];
+		TupleDesc	sdesc;
+		ListCell   *lc;
+
+		s->def = &cq->join->side[k];
+		foreach(lc, batches)
+			if (((SourceBatch *) lfirst(lc))->relid == s->def->relid)
+				s->batch = lfirst(lc);
+		if (s->batch == NULL || !OidIsValid(s->batch->join_state))
+			elog(ERROR, "continuous view \"%s\" has no join state for stream \"%s\"",
+				 cq->viewname, get_rel_name(s->def->relid));
+		s->srel = table_open(s->batch->join_state, RowExclusiveLock);
+		{
+			Relation	rel = table_open(s->def->relid, AccessShareLock);
+
+			s->desc = CreateTupleDescCopy(RelationGetDescr(rel));
+			table_close(rel, NoLock);
+		}
+		sdesc = RelationGetDescr(s->srel);
+		s->statecol = palloc0(sizeof(AttrNumber) * s->desc->natts);
+		for (int i = 0; i < s->desc->natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(s->desc, i);
+
+			if (a->attisdropped)
+				continue;
+			for (int c = 0; c < sdesc->natts; c++)
+			{
+				Form_pg_attribute sa = TupleDescAttr(sdesc, c);
+
+				if (!sa->attisdropped && sa->atttypid == a->atttypid &&
+					strcmp(NameStr(sa->attname), NameStr(a->attname)) == 0)
+					s->statecol[i] = c + 1;
+			}
+		}
+		for (int c = 0; c < sdesc->natts; c++)
+		{
+			Form_pg_attribute sa = TupleDescAttr(sdesc, c);
+
+			if (strcmp(NameStr(sa->attname), EXPIRES_COLUMN) == 0)
+				s->expires_col = c + 1;
+			else if (strcmp(NameStr(sa->attname), MATCHED_COLUMN) == 0)
+				s->matched_col = c + 1;
+		}
+		if (s->expires_col == 0 || s->matched_col == 0)
+			elog(ERROR, "join state table \"%s\" lacks its own columns",
+				 RelationGetRelationName(s->srel));
+		if (s->def->preserved)
+		{
+			HASHCTL		ctl;
+
+			ctl.keysize = sizeof(ItemPointerData);
+			ctl.entrysize = sizeof(ItemPointerData);
+			ctl.hcxt = CurrentMemoryContext;
+			s->matched = hash_create("pg_stream matched rows", 1024, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		}
+	}
+	current_join = jr;
+	return jr;
+}
+
+/*------------------------------------------------------------------------
+ * The plan
+ *------------------------------------------------------------------------
+ */
+typedef struct Surgery
+{
+	JoinRun    *jr;
+	List	   *rtable;
+	int			roles[3][2];
+	int			ncopies;
+	bool		outer;			/* copies 0 and 1 join inner, copy 2 outer */
+} Surgery;
+
+/* pointers to the child plans of a plan node */
+static List *
+plan_children(Plan *p)
+{
+	List	   *l = NIL;
+	ListCell   *lc;
+
+	if (p->lefttree)
+		l = lappend(l, &p->lefttree);
+	if (p->righttree)
+		l = lappend(l, &p->righttree);
+	switch (nodeTag(p))
+	{
+		case T_Append:
+			foreach(lc, ((Append *) p)->appendplans)
+				l = lappend(l, &lfirst(lc));
+			break;
+		case T_MergeAppend:
+			foreach(lc, ((MergeAppend *) p)->mergeplans)
+				l = lappend(l, &lfirst(lc));
+			break;
+		case T_SubqueryScan:
+			l = lappend(l, &((SubqueryScan *) p)->subplan);
+			break;
+		case T_BitmapAnd:
+			foreach(lc, ((BitmapAnd *) p)->bitmapplans)
+				l = lappend(l, &lfirst(lc));
+			break;
+		case T_BitmapOr:
+			foreach(lc, ((BitmapOr *) p)->bitmapplans)
+				l = lappend(l, &lfirst(lc));
+			break;
+		case T_CustomScan:
+			foreach(lc, ((CustomScan *) p)->custom_plans)
+				l = lappend(l, &lfirst(lc));
+			break;
+		default:
+			break;
+	}
+	return l;
+}
+
+/* the side a stream scan reads, or -1 */
+static int
+scan_side(Plan *p, Surgery *sg)
+{
+	RangeTblEntry *rte;
+
+	if (!IsA(p, ForeignScan) || ((ForeignScan *) p)->scan.scanrelid == 0)
+		return -1;
+	rte = rt_fetch(((ForeignScan *) p)->scan.scanrelid, sg->rtable);
+	for (int k = 0; k < 2; k++)
+		if (rte->relid == sg->jr->j->side[k].relid)
+			return k;
+	return -1;
+}
+
+static int
+sides_below(Plan *p, Surgery *sg)
+{
+	int			k = scan_side(p, sg);
+	int			mask = (k >= 0) ? (1 << k) : 0;
+	ListCell   *lc;
+
+	foreach(lc, plan_children(p))
+		mask |= sides_below(*(Plan **) lfirst(lc), sg);
+	return mask;
+}
+
+static void
+set_roles(Plan *p, Surgery *sg, int *roles)
+{
+	int			k = scan_side(p, sg);
+	ListCell   *lc;
+
+	if (k >= 0)
+		((ForeignScan *) p)->fdw_private = list_make1(makeInteger(roles[k]));
+	foreach(lc, plan_children(p))
+		set_roles(*(Plan **) lfirst(lc), sg, roles);
+}
+
+static Plan *
+operate(Plan *p, Surgery *sg)
+{
+	ListCell   *lc;
+	Append	   *app;
+	List	   *tlist = NIL;
+
+	foreach(lc, plan_children(p))
+	{
+		Plan	  **c = lfirst(lc);
+
+		if (sides_below(*c, sg) == 3)
+		{
+			*c = operate(*c, sg);
+			return p;
+		}
+	}
+	/* p joins the two sides */
+	if (!IsA(p, NestLoop) && !IsA(p, MergeJoin) && !IsA(p, HashJoin))
+		elog(ERROR, "unexpected plan node %d joining two streams", (int) nodeTag(p));
+	app = makeNode(Append);
+	for (int i = 0; i < sg->ncopies; i++)
+	{
+		Plan	   *copy = copyObject(p);
+
+		set_roles(copy, sg, sg->roles[i]);
+		if (sg->outer && i < 2)
+			((Join *) copy)->jointype = JOIN_INNER;
+		app->appendplans = lappend(app->appendplans, copy);
+	}
+	foreach(lc, p->targetlist)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		tlist = lappend(tlist,
+						makeTargetEntry((Expr *) makeVar(OUTER_VAR, tle->resno,
+														 exprType((Node *) tle->expr),
+														 exprTypmod((Node *) tle->expr),
+														 exprCollation((Node *) tle->expr), 0),
+										tle->resno, tle->resname, tle->resjunk));
+	}
+	app->plan.targetlist = tlist;
+	app->plan.startup_cost = p->startup_cost;
+	app->plan.total_cost = p->total_cost;
+	app->plan.plan_rows = p->plan_rows;
+	app->plan.plan_width = p->plan_width;
+	app->plan.plan_node_id = p->plan_node_id;
+	app->plan.extParam = bms_copy(p->extParam);
+	app->plan.allParam = bms_copy(p->allParam);
+	app->first_partial_plan = sg->ncopies;
+	return (Plan *) app;
+}
+
+/*
+ * The plan of a join batch: the node joining the two sides becomes an
+ * Append of its copies, new rows against everything, the state against
+ * new rows; and for an outer join (unless matches_only), the expiring
+ * unmatched rows of the preserved sides, NULL-padded.
+ */
+PlannedStmt *
+pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only)
+{
+	Surgery		sg;
+	CqJoin	   *j = jr->j;
+
+	memset(&sg, 0, sizeof(sg));
+	sg.jr = jr;
+	sg.rtable = plan->rtable;
+	sg.outer = (j->jointype != JOIN_INNER);
+	sg.roles[0][0] = ROLE_DELTA;
+	sg.roles[0][1] = ROLE_ALL;
+	sg.roles[1][0] = ROLE_STATE;
+	sg.roles[1][1] = ROLE_DELTA;
+	sg.ncopies = 2;
+	if (sg.outer && !matches_only)
+	{
+		sg.roles[2][0] = j->side[0].preserved ? ROLE_EXPIRED : ROLE_NONE;
+		sg.roles[2][1] = j->side[1].preserved ? ROLE_EXPIRED : ROLE_NONE;
+		sg.ncopies = 3;
+	}
+	if (sides_below(plan->planTree, &sg) != 3)
+		elog(ERROR, "the plan of continuous view \"%s\" does not read both streams",
+			 jr->cq->viewname);
+	plan->planTree = operate(plan->planTree, &sg);
+	return plan;
+}
+
+/*
+ * The matching pairs of an outer join, as the row ids of the two sides:
+ * SELECT a.ctid, b.ctid FROM a, b WHERE <the ON condition>.
+ */
+PlannedStmt *
+pgs_join_pairs_plan(JoinRun *jr)
+{
+	CqJoin	   *j = jr->j;
+	Query	   *q = makeNode(Query);
+	List	   *from = NIL;
+
+	q->commandType = CMD_SELECT;
+	q->canSetTag = true;
+	for (int k = 0; k < 2; k++)
+	{
+		RangeTblRef *rtr = makeNode(RangeTblRef);
+
+		q->rtable = lappend(q->rtable,
+							copyObject(rt_fetch(j->side[k].rtindex, jr->cq->query->rtable)));
+		rtr->rtindex = k + 1;
+		from = lappend(from, rtr);
+		q->targetList = lappend(q->targetList,
+								makeTargetEntry((Expr *) makeVar(k + 1, SelfItemPointerAttributeNumber,
+																 TIDOID, -1, InvalidOid, 0),
+												k + 1, pstrdup(k ? "b" : "a"), false));
+	}
+	q->jointree = makeFromExpr(from, copyObject(j->cond));
+	q->hasSubLinks = checkExprHasSubLink(j->cond);
+	return pgs_join_plan(jr, pg_plan_query(q, NULL, 0, NULL), true);
+}
+
+/* remember the rows of the preserved sides that matched */
+void
+pgs_join_matched(JoinRun *jr, Tuplestorestate *pairs, TupleDesc desc)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+
+	while (tuplestore_gettupleslot(pairs, true, false, slot))
+	{
+		for (int k = 0; k < 2; k++)
+		{
+			bool		isnull;
+			Datum		d = slot_getattr(slot, k + 1, &isnull);
+
+			if (!isnull && jr->side[k].matched)
+				(void) hash_search(jr->side[k].matched, DatumGetPointer(d), HASH_ENTER, NULL);
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/*------------------------------------------------------------------------
+ * The scans (called by sources/source.c for a scan with a role)
+ *------------------------------------------------------------------------
+ */
+typedef struct JoinScan
+{
+	int			role;
+	JoinRunSide *side;
+	bool		in_delta;		/* past the state */
+	TableScanDesc hscan;
+	TupleTableSlot *sslot;
+	DeltaReader delta;
+	bool		delta_open;
+} JoinScan;
+
+void
+pgs_join_scan_begin(ForeignScanState *node, int role)
+{
+	JoinScan   *js = palloc0(sizeof(JoinScan));
+	Oid			relid = RelationGetRelid(node->ss.ss_currentRelation);
+
+	if (current_join == NULL)
+		elog(ERROR, "a scan of a join batch outside of its batch");
+	js->role = role;
+	for (int k = 0; k < 2; k++)
+		if (current_join->side[k].def->relid == relid)
+			js->side = &current_join->side[k];
+	if (js->side == NULL)
+		elog(ERROR, "stream \"%s\" is not a side of the join", get_rel_name(relid));
+	js->in_delta = (role == ROLE_DELTA);
+	node->fdw_state = js;
+}
+
+TupleTableSlot *
+pgs_join_scan_next(ForeignScanState *node)
+{
+	JoinScan   *js = node->fdw_state;
+	JoinRunSide *s = js->side;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	EState	   *estate = node->ss.ps.state;
+	MemoryContext old;
+
+	if (js->role == ROLE_NONE)
+		return ExecClearTuple(slot);
+	old = MemoryContextSwitchTo(estate->es_query_cxt);
+	while (!js->in_delta)
+	{
+		if (js->hscan == NULL)
+		{
+			js->hscan = table_beginscan(s->srel, estate->es_snapshot, 0, NULL);
+			js->sslot = table_slot_create(s->srel, NULL);
+		}
+		if (!table_scan_getnextslot(js->hscan, ForwardScanDirection, js->sslot))
+		{
+			if (js->role == ROLE_STATE)
+			{
+				MemoryContextSwitchTo(old);
+				return ExecClearTuple(slot);
+			}
+			js->in_delta = true;
+			break;
+		}
+		if (js->role == ROLE_EXPIRED)
+		{
+			bool		isnull;
+			Datum		e = slot_getattr(js->sslot, s->expires_col, &isnull);
+
+			if (isnull || !current_join->has_evict ||
+				DatumGetInt64(e) > current_join->evict_wm ||
+				DatumGetBool(slot_getattr(js->sslot, s->matched_col, &isnull)) ||
+				tid_matched(s, &js->sslot->tts_tid))
+				continue;
+		}
+		state_to_stream(s, js->sslot, slot);
+		MemoryContextSwitchTo(old);
+		return slot;
+	}
+	if (!js->delta_open)
+	{
+		delta_open(&js->delta, s->batch, s->desc, estate->es_query_cxt);
+		js->delta_open = true;
+	}
+	while (delta_next(&js->delta, slot))
+	{
+		if (row_is_late(current_join, s, slot))
+			continue;
+		if (js->role == ROLE_EXPIRED &&
+			(!row_expires_now(current_join, s, slot) || tid_matched(s, &slot->tts_tid)))
+			continue;
+		MemoryContextSwitchTo(old);
+		return slot;
+	}
+	MemoryContextSwitchTo(old);
+	return ExecClearTuple(slot);
+}
+
+void
+pgs_join_scan_rescan(ForeignScanState *node)
+{
+	JoinScan   *js = node->fdw_state;
+
+	js->in_delta = (js->role == ROLE_DELTA);
+	if (js->hscan)
+		table_rescan(js->hscan, NULL);
+	if (js->delta_open)
+		delta_rescan(&js->delta);
+}
+
+void
+pgs_join_scan_end(ForeignScanState *node)
+{
+	JoinScan   *js = node->fdw_state;
+
+	if (js == NULL)
+		return;
+	if (js->hscan)
+	{
+		table_endscan(js->hscan);
+		ExecDropSingleTupleTableSlot(js->sslot);
+	}
+	if (js->delta_open)
+		delta_close(&js->delta);
+}
+
+/*------------------------------------------------------------------------
+ * The state after the batch
+ *------------------------------------------------------------------------
+ */
+
+/* the index of the state table on the expiry */
+static Relation
+expiry_index(JoinRunSide *s)
+{
+	List	   *indexes = RelationGetIndexList(s->srel);
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), RowExclusiveLock);
+
+		if (idx->rd_rel->relam == BTREE_AM_OID &&
+			idx->rd_index->indkey.values[0] == s->expires_col)
+			return idx;
+		index_close(idx, RowExclusiveLock);
+	}
+	elog(ERROR, "join state table \"%s\" has lost its index on %s",
+		 RelationGetRelationName(s->srel), EXPIRES_COLUMN);
+	return NULL;
+}
+
+/* evict the rows that expired; their tids into gone */
+static int64
+evict_side(JoinRun *jr, JoinRunSide *s, HTAB *gone)
+{
+	Relation	idx;
+	IndexScanDesc scan;
+	ScanKeyData key;
+	TupleTableSlot *slot;
+	Oid			leop;
+	int64		n = 0;
+
+	if (!jr->has_evict || s->def->bounds == NIL)
+		return 0;
+	idx = expiry_index(s);
+	leop = get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
+							   idx->rd_opcintype[0], BTLessEqualStrategyNumber);
+	ScanKeyInit(&key, 1, BTLessEqualStrategyNumber, get_opcode(leop),
+				Int64GetDatum(jr->evict_wm));
+	slot = table_slot_create(s->srel, NULL);
+	scan = index_beginscan(s->srel, idx, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		simple_table_tuple_delete(s->srel, &slot->tts_tid, GetActiveSnapshot());
+		(void) hash_search(gone, &slot->tts_tid, HASH_ENTER, NULL);
+		n++;
+	}
+	index_endscan(scan);
+	index_close(idx, NoLock);
+	ExecDropSingleTupleTableSlot(slot);
+	return n;
+}
+
+/*
+ * After the batch's output: each side's state loses the rows that
+ * expired, remembers which rows matched (preserved sides), and gains the
+ * new rows that can still match. Counts the late rows.
+ */
+void
+pgs_join_end(JoinRun *jr, int64 *rows_late)
+{
+	current_join = NULL;
+	for (int k = 0; k < 2; k++)
+	{
+		JoinRunSide *s = &jr->side[k];
+		EState	   *estate = CreateExecutorState();
+		ViewWriter *vw = viewwriter_open(s->srel, 0, NULL, estate);
+		TupleDesc	sdesc = RelationGetDescr(s->srel);
+		TupleTableSlot *sslot = table_slot_create(s->srel, NULL);
+		TupleTableSlot *nslot = MakeSingleTupleTableSlot(sdesc, &TTSOpsVirtual);
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(s->desc, &TTSOpsVirtual);
+		HASHCTL		ctl;
+		HTAB	   *gone;
+		DeltaReader r;
+		int64		inserted = 0;
+		int64		evicted;
+
+		ctl.keysize = sizeof(ItemPointerData);
+		ctl.entrysize = sizeof(ItemPointerData);
+		ctl.hcxt = CurrentMemoryContext;
+		gone = hash_create("pg_stream evicted rows", 256, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		evicted = evict_side(jr, s, gone);
+
+		/* state rows that matched for the first time */
+		if (s->matched)
+		{
+			HASH_SEQ_STATUS hs;
+			ItemPointer tid;
+
+			hash_seq_init(&hs, s->matched);
+			while ((tid = hash_seq_search(&hs)) != NULL)
+			{
+				bool		found;
+
+				if (tid_is_delta(tid))
+					continue;
+				(void) hash_search(gone, tid, HASH_FIND, &found);
+				if (found ||
+					!table_tuple_fetch_row_version(s->srel, tid, GetActiveSnapshot(), sslot))
+					continue;
+				slot_getallattrs(sslot);
+				if (DatumGetBool(sslot->tts_values[s->matched_col - 1]))
+					continue;
+				ExecClearTuple(nslot);
+				memcpy(nslot->tts_values, sslot->tts_values, sizeof(Datum) * sdesc->natts);
+				memcpy(nslot->tts_isnull, sslot->tts_isnull, sizeof(bool) * sdesc->natts);
+				nslot->tts_values[s->matched_col - 1] = BoolGetDatum(true);
+				ExecStoreVirtualTuple(nslot);
+				viewwriter_update_tid(vw, tid, nslot);
+			}
+		}
+
+		/* the new rows that can still match */
+		delta_open(&r, s->batch, s->desc, CurrentMemoryContext);
+		while (delta_next(&r, slot))
+		{
+			bool		isnull = true;
+			Datum		ts = (Datum) 0;
+			int64		expiry;
+			bool		expires;
+
+			if (row_is_late(jr, s, slot))
+			{
+				(*rows_late)++;
+				continue;
+			}
+			if (s->def->ts_attno != 0)
+				ts = slot_getattr(slot, s->def->ts_attno, &isnull);
+			expires = row_expiry(s->def, ts, isnull, &expiry);
+			if (expires && jr->has_evict && expiry <= jr->evict_wm)
+				continue;
+			slot_getallattrs(slot);
+			ExecClearTuple(nslot);
+			for (int c = 0; c < sdesc->natts; c++)
+				nslot->tts_isnull[c] = true;
+			for (int i = 0; i < s->desc->natts; i++)
+			{
+				AttrNumber	c = s->statecol[i];
+
+				if (c == 0)
+					continue;
+				nslot->tts_values[c - 1] = slot->tts_values[i];
+				nslot->tts_isnull[c - 1] = slot->tts_isnull[i];
+			}
+			nslot->tts_values[s->expires_col - 1] = Int64GetDatum(expiry);
+			nslot->tts_isnull[s->expires_col - 1] = !expires;
+			nslot->tts_values[s->matched_col - 1] =
+				BoolGetDatum(tid_matched(s, &slot->tts_tid));
+			nslot->tts_isnull[s->matched_col - 1] = false;
+			ExecStoreVirtualTuple(nslot);
+			viewwriter_insert(vw, nslot);
+			ResetPerTupleExprContext(estate);
+			inserted++;
+		}
+		delta_close(&r);
+		s->batch->join_state_rows += inserted - evicted;
+
+		viewwriter_close(vw);
+		ExecDropSingleTupleTableSlot(sslot);
+		ExecDropSingleTupleTableSlot(nslot);
+		ExecDropSingleTupleTableSlot(slot);
+		FreeExecutorState(estate);
+		hash_destroy(gone);
+		if (s->matched)
+			hash_destroy(s->matched);
+		table_close(s->srel, NoLock);
+	}
+}

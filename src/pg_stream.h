@@ -425,7 +425,8 @@ extern int64 pgs_window_start(int64 ts, int64 size, int64 origin);
 
 /* in engine/join.c */
 typedef struct JoinRun JoinRun;
-extern CqJoin *pgs_analyze_join(Query *query, List *streams, List *wm_streams);
+extern CqJoin *pgs_analyze_join(Query *query, List *streams, List *wm_streams,
+								bool for_create);
 extern bool pgs_join_allows_nullable(Query *query, JoinExpr *j);
 extern JoinRun *pgs_join_begin(CqDef *cq, List *batches, bool has_late, int64 late_wm,
 							   bool has_evict, int64 evict_wm);

@@ -227,8 +227,13 @@ check_joins(Node *node, Query *q)
 			 (j->jointype == JOIN_RIGHT && lstream) ||
 			 (j->jointype == JOIN_FULL && (lstream || rstream))) &&
 			!pgs_join_allows_nullable(q, j))
+		{
+			if (lstream && rstream)
+				reject("an outer join of two streams through derived streams, subqueries or other joins",
+					   "Outer-join the two streams themselves, directly: FROM a LEFT JOIN b ON ...; filter and join tables around that join.");
 			reject("a stream on the nullable side of an outer join with a table",
-				   "Write the stream on the preserved side: stream LEFT JOIN table; an outer join of two streams joins them directly: a LEFT JOIN b ON ....");
+				   "Write the stream on the preserved side: stream LEFT JOIN table.");
+		}
 		check_joins(j->larg, q);
 		check_joins(j->rarg, q);
 	}
@@ -562,7 +567,7 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	cq->wm_streams = watermarked_streams(cq->streams, opts);
 	cq->window_key = -1;
 	if (list_length(cq->streams) == 2)
-		cq->join = pgs_analyze_join(query, cq->streams, cq->wm_streams);
+		cq->join = pgs_analyze_join(query, cq->streams, cq->wm_streams, for_create);
 
 	cq->is_agg = query->hasAggs || query->groupClause != NIL;
 	cq->mode = opts->output_mode;
@@ -660,6 +665,8 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 					 errdetail("In append mode a group's row is written once, when it is final: when the watermark passes the end of its window. %s",
 							   cq->wm_streams == NIL ?
 							   "No stream this view reads has event time with a watermark." :
+							   cq->join ?
+							   "No GROUP BY key is a window over the event time of a stream whose rows stop joining: the join condition must bound that stream's event time by the other's." :
 							   "No GROUP BY key is a window over the event time."),
 					 errhint("Declare event time and a watermark on the stream (OPTIONS (event_time 'ts', watermark '10 minutes')) and group by stream.tumble(ts, ...) or a column of stream.hop(ts, ...); or use output_mode 'update' or 'complete'.")));
 		if (cq->evicts)

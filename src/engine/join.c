@@ -400,7 +400,7 @@ join_name(JoinType t)
 }
 
 CqJoin *
-pgs_analyze_join(Query *query, List *streams, List *wm_streams)
+pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 {
 	CqJoin	   *j = palloc0(sizeof(CqJoin));
 	List	   *conds = NIL;
@@ -503,9 +503,9 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams)
 			s->lag = Min(s->lag, b->tumble ? b->size : b->offset);
 		}
 		s->lag = Max(s->lag, 0);
-		if (s->bounds == NIL)
+		if (s->bounds == NIL && for_create)
 			ereport(NOTICE,
-					(errmsg("the rows of stream \"%s\" are kept as join state for ever",
+					(errmsg("the rows of stream \"%s\" are kept as join state forever",
 							get_rel_name(s->relid)),
 					 errdetail("%s", !(j->side[0].watermarked && j->side[1].watermarked) ?
 							   "Not both streams have event time with a watermark." :

@@ -237,6 +237,15 @@ CREATE MATERIALIZED VIEW j_bad AS
 -- an inner join without a bound is allowed, but its state is never evicted
 CREATE MATERIALIZED VIEW j_unbounded AS
 	SELECT i.ad FROM imps i JOIN plain_clks c ON c.ad = i.ad;
+-- only imps has a watermark: nothing is late in this join, however old
+INSERT INTO imps VALUES (9, '2026-01-01 23:00');
+INSERT INTO plain_clks VALUES (9, '2026-01-01 08:00');
+REFRESH MATERIALIZED VIEW j_unbounded;
+INSERT INTO imps VALUES (9, '2026-01-01 10:00');
+REFRESH MATERIALIZED VIEW j_unbounded;
+SELECT ad, count(*) FROM j_unbounded GROUP BY ad;
+SELECT watermark, rows_late, state_rows_by_stream FROM stream.queries
+WHERE name = 'j_unbounded'::regclass;
 -- and an append-mode aggregation over its unbounded side has no final window
 CREATE MATERIALIZED VIEW j_bad WITH (output_mode = 'append') AS
 	SELECT stream.tumble(i.ts, '1 hour') AS w, count(*)

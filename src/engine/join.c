@@ -412,14 +412,20 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 	for (int k = 0; k < 2; k++)
 	{
 		CqJoinSide *s = &j->side[k];
-		int64		delay;
-		bool		has_delay;
 
+		/* event time counts where the view has a watermark on it */
 		s->relid = list_nth_oid(streams, k);
-		(void) pgs_stream_event_time(s->relid, &s->ts_attno, &s->ts_typid, &delay, &has_delay);
 		foreach(lc, wm_streams)
-			if (((CqTime *) lfirst(lc))->relid == s->relid)
+		{
+			CqTime	   *t = lfirst(lc);
+
+			if (t->relid == s->relid)
+			{
 				s->watermarked = true;
+				s->ts_attno = t->attno;
+				s->ts_typid = t->typid;
+			}
+		}
 	}
 
 	meet = meeting_node(query, j, (Node *) query->jointree, &conds);
@@ -734,7 +740,9 @@ pgs_join_begin(CqDef *cq, List *batches, bool has_late, int64 late_wm,
 
 	jr->cq = cq;
 	jr->j = cq->join;
-	jr->has_late = has_late;
+	/* lateness, like the bounds, holds where both sides have a watermark */
+	jr->has_late = has_late && cq->join->side[0].watermarked &&
+		cq->join->side[1].watermarked;
 	jr->late_wm = late_wm;
 	jr->has_evict = has_evict;
 	jr->evict_wm = evict_wm;
@@ -815,12 +823,22 @@ typedef struct Surgery
 	bool		outer;			/* copies 0 and 1 join inner, copy 2 outer */
 } Surgery;
 
+/* pointers to the plans in a list of plans, appended to l */
+static List *
+plan_cells(List *l, List *plans)
+{
+	ListCell   *lc;
+
+	foreach(lc, plans)
+		l = lappend(l, &lfirst(lc));
+	return l;
+}
+
 /* pointers to the child plans of a plan node */
 static List *
 plan_children(Plan *p)
 {
 	List	   *l = NIL;
-	ListCell   *lc;
 
 	if (p->lefttree)
 		l = lappend(l, &p->lefttree);
@@ -829,32 +847,20 @@ plan_children(Plan *p)
 	switch (nodeTag(p))
 	{
 		case T_Append:
-			foreach(lc, ((Append *) p)->appendplans)
-				l = lappend(l, &lfirst(lc));
-			break;
+			return plan_cells(l, ((Append *) p)->appendplans);
 		case T_MergeAppend:
-			foreach(lc, ((MergeAppend *) p)->mergeplans)
-				l = lappend(l, &lfirst(lc));
-			break;
+			return plan_cells(l, ((MergeAppend *) p)->mergeplans);
 		case T_SubqueryScan:
-			l = lappend(l, &((SubqueryScan *) p)->subplan);
-			break;
+			return lappend(l, &((SubqueryScan *) p)->subplan);
 		case T_BitmapAnd:
-			foreach(lc, ((BitmapAnd *) p)->bitmapplans)
-				l = lappend(l, &lfirst(lc));
-			break;
+			return plan_cells(l, ((BitmapAnd *) p)->bitmapplans);
 		case T_BitmapOr:
-			foreach(lc, ((BitmapOr *) p)->bitmapplans)
-				l = lappend(l, &lfirst(lc));
-			break;
+			return plan_cells(l, ((BitmapOr *) p)->bitmapplans);
 		case T_CustomScan:
-			foreach(lc, ((CustomScan *) p)->custom_plans)
-				l = lappend(l, &lfirst(lc));
-			break;
+			return plan_cells(l, ((CustomScan *) p)->custom_plans);
 		default:
-			break;
+			return l;
 	}
-	return l;
 }
 
 /* the side a stream scan reads, or -1 */

@@ -254,6 +254,13 @@ scanGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 							NIL, NIL, NIL, NIL, outer_plan);
 }
 
+/* a scan in the plan of a join batch: its role in fdw_private (engine/join.c) */
+static bool
+is_join_scan(ForeignScanState *node)
+{
+	return ((ForeignScan *) node->ss.ps.plan)->fdw_private != NIL;
+}
+
 static void
 scanBeginForeignScan(ForeignScanState *node, int eflags)
 {
@@ -332,7 +339,7 @@ scanIterateForeignScan(ForeignScanState *node)
 	MinimalTuple mt;
 	bool		shouldFree;
 
-	if (((ForeignScan *) node->ss.ps.plan)->fdw_private != NIL)
+	if (is_join_scan(node))
 		return pgs_join_scan_next(node);
 
 	if (st->batch->chunks)
@@ -364,7 +371,7 @@ scanReScanForeignScan(ForeignScanState *node)
 {
 	StreamScanState *st = node->fdw_state;
 
-	if (((ForeignScan *) node->ss.ps.plan)->fdw_private != NIL)
+	if (is_join_scan(node))
 	{
 		pgs_join_scan_rescan(node);
 		return;
@@ -383,7 +390,7 @@ scanEndForeignScan(ForeignScanState *node)
 {
 	StreamScanState *st = node->fdw_state;
 
-	if (((ForeignScan *) node->ss.ps.plan)->fdw_private != NIL)
+	if (is_join_scan(node))
 	{
 		pgs_join_scan_end(node);
 		return;

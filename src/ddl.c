@@ -544,9 +544,9 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	/* a global aggregate has its row from the start (count = 0, ...) */
 	if (cq->is_agg && cq->nkeys == 0)
 	{
-		int64		wait_ms;
+		BatchWait	wait;
 
-		pgs_run_batch(viewid, false, INPUT_NONE, &wait_ms, NULL);
+		pgs_run_batch(viewid, false, INPUT_NONE, &wait, NULL);
 		CommandCounterIncrement();
 	}
 	wake_at_commit = true;

@@ -126,6 +126,8 @@ typedef struct SourceBatch
 	bool		more;			/* the source knows more input is waiting */
 	bool		claimed;		/* a scan reads it (only one may) */
 	int64		wait_ms;		/* when nothing is there: next due, or -1 */
+	bool		has_wait_fd;	/* and a descriptor readable when input comes */
+	int			wait_fd;
 	int64		rows_bad;		/* records sent to stream.errors */
 	bool		has_max_time;	/* engine/batch.c: the batch's latest event time */
 	int64		max_time;
@@ -182,6 +184,9 @@ extern void pgs_stream_gc_unread(void);
 
 /* in sources/rate.c */
 extern const SourceRoutine rate_source;
+
+/* in bgw/worker.c: this process is a continuous query's worker */
+extern bool pgs_in_worker;
 
 /* in sources/kafka.c */
 extern const SourceRoutine kafka_source;
@@ -454,8 +459,17 @@ typedef enum BatchInput
 	INPUT_FINAL					/* no input: only what the watermark made
 								 * final (Spark's no-data batch) */
 } BatchInput;
+/* when the next batch is due: after ms (-1: no time known; 0: at once), or
+ * sooner when one of fds is readable (input arrived) */
+#define PGS_MAX_WAIT_FDS 4
+typedef struct BatchWait
+{
+	int64		ms;
+	int			nfds;
+	int			fds[PGS_MAX_WAIT_FDS];
+} BatchWait;
 extern BatchResult pgs_run_batch(Oid viewid, bool from_worker, BatchInput input,
-								 int64 *wait_ms, CqOptions *opts_out);
+								 BatchWait *wait, CqOptions *opts_out);
 extern void pgs_refresh(Oid viewid);
 extern void pgs_rebuild_view(Oid viewid);
 

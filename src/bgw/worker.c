@@ -50,6 +50,7 @@
 #include "utils/timestamp.h"
 
 static Oid	my_viewid = InvalidOid;
+bool		pgs_in_worker = false;
 
 /* loop state: static, so not clobbered by the longjmp of an error */
 static int	failures = 0;		/* failed tries of the current batch */
@@ -144,6 +145,34 @@ wait_until(TimestampTz until)
 	}
 }
 
+/*
+ * Sleep until input arrives: an insert sets the latch, a kafka stream's
+ * descriptor becomes readable (librdkafka queued a message), or timeout_ms
+ * pass.
+ */
+static void
+wait_for_input(BatchWait *wait, long timeout_ms)
+{
+	WaitEventSet *set;
+	WaitEvent	event;
+
+	if (wait->nfds == 0)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		return;
+	}
+	set = CreateWaitEventSet(CurrentMemoryContext, wait->nfds + 2);
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int i = 0; i < wait->nfds; i++)
+		AddWaitEventToSet(set, WL_SOCKET_READABLE, wait->fds[i], NULL, NULL);
+	(void) WaitEventSetWait(set, timeout_ms, &event, 1, PG_WAIT_EXTENSION);
+	FreeWaitEventSet(set);
+	ResetLatch(MyLatch);
+}
+
 /* wait for a lock at most half of deadlock_timeout (see the top) */
 static void
 set_lock_timeout(void)
@@ -175,6 +204,7 @@ pgs_worker_main(Datum arg)
 	CqSlot	   *slot;
 
 	my_viewid = DatumGetObjectId(arg);
+	pgs_in_worker = true;
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -201,7 +231,8 @@ pgs_worker_main(Datum arg)
 	for (;;)
 	{
 		BatchResult result = BATCH_EMPTY;
-		int64		wait_ms = -1;
+		BatchWait	wait = {-1, 0};
+		int64		wait_ms;
 		CqOptions	opts;
 		long		timeout;
 
@@ -216,7 +247,7 @@ pgs_worker_main(Datum arg)
 			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
 			pgstat_report_activity(STATE_RUNNING, "pg_stream batch");
-			result = pgs_run_batch(my_viewid, true, INPUT_READ, &wait_ms, &opts);
+			result = pgs_run_batch(my_viewid, true, INPUT_READ, &wait, &opts);
 			CommitTransactionCommand();
 			failures = 0;
 			lock_waits = 0;
@@ -237,6 +268,7 @@ pgs_worker_main(Datum arg)
 			FlushErrorState();
 			AbortCurrentTransaction();
 			result = BATCH_EMPTY;
+			wait.nfds = 0;
 			if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE &&
 				++lock_waits < LOCK_WAITS_MAX)
 			{
@@ -244,7 +276,7 @@ pgs_worker_main(Datum arg)
 				ereport(DEBUG1,
 						(errmsg("pg_stream: batch of continuous query %u waits for a lock: %s",
 								my_viewid, edata->message)));
-				wait_ms = 100;
+				wait.ms = 100;
 			}
 			else if (edata->sqlerrcode == ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION)
 			{
@@ -259,7 +291,7 @@ pgs_worker_main(Datum arg)
 							(errmsg("pg_stream: continuous query %u waits for its source: %s",
 									my_viewid, edata->message)));
 				record_failure(psprintf("waiting for the source: %s", edata->message), false);
-				wait_ms = 500L * (1 << Min(outages - 1, 5));
+				wait.ms = 500L * (1 << Min(outages - 1, 5));
 			}
 			else
 			{
@@ -271,7 +303,7 @@ pgs_worker_main(Datum arg)
 				record_failure(edata->message, failures >= pgs_retry_limit);
 				if (failures >= pgs_retry_limit)
 					proc_exit(0);
-				wait_ms = 1000L * (1 << Min(failures - 1, 6));
+				wait.ms = 1000L * (1 << Min(failures - 1, 6));
 			}
 		}
 		PG_END_TRY();
@@ -282,6 +314,7 @@ pgs_worker_main(Datum arg)
 
 		if (result == BATCH_GONE)
 			proc_exit(0);
+		wait_ms = wait.ms;
 
 		/* when may the next batch start? */
 		if (failures > 0 || lock_waits > 0 || outages > 0)
@@ -303,8 +336,6 @@ pgs_worker_main(Datum arg)
 		else
 			timeout = pgs_poll_interval_ms;
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Max(timeout, 1), PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		wait_for_input(&wait, Max(timeout, 1));
 	}
 }

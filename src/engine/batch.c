@@ -1022,12 +1022,13 @@ advance_watermark(CqDef *cq, CqRow *row, List *positions, List *batches,
  * INPUT_FINAL only finalizes the windows the watermark has closed. A read
  * that finds no input does that too: it is Spark's no-data batch, and it
  * counts as a batch when it finalized a window.
- * *wait_ms: how long the caller may sleep before input is due, or -1; 0
+ * wait->ms: how long the caller may sleep before input is due, or -1; 0
  * when another batch should follow at once (more input, or a watermark
- * that moved).
+ * that moved); wait->fds: descriptors that become readable when input
+ * arrives (a kafka stream's), to wake up sooner.
  */
 static BatchResult
-run_batch(Oid viewid, bool from_worker, BatchInput input, int64 *wait_ms,
+run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
 		  CqOptions *opts_out)
 {
 	MemoryContext batchcxt = AllocSetContextCreate(CurrentMemoryContext,
@@ -1055,7 +1056,8 @@ run_batch(Oid viewid, bool from_worker, BatchInput input, int64 *wait_ms,
 	instr_time	t0,
 				t1;
 
-	*wait_ms = -1;
+	wait->ms = -1;
+	wait->nfds = 0;
 	INSTR_TIME_SET_CURRENT(t0);
 
 	lock_referenced(viewid, 0);
@@ -1131,8 +1133,10 @@ run_batch(Oid viewid, bool from_worker, BatchInput input, int64 *wait_ms,
 		table_close(rel, NoLock);
 		rows_in += b->nrows;
 		more |= b->more;
-		if (b->wait_ms >= 0 && (*wait_ms < 0 || b->wait_ms < *wait_ms))
-			*wait_ms = b->wait_ms;
+		if (b->wait_ms >= 0 && (wait->ms < 0 || b->wait_ms < wait->ms))
+			wait->ms = b->wait_ms;
+		if (b->has_wait_fd && wait->nfds < PGS_MAX_WAIT_FDS)
+			wait->fds[wait->nfds++] = b->wait_fd;
 		batches = lappend(batches, b);
 	}
 	}
@@ -1246,13 +1250,13 @@ run_batch(Oid viewid, bool from_worker, BatchInput input, int64 *wait_ms,
 		}
 		result = BATCH_DONE;
 		if (more)
-			*wait_ms = 0;
+			wait->ms = 0;
 
 		/* the next batch runs with the watermark this one's input moved */
 		if (!cq->join)
 			has_watermark = advance_watermark(cq, &row, positions, batches, &watermark);
 		if (has_watermark && (!row.has_watermark || watermark > row.watermark))
-			*wait_ms = 0;
+			wait->ms = 0;
 	}
 	pgs_restore_user(&as_owner);
 
@@ -1285,14 +1289,14 @@ done:
 }
 
 BatchResult
-pgs_run_batch(Oid viewid, bool from_worker, BatchInput input, int64 *wait_ms,
+pgs_run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
 			  CqOptions *opts_out)
 {
 	PgsUser		saved;
 	BatchResult r;
 
 	pgs_become_superuser(&saved);
-	r = run_batch(viewid, from_worker, input, wait_ms, opts_out);
+	r = run_batch(viewid, from_worker, input, wait, opts_out);
 	pgs_restore_user(&saved);
 	return r;
 }
@@ -1365,11 +1369,11 @@ pgs_refresh(Oid viewid)
 {
 	bool		reached;
 	List	   *marks = refresh_marks(viewid, NIL, &reached);
-	int64		wait_ms;
+	BatchWait	wait;
 
 	for (;;)
 	{
-		BatchResult r = pgs_run_batch(viewid, false, INPUT_READ, &wait_ms, NULL);
+		BatchResult r = pgs_run_batch(viewid, false, INPUT_READ, &wait, NULL);
 
 		CommandCounterIncrement();
 		if (r != BATCH_DONE)
@@ -1380,7 +1384,7 @@ pgs_refresh(Oid viewid)
 		CHECK_FOR_INTERRUPTS();
 	}
 	/* the windows the last batch's watermark made final (Spark's no-data batch) */
-	(void) pgs_run_batch(viewid, false, INPUT_FINAL, &wait_ms, NULL);
+	(void) pgs_run_batch(viewid, false, INPUT_FINAL, &wait, NULL);
 	CommandCounterIncrement();
 }
 

@@ -34,6 +34,9 @@
  */
 #include "pg_stream.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <librdkafka/rdkafka.h>
 
 #include "access/reloptions.h"
@@ -260,11 +263,18 @@ static bool clients_stale = false;
 static int	kafka_busy = 0;
 static int	inserts_open = 0;
 
+static void readers_unassign(void);
+
 static void
 kafka_xact_callback(XactEvent event, void *arg)
 {
 	kafka_busy = 0;
 	inserts_open = 0;
+	/* a session does not keep fetching for a REFRESH that is over */
+	if (!pgs_in_worker &&
+		(event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		 event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT))
+		readers_unassign();
 }
 
 /* a server or user mapping changed: make new clients at the next use */
@@ -356,28 +366,28 @@ user_mapping_options(Oid userid, Oid serverid)
 }
 
 /*
- * A client's configuration: our defaults (and up to two more properties),
- * then the server's options, then the user mapping's, which win.
+ * A client's configuration: our defaults (and the pairs of property names
+ * and values in more, up to a NULL), then the server's options, then the
+ * user mapping's, which win.
  */
 static rd_kafka_conf_t *
-client_conf(Oid serverid, Oid userid, const char *name1, const char *value1,
-			const char *name2, const char *value2)
+client_conf(Oid serverid, Oid userid, const char *const *more)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
 	conf_set(conf, "client.id", "pg_stream");
 	conf_set(conf, "log_level", "4");
-	conf_set(conf, name1, value1);
-	if (name2)
-		conf_set(conf, name2, value2);
+	for (; *more; more += 2)
+		conf_set(conf, more[0], more[1]);
 	conf_set_options(conf, GetForeignServer(serverid)->options);
 	conf_set_options(conf, user_mapping_options(userid, serverid));
 	return conf;
 }
 
-/* the backend's client of this type for the server and user, or NULL */
-static rd_kafka_t *
-find_client(rd_kafka_type_t type, Oid serverid, Oid userid)
+static void readers_destroy(void);
+
+static void
+register_callbacks(void)
 {
 	static bool registered = false;
 
@@ -388,19 +398,32 @@ find_client(rd_kafka_type_t type, Oid serverid, Oid userid)
 		RegisterXactCallback(kafka_xact_callback, NULL);
 		registered = true;
 	}
-	/* stale handles go when none is in use */
-	if (clients_stale && kafka_busy == 0)
-	{
-		while (clients)
-		{
-			KafkaClient *next = clients->next;
+}
 
-			rd_kafka_destroy(clients->rk);
-			pfree(clients);
-			clients = next;
-		}
-		clients_stale = false;
+/* stale handles go when none is in use */
+static void
+drop_stale_clients(void)
+{
+	if (!clients_stale || kafka_busy > 0)
+		return;
+	while (clients)
+	{
+		KafkaClient *next = clients->next;
+
+		rd_kafka_destroy(clients->rk);
+		pfree(clients);
+		clients = next;
 	}
+	readers_destroy();
+	clients_stale = false;
+}
+
+/* the backend's client of this type for the server and user, or NULL */
+static rd_kafka_t *
+find_client(rd_kafka_type_t type, Oid serverid, Oid userid)
+{
+	register_callbacks();
+	drop_stale_clients();
 	for (KafkaClient *c = clients; c; c = c->next)
 		if (c->type == type && c->serverid == serverid && c->userid == userid)
 			return c->rk;
@@ -430,6 +453,18 @@ new_client(rd_kafka_type_t type, Oid serverid, Oid userid, rd_kafka_conf_t *conf
 	return rk;
 }
 
+/*
+ * A consumer's defaults. A fetch waits at most 10 ms at the broker for a
+ * message; the prefetched messages of a reader (below) are bounded to
+ * 16 MB, so a worker's memory stays small whatever the topic holds.
+ */
+static const char *const consumer_defaults[] = {
+	"group.id", "pg_stream",
+	"fetch.wait.max.ms", "10",
+	"queued.max.messages.kbytes", "16384",
+	NULL
+};
+
 static rd_kafka_t *
 kafka_consumer(Oid serverid)
 {
@@ -439,8 +474,7 @@ kafka_consumer(Oid serverid)
 
 	if (rk)
 		return rk;
-	conf = client_conf(serverid, userid, "group.id", "pg_stream",
-					   "fetch.wait.max.ms", "10");
+	conf = client_conf(serverid, userid, consumer_defaults);
 	/* what the reading depends on, whatever the options say */
 	conf_set(conf, "enable.auto.commit", "false");
 	conf_set(conf, "enable.auto.offset.store", "false");
@@ -694,6 +728,412 @@ bad_message(void *arg, int64 i, const char *error)
 }
 
 /*------------------------------------------------------------------------
+ * Readers: a view's consumer of a stream, assigned from batch to batch
+ *------------------------------------------------------------------------
+ *
+ * The batches of a view read a stream through a consumer of their own (one
+ * per stream foreign table in a process), whose partitions stay assigned
+ * from one batch to the next, at the offsets where the last batch ended.
+ * So librdkafka fetches the next messages while a batch runs; a batch
+ * that finds messages waiting asks the broker nothing; and librdkafka
+ * writes to a pipe when a message comes into its empty queue, which wakes
+ * the worker at once (Kafka itself wakes nobody). When librdkafka reports
+ * that it lost every broker, the next batch asks the broker again, which
+ * fails while it is away: the query then waits for its source.
+ *
+ * The position in stream.positions stays the truth: a batch first checks
+ * that the consumer stands where the position says (the last batch
+ * committed), and otherwise -- the batch rolled back, a REFRESH in another
+ * session moved the view on, the table's options changed, the topic has
+ * new partitions -- assigns the partitions again at the position, which
+ * drops whatever was prefetched. Outside a worker, the partitions are
+ * unassigned when the transaction ends: a session does not keep fetching
+ * after its REFRESH.
+ */
+#define KAFKA_PARTITIONS_CHECK_MS 5000	/* how often a reader looks for new partitions */
+
+typedef struct KafkaReader
+{
+	Oid			relid;
+	Oid			serverid;
+	Oid			userid;
+	rd_kafka_t *rk;
+	rd_kafka_queue_t *queue;	/* its consumer queue */
+	int			wake[2];		/* librdkafka writes to [1] when a message is queued */
+	bool		down;			/* librdkafka reported all brokers down */
+	bool		assigned;
+	char	   *topic;			/* what is assigned: the topic, */
+	char	   *partitions;		/* the option partitions, */
+	int			nparts;
+	PartPos    *parts;			/* each partition, with the next offset it delivers */
+	TimestampTz checked;		/* when the topic's partitions were last listed */
+	struct KafkaReader *next;
+} KafkaReader;
+
+static KafkaReader *readers = NULL;
+
+static void
+reader_forget(KafkaReader *r)
+{
+	r->assigned = false;
+	if (r->topic)
+		pfree(r->topic);
+	if (r->partitions)
+		pfree(r->partitions);
+	if (r->parts)
+		pfree(r->parts);
+	r->topic = r->partitions = NULL;
+	r->parts = NULL;
+	r->nparts = 0;
+}
+
+static void
+readers_unassign(void)
+{
+	for (KafkaReader *r = readers; r; r = r->next)
+		if (r->assigned)
+		{
+			(void) rd_kafka_assign(r->rk, NULL);
+			reader_forget(r);
+		}
+}
+
+static void
+readers_destroy(void)
+{
+	while (readers)
+	{
+		KafkaReader *next = readers->next;
+
+		reader_forget(readers);
+		rd_kafka_queue_destroy(readers->queue);
+		rd_kafka_destroy(readers->rk);
+		close(readers->wake[0]);
+		close(readers->wake[1]);
+		pfree(readers);
+		readers = next;
+	}
+}
+
+/* librdkafka's errors (served as a batch takes messages) */
+static void
+reader_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	KafkaReader *r = opaque;
+
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || rd_kafka_fatal_error(rk, NULL, 0))
+		r->down = true;
+}
+
+/* the process's reader of the stream */
+static KafkaReader *
+kafka_reader(KafkaTable *kt)
+{
+	Oid			userid = pgs_source_user();
+	KafkaReader *r;
+	rd_kafka_conf_t *conf;
+	rd_kafka_t *rk;
+	char		errstr[512];
+	int			wake[2];
+
+	register_callbacks();
+	drop_stale_clients();
+	for (r = readers; r; r = r->next)
+		if (r->relid == kt->relid && r->serverid == kt->serverid && r->userid == userid)
+			return r;
+
+	conf = client_conf(kt->serverid, userid, consumer_defaults);
+	/* what the reading depends on, whatever the options say */
+	conf_set(conf, "enable.auto.commit", "false");
+	conf_set(conf, "enable.auto.offset.store", "false");
+	conf_set(conf, "enable.partition.eof", "false");
+	/* offsets gone from the topic: tell us (a WARNING), do not skip silently */
+	conf_set(conf, "auto.offset.reset", "error");
+	r = MemoryContextAllocZero(TopMemoryContext, sizeof(KafkaReader));
+	rd_kafka_conf_set_opaque(conf, r);
+	rd_kafka_conf_set_error_cb(conf, reader_error);
+	if (pipe2(wake, O_NONBLOCK | O_CLOEXEC) != 0)
+	{
+		pfree(r);
+		rd_kafka_conf_destroy(conf);
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create a pipe: %m")));
+	}
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (rk == NULL)
+	{
+		pfree(r);
+		close(wake[0]);
+		close(wake[1]);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not create a Kafka consumer: %s", errstr)));
+	}
+	rd_kafka_poll_set_consumer(rk);
+	r->relid = kt->relid;
+	r->serverid = kt->serverid;
+	r->userid = userid;
+	r->rk = rk;
+	r->queue = rd_kafka_queue_get_consumer(rk);
+	r->wake[0] = wake[0];
+	r->wake[1] = wake[1];
+	rd_kafka_queue_io_event_enable(r->queue, wake[1], "m", 1);
+	r->next = readers;
+	readers = r;
+	return r;
+}
+
+/* does the reader stand where position says, on the partitions kt reads? */
+static bool
+reader_at(KafkaReader *r, KafkaTable *kt, Jsonb *position)
+{
+	if (!r->assigned || strcmp(r->topic, kt->topic) != 0 ||
+		strcmp(r->partitions, kt->partitions ? kt->partitions : "") != 0)
+		return false;
+	for (int i = 0; i < r->nparts; i++)
+		if (position_offset(position, r->parts[i].partition) != r->parts[i].next)
+			return false;
+	if (TimestampDifferenceExceeds(r->checked, GetCurrentTimestamp(), KAFKA_PARTITIONS_CHECK_MS))
+	{
+		/* a partition added to the topic is read from the next batch on */
+		List	   *parts = topic_partitions(r->rk, kt, KAFKA_TIMEOUT_MS);
+		bool		same = list_length(parts) == r->nparts;
+
+		for (int i = 0; same && i < r->nparts; i++)
+			same = list_nth_int(parts, i) == r->parts[i].partition;
+		if (!same)
+			return false;
+		r->checked = GetCurrentTimestamp();
+	}
+	return true;
+}
+
+/* assign the partitions kt reads at position (asking the broker) */
+static void
+reader_assign(KafkaReader *r, KafkaTable *kt, Jsonb *position)
+{
+	int			n;
+	PartPos    *pp;
+	rd_kafka_topic_partition_list_t *assign;
+	rd_kafka_resp_err_t err;
+	MemoryContext old;
+
+	/* drop the old assignment and what it prefetched */
+	(void) rd_kafka_assign(r->rk, NULL);
+	reader_forget(r);
+	pp = partition_positions(r->rk, kt, position, &n, KAFKA_TIMEOUT_MS);
+	assign = rd_kafka_topic_partition_list_new(Max(n, 1));
+	for (int i = 0; i < n; i++)
+		rd_kafka_topic_partition_list_add(assign, kt->topic, pp[i].partition)->offset = pp[i].next;
+	err = rd_kafka_assign(r->rk, assign);
+	rd_kafka_topic_partition_list_destroy(assign);
+	if (err)
+		kafka_fail(kt, "could not assign the partitions", err);
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	r->topic = pstrdup(kt->topic);
+	r->partitions = pstrdup(kt->partitions ? kt->partitions : "");
+	r->nparts = n;
+	r->parts = palloc(sizeof(PartPos) * Max(n, 1));
+	memcpy(r->parts, pp, sizeof(PartPos) * n);
+	MemoryContextSwitchTo(old);
+	r->checked = GetCurrentTimestamp();
+	r->assigned = true;
+}
+
+/* is any message of the reader's partitions at the broker, not delivered yet? */
+static bool
+reader_behind(KafkaReader *r, KafkaTable *kt)
+{
+	for (int i = 0; i < r->nparts; i++)
+	{
+		int64		lo,
+					hi;
+		rd_kafka_resp_err_t err;
+
+		err = rd_kafka_query_watermark_offsets(r->rk, kt->topic, r->parts[i].partition,
+											   &lo, &hi, KAFKA_TIMEOUT_MS);
+		if (err)
+			kafka_fail(kt, psprintf("could not read the offsets of partition %d",
+									r->parts[i].partition), err);
+		if (r->parts[i].next < hi)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Take up to max messages from the reader's queue into msgs, waiting at
+ * most timeout_ms for the first one. Returns how many; *lost is set when
+ * the reader must be assigned again (offsets gone from the topic).
+ */
+static int
+reader_take(KafkaReader *r, KafkaTable *kt, rd_kafka_message_t **msgs, int max,
+			int timeout_ms, bool *lost)
+{
+	rd_kafka_message_t *got[1024];
+	ssize_t		n;
+	int			taken = 0;
+
+	n = rd_kafka_consume_batch_queue(r->queue, timeout_ms, got, Min(max, lengthof(got)));
+	if (n < 0)
+		kafka_fail(kt, "could not read", rd_kafka_last_error());
+	for (int j = 0; j < n; j++)
+	{
+		rd_kafka_message_t *m = got[j];
+		PartPos    *p = NULL;
+
+		for (int i = 0; i < r->nparts; i++)
+			if (r->parts[i].partition == m->partition)
+				p = &r->parts[i];
+		if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET)
+		{
+			/* the next batch starts where the broker still has messages */
+			*lost = true;
+			m->err = 0;
+			p = NULL;
+		}
+		if (m->err)
+		{
+			char	   *msg = pstrdup(rd_kafka_message_errstr(m));
+
+			for (int k = j; k < n; k++)
+				rd_kafka_message_destroy(got[k]);
+			r->assigned = false;
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+					 errmsg("kafka stream \"%s\": could not read topic \"%s\": %s",
+							kt->relname, kt->topic, msg)));
+		}
+		if (p == NULL || m->offset < p->next || *lost)
+		{
+			/* not ours (any more), or read already */
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		msgs[taken++] = m;
+		p->next = m->offset + 1;
+	}
+	return taken;
+}
+
+/* forget that the pipe was written to: the queue is looked at next */
+static void
+reader_drain_wake(KafkaReader *r)
+{
+	char		buf[64];
+
+	while (read(r->wake[0], buf, sizeof(buf)) > 0)
+		;
+}
+
+/*
+ * A batch of a view: the messages after position, at most max_rows, from
+ * the reader. In a worker, a batch that finds none queued ends at once and
+ * the worker waits on the pipe; elsewhere (a REFRESH, which must not stop
+ * short of its mark) it asks the broker whether any are there, and if so
+ * waits for them.
+ */
+static void
+kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *batch)
+{
+	KafkaReader *r = kafka_reader(kt);
+	int64		nmsgs = 0;
+	int64		alloc = 1024;
+	rd_kafka_message_t **msgs = palloc(sizeof(rd_kafka_message_t *) * alloc);
+	bool		lost = false;
+	bool		fresh = false;
+	KafkaDecode kd;
+	PartPos    *pp;
+
+	reader_drain_wake(r);
+	if (r->down)
+	{
+		/* librdkafka lost every broker since: ask again, from the position */
+		r->down = false;
+		r->assigned = false;
+	}
+	if (!reader_at(r, kt, position))
+	{
+		reader_assign(r, kt, position);
+		fresh = true;
+	}
+	kafka_busy++;
+	PG_TRY();
+	{
+		TimestampTz last_progress = GetCurrentTimestamp();
+		bool		asked = false;
+
+		while (max_rows < 0 || nmsgs < max_rows)
+		{
+			int			want = max_rows < 0 ? 1024 : (int) Min(1024, max_rows - nmsgs);
+			int			n;
+
+			if (nmsgs + want > alloc)
+			{
+				alloc *= 2;
+				msgs = repalloc(msgs, sizeof(rd_kafka_message_t *) * alloc);
+			}
+			n = reader_take(r, kt, msgs + nmsgs, want, 0, &lost);
+			nmsgs += n;
+			if (lost || (n == 0 && nmsgs > 0))
+				break;			/* the queue is empty: that is the batch */
+			if (n > 0)
+				continue;
+			/*
+			 * Nothing queued: a worker waits on the pipe, unless the
+			 * partitions were just assigned (a batch that failed must
+			 * fail again, not pass for an empty one).
+			 */
+			if (pgs_in_worker && !fresh)
+				break;
+			if (!asked)
+			{
+				asked = true;
+				if (!reader_behind(r, kt))
+					break;
+			}
+			CHECK_FOR_INTERRUPTS();
+			n = reader_take(r, kt, msgs, want, 100, &lost);
+			nmsgs += n;
+			if (n > 0 || lost)
+				last_progress = GetCurrentTimestamp();
+			else if (TimestampDifferenceExceeds(last_progress, GetCurrentTimestamp(), KAFKA_TIMEOUT_MS))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+						 errmsg("kafka stream \"%s\": no message from topic \"%s\" for %d s",
+								kt->relname, kt->topic, KAFKA_TIMEOUT_MS / 1000)));
+		}
+		batch->rows = tuplestore_begin_heap(false, false, work_mem);
+		kd.kt = kt;
+		kd.msgs = msgs;
+		batch->rows_bad = pgs_decode_batch(kt->desc, nmsgs, decode_message, bad_message,
+										   &kd, kt->on_error_stop, batch->rows);
+	}
+	PG_FINALLY();
+	{
+		for (int64 i = 0; i < nmsgs; i++)
+			rd_kafka_message_destroy(msgs[i]);
+		kafka_busy--;
+	}
+	PG_END_TRY();
+
+	/* the reader's offsets are the batch's end */
+	pp = palloc(sizeof(PartPos) * Max(r->nparts, 1));
+	memcpy(pp, r->parts, sizeof(PartPos) * r->nparts);
+	batch->nrows = nmsgs;
+	batch->start_position = position;
+	batch->end_position = positions_to_jsonb(pp, r->nparts, position);
+	if (lost)
+		r->assigned = false;
+	batch->more = lost || (max_rows >= 0 && nmsgs >= max_rows);
+	batch->wait_ms = batch->more ? 0 : -1;
+	batch->has_wait_fd = !batch->more;
+	batch->wait_fd = r->wake[0];
+}
+
+/*------------------------------------------------------------------------
  * The source
  *------------------------------------------------------------------------
  */
@@ -716,13 +1156,17 @@ kafka_initial_position(Relation rel)
 	return positions_to_jsonb(pp, n, NULL);
 }
 
+/*
+ * A read of what the topic holds now (a SELECT of the foreign table, not
+ * a view's batch): each partition up to its end when the read began, with
+ * the backend's consumer, unassigned afterwards.
+ */
 static void
-kafka_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
+kafka_read_now(KafkaTable *kt, int64 max_rows, SourceBatch *batch)
 {
-	KafkaTable *kt = kafka_table(rel);
 	rd_kafka_t *rk = kafka_consumer(kt->serverid);
 	int			nparts;
-	PartPos    *pp = partition_positions(rk, kt, position, &nparts, KAFKA_TIMEOUT_MS);
+	PartPos    *pp = partition_positions(rk, kt, NULL, &nparts, KAFKA_TIMEOUT_MS);
 	rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new(Max(nparts, 1));
 	int			pending = 0;
 	int64		nmsgs = 0;
@@ -733,9 +1177,9 @@ kafka_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	TimestampTz last_progress = GetCurrentTimestamp();
 	KafkaDecode kd;
 
-	if (position == NULL && kt->start_latest)
+	if (kt->start_latest)
 	{
-		/* a bounded read of a 'latest' stream: nothing yet */
+		/* a 'latest' stream: nothing yet */
 		for (int i = 0; i < nparts; i++)
 			pp[i].next = pp[i].high;
 	}
@@ -837,11 +1281,19 @@ kafka_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	PG_END_TRY();
 
 	batch->nrows = nmsgs;
-	batch->start_position = position;
-	batch->end_position = position ? positions_to_jsonb(pp, nparts, position) : NULL;
 	batch->more = cut;
-	/* Kafka wakes nobody: look again soon */
-	batch->wait_ms = cut ? 0 : 100;
+	batch->wait_ms = -1;
+}
+
+static void
+kafka_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
+{
+	KafkaTable *kt = kafka_table(rel);
+
+	if (position)
+		kafka_read_view(kt, position, max_rows, batch);
+	else
+		kafka_read_now(kt, max_rows, batch);
 }
 
 typedef struct KafkaLag
@@ -954,10 +1406,11 @@ kafka_producer(Oid serverid)
 	Oid			userid = GetUserId();	/* who inserts */
 	rd_kafka_t *rk = find_client(RD_KAFKA_PRODUCER, serverid, userid);
 	rd_kafka_conf_t *conf;
+	static const char *const producer_defaults[] = {"linger.ms", "5", NULL};
 
 	if (rk)
 		return rk;
-	conf = client_conf(serverid, userid, "linger.ms", "5", NULL, NULL);
+	conf = client_conf(serverid, userid, producer_defaults);
 	rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
 	return new_client(RD_KAFKA_PRODUCER, serverid, userid, conf);
 }

@@ -19,7 +19,7 @@ pgs_broker create lat 1
 
 pgs_psql <<SQL
 CREATE EXTENSION pg_stream;
-CREATE SERVER lat_kafka FOREIGN DATA WRAPPER kafka OPTIONS (brokers '$PGS_BROKERS');
+CREATE SERVER lat_kafka FOREIGN DATA WRAPPER kafka OPTIONS (brokers '$PGS_BROKERS', "fetch.wait.max.ms" '${FETCH_WAIT_MS:-10}');
 CREATE FOREIGN TABLE lat_out (id int) SERVER lat_kafka OPTIONS (topic 'lat');
 CREATE FOREIGN TABLE lat_in (id int) SERVER lat_kafka OPTIONS (topic 'lat');
 CREATE MATERIALIZED VIEW lat_v AS SELECT id FROM lat_in;

@@ -37,7 +37,9 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/datetime.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 PgsFormat
 pgs_parse_format(const char *v)
@@ -213,12 +215,98 @@ typedef struct JsonDecodeState
 	bool		not_object;
 } JsonDecodeState;
 
+/*
+ * An ISO 8601 date-time with an explicit zone, as most producers write
+ * event times -- 2026-01-01T00:03:17Z, 2026-01-01 00:03:17.25+02:00 --
+ * into a timestamptz without timestamptz_in's general parser (which takes
+ * a good part of a record's decoding time). Anything else, or any field
+ * out of its plain range, returns false and goes through timestamptz_in,
+ * so the result is the same either way.
+ */
+static inline int
+digits(const char *p, int n)
+{
+	int			v = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (!isdigit((unsigned char) p[i]))
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
+static bool
+fast_timestamptz(const char *s, TimestampTz *result)
+{
+	int			y = digits(s, 4),
+				mo,
+				d,
+				h,
+				mi,
+				sec;
+	int64		frac = 0;
+	int			offset = 0;		/* seconds east of UTC */
+	const char *p;
+	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+	if (y < 1 || s[4] != '-' || (mo = digits(s + 5, 2)) < 1 || mo > 12 || s[7] != '-' ||
+		(d = digits(s + 8, 2)) < 1 ||
+		d > mdays[mo - 1] + (mo == 2 && isleap(y)) ||
+		(s[10] != 'T' && s[10] != ' ') ||
+		(h = digits(s + 11, 2)) < 0 || h > 23 || s[13] != ':' ||
+		(mi = digits(s + 14, 2)) < 0 || mi > 59 || s[16] != ':' ||
+		(sec = digits(s + 17, 2)) < 0 || sec > 59)
+		return false;
+	p = s + 19;
+	if (*p == '.')
+	{
+		int			n = 0;
+
+		p++;
+		while (isdigit((unsigned char) p[n]))
+			n++;
+		if (n < 1 || n > 6)
+			return false;
+		frac = digits(p, n);
+		for (int i = n; i < 6; i++)
+			frac *= 10;
+		p += n;
+	}
+	if (*p == 'Z' && p[1] == '\0')
+		offset = 0;
+	else if ((*p == '+' || *p == '-') && p[1] != '\0')
+	{
+		int			oh = digits(p + 1, 2),
+					om = 0;
+		const char *q = p + 3;
+
+		if (oh < 0 || oh > 15)
+			return false;
+		if (*q == ':')
+			q++;
+		if (*q != '\0')
+		{
+			if ((om = digits(q, 2)) < 0 || om > 59 || q[2] != '\0')
+				return false;
+		}
+		offset = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
+	}
+	else
+		return false;
+	*result = ((int64) (date2j(y, mo, d) - POSTGRES_EPOCH_JDATE)) * USECS_PER_DAY +
+		(((int64) h * 60 + mi) * 60 + sec - offset) * USECS_PER_SEC + frac;
+	return true;
+}
+
 static void
 json_set(JsonDecodeState *st, char *text, JsonTokenType tokentype)
 {
 	PgsDecoder *d = st->d;
 	int			col = st->col;
 	Oid			typid = TupleDescAttr(d->desc, col)->atttypid;
+	TimestampTz ts;
 
 	st->col = -1;
 	if (tokentype == JSON_TOKEN_NULL)
@@ -233,6 +321,9 @@ json_set(JsonDecodeState *st, char *text, JsonTokenType tokentype)
 		st->values[col] = Int64GetDatum(pg_strtoint64(text));
 	else if (tokentype == JSON_TOKEN_STRING && typid == TEXTOID)
 		st->values[col] = CStringGetTextDatum(text);
+	else if (tokentype == JSON_TOKEN_STRING && typid == TIMESTAMPTZOID &&
+			 TupleDescAttr(d->desc, col)->atttypmod < 0 && fast_timestamptz(text, &ts))
+		st->values[col] = TimestampTzGetDatum(ts);
 	else if (tokentype == JSON_TOKEN_STRING && (typid == JSONOID || typid == JSONBOID))
 	{
 		StringInfoData quoted;
@@ -298,6 +389,197 @@ json_scalar(void *state, char *token, JsonTokenType tokentype)
 		json_set(st, token, tokentype);
 }
 
+/*
+ * The fast path, for what most streams carry: a flat object whose values
+ * are strings without escapes, numbers, true, false or null. The record is
+ * checked whole first (the keys are matched to columns in place, nothing
+ * is copied), then its values are converted left to right, as the parser
+ * below would. Anything else -- an escape, a nested value, a syntax error
+ * -- returns false before any value is set, and the record goes through
+ * PostgreSQL's parser, which decides and words the errors.
+ */
+#define FLAT_MAX_FIELDS 64
+
+typedef struct FlatField
+{
+	int			col;
+	JsonTokenType type;
+	const char *p;				/* the value (a string's without its quotes) */
+	int			len;
+} FlatField;
+
+static inline const char *
+skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* a string without escapes: p at the opening quote; NULL if not one */
+static const char *
+flat_string(const char *p, const char *end, const char **s, int *len)
+{
+	const char *q = ++p;
+
+	while (q < end && *q != '"')
+	{
+		if (*q == '\\' || (unsigned char) *q < 0x20)
+			return NULL;
+		q++;
+	}
+	if (q >= end)
+		return NULL;
+	*s = p;
+	*len = q - p;
+	return q + 1;
+}
+
+/* a JSON number; NULL if not one */
+static const char *
+flat_number(const char *p, const char *end)
+{
+	if (p < end && *p == '-')
+		p++;
+	if (p >= end || !isdigit((unsigned char) *p))
+		return NULL;
+	if (*p == '0')
+		p++;
+	else
+		while (p < end && isdigit((unsigned char) *p))
+			p++;
+	if (p < end && *p == '.')
+	{
+		p++;
+		if (p >= end || !isdigit((unsigned char) *p))
+			return NULL;
+		while (p < end && isdigit((unsigned char) *p))
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E'))
+	{
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || !isdigit((unsigned char) *p))
+			return NULL;
+		while (p < end && isdigit((unsigned char) *p))
+			p++;
+	}
+	/* a number runs into the next token only through a delimiter */
+	if (p < end && !(*p == ',' || *p == '}' || *p == ' ' || *p == '\t' ||
+					 *p == '\n' || *p == '\r'))
+		return NULL;
+	return p;
+}
+
+static int
+column_by_name_n(PgsDecoder *d, const char *name, int len)
+{
+	for (int i = 0; i < d->desc->natts; i++)
+	{
+		const char *att = NameStr(TupleDescAttr(d->desc, i)->attname);
+
+		if (d->data[i] && strncmp(att, name, len) == 0 && att[len] == '\0')
+			return i;
+	}
+	return -1;
+}
+
+static bool
+decode_flat_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
+{
+	const char *p = rec;
+	const char *end = rec + len;
+	FlatField	f[FLAT_MAX_FIELDS];
+	int			n = 0;
+	JsonDecodeState st = {0};
+
+	p = skip_ws(p, end);
+	if (p >= end || *p != '{')
+		return false;
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == '}')
+		p++;
+	else
+		for (;;)
+		{
+			const char *key;
+			int			keylen;
+
+			if (n == FLAT_MAX_FIELDS || p >= end || *p != '"' ||
+				(p = flat_string(p, end, &key, &keylen)) == NULL)
+				return false;
+			p = skip_ws(p, end);
+			if (p >= end || *p != ':')
+				return false;
+			p = skip_ws(p + 1, end);
+			if (p >= end)
+				return false;
+			f[n].col = column_by_name_n(d, key, keylen);
+			f[n].p = p;
+			if (*p == '"')
+			{
+				f[n].type = JSON_TOKEN_STRING;
+				if ((p = flat_string(p, end, &f[n].p, &f[n].len)) == NULL)
+					return false;
+			}
+			else if (*p == '-' || isdigit((unsigned char) *p))
+			{
+				f[n].type = JSON_TOKEN_NUMBER;
+				if ((p = flat_number(p, end)) == NULL)
+					return false;
+				f[n].len = p - f[n].p;
+			}
+			else if (end - p >= 4 && memcmp(p, "true", 4) == 0)
+				f[n].type = JSON_TOKEN_TRUE, f[n].len = 4, p += 4;
+			else if (end - p >= 5 && memcmp(p, "false", 5) == 0)
+				f[n].type = JSON_TOKEN_FALSE, f[n].len = 5, p += 5;
+			else if (end - p >= 4 && memcmp(p, "null", 4) == 0)
+				f[n].type = JSON_TOKEN_NULL, f[n].len = 4, p += 4;
+			else
+				return false;	/* nested, or not JSON */
+			n++;
+			p = skip_ws(p, end);
+			if (p < end && *p == ',')
+			{
+				p = skip_ws(p + 1, end);
+				continue;
+			}
+			if (p < end && *p == '}')
+			{
+				p++;
+				break;
+			}
+			return false;
+		}
+	if (skip_ws(p, end) != end)
+		return false;
+
+	st.d = d;
+	st.values = values;
+	st.nulls = nulls;
+	for (int i = 0; i < n; i++)
+	{
+		char		buf[64];
+		char	   *text;
+
+		if (f[i].col < 0)
+			continue;
+		st.col = f[i].col;
+		if (f[i].len < sizeof(buf))
+		{
+			memcpy(buf, f[i].p, f[i].len);
+			buf[f[i].len] = '\0';
+			text = buf;
+		}
+		else
+			text = pnstrdup(f[i].p, f[i].len);
+		json_set(&st, text, f[i].type);
+	}
+	return true;
+}
+
 static void
 decode_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 {
@@ -305,6 +587,8 @@ decode_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 	JsonSemAction sem = {0};
 	JsonParseErrorType err;
 
+	if (decode_flat_json(d, rec, len, values, nulls))
+		return;
 	st.d = d;
 	st.values = values;
 	st.nulls = nulls;

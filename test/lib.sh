@@ -166,3 +166,29 @@ pgs_stop_broker() {
 	pkill -f "$PGS_BROKER_DIR/" 2>/dev/null || true
 	rm -rf "$PGS_BROKER_DIR"
 }
+
+# Benchmarks (test/bench/).
+# pgs_result WORKLOAD VALUE UNIT [BASELINE BASELINE_VALUE]: one row of the
+# table test/bench/run.sh prints (each benchmark also prints its own).
+pgs_result() {
+	echo "RESULT|$1|$2|$3|${4:-}|${5:-}"
+}
+
+# pgs_timed SQL: run SQL in one backend; prints the wall-clock seconds it
+# took and the CPU seconds the backend used meanwhile (all its threads,
+# librdkafka's included), so a rate can be given per core.
+pgs_timed() {
+	local f
+	f=$(mktemp /tmp/pgs_timed.XXXXXX)
+	chmod 666 "$f"
+	pgs_psql -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
+SELECT pg_backend_pid() AS pid \gset
+\setenv PGS_TIMED_PID :pid
+\! { date +%s.%N; awk '{ print \$14 + \$15 }' /proc/\$PGS_TIMED_PID/stat; } >$f
+$1;
+\! { date +%s.%N; awk '{ print \$14 + \$15 }' /proc/\$PGS_TIMED_PID/stat; } >>$f
+SQL
+	awk -v hz="$(getconf CLK_TCK)" 'NR == 1 { t0 = $1 } NR == 2 { c0 = $1 } NR == 3 { t1 = $1 } NR == 4 { c1 = $1 }
+		END { printf "%.3f %.3f\n", t1 - t0, (c1 - c0) / hz }' "$f"
+	rm -f "$f"
+}

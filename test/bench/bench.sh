@@ -159,3 +159,8 @@ print(f"targets (DESIGN.md 3): (a) >= 10x (b): {'met' if a / b >= 10 else 'NOT m
       f"(a) >= 0.5x (d): {'met' if a / d >= 0.5 else 'NOT met'} ({a / d:.2f}x)")
 print("results agree" if check == "0" else f"RESULTS DIFFER ({check} rows)")
 PY
+w="insert-fed stream -> per-key tumbling count"
+pgs_result "$w (INSERT + view caught up)" "$a" "ev/s" "row-level trigger upserting a summary" "$b"
+pgs_result "$w (INSERT + view caught up)" "$a" "ev/s" "statement-level trigger, transition table" "$c"
+pgs_result "$w (INSERT + view caught up)" "$a" "ev/s" "one-shot INSERT ... SELECT ... GROUP BY" "$d"
+pgs_result "$w (the batch work alone)" "$a2" "ev/s" "one-shot INSERT ... SELECT ... GROUP BY" "$d"

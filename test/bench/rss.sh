@@ -36,3 +36,5 @@ while [ $done_events -lt "$EVENTS" ]; do
 	pgs_wait_for "SELECT lag = 0 FROM stream.queries" 300
 	echo "after $done_events events: worker RSS $(rss), groups $(pgs_psql -At -c 'SELECT state_rows FROM stream.queries')"
 done
+pgs_result "worker's own memory (RssAnon) after $done_events events" \
+	"$(awk '/RssAnon/ { printf "%.1f", $2 / 1024 }' /proc/$pid/status)" "MB" "DESIGN.md limit" 100

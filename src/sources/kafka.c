@@ -278,10 +278,13 @@ kafka_xact_callback(XactEvent event, void *arg)
 }
 
 /* a server or user mapping changed: make new clients at the next use */
+static void readers_mark_stale(void);
+
 static void
 clients_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
 	clients_stale = true;
+	readers_mark_stale();
 }
 
 /*
@@ -384,8 +387,6 @@ client_conf(Oid serverid, Oid userid, const char *const *more)
 	return conf;
 }
 
-static void readers_destroy(void);
-
 static void
 register_callbacks(void)
 {
@@ -414,7 +415,6 @@ drop_stale_clients(void)
 		pfree(clients);
 		clients = next;
 	}
-	readers_destroy();
 	clients_stale = false;
 }
 
@@ -727,6 +727,26 @@ bad_message(void *arg, int64 i, const char *error)
 					m->payload, m->payload ? m->len : 0, error);
 }
 
+/* a batch's messages, decoded into its rows */
+static void
+decode_messages(KafkaTable *kt, rd_kafka_message_t **msgs, int64 n, SourceBatch *batch)
+{
+	KafkaDecode kd = {kt, msgs};
+
+	batch->rows = tuplestore_begin_heap(false, false, work_mem);
+	batch->rows_bad = pgs_decode_batch(kt->desc, n, decode_message, bad_message,
+									   &kd, kt->on_error_stop, batch->rows);
+}
+
+static void
+no_message_error(KafkaTable *kt)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+			 errmsg("kafka stream \"%s\": no message from topic \"%s\" for %d s",
+					kt->relname, kt->topic, KAFKA_TIMEOUT_MS / 1000)));
+}
+
 /*------------------------------------------------------------------------
  * Readers: a view's consumer of a stream, assigned from batch to batch
  *------------------------------------------------------------------------
@@ -760,6 +780,7 @@ typedef struct KafkaReader
 	rd_kafka_t *rk;
 	rd_kafka_queue_t *queue;	/* its consumer queue */
 	int			wake[2];		/* librdkafka writes to [1] when a message is queued */
+	bool		stale;			/* its server or user mapping changed */
 	bool		down;			/* librdkafka reported all brokers down */
 	bool		assigned;
 	char	   *topic;			/* what is assigned: the topic, */
@@ -798,21 +819,32 @@ readers_unassign(void)
 		}
 }
 
+/*
+ * A server or user mapping changed: each reader is made again when its
+ * stream is read next (not before: another stream's batch may be waiting
+ * on its pipe).
+ */
 static void
-readers_destroy(void)
+readers_mark_stale(void)
 {
-	while (readers)
-	{
-		KafkaReader *next = readers->next;
+	for (KafkaReader *r = readers; r; r = r->next)
+		r->stale = true;
+}
 
-		reader_forget(readers);
-		rd_kafka_queue_destroy(readers->queue);
-		rd_kafka_destroy(readers->rk);
-		close(readers->wake[0]);
-		close(readers->wake[1]);
-		pfree(readers);
-		readers = next;
-	}
+static void
+reader_destroy(KafkaReader *r)
+{
+	KafkaReader **prev = &readers;
+
+	while (*prev != r)
+		prev = &(*prev)->next;
+	*prev = r->next;
+	reader_forget(r);
+	rd_kafka_queue_destroy(r->queue);
+	rd_kafka_destroy(r->rk);
+	close(r->wake[0]);
+	close(r->wake[1]);
+	pfree(r);
 }
 
 /* librdkafka's errors (served as a batch takes messages) */
@@ -840,7 +872,12 @@ kafka_reader(KafkaTable *kt)
 	drop_stale_clients();
 	for (r = readers; r; r = r->next)
 		if (r->relid == kt->relid && r->serverid == kt->serverid && r->userid == userid)
-			return r;
+		{
+			if (!r->stale)
+				return r;
+			reader_destroy(r);
+			break;
+		}
 
 	conf = client_conf(kt->serverid, userid, consumer_defaults);
 	/* what the reading depends on, whatever the options say */
@@ -1044,7 +1081,6 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 	rd_kafka_message_t **msgs = palloc(sizeof(rd_kafka_message_t *) * alloc);
 	bool		lost = false;
 	bool		fresh = false;
-	KafkaDecode kd;
 	PartPos    *pp;
 
 	reader_drain_wake(r);
@@ -1100,16 +1136,9 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 			if (n > 0 || lost)
 				last_progress = GetCurrentTimestamp();
 			else if (TimestampDifferenceExceeds(last_progress, GetCurrentTimestamp(), KAFKA_TIMEOUT_MS))
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-						 errmsg("kafka stream \"%s\": no message from topic \"%s\" for %d s",
-								kt->relname, kt->topic, KAFKA_TIMEOUT_MS / 1000)));
+				no_message_error(kt);
 		}
-		batch->rows = tuplestore_begin_heap(false, false, work_mem);
-		kd.kt = kt;
-		kd.msgs = msgs;
-		batch->rows_bad = pgs_decode_batch(kt->desc, nmsgs, decode_message, bad_message,
-										   &kd, kt->on_error_stop, batch->rows);
+		decode_messages(kt, msgs, nmsgs, batch);
 	}
 	PG_FINALLY();
 	{
@@ -1175,7 +1204,6 @@ kafka_read_now(KafkaTable *kt, int64 max_rows, SourceBatch *batch)
 	rd_kafka_resp_err_t err;
 	bool		cut = false;
 	TimestampTz last_progress = GetCurrentTimestamp();
-	KafkaDecode kd;
 
 	if (kt->start_latest)
 	{
@@ -1217,10 +1245,7 @@ kafka_read_now(KafkaTable *kt, int64 max_rows, SourceBatch *batch)
 			if (m == NULL)
 			{
 				if (TimestampDifferenceExceeds(last_progress, GetCurrentTimestamp(), KAFKA_TIMEOUT_MS))
-					ereport(ERROR,
-							(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-							 errmsg("kafka stream \"%s\": no message from topic \"%s\" for %d s",
-									kt->relname, kt->topic, KAFKA_TIMEOUT_MS / 1000)));
+					no_message_error(kt);
 				continue;
 			}
 			last_progress = GetCurrentTimestamp();
@@ -1264,11 +1289,7 @@ kafka_read_now(KafkaTable *kt, int64 max_rows, SourceBatch *batch)
 			if (p->next >= p->high)
 				pending--;
 		}
-		batch->rows = tuplestore_begin_heap(false, false, work_mem);
-		kd.kt = kt;
-		kd.msgs = msgs;
-		batch->rows_bad = pgs_decode_batch(kt->desc, nmsgs, decode_message, bad_message,
-										   &kd, kt->on_error_stop, batch->rows);
+		decode_messages(kt, msgs, nmsgs, batch);
 	}
 	PG_FINALLY();
 	{

@@ -1037,6 +1037,8 @@ reader_take(KafkaReader *r, KafkaTable *kt, rd_kafka_message_t **msgs, int max,
 
 			for (int k = j; k < n; k++)
 				rd_kafka_message_destroy(got[k]);
+			for (int k = 0; k < taken; k++)
+				rd_kafka_message_destroy(msgs[k]);
 			r->assigned = false;
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),

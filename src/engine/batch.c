@@ -443,6 +443,17 @@ execute_plan(PlannedStmt *plan, const char *name, TupleDesc *desc)
 	return ts;
 }
 
+/* the first natts values of from, as a virtual tuple in to */
+static void
+copy_slot_values(TupleTableSlot *from, TupleTableSlot *to, int natts)
+{
+	slot_getallattrs(from);
+	ExecClearTuple(to);
+	memcpy(to->tts_values, from->tts_values, sizeof(Datum) * natts);
+	memcpy(to->tts_isnull, from->tts_isnull, sizeof(bool) * natts);
+	ExecStoreVirtualTuple(to);
+}
+
 /*
  * Append mode without aggregation: every output row is a new view row,
  * and goes into the copy of the rows too (pg_dump dumps no view's rows;
@@ -464,11 +475,7 @@ write_rows(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc, Tuplestorestate *
 
 	while (tuplestore_gettupleslot(out, true, false, in))
 	{
-		slot_getallattrs(in);
-		ExecClearTuple(vslot);
-		memcpy(vslot->tts_values, in->tts_values, sizeof(Datum) * natts);
-		memcpy(vslot->tts_isnull, in->tts_isnull, sizeof(bool) * natts);
-		ExecStoreVirtualTuple(vslot);
+		copy_slot_values(in, vslot, natts);
 		viewwriter_insert(vw, vslot);
 		if (cw)
 			viewwriter_insert(cw, vslot);
@@ -858,11 +865,7 @@ rebuild_view(CqDef *cq)
 
 		while (table_scan_getnextslot(scan, ForwardScanDirection, in))
 		{
-			slot_getallattrs(in);
-			ExecClearTuple(vslot);
-			memcpy(vslot->tts_values, in->tts_values, sizeof(Datum) * natts);
-			memcpy(vslot->tts_isnull, in->tts_isnull, sizeof(bool) * natts);
-			ExecStoreVirtualTuple(vslot);
+			copy_slot_values(in, vslot, natts);
 			viewwriter_insert(vw, vslot);
 			ResetPerTupleExprContext(estate);
 		}

@@ -11,7 +11,9 @@
 #   payload, the others are processed; on_error 'stop' fails the query;
 # - a plain SELECT is a bounded read with the metadata columns;
 # - INSERT produces messages (read back through another kafka table);
-# - IMPORT FOREIGN SCHEMA infers the columns of each topic.
+# - IMPORT FOREIGN SCHEMA infers the columns of each topic;
+# - a message wakes an idle worker at once (with pg_stream.poll_interval at
+#   60 s, the view has it within the 20 s the test waits).
 source "$(dirname "$0")/../lib.sh"
 cleanup() {
 	pgs_stop_broker
@@ -238,4 +240,22 @@ d=$(q "WITH latest AS (SELECT DISTINCT ON (k) k, n, total FROM changes_in ORDER 
 		UNION ALL (SELECT \"user\", n, total FROM grow_users EXCEPT ALL SELECT * FROM latest)) d")
 echo "grow_users: $groups groups; $msgs messages in user_changes; latest per key differs in $d"
 [ "$d" = 0 ] && [ "$msgs" -gt "$groups" ] || { echo "kafka sink"; exit 1; }
+
+echo "a message wakes an idle worker at once (librdkafka's pipe), not at its next poll"
+pgs_broker create wake 1
+pgs_psql -q <<'SQL'
+ALTER SYSTEM SET pg_stream.poll_interval = '60s';
+SELECT pg_reload_conf();
+CREATE FOREIGN TABLE wake_in (id int) SERVER kafka_test OPTIONS (topic 'wake');
+CREATE MATERIALIZED VIEW wake_v AS SELECT id FROM wake_in;
+SQL
+# the worker has read the empty topic and sleeps (up to 60 s now)
+pgs_wait_for "SELECT a.wait_event = 'Extension' FROM stream.queries q JOIN pg_stat_activity a ON a.pid = q.worker_pid
+	WHERE q.name = 'wake_v'::regclass AND q.batches = 0"
+t0=$(date +%s%N)
+echo '{"id": 1}' | kcat -P -b "$PGS_BROKERS" -t wake -p 0
+pgs_wait_for "SELECT count(*) = 1 FROM wake_v" 20
+echo "in the view $(( ($(date +%s%N) - t0) / 1000000 )) ms after kcat started (the worker would otherwise sleep 60 s)"
+q "ALTER SYSTEM RESET pg_stream.poll_interval" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
 echo "ok"

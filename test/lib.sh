@@ -9,13 +9,18 @@
 #   pgs_psql           psql against it
 #   pgs_stop_cluster   stop it and remove it
 #
-# Variables: PGS_PORT (default: a free port from 55432), PGS_DIR (cluster
-# directory), PGS_USER (the OS user running the server: postgres).
+# Variables: PGS_PORT (default: a free port from PGS_PORT_BASE, 55432),
+# PGS_DIR (cluster directory), PGS_USER (the OS user running the server:
+# postgres), PG_BIN (PostgreSQL's programs; its pg_config decides where the
+# extension is installed, so a copy of PostgreSQL elsewhere gives a
+# private install that runs beside another).
 
 set -euo pipefail
 
 PGS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+PG_CONFIG="${PG_CONFIG:-$PG_BIN/pg_config}"
+export PG_BIN PG_CONFIG
 PGS_USER="${PGS_USER:-postgres}"
 
 pgs_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -42,11 +47,11 @@ pgs_install_deps() {
 # access to them).
 pgs_build() {
 	pgs_log "building pg_stream"
-	make -C "$PGS_ROOT" -s >/dev/null
+	make -C "$PGS_ROOT" -s PG_CONFIG="$PG_CONFIG" >/dev/null
 	if [ "$(id -u)" = 0 ]; then
-		make -C "$PGS_ROOT" -s install >/dev/null
+		make -C "$PGS_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 	else
-		sudo -n make -C "$PGS_ROOT" -s install >/dev/null
+		sudo -n make -C "$PGS_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 	fi
 }
 
@@ -62,14 +67,14 @@ pgs_as_user() {
 }
 
 pgs_free_port() {
-	local port=${1:-55432}
+	local port=${1:-${PGS_PORT_BASE:-55432}}
 	while (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null; do port=$((port + 1)); done
 	echo $port
 }
 
 # pgs_start_cluster [extra postgresql.conf lines...]
 pgs_start_cluster() {
-	PGS_PORT="${PGS_PORT:-$(pgs_free_port 55432)}"
+	PGS_PORT="${PGS_PORT:-$(pgs_free_port)}"
 	PGS_DIR="${PGS_DIR:-$(mktemp -d /tmp/pg_stream.XXXXXX)}"
 	export PGS_PORT PGS_DIR
 	id "$PGS_USER" >/dev/null 2>&1 || useradd -m "$PGS_USER"

@@ -20,7 +20,7 @@ tar -C "$PGS_ROOT" --exclude=.git -cf - . | tar -C "$work" -xf -
 chown -R "$PGS_USER" "$work"
 pgs_log "pg_regress"
 set +e
-pgs_as_user make -C "$work" -s installcheck >"$work/installcheck.log" 2>&1
+pgs_as_user make -C "$work" -s PG_CONFIG="$PG_CONFIG" installcheck >"$work/installcheck.log" 2>&1
 set -e
 cat "$work/installcheck.log"
 n_ok=$(grep -cE '^(ok|test|     ).* \.\.\. ok|^ok ' "$work/installcheck.log" || true)

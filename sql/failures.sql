@@ -42,3 +42,37 @@ UPDATE f_cfg SET divisor = 1;
 REFRESH MATERIALIZED VIEW f_view;
 SELECT * FROM f_view WHERE x = 7;
 DROP FOREIGN TABLE f_src CASCADE;
+
+-- A continuous query whose function refreshes a continuous view: the
+-- nested batch is refused (it would apply the running batch's input twice),
+-- the whole batch fails and its input stays unconsumed.
+CREATE FOREIGN TABLE n_src (x int) SERVER stream;
+CREATE TABLE n_flag (on_ boolean);
+INSERT INTO n_flag VALUES (true);
+CREATE FUNCTION n_refresh(view_name text, x int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+	IF (SELECT on_ FROM n_flag) THEN
+		EXECUTE format('REFRESH MATERIALIZED VIEW %I', view_name);
+	END IF;
+	RETURN x;
+END $$;
+CREATE MATERIALIZED VIEW n_append WITH (trigger = 'manual') AS
+	SELECT n_refresh('n_append', x) AS x FROM n_src;
+CREATE MATERIALIZED VIEW n_agg WITH (trigger = 'manual') AS
+	SELECT count(*) AS n, sum(n_refresh('n_agg', x)) AS s FROM n_src;
+CREATE MATERIALIZED VIEW n_other WITH (trigger = 'manual') AS
+	SELECT n_refresh('n_append', x) AS x FROM n_src;
+INSERT INTO n_src SELECT generate_series(1, 30);
+REFRESH MATERIALIZED VIEW n_append;
+REFRESH MATERIALIZED VIEW n_agg;
+REFRESH MATERIALIZED VIEW n_other;
+SELECT (SELECT count(*) FROM n_append) AS appended, (SELECT count(*) FROM n_other) AS other;
+-- without the nested REFRESH, every row arrives once
+UPDATE n_flag SET on_ = false;
+REFRESH MATERIALIZED VIEW n_append;
+REFRESH MATERIALIZED VIEW n_agg;
+SELECT count(*), count(DISTINCT x), sum(x) FROM n_append;
+SELECT * FROM n_agg;
+DROP FOREIGN TABLE n_src CASCADE;
+DROP FUNCTION n_refresh;
+DROP TABLE n_flag;

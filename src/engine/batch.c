@@ -1291,6 +1291,28 @@ done:
 	return result;
 }
 
+/*
+ * The view whose batch this backend is running, if any. A batch runs user
+ * code (the query's functions), which could REFRESH a continuous view: a
+ * batch of the same view would read the input the running one has read
+ * but not yet consumed, and apply it twice; one of another view would
+ * replace the batches the running one's scans read (pgs_set_current_batches).
+ * So a batch never runs inside another one.
+ */
+static Oid	batch_running = InvalidOid;
+
+static void
+refuse_nested_batch(Oid viewid)
+{
+	if (OidIsValid(batch_running))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot run a batch of continuous view \"%s\" inside the batch of continuous view \"%s\"",
+						get_rel_name(viewid), get_rel_name(batch_running)),
+				 errdetail("A function called by a continuous query tried to refresh a continuous view."),
+				 errhint("Refresh continuous views outside their queries, or let their workers run them.")));
+}
+
 BatchResult
 pgs_run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
 			  CqOptions *opts_out)
@@ -1298,9 +1320,19 @@ pgs_run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
 	PgsUser		saved;
 	BatchResult r;
 
-	pgs_become_superuser(&saved);
-	r = run_batch(viewid, from_worker, input, wait, opts_out);
-	pgs_restore_user(&saved);
+	refuse_nested_batch(viewid);
+	batch_running = viewid;
+	PG_TRY();
+	{
+		pgs_become_superuser(&saved);
+		r = run_batch(viewid, from_worker, input, wait, opts_out);
+		pgs_restore_user(&saved);
+	}
+	PG_FINALLY();
+	{
+		batch_running = InvalidOid;
+	}
+	PG_END_TRY();
 	return r;
 }
 
@@ -1371,8 +1403,11 @@ void
 pgs_refresh(Oid viewid)
 {
 	bool		reached;
-	List	   *marks = refresh_marks(viewid, NIL, &reached);
+	List	   *marks;
 	BatchWait	wait;
+
+	refuse_nested_batch(viewid);
+	marks = refresh_marks(viewid, NIL, &reached);
 
 	for (;;)
 	{

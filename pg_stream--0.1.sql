@@ -219,11 +219,19 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'stream_stop'
 LANGUAGE C STRICT;
 
--- Run-time status of the worker of each query (from shared memory).
+-- Run-time status of the worker of each query (from shared memory):
+-- waiting is true while its source is unreachable.
 CREATE FUNCTION stream._worker_status(
-	OUT view pg_catalog.oid, OUT pid pg_catalog.int4, OUT note pg_catalog.text)
+	OUT view pg_catalog.oid, OUT pid pg_catalog.int4, OUT note pg_catalog.text,
+	OUT waiting pg_catalog.bool)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'stream_worker_status'
+LANGUAGE C STRICT;
+
+-- Query slots (pg_stream.max_queries) free in the whole cluster.
+CREATE FUNCTION stream._slots_free()
+RETURNS pg_catalog.int4
+AS 'MODULE_PATHNAME', 'stream_slots_free'
 LANGUAGE C STRICT;
 
 -- Called by the sql_drop event trigger: forget dropped queries and streams.
@@ -255,13 +263,29 @@ AS $$
 	WHERE pg_catalog.starts_with(o, name OPERATOR(pg_catalog.||) '=')
 $$;
 
-CREATE VIEW stream.queries AS
+-- Who may see what (as pg_stat_activity): a row only to the roles with the
+-- privileges of the view's owner (its owner, members of the owner's role,
+-- superusers), and to pg_read_all_stats, which sees the figures but not
+-- what may quote the data (last_error, positions). security_barrier: a
+-- user's function in a WHERE clause never sees the rows filtered out.
+CREATE FUNCTION stream._may_see(view pg_catalog.oid, OUT owner_member pg_catalog.bool,
+								OUT visible pg_catalog.bool)
+LANGUAGE sql STABLE
+AS $$
+	SELECT m, m OR pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')
+	FROM (SELECT pg_catalog.pg_has_role(r.relowner, 'USAGE') AS m
+		  FROM pg_catalog.pg_class r WHERE r.oid OPERATOR(pg_catalog.=) view) x
+$$;
+
+CREATE VIEW stream.queries WITH (security_barrier) AS
 SELECT
 	c.view AS name,
 	CASE
 		WHEN c.failed THEN 'failed'
 		WHEN NOT c.enabled THEN 'stopped'
+		WHEN w.waiting THEN 'waiting'
 		WHEN w.pid IS NOT NULL THEN 'running'
+		WHEN w.note IS NOT NULL OR v.slots_full THEN 'waiting'
 		ELSE 'idle'
 	END AS status,
 	COALESCE(stream._option(c.options, 'trigger'), 'default') AS trigger,
@@ -284,14 +308,24 @@ SELECT
 	 FROM stream.positions j
 	 WHERE j.view OPERATOR(pg_catalog.=) c.view AND j.join_state IS NOT NULL)
 		AS state_rows_by_stream,
-	COALESCE(c.last_error, w.note,
-			 CASE WHEN NOT (SELECT r.relispopulated FROM pg_catalog.pg_class r
-							WHERE r.oid OPERATOR(pg_catalog.=) c.view)
-			 THEN 'restored, not populated yet: REFRESH MATERIALIZED VIEW resumes it' END)
-		AS last_error,
+	CASE WHEN s.owner_member OR e.msg IS NULL THEN e.msg
+		 ELSE '<insufficient privilege>' END AS last_error,
 	w.pid AS worker_pid
 FROM stream.cq c
+CROSS JOIN LATERAL stream._may_see(c.view) s
 LEFT JOIN stream._worker_status() w ON w.view OPERATOR(pg_catalog.=) c.view
+CROSS JOIN LATERAL (
+	SELECT c.enabled AND NOT c.failed AND w.view IS NULL
+		AND stream._slots_free() OPERATOR(pg_catalog.=) 0 AS slots_full
+) v
+CROSS JOIN LATERAL (
+	SELECT COALESCE(c.last_error, w.note,
+		CASE WHEN NOT (SELECT r.relispopulated FROM pg_catalog.pg_class r
+					   WHERE r.oid OPERATOR(pg_catalog.=) c.view)
+		THEN 'restored, not populated yet: REFRESH MATERIALIZED VIEW resumes it' END,
+		CASE WHEN v.slots_full
+		THEN 'waiting for a query slot: all pg_stream.max_queries slots are taken' END) AS msg
+) e
 LEFT JOIN LATERAL (
 	SELECT
 		(pg_catalog.sum(b.rows_in) / NULLIF(EXTRACT(epoch FROM
@@ -302,13 +336,27 @@ LEFT JOIN LATERAL (
 		(pg_catalog.array_agg(b.state_rows ORDER BY b.batch_id DESC))[1] AS state_rows
 	FROM (SELECT * FROM stream.batch_log b1 WHERE b1.view OPERATOR(pg_catalog.=) c.view
 		  ORDER BY b1.batch_id DESC LIMIT 10) b
-) p ON true;
+) p ON true
+WHERE s.visible;
 
--- The last batches of each query.
-CREATE VIEW stream.progress AS
-SELECT view AS name, batch_id, started_at, duration_ms, rows_in, rows_out,
-	   watermark, start_position, end_position, state_rows
-FROM stream.batch_log;
+-- The last batches of each query (positions name files and offsets: only
+-- for the owner's roles).
+CREATE VIEW stream.progress WITH (security_barrier) AS
+SELECT b.view AS name, b.batch_id, b.started_at, b.duration_ms, b.rows_in, b.rows_out,
+	   b.watermark,
+	   CASE WHEN s.owner_member THEN b.start_position END AS start_position,
+	   CASE WHEN s.owner_member THEN b.end_position END AS end_position,
+	   b.state_rows
+FROM stream.batch_log b
+CROSS JOIN LATERAL stream._may_see(b.view) s
+WHERE s.visible;
+
+-- Dead letters hold the records themselves: a row only for the roles with
+-- the privileges of its view's owner (and superusers, who bypass row
+-- security).
+ALTER TABLE stream.errors ENABLE ROW LEVEL SECURITY;
+CREATE POLICY errors_of_visible_views ON stream.errors FOR SELECT
+	USING ((stream._may_see(view)).owner_member);
 
 -- Anyone may declare streams (as anyone may create tables); reading and
 -- writing them then follows the foreign tables' own privileges.

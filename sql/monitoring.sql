@@ -36,3 +36,12 @@ SELECT wait_for($$(SELECT lag >= 5 FROM stream.queries WHERE name = 'm_rate_view
 REFRESH MATERIALIZED VIEW m_rate_view;
 SELECT count > 0 AS counted FROM m_rate_view;
 DROP FOREIGN TABLE m_src, m_rate CASCADE;
+
+-- A source that cannot be reached: the worker waits for it, and says so.
+CREATE SERVER m_sock FOREIGN DATA WRAPPER socket OPTIONS (host '127.0.0.1', port '9');
+CREATE FOREIGN TABLE m_socket (line text) SERVER m_sock;
+CREATE MATERIALIZED VIEW m_sock_view AS SELECT line FROM m_socket;
+SELECT wait_for($$(SELECT status = 'waiting' FROM stream.queries WHERE name = 'm_sock_view'::regclass)$$, '30 seconds');
+SELECT status, last_error LIKE 'waiting for the source: %' AS says_why, worker_pid IS NOT NULL AS has_worker
+FROM stream.queries WHERE name = 'm_sock_view'::regclass;
+DROP SERVER m_sock CASCADE;

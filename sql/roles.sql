@@ -58,6 +58,65 @@ SET ROLE pgs_alice;
 DROP MATERIALIZED VIEW r_view;
 DROP FOREIGN TABLE r_src;
 RESET ROLE;
+
+-- Monitoring shows a view's rows only to the roles with its owner's
+-- privileges (the owner, members of its role, superusers), as
+-- pg_stat_activity does; pg_read_all_stats sees the figures but not what
+-- may quote the data (last_error, positions, dead letters).
+CREATE ROLE pgs_carol IN ROLE pgs_alice;
+CREATE ROLE pgs_stats IN ROLE pg_read_all_stats;
+GRANT pg_read_server_files TO pgs_alice;
+COPY (SELECT 1) TO PROGRAM 'rm -rf /tmp/pgs_regress_roles && mkdir /tmp/pgs_regress_roles && printf ''{"v": "12"}\n{"v": "secret-1"}\n'' > /tmp/pgs_regress_roles/.a && mv /tmp/pgs_regress_roles/.a /tmp/pgs_regress_roles/a.json';
+SET ROLE pgs_alice;
+CREATE FOREIGN TABLE r_file (v int) SERVER file OPTIONS (path '/tmp/pgs_regress_roles');
+CREATE MATERIALIZED VIEW r_file_v WITH (trigger = 'manual') AS SELECT v FROM r_file;
+REFRESH MATERIALIZED VIEW r_file_v;
+CREATE FOREIGN TABLE r_txt (v text) SERVER stream;
+CREATE MATERIALIZED VIEW r_fail AS SELECT v::int AS n FROM r_txt;
+INSERT INTO r_txt VALUES ('secret-2');
+RESET ROLE;
+SELECT wait_for($$(SELECT status = 'failed' FROM stream.queries WHERE name = 'r_fail'::regclass)$$);
+-- a leaky function of bob's in a WHERE clause must see nothing either
+SET ROLE pgs_bob;
+CREATE FUNCTION pgs_leak(text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS $$
+BEGIN
+	RAISE NOTICE 'leaked: %', $1;
+	RETURN true;
+END $$;
+RESET ROLE;
+CREATE VIEW r_seen WITH (security_invoker) AS
+SELECT current_user AS who,
+	(SELECT count(*) FROM stream.queries WHERE name IN ('r_file_v'::regclass, 'r_fail'::regclass)) AS queries,
+	(SELECT string_agg(coalesce(last_error, '-'), ', ' ORDER BY name::text) FROM stream.queries
+	 WHERE name IN ('r_file_v'::regclass, 'r_fail'::regclass)) AS last_errors,
+	(SELECT count(*) FROM stream.progress WHERE name = 'r_file_v'::regclass) AS batches,
+	(SELECT count(*) FROM stream.progress WHERE name = 'r_file_v'::regclass
+	 AND end_position IS NOT NULL) AS positions,
+	(SELECT string_agg(payload, ', ') FROM stream.errors WHERE view = 'r_file_v'::regclass) AS payloads,
+	stream._lag('r_fail') AS lag;
+GRANT SELECT ON r_seen TO PUBLIC;
+SELECT * FROM r_seen;
+SET ROLE pgs_alice;
+SELECT * FROM r_seen;
+SET ROLE pgs_carol;
+SELECT * FROM r_seen;
+SET ROLE pgs_bob;
+SELECT * FROM r_seen;
+SELECT count(*) FROM stream.queries WHERE pgs_leak(last_error);
+SELECT count(*) FROM stream.errors WHERE pgs_leak(payload);
+SELECT count(*) FROM stream.progress WHERE pgs_leak(end_position::text);
+SET ROLE pgs_stats;
+SELECT * FROM r_seen;
+RESET ROLE;
+DROP VIEW r_seen;
+DROP FUNCTION pgs_leak;
+SET ROLE pgs_alice;
+DROP FOREIGN TABLE r_file, r_txt CASCADE;
+RESET ROLE;
+COPY (SELECT 1) TO PROGRAM 'rm -rf /tmp/pgs_regress_roles';
+DROP ROLE pgs_carol, pgs_stats;
+REVOKE pg_read_server_files FROM pgs_alice;
+
 DROP TABLE pgs_secret, pgs_dim;
 REVOKE ALL ON SCHEMA public FROM pgs_alice, pgs_bob;
 DROP ROLE pgs_alice, pgs_bob;

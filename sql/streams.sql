@@ -147,3 +147,32 @@ DROP FOREIGN TABLE s CASCADE;
 SELECT count(*) FROM stream.cq WHERE view::text IN ('s_all', 's_small', 's_late');
 SELECT count(*) FROM stream.positions p WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = p.stream);
 DROP FOREIGN TABLE s2, s_unread CASCADE;
+
+-- Clean-up follows consumption, whoever consumes: a stream read only by
+-- REFRESH (a manual view, the "availableNow" pattern run from cron) keeps
+-- no consumed rows, and a plain SELECT shows only what some view has not
+-- consumed yet.
+CREATE FOREIGN TABLE s_c (x int) SERVER stream;
+CREATE MATERIALIZED VIEW s_c_manual WITH (trigger = 'manual') AS SELECT x FROM s_c;
+CREATE MATERIALIZED VIEW s_c_auto AS SELECT x FROM s_c;
+INSERT INTO s_c SELECT generate_series(1, 100);
+SELECT wait_for($$(SELECT count(*) = 100 FROM s_c_auto)$$);
+SELECT count(*) FROM s_c;			-- s_c_manual has read none of them
+REFRESH MATERIALIZED VIEW s_c_manual;
+SELECT count(*) FROM s_c;			-- every view has consumed them all
+SELECT wait_for($$NOT EXISTS (SELECT FROM stream.buffer WHERE stream = 's_c'::regclass)$$, '20 seconds');
+DROP MATERIALIZED VIEW s_c_auto;
+-- REFRESH alone, round after round: the buffer never grows
+DO $$
+BEGIN
+	FOR i IN 1..5 LOOP
+		INSERT INTO s_c SELECT generate_series(1, 1000);
+		COMMIT;
+		REFRESH MATERIALIZED VIEW s_c_manual;
+		COMMIT;
+	END LOOP;
+END $$;
+SELECT count(*) FROM s_c;
+SELECT wait_for($$NOT EXISTS (SELECT FROM stream.buffer WHERE stream = 's_c'::regclass)$$, '20 seconds');
+SELECT count(*), sum(x) FROM s_c_manual;
+DROP FOREIGN TABLE s_c CASCADE;

@@ -79,6 +79,7 @@ PG_FUNCTION_INFO_V1(stream_start);
 PG_FUNCTION_INFO_V1(stream_stop);
 PG_FUNCTION_INFO_V1(stream_on_drop);
 PG_FUNCTION_INFO_V1(stream_worker_status);
+PG_FUNCTION_INFO_V1(stream_slots_free);
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
@@ -860,6 +861,8 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					if (refresh_unpopulated(relid, stmt->skipData))
 					{
 						pgs_refresh(relid);
+						/* the manager cleans what it consumed (sources/stream.c) */
+						wake_at_commit = true;
 						if (qc)
 							SetQueryCompletion(qc, CMDTAG_REFRESH_MATERIALIZED_VIEW, 0);
 						return;
@@ -874,6 +877,8 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 											get_rel_name(relid)),
 									 errhint("Use stream.stop() to stop it, or DROP MATERIALIZED VIEW.")));
 						pgs_refresh(relid);
+						/* the manager cleans what it consumed (sources/stream.c) */
+						wake_at_commit = true;
 						if (qc)
 							SetQueryCompletion(qc, CMDTAG_REFRESH_MATERIALIZED_VIEW, 0);
 						return;
@@ -1007,6 +1012,20 @@ stream_on_drop(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();
 }
 
+/* stream._slots_free(): query slots free in the cluster */
+Datum
+stream_slots_free(PG_FUNCTION_ARGS)
+{
+	int			n = 0;
+
+	pgs_slots_lock(false);
+	for (int i = 0; i < pgs_slot_count(); i++)
+		if (!OidIsValid(pgs_slot_at(i)->viewid))
+			n++;
+	pgs_slots_unlock();
+	PG_RETURN_INT32(n);
+}
+
 /* stream._worker_status(): the slots of this database */
 Datum
 stream_worker_status(PG_FUNCTION_ARGS)
@@ -1018,8 +1037,8 @@ stream_worker_status(PG_FUNCTION_ARGS)
 	for (int i = 0; i < pgs_slot_count(); i++)
 	{
 		CqSlot	   *s = pgs_slot_at(i);
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
 
 		if (s->dboid != MyDatabaseId || !OidIsValid(s->viewid))
 			continue;
@@ -1028,6 +1047,7 @@ stream_worker_status(PG_FUNCTION_ARGS)
 		nulls[1] = (s->pid == 0);
 		values[2] = CStringGetTextDatum(s->note);
 		nulls[2] = (s->note[0] == '\0');
+		values[3] = BoolGetDatum(s->pid != 0 && s->waiting);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	pgs_slots_unlock();

@@ -180,7 +180,7 @@ extern int64 pgs_jsonb_get_int64(Jsonb *jb, const char *key, int64 dflt);
 /* in sources/stream.c */
 extern const SourceRoutine stream_source;
 extern void pgs_stream_xact_init(void);
-extern void pgs_stream_gc_unread(void);
+extern void pgs_stream_gc(void);
 
 /* in sources/rate.c */
 extern const SourceRoutine rate_source;
@@ -504,12 +504,15 @@ typedef struct CqSlot
 	Oid			viewid;
 	pid_t		pid;			/* worker, or 0 */
 	Latch	   *latch;
+	bool		waiting;		/* its worker waits for an unreachable source */
 	char		note[128];		/* why not running, if so */
 } CqSlot;
 
 extern void pgs_shmem_init(void);
 extern CqSlot *pgs_slot_claim(Oid dboid, Oid viewid, int pid, Latch *latch);
 extern void pgs_slot_note(Oid dboid, Oid viewid, const char *note);
+extern void pgs_slot_set_waiting(CqSlot *slot, bool waiting);
+extern bool pgs_slot_reserve(Oid dboid, Oid viewid);
 extern void pgs_wake_database(Oid dboid);
 extern void pgs_wake_manager(Oid dboid);
 extern void pgs_wake_launcher(void);

@@ -10,9 +10,12 @@
  *	  after a back-off if that query's worker died recently;
  *	- says so in the query's slot, and in the log once, when no
  *	  background worker slot is free (stream.queries shows the note), and
- *	  tries again later;
+ *	  tries again later; when all pg_stream.max_queries slots are taken,
+ *	  it starts no worker, logs that once, and stream.queries shows it;
  *	- terminates the workers of queries that were stopped or dropped;
- *	- every 10 s, deletes the rows of streams that no view reads.
+ *	- deletes the rows of INSERT-fed streams that every view reading them
+ *	  has consumed (a REFRESH wakes it when it commits), and of streams
+ *	  that no view reads.
  * It exits when the extension is not installed in its database, after
  * terminating its workers.
  *
@@ -44,12 +47,11 @@ typedef struct Managed
 	int			deaths;
 	bool		seen;			/* enabled in the last scan */
 	bool		logged_no_slot;
+	bool		logged_no_query_slot;
 } Managed;
 
 static Managed *managed = NULL;
 static int	nmanaged = 0;
-
-#define GC_INTERVAL_MS 10000	/* clean-up of streams nobody reads */
 
 static Managed *
 managed_get(Oid viewid)
@@ -111,7 +113,6 @@ void
 pgs_manager_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
-	TimestampTz last_gc = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -164,11 +165,7 @@ pgs_manager_main(Datum arg)
 				m->seen = true;
 				strlcpy(m->name, name ? name : "?", sizeof(m->name));
 			}
-			if (TimestampDifferenceExceeds(last_gc, GetCurrentTimestamp(), GC_INTERVAL_MS))
-			{
-				pgs_stream_gc_unread();
-				last_gc = GetCurrentTimestamp();
-			}
+			pgs_stream_gc();
 			SPI_finish();
 		}
 		PopActiveSnapshot();
@@ -212,11 +209,24 @@ pgs_manager_main(Datum arg)
 			}
 			if (now < m->restart_at)
 				continue;
-			if (pgs_start_worker(dboid, m->viewid, &m->handle))
+			/*
+			 * All pg_stream.max_queries slots taken: a worker could not
+			 * run. stream.queries says so (stream._slots_free); try again
+			 * at the next round.
+			 */
+			if (!pgs_slot_reserve(dboid, m->viewid))
 			{
-				m->logged_no_slot = false;
-				pgs_slot_note(dboid, m->viewid, NULL);
+				if (!m->logged_no_query_slot)
+					ereport(LOG,
+							(errmsg("pg_stream: no query slot for continuous view \"%s\"; it will start when one frees",
+									m->name),
+							 errhint("Raise pg_stream.max_queries.")));
+				m->logged_no_query_slot = true;
+				continue;
 			}
+			m->logged_no_query_slot = false;
+			if (pgs_start_worker(dboid, m->viewid, &m->handle))
+				m->logged_no_slot = false;
 			else
 			{
 				m->handle = NULL;

@@ -124,6 +124,7 @@ pgs_slot_claim(Oid dboid, Oid viewid, int pid, Latch *latch)
 	{
 		s->pid = pid;
 		s->latch = latch;
+		s->waiting = false;
 		s->note[0] = '\0';
 	}
 	LWLockRelease(shared->lock);
@@ -144,6 +145,33 @@ pgs_slot_note(Oid dboid, Oid viewid, const char *note)
 	else if (s)
 		s->note[0] = '\0';
 	LWLockRelease(shared->lock);
+}
+
+/* a worker says whether it waits for its source (stream.queries shows it) */
+void
+pgs_slot_set_waiting(CqSlot *slot, bool waiting)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	slot->waiting = waiting;
+	LWLockRelease(shared->lock);
+}
+
+/*
+ * The manager takes the query's slot before it starts a worker, which then
+ * claims it (pgs_slot_claim): a worker is never started to find every slot
+ * taken by the others started with it. False if no slot is free.
+ */
+bool
+pgs_slot_reserve(Oid dboid, Oid viewid)
+{
+	CqSlot	   *s;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	s = slot_find_locked(dboid, viewid, true);
+	if (s)
+		s->note[0] = '\0';
+	LWLockRelease(shared->lock);
+	return s != NULL;
 }
 
 /* wake every worker of a database: a stream of theirs may have new rows */

@@ -254,6 +254,7 @@ pgs_worker_main(Datum arg)
 			if (outages > 0)
 			{
 				outages = 0;
+				pgs_slot_set_waiting(slot, false);
 				record_failure(NULL, false);
 				ereport(LOG,
 						(errmsg("pg_stream: the source of continuous query %u is back", my_viewid)));
@@ -285,7 +286,8 @@ pgs_worker_main(Datum arg)
 				 * so it waits, however long, trying again with back-off.
 				 */
 				lock_waits = 0;
-				outages++;
+				if (outages++ == 0)
+					pgs_slot_set_waiting(slot, true);
 				if (outages == 1 || outages % 20 == 0)
 					ereport(LOG,
 							(errmsg("pg_stream: continuous query %u waits for its source: %s",

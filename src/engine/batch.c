@@ -37,6 +37,7 @@
 #include "access/genam.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_rewrite.h"
@@ -47,6 +48,7 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -84,6 +86,7 @@ typedef struct StreamPos
 } StreamPos;
 
 static TimestampTz last_cleanup = 0;
+static bool cleanup_skipped = false;
 
 /*------------------------------------------------------------------------
  * Catalog access (SPI; results copied to the caller's context)
@@ -398,17 +401,24 @@ lock_referenced(Oid relid, int depth)
 
 /*
  * Drop the input every reader of these streams has consumed (see the
- * sources' cleanup). Throttled: at most once a second per worker.
+ * sources' cleanup). Throttled: at most once a second per worker; one
+ * skipped runs when the worker next finds no input (force), so what the
+ * last batch consumed does not wait for more input to be cleaned.
  */
 static void
-cleanup_sources(List *streams)
+cleanup_sources(List *streams, bool force)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	ListCell   *lc;
 
-	if (!TimestampDifferenceExceeds(last_cleanup, now, 1000))
+	if (force ? !cleanup_skipped :
+		!TimestampDifferenceExceeds(last_cleanup, now, 1000))
+	{
+		cleanup_skipped |= !force;
 		return;
+	}
 	last_cleanup = now;
+	cleanup_skipped = false;
 	foreach(lc, streams)
 	{
 		const SourceRoutine *src = pgs_source_for_relation(lfirst_oid(lc));
@@ -1272,8 +1282,10 @@ run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
 					 has_watermark, watermark, started, INSTR_TIME_GET_MILLISEC(t1));
 		/* not in REFRESH: it would hold the clean-up's locks in a user's transaction */
 		if (from_worker)
-			cleanup_sources(cq->streams);
+			cleanup_sources(cq->streams, false);
 	}
+	else if (result == BATCH_EMPTY && from_worker)
+		cleanup_sources(cq->streams, true);
 	foreach(lc, batches)
 	{
 		SourceBatch *b = lfirst(lc);
@@ -1440,6 +1452,11 @@ stream_lag(PG_FUNCTION_ARGS)
 	bool		known = false;
 	PgsUser		saved;
 
+	/* as stream.queries shows it: to the owner's roles and pg_read_all_stats */
+	if (!pgs_is_cq(viewid) ||
+		!(has_privs_of_role(GetUserId(), pgs_rel_owner(viewid)) ||
+		  has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS)))
+		PG_RETURN_NULL();
 	pgs_become_superuser(&saved);
 	positions = load_positions(viewid);
 	pgs_restore_user(&saved);

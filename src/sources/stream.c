@@ -32,10 +32,14 @@
  * with the view's changes: exactly-once.
  *
  * Clean-up. A chunk is kept until every view reading the stream has
- * consumed it: chunks below the smallest xmin of the readers' positions
- * are deleted after batches (by workers, not REFRESH); chunks of streams
- * nobody reads are deleted by the manager. See stream_cleanup for how a
- * view still being created is protected.
+ * consumed it, whoever consumed it (a worker or a REFRESH): chunks below
+ * the smallest xmin of the readers' positions are deleted by workers after
+ * their batches (at most once a second each, and once more when they find
+ * no input), and by the manager, every second and when a REFRESH commits,
+ * for every stream of its database; chunks of streams nobody reads go the
+ * same way. Until then a plain SELECT does not show them: it skips what
+ * every reader's position covers. See stream_cleanup for how a view still
+ * being created is protected.
  *
  *-------------------------------------------------------------------------
  */
@@ -280,6 +284,8 @@ scan_chunks(Oid relid, const XidSet *p, bool skip_own, chunk_fn fn, void *arg)
 
 typedef struct ReadState
 {
+	int			nreaders;		/* a plain SELECT: the views' positions */
+	XidSet	   *readers;
 	int64		max_rows;		/* or -1 */
 	int64		nrows;
 	bool		any;
@@ -295,6 +301,17 @@ read_chunk(void *arg, uint64 xid, int32 nrows, TupleTableSlot *bslot)
 	ReadState  *rs = arg;
 	bool		isnull;
 
+	/* consumed by every view, not yet deleted by the clean-up */
+	if (rs->nreaders > 0)
+	{
+		int			i;
+
+		for (i = 0; i < rs->nreaders; i++)
+			if (!xidset_covers(&rs->readers[i], xid))
+				break;
+		if (i == rs->nreaders)
+			return true;
+	}
 	/* a batch holds whole transactions */
 	if (rs->max_rows >= 0 && rs->nrows >= rs->max_rows && xid != rs->last_xid)
 	{
@@ -321,6 +338,55 @@ read_chunk(void *arg, uint64 xid, int32 nrows, TupleTableSlot *bslot)
 	return true;
 }
 
+/*
+ * The positions of the views reading stream relid, for a plain SELECT,
+ * which shows what they have not all consumed. None (everything kept is
+ * shown) while a restored view is not refreshed yet: its position holds
+ * the ids of another cluster until then (see stream_restore).
+ */
+static int
+reader_positions(Oid relid, XidSet **readers)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+	MemoryContext cxt = CurrentMemoryContext;
+	PgsUser		saved;
+	int			n = 0;
+
+	*readers = NULL;
+	pgs_become_superuser(&saved);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT p.position, r.relispopulated FROM stream.positions p "
+							  "JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) p.view::pg_catalog.oid "
+							  "WHERE p.stream::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read stream.positions");
+	if (SPI_processed > 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		*readers = palloc(sizeof(XidSet) * SPI_processed);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		pos = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+			bool		populated = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+															   SPI_tuptable->tupdesc, 2, &isnull));
+
+			if (!populated)
+			{
+				n = 0;
+				break;
+			}
+			xidset_from_jsonb(DatumGetJsonbP(pos), &(*readers)[n++]);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	pgs_restore_user(&saved);
+	return n;
+}
+
 static void
 stream_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 {
@@ -328,12 +394,18 @@ stream_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	XidSet		s2;
 	ReadState	rs;
 
+	memset(&rs, 0, sizeof(rs));
 	if (position)
 		xidset_from_jsonb(position, &p1);
 	else
-		memset(&p1, 0, sizeof(p1));	/* bounded read: everything kept */
+	{
+		/* bounded read: what the views have not all consumed */
+		memset(&p1, 0, sizeof(p1));
+		rs.nreaders = reader_positions(RelationGetRelid(rel), &rs.readers);
+		for (int i = 0; i < rs.nreaders; i++)
+			p1.xmin = p1.xmax = (i == 0) ? rs.readers[i].xmin : Min(p1.xmin, rs.readers[i].xmin);
+	}
 
-	memset(&rs, 0, sizeof(rs));
 	rs.max_rows = max_rows;
 	batch->chunks = tuplestore_begin_heap(false, false, work_mem);
 	rs.dest = batch->chunks;
@@ -489,7 +561,8 @@ stream_add_reader(Oid relid)
 }
 
 /*
- * Chunks of streams that no view reads are garbage: run by the managers.
+ * The managers' clean-up of every stream with chunks in the buffer: what
+ * every reader has consumed, and all of a stream no view reads (garbage).
  * The streams present are found with a skip scan of the buffer's index.
  *
  * Not while a restore may be under way: pg_dump's data comes table by
@@ -499,7 +572,7 @@ stream_add_reader(Oid relid)
  * yet refreshed.
  */
 void
-pgs_stream_gc_unread(void)
+pgs_stream_gc(void)
 {
 	List	   *streams = NIL;
 	ListCell   *lc;
@@ -521,8 +594,7 @@ pgs_stream_gc_unread(void)
 					" UNION ALL"
 					" SELECT (SELECT min(b.stream) FROM stream.buffer b WHERE b.stream > s.stream)"
 					" FROM s WHERE s.stream IS NOT NULL)"
-					" SELECT stream FROM s WHERE stream IS NOT NULL AND NOT EXISTS"
-					" (SELECT FROM stream.positions p WHERE p.stream::oid = s.stream)",
+					" SELECT stream FROM s WHERE stream IS NOT NULL",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.buffer");
 	for (uint64 i = 0; i < SPI_processed; i++)

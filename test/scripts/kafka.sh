@@ -120,7 +120,7 @@ check "after a postmaster crash"
 echo "the broker goes down mid-stream; a view is created while it is down"
 pgs_broker down 1
 q "CREATE MATERIALIZED VIEW during_outage AS SELECT count(*) AS n FROM events" >/dev/null
-pgs_wait_for "SELECT bool_and(last_error LIKE 'waiting for the source: %') AND bool_and(status = 'running') FROM stream.queries" 120
+pgs_wait_for "SELECT bool_and(last_error LIKE 'waiting for the source: %') AND bool_and(status = 'waiting') FROM stream.queries" 120
 q "SELECT name, status, last_error FROM stream.queries ORDER BY name"
 grep -q "waits for its source" "$PGS_DIR/log" || { echo "no log line"; exit 1; }
 pgs_broker up 1

@@ -23,9 +23,9 @@ SQL
 
 echo "two views run, the third waits for a slot"
 pgs_wait_for "SELECT count(*) FILTER (WHERE status = 'running') = 2
-	AND count(*) FILTER (WHERE status = 'idle' AND last_error LIKE 'waiting for a background worker slot%') = 1
+	AND count(*) FILTER (WHERE status = 'waiting' AND last_error LIKE 'waiting for a background worker slot%') = 1
 	FROM stream.queries" 60
-waiting=$(q "SELECT name FROM stream.queries WHERE status = 'idle'")
+waiting=$(q "SELECT name FROM stream.queries WHERE status = 'waiting'")
 running=$(q "SELECT name FROM stream.queries WHERE status = 'running' ORDER BY name LIMIT 1")
 echo "waiting: $waiting; dropping $running"
 grep -q "no background worker slot for continuous view \"public.$waiting\"" "$PGS_DIR/log" || { echo "no log line"; exit 1; }

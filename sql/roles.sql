@@ -93,7 +93,8 @@ SELECT current_user AS who,
 	(SELECT count(*) FROM stream.progress WHERE name = 'r_file_v'::regclass
 	 AND end_position IS NOT NULL) AS positions,
 	(SELECT string_agg(payload, ', ') FROM stream.errors WHERE view = 'r_file_v'::regclass) AS payloads,
-	stream._lag('r_fail') AS lag;
+	stream._lag('r_fail') AS lag,
+	(SELECT count(*) FROM stream._worker_status() WHERE view = 'r_file_v'::regclass) AS workers;
 GRANT SELECT ON r_seen TO PUBLIC;
 SELECT * FROM r_seen;
 SET ROLE pgs_alice;

@@ -1031,16 +1031,28 @@ Datum
 stream_worker_status(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	CqSlot	   *slots = palloc(sizeof(CqSlot) * pgs_slot_count());
+	int			n = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
+	/* copied under the lock; the catalogs are read after it */
 	pgs_slots_lock(false);
 	for (int i = 0; i < pgs_slot_count(); i++)
 	{
 		CqSlot	   *s = pgs_slot_at(i);
+
+		if (s->dboid == MyDatabaseId && OidIsValid(s->viewid))
+			slots[n++] = *s;
+	}
+	pgs_slots_unlock();
+	for (int i = 0; i < n; i++)
+	{
+		CqSlot	   *s = &slots[i];
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
 
-		if (s->dboid != MyDatabaseId || !OidIsValid(s->viewid))
+		/* only the views the caller may monitor, like stream.queries */
+		if (!pgs_may_monitor(s->viewid))
 			continue;
 		values[0] = ObjectIdGetDatum(s->viewid);
 		values[1] = Int32GetDatum(s->pid);
@@ -1050,6 +1062,5 @@ stream_worker_status(PG_FUNCTION_ARGS)
 		values[3] = BoolGetDatum(s->pid != 0 && s->waiting);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	pgs_slots_unlock();
 	return (Datum) 0;
 }

@@ -16,6 +16,7 @@
 #include "fmgr.h"
 #include "catalog/pg_authid.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
 
@@ -90,6 +91,26 @@ pgs_rel_owner(Oid relid)
 	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
 	ReleaseSysCache(tuple);
 	return owner;
+}
+
+/*
+ * Whether the current user may see view relid's monitoring rows: with the
+ * privileges of its owner (owner, members, superusers), or as a member of
+ * pg_read_all_stats, as pg_stat_activity decides (stream.queries is the
+ * SQL side of the same rule).
+ */
+bool
+pgs_may_monitor(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return has_privs_of_role(GetUserId(), owner) ||
+		has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
 }
 
 /*

@@ -57,6 +57,7 @@ extern void pgs_become_superuser(PgsUser *saved);
 extern void pgs_become_owner(Oid relid, PgsUser *saved);
 extern void pgs_restore_user(PgsUser *saved);
 extern Oid	pgs_rel_owner(Oid relid);
+extern bool pgs_may_monitor(Oid relid);
 extern void pgs_force_read_committed(void);
 
 /* in pg_stream.c: GUCs */

@@ -37,7 +37,6 @@
 #include "access/genam.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_am.h"
-#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_rewrite.h"
@@ -48,7 +47,6 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "tcop/utility.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -1453,9 +1451,7 @@ stream_lag(PG_FUNCTION_ARGS)
 	PgsUser		saved;
 
 	/* as stream.queries shows it: to the owner's roles and pg_read_all_stats */
-	if (!pgs_is_cq(viewid) ||
-		!(has_privs_of_role(GetUserId(), pgs_rel_owner(viewid)) ||
-		  has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS)))
+	if (!pgs_is_cq(viewid) || !pgs_may_monitor(viewid))
 		PG_RETURN_NULL();
 	pgs_become_superuser(&saved);
 	positions = load_positions(viewid);

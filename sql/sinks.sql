@@ -119,6 +119,69 @@ CREATE MATERIALIZED VIEW console WITH (sink = 'notify', notify_channel = 'sales_
 	SELECT shop, item FROM sales WHERE item = 'kettle';
 SELECT options FROM stream.cq WHERE view = 'console'::regclass;
 
+-- a file sink needs pg_write_server_files for the view's owner: refused
+-- when the sink is set, naming the role and the table
+CREATE ROLE pgs_sink_owner LOGIN;
+GRANT CREATE ON SCHEMA public TO pgs_sink_owner;
+CREATE FOREIGN TABLE file_out (shop text, qty int) SERVER file OPTIONS (path '/nonexistent/pgs_sink_test', format 'csv');
+GRANT INSERT ON file_out TO pgs_sink_owner;
+GRANT SELECT ON sales TO pgs_sink_owner;
+SET ROLE pgs_sink_owner;
+CREATE MATERIALIZED VIEW to_file WITH (sink = 'file_out', trigger = 'manual') AS SELECT shop, qty FROM sales;
+CREATE MATERIALIZED VIEW to_nothing WITH (trigger = 'manual') AS SELECT shop, qty FROM sales;
+ALTER MATERIALIZED VIEW to_nothing SET (sink = 'file_out');
+DROP MATERIALIZED VIEW to_nothing;
+RESET ROLE;
+
+-- every name in the SQL made for sinks is qualified: functions and an
+-- operator of the same names in a schema before pg_catalog in the owner's
+-- search_path are never called
+CREATE SCHEMA evil;
+GRANT USAGE ON SCHEMA evil TO PUBLIC;
+CREATE FUNCTION evil.to_jsonb(anyelement) RETURNS jsonb LANGUAGE plpgsql AS
+$$BEGIN RAISE NOTICE 'evil.to_jsonb ran'; RETURN pg_catalog.to_jsonb($1); END$$;
+CREATE FUNCTION evil.pg_notify(text, text) RETURNS void LANGUAGE plpgsql AS
+$$BEGIN RAISE NOTICE 'evil.pg_notify ran'; END$$;
+CREATE FUNCTION evil.octet_length(text) RETURNS int LANGUAGE plpgsql AS
+$$BEGIN RAISE NOTICE 'evil.octet_length ran'; RETURN 0; END$$;
+CREATE FUNCTION evil.always(text, text) RETURNS bool LANGUAGE plpgsql AS
+$$BEGIN RAISE NOTICE 'evil.= ran'; RETURN true; END$$;
+CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.always);
+ALTER ROLE pgs_sink_owner SET search_path = evil, pg_catalog, public;
+SELECT current_user AS regress_user \gset
+\c - pgs_sink_owner
+SHOW search_path;
+CREATE FOREIGN TABLE public.h_sales (shop text, qty int) SERVER stream;
+CREATE TABLE public.h_small (shop text PRIMARY KEY, n bigint);
+CREATE TABLE public.h_batches (batch_id bigint, rows jsonb);
+CREATE FUNCTION public.h_keep(batch_id bigint, rows jsonb) RETURNS void
+LANGUAGE sql AS $$ INSERT INTO public.h_batches VALUES (batch_id, rows) $$;
+CREATE MATERIALIZED VIEW public.h_view WITH (sink = 'public.h_small', trigger = 'manual') AS
+	SELECT shop, pg_catalog.count(*) AS n FROM public.h_sales GROUP BY shop HAVING pg_catalog.count(*) OPERATOR(pg_catalog.<) 2;
+CREATE MATERIALIZED VIEW public.h_fn WITH (sink_function = 'public.h_keep', sink_function_per_row = 'public.h_keep', trigger = 'manual') AS
+	SELECT shop, qty FROM public.h_sales;
+CREATE MATERIALIZED VIEW public.h_console WITH (sink = 'notify', trigger = 'manual') AS
+	SELECT shop FROM public.h_sales;
+INSERT INTO public.h_sales VALUES ('a', 1), ('b', 1);
+REFRESH MATERIALIZED VIEW public.h_view;
+REFRESH MATERIALIZED VIEW public.h_fn;
+REFRESH MATERIALIZED VIEW public.h_console;
+-- 'a' leaves the view through HAVING, and so the sink; 'b' stays
+INSERT INTO public.h_sales VALUES ('a', 1);
+REFRESH MATERIALIZED VIEW public.h_view;
+SELECT * FROM public.h_small ORDER BY shop;
+SELECT batch_id, pg_catalog.jsonb_typeof(rows) FROM public.h_batches ORDER BY batch_id, rows::text;
+DROP MATERIALIZED VIEW public.h_view, public.h_fn, public.h_console;
+DROP FOREIGN TABLE public.h_sales;
+DROP TABLE public.h_small, public.h_batches;
+DROP FUNCTION public.h_keep;
+\c - :regress_user
+DROP SCHEMA evil CASCADE;
+DROP FOREIGN TABLE file_out;
+REVOKE CREATE ON SCHEMA public FROM pgs_sink_owner;
+REVOKE SELECT ON sales FROM pgs_sink_owner;
+DROP ROLE pgs_sink_owner;
+
 DROP MATERIALIZED VIEW totals, big, items, big_only, big_count, totals2, changelog, totals3, console;
 DROP FOREIGN TABLE sales, big_sales, total_changes;
 DROP TABLE shop_totals, big_shops, item_snapshot, batches_seen, rows_seen, no_key, wrong_cols, wrong_type;

@@ -24,6 +24,20 @@
  * record, each in its own, to send the bad ones to stream.errors
  * (pgs_dead_letter) while the others go on.
  *
+ * The error of a value that does not convert names where it was: the
+ * column, and the JSON key or the CSV field ("column "n" (JSON key "n"):
+ * invalid input syntax for type integer: "two""), in stream.errors and in
+ * the error of on_error 'stop'. Catching each conversion's error to add
+ * that would cost the fast path a setjmp a value; instead each conversion
+ * first notes where it is in decoding_at (a few stores) and clears it
+ * after, and pgs_decode_batch words the error of a record that failed
+ * from it; so an error that is not a value's (a JSON syntax error, a NUL
+ * byte, a CSV quote left open) names nothing.
+ *
+ * A dead letter's payload is the record's text; a record holding a NUL
+ * byte or text invalid in the database's encoding is shown as bytea's hex
+ * output of its exact bytes ('\x616200...'), which text can hold.
+ *
  *-------------------------------------------------------------------------
  */
 #include "pg_stream.h"
@@ -183,11 +197,74 @@ pgs_decoder_init(PgsDecoder *d, TupleDesc desc, bool *data, List *options,
 				 errmsg("%s has format text, so it needs exactly one data column", what)));
 }
 
-Datum
-pgs_decoder_input(PgsDecoder *d, int col, char *s)
+/* where a value is taken from, for its error (see the header) */
+typedef enum DecodingFrom
+{
+	FROM_COLUMN,				/* a text record, or a source's own column */
+	FROM_JSON_KEY,
+	FROM_CSV_FIELD,
+} DecodingFrom;
+
+static struct
+{
+	PgsDecoder *d;				/* NULL: not in a value */
+	int			col;
+	DecodingFrom from;
+	int			field;			/* a CSV field's number, from 1 */
+}			decoding_at;
+
+static inline void
+decoding_value(PgsDecoder *d, int col, DecodingFrom from, int field)
+{
+	decoding_at.d = d;
+	decoding_at.col = col;
+	decoding_at.from = from;
+	decoding_at.field = field;
+}
+
+static inline Datum
+decoder_input(PgsDecoder *d, int col, char *s)
 {
 	return InputFunctionCall(&d->infuncs[col], s, d->ioparams[col],
 							 TupleDescAttr(d->desc, col)->atttypmod);
+}
+
+/* a column the source fills itself (Kafka's meta columns, a file's name) */
+Datum
+pgs_decoder_input(PgsDecoder *d, int col, char *s)
+{
+	Datum		v;
+
+	decoding_value(d, col, FROM_COLUMN, 0);
+	v = decoder_input(d, col, s);
+	decoding_at.d = NULL;
+	return v;
+}
+
+/*
+ * The message of a record's error, with where the value was if it was a
+ * value's; palloc'd.
+ */
+static char *
+located_message(const char *message)
+{
+	PgsDecoder *d = decoding_at.d;
+	const char *col;
+
+	if (d == NULL)
+		return pstrdup(message);
+	col = NameStr(TupleDescAttr(d->desc, decoding_at.col)->attname);
+	switch (decoding_at.from)
+	{
+		case FROM_JSON_KEY:
+			return psprintf("column \"%s\" (JSON key \"%s\"): %s", col, col, message);
+		case FROM_CSV_FIELD:
+			return psprintf("column \"%s\" (CSV field %d): %s", col, decoding_at.field,
+							message);
+		case FROM_COLUMN:
+			break;
+	}
+	return psprintf("column \"%s\": %s", col, message);
 }
 
 /*------------------------------------------------------------------------
@@ -314,6 +391,7 @@ json_set(JsonDecodeState *st, char *text, JsonTokenType tokentype)
 		st->nulls[col] = true;
 		return;
 	}
+	decoding_value(d, col, FROM_JSON_KEY, 0);
 	st->nulls[col] = false;
 	if (tokentype == JSON_TOKEN_NUMBER && typid == INT4OID)
 		st->values[col] = Int32GetDatum(pg_strtoint32(text));
@@ -330,10 +408,11 @@ json_set(JsonDecodeState *st, char *text, JsonTokenType tokentype)
 
 		initStringInfo(&quoted);
 		escape_json(&quoted, text);
-		st->values[col] = pgs_decoder_input(d, col, quoted.data);
+		st->values[col] = decoder_input(d, col, quoted.data);
 	}
 	else
-		st->values[col] = pgs_decoder_input(d, col, text);
+		st->values[col] = decoder_input(d, col, text);
+	decoding_at.d = NULL;
 }
 
 static void
@@ -709,7 +788,11 @@ decode_csv(PgsDecoder *d, char *rec, Datum *values, bool *nulls)
 					 errmsg("extra data after the last expected CSV field")));
 		nulls[col] = (fields[f] == NULL);
 		if (fields[f])
-			values[col] = pgs_decoder_input(d, col, fields[f]);
+		{
+			decoding_value(d, col, FROM_CSV_FIELD, f + 1);
+			values[col] = decoder_input(d, col, fields[f]);
+			decoding_at.d = NULL;
+		}
 		col++;
 	}
 }
@@ -722,6 +805,7 @@ decode_csv(PgsDecoder *d, char *rec, Datum *values, bool *nulls)
 void
 pgs_decode_record(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 {
+	decoding_at.d = NULL;
 	if (strlen(rec) != len)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
@@ -739,11 +823,13 @@ pgs_decode_record(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 			for (int i = 0; i < d->desc->natts; i++)
 				if (d->data[i])
 				{
-					values[i] = pgs_decoder_input(d, i, rec);
+					decoding_value(d, i, FROM_COLUMN, 0);
+					values[i] = decoder_input(d, i, rec);
 					nulls[i] = false;
 				}
 			break;
 	}
+	decoding_at.d = NULL;
 }
 
 /*------------------------------------------------------------------------
@@ -785,6 +871,7 @@ decode_range(void *p)
 
 		ExecClearTuple(slot);
 		memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+		decoding_at.d = NULL;
 		r->decode(r->arg, i, slot->tts_values, slot->tts_isnull);
 		ExecStoreVirtualTuple(slot);
 		MemoryContextSwitchTo(r->cxt);
@@ -825,8 +912,13 @@ pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
 	if (edata)
 	{
 		/* only a bad value is a bad record: a cancel is a cancel */
-		if (stop || !is_data_error(edata))
+		if (!is_data_error(edata))
 			ReThrowError(edata);
+		if (stop)
+		{
+			edata->message = located_message(edata->message);
+			ReThrowError(edata);
+		}
 		FreeErrorData(edata);
 		for (int64 i = 0; i < n; i++)
 		{
@@ -839,7 +931,7 @@ pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
 				continue;
 			if (!is_data_error(edata))
 				ReThrowError(edata);
-			bad(arg, i, edata->message);
+			bad(arg, i, located_message(edata->message));
 			FreeErrorData(edata);
 			nbad++;
 		}

@@ -14,6 +14,10 @@
  *	  sink = 'notify'		 NOTIFY, one JSON object per row, on the
  *							 channel notify_channel (default: the view's
  *							 name): LISTEN in psql is a console;
+ *							 {"batch_id": b, "row": i, "data": {...}}:
+ *							 PostgreSQL folds identical payloads of a
+ *							 transaction into one, so the batch and the
+ *							 row's number make each row's its own;
  *	  sink_function			 f(batch_id bigint, rows) once per batch
  *							 (foreachBatch), rows a jsonb array of objects
  *							 or an array of a composite type;
@@ -38,6 +42,19 @@
  * Columns go by name: each column of the view needs a column of the same
  * name in the sink, of a type its values can be assigned to.
  *
+ * The SQL built here runs as the view's owner with the owner's default
+ * search_path, which may hold schemas others can create in: so every name
+ * in it is qualified -- relations and functions by their schema,
+ * pg_catalog's functions and types as pg_catalog.x, and operators as
+ * OPERATOR(schema.op), the equality of a key's type found in its type
+ * cache -- and an object of the same name earlier in the search_path is
+ * never the one called.
+ *
+ * A file sink writes files on the server, as COPY TO a file does: the
+ * view's owner needs the privileges of pg_write_server_files, checked
+ * when the sink is set (CREATE, ALTER ... SET (sink = ...)), not only
+ * when the first batch runs.
+ *
  *-------------------------------------------------------------------------
  */
 #include "pg_stream.h"
@@ -45,6 +62,8 @@
 #include "access/table.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_proc.h"
@@ -218,6 +237,14 @@ check_sink_relation(Oid viewid, CqDef *cq, const char *name)
 		needed |= ACL_DELETE;
 	if (pg_class_aclcheck(relid, GetUserId(), needed) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(kind), name);
+	if (kind == RELKIND_FOREIGN_TABLE && pgs_source_for_relation(relid) == &file_source &&
+		!has_privs_of_role(pgs_rel_owner(viewid), ROLE_PG_WRITE_SERVER_FILES))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" may not use file table \"%s\" as the sink of a continuous view",
+						GetUserNameFromId(pgs_rel_owner(viewid), false), name),
+				 errdetail("A file sink writes files on the server, as the view's owner."),
+				 errhint("Only roles with privileges of the \"pg_write_server_files\" role may, as for COPY to a file.")));
 
 	{
 		ObjectAddress view = {RelationRelationId, viewid, 0};
@@ -369,6 +396,29 @@ run(const char *sql, int nargs, Oid *argtypes, Datum *args, int expected)
 		elog(ERROR, "sink statement failed (%s): %s", SPI_result_code_string(rc), sql);
 }
 
+/* OPERATOR(schema.=), the default equality of type typid */
+static char *
+qualified_equality(Oid typid)
+{
+	TypeCacheEntry *tc = lookup_type_cache(typid, TYPECACHE_EQ_OPR);
+	HeapTuple	tup;
+	char	   *result;
+
+	if (!OidIsValid(tc->eq_opr))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("could not identify an equality operator for type %s",
+						format_type_be(typid))));
+	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(tc->eq_opr));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for operator %u", tc->eq_opr);
+	result = psprintf("OPERATOR(%s.%s)",
+					  quote_identifier(get_namespace_name(((Form_pg_operator) GETSTRUCT(tup))->oprnamespace)),
+					  NameStr(((Form_pg_operator) GETSTRUCT(tup))->oprname));
+	ReleaseSysCache(tup);
+	return result;
+}
+
 static void
 deliver_to_relation(CqDef *cq, TupleDesc vdesc, const char *src, bool have_deleted)
 {
@@ -414,9 +464,14 @@ deliver_to_relation(CqDef *cq, TupleDesc vdesc, const char *src, bool have_delet
 		appendStringInfo(&sql, "DELETE FROM %s t USING %s d WHERE ", sink, SINK_DELETED);
 		for (int k = 0; k < cq->nkeys; k++)
 		{
-			const char *c = quote_identifier(NameStr(TupleDescAttr(vdesc, cq->key_viewcols[k] - 1)->attname));
+			const char *name = NameStr(TupleDescAttr(vdesc, cq->key_viewcols[k] - 1)->attname);
+			const char *c = quote_identifier(name);
+			Oid			stype = get_atttype(relid, get_attnum(relid, name));
 
-			appendStringInfo(&sql, "%st.%s IS NOT DISTINCT FROM d.%s", k ? " AND " : "", c, c);
+			/* t.c IS NOT DISTINCT FROM d.c, with the equality named */
+			appendStringInfo(&sql, "%s(t.%s %s d.%s::%s OR (t.%s IS NULL AND d.%s IS NULL))",
+							 k ? " AND " : "", c, qualified_equality(stype), c,
+							 format_type_be_qualified(stype), c, c);
 		}
 		run(sql.data, 0, NULL, NULL, SPI_OK_DELETE);
 	}
@@ -437,7 +492,7 @@ deliver_to_function(const char *fname, bool per_row, int64 batch_id, TupleDesc v
 
 	(void) get_func_signature(fn, &fargs, &nargs);
 	if (fargs[1] == JSONBOID)
-		rowexpr = "to_jsonb(r)";
+		rowexpr = "pg_catalog.to_jsonb(r)";
 	else
 		rowexpr = psprintf("ROW(%s)::%s", column_list(vdesc, "r."),
 						   format_type_be_qualified(per_row ? fargs[1] : get_element_type(fargs[1])));
@@ -445,7 +500,7 @@ deliver_to_function(const char *fname, bool per_row, int64 batch_id, TupleDesc v
 		run(psprintf("SELECT %s($1, %s) FROM %s r", f, rowexpr, src),
 			1, argtypes, args, SPI_OK_SELECT);
 	else if (fargs[1] == JSONBOID)
-		run(psprintf("SELECT %s($1, coalesce((SELECT jsonb_agg(%s) FROM %s r), '[]'::jsonb))",
+		run(psprintf("SELECT %s($1, coalesce((SELECT pg_catalog.jsonb_agg(%s) FROM %s r), '[]'::pg_catalog.jsonb))",
 					 f, rowexpr, src),
 			1, argtypes, args, SPI_OK_SELECT);
 	else
@@ -453,29 +508,47 @@ deliver_to_function(const char *fname, bool per_row, int64 batch_id, TupleDesc v
 			1, argtypes, args, SPI_OK_SELECT);
 }
 
+/*
+ * NOTIFY each row, as {"batch_id": b, "row": i, "data": <the row as
+ * jsonb>} (i from 1, in the order of the batch's rows): no two payloads of
+ * a batch are the same, so PostgreSQL folds none. A payload must be
+ * shorter than NOTIFY_MAX_PAYLOAD bytes; a row too long for that is sent
+ * as {"batch_id": b, "row": i, "data": null, "data_bytes": n}, so that a
+ * listener still sees every row and knows it has to read that one from
+ * the view, and a warning says how many there were.
+ */
 static void
-deliver_notify(CqDef *cq, const char *src)
+deliver_notify(CqDef *cq, int64 batch_id, const char *src)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
+	Oid			argtypes[2] = {TEXTOID, INT8OID};
+	Datum		args[2];
 	const char *channel = cq->opts.notify_channel;
-	int64		skipped;
+	int64		too_long;
 	bool		isnull;
 
 	if (channel == NULL)
 		channel = get_rel_name(cq->viewid);
 	args[0] = CStringGetTextDatum(channel);
-	run(psprintf("SELECT count(*) FILTER (WHERE octet_length(p) >= %d), "
-				 "count(pg_notify($1, p) IS NULL) FILTER (WHERE octet_length(p) < %d) "
-				 "FROM (SELECT to_jsonb(r)::text AS p FROM %s r) n",
-				 NOTIFY_MAX_PAYLOAD, NOTIFY_MAX_PAYLOAD, src),
-		1, argtypes, args, SPI_OK_SELECT);
-	skipped = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (skipped > 0)
+	args[1] = Int64GetDatum(batch_id);
+	run(psprintf("SELECT pg_catalog.count(*) FILTER (WHERE n.long), "
+				 "pg_catalog.count(pg_catalog.pg_notify($1, CASE WHEN n.long "
+				 "THEN pg_catalog.format('{\"batch_id\": %%s, \"row\": %%s, \"data\": null, \"data_bytes\": %%s}', "
+				 "$2, n.i, pg_catalog.octet_length(n.d)) ELSE n.p END) IS NULL) "
+				 "FROM (SELECT m.i, m.d, m.p, "
+				 "pg_catalog.octet_length(m.p) OPERATOR(pg_catalog.>=) %d AS long "
+				 "FROM (SELECT r.i, r.d, pg_catalog.format('{\"batch_id\": %%s, \"row\": %%s, \"data\": %%s}', $2, r.i, r.d) AS p "
+				 "FROM (SELECT pg_catalog.row_number() OVER () AS i, "
+				 "pg_catalog.to_jsonb(r)::pg_catalog.text AS d FROM %s r) r) m) n",
+				 NOTIFY_MAX_PAYLOAD, src),
+		2, argtypes, args, SPI_OK_SELECT);
+	too_long = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (too_long > 0)
 		ereport(WARNING,
-				(errmsg("continuous view %s: " INT64_FORMAT " rows too long for a notification were not sent on channel \"%s\"",
-						cq->viewname, skipped, channel),
-				 errdetail("A notification's payload is at most %d bytes.", NOTIFY_MAX_PAYLOAD)));
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("continuous view %s: " INT64_FORMAT " rows too long for a notification on channel \"%s\" were sent without their data",
+						cq->viewname, too_long, channel),
+				 errdetail("A notification's payload is shorter than %d bytes.", NOTIFY_MAX_PAYLOAD),
+				 errhint("Their payload has \"data\": null and \"data_bytes\"; read those rows from the view.")));
 }
 
 /*
@@ -498,7 +571,7 @@ pgs_sink_deliver(CqDef *cq, int64 batch_id, Tuplestorestate *rows, Tuplestoresta
 	if (have_deleted)
 		register_rows(SINK_DELETED, cq->viewid, deleted);
 	if (cq->opts.sink && is_notify(cq->opts.sink))
-		deliver_notify(cq, src);
+		deliver_notify(cq, batch_id, src);
 	else if (cq->opts.sink)
 	{
 		pgs_file_sink_prefix(psprintf("%s-" INT64_FORMAT, get_rel_name(cq->viewid), batch_id));

@@ -18,7 +18,22 @@
  * When the server is absent, refuses, or closes the connection, the
  * batch fails with "could not connect", which the worker reports in
  * stream.queries and retries with back-off (bgw/worker.c); the lines that
- * arrived before a close are processed first.
+ * arrived before a close are processed first, over as many batches as
+ * they need: the connection is opened again only once they are taken.
+ *
+ * The bytes received are split into lines as they arrive (take_bytes),
+ * so that what the buffer holds stays bounded whatever the peer sends:
+ * complete lines (a batch stops receiving at SOCKET_BATCH_BYTES), and the
+ * line still arriving, of at most max_line_length bytes. A line that grows
+ * longer is cut there: its first SOCKET_LONG_PREFIX bytes (whole
+ * characters) stay as a record that is marked too long, and the rest of
+ * it, up to its newline, is dropped as it arrives. A line that a closed
+ * connection cut off (no newline) is marked cut off. Both become dead
+ * letters, or fail the batch under on_error 'stop', through the decoder's
+ * usual path: a record that does not decode. A line is copied out of the
+ * buffer with its exact length (it may hold a NUL byte, which makes it a
+ * bad record, and its dead letter must hold its bytes, not a C string's).
+ * A buffer that grew for a large batch is given back once it is drained.
  *
  * Opening connections from the server is for superusers: only they may
  * set a socket server's host and port; they may then grant USAGE on it.
@@ -39,6 +54,7 @@
 #include "commands/defrem.h"
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -51,10 +67,28 @@ PG_FUNCTION_INFO_V1(socket_fdw_validator);
 #define SOCKET_CONNECT_TIMEOUT_MS 5000
 #define SOCKET_IDLE_POLL_MS 100
 #define SOCKET_SELECT_WAIT_MS 100	/* a plain SELECT reads what comes in this long */
+#define SOCKET_RECV_BYTES 65536		/* one recv() */
+#define SOCKET_BATCH_BYTES (64 * 1024 * 1024)	/* a batch stops receiving here */
+#define SOCKET_BUF_KEEP (1024 * 1024)	/* a drained buffer larger than this is given back */
+#define SOCKET_LONG_PREFIX 1024		/* what a dead letter keeps of a too-long line */
+#define SOCKET_MAX_LINE_DEFAULT (1024 * 1024)
+#define SOCKET_MAX_LINE_MAX (64 * 1024 * 1024)
 
 static const char *const server_opts[] = {"host", "port", NULL};
 static const char *const table_opts[] = {"format", "delimiter", "quote", "escape", "null",
-"on_error", "event_time", "watermark", NULL};
+"on_error", "event_time", "watermark", "max_line_length", NULL};
+
+/* what is wrong with a line, known before it is decoded */
+#define LINE_OK 0
+#define LINE_TOO_LONG 1			/* cut at max_line_length */
+#define LINE_CUT_OFF 2			/* the connection closed before its newline */
+
+/* a line of the buffer that is marked (too long, cut off), by its offset */
+typedef struct SocketMark
+{
+	int			offset;
+	int			kind;
+} SocketMark;
 
 typedef struct SocketConn
 {
@@ -62,7 +96,15 @@ typedef struct SocketConn
 	char	   *host;
 	char	   *port;
 	int			fd;
-	StringInfoData buf;			/* received, not yet taken */
+	StringInfoData buf;			/* received, not yet taken: lines, each
+								 * ending with a newline, then the line
+								 * still arriving, from line_start */
+	int			line_start;
+	bool		skipping;		/* dropping the rest of a too-long line */
+	bool		eof;			/* the peer closed; buf still has lines */
+	SocketMark *marks;			/* marked lines of buf, in order */
+	int			nmarks;
+	int			maxmarks;
 	int64		lines;			/* taken since the connection opened */
 	struct SocketConn *next;
 } SocketConn;
@@ -76,6 +118,7 @@ typedef struct SocketTable
 	char	   *host;
 	char	   *port;
 	bool		on_error_stop;
+	int			max_line;		/* max_line_length */
 	PgsDecoder	dec;
 } SocketTable;
 
@@ -105,12 +148,16 @@ socket_table(Relation rel)
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("%s: server \"%s\" needs options \"host\" and \"port\"",
 						t->what, server->servername)));
+	t->max_line = SOCKET_MAX_LINE_DEFAULT;
 	foreach(lc, ft->options)
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
 
 		if (strcmp(def->defname, "on_error") == 0)
 			t->on_error_stop = pgs_on_error_stop(def);
+		else if (strcmp(def->defname, "max_line_length") == 0)
+			t->max_line = pgs_defel_int64(def, 1, SOCKET_MAX_LINE_MAX,
+										  ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE);
 	}
 	for (int i = 0; i < desc->natts; i++)
 		data[i] = true;
@@ -212,7 +259,7 @@ socket_conn(SocketTable *t)
 		conns = c;
 		MemoryContextSwitchTo(old);
 	}
-	if (c->fd < 0)
+	if (c->fd < 0 && !c->eof)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
@@ -224,43 +271,165 @@ socket_conn(SocketTable *t)
 		c->port = pstrdup(t->port);
 		MemoryContextSwitchTo(old);
 		resetStringInfo(&c->buf);
+		c->line_start = 0;
+		c->skipping = false;
+		c->nmarks = 0;
 		c->lines = 0;
 		c->fd = socket_connect(t);
 	}
 	return c;
 }
 
+static void
+mark_line(SocketConn *c, int offset, int kind)
+{
+	if (c->nmarks == c->maxmarks)
+	{
+		c->maxmarks = Max(16, c->maxmarks * 2);
+		c->marks = c->marks ?
+			repalloc(c->marks, sizeof(SocketMark) * c->maxmarks) :
+			MemoryContextAlloc(TopMemoryContext, sizeof(SocketMark) * c->maxmarks);
+	}
+	c->marks[c->nmarks].offset = offset;
+	c->marks[c->nmarks].kind = kind;
+	c->nmarks++;
+}
+
+/*
+ * The length of the first n bytes of s cut back to a character boundary
+ * (a NUL counts as one byte: the line may hold one), at most limit.
+ */
+static int
+clip_to_chars(const char *s, int n, int limit)
+{
+	int			len = 0;
+
+	while (len < n)
+	{
+		int			l = s[len] == '\0' ? 1 : pg_mblen(s + len);
+
+		if (len + l > limit)
+			break;
+		len += l;
+	}
+	return len;
+}
+
+/*
+ * End the line still arriving here: it becomes a complete line of the
+ * buffer, marked kind; a too-long one keeps only its first bytes.
+ */
+static void
+end_line_marked(SocketConn *c, int kind)
+{
+	int			len = c->buf.len - c->line_start;
+
+	if (kind == LINE_TOO_LONG)
+		len = clip_to_chars(c->buf.data + c->line_start, len, SOCKET_LONG_PREFIX);
+	c->buf.len = c->line_start + len;
+	appendStringInfoChar(&c->buf, '\n');
+	mark_line(c, c->line_start, kind);
+	c->line_start = c->buf.len;
+}
+
+/*
+ * n received bytes into the buffer, line by line: a line still arriving
+ * is held up to max_line_length bytes (one more for a \r before its
+ * newline); past that it is ended as too long and the rest of it dropped.
+ */
+static void
+take_bytes(SocketTable *t, SocketConn *c, const char *data, int n)
+{
+	const char *end = data + n;
+
+	while (data < end)
+	{
+		const char *nl = memchr(data, '\n', end - data);
+		int			seg = nl ? nl - data : end - data;	/* without the newline */
+		int			have = c->buf.len - c->line_start;
+		int			room = t->max_line + 1 - have;	/* bytes the line may still take */
+
+		if (c->skipping)
+		{
+			/* the rest of a line already reported too long */
+			if (nl == NULL)
+				return;
+			c->skipping = false;
+			data = nl + 1;
+			continue;
+		}
+		if (seg <= room)
+		{
+			appendBinaryStringInfo(&c->buf, data, nl ? seg + 1 : seg);
+			if (nl)
+				c->line_start = c->buf.len;
+			have += seg;
+			/* max_line_length + 1 bytes are a line only if the last is a \r */
+			if (have == t->max_line + 1 &&
+				!(c->buf.data[c->buf.len - (nl ? 2 : 1)] == '\r'))
+			{
+				if (nl)
+				{
+					/* complete but too long: end it again, marked */
+					c->buf.len--;
+					c->line_start = c->buf.len - have;
+					end_line_marked(c, LINE_TOO_LONG);
+				}
+				else
+				{
+					end_line_marked(c, LINE_TOO_LONG);
+					c->skipping = true;
+				}
+			}
+			data = nl ? nl + 1 : end;
+			continue;
+		}
+		/* too long: keep what it may hold, report it, drop the rest */
+		appendBinaryStringInfo(&c->buf, data, Max(room, 0));
+		end_line_marked(c, LINE_TOO_LONG);
+		if (nl)
+			data = nl + 1;
+		else
+		{
+			c->skipping = true;
+			return;
+		}
+	}
+}
+
 /*
  * What has arrived, into c->buf, without waiting longer than wait_ms;
- * false if the server closed the connection.
+ * false if the server closed the connection (a line it cut off is then
+ * ended, marked cut off).
  */
 static bool
 socket_receive(SocketTable *t, SocketConn *c, int wait_ms)
 {
 	TimestampTz start = GetCurrentTimestamp();
+	static char chunk[SOCKET_RECV_BYTES];
 
 	for (;;)
 	{
 		ssize_t		n;
 
-		enlargeStringInfo(&c->buf, 65536);
-		n = recv(c->fd, c->buf.data + c->buf.len, 65536, 0);
+		n = recv(c->fd, chunk, sizeof(chunk), 0);
 		if (n > 0)
 		{
-			c->buf.len += n;
-			c->buf.data[c->buf.len] = '\0';
-			if (c->buf.len > 64 * 1024 * 1024)
+			take_bytes(t, c, chunk, n);
+			if (c->buf.len > SOCKET_BATCH_BYTES)
 				return true;	/* enough for a batch */
 			continue;
 		}
-		if (n == 0)
-			return false;
-		if (errno == EINTR)
+		if (n < 0 && errno == EINTR)
 			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
 		{
-			ereport(LOG,
-					(errmsg("%s: connection to %s:%s lost: %m", t->what, t->host, t->port)));
+			if (n < 0)
+				ereport(LOG,
+						(errmsg("%s: connection to %s:%s lost: %m", t->what, t->host, t->port)));
+			/* a line without its newline is not a record: say so */
+			if (c->buf.len > c->line_start && !c->skipping)
+				end_line_marked(c, LINE_CUT_OFF);
 			return false;
 		}
 		if (wait_ms <= 0 ||
@@ -280,6 +449,7 @@ typedef struct SocketDecode
 	SocketTable *t;
 	char	  **lines;
 	int		   *lens;
+	char	   *kinds;			/* LINE_OK, LINE_TOO_LONG, LINE_CUT_OFF */
 	int64		first;			/* number of the first line */
 } SocketDecode;
 
@@ -288,6 +458,15 @@ decode_line(void *arg, int64 i, Datum *values, bool *nulls)
 {
 	SocketDecode *sd = arg;
 
+	if (sd->kinds[i] == LINE_TOO_LONG)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("line longer than max_line_length (%d bytes): its first %d bytes are kept, the rest was skipped",
+						sd->t->max_line, sd->lens[i])));
+	if (sd->kinds[i] == LINE_CUT_OFF)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("line cut off: the connection closed before its newline")));
 	pgs_decode_record(&sd->t->dec, sd->lines[i], sd->lens[i], values, nulls);
 }
 
@@ -309,60 +488,106 @@ bad_line(void *arg, int64 i, const char *error)
 					sd->lines[i], sd->lens[i], error);
 }
 
+/*
+ * The first bytes of the buffer, up to p, are taken: move the rest to the
+ * front, with its marks, and give back a buffer a large batch grew.
+ */
+static void
+drop_taken(SocketConn *c, char *p)
+{
+	int			taken = p - c->buf.data;
+	int			m = 0;
+
+	while (m < c->nmarks && c->marks[m].offset < taken)
+		m++;
+	c->nmarks -= m;
+	for (int k = 0; k < c->nmarks; k++)
+	{
+		c->marks[k] = c->marks[k + m];
+		c->marks[k].offset -= taken;
+	}
+	c->buf.len -= taken;
+	c->line_start -= taken;
+	memmove(c->buf.data, p, c->buf.len);
+	c->buf.data[c->buf.len] = '\0';
+	if (c->buf.maxlen > SOCKET_BUF_KEEP && c->buf.len < c->buf.maxlen / 4)
+	{
+		int			size = Max(c->buf.len + 1, SOCKET_RECV_BYTES);
+		char	   *data = MemoryContextAlloc(TopMemoryContext, size);
+
+		memcpy(data, c->buf.data, c->buf.len + 1);
+		pfree(c->buf.data);
+		c->buf.data = data;
+		c->buf.maxlen = size;
+	}
+}
+
 static void
 socket_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 {
 	SocketTable *t = socket_table(rel);
 	SocketConn *c = socket_conn(t);
-	bool		open;
 	SocketDecode sd;
 	int64		n = 0;
 	int64		alloc = 256;
+	int			m = 0;
 	char	   *p;
 	char	   *end;
 
 	/* a plain SELECT takes what comes for a moment, on a connection of its own */
-	open = socket_receive(t, c, position ? 0 : SOCKET_SELECT_WAIT_MS);
+	if (c->fd >= 0 && !socket_receive(t, c, position ? 0 : SOCKET_SELECT_WAIT_MS))
+	{
+		ereport(LOG,
+				(errmsg("%s: %s:%s closed the connection", t->what, t->host, t->port)));
+		conn_close(c);
+		c->eof = true;			/* the lines it sent are taken first */
+	}
 	sd.t = t;
 	sd.lines = palloc(sizeof(char *) * alloc);
 	sd.lens = palloc(sizeof(int) * alloc);
+	sd.kinds = palloc(sizeof(char) * alloc);
 	sd.first = c->lines + 1;
 	p = c->buf.data;
-	end = c->buf.data + c->buf.len;
+	end = c->buf.data + c->line_start;	/* the complete lines */
 	while (p < end && (max_rows < 0 || n < max_rows))
 	{
 		char	   *nl = memchr(p, '\n', end - p);
-		int			len;
+		int			len = nl - p;
 
-		if (nl == NULL && open)
-			break;				/* still arriving */
-		len = nl ? nl - p : end - p;
 		if (n == alloc)
 		{
 			alloc *= 2;
 			sd.lines = repalloc(sd.lines, sizeof(char *) * alloc);
 			sd.lens = repalloc(sd.lens, sizeof(int) * alloc);
+			sd.kinds = repalloc(sd.kinds, sizeof(char) * alloc);
 		}
-		if (len > 0 && p[len - 1] == '\r')
+		sd.kinds[n] = LINE_OK;
+		if (m < c->nmarks && c->marks[m].offset == p - c->buf.data)
+			sd.kinds[n] = c->marks[m++].kind;
+		if (len > 0 && p[len - 1] == '\r' && sd.kinds[n] == LINE_OK)
 			len--;
-		sd.lines[n] = pnstrdup(p, len);
+		/* its exact bytes: a NUL inside must not shorten it */
+		sd.lines[n] = palloc(len + 1);
+		memcpy(sd.lines[n], p, len);
+		sd.lines[n][len] = '\0';
 		sd.lens[n] = len;
 		n++;
-		p = nl ? nl + 1 : end;
+		p = nl + 1;
 	}
 	/* the rest stays for the next batch */
 	c->lines += n;
-	c->buf.len = end - p;
-	memmove(c->buf.data, p, c->buf.len);
-	c->buf.data[c->buf.len] = '\0';
-	if (!open)
+	drop_taken(c, p);
+	if (c->eof && c->line_start == 0)
 	{
-		ereport(LOG,
-				(errmsg("%s: %s:%s closed the connection", t->what, t->host, t->port)));
-		conn_close(c);
+		/* all taken: the next batch connects again */
+		c->eof = false;
+		resetStringInfo(&c->buf);
 	}
-	else if (position == NULL)
+	if (position == NULL)
+	{
 		conn_close(c);
+		c->eof = false;
+	}
 
 	batch->rows = tuplestore_begin_heap(false, false, work_mem);
 	batch->rows_bad = pgs_decode_batch(RelationGetDescr(rel), n, decode_line, bad_line, &sd,
@@ -372,7 +597,7 @@ socket_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	batch->end_position = position ?
 		pgs_jsonb_from_cstring(psprintf("{\"lines\": " INT64_FORMAT "}",
 										pgs_jsonb_get_int64(position, "lines", 0) + n)) : NULL;
-	batch->more = (c->fd >= 0 && memchr(c->buf.data, '\n', c->buf.len) != NULL);
+	batch->more = c->line_start > 0;
 	batch->wait_ms = batch->more ? 0 : SOCKET_IDLE_POLL_MS;
 }
 
@@ -448,6 +673,9 @@ socket_fdw_validator(PG_FUNCTION_ARGS)
 		{
 			if (strcmp(def->defname, "on_error") == 0)
 				(void) pgs_on_error_stop(def);
+			else if (strcmp(def->defname, "max_line_length") == 0)
+				(void) pgs_defel_int64(def, 1, SOCKET_MAX_LINE_MAX,
+									   ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE);
 			else if (!pgs_format_option(def, false) && !pgs_event_time_option(def))
 				pgs_reject_unknown_option(def->defname, table_opts, "a socket stream");
 		}

@@ -84,7 +84,7 @@ check
 wait "$listener"
 echo "the console saw:"
 grep 'Asynchronous notification "words"' "$work/console" | sed 's/ received from.*//'
-[ "$(grep -c 'Asynchronous notification "words" with payload "{"n": 2, "word": "apache"}"' "$work/console")" = 1 ]
+[ "$(grep -c 'Asynchronous notification "words" with payload "{"batch_id": [0-9]*, "row": [0-9]*, "data": {"n": 2, "word": "apache"}}"' "$work/console")" = 1 ]
 [ "$(grep -c 'Asynchronous notification "words"' "$work/console")" -ge 4 ]
 
 echo "the server goes away: the views wait and say so"

@@ -18,13 +18,27 @@
  * starts with a header line, skipped. Columns with the option meta take
  * the file's name ('filename') or the record's line number ('line').
  *
- * Positions. A position is {"done": [names], "file": name, "offset":
- * bytes, "line": n}: the files read to their end, and the file being read
- * with how far (a large file is split over batches at a record boundary,
- * at most max_batch_rows records a batch). It is stored with the batch, so
- * a file is read exactly once across crashes. The done list keeps only
- * names still in the directory: a name that leaves it and comes back is a
- * new file.
+ * Files are known by inode, not only by name. A position is {"dir":
+ * [device, inode], "done": [[name, inode, bytes, lines], ...], "file":
+ * name, "ino": inode, "offset": bytes, "line": n, "gen": "hex"}: the files
+ * read to their end, and the file being read with how far (a large file
+ * is split over batches at a record boundary, at most max_batch_rows
+ * records a batch). It is stored with the batch, so a file is read exactly
+ * once across crashes. A file under a name done but with another inode is
+ * a new file (renamed over it), read from its start; bytes appended to a
+ * file after it was read are read (from where it ended); a file that
+ * shrank was rewritten: read again from its start, with a warning; a file
+ * replaced while half read is read from its start, with a warning (the
+ * rest of the old file is gone). The done list keeps only files still in
+ * the directory. Inodes are compared only in the directory they were taken
+ * in ("dir"): restored into another cluster, or with the files copied
+ * elsewhere, files are matched by name and size, and take their new
+ * inodes. An idle worker over an unchanged directory only stat()s it (see
+ * the idle cache at file_read).
+ *
+ * Records hold their exact bytes: one with a NUL byte (or invalid text)
+ * is a bad record, and its dead letter shows the bytes as bytea's hex
+ * output (formats/decode.c).
  *
  * Clean-up ("clean" delete or archive to "archive_path") happens only
  * once every view reading the stream has read the file in a committed
@@ -33,15 +47,16 @@
  * crash can never lose a file that a view has not read.
  *
  * INSERT writes each statement's rows as one new file in the table's
- * format, written under a hidden name and renamed into place when the
- * transaction commits (removed if it aborts), so readers never see a
- * partial file. The file is part-<transaction id>-<n>.<format>; as the
- * sink of a continuous view, <view>-<batch id>.<format>, so a batch that
- * is replayed after a crash rewrites the same file instead of adding one.
+ * format, under a hidden temporary name, renamed into place once the
+ * transaction has committed -- never over an existing file -- and removed
+ * if it aborts; a process that died leaves its temporary files to the
+ * next write to the directory (see "INSERT" below for names and recovery).
  *
  * Reading server files needs pg_read_server_files (or superuser), like
  * COPY FROM a file; deleting, archiving or writing files needs
- * pg_write_server_files too.
+ * pg_write_server_files too. A continuous view reads as its owner, so the
+ * owner's rights are checked when the view is created (not only when a
+ * batch runs, as the bootstrap superuser does the bookkeeping).
  *
  *-------------------------------------------------------------------------
  */

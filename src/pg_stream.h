@@ -194,7 +194,8 @@ extern const SourceRoutine kafka_source;
 
 /* in sources/file.c */
 extern const SourceRoutine file_source;
-extern void pgs_file_sink_prefix(const char *prefix);
+extern void pgs_file_sink_prefix(Oid viewid, int64 batch_id);
+extern void pgs_file_check_reader(Oid relid, Oid role);
 
 /* in sources/socket.c */
 extern const SourceRoutine socket_source;

@@ -574,14 +574,14 @@ pgs_sink_deliver(CqDef *cq, int64 batch_id, Tuplestorestate *rows, Tuplestoresta
 		deliver_notify(cq, batch_id, src);
 	else if (cq->opts.sink)
 	{
-		pgs_file_sink_prefix(psprintf("%s-" INT64_FORMAT, get_rel_name(cq->viewid), batch_id));
+		pgs_file_sink_prefix(cq->viewid, batch_id);
 		PG_TRY();
 		{
 			deliver_to_relation(cq, vdesc, src, have_deleted);
 		}
 		PG_FINALLY();
 		{
-			pgs_file_sink_prefix(NULL);
+			pgs_file_sink_prefix(InvalidOid, 0);
 		}
 		PG_END_TRY();
 	}

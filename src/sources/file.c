@@ -18,13 +18,27 @@
  * starts with a header line, skipped. Columns with the option meta take
  * the file's name ('filename') or the record's line number ('line').
  *
- * Positions. A position is {"done": [names], "file": name, "offset":
- * bytes, "line": n}: the files read to their end, and the file being read
- * with how far (a large file is split over batches at a record boundary,
- * at most max_batch_rows records a batch). It is stored with the batch, so
- * a file is read exactly once across crashes. The done list keeps only
- * names still in the directory: a name that leaves it and comes back is a
- * new file.
+ * Files are known by inode, not only by name. A position is {"dir":
+ * [device, inode], "done": [[name, inode, bytes, lines], ...], "file":
+ * name, "ino": inode, "offset": bytes, "line": n, "gen": "hex"}: the files
+ * read to their end, and the file being read with how far (a large file
+ * is split over batches at a record boundary, at most max_batch_rows
+ * records a batch). It is stored with the batch, so a file is read exactly
+ * once across crashes. A file under a name done but with another inode is
+ * a new file (renamed over it), read from its start; bytes appended to a
+ * file after it was read are read (from where it ended); a file that
+ * shrank was rewritten: read again from its start, with a warning; a file
+ * replaced while half read is read from its start, with a warning (the
+ * rest of the old file is gone). The done list keeps only files still in
+ * the directory. Inodes are compared only in the directory they were taken
+ * in ("dir"): restored into another cluster, or with the files copied
+ * elsewhere, files are matched by name and size, and take their new
+ * inodes. An idle worker over an unchanged directory only stat()s it (see
+ * the idle cache at file_read).
+ *
+ * Records hold their exact bytes: one with a NUL byte (or invalid text)
+ * is a bad record, and its dead letter shows the bytes as bytea's hex
+ * output (formats/decode.c).
  *
  * Clean-up ("clean" delete or archive to "archive_path") happens only
  * once every view reading the stream has read the file in a committed
@@ -33,15 +47,16 @@
  * crash can never lose a file that a view has not read.
  *
  * INSERT writes each statement's rows as one new file in the table's
- * format, written under a hidden name and renamed into place when the
- * transaction commits (removed if it aborts), so readers never see a
- * partial file. The file is part-<transaction id>-<n>.<format>; as the
- * sink of a continuous view, <view>-<batch id>.<format>, so a batch that
- * is replayed after a crash rewrites the same file instead of adding one.
+ * format, under a hidden temporary name, renamed into place once the
+ * transaction has committed -- never over an existing file -- and removed
+ * if it aborts; a process that died leaves its temporary files to the
+ * next write to the directory (see "INSERT" below for names and recovery).
  *
  * Reading server files needs pg_read_server_files (or superuser), like
  * COPY FROM a file; deleting, archiving or writing files needs
- * pg_write_server_files too.
+ * pg_write_server_files too. A continuous view reads as its owner, so the
+ * owner's rights are checked when the view is created (not only when a
+ * batch runs, as the bootstrap superuser does the bookkeeping).
  *
  *-------------------------------------------------------------------------
  */
@@ -50,11 +65,16 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <stdio.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "access/reloptions.h"
+#include "access/table.h"
+#include "access/transam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
@@ -66,12 +86,16 @@
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
+#include "storage/lwlock.h"
+#include "storage/procarray.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(file_fdw_handler);
 PG_FUNCTION_INFO_V1(file_fdw_validator);
@@ -154,6 +178,35 @@ check_server_files_role(Oid role, const char *what)
 						 GetUserNameFromId(role, false))));
 }
 
+static FileTable *file_table(Relation rel);
+
+/*
+ * Whether role may have the files of t read for it (by a continuous view
+ * it owns): pg_read_server_files, and pg_write_server_files with clean.
+ * Checked at CREATE MATERIALIZED VIEW and ALTER ... OWNER TO for the
+ * view's owner (pgs_file_check_reader), not only when a batch runs, so a
+ * view that could never run is not created.
+ */
+static void
+check_reader(FileTable *t, Oid role)
+{
+	Oid			need[2] = {ROLE_PG_READ_SERVER_FILES, ROLE_PG_WRITE_SERVER_FILES};
+
+	for (int i = 0; i < (t->clean != CLEAN_OFF ? 2 : 1); i++)
+		if (!has_privs_of_role(role, need[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("role \"%s\" may not %s the files of %s",
+							GetUserNameFromId(role, false),
+							i == 0 ? "read" : "delete or move", t->what),
+					 errdetail("A continuous view over a file stream runs with its owner's privileges, and %s server files needs those of the \"%s\" role, as COPY with a file does.",
+							   i == 0 ? "reading" : "deleting or moving",
+							   GetUserNameFromId(need[i], false)),
+					 errhint("Grant \"%s\" to role \"%s\", or have a role that has its privileges own the view.",
+							 GetUserNameFromId(need[i], false),
+							 GetUserNameFromId(role, false))));
+}
+
 static FileTable *
 file_table(Relation rel)
 {
@@ -208,6 +261,23 @@ file_table(Relation rel)
 	return t;
 }
 
+/*
+ * For src/ddl.c: refuse a continuous view owned by role over file stream
+ * relid that role may not read (CREATE MATERIALIZED VIEW, ALTER ... OWNER
+ * TO). Other streams pass.
+ */
+void
+pgs_file_check_reader(Oid relid, Oid role)
+{
+	Relation	rel;
+
+	if (pgs_source_for_relation(relid) != &file_source)
+		return;
+	rel = table_open(relid, AccessShareLock);
+	check_reader(file_table(rel), role);
+	table_close(rel, NoLock);
+}
+
 /*------------------------------------------------------------------------
  * The directory
  *------------------------------------------------------------------------
@@ -216,6 +286,8 @@ typedef struct FileEntry
 {
 	char	   *name;
 	struct timespec mtime;
+	int64		ino;
+	int64		size;
 } FileEntry;
 
 static int
@@ -237,6 +309,15 @@ in_progress_name(const char *name)
 	size_t		len = strlen(name);
 
 	return name[0] == '.' || (len >= 4 && strcmp(name + len - 4, ".tmp") == 0);
+}
+
+static void
+stat_dir(FileTable *t, struct stat *st)
+{
+	if (stat(t->dir, st) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("%s: could not open directory \"%s\": %m", t->what, t->dir)));
 }
 
 /* the stream's files now, oldest first */
@@ -264,13 +345,16 @@ list_files(FileTable *t, int *n)
 		path = psprintf("%s/%s", t->dir, de->d_name);
 		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 			continue;			/* gone meanwhile, or not a file */
+		pfree(path);
 		if (*n == alloc)
 		{
 			alloc *= 2;
-			files = repalloc(files, sizeof(FileEntry) * alloc);
+			files = repalloc_huge(files, sizeof(FileEntry) * alloc);
 		}
 		files[*n].name = pstrdup(de->d_name);
 		files[*n].mtime = st.st_mtim;
+		files[*n].ino = (int64) st.st_ino;
+		files[*n].size = (int64) st.st_size;
 		(*n)++;
 	}
 	FreeDir(dir);
@@ -281,44 +365,71 @@ list_files(FileTable *t, int *n)
 /*------------------------------------------------------------------------
  * Positions
  *------------------------------------------------------------------------
+ *
+ * {"dir": [device, inode], "done": [[name, inode, bytes, lines], ...],
+ *	"file": name, "ino": inode, "offset": bytes, "line": n, "gen": "hex"}
+ *
+ * "dir" is the directory's identity when the inodes were taken: in another
+ * directory (a restore into another cluster, a copy of the files, path
+ * changed) inode numbers mean nothing, so files are matched by name and
+ * size there, and take their new inodes. "gen" is random, new with each
+ * changed position: a position of the same gen is the same position (see
+ * the idle cache). Positions of older versions ("done" a list of names,
+ * no inodes) are read too: a name alone matches the file of that name.
  */
+typedef struct DoneFile
+{
+	char	   *name;
+	int64		ino;			/* 0: unknown (an older position) */
+	int64		size;			/* bytes read; -1: unknown */
+	int64		lines;
+} DoneFile;
+
 typedef struct FilePos
 {
-	HTAB	   *done;			/* names read to their end */
+	DoneFile   *done;			/* sorted by name */
+	int			ndone;
+	int			alloc;
+	bool		has_dir;
+	int64		dir_dev;
+	int64		dir_ino;
 	char	   *file;			/* being read, or NULL */
+	int64		file_ino;
 	int64		offset;
 	int64		line;
+	uint64		gen;			/* 0: none */
 } FilePos;
 
-typedef struct DoneEntry
+static int
+done_cmp(const void *a, const void *b)
 {
-	char		name[MAXPGPATH];
-} DoneEntry;
-
-static HTAB *
-done_set(void)
-{
-	HASHCTL		ctl;
-
-	ctl.keysize = MAXPGPATH;
-	ctl.entrysize = sizeof(DoneEntry);
-	ctl.hcxt = CurrentMemoryContext;
-	return hash_create("pg_stream files done", 256, &ctl,
-					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	return strcmp(((const DoneFile *) a)->name, ((const DoneFile *) b)->name);
 }
 
-static bool
-is_done(FilePos *p, const char *name)
+static DoneFile *
+find_done(FilePos *p, const char *name)
 {
-	return strlen(name) < MAXPGPATH && hash_search(p->done, name, HASH_FIND, NULL) != NULL;
+	DoneFile	key = {(char *) name};
+
+	if (p->ndone == 0)
+		return NULL;
+	return bsearch(&key, p->done, p->ndone, sizeof(DoneFile), done_cmp);
 }
 
 static void
-set_done(FilePos *p, const char *name, bool done)
+add_done(FilePos *p, const char *name, int64 ino, int64 size, int64 lines)
 {
-	if (strlen(name) >= MAXPGPATH)
-		elog(ERROR, "file name too long: \"%s\"", name);
-	(void) hash_search(p->done, name, done ? HASH_ENTER : HASH_REMOVE, NULL);
+	if (p->ndone == p->alloc)
+	{
+		p->alloc = Max(64, p->alloc * 2);
+		p->done = p->done ? repalloc_huge(p->done, sizeof(DoneFile) * p->alloc) :
+			palloc(sizeof(DoneFile) * p->alloc);
+	}
+	p->done[p->ndone].name = (char *) name;
+	p->done[p->ndone].ino = ino;
+	p->done[p->ndone].size = size;
+	p->done[p->ndone].lines = lines;
+	p->ndone++;
 }
 
 static char *
@@ -331,14 +442,29 @@ jsonb_string(Jsonb *jb, const char *key)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+static int64
+jsonb_elem_int64(JsonbValue *v)
+{
+	if (v == NULL || v->type != jbvNumeric)
+		return -1;
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric)));
+}
+
+/* the position's "gen", without reading the rest (a key look-up) */
+static uint64
+position_gen(Jsonb *jb)
+{
+	char	   *s = jb ? jsonb_string(jb, "gen") : NULL;
+
+	return s ? strtou64(s, NULL, 16) : 0;
+}
+
 static void
 position_parse(Jsonb *jb, FilePos *p)
 {
 	JsonbValue *v;
 
 	memset(p, 0, sizeof(FilePos));
-	p->done = done_set();
-	p->line = 0;
 	if (jb == NULL)
 		return;
 	v = getKeyJsonValueFromContainer(&jb->root, "done", 4, NULL);
@@ -347,46 +473,110 @@ position_parse(Jsonb *jb, FilePos *p)
 		JsonbIterator *it = JsonbIteratorInit(v->val.binary.data);
 		JsonbValue	e;
 		JsonbIteratorToken tok;
+		int			depth = 0;
+		int			field = 0;
+		DoneFile	d = {0};
+
+		while ((tok = JsonbIteratorNext(&it, &e, false)) != WJB_DONE)
+		{
+			if (tok == WJB_BEGIN_ARRAY && ++depth == 2)
+			{
+				field = 0;
+				memset(&d, 0, sizeof(d));
+				d.size = -1;
+			}
+			else if (tok == WJB_END_ARRAY && depth-- == 2 && d.name)
+				add_done(p, d.name, d.ino, d.size, d.lines);
+			else if (tok == WJB_ELEM && depth == 1 && e.type == jbvString)
+				add_done(p, pnstrdup(e.val.string.val, e.val.string.len), 0, -1, -1);
+			else if (tok == WJB_ELEM && depth == 2)
+			{
+				if (field == 0 && e.type == jbvString)
+					d.name = pnstrdup(e.val.string.val, e.val.string.len);
+				else if (field == 1)
+					d.ino = Max(jsonb_elem_int64(&e), 0);
+				else if (field == 2)
+					d.size = jsonb_elem_int64(&e);
+				else if (field == 3)
+					d.lines = jsonb_elem_int64(&e);
+				field++;
+			}
+		}
+		if (p->ndone > 1)
+			qsort(p->done, p->ndone, sizeof(DoneFile), done_cmp);
+	}
+	v = getKeyJsonValueFromContainer(&jb->root, "dir", 3, NULL);
+	if (v && v->type == jbvBinary)
+	{
+		JsonbIterator *it = JsonbIteratorInit(v->val.binary.data);
+		JsonbValue	e;
+		JsonbIteratorToken tok;
+		int			k = 0;
 
 		while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
-			if (tok == WJB_ELEM && e.type == jbvString)
-				set_done(p, pnstrdup(e.val.string.val, e.val.string.len), true);
+			if (tok == WJB_ELEM)
+			{
+				if (k == 0)
+					p->dir_dev = jsonb_elem_int64(&e);
+				else if (k == 1)
+					p->dir_ino = jsonb_elem_int64(&e);
+				k++;
+			}
+		p->has_dir = (k == 2);
 	}
 	p->file = jsonb_string(jb, "file");
+	p->file_ino = pgs_jsonb_get_int64(jb, "ino", 0);
 	p->offset = pgs_jsonb_get_int64(jb, "offset", 0);
 	p->line = pgs_jsonb_get_int64(jb, "line", 0);
+	p->gen = position_gen(jb);
 }
 
+static uint64
+new_gen(void)
+{
+	uint64		gen = 0;
+
+	while (gen == 0)
+		if (!pg_strong_random(&gen, sizeof(gen)))
+			elog(ERROR, "could not generate a random number");
+	return gen;
+}
+
+/* p as jsonb, with a new gen */
 static Jsonb *
 position_jsonb(FilePos *p)
 {
 	StringInfoData buf;
-	HASH_SEQ_STATUS seq;
-	DoneEntry  *e;
-	char	  **names = palloc(sizeof(char *) * (hash_get_num_entries(p->done) + 1));
-	int			n = 0;
 
-	hash_seq_init(&seq, p->done);
-	while ((e = hash_seq_search(&seq)) != NULL)
-		names[n++] = e->name;
-	qsort(names, n, sizeof(char *), pg_qsort_strcmp);
+	if (p->ndone > 1)
+		qsort(p->done, p->ndone, sizeof(DoneFile), done_cmp);
+	p->gen = new_gen();
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"done\": [");
-	for (int i = 0; i < n; i++)
+	if (p->has_dir)
+		appendStringInfo(&buf, "{\"dir\": [" INT64_FORMAT ", " INT64_FORMAT "], ",
+						 p->dir_dev, p->dir_ino);
+	else
+		appendStringInfoChar(&buf, '{');
+	appendStringInfoString(&buf, "\"done\": [");
+	for (int i = 0; i < p->ndone; i++)
 	{
 		if (i > 0)
 			appendStringInfoString(&buf, ", ");
-		escape_json(&buf, names[i]);
+		appendStringInfoChar(&buf, '[');
+		escape_json(&buf, p->done[i].name);
+		appendStringInfo(&buf, ", " INT64_FORMAT ", " INT64_FORMAT ", " INT64_FORMAT "]",
+						 p->done[i].ino, p->done[i].size, p->done[i].lines);
 	}
 	appendStringInfoChar(&buf, ']');
 	if (p->file)
 	{
 		appendStringInfoString(&buf, ", \"file\": ");
 		escape_json(&buf, p->file);
-		appendStringInfo(&buf, ", \"offset\": " INT64_FORMAT ", \"line\": " INT64_FORMAT,
-						 p->offset, p->line);
+		appendStringInfo(&buf, ", \"ino\": " INT64_FORMAT ", \"offset\": " INT64_FORMAT
+						 ", \"line\": " INT64_FORMAT,
+						 p->file_ino, p->offset, p->line);
 	}
-	appendStringInfoChar(&buf, '}');
+	appendStringInfo(&buf, ", \"gen\": \"%016" INT64_MODIFIER "x\"}", p->gen);
 	return pgs_jsonb_from_cstring(buf.data);
 }
 
@@ -394,6 +584,18 @@ position_jsonb(FilePos *p)
  * Clean-up: files every view has read, in committed batches
  *------------------------------------------------------------------------
  */
+/*
+ * Whether position p has read file f to its end: the same name, the same
+ * inode (where inodes are known) and every byte.
+ */
+static bool
+read_to_end(FilePos *p, FileEntry *f)
+{
+	DoneFile   *d = find_done(p, f->name);
+
+	return d != NULL && (d->ino == 0 || d->ino == f->ino) && d->size >= f->size;
+}
+
 static void
 clean_files(FileTable *t, FileEntry *files, int nfiles, FilePos *mine)
 {
@@ -437,10 +639,10 @@ clean_files(FileTable *t, FileEntry *files, int nfiles, FilePos *mine)
 	{
 		const char *name = files[i].name;
 		char	   *path;
-		bool		all = is_done(mine, name);
+		bool		all = read_to_end(mine, &files[i]);
 
 		foreach(lc, others)
-			all = all && is_done(lfirst(lc), name);
+			all = all && read_to_end(lfirst(lc), &files[i]);
 		if (!all)
 			continue;
 		path = psprintf("%s/%s", t->dir, name);
@@ -456,9 +658,8 @@ clean_files(FileTable *t, FileEntry *files, int nfiles, FilePos *mine)
 				continue;
 			}
 		}
-		/* gone: no longer listed as done (its name may come again) */
+		/* gone: no longer listed, so no longer done (its name may come again) */
 		files[i].name = NULL;
-		set_done(mine, name, false);
 	}
 }
 
@@ -522,10 +723,14 @@ next_record(FILE *f, FileTable *t, StringInfo rec, int64 *bytes, int64 *lines)
 	return true;
 }
 
+/* only spaces and line ends: all len bytes (a NUL is not blank) */
 static bool
-blank(const char *s)
+blank(const char *s, int len)
 {
-	return s[strspn(s, " \t\r\n")] == '\0';
+	for (int i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+			return false;
+	return true;
 }
 
 typedef struct FileDecode
@@ -572,6 +777,223 @@ bad_record(void *arg, int64 i, const char *error)
 }
 
 /*
+ * The idle cache. An idle worker asks every FILE_IDLE_POLL_MS for more;
+ * listing and stat()ing a directory of many files done, and parsing a
+ * position that lists them all, each time would cost in proportion to
+ * the files done. So a full look that found nothing to read remembers,
+ * in this process, the position's gen and the directory's identity and
+ * times: while they are the same, nothing came (a file added, removed or
+ * renamed changes the directory's modification time), and the next poll
+ * only stat()s the directory. A directory changed less than
+ * FILE_RACY_MS before the look is not remembered (its times are coarse:
+ * a change in the same tick would go unseen); bytes appended to a file
+ * read to its end change the file, not the directory, so a full look is
+ * made at least every FILE_RESCAN_MS, and at every REFRESH (the cache is
+ * the worker's only).
+ */
+#define FILE_RACY_MS 1000
+#define FILE_RESCAN_MS 60000
+#define FILE_IDLE_CACHE_MAX 1024
+
+typedef struct IdleEntry
+{
+	uint64		gen;			/* key */
+	Oid			relid;
+	dev_t		dev;
+	ino_t		ino;
+	struct timespec mtime;
+	struct timespec ctime;
+	TimestampTz looked_at;
+} IdleEntry;
+
+static HTAB *idle_cache = NULL;
+
+static bool
+idle_same(IdleEntry *e, Oid relid, struct stat *st)
+{
+	return e->relid == relid && e->dev == st->st_dev && e->ino == st->st_ino &&
+		e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+		e->ctime.tv_sec == st->st_ctim.tv_sec && e->ctime.tv_nsec == st->st_ctim.tv_nsec &&
+		!TimestampDifferenceExceeds(e->looked_at, GetCurrentTimestamp(), FILE_RESCAN_MS);
+}
+
+static bool
+idle_hit(Oid relid, uint64 gen, struct stat *st)
+{
+	IdleEntry  *e;
+
+	if (idle_cache == NULL || gen == 0 || !IsBackgroundWorker)
+		return false;
+	e = hash_search(idle_cache, &gen, HASH_FIND, NULL);
+	return e != NULL && idle_same(e, relid, st);
+}
+
+static void
+idle_remember(Oid relid, uint64 gen, struct stat *st, TimestampTz looked_at)
+{
+	IdleEntry  *e;
+	bool		found;
+	struct timespec now;
+
+	if (gen == 0 || !IsBackgroundWorker)
+		return;
+	/* changed too lately to tell a later change by its times */
+	clock_gettime(CLOCK_REALTIME, &now);
+	if ((int64) (now.tv_sec - st->st_mtim.tv_sec) * 1000 +
+		(now.tv_nsec - st->st_mtim.tv_nsec) / 1000000 < FILE_RACY_MS ||
+		(int64) (now.tv_sec - st->st_ctim.tv_sec) * 1000 +
+		(now.tv_nsec - st->st_ctim.tv_nsec) / 1000000 < FILE_RACY_MS)
+		return;
+	if (idle_cache && hash_get_num_entries(idle_cache) >= FILE_IDLE_CACHE_MAX)
+	{
+		hash_destroy(idle_cache);
+		idle_cache = NULL;
+	}
+	if (idle_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(IdleEntry);
+		ctl.hcxt = TopMemoryContext;
+		idle_cache = hash_create("pg_stream idle file streams", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	e = hash_search(idle_cache, &gen, HASH_ENTER, &found);
+	e->relid = relid;
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	e->mtime = st->st_mtim;
+	e->ctime = st->st_ctim;
+	e->looked_at = looked_at;
+}
+
+/* a file to read in this batch, and from where */
+typedef struct FileTodo
+{
+	FileEntry  *fe;
+	int64		offset;
+	int64		line;
+} FileTodo;
+
+/*
+ * Match the directory's files with position p: the files to read, in
+ * order (the file in progress first), into todo; p's done list becomes
+ * the files done still there, with their inodes. A file is the same file
+ * as one done, or as the one in progress, when it has the same name and
+ * inode (or, in another directory than the inodes were taken in, the
+ * same name); then bytes beyond those read were appended and are read;
+ * fewer bytes than read means it was truncated (or rewritten): it is read
+ * again from its start, with a warning. A file of another inode under a
+ * name done is a new file, read from its start; one under the name of the
+ * file in progress replaced it: the rest of the old file is lost, with a
+ * warning. Returns whether p changed.
+ */
+static bool
+reconcile(FileTable *t, FilePos *p, struct stat *dirst, FileEntry *files, int nfiles,
+		  FileTodo *todo, int *ntodo)
+{
+	bool		same_dir = p->has_dir && p->dir_dev == (int64) dirst->st_dev &&
+		p->dir_ino == (int64) dirst->st_ino;
+	FilePos		old = *p;
+	bool		changed = !same_dir || p->gen == 0;
+	int			ndone_kept = 0;
+	bool		in_progress_found = false;
+
+	*ntodo = 0;
+	p->done = NULL;
+	p->ndone = p->alloc = 0;
+	p->has_dir = true;
+	p->dir_dev = (int64) dirst->st_dev;
+	p->dir_ino = (int64) dirst->st_ino;
+	for (int i = 0; i < nfiles; i++)
+	{
+		FileEntry  *f = &files[i];
+		DoneFile   *d;
+
+		if (f->name == NULL)
+			continue;			/* cleaned */
+		if (old.file && strcmp(f->name, old.file) == 0)
+		{
+			FileTodo	first_todo = {f, old.offset, old.line};
+
+			if (same_dir && old.file_ino != 0 && old.file_ino != f->ino)
+			{
+				ereport(WARNING,
+						(errcode(ERRCODE_WARNING),
+						 errmsg("%s: file \"%s\" was replaced before it was read to its end",
+								t->what, f->name),
+						 errdetail("The rest of the file it replaced, after byte " INT64_FORMAT ", is lost; the new file is read from its start.",
+								   old.offset)));
+				first_todo.offset = first_todo.line = 0;
+			}
+			else if (f->size < old.offset)
+			{
+				ereport(WARNING,
+						(errcode(ERRCODE_WARNING),
+						 errmsg("%s: file \"%s\" was truncated before it was read to its end",
+								t->what, f->name),
+						 errdetail("It had at least " INT64_FORMAT " bytes and has " INT64_FORMAT " now; it is read again from its start.",
+								   old.offset, f->size)));
+				first_todo.offset = first_todo.line = 0;
+			}
+			/* first in the order */
+			memmove(&todo[1], &todo[0], sizeof(FileTodo) * (*ntodo));
+			todo[0] = first_todo;
+			(*ntodo)++;
+			in_progress_found = true;
+			continue;
+		}
+		d = find_done(&old, f->name);
+		if (d == NULL || (same_dir && d->ino != 0 && d->ino != f->ino))
+		{
+			/* new, or a new file under the name of one read */
+			todo[(*ntodo)++] = (FileTodo) {f, 0, 0};
+			changed |= (d != NULL);
+			continue;
+		}
+		if (d->size < 0 || d->lines < 0)
+		{
+			/* an older position: the name was all it knew */
+			add_done(p, f->name, f->ino, f->size, Max(d->lines, 0));
+			changed = true;
+		}
+		else if (f->size == d->size)
+		{
+			add_done(p, f->name, f->ino, d->size, d->lines);
+			changed |= (d->ino != f->ino);
+		}
+		else if (f->size > d->size)
+		{
+			/* appended to after it was read: the new bytes */
+			todo[(*ntodo)++] = (FileTodo) {f, d->size, d->lines};
+			changed = true;
+		}
+		else
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("%s: file \"%s\" was truncated after it was read",
+							t->what, f->name),
+					 errdetail("It had " INT64_FORMAT " bytes when read and has " INT64_FORMAT " now; it is read again from its start.",
+							   d->size, f->size)));
+			todo[(*ntodo)++] = (FileTodo) {f, 0, 0};
+			changed = true;
+		}
+		ndone_kept++;
+	}
+	/* done files no longer there are forgotten; so is a file in progress */
+	if (ndone_kept != old.ndone)
+		changed = true;
+	if (old.file && !in_progress_found)
+	{
+		p->file = NULL;
+		changed = true;
+	}
+	return changed;
+}
+
+/*
  * Read a batch: with a position, the file in progress, then files not
  * done, oldest first; without one (a plain SELECT), every file now.
  */
@@ -580,68 +1002,53 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 {
 	FileTable  *t = file_table(rel);
 	FilePos		p;
+	struct stat dirst;
+	TimestampTz looked_at;
 	int			nfiles;
 	FileEntry  *files;
-	FileEntry **order;
-	int			norder = 0;
+	FileTodo   *todo;
+	int			ntodo;
+	bool		changed;
 	FileDecode	fd;
 	int64		nrecs = 0;
 	int64		alloc = 1024;
 	int			taken = 0;
 	bool		more = false;
 	StringInfoData rec;
-	HTAB	   *present;
 
 	if (position)
-		check_server_files_role(ROLE_PG_READ_SERVER_FILES, "read the files of a file stream");
+		check_reader(t, pgs_source_user());
+	batch->start_position = position;
+	batch->wait_ms = FILE_IDLE_POLL_MS;
+	stat_dir(t, &dirst);
+	if (position && t->clean == CLEAN_OFF &&
+		idle_hit(t->relid, position_gen(position), &dirst))
+	{
+		/* nothing came since the last full look */
+		batch->rows = tuplestore_begin_heap(false, false, work_mem);
+		batch->end_position = position;
+		return;
+	}
+	looked_at = GetCurrentTimestamp();
 	position_parse(position, &p);
 	files = list_files(t, &nfiles);
 	if (position && t->clean != CLEAN_OFF)
 		clean_files(t, files, nfiles, &p);
-
-	/* done names no longer in the directory are forgotten */
-	present = done_set();
-	for (int i = 0; i < nfiles; i++)
-		if (files[i].name && strlen(files[i].name) < MAXPGPATH)
-			(void) hash_search(present, files[i].name, HASH_ENTER, NULL);
-	{
-		HASH_SEQ_STATUS seq;
-		DoneEntry  *e;
-		List	   *gone = NIL;
-		ListCell   *lc;
-
-		hash_seq_init(&seq, p.done);
-		while ((e = hash_seq_search(&seq)) != NULL)
-			if (hash_search(present, e->name, HASH_FIND, NULL) == NULL)
-				gone = lappend(gone, pstrdup(e->name));
-		foreach(lc, gone)
-			set_done(&p, lfirst(lc), false);
-	}
-	if (p.file && hash_search(present, p.file, HASH_FIND, NULL) == NULL)
-		p.file = NULL;			/* removed half-read: nothing more to read */
-
-	/* the order: the file in progress first */
-	order = palloc(sizeof(FileEntry *) * (nfiles + 1));
-	for (int i = 0; i < nfiles; i++)
-		if (files[i].name && p.file && strcmp(files[i].name, p.file) == 0)
-			order[norder++] = &files[i];
-	for (int i = 0; i < nfiles; i++)
-		if (files[i].name && !is_done(&p, files[i].name) &&
-			!(p.file && strcmp(files[i].name, p.file) == 0))
-			order[norder++] = &files[i];
+	todo = palloc(sizeof(FileTodo) * (nfiles + 1));
+	changed = reconcile(t, &p, &dirst, files, nfiles, todo, &ntodo);
 
 	fd.t = t;
-	fd.names = palloc(sizeof(char *) * (norder + 1));
+	fd.names = palloc(sizeof(char *) * (ntodo + 1));
 	fd.recs = palloc(sizeof(FileRecord) * alloc);
 	initStringInfo(&rec);
-	for (int i = 0; i < norder; i++)
+	for (int i = 0; i < ntodo; i++)
 	{
-		FileEntry  *fe = order[i];
+		FileEntry  *fe = todo[i].fe;
 		char	   *path = psprintf("%s/%s", t->dir, fe->name);
-		bool		resumed = (p.file && strcmp(fe->name, p.file) == 0);
-		int64		offset = resumed ? p.offset : 0;
-		int64		line = resumed ? p.line : 0;
+		int64		offset = todo[i].offset;
+		int64		line = todo[i].line;
 		FILE	   *f;
+		struct stat st;
 		bool		cut = false;
 
 		if ((t->max_files > 0 && taken >= t->max_files) ||
@@ -658,6 +1065,13 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("%s: could not open file \"%s\": %m", t->what, path)));
+		}
+		if (fstat(fileno(f), &st) != 0 || (int64) st.st_ino != fe->ino)
+		{
+			/* replaced since the listing: the next batch looks again */
+			FreeFile(f);
+			more = true;
+			break;
 		}
 		if (offset > 0 && fseeko(f, offset, SEEK_SET) != 0)
 			ereport(ERROR,
@@ -678,7 +1092,7 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 				break;
 			if (t->dec.header && first_line == 1)
 				continue;
-			if (t->dec.format != PGS_FORMAT_TEXT && blank(rec.data))
+			if (t->dec.format != PGS_FORMAT_TEXT && blank(rec.data, rec.len))
 				continue;
 			if (nrecs == alloc)
 			{
@@ -687,7 +1101,9 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 			}
 			fd.recs[nrecs].file = taken - 1;
 			fd.recs[nrecs].line = first_line;
-			fd.recs[nrecs].text = pnstrdup(rec.data, rec.len);
+			/* the exact bytes: a record may hold a NUL (a bad record then) */
+			fd.recs[nrecs].text = palloc(rec.len + 1);
+			memcpy(fd.recs[nrecs].text, rec.data, rec.len + 1);
 			fd.recs[nrecs].len = rec.len;
 			nrecs++;
 		}
@@ -695,34 +1111,40 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 		if (cut && getc_unlocked(f) == EOF)
 			cut = false;
 		FreeFile(f);
+		changed = true;
+		p.file = NULL;			/* the file in progress, if it was, is not */
 		if (cut)
 		{
 			p.file = fe->name;
+			p.file_ino = fe->ino;
 			p.offset = offset;
 			p.line = line;
 			more = true;
 			break;
 		}
-		p.file = NULL;
-		set_done(&p, fe->name, true);
+		add_done(&p, fe->name, fe->ino, offset, line);
 	}
 
 	batch->rows = tuplestore_begin_heap(false, false, work_mem);
 	batch->rows_bad = pgs_decode_batch(t->desc, nrecs, decode_record, bad_record, &fd,
 									   t->on_error_stop, batch->rows);
 	batch->nrows = nrecs;
-	batch->start_position = position;
-	batch->end_position = position ? position_jsonb(&p) : NULL;
+	batch->end_position = position == NULL ? NULL :
+		changed ? position_jsonb(&p) : position;
 	batch->more = more;
 	batch->wait_ms = more ? 0 : FILE_IDLE_POLL_MS;
+	if (position && !changed && t->clean == CLEAN_OFF)
+		idle_remember(t->relid, p.gen, &dirst, looked_at);
 }
 
 static Jsonb *
 file_initial_position(Relation rel)
 {
-	(void) file_table(rel);		/* checks the options */
-	check_server_files_role(ROLE_PG_READ_SERVER_FILES, "read the files of a file stream");
-	return pgs_jsonb_from_cstring("{\"done\": []}");
+	FileTable  *t = file_table(rel);	/* checks the options */
+	FilePos		p = {0};
+
+	check_reader(t, pgs_source_user());
+	return position_jsonb(&p);
 }
 
 /* the files there now */
@@ -740,13 +1162,19 @@ file_mark(Relation rel)
 	{
 		if (i > 0)
 			appendStringInfoString(&buf, ", ");
+		appendStringInfoChar(&buf, '[');
 		escape_json(&buf, files[i].name);
+		appendStringInfo(&buf, ", " INT64_FORMAT ", " INT64_FORMAT "]",
+						 files[i].ino, files[i].size);
 	}
 	appendStringInfoString(&buf, "]}");
 	return pgs_jsonb_from_cstring(buf.data);
 }
 
-/* every file of the mark is done, or gone */
+/*
+ * Every file of the mark is read to the size it had, or gone, or replaced
+ * (the file of the mark is gone then).
+ */
 static bool
 file_reached(Relation rel, Jsonb *position, Jsonb *mark)
 {
@@ -756,21 +1184,44 @@ file_reached(Relation rel, Jsonb *position, Jsonb *mark)
 	JsonbIterator *it;
 	JsonbValue	e;
 	JsonbIteratorToken tok;
+	int			depth = 0;
+	int			field = 0;
+	FileEntry	f = {0};
 
 	position_parse(position, &p);
 	if (v == NULL || v->type != jbvBinary)
 		return true;
 	it = JsonbIteratorInit(v->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	while ((tok = JsonbIteratorNext(&it, &e, false)) != WJB_DONE)
 	{
-		char	   *name;
 		struct stat st;
 
-		if (tok != WJB_ELEM || e.type != jbvString)
+		if (tok == WJB_BEGIN_ARRAY && ++depth == 2)
+		{
+			field = 0;
+			memset(&f, 0, sizeof(f));
 			continue;
-		name = pnstrdup(e.val.string.val, e.val.string.len);
-		if (!is_done(&p, name) &&
-			stat(psprintf("%s/%s", t->dir, name), &st) == 0)
+		}
+		if (tok == WJB_ELEM && depth == 2)
+		{
+			if (field == 0 && e.type == jbvString)
+				f.name = pnstrdup(e.val.string.val, e.val.string.len);
+			else if (field == 1)
+				f.ino = jsonb_elem_int64(&e);
+			else if (field == 2)
+				f.size = jsonb_elem_int64(&e);
+			field++;
+			continue;
+		}
+		if (!(tok == WJB_END_ARRAY && depth-- == 2) || f.name == NULL)
+			continue;
+		if (read_to_end(&p, &f))
+			continue;
+		if (p.file && strcmp(p.file, f.name) == 0 && p.file_ino == f.ino &&
+			p.offset >= f.size)
+			continue;
+		if (stat(psprintf("%s/%s", t->dir, f.name), &st) == 0 &&
+			(int64) st.st_ino == f.ino)
 			return false;
 	}
 	return true;
@@ -787,28 +1238,61 @@ const SourceRoutine file_source = {
 /*------------------------------------------------------------------------
  * INSERT: one new file per statement, renamed into place at commit
  *------------------------------------------------------------------------
+ *
+ * Each file is written as .pg_stream-<system id>-<full xid>-<name>.tmp in
+ * the table's directory, fsync'd with the directory before the commit,
+ * and renamed to <name> once the commit is durable: a file appears only
+ * for a committed transaction, and a reader never sees a partial one. The
+ * rename never replaces a file (renameat2 RENAME_NOREPLACE, or link() and
+ * unlink() where the file system lacks it): if <name> exists the file
+ * becomes <stem>-2.<ext>, -3, ... A backend that dies between the commit
+ * and the rename, or with the transaction open (kill -9, a crash), leaves
+ * its temporary file behind: the first write of each process to a
+ * directory finishes those (recover_dir) -- renamed into place if their
+ * transaction committed, removed if it did not. The system identifier
+ * keeps a cluster from judging another's files by its own transactions.
+ *
+ * <name> is part-<full xid>-<n>.<ext> for an INSERT, and for the batch
+ * of a continuous view delivered to the table (sink), <schema>.<view>-
+ * <batch id>-<view oid>-<created>.<ext>: schema and view names keep only
+ * A-Z, a-z, 0-9 and _ as they are and write other bytes as %XX (so no
+ * name reaches out of the directory), cut at FILE_NAME_PART bytes; the
+ * view's OID and its creation time (microseconds since 1970, from
+ * stream.cq) make the name unique across schemas and re-creations of a
+ * view of the same name, whose batch ids start again.
  */
+#define FILE_TMP_PREFIX ".pg_stream-"
+#define FILE_NAME_PART 48		/* bytes of an encoded schema or view name */
+#define FILE_MAX_SUFFIX 1000
+
 typedef struct PendingFile
 {
-	char	   *tmp;
-	char	   *final;
+	char	   *tmp;			/* its path */
+	char	   *dir;
+	char	   *base;			/* the name it is to have */
 	SubTransactionId subid;
 	struct PendingFile *next;
 } PendingFile;
 
 static PendingFile *pending_files = NULL;
 static bool file_callbacks_registered = false;
-static char *sink_file_prefix = NULL;
-static int	files_in_sink = 0;		/* files written under sink_file_prefix */
+static Oid	sink_view = InvalidOid;
+static int64 sink_batch = 0;
+static Oid	sink_created_view = InvalidOid;	/* sink_created is of this view */
+static int64 sink_created = 0;
+static int	files_in_sink = 0;		/* files written for this sink batch */
 static int	files_in_xact = 0;
+static List *recovered_dirs = NIL;	/* directories recover_dir has looked at */
 
-/* the name INSERTs into file tables use while a view's sink runs (sinks/) */
+/*
+ * The batch whose output INSERTs into file tables write now (sinks/):
+ * view viewid's batch batch_id, or none (InvalidOid).
+ */
 void
-pgs_file_sink_prefix(const char *prefix)
+pgs_file_sink_prefix(Oid viewid, int64 batch_id)
 {
-	if (sink_file_prefix)
-		pfree(sink_file_prefix);
-	sink_file_prefix = prefix ? MemoryContextStrdup(TopMemoryContext, prefix) : NULL;
+	sink_view = viewid;
+	sink_batch = batch_id;
 	files_in_sink = 0;
 }
 
@@ -824,44 +1308,204 @@ fsync_dir(const char *dir)
 	}
 }
 
+/* from to to, unless to exists (errno EEXIST then) */
+static bool
+rename_noreplace(const char *from, const char *to)
+{
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return true;
+	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+		return false;
+	/* a file system without RENAME_NOREPLACE: link() fails if to exists */
+	if (link(from, to) != 0)
+		return false;
+	(void) unlink(from);
+	return true;
+}
+
 /*
- * Before the commit, the files are renamed into place (a failure aborts
- * the transaction); at an abort, they are removed.
+ * Rename tmp to dir/base, or to the first free dir/<stem>-<k>.<ext>; never
+ * over an existing file. The new path, or NULL (reported at elevel, or
+ * tmp gone: put in place by another process meanwhile).
+ */
+static char *
+put_in_place(const char *tmp, const char *dir, const char *base, int elevel)
+{
+	const char *dot = strrchr(base, '.');
+	int			stem = dot ? (int) (dot - base) : (int) strlen(base);
+
+	for (int k = 1; k <= FILE_MAX_SUFFIX; k++)
+	{
+		char	   *final = k == 1 ? psprintf("%s/%s", dir, base) :
+			psprintf("%s/%.*s-%d%s", dir, stem, base, k, dot ? dot : "");
+		struct stat a,
+					b;
+
+		if (rename_noreplace(tmp, final))
+			return final;
+		if (errno == ENOENT)
+			return NULL;
+		if (errno != EEXIST)
+		{
+			ereport(elevel,
+					(errcode_for_file_access(),
+					 errmsg("could not rename file \"%s\" to \"%s\": %m", tmp, final)));
+			return NULL;
+		}
+		/* the same file already (linked by another process, not unlinked yet) */
+		if (stat(tmp, &a) == 0 && stat(final, &b) == 0 &&
+			a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		{
+			(void) unlink(tmp);
+			return final;
+		}
+	}
+	ereport(elevel,
+			(errcode(ERRCODE_DUPLICATE_FILE),
+			 errmsg("could not find a free name for file \"%s/%s\"", dir, base),
+			 errdetail("The names up to suffix -%d are taken; the file stays as \"%s\".",
+					   FILE_MAX_SUFFIX, tmp)));
+	return NULL;
+}
+
+/*
+ * Whether full transaction id fxid of this cluster committed: 1, 0, or -1
+ * when it is still running or too old (or new) to tell.
+ */
+static int
+xid_committed(uint64 fxid)
+{
+	uint64		next = U64FromFullTransactionId(ReadNextFullTransactionId());
+	TransactionId xid = (TransactionId) (fxid & 0xFFFFFFFF);
+	int			result = -1;
+
+	if (fxid >= next || next - fxid >= (UINT64CONST(1) << 31) ||
+		!TransactionIdIsNormal(xid) || TransactionIdIsInProgress(xid))
+		return -1;
+	LWLockAcquire(XactTruncationLock, LW_SHARED);
+	if (!TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
+		result = TransactionIdDidCommit(xid) ? 1 : 0;
+	LWLockRelease(XactTruncationLock);
+	return result;
+}
+
+/*
+ * The temporary files of transactions of this cluster that are over,
+ * left in dir by a process that died: put in place if their transaction
+ * committed, removed if not. Once a process per directory.
+ */
+static void
+recover_dir(const char *dir)
+{
+	MemoryContext old;
+	DIR		   *d;
+	struct dirent *de;
+	char	   *sysid = psprintf(UINT64_FORMAT "-", GetSystemIdentifier());
+	ListCell   *lc;
+
+	foreach(lc, recovered_dirs)
+		if (strcmp(lfirst(lc), dir) == 0)
+			return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	recovered_dirs = lappend(recovered_dirs, pstrdup(dir));
+	MemoryContextSwitchTo(old);
+	if ((d = AllocateDir(dir)) == NULL)
+		return;					/* the write that follows reports it */
+	while ((de = ReadDir(d, dir)) != NULL)
+	{
+		const char *p = de->d_name;
+		size_t		len = strlen(p);
+		char	   *end;
+		uint64		fxid;
+		char	   *base;
+		char	   *tmp;
+		int			committed;
+
+		if (strncmp(p, FILE_TMP_PREFIX, strlen(FILE_TMP_PREFIX)) != 0 ||
+			len < 4 || strcmp(p + len - 4, ".tmp") != 0)
+			continue;
+		p += strlen(FILE_TMP_PREFIX);
+		if (strncmp(p, sysid, strlen(sysid)) != 0)
+			continue;			/* another cluster's, or an older version's */
+		p += strlen(sysid);
+		errno = 0;
+		fxid = strtou64(p, &end, 10);
+		if (errno != 0 || end == p || *end != '-' || end[1] == '.' || end[1] == '\0')
+			continue;
+		base = pnstrdup(end + 1, strlen(end + 1) - 4);
+		if (*base == '\0' || in_progress_name(base))
+			continue;
+		if ((committed = xid_committed(fxid)) < 0)
+			continue;
+		tmp = psprintf("%s/%s", dir, de->d_name);
+		if (committed)
+		{
+			char	   *final = put_in_place(tmp, dir, base, WARNING);
+
+			if (final)
+				ereport(LOG,
+						(errmsg("put file \"%s\" of committed transaction " UINT64_FORMAT " in place, after its backend died",
+								final, fxid)));
+		}
+		else if (unlink(tmp) == 0)
+			ereport(LOG,
+					(errmsg("removed file \"%s\" of transaction " UINT64_FORMAT ", which did not commit",
+							tmp, fxid)));
+	}
+	FreeDir(d);
+	fsync_dir(dir);
+}
+
+static void
+free_pending(PendingFile *pf)
+{
+	pfree(pf->tmp);
+	pfree(pf->dir);
+	pfree(pf->base);
+	pfree(pf);
+}
+
+/*
+ * Before the commit, the files and their directories are made durable
+ * (a failure aborts the transaction); once it has committed, they are
+ * renamed into place (a failure is only reported then: recover_dir puts
+ * them in place later). At an abort, they are removed.
  */
 static void
 file_xact_callback(XactEvent event, void *arg)
 {
 	PendingFile *pf;
 
-	if (event == XACT_EVENT_PRE_COMMIT)
-	{
-		for (pf = pending_files; pf; pf = pf->next)
-			if (rename(pf->tmp, pf->final) != 0)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not rename file \"%s\" to \"%s\": %m",
-								pf->tmp, pf->final)));
-		for (pf = pending_files; pf; pf = pf->next)
-		{
-			char	   *dir = pstrdup(pf->final);
-
-			*strrchr(dir, '/') = '\0';
-			fsync_dir(dir);
-		}
-	}
-	else if (event == XACT_EVENT_ABORT)
-	{
-		for (pf = pending_files; pf; pf = pf->next)
-			(void) unlink(pf->tmp);
-	}
-	else
+	if (pending_files == NULL)
 		return;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			for (pf = pending_files; pf; pf = pf->next)
+				fsync_dir(pf->dir);
+			return;
+		case XACT_EVENT_PRE_PREPARE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot prepare a transaction that has written to a file stream")));
+			return;
+		case XACT_EVENT_COMMIT:
+			for (pf = pending_files; pf; pf = pf->next)
+				(void) put_in_place(pf->tmp, pf->dir, pf->base, WARNING);
+			for (pf = pending_files; pf; pf = pf->next)
+				fsync_dir(pf->dir);
+			break;
+		case XACT_EVENT_ABORT:
+			for (pf = pending_files; pf; pf = pf->next)
+				(void) unlink(pf->tmp);
+			break;
+		default:
+			return;
+	}
 	while (pending_files)
 	{
 		pf = pending_files->next;
-		pfree(pending_files->tmp);
-		pfree(pending_files->final);
-		pfree(pending_files);
+		free_pending(pending_files);
 		pending_files = pf;
 	}
 	files_in_xact = 0;
@@ -881,9 +1525,7 @@ file_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		{
 			(void) unlink(pf->tmp);
 			*link = pf->next;
-			pfree(pf->tmp);
-			pfree(pf->final);
-			pfree(pf);
+			free_pending(pf);
 			continue;
 		}
 		if (pf->subid == mySubid && event == SUBXACT_EVENT_COMMIT_SUB)
@@ -900,7 +1542,6 @@ typedef struct FileInsertState
 	StringInfoData out;			/* written when it grows past 64 kB */
 	int			fd;				/* -1 until the first row */
 	char	   *tmp;
-	char	   *final;
 	MemoryContext rowcxt;
 } FileInsertState;
 
@@ -908,6 +1549,80 @@ static const char *
 format_ext(PgsFormat f)
 {
 	return f == PGS_FORMAT_JSON ? "json" : f == PGS_FORMAT_CSV ? "csv" : "txt";
+}
+
+/* name as part of a file name: A-Z a-z 0-9 _ kept, other bytes %XX; at most max bytes */
+static void
+append_name_part(StringInfo buf, const char *name, int max)
+{
+	int			start = buf->len;
+
+	for (const unsigned char *s = (const unsigned char *) name; *s; s++)
+	{
+		bool		plain = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+			(*s >= '0' && *s <= '9') || *s == '_';
+
+		if (buf->len - start + (plain ? 1 : 3) > max)
+			break;
+		if (plain)
+			appendStringInfoChar(buf, (char) *s);
+		else
+			appendStringInfo(buf, "%%%02X", *s);
+	}
+}
+
+/* when view viewid was created, in microseconds since 1970 (stream.cq) */
+static int64
+view_created(Oid viewid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(viewid)};
+	PgsUser		saved;
+	bool		isnull = true;
+	TimestampTz created = 0;
+
+	if (sink_created_view == viewid)
+		return sink_created;
+	pgs_become_superuser(&saved);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT created_at FROM stream.cq WHERE view = $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read stream.cq");
+	if (SPI_processed == 1)
+		created = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	pgs_restore_user(&saved);
+	if (isnull)
+		elog(ERROR, "continuous view %u has no row in stream.cq", viewid);
+	sink_created_view = viewid;
+	sink_created = created +
+		(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+	return sink_created;
+}
+
+/* the name the file of this statement is to have */
+static char *
+output_name(FileTable *t)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (OidIsValid(sink_view))
+	{
+		append_name_part(&buf, get_namespace_name(get_rel_namespace(sink_view)), FILE_NAME_PART);
+		appendStringInfoChar(&buf, '.');
+		append_name_part(&buf, get_rel_name(sink_view), FILE_NAME_PART);
+		appendStringInfo(&buf, "-" INT64_FORMAT "-%u-" INT64_FORMAT,
+						 sink_batch, sink_view, view_created(sink_view));
+		if (++files_in_sink > 1)
+			appendStringInfo(&buf, "-%d", files_in_sink);
+	}
+	else
+		appendStringInfo(&buf, "part-" UINT64_FORMAT "-%d",
+						 U64FromFullTransactionId(GetTopFullTransactionId()), files_in_xact);
+	appendStringInfo(&buf, ".%s", format_ext(t->dec.format));
+	return buf.data;
 }
 
 static void
@@ -939,6 +1654,7 @@ file_open_output(FileInsertState *st)
 {
 	FileTable  *t = st->t;
 	PendingFile *pf;
+	char	   *base;
 
 	if (!file_callbacks_registered)
 	{
@@ -946,24 +1662,21 @@ file_open_output(FileInsertState *st)
 		RegisterSubXactCallback(file_subxact_callback, NULL);
 		file_callbacks_registered = true;
 	}
+	recover_dir(t->dir);
 	files_in_xact++;
-	if (sink_file_prefix)
-		st->final = psprintf("%s/%s%s.%s", t->dir, sink_file_prefix,
-							 ++files_in_sink > 1 ? psprintf("-%d", files_in_sink) : "",
-							 format_ext(t->dec.format));
-	else
-		st->final = psprintf("%s/part-%u-%d.%s", t->dir, GetTopTransactionId(),
-							 files_in_xact, format_ext(t->dec.format));
-	st->tmp = psprintf("%s/.pg_stream-%d-%u-%d.tmp", t->dir, MyProcPid,
-					   GetTopTransactionId(), files_in_xact);
+	base = output_name(t);
+	st->tmp = psprintf("%s/" FILE_TMP_PREFIX UINT64_FORMAT "-" UINT64_FORMAT "-%s.tmp",
+					   t->dir, GetSystemIdentifier(),
+					   U64FromFullTransactionId(GetTopFullTransactionId()), base);
 	/* known to the transaction before the file exists: an abort removes it */
 	pf = MemoryContextAllocZero(TopMemoryContext, sizeof(PendingFile));
 	pf->tmp = MemoryContextStrdup(TopMemoryContext, st->tmp);
-	pf->final = MemoryContextStrdup(TopMemoryContext, st->final);
+	pf->dir = MemoryContextStrdup(TopMemoryContext, t->dir);
+	pf->base = MemoryContextStrdup(TopMemoryContext, base);
 	pf->subid = GetCurrentSubTransactionId();
 	pf->next = pending_files;
 	pending_files = pf;
-	st->fd = OpenTransientFile(st->tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	st->fd = OpenTransientFile(st->tmp, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY);
 	if (st->fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -1145,9 +1858,9 @@ file_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 
 			first = false;
 			nsampled++;
-			if (t.dec.format == PGS_FORMAT_JSON && !blank(rec.data))
+			if (t.dec.format == PGS_FORMAT_JSON && !blank(rec.data, rec.len))
 				(void) pgs_sample_json(rec.data, rec.len, &keys);
-			if (t.dec.format != PGS_FORMAT_CSV || blank(rec.data))
+			if (t.dec.format != PGS_FORMAT_CSV || blank(rec.data, rec.len))
 				continue;
 			split.rec = rec.data;
 			if ((edata = pgs_try(csv_split, &split)) != NULL)

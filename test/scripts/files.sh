@@ -11,8 +11,8 @@
 # - clean 'delete' and 'archive' remove a file only once every view
 #   reading it has committed it;
 # - INSERT into a file table writes one file per statement at commit (none
-#   for a rolled-back one), and a view's file sink writes <view>-<batch>
-#   files that another file stream reads back equal;
+#   for a rolled-back one), and a view's file sink writes
+#   <schema>.<view>-<batch>-<oid>-<created> files that another file stream reads back equal;
 # - IMPORT FOREIGN SCHEMA infers the columns; a role without
 #   pg_read_server_files cannot create a file stream.
 source "$(dirname "$0")/../lib.sh"
@@ -168,7 +168,7 @@ q "REFRESH MATERIALIZED VIEW to_files" >/dev/null
 q "REFRESH MATERIALIZED VIEW out_back" >/dev/null
 files=$(ls "$data/out")
 echo "$files" | tr '\n' ' '; echo
-nfiles=$(ls "$data/out" | grep -c '^to_files-[0-9]*\.json$')
+nfiles=$(ls "$data/out" | grep -c '^public\.to_files-[0-9]*-[0-9]*-[0-9]*\.json$')
 hidden=$(ls -A "$data/out" | grep -c '^\.' || true)
 diff_sink=$(q "SELECT count(*) FROM ((SELECT k, n, total FROM to_files EXCEPT ALL SELECT k, n, total FROM out_back WHERE k <> 'by hand')
 	UNION ALL (SELECT k, n, total FROM out_back WHERE k <> 'by hand' EXCEPT ALL SELECT k, n, total FROM to_files)) d")

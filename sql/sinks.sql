@@ -132,6 +132,11 @@ CREATE MATERIALIZED VIEW to_nothing WITH (trigger = 'manual') AS SELECT shop, qt
 ALTER MATERIALIZED VIEW to_nothing SET (sink = 'file_out');
 DROP MATERIALIZED VIEW to_nothing;
 RESET ROLE;
+-- nor may such a role become the owner of a view with a file sink
+CREATE MATERIALIZED VIEW to_file_su WITH (sink = 'file_out', trigger = 'manual') AS SELECT shop, qty FROM sales;
+ALTER MATERIALIZED VIEW to_file_su OWNER TO pgs_sink_owner;
+SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'to_file_su'::regclass;
+DROP MATERIALIZED VIEW to_file_su;
 
 -- every name in the SQL made for sinks is qualified: functions and an
 -- operator of the same names in a schema before pg_catalog in the owner's

@@ -822,6 +822,44 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 	return cmds != NIL ? stmt : NULL;
 }
 
+static bool
+changes_owner(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+		if (lfirst_node(AlterTableCmd, lc)->subtype == AT_ChangeOwner)
+			return true;
+	return false;
+}
+
+/*
+ * ALTER MATERIALIZED VIEW ... OWNER TO: the query runs as its owner, so
+ * the new owner must pass what CREATE checks of the creator for reading
+ * its streams (a file stream's pg_read_server_files) and for its sink (a
+ * file sink's pg_write_server_files). Checked after the change, which an
+ * error undoes.
+ */
+static void
+check_new_owner(Oid viewid)
+{
+	Oid			owner;
+	CqDef	   *cq;
+	List	   *options;
+	ListCell   *lc;
+	PgsUser		saved;
+
+	CommandCounterIncrement();
+	owner = pgs_rel_owner(viewid);
+	pgs_become_superuser(&saved);
+	options = pgs_cq_options(viewid);
+	pgs_restore_user(&saved);
+	cq = pgs_load_cq(viewid, options);
+	foreach(lc, cq->streams)
+		pgs_file_check_reader(lfirst_oid(lc), owner);
+	(void) pgs_sink_check(viewid, cq, options);
+}
+
 static void
 pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   bool readOnlyTree, ProcessUtilityContext context,
@@ -831,6 +869,7 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	NodeTag		tag = nodeTag(parsetree);
 	bool		loaded;
+	Oid			new_owner_of = InvalidOid;
 
 	/*
 	 * Look at the catalogs only for the statements handled here, and only
@@ -899,6 +938,8 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 						check_alter_stream(stmt, relid);
 						break;
 					}
+					if (changes_owner(stmt) && pgs_is_cq(relid))
+						new_owner_of = relid;
 					rest = alter_cq_options(stmt, relid);
 					if (rest == NULL)
 						return;
@@ -928,6 +969,8 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	if (IsA(parsetree, CreateExtensionStmt) &&
 		strcmp(((CreateExtensionStmt *) parsetree)->extname, "pg_stream") == 0)
 		wake_launcher_at_commit = true;
+	if (OidIsValid(new_owner_of))
+		check_new_owner(new_owner_of);
 }
 
 void

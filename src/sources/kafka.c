@@ -705,11 +705,9 @@ check_kinit(rd_kafka_conf_t *conf, const SaslChoice *sasl)
 			break;				/* librdkafka refuses the template */
 		name = pnstrdup(s + 2, end - s - 2);
 		value = conf_value(conf, name);
-		if (value == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-					 errmsg("\"sasl.kerberos.kinit.cmd\" names unknown librdkafka property \"%s\"", name)));
-		check_kinit_value(name, value);
+		/* unknown or unset: librdkafka cannot render the command, runs none */
+		if (value != NULL)
+			check_kinit_value(name, value);
 		s = end + 1;
 	}
 }

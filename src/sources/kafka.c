@@ -27,8 +27,11 @@
  *
  * Connections. A backend keeps one librdkafka consumer (and, for INSERT,
  * one producer) per server and user, configured from the server's options
- * (brokers, and any librdkafka property by its name) and the user
- * mapping's (credentials). Option values never appear in messages.
+ * (brokers, and librdkafka properties by their names) and the user
+ * mapping's (credentials, tuning). Which properties a role that is not a
+ * superuser may set, and why the rule is checked again whenever a client
+ * is made, is the note atop "librdkafka properties" below. Option values
+ * never appear in messages.
  *
  *-------------------------------------------------------------------------
  */
@@ -359,7 +362,7 @@ static const char *const codecs[] = {"none", "gzip", "snappy", "lz4", "zstd", NU
 static const char *const partitioners[] = {"random", "consistent", "consistent_random", "murmur2",
 	"murmur2_random", "fnv1a", "fnv1a_random", NULL};
 
-#define MB (INT64CONST(1024) * 1024)
+#define KAFKA_MB (INT64CONST(1024) * 1024)
 
 /*
  * What a role that is not a superuser may set (librdkafka 2.0.2's
@@ -393,14 +396,14 @@ static const KafkaProp user_props[] = {
 	{"reconnect.backoff.max.ms", PROP_INT, 0, 60000},
 	{"topic.metadata.refresh.interval.ms", PROP_INT, -1, 3600000},
 	{"metadata.max.age.ms", PROP_INT, 1, 86400000},
-	{"message.max.bytes", PROP_INT, 1000, 64 * MB},
+	{"message.max.bytes", PROP_INT, 1000, 64 * KAFKA_MB},
 	{"receive.message.max.bytes", PROP_INT, 1000, 100000000},
 	/* reading */
 	{"fetch.wait.max.ms", PROP_INT, 0, 5000},
-	{"fetch.min.bytes", PROP_INT, 1, 16 * MB},
-	{"fetch.max.bytes", PROP_INT, 1, 64 * MB},
-	{"fetch.message.max.bytes", PROP_INT, 1, 64 * MB},
-	{"max.partition.fetch.bytes", PROP_INT, 1, 64 * MB},
+	{"fetch.min.bytes", PROP_INT, 1, 16 * KAFKA_MB},
+	{"fetch.max.bytes", PROP_INT, 1, 64 * KAFKA_MB},
+	{"fetch.message.max.bytes", PROP_INT, 1, 64 * KAFKA_MB},
+	{"max.partition.fetch.bytes", PROP_INT, 1, 64 * KAFKA_MB},
 	{"fetch.error.backoff.ms", PROP_INT, 0, 60000},
 	{"queued.min.messages", PROP_INT, 1, 10000000},
 	{"queued.max.messages.kbytes", PROP_INT, 1, 65536},
@@ -412,7 +415,7 @@ static const KafkaProp user_props[] = {
 	{"linger.ms", PROP_INT, 0, 60000},
 	{"queue.buffering.max.ms", PROP_INT, 0, 60000},
 	{"batch.num.messages", PROP_INT, 1, 1000000},
-	{"batch.size", PROP_INT, 1, 64 * MB},
+	{"batch.size", PROP_INT, 1, 64 * KAFKA_MB},
 	{"queue.buffering.max.messages", PROP_INT, 1, 10000000},
 	{"queue.buffering.max.kbytes", PROP_INT, 1, 1048576},
 	{"compression.codec", PROP_CHOICE, 0, 0, codecs},
@@ -685,8 +688,9 @@ check_kinit(rd_kafka_conf_t *conf, const SaslChoice *sasl)
 	char	   *cmd;
 	char	   *s;
 
-	if (protocol == NULL || pg_strncasecmp(protocol, "sasl_", 5) != 0 ||
-		mechanism == NULL || pg_strcasecmp(mechanism, "GSSAPI") != 0)
+	/* unreadable counts as the worst: SASL, GSSAPI */
+	if ((protocol != NULL && pg_strncasecmp(protocol, "sasl_", 5) != 0) ||
+		(mechanism != NULL && pg_strcasecmp(mechanism, "GSSAPI") != 0))
 		return;
 	if (sasl->protocol_untrusted || sasl->mechanism_untrusted)
 		ereport(ERROR,

@@ -25,6 +25,10 @@ PGS_USER="${PGS_USER:-postgres}"
 
 pgs_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# PGS_SANITIZE=address: servers and the test broker under ASan (see
+# test/sanitize.sh); it replaces PG_BIN with wrappers
+[ -z "${PGS_SANITIZE:-}" ] || source "$PGS_ROOT/test/sanitize_lib.sh"
+
 # pgs_install_deps [more Debian packages...]
 pgs_install_deps() {
 	local pkgs="postgresql-15 postgresql-server-dev-15 postgresql-15-hll librdkafka-dev build-essential $*"
@@ -46,6 +50,7 @@ pgs_install_deps() {
 # Build and install into PostgreSQL's directories (needs root, or write
 # access to them).
 pgs_build() {
+	[ -z "${PGS_SANITIZE:-}" ] || { pgs_sanitize_build; return; }
 	pgs_log "building pg_stream"
 	make -C "$PGS_ROOT" -s PG_CONFIG="$PG_CONFIG" >/dev/null
 	if [ "$(id -u)" = 0 ]; then
@@ -136,7 +141,7 @@ pgs_wait_for() {
 # up ID). It stops with pgs_stop_broker.
 pgs_start_broker() {
 	PGS_BROKER_DIR=$(mktemp -d /tmp/pg_stream_broker.XXXXXX)
-	gcc -O2 -Wall -Wextra -Werror -o "$PGS_BROKER_DIR/test_broker" \
+	gcc -O2 ${PGS_SANITIZE:+-g $PGS_SAN_COPT} -Wall -Wextra -Werror -o "$PGS_BROKER_DIR/test_broker" \
 		"$PGS_ROOT/test/kafka/test_broker.c" -lrdkafka
 	: >"$PGS_BROKER_DIR/cmds"
 	tail -n +1 -f --pid=$$ "$PGS_BROKER_DIR/cmds" | "$PGS_BROKER_DIR/test_broker" "${1:-1}" \

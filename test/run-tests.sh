@@ -20,7 +20,8 @@ tar -C "$PGS_ROOT" --exclude=.git -cf - . | tar -C "$work" -xf -
 chown -R "$PGS_USER" "$work"
 pgs_log "pg_regress"
 set +e
-pgs_as_user make -C "$work" -s PG_CONFIG="$PG_CONFIG" installcheck >"$work/installcheck.log" 2>&1
+pgs_as_user make -C "$work" -s PG_CONFIG="$PG_CONFIG" installcheck \
+	${PGS_SANITIZE:+EXTRA_REGRESS_OPTS=--bindir=$PG_BIN} >"$work/installcheck.log" 2>&1
 set -e
 cat "$work/installcheck.log"
 n_ok=$(grep -cE '^(ok|test|     ).* \.\.\. ok|^ok ' "$work/installcheck.log" || true)
@@ -35,12 +36,20 @@ if [ -f "$work/regression.diffs" ]; then
 	cat "$work/regression.diffs"
 	failures+=("pg_regress: see regression.diffs above")
 fi
+if [ -n "${PGS_SANITIZE:-}" ] && ! pgs_sanitize_check pg_regress; then
+	failed=$((failed + 1))
+	failures+=("pg_regress: AddressSanitizer, see the reports above")
+fi
 
 # scripted tests: each starts its own server
 for t in "$PGS_ROOT"/test/scripts/*.sh; do
 	name=$(basename "$t" .sh)
 	pgs_log "test/scripts/$name"
-	if bash "$t"; then
+	status=0
+	bash "$t" || status=1
+	# under the sanitizer: its reports, failed or not
+	[ -z "${PGS_SANITIZE:-}" ] || pgs_sanitize_check "$name" || status=1
+	if [ $status = 0 ]; then
 		echo "ok - $name"
 		passed=$((passed + 1))
 	else

@@ -308,7 +308,8 @@ clip_to_chars(const char *s, int n, int limit)
 	{
 		int			l = s[len] == '\0' ? 1 : pg_mblen(s + len);
 
-		if (len + l > limit)
+		/* a character cut off at n (or at limit) is left out whole */
+		if (len + l > Min(limit, n))
 			break;
 		len += l;
 	}

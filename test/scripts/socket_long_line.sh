@@ -57,4 +57,23 @@ q "SELECT position, octet_length(payload), error FROM stream.errors ORDER BY id"
 	AND position->>'line' = '5' FROM stream.errors ORDER BY id OFFSET 1")" = t ]
 [ $((peak - base)) -lt 16 ]
 [ $((after - base)) -lt 8 ]
+
+echo "a short max_line_length cuts a too-long line's prefix before a character cut off at the limit"
+printf 'aaaaaaaaa\xe2\x82\xac\xe2\x82\xacz\nok\n' >"$work/d"
+port2=$(pgs_free_port $((port + 1)))
+python3 "$PGS_ROOT/test/socket/peer.py" "$port2" "$work/status2" "file:$work/d" &
+peer2=$!
+trap '[ -n "$peer" ] && kill "$peer" 2>/dev/null; kill "$peer2" 2>/dev/null; pgs_stop_cluster; rm -rf "$work"' EXIT
+until [ -s "$work/status2" ]; do sleep 0.1; done
+pgs_psql <<SQL
+CREATE SERVER peer2 FOREIGN DATA WRAPPER socket OPTIONS (host '127.0.0.1', port '$port2');
+CREATE FOREIGN TABLE short_lines (line text) SERVER peer2 OPTIONS (max_line_length '10');
+CREATE MATERIALIZED VIEW short_seen AS SELECT line FROM short_lines;
+SQL
+pgs_wait_for "SELECT count(*) = 1 FROM short_seen" 30
+pgs_wait_for "SELECT count(*) = 3 FROM stream.errors" 30
+q "SELECT payload, error FROM stream.errors ORDER BY id OFFSET 2"
+[ "$(q "SELECT payload = 'aaaaaaaaa' AND error LIKE 'line longer than max_line_length (10 bytes)%'
+	FROM stream.errors ORDER BY id OFFSET 2")" = t ]
+[ "$(q "SELECT line FROM short_seen")" = ok ]
 echo ok

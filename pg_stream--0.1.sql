@@ -316,6 +316,8 @@ CROSS JOIN LATERAL stream._may_see(c.view) s
 LEFT JOIN stream._worker_status() w ON w.view OPERATOR(pg_catalog.=) c.view
 CROSS JOIN LATERAL (
 	SELECT c.enabled AND NOT c.failed AND w.view IS NULL
+		AND (SELECT r.relispopulated FROM pg_catalog.pg_class r
+			 WHERE r.oid OPERATOR(pg_catalog.=) c.view)
 		AND stream._slots_free() OPERATOR(pg_catalog.=) 0 AS slots_full
 ) v
 CROSS JOIN LATERAL (

@@ -137,6 +137,28 @@ CREATE MATERIALIZED VIEW to_file_su WITH (sink = 'file_out', trigger = 'manual')
 ALTER MATERIALIZED VIEW to_file_su OWNER TO pgs_sink_owner;
 SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'to_file_su'::regclass;
 DROP MATERIALIZED VIEW to_file_su;
+-- nor through REASSIGN OWNED
+CREATE ROLE pgs_sink_writer IN ROLE pg_write_server_files;
+GRANT CREATE ON SCHEMA public TO pgs_sink_writer;
+GRANT INSERT ON file_out TO pgs_sink_writer;
+GRANT SELECT ON sales TO pgs_sink_writer;
+SET ROLE pgs_sink_writer;
+CREATE MATERIALIZED VIEW to_file_w WITH (sink = 'file_out', trigger = 'manual') AS SELECT shop, qty FROM sales;
+RESET ROLE;
+REASSIGN OWNED BY pgs_sink_writer TO pgs_sink_owner;
+SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'to_file_w'::regclass;
+DROP MATERIALIZED VIEW to_file_w;
+REVOKE ALL ON file_out, sales FROM pgs_sink_writer;
+REVOKE CREATE ON SCHEMA public FROM pgs_sink_writer;
+DROP ROLE pgs_sink_writer;
+-- a table sink is written as the view's owner: the new owner needs its privileges
+CREATE MATERIALIZED VIEW to_table_su WITH (sink = 'no_key', trigger = 'manual') AS SELECT shop, qty FROM sales;
+ALTER MATERIALIZED VIEW to_table_su OWNER TO pgs_sink_owner;
+GRANT INSERT ON no_key TO pgs_sink_owner;
+ALTER MATERIALIZED VIEW to_table_su OWNER TO pgs_sink_owner;
+SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'to_table_su'::regclass;
+DROP MATERIALIZED VIEW to_table_su;
+REVOKE INSERT ON no_key FROM pgs_sink_owner;
 
 -- every name in the SQL made for sinks is qualified: functions and an
 -- operator of the same names in a schema before pg_catalog in the owner's

@@ -860,6 +860,36 @@ check_new_owner(Oid viewid)
 	(void) pgs_sink_check(viewid, cq, options);
 }
 
+/* REASSIGN OWNED ... TO role: check_new_owner for each view role owns now */
+static void
+check_views_of_new_owner(Oid role)
+{
+	List	   *views = NIL;
+	ListCell   *lc;
+	PgsUser		saved;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	CommandCounterIncrement();
+	pgs_become_superuser(&saved);
+	SPI_connect();
+	if (SPI_execute("SELECT c.view::oid FROM stream.cq c", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read stream.cq");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		views = lappend_oid(views, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																  SPI_tuptable->tupdesc, 1, &isnull)));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	pgs_restore_user(&saved);
+	foreach(lc, views)
+		if (pgs_rel_owner(lfirst_oid(lc)) == role)
+			check_new_owner(lfirst_oid(lc));
+}
+
 static void
 pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   bool readOnlyTree, ProcessUtilityContext context,
@@ -870,13 +900,15 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	NodeTag		tag = nodeTag(parsetree);
 	bool		loaded;
 	Oid			new_owner_of = InvalidOid;
+	Oid			new_owner_role = InvalidOid;
 
 	/*
 	 * Look at the catalogs only for the statements handled here, and only
 	 * in a valid transaction (not for the ROLLBACK of a failed one).
 	 */
 	loaded = (tag == T_CreateTableAsStmt || tag == T_RefreshMatViewStmt ||
-			  tag == T_AlterTableStmt || tag == T_CreateStmt) &&
+			  tag == T_AlterTableStmt || tag == T_CreateStmt ||
+			  tag == T_ReassignOwnedStmt) &&
 		IsTransactionState() && extension_loaded();
 
 	if (loaded)
@@ -954,6 +986,9 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			case T_CreateStmt:
 				reject_cq_options(((CreateStmt *) parsetree)->options, "A table");
 				break;
+			case T_ReassignOwnedStmt:
+				new_owner_role = get_rolespec_oid(((ReassignOwnedStmt *) parsetree)->newrole, false);
+				break;
 			default:
 				break;
 		}
@@ -971,6 +1006,8 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		wake_launcher_at_commit = true;
 	if (OidIsValid(new_owner_of))
 		check_new_owner(new_owner_of);
+	if (OidIsValid(new_owner_role))
+		check_views_of_new_owner(new_owner_role);
 }
 
 void

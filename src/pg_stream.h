@@ -515,6 +515,7 @@ extern CqSlot *pgs_slot_claim(Oid dboid, Oid viewid, int pid, Latch *latch);
 extern void pgs_slot_note(Oid dboid, Oid viewid, const char *note);
 extern void pgs_slot_set_waiting(CqSlot *slot, bool waiting);
 extern bool pgs_slot_reserve(Oid dboid, Oid viewid);
+extern void pgs_slots_release_unclaimed(Oid dboid);
 extern void pgs_wake_database(Oid dboid);
 extern void pgs_wake_manager(Oid dboid);
 extern void pgs_wake_launcher(void);

@@ -107,6 +107,8 @@ static void
 manager_detach(int code, Datum arg)
 {
 	pgs_set_manager(MyDatabaseId, NULL, false);
+	/* the query slots it took for workers that never claimed them */
+	pgs_slots_release_unclaimed(MyDatabaseId);
 }
 
 void

@@ -174,6 +174,21 @@ pgs_slot_reserve(Oid dboid, Oid viewid)
 	return s != NULL;
 }
 
+/* a manager exits: free the slots of its database that no worker took */
+void
+pgs_slots_release_unclaimed(Oid dboid)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < shared->nslots; i++)
+	{
+		CqSlot	   *s = &shared->slots[i];
+
+		if (s->dboid == dboid && s->pid == 0)
+			memset(s, 0, sizeof(CqSlot));
+	}
+	LWLockRelease(shared->lock);
+}
+
 /* wake every worker of a database: a stream of theirs may have new rows */
 void
 pgs_wake_database(Oid dboid)

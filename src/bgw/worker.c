@@ -298,6 +298,12 @@ pgs_worker_main(Datum arg)
 			else
 			{
 				lock_waits = 0;
+				/* the source is back, and the query fails on its own */
+				if (outages > 0)
+				{
+					outages = 0;
+					pgs_slot_set_waiting(slot, false);
+				}
 				failures++;
 				ereport(LOG,
 						(errmsg("pg_stream: batch of continuous query %u failed (try %d of %d): %s",

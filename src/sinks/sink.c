@@ -235,8 +235,18 @@ check_sink_relation(Oid viewid, CqDef *cq, const char *name)
 	}
 	if (is_table && cq->mode == OUTPUT_COMPLETE)
 		needed |= ACL_DELETE;
-	if (pg_class_aclcheck(relid, GetUserId(), needed) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(kind), name);
+	/* the sink is written as the view's owner (who may be given it later) */
+	if (pg_class_aclcheck(relid, pgs_rel_owner(viewid), needed) != ACLCHECK_OK)
+	{
+		if (pgs_rel_owner(viewid) == GetUserId())
+			aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(kind), name);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" may not write sink \"%s\" of continuous view \"%s\"",
+						GetUserNameFromId(pgs_rel_owner(viewid), false), name,
+						get_rel_name(viewid)),
+				 errdetail("A view's sink is written with its owner's privileges.")));
+	}
 	if (kind == RELKIND_FOREIGN_TABLE && pgs_source_for_relation(relid) == &file_source &&
 		!has_privs_of_role(pgs_rel_owner(viewid), ROLE_PG_WRITE_SERVER_FILES))
 		ereport(ERROR,

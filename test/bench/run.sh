@@ -3,7 +3,7 @@
 # pg_stream's figure, the baseline it is compared with, and the ratio.
 # Each benchmark starts its own throwaway server (and test broker) and
 # also prints its own detail; the full output is kept in the log directory
-# named at the end. About 2 minutes on 2 cores.
+# named at the end. About 2.5 minutes on 2 cores.
 #
 # usage: bash test/bench/run.sh [SCALE=1]
 #   SCALE multiplies the events of the throughput benchmarks (1: 1,000,000
@@ -39,6 +39,7 @@ export FETCH_WAIT_MS=1
 run kafka_latency_1ms kafka_latency.sh 300
 run rss rss.sh 5000000
 run nexmark nexmark.sh "$(n 500000)" 24
+run file_idle file_idle.sh 100000 1000 10
 
 echo
 python3 - "$LOG" <<'PY'
@@ -51,7 +52,8 @@ b = max([len(r[3]) for r in rows] + [8])
 print(f"{'workload':<{w}}  {'pg_stream':>12} {'unit':<5} {'baseline':<{b}} {'its value':>12}  {'ratio':>7}")
 print("-" * (w + b + 45))
 for name, v, unit, base, bv in rows:
-    fmt = (lambda x: f"{x:,.0f}") if unit == "ev/s" else (lambda x: f"{x:,.2f}")
+    fmt = (lambda x: f"{x:,.0f}") if unit == "ev/s" else \
+        (lambda x: f"{x:,.4f}") if unit == "CPU-s/s" else (lambda x: f"{x:,.2f}")
     ratio = f"{float(v) / float(bv):.2f}x" if bv else ""
     print(f"{name:<{w}}  {fmt(float(v)):>12} {unit:<5} {base:<{b}} {fmt(float(bv)) if bv else '':>12}  {ratio:>7}")
 PY

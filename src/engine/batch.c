@@ -46,6 +46,7 @@
 #include "executor/tstoreReceiver.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -160,6 +161,77 @@ pgs_cq_options(Oid viewid)
 	return row.options;
 }
 
+/*
+ * A worker keeps the positions of its view as it last read them, with the
+ * row version (ctid, xmin) each came from: a row version never changes,
+ * so while it is the same the position need not be detoasted again. An
+ * idle worker polls often, and a position can be large (a file stream's
+ * lists every file done: megabytes for 100,000 files), so that its cost
+ * does not grow with it. Positions are never changed in place.
+ */
+typedef struct CachedPos
+{
+	Oid			viewid;
+	Oid			relid;
+	ItemPointerData tid;
+	TransactionId xmin;
+	Jsonb	   *position;
+} CachedPos;
+
+static MemoryContext cached_cxt = NULL;
+static List *cached_positions = NIL;
+/* replaced copies: the transaction that replaced them may still use them */
+static List *cached_garbage = NIL;
+static LocalTransactionId cached_lxid = InvalidLocalTransactionId;
+
+static Jsonb *
+position_of_row(Oid viewid, Oid relid, HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, 2, &isnull);
+	ItemPointer tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 6, &isnull));
+	TransactionId xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 7, &isnull));
+	CachedPos  *c = NULL;
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (!pgs_in_worker)
+		return DatumGetJsonbPCopy(d);
+	if (MyProc->lxid != cached_lxid)
+	{
+		list_free_deep(cached_garbage);
+		cached_garbage = NIL;
+		cached_lxid = MyProc->lxid;
+	}
+	foreach(lc, cached_positions)
+	{
+		CachedPos  *e = lfirst(lc);
+
+		if (e->viewid == viewid && e->relid == relid)
+			c = e;
+	}
+	if (c && ItemPointerEquals(&c->tid, tid) && c->xmin == xmin)
+		return c->position;
+	if (cached_cxt == NULL)
+		cached_cxt = AllocSetContextCreate(TopMemoryContext, "pg_stream positions",
+										   ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cached_cxt);
+	if (c == NULL)
+	{
+		c = palloc0(sizeof(CachedPos));
+		c->viewid = viewid;
+		c->relid = relid;
+		cached_positions = lappend(cached_positions, c);
+	}
+	else
+		cached_garbage = lappend(cached_garbage, c->position);
+	c->tid = *tid;
+	c->xmin = xmin;
+	c->position = DatumGetJsonbPCopy(d);
+	MemoryContextSwitchTo(old);
+	return c->position;
+}
+
 static List *
 load_positions(Oid viewid)
 {
@@ -170,7 +242,7 @@ load_positions(Oid viewid)
 
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT stream::oid, position, max_event_time, join_state::oid, "
-							  "state_rows FROM stream.positions "
+							  "state_rows, ctid, xmin FROM stream.positions "
 							  "WHERE view = $1 ORDER BY stream",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.positions");
@@ -182,7 +254,7 @@ load_positions(Oid viewid)
 		StreamPos  *sp = palloc(sizeof(StreamPos));
 
 		sp->relid = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		sp->position = DatumGetJsonbPCopy(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+		sp->position = position_of_row(viewid, sp->relid, tup, SPI_tuptable->tupdesc);
 		sp->max_time = DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
 		sp->has_max_time = !isnull;
 		sp->join_state = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull));

@@ -55,8 +55,12 @@ q "SELECT position, octet_length(payload), error FROM stream.errors ORDER BY id"
 	AND position->>'line' = '2' FROM stream.errors ORDER BY id LIMIT 1")" = t ]
 [ "$(q "SELECT payload = 'partial li' AND error = 'line cut off: the connection closed before its newline'
 	AND position->>'line' = '5' FROM stream.errors ORDER BY id OFFSET 1")" = t ]
-[ $((peak - base)) -lt 16 ]
-[ $((after - base)) -lt 8 ]
+# under AddressSanitizer (test/sanitize.sh) freed memory stays in its
+# quarantine (64 MB) a while: the bounds allow for it there
+slack=0
+[ -n "${PGS_SANITIZE:-}" ] && slack=72
+[ $((peak - base)) -lt $((16 + slack)) ]
+[ $((after - base)) -lt $((8 + slack)) ]
 
 echo "a short max_line_length cuts a too-long line's prefix before a character cut off at the limit"
 printf 'aaaaaaaaa\xe2\x82\xac\xe2\x82\xacz\nok\n' >"$work/d"

@@ -14,6 +14,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "catalog/pg_authid.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -94,23 +95,56 @@ pgs_rel_owner(Oid relid)
 }
 
 /*
- * Whether the current user may see view relid's monitoring rows: with the
- * privileges of its owner (owner, members, superusers), or as a member of
- * pg_read_all_stats, as pg_stat_activity decides (stream.queries is the
- * SQL side of the same rule).
+ * What the current user may see of view relid's monitoring rows, as
+ * pg_stat_activity decides: everything with the privileges of its owner
+ * (owner, members, superusers); the row but not what may quote the data
+ * (errors, positions, dead letters) as a member of pg_read_all_stats;
+ * nothing otherwise. The one rule for stream.queries, stream.progress,
+ * stream.errors' row security (through stream._may_see) and the C
+ * functions behind them.
  */
-bool
-pgs_may_monitor(Oid relid)
+static void
+monitor_rights(Oid relid, bool *owner_member, bool *visible)
 {
 	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	Oid			owner;
 
+	*owner_member = *visible = false;
 	if (!HeapTupleIsValid(tuple))
-		return false;
+		return;
 	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
 	ReleaseSysCache(tuple);
-	return has_privs_of_role(GetUserId(), owner) ||
-		has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+	*owner_member = has_privs_of_role(GetUserId(), owner);
+	*visible = *owner_member || has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+}
+
+bool
+pgs_may_monitor(Oid relid)
+{
+	bool		owner_member,
+				visible;
+
+	monitor_rights(relid, &owner_member, &visible);
+	return visible;
+}
+
+/* stream._may_see(view, OUT owner_member, OUT visible) */
+PG_FUNCTION_INFO_V1(stream_may_see);
+Datum
+stream_may_see(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	bool		owner_member,
+				visible;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	monitor_rights(PG_GETARG_OID(0), &owner_member, &visible);
+	values[0] = BoolGetDatum(owner_member);
+	values[1] = BoolGetDatum(visible);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
 /*

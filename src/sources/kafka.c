@@ -1055,7 +1055,12 @@ decode_message(void *arg, int64 i, Datum *values, bool *nulls)
 	KafkaDecode *kd = arg;
 	KafkaTable *kt = kd->kt;
 	rd_kafka_message_t *m = kd->msgs[i];
-	char	   *payload = m->payload ? pnstrdup(m->payload, m->len) : pstrdup("");
+	char	   *payload = palloc(m->len + 1);
+
+	/* exactly len bytes (a NUL in them is the decoder's to refuse) */
+	if (m->payload)
+		memcpy(payload, m->payload, m->len);
+	payload[m->payload ? m->len : 0] = '\0';
 
 	for (int c = 0; c < kt->desc->natts; c++)
 	{

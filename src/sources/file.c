@@ -167,15 +167,25 @@ parse_clean(const char *v)
 	return CLEAN_OFF;
 }
 
-static void
-check_server_files_role(Oid role, const char *what)
+/*
+ * Refuse roleid without the privileges of role needed (pg_read_server_files
+ * or pg_write_server_files) to do action ("read the files of ..."), as
+ * COPY with a file does. One check for every file-stream path here (the
+ * current user setting options or writing, a view's owner reading), so
+ * that they give the same error; exported for the file sink (sinks/).
+ */
+void
+pgs_check_server_files_role(Oid roleid, Oid needed, const char *action,
+							const char *detail)
 {
-	if (!has_privs_of_role(GetUserId(), role))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to %s", what),
-				 errhint("Only roles with privileges of the \"%s\" role may, as for COPY with a file.",
-						 GetUserNameFromId(role, false))));
+	if (has_privs_of_role(roleid, needed))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("role \"%s\" may not %s", GetUserNameFromId(roleid, false), action),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 errhint("Only roles with privileges of the \"%s\" role may, as for COPY with a file: grant it to role \"%s\", or act as a role that has it.",
+					 GetUserNameFromId(needed, false), GetUserNameFromId(roleid, false))));
 }
 
 static FileTable *file_table(Relation rel);
@@ -190,21 +200,13 @@ static FileTable *file_table(Relation rel);
 static void
 check_reader(FileTable *t, Oid role)
 {
-	Oid			need[2] = {ROLE_PG_READ_SERVER_FILES, ROLE_PG_WRITE_SERVER_FILES};
+	const char *detail = "A continuous view over a file stream runs with its owner's privileges.";
 
-	for (int i = 0; i < (t->clean != CLEAN_OFF ? 2 : 1); i++)
-		if (!has_privs_of_role(role, need[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("role \"%s\" may not %s the files of %s",
-							GetUserNameFromId(role, false),
-							i == 0 ? "read" : "delete or move", t->what),
-					 errdetail("A continuous view over a file stream runs with its owner's privileges, and %s server files needs those of the \"%s\" role, as COPY with a file does.",
-							   i == 0 ? "reading" : "deleting or moving",
-							   GetUserNameFromId(need[i], false)),
-					 errhint("Grant \"%s\" to role \"%s\", or have a role that has its privileges own the view.",
-							 GetUserNameFromId(need[i], false),
-							 GetUserNameFromId(role, false))));
+	pgs_check_server_files_role(role, ROLE_PG_READ_SERVER_FILES,
+								psprintf("read the files of %s", t->what), detail);
+	if (t->clean != CLEAN_OFF)
+		pgs_check_server_files_role(role, ROLE_PG_WRITE_SERVER_FILES,
+									psprintf("delete or move the files of %s", t->what), detail);
 }
 
 static FileTable *
@@ -1708,8 +1710,9 @@ file_begin_insert(ResultRelInfo *rinfo)
 {
 	FileInsertState *st = palloc0(sizeof(FileInsertState));
 
-	check_server_files_role(ROLE_PG_WRITE_SERVER_FILES, "write the files of a file stream");
 	st->t = file_table(rinfo->ri_RelationDesc);
+	pgs_check_server_files_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES,
+								psprintf("write the files of %s", st->t->what), NULL);
 	pgs_encoder_init(&st->enc, &st->t->dec);
 	initStringInfo(&st->rec);
 	initStringInfo(&st->out);
@@ -1822,7 +1825,8 @@ file_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	int			ncols;
 	CsvSplit	split = {&t.dec};
 
-	check_server_files_role(ROLE_PG_READ_SERVER_FILES, "read the files of a file stream");
+	pgs_check_server_files_role(GetUserId(), ROLE_PG_READ_SERVER_FILES,
+								psprintf("read the files of directory \"%s\"", stmt->remote_schema), NULL);
 	t.dir = stmt->remote_schema;
 	t.what = psprintf("directory \"%s\"", t.dir);
 	t.pattern = "*";
@@ -1950,8 +1954,8 @@ file_fdw_validator(PG_FUNCTION_ARGS)
 			if (strcmp(def->defname, "path") == 0 ||
 				strcmp(def->defname, "archive_path") == 0)
 			{
-				check_server_files_role(ROLE_PG_READ_SERVER_FILES,
-										psprintf("set option \"%s\"", def->defname));
+				pgs_check_server_files_role(GetUserId(), ROLE_PG_READ_SERVER_FILES,
+											psprintf("set option \"%s\"", def->defname), NULL);
 				if (!is_absolute_path(v))
 					ereport(ERROR,
 							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
@@ -2001,8 +2005,8 @@ file_fdw_validator(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 					 errmsg("option clean 'archive' needs option \"archive_path\"")));
 		if (clean != CLEAN_OFF)
-			check_server_files_role(ROLE_PG_WRITE_SERVER_FILES,
-									"delete or move the files of a file stream");
+			pgs_check_server_files_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES,
+										"delete or move the files of a file stream", NULL);
 	}
 	PG_RETURN_VOID();
 }

@@ -1272,6 +1272,7 @@ typedef struct PendingFile
 	char	   *tmp;			/* its path */
 	char	   *dir;
 	char	   *base;			/* the name it is to have */
+	bool		created;		/* by this backend: only then is it removed */
 	SubTransactionId subid;
 	struct PendingFile *next;
 } PendingFile;
@@ -1499,7 +1500,8 @@ file_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 			for (pf = pending_files; pf; pf = pf->next)
-				(void) unlink(pf->tmp);
+				if (pf->created)
+					(void) unlink(pf->tmp);
 			break;
 		default:
 			return;
@@ -1525,7 +1527,8 @@ file_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 		if (pf->subid == mySubid && event == SUBXACT_EVENT_ABORT_SUB)
 		{
-			(void) unlink(pf->tmp);
+			if (pf->created)
+				(void) unlink(pf->tmp);
 			*link = pf->next;
 			free_pending(pf);
 			continue;
@@ -1683,6 +1686,8 @@ file_open_output(FileInsertState *st)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("%s: could not create file \"%s\": %m", t->what, st->tmp)));
+	/* ours now; before this, an EEXIST would have an abort remove another's file */
+	pf->created = true;
 }
 
 static TupleTableSlot *
@@ -1690,10 +1695,19 @@ file_ExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 					   TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
 	FileInsertState *st = rinfo->ri_FdwState;
-	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
+	MemoryContext old;
 
+	/*
+	 * In st's context, not the row's: st->tmp names the file in the errors
+	 * of later writes and of the end, after rowcxt has been reset.
+	 */
 	if (st->fd < 0)
+	{
+		old = MemoryContextSwitchTo(GetMemoryChunkContext(st));
 		file_open_output(st);
+		MemoryContextSwitchTo(old);
+	}
+	old = MemoryContextSwitchTo(st->rowcxt);
 	slot_getallattrs(slot);
 	pgs_encode_row(&st->enc, slot, &st->rec);
 	appendBinaryStringInfo(&st->out, st->rec.data, st->rec.len);

@@ -18,23 +18,30 @@
  * starts with a header line, skipped. Columns with the option meta take
  * the file's name ('filename') or the record's line number ('line').
  *
- * Files are known by inode, not only by name. A position is {"dir":
- * [device, inode], "done": [[name, inode, bytes, lines], ...], "file":
- * name, "ino": inode, "offset": bytes, "line": n, "gen": "hex"}: the files
- * read to their end, and the file being read with how far (a large file
- * is split over batches at a record boundary, at most max_batch_rows
+ * Files are known by inode and birth time, not only by name: inode
+ * numbers are reused (ext4 gives a freed one to the next file created),
+ * so where the file system gives no birth time (statx) a fingerprint of
+ * the bytes read (a hash of the last 64 before the offset) stands in for
+ * it. A position is {"dir": [device, inode], "done": [[name, inode,
+ * bytes, lines, id], ...], "file": name, "ino": inode, "btime" or "fp":
+ * id, "offset": bytes, "line": n, "gen": "hex"} (see "Positions"): the
+ * files read to their end, and the file being read with how far (a large
+ * file is split over batches at a record boundary, at most max_batch_rows
  * records a batch). It is stored with the batch, so a file is read exactly
- * once across crashes. A file under a name done but with another inode is
- * a new file (renamed over it), read from its start; bytes appended to a
- * file after it was read are read (from where it ended); a file that
- * shrank was rewritten: read again from its start, with a warning; a file
- * replaced while half read is read from its start, with a warning (the
- * rest of the old file is gone). The done list keeps only files still in
- * the directory. Inodes are compared only in the directory they were taken
- * in ("dir"): restored into another cluster, or with the files copied
- * elsewhere, files are matched by name and size, and take their new
- * inodes. An idle worker over an unchanged directory only stat()s it (see
- * the idle cache at file_read).
+ * once across crashes. A file under a name done but of another inode or
+ * birth time (or whose bytes read differ) is a new file (renamed over it,
+ * or deleted and created again), read from its start; bytes appended to a
+ * file after it was read are read (from where it ended), and a file done
+ * keeps its place in the done list until they are, however soon a batch
+ * stops; a file that shrank was rewritten: read again from its start,
+ * with a warning; a file replaced while half read is read from its start,
+ * with a warning (the rest of the old file is gone). The done list keeps
+ * only files still in the directory. Inodes and birth times are compared
+ * only in the directory they were taken in ("dir"): restored into another
+ * cluster, or with the files copied elsewhere, files are matched by name
+ * and size (and fingerprint), and take their new identities. An idle
+ * worker over an unchanged directory only stat()s it (see the idle cache
+ * at file_read).
  *
  * Records hold their exact bytes: one with a NUL byte (or invalid text)
  * is a bad record, and its dead letter shows the bytes as bytea's hex
@@ -44,7 +51,11 @@
  * once every view reading the stream has read the file in a committed
  * batch: a batch first cleans the files that all committed positions
  * list as done (never those marked done by its own transaction), so a
- * crash can never lose a file that a view has not read.
+ * crash can never lose a file that a view has not read. The file is
+ * looked at again just before it goes: one that grew since the listing
+ * stays, to be read on. An archived file never replaces one already in
+ * "archive_path": it takes the name <stem>-2.<ext>, -3, ... as sink files
+ * do.
  *
  * INSERT writes each statement's rows as one new file in the table's
  * format, under a hidden temporary name, renamed into place once the

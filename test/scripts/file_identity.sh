@@ -16,6 +16,7 @@
 #   create.
 # Every check runs; the script fails at the end if one failed.
 source "$(dirname "$0")/../lib.sh"
+command -v gdb >/dev/null || { echo "file_identity.sh needs gdb (apt-get install gdb)" >&2; exit 1; }
 set +e
 # on ext4 (inode reuse; /tmp may be tmpfs)
 data=$(mktemp -d /var/tmp/pg_stream_fi.XXXXXX)

@@ -196,6 +196,8 @@ extern const SourceRoutine kafka_source;
 extern const SourceRoutine file_source;
 extern void pgs_file_sink_prefix(Oid viewid, int64 batch_id);
 extern void pgs_file_check_reader(Oid relid, Oid role);
+extern void pgs_check_server_files_role(Oid roleid, Oid needed, const char *action,
+										const char *detail);
 
 /* in sources/socket.c */
 extern const SourceRoutine socket_source;

@@ -18,23 +18,30 @@
  * starts with a header line, skipped. Columns with the option meta take
  * the file's name ('filename') or the record's line number ('line').
  *
- * Files are known by inode, not only by name. A position is {"dir":
- * [device, inode], "done": [[name, inode, bytes, lines], ...], "file":
- * name, "ino": inode, "offset": bytes, "line": n, "gen": "hex"}: the files
- * read to their end, and the file being read with how far (a large file
- * is split over batches at a record boundary, at most max_batch_rows
+ * Files are known by inode and birth time, not only by name: inode
+ * numbers are reused (ext4 gives a freed one to the next file created),
+ * so where the file system gives no birth time (statx) a fingerprint of
+ * the bytes read (a hash of the last 64 before the offset) stands in for
+ * it. A position is {"dir": [device, inode], "done": [[name, inode,
+ * bytes, lines, id], ...], "file": name, "ino": inode, "btime" or "fp":
+ * id, "offset": bytes, "line": n, "gen": "hex"} (see "Positions"): the
+ * files read to their end, and the file being read with how far (a large
+ * file is split over batches at a record boundary, at most max_batch_rows
  * records a batch). It is stored with the batch, so a file is read exactly
- * once across crashes. A file under a name done but with another inode is
- * a new file (renamed over it), read from its start; bytes appended to a
- * file after it was read are read (from where it ended); a file that
- * shrank was rewritten: read again from its start, with a warning; a file
- * replaced while half read is read from its start, with a warning (the
- * rest of the old file is gone). The done list keeps only files still in
- * the directory. Inodes are compared only in the directory they were taken
- * in ("dir"): restored into another cluster, or with the files copied
- * elsewhere, files are matched by name and size, and take their new
- * inodes. An idle worker over an unchanged directory only stat()s it (see
- * the idle cache at file_read).
+ * once across crashes. A file under a name done but of another inode or
+ * birth time (or whose bytes read differ) is a new file (renamed over it,
+ * or deleted and created again), read from its start; bytes appended to a
+ * file after it was read are read (from where it ended), and a file done
+ * keeps its place in the done list until they are, however soon a batch
+ * stops; a file that shrank was rewritten: read again from its start,
+ * with a warning; a file replaced while half read is read from its start,
+ * with a warning (the rest of the old file is gone). The done list keeps
+ * only files still in the directory. Inodes and birth times are compared
+ * only in the directory they were taken in ("dir"): restored into another
+ * cluster, or with the files copied elsewhere, files are matched by name
+ * and size (and fingerprint), and take their new identities. An idle
+ * worker over an unchanged directory only stat()s it (see the idle cache
+ * at file_read).
  *
  * Records hold their exact bytes: one with a NUL byte (or invalid text)
  * is a bad record, and its dead letter shows the bytes as bytea's hex
@@ -44,7 +51,11 @@
  * once every view reading the stream has read the file in a committed
  * batch: a batch first cleans the files that all committed positions
  * list as done (never those marked done by its own transaction), so a
- * crash can never lose a file that a view has not read.
+ * crash can never lose a file that a view has not read. The file is
+ * looked at again just before it goes: one that grew since the listing
+ * stays, to be read on. An archived file never replaces one already in
+ * "archive_path": it takes the name <stem>-2.<ext>, -3, ... as sink files
+ * do.
  *
  * INSERT writes each statement's rows as one new file in the table's
  * format, under a hidden temporary name, renamed into place once the
@@ -80,6 +91,7 @@
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "foreign/fdwapi.h"
@@ -167,15 +179,25 @@ parse_clean(const char *v)
 	return CLEAN_OFF;
 }
 
-static void
-check_server_files_role(Oid role, const char *what)
+/*
+ * Refuse roleid without the privileges of role needed (pg_read_server_files
+ * or pg_write_server_files) to do action ("read the files of ..."), as
+ * COPY with a file does. One check for every file-stream path here (the
+ * current user setting options or writing, a view's owner reading), so
+ * that they give the same error; exported for the file sink (sinks/).
+ */
+void
+pgs_check_server_files_role(Oid roleid, Oid needed, const char *action,
+							const char *detail)
 {
-	if (!has_privs_of_role(GetUserId(), role))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to %s", what),
-				 errhint("Only roles with privileges of the \"%s\" role may, as for COPY with a file.",
-						 GetUserNameFromId(role, false))));
+	if (has_privs_of_role(roleid, needed))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("role \"%s\" may not %s", GetUserNameFromId(roleid, false), action),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 errhint("Only roles with privileges of the \"%s\" role may, as for COPY with a file: grant it to role \"%s\", or act as a role that has it.",
+					 GetUserNameFromId(needed, false), GetUserNameFromId(roleid, false))));
 }
 
 static FileTable *file_table(Relation rel);
@@ -190,21 +212,13 @@ static FileTable *file_table(Relation rel);
 static void
 check_reader(FileTable *t, Oid role)
 {
-	Oid			need[2] = {ROLE_PG_READ_SERVER_FILES, ROLE_PG_WRITE_SERVER_FILES};
+	const char *detail = "A continuous view over a file stream runs with its owner's privileges.";
 
-	for (int i = 0; i < (t->clean != CLEAN_OFF ? 2 : 1); i++)
-		if (!has_privs_of_role(role, need[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("role \"%s\" may not %s the files of %s",
-							GetUserNameFromId(role, false),
-							i == 0 ? "read" : "delete or move", t->what),
-					 errdetail("A continuous view over a file stream runs with its owner's privileges, and %s server files needs those of the \"%s\" role, as COPY with a file does.",
-							   i == 0 ? "reading" : "deleting or moving",
-							   GetUserNameFromId(need[i], false)),
-					 errhint("Grant \"%s\" to role \"%s\", or have a role that has its privileges own the view.",
-							 GetUserNameFromId(need[i], false),
-							 GetUserNameFromId(role, false))));
+	pgs_check_server_files_role(role, ROLE_PG_READ_SERVER_FILES,
+								psprintf("read the files of %s", t->what), detail);
+	if (t->clean != CLEAN_OFF)
+		pgs_check_server_files_role(role, ROLE_PG_WRITE_SERVER_FILES,
+									psprintf("delete or move the files of %s", t->what), detail);
 }
 
 static FileTable *
@@ -287,6 +301,7 @@ typedef struct FileEntry
 	char	   *name;
 	struct timespec mtime;
 	int64		ino;
+	int64		btime;			/* birth time, ns since 1970; 0: not known */
 	int64		size;
 } FileEntry;
 
@@ -309,6 +324,84 @@ in_progress_name(const char *name)
 	size_t		len = strlen(name);
 
 	return name[0] == '.' || (len >= 4 && strcmp(name + len - 4, ".tmp") == 0);
+}
+
+/*
+ * A file's identity, size and times: of the open file fd, or else of
+ * path. Inode numbers are reused (ext4 gives a freed one to the next file
+ * created), so the birth time goes with the inode where the file system
+ * reports it (statx). False if it is not there or not a regular file.
+ */
+static bool
+file_stat(int fd, const char *path, FileEntry *fe)
+{
+#ifdef STATX_BTIME
+	struct statx sx;
+
+	if (statx(fd >= 0 ? fd : AT_FDCWD, fd >= 0 ? "" : path, fd >= 0 ? AT_EMPTY_PATH : 0,
+			  STATX_BASIC_STATS | STATX_BTIME, &sx) != 0 || !S_ISREG(sx.stx_mode))
+		return false;
+	fe->mtime.tv_sec = sx.stx_mtime.tv_sec;
+	fe->mtime.tv_nsec = sx.stx_mtime.tv_nsec;
+	fe->ino = (int64) sx.stx_ino;
+	fe->size = (int64) sx.stx_size;
+	fe->btime = 0;
+	if (sx.stx_mask & STATX_BTIME)
+		fe->btime = Max((int64) sx.stx_btime.tv_sec * 1000000000 + sx.stx_btime.tv_nsec, 1);
+#else
+	struct stat st;
+
+	if ((fd >= 0 ? fstat(fd, &st) : stat(path, &st)) != 0 || !S_ISREG(st.st_mode))
+		return false;
+	fe->mtime = st.st_mtim;
+	fe->ino = (int64) st.st_ino;
+	fe->size = (int64) st.st_size;
+	fe->btime = 0;
+#endif
+	return true;
+}
+
+/*
+ * Where there is no birth time, a fingerprint tells a file from another
+ * on the same inode number: a hash of the FILE_FP_BYTES bytes before
+ * offset (fewer at a file's start). 0: nothing to tell (offset 0, or not
+ * readable).
+ */
+#define FILE_FP_BYTES 64
+
+static uint64
+fingerprint(int fd, int64 offset)
+{
+	char		buf[FILE_FP_BYTES];
+	int			n = (int) Min(offset, FILE_FP_BYTES);
+	uint64		h;
+
+	if (n <= 0 || pg_pread(fd, buf, n, offset - n) != n)
+		return 0;
+	h = hash_bytes_extended((const unsigned char *) buf, n, 0);
+	return h != 0 ? h : 1;
+}
+
+/*
+ * Whether f (listed in t's directory) still holds, before offset, the
+ * bytes of fingerprint fp: the same file, grown or not, rather than a new
+ * one that took its name and inode number. Without a fingerprint, yes.
+ */
+static bool
+fingerprint_matches(FileTable *t, FileEntry *f, uint64 fp, int64 offset)
+{
+	int			fd;
+	FileEntry	now;
+	bool		same;
+
+	if (fp == 0)
+		return true;
+	fd = OpenTransientFile(psprintf("%s/%s", t->dir, f->name), O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		return false;
+	same = file_stat(fd, NULL, &now) && now.ino == f->ino && fingerprint(fd, offset) == fp;
+	CloseTransientFile(fd);
+	return same;
 }
 
 static void
@@ -336,25 +429,21 @@ list_files(FileTable *t, int *n)
 				 errmsg("%s: could not open directory \"%s\": %m", t->what, t->dir)));
 	while ((de = ReadDir(dir, t->dir)) != NULL)
 	{
-		struct stat st;
 		char	   *path;
 
 		if (in_progress_name(de->d_name) ||
 			fnmatch(t->pattern, de->d_name, FNM_PERIOD) != 0)
 			continue;
-		path = psprintf("%s/%s", t->dir, de->d_name);
-		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-			continue;			/* gone meanwhile, or not a file */
-		pfree(path);
 		if (*n == alloc)
 		{
 			alloc *= 2;
 			files = repalloc_huge(files, sizeof(FileEntry) * alloc);
 		}
+		path = psprintf("%s/%s", t->dir, de->d_name);
+		if (!file_stat(-1, path, &files[*n]))
+			continue;			/* gone meanwhile, or not a file */
+		pfree(path);
 		files[*n].name = pstrdup(de->d_name);
-		files[*n].mtime = st.st_mtim;
-		files[*n].ino = (int64) st.st_ino;
-		files[*n].size = (int64) st.st_size;
 		(*n)++;
 	}
 	FreeDir(dir);
@@ -366,8 +455,18 @@ list_files(FileTable *t, int *n)
  * Positions
  *------------------------------------------------------------------------
  *
- * {"dir": [device, inode], "done": [[name, inode, bytes, lines], ...],
- *	"file": name, "ino": inode, "offset": bytes, "line": n, "gen": "hex"}
+ * {"dir": [device, inode], "done": [[name, inode, bytes, lines, id], ...],
+ *	"file": name, "ino": inode, "btime" or "fp": id, "offset": bytes,
+ *	"line": n, "gen": "hex"}
+ *
+ * id tells a file from a later one on the same inode number: its birth
+ * time (a number, ns since 1970) where the file system gives one, else
+ * the fingerprint of its bytes before "bytes" or "offset" (a hex string,
+ * see fingerprint()); neither, when the file was empty or the position is
+ * of an older version (then the name and inode are all that is compared).
+ * The birth time is compared like the inode; the fingerprint only before
+ * bytes beyond those read are taken as appended, before a file in progress
+ * is resumed and before a file is cleaned (it costs a read).
  *
  * "dir" is the directory's identity when the inodes were taken: in another
  * directory (a restore into another cluster, a copy of the files, path
@@ -383,6 +482,8 @@ typedef struct DoneFile
 	int64		ino;			/* 0: unknown (an older position) */
 	int64		size;			/* bytes read; -1: unknown */
 	int64		lines;
+	int64		btime;			/* 0: unknown */
+	uint64		fp;				/* without btime; 0: none */
 } DoneFile;
 
 typedef struct FilePos
@@ -395,6 +496,8 @@ typedef struct FilePos
 	int64		dir_ino;
 	char	   *file;			/* being read, or NULL */
 	int64		file_ino;
+	int64		file_btime;
+	uint64		file_fp;
 	int64		offset;
 	int64		line;
 	uint64		gen;			/* 0: none */
@@ -416,8 +519,10 @@ find_done(FilePos *p, const char *name)
 	return bsearch(&key, p->done, p->ndone, sizeof(DoneFile), done_cmp);
 }
 
-static void
-add_done(FilePos *p, const char *name, int64 ino, int64 size, int64 lines)
+/* the new entry's index */
+static int
+add_done(FilePos *p, const char *name, int64 ino, int64 size, int64 lines,
+		 int64 btime, uint64 fp)
 {
 	if (p->ndone == p->alloc)
 	{
@@ -429,7 +534,9 @@ add_done(FilePos *p, const char *name, int64 ino, int64 size, int64 lines)
 	p->done[p->ndone].ino = ino;
 	p->done[p->ndone].size = size;
 	p->done[p->ndone].lines = lines;
-	p->ndone++;
+	p->done[p->ndone].btime = btime;
+	p->done[p->ndone].fp = btime != 0 ? 0 : fp;
+	return p->ndone++;
 }
 
 static char *
@@ -486,9 +593,9 @@ position_parse(Jsonb *jb, FilePos *p)
 				d.size = -1;
 			}
 			else if (tok == WJB_END_ARRAY && depth-- == 2 && d.name)
-				add_done(p, d.name, d.ino, d.size, d.lines);
+				(void) add_done(p, d.name, d.ino, d.size, d.lines, d.btime, d.fp);
 			else if (tok == WJB_ELEM && depth == 1 && e.type == jbvString)
-				add_done(p, pnstrdup(e.val.string.val, e.val.string.len), 0, -1, -1);
+				(void) add_done(p, pnstrdup(e.val.string.val, e.val.string.len), 0, -1, -1, 0, 0);
 			else if (tok == WJB_ELEM && depth == 2)
 			{
 				if (field == 0 && e.type == jbvString)
@@ -499,6 +606,10 @@ position_parse(Jsonb *jb, FilePos *p)
 					d.size = jsonb_elem_int64(&e);
 				else if (field == 3)
 					d.lines = jsonb_elem_int64(&e);
+				else if (field == 4 && e.type == jbvString)
+					d.fp = strtou64(pnstrdup(e.val.string.val, e.val.string.len), NULL, 16);
+				else if (field == 4)
+					d.btime = Max(jsonb_elem_int64(&e), 0);
 				field++;
 			}
 		}
@@ -526,6 +637,12 @@ position_parse(Jsonb *jb, FilePos *p)
 	}
 	p->file = jsonb_string(jb, "file");
 	p->file_ino = pgs_jsonb_get_int64(jb, "ino", 0);
+	p->file_btime = pgs_jsonb_get_int64(jb, "btime", 0);
+	{
+		char	   *fp = jsonb_string(jb, "fp");
+
+		p->file_fp = fp ? strtou64(fp, NULL, 16) : 0;
+	}
 	p->offset = pgs_jsonb_get_int64(jb, "offset", 0);
 	p->line = pgs_jsonb_get_int64(jb, "line", 0);
 	p->gen = position_gen(jb);
@@ -564,17 +681,27 @@ position_jsonb(FilePos *p)
 			appendStringInfoString(&buf, ", ");
 		appendStringInfoChar(&buf, '[');
 		escape_json(&buf, p->done[i].name);
-		appendStringInfo(&buf, ", " INT64_FORMAT ", " INT64_FORMAT ", " INT64_FORMAT "]",
+		appendStringInfo(&buf, ", " INT64_FORMAT ", " INT64_FORMAT ", " INT64_FORMAT,
 						 p->done[i].ino, p->done[i].size, p->done[i].lines);
+		/* the id only when known: the list grows with every file done */
+		if (p->done[i].btime != 0)
+			appendStringInfo(&buf, ", " INT64_FORMAT, p->done[i].btime);
+		else if (p->done[i].fp != 0)
+			appendStringInfo(&buf, ", \"%" INT64_MODIFIER "x\"", p->done[i].fp);
+		appendStringInfoChar(&buf, ']');
 	}
 	appendStringInfoChar(&buf, ']');
 	if (p->file)
 	{
 		appendStringInfoString(&buf, ", \"file\": ");
 		escape_json(&buf, p->file);
-		appendStringInfo(&buf, ", \"ino\": " INT64_FORMAT ", \"offset\": " INT64_FORMAT
-						 ", \"line\": " INT64_FORMAT,
-						 p->file_ino, p->offset, p->line);
+		appendStringInfo(&buf, ", \"ino\": " INT64_FORMAT, p->file_ino);
+		if (p->file_btime != 0)
+			appendStringInfo(&buf, ", \"btime\": " INT64_FORMAT, p->file_btime);
+		else if (p->file_fp != 0)
+			appendStringInfo(&buf, ", \"fp\": \"%" INT64_MODIFIER "x\"", p->file_fp);
+		appendStringInfo(&buf, ", \"offset\": " INT64_FORMAT ", \"line\": " INT64_FORMAT,
+						 p->offset, p->line);
 	}
 	appendStringInfo(&buf, ", \"gen\": \"%016" INT64_MODIFIER "x\"}", p->gen);
 	return pgs_jsonb_from_cstring(buf.data);
@@ -586,15 +713,38 @@ position_jsonb(FilePos *p)
  */
 /*
  * Whether position p has read file f to its end: the same name, the same
- * inode (where inodes are known) and every byte.
+ * inode and birth time (where known) and every byte. With t, where only
+ * a fingerprint tells the file from a new one on the same inode number,
+ * the bytes are read to compare it too.
  */
 static bool
-read_to_end(FilePos *p, FileEntry *f)
+read_to_end(FileTable *t, FilePos *p, FileEntry *f)
 {
 	DoneFile   *d = find_done(p, f->name);
 
-	return d != NULL && (d->ino == 0 || d->ino == f->ino) && d->size >= f->size;
+	if (d == NULL || (d->ino != 0 && d->ino != f->ino) ||
+		(d->btime != 0 && f->btime != 0 && d->btime != f->btime) || d->size < f->size)
+		return false;
+	return t == NULL || (d->btime != 0 && f->btime != 0) ||
+		fingerprint_matches(t, f, d->fp, d->size);
 }
+
+/* read_to_end for mine and every position of others */
+static bool
+all_read_to_end(FileTable *t, FilePos *mine, List *others, FileEntry *f)
+{
+	ListCell   *lc;
+
+	if (!read_to_end(t, mine, f))
+		return false;
+	foreach(lc, others)
+		if (!read_to_end(t, lfirst(lc), f))
+			return false;
+	return true;
+}
+
+static char *put_in_place(const char *tmp, const char *dir, const char *base,
+						  int elevel, bool *gone);
 
 static void
 clean_files(FileTable *t, FileEntry *files, int nfiles, FilePos *mine)
@@ -605,7 +755,6 @@ clean_files(FileTable *t, FileEntry *files, int nfiles, FilePos *mine)
 	PgsUser		saved;
 	bool		own_write = false;
 	MemoryContext cxt = CurrentMemoryContext;
-	ListCell   *lc;
 
 	pgs_become_superuser(&saved);
 	SPI_connect();
@@ -637,29 +786,48 @@ clean_files(FileTable *t, FileEntry *files, int nfiles, FilePos *mine)
 
 	for (int i = 0; i < nfiles; i++)
 	{
-		const char *name = files[i].name;
+		char	   *name = files[i].name;
 		char	   *path;
-		bool		all = read_to_end(mine, &files[i]);
+		FileEntry	now;
+		bool		gone = false;
 
-		foreach(lc, others)
-			all = all && read_to_end(lfirst(lc), &files[i]);
-		if (!all)
+		/* first without reading a byte: most files wait for a view */
+		if (!all_read_to_end(NULL, mine, others, &files[i]))
 			continue;
+
+		/*
+		 * The listing is some time old (the positions were read since):
+		 * bytes appended meanwhile would be removed unread. So again, as
+		 * close to the removal as can be, and with the fingerprint; a file
+		 * that grew stays, and this batch reads the new bytes.
+		 */
 		path = psprintf("%s/%s", t->dir, name);
-		if (t->clean == CLEAN_DELETE ? unlink(path) != 0 :
-			rename(path, psprintf("%s/%s", t->archive, name)) != 0)
+		if (!file_stat(-1, path, &now))
+			gone = (errno == ENOENT);
+		else
 		{
-			if (errno != ENOENT)
+			now.name = name;
+			if (!all_read_to_end(t, mine, others, &now))
 			{
-				ereport(WARNING,
-						(errcode_for_file_access(),
-						 errmsg("%s: could not %s \"%s\": %m", t->what,
-								t->clean == CLEAN_DELETE ? "delete" : "archive", path)));
+				files[i] = now;
 				continue;
 			}
+			if (t->clean == CLEAN_DELETE)
+			{
+				if (unlink(path) == 0 || errno == ENOENT)
+					gone = true;
+				else
+					ereport(WARNING,
+							(errcode_for_file_access(),
+							 errmsg("%s: could not delete \"%s\": %m", t->what, path)));
+			}
+			/* never over a file archived before under the same name */
+			else if (put_in_place(path, t->archive, name, WARNING, &gone) != NULL)
+				gone = true;
 		}
 		/* gone: no longer listed, so no longer done (its name may come again) */
-		files[i].name = NULL;
+		if (gone)
+			files[i].name = NULL;
 	}
 }
 
@@ -874,20 +1042,36 @@ typedef struct FileTodo
 	FileEntry  *fe;
 	int64		offset;
 	int64		line;
+	int			done;			/* its entry in the new done list, or -1 */
 } FileTodo;
+
+/* whether f can be the file of inode ino and birth time btime (0: not known) */
+static bool
+same_inode(FileEntry *f, int64 ino, int64 btime)
+{
+	return (ino == 0 || ino == f->ino) &&
+		(btime == 0 || f->btime == 0 || btime == f->btime);
+}
 
 /*
  * Match the directory's files with position p: the files to read, in
  * order (the file in progress first), into todo; p's done list becomes
- * the files done still there, with their inodes. A file is the same file
- * as one done, or as the one in progress, when it has the same name and
- * inode (or, in another directory than the inodes were taken in, the
- * same name); then bytes beyond those read were appended and are read;
- * fewer bytes than read means it was truncated (or rewritten): it is read
- * again from its start, with a warning. A file of another inode under a
- * name done is a new file, read from its start; one under the name of the
- * file in progress replaced it: the rest of the old file is lost, with a
- * warning. Returns whether p changed.
+ * the files done still there, with their identities. A file is the same
+ * file as one done, or as the one in progress, when it has the same name,
+ * inode and birth time (or, in another directory than the inodes were
+ * taken in, the same name), and, where only a fingerprint is known, the
+ * same bytes before those read; then bytes beyond those read were
+ * appended and are read; fewer bytes than read means it was truncated (or
+ * rewritten): it is read again from its start, with a warning. Another
+ * file under a name done is a new file, read from its start; one under
+ * the name of the file in progress replaced it: the rest of the old file
+ * is lost, with a warning.
+ *
+ * A file done that grew stays in the done list with the bytes read so far
+ * (the todo's "done"; the read updates it): a batch may stop before it
+ * (max_files_per_batch, max_batch_rows, a file replaced meanwhile), and
+ * the next must go on from there, not read it again. Returns whether p
+ * changed.
  */
 static bool
 reconcile(FileTable *t, FilePos *p, struct stat *dirst, FileEntry *files, int nfiles,
@@ -915,19 +1099,10 @@ reconcile(FileTable *t, FilePos *p, struct stat *dirst, FileEntry *files, int nf
 			continue;			/* cleaned */
 		if (old.file && strcmp(f->name, old.file) == 0)
 		{
-			FileTodo	first_todo = {f, old.offset, old.line};
+			FileTodo	first_todo = {f, old.offset, old.line, -1};
+			bool		replaced = same_dir && !same_inode(f, old.file_ino, old.file_btime);
 
-			if (same_dir && old.file_ino != 0 && old.file_ino != f->ino)
-			{
-				ereport(WARNING,
-						(errcode(ERRCODE_WARNING),
-						 errmsg("%s: file \"%s\" was replaced before it was read to its end",
-								t->what, f->name),
-						 errdetail("The rest of the file it replaced, after byte " INT64_FORMAT ", is lost; the new file is read from its start.",
-								   old.offset)));
-				first_todo.offset = first_todo.line = 0;
-			}
-			else if (f->size < old.offset)
+			if (!replaced && f->size < old.offset)
 			{
 				ereport(WARNING,
 						(errcode(ERRCODE_WARNING),
@@ -935,6 +1110,17 @@ reconcile(FileTable *t, FilePos *p, struct stat *dirst, FileEntry *files, int nf
 								t->what, f->name),
 						 errdetail("It had at least " INT64_FORMAT " bytes and has " INT64_FORMAT " now; it is read again from its start.",
 								   old.offset, f->size)));
+				first_todo.offset = first_todo.line = 0;
+			}
+			else if (replaced || (!(old.file_btime != 0 && f->btime != 0) &&
+								  !fingerprint_matches(t, f, old.file_fp, old.offset)))
+			{
+				ereport(WARNING,
+						(errcode(ERRCODE_WARNING),
+						 errmsg("%s: file \"%s\" was replaced before it was read to its end",
+								t->what, f->name),
+						 errdetail("The rest of the file it replaced, after byte " INT64_FORMAT ", is lost; the new file is read from its start.",
+								   old.offset)));
 				first_todo.offset = first_todo.line = 0;
 			}
 			/* first in the order */
@@ -945,28 +1131,31 @@ reconcile(FileTable *t, FilePos *p, struct stat *dirst, FileEntry *files, int nf
 			continue;
 		}
 		d = find_done(&old, f->name);
-		if (d == NULL || (same_dir && d->ino != 0 && d->ino != f->ino))
+		if (d == NULL || (same_dir && !same_inode(f, d->ino, d->btime)) ||
+			(f->size > d->size && d->size >= 0 && !(d->btime != 0 && f->btime != 0) &&
+			 !fingerprint_matches(t, f, d->fp, d->size)))
 		{
 			/* new, or a new file under the name of one read */
-			todo[(*ntodo)++] = (FileTodo) {f, 0, 0};
+			todo[(*ntodo)++] = (FileTodo) {f, 0, 0, -1};
 			changed |= (d != NULL);
 			continue;
 		}
 		if (d->size < 0 || d->lines < 0)
 		{
 			/* an older position: the name was all it knew */
-			add_done(p, f->name, f->ino, f->size, Max(d->lines, 0));
+			(void) add_done(p, f->name, f->ino, f->size, Max(d->lines, 0), f->btime, 0);
 			changed = true;
 		}
 		else if (f->size == d->size)
 		{
-			add_done(p, f->name, f->ino, d->size, d->lines);
-			changed |= (d->ino != f->ino);
+			(void) add_done(p, f->name, f->ino, d->size, d->lines, f->btime, d->fp);
+			changed |= (d->ino != f->ino || d->btime != f->btime);
 		}
 		else if (f->size > d->size)
 		{
 			/* appended to after it was read: the new bytes */
-			todo[(*ntodo)++] = (FileTodo) {f, d->size, d->lines};
+			todo[(*ntodo)++] = (FileTodo) {f, d->size, d->lines,
+				add_done(p, f->name, f->ino, d->size, d->lines, f->btime, d->fp)};
 			changed = true;
 		}
 		else
@@ -977,7 +1166,7 @@ reconcile(FileTable *t, FilePos *p, struct stat *dirst, FileEntry *files, int nf
 							t->what, f->name),
 					 errdetail("It had " INT64_FORMAT " bytes when read and has " INT64_FORMAT " now; it is read again from its start.",
 							   d->size, f->size)));
-			todo[(*ntodo)++] = (FileTodo) {f, 0, 0};
+			todo[(*ntodo)++] = (FileTodo) {f, 0, 0, -1};
 			changed = true;
 		}
 		ndone_kept++;
@@ -1048,8 +1237,9 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 		int64		offset = todo[i].offset;
 		int64		line = todo[i].line;
 		FILE	   *f;
-		struct stat st;
+		FileEntry	now;
 		bool		cut = false;
+		uint64		fp = 0;
 
 		if ((t->max_files > 0 && taken >= t->max_files) ||
 			(max_rows >= 0 && nrecs >= max_rows))
@@ -1066,9 +1256,12 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 					(errcode_for_file_access(),
 					 errmsg("%s: could not open file \"%s\": %m", t->what, path)));
 		}
-		if (fstat(fileno(f), &st) != 0 || (int64) st.st_ino != fe->ino)
+		if (!file_stat(fileno(f), NULL, &now) || !same_inode(fe, now.ino, now.btime))
 		{
-			/* replaced since the listing: the next batch looks again */
+			/*
+			 * Replaced since the listing: the next batch looks again (the
+			 * files not reached keep what was read of them in p).
+			 */
 			FreeFile(f);
 			more = true;
 			break;
@@ -1110,19 +1303,37 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 		/* a file cut at max_rows may still be at its end */
 		if (cut && getc_unlocked(f) == EOF)
 			cut = false;
+		/* where there is no birth time, the bytes tell the file next time */
+		if (fe->btime == 0)
+			fp = fingerprint(fileno(f), offset);
 		FreeFile(f);
 		changed = true;
 		p.file = NULL;			/* the file in progress, if it was, is not */
 		if (cut)
 		{
+			/*
+			 * An appended file done keeps its done entry (as read before);
+			 * the next batch goes on from the position's file, by name.
+			 */
 			p.file = fe->name;
 			p.file_ino = fe->ino;
+			p.file_btime = fe->btime;
+			p.file_fp = fp;
 			p.offset = offset;
 			p.line = line;
 			more = true;
 			break;
 		}
-		add_done(&p, fe->name, fe->ino, offset, line);
+		if (todo[i].done >= 0)
+		{
+			DoneFile   *d = &p.done[todo[i].done];
+
+			d->size = offset;
+			d->lines = line;
+			d->fp = fp;
+		}
+		else
+			(void) add_done(&p, fe->name, fe->ino, offset, line, fe->btime, fp);
 	}
 
 	batch->rows = tuplestore_begin_heap(false, false, work_mem);
@@ -1164,8 +1375,11 @@ file_mark(Relation rel)
 			appendStringInfoString(&buf, ", ");
 		appendStringInfoChar(&buf, '[');
 		escape_json(&buf, files[i].name);
-		appendStringInfo(&buf, ", " INT64_FORMAT ", " INT64_FORMAT "]",
+		appendStringInfo(&buf, ", " INT64_FORMAT ", " INT64_FORMAT,
 						 files[i].ino, files[i].size);
+		if (files[i].btime != 0)
+			appendStringInfo(&buf, ", " INT64_FORMAT, files[i].btime);
+		appendStringInfoChar(&buf, ']');
 	}
 	appendStringInfoString(&buf, "]}");
 	return pgs_jsonb_from_cstring(buf.data);
@@ -1194,7 +1408,7 @@ file_reached(Relation rel, Jsonb *position, Jsonb *mark)
 	it = JsonbIteratorInit(v->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &e, false)) != WJB_DONE)
 	{
-		struct stat st;
+		FileEntry	now;
 
 		if (tok == WJB_BEGIN_ARRAY && ++depth == 2)
 		{
@@ -1210,18 +1424,21 @@ file_reached(Relation rel, Jsonb *position, Jsonb *mark)
 				f.ino = jsonb_elem_int64(&e);
 			else if (field == 2)
 				f.size = jsonb_elem_int64(&e);
+			else if (field == 3)
+				f.btime = Max(jsonb_elem_int64(&e), 0);
 			field++;
 			continue;
 		}
 		if (!(tok == WJB_END_ARRAY && depth-- == 2) || f.name == NULL)
 			continue;
-		if (read_to_end(&p, &f))
+		if (read_to_end(NULL, &p, &f))
 			continue;
-		if (p.file && strcmp(p.file, f.name) == 0 && p.file_ino == f.ino &&
+		if (p.file && strcmp(p.file, f.name) == 0 && same_inode(&f, p.file_ino, p.file_btime) &&
 			p.offset >= f.size)
 			continue;
-		if (stat(psprintf("%s/%s", t->dir, f.name), &st) == 0 &&
-			(int64) st.st_ino == f.ino)
+		/* the file of the mark, not another on its inode number */
+		if (file_stat(-1, psprintf("%s/%s", t->dir, f.name), &now) &&
+			same_inode(&now, f.ino, f.btime) && now.ino == f.ino)
 			return false;
 	}
 	return true;
@@ -1270,6 +1487,7 @@ typedef struct PendingFile
 	char	   *tmp;			/* its path */
 	char	   *dir;
 	char	   *base;			/* the name it is to have */
+	bool		created;		/* by this backend: only then is it removed */
 	SubTransactionId subid;
 	struct PendingFile *next;
 } PendingFile;
@@ -1325,11 +1543,12 @@ rename_noreplace(const char *from, const char *to)
 
 /*
  * Rename tmp to dir/base, or to the first free dir/<stem>-<k>.<ext>; never
- * over an existing file. The new path, or NULL (reported at elevel, or
- * tmp gone: put in place by another process meanwhile).
+ * over an existing file. The new path, or NULL: reported at elevel, or
+ * tmp gone (put in place by another process meanwhile; *gone is set then,
+ * where gone is given).
  */
 static char *
-put_in_place(const char *tmp, const char *dir, const char *base, int elevel)
+put_in_place(const char *tmp, const char *dir, const char *base, int elevel, bool *gone)
 {
 	const char *dot = strrchr(base, '.');
 	int			stem = dot ? (int) (dot - base) : (int) strlen(base);
@@ -1344,7 +1563,18 @@ put_in_place(const char *tmp, const char *dir, const char *base, int elevel)
 		if (rename_noreplace(tmp, final))
 			return final;
 		if (errno == ENOENT)
-			return NULL;
+		{
+			struct stat st;
+
+			/* tmp gone, or else dir missing: that one is reported */
+			if (lstat(tmp, &st) != 0 && errno == ENOENT)
+			{
+				if (gone)
+					*gone = true;
+				return NULL;
+			}
+			errno = ENOENT;
+		}
 		if (errno != EEXIST)
 		{
 			ereport(elevel,
@@ -1440,7 +1670,7 @@ recover_dir(const char *dir)
 		tmp = psprintf("%s/%s", dir, de->d_name);
 		if (committed)
 		{
-			char	   *final = put_in_place(tmp, dir, base, WARNING);
+			char	   *final = put_in_place(tmp, dir, base, WARNING, NULL);
 
 			if (final)
 				ereport(LOG,
@@ -1491,13 +1721,14 @@ file_xact_callback(XactEvent event, void *arg)
 			return;
 		case XACT_EVENT_COMMIT:
 			for (pf = pending_files; pf; pf = pf->next)
-				(void) put_in_place(pf->tmp, pf->dir, pf->base, WARNING);
+				(void) put_in_place(pf->tmp, pf->dir, pf->base, WARNING, NULL);
 			for (pf = pending_files; pf; pf = pf->next)
 				fsync_dir(pf->dir);
 			break;
 		case XACT_EVENT_ABORT:
 			for (pf = pending_files; pf; pf = pf->next)
-				(void) unlink(pf->tmp);
+				if (pf->created)
+					(void) unlink(pf->tmp);
 			break;
 		default:
 			return;
@@ -1523,7 +1754,8 @@ file_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 		if (pf->subid == mySubid && event == SUBXACT_EVENT_ABORT_SUB)
 		{
-			(void) unlink(pf->tmp);
+			if (pf->created)
+				(void) unlink(pf->tmp);
 			*link = pf->next;
 			free_pending(pf);
 			continue;
@@ -1681,6 +1913,8 @@ file_open_output(FileInsertState *st)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("%s: could not create file \"%s\": %m", t->what, st->tmp)));
+	/* ours now; before this, an EEXIST would have an abort remove another's file */
+	pf->created = true;
 }
 
 static TupleTableSlot *
@@ -1688,10 +1922,19 @@ file_ExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 					   TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
 	FileInsertState *st = rinfo->ri_FdwState;
-	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
+	MemoryContext old;
 
+	/*
+	 * In st's context, not the row's: st->tmp names the file in the errors
+	 * of later writes and of the end, after rowcxt has been reset.
+	 */
 	if (st->fd < 0)
+	{
+		old = MemoryContextSwitchTo(GetMemoryChunkContext(st));
 		file_open_output(st);
+		MemoryContextSwitchTo(old);
+	}
+	old = MemoryContextSwitchTo(st->rowcxt);
 	slot_getallattrs(slot);
 	pgs_encode_row(&st->enc, slot, &st->rec);
 	appendBinaryStringInfo(&st->out, st->rec.data, st->rec.len);
@@ -1708,8 +1951,9 @@ file_begin_insert(ResultRelInfo *rinfo)
 {
 	FileInsertState *st = palloc0(sizeof(FileInsertState));
 
-	check_server_files_role(ROLE_PG_WRITE_SERVER_FILES, "write the files of a file stream");
 	st->t = file_table(rinfo->ri_RelationDesc);
+	pgs_check_server_files_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES,
+								psprintf("write the files of %s", st->t->what), NULL);
 	pgs_encoder_init(&st->enc, &st->t->dec);
 	initStringInfo(&st->rec);
 	initStringInfo(&st->out);
@@ -1822,7 +2066,8 @@ file_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	int			ncols;
 	CsvSplit	split = {&t.dec};
 
-	check_server_files_role(ROLE_PG_READ_SERVER_FILES, "read the files of a file stream");
+	pgs_check_server_files_role(GetUserId(), ROLE_PG_READ_SERVER_FILES,
+								psprintf("read the files of directory \"%s\"", stmt->remote_schema), NULL);
 	t.dir = stmt->remote_schema;
 	t.what = psprintf("directory \"%s\"", t.dir);
 	t.pattern = "*";
@@ -1950,8 +2195,8 @@ file_fdw_validator(PG_FUNCTION_ARGS)
 			if (strcmp(def->defname, "path") == 0 ||
 				strcmp(def->defname, "archive_path") == 0)
 			{
-				check_server_files_role(ROLE_PG_READ_SERVER_FILES,
-										psprintf("set option \"%s\"", def->defname));
+				pgs_check_server_files_role(GetUserId(), ROLE_PG_READ_SERVER_FILES,
+											psprintf("set option \"%s\"", def->defname), NULL);
 				if (!is_absolute_path(v))
 					ereport(ERROR,
 							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
@@ -2001,8 +2246,8 @@ file_fdw_validator(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 					 errmsg("option clean 'archive' needs option \"archive_path\"")));
 		if (clean != CLEAN_OFF)
-			check_server_files_role(ROLE_PG_WRITE_SERVER_FILES,
-									"delete or move the files of a file stream");
+			pgs_check_server_files_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES,
+										"delete or move the files of a file stream", NULL);
 	}
 	PG_RETURN_VOID();
 }

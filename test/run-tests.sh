@@ -5,7 +5,7 @@
 # Debian 12 (installs what it needs), or as a user who can run sudo.
 source "$(dirname "$0")/lib.sh"
 
-pgs_install_deps kcat
+pgs_install_deps kcat gdb
 pgs_build
 
 passed=0

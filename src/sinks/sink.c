@@ -247,14 +247,10 @@ check_sink_relation(Oid viewid, CqDef *cq, const char *name)
 						get_rel_name(viewid)),
 				 errdetail("A view's sink is written with its owner's privileges.")));
 	}
-	if (kind == RELKIND_FOREIGN_TABLE && pgs_source_for_relation(relid) == &file_source &&
-		!has_privs_of_role(pgs_rel_owner(viewid), ROLE_PG_WRITE_SERVER_FILES))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" may not use file table \"%s\" as the sink of a continuous view",
-						GetUserNameFromId(pgs_rel_owner(viewid), false), name),
-				 errdetail("A file sink writes files on the server, as the view's owner."),
-				 errhint("Only roles with privileges of the \"pg_write_server_files\" role may, as for COPY to a file.")));
+	if (kind == RELKIND_FOREIGN_TABLE && pgs_source_for_relation(relid) == &file_source)
+		pgs_check_server_files_role(pgs_rel_owner(viewid), ROLE_PG_WRITE_SERVER_FILES,
+									psprintf("use file table \"%s\" as the sink of a continuous view", name),
+									"A file sink writes files on the server, as the view's owner.");
 
 	{
 		ObjectAddress view = {RelationRelationId, viewid, 0};

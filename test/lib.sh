@@ -122,6 +122,37 @@ pgs_stop_cluster() {
 	fi
 }
 
+# pgs_start_peer STATUS_FILE ACTION...: the scripted socket peer
+# (test/socket/peer.py) on a loopback port the kernel picks. Sets
+# PGS_PEER_PORT and PGS_PEER_PID (the caller kills it); fails if it does
+# not listen within 10 s. pgs_peer_done STATUS_FILE [timeout seconds]:
+# wait until its first client's actions are over.
+pgs_start_peer() {
+	local status=$1 i=0
+	shift
+	rm -f "$status"
+	python3 "$PGS_ROOT/test/socket/peer.py" 0 "$status" "$@" &
+	PGS_PEER_PID=$!
+	until grep -q '^listening ' "$status" 2>/dev/null; do
+		i=$((i + 1))
+		if [ $i -gt 100 ] || ! kill -0 "$PGS_PEER_PID" 2>/dev/null; then
+			echo "socket peer did not start" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	PGS_PEER_PORT=$(awk '/^listening /{ print $2 }' "$status")
+}
+
+pgs_peer_done() {
+	local i=0
+	until grep -q '^done' "$1" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -gt $((${2:-60} * 10)) ] && { echo "socket peer not done" >&2; return 1; }
+		sleep 0.1
+	done
+}
+
 # pgs_wait_for SQL [timeout seconds]: poll until the query returns true
 pgs_wait_for() {
 	local sql="$1" timeout="${2:-60}" i=0

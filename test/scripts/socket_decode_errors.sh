@@ -28,10 +28,9 @@ printf '{"n": 1, "s": "f"}\n{"n": "zwei", "s": "g"}\n' >"$work/dir/a.json"
 chown -R "$PGS_USER" "$work/dir"
 declare -A port
 for s in json csv text stop; do
-	port[$s]=$(pgs_free_port $(( ${PGS_PORT_BASE:-55432} + 800 + ${#pids[@]} * 10 )))
-	python3 "$PGS_ROOT/test/socket/peer.py" "${port[$s]}" "$work/$s.status" "file:$work/$s.in" &
-	pids+=($!)
-	until [ -s "$work/$s.status" ]; do sleep 0.1; done
+	pgs_start_peer "$work/$s.status" "file:$work/$s.in"
+	pids+=("$PGS_PEER_PID")
+	port[$s]=$PGS_PEER_PORT
 done
 
 pgs_psql <<SQL

@@ -16,11 +16,10 @@ q() { pgs_psql -At -c "$1"; }
 printf 'before\n' >"$work/a"
 printf '\nafter\n' >"$work/b"
 printf 'last\npartial li' >"$work/c"
-port=$(pgs_free_port $(( ${PGS_PORT_BASE:-55432} + 750 )))
-python3 "$PGS_ROOT/test/socket/peer.py" "$port" "$work/status" \
-	"file:$work/a" wait:3 fill:52428800:25 "file:$work/b" wait:0.5 "file:$work/c" wait:0.5 close &
-peer=$!
-until [ -s "$work/status" ]; do sleep 0.1; done
+pgs_start_peer "$work/status" \
+	"file:$work/a" wait:3 fill:52428800:25 "file:$work/b" wait:0.5 "file:$work/c" wait:0.5 close
+peer=$PGS_PEER_PID
+port=$PGS_PEER_PORT
 
 pgs_psql <<SQL
 CREATE EXTENSION pg_stream;
@@ -40,8 +39,10 @@ pid=$(q "SELECT worker_pid FROM stream.queries")
 anon() { awk '/RssAnon/ { print int($2 / 1024) }' /proc/$pid/status; }
 base=$(anon)
 peak=$base
+i=0
 until grep -q done "$work/status"; do
 	a=$(anon); [ "$a" -gt "$peak" ] && peak=$a
+	i=$((i + 1)); [ $i -gt 1200 ] && { echo "the peer did not finish"; exit 1; }
 	sleep 0.05
 done
 pgs_wait_for "SELECT count(*) = 3 FROM seen" 30
@@ -64,11 +65,11 @@ slack=0
 
 echo "a short max_line_length cuts a too-long line's prefix before a character cut off at the limit"
 printf 'aaaaaaaaa\xe2\x82\xac\xe2\x82\xacz\nok\n' >"$work/d"
-port2=$(pgs_free_port $((port + 1)))
-python3 "$PGS_ROOT/test/socket/peer.py" "$port2" "$work/status2" "file:$work/d" &
-peer2=$!
-trap '[ -n "$peer" ] && kill "$peer" 2>/dev/null; kill "$peer2" 2>/dev/null; pgs_stop_cluster; rm -rf "$work"' EXIT
-until [ -s "$work/status2" ]; do sleep 0.1; done
+peer2=""
+trap '[ -n "$peer" ] && kill "$peer" 2>/dev/null; [ -n "$peer2" ] && kill "$peer2" 2>/dev/null; pgs_stop_cluster; rm -rf "$work"' EXIT
+pgs_start_peer "$work/status2" "file:$work/d"
+peer2=$PGS_PEER_PID
+port2=$PGS_PEER_PORT
 pgs_psql <<SQL
 CREATE SERVER peer2 FOREIGN DATA WRAPPER socket OPTIONS (host '127.0.0.1', port '$port2');
 CREATE FOREIGN TABLE short_lines (line text) SERVER peer2 OPTIONS (max_line_length '10');

@@ -30,10 +30,9 @@ for fmt, ls in lines.items():
 PY
 declare -A port
 for fmt in text json csv; do
-	port[$fmt]=$(pgs_free_port $(( ${PGS_PORT_BASE:-55432} + 700 + ${#pids[@]} * 10 )))
-	python3 "$PGS_ROOT/test/socket/peer.py" "${port[$fmt]}" "$work/$fmt.status" "file:$work/$fmt.in" &
-	pids+=($!)
-	until [ -s "$work/$fmt.status" ]; do sleep 0.1; done
+	pgs_start_peer "$work/$fmt.status" "file:$work/$fmt.in"
+	pids+=("$PGS_PEER_PID")
+	port[$fmt]=$PGS_PEER_PORT
 done
 
 pgs_psql <<SQL

@@ -2,9 +2,11 @@
 """A scripted TCP peer for the socket tests: the first client to connect
 gets the actions below, in order; later clients (the source reconnecting)
 get nothing and are held open, so that nothing is sent twice. Loopback
-only; stops when killed. Writes "listening" to STATUS_FILE once it
+only; stops when killed. Writes "listening PORT" to STATUS_FILE once it
 listens (do not probe the port: a probe would be the first client), and
-"done" once the first client's actions are over.
+"done" once the first client's actions are over. PORT 0: a port the
+kernel picks (free for sure), the one written to STATUS_FILE
+(pgs_start_peer in test/lib.sh).
 
 usage: peer.py PORT STATUS_FILE ACTION...
   file:PATH           send the bytes of PATH as they are (NULs included)
@@ -12,6 +14,7 @@ usage: peer.py PORT STATUS_FILE ACTION...
   wait:SECONDS        pause
   close               close the connection (the rest is not sent)
 """
+import os
 import socket
 import sys
 import threading
@@ -23,8 +26,9 @@ srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind(("127.0.0.1", port))
 srv.listen(16)
 held = []
-with open(status, "w") as f:
-    f.write("listening\n")
+with open(status + ".part", "w") as f:
+    f.write("listening %d\n" % srv.getsockname()[1])
+os.rename(status + ".part", status)
 
 
 def run(c):

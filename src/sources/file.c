@@ -97,6 +97,7 @@
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
+#include "replication/message.h"
 #include "storage/fd.h"
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
@@ -1468,6 +1469,10 @@ const SourceRoutine file_source = {
  * directory finishes those (recover_dir) -- renamed into place if their
  * transaction committed, removed if it did not. The system identifier
  * keeps a cluster from judging another's files by its own transactions.
+ * The xid is flushed to WAL before the first file is named after it (see
+ * make_xid_durable): else a crash could hand it out again, and recovery
+ * would take an orphan of a transaction that never committed for one of
+ * the transaction that got its xid next.
  *
  * <name> is part-<full xid>-<n>.<ext> for an INSERT, and for the batch
  * of a continuous view delivered to the table (sink), <schema>.<view>-
@@ -1881,6 +1886,30 @@ file_flush(FileInsertState *st)
 	resetStringInfo(&st->out);
 }
 
+/*
+ * A file is named after its transaction's xid, and recover_dir judges it
+ * by whether that xid committed; so the xid must be in durable WAL before
+ * the file exists. Nothing else guarantees it: an INSERT into a file
+ * table writes no WAL of its own, and a sink batch's is usually not
+ * flushed yet. After a crash, nextXid is rebuilt from the checkpoint and
+ * the WAL replayed: an xid that never reached WAL is handed out again,
+ * and once that other transaction committed, the orphan would be put in
+ * place (rows that never committed delivered). A transactional logical
+ * message carries the xid in its record header (it assigns one; replay
+ * advances nextXid past it), at any wal_level; once per transaction.
+ */
+static void
+make_xid_durable(void)
+{
+	static FullTransactionId logged = {0};
+	FullTransactionId fxid = GetTopFullTransactionId();
+
+	if (FullTransactionIdEquals(fxid, logged))
+		return;
+	XLogFlush(LogLogicalMessage("pg_stream", "", 0, true));
+	logged = fxid;
+}
+
 static void
 file_open_output(FileInsertState *st)
 {
@@ -1895,6 +1924,7 @@ file_open_output(FileInsertState *st)
 		file_callbacks_registered = true;
 	}
 	recover_dir(t->dir);
+	make_xid_durable();
 	files_in_xact++;
 	base = output_name(t);
 	st->tmp = psprintf("%s/" FILE_TMP_PREFIX UINT64_FORMAT "-" UINT64_FORMAT "-%s.tmp",

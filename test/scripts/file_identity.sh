@@ -193,13 +193,14 @@ echo "\q" >&"${PSQL[1]}"
 echo "== INSERT: a failed write names its temporary file"
 q "CREATE FOREIGN TABLE out_f (t text, n int) SERVER file OPTIONS (path '$data/out')"
 # rows of 2 kB (in the memory the name would be in, were it the row's),
-# and a file size limit of 100 kB for this backend only: the second write
-# fails (EFBIG)
+# and a file size limit for this backend only: a write past 17 MB fails
+# (EFBIG). Not less: the backend writes WAL too (the INSERT flushes its
+# xid), anywhere in a 16 MB segment, and a failed WAL write is a PANIC
 out=$(pgs_psql -At 2>&1 <<SQL
 SELECT pg_backend_pid() AS pid \gset
 \setenv PGS_PID :pid
-\! runuser -u $PGS_USER -- prlimit --pid \$PGS_PID --fsize=100000
-INSERT INTO out_f SELECT repeat('x', 2000), n FROM generate_series(1, 100) n;
+\! runuser -u $PGS_USER -- prlimit --pid \$PGS_PID --fsize=17000000
+INSERT INTO out_f SELECT repeat('x', 2000), n FROM generate_series(1, 10000) n;
 SQL
 ) || true
 echo "$out" | cut -c 1-300

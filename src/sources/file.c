@@ -328,38 +328,106 @@ in_progress_name(const char *name)
 }
 
 /*
+ * statx can fail where stat works: ENOSYS on kernels before 4.11 (or
+ * under some emulations), EPERM where a seccomp profile refuses a system
+ * call it does not know. Were that taken for "no such file", every file
+ * would look gone and the stream would silently read nothing; so stat()
+ * stands in, without birth times (fingerprints tell files apart then),
+ * and statx is not tried again by this process.
+ */
+static bool statx_unusable = false;
+
+#ifdef STATX_BTIME
+/* whether statx failed with errno for want of statx itself */
+static bool
+statx_refused(void)
+{
+	if (errno != ENOSYS && errno != EPERM)
+		return false;
+	statx_unusable = true;
+	return true;
+}
+#endif
+
+/*
  * A file's identity, size and times: of the open file fd, or else of
  * path. Inode numbers are reused (ext4 gives a freed one to the next file
  * created), so the birth time goes with the inode where the file system
- * reports it (statx). False if it is not there or not a regular file.
+ * reports it (statx). False if it is not there (errno says why) or not a
+ * regular file (errno 0: it is there, so not gone).
  */
 static bool
 file_stat(int fd, const char *path, FileEntry *fe)
 {
-#ifdef STATX_BTIME
-	struct statx sx;
-
-	if (statx(fd >= 0 ? fd : AT_FDCWD, fd >= 0 ? "" : path, fd >= 0 ? AT_EMPTY_PATH : 0,
-			  STATX_BASIC_STATS | STATX_BTIME, &sx) != 0 || !S_ISREG(sx.stx_mode))
-		return false;
-	fe->mtime.tv_sec = sx.stx_mtime.tv_sec;
-	fe->mtime.tv_nsec = sx.stx_mtime.tv_nsec;
-	fe->ino = (int64) sx.stx_ino;
-	fe->size = (int64) sx.stx_size;
-	fe->btime = 0;
-	if (sx.stx_mask & STATX_BTIME)
-		fe->btime = Max((int64) sx.stx_btime.tv_sec * 1000000000 + sx.stx_btime.tv_nsec, 1);
-#else
 	struct stat st;
 
-	if ((fd >= 0 ? fstat(fd, &st) : stat(path, &st)) != 0 || !S_ISREG(st.st_mode))
+#ifdef STATX_BTIME
+	if (!statx_unusable)
+	{
+		struct statx sx;
+
+		if (statx(fd >= 0 ? fd : AT_FDCWD, fd >= 0 ? "" : path, fd >= 0 ? AT_EMPTY_PATH : 0,
+				  STATX_BASIC_STATS | STATX_BTIME, &sx) == 0)
+		{
+			if (!S_ISREG(sx.stx_mode))
+			{
+				errno = 0;
+				return false;
+			}
+			fe->mtime.tv_sec = sx.stx_mtime.tv_sec;
+			fe->mtime.tv_nsec = sx.stx_mtime.tv_nsec;
+			fe->ino = (int64) sx.stx_ino;
+			fe->size = (int64) sx.stx_size;
+			fe->btime = 0;
+			if (sx.stx_mask & STATX_BTIME)
+				fe->btime = Max((int64) sx.stx_btime.tv_sec * 1000000000 + sx.stx_btime.tv_nsec, 1);
+			return true;
+		}
+		if (!statx_refused())
+			return false;
+		ereport(LOG,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("statx is not available (%m): files are told apart without birth times")));
+	}
+#endif
+	if ((fd >= 0 ? fstat(fd, &st) : stat(path, &st)) != 0)
 		return false;
+	if (!S_ISREG(st.st_mode))
+	{
+		errno = 0;
+		return false;
+	}
 	fe->mtime = st.st_mtim;
 	fe->ino = (int64) st.st_ino;
 	fe->size = (int64) st.st_size;
 	fe->btime = 0;
-#endif
 	return true;
+}
+
+/*
+ * The birth time of directory path, ns since 1970; 0: not known. With
+ * its device and inode it tells the directory the inodes of a position
+ * were taken in from another at the same path: a fresh file system
+ * mounted there has the same root inode (2 on ext4), and device numbers
+ * repeat across machines.
+ */
+static int64
+dir_btime(const char *path)
+{
+#ifdef STATX_BTIME
+	struct statx sx;
+
+	if (statx_unusable)
+		return 0;
+	if (statx(AT_FDCWD, path, 0, STATX_BTIME, &sx) != 0)
+	{
+		(void) statx_refused();
+		return 0;
+	}
+	if (sx.stx_mask & STATX_BTIME)
+		return Max((int64) sx.stx_btime.tv_sec * 1000000000 + sx.stx_btime.tv_nsec, 1);
+#endif
+	return 0;
 }
 
 /*
@@ -484,7 +552,7 @@ typedef struct DoneFile
 	int64		size;			/* bytes read; -1: unknown */
 	int64		lines;
 	int64		btime;			/* 0: unknown */
-	uint64		fp;				/* without btime; 0: none */
+	uint64		fp;				/* 0: none */
 } DoneFile;
 
 typedef struct FilePos
@@ -495,6 +563,7 @@ typedef struct FilePos
 	bool		has_dir;
 	int64		dir_dev;
 	int64		dir_ino;
+	int64		dir_btime;		/* 0: unknown */
 	char	   *file;			/* being read, or NULL */
 	int64		file_ino;
 	int64		file_btime;
@@ -536,7 +605,7 @@ add_done(FilePos *p, const char *name, int64 ino, int64 size, int64 lines,
 	p->done[p->ndone].size = size;
 	p->done[p->ndone].lines = lines;
 	p->done[p->ndone].btime = btime;
-	p->done[p->ndone].fp = btime != 0 ? 0 : fp;
+	p->done[p->ndone].fp = fp;
 	return p->ndone++;
 }
 
@@ -607,9 +676,9 @@ position_parse(Jsonb *jb, FilePos *p)
 					d.size = jsonb_elem_int64(&e);
 				else if (field == 3)
 					d.lines = jsonb_elem_int64(&e);
-				else if (field == 4 && e.type == jbvString)
+				else if (field >= 4 && e.type == jbvString)
 					d.fp = strtou64(pnstrdup(e.val.string.val, e.val.string.len), NULL, 16);
-				else if (field == 4)
+				else if (field >= 4)
 					d.btime = Max(jsonb_elem_int64(&e), 0);
 				field++;
 			}
@@ -632,9 +701,11 @@ position_parse(Jsonb *jb, FilePos *p)
 					p->dir_dev = jsonb_elem_int64(&e);
 				else if (k == 1)
 					p->dir_ino = jsonb_elem_int64(&e);
+				else if (k == 2)
+					p->dir_btime = Max(jsonb_elem_int64(&e), 0);
 				k++;
 			}
-		p->has_dir = (k == 2);
+		p->has_dir = (k >= 2);
 	}
 	p->file = jsonb_string(jb, "file");
 	p->file_ino = pgs_jsonb_get_int64(jb, "ino", 0);
@@ -670,7 +741,10 @@ position_jsonb(FilePos *p)
 		qsort(p->done, p->ndone, sizeof(DoneFile), done_cmp);
 	p->gen = new_gen();
 	initStringInfo(&buf);
-	if (p->has_dir)
+	if (p->has_dir && p->dir_btime != 0)
+		appendStringInfo(&buf, "{\"dir\": [" INT64_FORMAT ", " INT64_FORMAT ", " INT64_FORMAT "], ",
+						 p->dir_dev, p->dir_ino, p->dir_btime);
+	else if (p->has_dir)
 		appendStringInfo(&buf, "{\"dir\": [" INT64_FORMAT ", " INT64_FORMAT "], ",
 						 p->dir_dev, p->dir_ino);
 	else
@@ -684,10 +758,10 @@ position_jsonb(FilePos *p)
 		escape_json(&buf, p->done[i].name);
 		appendStringInfo(&buf, ", " INT64_FORMAT ", " INT64_FORMAT ", " INT64_FORMAT,
 						 p->done[i].ino, p->done[i].size, p->done[i].lines);
-		/* the id only when known: the list grows with every file done */
+		/* the ids only when known: the list grows with every file done */
 		if (p->done[i].btime != 0)
 			appendStringInfo(&buf, ", " INT64_FORMAT, p->done[i].btime);
-		else if (p->done[i].fp != 0)
+		if (p->done[i].fp != 0)
 			appendStringInfo(&buf, ", \"%" INT64_MODIFIER "x\"", p->done[i].fp);
 		appendStringInfoChar(&buf, ']');
 	}
@@ -699,7 +773,7 @@ position_jsonb(FilePos *p)
 		appendStringInfo(&buf, ", \"ino\": " INT64_FORMAT, p->file_ino);
 		if (p->file_btime != 0)
 			appendStringInfo(&buf, ", \"btime\": " INT64_FORMAT, p->file_btime);
-		else if (p->file_fp != 0)
+		if (p->file_fp != 0)
 			appendStringInfo(&buf, ", \"fp\": \"%" INT64_MODIFIER "x\"", p->file_fp);
 		appendStringInfo(&buf, ", \"offset\": " INT64_FORMAT ", \"line\": " INT64_FORMAT,
 						 p->offset, p->line);
@@ -803,6 +877,7 @@ clean_files(FileTable *t, FileEntry *files, int nfiles, FilePos *mine)
 		 * that grew stays, and this batch reads the new bytes.
 		 */
 		path = psprintf("%s/%s", t->dir, name);
+		errno = 0;
 		if (!file_stat(-1, path, &now))
 			gone = (errno == ENOENT);
 		else
@@ -1075,13 +1150,14 @@ same_inode(FileEntry *f, int64 ino, int64 btime)
  * changed.
  */
 static bool
-reconcile(FileTable *t, FilePos *p, struct stat *dirst, FileEntry *files, int nfiles,
-		  FileTodo *todo, int *ntodo)
+reconcile(FileTable *t, FilePos *p, struct stat *dirst, int64 dirbtime,
+		  FileEntry *files, int nfiles, FileTodo *todo, int *ntodo)
 {
 	bool		same_dir = p->has_dir && p->dir_dev == (int64) dirst->st_dev &&
-		p->dir_ino == (int64) dirst->st_ino;
+		p->dir_ino == (int64) dirst->st_ino &&
+		(p->dir_btime == 0 || dirbtime == 0 || p->dir_btime == dirbtime);
 	FilePos		old = *p;
-	bool		changed = !same_dir || p->gen == 0;
+	bool		changed = !same_dir || p->gen == 0 || (p->dir_btime == 0 && dirbtime != 0);
 	int			ndone_kept = 0;
 	bool		in_progress_found = false;
 
@@ -1091,6 +1167,7 @@ reconcile(FileTable *t, FilePos *p, struct stat *dirst, FileEntry *files, int nf
 	p->has_dir = true;
 	p->dir_dev = (int64) dirst->st_dev;
 	p->dir_ino = (int64) dirst->st_ino;
+	p->dir_btime = dirbtime;
 	for (int i = 0; i < nfiles; i++)
 	{
 		FileEntry  *f = &files[i];
@@ -1113,7 +1190,7 @@ reconcile(FileTable *t, FilePos *p, struct stat *dirst, FileEntry *files, int nf
 								   old.offset, f->size)));
 				first_todo.offset = first_todo.line = 0;
 			}
-			else if (replaced || (!(old.file_btime != 0 && f->btime != 0) &&
+			else if (replaced || (!(same_dir && old.file_btime != 0 && f->btime != 0) &&
 								  !fingerprint_matches(t, f, old.file_fp, old.offset)))
 			{
 				ereport(WARNING,
@@ -1131,9 +1208,17 @@ reconcile(FileTable *t, FilePos *p, struct stat *dirst, FileEntry *files, int nf
 			in_progress_found = true;
 			continue;
 		}
+		/*
+		 * Birth times are compared like inodes, only in the directory they
+		 * were taken in; elsewhere (a copy) only the bytes tell a file of a
+		 * name done from another: compared when it is bigger (else the
+		 * rest would be taken as appended) and, in a directory new to the
+		 * position (once), when it has the size read.
+		 */
 		d = find_done(&old, f->name);
 		if (d == NULL || (same_dir && !same_inode(f, d->ino, d->btime)) ||
-			(f->size > d->size && d->size >= 0 && !(d->btime != 0 && f->btime != 0) &&
+			(d->size >= 0 && (f->size > d->size || (!same_dir && f->size == d->size)) &&
+			 !(same_dir && d->btime != 0 && f->btime != 0) &&
 			 !fingerprint_matches(t, f, d->fp, d->size)))
 		{
 			/* new, or a new file under the name of one read */
@@ -1225,7 +1310,7 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	if (position && t->clean != CLEAN_OFF)
 		clean_files(t, files, nfiles, &p);
 	todo = palloc(sizeof(FileTodo) * (nfiles + 1));
-	changed = reconcile(t, &p, &dirst, files, nfiles, todo, &ntodo);
+	changed = reconcile(t, &p, &dirst, dir_btime(t->dir), files, nfiles, todo, &ntodo);
 
 	fd.t = t;
 	fd.names = palloc(sizeof(char *) * (ntodo + 1));
@@ -1304,9 +1389,12 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 		/* a file cut at max_rows may still be at its end */
 		if (cut && getc_unlocked(f) == EOF)
 			cut = false;
-		/* where there is no birth time, the bytes tell the file next time */
-		if (fe->btime == 0)
-			fp = fingerprint(fileno(f), offset);
+		/*
+		 * The bytes tell the file next time where there is no birth time,
+		 * and also where there is: in a copy of the directory (restored
+		 * elsewhere), birth times are new, and only the bytes are the same.
+		 */
+		fp = fingerprint(fileno(f), offset);
 		FreeFile(f);
 		changed = true;
 		p.file = NULL;			/* the file in progress, if it was, is not */

@@ -7,7 +7,8 @@
 #   start (with a warning), a new file renamed over a name already read is
 #   read, bytes appended after a file was read are read, a truncated file is
 #   read again; a copied directory and a position of the older format
-#   (names only) read nothing twice;
+#   (names only) read nothing twice, but a file replaced in the copy by
+#   another, bigger one of its name is read from its start;
 # - the file sink: views "v" in two schemas and a view named "../x" write
 #   distinct files inside the directory; a re-created view does not replace
 #   the files of the old one; INSERT does not replace a file that has its
@@ -99,16 +100,23 @@ summary() {
 got=$(summary)
 echo "after: $got"
 [ "$got" = "b1:10/10/1-10/true b2:5/5/1-5/true c:15/15/1-15/true d1:10/10/1-10/true d2:3/3/1-3/true" ]
-# the same files copied elsewhere (other inodes), and an older position
-# that knew names only: nothing is read twice
+# the same files copied elsewhere (other inodes and birth times), but
+# for b.json, replaced in the copy by another, bigger file: the copies are
+# read nothing twice, the other b.json from its start (not from where the
+# old one ended: its bytes there are not those read); then an older
+# position that knew names only reads nothing again
 cp -a "$data/id/." "$data/id_copy/"
+rows b3 1 8 >"$data/.b"; touch -r "$data/id/b.json" "$data/.b"; mvin "$data/.b" "$data/id_copy/b.json"
 q "ALTER FOREIGN TABLE id_s OPTIONS (SET path '$data/id_copy')"
 q "REFRESH MATERIALIZED VIEW id_v" >/dev/null
+got2=$(summary)
+echo "copied, b.json another file: $got2"
+[ "$got2" = "${got/ c:/ b3:8/8/1-8/true c:}" ]
 q "UPDATE stream.positions SET position = '{\"done\": [\"b.json\", \"c.json\", \"d.json\"]}' WHERE view = 'id_v'::regclass"
 q "REFRESH MATERIALIZED VIEW id_v" >/dev/null
-got2=$(summary)
-echo "copied, then an older position: $got2"
-[ "$got2" = "$got" ]
+got3=$(summary)
+echo "then an older position: $got3"
+[ "$got3" = "$got2" ]
 
 echo "the file sink: names unique per view and batch, inside the directory"
 rows s 1 3 >"$data/.s"; mvin "$data/.s" "$data/src/s.json"

@@ -11,6 +11,9 @@
 # - clean 'archive' never replaces a file in the archive (data-2.json);
 #   clean 'delete' keeps a file that grew after the batch listed it (gdb
 #   stops the batch there) and reads the new bytes;
+# - the directory deleted and created again on the same inode number (as
+#   a fresh volume mounted at the same path), the files copied back:
+#   nothing is read twice;
 # - INSERT: a failed write names its temporary file; an abort does not
 #   remove a file under the temporary name that this backend did not
 #   create.
@@ -33,7 +36,7 @@ check() { # check WHAT GOT EXPECTED
 	fi
 }
 q() { pgs_psql -At -c "$1"; }
-mkdir -p "$data"/{m1,m2,r,arc,arcd,toc,out}
+mkdir -p "$data"/{m1,m2,r,arc,arcd,toc,dr,out}
 chown -R "$PGS_USER" "$data"
 fstype=$(df -T "$data" | awk 'NR == 2 { print $2 }')
 echo "directory $data is on $fstype"
@@ -189,6 +192,33 @@ check "and its new lines read" "$(q "SELECT string_agg(t || n, ',' ORDER BY n) F
 q "REFRESH MATERIALIZED VIEW toc_v"
 check "deleted once read to its end" "$(ls "$data/toc" | wc -l)" 0
 echo "\q" >&"${PSQL[1]}"
+
+echo "== the directory deleted and created again on its inode number, the files copied back"
+# as a restore on another machine into a fresh volume mounted at the same
+# path (its root is inode 2 again, the device number may repeat): the
+# directory's device and inode are the same, its birth time is not, and
+# every file has another inode; matched by name, size and bytes, nothing
+# is read twice
+rows g 1 3 >"$data/.g"; mvin "$data/.g" "$data/dr/g.json"
+rows h 1 4 >"$data/.h"; mvin "$data/.h" "$data/dr/h.json"
+pgs_psql <<SQL
+CREATE FOREIGN TABLE dr_s (t text, n int, line int OPTIONS (meta 'line'))
+	SERVER file OPTIONS (path '$data/dr');
+CREATE MATERIALIZED VIEW dr_v WITH (trigger = 'manual') AS SELECT t, n, line FROM dr_s;
+REFRESH MATERIALIZED VIEW dr_v;
+SQL
+cp -a "$data/dr" "$data/dr_saved"
+dir_ino=$(stat -c %i "$data/dr")
+i=0
+until rm -rf "$data/dr" && mkdir "$data/dr" && [ "$(stat -c %i "$data/dr")" = "$dir_ino" ]; do
+	i=$((i + 1))
+	[ $i -lt 20 ] || { echo "inode $dir_ino of the directory was not reused" >&2; exit 1; }
+done
+cp -a "$data/dr_saved/." "$data/dr/"
+chown -R "$PGS_USER" "$data/dr"
+echo "$data/dr: inode $dir_ino again, files on inodes $(stat -c %i "$data"/dr/* | tr '\n' ' ')"
+q "REFRESH MATERIALIZED VIEW dr_v"
+check "nothing read twice" "$(summary dr_v)" "g:3/3/1-3/true h:4/4/1-4/true"
 
 echo "== INSERT: a failed write names its temporary file"
 q "CREATE FOREIGN TABLE out_f (t text, n int) SERVER file OPTIONS (path '$data/out')"

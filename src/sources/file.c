@@ -141,6 +141,7 @@ typedef struct FileTable
 	FileClean	clean;
 	char	   *archive;
 	bool		on_error_stop;
+	uint64		options_hash;	/* of the table's options (the idle cache) */
 	TupleDesc	desc;
 	FileMeta   *meta;
 	PgsDecoder	dec;
@@ -252,6 +253,11 @@ file_table(Relation rel)
 			t->archive = defGetString(def);
 		else if (strcmp(def->defname, "on_error") == 0)
 			t->on_error_stop = pgs_on_error_stop(def);
+		/* "name=value;" of each option, in order */
+		t->options_hash = hash_bytes_extended((const unsigned char *) def->defname,
+											  strlen(def->defname), t->options_hash);
+		t->options_hash = hash_bytes_extended((const unsigned char *) defGetString(def),
+											  strlen(defGetString(def)), t->options_hash + 1);
 	}
 	if (t->dir == NULL)
 		ereport(ERROR,
@@ -1033,7 +1039,9 @@ bad_record(void *arg, int64 i, const char *error)
  * a change in the same tick would go unseen); bytes appended to a file
  * read to its end change the file, not the directory, so a full look is
  * made at least every FILE_RESCAN_MS, and at every REFRESH (the cache is
- * the worker's only).
+ * the worker's only). The table's options are part of the entry: another
+ * pattern, path, format or max_files_per_batch (ALTER FOREIGN TABLE) may
+ * find files to read in the same directory.
  */
 #define FILE_RACY_MS 1000
 #define FILE_RESCAN_MS 60000
@@ -1043,6 +1051,7 @@ typedef struct IdleEntry
 {
 	uint64		gen;			/* key */
 	Oid			relid;
+	uint64		options_hash;
 	dev_t		dev;
 	ino_t		ino;
 	struct timespec mtime;
@@ -1053,27 +1062,28 @@ typedef struct IdleEntry
 static HTAB *idle_cache = NULL;
 
 static bool
-idle_same(IdleEntry *e, Oid relid, struct stat *st)
+idle_same(IdleEntry *e, FileTable *t, struct stat *st)
 {
-	return e->relid == relid && e->dev == st->st_dev && e->ino == st->st_ino &&
+	return e->relid == t->relid && e->options_hash == t->options_hash &&
+		e->dev == st->st_dev && e->ino == st->st_ino &&
 		e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec &&
 		e->ctime.tv_sec == st->st_ctim.tv_sec && e->ctime.tv_nsec == st->st_ctim.tv_nsec &&
 		!TimestampDifferenceExceeds(e->looked_at, GetCurrentTimestamp(), FILE_RESCAN_MS);
 }
 
 static bool
-idle_hit(Oid relid, uint64 gen, struct stat *st)
+idle_hit(FileTable *t, uint64 gen, struct stat *st)
 {
 	IdleEntry  *e;
 
 	if (idle_cache == NULL || gen == 0 || !IsBackgroundWorker)
 		return false;
 	e = hash_search(idle_cache, &gen, HASH_FIND, NULL);
-	return e != NULL && idle_same(e, relid, st);
+	return e != NULL && idle_same(e, t, st);
 }
 
 static void
-idle_remember(Oid relid, uint64 gen, struct stat *st, TimestampTz looked_at)
+idle_remember(FileTable *t, uint64 gen, struct stat *st, TimestampTz looked_at)
 {
 	IdleEntry  *e;
 	bool		found;
@@ -1104,7 +1114,8 @@ idle_remember(Oid relid, uint64 gen, struct stat *st, TimestampTz looked_at)
 								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
 	e = hash_search(idle_cache, &gen, HASH_ENTER, &found);
-	e->relid = relid;
+	e->relid = t->relid;
+	e->options_hash = t->options_hash;
 	e->dev = st->st_dev;
 	e->ino = st->st_ino;
 	e->mtime = st->st_mtim;
@@ -1297,7 +1308,7 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	batch->wait_ms = FILE_IDLE_POLL_MS;
 	stat_dir(t, &dirst);
 	if (position && t->clean == CLEAN_OFF &&
-		idle_hit(t->relid, position_gen(position), &dirst))
+		idle_hit(t, position_gen(position), &dirst))
 	{
 		/* nothing came since the last full look */
 		batch->rows = tuplestore_begin_heap(false, false, work_mem);
@@ -1434,7 +1445,7 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	batch->more = more;
 	batch->wait_ms = more ? 0 : FILE_IDLE_POLL_MS;
 	if (position && !changed && t->clean == CLEAN_OFF)
-		idle_remember(t->relid, p.gen, &dirst, looked_at);
+		idle_remember(t, p.gen, &dirst, looked_at);
 }
 
 static Jsonb *

@@ -14,6 +14,8 @@
 # - the directory deleted and created again on the same inode number (as
 #   a fresh volume mounted at the same path), the files copied back:
 #   nothing is read twice;
+# - an idle worker takes a changed pattern at once, not at the next
+#   rescan a minute later;
 # - INSERT: a failed write names its temporary file; an abort does not
 #   remove a file under the temporary name that this backend did not
 #   create.
@@ -36,7 +38,7 @@ check() { # check WHAT GOT EXPECTED
 	fi
 }
 q() { pgs_psql -At -c "$1"; }
-mkdir -p "$data"/{m1,m2,r,arc,arcd,toc,dr,out}
+mkdir -p "$data"/{m1,m2,r,arc,arcd,toc,dr,idle,out}
 chown -R "$PGS_USER" "$data"
 fstype=$(df -T "$data" | awk 'NR == 2 { print $2 }')
 echo "directory $data is on $fstype"
@@ -219,6 +221,23 @@ chown -R "$PGS_USER" "$data/dr"
 echo "$data/dr: inode $dir_ino again, files on inodes $(stat -c %i "$data"/dr/* | tr '\n' ' ')"
 q "REFRESH MATERIALIZED VIEW dr_v"
 check "nothing read twice" "$(summary dr_v)" "g:3/3/1-3/true h:4/4/1-4/true"
+
+echo "== an idle worker sees a changed pattern at once"
+rows j 1 2 >"$data/.j"; mvin "$data/.j" "$data/idle/j.json"
+rows k 1 3 >"$data/.k"; mvin "$data/.k" "$data/idle/k.txt"
+pgs_psql <<SQL
+CREATE FOREIGN TABLE idle_s (t text, n int) SERVER file OPTIONS (path '$data/idle', pattern '*.json');
+CREATE MATERIALIZED VIEW idle_v AS SELECT t, n FROM idle_s;
+SQL
+pgs_wait_for "SELECT count(*) = 2 FROM idle_v" 30
+# idle long enough past the directory's last change for the worker to
+# remember that nothing came (FILE_RACY_MS, then a poll every 250 ms)
+pgs_wait_for "SELECT clock_timestamp() > (pg_stat_file('$data/idle')).modification + interval '5 s'" 30
+q "ALTER FOREIGN TABLE idle_s OPTIONS (SET pattern '*')"
+# a full look is made at least every minute anyway: well before that
+pgs_wait_for "SELECT count(*) = 5 FROM idle_v" 10 || true
+check "k.txt read after the pattern changed, within 10 s" "$(q "SELECT string_agg(t || n, ',' ORDER BY t, n) FROM idle_v")" \
+	"j1,j2,k1,k2,k3"
 
 echo "== INSERT: a failed write names its temporary file"
 q "CREATE FOREIGN TABLE out_f (t text, n int) SERVER file OPTIONS (path '$data/out')"

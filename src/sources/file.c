@@ -22,9 +22,11 @@
  * numbers are reused (ext4 gives a freed one to the next file created),
  * so where the file system gives no birth time (statx) a fingerprint of
  * the bytes read (a hash of the last 64 before the offset) stands in for
- * it. A position is {"dir": [device, inode], "done": [[name, inode,
- * bytes, lines, id], ...], "file": name, "ino": inode, "btime" or "fp":
- * id, "offset": bytes, "line": n, "gen": "hex"} (see "Positions"): the
+ * it; the fingerprint is kept always, as in a copy of the directory only
+ * the bytes are the same. A position is {"dir": [device, inode, birth
+ * time], "done": [[name, inode, bytes, lines, btime, fp], ...], "file":
+ * name, "ino": inode, "btime": b, "fp": f, "offset": bytes, "line": n,
+ * "gen": "hex"} (see "Positions"; ids only where known): the
  * files read to their end, and the file being read with how far (a large
  * file is split over batches at a record boundary, at most max_batch_rows
  * records a batch). It is stored with the batch, so a file is read exactly
@@ -37,9 +39,11 @@
  * with a warning; a file replaced while half read is read from its start,
  * with a warning (the rest of the old file is gone). The done list keeps
  * only files still in the directory. Inodes and birth times are compared
- * only in the directory they were taken in ("dir"): restored into another
- * cluster, or with the files copied elsewhere, files are matched by name
- * and size (and fingerprint), and take their new identities. An idle
+ * only in the directory they were taken in ("dir", with its birth time: a
+ * fresh volume mounted at the same path has the same root inode):
+ * restored into another cluster, or with the files copied elsewhere,
+ * files are matched by name, size and fingerprint, and take their new
+ * identities. An idle
  * worker over an unchanged directory only stat()s it (see the idle cache
  * at file_read).
  *
@@ -530,23 +534,28 @@ list_files(FileTable *t, int *n)
  * Positions
  *------------------------------------------------------------------------
  *
- * {"dir": [device, inode], "done": [[name, inode, bytes, lines, id], ...],
- *	"file": name, "ino": inode, "btime" or "fp": id, "offset": bytes,
- *	"line": n, "gen": "hex"}
+ * {"dir": [device, inode, btime], "done": [[name, inode, bytes, lines,
+ *	btime, fp], ...], "file": name, "ino": inode, "btime": b, "fp": f,
+ *	"offset": bytes, "line": n, "gen": "hex"}
  *
- * id tells a file from a later one on the same inode number: its birth
- * time (a number, ns since 1970) where the file system gives one, else
- * the fingerprint of its bytes before "bytes" or "offset" (a hex string,
- * see fingerprint()); neither, when the file was empty or the position is
- * of an older version (then the name and inode are all that is compared).
- * The birth time is compared like the inode; the fingerprint only before
- * bytes beyond those read are taken as appended, before a file in progress
- * is resumed and before a file is cleaned (it costs a read).
+ * The ids tell a file from a later one on the same inode number: its birth
+ * time (a number, ns since 1970) where the file system gives one, and the
+ * fingerprint of its bytes before "bytes" or "offset" (a hex string, see
+ * fingerprint()); each only when known (a done entry's ids are told apart
+ * by type; older positions have one or none: then the name and inode are
+ * all that is compared). The birth time is compared like the inode, in the
+ * same directory only; the fingerprint before bytes beyond those read are
+ * taken as appended, before a file in progress is resumed and before a
+ * file is cleaned (it costs a read) -- where the birth times tell, in the
+ * same directory, it is not read -- and, in another directory, for a file
+ * of the size read.
  *
- * "dir" is the directory's identity when the inodes were taken: in another
+ * "dir" is the directory's identity when the inodes were taken (its birth
+ * time where known; two elements in older positions): in another
  * directory (a restore into another cluster, a copy of the files, path
- * changed) inode numbers mean nothing, so files are matched by name and
- * size there, and take their new inodes. "gen" is random, new with each
+ * changed, a fresh volume mounted at the same path) inode numbers mean
+ * nothing, so files are matched by name, size and fingerprint there, and
+ * take their new inodes. "gen" is random, new with each
  * changed position: a position of the same gen is the same position (see
  * the idle cache). Positions of older versions ("done" a list of names,
  * no inodes) are read too: a name alone matches the file of that name.

@@ -125,8 +125,7 @@ pgs_stop_cluster() {
 # pgs_start_peer STATUS_FILE ACTION...: the scripted socket peer
 # (test/socket/peer.py) on a loopback port the kernel picks. Sets
 # PGS_PEER_PORT and PGS_PEER_PID (the caller kills it); fails if it does
-# not listen within 10 s. pgs_peer_done STATUS_FILE [timeout seconds]:
-# wait until its first client's actions are over.
+# not listen within 10 s.
 pgs_start_peer() {
 	local status=$1 i=0
 	shift
@@ -142,15 +141,6 @@ pgs_start_peer() {
 		sleep 0.1
 	done
 	PGS_PEER_PORT=$(awk '/^listening /{ print $2 }' "$status")
-}
-
-pgs_peer_done() {
-	local i=0
-	until grep -q '^done' "$1" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -gt $((${2:-60} * 10)) ] && { echo "socket peer not done" >&2; return 1; }
-		sleep 0.1
-	done
 }
 
 # pgs_wait_for SQL [timeout seconds]: poll until the query returns true

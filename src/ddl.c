@@ -578,27 +578,11 @@ adopt_cq(Oid viewid)
 							  "WHERE view = $1 AND join_state IS NOT NULL",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.cq");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		tables = lappend_oid(tables, DatumGetObjectId(d));
-		MemoryContextSwitchTo(old);
-	}
+	tables = pgs_spi_oids(cxt);
 	if (SPI_execute_with_args("SELECT stream::oid FROM stream.positions WHERE view = $1 ORDER BY 1",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.positions");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		streams = lappend_oid(streams, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-																	  SPI_tuptable->tupdesc, 1, &isnull)));
-		MemoryContextSwitchTo(old);
-	}
+	streams = pgs_spi_oids(cxt);
 	SPI_finish();
 
 	foreach(lc, tables)
@@ -864,7 +848,9 @@ check_new_owner(Oid viewid)
 static void
 check_views_of_new_owner(Oid role)
 {
-	List	   *views = NIL;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(role)};
+	List	   *views;
 	ListCell   *lc;
 	PgsUser		saved;
 	MemoryContext cxt = CurrentMemoryContext;
@@ -872,22 +858,15 @@ check_views_of_new_owner(Oid role)
 	CommandCounterIncrement();
 	pgs_become_superuser(&saved);
 	SPI_connect();
-	if (SPI_execute("SELECT c.view::oid FROM stream.cq c", true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT c.view::oid FROM stream.cq c JOIN pg_class r ON r.oid = c.view::oid "
+							  "WHERE r.relowner = $1",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.cq");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		views = lappend_oid(views, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-																  SPI_tuptable->tupdesc, 1, &isnull)));
-		MemoryContextSwitchTo(old);
-	}
+	views = pgs_spi_oids(cxt);
 	SPI_finish();
 	pgs_restore_user(&saved);
 	foreach(lc, views)
-		if (pgs_rel_owner(lfirst_oid(lc)) == role)
-			check_new_owner(lfirst_oid(lc));
+		check_new_owner(lfirst_oid(lc));
 }
 
 static void

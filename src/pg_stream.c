@@ -13,6 +13,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "catalog/pg_authid.h"
@@ -145,6 +146,27 @@ stream_may_see(PG_FUNCTION_ARGS)
 	values[0] = BoolGetDatum(owner_member);
 	values[1] = BoolGetDatum(visible);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * The OIDs of the first column of the last SPI result, as a list in cxt
+ * (outside SPI's memory, which SPI_finish frees).
+ */
+List *
+pgs_spi_oids(MemoryContext cxt)
+{
+	List	   *result = NIL;
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		result = lappend_oid(result, DatumGetObjectId(d));
+		MemoryContextSwitchTo(old);
+	}
+	return result;
 }
 
 /*

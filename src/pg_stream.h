@@ -58,6 +58,7 @@ extern void pgs_become_owner(Oid relid, PgsUser *saved);
 extern void pgs_restore_user(PgsUser *saved);
 extern Oid	pgs_rel_owner(Oid relid);
 extern bool pgs_may_monitor(Oid relid);
+extern List *pgs_spi_oids(MemoryContext cxt);
 extern void pgs_force_read_committed(void);
 
 /* in pg_stream.c: GUCs */

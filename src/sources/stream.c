@@ -597,16 +597,7 @@ pgs_stream_gc(void)
 					" SELECT stream FROM s WHERE stream IS NOT NULL",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.buffer");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-														   SPI_tuptable->tupdesc, 1, &isnull));
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		streams = lappend_oid(streams, relid);
-		MemoryContextSwitchTo(old);
-	}
+	streams = pgs_spi_oids(cxt);
 	SPI_finish();
 	foreach(lc, streams)
 		stream_cleanup(lfirst_oid(lc));

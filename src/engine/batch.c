@@ -85,7 +85,6 @@ typedef struct StreamPos
 } StreamPos;
 
 static TimestampTz last_cleanup = 0;
-static bool cleanup_skipped = false;
 
 /*------------------------------------------------------------------------
  * Catalog access (SPI; results copied to the caller's context)
@@ -471,24 +470,19 @@ lock_referenced(Oid relid, int depth)
 
 /*
  * Drop the input every reader of these streams has consumed (see the
- * sources' cleanup). Throttled: at most once a second per worker; one
- * skipped runs when the worker next finds no input (force), so what the
- * last batch consumed does not wait for more input to be cleaned.
+ * sources' cleanup). Throttled: at most once a second per worker (what a
+ * throttled batch consumed, the manager's clean-up of every stream, each
+ * second, takes).
  */
 static void
-cleanup_sources(List *streams, bool force)
+cleanup_sources(List *streams)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	ListCell   *lc;
 
-	if (force ? !cleanup_skipped :
-		!TimestampDifferenceExceeds(last_cleanup, now, 1000))
-	{
-		cleanup_skipped |= !force;
+	if (!TimestampDifferenceExceeds(last_cleanup, now, 1000))
 		return;
-	}
 	last_cleanup = now;
-	cleanup_skipped = false;
 	foreach(lc, streams)
 	{
 		const SourceRoutine *src = pgs_source_for_relation(lfirst_oid(lc));
@@ -1352,10 +1346,8 @@ run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
 					 has_watermark, watermark, started, INSTR_TIME_GET_MILLISEC(t1));
 		/* not in REFRESH: it would hold the clean-up's locks in a user's transaction */
 		if (from_worker)
-			cleanup_sources(cq->streams, false);
+			cleanup_sources(cq->streams);
 	}
-	else if (result == BATCH_EMPTY && from_worker)
-		cleanup_sources(cq->streams, true);
 	foreach(lc, batches)
 	{
 		SourceBatch *b = lfirst(lc);

@@ -34,9 +34,8 @@
  * Clean-up. A chunk is kept until every view reading the stream has
  * consumed it, whoever consumed it (a worker or a REFRESH): chunks below
  * the smallest xmin of the readers' positions are deleted by workers after
- * their batches (at most once a second each, and once more when they find
- * no input), and by the manager, every second and when a REFRESH commits,
- * for every stream of its database; chunks of streams nobody reads go the
+ * their batches (at most once a second each), and by the manager, every
+ * second and when a REFRESH commits, for every stream of its database; chunks of streams nobody reads go the
  * same way. Until then a plain SELECT does not show them: it skips what
  * every reader's position covers. See stream_cleanup for how a view still
  * being created is protected.

@@ -314,7 +314,7 @@ CROSS JOIN LATERAL (
 	SELECT c.enabled AND NOT c.failed AND w.view IS NULL
 		AND (SELECT r.relispopulated FROM pg_catalog.pg_class r
 			 WHERE r.oid OPERATOR(pg_catalog.=) c.view)
-		AND stream._slots_free() OPERATOR(pg_catalog.=) 0 AS slots_full
+		AND (SELECT stream._slots_free()) OPERATOR(pg_catalog.=) 0 AS slots_full
 ) v
 CROSS JOIN LATERAL (
 	SELECT COALESCE(c.last_error, w.note,

@@ -441,6 +441,8 @@ static const char *const kinit_props[] = {"sasl.kerberos.principal", "sasl.kerbe
 	"sasl.kerberos.service.name", NULL};
 
 #define PROP_NAME_MAX 255		/* client.id, client.rack */
+/* what client.id, client.rack and topic names are made of */
+#define KAFKA_NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 #define KINIT_VALUE_MAX 1024	/* a principal or a keytab's path */
 
 static bool
@@ -507,7 +509,7 @@ check_user_value(const KafkaProp *p, const char *value)
 			return;
 		case PROP_NAME:
 			if (len == 0 || len > PROP_NAME_MAX ||
-				strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != len)
+				strspn(value, KAFKA_NAME_CHARS) != len)
 				detail = psprintf("A role that is not a superuser may set it to letters, digits and the characters . _ - (1 to %d bytes).",
 								  PROP_NAME_MAX);
 			break;
@@ -2224,7 +2226,7 @@ check_topic(const char *topic)
 	size_t		len = strlen(topic);
 
 	if (len == 0 || len > 249 || strcmp(topic, ".") == 0 || strcmp(topic, "..") == 0 ||
-		strspn(topic, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != len)
+		strspn(topic, KAFKA_NAME_CHARS) != len)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"topic\": \"%s\"", topic),

@@ -7,6 +7,9 @@ PGFILEDESC = "pg_stream - continuous queries over streams"
 
 OBJS = \
 	src/pg_stream.o \
+	src/common/roles.o \
+	src/common/guc.o \
+	src/common/util.o \
 	src/ddl.o \
 	src/bgw/shmem.o \
 	src/bgw/launcher.o \
@@ -49,5 +52,8 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# every module includes the shared header
-$(OBJS): $(srcdir)/src/pg_stream.h
+# Each object depends on the headers it includes, as the compiler lists
+# them (-MMD): a change to one unit's header rebuilds only its users.
+override CPPFLAGS += -MMD -MP
+-include $(OBJS:.o=.d)
+EXTRA_CLEAN = $(OBJS:.o=.d)

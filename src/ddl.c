@@ -44,7 +44,13 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "sources/sources.h"
+#include "engine/cq.h"
+#include "engine/engine.h"
+#include "sinks/sinks.h"
+#include "bgw/bgw.h"
+#include "ddl.h"
 
 #include "access/htup_details.h"
 #include "access/table.h"

@@ -1,185 +1,26 @@
 /*-------------------------------------------------------------------------
  *
  * pg_stream.c
- *	  Module entry point: GUCs, shared memory, hooks, background workers.
+ *	  Module entry point: the wiring of the units, nothing else.
  *
  * pg_stream must be in shared_preload_libraries: it needs shared memory
  * for its workers' slots, and a launcher background worker started with
- * the postmaster.
+ * the postmaster. Each unit has one init function; _PG_init calls them,
+ * bottom layer first (see pg_stream.h for the layers).
  *
  *-------------------------------------------------------------------------
  */
 #include "pg_stream.h"
 
-#include "access/htup_details.h"
-#include "catalog/pg_class.h"
-#include "executor/spi.h"
-#include "fmgr.h"
-#include "funcapi.h"
-#include "catalog/pg_authid.h"
+#include "bgw/bgw.h"
+#include "common/common.h"
+#include "ddl.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
-#include "utils/guc.h"
-#include "utils/syscache.h"
+#include "sources/sources.h"
 
 PG_MODULE_MAGIC;
 
-int			pgs_max_queries = 64;
-int			pgs_retry_limit = 3;
-int			pgs_poll_interval_ms = 1000;
-int			pgs_progress_batches = 100;
-int			pgs_default_max_batch_rows = 100000;
-
 void		_PG_init(void);
-
-/*
- * Internal bookkeeping (stream.cq, positions, progress, state tables) is
- * done as the bootstrap superuser, whoever the session user is: a role
- * that may create a continuous view need not be granted the extension's
- * tables. Its SQL then resolves names with search_path = pg_catalog,
- * pg_temp only, so no operator or function a user created can be picked
- * up and run as superuser. An error restores the user and the setting
- * with the (sub)transaction's abort.
- */
-void
-pgs_become_superuser(PgsUser *saved)
-{
-	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   saved->sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	saved->nestlevel = NewGUCNestLevel();
-	saved->user_code = false;
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-}
-
-/*
- * Run as the owner of relation relid (a view), under
- * SECURITY_RESTRICTED_OPERATION, as REFRESH MATERIALIZED VIEW runs its
- * query: what user code does to GUCs is undone by pgs_restore_user. The
- * search_path is the database's default (as in the worker, whatever the
- * session set), for the names in user functions and sink functions.
- */
-void
-pgs_become_owner(Oid relid, PgsUser *saved)
-{
-	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
-	SetUserIdAndSecContext(pgs_rel_owner(relid),
-						   saved->sec_context | SECURITY_RESTRICTED_OPERATION);
-	saved->nestlevel = NewGUCNestLevel();
-	saved->user_code = true;
-	/* the default search_path, not the bookkeeping's (user functions, sinks) */
-	(void) set_config_option("search_path", GetConfigOptionResetString("search_path"),
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-}
-
-void
-pgs_restore_user(PgsUser *saved)
-{
-	AtEOXact_GUC(!saved->user_code, saved->nestlevel);
-	SetUserIdAndSecContext(saved->userid, saved->sec_context);
-}
-
-Oid
-pgs_rel_owner(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-	return owner;
-}
-
-/*
- * What the current user may see of view relid's monitoring rows, as
- * pg_stat_activity decides: everything with the privileges of its owner
- * (owner, members, superusers); the row but not what may quote the data
- * (errors, positions, dead letters) as a member of pg_read_all_stats;
- * nothing otherwise. The one rule for stream.queries, stream.progress,
- * stream.errors' row security (through stream._may_see) and the C
- * functions behind them.
- */
-static void
-monitor_rights(Oid relid, bool *owner_member, bool *visible)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	*owner_member = *visible = false;
-	if (!HeapTupleIsValid(tuple))
-		return;
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-	*owner_member = has_privs_of_role(GetUserId(), owner);
-	*visible = *owner_member || has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
-}
-
-bool
-pgs_may_monitor(Oid relid)
-{
-	bool		owner_member,
-				visible;
-
-	monitor_rights(relid, &owner_member, &visible);
-	return visible;
-}
-
-/* stream._may_see(view, OUT owner_member, OUT visible) */
-PG_FUNCTION_INFO_V1(stream_may_see);
-Datum
-stream_may_see(PG_FUNCTION_ARGS)
-{
-	TupleDesc	desc;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
-	bool		owner_member,
-				visible;
-
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	monitor_rights(PG_GETARG_OID(0), &owner_member, &visible);
-	values[0] = BoolGetDatum(owner_member);
-	values[1] = BoolGetDatum(visible);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
-}
-
-/*
- * The OIDs of the first column of the last SPI result, as a list in cxt
- * (outside SPI's memory, which SPI_finish frees).
- */
-List *
-pgs_spi_oids(MemoryContext cxt)
-{
-	List	   *result = NIL;
-
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		result = lappend_oid(result, DatumGetObjectId(d));
-		MemoryContextSwitchTo(old);
-	}
-	return result;
-}
-
-/*
- * Background workers run their transactions in READ COMMITTED whatever
- * default_transaction_isolation says: the clean-up relies on each
- * statement taking a fresh snapshot after its lock.
- */
-void
-pgs_force_read_committed(void)
-{
-	SetConfigOption("default_transaction_isolation", "read committed",
-					PGC_SUSET, PGC_S_OVERRIDE);
-}
 
 void
 _PG_init(void)
@@ -190,34 +31,7 @@ _PG_init(void)
 				 errmsg("pg_stream must be loaded via shared_preload_libraries"),
 				 errhint("Add pg_stream to shared_preload_libraries in postgresql.conf and restart the server.")));
 
-	DefineCustomIntVariable("pg_stream.max_queries",
-							"Maximum number of continuous queries in the cluster.",
-							"Sizes the shared memory of the workers' slots.",
-							&pgs_max_queries, 64, 1, 10000,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_stream.retry_limit",
-							"Failed tries of a batch before its query is marked failed.",
-							NULL,
-							&pgs_retry_limit, 3, 1, 1000,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_stream.poll_interval",
-							"Longest wait of an idle worker before it looks for input again.",
-							"Workers are woken at once when rows are committed into a stream; "
-							"this bounds the wait for sources that cannot signal.",
-							&pgs_poll_interval_ms, 1000, 10, 60000,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_stream.progress_batches",
-							"Batches kept per query in stream.progress.",
-							NULL,
-							&pgs_progress_batches, 100, 1, 100000,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_stream.max_batch_rows",
-							"Default largest batch of a continuous query, in input rows.",
-							"A view's max_batch_rows option overrides it.",
-							&pgs_default_max_batch_rows, 100000, 1, INT_MAX,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
-	MarkGUCPrefixReserved("pg_stream");
-
+	pgs_guc_init();
 	pgs_shmem_init();
 	pgs_ddl_init();
 	pgs_stream_xact_init();

@@ -15,7 +15,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "bgw/bgw.h"
 
 #include "access/heapam.h"
 #include "access/htup_details.h"

@@ -21,7 +21,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "sources/sources.h"
+#include "bgw/bgw.h"
 
 #include "access/xact.h"
 #include "commands/extension.h"

@@ -12,7 +12,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "bgw/bgw.h"
 
 #include "miscadmin.h"
 #include "storage/ipc.h"

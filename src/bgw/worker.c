@@ -30,7 +30,10 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "engine/cq.h"
+#include "engine/engine.h"
+#include "bgw/bgw.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -50,7 +53,6 @@
 #include "utils/timestamp.h"
 
 static Oid	my_viewid = InvalidOid;
-bool		pgs_in_worker = false;
 
 /* loop state: static, so not clobbered by the longjmp of an error */
 static int	failures = 0;		/* failed tries of the current batch */
@@ -204,7 +206,6 @@ pgs_worker_main(Datum arg)
 	CqSlot	   *slot;
 
 	my_viewid = DatumGetObjectId(arg);
-	pgs_in_worker = true;
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);

@@ -30,7 +30,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "engine/cq.h"
+#include "engine/engine.h"
 
 #include "catalog/pg_type.h"
 #include "executor/executor.h"

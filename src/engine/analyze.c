@@ -25,7 +25,10 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "sources/sources.h"
+#include "engine/cq.h"
+#include "engine/engine.h"
 
 #include "access/htup_details.h"
 #include "access/table.h"

@@ -29,7 +29,12 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "sources/sources.h"
+#include "engine/cq.h"
+#include "engine/engine.h"
+#include "sinks/sinks.h"
+#include "ddl.h"
 
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -194,7 +199,7 @@ position_of_row(Oid viewid, Oid relid, HeapTuple tup, TupleDesc desc)
 	ListCell   *lc;
 	MemoryContext old;
 
-	if (!pgs_in_worker)
+	if (!pgs_am_worker())
 		return DatumGetJsonbPCopy(d);
 	if (MyProc->lxid != cached_lxid)
 	{

@@ -22,7 +22,11 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "formats/formats.h"
+#include "sources/sources.h"
+#include "engine/cq.h"
+#include "engine/engine.h"
 
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
@@ -32,94 +36,6 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
-
-/*------------------------------------------------------------------------
- * Options
- *------------------------------------------------------------------------
- */
-
-/*
- * An interval written as text, or NULL if it is not one. interval_in
- * reports its own error; callers give theirs, with the valid forms.
- * Catching it without a subtransaction is safe: interval_in only
- * allocates memory and holds no lock, buffer or other resource.
- */
-Interval *
-pgs_interval_or_null(const char *value)
-{
-	Interval   *iv = NULL;
-	MemoryContext cxt = CurrentMemoryContext;
-
-	PG_TRY();
-	{
-		iv = DatumGetIntervalP(DirectFunctionCall3(interval_in,
-												   CStringGetDatum(value),
-												   ObjectIdGetDatum(InvalidOid),
-												   Int32GetDatum(-1)));
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		iv = NULL;
-	}
-	PG_END_TRY();
-	return iv;
-}
-
-/*
- * An interval option as microseconds: fixed durations only (months vary
- * in length), at least min_usecs.
- */
-int64
-pgs_interval_option_usecs(const char *name, const char *value, int64 min_usecs,
-						  int errcode_bad)
-{
-	Interval   *iv = pgs_interval_or_null(value);
-	int64		usecs;
-
-	if (iv == NULL)
-		ereport(ERROR,
-				(errcode(errcode_bad),
-				 errmsg("invalid value for option \"%s\": \"%s\"", name, value),
-				 errhint("Give an interval, such as '10 minutes'.")));
-	if (iv->month != 0)
-		ereport(ERROR,
-				(errcode(errcode_bad),
-				 errmsg("option \"%s\" must not contain months or years: \"%s\"", name, value),
-				 errhint("Months and years vary in length; use days, such as '30 days'.")));
-	usecs = iv->time + (int64) iv->day * USECS_PER_DAY;
-	if (usecs < min_usecs)
-		ereport(ERROR,
-				(errcode(errcode_bad),
-				 errmsg("option \"%s\" must not be negative: \"%s\"", name, value)));
-	return usecs;
-}
-
-/*
- * Table options event_time and watermark, valid on every kind of stream:
- * true if def is one of them (and valid). Whether the column exists and
- * is a timestamp is checked when a view reads the stream.
- */
-bool
-pgs_event_time_option(DefElem *def)
-{
-	if (strcmp(def->defname, "event_time") == 0)
-	{
-		if (*defGetString(def) == '\0')
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-					 errmsg("option \"event_time\" must name a column")));
-		return true;
-	}
-	if (strcmp(def->defname, "watermark") == 0)
-	{
-		(void) pgs_interval_option_usecs("watermark", defGetString(def), 0,
-										 ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE);
-		return true;
-	}
-	return false;
-}
 
 /*
  * The event time of stream relid: false if it declares none; else its

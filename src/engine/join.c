@@ -40,7 +40,12 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "formats/formats.h"
+#include "sources/sources.h"
+#include "engine/cq.h"
+#include "engine/engine.h"
+#include "sinks/sinks.h"
 
 #include "access/genam.h"
 #include "access/heapam.h"

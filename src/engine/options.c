@@ -16,7 +16,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "engine/cq.h"
+#include "engine/engine.h"
 
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
@@ -91,29 +93,6 @@ parse_trigger(const char *value, int64 *ms)
 				 errmsg("trigger interval must be positive: \"%s\"", value)));
 	*ms = Max(usecs / 1000, 1);
 	return TRIGGER_INTERVAL;
-}
-
-/*
- * An integer option, given as a number (WITH (x = 10)) or a string (as
- * stored, or WITH (x = '10')), within [min, max]; errcode_bad is the
- * error's SQLSTATE (an FDW option validator has its own).
- */
-int64
-pgs_defel_int64(DefElem *def, int64 min, int64 max, int errcode_bad)
-{
-	char	   *s = defGetString(def);
-	char	   *end;
-	long long	v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-		ereport(ERROR,
-				(errcode(errcode_bad),
-				 errmsg("invalid value for option \"%s\": \"%s\"", def->defname, s),
-				 errhint("\"%s\" is an integer from " INT64_FORMAT " to " INT64_FORMAT ".",
-						 def->defname, min, max)));
-	return v;
 }
 
 /* Options from a list of DefElem (reloptions, as untransformRelOptions) */

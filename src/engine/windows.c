@@ -20,7 +20,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "engine/engine.h"
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"

@@ -40,7 +40,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "formats/formats.h"
+#include "sources/sources.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"

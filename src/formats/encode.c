@@ -17,7 +17,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "formats/formats.h"
 
 #include "catalog/pg_type.h"
 #include "utils/json.h"

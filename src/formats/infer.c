@@ -13,7 +13,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "formats/formats.h"
 
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"

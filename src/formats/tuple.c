@@ -20,7 +20,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "formats/formats.h"
 
 #include "access/detoast.h"
 #include "access/htup_details.h"

@@ -57,7 +57,10 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "sources/sources.h"
+#include "engine/cq.h"
+#include "sinks/sinks.h"
 
 #include "access/table.h"
 #include "catalog/dependency.h"

@@ -18,7 +18,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "sinks/sinks.h"
 
 #include "access/genam.h"
 #include "access/heapam.h"

@@ -75,7 +75,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "formats/formats.h"
+#include "sources/sources.h"
 
 #include <dirent.h>
 #include <fcntl.h>

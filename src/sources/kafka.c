@@ -35,7 +35,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "formats/formats.h"
+#include "sources/sources.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -275,7 +277,7 @@ kafka_xact_callback(XactEvent event, void *arg)
 	kafka_busy = 0;
 	inserts_open = 0;
 	/* a session does not keep fetching for a REFRESH that is over */
-	if (!pgs_in_worker &&
+	if (!pgs_am_worker() &&
 		(event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		 event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT))
 		readers_unassign();
@@ -1531,7 +1533,7 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 			 * partitions were just assigned (a batch that failed must
 			 * fail again, not pass for an empty one).
 			 */
-			if (pgs_in_worker && !fresh)
+			if (pgs_am_worker() && !fresh)
 				break;
 			if (!asked)
 			{

@@ -13,7 +13,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "sources/sources.h"
 
 #include "access/reloptions.h"
 #include "catalog/pg_foreign_table.h"

@@ -40,7 +40,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "formats/formats.h"
+#include "sources/sources.h"
 
 #include <fcntl.h>
 #include <netdb.h>

@@ -20,7 +20,10 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "formats/formats.h"
+#include "sources/sources.h"
+#include "engine/engine.h"
 
 #include "access/table.h"
 #include "access/xact.h"
@@ -132,84 +135,6 @@ bool
 pgs_is_stream_relation(Oid relid)
 {
 	return pgs_source_for_relation(relid) != NULL;
-}
-
-/*
- * Unknown option: the error every validator gives, with the valid names.
- */
-void
-pgs_reject_unknown_option(const char *option, const char *const *valid,
-						  const char *what)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	for (int i = 0; valid && valid[i]; i++)
-		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", valid[i]);
-
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-			 errmsg("invalid option \"%s\" for %s", option, what),
-			 buf.len > 0
-			 ? errhint("Valid options in this context are: %s.", buf.data)
-			 : errhint("There are no valid options in this context.")));
-}
-
-/*
- * Run fn(arg) in a subtransaction: NULL if it succeeded; else its error,
- * the subtransaction rolled back and the error state flushed, for the
- * caller to rethrow (ReThrowError) or to handle.
- */
-ErrorData *
-pgs_try(void (*fn) (void *), void *arg)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData  *edata = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-	return edata;
-}
-
-Jsonb *
-pgs_jsonb_from_cstring(const char *text)
-{
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
-}
-
-/* Integer member "key" of a jsonb object, or dflt */
-int64
-pgs_jsonb_get_int64(Jsonb *jb, const char *key, int64 dflt)
-{
-	JsonbValue	k;
-	JsonbValue *v;
-
-	if (jb == NULL)
-		return dflt;
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
-	if (v == NULL || v->type != jbvNumeric)
-		return dflt;
-	return DatumGetInt64(DirectFunctionCall1(numeric_int8,
-											 NumericGetDatum(v->val.numeric)));
 }
 
 /*------------------------------------------------------------------------

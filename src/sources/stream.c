@@ -42,7 +42,10 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_stream.h"
+#include "common/common.h"
+#include "formats/formats.h"
+#include "sources/sources.h"
+#include "bgw/bgw.h"
 
 #include "access/genam.h"
 #include "access/reloptions.h"

@@ -1,0 +1,54 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  The extension's settings (GUCs).
+ *
+ * The variables live in the bottom layer so that the units reading them
+ * (the workers, the batch) need not call up into the module's entry
+ * point; _PG_init calls pgs_guc_init.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "common/common.h"
+
+#include <limits.h>
+
+#include "utils/guc.h"
+
+int			pgs_max_queries = 64;
+int			pgs_retry_limit = 3;
+int			pgs_poll_interval_ms = 1000;
+int			pgs_progress_batches = 100;
+int			pgs_default_max_batch_rows = 100000;
+
+void
+pgs_guc_init(void)
+{
+	DefineCustomIntVariable("pg_stream.max_queries",
+							"Maximum number of continuous queries in the cluster.",
+							"Sizes the shared memory of the workers' slots.",
+							&pgs_max_queries, 64, 1, 10000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_stream.retry_limit",
+							"Failed tries of a batch before its query is marked failed.",
+							NULL,
+							&pgs_retry_limit, 3, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_stream.poll_interval",
+							"Longest wait of an idle worker before it looks for input again.",
+							"Workers are woken at once when rows are committed into a stream; "
+							"this bounds the wait for sources that cannot signal.",
+							&pgs_poll_interval_ms, 1000, 10, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_stream.progress_batches",
+							"Batches kept per query in stream.progress.",
+							NULL,
+							&pgs_progress_batches, 100, 1, 100000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_stream.max_batch_rows",
+							"Default largest batch of a continuous query, in input rows.",
+							"A view's max_batch_rows option overrides it.",
+							&pgs_default_max_batch_rows, 100000, 1, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("pg_stream");
+}

@@ -1,0 +1,260 @@
+/*-------------------------------------------------------------------------
+ *
+ * util.c
+ *	  Helpers every unit uses: subtransactions, SPI results, jsonb, options.
+ *
+ * The bottom layer (common/): every other unit may call it, it calls
+ * none of them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "common/common.h"
+
+#include "access/xact.h"
+#include "commands/defrem.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+/*
+ * Run fn(arg) in a subtransaction: NULL if it succeeded; else its error,
+ * the subtransaction rolled back and the error state flushed, for the
+ * caller to rethrow (ReThrowError) or to handle.
+ */
+ErrorData *
+pgs_try(void (*fn) (void *), void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return edata;
+}
+
+Jsonb *
+pgs_jsonb_from_cstring(const char *text)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+}
+
+/* Integer member "key" of a jsonb object, or dflt */
+int64
+pgs_jsonb_get_int64(Jsonb *jb, const char *key, int64 dflt)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	if (jb == NULL)
+		return dflt;
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type != jbvNumeric)
+		return dflt;
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8,
+											 NumericGetDatum(v->val.numeric)));
+}
+
+/*
+ * The OIDs of the first column of the last SPI result, as a list in cxt
+ * (outside SPI's memory, which SPI_finish frees).
+ */
+List *
+pgs_spi_oids(MemoryContext cxt)
+{
+	List	   *result = NIL;
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		result = lappend_oid(result, DatumGetObjectId(d));
+		MemoryContextSwitchTo(old);
+	}
+	return result;
+}
+
+/*
+ * Background workers run their transactions in READ COMMITTED whatever
+ * default_transaction_isolation says: the clean-up relies on each
+ * statement taking a fresh snapshot after its lock.
+ */
+void
+pgs_force_read_committed(void)
+{
+	SetConfigOption("default_transaction_isolation", "read committed",
+					PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/*
+ * Whether this process is a continuous query's worker (bgw/worker.c), as
+ * its background worker entry says: a fact of the process, not a flag
+ * another module sets.
+ */
+bool
+pgs_am_worker(void)
+{
+	return MyBgworkerEntry != NULL &&
+		strcmp(MyBgworkerEntry->bgw_function_name, "pgs_worker_main") == 0;
+}
+
+/*------------------------------------------------------------------------
+ * Options
+ *------------------------------------------------------------------------
+ */
+
+/*
+ * Unknown option: the error every validator gives, with the valid names.
+ */
+void
+pgs_reject_unknown_option(const char *option, const char *const *valid,
+						  const char *what)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; valid && valid[i]; i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", valid[i]);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+			 errmsg("invalid option \"%s\" for %s", option, what),
+			 buf.len > 0
+			 ? errhint("Valid options in this context are: %s.", buf.data)
+			 : errhint("There are no valid options in this context.")));
+}
+
+/*
+ * An integer option, given as a number (WITH (x = 10)) or a string (as
+ * stored, or WITH (x = '10')), within [min, max]; errcode_bad is the
+ * error's SQLSTATE (an FDW option validator has its own).
+ */
+int64
+pgs_defel_int64(DefElem *def, int64 min, int64 max, int errcode_bad)
+{
+	char	   *s = defGetString(def);
+	char	   *end;
+	long long	v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		ereport(ERROR,
+				(errcode(errcode_bad),
+				 errmsg("invalid value for option \"%s\": \"%s\"", def->defname, s),
+				 errhint("\"%s\" is an integer from " INT64_FORMAT " to " INT64_FORMAT ".",
+						 def->defname, min, max)));
+	return v;
+}
+
+
+/*
+ * An interval written as text, or NULL if it is not one. interval_in
+ * reports its own error; callers give theirs, with the valid forms.
+ * Catching it without a subtransaction is safe: interval_in only
+ * allocates memory and holds no lock, buffer or other resource.
+ */
+Interval *
+pgs_interval_or_null(const char *value)
+{
+	Interval   *iv = NULL;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		iv = DatumGetIntervalP(DirectFunctionCall3(interval_in,
+												   CStringGetDatum(value),
+												   ObjectIdGetDatum(InvalidOid),
+												   Int32GetDatum(-1)));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		iv = NULL;
+	}
+	PG_END_TRY();
+	return iv;
+}
+
+/*
+ * An interval option as microseconds: fixed durations only (months vary
+ * in length), at least min_usecs.
+ */
+int64
+pgs_interval_option_usecs(const char *name, const char *value, int64 min_usecs,
+						  int errcode_bad)
+{
+	Interval   *iv = pgs_interval_or_null(value);
+	int64		usecs;
+
+	if (iv == NULL)
+		ereport(ERROR,
+				(errcode(errcode_bad),
+				 errmsg("invalid value for option \"%s\": \"%s\"", name, value),
+				 errhint("Give an interval, such as '10 minutes'.")));
+	if (iv->month != 0)
+		ereport(ERROR,
+				(errcode(errcode_bad),
+				 errmsg("option \"%s\" must not contain months or years: \"%s\"", name, value),
+				 errhint("Months and years vary in length; use days, such as '30 days'.")));
+	usecs = iv->time + (int64) iv->day * USECS_PER_DAY;
+	if (usecs < min_usecs)
+		ereport(ERROR,
+				(errcode(errcode_bad),
+				 errmsg("option \"%s\" must not be negative: \"%s\"", name, value)));
+	return usecs;
+}
+
+/*
+ * Table options event_time and watermark, valid on every kind of stream:
+ * true if def is one of them (and valid). Whether the column exists and
+ * is a timestamp is checked when a view reads the stream.
+ */
+bool
+pgs_event_time_option(DefElem *def)
+{
+	if (strcmp(def->defname, "event_time") == 0)
+	{
+		if (*defGetString(def) == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("option \"event_time\" must name a column")));
+		return true;
+	}
+	if (strcmp(def->defname, "watermark") == 0)
+	{
+		(void) pgs_interval_option_usecs("watermark", defGetString(def), 0,
+										 ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE);
+		return true;
+	}
+	return false;
+}
+

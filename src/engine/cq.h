@@ -1,0 +1,151 @@
+/*-------------------------------------------------------------------------
+ *
+ * cq.h
+ *	  The analysed continuous query: its options and its plan of state.
+ *
+ * Types only: the engine builds a CqDef at CREATE and for every batch;
+ * the sinks read it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGS_CQ_H
+#define PGS_CQ_H
+
+#include "common/common.h"
+#include "nodes/parsenodes.h"
+#include "nodes/primnodes.h"
+
+/*
+ * Options of a continuous query, from the view's reloptions
+ * (CREATE MATERIALIZED VIEW ... WITH (...)), see engine/options.c.
+ */
+typedef enum CqOutputMode
+{
+	OUTPUT_DEFAULT = 0,			/* not given: append or update */
+	OUTPUT_APPEND,
+	OUTPUT_UPDATE,
+	OUTPUT_COMPLETE
+} CqOutputMode;
+
+typedef enum CqTriggerKind
+{
+	TRIGGER_DEFAULT = 0,		/* as data arrives */
+	TRIGGER_INTERVAL,
+	TRIGGER_CONTINUOUS,
+	TRIGGER_MANUAL
+} CqTriggerKind;
+
+typedef struct CqOptions
+{
+	CqOutputMode output_mode;
+	CqTriggerKind trigger;
+	int64		trigger_interval_ms;
+	int64		max_batch_rows;
+	char	   *sink;			/* a relation, or "notify" */
+	char	   *sink_function;	/* regprocedure text */
+	char	   *sink_function_per_row;
+	char	   *notify_channel;
+	bool		has_watermark;	/* watermark given: overrides the streams' delay */
+	int64		watermark_usecs;
+} CqOptions;
+
+/*
+ * The analysed continuous query (engine/analyze.c).
+ */
+typedef struct CqAgg
+{
+	Aggref	   *aggref;			/* as in the user's query */
+	char	   *initval;		/* agginitval (text form), or NULL */
+	Oid			transtype;		/* resolved transition type */
+	Oid			statetype;		/* stored type: bytea for internal states */
+	int16		transtyplen;
+	bool		transtypbyval;
+	Oid			combinefn;
+	Oid			serialfn;
+	Oid			deserialfn;
+	Oid			finalfn;
+	int			numFinalArgs;
+	Oid			resulttype;
+} CqAgg;
+
+/* a stream a query reads with event time and a watermark delay */
+typedef struct CqTime
+{
+	Oid			relid;
+	AttrNumber	attno;			/* its event-time column */
+	Oid			typid;			/* timestamptz or timestamp */
+	int64		delay;			/* microseconds */
+} CqTime;
+
+/*
+ * A join of two streams (engine/join.c). Each side keeps the rows it has
+ * read as state until no row of the other side can match them any more:
+ * a row expires at the least of its bounds, each the latest event time
+ * of the other side that can still match it, derived from the join
+ * condition (other.ts <= ts + offset; or equal tumbling windows).
+ */
+typedef struct CqBound
+{
+	bool		tumble;			/* tumble(ts, size, origin) + size */
+	int64		offset;			/* else ts + offset */
+	int64		size;
+	int64		origin;
+} CqBound;
+
+typedef struct CqJoinSide
+{
+	Oid			relid;			/* the stream */
+	Index		rtindex;		/* its entry in the query's range table, if
+								 * read there directly, else 0 */
+	AttrNumber	ts_attno;		/* its event-time column, or 0 */
+	Oid			ts_typid;
+	bool		watermarked;	/* in the view's watermark */
+	bool		preserved;		/* outer join: unmatched rows come out
+								 * NULL-padded */
+	List	   *bounds;			/* CqBound *; NIL: rows never expire */
+	int64		lag;			/* expiry - ts is at most this */
+} CqJoinSide;
+
+typedef struct CqJoin
+{
+	JoinType	jointype;		/* of side[0] with side[1] */
+	CqJoinSide	side[2];
+	Node	   *cond;			/* outer joins: the ON condition, over
+								 * varnos 1 and 2 (the sides) */
+} CqJoin;
+
+typedef struct CqDef
+{
+	Oid			viewid;
+	char	   *viewname;		/* qualified, for messages */
+	Query	   *query;			/* rewritten user query */
+	List	   *streams;		/* OIDs of the stream foreign tables read */
+	CqOptions	opts;
+	CqOutputMode mode;			/* effective output mode */
+	bool		is_agg;
+	/* aggregation only: */
+	int			nkeys;			/* group keys, the first nkeys columns */
+	AttrNumber *key_viewcols;	/* view column of each key */
+	List	   *aggs;			/* CqAgg *, the state columns */
+	List	   *final_tlist;	/* output tlist over (keys, finals) */
+	Expr	   *final_having;	/* HAVING over (keys, finals), or NULL */
+	Query	   *batch_query;	/* per-batch query: keys + partial aggs */
+	bool		planned;		/* pgs_plan_batch resolved the aggs' types */
+	/* event time (engine/eventtime.c): */
+	List	   *wm_streams;		/* CqTime *, the streams with a watermark */
+	int			window_key;		/* group key (0-based) that is a window on
+								 * their event time, or -1 */
+	int64		window_size;	/* its size, microseconds (0: the time itself) */
+	bool		evicts;			/* final windows: late rows dropped, state
+								 * evicted (append and update modes) */
+	AttrNumber	late_col;		/* batch output column counting each
+								 * group's rows, or 0 */
+	int64		window_lag;		/* over a join: how far behind the watermark
+								 * the window's event time may still come */
+	CqJoin	   *join;			/* a join of two streams, or NULL */
+	Oid			state_relid;
+	Oid			rows_relid;		/* the copy of the final rows, or InvalidOid */
+} CqDef;
+
+
+#endif							/* PGS_CQ_H */

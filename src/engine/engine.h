@@ -1,0 +1,102 @@
+/*-------------------------------------------------------------------------
+ *
+ * engine.h
+ *	  The continuous query engine: analysis, aggregation state, event time, joins, the batch.
+ *
+ * engine/ is above sources/ and sinks/: a batch reads its sources and
+ * hands its output to the sinks.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGS_ENGINE_H
+#define PGS_ENGINE_H
+
+#include "engine/cq.h"
+#include "sources/sources.h"
+#include "nodes/execnodes.h"
+#include "nodes/plannodes.h"
+#include "utils/tuplestore.h"
+
+/* in engine/options.c */
+extern bool pgs_is_cq_option(const char *name);
+extern void pgs_parse_options(List *options, CqOptions *opts);
+extern List *pgs_options_from_array(Datum array);
+extern Datum pgs_options_to_array(List *options);
+extern List *pgs_options_merge(List *existing, List *changes, bool reset);
+
+/* in engine/analyze.c */
+extern CqDef *pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts,
+							 bool for_create);
+extern List *pgs_query_streams(Query *query);
+extern PlannedStmt *pgs_plan_batch(CqDef *cq);
+extern CqDef *pgs_load_cq(Oid viewid, List *options);
+extern List *pgs_cq_options(Oid viewid);
+
+/* in engine/aggstate.c */
+typedef struct AggMerger AggMerger;
+extern AggMerger *aggmerger_create(CqDef *cq, MemoryContext cxt);
+extern void aggmerger_combine(AggMerger *m, bool is_new, Datum *stored, bool *stored_null,
+							  Datum *partial, bool *partial_null,
+							  Datum *final, bool *final_null);
+extern void aggmerger_finalize(AggMerger *m, Datum *stored, bool *stored_null,
+							   Datum *final, bool *final_null);
+extern void aggmerger_reset(AggMerger *m);
+
+/* in engine/windows.c */
+extern int64 pgs_window_size_usecs(Interval *size);
+
+/* in engine/eventtime.c */
+extern bool pgs_stream_event_time(Oid relid, AttrNumber *attno, Oid *typid,
+								  int64 *delay, bool *has_delay);
+extern bool pgs_batch_max_time(SourceBatch *b, TupleDesc desc, AttrNumber attno,
+							   int64 *max);
+extern bool pgs_window_key(Query *q, Node *e, List *wm, int64 *size, Oid *relid);
+extern bool pgs_stream_column_of(Query *q, Node *e, Oid *relid, AttrNumber *attno);
+extern int64 pgs_window_start(int64 ts, int64 size, int64 origin);
+
+/* in engine/join.c */
+typedef struct JoinRun JoinRun;
+extern CqJoin *pgs_analyze_join(Query *query, List *streams, List *wm_streams,
+								bool for_create);
+extern bool pgs_join_allows_nullable(Query *query, JoinExpr *j);
+extern JoinRun *pgs_join_begin(CqDef *cq, List *batches, bool has_late, int64 late_wm,
+							   bool has_evict, int64 evict_wm);
+extern PlannedStmt *pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only);
+extern PlannedStmt *pgs_join_pairs_plan(JoinRun *jr);
+extern void pgs_join_matched(JoinRun *jr, Tuplestorestate *pairs, TupleDesc desc);
+extern void pgs_join_end(JoinRun *jr, int64 *rows_late);
+extern void pgs_join_scan_begin(ForeignScanState *node, int role);
+extern TupleTableSlot *pgs_join_scan_next(ForeignScanState *node);
+extern void pgs_join_scan_rescan(ForeignScanState *node);
+extern void pgs_join_scan_end(ForeignScanState *node);
+
+/* in engine/batch.c */
+typedef enum BatchResult
+{
+	BATCH_DONE,					/* processed a batch, more may be waiting */
+	BATCH_EMPTY,				/* nothing to process */
+	BATCH_GONE					/* the query was dropped or stopped */
+} BatchResult;
+typedef enum BatchInput
+{
+	INPUT_READ,					/* read the sources */
+	INPUT_NONE,					/* run the query over no input (a new global
+								 * aggregate's row) */
+	INPUT_FINAL					/* no input: only what the watermark made
+								 * final (Spark's no-data batch) */
+} BatchInput;
+/* when the next batch is due: after ms (-1: no time known; 0: at once), or
+ * sooner when one of fds is readable (input arrived) */
+#define PGS_MAX_WAIT_FDS 4
+typedef struct BatchWait
+{
+	int64		ms;
+	int			nfds;
+	int			fds[PGS_MAX_WAIT_FDS];
+} BatchWait;
+extern BatchResult pgs_run_batch(Oid viewid, bool from_worker, BatchInput input,
+								 BatchWait *wait, CqOptions *opts_out);
+extern void pgs_refresh(Oid viewid);
+extern void pgs_rebuild_view(Oid viewid);
+
+#endif							/* PGS_ENGINE_H */

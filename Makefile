@@ -7,9 +7,9 @@ PGFILEDESC = "pg_stream - continuous queries over streams"
 
 OBJS = \
 	src/pg_stream.o \
-	src/common/roles.o \
-	src/common/guc.o \
-	src/common/util.o \
+	src/base/roles.o \
+	src/base/guc.o \
+	src/base/util.o \
 	src/ddl.o \
 	src/bgw/shmem.o \
 	src/bgw/launcher.o \

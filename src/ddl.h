@@ -10,7 +10,7 @@
 #ifndef PGS_DDL_H
 #define PGS_DDL_H
 
-#include "common/common.h"
+#include "base/base.h"
 
 /* in ddl.c */
 extern void pgs_ddl_init(void);

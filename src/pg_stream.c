@@ -13,7 +13,7 @@
 #include "pg_stream.h"
 
 #include "bgw/bgw.h"
-#include "common/common.h"
+#include "base/base.h"
 #include "ddl.h"
 #include "miscadmin.h"
 #include "sources/sources.h"

@@ -9,8 +9,8 @@
  * lower unit needs from a higher one is passed in (test/scripts/layers.sh
  * checks this on the built objects):
  *
- *	  common/	 role switching, settings, subtransactions, option helpers
- *				 (common/common.h);
+ *	  base/	 role switching, settings, subtransactions, option helpers
+ *				 (base/base.h);
  *	  formats/	 records (json, csv, text) to rows and back, and the packed
  *				 row format of the stream buffer (formats/formats.h);
  *	  sources/	 where rows come from: the Source interface, the foreign
@@ -33,6 +33,6 @@
 #ifndef PG_STREAM_H
 #define PG_STREAM_H
 
-#include "common/common.h"
+#include "base/base.h"
 
 #endif							/* PG_STREAM_H */

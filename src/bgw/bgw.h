@@ -10,7 +10,7 @@
 #ifndef PGS_BGW_H
 #define PGS_BGW_H
 
-#include "common/common.h"
+#include "base/base.h"
 #include "postmaster/bgworker.h"
 #include "storage/latch.h"
 

@@ -21,7 +21,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "common/common.h"
+#include "base/base.h"
 #include "sources/sources.h"
 #include "bgw/bgw.h"
 

@@ -12,7 +12,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "common/common.h"
+#include "base/base.h"
 #include "bgw/bgw.h"
 
 #include "miscadmin.h"

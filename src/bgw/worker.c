@@ -30,7 +30,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "common/common.h"
+#include "base/base.h"
 #include "engine/cq.h"
 #include "engine/engine.h"
 #include "bgw/bgw.h"

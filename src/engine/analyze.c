@@ -25,7 +25,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "common/common.h"
+#include "base/base.h"
 #include "sources/sources.h"
 #include "engine/cq.h"
 #include "engine/engine.h"

@@ -11,7 +11,7 @@
 #ifndef PGS_CQ_H
 #define PGS_CQ_H
 
-#include "common/common.h"
+#include "base/base.h"
 #include "nodes/parsenodes.h"
 #include "nodes/primnodes.h"
 

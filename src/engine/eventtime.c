@@ -22,7 +22,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "common/common.h"
+#include "base/base.h"
 #include "formats/formats.h"
 #include "sources/sources.h"
 #include "engine/cq.h"

@@ -16,7 +16,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "common/common.h"
+#include "base/base.h"
 #include "engine/cq.h"
 #include "engine/engine.h"
 

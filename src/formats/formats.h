@@ -3,7 +3,7 @@
  * formats.h
  *	  Records (json, csv, text) to rows and back, and the packed row format.
  *
- * formats/ is above common/ and knows nothing of sources, the engine or
+ * formats/ is above base/ and knows nothing of sources, the engine or
  * the workers: a decoder is given a tuple descriptor and records.
  *
  *-------------------------------------------------------------------------
@@ -11,7 +11,7 @@
 #ifndef PGS_FORMATS_H
 #define PGS_FORMATS_H
 
-#include "common/common.h"
+#include "base/base.h"
 #include "access/tupdesc.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"

@@ -57,7 +57,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "common/common.h"
+#include "base/base.h"
 #include "sources/sources.h"
 #include "engine/cq.h"
 #include "sinks/sinks.h"

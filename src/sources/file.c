@@ -75,7 +75,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "common/common.h"
+#include "base/base.h"
 #include "formats/formats.h"
 #include "sources/sources.h"
 

@@ -13,7 +13,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "common/common.h"
+#include "base/base.h"
 #include "sources/sources.h"
 
 #include "access/reloptions.h"

@@ -3,7 +3,7 @@
  * sources.h
  *	  The Source interface, the foreign scan of a stream, and the sources.
  *
- * sources/ is above formats/ and common/: a source turns a stream foreign
+ * sources/ is above formats/ and base/: a source turns a stream foreign
  * table and a position into a batch of rows.
  *
  *-------------------------------------------------------------------------
@@ -11,7 +11,7 @@
 #ifndef PGS_SOURCES_H
 #define PGS_SOURCES_H
 
-#include "common/common.h"
+#include "base/base.h"
 #include "formats/formats.h"
 #include "foreign/fdwapi.h"
 #include "utils/jsonb.h"

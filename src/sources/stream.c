@@ -42,7 +42,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "common/common.h"
+#include "base/base.h"
 #include "formats/formats.h"
 #include "sources/sources.h"
 #include "bgw/bgw.h"

@@ -3,12 +3,12 @@
  * roles.c
  *	  Whose privileges pg_stream runs with, and who may see what it monitors.
  *
- * The bottom layer (common/): every other unit may call it, it calls
+ * The bottom layer (base/): every other unit may call it, it calls
  * none of them.
  *
  *-------------------------------------------------------------------------
  */
-#include "common/common.h"
+#include "base/base.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_authid.h"

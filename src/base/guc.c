@@ -9,7 +9,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "common/common.h"
+#include "base/base.h"
 
 #include <limits.h>
 

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * common.h
+ * base.h
  *	  The bottom layer: what every unit of pg_stream may use.
  *
  * Nothing here calls up into another unit. Role switching, the settings,
@@ -8,8 +8,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#ifndef PGS_COMMON_H
-#define PGS_COMMON_H
+#ifndef PGS_BASE_H
+#define PGS_BASE_H
 
 #include "postgres.h"
 
@@ -22,7 +22,7 @@
 #define PG_STREAM_SCHEMA "stream"
 
 /*
- * in common/roles.c: running as the extension's superuser. The catalog
+ * in base/roles.c: running as the extension's superuser. The catalog
  * tables of schema stream are not the users'; a user's query, though,
  * always runs with its view owner's privileges (engine/batch.c).
  */
@@ -39,7 +39,7 @@ extern void pgs_restore_user(PgsUser *saved);
 extern Oid	pgs_rel_owner(Oid relid);
 extern bool pgs_may_monitor(Oid relid);
 
-/* in common/guc.c */
+/* in base/guc.c */
 extern int	pgs_max_queries;
 extern int	pgs_retry_limit;
 extern int	pgs_poll_interval_ms;
@@ -47,7 +47,7 @@ extern int	pgs_progress_batches;
 extern int	pgs_default_max_batch_rows;
 extern void pgs_guc_init(void);
 
-/* in common/util.c */
+/* in base/util.c */
 extern ErrorData *pgs_try(void (*fn) (void *), void *arg);
 extern List *pgs_spi_oids(MemoryContext cxt);
 extern void pgs_force_read_committed(void);
@@ -62,4 +62,4 @@ extern int64 pgs_interval_option_usecs(const char *name, const char *value,
 									   int64 min_usecs, int errcode_bad);
 extern bool pgs_event_time_option(DefElem *def);
 
-#endif							/* PGS_COMMON_H */
+#endif							/* PGS_BASE_H */

@@ -3,12 +3,12 @@
  * util.c
  *	  Helpers every unit uses: subtransactions, SPI results, jsonb, options.
  *
- * The bottom layer (common/): every other unit may call it, it calls
+ * The bottom layer (base/): every other unit may call it, it calls
  * none of them.
  *
  *-------------------------------------------------------------------------
  */
-#include "common/common.h"
+#include "base/base.h"
 
 #include "access/xact.h"
 #include "commands/defrem.h"

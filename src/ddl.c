@@ -45,6 +45,7 @@
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
+#include "base/batchrun.h"
 #include "sources/sources.h"
 #include "engine/cq.h"
 #include "engine/engine.h"
@@ -386,6 +387,7 @@ record_cq(CqDef *cq, Oid viewid, Oid staterel, Oid rowsrel, List *options)
 	Datum		args[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	ListCell   *lc;
+	BatchRun	run;
 
 	SPI_connect();
 	args[0] = ObjectIdGetDatum(viewid);
@@ -399,7 +401,7 @@ record_cq(CqDef *cq, Oid viewid, Oid staterel, Oid rowsrel, List *options)
 							  4, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into stream.cq");
 	argtypes[2] = JSONBOID;
-	pgs_set_current_view(viewid);	/* sources use the owner's credentials */
+	pgs_batchrun_push(&run, viewid, false);	/* sources use the owner's credentials */
 	PG_TRY();
 	{
 	foreach(lc, cq->streams)
@@ -422,7 +424,7 @@ record_cq(CqDef *cq, Oid viewid, Oid staterel, Oid rowsrel, List *options)
 	}
 	PG_FINALLY();
 	{
-		pgs_set_current_view(InvalidOid);
+		pgs_batchrun_pop(&run);
 	}
 	PG_END_TRY();
 	SPI_finish();

@@ -30,6 +30,7 @@
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
+#include "base/batchrun.h"
 #include "sources/sources.h"
 #include "engine/cq.h"
 #include "engine/engine.h"
@@ -1110,9 +1111,10 @@ advance_watermark(CqDef *cq, CqRow *row, List *positions, List *batches,
  * arrives (a kafka stream's), to wake up sooner.
  */
 static BatchResult
-run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
+run_batch(BatchRun *run, bool from_worker, BatchInput input, BatchWait *wait,
 		  CqOptions *opts_out)
 {
+	Oid			viewid = run->viewid;
 	MemoryContext batchcxt = AllocSetContextCreate(CurrentMemoryContext,
 												   "pg_stream batch",
 												   ALLOCSET_DEFAULT_SIZES);
@@ -1162,6 +1164,7 @@ run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
 		goto done;
 	}
 	state_rows = row.state_rows;
+	run->batch_id = row.batches + 1;
 	pgs_parse_options(row.options, &opts);
 	if (opts_out)
 		*opts_out = opts;
@@ -1184,9 +1187,6 @@ run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
 	finalizes = cq->evicts && row.has_watermark;
 
 	/* read every source after its position, for this view */
-	pgs_set_current_view(viewid);
-	PG_TRY();
-	{
 	foreach(lc, cq->streams)
 	{
 		Oid			relid = lfirst_oid(lc);
@@ -1221,12 +1221,6 @@ run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
 			wait->fds[wait->nfds++] = b->wait_fd;
 		batches = lappend(batches, b);
 	}
-	}
-	PG_FINALLY();
-	{
-		pgs_set_current_view(InvalidOid);
-	}
-	PG_END_TRY();
 
 	if (rows_in == 0 && input != INPUT_NONE)
 	{
@@ -1275,33 +1269,27 @@ run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
 			has_watermark = advance_watermark(cq, &row, positions, batches, &watermark);
 			aggrow.watermark = agg_watermark(cq, row.watermark);
 		}
-		pgs_set_current_batches(batches);
-		PG_TRY();
+		/* the scans of the batch plan return what was read */
+		run->batches = batches;
+		if (cq->join)
 		{
-			if (cq->join)
+			jr = pgs_join_begin(cq, batches, row.has_watermark, row.watermark,
+								has_watermark, watermark);
+			if (cq->join->jointype != JOIN_INNER)
 			{
-				jr = pgs_join_begin(cq, batches, row.has_watermark, row.watermark,
-									has_watermark, watermark);
-				if (cq->join->jointype != JOIN_INNER)
-				{
-					TupleDesc	pdesc;
-					Tuplestorestate *pairs = execute_plan(pgs_join_pairs_plan(jr),
-														  cq->viewname, &pdesc);
+				TupleDesc	pdesc;
+				Tuplestorestate *pairs = execute_plan(pgs_join_pairs_plan(jr),
+													  cq->viewname, &pdesc);
 
-					pgs_join_matched(jr, pairs, pdesc);
-					tuplestore_end(pairs);
-				}
-				plan = pgs_join_plan(jr, pgs_plan_batch(cq), false);
+				pgs_join_matched(jr, pairs, pdesc);
+				tuplestore_end(pairs);
 			}
-			else
-				plan = pgs_plan_batch(cq);
-			out = execute_plan(plan, cq->viewname, &outdesc);
+			plan = pgs_join_plan(jr, pgs_plan_batch(cq), false);
 		}
-		PG_FINALLY();
-		{
-			pgs_set_current_batches(NIL);
-		}
-		PG_END_TRY();
+		else
+			plan = pgs_plan_batch(cq);
+		out = execute_plan(plan, cq->viewname, &outdesc);
+		run->batches = NIL;
 
 		/* the sink's rows: new or changed ones (complete mode reads the view) */
 		if (pgs_has_sink(cq) && cq->mode != OUTPUT_COMPLETE)
@@ -1371,25 +1359,23 @@ done:
 }
 
 /*
- * The view whose batch this backend is running, if any. A batch runs user
- * code (the query's functions), which could REFRESH a continuous view: a
- * batch of the same view would read the input the running one has read
- * but not yet consumed, and apply it twice; one of another view would
- * replace the batches the running one's scans read (pgs_set_current_batches).
+ * A batch runs user code (the query's functions), which could REFRESH a
+ * continuous view: a batch of the same view would read the input the
+ * running one has read but not yet consumed, and apply it twice; one of
+ * another view would replace the batches the running one's scans read.
  * So a batch never runs inside another one.
  */
-static Oid	batch_running = InvalidOid;
-
 static void
 refuse_nested_batch(Oid viewid)
 {
-	if (OidIsValid(batch_running))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot run a batch of continuous view \"%s\" inside the batch of continuous view \"%s\"",
-						get_rel_name(viewid), get_rel_name(batch_running)),
-				 errdetail("A function called by a continuous query tried to refresh a continuous view."),
-				 errhint("Refresh continuous views outside their queries, or let their workers run them.")));
+	for (BatchRun *r = pgs_batchrun_current(); r != NULL; r = r->outer)
+		if (r->is_batch)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot run a batch of continuous view \"%s\" inside the batch of continuous view \"%s\"",
+							get_rel_name(viewid), get_rel_name(r->viewid)),
+					 errdetail("A function called by a continuous query tried to refresh a continuous view."),
+					 errhint("Refresh continuous views outside their queries, or let their workers run them.")));
 }
 
 BatchResult
@@ -1398,18 +1384,20 @@ pgs_run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
 {
 	PgsUser		saved;
 	BatchResult r;
+	BatchRun	run;
 
+	/* the one context of the batch, for the code the executor calls */
 	refuse_nested_batch(viewid);
-	batch_running = viewid;
+	pgs_batchrun_push(&run, viewid, true);
 	PG_TRY();
 	{
 		pgs_become_superuser(&saved);
-		r = run_batch(viewid, from_worker, input, wait, opts_out);
+		r = run_batch(&run, from_worker, input, wait, opts_out);
 		pgs_restore_user(&saved);
 	}
 	PG_FINALLY();
 	{
-		batch_running = InvalidOid;
+		pgs_batchrun_pop(&run);
 	}
 	PG_END_TRY();
 	return r;
@@ -1427,12 +1415,13 @@ refresh_marks(Oid viewid, List *marks, bool *reached)
 	List	   *result = NIL;
 	ListCell   *lc;
 	PgsUser		saved;
+	BatchRun	run;
 
 	pgs_become_superuser(&saved);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	positions = load_positions(viewid);
 	*reached = true;
-	pgs_set_current_view(viewid);	/* sources use the owner's credentials */
+	pgs_batchrun_push(&run, viewid, false);	/* sources use the owner's credentials */
 	PG_TRY();
 	{
 	foreach(lc, positions)
@@ -1461,7 +1450,7 @@ refresh_marks(Oid viewid, List *marks, bool *reached)
 	}
 	PG_FINALLY();
 	{
-		pgs_set_current_view(InvalidOid);
+		pgs_batchrun_pop(&run);
 	}
 	PG_END_TRY();
 	PopActiveSnapshot();
@@ -1518,6 +1507,7 @@ stream_lag(PG_FUNCTION_ARGS)
 	int64		total = 0;
 	bool		known = false;
 	PgsUser		saved;
+	BatchRun	run;
 
 	/* as stream.queries shows it: to the owner's roles and pg_read_all_stats */
 	if (!pgs_is_cq(viewid) || !pgs_may_monitor(viewid))
@@ -1525,7 +1515,7 @@ stream_lag(PG_FUNCTION_ARGS)
 	pgs_become_superuser(&saved);
 	positions = load_positions(viewid);
 	pgs_restore_user(&saved);
-	pgs_set_current_view(viewid);
+	pgs_batchrun_push(&run, viewid, false);
 	PG_TRY();
 	{
 	foreach(lc, positions)
@@ -1549,7 +1539,7 @@ stream_lag(PG_FUNCTION_ARGS)
 	}
 	PG_FINALLY();
 	{
-		pgs_set_current_view(InvalidOid);
+		pgs_batchrun_pop(&run);
 	}
 	PG_END_TRY();
 	if (!known)

@@ -65,10 +65,6 @@ extern PlannedStmt *pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_o
 extern PlannedStmt *pgs_join_pairs_plan(JoinRun *jr);
 extern void pgs_join_matched(JoinRun *jr, Tuplestorestate *pairs, TupleDesc desc);
 extern void pgs_join_end(JoinRun *jr, int64 *rows_late);
-extern void pgs_join_scan_begin(ForeignScanState *node, int role);
-extern TupleTableSlot *pgs_join_scan_next(ForeignScanState *node);
-extern void pgs_join_scan_rescan(ForeignScanState *node);
-extern void pgs_join_scan_end(ForeignScanState *node);
 
 /* in engine/batch.c */
 typedef enum BatchResult

@@ -41,6 +41,7 @@
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
+#include "base/batchrun.h"
 #include "formats/formats.h"
 #include "sources/sources.h"
 #include "engine/cq.h"
@@ -553,8 +554,8 @@ struct JoinRun
 	int64		evict_wm;
 };
 
-/* the join batch being run (its scans find their side here) */
-static JoinRun *current_join = NULL;
+/* how the batch plan's scans read the sides (below) */
+static const BatchRunJoinScan join_scan_routine;
 
 /*
  * Row ids. A state row is its heap tid; a new row of the batch, its
@@ -742,6 +743,7 @@ pgs_join_begin(CqDef *cq, List *batches, bool has_late, int64 late_wm,
 			   bool has_evict, int64 evict_wm)
 {
 	JoinRun    *jr = palloc0(sizeof(JoinRun));
+	BatchRun   *run;
 
 	jr->cq = cq;
 	jr->j = cq->join;
@@ -811,7 +813,11 @@ pgs_join_begin(CqDef *cq, List *batches, bool has_late, int64 late_wm,
 									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		}
 	}
-	current_join = jr;
+	/* its scans find their side through the batch's context */
+	run = pgs_batchrun_current();
+	Assert(run != NULL && run->is_batch && run->join == NULL);
+	run->join = jr;
+	run->join_scan = &join_scan_routine;
 	return jr;
 }
 
@@ -1051,6 +1057,7 @@ pgs_join_matched(JoinRun *jr, Tuplestorestate *pairs, TupleDesc desc)
  */
 typedef struct JoinScan
 {
+	JoinRun    *jr;				/* the join batch */
 	int			role;
 	JoinRunSide *side;
 	bool		in_delta;		/* past the state */
@@ -1060,26 +1067,27 @@ typedef struct JoinScan
 	bool		delta_open;
 } JoinScan;
 
-void
-pgs_join_scan_begin(ForeignScanState *node, int role)
+static void
+join_scan_begin(ForeignScanState *node, int role, void *join)
 {
 	JoinScan   *js = palloc0(sizeof(JoinScan));
 	Oid			relid = RelationGetRelid(node->ss.ss_currentRelation);
+	JoinRun    *jr = join;
 
-	if (current_join == NULL)
-		elog(ERROR, "a scan of a join batch outside of its batch");
+	Assert(jr != NULL);
+	js->jr = jr;
 	js->role = role;
 	for (int k = 0; k < 2; k++)
-		if (current_join->side[k].def->relid == relid)
-			js->side = &current_join->side[k];
+		if (jr->side[k].def->relid == relid)
+			js->side = &jr->side[k];
 	if (js->side == NULL)
 		elog(ERROR, "stream \"%s\" is not a side of the join", get_rel_name(relid));
 	js->in_delta = (role == ROLE_DELTA);
 	node->fdw_state = js;
 }
 
-TupleTableSlot *
-pgs_join_scan_next(ForeignScanState *node)
+static TupleTableSlot *
+join_scan_next(ForeignScanState *node)
 {
 	JoinScan   *js = node->fdw_state;
 	JoinRunSide *s = js->side;
@@ -1112,8 +1120,8 @@ pgs_join_scan_next(ForeignScanState *node)
 			bool		isnull;
 			Datum		e = slot_getattr(js->sslot, s->expires_col, &isnull);
 
-			if (isnull || !current_join->has_evict ||
-				DatumGetInt64(e) > current_join->evict_wm ||
+			if (isnull || !js->jr->has_evict ||
+				DatumGetInt64(e) > js->jr->evict_wm ||
 				DatumGetBool(slot_getattr(js->sslot, s->matched_col, &isnull)) ||
 				tid_matched(s, &js->sslot->tts_tid))
 				continue;
@@ -1129,10 +1137,10 @@ pgs_join_scan_next(ForeignScanState *node)
 	}
 	while (delta_next(&js->delta, slot))
 	{
-		if (row_is_late(current_join, s, slot))
+		if (row_is_late(js->jr, s, slot))
 			continue;
 		if (js->role == ROLE_EXPIRED &&
-			(!row_expires_now(current_join, s, slot) || tid_matched(s, &slot->tts_tid)))
+			(!row_expires_now(js->jr, s, slot) || tid_matched(s, &slot->tts_tid)))
 			continue;
 		MemoryContextSwitchTo(old);
 		return slot;
@@ -1141,8 +1149,8 @@ pgs_join_scan_next(ForeignScanState *node)
 	return ExecClearTuple(slot);
 }
 
-void
-pgs_join_scan_rescan(ForeignScanState *node)
+static void
+join_scan_rescan(ForeignScanState *node)
 {
 	JoinScan   *js = node->fdw_state;
 
@@ -1153,8 +1161,8 @@ pgs_join_scan_rescan(ForeignScanState *node)
 		delta_rescan(&js->delta);
 }
 
-void
-pgs_join_scan_end(ForeignScanState *node)
+static void
+join_scan_end(ForeignScanState *node)
 {
 	JoinScan   *js = node->fdw_state;
 
@@ -1168,6 +1176,13 @@ pgs_join_scan_end(ForeignScanState *node)
 	if (js->delta_open)
 		delta_close(&js->delta);
 }
+
+static const BatchRunJoinScan join_scan_routine = {
+	join_scan_begin,
+	join_scan_next,
+	join_scan_rescan,
+	join_scan_end
+};
 
 /*------------------------------------------------------------------------
  * The state after the batch
@@ -1236,7 +1251,10 @@ evict_side(JoinRun *jr, JoinRunSide *s, HTAB *gone)
 void
 pgs_join_end(JoinRun *jr, int64 *rows_late)
 {
-	current_join = NULL;
+	BatchRun   *run = pgs_batchrun_current();
+
+	run->join = NULL;
+	run->join_scan = NULL;
 	for (int k = 0; k < 2; k++)
 	{
 		JoinRunSide *s = &jr->side[k];

@@ -41,8 +41,8 @@
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
+#include "base/batchrun.h"
 #include "formats/formats.h"
-#include "sources/sources.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -964,7 +964,7 @@ pgs_dead_letter(Oid relid, const char *what, Jsonb *position, const char *where,
 	Oid			argtypes[5] = {OIDOID, JSONBOID, TEXTOID, TEXTOID, OIDOID};
 	Datum		args[5];
 	PgsUser		saved;
-	Oid			viewid = pgs_current_view();
+	Oid			viewid = pgs_batchrun_view();
 	char	   *text = pnstrdup(payload ? payload : "", payload ? len : 0);
 
 	if (!OidIsValid(viewid))

@@ -76,6 +76,7 @@
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
+#include "base/batchrun.h"
 #include "formats/formats.h"
 #include "sources/sources.h"
 
@@ -1314,7 +1315,7 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	StringInfoData rec;
 
 	if (position)
-		check_reader(t, pgs_source_user());
+		check_reader(t, pgs_batchrun_user());
 	batch->start_position = position;
 	batch->wait_ms = FILE_IDLE_POLL_MS;
 	stat_dir(t, &dirst);
@@ -1465,7 +1466,7 @@ file_initial_position(Relation rel)
 	FileTable  *t = file_table(rel);	/* checks the options */
 	FilePos		p = {0};
 
-	check_reader(t, pgs_source_user());
+	check_reader(t, pgs_batchrun_user());
 	return position_jsonb(&p);
 }
 

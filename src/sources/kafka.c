@@ -36,6 +36,7 @@
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
+#include "base/batchrun.h"
 #include "formats/formats.h"
 #include "sources/sources.h"
 
@@ -872,7 +873,7 @@ static const char *const consumer_defaults[] = {
 static rd_kafka_t *
 kafka_consumer(Oid serverid)
 {
-	Oid			userid = pgs_source_user();
+	Oid			userid = pgs_batchrun_user();
 	rd_kafka_t *rk = find_client(RD_KAFKA_CONSUMER, serverid, userid);
 	rd_kafka_conf_t *conf;
 
@@ -1270,7 +1271,7 @@ reader_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 static KafkaReader *
 kafka_reader(KafkaTable *kt)
 {
-	Oid			userid = pgs_source_user();
+	Oid			userid = pgs_batchrun_user();
 	KafkaReader *r;
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;

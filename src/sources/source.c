@@ -21,9 +21,9 @@
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
+#include "base/batchrun.h"
 #include "formats/formats.h"
 #include "sources/sources.h"
-#include "engine/engine.h"
 
 #include "access/table.h"
 #include "access/xact.h"
@@ -44,46 +44,19 @@
 #include "utils/numeric.h"
 #include "utils/resowner.h"
 
-/* batches of the batch being run, or NIL */
-static List *current_batches = NIL;
-
-/* the view whose sources are being read (for dead letters), or InvalidOid */
-static Oid	current_view = InvalidOid;
-
-void
-pgs_set_current_view(Oid viewid)
-{
-	current_view = viewid;
-}
-
-Oid
-pgs_current_view(void)
-{
-	return current_view;
-}
-
 /*
- * Whose credentials (user mappings) a source uses: the owner of the view
- * being run, or whoever runs the statement (a plain SELECT).
+ * What the batch being run read from stream relid, if a batch is being
+ * run and reads it: the rows its plan's scan of relid returns.
  */
-Oid
-pgs_source_user(void)
-{
-	return OidIsValid(current_view) ? pgs_rel_owner(current_view) : GetUserId();
-}
-
-void
-pgs_set_current_batches(List *batches)
-{
-	current_batches = batches;
-}
-
 SourceBatch *
 pgs_current_batch(Oid relid)
 {
+	BatchRun   *run = pgs_batchrun_current();
 	ListCell   *lc;
 
-	foreach(lc, current_batches)
+	if (run == NULL)
+		return NULL;
+	foreach(lc, run->batches)
 	{
 		SourceBatch *b = (SourceBatch *) lfirst(lc);
 
@@ -186,6 +159,17 @@ is_join_scan(ForeignScanState *node)
 	return ((ForeignScan *) node->ss.ps.plan)->fdw_private != NIL;
 }
 
+/* how the join batch being run serves such a scan */
+static const BatchRunJoinScan *
+join_scan(void)
+{
+	BatchRun   *run = pgs_batchrun_current();
+
+	if (run == NULL || run->join_scan == NULL)
+		elog(ERROR, "a scan of a join batch outside of its batch");
+	return run->join_scan;
+}
+
 static void
 scanBeginForeignScan(ForeignScanState *node, int eflags)
 {
@@ -199,7 +183,7 @@ scanBeginForeignScan(ForeignScanState *node, int eflags)
 	/* a scan in the plan of a join batch: what engine/join.c says */
 	if (roles != NIL)
 	{
-		pgs_join_scan_begin(node, intVal(linitial(roles)));
+		join_scan()->begin(node, intVal(linitial(roles)), pgs_batchrun_current()->join);
 		return;
 	}
 	st = palloc0(sizeof(StreamScanState));
@@ -265,7 +249,7 @@ scanIterateForeignScan(ForeignScanState *node)
 	bool		shouldFree;
 
 	if (is_join_scan(node))
-		return pgs_join_scan_next(node);
+		return join_scan()->next(node);
 
 	if (st->batch->chunks)
 	{
@@ -298,7 +282,7 @@ scanReScanForeignScan(ForeignScanState *node)
 
 	if (is_join_scan(node))
 	{
-		pgs_join_scan_rescan(node);
+		join_scan()->rescan(node);
 		return;
 	}
 	if (st->batch->chunks)
@@ -317,7 +301,7 @@ scanEndForeignScan(ForeignScanState *node)
 
 	if (is_join_scan(node))
 	{
-		pgs_join_scan_end(node);
+		join_scan()->end(node);
 		return;
 	}
 	if (st == NULL || st->batch == NULL)

@@ -76,10 +76,6 @@ typedef struct SourceRoutine
 extern const SourceRoutine *pgs_source_for_relation(Oid relid);
 extern bool pgs_is_stream_relation(Oid relid);
 extern SourceBatch *pgs_current_batch(Oid relid);
-extern void pgs_set_current_batches(List *batches);
-extern void pgs_set_current_view(Oid viewid);
-extern Oid	pgs_current_view(void);
-extern Oid	pgs_source_user(void);
 extern void pgs_fdw_scan_routines(FdwRoutine *routine);
 
 /* in sources/stream.c */

@@ -37,6 +37,12 @@ OBJS = \
 	src/sinks/sink.o
 
 PG_CPPFLAGS = -I$(srcdir)/src
+# make ASSERTS=1: an assert-enabled build (the tests use it). It runs on
+# PostgreSQL's ordinary packages: the Asserts call ExceptionalCondition,
+# which every server has.
+ifeq ($(ASSERTS),1)
+PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
+endif
 SHLIB_LINK = -lrdkafka
 # Warnings are errors. PostgreSQL's own headers trip -Wextra's
 # unused-parameter, sign-compare and missing-field-initializers checks,
@@ -57,4 +63,10 @@ include $(PGXS)
 # them (-MMD): a change to one unit's header rebuilds only its users.
 override CPPFLAGS += -MMD -MP
 -include $(OBJS:.o=.d)
-EXTRA_CLEAN = $(OBJS:.o=.d)
+# ... and on the flags they were built with (ASSERTS=1 or not)
+BUILD_FLAGS := $(PG_CPPFLAGS) $(PG_CFLAGS)
+ifneq ($(BUILD_FLAGS),$(shell cat .build-flags 2>/dev/null))
+$(shell echo '$(BUILD_FLAGS)' > .build-flags)
+endif
+$(OBJS): .build-flags
+EXTRA_CLEAN = $(OBJS:.o=.d) .build-flags

@@ -13,14 +13,16 @@
 # PGS_DIR (cluster directory), PGS_USER (the OS user running the server:
 # postgres), PG_BIN (PostgreSQL's programs; its pg_config decides where the
 # extension is installed, so a copy of PostgreSQL elsewhere gives a
-# private install that runs beside another).
+# private install that runs beside another), PGS_MAKE_ARGS (given to make:
+# test/run-tests.sh builds with ASSERTS=1).
 
 set -euo pipefail
 
 PGS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 PG_CONFIG="${PG_CONFIG:-$PG_BIN/pg_config}"
-export PG_BIN PG_CONFIG
+PGS_MAKE_ARGS="${PGS_MAKE_ARGS:-}"
+export PG_BIN PG_CONFIG PGS_MAKE_ARGS
 PGS_USER="${PGS_USER:-postgres}"
 
 pgs_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -52,11 +54,11 @@ pgs_install_deps() {
 pgs_build() {
 	[ -z "${PGS_SANITIZE:-}" ] || { pgs_sanitize_build; return; }
 	pgs_log "building pg_stream"
-	make -C "$PGS_ROOT" -s PG_CONFIG="$PG_CONFIG" >/dev/null
+	make -C "$PGS_ROOT" -s PG_CONFIG="$PG_CONFIG" $PGS_MAKE_ARGS >/dev/null
 	if [ "$(id -u)" = 0 ]; then
-		make -C "$PGS_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+		make -C "$PGS_ROOT" -s PG_CONFIG="$PG_CONFIG" $PGS_MAKE_ARGS install >/dev/null
 	else
-		sudo -n make -C "$PGS_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+		sudo -n make -C "$PGS_ROOT" -s PG_CONFIG="$PG_CONFIG" $PGS_MAKE_ARGS install >/dev/null
 	fi
 }
 

@@ -3,6 +3,8 @@
 # instance with pg_stream preloaded, then the scripted tests in
 # test/scripts/. Ends with "N passed, M failed". Run as root on a fresh
 # Debian 12 (installs what it needs), or as a user who can run sudo.
+# The tests run an assert-enabled build (-DUSE_ASSERT_CHECKING).
+export PGS_MAKE_ARGS="${PGS_MAKE_ARGS-ASSERTS=1}"
 source "$(dirname "$0")/lib.sh"
 
 pgs_install_deps kcat gdb

@@ -80,7 +80,7 @@ extern void pgs_fdw_scan_routines(FdwRoutine *routine);
 
 /* in sources/stream.c */
 extern const SourceRoutine stream_source;
-extern void pgs_stream_xact_init(void);
+extern void pgs_stream_xact_init(void (*wake) (Oid dboid));
 extern void pgs_stream_gc(void);
 
 /* in sources/rate.c */

@@ -45,7 +45,6 @@
 #include "base/base.h"
 #include "formats/formats.h"
 #include "sources/sources.h"
-#include "bgw/bgw.h"
 
 #include "access/genam.h"
 #include "access/reloptions.h"
@@ -863,6 +862,9 @@ typedef struct StreamInsertState
 	TuplePacker packer;
 } StreamInsertState;
 
+/* how to wake a database's workers (pgs_stream_xact_init) */
+static void (*wake_database) (Oid dboid) = NULL;
+
 /* did this transaction write into a stream? (wake the workers at commit) */
 static bool xact_wrote_stream = false;
 
@@ -874,7 +876,7 @@ stream_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (xact_wrote_stream)
-				pgs_wake_database(MyDatabaseId);
+				wake_database(MyDatabaseId);
 			xact_wrote_stream = false;
 			break;
 		case XACT_EVENT_ABORT:
@@ -887,9 +889,15 @@ stream_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/*
+ * At load: watch transactions for INSERTs into streams, and wake the
+ * database's workers with wake (bgw/, passed in by _PG_init: sources/
+ * calls nothing above it) when one commits.
+ */
 void
-pgs_stream_xact_init(void)
+pgs_stream_xact_init(void (*wake) (Oid dboid))
 {
+	wake_database = wake;
 	RegisterXactCallback(stream_xact_callback, NULL);
 }
 

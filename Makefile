@@ -19,6 +19,7 @@ OBJS = \
 	src/engine/options.o \
 	src/engine/analyze.o \
 	src/engine/eventtime.o \
+	src/engine/join_analyze.o \
 	src/engine/join.o \
 	src/engine/aggstate.o \
 	src/engine/batch.o \

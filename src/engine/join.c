@@ -19,10 +19,9 @@
  * filters, the partial aggregation -- runs once over the union.
  *
  * Rows expire. From the join condition each side gets bounds
- * (engine/join_analyze.c): the latest
- * event time of the other side that can still match a row (b.ts <= a.ts +
- * 1 hour gives a's rows the bound a.ts + 1 hour; equal tumbling windows
- * give the end of the row's window). Rows of the other side that come
+ * (engine/join_analyze.c): the latest event time of the other side that
+ * can still match a row (b.ts <= a.ts + 1 hour gives a's rows the bound
+ * a.ts + 1 hour; equal tumbling windows give the end of the row's window). Rows of the other side that come
  * later are later than the watermark, or they are late and dropped; so
  * once the watermark has reached a row's expiry, no match can come, and
  * the row is evicted. For the preserved side of an outer join that is

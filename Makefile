@@ -25,7 +25,10 @@ OBJS = \
 	src/sources/source.o \
 	src/sources/stream.o \
 	src/sources/rate.o \
-	src/sources/kafka.o \
+	src/sources/kafka/conf.o \
+	src/sources/kafka/reader.o \
+	src/sources/kafka/producer.o \
+	src/sources/kafka/import.o \
 	src/sources/file.o \
 	src/sources/socket.o \
 	src/formats/tuple.o \

@@ -27,7 +27,10 @@ OBJS = \
 	src/sources/source.o \
 	src/sources/stream.o \
 	src/sources/rate.o \
-	src/sources/kafka.o \
+	src/sources/kafka/conf.o \
+	src/sources/kafka/reader.o \
+	src/sources/kafka/producer.o \
+	src/sources/kafka/import.o \
 	src/sources/file.o \
 	src/sources/socket.o \
 	src/formats/tuple.o \
@@ -56,6 +59,9 @@ REGRESS = setup options kafka_options streams views aggregates queries failures 
 REGRESS_OPTS = --temp-config=$(srcdir)/test/pg_stream.conf \
 	--temp-instance=./tmp_check
 
+# (before PGXS, which reads it when it is included)
+EXTRA_CLEAN = $(OBJS:.o=.d) .build-flags
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -70,4 +76,3 @@ ifneq ($(BUILD_FLAGS),$(shell cat .build-flags 2>/dev/null))
 $(shell echo '$(BUILD_FLAGS)' > .build-flags)
 endif
 $(OBJS): .build-flags
-EXTRA_CLEAN = $(OBJS:.o=.d) .build-flags

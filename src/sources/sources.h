@@ -86,7 +86,7 @@ extern void pgs_stream_gc(void);
 /* in sources/rate.c */
 extern const SourceRoutine rate_source;
 
-/* in sources/kafka.c */
+/* in sources/kafka/reader.c */
 extern const SourceRoutine kafka_source;
 
 /* in sources/file.c */

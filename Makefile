@@ -32,7 +32,12 @@ OBJS = \
 	src/sources/kafka/reader.o \
 	src/sources/kafka/producer.o \
 	src/sources/kafka/import.o \
-	src/sources/file.o \
+	src/sources/file/fdw.o \
+	src/sources/file/dir.o \
+	src/sources/file/position.o \
+	src/sources/file/read.o \
+	src/sources/file/write.o \
+	src/sources/file/import.o \
 	src/sources/socket.o \
 	src/formats/tuple.o \
 	src/formats/decode.o \

@@ -89,7 +89,7 @@ extern const SourceRoutine rate_source;
 /* in sources/kafka/reader.c */
 extern const SourceRoutine kafka_source;
 
-/* in sources/file.c */
+/* in sources/file/ */
 extern const SourceRoutine file_source;
 extern void pgs_file_sink_prefix(Oid viewid, int64 batch_id);
 extern void pgs_file_check_reader(Oid relid, Oid role);

@@ -91,7 +91,6 @@ extern const SourceRoutine kafka_source;
 
 /* in sources/file/ */
 extern const SourceRoutine file_source;
-extern void pgs_file_sink_prefix(Oid viewid, int64 batch_id);
 extern void pgs_file_check_reader(Oid relid, Oid role);
 extern void pgs_check_server_files_role(Oid roleid, Oid needed, const char *action,
 										const char *detail);

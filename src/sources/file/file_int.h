@@ -17,7 +17,7 @@
  *				at commit
  *	import.c	IMPORT FOREIGN SCHEMA
  *
- * What other units use (file_source, pgs_file_sink_prefix, ...) is in
+ * What other units use (file_source, pgs_file_check_reader, ...) is in
  * sources/sources.h.
  *
  *-------------------------------------------------------------------------

@@ -14,6 +14,7 @@
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
+#include "base/batchrun.h"
 #include "formats/formats.h"
 #include "sources/sources.h"
 #include "sources/file/file_int.h"
@@ -87,25 +88,10 @@ typedef struct PendingFile
 
 static PendingFile *pending_files = NULL;
 static bool file_callbacks_registered = false;
-static Oid	sink_view = InvalidOid;
-static int64 sink_batch = 0;
 static Oid	sink_created_view = InvalidOid;	/* sink_created is of this view */
 static int64 sink_created = 0;
-static int	files_in_sink = 0;		/* files written for this sink batch */
 static int	files_in_xact = 0;
 static List *recovered_dirs = NIL;	/* directories recover_dir has looked at */
-
-/*
- * The batch whose output INSERTs into file tables write now (sinks/):
- * view viewid's batch batch_id, or none (InvalidOid).
- */
-void
-pgs_file_sink_prefix(Oid viewid, int64 batch_id)
-{
-	sink_view = viewid;
-	sink_batch = batch_id;
-	files_in_sink = 0;
-}
 
 static void
 fsync_dir(const char *dir)
@@ -431,17 +417,21 @@ static char *
 output_name(FileTable *t)
 {
 	StringInfoData buf;
+	BatchRun   *run = pgs_batchrun_current();
 
 	initStringInfo(&buf);
-	if (OidIsValid(sink_view))
+	/* a batch's output, delivered to its sink (sinks/sink.c) */
+	if (run != NULL && run->in_sink)
 	{
-		append_name_part(&buf, get_namespace_name(get_rel_namespace(sink_view)), FILE_NAME_PART);
+		Oid			view = run->viewid;
+
+		append_name_part(&buf, get_namespace_name(get_rel_namespace(view)), FILE_NAME_PART);
 		appendStringInfoChar(&buf, '.');
-		append_name_part(&buf, get_rel_name(sink_view), FILE_NAME_PART);
+		append_name_part(&buf, get_rel_name(view), FILE_NAME_PART);
 		appendStringInfo(&buf, "-" INT64_FORMAT "-%u-" INT64_FORMAT,
-						 sink_batch, sink_view, view_created(sink_view));
-		if (++files_in_sink > 1)
-			appendStringInfo(&buf, "-%d", files_in_sink);
+						 run->batch_id, view, view_created(view));
+		if (++run->sink_files > 1)
+			appendStringInfo(&buf, "-%d", run->sink_files);
 	}
 	else
 		appendStringInfo(&buf, "part-" UINT64_FORMAT "-%d",

@@ -160,19 +160,6 @@ run_sql(const char *sql)
  *------------------------------------------------------------------------
  */
 
-bool
-pgs_view_populated(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	bool		populated;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	populated = ((Form_pg_class) GETSTRUCT(tuple))->relispopulated;
-	ReleaseSysCache(tuple);
-	return populated;
-}
-
 /* pg_class.relispopulated = true: the view is empty, but valid */
 static void
 mark_populated(Oid relid)

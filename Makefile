@@ -10,6 +10,7 @@ OBJS = \
 	src/base/roles.o \
 	src/base/guc.o \
 	src/base/util.o \
+	src/meta/meta.o \
 	src/ddl.o \
 	src/bgw/shmem.o \
 	src/bgw/launcher.o \

@@ -11,6 +11,7 @@ OBJS = \
 	src/base/guc.o \
 	src/base/util.o \
 	src/base/batchrun.o \
+	src/meta/meta.o \
 	src/ddl.o \
 	src/bgw/shmem.o \
 	src/bgw/launcher.o \

@@ -31,14 +31,15 @@
  */
 #include "base/base.h"
 #include "base/batchrun.h"
+#include "meta/meta.h"
 #include "sources/sources.h"
 #include "engine/cq.h"
 #include "engine/engine.h"
 #include "sinks/sinks.h"
-#include "ddl.h"
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "access/genam.h"
 #include "catalog/indexing.h"
@@ -46,15 +47,12 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_rewrite.h"
-#include "catalog/pg_type.h"
 #include "executor/executor.h"
-#include "executor/spi.h"
 #include "executor/tstoreReceiver.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
-#include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -66,7 +64,7 @@
 
 PG_FUNCTION_INFO_V1(stream_lag);
 
-/* the query's row of stream.cq */
+/* the query's row of stream.cq, as a batch uses it (meta_cq_get) */
 typedef struct CqRow
 {
 	bool		enabled;
@@ -93,55 +91,26 @@ typedef struct StreamPos
 static TimestampTz last_cleanup = 0;
 
 /*------------------------------------------------------------------------
- * Catalog access (SPI; results copied to the caller's context)
+ * Catalog access (meta/; results in the caller's context)
  *------------------------------------------------------------------------
  */
 static bool
 load_cq_row(Oid viewid, CqRow *row)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(viewid)};
-	bool		found = false;
-	MemoryContext cxt = CurrentMemoryContext;
+	CqMeta		m;
 
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT enabled, failed, state_table::oid, "
-							  "(SELECT state_rows FROM stream.batch_log b WHERE b.view = c.view "
-							  " ORDER BY batch_id DESC LIMIT 1), options, rows_table::oid, batches, "
-							  "watermark FROM stream.cq c WHERE view = $1",
-							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.cq");
-	if (SPI_processed == 1)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		d;
-
-		row->enabled = DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull));
-		row->failed = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
-		d = SPI_getbinval(tup, desc, 3, &isnull);
-		row->state_table = isnull ? InvalidOid : DatumGetObjectId(d);
-		d = SPI_getbinval(tup, desc, 4, &isnull);
-		row->state_rows = isnull ? 0 : DatumGetInt64(d);
-		d = SPI_getbinval(tup, desc, 5, &isnull);
-		{
-			MemoryContext old = MemoryContextSwitchTo(cxt);
-
-			row->options = isnull ? NIL : pgs_options_from_array(d);
-			MemoryContextSwitchTo(old);
-		}
-		d = SPI_getbinval(tup, desc, 6, &isnull);
-		row->rows_table = isnull ? InvalidOid : DatumGetObjectId(d);
-		d = SPI_getbinval(tup, desc, 7, &isnull);
-		row->batches = isnull ? 0 : DatumGetInt64(d);
-		d = SPI_getbinval(tup, desc, 8, &isnull);
-		row->has_watermark = !isnull;
-		row->watermark = isnull ? 0 : DatumGetTimestampTz(d);
-		found = true;
-	}
-	SPI_finish();
-	return found;
+	if (!meta_cq_get(viewid, &m))
+		return false;
+	row->enabled = m.enabled;
+	row->failed = m.failed;
+	row->state_table = m.state_table;
+	row->state_rows = m.last_state_rows;
+	row->options = m.options ? pgs_options_from_array(PointerGetDatum(m.options)) : NIL;
+	row->rows_table = m.rows_table;
+	row->batches = m.batches;
+	row->has_watermark = m.has_watermark;
+	row->watermark = m.watermark;
+	return true;
 }
 
 /* the analysed query of a view, with its tables */
@@ -189,13 +158,14 @@ static List *cached_positions = NIL;
 static List *cached_garbage = NIL;
 static LocalTransactionId cached_lxid = InvalidLocalTransactionId;
 
+/* a PositionCopyFn (meta/meta.h): for a worker, the cached copy */
 static Jsonb *
-position_of_row(Oid viewid, Oid relid, HeapTuple tup, TupleDesc desc)
+position_of_row(const PositionRow *row, Datum d)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, 2, &isnull);
-	ItemPointer tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 6, &isnull));
-	TransactionId xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 7, &isnull));
+	Oid			viewid = row->view;
+	Oid			relid = row->stream;
+	ItemPointerData tid = row->tid;
+	TransactionId xmin = row->xmin;
 	CachedPos  *c = NULL;
 	ListCell   *lc;
 	MemoryContext old;
@@ -215,7 +185,7 @@ position_of_row(Oid viewid, Oid relid, HeapTuple tup, TupleDesc desc)
 		if (e->viewid == viewid && e->relid == relid)
 			c = e;
 	}
-	if (c && ItemPointerEquals(&c->tid, tid) && c->xmin == xmin)
+	if (c && ItemPointerEquals(&c->tid, &tid) && c->xmin == xmin)
 		return c->position;
 	if (cached_cxt == NULL)
 		cached_cxt = AllocSetContextCreate(TopMemoryContext, "pg_stream positions",
@@ -230,7 +200,7 @@ position_of_row(Oid viewid, Oid relid, HeapTuple tup, TupleDesc desc)
 	}
 	else
 		cached_garbage = lappend(cached_garbage, c->position);
-	c->tid = *tid;
+	c->tid = tid;
 	c->xmin = xmin;
 	c->position = DatumGetJsonbPCopy(d);
 	MemoryContextSwitchTo(old);
@@ -240,36 +210,24 @@ position_of_row(Oid viewid, Oid relid, HeapTuple tup, TupleDesc desc)
 static List *
 load_positions(Oid viewid)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(viewid)};
-	MemoryContext cxt = CurrentMemoryContext;
+	List	   *rows = meta_positions_of_view(viewid, position_of_row);
 	List	   *result = NIL;
+	ListCell   *lc;
 
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT stream::oid, position, max_event_time, join_state::oid, "
-							  "state_rows, ctid, xmin FROM stream.positions "
-							  "WHERE view = $1 ORDER BY stream",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.positions");
-	for (uint64 i = 0; i < SPI_processed; i++)
+	foreach(lc, rows)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		bool		isnull;
-		MemoryContext old = MemoryContextSwitchTo(cxt);
+		PositionRow *p = lfirst(lc);
 		StreamPos  *sp = palloc(sizeof(StreamPos));
 
-		sp->relid = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		sp->position = position_of_row(viewid, sp->relid, tup, SPI_tuptable->tupdesc);
-		sp->max_time = DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
-		sp->has_max_time = !isnull;
-		sp->join_state = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull));
-		if (isnull)
-			sp->join_state = InvalidOid;
-		sp->state_rows = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 5, &isnull));
+		sp->relid = p->stream;
+		sp->position = p->position;
+		sp->max_time = p->max_event_time;
+		sp->has_max_time = p->has_max_event_time;
+		sp->join_state = p->join_state;
+		sp->state_rows = p->state_rows;
 		result = lappend(result, sp);
-		MemoryContextSwitchTo(old);
 	}
-	SPI_finish();
+	list_free_deep(rows);
 	return result;
 }
 
@@ -303,20 +261,19 @@ jsonb_text(Jsonb *jb)
 }
 
 /*
- * Record the batch: new positions, counters, progress; prune old progress.
+ * Recording a batch, in phases over rec (meta/meta.h's BatchRecord). The
+ * first: the new position in each stream; and from the sources' batches,
+ * what the progress row shows of them (the positions before and after,
+ * by stream name), the records that went to stream.errors, and the rows
+ * of the joins' state added to the view's.
  */
 static void
-record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
-			 int64 rows_late, int64 state_rows, CqRow *row, bool has_watermark,
-			 int64 watermark, TimestampTz started, double ms)
+record_positions(BatchRecord *rec, List *batches)
 {
 	ListCell   *lc;
-	int64		batch_id;
-	bool		isnull;
 	StringInfoData startpos,
 				endpos;
 
-	SPI_connect();
 	initStringInfo(&startpos);
 	initStringInfo(&endpos);
 	appendStringInfoChar(&startpos, '{');
@@ -324,23 +281,18 @@ record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
 	foreach(lc, batches)
 	{
 		SourceBatch *b = lfirst(lc);
-		Oid			argtypes[5] = {OIDOID, OIDOID, JSONBOID, TIMESTAMPTZOID, INT8OID};
-		Datum		args[5];
-		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 		char	   *relname = get_rel_name(b->relid);
+		PositionRow pos = {0};
 
-		args[0] = ObjectIdGetDatum(viewid);
-		args[1] = ObjectIdGetDatum(b->relid);
-		args[2] = JsonbPGetDatum(b->end_position);
-		args[3] = TimestampTzGetDatum(b->max_time);
-		nulls[3] = b->has_max_time ? ' ' : 'n';
-		args[4] = Int64GetDatum(b->join_state_rows);
-		state_rows += b->join_state_rows;
-		if (SPI_execute_with_args("UPDATE stream.positions SET position = $3, max_event_time = $4, "
-								  "state_rows = $5 WHERE view = $1 AND stream = $2",
-								  5, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE ||
-			SPI_processed != 1)
-			elog(ERROR, "could not update the position of a continuous view");
+		pos.view = rec->view;
+		pos.stream = b->relid;
+		pos.position = b->end_position;
+		pos.has_max_event_time = b->has_max_time;
+		pos.max_event_time = b->max_time;
+		pos.state_rows = b->join_state_rows;
+		rec->state_rows += b->join_state_rows;
+		rec->rows_bad += b->rows_bad;
+		meta_position_update(&pos);
 		if (foreach_current_index(lc) > 0)
 		{
 			appendStringInfoString(&startpos, ", ");
@@ -353,67 +305,21 @@ record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
 	}
 	appendStringInfoChar(&startpos, '}');
 	appendStringInfoChar(&endpos, '}');
+	rec->start_position = startpos.data;
+	rec->end_position = endpos.data;
+}
 
-	{
-		Oid			argtypes[8] = {OIDOID, INT8OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID,
-		INT8OID, TIMESTAMPTZOID};
-		Datum		args[8];
-		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-		int64		rows_bad = 0;
-
-		foreach(lc, batches)
-			rows_bad += ((SourceBatch *) lfirst(lc))->rows_bad;
-		args[0] = ObjectIdGetDatum(viewid);
-		args[1] = Int64GetDatum(rows_in);
-		args[2] = Int64GetDatum(rows_out);
-		args[3] = TimestampTzGetDatum(started);
-		args[4] = Float8GetDatum(ms);
-		args[5] = Int64GetDatum(rows_bad);
-		args[6] = Int64GetDatum(rows_late);
-		args[7] = TimestampTzGetDatum(watermark);
-		nulls[7] = has_watermark ? ' ' : 'n';
-		if (SPI_execute_with_args("UPDATE stream.cq SET batches = batches + 1, "
-								  "rows_in = rows_in + $2, rows_out = rows_out + $3, "
-								  "rows_bad = rows_bad + $6, rows_late = rows_late + $7, "
-								  "watermark = $8, "
-								  "last_batch_at = $4, last_batch_ms = $5, last_error = NULL "
-								  "WHERE view = $1 RETURNING batches",
-								  8, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE_RETURNING ||
-			SPI_processed != 1)
-			elog(ERROR, "could not update stream.cq");
-		batch_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	{
-		Oid			argtypes[10] = {OIDOID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID,
-		INT8OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
-		Datum		args[10];
-		char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
-		args[0] = ObjectIdGetDatum(viewid);
-		args[1] = Int64GetDatum(batch_id);
-		args[2] = TimestampTzGetDatum(started);
-		args[3] = Float8GetDatum(ms);
-		args[4] = Int64GetDatum(rows_in);
-		args[5] = Int64GetDatum(rows_out);
-		args[6] = CStringGetTextDatum(startpos.data);
-		args[7] = CStringGetTextDatum(endpos.data);
-		args[8] = Int64GetDatum(state_rows);
-		/* the watermark the batch ran with, as Spark's progress shows it */
-		args[9] = TimestampTzGetDatum(row->watermark);
-		nulls[9] = row->has_watermark ? ' ' : 'n';
-		if (SPI_execute_with_args("INSERT INTO stream.batch_log (view, batch_id, started_at, "
-								  "duration_ms, rows_in, rows_out, start_position, end_position, "
-								  "state_rows, watermark) "
-								  "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10)",
-								  10, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not insert into stream.batch_log");
-		args[1] = Int64GetDatum(batch_id - pgs_progress_batches);
-		if (SPI_execute_with_args("DELETE FROM stream.batch_log WHERE view = $1 AND batch_id <= $2",
-								  2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not prune stream.batch_log");
-	}
-	SPI_finish();
+/*
+ * Record the batch: new positions, counters (which number the batch),
+ * progress; prune old progress.
+ */
+static void
+record_batch(BatchRecord *rec, List *batches)
+{
+	record_positions(rec, batches);
+	rec->batch_id = meta_cq_record_batch(rec);
+	meta_batch_log_insert(rec);
+	meta_batch_log_prune(rec->view, rec->batch_id - pgs_progress_batches);
 }
 
 /*
@@ -873,10 +779,23 @@ run_batch(BatchRun *run, bool from_worker, BatchInput input, BatchWait *wait,
 	/* bookkeeping, as the extension's superuser again */
 	if (result == BATCH_DONE && input != INPUT_NONE)
 	{
+		BatchRecord rec = {
+			.view = viewid,
+			.started = started,
+			.rows_in = rows_in,
+			.rows_out = rows_out,
+			.rows_late = rows_late,
+			.state_rows = state_rows,
+			.has_watermark = has_watermark,
+			.watermark = watermark,
+			.ran_has_watermark = row.has_watermark,
+			.ran_watermark = row.watermark,
+		};
+
 		INSTR_TIME_SET_CURRENT(t1);
 		INSTR_TIME_SUBTRACT(t1, t0);
-		record_batch(viewid, batches, rows_in, rows_out, rows_late, state_rows, &row,
-					 has_watermark, watermark, started, INSTR_TIME_GET_MILLISEC(t1));
+		rec.duration_ms = INSTR_TIME_GET_MILLISEC(t1);
+		record_batch(&rec, batches);
 		/* not in REFRESH: it would hold the clean-up's locks in a user's transaction */
 		if (from_worker)
 			cleanup_sources(cq->streams);
@@ -1050,7 +969,7 @@ stream_lag(PG_FUNCTION_ARGS)
 	BatchRun	run;
 
 	/* as stream.queries shows it: to the owner's roles and pg_read_all_stats */
-	if (!pgs_is_cq(viewid) || !pgs_may_monitor(viewid))
+	if (!meta_cq_exists(viewid) || !pgs_may_monitor(viewid))
 		PG_RETURN_NULL();
 	pgs_become_superuser(&saved);
 	positions = load_positions(viewid);

@@ -45,6 +45,7 @@
  */
 #include "base/base.h"
 #include "base/batchrun.h"
+#include "meta/meta.h"
 #include "formats/formats.h"
 #include "sources/sources.h"
 #include "sources/file/file_int.h"
@@ -106,38 +107,21 @@ all_read_to_end(FileTable *t, FilePos *mine, List *others, FileEntry *f)
 static void
 clean_files(FileTable *t, FileEntry *files, int nfiles, FilePos *mine)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(t->relid)};
 	List	   *others = NIL;
-	PgsUser		saved;
 	bool		own_write = false;
-	MemoryContext cxt = CurrentMemoryContext;
+	ListCell   *lc;
 
-	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT position, xmin FROM stream.positions WHERE stream = $1",
-							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.positions");
-	for (uint64 i = 0; i < SPI_processed; i++)
+	foreach(lc, meta_positions_of_stream(t->relid))
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		bool		isnull;
-		Datum		pos = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull);
-		TransactionId xmin = DatumGetTransactionId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
-		MemoryContext old;
-		FilePos    *p;
+		PositionRow *row = lfirst(lc);
+		FilePos    *p = palloc(sizeof(FilePos));
 
 		/* a position of this transaction is not committed yet */
-		if (TransactionIdIsCurrentTransactionId(xmin))
+		if (TransactionIdIsCurrentTransactionId(row->xmin))
 			own_write = true;
-		old = MemoryContextSwitchTo(cxt);
-		p = palloc(sizeof(FilePos));
-		file_position_parse(DatumGetJsonbPCopy(pos), p);
+		file_position_parse(row->position, p);
 		others = lappend(others, p);
-		MemoryContextSwitchTo(old);
 	}
-	SPI_finish();
-	pgs_restore_user(&saved);
 	if (own_write)
 		return;
 

@@ -15,6 +15,7 @@
  */
 #include "base/base.h"
 #include "base/batchrun.h"
+#include "meta/meta.h"
 #include "formats/formats.h"
 #include "sources/sources.h"
 #include "sources/file/file_int.h"
@@ -386,25 +387,11 @@ append_name_part(StringInfo buf, const char *name, int max)
 static int64
 view_created(Oid viewid)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(viewid)};
-	PgsUser		saved;
-	bool		isnull = true;
 	TimestampTz created = 0;
 
 	if (sink_created_view == viewid)
 		return sink_created;
-	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT created_at FROM stream.cq WHERE view = $1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.cq");
-	if (SPI_processed == 1)
-		created = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
-													SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
-	pgs_restore_user(&saved);
-	if (isnull)
+	if (!meta_cq_created_at(viewid, &created))
 		elog(ERROR, "continuous view %u has no row in stream.cq", viewid);
 	sink_created_view = viewid;
 	sink_created = created +

@@ -43,6 +43,8 @@ typedef struct BatchRunJoinScan
 	TupleTableSlot *(*next) (ForeignScanState *node);
 	void		(*rescan) (ForeignScanState *node);
 	void		(*end) (ForeignScanState *node);
+	/* rows a scan of stream relid may read beside the batch's (estimate) */
+	double		(*state_rows) (void *join, Oid relid);
 } BatchRunJoinScan;
 
 typedef struct BatchRun

@@ -78,16 +78,6 @@ typedef struct CqRow
 	int64		watermark;
 } CqRow;
 
-typedef struct StreamPos
-{
-	Oid			relid;
-	Jsonb	   *position;
-	bool		has_max_time;	/* the latest event time read, if any */
-	int64		max_time;
-	Oid			join_state;		/* a join's state of this side, if any */
-	int64		state_rows;
-} StreamPos;
-
 static TimestampTz last_cleanup = 0;
 
 /*------------------------------------------------------------------------
@@ -217,9 +207,10 @@ load_positions(Oid viewid)
 	foreach(lc, rows)
 	{
 		PositionRow *p = lfirst(lc);
-		StreamPos  *sp = palloc(sizeof(StreamPos));
+		BatchStream *sp = palloc(sizeof(BatchStream));
 
 		sp->relid = p->stream;
+		sp->batch = NULL;
 		sp->position = p->position;
 		sp->max_time = p->max_event_time;
 		sp->has_max_time = p->has_max_event_time;
@@ -231,14 +222,14 @@ load_positions(Oid viewid)
 	return result;
 }
 
-static StreamPos *
-stream_pos_of(List *positions, Oid relid)
+static BatchStream *
+stream_of(List *positions, Oid relid)
 {
 	ListCell   *lc;
 
 	foreach(lc, positions)
 	{
-		StreamPos  *sp = lfirst(lc);
+		BatchStream *sp = lfirst(lc);
 
 		if (sp->relid == relid)
 			return sp;
@@ -249,7 +240,7 @@ stream_pos_of(List *positions, Oid relid)
 static Jsonb *
 position_of(List *positions, Oid relid)
 {
-	StreamPos  *sp = stream_pos_of(positions, relid);
+	BatchStream *sp = stream_of(positions, relid);
 
 	return sp ? sp->position : NULL;
 }
@@ -268,7 +259,7 @@ jsonb_text(Jsonb *jb)
  * of the joins' state added to the view's.
  */
 static void
-record_positions(BatchRecord *rec, List *batches)
+record_positions(BatchRecord *rec, List *streams)
 {
 	ListCell   *lc;
 	StringInfoData startpos,
@@ -278,19 +269,20 @@ record_positions(BatchRecord *rec, List *batches)
 	initStringInfo(&endpos);
 	appendStringInfoChar(&startpos, '{');
 	appendStringInfoChar(&endpos, '{');
-	foreach(lc, batches)
+	foreach(lc, streams)
 	{
-		SourceBatch *b = lfirst(lc);
-		char	   *relname = get_rel_name(b->relid);
+		BatchStream *s = lfirst(lc);
+		SourceBatch *b = s->batch;
+		char	   *relname = get_rel_name(s->relid);
 		PositionRow pos = {0};
 
 		pos.view = rec->view;
-		pos.stream = b->relid;
+		pos.stream = s->relid;
 		pos.position = b->end_position;
-		pos.has_max_event_time = b->has_max_time;
-		pos.max_event_time = b->max_time;
-		pos.state_rows = b->join_state_rows;
-		rec->state_rows += b->join_state_rows;
+		pos.has_max_event_time = s->has_max_time;
+		pos.max_event_time = s->max_time;
+		pos.state_rows = s->state_rows;
+		rec->state_rows += s->state_rows;
 		rec->rows_bad += b->rows_bad;
 		meta_position_update(&pos);
 		if (foreach_current_index(lc) > 0)
@@ -314,9 +306,9 @@ record_positions(BatchRecord *rec, List *batches)
  * progress; prune old progress.
  */
 static void
-record_batch(BatchRecord *rec, List *batches)
+record_batch(BatchRecord *rec, List *streams)
 {
-	record_positions(rec, batches);
+	record_positions(rec, streams);
 	rec->batch_id = meta_cq_record_batch(rec);
 	meta_batch_log_insert(rec);
 	meta_batch_log_prune(rec->view, rec->batch_id - pgs_progress_batches);
@@ -484,24 +476,21 @@ agg_watermark(CqDef *cq, int64 watermark)
  * The watermark after a batch: for each watermarked stream the latest
  * event time it has seen minus its delay; the least of these; never
  * behind the watermark before. False while a watermarked stream has seen
- * no event time yet. Fills in each batch's latest event time.
+ * no event time yet. Fills in each stream's latest event time.
  */
 static bool
-advance_watermark(CqDef *cq, CqRow *row, List *positions, List *batches,
-				  int64 *watermark)
+advance_watermark(CqDef *cq, CqRow *row, List *streams, int64 *watermark)
 {
 	bool		known = (cq->wm_streams != NIL);
 	int64		least = PG_INT64_MAX;
 	ListCell   *lc;
 
-	foreach(lc, batches)
+	foreach(lc, streams)
 	{
-		SourceBatch *b = lfirst(lc);
-		StreamPos  *sp = stream_pos_of(positions, b->relid);
+		BatchStream *s = lfirst(lc);
+		SourceBatch *b = s->batch;
 		ListCell   *lc2;
 
-		b->has_max_time = sp && sp->has_max_time;
-		b->max_time = b->has_max_time ? sp->max_time : 0;
 		foreach(lc2, cq->wm_streams)
 		{
 			CqTime	   *t = lfirst(lc2);
@@ -515,18 +504,18 @@ advance_watermark(CqDef *cq, CqRow *row, List *positions, List *batches,
 				Relation	rel = table_open(b->relid, AccessShareLock);
 
 				if (pgs_batch_max_time(b, RelationGetDescr(rel), t->attno, &m) &&
-					(!b->has_max_time || m > b->max_time))
+					(!s->has_max_time || m > s->max_time))
 				{
-					b->max_time = m;
-					b->has_max_time = true;
+					s->max_time = m;
+					s->has_max_time = true;
 				}
 				table_close(rel, AccessShareLock);
 			}
-			if (!b->has_max_time)
+			if (!s->has_max_time)
 				known = false;
 			else
 			{
-				if (pg_sub_s64_overflow(b->max_time, t->delay, &w))
+				if (pg_sub_s64_overflow(s->max_time, t->delay, &w))
 					w = PG_INT64_MIN;
 				least = Min(least, w);
 			}
@@ -539,6 +528,288 @@ advance_watermark(CqDef *cq, CqRow *row, List *positions, List *batches,
 	}
 	*watermark = row->has_watermark ? Max(least, row->watermark) : least;
 	return true;
+}
+
+/*
+ * One batch, phase by phase (run_batch): what each phase finds and
+ * leaves for the next. It lives in the batch's memory context.
+ */
+typedef struct Batch
+{
+	BatchRun   *run;			/* its context (base/batchrun.h) */
+	Oid			viewid;
+	bool		from_worker;
+	BatchInput	input;
+	BatchWait  *wait;
+	TimestampTz started;
+	instr_time	t0;
+	CqRow		row;			/* the view's row of stream.cq, as found */
+	CqOptions	opts;
+	CqDef	   *cq;
+	List	   *positions;		/* BatchStream *: the view's positions */
+	List	   *streams;		/* BatchStream *: what each stream read, in
+								 * the order of cq->streams */
+	bool		finalizes;		/* windows become final under the watermark */
+	int64		rows_in;
+	int64		rows_out;
+	int64		rows_late;
+	int64		evicted;		/* state rows of windows made final */
+	int64		state_rows;		/* the aggregation's own, then the total */
+	bool		more;			/* a source has more input waiting */
+	bool		has_watermark;	/* the watermark the batch leaves */
+	int64		watermark;
+	bool		snapshot;		/* batch_open pushed a snapshot */
+	BatchResult result;
+} Batch;
+
+/*
+ * Lock the view, take the snapshot, and find its row, options and
+ * positions: false if there is nothing to do (bt->result says why).
+ */
+static bool
+batch_open(Batch *bt, CqOptions *opts_out)
+{
+	Oid			viewid = bt->viewid;
+
+	lock_referenced(viewid, 0);
+	LockRelationOid(viewid, ExclusiveLock);
+	/* gone; or restored and not refreshed yet (see ddl.c) */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(viewid)) ||
+		!pgs_view_populated(viewid))
+	{
+		bt->result = BATCH_GONE;
+		return false;
+	}
+	PushActiveSnapshot(GetTransactionSnapshot());
+	bt->snapshot = true;
+	if (!load_cq_row(viewid, &bt->row) ||
+		(bt->from_worker && (!bt->row.enabled || bt->row.failed)))
+	{
+		bt->result = BATCH_GONE;
+		return false;
+	}
+	bt->state_rows = bt->row.state_rows;
+	bt->run->batch_id = bt->row.batches + 1;
+	pgs_parse_options(bt->row.options, &bt->opts);
+	if (opts_out)
+		*opts_out = bt->opts;
+	if (bt->from_worker && bt->opts.trigger == TRIGGER_MANUAL)
+	{
+		bt->result = BATCH_EMPTY;
+		return false;
+	}
+	bt->positions = load_positions(viewid);
+	return true;
+}
+
+/* read every source after its position, for this view (as its owner) */
+static void
+batch_read(Batch *bt)
+{
+	CqDef	   *cq = bt->cq;
+	BatchWait  *wait = bt->wait;
+	ListCell   *lc;
+
+	foreach(lc, cq->streams)
+	{
+		Oid			relid = lfirst_oid(lc);
+		const SourceRoutine *src = pgs_source_for_relation(relid);
+		Relation	rel = table_open(relid, AccessShareLock);
+		BatchStream *pos = stream_of(bt->positions, relid);
+		BatchStream *s = palloc(sizeof(BatchStream));
+		SourceBatch *b = palloc0(sizeof(SourceBatch));
+
+		if (pos == NULL)
+			elog(ERROR, "continuous view \"%s\" has no position in stream \"%s\"",
+				 cq->viewname, RelationGetRelationName(rel));
+		*s = *pos;
+		s->batch = b;
+		b->relid = relid;
+		/* the total of the last batch: here, the aggregation's own */
+		bt->state_rows -= s->state_rows;
+		if (bt->input != INPUT_READ)
+		{
+			/* over no input: the sources are not even asked */
+			b->rows = tuplestore_begin_heap(false, false, work_mem);
+			b->start_position = b->end_position = s->position;
+			b->wait_ms = -1;
+		}
+		else
+			src->read(rel, s->position, cq->opts.max_batch_rows, b);
+		table_close(rel, NoLock);
+		bt->rows_in += b->nrows;
+		bt->more |= b->more;
+		if (b->wait_ms >= 0 && (wait->ms < 0 || b->wait_ms < wait->ms))
+			wait->ms = b->wait_ms;
+		if (b->has_wait_fd && wait->nfds < PGS_MAX_WAIT_FDS)
+			wait->fds[wait->nfds++] = b->wait_fd;
+		bt->streams = lappend(bt->streams, s);
+	}
+}
+
+/* deliver what the batch wrote to the view's sink, in its transaction */
+static void
+batch_deliver(Batch *bt, Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted)
+{
+	CommandCounterIncrement();
+	pgs_sink_deliver(bt->cq, bt->row.batches + 1, sink_rows, sink_deleted);
+}
+
+/* no input: a no-data batch, if the watermark has closed windows */
+static void
+batch_without_input(Batch *bt)
+{
+	CqDef	   *cq = bt->cq;
+	Tuplestorestate *sink_rows = NULL;
+
+	bt->result = BATCH_EMPTY;
+	if (bt->finalizes)
+	{
+		if (pgs_has_sink(cq) && cq->mode == OUTPUT_APPEND)
+			sink_rows = tuplestore_begin_heap(true, false, work_mem);
+		bt->rows_out = pgs_finalize_windows(cq, agg_watermark(cq, bt->row.watermark),
+											&bt->evicted, sink_rows);
+		if (bt->evicted > 0)
+		{
+			bt->result = BATCH_DONE;
+			bt->state_rows -= bt->evicted;
+			if (pgs_has_sink(cq) && bt->rows_out > 0)
+				batch_deliver(bt, sink_rows, NULL);
+		}
+	}
+	/* unchanged without input; and it carries the streams' latest event times */
+	bt->has_watermark = advance_watermark(cq, &bt->row, bt->streams, &bt->watermark);
+}
+
+/*
+ * Plan the view's query and run it over what was read: its rows (or, for
+ * an aggregation, its groups' partial states), in a tuplestore. The
+ * plan's stream scans return the batch's rows through the BatchRun; a
+ * join's scans read their parts of the sides (engine/join.c).
+ */
+static Tuplestorestate *
+batch_query(Batch *bt, JoinRun **jr, TupleDesc *outdesc)
+{
+	CqDef	   *cq = bt->cq;
+	PlannedStmt *plan;
+	Tuplestorestate *out;
+	ListCell   *lc;
+
+	bt->run->batches = NIL;
+	foreach(lc, bt->streams)
+		bt->run->batches = lappend(bt->run->batches, ((BatchStream *) lfirst(lc))->batch);
+	if (cq->join)
+	{
+		*jr = pgs_join_begin(cq, bt->streams, bt->row.has_watermark, bt->row.watermark,
+							 bt->has_watermark, bt->watermark);
+		if (cq->join->jointype != JOIN_INNER)
+		{
+			TupleDesc	pdesc;
+			Tuplestorestate *pairs = execute_plan(pgs_join_pairs_plan(*jr),
+												  cq->viewname, &pdesc);
+
+			pgs_join_matched(*jr, pairs, pdesc);
+			tuplestore_end(pairs);
+		}
+		plan = pgs_join_plan(*jr, pgs_plan_batch(cq), false);
+	}
+	else
+		plan = pgs_plan_batch(cq);
+	out = execute_plan(plan, cq->viewname, outdesc);
+	bt->run->batches = NIL;
+	return out;
+}
+
+/*
+ * A batch with input: run the query, write its output to the view (and
+ * the state), make final the windows the watermark closed, hand the rows
+ * to the sink, and find the watermark the batch leaves.
+ */
+static void
+batch_with_input(Batch *bt)
+{
+	CqDef	   *cq = bt->cq;
+	Tuplestorestate *out;
+	TupleDesc	outdesc;
+	Tuplestorestate *sink_rows = NULL;
+	Tuplestorestate *sink_deleted = NULL;
+	JoinRun    *jr = NULL;
+	bool		agg_has_watermark = bt->row.has_watermark;
+	int64		agg_wm = bt->row.watermark;
+
+	/*
+	 * A join evicts with the watermark its input leaves: a row that cannot
+	 * match any more goes (NULL-padded, if it never matched) in the batch
+	 * that made that certain. Its windows are final the side's lag later.
+	 */
+	if (cq->join)
+	{
+		bt->has_watermark = advance_watermark(cq, &bt->row, bt->streams, &bt->watermark);
+		agg_wm = agg_watermark(cq, bt->row.watermark);
+	}
+	out = batch_query(bt, &jr, &outdesc);
+
+	/* the sink's rows: new or changed ones (complete mode reads the view) */
+	if (pgs_has_sink(cq) && cq->mode != OUTPUT_COMPLETE)
+	{
+		sink_rows = tuplestore_begin_heap(true, false, work_mem);
+		if (cq->is_agg)
+			sink_deleted = tuplestore_begin_heap(true, false, work_mem);
+	}
+	if (cq->is_agg)
+		bt->rows_out = pgs_merge_groups(cq, out, outdesc, agg_has_watermark, agg_wm,
+										&bt->state_rows, &bt->rows_late,
+										sink_rows, sink_deleted);
+	else
+		bt->rows_out = pgs_write_rows(cq, out, outdesc, sink_rows);
+	tuplestore_end(out);
+	/* windows final under the watermark the batch ran with */
+	if (bt->finalizes)
+	{
+		bt->rows_out += pgs_finalize_windows(cq, agg_wm, &bt->evicted, sink_rows);
+		bt->state_rows -= bt->evicted;
+	}
+	if (jr)
+		pgs_join_end(jr, &bt->rows_late);
+	/* not for a new global aggregate's first row: no batch of input */
+	if (pgs_has_sink(cq) && bt->input == INPUT_READ)
+		batch_deliver(bt, sink_rows, sink_deleted);
+	bt->result = BATCH_DONE;
+	if (bt->more)
+		bt->wait->ms = 0;
+
+	/* the next batch runs with the watermark this one's input moved */
+	if (!cq->join)
+		bt->has_watermark = advance_watermark(cq, &bt->row, bt->streams, &bt->watermark);
+	if (bt->has_watermark && (!bt->row.has_watermark || bt->watermark > bt->row.watermark))
+		bt->wait->ms = 0;
+}
+
+/* the bookkeeping, as the extension's superuser */
+static void
+batch_record(Batch *bt)
+{
+	BatchRecord rec = {
+		.view = bt->viewid,
+		.started = bt->started,
+		.rows_in = bt->rows_in,
+		.rows_out = bt->rows_out,
+		.rows_late = bt->rows_late,
+		.state_rows = bt->state_rows,
+		.has_watermark = bt->has_watermark,
+		.watermark = bt->watermark,
+		.ran_has_watermark = bt->row.has_watermark,
+		.ran_watermark = bt->row.watermark,
+	};
+	instr_time	t1;
+
+	INSTR_TIME_SET_CURRENT(t1);
+	INSTR_TIME_SUBTRACT(t1, bt->t0);
+	rec.duration_ms = INSTR_TIME_GET_MILLISEC(t1);
+	record_batch(&rec, bt->streams);
+	/* not in REFRESH: it would hold the clean-up's locks in a user's transaction */
+	if (bt->from_worker)
+		cleanup_sources(bt->cq->streams);
 }
 
 /*
@@ -559,259 +830,58 @@ static BatchResult
 run_batch(BatchRun *run, bool from_worker, BatchInput input, BatchWait *wait,
 		  CqOptions *opts_out)
 {
-	Oid			viewid = run->viewid;
 	MemoryContext batchcxt = AllocSetContextCreate(CurrentMemoryContext,
 												   "pg_stream batch",
 												   ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcxt = MemoryContextSwitchTo(batchcxt);
-	CqRow		row;
-	CqDef	   *cq;
-	List	   *positions;
-	List	   *batches = NIL;
-	ListCell   *lc;
-	int64		rows_in = 0;
-	int64		rows_out = 0;
-	int64		rows_late = 0;
-	int64		evicted = 0;
-	bool		more = false;
-	BatchResult result;
-	CqOptions	opts;
+	Batch	   *bt = palloc0(sizeof(Batch));
 	PgsUser		as_owner;
-	int64		state_rows;
-	bool		has_watermark = false;
-	int64		watermark = 0;
-	bool		finalizes;
-	TimestampTz started = GetCurrentTimestamp();
-	instr_time	t0,
-				t1;
+	BatchResult result;
+	ListCell   *lc;
 
+	bt->run = run;
+	bt->viewid = run->viewid;
+	bt->from_worker = from_worker;
+	bt->input = input;
+	bt->wait = wait;
+	bt->started = GetCurrentTimestamp();
+	INSTR_TIME_SET_CURRENT(bt->t0);
 	wait->ms = -1;
 	wait->nfds = 0;
-	INSTR_TIME_SET_CURRENT(t0);
 
-	lock_referenced(viewid, 0);
-	LockRelationOid(viewid, ExclusiveLock);
-	/* gone; or restored and not refreshed yet (see ddl.c) */
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(viewid)) ||
-		!pgs_view_populated(viewid))
+	if (batch_open(bt, opts_out))
 	{
-		MemoryContextSwitchTo(oldcxt);
-		MemoryContextDelete(batchcxt);
-		return BATCH_GONE;
-	}
-	PushActiveSnapshot(GetTransactionSnapshot());
-
-	state_rows = 0;
-	if (!load_cq_row(viewid, &row) ||
-		(from_worker && (!row.enabled || row.failed)))
-	{
-		result = BATCH_GONE;
-		goto done;
-	}
-	state_rows = row.state_rows;
-	run->batch_id = row.batches + 1;
-	pgs_parse_options(row.options, &opts);
-	if (opts_out)
-		*opts_out = opts;
-	if (from_worker && opts.trigger == TRIGGER_MANUAL)
-	{
-		result = BATCH_EMPTY;
-		goto done;
-	}
-	positions = load_positions(viewid);
-
-	/*
-	 * From here to the output, everything that can run user code -- the
-	 * rewrite (row-level security), planning, the query, the aggregates'
-	 * combine and final functions, the output expressions -- runs as the
-	 * view's owner, as REFRESH MATERIALIZED VIEW does.
-	 */
-	pgs_become_owner(viewid, &as_owner);
-
-	cq = load_cq(viewid, &row);
-	finalizes = cq->evicts && row.has_watermark;
-
-	/* read every source after its position, for this view */
-	foreach(lc, cq->streams)
-	{
-		Oid			relid = lfirst_oid(lc);
-		const SourceRoutine *src = pgs_source_for_relation(relid);
-		Relation	rel = table_open(relid, AccessShareLock);
-		SourceBatch *b = palloc0(sizeof(SourceBatch));
-		Jsonb	   *pos = position_of(positions, relid);
-
-		if (pos == NULL)
-			elog(ERROR, "continuous view \"%s\" has no position in stream \"%s\"",
-				 cq->viewname, RelationGetRelationName(rel));
-		b->relid = relid;
-		b->join_state = stream_pos_of(positions, relid)->join_state;
-		b->join_state_rows = stream_pos_of(positions, relid)->state_rows;
-		/* the total of the last batch: here, the aggregation's own */
-		state_rows -= b->join_state_rows;
-		if (input != INPUT_READ)
-		{
-			/* over no input: the sources are not even asked */
-			b->rows = tuplestore_begin_heap(false, false, work_mem);
-			b->start_position = b->end_position = pos;
-			b->wait_ms = -1;
-		}
-		else
-			src->read(rel, pos, cq->opts.max_batch_rows, b);
-		table_close(rel, NoLock);
-		rows_in += b->nrows;
-		more |= b->more;
-		if (b->wait_ms >= 0 && (wait->ms < 0 || b->wait_ms < wait->ms))
-			wait->ms = b->wait_ms;
-		if (b->has_wait_fd && wait->nfds < PGS_MAX_WAIT_FDS)
-			wait->fds[wait->nfds++] = b->wait_fd;
-		batches = lappend(batches, b);
-	}
-
-	if (rows_in == 0 && input != INPUT_NONE)
-	{
-		/* no input: a no-data batch, if the watermark has closed windows */
-		Tuplestorestate *sink_rows = NULL;
-
-		result = BATCH_EMPTY;
-		if (finalizes)
-		{
-			if (pgs_has_sink(cq) && cq->mode == OUTPUT_APPEND)
-				sink_rows = tuplestore_begin_heap(true, false, work_mem);
-			rows_out = pgs_finalize_windows(cq, agg_watermark(cq, row.watermark), &evicted,
-										sink_rows);
-			if (evicted > 0)
-			{
-				result = BATCH_DONE;
-				state_rows -= evicted;
-				if (pgs_has_sink(cq) && rows_out > 0)
-				{
-					CommandCounterIncrement();
-					pgs_sink_deliver(cq, row.batches + 1, sink_rows, NULL);
-				}
-			}
-		}
-		/* unchanged without input; and it carries the streams' latest event times */
-		has_watermark = advance_watermark(cq, &row, positions, batches, &watermark);
-	}
-	else
-	{
-		PlannedStmt *plan;
-		Tuplestorestate *out;
-		TupleDesc	outdesc;
-		Tuplestorestate *sink_rows = NULL;
-		Tuplestorestate *sink_deleted = NULL;
-		JoinRun    *jr = NULL;
-		CqRow		aggrow = row;
-
 		/*
-		 * A join evicts with the watermark its input leaves: a row that
-		 * cannot match any more goes (NULL-padded, if it never matched)
-		 * in the batch that made that certain. Its windows are final
-		 * the side's lag later.
+		 * From here to the output, everything that can run user code --
+		 * the rewrite (row-level security), planning, the query, the
+		 * aggregates' combine and final functions, the output expressions
+		 * -- runs as the view's owner, as REFRESH MATERIALIZED VIEW does.
 		 */
-		if (cq->join)
-		{
-			has_watermark = advance_watermark(cq, &row, positions, batches, &watermark);
-			aggrow.watermark = agg_watermark(cq, row.watermark);
-		}
-		/* the scans of the batch plan return what was read */
-		run->batches = batches;
-		if (cq->join)
-		{
-			jr = pgs_join_begin(cq, batches, row.has_watermark, row.watermark,
-								has_watermark, watermark);
-			if (cq->join->jointype != JOIN_INNER)
-			{
-				TupleDesc	pdesc;
-				Tuplestorestate *pairs = execute_plan(pgs_join_pairs_plan(jr),
-													  cq->viewname, &pdesc);
-
-				pgs_join_matched(jr, pairs, pdesc);
-				tuplestore_end(pairs);
-			}
-			plan = pgs_join_plan(jr, pgs_plan_batch(cq), false);
-		}
+		pgs_become_owner(bt->viewid, &as_owner);
+		bt->cq = load_cq(bt->viewid, &bt->row);
+		bt->finalizes = bt->cq->evicts && bt->row.has_watermark;
+		batch_read(bt);
+		if (bt->rows_in == 0 && input != INPUT_NONE)
+			batch_without_input(bt);
 		else
-			plan = pgs_plan_batch(cq);
-		out = execute_plan(plan, cq->viewname, &outdesc);
-		run->batches = NIL;
+			batch_with_input(bt);
+		pgs_restore_user(&as_owner);
 
-		/* the sink's rows: new or changed ones (complete mode reads the view) */
-		if (pgs_has_sink(cq) && cq->mode != OUTPUT_COMPLETE)
+		if (bt->result == BATCH_DONE && input != INPUT_NONE)
+			batch_record(bt);
+		foreach(lc, bt->streams)
 		{
-			sink_rows = tuplestore_begin_heap(true, false, work_mem);
-			if (cq->is_agg)
-				sink_deleted = tuplestore_begin_heap(true, false, work_mem);
+			SourceBatch *b = ((BatchStream *) lfirst(lc))->batch;
+
+			if (b->rows)
+				tuplestore_end(b->rows);
+			if (b->chunks)
+				tuplestore_end(b->chunks);
 		}
-		if (cq->is_agg)
-			rows_out = pgs_merge_groups(cq, out, outdesc, aggrow.has_watermark,
-									   aggrow.watermark, &state_rows, &rows_late,
-									   sink_rows, sink_deleted);
-		else
-			rows_out = pgs_write_rows(cq, out, outdesc, sink_rows);
-		tuplestore_end(out);
-		/* windows final under the watermark the batch ran with */
-		if (finalizes)
-		{
-			rows_out += pgs_finalize_windows(cq, aggrow.watermark, &evicted, sink_rows);
-			state_rows -= evicted;
-		}
-		if (jr)
-			pgs_join_end(jr, &rows_late);
-		/* not for a new global aggregate's first row: no batch of input */
-		if (pgs_has_sink(cq) && input == INPUT_READ)
-		{
-			CommandCounterIncrement();
-			pgs_sink_deliver(cq, row.batches + 1, sink_rows, sink_deleted);
-		}
-		result = BATCH_DONE;
-		if (more)
-			wait->ms = 0;
-
-		/* the next batch runs with the watermark this one's input moved */
-		if (!cq->join)
-			has_watermark = advance_watermark(cq, &row, positions, batches, &watermark);
-		if (has_watermark && (!row.has_watermark || watermark > row.watermark))
-			wait->ms = 0;
 	}
-	pgs_restore_user(&as_owner);
-
-	/* bookkeeping, as the extension's superuser again */
-	if (result == BATCH_DONE && input != INPUT_NONE)
-	{
-		BatchRecord rec = {
-			.view = viewid,
-			.started = started,
-			.rows_in = rows_in,
-			.rows_out = rows_out,
-			.rows_late = rows_late,
-			.state_rows = state_rows,
-			.has_watermark = has_watermark,
-			.watermark = watermark,
-			.ran_has_watermark = row.has_watermark,
-			.ran_watermark = row.watermark,
-		};
-
-		INSTR_TIME_SET_CURRENT(t1);
-		INSTR_TIME_SUBTRACT(t1, t0);
-		rec.duration_ms = INSTR_TIME_GET_MILLISEC(t1);
-		record_batch(&rec, batches);
-		/* not in REFRESH: it would hold the clean-up's locks in a user's transaction */
-		if (from_worker)
-			cleanup_sources(cq->streams);
-	}
-	foreach(lc, batches)
-	{
-		SourceBatch *b = lfirst(lc);
-
-		if (b->rows)
-			tuplestore_end(b->rows);
-		if (b->chunks)
-			tuplestore_end(b->chunks);
-	}
-
-done:
-	PopActiveSnapshot();
+	if (bt->snapshot)
+		PopActiveSnapshot();
+	result = bt->result;
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(batchcxt);
 	return result;
@@ -864,7 +934,7 @@ pgs_run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
 
 /*
  * Marks of the input available now in each stream of a view (a list of
- * StreamPos holding marks); or, with marks given, whether the view's
+ * BatchStream holding marks); or, with marks given, whether the view's
  * positions have all reached them.
  */
 static List *
@@ -885,13 +955,13 @@ refresh_marks(Oid viewid, List *marks, bool *reached)
 	{
 	foreach(lc, positions)
 	{
-		StreamPos  *sp = lfirst(lc);
+		BatchStream *sp = lfirst(lc);
 		const SourceRoutine *src = pgs_source_for_relation(sp->relid);
 		Relation	rel = table_open(sp->relid, AccessShareLock);
 
 		if (marks == NIL)
 		{
-			StreamPos  *m = palloc(sizeof(StreamPos));
+			BatchStream *m = palloc0(sizeof(BatchStream));
 
 			m->relid = sp->relid;
 			m->position = src->mark(rel);
@@ -979,7 +1049,7 @@ stream_lag(PG_FUNCTION_ARGS)
 	{
 	foreach(lc, positions)
 	{
-		StreamPos  *sp = lfirst(lc);
+		BatchStream *sp = lfirst(lc);
 		const SourceRoutine *src = pgs_source_for_relation(sp->relid);
 		Relation	rel;
 		int64		n;

@@ -54,12 +54,29 @@ extern bool pgs_window_key(Query *q, Node *e, List *wm, int64 *size, Oid *relid)
 extern bool pgs_stream_column_of(Query *q, Node *e, Oid *relid, AttrNumber *attno);
 extern int64 pgs_window_start(int64 ts, int64 size, int64 origin);
 
+/*
+ * What a batch knows of one stream it reads, besides the rows
+ * (engine/batch.c): where it read from, the latest event time seen, and
+ * a join side's state. The engine's own; the source knows only the
+ * SourceBatch.
+ */
+typedef struct BatchStream
+{
+	Oid			relid;
+	SourceBatch *batch;			/* what the source read, or NULL */
+	Jsonb	   *position;		/* where it read from */
+	bool		has_max_time;	/* the latest event time read, if any */
+	int64		max_time;
+	Oid			join_state;		/* a join's state of this side, if any */
+	int64		state_rows;		/* its rows */
+} BatchStream;
+
 /* in engine/join.c */
 typedef struct JoinRun JoinRun;
 extern CqJoin *pgs_analyze_join(Query *query, List *streams, List *wm_streams,
 								bool for_create);
 extern bool pgs_join_allows_nullable(Query *query, JoinExpr *j);
-extern JoinRun *pgs_join_begin(CqDef *cq, List *batches, bool has_late, int64 late_wm,
+extern JoinRun *pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 							   bool has_evict, int64 evict_wm);
 extern PlannedStmt *pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only);
 extern PlannedStmt *pgs_join_pairs_plan(JoinRun *jr);

@@ -84,6 +84,8 @@ typedef struct JoinRunSide
 {
 	CqJoinSide *def;
 	SourceBatch *batch;
+	BatchStream *stream;		/* its stream in the batch: the state table and
+								 * its row count */
 	Relation	srel;			/* its state table */
 	TupleDesc	desc;			/* the stream's row type */
 	AttrNumber *statecol;		/* per stream attribute: state column or 0 */
@@ -288,7 +290,7 @@ state_to_stream(JoinRunSide *s, TupleTableSlot *sslot, TupleTableSlot *slot)
 }
 
 JoinRun *
-pgs_join_begin(CqDef *cq, List *batches, bool has_late, int64 late_wm,
+pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 			   bool has_evict, int64 evict_wm)
 {
 	JoinRun    *jr = palloc0(sizeof(JoinRun));
@@ -309,13 +311,15 @@ pgs_join_begin(CqDef *cq, List *batches, bool has_late, int64 late_wm,
 		ListCell   *lc;
 
 		s->def = &cq->join->side[k];
-		foreach(lc, batches)
-			if (((SourceBatch *) lfirst(lc))->relid == s->def->relid)
-				s->batch = lfirst(lc);
-		if (s->batch == NULL || !OidIsValid(s->batch->join_state))
+		foreach(lc, streams)
+			if (((BatchStream *) lfirst(lc))->relid == s->def->relid)
+				s->stream = lfirst(lc);
+		if (s->stream == NULL || s->stream->batch == NULL ||
+			!OidIsValid(s->stream->join_state))
 			elog(ERROR, "continuous view \"%s\" has no join state for stream \"%s\"",
 				 cq->viewname, get_rel_name(s->def->relid));
-		s->srel = table_open(s->batch->join_state, RowExclusiveLock);
+		s->batch = s->stream->batch;
+		s->srel = table_open(s->stream->join_state, RowExclusiveLock);
 		{
 			Relation	rel = table_open(s->def->relid, AccessShareLock);
 
@@ -726,11 +730,24 @@ join_scan_end(ForeignScanState *node)
 		delta_close(&js->delta);
 }
 
+/* rows a scan of stream relid may read of its side's state (the planner's estimate) */
+static double
+join_scan_state_rows(void *join, Oid relid)
+{
+	JoinRun    *jr = join;
+
+	for (int k = 0; k < 2; k++)
+		if (jr->side[k].def->relid == relid)
+			return (double) jr->side[k].stream->state_rows;
+	return 0;
+}
+
 static const BatchRunJoinScan join_scan_routine = {
 	join_scan_begin,
 	join_scan_next,
 	join_scan_rescan,
-	join_scan_end
+	join_scan_end,
+	join_scan_state_rows
 };
 
 /*------------------------------------------------------------------------
@@ -898,7 +915,7 @@ pgs_join_end(JoinRun *jr, int64 *rows_late)
 			inserted++;
 		}
 		delta_close(&r);
-		s->batch->join_state_rows += inserted - evicted;
+		s->stream->state_rows += inserted - evicted;
 
 		viewwriter_close(vw);
 		ExecDropSingleTupleTableSlot(sslot);

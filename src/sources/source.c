@@ -126,9 +126,13 @@ static void
 scanGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	SourceBatch *b = pgs_current_batch(foreigntableid);
+	BatchRun   *run = pgs_batchrun_current();
+	double		state = 0;
 
 	/* in a join, a scan may read the side's state too */
-	baserel->rows = b ? Max(b->nrows + b->join_state_rows, 1) : 1000;
+	if (b && run->join_scan)
+		state = run->join_scan->state_rows(run->join, foreigntableid);
+	baserel->rows = b ? Max(b->nrows + state, 1) : 1000;
 }
 
 static void

@@ -39,11 +39,6 @@ typedef struct SourceBatch
 	bool		has_wait_fd;	/* and a descriptor readable when input comes */
 	int			wait_fd;
 	int64		rows_bad;		/* records sent to stream.errors */
-	bool		has_max_time;	/* engine/batch.c: the batch's latest event time */
-	int64		max_time;
-	/* a join of two streams (engine/join.c): this side's state */
-	Oid			join_state;		/* its table, or InvalidOid */
-	int64		join_state_rows;
 } SourceBatch;
 
 typedef struct SourceRoutine

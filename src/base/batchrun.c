@@ -17,14 +17,19 @@
 
 static BatchRun *current_run = NULL;
 
-/* Start the work of view viewid (InvalidOid: none, e.g. a plain SELECT) */
+/*
+ * Start the work of view viewid. A batch (is_batch) reads its sources in
+ * one phase of it, which sets reading; a lag or a mark reads them all
+ * the time it is pushed.
+ */
 void
 pgs_batchrun_push(BatchRun *run, Oid viewid, bool is_batch)
 {
-	Assert(run != NULL && run != current_run);
+	Assert(run != NULL && run != current_run && OidIsValid(viewid));
 	memset(run, 0, sizeof(*run));
 	run->viewid = viewid;
 	run->is_batch = is_batch;
+	run->reading = !is_batch;
 	run->outer = current_run;
 	current_run = run;
 }
@@ -42,11 +47,15 @@ pgs_batchrun_current(void)
 	return current_run;
 }
 
-/* the view whose work is being done, or InvalidOid */
+/*
+ * The view whose sources are being read, or InvalidOid: outside that --
+ * a plain SELECT, even one that user code runs inside a batch -- a bad
+ * record is a warning, and a source reads with the user's credentials.
+ */
 Oid
 pgs_batchrun_view(void)
 {
-	return current_run ? current_run->viewid : InvalidOid;
+	return current_run && current_run->reading ? current_run->viewid : InvalidOid;
 }
 
 /*
@@ -56,6 +65,7 @@ pgs_batchrun_view(void)
 Oid
 pgs_batchrun_user(void)
 {
-	return current_run && OidIsValid(current_run->viewid)
-		? pgs_rel_owner(current_run->viewid) : GetUserId();
+	Oid			viewid = pgs_batchrun_view();
+
+	return OidIsValid(viewid) ? pgs_rel_owner(viewid) : GetUserId();
 }

@@ -51,6 +51,9 @@ typedef struct BatchRun
 {
 	Oid			viewid;			/* the view whose work this is */
 	bool		is_batch;		/* a batch (not a lag or a mark) */
+	bool		reading;		/* its sources are being read for the view:
+								 * only then do they read as its owner, and
+								 * dead letters go to its stream.errors */
 	int64		batch_id;		/* the batch's number, once known, or 0 */
 	List	   *batches;		/* SourceBatch *: what each stream read, once
 								 * read; the scans return these */
@@ -65,7 +68,7 @@ typedef struct BatchRun
 extern void pgs_batchrun_push(BatchRun *run, Oid viewid, bool is_batch);
 extern void pgs_batchrun_pop(BatchRun *run);
 extern BatchRun *pgs_batchrun_current(void);
-extern Oid	pgs_batchrun_view(void);
+extern Oid	pgs_batchrun_view(void);	/* whose sources are being read */
 extern Oid	pgs_batchrun_user(void);	/* the view's owner, or the user */
 
 #endif							/* PGS_BATCHRUN_H */

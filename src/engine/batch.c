@@ -610,6 +610,8 @@ batch_read(Batch *bt)
 	BatchWait  *wait = bt->wait;
 	ListCell   *lc;
 
+	/* the sources read as the view's owner, its dead letters are its */
+	bt->run->reading = true;
 	foreach(lc, cq->streams)
 	{
 		Oid			relid = lfirst_oid(lc);
@@ -645,6 +647,7 @@ batch_read(Batch *bt)
 			wait->fds[wait->nfds++] = b->wait_fd;
 		bt->streams = lappend(bt->streams, s);
 	}
+	bt->run->reading = false;
 }
 
 /* deliver what the batch wrote to the view's sink, in its transaction */

@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """The units of pg_stream depend on each other in one direction only.
 
-Reads the symbols of the built objects (nm): an object that uses a symbol
-another unit defines depends on that unit. A unit is a folder under src/
-(src/engine/...) or a file at its top (src/ddl.c). Fails, naming the
-symbols, if the units' graph has a cycle, or if a unit calls one above it
-in LAYERS (the order src/pg_stream.h describes); a unit not in LAYERS
-fails too, so a new one must be placed.
+Reads the symbols of the built objects (nm), those the Makefile's OBJS
+lists: an object that uses a symbol another unit defines depends on that
+unit. A unit is a folder under src/ (src/engine/...) or a file at its top
+(src/ddl.c). Fails, naming the symbols, if the units' graph has a cycle,
+or if a unit calls one above it in LAYERS (the order src/pg_stream.h
+describes); a unit not in LAYERS fails too, so a new one must be placed.
+The includes are checked the same way: a file includes no header of a
+unit above its own, but for the headers in TYPES_ONLY, which must declare
+no function.
 
 usage: layers.py ROOT   (the built source tree)
 """
 import os
+import re
 import subprocess
 import sys
 
@@ -18,11 +22,49 @@ import sys
 LAYERS = ["base", "meta", "formats", "sources", "sinks", "engine", "bgw",
           "ddl.c", "pg_stream.c"]
 
+# headers of types only, which units below theirs may include: the
+# analysed query (CqDef), which the engine builds and the sinks read
+TYPES_ONLY = ["engine/cq.h"]
+
+
+def unit_of_path(rel):
+    parts = rel.split("/")
+    return parts[0] if len(parts) > 1 else parts[0][:-2] + ".c"
+
+
+def objects(root):
+    """The objects the Makefile builds (its OBJS), not stale ones."""
+    text = open(os.path.join(root, "Makefile")).read()
+    m = re.search(r"^OBJS\s*=((?:.*\\\n)*.*)$", text, re.M)
+    if not m:
+        sys.exit("layers: no OBJS in %s/Makefile" % root)
+    return [os.path.join(root, o) for o in m.group(1).replace("\\", " ").split()]
+
+
+def include_problems(root):
+    bad = []
+    for d, _, files in os.walk(os.path.join(root, "src")):
+        for f in sorted(files):
+            if not f.endswith((".c", ".h")):
+                continue
+            path = os.path.join(d, f)
+            rel = os.path.relpath(path, os.path.join(root, "src"))
+            text = open(path).read()
+            if rel in TYPES_ONLY and re.search(r"\bextern\b[^;]*\(", text):
+                bad.append("%s is in TYPES_ONLY but declares functions" % rel)
+            u = unit_of_path(rel)
+            for inc in re.findall(r'^#include "([^"]+)"', text, re.M):
+                if not os.path.exists(os.path.join(root, "src", inc)):
+                    continue
+                v = unit_of_path(inc)
+                if (u in LAYERS and v in LAYERS and LAYERS.index(v) > LAYERS.index(u)
+                        and inc not in TYPES_ONLY):
+                    bad.append("src/%s includes %s, a header of a unit above it" % (rel, inc))
+    return bad
+
 
 def unit_of(root, obj):
-    rel = os.path.relpath(obj, os.path.join(root, "src"))
-    parts = rel.split(os.sep)
-    return parts[0] if len(parts) > 1 else parts[0][:-2] + ".c"
+    return unit_of_path(os.path.relpath(obj, os.path.join(root, "src")).replace(os.sep, "/"))
 
 
 def symbols(obj):
@@ -71,11 +113,10 @@ def cycles(units, edges):
 
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else "."
-    objs = []
-    for d, _, files in os.walk(os.path.join(root, "src")):
-        objs += [os.path.join(d, f) for f in files if f.endswith(".o")]
-    if not objs:
-        sys.exit("layers: no objects under %s/src: build first" % root)
+    objs = objects(root)
+    missing = [o for o in objs if not os.path.exists(o)]
+    if missing:
+        sys.exit("layers: %s not built: build first" % ", ".join(missing))
     owner, uses = {}, []
     for o in sorted(objs):
         u = unit_of(root, o)
@@ -104,6 +145,9 @@ def main():
             for r in sorted(reasons):
                 print("    " + r)
             bad += 1
+    for problem in include_problems(root):
+        print("layers: " + problem)
+        bad += 1
     n = sum(len(v) for v in edges.values())
     print("layers: %d units, %d dependencies between them, %d problems"
           % (len(units), n, bad))

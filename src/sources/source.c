@@ -27,6 +27,8 @@
 
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_foreign_data_wrapper.h"
+#include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -66,19 +68,24 @@ pgs_current_batch(Oid relid)
 	return NULL;
 }
 
-/* The Source of a foreign table, or NULL if it is not a stream of ours */
-const SourceRoutine *
-pgs_source_for_relation(Oid relid)
-{
-	ForeignTable *ft;
-	ForeignServer *server;
-	ForeignDataWrapper *fdw;
+/*------------------------------------------------------------------------
+ * The sources
+ *------------------------------------------------------------------------
+ */
+static const SourceRoutine *const sources[] = {
+	&stream_source,
+	&rate_source,
+	&kafka_source,
+	&file_source,
+	&socket_source,
+};
 
-	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
-		return NULL;
-	ft = GetForeignTable(relid);
-	server = GetForeignServer(ft->serverid);
-	fdw = GetForeignDataWrapper(server->fdwid);
+/* The Source of a server's FDW, or NULL if it is not one of ours */
+static const SourceRoutine *
+source_for_server(Oid serverid)
+{
+	ForeignServer *server = GetForeignServer(serverid);
+	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
 
 	/* match by handler name, so a renamed FDW is still recognised */
 	if (OidIsValid(fdw->fdwhandler))
@@ -89,19 +96,26 @@ pgs_source_for_relation(Oid relid)
 
 		if (nspname && strcmp(nspname, PG_STREAM_SCHEMA) == 0)
 		{
-			if (strcmp(handler, "stream_fdw_handler") == 0)
-				return &stream_source;
-			if (strcmp(handler, "rate_fdw_handler") == 0)
-				return &rate_source;
-			if (strcmp(handler, "kafka_fdw_handler") == 0)
-				return &kafka_source;
-			if (strcmp(handler, "file_fdw_handler") == 0)
-				return &file_source;
-			if (strcmp(handler, "socket_fdw_handler") == 0)
-				return &socket_source;
+			for (int i = 0; i < lengthof(sources); i++)
+			{
+				size_t		len = strlen(sources[i]->name);
+
+				if (strncmp(handler, sources[i]->name, len) == 0 &&
+					strcmp(handler + len, "_fdw_handler") == 0)
+					return sources[i];
+			}
 		}
 	}
 	return NULL;
+}
+
+/* The Source of a foreign table, or NULL if it is not a stream of ours */
+const SourceRoutine *
+pgs_source_for_relation(Oid relid)
+{
+	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
+		return NULL;
+	return source_for_server(GetForeignTable(relid)->serverid);
 }
 
 bool

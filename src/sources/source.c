@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * source.c
- *	  What every source shares: the FDW scan that reads a batch, option
- *	  validation helpers, and the mapping from a foreign table to its
- *	  Source.
+ *	  What every source shares (the source kit): the table of sources and
+ *	  the mapping from a foreign table to its Source, the FDW handler of
+ *	  every source (the foreign scan that reads a batch, INSERT and COPY,
+ *	  IMPORT FOREIGN SCHEMA), and the validator of every source's options.
  *
  * A continuous query is planned and executed by PostgreSQL's own planner
  * and executor. The only thing that makes it "streaming" is what a scan of
@@ -25,12 +26,15 @@
 #include "formats/formats.h"
 #include "sources/sources.h"
 
+#include "access/reloptions.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_foreign_data_wrapper.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_type.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
 #include "executor/executor.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
@@ -327,6 +331,7 @@ scanEndForeignScan(ForeignScanState *node)
 	ExecDropSingleTupleTableSlot(st->mslot);
 }
 
+/* the scan of every stream (the kit's handler; kafka.c and file.c) */
 void
 pgs_fdw_scan_routines(FdwRoutine *routine)
 {
@@ -338,3 +343,265 @@ pgs_fdw_scan_routines(FdwRoutine *routine)
 	routine->ReScanForeignScan = scanReScanForeignScan;
 	routine->EndForeignScan = scanEndForeignScan;
 }
+
+
+/*------------------------------------------------------------------------
+ * INSERT and COPY into a stream
+ *------------------------------------------------------------------------
+ *
+ * The same for INSERT (BeginForeignModify) and COPY or a partition's
+ * tuple routing (BeginForeignInsert): the source's insert_begin, a row at
+ * a time, insert_end. Only for a source with insert_begin: another one's
+ * FdwRoutine has no modify callbacks at all, so that PostgreSQL refuses
+ * an INSERT into it as for any foreign table that takes none.
+ */
+typedef struct KitInsertState
+{
+	const SourceRoutine *src;
+	void	   *state;			/* the source's */
+} KitInsertState;
+
+static KitInsertState *
+kit_insert_begin(ResultRelInfo *rinfo, EState *estate)
+{
+	KitInsertState *st = palloc(sizeof(KitInsertState));
+
+	st->src = pgs_source_for_relation(RelationGetRelid(rinfo->ri_RelationDesc));
+	Assert(st->src && st->src->insert_begin);
+	st->state = st->src->insert_begin(rinfo, estate);
+	return st;
+}
+
+static void
+kit_insert_end(KitInsertState *st)
+{
+	if (st)
+		st->src->insert_end(st->state);
+}
+
+static List *
+kitPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
+					 Index resultRelation, int subplan_index)
+{
+	return NIL;
+}
+
+static void
+kitBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+					  List *fdw_private, int subplan_index, int eflags)
+{
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	rinfo->ri_FdwState = kit_insert_begin(rinfo, mtstate->ps.state);
+}
+
+static TupleTableSlot *
+kitExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
+					 TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	KitInsertState *st = rinfo->ri_FdwState;
+
+	st->src->insert_row(st->state, slot);
+	return slot;
+}
+
+static void
+kitEndForeignModify(EState *estate, ResultRelInfo *rinfo)
+{
+	kit_insert_end(rinfo->ri_FdwState);
+}
+
+static void
+kitBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	rinfo->ri_FdwState = kit_insert_begin(rinfo, mtstate->ps.state);
+}
+
+static void
+kitEndForeignInsert(EState *estate, ResultRelInfo *rinfo)
+{
+	kit_insert_end(rinfo->ri_FdwState);
+}
+
+static int
+kitIsForeignRelUpdatable(Relation rel)
+{
+	return (1 << CMD_INSERT);
+}
+
+static List *
+kitImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	const SourceRoutine *src = source_for_server(serverOid);
+
+	Assert(src && src->import_schema);
+	return src->import_schema(stmt, serverOid);
+}
+
+/*------------------------------------------------------------------------
+ * The FDW handler and validator of every source
+ *------------------------------------------------------------------------
+ */
+Datum
+pgs_source_handler(const SourceRoutine *src)
+{
+	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	pgs_fdw_scan_routines(routine);
+	if (src->insert_begin)
+	{
+		routine->PlanForeignModify = kitPlanForeignModify;
+		routine->BeginForeignModify = kitBeginForeignModify;
+		routine->ExecForeignInsert = kitExecForeignInsert;
+		routine->EndForeignModify = kitEndForeignModify;
+		routine->BeginForeignInsert = kitBeginForeignInsert;
+		routine->EndForeignInsert = kitEndForeignInsert;
+		routine->IsForeignRelUpdatable = kitIsForeignRelUpdatable;
+	}
+	if (src->import_schema)
+		routine->ImportForeignSchema = kitImportForeignSchema;
+	PG_RETURN_POINTER(routine);
+}
+
+/* where options of catalog are given (PGS_OPT_*) */
+static int
+option_place(Oid catalog)
+{
+	switch (catalog)
+	{
+		case ForeignDataWrapperRelationId:
+			return PGS_OPT_WRAPPER;
+		case ForeignServerRelationId:
+			return PGS_OPT_SERVER;
+		case UserMappingRelationId:
+			return PGS_OPT_MAPPING;
+		case ForeignTableRelationId:
+			return PGS_OPT_TABLE;
+		default:
+			return PGS_OPT_COLUMN;
+	}
+}
+
+/* how the source names place in messages */
+static const char *
+option_context(const SourceRoutine *src, int place)
+{
+	const char *what = NULL;
+
+	switch (place)
+	{
+		case PGS_OPT_WRAPPER:
+			what = src->contexts.wrapper;
+			break;
+		case PGS_OPT_SERVER:
+			what = src->contexts.server;
+			break;
+		case PGS_OPT_MAPPING:
+			what = src->contexts.mapping;
+			break;
+		case PGS_OPT_TABLE:
+			what = src->contexts.table;
+			break;
+		case PGS_OPT_COLUMN:
+			what = src->contexts.column;
+			break;
+	}
+	return what ? what : psprintf("foreign-data wrapper \"%s\" in this context", src->name);
+}
+
+static void
+check_option(const SourceOption *opt, DefElem *def)
+{
+	switch (opt->check)
+	{
+		case PGS_CHECK_ANY:
+			break;
+		case PGS_CHECK_INT:
+			(void) pgs_defel_int64(def, opt->min, opt->max, ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE);
+			break;
+		case PGS_CHECK_NONEMPTY:
+			if (*defGetString(def) == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("option \"%s\" must not be empty", def->defname)));
+			break;
+		case PGS_CHECK_FORMAT:
+			if (!pgs_format_option(def, true))
+				elog(ERROR, "option \"%s\" is not a format option", def->defname);
+			break;
+		case PGS_CHECK_ON_ERROR:
+			(void) pgs_on_error_stop(def);
+			break;
+		case PGS_CHECK_EVENT_TIME:
+			if (!pgs_event_time_option(def))
+				elog(ERROR, "option \"%s\" is not an event-time option", def->defname);
+			break;
+		case PGS_CHECK_CUSTOM:
+			opt->custom(def);
+			break;
+	}
+}
+
+/*
+ * The validator of every source: each option in its table for the
+ * context (or taken by other_option), checked as the table says; then
+ * the source's validate on the whole list.
+ */
+Datum
+pgs_source_validator(const SourceRoutine *src, FunctionCallInfo fcinfo)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			catalog = PG_GETARG_OID(1);
+	int			place = option_place(catalog);
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+		const SourceOption *opt;
+
+		if (place == PGS_OPT_SERVER && src->superuser_servers && !superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only a superuser may set the options of %s",
+							option_context(src, place)),
+					 errhint("A superuser can create the server and grant USAGE on it.")));
+		for (opt = src->options; opt && opt->name; opt++)
+			if ((opt->where & place) && strcmp(opt->name, def->defname) == 0)
+				break;
+		if (opt && opt->name)
+			check_option(opt, def);
+		else if (src->other_option == NULL || !src->other_option(def, catalog))
+		{
+			/* the hint: the context's options, in the table's order */
+			const char **valid = palloc(sizeof(char *));
+			int			n = 0;
+
+			for (opt = src->options; opt && opt->name; opt++)
+				if (opt->where & place)
+				{
+					valid = repalloc(valid, sizeof(char *) * (n + 2));
+					valid[n++] = opt->name;
+				}
+			valid[n] = NULL;
+			pgs_reject_unknown_option(def->defname, valid, option_context(src, place));
+		}
+	}
+	if (src->validate)
+		src->validate(options, catalog);
+	PG_RETURN_VOID();
+}
+
+/*
+ * The SQL entry points of a source (pg_stream--0.1.sql names them):
+ * <name>_fdw_handler and <name>_fdw_validator, the kit's with its routine.
+ */
+#define PGS_SOURCE_ENTRY_POINTS(name, routine) \
+	PG_FUNCTION_INFO_V1(name##_fdw_handler); \
+	PG_FUNCTION_INFO_V1(name##_fdw_validator); \
+	Datum name##_fdw_handler(PG_FUNCTION_ARGS) { return pgs_source_handler(&routine); } \
+	Datum name##_fdw_validator(PG_FUNCTION_ARGS) { return pgs_source_validator(&routine, fcinfo); }
+
+PGS_SOURCE_ENTRY_POINTS(stream, stream_source)
+PGS_SOURCE_ENTRY_POINTS(rate, rate_source)
+PGS_SOURCE_ENTRY_POINTS(socket, socket_source)

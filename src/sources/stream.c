@@ -47,7 +47,6 @@
 #include "sources/sources.h"
 
 #include "access/genam.h"
-#include "access/reloptions.h"
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -55,11 +54,6 @@
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_foreign_table.h"
-#include "catalog/pg_foreign_server.h"
-#include "catalog/pg_foreign_data_wrapper.h"
-#include "catalog/pg_user_mapping.h"
-#include "commands/defrem.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "foreign/fdwapi.h"
@@ -76,9 +70,6 @@
 #include "storage/lmgr.h"
 #include "storage/procarray.h"
 #include "utils/snapmgr.h"
-
-PG_FUNCTION_INFO_V1(stream_fdw_handler);
-PG_FUNCTION_INFO_V1(stream_fdw_validator);
 
 /* chunk size: one chunk and its row header fit in a heap page */
 #define STREAM_CHUNK_BYTES 7900
@@ -835,18 +826,6 @@ stream_restore(Relation rel, Oid viewid)
 		 RelationGetRelationName(rel), nmoved, list_length(groups), ngone);
 }
 
-const SourceRoutine stream_source = {
-	.name = "stream",
-	.initial_position = stream_initial_position,
-	.read = stream_read,
-	.lag = stream_lag,
-	.cleanup = stream_cleanup,
-	.add_reader = stream_add_reader,
-	.mark = stream_mark,
-	.reached = stream_reached,
-	.restore = stream_restore,
-};
-
 /*------------------------------------------------------------------------
  * INSERT and COPY into a stream
  *------------------------------------------------------------------------
@@ -921,8 +900,8 @@ flush_chunk(StreamInsertState *st)
 	tuple_pack_reset(&st->packer);
 }
 
-static StreamInsertState *
-begin_insert(ResultRelInfo *rinfo, EState *estate)
+static void *
+stream_insert_begin(ResultRelInfo *rinfo, EState *estate)
 {
 	StreamInsertState *st = palloc0(sizeof(StreamInsertState));
 
@@ -940,19 +919,9 @@ begin_insert(ResultRelInfo *rinfo, EState *estate)
 }
 
 static void
-end_insert(StreamInsertState *st)
+stream_insert_row(void *state, TupleTableSlot *slot)
 {
-	flush_chunk(st);
-	ExecCloseIndices(st->bufrri);
-	ExecDropSingleTupleTableSlot(st->bslot);
-	table_close(st->bufrel, NoLock);
-}
-
-static TupleTableSlot *
-stream_ExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
-						 TupleTableSlot *slot, TupleTableSlot *planSlot)
-{
-	StreamInsertState *st = rinfo->ri_FdwState;
+	StreamInsertState *st = state;
 	bool		shouldFree;
 	MinimalTuple mt = tuple_pack_prepare(slot, &shouldFree);
 
@@ -963,105 +932,44 @@ stream_ExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	tuple_pack_add(&st->packer, mt);
 	if (shouldFree)
 		pfree(mt);
-	return slot;
 }
 
 static void
-stream_BeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
-						  List *fdw_private, int subplan_index, int eflags)
+stream_insert_end(void *state)
 {
-	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
-		return;
-	rinfo->ri_FdwState = begin_insert(rinfo, mtstate->ps.state);
+	StreamInsertState *st = state;
+
+	flush_chunk(st);
+	ExecCloseIndices(st->bufrri);
+	ExecDropSingleTupleTableSlot(st->bslot);
+	table_close(st->bufrel, NoLock);
 }
 
-static void
-stream_EndForeignModify(EState *estate, ResultRelInfo *rinfo)
-{
-	if (rinfo->ri_FdwState)
-		end_insert(rinfo->ri_FdwState);
-}
+/* a stream takes the event-time options only (engine/eventtime.c) */
+static const SourceOption stream_options[] = {
+	PGS_OPT_EVENT_TIME_OPTIONS,
+	{NULL}
+};
 
-static void
-stream_BeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
-{
-	rinfo->ri_FdwState = begin_insert(rinfo, mtstate->ps.state);
-}
-
-static void
-stream_EndForeignInsert(EState *estate, ResultRelInfo *rinfo)
-{
-	end_insert(rinfo->ri_FdwState);
-}
-
-static List *
-stream_PlanForeignModify(PlannerInfo *root, ModifyTable *plan,
-						 Index resultRelation, int subplan_index)
-{
-	return NIL;
-}
-
-static int
-stream_IsForeignRelUpdatable(Relation rel)
-{
-	return (1 << CMD_INSERT);
-}
-
-Datum
-stream_fdw_handler(PG_FUNCTION_ARGS)
-{
-	FdwRoutine *routine = makeNode(FdwRoutine);
-
-	pgs_fdw_scan_routines(routine);
-	routine->PlanForeignModify = stream_PlanForeignModify;
-	routine->BeginForeignModify = stream_BeginForeignModify;
-	routine->ExecForeignInsert = stream_ExecForeignInsert;
-	routine->EndForeignModify = stream_EndForeignModify;
-	routine->BeginForeignInsert = stream_BeginForeignInsert;
-	routine->EndForeignInsert = stream_EndForeignInsert;
-	routine->IsForeignRelUpdatable = stream_IsForeignRelUpdatable;
-	PG_RETURN_POINTER(routine);
-}
-
-/*
- * A stream takes the event-time options only (engine/eventtime.c).
- */
-Datum
-stream_fdw_validator(PG_FUNCTION_ARGS)
-{
-	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
-	Oid			catalog = PG_GETARG_OID(1);
-	ListCell   *lc;
-	static const char *const none[] = {NULL};
-	static const char *const table_opts[] = {"event_time", "watermark", NULL};
-	const char *what;
-
-	switch (catalog)
-	{
-		case ForeignDataWrapperRelationId:
-			what = "foreign-data wrapper \"stream\"";
-			break;
-		case ForeignServerRelationId:
-			what = "a server of foreign-data wrapper \"stream\"";
-			break;
-		case UserMappingRelationId:
-			what = "a user mapping of foreign-data wrapper \"stream\"";
-			break;
-		case ForeignTableRelationId:
-			what = "a stream";
-			break;
-		default:
-			what = "a column of a stream";
-			break;
-	}
-	foreach(lc, options)
-	{
-		DefElem    *def = lfirst_node(DefElem, lc);
-
-		if (catalog == ForeignTableRelationId && pgs_event_time_option(def))
-			continue;
-		pgs_reject_unknown_option(def->defname,
-								  catalog == ForeignTableRelationId ? table_opts : none, what);
-	}
-	PG_RETURN_VOID();
-}
+const SourceRoutine stream_source = {
+	.name = "stream",
+	.initial_position = stream_initial_position,
+	.read = stream_read,
+	.lag = stream_lag,
+	.cleanup = stream_cleanup,
+	.add_reader = stream_add_reader,
+	.mark = stream_mark,
+	.reached = stream_reached,
+	.restore = stream_restore,
+	.options = stream_options,
+	.contexts = {
+		.wrapper = "foreign-data wrapper \"stream\"",
+		.server = "a server of foreign-data wrapper \"stream\"",
+		.mapping = "a user mapping of foreign-data wrapper \"stream\"",
+		.table = "a stream",
+		.column = "a column of a stream",
+	},
+	.insert_begin = stream_insert_begin,
+	.insert_row = stream_insert_row,
+	.insert_end = stream_insert_end,
+};

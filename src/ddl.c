@@ -732,7 +732,7 @@ check_alter_stream(AlterTableStmt *stmt, Oid relid)
 		 * a dump and restore (that leaves dropped columns out) would shift.
 		 */
 		if (cmd->subtype == AT_DropColumn &&
-			pgs_source_for_relation(relid) == &stream_source)
+			pgs_source_for_relation(relid)->keeps_rows)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("cannot drop a column of stream \"%s\"", get_rel_name(relid)),
@@ -1072,7 +1072,7 @@ stream_on_drop(PG_FUNCTION_ARGS)
 	run_sql("DELETE FROM stream.positions WHERE view::oid IN " DROPPED_RELS
 			" OR stream::oid IN " DROPPED_RELS);
 	run_sql("DELETE FROM stream.batch_log WHERE view::oid IN " DROPPED_RELS);
-	run_sql("DELETE FROM stream.buffer WHERE stream IN " DROPPED_RELS);
+	pgs_sources_dropped();
 	SPI_finish();
 	pgs_restore_user(&saved);
 	wake_at_commit = true;

@@ -169,7 +169,7 @@ pgs_manager_main(Datum arg)
 				m->seen = true;
 				strlcpy(m->name, name ? name : "?", sizeof(m->name));
 			}
-			pgs_stream_gc();
+			pgs_sources_gc();
 			SPI_finish();
 		}
 		PopActiveSnapshot();

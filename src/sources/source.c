@@ -4,7 +4,8 @@
  *	  What every source shares (the source kit): the table of sources and
  *	  the mapping from a foreign table to its Source, the FDW handler of
  *	  every source (the foreign scan that reads a batch, INSERT and COPY,
- *	  IMPORT FOREIGN SCHEMA), and the validator of every source's options.
+ *	  IMPORT FOREIGN SCHEMA), the validator of every source's options, and
+ *	  the hooks the layers above call on every source.
  *
  * A continuous query is planned and executed by PostgreSQL's own planner
  * and executor. The only thing that makes it "streaming" is what a scan of
@@ -605,3 +606,49 @@ pgs_source_validator(const SourceRoutine *src, FunctionCallInfo fcinfo)
 PGS_SOURCE_ENTRY_POINTS(stream, stream_source)
 PGS_SOURCE_ENTRY_POINTS(rate, rate_source)
 PGS_SOURCE_ENTRY_POINTS(socket, socket_source)
+
+/*------------------------------------------------------------------------
+ * What the layers above ask of every source
+ *------------------------------------------------------------------------
+ */
+
+/* how to wake a database's workers (bgw/, passed in by _PG_init) */
+static void (*wake_database) (Oid dboid) = NULL;
+
+/*
+ * At load: each source's init. wake wakes a database's workers (bgw/:
+ * sources/ calls nothing above it); a source calls it through
+ * pgs_source_wake_database.
+ */
+void
+pgs_sources_init(void (*wake) (Oid dboid))
+{
+	wake_database = wake;
+	for (int i = 0; i < lengthof(sources); i++)
+		if (sources[i]->init)
+			sources[i]->init();
+}
+
+void
+pgs_source_wake_database(Oid dboid)
+{
+	wake_database(dboid);
+}
+
+/* the managers' clean-up: each source's gc */
+void
+pgs_sources_gc(void)
+{
+	for (int i = 0; i < lengthof(sources); i++)
+		if (sources[i]->gc)
+			sources[i]->gc();
+}
+
+/* the sql_drop event trigger, as superuser: each source's dropped */
+void
+pgs_sources_dropped(void)
+{
+	for (int i = 0; i < lengthof(sources); i++)
+		if (sources[i]->dropped)
+			sources[i]->dropped();
+}

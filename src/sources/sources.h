@@ -166,6 +166,24 @@ typedef struct SourceRoutine
 	void		(*insert_end) (void *state);
 	/* IMPORT FOREIGN SCHEMA (optional) */
 	List	   *(*import_schema) (ImportForeignSchemaStmt *stmt, Oid serverid);
+
+	/* at load, in _PG_init (optional) */
+	void		(*init) (void);
+	/* the managers' clean-up, in a transaction, every second (optional) */
+	void		(*gc) (void);
+
+	/*
+	 * Relations were dropped: forget what the source kept of them
+	 * (optional). Called by the sql_drop event trigger, as superuser:
+	 * pg_event_trigger_dropped_objects() lists them.
+	 */
+	void		(*dropped) (void);
+
+	/*
+	 * The source keeps inserted rows with all their columns (a dropped
+	 * column's place too): a column of its tables may not be dropped.
+	 */
+	bool		keeps_rows;
 } SourceRoutine;
 
 /* in sources/source.c */
@@ -175,11 +193,13 @@ extern SourceBatch *pgs_current_batch(Oid relid);
 extern void pgs_fdw_scan_routines(FdwRoutine *routine);
 extern Datum pgs_source_handler(const SourceRoutine *src);
 extern Datum pgs_source_validator(const SourceRoutine *src, FunctionCallInfo fcinfo);
+extern void pgs_sources_init(void (*wake) (Oid dboid));
+extern void pgs_source_wake_database(Oid dboid);
+extern void pgs_sources_gc(void);
+extern void pgs_sources_dropped(void);
 
 /* in sources/stream.c */
 extern const SourceRoutine stream_source;
-extern void pgs_stream_xact_init(void (*wake) (Oid dboid));
-extern void pgs_stream_gc(void);
 
 /* in sources/rate.c */
 extern const SourceRoutine rate_source;

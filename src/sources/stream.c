@@ -563,8 +563,8 @@ stream_add_reader(Oid relid)
  * is collected in a database without views, or with a restored view not
  * yet refreshed.
  */
-void
-pgs_stream_gc(void)
+static void
+stream_gc(void)
 {
 	List	   *streams = NIL;
 	ListCell   *lc;
@@ -841,9 +841,6 @@ typedef struct StreamInsertState
 	TuplePacker packer;
 } StreamInsertState;
 
-/* how to wake a database's workers (pgs_stream_xact_init) */
-static void (*wake_database) (Oid dboid) = NULL;
-
 /* did this transaction write into a stream? (wake the workers at commit) */
 static bool xact_wrote_stream = false;
 
@@ -855,7 +852,7 @@ stream_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (xact_wrote_stream)
-				wake_database(MyDatabaseId);
+				pgs_source_wake_database(MyDatabaseId);
 			xact_wrote_stream = false;
 			break;
 		case XACT_EVENT_ABORT:
@@ -870,13 +867,11 @@ stream_xact_callback(XactEvent event, void *arg)
 
 /*
  * At load: watch transactions for INSERTs into streams, and wake the
- * database's workers with wake (bgw/, passed in by _PG_init: sources/
- * calls nothing above it) when one commits.
+ * database's workers when one commits.
  */
-void
-pgs_stream_xact_init(void (*wake) (Oid dboid))
+static void
+stream_init(void)
 {
-	wake_database = wake;
 	RegisterXactCallback(stream_xact_callback, NULL);
 }
 
@@ -945,6 +940,22 @@ stream_insert_end(void *state)
 	table_close(st->bufrel, NoLock);
 }
 
+/*
+ * Relations were dropped (the sql_drop event trigger): the chunks of the
+ * streams among them go.
+ */
+static void
+stream_dropped(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT ||
+		SPI_execute("DELETE FROM stream.buffer WHERE stream IN "
+					"(SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
+					"WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND objsubid = 0)",
+					false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not delete from stream.buffer");
+	SPI_finish();
+}
+
 /* a stream takes the event-time options only (engine/eventtime.c) */
 static const SourceOption stream_options[] = {
 	PGS_OPT_EVENT_TIME_OPTIONS,
@@ -972,4 +983,8 @@ const SourceRoutine stream_source = {
 	.insert_begin = stream_insert_begin,
 	.insert_row = stream_insert_row,
 	.insert_end = stream_insert_end,
+	.init = stream_init,
+	.gc = stream_gc,
+	.dropped = stream_dropped,
+	.keeps_rows = true,
 };

@@ -11,6 +11,7 @@ OBJS = \
 	src/base/guc.o \
 	src/base/util.o \
 	src/base/batchrun.o \
+	src/meta/meta.o \
 	src/ddl.o \
 	src/bgw/shmem.o \
 	src/bgw/launcher.o \
@@ -19,15 +20,25 @@ OBJS = \
 	src/engine/options.o \
 	src/engine/analyze.o \
 	src/engine/eventtime.o \
+	src/engine/join_analyze.o \
 	src/engine/join.o \
 	src/engine/aggstate.o \
+	src/engine/merge.o \
 	src/engine/batch.o \
 	src/engine/windows.o \
 	src/sources/source.o \
 	src/sources/stream.o \
 	src/sources/rate.o \
-	src/sources/kafka.o \
-	src/sources/file.o \
+	src/sources/kafka/conf.o \
+	src/sources/kafka/reader.o \
+	src/sources/kafka/producer.o \
+	src/sources/kafka/import.o \
+	src/sources/file/fdw.o \
+	src/sources/file/dir.o \
+	src/sources/file/position.o \
+	src/sources/file/read.o \
+	src/sources/file/write.o \
+	src/sources/file/import.o \
 	src/sources/socket.o \
 	src/formats/tuple.o \
 	src/formats/decode.o \
@@ -55,6 +66,9 @@ REGRESS = setup options kafka_options streams views aggregates queries failures 
 REGRESS_OPTS = --temp-config=$(srcdir)/test/pg_stream.conf \
 	--temp-instance=./tmp_check
 
+# (before PGXS, which reads it when it is included)
+EXTRA_CLEAN = $(OBJS:.o=.d) .build-flags
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -69,4 +83,3 @@ ifneq ($(BUILD_FLAGS),$(shell cat .build-flags 2>/dev/null))
 $(shell echo '$(BUILD_FLAGS)' > .build-flags)
 endif
 $(OBJS): .build-flags
-EXTRA_CLEAN = $(OBJS:.o=.d) .build-flags

@@ -46,6 +46,7 @@
  */
 #include "base/base.h"
 #include "base/batchrun.h"
+#include "meta/meta.h"
 #include "sources/sources.h"
 #include "engine/cq.h"
 #include "engine/engine.h"
@@ -119,29 +120,6 @@ extension_loaded(void)
 		OidIsValid(get_extension_oid("pg_stream", true));
 }
 
-/* Is this relation a continuous view? */
-bool
-pgs_is_cq(Oid viewid)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(viewid)};
-	bool		found;
-
-	PgsUser		saved;
-
-	if (get_rel_relkind(viewid) != RELKIND_MATVIEW)
-		return false;
-	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT 1 FROM stream.cq WHERE view = $1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.cq");
-	found = SPI_processed > 0;
-	SPI_finish();
-	pgs_restore_user(&saved);
-	return found;
-}
-
 void
 pgs_check_cq_owner(Oid viewid)
 {
@@ -160,19 +138,6 @@ run_sql(const char *sql)
  * CREATE MATERIALIZED VIEW over a stream
  *------------------------------------------------------------------------
  */
-
-bool
-pgs_view_populated(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	bool		populated;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	populated = ((Form_pg_class) GETSTRUCT(tuple))->relispopulated;
-	ReleaseSysCache(tuple);
-	return populated;
-}
 
 /* pg_class.relispopulated = true: the view is empty, but valid */
 static void
@@ -341,8 +306,6 @@ create_join_state(Oid viewid, CqJoinSide *side)
 	TupleDesc	desc = RelationGetDescr(rel);
 	char		name[NAMEDATALEN];
 	Oid			relid;
-	Oid			argtypes[3] = {OIDOID, OIDOID, OIDOID};
-	Datum		args[3];
 
 	free_table_name(name, "join", viewid);
 	initStringInfo(&sql);
@@ -368,14 +331,7 @@ create_join_state(Oid viewid, CqJoinSide *side)
 	run_sql(psprintf("CREATE INDEX ON stream.%s (_pgs_expires)", quote_identifier(name)));
 	CommandCounterIncrement();
 	relid = get_relname_relid(name, get_namespace_oid(PG_STREAM_SCHEMA, false));
-	args[0] = ObjectIdGetDatum(viewid);
-	args[1] = ObjectIdGetDatum(side->relid);
-	args[2] = ObjectIdGetDatum(relid);
-	if (SPI_execute_with_args("UPDATE stream.positions SET join_state = $3 "
-							  "WHERE view = $1 AND stream = $2",
-							  3, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE ||
-		SPI_processed != 1)
-		elog(ERROR, "could not record the join state of a continuous view");
+	meta_position_set_join_state(viewid, side->relid, relid);
 	SPI_finish();
 	depend_on_view(relid, viewid);
 }
@@ -383,24 +339,13 @@ create_join_state(Oid viewid, CqJoinSide *side)
 static void
 record_cq(CqDef *cq, Oid viewid, Oid staterel, Oid rowsrel, List *options)
 {
-	Oid			argtypes[4] = {OIDOID, OIDOID, TEXTARRAYOID, OIDOID};
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
 	ListCell   *lc;
 	BatchRun	run;
 
+	/* the sources make their initial positions in SPI's memory */
 	SPI_connect();
-	args[0] = ObjectIdGetDatum(viewid);
-	args[1] = ObjectIdGetDatum(staterel);
-	nulls[1] = OidIsValid(staterel) ? ' ' : 'n';
-	args[2] = pgs_options_to_array(options);
-	args[3] = ObjectIdGetDatum(rowsrel);
-	nulls[3] = OidIsValid(rowsrel) ? ' ' : 'n';
-	if (SPI_execute_with_args("INSERT INTO stream.cq (view, state_table, options, rows_table) "
-							  "VALUES ($1, $2, $3, $4)",
-							  4, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not insert into stream.cq");
-	argtypes[2] = JSONBOID;
+	meta_cq_insert(viewid, staterel, rowsrel,
+				   DatumGetArrayTypeP(pgs_options_to_array(options)));
 	pgs_batchrun_push(&run, viewid, false);	/* sources use the owner's credentials */
 	PG_TRY();
 	{
@@ -412,13 +357,7 @@ record_cq(CqDef *cq, Oid viewid, Oid staterel, Oid rowsrel, List *options)
 
 		if (src->add_reader)
 			src->add_reader(relid);
-		args[1] = ObjectIdGetDatum(relid);
-		args[2] = JsonbPGetDatum(src->initial_position(rel));
-		nulls[1] = ' ';
-		if (SPI_execute_with_args("INSERT INTO stream.positions (view, stream, position) "
-								  "VALUES ($1, $2, $3)",
-								  3, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not insert into stream.positions");
+		meta_position_insert(viewid, relid, src->initial_position(rel));
 		table_close(rel, NoLock);
 	}
 	}
@@ -570,28 +509,14 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 static void
 adopt_cq(Oid viewid)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(viewid)};
 	List	   *tables = NIL;
 	List	   *streams = NIL;
 	ListCell   *lc;
 	PgsUser		saved;
-	MemoryContext cxt = CurrentMemoryContext;
 
 	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT t FROM stream.cq, LATERAL (VALUES (state_table), (rows_table)) v(t) "
-							  "WHERE view = $1 AND t IS NOT NULL "
-							  "UNION ALL SELECT join_state FROM stream.positions "
-							  "WHERE view = $1 AND join_state IS NOT NULL",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.cq");
-	tables = pgs_spi_oids(cxt);
-	if (SPI_execute_with_args("SELECT stream::oid FROM stream.positions WHERE view = $1 ORDER BY 1",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.positions");
-	streams = pgs_spi_oids(cxt);
-	SPI_finish();
+	tables = meta_cq_tables(viewid);
+	streams = meta_position_streams(viewid);
 
 	foreach(lc, tables)
 	{
@@ -657,7 +582,7 @@ refresh_unpopulated(Oid relid, bool skipData)
 	LockRelationOid(relid, ExclusiveLock);
 	if (pgs_view_populated(relid))
 		return true;
-	if (pgs_is_cq(relid))
+	if (meta_cq_exists(relid))
 		adopt_cq(relid);
 	else
 	{
@@ -771,7 +696,7 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 		split_options((List *) cmd->def, &ours, &theirs);
 		if (ours != NIL)
 		{
-			if (!pgs_is_cq(relid))
+			if (!meta_cq_exists(relid))
 				reject_cq_options(ours, psprintf("\"%s\"", get_rel_name(relid)));
 			if (!touched)
 			{
@@ -794,20 +719,9 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 	}
 	if (touched)
 	{
-		Oid			argtypes[2] = {OIDOID, TEXTARRAYOID};
-		Datum		args[2];
-
 		/* the new options must suit the query (output mode, sink, ...) */
 		options = pgs_sink_check(relid, pgs_load_cq(relid, options), options);
-		args[0] = ObjectIdGetDatum(relid);
-		args[1] = pgs_options_to_array(options);
-		pgs_become_superuser(&saved);
-		SPI_connect();
-		if (SPI_execute_with_args("UPDATE stream.cq SET options = $2 WHERE view = $1",
-								  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not update stream.cq");
-		SPI_finish();
-		pgs_restore_user(&saved);
+		meta_cq_set_options(relid, DatumGetArrayTypeP(pgs_options_to_array(options)));
 		wake_at_commit = true;
 	}
 	stmt->cmds = cmds;
@@ -856,23 +770,11 @@ check_new_owner(Oid viewid)
 static void
 check_views_of_new_owner(Oid role)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(role)};
 	List	   *views;
 	ListCell   *lc;
-	PgsUser		saved;
-	MemoryContext cxt = CurrentMemoryContext;
 
 	CommandCounterIncrement();
-	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT c.view::oid FROM stream.cq c JOIN pg_class r ON r.oid = c.view::oid "
-							  "WHERE r.relowner = $1",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.cq");
-	views = pgs_spi_oids(cxt);
-	SPI_finish();
-	pgs_restore_user(&saved);
+	views = meta_cq_views_owned_by(role);
 	foreach(lc, views)
 		check_new_owner(lfirst_oid(lc));
 }
@@ -925,7 +827,7 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 							SetQueryCompletion(qc, CMDTAG_REFRESH_MATERIALIZED_VIEW, 0);
 						return;
 					}
-					if (pgs_is_cq(relid))
+					if (meta_cq_exists(relid))
 					{
 						pgs_check_cq_owner(relid);
 						if (stmt->skipData)
@@ -957,7 +859,7 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 						check_alter_stream(stmt, relid);
 						break;
 					}
-					if (changes_owner(stmt) && pgs_is_cq(relid))
+					if (changes_owner(stmt) && meta_cq_exists(relid))
 						new_owner_of = relid;
 					rest = alter_cq_options(stmt, relid);
 					if (rest == NULL)
@@ -1012,25 +914,13 @@ pgs_ddl_init(void)
 static void
 set_enabled(Oid viewid, bool enabled)
 {
-	Oid			argtypes[2] = {OIDOID, BOOLOID};
-	Datum		args[2] = {ObjectIdGetDatum(viewid), BoolGetDatum(enabled)};
-	PgsUser		saved;
-
-	if (!pgs_is_cq(viewid))
+	if (!meta_cq_exists(viewid))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a continuous view", get_rel_name(viewid)),
 				 errhint("A continuous view is a materialized view over a stream.")));
 	pgs_check_cq_owner(viewid);
-	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args(enabled
-							  ? "UPDATE stream.cq SET enabled = true, failed = false, last_error = NULL WHERE view = $1"
-							  : "UPDATE stream.cq SET enabled = false WHERE view = $1",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update stream.cq");
-	SPI_finish();
-	pgs_restore_user(&saved);
+	meta_cq_set_enabled(viewid, enabled);
 	wake_at_commit = true;
 }
 
@@ -1064,16 +954,9 @@ stream_on_drop(PG_FUNCTION_ARGS)
 	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("cq", nsp)))
 		PG_RETURN_NULL();
 
-#define DROPPED_RELS "(SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() " \
-	"WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND objsubid = 0)"
 	pgs_become_superuser(&saved);
-	SPI_connect();
-	run_sql("DELETE FROM stream.cq WHERE view::oid IN " DROPPED_RELS);
-	run_sql("DELETE FROM stream.positions WHERE view::oid IN " DROPPED_RELS
-			" OR stream::oid IN " DROPPED_RELS);
-	run_sql("DELETE FROM stream.batch_log WHERE view::oid IN " DROPPED_RELS);
+	meta_forget_dropped();
 	pgs_sources_dropped();
-	SPI_finish();
 	pgs_restore_user(&saved);
 	wake_at_commit = true;
 	PG_RETURN_NULL();

@@ -14,8 +14,6 @@
 
 /* in ddl.c */
 extern void pgs_ddl_init(void);
-extern bool pgs_is_cq(Oid viewid);
-extern bool pgs_view_populated(Oid relid);
 extern void pgs_check_cq_owner(Oid viewid);
 
 #endif							/* PGS_DDL_H */

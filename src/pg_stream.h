@@ -11,6 +11,8 @@
  *
  *	  base/	 role switching, settings, subtransactions, option helpers
  *				 (base/base.h);
+ *	  meta/		 the bookkeeping tables stream.cq, positions, batch_log and
+ *				 errors: typed rows, and the only SQL on them (meta/meta.h);
  *	  formats/	 records (json, csv, text) to rows and back, and the packed
  *				 row format of the stream buffer (formats/formats.h);
  *	  sources/	 where rows come from: the Source interface, the foreign

@@ -61,5 +61,6 @@ extern Interval *pgs_interval_or_null(const char *value);
 extern int64 pgs_interval_option_usecs(const char *name, const char *value,
 									   int64 min_usecs, int errcode_bad);
 extern bool pgs_event_time_option(DefElem *def);
+extern bool pgs_view_populated(Oid relid);
 
 #endif							/* PGS_BASE_H */

@@ -19,7 +19,7 @@
  *
  * This replaces the process globals that used to carry the same facts
  * from module to module (current_view, current_batches, current_join,
- * the file sink's prefix, pgs_in_worker).
+ * sink_file_prefix in the file sink, pgs_in_worker).
  *
  *-------------------------------------------------------------------------
  */
@@ -54,6 +54,9 @@ typedef struct BatchRun
 								 * read; the scans return these */
 	const BatchRunJoinScan *join_scan;	/* a join batch's scans, or NULL */
 	void	   *join;			/* their argument (engine/join.c's JoinRun) */
+	bool		in_sink;		/* the batch's output is being delivered to
+								 * its sink relation (sinks/sink.c) */
+	int			sink_files;		/* files the file sink wrote for it */
 	struct BatchRun *outer;		/* the run this one is pushed over */
 } BatchRun;
 

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * util.c
- *	  Helpers every unit uses: subtransactions, SPI results, jsonb, options.
+ *	  Helpers every unit uses: subtransactions, SPI results, jsonb, options,
+ *	  whether a view is populated.
  *
  * The bottom layer (base/): every other unit may call it, it calls
  * none of them.
@@ -10,7 +11,9 @@
  */
 #include "base/base.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "commands/defrem.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -21,6 +24,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/resowner.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 /*
@@ -258,3 +262,16 @@ pgs_event_time_option(DefElem *def)
 	return false;
 }
 
+/* pg_class.relispopulated of relation relid */
+bool
+pgs_view_populated(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		populated;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	populated = ((Form_pg_class) GETSTRUCT(tuple))->relispopulated;
+	ReleaseSysCache(tuple);
+	return populated;
+}

@@ -22,12 +22,12 @@
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
+#include "meta/meta.h"
 #include "sources/sources.h"
 #include "bgw/bgw.h"
 
 #include "access/xact.h"
 #include "commands/extension.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -148,29 +148,21 @@ pgs_manager_main(Datum arg)
 		have_ext = OidIsValid(get_extension_oid("pg_stream", true));
 		if (have_ext)
 		{
-			SPI_connect();
 			/* a restored view waits for its first REFRESH (ddl.c) */
-			if (SPI_execute("SELECT c.view::oid, c.view::text FROM stream.cq c "
-							"JOIN pg_catalog.pg_class r ON r.oid = c.view::oid "
-							"WHERE c.enabled AND NOT c.failed AND r.relispopulated",
-							true, 0) != SPI_OK_SELECT)
-				elog(ERROR, "could not read stream.cq");
+			List	   *views = meta_cq_runnable();
+			ListCell   *lc;
+
 			for (int i = 0; i < nmanaged; i++)
 				managed[i].seen = false;
-			for (uint64 i = 0; i < SPI_processed; i++)
+			foreach(lc, views)
 			{
-				bool		isnull;
-				Oid			viewid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-																	SPI_tuptable->tupdesc, 1, &isnull));
-
-				Managed    *m = managed_get(viewid);
-				char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+				CqName	   *v = lfirst(lc);
+				Managed    *m = managed_get(v->view);
 
 				m->seen = true;
-				strlcpy(m->name, name ? name : "?", sizeof(m->name));
+				strlcpy(m->name, v->name ? v->name : "?", sizeof(m->name));
 			}
 			pgs_sources_gc();
-			SPI_finish();
 		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();

@@ -119,6 +119,7 @@ pgs_slot_claim(Oid dboid, Oid viewid, int pid, Latch *latch)
 {
 	CqSlot	   *s;
 
+	Assert(OidIsValid(dboid) && OidIsValid(viewid) && pid > 0);
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	s = slot_find_locked(dboid, viewid, true);
 	if (s)
@@ -167,6 +168,7 @@ pgs_slot_reserve(Oid dboid, Oid viewid)
 {
 	CqSlot	   *s;
 
+	Assert(OidIsValid(dboid) && OidIsValid(viewid));
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	s = slot_find_locked(dboid, viewid, true);
 	if (s)
@@ -194,6 +196,7 @@ pgs_slots_release_unclaimed(Oid dboid)
 void
 pgs_wake_database(Oid dboid)
 {
+	Assert(OidIsValid(dboid));
 	if (shared == NULL)
 		return;
 	LWLockAcquire(shared->lock, LW_SHARED);
@@ -314,6 +317,7 @@ pgs_slot_count(void)
 CqSlot *
 pgs_slot_at(int i)
 {
+	Assert(i >= 0 && i < pgs_slot_count());
 	return &shared->slots[i];
 }
 

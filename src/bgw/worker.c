@@ -31,13 +31,12 @@
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
+#include "meta/meta.h"
 #include "engine/cq.h"
 #include "engine/engine.h"
 #include "bgw/bgw.h"
 
 #include "access/xact.h"
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -46,7 +45,6 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
-#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -87,9 +85,6 @@ worker_detach(int code, Datum arg)
 static void
 record_failure(const char *message, bool final)
 {
-	Oid			argtypes[3] = {OIDOID, TEXTOID, BOOLOID};
-	Datum		args[3];
-	char		nulls[3] = {' ', message ? ' ' : 'n', ' '};
 	MemoryContext cxt = CurrentMemoryContext;
 
 	PG_TRY();
@@ -97,14 +92,7 @@ record_failure(const char *message, bool final)
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		SPI_connect();
-		args[0] = ObjectIdGetDatum(my_viewid);
-		args[1] = message ? CStringGetTextDatum(message) : (Datum) 0;
-		args[2] = BoolGetDatum(final);
-		SPI_execute_with_args("UPDATE stream.cq SET last_error = $2, failed = failed OR $3 "
-							  "WHERE view OPERATOR(pg_catalog.=) $1",
-							  3, argtypes, args, nulls, false, 0);
-		SPI_finish();
+		meta_cq_record_error(my_viewid, message, final);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}

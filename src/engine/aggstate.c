@@ -74,6 +74,7 @@ aggmerger_create(CqDef *cq, MemoryContext cxt)
 	ListCell   *lc;
 	int			i = 0;
 
+	Assert(cq != NULL && cq->is_agg);
 	m->naggs = list_length(cq->aggs);
 	m->aggs = palloc0(sizeof(MergeAgg) * Max(m->naggs, 1));
 	foreach(lc, cq->aggs)
@@ -247,6 +248,7 @@ aggmerger_combine(AggMerger *m, bool is_new, Datum *stored, bool *stored_null,
 {
 	MemoryContext old = MemoryContextSwitchTo(m->groupcxt->ecxt_per_tuple_memory);
 
+	Assert(m != NULL && stored != NULL && partial != NULL);
 	for (int i = 0; i < m->naggs; i++)
 	{
 		MergeAgg   *ma = &m->aggs[i];

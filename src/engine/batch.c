@@ -31,14 +31,15 @@
  */
 #include "base/base.h"
 #include "base/batchrun.h"
+#include "meta/meta.h"
 #include "sources/sources.h"
 #include "engine/cq.h"
 #include "engine/engine.h"
 #include "sinks/sinks.h"
-#include "ddl.h"
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "access/genam.h"
 #include "catalog/indexing.h"
@@ -46,15 +47,12 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_rewrite.h"
-#include "catalog/pg_type.h"
 #include "executor/executor.h"
-#include "executor/spi.h"
 #include "executor/tstoreReceiver.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
-#include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -66,7 +64,7 @@
 
 PG_FUNCTION_INFO_V1(stream_lag);
 
-/* the query's row of stream.cq */
+/* the query's row of stream.cq, as a batch uses it (meta_cq_get) */
 typedef struct CqRow
 {
 	bool		enabled;
@@ -93,55 +91,26 @@ typedef struct StreamPos
 static TimestampTz last_cleanup = 0;
 
 /*------------------------------------------------------------------------
- * Catalog access (SPI; results copied to the caller's context)
+ * Catalog access (meta/; results in the caller's context)
  *------------------------------------------------------------------------
  */
 static bool
 load_cq_row(Oid viewid, CqRow *row)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(viewid)};
-	bool		found = false;
-	MemoryContext cxt = CurrentMemoryContext;
+	CqMeta		m;
 
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT enabled, failed, state_table::oid, "
-							  "(SELECT state_rows FROM stream.batch_log b WHERE b.view = c.view "
-							  " ORDER BY batch_id DESC LIMIT 1), options, rows_table::oid, batches, "
-							  "watermark FROM stream.cq c WHERE view = $1",
-							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.cq");
-	if (SPI_processed == 1)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		d;
-
-		row->enabled = DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull));
-		row->failed = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
-		d = SPI_getbinval(tup, desc, 3, &isnull);
-		row->state_table = isnull ? InvalidOid : DatumGetObjectId(d);
-		d = SPI_getbinval(tup, desc, 4, &isnull);
-		row->state_rows = isnull ? 0 : DatumGetInt64(d);
-		d = SPI_getbinval(tup, desc, 5, &isnull);
-		{
-			MemoryContext old = MemoryContextSwitchTo(cxt);
-
-			row->options = isnull ? NIL : pgs_options_from_array(d);
-			MemoryContextSwitchTo(old);
-		}
-		d = SPI_getbinval(tup, desc, 6, &isnull);
-		row->rows_table = isnull ? InvalidOid : DatumGetObjectId(d);
-		d = SPI_getbinval(tup, desc, 7, &isnull);
-		row->batches = isnull ? 0 : DatumGetInt64(d);
-		d = SPI_getbinval(tup, desc, 8, &isnull);
-		row->has_watermark = !isnull;
-		row->watermark = isnull ? 0 : DatumGetTimestampTz(d);
-		found = true;
-	}
-	SPI_finish();
-	return found;
+	if (!meta_cq_get(viewid, &m))
+		return false;
+	row->enabled = m.enabled;
+	row->failed = m.failed;
+	row->state_table = m.state_table;
+	row->state_rows = m.last_state_rows;
+	row->options = m.options ? pgs_options_from_array(PointerGetDatum(m.options)) : NIL;
+	row->rows_table = m.rows_table;
+	row->batches = m.batches;
+	row->has_watermark = m.has_watermark;
+	row->watermark = m.watermark;
+	return true;
 }
 
 /* the analysed query of a view, with its tables */
@@ -189,13 +158,14 @@ static List *cached_positions = NIL;
 static List *cached_garbage = NIL;
 static LocalTransactionId cached_lxid = InvalidLocalTransactionId;
 
+/* a PositionCopyFn (meta/meta.h): for a worker, the cached copy */
 static Jsonb *
-position_of_row(Oid viewid, Oid relid, HeapTuple tup, TupleDesc desc)
+position_of_row(const PositionRow *row, Datum d)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, 2, &isnull);
-	ItemPointer tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 6, &isnull));
-	TransactionId xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 7, &isnull));
+	Oid			viewid = row->view;
+	Oid			relid = row->stream;
+	ItemPointerData tid = row->tid;
+	TransactionId xmin = row->xmin;
 	CachedPos  *c = NULL;
 	ListCell   *lc;
 	MemoryContext old;
@@ -215,7 +185,7 @@ position_of_row(Oid viewid, Oid relid, HeapTuple tup, TupleDesc desc)
 		if (e->viewid == viewid && e->relid == relid)
 			c = e;
 	}
-	if (c && ItemPointerEquals(&c->tid, tid) && c->xmin == xmin)
+	if (c && ItemPointerEquals(&c->tid, &tid) && c->xmin == xmin)
 		return c->position;
 	if (cached_cxt == NULL)
 		cached_cxt = AllocSetContextCreate(TopMemoryContext, "pg_stream positions",
@@ -230,7 +200,7 @@ position_of_row(Oid viewid, Oid relid, HeapTuple tup, TupleDesc desc)
 	}
 	else
 		cached_garbage = lappend(cached_garbage, c->position);
-	c->tid = *tid;
+	c->tid = tid;
 	c->xmin = xmin;
 	c->position = DatumGetJsonbPCopy(d);
 	MemoryContextSwitchTo(old);
@@ -240,36 +210,24 @@ position_of_row(Oid viewid, Oid relid, HeapTuple tup, TupleDesc desc)
 static List *
 load_positions(Oid viewid)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(viewid)};
-	MemoryContext cxt = CurrentMemoryContext;
+	List	   *rows = meta_positions_of_view(viewid, position_of_row);
 	List	   *result = NIL;
+	ListCell   *lc;
 
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT stream::oid, position, max_event_time, join_state::oid, "
-							  "state_rows, ctid, xmin FROM stream.positions "
-							  "WHERE view = $1 ORDER BY stream",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.positions");
-	for (uint64 i = 0; i < SPI_processed; i++)
+	foreach(lc, rows)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		bool		isnull;
-		MemoryContext old = MemoryContextSwitchTo(cxt);
+		PositionRow *p = lfirst(lc);
 		StreamPos  *sp = palloc(sizeof(StreamPos));
 
-		sp->relid = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		sp->position = position_of_row(viewid, sp->relid, tup, SPI_tuptable->tupdesc);
-		sp->max_time = DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
-		sp->has_max_time = !isnull;
-		sp->join_state = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull));
-		if (isnull)
-			sp->join_state = InvalidOid;
-		sp->state_rows = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 5, &isnull));
+		sp->relid = p->stream;
+		sp->position = p->position;
+		sp->max_time = p->max_event_time;
+		sp->has_max_time = p->has_max_event_time;
+		sp->join_state = p->join_state;
+		sp->state_rows = p->state_rows;
 		result = lappend(result, sp);
-		MemoryContextSwitchTo(old);
 	}
-	SPI_finish();
+	list_free_deep(rows);
 	return result;
 }
 
@@ -303,20 +261,19 @@ jsonb_text(Jsonb *jb)
 }
 
 /*
- * Record the batch: new positions, counters, progress; prune old progress.
+ * Recording a batch, in phases over rec (meta/meta.h's BatchRecord). The
+ * first: the new position in each stream; and from the sources' batches,
+ * what the progress row shows of them (the positions before and after,
+ * by stream name), the records that went to stream.errors, and the rows
+ * of the joins' state added to the view's.
  */
 static void
-record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
-			 int64 rows_late, int64 state_rows, CqRow *row, bool has_watermark,
-			 int64 watermark, TimestampTz started, double ms)
+record_positions(BatchRecord *rec, List *batches)
 {
 	ListCell   *lc;
-	int64		batch_id;
-	bool		isnull;
 	StringInfoData startpos,
 				endpos;
 
-	SPI_connect();
 	initStringInfo(&startpos);
 	initStringInfo(&endpos);
 	appendStringInfoChar(&startpos, '{');
@@ -324,23 +281,18 @@ record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
 	foreach(lc, batches)
 	{
 		SourceBatch *b = lfirst(lc);
-		Oid			argtypes[5] = {OIDOID, OIDOID, JSONBOID, TIMESTAMPTZOID, INT8OID};
-		Datum		args[5];
-		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 		char	   *relname = get_rel_name(b->relid);
+		PositionRow pos = {0};
 
-		args[0] = ObjectIdGetDatum(viewid);
-		args[1] = ObjectIdGetDatum(b->relid);
-		args[2] = JsonbPGetDatum(b->end_position);
-		args[3] = TimestampTzGetDatum(b->max_time);
-		nulls[3] = b->has_max_time ? ' ' : 'n';
-		args[4] = Int64GetDatum(b->join_state_rows);
-		state_rows += b->join_state_rows;
-		if (SPI_execute_with_args("UPDATE stream.positions SET position = $3, max_event_time = $4, "
-								  "state_rows = $5 WHERE view = $1 AND stream = $2",
-								  5, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE ||
-			SPI_processed != 1)
-			elog(ERROR, "could not update the position of a continuous view");
+		pos.view = rec->view;
+		pos.stream = b->relid;
+		pos.position = b->end_position;
+		pos.has_max_event_time = b->has_max_time;
+		pos.max_event_time = b->max_time;
+		pos.state_rows = b->join_state_rows;
+		rec->state_rows += b->join_state_rows;
+		rec->rows_bad += b->rows_bad;
+		meta_position_update(&pos);
 		if (foreach_current_index(lc) > 0)
 		{
 			appendStringInfoString(&startpos, ", ");
@@ -353,67 +305,21 @@ record_batch(Oid viewid, List *batches, int64 rows_in, int64 rows_out,
 	}
 	appendStringInfoChar(&startpos, '}');
 	appendStringInfoChar(&endpos, '}');
+	rec->start_position = startpos.data;
+	rec->end_position = endpos.data;
+}
 
-	{
-		Oid			argtypes[8] = {OIDOID, INT8OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID,
-		INT8OID, TIMESTAMPTZOID};
-		Datum		args[8];
-		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-		int64		rows_bad = 0;
-
-		foreach(lc, batches)
-			rows_bad += ((SourceBatch *) lfirst(lc))->rows_bad;
-		args[0] = ObjectIdGetDatum(viewid);
-		args[1] = Int64GetDatum(rows_in);
-		args[2] = Int64GetDatum(rows_out);
-		args[3] = TimestampTzGetDatum(started);
-		args[4] = Float8GetDatum(ms);
-		args[5] = Int64GetDatum(rows_bad);
-		args[6] = Int64GetDatum(rows_late);
-		args[7] = TimestampTzGetDatum(watermark);
-		nulls[7] = has_watermark ? ' ' : 'n';
-		if (SPI_execute_with_args("UPDATE stream.cq SET batches = batches + 1, "
-								  "rows_in = rows_in + $2, rows_out = rows_out + $3, "
-								  "rows_bad = rows_bad + $6, rows_late = rows_late + $7, "
-								  "watermark = $8, "
-								  "last_batch_at = $4, last_batch_ms = $5, last_error = NULL "
-								  "WHERE view = $1 RETURNING batches",
-								  8, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE_RETURNING ||
-			SPI_processed != 1)
-			elog(ERROR, "could not update stream.cq");
-		batch_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	{
-		Oid			argtypes[10] = {OIDOID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID,
-		INT8OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
-		Datum		args[10];
-		char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
-		args[0] = ObjectIdGetDatum(viewid);
-		args[1] = Int64GetDatum(batch_id);
-		args[2] = TimestampTzGetDatum(started);
-		args[3] = Float8GetDatum(ms);
-		args[4] = Int64GetDatum(rows_in);
-		args[5] = Int64GetDatum(rows_out);
-		args[6] = CStringGetTextDatum(startpos.data);
-		args[7] = CStringGetTextDatum(endpos.data);
-		args[8] = Int64GetDatum(state_rows);
-		/* the watermark the batch ran with, as Spark's progress shows it */
-		args[9] = TimestampTzGetDatum(row->watermark);
-		nulls[9] = row->has_watermark ? ' ' : 'n';
-		if (SPI_execute_with_args("INSERT INTO stream.batch_log (view, batch_id, started_at, "
-								  "duration_ms, rows_in, rows_out, start_position, end_position, "
-								  "state_rows, watermark) "
-								  "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10)",
-								  10, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not insert into stream.batch_log");
-		args[1] = Int64GetDatum(batch_id - pgs_progress_batches);
-		if (SPI_execute_with_args("DELETE FROM stream.batch_log WHERE view = $1 AND batch_id <= $2",
-								  2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not prune stream.batch_log");
-	}
-	SPI_finish();
+/*
+ * Record the batch: new positions, counters (which number the batch),
+ * progress; prune old progress.
+ */
+static void
+record_batch(BatchRecord *rec, List *batches)
+{
+	record_positions(rec, batches);
+	rec->batch_id = meta_cq_record_batch(rec);
+	meta_batch_log_insert(rec);
+	meta_batch_log_prune(rec->view, rec->batch_id - pgs_progress_batches);
 }
 
 /*
@@ -523,467 +429,6 @@ execute_plan(PlannedStmt *plan, const char *name, TupleDesc *desc)
 	return ts;
 }
 
-/* the first natts values of from, as a virtual tuple in to */
-static void
-copy_slot_values(TupleTableSlot *from, TupleTableSlot *to, int natts)
-{
-	slot_getallattrs(from);
-	ExecClearTuple(to);
-	memcpy(to->tts_values, from->tts_values, sizeof(Datum) * natts);
-	memcpy(to->tts_isnull, from->tts_isnull, sizeof(bool) * natts);
-	ExecStoreVirtualTuple(to);
-}
-
-/*
- * Append mode without aggregation: every output row is a new view row,
- * and goes into the copy of the rows too (pg_dump dumps no view's rows;
- * the copy is an ordinary table, which it does dump).
- */
-static int64
-write_rows(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc, Tuplestorestate *sink_rows)
-{
-	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
-	Relation	crel = OidIsValid(cq->rows_relid) ?
-		table_open(cq->rows_relid, RowExclusiveLock) : NULL;
-	EState	   *estate = CreateExecutorState();
-	ViewWriter *vw = viewwriter_open(vrel, 0, NULL, estate);
-	ViewWriter *cw = crel ? viewwriter_open(crel, 0, NULL, estate) : NULL;
-	TupleTableSlot *in = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
-	TupleTableSlot *vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
-	int			natts = RelationGetDescr(vrel)->natts;
-	int64		n = 0;
-
-	while (tuplestore_gettupleslot(out, true, false, in))
-	{
-		copy_slot_values(in, vslot, natts);
-		viewwriter_insert(vw, vslot);
-		if (cw)
-			viewwriter_insert(cw, vslot);
-		if (sink_rows)
-			tuplestore_puttupleslot(sink_rows, vslot);
-		ResetPerTupleExprContext(estate);
-		n++;
-	}
-	viewwriter_close(vw);
-	if (cw)
-	{
-		viewwriter_close(cw);
-		table_close(crel, NoLock);
-	}
-	ExecDropSingleTupleTableSlot(in);
-	ExecDropSingleTupleTableSlot(vslot);
-	FreeExecutorState(estate);
-	table_close(vrel, NoLock);
-	return n;
-}
-
-/*
- * A group's row of the view, from its keys and its aggregates' values: the
- * output expressions and HAVING over (keys, finals).
- */
-typedef struct FinalRow
-{
-	ExprContext *econtext;
-	TupleTableSlot *fslot;		/* keys, then the aggregates' values */
-	TupleTableSlot *vslot;		/* the view's row */
-	ProjectionInfo *proj;
-	ExprState  *having;
-} FinalRow;
-
-static void
-final_row_init(FinalRow *fr, CqDef *cq, TupleDesc keydesc, Relation vrel,
-			   EState *estate)
-{
-	int			nkeys = cq->nkeys;
-	TupleDesc	fdesc = CreateTemplateTupleDesc(nkeys + list_length(cq->aggs));
-	ListCell   *lc;
-
-	for (int k = 0; k < nkeys; k++)
-		TupleDescInitEntry(fdesc, k + 1, NULL, TupleDescAttr(keydesc, k)->atttypid,
-						   TupleDescAttr(keydesc, k)->atttypmod, 0);
-	foreach(lc, cq->aggs)
-	{
-		CqAgg	   *a = lfirst(lc);
-
-		TupleDescInitEntry(fdesc, nkeys + foreach_current_index(lc) + 1, NULL,
-						   a->resulttype, -1, 0);
-	}
-	fr->econtext = GetPerTupleExprContext(estate);
-	fr->fslot = MakeSingleTupleTableSlot(fdesc, &TTSOpsVirtual);
-	fr->vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
-	fr->proj = ExecBuildProjectionInfo(cq->final_tlist, fr->econtext, fr->vslot,
-									   NULL, fdesc);
-	fr->having = cq->final_having ?
-		ExecPrepareQual(list_make1(cq->final_having), estate) : NULL;
-}
-
-/*
- * Project fr->fslot, whose aggregate values the caller has filled in after
- * ExecClearTuple, with these keys into fr->vslot; false if HAVING rejects
- * the group.
- */
-static bool
-final_row_project(FinalRow *fr, int nkeys, Datum *keys, bool *keynulls)
-{
-	memcpy(fr->fslot->tts_values, keys, sizeof(Datum) * nkeys);
-	memcpy(fr->fslot->tts_isnull, keynulls, sizeof(bool) * nkeys);
-	ExecStoreVirtualTuple(fr->fslot);
-	fr->econtext->ecxt_scantuple = fr->fslot;
-	ExecProject(fr->proj);
-	return fr->having ? ExecQual(fr->having, fr->econtext) : true;
-}
-
-static void
-final_row_end(FinalRow *fr)
-{
-	ExecDropSingleTupleTableSlot(fr->fslot);
-	ExecDropSingleTupleTableSlot(fr->vslot);
-}
-
-/* write a group's row of the view, found by its keys, and give it to the sink */
-static void
-upsert_view_row(ViewWriter *vw, Datum *keys, bool *keynulls, TupleTableSlot *row,
-				Tuplestorestate *sink_rows)
-{
-	if (viewwriter_lookup(vw, keys, keynulls, NULL))
-		viewwriter_update(vw, row);
-	else
-		viewwriter_insert(vw, row);
-	if (sink_rows)
-		tuplestore_puttupleslot(sink_rows, row);
-}
-
-/*
- * Is the window of a group (its window key) final under the watermark?
- * A window is final when its end, start + size, is at or before the
- * watermark; a window starting at -infinity always is, one starting at
- * infinity never is.
- */
-static bool
-window_final(CqDef *cq, Datum start, bool isnull, int64 watermark)
-{
-	int64		s = DatumGetInt64(start);
-	int64		last;
-
-	if (isnull)
-		return false;
-	if (TIMESTAMP_IS_NOBEGIN(s))
-		return true;
-	if (TIMESTAMP_IS_NOEND(s))
-		return false;
-	if (pg_sub_s64_overflow(watermark, cq->window_size, &last))
-		return false;
-	return s <= last;
-}
-
-/*
- * Aggregation: merge each group of the batch into its stored state and
- * write its row of the view (update and complete modes: the view always
- * holds the whole result; HAVING decides whether a group has a row; in
- * append mode the row is written when the window is final, see
- * finalize_windows). A group whose window is already final under the
- * watermark is dropped, its rows counted as late.
- * Each touched group costs one index lookup and one write in the state
- * table and in the view.
- */
-static int64
-merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc, CqRow *row,
-			 int64 *state_rows, int64 *rows_late,
-			 Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted)
-{
-	int			nkeys = cq->nkeys;
-	int			naggs = list_length(cq->aggs);
-	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
-	Relation	srel = table_open(cq->state_relid, RowExclusiveLock);
-	EState	   *estate = CreateExecutorState();
-	AttrNumber *statekeys = palloc(sizeof(AttrNumber) * Max(nkeys, 1));
-	ViewWriter *sw;
-	ViewWriter *vw;
-	AggMerger  *merger = aggmerger_create(cq, CurrentMemoryContext);
-	FinalRow	fr;
-	TupleTableSlot *in,
-			   *sslot,
-			   *nsslot;
-	Datum	   *stored = palloc(sizeof(Datum) * Max(naggs, 1));
-	bool	   *stored_null = palloc(sizeof(bool) * Max(naggs, 1));
-	int64		n = 0;
-
-	for (int k = 0; k < nkeys; k++)
-		statekeys[k] = k + 1;
-	sw = viewwriter_open(srel, nkeys, statekeys, estate);
-	vw = viewwriter_open(vrel, nkeys, cq->key_viewcols, estate);
-	in = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
-	sslot = table_slot_create(srel, NULL);
-	nsslot = MakeSingleTupleTableSlot(RelationGetDescr(srel), &TTSOpsVirtual);
-	final_row_init(&fr, cq, outdesc, vrel, estate);
-
-	while (tuplestore_gettupleslot(out, true, false, in))
-	{
-		bool		found;
-		bool		keep;
-
-		slot_getallattrs(in);
-		if (cq->evicts && row->has_watermark &&
-			window_final(cq, in->tts_values[cq->window_key],
-						 in->tts_isnull[cq->window_key], row->watermark))
-		{
-			/* late: its window is final, its state may be gone */
-			*rows_late += DatumGetInt64(in->tts_values[cq->late_col - 1]);
-			continue;
-		}
-		found = viewwriter_lookup(sw, in->tts_values, in->tts_isnull, sslot);
-		for (int i = 0; i < naggs; i++)
-		{
-			if (found)
-				stored[i] = slot_getattr(sslot, nkeys + i + 1, &stored_null[i]);
-			else
-			{
-				stored[i] = (Datum) 0;
-				stored_null[i] = true;
-			}
-		}
-
-		ExecClearTuple(fr.fslot);
-		aggmerger_combine(merger, !found, stored, stored_null,
-						  in->tts_values + nkeys, in->tts_isnull + nkeys,
-						  fr.fslot->tts_values + nkeys, fr.fslot->tts_isnull + nkeys);
-
-		/* the new state */
-		ExecClearTuple(nsslot);
-		memcpy(nsslot->tts_values, in->tts_values, sizeof(Datum) * nkeys);
-		memcpy(nsslot->tts_isnull, in->tts_isnull, sizeof(bool) * nkeys);
-		memcpy(nsslot->tts_values + nkeys, stored, sizeof(Datum) * naggs);
-		memcpy(nsslot->tts_isnull + nkeys, stored_null, sizeof(bool) * naggs);
-		ExecStoreVirtualTuple(nsslot);
-		if (found)
-			viewwriter_update(sw, nsslot);
-		else
-		{
-			viewwriter_insert(sw, nsslot);
-			(*state_rows)++;
-		}
-
-		/* the view's row; in append mode, once the window is final */
-		if (cq->mode == OUTPUT_APPEND)
-		{
-			aggmerger_reset(merger);
-			ResetExprContext(fr.econtext);
-			continue;
-		}
-		keep = final_row_project(&fr, nkeys, in->tts_values, in->tts_isnull);
-		if (keep)
-		{
-			upsert_view_row(vw, in->tts_values, in->tts_isnull, fr.vslot, sink_rows);
-			n++;
-		}
-		else if (viewwriter_lookup(vw, in->tts_values, in->tts_isnull, NULL))
-		{
-			viewwriter_delete_current(vw);
-			if (sink_deleted)
-				tuplestore_puttupleslot(sink_deleted, fr.vslot);
-			n++;
-		}
-		aggmerger_reset(merger);
-		ResetExprContext(fr.econtext);
-	}
-
-	viewwriter_close(sw);
-	viewwriter_close(vw);
-	ExecDropSingleTupleTableSlot(in);
-	ExecDropSingleTupleTableSlot(sslot);
-	ExecDropSingleTupleTableSlot(nsslot);
-	final_row_end(&fr);
-	FreeExecutorState(estate);
-	table_close(srel, NoLock);
-	table_close(vrel, NoLock);
-	return n;
-}
-
-/*
- * The index of the state table whose first column is the window key; NULL
- * if there is none (a watermark declared on the stream after the view was
- * created: the windows are then found by a scan of the state).
- */
-static Relation
-window_index(CqDef *cq, Relation srel)
-{
-	List	   *indexes = RelationGetIndexList(srel);
-	ListCell   *lc;
-
-	foreach(lc, indexes)
-	{
-		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
-
-		if (idx->rd_rel->relam == BTREE_AM_OID &&
-			idx->rd_index->indkey.values[0] == cq->window_key + 1 &&
-			RelationGetIndexPredicate(idx) == NIL)
-			return idx;
-		index_close(idx, AccessShareLock);
-	}
-	return NULL;
-}
-
-/*
- * The windows the watermark has made final: in append mode their rows go
- * into the view (and the sink) now, once; in update mode the view has
- * them already. Either way they go into the copy of the final rows (for
- * pg_dump) and their state is evicted. One index range scan over the
- * windows that end at or before the watermark; nothing else is read.
- * Returns the rows written to the view; *evicted counts the states.
- */
-static int64
-finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate *sink_rows)
-{
-	int			nkeys = cq->nkeys;
-	int64		last;
-	Relation	srel = table_open(cq->state_relid, RowExclusiveLock);
-	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
-	Relation	crel = table_open(cq->rows_relid, RowExclusiveLock);
-	Relation	idx = window_index(cq, srel);
-	IndexScanDesc iscan = NULL;
-	TableScanDesc tscan = NULL;
-	EState	   *estate = CreateExecutorState();
-	ViewWriter *vw = viewwriter_open(vrel, nkeys, cq->key_viewcols, estate);
-	ViewWriter *cw = viewwriter_open(crel, 0, NULL, estate);
-	AggMerger  *merger = NULL;
-	TupleTableSlot *sslot = table_slot_create(srel, NULL);
-	FinalRow	fr;
-	int64		n = 0;
-
-	*evicted = 0;
-	if (pg_sub_s64_overflow(watermark, cq->window_size, &last))
-		last = PG_INT64_MIN;	/* -infinity: only windows starting there */
-	final_row_init(&fr, cq, RelationGetDescr(srel), vrel, estate);
-	if (idx)
-	{
-		ScanKeyData key;
-		Oid			opcintype = idx->rd_opcintype[0];
-		Oid			leop = get_opfamily_member(idx->rd_opfamily[0], opcintype, opcintype,
-											   BTLessEqualStrategyNumber);
-
-		if (!OidIsValid(leop))
-			elog(ERROR, "missing <= operator for index \"%s\"", RelationGetRelationName(idx));
-		ScanKeyInit(&key, 1, BTLessEqualStrategyNumber, get_opcode(leop),
-					Int64GetDatum(last));
-		iscan = index_beginscan(srel, idx, GetActiveSnapshot(), 1, 0);
-		index_rescan(iscan, &key, 1, NULL, 0);
-	}
-	else
-		tscan = table_beginscan(srel, GetActiveSnapshot(), 0, NULL);
-	while (iscan ? index_getnext_slot(iscan, ForwardScanDirection, sslot) :
-		   table_scan_getnextslot(tscan, ForwardScanDirection, sslot))
-	{
-		slot_getallattrs(sslot);
-		if (tscan && !window_final(cq, sslot->tts_values[cq->window_key],
-								   sslot->tts_isnull[cq->window_key], watermark))
-			continue;
-		if (merger == NULL)
-		{
-			/* the aggregates' state types are resolved by planning (no-data batch) */
-			if (!cq->planned)
-				(void) pgs_plan_batch(cq);
-			merger = aggmerger_create(cq, CurrentMemoryContext);
-		}
-		ExecClearTuple(fr.fslot);
-		aggmerger_finalize(merger, sslot->tts_values + nkeys, sslot->tts_isnull + nkeys,
-						   fr.fslot->tts_values + nkeys, fr.fslot->tts_isnull + nkeys);
-		if (final_row_project(&fr, nkeys, sslot->tts_values, sslot->tts_isnull))
-		{
-			if (cq->mode == OUTPUT_APPEND)
-			{
-				/* (a view switched from update mode may have the row already) */
-				upsert_view_row(vw, sslot->tts_values, sslot->tts_isnull, fr.vslot, sink_rows);
-				n++;
-			}
-			viewwriter_insert(cw, fr.vslot);
-		}
-		simple_table_tuple_delete(srel, &sslot->tts_tid, GetActiveSnapshot());
-		(*evicted)++;
-		aggmerger_reset(merger);
-		ResetExprContext(fr.econtext);
-	}
-	if (iscan)
-	{
-		index_endscan(iscan);
-		index_close(idx, AccessShareLock);
-	}
-	else
-		table_endscan(tscan);
-	final_row_end(&fr);
-	viewwriter_close(vw);
-	viewwriter_close(cw);
-	ExecDropSingleTupleTableSlot(sslot);
-	FreeExecutorState(estate);
-	table_close(crel, NoLock);
-	table_close(vrel, NoLock);
-	table_close(srel, NoLock);
-	return n;
-}
-
-/*
- * Fill the empty view of a restored continuous view (ddl.c) from the
- * tables pg_dump did dump: the copy of the final rows (every row of a
- * view without aggregation; the final windows of an aggregation), then
- * the rows of the groups in the state table (but in append mode, where a
- * group has no row until its window is final).
- */
-static void
-rebuild_view(CqDef *cq)
-{
-	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
-	EState	   *estate = CreateExecutorState();
-	ViewWriter *vw = viewwriter_open(vrel, 0, NULL, estate);
-	TupleTableSlot *vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
-	int			natts = RelationGetDescr(vrel)->natts;
-	int			nkeys = cq->nkeys;
-
-	if (OidIsValid(cq->rows_relid))
-	{
-		Relation	from = table_open(cq->rows_relid, AccessShareLock);
-		TupleTableSlot *in = table_slot_create(from, NULL);
-		TableScanDesc scan = table_beginscan(from, GetActiveSnapshot(), 0, NULL);
-
-		while (table_scan_getnextslot(scan, ForwardScanDirection, in))
-		{
-			copy_slot_values(in, vslot, natts);
-			viewwriter_insert(vw, vslot);
-			ResetPerTupleExprContext(estate);
-		}
-		table_endscan(scan);
-		ExecDropSingleTupleTableSlot(in);
-		table_close(from, AccessShareLock);
-	}
-	if (cq->is_agg && cq->mode != OUTPUT_APPEND)
-	{
-		Relation	from = table_open(cq->state_relid, AccessShareLock);
-		TupleTableSlot *in = table_slot_create(from, NULL);
-		TableScanDesc scan = table_beginscan(from, GetActiveSnapshot(), 0, NULL);
-		AggMerger  *merger = aggmerger_create(cq, CurrentMemoryContext);
-		FinalRow	fr;
-
-		final_row_init(&fr, cq, RelationGetDescr(from), vrel, estate);
-		while (table_scan_getnextslot(scan, ForwardScanDirection, in))
-		{
-			slot_getallattrs(in);
-			ExecClearTuple(fr.fslot);
-			aggmerger_finalize(merger, in->tts_values + nkeys, in->tts_isnull + nkeys,
-							   fr.fslot->tts_values + nkeys, fr.fslot->tts_isnull + nkeys);
-			if (final_row_project(&fr, nkeys, in->tts_values, in->tts_isnull))
-				viewwriter_insert(vw, fr.vslot);
-			aggmerger_reset(merger);
-			ResetExprContext(fr.econtext);
-		}
-		table_endscan(scan);
-		final_row_end(&fr);
-		ExecDropSingleTupleTableSlot(in);
-		table_close(from, AccessShareLock);
-	}
-	viewwriter_close(vw);
-	ExecDropSingleTupleTableSlot(vslot);
-	FreeExecutorState(estate);
-	table_close(vrel, NoLock);
-}
-
 void
 pgs_rebuild_view(Oid viewid)
 {
@@ -1012,7 +457,7 @@ pgs_rebuild_view(Oid viewid)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (cq->is_agg)
 		(void) pgs_plan_batch(cq);	/* it resolves the aggregates' state types */
-	rebuild_view(cq);
+	pgs_rebuild_from_state(cq);
 	PopActiveSnapshot();
 	pgs_restore_user(&as_owner);
 	MemoryContextSwitchTo(old);
@@ -1232,7 +677,7 @@ run_batch(BatchRun *run, bool from_worker, BatchInput input, BatchWait *wait,
 		{
 			if (pgs_has_sink(cq) && cq->mode == OUTPUT_APPEND)
 				sink_rows = tuplestore_begin_heap(true, false, work_mem);
-			rows_out = finalize_windows(cq, agg_watermark(cq, row.watermark), &evicted,
+			rows_out = pgs_finalize_windows(cq, agg_watermark(cq, row.watermark), &evicted,
 										sink_rows);
 			if (evicted > 0)
 			{
@@ -1299,15 +744,16 @@ run_batch(BatchRun *run, bool from_worker, BatchInput input, BatchWait *wait,
 				sink_deleted = tuplestore_begin_heap(true, false, work_mem);
 		}
 		if (cq->is_agg)
-			rows_out = merge_groups(cq, out, outdesc, &aggrow, &state_rows, &rows_late,
-									sink_rows, sink_deleted);
+			rows_out = pgs_merge_groups(cq, out, outdesc, aggrow.has_watermark,
+									   aggrow.watermark, &state_rows, &rows_late,
+									   sink_rows, sink_deleted);
 		else
-			rows_out = write_rows(cq, out, outdesc, sink_rows);
+			rows_out = pgs_write_rows(cq, out, outdesc, sink_rows);
 		tuplestore_end(out);
 		/* windows final under the watermark the batch ran with */
 		if (finalizes)
 		{
-			rows_out += finalize_windows(cq, aggrow.watermark, &evicted, sink_rows);
+			rows_out += pgs_finalize_windows(cq, aggrow.watermark, &evicted, sink_rows);
 			state_rows -= evicted;
 		}
 		if (jr)
@@ -1333,10 +779,23 @@ run_batch(BatchRun *run, bool from_worker, BatchInput input, BatchWait *wait,
 	/* bookkeeping, as the extension's superuser again */
 	if (result == BATCH_DONE && input != INPUT_NONE)
 	{
+		BatchRecord rec = {
+			.view = viewid,
+			.started = started,
+			.rows_in = rows_in,
+			.rows_out = rows_out,
+			.rows_late = rows_late,
+			.state_rows = state_rows,
+			.has_watermark = has_watermark,
+			.watermark = watermark,
+			.ran_has_watermark = row.has_watermark,
+			.ran_watermark = row.watermark,
+		};
+
 		INSTR_TIME_SET_CURRENT(t1);
 		INSTR_TIME_SUBTRACT(t1, t0);
-		record_batch(viewid, batches, rows_in, rows_out, rows_late, state_rows, &row,
-					 has_watermark, watermark, started, INSTR_TIME_GET_MILLISEC(t1));
+		rec.duration_ms = INSTR_TIME_GET_MILLISEC(t1);
+		record_batch(&rec, batches);
 		/* not in REFRESH: it would hold the clean-up's locks in a user's transaction */
 		if (from_worker)
 			cleanup_sources(cq->streams);
@@ -1510,7 +969,7 @@ stream_lag(PG_FUNCTION_ARGS)
 	BatchRun	run;
 
 	/* as stream.queries shows it: to the owner's roles and pg_read_all_stats */
-	if (!pgs_is_cq(viewid) || !pgs_may_monitor(viewid))
+	if (!meta_cq_exists(viewid) || !pgs_may_monitor(viewid))
 		PG_RETURN_NULL();
 	pgs_become_superuser(&saved);
 	positions = load_positions(viewid);

@@ -66,6 +66,17 @@ extern PlannedStmt *pgs_join_pairs_plan(JoinRun *jr);
 extern void pgs_join_matched(JoinRun *jr, Tuplestorestate *pairs, TupleDesc desc);
 extern void pgs_join_end(JoinRun *jr, int64 *rows_late);
 
+/* in engine/merge.c: a batch's output into the view and the state */
+extern int64 pgs_write_rows(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
+							Tuplestorestate *sink_rows);
+extern int64 pgs_merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
+							  bool has_watermark, int64 watermark,
+							  int64 *state_rows, int64 *rows_late,
+							  Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted);
+extern int64 pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted,
+								  Tuplestorestate *sink_rows);
+extern void pgs_rebuild_from_state(CqDef *cq);
+
 /* in engine/batch.c */
 typedef enum BatchResult
 {

@@ -42,13 +42,13 @@
  */
 #include "base/base.h"
 #include "base/batchrun.h"
+#include "meta/meta.h"
 #include "formats/formats.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "common/jsonapi.h"
-#include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -961,9 +961,6 @@ void
 pgs_dead_letter(Oid relid, const char *what, Jsonb *position, const char *where,
 				const char *payload, size_t len, const char *error)
 {
-	Oid			argtypes[5] = {OIDOID, JSONBOID, TEXTOID, TEXTOID, OIDOID};
-	Datum		args[5];
-	PgsUser		saved;
 	Oid			viewid = pgs_batchrun_view();
 	char	   *text = pnstrdup(payload ? payload : "", payload ? len : 0);
 
@@ -977,16 +974,5 @@ pgs_dead_letter(Oid relid, const char *what, Jsonb *position, const char *where,
 	if (strlen(text) != len || !pg_verifymbstr(text, len, true))
 		text = DatumGetCString(DirectFunctionCall1(byteaout,
 												   PointerGetDatum(cstring_to_text_with_len(payload, len))));
-	args[0] = ObjectIdGetDatum(relid);
-	args[1] = JsonbPGetDatum(position);
-	args[2] = CStringGetTextDatum(text);
-	args[3] = CStringGetTextDatum(error);
-	args[4] = ObjectIdGetDatum(viewid);
-	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO stream.errors (stream, position, payload, error, view) "
-							  "VALUES ($1, $2, $3, $4, $5)", 5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not insert into stream.errors");
-	SPI_finish();
-	pgs_restore_user(&saved);
+	meta_error_insert(relid, viewid, position, text, error);
 }

@@ -26,6 +26,7 @@
 void
 pgs_encoder_init(PgsEncoder *e, PgsDecoder *d)
 {
+	Assert(e != NULL && d != NULL && d->desc != NULL);
 	e->d = d;
 	e->outfuncs = palloc0(sizeof(FmgrInfo) * d->desc->natts);
 	for (int i = 0; i < d->desc->natts; i++)
@@ -88,6 +89,7 @@ pgs_encode_row(PgsEncoder *e, TupleTableSlot *slot, StringInfo buf)
 	PgsDecoder *d = e->d;
 	bool		first = true;
 
+	Assert(e != NULL && e->d != NULL && slot != NULL);
 	resetStringInfo(buf);
 	if (d->format == PGS_FORMAT_JSON)
 		appendStringInfoChar(buf, '{');

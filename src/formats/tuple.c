@@ -108,6 +108,7 @@ tuple_pack_add(TuplePacker *p, MinimalTuple mt)
 {
 	uint32		len = mt->t_len;
 
+	Assert(p != NULL && mt != NULL);
 	appendBinaryStringInfo(&p->buf, (char *) &len, sizeof(len));
 	appendBinaryStringInfo(&p->buf, (char *) mt, len);
 	p->nrows++;
@@ -138,6 +139,7 @@ tuple_unpack_init(TupleUnpacker *u, MemoryContext cxt)
 void
 tuple_unpack_begin(TupleUnpacker *u, bytea *chunk)
 {
+	Assert(u != NULL && chunk != NULL);
 	u->p = VARDATA_ANY(chunk);
 	u->end = u->p + VARSIZE_ANY_EXHDR(chunk);
 }

@@ -58,6 +58,7 @@
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
+#include "base/batchrun.h"
 #include "sources/sources.h"
 #include "engine/cq.h"
 #include "sinks/sinks.h"
@@ -583,16 +584,15 @@ pgs_sink_deliver(CqDef *cq, int64 batch_id, Tuplestorestate *rows, Tuplestoresta
 		deliver_notify(cq, batch_id, src);
 	else if (cq->opts.sink)
 	{
-		pgs_file_sink_prefix(cq->viewid, batch_id);
-		PG_TRY();
-		{
-			deliver_to_relation(cq, vdesc, src, have_deleted);
-		}
-		PG_FINALLY();
-		{
-			pgs_file_sink_prefix(InvalidOid, 0);
-		}
-		PG_END_TRY();
+		/* a file sink names its files after the batch (sources/file/write.c) */
+		BatchRun   *run = pgs_batchrun_current();
+
+		Assert(run != NULL && run->is_batch && run->viewid == cq->viewid &&
+			   run->batch_id == batch_id);
+		run->in_sink = true;
+		run->sink_files = 0;
+		deliver_to_relation(cq, vdesc, src, have_deleted);
+		run->in_sink = false;
 	}
 	if (cq->opts.sink_function)
 		deliver_to_function(cq->opts.sink_function, false, batch_id, vdesc, src);

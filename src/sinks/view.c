@@ -74,6 +74,7 @@ viewwriter_open(Relation rel, int nkeys, AttrNumber *keycols, EState *estate)
 {
 	ViewWriter *w = palloc0(sizeof(ViewWriter));
 
+	Assert(rel != NULL && nkeys >= 0 && (nkeys == 0 || keycols != NULL));
 	w->rel = rel;
 	w->estate = estate;
 	w->nkeys = nkeys;
@@ -119,6 +120,7 @@ viewwriter_lookup(ViewWriter *w, Datum *keys, bool *keynulls,
 	TupleTableSlot *slot = found ? found : table_slot_create(w->rel, NULL);
 	bool		ok;
 
+	Assert(w != NULL);
 	w->have_cur = false;
 	if (w->nkeys == 0)
 	{
@@ -163,6 +165,7 @@ viewwriter_lookup(ViewWriter *w, Datum *keys, bool *keynulls,
 void
 viewwriter_insert(ViewWriter *w, TupleTableSlot *slot)
 {
+	Assert(w != NULL && !TTS_EMPTY(slot));
 	table_tuple_insert(w->rel, slot, GetCurrentCommandId(true), 0, NULL);
 	if (w->rri->ri_NumIndices > 0)
 		ExecInsertIndexTuples(w->rri, slot, w->estate, false, false, NULL, NIL);
@@ -186,6 +189,7 @@ viewwriter_update(ViewWriter *w, TupleTableSlot *slot)
 void
 viewwriter_update_tid(ViewWriter *w, ItemPointer tid, TupleTableSlot *slot)
 {
+	Assert(w != NULL && ItemPointerIsValid(tid));
 	w->curtid = *tid;
 	w->have_cur = true;
 	viewwriter_update(w, slot);

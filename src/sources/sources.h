@@ -204,12 +204,11 @@ extern const SourceRoutine stream_source;
 /* in sources/rate.c */
 extern const SourceRoutine rate_source;
 
-/* in sources/kafka.c */
+/* in sources/kafka/reader.c */
 extern const SourceRoutine kafka_source;
 
-/* in sources/file.c */
+/* in sources/file/ */
 extern const SourceRoutine file_source;
-extern void pgs_file_sink_prefix(Oid viewid, int64 batch_id);
 extern void pgs_file_check_reader(Oid relid, Oid role);
 extern void pgs_check_server_files_role(Oid roleid, Oid needed, const char *action,
 										const char *detail);

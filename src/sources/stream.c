@@ -43,6 +43,7 @@
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
+#include "meta/meta.h"
 #include "formats/formats.h"
 #include "sources/sources.h"
 
@@ -339,43 +340,23 @@ read_chunk(void *arg, uint64 xid, int32 nrows, TupleTableSlot *bslot)
 static int
 reader_positions(Oid relid, XidSet **readers)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(relid)};
-	MemoryContext cxt = CurrentMemoryContext;
-	PgsUser		saved;
+	bool		all_populated;
+	List	   *positions = meta_reader_positions(relid, &all_populated);
+	ListCell   *lc;
 	int			n = 0;
 
 	*readers = NULL;
-	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT p.position, r.relispopulated FROM stream.positions p "
-							  "JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) p.view::pg_catalog.oid "
-							  "WHERE p.stream::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.positions");
-	if (SPI_processed > 0)
+	if (!all_populated || positions == NIL)
+		return 0;
+	*readers = palloc(sizeof(XidSet) * list_length(positions));
+	foreach(lc, positions)
 	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
+		PositionRow *p = lfirst(lc);
 
-		*readers = palloc(sizeof(XidSet) * SPI_processed);
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-			Datum		pos = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-			bool		populated = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
-															   SPI_tuptable->tupdesc, 2, &isnull));
-
-			if (!populated)
-			{
-				n = 0;
-				break;
-			}
-			xidset_from_jsonb(DatumGetJsonbP(pos), &(*readers)[n++]);
-		}
-		MemoryContextSwitchTo(old);
+		xidset_from_jsonb(p->position, &(*readers)[n++]);
+		pfree(p->position);
 	}
-	SPI_finish();
-	pgs_restore_user(&saved);
+	list_free_deep(positions);
 	return n;
 }
 
@@ -537,8 +518,7 @@ stream_cleanup(Oid relid)
 	 */
 	if (SPI_connect() != SPI_OK_CONNECT ||
 		SPI_execute_with_args("DELETE FROM stream.buffer WHERE stream = $1 AND (xid < "
-							  "LEAST($2, (SELECT min((p.position->>'xmin')::int8) "
-							  "FROM stream.positions p WHERE p.stream::oid = $1)) "
+							  "LEAST($2, " META_STREAM_READERS_XMIN ") "
 							  "OR xid >= pg_snapshot_xmax(pg_current_snapshot())::text::int8)",
 							  2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not clean stream.buffer");
@@ -570,17 +550,9 @@ stream_gc(void)
 	ListCell   *lc;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	SPI_connect();
-	if (SPI_execute("SELECT EXISTS (SELECT FROM stream.cq) AND NOT EXISTS "
-					"(SELECT FROM stream.cq c JOIN pg_catalog.pg_class r ON r.oid = c.view::oid "
-					" WHERE NOT r.relispopulated)", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.cq");
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-									&(bool){false})))
-	{
-		SPI_finish();
+	if (!meta_cq_exist_all_populated())
 		return;
-	}
+	SPI_connect();
 	if (SPI_execute("WITH RECURSIVE s AS ("
 					" SELECT min(stream) AS stream FROM stream.buffer"
 					" UNION ALL"
@@ -664,8 +636,11 @@ static void
 stream_restore(Relation rel, Oid viewid)
 {
 	Oid			relid = RelationGetRelid(rel);
-	Oid			argtypes[3] = {OIDOID, OIDOID, JSONBOID};
+	Oid			argtypes[3] = {OIDOID, INT8ARRAYOID, INT8ARRAYOID};
 	Datum		args[3];
+	bool		found;
+	List	   *restored;
+	ListCell   *rc;
 	int			npos;
 	Oid		   *views;
 	XidSet	   *pos;
@@ -683,46 +658,29 @@ stream_restore(Relation rel, Oid viewid)
 	/* no insert and no clean-up meanwhile */
 	LockRelationOid(relid, ExclusiveLock);
 	SPI_connect();
-	args[0] = ObjectIdGetDatum(viewid);
-	args[1] = ObjectIdGetDatum(relid);
-	args[2] = CStringGetTextDatum(here);
-	argtypes[2] = TEXTOID;
-	if (SPI_execute_with_args("SELECT position->>'restored' IS NOT DISTINCT FROM $3 "
-							  "FROM stream.positions WHERE view = $1 AND stream = $2",
-							  3, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.positions");
-	if (SPI_processed == 0 ||
-		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-								   &(bool){false})))
+	if (meta_position_restored_mark(viewid, relid, here, &found) || !found)
 	{
 		SPI_finish();
 		return;					/* renumbered already */
 	}
 
 	/* the positions of every restored view over the stream */
-	if (SPI_execute_with_args("SELECT p.view::oid, p.position FROM stream.positions p "
-							  "JOIN pg_catalog.pg_class c ON c.oid = p.view::oid "
-							  "WHERE p.stream::oid = $2 AND NOT c.relispopulated "
-							  "AND p.position->>'restored' IS DISTINCT FROM $3 ORDER BY 1",
-							  3, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.positions");
-	npos = (int) SPI_processed;
+	restored = meta_positions_of_restored(relid, here);
+	npos = list_length(restored);
 	views = palloc(sizeof(Oid) * npos);
 	pos = palloc(sizeof(XidSet) * npos);
-	for (int i = 0; i < npos; i++)
+	foreach(rc, restored)
 	{
-		bool		isnull;
+		PositionRow *p = lfirst(rc);
 
-		views[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-												  SPI_tuptable->tupdesc, 1, &isnull));
-		xidset_from_jsonb(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[i],
-													   SPI_tuptable->tupdesc, 2, &isnull)),
-						  &pos[i]);
+		views[foreach_current_index(rc)] = p->view;
+		xidset_from_jsonb(p->position, &pos[foreach_current_index(rc)]);
 	}
 
 	/* group the chunks' transactions by who has not read them */
+	args[0] = ObjectIdGetDatum(relid);
 	if (SPI_execute_with_args("SELECT DISTINCT xid FROM stream.buffer WHERE stream = $1 ORDER BY 1",
-							  1, argtypes + 1, args + 1, NULL, false, 0) != SPI_OK_SELECT)
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read stream.buffer");
 	nxids = SPI_processed;
 	olds = palloc(sizeof(uint64) * Max(nxids, 1));
@@ -766,9 +724,6 @@ stream_restore(Relation rel, Oid viewid)
 	if (nmoved > 0)
 		check_portable(rel);
 
-	argtypes[1] = INT8ARRAYOID;
-	argtypes[2] = INT8ARRAYOID;
-	args[0] = ObjectIdGetDatum(relid);
 	if (ngone > 0)
 	{
 		args[1] = int8_array(gone, ngone);
@@ -788,8 +743,6 @@ stream_restore(Relation rel, Oid viewid)
 	}
 
 	/* the positions, in the new numbering */
-	argtypes[1] = OIDOID;
-	argtypes[2] = JSONBOID;
 	for (int i = 0; i < npos; i++)
 	{
 		StringInfoData buf;
@@ -810,16 +763,11 @@ stream_restore(Relation rel, Oid viewid)
 			first = false;
 		}
 		appendStringInfoString(&buf, "]");
-		args[0] = ObjectIdGetDatum(views[i]);
-		args[1] = ObjectIdGetDatum(relid);
-		args[2] = JsonbPGetDatum(pgs_jsonb_from_cstring(psprintf("{\"xmin\": " UINT64_FORMAT
-																 ", \"xmax\": " UINT64_FORMAT
-																 ", \"xip\": %s, \"restored\": \"%s\"}",
-																 xmin, xmax, buf.data, here)));
-		if (SPI_execute_with_args("UPDATE stream.positions SET position = $3 "
-								  "WHERE view = $1 AND stream = $2",
-								  3, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not update stream.positions");
+		meta_position_set(views[i], relid,
+						  pgs_jsonb_from_cstring(psprintf("{\"xmin\": " UINT64_FORMAT
+														  ", \"xmax\": " UINT64_FORMAT
+														  ", \"xip\": %s, \"restored\": \"%s\"}",
+														  xmin, xmax, buf.data, here)));
 	}
 	SPI_finish();
 	elog(DEBUG1, "pg_stream: stream \"%s\" restored: %d transactions renumbered into %d groups, %d dropped",
@@ -948,9 +896,7 @@ static void
 stream_dropped(void)
 {
 	if (SPI_connect() != SPI_OK_CONNECT ||
-		SPI_execute("DELETE FROM stream.buffer WHERE stream IN "
-					"(SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
-					"WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND objsubid = 0)",
+		SPI_execute("DELETE FROM stream.buffer WHERE stream IN " META_DROPPED_RELS,
 					false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not delete from stream.buffer");
 	SPI_finish();

@@ -17,7 +17,7 @@
 #
 # Each way inserts the events in transactions of BATCH rows from one
 # session, taken from the same pre-generated table. Prints events/s for
-# each and the ratios, next to DESIGN.md's targets (a >= 10x (b) and
+# each and the ratios, next to the targets (a >= 10x (b) and
 # a >= 0.5x (d)).
 #
 # usage: bash test/bench/bench.sh [EVENTS] [KEYS] [BATCH]
@@ -155,7 +155,7 @@ rows = [
 for name, v, r in rows:
     print(f"{name:<62} {v:>12,.0f} {('' if r is None else f'{r:.2f}x'):>15}")
 print(f"(a') / (d) = {a2 / d:.2f}x")
-print(f"targets (DESIGN.md 3): (a) >= 10x (b): {'met' if a / b >= 10 else 'NOT met'} ({a / b:.1f}x); "
+print(f"targets: (a) >= 10x (b): {'met' if a / b >= 10 else 'NOT met'} ({a / b:.1f}x); "
       f"(a) >= 0.5x (d): {'met' if a / d >= 0.5 else 'NOT met'} ({a / d:.2f}x)")
 print("results agree" if check == "0" else f"RESULTS DIFFER ({check} rows)")
 PY

@@ -16,7 +16,7 @@
 # at most 30 s.
 #
 # The figures leave out the full look a worker makes at least once a
-# minute (FILE_RESCAN_MS in src/sources/file.c) to see appends: the idle
+# minute (FILE_RESCAN_MS in src/sources/file/read.c) to see appends: the idle
 # window starts after the worker's first full look and is shorter than a
 # minute. That look's cost is printed (the worker's CPU in the 3 s after
 # the REFRESH, before the window), not reported as a RESULT.

@@ -6,7 +6,7 @@
 # batch adds 10,000 groups to the view. Each batch is one REFRESH of a
 # manual-trigger view; its time is the batch's duration_ms in
 # stream.batch_log. Prints the median of three batches after 1x, 10x and
-# 100x the batch's size already processed. DESIGN.md: 10x the history
+# 100x the batch's size already processed. target: 10x the history
 # moves a batch's time by less than 1.5x.
 #
 # usage: bash test/bench/history.sh [BATCH=100000]
@@ -52,7 +52,7 @@ awk -v b="$BATCH" -v a="$t1" -v c="$t10" -v d="$t100" 'BEGIN {
 	printf "%-44s %10.1f %14.0f %8s\n", "after 1x its size already processed", a, b / a * 1000, ""
 	printf "%-44s %10.1f %14.0f %7.2fx\n", "after 10x", c, b / c * 1000, c / a
 	printf "%-44s %10.1f %14.0f %7.2fx\n", "after 100x", d, b / d * 1000, d / a
-	printf "DESIGN.md: 10x the history moves a batch by < 1.5x: %s\n", (c / a < 1.5 ? "met" : "NOT met")
+	printf "target: 10x the history moves a batch by < 1.5x: %s\n", (c / a < 1.5 ? "met" : "NOT met")
 }'
 pgs_result "one batch of $BATCH events after 10x history (vs after 1x)" "$t10" "ms" "after 1x history" "$t1"
 pgs_result "one batch of $BATCH events after 100x history (vs after 1x)" "$t100" "ms" "after 1x history" "$t1"

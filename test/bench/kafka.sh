@@ -67,11 +67,11 @@ awk -v n="$EVENTS" -v k="$kcat_s" -v p="$pg_s" -v c="$pg_cpu" -v keys="$KEYS" -v
 	printf "%-66s %12.0f %8s\n", "kcat -C, raw consume (the ceiling)", n / k, ""
 	printf "%-66s %12.0f %7.2fx\n", "pg_stream: JSON -> per-key tumbling count, one backend (wall)", n / p, k / p
 	printf "%-66s %12.0f %7.2fx\n", sprintf("pg_stream: the same per CPU second of the backend (%.2f s CPU)", c), n / c, k / c
-	printf "%-66s %12.0f %7.2fx\n", "DESIGN.md target per core", 1000000, n / c / 1000000
+	printf "%-66s %12.0f %7.2fx\n", "target per core", 1000000, n / c / 1000000
 }'
 pgs_psql -c "SELECT batches, rows_in, round(processed_rows_per_sec) AS rows_per_sec_in_batches FROM stream.queries"
 pgs_result "Kafka JSON -> per-key tumbling count (one REFRESH, wall clock)" \
 	"$(awk -v n="$EVENTS" -v p="$pg_s" 'BEGIN { printf "%.0f", n / p }')" "ev/s" "kcat -C raw consume" \
 	"$(awk -v n="$EVENTS" -v k="$kcat_s" 'BEGIN { printf "%.0f", n / k }')"
 pgs_result "Kafka JSON -> per-key tumbling count, per CPU second" \
-	"$(awk -v n="$EVENTS" -v c="$pg_cpu" 'BEGIN { printf "%.0f", n / c }')" "ev/s" "DESIGN.md target per core" 1000000
+	"$(awk -v n="$EVENTS" -v c="$pg_cpu" 'BEGIN { printf "%.0f", n / c }')" "ev/s" "target per core" 1000000

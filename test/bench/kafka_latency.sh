@@ -61,6 +61,6 @@ pgs_psql -At -F ' ' -c "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY visib
 	percentile_cont(0.99) WITHIN GROUP (ORDER BY visible_ms) FROM lat_result WHERE id > 10" | {
 	read -r p50 p99
 	w="Kafka produce -> visible row, default trigger, fetch.wait.max.ms ${FETCH_WAIT_MS:-10}"
-	pgs_result "$w: p50" "$p50" "ms" "DESIGN.md limit" 2
-	pgs_result "$w: p99" "$p99" "ms" "DESIGN.md limit" 10
+	pgs_result "$w: p50" "$p50" "ms" "target" 2
+	pgs_result "$w: p99" "$p99" "ms" "target" 10
 }

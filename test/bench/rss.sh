@@ -3,7 +3,7 @@
 # events (default 5,000,000) stream through a per-minute count per key,
 # sampled after every million: VmRSS, and its parts RssAnon (the
 # process's own memory) and RssShmem (shared buffers it has touched).
-# DESIGN.md's target: under 100 MB per worker.
+# The target: under 100 MB per worker.
 #
 # usage: bash test/bench/rss.sh [EVENTS=5000000]
 source "$(dirname "$0")/../lib.sh"
@@ -37,4 +37,4 @@ while [ $done_events -lt "$EVENTS" ]; do
 	echo "after $done_events events: worker RSS $(rss), groups $(pgs_psql -At -c 'SELECT state_rows FROM stream.queries')"
 done
 pgs_result "worker's own memory (RssAnon) after $done_events events" \
-	"$(awk '/RssAnon/ { printf "%.1f", $2 / 1024 }' /proc/$pid/status)" "MB" "DESIGN.md limit" 100
+	"$(awk '/RssAnon/ { printf "%.1f", $2 / 1024 }' /proc/$pid/status)" "MB" "target" 100

@@ -1,0 +1,472 @@
+/*-------------------------------------------------------------------------
+ *
+ * join_analyze.c
+ *	  Which joins of two streams a continuous view may have, and how long
+ *	  each side's rows must be kept.
+ *
+ * At CREATE (and for every batch, from the stored query) the join of two
+ * streams is found in the query, its type checked (inner, left, right or
+ * full outer), and its condition read for bounds: for each side, the
+ * latest event time of the other side that can still match one of its
+ * rows (b.ts <= a.ts + 1 hour gives a's rows the bound a.ts + 1 hour;
+ * equal tumbling windows give the end of the row's window). A join whose
+ * state the bounds cannot keep finite is refused with a hint. What the
+ * bounds are used for -- eviction, NULL-padding -- is engine/join.c's.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "base/base.h"
+#include "sources/sources.h"
+#include "engine/cq.h"
+#include "engine/engine.h"
+
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/parsetree.h"
+#include "rewrite/rewriteManip.h"
+#include "utils/lsyscache.h"
+
+/*------------------------------------------------------------------------
+ * Analysis
+ *------------------------------------------------------------------------
+ */
+
+/* an event time, shifted or windowed: ts + offset, or tumble(ts, size, origin) */
+typedef struct Term
+{
+	int			side;
+	bool		tumble;
+	int64		offset;
+	int64		size;
+	int64		origin;
+} Term;
+
+static Node *
+strip_relabel(Node *e)
+{
+	while (e && IsA(e, RelabelType))
+		e = (Node *) ((RelabelType *) e)->arg;
+	return e;
+}
+
+/* a constant interval of fixed length, in microseconds */
+static bool
+const_offset(Node *e, int64 *usecs)
+{
+	Const	   *c;
+	Interval   *iv;
+
+	e = strip_relabel(e);
+	if (e == NULL || !IsA(e, Const))
+		return false;
+	c = (Const *) e;
+	if (c->constisnull || c->consttype != INTERVALOID)
+		return false;
+	iv = DatumGetIntervalP(c->constvalue);
+	if (iv->month != 0)
+		return false;
+	*usecs = iv->time + (int64) iv->day * USECS_PER_DAY;
+	return true;
+}
+
+static bool
+is_time_type(Oid typid)
+{
+	return typid == TIMESTAMPTZOID || typid == TIMESTAMPOID;
+}
+
+static bool
+term_of(Query *q, CqJoin *j, Node *e, Term *t, int depth)
+{
+	Oid			relid;
+	AttrNumber	attno;
+
+	e = strip_relabel(e);
+	if (e == NULL || depth > 16)
+		return false;
+	if (IsA(e, OpExpr) && list_length(((OpExpr *) e)->args) == 2 &&
+		is_time_type(((OpExpr *) e)->opresulttype))
+	{
+		OpExpr	   *op = (OpExpr *) e;
+		char	   *name = get_opname(op->opno);
+		int64		c;
+
+		if (name && strcmp(name, "+") == 0)
+		{
+			if (const_offset(lsecond(op->args), &c) &&
+				term_of(q, j, linitial(op->args), t, depth + 1) && !t->tumble)
+				return !pg_add_s64_overflow(t->offset, c, &t->offset);
+			if (const_offset(linitial(op->args), &c) &&
+				term_of(q, j, lsecond(op->args), t, depth + 1) && !t->tumble)
+				return !pg_add_s64_overflow(t->offset, c, &t->offset);
+		}
+		else if (name && strcmp(name, "-") == 0)
+		{
+			if (const_offset(lsecond(op->args), &c) &&
+				term_of(q, j, linitial(op->args), t, depth + 1) && !t->tumble)
+				return !pg_sub_s64_overflow(t->offset, c, &t->offset);
+		}
+		return false;
+	}
+	if (IsA(e, FuncExpr))
+	{
+		FuncExpr   *f = (FuncExpr *) e;
+		char	   *nsp = get_namespace_name(get_func_namespace(f->funcid));
+		int64		size;
+
+		if (!nsp || strcmp(nsp, PG_STREAM_SCHEMA) != 0 ||
+			strcmp(get_func_name(f->funcid), "tumble") != 0 ||
+			list_length(f->args) < 2 ||
+			!const_offset(lsecond(f->args), &size) || size <= 0 ||
+			!term_of(q, j, linitial(f->args), t, depth + 1) ||
+			t->tumble || t->offset != 0)
+			return false;
+		t->tumble = true;
+		t->size = size;
+		t->origin = 0;			/* the default, 2000-01-01 00:00 (UTC) */
+		if (list_length(f->args) >= 3)
+		{
+			Const	   *o = (Const *) strip_relabel(lthird(f->args));
+
+			if (!IsA(o, Const) || o->constisnull)
+				return false;
+			t->origin = DatumGetInt64(o->constvalue);
+		}
+		return true;
+	}
+	if (!pgs_stream_column_of(q, e, &relid, &attno))
+		return false;
+	for (int k = 0; k < 2; k++)
+	{
+		if (j->side[k].relid == relid && j->side[k].ts_attno == attno)
+		{
+			memset(t, 0, sizeof(Term));
+			t->side = k;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+add_bound(CqJoinSide *s, bool tumble, int64 offset, int64 size, int64 origin)
+{
+	CqBound    *b = palloc0(sizeof(CqBound));
+
+	b->tumble = tumble;
+	b->offset = offset;
+	b->size = size;
+	b->origin = origin;
+	s->bounds = lappend(s->bounds, b);
+}
+
+/*
+ * Bounds from one conjunct of the join condition: a comparison of the two
+ * sides' event times, each possibly shifted by a constant interval; or
+ * the equality of their tumbling windows of the same size.
+ */
+static void
+bounds_from(Query *q, CqJoin *j, Node *clause)
+{
+	OpExpr	   *op;
+	char	   *name;
+	Term		l,
+				r;
+	bool		le,
+				ge;
+
+	clause = strip_relabel(clause);
+	if (clause == NULL || !IsA(clause, OpExpr) || list_length(((OpExpr *) clause)->args) != 2)
+		return;
+	op = (OpExpr *) clause;
+	name = get_opname(op->opno);
+	if (name == NULL || !is_time_type(exprType(linitial(op->args))) ||
+		exprType(linitial(op->args)) != exprType(lsecond(op->args)))
+		return;
+	le = (strcmp(name, "<") == 0 || strcmp(name, "<=") == 0 || strcmp(name, "=") == 0);
+	ge = (strcmp(name, ">") == 0 || strcmp(name, ">=") == 0 || strcmp(name, "=") == 0);
+	if ((!le && !ge) ||
+		!term_of(q, j, linitial(op->args), &l, 0) ||
+		!term_of(q, j, lsecond(op->args), &r, 0) || l.side == r.side)
+		return;
+	if (l.tumble || r.tumble)
+	{
+		/* tumble(a.ts, s) = tumble(b.ts, s): each row until its window ends */
+		if (l.tumble && r.tumble && le && ge && l.size == r.size && l.origin == r.origin)
+		{
+			add_bound(&j->side[0], true, 0, l.size, l.origin);
+			add_bound(&j->side[1], true, 0, l.size, l.origin);
+		}
+		return;
+	}
+
+	/*
+	 * l.ts + l.off <= r.ts + r.off: a row of r's side matches later rows of
+	 * l's side only while their time is at most its own + r.off - l.off.
+	 */
+	if (le)
+	{
+		int64		off;
+
+		if (!pg_sub_s64_overflow(r.offset, l.offset, &off))
+			add_bound(&j->side[r.side], false, off, 0, 0);
+	}
+	if (ge)
+	{
+		int64		off;
+
+		if (!pg_sub_s64_overflow(l.offset, r.offset, &off))
+			add_bound(&j->side[l.side], false, off, 0, 0);
+	}
+}
+
+/* each conjunct of an AND (a BETWEEN is one, nested) */
+static void
+bounds_from_conjuncts(Query *q, CqJoin *j, Node *clause)
+{
+	if (is_andclause(clause))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((BoolExpr *) clause)->args)
+			bounds_from_conjuncts(q, j, lfirst(lc));
+	}
+	else
+		bounds_from(q, j, clause);
+}
+
+/* which sides (bit 0, bit 1) a part of the join tree reads */
+static int
+sides_in(Query *q, CqJoin *j, Node *node)
+{
+	int			mask = 0;
+
+	if (node == NULL)
+		return 0;
+	if (IsA(node, RangeTblRef))
+	{
+		RangeTblEntry *rte = rt_fetch(((RangeTblRef *) node)->rtindex, q->rtable);
+		List	   *streams = NIL;
+
+		if (rte->rtekind == RTE_RELATION)
+			streams = list_make1_oid(rte->relid);
+		else if (rte->rtekind == RTE_SUBQUERY)
+			streams = pgs_query_streams(rte->subquery);
+		for (int k = 0; k < 2; k++)
+			if (list_member_oid(streams, j->side[k].relid))
+				mask |= (1 << k);
+	}
+	else if (IsA(node, FromExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) node)->fromlist)
+			mask |= sides_in(q, j, lfirst(lc));
+	}
+	else if (IsA(node, JoinExpr))
+		mask = sides_in(q, j, ((JoinExpr *) node)->larg) |
+			sides_in(q, j, ((JoinExpr *) node)->rarg);
+	return mask;
+}
+
+/*
+ * The node of the join tree where the two sides meet; and the conditions
+ * that hold for every joined pair: the quals of the inner joins and
+ * WHERE on the way down to it, and its own.
+ */
+static Node *
+meeting_node(Query *q, CqJoin *j, Node *node, List **conds)
+{
+	if (IsA(node, FromExpr))
+	{
+		FromExpr   *f = (FromExpr *) node;
+		ListCell   *lc;
+
+		*conds = list_concat(*conds, make_ands_implicit((Expr *) f->quals));
+		foreach(lc, f->fromlist)
+		{
+			if (sides_in(q, j, lfirst(lc)) == 3)
+				return meeting_node(q, j, lfirst(lc), conds);
+		}
+		return node;
+	}
+	if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *je = (JoinExpr *) node;
+
+		if (je->jointype == JOIN_INNER)
+			*conds = list_concat(*conds, make_ands_implicit((Expr *) je->quals));
+		if (sides_in(q, j, je->larg) == 3)
+			return meeting_node(q, j, je->larg, conds);
+		if (sides_in(q, j, je->rarg) == 3)
+			return meeting_node(q, j, je->rarg, conds);
+		if (je->jointype != JOIN_INNER)
+			*conds = list_concat(*conds, make_ands_implicit((Expr *) je->quals));
+		return node;
+	}
+	return node;
+}
+
+/* a range-table reference to a stream read directly, or 0 */
+static Index
+direct_stream(Query *q, Node *node)
+{
+	RangeTblEntry *rte;
+
+	if (!IsA(node, RangeTblRef))
+		return 0;
+	rte = rt_fetch(((RangeTblRef *) node)->rtindex, q->rtable);
+	return (rte->rtekind == RTE_RELATION && pgs_is_stream_relation(rte->relid)) ?
+		((RangeTblRef *) node)->rtindex : 0;
+}
+
+/*
+ * An outer join with a stream on its nullable side is allowed when it
+ * joins two streams directly: a LEFT JOIN b ON ...
+ */
+bool
+pgs_join_allows_nullable(Query *query, JoinExpr *j)
+{
+	Index		l = direct_stream(query, j->larg);
+	Index		r = direct_stream(query, j->rarg);
+
+	return l && r && rt_fetch(l, query->rtable)->relid != rt_fetch(r, query->rtable)->relid;
+}
+
+static const char *
+join_name(JoinType t)
+{
+	switch (t)
+	{
+		case JOIN_LEFT:
+			return "LEFT JOIN";
+		case JOIN_RIGHT:
+			return "RIGHT JOIN";
+		case JOIN_FULL:
+			return "FULL JOIN";
+		default:
+			return "JOIN";
+	}
+}
+
+CqJoin *
+pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
+{
+	CqJoin	   *j = palloc0(sizeof(CqJoin));
+	List	   *conds = NIL;
+	Node	   *meet;
+	ListCell   *lc;
+	bool		outer;
+	bool		bounded;
+
+	for (int k = 0; k < 2; k++)
+	{
+		CqJoinSide *s = &j->side[k];
+
+		/* event time counts where the view has a watermark on it */
+		s->relid = list_nth_oid(streams, k);
+		foreach(lc, wm_streams)
+		{
+			CqTime	   *t = lfirst(lc);
+
+			if (t->relid == s->relid)
+			{
+				s->watermarked = true;
+				s->ts_attno = t->attno;
+				s->ts_typid = t->typid;
+			}
+		}
+	}
+
+	meet = meeting_node(query, j, (Node *) query->jointree, &conds);
+	j->jointype = JOIN_INNER;
+	if (IsA(meet, JoinExpr))
+	{
+		JoinExpr   *je = (JoinExpr *) meet;
+
+		/* the sides in the order of the join: side 0 is on the left */
+		if (sides_in(query, j, je->larg) == 2)
+		{
+			CqJoinSide	t = j->side[0];
+
+			j->side[0] = j->side[1];
+			j->side[1] = t;
+		}
+		j->jointype = je->jointype;
+		if (je->jointype != JOIN_INNER)
+		{
+			Index		l = direct_stream(query, je->larg);
+			Index		r = direct_stream(query, je->rarg);
+
+			j->side[0].rtindex = l;
+			j->side[1].rtindex = r;
+			/* the condition, over the two sides alone, for the matched rows */
+			j->cond = copyObject(je->quals);
+			ChangeVarNodes(j->cond, l, 1000001, 0);
+			ChangeVarNodes(j->cond, r, 1000002, 0);
+			ChangeVarNodes(j->cond, 1000001, 1, 0);
+			ChangeVarNodes(j->cond, 1000002, 2, 0);
+		}
+	}
+	else if (IsA(meet, FromExpr))
+	{
+		/* a, b WHERE ...: the sides in the order of FROM */
+		foreach(lc, ((FromExpr *) meet)->fromlist)
+		{
+			int			m = sides_in(query, j, lfirst(lc));
+
+			if (m == 2)
+			{
+				CqJoinSide	t = j->side[0];
+
+				j->side[0] = j->side[1];
+				j->side[1] = t;
+			}
+			if (m)
+				break;
+		}
+	}
+	j->side[0].preserved = (j->jointype == JOIN_LEFT || j->jointype == JOIN_FULL);
+	j->side[1].preserved = (j->jointype == JOIN_RIGHT || j->jointype == JOIN_FULL);
+	outer = (j->jointype != JOIN_INNER);
+
+	/* bounds hold only where both sides have a watermark */
+	if (j->side[0].watermarked && j->side[1].watermarked)
+	{
+		foreach(lc, conds)
+			bounds_from_conjuncts(query, j, lfirst(lc));
+	}
+	bounded = (j->side[0].bounds != NIL && j->side[1].bounds != NIL);
+	if (outer && !bounded)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a %s of two streams needs a watermark on both streams and a time bound in its condition",
+						join_name(j->jointype)),
+				 errdetail("%s",
+						   !(j->side[0].watermarked && j->side[1].watermarked) ?
+						   "A NULL-padded row is written once no match can come any more, which only the watermarks of both streams can tell; a stream this view joins has no event time with a watermark." :
+						   "A NULL-padded row is written once no match can come any more: the condition must bound each side's event time by the other's."),
+				 errhint("Declare event time and a watermark on both streams (OPTIONS (event_time 'ts', watermark '10 minutes')) and bound the join in time, for example: ON c.ad_id = i.ad_id AND c.ts BETWEEN i.ts AND i.ts + interval '1 hour'.")));
+	for (int k = 0; k < 2; k++)
+	{
+		CqJoinSide *s = &j->side[k];
+
+		s->lag = PG_INT64_MAX;
+		foreach(lc, s->bounds)
+		{
+			CqBound    *b = lfirst(lc);
+
+			s->lag = Min(s->lag, b->tumble ? b->size : b->offset);
+		}
+		s->lag = Max(s->lag, 0);
+		if (s->bounds == NIL && for_create)
+			ereport(NOTICE,
+					(errmsg("the rows of stream \"%s\" are kept as join state forever",
+							get_rel_name(s->relid)),
+					 errdetail("%s", !(j->side[0].watermarked && j->side[1].watermarked) ?
+							   "Not both streams have event time with a watermark." :
+							   "The join condition does not bound how much later the other stream's event time can be."),
+					 errhint("Bound the join in time to keep its state bounded, for example: AND b.ts BETWEEN a.ts AND a.ts + interval '1 hour'.")));
+	}
+	return j;
+}

@@ -1,0 +1,275 @@
+/*-------------------------------------------------------------------------
+ *
+ * fdw.c
+ *	  The "file" foreign-data wrapper: a file stream's options, the rights
+ *	  to its files, the handler and the validator.
+ *
+ * Reading server files needs pg_read_server_files (or superuser), like
+ * COPY FROM a file; deleting, archiving or writing files needs
+ * pg_write_server_files too. A continuous view reads as its owner, so the
+ * owner's rights are checked when the view is created (not only when a
+ * batch runs, as the bootstrap superuser does the bookkeeping).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "base/base.h"
+#include "formats/formats.h"
+#include "sources/sources.h"
+#include "sources/file/file_int.h"
+
+#include "access/reloptions.h"
+#include "access/table.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "commands/defrem.h"
+#include "common/hashfn.h"
+#include "foreign/fdwapi.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+
+PG_FUNCTION_INFO_V1(file_fdw_handler);
+PG_FUNCTION_INFO_V1(file_fdw_validator);
+
+static const char *const table_opts[] = {"path", "pattern", "format", "delimiter", "quote",
+	"escape", "null", "header", "max_files_per_batch", "clean", "archive_path", "on_error", "event_time", "watermark", NULL};
+static const char *const column_opts[] = {"meta", NULL};
+
+static FileMeta
+parse_meta(const char *v)
+{
+	if (strcmp(v, "filename") == 0)
+		return FMETA_FILENAME;
+	if (strcmp(v, "line") == 0)
+		return FMETA_LINE;
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for option \"meta\": \"%s\"", v),
+			 errhint("Valid values are filename and line.")));
+	return FMETA_NONE;
+}
+
+static FileClean
+parse_clean(const char *v)
+{
+	if (strcmp(v, "off") == 0)
+		return CLEAN_OFF;
+	if (strcmp(v, "delete") == 0)
+		return CLEAN_DELETE;
+	if (strcmp(v, "archive") == 0)
+		return CLEAN_ARCHIVE;
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for option \"clean\": \"%s\"", v),
+			 errhint("Valid values are off, delete and archive.")));
+	return CLEAN_OFF;
+}
+
+/*
+ * Refuse roleid without the privileges of role needed (pg_read_server_files
+ * or pg_write_server_files) to do action ("read the files of ..."), as
+ * COPY with a file does. One check for every file-stream path here (the
+ * current user setting options or writing, a view's owner reading), so
+ * that they give the same error; exported for the file sink (sinks/).
+ */
+void
+pgs_check_server_files_role(Oid roleid, Oid needed, const char *action,
+							const char *detail)
+{
+	if (has_privs_of_role(roleid, needed))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("role \"%s\" may not %s", GetUserNameFromId(roleid, false), action),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 errhint("Only roles with privileges of the \"%s\" role may, as for COPY with a file: grant it to role \"%s\", or act as a role that has it.",
+					 GetUserNameFromId(needed, false), GetUserNameFromId(roleid, false))));
+}
+
+/*
+ * Whether role may have the files of t read for it (by a continuous view
+ * it owns): pg_read_server_files, and pg_write_server_files with clean.
+ * Checked at CREATE MATERIALIZED VIEW and ALTER ... OWNER TO for the
+ * view's owner (pgs_file_check_reader), not only when a batch runs, so a
+ * view that could never run is not created.
+ */
+void
+file_check_reader(FileTable *t, Oid role)
+{
+	const char *detail = "A continuous view over a file stream runs with its owner's privileges.";
+
+	pgs_check_server_files_role(role, ROLE_PG_READ_SERVER_FILES,
+								psprintf("read the files of %s", t->what), detail);
+	if (t->clean != CLEAN_OFF)
+		pgs_check_server_files_role(role, ROLE_PG_WRITE_SERVER_FILES,
+									psprintf("delete or move the files of %s", t->what), detail);
+}
+
+FileTable *
+file_table(Relation rel)
+{
+	ForeignTable *ft = GetForeignTable(RelationGetRelid(rel));
+	FileTable  *t = palloc0(sizeof(FileTable));
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool	   *data = palloc0(sizeof(bool) * desc->natts);
+	ListCell   *lc;
+
+	t->relid = RelationGetRelid(rel);
+	t->relname = pstrdup(RelationGetRelationName(rel));
+	t->what = psprintf("file stream \"%s\"", t->relname);
+	t->pattern = "*";
+	t->max_files = -1;
+	foreach(lc, ft->options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "path") == 0)
+			t->dir = defGetString(def);
+		else if (strcmp(def->defname, "pattern") == 0)
+			t->pattern = defGetString(def);
+		else if (strcmp(def->defname, "max_files_per_batch") == 0)
+			t->max_files = pgs_defel_int64(def, 1, INT_MAX, ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE);
+		else if (strcmp(def->defname, "clean") == 0)
+			t->clean = parse_clean(defGetString(def));
+		else if (strcmp(def->defname, "archive_path") == 0)
+			t->archive = defGetString(def);
+		else if (strcmp(def->defname, "on_error") == 0)
+			t->on_error_stop = pgs_on_error_stop(def);
+		/* "name=value;" of each option, in order */
+		t->options_hash = hash_bytes_extended((const unsigned char *) def->defname,
+											  strlen(def->defname), t->options_hash);
+		t->options_hash = hash_bytes_extended((const unsigned char *) defGetString(def),
+											  strlen(defGetString(def)), t->options_hash + 1);
+	}
+	if (t->dir == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("%s has no option \"path\"", t->what)));
+	t->desc = desc;
+	t->meta = palloc0(sizeof(FileMeta) * desc->natts);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		if (TupleDescAttr(desc, i)->attisdropped)
+			continue;
+		foreach(lc, GetForeignColumnOptions(t->relid, i + 1))
+		{
+			DefElem    *def = lfirst_node(DefElem, lc);
+
+			if (strcmp(def->defname, "meta") == 0)
+				t->meta[i] = parse_meta(defGetString(def));
+		}
+		data[i] = (t->meta[i] == FMETA_NONE);
+	}
+	pgs_decoder_init(&t->dec, desc, data, ft->options, PGS_FORMAT_JSON, t->what);
+	return t;
+}
+
+/*
+ * For src/ddl.c: refuse a continuous view owned by role over file stream
+ * relid that role may not read (CREATE MATERIALIZED VIEW, ALTER ... OWNER
+ * TO). Other streams pass.
+ */
+void
+pgs_file_check_reader(Oid relid, Oid role)
+{
+	Relation	rel;
+
+	if (pgs_source_for_relation(relid) != &file_source)
+		return;
+	rel = table_open(relid, AccessShareLock);
+	file_check_reader(file_table(rel), role);
+	table_close(rel, NoLock);
+}
+
+/*------------------------------------------------------------------------
+ * The FDW
+ *------------------------------------------------------------------------
+ */
+Datum
+file_fdw_handler(PG_FUNCTION_ARGS)
+{
+	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	pgs_fdw_scan_routines(routine);
+	file_fdw_modify_routines(routine);
+	routine->ImportForeignSchema = file_ImportForeignSchema;
+	PG_RETURN_POINTER(routine);
+}
+
+Datum
+file_fdw_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			catalog = PG_GETARG_OID(1);
+	ListCell   *lc;
+	bool		has_path = false;
+	FileClean	clean = CLEAN_OFF;
+	bool		has_archive = false;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+		char	   *v = defGetString(def);
+
+		if (catalog == ForeignTableRelationId)
+		{
+			if (strcmp(def->defname, "path") == 0 ||
+				strcmp(def->defname, "archive_path") == 0)
+			{
+				pgs_check_server_files_role(GetUserId(), ROLE_PG_READ_SERVER_FILES,
+											psprintf("set option \"%s\"", def->defname), NULL);
+				if (!is_absolute_path(v))
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+							 errmsg("option \"%s\" must be an absolute path: \"%s\"",
+									def->defname, v)));
+				has_path |= (strcmp(def->defname, "path") == 0);
+				has_archive |= (strcmp(def->defname, "archive_path") == 0);
+			}
+			else if (strcmp(def->defname, "pattern") == 0)
+			{
+				if (strchr(v, '/'))
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+							 errmsg("option \"pattern\" matches file names, not paths: \"%s\"", v)));
+			}
+			else if (strcmp(def->defname, "max_files_per_batch") == 0)
+				(void) pgs_defel_int64(def, 1, INT_MAX, ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE);
+			else if (strcmp(def->defname, "clean") == 0)
+				clean = parse_clean(v);
+			else if (strcmp(def->defname, "on_error") == 0)
+				(void) pgs_on_error_stop(def);
+			else if (!pgs_format_option(def, true) && !pgs_event_time_option(def))
+				pgs_reject_unknown_option(def->defname, table_opts, "a file stream");
+		}
+		else if (catalog == AttributeRelationId)
+		{
+			if (strcmp(def->defname, "meta") == 0)
+				(void) parse_meta(v);
+			else
+				pgs_reject_unknown_option(def->defname, column_opts, "a column of a file stream");
+		}
+		else
+			pgs_reject_unknown_option(def->defname, NULL,
+									  catalog == ForeignServerRelationId ?
+									  "a file server" :
+									  "foreign-data wrapper \"file\" in this context");
+	}
+	if (catalog == ForeignTableRelationId)
+	{
+		if (!has_path)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+					 errmsg("a file stream needs option \"path\""),
+					 errhint("Give the directory to watch, as in OPTIONS (path '/data/incoming').")));
+		if (clean == CLEAN_ARCHIVE && !has_archive)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+					 errmsg("option clean 'archive' needs option \"archive_path\"")));
+		if (clean != CLEAN_OFF)
+			pgs_check_server_files_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES,
+										"delete or move the files of a file stream", NULL);
+	}
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,143 @@
+/*-------------------------------------------------------------------------
+ *
+ * file_int.h
+ *	  What the parts of the "file" source share, and only they.
+ *
+ * The "file" source: a directory of files, each read exactly once, in
+ * modification-time order (Spark's file source); and INSERT, which
+ * writes files there. Its parts, in src/sources/file/:
+ *
+ *	fdw.c		the foreign-data wrapper: a table's options, the rights to
+ *				its files, the handler and the validator
+ *	dir.c		the directory: its files, and what tells one from another
+ *	position.c	positions: what has been read, stored with each batch
+ *	read.c		reading a batch (the source routine file_source), and the
+ *				clean-up of the files every view has read
+ *	write.c		INSERT, and so the file sink: new files renamed into place
+ *				at commit
+ *	import.c	IMPORT FOREIGN SCHEMA
+ *
+ * What other units use (file_source, pgs_file_check_reader, ...) is in
+ * sources/sources.h.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGS_FILE_INT_H
+#define PGS_FILE_INT_H
+
+#include "base/base.h"
+#include "formats/formats.h"
+
+#include <stdio.h>
+#include <time.h>
+#include <sys/stat.h>
+
+#include "foreign/fdwapi.h"
+#include "utils/relcache.h"
+
+/* in fdw.c: a file stream foreign table, as its options say */
+typedef enum FileMeta
+{
+	FMETA_NONE,
+	FMETA_FILENAME,
+	FMETA_LINE
+} FileMeta;
+
+typedef enum FileClean
+{
+	CLEAN_OFF,
+	CLEAN_DELETE,
+	CLEAN_ARCHIVE
+} FileClean;
+
+typedef struct FileTable
+{
+	Oid			relid;
+	char	   *relname;
+	char	   *what;			/* file stream "name", for messages */
+	char	   *dir;
+	char	   *pattern;
+	int64		max_files;
+	FileClean	clean;
+	char	   *archive;
+	bool		on_error_stop;
+	uint64		options_hash;	/* of the table's options (the idle cache) */
+	TupleDesc	desc;
+	FileMeta   *meta;
+	PgsDecoder	dec;
+} FileTable;
+
+extern FileTable *file_table(Relation rel);
+extern void file_check_reader(FileTable *t, Oid role);
+
+/* in dir.c: a file of the directory */
+typedef struct FileEntry
+{
+	char	   *name;
+	struct timespec mtime;
+	int64		ino;
+	int64		btime;			/* birth time, ns since 1970; 0: not known */
+	int64		size;
+} FileEntry;
+
+extern bool file_in_progress_name(const char *name);
+extern bool file_stat(int fd, const char *path, FileEntry *fe);
+extern int64 file_dir_btime(const char *path);
+extern uint64 file_fingerprint(int fd, int64 offset);
+extern bool file_fingerprint_matches(FileTable *t, FileEntry *f, uint64 fp,
+									 int64 offset);
+extern void file_stat_dir(FileTable *t, struct stat *st);
+extern FileEntry *file_list_files(FileTable *t, int *n);
+
+/* in position.c: a position, parsed (its jsonb is described there) */
+typedef struct DoneFile
+{
+	char	   *name;
+	int64		ino;			/* 0: unknown (an older position) */
+	int64		size;			/* bytes read; -1: unknown */
+	int64		lines;
+	int64		btime;			/* 0: unknown */
+	uint64		fp;				/* 0: none */
+} DoneFile;
+
+typedef struct FilePos
+{
+	DoneFile   *done;			/* sorted by name */
+	int			ndone;
+	int			alloc;
+	bool		has_dir;
+	int64		dir_dev;
+	int64		dir_ino;
+	int64		dir_btime;		/* 0: unknown */
+	char	   *file;			/* being read, or NULL */
+	int64		file_ino;
+	int64		file_btime;
+	uint64		file_fp;
+	int64		offset;
+	int64		line;
+	uint64		gen;			/* 0: none */
+} FilePos;
+
+extern DoneFile *file_find_done(FilePos *p, const char *name);
+extern int	file_add_done(FilePos *p, const char *name, int64 ino, int64 size,
+						  int64 lines, int64 btime, uint64 fp);
+extern int64 file_jsonb_elem_int64(JsonbValue *v);
+extern uint64 file_position_gen(Jsonb *jb);
+extern void file_position_parse(Jsonb *jb, FilePos *p);
+extern Jsonb *file_position_jsonb(FilePos *p);
+
+/* in read.c */
+extern bool file_next_record(FILE *f, FileTable *t, StringInfo rec,
+							 int64 *bytes, int64 *lines);
+extern bool file_blank(const char *s, int len);
+
+/* in write.c */
+extern char *file_put_in_place(const char *tmp, const char *dir,
+							   const char *base, int elevel, bool *gone);
+extern void file_fdw_modify_routines(FdwRoutine *routine);
+
+/* in import.c */
+extern List *file_ImportForeignSchema(ImportForeignSchemaStmt *stmt,
+									  Oid serverOid);
+
+#endif							/* PGS_FILE_INT_H */

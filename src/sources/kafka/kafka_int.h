@@ -1,0 +1,76 @@
+/*-------------------------------------------------------------------------
+ *
+ * kafka_int.h
+ *	  What the files of the kafka source share, and nothing else.
+ *
+ * The kafka source is four files, which include this header (nothing else
+ * does): conf.c (options, who may set which librdkafka property, the
+ * clients and their configurations, the validator), reader.c (positions,
+ * decoding, the readers, the source routine), producer.c (INSERT, the
+ * handler) and import.c (IMPORT FOREIGN SCHEMA).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGS_KAFKA_INT_H
+#define PGS_KAFKA_INT_H
+
+#include "formats/formats.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include "nodes/parsenodes.h"
+#include "utils/rel.h"
+
+#define KAFKA_TIMEOUT_MS 10000	/* a broker that answers nothing for this long fails the batch */
+
+typedef enum KafkaMeta
+{
+	META_NONE,
+	META_PARTITION,
+	META_OFFSET,
+	META_TIMESTAMP,
+	META_KEY,
+	META_TOPIC
+} KafkaMeta;
+
+/* a kafka foreign table, as a batch needs it */
+typedef struct KafkaTable
+{
+	Oid			relid;
+	Oid			serverid;
+	char	   *relname;
+	char	   *topic;
+	char	   *partitions;		/* '0-3,7', or NULL for all */
+	bool		start_latest;
+	int64		start_offset;	/* a number, or -1 for earliest */
+	bool		on_error_stop;
+	TupleDesc	desc;
+	KafkaMeta  *meta;			/* per attribute */
+	PgsDecoder	dec;			/* of the columns without meta */
+} KafkaTable;
+
+/* in conf.c: options */
+extern KafkaTable *kafka_table(Relation rel);
+extern bool kafka_partition_selected(const char *spec, int32 p);
+
+/* in conf.c: clients, one of each per server and user in a backend */
+extern int	kafka_busy;			/* reads, INSERTs, IMPORTs under way */
+extern int	kafka_inserts_open;	/* INSERTs begun, not yet delivered */
+extern const char *const kafka_consumer_defaults[];
+extern rd_kafka_conf_t *kafka_client_conf(Oid serverid, Oid userid, const char *const *more);
+extern void kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value);
+extern void kafka_register_callbacks(void);
+extern void kafka_drop_stale_clients(void);
+extern rd_kafka_t *kafka_find_client(rd_kafka_type_t type, Oid serverid, Oid userid);
+extern rd_kafka_t *kafka_new_client(rd_kafka_type_t type, Oid serverid, Oid userid,
+									rd_kafka_conf_t *conf);
+extern rd_kafka_t *kafka_consumer(Oid serverid);
+
+/* in reader.c: the readers, told by conf.c's callbacks */
+extern void kafka_readers_unassign(void);
+extern void kafka_readers_mark_stale(void);
+
+/* in import.c */
+extern List *kafka_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
+
+#endif							/* PGS_KAFKA_INT_H */

@@ -605,6 +605,7 @@ pgs_source_validator(const SourceRoutine *src, FunctionCallInfo fcinfo)
 
 PGS_SOURCE_ENTRY_POINTS(stream, stream_source)
 PGS_SOURCE_ENTRY_POINTS(rate, rate_source)
+PGS_SOURCE_ENTRY_POINTS(kafka, kafka_source)
 PGS_SOURCE_ENTRY_POINTS(socket, socket_source)
 
 /*------------------------------------------------------------------------

@@ -762,7 +762,7 @@ check_new_owner(Oid viewid)
 	pgs_restore_user(&saved);
 	cq = pgs_load_cq(viewid, options);
 	foreach(lc, cq->streams)
-		pgs_file_check_reader(lfirst_oid(lc), owner);
+		pgs_source_check_reader(lfirst_oid(lc), owner);
 	(void) pgs_sink_check(viewid, cq, options);
 }
 

@@ -44,6 +44,7 @@
 #include "optimizer/pathnode.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -332,9 +333,9 @@ scanEndForeignScan(ForeignScanState *node)
 	ExecDropSingleTupleTableSlot(st->mslot);
 }
 
-/* the scan of every stream (the kit's handler; kafka.c and file.c) */
-void
-pgs_fdw_scan_routines(FdwRoutine *routine)
+/* the scan of every stream (the kit's handler) */
+static void
+fdw_scan_routines(FdwRoutine *routine)
 {
 	routine->GetForeignRelSize = scanGetForeignRelSize;
 	routine->GetForeignPaths = scanGetForeignPaths;
@@ -356,6 +357,8 @@ pgs_fdw_scan_routines(FdwRoutine *routine)
  * FdwRoutine has no modify callbacks at all, so that PostgreSQL refuses
  * an INSERT into it as for any foreign table that takes none.
  */
+static const char *option_context(const SourceRoutine *src, int place);
+
 typedef struct KitInsertState
 {
 	const SourceRoutine *src;
@@ -384,6 +387,16 @@ static List *
 kitPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 					 Index resultRelation, int subplan_index)
 {
+	RangeTblEntry *rte = planner_rt_fetch(resultRelation, root);
+	const SourceRoutine *src;
+
+	if (plan->operation == CMD_INSERT)
+		return NIL;
+	src = pgs_source_for_relation(rte->relid);
+	if (src && src->insert_only)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s takes only INSERT", option_context(src, PGS_OPT_TABLE))));
 	return NIL;
 }
 
@@ -448,7 +461,7 @@ pgs_source_handler(const SourceRoutine *src)
 {
 	FdwRoutine *routine = makeNode(FdwRoutine);
 
-	pgs_fdw_scan_routines(routine);
+	fdw_scan_routines(routine);
 	if (src->insert_begin)
 	{
 		routine->PlanForeignModify = kitPlanForeignModify;
@@ -606,6 +619,7 @@ pgs_source_validator(const SourceRoutine *src, FunctionCallInfo fcinfo)
 PGS_SOURCE_ENTRY_POINTS(stream, stream_source)
 PGS_SOURCE_ENTRY_POINTS(rate, rate_source)
 PGS_SOURCE_ENTRY_POINTS(kafka, kafka_source)
+PGS_SOURCE_ENTRY_POINTS(file, file_source)
 PGS_SOURCE_ENTRY_POINTS(socket, socket_source)
 
 /*------------------------------------------------------------------------
@@ -652,4 +666,35 @@ pgs_sources_dropped(void)
 	for (int i = 0; i < lengthof(sources); i++)
 		if (sources[i]->dropped)
 			sources[i]->dropped();
+}
+
+/*
+ * May role have stream relid read for it (CREATE MATERIALIZED VIEW and
+ * ALTER ... OWNER TO in ddl.c, for the view's owner)? The source's
+ * check_reader; a source without one lets every role read.
+ */
+void
+pgs_source_check_reader(Oid relid, Oid role)
+{
+	const SourceRoutine *src = pgs_source_for_relation(relid);
+	Relation	rel;
+
+	if (src == NULL || src->check_reader == NULL)
+		return;
+	rel = table_open(relid, AccessShareLock);
+	src->check_reader(rel, role);
+	table_close(rel, NoLock);
+}
+
+/*
+ * May a view owned by owner write into rel, its sink named name
+ * (sinks/sink.c)? The source's check_sink, if rel is a stream of ours.
+ */
+void
+pgs_source_check_sink(Relation rel, const char *name, Oid owner)
+{
+	const SourceRoutine *src = pgs_source_for_relation(RelationGetRelid(rel));
+
+	if (src && src->check_sink)
+		src->check_sink(rel, name, owner);
 }

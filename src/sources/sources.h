@@ -164,6 +164,12 @@ typedef struct SourceRoutine
 	void	   *(*insert_begin) (ResultRelInfo *rinfo, EState *estate);
 	void		(*insert_row) (void *state, TupleTableSlot *slot);
 	void		(*insert_end) (void *state);
+	/*
+	 * UPDATE and DELETE are refused when planned, "<contexts.table> takes
+	 * only INSERT" (else PostgreSQL refuses them when they start, as for
+	 * any foreign table without them)
+	 */
+	bool		insert_only;
 	/* IMPORT FOREIGN SCHEMA (optional) */
 	List	   *(*import_schema) (ImportForeignSchemaStmt *stmt, Oid serverid);
 
@@ -184,19 +190,32 @@ typedef struct SourceRoutine
 	 * column's place too): a column of its tables may not be dropped.
 	 */
 	bool		keeps_rows;
+
+	/*
+	 * May role have rel read for it, by a continuous view it owns (CREATE
+	 * MATERIALIZED VIEW, ALTER ... OWNER TO)? An error if not (optional).
+	 */
+	void		(*check_reader) (Relation rel, Oid role);
+
+	/*
+	 * May a continuous view owned by owner write its rows into rel, its
+	 * sink (given as name)? An error if not (optional).
+	 */
+	void		(*check_sink) (Relation rel, const char *name, Oid owner);
 } SourceRoutine;
 
 /* in sources/source.c */
 extern const SourceRoutine *pgs_source_for_relation(Oid relid);
 extern bool pgs_is_stream_relation(Oid relid);
 extern SourceBatch *pgs_current_batch(Oid relid);
-extern void pgs_fdw_scan_routines(FdwRoutine *routine);
 extern Datum pgs_source_handler(const SourceRoutine *src);
 extern Datum pgs_source_validator(const SourceRoutine *src, FunctionCallInfo fcinfo);
 extern void pgs_sources_init(void (*wake) (Oid dboid));
 extern void pgs_source_wake_database(Oid dboid);
 extern void pgs_sources_gc(void);
 extern void pgs_sources_dropped(void);
+extern void pgs_source_check_reader(Oid relid, Oid role);
+extern void pgs_source_check_sink(Relation rel, const char *name, Oid owner);
 
 /* in sources/stream.c */
 extern const SourceRoutine stream_source;
@@ -209,9 +228,6 @@ extern const SourceRoutine kafka_source;
 
 /* in sources/file/ */
 extern const SourceRoutine file_source;
-extern void pgs_file_check_reader(Oid relid, Oid role);
-extern void pgs_check_server_files_role(Oid roleid, Oid needed, const char *action,
-										const char *detail);
 
 /* in sources/socket.c */
 extern const SourceRoutine socket_source;

@@ -635,13 +635,34 @@ static void (*wake_database) (Oid dboid) = NULL;
  * sources/ calls nothing above it); a source calls it through
  * pgs_source_wake_database.
  */
+#ifdef USE_ASSERT_CHECKING
+/* does src's table hold option name for where? */
+static bool
+has_option(const SourceRoutine *src, const char *name, int where)
+{
+	for (const SourceOption *opt = src->options; opt && opt->name; opt++)
+		if ((opt->where & where) && strcmp(opt->name, name) == 0)
+			return true;
+	return false;
+}
+#endif
+
 void
 pgs_sources_init(void (*wake) (Oid dboid))
 {
 	wake_database = wake;
 	for (int i = 0; i < lengthof(sources); i++)
-		if (sources[i]->init)
-			sources[i]->init();
+	{
+		const SourceRoutine *src = sources[i];
+
+		/* what the kit counts on: every stream takes the event-time options */
+		Assert(has_option(src, "event_time", PGS_OPT_TABLE) &&
+			   has_option(src, "watermark", PGS_OPT_TABLE));
+		Assert((src->insert_begin != NULL) == (src->insert_row != NULL) &&
+			   (src->insert_begin != NULL) == (src->insert_end != NULL));
+		if (src->init)
+			src->init();
+	}
 }
 
 void

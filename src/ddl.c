@@ -657,7 +657,7 @@ check_alter_stream(AlterTableStmt *stmt, Oid relid)
 		 * a dump and restore (that leaves dropped columns out) would shift.
 		 */
 		if (cmd->subtype == AT_DropColumn &&
-			pgs_source_for_relation(relid) == &stream_source)
+			pgs_source_for_relation(relid)->keeps_rows)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("cannot drop a column of stream \"%s\"", get_rel_name(relid)),
@@ -762,7 +762,7 @@ check_new_owner(Oid viewid)
 	pgs_restore_user(&saved);
 	cq = pgs_load_cq(viewid, options);
 	foreach(lc, cq->streams)
-		pgs_file_check_reader(lfirst_oid(lc), owner);
+		pgs_source_check_reader(lfirst_oid(lc), owner);
 	(void) pgs_sink_check(viewid, cq, options);
 }
 
@@ -956,9 +956,7 @@ stream_on_drop(PG_FUNCTION_ARGS)
 
 	pgs_become_superuser(&saved);
 	meta_forget_dropped();
-	SPI_connect();
-	run_sql("DELETE FROM stream.buffer WHERE stream IN " META_DROPPED_RELS);
-	SPI_finish();
+	pgs_sources_dropped();
 	pgs_restore_user(&saved);
 	wake_at_commit = true;
 	PG_RETURN_NULL();

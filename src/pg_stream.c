@@ -34,6 +34,6 @@ _PG_init(void)
 	pgs_guc_init();
 	pgs_shmem_init();
 	pgs_ddl_init();
-	pgs_stream_xact_init(pgs_wake_database);
+	pgs_sources_init(pgs_wake_database);
 	pgs_register_launcher();
 }

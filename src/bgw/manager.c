@@ -162,7 +162,7 @@ pgs_manager_main(Datum arg)
 				m->seen = true;
 				strlcpy(m->name, v->name ? v->name : "?", sizeof(m->name));
 			}
-			pgs_stream_gc();
+			pgs_sources_gc();
 		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();

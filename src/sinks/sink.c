@@ -251,10 +251,8 @@ check_sink_relation(Oid viewid, CqDef *cq, const char *name)
 						get_rel_name(viewid)),
 				 errdetail("A view's sink is written with its owner's privileges.")));
 	}
-	if (kind == RELKIND_FOREIGN_TABLE && pgs_source_for_relation(relid) == &file_source)
-		pgs_check_server_files_role(pgs_rel_owner(viewid), ROLE_PG_WRITE_SERVER_FILES,
-									psprintf("use file table \"%s\" as the sink of a continuous view", name),
-									"A file sink writes files on the server, as the view's owner.");
+	if (kind == RELKIND_FOREIGN_TABLE)
+		pgs_source_check_sink(rel, name, pgs_rel_owner(viewid));
 
 	{
 		ObjectAddress view = {RelationRelationId, viewid, 0};

@@ -16,22 +16,13 @@
 #include "base/base.h"
 #include "sources/sources.h"
 
-#include "access/reloptions.h"
-#include "catalog/pg_foreign_table.h"
-#include "catalog/pg_foreign_server.h"
-#include "catalog/pg_foreign_data_wrapper.h"
 #include "catalog/pg_type.h"
-#include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
-#include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
-
-PG_FUNCTION_INFO_V1(rate_fdw_handler);
-PG_FUNCTION_INFO_V1(rate_fdw_validator);
 
 #define RATE_MAX 100000000		/* rows per second */
 
@@ -209,6 +200,12 @@ rate_reached(Relation rel, Jsonb *position, Jsonb *mark)
 	return next >= rate_due(start, rps, at);
 }
 
+static const SourceOption rate_options[] = {
+	PGS_OPT_INT("rows_per_second", PGS_OPT_TABLE, 1, RATE_MAX),
+	PGS_OPT_EVENT_TIME_OPTIONS,
+	{NULL}
+};
+
 const SourceRoutine rate_source = {
 	.name = "rate",
 	.initial_position = rate_initial_position,
@@ -217,42 +214,6 @@ const SourceRoutine rate_source = {
 	.cleanup = NULL,
 	.mark = rate_mark,
 	.reached = rate_reached,
+	.options = rate_options,
+	.contexts = {.table = "a rate stream"},
 };
-
-Datum
-rate_fdw_handler(PG_FUNCTION_ARGS)
-{
-	FdwRoutine *routine = makeNode(FdwRoutine);
-
-	pgs_fdw_scan_routines(routine);
-	PG_RETURN_POINTER(routine);
-}
-
-Datum
-rate_fdw_validator(PG_FUNCTION_ARGS)
-{
-	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
-	Oid			catalog = PG_GETARG_OID(1);
-	ListCell   *lc;
-	static const char *const table_opts[] = {"rows_per_second", "event_time", "watermark", NULL};
-	static const char *const none[] = {NULL};
-
-	foreach(lc, options)
-	{
-		DefElem    *def = lfirst_node(DefElem, lc);
-
-		if (catalog == ForeignTableRelationId &&
-			strcmp(def->defname, "rows_per_second") == 0)
-		{
-			(void) pgs_defel_int64(def, 1, RATE_MAX, ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE);
-			continue;
-		}
-		if (catalog == ForeignTableRelationId && pgs_event_time_option(def))
-			continue;
-		pgs_reject_unknown_option(def->defname,
-								  catalog == ForeignTableRelationId ? table_opts : none,
-								  catalog == ForeignTableRelationId ? "a rate stream" :
-								  "foreign-data wrapper \"rate\" in this context");
-	}
-	PG_RETURN_VOID();
-}

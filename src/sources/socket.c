@@ -50,11 +50,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "access/reloptions.h"
 #include "catalog/pg_foreign_server.h"
-#include "catalog/pg_foreign_table.h"
 #include "commands/defrem.h"
-#include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -62,9 +59,6 @@
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
-
-PG_FUNCTION_INFO_V1(socket_fdw_handler);
-PG_FUNCTION_INFO_V1(socket_fdw_validator);
 
 #define SOCKET_CONNECT_TIMEOUT_MS 5000
 #define SOCKET_IDLE_POLL_MS 100
@@ -75,10 +69,6 @@ PG_FUNCTION_INFO_V1(socket_fdw_validator);
 #define SOCKET_LONG_PREFIX 1024		/* what a dead letter keeps of a too-long line */
 #define SOCKET_MAX_LINE_DEFAULT (1024 * 1024)
 #define SOCKET_MAX_LINE_MAX (64 * 1024 * 1024)
-
-static const char *const server_opts[] = {"host", "port", NULL};
-static const char *const table_opts[] = {"format", "delimiter", "quote", "escape", "null",
-"on_error", "event_time", "watermark", "max_line_length", NULL};
 
 /* what is wrong with a line, known before it is decoded */
 #define LINE_OK 0
@@ -624,83 +614,52 @@ socket_reached(Relation rel, Jsonb *position, Jsonb *mark)
 	return true;
 }
 
+/*
+ * A socket server needs both its options (only superusers set them: see
+ * superuser_servers).
+ */
+static void
+socket_validate(List *options, Oid catalog)
+{
+	bool		host = false,
+				port = false;
+	ListCell   *lc;
+
+	if (catalog != ForeignServerRelationId)
+		return;
+	foreach(lc, options)
+	{
+		host |= (strcmp(lfirst_node(DefElem, lc)->defname, "host") == 0);
+		port |= (strcmp(lfirst_node(DefElem, lc)->defname, "port") == 0);
+	}
+	if (!host || !port)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("a socket server needs options \"host\" and \"port\""),
+				 errhint("As in OPTIONS (host '127.0.0.1', port '9999').")));
+}
+
+static const SourceOption socket_options[] = {
+	{"host", PGS_OPT_SERVER, PGS_CHECK_NONEMPTY},
+	PGS_OPT_INT("port", PGS_OPT_SERVER, 1, 65535),
+	PGS_OPT_FORMAT_OPTIONS,
+	{"on_error", PGS_OPT_TABLE, PGS_CHECK_ON_ERROR},
+	PGS_OPT_EVENT_TIME_OPTIONS,
+	PGS_OPT_INT("max_line_length", PGS_OPT_TABLE, 1, SOCKET_MAX_LINE_MAX),
+	{NULL}
+};
+
 const SourceRoutine socket_source = {
 	.name = "socket",
 	.initial_position = socket_initial_position,
 	.read = socket_read,
 	.mark = socket_mark,
 	.reached = socket_reached,
+	.options = socket_options,
+	.contexts = {
+		.server = "a socket server",
+		.table = "a socket stream",
+	},
+	.superuser_servers = true,
+	.validate = socket_validate,
 };
-
-Datum
-socket_fdw_handler(PG_FUNCTION_ARGS)
-{
-	FdwRoutine *routine = makeNode(FdwRoutine);
-
-	pgs_fdw_scan_routines(routine);
-	PG_RETURN_POINTER(routine);
-}
-
-Datum
-socket_fdw_validator(PG_FUNCTION_ARGS)
-{
-	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
-	Oid			catalog = PG_GETARG_OID(1);
-	ListCell   *lc;
-
-	foreach(lc, options)
-	{
-		DefElem    *def = lfirst_node(DefElem, lc);
-		char	   *v = defGetString(def);
-
-		if (catalog == ForeignServerRelationId)
-		{
-			if (!superuser())
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("only a superuser may set the options of a socket server"),
-						 errhint("A superuser can create the server and grant USAGE on it.")));
-			if (strcmp(def->defname, "port") == 0)
-				(void) pgs_defel_int64(def, 1, 65535, ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE);
-			else if (strcmp(def->defname, "host") == 0)
-			{
-				if (*v == '\0')
-					ereport(ERROR,
-							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-							 errmsg("option \"host\" must not be empty")));
-			}
-			else
-				pgs_reject_unknown_option(def->defname, server_opts, "a socket server");
-		}
-		else if (catalog == ForeignTableRelationId)
-		{
-			if (strcmp(def->defname, "on_error") == 0)
-				(void) pgs_on_error_stop(def);
-			else if (strcmp(def->defname, "max_line_length") == 0)
-				(void) pgs_defel_int64(def, 1, SOCKET_MAX_LINE_MAX,
-									   ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE);
-			else if (!pgs_format_option(def, false) && !pgs_event_time_option(def))
-				pgs_reject_unknown_option(def->defname, table_opts, "a socket stream");
-		}
-		else
-			pgs_reject_unknown_option(def->defname, NULL,
-									  "foreign-data wrapper \"socket\" in this context");
-	}
-	if (catalog == ForeignServerRelationId)
-	{
-		bool		host = false,
-					port = false;
-
-		foreach(lc, options)
-		{
-			host |= (strcmp(lfirst_node(DefElem, lc)->defname, "host") == 0);
-			port |= (strcmp(lfirst_node(DefElem, lc)->defname, "port") == 0);
-		}
-		if (!host || !port)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-					 errmsg("a socket server needs options \"host\" and \"port\""),
-					 errhint("As in OPTIONS (host '127.0.0.1', port '9999').")));
-	}
-	PG_RETURN_VOID();
-}

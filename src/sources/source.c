@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * source.c
- *	  What every source shares: the FDW scan that reads a batch, option
- *	  validation helpers, and the mapping from a foreign table to its
- *	  Source.
+ *	  What every source shares (the source kit): the table of sources and
+ *	  the mapping from a foreign table to its Source, the FDW handler of
+ *	  every source (the foreign scan that reads a batch, INSERT and COPY,
+ *	  IMPORT FOREIGN SCHEMA), the validator of every source's options, and
+ *	  the hooks the layers above call on every source.
  *
  * A continuous query is planned and executed by PostgreSQL's own planner
  * and executor. The only thing that makes it "streaming" is what a scan of
@@ -25,10 +27,15 @@
 #include "formats/formats.h"
 #include "sources/sources.h"
 
+#include "access/reloptions.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_foreign_data_wrapper.h"
+#include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_type.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
 #include "executor/executor.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
@@ -37,6 +44,7 @@
 #include "optimizer/pathnode.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -66,19 +74,24 @@ pgs_current_batch(Oid relid)
 	return NULL;
 }
 
-/* The Source of a foreign table, or NULL if it is not a stream of ours */
-const SourceRoutine *
-pgs_source_for_relation(Oid relid)
-{
-	ForeignTable *ft;
-	ForeignServer *server;
-	ForeignDataWrapper *fdw;
+/*------------------------------------------------------------------------
+ * The sources
+ *------------------------------------------------------------------------
+ */
+static const SourceRoutine *const sources[] = {
+	&stream_source,
+	&rate_source,
+	&kafka_source,
+	&file_source,
+	&socket_source,
+};
 
-	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
-		return NULL;
-	ft = GetForeignTable(relid);
-	server = GetForeignServer(ft->serverid);
-	fdw = GetForeignDataWrapper(server->fdwid);
+/* The Source of a server's FDW, or NULL if it is not one of ours */
+static const SourceRoutine *
+source_for_server(Oid serverid)
+{
+	ForeignServer *server = GetForeignServer(serverid);
+	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
 
 	/* match by handler name, so a renamed FDW is still recognised */
 	if (OidIsValid(fdw->fdwhandler))
@@ -89,19 +102,26 @@ pgs_source_for_relation(Oid relid)
 
 		if (nspname && strcmp(nspname, PG_STREAM_SCHEMA) == 0)
 		{
-			if (strcmp(handler, "stream_fdw_handler") == 0)
-				return &stream_source;
-			if (strcmp(handler, "rate_fdw_handler") == 0)
-				return &rate_source;
-			if (strcmp(handler, "kafka_fdw_handler") == 0)
-				return &kafka_source;
-			if (strcmp(handler, "file_fdw_handler") == 0)
-				return &file_source;
-			if (strcmp(handler, "socket_fdw_handler") == 0)
-				return &socket_source;
+			for (int i = 0; i < lengthof(sources); i++)
+			{
+				size_t		len = strlen(sources[i]->name);
+
+				if (strncmp(handler, sources[i]->name, len) == 0 &&
+					strcmp(handler + len, "_fdw_handler") == 0)
+					return sources[i];
+			}
 		}
 	}
 	return NULL;
+}
+
+/* The Source of a foreign table, or NULL if it is not a stream of ours */
+const SourceRoutine *
+pgs_source_for_relation(Oid relid)
+{
+	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
+		return NULL;
+	return source_for_server(GetForeignTable(relid)->serverid);
 }
 
 bool
@@ -317,8 +337,9 @@ scanEndForeignScan(ForeignScanState *node)
 	ExecDropSingleTupleTableSlot(st->mslot);
 }
 
-void
-pgs_fdw_scan_routines(FdwRoutine *routine)
+/* the scan of every stream (the kit's handler) */
+static void
+fdw_scan_routines(FdwRoutine *routine)
 {
 	routine->GetForeignRelSize = scanGetForeignRelSize;
 	routine->GetForeignPaths = scanGetForeignPaths;
@@ -327,4 +348,378 @@ pgs_fdw_scan_routines(FdwRoutine *routine)
 	routine->IterateForeignScan = scanIterateForeignScan;
 	routine->ReScanForeignScan = scanReScanForeignScan;
 	routine->EndForeignScan = scanEndForeignScan;
+}
+
+
+/*------------------------------------------------------------------------
+ * INSERT and COPY into a stream
+ *------------------------------------------------------------------------
+ *
+ * The same for INSERT (BeginForeignModify) and COPY or a partition's
+ * tuple routing (BeginForeignInsert): the source's insert_begin, a row at
+ * a time, insert_end. Only for a source with insert_begin: another one's
+ * FdwRoutine has no modify callbacks at all, so that PostgreSQL refuses
+ * an INSERT into it as for any foreign table that takes none.
+ */
+static const char *option_context(const SourceRoutine *src, int place);
+
+typedef struct KitInsertState
+{
+	const SourceRoutine *src;
+	void	   *state;			/* the source's */
+} KitInsertState;
+
+static KitInsertState *
+kit_insert_begin(ResultRelInfo *rinfo, EState *estate)
+{
+	KitInsertState *st = palloc(sizeof(KitInsertState));
+
+	st->src = pgs_source_for_relation(RelationGetRelid(rinfo->ri_RelationDesc));
+	Assert(st->src && st->src->insert_begin);
+	st->state = st->src->insert_begin(rinfo, estate);
+	return st;
+}
+
+static void
+kit_insert_end(KitInsertState *st)
+{
+	if (st)
+		st->src->insert_end(st->state);
+}
+
+static List *
+kitPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
+					 Index resultRelation, int subplan_index)
+{
+	RangeTblEntry *rte = planner_rt_fetch(resultRelation, root);
+	const SourceRoutine *src;
+
+	if (plan->operation == CMD_INSERT)
+		return NIL;
+	src = pgs_source_for_relation(rte->relid);
+	if (src && src->insert_only)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s takes only INSERT", option_context(src, PGS_OPT_TABLE))));
+	return NIL;
+}
+
+static void
+kitBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+					  List *fdw_private, int subplan_index, int eflags)
+{
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	rinfo->ri_FdwState = kit_insert_begin(rinfo, mtstate->ps.state);
+}
+
+static TupleTableSlot *
+kitExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
+					 TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	KitInsertState *st = rinfo->ri_FdwState;
+
+	st->src->insert_row(st->state, slot);
+	return slot;
+}
+
+static void
+kitEndForeignModify(EState *estate, ResultRelInfo *rinfo)
+{
+	kit_insert_end(rinfo->ri_FdwState);
+}
+
+static void
+kitBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	rinfo->ri_FdwState = kit_insert_begin(rinfo, mtstate->ps.state);
+}
+
+static void
+kitEndForeignInsert(EState *estate, ResultRelInfo *rinfo)
+{
+	kit_insert_end(rinfo->ri_FdwState);
+}
+
+static int
+kitIsForeignRelUpdatable(Relation rel)
+{
+	return (1 << CMD_INSERT);
+}
+
+static List *
+kitImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	const SourceRoutine *src = source_for_server(serverOid);
+
+	Assert(src && src->import_schema);
+	return src->import_schema(stmt, serverOid);
+}
+
+/*------------------------------------------------------------------------
+ * The FDW handler and validator of every source
+ *------------------------------------------------------------------------
+ */
+Datum
+pgs_source_handler(const SourceRoutine *src)
+{
+	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	fdw_scan_routines(routine);
+	if (src->insert_begin)
+	{
+		routine->PlanForeignModify = kitPlanForeignModify;
+		routine->BeginForeignModify = kitBeginForeignModify;
+		routine->ExecForeignInsert = kitExecForeignInsert;
+		routine->EndForeignModify = kitEndForeignModify;
+		routine->BeginForeignInsert = kitBeginForeignInsert;
+		routine->EndForeignInsert = kitEndForeignInsert;
+		routine->IsForeignRelUpdatable = kitIsForeignRelUpdatable;
+	}
+	if (src->import_schema)
+		routine->ImportForeignSchema = kitImportForeignSchema;
+	PG_RETURN_POINTER(routine);
+}
+
+/* where options of catalog are given (PGS_OPT_*) */
+static int
+option_place(Oid catalog)
+{
+	switch (catalog)
+	{
+		case ForeignDataWrapperRelationId:
+			return PGS_OPT_WRAPPER;
+		case ForeignServerRelationId:
+			return PGS_OPT_SERVER;
+		case UserMappingRelationId:
+			return PGS_OPT_MAPPING;
+		case ForeignTableRelationId:
+			return PGS_OPT_TABLE;
+		default:
+			return PGS_OPT_COLUMN;
+	}
+}
+
+/* how the source names place in messages */
+static const char *
+option_context(const SourceRoutine *src, int place)
+{
+	const char *what = NULL;
+
+	switch (place)
+	{
+		case PGS_OPT_WRAPPER:
+			what = src->contexts.wrapper;
+			break;
+		case PGS_OPT_SERVER:
+			what = src->contexts.server;
+			break;
+		case PGS_OPT_MAPPING:
+			what = src->contexts.mapping;
+			break;
+		case PGS_OPT_TABLE:
+			what = src->contexts.table;
+			break;
+		case PGS_OPT_COLUMN:
+			what = src->contexts.column;
+			break;
+	}
+	return what ? what : psprintf("foreign-data wrapper \"%s\" in this context", src->name);
+}
+
+static void
+check_option(const SourceOption *opt, DefElem *def)
+{
+	switch (opt->check)
+	{
+		case PGS_CHECK_ANY:
+			break;
+		case PGS_CHECK_INT:
+			(void) pgs_defel_int64(def, opt->min, opt->max, ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE);
+			break;
+		case PGS_CHECK_NONEMPTY:
+			if (*defGetString(def) == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("option \"%s\" must not be empty", def->defname)));
+			break;
+		case PGS_CHECK_FORMAT:
+			if (!pgs_format_option(def, true))
+				elog(ERROR, "option \"%s\" is not a format option", def->defname);
+			break;
+		case PGS_CHECK_ON_ERROR:
+			(void) pgs_on_error_stop(def);
+			break;
+		case PGS_CHECK_EVENT_TIME:
+			if (!pgs_event_time_option(def))
+				elog(ERROR, "option \"%s\" is not an event-time option", def->defname);
+			break;
+		case PGS_CHECK_CUSTOM:
+			opt->custom(def);
+			break;
+	}
+}
+
+/*
+ * The validator of every source: each option in its table for the
+ * context (or taken by other_option), checked as the table says; then
+ * the source's validate on the whole list.
+ */
+Datum
+pgs_source_validator(const SourceRoutine *src, FunctionCallInfo fcinfo)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			catalog = PG_GETARG_OID(1);
+	int			place = option_place(catalog);
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+		const SourceOption *opt;
+
+		if (place == PGS_OPT_SERVER && src->superuser_servers && !superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only a superuser may set the options of %s",
+							option_context(src, place)),
+					 errhint("A superuser can create the server and grant USAGE on it.")));
+		for (opt = src->options; opt && opt->name; opt++)
+			if ((opt->where & place) && strcmp(opt->name, def->defname) == 0)
+				break;
+		if (opt && opt->name)
+			check_option(opt, def);
+		else if (src->other_option == NULL || !src->other_option(def, catalog))
+		{
+			/* the hint: the context's options, in the table's order */
+			const char **valid = palloc(sizeof(char *));
+			int			n = 0;
+
+			for (opt = src->options; opt && opt->name; opt++)
+				if (opt->where & place)
+				{
+					valid = repalloc(valid, sizeof(char *) * (n + 2));
+					valid[n++] = opt->name;
+				}
+			valid[n] = NULL;
+			pgs_reject_unknown_option(def->defname, valid, option_context(src, place));
+		}
+	}
+	if (src->validate)
+		src->validate(options, catalog);
+	PG_RETURN_VOID();
+}
+
+/*
+ * The SQL entry points of a source (pg_stream--0.1.sql names them):
+ * <name>_fdw_handler and <name>_fdw_validator, the kit's with its routine.
+ */
+#define PGS_SOURCE_ENTRY_POINTS(name, routine) \
+	PG_FUNCTION_INFO_V1(name##_fdw_handler); \
+	PG_FUNCTION_INFO_V1(name##_fdw_validator); \
+	Datum name##_fdw_handler(PG_FUNCTION_ARGS) { return pgs_source_handler(&routine); } \
+	Datum name##_fdw_validator(PG_FUNCTION_ARGS) { return pgs_source_validator(&routine, fcinfo); }
+
+PGS_SOURCE_ENTRY_POINTS(stream, stream_source)
+PGS_SOURCE_ENTRY_POINTS(rate, rate_source)
+PGS_SOURCE_ENTRY_POINTS(kafka, kafka_source)
+PGS_SOURCE_ENTRY_POINTS(file, file_source)
+PGS_SOURCE_ENTRY_POINTS(socket, socket_source)
+
+/*------------------------------------------------------------------------
+ * What the layers above ask of every source
+ *------------------------------------------------------------------------
+ */
+
+/* how to wake a database's workers (bgw/, passed in by _PG_init) */
+static void (*wake_database) (Oid dboid) = NULL;
+
+/*
+ * At load: each source's init. wake wakes a database's workers (bgw/:
+ * sources/ calls nothing above it); a source calls it through
+ * pgs_source_wake_database.
+ */
+#ifdef USE_ASSERT_CHECKING
+/* does src's table hold option name for where? */
+static bool
+has_option(const SourceRoutine *src, const char *name, int where)
+{
+	for (const SourceOption *opt = src->options; opt && opt->name; opt++)
+		if ((opt->where & where) && strcmp(opt->name, name) == 0)
+			return true;
+	return false;
+}
+#endif
+
+void
+pgs_sources_init(void (*wake) (Oid dboid))
+{
+	wake_database = wake;
+	for (int i = 0; i < lengthof(sources); i++)
+	{
+		const SourceRoutine *src = sources[i];
+
+		/* what the kit counts on: every stream takes the event-time options */
+		Assert(has_option(src, "event_time", PGS_OPT_TABLE) &&
+			   has_option(src, "watermark", PGS_OPT_TABLE));
+		Assert((src->insert_begin != NULL) == (src->insert_row != NULL) &&
+			   (src->insert_begin != NULL) == (src->insert_end != NULL));
+		if (src->init)
+			src->init();
+	}
+}
+
+void
+pgs_source_wake_database(Oid dboid)
+{
+	wake_database(dboid);
+}
+
+/* the managers' clean-up: each source's gc */
+void
+pgs_sources_gc(void)
+{
+	for (int i = 0; i < lengthof(sources); i++)
+		if (sources[i]->gc)
+			sources[i]->gc();
+}
+
+/* the sql_drop event trigger, as superuser: each source's dropped */
+void
+pgs_sources_dropped(void)
+{
+	for (int i = 0; i < lengthof(sources); i++)
+		if (sources[i]->dropped)
+			sources[i]->dropped();
+}
+
+/*
+ * May role have stream relid read for it (CREATE MATERIALIZED VIEW and
+ * ALTER ... OWNER TO in ddl.c, for the view's owner)? The source's
+ * check_reader; a source without one lets every role read.
+ */
+void
+pgs_source_check_reader(Oid relid, Oid role)
+{
+	const SourceRoutine *src = pgs_source_for_relation(relid);
+	Relation	rel;
+
+	if (src == NULL || src->check_reader == NULL)
+		return;
+	rel = table_open(relid, AccessShareLock);
+	src->check_reader(rel, role);
+	table_close(rel, NoLock);
+}
+
+/*
+ * May a view owned by owner write into rel, its sink named name
+ * (sinks/sink.c)? The source's check_sink, if rel is a stream of ours.
+ */
+void
+pgs_source_check_sink(Relation rel, const char *name, Oid owner)
+{
+	const SourceRoutine *src = pgs_source_for_relation(RelationGetRelid(rel));
+
+	if (src && src->check_sink)
+		src->check_sink(rel, name, owner);
 }

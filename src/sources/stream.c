@@ -48,7 +48,6 @@
 #include "sources/sources.h"
 
 #include "access/genam.h"
-#include "access/reloptions.h"
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -56,11 +55,6 @@
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_foreign_table.h"
-#include "catalog/pg_foreign_server.h"
-#include "catalog/pg_foreign_data_wrapper.h"
-#include "catalog/pg_user_mapping.h"
-#include "commands/defrem.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "foreign/fdwapi.h"
@@ -77,9 +71,6 @@
 #include "storage/lmgr.h"
 #include "storage/procarray.h"
 #include "utils/snapmgr.h"
-
-PG_FUNCTION_INFO_V1(stream_fdw_handler);
-PG_FUNCTION_INFO_V1(stream_fdw_validator);
 
 /* chunk size: one chunk and its row header fit in a heap page */
 #define STREAM_CHUNK_BYTES 7900
@@ -552,8 +543,8 @@ stream_add_reader(Oid relid)
  * is collected in a database without views, or with a restored view not
  * yet refreshed.
  */
-void
-pgs_stream_gc(void)
+static void
+stream_gc(void)
 {
 	List	   *streams = NIL;
 	ListCell   *lc;
@@ -783,18 +774,6 @@ stream_restore(Relation rel, Oid viewid)
 		 RelationGetRelationName(rel), nmoved, list_length(groups), ngone);
 }
 
-const SourceRoutine stream_source = {
-	.name = "stream",
-	.initial_position = stream_initial_position,
-	.read = stream_read,
-	.lag = stream_lag,
-	.cleanup = stream_cleanup,
-	.add_reader = stream_add_reader,
-	.mark = stream_mark,
-	.reached = stream_reached,
-	.restore = stream_restore,
-};
-
 /*------------------------------------------------------------------------
  * INSERT and COPY into a stream
  *------------------------------------------------------------------------
@@ -810,9 +789,6 @@ typedef struct StreamInsertState
 	TuplePacker packer;
 } StreamInsertState;
 
-/* how to wake a database's workers (pgs_stream_xact_init) */
-static void (*wake_database) (Oid dboid) = NULL;
-
 /* did this transaction write into a stream? (wake the workers at commit) */
 static bool xact_wrote_stream = false;
 
@@ -824,7 +800,7 @@ stream_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (xact_wrote_stream)
-				wake_database(MyDatabaseId);
+				pgs_source_wake_database(MyDatabaseId);
 			xact_wrote_stream = false;
 			break;
 		case XACT_EVENT_ABORT:
@@ -839,13 +815,11 @@ stream_xact_callback(XactEvent event, void *arg)
 
 /*
  * At load: watch transactions for INSERTs into streams, and wake the
- * database's workers with wake (bgw/, passed in by _PG_init: sources/
- * calls nothing above it) when one commits.
+ * database's workers when one commits.
  */
-void
-pgs_stream_xact_init(void (*wake) (Oid dboid))
+static void
+stream_init(void)
 {
-	wake_database = wake;
 	RegisterXactCallback(stream_xact_callback, NULL);
 }
 
@@ -869,8 +843,8 @@ flush_chunk(StreamInsertState *st)
 	tuple_pack_reset(&st->packer);
 }
 
-static StreamInsertState *
-begin_insert(ResultRelInfo *rinfo, EState *estate)
+static void *
+stream_insert_begin(ResultRelInfo *rinfo, EState *estate)
 {
 	StreamInsertState *st = palloc0(sizeof(StreamInsertState));
 
@@ -888,19 +862,9 @@ begin_insert(ResultRelInfo *rinfo, EState *estate)
 }
 
 static void
-end_insert(StreamInsertState *st)
+stream_insert_row(void *state, TupleTableSlot *slot)
 {
-	flush_chunk(st);
-	ExecCloseIndices(st->bufrri);
-	ExecDropSingleTupleTableSlot(st->bslot);
-	table_close(st->bufrel, NoLock);
-}
-
-static TupleTableSlot *
-stream_ExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
-						 TupleTableSlot *slot, TupleTableSlot *planSlot)
-{
-	StreamInsertState *st = rinfo->ri_FdwState;
+	StreamInsertState *st = state;
 	bool		shouldFree;
 	MinimalTuple mt = tuple_pack_prepare(slot, &shouldFree);
 
@@ -911,105 +875,62 @@ stream_ExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	tuple_pack_add(&st->packer, mt);
 	if (shouldFree)
 		pfree(mt);
-	return slot;
 }
 
 static void
-stream_BeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
-						  List *fdw_private, int subplan_index, int eflags)
+stream_insert_end(void *state)
 {
-	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
-		return;
-	rinfo->ri_FdwState = begin_insert(rinfo, mtstate->ps.state);
-}
+	StreamInsertState *st = state;
 
-static void
-stream_EndForeignModify(EState *estate, ResultRelInfo *rinfo)
-{
-	if (rinfo->ri_FdwState)
-		end_insert(rinfo->ri_FdwState);
-}
-
-static void
-stream_BeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
-{
-	rinfo->ri_FdwState = begin_insert(rinfo, mtstate->ps.state);
-}
-
-static void
-stream_EndForeignInsert(EState *estate, ResultRelInfo *rinfo)
-{
-	end_insert(rinfo->ri_FdwState);
-}
-
-static List *
-stream_PlanForeignModify(PlannerInfo *root, ModifyTable *plan,
-						 Index resultRelation, int subplan_index)
-{
-	return NIL;
-}
-
-static int
-stream_IsForeignRelUpdatable(Relation rel)
-{
-	return (1 << CMD_INSERT);
-}
-
-Datum
-stream_fdw_handler(PG_FUNCTION_ARGS)
-{
-	FdwRoutine *routine = makeNode(FdwRoutine);
-
-	pgs_fdw_scan_routines(routine);
-	routine->PlanForeignModify = stream_PlanForeignModify;
-	routine->BeginForeignModify = stream_BeginForeignModify;
-	routine->ExecForeignInsert = stream_ExecForeignInsert;
-	routine->EndForeignModify = stream_EndForeignModify;
-	routine->BeginForeignInsert = stream_BeginForeignInsert;
-	routine->EndForeignInsert = stream_EndForeignInsert;
-	routine->IsForeignRelUpdatable = stream_IsForeignRelUpdatable;
-	PG_RETURN_POINTER(routine);
+	flush_chunk(st);
+	ExecCloseIndices(st->bufrri);
+	ExecDropSingleTupleTableSlot(st->bslot);
+	table_close(st->bufrel, NoLock);
 }
 
 /*
- * A stream takes the event-time options only (engine/eventtime.c).
+ * Relations were dropped (the sql_drop event trigger): the chunks of the
+ * streams among them go.
  */
-Datum
-stream_fdw_validator(PG_FUNCTION_ARGS)
+static void
+stream_dropped(void)
 {
-	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
-	Oid			catalog = PG_GETARG_OID(1);
-	ListCell   *lc;
-	static const char *const none[] = {NULL};
-	static const char *const table_opts[] = {"event_time", "watermark", NULL};
-	const char *what;
-
-	switch (catalog)
-	{
-		case ForeignDataWrapperRelationId:
-			what = "foreign-data wrapper \"stream\"";
-			break;
-		case ForeignServerRelationId:
-			what = "a server of foreign-data wrapper \"stream\"";
-			break;
-		case UserMappingRelationId:
-			what = "a user mapping of foreign-data wrapper \"stream\"";
-			break;
-		case ForeignTableRelationId:
-			what = "a stream";
-			break;
-		default:
-			what = "a column of a stream";
-			break;
-	}
-	foreach(lc, options)
-	{
-		DefElem    *def = lfirst_node(DefElem, lc);
-
-		if (catalog == ForeignTableRelationId && pgs_event_time_option(def))
-			continue;
-		pgs_reject_unknown_option(def->defname,
-								  catalog == ForeignTableRelationId ? table_opts : none, what);
-	}
-	PG_RETURN_VOID();
+	if (SPI_connect() != SPI_OK_CONNECT ||
+		SPI_execute("DELETE FROM stream.buffer WHERE stream IN " META_DROPPED_RELS,
+					false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not delete from stream.buffer");
+	SPI_finish();
 }
+
+/* a stream takes the event-time options only (engine/eventtime.c) */
+static const SourceOption stream_options[] = {
+	PGS_OPT_EVENT_TIME_OPTIONS,
+	{NULL}
+};
+
+const SourceRoutine stream_source = {
+	.name = "stream",
+	.initial_position = stream_initial_position,
+	.read = stream_read,
+	.lag = stream_lag,
+	.cleanup = stream_cleanup,
+	.add_reader = stream_add_reader,
+	.mark = stream_mark,
+	.reached = stream_reached,
+	.restore = stream_restore,
+	.options = stream_options,
+	.contexts = {
+		.wrapper = "foreign-data wrapper \"stream\"",
+		.server = "a server of foreign-data wrapper \"stream\"",
+		.mapping = "a user mapping of foreign-data wrapper \"stream\"",
+		.table = "a stream",
+		.column = "a column of a stream",
+	},
+	.insert_begin = stream_insert_begin,
+	.insert_row = stream_insert_row,
+	.insert_end = stream_insert_end,
+	.init = stream_init,
+	.gc = stream_gc,
+	.dropped = stream_dropped,
+	.keeps_rows = true,
+};

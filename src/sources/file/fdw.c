@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * fdw.c
- *	  The "file" foreign-data wrapper: a file stream's options, the rights
- *	  to its files, the handler and the validator.
+ *	  The "file" foreign-data wrapper: a file stream's options and their
+ *	  checks (the kit's validator, sources/source.c, runs them), and the
+ *	  rights to its files.
  *
  * Reading server files needs pg_read_server_files (or superuser), like
  * COPY FROM a file; deleting, archiving or writing files needs
@@ -17,24 +18,14 @@
 #include "sources/sources.h"
 #include "sources/file/file_int.h"
 
-#include "access/reloptions.h"
-#include "access/table.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
 #include "commands/defrem.h"
 #include "common/hashfn.h"
-#include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
-
-PG_FUNCTION_INFO_V1(file_fdw_handler);
-PG_FUNCTION_INFO_V1(file_fdw_validator);
-
-static const char *const table_opts[] = {"path", "pattern", "format", "delimiter", "quote",
-	"escape", "null", "header", "max_files_per_batch", "clean", "archive_path", "on_error", "event_time", "watermark", NULL};
-static const char *const column_opts[] = {"meta", NULL};
 
 static FileMeta
 parse_meta(const char *v)
@@ -70,11 +61,11 @@ parse_clean(const char *v)
  * Refuse roleid without the privileges of role needed (pg_read_server_files
  * or pg_write_server_files) to do action ("read the files of ..."), as
  * COPY with a file does. One check for every file-stream path here (the
- * current user setting options or writing, a view's owner reading), so
- * that they give the same error; exported for the file sink (sinks/).
+ * current user setting options or writing, a view's owner reading or
+ * writing a file sink), so that they give the same error.
  */
 void
-pgs_check_server_files_role(Oid roleid, Oid needed, const char *action,
+file_check_server_files_role(Oid roleid, Oid needed, const char *action,
 							const char *detail)
 {
 	if (has_privs_of_role(roleid, needed))
@@ -91,7 +82,7 @@ pgs_check_server_files_role(Oid roleid, Oid needed, const char *action,
  * Whether role may have the files of t read for it (by a continuous view
  * it owns): pg_read_server_files, and pg_write_server_files with clean.
  * Checked at CREATE MATERIALIZED VIEW and ALTER ... OWNER TO for the
- * view's owner (pgs_file_check_reader), not only when a batch runs, so a
+ * view's owner (file_check_view_reader), not only when a batch runs, so a
  * view that could never run is not created.
  */
 void
@@ -99,11 +90,11 @@ file_check_reader(FileTable *t, Oid role)
 {
 	const char *detail = "A continuous view over a file stream runs with its owner's privileges.";
 
-	pgs_check_server_files_role(role, ROLE_PG_READ_SERVER_FILES,
-								psprintf("read the files of %s", t->what), detail);
+	file_check_server_files_role(role, ROLE_PG_READ_SERVER_FILES,
+								 psprintf("read the files of %s", t->what), detail);
 	if (t->clean != CLEAN_OFF)
-		pgs_check_server_files_role(role, ROLE_PG_WRITE_SERVER_FILES,
-									psprintf("delete or move the files of %s", t->what), detail);
+		file_check_server_files_role(role, ROLE_PG_WRITE_SERVER_FILES,
+									 psprintf("delete or move the files of %s", t->what), detail);
 }
 
 FileTable *
@@ -166,110 +157,115 @@ file_table(Relation rel)
 }
 
 /*
- * For src/ddl.c: refuse a continuous view owned by role over file stream
- * relid that role may not read (CREATE MATERIALIZED VIEW, ALTER ... OWNER
- * TO). Other streams pass.
+ * The kit's check_reader (src/ddl.c): refuse a continuous view owned by
+ * role over file stream rel that role may not read (CREATE MATERIALIZED
+ * VIEW, ALTER ... OWNER TO).
  */
 void
-pgs_file_check_reader(Oid relid, Oid role)
+file_check_view_reader(Relation rel, Oid role)
 {
-	Relation	rel;
-
-	if (pgs_source_for_relation(relid) != &file_source)
-		return;
-	rel = table_open(relid, AccessShareLock);
 	file_check_reader(file_table(rel), role);
-	table_close(rel, NoLock);
+}
+
+/*
+ * The kit's check_sink (sinks/sink.c): a view owned by owner may write
+ * its rows into file table rel, its sink given as name, only if owner may
+ * write server files.
+ */
+void
+file_check_sink(Relation rel, const char *name, Oid owner)
+{
+	file_check_server_files_role(owner, ROLE_PG_WRITE_SERVER_FILES,
+								 psprintf("use file table \"%s\" as the sink of a continuous view", name),
+								 "A file sink writes files on the server, as the view's owner.");
 }
 
 /*------------------------------------------------------------------------
- * The FDW
+ * Options (the kit's validator, sources/source.c)
  *------------------------------------------------------------------------
  */
-Datum
-file_fdw_handler(PG_FUNCTION_ARGS)
+/* path and archive_path: absolute, and only for who may read server files */
+static void
+check_path(DefElem *def)
 {
-	FdwRoutine *routine = makeNode(FdwRoutine);
+	char	   *v = defGetString(def);
 
-	pgs_fdw_scan_routines(routine);
-	file_fdw_modify_routines(routine);
-	routine->ImportForeignSchema = file_ImportForeignSchema;
-	PG_RETURN_POINTER(routine);
+	file_check_server_files_role(GetUserId(), ROLE_PG_READ_SERVER_FILES,
+								 psprintf("set option \"%s\"", def->defname), NULL);
+	if (!is_absolute_path(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("option \"%s\" must be an absolute path: \"%s\"",
+						def->defname, v)));
 }
 
-Datum
-file_fdw_validator(PG_FUNCTION_ARGS)
+static void
+check_pattern(DefElem *def)
 {
-	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
-	Oid			catalog = PG_GETARG_OID(1);
+	char	   *v = defGetString(def);
+
+	if (strchr(v, '/'))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("option \"pattern\" matches file names, not paths: \"%s\"", v)));
+}
+
+static void
+check_clean(DefElem *def)
+{
+	(void) parse_clean(defGetString(def));
+}
+
+static void
+check_meta(DefElem *def)
+{
+	(void) parse_meta(defGetString(def));
+}
+
+const SourceOption file_options[] = {
+	PGS_OPT_CUSTOM("path", PGS_OPT_TABLE, check_path),
+	PGS_OPT_CUSTOM("pattern", PGS_OPT_TABLE, check_pattern),
+	PGS_OPT_FORMAT_OPTIONS,
+	{"header", PGS_OPT_TABLE, PGS_CHECK_FORMAT},
+	PGS_OPT_INT("max_files_per_batch", PGS_OPT_TABLE, 1, INT_MAX),
+	PGS_OPT_CUSTOM("clean", PGS_OPT_TABLE, check_clean),
+	PGS_OPT_CUSTOM("archive_path", PGS_OPT_TABLE, check_path),
+	{"on_error", PGS_OPT_TABLE, PGS_CHECK_ON_ERROR},
+	PGS_OPT_EVENT_TIME_OPTIONS,
+	PGS_OPT_CUSTOM("meta", PGS_OPT_COLUMN, check_meta),
+	{NULL}
+};
+
+/* a table's options that need one another */
+void
+file_validate(List *options, Oid catalog)
+{
 	ListCell   *lc;
 	bool		has_path = false;
 	FileClean	clean = CLEAN_OFF;
 	bool		has_archive = false;
 
+	if (catalog != ForeignTableRelationId)
+		return;
 	foreach(lc, options)
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
-		char	   *v = defGetString(def);
 
-		if (catalog == ForeignTableRelationId)
-		{
-			if (strcmp(def->defname, "path") == 0 ||
-				strcmp(def->defname, "archive_path") == 0)
-			{
-				pgs_check_server_files_role(GetUserId(), ROLE_PG_READ_SERVER_FILES,
-											psprintf("set option \"%s\"", def->defname), NULL);
-				if (!is_absolute_path(v))
-					ereport(ERROR,
-							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-							 errmsg("option \"%s\" must be an absolute path: \"%s\"",
-									def->defname, v)));
-				has_path |= (strcmp(def->defname, "path") == 0);
-				has_archive |= (strcmp(def->defname, "archive_path") == 0);
-			}
-			else if (strcmp(def->defname, "pattern") == 0)
-			{
-				if (strchr(v, '/'))
-					ereport(ERROR,
-							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-							 errmsg("option \"pattern\" matches file names, not paths: \"%s\"", v)));
-			}
-			else if (strcmp(def->defname, "max_files_per_batch") == 0)
-				(void) pgs_defel_int64(def, 1, INT_MAX, ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE);
-			else if (strcmp(def->defname, "clean") == 0)
-				clean = parse_clean(v);
-			else if (strcmp(def->defname, "on_error") == 0)
-				(void) pgs_on_error_stop(def);
-			else if (!pgs_format_option(def, true) && !pgs_event_time_option(def))
-				pgs_reject_unknown_option(def->defname, table_opts, "a file stream");
-		}
-		else if (catalog == AttributeRelationId)
-		{
-			if (strcmp(def->defname, "meta") == 0)
-				(void) parse_meta(v);
-			else
-				pgs_reject_unknown_option(def->defname, column_opts, "a column of a file stream");
-		}
-		else
-			pgs_reject_unknown_option(def->defname, NULL,
-									  catalog == ForeignServerRelationId ?
-									  "a file server" :
-									  "foreign-data wrapper \"file\" in this context");
+		has_path |= (strcmp(def->defname, "path") == 0);
+		has_archive |= (strcmp(def->defname, "archive_path") == 0);
+		if (strcmp(def->defname, "clean") == 0)
+			clean = parse_clean(defGetString(def));
 	}
-	if (catalog == ForeignTableRelationId)
-	{
-		if (!has_path)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-					 errmsg("a file stream needs option \"path\""),
-					 errhint("Give the directory to watch, as in OPTIONS (path '/data/incoming').")));
-		if (clean == CLEAN_ARCHIVE && !has_archive)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-					 errmsg("option clean 'archive' needs option \"archive_path\"")));
-		if (clean != CLEAN_OFF)
-			pgs_check_server_files_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES,
-										"delete or move the files of a file stream", NULL);
-	}
-	PG_RETURN_VOID();
+	if (!has_path)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("a file stream needs option \"path\""),
+				 errhint("Give the directory to watch, as in OPTIONS (path '/data/incoming').")));
+	if (clean == CLEAN_ARCHIVE && !has_archive)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option clean 'archive' needs option \"archive_path\"")));
+	if (clean != CLEAN_OFF)
+		file_check_server_files_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES,
+									 "delete or move the files of a file stream", NULL);
 }

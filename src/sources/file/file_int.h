@@ -7,8 +7,8 @@
  * modification-time order (Spark's file source); and INSERT, which
  * writes files there. Its parts, in src/sources/file/:
  *
- *	fdw.c		the foreign-data wrapper: a table's options, the rights to
- *				its files, the handler and the validator
+ *	fdw.c		the foreign-data wrapper: a table's options and their
+ *				checks, the rights to its files
  *	dir.c		the directory: its files, and what tells one from another
  *	position.c	positions: what has been read, stored with each batch
  *	read.c		reading a batch (the source routine file_source), and the
@@ -17,8 +17,8 @@
  *				at commit
  *	import.c	IMPORT FOREIGN SCHEMA
  *
- * What other units use (file_source, pgs_file_check_reader, ...) is in
- * sources/sources.h.
+ * Other units see only file_source (sources/sources.h); the FDW's
+ * handler and validator are the kit's (sources/source.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +27,7 @@
 
 #include "base/base.h"
 #include "formats/formats.h"
+#include "sources/sources.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -68,7 +69,13 @@ typedef struct FileTable
 } FileTable;
 
 extern FileTable *file_table(Relation rel);
+extern void file_check_server_files_role(Oid roleid, Oid needed, const char *action,
+										 const char *detail);
 extern void file_check_reader(FileTable *t, Oid role);
+extern void file_check_view_reader(Relation rel, Oid role);
+extern void file_check_sink(Relation rel, const char *name, Oid owner);
+extern const SourceOption file_options[];
+extern void file_validate(List *options, Oid catalog);
 
 /* in dir.c: a file of the directory */
 typedef struct FileEntry
@@ -134,7 +141,9 @@ extern bool file_blank(const char *s, int len);
 /* in write.c */
 extern char *file_put_in_place(const char *tmp, const char *dir,
 							   const char *base, int elevel, bool *gone);
-extern void file_fdw_modify_routines(FdwRoutine *routine);
+extern void *file_insert_begin(ResultRelInfo *rinfo, EState *estate);
+extern void file_insert_row(void *state, TupleTableSlot *slot);
+extern void file_insert_end(void *state);
 
 /* in import.c */
 extern List *file_ImportForeignSchema(ImportForeignSchemaStmt *stmt,

@@ -66,8 +66,8 @@ file_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	int			ncols;
 	CsvSplit	split = {&t.dec};
 
-	pgs_check_server_files_role(GetUserId(), ROLE_PG_READ_SERVER_FILES,
-								psprintf("read the files of directory \"%s\"", stmt->remote_schema), NULL);
+	file_check_server_files_role(GetUserId(), ROLE_PG_READ_SERVER_FILES,
+								 psprintf("read the files of directory \"%s\"", stmt->remote_schema), NULL);
 	t.dir = stmt->remote_schema;
 	t.what = psprintf("directory \"%s\"", t.dir);
 	t.pattern = "*";

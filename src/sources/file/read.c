@@ -810,4 +810,18 @@ const SourceRoutine file_source = {
 	.read = file_read,
 	.mark = file_mark,
 	.reached = file_reached,
+	.options = file_options,
+	.contexts = {
+		.server = "a file server",
+		.table = "a file stream",
+		.column = "a column of a file stream",
+	},
+	.validate = file_validate,
+	.insert_begin = file_insert_begin,
+	.insert_row = file_insert_row,
+	.insert_end = file_insert_end,
+	.insert_only = true,
+	.import_schema = file_ImportForeignSchema,
+	.check_reader = file_check_view_reader,
+	.check_sink = file_check_sink,
 };

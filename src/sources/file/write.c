@@ -512,11 +512,10 @@ file_open_output(FileInsertState *st)
 	pf->created = true;
 }
 
-static TupleTableSlot *
-file_ExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
-					   TupleTableSlot *slot, TupleTableSlot *planSlot)
+void
+file_insert_row(void *state, TupleTableSlot *slot)
 {
-	FileInsertState *st = rinfo->ri_FdwState;
+	FileInsertState *st = state;
 	MemoryContext old;
 
 	/*
@@ -538,31 +537,30 @@ file_ExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 		file_flush(st);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(st->rowcxt);
-	return slot;
 }
 
-static void
-file_begin_insert(ResultRelInfo *rinfo)
+void *
+file_insert_begin(ResultRelInfo *rinfo, EState *estate)
 {
 	FileInsertState *st = palloc0(sizeof(FileInsertState));
 
 	st->t = file_table(rinfo->ri_RelationDesc);
-	pgs_check_server_files_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES,
-								psprintf("write the files of %s", st->t->what), NULL);
+	file_check_server_files_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES,
+								 psprintf("write the files of %s", st->t->what), NULL);
 	pgs_encoder_init(&st->enc, &st->t->dec);
 	initStringInfo(&st->rec);
 	initStringInfo(&st->out);
 	st->fd = -1;
 	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "file insert", ALLOCSET_DEFAULT_SIZES);
-	rinfo->ri_FdwState = st;
+	return st;
 }
 
-static void
-file_end_insert(ResultRelInfo *rinfo)
+void
+file_insert_end(void *state)
 {
-	FileInsertState *st = rinfo->ri_FdwState;
+	FileInsertState *st = state;
 
-	if (st == NULL || st->fd < 0)
+	if (st->fd < 0)
 		return;
 	file_flush(st);
 	if (pg_fsync(st->fd) != 0)
@@ -571,61 +569,4 @@ file_end_insert(ResultRelInfo *rinfo)
 				 errmsg("could not fsync file \"%s\": %m", st->tmp)));
 	CloseTransientFile(st->fd);
 	st->fd = -1;
-}
-
-static void
-file_BeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
-						List *fdw_private, int subplan_index, int eflags)
-{
-	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
-		return;
-	file_begin_insert(rinfo);
-}
-
-static void
-file_EndForeignModify(EState *estate, ResultRelInfo *rinfo)
-{
-	file_end_insert(rinfo);
-}
-
-static void
-file_BeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
-{
-	file_begin_insert(rinfo);
-}
-
-static void
-file_EndForeignInsert(EState *estate, ResultRelInfo *rinfo)
-{
-	file_end_insert(rinfo);
-}
-
-static List *
-file_PlanForeignModify(PlannerInfo *root, ModifyTable *plan,
-					   Index resultRelation, int subplan_index)
-{
-	if (plan->operation != CMD_INSERT)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("a file stream takes only INSERT")));
-	return NIL;
-}
-
-static int
-file_IsForeignRelUpdatable(Relation rel)
-{
-	return 1 << CMD_INSERT;
-}
-
-/* the INSERT routines of the FDW (file_fdw_handler, fdw.c) */
-void
-file_fdw_modify_routines(FdwRoutine *routine)
-{
-	routine->PlanForeignModify = file_PlanForeignModify;
-	routine->BeginForeignModify = file_BeginForeignModify;
-	routine->ExecForeignInsert = file_ExecForeignInsert;
-	routine->EndForeignModify = file_EndForeignModify;
-	routine->BeginForeignInsert = file_BeginForeignInsert;
-	routine->EndForeignInsert = file_EndForeignInsert;
-	routine->IsForeignRelUpdatable = file_IsForeignRelUpdatable;
 }

@@ -37,16 +37,11 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
-PG_FUNCTION_INFO_V1(kafka_fdw_validator);
-
 /*------------------------------------------------------------------------
  * Options
  *------------------------------------------------------------------------
  */
 static const char *const meta_names[] = {"", "partition", "offset", "timestamp", "key", "topic"};
-static const char *const table_opts[] = {"topic", "format", "delimiter", "quote", "escape", "null",
-	"partitions", "start_offset", "on_error", "event_time", "watermark", NULL};
-static const char *const column_opts[] = {"meta", NULL};
 
 static KafkaMeta
 parse_meta(const char *v)
@@ -822,7 +817,7 @@ kafka_consumer(Oid serverid)
 }
 
 /*------------------------------------------------------------------------
- * The FDW: its validator
+ * The FDW: its options (the kit's validator)
  *------------------------------------------------------------------------
  */
 /* a server's or user mapping's options: librdkafka properties */
@@ -873,8 +868,9 @@ validate_properties(List *options, Oid catalog)
  * bytes). The name also goes into stream.errors' positions as JSON.
  */
 static void
-check_topic(const char *topic)
+check_topic(DefElem *def)
 {
+	const char *topic = defGetString(def);
 	size_t		len = strlen(topic);
 
 	if (len == 0 || len > 249 || strcmp(topic, ".") == 0 || strcmp(topic, "..") == 0 ||
@@ -885,11 +881,54 @@ check_topic(const char *topic)
 				 errdetail("A Kafka topic name has 1 to 249 letters, digits and the characters . _ -.")));
 }
 
-Datum
-kafka_fdw_validator(PG_FUNCTION_ARGS)
+static void
+check_partitions(DefElem *def)
 {
-	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
-	Oid			catalog = PG_GETARG_OID(1);
+	/* -1 is in no range: all of it is parsed */
+	(void) kafka_partition_selected(defGetString(def), -1);
+}
+
+static void
+check_start_offset(DefElem *def)
+{
+	bool		l;
+	int64		o;
+
+	parse_start_offset(defGetString(def), &l, &o);
+}
+
+static void
+check_meta(DefElem *def)
+{
+	(void) parse_meta(defGetString(def));
+}
+
+/* a table's and a column's options (the kit's validator, sources/source.c) */
+const SourceOption kafka_options[] = {
+	PGS_OPT_CUSTOM("topic", PGS_OPT_TABLE, check_topic),
+	PGS_OPT_FORMAT_OPTIONS,
+	PGS_OPT_CUSTOM("partitions", PGS_OPT_TABLE, check_partitions),
+	PGS_OPT_CUSTOM("start_offset", PGS_OPT_TABLE, check_start_offset),
+	{"on_error", PGS_OPT_TABLE, PGS_CHECK_ON_ERROR},
+	PGS_OPT_EVENT_TIME_OPTIONS,
+	PGS_OPT_CUSTOM("meta", PGS_OPT_COLUMN, check_meta),
+	{NULL}
+};
+
+/*
+ * A server's and a user mapping's options are librdkafka properties, by
+ * their names: all taken here, and checked together by kafka_validate
+ * (one configuration, and a kinit command's properties beside it).
+ */
+bool
+kafka_other_option(DefElem *def, Oid catalog)
+{
+	return catalog == ForeignServerRelationId || catalog == UserMappingRelationId;
+}
+
+void
+kafka_validate(List *options, Oid catalog)
+{
 	ListCell   *lc;
 	bool		has_brokers = false;
 	bool		has_topic = false;
@@ -904,50 +943,14 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 					 errmsg("a kafka server needs option \"brokers\""),
 					 errhint("Give the bootstrap brokers, as in OPTIONS (brokers 'host1:9092,host2:9092').")));
-		PG_RETURN_VOID();
 	}
-	foreach(lc, options)
+	if (catalog == ForeignTableRelationId)
 	{
-		DefElem    *def = lfirst_node(DefElem, lc);
-		char	   *v = defGetString(def);
-
-		if (catalog == ForeignTableRelationId)
-		{
-			if (strcmp(def->defname, "topic") == 0)
-			{
-				check_topic(v);
-				has_topic = true;
-			}
-			else if (pgs_format_option(def, false))
-				;
-			else if (strcmp(def->defname, "partitions") == 0)
-				(void) kafka_partition_selected(v, -1);	/* -1 is in no range: all of it is parsed */
-			else if (strcmp(def->defname, "start_offset") == 0)
-			{
-				bool		l;
-				int64		o;
-
-				parse_start_offset(v, &l, &o);
-			}
-			else if (strcmp(def->defname, "on_error") == 0)
-				(void) pgs_on_error_stop(def);
-			else if (!pgs_event_time_option(def))
-				pgs_reject_unknown_option(def->defname, table_opts, "a kafka stream");
-		}
-		else if (catalog == AttributeRelationId)
-		{
-			if (strcmp(def->defname, "meta") == 0)
-				(void) parse_meta(v);
-			else
-				pgs_reject_unknown_option(def->defname, column_opts, "a column of a kafka stream");
-		}
-		else
-			pgs_reject_unknown_option(def->defname, NULL,
-									  "foreign-data wrapper \"kafka\" in this context");
+		foreach(lc, options)
+			has_topic |= (strcmp(lfirst_node(DefElem, lc)->defname, "topic") == 0);
+		if (!has_topic)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+					 errmsg("a kafka stream needs option \"topic\"")));
 	}
-	if (catalog == ForeignTableRelationId && !has_topic)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-				 errmsg("a kafka stream needs option \"topic\"")));
-	PG_RETURN_VOID();
 }

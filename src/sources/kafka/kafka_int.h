@@ -4,10 +4,11 @@
  *	  What the files of the kafka source share, and nothing else.
  *
  * The kafka source is four files, which include this header (nothing else
- * does): conf.c (options, who may set which librdkafka property, the
- * clients and their configurations, the validator), reader.c (positions,
- * decoding, the readers, the source routine), producer.c (INSERT, the
- * handler) and import.c (IMPORT FOREIGN SCHEMA).
+ * does): conf.c (options and their checks, who may set which librdkafka
+ * property, the clients and their configurations), reader.c (positions,
+ * decoding, the readers, the source routine), producer.c (INSERT) and
+ * import.c (IMPORT FOREIGN SCHEMA). The FDW's handler and validator are
+ * the kit's (sources/source.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -15,6 +16,7 @@
 #define PGS_KAFKA_INT_H
 
 #include "formats/formats.h"
+#include "sources/sources.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -52,6 +54,9 @@ typedef struct KafkaTable
 /* in conf.c: options */
 extern KafkaTable *kafka_table(Relation rel);
 extern bool kafka_partition_selected(const char *spec, int32 p);
+extern const SourceOption kafka_options[];
+extern bool kafka_other_option(DefElem *def, Oid catalog);
+extern void kafka_validate(List *options, Oid catalog);
 
 /* in conf.c: clients, one of each per server and user in a backend */
 extern int	kafka_busy;			/* reads, INSERTs, IMPORTs under way */
@@ -69,6 +74,11 @@ extern rd_kafka_t *kafka_consumer(Oid serverid);
 /* in reader.c: the readers, told by conf.c's callbacks */
 extern void kafka_readers_unassign(void);
 extern void kafka_readers_mark_stale(void);
+
+/* in producer.c: INSERT */
+extern void *kafka_insert_begin(ResultRelInfo *rinfo, EState *estate);
+extern void kafka_insert_row(void *state, TupleTableSlot *slot);
+extern void kafka_insert_end(void *state);
 
 /* in import.c */
 extern List *kafka_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);

@@ -1,10 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * producer.c
- *	  INSERT into a kafka stream: one message per row; and the FDW handler.
- *
- * The handler is here with what it adds to the scan (sources/source.c):
- * INSERT, and IMPORT FOREIGN SCHEMA (import.c).
+ *	  INSERT into a kafka stream: one message per row (the kit's INSERT,
+ *	  sources/source.c, calls kafka_insert_begin, _row and _end).
  *
  *-------------------------------------------------------------------------
  */
@@ -22,8 +20,6 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
-
-PG_FUNCTION_INFO_V1(kafka_fdw_handler);
 
 /*------------------------------------------------------------------------
  * INSERT: one message per row
@@ -83,9 +79,11 @@ typedef struct KafkaInsertState
 	int64		sent;
 } KafkaInsertState;
 
-static void
-kafka_deliver(KafkaInsertState *st)
+/* the statement's end: every message delivered, or an error */
+void
+kafka_insert_end(void *state)
 {
+	KafkaInsertState *st = state;
 	rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
 	TimestampTz start = GetCurrentTimestamp();
 
@@ -114,11 +112,10 @@ kafka_deliver(KafkaInsertState *st)
 						rd_kafka_err2str(err ? err : delivery_error))));
 }
 
-static TupleTableSlot *
-kafka_ExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
-						TupleTableSlot *slot, TupleTableSlot *planSlot)
+void
+kafka_insert_row(void *state, TupleTableSlot *slot)
 {
-	KafkaInsertState *st = rinfo->ri_FdwState;
+	KafkaInsertState *st = state;
 	KafkaTable *kt = st->kt;
 	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
 	char	   *key = NULL;
@@ -161,11 +158,10 @@ kafka_ExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	rd_kafka_poll(st->rk, 0);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(st->rowcxt);
-	return slot;
 }
 
-static void
-kafka_begin_insert(ResultRelInfo *rinfo)
+void *
+kafka_insert_begin(ResultRelInfo *rinfo, EState *estate)
 {
 	KafkaInsertState *st = palloc0(sizeof(KafkaInsertState));
 	Relation	rel = rinfo->ri_RelationDesc;
@@ -183,67 +179,5 @@ kafka_begin_insert(ResultRelInfo *rinfo)
 		delivery_error = RD_KAFKA_RESP_ERR_NO_ERROR;
 		kafka_busy++;
 	}
-	rinfo->ri_FdwState = st;
-}
-
-static void
-kafka_BeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
-						 List *fdw_private, int subplan_index, int eflags)
-{
-	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
-		return;
-	kafka_begin_insert(rinfo);
-}
-
-static void
-kafka_EndForeignModify(EState *estate, ResultRelInfo *rinfo)
-{
-	if (rinfo->ri_FdwState)
-		kafka_deliver(rinfo->ri_FdwState);
-}
-
-static void
-kafka_BeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
-{
-	kafka_begin_insert(rinfo);
-}
-
-static void
-kafka_EndForeignInsert(EState *estate, ResultRelInfo *rinfo)
-{
-	kafka_deliver(rinfo->ri_FdwState);
-}
-
-static List *
-kafka_PlanForeignModify(PlannerInfo *root, ModifyTable *plan,
-						Index resultRelation, int subplan_index)
-{
-	return NIL;
-}
-
-static int
-kafka_IsForeignRelUpdatable(Relation rel)
-{
-	return (1 << CMD_INSERT);
-}
-
-/*------------------------------------------------------------------------
- * The FDW: its handler
- *------------------------------------------------------------------------
- */
-Datum
-kafka_fdw_handler(PG_FUNCTION_ARGS)
-{
-	FdwRoutine *routine = makeNode(FdwRoutine);
-
-	pgs_fdw_scan_routines(routine);
-	routine->PlanForeignModify = kafka_PlanForeignModify;
-	routine->BeginForeignModify = kafka_BeginForeignModify;
-	routine->ExecForeignInsert = kafka_ExecForeignInsert;
-	routine->EndForeignModify = kafka_EndForeignModify;
-	routine->BeginForeignInsert = kafka_BeginForeignInsert;
-	routine->EndForeignInsert = kafka_EndForeignInsert;
-	routine->IsForeignRelUpdatable = kafka_IsForeignRelUpdatable;
-	routine->ImportForeignSchema = kafka_ImportForeignSchema;
-	PG_RETURN_POINTER(routine);
+	return st;
 }

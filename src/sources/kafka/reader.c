@@ -963,4 +963,15 @@ const SourceRoutine kafka_source = {
 	.lag = kafka_lag,
 	.mark = kafka_mark,
 	.reached = kafka_reached,
+	.options = kafka_options,
+	.contexts = {
+		.table = "a kafka stream",
+		.column = "a column of a kafka stream",
+	},
+	.other_option = kafka_other_option,
+	.validate = kafka_validate,
+	.insert_begin = kafka_insert_begin,
+	.insert_row = kafka_insert_row,
+	.insert_end = kafka_insert_end,
+	.import_schema = kafka_ImportForeignSchema,
 };

@@ -66,9 +66,16 @@ expected_bad=$((expected_bad + 12))
 # a file still being written: hidden, so not read
 gen 7 100 0 >"$data/in/.writing.json"
 chown "$PGS_USER" "$data/in/.writing.json"
+# a worker is killed only once the server is up again with its workers
+# (rows_in can pass its mark before the restart after the last kill)
+workers_up() {
+	pgs_wait_for "SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'pg_stream worker'" 60
+}
 pgs_wait_for "SELECT rows_in > 20000 FROM stream.queries WHERE name = 'per_key'::regclass" 60
-kill -9 "$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_stream worker' LIMIT 1")" 2>/dev/null || true
+workers_up
+kill -9 "$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_stream worker' LIMIT 1")"
 pgs_wait_for "SELECT rows_in > 60000 FROM stream.queries WHERE name = 'per_key'::regclass" 60
+workers_up
 for p in $(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_stream worker'"); do kill -9 "$p" 2>/dev/null || true; done
 pgs_wait_for "SELECT rows_in > 90000 FROM stream.queries WHERE name = 'raw'::regclass" 90
 kill -9 "$(head -1 "$PGS_DIR/data/postmaster.pid")"

@@ -782,6 +782,7 @@ pgs_load_cq(Oid viewid, List *options)
 	CqOptions	opts;
 	CqDef	   *cq;
 
+	Assert(OidIsValid(viewid));
 	pgs_parse_options(options, &opts);
 
 	AcquireRewriteLocks(query, true, false);

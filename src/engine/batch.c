@@ -918,6 +918,7 @@ pgs_run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
 	BatchResult r;
 	BatchRun	run;
 
+	Assert(OidIsValid(viewid) && wait != NULL);
 	/* the one context of the batch, for the code the executor calls */
 	refuse_nested_batch(viewid);
 	pgs_batchrun_push(&run, viewid, true);

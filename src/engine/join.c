@@ -819,6 +819,7 @@ pgs_join_end(JoinRun *jr, int64 *rows_late)
 {
 	BatchRun   *run = pgs_batchrun_current();
 
+	Assert(jr != NULL && rows_late != NULL);
 	run->join = NULL;
 	run->join_scan = NULL;
 	for (int k = 0; k < 2; k++)

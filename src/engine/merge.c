@@ -60,6 +60,7 @@ pgs_write_rows(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc, Tuplestoresta
 	int			natts = RelationGetDescr(vrel)->natts;
 	int64		n = 0;
 
+	Assert(cq != NULL && !cq->is_agg && out != NULL);
 	while (tuplestore_gettupleslot(out, true, false, in))
 	{
 		copy_slot_values(in, vslot, natts);
@@ -216,6 +217,7 @@ pgs_merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 	bool	   *stored_null = palloc(sizeof(bool) * Max(naggs, 1));
 	int64		n = 0;
 
+	Assert(cq != NULL && cq->is_agg && OidIsValid(cq->state_relid) && out != NULL);
 	for (int k = 0; k < nkeys; k++)
 		statekeys[k] = k + 1;
 	sw = viewwriter_open(srel, nkeys, statekeys, estate);
@@ -358,6 +360,7 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 	FinalRow	fr;
 	int64		n = 0;
 
+	Assert(cq != NULL && cq->evicts && evicted != NULL);
 	*evicted = 0;
 	if (pg_sub_s64_overflow(watermark, cq->window_size, &last))
 		last = PG_INT64_MIN;	/* -infinity: only windows starting there */

@@ -807,6 +807,7 @@ decode_csv(PgsDecoder *d, char *rec, Datum *values, bool *nulls)
 void
 pgs_decode_record(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 {
+	Assert(d != NULL && d->desc != NULL && len >= 0);
 	decoding_at.d = NULL;
 	if (strlen(rec) != len)
 		ereport(ERROR,
@@ -964,6 +965,7 @@ pgs_dead_letter(Oid relid, const char *what, Jsonb *position, const char *where,
 	Oid			viewid = pgs_batchrun_view();
 	char	   *text = pnstrdup(payload ? payload : "", payload ? len : 0);
 
+	Assert(OidIsValid(relid) && what != NULL && error != NULL);
 	if (!OidIsValid(viewid))
 	{
 		ereport(WARNING,

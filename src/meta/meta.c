@@ -63,6 +63,20 @@
 #define Acol_positions_ctid			(Natts_positions + 1)
 #define Acol_positions_xmin			(Natts_positions + 2)
 
+/*
+ * Connect to SPI and run one statement on the tables: an error that says
+ * what could not be done ("read stream.cq") unless it returns expected.
+ * The caller reads the result, then calls SPI_finish.
+ */
+static void
+meta_exec(const char *sql, int nargs, Oid *argtypes, Datum *args, const char *nulls,
+		  bool read_only, long count, int expected, const char *what)
+{
+	SPI_connect();
+	if (SPI_execute_with_args(sql, nargs, argtypes, args, nulls, read_only, count) != expected)
+		elog(ERROR, "could not %s", what);
+}
+
 /*------------------------------------------------------------------------
  * Rows
  *------------------------------------------------------------------------
@@ -206,10 +220,9 @@ meta_cq_exists(Oid view)
 	if (get_rel_relkind(view) != RELKIND_MATVIEW)
 		return false;
 	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT 1 FROM stream.cq WHERE view = $1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.cq");
+	meta_exec("SELECT 1 FROM stream.cq WHERE view = $1",
+			  1, argtypes, args, NULL, true, 1, SPI_OK_SELECT,
+			  "read stream.cq");
 	found = SPI_processed > 0;
 	SPI_finish();
 	pgs_restore_user(&saved);
@@ -230,13 +243,12 @@ meta_cq_get(Oid view, CqMeta *cq)
 
 	Assert(OidIsValid(view));
 	AssertBookkeeping();
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT " CQ_COLUMNS ", "
-							  "(SELECT b.state_rows FROM stream.batch_log b WHERE b.view = c.view "
-							  " ORDER BY b.batch_id DESC LIMIT 1) "
-							  "FROM stream.cq c WHERE c.view = $1",
-							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.cq");
+	meta_exec("SELECT " CQ_COLUMNS ", "
+			  "(SELECT b.state_rows FROM stream.batch_log b WHERE b.view = c.view "
+			  " ORDER BY b.batch_id DESC LIMIT 1) "
+			  "FROM stream.cq c WHERE c.view = $1",
+			  1, argtypes, args, NULL, false, 1, SPI_OK_SELECT,
+			  "read stream.cq");
 	if (SPI_processed == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
@@ -262,10 +274,9 @@ meta_cq_created_at(Oid view, TimestampTz *created_at)
 
 	Assert(OidIsValid(view));
 	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT created_at FROM stream.cq WHERE view = $1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.cq");
+	meta_exec("SELECT created_at FROM stream.cq WHERE view = $1",
+			  1, argtypes, args, NULL, true, 1, SPI_OK_SELECT,
+			  "read stream.cq");
 	if (SPI_processed == 1)
 		*created_at = col_timestamptz(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 									  &found);
@@ -338,11 +349,10 @@ meta_cq_views_owned_by(Oid role)
 
 	Assert(OidIsValid(role));
 	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT c.view::oid FROM stream.cq c JOIN pg_class r ON r.oid = c.view::oid "
-							  "WHERE r.relowner = $1",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.cq");
+	meta_exec("SELECT c.view::oid FROM stream.cq c JOIN pg_class r ON r.oid = c.view::oid "
+			  "WHERE r.relowner = $1",
+			  1, argtypes, args, NULL, false, 0, SPI_OK_SELECT,
+			  "read stream.cq");
 	views = pgs_spi_oids(cxt);
 	SPI_finish();
 	pgs_restore_user(&saved);
@@ -360,13 +370,12 @@ meta_cq_tables(Oid view)
 
 	Assert(OidIsValid(view));
 	AssertBookkeeping();
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT t FROM stream.cq, LATERAL (VALUES (state_table), (rows_table)) v(t) "
-							  "WHERE view = $1 AND t IS NOT NULL "
-							  "UNION ALL SELECT join_state FROM stream.positions "
-							  "WHERE view = $1 AND join_state IS NOT NULL",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.cq");
+	meta_exec("SELECT t FROM stream.cq, LATERAL (VALUES (state_table), (rows_table)) v(t) "
+			  "WHERE view = $1 AND t IS NOT NULL "
+			  "UNION ALL SELECT join_state FROM stream.positions "
+			  "WHERE view = $1 AND join_state IS NOT NULL",
+			  1, argtypes, args, NULL, false, 0, SPI_OK_SELECT,
+			  "read stream.cq");
 	tables = pgs_spi_oids(cxt);
 	SPI_finish();
 	return tables;
@@ -388,11 +397,10 @@ meta_cq_insert(Oid view, Oid state_table, Oid rows_table, ArrayType *options)
 	args[2] = PointerGetDatum(options);
 	args[3] = ObjectIdGetDatum(rows_table);
 	nulls[3] = OidIsValid(rows_table) ? ' ' : 'n';
-	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO stream.cq (view, state_table, options, rows_table) "
-							  "VALUES ($1, $2, $3, $4)",
-							  4, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not insert into stream.cq");
+	meta_exec("INSERT INTO stream.cq (view, state_table, options, rows_table) "
+			  "VALUES ($1, $2, $3, $4)",
+			  4, argtypes, args, nulls, false, 0, SPI_OK_INSERT,
+			  "insert into stream.cq");
 	SPI_finish();
 }
 
@@ -405,10 +413,9 @@ meta_cq_set_options(Oid view, ArrayType *options)
 
 	Assert(OidIsValid(view) && options != NULL);
 	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args("UPDATE stream.cq SET options = $2 WHERE view = $1",
-							  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update stream.cq");
+	meta_exec("UPDATE stream.cq SET options = $2 WHERE view = $1",
+			  2, argtypes, args, NULL, false, 0, SPI_OK_UPDATE,
+			  "update stream.cq");
 	SPI_finish();
 	pgs_restore_user(&saved);
 }
@@ -423,12 +430,11 @@ meta_cq_set_enabled(Oid view, bool enabled)
 
 	Assert(OidIsValid(view));
 	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args(enabled
-							  ? "UPDATE stream.cq SET enabled = true, failed = false, last_error = NULL WHERE view = $1"
-							  : "UPDATE stream.cq SET enabled = false WHERE view = $1",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update stream.cq");
+	meta_exec(enabled
+			  ? "UPDATE stream.cq SET enabled = true, failed = false, last_error = NULL WHERE view = $1"
+			  : "UPDATE stream.cq SET enabled = false WHERE view = $1",
+			  1, argtypes, args, NULL, false, 0, SPI_OK_UPDATE,
+			  "update stream.cq");
 	SPI_finish();
 	pgs_restore_user(&saved);
 }
@@ -450,11 +456,10 @@ meta_cq_record_error(Oid view, const char *message, bool final)
 	args[0] = ObjectIdGetDatum(view);
 	args[1] = message ? CStringGetTextDatum(message) : (Datum) 0;
 	args[2] = BoolGetDatum(final);
-	SPI_connect();
-	if (SPI_execute_with_args("UPDATE stream.cq SET last_error = $2, failed = failed OR $3 "
-							  "WHERE view OPERATOR(pg_catalog.=) $1",
-							  3, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update stream.cq");
+	meta_exec("UPDATE stream.cq SET last_error = $2, failed = failed OR $3 "
+			  "WHERE view OPERATOR(pg_catalog.=) $1",
+			  3, argtypes, args, nulls, false, 0, SPI_OK_UPDATE,
+			  "update stream.cq");
 	SPI_finish();
 }
 
@@ -516,11 +521,10 @@ meta_positions_of_view(Oid view, PositionCopyFn copy)
 
 	Assert(OidIsValid(view));
 	AssertBookkeeping();
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT " POSITION_COLUMNS " FROM stream.positions p "
-							  "WHERE p.view = $1 ORDER BY p.stream",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.positions");
+	meta_exec("SELECT " POSITION_COLUMNS " FROM stream.positions p "
+			  "WHERE p.view = $1 ORDER BY p.stream",
+			  1, argtypes, args, NULL, false, 0, SPI_OK_SELECT,
+			  "read stream.positions");
 	result = positions_found(copy, cxt);
 	SPI_finish();
 	return result;
@@ -537,10 +541,9 @@ meta_position_streams(Oid view)
 
 	Assert(OidIsValid(view));
 	AssertBookkeeping();
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT stream::oid FROM stream.positions WHERE view = $1 ORDER BY 1",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.positions");
+	meta_exec("SELECT stream::oid FROM stream.positions WHERE view = $1 ORDER BY 1",
+			  1, argtypes, args, NULL, false, 0, SPI_OK_SELECT,
+			  "read stream.positions");
 	result = pgs_spi_oids(cxt);
 	SPI_finish();
 	return result;
@@ -561,11 +564,10 @@ meta_positions_of_stream(Oid stream)
 
 	Assert(OidIsValid(stream));
 	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT " POSITION_COLUMNS " FROM stream.positions p "
-							  "WHERE p.stream = $1",
-							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.positions");
+	meta_exec("SELECT " POSITION_COLUMNS " FROM stream.positions p "
+			  "WHERE p.stream = $1",
+			  1, argtypes, args, NULL, true, 0, SPI_OK_SELECT,
+			  "read stream.positions");
 	result = positions_found(NULL, cxt);
 	SPI_finish();
 	pgs_restore_user(&saved);
@@ -589,12 +591,11 @@ meta_reader_positions(Oid stream, bool *all_populated)
 	Assert(OidIsValid(stream));
 	*all_populated = true;
 	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT " POSITION_COLUMNS ", r.relispopulated FROM stream.positions p "
-							  "JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) p.view::pg_catalog.oid "
-							  "WHERE p.stream::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.positions");
+	meta_exec("SELECT " POSITION_COLUMNS ", r.relispopulated FROM stream.positions p "
+			  "JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) p.view::pg_catalog.oid "
+			  "WHERE p.stream::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+			  1, argtypes, args, NULL, true, 0, SPI_OK_SELECT,
+			  "read stream.positions");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -632,13 +633,12 @@ meta_positions_of_restored(Oid stream, const char *except_mark)
 
 	Assert(OidIsValid(stream));
 	AssertBookkeeping();
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT " POSITION_COLUMNS " FROM stream.positions p "
-							  "JOIN pg_catalog.pg_class r ON r.oid = p.view::oid "
-							  "WHERE p.stream::oid = $1 AND NOT r.relispopulated "
-							  "AND p.position->>'restored' IS DISTINCT FROM $2 ORDER BY p.view::oid",
-							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.positions");
+	meta_exec("SELECT " POSITION_COLUMNS " FROM stream.positions p "
+			  "JOIN pg_catalog.pg_class r ON r.oid = p.view::oid "
+			  "WHERE p.stream::oid = $1 AND NOT r.relispopulated "
+			  "AND p.position->>'restored' IS DISTINCT FROM $2 ORDER BY p.view::oid",
+			  2, argtypes, args, NULL, false, 0, SPI_OK_SELECT,
+			  "read stream.positions");
 	result = positions_found(NULL, cxt);
 	SPI_finish();
 	return result;
@@ -658,11 +658,10 @@ meta_position_restored_mark(Oid view, Oid stream, const char *mark, bool *found)
 
 	Assert(OidIsValid(view) && OidIsValid(stream));
 	AssertBookkeeping();
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT position->>'restored' IS NOT DISTINCT FROM $3 "
-							  "FROM stream.positions WHERE view = $1 AND stream = $2",
-							  3, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.positions");
+	meta_exec("SELECT position->>'restored' IS NOT DISTINCT FROM $3 "
+			  "FROM stream.positions WHERE view = $1 AND stream = $2",
+			  3, argtypes, args, NULL, false, 1, SPI_OK_SELECT,
+			  "read stream.positions");
 	*found = SPI_processed > 0;
 	if (*found)
 		marked = col_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -680,11 +679,10 @@ meta_position_insert(Oid view, Oid stream, Jsonb *position)
 
 	Assert(OidIsValid(view) && OidIsValid(stream) && position != NULL);
 	AssertBookkeeping();
-	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO stream.positions (view, stream, position) "
-							  "VALUES ($1, $2, $3)",
-							  3, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not insert into stream.positions");
+	meta_exec("INSERT INTO stream.positions (view, stream, position) "
+			  "VALUES ($1, $2, $3)",
+			  3, argtypes, args, NULL, false, 0, SPI_OK_INSERT,
+			  "insert into stream.positions");
 	SPI_finish();
 }
 
@@ -723,11 +721,10 @@ meta_position_set(Oid view, Oid stream, Jsonb *position)
 
 	Assert(OidIsValid(view) && OidIsValid(stream) && position != NULL);
 	AssertBookkeeping();
-	SPI_connect();
-	if (SPI_execute_with_args("UPDATE stream.positions SET position = $3 "
-							  "WHERE view = $1 AND stream = $2",
-							  3, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update stream.positions");
+	meta_exec("UPDATE stream.positions SET position = $3 "
+			  "WHERE view = $1 AND stream = $2",
+			  3, argtypes, args, NULL, false, 0, SPI_OK_UPDATE,
+			  "update stream.positions");
 	SPI_finish();
 }
 
@@ -779,13 +776,12 @@ meta_batch_log_insert(const BatchRecord *rec)
 	/* the watermark the batch ran with, as Spark's progress shows it */
 	args[9] = TimestampTzGetDatum(rec->ran_watermark);
 	nulls[9] = rec->ran_has_watermark ? ' ' : 'n';
-	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO stream.batch_log (view, batch_id, started_at, "
-							  "duration_ms, rows_in, rows_out, start_position, end_position, "
-							  "state_rows, watermark) "
-							  "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10)",
-							  10, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not insert into stream.batch_log");
+	meta_exec("INSERT INTO stream.batch_log (view, batch_id, started_at, "
+			  "duration_ms, rows_in, rows_out, start_position, end_position, "
+			  "state_rows, watermark) "
+			  "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10)",
+			  10, argtypes, args, nulls, false, 0, SPI_OK_INSERT,
+			  "insert into stream.batch_log");
 	SPI_finish();
 }
 
@@ -798,10 +794,9 @@ meta_batch_log_prune(Oid view, int64 up_to)
 
 	Assert(OidIsValid(view));
 	AssertBookkeeping();
-	SPI_connect();
-	if (SPI_execute_with_args("DELETE FROM stream.batch_log WHERE view = $1 AND batch_id <= $2",
-							  2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not prune stream.batch_log");
+	meta_exec("DELETE FROM stream.batch_log WHERE view = $1 AND batch_id <= $2",
+			  2, argtypes, args, NULL, false, 0, SPI_OK_DELETE,
+			  "prune stream.batch_log");
 	SPI_finish();
 }
 
@@ -826,10 +821,9 @@ meta_error_insert(Oid stream, Oid view, Jsonb *position, const char *payload,
 	args[3] = CStringGetTextDatum(error);
 	args[4] = ObjectIdGetDatum(view);
 	pgs_become_superuser(&saved);
-	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO stream.errors (stream, position, payload, error, view) "
-							  "VALUES ($1, $2, $3, $4, $5)", 5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not insert into stream.errors");
+	meta_exec("INSERT INTO stream.errors (stream, position, payload, error, view) "
+			  "VALUES ($1, $2, $3, $4, $5)", 5, argtypes, args, NULL, false, 0, SPI_OK_INSERT,
+			  "insert into stream.errors");
 	SPI_finish();
 	pgs_restore_user(&saved);
 }

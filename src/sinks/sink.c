@@ -573,6 +573,7 @@ pgs_sink_deliver(CqDef *cq, int64 batch_id, Tuplestorestate *rows, Tuplestoresta
 	const char *src = rows ? SINK_ROWS : cq->viewname;
 	bool		have_deleted = deleted && tuplestore_tuple_count(deleted) > 0;
 
+	Assert(cq != NULL && batch_id > 0);
 	SPI_connect();
 	if (rows)
 		register_rows(SINK_ROWS, cq->viewid, rows);

@@ -3,7 +3,7 @@
 # pg_stream's figure, the baseline it is compared with, and the ratio.
 # Each benchmark starts its own throwaway server (and test broker) and
 # also prints its own detail; the full output is kept in the log directory
-# named at the end. About 2.5 minutes on 2 cores.
+# named at the end. About 3.5 minutes on 2 cores.
 #
 # usage: bash test/bench/run.sh [SCALE=1]
 #   SCALE multiplies the events of the throughput benchmarks (1: 1,000,000
@@ -40,6 +40,7 @@ run kafka_latency_1ms kafka_latency.sh 300
 run rss rss.sh 5000000
 run nexmark nexmark.sh "$(n 500000)" 24
 run file_idle file_idle.sh 100000 1000 10
+run state state.sh "$(n 1000000)" 500000
 
 echo
 python3 - "$LOG" <<'PY'

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): what pg_stream's state costs as it grows, each
+# figure next to baselines measured in the same run, on one throwaway
+# server. The figures the state layer is to improve (see README,
+# Performance):
+#
+#   (1) aggregation at a key count: EVENTS events over KEYS keys, count,
+#       sum and avg per key, one REFRESH of a manual view over events
+#       already inserted into its stream, twice: round 1 makes every
+#       group, round 2 updates every group. Baselines: a hand-written
+#       set-based upsert of the same events into a summary table
+#       (INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE), and a
+#       one-shot GROUP BY over them (CREATE TABLE AS). Run at 100 keys and
+#       at KEYS keys. Both views are checked equal to the batch query.
+#   (2) a join of two streams against its state: the same batch of
+#       JOIN_BATCH new rows on each side against a state of SMALL rows,
+#       then of LARGE rows (kept by a one-hour bound). Baseline: the
+#       batch's rows joined with an indexed table of the LARGE rows.
+#   (3) sliding windows: a count per key and 10-second window sliding by
+#       2 seconds (each event in 5 windows), one REFRESH, against the same
+#       query run one-shot over a table.
+#
+# Parallel query is off: every figure is one backend.
+#
+# usage: bash test/bench/state.sh [EVENTS=1000000] [KEYS=500000]
+#            [JOIN_BATCH=2000] [SMALL=10000] [LARGE=1000000]
+source "$(dirname "$0")/../lib.sh"
+EVENTS=${1:-1000000}
+KEYS=${2:-500000}
+JOIN_BATCH=${3:-2000}
+SMALL=${4:-10000}
+LARGE=${5:-1000000}
+
+pgs_install_deps python3
+pgs_build
+trap pgs_stop_cluster EXIT
+pgs_start_cluster "shared_buffers = 1GB" "max_wal_size = 4GB" "checkpoint_timeout = 30min" \
+	"max_parallel_workers_per_gather = 0" "work_mem = 64MB" \
+	"log_min_messages = warning"
+q() { pgs_psql -At -c "$1"; }
+now() { date +%s.%N; }
+# timed SQL: seconds of wall clock (psql's own start is a few ms)
+timed() {
+	local t0 t1
+	t0=$(now)
+	pgs_psql -q -c "$1" >/dev/null
+	t1=$(now)
+	python3 -c "print($t1 - $t0)"
+}
+rate() { python3 -c "print(f'{$1 / $2:.0f}')"; }
+ms() { python3 -c "print(f'{$1 * 1000:.1f}')"; }
+
+q "CREATE EXTENSION pg_stream" >/dev/null
+
+# (1) aggregation at a key count
+agg() { # agg KEYS
+	local k=$1 t
+	pgs_psql -q <<SQL
+CREATE TABLE ev_$k AS
+	SELECT ((i::bigint * 7919) % $k)::int AS key, (i % 1000)::int AS v
+	FROM generate_series(1, $EVENTS) i;
+ANALYZE ev_$k;
+CREATE FOREIGN TABLE s_$k (key int, v int) SERVER stream;
+CREATE MATERIALIZED VIEW agg_$k WITH (trigger = 'manual', max_batch_rows = $EVENTS) AS
+	SELECT key, count(*) AS n, sum(v) AS total, avg(v) AS mean FROM s_$k GROUP BY key;
+CREATE TABLE up_$k (key int PRIMARY KEY, n bigint, total bigint);
+CHECKPOINT;
+SQL
+	for round in 1 2; do
+		q "INSERT INTO s_$k SELECT key, v FROM ev_$k" >/dev/null
+		q "CHECKPOINT" >/dev/null
+		t=$(timed "REFRESH MATERIALIZED VIEW agg_$k")
+		eval "pg_${k}_$round=$(rate "$EVENTS" "$t")"
+		t=$(timed "INSERT INTO up_$k SELECT key, count(*), sum(v) FROM ev_$k GROUP BY key
+			ON CONFLICT (key) DO UPDATE SET n = up_$k.n + excluded.n, total = up_$k.total + excluded.total")
+		eval "up_${k}_$round=$(rate "$EVENTS" "$t")"
+	done
+	t=$(timed "CREATE TABLE one_$k AS SELECT key, count(*) AS n, sum(v) AS total, avg(v) AS mean FROM ev_$k GROUP BY key")
+	eval "one_$k=$(rate "$EVENTS" "$t")"
+	# the view after two rounds: the batch query over the events twice
+	[ "$(q "SELECT count(*) FROM (
+		(SELECT key, n, total, mean FROM agg_$k EXCEPT ALL
+		 SELECT key, count(*), sum(v), avg(v) FROM (SELECT * FROM ev_$k UNION ALL SELECT * FROM ev_$k) e GROUP BY key)
+		UNION ALL
+		(SELECT key, count(*), sum(v), avg(v) FROM (SELECT * FROM ev_$k UNION ALL SELECT * FROM ev_$k) e GROUP BY key
+		 EXCEPT ALL SELECT key, n, total, mean FROM agg_$k)) d")" = 0 ] || {
+		echo "aggregation at $k keys: the view differs from its batch query" >&2
+		exit 1
+	}
+}
+pgs_log "(1) aggregation at 100 keys"
+agg 100
+pgs_log "(1) aggregation at $KEYS keys"
+agg "$KEYS"
+
+# (2) a join of two streams against a small and a large state
+join_run() { # join_run NAME STATE: seconds of the batch of JOIN_BATCH rows a side
+	local name=$1 n=$2
+	pgs_psql -q <<SQL
+CREATE FOREIGN TABLE ja_$name (k int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '2 hours');
+CREATE FOREIGN TABLE jb_$name (k int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '2 hours');
+CREATE MATERIALIZED VIEW j_$name WITH (trigger = 'manual', max_batch_rows = $((n + JOIN_BATCH))) AS
+	SELECT a.k, a.ts AS ats, b.ts AS bts
+	FROM ja_$name a JOIN jb_$name b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '1 hour';
+-- the state: n rows of a side, none of which matches yet
+INSERT INTO ja_$name SELECT i, '2026-01-01 00:00'::timestamptz + (i % 1000) * interval '1 ms'
+	FROM generate_series(1, $n) i;
+SQL
+	q "REFRESH MATERIALIZED VIEW j_$name" >/dev/null
+	q "INSERT INTO ja_$name SELECT $n + i, '2026-01-01 00:10' FROM generate_series(1, $JOIN_BATCH) i;
+	   INSERT INTO jb_$name SELECT i * ($n / $JOIN_BATCH), '2026-01-01 00:20' FROM generate_series(1, $JOIN_BATCH) i" >/dev/null
+	q "CHECKPOINT" >/dev/null
+	timed "REFRESH MATERIALIZED VIEW j_$name"
+}
+pgs_log "(2) a join against $SMALL rows of state"
+t=$(join_run small "$SMALL")
+join_small=$(ms "$t")
+pgs_log "(2) a join against $LARGE rows of state"
+t=$(join_run large "$LARGE")
+join_large=$(ms "$t")
+state=$(q "SELECT sum(state_rows) FROM stream.positions WHERE view = 'j_large'::regclass")
+matched=$(q "SELECT count(*) FROM j_large")
+[ "$matched" = "$JOIN_BATCH" ] || { echo "the large join found $matched rows, not $JOIN_BATCH" >&2; exit 1; }
+pgs_psql -q <<SQL
+CREATE TABLE jt AS SELECT i AS k, '2026-01-01 00:00'::timestamptz + (i % 1000) * interval '1 ms' AS ts
+	FROM generate_series(1, $LARGE) i;
+CREATE INDEX ON jt (k);
+CREATE TABLE jnew AS SELECT i * ($LARGE / $JOIN_BATCH) AS k, '2026-01-01 00:20'::timestamptz AS ts
+	FROM generate_series(1, $JOIN_BATCH) i;
+ANALYZE jt;
+ANALYZE jnew;
+CHECKPOINT;
+SQL
+t=$(timed "CREATE TABLE jout AS SELECT a.k, a.ts AS ats, b.ts AS bts FROM jt a JOIN jnew b
+	ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '1 hour'")
+join_index=$(ms "$t")
+
+# (3) sliding windows
+pgs_log "(3) sliding windows, 10 s sliding by 2 s"
+pgs_psql -q <<SQL
+CREATE TABLE hev AS SELECT (i % 1000)::int AS key,
+	'2026-01-01'::timestamptz + (i * 3) * interval '1 ms' AS ts
+	FROM generate_series(1, $EVENTS) i;
+ANALYZE hev;
+CREATE FOREIGN TABLE hs (key int, ts timestamptz) SERVER stream;
+CREATE MATERIALIZED VIEW hop WITH (trigger = 'manual', max_batch_rows = $EVENTS) AS
+	SELECT h.key, w.window_start, count(*) AS n
+	FROM hs h, stream.hop(h.ts, '10 seconds', '2 seconds') AS w(window_start) GROUP BY 1, 2;
+INSERT INTO hs SELECT * FROM hev;
+CHECKPOINT;
+SQL
+t=$(timed "REFRESH MATERIALIZED VIEW hop")
+hop_pg=$(rate "$EVENTS" "$t")
+t=$(timed "CREATE TABLE hop_one AS SELECT h.key, w.window_start, count(*) AS n
+	FROM hev h, stream.hop(h.ts, '10 seconds', '2 seconds') AS w(window_start) GROUP BY 1, 2")
+hop_one=$(rate "$EVENTS" "$t")
+[ "$(q "SELECT count(*) FROM ((TABLE hop EXCEPT ALL TABLE hop_one) UNION ALL (TABLE hop_one EXCEPT ALL TABLE hop)) d")" = 0 ] || {
+	echo "the sliding windows differ from the one-shot query" >&2
+	exit 1
+}
+
+echo
+printf "%-66s %12s %12s %8s\n" "workload" "pg_stream" "baseline" "ratio"
+line() { printf "%-66s %12s %12s %8s\n" "$1" "$2" "$3" "$(python3 -c "print(f'{$2 / $3:.2f}x')")"; }
+for k in 100 "$KEYS"; do
+	for r in 1 2; do
+		eval "p=\$pg_${k}_$r; u=\$up_${k}_$r"
+		line "agg $k keys, round $r, ev/s vs hand upsert" "$p" "$u"
+		pgs_result "aggregation, $k keys, round $r (REFRESH)" "$p" "ev/s" "hand set-based upsert" "$u"
+	done
+	eval "p=\$pg_${k}_1; o=\$one_$k"
+	line "agg $k keys, round 1, ev/s vs one-shot GROUP BY" "$p" "$o"
+	pgs_result "aggregation, $k keys, round 1 (REFRESH)" "$p" "ev/s" "one-shot GROUP BY" "$o"
+done
+line "join, batch of $JOIN_BATCH a side, ms: $LARGE vs $SMALL rows of state" "$join_large" "$join_small"
+pgs_result "join batch of $JOIN_BATCH a side against $state rows of state" "$join_large" "ms" "against $SMALL rows" "$join_small"
+line "join, the same against $LARGE rows, ms: vs indexed one-shot join" "$join_large" "$join_index"
+pgs_result "join batch of $JOIN_BATCH a side against $state rows of state" "$join_large" "ms" "one-shot join, indexed table" "$join_index"
+line "sliding windows 10 s / 2 s, ev/s vs one-shot" "$hop_pg" "$hop_one"
+pgs_result "sliding windows 10 s by 2 s (REFRESH)" "$hop_pg" "ev/s" "one-shot query" "$hop_one"

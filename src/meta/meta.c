@@ -28,7 +28,8 @@
  * caller to have switched, and asserts it.
  *
  * Each function connects to SPI for its statements; SPI connections nest,
- * and some callers are inside one. What is returned is copied out of
+ * and some callers are inside one. The statements are planned once in a
+ * backend and their plans kept (meta_plan). What is returned is copied out of
  * SPI's memory, into the caller's memory context, before SPI_finish. Each
  * statement keeps the read_only flag it always had: a read-only one runs
  * with the caller's snapshot, any other takes a new one.
@@ -64,6 +65,48 @@
 #define Acol_positions_xmin			(Natts_positions + 2)
 
 /*
+ * The statements' plans, prepared once in a backend and kept
+ * (SPI_keepplan): a batch runs about six of them, and planning each one
+ * anew cost as much as running it. A plan is found by its statement's
+ * text, a literal of this file (by address). PostgreSQL's plan cache
+ * replans a kept plan when a table it uses is changed, or dropped and
+ * created again (DROP and CREATE EXTENSION), and when the search_path, or
+ * for row security the user, is not the one it was made with.
+ */
+#define META_MAX_PLANS 64
+
+typedef struct MetaPlan
+{
+	const char *sql;
+	SPIPlanPtr	plan;
+} MetaPlan;
+
+static MetaPlan meta_plans[META_MAX_PLANS];
+static int	meta_nplans = 0;
+
+static SPIPlanPtr
+meta_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan;
+
+	for (int i = 0; i < meta_nplans; i++)
+		if (meta_plans[i].sql == sql)
+			return meta_plans[i].plan;
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare a statement of pg_stream's bookkeeping: %s",
+			 SPI_result_code_string(SPI_result));
+	/* more statements than places: this one is planned each time */
+	if (meta_nplans < META_MAX_PLANS && SPI_keepplan(plan) == 0)
+	{
+		meta_plans[meta_nplans].sql = sql;
+		meta_plans[meta_nplans].plan = plan;
+		meta_nplans++;
+	}
+	return plan;
+}
+
+/*
  * Connect to SPI and run one statement on the tables: an error that says
  * what could not be done ("read stream.cq") unless it returns expected.
  * The caller reads the result, then calls SPI_finish.
@@ -73,7 +116,8 @@ meta_exec(const char *sql, int nargs, Oid *argtypes, Datum *args, const char *nu
 		  bool read_only, long count, int expected, const char *what)
 {
 	SPI_connect();
-	if (SPI_execute_with_args(sql, nargs, argtypes, args, nulls, read_only, count) != expected)
+	if (SPI_execute_plan(meta_plan(sql, nargs, argtypes), args, nulls, read_only,
+						 count) != expected)
 		elog(ERROR, "could not %s", what);
 }
 
@@ -296,12 +340,10 @@ meta_cq_runnable(void)
 	MemoryContext cxt = CurrentMemoryContext;
 
 	AssertBookkeeping();
-	SPI_connect();
-	if (SPI_execute("SELECT c.view::oid, c.view::text FROM stream.cq c "
-					"JOIN pg_catalog.pg_class r ON r.oid = c.view::oid "
-					"WHERE c.enabled AND NOT c.failed AND r.relispopulated",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.cq");
+	meta_exec("SELECT c.view::oid, c.view::text FROM stream.cq c "
+			  "JOIN pg_catalog.pg_class r ON r.oid = c.view::oid "
+			  "WHERE c.enabled AND NOT c.failed AND r.relispopulated",
+			  0, NULL, NULL, NULL, true, 0, SPI_OK_SELECT, "read stream.cq");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
@@ -327,11 +369,10 @@ meta_cq_exist_all_populated(void)
 	bool		result;
 
 	AssertBookkeeping();
-	SPI_connect();
-	if (SPI_execute("SELECT EXISTS (SELECT FROM stream.cq) AND NOT EXISTS "
-					"(SELECT FROM stream.cq c JOIN pg_catalog.pg_class r ON r.oid = c.view::oid "
-					" WHERE NOT r.relispopulated)", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read stream.cq");
+	meta_exec("SELECT EXISTS (SELECT FROM stream.cq) AND NOT EXISTS "
+			  "(SELECT FROM stream.cq c JOIN pg_catalog.pg_class r ON r.oid = c.view::oid "
+			  " WHERE NOT r.relispopulated)",
+			  0, NULL, NULL, NULL, true, 0, SPI_OK_SELECT, "read stream.cq");
 	result = col_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	SPI_finish();
 	return result;
@@ -487,15 +528,15 @@ meta_cq_record_batch(const BatchRecord *rec)
 	args[6] = Int64GetDatum(rec->rows_late);
 	args[7] = TimestampTzGetDatum(rec->watermark);
 	nulls[7] = rec->has_watermark ? ' ' : 'n';
-	SPI_connect();
-	if (SPI_execute_with_args("UPDATE stream.cq SET batches = batches + 1, "
-							  "rows_in = rows_in + $2, rows_out = rows_out + $3, "
-							  "rows_bad = rows_bad + $6, rows_late = rows_late + $7, "
-							  "watermark = $8, "
-							  "last_batch_at = $4, last_batch_ms = $5, last_error = NULL "
-							  "WHERE view = $1 RETURNING batches",
-							  8, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE_RETURNING ||
-		SPI_processed != 1)
+	meta_exec("UPDATE stream.cq SET batches = batches + 1, "
+			  "rows_in = rows_in + $2, rows_out = rows_out + $3, "
+			  "rows_bad = rows_bad + $6, rows_late = rows_late + $7, "
+			  "watermark = $8, "
+			  "last_batch_at = $4, last_batch_ms = $5, last_error = NULL "
+			  "WHERE view = $1 RETURNING batches",
+			  8, argtypes, args, nulls, false, 0, SPI_OK_UPDATE_RETURNING,
+			  "update stream.cq");
+	if (SPI_processed != 1)
 		elog(ERROR, "could not update stream.cq");
 	batch_id = col_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	SPI_finish();
@@ -702,11 +743,11 @@ meta_position_update(const PositionRow *pos)
 	args[3] = TimestampTzGetDatum(pos->max_event_time);
 	nulls[3] = pos->has_max_event_time ? ' ' : 'n';
 	args[4] = Int64GetDatum(pos->state_rows);
-	SPI_connect();
-	if (SPI_execute_with_args("UPDATE stream.positions SET position = $3, max_event_time = $4, "
-							  "state_rows = $5 WHERE view = $1 AND stream = $2",
-							  5, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE ||
-		SPI_processed != 1)
+	meta_exec("UPDATE stream.positions SET position = $3, max_event_time = $4, "
+			  "state_rows = $5 WHERE view = $1 AND stream = $2",
+			  5, argtypes, args, nulls, false, 0, SPI_OK_UPDATE,
+			  "update the position of a continuous view");
+	if (SPI_processed != 1)
 		elog(ERROR, "could not update the position of a continuous view");
 	SPI_finish();
 }
@@ -738,11 +779,11 @@ meta_position_set_join_state(Oid view, Oid stream, Oid join_state)
 
 	Assert(OidIsValid(view) && OidIsValid(stream) && OidIsValid(join_state));
 	AssertBookkeeping();
-	SPI_connect();
-	if (SPI_execute_with_args("UPDATE stream.positions SET join_state = $3 "
-							  "WHERE view = $1 AND stream = $2",
-							  3, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE ||
-		SPI_processed != 1)
+	meta_exec("UPDATE stream.positions SET join_state = $3 "
+			  "WHERE view = $1 AND stream = $2",
+			  3, argtypes, args, NULL, false, 0, SPI_OK_UPDATE,
+			  "record the join state of a continuous view");
+	if (SPI_processed != 1)
 		elog(ERROR, "could not record the join state of a continuous view");
 	SPI_finish();
 }

@@ -6,7 +6,9 @@
 # - a terminated worker comes back by itself and goes on from its position;
 # - rows inserted into a stream survive an immediate shutdown, and the
 #   workers start again with the server;
-# - DROP EXTENSION leaves no manager or worker running.
+# - DROP EXTENSION leaves no manager or worker running; created again,
+#   even in the same session that ran batches before (whose bookkeeping
+#   kept its statements' plans), it works as new.
 source "$(dirname "$0")/../lib.sh"
 trap pgs_stop_cluster EXIT
 pgs_start_cluster "max_worker_processes = 5"
@@ -58,3 +60,27 @@ echo "DROP EXTENSION stops everything but the launcher"
 q "DROP EXTENSION pg_stream CASCADE" >/dev/null
 pgs_wait_for "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type IN ('pg_stream worker', 'pg_stream manager')" 60
 q "SELECT backend_type FROM pg_stat_activity WHERE backend_type LIKE 'pg_stream%'"
+
+echo "created again in a session that ran batches before the DROP"
+out=$(pgs_psql -At -v ON_ERROR_STOP=1 <<'SQL'
+CREATE EXTENSION pg_stream;
+CREATE FOREIGN TABLE r_s (x int) SERVER stream;
+CREATE MATERIALIZED VIEW r_v WITH (trigger = 'manual') AS SELECT count(*) AS n FROM r_s;
+INSERT INTO r_s VALUES (1), (2);
+REFRESH MATERIALIZED VIEW r_v;
+DROP EXTENSION pg_stream CASCADE;
+CREATE EXTENSION pg_stream;
+CREATE FOREIGN TABLE r_s (x int) SERVER stream;
+CREATE MATERIALIZED VIEW r_v WITH (trigger = 'manual') AS SELECT count(*) AS n FROM r_s;
+CREATE MATERIALIZED VIEW r_w AS SELECT count(*) AS n FROM r_s;
+INSERT INTO r_s VALUES (3), (4), (5);
+REFRESH MATERIALIZED VIEW r_v;
+SELECT n FROM r_v;
+SELECT batches FROM stream.queries WHERE name = 'r_v'::regclass;
+SQL
+)
+echo "$out"
+[ "$out" = $'3\n1' ]
+# and the workers run the new extension's views
+pgs_wait_for "SELECT n = 3 FROM r_w" 60
+echo ok

@@ -229,7 +229,7 @@ position_from_tuple(HeapTuple tup, TupleDesc desc, PositionCopyFn copy,
 	return p;
 }
 
-/* the rows of positions an SPI_execute_with_args found, made in cxt */
+/* the rows of positions a statement found, made in cxt */
 static List *
 positions_found(PositionCopyFn copy, MemoryContext cxt)
 {

@@ -227,11 +227,29 @@ scanBeginForeignScan(ForeignScanState *node, int eflags)
 	else
 	{
 		const SourceRoutine *src = pgs_source_for_relation(RelationGetRelid(rel));
+		BatchRun   *run = pgs_batchrun_current();
+		bool		reading = run && run->reading;
 
-		/* a plain SELECT: bounded read of what is there now */
+		/*
+		 * A plain SELECT: bounded read of what is there now. Never the
+		 * view's own read, even while a batch reads its sources (user
+		 * code a decoder runs, such as a domain's CHECK, may read a
+		 * stream): as the user, and a bad record is a warning.
+		 */
 		b = palloc0(sizeof(SourceBatch));
 		b->relid = RelationGetRelid(rel);
-		src->read(rel, NULL, -1, b);
+		if (run)
+			run->reading = false;
+		PG_TRY();
+		{
+			src->read(rel, NULL, -1, b);
+		}
+		PG_FINALLY();
+		{
+			if (run)
+				run->reading = reading;
+		}
+		PG_END_TRY();
 		st->own = true;
 	}
 	st->batch = b;

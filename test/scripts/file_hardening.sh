@@ -17,14 +17,15 @@
 # - a view over a file stream is refused at CREATE for an owner without
 #   pg_read_server_files, nor given to one with ALTER ... OWNER TO;
 # - a plain read of a file stream that user code runs inside a batch (a
-#   function the view's query calls) is not the batch's read: a bad record
-#   it meets is a warning, not a dead letter of the view.
+#   function the view's query calls, or a domain's CHECK that a decoder
+#   runs while the batch reads) is not the batch's read: a bad record it
+#   meets is a warning, not a dead letter of the view.
 source "$(dirname "$0")/../lib.sh"
 data=$(mktemp -d /tmp/pg_stream_fh.XXXXXX)
 trap 'pgs_stop_cluster; rm -rf "$data"' EXIT
 pgs_start_cluster
 q() { pgs_psql -At -c "$1"; }
-mkdir -p "$data"/{nul_t,nul_j,nul_c,half,id,id_copy,src,out,src2,out2,peek,feed}
+mkdir -p "$data"/{nul_t,nul_j,nul_c,half,id,id_copy,src,out,src2,out2,peek,feed,feed2}
 chown -R "$PGS_USER" "$data"
 mvin() { # mvin FILE DIR/NAME: move a file in, owned by the server
 	chown "$PGS_USER" "$1"
@@ -225,5 +226,18 @@ out=$(pgs_psql -c "REFRESH MATERIALIZED VIEW peeking" 2>&1)
 echo "$out"
 echo "$out" | grep -q 'WARNING:  file stream "peeked": skipped the record'
 [ "$(q "SELECT n || ',' || seen FROM peeking")" = "7,1" ]
+[ "$(q "SELECT count(*) FROM stream.errors WHERE stream = 'peeked'::regclass")" = 0 ]
+# the same from inside the batch's read: a domain's CHECK, run by the decoder
+pgs_psql <<SQL
+CREATE DOMAIN checked AS int CHECK (VALUE > 0 AND public.peek() >= 0);
+CREATE FOREIGN TABLE fed2 (n checked) SERVER file OPTIONS (path '$data/feed2');
+CREATE MATERIALIZED VIEW feeding WITH (trigger = 'manual') AS SELECT n FROM fed2;
+SQL
+printf '{"n": 8}\n' >"$data/.f2"
+mvin "$data/.f2" "$data/feed2/f.json"
+out=$(pgs_psql -c "REFRESH MATERIALIZED VIEW feeding" 2>&1)
+echo "$out"
+echo "$out" | grep -q 'WARNING:  file stream "peeked": skipped the record'
+[ "$(q "SELECT n FROM feeding")" = 8 ]
 [ "$(q "SELECT count(*) FROM stream.errors WHERE stream = 'peeked'::regclass")" = 0 ]
 echo ok

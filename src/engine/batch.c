@@ -700,7 +700,13 @@ batch_query(Batch *bt, JoinRun **jr, TupleDesc *outdesc)
 
 	bt->run->batches = NIL;
 	foreach(lc, bt->streams)
-		bt->run->batches = lappend(bt->run->batches, ((BatchStream *) lfirst(lc))->batch);
+	{
+		SourceBatch *b = ((BatchStream *) lfirst(lc))->batch;
+
+		/* a join's scans read the batches by role: no other scan claims them */
+		b->claimed = (cq->join != NULL);
+		bt->run->batches = lappend(bt->run->batches, b);
+	}
 	if (cq->join)
 	{
 		*jr = pgs_join_begin(cq, bt->streams, bt->row.has_watermark, bt->row.watermark,

@@ -6,11 +6,12 @@
  *	  dependency graph.
  *
  * The units, bottom first. Each calls only the units below it; what a
- * lower unit needs from a higher one is passed in (test/scripts/layers.sh
- * checks this on the built objects):
+ * lower unit needs from a higher one is passed in (test/tools/layers.py
+ * checks this on the built objects and on the includes):
  *
- *	  base/	 role switching, settings, subtransactions, option helpers
- *				 (base/base.h);
+ *	  base/		 role switching, settings, subtransactions, option helpers
+ *				 (base/base.h), and the one batch context the engine hands
+ *				 to the code the executor calls (base/batchrun.h);
  *	  meta/		 the bookkeeping tables stream.cq, positions, batch_log and
  *				 errors: typed rows, and the only SQL on them (meta/meta.h);
  *	  formats/	 records (json, csv, text) to rows and back, and the packed

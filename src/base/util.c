@@ -13,11 +13,14 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
 #include "catalog/pg_class.h"
 #include "commands/defrem.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -115,6 +118,27 @@ pgs_force_read_committed(void)
 {
 	SetConfigOption("default_transaction_isolation", "read committed",
 					PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/*
+ * Whether the extension is there in this database; if so it is locked
+ * against DROP EXTENSION until the transaction ends. DROP locks the
+ * extension before its tables and its streams and views; the background
+ * workers take this lock first in each of their transactions, so they
+ * take the rest in the order DROP does and the two never deadlock (the
+ * manager did: it read stream.cq, then cleaned stream.buffer, while the
+ * DROP held the buffer and waited for stream.cq).
+ */
+bool
+pgs_lock_extension(void)
+{
+	Oid			ext = get_extension_oid("pg_stream", true);
+
+	if (!OidIsValid(ext))
+		return false;
+	LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+	/* dropped while this waited (the lock took in its invalidations) */
+	return OidIsValid(get_extension_oid("pg_stream", true));
 }
 
 /*

@@ -27,7 +27,6 @@
 #include "bgw/bgw.h"
 
 #include "access/xact.h"
-#include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -35,7 +34,6 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
-#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -115,25 +113,6 @@ manager_detach(int code, Datum arg)
 	pgs_slots_release_unclaimed(MyDatabaseId);
 }
 
-/*
- * Whether the extension is there; if so it is locked against DROP
- * EXTENSION until the transaction ends. DROP locks the extension before
- * its tables, and the manager now does too: it reads stream.cq and then
- * cleans stream.buffer, and taking those in the other order than the
- * DROP did deadlocked the two.
- */
-static bool
-lock_extension(void)
-{
-	Oid			ext = get_extension_oid("pg_stream", true);
-
-	if (!OidIsValid(ext))
-		return false;
-	LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
-	/* dropped while this waited (the lock took in its invalidations) */
-	return OidIsValid(get_extension_oid("pg_stream", true));
-}
-
 void
 pgs_manager_main(Datum arg)
 {
@@ -165,7 +144,7 @@ pgs_manager_main(Datum arg)
 
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
-		have_ext = lock_extension();
+		have_ext = pgs_lock_extension();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		if (have_ext)
 		{

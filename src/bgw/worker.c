@@ -236,7 +236,11 @@ pgs_worker_main(Datum arg)
 			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
 			pgstat_report_activity(STATE_RUNNING, "pg_stream batch");
-			result = pgs_run_batch(my_viewid, true, INPUT_READ, &wait, &opts);
+			/* first the extension, as DROP EXTENSION locks it first */
+			if (pgs_lock_extension())
+				result = pgs_run_batch(my_viewid, true, INPUT_READ, &wait, &opts);
+			else
+				result = BATCH_GONE;
 			CommitTransactionCommand();
 			failures = 0;
 			lock_waits = 0;

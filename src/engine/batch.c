@@ -64,50 +64,24 @@
 
 PG_FUNCTION_INFO_V1(stream_lag);
 
-/* the query's row of stream.cq, as a batch uses it (meta_cq_get) */
-typedef struct CqRow
-{
-	bool		enabled;
-	bool		failed;
-	Oid			state_table;
-	Oid			rows_table;
-	int64		state_rows;
-	int64		batches;
-	List	   *options;
-	bool		has_watermark;	/* the watermark the batch runs with */
-	int64		watermark;
-} CqRow;
-
 static TimestampTz last_cleanup = 0;
 
 /*------------------------------------------------------------------------
  * Catalog access (meta/; results in the caller's context)
  *------------------------------------------------------------------------
  */
-static bool
-load_cq_row(Oid viewid, CqRow *row)
+/* a view's options (its row of stream.cq) as DefElems */
+static List *
+cq_options(const CqMeta *row)
 {
-	CqMeta		m;
-
-	if (!meta_cq_get(viewid, &m))
-		return false;
-	row->enabled = m.enabled;
-	row->failed = m.failed;
-	row->state_table = m.state_table;
-	row->state_rows = m.last_state_rows;
-	row->options = m.options ? pgs_options_from_array(PointerGetDatum(m.options)) : NIL;
-	row->rows_table = m.rows_table;
-	row->batches = m.batches;
-	row->has_watermark = m.has_watermark;
-	row->watermark = m.watermark;
-	return true;
+	return row->options ? pgs_options_from_array(PointerGetDatum(row->options)) : NIL;
 }
 
 /* the analysed query of a view, with its tables */
 static CqDef *
-load_cq(Oid viewid, CqRow *row)
+load_cq(Oid viewid, const CqMeta *row, List *options)
 {
-	CqDef	   *cq = pgs_load_cq(viewid, row->options);
+	CqDef	   *cq = pgs_load_cq(viewid, options);
 
 	cq->state_relid = row->state_table;
 	cq->rows_relid = row->rows_table;
@@ -118,11 +92,11 @@ load_cq(Oid viewid, CqRow *row)
 List *
 pgs_cq_options(Oid viewid)
 {
-	CqRow		row;
+	CqMeta		row;
 
-	if (!load_cq_row(viewid, &row))
+	if (!meta_cq_get(viewid, &row))
 		elog(ERROR, "relation %u is not a continuous view", viewid);
-	return row.options;
+	return cq_options(&row);
 }
 
 /*
@@ -428,19 +402,19 @@ pgs_rebuild_view(Oid viewid)
 											  "pg_stream rebuild",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
-	CqRow		row;
+	CqMeta		row;
 	CqDef	   *cq;
 	PgsUser		saved;
 	PgsUser		as_owner;
 
 	pgs_become_superuser(&saved);
-	if (!load_cq_row(viewid, &row))
+	if (!meta_cq_get(viewid, &row))
 		elog(ERROR, "relation %u is not a continuous view", viewid);
 	pgs_restore_user(&saved);
 
 	/* the aggregates' final functions and the output are user code */
 	pgs_become_owner(viewid, &as_owner);
-	cq = load_cq(viewid, &row);
+	cq = load_cq(viewid, &row, cq_options(&row));
 	if (!OidIsValid(cq->rows_relid) || (cq->is_agg && !OidIsValid(cq->state_relid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -479,7 +453,7 @@ agg_watermark(CqDef *cq, int64 watermark)
  * no event time yet. Fills in each stream's latest event time.
  */
 static bool
-advance_watermark(CqDef *cq, CqRow *row, List *streams, int64 *watermark)
+advance_watermark(CqDef *cq, const CqMeta *row, List *streams, int64 *watermark)
 {
 	bool		known = (cq->wm_streams != NIL);
 	int64		least = PG_INT64_MAX;
@@ -543,7 +517,8 @@ typedef struct Batch
 	BatchWait  *wait;
 	TimestampTz started;
 	instr_time	t0;
-	CqRow		row;			/* the view's row of stream.cq, as found */
+	CqMeta		row;			/* the view's row of stream.cq, as found */
+	List	   *options;		/* its options, as DefElems */
 	CqOptions	opts;
 	CqDef	   *cq;
 	List	   *positions;		/* BatchStream *: the view's positions */
@@ -582,15 +557,16 @@ batch_open(Batch *bt, CqOptions *opts_out)
 	}
 	PushActiveSnapshot(GetTransactionSnapshot());
 	bt->snapshot = true;
-	if (!load_cq_row(viewid, &bt->row) ||
+	if (!meta_cq_get(viewid, &bt->row) ||
 		(bt->from_worker && (!bt->row.enabled || bt->row.failed)))
 	{
 		bt->result = BATCH_GONE;
 		return false;
 	}
-	bt->state_rows = bt->row.state_rows;
+	bt->state_rows = bt->row.last_state_rows;
 	bt->run->batch_id = bt->row.batches + 1;
-	pgs_parse_options(bt->row.options, &bt->opts);
+	bt->options = cq_options(&bt->row);
+	pgs_parse_options(bt->options, &bt->opts);
 	if (opts_out)
 		*opts_out = bt->opts;
 	if (bt->from_worker && bt->opts.trigger == TRIGGER_MANUAL)
@@ -867,7 +843,7 @@ run_batch(BatchRun *run, bool from_worker, BatchInput input, BatchWait *wait,
 		 * -- runs as the view's owner, as REFRESH MATERIALIZED VIEW does.
 		 */
 		pgs_become_owner(bt->viewid, &as_owner);
-		bt->cq = load_cq(bt->viewid, &bt->row);
+		bt->cq = load_cq(bt->viewid, &bt->row, bt->options);
 		bt->finalizes = bt->cq->evicts && bt->row.has_watermark;
 		batch_read(bt);
 		if (bt->rows_in == 0 && input != INPUT_NONE)

@@ -251,6 +251,30 @@ CREATE MATERIALIZED VIEW j_bad WITH (output_mode = 'append') AS
 	SELECT stream.tumble(i.ts, '1 hour') AS w, count(*)
 	FROM imps i JOIN plain_clks c ON c.ad = i.ad GROUP BY 1;
 
+-- a function a join's query calls that reads one of its streams gets a
+-- bounded read (what is there now), not the batch's own rows of it
+CREATE FOREIGN TABLE pa (k int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 hour');
+CREATE FOREIGN TABLE pb (k int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 hour');
+CREATE FUNCTION pa_now() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM public.pa';
+-- a reader never refreshed: every row of pa stays there
+CREATE MATERIALIZED VIEW pa_idle WITH (trigger = 'manual') AS SELECT k FROM pa;
+CREATE MATERIALIZED VIEW j_peek WITH (trigger = 'manual') AS
+	SELECT a.k, pa_now() AS seen
+	FROM pa a JOIN pb b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '1 hour';
+INSERT INTO pa VALUES (1, '2026-01-01 10:00'), (2, '2026-01-01 10:00');
+INSERT INTO pb VALUES (1, '2026-01-01 10:10');
+REFRESH MATERIALIZED VIEW j_peek;
+INSERT INTO pa VALUES (3, '2026-01-01 10:20');
+INSERT INTO pb VALUES (3, '2026-01-01 10:30');
+REFRESH MATERIALIZED VIEW j_peek;
+-- 3 rows of pa are there at the second batch, which read 1 of them
+SELECT k, seen FROM j_peek ORDER BY k;
+DROP MATERIALIZED VIEW j_peek, pa_idle;
+DROP FUNCTION pa_now();
+DROP FOREIGN TABLE pa, pb;
+
 DROP MATERIALIZED VIEW j_inner, j_left, j_right, j_full, j_agg, j_window, j_comma, j_unbounded;
 DROP VIEW join_state, imps_derived;
 DROP FUNCTION refresh_all();

@@ -55,6 +55,7 @@
 #include "ddl.h"
 
 #include "access/htup_details.h"
+#include "access/reloptions.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
@@ -196,9 +197,38 @@ depend_on_view(Oid relid, Oid viewid)
 }
 
 /*
+ * An aggregation updates each touched group's row in the view and in the
+ * state once per batch: with this much room left on each page, updates
+ * stay on their page (HOT), and write no index entry. Less leaves pages
+ * full after a batch that touches many groups; more wastes space.
+ */
+#define PGS_STATE_FILLFACTOR 70
+
+/* whether the relation's WITH options set a fillfactor (the user's) */
+static bool
+has_fillfactor(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		isnull;
+	Datum		d;
+	ListCell   *lc;
+	bool		found = false;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	d = SysCacheGetAttr(RELOID, tup, Anum_pg_class_reloptions, &isnull);
+	if (!isnull)
+		foreach(lc, untransformRelOptions(d))
+			found |= (strcmp(((DefElem *) lfirst(lc))->defname, "fillfactor") == 0);
+	ReleaseSysCache(tup);
+	return found;
+}
+
+/*
  * The state table of an aggregation: the group keys, then each
- * aggregate's state, with a unique index on the keys; and the same
- * unique index on the view's key columns.
+ * aggregate's state, then the tid of the group's row in the view, with a
+ * unique index on the keys; and the same unique index on the view's key
+ * columns. Both leave room on their pages for updates (fillfactor).
  */
 static Oid
 create_state(CqDef *cq, Oid viewid)
@@ -239,7 +269,9 @@ create_state(CqDef *cq, Oid viewid)
 		appendStringInfo(&sql, "%ss%d %s", (cq->nkeys + i) ? ", " : "", i + 1,
 						 format_type_be(a->statetype));
 	}
-	appendStringInfoString(&sql, ")");
+	/* where the group's view row is (engine/merge.c) */
+	appendStringInfo(&sql, "%s_pgs_row tid) WITH (fillfactor = %d)",
+					 (cq->nkeys + list_length(cq->aggs)) ? ", " : "", PGS_STATE_FILLFACTOR);
 	/* CREATE INDEX refuses a relation this session has open */
 	table_close(vrel, NoLock);
 
@@ -256,6 +288,9 @@ create_state(CqDef *cq, Oid viewid)
 						 viewname, column_list(viewkeys));
 		run_sql(sql.data);
 	}
+	if (!has_fillfactor(viewid))
+		run_sql(psprintf("ALTER MATERIALIZED VIEW %s SET (fillfactor = %d)", viewname,
+						 PGS_STATE_FILLFACTOR));
 	/* final windows are found by their start (the unique index serves the first key) */
 	if (cq->window_key > 0)
 		run_sql(psprintf("CREATE INDEX ON stream.%s (k%d)", quote_identifier(statename),

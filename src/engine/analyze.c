@@ -294,6 +294,43 @@ check_windows_walker(Node *node, void *ctx)
  * Aggregates
  *------------------------------------------------------------------------
  */
+/*
+ * The batch query's ORDER BY: its groups sorted by their keys in the
+ * order of the state's unique index on them (each key's type's default
+ * btree operator class, its collation, NULLS LAST), so the merge reads
+ * the state in key order (engine/merge.c). NIL if some key has no such
+ * order (the merge then looks each group up on its own).
+ */
+static List *
+batch_sort(Query *query, int nkeys)
+{
+	List	   *sort = NIL;
+	ListCell   *lc;
+
+	if (nkeys == 0)
+		return NIL;
+	foreach(lc, query->groupClause)
+	{
+		SortGroupClause *gc = lfirst(lc);
+		TargetEntry *tle = get_sortgroupclause_tle(gc, query->targetList);
+		Oid			type = exprType((Node *) tle->expr);
+		Oid			opclass = GetDefaultOpClass(type, BTREE_AM_OID);
+		Oid			opcintype;
+		SortGroupClause *sc;
+
+		if (!OidIsValid(opclass) || !OidIsValid(gc->sortop))
+			return NIL;
+		opcintype = get_opclass_input_type(opclass);
+		if (get_opfamily_member(get_opclass_family(opclass), opcintype, opcintype,
+								BTLessStrategyNumber) != gc->sortop)
+			return NIL;
+		sc = copyObject(gc);
+		sc->nulls_first = false;
+		sort = lappend(sort, sc);
+	}
+	return sort;
+}
+
 static List *
 collect_aggrefs(Node *node, List *found)
 {
@@ -683,7 +720,8 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 		cq->batch_query = copyObject(query);
 		cq->batch_query->targetList = btl;
 		cq->batch_query->havingQual = NULL;
-		cq->batch_query->sortClause = NIL;
+		cq->batch_query->sortClause = batch_sort(query, cq->nkeys);
+		cq->sorted_groups = (cq->batch_query->sortClause != NIL);
 
 		/* the final target list and HAVING, over (keys..., finals...) */
 		fctx.keyexprs = keyexprs;
@@ -711,6 +749,33 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 }
 
 /*
+ * A Sort above the Agg passes its columns on, as Vars typed at planning
+ * with the aggregates' final types: give them the partial states' types.
+ */
+static void
+retype_sort_output(Sort *sort, Agg *agg)
+{
+	ListCell   *lc;
+
+	foreach(lc, sort->plan.targetlist)
+	{
+		TargetEntry *tle = lfirst(lc);
+		Var		   *var = (Var *) tle->expr;
+		TargetEntry *below;
+
+		if (!IsA(var, Var) || var->varno != OUTER_VAR)
+			elog(ERROR, "unexpected sort above the aggregation of a continuous view");
+		below = list_nth(agg->plan.targetlist, var->varattno - 1);
+		if (IsA(below->expr, Aggref))
+		{
+			var->vartype = exprType((Node *) below->expr);
+			var->vartypmod = -1;
+			var->varcollid = exprCollation((Node *) below->expr);
+		}
+	}
+}
+
+/*
  * Plan a batch: the query itself, or for an aggregation the per-batch
  * query with its Agg node switched to partial aggregation
  * (AGGSPLIT_INITIAL_SERIAL), exactly as the planner does below a Gather.
@@ -720,6 +785,7 @@ PlannedStmt *
 pgs_plan_batch(CqDef *cq)
 {
 	PlannedStmt *plan;
+	Plan	   *top;
 	Agg		   *agg;
 	ListCell   *lc;
 	int			i;
@@ -730,16 +796,21 @@ pgs_plan_batch(CqDef *cq)
 	if (!cq->is_agg)
 		return plan;
 
+	/* the groups sorted after a hashed aggregation: a Sort above it */
+	top = plan->planTree;
+	if (IsA(top, Sort) && outerPlan(top) && (IsA(outerPlan(top), Agg) ||
+											 IsA(outerPlan(top), Group)))
+		top = outerPlan(top);
 	/* GROUP BY without aggregates may be planned as a Group node: as is */
-	if (IsA(plan->planTree, Group) && cq->aggs == NIL)
+	if (IsA(top, Group) && cq->aggs == NIL)
 	{
 		cq->planned = true;
 		return plan;
 	}
-	if (!IsA(plan->planTree, Agg))
+	if (!IsA(top, Agg))
 		elog(ERROR, "unexpected plan for the aggregation of a continuous view: %d",
-			 (int) nodeTag(plan->planTree));
-	agg = (Agg *) plan->planTree;
+			 (int) nodeTag(top));
+	agg = (Agg *) top;
 	agg->aggsplit = AGGSPLIT_INITIAL_SERIAL;
 	i = 0;
 	foreach(lc, agg->plan.targetlist)
@@ -763,6 +834,8 @@ pgs_plan_batch(CqDef *cq)
 	}
 	if (i != list_length(cq->aggs))
 		elog(ERROR, "aggregates of a continuous view not found in its plan");
+	if (top != plan->planTree)
+		retype_sort_output((Sort *) plan->planTree, agg);
 	cq->planned = true;
 	/* HAVING was removed; an Agg qual would be evaluated on partial states */
 	if (agg->plan.qual != NIL)

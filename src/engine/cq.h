@@ -130,6 +130,7 @@ typedef struct CqDef
 	List	   *final_tlist;	/* output tlist over (keys, finals) */
 	Expr	   *final_having;	/* HAVING over (keys, finals), or NULL */
 	Query	   *batch_query;	/* per-batch query: keys + partial aggs */
+	bool		sorted_groups;	/* ... ordered by the keys, as their index */
 	bool		planned;		/* pgs_plan_batch resolved the aggs' types */
 	/* event time (engine/eventtime.c): */
 	List	   *wm_streams;		/* CqTime *, the streams with a watermark */

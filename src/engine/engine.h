@@ -83,6 +83,29 @@ extern PlannedStmt *pgs_join_pairs_plan(JoinRun *jr);
 extern void pgs_join_matched(JoinRun *jr, Tuplestorestate *pairs, TupleDesc desc);
 extern void pgs_join_end(JoinRun *jr, int64 *rows_late);
 
+/* in engine/store.c: the keyed state store */
+typedef struct KeyedStore KeyedStore;
+#define KSTORE_BUFFER_ROWS 1000	/* rows kstore_insert_buffered holds */
+extern KeyedStore *kstore_open(Relation rel, int nkeys, AttrNumber *keycols,
+							   EState *estate);
+extern void kstore_begin_ordered(KeyedStore *s, int64 probes, int64 rows);
+extern bool kstore_lookup(KeyedStore *s, Datum *keys, bool *keynulls,
+						  TupleTableSlot *found);
+extern bool kstore_fetch(KeyedStore *s, ItemPointer tid, Datum *keys,
+						 bool *keynulls, TupleTableSlot *slot);
+extern void kstore_insert(KeyedStore *s, TupleTableSlot *slot);
+extern bool kstore_insert_buffered(KeyedStore *s, TupleTableSlot *slot);
+extern int	kstore_flush(KeyedStore *s);
+extern TupleTableSlot *kstore_flushed(KeyedStore *s, int i);
+extern void kstore_update(KeyedStore *s, TupleTableSlot *slot);
+extern void kstore_update_tid(KeyedStore *s, ItemPointer tid, TupleTableSlot *slot);
+extern void kstore_delete_current(KeyedStore *s);
+extern void kstore_expired_begin(KeyedStore *s, AttrNumber col, int64 upto);
+extern bool kstore_expired_next(KeyedStore *s, TupleTableSlot *slot);
+extern void kstore_expired_end(KeyedStore *s);
+extern int64 kstore_inserted(KeyedStore *s);
+extern void kstore_close(KeyedStore *s);
+
 /* in engine/merge.c: a batch's output into the view and the state */
 extern int64 pgs_write_rows(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 							Tuplestorestate *sink_rows);

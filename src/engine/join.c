@@ -826,7 +826,7 @@ pgs_join_end(JoinRun *jr, int64 *rows_late)
 	{
 		JoinRunSide *s = &jr->side[k];
 		EState	   *estate = CreateExecutorState();
-		ViewWriter *vw = viewwriter_open(s->srel, 0, NULL, estate);
+		KeyedStore *vw = kstore_open(s->srel, 0, NULL, estate);
 		TupleDesc	sdesc = RelationGetDescr(s->srel);
 		TupleTableSlot *sslot = table_slot_create(s->srel, NULL);
 		TupleTableSlot *nslot = MakeSingleTupleTableSlot(sdesc, &TTSOpsVirtual);
@@ -869,7 +869,7 @@ pgs_join_end(JoinRun *jr, int64 *rows_late)
 				memcpy(nslot->tts_isnull, sslot->tts_isnull, sizeof(bool) * sdesc->natts);
 				nslot->tts_values[s->matched_col - 1] = BoolGetDatum(true);
 				ExecStoreVirtualTuple(nslot);
-				viewwriter_update_tid(vw, tid, nslot);
+				kstore_update_tid(vw, tid, nslot);
 			}
 		}
 
@@ -911,14 +911,14 @@ pgs_join_end(JoinRun *jr, int64 *rows_late)
 				BoolGetDatum(tid_matched(s, &slot->tts_tid));
 			nslot->tts_isnull[s->matched_col - 1] = false;
 			ExecStoreVirtualTuple(nslot);
-			viewwriter_insert(vw, nslot);
+			kstore_insert(vw, nslot);
 			ResetPerTupleExprContext(estate);
 			inserted++;
 		}
 		delta_close(&r);
 		s->stream->state_rows += inserted - evicted;
 
-		viewwriter_close(vw);
+		kstore_close(vw);
 		ExecDropSingleTupleTableSlot(sslot);
 		ExecDropSingleTupleTableSlot(nslot);
 		ExecDropSingleTupleTableSlot(slot);

@@ -25,9 +25,11 @@
 #include "access/genam.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
 #include "executor/executor.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
 /* the first natts values of from, as a virtual tuple in to */
@@ -53,8 +55,8 @@ pgs_write_rows(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc, Tuplestoresta
 	Relation	crel = OidIsValid(cq->rows_relid) ?
 		table_open(cq->rows_relid, RowExclusiveLock) : NULL;
 	EState	   *estate = CreateExecutorState();
-	ViewWriter *vw = viewwriter_open(vrel, 0, NULL, estate);
-	ViewWriter *cw = crel ? viewwriter_open(crel, 0, NULL, estate) : NULL;
+	KeyedStore *vw = kstore_open(vrel, 0, NULL, estate);
+	KeyedStore *cw = crel ? kstore_open(crel, 0, NULL, estate) : NULL;
 	TupleTableSlot *in = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
 	TupleTableSlot *vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
 	int			natts = RelationGetDescr(vrel)->natts;
@@ -64,18 +66,18 @@ pgs_write_rows(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc, Tuplestoresta
 	while (tuplestore_gettupleslot(out, true, false, in))
 	{
 		copy_slot_values(in, vslot, natts);
-		viewwriter_insert(vw, vslot);
+		kstore_insert(vw, vslot);
 		if (cw)
-			viewwriter_insert(cw, vslot);
+			kstore_insert(cw, vslot);
 		if (sink_rows)
 			tuplestore_puttupleslot(sink_rows, vslot);
 		ResetPerTupleExprContext(estate);
 		n++;
 	}
-	viewwriter_close(vw);
+	kstore_close(vw);
 	if (cw)
 	{
-		viewwriter_close(cw);
+		kstore_close(cw);
 		table_close(crel, NoLock);
 	}
 	ExecDropSingleTupleTableSlot(in);
@@ -150,13 +152,13 @@ final_row_end(FinalRow *fr)
 
 /* write a group's row of the view, found by its keys, and give it to the sink */
 static void
-upsert_view_row(ViewWriter *vw, Datum *keys, bool *keynulls, TupleTableSlot *row,
+upsert_view_row(KeyedStore *vw, Datum *keys, bool *keynulls, TupleTableSlot *row,
 				Tuplestorestate *sink_rows)
 {
-	if (viewwriter_lookup(vw, keys, keynulls, NULL))
-		viewwriter_update(vw, row);
+	if (kstore_lookup(vw, keys, keynulls, NULL))
+		kstore_update(vw, row);
 	else
-		viewwriter_insert(vw, row);
+		kstore_insert(vw, row);
 	if (sink_rows)
 		tuplestore_puttupleslot(sink_rows, row);
 }
@@ -185,14 +187,118 @@ window_final(CqDef *cq, Datum start, bool isnull, int64 watermark)
 }
 
 /*
+ * Groups new to the state, waiting to be written together: their view
+ * rows are in the view's insert buffer, their state rows wait here for the
+ * tids those get (a state row keeps the tid of its group's view row).
+ */
+typedef struct PendingGroups
+{
+	int			n;
+	int			nview;			/* of them with a view row */
+	int			nkeys;
+	int			naggs;
+	int			nstate;			/* state columns (keys, states, row tid) */
+	Datum	   *values;			/* n rows of nstate values */
+	bool	   *nulls;
+	int		   *viewrow;		/* its row in the view's buffer, or -1 */
+	MemoryContext cxt;
+} PendingGroups;
+
+/* a new group's state row (keys, states) and the index of its view row */
+static void
+pending_add(PendingGroups *p, TupleDesc sdesc, Datum *keys, bool *keynulls,
+			Datum *stored, bool *stored_null, int viewrow)
+{
+	MemoryContext old = MemoryContextSwitchTo(p->cxt);
+	Datum	   *v = p->values + (Size) p->n * p->nstate;
+	bool	   *nl = p->nulls + (Size) p->n * p->nstate;
+
+	for (int c = 0; c < p->nstate; c++)
+	{
+		Form_pg_attribute att = TupleDescAttr(sdesc, c);
+		bool		isnull = true;	/* the view row's tid: set when written */
+		Datum		d = (Datum) 0;
+
+		if (c < p->nkeys)
+		{
+			isnull = keynulls[c];
+			d = keys[c];
+		}
+		else if (c < p->nkeys + p->naggs)
+		{
+			isnull = stored_null[c - p->nkeys];
+			d = stored[c - p->nkeys];
+		}
+		nl[c] = isnull;
+		v[c] = isnull ? (Datum) 0 : datumCopy(d, att->attbyval, att->attlen);
+	}
+	p->viewrow[p->n++] = viewrow;
+	MemoryContextSwitchTo(old);
+}
+
+/* write the pending groups: view rows first, then the state rows with their tids */
+static void
+pending_flush(PendingGroups *p, KeyedStore *vw, KeyedStore *sw, TupleTableSlot *nsslot,
+			  AttrNumber rowcol)
+{
+	if (p->n == 0)
+		return;
+	if (vw)
+		(void) kstore_flush(vw);
+	for (int i = 0; i < p->n; i++)
+	{
+		ExecClearTuple(nsslot);
+		memcpy(nsslot->tts_values, p->values + (Size) i * p->nstate, sizeof(Datum) * p->nstate);
+		memcpy(nsslot->tts_isnull, p->nulls + (Size) i * p->nstate, sizeof(bool) * p->nstate);
+		if (rowcol && p->viewrow[i] >= 0)
+		{
+			TupleTableSlot *vrow = kstore_flushed(vw, p->viewrow[i]);
+
+			nsslot->tts_values[rowcol - 1] = PointerGetDatum(&vrow->tts_tid);
+			nsslot->tts_isnull[rowcol - 1] = false;
+		}
+		ExecStoreVirtualTuple(nsslot);
+		(void) kstore_insert_buffered(sw, nsslot);
+	}
+	(void) kstore_flush(sw);
+	p->n = 0;
+	p->nview = 0;
+	MemoryContextReset(p->cxt);
+}
+
+/*
+ * The state table's column holding the tid of the group's view row: the
+ * last one, of type tid; 0 for a state table made before it existed.
+ */
+static AttrNumber
+view_row_column(CqDef *cq, Relation srel)
+{
+	TupleDesc	sdesc = RelationGetDescr(srel);
+	int			natts = cq->nkeys + list_length(cq->aggs) + 1;
+
+	if (sdesc->natts == natts && TupleDescAttr(sdesc, natts - 1)->atttypid == TIDOID &&
+		!TupleDescAttr(sdesc, natts - 1)->attisdropped)
+		return natts;
+	return 0;
+}
+
+/*
  * Aggregation: merge each group of the batch into its stored state and
  * write its row of the view (update and complete modes: the view always
  * holds the whole result; HAVING decides whether a group has a row; in
  * append mode the row is written when the window is final, see
  * finalize_windows). A group whose window is already final under the
  * watermark is dropped, its rows counted as late.
- * Each touched group costs one index lookup and one write in the state
- * table and in the view.
+ *
+ * Set-wise: the batch's groups come sorted by their keys (the batch
+ * query's ORDER BY), and the state is read in that order through the
+ * keyed store (a walk of its key index, or a probe per group, engine/
+ * store.c). A group found has its view row at the tid its state row
+ * keeps; a group not found has no view row (no state row is evicted while
+ * its window can take rows, and a view row never outlives its state
+ * otherwise), so new groups cost no lookup at all and are written in
+ * multi-inserts. Each touched group costs at most one index lookup and
+ * one write in the state table and one in the view, updates in place.
  */
 int64
 pgs_merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
@@ -204,33 +310,54 @@ pgs_merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 	int			naggs = list_length(cq->aggs);
 	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
 	Relation	srel = table_open(cq->state_relid, RowExclusiveLock);
+	TupleDesc	sdesc = RelationGetDescr(srel);
+	AttrNumber	rowcol = view_row_column(cq, srel);
 	EState	   *estate = CreateExecutorState();
 	AttrNumber *statekeys = palloc(sizeof(AttrNumber) * Max(nkeys, 1));
-	ViewWriter *sw;
-	ViewWriter *vw;
+	KeyedStore *sw;
+	KeyedStore *vw;
 	AggMerger  *merger = aggmerger_create(cq, CurrentMemoryContext);
 	FinalRow	fr;
 	TupleTableSlot *in,
 			   *sslot,
-			   *nsslot;
+			   *nsslot,
+			   *vfetch;
 	Datum	   *stored = palloc(sizeof(Datum) * Max(naggs, 1));
 	bool	   *stored_null = palloc(sizeof(bool) * Max(naggs, 1));
+	PendingGroups pend;
 	int64		n = 0;
 
 	Assert(cq != NULL && cq->is_agg && OidIsValid(cq->state_relid) && out != NULL);
 	for (int k = 0; k < nkeys; k++)
 		statekeys[k] = k + 1;
-	sw = viewwriter_open(srel, nkeys, statekeys, estate);
-	vw = viewwriter_open(vrel, nkeys, cq->key_viewcols, estate);
+	sw = kstore_open(srel, nkeys, statekeys, estate);
+	vw = kstore_open(vrel, nkeys, cq->key_viewcols, estate);
+	if (cq->sorted_groups && nkeys > 0)
+		kstore_begin_ordered(sw, tuplestore_tuple_count(out), *state_rows);
 	in = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
 	sslot = table_slot_create(srel, NULL);
-	nsslot = MakeSingleTupleTableSlot(RelationGetDescr(srel), &TTSOpsVirtual);
+	vfetch = table_slot_create(vrel, NULL);
+	nsslot = MakeSingleTupleTableSlot(sdesc, &TTSOpsVirtual);
 	final_row_init(&fr, cq, outdesc, vrel, estate);
+	pend.n = 0;
+	pend.nview = 0;
+	pend.nkeys = nkeys;
+	pend.naggs = naggs;
+	pend.nstate = sdesc->natts;
+	pend.values = palloc(sizeof(Datum) * pend.nstate * KSTORE_BUFFER_ROWS);
+	pend.nulls = palloc(sizeof(bool) * pend.nstate * KSTORE_BUFFER_ROWS);
+	pend.viewrow = palloc(sizeof(int) * KSTORE_BUFFER_ROWS);
+	pend.cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream new groups",
+									 ALLOCSET_DEFAULT_SIZES);
 
 	while (tuplestore_gettupleslot(out, true, false, in))
 	{
 		bool		found;
 		bool		keep;
+		bool		has_row = false;
+		Datum		rowtid = (Datum) 0;
+		bool		rowtid_null = true;
+		int			viewrow = -1;
 
 		slot_getallattrs(in);
 		if (cq->evicts && has_watermark &&
@@ -241,7 +368,7 @@ pgs_merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 			*rows_late += DatumGetInt64(in->tts_values[cq->late_col - 1]);
 			continue;
 		}
-		found = viewwriter_lookup(sw, in->tts_values, in->tts_isnull, sslot);
+		found = kstore_lookup(sw, in->tts_values, in->tts_isnull, sslot);
 		for (int i = 0; i < naggs; i++)
 		{
 			if (found)
@@ -252,93 +379,107 @@ pgs_merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 				stored_null[i] = true;
 			}
 		}
+		if (found && rowcol)
+			rowtid = slot_getattr(sslot, rowcol, &rowtid_null);
 
 		ExecClearTuple(fr.fslot);
 		aggmerger_combine(merger, !found, stored, stored_null,
 						  in->tts_values + nkeys, in->tts_isnull + nkeys,
 						  fr.fslot->tts_values + nkeys, fr.fslot->tts_isnull + nkeys);
 
-		/* the new state */
-		ExecClearTuple(nsslot);
-		memcpy(nsslot->tts_values, in->tts_values, sizeof(Datum) * nkeys);
-		memcpy(nsslot->tts_isnull, in->tts_isnull, sizeof(bool) * nkeys);
-		memcpy(nsslot->tts_values + nkeys, stored, sizeof(Datum) * naggs);
-		memcpy(nsslot->tts_isnull + nkeys, stored_null, sizeof(bool) * naggs);
-		ExecStoreVirtualTuple(nsslot);
-		if (found)
-			viewwriter_update(sw, nsslot);
-		else
+		/*
+		 * The view's row; in append mode, once the window is final (the
+		 * state keeps the tid it has, of a row written in another mode).
+		 */
+		if (cq->mode != OUTPUT_APPEND)
 		{
-			viewwriter_insert(sw, nsslot);
-			(*state_rows)++;
+			/* where the group's row is: at the tid its state keeps, else by key */
+			if (found)
+				has_row = (!rowtid_null &&
+						   kstore_fetch(vw, (ItemPointer) DatumGetPointer(rowtid), in->tts_values,
+										in->tts_isnull, vfetch)) ||
+					kstore_lookup(vw, in->tts_values, in->tts_isnull, NULL);
+			keep = final_row_project(&fr, nkeys, in->tts_values, in->tts_isnull);
+			rowtid_null = true;
+			if (keep)
+			{
+				if (has_row)
+					kstore_update(vw, fr.vslot);
+				else if (found)
+					kstore_insert(vw, fr.vslot);
+				else
+				{
+					(void) kstore_insert_buffered(vw, fr.vslot);
+					viewrow = pend.nview++;
+				}
+				if (viewrow < 0)
+				{
+					rowtid = PointerGetDatum(&fr.vslot->tts_tid);
+					rowtid_null = false;
+				}
+				if (sink_rows)
+					tuplestore_puttupleslot(sink_rows, fr.vslot);
+				n++;
+			}
+			else if (has_row)
+			{
+				kstore_delete_current(vw);
+				if (sink_deleted)
+					tuplestore_puttupleslot(sink_deleted, fr.vslot);
+				n++;
+			}
 		}
 
-		/* the view's row; in append mode, once the window is final */
-		if (cq->mode == OUTPUT_APPEND)
+		/* the new state */
+		if (found)
 		{
-			aggmerger_reset(merger);
-			ResetExprContext(fr.econtext);
-			continue;
+			ExecClearTuple(nsslot);
+			memcpy(nsslot->tts_values, in->tts_values, sizeof(Datum) * nkeys);
+			memcpy(nsslot->tts_isnull, in->tts_isnull, sizeof(bool) * nkeys);
+			memcpy(nsslot->tts_values + nkeys, stored, sizeof(Datum) * naggs);
+			memcpy(nsslot->tts_isnull + nkeys, stored_null, sizeof(bool) * naggs);
+			if (rowcol)
+			{
+				nsslot->tts_values[rowcol - 1] = rowtid;
+				nsslot->tts_isnull[rowcol - 1] = rowtid_null;
+			}
+			ExecStoreVirtualTuple(nsslot);
+			kstore_update(sw, nsslot);
 		}
-		keep = final_row_project(&fr, nkeys, in->tts_values, in->tts_isnull);
-		if (keep)
+		else
 		{
-			upsert_view_row(vw, in->tts_values, in->tts_isnull, fr.vslot, sink_rows);
-			n++;
-		}
-		else if (viewwriter_lookup(vw, in->tts_values, in->tts_isnull, NULL))
-		{
-			viewwriter_delete_current(vw);
-			if (sink_deleted)
-				tuplestore_puttupleslot(sink_deleted, fr.vslot);
-			n++;
+			pending_add(&pend, sdesc, in->tts_values, in->tts_isnull, stored, stored_null,
+						viewrow);
+			(*state_rows)++;
+			if (pend.n == KSTORE_BUFFER_ROWS)
+				pending_flush(&pend, vw, sw, nsslot, rowcol);
 		}
 		aggmerger_reset(merger);
 		ResetExprContext(fr.econtext);
 	}
+	pending_flush(&pend, vw, sw, nsslot, rowcol);
 
-	viewwriter_close(sw);
-	viewwriter_close(vw);
+	kstore_close(sw);
+	kstore_close(vw);
 	ExecDropSingleTupleTableSlot(in);
 	ExecDropSingleTupleTableSlot(sslot);
+	ExecDropSingleTupleTableSlot(vfetch);
 	ExecDropSingleTupleTableSlot(nsslot);
 	final_row_end(&fr);
 	FreeExecutorState(estate);
+	MemoryContextDelete(pend.cxt);
 	table_close(srel, NoLock);
 	table_close(vrel, NoLock);
 	return n;
 }
 
 /*
- * The index of the state table whose first column is the window key; NULL
- * if there is none (a watermark declared on the stream after the view was
- * created: the windows are then found by a scan of the state).
- */
-static Relation
-window_index(CqDef *cq, Relation srel)
-{
-	List	   *indexes = RelationGetIndexList(srel);
-	ListCell   *lc;
-
-	foreach(lc, indexes)
-	{
-		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
-
-		if (idx->rd_rel->relam == BTREE_AM_OID &&
-			idx->rd_index->indkey.values[0] == cq->window_key + 1 &&
-			RelationGetIndexPredicate(idx) == NIL)
-			return idx;
-		index_close(idx, AccessShareLock);
-	}
-	return NULL;
-}
-
-/*
  * The windows the watermark has made final: in append mode their rows go
  * into the view (and the sink) now, once; in update mode the view has
  * them already. Either way they go into the copy of the final rows (for
- * pg_dump) and their state is evicted. One index range scan over the
- * windows that end at or before the watermark; nothing else is read.
+ * pg_dump) and their state is evicted. One range scan of the state's
+ * index on the window (engine/store.c) over the windows that end at or
+ * before the watermark; nothing else is read.
  * Returns the rows written to the view; *evicted counts the states.
  */
 int64
@@ -349,45 +490,29 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 	Relation	srel = table_open(cq->state_relid, RowExclusiveLock);
 	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
 	Relation	crel = table_open(cq->rows_relid, RowExclusiveLock);
-	Relation	idx = window_index(cq, srel);
-	IndexScanDesc iscan = NULL;
-	TableScanDesc tscan = NULL;
+	AttrNumber	rowcol = view_row_column(cq, srel);
 	EState	   *estate = CreateExecutorState();
-	ViewWriter *vw = viewwriter_open(vrel, nkeys, cq->key_viewcols, estate);
-	ViewWriter *cw = viewwriter_open(crel, 0, NULL, estate);
+	AttrNumber *statekeys = palloc(sizeof(AttrNumber) * nkeys);
+	KeyedStore *sw;
+	KeyedStore *vw = kstore_open(vrel, nkeys, cq->key_viewcols, estate);
+	KeyedStore *cw = kstore_open(crel, 0, NULL, estate);
 	AggMerger  *merger = NULL;
 	TupleTableSlot *sslot = table_slot_create(srel, NULL);
+	TupleTableSlot *vfetch = table_slot_create(vrel, NULL);
 	FinalRow	fr;
 	int64		n = 0;
 
-	Assert(cq != NULL && cq->evicts && evicted != NULL);
+	Assert(cq != NULL && cq->evicts && evicted != NULL && nkeys > 0);
+	for (int k = 0; k < nkeys; k++)
+		statekeys[k] = k + 1;
+	sw = kstore_open(srel, nkeys, statekeys, estate);
 	*evicted = 0;
 	if (pg_sub_s64_overflow(watermark, cq->window_size, &last))
 		last = PG_INT64_MIN;	/* -infinity: only windows starting there */
 	final_row_init(&fr, cq, RelationGetDescr(srel), vrel, estate);
-	if (idx)
+	kstore_expired_begin(sw, cq->window_key + 1, last);
+	while (kstore_expired_next(sw, sslot))
 	{
-		ScanKeyData key;
-		Oid			opcintype = idx->rd_opcintype[0];
-		Oid			leop = get_opfamily_member(idx->rd_opfamily[0], opcintype, opcintype,
-											   BTLessEqualStrategyNumber);
-
-		if (!OidIsValid(leop))
-			elog(ERROR, "missing <= operator for index \"%s\"", RelationGetRelationName(idx));
-		ScanKeyInit(&key, 1, BTLessEqualStrategyNumber, get_opcode(leop),
-					Int64GetDatum(last));
-		iscan = index_beginscan(srel, idx, GetActiveSnapshot(), 1, 0);
-		index_rescan(iscan, &key, 1, NULL, 0);
-	}
-	else
-		tscan = table_beginscan(srel, GetActiveSnapshot(), 0, NULL);
-	while (iscan ? index_getnext_slot(iscan, ForwardScanDirection, sslot) :
-		   table_scan_getnextslot(tscan, ForwardScanDirection, sslot))
-	{
-		slot_getallattrs(sslot);
-		if (tscan && !window_final(cq, sslot->tts_values[cq->window_key],
-								   sslot->tts_isnull[cq->window_key], watermark))
-			continue;
 		if (merger == NULL)
 		{
 			/* the aggregates' state types are resolved by planning (no-data batch) */
@@ -395,6 +520,7 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 				(void) pgs_plan_batch(cq);
 			merger = aggmerger_create(cq, CurrentMemoryContext);
 		}
+		slot_getallattrs(sslot);
 		ExecClearTuple(fr.fslot);
 		aggmerger_finalize(merger, sslot->tts_values + nkeys, sslot->tts_isnull + nkeys,
 						   fr.fslot->tts_values + nkeys, fr.fslot->tts_isnull + nkeys);
@@ -403,27 +529,30 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 			if (cq->mode == OUTPUT_APPEND)
 			{
 				/* (a view switched from update mode may have the row already) */
-				upsert_view_row(vw, sslot->tts_values, sslot->tts_isnull, fr.vslot, sink_rows);
+				if (rowcol && !sslot->tts_isnull[rowcol - 1] &&
+					kstore_fetch(vw, (ItemPointer) DatumGetPointer(sslot->tts_values[rowcol - 1]),
+								 sslot->tts_values, sslot->tts_isnull, vfetch))
+					kstore_update(vw, fr.vslot);
+				else
+					upsert_view_row(vw, sslot->tts_values, sslot->tts_isnull, fr.vslot, NULL);
+				if (sink_rows)
+					tuplestore_puttupleslot(sink_rows, fr.vslot);
 				n++;
 			}
-			viewwriter_insert(cw, fr.vslot);
+			kstore_insert(cw, fr.vslot);
 		}
-		simple_table_tuple_delete(srel, &sslot->tts_tid, GetActiveSnapshot());
+		kstore_delete_current(sw);
 		(*evicted)++;
 		aggmerger_reset(merger);
 		ResetExprContext(fr.econtext);
 	}
-	if (iscan)
-	{
-		index_endscan(iscan);
-		index_close(idx, AccessShareLock);
-	}
-	else
-		table_endscan(tscan);
+	kstore_expired_end(sw);
 	final_row_end(&fr);
-	viewwriter_close(vw);
-	viewwriter_close(cw);
+	kstore_close(sw);
+	kstore_close(vw);
+	kstore_close(cw);
 	ExecDropSingleTupleTableSlot(sslot);
+	ExecDropSingleTupleTableSlot(vfetch);
 	FreeExecutorState(estate);
 	table_close(crel, NoLock);
 	table_close(vrel, NoLock);
@@ -443,7 +572,7 @@ pgs_rebuild_from_state(CqDef *cq)
 {
 	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
 	EState	   *estate = CreateExecutorState();
-	ViewWriter *vw = viewwriter_open(vrel, 0, NULL, estate);
+	KeyedStore *vw = kstore_open(vrel, 0, NULL, estate);
 	TupleTableSlot *vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
 	int			natts = RelationGetDescr(vrel)->natts;
 	int			nkeys = cq->nkeys;
@@ -457,7 +586,7 @@ pgs_rebuild_from_state(CqDef *cq)
 		while (table_scan_getnextslot(scan, ForwardScanDirection, in))
 		{
 			copy_slot_values(in, vslot, natts);
-			viewwriter_insert(vw, vslot);
+			kstore_insert(vw, vslot);
 			ResetPerTupleExprContext(estate);
 		}
 		table_endscan(scan);
@@ -480,7 +609,7 @@ pgs_rebuild_from_state(CqDef *cq)
 			aggmerger_finalize(merger, in->tts_values + nkeys, in->tts_isnull + nkeys,
 							   fr.fslot->tts_values + nkeys, fr.fslot->tts_isnull + nkeys);
 			if (final_row_project(&fr, nkeys, in->tts_values, in->tts_isnull))
-				viewwriter_insert(vw, fr.vslot);
+				kstore_insert(vw, fr.vslot);
 			aggmerger_reset(merger);
 			ResetExprContext(fr.econtext);
 		}
@@ -489,7 +618,7 @@ pgs_rebuild_from_state(CqDef *cq)
 		ExecDropSingleTupleTableSlot(in);
 		table_close(from, AccessShareLock);
 	}
-	viewwriter_close(vw);
+	kstore_close(vw);
 	ExecDropSingleTupleTableSlot(vslot);
 	FreeExecutorState(estate);
 	table_close(vrel, NoLock);

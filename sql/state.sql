@@ -1,0 +1,127 @@
+-- The keyed state store (engine/store.c). A batch reads an aggregation's
+-- state in key order: by one walk of the state's index when the batch's
+-- groups are dense (at least 1 for 16 rows of state), else by one probe
+-- per group. A group's view row is found at the tid its state row keeps,
+-- and by its key when that tid is stale (the view rewritten) or NULL (a
+-- group HAVING kept out). Groups new to the state are written in
+-- multi-inserts of 1,000. Each path must give the batch query's answer,
+-- checked after every batch.
+
+CREATE FOREIGN TABLE st_src (a int, b text, v int) SERVER stream;
+CREATE TABLE st_ref (a int, b text, v int);
+CREATE TABLE st_new (a int, b text, v int);
+-- a batch: the rows of st_new go into the stream and into the
+-- reference, then each view takes them in one REFRESH
+CREATE FUNCTION st_feed() RETURNS void LANGUAGE sql AS $$
+	INSERT INTO st_src SELECT * FROM st_new;
+	INSERT INTO st_ref SELECT * FROM st_new;
+	DELETE FROM st_new;
+$$;
+
+-- two keys, NULLs among them; HAVING keeps some groups out, in turn
+CREATE MATERIALIZED VIEW st_multi WITH (trigger = 'manual', max_batch_rows = 100000) AS
+SELECT a, b, count(*) AS n, sum(v) AS s, max(v) AS mx, avg(v) AS av
+FROM st_src GROUP BY a, b HAVING count(*) % 3 <> 2;
+-- no GROUP BY: one row
+CREATE MATERIALIZED VIEW st_global WITH (trigger = 'manual', max_batch_rows = 100000) AS
+SELECT count(*) AS n, sum(v) AS s FROM st_src;
+-- a text key in the "C" order, which differs from the database's
+CREATE MATERIALIZED VIEW st_text WITH (trigger = 'manual', max_batch_rows = 100000) AS
+SELECT b COLLATE "C" AS b, count(*) AS n, min(a) AS lo FROM st_src GROUP BY 1;
+
+-- the view and the state leave room for updates in place
+SELECT c.relname = 'st_multi' AS view, c.reloptions
+FROM pg_class c
+WHERE c.oid = 'st_multi'::regclass
+   OR c.oid = (SELECT state_table FROM stream.cq WHERE view = 'st_multi'::regclass);
+
+-- 2,500 new groups (three insert buffers), some kept out by HAVING
+INSERT INTO st_new SELECT i, CASE WHEN i % 11 = 0 THEN NULL ELSE 'k' || (i % 4) END, i
+	FROM generate_series(1, 2500) i;
+INSERT INTO st_new SELECT i, 'k' || (i % 4), -i FROM generate_series(1, 2500, 3) i;
+SELECT st_feed();
+REFRESH MATERIALIZED VIEW st_multi;
+REFRESH MATERIALIZED VIEW st_global;
+REFRESH MATERIALIZED VIEW st_text;
+SELECT matches_batch('st_multi', 'st_src', 'st_ref'),
+	matches_batch('st_global', 'st_src', 'st_ref'),
+	matches_batch('st_text', 'st_src', 'st_ref');
+SELECT count(*) FROM st_multi;
+
+-- every group again (the walk): groups go in and out of HAVING
+INSERT INTO st_new SELECT i, CASE WHEN i % 11 = 0 THEN NULL ELSE 'k' || (i % 4) END, 2 * i
+	FROM generate_series(1, 2500) i;
+SELECT st_feed();
+REFRESH MATERIALIZED VIEW st_multi;
+REFRESH MATERIALIZED VIEW st_global;
+REFRESH MATERIALIZED VIEW st_text;
+SELECT matches_batch('st_multi', 'st_src', 'st_ref'),
+	matches_batch('st_global', 'st_src', 'st_ref'),
+	matches_batch('st_text', 'st_src', 'st_ref');
+
+-- a few groups (a probe each), old and new, keys between and beyond
+-- the stored ones, NULL keys included
+INSERT INTO st_new VALUES (7, 'k3', 1), (7, 'k3', 1), (1250, 'k2', 5), (2500, 'k0', 9),
+	(0, 'k0', 1), (2501, NULL, 2), (NULL, NULL, 3), (NULL, 'k1', 4), (1250, 'k2x', 6);
+SELECT st_feed();
+REFRESH MATERIALIZED VIEW st_multi;
+REFRESH MATERIALIZED VIEW st_global;
+REFRESH MATERIALIZED VIEW st_text;
+SELECT matches_batch('st_multi', 'st_src', 'st_ref'),
+	matches_batch('st_global', 'st_src', 'st_ref'),
+	matches_batch('st_text', 'st_src', 'st_ref');
+
+-- the views rewritten in reverse order: the tids their states keep
+-- point at other groups' rows
+CREATE INDEX st_multi_rev ON st_multi (a DESC, b DESC);
+CLUSTER st_multi USING st_multi_rev;
+CREATE INDEX st_text_rev ON st_text (b DESC);
+CLUSTER st_text USING st_text_rev;
+VACUUM FULL st_global;
+INSERT INTO st_new SELECT i, CASE WHEN i % 11 = 0 THEN NULL ELSE 'k' || (i % 4) END, 3
+	FROM generate_series(1, 2600, 2) i;
+SELECT st_feed();
+REFRESH MATERIALIZED VIEW st_multi;
+REFRESH MATERIALIZED VIEW st_global;
+REFRESH MATERIALIZED VIEW st_text;
+SELECT matches_batch('st_multi', 'st_src', 'st_ref'),
+	matches_batch('st_global', 'st_src', 'st_ref'),
+	matches_batch('st_text', 'st_src', 'st_ref');
+-- and the probes after it
+INSERT INTO st_new VALUES (9, 'k1', 1), (9, 'k1', 1), (NULL, NULL, 1);
+SELECT st_feed();
+REFRESH MATERIALIZED VIEW st_multi;
+REFRESH MATERIALIZED VIEW st_global;
+REFRESH MATERIALIZED VIEW st_text;
+SELECT matches_batch('st_multi', 'st_src', 'st_ref'),
+	matches_batch('st_global', 'st_src', 'st_ref'),
+	matches_batch('st_text', 'st_src', 'st_ref');
+SELECT count(*), sum(n) FROM st_multi;
+SELECT * FROM st_text ORDER BY b COLLATE "C";
+
+-- a view rewritten in reverse order, whose rows were never updated: each
+-- tid its state keeps now holds another group's row
+CREATE FOREIGN TABLE st_src2 (a int, v int) SERVER stream;
+CREATE TABLE st_ref2 (a int, v int);
+CREATE MATERIALIZED VIEW st_rev WITH (trigger = 'manual') AS
+SELECT a, count(*) AS n, sum(v) AS s FROM st_src2 GROUP BY a;
+INSERT INTO st_src2 SELECT i, i FROM generate_series(1, 500) i;
+INSERT INTO st_ref2 SELECT i, i FROM generate_series(1, 500) i;
+REFRESH MATERIALIZED VIEW st_rev;
+CREATE INDEX st_rev_desc ON st_rev (a DESC);
+CLUSTER st_rev USING st_rev_desc;
+SELECT a FROM st_rev WHERE ctid = '(0,1)';
+INSERT INTO st_src2 SELECT i, 1 FROM generate_series(1, 500, 2) i;
+INSERT INTO st_ref2 SELECT i, 1 FROM generate_series(1, 500, 2) i;
+REFRESH MATERIALIZED VIEW st_rev;
+SELECT matches_batch('st_rev', 'st_src2', 'st_ref2');
+
+-- a fillfactor of the user's own is kept
+CREATE MATERIALIZED VIEW st_ff WITH (trigger = 'manual', fillfactor = 90) AS
+SELECT a, count(*) AS n FROM st_src GROUP BY a;
+SELECT reloptions FROM pg_class WHERE oid = 'st_ff'::regclass;
+
+DROP MATERIALIZED VIEW st_ff, st_multi, st_global, st_text, st_rev;
+DROP FUNCTION st_feed();
+DROP TABLE st_ref, st_new, st_ref2;
+DROP FOREIGN TABLE st_src, st_src2;

@@ -1,0 +1,630 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.c
+ *	  The keyed state store: tables the engine reads and writes by key.
+ *
+ * Everything a continuous query keeps between batches is a table found by
+ * a key: the view's own table (a materialized view's heap, one row per
+ * group), an aggregation's state table (one row per group: the
+ * aggregates' states), each side of a join (the rows that can still
+ * match, keyed by the join key). They are ordinary heaps, so they are
+ * WAL-logged, crash-safe, dumped and vacuumed like any table, and a
+ * batch's writes commit with its source positions. This file is the one
+ * way in: a KeyedStore opens such a table with the btree index on its
+ * key, and a batch reaches it in what its new rows cost, never in what
+ * the table holds.
+ *
+ * Design.
+ *
+ *	- Keys are found through a btree index on the key columns: unique
+ *	  (NULLS NOT DISTINCT) for one row per key, or not, for many. Lookups
+ *	  share one index scan, restarted per key (no scan set-up per row).
+ *
+ *	- Ordered access. A batch that hands its keys in ascending order (the
+ *	  order of the index: its operator class, collation, NULLS LAST) says
+ *	  so with kstore_begin_ordered, giving how many keys it will look up
+ *	  and how many rows the table holds. If the keys are dense (at least
+ *	  one for every KSTORE_WALK_RATIO rows), the store walks the index once
+ *	  from the start, reading keys from the index tuples and the heap only
+ *	  for a key that matches: a merge join of the batch with the store, in
+ *	  O(table) steps that cost a comparison each, instead of one descent
+ *	  of the tree per key. Otherwise each key is one descent, in key
+ *	  order, so the tree's pages are hot. The order is checked: a key not
+ *	  above the previous one is an error, never a missed row.
+ *
+ *	- A row found once can be reached again by its tid: kstore_fetch
+ *	  returns the row at a remembered tid only if it is visible and still
+ *	  has the given keys (a VACUUM FULL, a restore or a rewrite moves rows;
+ *	  the caller then looks the key up). An aggregation keeps the tid of
+ *	  each group's view row in its state row, so a group touched costs
+ *	  one index lookup (the state's), not two.
+ *
+ *	- Inserts are buffered (kstore_insert_buffered) and written with
+ *	  table_multi_insert, one WAL record and one buffer lock per page
+ *	  rather than per row, as COPY does; the index entries follow per row.
+ *	  kstore_flush writes them and leaves each buffered slot holding its
+ *	  row's tid until the next call.
+ *
+ *	- Updates replace a row in place when its page has room (HOT: the
+ *	  engine never changes an indexed column of a state row; the tables
+ *	  are created with a fillfactor that leaves room, see ddl.c), so an
+ *	  update writes no index entry.
+ *
+ *	- Rows that expire are found through a second btree index whose first
+ *	  column is their expiry (a window's start, a join row's expiry),
+ *	  with one range scan: kstore_expired_begin / _next.
+ *
+ * Only the engine writes these tables, under the query's lock (see
+ * engine/batch.c), so a row found is a row that can be updated.
+ * PostgreSQL's executor refuses DML on a materialized view, so the view's
+ * heap is written directly through the table AM, keeping every index of
+ * the table up to date as COPY does.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "engine/engine.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/nbtree.h"
+#include "access/relscan.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/pg_am.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "storage/bufmgr.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+/* walk the index when the keys looked up are at least 1 in this many rows */
+#define KSTORE_WALK_RATIO 16
+
+struct KeyedStore
+{
+	Relation	rel;
+	ResultRelInfo *rri;
+	EState	   *estate;
+	int			nkeys;
+	Relation	keyidx;			/* unique index on the keys (nkeys > 0) */
+	ScanKeyData *skeys;
+	Oid		   *eqprocs;
+	FmgrInfo   *cmpprocs;		/* the index's order procs, per key */
+	IndexScanDesc scan;			/* shared by the lookups */
+	IndexScanDesc walkscan;		/* the walk of the index */
+	TupleTableSlot *scanslot;	/* for lookups that want no row */
+	ItemPointerData curtid;		/* row found by the last lookup */
+	bool		have_cur;
+	BlockNumber nblocks;		/* the table's size when opened */
+
+	/* ordered access (kstore_begin_ordered) */
+	bool		ordered;
+	bool		walking;		/* one walk of the index */
+	bool		walk_done;		/* the index has no more entries */
+	bool		have_entry;		/* entry read and not consumed */
+	Datum	   *ekeys;			/* its keys */
+	bool	   *enulls;
+	bool		have_prev;
+	Datum	   *pkeys;			/* the previous key looked up */
+	bool	   *pnulls;
+	MemoryContext prevcxt;
+
+	/* the expired rows (kstore_expired_begin) */
+	Relation	expidx;
+	IndexScanDesc expscan;
+	TableScanDesc expheap;		/* without the index: a scan of the table */
+	AttrNumber	expcol;
+	int64		expupto;
+
+	/* buffered inserts */
+	TupleTableSlot **buf;
+	int			nbuf;
+	int			nbuf_written;	/* slots of the last flush */
+	MemoryContext bufcxt;
+	int64		inserted;
+};
+
+/* the unique index whose columns are exactly keycols, in order */
+static Relation
+find_key_index(ResultRelInfo *rri, int nkeys, AttrNumber *keycols)
+{
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	idx = rri->ri_IndexRelationDescs[i];
+		Form_pg_index ind = idx->rd_index;
+		bool		match;
+
+		if (!ind->indisunique || ind->indnkeyatts != nkeys ||
+			idx->rd_rel->relam != BTREE_AM_OID ||
+			RelationGetIndexPredicate(idx) != NIL)
+			continue;
+		match = true;
+		for (int k = 0; k < nkeys && match; k++)
+			match = (ind->indkey.values[k] == keycols[k]);
+		if (match)
+			return idx;
+	}
+	return NULL;
+}
+
+KeyedStore *
+kstore_open(Relation rel, int nkeys, AttrNumber *keycols, EState *estate)
+{
+	KeyedStore *s = palloc0(sizeof(KeyedStore));
+
+	Assert(rel != NULL && nkeys >= 0 && (nkeys == 0 || keycols != NULL));
+	s->rel = rel;
+	s->estate = estate;
+	s->nkeys = nkeys;
+	s->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(s->rri, rel, 0, NULL, 0);
+	ExecOpenIndices(s->rri, false);
+	s->nblocks = RelationGetNumberOfBlocks(rel);
+	if (nkeys > 0)
+	{
+		s->keyidx = find_key_index(s->rri, nkeys, keycols);
+		if (s->keyidx == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("\"%s\" has lost the unique index on its group key",
+							RelationGetRelationName(rel)),
+					 errhint("Drop and re-create the continuous view.")));
+		s->skeys = palloc0(sizeof(ScanKeyData) * nkeys);
+		s->eqprocs = palloc0(sizeof(Oid) * nkeys);
+		s->cmpprocs = palloc0(sizeof(FmgrInfo) * nkeys);
+		for (int k = 0; k < nkeys; k++)
+		{
+			Oid			opfamily = s->keyidx->rd_opfamily[k];
+			Oid			opcintype = s->keyidx->rd_opcintype[k];
+			Oid			eqop = get_opfamily_member(opfamily, opcintype, opcintype,
+												   BTEqualStrategyNumber);
+
+			if (!OidIsValid(eqop))
+				elog(ERROR, "missing equality operator for index \"%s\"",
+					 RelationGetRelationName(s->keyidx));
+			s->eqprocs[k] = get_opcode(eqop);
+			fmgr_info_copy(&s->cmpprocs[k], index_getprocinfo(s->keyidx, k + 1, BTORDER_PROC),
+						   CurrentMemoryContext);
+		}
+		s->ekeys = palloc0(sizeof(Datum) * nkeys);
+		s->enulls = palloc0(sizeof(bool) * nkeys);
+		s->pkeys = palloc0(sizeof(Datum) * nkeys);
+		s->pnulls = palloc0(sizeof(bool) * nkeys);
+		s->prevcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream previous key",
+										   ALLOCSET_SMALL_SIZES);
+	}
+	return s;
+}
+
+/*
+ * The keys of later lookups come in ascending order: there are about
+ * probes of them, and the table holds about rows rows. Walk the index
+ * once if they are dense, else probe it per key.
+ */
+void
+kstore_begin_ordered(KeyedStore *s, int64 probes, int64 rows)
+{
+	Assert(s->nkeys > 0);
+	s->ordered = true;
+	s->walking = (rows <= probes * KSTORE_WALK_RATIO);
+	/* a walk compares index tuples in the index's order: default only */
+	for (int k = 0; k < s->nkeys; k++)
+		if (s->keyidx->rd_indoption[k] != 0)
+			s->walking = false;
+}
+
+/* the shared index scan of the lookups, restarted with the scan keys in skeys */
+static IndexScanDesc
+key_scan(KeyedStore *s)
+{
+	if (s->scan == NULL)
+		s->scan = index_beginscan(s->rel, s->keyidx, GetActiveSnapshot(),
+								  s->nkeys, 0);
+	index_rescan(s->scan, s->skeys, s->nkeys, NULL, 0);
+	return s->scan;
+}
+
+/* btree order of (a, anull) against (b, bnull), NULLS LAST */
+static int
+compare_keys(KeyedStore *s, Datum *a, bool *anull, Datum *b, bool *bnull)
+{
+	for (int k = 0; k < s->nkeys; k++)
+	{
+		int32		c;
+
+		if (anull[k] || bnull[k])
+		{
+			if (anull[k] && bnull[k])
+				continue;
+			return anull[k] ? 1 : -1;
+		}
+		c = DatumGetInt32(FunctionCall2Coll(&s->cmpprocs[k],
+											s->keyidx->rd_indcollation[k],
+											a[k], b[k]));
+		if (c != 0)
+			return c;
+	}
+	return 0;
+}
+
+/* ordered lookups: the key must be above the last one */
+static void
+check_order(KeyedStore *s, Datum *keys, bool *keynulls)
+{
+	MemoryContext old;
+
+	if (s->have_prev && compare_keys(s, s->pkeys, s->pnulls, keys, keynulls) >= 0)
+		elog(ERROR, "keys looked up in \"%s\" are not in ascending order",
+			 RelationGetRelationName(s->rel));
+	MemoryContextReset(s->prevcxt);
+	old = MemoryContextSwitchTo(s->prevcxt);
+	for (int k = 0; k < s->nkeys; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(s->keyidx), k);
+
+		s->pnulls[k] = keynulls[k];
+		s->pkeys[k] = keynulls[k] ? (Datum) 0 :
+			datumCopy(keys[k], att->attbyval, att->attlen);
+	}
+	MemoryContextSwitchTo(old);
+	s->have_prev = true;
+}
+
+/* the walk: advance to the keys; the row, if there is one, into slot */
+static bool
+walk_to(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *slot)
+{
+	IndexScanDesc scan = s->walkscan;
+
+	if (scan == NULL)
+	{
+		/* the whole index in order, its keys read from its tuples */
+		scan = s->walkscan = index_beginscan(s->rel, s->keyidx, GetActiveSnapshot(), 0, 0);
+		scan->xs_want_itup = true;
+		index_rescan(scan, NULL, 0, NULL, 0);
+	}
+	while (!s->walk_done)
+	{
+		int			c;
+
+		if (!s->have_entry)
+		{
+			if (index_getnext_tid(scan, ForwardScanDirection) == NULL)
+			{
+				s->walk_done = true;
+				break;
+			}
+			index_deform_tuple(scan->xs_itup, scan->xs_itupdesc, s->ekeys, s->enulls);
+			s->have_entry = true;
+		}
+		c = compare_keys(s, s->ekeys, s->enulls, keys, keynulls);
+		if (c > 0)
+			break;				/* past the key: kept for the next one */
+		s->have_entry = false;
+		/* an entry of the key whose row is dead: a later entry may be live */
+		if (c == 0 && index_fetch_heap(scan, slot))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Find the row with these key values. If found, store it in "found" (may
+ * be NULL) and remember it for update/delete.
+ */
+bool
+kstore_lookup(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *found)
+{
+	TupleTableSlot *slot;
+	bool		ok;
+
+	Assert(s != NULL);
+	s->have_cur = false;
+	if (s->nkeys == 0)
+	{
+		/* a query without GROUP BY has a single row */
+		TableScanDesc scan;
+
+		slot = found ? found : table_slot_create(s->rel, NULL);
+		scan = table_beginscan(s->rel, GetActiveSnapshot(), 0, NULL);
+		ok = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+		table_endscan(scan);
+		if (ok)
+		{
+			s->curtid = slot->tts_tid;
+			s->have_cur = true;
+		}
+		if (found == NULL)
+			ExecDropSingleTupleTableSlot(slot);
+		return ok;
+	}
+	if (s->ordered)
+		check_order(s, keys, keynulls);
+	if (s->scanslot == NULL)
+		s->scanslot = table_slot_create(s->rel, NULL);
+	slot = found ? found : s->scanslot;
+	if (s->walking)
+		ok = walk_to(s, keys, keynulls, slot);
+	else
+	{
+		for (int k = 0; k < s->nkeys; k++)
+		{
+			if (keynulls[k])
+				ScanKeyEntryInitialize(&s->skeys[k], SK_ISNULL | SK_SEARCHNULL,
+									   k + 1, InvalidStrategy, InvalidOid,
+									   InvalidOid, InvalidOid, (Datum) 0);
+			else
+				ScanKeyEntryInitialize(&s->skeys[k], 0, k + 1,
+									   BTEqualStrategyNumber,
+									   s->keyidx->rd_opcintype[k],
+									   s->keyidx->rd_indcollation[k],
+									   s->eqprocs[k], keys[k]);
+		}
+		ok = index_getnext_slot(key_scan(s), ForwardScanDirection, slot);
+	}
+	if (ok)
+	{
+		s->curtid = slot->tts_tid;
+		s->have_cur = true;
+	}
+	return ok;
+}
+
+/*
+ * The row at tid, into slot, if it is visible and has these keys (a row
+ * found before, its tid remembered); remembered for update/delete.
+ */
+bool
+kstore_fetch(KeyedStore *s, ItemPointer tid, Datum *keys, bool *keynulls,
+			 TupleTableSlot *slot)
+{
+	s->have_cur = false;
+	if (!ItemPointerIsValid(tid) || ItemPointerGetBlockNumber(tid) >= s->nblocks ||
+		!table_tuple_fetch_row_version(s->rel, tid, GetActiveSnapshot(), slot))
+		return false;
+	for (int k = 0; k < s->nkeys; k++)
+	{
+		AttrNumber	col = s->keyidx->rd_index->indkey.values[k];
+		bool		isnull;
+		Datum		v = slot_getattr(slot, col, &isnull);
+
+		if (isnull != keynulls[k])
+			return false;
+		if (!isnull &&
+			!DatumGetBool(OidFunctionCall2Coll(s->eqprocs[k],
+											   s->keyidx->rd_indcollation[k],
+											   v, keys[k])))
+			return false;
+	}
+	s->curtid = *tid;
+	s->have_cur = true;
+	return true;
+}
+
+void
+kstore_insert(KeyedStore *s, TupleTableSlot *slot)
+{
+	Assert(s != NULL && !TTS_EMPTY(slot));
+	table_tuple_insert(s->rel, slot, GetCurrentCommandId(true), 0, NULL);
+	if (s->rri->ri_NumIndices > 0)
+		ExecInsertIndexTuples(s->rri, slot, s->estate, false, false, NULL, NIL);
+	s->inserted++;
+}
+
+/*
+ * Buffer a row to insert (copied); true when the buffer is full and the
+ * caller should kstore_flush.
+ */
+bool
+kstore_insert_buffered(KeyedStore *s, TupleTableSlot *slot)
+{
+	if (s->buf == NULL)
+	{
+		s->buf = palloc0(sizeof(TupleTableSlot *) * KSTORE_BUFFER_ROWS);
+		s->bufcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream insert buffer",
+										  ALLOCSET_DEFAULT_SIZES);
+	}
+	if (s->nbuf_written > 0)
+	{
+		/* the slots of the last flush are free again */
+		for (int i = 0; i < s->nbuf_written; i++)
+			ExecClearTuple(s->buf[i]);
+		s->nbuf_written = 0;
+		MemoryContextReset(s->bufcxt);
+	}
+	Assert(s->nbuf < KSTORE_BUFFER_ROWS);
+	if (s->buf[s->nbuf] == NULL)
+		s->buf[s->nbuf] = table_slot_create(s->rel, NULL);
+	ExecCopySlot(s->buf[s->nbuf], slot);
+	s->nbuf++;
+	return s->nbuf == KSTORE_BUFFER_ROWS;
+}
+
+/*
+ * Write the buffered rows. Returns how many; until the next buffered
+ * insert, kstore_flushed(s, i) is the i-th of them with its tid.
+ */
+int
+kstore_flush(KeyedStore *s)
+{
+	int			n = s->nbuf;
+	MemoryContext old;
+
+	if (n == 0)
+		return 0;
+	old = MemoryContextSwitchTo(s->bufcxt);
+	table_multi_insert(s->rel, s->buf, n, GetCurrentCommandId(true), 0, NULL);
+	MemoryContextSwitchTo(old);
+	if (s->rri->ri_NumIndices > 0)
+	{
+		for (int i = 0; i < n; i++)
+		{
+			ExecInsertIndexTuples(s->rri, s->buf[i], s->estate, false, false, NULL, NIL);
+			ResetPerTupleExprContext(s->estate);
+		}
+	}
+	s->inserted += n;
+	s->nbuf = 0;
+	s->nbuf_written = n;
+	return n;
+}
+
+TupleTableSlot *
+kstore_flushed(KeyedStore *s, int i)
+{
+	Assert(i >= 0 && i < s->nbuf_written);
+	return s->buf[i];
+}
+
+/* replace the row found by the last lookup (slot gets its new tid) */
+void
+kstore_update(KeyedStore *s, TupleTableSlot *slot)
+{
+	bool		update_indexes;
+
+	Assert(s->have_cur);
+	simple_table_tuple_update(s->rel, &s->curtid, slot, GetActiveSnapshot(),
+							  &update_indexes);
+	if (update_indexes && s->rri->ri_NumIndices > 0)
+		ExecInsertIndexTuples(s->rri, slot, s->estate, true, false, NULL, NIL);
+	s->have_cur = false;
+}
+
+/* replace the row at tid */
+void
+kstore_update_tid(KeyedStore *s, ItemPointer tid, TupleTableSlot *slot)
+{
+	Assert(s != NULL && ItemPointerIsValid(tid));
+	s->curtid = *tid;
+	s->have_cur = true;
+	kstore_update(s, slot);
+}
+
+void
+kstore_delete_current(KeyedStore *s)
+{
+	Assert(s->have_cur);
+	simple_table_tuple_delete(s->rel, &s->curtid, GetActiveSnapshot());
+	s->have_cur = false;
+}
+
+/* the btree index whose first column is col, or NULL */
+static Relation
+expiry_index(KeyedStore *s, AttrNumber col)
+{
+	for (int i = 0; i < s->rri->ri_NumIndices; i++)
+	{
+		Relation	idx = s->rri->ri_IndexRelationDescs[i];
+
+		if (idx->rd_rel->relam == BTREE_AM_OID &&
+			idx->rd_index->indkey.values[0] == col &&
+			RelationGetIndexPredicate(idx) == NIL)
+			return idx;
+	}
+	return NULL;
+}
+
+/*
+ * Start reading the rows whose expiry, column col (an int64 time:
+ * timestamp or timestamptz), is at most upto: one range scan of the index
+ * on that column. A table without one (a state made before its watermark
+ * was declared) is scanned whole and filtered.
+ */
+void
+kstore_expired_begin(KeyedStore *s, AttrNumber col, int64 upto)
+{
+	Assert(s->expscan == NULL && s->expheap == NULL);
+	s->expcol = col;
+	s->expupto = upto;
+	s->expidx = expiry_index(s, col);
+	if (s->expidx)
+	{
+		ScanKeyData key;
+		Oid			opcintype = s->expidx->rd_opcintype[0];
+		Oid			leop = get_opfamily_member(s->expidx->rd_opfamily[0], opcintype,
+											   opcintype, BTLessEqualStrategyNumber);
+
+		if (!OidIsValid(leop))
+			elog(ERROR, "missing <= operator for index \"%s\"",
+				 RelationGetRelationName(s->expidx));
+		ScanKeyInit(&key, 1, BTLessEqualStrategyNumber, get_opcode(leop),
+					Int64GetDatum(upto));
+		s->expscan = index_beginscan(s->rel, s->expidx, GetActiveSnapshot(), 1, 0);
+		index_rescan(s->expscan, &key, 1, NULL, 0);
+	}
+	else
+		s->expheap = table_beginscan(s->rel, GetActiveSnapshot(), 0, NULL);
+}
+
+/* the next expired row into slot (remembered for update/delete); false at the end */
+bool
+kstore_expired_next(KeyedStore *s, TupleTableSlot *slot)
+{
+	s->have_cur = false;
+	if (s->expscan)
+	{
+		if (!index_getnext_slot(s->expscan, ForwardScanDirection, slot))
+			return false;
+	}
+	else
+	{
+		for (;;)
+		{
+			bool		isnull;
+			Datum		e;
+
+			if (!table_scan_getnextslot(s->expheap, ForwardScanDirection, slot))
+				return false;
+			e = slot_getattr(slot, s->expcol, &isnull);
+			if (!isnull && DatumGetInt64(e) <= s->expupto)
+				break;
+		}
+	}
+	s->curtid = slot->tts_tid;
+	s->have_cur = true;
+	return true;
+}
+
+void
+kstore_expired_end(KeyedStore *s)
+{
+	if (s->expscan)
+		index_endscan(s->expscan);
+	if (s->expheap)
+		table_endscan(s->expheap);
+	s->expscan = NULL;
+	s->expheap = NULL;
+}
+
+/* rows written by this store */
+int64
+kstore_inserted(KeyedStore *s)
+{
+	return s->inserted;
+}
+
+void
+kstore_close(KeyedStore *s)
+{
+	Assert(s->nbuf == 0);		/* kstore_flush first */
+	kstore_expired_end(s);
+	if (s->scan)
+		index_endscan(s->scan);
+	if (s->walkscan)
+		index_endscan(s->walkscan);
+	if (s->scanslot)
+		ExecDropSingleTupleTableSlot(s->scanslot);
+	if (s->buf)
+	{
+		for (int i = 0; i < KSTORE_BUFFER_ROWS && s->buf[i]; i++)
+			ExecDropSingleTupleTableSlot(s->buf[i]);
+		MemoryContextDelete(s->bufcxt);
+	}
+	if (s->prevcxt)
+		MemoryContextDelete(s->prevcxt);
+	ExecCloseIndices(s->rri);
+}

@@ -646,11 +646,11 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 
 		probe_begin(jr, s, &jr->side[1 - k]);
 		if (s->probe)
-			elog(DEBUG1, "join state of stream \"%s\" read by key: %d keys",
-				 get_rel_name(s->def->relid), s->nprobe);
+			elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" by key (keys probed: %d)",
+				 cq->viewname, get_rel_name(s->def->relid), s->nprobe);
 		else
-			elog(DEBUG1, "join state of stream \"%s\" read whole: %s",
-				 get_rel_name(s->def->relid), s->whole);
+			elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" whole: %s",
+				 cq->viewname, get_rel_name(s->def->relid), s->whole);
 	}
 	/* its scans find their side through the batch's context */
 	run = pgs_batchrun_current();

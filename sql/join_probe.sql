@@ -183,10 +183,10 @@ SELECT k, count(*) FROM v_cross GROUP BY k ORDER BY k;
 --
 -- Batch 3: a pair of key 7 at 13:00 moves the watermark to 12:50: every
 -- earlier row expires, the unmatched ones NULL-padded. The right state
--- of the bounded views holds 4 rows now, few for the left's one key:
--- read whole.
+-- of the bounded views holds 4 rows now, few for the left's two keys
+-- (one state row a key is cheaper read whole): read whole.
 --
-INSERT INTO pl_log VALUES (7, 1, 'x7', '2026-01-01 13:00', 3);
+INSERT INTO pl_log VALUES (7, 1, 'x7', '2026-01-01 13:00', 3), (8, 0, 'x8', '2026-01-01 13:00', 3);
 INSERT INTO pr_log VALUES (7, 1, 'x7', '2026-01-01 13:00', 3);
 INSERT INTO pl SELECT k, k2, t, ts FROM pl_log WHERE batch = 3;
 INSERT INTO pr SELECT k, k2, t, ts FROM pr_log WHERE batch = 3;

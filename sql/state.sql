@@ -33,7 +33,8 @@ SELECT b COLLATE "C" AS b, count(*) AS n, min(a) AS lo FROM st_src GROUP BY 1;
 SELECT c.relname = 'st_multi' AS view, c.reloptions
 FROM pg_class c
 WHERE c.oid = 'st_multi'::regclass
-   OR c.oid = (SELECT state_table FROM stream.cq WHERE view = 'st_multi'::regclass);
+   OR c.oid = (SELECT state_table FROM stream.cq WHERE view = 'st_multi'::regclass)
+ORDER BY 1;
 
 -- 2,500 new groups (three insert buffers), some kept out by HAVING
 INSERT INTO st_new SELECT i, CASE WHEN i % 11 = 0 THEN NULL ELSE 'k' || (i % 4) END, i

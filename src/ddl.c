@@ -331,12 +331,14 @@ create_rows_copy(Oid viewid)
 /*
  * The state of one side of a join of two streams (engine/join.c): the
  * stream's columns, when each row expires (indexed: the expired rows are
- * found by a range scan), and whether it has matched.
+ * found by a range scan), and whether it has matched; indexed too on the
+ * join's key columns, if it has any (a batch reads the state by key).
  */
 static void
 create_join_state(Oid viewid, CqJoinSide *side)
 {
 	StringInfoData sql;
+	StringInfoData keyidx;
 	Relation	rel = table_open(side->relid, AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
 	char		name[NAMEDATALEN];
@@ -359,11 +361,19 @@ create_join_state(Oid viewid, CqJoinSide *side)
 	}
 	appendStringInfo(&sql, "_pgs_expires %s, _pgs_matched boolean NOT NULL DEFAULT false)",
 					 side->ts_typid == TIMESTAMPOID ? "timestamp" : "timestamptz");
+	/* the index a batch probes with the other side's keys (engine/join.c) */
+	initStringInfo(&keyidx);
+	for (int i = 0; i < side->nkeys; i++)
+		appendStringInfo(&keyidx, "%s%s", i ? ", " : "",
+						 quote_identifier(NameStr(TupleDescAttr(desc, side->keycols[i] - 1)->attname)));
 	table_close(rel, AccessShareLock);
 
 	SPI_connect();
 	run_sql(sql.data);
+	/* eviction and the NULL-padded rows of outer joins go by expiry */
 	run_sql(psprintf("CREATE INDEX ON stream.%s (_pgs_expires)", quote_identifier(name)));
+	if (side->nkeys > 0)
+		run_sql(psprintf("CREATE INDEX ON stream.%s (%s)", quote_identifier(name), keyidx.data));
 	CommandCounterIncrement();
 	relid = get_relname_relid(name, get_namespace_oid(PG_STREAM_SCHEMA, false));
 	meta_position_set_join_state(viewid, side->relid, relid);

@@ -83,6 +83,9 @@ typedef struct CqTime
  * a row expires at the least of its bounds, each the latest event time
  * of the other side that can still match it, derived from the join
  * condition (other.ts <= ts + offset; or equal tumbling windows).
+ * Rows are reached by key: the condition's equalities of a column of
+ * each side (a.k = b.k) are the key pairs, and a side's state is read
+ * for the keys of the other side's new rows.
  */
 typedef struct CqBound
 {
@@ -104,6 +107,9 @@ typedef struct CqJoinSide
 								 * NULL-padded */
 	List	   *bounds;			/* CqBound *; NIL: rows never expire */
 	int64		lag;			/* expiry - ts is at most this */
+	int			nkeys;			/* equi-join keys: the side's column of */
+	AttrNumber *keycols;		/* each pair, in the same order on both
+								 * sides (side[0].keycols[i] = side[1]...) */
 } CqJoinSide;
 
 typedef struct CqJoin

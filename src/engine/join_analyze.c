@@ -13,6 +13,20 @@
  * state the bounds cannot keep finite is refused with a hint. What the
  * bounds are used for -- eviction, NULL-padding -- is engine/join.c's.
  *
+ * The condition also gives the join's keys: the conjuncts a.x = b.y that
+ * every matching pair satisfies (an outer join's ON clause; for an inner
+ * join also its WHERE and the inner joins' quals down to it), where a.x
+ * and b.y are plain columns of the two streams read directly and "=" is
+ * a strict operator that is the equality of the btree operator family
+ * of both columns' default operator classes (the same type, or a
+ * cross-type equality of that family such as int4 = int8), under the
+ * columns' own collation. A side's state is indexed on its key columns
+ * (ddl.c) and a batch reads of it only the rows whose key is the key of
+ * a new row of the other side (join.c): a row with another key cannot
+ * satisfy the condition with any of them. Anything else (an expression,
+ * a column read through a subquery, an operator of another family)
+ * simply is not a key; a join without keys reads its states whole.
+ *
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
@@ -20,6 +34,9 @@
 #include "engine/cq.h"
 #include "engine/engine.h"
 
+#include "access/stratnum.h"
+#include "catalog/pg_am.h"
+#include "commands/defrem.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/parsetree.h"
@@ -235,6 +252,136 @@ bounds_from_conjuncts(Query *q, CqJoin *j, Node *clause)
 		bounds_from(q, j, clause);
 }
 
+/*
+ * A plain column of one of the two streams, read directly by the query
+ * (the only range-table entry of that stream): its side and its Var.
+ */
+static bool
+side_column(Query *q, CqJoin *j, Node *e, int *side, Var **var)
+{
+	Var		   *v;
+	RangeTblEntry *rte;
+	ListCell   *lc;
+	int			entries = 0;
+
+	e = strip_relabel(e);
+	if (e == NULL || !IsA(e, Var))
+		return false;
+	v = (Var *) e;
+	if (v->varlevelsup != 0 || v->varattno <= 0 ||
+		v->varno < 1 || v->varno > list_length(q->rtable))
+		return false;
+	rte = rt_fetch(v->varno, q->rtable);
+	if (rte->rtekind != RTE_RELATION)
+		return false;
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *other = lfirst(lc);
+
+		if (other->rtekind == RTE_RELATION && other->relid == rte->relid)
+			entries++;
+	}
+	for (int k = 0; k < 2 && entries == 1; k++)
+	{
+		if (j->side[k].relid == rte->relid)
+		{
+			*side = k;
+			*var = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Can an index of side k's column (its default btree operator class)
+ * be probed with values of the other side's column for opno: opno is
+ * an equality of the class's family, and the family compares and
+ * orders the other side's type too (the probe sorts those values).
+ */
+static bool
+probe_operator(Oid opno, Var **v, int k)
+{
+	Oid			opclass[2];
+	Oid			family;
+	Oid			type[2];
+
+	for (int i = 0; i < 2; i++)
+	{
+		opclass[i] = GetDefaultOpClass(v[i]->vartype, BTREE_AM_OID);
+		if (!OidIsValid(opclass[i]))
+			return false;
+		type[i] = get_opclass_input_type(opclass[i]);
+	}
+	family = get_opclass_family(opclass[k]);
+	return get_op_opfamily_strategy(opno, family) == BTEqualStrategyNumber &&
+		OidIsValid(get_opfamily_member(family, type[k], type[1 - k], BTEqualStrategyNumber)) &&
+		OidIsValid(get_opfamily_member(family, type[1 - k], type[1 - k], BTLessStrategyNumber));
+}
+
+static bool
+has_keycol(CqJoinSide *s, AttrNumber attno)
+{
+	for (int i = 0; i < s->nkeys; i++)
+		if (s->keycols[i] == attno)
+			return true;
+	return false;
+}
+
+/* a key pair from one conjunct of the condition, a.x = b.y */
+static void
+keys_from(Query *q, CqJoin *j, Node *clause)
+{
+	OpExpr	   *op;
+	Var		   *v[2];
+	Var		   *var;
+	int			l,
+				r;
+
+	if (clause == NULL || !IsA(clause, OpExpr) || list_length(((OpExpr *) clause)->args) != 2)
+		return;
+	op = (OpExpr *) clause;
+	if (!side_column(q, j, linitial(op->args), &l, &var))
+		return;
+	v[l] = var;
+	if (!side_column(q, j, lsecond(op->args), &r, &var) || r == l)
+		return;
+	v[r] = var;
+	if (!op_strict(op->opno) || !probe_operator(op->opno, v, 0) ||
+		!probe_operator(op->opno, v, 1))
+		return;
+	/* the index compares under the column's collation: it must be the operator's */
+	if (OidIsValid(op->inputcollid) &&
+		(op->inputcollid != v[0]->varcollid || op->inputcollid != v[1]->varcollid))
+		return;
+	/* a column once per side: another pair on it would only narrow the keys */
+	if (has_keycol(&j->side[0], v[0]->varattno) || has_keycol(&j->side[1], v[1]->varattno) ||
+		j->side[0].nkeys >= INDEX_MAX_KEYS)
+		return;
+	for (int k = 0; k < 2; k++)
+	{
+		CqJoinSide *s = &j->side[k];
+
+		s->keycols = s->keycols ? repalloc(s->keycols, sizeof(AttrNumber) * (s->nkeys + 1)) :
+			palloc(sizeof(AttrNumber));
+		s->keycols[s->nkeys++] = v[k]->varattno;
+	}
+}
+
+static void
+keys_from_conjuncts(Query *q, CqJoin *j, Node *clause)
+{
+	if (is_andclause(clause))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((BoolExpr *) clause)->args)
+			keys_from_conjuncts(q, j, lfirst(lc));
+	}
+	else
+		keys_from(q, j, clause);
+}
+
 /* which sides (bit 0, bit 1) a part of the join tree reads */
 static int
 sides_in(Query *q, CqJoin *j, Node *node)
@@ -354,6 +501,7 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 {
 	CqJoin	   *j = palloc0(sizeof(CqJoin));
 	List	   *conds = NIL;
+	List	   *matching;
 	Node	   *meet;
 	ListCell   *lc;
 	bool		outer;
@@ -429,6 +577,14 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 	j->side[0].preserved = (j->jointype == JOIN_LEFT || j->jointype == JOIN_FULL);
 	j->side[1].preserved = (j->jointype == JOIN_RIGHT || j->jointype == JOIN_FULL);
 	outer = (j->jointype != JOIN_INNER);
+
+	/*
+	 * The keys: of an outer join, from the ON clause that decides which
+	 * rows match; of an inner join, from everything every pair satisfies.
+	 */
+	matching = outer ? make_ands_implicit((Expr *) ((JoinExpr *) meet)->quals) : conds;
+	foreach(lc, matching)
+		keys_from_conjuncts(query, j, lfirst(lc));
 
 	/* bounds hold only where both sides have a watermark */
 	if (j->side[0].watermarked && j->side[1].watermarked)

@@ -13,6 +13,7 @@
 
 #include "engine/cq.h"
 #include "sources/sources.h"
+#include "access/skey.h"
 #include "nodes/execnodes.h"
 #include "nodes/plannodes.h"
 #include "utils/tuplestore.h"
@@ -105,6 +106,17 @@ extern bool kstore_expired_next(KeyedStore *s, TupleTableSlot *slot);
 extern void kstore_expired_end(KeyedStore *s);
 extern int64 kstore_inserted(KeyedStore *s);
 extern void kstore_close(KeyedStore *s);
+typedef struct KStoreScan KStoreScan;
+extern Relation kstore_index_on(Relation rel, int ncols, const AttrNumber *cols,
+								LOCKMODE lockmode);
+extern KStoreScan *kstore_scan_all(Relation rel, Snapshot snap);
+extern KStoreScan *kstore_scan_keys(Relation rel, Relation idx, const ScanKeyData *skeys,
+									int nkeys, const Datum *keys, int nprobe, Snapshot snap);
+extern KStoreScan *kstore_scan_expired(Relation rel, Relation idx, AttrNumber col,
+									   int64 upto, Snapshot snap);
+extern bool kstore_scan_next(KStoreScan *sc, TupleTableSlot *slot);
+extern void kstore_scan_rescan(KStoreScan *sc);
+extern void kstore_scan_end(KStoreScan *sc);
 
 /* in engine/merge.c: a batch's output into the view and the state */
 extern int64 pgs_write_rows(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,

@@ -334,52 +334,16 @@ state_to_stream(JoinRunSide *s, TupleTableSlot *sslot, TupleTableSlot *slot)
  */
 #define PROBE_COST 4
 
-/* a btree index of the state on exactly these columns, or NULL */
-static Relation
-state_index(JoinRunSide *s, int ncols, const AttrNumber *cols, LOCKMODE lockmode)
-{
-	List	   *indexes = RelationGetIndexList(s->srel);
-	ListCell   *lc;
-
-	foreach(lc, indexes)
-	{
-		Relation	idx = index_open(lfirst_oid(lc), lockmode);
-		bool		fits = (idx->rd_rel->relam == BTREE_AM_OID &&
-							idx->rd_index->indisvalid &&
-							idx->rd_index->indnkeyatts == ncols &&
-							RelationGetIndexPredicate(idx) == NIL);
-
-		for (int i = 0; fits && i < ncols; i++)
-			fits = (idx->rd_index->indkey.values[i] == cols[i]);
-		if (fits)
-			return idx;
-		index_close(idx, lockmode);
-	}
-	return NULL;
-}
-
 /* the index of the state on its expiry (eviction, the NULL-padded rows) */
 static Relation
 expiry_index(JoinRunSide *s)
 {
-	Relation	idx = state_index(s, 1, &s->expires_col, RowExclusiveLock);
+	Relation	idx = kstore_index_on(s->srel, 1, &s->expires_col, RowExclusiveLock);
 
 	if (idx == NULL)
 		elog(ERROR, "join state table \"%s\" has lost its index on %s",
 			 RelationGetRelationName(s->srel), EXPIRES_COLUMN);
 	return idx;
-}
-
-/* the scan key of the expired rows: expiry <= the eviction's watermark */
-static void
-expiry_key(JoinRun *jr, JoinRunSide *s, ScanKey key)
-{
-	Relation	idx = s->expidx;
-	Oid			leop = get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
-										   idx->rd_opcintype[0], BTLessEqualStrategyNumber);
-
-	ScanKeyInit(key, 1, BTLessEqualStrategyNumber, get_opcode(leop),
-				Int64GetDatum(jr->evict_wm));
 }
 
 /* the key index: on the state columns of the side's key columns */
@@ -394,7 +358,7 @@ key_index(JoinRunSide *s)
 		if (cols[i] == 0)
 			return NULL;
 	}
-	return state_index(s, s->def->nkeys, cols, AccessShareLock);
+	return kstore_index_on(s->srel, s->def->nkeys, cols, AccessShareLock);
 }
 
 /*
@@ -933,10 +897,7 @@ typedef struct JoinScan
 	JoinRunSide *side;
 	bool		in_delta;		/* past the state */
 	bool		probe;			/* the state by key (ROLE_STATE, ROLE_ALL) */
-	int			key;			/* the key being probed, -1 before the first */
-	ScanKeyData *skeys;			/* the index scan's keys */
-	IndexScanDesc iscan;		/* by key, or by expiry (ROLE_EXPIRED) */
-	TableScanDesc hscan;		/* the whole state */
+	KStoreScan *scan;			/* of the state (engine/store.c) */
 	TupleTableSlot *sslot;
 	DeltaReader delta;
 	bool		delta_open;
@@ -961,17 +922,6 @@ join_scan_begin(ForeignScanState *node, int role, void *join)
 	js->in_delta = (role == ROLE_DELTA);
 	js->probe = js->side->probe && (role == ROLE_STATE || role == ROLE_ALL) &&
 		list_length(priv) >= 2 && boolVal(lsecond(priv));
-	js->key = -1;
-	if (js->probe)
-	{
-		js->skeys = palloc(sizeof(ScanKeyData) * js->side->def->nkeys);
-		memcpy(js->skeys, js->side->skeys, sizeof(ScanKeyData) * js->side->def->nkeys);
-	}
-	else if (role == ROLE_EXPIRED)
-	{
-		js->skeys = palloc(sizeof(ScanKeyData));
-		expiry_key(jr, js->side, js->skeys);
-	}
 	node->fdw_state = js;
 }
 
@@ -985,41 +935,21 @@ state_next(JoinScan *js, EState *estate)
 {
 	JoinRunSide *s = js->side;
 
-	if (js->sslot == NULL)
-		js->sslot = table_slot_create(s->srel, NULL);
-	if (js->role == ROLE_EXPIRED)
-	{
-		if (!js->jr->has_evict)
-			return false;
-		if (js->iscan == NULL)
-		{
-			js->iscan = index_beginscan(s->srel, s->expidx, estate->es_snapshot, 1, 0);
-			index_rescan(js->iscan, js->skeys, 1, NULL, 0);
-		}
-		return index_getnext_slot(js->iscan, ForwardScanDirection, js->sslot);
-	}
-	if (js->probe)
-	{
-		int			nkeys = s->def->nkeys;
-
-		while (js->key < s->nprobe)
-		{
-			if (js->key >= 0 &&
-				index_getnext_slot(js->iscan, ForwardScanDirection, js->sslot))
-				return true;
-			if (++js->key >= s->nprobe)
-				break;
-			if (js->iscan == NULL)
-				js->iscan = index_beginscan(s->srel, s->keyidx, estate->es_snapshot, nkeys, 0);
-			for (int i = 0; i < nkeys; i++)
-				js->skeys[i].sk_argument = s->probekeys[js->key * nkeys + i];
-			index_rescan(js->iscan, js->skeys, nkeys, NULL, 0);
-		}
+	if (js->role == ROLE_EXPIRED && !js->jr->has_evict)
 		return false;
+	if (js->scan == NULL)
+	{
+		js->sslot = table_slot_create(s->srel, NULL);
+		if (js->role == ROLE_EXPIRED)
+			js->scan = kstore_scan_expired(s->srel, s->expidx, s->expires_col,
+										   js->jr->evict_wm, estate->es_snapshot);
+		else if (js->probe)
+			js->scan = kstore_scan_keys(s->srel, s->keyidx, s->skeys, s->def->nkeys,
+										s->probekeys, s->nprobe, estate->es_snapshot);
+		else
+			js->scan = kstore_scan_all(s->srel, estate->es_snapshot);
 	}
-	if (js->hscan == NULL)
-		js->hscan = table_beginscan(s->srel, estate->es_snapshot, 0, NULL);
-	return table_scan_getnextslot(js->hscan, ForwardScanDirection, js->sslot);
+	return kstore_scan_next(js->scan, js->sslot);
 }
 
 static TupleTableSlot *
@@ -1085,11 +1015,8 @@ join_scan_rescan(ForeignScanState *node)
 	JoinScan   *js = node->fdw_state;
 
 	js->in_delta = (js->role == ROLE_DELTA);
-	js->key = -1;
-	if (js->iscan && js->role == ROLE_EXPIRED)
-		index_rescan(js->iscan, js->skeys, 1, NULL, 0);
-	if (js->hscan)
-		table_rescan(js->hscan, NULL);
+	if (js->scan)
+		kstore_scan_rescan(js->scan);
 	if (js->delta_open)
 		delta_rescan(&js->delta);
 }
@@ -1101,10 +1028,8 @@ join_scan_end(ForeignScanState *node)
 
 	if (js == NULL)
 		return;
-	if (js->iscan)
-		index_endscan(js->iscan);
-	if (js->hscan)
-		table_endscan(js->hscan);
+	if (js->scan)
+		kstore_scan_end(js->scan);
 	if (js->sslot)
 		ExecDropSingleTupleTableSlot(js->sslot);
 	if (js->delta_open)
@@ -1150,24 +1075,22 @@ static const BatchRunJoinScan join_scan_routine = {
 static int64
 evict_side(JoinRun *jr, JoinRunSide *s, HTAB *gone)
 {
-	IndexScanDesc scan;
-	ScanKeyData key;
+	KStoreScan *scan;
 	TupleTableSlot *slot;
 	int64		n = 0;
 
 	if (!jr->has_evict || s->def->bounds == NIL)
 		return 0;
-	expiry_key(jr, s, &key);
 	slot = table_slot_create(s->srel, NULL);
-	scan = index_beginscan(s->srel, s->expidx, GetActiveSnapshot(), 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	scan = kstore_scan_expired(s->srel, s->expidx, s->expires_col, jr->evict_wm,
+							   GetActiveSnapshot());
+	while (kstore_scan_next(scan, slot))
 	{
 		simple_table_tuple_delete(s->srel, &slot->tts_tid, GetActiveSnapshot());
 		(void) hash_search(gone, &slot->tts_tid, HASH_ENTER, NULL);
 		n++;
 	}
-	index_endscan(scan);
+	kstore_scan_end(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	return n;
 }

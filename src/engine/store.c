@@ -54,6 +54,18 @@
  *	  column is their expiry (a window's start, a join row's expiry),
  *	  with one range scan: kstore_expired_begin / _next.
  *
+ *	- States the executor reads (a join's sides: several scans of one
+ *	  table open at once, each restarted by its join) are read through a
+ *	  KStoreScan: the rows of a sorted set of keys (one descent each, by
+ *	  a key index that may hold many rows a key), the expired rows, or
+ *	  the whole table when the keys are many for it. The caller finds the
+ *	  keys (the other side's new rows, engine/join.c) and decides.
+ *
+ * So each operator's state is a table of its own shape (an aggregation:
+ * keys, states, its view row's tid; a join side: the stream's columns,
+ * expiry, matched), and all of them are reached the same way: by key
+ * through one index, by expiry through another, written in place.
+ *
  * Only the engine writes these tables, under the query's lock (see
  * engine/batch.c), so a row found is a row that can be updated.
  * PostgreSQL's executor refuses DML on a materialized view, so the view's
@@ -115,10 +127,7 @@ struct KeyedStore
 
 	/* the expired rows (kstore_expired_begin) */
 	Relation	expidx;
-	IndexScanDesc expscan;
-	TableScanDesc expheap;		/* without the index: a scan of the table */
-	AttrNumber	expcol;
-	int64		expupto;
+	KStoreScan *expscan;
 
 	/* buffered inserts */
 	TupleTableSlot **buf;
@@ -512,52 +521,18 @@ kstore_delete_current(KeyedStore *s)
 	s->have_cur = false;
 }
 
-/* the btree index whose first column is col, or NULL */
-static Relation
-expiry_index(KeyedStore *s, AttrNumber col)
-{
-	for (int i = 0; i < s->rri->ri_NumIndices; i++)
-	{
-		Relation	idx = s->rri->ri_IndexRelationDescs[i];
-
-		if (idx->rd_rel->relam == BTREE_AM_OID &&
-			idx->rd_index->indkey.values[0] == col &&
-			RelationGetIndexPredicate(idx) == NIL)
-			return idx;
-	}
-	return NULL;
-}
-
 /*
  * Start reading the rows whose expiry, column col (an int64 time:
- * timestamp or timestamptz), is at most upto: one range scan of the index
- * on that column. A table without one (a state made before its watermark
- * was declared) is scanned whole and filtered.
+ * timestamp or timestamptz), is at most upto: one range scan of an index
+ * led by that column. A table without one (a state made before its
+ * watermark was declared) is scanned whole and filtered.
  */
 void
 kstore_expired_begin(KeyedStore *s, AttrNumber col, int64 upto)
 {
-	Assert(s->expscan == NULL && s->expheap == NULL);
-	s->expcol = col;
-	s->expupto = upto;
-	s->expidx = expiry_index(s, col);
-	if (s->expidx)
-	{
-		ScanKeyData key;
-		Oid			opcintype = s->expidx->rd_opcintype[0];
-		Oid			leop = get_opfamily_member(s->expidx->rd_opfamily[0], opcintype,
-											   opcintype, BTLessEqualStrategyNumber);
-
-		if (!OidIsValid(leop))
-			elog(ERROR, "missing <= operator for index \"%s\"",
-				 RelationGetRelationName(s->expidx));
-		ScanKeyInit(&key, 1, BTLessEqualStrategyNumber, get_opcode(leop),
-					Int64GetDatum(upto));
-		s->expscan = index_beginscan(s->rel, s->expidx, GetActiveSnapshot(), 1, 0);
-		index_rescan(s->expscan, &key, 1, NULL, 0);
-	}
-	else
-		s->expheap = table_beginscan(s->rel, GetActiveSnapshot(), 0, NULL);
+	Assert(s->expscan == NULL);
+	s->expidx = kstore_index_on(s->rel, 1, &col, AccessShareLock);
+	s->expscan = kstore_scan_expired(s->rel, s->expidx, col, upto, GetActiveSnapshot());
 }
 
 /* the next expired row into slot (remembered for update/delete); false at the end */
@@ -565,25 +540,8 @@ bool
 kstore_expired_next(KeyedStore *s, TupleTableSlot *slot)
 {
 	s->have_cur = false;
-	if (s->expscan)
-	{
-		if (!index_getnext_slot(s->expscan, ForwardScanDirection, slot))
-			return false;
-	}
-	else
-	{
-		for (;;)
-		{
-			bool		isnull;
-			Datum		e;
-
-			if (!table_scan_getnextslot(s->expheap, ForwardScanDirection, slot))
-				return false;
-			e = slot_getattr(slot, s->expcol, &isnull);
-			if (!isnull && DatumGetInt64(e) <= s->expupto)
-				break;
-		}
-	}
+	if (!kstore_scan_next(s->expscan, slot))
+		return false;
 	s->curtid = slot->tts_tid;
 	s->have_cur = true;
 	return true;
@@ -593,11 +551,216 @@ void
 kstore_expired_end(KeyedStore *s)
 {
 	if (s->expscan)
-		index_endscan(s->expscan);
-	if (s->expheap)
-		table_endscan(s->expheap);
+		kstore_scan_end(s->expscan);
+	if (s->expidx)
+		index_close(s->expidx, AccessShareLock);
 	s->expscan = NULL;
-	s->expheap = NULL;
+	s->expidx = NULL;
+}
+
+/*------------------------------------------------------------------------
+ * Scans of a state: whole, by a sorted set of keys, or its expired rows
+ *
+ * The reading side of the store, for states read by the executor (a
+ * join's sides, engine/join.c): several scans of one table may be open
+ * at once, each with its own position, and each may start again.
+ *------------------------------------------------------------------------
+ */
+typedef enum KStoreScanKind
+{
+	KSCAN_ALL,
+	KSCAN_KEYS,
+	KSCAN_EXPIRED
+} KStoreScanKind;
+
+struct KStoreScan
+{
+	KStoreScanKind kind;
+	Relation	rel;
+	Relation	idx;
+	Snapshot	snap;
+	IndexScanDesc iscan;
+	TableScanDesc hscan;
+	/* KSCAN_KEYS: nprobe keys of nkeys values each, in the index's order */
+	ScanKeyData *skeys;
+	int			nkeys;
+	const Datum *keys;
+	int			nprobe;
+	int			key;			/* the key being read, -1 before the first */
+	/* KSCAN_EXPIRED */
+	ScanKeyData expkey;
+	AttrNumber	expcol;
+	int64		upto;
+};
+
+/*
+ * The valid btree index of rel, without predicate, whose leading columns
+ * are cols (opened with lockmode), or NULL.
+ */
+Relation
+kstore_index_on(Relation rel, int ncols, const AttrNumber *cols, LOCKMODE lockmode)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), lockmode);
+		bool		fits = (idx->rd_rel->relam == BTREE_AM_OID &&
+							idx->rd_index->indisvalid &&
+							idx->rd_index->indnkeyatts >= ncols &&
+							RelationGetIndexPredicate(idx) == NIL);
+
+		for (int i = 0; fits && i < ncols; i++)
+			fits = (idx->rd_index->indkey.values[i] == cols[i] &&
+					idx->rd_indoption[i] == 0);
+		if (fits)
+			return idx;
+		index_close(idx, lockmode);
+	}
+	return NULL;
+}
+
+/* every row */
+KStoreScan *
+kstore_scan_all(Relation rel, Snapshot snap)
+{
+	KStoreScan *sc = palloc0(sizeof(KStoreScan));
+
+	sc->kind = KSCAN_ALL;
+	sc->rel = rel;
+	sc->snap = snap;
+	return sc;
+}
+
+/*
+ * The rows whose leading key columns of idx equal one of the nprobe keys
+ * (nkeys values each, no NULLs, sorted in the index's order so the tree's
+ * pages are read in order): skeys are the scan keys of one key, their
+ * arguments unset (an equality of the index's family, perhaps cross-type).
+ * Each key is one descent of the index; a batch reads what its keys reach.
+ */
+KStoreScan *
+kstore_scan_keys(Relation rel, Relation idx, const ScanKeyData *skeys, int nkeys,
+				 const Datum *keys, int nprobe, Snapshot snap)
+{
+	KStoreScan *sc = palloc0(sizeof(KStoreScan));
+
+	Assert(idx != NULL && nkeys > 0 && nkeys <= idx->rd_index->indnkeyatts);
+	sc->kind = KSCAN_KEYS;
+	sc->rel = rel;
+	sc->idx = idx;
+	sc->snap = snap;
+	sc->nkeys = nkeys;
+	sc->skeys = palloc(sizeof(ScanKeyData) * nkeys);
+	memcpy(sc->skeys, skeys, sizeof(ScanKeyData) * nkeys);
+	sc->keys = keys;
+	sc->nprobe = nprobe;
+	sc->key = -1;
+	return sc;
+}
+
+/*
+ * The rows whose expiry, column col (an int64 time), is at most upto: a
+ * range scan of idx, an index led by col; without one, the whole table,
+ * filtered.
+ */
+KStoreScan *
+kstore_scan_expired(Relation rel, Relation idx, AttrNumber col, int64 upto, Snapshot snap)
+{
+	KStoreScan *sc = palloc0(sizeof(KStoreScan));
+
+	sc->kind = KSCAN_EXPIRED;
+	sc->rel = rel;
+	sc->idx = idx;
+	sc->snap = snap;
+	sc->expcol = col;
+	sc->upto = upto;
+	if (idx)
+	{
+		Oid			opcintype = idx->rd_opcintype[0];
+		Oid			leop = get_opfamily_member(idx->rd_opfamily[0], opcintype,
+											   opcintype, BTLessEqualStrategyNumber);
+
+		if (!OidIsValid(leop))
+			elog(ERROR, "missing <= operator for index \"%s\"", RelationGetRelationName(idx));
+		ScanKeyInit(&sc->expkey, 1, BTLessEqualStrategyNumber, get_opcode(leop),
+					Int64GetDatum(upto));
+	}
+	return sc;
+}
+
+/* the next row into slot (of the table's type); false at the end */
+bool
+kstore_scan_next(KStoreScan *sc, TupleTableSlot *slot)
+{
+	switch (sc->kind)
+	{
+		case KSCAN_KEYS:
+			while (sc->key < sc->nprobe)
+			{
+				if (sc->key >= 0 &&
+					index_getnext_slot(sc->iscan, ForwardScanDirection, slot))
+					return true;
+				if (++sc->key >= sc->nprobe)
+					break;
+				if (sc->iscan == NULL)
+					sc->iscan = index_beginscan(sc->rel, sc->idx, sc->snap, sc->nkeys, 0);
+				for (int i = 0; i < sc->nkeys; i++)
+					sc->skeys[i].sk_argument = sc->keys[sc->key * sc->nkeys + i];
+				index_rescan(sc->iscan, sc->skeys, sc->nkeys, NULL, 0);
+			}
+			return false;
+		case KSCAN_EXPIRED:
+			if (sc->idx)
+			{
+				if (sc->iscan == NULL)
+				{
+					sc->iscan = index_beginscan(sc->rel, sc->idx, sc->snap, 1, 0);
+					index_rescan(sc->iscan, &sc->expkey, 1, NULL, 0);
+				}
+				return index_getnext_slot(sc->iscan, ForwardScanDirection, slot);
+			}
+			for (;;)
+			{
+				bool		isnull;
+				Datum		e;
+
+				if (sc->hscan == NULL)
+					sc->hscan = table_beginscan(sc->rel, sc->snap, 0, NULL);
+				if (!table_scan_getnextslot(sc->hscan, ForwardScanDirection, slot))
+					return false;
+				e = slot_getattr(slot, sc->expcol, &isnull);
+				if (!isnull && DatumGetInt64(e) <= sc->upto)
+					return true;
+			}
+		case KSCAN_ALL:
+			if (sc->hscan == NULL)
+				sc->hscan = table_beginscan(sc->rel, sc->snap, 0, NULL);
+			return table_scan_getnextslot(sc->hscan, ForwardScanDirection, slot);
+	}
+	return false;
+}
+
+/* from the start again */
+void
+kstore_scan_rescan(KStoreScan *sc)
+{
+	sc->key = -1;
+	if (sc->kind == KSCAN_EXPIRED && sc->iscan)
+		index_rescan(sc->iscan, &sc->expkey, 1, NULL, 0);
+	if (sc->hscan)
+		table_rescan(sc->hscan, NULL);
+}
+
+void
+kstore_scan_end(KStoreScan *sc)
+{
+	if (sc->iscan)
+		index_endscan(sc->iscan);
+	if (sc->hscan)
+		table_endscan(sc->hscan);
+	pfree(sc);
 }
 
 /* rows written by this store */

@@ -4,14 +4,15 @@
 # server. The figures the state layer is to improve (see README,
 # Performance):
 #
-#   (1) aggregation at a key count: EVENTS events over KEYS keys, count,
+#   (1) aggregation at a key count: EVENTS events over K keys, count,
 #       sum and avg per key, one REFRESH of a manual view over events
 #       already inserted into its stream, twice: round 1 makes every
 #       group, round 2 updates every group. Baselines: a hand-written
 #       set-based upsert of the same events into a summary table
 #       (INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE), and a
-#       one-shot GROUP BY over them (CREATE TABLE AS). Run at 100 keys and
-#       at KEYS keys. Both views are checked equal to the batch query.
+#       one-shot GROUP BY over them (CREATE TABLE AS). Run at 100, 10,000,
+#       KEYS and 1,000,000 keys (at most EVENTS). Each view is checked
+#       equal to the batch query.
 #   (2) a join of two streams against its state: the same batch of
 #       JOIN_BATCH new rows on each side against a state of SMALL rows,
 #       then of LARGE rows (kept by a one-hour bound). Baseline: the
@@ -77,6 +78,7 @@ SQL
 	done
 	t=$(timed "CREATE TABLE one_$k AS SELECT key, count(*) AS n, sum(v) AS total, avg(v) AS mean FROM ev_$k GROUP BY key")
 	eval "one_$k=$(rate "$EVENTS" "$t")"
+	q "DROP TABLE one_$k, up_$k" >/dev/null
 	# the view after two rounds: the batch query over the events twice
 	[ "$(q "SELECT count(*) FROM (
 		(SELECT key, n, total, mean FROM agg_$k EXCEPT ALL
@@ -88,10 +90,11 @@ SQL
 		exit 1
 	}
 }
-pgs_log "(1) aggregation at 100 keys"
-agg 100
-pgs_log "(1) aggregation at $KEYS keys"
-agg "$KEYS"
+KEY_COUNTS=$(python3 -c "print(' '.join(str(k) for k in sorted({100, 10000, $KEYS, 1000000}) if k <= $EVENTS))")
+for k in $KEY_COUNTS; do
+	pgs_log "(1) aggregation at $k keys"
+	agg "$k"
+done
 
 # (2) a join of two streams against a small and a large state
 join_run() { # join_run NAME STATE: seconds of the batch of JOIN_BATCH rows a side
@@ -164,7 +167,7 @@ hop_one=$(rate "$EVENTS" "$t")
 echo
 printf "%-66s %12s %12s %8s\n" "workload" "pg_stream" "baseline" "ratio"
 line() { printf "%-66s %12s %12s %8s\n" "$1" "$2" "$3" "$(python3 -c "print(f'{$2 / $3:.2f}x')")"; }
-for k in 100 "$KEYS"; do
+for k in $KEY_COUNTS; do
 	for r in 1 2; do
 		eval "p=\$pg_${k}_$r; u=\$up_${k}_$r"
 		line "agg $k keys, round $r, ev/s vs hand upsert" "$p" "$u"

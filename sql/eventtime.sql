@@ -266,9 +266,98 @@ INSERT INTO words VALUES (t('14:03'), 'yak');
 REFRESH MATERIALIZED VIEW word_windows;
 SELECT to_char(w, 'HH24:MI') AS w, word FROM word_windows ORDER BY 1;
 
+--
+-- GROUP BY a window and no aggregate (the shape of Nexmark q8): the
+-- batch's only aggregate is the count(*) of its late rows. Update and
+-- append modes, HAVING, a hopping window, and GROUP BY without a window;
+-- after each batch every view equals its query run as a batch over a
+-- table holding the same rows but the late ones.
+--
+CREATE FOREIGN TABLE gw_bid (auction int, date_time timestamptz) SERVER stream
+	OPTIONS (event_time 'date_time', watermark '1 minute');
+CREATE TABLE gw_bid_all (auction int, date_time timestamptz);
+CREATE MATERIALIZED VIEW gw_update WITH (trigger = 'manual') AS
+	SELECT auction, stream.tumble(date_time, '10 seconds') AS w FROM gw_bid GROUP BY 1, 2;
+CREATE MATERIALIZED VIEW gw_final WITH (trigger = 'manual', output_mode = 'append') AS
+	SELECT auction, stream.tumble(date_time, '10 seconds') AS w FROM gw_bid GROUP BY 1, 2;
+CREATE MATERIALIZED VIEW gw_having WITH (trigger = 'manual') AS
+	SELECT stream.tumble(date_time, '10 seconds') AS w, auction FROM gw_bid
+	GROUP BY 1, 2 HAVING auction % 2 = 1;
+CREATE MATERIALIZED VIEW gw_having_final WITH (trigger = 'manual', output_mode = 'append') AS
+	SELECT stream.tumble(date_time, '10 seconds') AS w, auction FROM gw_bid
+	GROUP BY 1, 2 HAVING auction % 2 = 1;
+CREATE MATERIALIZED VIEW gw_hop WITH (trigger = 'manual') AS
+	SELECT auction, w FROM gw_bid, stream.hop(date_time, '20 seconds', '10 seconds') AS w
+	GROUP BY 1, 2;
+CREATE MATERIALIZED VIEW gw_keys WITH (trigger = 'manual') AS
+	SELECT auction FROM gw_bid GROUP BY 1;
+-- the rows of each batch; the late rows' auctions are there already (gw_keys,
+-- without a window, keeps them), one of them in its window too
+CREATE TABLE gw_in (b int, auction int, date_time timestamptz, late bool DEFAULT false);
+INSERT INTO gw_in (b, auction, date_time) VALUES
+	(1, 1, t('00:00:01')), (1, 1, t('00:00:02')), (1, 2, t('00:00:15')), (1, 3, t('00:00:31')),
+	(2, 2, t('00:01:05')), (2, 1, t('00:00:45')), (2, 4, t('00:01:20')), (2, 3, t('00:01:40')),
+	(3, 5, t('00:02:30')), (3, 2, t('00:01:50')),
+	(4, 1, t('00:02:41')), (4, 5, t('00:02:35')), (4, 6, t('00:03:50'));
+INSERT INTO gw_in VALUES (3, 1, t('00:00:01'), true), (3, 1, t('00:00:12'), true),
+	(4, 3, t('00:01:05'), true);
+-- a batch large enough to be aggregated by hashing, then sorted
+INSERT INTO gw_in (b, auction, date_time)
+	SELECT 5, i % 50, t('00:03:00') + i * interval '0.1 seconds' FROM generate_series(0, 1999) i;
+-- a batch: its rows into the stream and the table; then each view
+-- refreshed and compared (in append mode: with the windows final under
+-- the watermark the batch leaves)
+CREATE FUNCTION gw_insert(n int) RETURNS bigint LANGUAGE sql AS $$
+	INSERT INTO gw_bid SELECT i.auction, i.date_time FROM gw_in i WHERE b = n;
+	INSERT INTO gw_bid_all SELECT i.auction, i.date_time FROM gw_in i WHERE b = n AND NOT late;
+	SELECT count(*) FROM gw_in WHERE b = n;
+$$;
+CREATE FUNCTION gw_batch() RETURNS TABLE (v regclass, matches boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+	final text;
+BEGIN
+	REFRESH MATERIALIZED VIEW gw_update;
+	REFRESH MATERIALIZED VIEW gw_final;
+	REFRESH MATERIALIZED VIEW gw_having;
+	REFRESH MATERIALIZED VIEW gw_having_final;
+	REFRESH MATERIALIZED VIEW gw_hop;
+	REFRESH MATERIALIZED VIEW gw_keys;
+	final := format('w + interval ''10 seconds'' <= %L',
+					(SELECT watermark FROM stream.queries WHERE name = 'gw_final'::regclass));
+	RETURN QUERY SELECT x, matches_batch(x, 'gw_bid', 'gw_bid_all',
+										 CASE WHEN x::text LIKE '%final' THEN final ELSE 'true' END)
+		FROM unnest('{gw_update, gw_final, gw_having, gw_having_final, gw_hop, gw_keys}'::regclass[]) x;
+END $$;
+CREATE VIEW gw_status AS
+	SELECT name, to_char(watermark, 'HH24:MI:SS') AS watermark, rows_late,
+		   (SELECT count(*) FROM gw_update) AS update_rows,
+		   (SELECT count(*) FROM gw_final) AS final_rows
+	FROM stream.queries WHERE name = 'gw_final'::regclass;
+SELECT gw_insert(1);
+SELECT * FROM gw_batch();
+SELECT * FROM gw_status;
+SELECT gw_insert(2);
+SELECT * FROM gw_batch();
+SELECT * FROM gw_status;
+-- two late rows: their windows are final under the watermark 00:00:40
+SELECT gw_insert(3);
+SELECT * FROM gw_batch();
+SELECT * FROM gw_status;
+-- one late row, under the watermark 00:01:30
+SELECT gw_insert(4);
+SELECT * FROM gw_batch();
+SELECT * FROM gw_status;
+SELECT gw_insert(5);
+SELECT * FROM gw_batch();
+SELECT * FROM gw_status;
+SELECT auction, to_char(w, 'HH24:MI:SS') AS w FROM gw_final WHERE w < t('00:03:00') ORDER BY 2, 1;
+SELECT name, rows_late, state_rows FROM stream.queries
+WHERE name::text LIKE 'gw\_%' ORDER BY name::text;
+
 SET client_min_messages = warning;
-DROP FOREIGN TABLE words, clicks, et_nowm CASCADE;
-DROP TABLE clicks_all, sunk CASCADE;
+DROP FOREIGN TABLE words, clicks, et_nowm, gw_bid CASCADE;
+DROP TABLE clicks_all, sunk, gw_bid_all, gw_in CASCADE;
 DROP TYPE word_count CASCADE;
-DROP FUNCTION t(text), show(regclass), sunk_in(text, bigint);
+DROP FUNCTION t(text), show(regclass), sunk_in(text, bigint), gw_insert(int), gw_batch();
 RESET client_min_messages;

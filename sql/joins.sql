@@ -275,6 +275,130 @@ DROP MATERIALIZED VIEW j_peek, pa_idle;
 DROP FUNCTION pa_now();
 DROP FOREIGN TABLE pa, pb;
 
+--
+-- Nexmark q8: the persons who opened auctions, per 10-second window; a
+-- join on equal tumbling windows grouped by the window and columns, with
+-- no aggregate (the batch's only one is the count(*) of its late rows),
+-- in update and append modes, with HAVING, and with count(*). After each
+-- batch every view equals its query run as a batch over tables holding
+-- the same rows but the late ones (one replace turns both streams' names,
+-- nx_..., into the tables', nxlog_...). Each batch's rows are a day or so
+-- apart, the watermark a day behind.
+--
+CREATE FOREIGN TABLE nx_person (id int, name text, date_time timestamptz) SERVER stream
+	OPTIONS (event_time 'date_time', watermark '1 day');
+CREATE FOREIGN TABLE nx_auction (id int, seller int, category int, date_time timestamptz,
+								 expires timestamptz) SERVER stream
+	OPTIONS (event_time 'date_time', watermark '1 day');
+CREATE TABLE nxlog_person (id int, name text, date_time timestamptz);
+CREATE TABLE nxlog_auction (id int, seller int, category int, date_time timestamptz,
+							expires timestamptz);
+CREATE MATERIALIZED VIEW nx_q8 WITH (trigger = 'manual') AS
+	SELECT P.id, P.name, stream.tumble(P.date_time, '10 seconds') AS starttime
+	FROM nx_person P JOIN nx_auction A
+	ON P.id = A.seller AND stream.tumble(P.date_time, '10 seconds') = stream.tumble(A.date_time, '10 seconds')
+	GROUP BY P.id, P.name, stream.tumble(P.date_time, '10 seconds');
+CREATE MATERIALIZED VIEW nx_q8_final WITH (trigger = 'manual', output_mode = 'append') AS
+	SELECT P.id, P.name, stream.tumble(P.date_time, '10 seconds') AS starttime
+	FROM nx_person P JOIN nx_auction A
+	ON P.id = A.seller AND stream.tumble(P.date_time, '10 seconds') = stream.tumble(A.date_time, '10 seconds')
+	GROUP BY P.id, P.name, stream.tumble(P.date_time, '10 seconds');
+CREATE MATERIALIZED VIEW nx_q8_having WITH (trigger = 'manual') AS
+	SELECT P.id, P.name, stream.tumble(P.date_time, '10 seconds') AS starttime
+	FROM nx_person P JOIN nx_auction A
+	ON P.id = A.seller AND stream.tumble(P.date_time, '10 seconds') = stream.tumble(A.date_time, '10 seconds')
+	GROUP BY P.id, P.name, stream.tumble(P.date_time, '10 seconds') HAVING P.id % 2 = 0;
+CREATE MATERIALIZED VIEW nx_q8_count WITH (trigger = 'manual') AS
+	SELECT P.id, P.name, stream.tumble(P.date_time, '10 seconds') AS starttime, count(*) AS n
+	FROM nx_person P JOIN nx_auction A
+	ON P.id = A.seller AND stream.tumble(P.date_time, '10 seconds') = stream.tumble(A.date_time, '10 seconds')
+	GROUP BY P.id, P.name, stream.tumble(P.date_time, '10 seconds');
+CREATE TABLE nx_in_person (b int, late bool, id int, name text, date_time timestamptz);
+CREATE TABLE nx_in_auction (b int, late bool, id int, seller int, date_time timestamptz);
+-- 1: bob's auction is in another window than bob, carol's auction comes
+-- before carol; 2: carol and bob's second row match auctions in the
+-- state, alice's third auction adds nothing to her group, and dave's row
+-- moves the watermark to Jan 1 12:00; 3: eve and her auction are late;
+-- 4 and 5 move the watermark past dave's window, then frank's
+INSERT INTO nx_in_person VALUES
+	(1, false, 1, 'alice', '2026-01-01 10:00:01'), (1, false, 2, 'bob', '2026-01-01 10:00:05'),
+	(2, false, 3, 'carol', '2026-01-01 10:00:02'), (2, false, 2, 'bob', '2026-01-01 10:00:14'),
+	(2, false, 4, 'dave', '2026-01-02 12:00:09'),
+	(3, true, 5, 'eve', '2026-01-01 10:00:01'), (3, false, 6, 'frank', '2026-01-03 09:00:00'),
+	(4, false, 7, 'gina', '2026-01-04 00:00:00'),
+	(5, false, 8, 'hal', '2026-01-05 00:00:00');
+INSERT INTO nx_in_auction VALUES
+	(1, false, 10, 1, '2026-01-01 10:00:03'), (1, false, 11, 1, '2026-01-01 10:00:09'),
+	(1, false, 12, 2, '2026-01-01 10:00:12'), (1, false, 13, 3, '2026-01-01 10:00:04'),
+	(2, false, 14, 1, '2026-01-01 10:00:07'), (2, false, 15, 4, '2026-01-02 12:00:00'),
+	(3, true, 16, 5, '2026-01-01 10:00:02'), (3, false, 17, 6, '2026-01-03 09:00:05'),
+	(3, false, 18, 4, '2026-01-02 12:00:05'),
+	(4, false, 19, 7, '2026-01-04 00:00:01'),
+	(5, false, 20, 8, '2026-01-05 00:00:09');
+-- 6: a batch large enough to be aggregated by hashing, then sorted
+INSERT INTO nx_in_person
+	SELECT 6, false, i, 'p' || i, '2026-01-06'::timestamptz + (i % 50) * interval '1 second'
+	FROM generate_series(100, 10099) i;
+INSERT INTO nx_in_auction
+	SELECT 6, false, i, i - 10000,
+		   '2026-01-06'::timestamptz + ((i - 10000) % 50 + i % 3) * interval '1 second'
+	FROM generate_series(10100, 20099) i;
+CREATE FUNCTION nx_insert(n int) RETURNS bigint LANGUAGE sql AS $$
+	INSERT INTO nx_person SELECT id, name, date_time FROM nx_in_person WHERE b = n;
+	INSERT INTO nx_auction SELECT id, seller, 0, date_time, NULL FROM nx_in_auction WHERE b = n;
+	INSERT INTO nxlog_person SELECT id, name, date_time FROM nx_in_person WHERE b = n AND NOT late;
+	INSERT INTO nxlog_auction SELECT id, seller, 0, date_time, NULL FROM nx_in_auction
+	WHERE b = n AND NOT late;
+	SELECT (SELECT count(*) FROM nx_in_person WHERE b = n) +
+		   (SELECT count(*) FROM nx_in_auction WHERE b = n);
+$$;
+-- in append mode, the windows final: those that end a window's length
+-- (the join's bound) before the watermark the batch leaves, or earlier
+CREATE FUNCTION nx_batch() RETURNS TABLE (v regclass, matches boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+	final text;
+BEGIN
+	REFRESH MATERIALIZED VIEW nx_q8;
+	REFRESH MATERIALIZED VIEW nx_q8_final;
+	REFRESH MATERIALIZED VIEW nx_q8_having;
+	REFRESH MATERIALIZED VIEW nx_q8_count;
+	final := format('starttime + interval ''20 seconds'' <= %L',
+					(SELECT watermark FROM stream.queries WHERE name = 'nx_q8_final'::regclass));
+	RETURN QUERY SELECT x, matches_batch(x, 'nx_', 'nxlog_',
+										 CASE WHEN x = 'nx_q8_final'::regclass THEN final ELSE 'true' END)
+		FROM unnest('{nx_q8, nx_q8_final, nx_q8_having, nx_q8_count}'::regclass[]) x;
+END $$;
+CREATE VIEW nx_status AS
+	SELECT name, watermark, rows_late, (SELECT count(*) FROM nx_q8) AS update_rows,
+		   (SELECT count(*) FROM nx_q8_final) AS final_rows
+	FROM stream.queries WHERE name = 'nx_q8_final'::regclass;
+SELECT nx_insert(1);
+SELECT * FROM nx_batch();
+SELECT * FROM nx_status;
+SELECT nx_insert(2);
+SELECT * FROM nx_batch();
+SELECT * FROM nx_status;
+SELECT nx_insert(3);
+SELECT * FROM nx_batch();
+SELECT * FROM nx_status;
+SELECT nx_insert(4);
+SELECT * FROM nx_batch();
+SELECT * FROM nx_status;
+SELECT nx_insert(5);
+SELECT * FROM nx_batch();
+SELECT * FROM nx_status;
+SELECT nx_insert(6);
+SELECT * FROM nx_batch();
+SELECT * FROM nx_status;
+SELECT * FROM nx_q8_final ORDER BY starttime, id;
+SELECT * FROM nx_q8_count WHERE id < 100 ORDER BY starttime, id;
+DROP VIEW nx_status;
+DROP FUNCTION nx_insert(int), nx_batch();
+DROP MATERIALIZED VIEW nx_q8, nx_q8_final, nx_q8_having, nx_q8_count;
+DROP FOREIGN TABLE nx_person, nx_auction;
+DROP TABLE nxlog_person, nxlog_auction, nx_in_person, nx_in_auction;
+
 DROP MATERIALIZED VIEW j_inner, j_left, j_right, j_full, j_agg, j_window, j_comma, j_unbounded;
 DROP VIEW join_state, imps_derived;
 DROP FUNCTION refresh_all();

@@ -21,10 +21,15 @@ END $$;
 -- Exact comparison of a continuous view with the same query run as a batch
 -- over a plain table holding the same input: the view's definition with
 -- the stream's name replaced by the table's. Multisets, NULLs included.
-CREATE FUNCTION matches_batch(v regclass, stream_name text, table_name text)
+-- rows_where keeps only the batch's rows that satisfy it (in append mode:
+-- the windows final so far).
+CREATE FUNCTION matches_batch(v regclass, stream_name text, table_name text,
+							  rows_where text DEFAULT 'true')
 RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
-	batch text := replace(rtrim(pg_get_viewdef(v), ';'), stream_name, table_name);
+	batch text := format('SELECT * FROM (%s) b WHERE %s',
+						 replace(rtrim(pg_get_viewdef(v), ';'), stream_name, table_name),
+						 rows_where);
 	missing bigint;
 	extra bigint;
 BEGIN

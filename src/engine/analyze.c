@@ -720,6 +720,14 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 		cq->batch_query = copyObject(query);
 		cq->batch_query->targetList = btl;
 		cq->batch_query->havingQual = NULL;
+		/*
+		 * The count(*) of late rows is an aggregate even in a GROUP BY that
+		 * has none. Unless told so, the planner would not prepare it (no
+		 * transition type: "cache lookup failed for type 0" once it is made
+		 * partial) and may plan a Group node, which cannot evaluate it.
+		 */
+		if (cq->late_col != 0)
+			cq->batch_query->hasAggs = true;
 		cq->batch_query->sortClause = batch_sort(query, cq->nkeys);
 		cq->sorted_groups = (cq->batch_query->sortClause != NIL);
 
@@ -801,8 +809,11 @@ pgs_plan_batch(CqDef *cq)
 	if (IsA(top, Sort) && outerPlan(top) && (IsA(outerPlan(top), Agg) ||
 											 IsA(outerPlan(top), Group)))
 		top = outerPlan(top);
-	/* GROUP BY without aggregates may be planned as a Group node: as is */
-	if (IsA(top, Group) && cq->aggs == NIL)
+	/*
+	 * GROUP BY without aggregates may be planned as a Group node: as is.
+	 * Not with the count(*) of late rows, which makes it an aggregation.
+	 */
+	if (IsA(top, Group) && cq->aggs == NIL && cq->late_col == 0)
 	{
 		cq->planned = true;
 		return plan;

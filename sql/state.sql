@@ -40,6 +40,7 @@ ORDER BY 1;
 INSERT INTO st_new SELECT i, CASE WHEN i % 11 = 0 THEN NULL ELSE 'k' || (i % 4) END, i
 	FROM generate_series(1, 2500) i;
 INSERT INTO st_new SELECT i, 'k' || (i % 4), -i FROM generate_series(1, 2500, 3) i;
+INSERT INTO st_new VALUES (NULL, 'k1', 1), (NULL, NULL, 2), (NULL, NULL, 3);
 SELECT st_feed();
 REFRESH MATERIALIZED VIEW st_multi;
 REFRESH MATERIALIZED VIEW st_global;
@@ -49,9 +50,11 @@ SELECT matches_batch('st_multi', 'st_src', 'st_ref'),
 	matches_batch('st_text', 'st_src', 'st_ref');
 SELECT count(*) FROM st_multi;
 
--- every group again (the walk): groups go in and out of HAVING
+-- every group again (the walk, which starts at the first key; the NULL
+-- first keys are probed): groups go in and out of HAVING
 INSERT INTO st_new SELECT i, CASE WHEN i % 11 = 0 THEN NULL ELSE 'k' || (i % 4) END, 2 * i
 	FROM generate_series(1, 2500) i;
+INSERT INTO st_new VALUES (NULL, 'k1', 1), (NULL, NULL, 2);
 SELECT st_feed();
 REFRESH MATERIALIZED VIEW st_multi;
 REFRESH MATERIALIZED VIEW st_global;
@@ -117,12 +120,65 @@ INSERT INTO st_ref2 SELECT i, 1 FROM generate_series(1, 500, 2) i;
 REFRESH MATERIALIZED VIEW st_rev;
 SELECT matches_batch('st_rev', 'st_src2', 'st_ref2');
 
+-- updates stay on their pages (HOT): the view's pages are pruned before a
+-- group's row is fetched by its tid, as the state's are by the walk
+CREATE FOREIGN TABLE st_src3 (a int) SERVER stream;
+CREATE MATERIALIZED VIEW st_hot WITH (trigger = 'manual') AS
+SELECT a, count(*) AS n FROM st_src3 GROUP BY a;
+INSERT INTO st_src3 SELECT i FROM generate_series(1, 2000) i;
+REFRESH MATERIALIZED VIEW st_hot;
+DO $$
+BEGIN
+	FOR r IN 1..10 LOOP
+		INSERT INTO st_src3 SELECT i FROM generate_series(1, 2000) i;
+		COMMIT;
+		REFRESH MATERIALIZED VIEW st_hot;
+		COMMIT;
+	END LOOP;
+END $$;
+SELECT count(*), min(n), max(n) FROM st_hot;
+SELECT pg_stat_force_next_flush();
+SELECT c.relname = 'st_hot' AS view, s.n_tup_upd, s.n_tup_hot_upd > 0.5 * s.n_tup_upd AS mostly_hot
+FROM pg_stat_all_tables s JOIN pg_class c ON c.oid = s.relid
+WHERE c.oid = 'st_hot'::regclass
+   OR c.oid = (SELECT state_table FROM stream.cq WHERE view = 'st_hot'::regclass)
+ORDER BY 1;
+
+-- a state table without the tid of the view row (as before it existed):
+-- the rows are found by key
+CREATE TABLE st_ref3 (a int);
+INSERT INTO st_ref3 SELECT i FROM generate_series(1, 2000) i, generate_series(1, 11);
+DO $$
+BEGIN
+	EXECUTE format('ALTER TABLE %s DROP COLUMN _pgs_row',
+				   (SELECT state_table FROM stream.cq WHERE view = 'st_hot'::regclass));
+END $$;
+INSERT INTO st_src3 SELECT i FROM generate_series(1, 2100, 3) i;
+INSERT INTO st_ref3 SELECT i FROM generate_series(1, 2100, 3) i;
+REFRESH MATERIALIZED VIEW st_hot;
+SELECT matches_batch('st_hot', 'st_src3', 'st_ref3');
+
+-- windows evicted in update mode, then complete mode (which evicts
+-- nothing): a late row of an evicted window finds its row in the view
+-- (its count starts again from the late row: see README, Not yet)
+CREATE FOREIGN TABLE st_ev (k text, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '0 seconds');
+CREATE MATERIALIZED VIEW st_win WITH (trigger = 'manual', output_mode = 'update') AS
+SELECT stream.tumble(ts, '1 minute') AS w, k, count(*) AS n FROM st_ev GROUP BY 1, 2;
+INSERT INTO st_ev VALUES ('a', '2026-01-01 12:00:10+00'), ('a', '2026-01-01 12:01:10+00');
+REFRESH MATERIALIZED VIEW st_win;
+SELECT w, k, n FROM st_win ORDER BY 1, 2;
+ALTER MATERIALIZED VIEW st_win SET (output_mode = 'complete');
+INSERT INTO st_ev VALUES ('a', '2026-01-01 12:00:30+00'), ('b', '2026-01-01 12:00:40+00');
+REFRESH MATERIALIZED VIEW st_win;
+SELECT count(*) = count(DISTINCT (w, k)) AS one_row_a_group FROM st_win;
+
 -- a fillfactor of the user's own is kept
 CREATE MATERIALIZED VIEW st_ff WITH (trigger = 'manual', fillfactor = 90) AS
 SELECT a, count(*) AS n FROM st_src GROUP BY a;
 SELECT reloptions FROM pg_class WHERE oid = 'st_ff'::regclass;
 
-DROP MATERIALIZED VIEW st_ff, st_multi, st_global, st_text, st_rev;
+DROP MATERIALIZED VIEW st_ff, st_multi, st_global, st_text, st_rev, st_hot, st_win;
 DROP FUNCTION st_feed();
-DROP TABLE st_ref, st_new, st_ref2;
-DROP FOREIGN TABLE st_src, st_src2;
+DROP TABLE st_ref, st_new, st_ref2, st_ref3;
+DROP FOREIGN TABLE st_src, st_src2, st_src3, st_ev;

@@ -26,6 +26,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/pg_type.h"
+#include "storage/bufmgr.h"
 #include "executor/executor.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
@@ -266,6 +267,17 @@ pending_flush(PendingGroups *p, KeyedStore *vw, KeyedStore *sw, TupleTableSlot *
 	MemoryContextReset(p->cxt);
 }
 
+/* whether the view's copy of its final rows has any: windows were evicted */
+static bool
+has_final_rows(CqDef *cq)
+{
+	Relation	crel = table_open(cq->rows_relid, AccessShareLock);
+	bool		any = RelationGetNumberOfBlocks(crel) > 0;
+
+	table_close(crel, AccessShareLock);
+	return any;
+}
+
 /*
  * The state table's column holding the tid of the group's view row: the
  * last one, of type tid; 0 for a state table made before it existed.
@@ -294,10 +306,11 @@ view_row_column(CqDef *cq, Relation srel)
  * query's ORDER BY), and the state is read in that order through the
  * keyed store (a walk of its key index, or a probe per group, engine/
  * store.c). A group found has its view row at the tid its state row
- * keeps; a group not found has no view row (no state row is evicted while
- * its window can take rows, and a view row never outlives its state
- * otherwise), so new groups cost no lookup at all and are written in
- * multi-inserts. Each touched group costs at most one index lookup and
+ * keeps; a group not found has no view row (a state row is evicted only
+ * when its window is final, and rows for a final window are late, while
+ * the view evicts; a view row never outlives its state otherwise), so new
+ * groups cost no lookup at all and are written in multi-inserts. A view
+ * that evicted and evicts no more looks new groups up (lookup_new). Each touched group costs at most one index lookup and
  * one write in the state table and one in the view, updates in place.
  */
 int64
@@ -325,9 +338,17 @@ pgs_merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 	Datum	   *stored = palloc(sizeof(Datum) * Max(naggs, 1));
 	bool	   *stored_null = palloc(sizeof(bool) * Max(naggs, 1));
 	PendingGroups pend;
+	bool		lookup_new;
 	int64		n = 0;
 
 	Assert(cq != NULL && cq->is_agg && OidIsValid(cq->state_relid) && out != NULL);
+
+	/*
+	 * A view that evicted windows (their rows are in its copy of the final
+	 * rows) and evicts no more (its mode or its watermark changed) may
+	 * hold a row for a group that has no state: look new groups up there.
+	 */
+	lookup_new = !cq->evicts && OidIsValid(cq->rows_relid) && has_final_rows(cq);
 	for (int k = 0; k < nkeys; k++)
 		statekeys[k] = k + 1;
 	sw = kstore_open(srel, nkeys, statekeys, estate);
@@ -399,13 +420,15 @@ pgs_merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 						   kstore_fetch(vw, (ItemPointer) DatumGetPointer(rowtid), in->tts_values,
 										in->tts_isnull, vfetch)) ||
 					kstore_lookup(vw, in->tts_values, in->tts_isnull, NULL);
+			else if (lookup_new)
+				has_row = kstore_lookup(vw, in->tts_values, in->tts_isnull, NULL);
 			keep = final_row_project(&fr, nkeys, in->tts_values, in->tts_isnull);
 			rowtid_null = true;
 			if (keep)
 			{
 				if (has_row)
 					kstore_update(vw, fr.vslot);
-				else if (found)
+				else if (found || lookup_new)
 					kstore_insert(vw, fr.vslot);
 				else
 				{
@@ -431,20 +454,29 @@ pgs_merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 		}
 
 		/* the new state */
-		if (found)
+		if (found || lookup_new)
 		{
 			ExecClearTuple(nsslot);
 			memcpy(nsslot->tts_values, in->tts_values, sizeof(Datum) * nkeys);
 			memcpy(nsslot->tts_isnull, in->tts_isnull, sizeof(bool) * nkeys);
 			memcpy(nsslot->tts_values + nkeys, stored, sizeof(Datum) * naggs);
 			memcpy(nsslot->tts_isnull + nkeys, stored_null, sizeof(bool) * naggs);
+			/* the row's tid, or NULL (and any column a user added) */
+			for (int c = nkeys + naggs; c < sdesc->natts; c++)
+				nsslot->tts_isnull[c] = true;
 			if (rowcol)
 			{
 				nsslot->tts_values[rowcol - 1] = rowtid;
 				nsslot->tts_isnull[rowcol - 1] = rowtid_null;
 			}
 			ExecStoreVirtualTuple(nsslot);
-			kstore_update(sw, nsslot);
+			if (found)
+				kstore_update(sw, nsslot);
+			else
+			{
+				kstore_insert(sw, nsslot);
+				(*state_rows)++;
+			}
 		}
 		else
 		{

@@ -147,8 +147,8 @@ find_key_index(ResultRelInfo *rri, int nkeys, AttrNumber *keycols)
 		Form_pg_index ind = idx->rd_index;
 		bool		match;
 
-		if (!ind->indisunique || ind->indnkeyatts != nkeys ||
-			idx->rd_rel->relam != BTREE_AM_OID ||
+		if (!ind->indisunique || !ind->indisvalid || ind->indnkeyatts != nkeys ||
+			ind->indnatts != nkeys || idx->rd_rel->relam != BTREE_AM_OID ||
 			RelationGetIndexPredicate(idx) != NIL)
 			continue;
 		match = true;
@@ -260,20 +260,30 @@ compare_keys(KeyedStore *s, Datum *a, bool *anull, Datum *b, bool *bnull)
 	return 0;
 }
 
-/* ordered lookups: the key must be above the last one */
+/*
+ * Ordered lookups: the key must be above the last one. If it is not (a
+ * batch whose order is not the index's: a bug), the store says so and
+ * goes on probing each key, which needs no order, rather than miss a row.
+ */
 static void
 check_order(KeyedStore *s, Datum *keys, bool *keynulls)
 {
 	MemoryContext old;
 
 	if (s->have_prev && compare_keys(s, s->pkeys, s->pnulls, keys, keynulls) >= 0)
-		elog(ERROR, "keys looked up in \"%s\" are not in ascending order",
+	{
+		elog(WARNING, "keys looked up in \"%s\" are not in ascending order: probing each",
 			 RelationGetRelationName(s->rel));
+		s->ordered = false;
+		s->walking = false;
+		return;
+	}
 	MemoryContextReset(s->prevcxt);
 	old = MemoryContextSwitchTo(s->prevcxt);
 	for (int k = 0; k < s->nkeys; k++)
 	{
-		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(s->keyidx), k);
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(s->rel),
+											  s->keyidx->rd_index->indkey.values[k] - 1);
 
 		s->pnulls[k] = keynulls[k];
 		s->pkeys[k] = keynulls[k] ? (Datum) 0 :
@@ -291,10 +301,25 @@ walk_to(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *slot)
 
 	if (scan == NULL)
 	{
-		/* the whole index in order, its keys read from its tuples */
-		scan = s->walkscan = index_beginscan(s->rel, s->keyidx, GetActiveSnapshot(), 0, 0);
+		/*
+		 * The index in order from the first key (NULL first keys, at the
+		 * end, are probed: see kstore_lookup), its keys read from its
+		 * tuples.
+		 */
+		ScanKeyData start;
+		Oid			opcintype = s->keyidx->rd_opcintype[0];
+		Oid			geop = get_opfamily_member(s->keyidx->rd_opfamily[0], opcintype,
+											   opcintype, BTGreaterEqualStrategyNumber);
+
+		Assert(!keynulls[0]);
+		if (!OidIsValid(geop))
+			elog(ERROR, "missing >= operator for index \"%s\"",
+				 RelationGetRelationName(s->keyidx));
+		ScanKeyEntryInitialize(&start, 0, 1, BTGreaterEqualStrategyNumber, opcintype,
+							   s->keyidx->rd_indcollation[0], get_opcode(geop), keys[0]);
+		scan = s->walkscan = index_beginscan(s->rel, s->keyidx, GetActiveSnapshot(), 1, 0);
 		scan->xs_want_itup = true;
-		index_rescan(scan, NULL, 0, NULL, 0);
+		index_rescan(scan, &start, 1, NULL, 0);
 	}
 	while (!s->walk_done)
 	{
@@ -356,7 +381,8 @@ kstore_lookup(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *found)
 	if (s->scanslot == NULL)
 		s->scanslot = table_slot_create(s->rel, NULL);
 	slot = found ? found : s->scanslot;
-	if (s->walking)
+	/* the walk starts at the first key, so it never reaches NULL first keys */
+	if (s->walking && !keynulls[0])
 		ok = walk_to(s, keys, keynulls, slot);
 	else
 	{
@@ -392,8 +418,22 @@ kstore_fetch(KeyedStore *s, ItemPointer tid, Datum *keys, bool *keynulls,
 			 TupleTableSlot *slot)
 {
 	s->have_cur = false;
-	if (!ItemPointerIsValid(tid) || ItemPointerGetBlockNumber(tid) >= s->nblocks ||
-		!table_tuple_fetch_row_version(s->rel, tid, GetActiveSnapshot(), slot))
+	if (!ItemPointerIsValid(tid) || ItemPointerGetBlockNumber(tid) >= s->nblocks)
+		return false;
+
+	/*
+	 * A fetch by tid does not prune the page as an index scan does: do it
+	 * first (on a pin of our own, not the slot's), so the page's old
+	 * versions make room and the update can stay on it (HOT).
+	 */
+	if (s->rel->rd_rel->relam == HEAP_TABLE_AM_OID)
+	{
+		Buffer		buf = ReadBuffer(s->rel, ItemPointerGetBlockNumber(tid));
+
+		heap_page_prune_opt(s->rel, buf);
+		ReleaseBuffer(buf);
+	}
+	if (!table_tuple_fetch_row_version(s->rel, tid, GetActiveSnapshot(), slot))
 		return false;
 	for (int k = 0; k < s->nkeys; k++)
 	{

@@ -374,23 +374,32 @@ cleanup_sources(List *streams)
  * Running the plan
  *------------------------------------------------------------------------
  */
+/* run the plan, its rows to dest */
+static void
+execute_plan_to(PlannedStmt *plan, const char *name, DestReceiver *dest, TupleDesc *desc)
+{
+	QueryDesc  *qd = CreateQueryDesc(plan, name, GetActiveSnapshot(), InvalidSnapshot,
+									 dest, NULL, NULL, 0);
+
+	ExecutorStart(qd, 0);
+	if (desc)
+		*desc = CreateTupleDescCopy(qd->tupDesc);
+	ExecutorRun(qd, ForwardScanDirection, 0, true);
+	ExecutorFinish(qd);
+	ExecutorEnd(qd);
+	FreeQueryDesc(qd);
+}
+
+/* run the plan, its rows into a tuplestore */
 static Tuplestorestate *
 execute_plan(PlannedStmt *plan, const char *name, TupleDesc *desc)
 {
 	Tuplestorestate *ts = tuplestore_begin_heap(false, false, work_mem);
 	DestReceiver *dest = CreateDestReceiver(DestTuplestore);
-	QueryDesc  *qd;
 
 	SetTuplestoreDestReceiverParams(dest, ts, CurrentMemoryContext, false,
 									NULL, NULL);
-	qd = CreateQueryDesc(plan, name, GetActiveSnapshot(), InvalidSnapshot,
-						 dest, NULL, NULL, 0);
-	ExecutorStart(qd, 0);
-	*desc = CreateTupleDescCopy(qd->tupDesc);
-	ExecutorRun(qd, ForwardScanDirection, 0, true);
-	ExecutorFinish(qd);
-	ExecutorEnd(qd);
-	FreeQueryDesc(qd);
+	execute_plan_to(plan, name, dest, desc);
 	dest->rDestroy(dest);
 	return ts;
 }
@@ -662,12 +671,13 @@ batch_without_input(Batch *bt)
 
 /*
  * Plan the view's query and run it over what was read: its rows (or, for
- * an aggregation, its groups' partial states), in a tuplestore. The
- * plan's stream scans return the batch's rows through the BatchRun; a
- * join's scans read their parts of the sides (engine/join.c).
+ * an aggregation, its groups' partial states), into dest, or else into a
+ * tuplestore returned. The plan's stream scans return the batch's rows
+ * through the BatchRun; a join's scans read their parts of the sides
+ * (engine/join.c).
  */
 static Tuplestorestate *
-batch_query(Batch *bt, JoinRun **jr, TupleDesc *outdesc)
+batch_query(Batch *bt, JoinRun **jr, TupleDesc *outdesc, DestReceiver *dest)
 {
 	CqDef	   *cq = bt->cq;
 	PlannedStmt *plan;
@@ -700,7 +710,13 @@ batch_query(Batch *bt, JoinRun **jr, TupleDesc *outdesc)
 	}
 	else
 		plan = pgs_plan_batch(cq);
-	out = execute_plan(plan, cq->viewname, outdesc);
+	if (dest)
+	{
+		execute_plan_to(plan, cq->viewname, dest, outdesc);
+		out = NULL;
+	}
+	else
+		out = execute_plan(plan, cq->viewname, outdesc);
 	bt->run->batches = NIL;
 	return out;
 }
@@ -732,7 +748,6 @@ batch_with_input(Batch *bt)
 		bt->has_watermark = advance_watermark(cq, &bt->row, bt->streams, &bt->watermark);
 		agg_wm = agg_watermark(cq, bt->row.watermark);
 	}
-	out = batch_query(bt, &jr, &outdesc);
 
 	/* the sink's rows: new or changed ones (complete mode reads the view) */
 	if (pgs_has_sink(cq) && cq->mode != OUTPUT_COMPLETE)
@@ -741,13 +756,32 @@ batch_with_input(Batch *bt)
 		if (cq->is_agg)
 			sink_deleted = tuplestore_begin_heap(true, false, work_mem);
 	}
-	if (cq->is_agg)
+
+	/*
+	 * The output is written as the plan yields it: rows, and an
+	 * aggregation's groups while its state is empty (how many come decides
+	 * nothing then). Otherwise the merge walks or probes the state by how
+	 * many groups there are, once they are all there.
+	 */
+	if (!cq->is_agg || bt->state_rows == 0)
+	{
+		DestReceiver *dest = cq->is_agg ?
+			pgs_merge_receiver(cq, agg_has_watermark, agg_wm, &bt->state_rows,
+							   &bt->rows_late, sink_rows, sink_deleted) :
+			pgs_rows_receiver(cq, sink_rows);
+
+		(void) batch_query(bt, &jr, &outdesc, dest);
+		bt->rows_out = pgs_receiver_rows(dest);
+		dest->rDestroy(dest);
+	}
+	else
+	{
+		out = batch_query(bt, &jr, &outdesc, NULL);
 		bt->rows_out = pgs_merge_groups(cq, out, outdesc, agg_has_watermark, agg_wm,
 										&bt->state_rows, &bt->rows_late,
 										sink_rows, sink_deleted);
-	else
-		bt->rows_out = pgs_write_rows(cq, out, outdesc, sink_rows);
-	tuplestore_end(out);
+		tuplestore_end(out);
+	}
 	/* windows final under the watermark the batch ran with */
 	if (bt->finalizes)
 	{

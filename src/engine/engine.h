@@ -15,6 +15,7 @@
 #include "sources/sources.h"
 #include "access/skey.h"
 #include "nodes/execnodes.h"
+#include "tcop/dest.h"
 #include "nodes/plannodes.h"
 #include "utils/tuplestore.h"
 
@@ -119,12 +120,16 @@ extern void kstore_scan_rescan(KStoreScan *sc);
 extern void kstore_scan_end(KStoreScan *sc);
 
 /* in engine/merge.c: a batch's output into the view and the state */
-extern int64 pgs_write_rows(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
-							Tuplestorestate *sink_rows);
 extern int64 pgs_merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 							  bool has_watermark, int64 watermark,
 							  int64 *state_rows, int64 *rows_late,
 							  Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted);
+extern DestReceiver *pgs_merge_receiver(CqDef *cq, bool has_watermark, int64 watermark,
+										int64 *state_rows, int64 *rows_late,
+										Tuplestorestate *sink_rows,
+										Tuplestorestate *sink_deleted);
+extern DestReceiver *pgs_rows_receiver(CqDef *cq, Tuplestorestate *sink_rows);
+extern int64 pgs_receiver_rows(DestReceiver *dest);
 extern int64 pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted,
 								  Tuplestorestate *sink_rows);
 extern void pgs_rebuild_from_state(CqDef *cq);

@@ -47,46 +47,94 @@ copy_slot_values(TupleTableSlot *from, TupleTableSlot *to, int natts)
 /*
  * Append mode without aggregation: every output row is a new view row,
  * and goes into the copy of the rows too (pg_dump dumps no view's rows;
- * the copy is an ordinary table, which it does dump).
+ * the copy is an ordinary table, which it does dump). A DestReceiver: the
+ * rows are written as the plan yields them.
  */
-int64
-pgs_write_rows(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc, Tuplestorestate *sink_rows)
+typedef struct RowsReceiver
 {
-	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
-	Relation	crel = OidIsValid(cq->rows_relid) ?
-		table_open(cq->rows_relid, RowExclusiveLock) : NULL;
-	EState	   *estate = CreateExecutorState();
-	KeyedStore *vw = kstore_open(vrel, 0, NULL, estate);
-	KeyedStore *cw = crel ? kstore_open(crel, 0, NULL, estate) : NULL;
-	TupleTableSlot *in = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
-	TupleTableSlot *vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
-	int			natts = RelationGetDescr(vrel)->natts;
-	int64		n = 0;
+	DestReceiver pub;
+	CqDef	   *cq;
+	Tuplestorestate *sink_rows;
+	Relation	vrel;
+	Relation	crel;
+	EState	   *estate;
+	KeyedStore *vw;
+	KeyedStore *cw;
+	TupleTableSlot *vslot;
+	int			natts;
+	int64		n;
+} RowsReceiver;
 
-	Assert(cq != NULL && !cq->is_agg && out != NULL);
-	while (tuplestore_gettupleslot(out, true, false, in))
-	{
-		copy_slot_values(in, vslot, natts);
-		kstore_insert(vw, vslot);
-		if (cw)
-			kstore_insert(cw, vslot);
-		if (sink_rows)
-			tuplestore_puttupleslot(sink_rows, vslot);
-		ResetPerTupleExprContext(estate);
-		n++;
-	}
-	kstore_close(vw);
-	if (cw)
-	{
-		kstore_close(cw);
-		table_close(crel, NoLock);
-	}
-	ExecDropSingleTupleTableSlot(in);
-	ExecDropSingleTupleTableSlot(vslot);
-	FreeExecutorState(estate);
-	table_close(vrel, NoLock);
-	return n;
+static void
+rows_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	RowsReceiver *r = (RowsReceiver *) self;
+	CqDef	   *cq = r->cq;
+
+	Assert(cq != NULL && !cq->is_agg);
+	r->vrel = table_open(cq->viewid, RowExclusiveLock);
+	r->crel = OidIsValid(cq->rows_relid) ?
+		table_open(cq->rows_relid, RowExclusiveLock) : NULL;
+	r->estate = CreateExecutorState();
+	r->vw = kstore_open(r->vrel, 0, NULL, r->estate);
+	r->cw = r->crel ? kstore_open(r->crel, 0, NULL, r->estate) : NULL;
+	r->vslot = MakeSingleTupleTableSlot(RelationGetDescr(r->vrel), &TTSOpsVirtual);
+	r->natts = RelationGetDescr(r->vrel)->natts;
 }
+
+static bool
+rows_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	RowsReceiver *r = (RowsReceiver *) self;
+
+	copy_slot_values(slot, r->vslot, r->natts);
+	kstore_insert(r->vw, r->vslot);
+	if (r->cw)
+		kstore_insert(r->cw, r->vslot);
+	if (r->sink_rows)
+		tuplestore_puttupleslot(r->sink_rows, r->vslot);
+	ResetPerTupleExprContext(r->estate);
+	r->n++;
+	return true;
+}
+
+static void
+rows_shutdown(DestReceiver *self)
+{
+	RowsReceiver *r = (RowsReceiver *) self;
+
+	kstore_close(r->vw);
+	if (r->cw)
+	{
+		kstore_close(r->cw);
+		table_close(r->crel, NoLock);
+	}
+	ExecDropSingleTupleTableSlot(r->vslot);
+	FreeExecutorState(r->estate);
+	table_close(r->vrel, NoLock);
+}
+
+static void
+receiver_destroy(DestReceiver *self)
+{
+	pfree(self);
+}
+
+DestReceiver *
+pgs_rows_receiver(CqDef *cq, Tuplestorestate *sink_rows)
+{
+	RowsReceiver *r = palloc0(sizeof(RowsReceiver));
+
+	r->pub.receiveSlot = rows_receive;
+	r->pub.rStartup = rows_startup;
+	r->pub.rShutdown = rows_shutdown;
+	r->pub.rDestroy = receiver_destroy;
+	r->pub.mydest = DestNone;
+	r->cq = cq;
+	r->sink_rows = sink_rows;
+	return &r->pub;
+}
+
 
 /*
  * A group's row of the view, from its keys and its aggregates' values: the
@@ -294,6 +342,236 @@ view_row_column(CqDef *cq, Relation srel)
 	return 0;
 }
 
+/* a merge of a batch's groups, group by group (below) */
+typedef struct GroupMerge
+{
+	CqDef	   *cq;
+	int			nkeys;
+	int			naggs;
+	bool		has_watermark;
+	int64		watermark;
+	int64	   *state_rows;
+	int64	   *rows_late;
+	Tuplestorestate *sink_rows;
+	Tuplestorestate *sink_deleted;
+	Relation	vrel;
+	Relation	srel;
+	TupleDesc	sdesc;
+	AttrNumber	rowcol;
+	EState	   *estate;
+	KeyedStore *sw;
+	KeyedStore *vw;
+	AggMerger  *merger;
+	FinalRow	fr;
+	TupleTableSlot *sslot;
+	TupleTableSlot *nsslot;
+	TupleTableSlot *vfetch;
+	Datum	   *stored;
+	bool	   *stored_null;
+	PendingGroups pend;
+	bool		lookup_new;
+	int64		n;
+} GroupMerge;
+
+static void
+merge_begin(GroupMerge *gm, CqDef *cq, TupleDesc outdesc, bool has_watermark,
+			int64 watermark, int64 *state_rows, int64 *rows_late,
+			Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted, int64 groups)
+{
+	int			nkeys = cq->nkeys;
+	int			naggs = list_length(cq->aggs);
+	AttrNumber *statekeys = palloc(sizeof(AttrNumber) * Max(nkeys, 1));
+
+	Assert(cq != NULL && cq->is_agg && OidIsValid(cq->state_relid));
+	memset(gm, 0, sizeof(GroupMerge));
+	gm->cq = cq;
+	gm->nkeys = nkeys;
+	gm->naggs = naggs;
+	gm->has_watermark = has_watermark;
+	gm->watermark = watermark;
+	gm->state_rows = state_rows;
+	gm->rows_late = rows_late;
+	gm->sink_rows = sink_rows;
+	gm->sink_deleted = sink_deleted;
+	gm->vrel = table_open(cq->viewid, RowExclusiveLock);
+	gm->srel = table_open(cq->state_relid, RowExclusiveLock);
+	gm->sdesc = RelationGetDescr(gm->srel);
+	gm->rowcol = view_row_column(cq, gm->srel);
+	gm->estate = CreateExecutorState();
+	for (int k = 0; k < nkeys; k++)
+		statekeys[k] = k + 1;
+	gm->sw = kstore_open(gm->srel, nkeys, statekeys, gm->estate);
+	gm->vw = kstore_open(gm->vrel, nkeys, cq->key_viewcols, gm->estate);
+	if (cq->sorted_groups && nkeys > 0)
+		kstore_begin_ordered(gm->sw, groups, *state_rows);
+	gm->merger = aggmerger_create(cq, CurrentMemoryContext);
+	gm->sslot = table_slot_create(gm->srel, NULL);
+	gm->vfetch = table_slot_create(gm->vrel, NULL);
+	gm->nsslot = MakeSingleTupleTableSlot(gm->sdesc, &TTSOpsVirtual);
+	final_row_init(&gm->fr, cq, outdesc, gm->vrel, gm->estate);
+	gm->stored = palloc(sizeof(Datum) * Max(naggs, 1));
+	gm->stored_null = palloc(sizeof(bool) * Max(naggs, 1));
+	gm->pend.nkeys = nkeys;
+	gm->pend.naggs = naggs;
+	gm->pend.nstate = gm->sdesc->natts;
+	gm->pend.values = palloc(sizeof(Datum) * gm->pend.nstate * KSTORE_BUFFER_ROWS);
+	gm->pend.nulls = palloc(sizeof(bool) * gm->pend.nstate * KSTORE_BUFFER_ROWS);
+	gm->pend.viewrow = palloc(sizeof(int) * KSTORE_BUFFER_ROWS);
+	gm->pend.cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream new groups",
+										 ALLOCSET_DEFAULT_SIZES);
+
+	/*
+	 * A view that evicted windows (their rows are in its copy of the final
+	 * rows) and evicts no more (its mode or its watermark changed) may
+	 * hold a row for a group that has no state: look new groups up there.
+	 */
+	gm->lookup_new = !cq->evicts && OidIsValid(cq->rows_relid) && has_final_rows(cq);
+}
+
+/* one group of the batch: its keys, then each aggregate's partial state */
+static void
+merge_group(GroupMerge *gm, TupleTableSlot *in)
+{
+	CqDef	   *cq = gm->cq;
+	int			nkeys = gm->nkeys;
+	int			naggs = gm->naggs;
+	FinalRow   *fr = &gm->fr;
+	TupleTableSlot *nsslot = gm->nsslot;
+	bool		found;
+	bool		keep;
+	bool		has_row = false;
+	Datum		rowtid = (Datum) 0;
+	bool		rowtid_null = true;
+	int			viewrow = -1;
+
+	slot_getallattrs(in);
+	if (cq->evicts && gm->has_watermark &&
+		window_final(cq, in->tts_values[cq->window_key],
+					 in->tts_isnull[cq->window_key], gm->watermark))
+	{
+		/* late: its window is final, its state may be gone */
+		*gm->rows_late += DatumGetInt64(in->tts_values[cq->late_col - 1]);
+		return;
+	}
+	found = kstore_lookup(gm->sw, in->tts_values, in->tts_isnull, gm->sslot);
+	for (int i = 0; i < naggs; i++)
+	{
+		if (found)
+			gm->stored[i] = slot_getattr(gm->sslot, nkeys + i + 1, &gm->stored_null[i]);
+		else
+		{
+			gm->stored[i] = (Datum) 0;
+			gm->stored_null[i] = true;
+		}
+	}
+	if (found && gm->rowcol)
+		rowtid = slot_getattr(gm->sslot, gm->rowcol, &rowtid_null);
+
+	ExecClearTuple(fr->fslot);
+	aggmerger_combine(gm->merger, !found, gm->stored, gm->stored_null,
+					  in->tts_values + nkeys, in->tts_isnull + nkeys,
+					  fr->fslot->tts_values + nkeys, fr->fslot->tts_isnull + nkeys);
+
+	/*
+	 * The view's row; in append mode, once the window is final (the state
+	 * keeps the tid it has, of a row written in another mode).
+	 */
+	if (cq->mode != OUTPUT_APPEND)
+	{
+		/* where the group's row is: at the tid its state keeps, else by key */
+		if (found)
+			has_row = (!rowtid_null &&
+					   kstore_fetch(gm->vw, (ItemPointer) DatumGetPointer(rowtid),
+									in->tts_values, in->tts_isnull, gm->vfetch)) ||
+				kstore_lookup(gm->vw, in->tts_values, in->tts_isnull, NULL);
+		else if (gm->lookup_new)
+			has_row = kstore_lookup(gm->vw, in->tts_values, in->tts_isnull, NULL);
+		keep = final_row_project(fr, nkeys, in->tts_values, in->tts_isnull);
+		rowtid_null = true;
+		if (keep)
+		{
+			if (has_row)
+				kstore_update(gm->vw, fr->vslot);
+			else if (found || gm->lookup_new)
+				kstore_insert(gm->vw, fr->vslot);
+			else
+			{
+				(void) kstore_insert_buffered(gm->vw, fr->vslot);
+				viewrow = gm->pend.nview++;
+			}
+			if (viewrow < 0)
+			{
+				rowtid = PointerGetDatum(&fr->vslot->tts_tid);
+				rowtid_null = false;
+			}
+			if (gm->sink_rows)
+				tuplestore_puttupleslot(gm->sink_rows, fr->vslot);
+			gm->n++;
+		}
+		else if (has_row)
+		{
+			kstore_delete_current(gm->vw);
+			if (gm->sink_deleted)
+				tuplestore_puttupleslot(gm->sink_deleted, fr->vslot);
+			gm->n++;
+		}
+	}
+
+	/* the new state */
+	if (found || gm->lookup_new)
+	{
+		ExecClearTuple(nsslot);
+		memcpy(nsslot->tts_values, in->tts_values, sizeof(Datum) * nkeys);
+		memcpy(nsslot->tts_isnull, in->tts_isnull, sizeof(bool) * nkeys);
+		memcpy(nsslot->tts_values + nkeys, gm->stored, sizeof(Datum) * naggs);
+		memcpy(nsslot->tts_isnull + nkeys, gm->stored_null, sizeof(bool) * naggs);
+		/* the row's tid, or NULL (and any column a user added) */
+		for (int c = nkeys + naggs; c < gm->sdesc->natts; c++)
+			nsslot->tts_isnull[c] = true;
+		if (gm->rowcol)
+		{
+			nsslot->tts_values[gm->rowcol - 1] = rowtid;
+			nsslot->tts_isnull[gm->rowcol - 1] = rowtid_null;
+		}
+		ExecStoreVirtualTuple(nsslot);
+		if (found)
+			kstore_update(gm->sw, nsslot);
+		else
+		{
+			kstore_insert(gm->sw, nsslot);
+			(*gm->state_rows)++;
+		}
+	}
+	else
+	{
+		pending_add(&gm->pend, gm->sdesc, in->tts_values, in->tts_isnull,
+					gm->stored, gm->stored_null, viewrow);
+		(*gm->state_rows)++;
+		if (gm->pend.n == KSTORE_BUFFER_ROWS)
+			pending_flush(&gm->pend, gm->vw, gm->sw, nsslot, gm->rowcol);
+	}
+	aggmerger_reset(gm->merger);
+	ResetExprContext(fr->econtext);
+}
+
+/* the rows written to the view (and deleted from it) */
+static int64
+merge_end(GroupMerge *gm)
+{
+	pending_flush(&gm->pend, gm->vw, gm->sw, gm->nsslot, gm->rowcol);
+	kstore_close(gm->sw);
+	kstore_close(gm->vw);
+	ExecDropSingleTupleTableSlot(gm->sslot);
+	ExecDropSingleTupleTableSlot(gm->vfetch);
+	ExecDropSingleTupleTableSlot(gm->nsslot);
+	final_row_end(&gm->fr);
+	FreeExecutorState(gm->estate);
+	MemoryContextDelete(gm->pend.cxt);
+	table_close(gm->srel, NoLock);
+	table_close(gm->vrel, NoLock);
+	return gm->n;
+}
+
 /*
  * Aggregation: merge each group of the batch into its stored state and
  * write its row of the view (update and complete modes: the view always
@@ -316,194 +594,97 @@ view_row_column(CqDef *cq, Relation srel)
 int64
 pgs_merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
 				 bool has_watermark, int64 watermark,
-			 int64 *state_rows, int64 *rows_late,
-			 Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted)
+				 int64 *state_rows, int64 *rows_late,
+				 Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted)
 {
-	int			nkeys = cq->nkeys;
-	int			naggs = list_length(cq->aggs);
-	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
-	Relation	srel = table_open(cq->state_relid, RowExclusiveLock);
-	TupleDesc	sdesc = RelationGetDescr(srel);
-	AttrNumber	rowcol = view_row_column(cq, srel);
-	EState	   *estate = CreateExecutorState();
-	AttrNumber *statekeys = palloc(sizeof(AttrNumber) * Max(nkeys, 1));
-	KeyedStore *sw;
-	KeyedStore *vw;
-	AggMerger  *merger = aggmerger_create(cq, CurrentMemoryContext);
-	FinalRow	fr;
-	TupleTableSlot *in,
-			   *sslot,
-			   *nsslot,
-			   *vfetch;
-	Datum	   *stored = palloc(sizeof(Datum) * Max(naggs, 1));
-	bool	   *stored_null = palloc(sizeof(bool) * Max(naggs, 1));
-	PendingGroups pend;
-	bool		lookup_new;
-	int64		n = 0;
+	GroupMerge	gm;
+	TupleTableSlot *in = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
+	int64		n;
 
-	Assert(cq != NULL && cq->is_agg && OidIsValid(cq->state_relid) && out != NULL);
-
-	/*
-	 * A view that evicted windows (their rows are in its copy of the final
-	 * rows) and evicts no more (its mode or its watermark changed) may
-	 * hold a row for a group that has no state: look new groups up there.
-	 */
-	lookup_new = !cq->evicts && OidIsValid(cq->rows_relid) && has_final_rows(cq);
-	for (int k = 0; k < nkeys; k++)
-		statekeys[k] = k + 1;
-	sw = kstore_open(srel, nkeys, statekeys, estate);
-	vw = kstore_open(vrel, nkeys, cq->key_viewcols, estate);
-	if (cq->sorted_groups && nkeys > 0)
-		kstore_begin_ordered(sw, tuplestore_tuple_count(out), *state_rows);
-	in = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
-	sslot = table_slot_create(srel, NULL);
-	vfetch = table_slot_create(vrel, NULL);
-	nsslot = MakeSingleTupleTableSlot(sdesc, &TTSOpsVirtual);
-	final_row_init(&fr, cq, outdesc, vrel, estate);
-	pend.n = 0;
-	pend.nview = 0;
-	pend.nkeys = nkeys;
-	pend.naggs = naggs;
-	pend.nstate = sdesc->natts;
-	pend.values = palloc(sizeof(Datum) * pend.nstate * KSTORE_BUFFER_ROWS);
-	pend.nulls = palloc(sizeof(bool) * pend.nstate * KSTORE_BUFFER_ROWS);
-	pend.viewrow = palloc(sizeof(int) * KSTORE_BUFFER_ROWS);
-	pend.cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream new groups",
-									 ALLOCSET_DEFAULT_SIZES);
-
+	merge_begin(&gm, cq, outdesc, has_watermark, watermark, state_rows, rows_late,
+				sink_rows, sink_deleted, tuplestore_tuple_count(out));
 	while (tuplestore_gettupleslot(out, true, false, in))
-	{
-		bool		found;
-		bool		keep;
-		bool		has_row = false;
-		Datum		rowtid = (Datum) 0;
-		bool		rowtid_null = true;
-		int			viewrow = -1;
-
-		slot_getallattrs(in);
-		if (cq->evicts && has_watermark &&
-			window_final(cq, in->tts_values[cq->window_key],
-						 in->tts_isnull[cq->window_key], watermark))
-		{
-			/* late: its window is final, its state may be gone */
-			*rows_late += DatumGetInt64(in->tts_values[cq->late_col - 1]);
-			continue;
-		}
-		found = kstore_lookup(sw, in->tts_values, in->tts_isnull, sslot);
-		for (int i = 0; i < naggs; i++)
-		{
-			if (found)
-				stored[i] = slot_getattr(sslot, nkeys + i + 1, &stored_null[i]);
-			else
-			{
-				stored[i] = (Datum) 0;
-				stored_null[i] = true;
-			}
-		}
-		if (found && rowcol)
-			rowtid = slot_getattr(sslot, rowcol, &rowtid_null);
-
-		ExecClearTuple(fr.fslot);
-		aggmerger_combine(merger, !found, stored, stored_null,
-						  in->tts_values + nkeys, in->tts_isnull + nkeys,
-						  fr.fslot->tts_values + nkeys, fr.fslot->tts_isnull + nkeys);
-
-		/*
-		 * The view's row; in append mode, once the window is final (the
-		 * state keeps the tid it has, of a row written in another mode).
-		 */
-		if (cq->mode != OUTPUT_APPEND)
-		{
-			/* where the group's row is: at the tid its state keeps, else by key */
-			if (found)
-				has_row = (!rowtid_null &&
-						   kstore_fetch(vw, (ItemPointer) DatumGetPointer(rowtid), in->tts_values,
-										in->tts_isnull, vfetch)) ||
-					kstore_lookup(vw, in->tts_values, in->tts_isnull, NULL);
-			else if (lookup_new)
-				has_row = kstore_lookup(vw, in->tts_values, in->tts_isnull, NULL);
-			keep = final_row_project(&fr, nkeys, in->tts_values, in->tts_isnull);
-			rowtid_null = true;
-			if (keep)
-			{
-				if (has_row)
-					kstore_update(vw, fr.vslot);
-				else if (found || lookup_new)
-					kstore_insert(vw, fr.vslot);
-				else
-				{
-					(void) kstore_insert_buffered(vw, fr.vslot);
-					viewrow = pend.nview++;
-				}
-				if (viewrow < 0)
-				{
-					rowtid = PointerGetDatum(&fr.vslot->tts_tid);
-					rowtid_null = false;
-				}
-				if (sink_rows)
-					tuplestore_puttupleslot(sink_rows, fr.vslot);
-				n++;
-			}
-			else if (has_row)
-			{
-				kstore_delete_current(vw);
-				if (sink_deleted)
-					tuplestore_puttupleslot(sink_deleted, fr.vslot);
-				n++;
-			}
-		}
-
-		/* the new state */
-		if (found || lookup_new)
-		{
-			ExecClearTuple(nsslot);
-			memcpy(nsslot->tts_values, in->tts_values, sizeof(Datum) * nkeys);
-			memcpy(nsslot->tts_isnull, in->tts_isnull, sizeof(bool) * nkeys);
-			memcpy(nsslot->tts_values + nkeys, stored, sizeof(Datum) * naggs);
-			memcpy(nsslot->tts_isnull + nkeys, stored_null, sizeof(bool) * naggs);
-			/* the row's tid, or NULL (and any column a user added) */
-			for (int c = nkeys + naggs; c < sdesc->natts; c++)
-				nsslot->tts_isnull[c] = true;
-			if (rowcol)
-			{
-				nsslot->tts_values[rowcol - 1] = rowtid;
-				nsslot->tts_isnull[rowcol - 1] = rowtid_null;
-			}
-			ExecStoreVirtualTuple(nsslot);
-			if (found)
-				kstore_update(sw, nsslot);
-			else
-			{
-				kstore_insert(sw, nsslot);
-				(*state_rows)++;
-			}
-		}
-		else
-		{
-			pending_add(&pend, sdesc, in->tts_values, in->tts_isnull, stored, stored_null,
-						viewrow);
-			(*state_rows)++;
-			if (pend.n == KSTORE_BUFFER_ROWS)
-				pending_flush(&pend, vw, sw, nsslot, rowcol);
-		}
-		aggmerger_reset(merger);
-		ResetExprContext(fr.econtext);
-	}
-	pending_flush(&pend, vw, sw, nsslot, rowcol);
-
-	kstore_close(sw);
-	kstore_close(vw);
+		merge_group(&gm, in);
+	n = merge_end(&gm);
 	ExecDropSingleTupleTableSlot(in);
-	ExecDropSingleTupleTableSlot(sslot);
-	ExecDropSingleTupleTableSlot(vfetch);
-	ExecDropSingleTupleTableSlot(nsslot);
-	final_row_end(&fr);
-	FreeExecutorState(estate);
-	MemoryContextDelete(pend.cxt);
-	table_close(srel, NoLock);
-	table_close(vrel, NoLock);
 	return n;
 }
+
+/*
+ * The same as the plan yields the groups, with no tuplestore between: for
+ * a state known to be empty, where how many groups come does not matter
+ * (there is nothing to walk or probe). The DestReceiver's rShutdown ends
+ * the merge; pgs_receiver_rows then gives the rows written.
+ */
+typedef struct MergeReceiver
+{
+	DestReceiver pub;
+	CqDef	   *cq;
+	bool		has_watermark;
+	int64		watermark;
+	int64	   *state_rows;
+	int64	   *rows_late;
+	Tuplestorestate *sink_rows;
+	Tuplestorestate *sink_deleted;
+	GroupMerge	gm;
+	int64		n;
+} MergeReceiver;
+
+static void
+merge_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	MergeReceiver *r = (MergeReceiver *) self;
+
+	merge_begin(&r->gm, r->cq, typeinfo, r->has_watermark, r->watermark, r->state_rows,
+				r->rows_late, r->sink_rows, r->sink_deleted, 1);
+}
+
+static bool
+merge_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	merge_group(&((MergeReceiver *) self)->gm, slot);
+	return true;
+}
+
+static void
+merge_shutdown(DestReceiver *self)
+{
+	MergeReceiver *r = (MergeReceiver *) self;
+
+	r->n = merge_end(&r->gm);
+}
+
+DestReceiver *
+pgs_merge_receiver(CqDef *cq, bool has_watermark, int64 watermark,
+				   int64 *state_rows, int64 *rows_late,
+				   Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted)
+{
+	MergeReceiver *r = palloc0(sizeof(MergeReceiver));
+
+	r->pub.receiveSlot = merge_receive;
+	r->pub.rStartup = merge_startup;
+	r->pub.rShutdown = merge_shutdown;
+	r->pub.rDestroy = receiver_destroy;
+	r->pub.mydest = DestNone;
+	r->cq = cq;
+	r->has_watermark = has_watermark;
+	r->watermark = watermark;
+	r->state_rows = state_rows;
+	r->rows_late = rows_late;
+	r->sink_rows = sink_rows;
+	r->sink_deleted = sink_deleted;
+	return &r->pub;
+}
+
+/* the rows a receiver of pgs_rows_receiver or pgs_merge_receiver wrote */
+int64
+pgs_receiver_rows(DestReceiver *dest)
+{
+	if (dest->receiveSlot == rows_receive)
+		return ((RowsReceiver *) dest)->n;
+	return ((MergeReceiver *) dest)->n;
+}
+
 
 /*
  * The windows the watermark has made final: in append mode their rows go

@@ -206,6 +206,33 @@ SELECT name, watermark, state_rows_by_stream FROM stream.queries
 WHERE name::text LIKE 'v\_%' ORDER BY name::text;
 SELECT * FROM v_full WHERE lk IS NULL OR rk IS NULL OR lts IS NULL OR rts IS NULL ORDER BY 3, 4, 1, 2;
 
+-- A batch's keys are probed only while they fit in work_mem: beyond it
+-- the state is read whole (the memory a batch holds stays bounded).
+CREATE FOREIGN TABLE pw_a (k int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 hour');
+CREATE FOREIGN TABLE pw_b (k int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 hour');
+CREATE MATERIALIZED VIEW v_wm WITH (trigger = 'manual', max_batch_rows = 100000) AS
+SELECT a.k, a.ts AS ats, b.ts AS bts FROM pw_a a JOIN pw_b b
+	ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '1 minute';
+INSERT INTO pw_a SELECT i, '2026-01-01 12:00' FROM generate_series(1, 40000) i;
+REFRESH MATERIALIZED VIEW v_wm;
+INSERT INTO pw_b SELECT 4 * i, '2026-01-01 12:00:30' FROM generate_series(1, 8000) i;
+SET work_mem = '64kB';
+SET log_temp_files = -1;
+SET client_min_messages = debug1;
+REFRESH MATERIALIZED VIEW v_wm;
+RESET client_min_messages;
+RESET log_temp_files;
+RESET work_mem;
+INSERT INTO pw_b SELECT 4 * i + 1, '2026-01-01 12:00:40' FROM generate_series(1, 8000) i;
+SET client_min_messages = debug1;
+REFRESH MATERIALIZED VIEW v_wm;
+RESET client_min_messages;
+SELECT count(*), count(DISTINCT k), min(k), max(k) FROM v_wm;
+DROP MATERIALIZED VIEW v_wm;
+DROP FOREIGN TABLE pw_a, pw_b;
+
 DROP MATERIALIZED VIEW v_cross, v_multi, v_text, v_left, v_right, v_full, v_noeq, v_collate, v_old;
 DROP VIEW state_indexes;
 DROP FUNCTION check_views(), view_diff(regclass, text), view_rows(regclass), pairs(text, text), wm(text),

@@ -61,6 +61,7 @@
 #include "parser/parsetree.h"
 #include "rewrite/rewriteManip.h"
 #include "tcop/tcopprot.h"
+#include "miscadmin.h"
 #include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -444,8 +445,12 @@ probe_operators(JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 	return true;
 }
 
-/* the distinct keys of other's new rows that are not late, sorted */
-static void
+/*
+ * The distinct keys of other's new rows that are not late, sorted. False
+ * if they take more than work_mem (the state is then read whole: keys
+ * that many are many for any state a probe pays off on).
+ */
+static bool
 probe_keys(JoinRun *jr, JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 {
 	int			nkeys = s->def->nkeys;
@@ -455,6 +460,10 @@ probe_keys(JoinRun *jr, JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 	int			n = 0,
 				size = 0;
 	KeyOrder	ko = {nkeys, ssup};
+	MemoryContext keycxt = AllocSetContextCreate(CurrentMemoryContext,
+												 "pg_stream join keys",
+												 ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(keycxt);
 
 	delta_open(&r, other->batch, other->desc, CurrentMemoryContext);
 	while (delta_next(&r, slot))
@@ -464,6 +473,15 @@ probe_keys(JoinRun *jr, JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 
 		if (row_is_late(jr, other, slot))
 			continue;
+		if (n % 1024 == 0 &&
+			MemoryContextMemAllocated(keycxt, true) > (Size) work_mem * 1024)
+		{
+			delta_close(&r);
+			ExecDropSingleTupleTableSlot(slot);
+			MemoryContextSwitchTo(old);
+			MemoryContextDelete(keycxt);
+			return false;
+		}
 		key = palloc(sizeof(Datum) * nkeys);
 		for (int i = 0; i < nkeys && !null; i++)
 		{
@@ -488,6 +506,8 @@ probe_keys(JoinRun *jr, JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 
 	if (n > 1)
 		qsort_arg(keys, n, sizeof(Datum *), key_cmp, &ko);
+	/* the array of distinct keys in the caller's context */
+	MemoryContextSwitchTo(old);
 	s->probekeys = palloc(sizeof(Datum) * Max(n, 1) * nkeys);
 	s->nprobe = 0;
 	for (int k = 0; k < n; k++)
@@ -497,6 +517,8 @@ probe_keys(JoinRun *jr, JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 		memcpy(&s->probekeys[s->nprobe * nkeys], keys[k], sizeof(Datum) * nkeys);
 		s->nprobe++;
 	}
+	/* (keycxt holds the keys' values: it goes with the caller's context) */
+	return true;
 }
 
 /* does the batch read s's state by key, probed by other's new rows */
@@ -522,7 +544,11 @@ probe_begin(JoinRun *jr, JoinRunSide *s, JoinRunSide *other)
 		s->whole = "the key index cannot be probed with the other stream's values";
 		return;
 	}
-	probe_keys(jr, s, other, ssup);
+	if (!probe_keys(jr, s, other, ssup))
+	{
+		s->whole = "the other stream's new rows have more keys than work_mem holds";
+		return;
+	}
 	if ((double) s->nprobe * PROBE_COST > (double) s->stream->state_rows && s->nprobe > 0)
 	{
 		s->whole = "the other stream's new rows have many keys for the state";

@@ -25,19 +25,22 @@
  *	  so with kstore_begin_ordered, giving how many keys it will look up
  *	  and how many rows the table holds. If the keys are dense (at least
  *	  one for every KSTORE_WALK_RATIO rows), the store walks the index once
- *	  from the start, reading keys from the index tuples and the heap only
- *	  for a key that matches: a merge join of the batch with the store, in
- *	  O(table) steps that cost a comparison each, instead of one descent
- *	  of the tree per key. Otherwise each key is one descent, in key
- *	  order, so the tree's pages are hot. The order is checked: a key not
- *	  above the previous one is an error, never a missed row.
+ *	  from the first key, reading keys from the index tuples and the heap
+ *	  only for a key that matches: a merge join of the batch with the
+ *	  store, in steps that cost a comparison each, instead of one descent
+ *	  of the tree per key (keys whose first column is NULL, which sort
+ *	  last and which a walk started at a value never reaches, are
+ *	  probed). Otherwise each key is one descent, in key order, so the
+ *	  tree's pages are hot. The order is checked: a key not above the
+ *	  previous one turns the walk off with a warning, so no row is missed.
  *
  *	- A row found once can be reached again by its tid: kstore_fetch
  *	  returns the row at a remembered tid only if it is visible and still
  *	  has the given keys (a VACUUM FULL, a restore or a rewrite moves rows;
- *	  the caller then looks the key up). An aggregation keeps the tid of
- *	  each group's view row in its state row, so a group touched costs
- *	  one index lookup (the state's), not two.
+ *	  the caller then looks the key up). It prunes the page first, as an
+ *	  index scan does, so updates find room on it. An aggregation keeps
+ *	  the tid of each group's view row in its state row, so a group
+ *	  touched costs one index lookup (the state's), not two.
  *
  *	- Inserts are buffered (kstore_insert_buffered) and written with
  *	  table_multi_insert, one WAL record and one buffer lock per page

@@ -229,6 +229,15 @@ INSERT INTO pw_b SELECT 4 * i + 1, '2026-01-01 12:00:40' FROM generate_series(1,
 SET client_min_messages = debug1;
 REFRESH MATERIALIZED VIEW v_wm;
 RESET client_min_messages;
+-- many rows, few keys: made distinct as they fill work_mem, and probed
+INSERT INTO pw_b SELECT 4 * (i % 5) + 2, '2026-01-01 12:00:50' FROM generate_series(1, 20000) i;
+SET work_mem = '64kB';
+SET log_temp_files = -1;
+SET client_min_messages = debug1;
+REFRESH MATERIALIZED VIEW v_wm;
+RESET client_min_messages;
+RESET log_temp_files;
+RESET work_mem;
 SELECT count(*), count(DISTINCT k), min(k), max(k) FROM v_wm;
 DROP MATERIALIZED VIEW v_wm;
 DROP FOREIGN TABLE pw_a, pw_b;

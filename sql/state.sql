@@ -173,6 +173,26 @@ INSERT INTO st_ev VALUES ('a', '2026-01-01 12:00:30+00'), ('b', '2026-01-01 12:0
 REFRESH MATERIALIZED VIEW st_win;
 SELECT count(*) = count(DISTINCT (w, k)) AS one_row_a_group FROM st_win;
 
+-- a volatile function in the query sees the view as it was before the
+-- batch, on every row (the output is written once the plan is done)
+CREATE FOREIGN TABLE st_src4 (a int) SERVER stream;
+CREATE FUNCTION st_seen() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+	RETURN (SELECT count(*) FROM public.st_vol);
+EXCEPTION WHEN undefined_table THEN
+	RETURN -1;
+END $$;
+CREATE MATERIALIZED VIEW st_vol WITH (trigger = 'manual') AS
+SELECT a, st_seen() AS seen FROM st_src4;
+INSERT INTO st_src4 SELECT i FROM generate_series(1, 5) i;
+REFRESH MATERIALIZED VIEW st_vol;
+INSERT INTO st_src4 SELECT i FROM generate_series(6, 8) i;
+REFRESH MATERIALIZED VIEW st_vol;
+SELECT seen, count(*) FROM st_vol GROUP BY 1 ORDER BY 1;
+DROP MATERIALIZED VIEW st_vol;
+DROP FUNCTION st_seen();
+DROP FOREIGN TABLE st_src4;
+
 -- a fillfactor of the user's own is kept
 CREATE MATERIALIZED VIEW st_ff WITH (trigger = 'manual', fillfactor = 90) AS
 SELECT a, count(*) AS n FROM st_src GROUP BY a;

@@ -50,6 +50,8 @@
 #include "executor/executor.h"
 #include "executor/tstoreReceiver.h"
 #include "miscadmin.h"
+#include "optimizer/optimizer.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
@@ -721,6 +723,17 @@ batch_query(Batch *bt, JoinRun **jr, TupleDesc *outdesc, DestReceiver *dest)
 	return out;
 }
 
+/* an aggregation's state table has never held a row */
+static bool
+state_is_empty(CqDef *cq)
+{
+	Relation	srel = table_open(cq->state_relid, AccessShareLock);
+	bool		empty = RelationGetNumberOfBlocks(srel) == 0;
+
+	table_close(srel, AccessShareLock);
+	return empty;
+}
+
 /*
  * A batch with input: run the query, write its output to the view (and
  * the state), make final the windows the watermark closed, hand the rows
@@ -761,9 +774,13 @@ batch_with_input(Batch *bt)
 	 * The output is written as the plan yields it: rows, and an
 	 * aggregation's groups while its state is empty (how many come decides
 	 * nothing then). Otherwise the merge walks or probes the state by how
-	 * many groups there are, once they are all there.
+	 * many groups there are, once they are all there. And a query calling
+	 * a volatile function (which takes snapshots of its own) writes when
+	 * the plan is done, so that such a function sees the view as it was
+	 * before the batch, on every row.
 	 */
-	if (!cq->is_agg || bt->state_rows == 0)
+	if (!contain_volatile_functions((Node *) (cq->is_agg ? cq->batch_query : cq->query)) &&
+		(!cq->is_agg || state_is_empty(cq)))
 	{
 		DestReceiver *dest = cq->is_agg ?
 			pgs_merge_receiver(cq, agg_has_watermark, agg_wm, &bt->state_rows,
@@ -777,9 +794,24 @@ batch_with_input(Batch *bt)
 	else
 	{
 		out = batch_query(bt, &jr, &outdesc, NULL);
-		bt->rows_out = pgs_merge_groups(cq, out, outdesc, agg_has_watermark, agg_wm,
-										&bt->state_rows, &bt->rows_late,
-										sink_rows, sink_deleted);
+		if (cq->is_agg)
+			bt->rows_out = pgs_merge_groups(cq, out, outdesc, agg_has_watermark, agg_wm,
+											&bt->state_rows, &bt->rows_late,
+											sink_rows, sink_deleted);
+		else
+		{
+			/* the rows, once the plan is done */
+			DestReceiver *dest = pgs_rows_receiver(cq, sink_rows);
+			TupleTableSlot *slot = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
+
+			dest->rStartup(dest, CMD_SELECT, outdesc);
+			while (tuplestore_gettupleslot(out, true, false, slot))
+				dest->receiveSlot(slot, dest);
+			dest->rShutdown(dest);
+			bt->rows_out = pgs_receiver_rows(dest);
+			dest->rDestroy(dest);
+			ExecDropSingleTupleTableSlot(slot);
+		}
 		tuplestore_end(out);
 	}
 	/* windows final under the watermark the batch ran with */

@@ -446,26 +446,73 @@ probe_operators(JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 }
 
 /*
+ * Sort keys[0..n) and copy the distinct ones (and their values) into a new
+ * context under parent, which *cxt then is (the old one is deleted);
+ * returns how many, parent the current context.
+ */
+static int
+distinct_keys(Datum ***keys, int n, KeyOrder *ko, JoinRunSide *other,
+			  MemoryContext *cxt, MemoryContext parent)
+{
+	int			nkeys = ko->nkeys;
+	MemoryContext to = AllocSetContextCreate(parent, "pg_stream join keys",
+											 ALLOCSET_DEFAULT_SIZES);
+	Datum	  **out;
+	int			m = 0;
+
+	MemoryContextSwitchTo(to);
+	out = palloc(sizeof(Datum *) * Max(n, 1));
+
+	if (n > 1)
+		qsort_arg(*keys, n, sizeof(Datum *), key_cmp, ko);
+	for (int k = 0; k < n; k++)
+	{
+		Datum	   *key;
+
+		if (k > 0 && key_cmp(&(*keys)[k - 1], &(*keys)[k], ko) == 0)
+			continue;
+		key = palloc(sizeof(Datum) * nkeys);
+		for (int i = 0; i < nkeys; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(other->desc, other->def->keycols[i] - 1);
+
+			key[i] = datumCopy((*keys)[k][i], a->attbyval, a->attlen);
+		}
+		out[m++] = key;
+	}
+	/* (the old context may be the current one) */
+	MemoryContextSwitchTo(parent);
+	if (*cxt)
+		MemoryContextDelete(*cxt);
+	*cxt = to;
+	*keys = out;
+	return m;
+}
+
+/*
  * The distinct keys of other's new rows that are not late, sorted. False
- * if they take more than work_mem (the state is then read whole: keys
- * that many are many for any state a probe pays off on).
+ * if they take more than half of work_mem (the state is then read whole:
+ * keys that many are many for any state a probe pays off on). The keys
+ * are collected in work_mem, made distinct whenever they fill it.
  */
 static bool
 probe_keys(JoinRun *jr, JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 {
 	int			nkeys = s->def->nkeys;
+	Size		limit = (Size) work_mem * 1024;
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(other->desc, &TTSOpsVirtual);
 	DeltaReader r;
 	Datum	  **keys = NULL;
 	int			n = 0,
 				size = 0;
 	KeyOrder	ko = {nkeys, ssup};
-	MemoryContext keycxt = AllocSetContextCreate(CurrentMemoryContext,
-												 "pg_stream join keys",
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext keycxt = AllocSetContextCreate(caller, "pg_stream join keys",
 												 ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(keycxt);
+	bool		fits = true;
 
-	delta_open(&r, other->batch, other->desc, CurrentMemoryContext);
+	/* (the rows are read in the caller's context: a slot may own a row) */
+	delta_open(&r, other->batch, other->desc, caller);
 	while (delta_next(&r, slot))
 	{
 		Datum	   *key;
@@ -473,15 +520,17 @@ probe_keys(JoinRun *jr, JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 
 		if (row_is_late(jr, other, slot))
 			continue;
-		if (n % 1024 == 0 &&
-			MemoryContextMemAllocated(keycxt, true) > (Size) work_mem * 1024)
+		if (n % 1024 == 0 && MemoryContextMemAllocated(keycxt, true) > limit)
 		{
-			delta_close(&r);
-			ExecDropSingleTupleTableSlot(slot);
-			MemoryContextSwitchTo(old);
-			MemoryContextDelete(keycxt);
-			return false;
+			n = distinct_keys(&keys, n, &ko, other, &keycxt, caller);
+			size = Max(n, 1);
+			if (MemoryContextMemAllocated(keycxt, true) > limit / 2)
+			{
+				fits = false;
+				break;
+			}
 		}
+		MemoryContextSwitchTo(keycxt);
 		key = palloc(sizeof(Datum) * nkeys);
 		for (int i = 0; i < nkeys && !null; i++)
 		{
@@ -492,32 +541,33 @@ probe_keys(JoinRun *jr, JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 			if (!null)
 				key[i] = datumCopy(key[i], a->attbyval, a->attlen);
 		}
-		if (null)
-			continue;
-		if (n == size)
+		if (!null)
 		{
-			size = size ? size * 2 : 256;
-			keys = keys ? repalloc(keys, sizeof(Datum *) * size) : palloc(sizeof(Datum *) * size);
+			if (n == size)
+			{
+				size = size ? size * 2 : 256;
+				keys = keys ? repalloc(keys, sizeof(Datum *) * size) :
+					palloc(sizeof(Datum *) * size);
+			}
+			keys[n++] = key;
 		}
-		keys[n++] = key;
+		/* (a key with a NULL: its copies go with the context) */
+		MemoryContextSwitchTo(caller);
 	}
 	delta_close(&r);
 	ExecDropSingleTupleTableSlot(slot);
-
-	if (n > 1)
-		qsort_arg(keys, n, sizeof(Datum *), key_cmp, &ko);
-	/* the array of distinct keys in the caller's context */
-	MemoryContextSwitchTo(old);
-	s->probekeys = palloc(sizeof(Datum) * Max(n, 1) * nkeys);
-	s->nprobe = 0;
-	for (int k = 0; k < n; k++)
+	if (!fits)
 	{
-		if (k > 0 && key_cmp(&keys[k - 1], &keys[k], &ko) == 0)
-			continue;
-		memcpy(&s->probekeys[s->nprobe * nkeys], keys[k], sizeof(Datum) * nkeys);
-		s->nprobe++;
+		MemoryContextDelete(keycxt);
+		return false;
 	}
-	/* (keycxt holds the keys' values: it goes with the caller's context) */
+
+	/* the distinct keys, their values in a context of the caller's */
+	n = distinct_keys(&keys, n, &ko, other, &keycxt, caller);
+	s->probekeys = palloc(sizeof(Datum) * Max(n, 1) * nkeys);
+	for (int k = 0; k < n; k++)
+		memcpy(&s->probekeys[k * nkeys], keys[k], sizeof(Datum) * nkeys);
+	s->nprobe = n;
 	return true;
 }
 
@@ -546,7 +596,7 @@ probe_begin(JoinRun *jr, JoinRunSide *s, JoinRunSide *other)
 	}
 	if (!probe_keys(jr, s, other, ssup))
 	{
-		s->whole = "the other stream's new rows have more keys than work_mem holds";
+		s->whole = "the other stream's new rows have more distinct keys than work_mem holds";
 		return;
 	}
 	if ((double) s->nprobe * PROBE_COST > (double) s->stream->state_rows && s->nprobe > 0)

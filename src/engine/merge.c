@@ -402,8 +402,10 @@ merge_begin(GroupMerge *gm, CqDef *cq, TupleDesc outdesc, bool has_watermark,
 		statekeys[k] = k + 1;
 	gm->sw = kstore_open(gm->srel, nkeys, statekeys, gm->estate);
 	gm->vw = kstore_open(gm->vrel, nkeys, cq->key_viewcols, gm->estate);
+	/* the state's size: the batches' count, or the planner's if larger */
 	if (cq->sorted_groups && nkeys > 0)
-		kstore_begin_ordered(gm->sw, groups, *state_rows);
+		kstore_begin_ordered(gm->sw, groups,
+							 Max(*state_rows, (int64) gm->srel->rd_rel->reltuples));
 	gm->merger = aggmerger_create(cq, CurrentMemoryContext);
 	gm->sslot = table_slot_create(gm->srel, NULL);
 	gm->vfetch = table_slot_create(gm->vrel, NULL);

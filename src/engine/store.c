@@ -87,6 +87,7 @@
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/pg_am.h"
+#include "commands/defrem.h"
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
 #include "storage/bufmgr.h"
@@ -636,9 +637,19 @@ struct KStoreScan
 	int64		upto;
 };
 
+/* the operator family of a type's default btree class, or InvalidOid */
+static Oid
+default_family(Oid type)
+{
+	Oid			opclass = GetDefaultOpClass(type, BTREE_AM_OID);
+
+	return OidIsValid(opclass) ? get_opclass_family(opclass) : InvalidOid;
+}
+
 /*
  * The valid btree index of rel, without predicate, whose leading columns
- * are cols (opened with lockmode), or NULL.
+ * are cols, each in its type's default order and its collation (opened
+ * with lockmode), or NULL.
  */
 Relation
 kstore_index_on(Relation rel, int ncols, const AttrNumber *cols, LOCKMODE lockmode)
@@ -654,9 +665,16 @@ kstore_index_on(Relation rel, int ncols, const AttrNumber *cols, LOCKMODE lockmo
 							idx->rd_index->indnkeyatts >= ncols &&
 							RelationGetIndexPredicate(idx) == NIL);
 
+		/* in the column's own order: its type's default class, its collation */
 		for (int i = 0; fits && i < ncols; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), cols[i] - 1);
+
 			fits = (idx->rd_index->indkey.values[i] == cols[i] &&
-					idx->rd_indoption[i] == 0);
+					idx->rd_indoption[i] == 0 &&
+					idx->rd_indcollation[i] == att->attcollation &&
+					default_family(att->atttypid) == idx->rd_opfamily[i]);
+		}
 		if (fits)
 			return idx;
 		index_close(idx, lockmode);

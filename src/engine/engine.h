@@ -105,7 +105,6 @@ extern void kstore_delete_current(KeyedStore *s);
 extern void kstore_expired_begin(KeyedStore *s, AttrNumber col, int64 upto);
 extern bool kstore_expired_next(KeyedStore *s, TupleTableSlot *slot);
 extern void kstore_expired_end(KeyedStore *s);
-extern int64 kstore_inserted(KeyedStore *s);
 extern void kstore_close(KeyedStore *s);
 typedef struct KStoreScan KStoreScan;
 extern Relation kstore_index_on(Relation rel, int ncols, const AttrNumber *cols,

@@ -26,8 +26,8 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/pg_type.h"
-#include "storage/bufmgr.h"
 #include "executor/executor.h"
+#include "storage/bufmgr.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -134,7 +134,6 @@ pgs_rows_receiver(CqDef *cq, Tuplestorestate *sink_rows)
 	r->sink_rows = sink_rows;
 	return &r->pub;
 }
-
 
 /*
  * A group's row of the view, from its keys and its aggregates' values: the

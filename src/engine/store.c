@@ -138,7 +138,6 @@ struct KeyedStore
 	int			nbuf;
 	int			nbuf_written;	/* slots of the last flush */
 	MemoryContext bufcxt;
-	int64		inserted;
 };
 
 /* the unique index whose columns are exactly keycols, in order */
@@ -465,7 +464,6 @@ kstore_insert(KeyedStore *s, TupleTableSlot *slot)
 	table_tuple_insert(s->rel, slot, GetCurrentCommandId(true), 0, NULL);
 	if (s->rri->ri_NumIndices > 0)
 		ExecInsertIndexTuples(s->rri, slot, s->estate, false, false, NULL, NIL);
-	s->inserted++;
 }
 
 /*
@@ -520,7 +518,6 @@ kstore_flush(KeyedStore *s)
 			ResetPerTupleExprContext(s->estate);
 		}
 	}
-	s->inserted += n;
 	s->nbuf = 0;
 	s->nbuf_written = n;
 	return n;
@@ -822,13 +819,6 @@ kstore_scan_end(KStoreScan *sc)
 	if (sc->hscan)
 		table_endscan(sc->hscan);
 	pfree(sc);
-}
-
-/* rows written by this store */
-int64
-kstore_inserted(KeyedStore *s)
-{
-	return s->inserted;
 }
 
 void

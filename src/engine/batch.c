@@ -723,6 +723,34 @@ batch_query(Batch *bt, JoinRun **jr, TupleDesc *outdesc, DestReceiver *dest)
 	return out;
 }
 
+/*
+ * Where the batch's output goes: an aggregation's merge (of groups groups,
+ * 0 if not known; windows final under the watermark wm, if has_wm), or the
+ * view's new rows.
+ */
+static DestReceiver *
+output_receiver(Batch *bt, int64 groups, bool has_wm, int64 wm,
+				Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted)
+{
+	if (!bt->cq->is_agg)
+		return pgs_rows_receiver(bt->cq, sink_rows);
+	return pgs_merge_receiver(bt->cq, groups, has_wm, wm, &bt->state_rows,
+							  &bt->rows_late, sink_rows, sink_deleted);
+}
+
+/* the rows of a tuplestore into a receiver */
+static void
+feed_receiver(DestReceiver *dest, Tuplestorestate *ts, TupleDesc desc)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+
+	dest->rStartup(dest, CMD_SELECT, desc);
+	while (tuplestore_gettupleslot(ts, true, false, slot))
+		dest->receiveSlot(slot, dest);
+	dest->rShutdown(dest);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
 /* an aggregation's state table has never held a row */
 static bool
 state_is_empty(CqDef *cq)
@@ -747,6 +775,7 @@ batch_with_input(Batch *bt)
 	TupleDesc	outdesc;
 	Tuplestorestate *sink_rows = NULL;
 	Tuplestorestate *sink_deleted = NULL;
+	DestReceiver *dest;
 	JoinRun    *jr = NULL;
 	bool		agg_has_watermark = bt->row.has_watermark;
 	int64		agg_wm = bt->row.watermark;
@@ -782,38 +811,19 @@ batch_with_input(Batch *bt)
 	if (!contain_volatile_functions((Node *) (cq->is_agg ? cq->batch_query : cq->query)) &&
 		(!cq->is_agg || state_is_empty(cq)))
 	{
-		DestReceiver *dest = cq->is_agg ?
-			pgs_merge_receiver(cq, agg_has_watermark, agg_wm, &bt->state_rows,
-							   &bt->rows_late, sink_rows, sink_deleted) :
-			pgs_rows_receiver(cq, sink_rows);
-
+		dest = output_receiver(bt, 0, agg_has_watermark, agg_wm, sink_rows, sink_deleted);
 		(void) batch_query(bt, &jr, &outdesc, dest);
-		bt->rows_out = pgs_receiver_rows(dest);
-		dest->rDestroy(dest);
 	}
 	else
 	{
 		out = batch_query(bt, &jr, &outdesc, NULL);
-		if (cq->is_agg)
-			bt->rows_out = pgs_merge_groups(cq, out, outdesc, agg_has_watermark, agg_wm,
-											&bt->state_rows, &bt->rows_late,
-											sink_rows, sink_deleted);
-		else
-		{
-			/* the rows, once the plan is done */
-			DestReceiver *dest = pgs_rows_receiver(cq, sink_rows);
-			TupleTableSlot *slot = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
-
-			dest->rStartup(dest, CMD_SELECT, outdesc);
-			while (tuplestore_gettupleslot(out, true, false, slot))
-				dest->receiveSlot(slot, dest);
-			dest->rShutdown(dest);
-			bt->rows_out = pgs_receiver_rows(dest);
-			dest->rDestroy(dest);
-			ExecDropSingleTupleTableSlot(slot);
-		}
+		dest = output_receiver(bt, tuplestore_tuple_count(out), agg_has_watermark, agg_wm,
+							   sink_rows, sink_deleted);
+		feed_receiver(dest, out, outdesc);
 		tuplestore_end(out);
 	}
+	bt->rows_out = pgs_receiver_rows(dest);
+	dest->rDestroy(dest);
 	/* windows final under the watermark the batch ran with */
 	if (bt->finalizes)
 	{

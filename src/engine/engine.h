@@ -102,9 +102,6 @@ extern TupleTableSlot *kstore_flushed(KeyedStore *s, int i);
 extern void kstore_update(KeyedStore *s, TupleTableSlot *slot);
 extern void kstore_update_tid(KeyedStore *s, ItemPointer tid, TupleTableSlot *slot);
 extern void kstore_delete_current(KeyedStore *s);
-extern void kstore_expired_begin(KeyedStore *s, AttrNumber col, int64 upto);
-extern bool kstore_expired_next(KeyedStore *s, TupleTableSlot *slot);
-extern void kstore_expired_end(KeyedStore *s);
 extern void kstore_close(KeyedStore *s);
 typedef struct KStoreScan KStoreScan;
 extern Relation kstore_index_on(Relation rel, int ncols, const AttrNumber *cols,
@@ -119,11 +116,8 @@ extern void kstore_scan_rescan(KStoreScan *sc);
 extern void kstore_scan_end(KStoreScan *sc);
 
 /* in engine/merge.c: a batch's output into the view and the state */
-extern int64 pgs_merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
-							  bool has_watermark, int64 watermark,
-							  int64 *state_rows, int64 *rows_late,
-							  Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted);
-extern DestReceiver *pgs_merge_receiver(CqDef *cq, bool has_watermark, int64 watermark,
+extern DestReceiver *pgs_merge_receiver(CqDef *cq, int64 groups, bool has_watermark,
+										int64 watermark,
 										int64 *state_rows, int64 *rows_late,
 										Tuplestorestate *sink_rows,
 										Tuplestorestate *sink_deleted);

@@ -50,9 +50,40 @@ copy_slot_values(TupleTableSlot *from, TupleTableSlot *to, int natts)
  * the copy is an ordinary table, which it does dump). A DestReceiver: the
  * rows are written as the plan yields them.
  */
-typedef struct RowsReceiver
+typedef struct OutputReceiver
 {
 	DestReceiver pub;
+	int64		n;				/* rows written to the view (or deleted) */
+} OutputReceiver;
+
+static void receiver_destroy(DestReceiver *self);
+
+/* a receiver of the batch's output, of these callbacks */
+static void *
+output_receiver(Size size, bool (*receive) (TupleTableSlot *, DestReceiver *),
+				void (*startup) (DestReceiver *, int, TupleDesc),
+				void (*shutdown) (DestReceiver *))
+{
+	OutputReceiver *r = palloc0(size);
+
+	r->pub.receiveSlot = receive;
+	r->pub.rStartup = startup;
+	r->pub.rShutdown = shutdown;
+	r->pub.rDestroy = receiver_destroy;
+	r->pub.mydest = DestNone;
+	return r;
+}
+
+/* the rows a receiver of pgs_rows_receiver or pgs_merge_receiver wrote */
+int64
+pgs_receiver_rows(DestReceiver *dest)
+{
+	return ((OutputReceiver *) dest)->n;
+}
+
+typedef struct RowsReceiver
+{
+	OutputReceiver out;
 	CqDef	   *cq;
 	Tuplestorestate *sink_rows;
 	Relation	vrel;
@@ -62,7 +93,6 @@ typedef struct RowsReceiver
 	KeyedStore *cw;
 	TupleTableSlot *vslot;
 	int			natts;
-	int64		n;
 } RowsReceiver;
 
 static void
@@ -94,7 +124,7 @@ rows_receive(TupleTableSlot *slot, DestReceiver *self)
 	if (r->sink_rows)
 		tuplestore_puttupleslot(r->sink_rows, r->vslot);
 	ResetPerTupleExprContext(r->estate);
-	r->n++;
+	r->out.n++;
 	return true;
 }
 
@@ -123,16 +153,12 @@ receiver_destroy(DestReceiver *self)
 DestReceiver *
 pgs_rows_receiver(CqDef *cq, Tuplestorestate *sink_rows)
 {
-	RowsReceiver *r = palloc0(sizeof(RowsReceiver));
+	RowsReceiver *r = output_receiver(sizeof(RowsReceiver), rows_receive,
+									  rows_startup, rows_shutdown);
 
-	r->pub.receiveSlot = rows_receive;
-	r->pub.rStartup = rows_startup;
-	r->pub.rShutdown = rows_shutdown;
-	r->pub.rDestroy = receiver_destroy;
-	r->pub.mydest = DestNone;
 	r->cq = cq;
 	r->sink_rows = sink_rows;
-	return &r->pub;
+	return &r->out.pub;
 }
 
 /*
@@ -198,17 +224,17 @@ final_row_end(FinalRow *fr)
 	ExecDropSingleTupleTableSlot(fr->vslot);
 }
 
-/* write a group's row of the view, found by its keys, and give it to the sink */
-static void
-upsert_view_row(KeyedStore *vw, Datum *keys, bool *keynulls, TupleTableSlot *row,
-				Tuplestorestate *sink_rows)
+/*
+ * Find a group's row of the view (for kstore_update or _delete_current):
+ * at the tid its state row keeps, if it still is there, else by its keys.
+ */
+static bool
+find_view_row(KeyedStore *vw, Datum rowtid, bool rowtid_null, Datum *keys,
+			  bool *keynulls, TupleTableSlot *fetch)
 {
-	if (kstore_lookup(vw, keys, keynulls, NULL))
-		kstore_update(vw, row);
-	else
-		kstore_insert(vw, row);
-	if (sink_rows)
-		tuplestore_puttupleslot(sink_rows, row);
+	return (!rowtid_null &&
+			kstore_fetch(vw, (ItemPointer) DatumGetPointer(rowtid), keys, keynulls, fetch)) ||
+		kstore_lookup(vw, keys, keynulls, NULL);
 }
 
 /*
@@ -481,10 +507,8 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 	{
 		/* where the group's row is: at the tid its state keeps, else by key */
 		if (found)
-			has_row = (!rowtid_null &&
-					   kstore_fetch(gm->vw, (ItemPointer) DatumGetPointer(rowtid),
-									in->tts_values, in->tts_isnull, gm->vfetch)) ||
-				kstore_lookup(gm->vw, in->tts_values, in->tts_isnull, NULL);
+			has_row = find_view_row(gm->vw, rowtid, rowtid_null, in->tts_values,
+									in->tts_isnull, gm->vfetch);
 		else if (gm->lookup_new)
 			has_row = kstore_lookup(gm->vw, in->tts_values, in->tts_isnull, NULL);
 		keep = final_row_project(fr, nkeys, in->tts_values, in->tts_isnull);
@@ -589,38 +613,16 @@ merge_end(GroupMerge *gm)
  * when its window is final, and rows for a final window are late, while
  * the view evicts; a view row never outlives its state otherwise), so new
  * groups cost no lookup at all and are written in multi-inserts. A view
- * that evicted and evicts no more looks new groups up (lookup_new). Each touched group costs at most one index lookup and
- * one write in the state table and one in the view, updates in place.
- */
-int64
-pgs_merge_groups(CqDef *cq, Tuplestorestate *out, TupleDesc outdesc,
-				 bool has_watermark, int64 watermark,
-				 int64 *state_rows, int64 *rows_late,
-				 Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted)
-{
-	GroupMerge	gm;
-	TupleTableSlot *in = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
-	int64		n;
-
-	merge_begin(&gm, cq, outdesc, has_watermark, watermark, state_rows, rows_late,
-				sink_rows, sink_deleted, tuplestore_tuple_count(out));
-	while (tuplestore_gettupleslot(out, true, false, in))
-		merge_group(&gm, in);
-	n = merge_end(&gm);
-	ExecDropSingleTupleTableSlot(in);
-	return n;
-}
-
-/*
- * The same as the plan yields the groups, with no tuplestore between: for
- * a state known to be empty, where how many groups come does not matter
- * (there is nothing to walk or probe). The DestReceiver's rShutdown ends
- * the merge; pgs_receiver_rows then gives the rows written.
+ * that evicted and evicts no more looks new groups up (lookup_new). Each
+ * touched group costs at most one index lookup and one write in the state
+ * table and one in the view, updates in place. A DestReceiver: the groups
+ * are merged as they come (from the plan, or from a tuplestore).
  */
 typedef struct MergeReceiver
 {
-	DestReceiver pub;
+	OutputReceiver out;
 	CqDef	   *cq;
+	int64		groups;
 	bool		has_watermark;
 	int64		watermark;
 	int64	   *state_rows;
@@ -628,7 +630,6 @@ typedef struct MergeReceiver
 	Tuplestorestate *sink_rows;
 	Tuplestorestate *sink_deleted;
 	GroupMerge	gm;
-	int64		n;
 } MergeReceiver;
 
 static void
@@ -637,7 +638,7 @@ merge_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	MergeReceiver *r = (MergeReceiver *) self;
 
 	merge_begin(&r->gm, r->cq, typeinfo, r->has_watermark, r->watermark, r->state_rows,
-				r->rows_late, r->sink_rows, r->sink_deleted, 1);
+				r->rows_late, r->sink_rows, r->sink_deleted, r->groups);
 }
 
 static bool
@@ -652,38 +653,30 @@ merge_shutdown(DestReceiver *self)
 {
 	MergeReceiver *r = (MergeReceiver *) self;
 
-	r->n = merge_end(&r->gm);
+	r->out.n = merge_end(&r->gm);
 }
 
+/*
+ * The receiver of an aggregation's groups, groups of them (0: not known,
+ * for a state that never held a row, which is walked whatever comes).
+ */
 DestReceiver *
-pgs_merge_receiver(CqDef *cq, bool has_watermark, int64 watermark,
+pgs_merge_receiver(CqDef *cq, int64 groups, bool has_watermark, int64 watermark,
 				   int64 *state_rows, int64 *rows_late,
 				   Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted)
 {
-	MergeReceiver *r = palloc0(sizeof(MergeReceiver));
+	MergeReceiver *r = output_receiver(sizeof(MergeReceiver), merge_receive,
+									   merge_startup, merge_shutdown);
 
-	r->pub.receiveSlot = merge_receive;
-	r->pub.rStartup = merge_startup;
-	r->pub.rShutdown = merge_shutdown;
-	r->pub.rDestroy = receiver_destroy;
-	r->pub.mydest = DestNone;
 	r->cq = cq;
+	r->groups = groups;
 	r->has_watermark = has_watermark;
 	r->watermark = watermark;
 	r->state_rows = state_rows;
 	r->rows_late = rows_late;
 	r->sink_rows = sink_rows;
 	r->sink_deleted = sink_deleted;
-	return &r->pub;
-}
-
-/* the rows a receiver of pgs_rows_receiver or pgs_merge_receiver wrote */
-int64
-pgs_receiver_rows(DestReceiver *dest)
-{
-	if (dest->receiveSlot == rows_receive)
-		return ((RowsReceiver *) dest)->n;
-	return ((MergeReceiver *) dest)->n;
+	return &r->out.pub;
 }
 
 
@@ -705,9 +698,10 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
 	Relation	crel = table_open(cq->rows_relid, RowExclusiveLock);
 	AttrNumber	rowcol = view_row_column(cq, srel);
+	AttrNumber	wcol = cq->window_key + 1;
+	Relation	widx = kstore_index_on(srel, 1, &wcol, AccessShareLock);
+	KStoreScan *scan;
 	EState	   *estate = CreateExecutorState();
-	AttrNumber *statekeys = palloc(sizeof(AttrNumber) * nkeys);
-	KeyedStore *sw;
 	KeyedStore *vw = kstore_open(vrel, nkeys, cq->key_viewcols, estate);
 	KeyedStore *cw = kstore_open(crel, 0, NULL, estate);
 	AggMerger  *merger = NULL;
@@ -717,15 +711,12 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 	int64		n = 0;
 
 	Assert(cq != NULL && cq->evicts && evicted != NULL && nkeys > 0);
-	for (int k = 0; k < nkeys; k++)
-		statekeys[k] = k + 1;
-	sw = kstore_open(srel, nkeys, statekeys, estate);
 	*evicted = 0;
 	if (pg_sub_s64_overflow(watermark, cq->window_size, &last))
 		last = PG_INT64_MIN;	/* -infinity: only windows starting there */
 	final_row_init(&fr, cq, RelationGetDescr(srel), vrel, estate);
-	kstore_expired_begin(sw, cq->window_key + 1, last);
-	while (kstore_expired_next(sw, sslot))
+	scan = kstore_scan_expired(srel, widx, wcol, last, GetActiveSnapshot());
+	while (kstore_scan_next(scan, sslot))
 	{
 		if (merger == NULL)
 		{
@@ -743,26 +734,27 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 			if (cq->mode == OUTPUT_APPEND)
 			{
 				/* (a view switched from update mode may have the row already) */
-				if (rowcol && !sslot->tts_isnull[rowcol - 1] &&
-					kstore_fetch(vw, (ItemPointer) DatumGetPointer(sslot->tts_values[rowcol - 1]),
-								 sslot->tts_values, sslot->tts_isnull, vfetch))
+				if (find_view_row(vw, rowcol ? sslot->tts_values[rowcol - 1] : (Datum) 0,
+								  !rowcol || sslot->tts_isnull[rowcol - 1],
+								  sslot->tts_values, sslot->tts_isnull, vfetch))
 					kstore_update(vw, fr.vslot);
 				else
-					upsert_view_row(vw, sslot->tts_values, sslot->tts_isnull, fr.vslot, NULL);
+					kstore_insert(vw, fr.vslot);
 				if (sink_rows)
 					tuplestore_puttupleslot(sink_rows, fr.vslot);
 				n++;
 			}
 			kstore_insert(cw, fr.vslot);
 		}
-		kstore_delete_current(sw);
+		simple_table_tuple_delete(srel, &sslot->tts_tid, GetActiveSnapshot());
 		(*evicted)++;
 		aggmerger_reset(merger);
 		ResetExprContext(fr.econtext);
 	}
-	kstore_expired_end(sw);
+	kstore_scan_end(scan);
+	if (widx)
+		index_close(widx, AccessShareLock);
 	final_row_end(&fr);
-	kstore_close(sw);
 	kstore_close(vw);
 	kstore_close(cw);
 	ExecDropSingleTupleTableSlot(sslot);

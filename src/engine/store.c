@@ -55,7 +55,7 @@
  *
  *	- Rows that expire are found through a second btree index whose first
  *	  column is their expiry (a window's start, a join row's expiry),
- *	  with one range scan: kstore_expired_begin / _next.
+ *	  with one range scan: kstore_scan_expired (below).
  *
  *	- States the executor reads (a join's sides: several scans of one
  *	  table open at once, each restarted by its join) are read through a
@@ -128,10 +128,6 @@ struct KeyedStore
 	Datum	   *pkeys;			/* the previous key looked up */
 	bool	   *pnulls;
 	MemoryContext prevcxt;
-
-	/* the expired rows (kstore_expired_begin) */
-	Relation	expidx;
-	KStoreScan *expscan;
 
 	/* buffered inserts */
 	TupleTableSlot **buf;
@@ -562,49 +558,13 @@ kstore_delete_current(KeyedStore *s)
 	s->have_cur = false;
 }
 
-/*
- * Start reading the rows whose expiry, column col (an int64 time:
- * timestamp or timestamptz), is at most upto: one range scan of an index
- * led by that column. A table without one (a state made before its
- * watermark was declared) is scanned whole and filtered.
- */
-void
-kstore_expired_begin(KeyedStore *s, AttrNumber col, int64 upto)
-{
-	Assert(s->expscan == NULL);
-	s->expidx = kstore_index_on(s->rel, 1, &col, AccessShareLock);
-	s->expscan = kstore_scan_expired(s->rel, s->expidx, col, upto, GetActiveSnapshot());
-}
-
-/* the next expired row into slot (remembered for update/delete); false at the end */
-bool
-kstore_expired_next(KeyedStore *s, TupleTableSlot *slot)
-{
-	s->have_cur = false;
-	if (!kstore_scan_next(s->expscan, slot))
-		return false;
-	s->curtid = slot->tts_tid;
-	s->have_cur = true;
-	return true;
-}
-
-void
-kstore_expired_end(KeyedStore *s)
-{
-	if (s->expscan)
-		kstore_scan_end(s->expscan);
-	if (s->expidx)
-		index_close(s->expidx, AccessShareLock);
-	s->expscan = NULL;
-	s->expidx = NULL;
-}
-
 /*------------------------------------------------------------------------
  * Scans of a state: whole, by a sorted set of keys, or its expired rows
  *
- * The reading side of the store, for states read by the executor (a
- * join's sides, engine/join.c): several scans of one table may be open
- * at once, each with its own position, and each may start again.
+ * The reading side of the store: a join's sides, read by the executor
+ * (engine/join.c: several scans of one table may be open at once, each
+ * with its own position, each may start again), and the rows that expire
+ * (a join's, an aggregation's final windows, engine/merge.c).
  *------------------------------------------------------------------------
  */
 typedef enum KStoreScanKind
@@ -825,7 +785,6 @@ void
 kstore_close(KeyedStore *s)
 {
 	Assert(s->nbuf == 0);		/* kstore_flush first */
-	kstore_expired_end(s);
 	if (s->scan)
 		index_endscan(s->scan);
 	if (s->walkscan)

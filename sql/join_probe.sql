@@ -208,38 +208,54 @@ SELECT * FROM v_full WHERE lk IS NULL OR rk IS NULL OR lts IS NULL OR rts IS NUL
 
 -- A batch's keys are probed only while they fit in work_mem: beyond it
 -- the state is read whole (the memory a batch holds stays bounded).
+-- Each batch's rows are logged, and the view compared with its query
+-- over the logs after each batch.
 CREATE FOREIGN TABLE pw_a (k int, ts timestamptz) SERVER stream
 	OPTIONS (event_time 'ts', watermark '1 hour');
 CREATE FOREIGN TABLE pw_b (k int, ts timestamptz) SERVER stream
 	OPTIONS (event_time 'ts', watermark '1 hour');
+CREATE TABLE pw_a_log (k int, ts timestamptz);
+CREATE TABLE pw_b_log (k int, ts timestamptz);
 CREATE MATERIALIZED VIEW v_wm WITH (trigger = 'manual', max_batch_rows = 100000) AS
 SELECT a.k, a.ts AS ats, b.ts AS bts FROM pw_a a JOIN pw_b b
 	ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '1 minute';
-INSERT INTO pw_a SELECT i, '2026-01-01 12:00' FROM generate_series(1, 40000) i;
-REFRESH MATERIALIZED VIEW v_wm;
-INSERT INTO pw_b SELECT 4 * i, '2026-01-01 12:00:30' FROM generate_series(1, 8000) i;
-SET work_mem = '64kB';
-SET log_temp_files = -1;
-SET client_min_messages = debug1;
-REFRESH MATERIALIZED VIEW v_wm;
-RESET client_min_messages;
-RESET log_temp_files;
-RESET work_mem;
+-- a batch of v_wm under work_mem, with its DEBUG1 line, and the rows of
+-- v_wm that its query over the logs does not give, or gives more of
+CREATE FUNCTION wm_batch(mem text, OUT missing bigint, OUT extra bigint) LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM set_config('work_mem', mem, true);
+	PERFORM set_config('log_temp_files', '-1', true);
+	PERFORM set_config('client_min_messages', 'debug1', true);
+	REFRESH MATERIALIZED VIEW v_wm;
+	PERFORM set_config('client_min_messages', 'notice', true);
+	SELECT count(*) INTO missing FROM (
+		SELECT a.k, a.ts, b.ts FROM pw_a_log a JOIN pw_b_log b
+			ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '1 minute'
+		EXCEPT ALL SELECT * FROM v_wm) d;
+	SELECT count(*) INTO extra FROM (
+		SELECT * FROM v_wm EXCEPT ALL
+		SELECT a.k, a.ts, b.ts FROM pw_a_log a JOIN pw_b_log b
+			ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '1 minute') d;
+END $$;
+INSERT INTO pw_a_log SELECT i, '2026-01-01 12:00' FROM generate_series(1, 40000) i;
+INSERT INTO pw_a SELECT * FROM pw_a_log;
+SELECT * FROM wm_batch('4MB');
+-- 8,000 distinct keys: more than 64kB holds
+INSERT INTO pw_b_log SELECT 4 * i, '2026-01-01 12:00:30' FROM generate_series(1, 8000) i;
+INSERT INTO pw_b SELECT * FROM pw_b_log;
+SELECT * FROM wm_batch('64kB');
+-- the same under 4MB: probed
 INSERT INTO pw_b SELECT 4 * i + 1, '2026-01-01 12:00:40' FROM generate_series(1, 8000) i;
-SET client_min_messages = debug1;
-REFRESH MATERIALIZED VIEW v_wm;
-RESET client_min_messages;
--- many rows, few keys: made distinct as they fill work_mem, and probed
+INSERT INTO pw_b_log SELECT 4 * i + 1, '2026-01-01 12:00:40' FROM generate_series(1, 8000) i;
+SELECT * FROM wm_batch('4MB');
+-- many rows, few keys: made distinct as they fill 64kB, and probed
 INSERT INTO pw_b SELECT 4 * (i % 5) + 2, '2026-01-01 12:00:50' FROM generate_series(1, 20000) i;
-SET work_mem = '64kB';
-SET log_temp_files = -1;
-SET client_min_messages = debug1;
-REFRESH MATERIALIZED VIEW v_wm;
-RESET client_min_messages;
-RESET log_temp_files;
-RESET work_mem;
-SELECT count(*), count(DISTINCT k), min(k), max(k) FROM v_wm;
+INSERT INTO pw_b_log SELECT 4 * (i % 5) + 2, '2026-01-01 12:00:50' FROM generate_series(1, 20000) i;
+SELECT * FROM wm_batch('64kB');
+SELECT count(*), count(DISTINCT k) FROM v_wm;
 DROP MATERIALIZED VIEW v_wm;
+DROP FUNCTION wm_batch(text);
+DROP TABLE pw_a_log, pw_b_log;
 DROP FOREIGN TABLE pw_a, pw_b;
 
 DROP MATERIALIZED VIEW v_cross, v_multi, v_text, v_left, v_right, v_full, v_noeq, v_collate, v_old;

@@ -11,12 +11,23 @@ CREATE FOREIGN TABLE st_src (a int, b text, v int) SERVER stream;
 CREATE TABLE st_ref (a int, b text, v int);
 CREATE TABLE st_new (a int, b text, v int);
 -- a batch: the rows of st_new go into the stream and into the
--- reference, then each view takes them in one REFRESH
+-- reference (committed), then each view takes them in one REFRESH
 CREATE FUNCTION st_feed() RETURNS void LANGUAGE sql AS $$
 	INSERT INTO st_src SELECT * FROM st_new;
 	INSERT INTO st_ref SELECT * FROM st_new;
 	DELETE FROM st_new;
 $$;
+-- ... and each view against its batch query
+CREATE FUNCTION st_batch(OUT multi boolean, OUT global boolean, OUT text boolean)
+LANGUAGE plpgsql AS $$
+BEGIN
+	REFRESH MATERIALIZED VIEW st_multi;
+	REFRESH MATERIALIZED VIEW st_global;
+	REFRESH MATERIALIZED VIEW st_text;
+	multi := matches_batch('st_multi', 'st_src', 'st_ref');
+	global := matches_batch('st_global', 'st_src', 'st_ref');
+	text := matches_batch('st_text', 'st_src', 'st_ref');
+END $$;
 
 -- two keys, NULLs among them; HAVING keeps some groups out, in turn
 CREATE MATERIALIZED VIEW st_multi WITH (trigger = 'manual', max_batch_rows = 100000) AS
@@ -42,12 +53,7 @@ INSERT INTO st_new SELECT i, CASE WHEN i % 11 = 0 THEN NULL ELSE 'k' || (i % 4) 
 INSERT INTO st_new SELECT i, 'k' || (i % 4), -i FROM generate_series(1, 2500, 3) i;
 INSERT INTO st_new VALUES (NULL, 'k1', 1), (NULL, NULL, 2), (NULL, NULL, 3);
 SELECT st_feed();
-REFRESH MATERIALIZED VIEW st_multi;
-REFRESH MATERIALIZED VIEW st_global;
-REFRESH MATERIALIZED VIEW st_text;
-SELECT matches_batch('st_multi', 'st_src', 'st_ref'),
-	matches_batch('st_global', 'st_src', 'st_ref'),
-	matches_batch('st_text', 'st_src', 'st_ref');
+SELECT * FROM st_batch();
 SELECT count(*) FROM st_multi;
 
 -- every group again (the walk, which starts at the first key; the NULL
@@ -56,24 +62,14 @@ INSERT INTO st_new SELECT i, CASE WHEN i % 11 = 0 THEN NULL ELSE 'k' || (i % 4) 
 	FROM generate_series(1, 2500) i;
 INSERT INTO st_new VALUES (NULL, 'k1', 1), (NULL, NULL, 2);
 SELECT st_feed();
-REFRESH MATERIALIZED VIEW st_multi;
-REFRESH MATERIALIZED VIEW st_global;
-REFRESH MATERIALIZED VIEW st_text;
-SELECT matches_batch('st_multi', 'st_src', 'st_ref'),
-	matches_batch('st_global', 'st_src', 'st_ref'),
-	matches_batch('st_text', 'st_src', 'st_ref');
+SELECT * FROM st_batch();
 
 -- a few groups (a probe each), old and new, keys between and beyond
 -- the stored ones, NULL keys included
 INSERT INTO st_new VALUES (7, 'k3', 1), (7, 'k3', 1), (1250, 'k2', 5), (2500, 'k0', 9),
 	(0, 'k0', 1), (2501, NULL, 2), (NULL, NULL, 3), (NULL, 'k1', 4), (1250, 'k2x', 6);
 SELECT st_feed();
-REFRESH MATERIALIZED VIEW st_multi;
-REFRESH MATERIALIZED VIEW st_global;
-REFRESH MATERIALIZED VIEW st_text;
-SELECT matches_batch('st_multi', 'st_src', 'st_ref'),
-	matches_batch('st_global', 'st_src', 'st_ref'),
-	matches_batch('st_text', 'st_src', 'st_ref');
+SELECT * FROM st_batch();
 
 -- the views rewritten in reverse order: the tids their states keep
 -- point at other groups' rows
@@ -85,21 +81,11 @@ VACUUM FULL st_global;
 INSERT INTO st_new SELECT i, CASE WHEN i % 11 = 0 THEN NULL ELSE 'k' || (i % 4) END, 3
 	FROM generate_series(1, 2600, 2) i;
 SELECT st_feed();
-REFRESH MATERIALIZED VIEW st_multi;
-REFRESH MATERIALIZED VIEW st_global;
-REFRESH MATERIALIZED VIEW st_text;
-SELECT matches_batch('st_multi', 'st_src', 'st_ref'),
-	matches_batch('st_global', 'st_src', 'st_ref'),
-	matches_batch('st_text', 'st_src', 'st_ref');
+SELECT * FROM st_batch();
 -- and the probes after it
 INSERT INTO st_new VALUES (9, 'k1', 1), (9, 'k1', 1), (NULL, NULL, 1);
 SELECT st_feed();
-REFRESH MATERIALIZED VIEW st_multi;
-REFRESH MATERIALIZED VIEW st_global;
-REFRESH MATERIALIZED VIEW st_text;
-SELECT matches_batch('st_multi', 'st_src', 'st_ref'),
-	matches_batch('st_global', 'st_src', 'st_ref'),
-	matches_batch('st_text', 'st_src', 'st_ref');
+SELECT * FROM st_batch();
 SELECT count(*), sum(n) FROM st_multi;
 SELECT * FROM st_text ORDER BY b COLLATE "C";
 
@@ -199,6 +185,6 @@ SELECT a, count(*) AS n FROM st_src GROUP BY a;
 SELECT reloptions FROM pg_class WHERE oid = 'st_ff'::regclass;
 
 DROP MATERIALIZED VIEW st_ff, st_multi, st_global, st_text, st_rev, st_hot, st_win;
-DROP FUNCTION st_feed();
+DROP FUNCTION st_feed(), st_batch();
 DROP TABLE st_ref, st_new, st_ref2, st_ref3;
 DROP FOREIGN TABLE st_src, st_src2, st_src3, st_ev;

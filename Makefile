@@ -24,6 +24,7 @@ OBJS = \
 	src/engine/join.o \
 	src/engine/aggstate.o \
 	src/engine/merge.o \
+	src/engine/dedup.o \
 	src/engine/batch.o \
 	src/engine/windows.o \
 	src/sources/source.o \

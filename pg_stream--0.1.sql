@@ -102,10 +102,11 @@ CREATE TABLE stream.buffer (
 	stream  pg_catalog.regclass NOT NULL,
 	xid     pg_catalog.int8   NOT NULL,
 	nrows   pg_catalog.int4   NOT NULL,
-	data    pg_catalog.bytea  NOT NULL
+	data    pg_catalog.bytea  NOT NULL,
+	seq     pg_catalog.int8   NOT NULL DEFAULT 0	-- a transaction's chunks in order
 ) WITH (toast_tuple_target = 8160, autovacuum_vacuum_scale_factor = 0.02);
 ALTER TABLE stream.buffer ALTER COLUMN data SET STORAGE EXTERNAL;
-CREATE INDEX buffer_stream_xid ON stream.buffer (stream, xid);
+CREATE INDEX buffer_stream_xid ON stream.buffer (stream, xid, seq);
 
 -- One row per continuous query (a materialized view over streams).
 CREATE TABLE stream.cq (

@@ -758,29 +758,28 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 }
 
 /*
- * A Sort above the Agg passes its columns on, as Vars typed at planning
- * with the aggregates' final types: give them the partial states' types.
+ * A node above the Agg (a Sort; a Result that projects the sorted columns,
+ * when the target list repeats an aggregate) passes its columns on, as
+ * Vars typed at planning with the aggregates' final types: give them the
+ * types of what the node below yields, the partial states' at the Agg.
  */
 static void
-retype_sort_output(Sort *sort, Agg *agg)
+retype_outer_vars(Plan *upper, Plan *lower)
 {
 	ListCell   *lc;
 
-	foreach(lc, sort->plan.targetlist)
+	foreach(lc, upper->targetlist)
 	{
 		TargetEntry *tle = lfirst(lc);
 		Var		   *var = (Var *) tle->expr;
 		TargetEntry *below;
 
 		if (!IsA(var, Var) || var->varno != OUTER_VAR)
-			elog(ERROR, "unexpected sort above the aggregation of a continuous view");
-		below = list_nth(agg->plan.targetlist, var->varattno - 1);
-		if (IsA(below->expr, Aggref))
-		{
-			var->vartype = exprType((Node *) below->expr);
-			var->vartypmod = -1;
-			var->varcollid = exprCollation((Node *) below->expr);
-		}
+			elog(ERROR, "unexpected node above the aggregation of a continuous view");
+		below = list_nth(lower->targetlist, var->varattno - 1);
+		var->vartype = exprType((Node *) below->expr);
+		var->vartypmod = exprTypmod((Node *) below->expr);
+		var->varcollid = exprCollation((Node *) below->expr);
 	}
 }
 
@@ -795,6 +794,8 @@ pgs_plan_batch(CqDef *cq)
 {
 	PlannedStmt *plan;
 	Plan	   *top;
+	Plan	   *sort = NULL;
+	Plan	   *result = NULL;
 	Agg		   *agg;
 	ListCell   *lc;
 	int			i;
@@ -805,11 +806,24 @@ pgs_plan_batch(CqDef *cq)
 	if (!cq->is_agg)
 		return plan;
 
-	/* the groups sorted after a hashed aggregation: a Sort above it */
+	/*
+	 * The groups sorted after a hashed aggregation: a Sort above it, and
+	 * above that a Result when the target list repeats a column (the
+	 * count(*) of late rows, say, and the query's own).
+	 */
 	top = plan->planTree;
+	if (IsA(top, Result) && outerPlan(top) && top->qual == NIL &&
+		((Result *) top)->resconstantqual == NULL)
+	{
+		result = top;
+		top = outerPlan(top);
+	}
 	if (IsA(top, Sort) && outerPlan(top) && (IsA(outerPlan(top), Agg) ||
 											 IsA(outerPlan(top), Group)))
+	{
+		sort = top;
 		top = outerPlan(top);
+	}
 	/*
 	 * GROUP BY without aggregates may be planned as a Group node: as is.
 	 * Not with the count(*) of late rows, which makes it an aggregation.
@@ -846,8 +860,10 @@ pgs_plan_batch(CqDef *cq)
 	}
 	if (i != list_length(cq->aggs))
 		elog(ERROR, "aggregates of a continuous view not found in its plan");
-	if (top != plan->planTree)
-		retype_sort_output((Sort *) plan->planTree, agg);
+	if (sort)
+		retype_outer_vars(sort, top);
+	if (result)
+		retype_outer_vars(result, sort ? sort : top);
 	cq->planned = true;
 	/* HAVING was removed; an Agg qual would be evaluated on partial states */
 	if (agg->plan.qual != NIL)

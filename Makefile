@@ -23,6 +23,7 @@ OBJS = \
 	src/engine/join_analyze.o \
 	src/engine/join.o \
 	src/engine/aggstate.o \
+	src/engine/listagg.o \
 	src/engine/merge.o \
 	src/engine/batch.o \
 	src/engine/windows.o \

@@ -351,8 +351,12 @@ collect_aggrefs(Node *node, List *found)
 	return found;
 }
 
+/*
+ * batchfn: the aggregate the batch runs, pg_stream's own for a list
+ * aggregate (engine/listagg.c), whose support functions these are.
+ */
 static CqAgg *
-check_aggregate(Aggref *aggref)
+check_aggregate(Aggref *aggref, Oid batchfn)
 {
 	CqAgg	   *a = palloc0(sizeof(CqAgg));
 	HeapTuple	tup;
@@ -378,9 +382,9 @@ check_aggregate(Aggref *aggref)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("ORDER BY in aggregate %s is not supported in a continuous view", name),
 				 errhint("Only order-insensitive aggregates can be maintained one batch at a time.")));
-	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(aggref->aggfnoid));
+	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(batchfn));
 	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for aggregate %u", aggref->aggfnoid);
+		elog(ERROR, "cache lookup failed for aggregate %u", batchfn);
 	agg = (Form_pg_aggregate) GETSTRUCT(tup);
 	if (!OidIsValid(agg->aggcombinefn))
 		ereport(ERROR,
@@ -683,11 +687,14 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 		foreach(lc, aggrefs)
 		{
 			Aggref	   *aggref = lfirst(lc);
+			Aggref	   *batchref = copyObject(aggref);
 			char		name[32];
 
-			cq->aggs = lappend(cq->aggs, check_aggregate(aggref));
+			/* a list aggregate runs as pg_stream's own (engine/listagg.c) */
+			batchref->aggfnoid = pgs_listagg_batch_aggregate(aggref, cq->join != NULL);
+			cq->aggs = lappend(cq->aggs, check_aggregate(aggref, batchref->aggfnoid));
 			snprintf(name, sizeof(name), "s%d", foreach_current_index(lc) + 1);
-			btl = lappend(btl, makeTargetEntry(copyObject((Expr *) aggref),
+			btl = lappend(btl, makeTargetEntry((Expr *) batchref,
 											   resno++, pstrdup(name), false));
 		}
 
@@ -797,10 +804,14 @@ pgs_plan_batch(CqDef *cq)
 	Agg		   *agg;
 	ListCell   *lc;
 	int			i;
+	bool		listagg = cq->is_agg && pgs_listagg_used(cq->aggs);
 
 	/* no parallel plans: a batch is small and runs in one process */
-	plan = pg_plan_query(copyObject(cq->is_agg ? cq->batch_query : cq->query),
-						 NULL, 0, NULL);
+	if (listagg)
+		plan = pgs_listagg_plan(cq->batch_query);	/* in arrival order */
+	else
+		plan = pg_plan_query(copyObject(cq->is_agg ? cq->batch_query : cq->query),
+							 NULL, 0, NULL);
 	if (!cq->is_agg)
 		return plan;
 
@@ -847,6 +858,9 @@ pgs_plan_batch(CqDef *cq)
 		elog(ERROR, "aggregates of a continuous view not found in its plan");
 	if (top != plan->planTree)
 		retype_sort_output((Sort *) plan->planTree, agg);
+	if (listagg)
+		plan->planTree = pgs_listagg_sort_groups(plan->planTree,
+												 cq->batch_query->sortClause);
 	cq->planned = true;
 	/* HAVING was removed; an Agg qual would be evaluated on partial states */
 	if (agg->plan.qual != NIL)

@@ -73,9 +73,11 @@
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "jit/jit.h"
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/tlist.h"
 #include "parser/parse_func.h"
@@ -294,6 +296,9 @@ pgs_listagg_plan(Query *batch_query)
 		AtEOXact_GUC(true, nestlevel);
 	}
 	PG_END_TRY();
+	/* a node forced despite its setting costs disable_cost: no JIT for that */
+	if (plan->planTree->total_cost >= disable_cost)
+		plan->jitFlags = PGJIT_NONE;
 
 	agg = plan->planTree;
 	if (IsA(agg, Agg) && ((Agg *) agg)->aggstrategy != AGG_HASHED &&
@@ -421,12 +426,14 @@ state_arg(FunctionCallInfo fcinfo)
 	return PG_ARGISNULL(0) ? NULL : (ListState *) PG_GETARG_POINTER(0);
 }
 
-#define RETURN_STATE(st) \
-	do { \
-		if ((st) == NULL) \
-			PG_RETURN_NULL(); \
-		PG_RETURN_POINTER(st); \
-	} while (0)
+/* a state, or NULL for no element yet */
+static Datum
+return_state(FunctionCallInfo fcinfo, ListState *st)
+{
+	if (st == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_POINTER(st);
+}
 
 Datum
 stream_listagg_combine(PG_FUNCTION_ARGS)
@@ -436,7 +443,7 @@ stream_listagg_combine(PG_FUNCTION_ARGS)
 	ListState  *b = PG_ARGISNULL(1) ? NULL : (ListState *) PG_GETARG_POINTER(1);
 
 	if (b == NULL)
-		RETURN_STATE(a);
+		return return_state(fcinfo, a);
 	/* the second state may live in a shorter context: a copy */
 	if (a == NULL)
 		a = list_state_new(cxt, b->skip);
@@ -507,7 +514,7 @@ stream_string_agg_transfn(PG_FUNCTION_ARGS)
 			   *delim = NULL;
 
 	if (PG_ARGISNULL(1))
-		RETURN_STATE(st);		/* a NULL value is skipped */
+		return return_state(fcinfo, st);	/* a NULL value is skipped */
 	value = PG_GETARG_VARLENA_PP(1);
 	if (!PG_ARGISNULL(2))
 		delim = PG_GETARG_VARLENA_PP(2);

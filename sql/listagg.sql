@@ -38,7 +38,7 @@ SELECT g, string_agg(t, d) AS s, string_agg(b, '\x2c'::bytea) AS sb, count(*) AS
 FROM la_src GROUP BY g;
 CREATE MATERIALIZED VIEW la_arr WITH (trigger = 'manual') AS
 SELECT g, array_agg(i) AS ai, array_agg(t) AS at,
-	array_agg(a) FILTER (WHERE a IS NOT NULL) AS aa
+	array_agg(a) FILTER (WHERE a IS NOT NULL) AS aa, array_agg(ARRAY[t, d]) AS atd
 FROM la_src GROUP BY g;
 -- json has no equality: compared as text
 CREATE MATERIALIZED VIEW la_json WITH (trigger = 'manual') AS
@@ -76,12 +76,12 @@ BEGIN
 	json := matches_batch('la_json', 'la_src', 'la_refo');
 	glob := matches_batch('la_all', 'la_src', 'la_refo');
 	SELECT count(*) = 0 INTO ordered FROM (
-		(SELECT g, s, sb, ai, at, aa, j, ja, jb, jo FROM la_str
+		(SELECT g, s, sb, ai, at, aa, atd, j, ja, jb, jo FROM la_str
 		 JOIN la_arr USING (g) JOIN la_json USING (g)
 		 EXCEPT ALL
 		 SELECT g, string_agg(t, d ORDER BY id), string_agg(b, '\x2c'::bytea ORDER BY id),
 			array_agg(i ORDER BY id), array_agg(t ORDER BY id),
-			array_agg(a ORDER BY id) FILTER (WHERE a IS NOT NULL),
+			array_agg(a ORDER BY id) FILTER (WHERE a IS NOT NULL), array_agg(ARRAY[t, d] ORDER BY id),
 			json_agg(t ORDER BY id)::text, json_agg(a ORDER BY id)::text,
 			jsonb_agg(i ORDER BY id),
 			jsonb_object_agg(k, i ORDER BY id) FILTER (WHERE k IS NOT NULL)
@@ -89,9 +89,9 @@ BEGIN
 END $$;
 
 CREATE FUNCTION la_show() RETURNS TABLE (g int, s text, sb bytea, ai int[], at text[],
-	aa int[], j text, ja text, jb jsonb, jo jsonb)
+	aa int[], atd text[], j text, ja text, jb jsonb, jo jsonb)
 LANGUAGE sql AS $$
-	SELECT g, s, sb, ai, at, aa, j, ja, jb, jo
+	SELECT g, s, sb, ai, at, aa, atd, j, ja, jb, jo
 	FROM la_str JOIN la_arr USING (g) JOIN la_json USING (g) ORDER BY g
 $$;
 
@@ -116,7 +116,7 @@ SELECT * FROM la_all;
 -- across batches (the later batch's value wins); group 4 is new
 INSERT INTO la_new VALUES
 	(8, 2, 'x', '+', '\x78', 5, '{{7,8}}', 'x'),
-	(9, 1, 'd', '/', '\x64', NULL, '{9,10}', 'x'),
+	(9, 1, 'd', '/', '\x64', NULL, '{9,NULL}', 'x'),
 	(10, 4, '', '', '\x', 0, NULL, 'w'),
 	(11, 3, 'e', '|', '\x65', 8, '{11,12}', 'q'),
 	(12, 1, '', ',', '\x', 4, NULL, 'y'),

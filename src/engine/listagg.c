@@ -34,10 +34,11 @@
  *	  serialization): the state table holds a typed array, which pg_dump
  *	  writes as text and a restore reads back whatever the element type's
  *	  new OID; a serialized image would hold the old one. Within a batch
- *	  array_agg(anynonarray) appends with PostgreSQL's array_append, which
- *	  grows an expanded array in place when it runs in an aggregate;
- *	  array_agg(anyarray) copies the group's array of the batch at each
- *	  row. States are combined with array_cat.
+ *	  the state is an expanded array in the aggregate's context, grown in
+ *	  place: array_agg(anynonarray) appends with PostgreSQL's
+ *	  array_append, which does that when it runs in an aggregate, and
+ *	  array_agg(anyarray) appends the row's elements and grows the first
+ *	  dimension. States are combined with array_cat.
  *
  * NULLs are as in PostgreSQL: string_agg skips a NULL value (a NULL
  * delimiter is an empty one), array_agg and the json aggregates keep
@@ -86,6 +87,8 @@
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/expandeddatum.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -792,15 +795,24 @@ different_dimensionality(void)
 			 errmsg("cannot accumulate arrays of different dimensionality")));
 }
 
-/* array_agg(anyarray): the state (n+1 dimensions) with one more array */
+/*
+ * array_agg(anyarray): the state, n+1 dimensions, with one more array of
+ * n. The state is an expanded array in the aggregate's context, grown in
+ * place: x's elements are appended to its elements and its first
+ * dimension grows by one (what array_append does for an element).
+ */
 Datum
 stream_array_agg_array_transfn(PG_FUNCTION_ARGS)
 {
+	MemoryContext cxt = agg_context(fcinfo, "stream._array_agg_array_transfn");
 	ArrayType  *x;
-	ArrayType  *st;
+	ExpandedArrayHeader *eah;
+	Datum	   *xvalues;
+	bool	   *xnulls = NULL;
+	int			xcount;
 	int			ndims;
+	MemoryContext old;
 
-	(void) agg_context(fcinfo, "stream._array_agg_array_transfn");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -820,17 +832,55 @@ stream_array_agg_array_transfn(PG_FUNCTION_ARGS)
 
 		ab = accumArrayResultArr(ab, PointerGetDatum(x), false, ab->array_type,
 								 CurrentMemoryContext);
-		PG_RETURN_DATUM(makeArrayResultArr(ab, CurrentMemoryContext, false));
+		PG_RETURN_DATUM(expand_array(makeArrayResultArr(ab, CurrentMemoryContext, false),
+									 cxt, NULL));
 	}
-	st = PG_GETARG_ARRAYTYPE_P(0);
-	if (ARR_NDIM(st) != ndims + 1)
+	if (DatumIsReadWriteExpandedObject(PG_GETARG_DATUM(0), false, -1))
+		eah = (ExpandedArrayHeader *) DatumGetEOHP(PG_GETARG_DATUM(0));
+	else
+		eah = (ExpandedArrayHeader *) DatumGetEOHP(expand_array(PG_GETARG_DATUM(0), cxt, NULL));
+	if (eah->ndims != ndims + 1 || eah->element_type != ARR_ELEMTYPE(x))
 		different_dimensionality();
 	for (int i = 0; i < ndims; i++)
-		if (ARR_DIMS(st)[i + 1] != ARR_DIMS(x)[i] ||
-			ARR_LBOUND(st)[i + 1] != ARR_LBOUND(x)[i])
+		if (eah->dims[i + 1] != ARR_DIMS(x)[i] || eah->lbound[i + 1] != ARR_LBOUND(x)[i])
 			different_dimensionality();
-	PG_RETURN_DATUM(DirectFunctionCall2(array_cat, PointerGetDatum(st),
-										PointerGetDatum(x)));
+	deconstruct_array(x, eah->element_type, eah->typlen, eah->typbyval, eah->typalign,
+					  &xvalues, ARR_HASNULL(x) ? &xnulls : NULL, &xcount);
+	if (xcount > (int) MaxArraySize - eah->nelems)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("array size exceeds the maximum allowed (%d)",
+						(int) MaxArraySize)));
+	deconstruct_expanded_array(eah);
+	old = MemoryContextSwitchTo(eah->hdr.eoh_context);
+	if (eah->nelems + xcount > eah->dvalueslen)
+	{
+		int			len = Max(eah->nelems + xcount, eah->dvalueslen * 2);
+
+		eah->dvalues = repalloc(eah->dvalues, len * sizeof(Datum));
+		if (eah->dnulls)
+			eah->dnulls = repalloc(eah->dnulls, len * sizeof(bool));
+		eah->dvalueslen = len;
+	}
+	if (xnulls && eah->dnulls == NULL)
+		eah->dnulls = palloc0(eah->dvalueslen * sizeof(bool));
+	for (int i = 0; i < xcount; i++)
+	{
+		bool		isnull = xnulls && xnulls[i];
+
+		/* x is the row's: its elements are copied into the state */
+		eah->dvalues[eah->nelems + i] = isnull ? (Datum) 0 :
+			datumCopy(xvalues[i], eah->typbyval, eah->typlen);
+		if (eah->dnulls)
+			eah->dnulls[eah->nelems + i] = isnull;
+	}
+	eah->nelems += xcount;
+	eah->dims[0] += 1;
+	/* the flat form, if any, is out of date */
+	eah->fvalue = NULL;
+	eah->flat_size = 0;
+	MemoryContextSwitchTo(old);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&eah->hdr));
 }
 
 /* both array_aggs: the second state's elements after the first's */

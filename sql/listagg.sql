@@ -179,6 +179,31 @@ SELECT (SELECT count(*) FROM la_join) AS groups,
 		FROM la_ref r JOIN la_names n ON n.g = r.g WHERE r.id >= 30000 GROUP BY n.name) x
 		USING (name) WHERE v.s = x.s AND v.ids = x.ids) AS in_order;
 SELECT * FROM la_check();
+-- a table without an index, and small batches: the planner puts the
+-- stream inside the nested loop; the batch swaps its sides
+CREATE TABLE la_small (g int, name text);
+INSERT INTO la_small SELECT g, 'small ' || g FROM generate_series(100, 119) g;
+ANALYZE la_small;
+CREATE MATERIALIZED VIEW la_join2 WITH (trigger = 'manual') AS
+SELECT n.name, string_agg(s.t, ' ') AS s, array_agg(s.id) AS ids
+FROM la_src s JOIN la_small n ON n.g = s.g GROUP BY n.name;
+INSERT INTO la_new VALUES (30200, 101, 'p', NULL, NULL, 1, NULL, NULL),
+	(30201, 102, 'q', NULL, NULL, 1, NULL, NULL), (30202, 101, 'r', NULL, NULL, 1, NULL, NULL);
+CALL la_feed();
+SET client_min_messages = debug1;
+REFRESH MATERIALIZED VIEW la_join2;
+RESET client_min_messages;
+SELECT * FROM la_join2 ORDER BY name;
+INSERT INTO la_new SELECT i, 100 + i % 40, 'm' || i, NULL, NULL, i, NULL, NULL
+	FROM generate_series(30300, 30399) i;
+CALL la_feed();
+REFRESH MATERIALIZED VIEW la_join2;
+SELECT (SELECT count(*) FROM la_join2) AS groups,
+	(SELECT count(*) FROM la_join2 v JOIN (
+		SELECT n.name, string_agg(r.t, ' ' ORDER BY r.id) AS s, array_agg(r.id ORDER BY r.id) AS ids
+		FROM la_ref r JOIN la_small n ON n.g = r.g WHERE r.id >= 30200 GROUP BY n.name) x
+		USING (name) WHERE v.s = x.s AND v.ids = x.ids) AS in_order;
+SELECT * FROM la_check();
 
 --
 -- Windows, append mode with a watermark: a window's row is written once,
@@ -306,9 +331,9 @@ SELECT * FROM la_dmg1;
 DROP MATERIALIZED VIEW la_dmg1, la_dmg2, la_dmg3;
 DROP FUNCTION la_damage(regclass, bytea);
 
-DROP MATERIALIZED VIEW la_str, la_arr, la_json, la_all, la_join, la_win, la_win_upd;
+DROP MATERIALIZED VIEW la_str, la_arr, la_json, la_all, la_join, la_join2, la_win, la_win_upd;
 DROP FOREIGN TABLE la_src, la_ev, la_kv, la_dims, la_d;
 DROP VIEW la_refo;
-DROP TABLE la_ref, la_new, la_names;
+DROP TABLE la_ref, la_new, la_names, la_small;
 DROP PROCEDURE la_feed(), la_ev_feed(text[]);
 DROP FUNCTION la_refresh(), la_check(), la_show(), la_ev_batch();

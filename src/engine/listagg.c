@@ -54,10 +54,14 @@
  * reorders its outer rows), its aggregation hashed (which keeps each
  * group's rows in input order, spilled or not), and the Sort of its
  * groups into the state's key order (analyze.c, batch_sort) is put above
- * the aggregation here. The plan is then checked: between a stream's
- * scan and the aggregation only nodes that keep their input's order
- * (the stream on the outer side of a nested loop). A plan that cannot
- * keep it (group keys that cannot be hashed) is refused.
+ * the aggregation here. The plan is then checked, and mended where it
+ * can be: between a stream's scan and the aggregation only nodes that
+ * keep their input's order, the stream on the outer side of each nested
+ * loop. An inner nested loop that has the stream inside (the planner
+ * prefers that for a small batch and a table without an index) has its
+ * sides swapped, the table materialized; a sorted aggregation (input
+ * already in key order) is made a hashed one. A plan that cannot keep
+ * the order (group keys that cannot be hashed) is refused.
  *
  * Every function here checks that it runs inside an aggregate
  * (AggCheckCallContext): internal states come only from there. The
@@ -223,9 +227,86 @@ plan_reads_stream(Plan *p, List *rtable)
 		plan_reads_stream(innerPlan(p), rtable);
 }
 
+/* Vars of the outer side made the inner side's, and the other way round */
+static bool
+swap_sides_walker(Node *node, void *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *v = (Var *) node;
+
+		if (v->varno == OUTER_VAR)
+			v->varno = INNER_VAR;
+		else if (v->varno == INNER_VAR)
+			v->varno = OUTER_VAR;
+		return false;
+	}
+	return expression_tree_walker(node, swap_sides_walker, ctx);
+}
+
+/* a target list that passes child's columns on as they are */
+static List *
+passthrough_tlist(Plan *child)
+{
+	List	   *tlist = NIL;
+	ListCell   *lc;
+
+	foreach(lc, child->targetlist)
+	{
+		TargetEntry *tle = lfirst(lc);
+		Node	   *e = (Node *) tle->expr;
+		TargetEntry *out;
+
+		out = makeTargetEntry((Expr *) makeVar(OUTER_VAR, tle->resno, exprType(e),
+											   exprTypmod(e), exprCollation(e), 0),
+							  tle->resno, tle->resname, tle->resjunk);
+		out->ressortgroupref = tle->ressortgroupref;
+		tlist = lappend(tlist, out);
+	}
+	return tlist;
+}
+
+/*
+ * An inner nested loop with the stream inside yields, for each row of
+ * its outer side, the matching stream rows: not the stream's order. With
+ * no parameter passed to the inside, its sides can be swapped (its
+ * expressions' outer and inner Vars swapped too): then for each stream
+ * row its matches, the other side materialized to be read again.
+ */
+static bool
+swap_nestloop(NestLoop *nl)
+{
+	Plan	   *outer = outerPlan(nl);
+	Material   *mat;
+
+	if (nl->join.jointype != JOIN_INNER || nl->nestParams != NIL)
+		return false;
+	mat = makeNode(Material);
+	mat->plan.targetlist = passthrough_tlist(outer);
+	mat->plan.lefttree = outer;
+	mat->plan.startup_cost = outer->total_cost;
+	mat->plan.total_cost = outer->total_cost;
+	mat->plan.plan_rows = outer->plan_rows;
+	mat->plan.plan_width = outer->plan_width;
+	mat->plan.plan_node_id = outer->plan_node_id;
+	outerPlan(nl) = innerPlan(nl);
+	innerPlan(nl) = (Plan *) mat;
+	/* each stream row may now match several rows of the other side */
+	nl->join.inner_unique = false;
+	swap_sides_walker((Node *) nl->join.plan.targetlist, NULL);
+	swap_sides_walker((Node *) nl->join.plan.qual, NULL);
+	swap_sides_walker((Node *) nl->join.joinqual, NULL);
+	elog(DEBUG1, "list aggregates: the stream made the outer side of a nested loop");
+	return true;
+}
+
 /*
  * Does this plan (sub)tree yield the rows of the stream it reads in the
- * order they were read? The name of the node that breaks it, or NULL.
+ * order they were read? Swaps the sides of nested loops that have the
+ * stream inside where it can. The name of the node that breaks the
+ * order, or NULL.
  */
 static const char *
 plan_breaks_order(Plan *p, List *rtable)
@@ -244,7 +325,9 @@ plan_breaks_order(Plan *p, List *rtable)
 			return plan_breaks_order(((SubqueryScan *) p)->subplan, rtable);
 		case T_NestLoop:
 			/* for each outer row its matches: the outer side's order */
-			if (plan_reads_stream(innerPlan(p), rtable))
+			if (plan_reads_stream(innerPlan(p), rtable) &&
+				(plan_reads_stream(outerPlan(p), rtable) ||
+				 !swap_nestloop((NestLoop *) p)))
 				return "a nested loop with the stream inside";
 			return plan_breaks_order(outerPlan(p), rtable);
 		case T_Sort:
@@ -257,6 +340,28 @@ plan_breaks_order(Plan *p, List *rtable)
 		default:
 			return "a node that may reorder rows";
 	}
+}
+
+/*
+ * A sorted aggregation made a hashed one, which needs no order of its
+ * input (keys that can be hashed), and the sort below it, if any,
+ * removed (its columns are its input's). False if a key cannot be hashed.
+ */
+static bool
+hash_aggregation(Agg *agg)
+{
+	for (int i = 0; i < agg->numCols; i++)
+	{
+		RegProcedure lhs,
+					rhs;
+
+		if (!get_op_hash_functions(agg->grpOperators[i], &lhs, &rhs))
+			return false;
+	}
+	agg->aggstrategy = AGG_HASHED;
+	if (IsA(outerPlan(agg), Sort) || IsA(outerPlan(agg), IncrementalSort))
+		outerPlan(agg) = outerPlan(outerPlan(agg));
+	return true;
 }
 
 /* set a planner setting for this planning only */
@@ -304,9 +409,12 @@ pgs_listagg_plan(Query *batch_query)
 		plan->jitFlags = PGJIT_NONE;
 
 	agg = plan->planTree;
-	if (IsA(agg, Agg) && ((Agg *) agg)->aggstrategy != AGG_HASHED &&
-		((Agg *) agg)->aggstrategy != AGG_PLAIN)
+	if (IsA(agg, Agg) && ((Agg *) agg)->aggstrategy == AGG_SORTED &&
+		!hash_aggregation((Agg *) agg))
 		breaks = "a sorted aggregation (the group keys cannot be hashed)";
+	else if (IsA(agg, Agg) && ((Agg *) agg)->aggstrategy != AGG_HASHED &&
+			 ((Agg *) agg)->aggstrategy != AGG_PLAIN)
+		breaks = "an aggregation by grouping sets";
 	else if (IsA(agg, Agg))
 		breaks = plan_breaks_order(outerPlan(agg), plan->rtable);
 	else
@@ -335,18 +443,7 @@ pgs_listagg_sort_groups(Plan *agg, List *sortcl)
 	if (sortcl == NIL)
 		return agg;
 	sort = makeNode(Sort);
-	foreach(lc, agg->targetlist)
-	{
-		TargetEntry *tle = lfirst(lc);
-		Node	   *e = (Node *) tle->expr;
-		TargetEntry *out;
-
-		out = makeTargetEntry((Expr *) makeVar(OUTER_VAR, tle->resno, exprType(e),
-											   exprTypmod(e), exprCollation(e), 0),
-							  tle->resno, tle->resname, tle->resjunk);
-		out->ressortgroupref = tle->ressortgroupref;
-		sort->plan.targetlist = lappend(sort->plan.targetlist, out);
-	}
+	sort->plan.targetlist = passthrough_tlist(agg);
 	sort->numCols = list_length(sortcl);
 	sort->sortColIdx = palloc(sizeof(AttrNumber) * sort->numCols);
 	sort->sortOperators = palloc(sizeof(Oid) * sort->numCols);

@@ -387,30 +387,26 @@ pgs_listagg_plan(Query *batch_query)
 	PlannedStmt *plan;
 	Plan	   *agg;
 	const char *breaks;
+	bool		sorted;
 
 	q->sortClause = NIL;
-	PG_TRY();
-	{
-		set_planner_bool("enable_sort", "off");
-		set_planner_bool("enable_incremental_sort", "off");
-		set_planner_bool("enable_mergejoin", "off");
-		set_planner_bool("enable_hashjoin", "off");
-		set_planner_bool("enable_hashagg", "on");
-		set_planner_bool("enable_nestloop", "on");
-		plan = pg_plan_query(q, NULL, 0, NULL);
-	}
-	PG_FINALLY();
-	{
-		AtEOXact_GUC(true, nestlevel);
-	}
-	PG_END_TRY();
+	/* undone by AtEOXact_GUC, or on an error by the (sub)transaction's abort */
+	set_planner_bool("enable_sort", "off");
+	set_planner_bool("enable_incremental_sort", "off");
+	set_planner_bool("enable_mergejoin", "off");
+	set_planner_bool("enable_hashjoin", "off");
+	set_planner_bool("enable_hashagg", "on");
+	set_planner_bool("enable_nestloop", "on");
+	plan = pg_plan_query(q, NULL, 0, NULL);
+	AtEOXact_GUC(true, nestlevel);
 	/* a node forced despite its setting costs disable_cost: no JIT for that */
 	if (plan->planTree->total_cost >= disable_cost)
 		plan->jitFlags = PGJIT_NONE;
 
 	agg = plan->planTree;
-	if (IsA(agg, Agg) && ((Agg *) agg)->aggstrategy == AGG_SORTED &&
-		!hash_aggregation((Agg *) agg))
+	sorted = IsA(agg, Agg) && ((Agg *) agg)->aggstrategy == AGG_SORTED &&
+		!hash_aggregation((Agg *) agg);
+	if (sorted)
 		breaks = "a sorted aggregation (the group keys cannot be hashed)";
 	else if (IsA(agg, Agg) && ((Agg *) agg)->aggstrategy != AGG_HASHED &&
 			 ((Agg *) agg)->aggstrategy != AGG_PLAIN)
@@ -424,7 +420,8 @@ pgs_listagg_plan(Query *batch_query)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot keep the arrival order of string_agg, array_agg, json_agg, jsonb_agg or jsonb_object_agg in this continuous view"),
 				 errdetail("The plan of a batch has %s between the stream and the aggregation.", breaks),
-				 errhint("Group by keys of types that can be hashed, and join tables that the stream's rows can look up (an index on the join key).")));
+				 sorted ? errhint("Group by keys of types that can be hashed (not bit, money or tsvector), or cast them to text.") :
+				 errhint("Join tables to the stream by inner or left joins, through an index on the table's join key.")));
 	return plan;
 }
 

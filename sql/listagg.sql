@@ -14,24 +14,13 @@ CREATE TABLE la_ref (id int, g int, t text, d text, b bytea, i int, a int[], k t
 -- la_ref in arrival order (its heap reuses free space: not its order)
 CREATE VIEW la_refo AS SELECT * FROM la_ref ORDER BY id;
 CREATE TABLE la_new (id int, g int, t text, d text, b bytea, i int, a int[], k text);
--- into the stream and la_ref, in id order, 50 rows a transaction: the
--- ~8 kB chunk of each is read whole, and the transactions in order
-CREATE PROCEDURE la_feed() LANGUAGE plpgsql AS $$
-DECLARE
-	n int := (SELECT count(*) FROM la_new);
-BEGIN
-	CREATE TEMP TABLE la_blk AS
-		SELECT (row_number() OVER (ORDER BY id) - 1) / 50 AS blk, * FROM la_new;
-	CREATE INDEX ON la_blk (blk, id);
-	FOR blkno IN 0 .. (n - 1) / 50 LOOP
-		INSERT INTO la_src SELECT id, g, t, d, b, i, a, k FROM la_blk WHERE blk = blkno ORDER BY id;
-		INSERT INTO la_ref SELECT id, g, t, d, b, i, a, k FROM la_blk WHERE blk = blkno ORDER BY id;
-		COMMIT;
-	END LOOP;
-	DROP TABLE la_blk;
+-- into the stream and la_ref, in id order, in one transaction (its
+-- chunks are read in the order they were written)
+CREATE FUNCTION la_feed() RETURNS void LANGUAGE sql AS $$
+	INSERT INTO la_src SELECT * FROM la_new ORDER BY id;
+	INSERT INTO la_ref SELECT * FROM la_new ORDER BY id;
 	DELETE FROM la_new;
-	COMMIT;
-END $$;
+$$;
 
 CREATE MATERIALIZED VIEW la_str WITH (trigger = 'manual') AS
 SELECT g, string_agg(t, d) AS s, string_agg(b, '\x2c'::bytea) AS sb, count(*) AS n
@@ -106,7 +95,7 @@ INSERT INTO la_new VALUES
 	(5, 1, NULL, ';', NULL, NULL, NULL, 'y'),
 	(6, 3, '', NULL, '\x', NULL, '{5,6}', 'z'),
 	(7, 1, 'c', NULL, '\x63', 3, NULL, 'y');
-CALL la_feed();
+SELECT la_feed();
 SELECT * FROM la_check();
 SELECT * FROM la_show();
 SELECT * FROM la_all;
@@ -121,7 +110,7 @@ INSERT INTO la_new VALUES
 	(11, 3, 'e', '|', '\x65', 8, '{11,12}', 'q'),
 	(12, 1, '', ',', '\x', 4, NULL, 'y'),
 	(13, 2, 'y', NULL, '\x79', NULL, '{{9,10}}', NULL);
-CALL la_feed();
+SELECT la_feed();
 SELECT * FROM la_check();
 SELECT * FROM la_show();
 SELECT * FROM la_all;
@@ -132,7 +121,7 @@ SELECT * FROM la_all;
 INSERT INTO la_new SELECT i, 100 + i % 50, 'v' || i, ',', int4send(i), i,
 	ARRAY[i, -i], 'k' || (i % 7)
 	FROM generate_series(100, 1099) i;
-CALL la_feed();
+SELECT la_feed();
 SET enable_hashagg = off;
 SET enable_nestloop = off;
 SELECT la_refresh();
@@ -153,7 +142,7 @@ RESET enable_hashagg;
 INSERT INTO la_new SELECT i, 100 + i % 4000, 'w' || i, ';', int4send(i), i,
 	ARRAY[i, i], 'k' || (i % 3)
 	FROM generate_series(2000, 21999) i;
-CALL la_feed();
+SELECT la_feed();
 SET work_mem = '64kB';
 SELECT la_refresh();
 RESET work_mem;
@@ -171,7 +160,7 @@ SELECT n.name, string_agg(s.t, ' ') AS s, array_agg(s.id) AS ids
 FROM la_src s JOIN la_names n ON n.g = s.g GROUP BY n.name;
 INSERT INTO la_new SELECT i, 100 + i % 20, 'j' || i, NULL, NULL, i, NULL, NULL
 	FROM generate_series(30000, 30199) i;
-CALL la_feed();
+SELECT la_feed();
 REFRESH MATERIALIZED VIEW la_join;
 SELECT (SELECT count(*) FROM la_join) AS groups,
 	(SELECT count(*) FROM la_join v JOIN (
@@ -189,14 +178,14 @@ SELECT n.name, string_agg(s.t, ' ') AS s, array_agg(s.id) AS ids
 FROM la_src s JOIN la_small n ON n.g = s.g GROUP BY n.name;
 INSERT INTO la_new VALUES (30200, 101, 'p', NULL, NULL, 1, NULL, NULL),
 	(30201, 102, 'q', NULL, NULL, 1, NULL, NULL), (30202, 101, 'r', NULL, NULL, 1, NULL, NULL);
-CALL la_feed();
+SELECT la_feed();
 SET client_min_messages = debug1;
 REFRESH MATERIALIZED VIEW la_join2;
 RESET client_min_messages;
 SELECT * FROM la_join2 ORDER BY name;
 INSERT INTO la_new SELECT i, 100 + i % 40, 'm' || i, NULL, NULL, i, NULL, NULL
 	FROM generate_series(30300, 30399) i;
-CALL la_feed();
+SELECT la_feed();
 REFRESH MATERIALIZED VIEW la_join2;
 SELECT (SELECT count(*) FROM la_join2) AS groups,
 	(SELECT count(*) FROM la_join2 v JOIN (
@@ -335,5 +324,5 @@ DROP MATERIALIZED VIEW la_str, la_arr, la_json, la_all, la_join, la_join2, la_wi
 DROP FOREIGN TABLE la_src, la_ev, la_kv, la_dims, la_d;
 DROP VIEW la_refo;
 DROP TABLE la_ref, la_new, la_names, la_small;
-DROP PROCEDURE la_feed(), la_ev_feed(text[]);
-DROP FUNCTION la_refresh(), la_check(), la_show(), la_ev_batch();
+DROP PROCEDURE la_ev_feed(text[]);
+DROP FUNCTION la_feed(), la_refresh(), la_check(), la_show(), la_ev_batch();

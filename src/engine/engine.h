@@ -45,7 +45,6 @@ extern void aggmerger_finalize(AggMerger *m, Datum *stored, bool *stored_null,
 extern void aggmerger_reset(AggMerger *m);
 
 /* in engine/listagg.c */
-extern bool pgs_is_listagg(Oid aggfnoid);
 extern bool pgs_listagg_used(List *aggs);
 extern Oid	pgs_listagg_batch_aggregate(Aggref *aggref, bool two_streams);
 extern PlannedStmt *pgs_listagg_plan(Query *batch_query);

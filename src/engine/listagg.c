@@ -143,8 +143,8 @@ list_agg_index(Oid aggfnoid)
 	return -1;
 }
 
-bool
-pgs_is_listagg(Oid aggfnoid)
+static bool
+is_listagg(Oid aggfnoid)
 {
 	return list_agg_index(aggfnoid) >= 0;
 }
@@ -156,7 +156,7 @@ pgs_listagg_used(List *aggs)
 	ListCell   *lc;
 
 	foreach(lc, aggs)
-		if (pgs_is_listagg(((CqAgg *) lfirst(lc))->aggref->aggfnoid))
+		if (is_listagg(((CqAgg *) lfirst(lc))->aggref->aggfnoid))
 			return true;
 	return false;
 }

@@ -349,8 +349,12 @@ collect_aggrefs(Node *node, List *found)
 	return found;
 }
 
+/*
+ * batchfn: the aggregate the batch runs, pg_stream's own for a list
+ * aggregate (engine/listagg.c), whose support functions these are.
+ */
 static CqAgg *
-check_aggregate(Aggref *aggref)
+check_aggregate(Aggref *aggref, Oid batchfn)
 {
 	CqAgg	   *a = palloc0(sizeof(CqAgg));
 	HeapTuple	tup;
@@ -370,9 +374,9 @@ check_aggregate(Aggref *aggref)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("ORDER BY in aggregate %s is not supported in a continuous view", name),
 				 errhint("Only order-insensitive aggregates can be maintained one batch at a time.")));
-	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(aggref->aggfnoid));
+	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(batchfn));
 	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for aggregate %u", aggref->aggfnoid);
+		elog(ERROR, "cache lookup failed for aggregate %u", batchfn);
 	agg = (Form_pg_aggregate) GETSTRUCT(tup);
 	if (!OidIsValid(agg->aggcombinefn))
 		ereport(ERROR,
@@ -674,14 +678,18 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 		foreach(lc, aggrefs)
 		{
 			Aggref	   *aggref = lfirst(lc);
+			Aggref	   *batchref = copyObject(aggref);
 			char		name[32];
 
-			Aggref	   *batchref = copyObject(aggref);
+			/* a list aggregate runs as pg_stream's own (engine/listagg.c) */
+			Oid			batchfn = pgs_listagg_batch_aggregate(aggref, cq->join != NULL);
 
-			cq->aggs = lappend(cq->aggs, check_aggregate(aggref));
+			cq->aggs = lappend(cq->aggs, check_aggregate(aggref, batchfn));
 			/* aggregate(DISTINCT x): of the x first seen in the group */
 			if (aggref->aggdistinct)
 				(void) pgs_dedup_agg_filter(cq, query, batchref, keyexprs);
+			/* after that, which tells the user's aggregate by its OID */
+			batchref->aggfnoid = batchfn;
 			snprintf(name, sizeof(name), "s%d", foreach_current_index(lc) + 1);
 			btl = lappend(btl, makeTargetEntry((Expr *) batchref, resno++, pstrdup(name), false));
 		}
@@ -799,10 +807,14 @@ pgs_plan_batch(CqDef *cq)
 	Agg		   *agg;
 	ListCell   *lc;
 	int			i;
+	bool		listagg = cq->is_agg && pgs_listagg_used(cq->aggs);
 
 	/* no parallel plans: a batch is small and runs in one process */
-	plan = pg_plan_query(copyObject(cq->is_agg ? cq->batch_query : cq->query),
-						 NULL, 0, NULL);
+	if (listagg)
+		plan = pgs_listagg_plan(cq->batch_query);	/* in arrival order */
+	else
+		plan = pg_plan_query(copyObject(cq->is_agg ? cq->batch_query : cq->query),
+							 NULL, 0, NULL);
 	if (!cq->is_agg)
 		return plan;
 
@@ -864,6 +876,9 @@ pgs_plan_batch(CqDef *cq)
 		retype_outer_vars(sort, top);
 	if (result)
 		retype_outer_vars(result, sort ? sort : top);
+	if (listagg)
+		plan->planTree = pgs_listagg_sort_groups(plan->planTree,
+												 cq->batch_query->sortClause);
 	cq->planned = true;
 	/* HAVING was removed; an Agg qual would be evaluated on partial states */
 	if (agg->plan.qual != NIL)

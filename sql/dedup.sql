@@ -218,3 +218,16 @@ INSERT INTO dd_big SELECT g, (g * 7919) % 5000, '2026-01-01'::timestamptz + g * 
 REFRESH MATERIALIZED VIEW dd_users;
 SELECT count(*) AS windows, sum(n) AS n, max(users) AS users, max(sv) AS sv FROM dd_users;
 DROP MATERIALIZED VIEW dd_users;
+
+-- a list aggregate refuses DISTINCT (PostgreSQL sorts its values), and
+-- takes deduplicated values from a subquery, in arrival order
+CREATE MATERIALIZED VIEW dd_bad AS SELECT k, string_agg(DISTINCT k, ',') FROM dd_plain GROUP BY k;
+CREATE MATERIALIZED VIEW dd_list WITH (trigger = 'manual') AS
+	SELECT k, array_agg(v) AS vs, count(*) AS n FROM (SELECT DISTINCT k, v FROM dd_plain) d GROUP BY k;
+INSERT INTO dd_plain (k, v) VALUES ('x', 3), ('x', 1), ('x', 3), ('y', NULL), ('x', 2), ('y', NULL);
+REFRESH MATERIALIZED VIEW dd_list;
+INSERT INTO dd_plain (k, v) VALUES ('x', 1), ('x', 0), ('y', 5), ('y', NULL);
+REFRESH MATERIALIZED VIEW dd_list;
+-- x: 3 1 2, then 0; y: NULL, then 5
+SELECT * FROM dd_list ORDER BY k;
+DROP MATERIALIZED VIEW dd_list;

@@ -199,7 +199,95 @@ CREATE MATERIALIZED VIEW dd_bad AS
 -- the filter is pg_stream's own
 CREATE MATERIALIZED VIEW dd_bad AS
 	SELECT k FROM dd_src WHERE stream._first_seen(0, ts, k);
-SELECT stream._first_seen(0, now(), 'x'::text);
+SELECT stream._first_seen(0, 0, now(), 'x'::text);
+-- nor from a function a batch runs: a call that is not the engine's
+CREATE FUNCTION dd_evil(int) RETURNS boolean LANGUAGE plpgsql VOLATILE COST 100000 AS
+	$$BEGIN RETURN stream._first_seen(0::bigint, 0, NULL::timestamptz, 12345); END$$;
+CREATE MATERIALIZED VIEW dd_evil_v WITH (trigger = 'manual') AS
+	SELECT DISTINCT k FROM dd_plain WHERE dd_evil(v);
+INSERT INTO dd_plain (k, v) VALUES ('x', 1), ('y', 2);
+REFRESH MATERIALIZED VIEW dd_evil_v;
+DROP MATERIALIZED VIEW dd_evil_v;
+
+-- the filter sees the level's rows, after its joins, conditions and
+-- functions, and nothing from above is pushed below it
+CREATE FOREIGN TABLE dd_p2 (id int, k text, v int) SERVER stream;
+CREATE TABLE dd_p2_ref (id int, k text, v int);
+CREATE TABLE dd_t1 (id int, name text);
+INSERT INTO dd_t1 VALUES (1, 'one');
+CREATE TABLE dd_t2 (id int, name text);
+INSERT INTO dd_t2 VALUES (1, 'a'), (1, 'b');
+CREATE FUNCTION dd_positive(int) RETURNS boolean LANGUAGE plpgsql COST 10000 AS
+	$$BEGIN RETURN $1 > 0; END$$;
+CREATE MATERIALIZED VIEW dd_join WITH (trigger = 'manual') AS
+	SELECT DISTINCT r.k FROM dd_p2 r JOIN dd_t1 t ON r.id = t.id;
+CREATE MATERIALIZED VIEW dd_join_on WITH (trigger = 'manual') AS
+	SELECT DISTINCT ON (r.k) r.k, t.name FROM dd_p2 r JOIN dd_t1 t ON r.id = t.id;
+CREATE MATERIALIZED VIEW dd_join_two WITH (trigger = 'manual') AS
+	SELECT DISTINCT r.k FROM dd_p2 r JOIN dd_t2 t USING (id);
+CREATE MATERIALIZED VIEW dd_semi WITH (trigger = 'manual') AS
+	SELECT DISTINCT k FROM dd_p2 WHERE id IN (SELECT id FROM dd_t1);
+CREATE MATERIALIZED VIEW dd_srf WITH (trigger = 'manual') AS
+	SELECT DISTINCT r.k FROM dd_p2 r, generate_series(1, r.v) g;
+CREATE MATERIALIZED VIEW dd_costly WITH (trigger = 'manual') AS
+	SELECT DISTINCT k FROM dd_p2 WHERE dd_positive(v);
+CREATE MATERIALIZED VIEW dd_above WITH (trigger = 'manual') AS
+	SELECT id, v FROM (SELECT DISTINCT ON (id) id, v FROM dd_p2) d WHERE v > 5;
+CREATE MATERIALIZED VIEW dd_nested WITH (trigger = 'manual') AS
+	SELECT DISTINCT k FROM (SELECT DISTINCT ON (md5(id::text)) id, k FROM dd_p2) d;
+CREATE MATERIALIZED VIEW dd_fnull WITH (trigger = 'manual') AS
+	SELECT k, count(DISTINCT v) FILTER (WHERE id > 0) AS n FROM dd_p2 GROUP BY k;
+WITH r AS (INSERT INTO dd_p2_ref VALUES
+	(99, 'seven', -1), (1, 'seven', 0), (1, 'two', 2), (1, 'f', 1), (1, 'f', 10),
+	(NULL, 'g', 4), (1, 'g', 4), (2, 'f', 3)
+	RETURNING *) INSERT INTO dd_p2 SELECT * FROM r;
+REFRESH MATERIALIZED VIEW dd_join;
+REFRESH MATERIALIZED VIEW dd_join_on;
+REFRESH MATERIALIZED VIEW dd_join_two;
+REFRESH MATERIALIZED VIEW dd_semi;
+REFRESH MATERIALIZED VIEW dd_srf;
+REFRESH MATERIALIZED VIEW dd_costly;
+REFRESH MATERIALIZED VIEW dd_above;
+REFRESH MATERIALIZED VIEW dd_nested;
+REFRESH MATERIALIZED VIEW dd_fnull;
+-- seven (its id 1 row joins), two, f, g: each once
+SELECT * FROM dd_join ORDER BY 1;
+SELECT * FROM dd_join_on ORDER BY 1;
+SELECT * FROM dd_join_two ORDER BY 1;
+SELECT * FROM dd_semi ORDER BY 1;
+-- seven has no row with v >= 1; two, f, g
+SELECT * FROM dd_srf ORDER BY 1;
+SELECT * FROM dd_costly ORDER BY 1;
+-- id 1's first row has v = -1: nothing; id 2's first has 3: nothing; NULL's 4
+SELECT * FROM dd_above ORDER BY 1;
+-- the first row of each id: 99 seven, 1 seven, NULL g, 2 f
+SELECT * FROM dd_nested ORDER BY 1;
+-- g: v 4 counts once, from the row whose FILTER is true, not NULL
+SELECT * FROM dd_fnull ORDER BY 1;
+SELECT matches_batch('dd_join', 'dd_p2', 'dd_p2_ref') AS j, matches_batch('dd_join_two', 'dd_p2', 'dd_p2_ref') AS j2,
+	matches_batch('dd_semi', 'dd_p2', 'dd_p2_ref') AS semi, matches_batch('dd_srf', 'dd_p2', 'dd_p2_ref') AS srf,
+	matches_batch('dd_costly', 'dd_p2', 'dd_p2_ref') AS costly, matches_batch('dd_fnull', 'dd_p2', 'dd_p2_ref') AS fnull;
+DROP MATERIALIZED VIEW dd_join, dd_join_on, dd_join_two, dd_semi, dd_srf, dd_costly, dd_above, dd_nested, dd_fnull;
+
+-- DISTINCT ON through a derived stream has its event time too; and under
+-- a complete-mode aggregation nothing is late and nothing evicted
+CREATE VIEW dd_derived AS SELECT id, ts FROM dd_src WHERE id > 0;
+CREATE MATERIALIZED VIEW dd_on_derived WITH (trigger = 'manual') AS
+	SELECT DISTINCT ON (id) id, ts FROM dd_derived;
+CREATE MATERIALIZED VIEW dd_complete WITH (trigger = 'manual', output_mode = 'complete') AS
+	SELECT stream.tumble(ts, '10 minutes') AS w, count(*) AS n
+	FROM (SELECT DISTINCT ON (id) id, ts FROM dd_src) d GROUP BY 1;
+INSERT INTO dd_src (id, ts) VALUES (1, '2026-01-01 13:00'), (1, '2026-01-01 13:05');
+SELECT dd_batch();
+-- the watermark is 12:55: (2 12:00) is late in dd_on_derived, counted in dd_complete
+INSERT INTO dd_src (id, ts) VALUES (2, '2026-01-01 12:00'), (1, '2026-01-01 13:30');
+SELECT dd_batch();
+SELECT id, to_char(ts, 'HH24:MI') AS ts FROM dd_on_derived ORDER BY 1, 2;
+SELECT to_char(w, 'HH24:MI') AS w, n FROM dd_complete ORDER BY 1;
+-- dd_on_derived: id 1's key lived until 13:10, and the watermark is
+-- 13:20: evicted; dd_complete keeps both ids and both windows
+SELECT * FROM dd_stats WHERE name IN ('dd_on_derived'::regclass, 'dd_complete'::regclass);
+DROP MATERIALIZED VIEW dd_on_derived, dd_complete;
 
 DROP MATERIALIZED VIEW dd_keys, dd_pairs, dd_on_plain, dd_kt, dd_on, dd_stage, dd_cnt, dd_cnt_all;
 -- their tables went with them

@@ -664,11 +664,11 @@ batch_without_input(Batch *bt)
 		/* and the distinct values of those windows */
 		pgs_dedup_end(pgs_dedup_begin(cq, false, 0), false, 0, true,
 					  agg_watermark(cq, bt->row.watermark), &bt->rows_late, &dedup_rows);
+		bt->state_rows += dedup_rows;
 		if (bt->evicted > 0)
 		{
 			bt->result = BATCH_DONE;
 			bt->state_rows -= bt->evicted;
-			bt->state_rows += dedup_rows;
 			if (pgs_has_sink(cq) && bt->rows_out > 0)
 				batch_deliver(bt, sink_rows, NULL);
 		}

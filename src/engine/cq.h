@@ -188,6 +188,7 @@ typedef struct CqDef
 								 * the window's event time may still come */
 	CqJoin	   *join;			/* a join of two streams, or NULL */
 	List	   *dedups;			/* CqDedup *, in slot order */
+	int64		dedup_nonce;	/* their calls' secret (engine/dedup.c) */
 	List	   *seen_relids;	/* their tables, in slot order (once loaded) */
 	Oid			state_relid;
 	Oid			rows_relid;		/* the copy of the final rows, or InvalidOid */

@@ -88,6 +88,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
+#include "rewrite/rewriteManip.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -174,13 +175,28 @@ new_slot(CqDef *cq, CqDedupKind kind, List *keyexprs)
 	return d;
 }
 
-/* the call of the filter */
+/*
+ * The call of the filter. Its first argument is the query's nonce, a
+ * random number only the engine knows: the filter serves only the calls
+ * the engine wrote, not a call from a function the batch runs.
+ */
 static Expr *
-filter_call(CqDedup *d, Expr *time, List *keyexprs)
+filter_call(CqDef *cq, CqDedup *d, Expr *time, List *keyexprs)
 {
 	List	   *args;
 
-	args = list_make1(makeConst(INT4OID, -1, InvalidOid, sizeof(int32),
+	if (cq->dedup_nonce == 0)
+	{
+		uint64		n = 0;
+
+		while (n == 0)
+			if (!pg_strong_random(&n, sizeof(n)))
+				elog(ERROR, "could not generate a random number");
+		cq->dedup_nonce = (int64) n;
+	}
+	args = list_make2(makeConst(INT8OID, -1, InvalidOid, sizeof(int64),
+								Int64GetDatum(cq->dedup_nonce), false, FLOAT8PASSBYVAL),
+					  makeConst(INT4OID, -1, InvalidOid, sizeof(int32),
 								Int32GetDatum(d->slot), false, true));
 	args = lappend(args, time ? copyObject(time) :
 				   (Expr *) makeNullConst(TIMESTAMPTZOID, -1, InvalidOid));
@@ -189,7 +205,26 @@ filter_call(CqDedup *d, Expr *time, List *keyexprs)
 								 InvalidOid, COERCE_EXPLICIT_CALL);
 }
 
-/* the event time of a watermarked stream q reads directly, as a Var */
+/* is column attno of stream relid the event time of a watermarked stream? */
+static CqTime *
+watermarked_time(CqDef *cq, Oid relid, AttrNumber attno)
+{
+	ListCell   *lt;
+
+	foreach(lt, cq->wm_streams)
+	{
+		CqTime	   *t = lfirst(lt);
+
+		if (t->relid == relid && t->attno == attno)
+			return t;
+	}
+	return NULL;
+}
+
+/*
+ * The event time of a watermarked stream that q reads, directly or
+ * through a subquery (a derived stream), as a Var of q; or NULL.
+ */
 static Var *
 stream_time_var(CqDef *cq, Query *q, CqTime **time)
 {
@@ -198,19 +233,36 @@ stream_time_var(CqDef *cq, Query *q, CqTime **time)
 	foreach(lc, q->rtable)
 	{
 		RangeTblEntry *rte = lfirst(lc);
+		Index		rti = foreach_current_index(lc) + 1;
 		ListCell   *lt;
 
-		if (rte->rtekind != RTE_RELATION)
-			continue;
-		foreach(lt, cq->wm_streams)
+		if (rte->rtekind == RTE_RELATION)
 		{
-			CqTime	   *t = lfirst(lt);
-
-			if (t->relid == rte->relid)
+			foreach(lt, cq->wm_streams)
 			{
-				*time = t;
-				return makeVar(foreach_current_index(lc) + 1, t->attno, t->typid, -1,
-							   InvalidOid, 0);
+				CqTime	   *t = lfirst(lt);
+
+				if (t->relid == rte->relid)
+				{
+					*time = t;
+					return makeVar(rti, t->attno, t->typid, -1, InvalidOid, 0);
+				}
+			}
+		}
+		else if (rte->rtekind == RTE_SUBQUERY)
+		{
+			foreach(lt, rte->subquery->targetList)
+			{
+				TargetEntry *tle = lfirst(lt);
+				Var		   *v = makeVar(rti, tle->resno, exprType((Node *) tle->expr),
+										exprTypmod((Node *) tle->expr),
+										exprCollation((Node *) tle->expr), 0);
+				Oid			relid;
+				AttrNumber	attno;
+
+				if (pgs_stream_column_of(q, (Node *) v, &relid, &attno) &&
+					(*time = watermarked_time(cq, relid, attno)) != NULL)
+					return v;
 			}
 		}
 	}
@@ -218,39 +270,55 @@ stream_time_var(CqDef *cq, Query *q, CqTime **time)
 }
 
 /*
- * DISTINCT's time: a key that is the event time, or a window over it
- * (the event time itself is a window of size 0, final when the watermark
- * reaches it).
+ * DISTINCT's time: the first key that is the event time, or a window over
+ * it (the event time itself is a window of size 0, final when the
+ * watermark reaches it); its index in keyexprs, or -1.
  */
-static Expr *
+static int
 distinct_time(CqDef *cq, Query *q, List *keyexprs, CqDedup *d)
 {
 	ListCell   *lc;
 
 	foreach(lc, keyexprs)
 	{
-		Node	   *e = lfirst(lc);
 		int64		size;
 		Oid			relid;
 
-		if (pgs_window_key(q, e, cq->wm_streams, &size, &relid))
+		if (pgs_window_key(q, lfirst(lc), cq->wm_streams, &size, &relid))
 		{
 			d->expire_offset = size;
 			d->late_offset = size;
-			return (Expr *) e;
+			return foreach_current_index(lc);
 		}
 	}
-	return NULL;
+	return -1;
 }
 
-/* a query level's DISTINCT [ON] into a filter in its WHERE */
+/*
+ * A query level's DISTINCT [ON] into a filter of its rows: the level
+ * without its DISTINCT goes into a subquery of its own, and the level
+ * becomes SELECT <its columns> FROM that WHERE <filter> OFFSET 0. So the
+ * filter sees exactly the rows the level made, once each, after all of
+ * the level's joins, conditions and functions (which PostgreSQL would
+ * otherwise order and place as it likes), and nothing of the levels
+ * above is pushed below it: a subquery with an OFFSET is neither pulled
+ * up nor given conditions from outside.
+ */
 static void
-rewrite_distinct(CqDef *cq, Query *q)
+rewrite_distinct(CqDef *cq, Query *q, bool top)
 {
 	List	   *keyexprs = NIL;
+	List	   *keyresnos = NIL;
+	List	   *keyvars = NIL;
+	List	   *colnames = NIL;
+	List	   *tlist = NIL;
 	ListCell   *lc;
 	CqDedup    *d;
 	Expr	   *time = NULL;
+	Var		   *timevar = NULL;
+	Query	   *inner;
+	RangeTblEntry *rte;
+	RangeTblRef *rtr;
 
 	if (q->hasAggs || q->groupClause || q->havingQual)
 		reject("DISTINCT over an aggregation",
@@ -261,15 +329,27 @@ rewrite_distinct(CqDef *cq, Query *q)
 	if (q->sortClause)
 		reject("ORDER BY with DISTINCT over a stream",
 			   "DISTINCT ON keeps the first row of each key in the order the rows arrive.");
+	if (q->limitCount || q->limitOffset)
+		reject("LIMIT or OFFSET with DISTINCT over a stream", NULL);
 	foreach(lc, q->distinctClause)
 	{
-		SortGroupClause *sgc = lfirst(lc);
+		TargetEntry *tle = get_sortgroupclause_tle(lfirst(lc), q->targetList);
 
-		keyexprs = lappend(keyexprs, get_sortgroupclause_tle(sgc, q->targetList)->expr);
+		keyexprs = lappend(keyexprs, tle->expr);
+		keyresnos = lappend_int(keyresnos, tle->resno);
 	}
 	d = new_slot(cq, q->hasDistinctOn ? DEDUP_DISTINCT_ON : DEDUP_DISTINCT, keyexprs);
-	if (d->kind == DEDUP_DISTINCT)
-		time = distinct_time(cq, q, keyexprs, d);
+
+	/* a time, for eviction and late rows; none in complete mode (keep all) */
+	if (cq->opts.output_mode == OUTPUT_COMPLETE)
+		;
+	else if (d->kind == DEDUP_DISTINCT)
+	{
+		int			k = distinct_time(cq, q, keyexprs, d);
+
+		if (k >= 0)
+			time = list_nth(keyexprs, k);
+	}
 	else
 	{
 		CqTime	   *t;
@@ -287,14 +367,78 @@ rewrite_distinct(CqDef *cq, Query *q)
 		d->timetype = exprType((Node *) time);
 		d->drops_late = true;
 	}
-	q->jointree->quals = (Node *) make_and_qual(q->jointree->quals,
-												(Node *) filter_call(d, time, keyexprs));
+
+	/* the level without its DISTINCT, and the time it needs */
+	inner = copyObject(q);
+	inner->distinctClause = NIL;
+	inner->hasDistinctOn = false;
+	if (time)
+		inner->targetList = lappend(inner->targetList,
+									makeTargetEntry(copyObject(time),
+													list_length(inner->targetList) + 1,
+													pstrdup("pgs_time"), false));
+	foreach(lc, inner->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		tle->resjunk = false;
+		tle->ressortgroupref = 0;
+		colnames = lappend(colnames, makeString(pstrdup(tle->resname ? tle->resname : "?column?")));
+	}
+	inner->limitOffset = (Node *) makeConst(INT8OID, -1, InvalidOid, sizeof(int64),
+											Int64GetDatum(0), false, FLOAT8PASSBYVAL);
+	/* it is a level deeper: its references to levels above are one further */
+	IncrementVarSublevelsUp((Node *) inner, 1, 1);
+
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_SUBQUERY;
+	rte->subquery = inner;
+	rte->eref = makeAlias("pgs_distinct", colnames);
+	rte->inFromCl = true;
+	rtr = makeNode(RangeTblRef);
+	rtr->rtindex = 1;
+
+	/* the level: its columns, the filter over them */
+	foreach(lc, q->targetList)
+	{
+		TargetEntry *tle = flatCopyTargetEntry(lfirst(lc));
+
+		tle->expr = (Expr *) makeVar(1, tle->resno, exprType((Node *) tle->expr),
+									 exprTypmod((Node *) tle->expr),
+									 exprCollation((Node *) tle->expr), 0);
+		tle->ressortgroupref = 0;
+		tlist = lappend(tlist, tle);
+	}
+	foreach(lc, keyresnos)
+	{
+		TargetEntry *tle = get_tle_by_resno(inner->targetList, lfirst_int(lc));
+
+		keyvars = lappend(keyvars, makeVar(1, tle->resno, exprType((Node *) tle->expr),
+										   exprTypmod((Node *) tle->expr),
+										   exprCollation((Node *) tle->expr), 0));
+	}
+	if (time)
+		timevar = makeVar(1, list_length(inner->targetList), exprType((Node *) time),
+						  exprTypmod((Node *) time), exprCollation((Node *) time), 0);
+
+	q->rtable = list_make1(rte);
+	q->jointree = makeFromExpr(list_make1(rtr),
+							   (Node *) filter_call(cq, d, (Expr *) timevar, keyvars));
+	q->targetList = tlist;
+	q->cteList = NIL;
 	q->distinctClause = NIL;
 	q->hasDistinctOn = false;
+	q->hasSubLinks = false;
+	q->hasTargetSRFs = false;
+	q->hasRowSecurity = false;
+	q->rowMarks = NIL;
+	q->limitOffset = top ? NULL :
+		(Node *) makeConst(INT8OID, -1, InvalidOid, sizeof(int64),
+						   Int64GetDatum(0), false, FLOAT8PASSBYVAL);
 }
 
 static void
-rewrite_level(CqDef *cq, Query *q)
+rewrite_level(CqDef *cq, Query *q, Query *top)
 {
 	ListCell   *lc;
 
@@ -303,10 +447,10 @@ rewrite_level(CqDef *cq, Query *q)
 		RangeTblEntry *rte = lfirst(lc);
 
 		if (rte->rtekind == RTE_SUBQUERY && pgs_query_streams(rte->subquery) != NIL)
-			rewrite_level(cq, rte->subquery);
+			rewrite_level(cq, rte->subquery, top);
 	}
 	if (q->distinctClause)
-		rewrite_distinct(cq, q);
+		rewrite_distinct(cq, q, q == top);
 }
 
 /*
@@ -323,7 +467,7 @@ pgs_dedup_rewrite(CqDef *cq, Query *query)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("stream._first_seen() is internal to pg_stream"),
 				 errhint("Use SELECT DISTINCT, DISTINCT ON or aggregate(DISTINCT ...).")));
-	rewrite_level(cq, query);
+	rewrite_level(cq, query, query);
 }
 
 /* aggregates whose value depends on the order of their input */
@@ -371,7 +515,7 @@ pgs_dedup_agg_filter(CqDef *cq, Query *query, Aggref *aggref, List *keyexprs)
 			keys = lappend(keys, tle->expr);
 	}
 	d = new_slot(cq, DEDUP_AGG, keys);
-	if (cq->window_key >= 0)
+	if (cq->window_key >= 0 && cq->opts.output_mode != OUTPUT_COMPLETE)
 	{
 		/* the values go with their window's state */
 		time = list_nth(keyexprs, cq->window_key);
@@ -380,9 +524,19 @@ pgs_dedup_agg_filter(CqDef *cq, Query *query, Aggref *aggref, List *keyexprs)
 		d->expire_offset = cq->window_size;
 		d->window_key = cq->window_key;
 	}
-	filter = filter_call(d, time, keys);
-	aggref->aggfilter = aggref->aggfilter ?
-		make_andclause(list_make2(aggref->aggfilter, filter)) : filter;
+	filter = filter_call(cq, d, time, keys);
+	if (aggref->aggfilter)
+	{
+		/* the value counts only where FILTER is true, not NULL */
+		BooleanTest *bt = makeNode(BooleanTest);
+
+		bt->arg = aggref->aggfilter;
+		bt->booltesttype = IS_TRUE;
+		bt->location = -1;
+		aggref->aggfilter = make_andclause(list_make2(bt, filter));
+	}
+	else
+		aggref->aggfilter = filter;
 	aggref->aggdistinct = NIL;
 	return filter;
 }
@@ -431,7 +585,6 @@ typedef struct DedupSlot
 	KeyedStore *store;
 	TupleTableSlot *slot;		/* a key to insert */
 	int64		inserted;
-	bool		checked;		/* the call's argument types are the slot's */
 } DedupSlot;
 
 struct DedupRun
@@ -442,6 +595,7 @@ struct DedupRun
 	EState	   *estate;
 	MemoryContext cxt;
 	MemoryContext callcxt;		/* one call's, reset after it */
+	int64		nonce;			/* the query's (filter_call) */
 	bool		has_watermark;	/* the watermark the batch runs with */
 	int64		watermark;
 	int64		rows_late;
@@ -498,6 +652,7 @@ pgs_dedup_begin(CqDef *cq, bool has_watermark, int64 watermark)
 	dr->callcxt = AllocSetContextCreate(cxt, "pg_stream dedup call", ALLOCSET_SMALL_SIZES);
 	dr->has_watermark = has_watermark;
 	dr->watermark = watermark;
+	dr->nonce = cq->dedup_nonce;
 	dr->estate = CreateExecutorState();
 	dr->nslots = list_length(cq->dedups);
 	dr->slots = palloc0(sizeof(DedupSlot) * dr->nslots);
@@ -530,29 +685,34 @@ time_is_late(int64 time, int64 offset, int64 watermark)
 	return t <= watermark;
 }
 
+/*
+ * The argument types of a call site, checked once per call site (its
+ * FmgrInfo): nonce, slot, a time, then the slot's keys.
+ */
 static void
 check_call_types(FunctionCallInfo fcinfo, DedupSlot *ds)
 {
 	CqDedup    *d = ds->def;
-	bool		ok = (PG_NARGS() == d->nkeys + 2);
-	Oid			timetype = ok ? get_fn_expr_argtype(fcinfo->flinfo, 1) : InvalidOid;
+	bool		ok = (PG_NARGS() == d->nkeys + 3);
+	Oid			timetype = ok ? get_fn_expr_argtype(fcinfo->flinfo, 2) : InvalidOid;
 
 	ok = ok && (timetype == TIMESTAMPTZOID || timetype == TIMESTAMPOID);
 	for (int i = 0; ok && i < d->nkeys; i++)
-		ok = (get_fn_expr_argtype(fcinfo->flinfo, i + 2) == d->keytypes[i]);
+		ok = (get_fn_expr_argtype(fcinfo->flinfo, i + 3) == d->keytypes[i]);
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("stream._first_seen() called with arguments that are not its keys")));
-	ds->checked = true;
+	fcinfo->flinfo->fn_extra = ds;
 }
 
 PG_FUNCTION_INFO_V1(stream_first_seen);
 
 /*
- * stream._first_seen(slot int, time, keys...): true for a row whose keys
- * the slot has not seen (and records them), false for a duplicate or a
- * late row. Only inside a batch.
+ * stream._first_seen(nonce, slot, time, keys...): true for a row whose
+ * keys the slot has not seen (and records them), false for a duplicate or
+ * a late row. Only the calls the engine put in the batch's query, which
+ * carry the query's nonce, are served.
  */
 Datum
 stream_first_seen(PG_FUNCTION_ARGS)
@@ -570,28 +730,27 @@ stream_first_seen(PG_FUNCTION_ARGS)
 	bool		expires = false;
 	int64		expiry = 0;
 
-	if (dr == NULL)
+	if (dr == NULL || PG_NARGS() < 3 || PG_ARGISNULL(0) || PG_ARGISNULL(1) ||
+		get_fn_expr_argtype(fcinfo->flinfo, 0) != INT8OID ||
+		get_fn_expr_argtype(fcinfo->flinfo, 1) != INT4OID ||
+		PG_GETARG_INT64(0) != dr->nonce)
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("stream._first_seen() can only run in a batch of a continuous view")));
-	if (PG_NARGS() < 2 || PG_ARGISNULL(0) ||
-		get_fn_expr_argtype(fcinfo->flinfo, 0) != INT4OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("stream._first_seen() needs a slot")));
-	slotno = PG_GETARG_INT32(0);
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("stream._first_seen() is internal to pg_stream's batches")));
+	slotno = PG_GETARG_INT32(1);
 	if (slotno < 0 || slotno >= dr->nslots)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("stream._first_seen(): no slot %d in this batch", slotno)));
 	ds = &dr->slots[slotno];
 	d = ds->def;
-	if (!ds->checked)
+	if (fcinfo->flinfo->fn_extra != ds)
 		check_call_types(fcinfo, ds);
+	Assert(PG_NARGS() == d->nkeys + 3);
 
-	if (d->has_time && !PG_ARGISNULL(1))
+	if (d->has_time && !PG_ARGISNULL(2))
 	{
-		int64		time = PG_GETARG_INT64(1);
+		int64		time = PG_GETARG_INT64(2);
 
 		if (d->drops_late && dr->has_watermark &&
 			time_is_late(time, d->late_offset, dr->watermark))
@@ -605,8 +764,8 @@ stream_first_seen(PG_FUNCTION_ARGS)
 	}
 	for (int i = 0; i < d->nkeys; i++)
 	{
-		keys[i] = PG_GETARG_DATUM(i + 2);
-		nulls[i] = PG_ARGISNULL(i + 2);
+		keys[i] = PG_GETARG_DATUM(i + 3);
+		nulls[i] = PG_ARGISNULL(i + 3);
 	}
 
 	/*

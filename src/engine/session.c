@@ -450,6 +450,7 @@ typedef struct SessionMerge
 	bool	   *statenulls;
 	List	   *absorbed;
 	MemoryContext curcxt;		/* keys, absorbed; reset per session */
+	MemoryContext rowcxt;		/* reset per group */
 	MemoryContext acc[2];		/* states: the current one, and the next */
 	int			accn;
 } SessionMerge;
@@ -461,21 +462,28 @@ range_bounds(SessionMerge *sm, Datum d, int64 *lo, int64 *hi)
 	RangeBound	l,
 				h;
 	bool		empty;
+	MemoryContext old = MemoryContextSwitchTo(sm->rowcxt);
 
+	/* (a short varlena is copied to be read: in a context reset per group) */
 	range_deserialize(sm->rngtc, DatumGetRangeTypeP(d), &l, &h, &empty);
+	MemoryContextSwitchTo(old);
 	if (empty || l.infinite || h.infinite)
 		elog(ERROR, "unexpected session range in \"%s\"", RelationGetRelationName(sm->srel));
 	*lo = DatumGetInt64(l.val);
 	*hi = DatumGetInt64(h.val);
 }
 
+/* a range of the session's type, valid until the session is written */
 static Datum
 make_session_range(SessionMerge *sm, int64 lo, int64 hi, bool hi_inclusive)
 {
 	RangeBound	l = {.val = Int64GetDatum(lo),.inclusive = true,.lower = true};
 	RangeBound	h = {.val = Int64GetDatum(hi),.inclusive = hi_inclusive,.lower = false};
+	MemoryContext old = MemoryContextSwitchTo(sm->curcxt);
+	Datum		r = RangeTypePGetDatum(make_range(sm->rngtc, &l, &h, false));
 
-	return RangeTypePGetDatum(make_range(sm->rngtc, &l, &h, false));
+	MemoryContextSwitchTo(old);
+	return r;
 }
 
 /*
@@ -763,6 +771,7 @@ session_receive(TupleTableSlot *in, DestReceiver *self)
 	int64		lo = 0,
 				hi = 0;
 
+	MemoryContextReset(sm->rowcxt);
 	slot_getallattrs(in);
 	range_null = in->tts_isnull[sm->scol];
 	if (!range_null)
@@ -841,6 +850,8 @@ session_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	sm->keynulls = palloc0(sizeof(bool) * cq->nkeys);
 	sm->curcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream session",
 									   ALLOCSET_SMALL_SIZES);
+	sm->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream session group",
+									   ALLOCSET_SMALL_SIZES);
 	for (int i = 0; i < 2; i++)
 		sm->acc[i] = AllocSetContextCreate(CurrentMemoryContext, "pg_stream session states",
 										   ALLOCSET_SMALL_SIZES);
@@ -863,6 +874,7 @@ session_shutdown(DestReceiver *self)
 	final_row_end(&sm->fr);
 	FreeExecutorState(sm->estate);
 	MemoryContextDelete(sm->curcxt);
+	MemoryContextDelete(sm->rowcxt);
 	MemoryContextDelete(sm->acc[0]);
 	MemoryContextDelete(sm->acc[1]);
 	index_close(sm->kidx, AccessShareLock);

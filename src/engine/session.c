@@ -79,6 +79,7 @@
 #include "executor/executor.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
+#include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -416,6 +417,7 @@ typedef struct SessionMerge
 	int			nkeys;
 	int			naggs;
 	int			scol;			/* the session key, 0-based */
+	bool		state_empty;	/* the state had no row when the batch began */
 	Relation	vrel;
 	Relation	srel;
 	Relation	kidx;			/* (other keys..., session) */
@@ -526,11 +528,16 @@ combine(SessionMerge *sm, bool is_new, Datum *a, bool *anull, Datum *b, bool *bn
 static void
 absorb(SessionMerge *sm, int64 from)
 {
-	Datum	   *k = palloc(sizeof(Datum) * sm->nkeys);
-	bool	   *kn = palloc(sizeof(bool) * sm->nkeys);
+	Datum	   *k;
+	bool	   *kn;
 	Datum		bound = (Datum) 0;
 	int			n = 0;
 
+	if (sm->state_empty)
+		return;					/* nothing stored (the batch's own writes
+								 * never overlap a later session) */
+	k = palloc(sizeof(Datum) * sm->nkeys);
+	kn = palloc(sizeof(bool) * sm->nkeys);
 	for (int i = 0; i < sm->nkeys; i++)
 		if (i != sm->scol)
 		{
@@ -817,6 +824,7 @@ session_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	sm->sdesc = RelationGetDescr(sm->srel);
 	sm->rowcol = view_row_column(cq, sm->srel);
 	sm->kidx = session_key_index(cq, sm->srel);
+	sm->state_empty = (RelationGetNumberOfBlocks(sm->srel) == 0);
 	sm->estate = CreateExecutorState();
 	for (int k = 0; k < cq->nkeys; k++)
 		statekeys[k] = k + 1;

@@ -2,14 +2,14 @@
 # Benchmark (not a test): session windows (engine/session.c) against the
 # same sessions computed one-shot over a table, on one throwaway server.
 #
-#   EVENTS events over USERS users, spread over an hour (about 10 a user,
-#   6 minutes apart on average), count and sum per session of gap 5
-#   minutes, event time with a watermark 2 hours behind (nothing late,
+#   EVENTS events over USERS users, spread over 25 minutes (about 10 a
+#   user, 2.5 minutes apart on average), count and sum per session of gap
+#   5 minutes, event time with a watermark 2 hours behind (nothing late,
 #   nothing final: every session stays in the state). Round 1: one
 #   REFRESH of a manual view over the events already in its stream (every
-#   session new). Round 2: as many events again over the next hour, one
-#   REFRESH, merged with round 1's sessions: the sessions at the hour's
-#   edge grow, rows bridge stored sessions, and the rest of the state is
+#   session new). Round 2: as many events again over the next 25 minutes, one
+#   REFRESH, merged with round 1's sessions: the sessions at the edge
+#   grow, rows bridge stored sessions, and the rest of the state is
 #   not read. Baseline: the plain SQL sessionization (lag() over each
 #   user's events, a running sum() numbering the sessions, GROUP BY) run
 #   once over a table of the events (CREATE TABLE AS): of round 1's
@@ -42,11 +42,12 @@ timed() {
 rate() { python3 -c "print(f'{$1 / $2:.0f}')"; }
 
 q "CREATE EXTENSION pg_stream" >/dev/null
-# events of round $1: user by a multiplicative hash, time scattered over
-# the round's hour (second by second)
+# events of round $1: user by a multiplicative hash; a user's k-th event
+# of the round at k * 150 s plus up to 300 s (consecutive ones -150 to
+# 450 s apart: some out of order, some more than the gap apart)
 events() {
-	echo "SELECT '2026-01-01'::timestamptz + ($1 - 1) * interval '1 hour'
-		+ ((i::bigint * 104729) % 3600) * interval '1 second' AS ts,
+	echo "SELECT '2026-01-01'::timestamptz + ($1 - 1) * interval '25 minutes'
+		+ (((i - 1) / $USERS) * 150 + (i::bigint * 7907) % 300) * interval '1 second' AS ts,
 		((i::bigint * 7919) % $USERS)::int AS usr, (i % 1000)::int AS v
 		FROM generate_series(1, $EVENTS) i"
 }

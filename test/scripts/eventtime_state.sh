@@ -68,7 +68,7 @@ for part in $(seq 0 $((chunks - 1))); do
 	[ "$s" -gt "$max_state" ] && max_state=$s
 	s=$(q "SELECT max(state_rows) FROM stream.progress WHERE name::text LIKE 'ev\_sess%'")
 	[ "$s" -gt "$max_sess" ] && max_sess=$s
-	echo "events $(((part + 1) * chunk)): state_rows $(q "SELECT string_agg(name || '=' || state_rows, ' ' ORDER BY name::text) FROM stream.queries"), largest after a batch $s"
+	echo "events $(((part + 1) * chunk)): state_rows $(q "SELECT string_agg(name || '=' || state_rows, ' ' ORDER BY name::text) FROM stream.queries"), largest after a batch so far: $max_state (windows), $max_sess (sessions)"
 done
 
 # the final windows come out without any REFRESH: the workers' no-data batches

@@ -102,10 +102,11 @@ CREATE TABLE stream.buffer (
 	stream  pg_catalog.regclass NOT NULL,
 	xid     pg_catalog.int8   NOT NULL,
 	nrows   pg_catalog.int4   NOT NULL,
-	data    pg_catalog.bytea  NOT NULL
+	data    pg_catalog.bytea  NOT NULL,
+	seq     pg_catalog.int8   NOT NULL DEFAULT 0	-- a transaction's chunks in order
 ) WITH (toast_tuple_target = 8160, autovacuum_vacuum_scale_factor = 0.02);
 ALTER TABLE stream.buffer ALTER COLUMN data SET STORAGE EXTERNAL;
-CREATE INDEX buffer_stream_xid ON stream.buffer (stream, xid);
+CREATE INDEX buffer_stream_xid ON stream.buffer (stream, xid, seq);
 
 -- One row per continuous query (a materialized view over streams).
 CREATE TABLE stream.cq (
@@ -124,7 +125,8 @@ CREATE TABLE stream.cq (
 	last_batch_at pg_catalog.timestamptz,
 	last_batch_ms pg_catalog.float8,
 	watermark     pg_catalog.timestamptz,	-- event time: latest seen - delay
-	created_at    pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
+	created_at    pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	seen_tables   pg_catalog.regclass[]	-- DISTINCT: the keys seen, per filter
 );
 
 -- Where each continuous query is in each of its streams.
@@ -208,6 +210,14 @@ CREATE FUNCTION stream.hop(ts pg_catalog.timestamp, size pg_catalog.interval,
 RETURNS SETOF pg_catalog.timestamp
 AS 'MODULE_PATHNAME', 'stream_hop'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 2;
+
+-- Deduplication (engine/dedup.c): the filter pg_stream puts in a batch's
+-- query in place of DISTINCT. It runs only inside a batch; a continuous
+-- view that calls it itself is refused.
+CREATE FUNCTION stream._first_seen(VARIADIC "any")
+RETURNS pg_catalog.bool
+AS 'MODULE_PATHNAME', 'stream_first_seen'
+LANGUAGE C VOLATILE COST 1000;
 
 CREATE FUNCTION stream.start(pg_catalog.regclass)
 RETURNS void

@@ -332,6 +332,56 @@ create_rows_copy(Oid viewid)
 }
 
 /*
+ * The keys each DISTINCT filter has seen (engine/dedup.c), a table a
+ * filter: its key columns, when each key expires, a unique index on the
+ * keys (NULLS NOT DISTINCT, as DISTINCT takes NULLs) and one on expiry.
+ */
+static List *
+create_seen(CqDef *cq, Oid viewid)
+{
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	foreach(lc, cq->dedups)
+	{
+		CqDedup    *d = lfirst(lc);
+		StringInfoData sql;
+		List	   *keys = NIL;
+		char		name[NAMEDATALEN];
+		Oid			relid;
+
+		free_table_name(name, "seen", viewid);
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE TABLE stream.%s (", quote_identifier(name));
+		for (int k = 0; k < d->nkeys; k++)
+		{
+			char		colname[32];
+
+			snprintf(colname, sizeof(colname), "k%d", k + 1);
+			appendStringInfo(&sql, "%s %s", colname,
+							 format_type_with_typemod(d->keytypes[k], d->keytypmods[k]));
+			if (OidIsValid(d->keycolls[k]))
+				appendStringInfo(&sql, " COLLATE %s", generate_collation_name(d->keycolls[k]));
+			appendStringInfoString(&sql, ", ");
+			keys = lappend(keys, makeString(pstrdup(colname)));
+		}
+		/* microseconds, as the event time's */
+		appendStringInfoString(&sql, "_pgs_expires bigint)");
+		SPI_connect();
+		run_sql(sql.data);
+		run_sql(psprintf("CREATE UNIQUE INDEX ON stream.%s (%s) NULLS NOT DISTINCT",
+						 quote_identifier(name), column_list(keys)));
+		run_sql(psprintf("CREATE INDEX ON stream.%s (_pgs_expires)", quote_identifier(name)));
+		SPI_finish();
+		CommandCounterIncrement();
+		relid = get_relname_relid(name, get_namespace_oid(PG_STREAM_SCHEMA, false));
+		depend_on_view(relid, viewid);
+		relids = lappend_oid(relids, relid);
+	}
+	return relids;
+}
+
+/*
  * The state of one side of a join of two streams (engine/join.c): the
  * stream's columns, when each row expires (indexed: the expired rows are
  * found by a range scan), and whether it has matched; indexed too on the
@@ -385,7 +435,7 @@ create_join_state(Oid viewid, CqJoinSide *side)
 }
 
 static void
-record_cq(CqDef *cq, Oid viewid, Oid staterel, Oid rowsrel, List *options)
+record_cq(CqDef *cq, Oid viewid, Oid staterel, Oid rowsrel, List *seenrels, List *options)
 {
 	ListCell   *lc;
 	BatchRun	run;
@@ -393,7 +443,7 @@ record_cq(CqDef *cq, Oid viewid, Oid staterel, Oid rowsrel, List *options)
 	/* the sources make their initial positions in SPI's memory */
 	SPI_connect();
 	meta_cq_insert(viewid, staterel, rowsrel,
-				   DatumGetArrayTypeP(pgs_options_to_array(options)));
+				   DatumGetArrayTypeP(pgs_options_to_array(options)), seenrels);
 	pgs_batchrun_push(&run, viewid, false);	/* sources use the owner's credentials */
 	PG_TRY();
 	{
@@ -529,7 +579,7 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	if (cq->is_agg)
 		staterel = create_state(cq, viewid);
 	rowsrel = create_rows_copy(viewid);
-	record_cq(cq, viewid, staterel, rowsrel, cqoptions);
+	record_cq(cq, viewid, staterel, rowsrel, create_seen(cq, viewid), cqoptions);
 	if (cq->join)
 	{
 		create_join_state(viewid, &cq->join->side[0]);

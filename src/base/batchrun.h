@@ -59,6 +59,8 @@ typedef struct BatchRun
 								 * read; the scans return these */
 	const BatchRunJoinScan *join_scan;	/* a join batch's scans, or NULL */
 	void	   *join;			/* their argument (engine/join.c's JoinRun) */
+	void	   *dedup;			/* the batch's first-seen filters
+								 * (engine/dedup.c's DedupRun), or NULL */
 	bool		in_sink;		/* the batch's output is being delivered to
 								 * its sink relation (sinks/sink.c) */
 	int			sink_files;		/* files the file sink wrote for it */

@@ -163,9 +163,7 @@ check_stream_subquery(Query *q)
 			   "Window functions need the whole input; use GROUP BY with stream.tumble() instead.");
 	if (q->limitCount || q->limitOffset)
 		reject("LIMIT or OFFSET over a stream", NULL);
-	if (q->distinctClause)
-		reject("DISTINCT over a stream",
-			   "Use GROUP BY on the columns in the continuous view instead.");
+	/* DISTINCT: see engine/dedup.c */
 	if (q->setOperations)
 		reject("UNION, INTERSECT or EXCEPT over a stream", NULL);
 }
@@ -361,12 +359,6 @@ check_aggregate(Aggref *aggref)
 
 	if (aggref->agglevelsup > 0)
 		reject("an outer-level aggregate", NULL);
-	if (aggref->aggdistinct)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("DISTINCT in aggregate %s is not supported in a continuous view", name),
-				 errdetail("Counting distinct values exactly would need every value ever seen."),
-				 errhint("Use hll_add_agg() from the hll extension, and hll_cardinality() on the result, for an approximate distinct count.")));
 	if (aggref->aggkind != AGGKIND_NORMAL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -584,9 +576,6 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	if (query->sortClause)
 		reject("ORDER BY",
 			   "A view is a table and has no order; apply ORDER BY when reading the view.");
-	if (query->distinctClause)
-		reject(query->hasDistinctOn ? "DISTINCT ON" : "DISTINCT",
-			   "Use GROUP BY on the same columns instead.");
 	if (query->setOperations)
 		reject("UNION, INTERSECT or EXCEPT", NULL);
 	if (query->groupingSets)
@@ -608,6 +597,8 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	cq->window_key = -1;
 	if (list_length(cq->streams) == 2)
 		cq->join = pgs_analyze_join(query, cq->streams, cq->wm_streams, for_create);
+	/* DISTINCT and DISTINCT ON, here and in subqueries: first-seen filters */
+	pgs_dedup_rewrite(cq, query);
 
 	cq->is_agg = query->hasAggs || query->groupClause != NIL;
 	cq->mode = opts->output_mode;
@@ -687,10 +678,14 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 			Aggref	   *aggref = lfirst(lc);
 			char		name[32];
 
+			Aggref	   *batchref = copyObject(aggref);
+
 			cq->aggs = lappend(cq->aggs, check_aggregate(aggref));
+			/* aggregate(DISTINCT x): of the x first seen in the group */
+			if (aggref->aggdistinct)
+				(void) pgs_dedup_agg_filter(cq, query, batchref, keyexprs);
 			snprintf(name, sizeof(name), "s%d", foreach_current_index(lc) + 1);
-			btl = lappend(btl, makeTargetEntry(copyObject((Expr *) aggref),
-											   resno++, pstrdup(name), false));
+			btl = lappend(btl, makeTargetEntry((Expr *) batchref, resno++, pstrdup(name), false));
 		}
 
 		/*
@@ -712,6 +707,12 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 							   "No GROUP BY key is a window over the event time of a stream whose rows stop joining: the join condition must bound that stream's event time by the other's." :
 							   "No GROUP BY key is a window over the event time."),
 					 errhint("Declare event time and a watermark on the stream (OPTIONS (event_time 'ts', watermark '10 minutes')) and group by stream.tumble(ts, ...) or a column of stream.hop(ts, ...); or use output_mode 'update' or 'complete'.")));
+		if (for_create && cq->dedups != NIL && !cq->evicts &&
+			((CqDedup *) llast(cq->dedups))->kind == DEDUP_AGG)
+			ereport(NOTICE,
+					(errmsg("a DISTINCT aggregate keeps every distinct value of each group, forever"),
+					 errdetail("Its values are evicted with their window's state, and this view evicts none."),
+					 errhint("For many distinct values use hll_add_agg() from the hll extension, and hll_cardinality() on the result: an approximate count in a fixed size.")));
 		if (cq->evicts)
 		{
 			btl = lappend(btl, makeTargetEntry((Expr *) make_count_star(), resno,

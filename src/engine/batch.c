@@ -87,6 +87,7 @@ load_cq(Oid viewid, const CqMeta *row, List *options)
 
 	cq->state_relid = row->state_table;
 	cq->rows_relid = row->rows_table;
+	cq->seen_relids = row->seen_tables;
 	return cq;
 }
 
@@ -651,6 +652,7 @@ batch_without_input(Batch *bt)
 {
 	CqDef	   *cq = bt->cq;
 	Tuplestorestate *sink_rows = NULL;
+	int64		dedup_rows = 0;
 
 	bt->result = BATCH_EMPTY;
 	if (bt->finalizes)
@@ -659,10 +661,14 @@ batch_without_input(Batch *bt)
 			sink_rows = tuplestore_begin_heap(true, false, work_mem);
 		bt->rows_out = pgs_finalize_windows(cq, agg_watermark(cq, bt->row.watermark),
 											&bt->evicted, sink_rows);
+		/* and the distinct values of those windows */
+		pgs_dedup_end(pgs_dedup_begin(cq, false, 0), false, 0, true,
+					  agg_watermark(cq, bt->row.watermark), &bt->rows_late, &dedup_rows);
 		if (bt->evicted > 0)
 		{
 			bt->result = BATCH_DONE;
 			bt->state_rows -= bt->evicted;
+			bt->state_rows += dedup_rows;
 			if (pgs_has_sink(cq) && bt->rows_out > 0)
 				batch_deliver(bt, sink_rows, NULL);
 		}
@@ -777,6 +783,7 @@ batch_with_input(Batch *bt)
 	Tuplestorestate *sink_deleted = NULL;
 	DestReceiver *dest;
 	JoinRun    *jr = NULL;
+	DedupRun   *dedup;
 	bool		agg_has_watermark = bt->row.has_watermark;
 	int64		agg_wm = bt->row.watermark;
 
@@ -808,15 +815,19 @@ batch_with_input(Batch *bt)
 	 * the plan is done, so that such a function sees the view as it was
 	 * before the batch, on every row.
 	 */
-	if (!contain_volatile_functions((Node *) (cq->is_agg ? cq->batch_query : cq->query)) &&
+	dedup = pgs_dedup_begin(cq, bt->row.has_watermark, bt->row.watermark);
+	bt->run->dedup = dedup;
+	if (!pgs_dedup_volatile((Node *) (cq->is_agg ? cq->batch_query : cq->query)) &&
 		(!cq->is_agg || state_is_empty(cq)))
 	{
 		dest = output_receiver(bt, 0, agg_has_watermark, agg_wm, sink_rows, sink_deleted);
 		(void) batch_query(bt, &jr, &outdesc, dest);
+		bt->run->dedup = NULL;
 	}
 	else
 	{
 		out = batch_query(bt, &jr, &outdesc, NULL);
+		bt->run->dedup = NULL;
 		dest = output_receiver(bt, tuplestore_tuple_count(out), agg_has_watermark, agg_wm,
 							   sink_rows, sink_deleted);
 		feed_receiver(dest, out, outdesc);
@@ -842,6 +853,9 @@ batch_with_input(Batch *bt)
 	/* the next batch runs with the watermark this one's input moved */
 	if (!cq->join)
 		bt->has_watermark = advance_watermark(cq, &bt->row, bt->streams, &bt->watermark);
+	/* the keys DISTINCT has seen: evicted under it */
+	pgs_dedup_end(dedup, bt->has_watermark, bt->watermark, agg_has_watermark, agg_wm,
+				  &bt->rows_late, &bt->state_rows);
 	if (bt->has_watermark && (!bt->row.has_watermark || bt->watermark > bt->row.watermark))
 		bt->wait->ms = 0;
 }

@@ -120,6 +120,43 @@ typedef struct CqJoin
 								 * varnos 1 and 2 (the sides) */
 } CqJoin;
 
+/*
+ * Deduplication (engine/dedup.c): a filter that passes the first row of
+ * each key and records the key in a keyed state table of its own (the
+ * view's seen tables, slot by slot). SELECT DISTINCT and DISTINCT ON,
+ * at the top or in a subquery, and each aggregate(DISTINCT ...), whose
+ * keys are the group's keys and the aggregate's arguments.
+ */
+typedef enum CqDedupKind
+{
+	DEDUP_DISTINCT,				/* SELECT DISTINCT: the keys are the row */
+	DEDUP_DISTINCT_ON,			/* SELECT DISTINCT ON (keys) */
+	DEDUP_AGG					/* aggregate(DISTINCT args): group keys, args */
+} CqDedupKind;
+
+typedef struct CqDedup
+{
+	int			slot;			/* its place in the view's seen tables */
+	CqDedupKind kind;
+	int			nkeys;
+	Oid		   *keytypes;
+	int32	   *keytypmods;
+	Oid		   *keycolls;
+	/*
+	 * Expiry, when the filter is given a time (its second argument: the
+	 * event time, or the start of a window): a key expires at that time
+	 * plus expire_offset, and is evicted once the watermark reaches it. A
+	 * row is late if the time plus late_offset is at or before the
+	 * watermark (drops_late), as a window is final when its end is.
+	 */
+	bool		has_time;
+	Oid			timetype;		/* timestamptz or timestamp */
+	int64		expire_offset;
+	bool		drops_late;
+	int64		late_offset;
+	int			window_key;		/* DEDUP_AGG: the time is this group key */
+} CqDedup;
+
 typedef struct CqDef
 {
 	Oid			viewid;
@@ -155,6 +192,8 @@ typedef struct CqDef
 	int64		session_gap;	/* its gap, microseconds */
 	bool		session_wm;		/* over the watermarked event time */
 	CqJoin	   *join;			/* a join of two streams, or NULL */
+	List	   *dedups;			/* CqDedup *, in slot order */
+	List	   *seen_relids;	/* their tables, in slot order (once loaded) */
 	Oid			state_relid;
 	Oid			rows_relid;		/* the copy of the final rows, or InvalidOid */
 } CqDef;

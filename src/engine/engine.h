@@ -91,6 +91,7 @@ typedef struct KeyedStore KeyedStore;
 extern KeyedStore *kstore_open(Relation rel, int nkeys, AttrNumber *keycols,
 							   EState *estate);
 extern void kstore_begin_ordered(KeyedStore *s, int64 probes, int64 rows);
+extern void kstore_set_snapshot(KeyedStore *s, Snapshot snap);
 extern bool kstore_lookup(KeyedStore *s, Datum *keys, bool *keynulls,
 						  TupleTableSlot *found);
 extern bool kstore_fetch(KeyedStore *s, ItemPointer tid, Datum *keys,
@@ -117,6 +118,17 @@ extern KStoreScan *kstore_scan_expired(Relation rel, Relation idx, AttrNumber co
 extern bool kstore_scan_next(KStoreScan *sc, TupleTableSlot *slot);
 extern void kstore_scan_rescan(KStoreScan *sc);
 extern void kstore_scan_end(KStoreScan *sc);
+
+/* in engine/dedup.c: the first row of each key */
+typedef struct DedupRun DedupRun;
+extern void pgs_dedup_rewrite(CqDef *cq, Query *query);
+extern Expr *pgs_dedup_agg_filter(CqDef *cq, Query *query, Aggref *aggref,
+								  List *keyexprs);
+extern bool pgs_dedup_volatile(Node *node);
+extern DedupRun *pgs_dedup_begin(CqDef *cq, bool has_watermark, int64 watermark);
+extern void pgs_dedup_end(DedupRun *dr, bool has_watermark, int64 watermark,
+						  bool agg_has_watermark, int64 agg_watermark,
+						  int64 *rows_late, int64 *state_rows);
 
 /* in engine/merge.c: a batch's output into the view and the state */
 extern DestReceiver *pgs_merge_receiver(CqDef *cq, int64 groups, bool has_watermark,

@@ -120,6 +120,8 @@ struct KeyedStore
 	ItemPointerData curtid;		/* row found by the last lookup */
 	bool		have_cur;
 	BlockNumber nblocks;		/* the table's size when opened */
+	Snapshot	snapshot;		/* of the lookups, or NULL: the active one */
+	MemoryContext cxt;			/* the store's: its scans and slots */
 
 	/* ordered access (kstore_begin_ordered) */
 	bool		ordered;
@@ -176,6 +178,7 @@ kstore_open(Relation rel, int nkeys, AttrNumber *keycols, EState *estate)
 	InitResultRelInfo(s->rri, rel, 0, NULL, 0);
 	ExecOpenIndices(s->rri, false);
 	s->nblocks = RelationGetNumberOfBlocks(rel);
+	s->cxt = CurrentMemoryContext;
 	if (nkeys > 0)
 	{
 		s->keyidx = find_key_index(s->rri, nkeys, keycols);
@@ -229,13 +232,36 @@ kstore_begin_ordered(KeyedStore *s, int64 probes, int64 rows)
 			s->walking = false;
 }
 
+/*
+ * Lookups see the rows visible to snap instead of the active snapshot's:
+ * SnapshotSelf makes the rows this command inserted visible, for a
+ * caller that inserts while it looks up (engine/dedup.c). Before the
+ * first lookup.
+ */
+void
+kstore_set_snapshot(KeyedStore *s, Snapshot snap)
+{
+	Assert(s->scan == NULL && s->walkscan == NULL);
+	s->snapshot = snap;
+}
+
+static Snapshot
+lookup_snapshot(KeyedStore *s)
+{
+	return s->snapshot ? s->snapshot : GetActiveSnapshot();
+}
+
 /* the shared index scan of the lookups, restarted with the scan keys in skeys */
 static IndexScanDesc
 key_scan(KeyedStore *s)
 {
 	if (s->scan == NULL)
-		s->scan = index_beginscan(s->rel, s->keyidx, GetActiveSnapshot(),
-								  s->nkeys, 0);
+	{
+		MemoryContext old = MemoryContextSwitchTo(s->cxt);
+
+		s->scan = index_beginscan(s->rel, s->keyidx, lookup_snapshot(s), s->nkeys, 0);
+		MemoryContextSwitchTo(old);
+	}
 	index_rescan(s->scan, s->skeys, s->nkeys, NULL, 0);
 	return s->scan;
 }
@@ -310,6 +336,7 @@ walk_to(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *slot)
 		 * tuples.
 		 */
 		ScanKeyData start;
+		MemoryContext old;
 		Oid			opcintype = s->keyidx->rd_opcintype[0];
 		Oid			geop = get_opfamily_member(s->keyidx->rd_opfamily[0], opcintype,
 											   opcintype, BTGreaterEqualStrategyNumber);
@@ -320,7 +347,9 @@ walk_to(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *slot)
 				 RelationGetRelationName(s->keyidx));
 		ScanKeyEntryInitialize(&start, 0, 1, BTGreaterEqualStrategyNumber, opcintype,
 							   s->keyidx->rd_indcollation[0], get_opcode(geop), keys[0]);
-		scan = s->walkscan = index_beginscan(s->rel, s->keyidx, GetActiveSnapshot(), 1, 0);
+		old = MemoryContextSwitchTo(s->cxt);
+		scan = s->walkscan = index_beginscan(s->rel, s->keyidx, lookup_snapshot(s), 1, 0);
+		MemoryContextSwitchTo(old);
 		scan->xs_want_itup = true;
 		index_rescan(scan, &start, 1, NULL, 0);
 	}
@@ -367,7 +396,7 @@ kstore_lookup(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *found)
 		TableScanDesc scan;
 
 		slot = found ? found : table_slot_create(s->rel, NULL);
-		scan = table_beginscan(s->rel, GetActiveSnapshot(), 0, NULL);
+		scan = table_beginscan(s->rel, lookup_snapshot(s), 0, NULL);
 		ok = table_scan_getnextslot(scan, ForwardScanDirection, slot);
 		table_endscan(scan);
 		if (ok)
@@ -382,7 +411,12 @@ kstore_lookup(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *found)
 	if (s->ordered)
 		check_order(s, keys, keynulls);
 	if (s->scanslot == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(s->cxt);
+
 		s->scanslot = table_slot_create(s->rel, NULL);
+		MemoryContextSwitchTo(old);
+	}
 	slot = found ? found : s->scanslot;
 	/* the walk starts at the first key, so it never reaches NULL first keys */
 	if (s->walking && !keynulls[0])

@@ -44,6 +44,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -58,7 +59,8 @@
  */
 #define CQ_COLUMNS "c.view, c.state_table, c.rows_table, c.options, c.enabled, " \
 	"c.failed, c.last_error, c.batches, c.rows_in, c.rows_out, c.rows_late, " \
-	"c.rows_bad, c.last_batch_at, c.last_batch_ms, c.watermark, c.created_at"
+	"c.rows_bad, c.last_batch_at, c.last_batch_ms, c.watermark, c.created_at, " \
+	"c.seen_tables"
 #define POSITION_COLUMNS "p.view, p.stream, p.position, p.max_event_time, " \
 	"p.join_state, p.state_rows, p.ctid, p.xmin"
 #define Acol_positions_ctid			(Natts_positions + 1)
@@ -196,6 +198,19 @@ cq_from_tuple(HeapTuple tup, TupleDesc desc, CqMeta *cq, MemoryContext cxt)
 	cq->options = isnull ? NULL : DatumGetArrayTypePCopy(d);
 	d = SPI_getbinval(tup, desc, Anum_cq_last_error, &isnull);
 	cq->last_error = isnull ? NULL : TextDatumGetCString(d);
+	d = SPI_getbinval(tup, desc, Anum_cq_seen_tables, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(DatumGetArrayTypeP(d), REGCLASSOID, sizeof(Oid), true,
+						  TYPALIGN_INT, &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+			cq->seen_tables = lappend_oid(cq->seen_tables,
+										  nulls[i] ? InvalidOid : DatumGetObjectId(elems[i]));
+	}
 	MemoryContextSwitchTo(old);
 }
 
@@ -413,6 +428,7 @@ meta_cq_tables(Oid view)
 	AssertBookkeeping();
 	meta_exec("SELECT t FROM stream.cq, LATERAL (VALUES (state_table), (rows_table)) v(t) "
 			  "WHERE view = $1 AND t IS NOT NULL "
+			  "UNION ALL SELECT pg_catalog.unnest(seen_tables) FROM stream.cq WHERE view = $1 "
 			  "UNION ALL SELECT join_state FROM stream.positions "
 			  "WHERE view = $1 AND join_state IS NOT NULL",
 			  1, argtypes, args, NULL, false, 0, SPI_OK_SELECT,
@@ -424,11 +440,14 @@ meta_cq_tables(Oid view)
 
 /* a new continuous view's row (its tables InvalidOid if none) */
 void
-meta_cq_insert(Oid view, Oid state_table, Oid rows_table, ArrayType *options)
+meta_cq_insert(Oid view, Oid state_table, Oid rows_table, ArrayType *options,
+			   List *seen_tables)
 {
-	Oid			argtypes[4] = {OIDOID, OIDOID, TEXTARRAYOID, OIDOID};
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			argtypes[5] = {OIDOID, OIDOID, TEXTARRAYOID, OIDOID, REGCLASSARRAYOID};
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', 'n'};
+	Datum	   *seen = palloc0(sizeof(Datum) * Max(list_length(seen_tables), 1));
+	ListCell   *lc;
 
 	Assert(OidIsValid(view) && options != NULL);
 	AssertBookkeeping();
@@ -438,9 +457,17 @@ meta_cq_insert(Oid view, Oid state_table, Oid rows_table, ArrayType *options)
 	args[2] = PointerGetDatum(options);
 	args[3] = ObjectIdGetDatum(rows_table);
 	nulls[3] = OidIsValid(rows_table) ? ' ' : 'n';
-	meta_exec("INSERT INTO stream.cq (view, state_table, options, rows_table) "
-			  "VALUES ($1, $2, $3, $4)",
-			  4, argtypes, args, nulls, false, 0, SPI_OK_INSERT,
+	foreach(lc, seen_tables)
+		seen[foreach_current_index(lc)] = ObjectIdGetDatum(lfirst_oid(lc));
+	if (seen_tables != NIL)
+	{
+		args[4] = PointerGetDatum(construct_array(seen, list_length(seen_tables), REGCLASSOID,
+												  sizeof(Oid), true, TYPALIGN_INT));
+		nulls[4] = ' ';
+	}
+	meta_exec("INSERT INTO stream.cq (view, state_table, options, rows_table, seen_tables) "
+			  "VALUES ($1, $2, $3, $4, $5)",
+			  5, argtypes, args, nulls, false, 0, SPI_OK_INSERT,
 			  "insert into stream.cq");
 	SPI_finish();
 }

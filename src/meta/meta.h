@@ -24,7 +24,7 @@
  * the table (pg_stream--0.1.sql), and of the rows meta.c reads: it selects
  * every column, in this order.
  */
-#define Natts_cq					16
+#define Natts_cq					17
 #define Anum_cq_view				1
 #define Anum_cq_state_table			2
 #define Anum_cq_rows_table			3
@@ -41,6 +41,7 @@
 #define Anum_cq_last_batch_ms		14
 #define Anum_cq_watermark			15
 #define Anum_cq_created_at			16
+#define Anum_cq_seen_tables			17
 
 typedef struct CqMeta
 {
@@ -63,6 +64,7 @@ typedef struct CqMeta
 	bool		has_watermark;
 	TimestampTz watermark;		/* 0 without one */
 	TimestampTz created_at;
+	List	   *seen_tables;	/* Oids of the DISTINCT filters' tables */
 	/* not a column: the state rows after the last batch (batch_log), or 0 */
 	int64		last_state_rows;
 } CqMeta;
@@ -152,7 +154,8 @@ extern List *meta_cq_runnable(void);
 extern bool meta_cq_exist_all_populated(void);
 extern List *meta_cq_views_owned_by(Oid role);
 extern List *meta_cq_tables(Oid view);
-extern void meta_cq_insert(Oid view, Oid state_table, Oid rows_table, ArrayType *options);
+extern void meta_cq_insert(Oid view, Oid state_table, Oid rows_table, ArrayType *options,
+						   List *seen_tables);
 extern void meta_cq_set_options(Oid view, ArrayType *options);
 extern void meta_cq_set_enabled(Oid view, bool enabled);
 extern void meta_cq_record_error(Oid view, const char *message, bool final);

@@ -5,7 +5,9 @@
  *
  * Storage. Rows inserted into a stream are packed (formats/tuple.c) into
  * chunks of ~8 kB, each stored as one row of stream.buffer together with
- * the stream's OID and the inserting transaction's full transaction id.
+ * the stream's OID, the inserting transaction's full transaction id and
+ * the chunk's number in its backend (a transaction's rows are read in the
+ * order they were inserted: by xid, then by that number).
  * The chunk is an ordinary heap tuple written in the inserting
  * transaction, so the insert is exactly as durable and transactional as
  * an INSERT into a table: a rolled-back transaction's chunks are dead.
@@ -227,7 +229,7 @@ buffer_index_relid(void)
 
 /*
  * Scan the chunks of stream relid that position p does not cover, in xid
- * order, skipping the current transaction's own if skip_own. For each
+ * order (and a transaction's in the order it wrote them), skipping the current transaction's own if skip_own. For each
  * chunk, call fn; it returns false to stop before that chunk.
  */
 typedef bool (*chunk_fn) (void *arg, uint64 xid, int32 nrows, TupleTableSlot *bslot);
@@ -823,6 +825,13 @@ stream_init(void)
 	RegisterXactCallback(stream_xact_callback, NULL);
 }
 
+/*
+ * The chunks a backend writes, numbered: a transaction's chunks are read
+ * in this order (the buffer's index is on stream, xid, seq), which is the
+ * order its rows were inserted in, whatever pages they went to.
+ */
+static int64 chunk_seq = 0;
+
 static void
 flush_chunk(StreamInsertState *st)
 {
@@ -835,7 +844,8 @@ flush_chunk(StreamInsertState *st)
 	slot->tts_values[1] = Int64GetDatum(st->xid);
 	slot->tts_values[2] = Int32GetDatum(st->packer.nrows);
 	slot->tts_values[3] = PointerGetDatum(tuple_pack_bytea(&st->packer));
-	memset(slot->tts_isnull, 0, sizeof(bool) * 4);
+	slot->tts_values[4] = Int64GetDatum(++chunk_seq);
+	memset(slot->tts_isnull, 0, sizeof(bool) * 5);
 	ExecStoreVirtualTuple(slot);
 	table_tuple_insert(st->bufrel, slot, GetCurrentCommandId(true), 0, NULL);
 	ExecInsertIndexTuples(st->bufrri, slot, st->estate, false, false, NULL,

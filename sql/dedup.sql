@@ -1,0 +1,206 @@
+-- Deduplication (engine/dedup.c): SELECT DISTINCT (Spark's
+-- dropDuplicates), DISTINCT ON (the first row of each key, in arrival
+-- order; with a watermark, Spark's dropDuplicatesWithinWatermark),
+-- either under an aggregation, and aggregate(DISTINCT ...). Each batch's
+-- results are computed by hand in the comments and checked after it: the
+-- views, the keys kept (state_rows) and the late rows. Views without a
+-- watermark are also compared with their batch query.
+
+-- event time ts, watermark 10 minutes behind the latest ts
+CREATE FOREIGN TABLE dd_src (id int, k text, ts timestamptz, v int) SERVER stream
+	OPTIONS (event_time 'ts', watermark '10 minutes');
+-- no event time
+CREATE FOREIGN TABLE dd_plain (id int, k text, v int) SERVER stream;
+CREATE TABLE dd_ref (seq serial, id int, k text, ts timestamptz, v int);
+CREATE TABLE dd_new (id int, k text, ts timestamptz, v int);
+SET timezone = 'UTC';
+CREATE FUNCTION dd_feed() RETURNS void LANGUAGE sql AS $$
+	INSERT INTO dd_src SELECT * FROM dd_new;
+	INSERT INTO dd_plain SELECT id, k, v FROM dd_new;
+	INSERT INTO dd_ref (id, k, ts, v) SELECT * FROM dd_new;
+	DELETE FROM dd_new;
+$$;
+CREATE FUNCTION dd_batch() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	v regclass;
+BEGIN
+	FOR v IN SELECT view FROM stream.cq WHERE view::text LIKE 'dd\_%' ORDER BY 1 LOOP
+		EXECUTE format('REFRESH MATERIALIZED VIEW %s', v);
+	END LOOP;
+END $$;
+CREATE VIEW dd_stats AS
+	SELECT name, to_char(watermark, 'HH24:MI') AS watermark, state_rows, rows_late
+	FROM stream.queries WHERE name::text LIKE 'dd\_%' ORDER BY name::text;
+-- DISTINCT ON over a table, in arrival order: what dd_on_plain must hold
+CREATE VIEW dd_on_ref AS
+	SELECT DISTINCT ON (id) id, k, v FROM dd_ref ORDER BY id, seq;
+
+CREATE MATERIALIZED VIEW dd_keys WITH (trigger = 'manual') AS
+	SELECT DISTINCT k FROM dd_plain;
+CREATE MATERIALIZED VIEW dd_pairs WITH (trigger = 'manual') AS
+	SELECT DISTINCT k, v % 2 AS parity FROM dd_plain;
+CREATE MATERIALIZED VIEW dd_on_plain WITH (trigger = 'manual') AS
+	SELECT DISTINCT ON (id) id, k, v FROM dd_plain;
+-- the event time among the keys: a key is kept until the watermark
+-- reaches it, and rows at or before the watermark are late
+CREATE MATERIALIZED VIEW dd_kt WITH (trigger = 'manual') AS
+	SELECT DISTINCT k, ts FROM dd_src;
+-- a key lives until the watermark reaches its first ts + 10 minutes
+CREATE MATERIALIZED VIEW dd_on WITH (trigger = 'manual') AS
+	SELECT DISTINCT ON (id) id, k, v FROM dd_src;
+-- dedup, then a windowed count, in append mode
+CREATE MATERIALIZED VIEW dd_stage WITH (trigger = 'manual', output_mode = 'append') AS
+	SELECT stream.tumble(ts, '10 minutes') AS w, count(*) AS n, sum(v) AS s
+	FROM (SELECT DISTINCT ON (id) id, ts, v FROM dd_src) d GROUP BY 1;
+-- distinct values per window, evicted with it (update mode)
+CREATE MATERIALIZED VIEW dd_cnt WITH (trigger = 'manual') AS
+	SELECT stream.tumble(ts, '10 minutes') AS w, count(*) AS n,
+		count(DISTINCT v) AS dv, sum(DISTINCT v) AS sv, count(DISTINCT k) AS dk
+	FROM dd_src GROUP BY 1;
+-- distinct values kept forever (a notice says so, with the hll hint)
+CREATE MATERIALIZED VIEW dd_cnt_all WITH (trigger = 'manual') AS
+	SELECT k, count(*) AS n, count(DISTINCT v) AS dv, avg(DISTINCT v) AS av,
+		count(DISTINCT v) FILTER (WHERE id > 2) AS dv2
+	FROM dd_plain GROUP BY k;
+
+-- each filter has its table: the keys, their expiry, and two indexes
+SELECT c.view, array_length(c.seen_tables, 1) AS filters FROM stream.cq c
+WHERE c.view::text LIKE 'dd\_%' ORDER BY 1;
+SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type
+FROM pg_attribute a
+WHERE a.attrelid = (SELECT seen_tables[1] FROM stream.cq WHERE view = 'dd_kt'::regclass)
+  AND a.attnum > 0 ORDER BY a.attnum;
+SELECT regexp_replace(pg_get_indexdef(i.indexrelid), 'seen_[0-9]+', 'seen_N', 'g') AS index
+FROM pg_index i
+WHERE i.indrelid = (SELECT seen_tables[1] FROM stream.cq WHERE view = 'dd_kt'::regclass)
+ORDER BY 1;
+
+-- batch 1: duplicates inside the batch (id 2 twice; k 'a' three times)
+INSERT INTO dd_new VALUES
+	(1, 'a', '2026-01-01 12:00', 1), (1, 'b', '2026-01-01 12:01', 2),
+	(2, 'a', '2026-01-01 12:00', 1), (3, NULL, '2026-01-01 12:02', NULL),
+	(4, NULL, '2026-01-01 12:03', 1), (2, 'a', '2026-01-01 12:00', 1);
+SELECT dd_feed();
+SELECT dd_batch();
+-- keys a, b, NULL
+SELECT * FROM dd_keys ORDER BY 1;
+-- (a,1) (b,0) (NULL,NULL) (NULL,1)
+SELECT * FROM dd_pairs ORDER BY 1, 2;
+-- the first row of each id: 1 a, 2 a, 3, 4
+SELECT * FROM dd_on_plain ORDER BY 1;
+SELECT * FROM dd_on ORDER BY 1;
+-- (a 12:00) (b 12:01) (NULL 12:02) (NULL 12:03)
+SELECT k, to_char(ts, 'HH24:MI') AS ts FROM dd_kt ORDER BY 2, 1;
+-- window 12:00: 6 rows, v 1, 2, NULL: 2 distinct, sum 3; k a, b: 2
+SELECT to_char(w, 'HH24:MI') AS w, n, dv, sv, dk FROM dd_cnt ORDER BY 1;
+SELECT * FROM dd_cnt_all ORDER BY 1;
+-- nothing final yet
+SELECT * FROM dd_stage;
+-- watermark 11:53. Keys: dd_keys 3, dd_pairs 4, dd_on_plain 4, dd_kt 4,
+-- dd_on 4, dd_stage 4 ids + 1 group, dd_cnt 1 group + 3 values (v 1, 2,
+-- NULL) twice + 3 k, dd_cnt_all 3 groups + 4 (k, v) + 4 + 2 (id > 2)
+SELECT * FROM dd_stats;
+
+-- batch 2: id 2 again (not late: 12:00 is after 11:53), id 5 twice,
+-- id 1 again with a new k
+INSERT INTO dd_new VALUES
+	(1, 'c', '2026-01-01 12:30', 5), (2, 'a', '2026-01-01 12:00', 1),
+	(5, 'a', '2026-01-01 12:21', 1), (6, 'a', '2026-01-01 12:31', 1),
+	(5, 'a', '2026-01-01 12:21', 1);
+SELECT dd_feed();
+SELECT dd_batch();
+-- + c
+SELECT * FROM dd_keys ORDER BY 1;
+-- + (c,1)
+SELECT * FROM dd_pairs ORDER BY 1, 2;
+-- + 5 a, 6 a
+SELECT * FROM dd_on_plain ORDER BY 1;
+SELECT * FROM dd_on ORDER BY 1;
+-- + (c 12:30) (a 12:21) (a 12:31) (the view keeps its rows); the
+-- watermark is 12:21 after it, so the state keeps (c 12:30) (a 12:31)
+SELECT k, to_char(ts, 'HH24:MI') AS ts FROM dd_kt ORDER BY 2, 1;
+-- window 12:00: + id 2 (7 rows, nothing new); 12:20: 5 a 1 twice:
+-- 2 rows, 1 value; 12:30: (c 5) (a 1): 2, 2 values, sum 6, 2 k
+SELECT to_char(w, 'HH24:MI') AS w, n, dv, sv, dk FROM dd_cnt ORDER BY 1;
+SELECT * FROM dd_cnt_all ORDER BY 1;
+-- the batch ran with watermark 11:53 and the no-data batch after it
+-- with 12:21: window 12:00 - 12:10 is final: ids 1 2 3 4, v 1 1 NULL 1
+SELECT to_char(w, 'HH24:MI') AS w, n, s FROM dd_stage ORDER BY 1;
+-- dd_on: ids 1 2 3 4 expire at 12:10 12:10 12:12 12:13, all at or
+-- before 12:21: 5 (12:31) and 6 (12:41) are left
+SELECT * FROM dd_stats;
+
+-- batch 3: (2 a 12:00) and (8 d 12:21) are late for the dedups (at or
+-- before 12:21); id 1 comes out again in dd_on (its key expired), not in
+-- dd_on_plain
+INSERT INTO dd_new VALUES
+	(7, 'c', '2026-01-01 12:40', 5), (2, 'a', '2026-01-01 12:00', 1),
+	(8, 'd', '2026-01-01 12:21', 3), (9, 'a', '2026-01-01 12:22', 1),
+	(1, 'e', '2026-01-01 12:35', 9);
+SELECT dd_feed();
+SELECT dd_batch();
+-- + d, e
+SELECT * FROM dd_keys ORDER BY 1;
+SELECT * FROM dd_pairs ORDER BY 1, 2;
+-- + 7 c, 8 d, 9 a
+SELECT * FROM dd_on_plain ORDER BY 1;
+-- id 1's new first row replaces nothing: the view is append-only, so it
+-- holds both first rows of id 1
+SELECT * FROM dd_on ORDER BY 1, 2;
+-- + (c 12:40) (a 12:22) (e 12:35); the watermark is 12:30 after it
+SELECT k, to_char(ts, 'HH24:MI') AS ts FROM dd_kt ORDER BY 2, 1;
+-- (2 a 12:00) is late: 12:00 - 12:10 is final; (8 d 12:21) is not: its
+-- window 12:20 - 12:30 is not. 12:20: + (8 d 3) (9 a 1): 4 rows, values
+-- 1 3, sum 4, k a d; 12:30: + (e 9): 3, values 5 1 9, sum 15, 3 k;
+-- 12:40: (c 5)
+SELECT to_char(w, 'HH24:MI') AS w, n, dv, sv, dk FROM dd_cnt ORDER BY 1;
+SELECT * FROM dd_cnt_all ORDER BY 1;
+-- 12:20 - 12:30 final under 12:30: ids 5 and 9
+SELECT to_char(w, 'HH24:MI') AS w, n, s FROM dd_stage ORDER BY 1;
+-- late: 2 rows in dd_kt, dd_on, dd_stage (its dedup stage drops them),
+-- 1 in dd_cnt. dd_cnt keeps 12:30 and 12:40 (12:20 is final at 12:30)
+-- and their values (3 + 1 a filter, 3 filters); dd_kt (c 12:40) (a 12:31)
+-- (e 12:35); dd_on ids 5 6 7 9 1 (the first expires at 12:31)
+SELECT * FROM dd_stats;
+
+-- the views without a watermark equal their batch queries
+SELECT matches_batch('dd_keys', 'dd_plain', 'dd_ref') AS keys,
+	matches_batch('dd_pairs', 'dd_plain', 'dd_ref') AS pairs,
+	matches_batch('dd_cnt_all', 'dd_plain', 'dd_ref') AS cnt_all;
+SELECT (SELECT count(*) FROM (TABLE dd_on_plain EXCEPT ALL TABLE dd_on_ref) x) AS extra,
+	(SELECT count(*) FROM (TABLE dd_on_ref EXCEPT ALL TABLE dd_on_plain) x) AS missing;
+
+-- many keys in one batch, most of them seen before, some twice
+INSERT INTO dd_new SELECT i % 700, 'k' || (i % 13), '2026-01-01 12:45', i % 50
+	FROM generate_series(1, 3000) i;
+SELECT dd_feed();
+SELECT dd_batch();
+SELECT matches_batch('dd_keys', 'dd_plain', 'dd_ref') AS keys,
+	matches_batch('dd_pairs', 'dd_plain', 'dd_ref') AS pairs,
+	matches_batch('dd_cnt_all', 'dd_plain', 'dd_ref') AS cnt_all;
+SELECT (SELECT count(*) FROM (TABLE dd_on_plain EXCEPT ALL TABLE dd_on_ref) x) AS extra,
+	(SELECT count(*) FROM (TABLE dd_on_ref EXCEPT ALL TABLE dd_on_plain) x) AS missing;
+-- the keys kept are the view's rows
+SELECT (SELECT count(*) FROM dd_keys) = (SELECT state_rows FROM dd_stats WHERE name = 'dd_keys'::regclass) AS keys_kept;
+
+-- what cannot be deduplicated is refused, naming it
+CREATE MATERIALIZED VIEW dd_bad AS SELECT DISTINCT k, count(*) FROM dd_src GROUP BY k;
+CREATE MATERIALIZED VIEW dd_bad AS
+	SELECT * FROM (SELECT DISTINCT ON (id) id, v FROM dd_src ORDER BY id, v) d;
+CREATE MATERIALIZED VIEW dd_bad AS SELECT DISTINCT id::text::xid AS x FROM dd_src;
+CREATE MATERIALIZED VIEW dd_bad AS SELECT DISTINCT random() > 0.5 AS r FROM dd_src;
+CREATE MATERIALIZED VIEW dd_bad AS
+	SELECT DISTINCT s.k FROM dd_src s JOIN dd_src2 t ON s.id = t.id;
+CREATE FOREIGN TABLE dd_src2 (id int, ts timestamptz) SERVER stream;
+CREATE MATERIALIZED VIEW dd_bad AS
+	SELECT DISTINCT s.k FROM dd_src s JOIN dd_src2 t ON s.id = t.id;
+CREATE MATERIALIZED VIEW dd_bad AS
+	SELECT s.id, count(DISTINCT s.v) FROM dd_src s JOIN dd_src2 t ON s.id = t.id GROUP BY 1;
+-- the filter is pg_stream's own
+CREATE MATERIALIZED VIEW dd_bad AS
+	SELECT k FROM dd_src WHERE stream._first_seen(0, ts, k);
+SELECT stream._first_seen(0, now(), 'x'::text);
+
+DROP MATERIALIZED VIEW dd_keys, dd_pairs, dd_on_plain, dd_kt, dd_on, dd_stage, dd_cnt, dd_cnt_all;
+-- their tables went with them
+SELECT count(*) FROM pg_class WHERE relname LIKE 'seen\_%';

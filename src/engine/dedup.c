@@ -1,0 +1,700 @@
+/*-------------------------------------------------------------------------
+ *
+ * dedup.c
+ *	  Deduplication: the first row of each key, and DISTINCT aggregates.
+ *
+ * Spark's dropDuplicates and Flink's deduplication, in SQL:
+ *
+ *	- SELECT DISTINCT cols FROM stream: the first row of each distinct
+ *	  key comes out, once (append); later ones are dropped.
+ *	- SELECT DISTINCT ON (keys) ... FROM stream: the first row of each
+ *	  key, in arrival order.
+ *	- Either in a subquery (or a derived stream) under an aggregation:
+ *	  dedup, then aggregate.
+ *	- aggregate(DISTINCT args) per group (count(DISTINCT x), ...): an
+ *	  argument value counts in a group the first time the group sees it.
+ *
+ * Design. All four are one operator: a filter that passes a row if its
+ * key was never seen, and records the key. At analysis (pgs_dedup_rewrite,
+ * pgs_dedup_agg_filter) the per-batch query gets, in place of the
+ * DISTINCT, a call
+ *
+ *	  stream._first_seen(slot, time, key1, key2, ...)
+ *
+ * in WHERE (for an aggregate, in its FILTER, after the user's filter), and
+ * loses the DISTINCT. So PostgreSQL's executor runs the filter once per
+ * row, in the order the rows arrive, after every other condition (the
+ * function is costly, and quals run cheapest first), and nothing else
+ * changes: a DISTINCT ON subquery is pulled up into the aggregation above
+ * it, an aggregate over the rows that pass is an ordinary aggregate whose
+ * state merges across batches as any other (an exact count of distinct
+ * values is a count of first-seen values).
+ *
+ * Each filter (slot) keeps its keys in a table of its own in the keyed
+ * state store (engine/store.c), stream."seen_<view>[_n]": the key columns
+ * with their types and collations, a unique index on them (NULLS NOT
+ * DISTINCT: DISTINCT takes NULLs as equal, and the index's equality is
+ * the type's default, DISTINCT's), and _pgs_expires with an index. A row
+ * costs one probe of the index, and a new key one insert: what the new
+ * rows cost, never what the table holds. The probe sees the keys this
+ * batch inserted (SnapshotSelf: the batch's command has not ended), so
+ * duplicates inside a batch are found as those across batches are, and
+ * nothing is held in memory.
+ *
+ * Time. Given a time (the second argument), a key expires and is evicted
+ * under the watermark, and rows may be late:
+ *
+ *	- DISTINCT with the stream's event-time column among the keys: the key
+ *	  expires at that time, and rows at or before the watermark are late
+ *	  (as Spark's: a later duplicate would be late too, so the key can
+ *	  go once the watermark reaches it).
+ *	- DISTINCT with a window over the event time among the keys: the key
+ *	  expires when its window is final, and rows of final windows are
+ *	  late.
+ *	- DISTINCT ON: a key lives until the watermark reaches its first row's
+ *	  event time plus the watermark's delay (Spark 3.5's
+ *	  dropDuplicatesWithinWatermark); rows at or before the watermark are
+ *	  late.
+ *	- aggregate(DISTINCT ...) in a windowed aggregation: the values expire
+ *	  with their window's state; the aggregation drops late rows itself.
+ *
+ * Late rows are dropped and counted in rows_late. Without a time, keys are
+ * kept forever. Eviction runs at the end of each batch with input, through
+ * the expiry index. A view that joins two streams refuses deduplication:
+ * a join's scans read rows of its state again, which a filter would take
+ * as duplicates.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "base/base.h"
+#include "base/batchrun.h"
+#include "engine/cq.h"
+#include "engine/engine.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "common/int.h"
+#include "executor/executor.h"
+#include "fmgr.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_func.h"
+#include "parser/parsetree.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+/*------------------------------------------------------------------------
+ * Analysis
+ *------------------------------------------------------------------------
+ */
+static Oid
+first_seen_oid(void)
+{
+	Oid			argtypes[1] = {ANYOID};
+
+	return LookupFuncName(list_make2(makeString(PG_STREAM_SCHEMA),
+									 makeString("_first_seen")),
+						  1, argtypes, false);
+}
+
+static void
+reject(const char *construct, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s is not supported in a continuous view", construct),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+static bool
+calls_walker(Node *node, Oid *fn)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == *fn)
+		return true;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, calls_walker, fn, 0);
+	return expression_tree_walker(node, calls_walker, fn);
+}
+
+/* a new filter over these keys */
+static CqDedup *
+new_slot(CqDef *cq, CqDedupKind kind, List *keyexprs)
+{
+	CqDedup    *d = palloc0(sizeof(CqDedup));
+	ListCell   *lc;
+
+	if (cq->join)
+		reject("deduplication (DISTINCT) in a join of two streams",
+			   "Deduplicate each stream in a continuous view of its own whose sink is a stream, and join those.");
+	if (list_length(keyexprs) >= INDEX_MAX_KEYS)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("DISTINCT over more than %d columns is not supported in a continuous view",
+						INDEX_MAX_KEYS - 1)));
+	if (contain_volatile_functions((Node *) keyexprs))
+		reject("DISTINCT of a volatile expression", NULL);
+	d->slot = list_length(cq->dedups);
+	d->kind = kind;
+	d->nkeys = list_length(keyexprs);
+	d->keytypes = palloc0(sizeof(Oid) * Max(d->nkeys, 1));
+	d->keytypmods = palloc0(sizeof(int32) * Max(d->nkeys, 1));
+	d->keycolls = palloc0(sizeof(Oid) * Max(d->nkeys, 1));
+	d->window_key = -1;
+	foreach(lc, keyexprs)
+	{
+		Node	   *e = lfirst(lc);
+		int			i = foreach_current_index(lc);
+
+		d->keytypes[i] = exprType(e);
+		d->keytypmods[i] = exprTypmod(e);
+		d->keycolls[i] = exprCollation(e);
+		if (!OidIsValid(GetDefaultOpClass(d->keytypes[i], BTREE_AM_OID)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("DISTINCT of type %s is not supported in a continuous view",
+							format_type_be(d->keytypes[i])),
+					 errdetail("The type has no default btree operator class, which the view needs to find a key it has seen."),
+					 errhint("Use an expression of another type, for example a cast to text (or jsonb for json).")));
+	}
+	cq->dedups = lappend(cq->dedups, d);
+	return d;
+}
+
+/* the call of the filter */
+static Expr *
+filter_call(CqDedup *d, Expr *time, List *keyexprs)
+{
+	List	   *args;
+
+	args = list_make1(makeConst(INT4OID, -1, InvalidOid, sizeof(int32),
+								Int32GetDatum(d->slot), false, true));
+	args = lappend(args, time ? copyObject(time) :
+				   (Expr *) makeNullConst(TIMESTAMPTZOID, -1, InvalidOid));
+	args = list_concat(args, copyObject(keyexprs));
+	return (Expr *) makeFuncExpr(first_seen_oid(), BOOLOID, args, InvalidOid,
+								 InvalidOid, COERCE_EXPLICIT_CALL);
+}
+
+/* the event time of a watermarked stream q reads directly, as a Var */
+static Var *
+stream_time_var(CqDef *cq, Query *q, CqTime **time)
+{
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		ListCell   *lt;
+
+		if (rte->rtekind != RTE_RELATION)
+			continue;
+		foreach(lt, cq->wm_streams)
+		{
+			CqTime	   *t = lfirst(lt);
+
+			if (t->relid == rte->relid)
+			{
+				*time = t;
+				return makeVar(foreach_current_index(lc) + 1, t->attno, t->typid, -1,
+							   InvalidOid, 0);
+			}
+		}
+	}
+	return NULL;
+}
+
+/*
+ * DISTINCT's time: a key that is the event time, or a window over it
+ * (the event time itself is a window of size 0, final when the watermark
+ * reaches it).
+ */
+static Expr *
+distinct_time(CqDef *cq, Query *q, List *keyexprs, CqDedup *d)
+{
+	ListCell   *lc;
+
+	foreach(lc, keyexprs)
+	{
+		Node	   *e = lfirst(lc);
+		int64		size;
+		Oid			relid;
+
+		if (pgs_window_key(q, e, cq->wm_streams, &size, &relid))
+		{
+			d->expire_offset = size;
+			d->late_offset = size;
+			return (Expr *) e;
+		}
+	}
+	return NULL;
+}
+
+/* a query level's DISTINCT [ON] into a filter in its WHERE */
+static void
+rewrite_distinct(CqDef *cq, Query *q)
+{
+	List	   *keyexprs = NIL;
+	ListCell   *lc;
+	CqDedup    *d;
+	Expr	   *time = NULL;
+
+	if (q->hasAggs || q->groupClause || q->havingQual)
+		reject("DISTINCT over an aggregation",
+			   "The groups of an aggregation are distinct already; for the distinct values in each group use count(DISTINCT x).");
+	if (q->hasTargetSRFs)
+		reject("DISTINCT over a set-returning function in the select list",
+			   "Call it in FROM instead: FROM s, f(s.x) AS y.");
+	if (q->sortClause)
+		reject("ORDER BY with DISTINCT over a stream",
+			   "DISTINCT ON keeps the first row of each key in the order the rows arrive.");
+	foreach(lc, q->distinctClause)
+	{
+		SortGroupClause *sgc = lfirst(lc);
+
+		keyexprs = lappend(keyexprs, get_sortgroupclause_tle(sgc, q->targetList)->expr);
+	}
+	d = new_slot(cq, q->hasDistinctOn ? DEDUP_DISTINCT_ON : DEDUP_DISTINCT, keyexprs);
+	if (d->kind == DEDUP_DISTINCT)
+		time = distinct_time(cq, q, keyexprs, d);
+	else
+	{
+		CqTime	   *t;
+
+		time = (Expr *) stream_time_var(cq, q, &t);
+		if (time)
+		{
+			d->expire_offset = t->delay;
+			d->late_offset = 0;
+		}
+	}
+	if (time)
+	{
+		d->has_time = true;
+		d->timetype = exprType((Node *) time);
+		d->drops_late = true;
+	}
+	q->jointree->quals = (Node *) make_and_qual(q->jointree->quals,
+												(Node *) filter_call(d, time, keyexprs));
+	q->distinctClause = NIL;
+	q->hasDistinctOn = false;
+}
+
+static void
+rewrite_level(CqDef *cq, Query *q)
+{
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_SUBQUERY && pgs_query_streams(rte->subquery) != NIL)
+			rewrite_level(cq, rte->subquery);
+	}
+	if (q->distinctClause)
+		rewrite_distinct(cq, q);
+}
+
+/*
+ * The DISTINCT and DISTINCT ON of the query and of its subqueries that
+ * read streams, as first-seen filters (slots in cq->dedups).
+ */
+void
+pgs_dedup_rewrite(CqDef *cq, Query *query)
+{
+	Oid			fn = first_seen_oid();
+
+	if (calls_walker((Node *) query, &fn))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("stream._first_seen() is internal to pg_stream"),
+				 errhint("Use SELECT DISTINCT, DISTINCT ON or aggregate(DISTINCT ...).")));
+	rewrite_level(cq, query);
+}
+
+/* aggregates whose value depends on the order of their input */
+static bool
+order_sensitive(Oid aggfnoid)
+{
+	const char *name = get_func_name(aggfnoid);
+
+	return name != NULL &&
+		get_func_namespace(aggfnoid) == PG_CATALOG_NAMESPACE &&
+		(strcmp(name, "string_agg") == 0 || strcmp(name, "array_agg") == 0 ||
+		 strcmp(name, "json_agg") == 0 || strcmp(name, "jsonb_agg") == 0 ||
+		 strcmp(name, "json_object_agg") == 0 || strcmp(name, "jsonb_object_agg") == 0 ||
+		 strcmp(name, "xmlagg") == 0);
+}
+
+/*
+ * aggref(DISTINCT args), a copy in the per-batch query: a filter of its
+ * arguments in each group instead (keyexprs: the group keys), evaluated
+ * after its own FILTER. Returns the filter.
+ */
+Expr *
+pgs_dedup_agg_filter(CqDef *cq, Query *query, Aggref *aggref, List *keyexprs)
+{
+	List	   *keys = list_copy(keyexprs);
+	ListCell   *lc;
+	CqDedup    *d;
+	Expr	   *time = NULL;
+	Expr	   *filter;
+
+	Assert(aggref->aggdistinct != NIL);
+	if (order_sensitive(aggref->aggfnoid) && aggref->aggorder == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("DISTINCT in aggregate %s without ORDER BY is not supported in a continuous view",
+						format_procedure(aggref->aggfnoid)),
+				 errdetail("PostgreSQL orders a DISTINCT aggregate's values by sorting them; a continuous view cannot sort the values of past batches again."),
+				 errhint("Say the order: %s(DISTINCT x ORDER BY x).", get_func_name(aggref->aggfnoid))));
+	foreach(lc, aggref->args)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (!tle->resjunk)
+			keys = lappend(keys, tle->expr);
+	}
+	d = new_slot(cq, DEDUP_AGG, keys);
+	if (cq->window_key >= 0)
+	{
+		/* the values go with their window's state */
+		time = list_nth(keyexprs, cq->window_key);
+		d->has_time = true;
+		d->timetype = exprType((Node *) time);
+		d->expire_offset = cq->window_size;
+		d->window_key = cq->window_key;
+	}
+	filter = filter_call(d, time, keys);
+	aggref->aggfilter = aggref->aggfilter ?
+		make_andclause(list_make2(aggref->aggfilter, filter)) : filter;
+	aggref->aggdistinct = NIL;
+	return filter;
+}
+
+static bool
+is_volatile(Oid func_id, void *context)
+{
+	return func_volatile(func_id) == PROVOLATILE_VOLATILE;
+}
+
+static bool
+volatile_walker(Node *node, Oid *fn)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == *fn)
+		return expression_tree_walker((Node *) ((FuncExpr *) node)->args,
+									  volatile_walker, fn);
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, volatile_walker, fn, 0);
+	if (IsA(node, NextValueExpr) || check_functions_in_node(node, is_volatile, NULL))
+		return true;
+	return expression_tree_walker(node, volatile_walker, fn);
+}
+
+/*
+ * Does the query call a volatile function, other than the filters? (They
+ * read and write only their own tables.)
+ */
+bool
+pgs_dedup_volatile(Node *node)
+{
+	Oid			fn = first_seen_oid();
+
+	return volatile_walker(node, &fn);
+}
+
+/*------------------------------------------------------------------------
+ * A batch's filters
+ *------------------------------------------------------------------------
+ */
+typedef struct DedupSlot
+{
+	CqDedup    *def;
+	Relation	rel;
+	KeyedStore *store;
+	TupleTableSlot *slot;		/* a key to insert */
+	int64		inserted;
+	bool		checked;		/* the call's argument types are the slot's */
+} DedupSlot;
+
+struct DedupRun
+{
+	CqDef	   *cq;
+	int			nslots;
+	DedupSlot  *slots;
+	EState	   *estate;
+	MemoryContext cxt;
+	MemoryContext callcxt;		/* one call's, reset after it */
+	bool		has_watermark;	/* the watermark the batch runs with */
+	int64		watermark;
+	int64		rows_late;
+};
+
+/* a seen table of the shape its filter needs */
+static void
+check_seen_table(CqDef *cq, CqDedup *d, Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		ok = (desc->natts == d->nkeys + 1);
+
+	for (int i = 0; ok && i < d->nkeys; i++)
+		ok = (TupleDescAttr(desc, i)->atttypid == d->keytypes[i] &&
+			  !TupleDescAttr(desc, i)->attisdropped);
+	if (ok)
+		ok = (TupleDescAttr(desc, d->nkeys)->atttypid == INT8OID);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" no longer holds the keys continuous view %s has seen",
+						RelationGetRelationName(rel), cq->viewname),
+				 errhint("Drop and re-create the continuous view.")));
+}
+
+/*
+ * The filters of a batch running under the watermark given, reached by
+ * the query's calls through the BatchRun (the caller sets run->dedup).
+ * NULL if the query has none.
+ */
+DedupRun *
+pgs_dedup_begin(CqDef *cq, bool has_watermark, int64 watermark)
+{
+	DedupRun   *dr;
+	MemoryContext cxt;
+	MemoryContext old;
+	ListCell   *lc;
+	AttrNumber	keycols[INDEX_MAX_KEYS];
+
+	if (cq->dedups == NIL)
+		return NULL;
+	if (list_length(cq->seen_relids) != list_length(cq->dedups))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("continuous view %s has lost the tables of the keys it has seen",
+						cq->viewname),
+				 errhint("Drop and re-create the continuous view.")));
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream dedup",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	dr = palloc0(sizeof(DedupRun));
+	dr->cq = cq;
+	dr->cxt = cxt;
+	dr->callcxt = AllocSetContextCreate(cxt, "pg_stream dedup call", ALLOCSET_SMALL_SIZES);
+	dr->has_watermark = has_watermark;
+	dr->watermark = watermark;
+	dr->estate = CreateExecutorState();
+	dr->nslots = list_length(cq->dedups);
+	dr->slots = palloc0(sizeof(DedupSlot) * dr->nslots);
+	for (int k = 0; k < INDEX_MAX_KEYS; k++)
+		keycols[k] = k + 1;
+	foreach(lc, cq->dedups)
+	{
+		DedupSlot  *ds = &dr->slots[foreach_current_index(lc)];
+
+		ds->def = lfirst(lc);
+		ds->rel = table_open(list_nth_oid(cq->seen_relids, foreach_current_index(lc)),
+							 RowExclusiveLock);
+		check_seen_table(cq, ds->def, ds->rel);
+		ds->store = kstore_open(ds->rel, ds->def->nkeys, keycols, dr->estate);
+		kstore_set_snapshot(ds->store, SnapshotSelf);
+		ds->slot = table_slot_create(ds->rel, NULL);
+	}
+	MemoryContextSwitchTo(old);
+	return dr;
+}
+
+/* a row with this time is late: time + offset at or before the watermark */
+static bool
+time_is_late(int64 time, int64 offset, int64 watermark)
+{
+	int64		t;
+
+	if (pg_add_s64_overflow(time, offset, &t))
+		return time < 0;
+	return t <= watermark;
+}
+
+static void
+check_call_types(FunctionCallInfo fcinfo, DedupSlot *ds)
+{
+	CqDedup    *d = ds->def;
+	bool		ok = (PG_NARGS() == d->nkeys + 2);
+	Oid			timetype = ok ? get_fn_expr_argtype(fcinfo->flinfo, 1) : InvalidOid;
+
+	ok = ok && (timetype == TIMESTAMPTZOID || timetype == TIMESTAMPOID);
+	for (int i = 0; ok && i < d->nkeys; i++)
+		ok = (get_fn_expr_argtype(fcinfo->flinfo, i + 2) == d->keytypes[i]);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("stream._first_seen() called with arguments that are not its keys")));
+	ds->checked = true;
+}
+
+PG_FUNCTION_INFO_V1(stream_first_seen);
+
+/*
+ * stream._first_seen(slot int, time, keys...): true for a row whose keys
+ * the slot has not seen (and records them), false for a duplicate or a
+ * late row. Only inside a batch.
+ */
+Datum
+stream_first_seen(PG_FUNCTION_ARGS)
+{
+	BatchRun   *run = pgs_batchrun_current();
+	DedupRun   *dr = run ? (DedupRun *) run->dedup : NULL;
+	DedupSlot  *ds;
+	CqDedup    *d;
+	int			slotno;
+	Datum		keys[INDEX_MAX_KEYS];
+	bool		nulls[INDEX_MAX_KEYS];
+	MemoryContext old;
+	bool		found;
+	TupleTableSlot *slot;
+	bool		expires = false;
+	int64		expiry = 0;
+
+	if (dr == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("stream._first_seen() can only run in a batch of a continuous view")));
+	if (PG_NARGS() < 2 || PG_ARGISNULL(0) ||
+		get_fn_expr_argtype(fcinfo->flinfo, 0) != INT4OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stream._first_seen() needs a slot")));
+	slotno = PG_GETARG_INT32(0);
+	if (slotno < 0 || slotno >= dr->nslots)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stream._first_seen(): no slot %d in this batch", slotno)));
+	ds = &dr->slots[slotno];
+	d = ds->def;
+	if (!ds->checked)
+		check_call_types(fcinfo, ds);
+
+	if (d->has_time && !PG_ARGISNULL(1))
+	{
+		int64		time = PG_GETARG_INT64(1);
+
+		if (d->drops_late && dr->has_watermark &&
+			time_is_late(time, d->late_offset, dr->watermark))
+		{
+			dr->rows_late++;
+			PG_RETURN_BOOL(false);
+		}
+		expires = true;
+		if (pg_add_s64_overflow(time, d->expire_offset, &expiry))
+			expiry = (time < 0) ? PG_INT64_MIN : PG_INT64_MAX;
+	}
+	for (int i = 0; i < d->nkeys; i++)
+	{
+		keys[i] = PG_GETARG_DATUM(i + 2);
+		nulls[i] = PG_ARGISNULL(i + 2);
+	}
+
+	/*
+	 * The lookup in the run's context: the index scan keeps what it
+	 * allocates on the way (the entries it finds dead, say) until it ends.
+	 * The insert in the call's.
+	 */
+	old = MemoryContextSwitchTo(dr->cxt);
+	found = kstore_lookup(ds->store, keys, nulls, NULL);
+	if (!found)
+	{
+		MemoryContextSwitchTo(dr->callcxt);
+		slot = ds->slot;
+		ExecClearTuple(slot);
+		memcpy(slot->tts_values, keys, sizeof(Datum) * d->nkeys);
+		memcpy(slot->tts_isnull, nulls, sizeof(bool) * d->nkeys);
+		slot->tts_values[d->nkeys] = Int64GetDatum(expiry);
+		slot->tts_isnull[d->nkeys] = !expires;
+		ExecStoreVirtualTuple(slot);
+		kstore_insert(ds->store, slot);
+		ExecClearTuple(slot);
+		ResetPerTupleExprContext(dr->estate);
+		ds->inserted++;
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(dr->callcxt);
+	PG_RETURN_BOOL(!found);
+}
+
+/* delete a slot's keys that expire at or before upto; how many */
+static int64
+evict(DedupSlot *ds, int64 upto)
+{
+	AttrNumber	col = ds->def->nkeys + 1;
+	Relation	idx = kstore_index_on(ds->rel, 1, &col, RowExclusiveLock);
+	KStoreScan *sc;
+	TupleTableSlot *slot = table_slot_create(ds->rel, NULL);
+	int64		n = 0;
+
+	sc = kstore_scan_expired(ds->rel, idx, col, upto, SnapshotSelf);
+	while (kstore_scan_next(sc, slot))
+	{
+		simple_table_tuple_delete(ds->rel, &slot->tts_tid, GetActiveSnapshot());
+		n++;
+	}
+	kstore_scan_end(sc);
+	ExecDropSingleTupleTableSlot(slot);
+	if (idx)
+		index_close(idx, NoLock);
+	return n;
+}
+
+/*
+ * The end of the batch's filters (the caller clears run->dedup first):
+ * keys are evicted under the watermark the batch leaves (has_watermark,
+ * watermark), a DISTINCT aggregate's with its windows (agg_watermark, if
+ * the aggregation evicts windows). Adds the late rows and the keys kept.
+ */
+void
+pgs_dedup_end(DedupRun *dr, bool has_watermark, int64 watermark,
+			  bool agg_has_watermark, int64 agg_watermark,
+			  int64 *rows_late, int64 *state_rows)
+{
+	if (dr == NULL)
+		return;
+	/* the keys the batch inserted, visible to the deletes */
+	CommandCounterIncrement();
+	for (int i = 0; i < dr->nslots; i++)
+	{
+		DedupSlot  *ds = &dr->slots[i];
+		CqDedup    *d = ds->def;
+		int64		evicted = 0;
+
+		if (d->has_time)
+		{
+			if (d->kind == DEDUP_AGG)
+			{
+				if (dr->cq->evicts && agg_has_watermark)
+					evicted = evict(ds, agg_watermark);
+			}
+			else if (has_watermark)
+				evicted = evict(ds, watermark);
+		}
+		*state_rows += ds->inserted - evicted;
+		kstore_close(ds->store);
+		ExecDropSingleTupleTableSlot(ds->slot);
+		table_close(ds->rel, NoLock);
+	}
+	*rows_late += dr->rows_late;
+	FreeExecutorState(dr->estate);
+	MemoryContextDelete(dr->cxt);
+}

@@ -190,9 +190,10 @@ SELECT * FROM show('sess_update') EXCEPT ALL SELECT * FROM show('sess_append') O
 
 --
 -- A timestamp column: tsrange sessions; several keys; NULL keys and event
--- times; HAVING; no watermark (nothing final, nothing late)
+-- times; HAVING; a watermark 30 minutes behind
 --
-CREATE FOREIGN TABLE taps (ts timestamp, usr text, dev text) SERVER stream;
+CREATE FOREIGN TABLE taps (ts timestamp, usr text, dev text) SERVER stream
+	OPTIONS (event_time 'ts', watermark '30 minutes');
 CREATE MATERIALIZED VIEW taps_keys WITH (trigger = 'manual') AS
 	SELECT usr, dev, stream.session(ts, '10 minutes') AS s, count(*) AS n, max(ts) AS last
 	FROM taps GROUP BY usr, dev, s;
@@ -217,6 +218,22 @@ SELECT usr, dev, s, n, last FROM taps_keys ORDER BY 1, 2, 3;
 SELECT * FROM taps_having ORDER BY 1, 2;
 SELECT name, watermark, state_rows, rows_late FROM stream.queries
 WHERE name::text LIKE 'taps\_%' ORDER BY 1;
+-- (09:00 carl) moves the watermark to 08:30: every session but carl's and
+-- the NULL ones is final and leaves the state (the views keep them)
+INSERT INTO taps VALUES ('2026-01-01 09:00', 'carl', NULL);
+REFRESH MATERIALIZED VIEW taps_keys;
+REFRESH MATERIALIZED VIEW taps_having;
+SELECT name, watermark, state_rows, rows_late FROM stream.queries
+WHERE name::text LIKE 'taps\_%' ORDER BY 1;
+-- (08:25 ann phone) is before the watermark: late, although ann's phone
+-- session ended at 08:30
+INSERT INTO taps VALUES ('2026-01-01 08:25', 'ann', 'phone'), ('2026-01-01 09:05', 'carl', NULL);
+REFRESH MATERIALIZED VIEW taps_keys;
+REFRESH MATERIALIZED VIEW taps_having;
+SELECT usr, dev, s, n, last FROM taps_keys ORDER BY 1, 2, 3;
+SELECT * FROM taps_having ORDER BY 1, 2;
+SELECT name, watermark, state_rows, rows_late FROM stream.queries
+WHERE name::text LIKE 'taps\_%' ORDER BY 1;
 
 --
 -- Randomized: batches of rows for 20 keys against the plain SQL
@@ -228,23 +245,24 @@ CREATE FOREIGN TABLE rnd (ts timestamptz, k int, v int) SERVER stream
 	OPTIONS (event_time 'ts', watermark '15 minutes');
 CREATE TABLE rnd_all (ts timestamptz, k int, v int);	-- the rows not late
 CREATE TABLE rnd_every (ts timestamptz, k int, v int);	-- late ones too
-CREATE TABLE rnd_sunk (k int, s tstzrange, n bigint, total bigint, mean numeric, vs int[]);
+CREATE TABLE rnd_sunk (k int, s tstzrange, n bigint, total bigint, mean numeric, vs int[],
+					   big numeric);
 CREATE UNIQUE INDEX ON rnd_sunk (k, s);
 CREATE MATERIALIZED VIEW rnd_update WITH (trigger = 'manual', sink = 'rnd_sunk') AS
 	SELECT k, stream.session(ts, '5 minutes') AS s, count(*) AS n, sum(v) AS total,
-		   avg(v) AS mean, array[min(v), max(v)] AS vs
+		   avg(v) AS mean, array[min(v), max(v)] AS vs, avg(v::bigint) AS big
 	FROM rnd GROUP BY 1, 2;
 CREATE MATERIALIZED VIEW rnd_append WITH (trigger = 'manual', output_mode = 'append') AS
 	SELECT k, stream.session(ts, '5 minutes') AS s, count(*) AS n, sum(v) AS total,
-		   avg(v) AS mean, array[min(v), max(v)] AS vs
+		   avg(v) AS mean, array[min(v), max(v)] AS vs, avg(v::bigint) AS big
 	FROM rnd GROUP BY 1, 2;
 CREATE MATERIALIZED VIEW rnd_complete WITH (trigger = 'manual', output_mode = 'complete') AS
 	SELECT stream.session(ts, '5 minutes') AS s, k, count(*) AS n, sum(v) AS total,
-		   avg(v) AS mean, array[min(v), max(v)] AS vs
+		   avg(v) AS mean, array[min(v), max(v)] AS vs, avg(v::bigint) AS big
 	FROM rnd GROUP BY 1, 2;
 CREATE VIEW rnd_ref AS
 	SELECT k, tstzrange(min(ts), max(ts) + interval '5 minutes') AS s, count(*) AS n,
-		   sum(v) AS total, avg(v) AS mean, array[min(v), max(v)] AS vs
+		   sum(v) AS total, avg(v) AS mean, array[min(v), max(v)] AS vs, avg(v::bigint) AS big
 	FROM (SELECT *, sum(new) OVER (PARTITION BY k ORDER BY ts) AS sid
 		  FROM (SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY k ORDER BY ts)
 							   < interval '5 minutes' THEN 0 ELSE 1 END AS new
@@ -253,7 +271,7 @@ CREATE VIEW rnd_ref AS
 -- ... and of every row, late ones too
 CREATE VIEW rnd_ref_every AS
 	SELECT k, tstzrange(min(ts), max(ts) + interval '5 minutes') AS s, count(*) AS n,
-		   sum(v) AS total, avg(v) AS mean, array[min(v), max(v)] AS vs
+		   sum(v) AS total, avg(v) AS mean, array[min(v), max(v)] AS vs, avg(v::bigint) AS big
 	FROM (SELECT *, sum(new) OVER (PARTITION BY k ORDER BY ts) AS sid
 		  FROM (SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY k ORDER BY ts)
 							   < interval '5 minutes' THEN 0 ELSE 1 END AS new
@@ -297,11 +315,11 @@ BEGIN
 	REFRESH MATERIALIZED VIEW rnd_append;
 	REFRESH MATERIALIZED VIEW rnd_complete;
 	wm := (SELECT watermark FROM stream.queries WHERE name = 'rnd_update'::regclass);
-	upd := diff('SELECT k, s, n, total, mean, vs FROM rnd_update', 'SELECT * FROM rnd_ref');
-	sink := diff('SELECT * FROM rnd_sunk', 'SELECT k, s, n, total, mean, vs FROM rnd_update');
+	upd := diff('SELECT k, s, n, total, mean, vs, big FROM rnd_update', 'SELECT * FROM rnd_ref');
+	sink := diff('SELECT * FROM rnd_sunk', 'SELECT k, s, n, total, mean, vs, big FROM rnd_update');
 	app := diff('SELECT * FROM rnd_append',
 				format('SELECT * FROM rnd_ref WHERE upper(s) <= %L', wm));
-	compl := diff('SELECT k, s, n, total, mean, vs FROM rnd_complete', 'SELECT * FROM rnd_ref_every');
+	compl := diff('SELECT k, s, n, total, mean, vs, big FROM rnd_complete', 'SELECT * FROM rnd_ref_every');
 	-- counted by the update and the append view (complete mode drops nothing)
 	late := (SELECT sum(rows_late) FROM stream.queries WHERE name::text LIKE 'rnd\_%');
 	late_ok := late = 2 * ((SELECT count(*) FROM rnd_every) - (SELECT count(*) FROM rnd_all));

@@ -20,8 +20,9 @@
  *	  sessions are made here, from the groups, with the partial states
  *	  combined by engine/aggstate.c: any aggregate that works in a view
  *	  works per session. (Grouping rows into sessions inside the plan would
- *	  need a node of our own; a batch's rows are few next to their groups'
- *	  states, and the fold below is one comparison a group.)
+ *	  need a node of our own and a second kind of batch query; the price of
+ *	  the design taken is one group per distinct row time, which the fold
+ *	  below takes in at one comparison a group.)
  *
  *	- The batch's groups come sorted by the other keys, then the range
  *	  (pgs_session_sort: ranges sort by their start). Consecutive groups of
@@ -38,7 +39,8 @@
  *	  its sessions touch, never the history. Merging a stored session may
  *	  extend the batch session; it can then reach only the batch's next
  *	  groups of the key (stored sessions are disjoint), which the fold
- *	  takes in, and the part the fold adds is looked up the same way.
+ *	  takes in, and the part the fold adds is looked up the same way. A
+ *	  batch into an empty state looks nothing up.
  *
  *	- A batch session that merged stored sessions deletes their state rows
  *	  and their view rows (update and complete modes; the sink is told in

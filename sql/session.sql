@@ -348,8 +348,26 @@ SELECT (SELECT state_rows FROM stream.queries WHERE name = 'rnd_update'::regclas
 													  WHERE name = 'rnd_update'::regclass))
 	AS state_bounded;
 
+--
+-- A view that evicted sessions and evicts no more (switched to complete
+-- mode): a late row of an evicted session's range finds that row (its
+-- count starts again: the state it had is gone)
+--
+CREATE FOREIGN TABLE again (ts timestamptz, u text) SERVER stream
+	OPTIONS (event_time 'ts', watermark '10 minutes');
+CREATE MATERIALIZED VIEW again_v WITH (trigger = 'manual') AS
+	SELECT u, stream.session(ts, '5 minutes') AS s, count(*) AS n FROM again GROUP BY 1, 2;
+INSERT INTO again VALUES (t('13:00'), 'a'), (t('13:30'), 'a');
+REFRESH MATERIALIZED VIEW again_v;
+ALTER MATERIALIZED VIEW again_v SET (output_mode = 'complete');
+INSERT INTO again VALUES (t('13:00'), 'a');
+REFRESH MATERIALIZED VIEW again_v;
+SELECT u, to_char(lower(s), 'HH24:MI') || ' - ' || to_char(upper(s), 'HH24:MI') AS s, n
+FROM again_v ORDER BY 2;
+SELECT state_rows, last_error FROM stream.queries WHERE name = 'again_v'::regclass;
+
 SET client_min_messages = warning;
-DROP FOREIGN TABLE clicks, nowm, taps, rnd CASCADE;
+DROP FOREIGN TABLE clicks, nowm, taps, rnd, again CASCADE;
 DROP TABLE clicks_all, sunk, sunk_append, rnd_all, rnd_sunk, rnd_new, rnd_every CASCADE;
 DROP FUNCTION t(text), show(regclass), feed(text[]), batch(), diff(text, text), rnd_feed(int), rnd_batch();
 RESET client_min_messages;

@@ -420,6 +420,7 @@ typedef struct SessionMerge
 	int			naggs;
 	int			scol;			/* the session key, 0-based */
 	bool		state_empty;	/* the state had no row when the batch began */
+	bool		lookup_new;		/* a new session's view row may exist */
 	Relation	vrel;
 	Relation	srel;
 	Relation	kidx;			/* (other keys..., session) */
@@ -692,6 +693,10 @@ end_session(SessionMerge *sm)
 	{
 		bool		has_row = same && find_row(sm, same);
 
+		/* a view that evicted and evicts no more: an evicted session's row */
+		if (!same && sm->lookup_new)
+			has_row = kstore_lookup(sm->vw, sm->keys, sm->keynulls, sm->vfetch);
+
 		if (keep && cq->mode != OUTPUT_APPEND)
 		{
 			if (has_row)
@@ -827,6 +832,20 @@ session_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	sm->rowcol = view_row_column(cq, sm->srel);
 	sm->kidx = session_key_index(cq, sm->srel);
 	sm->state_empty = (RelationGetNumberOfBlocks(sm->srel) == 0);
+
+	/*
+	 * A view that evicted sessions (their rows are in its copy of the
+	 * final rows) and evicts no more (its mode or its watermark changed)
+	 * may hold a row for a session that has no state: a late row of the
+	 * same range makes it again, and finds its row (as engine/merge.c).
+	 */
+	if (!cq->evicts && OidIsValid(cq->rows_relid))
+	{
+		Relation	crel = table_open(cq->rows_relid, AccessShareLock);
+
+		sm->lookup_new = RelationGetNumberOfBlocks(crel) > 0;
+		table_close(crel, AccessShareLock);
+	}
 	sm->estate = CreateExecutorState();
 	for (int k = 0; k < cq->nkeys; k++)
 		statekeys[k] = k + 1;

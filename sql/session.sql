@@ -311,7 +311,10 @@ LANGUAGE plpgsql AS $$
 DECLARE
 	wm timestamptz;
 BEGIN
+	-- which way rnd_update reads its state (a walk when the batch is dense)
+	SET LOCAL client_min_messages = debug1;
 	REFRESH MATERIALIZED VIEW rnd_update;
+	SET LOCAL client_min_messages = notice;
 	REFRESH MATERIALIZED VIEW rnd_append;
 	REFRESH MATERIALIZED VIEW rnd_complete;
 	wm := (SELECT watermark FROM stream.queries WHERE name = 'rnd_update'::regclass);
@@ -349,6 +352,60 @@ SELECT (SELECT state_rows FROM stream.queries WHERE name = 'rnd_update'::regclas
 	AS state_bounded;
 
 --
+-- The two ways a batch reads the stored sessions: a few batch sessions
+-- against many stored ones descend the state's index, one each; a batch
+-- with a group for every 16 stored sessions or fewer walks it once (the
+-- randomized batches above all did). 800 sessions of 400 keys, at 12:00
+-- and 12:10.
+--
+CREATE FOREIGN TABLE many (ts timestamptz, k int) SERVER stream;
+CREATE TABLE many_all (ts timestamptz, k int);
+CREATE TABLE many_new (ts timestamptz, k int);
+CREATE MATERIALIZED VIEW many_v WITH (trigger = 'manual') AS
+	SELECT k, stream.session(ts, '5 minutes') AS s, count(*) AS n FROM many GROUP BY 1, 2;
+CREATE VIEW many_ref AS
+	SELECT k, tstzrange(min(ts), max(ts) + interval '5 minutes') AS s, count(*) AS n
+	FROM (SELECT *, sum(new) OVER (PARTITION BY k ORDER BY ts) AS sid
+		  FROM (SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY k ORDER BY ts)
+							   < interval '5 minutes' THEN 0 ELSE 1 END AS new
+				FROM many_all) a) b
+	GROUP BY k, sid;
+CREATE FUNCTION many_feed() RETURNS void LANGUAGE sql AS $$
+	INSERT INTO many SELECT * FROM many_new;
+	INSERT INTO many_all SELECT * FROM many_new;
+	DELETE FROM many_new;
+$$;
+INSERT INTO many_new SELECT t('12:00') + (i % 2) * interval '10 minutes', i / 2
+	FROM generate_series(0, 799) i;
+SELECT many_feed();
+REFRESH MATERIALIZED VIEW many_v;
+-- 5 rows: key 7's (12:04) and (12:07) bridge its two sessions, key 8's
+-- (11:58) extends its first back, key 9's (12:14) its second on; key 1000
+-- is new
+INSERT INTO many_new VALUES (t('12:04'), 7), (t('12:07'), 7), (t('11:58'), 8), (t('12:14'), 9),
+	(t('12:00'), 1000);
+SELECT many_feed();
+SET client_min_messages = debug1;
+REFRESH MATERIALIZED VIEW many_v;
+RESET client_min_messages;
+SELECT k, to_char(lower(s), 'HH24:MI') || ' - ' || to_char(upper(s), 'HH24:MI') AS s, n
+FROM many_v WHERE k IN (6, 7, 8, 9, 1000) ORDER BY 1, 2;
+SELECT diff('SELECT k, s, n FROM many_v', 'SELECT * FROM many_ref') AS differences;
+-- 600 rows: every key at 12:12 (into its second session), every other
+-- key at 12:20 (a new session), key 1000 at 12:03 (extends its own)
+INSERT INTO many_new SELECT t('12:12'), i FROM generate_series(0, 399) i;
+INSERT INTO many_new SELECT t('12:20'), i FROM generate_series(0, 399, 2) i;
+INSERT INTO many_new VALUES (t('12:03'), 1000);
+SELECT many_feed();
+SET client_min_messages = debug1;
+REFRESH MATERIALIZED VIEW many_v;
+RESET client_min_messages;
+SELECT k, to_char(lower(s), 'HH24:MI') || ' - ' || to_char(upper(s), 'HH24:MI') AS s, n
+FROM many_v WHERE k IN (6, 7, 8, 9, 1000) ORDER BY 1, 2;
+SELECT diff('SELECT k, s, n FROM many_v', 'SELECT * FROM many_ref') AS differences;
+SELECT state_rows FROM stream.queries WHERE name = 'many_v'::regclass;
+
+--
 -- A view that evicted sessions and evicts no more (switched to complete
 -- mode): a late row of an evicted session's range finds that row (its
 -- count starts again: the state it had is gone)
@@ -367,7 +424,7 @@ FROM again_v ORDER BY 2;
 SELECT state_rows, last_error FROM stream.queries WHERE name = 'again_v'::regclass;
 
 SET client_min_messages = warning;
-DROP FOREIGN TABLE clicks, nowm, taps, rnd, again CASCADE;
-DROP TABLE clicks_all, sunk, sunk_append, rnd_all, rnd_sunk, rnd_new, rnd_every CASCADE;
-DROP FUNCTION t(text), show(regclass), feed(text[]), batch(), diff(text, text), rnd_feed(int), rnd_batch();
+DROP FOREIGN TABLE clicks, nowm, taps, rnd, again, many CASCADE;
+DROP TABLE clicks_all, sunk, sunk_append, rnd_all, rnd_sunk, rnd_new, rnd_every, many_all, many_new CASCADE;
+DROP FUNCTION t(text), show(regclass), feed(text[]), batch(), diff(text, text), rnd_feed(int), rnd_batch(), many_feed();
 RESET client_min_messages;

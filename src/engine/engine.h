@@ -113,6 +113,9 @@ extern KStoreScan *kstore_scan_keys(Relation rel, Relation idx, const ScanKeyDat
 extern KStoreScan *kstore_scan_below(KStoreScan *sc, Relation rel, Relation idx, int nkeys,
 									 const Datum *keys, const bool *nulls, Datum bound,
 									 bool bound_null, Snapshot snap);
+extern KStoreScan *kstore_scan_walk(Relation rel, Relation idx, Snapshot snap);
+extern bool kstore_walk_entry(KStoreScan *sc, Datum **keys, bool **nulls);
+extern bool kstore_walk_fetch(KStoreScan *sc, TupleTableSlot *slot);
 extern KStoreScan *kstore_scan_expired(Relation rel, Relation idx, AttrNumber col,
 									   int64 upto, Snapshot snap);
 extern bool kstore_scan_next(KStoreScan *sc, TupleTableSlot *slot);
@@ -166,7 +169,8 @@ extern int64 pgs_session_gap_usecs(Interval *gap);
 extern void pgs_session_analyze(CqDef *cq, Query *query);
 extern void pgs_session_sort(CqDef *cq);
 extern List *pgs_session_indexes(CqDef *cq, const char *statename);
-extern DestReceiver *pgs_session_receiver(CqDef *cq, bool has_watermark, int64 watermark,
+extern DestReceiver *pgs_session_receiver(CqDef *cq, int64 groups, bool has_watermark,
+										  int64 watermark,
 										  int64 *state_rows, int64 *rows_late,
 										  Tuplestorestate *sink_rows,
 										  Tuplestorestate *sink_deleted);

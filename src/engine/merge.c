@@ -653,8 +653,8 @@ pgs_merge_receiver(CqDef *cq, int64 groups, bool has_watermark, int64 watermark,
 	MergeReceiver *r;
 
 	if (cq->session_col)		/* a session window: engine/session.c */
-		return pgs_session_receiver(cq, has_watermark, watermark, state_rows, rows_late,
-									sink_rows, sink_deleted);
+		return pgs_session_receiver(cq, groups, has_watermark, watermark, state_rows,
+									rows_late, sink_rows, sink_deleted);
 	r = output_receiver(sizeof(MergeReceiver), merge_receive, merge_startup,
 						merge_shutdown);
 	r->cq = cq;

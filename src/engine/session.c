@@ -40,7 +40,9 @@
  *	  extend the batch session; it can then reach only the batch's next
  *	  groups of the key (stored sessions are disjoint), which the fold
  *	  takes in, and the part the fold adds is looked up the same way. A
- *	  batch into an empty state looks nothing up.
+ *	  batch into an empty state looks nothing up; a batch with a group for
+ *	  every 16 stored sessions or fewer reads the index once, in order,
+ *	  with its sessions instead (absorb_walk: a merge join of the two).
  *
  *	- A batch session that merged stored sessions deletes their state rows
  *	  and their view rows (update and complete modes; the sink is told in
@@ -92,6 +94,13 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
+
+/*
+ * Walk the state's index once, rather than descend it per batch session,
+ * when the batch has a group for at most this many rows of state (as
+ * engine/store.c's ordered lookups do).
+ */
+#define SESSION_WALK_RATIO 16
 
 PG_FUNCTION_INFO_V1(stream_session_tstz);
 PG_FUNCTION_INFO_V1(stream_session_ts);
@@ -409,6 +418,7 @@ typedef struct SessionMerge
 {
 	OutputReceiver out;
 	CqDef	   *cq;
+	int64		groups;			/* the batch's, or 0: not known */
 	bool		has_watermark;
 	int64		watermark;
 	int64	   *state_rows;
@@ -430,6 +440,12 @@ typedef struct SessionMerge
 	KeyedStore *sw;
 	KeyedStore *vw;
 	KStoreScan *scan;			/* of kidx, restarted per lookup */
+	bool		walking;		/* kidx walked once instead (absorb_walk) */
+	KStoreScan *walk;
+	bool		have_entry;		/* the walk's entry, read and not passed */
+	bool		walk_done;
+	Datum	   *ekeys;
+	bool	   *enulls;
 	AggMerger  *merger;
 	FinalRow	fr;
 	TypeCacheEntry *rngtc;
@@ -524,9 +540,130 @@ combine(SessionMerge *sm, bool is_new, Datum *a, bool *anull, Datum *b, bool *bn
 }
 
 /*
+ * Take in the stored session in sslot, of range [slo, shi) (unset for the
+ * NULL session): its states combined with cur's, its rows to be deleted
+ * or updated when cur is written, cur's range extended to it.
+ */
+static void
+absorb_row(SessionMerge *sm, int64 slo, int64 shi)
+{
+	Absorbed   *a;
+	bool		isnull;
+	MemoryContext old;
+
+	slot_getallattrs(sm->sslot);
+	/* the stored session's rows came first */
+	combine(sm, false, sm->sslot->tts_values + sm->nkeys, sm->sslot->tts_isnull + sm->nkeys,
+			sm->states, sm->statenulls);
+	old = MemoryContextSwitchTo(sm->curcxt);
+	a = palloc0(sizeof(Absorbed));
+	a->tid = sm->sslot->tts_tid;
+	a->lo = slo;
+	a->hi = shi;
+	if (sm->rowcol)
+	{
+		Datum		t = slot_getattr(sm->sslot, sm->rowcol, &isnull);
+
+		if (!isnull)
+		{
+			a->has_row = true;
+			a->rowtid = *(ItemPointer) DatumGetPointer(t);
+		}
+	}
+	sm->absorbed = lappend(sm->absorbed, a);
+	MemoryContextSwitchTo(old);
+	if (!sm->range_null)
+	{
+		sm->lo = Min(sm->lo, slo);
+		sm->hi = Max(sm->hi, shi);
+	}
+}
+
+/*
+ * The index entry's other keys against cur's, in the index's order
+ * (NULLS LAST): < 0 if the entry's come first.
+ */
+static int
+compare_other_keys(SessionMerge *sm, Datum *ekeys, bool *enulls)
+{
+	int			n = 0;
+
+	for (int i = 0; i < sm->nkeys; i++)
+	{
+		int32		c;
+
+		if (i == sm->scol)
+			continue;
+		if (enulls[n] || sm->keynulls[i])
+		{
+			if (enulls[n] != sm->keynulls[i])
+				return enulls[n] ? 1 : -1;
+		}
+		else if ((c = DatumGetInt32(FunctionCall2Coll(&sm->cmp[n], sm->collations[n],
+													  ekeys[n], sm->keys[i]))) != 0)
+			return c;
+		n++;
+	}
+	return 0;
+}
+
+/*
+ * The walk (batch sessions dense in the state): the index's entries are
+ * read once, in order, along with the batch's sessions, which come in the
+ * same order. An entry before cur (an earlier key, or a session of cur's
+ * key that ends by cur's start) can reach no later batch session either,
+ * and is passed; one after cur is kept for what comes next (cur extended,
+ * or the next session); one that overlaps cur is taken in, if its row is
+ * visible (the index keeps entries of rows deleted or replaced, which a
+ * session's own range places as well as a live one's).
+ */
+static void
+absorb_walk(SessionMerge *sm)
+{
+	int			scol_idx = sm->nkeys - 1;	/* the session, last in the index */
+
+	if (sm->walk == NULL)
+		sm->walk = kstore_scan_walk(sm->srel, sm->kidx, GetActiveSnapshot());
+	for (;;)
+	{
+		int			c;
+		int64		elo = 0,
+					ehi = 0;
+
+		if (!sm->have_entry)
+		{
+			if (sm->walk_done || !kstore_walk_entry(sm->walk, &sm->ekeys, &sm->enulls))
+			{
+				sm->walk_done = true;
+				return;
+			}
+			sm->have_entry = true;
+		}
+		c = compare_other_keys(sm, sm->ekeys, sm->enulls);
+		if (c > 0)
+			return;
+		if (c == 0 && !sm->enulls[scol_idx])
+			range_bounds(sm, sm->ekeys[scol_idx], &elo, &ehi);
+		if (c < 0 ||
+			(sm->range_null && !sm->enulls[scol_idx]) ||
+			(!sm->range_null && !sm->enulls[scol_idx] && ehi <= sm->lo))
+		{
+			sm->have_entry = false; /* before cur */
+			continue;
+		}
+		if (!sm->range_null && (sm->enulls[scol_idx] || elo >= sm->hi))
+			return;				/* after cur (the NULL session sorts last) */
+		sm->have_entry = false;
+		if (kstore_walk_fetch(sm->walk, sm->sslot))
+			absorb_row(sm, elo, ehi);
+	}
+}
+
+/*
  * Take in the stored sessions of cur's keys that overlap it and start at
- * or after from (the part of cur not looked up yet): backwards from the
- * last one starting before cur's end, while they end after its start.
+ * or after from (the part of cur not looked up yet): by the walk, or
+ * backwards from the last one starting before cur's end, while they end
+ * after its start.
  */
 static void
 absorb(SessionMerge *sm, int64 from)
@@ -539,6 +676,11 @@ absorb(SessionMerge *sm, int64 from)
 	if (sm->state_empty)
 		return;					/* nothing stored (the batch's own writes
 								 * never overlap a later session) */
+	if (sm->walking)
+	{
+		absorb_walk(sm);
+		return;
+	}
 	k = palloc(sizeof(Datum) * sm->nkeys);
 	kn = palloc(sizeof(bool) * sm->nkeys);
 	for (int i = 0; i < sm->nkeys; i++)
@@ -554,46 +696,19 @@ absorb(SessionMerge *sm, int64 from)
 								 sm->range_null, GetActiveSnapshot());
 	while (kstore_scan_next(sm->scan, sm->sslot))
 	{
-		Absorbed   *a;
-		bool		isnull;
 		int64		slo = 0,
 					shi = 0;
-		Datum	   *stored;
-		bool	   *stored_null;
-		MemoryContext old;
+		bool		isnull;
 
-		slot_getallattrs(sm->sslot);
 		if (!sm->range_null)
 		{
-			range_bounds(sm, sm->sslot->tts_values[sm->scol], &slo, &shi);
+			range_bounds(sm, slot_getattr(sm->sslot, sm->scol + 1, &isnull), &slo, &shi);
 			if (shi <= sm->lo || slo < from)
 				break;
 		}
-		stored = sm->sslot->tts_values + sm->nkeys;
-		stored_null = sm->sslot->tts_isnull + sm->nkeys;
-		/* the stored session's rows came first */
-		combine(sm, false, stored, stored_null, sm->states, sm->statenulls);
-		old = MemoryContextSwitchTo(sm->curcxt);
-		a = palloc0(sizeof(Absorbed));
-		a->tid = sm->sslot->tts_tid;
-		a->lo = slo;
-		a->hi = shi;
-		if (sm->rowcol)
-		{
-			Datum		t = slot_getattr(sm->sslot, sm->rowcol, &isnull);
-
-			if (!isnull)
-			{
-				a->has_row = true;
-				a->rowtid = *(ItemPointer) DatumGetPointer(t);
-			}
-		}
-		sm->absorbed = lappend(sm->absorbed, a);
-		MemoryContextSwitchTo(old);
+		absorb_row(sm, slo, shi);
 		if (sm->range_null)
 			break;				/* one NULL session a key */
-		sm->lo = Min(sm->lo, slo);
-		sm->hi = Max(sm->hi, shi);
 	}
 	pfree(k);
 	pfree(kn);
@@ -832,6 +947,14 @@ session_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	sm->rowcol = view_row_column(cq, sm->srel);
 	sm->kidx = session_key_index(cq, sm->srel);
 	sm->state_empty = (RelationGetNumberOfBlocks(sm->srel) == 0);
+	/* the state's size: the batches' count, or the planner's if larger */
+	sm->walking = (sm->groups > 0 &&
+				   Max(*sm->state_rows, (int64) sm->srel->rd_rel->reltuples) <=
+				   sm->groups * SESSION_WALK_RATIO);
+	if (!sm->state_empty)
+		elog(DEBUG1, "continuous view \"%s\" merges its sessions %s",
+			 cq->viewname, sm->walking ? "by one walk of the state's index" :
+			 "by a descent of the state's index per batch session");
 
 	/*
 	 * A view that evicted sessions (their rows are in its copy of the
@@ -895,6 +1018,8 @@ session_shutdown(DestReceiver *self)
 	end_session(sm);
 	if (sm->scan)
 		kstore_scan_end(sm->scan);
+	if (sm->walk)
+		kstore_scan_end(sm->walk);
 	kstore_close(sm->sw);
 	kstore_close(sm->vw);
 	ExecDropSingleTupleTableSlot(sm->sslot);
@@ -923,7 +1048,7 @@ session_destroy(DestReceiver *self)
  * and merged with the stored ones, as at the top.
  */
 DestReceiver *
-pgs_session_receiver(CqDef *cq, bool has_watermark, int64 watermark,
+pgs_session_receiver(CqDef *cq, int64 groups, bool has_watermark, int64 watermark,
 					 int64 *state_rows, int64 *rows_late,
 					 Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted)
 {
@@ -935,6 +1060,7 @@ pgs_session_receiver(CqDef *cq, bool has_watermark, int64 watermark,
 	sm->out.pub.rDestroy = session_destroy;
 	sm->out.pub.mydest = DestNone;
 	sm->cq = cq;
+	sm->groups = groups;
 	sm->has_watermark = has_watermark;
 	sm->watermark = watermark;
 	sm->state_rows = state_rows;

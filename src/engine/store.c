@@ -59,7 +59,8 @@
  *
  *	- Rows of one key kept as disjoint intervals (a session window's
  *	  sessions) are found backwards from a point: kstore_scan_below, one
- *	  descent, then as many rows as reach the point.
+ *	  descent, then as many rows as reach the point; or, for keys dense in
+ *	  the index, by one walk of it (kstore_scan_walk).
  *
  *	- States the executor reads (a join's sides: several scans of one
  *	  table open at once, each restarted by its join) are read through a
@@ -610,7 +611,8 @@ typedef enum KStoreScanKind
 	KSCAN_ALL,
 	KSCAN_KEYS,
 	KSCAN_EXPIRED,
-	KSCAN_BELOW
+	KSCAN_BELOW,
+	KSCAN_WALK
 } KStoreScanKind;
 
 struct KStoreScan
@@ -627,6 +629,9 @@ struct KStoreScan
 	const Datum *keys;
 	int			nprobe;
 	int			key;			/* the key being read, -1 before the first */
+	/* KSCAN_WALK: the entry read last */
+	Datum	   *ekeys;
+	bool	   *enulls;
 	/* KSCAN_BELOW: equalities, then the bound; each column's procs */
 	Oid		   *eqprocs;
 	Oid			ltproc;
@@ -813,6 +818,53 @@ kstore_scan_below(KStoreScan *sc, Relation rel, Relation idx, int nkeys,
 	return sc;
 }
 
+/*
+ * The whole of idx in its order, read entry by entry: the keys of each
+ * from the index tuple (kstore_walk_entry), the row only when the caller
+ * asks (kstore_walk_fetch). A caller whose keys come in the index's order
+ * and are dense in it merges them with the index this way, a comparison
+ * an entry, instead of one descent a key; it decides when that is
+ * cheaper (engine/session.c).
+ */
+KStoreScan *
+kstore_scan_walk(Relation rel, Relation idx, Snapshot snap)
+{
+	KStoreScan *sc = palloc0(sizeof(KStoreScan));
+	int			n = idx->rd_index->indnatts;
+
+	sc->kind = KSCAN_WALK;
+	sc->rel = rel;
+	sc->idx = idx;
+	sc->snap = snap;
+	sc->ekeys = palloc0(sizeof(Datum) * n);
+	sc->enulls = palloc0(sizeof(bool) * n);
+	sc->iscan = index_beginscan(rel, idx, snap, 0, 0);
+	sc->iscan->xs_want_itup = true;
+	index_rescan(sc->iscan, NULL, 0, NULL, 0);
+	return sc;
+}
+
+/* the next entry of the walk: its index columns' values; false at the end */
+bool
+kstore_walk_entry(KStoreScan *sc, Datum **keys, bool **nulls)
+{
+	Assert(sc->kind == KSCAN_WALK);
+	if (index_getnext_tid(sc->iscan, ForwardScanDirection) == NULL)
+		return false;
+	index_deform_tuple(sc->iscan->xs_itup, sc->iscan->xs_itupdesc, sc->ekeys, sc->enulls);
+	*keys = sc->ekeys;
+	*nulls = sc->enulls;
+	return true;
+}
+
+/* the row of the walk's last entry into slot, if it is visible */
+bool
+kstore_walk_fetch(KStoreScan *sc, TupleTableSlot *slot)
+{
+	Assert(sc->kind == KSCAN_WALK);
+	return index_fetch_heap(sc->iscan, slot);
+}
+
 /* the next row into slot (of the table's type); false at the end */
 bool
 kstore_scan_next(KStoreScan *sc, TupleTableSlot *slot)
@@ -859,6 +911,9 @@ kstore_scan_next(KStoreScan *sc, TupleTableSlot *slot)
 			}
 		case KSCAN_BELOW:
 			return index_getnext_slot(sc->iscan, BackwardScanDirection, slot);
+		case KSCAN_WALK:
+			elog(ERROR, "a walk is read with kstore_walk_entry");
+			return false;
 		case KSCAN_ALL:
 			if (sc->hscan == NULL)
 				sc->hscan = table_beginscan(sc->rel, sc->snap, 0, NULL);

@@ -373,6 +373,162 @@ GRANT USAGE ON FOREIGN SERVER stream, rate TO PUBLIC;
 GRANT SELECT ON stream.queries, stream.progress, stream.errors TO PUBLIC;
 
 ------------------------------------------------------------------------
+-- List aggregates (engine/listagg.c)
+------------------------------------------------------------------------
+
+-- PostgreSQL 15 cannot combine the states of string_agg, array_agg,
+-- json_agg, jsonb_agg and jsonb_object_agg. A batch of a continuous view
+-- runs these instead, with the same arguments and results, whose states
+-- pg_stream combines. The support functions check that they run inside
+-- an aggregate; only the aggregates may be executed by PUBLIC (a view's
+-- owner runs them).
+
+CREATE FUNCTION stream._listagg_combine(pg_catalog.internal, pg_catalog.internal)
+RETURNS pg_catalog.internal
+AS 'MODULE_PATHNAME', 'stream_listagg_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._listagg_serial(pg_catalog.internal)
+RETURNS pg_catalog.bytea
+AS 'MODULE_PATHNAME', 'stream_listagg_serial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION stream._listagg_deserial(pg_catalog.bytea, pg_catalog.internal)
+RETURNS pg_catalog.internal
+AS 'MODULE_PATHNAME', 'stream_listagg_deserial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION stream._string_agg_transfn(pg_catalog.internal, pg_catalog.text, pg_catalog.text)
+RETURNS pg_catalog.internal
+AS 'MODULE_PATHNAME', 'stream_string_agg_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._string_agg_transfn(pg_catalog.internal, pg_catalog.bytea, pg_catalog.bytea)
+RETURNS pg_catalog.internal
+AS 'MODULE_PATHNAME', 'stream_string_agg_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._string_agg_text_final(pg_catalog.internal)
+RETURNS pg_catalog.text
+AS 'MODULE_PATHNAME', 'stream_string_agg_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._string_agg_bytea_final(pg_catalog.internal)
+RETURNS pg_catalog.bytea
+AS 'MODULE_PATHNAME', 'stream_string_agg_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE stream._string_agg(pg_catalog.text, pg_catalog.text) (
+	SFUNC = stream._string_agg_transfn, STYPE = pg_catalog.internal,
+	FINALFUNC = stream._string_agg_text_final,
+	COMBINEFUNC = stream._listagg_combine,
+	SERIALFUNC = stream._listagg_serial, DESERIALFUNC = stream._listagg_deserial,
+	PARALLEL = SAFE);
+
+CREATE AGGREGATE stream._string_agg(pg_catalog.bytea, pg_catalog.bytea) (
+	SFUNC = stream._string_agg_transfn, STYPE = pg_catalog.internal,
+	FINALFUNC = stream._string_agg_bytea_final,
+	COMBINEFUNC = stream._listagg_combine,
+	SERIALFUNC = stream._listagg_serial, DESERIALFUNC = stream._listagg_deserial,
+	PARALLEL = SAFE);
+
+-- json_agg and to_json are STABLE (output functions), so these are too.
+CREATE FUNCTION stream._json_agg_transfn(pg_catalog.internal, pg_catalog.anyelement)
+RETURNS pg_catalog.internal
+AS 'MODULE_PATHNAME', 'stream_json_agg_transfn'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._json_agg_final(pg_catalog.internal)
+RETURNS pg_catalog.json
+AS 'MODULE_PATHNAME', 'stream_json_agg_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE stream._json_agg(pg_catalog.anyelement) (
+	SFUNC = stream._json_agg_transfn, STYPE = pg_catalog.internal,
+	FINALFUNC = stream._json_agg_final,
+	COMBINEFUNC = stream._listagg_combine,
+	SERIALFUNC = stream._listagg_serial, DESERIALFUNC = stream._listagg_deserial,
+	PARALLEL = SAFE);
+
+CREATE FUNCTION stream._jsonb_agg_transfn(pg_catalog.internal, pg_catalog.anyelement)
+RETURNS pg_catalog.internal
+AS 'MODULE_PATHNAME', 'stream_jsonb_agg_transfn'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._jsonb_agg_final(pg_catalog.internal)
+RETURNS pg_catalog.jsonb
+AS 'MODULE_PATHNAME', 'stream_jsonb_agg_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE stream._jsonb_agg(pg_catalog.anyelement) (
+	SFUNC = stream._jsonb_agg_transfn, STYPE = pg_catalog.internal,
+	FINALFUNC = stream._jsonb_agg_final,
+	COMBINEFUNC = stream._listagg_combine,
+	SERIALFUNC = stream._listagg_serial, DESERIALFUNC = stream._listagg_deserial,
+	PARALLEL = SAFE);
+
+CREATE FUNCTION stream._jsonb_object_agg_transfn(pg_catalog.internal, "any", "any")
+RETURNS pg_catalog.internal
+AS 'MODULE_PATHNAME', 'stream_jsonb_object_agg_transfn'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._jsonb_object_agg_final(pg_catalog.internal)
+RETURNS pg_catalog.jsonb
+AS 'MODULE_PATHNAME', 'stream_jsonb_object_agg_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE stream._jsonb_object_agg("any", "any") (
+	SFUNC = stream._jsonb_object_agg_transfn, STYPE = pg_catalog.internal,
+	FINALFUNC = stream._jsonb_object_agg_final,
+	COMBINEFUNC = stream._listagg_combine,
+	SERIALFUNC = stream._listagg_serial, DESERIALFUNC = stream._listagg_deserial,
+	PARALLEL = SAFE);
+
+-- array_agg's state is the array: no serialization, and a restore reads
+-- it back as an array of the element type's new OID.
+CREATE FUNCTION stream._array_agg_transfn(pg_catalog.anyarray, pg_catalog.anynonarray)
+RETURNS pg_catalog.anyarray
+AS 'MODULE_PATHNAME', 'stream_array_agg_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._array_agg_array_transfn(pg_catalog.anyarray, pg_catalog.anyarray)
+RETURNS pg_catalog.anyarray
+AS 'MODULE_PATHNAME', 'stream_array_agg_array_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._array_agg_combine(pg_catalog.anyarray, pg_catalog.anyarray)
+RETURNS pg_catalog.anyarray
+AS 'MODULE_PATHNAME', 'stream_array_agg_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE stream._array_agg(pg_catalog.anynonarray) (
+	SFUNC = stream._array_agg_transfn, STYPE = pg_catalog.anyarray,
+	COMBINEFUNC = stream._array_agg_combine, PARALLEL = SAFE);
+
+CREATE AGGREGATE stream._array_agg(pg_catalog.anyarray) (
+	SFUNC = stream._array_agg_array_transfn, STYPE = pg_catalog.anyarray,
+	COMBINEFUNC = stream._array_agg_combine, PARALLEL = SAFE);
+
+REVOKE EXECUTE ON FUNCTION
+	stream._listagg_combine(pg_catalog.internal, pg_catalog.internal),
+	stream._listagg_serial(pg_catalog.internal),
+	stream._listagg_deserial(pg_catalog.bytea, pg_catalog.internal),
+	stream._string_agg_transfn(pg_catalog.internal, pg_catalog.text, pg_catalog.text),
+	stream._string_agg_transfn(pg_catalog.internal, pg_catalog.bytea, pg_catalog.bytea),
+	stream._string_agg_text_final(pg_catalog.internal),
+	stream._string_agg_bytea_final(pg_catalog.internal),
+	stream._json_agg_transfn(pg_catalog.internal, pg_catalog.anyelement),
+	stream._json_agg_final(pg_catalog.internal),
+	stream._jsonb_agg_transfn(pg_catalog.internal, pg_catalog.anyelement),
+	stream._jsonb_agg_final(pg_catalog.internal),
+	stream._jsonb_object_agg_transfn(pg_catalog.internal, "any", "any"),
+	stream._jsonb_object_agg_final(pg_catalog.internal),
+	stream._array_agg_transfn(pg_catalog.anyarray, pg_catalog.anynonarray),
+	stream._array_agg_array_transfn(pg_catalog.anyarray, pg_catalog.anyarray),
+	stream._array_agg_combine(pg_catalog.anyarray, pg_catalog.anyarray)
+FROM PUBLIC;
+
+------------------------------------------------------------------------
 -- Session windows (engine/session.c)
 ------------------------------------------------------------------------
 

@@ -204,3 +204,30 @@ SELECT stream._first_seen(0, now(), 'x'::text);
 DROP MATERIALIZED VIEW dd_keys, dd_pairs, dd_on_plain, dd_kt, dd_on, dd_stage, dd_cnt, dd_cnt_all;
 -- their tables went with them
 SELECT count(*) FROM pg_class WHERE relname LIKE 'seen\_%';
+
+-- a batch big enough for a hashed aggregation, sorted after it: the
+-- plan repeats count(*) (the query's and the late rows') in a Result
+CREATE FOREIGN TABLE dd_big (id int, uid int, ts timestamptz, v int) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE MATERIALIZED VIEW dd_users WITH (trigger = 'manual') AS
+	SELECT stream.tumble(ts, '10 seconds') AS w, count(*) AS n,
+		count(DISTINCT uid) AS users, sum(DISTINCT v) AS sv
+	FROM dd_big GROUP BY 1;
+INSERT INTO dd_big SELECT g, (g * 7919) % 5000, '2026-01-01'::timestamptz + g * interval '1 ms', g % 1000
+	FROM generate_series(1, 55000) g;
+REFRESH MATERIALIZED VIEW dd_users;
+SELECT count(*) AS windows, sum(n) AS n, max(users) AS users, max(sv) AS sv FROM dd_users;
+DROP MATERIALIZED VIEW dd_users;
+
+-- a list aggregate refuses DISTINCT (PostgreSQL sorts its values), and
+-- takes deduplicated values from a subquery, in arrival order
+CREATE MATERIALIZED VIEW dd_bad AS SELECT k, string_agg(DISTINCT k, ',') FROM dd_plain GROUP BY k;
+CREATE MATERIALIZED VIEW dd_list WITH (trigger = 'manual') AS
+	SELECT k, array_agg(v) AS vs, count(*) AS n FROM (SELECT DISTINCT k, v FROM dd_plain) d GROUP BY k;
+INSERT INTO dd_plain (k, v) VALUES ('x', 3), ('x', 1), ('x', 3), ('y', NULL), ('x', 2), ('y', NULL);
+REFRESH MATERIALIZED VIEW dd_list;
+INSERT INTO dd_plain (k, v) VALUES ('x', 1), ('x', 0), ('y', 5), ('y', NULL);
+REFRESH MATERIALIZED VIEW dd_list;
+-- x: 3 1 2, then 0; y: NULL, then 5
+SELECT * FROM dd_list ORDER BY k;
+DROP MATERIALIZED VIEW dd_list;

@@ -349,8 +349,12 @@ collect_aggrefs(Node *node, List *found)
 	return found;
 }
 
+/*
+ * batchfn: the aggregate the batch runs, pg_stream's own for a list
+ * aggregate (engine/listagg.c), whose support functions these are.
+ */
 static CqAgg *
-check_aggregate(Aggref *aggref)
+check_aggregate(Aggref *aggref, Oid batchfn)
 {
 	CqAgg	   *a = palloc0(sizeof(CqAgg));
 	HeapTuple	tup;
@@ -370,9 +374,9 @@ check_aggregate(Aggref *aggref)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("ORDER BY in aggregate %s is not supported in a continuous view", name),
 				 errhint("Only order-insensitive aggregates can be maintained one batch at a time.")));
-	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(aggref->aggfnoid));
+	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(batchfn));
 	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for aggregate %u", aggref->aggfnoid);
+		elog(ERROR, "cache lookup failed for aggregate %u", batchfn);
 	agg = (Form_pg_aggregate) GETSTRUCT(tup);
 	if (!OidIsValid(agg->aggcombinefn))
 		ereport(ERROR,
@@ -676,14 +680,18 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 		foreach(lc, aggrefs)
 		{
 			Aggref	   *aggref = lfirst(lc);
+			Aggref	   *batchref = copyObject(aggref);
 			char		name[32];
 
-			Aggref	   *batchref = copyObject(aggref);
+			/* a list aggregate runs as pg_stream's own (engine/listagg.c) */
+			Oid			batchfn = pgs_listagg_batch_aggregate(aggref, cq->join != NULL);
 
-			cq->aggs = lappend(cq->aggs, check_aggregate(aggref));
+			cq->aggs = lappend(cq->aggs, check_aggregate(aggref, batchfn));
 			/* aggregate(DISTINCT x): of the x first seen in the group */
 			if (aggref->aggdistinct)
 				(void) pgs_dedup_agg_filter(cq, query, batchref, keyexprs);
+			/* after that, which tells the user's aggregate by its OID */
+			batchref->aggfnoid = batchfn;
 			snprintf(name, sizeof(name), "s%d", foreach_current_index(lc) + 1);
 			btl = lappend(btl, makeTargetEntry((Expr *) batchref, resno++, pstrdup(name), false));
 		}
@@ -763,29 +771,28 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 }
 
 /*
- * A Sort above the Agg passes its columns on, as Vars typed at planning
- * with the aggregates' final types: give them the partial states' types.
+ * A node above the Agg (a Sort; a Result that projects the sorted columns,
+ * when the target list repeats an aggregate) passes its columns on, as
+ * Vars typed at planning with the aggregates' final types: give them the
+ * types of what the node below yields, the partial states' at the Agg.
  */
 static void
-retype_sort_output(Sort *sort, Agg *agg)
+retype_outer_vars(Plan *upper, Plan *lower)
 {
 	ListCell   *lc;
 
-	foreach(lc, sort->plan.targetlist)
+	foreach(lc, upper->targetlist)
 	{
 		TargetEntry *tle = lfirst(lc);
 		Var		   *var = (Var *) tle->expr;
 		TargetEntry *below;
 
 		if (!IsA(var, Var) || var->varno != OUTER_VAR)
-			elog(ERROR, "unexpected sort above the aggregation of a continuous view");
-		below = list_nth(agg->plan.targetlist, var->varattno - 1);
-		if (IsA(below->expr, Aggref))
-		{
-			var->vartype = exprType((Node *) below->expr);
-			var->vartypmod = -1;
-			var->varcollid = exprCollation((Node *) below->expr);
-		}
+			elog(ERROR, "unexpected node above the aggregation of a continuous view");
+		below = list_nth(lower->targetlist, var->varattno - 1);
+		var->vartype = exprType((Node *) below->expr);
+		var->vartypmod = exprTypmod((Node *) below->expr);
+		var->varcollid = exprCollation((Node *) below->expr);
 	}
 }
 
@@ -800,21 +807,40 @@ pgs_plan_batch(CqDef *cq)
 {
 	PlannedStmt *plan;
 	Plan	   *top;
+	Plan	   *sort = NULL;
+	Plan	   *result = NULL;
 	Agg		   *agg;
 	ListCell   *lc;
 	int			i;
+	bool		listagg = cq->is_agg && pgs_listagg_used(cq->aggs);
 
 	/* no parallel plans: a batch is small and runs in one process */
-	plan = pg_plan_query(copyObject(cq->is_agg ? cq->batch_query : cq->query),
-						 NULL, 0, NULL);
+	if (listagg)
+		plan = pgs_listagg_plan(cq->batch_query);	/* in arrival order */
+	else
+		plan = pg_plan_query(copyObject(cq->is_agg ? cq->batch_query : cq->query),
+							 NULL, 0, NULL);
 	if (!cq->is_agg)
 		return plan;
 
-	/* the groups sorted after a hashed aggregation: a Sort above it */
+	/*
+	 * The groups sorted after a hashed aggregation: a Sort above it, and
+	 * above that a Result when the target list repeats a column (the
+	 * count(*) of late rows, say, and the query's own).
+	 */
 	top = plan->planTree;
+	if (IsA(top, Result) && outerPlan(top) && top->qual == NIL &&
+		((Result *) top)->resconstantqual == NULL)
+	{
+		result = top;
+		top = outerPlan(top);
+	}
 	if (IsA(top, Sort) && outerPlan(top) && (IsA(outerPlan(top), Agg) ||
 											 IsA(outerPlan(top), Group)))
+	{
+		sort = top;
 		top = outerPlan(top);
+	}
 	/*
 	 * GROUP BY without aggregates may be planned as a Group node: as is.
 	 * Not with the count(*) of late rows, which makes it an aggregation.
@@ -851,8 +877,13 @@ pgs_plan_batch(CqDef *cq)
 	}
 	if (i != list_length(cq->aggs))
 		elog(ERROR, "aggregates of a continuous view not found in its plan");
-	if (top != plan->planTree)
-		retype_sort_output((Sort *) plan->planTree, agg);
+	if (sort)
+		retype_outer_vars(sort, top);
+	if (result)
+		retype_outer_vars(result, sort ? sort : top);
+	if (listagg)
+		plan->planTree = pgs_listagg_sort_groups(plan->planTree,
+												 cq->batch_query->sortClause);
 	cq->planned = true;
 	/* HAVING was removed; an Agg qual would be evaluated on partial states */
 	if (agg->plan.qual != NIL)

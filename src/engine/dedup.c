@@ -355,13 +355,14 @@ pgs_dedup_agg_filter(CqDef *cq, Query *query, Aggref *aggref, List *keyexprs)
 	Expr	   *filter;
 
 	Assert(aggref->aggdistinct != NIL);
-	if (order_sensitive(aggref->aggfnoid) && aggref->aggorder == NIL)
+	if (order_sensitive(aggref->aggfnoid))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("DISTINCT in aggregate %s without ORDER BY is not supported in a continuous view",
+				 errmsg("DISTINCT in aggregate %s is not supported in a continuous view",
 						format_procedure(aggref->aggfnoid)),
 				 errdetail("PostgreSQL orders a DISTINCT aggregate's values by sorting them; a continuous view cannot sort the values of past batches again."),
-				 errhint("Say the order: %s(DISTINCT x ORDER BY x).", get_func_name(aggref->aggfnoid))));
+				 errhint("Deduplicate in a subquery, for the values in arrival order: %s(x) FROM (SELECT DISTINCT g, x FROM ...) d GROUP BY g.",
+						 get_func_name(aggref->aggfnoid))));
 	foreach(lc, aggref->args)
 	{
 		TargetEntry *tle = lfirst(lc);

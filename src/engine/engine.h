@@ -44,6 +44,12 @@ extern void aggmerger_finalize(AggMerger *m, Datum *stored, bool *stored_null,
 							   Datum *final, bool *final_null);
 extern void aggmerger_reset(AggMerger *m);
 
+/* in engine/listagg.c */
+extern bool pgs_listagg_used(List *aggs);
+extern Oid	pgs_listagg_batch_aggregate(Aggref *aggref, bool two_streams);
+extern PlannedStmt *pgs_listagg_plan(Query *batch_query);
+extern Plan *pgs_listagg_sort_groups(Plan *agg, List *sortcl);
+
 /* in engine/windows.c */
 extern int64 pgs_window_size_usecs(Interval *size);
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pg_dump and restore of a database with streams, a derived view and
 # continuous views (per-key count/sum/avg, a tumbling window, a global
-# aggregate, an append view over a derived view, a join with HAVING, a
+# aggregate, an append view over a derived view, a join with HAVING,
+# SELECT DISTINCT and count(DISTINCT), whose seen keys are restored, a
 # manual-trigger view and a stopped view, both with unread input; and
 # windows over event time with a watermark, and session windows, in
 # append and update mode, some final and evicted, some open).
@@ -80,6 +81,8 @@ declare -A REF=(
 	[big]="SELECT k, v, ts FROM ref WHERE v > 50"
 	[named]="SELECT n.name, count(*) AS c FROM ref e JOIN names n USING (k) GROUP BY n.name HAVING count(*) > 5"
 	[lagging]="SELECT k, count(*) AS n FROM ref GROUP BY k"
+	[uniq]="SELECT DISTINCT k, v FROM ref"
+	[dv]="SELECT k, count(DISTINCT v) AS dv FROM ref GROUP BY k"
 	[tick_update]="SELECT w, count(*) AS n FROM ref_ticks, stream.hop(ts, '10 minutes', '5 minutes') AS w GROUP BY w"
 	[tick_append]="SELECT k, stream.tumble(ts, '10 minutes') AS w, count(*) AS n FROM ref_ticks GROUP BY 1, 2
 		HAVING stream.tumble(ts, '10 minutes') + interval '10 minutes' <= (SELECT max(ts) - interval '5 minutes' FROM ref_ticks)"
@@ -136,6 +139,8 @@ CREATE MATERIALIZED VIEW total AS SELECT count(*) AS n, sum(v) AS s FROM events;
 CREATE MATERIALIZED VIEW big AS SELECT k, v, ts FROM big_events;
 CREATE MATERIALIZED VIEW named AS SELECT n.name, count(*) AS c FROM events e JOIN names n USING (k) GROUP BY n.name HAVING count(*) > 5;
 CREATE MATERIALIZED VIEW lagging WITH (trigger = 'manual') AS SELECT k, count(*) AS n FROM events GROUP BY k;
+CREATE MATERIALIZED VIEW uniq AS SELECT DISTINCT k, v FROM events;
+CREATE MATERIALIZED VIEW dv AS SELECT k, count(DISTINCT v) AS dv FROM events GROUP BY k;
 CREATE FOREIGN TABLE ticks (k int, ts timestamptz) SERVER stream OPTIONS (event_time 'ts', watermark '5 minutes');
 CREATE TABLE ref_ticks (k int, ts timestamptz);
 CREATE MATERIALIZED VIEW tick_update WITH (trigger = 'manual') AS
@@ -189,7 +194,7 @@ for t in "A r1" "B r2" "B r3"; do
 	# nothing was left to re-read, and nothing is waiting for a REFRESH
 	[ "$(q "$1" "$2" "SELECT count(*) FROM stream.queries WHERE lag <> 0 OR last_error IS NOT NULL")" = 0 ] ||
 		{ q "$1" "$2" "SELECT * FROM stream.queries"; exit 1; }
-	status="big:running lagging:running named:running per_key:running per_min:stopped sess_append:running sess_update:running tick_append:running tick_update:running total:running"
+	status="big:running dv:running lagging:running named:running per_key:running per_min:stopped sess_append:running sess_update:running tick_append:running tick_update:running total:running uniq:running"
 	[ "$(q "$1" "$2" "SELECT string_agg(name || ':' || status, ' ' ORDER BY name::text) FROM stream.queries")" = "$status" ] ||
 		wait_for "$1" "$2" "SELECT string_agg(name || ':' || status, ' ' ORDER BY name::text) = '$status' FROM stream.queries"
 	# the windows' watermark and state came back with them
@@ -213,7 +218,7 @@ echo "the restored tables belong to their views again"
 before=$(q B r2 "SELECT count(*) FROM pg_tables WHERE schemaname = 'stream' AND tablename ~ '^(state|rows)_'")
 q B r2 "DROP MATERIALIZED VIEW big; DROP MATERIALIZED VIEW per_key"
 after=$(q B r2 "SELECT count(*) FROM pg_tables WHERE schemaname = 'stream' AND tablename ~ '^(state|rows)_'")
-[ "$before" = 19 ] && [ "$after" = 16 ] || { echo "state and row tables: $before before DROP, $after after"; exit 1; }
+[ "$before" = 22 ] && [ "$after" = 19 ] || { echo "state and row tables: $before before DROP, $after after"; exit 1; }
 echo "DROP took the view's state or row table with it ($before -> $after)"
 
 echo "a new continuous view in a restored database starts as usual"

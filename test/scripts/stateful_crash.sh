@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# The stateful operators under crashes, over about a million events: a
+# feeder inserts transactions of events into a stream (each also into a
+# reference table, in the same transaction), one in ten events twice (a
+# retrying producer), while the workers run, and the server is crashed:
+# kill -9 of a worker in the middle of a batch, then of the postmaster.
+# At the end each view must equal its query run as a batch over the
+# reference table, exactly, and the state kept must be bounded by the
+# watermark (keys of the last minutes, not of the whole history).
+#
+# usage: bash test/scripts/stateful_crash.sh [EVENTS=1000000]
+source "$(dirname "$0")/../lib.sh"
+EVENTS=${1:-1000000}
+TX=50000
+trap 'stop_feeder; pgs_stop_cluster' EXIT
+pgs_start_cluster "restart_after_crash = on" "max_wal_size = 2GB"
+q() { pgs_psql -At -c "$1"; }
+
+# events: id, user, ts (1 ms apart, up to 2 s out of order), v; the
+# watermark is a minute behind, so no event is late
+pgs_psql <<'SQL'
+CREATE EXTENSION pg_stream;
+CREATE FOREIGN TABLE ev (id int, uid int, ts timestamptz, v int) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE TABLE ev_ref (seq bigserial, id int, uid int, ts timestamptz, v int);
+-- the first of each id (a key lives until the watermark passes its ts + 1 minute)
+CREATE MATERIALIZED VIEW x_once WITH (max_batch_rows = 100000) AS
+	SELECT DISTINCT ON (id) id, uid, ts, v FROM ev;
+-- distinct users per 10 seconds
+CREATE MATERIALIZED VIEW x_users AS
+	SELECT stream.tumble(ts, '10 seconds') AS w, count(*) AS n,
+		count(DISTINCT uid) AS users, sum(DISTINCT v) AS sv
+	FROM ev GROUP BY 1;
+-- each user once a minute (the window among the keys)
+CREATE MATERIALIZED VIEW x_active WITH (max_batch_rows = 200000) AS
+	SELECT DISTINCT uid, stream.tumble(ts, '1 minute') AS m FROM ev;
+-- dedup, then count, in append mode
+CREATE MATERIALIZED VIEW x_counted WITH (output_mode = 'append') AS
+	SELECT stream.tumble(ts, '10 seconds') AS w, count(*) AS n, sum(v) AS s
+	FROM (SELECT DISTINCT ON (id) id, ts, v FROM ev) d GROUP BY 1;
+SQL
+VIEWS=4
+
+feeder=""
+feed() {
+	local j=0
+	while [ $((j * TX)) -lt "$EVENTS" ] && [ ! -e "$PGS_DIR/stop_feeder" ]; do
+		"$PG_BIN/psql" -X -q -h "$PGS_DIR" -p "$PGS_PORT" -U postgres -v ON_ERROR_STOP=1 >/dev/null 2>&1 <<SQL && j=$((j + 1)) || sleep 0.2
+BEGIN;
+WITH e AS (
+	SELECT g AS id, (g * 7919) % 5000 AS uid,
+		'2026-01-01'::timestamptz + g * interval '1 ms' + ((g * 31) % 2000) * interval '1 ms' AS ts,
+		g % 1000 AS v
+	FROM generate_series($j * $TX, ($j + 1) * $TX - 1) g
+), r AS (
+	INSERT INTO ev_ref (id, uid, ts, v)
+	SELECT id, uid, ts, v FROM (
+		SELECT id, uid, ts, v, 1 AS copy FROM e
+		UNION ALL
+		SELECT id, uid, ts + interval '500 ms', v + 1, 2 FROM e WHERE id % 10 = 0) c
+	ORDER BY id / 1000, copy, id
+	RETURNING id, uid, ts, v)
+INSERT INTO ev SELECT * FROM r;
+COMMIT;
+SQL
+	done
+	touch "$PGS_DIR/fed"
+}
+stop_feeder() {
+	if [ -n "$feeder" ]; then
+		touch "$PGS_DIR/stop_feeder"
+		wait "$feeder" 2>/dev/null || true
+		feeder=""
+	fi
+}
+wait_up() {
+	local i=0
+	until "$PG_BIN/pg_isready" -q -h "$PGS_DIR" -p "$PGS_PORT"; do
+		i=$((i + 1)); [ $i -gt 600 ] && { echo "server did not come back"; exit 1; }
+		sleep 0.1
+	done
+	pgs_wait_for "SELECT count(*) = $VIEWS FROM stream.queries WHERE status = 'running'" 120
+}
+pid_of() {
+	q "SELECT pid FROM pg_stat_activity WHERE backend_type = '$1' ${2:-} LIMIT 1" 2>/dev/null
+}
+
+rm -f "$PGS_DIR/fed" "$PGS_DIR/stop_feeder"
+feed &
+feeder=$!
+pgs_wait_for "SELECT count(*) > $EVENTS / 5 FROM ev_ref" 300
+pid=""
+for i in $(seq 1 300); do
+	pid=$(pid_of 'pg_stream worker' "AND state = 'active' AND query = 'pg_stream batch'")
+	[ -n "$pid" ] && break
+	sleep 0.02
+done
+[ -n "$pid" ] || { echo "no worker in a batch"; exit 1; }
+echo "kill -9 worker $pid during a batch"
+kill -9 "$pid"
+wait_up
+pgs_wait_for "SELECT count(*) > $EVENTS / 2 FROM ev_ref" 300
+pm=$(head -1 "$PGS_DIR/data/postmaster.pid")
+echo "kill -9 postmaster $pm"
+kill -9 "$pm"
+pgs_restart_cluster
+wait_up
+for i in $(seq 1 3000); do
+	[ -e "$PGS_DIR/fed" ] && break
+	sleep 0.1
+done
+[ -e "$PGS_DIR/fed" ] || { echo "the feeder did not finish"; exit 1; }
+feeder=""
+
+# a last event far ahead closes every window and expires every key
+q "INSERT INTO ev VALUES (-1, -1, '2026-01-02', 0)"
+q "INSERT INTO ev_ref (id, uid, ts, v) VALUES (-1, -1, '2026-01-02', 0)"
+total=$(q "SELECT count(*) FROM ev_ref")
+echo "$total events"
+# every event read, and the no-data batches after the last watermark run
+pgs_wait_for "SELECT count(*) = $VIEWS FROM stream.queries
+	WHERE rows_in = $total AND watermark = '2026-01-01 23:59+00'" 600 ||
+	{ q "SELECT name, rows_in, watermark, status, last_error FROM stream.queries"; exit 1; }
+for v in x_once x_users x_active x_counted; do
+	q "REFRESH MATERIALIZED VIEW $v" >/dev/null
+done
+
+result=$(pgs_psql -At <<'SQL'
+SELECT 'x_once ' || count(*) FROM (
+	(TABLE x_once EXCEPT ALL (SELECT DISTINCT ON (id) id, uid, ts, v FROM ev_ref ORDER BY id, seq))
+	UNION ALL ((SELECT DISTINCT ON (id) id, uid, ts, v FROM ev_ref ORDER BY id, seq) EXCEPT ALL TABLE x_once)) d;
+SELECT 'x_users ' || count(*) FROM (
+	(TABLE x_users EXCEPT ALL SELECT stream.tumble(ts, '10 seconds'), count(*), count(DISTINCT uid), sum(DISTINCT v) FROM ev_ref GROUP BY 1)
+	UNION ALL (SELECT stream.tumble(ts, '10 seconds'), count(*), count(DISTINCT uid), sum(DISTINCT v) FROM ev_ref GROUP BY 1
+			   EXCEPT ALL TABLE x_users)) d;
+SELECT 'x_active ' || count(*) FROM (
+	(TABLE x_active EXCEPT ALL SELECT DISTINCT uid, stream.tumble(ts, '1 minute') FROM ev_ref)
+	UNION ALL (SELECT DISTINCT uid, stream.tumble(ts, '1 minute') FROM ev_ref EXCEPT ALL TABLE x_active)) d;
+-- append: the windows final under the last watermark (all but the last event's)
+SELECT 'x_counted ' || count(*) FROM (
+	(TABLE x_counted EXCEPT ALL
+	 SELECT stream.tumble(ts, '10 seconds'), count(*), sum(v) FROM
+		(SELECT DISTINCT ON (id) id, ts, v FROM ev_ref ORDER BY id, seq) d
+	 WHERE ts < '2026-01-02' GROUP BY 1)
+	UNION ALL (SELECT stream.tumble(ts, '10 seconds'), count(*), sum(v) FROM
+		(SELECT DISTINCT ON (id) id, ts, v FROM ev_ref ORDER BY id, seq) d
+	 WHERE ts < '2026-01-02' GROUP BY 1 EXCEPT ALL TABLE x_counted)) d;
+SELECT 'late ' || sum(rows_late) FROM stream.queries;
+-- the keys left: those of the last event (its id; its user and minute;
+-- its window's values), not the history
+SELECT 'state ' || string_agg(name || '=' || state_rows, ' ' ORDER BY name::text) FROM stream.queries;
+SELECT 'seen ' || sum(n) FROM (
+	SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %s', t), false, true, '')))[1]::text::int AS n
+	FROM stream.cq, unnest(seen_tables) t) s;
+SQL
+)
+echo "$result"
+for v in x_once x_users x_active x_counted; do
+	echo "$result" | grep -q "^$v 0$" || { echo "$v differs from its batch query over the reference table"; exit 1; }
+done
+echo "$result" | grep -q "^late 0$" || { echo "rows were late"; exit 1; }
+# each view keeps at most a few keys
+seen=$(echo "$result" | sed -n 's/^seen //p')
+[ "$seen" -le 10 ] || { echo "$seen keys kept: the state is not bounded by the watermark"; exit 1; }
+echo "every view equals its batch query, and the state is bounded"

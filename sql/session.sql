@@ -361,8 +361,12 @@ SELECT (SELECT state_rows FROM stream.queries WHERE name = 'rnd_update'::regclas
 CREATE FOREIGN TABLE many (ts timestamptz, k int) SERVER stream;
 CREATE TABLE many_all (ts timestamptz, k int);
 CREATE TABLE many_new (ts timestamptz, k int);
+-- (string_agg: a merged session lists its stored sessions' rows in the
+-- order of their ranges, then the batch's rows, by event time)
 CREATE MATERIALIZED VIEW many_v WITH (trigger = 'manual') AS
-	SELECT k, stream.session(ts, '5 minutes') AS s, count(*) AS n FROM many GROUP BY 1, 2;
+	SELECT k, stream.session(ts, '5 minutes') AS s, count(*) AS n,
+		   string_agg(to_char(ts, 'HH24:MI'), ' ') AS times
+	FROM many GROUP BY 1, 2;
 CREATE VIEW many_ref AS
 	SELECT k, tstzrange(min(ts), max(ts) + interval '5 minutes') AS s, count(*) AS n
 	FROM (SELECT *, sum(new) OVER (PARTITION BY k ORDER BY ts) AS sid
@@ -379,7 +383,7 @@ INSERT INTO many_new SELECT t('12:00') + (i % 2) * interval '10 minutes', i / 2
 	FROM generate_series(0, 799) i;
 SELECT many_feed();
 REFRESH MATERIALIZED VIEW many_v;
--- 5 rows: key 7's (12:04) and (12:07) bridge its two sessions, key 8's
+-- 5 rows (a descent each): key 7's (12:04) and (12:07) bridge its two sessions, key 8's
 -- (11:58) extends its first back, key 9's (12:14) its second on; key 1000
 -- is new
 INSERT INTO many_new VALUES (t('12:04'), 7), (t('12:07'), 7), (t('11:58'), 8), (t('12:14'), 9),
@@ -388,7 +392,7 @@ SELECT many_feed();
 SET client_min_messages = debug1;
 REFRESH MATERIALIZED VIEW many_v;
 RESET client_min_messages;
-SELECT k, to_char(lower(s), 'HH24:MI') || ' - ' || to_char(upper(s), 'HH24:MI') AS s, n
+SELECT k, to_char(lower(s), 'HH24:MI') || ' - ' || to_char(upper(s), 'HH24:MI') AS s, n, times
 FROM many_v WHERE k IN (6, 7, 8, 9, 1000) ORDER BY 1, 2;
 SELECT diff('SELECT k, s, n FROM many_v', 'SELECT * FROM many_ref') AS differences;
 -- 600 rows: every key at 12:12 (into its second session), every other
@@ -400,7 +404,7 @@ SELECT many_feed();
 SET client_min_messages = debug1;
 REFRESH MATERIALIZED VIEW many_v;
 RESET client_min_messages;
-SELECT k, to_char(lower(s), 'HH24:MI') || ' - ' || to_char(upper(s), 'HH24:MI') AS s, n
+SELECT k, to_char(lower(s), 'HH24:MI') || ' - ' || to_char(upper(s), 'HH24:MI') AS s, n, times
 FROM many_v WHERE k IN (6, 7, 8, 9, 1000) ORDER BY 1, 2;
 SELECT diff('SELECT k, s, n FROM many_v', 'SELECT * FROM many_ref') AS differences;
 SELECT state_rows FROM stream.queries WHERE name = 'many_v'::regclass;

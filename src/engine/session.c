@@ -414,6 +414,20 @@ typedef struct Absorbed
 	ItemPointerData rowtid;
 } Absorbed;
 
+/*
+ * Aggregate states being combined: the session's batch part, its stored
+ * part. Each combination is kept in one of two contexts, taken in turn,
+ * the previous one freed, so a long fold holds one set of states.
+ */
+typedef struct StateAcc
+{
+	bool		empty;
+	Datum	   *v;
+	bool	   *n;
+	MemoryContext cxt[2];
+	int			which;
+} StateAcc;
+
 typedef struct SessionMerge
 {
 	OutputReceiver out;
@@ -467,13 +481,12 @@ typedef struct SessionMerge
 	bool		range_null;
 	int64		lo;
 	int64		hi;
-	Datum	   *states;
-	bool	   *statenulls;
+	StateAcc	batch;			/* its batch groups' states, folded */
+	StateAcc	stored;			/* the stored sessions it took in */
+	StateAcc	found;			/* ... those of one lookup */
 	List	   *absorbed;
 	MemoryContext curcxt;		/* keys, absorbed; reset per session */
 	MemoryContext rowcxt;		/* reset per group */
-	MemoryContext acc[2];		/* states: the current one, and the next */
-	int			accn;
 } SessionMerge;
 
 /* the range of a datum of the session's range type */
@@ -508,20 +521,25 @@ make_session_range(SessionMerge *sm, int64 lo, int64 hi, bool hi_inclusive)
 }
 
 /*
- * cur's states := combine(a, b): a stored or current states, b partial
- * or current ones (is_new: the aggregates' initial states for a). Kept in
- * a context of their own, the previous one freed, so a long fold holds
- * one set of states.
+ * acc := combine(acc, x) (append: the rows of x came after acc's), or
+ * combine(x, acc); an empty acc: combine(the initial states, x).
+ * Order-insensitive aggregates do not mind; the list aggregates'
+ * elements come in that order.
  */
 static void
-combine(SessionMerge *sm, bool is_new, Datum *a, bool *anull, Datum *b, bool *bnull)
+acc_add(SessionMerge *sm, StateAcc *acc, Datum *x, bool *xnull, bool append)
 {
-	MemoryContext next = sm->acc[1 - sm->accn];
+	bool		is_new = acc->empty;
+	Datum	   *a = (is_new || append) ? acc->v : x;
+	bool	   *an = (is_new || append) ? acc->n : xnull;
+	Datum	   *b = (is_new || append) ? x : acc->v;
+	bool	   *bn = (is_new || append) ? xnull : acc->n;
+	MemoryContext next = acc->cxt[1 - acc->which];
 	MemoryContext old;
 
 	memcpy(sm->tmp, a, sizeof(Datum) * sm->naggs);
-	memcpy(sm->tmpnull, anull, sizeof(bool) * sm->naggs);
-	aggmerger_combine(sm->merger, is_new, sm->tmp, sm->tmpnull, b, bnull,
+	memcpy(sm->tmpnull, an, sizeof(bool) * sm->naggs);
+	aggmerger_combine(sm->merger, is_new, sm->tmp, sm->tmpnull, b, bn,
 					  sm->finals, sm->finalnulls);
 	MemoryContextReset(next);
 	old = MemoryContextSwitchTo(next);
@@ -529,14 +547,41 @@ combine(SessionMerge *sm, bool is_new, Datum *a, bool *anull, Datum *b, bool *bn
 	{
 		Form_pg_attribute att = TupleDescAttr(sm->sdesc, sm->nkeys + i);
 
-		sm->statenulls[i] = sm->tmpnull[i];
-		sm->states[i] = sm->tmpnull[i] ? (Datum) 0 :
+		acc->n[i] = sm->tmpnull[i];
+		acc->v[i] = sm->tmpnull[i] ? (Datum) 0 :
 			datumCopy(sm->tmp[i], att->attbyval, att->attlen);
 	}
 	MemoryContextSwitchTo(old);
-	MemoryContextReset(sm->acc[sm->accn]);
-	sm->accn = 1 - sm->accn;
+	MemoryContextReset(acc->cxt[acc->which]);
+	acc->which = 1 - acc->which;
+	acc->empty = false;
 	aggmerger_reset(sm->merger);
+}
+
+static void
+acc_clear(StateAcc *acc)
+{
+	acc->empty = true;
+	MemoryContextReset(acc->cxt[0]);
+	MemoryContextReset(acc->cxt[1]);
+}
+
+static void
+acc_init(StateAcc *acc, int naggs)
+{
+	acc->empty = true;
+	acc->v = palloc0(sizeof(Datum) * Max(naggs, 1));
+	acc->n = palloc0(sizeof(bool) * Max(naggs, 1));
+	for (int i = 0; i < 2; i++)
+		acc->cxt[i] = AllocSetContextCreate(CurrentMemoryContext, "pg_stream session states",
+											ALLOCSET_SMALL_SIZES);
+}
+
+static void
+acc_end(StateAcc *acc)
+{
+	MemoryContextDelete(acc->cxt[0]);
+	MemoryContextDelete(acc->cxt[1]);
 }
 
 /*
@@ -552,9 +597,9 @@ absorb_row(SessionMerge *sm, int64 slo, int64 shi)
 	MemoryContext old;
 
 	slot_getallattrs(sm->sslot);
-	/* the stored session's rows came first */
-	combine(sm, false, sm->sslot->tts_values + sm->nkeys, sm->sslot->tts_isnull + sm->nkeys,
-			sm->states, sm->statenulls);
+	/* found in the index's order by the walk, backwards by a descent */
+	acc_add(sm, &sm->found, sm->sslot->tts_values + sm->nkeys,
+			sm->sslot->tts_isnull + sm->nkeys, sm->walking);
 	old = MemoryContextSwitchTo(sm->curcxt);
 	a = palloc0(sizeof(Absorbed));
 	a->tid = sm->sslot->tts_tid;
@@ -660,6 +705,18 @@ absorb_walk(SessionMerge *sm)
 }
 
 /*
+ * The sessions one lookup found come after those found before (a lookup
+ * covers cur's range, then what an extension adds): in the order of their
+ * ranges, the stored part of cur.
+ */
+static void
+absorb_found(SessionMerge *sm)
+{
+	if (!sm->found.empty)
+		acc_add(sm, &sm->stored, sm->found.v, sm->found.n, true);
+}
+
+/*
  * Take in the stored sessions of cur's keys that overlap it and start at
  * or after from (the part of cur not looked up yet): by the walk, or
  * backwards from the last one starting before cur's end, while they end
@@ -676,9 +733,11 @@ absorb(SessionMerge *sm, int64 from)
 	if (sm->state_empty)
 		return;					/* nothing stored (the batch's own writes
 								 * never overlap a later session) */
+	acc_clear(&sm->found);
 	if (sm->walking)
 	{
 		absorb_walk(sm);
+		absorb_found(sm);
 		return;
 	}
 	k = palloc(sizeof(Datum) * sm->nkeys);
@@ -710,6 +769,7 @@ absorb(SessionMerge *sm, int64 from)
 		if (sm->range_null)
 			break;				/* one NULL session a key */
 	}
+	absorb_found(sm);
 	pfree(k);
 	pfree(kn);
 }
@@ -732,8 +792,9 @@ begin_session(SessionMerge *sm, TupleTableSlot *in)
 	sm->range_null = in->tts_isnull[sm->scol];
 	if (!sm->range_null)
 		range_bounds(sm, in->tts_values[sm->scol], &sm->lo, &sm->hi);
-	combine(sm, true, sm->states, sm->statenulls, in->tts_values + sm->nkeys,
-			in->tts_isnull + sm->nkeys);
+	acc_clear(&sm->batch);
+	acc_clear(&sm->stored);
+	acc_add(sm, &sm->batch, in->tts_values + sm->nkeys, in->tts_isnull + sm->nkeys, true);
 	sm->have_cur = true;
 	absorb(sm, PG_INT64_MIN);
 }
@@ -759,6 +820,8 @@ end_session(SessionMerge *sm)
 	FinalRow   *fr = &sm->fr;
 	TupleTableSlot *ns = sm->nsslot;
 	Absorbed   *same = NULL;
+	Datum	   *states;
+	bool	   *statenulls;
 	bool		keep;
 	bool		has_rowtid = false;
 	ItemPointerData rowtid;
@@ -799,9 +862,15 @@ end_session(SessionMerge *sm)
 		}
 	}
 
+	/* the stored sessions' rows came first, then the batch's */
+	if (!sm->stored.empty)
+		acc_add(sm, &sm->stored, sm->batch.v, sm->batch.n, true);
+	states = sm->stored.empty ? sm->batch.v : sm->stored.v;
+	statenulls = sm->stored.empty ? sm->batch.n : sm->stored.n;
+
 	/* the session's row of the view */
 	ExecClearTuple(fr->fslot);
-	aggmerger_finalize(sm->merger, sm->states, sm->statenulls,
+	aggmerger_finalize(sm->merger, states, statenulls,
 					   fr->fslot->tts_values + sm->nkeys, fr->fslot->tts_isnull + sm->nkeys);
 	keep = final_row_project(fr, sm->nkeys, sm->keys, sm->keynulls);
 	if (cq->mode != OUTPUT_APPEND || (same && same->has_row))
@@ -843,8 +912,8 @@ end_session(SessionMerge *sm)
 	ExecClearTuple(ns);
 	memcpy(ns->tts_values, sm->keys, sizeof(Datum) * sm->nkeys);
 	memcpy(ns->tts_isnull, sm->keynulls, sizeof(bool) * sm->nkeys);
-	memcpy(ns->tts_values + sm->nkeys, sm->states, sizeof(Datum) * sm->naggs);
-	memcpy(ns->tts_isnull + sm->nkeys, sm->statenulls, sizeof(bool) * sm->naggs);
+	memcpy(ns->tts_values + sm->nkeys, states, sizeof(Datum) * sm->naggs);
+	memcpy(ns->tts_isnull + sm->nkeys, statenulls, sizeof(bool) * sm->naggs);
 	for (int c = sm->nkeys + sm->naggs; c < sm->sdesc->natts; c++)
 		ns->tts_isnull[c] = true;
 	if (sm->rowcol && has_rowtid)
@@ -914,8 +983,8 @@ session_receive(TupleTableSlot *in, DestReceiver *self)
 	if (sm->have_cur && !range_null && !sm->range_null && lo < sm->hi && same_keys(sm, in))
 	{
 		/* the fold: the group is in the current session */
-		combine(sm, false, sm->states, sm->statenulls, in->tts_values + sm->nkeys,
-				in->tts_isnull + sm->nkeys);
+		acc_add(sm, &sm->batch, in->tts_values + sm->nkeys, in->tts_isnull + sm->nkeys,
+				true);
 		if (hi > sm->hi)
 		{
 			int64		from = sm->hi;
@@ -996,17 +1065,15 @@ session_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	sm->tmpnull = palloc0(sizeof(bool) * Max(sm->naggs, 1));
 	sm->finals = palloc0(sizeof(Datum) * Max(sm->naggs, 1));
 	sm->finalnulls = palloc0(sizeof(bool) * Max(sm->naggs, 1));
-	sm->states = palloc0(sizeof(Datum) * Max(sm->naggs, 1));
-	sm->statenulls = palloc0(sizeof(bool) * Max(sm->naggs, 1));
+	acc_init(&sm->batch, sm->naggs);
+	acc_init(&sm->stored, sm->naggs);
+	acc_init(&sm->found, sm->naggs);
 	sm->keys = palloc0(sizeof(Datum) * cq->nkeys);
 	sm->keynulls = palloc0(sizeof(bool) * cq->nkeys);
 	sm->curcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream session",
 									   ALLOCSET_SMALL_SIZES);
 	sm->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream session group",
 									   ALLOCSET_SMALL_SIZES);
-	for (int i = 0; i < 2; i++)
-		sm->acc[i] = AllocSetContextCreate(CurrentMemoryContext, "pg_stream session states",
-										   ALLOCSET_SMALL_SIZES);
 	pfree(statekeys);
 }
 
@@ -1029,8 +1096,9 @@ session_shutdown(DestReceiver *self)
 	FreeExecutorState(sm->estate);
 	MemoryContextDelete(sm->curcxt);
 	MemoryContextDelete(sm->rowcxt);
-	MemoryContextDelete(sm->acc[0]);
-	MemoryContextDelete(sm->acc[1]);
+	acc_end(&sm->batch);
+	acc_end(&sm->stored);
+	acc_end(&sm->found);
 	index_close(sm->kidx, AccessShareLock);
 	table_close(sm->srel, NoLock);
 	table_close(sm->vrel, NoLock);

@@ -42,13 +42,21 @@ SQL
 VIEWS=4
 
 feeder=""
+# (a transaction that fails is tried again: the server may be down; one
+# that fails 100 times stops the test)
 feed() {
-	local j=0
+	local j=0 tries=0
 	while [ $((j * TX)) -lt "$EVENTS" ] && [ ! -e "$PGS_DIR/stop_feeder" ]; do
-		"$PG_BIN/psql" -X -q -h "$PGS_DIR" -p "$PGS_PORT" -U postgres -v ON_ERROR_STOP=1 >/dev/null 2>&1 <<SQL && j=$((j + 1)) || sleep 0.2
+		tries=$((tries + 1))
+		if [ $tries -gt 100 ]; then
+			echo "the feeder's transaction $j keeps failing:" >&2
+			cat "$PGS_DIR/feed.err" >&2
+			return 1
+		fi
+		"$PG_BIN/psql" -X -q -h "$PGS_DIR" -p "$PGS_PORT" -U postgres -v ON_ERROR_STOP=1 >/dev/null 2>"$PGS_DIR/feed.err" <<SQL && { j=$((j + 1)); tries=0; } || sleep 0.2
 BEGIN;
 WITH e AS (
-	SELECT g AS id, (g * 7919) % 5000 AS uid,
+	SELECT g AS id, ((g::bigint * 7919) % 5000)::int AS uid,
 		'2026-01-01'::timestamptz + g * interval '1 ms' + ((g * 31) % 2000) * interval '1 ms' AS ts,
 		g % 1000 AS v
 	FROM generate_series($j * $TX, ($j + 1) * $TX - 1) g

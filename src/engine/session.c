@@ -44,6 +44,11 @@
  *	  every 16 stored sessions or fewer reads the index once, in order,
  *	  with its sessions instead (absorb_walk: a merge join of the two).
  *
+ *	- A merged session's states are its stored sessions', combined in the
+ *	  order of their ranges, then its batch groups', in theirs: the list
+ *	  aggregates, whose elements follow the order of combination, list a
+ *	  session's earlier batches first.
+ *
  *	- A batch session that merged stored sessions deletes their state rows
  *	  and their view rows (update and complete modes; the sink is told in
  *	  sink_deleted, as for a group HAVING removes) and writes the merged
@@ -586,8 +591,8 @@ acc_end(StateAcc *acc)
 
 /*
  * Take in the stored session in sslot, of range [slo, shi) (unset for the
- * NULL session): its states combined with cur's, its rows to be deleted
- * or updated when cur is written, cur's range extended to it.
+ * NULL session): its states added to those this lookup found, its rows to
+ * be deleted or updated when cur is written, cur's range extended to it.
  */
 static void
 absorb_row(SessionMerge *sm, int64 slo, int64 shi)

@@ -527,3 +527,21 @@ REVOKE EXECUTE ON FUNCTION
 	stream._array_agg_array_transfn(pg_catalog.anyarray, pg_catalog.anyarray),
 	stream._array_agg_combine(pg_catalog.anyarray, pg_catalog.anyarray)
 FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- Session windows (engine/session.c)
+------------------------------------------------------------------------
+
+-- The session window of one row: [ts, ts + gap). In GROUP BY, the rows of
+-- the same other keys whose windows overlap (rows less than "gap" apart)
+-- form one session, [first event, last event + gap). NULL for an
+-- infinite ts.
+CREATE FUNCTION stream.session(ts pg_catalog.timestamptz, gap pg_catalog.interval)
+RETURNS pg_catalog.tstzrange
+AS 'MODULE_PATHNAME', 'stream_session_tstz'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION stream.session(ts pg_catalog.timestamp, gap pg_catalog.interval)
+RETURNS pg_catalog.tsrange
+AS 'MODULE_PATHNAME', 'stream_session_ts'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

@@ -295,6 +295,9 @@ create_state(CqDef *cq, Oid viewid)
 	if (cq->window_key > 0)
 		run_sql(psprintf("CREATE INDEX ON stream.%s (k%d)", quote_identifier(statename),
 						 cq->window_key + 1));
+	/* a session window's sessions by key and by end (engine/session.c) */
+	foreach(lc, pgs_session_indexes(cq, quote_identifier(statename)))
+		run_sql(lfirst(lc));
 	SPI_finish();
 	CommandCounterIncrement();
 

@@ -673,6 +673,8 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 			btl = lappend(btl, ntle);
 		}
 
+		pgs_session_analyze(cq, query);	/* a session window (engine/session.c) */
+
 		aggrefs = collect_aggrefs((Node *) query->targetList, NIL);
 		aggrefs = collect_aggrefs(query->havingQual, aggrefs);
 		foreach(lc, aggrefs)
@@ -700,7 +702,8 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 		 * late (counted with a count(*) of each group) and its state is
 		 * evicted. Complete mode keeps every group, as in Spark.
 		 */
-		cq->evicts = (cq->window_key >= 0 && cq->mode != OUTPUT_COMPLETE);
+		cq->evicts = ((cq->window_key >= 0 || cq->session_wm) &&
+					  cq->mode != OUTPUT_COMPLETE);
 		if (cq->mode == OUTPUT_APPEND && !cq->evicts)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -738,6 +741,8 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 		if (cq->late_col != 0)
 			cq->batch_query->hasAggs = true;
 		cq->batch_query->sortClause = batch_sort(query, cq->nkeys);
+		if (cq->session_col)
+			pgs_session_sort(cq);
 		cq->sorted_groups = (cq->batch_query->sortClause != NIL);
 
 		/* the final target list and HAVING, over (keys..., finals...) */

@@ -186,6 +186,11 @@ typedef struct CqDef
 								 * group's rows, or 0 */
 	int64		window_lag;		/* over a join: how far behind the watermark
 								 * the window's event time may still come */
+	AttrNumber	session_col;	/* group key (1-based) that is a session
+								 * window, stream.session(), or 0
+								 * (engine/session.c) */
+	int64		session_gap;	/* its gap, microseconds */
+	bool		session_wm;		/* over the watermarked event time */
 	CqJoin	   *join;			/* a join of two streams, or NULL */
 	List	   *dedups;			/* CqDedup *, in slot order */
 	int64		dedup_nonce;	/* their calls' secret (engine/dedup.c) */

@@ -116,6 +116,12 @@ extern Relation kstore_index_on(Relation rel, int ncols, const AttrNumber *cols,
 extern KStoreScan *kstore_scan_all(Relation rel, Snapshot snap);
 extern KStoreScan *kstore_scan_keys(Relation rel, Relation idx, const ScanKeyData *skeys,
 									int nkeys, const Datum *keys, int nprobe, Snapshot snap);
+extern KStoreScan *kstore_scan_below(KStoreScan *sc, Relation rel, Relation idx, int nkeys,
+									 const Datum *keys, const bool *nulls, Datum bound,
+									 bool bound_null, Snapshot snap);
+extern KStoreScan *kstore_scan_walk(Relation rel, Relation idx, Snapshot snap);
+extern bool kstore_walk_entry(KStoreScan *sc, Datum **keys, bool **nulls);
+extern bool kstore_walk_fetch(KStoreScan *sc, TupleTableSlot *slot);
 extern KStoreScan *kstore_scan_expired(Relation rel, Relation idx, AttrNumber col,
 									   int64 upto, Snapshot snap);
 extern bool kstore_scan_next(KStoreScan *sc, TupleTableSlot *slot);
@@ -144,6 +150,38 @@ extern int64 pgs_receiver_rows(DestReceiver *dest);
 extern int64 pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted,
 								  Tuplestorestate *sink_rows);
 extern void pgs_rebuild_from_state(CqDef *cq);
+/* ... and for engine/session.c: the receiver's row count, a group's view row */
+typedef struct OutputReceiver
+{
+	DestReceiver pub;
+	int64		n;				/* rows written to the view (or deleted) */
+} OutputReceiver;
+typedef struct FinalRow
+{
+	ExprContext *econtext;
+	TupleTableSlot *fslot;		/* keys, then the aggregates' values */
+	TupleTableSlot *vslot;		/* the view's row */
+	ProjectionInfo *proj;
+	ExprState  *having;
+} FinalRow;
+extern void final_row_init(FinalRow *fr, CqDef *cq, TupleDesc keydesc, Relation vrel,
+						   EState *estate);
+extern bool final_row_project(FinalRow *fr, int nkeys, Datum *keys, bool *keynulls);
+extern void final_row_end(FinalRow *fr);
+extern AttrNumber view_row_column(CqDef *cq, Relation srel);
+
+/* in engine/session.c: session windows */
+extern int64 pgs_session_gap_usecs(Interval *gap);
+extern void pgs_session_analyze(CqDef *cq, Query *query);
+extern void pgs_session_sort(CqDef *cq);
+extern List *pgs_session_indexes(CqDef *cq, const char *statename);
+extern DestReceiver *pgs_session_receiver(CqDef *cq, int64 groups, bool has_watermark,
+										  int64 watermark,
+										  int64 *state_rows, int64 *rows_late,
+										  Tuplestorestate *sink_rows,
+										  Tuplestorestate *sink_deleted);
+extern KStoreScan *pgs_session_expired(CqDef *cq, Relation srel, int64 watermark,
+									   Relation *idx);
 
 /* in engine/batch.c */
 typedef enum BatchResult

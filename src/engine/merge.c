@@ -50,12 +50,6 @@ copy_slot_values(TupleTableSlot *from, TupleTableSlot *to, int natts)
  * the copy is an ordinary table, which it does dump). A DestReceiver: the
  * rows are written as the plan yields them.
  */
-typedef struct OutputReceiver
-{
-	DestReceiver pub;
-	int64		n;				/* rows written to the view (or deleted) */
-} OutputReceiver;
-
 static void receiver_destroy(DestReceiver *self);
 
 /* a receiver of the batch's output, of these callbacks */
@@ -165,16 +159,7 @@ pgs_rows_receiver(CqDef *cq, Tuplestorestate *sink_rows)
  * A group's row of the view, from its keys and its aggregates' values: the
  * output expressions and HAVING over (keys, finals).
  */
-typedef struct FinalRow
-{
-	ExprContext *econtext;
-	TupleTableSlot *fslot;		/* keys, then the aggregates' values */
-	TupleTableSlot *vslot;		/* the view's row */
-	ProjectionInfo *proj;
-	ExprState  *having;
-} FinalRow;
-
-static void
+void
 final_row_init(FinalRow *fr, CqDef *cq, TupleDesc keydesc, Relation vrel,
 			   EState *estate)
 {
@@ -206,7 +191,7 @@ final_row_init(FinalRow *fr, CqDef *cq, TupleDesc keydesc, Relation vrel,
  * ExecClearTuple, with these keys into fr->vslot; false if HAVING rejects
  * the group.
  */
-static bool
+bool
 final_row_project(FinalRow *fr, int nkeys, Datum *keys, bool *keynulls)
 {
 	memcpy(fr->fslot->tts_values, keys, sizeof(Datum) * nkeys);
@@ -217,7 +202,7 @@ final_row_project(FinalRow *fr, int nkeys, Datum *keys, bool *keynulls)
 	return fr->having ? ExecQual(fr->having, fr->econtext) : true;
 }
 
-static void
+void
 final_row_end(FinalRow *fr)
 {
 	ExecDropSingleTupleTableSlot(fr->fslot);
@@ -355,7 +340,7 @@ has_final_rows(CqDef *cq)
  * The state table's column holding the tid of the group's view row: the
  * last one, of type tid; 0 for a state table made before it existed.
  */
-static AttrNumber
+AttrNumber
 view_row_column(CqDef *cq, Relation srel)
 {
 	TupleDesc	sdesc = RelationGetDescr(srel);
@@ -665,9 +650,13 @@ pgs_merge_receiver(CqDef *cq, int64 groups, bool has_watermark, int64 watermark,
 				   int64 *state_rows, int64 *rows_late,
 				   Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted)
 {
-	MergeReceiver *r = output_receiver(sizeof(MergeReceiver), merge_receive,
-									   merge_startup, merge_shutdown);
+	MergeReceiver *r;
 
+	if (cq->session_col)		/* a session window: engine/session.c */
+		return pgs_session_receiver(cq, groups, has_watermark, watermark, state_rows,
+									rows_late, sink_rows, sink_deleted);
+	r = output_receiver(sizeof(MergeReceiver), merge_receive, merge_startup,
+						merge_shutdown);
 	r->cq = cq;
 	r->groups = groups;
 	r->has_watermark = has_watermark;
@@ -699,7 +688,7 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 	Relation	crel = table_open(cq->rows_relid, RowExclusiveLock);
 	AttrNumber	rowcol = view_row_column(cq, srel);
 	AttrNumber	wcol = cq->window_key + 1;
-	Relation	widx = kstore_index_on(srel, 1, &wcol, AccessShareLock);
+	Relation	widx;
 	KStoreScan *scan;
 	EState	   *estate = CreateExecutorState();
 	KeyedStore *vw = kstore_open(vrel, nkeys, cq->key_viewcols, estate);
@@ -715,7 +704,13 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 	if (pg_sub_s64_overflow(watermark, cq->window_size, &last))
 		last = PG_INT64_MIN;	/* -infinity: only windows starting there */
 	final_row_init(&fr, cq, RelationGetDescr(srel), vrel, estate);
-	scan = kstore_scan_expired(srel, widx, wcol, last, GetActiveSnapshot());
+	if (cq->session_col)
+		scan = pgs_session_expired(cq, srel, watermark, &widx);	/* engine/session.c */
+	else
+	{
+		widx = kstore_index_on(srel, 1, &wcol, AccessShareLock);
+		scan = kstore_scan_expired(srel, widx, wcol, last, GetActiveSnapshot());
+	}
 	while (kstore_scan_next(scan, sslot))
 	{
 		if (merger == NULL)

@@ -57,6 +57,11 @@
  *	  column is their expiry (a window's start, a join row's expiry),
  *	  with one range scan: kstore_scan_expired (below).
  *
+ *	- Rows of one key kept as disjoint intervals (a session window's
+ *	  sessions) are found backwards from a point: kstore_scan_below, one
+ *	  descent, then as many rows as reach the point; or, for keys dense in
+ *	  the index, by one walk of it (kstore_scan_walk).
+ *
  *	- States the executor reads (a join's sides: several scans of one
  *	  table open at once, each restarted by its join) are read through a
  *	  KStoreScan: the rows of a sorted set of keys (one descent each, by
@@ -605,7 +610,9 @@ typedef enum KStoreScanKind
 {
 	KSCAN_ALL,
 	KSCAN_KEYS,
-	KSCAN_EXPIRED
+	KSCAN_EXPIRED,
+	KSCAN_BELOW,
+	KSCAN_WALK
 } KStoreScanKind;
 
 struct KStoreScan
@@ -622,6 +629,12 @@ struct KStoreScan
 	const Datum *keys;
 	int			nprobe;
 	int			key;			/* the key being read, -1 before the first */
+	/* KSCAN_WALK: the entry read last */
+	Datum	   *ekeys;
+	bool	   *enulls;
+	/* KSCAN_BELOW: equalities, then the bound; each column's procs */
+	Oid		   *eqprocs;
+	Oid			ltproc;
 	/* KSCAN_EXPIRED */
 	ScanKeyData expkey;
 	AttrNumber	expcol;
@@ -742,6 +755,116 @@ kstore_scan_expired(Relation rel, Relation idx, AttrNumber col, int64 upto, Snap
 	return sc;
 }
 
+/*
+ * The rows whose leading nkeys columns of idx equal keys (a NULL key: IS
+ * NULL) and whose next column is below bound (bound_null: IS NULL), in
+ * descending order of the index: one descent, read backwards. Rows of one
+ * key kept as disjoint intervals ordered by their start (sessions,
+ * engine/session.c) are read this way from the last one starting before
+ * a point, nearest first, as far as the caller reads. Given sc (a scan
+ * of this kind on the same index), it starts again with the new values
+ * instead of setting up another scan.
+ */
+KStoreScan *
+kstore_scan_below(KStoreScan *sc, Relation rel, Relation idx, int nkeys,
+				  const Datum *keys, const bool *nulls, Datum bound, bool bound_null,
+				  Snapshot snap)
+{
+	Assert(idx != NULL && nkeys >= 0 && nkeys < idx->rd_index->indnkeyatts);
+	if (sc == NULL)
+	{
+		sc = palloc0(sizeof(KStoreScan));
+		sc->kind = KSCAN_BELOW;
+		sc->rel = rel;
+		sc->idx = idx;
+		sc->snap = snap;
+		sc->nkeys = nkeys + 1;
+		sc->skeys = palloc0(sizeof(ScanKeyData) * sc->nkeys);
+		sc->eqprocs = palloc0(sizeof(Oid) * Max(nkeys, 1));
+		for (int i = 0; i <= nkeys; i++)
+		{
+			Oid			opcintype = idx->rd_opcintype[i];
+			Oid			op = get_opfamily_member(idx->rd_opfamily[i], opcintype, opcintype,
+												 i < nkeys ? BTEqualStrategyNumber :
+												 BTLessStrategyNumber);
+
+			if (!OidIsValid(op))
+				elog(ERROR, "missing operator for index \"%s\"", RelationGetRelationName(idx));
+			if (i < nkeys)
+				sc->eqprocs[i] = get_opcode(op);
+			else
+				sc->ltproc = get_opcode(op);
+		}
+	}
+	Assert(sc->kind == KSCAN_BELOW && sc->idx == idx && sc->nkeys == nkeys + 1);
+	for (int i = 0; i <= nkeys; i++)
+	{
+		bool		isnull = (i < nkeys) ? nulls[i] : bound_null;
+
+		if (isnull)
+			ScanKeyEntryInitialize(&sc->skeys[i], SK_ISNULL | SK_SEARCHNULL, i + 1,
+								   InvalidStrategy, InvalidOid, InvalidOid, InvalidOid,
+								   (Datum) 0);
+		else
+			ScanKeyEntryInitialize(&sc->skeys[i], 0, i + 1,
+								   i < nkeys ? BTEqualStrategyNumber : BTLessStrategyNumber,
+								   idx->rd_opcintype[i], idx->rd_indcollation[i],
+								   i < nkeys ? sc->eqprocs[i] : sc->ltproc,
+								   i < nkeys ? keys[i] : bound);
+	}
+	if (sc->iscan == NULL)
+		sc->iscan = index_beginscan(rel, idx, snap, sc->nkeys, 0);
+	index_rescan(sc->iscan, sc->skeys, sc->nkeys, NULL, 0);
+	return sc;
+}
+
+/*
+ * The whole of idx in its order, read entry by entry: the keys of each
+ * from the index tuple (kstore_walk_entry), the row only when the caller
+ * asks (kstore_walk_fetch). A caller whose keys come in the index's order
+ * and are dense in it merges them with the index this way, a comparison
+ * an entry, instead of one descent a key; it decides when that is
+ * cheaper (engine/session.c).
+ */
+KStoreScan *
+kstore_scan_walk(Relation rel, Relation idx, Snapshot snap)
+{
+	KStoreScan *sc = palloc0(sizeof(KStoreScan));
+	int			n = idx->rd_index->indnatts;
+
+	sc->kind = KSCAN_WALK;
+	sc->rel = rel;
+	sc->idx = idx;
+	sc->snap = snap;
+	sc->ekeys = palloc0(sizeof(Datum) * n);
+	sc->enulls = palloc0(sizeof(bool) * n);
+	sc->iscan = index_beginscan(rel, idx, snap, 0, 0);
+	sc->iscan->xs_want_itup = true;
+	index_rescan(sc->iscan, NULL, 0, NULL, 0);
+	return sc;
+}
+
+/* the next entry of the walk: its index columns' values; false at the end */
+bool
+kstore_walk_entry(KStoreScan *sc, Datum **keys, bool **nulls)
+{
+	Assert(sc->kind == KSCAN_WALK);
+	if (index_getnext_tid(sc->iscan, ForwardScanDirection) == NULL)
+		return false;
+	index_deform_tuple(sc->iscan->xs_itup, sc->iscan->xs_itupdesc, sc->ekeys, sc->enulls);
+	*keys = sc->ekeys;
+	*nulls = sc->enulls;
+	return true;
+}
+
+/* the row of the walk's last entry into slot, if it is visible */
+bool
+kstore_walk_fetch(KStoreScan *sc, TupleTableSlot *slot)
+{
+	Assert(sc->kind == KSCAN_WALK);
+	return index_fetch_heap(sc->iscan, slot);
+}
+
 /* the next row into slot (of the table's type); false at the end */
 bool
 kstore_scan_next(KStoreScan *sc, TupleTableSlot *slot)
@@ -786,6 +909,11 @@ kstore_scan_next(KStoreScan *sc, TupleTableSlot *slot)
 				if (!isnull && DatumGetInt64(e) <= sc->upto)
 					return true;
 			}
+		case KSCAN_BELOW:
+			return index_getnext_slot(sc->iscan, BackwardScanDirection, slot);
+		case KSCAN_WALK:
+			elog(ERROR, "a walk is read with kstore_walk_entry");
+			return false;
 		case KSCAN_ALL:
 			if (sc->hscan == NULL)
 				sc->hscan = table_beginscan(sc->rel, sc->snap, 0, NULL);
@@ -801,6 +929,8 @@ kstore_scan_rescan(KStoreScan *sc)
 	sc->key = -1;
 	if (sc->kind == KSCAN_EXPIRED && sc->iscan)
 		index_rescan(sc->iscan, &sc->expkey, 1, NULL, 0);
+	if (sc->kind == KSCAN_BELOW)
+		index_rescan(sc->iscan, sc->skeys, sc->nkeys, NULL, 0);
 	if (sc->hscan)
 		table_rescan(sc->hscan, NULL);
 }

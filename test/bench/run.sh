@@ -42,6 +42,7 @@ run nexmark nexmark.sh "$(n 500000)" 24
 run file_idle file_idle.sh 100000 1000 10
 run state state.sh "$(n 1000000)" 500000
 run dedup dedup.sh "$(n 1000000)" "$(n 1000000)"
+run session session.sh "$(n 1000000)" 100000
 
 echo
 python3 - "$LOG" <<'PY'

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Event time over a long run, through the workers: 3 million events with
 # advancing, slightly shuffled event time go into per-key tumbling and
-# sliding windows in update and append mode. The state must stay bounded
+# sliding windows and session windows in update and append mode. The state must stay bounded
 # (it holds only windows the watermark has not closed) while the views
 # grow; a worker is killed with kill -9 on the way; at the end the views
 # equal the same queries run as a batch over the same events (append
@@ -28,14 +28,23 @@ CREATE MATERIALIZED VIEW ev_append WITH (max_batch_rows = 20000, output_mode = '
 CREATE MATERIALIZED VIEW ev_hop WITH (max_batch_rows = 20000, output_mode = 'append') AS
 	SELECT w, count(*) AS n, min(ts) AS first
 	FROM ev, stream.hop(ts, '2 minutes', '1 minute') AS w GROUP BY w;
+-- sessions of gap 1 s; a key has an event every 0.5 s on average, and
+-- none in one second of every 20
+CREATE MATERIALIZED VIEW ev_sess WITH (max_batch_rows = 20000) AS
+	SELECT k, stream.session(ts, '1 second') AS s, count(*) AS n
+	FROM ev WHERE extract(second FROM ts)::int % 20 <> 19 GROUP BY k, s;
+CREATE MATERIALIZED VIEW ev_sess_append WITH (max_batch_rows = 20000, output_mode = 'append') AS
+	SELECT k, stream.session(ts, '1 second') AS s, count(*) AS n
+	FROM ev WHERE extract(second FROM ts)::int % 20 <> 19 GROUP BY k, s;
 SQL
-pgs_wait_for "SELECT count(*) = 3 FROM stream.queries WHERE status = 'running'"
+pgs_wait_for "SELECT count(*) = 5 FROM stream.queries WHERE status = 'running'"
 
 # 50 keys; one event every 10 ms, 500 minutes in all; each event up to
 # 10 s early or late (the watermark allows 30 s)
 chunk=200000
 chunks=15
 max_state=0
+max_sess=0
 for part in $(seq 0 $((chunks - 1))); do
 	# in transactions of 10,000 events, as a stream is fed
 	for sub in $(seq 0 19); do
@@ -55,9 +64,11 @@ for part in $(seq 0 $((chunks - 1))); do
 	fi
 	pgs_wait_for "SELECT bool_and(rows_in = $(((part + 1) * chunk)) AND lag = 0) FROM stream.queries" 300
 	# the largest state any batch of this chunk left
-	s=$(q "SELECT max(state_rows) FROM stream.progress")
+	s=$(q "SELECT max(state_rows) FROM stream.progress WHERE name::text NOT LIKE 'ev\_sess%'")
 	[ "$s" -gt "$max_state" ] && max_state=$s
-	echo "events $(((part + 1) * chunk)): state_rows $(q "SELECT string_agg(name || '=' || state_rows, ' ' ORDER BY name::text) FROM stream.queries"), largest after a batch $s"
+	s=$(q "SELECT max(state_rows) FROM stream.progress WHERE name::text LIKE 'ev\_sess%'")
+	[ "$s" -gt "$max_sess" ] && max_sess=$s
+	echo "events $(((part + 1) * chunk)): state_rows $(q "SELECT string_agg(name || '=' || state_rows, ' ' ORDER BY name::text) FROM stream.queries"), largest after a batch so far: $max_state (windows), $max_sess (sessions)"
 done
 
 # the final windows come out without any REFRESH: the workers' no-data batches
@@ -91,12 +102,30 @@ SELECT 'ev_hop ' || count(*) FROM (
 	UNION ALL
 	(SELECT * FROM batch_hop WHERE w + interval '2 minutes' <= (SELECT watermark FROM wm)
 	 EXCEPT ALL SELECT * FROM ev_hop)) d;
+CREATE VIEW batch_sess AS
+	SELECT k, tstzrange(min(ts), max(ts) + interval '1 second') AS s, count(*) AS n
+	FROM (SELECT *, sum(new) OVER (PARTITION BY k ORDER BY ts) AS sid
+		  FROM (SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY k ORDER BY ts) < interval '1 second'
+							   THEN 0 ELSE 1 END AS new
+				FROM ev_ref WHERE extract(second FROM ts)::int % 20 <> 19) a) b
+	GROUP BY k, sid;
+SELECT 'ev_sess ' || count(*) FROM (
+	(SELECT * FROM ev_sess EXCEPT ALL SELECT * FROM batch_sess)
+	UNION ALL (SELECT * FROM batch_sess EXCEPT ALL SELECT * FROM ev_sess)) d;
+SELECT 'ev_sess_append ' || count(*) FROM (
+	(SELECT * FROM ev_sess_append EXCEPT ALL
+	 SELECT * FROM batch_sess WHERE upper(s) <= (SELECT watermark FROM wm))
+	UNION ALL
+	(SELECT * FROM batch_sess WHERE upper(s) <= (SELECT watermark FROM wm)
+	 EXCEPT ALL SELECT * FROM ev_sess_append)) d;
+SELECT 'sessions ' || count(*) FROM ev_sess;
 SELECT 'late ' || sum(rows_late) FROM stream.queries;
 SELECT 'no-data batches ' || count(*) FROM stream.progress WHERE rows_in = 0 AND rows_out > 0;
 SQL
 )
 echo "$result"
 echo "largest state after any batch: $max_state (views hold $(q "SELECT count(*) FROM ev_update") rows)"
+echo "largest session state after any batch: $max_sess (the view holds $(q "SELECT count(*) FROM ev_sess") sessions)"
 killed=$(grep -c 'pg_stream worker.*was terminated by signal 9' "$PGS_DIR/log" || true)
 echo "workers killed: $killed"
 
@@ -127,6 +156,8 @@ echo "$result" | grep -q "^watermark true$"
 echo "$result" | grep -q "^ev_update 0$"
 echo "$result" | grep -q "^ev_append 0$"
 echo "$result" | grep -q "^ev_hop 0$"
+echo "$result" | grep -q "^ev_sess 0$"
+echo "$result" | grep -q "^ev_sess_append 0$"
 echo "$result" | grep -q "^late 0$"
 [ "$(echo "$result" | sed -n 's/^no-data batches //p')" -gt 0 ]
 [ "$killed" -ge 1 ]
@@ -134,8 +165,13 @@ echo "$result" | grep -q "^late 0$"
 # minutes per key (and 50 keys), plus what the 30 s watermark keeps open
 [ "$max_state" -le 400 ]
 [ "$(q "SELECT count(*) FROM ev_update")" -ge 25000 ]
-# each late event was dropped from its window (ev_hop: from both of them)
-[ "$late" = "ev_append=1000 ev_hop=2000 ev_update=1000" ]
+# sessions: a batch's 200 s, the watermark's 30 s and 10 s of disorder hold
+# at most 240 sessions of a key open (a session lasts at least the 1 s gap)
+[ "$max_sess" -le 12000 ]
+[ "$(q "SELECT count(*) FROM ev_sess")" -ge 300000 ]
+# each late event was dropped from its window (ev_hop: from both of them;
+# the sessions: each is before the watermark)
+[ "$late" = "ev_append=1000 ev_hop=2000 ev_sess=1000 ev_sess_append=1000 ev_update=1000" ]
 [ "$update_diff" = 0 ]
 n=${rate%% windows*}
 [ "$rate" = "$n windows, $n of 1000 rows" ]

@@ -196,6 +196,8 @@ CREATE MATERIALIZED VIEW dd_bad AS
 	SELECT DISTINCT s.k FROM dd_src s JOIN dd_src2 t ON s.id = t.id;
 CREATE MATERIALIZED VIEW dd_bad AS
 	SELECT s.id, count(DISTINCT s.v) FROM dd_src s JOIN dd_src2 t ON s.id = t.id GROUP BY 1;
+CREATE MATERIALIZED VIEW dd_bad AS
+	SELECT k, stream.session(ts, '5 minutes') AS s, count(DISTINCT v) FROM dd_src GROUP BY 1, 2;
 -- the filter is pg_stream's own
 CREATE MATERIALIZED VIEW dd_bad AS
 	SELECT k FROM dd_src WHERE stream._first_seen(0, ts, k);

@@ -499,6 +499,10 @@ pgs_dedup_agg_filter(CqDef *cq, Query *query, Aggref *aggref, List *keyexprs)
 	Expr	   *filter;
 
 	Assert(aggref->aggdistinct != NIL);
+	/* a session's values would be keyed by each row's range, not the session */
+	if (cq->session_col != 0)
+		reject("a DISTINCT aggregate over session windows",
+			   "Deduplicate in a subquery, and aggregate its rows by session: FROM (SELECT DISTINCT user_id, x, ts FROM ...) d.");
 	if (order_sensitive(aggref->aggfnoid))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

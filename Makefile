@@ -77,8 +77,11 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # Each object depends on the headers it includes, as the compiler lists
-# them (-MMD): a change to one unit's header rebuilds only its users.
-override CPPFLAGS += -MMD -MP
+# them (-MMD): a change to one unit's header rebuilds only its users. In
+# CFLAGS, which the bitcode compile (clang, for JIT) does not use: with
+# -MMD it wrote the same .d file, naming the .bc, so a header change no
+# longer rebuilt the objects.
+override CFLAGS += -MMD -MP
 -include $(OBJS:.o=.d)
 # ... and on the flags they were built with (ASSERTS=1 or not)
 BUILD_FLAGS := $(PG_CPPFLAGS) $(PG_CFLAGS)

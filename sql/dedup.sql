@@ -187,7 +187,7 @@ SELECT (SELECT count(*) FROM dd_keys) = (SELECT state_rows FROM dd_stats WHERE n
 CREATE MATERIALIZED VIEW dd_bad AS SELECT DISTINCT k, count(*) FROM dd_src GROUP BY k;
 CREATE MATERIALIZED VIEW dd_bad AS
 	SELECT * FROM (SELECT DISTINCT ON (id) id, v FROM dd_src ORDER BY id, v) d;
-CREATE MATERIALIZED VIEW dd_bad AS SELECT DISTINCT id::text::xid AS x FROM dd_src;
+CREATE MATERIALIZED VIEW dd_bad AS SELECT DISTINCT v::money AS m FROM dd_src;
 CREATE MATERIALIZED VIEW dd_bad AS SELECT DISTINCT random() > 0.5 AS r FROM dd_src;
 CREATE MATERIALIZED VIEW dd_bad AS
 	SELECT DISTINCT s.k FROM dd_src s JOIN dd_src2 t ON s.id = t.id;
@@ -321,3 +321,14 @@ REFRESH MATERIALIZED VIEW dd_list;
 -- x: 3 1 2, then 0; y: NULL, then 5
 SELECT * FROM dd_list ORDER BY k;
 DROP MATERIALIZED VIEW dd_list;
+
+-- a key longer than a btree entry can hold (2.7 kB) is kept all the same
+CREATE MATERIALIZED VIEW dd_long WITH (trigger = 'manual') AS SELECT DISTINCT k FROM dd_plain;
+INSERT INTO dd_plain (k) SELECT string_agg(md5(i::text), '') FROM generate_series(1, 300) i;
+INSERT INTO dd_plain (k) SELECT string_agg(md5(i::text), '') FROM generate_series(1, 300) i
+	UNION ALL SELECT 'short';
+REFRESH MATERIALIZED VIEW dd_long;
+INSERT INTO dd_plain (k) SELECT string_agg(md5(i::text), '') FROM generate_series(1, 300) i;
+REFRESH MATERIALIZED VIEW dd_long;
+SELECT length(k), count(*) FROM dd_long GROUP BY 1 ORDER BY 1;
+DROP MATERIALIZED VIEW dd_long;

@@ -333,8 +333,9 @@ create_rows_copy(Oid viewid)
 
 /*
  * The keys each DISTINCT filter has seen (engine/dedup.c), a table a
- * filter: its key columns, when each key expires, a unique index on the
- * keys (NULLS NOT DISTINCT, as DISTINCT takes NULLs) and one on expiry.
+ * filter: its key columns, when each key expires and the keys' hash, with
+ * an index on the hash (the filter compares the keys of the rows it
+ * finds) and one on expiry.
  */
 static List *
 create_seen(CqDef *cq, Oid viewid)
@@ -346,7 +347,6 @@ create_seen(CqDef *cq, Oid viewid)
 	{
 		CqDedup    *d = lfirst(lc);
 		StringInfoData sql;
-		List	   *keys = NIL;
 		char		name[NAMEDATALEN];
 		Oid			relid;
 
@@ -363,14 +363,13 @@ create_seen(CqDef *cq, Oid viewid)
 			if (OidIsValid(d->keycolls[k]))
 				appendStringInfo(&sql, " COLLATE %s", generate_collation_name(d->keycolls[k]));
 			appendStringInfoString(&sql, ", ");
-			keys = lappend(keys, makeString(pstrdup(colname)));
 		}
-		/* microseconds, as the event time's */
-		appendStringInfoString(&sql, "_pgs_expires bigint)");
+		/* microseconds, as the event time's; the keys' hash (engine/dedup.c) */
+		appendStringInfoString(&sql, "_pgs_expires bigint, _pgs_hash bigint NOT NULL)");
 		SPI_connect();
 		run_sql(sql.data);
-		run_sql(psprintf("CREATE UNIQUE INDEX ON stream.%s (%s) NULLS NOT DISTINCT",
-						 quote_identifier(name), column_list(keys)));
+		/* by the hash, not the keys: a key of any size can be found */
+		run_sql(psprintf("CREATE INDEX ON stream.%s (_pgs_hash)", quote_identifier(name)));
 		run_sql(psprintf("CREATE INDEX ON stream.%s (_pgs_expires)", quote_identifier(name)));
 		SPI_finish();
 		CommandCounterIncrement();

@@ -32,14 +32,17 @@
  *
  * Each filter (slot) keeps its keys in a table of its own in the keyed
  * state store (engine/store.c), stream."seen_<view>[_n]": the key columns
- * with their types and collations, a unique index on them (NULLS NOT
- * DISTINCT: DISTINCT takes NULLs as equal, and the index's equality is
- * the type's default, DISTINCT's), and _pgs_expires with an index. A row
- * costs one probe of the index, and a new key one insert: what the new
- * rows cost, never what the table holds. The probe sees the keys this
- * batch inserted (SnapshotSelf: the batch's command has not ended), so
- * duplicates inside a batch are found as those across batches are, and
- * nothing is held in memory.
+ * with their types and collations, the keys' 64-bit hash (each type's
+ * default hash operator class, whose equality is DISTINCT's; NULLs hash
+ * alike, as DISTINCT takes them as equal), and _pgs_expires, with an
+ * index on the hash and one on expiry. The index holds the hash, not the
+ * keys, so a key of any size can be kept (a btree entry holds at most
+ * 2.7 kB: one long value must not stop the view); the rows with a hash
+ * are compared key by key. A row costs one probe of the index, and a new
+ * key one insert: what the new rows cost, never what the table holds.
+ * The probe sees the keys this batch inserted (SnapshotSelf: the batch's
+ * command has not ended), so duplicates inside a batch are found as
+ * those across batches are, and nothing is held in memory.
  *
  * Time. Given a time (the second argument), a key expires and is evicted
  * under the watermark, and rows may be late:
@@ -75,11 +78,13 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/hash.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
+#include "common/hashfn.h"
 #include "common/int.h"
 #include "executor/executor.h"
 #include "fmgr.h"
@@ -90,6 +95,7 @@
 #include "parser/parsetree.h"
 #include "rewrite/rewriteManip.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/memutils.h"
@@ -131,6 +137,35 @@ calls_walker(Node *node, Oid *fn)
 	return expression_tree_walker(node, calls_walker, fn);
 }
 
+/*
+ * The 64-bit hash function and the equality of a key type, from its
+ * default hash operator class (its equality is DISTINCT's); false if it
+ * has none.
+ */
+static bool
+key_hashable(Oid type, Oid *hashproc, Oid *eqproc)
+{
+	Oid			opclass = GetDefaultOpClass(type, HASH_AM_OID);
+	Oid			family;
+	Oid			intype;
+	Oid			hp;
+	Oid			eq;
+
+	if (!OidIsValid(opclass))
+		return false;
+	family = get_opclass_family(opclass);
+	intype = get_opclass_input_type(opclass);
+	hp = get_opfamily_proc(family, intype, intype, HASHEXTENDED_PROC);
+	eq = get_opfamily_member(family, intype, intype, HTEqualStrategyNumber);
+	if (!OidIsValid(hp) || !OidIsValid(eq))
+		return false;
+	if (hashproc)
+		*hashproc = hp;
+	if (eqproc)
+		*eqproc = get_opcode(eq);
+	return true;
+}
+
 /* a new filter over these keys */
 static CqDedup *
 new_slot(CqDef *cq, CqDedupKind kind, List *keyexprs)
@@ -163,12 +198,12 @@ new_slot(CqDef *cq, CqDedupKind kind, List *keyexprs)
 		d->keytypes[i] = exprType(e);
 		d->keytypmods[i] = exprTypmod(e);
 		d->keycolls[i] = exprCollation(e);
-		if (!OidIsValid(GetDefaultOpClass(d->keytypes[i], BTREE_AM_OID)))
+		if (!key_hashable(d->keytypes[i], NULL, NULL))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("DISTINCT of type %s is not supported in a continuous view",
 							format_type_be(d->keytypes[i])),
-					 errdetail("The type has no default btree operator class, which the view needs to find a key it has seen."),
+					 errdetail("The type has no default hash operator class with a 64-bit hash function, which the view needs to find a key it has seen."),
 					 errhint("Use an expression of another type, for example a cast to text (or jsonb for json).")));
 	}
 	cq->dedups = lappend(cq->dedups, d);
@@ -586,8 +621,14 @@ typedef struct DedupSlot
 {
 	CqDedup    *def;
 	Relation	rel;
-	KeyedStore *store;
+	KeyedStore *store;			/* for the inserts */
+	Relation	hashidx;		/* the index on _pgs_hash */
+	KStoreScan *scan;			/* its rows of one hash */
+	Datum		probe;			/* the hash scan looks for */
+	TupleTableSlot *found;		/* a row it found */
 	TupleTableSlot *slot;		/* a key to insert */
+	FmgrInfo   *hashfns;		/* each key's 64-bit hash */
+	FmgrInfo   *eqfns;			/* and equality */
 	int64		inserted;
 } DedupSlot;
 
@@ -610,13 +651,15 @@ static void
 check_seen_table(CqDef *cq, CqDedup *d, Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	bool		ok = (desc->natts == d->nkeys + 1);
+	bool		ok = (desc->natts == d->nkeys + 2);
 
 	for (int i = 0; ok && i < d->nkeys; i++)
 		ok = (TupleDescAttr(desc, i)->atttypid == d->keytypes[i] &&
+			  TupleDescAttr(desc, i)->attcollation == d->keycolls[i] &&
 			  !TupleDescAttr(desc, i)->attisdropped);
 	if (ok)
-		ok = (TupleDescAttr(desc, d->nkeys)->atttypid == INT8OID);
+		ok = (TupleDescAttr(desc, d->nkeys)->atttypid == INT8OID &&
+			  TupleDescAttr(desc, d->nkeys + 1)->atttypid == INT8OID);
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -637,7 +680,6 @@ pgs_dedup_begin(CqDef *cq, bool has_watermark, int64 watermark)
 	MemoryContext cxt;
 	MemoryContext old;
 	ListCell   *lc;
-	AttrNumber	keycols[INDEX_MAX_KEYS];
 
 	if (cq->dedups == NIL)
 		return NULL;
@@ -660,19 +702,43 @@ pgs_dedup_begin(CqDef *cq, bool has_watermark, int64 watermark)
 	dr->estate = CreateExecutorState();
 	dr->nslots = list_length(cq->dedups);
 	dr->slots = palloc0(sizeof(DedupSlot) * dr->nslots);
-	for (int k = 0; k < INDEX_MAX_KEYS; k++)
-		keycols[k] = k + 1;
 	foreach(lc, cq->dedups)
 	{
 		DedupSlot  *ds = &dr->slots[foreach_current_index(lc)];
+		CqDedup    *d = lfirst(lc);
+		AttrNumber	hashcol = d->nkeys + 2;
+		ScanKeyData skey;
 
-		ds->def = lfirst(lc);
+		ds->def = d;
 		ds->rel = table_open(list_nth_oid(cq->seen_relids, foreach_current_index(lc)),
 							 RowExclusiveLock);
-		check_seen_table(cq, ds->def, ds->rel);
-		ds->store = kstore_open(ds->rel, ds->def->nkeys, keycols, dr->estate);
-		kstore_set_snapshot(ds->store, SnapshotSelf);
+		check_seen_table(cq, d, ds->rel);
+		ds->store = kstore_open(ds->rel, 0, NULL, dr->estate);
+		ds->hashidx = kstore_index_on(ds->rel, 1, &hashcol, RowExclusiveLock);
+		if (ds->hashidx == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("\"%s\" has lost the index on the hash of its keys",
+							RelationGetRelationName(ds->rel)),
+					 errhint("Drop and re-create the continuous view.")));
+		/* the rows of one hash, seeing the keys this batch inserted */
+		ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_INT8EQ, (Datum) 0);
+		ds->scan = kstore_scan_keys(ds->rel, ds->hashidx, &skey, 1, &ds->probe, 1,
+									SnapshotSelf);
+		ds->found = table_slot_create(ds->rel, NULL);
 		ds->slot = table_slot_create(ds->rel, NULL);
+		ds->hashfns = palloc0(sizeof(FmgrInfo) * Max(d->nkeys, 1));
+		ds->eqfns = palloc0(sizeof(FmgrInfo) * Max(d->nkeys, 1));
+		for (int i = 0; i < d->nkeys; i++)
+		{
+			Oid			hashproc;
+			Oid			eqproc;
+
+			if (!key_hashable(d->keytypes[i], &hashproc, &eqproc))
+				elog(ERROR, "type %s has no hash operator class", format_type_be(d->keytypes[i]));
+			fmgr_info(hashproc, &ds->hashfns[i]);
+			fmgr_info(eqproc, &ds->eqfns[i]);
+		}
 	}
 	MemoryContextSwitchTo(old);
 	return dr;
@@ -687,6 +753,41 @@ time_is_late(int64 time, int64 offset, int64 watermark)
 	if (pg_add_s64_overflow(time, offset, &t))
 		return time < 0;
 	return t <= watermark;
+}
+
+/* the hash of a key: its columns' 64-bit hashes combined (NULL: a constant) */
+static uint64
+keys_hash(DedupSlot *ds, Datum *keys, bool *nulls)
+{
+	uint64		h = 0;
+
+	for (int i = 0; i < ds->def->nkeys; i++)
+	{
+		uint64		kh = UINT64CONST(0x9e3779b97f4a7c15);
+
+		if (!nulls[i])
+			kh = DatumGetUInt64(FunctionCall2Coll(&ds->hashfns[i], ds->def->keycolls[i],
+												  keys[i], UInt64GetDatum(i)));
+		h = hash_combine64(h, kh);
+	}
+	return h;
+}
+
+/* does a stored row have these keys? (NULLs equal, as DISTINCT's) */
+static bool
+keys_equal(DedupSlot *ds, TupleTableSlot *row, Datum *keys, bool *nulls)
+{
+	slot_getsomeattrs(row, ds->def->nkeys);
+	for (int i = 0; i < ds->def->nkeys; i++)
+	{
+		if (row->tts_isnull[i] != nulls[i])
+			return false;
+		if (!nulls[i] &&
+			!DatumGetBool(FunctionCall2Coll(&ds->eqfns[i], ds->def->keycolls[i],
+											row->tts_values[i], keys[i])))
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -733,6 +834,7 @@ stream_first_seen(PG_FUNCTION_ARGS)
 	TupleTableSlot *slot;
 	bool		expires = false;
 	int64		expiry = 0;
+	uint64		hash;
 
 	if (dr == NULL || PG_NARGS() < 3 || PG_ARGISNULL(0) || PG_ARGISNULL(1) ||
 		get_fn_expr_argtype(fcinfo->flinfo, 0) != INT8OID ||
@@ -778,7 +880,13 @@ stream_first_seen(PG_FUNCTION_ARGS)
 	 * The insert in the call's.
 	 */
 	old = MemoryContextSwitchTo(dr->cxt);
-	found = kstore_lookup(ds->store, keys, nulls, NULL);
+	hash = keys_hash(ds, keys, nulls);
+	ds->probe = Int64GetDatum((int64) hash);
+	kstore_scan_rescan(ds->scan);
+	found = false;
+	while (!found && kstore_scan_next(ds->scan, ds->found))
+		found = keys_equal(ds, ds->found, keys, nulls);
+	ExecClearTuple(ds->found);
 	if (!found)
 	{
 		MemoryContextSwitchTo(dr->callcxt);
@@ -788,6 +896,8 @@ stream_first_seen(PG_FUNCTION_ARGS)
 		memcpy(slot->tts_isnull, nulls, sizeof(bool) * d->nkeys);
 		slot->tts_values[d->nkeys] = Int64GetDatum(expiry);
 		slot->tts_isnull[d->nkeys] = !expires;
+		slot->tts_values[d->nkeys + 1] = Int64GetDatum((int64) hash);
+		slot->tts_isnull[d->nkeys + 1] = false;
 		ExecStoreVirtualTuple(slot);
 		kstore_insert(ds->store, slot);
 		ExecClearTuple(slot);
@@ -854,6 +964,9 @@ pgs_dedup_end(DedupRun *dr, bool has_watermark, int64 watermark,
 				evicted = evict(ds, watermark);
 		}
 		*state_rows += ds->inserted - evicted;
+		kstore_scan_end(ds->scan);
+		index_close(ds->hashidx, NoLock);
+		ExecDropSingleTupleTableSlot(ds->found);
 		kstore_close(ds->store);
 		ExecDropSingleTupleTableSlot(ds->slot);
 		table_close(ds->rel, NoLock);

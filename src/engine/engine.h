@@ -97,7 +97,6 @@ typedef struct KeyedStore KeyedStore;
 extern KeyedStore *kstore_open(Relation rel, int nkeys, AttrNumber *keycols,
 							   EState *estate);
 extern void kstore_begin_ordered(KeyedStore *s, int64 probes, int64 rows);
-extern void kstore_set_snapshot(KeyedStore *s, Snapshot snap);
 extern bool kstore_lookup(KeyedStore *s, Datum *keys, bool *keynulls,
 						  TupleTableSlot *found);
 extern bool kstore_fetch(KeyedStore *s, ItemPointer tid, Datum *keys,

@@ -121,7 +121,6 @@ struct KeyedStore
 	ItemPointerData curtid;		/* row found by the last lookup */
 	bool		have_cur;
 	BlockNumber nblocks;		/* the table's size when opened */
-	Snapshot	snapshot;		/* of the lookups, or NULL: the active one */
 	MemoryContext cxt;			/* the store's: its scans and slots */
 
 	/* ordered access (kstore_begin_ordered) */
@@ -233,25 +232,6 @@ kstore_begin_ordered(KeyedStore *s, int64 probes, int64 rows)
 			s->walking = false;
 }
 
-/*
- * Lookups see the rows visible to snap instead of the active snapshot's:
- * SnapshotSelf makes the rows this command inserted visible, for a
- * caller that inserts while it looks up (engine/dedup.c). Before the
- * first lookup.
- */
-void
-kstore_set_snapshot(KeyedStore *s, Snapshot snap)
-{
-	Assert(s->scan == NULL && s->walkscan == NULL);
-	s->snapshot = snap;
-}
-
-static Snapshot
-lookup_snapshot(KeyedStore *s)
-{
-	return s->snapshot ? s->snapshot : GetActiveSnapshot();
-}
-
 /* the shared index scan of the lookups, restarted with the scan keys in skeys */
 static IndexScanDesc
 key_scan(KeyedStore *s)
@@ -260,7 +240,7 @@ key_scan(KeyedStore *s)
 	{
 		MemoryContext old = MemoryContextSwitchTo(s->cxt);
 
-		s->scan = index_beginscan(s->rel, s->keyidx, lookup_snapshot(s), s->nkeys, 0);
+		s->scan = index_beginscan(s->rel, s->keyidx, GetActiveSnapshot(), s->nkeys, 0);
 		MemoryContextSwitchTo(old);
 	}
 	index_rescan(s->scan, s->skeys, s->nkeys, NULL, 0);
@@ -349,7 +329,7 @@ walk_to(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *slot)
 		ScanKeyEntryInitialize(&start, 0, 1, BTGreaterEqualStrategyNumber, opcintype,
 							   s->keyidx->rd_indcollation[0], get_opcode(geop), keys[0]);
 		old = MemoryContextSwitchTo(s->cxt);
-		scan = s->walkscan = index_beginscan(s->rel, s->keyidx, lookup_snapshot(s), 1, 0);
+		scan = s->walkscan = index_beginscan(s->rel, s->keyidx, GetActiveSnapshot(), 1, 0);
 		MemoryContextSwitchTo(old);
 		scan->xs_want_itup = true;
 		index_rescan(scan, &start, 1, NULL, 0);
@@ -397,7 +377,7 @@ kstore_lookup(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *found)
 		TableScanDesc scan;
 
 		slot = found ? found : table_slot_create(s->rel, NULL);
-		scan = table_beginscan(s->rel, lookup_snapshot(s), 0, NULL);
+		scan = table_beginscan(s->rel, GetActiveSnapshot(), 0, NULL);
 		ok = table_scan_getnextslot(scan, ForwardScanDirection, slot);
 		table_endscan(scan);
 		if (ok)

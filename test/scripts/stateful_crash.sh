@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The stateful operators under crashes, over about a million events: a
+# The stateful operators (deduplication, distinct counts, session
+# windows) under crashes, over about a million events: a
 # feeder inserts transactions of events into a stream (each also into a
 # reference table, in the same transaction), one in ten events twice (a
 # retrying producer), while the workers run, and the server is crashed:
@@ -38,8 +39,12 @@ CREATE MATERIALIZED VIEW x_active WITH (max_batch_rows = 200000) AS
 CREATE MATERIALIZED VIEW x_counted WITH (output_mode = 'append') AS
 	SELECT stream.tumble(ts, '10 seconds') AS w, count(*) AS n, sum(v) AS s
 	FROM (SELECT DISTINCT ON (id) id, ts, v FROM ev) d GROUP BY 1;
+-- sessions of each user, 4 seconds of inactivity apart
+CREATE MATERIALIZED VIEW x_sessions AS
+	SELECT uid, stream.session(ts, '4 seconds') AS s, count(*) AS n, sum(v) AS sv
+	FROM ev GROUP BY 1, 2;
 SQL
-VIEWS=4
+VIEWS=5
 
 feeder=""
 # (a transaction that fails is tried again: the server may be down; one
@@ -129,10 +134,18 @@ echo "$total events"
 pgs_wait_for "SELECT count(*) = $VIEWS FROM stream.queries
 	WHERE rows_in = $total AND watermark = '2026-01-01 23:59+00'" 600 ||
 	{ q "SELECT name, rows_in, watermark, status, last_error FROM stream.queries"; exit 1; }
-for v in x_once x_users x_active x_counted; do
+for v in x_once x_users x_active x_counted x_sessions; do
 	q "REFRESH MATERIALIZED VIEW $v" >/dev/null
 done
 
+q "CREATE TABLE ref_sessions AS
+	SELECT uid, tstzrange(min(ts), max(ts) + interval '4 seconds') AS s, count(*) AS n, sum(v) AS sv
+	FROM (SELECT uid, ts, v, sum(new) OVER (PARTITION BY uid ORDER BY ts, seq) AS sid
+		  FROM (SELECT uid, ts, v, seq,
+					CASE WHEN ts - lag(ts) OVER (PARTITION BY uid ORDER BY ts, seq) < interval '4 seconds'
+						 THEN 0 ELSE 1 END AS new
+				FROM ev_ref) a) b
+	GROUP BY uid, sid" >/dev/null
 result=$(pgs_psql -At <<'SQL'
 SELECT 'x_once ' || count(*) FROM (
 	(TABLE x_once EXCEPT ALL (SELECT DISTINCT ON (id) id, uid, ts, v FROM ev_ref ORDER BY id, seq))
@@ -153,6 +166,10 @@ SELECT 'x_counted ' || count(*) FROM (
 	UNION ALL (SELECT stream.tumble(ts, '10 seconds'), count(*), sum(v) FROM
 		(SELECT DISTINCT ON (id) id, ts, v FROM ev_ref ORDER BY id, seq) d
 	 WHERE ts < '2026-01-02' GROUP BY 1 EXCEPT ALL TABLE x_counted)) d;
+-- sessions: a new one where a user's events are 4 seconds apart or more
+SELECT 'x_sessions ' || count(*) FROM (
+	(TABLE x_sessions EXCEPT ALL TABLE ref_sessions)
+	UNION ALL (TABLE ref_sessions EXCEPT ALL TABLE x_sessions)) d;
 SELECT 'late ' || sum(rows_late) FROM stream.queries;
 -- the keys left: those of the last event (its id; its user and minute;
 -- its window's values), not the history
@@ -163,11 +180,13 @@ SELECT 'seen ' || sum(n) FROM (
 SQL
 )
 echo "$result"
-for v in x_once x_users x_active x_counted; do
+for v in x_once x_users x_active x_counted x_sessions; do
 	echo "$result" | grep -q "^$v 0$" || { echo "$v differs from its batch query over the reference table"; exit 1; }
 done
 echo "$result" | grep -q "^late 0$" || { echo "rows were late"; exit 1; }
-# each view keeps at most a few keys
+# each view keeps at most a few keys, and sessions
 seen=$(echo "$result" | sed -n 's/^seen //p')
 [ "$seen" -le 10 ] || { echo "$seen keys kept: the state is not bounded by the watermark"; exit 1; }
+sessions=$(q "SELECT state_rows FROM stream.queries WHERE name = 'x_sessions'::regclass")
+[ "$sessions" -le 2 ] || { echo "$sessions sessions kept: the state is not bounded by the watermark"; exit 1; }
 echo "every view equals its batch query, and the state is bounded"

@@ -17,6 +17,8 @@ SELECT stream.session(NULL::timestamptz, '5 minutes') IS NULL AS null_is_null;
 SELECT stream.session(t('12:00'), '0 minutes');
 SELECT stream.session(t('12:00'), '-5 minutes');
 SELECT stream.session(t('12:00'), '1 month');
+-- a gap whose microseconds would not fit in 64 bits
+SELECT stream.session(t('12:00'), '213503983 days');
 
 --
 -- What CREATE refuses
@@ -46,6 +48,14 @@ CREATE MATERIALIZED VIEW bad AS
 CREATE MATERIALIZED VIEW bad AS
 	SELECT stream.session(ts, '5 minutes') AS s, stream.tumble(ts, '1 hour') AS w, count(*)
 	FROM clicks GROUP BY 1, 2;
+-- a session taken in FROM (a subquery, a function) is each row's range
+CREATE MATERIALIZED VIEW bad AS
+	SELECT usr, s, count(*) FROM
+		(SELECT usr, stream.session(ts, '5 minutes') AS s FROM clicks) x GROUP BY usr, s;
+CREATE MATERIALIZED VIEW bad AS
+	SELECT usr, s, count(*) FROM clicks, stream.session(clicks.ts, '5 minutes') s GROUP BY usr, s;
+CREATE MATERIALIZED VIEW bad AS
+	SELECT usr, count(stream.session(ts, '5 minutes')) FROM clicks GROUP BY usr;
 -- append mode needs a watermark
 CREATE MATERIALIZED VIEW bad WITH (output_mode = 'append') AS
 	SELECT stream.session(ts, '5 minutes') AS s, count(*) FROM nowm GROUP BY 1;
@@ -427,8 +437,33 @@ SELECT u, to_char(lower(s), 'HH24:MI') || ' - ' || to_char(upper(s), 'HH24:MI') 
 FROM again_v ORDER BY 2;
 SELECT state_rows, last_error FROM stream.queries WHERE name = 'again_v'::regclass;
 
+-- a view with a table sink switched from update to append mode: the
+-- sessions (and windows) its sink already has are not sent again
+CREATE FOREIGN TABLE sw (ts timestamptz, u text) SERVER stream
+	OPTIONS (event_time 'ts', watermark '10 minutes');
+CREATE TABLE sw_sessions (u text, s tstzrange, n bigint);
+CREATE UNIQUE INDEX ON sw_sessions (u, s) NULLS NOT DISTINCT;
+CREATE TABLE sw_windows (w timestamptz, n bigint);
+CREATE UNIQUE INDEX ON sw_windows (w) NULLS NOT DISTINCT;
+CREATE MATERIALIZED VIEW sw_s WITH (trigger = 'manual', sink = 'sw_sessions') AS
+	SELECT u, stream.session(ts, '5 minutes') AS s, count(*) AS n FROM sw GROUP BY 1, 2;
+CREATE MATERIALIZED VIEW sw_w WITH (trigger = 'manual', sink = 'sw_windows') AS
+	SELECT stream.tumble(ts, '10 minutes') AS w, count(*) AS n FROM sw GROUP BY 1;
+INSERT INTO sw VALUES (t('13:00'), 'a'), (t('13:02'), 'a');
+REFRESH MATERIALIZED VIEW sw_s;
+REFRESH MATERIALIZED VIEW sw_w;
+ALTER MATERIALIZED VIEW sw_s SET (output_mode = 'append');
+ALTER MATERIALIZED VIEW sw_w SET (output_mode = 'append');
+INSERT INTO sw VALUES (t('13:40'), 'b');
+REFRESH MATERIALIZED VIEW sw_s;
+REFRESH MATERIALIZED VIEW sw_w;
+SELECT u, to_char(lower(s), 'HH24:MI') || ' - ' || to_char(upper(s), 'HH24:MI') AS s, n
+FROM sw_sessions ORDER BY 1;
+SELECT to_char(w, 'HH24:MI') AS w, n FROM sw_windows ORDER BY 1;
+SELECT name, last_error FROM stream.queries WHERE name IN ('sw_s'::regclass, 'sw_w'::regclass);
+
 SET client_min_messages = warning;
-DROP FOREIGN TABLE clicks, nowm, taps, rnd, again, many CASCADE;
-DROP TABLE clicks_all, sunk, sunk_append, rnd_all, rnd_sunk, rnd_new, rnd_every, many_all, many_new CASCADE;
+DROP FOREIGN TABLE clicks, nowm, taps, rnd, again, many, sw CASCADE;
+DROP TABLE clicks_all, sunk, sunk_append, rnd_all, rnd_sunk, rnd_new, rnd_every, many_all, many_new, sw_sessions, sw_windows CASCADE;
 DROP FUNCTION t(text), show(regclass), feed(text[]), batch(), diff(text, text), rnd_feed(int), rnd_batch(), many_feed();
 RESET client_min_messages;

@@ -207,6 +207,24 @@ pgs_result() {
 	echo "RESULT|$1|$2|$3|${4:-}|${5:-}"
 }
 
+# The benchmarks of state (test/bench/state.sh, dedup.sh, session.sh): a
+# server sized for a batch of millions of rows in one backend (parallel
+# query off); pgs_wall SQL prints the wall-clock seconds SQL took (psql's
+# own start is a few ms), pgs_rate N SECONDS the rate.
+pgs_start_bench_cluster() {
+	pgs_start_cluster "shared_buffers = 1GB" "max_wal_size = 4GB" "checkpoint_timeout = 30min" \
+		"max_parallel_workers_per_gather = 0" "work_mem = 64MB" \
+		"log_min_messages = warning" "$@"
+}
+pgs_wall() {
+	local t0 t1
+	t0=$(date +%s.%N)
+	pgs_psql -q -c "$1" >/dev/null
+	t1=$(date +%s.%N)
+	python3 -c "print($t1 - $t0)"
+}
+pgs_rate() { python3 -c "print(f'{$1 / $2:.0f}')"; }
+
 # pgs_timed SQL: run SQL in one backend; prints the wall-clock seconds it
 # took and the CPU seconds the backend used meanwhile (all its threads,
 # librdkafka's included), so a rate can be given per core.

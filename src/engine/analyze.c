@@ -142,8 +142,8 @@ rtes_contain_stream(List *rtes)
  * Refusing what cannot be maintained
  *------------------------------------------------------------------------
  */
-static void
-reject(const char *construct, const char *hint)
+void
+pgs_reject(const char *construct, const char *hint)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -156,16 +156,16 @@ static void
 check_stream_subquery(Query *q)
 {
 	if (q->hasAggs || q->groupClause || q->havingQual)
-		reject("aggregation inside a derived stream or subquery",
+		pgs_reject("aggregation inside a derived stream or subquery",
 			   "Aggregate in the continuous view itself, over a derived stream that only projects and filters.");
 	if (q->hasWindowFuncs)
-		reject("a window function over a stream",
+		pgs_reject("a window function over a stream",
 			   "Window functions need the whole input; use GROUP BY with stream.tumble() instead.");
 	if (q->limitCount || q->limitOffset)
-		reject("LIMIT or OFFSET over a stream", NULL);
+		pgs_reject("LIMIT or OFFSET over a stream", NULL);
 	/* DISTINCT: see engine/dedup.c */
 	if (q->setOperations)
-		reject("UNION, INTERSECT or EXCEPT over a stream", NULL);
+		pgs_reject("UNION, INTERSECT or EXCEPT over a stream", NULL);
 }
 
 static void check_joins(Node *node, Query *q);
@@ -230,9 +230,9 @@ check_joins(Node *node, Query *q)
 			!pgs_join_allows_nullable(q, j))
 		{
 			if (lstream && rstream)
-				reject("an outer join of two streams through derived streams, subqueries or other joins",
+				pgs_reject("an outer join of two streams through derived streams, subqueries or other joins",
 					   "Outer-join the two streams themselves, directly: FROM a LEFT JOIN b ON ...; filter and join tables around that join.");
-			reject("a stream on the nullable side of an outer join with a table",
+			pgs_reject("a stream on the nullable side of an outer join with a table",
 				   "Write the stream on the preserved side: stream LEFT JOIN table.");
 		}
 		check_joins(j->larg, q);
@@ -362,7 +362,7 @@ check_aggregate(Aggref *aggref, Oid batchfn)
 	char	   *name = format_procedure(aggref->aggfnoid);
 
 	if (aggref->agglevelsup > 0)
-		reject("an outer-level aggregate", NULL);
+		pgs_reject("an outer-level aggregate", NULL);
 	if (aggref->aggkind != AGGKIND_NORMAL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -561,37 +561,37 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 				 errmsg("a continuous view can read at most two streams, each once"),
 				 errhint("Join two different streams, and any number of tables; to join more streams, chain views: a view's sink can be a stream.")));
 	if (w.in_sublink)
-		reject("a stream inside a sub-SELECT expression",
+		pgs_reject("a stream inside a sub-SELECT expression",
 			   "Read the stream in FROM.");
 
 	/* the top level */
 	if (query->commandType != CMD_SELECT)
-		reject("a data-modifying statement", NULL);
+		pgs_reject("a data-modifying statement", NULL);
 	if (query->hasModifyingCTE)
-		reject("a data-modifying WITH", NULL);
+		pgs_reject("a data-modifying WITH", NULL);
 	if (query->hasRecursive)
-		reject("WITH RECURSIVE", NULL);
+		pgs_reject("WITH RECURSIVE", NULL);
 	if (query->hasWindowFuncs)
-		reject("a window function",
+		pgs_reject("a window function",
 			   "Window functions need the whole input; use GROUP BY with stream.tumble() instead.");
 	if (query->limitCount || query->limitOffset)
-		reject("LIMIT or OFFSET",
+		pgs_reject("LIMIT or OFFSET",
 			   "Apply LIMIT when reading the view: SELECT ... FROM view ORDER BY ... LIMIT n.");
 	if (query->sortClause)
-		reject("ORDER BY",
+		pgs_reject("ORDER BY",
 			   "A view is a table and has no order; apply ORDER BY when reading the view.");
 	if (query->setOperations)
-		reject("UNION, INTERSECT or EXCEPT", NULL);
+		pgs_reject("UNION, INTERSECT or EXCEPT", NULL);
 	if (query->groupingSets)
-		reject("GROUPING SETS, ROLLUP or CUBE", NULL);
+		pgs_reject("GROUPING SETS, ROLLUP or CUBE", NULL);
 	if (query->rowMarks)
-		reject("FOR UPDATE or FOR SHARE", NULL);
+		pgs_reject("FOR UPDATE or FOR SHARE", NULL);
 	foreach(lc, query->cteList)
 	{
 		CommonTableExpr *cte = lfirst(lc);
 
 		if (contains_stream(cte->ctequery))
-			reject("a WITH query that reads a stream",
+			pgs_reject("a WITH query that reads a stream",
 				   "Use a subquery in FROM or a derived stream (CREATE VIEW) instead.");
 	}
 	check_rtable(query->rtable);
@@ -622,7 +622,7 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	if (cq->mode == OUTPUT_DEFAULT)
 		cq->mode = OUTPUT_UPDATE;
 	if (query->hasTargetSRFs)
-		reject("a set-returning function in the select list of an aggregation",
+		pgs_reject("a set-returning function in the select list of an aggregation",
 			   "Call it in FROM instead: FROM s, f(s.x) AS y.");
 
 	/* group keys: each must be an output column of the view */
@@ -651,7 +651,7 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 						 errdetail("The view keeps one row per group and finds it by its group key."),
 						 errhint("Add every GROUP BY expression to the select list.")));
 			if (contains_aggref_walker((Node *) tle->expr, NULL))
-				reject("an aggregate in GROUP BY", NULL);
+				pgs_reject("an aggregate in GROUP BY", NULL);
 			opclass = GetDefaultOpClass(exprType((Node *) tle->expr), BTREE_AM_OID);
 			if (!OidIsValid(opclass))
 				ereport(ERROR,
@@ -764,7 +764,7 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 		/* these are evaluated per group, outside any plan: no sub-SELECT */
 		if (checkExprHasSubLink((Node *) cq->final_tlist) ||
 			checkExprHasSubLink((Node *) cq->final_having))
-			reject("a sub-SELECT in the select list or HAVING of an aggregation",
+			pgs_reject("a sub-SELECT in the select list or HAVING of an aggregation",
 				   "Join the table in FROM instead, or compute the value in a derived stream.");
 	}
 	return cq;

@@ -116,15 +116,6 @@ first_seen_oid(void)
 						  1, argtypes, false);
 }
 
-static void
-reject(const char *construct, const char *hint)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("%s is not supported in a continuous view", construct),
-			 hint ? errhint("%s", hint) : 0));
-}
-
 static bool
 calls_walker(Node *node, Oid *fn)
 {
@@ -174,7 +165,7 @@ new_slot(CqDef *cq, CqDedupKind kind, List *keyexprs)
 	ListCell   *lc;
 
 	if (cq->join)
-		reject("deduplication (DISTINCT) in a join of two streams",
+		pgs_reject("deduplication (DISTINCT) in a join of two streams",
 			   "Deduplicate each stream in a continuous view of its own whose sink is a stream, and join those.");
 	if (list_length(keyexprs) >= INDEX_MAX_KEYS)
 		ereport(ERROR,
@@ -182,7 +173,7 @@ new_slot(CqDef *cq, CqDedupKind kind, List *keyexprs)
 				 errmsg("DISTINCT over more than %d columns is not supported in a continuous view",
 						INDEX_MAX_KEYS - 1)));
 	if (contain_volatile_functions((Node *) keyexprs))
-		reject("DISTINCT of a volatile expression", NULL);
+		pgs_reject("DISTINCT of a volatile expression", NULL);
 	d->slot = list_length(cq->dedups);
 	d->kind = kind;
 	d->nkeys = list_length(keyexprs);
@@ -356,16 +347,16 @@ rewrite_distinct(CqDef *cq, Query *q, bool top)
 	RangeTblRef *rtr;
 
 	if (q->hasAggs || q->groupClause || q->havingQual)
-		reject("DISTINCT over an aggregation",
+		pgs_reject("DISTINCT over an aggregation",
 			   "The groups of an aggregation are distinct already; for the distinct values in each group use count(DISTINCT x).");
 	if (q->hasTargetSRFs)
-		reject("DISTINCT over a set-returning function in the select list",
+		pgs_reject("DISTINCT over a set-returning function in the select list",
 			   "Call it in FROM instead: FROM s, f(s.x) AS y.");
 	if (q->sortClause)
-		reject("ORDER BY with DISTINCT over a stream",
+		pgs_reject("ORDER BY with DISTINCT over a stream",
 			   "DISTINCT ON keeps the first row of each key in the order the rows arrive.");
 	if (q->limitCount || q->limitOffset)
-		reject("LIMIT or OFFSET with DISTINCT over a stream", NULL);
+		pgs_reject("LIMIT or OFFSET with DISTINCT over a stream", NULL);
 	foreach(lc, q->distinctClause)
 	{
 		TargetEntry *tle = get_sortgroupclause_tle(lfirst(lc), q->targetList);
@@ -536,7 +527,7 @@ pgs_dedup_agg_filter(CqDef *cq, Query *query, Aggref *aggref, List *keyexprs)
 	Assert(aggref->aggdistinct != NIL);
 	/* a session's values would be keyed by each row's range, not the session */
 	if (cq->session_col != 0)
-		reject("a DISTINCT aggregate over session windows",
+		pgs_reject("a DISTINCT aggregate over session windows",
 			   "Deduplicate in a subquery, and aggregate its rows by session: FROM (SELECT DISTINCT user_id, x, ts FROM ...) d.");
 	if (order_sensitive(aggref->aggfnoid))
 		ereport(ERROR,

@@ -27,6 +27,7 @@ extern Datum pgs_options_to_array(List *options);
 extern List *pgs_options_merge(List *existing, List *changes, bool reset);
 
 /* in engine/analyze.c */
+extern void pgs_reject(const char *construct, const char *hint) pg_attribute_noreturn();
 extern CqDef *pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts,
 							 bool for_create);
 extern List *pgs_query_streams(Query *query);

@@ -728,15 +728,21 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 		{
 			if (cq->mode == OUTPUT_APPEND)
 			{
-				/* (a view switched from update mode may have the row already) */
+				/*
+				 * A view switched from update mode may have the row
+				 * already, and so has its sink: sent in update mode, it
+				 * is not sent again (a table sink would refuse the key).
+				 */
 				if (find_view_row(vw, rowcol ? sslot->tts_values[rowcol - 1] : (Datum) 0,
 								  !rowcol || sslot->tts_isnull[rowcol - 1],
 								  sslot->tts_values, sslot->tts_isnull, vfetch))
 					kstore_update(vw, fr.vslot);
 				else
+				{
 					kstore_insert(vw, fr.vslot);
-				if (sink_rows)
-					tuplestore_puttupleslot(sink_rows, fr.vslot);
+					if (sink_rows)
+						tuplestore_puttupleslot(sink_rows, fr.vslot);
+				}
 				n++;
 			}
 			kstore_insert(cw, fr.vslot);

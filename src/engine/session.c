@@ -85,6 +85,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/executor.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
@@ -124,7 +125,11 @@ pgs_session_gap_usecs(Interval *gap)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("session gap must not contain months or years"),
 				 errhint("Months and years vary in length; use days, such as '30 days'.")));
-	usecs = gap->time + (int64) gap->day * USECS_PER_DAY;
+	if (pg_mul_s64_overflow((int64) gap->day, USECS_PER_DAY, &usecs) ||
+		pg_add_s64_overflow(usecs, gap->time, &usecs))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("session gap out of range")));
 	if (usecs <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -195,7 +200,34 @@ contains_session_walker(Node *node, void *ctx)
 		return false;
 	if (is_session_call(node))
 		return true;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, contains_session_walker, ctx, 0);
 	return expression_tree_walker(node, contains_session_walker, ctx);
+}
+
+/*
+ * stream.session() where a batch would take it row by row: in FROM (a
+ * subquery, a derived stream, a function), WHERE, a WITH query, or an
+ * aggregate's arguments. Only a GROUP BY key of the view itself is a
+ * session (and the select list and HAVING may compute from that key).
+ */
+static bool
+session_elsewhere(Query *query)
+{
+	List	   *aggs;
+	ListCell   *lc;
+
+	if (range_table_walker(query->rtable, contains_session_walker, NULL, 0) ||
+		contains_session_walker((Node *) query->jointree, NULL) ||
+		contains_session_walker((Node *) query->cteList, NULL))
+		return true;
+	aggs = pull_var_clause((Node *) list_make2(query->targetList, query->havingQual),
+						   PVC_INCLUDE_AGGREGATES | PVC_RECURSE_PLACEHOLDERS |
+						   PVC_RECURSE_WINDOWFUNCS);
+	foreach(lc, aggs)
+		if (IsA(lfirst(lc), Aggref) && contains_session_walker(lfirst(lc), NULL))
+			return true;
+	return false;
 }
 
 /* the session's gap, a positive constant interval */
@@ -255,6 +287,12 @@ pgs_session_analyze(CqDef *cq, Query *query)
 					 errmsg("stream.session() must be a GROUP BY key by itself"),
 					 errhint("Group by stream.session(ts, gap) and compute from it in the select list: lower(s), upper(s).")));
 	}
+	if (session_elsewhere(query))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("stream.session() must be a GROUP BY key of the continuous view itself"),
+				 errdetail("Elsewhere (in FROM, a subquery, WHERE or an aggregate) it is each row's own range, not a session."),
+				 errhint("Group the view by stream.session(ts, gap), over the stream or a derived stream's event-time column.")));
 	if (f == NULL)
 		return;
 	cq->session_gap = session_gap(f);
@@ -777,6 +815,9 @@ absorb(SessionMerge *sm, int64 from)
 	absorb_found(sm);
 	pfree(k);
 	pfree(kn);
+	/* (curcxt lasts the session, which may extend through many groups) */
+	if (!sm->range_null)
+		pfree(DatumGetPointer(bound));
 }
 
 /* a new current session: the batch group in */

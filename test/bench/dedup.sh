@@ -24,19 +24,10 @@ KEYS=${2:-1000000}
 pgs_install_deps python3
 pgs_build
 trap pgs_stop_cluster EXIT
-pgs_start_cluster "shared_buffers = 1GB" "max_wal_size = 4GB" "checkpoint_timeout = 30min" \
-	"max_parallel_workers_per_gather = 0" "work_mem = 64MB" \
-	"log_min_messages = warning"
+pgs_start_bench_cluster
 q() { pgs_psql -At -c "$1"; }
-now() { date +%s.%N; }
-timed() {
-	local t0 t1
-	t0=$(now)
-	pgs_psql -q -c "$1" >/dev/null
-	t1=$(now)
-	python3 -c "print($t1 - $t0)"
-}
-rate() { python3 -c "print(f'{$1 / $2:.0f}')"; }
+timed() { pgs_wall "$1"; }
+rate() { pgs_rate "$1" "$2"; }
 same() { # same A B: the two queries' rows are the same multiset
 	[ "$(q "SELECT count(*) FROM ((($1) EXCEPT ALL ($2)) UNION ALL (($2) EXCEPT ALL ($1))) d")" = 0 ]
 }

@@ -26,20 +26,10 @@ USERS=${2:-100000}
 pgs_install_deps python3
 pgs_build
 trap pgs_stop_cluster EXIT
-pgs_start_cluster "shared_buffers = 1GB" "max_wal_size = 4GB" "checkpoint_timeout = 30min" \
-	"max_parallel_workers_per_gather = 0" "work_mem = 64MB" \
-	"log_min_messages = warning"
+pgs_start_bench_cluster
 q() { pgs_psql -At -c "$1"; }
-now() { date +%s.%N; }
-# timed SQL: seconds of wall clock (psql's own start is a few ms)
-timed() {
-	local t0 t1
-	t0=$(now)
-	pgs_psql -q -c "$1" >/dev/null
-	t1=$(now)
-	python3 -c "print($t1 - $t0)"
-}
-rate() { python3 -c "print(f'{$1 / $2:.0f}')"; }
+timed() { pgs_wall "$1"; }
+rate() { pgs_rate "$1" "$2"; }
 
 q "CREATE EXTENSION pg_stream" >/dev/null
 # events of round $1: user by a multiplicative hash; a user's k-th event

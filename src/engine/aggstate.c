@@ -239,7 +239,8 @@ finalize_states(AggMerger *m, Datum *final, bool *final_null)
 /*
  * Merge a group's partial states into its stored states (is_new: the
  * group has none yet). On return stored[] holds the new values to store
- * and final[] the aggregates' values, both valid until aggmerger_reset.
+ * and final[] the aggregates' values (unless final is NULL: a caller that
+ * combines more first), both valid until aggmerger_reset.
  */
 void
 aggmerger_combine(AggMerger *m, bool is_new, Datum *stored, bool *stored_null,
@@ -285,7 +286,8 @@ aggmerger_combine(AggMerger *m, bool is_new, Datum *stored, bool *stored_null,
 	}
 	/* serialize before finalizing: a final function may modify the state */
 	store_states(m, stored, stored_null);
-	finalize_states(m, final, final_null);
+	if (final)
+		finalize_states(m, final, final_null);
 	MemoryContextSwitchTo(old);
 }
 

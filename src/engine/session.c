@@ -514,8 +514,6 @@ typedef struct SessionMerge
 	TupleTableSlot *vfetch;
 	Datum	   *tmp;			/* a combine's states */
 	bool	   *tmpnull;
-	Datum	   *finals;
-	bool	   *finalnulls;
 
 	/* the current session: keys, range, states, stored sessions taken in */
 	bool		have_cur;
@@ -582,8 +580,8 @@ acc_add(SessionMerge *sm, StateAcc *acc, Datum *x, bool *xnull, bool append)
 
 	memcpy(sm->tmp, a, sizeof(Datum) * sm->naggs);
 	memcpy(sm->tmpnull, an, sizeof(bool) * sm->naggs);
-	aggmerger_combine(sm->merger, is_new, sm->tmp, sm->tmpnull, b, bn,
-					  sm->finals, sm->finalnulls);
+	/* (no final values: the session's row is made once it is whole) */
+	aggmerger_combine(sm->merger, is_new, sm->tmp, sm->tmpnull, b, bn, NULL, NULL);
 	MemoryContextReset(next);
 	old = MemoryContextSwitchTo(next);
 	for (int i = 0; i < sm->naggs; i++)
@@ -1109,8 +1107,6 @@ session_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	final_row_init(&sm->fr, cq, typeinfo, sm->vrel, sm->estate);
 	sm->tmp = palloc0(sizeof(Datum) * Max(sm->naggs, 1));
 	sm->tmpnull = palloc0(sizeof(bool) * Max(sm->naggs, 1));
-	sm->finals = palloc0(sizeof(Datum) * Max(sm->naggs, 1));
-	sm->finalnulls = palloc0(sizeof(bool) * Max(sm->naggs, 1));
 	acc_init(&sm->batch, sm->naggs);
 	acc_init(&sm->stored, sm->naggs);
 	acc_init(&sm->found, sm->naggs);

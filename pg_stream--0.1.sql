@@ -477,11 +477,17 @@ RETURNS pg_catalog.jsonb
 AS 'MODULE_PATHNAME', 'stream_jsonb_object_agg_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
+-- stored with each key once (its last value)
+CREATE FUNCTION stream._jsonb_object_agg_serial(pg_catalog.internal)
+RETURNS pg_catalog.bytea
+AS 'MODULE_PATHNAME', 'stream_jsonb_object_agg_serial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 CREATE AGGREGATE stream._jsonb_object_agg("any", "any") (
 	SFUNC = stream._jsonb_object_agg_transfn, STYPE = pg_catalog.internal,
 	FINALFUNC = stream._jsonb_object_agg_final,
 	COMBINEFUNC = stream._listagg_combine,
-	SERIALFUNC = stream._listagg_serial, DESERIALFUNC = stream._listagg_deserial,
+	SERIALFUNC = stream._jsonb_object_agg_serial, DESERIALFUNC = stream._listagg_deserial,
 	PARALLEL = SAFE);
 
 -- array_agg's state is the array: no serialization, and a restore reads
@@ -523,6 +529,7 @@ REVOKE EXECUTE ON FUNCTION
 	stream._jsonb_agg_final(pg_catalog.internal),
 	stream._jsonb_object_agg_transfn(pg_catalog.internal, "any", "any"),
 	stream._jsonb_object_agg_final(pg_catalog.internal),
+	stream._jsonb_object_agg_serial(pg_catalog.internal),
 	stream._array_agg_transfn(pg_catalog.anyarray, pg_catalog.anynonarray),
 	stream._array_agg_array_transfn(pg_catalog.anyarray, pg_catalog.anyarray),
 	stream._array_agg_combine(pg_catalog.anyarray, pg_catalog.anyarray)

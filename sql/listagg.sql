@@ -321,6 +321,20 @@ DROP MATERIALIZED VIEW la_dmg1, la_dmg2, la_dmg3;
 DROP FUNCTION la_damage(regclass, bytea);
 
 DROP MATERIALIZED VIEW la_str, la_arr, la_json, la_all, la_join, la_join2, la_win, la_win_upd;
+-- jsonb_object_agg stores each key once: the latest value of a key
+-- 20,000 times over keeps a state the size of its result
+CREATE FOREIGN TABLE la_latest (k text, v int) SERVER stream;
+CREATE MATERIALIZED VIEW la_latest_v WITH (trigger = 'manual') AS
+	SELECT jsonb_object_agg(k, v) AS o FROM la_latest;
+INSERT INTO la_latest SELECT 'same', i FROM generate_series(1, 10000) i;
+REFRESH MATERIALIZED VIEW la_latest_v;
+INSERT INTO la_latest SELECT 'same', i FROM generate_series(1, 10000) i UNION ALL SELECT 'other', 7;
+REFRESH MATERIALIZED VIEW la_latest_v;
+SELECT o FROM la_latest_v;
+SELECT state_table AS st FROM stream.cq WHERE view = 'la_latest_v'::regclass \gset
+SELECT length(s1) < 64 AS state_is_the_result FROM :st;
+DROP MATERIALIZED VIEW la_latest_v;
+DROP FOREIGN TABLE la_latest;
 DROP FOREIGN TABLE la_src, la_ev, la_kv, la_dims, la_d;
 DROP VIEW la_refo;
 DROP TABLE la_ref, la_new, la_names, la_small;

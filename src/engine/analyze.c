@@ -715,6 +715,11 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 							   "No GROUP BY key is a window over the event time of a stream whose rows stop joining: the join condition must bound that stream's event time by the other's." :
 							   "No GROUP BY key is a window over the event time."),
 					 errhint("Declare event time and a watermark on the stream (OPTIONS (event_time 'ts', watermark '10 minutes')) and group by stream.tumble(ts, ...) or a column of stream.hop(ts, ...); or use output_mode 'update' or 'complete'.")));
+		if (for_create && !cq->evicts && pgs_listagg_used(cq->aggs))
+			ereport(NOTICE,
+					(errmsg("a list aggregate keeps each group's whole list, forever"),
+					 errdetail("Each batch that touches a group reads and rewrites its list, up to 1 GB; this view evicts no group."),
+					 errhint("Group by a window over event time with a watermark, so that the lists of final windows leave the state.")));
 		if (for_create && cq->dedups != NIL && !cq->evicts &&
 			((CqDedup *) llast(cq->dedups))->kind == DEDUP_AGG)
 			ereport(NOTICE,

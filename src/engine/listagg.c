@@ -29,7 +29,10 @@
  *	  is that text read by jsonb_in, which keeps the last value of a
  *	  duplicate key, as jsonb_object_agg does. Stored, a state is
  *	  serialized as a version byte, the separator's length (4 bytes) and
- *	  the text: bounded by the result, 5 bytes more.
+ *	  the text: bounded by the result, 5 bytes more (jsonb_object_agg's
+ *	  is first reduced to each key once, with its last value, so that it
+ *	  is bounded by the result too). A group's list may not pass 1 GB,
+ *	  a value's limit: an error says so, with a hint.
  *	- array_agg's state is the array itself (a plain anyarray state, no
  *	  serialization): the state table holds a typed array, which pg_dump
  *	  writes as text and a restore reads back whatever the element type's
@@ -101,6 +104,7 @@
 #include "utils/regproc.h"
 
 PG_FUNCTION_INFO_V1(stream_listagg_serial);
+PG_FUNCTION_INFO_V1(stream_jsonb_object_agg_serial);
 PG_FUNCTION_INFO_V1(stream_listagg_deserial);
 PG_FUNCTION_INFO_V1(stream_listagg_combine);
 PG_FUNCTION_INFO_V1(stream_string_agg_transfn);
@@ -221,6 +225,17 @@ plan_reads_stream(Plan *p, List *rtable)
 			if (plan_reads_stream(lfirst(lc), rtable))
 				return true;
 	}
+	if (IsA(p, MergeAppend))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((MergeAppend *) p)->mergeplans)
+			if (plan_reads_stream(lfirst(lc), rtable))
+				return true;
+	}
+	/* a node whose children are not known here: taken to read one */
+	if (IsA(p, CustomScan))
+		return true;
 	if (IsA(p, SubqueryScan))
 		return plan_reads_stream(((SubqueryScan *) p)->subplan, rtable);
 	return plan_reads_stream(outerPlan(p), rtable) ||
@@ -404,6 +419,10 @@ pgs_listagg_plan(Query *batch_query)
 		plan->jitFlags = PGJIT_NONE;
 
 	agg = plan->planTree;
+	/* (a Result that only projects may sit above the aggregation) */
+	if (IsA(agg, Result) && outerPlan(agg) && agg->qual == NIL &&
+		((Result *) agg)->resconstantqual == NULL)
+		agg = outerPlan(agg);
 	sorted = IsA(agg, Agg) && ((Agg *) agg)->aggstrategy == AGG_SORTED &&
 		!hash_aggregation((Agg *) agg);
 	if (sorted)
@@ -414,7 +433,7 @@ pgs_listagg_plan(Query *batch_query)
 	else if (IsA(agg, Agg))
 		breaks = plan_breaks_order(outerPlan(agg), plan->rtable);
 	else
-		breaks = NULL;			/* analyze.c says what it expected */
+		breaks = "a plan whose order pg_stream cannot check";
 	if (breaks)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -506,10 +525,24 @@ list_state_new(MemoryContext cxt, int32 skip)
 }
 
 /* an element after its separator; a new state for the first (st NULL) */
+/* a group's list may grow by n bytes: no more than a value can hold */
+static void
+check_grow(ListState *st, Size n)
+{
+	if ((Size) (st ? st->text.len : 0) + n + LISTSTATE_HEADER + VARHDRSZ + 2 > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a list aggregate's result in one group would exceed 1 GB"),
+				 errdetail("The list is %d bytes; it cannot grow by %zu more.",
+						   st ? st->text.len : 0, n),
+				 errhint("Group by a window over event time (stream.tumble), so that each group's list ends with its window.")));
+}
+
 static ListState *
 list_append(ListState *st, MemoryContext cxt, const char *sep, int seplen,
 			const char *elem, int len)
 {
+	check_grow(st, (Size) seplen + len);
 	if (st == NULL)
 		st = list_state_new(cxt, seplen);
 	appendBinaryStringInfo(&st->text, sep, seplen);
@@ -542,21 +575,19 @@ stream_listagg_combine(PG_FUNCTION_ARGS)
 	if (b == NULL)
 		return return_state(fcinfo, a);
 	/* the second state may live in a shorter context: a copy */
+	check_grow(a, b->text.len);
 	if (a == NULL)
 		a = list_state_new(cxt, b->skip);
 	appendBinaryStringInfo(&a->text, b->text.data, b->text.len);
 	PG_RETURN_POINTER(a);
 }
 
-Datum
-stream_listagg_serial(PG_FUNCTION_ARGS)
+static bytea *
+serialize_state(ListState *st)
 {
-	ListState  *st;
 	bytea	   *out;
 	uint32		skip;
 
-	(void) agg_context(fcinfo, "stream._listagg_serial");
-	st = (ListState *) PG_GETARG_POINTER(0);
 	if ((Size) st->text.len + LISTSTATE_HEADER + VARHDRSZ > MaxAllocSize)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -567,7 +598,14 @@ stream_listagg_serial(PG_FUNCTION_ARGS)
 	skip = pg_hton32((uint32) st->skip);
 	memcpy(VARDATA(out) + 1, &skip, sizeof(skip));
 	memcpy(VARDATA(out) + LISTSTATE_HEADER, st->text.data, st->text.len);
-	PG_RETURN_BYTEA_P(out);
+	return out;
+}
+
+Datum
+stream_listagg_serial(PG_FUNCTION_ARGS)
+{
+	(void) agg_context(fcinfo, "stream._listagg_serial");
+	PG_RETURN_BYTEA_P(serialize_state((ListState *) PG_GETARG_POINTER(0)));
 }
 
 Datum
@@ -807,6 +845,23 @@ jsonb_of(ListState *st, char open, char close)
 
 	return DirectFunctionCall1(jsonb_in,
 							   CStringGetDatum(list_enclosed(st, open, close, &len)));
+}
+
+/*
+ * jsonb_object_agg's state stored: each key once, with its last value (as
+ * jsonb_in reads the pairs), so that a view of the latest value per key
+ * stores what its result holds, not every pair it ever saw.
+ */
+Datum
+stream_jsonb_object_agg_serial(PG_FUNCTION_ARGS)
+{
+	ListState  *st;
+
+	(void) agg_context(fcinfo, "stream._jsonb_object_agg_serial");
+	st = (ListState *) PG_GETARG_POINTER(0);
+	st = append_jsonb(NULL, CurrentMemoryContext,
+					  DatumGetJsonbP(jsonb_of(st, '{', '}')), true);
+	PG_RETURN_BYTEA_P(serialize_state(st));
 }
 
 Datum

@@ -198,6 +198,17 @@ CREATE MATERIALIZED VIEW dd_bad AS
 	SELECT s.id, count(DISTINCT s.v) FROM dd_src s JOIN dd_src2 t ON s.id = t.id GROUP BY 1;
 CREATE MATERIALIZED VIEW dd_bad AS
 	SELECT k, stream.session(ts, '5 minutes') AS s, count(DISTINCT v) FROM dd_src GROUP BY 1, 2;
+-- a DISTINCT subquery must be read whole: not joined (a join may stop
+-- reading it, or read it again), not through a WITH, not LATERAL
+CREATE TABLE dd_tj (x int, name text);
+CREATE MATERIALIZED VIEW dd_bad AS
+	SELECT t.name, d.id FROM (SELECT DISTINCT ON (id) id, v FROM dd_src) d JOIN dd_tj t ON t.x = d.v;
+CREATE MATERIALIZED VIEW dd_bad AS
+	SELECT count(*) FROM (WITH c AS (SELECT DISTINCT k FROM dd_src) SELECT * FROM c) d;
+CREATE MATERIALIZED VIEW dd_bad AS
+	SELECT t.name, d.k FROM dd_tj t, LATERAL (SELECT DISTINCT k FROM dd_src s WHERE s.v <= t.x) d;
+-- the elements of an array key must hash too
+CREATE MATERIALIZED VIEW dd_bad AS SELECT DISTINCT ARRAY[v::money] AS a FROM dd_src;
 -- the filter is pg_stream's own
 CREATE MATERIALIZED VIEW dd_bad AS
 	SELECT k FROM dd_src WHERE stream._first_seen(0, ts, k);

@@ -164,6 +164,14 @@ check_stream_subquery(Query *q)
 	if (q->limitCount || q->limitOffset)
 		pgs_reject("LIMIT or OFFSET over a stream", NULL);
 	/* DISTINCT: see engine/dedup.c */
+	{
+		ListCell   *lc;
+
+		foreach(lc, q->cteList)
+			if (contains_stream(((CommonTableExpr *) lfirst(lc))->ctequery))
+				pgs_reject("a WITH query that reads a stream",
+						   "Use a subquery in FROM or a derived stream (CREATE VIEW) instead.");
+	}
 	if (q->setOperations)
 		pgs_reject("UNION, INTERSECT or EXCEPT over a stream", NULL);
 }

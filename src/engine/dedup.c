@@ -101,6 +101,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/typcache.h"
 
 /*------------------------------------------------------------------------
  * Analysis
@@ -143,6 +144,9 @@ key_hashable(Oid type, Oid *hashproc, Oid *eqproc)
 	Oid			eq;
 
 	if (!OidIsValid(opclass))
+		return false;
+	/* an array's, a composite's, a range's elements must hash too */
+	if (!OidIsValid(lookup_type_cache(type, TYPECACHE_HASH_EXTENDED_PROC)->hash_extended_proc))
 		return false;
 	family = get_opclass_family(opclass);
 	intype = get_opclass_input_type(opclass);
@@ -463,8 +467,29 @@ rewrite_distinct(CqDef *cq, Query *q, bool top)
 						   Int64GetDatum(0), false, FLOAT8PASSBYVAL);
 }
 
+/* does q read nothing but its one subquery rte, with no sub-SELECT? */
+static bool
+reads_only(Query *q, Index rti)
+{
+	FromExpr   *f = q->jointree;
+
+	return !q->hasSubLinks && f && list_length(f->fromlist) == 1 &&
+		IsA(linitial(f->fromlist), RangeTblRef) &&
+		((RangeTblRef *) linitial(f->fromlist))->rtindex == (int) rti;
+}
+
+/*
+ * The DISTINCTs of q and of its subqueries that read streams. A filter
+ * must see every row of its level, once: the executor stops reading a
+ * subquery that a join no longer needs (a hash join whose other side is
+ * empty, a merge join at the other side's end) and reads one on a
+ * nested loop's inner side again for each outer row, so a DISTINCT below
+ * the top is taken only where each level above it reads just that one
+ * subquery (and may filter, project and aggregate it). "whole": q is
+ * read that way.
+ */
 static void
-rewrite_level(CqDef *cq, Query *q, Query *top)
+rewrite_level(CqDef *cq, Query *q, Query *top, bool whole)
 {
 	ListCell   *lc;
 
@@ -473,10 +498,17 @@ rewrite_level(CqDef *cq, Query *q, Query *top)
 		RangeTblEntry *rte = lfirst(lc);
 
 		if (rte->rtekind == RTE_SUBQUERY && pgs_query_streams(rte->subquery) != NIL)
-			rewrite_level(cq, rte->subquery, top);
+			rewrite_level(cq, rte->subquery, top,
+						  whole && reads_only(q, foreach_current_index(lc) + 1) &&
+						  !rte->lateral);
 	}
 	if (q->distinctClause)
+	{
+		if (!whole)
+			pgs_reject("DISTINCT in a subquery that is joined or read by a sub-SELECT",
+					   "Deduplicate in a continuous view of its own whose sink is a stream, and join that stream; or join inside the DISTINCT's own query.");
 		rewrite_distinct(cq, q, q == top);
+	}
 }
 
 /*
@@ -493,7 +525,7 @@ pgs_dedup_rewrite(CqDef *cq, Query *query)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("stream._first_seen() is internal to pg_stream"),
 				 errhint("Use SELECT DISTINCT, DISTINCT ON or aggregate(DISTINCT ...).")));
-	rewrite_level(cq, query, query);
+	rewrite_level(cq, query, query, true);
 }
 
 /* aggregates whose value depends on the order of their input */

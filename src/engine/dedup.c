@@ -16,19 +16,29 @@
  *
  * Design. All four are one operator: a filter that passes a row if its
  * key was never seen, and records the key. At analysis (pgs_dedup_rewrite,
- * pgs_dedup_agg_filter) the per-batch query gets, in place of the
- * DISTINCT, a call
+ * pgs_dedup_agg_filter) the per-batch query loses its DISTINCT and gets a
+ * call of the filter
  *
- *	  stream._first_seen(slot, time, key1, key2, ...)
+ *	  stream._first_seen(nonce, slot, time, key1, key2, ...)
  *
- * in WHERE (for an aggregate, in its FILTER, after the user's filter), and
- * loses the DISTINCT. So PostgreSQL's executor runs the filter once per
- * row, in the order the rows arrive, after every other condition (the
- * function is costly, and quals run cheapest first), and nothing else
- * changes: a DISTINCT ON subquery is pulled up into the aggregation above
- * it, an aggregate over the rows that pass is an ordinary aggregate whose
- * state merges across batches as any other (an exact count of distinct
- * values is a count of first-seen values).
+ *	- for SELECT DISTINCT [ON]: the query level becomes SELECT <its
+ *	  columns> FROM (<the level> OFFSET 0) WHERE <filter> [OFFSET 0]. The
+ *	  fences keep PostgreSQL from pulling the level up or pushing
+ *	  conditions into it, so the filter sees each row the level makes
+ *	  (after its joins, conditions and functions, in the order it makes
+ *	  them: arrival order), once, and nothing of the levels above moves
+ *	  below it. Each level above a DISTINCT subquery must read only it: a
+ *	  join may stop reading a side it no longer needs, or read its inner
+ *	  side again per outer row, and a key not seen would pass later.
+ *	- for aggregate(DISTINCT args): its FILTER becomes (<the user's
+ *	  FILTER>) IS TRUE AND <filter of the group keys and args>, and the
+ *	  aggregate an ordinary one, whose state merges across batches as any
+ *	  other (an exact count of distinct values is a count of first-seen
+ *	  values).
+ *
+ * The nonce is a random number the query was analysed with: the filter
+ * serves only the calls the engine wrote, not a call from a function of a
+ * role that the batch runs. Argument types are checked per call site.
  *
  * Each filter (slot) keeps its keys in a table of its own in the keyed
  * state store (engine/store.c), stream."seen_<view>[_n]": the key columns

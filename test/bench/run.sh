@@ -3,8 +3,7 @@
 # pg_stream's figure, the baseline it is compared with, and the ratio.
 # Each benchmark starts its own throwaway server (and test broker) and
 # also prints its own detail; the full output is kept in the log directory
-# named at the end. Several minutes on 2 cores (the state, dedup and
-# session benchmarks alone take about 5).
+# named at the end. Several minutes on 2 cores.
 #
 # usage: bash test/bench/run.sh [SCALE=1]
 #   SCALE multiplies the events of the throughput benchmarks (1: 1,000,000

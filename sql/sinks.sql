@@ -40,6 +40,9 @@ SELECT * FROM item_snapshot ORDER BY item;
 INSERT INTO sales VALUES ('south', 'pot', 1);
 REFRESH MATERIALIZED VIEW items;
 SELECT * FROM item_snapshot ORDER BY item;
+-- each batch sent the whole result: rows_out counts every row sent (2,
+-- then 2 again although only pot changed)
+SELECT batch_id, rows_in, rows_out FROM stream.progress WHERE name = 'items'::regclass ORDER BY batch_id;
 
 -- append mode into a stream: a chain of views, in the same transactions
 CREATE FOREIGN TABLE big_sales (shop text, item text, qty int, at_batch bigint) SERVER stream;

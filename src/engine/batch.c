@@ -642,8 +642,13 @@ batch_read(Batch *bt)
 static void
 batch_deliver(Batch *bt, Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted)
 {
+	int64		sent;
+
 	CommandCounterIncrement();
-	pgs_sink_deliver(bt->cq, bt->row.batches + 1, sink_rows, sink_deleted);
+	sent = pgs_sink_deliver(bt->cq, bt->row.batches + 1, sink_rows, sink_deleted);
+	/* complete mode's output is every row, sent to the sink each batch */
+	if (bt->cq->mode == OUTPUT_COMPLETE)
+		bt->rows_out = sent;
 }
 
 /* no input: a no-data batch, if the watermark has closed windows */

@@ -563,11 +563,14 @@ deliver_notify(CqDef *cq, int64 batch_id, const char *src)
  * Deliver a batch's output: rows (the new or changed rows of the view's
  * row type; NULL in complete mode: the whole view) and, in update mode,
  * deleted (rows of groups HAVING took out of the view, for their keys).
- * Runs as the view's owner, in the batch's transaction.
+ * Runs as the view's owner, in the batch's transaction. Returns how many
+ * rows were sent (in complete mode, the view's).
  */
-void
+int64
 pgs_sink_deliver(CqDef *cq, int64 batch_id, Tuplestorestate *rows, Tuplestorestate *deleted)
 {
+	int64		sent;
+
 	Relation	vrel = table_open(cq->viewid, AccessShareLock);
 	TupleDesc	vdesc = RelationGetDescr(vrel);
 	const char *src = rows ? SINK_ROWS : cq->viewname;
@@ -597,6 +600,17 @@ pgs_sink_deliver(CqDef *cq, int64 batch_id, Tuplestorestate *rows, Tuplestoresta
 		deliver_to_function(cq->opts.sink_function, false, batch_id, vdesc, src);
 	if (cq->opts.sink_function_per_row)
 		deliver_to_function(cq->opts.sink_function_per_row, true, batch_id, vdesc, src);
+	if (rows)
+		sent = tuplestore_tuple_count(rows);
+	else
+	{
+		bool		isnull;
+
+		run(psprintf("SELECT count(*) FROM %s", cq->viewname), 0, NULL, NULL, SPI_OK_SELECT);
+		sent = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										   &isnull));
+	}
 	SPI_finish();
 	table_close(vrel, AccessShareLock);
+	return sent;
 }

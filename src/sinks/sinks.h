@@ -20,7 +20,7 @@
 /* in sinks/sink.c: where a batch's output goes besides the view */
 extern bool pgs_has_sink(CqDef *cq);
 extern List *pgs_sink_check(Oid viewid, CqDef *cq, List *options);
-extern void pgs_sink_deliver(CqDef *cq, int64 batch_id, Tuplestorestate *rows,
+extern int64 pgs_sink_deliver(CqDef *cq, int64 batch_id, Tuplestorestate *rows,
 							 Tuplestorestate *deleted);
 
 #endif							/* PGS_SINKS_H */

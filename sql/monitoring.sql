@@ -5,6 +5,9 @@ CREATE MATERIALIZED VIEW m_view WITH (trigger = 'manual') AS
 SELECT k, count(*) AS n FROM m_src GROUP BY k;
 -- idle until the manager has started its worker, then running
 SELECT wait_for($$(SELECT status = 'running' FROM stream.queries WHERE name = 'm_view'::regclass)$$);
+-- its worker says in pg_stat_activity which view it serves
+SELECT wait_for($$EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'pg_stream worker'
+	AND query = 'pg_stream batch of public.m_view')$$);
 SELECT name, status, trigger, output_mode, batches, rows_in, rows_out, rows_late, rows_bad,
 	last_batch_at IS NULL AS never, lag, state_rows, last_error
 FROM stream.queries WHERE name = 'm_view'::regclass;

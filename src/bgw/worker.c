@@ -45,7 +45,9 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -185,6 +187,25 @@ reload_config(void)
 	}
 }
 
+/*
+ * pg_stat_activity's query of the worker: "pg_stream batch of <view>",
+ * the view by its name now (it may have been renamed or dropped).
+ */
+static void
+report_batch_activity(void)
+{
+	char		activity[NAMEDATALEN * 2 + 64];
+	char	   *name = get_rel_name(my_viewid);
+	char	   *nsp = name ? get_namespace_name(get_rel_namespace(my_viewid)) : NULL;
+
+	if (name && nsp)
+		snprintf(activity, sizeof(activity), "pg_stream batch of %s",
+				 quote_qualified_identifier(nsp, name));
+	else
+		snprintf(activity, sizeof(activity), "pg_stream batch of view %u", my_viewid);
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
 void
 pgs_worker_main(Datum arg)
 {
@@ -235,7 +256,7 @@ pgs_worker_main(Datum arg)
 		{
 			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
-			pgstat_report_activity(STATE_RUNNING, "pg_stream batch");
+			report_batch_activity();
 			/* first the extension, as DROP EXTENSION locks it first */
 			if (pgs_lock_extension())
 				result = pgs_run_batch(my_viewid, true, INPUT_READ, &wait, &opts);

@@ -87,7 +87,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	# 1. a worker in the middle of a batch
 	pid=""
 	for i in $(seq 1 200); do
-		pid=$(pid_of 'pg_stream worker' "AND state = 'active' AND query = 'pg_stream batch'")
+		pid=$(pid_of 'pg_stream worker' "AND state = 'active' AND query LIKE 'pg_stream batch%'")
 		[ -n "$pid" ] && break
 		sleep 0.02
 	done

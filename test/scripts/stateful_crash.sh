@@ -104,7 +104,7 @@ feeder=$!
 pgs_wait_for "SELECT count(*) > $EVENTS / 5 FROM ev_ref" 300
 pid=""
 for i in $(seq 1 300); do
-	pid=$(pid_of 'pg_stream worker' "AND state = 'active' AND query = 'pg_stream batch'")
+	pid=$(pid_of 'pg_stream worker' "AND state = 'active' AND query LIKE 'pg_stream batch%'")
 	[ -n "$pid" ] && break
 	sleep 0.02
 done

@@ -230,10 +230,11 @@ AS 'MODULE_PATHNAME', 'stream_stop'
 LANGUAGE C STRICT;
 
 -- Run-time status of the worker of each query (from shared memory):
--- waiting is true while its source is unreachable.
+-- waiting is true while its source is unreachable; tries, how many times
+-- in a row its batch has failed.
 CREATE FUNCTION stream._worker_status(
 	OUT view pg_catalog.oid, OUT pid pg_catalog.int4, OUT note pg_catalog.text,
-	OUT waiting pg_catalog.bool)
+	OUT waiting pg_catalog.bool, OUT tries pg_catalog.int4)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'stream_worker_status'
 LANGUAGE C STRICT;
@@ -316,7 +317,8 @@ SELECT
 		AS state_rows_by_stream,
 	CASE WHEN s.owner_member OR e.msg IS NULL THEN e.msg
 		 ELSE '<insufficient privilege>' END AS last_error,
-	w.pid AS worker_pid
+	w.pid AS worker_pid,
+	COALESCE(w.tries, 0) AS tries
 FROM stream.cq c
 CROSS JOIN LATERAL stream._may_see(c.view) s
 LEFT JOIN stream._worker_status() w ON w.view OPERATOR(pg_catalog.=) c.view

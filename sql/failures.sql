@@ -16,6 +16,8 @@ SELECT wait_for($$(SELECT count(*) = 3 FROM f_view)$$);
 -- the cause: every batch now divides by zero
 UPDATE f_cfg SET divisor = 0;
 INSERT INTO f_src SELECT generate_series(4, 6);
+-- while it tries again, stream.queries says how many tries failed
+SELECT wait_for($$(SELECT tries >= 2 AND status = 'running' FROM stream.queries WHERE name = 'f_view'::regclass)$$);
 SELECT wait_for($$(SELECT status = 'failed' FROM stream.queries WHERE name = 'f_view'::regclass)$$);
 SELECT status, last_error, lag FROM stream.queries WHERE name = 'f_view'::regclass;
 SELECT count(*) FROM f_view;

@@ -1095,8 +1095,8 @@ stream_worker_status(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		CqSlot	   *s = &slots[i];
-		Datum		values[4];
-		bool		nulls[4] = {false, false, false, false};
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
 
 		/* only the views the caller may monitor, like stream.queries */
 		if (!pgs_may_monitor(s->viewid))
@@ -1107,6 +1107,7 @@ stream_worker_status(PG_FUNCTION_ARGS)
 		values[2] = CStringGetTextDatum(s->note);
 		nulls[2] = (s->note[0] == '\0');
 		values[3] = BoolGetDatum(s->pid != 0 && s->waiting);
+		values[4] = Int32GetDatum(s->pid != 0 ? s->tries : 0);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

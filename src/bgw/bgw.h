@@ -22,6 +22,7 @@ typedef struct CqSlot
 	pid_t		pid;			/* worker, or 0 */
 	Latch	   *latch;
 	bool		waiting;		/* its worker waits for an unreachable source */
+	int			tries;			/* failed tries of the batch it retries, or 0 */
 	char		note[128];		/* why not running, if so */
 } CqSlot;
 
@@ -29,6 +30,7 @@ extern void pgs_shmem_init(void);
 extern CqSlot *pgs_slot_claim(Oid dboid, Oid viewid, int pid, Latch *latch);
 extern void pgs_slot_note(Oid dboid, Oid viewid, const char *note);
 extern void pgs_slot_set_waiting(CqSlot *slot, bool waiting);
+extern void pgs_slot_set_tries(CqSlot *slot, int tries);
 extern bool pgs_slot_reserve(Oid dboid, Oid viewid);
 extern void pgs_slots_release_unclaimed(Oid dboid);
 extern void pgs_wake_database(Oid dboid);

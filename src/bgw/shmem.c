@@ -127,6 +127,7 @@ pgs_slot_claim(Oid dboid, Oid viewid, int pid, Latch *latch)
 		s->pid = pid;
 		s->latch = latch;
 		s->waiting = false;
+		s->tries = 0;
 		s->note[0] = '\0';
 	}
 	LWLockRelease(shared->lock);
@@ -155,6 +156,15 @@ pgs_slot_set_waiting(CqSlot *slot, bool waiting)
 {
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	slot->waiting = waiting;
+	LWLockRelease(shared->lock);
+}
+
+/* how many times in a row the worker's batch has failed (0: it went through) */
+void
+pgs_slot_set_tries(CqSlot *slot, int tries)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	slot->tries = tries;
 	LWLockRelease(shared->lock);
 }
 

@@ -263,6 +263,8 @@ pgs_worker_main(Datum arg)
 			else
 				result = BATCH_GONE;
 			CommitTransactionCommand();
+			if (failures > 0)
+				pgs_slot_set_tries(slot, 0);
 			failures = 0;
 			lock_waits = 0;
 			if (outages > 0)
@@ -319,6 +321,7 @@ pgs_worker_main(Datum arg)
 					pgs_slot_set_waiting(slot, false);
 				}
 				failures++;
+				pgs_slot_set_tries(slot, failures);
 				ereport(LOG,
 						(errmsg("pg_stream: batch of continuous query %u failed (try %d of %d): %s",
 								my_viewid, failures, pgs_retry_limit, edata->message)));

@@ -170,6 +170,31 @@ extern bool final_row_project(FinalRow *fr, int nkeys, Datum *keys, bool *keynul
 extern void final_row_end(FinalRow *fr);
 extern AttrNumber view_row_column(CqDef *cq, Relation srel);
 
+/*
+ * The tables an aggregation's batch writes, opened together: the view and
+ * the state, each a keyed store by the group keys, the slots for their
+ * rows, the states' merger and the final rows' projection (engine/merge.c;
+ * engine/session.c for session windows).
+ */
+typedef struct GroupTables
+{
+	Relation	vrel;
+	Relation	srel;
+	TupleDesc	sdesc;
+	AttrNumber	rowcol;			/* the state's _pgs_row column, or 0 */
+	EState	   *estate;
+	KeyedStore *sw;
+	KeyedStore *vw;
+	AggMerger  *merger;
+	FinalRow	fr;
+	TupleTableSlot *sslot;		/* a state row */
+	TupleTableSlot *vfetch;		/* a view row */
+	TupleTableSlot *nsslot;		/* a new state row */
+	bool		lookup_new;		/* a new group's view row may exist */
+} GroupTables;
+extern void group_tables_open(GroupTables *t, CqDef *cq, TupleDesc outdesc);
+extern void group_tables_close(GroupTables *t);
+
 /* in engine/session.c: session windows */
 extern int64 pgs_session_gap_usecs(Interval *gap);
 extern void pgs_session_analyze(CqDef *cq, Query *query);

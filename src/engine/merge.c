@@ -352,6 +352,50 @@ view_row_column(CqDef *cq, Relation srel)
 	return 0;
 }
 
+/* the view's and the state's tables and what a batch needs to write them */
+void
+group_tables_open(GroupTables *t, CqDef *cq, TupleDesc outdesc)
+{
+	AttrNumber *statekeys = palloc(sizeof(AttrNumber) * Max(cq->nkeys, 1));
+
+	t->vrel = table_open(cq->viewid, RowExclusiveLock);
+	t->srel = table_open(cq->state_relid, RowExclusiveLock);
+	t->sdesc = RelationGetDescr(t->srel);
+	t->rowcol = view_row_column(cq, t->srel);
+	t->estate = CreateExecutorState();
+	for (int k = 0; k < cq->nkeys; k++)
+		statekeys[k] = k + 1;
+	t->sw = kstore_open(t->srel, cq->nkeys, statekeys, t->estate);
+	t->vw = kstore_open(t->vrel, cq->nkeys, cq->key_viewcols, t->estate);
+	t->merger = aggmerger_create(cq, CurrentMemoryContext);
+	t->sslot = table_slot_create(t->srel, NULL);
+	t->vfetch = table_slot_create(t->vrel, NULL);
+	t->nsslot = MakeSingleTupleTableSlot(t->sdesc, &TTSOpsVirtual);
+	final_row_init(&t->fr, cq, outdesc, t->vrel, t->estate);
+
+	/*
+	 * A view that evicted windows (their rows are in its copy of the final
+	 * rows) and evicts no more (its mode or its watermark changed) may
+	 * hold a row for a group that has no state: look new groups up there.
+	 */
+	t->lookup_new = !cq->evicts && OidIsValid(cq->rows_relid) && has_final_rows(cq);
+	pfree(statekeys);
+}
+
+void
+group_tables_close(GroupTables *t)
+{
+	kstore_close(t->sw);
+	kstore_close(t->vw);
+	ExecDropSingleTupleTableSlot(t->sslot);
+	ExecDropSingleTupleTableSlot(t->vfetch);
+	ExecDropSingleTupleTableSlot(t->nsslot);
+	final_row_end(&t->fr);
+	FreeExecutorState(t->estate);
+	table_close(t->srel, NoLock);
+	table_close(t->vrel, NoLock);
+}
+
 /* a merge of a batch's groups, group by group (below) */
 typedef struct GroupMerge
 {
@@ -364,22 +408,10 @@ typedef struct GroupMerge
 	int64	   *rows_late;
 	Tuplestorestate *sink_rows;
 	Tuplestorestate *sink_deleted;
-	Relation	vrel;
-	Relation	srel;
-	TupleDesc	sdesc;
-	AttrNumber	rowcol;
-	EState	   *estate;
-	KeyedStore *sw;
-	KeyedStore *vw;
-	AggMerger  *merger;
-	FinalRow	fr;
-	TupleTableSlot *sslot;
-	TupleTableSlot *nsslot;
-	TupleTableSlot *vfetch;
+	GroupTables t;
 	Datum	   *stored;
 	bool	   *stored_null;
 	PendingGroups pend;
-	bool		lookup_new;
 	int64		n;
 } GroupMerge;
 
@@ -390,7 +422,6 @@ merge_begin(GroupMerge *gm, CqDef *cq, TupleDesc outdesc, bool has_watermark,
 {
 	int			nkeys = cq->nkeys;
 	int			naggs = list_length(cq->aggs);
-	AttrNumber *statekeys = palloc(sizeof(AttrNumber) * Max(nkeys, 1));
 
 	Assert(cq != NULL && cq->is_agg && OidIsValid(cq->state_relid));
 	memset(gm, 0, sizeof(GroupMerge));
@@ -403,41 +434,21 @@ merge_begin(GroupMerge *gm, CqDef *cq, TupleDesc outdesc, bool has_watermark,
 	gm->rows_late = rows_late;
 	gm->sink_rows = sink_rows;
 	gm->sink_deleted = sink_deleted;
-	gm->vrel = table_open(cq->viewid, RowExclusiveLock);
-	gm->srel = table_open(cq->state_relid, RowExclusiveLock);
-	gm->sdesc = RelationGetDescr(gm->srel);
-	gm->rowcol = view_row_column(cq, gm->srel);
-	gm->estate = CreateExecutorState();
-	for (int k = 0; k < nkeys; k++)
-		statekeys[k] = k + 1;
-	gm->sw = kstore_open(gm->srel, nkeys, statekeys, gm->estate);
-	gm->vw = kstore_open(gm->vrel, nkeys, cq->key_viewcols, gm->estate);
+	group_tables_open(&gm->t, cq, outdesc);
 	/* the state's size: the batches' count, or the planner's if larger */
 	if (cq->sorted_groups && nkeys > 0)
-		kstore_begin_ordered(gm->sw, groups,
-							 Max(*state_rows, (int64) gm->srel->rd_rel->reltuples));
-	gm->merger = aggmerger_create(cq, CurrentMemoryContext);
-	gm->sslot = table_slot_create(gm->srel, NULL);
-	gm->vfetch = table_slot_create(gm->vrel, NULL);
-	gm->nsslot = MakeSingleTupleTableSlot(gm->sdesc, &TTSOpsVirtual);
-	final_row_init(&gm->fr, cq, outdesc, gm->vrel, gm->estate);
+		kstore_begin_ordered(gm->t.sw, groups,
+							 Max(*state_rows, (int64) gm->t.srel->rd_rel->reltuples));
 	gm->stored = palloc(sizeof(Datum) * Max(naggs, 1));
 	gm->stored_null = palloc(sizeof(bool) * Max(naggs, 1));
 	gm->pend.nkeys = nkeys;
 	gm->pend.naggs = naggs;
-	gm->pend.nstate = gm->sdesc->natts;
+	gm->pend.nstate = gm->t.sdesc->natts;
 	gm->pend.values = palloc(sizeof(Datum) * gm->pend.nstate * KSTORE_BUFFER_ROWS);
 	gm->pend.nulls = palloc(sizeof(bool) * gm->pend.nstate * KSTORE_BUFFER_ROWS);
 	gm->pend.viewrow = palloc(sizeof(int) * KSTORE_BUFFER_ROWS);
 	gm->pend.cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream new groups",
 										 ALLOCSET_DEFAULT_SIZES);
-
-	/*
-	 * A view that evicted windows (their rows are in its copy of the final
-	 * rows) and evicts no more (its mode or its watermark changed) may
-	 * hold a row for a group that has no state: look new groups up there.
-	 */
-	gm->lookup_new = !cq->evicts && OidIsValid(cq->rows_relid) && has_final_rows(cq);
 }
 
 /* one group of the batch: its keys, then each aggregate's partial state */
@@ -447,8 +458,8 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 	CqDef	   *cq = gm->cq;
 	int			nkeys = gm->nkeys;
 	int			naggs = gm->naggs;
-	FinalRow   *fr = &gm->fr;
-	TupleTableSlot *nsslot = gm->nsslot;
+	FinalRow   *fr = &gm->t.fr;
+	TupleTableSlot *nsslot = gm->t.nsslot;
 	bool		found;
 	bool		keep;
 	bool		has_row = false;
@@ -465,22 +476,22 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 		*gm->rows_late += DatumGetInt64(in->tts_values[cq->late_col - 1]);
 		return;
 	}
-	found = kstore_lookup(gm->sw, in->tts_values, in->tts_isnull, gm->sslot);
+	found = kstore_lookup(gm->t.sw, in->tts_values, in->tts_isnull, gm->t.sslot);
 	for (int i = 0; i < naggs; i++)
 	{
 		if (found)
-			gm->stored[i] = slot_getattr(gm->sslot, nkeys + i + 1, &gm->stored_null[i]);
+			gm->stored[i] = slot_getattr(gm->t.sslot, nkeys + i + 1, &gm->stored_null[i]);
 		else
 		{
 			gm->stored[i] = (Datum) 0;
 			gm->stored_null[i] = true;
 		}
 	}
-	if (found && gm->rowcol)
-		rowtid = slot_getattr(gm->sslot, gm->rowcol, &rowtid_null);
+	if (found && gm->t.rowcol)
+		rowtid = slot_getattr(gm->t.sslot, gm->t.rowcol, &rowtid_null);
 
 	ExecClearTuple(fr->fslot);
-	aggmerger_combine(gm->merger, !found, gm->stored, gm->stored_null,
+	aggmerger_combine(gm->t.merger, !found, gm->stored, gm->stored_null,
 					  in->tts_values + nkeys, in->tts_isnull + nkeys,
 					  fr->fslot->tts_values + nkeys, fr->fslot->tts_isnull + nkeys);
 
@@ -492,21 +503,21 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 	{
 		/* where the group's row is: at the tid its state keeps, else by key */
 		if (found)
-			has_row = find_view_row(gm->vw, rowtid, rowtid_null, in->tts_values,
-									in->tts_isnull, gm->vfetch);
-		else if (gm->lookup_new)
-			has_row = kstore_lookup(gm->vw, in->tts_values, in->tts_isnull, NULL);
+			has_row = find_view_row(gm->t.vw, rowtid, rowtid_null, in->tts_values,
+									in->tts_isnull, gm->t.vfetch);
+		else if (gm->t.lookup_new)
+			has_row = kstore_lookup(gm->t.vw, in->tts_values, in->tts_isnull, NULL);
 		keep = final_row_project(fr, nkeys, in->tts_values, in->tts_isnull);
 		rowtid_null = true;
 		if (keep)
 		{
 			if (has_row)
-				kstore_update(gm->vw, fr->vslot);
-			else if (found || gm->lookup_new)
-				kstore_insert(gm->vw, fr->vslot);
+				kstore_update(gm->t.vw, fr->vslot);
+			else if (found || gm->t.lookup_new)
+				kstore_insert(gm->t.vw, fr->vslot);
 			else
 			{
-				(void) kstore_insert_buffered(gm->vw, fr->vslot);
+				(void) kstore_insert_buffered(gm->t.vw, fr->vslot);
 				viewrow = gm->pend.nview++;
 			}
 			if (viewrow < 0)
@@ -520,7 +531,7 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 		}
 		else if (has_row)
 		{
-			kstore_delete_current(gm->vw);
+			kstore_delete_current(gm->t.vw);
 			if (gm->sink_deleted)
 				tuplestore_puttupleslot(gm->sink_deleted, fr->vslot);
 			gm->n++;
@@ -528,7 +539,7 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 	}
 
 	/* the new state */
-	if (found || gm->lookup_new)
+	if (found || gm->t.lookup_new)
 	{
 		ExecClearTuple(nsslot);
 		memcpy(nsslot->tts_values, in->tts_values, sizeof(Datum) * nkeys);
@@ -536,31 +547,31 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 		memcpy(nsslot->tts_values + nkeys, gm->stored, sizeof(Datum) * naggs);
 		memcpy(nsslot->tts_isnull + nkeys, gm->stored_null, sizeof(bool) * naggs);
 		/* the row's tid, or NULL (and any column a user added) */
-		for (int c = nkeys + naggs; c < gm->sdesc->natts; c++)
+		for (int c = nkeys + naggs; c < gm->t.sdesc->natts; c++)
 			nsslot->tts_isnull[c] = true;
-		if (gm->rowcol)
+		if (gm->t.rowcol)
 		{
-			nsslot->tts_values[gm->rowcol - 1] = rowtid;
-			nsslot->tts_isnull[gm->rowcol - 1] = rowtid_null;
+			nsslot->tts_values[gm->t.rowcol - 1] = rowtid;
+			nsslot->tts_isnull[gm->t.rowcol - 1] = rowtid_null;
 		}
 		ExecStoreVirtualTuple(nsslot);
 		if (found)
-			kstore_update(gm->sw, nsslot);
+			kstore_update(gm->t.sw, nsslot);
 		else
 		{
-			kstore_insert(gm->sw, nsslot);
+			kstore_insert(gm->t.sw, nsslot);
 			(*gm->state_rows)++;
 		}
 	}
 	else
 	{
-		pending_add(&gm->pend, gm->sdesc, in->tts_values, in->tts_isnull,
+		pending_add(&gm->pend, gm->t.sdesc, in->tts_values, in->tts_isnull,
 					gm->stored, gm->stored_null, viewrow);
 		(*gm->state_rows)++;
 		if (gm->pend.n == KSTORE_BUFFER_ROWS)
-			pending_flush(&gm->pend, gm->vw, gm->sw, nsslot, gm->rowcol);
+			pending_flush(&gm->pend, gm->t.vw, gm->t.sw, nsslot, gm->t.rowcol);
 	}
-	aggmerger_reset(gm->merger);
+	aggmerger_reset(gm->t.merger);
 	ResetExprContext(fr->econtext);
 }
 
@@ -568,17 +579,9 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 static int64
 merge_end(GroupMerge *gm)
 {
-	pending_flush(&gm->pend, gm->vw, gm->sw, gm->nsslot, gm->rowcol);
-	kstore_close(gm->sw);
-	kstore_close(gm->vw);
-	ExecDropSingleTupleTableSlot(gm->sslot);
-	ExecDropSingleTupleTableSlot(gm->vfetch);
-	ExecDropSingleTupleTableSlot(gm->nsslot);
-	final_row_end(&gm->fr);
-	FreeExecutorState(gm->estate);
+	pending_flush(&gm->pend, gm->t.vw, gm->t.sw, gm->t.nsslot, gm->t.rowcol);
 	MemoryContextDelete(gm->pend.cxt);
-	table_close(gm->srel, NoLock);
-	table_close(gm->vrel, NoLock);
+	group_tables_close(&gm->t);
 	return gm->n;
 }
 

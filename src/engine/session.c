@@ -486,16 +486,9 @@ typedef struct SessionMerge
 	int			nkeys;
 	int			naggs;
 	int			scol;			/* the session key, 0-based */
+	GroupTables t;
 	bool		state_empty;	/* the state had no row when the batch began */
-	bool		lookup_new;		/* a new session's view row may exist */
-	Relation	vrel;
-	Relation	srel;
 	Relation	kidx;			/* (other keys..., session) */
-	TupleDesc	sdesc;
-	AttrNumber	rowcol;
-	EState	   *estate;
-	KeyedStore *sw;
-	KeyedStore *vw;
 	KStoreScan *scan;			/* of kidx, restarted per lookup */
 	bool		walking;		/* kidx walked once instead (absorb_walk) */
 	KStoreScan *walk;
@@ -503,15 +496,10 @@ typedef struct SessionMerge
 	bool		walk_done;
 	Datum	   *ekeys;
 	bool	   *enulls;
-	AggMerger  *merger;
-	FinalRow	fr;
 	TypeCacheEntry *rngtc;
 	FmgrInfo   *cmp;			/* kidx's order procs of the other keys */
 	Oid		   *collations;
 	TupleDesc	keydesc;		/* the batch's (keys...) */
-	TupleTableSlot *sslot;
-	TupleTableSlot *nsslot;
-	TupleTableSlot *vfetch;
 	Datum	   *tmp;			/* a combine's states */
 	bool	   *tmpnull;
 
@@ -543,7 +531,7 @@ range_bounds(SessionMerge *sm, Datum d, int64 *lo, int64 *hi)
 	range_deserialize(sm->rngtc, DatumGetRangeTypeP(d), &l, &h, &empty);
 	MemoryContextSwitchTo(old);
 	if (empty || l.infinite || h.infinite)
-		elog(ERROR, "unexpected session range in \"%s\"", RelationGetRelationName(sm->srel));
+		elog(ERROR, "unexpected session range in \"%s\"", RelationGetRelationName(sm->t.srel));
 	*lo = DatumGetInt64(l.val);
 	*hi = DatumGetInt64(h.val);
 }
@@ -581,12 +569,12 @@ acc_add(SessionMerge *sm, StateAcc *acc, Datum *x, bool *xnull, bool append)
 	memcpy(sm->tmp, a, sizeof(Datum) * sm->naggs);
 	memcpy(sm->tmpnull, an, sizeof(bool) * sm->naggs);
 	/* (no final values: the session's row is made once it is whole) */
-	aggmerger_combine(sm->merger, is_new, sm->tmp, sm->tmpnull, b, bn, NULL, NULL);
+	aggmerger_combine(sm->t.merger, is_new, sm->tmp, sm->tmpnull, b, bn, NULL, NULL);
 	MemoryContextReset(next);
 	old = MemoryContextSwitchTo(next);
 	for (int i = 0; i < sm->naggs; i++)
 	{
-		Form_pg_attribute att = TupleDescAttr(sm->sdesc, sm->nkeys + i);
+		Form_pg_attribute att = TupleDescAttr(sm->t.sdesc, sm->nkeys + i);
 
 		acc->n[i] = sm->tmpnull[i];
 		acc->v[i] = sm->tmpnull[i] ? (Datum) 0 :
@@ -596,7 +584,7 @@ acc_add(SessionMerge *sm, StateAcc *acc, Datum *x, bool *xnull, bool append)
 	MemoryContextReset(acc->cxt[acc->which]);
 	acc->which = 1 - acc->which;
 	acc->empty = false;
-	aggmerger_reset(sm->merger);
+	aggmerger_reset(sm->t.merger);
 }
 
 static void
@@ -637,18 +625,18 @@ absorb_row(SessionMerge *sm, int64 slo, int64 shi)
 	bool		isnull;
 	MemoryContext old;
 
-	slot_getallattrs(sm->sslot);
+	slot_getallattrs(sm->t.sslot);
 	/* found in the index's order by the walk, backwards by a descent */
-	acc_add(sm, &sm->found, sm->sslot->tts_values + sm->nkeys,
-			sm->sslot->tts_isnull + sm->nkeys, sm->walking);
+	acc_add(sm, &sm->found, sm->t.sslot->tts_values + sm->nkeys,
+			sm->t.sslot->tts_isnull + sm->nkeys, sm->walking);
 	old = MemoryContextSwitchTo(sm->curcxt);
 	a = palloc0(sizeof(Absorbed));
-	a->tid = sm->sslot->tts_tid;
+	a->tid = sm->t.sslot->tts_tid;
 	a->lo = slo;
 	a->hi = shi;
-	if (sm->rowcol)
+	if (sm->t.rowcol)
 	{
-		Datum		t = slot_getattr(sm->sslot, sm->rowcol, &isnull);
+		Datum		t = slot_getattr(sm->t.sslot, sm->t.rowcol, &isnull);
 
 		if (!isnull)
 		{
@@ -709,7 +697,7 @@ absorb_walk(SessionMerge *sm)
 	int			scol_idx = sm->nkeys - 1;	/* the session, last in the index */
 
 	if (sm->walk == NULL)
-		sm->walk = kstore_scan_walk(sm->srel, sm->kidx, GetActiveSnapshot());
+		sm->walk = kstore_scan_walk(sm->t.srel, sm->kidx, GetActiveSnapshot());
 	for (;;)
 	{
 		int			c;
@@ -740,7 +728,7 @@ absorb_walk(SessionMerge *sm)
 		if (!sm->range_null && (sm->enulls[scol_idx] || elo >= sm->hi))
 			return;				/* after cur (the NULL session sorts last) */
 		sm->have_entry = false;
-		if (kstore_walk_fetch(sm->walk, sm->sslot))
+		if (kstore_walk_fetch(sm->walk, sm->t.sslot))
 			absorb_row(sm, elo, ehi);
 	}
 }
@@ -792,9 +780,9 @@ absorb(SessionMerge *sm, int64 from)
 	/* ranges below [hi, hi] are those starting before hi */
 	if (!sm->range_null)
 		bound = make_session_range(sm, sm->hi, sm->hi, true);
-	sm->scan = kstore_scan_below(sm->scan, sm->srel, sm->kidx, n, k, kn, bound,
+	sm->scan = kstore_scan_below(sm->scan, sm->t.srel, sm->kidx, n, k, kn, bound,
 								 sm->range_null, GetActiveSnapshot());
-	while (kstore_scan_next(sm->scan, sm->sslot))
+	while (kstore_scan_next(sm->scan, sm->t.sslot))
 	{
 		int64		slo = 0,
 					shi = 0;
@@ -802,7 +790,7 @@ absorb(SessionMerge *sm, int64 from)
 
 		if (!sm->range_null)
 		{
-			range_bounds(sm, slot_getattr(sm->sslot, sm->scol + 1, &isnull), &slo, &shi);
+			range_bounds(sm, slot_getattr(sm->t.sslot, sm->scol + 1, &isnull), &slo, &shi);
 			if (shi <= sm->lo || slo < from)
 				break;
 		}
@@ -848,8 +836,8 @@ static bool
 find_row(SessionMerge *sm, Absorbed *a)
 {
 	return (a->has_row &&
-			kstore_fetch(sm->vw, &a->rowtid, sm->keys, sm->keynulls, sm->vfetch)) ||
-		kstore_lookup(sm->vw, sm->keys, sm->keynulls, sm->vfetch);
+			kstore_fetch(sm->t.vw, &a->rowtid, sm->keys, sm->keynulls, sm->t.vfetch)) ||
+		kstore_lookup(sm->t.vw, sm->keys, sm->keynulls, sm->t.vfetch);
 }
 
 /*
@@ -861,8 +849,8 @@ static void
 end_session(SessionMerge *sm)
 {
 	CqDef	   *cq = sm->cq;
-	FinalRow   *fr = &sm->fr;
-	TupleTableSlot *ns = sm->nsslot;
+	FinalRow   *fr = &sm->t.fr;
+	TupleTableSlot *ns = sm->t.nsslot;
 	Absorbed   *same = NULL;
 	Datum	   *states;
 	bool	   *statenulls;
@@ -888,7 +876,7 @@ end_session(SessionMerge *sm)
 			continue;
 		}
 		/* a merged or extended session: its rows go */
-		simple_table_tuple_delete(sm->srel, &a->tid, GetActiveSnapshot());
+		simple_table_tuple_delete(sm->t.srel, &a->tid, GetActiveSnapshot());
 		(*sm->state_rows)--;
 		if (cq->mode != OUTPUT_APPEND || a->has_row)
 		{
@@ -897,9 +885,9 @@ end_session(SessionMerge *sm)
 			sm->keys[sm->scol] = make_session_range(sm, a->lo, a->hi, false);
 			if (find_row(sm, a))
 			{
-				kstore_delete_current(sm->vw);
+				kstore_delete_current(sm->t.vw);
 				if (sm->sink_deleted)
-					tuplestore_puttupleslot(sm->sink_deleted, sm->vfetch);
+					tuplestore_puttupleslot(sm->sink_deleted, sm->t.vfetch);
 				sm->out.n++;
 			}
 			sm->keys[sm->scol] = saved;
@@ -914,7 +902,7 @@ end_session(SessionMerge *sm)
 
 	/* the session's row of the view */
 	ExecClearTuple(fr->fslot);
-	aggmerger_finalize(sm->merger, states, statenulls,
+	aggmerger_finalize(sm->t.merger, states, statenulls,
 					   fr->fslot->tts_values + sm->nkeys, fr->fslot->tts_isnull + sm->nkeys);
 	keep = final_row_project(fr, sm->nkeys, sm->keys, sm->keynulls);
 	if (cq->mode != OUTPUT_APPEND || (same && same->has_row))
@@ -922,15 +910,15 @@ end_session(SessionMerge *sm)
 		bool		has_row = same && find_row(sm, same);
 
 		/* a view that evicted and evicts no more: an evicted session's row */
-		if (!same && sm->lookup_new)
-			has_row = kstore_lookup(sm->vw, sm->keys, sm->keynulls, sm->vfetch);
+		if (!same && sm->t.lookup_new)
+			has_row = kstore_lookup(sm->t.vw, sm->keys, sm->keynulls, sm->t.vfetch);
 
 		if (keep && cq->mode != OUTPUT_APPEND)
 		{
 			if (has_row)
-				kstore_update(sm->vw, fr->vslot);
+				kstore_update(sm->t.vw, fr->vslot);
 			else
-				kstore_insert(sm->vw, fr->vslot);
+				kstore_insert(sm->t.vw, fr->vslot);
 			rowtid = fr->vslot->tts_tid;
 			has_rowtid = true;
 			if (sm->sink_rows)
@@ -939,9 +927,9 @@ end_session(SessionMerge *sm)
 		}
 		else if (has_row && cq->mode != OUTPUT_APPEND)
 		{
-			kstore_delete_current(sm->vw);
+			kstore_delete_current(sm->t.vw);
 			if (sm->sink_deleted)
-				tuplestore_puttupleslot(sm->sink_deleted, sm->vfetch);
+				tuplestore_puttupleslot(sm->sink_deleted, sm->t.vfetch);
 			sm->out.n++;
 		}
 		else if (has_row)
@@ -958,23 +946,23 @@ end_session(SessionMerge *sm)
 	memcpy(ns->tts_isnull, sm->keynulls, sizeof(bool) * sm->nkeys);
 	memcpy(ns->tts_values + sm->nkeys, states, sizeof(Datum) * sm->naggs);
 	memcpy(ns->tts_isnull + sm->nkeys, statenulls, sizeof(bool) * sm->naggs);
-	for (int c = sm->nkeys + sm->naggs; c < sm->sdesc->natts; c++)
+	for (int c = sm->nkeys + sm->naggs; c < sm->t.sdesc->natts; c++)
 		ns->tts_isnull[c] = true;
-	if (sm->rowcol && has_rowtid)
+	if (sm->t.rowcol && has_rowtid)
 	{
-		ns->tts_values[sm->rowcol - 1] = PointerGetDatum(&rowtid);
-		ns->tts_isnull[sm->rowcol - 1] = false;
+		ns->tts_values[sm->t.rowcol - 1] = PointerGetDatum(&rowtid);
+		ns->tts_isnull[sm->t.rowcol - 1] = false;
 	}
 	ExecStoreVirtualTuple(ns);
 	if (same)
-		kstore_update_tid(sm->sw, &same->tid, ns);
+		kstore_update_tid(sm->t.sw, &same->tid, ns);
 	else
 	{
-		kstore_insert(sm->sw, ns);
+		kstore_insert(sm->t.sw, ns);
 		(*sm->state_rows)++;
 	}
 
-	aggmerger_reset(sm->merger);
+	aggmerger_reset(sm->t.merger);
 	ResetExprContext(fr->econtext);
 	MemoryContextReset(sm->curcxt);
 	sm->absorbed = NIL;
@@ -1048,46 +1036,23 @@ session_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 {
 	SessionMerge *sm = (SessionMerge *) self;
 	CqDef	   *cq = sm->cq;
-	AttrNumber *statekeys = palloc(sizeof(AttrNumber) * cq->nkeys);
 
 	Assert(cq->is_agg && cq->session_col > 0 && OidIsValid(cq->state_relid));
 	sm->nkeys = cq->nkeys;
 	sm->naggs = list_length(cq->aggs);
 	sm->scol = cq->session_col - 1;
-	sm->vrel = table_open(cq->viewid, RowExclusiveLock);
-	sm->srel = table_open(cq->state_relid, RowExclusiveLock);
-	sm->sdesc = RelationGetDescr(sm->srel);
-	sm->rowcol = view_row_column(cq, sm->srel);
-	sm->kidx = session_key_index(cq, sm->srel);
-	sm->state_empty = (RelationGetNumberOfBlocks(sm->srel) == 0);
+	/* (a late row of an evicted session's range finds its row: see merge.c) */
+	group_tables_open(&sm->t, cq, typeinfo);
+	sm->kidx = session_key_index(cq, sm->t.srel);
+	sm->state_empty = (RelationGetNumberOfBlocks(sm->t.srel) == 0);
 	/* the state's size: the batches' count, or the planner's if larger */
 	sm->walking = (sm->groups > 0 &&
-				   Max(*sm->state_rows, (int64) sm->srel->rd_rel->reltuples) <=
+				   Max(*sm->state_rows, (int64) sm->t.srel->rd_rel->reltuples) <=
 				   sm->groups * SESSION_WALK_RATIO);
 	if (!sm->state_empty)
 		elog(DEBUG1, "continuous view \"%s\" merges its sessions %s",
 			 cq->viewname, sm->walking ? "by one walk of the state's index" :
 			 "by a descent of the state's index per batch session");
-
-	/*
-	 * A view that evicted sessions (their rows are in its copy of the
-	 * final rows) and evicts no more (its mode or its watermark changed)
-	 * may hold a row for a session that has no state: a late row of the
-	 * same range makes it again, and finds its row (as engine/merge.c).
-	 */
-	if (!cq->evicts && OidIsValid(cq->rows_relid))
-	{
-		Relation	crel = table_open(cq->rows_relid, AccessShareLock);
-
-		sm->lookup_new = RelationGetNumberOfBlocks(crel) > 0;
-		table_close(crel, AccessShareLock);
-	}
-	sm->estate = CreateExecutorState();
-	for (int k = 0; k < cq->nkeys; k++)
-		statekeys[k] = k + 1;
-	sm->sw = kstore_open(sm->srel, cq->nkeys, statekeys, sm->estate);
-	sm->vw = kstore_open(sm->vrel, cq->nkeys, cq->key_viewcols, sm->estate);
-	sm->merger = aggmerger_create(cq, CurrentMemoryContext);
 	sm->rngtc = lookup_type_cache(TupleDescAttr(typeinfo, sm->scol)->atttypid,
 								  TYPECACHE_RANGE_INFO);
 	if (sm->rngtc->rngelemtype == NULL)
@@ -1101,10 +1066,6 @@ session_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 		sm->collations[k] = sm->kidx->rd_indcollation[k];
 	}
 	sm->keydesc = typeinfo;
-	sm->sslot = table_slot_create(sm->srel, NULL);
-	sm->vfetch = table_slot_create(sm->vrel, NULL);
-	sm->nsslot = MakeSingleTupleTableSlot(sm->sdesc, &TTSOpsVirtual);
-	final_row_init(&sm->fr, cq, typeinfo, sm->vrel, sm->estate);
 	sm->tmp = palloc0(sizeof(Datum) * Max(sm->naggs, 1));
 	sm->tmpnull = palloc0(sizeof(bool) * Max(sm->naggs, 1));
 	acc_init(&sm->batch, sm->naggs);
@@ -1116,7 +1077,6 @@ session_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 									   ALLOCSET_SMALL_SIZES);
 	sm->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream session group",
 									   ALLOCSET_SMALL_SIZES);
-	pfree(statekeys);
 }
 
 static void
@@ -1129,21 +1089,13 @@ session_shutdown(DestReceiver *self)
 		kstore_scan_end(sm->scan);
 	if (sm->walk)
 		kstore_scan_end(sm->walk);
-	kstore_close(sm->sw);
-	kstore_close(sm->vw);
-	ExecDropSingleTupleTableSlot(sm->sslot);
-	ExecDropSingleTupleTableSlot(sm->vfetch);
-	ExecDropSingleTupleTableSlot(sm->nsslot);
-	final_row_end(&sm->fr);
-	FreeExecutorState(sm->estate);
 	MemoryContextDelete(sm->curcxt);
 	MemoryContextDelete(sm->rowcxt);
 	acc_end(&sm->batch);
 	acc_end(&sm->stored);
 	acc_end(&sm->found);
 	index_close(sm->kidx, AccessShareLock);
-	table_close(sm->srel, NoLock);
-	table_close(sm->vrel, NoLock);
+	group_tables_close(&sm->t);
 }
 
 static void

@@ -207,6 +207,32 @@ pgs_result() {
 	echo "RESULT|$1|$2|$3|${4:-}|${5:-}"
 }
 
+# For the crash tests. pgs_wait_up N: the server accepts connections
+# again (crash recovery) and N views have their workers running.
+# pgs_pid_of TYPE [CONDITION]: a process of the server by backend type.
+# pgs_batch_pid: a worker in the middle of a batch (waits up to 6 s; empty
+# if none).
+pgs_wait_up() {
+	local i=0
+	until "$PG_BIN/pg_isready" -q -h "$PGS_DIR" -p "$PGS_PORT"; do
+		i=$((i + 1)); [ $i -gt 600 ] && { echo "server did not come back"; exit 1; }
+		sleep 0.1
+	done
+	pgs_wait_for "SELECT count(*) = $1 FROM stream.queries WHERE status = 'running'" 120
+}
+pgs_pid_of() {
+	pgs_psql -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = '$1' ${2:-} LIMIT 1" 2>/dev/null
+}
+pgs_batch_pid() {
+	local i pid=""
+	for i in $(seq 1 300); do
+		pid=$(pgs_pid_of 'pg_stream worker' "AND state = 'active' AND query LIKE 'pg_stream batch%'")
+		[ -n "$pid" ] && break
+		sleep 0.02
+	done
+	echo "$pid"
+}
+
 # The benchmarks of state (test/bench/state.sh, dedup.sh, session.sh): a
 # server sized for a batch of millions of rows in one backend (parallel
 # query off); pgs_wall SQL prints the wall-clock seconds SQL took (psql's

@@ -427,9 +427,11 @@ qualified_equality(Oid typid)
 	return result;
 }
 
-static void
+/* the rows into the sink relation; returns how many it took */
+static int64
 deliver_to_relation(CqDef *cq, TupleDesc vdesc, const char *src, bool have_deleted)
 {
+	int64		sent;
 	Oid			relid = DatumGetObjectId(DirectFunctionCall1(regclassin, CStringGetDatum(cq->opts.sink)));
 	char	   *sink = qualified_rel_name(relid);
 	bool		is_table = is_plain_table(get_rel_relkind(relid));
@@ -464,6 +466,7 @@ deliver_to_relation(CqDef *cq, TupleDesc vdesc, const char *src, bool have_delet
 			appendStringInfoString(&sql, "NOTHING");
 	}
 	run(sql.data, 0, NULL, NULL, SPI_OK_INSERT);
+	sent = (int64) SPI_processed;
 
 	if (is_table && have_deleted)
 	{
@@ -483,6 +486,7 @@ deliver_to_relation(CqDef *cq, TupleDesc vdesc, const char *src, bool have_delet
 		}
 		run(sql.data, 0, NULL, NULL, SPI_OK_DELETE);
 	}
+	return sent;
 }
 
 static void
@@ -569,12 +573,11 @@ deliver_notify(CqDef *cq, int64 batch_id, const char *src)
 int64
 pgs_sink_deliver(CqDef *cq, int64 batch_id, Tuplestorestate *rows, Tuplestorestate *deleted)
 {
-	int64		sent;
-
 	Relation	vrel = table_open(cq->viewid, AccessShareLock);
 	TupleDesc	vdesc = RelationGetDescr(vrel);
 	const char *src = rows ? SINK_ROWS : cq->viewname;
 	bool		have_deleted = deleted && tuplestore_tuple_count(deleted) > 0;
+	int64		sent = -1;		/* rows a sink relation took */
 
 	Assert(cq != NULL && batch_id > 0);
 	SPI_connect();
@@ -593,7 +596,7 @@ pgs_sink_deliver(CqDef *cq, int64 batch_id, Tuplestorestate *rows, Tuplestoresta
 			   run->batch_id == batch_id);
 		run->in_sink = true;
 		run->sink_files = 0;
-		deliver_to_relation(cq, vdesc, src, have_deleted);
+		sent = deliver_to_relation(cq, vdesc, src, have_deleted);
 		run->in_sink = false;
 	}
 	if (cq->opts.sink_function)
@@ -602,8 +605,9 @@ pgs_sink_deliver(CqDef *cq, int64 batch_id, Tuplestorestate *rows, Tuplestoresta
 		deliver_to_function(cq->opts.sink_function_per_row, true, batch_id, vdesc, src);
 	if (rows)
 		sent = tuplestore_tuple_count(rows);
-	else
+	else if (sent < 0)
 	{
+		/* the whole view went to a notify or a function sink: count it */
 		bool		isnull;
 
 		run(psprintf("SELECT count(*) FROM %s", cq->viewname), 0, NULL, NULL, SPI_OK_SELECT);

@@ -67,30 +67,14 @@ stop_feeders() {
 	feeders=()
 }
 
-wait_up() {
-	local i=0
-	until "$PG_BIN/pg_isready" -q -h "$PGS_DIR" -p "$PGS_PORT"; do
-		i=$((i + 1)); [ $i -gt 600 ] && { echo "server did not come back"; exit 1; }
-		sleep 0.1
-	done
-	pgs_wait_for "SELECT count(*) = 6 FROM stream.queries WHERE status = 'running'" 120
-}
-
-# a process of the server, by backend type and state
-pid_of() {
-	q "SELECT pid FROM pg_stat_activity WHERE backend_type = '$1' ${2:-} LIMIT 1" 2>/dev/null
-}
+wait_up() { pgs_wait_up 6; }
+pid_of() { pgs_pid_of "$@"; }
 
 crashes=0
 start_feeders
 for round in $(seq 1 "$ROUNDS"); do
 	# 1. a worker in the middle of a batch
-	pid=""
-	for i in $(seq 1 200); do
-		pid=$(pid_of 'pg_stream worker' "AND state = 'active' AND query LIKE 'pg_stream batch%'")
-		[ -n "$pid" ] && break
-		sleep 0.02
-	done
+	pid=$(pgs_batch_pid)
 	if [ -n "$pid" ]; then
 		echo "round $round: kill -9 worker $pid during a batch"
 		kill -9 "$pid" && crashes=$((crashes + 1))

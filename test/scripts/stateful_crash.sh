@@ -86,28 +86,13 @@ stop_feeder() {
 		feeder=""
 	fi
 }
-wait_up() {
-	local i=0
-	until "$PG_BIN/pg_isready" -q -h "$PGS_DIR" -p "$PGS_PORT"; do
-		i=$((i + 1)); [ $i -gt 600 ] && { echo "server did not come back"; exit 1; }
-		sleep 0.1
-	done
-	pgs_wait_for "SELECT count(*) = $VIEWS FROM stream.queries WHERE status = 'running'" 120
-}
-pid_of() {
-	q "SELECT pid FROM pg_stat_activity WHERE backend_type = '$1' ${2:-} LIMIT 1" 2>/dev/null
-}
+wait_up() { pgs_wait_up $VIEWS; }
 
 rm -f "$PGS_DIR/fed" "$PGS_DIR/stop_feeder"
 feed &
 feeder=$!
 pgs_wait_for "SELECT count(*) > $EVENTS / 5 FROM ev_ref" 300
-pid=""
-for i in $(seq 1 300); do
-	pid=$(pid_of 'pg_stream worker' "AND state = 'active' AND query LIKE 'pg_stream batch%'")
-	[ -n "$pid" ] && break
-	sleep 0.02
-done
+pid=$(pgs_batch_pid)
 [ -n "$pid" ] || { echo "no worker in a batch"; exit 1; }
 echo "kill -9 worker $pid during a batch"
 kill -9 "$pid"

@@ -189,8 +189,6 @@ CREATE MATERIALIZED VIEW dd_bad AS
 	SELECT * FROM (SELECT DISTINCT ON (id) id, v FROM dd_src ORDER BY id, v) d;
 CREATE MATERIALIZED VIEW dd_bad AS SELECT DISTINCT v::money AS m FROM dd_src;
 CREATE MATERIALIZED VIEW dd_bad AS SELECT DISTINCT random() > 0.5 AS r FROM dd_src;
-CREATE MATERIALIZED VIEW dd_bad AS
-	SELECT DISTINCT s.k FROM dd_src s JOIN dd_src2 t ON s.id = t.id;
 CREATE FOREIGN TABLE dd_src2 (id int, ts timestamptz) SERVER stream;
 CREATE MATERIALIZED VIEW dd_bad AS
 	SELECT DISTINCT s.k FROM dd_src s JOIN dd_src2 t ON s.id = t.id;

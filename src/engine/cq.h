@@ -150,11 +150,9 @@ typedef struct CqDedup
 	 * watermark (drops_late), as a window is final when its end is.
 	 */
 	bool		has_time;
-	Oid			timetype;		/* timestamptz or timestamp */
 	int64		expire_offset;
 	bool		drops_late;
 	int64		late_offset;
-	int			window_key;		/* DEDUP_AGG: the time is this group key */
 } CqDedup;
 
 typedef struct CqDef

@@ -194,7 +194,6 @@ new_slot(CqDef *cq, CqDedupKind kind, List *keyexprs)
 	d->keytypes = palloc0(sizeof(Oid) * Max(d->nkeys, 1));
 	d->keytypmods = palloc0(sizeof(int32) * Max(d->nkeys, 1));
 	d->keycolls = palloc0(sizeof(Oid) * Max(d->nkeys, 1));
-	d->window_key = -1;
 	foreach(lc, keyexprs)
 	{
 		Node	   *e = lfirst(lc);
@@ -404,7 +403,6 @@ rewrite_distinct(CqDef *cq, Query *q, bool top)
 	if (time)
 	{
 		d->has_time = true;
-		d->timetype = exprType((Node *) time);
 		d->drops_late = true;
 	}
 
@@ -592,9 +590,7 @@ pgs_dedup_agg_filter(CqDef *cq, Query *query, Aggref *aggref, List *keyexprs)
 		/* the values go with their window's state */
 		time = list_nth(keyexprs, cq->window_key);
 		d->has_time = true;
-		d->timetype = exprType((Node *) time);
 		d->expire_offset = cq->window_size;
-		d->window_key = cq->window_key;
 	}
 	filter = filter_call(cq, d, time, keys);
 	if (aggref->aggfilter)

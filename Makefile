@@ -2,7 +2,7 @@
 
 EXTENSION = pg_stream
 MODULE_big = pg_stream
-DATA = pg_stream--0.1.sql
+DATA = pg_stream--0.1.sql pg_stream--0.2.sql pg_stream--0.1--0.2.sql
 PGFILEDESC = "pg_stream - continuous queries over streams"
 
 OBJS = \
@@ -50,7 +50,10 @@ OBJS = \
 	src/engine/store.o \
 	src/sinks/sink.o
 
-PG_CPPFLAGS = -I$(srcdir)/src
+# The library's version is the extension's (pg_stream.control): it
+# refuses to touch the objects of another version (base/util.c).
+PGS_VERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(dir $(lastword $(MAKEFILE_LIST)))pg_stream.control)
+PG_CPPFLAGS = -I$(srcdir)/src -DPGS_VERSION='"$(PGS_VERSION)"'
 # make ASSERTS=1: an assert-enabled build (the tests use it). It runs on
 # PostgreSQL's ordinary packages: the Asserts call ExceptionalCondition,
 # which every server has.

@@ -513,6 +513,7 @@ create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	rq = linitial(rewritten);
 	if (pgs_query_streams(rq) == NIL)
 		return false;			/* an ordinary materialized view */
+	pgs_check_catalog();
 
 	if (stmt->if_not_exists &&
 		OidIsValid(RangeVarGetRelid(stmt->into->rel, NoLock, true)))
@@ -987,8 +988,11 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
 
-	if (IsA(parsetree, CreateExtensionStmt) &&
-		strcmp(((CreateExtensionStmt *) parsetree)->extname, "pg_stream") == 0)
+	/* a new database to manage, or its views may run again (an UPDATE) */
+	if ((IsA(parsetree, CreateExtensionStmt) &&
+		 strcmp(((CreateExtensionStmt *) parsetree)->extname, "pg_stream") == 0) ||
+		(IsA(parsetree, AlterExtensionStmt) &&
+		 strcmp(((AlterExtensionStmt *) parsetree)->extname, "pg_stream") == 0))
 		wake_launcher_at_commit = true;
 	if (OidIsValid(new_owner_of))
 		check_new_owner(new_owner_of);

@@ -53,6 +53,9 @@ extern List *pgs_spi_oids(MemoryContext cxt);
 extern void pgs_force_read_committed(void);
 extern bool pgs_am_worker(void);
 extern bool pgs_lock_extension(void);
+extern char *pgs_installed_version(void);
+extern bool pgs_catalog_current(void);
+extern void pgs_check_catalog(void);
 extern Jsonb *pgs_jsonb_from_cstring(const char *text);
 extern int64 pgs_jsonb_get_int64(Jsonb *jb, const char *key, int64 dflt);
 extern void pgs_reject_unknown_option(const char *option, const char *const *valid,

@@ -11,14 +11,22 @@
  */
 #include "base/base.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_class.h"
+#include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "postmaster/bgworker.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
@@ -138,7 +146,93 @@ pgs_lock_extension(void)
 		return false;
 	LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
 	/* dropped while this waited (the lock took in its invalidations) */
-	return OidIsValid(get_extension_oid("pg_stream", true));
+	if (!OidIsValid(get_extension_oid("pg_stream", true)))
+		return false;
+	if (!pgs_catalog_current())
+	{
+		/* once per process: a manager is started again every 10 s */
+		static bool said = false;
+
+		if (!said)
+			ereport(LOG,
+					(errmsg("pg_stream: database \"%s\" has version %s of the extension, but the library is version %s: its continuous views wait",
+							get_database_name(MyDatabaseId), pgs_installed_version(),
+							PGS_VERSION),
+					 errhint("Run ALTER EXTENSION pg_stream UPDATE in that database.")));
+		said = true;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The version of the extension installed in this database (its install
+ * scripts' version, pg_extension.extversion), or NULL if it is not.
+ */
+char *
+pgs_installed_version(void)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char	   *version = NULL;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("pg_stream"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			version = text_to_cstring(DatumGetTextPP(d));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return version;
+}
+
+/*
+ * Whether the bookkeeping tables and functions in this database are the
+ * ones this library was built for (the extension's version is the
+ * library's). The C code reads and writes stream.cq, stream.buffer and
+ * the others column by column: over the tables of an older version it
+ * would read past their ends. Between installing a new library and
+ * ALTER EXTENSION pg_stream UPDATE, the workers wait and every entry
+ * point that touches those tables refuses (pgs_check_catalog). Checked
+ * once per transaction, unless ALTER EXTENSION runs in it.
+ */
+bool
+pgs_catalog_current(void)
+{
+	static LocalTransactionId checked = InvalidLocalTransactionId;
+	char	   *version;
+	bool		current;
+
+	if (checked == MyProc->lxid && !creating_extension)
+		return true;
+	version = pgs_installed_version();
+	current = version == NULL || strcmp(version, PGS_VERSION) == 0;
+	if (current && !creating_extension)
+		checked = MyProc->lxid;
+	return current;
+}
+
+/* ERROR unless the extension's objects here are this library's version */
+void
+pgs_check_catalog(void)
+{
+	if (!pgs_catalog_current())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_stream's objects in this database are version %s, but its library is version %s",
+						pgs_installed_version(), PGS_VERSION),
+				 errhint("Run ALTER EXTENSION pg_stream UPDATE.")));
 }
 
 /*

@@ -114,13 +114,27 @@ meta_plan(const char *sql, int nargs, Oid *argtypes)
  * The caller reads the result, then calls SPI_finish.
  */
 static void
-meta_exec(const char *sql, int nargs, Oid *argtypes, Datum *args, const char *nulls,
-		  bool read_only, long count, int expected, const char *what)
+meta_exec_any(const char *sql, int nargs, Oid *argtypes, Datum *args, const char *nulls,
+			  bool read_only, long count, int expected, const char *what)
 {
 	SPI_connect();
 	if (SPI_execute_plan(meta_plan(sql, nargs, argtypes), args, nulls, read_only,
 						 count) != expected)
 		elog(ERROR, "could not %s", what);
+}
+
+/*
+ * The same, on tables this library was built for: the rows are read and
+ * written column by column (pgs_check_catalog, base/util.c). Only
+ * meta_cq_exists and meta_forget_dropped, which name columns every
+ * version has, run before ALTER EXTENSION pg_stream UPDATE.
+ */
+static void
+meta_exec(const char *sql, int nargs, Oid *argtypes, Datum *args, const char *nulls,
+		  bool read_only, long count, int expected, const char *what)
+{
+	pgs_check_catalog();
+	meta_exec_any(sql, nargs, argtypes, args, nulls, read_only, count, expected, what);
 }
 
 /*------------------------------------------------------------------------
@@ -279,7 +293,7 @@ meta_cq_exists(Oid view)
 	if (get_rel_relkind(view) != RELKIND_MATVIEW)
 		return false;
 	pgs_become_superuser(&saved);
-	meta_exec("SELECT 1 FROM stream.cq WHERE view = $1",
+	meta_exec_any("SELECT 1 FROM stream.cq WHERE view = $1",
 			  1, argtypes, args, NULL, true, 1, SPI_OK_SELECT,
 			  "read stream.cq");
 	found = SPI_processed > 0;

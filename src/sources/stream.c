@@ -211,6 +211,9 @@ buffer_relid(void)
 	Oid			nsp = get_namespace_oid(PG_STREAM_SCHEMA, false);
 	Oid			relid = get_relname_relid("buffer", nsp);
 
+	/* its chunks are formed and read column by column */
+	pgs_check_catalog();
+
 	if (!OidIsValid(relid))
 		elog(ERROR, "relation stream.buffer is missing");
 	return relid;
@@ -229,8 +232,9 @@ buffer_index_relid(void)
 
 /*
  * Scan the chunks of stream relid that position p does not cover, in xid
- * order (and a transaction's in the order it wrote them), skipping the current transaction's own if skip_own. For each
- * chunk, call fn; it returns false to stop before that chunk.
+ * order (and a transaction's in the order it wrote them), skipping the
+ * current transaction's own if skip_own. For each chunk, call fn; it
+ * returns false to stop before that chunk.
  */
 typedef bool (*chunk_fn) (void *arg, uint64 xid, int32 nrows, TupleTableSlot *bslot);
 

@@ -1,0 +1,556 @@
+/* pg_stream--0.2.sql: objects of the pg_stream extension (schema "stream") */
+
+\echo Use "CREATE EXTENSION pg_stream" to load this file. \quit
+
+-- Every object is schema-qualified, so that a hostile search_path cannot
+-- redirect this script.
+
+------------------------------------------------------------------------
+-- Sources: one foreign-data wrapper per kind of stream.
+------------------------------------------------------------------------
+
+CREATE FUNCTION stream.stream_fdw_handler()
+RETURNS pg_catalog.fdw_handler
+AS 'MODULE_PATHNAME', 'stream_fdw_handler'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION stream.stream_fdw_validator(pg_catalog.text[], pg_catalog.oid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'stream_fdw_validator'
+LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER stream
+	HANDLER stream.stream_fdw_handler
+	VALIDATOR stream.stream_fdw_validator;
+CREATE SERVER stream FOREIGN DATA WRAPPER stream;
+
+CREATE FUNCTION stream.rate_fdw_handler()
+RETURNS pg_catalog.fdw_handler
+AS 'MODULE_PATHNAME', 'rate_fdw_handler'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION stream.rate_fdw_validator(pg_catalog.text[], pg_catalog.oid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'rate_fdw_validator'
+LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER rate
+	HANDLER stream.rate_fdw_handler
+	VALIDATOR stream.rate_fdw_validator;
+CREATE SERVER rate FOREIGN DATA WRAPPER rate;
+
+CREATE FUNCTION stream.kafka_fdw_handler()
+RETURNS pg_catalog.fdw_handler
+AS 'MODULE_PATHNAME', 'kafka_fdw_handler'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION stream.kafka_fdw_validator(pg_catalog.text[], pg_catalog.oid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'kafka_fdw_validator'
+LANGUAGE C STRICT;
+
+-- No server: users create one per cluster, with its brokers.
+CREATE FOREIGN DATA WRAPPER kafka
+	HANDLER stream.kafka_fdw_handler
+	VALIDATOR stream.kafka_fdw_validator;
+
+CREATE FUNCTION stream.file_fdw_handler()
+RETURNS pg_catalog.fdw_handler
+AS 'MODULE_PATHNAME', 'file_fdw_handler'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION stream.file_fdw_validator(pg_catalog.text[], pg_catalog.oid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'file_fdw_validator'
+LANGUAGE C STRICT;
+
+-- A file server has no options: the directory is the table's. Reading
+-- server files is for pg_read_server_files, as for COPY FROM a file.
+CREATE FOREIGN DATA WRAPPER file
+	HANDLER stream.file_fdw_handler
+	VALIDATOR stream.file_fdw_validator;
+CREATE SERVER file FOREIGN DATA WRAPPER file;
+GRANT USAGE ON FOREIGN SERVER file TO pg_read_server_files;
+
+CREATE FUNCTION stream.socket_fdw_handler()
+RETURNS pg_catalog.fdw_handler
+AS 'MODULE_PATHNAME', 'socket_fdw_handler'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION stream.socket_fdw_validator(pg_catalog.text[], pg_catalog.oid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'socket_fdw_validator'
+LANGUAGE C STRICT;
+
+-- No server: a superuser creates one per host and port, and may grant
+-- USAGE on it.
+CREATE FOREIGN DATA WRAPPER socket
+	HANDLER stream.socket_fdw_handler
+	VALIDATOR stream.socket_fdw_validator;
+
+------------------------------------------------------------------------
+-- Internal tables. They are the truth: positions, state and counters
+-- change in the same transaction as the view, so a crash can never
+-- separate them.
+------------------------------------------------------------------------
+
+-- Rows inserted into "stream" foreign tables, packed many to a row (see
+-- src/sources/stream.c). xid is the inserting transaction's full id;
+-- positions are snapshots over it. (stream is a regclass so that pg_dump
+-- writes it by name.)
+CREATE TABLE stream.buffer (
+	stream  pg_catalog.regclass NOT NULL,
+	xid     pg_catalog.int8   NOT NULL,
+	nrows   pg_catalog.int4   NOT NULL,
+	data    pg_catalog.bytea  NOT NULL,
+	seq     pg_catalog.int8   NOT NULL DEFAULT 0	-- a transaction's chunks in order
+) WITH (toast_tuple_target = 8160, autovacuum_vacuum_scale_factor = 0.02);
+ALTER TABLE stream.buffer ALTER COLUMN data SET STORAGE EXTERNAL;
+CREATE INDEX buffer_stream_xid ON stream.buffer (stream, xid, seq);
+
+-- One row per continuous query (a materialized view over streams).
+CREATE TABLE stream.cq (
+	view          pg_catalog.regclass PRIMARY KEY,
+	state_table   pg_catalog.regclass,	-- aggregations: the groups' states
+	rows_table    pg_catalog.regclass,	-- a copy of the final rows, for pg_dump
+	options       pg_catalog.text[],	-- WITH (...) options, as name=value
+	enabled       pg_catalog.bool NOT NULL DEFAULT true,
+	failed        pg_catalog.bool NOT NULL DEFAULT false,
+	last_error    pg_catalog.text,
+	batches       pg_catalog.int8 NOT NULL DEFAULT 0,
+	rows_in       pg_catalog.int8 NOT NULL DEFAULT 0,
+	rows_out      pg_catalog.int8 NOT NULL DEFAULT 0,
+	rows_late     pg_catalog.int8 NOT NULL DEFAULT 0,
+	rows_bad      pg_catalog.int8 NOT NULL DEFAULT 0,
+	last_batch_at pg_catalog.timestamptz,
+	last_batch_ms pg_catalog.float8,
+	watermark     pg_catalog.timestamptz,	-- event time: latest seen - delay
+	created_at    pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	seen_tables   pg_catalog.regclass[]	-- DISTINCT: the keys seen, per filter
+);
+
+-- Where each continuous query is in each of its streams.
+CREATE TABLE stream.positions (
+	view     pg_catalog.regclass NOT NULL,
+	stream   pg_catalog.regclass NOT NULL,
+	position pg_catalog.jsonb NOT NULL,
+	max_event_time pg_catalog.timestamptz,	-- the latest event time read
+	join_state pg_catalog.regclass,		-- a join of two streams: this side's rows
+	state_rows pg_catalog.int8 NOT NULL DEFAULT 0,	-- rows in join_state
+	PRIMARY KEY (view, stream)
+);
+
+-- The last batches of each query (pruned to pg_stream.progress_batches).
+CREATE TABLE stream.batch_log (
+	view           pg_catalog.regclass NOT NULL,
+	batch_id       pg_catalog.int8 NOT NULL,
+	started_at     pg_catalog.timestamptz NOT NULL,
+	duration_ms    pg_catalog.float8 NOT NULL,
+	rows_in        pg_catalog.int8 NOT NULL,
+	rows_out       pg_catalog.int8 NOT NULL,
+	watermark      pg_catalog.timestamptz,
+	start_position pg_catalog.jsonb,
+	end_position   pg_catalog.jsonb,
+	state_rows     pg_catalog.int8,
+	PRIMARY KEY (view, batch_id)
+);
+
+-- Dead letters: records a source could not decode.
+CREATE TABLE stream.errors (
+	id        pg_catalog.int8 GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	stream    pg_catalog.regclass,
+	view      pg_catalog.regclass,
+	position  pg_catalog.jsonb,
+	payload   pg_catalog.text,
+	error     pg_catalog.text NOT NULL,
+	at        pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+-- pg_dump dumps the contents of these tables (CREATE EXTENSION makes
+-- them empty), and the state and row tables in schema stream as ordinary
+-- tables; a dumped continuous view is created WITH NO DATA and its
+-- REFRESH adopts them (see "Backup and restore" in the README).
+-- (rows of a stream that no view reads are garbage, not dumped)
+SELECT pg_catalog.pg_extension_config_dump('stream.buffer',
+	'WHERE EXISTS (SELECT FROM stream.positions p WHERE p.stream OPERATOR(pg_catalog.=) buffer.stream)');
+SELECT pg_catalog.pg_extension_config_dump('stream.cq', '');
+SELECT pg_catalog.pg_extension_config_dump('stream.positions', '');
+SELECT pg_catalog.pg_extension_config_dump('stream.batch_log', '');
+SELECT pg_catalog.pg_extension_config_dump('stream.errors', '');
+SELECT pg_catalog.pg_extension_config_dump('stream.errors_id_seq', '');
+
+------------------------------------------------------------------------
+-- Functions
+------------------------------------------------------------------------
+
+-- Window start of the tumbling window of "size" that holds "ts".
+CREATE FUNCTION stream.tumble(ts pg_catalog.timestamptz, size pg_catalog.interval,
+							  origin pg_catalog.timestamptz DEFAULT '2000-01-01 00:00:00+00')
+RETURNS pg_catalog.timestamptz
+AS 'MODULE_PATHNAME', 'stream_tumble_tstz'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION stream.tumble(ts pg_catalog.timestamp, size pg_catalog.interval,
+							  origin pg_catalog.timestamp DEFAULT '2000-01-01 00:00:00')
+RETURNS pg_catalog.timestamp
+AS 'MODULE_PATHNAME', 'stream_tumble_ts'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Start of every sliding window of "size", one every "slide", that holds "ts".
+CREATE FUNCTION stream.hop(ts pg_catalog.timestamptz, size pg_catalog.interval,
+						   slide pg_catalog.interval,
+						   origin pg_catalog.timestamptz DEFAULT '2000-01-01 00:00:00+00')
+RETURNS SETOF pg_catalog.timestamptz
+AS 'MODULE_PATHNAME', 'stream_hop'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 2;
+
+CREATE FUNCTION stream.hop(ts pg_catalog.timestamp, size pg_catalog.interval,
+						   slide pg_catalog.interval,
+						   origin pg_catalog.timestamp DEFAULT '2000-01-01 00:00:00')
+RETURNS SETOF pg_catalog.timestamp
+AS 'MODULE_PATHNAME', 'stream_hop'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 2;
+
+-- Deduplication (engine/dedup.c): the filter pg_stream puts in a batch's
+-- query in place of DISTINCT. It runs only inside a batch; a continuous
+-- view that calls it itself is refused.
+CREATE FUNCTION stream._first_seen(VARIADIC "any")
+RETURNS pg_catalog.bool
+AS 'MODULE_PATHNAME', 'stream_first_seen'
+LANGUAGE C VOLATILE COST 1000;
+
+CREATE FUNCTION stream.start(pg_catalog.regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'stream_start'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION stream.stop(pg_catalog.regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'stream_stop'
+LANGUAGE C STRICT;
+
+-- Run-time status of the worker of each query (from shared memory):
+-- waiting is true while its source is unreachable; tries, how many times
+-- in a row its batch has failed.
+CREATE FUNCTION stream._worker_status(
+	OUT view pg_catalog.oid, OUT pid pg_catalog.int4, OUT note pg_catalog.text,
+	OUT waiting pg_catalog.bool, OUT tries pg_catalog.int4)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'stream_worker_status'
+LANGUAGE C STRICT;
+
+-- Query slots (pg_stream.max_queries) free in the whole cluster.
+CREATE FUNCTION stream._slots_free()
+RETURNS pg_catalog.int4
+AS 'MODULE_PATHNAME', 'stream_slots_free'
+LANGUAGE C STRICT;
+
+-- Called by the sql_drop event trigger: forget dropped queries and streams.
+CREATE FUNCTION stream._on_drop()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'stream_on_drop'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER stream_on_drop ON sql_drop
+	EXECUTE FUNCTION stream._on_drop();
+
+------------------------------------------------------------------------
+-- Monitoring views (Spark's StreamingQueryProgress, in SQL)
+------------------------------------------------------------------------
+
+-- Input not yet read by a query, where its sources can tell.
+CREATE FUNCTION stream._lag(pg_catalog.regclass)
+RETURNS pg_catalog.int8
+AS 'MODULE_PATHNAME', 'stream_lag'
+LANGUAGE C STRICT;
+
+-- An option of a continuous view, from stream.cq.options.
+CREATE FUNCTION stream._option(options pg_catalog.text[], name pg_catalog.text)
+RETURNS pg_catalog.text
+LANGUAGE sql IMMUTABLE
+AS $$
+	SELECT pg_catalog.substr(o, pg_catalog.length(name) + 2)
+	FROM pg_catalog.unnest(options) AS o
+	WHERE pg_catalog.starts_with(o, name OPERATOR(pg_catalog.||) '=')
+$$;
+
+-- Who may see what (as pg_stat_activity): a row only to the roles with the
+-- privileges of the view's owner (its owner, members of the owner's role,
+-- superusers), and to pg_read_all_stats, which sees the figures but not
+-- what may quote the data (last_error, positions). security_barrier: a
+-- user's function in a WHERE clause never sees the rows filtered out.
+CREATE FUNCTION stream._may_see(view pg_catalog.oid, OUT owner_member pg_catalog.bool,
+								OUT visible pg_catalog.bool)
+AS 'MODULE_PATHNAME', 'stream_may_see'
+LANGUAGE C STABLE STRICT;
+
+CREATE VIEW stream.queries WITH (security_barrier) AS
+SELECT
+	c.view AS name,
+	CASE
+		WHEN c.failed THEN 'failed'
+		WHEN NOT c.enabled THEN 'stopped'
+		WHEN w.waiting THEN 'waiting'
+		WHEN w.pid IS NOT NULL THEN 'running'
+		WHEN w.note IS NOT NULL OR v.slots_full THEN 'waiting'
+		ELSE 'idle'
+	END AS status,
+	COALESCE(stream._option(c.options, 'trigger'), 'default') AS trigger,
+	COALESCE(stream._option(c.options, 'output_mode'),
+			 CASE WHEN c.state_table IS NULL THEN 'append' ELSE 'update' END)
+		AS output_mode,
+	c.batches,
+	c.rows_in,
+	c.rows_out,
+	c.rows_late,
+	c.rows_bad,
+	c.last_batch_at,
+	c.last_batch_ms,
+	p.input_rows_per_sec,
+	p.processed_rows_per_sec,
+	c.watermark,
+	stream._lag(c.view) AS lag,
+	COALESCE(p.state_rows, 0) AS state_rows,
+	(SELECT pg_catalog.jsonb_object_agg(j.stream::pg_catalog.text, j.state_rows)
+	 FROM stream.positions j
+	 WHERE j.view OPERATOR(pg_catalog.=) c.view AND j.join_state IS NOT NULL)
+		AS state_rows_by_stream,
+	CASE WHEN s.owner_member OR e.msg IS NULL THEN e.msg
+		 ELSE '<insufficient privilege>' END AS last_error,
+	w.pid AS worker_pid,
+	COALESCE(w.tries, 0) AS tries
+FROM stream.cq c
+CROSS JOIN LATERAL stream._may_see(c.view) s
+LEFT JOIN stream._worker_status() w ON w.view OPERATOR(pg_catalog.=) c.view
+CROSS JOIN LATERAL (
+	SELECT c.enabled AND NOT c.failed AND w.view IS NULL
+		AND (SELECT r.relispopulated FROM pg_catalog.pg_class r
+			 WHERE r.oid OPERATOR(pg_catalog.=) c.view)
+		AND (SELECT stream._slots_free()) OPERATOR(pg_catalog.=) 0 AS slots_full
+) v
+CROSS JOIN LATERAL (
+	SELECT COALESCE(c.last_error, w.note,
+		CASE WHEN NOT (SELECT r.relispopulated FROM pg_catalog.pg_class r
+					   WHERE r.oid OPERATOR(pg_catalog.=) c.view)
+		THEN 'restored, not populated yet: REFRESH MATERIALIZED VIEW resumes it' END,
+		CASE WHEN v.slots_full
+		THEN 'waiting for a query slot: all pg_stream.max_queries slots are taken' END) AS msg
+) e
+LEFT JOIN LATERAL (
+	SELECT
+		(pg_catalog.sum(b.rows_in) / NULLIF(EXTRACT(epoch FROM
+			pg_catalog.max(b.started_at) OPERATOR(pg_catalog.-) pg_catalog.min(b.started_at)), 0))::pg_catalog.float8
+			AS input_rows_per_sec,
+		(pg_catalog.sum(b.rows_in) / NULLIF(pg_catalog.sum(b.duration_ms), 0) * 1000)::pg_catalog.float8
+			AS processed_rows_per_sec,
+		(pg_catalog.array_agg(b.state_rows ORDER BY b.batch_id DESC))[1] AS state_rows
+	FROM (SELECT * FROM stream.batch_log b1 WHERE b1.view OPERATOR(pg_catalog.=) c.view
+		  ORDER BY b1.batch_id DESC LIMIT 10) b
+) p ON true
+WHERE s.visible;
+
+-- The last batches of each query (positions name files and offsets: only
+-- for the owner's roles).
+CREATE VIEW stream.progress WITH (security_barrier) AS
+SELECT b.view AS name, b.batch_id, b.started_at, b.duration_ms, b.rows_in, b.rows_out,
+	   b.watermark,
+	   CASE WHEN s.owner_member THEN b.start_position END AS start_position,
+	   CASE WHEN s.owner_member THEN b.end_position END AS end_position,
+	   b.state_rows
+FROM stream.batch_log b
+CROSS JOIN LATERAL stream._may_see(b.view) s
+WHERE s.visible;
+
+-- Dead letters hold the records themselves: a row only for the roles with
+-- the privileges of its view's owner (and superusers, who bypass row
+-- security).
+ALTER TABLE stream.errors ENABLE ROW LEVEL SECURITY;
+CREATE POLICY errors_of_visible_views ON stream.errors FOR SELECT
+	USING ((stream._may_see(view)).owner_member);
+
+-- Anyone may declare streams (as anyone may create tables); reading and
+-- writing them then follows the foreign tables' own privileges.
+GRANT USAGE ON SCHEMA stream TO PUBLIC;
+GRANT USAGE ON FOREIGN SERVER stream, rate TO PUBLIC;
+GRANT SELECT ON stream.queries, stream.progress, stream.errors TO PUBLIC;
+
+------------------------------------------------------------------------
+-- List aggregates (engine/listagg.c)
+------------------------------------------------------------------------
+
+-- PostgreSQL 15 cannot combine the states of string_agg, array_agg,
+-- json_agg, jsonb_agg and jsonb_object_agg. A batch of a continuous view
+-- runs these instead, with the same arguments and results, whose states
+-- pg_stream combines. The support functions check that they run inside
+-- an aggregate; only the aggregates may be executed by PUBLIC (a view's
+-- owner runs them).
+
+CREATE FUNCTION stream._listagg_combine(pg_catalog.internal, pg_catalog.internal)
+RETURNS pg_catalog.internal
+AS 'MODULE_PATHNAME', 'stream_listagg_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._listagg_serial(pg_catalog.internal)
+RETURNS pg_catalog.bytea
+AS 'MODULE_PATHNAME', 'stream_listagg_serial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION stream._listagg_deserial(pg_catalog.bytea, pg_catalog.internal)
+RETURNS pg_catalog.internal
+AS 'MODULE_PATHNAME', 'stream_listagg_deserial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION stream._string_agg_transfn(pg_catalog.internal, pg_catalog.text, pg_catalog.text)
+RETURNS pg_catalog.internal
+AS 'MODULE_PATHNAME', 'stream_string_agg_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._string_agg_transfn(pg_catalog.internal, pg_catalog.bytea, pg_catalog.bytea)
+RETURNS pg_catalog.internal
+AS 'MODULE_PATHNAME', 'stream_string_agg_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._string_agg_text_final(pg_catalog.internal)
+RETURNS pg_catalog.text
+AS 'MODULE_PATHNAME', 'stream_string_agg_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._string_agg_bytea_final(pg_catalog.internal)
+RETURNS pg_catalog.bytea
+AS 'MODULE_PATHNAME', 'stream_string_agg_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE stream._string_agg(pg_catalog.text, pg_catalog.text) (
+	SFUNC = stream._string_agg_transfn, STYPE = pg_catalog.internal,
+	FINALFUNC = stream._string_agg_text_final,
+	COMBINEFUNC = stream._listagg_combine,
+	SERIALFUNC = stream._listagg_serial, DESERIALFUNC = stream._listagg_deserial,
+	PARALLEL = SAFE);
+
+CREATE AGGREGATE stream._string_agg(pg_catalog.bytea, pg_catalog.bytea) (
+	SFUNC = stream._string_agg_transfn, STYPE = pg_catalog.internal,
+	FINALFUNC = stream._string_agg_bytea_final,
+	COMBINEFUNC = stream._listagg_combine,
+	SERIALFUNC = stream._listagg_serial, DESERIALFUNC = stream._listagg_deserial,
+	PARALLEL = SAFE);
+
+-- json_agg and to_json are STABLE (output functions), so these are too.
+CREATE FUNCTION stream._json_agg_transfn(pg_catalog.internal, pg_catalog.anyelement)
+RETURNS pg_catalog.internal
+AS 'MODULE_PATHNAME', 'stream_json_agg_transfn'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._json_agg_final(pg_catalog.internal)
+RETURNS pg_catalog.json
+AS 'MODULE_PATHNAME', 'stream_json_agg_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE stream._json_agg(pg_catalog.anyelement) (
+	SFUNC = stream._json_agg_transfn, STYPE = pg_catalog.internal,
+	FINALFUNC = stream._json_agg_final,
+	COMBINEFUNC = stream._listagg_combine,
+	SERIALFUNC = stream._listagg_serial, DESERIALFUNC = stream._listagg_deserial,
+	PARALLEL = SAFE);
+
+CREATE FUNCTION stream._jsonb_agg_transfn(pg_catalog.internal, pg_catalog.anyelement)
+RETURNS pg_catalog.internal
+AS 'MODULE_PATHNAME', 'stream_jsonb_agg_transfn'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._jsonb_agg_final(pg_catalog.internal)
+RETURNS pg_catalog.jsonb
+AS 'MODULE_PATHNAME', 'stream_jsonb_agg_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE stream._jsonb_agg(pg_catalog.anyelement) (
+	SFUNC = stream._jsonb_agg_transfn, STYPE = pg_catalog.internal,
+	FINALFUNC = stream._jsonb_agg_final,
+	COMBINEFUNC = stream._listagg_combine,
+	SERIALFUNC = stream._listagg_serial, DESERIALFUNC = stream._listagg_deserial,
+	PARALLEL = SAFE);
+
+CREATE FUNCTION stream._jsonb_object_agg_transfn(pg_catalog.internal, "any", "any")
+RETURNS pg_catalog.internal
+AS 'MODULE_PATHNAME', 'stream_jsonb_object_agg_transfn'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._jsonb_object_agg_final(pg_catalog.internal)
+RETURNS pg_catalog.jsonb
+AS 'MODULE_PATHNAME', 'stream_jsonb_object_agg_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- stored with each key once (its last value)
+CREATE FUNCTION stream._jsonb_object_agg_serial(pg_catalog.internal)
+RETURNS pg_catalog.bytea
+AS 'MODULE_PATHNAME', 'stream_jsonb_object_agg_serial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE AGGREGATE stream._jsonb_object_agg("any", "any") (
+	SFUNC = stream._jsonb_object_agg_transfn, STYPE = pg_catalog.internal,
+	FINALFUNC = stream._jsonb_object_agg_final,
+	COMBINEFUNC = stream._listagg_combine,
+	SERIALFUNC = stream._jsonb_object_agg_serial, DESERIALFUNC = stream._listagg_deserial,
+	PARALLEL = SAFE);
+
+-- array_agg's state is the array: no serialization, and a restore reads
+-- it back as an array of the element type's new OID.
+CREATE FUNCTION stream._array_agg_transfn(pg_catalog.anyarray, pg_catalog.anynonarray)
+RETURNS pg_catalog.anyarray
+AS 'MODULE_PATHNAME', 'stream_array_agg_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._array_agg_array_transfn(pg_catalog.anyarray, pg_catalog.anyarray)
+RETURNS pg_catalog.anyarray
+AS 'MODULE_PATHNAME', 'stream_array_agg_array_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION stream._array_agg_combine(pg_catalog.anyarray, pg_catalog.anyarray)
+RETURNS pg_catalog.anyarray
+AS 'MODULE_PATHNAME', 'stream_array_agg_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE stream._array_agg(pg_catalog.anynonarray) (
+	SFUNC = stream._array_agg_transfn, STYPE = pg_catalog.anyarray,
+	COMBINEFUNC = stream._array_agg_combine, PARALLEL = SAFE);
+
+CREATE AGGREGATE stream._array_agg(pg_catalog.anyarray) (
+	SFUNC = stream._array_agg_array_transfn, STYPE = pg_catalog.anyarray,
+	COMBINEFUNC = stream._array_agg_combine, PARALLEL = SAFE);
+
+REVOKE EXECUTE ON FUNCTION
+	stream._listagg_combine(pg_catalog.internal, pg_catalog.internal),
+	stream._listagg_serial(pg_catalog.internal),
+	stream._listagg_deserial(pg_catalog.bytea, pg_catalog.internal),
+	stream._string_agg_transfn(pg_catalog.internal, pg_catalog.text, pg_catalog.text),
+	stream._string_agg_transfn(pg_catalog.internal, pg_catalog.bytea, pg_catalog.bytea),
+	stream._string_agg_text_final(pg_catalog.internal),
+	stream._string_agg_bytea_final(pg_catalog.internal),
+	stream._json_agg_transfn(pg_catalog.internal, pg_catalog.anyelement),
+	stream._json_agg_final(pg_catalog.internal),
+	stream._jsonb_agg_transfn(pg_catalog.internal, pg_catalog.anyelement),
+	stream._jsonb_agg_final(pg_catalog.internal),
+	stream._jsonb_object_agg_transfn(pg_catalog.internal, "any", "any"),
+	stream._jsonb_object_agg_final(pg_catalog.internal),
+	stream._jsonb_object_agg_serial(pg_catalog.internal),
+	stream._array_agg_transfn(pg_catalog.anyarray, pg_catalog.anynonarray),
+	stream._array_agg_array_transfn(pg_catalog.anyarray, pg_catalog.anyarray),
+	stream._array_agg_combine(pg_catalog.anyarray, pg_catalog.anyarray)
+FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- Session windows (engine/session.c)
+------------------------------------------------------------------------
+
+-- The session window of one row: [ts, ts + gap). In GROUP BY, the rows of
+-- the same other keys whose windows overlap (rows less than "gap" apart)
+-- form one session, [first event, last event + gap). NULL for an
+-- infinite ts.
+CREATE FUNCTION stream.session(ts pg_catalog.timestamptz, gap pg_catalog.interval)
+RETURNS pg_catalog.tstzrange
+AS 'MODULE_PATHNAME', 'stream_session_tstz'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION stream.session(ts pg_catalog.timestamp, gap pg_catalog.interval)
+RETURNS pg_catalog.tsrange
+AS 'MODULE_PATHNAME', 'stream_session_ts'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

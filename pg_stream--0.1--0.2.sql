@@ -16,6 +16,10 @@ CREATE INDEX buffer_stream_xid ON stream.buffer (stream, xid, seq);
 
 ALTER TABLE stream.cq ADD COLUMN seen_tables pg_catalog.regclass[];
 
+-- The late rows of each batch (stream.progress); NULL for 0.1's batches,
+-- which did not count them.
+ALTER TABLE stream.batch_log ADD COLUMN rows_late pg_catalog.int8;
+
 -- The monitoring views are made again over the new _worker_status.
 DROP VIEW stream.queries;
 DROP VIEW stream.progress;
@@ -127,7 +131,7 @@ SELECT b.view AS name, b.batch_id, b.started_at, b.duration_ms, b.rows_in, b.row
 	   b.watermark,
 	   CASE WHEN s.owner_member THEN b.start_position END AS start_position,
 	   CASE WHEN s.owner_member THEN b.end_position END AS end_position,
-	   b.state_rows
+	   b.state_rows, b.rows_late
 FROM stream.batch_log b
 CROSS JOIN LATERAL stream._may_see(b.view) s
 WHERE s.visible;

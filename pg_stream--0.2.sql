@@ -152,6 +152,7 @@ CREATE TABLE stream.batch_log (
 	start_position pg_catalog.jsonb,
 	end_position   pg_catalog.jsonb,
 	state_rows     pg_catalog.int8,
+	rows_late      pg_catalog.int8,	-- late rows it dropped (NULL: a batch of 0.1)
 	PRIMARY KEY (view, batch_id)
 );
 
@@ -356,7 +357,7 @@ SELECT b.view AS name, b.batch_id, b.started_at, b.duration_ms, b.rows_in, b.row
 	   b.watermark,
 	   CASE WHEN s.owner_member THEN b.start_position END AS start_position,
 	   CASE WHEN s.owner_member THEN b.end_position END AS end_position,
-	   b.state_rows
+	   b.state_rows, b.rows_late
 FROM stream.batch_log b
 CROSS JOIN LATERAL stream._may_see(b.view) s
 WHERE s.visible;

@@ -357,7 +357,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE
 		WHEN v IS NULL THEN '-'
-		WHEN v <> v OR v IN ('Infinity', '-Infinity') THEN v::text
+		WHEN v IN ('NaN', 'Infinity', '-Infinity') THEN v::text
 		WHEN abs(v) >= 100 THEN round(v::numeric)::text
 		ELSE trim_scale(round(v::numeric, 2))::text
 	END
@@ -392,7 +392,7 @@ DECLARE
 	marks text := '';
 	svg text;
 BEGIN
-	SELECT max(v) INTO ymax FROM unnest(vals) v WHERE v = v;	-- not NaN
+	SELECT max(v) INTO ymax FROM unnest(vals) v WHERE v <> 'NaN';
 	SELECT v INTO lastv FROM unnest(vals) WITH ORDINALITY u(v, i)
 	WHERE v IS NOT NULL ORDER BY i DESC LIMIT 1;
 	svg := format('<svg class="chart" data-view="%s" data-chart="%s" width="300" height="150" '
@@ -424,10 +424,10 @@ BEGIN
 						 l, b, r, b, l, (t + b) / 2, r, (t + b) / 2, l, t, r, t,
 						 l - 4, b + 4, l - 4, (t + b) / 2 + 4, stream._html(stream._dashboard_num(ymax / 2)),
 						 l - 4, t + 4, stream._html(stream._dashboard_num(ymax)),
-						 l, ids[1], r, ids[n]);
+						 l, stream._html(ids[1]::text), r, stream._html(ids[n]::text));
 	bw := greatest(1, (r - l) / n * 0.6);
 	FOR i IN 1 .. n LOOP
-		CONTINUE WHEN vals[i] IS NULL OR vals[i] <> vals[i];
+		CONTINUE WHEN vals[i] IS NULL OR vals[i] = 'NaN';
 		IF bars THEN
 			x := l + (i - 0.5) * (r - l) / n;
 		ELSIF n = 1 THEN
@@ -441,13 +441,15 @@ BEGIN
 									 'data-batch="%s" data-value="%s"><title>batch %s: %s %s</title></rect>',
 									 round((x - bw / 2)::numeric, 1), round(y::numeric, 1),
 									 round(bw::numeric, 1), round((b - y)::numeric, 1),
-									 ids[i], vals[i], ids[i], stream._html(vals[i]::text), stream._html(unit));
+									 stream._html(ids[i]::text), stream._html(vals[i]::text),
+									 stream._html(ids[i]::text), stream._html(vals[i]::text), stream._html(unit));
 		ELSE
 			pts := pts || round(x::numeric, 1) || ',' || round(y::numeric, 1) || ' ';
 			marks := marks || format('<circle cx="%s" cy="%s" r="2.5" class="pt" '
 									 'data-batch="%s" data-value="%s"><title>batch %s: %s %s</title></circle>',
 									 round(x::numeric, 1), round(y::numeric, 1),
-									 ids[i], vals[i], ids[i], stream._html(vals[i]::text), stream._html(unit));
+									 stream._html(ids[i]::text), stream._html(vals[i]::text),
+									 stream._html(ids[i]::text), stream._html(vals[i]::text), stream._html(unit));
 		END IF;
 	END LOOP;
 	IF pts <> '' THEN
@@ -525,7 +527,7 @@ BEGIN
 					 WHEN c IN ('name', 'status', 'trigger', 'output_mode', 'watermark',
 								'last_batch_at') THEN 't' ELSE 'n' END
 				|| CASE WHEN c = 'status' THEN ' s-' || stream._html(v) ELSE '' END,
-				stream._html(view), c,
+				stream._html(view), stream._html(c),
 				CASE WHEN v IS NULL THEN '' ELSE ' data-value="' || stream._html(v) || '"' END,
 				CASE WHEN v IS NULL THEN '-'
 					 WHEN c = ANY (rates) THEN stream._html(stream._dashboard_num(v::float8))

@@ -83,6 +83,9 @@ SELECT wait_for($$(SELECT last_error IS NOT NULL FROM stream.queries WHERE name 
 SET ROLE dash_alice;
 SELECT stream.stop('dash_bad');
 RESET ROLE;
+-- its worker gone, what the page and stream.queries read of it holds still
+SELECT wait_for($$(SELECT worker_pid IS NULL AND tries = 0 FROM stream.queries
+	WHERE name = 'dash_bad'::regclass)$$);
 
 SET ROLE dash_bob;
 CREATE FOREIGN TABLE dash_bob_src (x int) SERVER stream;

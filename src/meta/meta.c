@@ -838,10 +838,10 @@ meta_position_set_join_state(Oid view, Oid stream, Oid join_state)
 void
 meta_batch_log_insert(const BatchRecord *rec)
 {
-	Oid			argtypes[10] = {OIDOID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID,
-	INT8OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
-	Datum		args[10];
-	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[11] = {OIDOID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID,
+	INT8OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, INT8OID};
+	Datum		args[11];
+	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	Assert(OidIsValid(rec->view) && rec->batch_id > 0);
 	Assert(rec->start_position != NULL && rec->end_position != NULL);
@@ -858,11 +858,13 @@ meta_batch_log_insert(const BatchRecord *rec)
 	/* the watermark the batch ran with, as Spark's progress shows it */
 	args[9] = TimestampTzGetDatum(rec->ran_watermark);
 	nulls[9] = rec->ran_has_watermark ? ' ' : 'n';
+	/* the rows this batch dropped as late: what it added to stream.cq's */
+	args[10] = Int64GetDatum(rec->rows_late);
 	meta_exec("INSERT INTO stream.batch_log (view, batch_id, started_at, "
 			  "duration_ms, rows_in, rows_out, start_position, end_position, "
-			  "state_rows, watermark) "
-			  "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10)",
-			  10, argtypes, args, nulls, false, 0, SPI_OK_INSERT,
+			  "state_rows, watermark, rows_late) "
+			  "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11)",
+			  11, argtypes, args, nulls, false, 0, SPI_OK_INSERT,
 			  "insert into stream.batch_log");
 	SPI_finish();
 }

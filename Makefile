@@ -35,6 +35,7 @@ OBJS = \
 	src/sources/kafka/conf.o \
 	src/sources/kafka/reader.o \
 	src/sources/kafka/producer.o \
+	src/sources/kafka/outbox.o \
 	src/sources/kafka/import.o \
 	src/sources/file/fdw.o \
 	src/sources/file/dir.o \

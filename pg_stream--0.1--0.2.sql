@@ -599,3 +599,32 @@ BEGIN
 	RETURN page || sections || '</body></html>';
 END
 $$;
+
+------------------------------------------------------------------------
+-- Exactly-once Kafka sinks (sources/kafka/outbox.c)
+------------------------------------------------------------------------
+
+-- The messages a batch makes for a kafka sink with delivery
+-- 'exactly_once', encoded in the batch's transaction, in chunks of about
+-- a megabyte (each message: key length, key, value length, value,
+-- partition). The view's worker produces them in a Kafka transaction that
+-- also writes the batch's number to the progress topic, then deletes
+-- them here. Not dumped: a restored view's transactional id is another.
+CREATE TABLE stream.outbox (
+	view     pg_catalog.regclass NOT NULL,
+	batch_id pg_catalog.int8 NOT NULL,
+	seq      pg_catalog.int4 NOT NULL,	-- a batch's chunks in order
+	sink     pg_catalog.regclass NOT NULL,	-- the kafka table
+	nmsgs    pg_catalog.int4 NOT NULL,
+	messages pg_catalog.bytea NOT NULL,
+	PRIMARY KEY (view, batch_id, seq)
+) WITH (toast_tuple_target = 8160);
+ALTER TABLE stream.outbox ALTER COLUMN messages SET STORAGE EXTERNAL;
+
+-- Per view: the last batch Kafka is known to hold, and the offset of its
+-- record in the progress topic (where a worker's recovery starts reading).
+CREATE TABLE stream.sink_progress (
+	view            pg_catalog.regclass PRIMARY KEY,
+	delivered_batch pg_catalog.int8 NOT NULL,
+	progress_offset pg_catalog.int8 NOT NULL
+);

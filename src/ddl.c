@@ -1054,6 +1054,13 @@ stream_on_drop(PG_FUNCTION_ARGS)
 	/* DROP EXTENSION: the tables are gone already */
 	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("cq", nsp)))
 		PG_RETURN_NULL();
+	/*
+	 * ALTER EXTENSION ... UPDATE drops objects of its own (views it makes
+	 * again), before the tables of the new version exist: none is a
+	 * stream or a view of the bookkeeping's.
+	 */
+	if (creating_extension)
+		PG_RETURN_NULL();
 
 	pgs_become_superuser(&saved);
 	meta_forget_dropped();

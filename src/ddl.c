@@ -42,6 +42,15 @@
  * database (sources/stream.c), the view's rows are rebuilt from the
  * state or row table, and batches resume where the dumped ones ended.
  *
+ * What \d+ says of a continuous view: its COMMENT, which pg_stream sets
+ * when the view starts ("pg_stream continuous view: output_mode update,
+ * trigger default, no sink") if it has none, and keeps up to date on
+ * ALTER ... SET / RESET only while it is still the one pg_stream wrote
+ * for the options before the change: a comment the user set (COMMENT ON)
+ * is never overwritten, and COMMENT ON ... IS NULL gives the view back to
+ * pg_stream's at the next ALTER. A comment is dumped and restored with the
+ * view, so a restored view keeps whichever it had.
+ *
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
@@ -63,6 +72,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/comment.h"
 #include "commands/defrem.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
@@ -487,6 +497,47 @@ split_options(List *options, List **ours, List **theirs)
 
 static void start_cq(CqDef *cq, Oid viewid, List *cqoptions);
 
+/* the first of the options' names given, and its value; NULL if none */
+static DefElem *
+first_option(List *options, const char *const *names)
+{
+	for (int i = 0; names[i]; i++)
+	{
+		ListCell   *lc;
+
+		foreach(lc, options)
+			if (strcmp(lfirst_node(DefElem, lc)->defname, names[i]) == 0)
+				return lfirst_node(DefElem, lc);
+	}
+	return NULL;
+}
+
+/* pg_stream's comment of a continuous view (see the top of the file) */
+static char *
+cq_comment(CqDef *cq, List *options)
+{
+	static const char *const trigger[] = {"trigger", NULL};
+	static const char *const sinks[] = {"sink", "sink_function", "sink_function_per_row",
+	"notify_channel", NULL};
+	static const char *const modes[] = {"default", "append", "update", "complete"};
+	DefElem    *t = first_option(options, trigger);
+	DefElem    *sk = first_option(options, sinks);
+
+	return psprintf("pg_stream continuous view: output_mode %s, trigger %s, %s",
+					modes[cq->mode], t ? defGetString(t) : "default",
+					sk ? psprintf("%s %s", sk->defname, defGetString(sk)) : "no sink");
+}
+
+/* the view's comment, if pg_stream wrote it for old (or it has none) */
+static void
+update_cq_comment(Oid viewid, const char *old, const char *new)
+{
+	char	   *current = GetComment(viewid, RelationRelationId, 0);
+
+	if (current == NULL || (old != NULL && strcmp(current, old) == 0))
+		CreateComments(viewid, RelationRelationId, 0, new);
+}
+
 static bool
 create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		  ProcessUtilityContext context, ParamListInfo params,
@@ -575,6 +626,7 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	mark_populated(viewid);
 	/* as the creator: its privileges on the sink count */
 	cqoptions = pgs_sink_check(viewid, cq, cqoptions);
+	update_cq_comment(viewid, NULL, cq_comment(cq, cqoptions));
 	pgs_become_superuser(&saved);
 	if (cq->is_agg)
 		staterel = create_state(cq, viewid);
@@ -776,8 +828,10 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 	ListCell   *lc;
 	List	   *cmds = NIL;
 	List	   *options = NIL;
+	char	   *old_comment = NULL;
 	bool		touched = false;
 	PgsUser		saved;
+	CqDef	   *cq;
 
 	stmt = copyObject(stmt);
 	foreach(lc, stmt->cmds)
@@ -804,6 +858,7 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 				pgs_become_superuser(&saved);
 				options = pgs_cq_options(relid);
 				pgs_restore_user(&saved);
+				old_comment = cq_comment(pgs_load_cq(relid, options), options);
 				touched = true;
 			}
 			options = pgs_options_merge(options, ours,
@@ -818,8 +873,10 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 	if (touched)
 	{
 		/* the new options must suit the query (output mode, sink, ...) */
-		options = pgs_sink_check(relid, pgs_load_cq(relid, options), options);
+		cq = pgs_load_cq(relid, options);
+		options = pgs_sink_check(relid, cq, options);
 		meta_cq_set_options(relid, DatumGetArrayTypeP(pgs_options_to_array(options)));
+		update_cq_comment(relid, old_comment, cq_comment(cq, options));
 		wake_at_commit = true;
 	}
 	stmt->cmds = cmds;

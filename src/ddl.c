@@ -42,6 +42,17 @@
  * database (sources/stream.c), the view's rows are rebuilt from the
  * state or row table, and batches resume where the dumped ones ended.
  *
+ * DROP DATABASE, ALTER DATABASE ... RENAME and CREATE DATABASE ...
+ * TEMPLATE need the database to have no other session, and its manager
+ * and workers are sessions of it. So for the statement's duration the
+ * database is paused (bgw/shmem.c): its manager stops its workers and
+ * exits, and the launcher starts none; PostgreSQL waits up to 5 s for
+ * them to leave. When the statement ends, done or failed (a user still
+ * connected), the pause is lifted and the launcher starts the manager
+ * again, which starts the views again. Only for the database's owner
+ * (and superusers), who could run the statement: anyone else's fails at
+ * PostgreSQL's own check, and must not stop the views in the meantime.
+ *
  * What \d+ says of a continuous view: its COMMENT, which pg_stream sets
  * when the view starts ("pg_stream continuous view: output_mode update,
  * trigger default, no sink") if it has none, and keeps up to date on
@@ -73,6 +84,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/comment.h"
+#include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
@@ -934,6 +946,68 @@ check_views_of_new_owner(Oid role)
 		check_new_owner(lfirst_oid(lc));
 }
 
+/*
+ * The database a DROP, a rename or a copy (a TEMPLATE) empties of its
+ * sessions, if the user owns it; else InvalidOid.
+ */
+static Oid
+database_to_empty(Node *parsetree)
+{
+	const char *name = NULL;
+	Oid			dboid;
+
+	if (IsA(parsetree, DropdbStmt))
+		name = ((DropdbStmt *) parsetree)->dbname;
+	else if (IsA(parsetree, RenameStmt) &&
+			 ((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
+		name = ((RenameStmt *) parsetree)->subname;
+	else if (IsA(parsetree, CreatedbStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((CreatedbStmt *) parsetree)->options)
+		{
+			DefElem    *def = lfirst_node(DefElem, lc);
+
+			if (strcmp(def->defname, "template") == 0 && def->arg != NULL)
+				name = defGetString(def);
+		}
+	}
+	if (name == NULL || !IsTransactionState())
+		return InvalidOid;
+	dboid = get_database_oid(name, true);
+	if (!OidIsValid(dboid) || dboid == MyDatabaseId ||
+		!pg_database_ownercheck(dboid, GetUserId()))
+		return InvalidOid;
+	return dboid;
+}
+
+/* run the statement with database dboid paused (see the top of the file) */
+static void
+run_with_database_paused(Oid dboid, PlannedStmt *pstmt, const char *queryString,
+						 bool readOnlyTree, ProcessUtilityContext context,
+						 ParamListInfo params, QueryEnvironment *queryEnv,
+						 DestReceiver *dest, QueryCompletion *qc)
+{
+	bool		paused = pgs_pause_database(dboid);
+
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		if (paused)
+			pgs_resume_database(dboid);
+	}
+	PG_END_TRY();
+}
+
 static void
 pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   bool readOnlyTree, ProcessUtilityContext context,
@@ -945,6 +1019,16 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	bool		loaded;
 	Oid			new_owner_of = InvalidOid;
 	Oid			new_owner_role = InvalidOid;
+	Oid			emptied_db;
+
+	/* in any database, with pg_stream or not: the one emptied may have it */
+	emptied_db = database_to_empty(parsetree);
+	if (OidIsValid(emptied_db))
+	{
+		run_with_database_paused(emptied_db, pstmt, queryString, readOnlyTree, context,
+								 params, queryEnv, dest, qc);
+		return;
+	}
 
 	/*
 	 * Look at the catalogs only for the statements handled here, and only

@@ -84,6 +84,30 @@ CREATE MATERIALIZED VIEW m_join WITH (trigger = 'manual') AS
 	FROM m_imps i JOIN m_clks c ON c.ad = i.ad AND c.ts BETWEEN i.ts AND i.ts + interval '1 hour';
 SELECT regexp_replace(stream.explain('m_join'), '\(cost=[^)]*\)', '(...)', 'g') AS plan;
 DROP FOREIGN TABLE m_imps, m_clks CASCADE;
+
+-- the positions in stream.progress are per stream, by name; two streams
+-- of one name (in two schemas) by their qualified names
+CREATE SCHEMA m_a;
+CREATE SCHEMA m_b;
+CREATE FOREIGN TABLE m_a.ev (ad int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE FOREIGN TABLE m_b.ev (ad int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE MATERIALIZED VIEW m_pair WITH (trigger = 'manual') AS
+	SELECT a.ad, a.ts AS ats, b.ts AS bts
+	FROM m_a.ev a JOIN m_b.ev b ON b.ad = a.ad AND b.ts BETWEEN a.ts AND a.ts + interval '1 hour';
+INSERT INTO m_a.ev VALUES (1, '2026-01-01 10:00');
+INSERT INTO m_b.ev VALUES (1, '2026-01-01 10:05');
+REFRESH MATERIALIZED VIEW m_pair;
+SELECT ad FROM m_pair;
+SELECT rows_in, (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(start_position) k) AS start_keys,
+	(SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(end_position) k) AS end_keys,
+	end_position -> 'm_a.ev' <> start_position -> 'm_a.ev' AS a_moved,
+	end_position -> 'm_b.ev' <> start_position -> 'm_b.ev' AS b_moved
+FROM stream.progress WHERE name = 'm_pair'::regclass;
+SET client_min_messages = warning;
+DROP SCHEMA m_a, m_b CASCADE;
+RESET client_min_messages;
 -- not a continuous view; not for roles without the owner's privileges,
 -- pg_read_all_stats included (the figures are theirs, the plan is not)
 SELECT stream.explain('m_copy');

@@ -247,11 +247,37 @@ jsonb_text(Jsonb *jb)
 }
 
 /*
+ * The key of a stream in the progress row's positions: its name, or, if
+ * another stream of the view has the same name (in another schema), its
+ * schema-qualified name, so that no position hides another.
+ */
+static char *
+position_key(List *streams, Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+	ListCell   *lc;
+
+	foreach(lc, streams)
+	{
+		Oid			other = ((BatchStream *) lfirst(lc))->relid;
+		char	   *othername;
+
+		if (other == relid)
+			continue;
+		othername = get_rel_name(other);
+		if (othername != NULL && strcmp(othername, relname) == 0)
+			return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+											  relname);
+	}
+	return relname;
+}
+
+/*
  * Recording a batch, in phases over rec (meta/meta.h's BatchRecord). The
  * first: the new position in each stream; and from the sources' batches,
  * what the progress row shows of them (the positions before and after,
- * by stream name), the records that went to stream.errors, and the rows
- * of the joins' state added to the view's.
+ * by stream: position_key), the records that went to stream.errors, and
+ * the rows of the joins' state added to the view's.
  */
 static void
 record_positions(BatchRecord *rec, List *streams)
@@ -268,7 +294,7 @@ record_positions(BatchRecord *rec, List *streams)
 	{
 		BatchStream *s = lfirst(lc);
 		SourceBatch *b = s->batch;
-		char	   *relname = get_rel_name(s->relid);
+		char	   *relname = position_key(streams, s->relid);
 		PositionRow pos = {0};
 
 		pos.view = rec->view;

@@ -152,6 +152,7 @@ CREATE TABLE stream.batch_log (
 	start_position pg_catalog.jsonb,
 	end_position   pg_catalog.jsonb,
 	state_rows     pg_catalog.int8,
+	rows_late      pg_catalog.int8,	-- late rows it dropped (NULL: a batch of 0.1)
 	-- the batch's phases (engine/batch.c); NULL in the rows of 0.1
 	read_ms        pg_catalog.float8,
 	run_ms         pg_catalog.float8,
@@ -361,7 +362,7 @@ SELECT b.view AS name, b.batch_id, b.started_at, b.duration_ms, b.rows_in, b.row
 	   b.watermark,
 	   CASE WHEN s.owner_member THEN b.start_position END AS start_position,
 	   CASE WHEN s.owner_member THEN b.end_position END AS end_position,
-	   b.state_rows, b.read_ms, b.run_ms, b.merge_ms, b.write_ms
+	   b.state_rows, b.rows_late, b.read_ms, b.run_ms, b.merge_ms, b.write_ms
 FROM stream.batch_log b
 CROSS JOIN LATERAL stream._may_see(b.view) s
 WHERE s.visible;
@@ -584,3 +585,277 @@ CREATE FUNCTION stream.session(ts pg_catalog.timestamp, gap pg_catalog.interval)
 RETURNS pg_catalog.tsrange
 AS 'MODULE_PATHNAME', 'stream_session_ts'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+------------------------------------------------------------------------
+-- The dashboard (stream.dashboard())
+------------------------------------------------------------------------
+
+-- One self-contained HTML page, Spark's Structured Streaming tab: a
+-- summary table of stream.queries and, per view, charts of its batches in
+-- stream.progress. It reads nothing else, so a role sees exactly the rows
+-- those views show it. Every text that reaches the page goes through
+-- stream._html, numbers included. The functions set their search_path
+-- (pg_catalog first, pg_temp last), so that no function or operator a
+-- role creates in public, or in its temporary schema, is the one called.
+
+-- s with the five characters HTML gives a meaning escaped; NULL is ''.
+CREATE FUNCTION stream._html(s pg_catalog.text)
+RETURNS pg_catalog.text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT COALESCE(replace(replace(replace(replace(replace(s,
+		'&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'), '''', '&#39;'), '')
+$$;
+
+-- A figure as a person reads it: whole above 100, at most two decimals
+-- below (the exact value is in the page's data-value attributes).
+CREATE FUNCTION stream._dashboard_num(v pg_catalog.float8)
+RETURNS pg_catalog.text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE
+		WHEN v IS NULL THEN '-'
+		WHEN v IN ('NaN', 'Infinity', '-Infinity') THEN v::text
+		WHEN abs(v) >= 100 THEN round(v::numeric)::text
+		ELSE trim_scale(round(v::numeric, 2))::text
+	END
+$$;
+
+-- One chart: vals[i] is the figure of batch ids[i] (NULL: none), as a
+-- line, or as bars. Each point carries its batch and exact value
+-- (data-batch, data-value) and a tooltip (<title>); the title line shows
+-- the last figure. Without any figure: the frame and "empty".
+CREATE FUNCTION stream._dashboard_chart(view pg_catalog.text, chart pg_catalog.text,
+										title pg_catalog.text, unit pg_catalog.text,
+										ids pg_catalog.int8[], vals pg_catalog.float8[],
+										bars pg_catalog.bool, empty pg_catalog.text)
+RETURNS pg_catalog.text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	-- the drawing: 300 x 150, the plot inside [l, r] x [t, b]
+	l constant float8 := 52;
+	r constant float8 := 290;
+	t constant float8 := 30;
+	b constant float8 := 126;
+	n int := COALESCE(array_length(ids, 1), 0);
+	ymax float8;
+	lastv float8;
+	step float8;
+	x float8;
+	y float8;
+	bw float8;
+	pts text := '';
+	marks text := '';
+	svg text;
+BEGIN
+	SELECT max(v) INTO ymax FROM unnest(vals) v WHERE v <> 'NaN';
+	SELECT v INTO lastv FROM unnest(vals) WITH ORDINALITY u(v, i)
+	WHERE v IS NOT NULL ORDER BY i DESC LIMIT 1;
+	svg := format('<svg class="chart" data-view="%s" data-chart="%s" width="300" height="150" '
+				  'viewBox="0 0 300 150">'
+				  '<rect x="0.5" y="0.5" width="299" height="149" class="frame"/>'
+				  '<text x="8" y="18" class="ct">%s <tspan class="cv">%s</tspan></text>',
+				  stream._html(view), stream._html(chart), stream._html(title),
+				  CASE WHEN lastv IS NULL THEN ''
+					   ELSE stream._html(stream._dashboard_num(lastv) || ' ' || unit) END);
+	IF ymax IS NULL THEN
+		RETURN svg || format('<text x="150" y="84" class="empty" text-anchor="middle">%s</text></svg>',
+							 stream._html(empty));
+	END IF;
+	-- a round top for the axis: 1, 2 or 5 times a power of ten
+	IF ymax <= 0 THEN
+		ymax := 1;
+	END IF;
+	step := power(10, floor(log(ymax)));
+	ymax := CASE WHEN ymax <= step THEN step WHEN ymax <= 2 * step THEN 2 * step
+				 WHEN ymax <= 5 * step THEN 5 * step ELSE 10 * step END;
+	svg := svg || format('<line x1="%s" y1="%s" x2="%s" y2="%s" class="axis"/>'
+						 '<line x1="%s" y1="%s" x2="%s" y2="%s" class="grid"/>'
+						 '<line x1="%s" y1="%s" x2="%s" y2="%s" class="grid"/>'
+						 '<text x="%s" y="%s" class="tick" text-anchor="end">0</text>'
+						 '<text x="%s" y="%s" class="tick" text-anchor="end">%s</text>'
+						 '<text x="%s" y="%s" class="tick" text-anchor="end">%s</text>'
+						 '<text x="%s" y="144" class="tick">batch %s</text>'
+						 '<text x="%s" y="144" class="tick" text-anchor="end">%s</text>',
+						 l, b, r, b, l, (t + b) / 2, r, (t + b) / 2, l, t, r, t,
+						 l - 4, b + 4, l - 4, (t + b) / 2 + 4, stream._html(stream._dashboard_num(ymax / 2)),
+						 l - 4, t + 4, stream._html(stream._dashboard_num(ymax)),
+						 l, stream._html(ids[1]::text), r, stream._html(ids[n]::text));
+	bw := greatest(1, (r - l) / n * 0.6);
+	FOR i IN 1 .. n LOOP
+		CONTINUE WHEN vals[i] IS NULL OR vals[i] = 'NaN';
+		IF bars THEN
+			x := l + (i - 0.5) * (r - l) / n;
+		ELSIF n = 1 THEN
+			x := (l + r) / 2;
+		ELSE
+			x := l + (i - 1) * (r - l) / (n - 1);
+		END IF;
+		y := b - least(greatest(vals[i], 0), ymax) / ymax * (b - t);
+		IF bars THEN
+			marks := marks || format('<rect x="%s" y="%s" width="%s" height="%s" class="bar" '
+									 'data-batch="%s" data-value="%s"><title>batch %s: %s %s</title></rect>',
+									 round((x - bw / 2)::numeric, 1), round(y::numeric, 1),
+									 round(bw::numeric, 1), round((b - y)::numeric, 1),
+									 stream._html(ids[i]::text), stream._html(vals[i]::text),
+									 stream._html(ids[i]::text), stream._html(vals[i]::text), stream._html(unit));
+		ELSE
+			pts := pts || round(x::numeric, 1) || ',' || round(y::numeric, 1) || ' ';
+			marks := marks || format('<circle cx="%s" cy="%s" r="2.5" class="pt" '
+									 'data-batch="%s" data-value="%s"><title>batch %s: %s %s</title></circle>',
+									 round(x::numeric, 1), round(y::numeric, 1),
+									 stream._html(ids[i]::text), stream._html(vals[i]::text),
+									 stream._html(ids[i]::text), stream._html(vals[i]::text), stream._html(unit));
+		END IF;
+	END LOOP;
+	IF pts <> '' THEN
+		svg := svg || format('<polyline points="%s" class="line"/>', rtrim(pts));
+	END IF;
+	RETURN svg || marks || '</svg>';
+END
+$$;
+
+-- The page. STABLE: every query in it sees the snapshot of the statement
+-- that calls it, so the table and the charts show the same batches.
+CREATE FUNCTION stream.dashboard()
+RETURNS pg_catalog.text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	qs stream.queries[];
+	q stream.queries;
+	p record;
+	cols constant text[] := ARRAY['name', 'status', 'trigger', 'output_mode', 'batches',
+		'rows_in', 'rows_out', 'rows_late', 'rows_bad', 'input_rows_per_sec',
+		'processed_rows_per_sec', 'watermark', 'lag', 'state_rows', 'last_batch_at',
+		'last_batch_ms', 'tries', 'last_error'];
+	rates constant text[] := ARRAY['input_rows_per_sec', 'processed_rows_per_sec', 'last_batch_ms'];
+	c text;
+	v text;
+	j json;
+	view text;
+	empty text;
+	page text;
+	sections text := '';
+BEGIN
+	SELECT array_agg(s ORDER BY s.name::text) INTO qs FROM stream.queries s;
+	page := '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+		'<title>pg_stream dashboard</title><style>'
+		'body{font:14px/1.4 sans-serif;margin:16px;color:#222;background:#fff}'
+		'h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:20px 0 6px}'
+		'.meta{color:#555;margin-bottom:12px}'
+		'table{border-collapse:collapse;margin-bottom:8px;font-size:12px}'
+		'th,td{border:1px solid #ccc;padding:2px 5px;text-align:right}td{white-space:nowrap}'
+		'th{background:#e8eef6;max-width:64px}td.t{text-align:left}'
+		'td.err,div.err{color:#a00;white-space:pre-wrap;text-align:left;max-width:360px}'
+		'.s-running{color:#070}.s-failed{color:#a00;font-weight:bold}.s-waiting{color:#a60}'
+		'.s-stopped,.s-idle{color:#666}'
+		'.charts{display:grid;grid-template-columns:repeat(4,300px);gap:8px}'
+		'.frame{fill:#fafcff;stroke:#ccd}.axis{stroke:#888}.grid{stroke:#e2e6ee}'
+		'.line{fill:none;stroke:#1f77b4;stroke-width:1.5}.pt{fill:#1f77b4}.bar{fill:#6baed6}'
+		'svg[data-chart="rows_late"] .bar{fill:#d62728}'
+		'.ct{font-size:12px;font-weight:bold;fill:#333}.cv{font-weight:normal;fill:#1f77b4}'
+		'.tick{font-size:10px;fill:#666}.empty{font-size:13px;fill:#999}'
+		'</style></head><body><h1>pg_stream: continuous views</h1>'
+		|| format('<div class="meta">database <b>%s</b>, as role <b>%s</b>, at %s; '
+				  'the last %s batches of each view (pg_stream.progress_batches)</div>',
+				  stream._html(current_database()), stream._html(current_user),
+				  stream._html(now()::text),
+				  stream._html(COALESCE(current_setting('pg_stream.progress_batches', true), '?')));
+
+	-- the summary: stream.queries, each cell named by its view and column
+	page := page || '<table class="summary"><tr>';
+	FOREACH c IN ARRAY cols LOOP
+		page := page || '<th>' || stream._html(replace(c, '_', ' ')) || '</th>';
+	END LOOP;
+	page := page || '</tr>';
+	FOREACH q IN ARRAY COALESCE(qs, '{}') LOOP
+		view := q.name::text;
+		j := row_to_json(q);
+		page := page || '<tr>';
+		FOREACH c IN ARRAY cols LOOP
+			-- the exact text of the column in row_to_json(stream.queries): a
+			-- number as PostgreSQL prints it, a time in ISO 8601
+			v := j ->> c;
+			page := page || format('<td class="%s" data-view="%s" data-col="%s"%s>%s</td>',
+				CASE WHEN c = 'last_error' THEN 'err'
+					 WHEN c IN ('name', 'status', 'trigger', 'output_mode', 'watermark',
+								'last_batch_at') THEN 't' ELSE 'n' END
+				|| CASE WHEN c = 'status' THEN ' s-' || stream._html(v) ELSE '' END,
+				stream._html(view), stream._html(c),
+				CASE WHEN v IS NULL THEN '' ELSE ' data-value="' || stream._html(v) || '"' END,
+				CASE WHEN v IS NULL THEN '-'
+					 WHEN c = ANY (rates) THEN stream._html(stream._dashboard_num(v::float8))
+					 WHEN c IN ('watermark', 'last_batch_at')
+					 THEN stream._html(replace(substr(v, 1, 19), 'T', ' '))
+					 ELSE stream._html(v) END);
+		END LOOP;
+		page := page || '</tr>';
+	END LOOP;
+	page := page || '</table>';
+	IF qs IS NULL THEN
+		page := page || '<p class="empty">no continuous view to show</p>';
+	END IF;
+
+	-- per view: its batches in stream.progress, oldest first
+	FOREACH q IN ARRAY COALESCE(qs, '{}') LOOP
+		view := q.name::text;
+		SELECT array_agg(g.batch_id ORDER BY g.batch_id) AS ids,
+			array_agg(g.input_rate ORDER BY g.batch_id) AS input_rate,
+			array_agg(g.process_rate ORDER BY g.batch_id) AS process_rate,
+			array_agg(g.rows_in::float8 ORDER BY g.batch_id) AS rows_in,
+			array_agg(g.duration_ms ORDER BY g.batch_id) AS duration_ms,
+			array_agg(g.watermark_gap ORDER BY g.batch_id) AS watermark_gap,
+			array_agg(g.rows_late::float8 ORDER BY g.batch_id) AS rows_late,
+			array_agg(g.state_rows::float8 ORDER BY g.batch_id) AS state_rows
+		INTO p
+		FROM (SELECT b.batch_id, b.rows_in, b.duration_ms, b.rows_late, b.state_rows,
+				-- rows / the time since the batch before (Spark's inputRowsPerSecond)
+				b.rows_in / NULLIF(EXTRACT(epoch FROM b.started_at
+					- lag(b.started_at) OVER (ORDER BY b.batch_id))::float8, 0) AS input_rate,
+				-- rows / the batch's own time (processedRowsPerSecond)
+				b.rows_in / NULLIF(b.duration_ms, 0) * 1000 AS process_rate,
+				-- how far the watermark is behind the batch's start
+				EXTRACT(epoch FROM b.started_at - b.watermark)::float8 AS watermark_gap
+			  FROM stream.progress b
+			  WHERE b.name OPERATOR(pg_catalog.=) q.name) g;
+		empty := CASE WHEN p.ids IS NULL THEN 'no batches yet' ELSE 'no figure' END;
+		sections := sections || format('<section data-view="%s"><h2>%s <span class="s-%s">%s</span></h2>',
+			stream._html(view), stream._html(view), stream._html(q.status), stream._html(q.status))
+			|| format('<div class="meta">%s batches; output mode %s, trigger %s; '
+					  'watermark <b>%s</b>; lag now <b>%s</b> rows; state <b>%s</b> rows; '
+					  'last batch %s</div>',
+					  stream._html(q.batches::text), stream._html(q.output_mode),
+					  stream._html(q.trigger), stream._html(COALESCE(q.watermark::text, 'none')),
+					  stream._html(COALESCE(q.lag::text, 'unknown')), stream._html(q.state_rows::text),
+					  stream._html(COALESCE(q.last_batch_at::text, 'never')))
+			|| CASE WHEN q.last_error IS NULL THEN ''
+					ELSE '<div class="err">' || stream._html(q.last_error) || '</div>' END
+			|| '<div class="charts">'
+			|| stream._dashboard_chart(view, 'input_rate', 'Input rate', 'rows/s',
+									   p.ids, p.input_rate, false,
+									   CASE WHEN p.ids IS NULL THEN empty
+											ELSE 'one batch: no interval yet' END)
+			|| stream._dashboard_chart(view, 'process_rate', 'Process rate', 'rows/s',
+									   p.ids, p.process_rate, false, empty)
+			|| stream._dashboard_chart(view, 'rows_in', 'Input rows', 'rows',
+									   p.ids, p.rows_in, true, empty)
+			|| stream._dashboard_chart(view, 'duration_ms', 'Batch duration', 'ms',
+									   p.ids, p.duration_ms, false, empty)
+			|| stream._dashboard_chart(view, 'watermark_gap', 'Watermark gap', 's',
+									   p.ids, p.watermark_gap, false,
+									   CASE WHEN p.ids IS NULL THEN empty ELSE 'no watermark' END)
+			|| stream._dashboard_chart(view, 'rows_late', 'Late rows', 'rows',
+									   p.ids, p.rows_late, true, empty)
+			|| stream._dashboard_chart(view, 'state_rows', 'State rows', 'rows',
+									   p.ids, p.state_rows, false, empty)
+			|| '</div></section>';
+	END LOOP;
+	RETURN page || sections || '</body></html>';
+END
+$$;

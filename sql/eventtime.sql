@@ -145,9 +145,11 @@ SELECT * FROM show('wc_append');
 SELECT * FROM sunk_in('append', 7);
 SELECT * FROM show('wc_update');
 SELECT * FROM status;
--- every batch, with the watermark it ran with; batches 4 and 7 are the
--- batches without new data that followed a watermark's move
-SELECT name, batch_id, rows_in, rows_out, to_char(watermark, 'HH24:MI') AS watermark, state_rows
+-- every batch, with the watermark it ran with and the late rows it
+-- dropped; batches 4 and 7 are the batches without new data that
+-- followed a watermark's move
+SELECT name, batch_id, rows_in, rows_out, to_char(watermark, 'HH24:MI') AS watermark, state_rows,
+	rows_late
 FROM stream.progress WHERE name IN ('wc_update'::regclass, 'wc_append'::regclass)
 ORDER BY name, batch_id;
 -- append mode wrote each final row once

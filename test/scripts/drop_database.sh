@@ -81,7 +81,7 @@ start=$(date +%s.%N)
 q "DROP DATABASE dd" || { echo "DROP DATABASE failed"; exit 1; }
 took=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
 echo "dropped in $took s"
-python3 -c "exit(0 if $took < 3 else 1)" || { echo "the DROP waited for the workers"; exit 1; }
+python3 -c "exit(0 if $took < 4 else 1)" || { echo "the DROP waited for the workers"; exit 1; }
 [ "$(q "SELECT count(*) FROM pg_database WHERE datname = 'dd'")" = 0 ] || exit 1
 
 echo "ALTER DATABASE ... RENAME, CREATE DATABASE ... TEMPLATE"

@@ -27,6 +27,7 @@ OBJS = \
 	src/engine/merge.o \
 	src/engine/dedup.o \
 	src/engine/batch.o \
+	src/engine/progress.o \
 	src/engine/windows.o \
 	src/engine/session.o \
 	src/sources/source.o \

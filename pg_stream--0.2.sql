@@ -153,6 +153,11 @@ CREATE TABLE stream.batch_log (
 	end_position   pg_catalog.jsonb,
 	state_rows     pg_catalog.int8,
 	rows_late      pg_catalog.int8,	-- late rows it dropped (NULL: a batch of 0.1)
+	-- the batch's phases (engine/batch.c); NULL in the rows of 0.1
+	read_ms        pg_catalog.float8,
+	run_ms         pg_catalog.float8,
+	merge_ms       pg_catalog.float8,
+	write_ms       pg_catalog.float8,
 	PRIMARY KEY (view, batch_id)
 );
 
@@ -357,7 +362,7 @@ SELECT b.view AS name, b.batch_id, b.started_at, b.duration_ms, b.rows_in, b.row
 	   b.watermark,
 	   CASE WHEN s.owner_member THEN b.start_position END AS start_position,
 	   CASE WHEN s.owner_member THEN b.end_position END AS end_position,
-	   b.state_rows, b.rows_late
+	   b.state_rows, b.rows_late, b.read_ms, b.run_ms, b.merge_ms, b.write_ms
 FROM stream.batch_log b
 CROSS JOIN LATERAL stream._may_see(b.view) s
 WHERE s.visible;
@@ -374,6 +379,31 @@ CREATE POLICY errors_of_visible_views ON stream.errors FOR SELECT
 GRANT USAGE ON SCHEMA stream TO PUBLIC;
 GRANT USAGE ON FOREIGN SERVER stream, rate TO PUBLIC;
 GRANT SELECT ON stream.queries, stream.progress, stream.errors TO PUBLIC;
+
+-- The plan a batch of a continuous view runs, as EXPLAIN shows it, over
+-- no input (engine/batch.c): nothing is read or consumed. Only for the
+-- roles with the privileges of the view's owner.
+CREATE FUNCTION stream.explain(view pg_catalog.regclass)
+RETURNS pg_catalog.text
+AS 'MODULE_PATHNAME', 'stream_explain'
+LANGUAGE C STRICT;
+
+-- The REFRESHes of continuous views running now, from shared memory
+-- (engine/progress.c): their batches are not visible before they commit.
+CREATE FUNCTION stream._refresh_progress(
+	OUT pid pg_catalog.int4, OUT view pg_catalog.oid, OUT started_at pg_catalog.timestamptz,
+	OUT batches pg_catalog.int8, OUT rows_read pg_catalog.int8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'stream_refresh_progress'
+LANGUAGE C STRICT;
+
+CREATE VIEW stream.refresh_progress WITH (security_barrier) AS
+SELECT r.pid, r.view::pg_catalog.regclass AS name, r.started_at, r.batches, r.rows_read
+FROM stream._refresh_progress() r
+CROSS JOIN LATERAL stream._may_see(r.view) s
+WHERE s.visible;
+
+GRANT SELECT ON stream.refresh_progress TO PUBLIC;
 
 ------------------------------------------------------------------------
 -- List aggregates (engine/listagg.c)

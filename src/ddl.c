@@ -42,6 +42,26 @@
  * database (sources/stream.c), the view's rows are rebuilt from the
  * state or row table, and batches resume where the dumped ones ended.
  *
+ * DROP DATABASE, ALTER DATABASE ... RENAME and CREATE DATABASE ...
+ * TEMPLATE need the database to have no other session, and its manager
+ * and workers are sessions of it. So for the statement's duration the
+ * database is paused (bgw/shmem.c): its manager stops its workers and
+ * exits, and the launcher starts none; PostgreSQL waits up to 5 s for
+ * them to leave. When the statement ends, done or failed (a user still
+ * connected), the pause is lifted and the launcher starts the manager
+ * again, which starts the views again. Only for the database's owner
+ * (and superusers), who could run the statement: anyone else's fails at
+ * PostgreSQL's own check, and must not stop the views in the meantime.
+ *
+ * What \d+ says of a continuous view: its COMMENT, which pg_stream sets
+ * when the view starts ("pg_stream continuous view: output_mode update,
+ * trigger default, no sink") if it has none, and keeps up to date on
+ * ALTER ... SET / RESET only while it is still the one pg_stream wrote
+ * for the options before the change: a comment the user set (COMMENT ON)
+ * is never overwritten, and COMMENT ON ... IS NULL gives the view back to
+ * pg_stream's at the next ALTER. A comment is dumped and restored with the
+ * view, so a restored view keeps whichever it had.
+ *
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
@@ -63,6 +83,8 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/comment.h"
+#include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
@@ -487,6 +509,47 @@ split_options(List *options, List **ours, List **theirs)
 
 static void start_cq(CqDef *cq, Oid viewid, List *cqoptions);
 
+/* the first of the options' names given, and its value; NULL if none */
+static DefElem *
+first_option(List *options, const char *const *names)
+{
+	for (int i = 0; names[i]; i++)
+	{
+		ListCell   *lc;
+
+		foreach(lc, options)
+			if (strcmp(lfirst_node(DefElem, lc)->defname, names[i]) == 0)
+				return lfirst_node(DefElem, lc);
+	}
+	return NULL;
+}
+
+/* pg_stream's comment of a continuous view (see the top of the file) */
+static char *
+cq_comment(CqDef *cq, List *options)
+{
+	static const char *const trigger[] = {"trigger", NULL};
+	static const char *const sinks[] = {"sink", "sink_function", "sink_function_per_row",
+	"notify_channel", NULL};
+	static const char *const modes[] = {"default", "append", "update", "complete"};
+	DefElem    *t = first_option(options, trigger);
+	DefElem    *sk = first_option(options, sinks);
+
+	return psprintf("pg_stream continuous view: output_mode %s, trigger %s, %s",
+					modes[cq->mode], t ? defGetString(t) : "default",
+					sk ? psprintf("%s %s", sk->defname, defGetString(sk)) : "no sink");
+}
+
+/* the view's comment, if pg_stream wrote it for old (or it has none) */
+static void
+update_cq_comment(Oid viewid, const char *old, const char *new)
+{
+	char	   *current = GetComment(viewid, RelationRelationId, 0);
+
+	if (current == NULL || (old != NULL && strcmp(current, old) == 0))
+		CreateComments(viewid, RelationRelationId, 0, new);
+}
+
 static bool
 create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		  ProcessUtilityContext context, ParamListInfo params,
@@ -575,6 +638,7 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	mark_populated(viewid);
 	/* as the creator: its privileges on the sink count */
 	cqoptions = pgs_sink_check(viewid, cq, cqoptions);
+	update_cq_comment(viewid, NULL, cq_comment(cq, cqoptions));
 	pgs_become_superuser(&saved);
 	if (cq->is_agg)
 		staterel = create_state(cq, viewid);
@@ -776,8 +840,10 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 	ListCell   *lc;
 	List	   *cmds = NIL;
 	List	   *options = NIL;
+	char	   *old_comment = NULL;
 	bool		touched = false;
 	PgsUser		saved;
+	CqDef	   *cq;
 
 	stmt = copyObject(stmt);
 	foreach(lc, stmt->cmds)
@@ -804,6 +870,7 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 				pgs_become_superuser(&saved);
 				options = pgs_cq_options(relid);
 				pgs_restore_user(&saved);
+				old_comment = cq_comment(pgs_load_cq(relid, options), options);
 				touched = true;
 			}
 			options = pgs_options_merge(options, ours,
@@ -818,8 +885,10 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 	if (touched)
 	{
 		/* the new options must suit the query (output mode, sink, ...) */
-		options = pgs_sink_check(relid, pgs_load_cq(relid, options), options);
+		cq = pgs_load_cq(relid, options);
+		options = pgs_sink_check(relid, cq, options);
 		meta_cq_set_options(relid, DatumGetArrayTypeP(pgs_options_to_array(options)));
+		update_cq_comment(relid, old_comment, cq_comment(cq, options));
 		wake_at_commit = true;
 	}
 	stmt->cmds = cmds;
@@ -877,6 +946,68 @@ check_views_of_new_owner(Oid role)
 		check_new_owner(lfirst_oid(lc));
 }
 
+/*
+ * The database a DROP, a rename or a copy (a TEMPLATE) empties of its
+ * sessions, if the user owns it; else InvalidOid.
+ */
+static Oid
+database_to_empty(Node *parsetree)
+{
+	const char *name = NULL;
+	Oid			dboid;
+
+	if (IsA(parsetree, DropdbStmt))
+		name = ((DropdbStmt *) parsetree)->dbname;
+	else if (IsA(parsetree, RenameStmt) &&
+			 ((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
+		name = ((RenameStmt *) parsetree)->subname;
+	else if (IsA(parsetree, CreatedbStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((CreatedbStmt *) parsetree)->options)
+		{
+			DefElem    *def = lfirst_node(DefElem, lc);
+
+			if (strcmp(def->defname, "template") == 0 && def->arg != NULL)
+				name = defGetString(def);
+		}
+	}
+	if (name == NULL || !IsTransactionState())
+		return InvalidOid;
+	dboid = get_database_oid(name, true);
+	if (!OidIsValid(dboid) || dboid == MyDatabaseId ||
+		!pg_database_ownercheck(dboid, GetUserId()))
+		return InvalidOid;
+	return dboid;
+}
+
+/* run the statement with database dboid paused (see the top of the file) */
+static void
+run_with_database_paused(Oid dboid, PlannedStmt *pstmt, const char *queryString,
+						 bool readOnlyTree, ProcessUtilityContext context,
+						 ParamListInfo params, QueryEnvironment *queryEnv,
+						 DestReceiver *dest, QueryCompletion *qc)
+{
+	bool		paused = pgs_pause_database(dboid);
+
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		if (paused)
+			pgs_resume_database(dboid);
+	}
+	PG_END_TRY();
+}
+
 static void
 pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   bool readOnlyTree, ProcessUtilityContext context,
@@ -888,6 +1019,16 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	bool		loaded;
 	Oid			new_owner_of = InvalidOid;
 	Oid			new_owner_role = InvalidOid;
+	Oid			emptied_db;
+
+	/* in any database, with pg_stream or not: the one emptied may have it */
+	emptied_db = database_to_empty(parsetree);
+	if (OidIsValid(emptied_db))
+	{
+		run_with_database_paused(emptied_db, pstmt, queryString, readOnlyTree, context,
+								 params, queryEnv, dest, qc);
+		return;
+	}
 
 	/*
 	 * Look at the catalogs only for the statements handled here, and only

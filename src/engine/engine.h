@@ -35,6 +35,12 @@ extern PlannedStmt *pgs_plan_batch(CqDef *cq);
 extern CqDef *pgs_load_cq(Oid viewid, List *options);
 extern List *pgs_cq_options(Oid viewid);
 
+/* in engine/progress.c */
+extern void pgs_progress_init(void);
+extern void pgs_progress_begin(Oid viewid);
+extern void pgs_progress_batch(int64 rows, bool batch_done);
+extern void pgs_progress_end(void);
+
 /* in engine/aggstate.c */
 typedef struct AggMerger AggMerger;
 extern AggMerger *aggmerger_create(CqDef *cq, MemoryContext cxt);

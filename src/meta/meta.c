@@ -838,10 +838,12 @@ meta_position_set_join_state(Oid view, Oid stream, Oid join_state)
 void
 meta_batch_log_insert(const BatchRecord *rec)
 {
-	Oid			argtypes[11] = {OIDOID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID,
-	INT8OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, INT8OID};
-	Datum		args[11];
-	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[15] = {OIDOID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID,
+		INT8OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, INT8OID,
+	FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID};
+	Datum		args[15];
+	char		nulls[15] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
+	' ', ' ', ' ', ' '};
 
 	Assert(OidIsValid(rec->view) && rec->batch_id > 0);
 	Assert(rec->start_position != NULL && rec->end_position != NULL);
@@ -860,11 +862,16 @@ meta_batch_log_insert(const BatchRecord *rec)
 	nulls[9] = rec->ran_has_watermark ? ' ' : 'n';
 	/* the rows this batch dropped as late: what it added to stream.cq's */
 	args[10] = Int64GetDatum(rec->rows_late);
+	args[11] = Float8GetDatum(rec->read_ms);
+	args[12] = Float8GetDatum(rec->run_ms);
+	args[13] = Float8GetDatum(rec->merge_ms);
+	args[14] = Float8GetDatum(rec->write_ms);
 	meta_exec("INSERT INTO stream.batch_log (view, batch_id, started_at, "
 			  "duration_ms, rows_in, rows_out, start_position, end_position, "
-			  "state_rows, watermark, rows_late) "
-			  "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11)",
-			  11, argtypes, args, nulls, false, 0, SPI_OK_INSERT,
+			  "state_rows, watermark, rows_late, read_ms, run_ms, merge_ms, write_ms) "
+			  "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, "
+			  "$12, $13, $14, $15)",
+			  15, argtypes, args, nulls, false, 0, SPI_OK_INSERT,
 			  "insert into stream.batch_log");
 	SPI_finish();
 }

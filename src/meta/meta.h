@@ -128,6 +128,10 @@ typedef struct BatchRecord
 	TimestampTz ran_watermark;
 	char	   *start_position; /* {"stream": position, ...}, JSON text */
 	char	   *end_position;
+	double		read_ms;		/* its phases (engine/batch.c) */
+	double		run_ms;
+	double		merge_ms;
+	double		write_ms;
 	int64		batch_id;		/* its number: meta_cq_record_batch's result */
 } BatchRecord;
 

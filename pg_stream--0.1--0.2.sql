@@ -321,3 +321,13 @@ CREATE FUNCTION stream.session(ts pg_catalog.timestamp, gap pg_catalog.interval)
 RETURNS pg_catalog.tsrange
 AS 'MODULE_PATHNAME', 'stream_session_ts'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Retention on demand (engine/retention.c): the rows of the windows that
+-- ended before "before" deleted from the view and its copy, in the
+-- caller's transaction; the view's rows deleted are returned. EXECUTE
+-- stays with PUBLIC, as for stream.start(): only the view's owner (and
+-- members of its role) may, checked inside, as for ALTER and REFRESH.
+CREATE FUNCTION stream.purge(view pg_catalog.regclass, before pg_catalog.timestamptz)
+RETURNS pg_catalog.int8
+AS 'MODULE_PATHNAME', 'stream_purge'
+LANGUAGE C STRICT;

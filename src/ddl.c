@@ -2,7 +2,8 @@
  *
  * ddl.c
  *	  SQL surface: CREATE / REFRESH / ALTER MATERIALIZED VIEW over a
- *	  stream, stream.start(), stream.stop(), and the clean-up of dropped
+ *	  stream, stream.start(), stream.stop(), stream.purge(), the refusal
+ *	  of DELETE and TRUNCATE of a continuous view, and the clean-up of dropped
  *	  objects.
  *
  * PostgreSQL's grammar cannot be extended, so a continuous query is
@@ -73,7 +74,9 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "parser/analyze.h"
 #include "parser/parse_relation.h"
+#include "parser/parsetree.h"
 #include "rewrite/rewriteHandler.h"
 #include "tcop/utility.h"
 #include "storage/lmgr.h"
@@ -89,8 +92,10 @@ PG_FUNCTION_INFO_V1(stream_stop);
 PG_FUNCTION_INFO_V1(stream_on_drop);
 PG_FUNCTION_INFO_V1(stream_worker_status);
 PG_FUNCTION_INFO_V1(stream_slots_free);
+PG_FUNCTION_INFO_V1(stream_purge);
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
 
 /* at commit: wake this database's manager (and its workers) */
 static bool wake_at_commit = false;
@@ -332,6 +337,31 @@ create_rows_copy(Oid viewid)
 }
 
 /*
+ * With the option retention, the indexes on the window column of the view
+ * and of its copy that a batch finds old windows by (engine/retention.c),
+ * unless they have one already (the view's unique index when the window
+ * is its first key, or those a restore re-created). As the extension's
+ * superuser, once the view has its row in stream.cq.
+ */
+static void
+create_retention_indexes(CqDef *cq, Oid viewid)
+{
+	CqMeta		row;
+	char	   *sql;
+
+	if (!cq->opts.has_retention || !meta_cq_get(viewid, &row))
+		return;
+	SPI_connect();
+	if ((sql = pgs_retention_index_sql(cq, viewid)) != NULL)
+		run_sql(sql);
+	if (OidIsValid(row.rows_table) &&
+		(sql = pgs_retention_index_sql(cq, row.rows_table)) != NULL)
+		run_sql(sql);
+	SPI_finish();
+	CommandCounterIncrement();
+}
+
+/*
  * The keys each DISTINCT filter has seen (engine/dedup.c), a table a
  * filter: its key columns, when each key expires and the keys' hash, with
  * an index on the hash (the filter compares the keys of the rows it
@@ -534,6 +564,8 @@ create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	/* analyse and plan once: refuse what cannot be maintained */
 	pgs_parse_options(cqoptions, &opts);
 	cq = pgs_analyze_cq(rq, InvalidOid, &opts, true);
+	if (opts.has_retention)
+		pgs_retention_check(cq, "option \"retention\"");
 	plan = pgs_plan_batch(cq);
 	/* reading the streams and tables needs their SELECT privilege */
 	ExecCheckRTPerms(plan->rtable, true);
@@ -580,6 +612,7 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 		staterel = create_state(cq, viewid);
 	rowsrel = create_rows_copy(viewid);
 	record_cq(cq, viewid, staterel, rowsrel, create_seen(cq, viewid), cqoptions);
+	create_retention_indexes(cq, viewid);
 	if (cq->join)
 	{
 		create_join_state(viewid, &cq->join->side[0]);
@@ -818,8 +851,15 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 	if (touched)
 	{
 		/* the new options must suit the query (output mode, sink, ...) */
-		options = pgs_sink_check(relid, pgs_load_cq(relid, options), options);
+		CqDef	   *cq = pgs_load_cq(relid, options);
+
+		if (cq->opts.has_retention)
+			pgs_retention_check(cq, "option \"retention\"");
+		options = pgs_sink_check(relid, cq, options);
 		meta_cq_set_options(relid, DatumGetArrayTypeP(pgs_options_to_array(options)));
+		pgs_become_superuser(&saved);
+		create_retention_indexes(cq, relid);
+		pgs_restore_user(&saved);
 		wake_at_commit = true;
 	}
 	stmt->cmds = cmds;
@@ -877,6 +917,38 @@ check_views_of_new_owner(Oid role)
 		check_new_owner(lfirst_oid(lc));
 }
 
+/*
+ * DELETE and TRUNCATE of a continuous view are refused (PostgreSQL refuses
+ * any change to a materialized view's rows; TRUNCATE says it is not a
+ * table): say how its old rows do go.
+ */
+static void
+refuse_cq_change(Oid relid, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("cannot %s continuous view \"%s\"", what, get_rel_name(relid)),
+			 errdetail("Its rows are the output of its query, changed only by its batches."),
+			 errhint("To delete the rows of old windows, set the option retention (ALTER MATERIALIZED VIEW ... SET (retention = '7 days')) or call stream.purge(view, before).")));
+}
+
+/* DELETE FROM a continuous view: refused with the hint above */
+static void
+pgs_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	if (prev_post_parse_analyze)
+		prev_post_parse_analyze(pstate, query, jstate);
+	if (query->commandType == CMD_DELETE && query->resultRelation > 0)
+	{
+		RangeTblEntry *rte = rt_fetch(query->resultRelation, query->rtable);
+
+		/* a catalog lookup only for a materialized view */
+		if (rte->relkind == RELKIND_MATVIEW && IsTransactionState() &&
+			extension_loaded() && meta_cq_exists(rte->relid))
+			refuse_cq_change(rte->relid, "delete from");
+	}
+}
+
 static void
 pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   bool readOnlyTree, ProcessUtilityContext context,
@@ -895,7 +967,7 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	 */
 	loaded = (tag == T_CreateTableAsStmt || tag == T_RefreshMatViewStmt ||
 			  tag == T_AlterTableStmt || tag == T_CreateStmt ||
-			  tag == T_ReassignOwnedStmt) &&
+			  tag == T_ReassignOwnedStmt || tag == T_TruncateStmt) &&
 		IsTransactionState() && extension_loaded();
 
 	if (loaded)
@@ -976,6 +1048,21 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			case T_ReassignOwnedStmt:
 				new_owner_role = get_rolespec_oid(((ReassignOwnedStmt *) parsetree)->newrole, false);
 				break;
+			case T_TruncateStmt:
+				{
+					ListCell   *lc;
+
+					foreach(lc, ((TruncateStmt *) parsetree)->relations)
+					{
+						Oid			relid = RangeVarGetRelid(lfirst_node(RangeVar, lc),
+															 NoLock, true);
+
+						if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_MATVIEW &&
+							meta_cq_exists(relid))
+							refuse_cq_change(relid, "truncate");
+					}
+				}
+				break;
 			default:
 				break;
 		}
@@ -1005,6 +1092,8 @@ pgs_ddl_init(void)
 {
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = pgs_ProcessUtility;
+	prev_post_parse_analyze = post_parse_analyze_hook;
+	post_parse_analyze_hook = pgs_post_parse_analyze;
 	RegisterXactCallback(ddl_xact_callback, NULL);
 }
 
@@ -1013,7 +1102,7 @@ pgs_ddl_init(void)
  *------------------------------------------------------------------------
  */
 static void
-set_enabled(Oid viewid, bool enabled)
+check_cq(Oid viewid)
 {
 	if (!meta_cq_exists(viewid))
 		ereport(ERROR,
@@ -1021,6 +1110,12 @@ set_enabled(Oid viewid, bool enabled)
 				 errmsg("\"%s\" is not a continuous view", get_rel_name(viewid)),
 				 errhint("A continuous view is a materialized view over a stream.")));
 	pgs_check_cq_owner(viewid);
+}
+
+static void
+set_enabled(Oid viewid, bool enabled)
+{
+	check_cq(viewid);
 	meta_cq_set_enabled(viewid, enabled);
 	wake_at_commit = true;
 }
@@ -1037,6 +1132,20 @@ stream_stop(PG_FUNCTION_ARGS)
 {
 	set_enabled(PG_GETARG_OID(0), false);
 	PG_RETURN_VOID();
+}
+
+/*
+ * stream.purge(view, before): delete the rows of the windows that ended
+ * before `before`, now, in this transaction (engine/batch.c, pgs_purge).
+ * Only the view's owner may, as for ALTER and REFRESH.
+ */
+Datum
+stream_purge(PG_FUNCTION_ARGS)
+{
+	Oid			viewid = PG_GETARG_OID(0);
+
+	check_cq(viewid);
+	PG_RETURN_INT64(pgs_purge(viewid, PG_GETARG_TIMESTAMPTZ(1)));
 }
 
 /*

@@ -232,6 +232,7 @@ DROP MATERIALIZED VIEW per_k;
 -- DELETE and TRUNCATE stay refused, and say what to use
 DELETE FROM kept;
 DELETE FROM kept WHERE w < t('15:00');
+WITH d AS (DELETE FROM kept RETURNING *) SELECT count(*) FROM d;
 TRUNCATE kept;
 -- an ordinary materialized view keeps PostgreSQL's own errors
 CREATE MATERIALIZED VIEW mv AS SELECT 1 AS x;
@@ -264,6 +265,37 @@ SELECT count(*) FROM local_sess;
 SET timezone = 'UTC';
 
 --
+-- Over a join of two streams: windows are final a join's bound after the
+-- watermark (an impression waits an hour for its click), and so is the
+-- retention cut; stream.purge refuses a time after the watermark minus
+-- that bound
+--
+CREATE FOREIGN TABLE imps (ad int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '10 minutes');
+CREATE FOREIGN TABLE clks (ad int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '10 minutes');
+CREATE MATERIALIZED VIEW j_keep
+	WITH (trigger = 'manual', output_mode = 'append', retention = '30 minutes') AS
+	SELECT stream.tumble(i.ts, '1 hour') AS w, count(*) AS n, count(c.ad) AS clicks
+	FROM imps i LEFT JOIN clks c ON c.ad = i.ad AND c.ts BETWEEN i.ts AND i.ts + interval '1 hour'
+	GROUP BY 1;
+INSERT INTO imps VALUES (1, t('12:10'));
+INSERT INTO clks VALUES (1, t('12:20'));
+REFRESH MATERIALIZED VIEW j_keep;
+-- the watermark 14:10: 12:00-13:00 is final (13:00 <= 14:10 - 1 hour), not cut
+INSERT INTO imps VALUES (2, t('14:20'));
+INSERT INTO clks VALUES (2, t('14:30'));
+REFRESH MATERIALIZED VIEW j_keep;
+SELECT wm('j_keep'), to_char(w, 'HH24:MI') AS w, n, clicks FROM j_keep ORDER BY 2;
+SELECT stream.purge('j_keep', t('13:15'));
+-- the watermark 14:50: the cut is 13:20 (14:50 - 1 hour - 30 minutes),
+-- 12:00-13:00 goes; 13:00-14:00 is not final yet (14:00 > 13:50)
+INSERT INTO imps VALUES (3, t('15:00'));
+INSERT INTO clks VALUES (3, t('15:00'));
+REFRESH MATERIALIZED VIEW j_keep;
+SELECT wm('j_keep'), (SELECT count(*) FROM j_keep) AS n, copy_rows('j_keep') AS copy;
+
+--
 -- Through the workers: a view with retention run by its worker; the
 -- watermark moves, the no-data batch deletes, with no REFRESH
 --
@@ -282,8 +314,8 @@ SELECT to_char(w, 'HH24:MI') AS w, c FROM by_worker ORDER BY 1;
 SELECT batches > 0 AS ran, last_error FROM stream.queries
 WHERE name OPERATOR(pg_catalog.=) 'by_worker'::regclass;
 
-DROP MATERIALIZED VIEW ret_tumble, ret_hop, ret_session, kept, local_sess, by_worker;
-DROP FOREIGN TABLE ev, ev_nowm, ev_local, ev_w;
+DROP MATERIALIZED VIEW ret_tumble, ret_hop, ret_session, kept, local_sess, by_worker, j_keep;
+DROP FOREIGN TABLE ev, ev_nowm, ev_local, ev_w, imps, clks;
 DROP TABLE ev_all;
 DROP FUNCTION t(text), feed(text[]), copy_of(regclass), copy_rows(regclass), wm(regclass),
 	show(), step();

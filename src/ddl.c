@@ -932,12 +932,12 @@ refuse_cq_change(Oid relid, const char *what)
 			 errhint("To delete the rows of old windows, set the option retention (ALTER MATERIALIZED VIEW ... SET (retention = '7 days')) or call stream.purge(view, before).")));
 }
 
-/* DELETE FROM a continuous view: refused with the hint above */
+/* DELETE FROM a continuous view, also in WITH: refused with the hint above */
 static void
-pgs_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+refuse_cq_delete(Query *query)
 {
-	if (prev_post_parse_analyze)
-		prev_post_parse_analyze(pstate, query, jstate);
+	ListCell   *lc;
+
 	if (query->commandType == CMD_DELETE && query->resultRelation > 0)
 	{
 		RangeTblEntry *rte = rt_fetch(query->resultRelation, query->rtable);
@@ -947,6 +947,21 @@ pgs_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 			extension_loaded() && meta_cq_exists(rte->relid))
 			refuse_cq_change(rte->relid, "delete from");
 	}
+	foreach(lc, query->cteList)
+	{
+		CommonTableExpr *cte = lfirst_node(CommonTableExpr, lc);
+
+		if (IsA(cte->ctequery, Query))
+			refuse_cq_delete((Query *) cte->ctequery);
+	}
+}
+
+static void
+pgs_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	if (prev_post_parse_analyze)
+		prev_post_parse_analyze(pstate, query, jstate);
+	refuse_cq_delete(query);
 }
 
 static void

@@ -212,6 +212,10 @@ SELECT stream.purge('kept', t('15:10'));
 SELECT count(*) FROM kept;
 ROLLBACK;
 SELECT to_char(w, 'HH24:MI') AS w, c FROM kept ORDER BY 1;
+-- not in a read-only transaction
+BEGIN READ ONLY;
+SELECT stream.purge('kept', t('15:10'));
+ROLLBACK;
 -- only the owner: another role may not, even to read the view
 CREATE ROLE retention_other;
 GRANT SELECT ON kept TO retention_other;

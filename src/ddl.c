@@ -1159,6 +1159,8 @@ stream_purge(PG_FUNCTION_ARGS)
 {
 	Oid			viewid = PG_GETARG_OID(0);
 
+	/* it writes the view's heap directly, which no executor check guards */
+	PreventCommandIfReadOnly("stream.purge()");
 	check_cq(viewid);
 	PG_RETURN_INT64(pgs_purge(viewid, PG_GETARG_TIMESTAMPTZ(1)));
 }

@@ -77,7 +77,8 @@ DROP MATERIALIZED VIEW per_k, comp, upd;
 -- with the watermark the input left). Watermark: 10 minutes behind the
 -- latest event time.
 --   ret_tumble: append, 10-minute windows, retention 20 minutes (the
---     window is the first key: the view's unique index serves);
+--     window is the first key: the view's unique index serves), with a
+--     table sink, which keeps every row it got;
 --   ret_hop: update, 10-minute windows every 5 minutes, retention 15
 --     minutes (the window is the second key: an index is made for it);
 --   ret_session: update, sessions with a 5-minute gap, retention 10
@@ -85,8 +86,9 @@ DROP MATERIALIZED VIEW per_k, comp, upd;
 -- A window is deleted when its end is more than the retention before the
 -- watermark: end < watermark - retention.
 --
+CREATE TABLE ret_sunk (w timestamptz, k text, c bigint, s bigint);
 CREATE MATERIALIZED VIEW ret_tumble
-	WITH (trigger = 'manual', output_mode = 'append', retention = '20 minutes') AS
+	WITH (trigger = 'manual', output_mode = 'append', retention = '20 minutes', sink = 'ret_sunk') AS
 	SELECT stream.tumble(ts, '10 minutes') AS w, k, count(*) AS c, sum(n) AS s
 	FROM ev GROUP BY 1, 2;
 CREATE MATERIALIZED VIEW ret_hop WITH (trigger = 'manual', retention = '15 minutes') AS
@@ -169,6 +171,8 @@ SELECT * FROM step();
 SELECT * FROM show();
 SELECT copy_rows('ret_tumble') AS tumble_copy, copy_rows('ret_hop') AS hop_copy,
 	   copy_rows('ret_session') AS session_copy;
+-- the sink was never told: it has every final window
+SELECT to_char(w, 'HH24:MI') AS w, k, c FROM ret_sunk ORDER BY 1, 2;
 
 --
 -- ALTER ... SET and RESET
@@ -320,6 +324,6 @@ WHERE name OPERATOR(pg_catalog.=) 'by_worker'::regclass;
 
 DROP MATERIALIZED VIEW ret_tumble, ret_hop, ret_session, kept, local_sess, by_worker, j_keep;
 DROP FOREIGN TABLE ev, ev_nowm, ev_local, ev_w, imps, clks;
-DROP TABLE ev_all;
+DROP TABLE ev_all, ret_sunk;
 DROP FUNCTION t(text), feed(text[]), copy_of(regclass), copy_rows(regclass), wm(regclass),
 	show(), step();

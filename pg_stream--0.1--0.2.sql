@@ -658,3 +658,12 @@ CREATE TABLE stream.sink_progress (
 	delivered_batch pg_catalog.int8 NOT NULL,
 	progress_offset pg_catalog.int8 NOT NULL
 );
+-- Retention on demand (engine/retention.c): the rows of the windows that
+-- ended before "before" deleted from the view and its copy, in the
+-- caller's transaction; the view's rows deleted are returned. EXECUTE
+-- stays with PUBLIC, as for stream.start(): only the view's owner (and
+-- members of its role) may, checked inside, as for ALTER and REFRESH.
+CREATE FUNCTION stream.purge(view pg_catalog.regclass, before pg_catalog.timestamptz)
+RETURNS pg_catalog.int8
+AS 'MODULE_PATHNAME', 'stream_purge'
+LANGUAGE C STRICT;

@@ -235,6 +235,16 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'stream_stop'
 LANGUAGE C STRICT;
 
+-- Retention on demand (engine/retention.c): the rows of the windows that
+-- ended before "before" deleted from the view and its copy, in the
+-- caller's transaction; the view's rows deleted are returned. EXECUTE
+-- stays with PUBLIC, as for stream.start(): only the view's owner (and
+-- members of its role) may, checked inside, as for ALTER and REFRESH.
+CREATE FUNCTION stream.purge(view pg_catalog.regclass, before pg_catalog.timestamptz)
+RETURNS pg_catalog.int8
+AS 'MODULE_PATHNAME', 'stream_purge'
+LANGUAGE C STRICT;
+
 -- Run-time status of the worker of each query (from shared memory):
 -- waiting is true while its source is unreachable; tries, how many times
 -- in a row its batch has failed.

@@ -63,6 +63,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_rewrite.h"
+#include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "commands/explain.h"
 #include "executor/executor.h"
@@ -73,6 +74,7 @@
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
+#include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/builtins.h"
@@ -587,6 +589,7 @@ typedef struct Batch
 	int64		rows_out;
 	int64		rows_late;
 	int64		evicted;		/* state rows of windows made final */
+	int64		purged;			/* view rows deleted by retention */
 	int64		state_rows;		/* the aggregation's own, then the total */
 	bool		more;			/* a source has more input waiting */
 	bool		has_watermark;	/* the watermark the batch leaves */
@@ -829,6 +832,22 @@ batch_deliver(Batch *bt, Tuplestorestate *sink_rows, Tuplestorestate *sink_delet
 	phase_add(&bt->write_ms, &start);
 }
 
+/*
+ * The option retention: delete the rows of windows that ended that long
+ * before the watermark the batch found windows final with (wm), after the
+ * windows it made final were written (engine/retention.c). Only final
+ * windows are cut, so nothing deleted is ever written again.
+ */
+static void
+batch_retention(Batch *bt, int64 wm)
+{
+	CqDef	   *cq = bt->cq;
+
+	if (!cq->opts.has_retention || !bt->finalizes || pgs_retention_column(cq) == 0)
+		return;
+	bt->purged = pgs_retention_delete(cq, pgs_retention_cut(cq, wm));
+}
+
 /* no input: a no-data batch, if the watermark has closed windows */
 static void
 batch_without_input(Batch *bt)
@@ -851,7 +870,8 @@ batch_without_input(Batch *bt)
 					  agg_watermark(cq, bt->row.watermark), &bt->rows_late, &dedup_rows);
 		phase_add(&bt->merge_ms, &start);
 		bt->state_rows += dedup_rows;
-		if (bt->evicted > 0)
+		batch_retention(bt, agg_watermark(cq, bt->row.watermark));
+		if (bt->evicted > 0 || bt->purged > 0)
 		{
 			bt->result = BATCH_DONE;
 			bt->state_rows -= bt->evicted;
@@ -1044,6 +1064,7 @@ batch_with_input(Batch *bt)
 		phase_start(&start);
 		bt->rows_out += pgs_finalize_windows(cq, agg_wm, &bt->evicted, sink_rows);
 		bt->state_rows -= bt->evicted;
+		batch_retention(bt, agg_wm);
 		phase_add(&bt->merge_ms, &start);
 	}
 	if (jr)
@@ -1329,6 +1350,92 @@ pgs_refresh(Oid viewid)
 		pgs_progress_end();
 	}
 	PG_END_TRY();
+}
+
+/*
+ * stream.purge(view, before): delete the rows of the windows that ended
+ * before `before` from the view and its copy, in this transaction, as a
+ * batch would (engine/retention.c): under the view's lock, taken as a
+ * batch takes it, so no batch runs meanwhile. `before` must not be after
+ * the watermark the view finds windows final with: the windows that end
+ * after it are open, and their state would write them again. A view over
+ * timestamp (without time zone) compares `before` converted to timestamp
+ * in the session's TimeZone, as the cast does. Returns the view's rows
+ * deleted. The caller has checked that it owns the view.
+ */
+int64
+pgs_purge(Oid viewid, TimestampTz before)
+{
+	CqMeta		row;
+	CqDef	   *cq;
+	PgsUser		saved;
+	int64		wm;
+	int64		cut = before;
+	int64		n;
+	Oid			wtype;
+
+	refuse_nested_batch(viewid);
+	/* it deletes what it reads: rows a batch changed since a snapshot too */
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("stream.purge() cannot run in a REPEATABLE READ or SERIALIZABLE transaction"),
+				 errhint("Call it in a READ COMMITTED transaction.")));
+	/*
+	 * A batch makes final the windows its watermark at the start closed;
+	 * the watermark it ends with closes more, made final by the next. The
+	 * no-data batch a REFRESH ends with does that now, so that every
+	 * window up to the watermark is final, in the view and its copy,
+	 * before any is deleted.
+	 */
+	if (pgs_view_populated(viewid))
+	{
+		BatchWait	wait;
+
+		(void) pgs_run_batch(viewid, false, INPUT_FINAL, &wait, NULL);
+		CommandCounterIncrement();
+	}
+	lock_referenced(viewid, 0);
+	LockRelationOid(viewid, ExclusiveLock);
+	pgs_become_superuser(&saved);
+	if (!meta_cq_get(viewid, &row))
+		elog(ERROR, "relation %u is not a continuous view", viewid);
+	pgs_restore_user(&saved);
+	if (!pgs_view_populated(viewid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("continuous view \"%s\" is not populated", get_rel_name(viewid)),
+				 errhint("REFRESH MATERIALIZED VIEW it first.")));
+	pgs_become_owner(viewid, &saved);
+	cq = load_cq(viewid, &row, cq_options(&row));
+	pgs_restore_user(&saved);
+	pgs_retention_check(cq, "stream.purge()");
+
+	/* the window column's type: timestamp, or a range of it */
+	wtype = get_atttype(viewid, pgs_retention_column(cq));
+	if (type_is_range(wtype))
+		wtype = get_range_subtype(wtype);
+	if (wtype == TIMESTAMPOID && !TIMESTAMP_NOT_FINITE(before))
+		cut = DatumGetTimestamp(DirectFunctionCall1(timestamptz_timestamp,
+													TimestampTzGetDatum(before)));
+	wm = agg_watermark(cq, row.watermark);
+	if (!row.has_watermark || cut > wm)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot purge windows of continuous view \"%s\" that end after its watermark",
+						cq->viewname),
+				 row.has_watermark ?
+				 errdetail("Windows that end after %s are not final: rows still come for them, and their state would write them again.",
+						   wtype == TIMESTAMPOID ?
+						   DatumGetCString(DirectFunctionCall1(timestamp_out, Int64GetDatum(wm))) :
+						   timestamptz_to_str(wm)) :
+				 errdetail("The view has no watermark yet: no window is final."),
+				 errhint("Give a time at or before the watermark (stream.queries.watermark%s), or set the option retention.",
+						 cq->window_lag ? ", minus the join's bound" : "")));
+	PushActiveSnapshot(GetTransactionSnapshot());
+	n = pgs_retention_delete(cq, cut);
+	PopActiveSnapshot();
+	return n;
 }
 
 /*

@@ -898,7 +898,7 @@ kafka_parse_delivery(const char *v)
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 			 errmsg("invalid value for option \"delivery\": \"%s\"", v),
-			 errhint("Valid values are \"exactly_once\" and \"at_least_once\".")));
+			 errhint("Valid values are exactly_once (the default) and at_least_once.")));
 	return false;
 }
 

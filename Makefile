@@ -47,6 +47,8 @@ OBJS = \
 	src/formats/decode.o \
 	src/formats/encode.o \
 	src/formats/infer.o \
+	src/formats/thrift.o \
+	src/formats/parquet.o \
 	src/engine/store.o \
 	src/sinks/sink.o
 
@@ -60,7 +62,7 @@ PG_CPPFLAGS = -I$(srcdir)/src -DPGS_VERSION='"$(PGS_VERSION)"'
 ifeq ($(ASSERTS),1)
 PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
 endif
-SHLIB_LINK = -lrdkafka
+SHLIB_LINK = -lrdkafka -lsnappy -lzstd -lz
 # Warnings are errors. PostgreSQL's own headers trip -Wextra's
 # unused-parameter, sign-compare and missing-field-initializers checks,
 # and PG_TRY trips -Wclobbered, so those are left out.

@@ -142,6 +142,8 @@
 
 #define PQ_MAGIC "PAR1"
 #define PQ_MAX_SCHEMA 100000	/* elements: more is not a file we read */
+#define PQ_PAGE_VALUES_MIN 1000000	/* see read_data_page */
+#define PQ_PAGE_VALUES_PER_BYTE 64
 
 /* a value's natural PostgreSQL type */
 typedef enum PqKind
@@ -1307,6 +1309,8 @@ decode_values(Buf *b, PqLeaf *l, int encoding, int64 nn, PqVal *out,
 		int64		got;
 		const uint8 *prev = NULL;
 		int32		prevlen = 0;
+		int64		made = 0;
+		int64		max_made = Max((int64) 64 * 1024 * 1024, (b->end - b->p) * 64);
 
 		if (encoding == ENC_DELTA_BYTE_ARRAY)
 		{
@@ -1325,6 +1329,10 @@ decode_values(Buf *b, PqLeaf *l, int encoding, int64 nn, PqVal *out,
 			if (len[i] < 0 || len[i] > b->end - b->p || pre < 0 || pre > prevlen ||
 				pre + len[i] > MaxAllocSize)
 				pq_error(b->f, "a string's length is invalid");
+			/* prefixes repeat bytes: bounded, as pages are (read_data_page) */
+			made += pre;
+			if (made > max_made)
+				pq_error(b->f, "a DELTA_BYTE_ARRAY page makes too many bytes");
 			if (pre == 0)
 			{
 				out[i].s.p = b->p;
@@ -1417,6 +1425,16 @@ read_data_page(PqFile *f, PqChunk *ch, PqLeaf *l, PqPageHeader *h, const uint8 *
 
 	if (n > want)
 		pq_error(f, "a column chunk has more values than its row group has rows");
+
+	/*
+	 * Memory follows the values a page decodes to, not what the row group
+	 * claims; and a page claims at most PQ_PAGE_VALUES_PER_BYTE values a
+	 * byte of it (or PQ_PAGE_VALUES_MIN): runs of RLE can claim billions
+	 * in a few bytes, no writer makes such pages, and a hostile one would
+	 * have the server allocate what it says.
+	 */
+	if (n > Max(PQ_PAGE_VALUES_MIN, (int64) h->usize * PQ_PAGE_VALUES_PER_BYTE))
+		pq_error(f, "a page of %d bytes claims %lld values", h->usize, (long long) n);
 	if (h->type == PAGE_DATA)
 	{
 		const uint8 *u = decompress(f, ch->codec, data, h->csize, h->usize);
@@ -1512,7 +1530,6 @@ read_chunk(PqFile *f, PqRowGroup *rg, PqCol *c)
 	raw = palloc_extended(Max(ch->size, 1), MCXT_ALLOC_HUGE);
 	pq_pread(f, raw, ch->size, ch->start);
 	in = (ThIn) {raw, raw + ch->size, f->name};
-	col_grow(c, f->nrows + rg->nrows);
 	while (got < rg->nrows)
 	{
 		PqPageHeader	h;
@@ -1538,6 +1555,10 @@ read_chunk(PqFile *f, PqRowGroup *rg, PqCol *c)
 			u = decompress(f, ch->codec, data, h.csize, h.usize);
 			b = (Buf) {u, u + h.usize, f};
 			ndict = h.num_values;
+			/* a value takes a bit at least (booleans) */
+			if (ndict > (int64) h.usize * 8)
+				pq_error(f, "a dictionary page of %d bytes claims %lld values",
+						 h.usize, (long long) ndict);
 			dict = palloc_extended(sizeof(PqVal) * Max(ndict, 1), MCXT_ALLOC_HUGE);
 			decode_plain(&b, l, ndict, dict);
 		}
@@ -1793,7 +1814,11 @@ pq_decode_row(PqFile *f, int64 row, Datum *values, bool *nulls)
  * IMPORT FOREIGN SCHEMA
  *------------------------------------------------------------------------
  */
-/* "name type" of each top-level field (nested ones as jsonb) into *keys */
+/*
+ * The name and PostgreSQL type (as SQL) of each top-level field of a file
+ * not in *names yet, appended to *names and *types; a nested field's type
+ * is NULL (not read yet).
+ */
 void
 pq_schema_columns(int fd, int64 size, const char *name, List **names, List **types)
 {
@@ -1810,7 +1835,7 @@ pq_schema_columns(int fd, int64 size, const char *name, List **names, List **typ
 		if (seen)
 			continue;
 		*names = lappend(*names, f->leaves[l].name);
-		*types = lappend(*types, f->leaves[l].nested ? "jsonb" :
+		*types = lappend(*types, f->leaves[l].nested ? NULL :
 						 leaf_sql_type(f, &f->leaves[l]));
 	}
 }

@@ -565,10 +565,14 @@ reconcile(FileTable *t, FilePos *p, struct stat *dirst, int64 dirbtime,
  * (max_batch_rows is reached once a row group has taken the batch to it
  * or past), and after a crash the next batch goes on at the first row
  * group not read, its bytes before unchanged (the fingerprint). A file
- * whose structure is bad (a corrupt footer, page or codec stream) is one
- * dead letter, at the row group that failed, and the rest of it is
- * skipped -- or, with on_error 'stop', fails the batch; a value that
- * does not convert is a bad record of its own (a row's dead letter).
+ * whose structure is bad (a corrupt footer, page or codec stream), or
+ * that uses what is not supported (a codec, an encoding, a nested field
+ * as a column), is one dead letter, at the row group that failed, and
+ * the rest of it is skipped -- or, with on_error 'stop', fails the batch; a value that
+ * does not convert is a bad record of its own (a row's dead letter). A
+ * bad file counts as one record read, and bad: a batch that read only
+ * bad files still records its position (an empty batch would not, and
+ * the next would send the same dead letters again).
  */
 typedef struct PqTry
 {
@@ -596,14 +600,19 @@ pq_try_read(void *arg)
 	pq_read_row_group(pt->pq, pt->rg);
 }
 
-/* a file's structure bad: its dead letter, or the batch fails (stop) */
+/*
+ * A file that cannot be read -- its structure bad, or a codec, encoding
+ * or nested column not supported -- is a dead letter, or fails the batch
+ * (stop).
+ */
 static void
 pq_bad_file(FileTable *t, const char *name, int rg, ErrorData *edata)
 {
 	StringInfoData pos;
 	char	   *where;
 
-	if (edata->sqlerrcode != ERRCODE_DATA_CORRUPTED || t->on_error_stop)
+	if ((edata->sqlerrcode != ERRCODE_DATA_CORRUPTED &&
+		 edata->sqlerrcode != ERRCODE_FEATURE_NOT_SUPPORTED) || t->on_error_stop)
 		ReThrowError(edata);
 	initStringInfo(&pos);
 	appendStringInfoString(&pos, "{\"file\": ");
@@ -623,7 +632,7 @@ pq_bad_file(FileTable *t, const char *name, int rg, ErrorData *edata)
 static bool
 read_parquet(FileTable *t, FileDecode *fd, FILE *f, const char *path, int64 size,
 			 int fileno_in_batch, int64 *offset, int64 *line, int64 *nrecs,
-			 int64 *alloc, int64 max_rows)
+			 int64 *alloc, int64 max_rows, int64 *nbad)
 {
 	PqTry		pt = {t, fileno(f), size, path, NULL, 0};
 	ErrorData  *edata;
@@ -635,6 +644,7 @@ read_parquet(FileTable *t, FileDecode *fd, FILE *f, const char *path, int64 size
 	if (edata)
 	{
 		pq_bad_file(t, fd->names[fileno_in_batch], 0, edata);
+		(*nbad)++;
 		*offset = size;
 		return false;
 	}
@@ -659,6 +669,7 @@ read_parquet(FileTable *t, FileDecode *fd, FILE *f, const char *path, int64 size
 		if (edata)
 		{
 			pq_bad_file(t, fd->names[fileno_in_batch], rg, edata);
+			(*nbad)++;
 			break;
 		}
 		got = pq_rows_read(pt.pq) - before;
@@ -701,6 +712,7 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	FileDecode	fd;
 	int64		nrecs = 0;
 	int64		alloc = 1024;
+	int64		nbad_files = 0;	/* parquet: files of a bad structure */
 	int			taken = 0;
 	bool		more = false;
 	StringInfoData rec;
@@ -785,7 +797,7 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 				offset = line = 0;
 			}
 			cut = read_parquet(t, &fd, f, path, now.size, taken - 1, &offset, &line,
-							   &nrecs, &alloc, max_rows);
+							   &nrecs, &alloc, max_rows, &nbad_files);
 		}
 		for (; t->dec.format != PGS_FORMAT_PARQUET;)
 		{
@@ -858,7 +870,8 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	batch->rows = tuplestore_begin_heap(false, false, work_mem);
 	batch->rows_bad = pgs_decode_batch(t->desc, nrecs, decode_record, bad_record, &fd,
 									   t->on_error_stop, batch->rows);
-	batch->nrows = nrecs;
+	batch->rows_bad += nbad_files;
+	batch->nrows = nrecs + nbad_files;
 	batch->end_position = position == NULL ? NULL :
 		changed ? file_position_jsonb(&p) : position;
 	batch->more = more;

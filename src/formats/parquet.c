@@ -2026,7 +2026,10 @@ pq_writer_add(PqWriter *w, TupleTableSlot *slot)
 							ereport(ERROR,
 									(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 									 errmsg("an infinite timestamp cannot be written to Parquet")));
-						x += (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+						if (pg_add_s64_overflow(x, (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY, &x))
+							ereport(ERROR,
+									(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+									 errmsg("a timestamp after 294247 AD cannot be written to Parquet")));
 					}
 					appendBinaryStringInfo(&c->vals, (char *) &x, 8);
 					break;

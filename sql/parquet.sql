@@ -8,17 +8,18 @@ COPY (SELECT 1) TO PROGRAM 'rm -rf /tmp/pgs_regress_parquet && mkdir -p /tmp/pgs
 
 -- every type the writer knows, NULLs, and a type written as its text
 CREATE TABLE pq_src (b bool, i2 int2, i4 int4, i8 int8, f4 float4, f8 float8, d date,
-	ts timestamp, tz timestamptz, by bytea, t text, n numeric, j jsonb, iv interval);
+	ts timestamp, tz timestamptz, by bytea, t text, n numeric, j jsonb, iv interval, nd numeric(18,3));
 INSERT INTO pq_src SELECT i % 3 = 0, (i * 7 - 500)::int2, i * 1000003, i::int8 * -123456789012,
 	i / 7.0, i / 3.0, date '1969-12-25' + i, timestamp '1999-12-31 23:59:59.999999' + i * interval '1 hour 1 microsecond',
 	timestamptz '2020-01-01 00:00:00+00' - i * interval '1 day', decode(md5(i::text), 'hex'),
-	repeat('é', i % 5) || i, i * 1.5 - 0.25, jsonb_build_object('i', i), i * interval '1 minute'
+	repeat('é', i % 5) || i, i * 1.5 - 0.25, jsonb_build_object('i', i), i * interval '1 minute',
+	(i - 100) * 1.0625
 	FROM generate_series(1, 200) i;
-INSERT INTO pq_src VALUES (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+INSERT INTO pq_src VALUES (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
 	(true, 32767, -2147483648, 9223372036854775807, 'NaN', '-Infinity', '4713-01-01 BC', '200000-12-31 23:59:59.999999',
-	 '4713-01-01 00:00:00+00 BC', '', '', 'NaN', '[]', '-1 year');
+	 '4713-01-01 00:00:00+00 BC', '', '', 'NaN', '[]', '-1 year', '-999999999999999.999');
 CREATE FOREIGN TABLE pq_w (b bool, i2 int2, i4 int4, i8 int8, f4 float4, f8 float8, d date,
-	ts timestamp, tz timestamptz, by bytea, t text, n numeric, j jsonb, iv interval)
+	ts timestamp, tz timestamptz, by bytea, t text, n numeric, j jsonb, iv interval, nd numeric(18,3))
 	SERVER file OPTIONS (path '/tmp/pgs_regress_parquet/w', format 'parquet');
 INSERT INTO pq_w SELECT * FROM pq_src;
 ALTER FOREIGN TABLE pq_w OPTIONS (ADD compression 'zstd');
@@ -36,6 +37,7 @@ SELECT count(*) AS differences FROM
 -- microseconds since 1970)
 INSERT INTO pq_w (ts) VALUES ('infinity');
 INSERT INTO pq_w (tz) VALUES ('294276-12-31 23:59:59.999999+00');
+INSERT INTO pq_w (nd) VALUES ('NaN');
 -- columns by name, in any order; one the files lack is NULL; another type through text
 CREATE FOREIGN TABLE pq_r (t text, missing int, i4 text, i8 numeric, d text,
 	file text OPTIONS (meta 'filename'), line int OPTIONS (meta 'line'))

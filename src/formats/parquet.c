@@ -1592,7 +1592,7 @@ unscaled_digits(const uint8 *p, int len, int scale)
 {
 	uint8		mag[128];
 	bool		neg;
-	char		digits[320];
+	char		digits[1100];	/* 128 bytes: 309 digits; or scale + 1 */
 	int			nd = 0;
 	int			start = 0;
 	StringInfoData s;
@@ -1853,6 +1853,9 @@ typedef struct WCol
 	int			converted;		/* -1: none */
 	int			logical;		/* 0: none */
 	bool		utc;
+	int			precision;		/* DECIMAL */
+	int			scale;
+	Datum		pow10;			/* DECIMAL: 10^scale, a numeric */
 	FmgrInfo	out;			/* strings */
 	StringInfoData vals;		/* PLAIN, the non-NULL ones */
 	uint8	   *defs;
@@ -1945,6 +1948,23 @@ pq_writer_begin(TupleDesc desc, const bool *data, int codec)
 			case BYTEAOID:
 				c->ptype = PT_BYTE_ARRAY;
 				break;
+			case NUMERICOID:
+				/* numeric(p,s) with p <= 18: DECIMAL on INT64; else as text */
+				if (att->atttypmod >= (int32) VARHDRSZ &&
+					((att->atttypmod - VARHDRSZ) >> 16) <= 18 &&
+					((att->atttypmod - VARHDRSZ) & 0xffff) <= ((att->atttypmod - VARHDRSZ) >> 16))
+				{
+					c->ptype = PT_INT64;
+					c->converted = CT_DECIMAL;
+					c->logical = LT_DECIMAL;
+					c->precision = (att->atttypmod - VARHDRSZ) >> 16;
+					c->scale = (att->atttypmod - VARHDRSZ) & 0xffff;
+					c->pow10 = DirectFunctionCall3(numeric_in,
+												   CStringGetDatum(psprintf("1e%d", c->scale)),
+												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+					break;
+				}
+				/* FALLTHROUGH */
 			default:
 				{
 					Oid			func;
@@ -2048,7 +2068,24 @@ pq_writer_add(PqWriter *w, TupleTableSlot *slot)
 					appendBinaryStringInfo(&c->vals, (char *) &x, 8);
 					break;
 				}
+			case NUMERICOID:
+				if (c->ptype == PT_INT64)
+				{
+					/* the unscaled value: exact, the column's scale is s */
+					int64		x;
+
+					if (numeric_is_nan(DatumGetNumeric(v)) || numeric_is_inf(DatumGetNumeric(v)))
+						ereport(ERROR,
+								(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+								 errmsg("NaN and infinity cannot be written to a Parquet DECIMAL")));
+					x = DatumGetInt64(DirectFunctionCall1(numeric_int8,
+														  DirectFunctionCall2(numeric_mul, v, c->pow10)));
+					appendBinaryStringInfo(&c->vals, (char *) &x, 8);
+					break;
+				}
+				/* FALLTHROUGH */
 			case BYTEAOID:
+				if (c->type == BYTEAOID)
 				{
 					bytea	   *b = DatumGetByteaPP(v);
 
@@ -2056,6 +2093,7 @@ pq_writer_add(PqWriter *w, TupleTableSlot *slot)
 					appendBinaryStringInfo(&c->vals, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
 					break;
 				}
+				/* FALLTHROUGH */
 			default:
 				{
 					char	   *s = OutputFunctionCall(&c->out, v);
@@ -2217,6 +2255,11 @@ pq_writer_finish(PqWriter *w, StringInfo out)
 		th_put_binary(&o, 4, c->name, strlen(c->name));
 		if (c->converted >= 0)
 			th_put_int(&o, 6, TH_I32, c->converted);
+		if (c->converted == CT_DECIMAL)
+		{
+			th_put_int(&o, 7, TH_I32, c->scale);
+			th_put_int(&o, 8, TH_I32, c->precision);
+		}
 		if (c->logical)
 		{
 			th_put_begin(&o, 10);
@@ -2228,6 +2271,11 @@ pq_writer_finish(PqWriter *w, StringInfo out)
 				th_put_begin(&o, 2);	/* MICROS */
 				th_put_end(&o);
 				th_put_end(&o);
+			}
+			else if (c->logical == LT_DECIMAL)
+			{
+				th_put_int(&o, 1, TH_I32, c->scale);
+				th_put_int(&o, 2, TH_I32, c->precision);
 			}
 			else if (c->logical == LT_INTEGER)
 			{

@@ -180,7 +180,7 @@ grep 'ERROR' "$data/fuzz.out" | head -5 || true
 echo "[$SECONDS s] a parquet file sink: DuckDB reads its files back equal to the view"
 pgs_psql <<SQL
 CREATE FOREIGN TABLE sink_t (id int, k text, d float8, b bool, n bigint, i16 smallint, f4 real, s text,
-	dec15 numeric, dt date, ts timestamp, tz timestamptz, u uuid, bl bytea)
+	dec15 numeric(15,3), dt date, ts timestamp, tz timestamptz, u uuid, bl bytea)
 	SERVER file OPTIONS (path '$data/out', format 'parquet', compression 'zstd');
 CREATE MATERIALIZED VIEW to_sink WITH (sink = 'sink_t', max_batch_rows = 10000) AS
 	SELECT id, k, d, b, n, i16, f4, s, dec15, dt, ts, tz, u, bl FROM ev;
@@ -192,7 +192,7 @@ echo "[$SECONDS s] sink files: $nsink"
 duck csv "SELECT id, k, d, b, n, i16, f4, s, dec15, dt, ts, tz, u, lower(hex(bl)) FROM '$data/out/*.parquet'" "$data/back.csv"
 types=$(duck csv "SELECT string_agg(column_type, ',') FROM (DESCRIBE SELECT * FROM '$data/out/*.parquet')" "$data/types.csv" && cat "$data/types.csv")
 echo "[$SECONDS s] DuckDB reads the sink's types as: $types"
-[ "$types" = '"INTEGER,VARCHAR,DOUBLE,BOOLEAN,BIGINT,SMALLINT,FLOAT,VARCHAR,VARCHAR,DATE,TIMESTAMP,TIMESTAMP WITH TIME ZONE,VARCHAR,BLOB"' ]
+[ "$types" = '"INTEGER,VARCHAR,DOUBLE,BOOLEAN,BIGINT,SMALLINT,FLOAT,VARCHAR,DECIMAL(15,3),DATE,TIMESTAMP,TIMESTAMP WITH TIME ZONE,VARCHAR,BLOB"' ]
 chown "$PGS_USER" "$data/back.csv"
 pgs_psql <<SQL
 CREATE TABLE back (id int, k text, d float8, b bool, n bigint, i16 smallint, f4 real, s text,

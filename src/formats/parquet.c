@@ -33,9 +33,9 @@
  * its row group with ERRCODE_DATA_CORRUPTED naming the file. Every offset
  * and length read from the file is checked against the bytes it has
  * before it is used; the sizes a header claims are checked against what
- * the codec produced. Nested fields (groups, repeated fields: lists,
- * structs and maps) are not read yet: a table column matching one is an
- * error that says so; other nested fields are skipped.
+ * the codec produced. A nested field (a group or a repeated field:
+ * lists, structs, maps) is read as jsonb, assembled from its leaves'
+ * repetition and definition levels (see "Nested").
  *
  * Types: a value is first its natural PostgreSQL type (see pq_kind: the
  * physical type with its logical, or legacy converted, type) and, if the
@@ -164,7 +164,8 @@ typedef enum PqKind
 	K_TIMESTAMP,
 	K_TIMESTAMPTZ,
 	K_INT96,					/* legacy timestamps, to timestamp */
-	K_UUID
+	K_UUID,
+	K_JSONB						/* a nested field */
 } PqKind;
 
 /* a raw value: integers and floats, or bytes in a page */
@@ -196,6 +197,31 @@ typedef struct PqLeaf
 	int			max_rep;
 	bool		nested;			/* under a group, or repeated */
 } PqLeaf;
+
+/* a field of the schema, as a tree: for nested fields (see "Nested") */
+typedef struct PqNode
+{
+	char	   *name;
+	int			repetition;		/* 0 required, 1 optional, 2 repeated */
+	int			converted;
+	int			logical;
+	int			def;			/* the definition level when present */
+	int			rep;			/* the repetition level of its repetitions */
+	int			nchildren;
+	struct PqNode **children;
+	int			leaf;			/* -1: a group */
+} PqNode;
+
+/* a nested field's leaf in a row group: every level and value */
+typedef struct PqEntries
+{
+	int64		n;
+	int64		alloc;
+	uint8	   *rep;
+	uint8	   *def;
+	PqVal	   *vals;			/* where def is the leaf's max_def */
+	int64		pos;			/* the assembly's cursor */
+} PqEntries;
 
 typedef struct PqChunk
 {
@@ -229,6 +255,7 @@ typedef struct PqCol
 	PqVal	   *vals;			/* per row read */
 	bool	   *nulls;
 	int64		alloc;
+	PqNode	   *node;			/* a nested field: its JSON text per row */
 } PqCol;
 
 struct PqFile
@@ -239,6 +266,9 @@ struct PqFile
 	int64		footer_start;	/* the chunks end before */
 	int			nleaves;
 	PqLeaf	   *leaves;
+	int			ntops;
+	PqNode	  **tops;			/* the top-level fields */
+	FmgrInfo   *leaf_out;		/* nested leaves' output functions (JSON) */
 	int			nrg;
 	PqRowGroup *rgs;
 	int			ncols;
@@ -406,12 +436,13 @@ read_schema_el(ThIn *in, SchemaEl *el)
 		th_corrupt(in, "a schema element is invalid");
 }
 
-/* the leaves under schema element *i, depth-first */
-static void
+/* the leaves under schema element *i, depth-first; and its tree */
+static PqNode *
 walk_schema(PqFile *f, ThIn *in, SchemaEl *els, int nels, int *i, const char *top,
 			int def, int rep, bool nested, int depth, List **leaves)
 {
 	SchemaEl   *el;
+	PqNode	   *node = palloc0(sizeof(PqNode));
 
 	if (*i >= nels)
 		th_corrupt(in, "the schema has fewer elements than its groups count");
@@ -428,14 +459,29 @@ walk_schema(PqFile *f, ThIn *in, SchemaEl *els, int nels, int *i, const char *to
 		rep++;
 		nested = true;
 	}
+	node->name = el->name;
+	node->repetition = el->repetition;
+	node->converted = el->converted;
+	node->logical = el->logical;
+	node->def = def;
+	node->rep = rep;
+	node->leaf = -1;
 	if (el->num_children > 0 || el->type < 0)
 	{
+		/* each child takes an element at least: bounded by nels */
+		if (el->num_children > nels)
+			th_corrupt(in, "a group has more children than the schema has elements");
+		node->nchildren = el->num_children;
+		node->children = palloc(sizeof(PqNode *) * Max(el->num_children, 1));
 		for (int c = 0; c < el->num_children; c++)
-			walk_schema(f, in, els, nels, i, top, def, rep, true, depth + 1, leaves);
+			node->children[c] = walk_schema(f, in, els, nels, i, top, def, rep, true,
+											depth + 1, leaves);
 	}
 	else
 	{
 		PqLeaf	   *l = palloc0(sizeof(PqLeaf));
+
+		node->leaf = list_length(*leaves);
 
 		l->name = (char *) top;
 		l->type = el->type;
@@ -453,6 +499,7 @@ walk_schema(PqFile *f, ThIn *in, SchemaEl *els, int nels, int *i, const char *to
 		l->nested = nested;
 		*leaves = lappend(*leaves, l);
 	}
+	return node;
 }
 
 static void
@@ -587,8 +634,12 @@ read_footer(PqFile *f, const uint8 *buf, int64 len)
 			ListCell   *lc;
 
 			/* the root's children */
+			if (els[0].num_children > nels)
+				th_corrupt(&in, "the schema has fewer elements than its root counts");
+			f->ntops = els[0].num_children;
+			f->tops = palloc(sizeof(PqNode *) * Max(f->ntops, 1));
 			for (int c = 0; c < els[0].num_children; c++)
-				walk_schema(f, &in, els, nels, &i, NULL, 0, 0, false, 0, &leaves);
+				f->tops[c] = walk_schema(f, &in, els, nels, &i, NULL, 0, 0, false, 0, &leaves);
 			f->nleaves = list_length(leaves);
 			f->leaves = palloc(sizeof(PqLeaf) * Max(f->nleaves, 1));
 			i = 0;
@@ -716,6 +767,8 @@ kind_type(PqKind k)
 			return TIMESTAMPTZOID;
 		case K_UUID:
 			return UUIDOID;
+		case K_JSONB:
+			return JSONBOID;
 	}
 	return TEXTOID;
 }
@@ -779,27 +832,29 @@ pq_open(int fd, int64 size, const char *name, TupleDesc desc, const bool *data)
 		int			leaf = -1;
 		Oid			func;
 		bool		varlena;
+		PqNode	   *top = NULL;
 
 		if (!data[a] || att->attisdropped)
 			continue;
-		for (int l = 0; l < f->nleaves; l++)
-			if (strcmp(f->leaves[l].name, NameStr(att->attname)) == 0)
+		for (int t = 0; t < f->ntops; t++)
+			if (strcmp(f->tops[t]->name, NameStr(att->attname)) == 0)
 			{
-				leaf = l;
+				top = f->tops[t];
 				break;
 			}
-		if (leaf < 0)
+		if (top == NULL)
 			continue;			/* not in this file: NULL */
-		if (f->leaves[leaf].nested)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("Parquet file \"%s\": column \"%s\" is a nested field (a list, struct or map), which is not supported yet",
-							f->name, NameStr(att->attname)),
-					 errhint("Leave the column out of the table; nested fields are skipped.")));
+		leaf = top->leaf;
 		c = &f->cols[f->ncols++];
 		c->att = a;
 		c->leaf = leaf;
-		c->kind = pq_kind(f, &f->leaves[leaf]);
+		if (leaf < 0 || f->leaves[leaf].nested)
+		{
+			c->node = top;
+			c->kind = K_JSONB;
+		}
+		else
+			c->kind = pq_kind(f, &f->leaves[leaf]);
 		c->natural = kind_type(c->kind);
 		c->convert = (c->natural != att->atttypid);
 		if (c->kind == K_DECIMAL && att->atttypid == NUMERICOID)
@@ -1569,6 +1624,8 @@ read_chunk(PqFile *f, PqRowGroup *rg, PqCol *c)
 	}
 }
 
+static void read_nested(PqFile *f, PqRowGroup *g, PqCol *c);
+
 /* the matched columns of row group rg, after the rows read so far */
 void
 pq_read_row_group(PqFile *f, int rg)
@@ -1578,7 +1635,12 @@ pq_read_row_group(PqFile *f, int rg)
 	if (g->nrows > (int64) (MaxAllocHugeSize / sizeof(PqVal)) - f->nrows)
 		pq_error(f, "a row group has too many rows");
 	for (int c = 0; c < f->ncols; c++)
-		read_chunk(f, g, &f->cols[c]);
+	{
+		if (f->cols[c].node)
+			read_nested(f, g, &f->cols[c]);
+		else
+			read_chunk(f, g, &f->cols[c]);
+	}
 	f->nrows += g->nrows;
 }
 
@@ -1786,8 +1848,500 @@ natural_datum(PqCol *c, PqLeaf *l, PqVal *v)
 				memcpy(u->data, v->s.p, UUID_LEN);
 				return UUIDPGetDatum(u);
 			}
+		case K_JSONB:
+			break;				/* pq_decode_row */
 	}
 	return (Datum) 0;
+}
+
+/*------------------------------------------------------------------------
+ * Nested fields
+ *------------------------------------------------------------------------
+ *
+ * A nested field (a group, or a repeated field: lists, structs, maps) is
+ * stored as its leaves, each a run of entries of (repetition level,
+ * definition level, value): a row starts at repetition level 0; a
+ * definition level below a node's says the node (or an ancestor) is NULL
+ * or an empty list there; a repetition level says at which repeated
+ * ancestor a new element starts. Each leaf of the field is read whole for
+ * the row group (read_entries), then each row assembled into JSON text
+ * (build_*), walking the schema tree with one cursor per leaf: a NULL or
+ * empty node takes one entry of every leaf under it, a leaf's value one
+ * of its own. A group annotated LIST (or converted LIST) is a JSON array
+ * of its repeated child's elements (three levels: list, element; or the
+ * legacy two), MAP (or MAP_KEY_VALUE) a JSON object of its key_value
+ * pairs, another group an object of its fields, a repeated field an
+ * array. Values: numbers and booleans as JSON's, strings and every other
+ * type as strings (its PostgreSQL text: dates, timestamps, uuids; bytes as
+ * bytea's hex), NaN and infinities as strings. The levels are checked as
+ * they are read (at most the node's, each row starting at 0, every leaf
+ * ending its row together), so a corrupt field is an error, not a
+ * misassembled row.
+ */
+static void
+read_entries(PqFile *f, PqRowGroup *rg, int leafno, PqEntries *e)
+{
+	PqChunk    *ch = &rg->chunks[leafno];
+	PqLeaf	   *l = &f->leaves[leafno];
+	uint8	   *raw;
+	ThIn		in;
+	PqVal	   *dict = NULL;
+	int64		ndict = 0;
+
+	memset(e, 0, sizeof(PqEntries));
+	if (ch->external)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("Parquet file \"%s\" keeps column \"%s\" in another file, which is not supported",
+						f->name, l->name)));
+	if (ch->type != l->type)
+		pq_error(f, "column \"%s\" has another type in a row group than in the schema", l->name);
+	if (ch->size > (int64) MaxAllocHugeSize)
+		pq_error(f, "a column chunk is too big");
+	raw = palloc_extended(Max(ch->size, 1), MCXT_ALLOC_HUGE);
+	pq_pread(f, raw, ch->size, ch->start);
+	in = (ThIn) {raw, raw + ch->size, f->name};
+	while (e->n < ch->num_values)
+	{
+		PqPageHeader h;
+		const uint8 *data;
+		Buf			b;
+		int64		n,
+					nn = 0;
+		PqVal	   *tmp;
+
+		if (in.p >= in.end)
+			pq_error(f, "column \"%s\" has fewer values than its metadata says", l->name);
+		read_page_header(&in, &h);
+		if (h.csize > in.end - in.p)
+			pq_error(f, "a page is longer than its column chunk");
+		data = in.p;
+		in.p += h.csize;
+		CHECK_FOR_INTERRUPTS();
+		if (h.type == PAGE_DICTIONARY)
+		{
+			const uint8 *u;
+
+			if (dict != NULL)
+				pq_error(f, "a column chunk has two dictionaries");
+			if (h.encoding != ENC_PLAIN && h.encoding != ENC_PLAIN_DICTIONARY)
+				pq_error(f, "a dictionary page is not PLAIN");
+			ndict = h.num_values;
+			if (ndict > (int64) h.usize * 8)
+				pq_error(f, "a dictionary page of %d bytes claims %lld values",
+						 h.usize, (long long) ndict);
+			u = decompress(f, ch->codec, data, h.csize, h.usize);
+			b = (Buf) {u, u + h.usize, f};
+			dict = palloc_extended(sizeof(PqVal) * Max(ndict, 1), MCXT_ALLOC_HUGE);
+			decode_plain(&b, l, ndict, dict);
+			continue;
+		}
+		if (h.type != PAGE_DATA && h.type != PAGE_DATA_V2)
+			continue;
+		n = h.num_values;
+		if (n > ch->num_values - e->n ||
+			n > Max(PQ_PAGE_VALUES_MIN, (int64) h.usize * PQ_PAGE_VALUES_PER_BYTE))
+			pq_error(f, "a page of %d bytes claims %lld values", h.usize, (long long) n);
+		if (e->n + n > e->alloc)
+		{
+			e->alloc = Max(e->n + n, e->alloc * 2);
+			e->rep = e->rep ? repalloc_huge(e->rep, e->alloc) : palloc_extended(e->alloc, MCXT_ALLOC_HUGE);
+			e->def = e->def ? repalloc_huge(e->def, e->alloc) : palloc_extended(e->alloc, MCXT_ALLOC_HUGE);
+			e->vals = e->vals ? repalloc_huge(e->vals, sizeof(PqVal) * e->alloc) :
+				palloc_extended(sizeof(PqVal) * e->alloc, MCXT_ALLOC_HUGE);
+		}
+		{
+			uint32	   *lv = palloc(sizeof(uint32) * Max(n, 1));
+			const uint8 *rep_p,
+					   *def_p;
+			int64		rep_len,
+						def_len;
+
+			if (h.type == PAGE_DATA)
+			{
+				const uint8 *u = decompress(f, ch->codec, data, h.csize, h.usize);
+
+				b = (Buf) {u, u + h.usize, f};
+				if (h.rep_encoding != ENC_RLE && l->max_rep > 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("Parquet file \"%s\" uses repetition level encoding %d, which is not supported",
+									f->name, h.rep_encoding)));
+				if (h.def_encoding != ENC_RLE && l->max_def > 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("Parquet file \"%s\" uses definition level encoding %d, which is not supported",
+									f->name, h.def_encoding)));
+				rep_len = l->max_rep > 0 ? buf_u32(&b) : 0;
+				if (rep_len > b.end - b.p)
+					pq_error(f, "the repetition levels are longer than their page");
+				rep_p = b.p;
+				b.p += rep_len;
+				def_len = l->max_def > 0 ? buf_u32(&b) : 0;
+				if (def_len > b.end - b.p)
+					pq_error(f, "the definition levels are longer than their page");
+				def_p = b.p;
+				b.p += def_len;
+			}
+			else
+			{
+				int64		lvl = (int64) h.def_len + h.rep_len;
+				int32		vlen;
+				const uint8 *vals;
+
+				if (lvl > h.csize || lvl > h.usize)
+					pq_error(f, "a data page v2's level lengths are invalid");
+				rep_p = data;
+				rep_len = h.rep_len;
+				def_p = data + h.rep_len;
+				def_len = h.def_len;
+				vlen = h.usize - (int32) lvl;
+				if (!(h.compressed && ch->codec != CODEC_UNCOMPRESSED) && h.csize != h.usize)
+					pq_error(f, "an uncompressed page's sizes differ");
+				vals = (h.compressed && ch->codec != CODEC_UNCOMPRESSED) ?
+					decompress(f, ch->codec, data + lvl, h.csize - (int32) lvl, vlen) : data + lvl;
+				b = (Buf) {vals, vals + vlen, f};
+			}
+			if (l->max_rep > 0)
+			{
+				Buf			sub = {rep_p, rep_p + rep_len, f};
+
+				rle_decode(&sub, bit_width(l->max_rep), n, lv, l->max_rep);
+			}
+			else
+				memset(lv, 0, sizeof(uint32) * n);
+			for (int64 i = 0; i < n; i++)
+				e->rep[e->n + i] = (uint8) lv[i];
+			if (l->max_def > 0)
+			{
+				Buf			sub = {def_p, def_p + def_len, f};
+
+				rle_decode(&sub, bit_width(l->max_def), n, lv, l->max_def);
+			}
+			else
+				memset(lv, 0, sizeof(uint32) * n);
+			for (int64 i = 0; i < n; i++)
+			{
+				e->def[e->n + i] = (uint8) lv[i];
+				nn += (lv[i] == (uint32) l->max_def);
+			}
+			pfree(lv);
+		}
+		tmp = palloc(sizeof(PqVal) * Max(nn, 1));
+		decode_values(&b, l, h.encoding, nn, tmp, dict, ndict);
+		for (int64 i = 0, k = 0; i < n; i++)
+			if (e->def[e->n + i] == l->max_def)
+				e->vals[e->n + i] = tmp[k++];
+		pfree(tmp);
+		e->n += n;
+	}
+	if (e->n > 0 && e->rep[0] != 0)
+		pq_error(f, "column \"%s\" does not start a row", l->name);
+}
+
+typedef struct Assembly
+{
+	PqFile	   *f;
+	PqEntries  *E;				/* per leaf */
+} Assembly;
+
+static int
+node_first_leaf(PqFile *f, PqNode *n)
+{
+	while (n->leaf < 0)
+	{
+		if (n->nchildren == 0)
+			pq_error(f, "group \"%s\" has no fields", n->name);
+		n = n->children[0];
+	}
+	return n->leaf;
+}
+
+static PqEntries *
+node_entries(Assembly *a, PqNode *n)
+{
+	PqEntries  *e = &a->E[node_first_leaf(a->f, n)];
+
+	if (e->pos >= e->n)
+		pq_error(a->f, "nested field \"%s\" ends early", n->name);
+	return e;
+}
+
+/* a NULL or empty node: one entry of every leaf under it */
+static void
+skip_node(Assembly *a, PqNode *n)
+{
+	if (n->leaf >= 0)
+	{
+		if (a->E[n->leaf].pos >= a->E[n->leaf].n)
+			pq_error(a->f, "nested field \"%s\" ends early", n->name);
+		a->E[n->leaf].pos++;
+		return;
+	}
+	for (int c = 0; c < n->nchildren; c++)
+		skip_node(a, n->children[c]);
+}
+
+/* bytes as a JSON string */
+static void
+json_string(StringInfo out, const char *p, int len)
+{
+	appendStringInfoChar(out, '"');
+	for (int i = 0; i < len; i++)
+	{
+		unsigned char ch = (unsigned char) p[i];
+
+		if (ch == '"' || ch == '\\')
+		{
+			appendStringInfoChar(out, '\\');
+			appendStringInfoChar(out, (char) ch);
+		}
+		else if (ch < 0x20)
+			appendStringInfo(out, "\\u%04x", ch);	/* \u0000 is refused by jsonb */
+		else
+			appendStringInfoChar(out, (char) ch);
+	}
+	appendStringInfoChar(out, '"');
+}
+
+static void build_field(Assembly *a, PqNode *n, StringInfo out, int depth);
+
+/* a leaf's value as JSON */
+static void
+json_value(Assembly *a, int leafno, PqVal *v, StringInfo out)
+{
+	PqFile	   *f = a->f;
+	PqLeaf	   *l = &f->leaves[leafno];
+	PqCol		c = {0};
+	Datum		d;
+	char	   *s;
+
+	c.kind = pq_kind(f, l);
+	switch (c.kind)
+	{
+		case K_BOOL:
+			appendStringInfoString(out, v->i ? "true" : "false");
+			return;
+		case K_INT2:
+		case K_INT4:
+		case K_INT8:
+			appendStringInfo(out, INT64_FORMAT, c.kind == K_INT8 ? v->i : (int64) (int32) v->i);
+			return;
+		case K_UINT32:
+			appendStringInfo(out, UINT64_FORMAT, (uint64) (uint32) v->i);
+			return;
+		case K_UINT64:
+			appendStringInfo(out, UINT64_FORMAT, (uint64) v->i);
+			return;
+		case K_TEXT:
+			json_string(out, (const char *) v->s.p, v->s.len);
+			return;
+		default:
+			break;
+	}
+	if (f->leaf_out == NULL)
+		f->leaf_out = palloc0(sizeof(FmgrInfo) * Max(f->nleaves, 1));
+	if (f->leaf_out[leafno].fn_oid == InvalidOid)
+	{
+		Oid			func;
+		bool		varlena;
+
+		getTypeOutputInfo(kind_type(c.kind), &func, &varlena);
+		fmgr_info(func, &f->leaf_out[leafno]);
+	}
+	d = natural_datum(&c, l, v);
+	s = OutputFunctionCall(&f->leaf_out[leafno], d);
+	if ((c.kind == K_FLOAT4 || c.kind == K_FLOAT8 || c.kind == K_DECIMAL) &&
+		!isnan(v->d) && strcmp(s, "NaN") != 0 && strstr(s, "Infinity") == NULL)
+		appendStringInfoString(out, s);
+	else
+		json_string(out, s, strlen(s));
+}
+
+/* one instance of n, its repetition aside */
+static void
+build_one(Assembly *a, PqNode *n, StringInfo out, int depth)
+{
+	if (n->leaf >= 0)
+	{
+		PqEntries  *e = &a->E[n->leaf];
+
+		if (e->pos >= e->n)
+			pq_error(a->f, "nested field \"%s\" ends early", n->name);
+		if (e->def[e->pos] < a->f->leaves[n->leaf].max_def)
+			appendStringInfoString(out, "null");
+		else
+			json_value(a, n->leaf, &e->vals[e->pos], out);
+		e->pos++;
+		return;
+	}
+	if ((n->logical == LT_LIST || n->converted == CT_LIST) && n->nchildren == 1 &&
+		n->children[0]->repetition == 2)
+	{
+		build_field(a, n->children[0], out, depth + 1);
+		return;
+	}
+	if ((n->logical == LT_MAP || n->converted == CT_MAP || n->converted == CT_MAP_KEY_VALUE) &&
+		n->nchildren == 1 && n->children[0]->repetition == 2 &&
+		n->children[0]->nchildren == 2)
+	{
+		build_field(a, n->children[0], out, depth + 1);
+		return;
+	}
+	appendStringInfoChar(out, '{');
+	for (int c = 0; c < n->nchildren; c++)
+	{
+		if (c > 0)
+			appendStringInfoChar(out, ',');
+		json_string(out, n->children[c]->name, strlen(n->children[c]->name));
+		appendStringInfoChar(out, ':');
+		build_field(a, n->children[c], out, depth + 1);
+	}
+	appendStringInfoChar(out, '}');
+}
+
+/* whether repeated node n is a map's key_value, or a list's element holder */
+static bool
+is_map_entries(PqNode *parent, PqNode *n)
+{
+	return parent && (parent->logical == LT_MAP || parent->converted == CT_MAP ||
+					  parent->converted == CT_MAP_KEY_VALUE) &&
+		parent->nchildren == 1 && n->nchildren == 2;
+}
+
+static void
+build_repeated(Assembly *a, PqNode *parent, PqNode *n, StringInfo out, int depth)
+{
+	bool		map = is_map_entries(parent, n);
+	bool		list3 = !map && parent && (parent->logical == LT_LIST || parent->converted == CT_LIST) &&
+		n->nchildren == 1 && strcmp(n->name, "array") != 0 &&
+		strcmp(n->name, psprintf("%s_tuple", parent->name)) != 0;
+	PqEntries  *e = node_entries(a, n);
+	bool		first = true;
+
+	if (e->def[e->pos] < n->def)
+	{
+		/* none: the parent is there (else it took the entries), empty */
+		appendStringInfoString(out, map ? "{}" : "[]");
+		skip_node(a, n);
+		return;
+	}
+	appendStringInfoChar(out, map ? '{' : '[');
+	for (;;)
+	{
+		if (!first)
+			appendStringInfoChar(out, ',');
+		first = false;
+		if (map)
+		{
+			StringInfoData key;
+
+			initStringInfo(&key);
+			build_field(a, n->children[0], &key, depth + 1);
+			if (key.data[0] == '"')
+				appendBinaryStringInfo(out, key.data, key.len);
+			else
+				json_string(out, key.data, key.len);
+			appendStringInfoChar(out, ':');
+			build_field(a, n->children[1], out, depth + 1);
+		}
+		else if (list3)
+			build_field(a, n->children[0], out, depth + 1);
+		else
+			build_one(a, n, out, depth);
+		e = &a->E[node_first_leaf(a->f, n)];
+		if (e->pos >= e->n || e->rep[e->pos] != n->rep)
+			break;
+	}
+	appendStringInfoChar(out, map ? '}' : ']');
+}
+
+static PqNode *build_parent;	/* the node whose field is being built */
+
+/* field n of a group (or of the schema): NULL, its instances, or one */
+static void
+build_field(Assembly *a, PqNode *n, StringInfo out, int depth)
+{
+	PqNode	   *parent = build_parent;
+	PqEntries  *e;
+
+	if (depth > 200)
+		pq_error(a->f, "a nested field is nested too deep");
+	e = node_entries(a, n);
+	if (e->rep[e->pos] > n->rep)
+		pq_error(a->f, "nested field \"%s\" has an invalid repetition level", n->name);
+	build_parent = n;
+	if (n->repetition == 2)
+		build_repeated(a, parent, n, out, depth);
+	else if (n->repetition == 1 && e->def[e->pos] < n->def)
+	{
+		appendStringInfoString(out, "null");
+		skip_node(a, n);
+	}
+	else
+		build_one(a, n, out, depth);
+	build_parent = parent;
+}
+
+/* the rows of row group g of nested column c, as JSON text */
+static void
+read_nested(PqFile *f, PqRowGroup *g, PqCol *c)
+{
+	Assembly	a = {f, palloc0(sizeof(PqEntries) * Max(f->nleaves, 1))};
+	List	   *leaves = NIL;
+	List	   *todo = list_make1(c->node);
+	ListCell   *lc;
+	StringInfoData out;
+
+	/* its leaves */
+	while (todo != NIL)
+	{
+		PqNode	   *n = linitial(todo);
+
+		todo = list_delete_first(todo);
+		if (n->leaf >= 0)
+			leaves = lappend_int(leaves, n->leaf);
+		for (int k = 0; k < n->nchildren; k++)
+			todo = lappend(todo, n->children[k]);
+	}
+	foreach(lc, leaves)
+		read_entries(f, g, lfirst_int(lc), &a.E[lfirst_int(lc)]);
+	col_grow(c, f->nrows + g->nrows);
+	initStringInfo(&out);
+	for (int64 r = 0; r < g->nrows; r++)
+	{
+		PqEntries  *e = node_entries(&a, c->node);
+
+		if (e->rep[e->pos] != 0)
+			pq_error(f, "nested field \"%s\" does not start a row", c->node->name);
+		resetStringInfo(&out);
+		build_parent = NULL;
+		if (c->node->repetition == 1 && e->def[e->pos] < c->node->def)
+		{
+			skip_node(&a, c->node);
+			c->nulls[f->nrows + r] = true;
+		}
+		else
+		{
+			build_field(&a, c->node, &out, 0);
+			c->nulls[f->nrows + r] = false;
+			c->vals[f->nrows + r].s.p = (const uint8 *) pnstrdup(out.data, out.len);
+			c->vals[f->nrows + r].s.len = out.len;
+		}
+		/* every leaf at the next row together */
+		foreach(lc, leaves)
+		{
+			PqEntries  *le = &a.E[lfirst_int(lc)];
+
+			if (le->pos < le->n && le->rep[le->pos] != 0)
+				pq_error(f, "nested field \"%s\" has a leaf out of step", c->node->name);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	foreach(lc, leaves)
+		if (a.E[lfirst_int(lc)].pos != a.E[lfirst_int(lc)].n)
+			pq_error(f, "nested field \"%s\" has more values than its row group has rows",
+					 c->node->name);
 }
 
 /* row (from 0, of those read) into the matched columns of values/nulls */
@@ -1801,7 +2355,15 @@ pq_decode_row(PqFile *f, int64 row, Datum *values, bool *nulls)
 
 		if (c->nulls[row])
 			continue;
-		v = natural_datum(c, &f->leaves[c->leaf], &c->vals[row]);
+		if (c->kind == K_JSONB)
+		{
+			/* a nested field's JSON text: its strings unchecked till now */
+			(void) pg_verify_mbstr(GetDatabaseEncoding(), (const char *) c->vals[row].s.p,
+								   c->vals[row].s.len, false);
+			v = DirectFunctionCall1(jsonb_in, CStringGetDatum(c->vals[row].s.p));
+		}
+		else
+			v = natural_datum(c, &f->leaves[c->leaf], &c->vals[row]);
 		if (c->convert)
 			v = InputFunctionCall(&c->in, OutputFunctionCall(&c->out, v), c->ioparam,
 								  c->typmod);
@@ -1816,8 +2378,8 @@ pq_decode_row(PqFile *f, int64 row, Datum *values, bool *nulls)
  */
 /*
  * The name and PostgreSQL type (as SQL) of each top-level field of a file
- * not in *names yet, appended to *names and *types; a nested field's type
- * is NULL (not read yet).
+ * not in *names yet, appended to *names and *types (a nested field's is
+ * jsonb).
  */
 void
 pq_schema_columns(int fd, int64 size, const char *name, List **names, List **types)
@@ -1835,7 +2397,7 @@ pq_schema_columns(int fd, int64 size, const char *name, List **names, List **typ
 		if (seen)
 			continue;
 		*names = lappend(*names, f->leaves[l].name);
-		*types = lappend(*types, f->leaves[l].nested ? NULL :
+		*types = lappend(*types, f->leaves[l].nested ? "jsonb" :
 						 leaf_sql_type(f, &f->leaves[l]));
 	}
 }

@@ -34,8 +34,8 @@
  * without a header: c1, c2, ...), typed as formats/infer.c says; text
  * gets one column "line". Parquet: the top-level fields of the schemas of
  * its oldest files (up to FILE_IMPORT_PARQUET_FILES), in order, typed as
- * formats/parquet.c maps them; nested fields are left out (with a notice)
- * and files that are not Parquet are skipped.
+ * formats/parquet.c maps them (a nested field: jsonb); files that are not
+ * Parquet are skipped, with a notice.
  */
 #define FILE_IMPORT_PARQUET_FILES 10
 
@@ -89,10 +89,10 @@ parquet_columns(FileTable *t, FileEntry *files, int nfiles, StringInfo sql)
 	{
 		char	   *name = lfirst(ln);
 
-		if (lfirst(lt) == NULL || name[0] == '\0' || strlen(name) >= NAMEDATALEN)
+		if (name[0] == '\0' || strlen(name) >= NAMEDATALEN)
 		{
 			ereport(NOTICE,
-					(errmsg("%s: field \"%.40s\" is nested or cannot be a column name, left out",
+					(errmsg("%s: field \"%.40s\" cannot be a column name, left out",
 							t->what, name)));
 			continue;
 		}

@@ -566,8 +566,8 @@ reconcile(FileTable *t, FilePos *p, struct stat *dirst, int64 dirbtime,
  * or past), and after a crash the next batch goes on at the first row
  * group not read, its bytes before unchanged (the fingerprint). A file
  * whose structure is bad (a corrupt footer, page or codec stream), or
- * that uses what is not supported (a codec, an encoding, a nested field
- * as a column), is one dead letter, at the row group that failed, and
+ * that uses what is not supported (a codec, an encoding), is one dead
+ * letter, at the row group that failed, and
  * the rest of it is skipped -- or, with on_error 'stop', fails the batch; a value that
  * does not convert is a bad record of its own (a row's dead letter). A
  * bad file counts as one record read, and bad: a batch that read only
@@ -601,8 +601,8 @@ pq_try_read(void *arg)
 }
 
 /*
- * A file that cannot be read -- its structure bad, or a codec, encoding
- * or nested column not supported -- is a dead letter, or fails the batch
+ * A file that cannot be read -- its structure bad, or a codec or an
+ * encoding not supported -- is a dead letter, or fails the batch
  * (stop).
  */
 static void

@@ -27,14 +27,17 @@ OBJS = \
 	src/engine/merge.o \
 	src/engine/dedup.o \
 	src/engine/batch.o \
+	src/engine/progress.o \
 	src/engine/windows.o \
 	src/engine/session.o \
+	src/engine/retention.o \
 	src/sources/source.o \
 	src/sources/stream.o \
 	src/sources/rate.o \
 	src/sources/kafka/conf.o \
 	src/sources/kafka/reader.o \
 	src/sources/kafka/producer.o \
+	src/sources/kafka/outbox.o \
 	src/sources/kafka/import.o \
 	src/sources/file/fdw.o \
 	src/sources/file/dir.o \
@@ -70,7 +73,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers -Wno-clobbered
 
 # pg_regress against a temporary instance with the library preloaded.
-REGRESS = setup options kafka_options streams views aggregates state listagg dedup queries failures monitoring dashboard roles sinks eventtime session joins join_probe parquet
+REGRESS = setup options kafka_options streams views aggregates state listagg dedup queries failures monitoring dashboard roles sinks eventtime session retention joins join_probe parquet
 REGRESS_OPTS = --temp-config=$(srcdir)/test/pg_stream.conf \
 	--temp-instance=./tmp_check
 

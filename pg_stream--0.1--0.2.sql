@@ -20,6 +20,11 @@ ALTER TABLE stream.cq ADD COLUMN seen_tables pg_catalog.regclass[];
 -- which did not count them.
 ALTER TABLE stream.batch_log ADD COLUMN rows_late pg_catalog.int8;
 
+-- The phases of each batch (engine/batch.c): NULL for the batches of 0.1.
+ALTER TABLE stream.batch_log ADD COLUMN read_ms pg_catalog.float8,
+	ADD COLUMN run_ms pg_catalog.float8, ADD COLUMN merge_ms pg_catalog.float8,
+	ADD COLUMN write_ms pg_catalog.float8;
+
 -- The monitoring views are made again over the new _worker_status.
 DROP VIEW stream.queries;
 DROP VIEW stream.progress;
@@ -131,7 +136,7 @@ SELECT b.view AS name, b.batch_id, b.started_at, b.duration_ms, b.rows_in, b.row
 	   b.watermark,
 	   CASE WHEN s.owner_member THEN b.start_position END AS start_position,
 	   CASE WHEN s.owner_member THEN b.end_position END AS end_position,
-	   b.state_rows, b.rows_late
+	   b.state_rows, b.rows_late, b.read_ms, b.run_ms, b.merge_ms, b.write_ms
 FROM stream.batch_log b
 CROSS JOIN LATERAL stream._may_see(b.view) s
 WHERE s.visible;
@@ -144,6 +149,31 @@ CREATE POLICY errors_of_visible_views ON stream.errors FOR SELECT
 	USING ((stream._may_see(view)).owner_member);
 
 GRANT SELECT ON stream.queries, stream.progress, stream.errors TO PUBLIC;
+
+-- The plan a batch of a continuous view runs, as EXPLAIN shows it, over
+-- no input (engine/batch.c): nothing is read or consumed. Only for the
+-- roles with the privileges of the view's owner.
+CREATE FUNCTION stream.explain(view pg_catalog.regclass)
+RETURNS pg_catalog.text
+AS 'MODULE_PATHNAME', 'stream_explain'
+LANGUAGE C STRICT;
+
+-- The REFRESHes of continuous views running now, from shared memory
+-- (engine/progress.c): their batches are not visible before they commit.
+CREATE FUNCTION stream._refresh_progress(
+	OUT pid pg_catalog.int4, OUT view pg_catalog.oid, OUT started_at pg_catalog.timestamptz,
+	OUT batches pg_catalog.int8, OUT rows_read pg_catalog.int8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'stream_refresh_progress'
+LANGUAGE C STRICT;
+
+CREATE VIEW stream.refresh_progress WITH (security_barrier) AS
+SELECT r.pid, r.view::pg_catalog.regclass AS name, r.started_at, r.batches, r.rows_read
+FROM stream._refresh_progress() r
+CROSS JOIN LATERAL stream._may_see(r.view) s
+WHERE s.visible;
+
+GRANT SELECT ON stream.refresh_progress TO PUBLIC;
 
 ------------------------------------------------------------------------
 -- List aggregates (engine/listagg.c)
@@ -599,3 +629,41 @@ BEGIN
 	RETURN page || sections || '</body></html>';
 END
 $$;
+
+------------------------------------------------------------------------
+-- Exactly-once Kafka sinks (sources/kafka/outbox.c)
+------------------------------------------------------------------------
+
+-- The messages a batch makes for a kafka sink with delivery
+-- 'exactly_once', encoded in the batch's transaction, in chunks of about
+-- a megabyte (each message: key length, key, value length, value,
+-- partition). The view's worker produces them in a Kafka transaction that
+-- also writes the batch's number to the progress topic, then deletes
+-- them here. Not dumped: a restored view's transactional id is another.
+CREATE TABLE stream.outbox (
+	view     pg_catalog.regclass NOT NULL,
+	batch_id pg_catalog.int8 NOT NULL,
+	seq      pg_catalog.int4 NOT NULL,	-- a batch's chunks in order
+	sink     pg_catalog.regclass NOT NULL,	-- the kafka table
+	nmsgs    pg_catalog.int4 NOT NULL,
+	messages pg_catalog.bytea NOT NULL,
+	PRIMARY KEY (view, batch_id, seq)
+) WITH (toast_tuple_target = 8160);
+ALTER TABLE stream.outbox ALTER COLUMN messages SET STORAGE EXTERNAL;
+
+-- Per view: the last batch Kafka is known to hold, and the offset of its
+-- record in the progress topic (where a worker's recovery starts reading).
+CREATE TABLE stream.sink_progress (
+	view            pg_catalog.regclass PRIMARY KEY,
+	delivered_batch pg_catalog.int8 NOT NULL,
+	progress_offset pg_catalog.int8 NOT NULL
+);
+-- Retention on demand (engine/retention.c): the rows of the windows that
+-- ended before "before" deleted from the view and its copy, in the
+-- caller's transaction; the view's rows deleted are returned. EXECUTE
+-- stays with PUBLIC, as for stream.start(): only the view's owner (and
+-- members of its role) may, checked inside, as for ALTER and REFRESH.
+CREATE FUNCTION stream.purge(view pg_catalog.regclass, before pg_catalog.timestamptz)
+RETURNS pg_catalog.int8
+AS 'MODULE_PATHNAME', 'stream_purge'
+LANGUAGE C STRICT;

@@ -131,6 +131,14 @@ SET ROLE pgs_kalice;
 SELECT * FROM ko_su_t;
 RESET ROLE;
 
+-- an exactly-once sink's options (sources/kafka/outbox.c)
+CREATE FOREIGN TABLE ko_d1 (x int) SERVER ko_alice OPTIONS (topic 't', delivery 'exactly_twice');
+CREATE FOREIGN TABLE ko_d1 (x int) SERVER ko_alice OPTIONS (topic 't', progress_topic 'a/b');
+CREATE FOREIGN TABLE ko_d1 (x int) SERVER ko_alice
+	OPTIONS (topic 't', delivery 'at_least_once', progress_topic 'my.progress');
+ALTER FOREIGN TABLE ko_d1 OPTIONS (SET delivery 'exactly_once');
+DROP FOREIGN TABLE ko_d1;
+
 DROP SERVER ko_su, ko_cmd, ko_alice CASCADE;
 REVOKE USAGE ON FOREIGN DATA WRAPPER kafka FROM pgs_kalice;
 REVOKE USAGE, CREATE ON SCHEMA public FROM pgs_kalice;

@@ -2,7 +2,8 @@
  *
  * ddl.c
  *	  SQL surface: CREATE / REFRESH / ALTER MATERIALIZED VIEW over a
- *	  stream, stream.start(), stream.stop(), and the clean-up of dropped
+ *	  stream, stream.start(), stream.stop(), stream.purge(), the refusal
+ *	  of DELETE and TRUNCATE of a continuous view, and the clean-up of dropped
  *	  objects.
  *
  * PostgreSQL's grammar cannot be extended, so a continuous query is
@@ -42,6 +43,30 @@
  * database (sources/stream.c), the view's rows are rebuilt from the
  * state or row table, and batches resume where the dumped ones ended.
  *
+ * DROP DATABASE and ALTER DATABASE ... RENAME need the database to have
+ * no other session, and its manager and workers are sessions of it. So
+ * for the statement's duration the database is paused (bgw/shmem.c): its
+ * manager stops its workers and exits, and the launcher starts none;
+ * PostgreSQL waits up to 5 s for them to leave. When the statement ends,
+ * done or failed (a user still connected), the pause is lifted and the
+ * launcher starts the manager again, which starts the views again. Only
+ * for a role that could run the statement (the database's owner, with
+ * CREATEDB for a rename, or a superuser): anyone else's fails at
+ * PostgreSQL's own check, and must not stop the views in the meantime.
+ * CREATE DATABASE ... TEMPLATE is not paused: the copy would hold the
+ * same views, enabled, and both would deliver to the same Kafka topics
+ * and file directories. Stop the views (stream.stop) to copy a database.
+ *
+ * What \d+ says of a continuous view: its COMMENT, which pg_stream sets
+ * when the view starts ("pg_stream continuous view: output_mode update,
+ * trigger default, no sink") if it has none, and keeps up to date on
+ * ALTER ... SET / RESET while it is pg_stream's (it starts with
+ * "pg_stream continuous view: "): a comment the user set (COMMENT ON) is
+ * never overwritten, and COMMENT ON ... IS NULL gives the view back to
+ * pg_stream's at the next ALTER. Anyone may read comments, as anyone may
+ * read the view's definition (pg_matviews), which names the same sink. A comment is dumped and restored with the
+ * view, so a restored view keeps whichever it had.
+ *
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
@@ -60,9 +85,12 @@
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
+#include "catalog/pg_authid.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/comment.h"
+#include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
@@ -73,7 +101,9 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "parser/analyze.h"
 #include "parser/parse_relation.h"
+#include "parser/parsetree.h"
 #include "rewrite/rewriteHandler.h"
 #include "tcop/utility.h"
 #include "storage/lmgr.h"
@@ -89,8 +119,10 @@ PG_FUNCTION_INFO_V1(stream_stop);
 PG_FUNCTION_INFO_V1(stream_on_drop);
 PG_FUNCTION_INFO_V1(stream_worker_status);
 PG_FUNCTION_INFO_V1(stream_slots_free);
+PG_FUNCTION_INFO_V1(stream_purge);
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
 
 /* at commit: wake this database's manager (and its workers) */
 static bool wake_at_commit = false;
@@ -332,6 +364,31 @@ create_rows_copy(Oid viewid)
 }
 
 /*
+ * With the option retention, the indexes on the window column of the view
+ * and of its copy that a batch finds old windows by (engine/retention.c),
+ * unless they have one already (the view's unique index when the window
+ * is its first key, or those a restore re-created). As the extension's
+ * superuser, once the view has its row in stream.cq.
+ */
+static void
+create_retention_indexes(CqDef *cq, Oid viewid)
+{
+	CqMeta		row;
+	char	   *sql;
+
+	if (!cq->opts.has_retention || !meta_cq_get(viewid, &row))
+		return;
+	SPI_connect();
+	if ((sql = pgs_retention_index_sql(cq, viewid)) != NULL)
+		run_sql(sql);
+	if (OidIsValid(row.rows_table) &&
+		(sql = pgs_retention_index_sql(cq, row.rows_table)) != NULL)
+		run_sql(sql);
+	SPI_finish();
+	CommandCounterIncrement();
+}
+
+/*
  * The keys each DISTINCT filter has seen (engine/dedup.c), a table a
  * filter: its key columns, when each key expires and the keys' hash, with
  * an index on the hash (the filter compares the keys of the rows it
@@ -487,6 +544,55 @@ split_options(List *options, List **ours, List **theirs)
 
 static void start_cq(CqDef *cq, Oid viewid, List *cqoptions);
 
+/* the first of the options' names given, and its value; NULL if none */
+static DefElem *
+first_option(List *options, const char *const *names)
+{
+	for (int i = 0; names[i]; i++)
+	{
+		ListCell   *lc;
+
+		foreach(lc, options)
+			if (strcmp(lfirst_node(DefElem, lc)->defname, names[i]) == 0)
+				return lfirst_node(DefElem, lc);
+	}
+	return NULL;
+}
+
+/* pg_stream's comment of a continuous view (see the top of the file) */
+#define CQ_COMMENT_PREFIX "pg_stream continuous view: "
+
+static char *
+cq_comment(CqDef *cq, List *options)
+{
+	static const char *const trigger[] = {"trigger", NULL};
+	static const char *const sinks[] = {"sink", "sink_function", "sink_function_per_row",
+	"notify_channel", NULL};
+	static const char *const modes[] = {"default", "append", "update", "complete"};
+	DefElem    *t = first_option(options, trigger);
+	DefElem    *sk = first_option(options, sinks);
+
+	return psprintf(CQ_COMMENT_PREFIX "output_mode %s, trigger %s, %s",
+					modes[cq->mode], t ? defGetString(t) : "default",
+					sk ? psprintf("%s %s", sk->defname, defGetString(sk)) : "no sink");
+}
+
+/*
+ * The view's comment, if it has none or pg_stream's (it starts as
+ * cq_comment's do): a comment a user wrote is never replaced. Not a
+ * comparison with the comment the old options make, which would need the
+ * query analysed under them, and an ALTER that repairs options that no
+ * longer suit the query (its stream lost its watermark) would fail.
+ */
+static void
+update_cq_comment(Oid viewid, const char *new)
+{
+	char	   *current = GetComment(viewid, RelationRelationId, 0);
+
+	if (current == NULL || strncmp(current, CQ_COMMENT_PREFIX, strlen(CQ_COMMENT_PREFIX)) == 0)
+		CreateComments(viewid, RelationRelationId, 0, new);
+}
+
 static bool
 create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		  ProcessUtilityContext context, ParamListInfo params,
@@ -534,6 +640,8 @@ create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	/* analyse and plan once: refuse what cannot be maintained */
 	pgs_parse_options(cqoptions, &opts);
 	cq = pgs_analyze_cq(rq, InvalidOid, &opts, true);
+	if (opts.has_retention)
+		pgs_retention_check(cq, "option \"retention\"");
 	plan = pgs_plan_batch(cq);
 	/* reading the streams and tables needs their SELECT privilege */
 	ExecCheckRTPerms(plan->rtable, true);
@@ -575,11 +683,13 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	mark_populated(viewid);
 	/* as the creator: its privileges on the sink count */
 	cqoptions = pgs_sink_check(viewid, cq, cqoptions);
+	update_cq_comment(viewid, cq_comment(cq, cqoptions));
 	pgs_become_superuser(&saved);
 	if (cq->is_agg)
 		staterel = create_state(cq, viewid);
 	rowsrel = create_rows_copy(viewid);
 	record_cq(cq, viewid, staterel, rowsrel, create_seen(cq, viewid), cqoptions);
+	create_retention_indexes(cq, viewid);
 	if (cq->join)
 	{
 		create_join_state(viewid, &cq->join->side[0]);
@@ -778,6 +888,7 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 	List	   *options = NIL;
 	bool		touched = false;
 	PgsUser		saved;
+	CqDef	   *cq;
 
 	stmt = copyObject(stmt);
 	foreach(lc, stmt->cmds)
@@ -818,8 +929,15 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 	if (touched)
 	{
 		/* the new options must suit the query (output mode, sink, ...) */
-		options = pgs_sink_check(relid, pgs_load_cq(relid, options), options);
+		cq = pgs_load_cq(relid, options);
+		if (cq->opts.has_retention)
+			pgs_retention_check(cq, "option \"retention\"");
+		options = pgs_sink_check(relid, cq, options);
 		meta_cq_set_options(relid, DatumGetArrayTypeP(pgs_options_to_array(options)));
+		update_cq_comment(relid, cq_comment(cq, options));
+		pgs_become_superuser(&saved);
+		create_retention_indexes(cq, relid);
+		pgs_restore_user(&saved);
 		wake_at_commit = true;
 	}
 	stmt->cmds = cmds;
@@ -877,6 +995,122 @@ check_views_of_new_owner(Oid role)
 		check_new_owner(lfirst_oid(lc));
 }
 
+/* whether role has CREATEDB (dbcommands.c's check is static) */
+static bool
+role_createdb(Oid role)
+{
+	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(role));
+	bool		result = false;
+
+	if (HeapTupleIsValid(tup))
+	{
+		result = ((Form_pg_authid) GETSTRUCT(tup))->rolcreatedb;
+		ReleaseSysCache(tup);
+	}
+	return result;
+}
+
+/*
+ * The database a DROP or a rename empties of its sessions, if the user
+ * may run the statement; else InvalidOid.
+ */
+static Oid
+database_to_empty(Node *parsetree)
+{
+	const char *name = NULL;
+	Oid			dboid;
+
+	if (IsA(parsetree, DropdbStmt))
+		name = ((DropdbStmt *) parsetree)->dbname;
+	else if (IsA(parsetree, RenameStmt) &&
+			 ((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
+		name = ((RenameStmt *) parsetree)->subname;
+	if (name == NULL || !IsTransactionState())
+		return InvalidOid;
+	dboid = get_database_oid(name, true);
+	if (!OidIsValid(dboid) || dboid == MyDatabaseId ||
+		!pg_database_ownercheck(dboid, GetUserId()))
+		return InvalidOid;
+	/* a rename needs CREATEDB too (PostgreSQL's RenameDatabase) */
+	if (IsA(parsetree, RenameStmt) && !superuser() &&
+		!role_createdb(GetUserId()))
+		return InvalidOid;
+	return dboid;
+}
+
+/* run the statement with database dboid paused (see the top of the file) */
+static void
+run_with_database_paused(Oid dboid, PlannedStmt *pstmt, const char *queryString,
+						 bool readOnlyTree, ProcessUtilityContext context,
+						 ParamListInfo params, QueryEnvironment *queryEnv,
+						 DestReceiver *dest, QueryCompletion *qc)
+{
+	bool		paused = pgs_pause_database(dboid);
+
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		if (paused)
+			pgs_resume_database(dboid);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * DELETE and TRUNCATE of a continuous view are refused (PostgreSQL refuses
+ * any change to a materialized view's rows; TRUNCATE says it is not a
+ * table): say how its old rows do go.
+ */
+static void
+refuse_cq_change(Oid relid, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("cannot %s continuous view \"%s\"", what, get_rel_name(relid)),
+			 errdetail("Its rows are the output of its query, changed only by its batches."),
+			 errhint("To delete the rows of old windows, set the option retention (ALTER MATERIALIZED VIEW ... SET (retention = '7 days')) or call stream.purge(view, before).")));
+}
+
+/* DELETE FROM a continuous view, also in WITH: refused with the hint above */
+static void
+refuse_cq_delete(Query *query)
+{
+	ListCell   *lc;
+
+	if (query->commandType == CMD_DELETE && query->resultRelation > 0)
+	{
+		RangeTblEntry *rte = rt_fetch(query->resultRelation, query->rtable);
+
+		/* a catalog lookup only for a materialized view */
+		if (rte->relkind == RELKIND_MATVIEW && IsTransactionState() &&
+			extension_loaded() && meta_cq_exists(rte->relid))
+			refuse_cq_change(rte->relid, "delete from");
+	}
+	foreach(lc, query->cteList)
+	{
+		CommonTableExpr *cte = lfirst_node(CommonTableExpr, lc);
+
+		if (IsA(cte->ctequery, Query))
+			refuse_cq_delete((Query *) cte->ctequery);
+	}
+}
+
+static void
+pgs_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	if (prev_post_parse_analyze)
+		prev_post_parse_analyze(pstate, query, jstate);
+	refuse_cq_delete(query);
+}
+
 static void
 pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   bool readOnlyTree, ProcessUtilityContext context,
@@ -888,6 +1122,16 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	bool		loaded;
 	Oid			new_owner_of = InvalidOid;
 	Oid			new_owner_role = InvalidOid;
+	Oid			emptied_db;
+
+	/* in any database, with pg_stream or not: the one emptied may have it */
+	emptied_db = database_to_empty(parsetree);
+	if (OidIsValid(emptied_db))
+	{
+		run_with_database_paused(emptied_db, pstmt, queryString, readOnlyTree, context,
+								 params, queryEnv, dest, qc);
+		return;
+	}
 
 	/*
 	 * Look at the catalogs only for the statements handled here, and only
@@ -895,7 +1139,7 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	 */
 	loaded = (tag == T_CreateTableAsStmt || tag == T_RefreshMatViewStmt ||
 			  tag == T_AlterTableStmt || tag == T_CreateStmt ||
-			  tag == T_ReassignOwnedStmt) &&
+			  tag == T_ReassignOwnedStmt || tag == T_TruncateStmt) &&
 		IsTransactionState() && extension_loaded();
 
 	if (loaded)
@@ -976,6 +1220,21 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			case T_ReassignOwnedStmt:
 				new_owner_role = get_rolespec_oid(((ReassignOwnedStmt *) parsetree)->newrole, false);
 				break;
+			case T_TruncateStmt:
+				{
+					ListCell   *lc;
+
+					foreach(lc, ((TruncateStmt *) parsetree)->relations)
+					{
+						Oid			relid = RangeVarGetRelid(lfirst_node(RangeVar, lc),
+															 NoLock, true);
+
+						if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_MATVIEW &&
+							meta_cq_exists(relid))
+							refuse_cq_change(relid, "truncate");
+					}
+				}
+				break;
 			default:
 				break;
 		}
@@ -1005,6 +1264,8 @@ pgs_ddl_init(void)
 {
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = pgs_ProcessUtility;
+	prev_post_parse_analyze = post_parse_analyze_hook;
+	post_parse_analyze_hook = pgs_post_parse_analyze;
 	RegisterXactCallback(ddl_xact_callback, NULL);
 }
 
@@ -1013,7 +1274,7 @@ pgs_ddl_init(void)
  *------------------------------------------------------------------------
  */
 static void
-set_enabled(Oid viewid, bool enabled)
+check_cq(Oid viewid)
 {
 	if (!meta_cq_exists(viewid))
 		ereport(ERROR,
@@ -1021,6 +1282,12 @@ set_enabled(Oid viewid, bool enabled)
 				 errmsg("\"%s\" is not a continuous view", get_rel_name(viewid)),
 				 errhint("A continuous view is a materialized view over a stream.")));
 	pgs_check_cq_owner(viewid);
+}
+
+static void
+set_enabled(Oid viewid, bool enabled)
+{
+	check_cq(viewid);
 	meta_cq_set_enabled(viewid, enabled);
 	wake_at_commit = true;
 }
@@ -1040,6 +1307,22 @@ stream_stop(PG_FUNCTION_ARGS)
 }
 
 /*
+ * stream.purge(view, before): delete the rows of the windows that ended
+ * before `before`, now, in this transaction (engine/batch.c, pgs_purge).
+ * Only the view's owner may, as for ALTER and REFRESH.
+ */
+Datum
+stream_purge(PG_FUNCTION_ARGS)
+{
+	Oid			viewid = PG_GETARG_OID(0);
+
+	/* it writes the view's heap directly, which no executor check guards */
+	PreventCommandIfReadOnly("stream.purge()");
+	check_cq(viewid);
+	PG_RETURN_INT64(pgs_purge(viewid, PG_GETARG_TIMESTAMPTZ(1)));
+}
+
+/*
  * sql_drop event trigger: forget dropped continuous views and streams.
  */
 Datum
@@ -1053,6 +1336,13 @@ stream_on_drop(PG_FUNCTION_ARGS)
 	nsp = get_namespace_oid(PG_STREAM_SCHEMA, true);
 	/* DROP EXTENSION: the tables are gone already */
 	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("cq", nsp)))
+		PG_RETURN_NULL();
+	/*
+	 * ALTER EXTENSION ... UPDATE drops objects of its own (views it makes
+	 * again), before the tables of the new version exist: none is a
+	 * stream or a view of the bookkeeping's.
+	 */
+	if (creating_extension)
 		PG_RETURN_NULL();
 
 	pgs_become_superuser(&saved);

@@ -15,6 +15,7 @@
 #include "bgw/bgw.h"
 #include "base/base.h"
 #include "ddl.h"
+#include "engine/engine.h"
 #include "miscadmin.h"
 #include "sources/sources.h"
 
@@ -33,6 +34,7 @@ _PG_init(void)
 
 	pgs_guc_init();
 	pgs_shmem_init();
+	pgs_progress_init();
 	pgs_ddl_init();
 	pgs_sources_init(pgs_wake_database);
 	pgs_register_launcher();

@@ -162,10 +162,20 @@ pgs_wait_for() {
 # on librdkafka's mock cluster) on loopback. Sets PGS_BROKERS (bootstrap
 # address); pgs_broker CMD sends it a command (create TOPIC N, down ID,
 # up ID). It stops with pgs_stop_broker.
+# With PGS_BROKER_TXN=1 the broker is built on librdkafka 2.15's mock
+# cluster, whose transactions read_committed consumers see as Kafka's do
+# (test/kafka/build_broker.sh; built once per checkout, in test/kafka/build).
 pgs_start_broker() {
 	PGS_BROKER_DIR=$(mktemp -d /tmp/pg_stream_broker.XXXXXX)
-	gcc -O2 ${PGS_SANITIZE:+-g $PGS_SAN_COPT} -Wall -Wextra -Werror -o "$PGS_BROKER_DIR/test_broker" \
-		"$PGS_ROOT/test/kafka/test_broker.c" -lrdkafka
+	if [ -n "${PGS_BROKER_TXN:-}" ]; then
+		pgs_log "building the test broker on librdkafka 2.15 (once per checkout)"
+		PGS_BROKER_CFLAGS="${PGS_SANITIZE:+-g $PGS_SAN_COPT}" \
+			bash "$PGS_ROOT/test/kafka/build_broker.sh" "$PGS_ROOT/test/kafka/build/test_broker"
+		cp "$PGS_ROOT/test/kafka/build/test_broker" "$PGS_BROKER_DIR/test_broker"
+	else
+		gcc -O2 ${PGS_SANITIZE:+-g $PGS_SAN_COPT} -Wall -Wextra -Werror -o "$PGS_BROKER_DIR/test_broker" \
+			"$PGS_ROOT/test/kafka/test_broker.c" -lrdkafka
+	fi
 	: >"$PGS_BROKER_DIR/cmds"
 	tail -n +1 -f --pid=$$ "$PGS_BROKER_DIR/cmds" | "$PGS_BROKER_DIR/test_broker" "${1:-1}" \
 		>"$PGS_BROKER_DIR/out" 2>"$PGS_BROKER_DIR/log" &

@@ -38,6 +38,7 @@ extern void pgs_become_owner(Oid relid, PgsUser *saved);
 extern void pgs_restore_user(PgsUser *saved);
 extern Oid	pgs_rel_owner(Oid relid);
 extern bool pgs_may_monitor(Oid relid);
+extern bool pgs_may_monitor_all(Oid relid);
 
 /* in base/guc.c */
 extern int	pgs_max_queries;

@@ -116,6 +116,17 @@ pgs_may_monitor(Oid relid)
 	return visible;
 }
 
+/* and everything of it: its errors, positions, the plan of its batches */
+bool
+pgs_may_monitor_all(Oid relid)
+{
+	bool		owner_member,
+				visible;
+
+	monitor_rights(relid, &owner_member, &visible);
+	return owner_member;
+}
+
 /* stream._may_see(view, OUT owner_member, OUT visible) */
 PG_FUNCTION_INFO_V1(stream_may_see);
 Datum

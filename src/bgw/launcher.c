@@ -10,6 +10,9 @@
  * database again only every LAUNCHER_NAPTIME, or when woken (by CREATE
  * EXTENSION pg_stream, or by a backend that needs a manager).
  *
+ * It starts none for a database paused by a DROP, a rename or a copy of
+ * it (shmem.c) until the pause is lifted, which wakes it.
+ *
  * After a crash the postmaster restarts the launcher, which restarts the
  * managers, which restart the workers: recovery needs no manual step.
  *
@@ -139,7 +142,7 @@ pgs_launcher_main(Datum arg)
 			Oid			dboid = lfirst_oid(lc);
 			DbProbe    *p = NULL;
 
-			if (pgs_manager_running(dboid))
+			if (pgs_manager_running(dboid) || pgs_database_paused(dboid))
 				continue;
 			for (int i = 0; i < nprobes; i++)
 				if (probes[i].dboid == dboid)

@@ -16,8 +16,10 @@
  *	- deletes the rows of INSERT-fed streams that every view reading them
  *	  has consumed (a REFRESH wakes it when it commits), and of streams
  *	  that no view reads.
- * It exits when the extension is not installed in its database, after
- * terminating its workers.
+ * It exits when the extension is not installed in its database, or when
+ * the database is paused (a DROP DATABASE, a rename or a copy of it
+ * waits for every session to leave it: bgw/shmem.c), after terminating
+ * its workers.
  *
  *-------------------------------------------------------------------------
  */
@@ -122,6 +124,8 @@ pgs_manager_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	if (pgs_database_paused(dboid))
+		proc_exit(0);			/* started just before the pause */
 	if (!pgs_set_manager(dboid, MyLatch, true))
 		proc_exit(0);			/* another one beat us to it */
 	before_shmem_exit(manager_detach, (Datum) 0);
@@ -140,6 +144,12 @@ pgs_manager_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+		}
+		/* a DROP DATABASE (or a rename, a copy) waits for us to leave */
+		if (pgs_database_paused(dboid))
+		{
+			terminate_all();
+			proc_exit(0);
 		}
 
 		SetCurrentStatementStartTimestamp();

@@ -10,6 +10,13 @@
  * shared memory is new and empty, and the launcher, the managers and the
  * workers fill it again.
  *
+ * A database can be paused: a backend about to DROP, rename or copy it
+ * (CREATE DATABASE ... TEMPLATE), which PostgreSQL refuses while another
+ * session is connected to it, pauses it for the statement (ddl.c). Its
+ * manager sees that, stops its workers and exits, and the launcher starts
+ * none until the pause is lifted, when the statement ends, however it
+ * ends (or the backend exits).
+ *
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
@@ -28,12 +35,20 @@ typedef struct ManagerEntry
 	Latch	   *latch;
 } ManagerEntry;
 
+/* a database paused by the backend pid (see the top of the file) */
+typedef struct PausedEntry
+{
+	Oid			dboid;
+	int			pid;
+} PausedEntry;
+
 typedef struct PgsShared
 {
 	LWLock	   *lock;
 	Latch	   *launcher_latch;
 	bool		launcher_rescan;	/* look at every database again now */
 	ManagerEntry managers[MAX_MANAGERS];
+	PausedEntry paused[MAX_MANAGERS];
 	int			nslots;
 	CqSlot		slots[FLEXIBLE_ARRAY_MEMBER];
 } PgsShared;
@@ -342,4 +357,90 @@ void
 pgs_slots_unlock(void)
 {
 	LWLockRelease(shared->lock);
+}
+
+/*------------------------------------------------------------------------
+ * Paused databases
+ *------------------------------------------------------------------------
+ */
+static bool pause_exit_callback = false;
+
+/* lift the pauses this backend holds: dboid's, or all */
+static void
+resume_mine(Oid dboid)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MAX_MANAGERS; i++)
+	{
+		PausedEntry *p = &shared->paused[i];
+
+		if (p->pid == MyProcPid && (!OidIsValid(dboid) || p->dboid == dboid))
+		{
+			p->dboid = InvalidOid;
+			p->pid = 0;
+		}
+	}
+	LWLockRelease(shared->lock);
+}
+
+static void
+resume_at_exit(int code, Datum arg)
+{
+	resume_mine(InvalidOid);
+}
+
+/*
+ * Pause database dboid for this backend: its manager is woken, and exits
+ * with its workers. False if the table of pauses is full (nothing paused).
+ */
+bool
+pgs_pause_database(Oid dboid)
+{
+	PausedEntry *free_entry = NULL;
+
+	Assert(OidIsValid(dboid));
+	if (shared == NULL)
+		return false;
+	if (!pause_exit_callback)
+	{
+		before_shmem_exit(resume_at_exit, (Datum) 0);
+		pause_exit_callback = true;
+	}
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MAX_MANAGERS && free_entry == NULL; i++)
+		if (!OidIsValid(shared->paused[i].dboid))
+			free_entry = &shared->paused[i];
+	if (free_entry)
+	{
+		free_entry->dboid = dboid;
+		free_entry->pid = MyProcPid;
+	}
+	for (int i = 0; free_entry && i < MAX_MANAGERS; i++)
+		if (shared->managers[i].dboid == dboid && shared->managers[i].latch)
+			SetLatch(shared->managers[i].latch);
+	LWLockRelease(shared->lock);
+	return free_entry != NULL;
+}
+
+/* lift this backend's pause of dboid; the launcher looks again at once */
+void
+pgs_resume_database(Oid dboid)
+{
+	if (shared == NULL)
+		return;
+	resume_mine(dboid);
+	pgs_wake_launcher();
+}
+
+bool
+pgs_database_paused(Oid dboid)
+{
+	bool		paused = false;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (int i = 0; i < MAX_MANAGERS; i++)
+		if (shared->paused[i].dboid == dboid)
+			paused = true;
+	LWLockRelease(shared->lock);
+	return paused;
 }

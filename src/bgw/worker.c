@@ -34,6 +34,7 @@
 #include "meta/meta.h"
 #include "engine/cq.h"
 #include "engine/engine.h"
+#include "sources/sources.h"
 #include "bgw/bgw.h"
 
 #include "access/xact.h"
@@ -58,6 +59,7 @@ static Oid	my_viewid = InvalidOid;
 static int	failures = 0;		/* failed tries of the current batch */
 static int	outages = 0;		/* tries that found the source away */
 static int	lock_waits = 0;		/* tries in a row that gave up on a lock */
+static bool outbox_check = true;	/* look at the outbox before the next batch */
 
 #define LOCK_WAITS_MAX 600		/* a minute of 100 ms waits */
 
@@ -254,6 +256,16 @@ pgs_worker_main(Datum arg)
 		MemoryContextSwitchTo(loopcxt);
 		PG_TRY();
 		{
+			/*
+			 * An exactly-once kafka sink's messages wait in the outbox
+			 * (sources/kafka/outbox.c): what a crash or an outage left is
+			 * delivered before the next batch runs, and each batch's after
+			 * it commits. While Kafka is away this fails, and the worker
+			 * waits as for an unreachable source.
+			 */
+			if (outbox_check)
+				pgs_kafka_outbox_flush(my_viewid);
+			outbox_check = false;
 			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
 			report_batch_activity();
@@ -263,6 +275,9 @@ pgs_worker_main(Datum arg)
 			else
 				result = BATCH_GONE;
 			CommitTransactionCommand();
+			/* (a REFRESH may have filled the outbox too) */
+			if (result != BATCH_GONE && opts.sink != NULL && strcmp(opts.sink, "notify") != 0)
+				pgs_kafka_outbox_flush(my_viewid);
 			if (failures > 0)
 				pgs_slot_set_tries(slot, 0);
 			failures = 0;
@@ -284,6 +299,7 @@ pgs_worker_main(Datum arg)
 			edata = CopyErrorData();
 			FlushErrorState();
 			AbortCurrentTransaction();
+			outbox_check = true;
 			result = BATCH_EMPTY;
 			wait.nfds = 0;
 			if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE &&

@@ -27,6 +27,22 @@
  * like REFRESH MATERIALIZED VIEW; the bookkeeping in stream.* runs as the
  * bootstrap superuser (pgs_become_superuser).
  *
+ * The phases' clocks (stream.progress's read_ms, run_ms, merge_ms,
+ * write_ms). Each phase is a span of its own between two clock reads,
+ * so the four never overlap and add up to at most the batch's duration
+ * (the rest is the lock, the snapshot, the catalog and the bookkeeping).
+ * read: the sources' reads into the batch's tuplestores; run: planning
+ * and the executor running the per-batch query; merge: what meets the
+ * state (an aggregation's merge, which writes the view's rows of the
+ * groups it combines, the windows made final, a join's and DISTINCT's
+ * evictions); write: the rows of a query without state into the view,
+ * and the sink. Where the view's receiver takes the rows as the plan
+ * yields them, a wrapping receiver (timed_receiver) reads the clock
+ * around its calls, and its time is taken out of the run's: around each
+ * of the first 4096 rows of a batch, and past them around one row in 16,
+ * picked at random (an estimate; the README's Monitoring says what was
+ * measured).
+ *
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
@@ -47,6 +63,9 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_rewrite.h"
+#include "catalog/pg_type.h"
+#include "common/pg_prng.h"
+#include "commands/explain.h"
 #include "executor/executor.h"
 #include "executor/tstoreReceiver.h"
 #include "miscadmin.h"
@@ -55,8 +74,10 @@
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
+#include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -65,6 +86,7 @@
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(stream_lag);
+PG_FUNCTION_INFO_V1(stream_explain);
 
 static TimestampTz last_cleanup = 0;
 
@@ -229,11 +251,37 @@ jsonb_text(Jsonb *jb)
 }
 
 /*
+ * The key of a stream in the progress row's positions: its name, or, if
+ * another stream of the view has the same name (in another schema), its
+ * schema-qualified name, so that no position hides another.
+ */
+static char *
+position_key(List *streams, Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+	ListCell   *lc;
+
+	foreach(lc, streams)
+	{
+		Oid			other = ((BatchStream *) lfirst(lc))->relid;
+		char	   *othername;
+
+		if (other == relid)
+			continue;
+		othername = get_rel_name(other);
+		if (othername != NULL && strcmp(othername, relname) == 0)
+			return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+											  relname);
+	}
+	return relname;
+}
+
+/*
  * Recording a batch, in phases over rec (meta/meta.h's BatchRecord). The
  * first: the new position in each stream; and from the sources' batches,
  * what the progress row shows of them (the positions before and after,
- * by stream name), the records that went to stream.errors, and the rows
- * of the joins' state added to the view's.
+ * by stream: position_key), the records that went to stream.errors, and
+ * the rows of the joins' state added to the view's.
  */
 static void
 record_positions(BatchRecord *rec, List *streams)
@@ -250,7 +298,7 @@ record_positions(BatchRecord *rec, List *streams)
 	{
 		BatchStream *s = lfirst(lc);
 		SourceBatch *b = s->batch;
-		char	   *relname = get_rel_name(s->relid);
+		char	   *relname = position_key(streams, s->relid);
 		PositionRow pos = {0};
 
 		pos.view = rec->view;
@@ -541,13 +589,139 @@ typedef struct Batch
 	int64		rows_out;
 	int64		rows_late;
 	int64		evicted;		/* state rows of windows made final */
+	int64		purged;			/* view rows deleted by retention */
 	int64		state_rows;		/* the aggregation's own, then the total */
 	bool		more;			/* a source has more input waiting */
 	bool		has_watermark;	/* the watermark the batch leaves */
 	int64		watermark;
 	bool		snapshot;		/* batch_open pushed a snapshot */
 	BatchResult result;
+	/* the phases' times, in ms (see the top of the file) */
+	double		read_ms;
+	double		run_ms;
+	double		merge_ms;
+	double		write_ms;
 } Batch;
+
+/* the clock of a phase: phase_start, then phase_add to its total (ms) */
+static inline void
+phase_start(instr_time *start)
+{
+	INSTR_TIME_SET_CURRENT(*start);
+}
+
+static inline double
+phase_ms(const instr_time *start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, *start);
+	return INSTR_TIME_GET_MILLISEC(now);
+}
+
+static inline void
+phase_add(double *total_ms, const instr_time *start)
+{
+	*total_ms += phase_ms(start);
+}
+
+/*
+ * A receiver around the view's, which counts the time spent in it: the
+ * merge's or the write's, out of the run that feeds it row by row. Two
+ * clock reads a row cost 3% of a batch of a million narrow rows, so only
+ * the first TIMED_EXACT_ROWS rows of a batch are each timed (a batch
+ * that size or smaller is measured exactly), and after them one row at a
+ * random place in each TIMED_STRIDE rows, counted TIMED_STRIDE times:
+ * sampling by strata, so that work the receiver does every so many rows
+ * (a flush of its buffers) is sampled without aliasing. Its start and
+ * end (a last flush) are always timed.
+ */
+#define TIMED_EXACT_ROWS 4096
+#define TIMED_STRIDE 16
+
+typedef struct TimedReceiver
+{
+	DestReceiver pub;
+	DestReceiver *inner;
+	double		spent_ms;		/* measured, or estimated past the first rows */
+	uint64		nrows;
+	int			pick;			/* the row timed in the current stride */
+} TimedReceiver;
+
+static bool
+timed_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	TimedReceiver *r = (TimedReceiver *) self;
+	instr_time	start;
+	bool		ok;
+	uint64		n = r->nrows++;
+	int			weight = 1;
+
+	if (n >= TIMED_EXACT_ROWS)
+	{
+		int			at = (int) ((n - TIMED_EXACT_ROWS) % TIMED_STRIDE);
+
+		if (at == 0)
+			r->pick = (int) pg_prng_uint64_range(&pg_global_prng_state, 0, TIMED_STRIDE - 1);
+		if (at != r->pick)
+			return r->inner->receiveSlot(slot, r->inner);
+		weight = TIMED_STRIDE;
+	}
+	phase_start(&start);
+	ok = r->inner->receiveSlot(slot, r->inner);
+	r->spent_ms += phase_ms(&start) * weight;
+	return ok;
+}
+
+static void
+timed_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	TimedReceiver *r = (TimedReceiver *) self;
+	instr_time	start;
+
+	phase_start(&start);
+	r->inner->rStartup(r->inner, operation, typeinfo);
+	phase_add(&r->spent_ms, &start);
+}
+
+static void
+timed_shutdown(DestReceiver *self)
+{
+	TimedReceiver *r = (TimedReceiver *) self;
+	instr_time	start;
+
+	phase_start(&start);
+	r->inner->rShutdown(r->inner);
+	phase_add(&r->spent_ms, &start);
+}
+
+static void
+timed_destroy(DestReceiver *self)
+{
+	pfree(self);
+}
+
+static TimedReceiver *
+timed_receiver(DestReceiver *inner)
+{
+	TimedReceiver *r = palloc0(sizeof(TimedReceiver));
+
+	r->pub.receiveSlot = timed_receive;
+	r->pub.rStartup = timed_startup;
+	r->pub.rShutdown = timed_shutdown;
+	r->pub.rDestroy = timed_destroy;
+	r->pub.mydest = inner->mydest;
+	r->inner = inner;
+	return r;
+}
+
+/* the phase the view's receiver works for: merge with a state, or write */
+static double *
+receiver_phase(Batch *bt)
+{
+	return bt->cq->is_agg ? &bt->merge_ms : &bt->write_ms;
+}
 
 /*
  * Lock the view, take the snapshot, and find its row, options and
@@ -598,7 +772,10 @@ batch_read(Batch *bt)
 	BatchWait  *wait = bt->wait;
 	ListCell   *lc;
 
+	instr_time	start;
+
 	/* the sources read as the view's owner, its dead letters are its */
+	phase_start(&start);
 	bt->run->reading = true;
 	foreach(lc, cq->streams)
 	{
@@ -636,6 +813,7 @@ batch_read(Batch *bt)
 		bt->streams = lappend(bt->streams, s);
 	}
 	bt->run->reading = false;
+	phase_add(&bt->read_ms, &start);
 }
 
 /* deliver what the batch wrote to the view's sink, in its transaction */
@@ -643,12 +821,31 @@ static void
 batch_deliver(Batch *bt, Tuplestorestate *sink_rows, Tuplestorestate *sink_deleted)
 {
 	int64		sent;
+	instr_time	start;
 
+	phase_start(&start);
 	CommandCounterIncrement();
 	sent = pgs_sink_deliver(bt->cq, bt->row.batches + 1, sink_rows, sink_deleted);
 	/* complete mode's output is every row, sent to the sink each batch */
 	if (bt->cq->mode == OUTPUT_COMPLETE)
 		bt->rows_out = sent;
+	phase_add(&bt->write_ms, &start);
+}
+
+/*
+ * The option retention: delete the rows of windows that ended that long
+ * before the watermark the batch found windows final with (wm), after the
+ * windows it made final were written (engine/retention.c). Only final
+ * windows are cut, so nothing deleted is ever written again.
+ */
+static void
+batch_retention(Batch *bt, int64 wm)
+{
+	CqDef	   *cq = bt->cq;
+
+	if (!cq->opts.has_retention || !bt->finalizes || pgs_retention_column(cq) == 0)
+		return;
+	bt->purged = pgs_retention_delete(cq, pgs_retention_cut(cq, wm));
 }
 
 /* no input: a no-data batch, if the watermark has closed windows */
@@ -658,19 +855,23 @@ batch_without_input(Batch *bt)
 	CqDef	   *cq = bt->cq;
 	Tuplestorestate *sink_rows = NULL;
 	int64		dedup_rows = 0;
+	instr_time	start;
 
 	bt->result = BATCH_EMPTY;
 	if (bt->finalizes)
 	{
 		if (pgs_has_sink(cq) && cq->mode == OUTPUT_APPEND)
 			sink_rows = tuplestore_begin_heap(true, false, work_mem);
+		phase_start(&start);
 		bt->rows_out = pgs_finalize_windows(cq, agg_watermark(cq, bt->row.watermark),
 											&bt->evicted, sink_rows);
 		/* and the distinct values of those windows */
 		pgs_dedup_end(pgs_dedup_begin(cq, false, 0), false, 0, true,
 					  agg_watermark(cq, bt->row.watermark), &bt->rows_late, &dedup_rows);
+		phase_add(&bt->merge_ms, &start);
 		bt->state_rows += dedup_rows;
-		if (bt->evicted > 0)
+		batch_retention(bt, agg_watermark(cq, bt->row.watermark));
+		if (bt->evicted > 0 || bt->purged > 0)
 		{
 			bt->result = BATCH_DONE;
 			bt->state_rows -= bt->evicted;
@@ -791,6 +992,7 @@ batch_with_input(Batch *bt)
 	DedupRun   *dedup;
 	bool		agg_has_watermark = bt->row.has_watermark;
 	int64		agg_wm = bt->row.watermark;
+	instr_time	start;
 
 	/*
 	 * A join evicts with the watermark its input leaves: a row that cannot
@@ -825,29 +1027,52 @@ batch_with_input(Batch *bt)
 	if (!pgs_dedup_volatile((Node *) (cq->is_agg ? cq->batch_query : cq->query)) &&
 		(!cq->is_agg || state_is_empty(cq)))
 	{
+		TimedReceiver *timed;
+		double		span;
+		double		spent;
+
 		dest = output_receiver(bt, 0, agg_has_watermark, agg_wm, sink_rows, sink_deleted);
-		(void) batch_query(bt, &jr, &outdesc, dest);
+		timed = timed_receiver(dest);
+		phase_start(&start);
+		(void) batch_query(bt, &jr, &outdesc, &timed->pub);
+		span = phase_ms(&start);
+		/* the receiver's time was the merge's or the write's (an estimate: <= span) */
+		spent = Min(timed->spent_ms, span);
+		bt->run_ms += span - spent;
+		*receiver_phase(bt) += spent;
+		timed->pub.rDestroy(&timed->pub);
 		bt->run->dedup = NULL;
 	}
 	else
 	{
+		phase_start(&start);
 		out = batch_query(bt, &jr, &outdesc, NULL);
+		phase_add(&bt->run_ms, &start);
 		bt->run->dedup = NULL;
+		phase_start(&start);
 		dest = output_receiver(bt, tuplestore_tuple_count(out), agg_has_watermark, agg_wm,
 							   sink_rows, sink_deleted);
 		feed_receiver(dest, out, outdesc);
 		tuplestore_end(out);
+		phase_add(receiver_phase(bt), &start);
 	}
 	bt->rows_out = pgs_receiver_rows(dest);
 	dest->rDestroy(dest);
 	/* windows final under the watermark the batch ran with */
 	if (bt->finalizes)
 	{
+		phase_start(&start);
 		bt->rows_out += pgs_finalize_windows(cq, agg_wm, &bt->evicted, sink_rows);
 		bt->state_rows -= bt->evicted;
+		batch_retention(bt, agg_wm);
+		phase_add(&bt->merge_ms, &start);
 	}
 	if (jr)
+	{
+		phase_start(&start);
 		pgs_join_end(jr, &bt->rows_late);
+		phase_add(&bt->merge_ms, &start);
+	}
 	/* not for a new global aggregate's first row: no batch of input */
 	if (pgs_has_sink(cq) && bt->input == INPUT_READ)
 		batch_deliver(bt, sink_rows, sink_deleted);
@@ -859,8 +1084,13 @@ batch_with_input(Batch *bt)
 	if (!cq->join)
 		bt->has_watermark = advance_watermark(cq, &bt->row, bt->streams, &bt->watermark);
 	/* the keys DISTINCT has seen: evicted under it */
-	pgs_dedup_end(dedup, bt->has_watermark, bt->watermark, agg_has_watermark, agg_wm,
-				  &bt->rows_late, &bt->state_rows);
+	if (dedup)
+	{
+		phase_start(&start);
+		pgs_dedup_end(dedup, bt->has_watermark, bt->watermark, agg_has_watermark, agg_wm,
+					  &bt->rows_late, &bt->state_rows);
+		phase_add(&bt->merge_ms, &start);
+	}
 	if (bt->has_watermark && (!bt->row.has_watermark || bt->watermark > bt->row.watermark))
 		bt->wait->ms = 0;
 }
@@ -880,6 +1110,10 @@ batch_record(Batch *bt)
 		.watermark = bt->watermark,
 		.ran_has_watermark = bt->row.has_watermark,
 		.ran_watermark = bt->row.watermark,
+		.read_ms = bt->read_ms,
+		.run_ms = bt->run_ms,
+		.merge_ms = bt->merge_ms,
+		.write_ms = bt->write_ms,
 	};
 	instr_time	t1;
 
@@ -941,6 +1175,8 @@ run_batch(BatchRun *run, bool from_worker, BatchInput input, BatchWait *wait,
 		bt->cq = load_cq(bt->viewid, &bt->row, bt->options);
 		bt->finalizes = bt->cq->evicts && bt->row.has_watermark;
 		batch_read(bt);
+		/* a REFRESH's rows read so far, for other sessions (progress.c) */
+		pgs_progress_batch(bt->rows_in, false);
 		if (bt->rows_in == 0 && input != INPUT_NONE)
 			batch_without_input(bt);
 		else
@@ -1085,23 +1321,121 @@ pgs_refresh(Oid viewid)
 	BatchWait	wait;
 
 	refuse_nested_batch(viewid);
-	marks = refresh_marks(viewid, NIL, &reached);
-
-	for (;;)
+	/* what it has done so far, seen by other sessions (progress.c) */
+	pgs_progress_begin(viewid);
+	PG_TRY();
 	{
-		BatchResult r = pgs_run_batch(viewid, false, INPUT_READ, &wait, NULL);
+		marks = refresh_marks(viewid, NIL, &reached);
+		for (;;)
+		{
+			BatchResult r = pgs_run_batch(viewid, false, INPUT_READ, &wait, NULL);
 
-		CommandCounterIncrement();
-		if (r != BATCH_DONE)
-			return;
-		(void) refresh_marks(viewid, marks, &reached);
-		if (reached)
-			break;
-		CHECK_FOR_INTERRUPTS();
+			CommandCounterIncrement();
+			if (r != BATCH_DONE)
+				break;
+			pgs_progress_batch(0, true);
+			(void) refresh_marks(viewid, marks, &reached);
+			if (reached)
+			{
+				/* the windows the last batch's watermark made final (Spark's no-data batch) */
+				(void) pgs_run_batch(viewid, false, INPUT_FINAL, &wait, NULL);
+				CommandCounterIncrement();
+				break;
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
 	}
-	/* the windows the last batch's watermark made final (Spark's no-data batch) */
-	(void) pgs_run_batch(viewid, false, INPUT_FINAL, &wait, NULL);
-	CommandCounterIncrement();
+	PG_FINALLY();
+	{
+		pgs_progress_end();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * stream.purge(view, before): delete the rows of the windows that ended
+ * before `before` from the view and its copy, in this transaction, as a
+ * batch would (engine/retention.c): under the view's lock, taken as a
+ * batch takes it, so no batch runs meanwhile. `before` must not be after
+ * the watermark the view finds windows final with: the windows that end
+ * after it are open, and their state would write them again. A view over
+ * timestamp (without time zone) compares `before` converted to timestamp
+ * in the session's TimeZone, as the cast does. Returns the view's rows
+ * deleted. The caller has checked that it owns the view.
+ */
+int64
+pgs_purge(Oid viewid, TimestampTz before)
+{
+	CqMeta		row;
+	CqDef	   *cq;
+	PgsUser		saved;
+	int64		wm;
+	int64		cut = before;
+	int64		n;
+	Oid			wtype;
+
+	refuse_nested_batch(viewid);
+	/* it deletes what it reads: rows a batch changed since a snapshot too */
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("stream.purge() cannot run in a REPEATABLE READ or SERIALIZABLE transaction"),
+				 errhint("Call it in a READ COMMITTED transaction.")));
+	/*
+	 * A batch makes final the windows its watermark at the start closed;
+	 * the watermark it ends with closes more, made final by the next. The
+	 * no-data batch a REFRESH ends with does that now, so that every
+	 * window up to the watermark is final, in the view and its copy,
+	 * before any is deleted.
+	 */
+	if (pgs_view_populated(viewid))
+	{
+		BatchWait	wait;
+
+		(void) pgs_run_batch(viewid, false, INPUT_FINAL, &wait, NULL);
+		CommandCounterIncrement();
+	}
+	lock_referenced(viewid, 0);
+	LockRelationOid(viewid, ExclusiveLock);
+	pgs_become_superuser(&saved);
+	if (!meta_cq_get(viewid, &row))
+		elog(ERROR, "relation %u is not a continuous view", viewid);
+	pgs_restore_user(&saved);
+	if (!pgs_view_populated(viewid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("continuous view \"%s\" is not populated", get_rel_name(viewid)),
+				 errhint("REFRESH MATERIALIZED VIEW it first.")));
+	pgs_become_owner(viewid, &saved);
+	cq = load_cq(viewid, &row, cq_options(&row));
+	pgs_restore_user(&saved);
+	pgs_retention_check(cq, "stream.purge()");
+
+	/* the window column's type: timestamp, or a range of it */
+	wtype = get_atttype(viewid, pgs_retention_column(cq));
+	if (type_is_range(wtype))
+		wtype = get_range_subtype(wtype);
+	if (wtype == TIMESTAMPOID && !TIMESTAMP_NOT_FINITE(before))
+		cut = DatumGetTimestamp(DirectFunctionCall1(timestamptz_timestamp,
+													TimestampTzGetDatum(before)));
+	wm = agg_watermark(cq, row.watermark);
+	if (!row.has_watermark || cut > wm)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot purge windows of continuous view \"%s\" that end after its watermark",
+						cq->viewname),
+				 row.has_watermark ?
+				 errdetail("Windows that end after %s are not final: rows still come for them, and their state would write them again.",
+						   wtype == TIMESTAMPOID ?
+						   DatumGetCString(DirectFunctionCall1(timestamp_out, Int64GetDatum(wm))) :
+						   timestamptz_to_str(wm)) :
+				 errdetail("The view has no watermark yet: no window is final."),
+				 errhint("Give a time at or before the watermark (stream.queries.watermark%s), or set the option retention.",
+						 cq->window_lag ? ", minus the join's bound" : "")));
+	PushActiveSnapshot(GetTransactionSnapshot());
+	n = pgs_retention_delete(cq, cut);
+	PopActiveSnapshot();
+	return n;
 }
 
 /*
@@ -1155,4 +1489,76 @@ stream_lag(PG_FUNCTION_ARGS)
 	if (!known)
 		PG_RETURN_NULL();
 	PG_RETURN_INT64(total);
+}
+
+/*
+ * stream.explain(view): the plan a batch of the view runs, as EXPLAIN
+ * shows it. Planned as a batch plans it (as the view's owner, the
+ * aggregation partial), over no batch: each stream is estimated at 1000
+ * rows, and the executor only initialises the plan (EXPLAIN's
+ * EXEC_FLAG_EXPLAIN_ONLY, under which a stream's scan reads nothing), so
+ * no input is read or consumed and no state changes. There is no ANALYZE:
+ * running the plan would need a batch of input, and what batches take is
+ * in stream.progress. A join of two streams shows its query before the
+ * batch splits it into new rows against the state (engine/join.c), which
+ * needs the batch's rows. Only for the roles with the privileges of the
+ * view's owner: the plan names what its query reads, under the owner's
+ * row-level security.
+ */
+Datum
+stream_explain(PG_FUNCTION_ARGS)
+{
+	Oid			viewid = PG_GETARG_OID(0);
+	CqMeta		row;
+	CqDef	   *cq;
+	PlannedStmt *plan;
+	QueryDesc  *qd;
+	ExplainState *es;
+	PgsUser		saved;
+	PgsUser		as_owner;
+	bool		found;
+	char	   *name;
+
+	/* the rights first: no lock is taken for a role that may not see it */
+	name = get_rel_name(viewid);
+	if (name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", viewid)));
+	if (!pgs_may_monitor_all(viewid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to explain continuous view \"%s\"", name),
+				 errdetail("Only roles with the privileges of the view's owner may see the plan of its batches.")));
+	/* a DROP waits for the plan */
+	LockRelationOid(viewid, AccessShareLock);
+	pgs_become_superuser(&saved);
+	found = SearchSysCacheExists1(RELOID, ObjectIdGetDatum(viewid)) &&
+		meta_cq_get(viewid, &row);
+	pgs_restore_user(&saved);
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a continuous view", name)));
+
+	pgs_become_owner(viewid, &as_owner);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	cq = load_cq(viewid, &row, cq_options(&row));
+	plan = pgs_plan_batch(cq);
+	es = NewExplainState();
+	es->format = EXPLAIN_FORMAT_TEXT;
+	qd = CreateQueryDesc(plan, cq->viewname, GetActiveSnapshot(), InvalidSnapshot,
+						 None_Receiver, NULL, NULL, 0);
+	ExecutorStart(qd, EXEC_FLAG_EXPLAIN_ONLY);
+	ExplainBeginOutput(es);
+	ExplainPrintPlan(es, qd);
+	ExplainEndOutput(es);
+	ExecutorEnd(qd);
+	FreeQueryDesc(qd);
+	PopActiveSnapshot();
+	pgs_restore_user(&as_owner);
+	/* EXPLAIN's lines, without the last one's newline */
+	if (es->str->len > 0 && es->str->data[es->str->len - 1] == '\n')
+		es->str->data[--es->str->len] = '\0';
+	PG_RETURN_TEXT_P(cstring_to_text(es->str->data));
 }

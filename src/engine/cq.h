@@ -47,6 +47,9 @@ typedef struct CqOptions
 	char	   *notify_channel;
 	bool		has_watermark;	/* watermark given: overrides the streams' delay */
 	int64		watermark_usecs;
+	bool		has_retention;	/* rows of windows ended that long before
+								 * the watermark are deleted */
+	int64		retention_usecs;
 } CqOptions;
 
 /*

@@ -35,6 +35,12 @@ extern PlannedStmt *pgs_plan_batch(CqDef *cq);
 extern CqDef *pgs_load_cq(Oid viewid, List *options);
 extern List *pgs_cq_options(Oid viewid);
 
+/* in engine/progress.c */
+extern void pgs_progress_init(void);
+extern void pgs_progress_begin(Oid viewid);
+extern void pgs_progress_batch(int64 rows, bool batch_done);
+extern void pgs_progress_end(void);
+
 /* in engine/aggstate.c */
 typedef struct AggMerger AggMerger;
 extern AggMerger *aggmerger_create(CqDef *cq, MemoryContext cxt);
@@ -208,6 +214,13 @@ extern DestReceiver *pgs_session_receiver(CqDef *cq, int64 groups, bool has_wate
 extern KStoreScan *pgs_session_expired(CqDef *cq, Relation srel, int64 watermark,
 									   Relation *idx);
 
+/* in engine/retention.c: rows of old windows deleted */
+extern AttrNumber pgs_retention_column(CqDef *cq);
+extern void pgs_retention_check(CqDef *cq, const char *what);
+extern int64 pgs_retention_cut(CqDef *cq, int64 watermark);
+extern char *pgs_retention_index_sql(CqDef *cq, Oid relid);
+extern int64 pgs_retention_delete(CqDef *cq, int64 before);
+
 /* in engine/batch.c */
 typedef enum BatchResult
 {
@@ -235,6 +248,7 @@ typedef struct BatchWait
 extern BatchResult pgs_run_batch(Oid viewid, bool from_worker, BatchInput input,
 								 BatchWait *wait, CqOptions *opts_out);
 extern void pgs_refresh(Oid viewid);
+extern int64 pgs_purge(Oid viewid, TimestampTz before);
 extern void pgs_rebuild_view(Oid viewid);
 
 #endif							/* PGS_ENGINE_H */

@@ -3,8 +3,9 @@
  * options.c
  *	  Options of continuous views: output_mode, trigger, max_batch_rows,
  *	  and the sinks (sink, sink_function, sink_function_per_row,
- *	  notify_channel; checked against the view in sinks/sink.c), and
- *	  watermark, the delay of event time for this query.
+ *	  notify_channel; checked against the view in sinks/sink.c),
+ *	  watermark, the delay of event time for this query, and retention,
+ *	  how long the rows of final windows stay (engine/retention.c).
  *
  * Users give them like storage parameters: CREATE MATERIALIZED VIEW ...
  * WITH (trigger = '5 seconds'), ALTER MATERIALIZED VIEW ... SET / RESET.
@@ -32,7 +33,7 @@
 /* The options a view may be given (the rest go to PostgreSQL) */
 static const char *const cq_option_names[] = {
 	"output_mode", "trigger", "max_batch_rows", "sink", "sink_function",
-	"sink_function_per_row", "notify_channel", "watermark", NULL
+	"sink_function_per_row", "notify_channel", "watermark", "retention", NULL
 };
 
 bool
@@ -129,6 +130,21 @@ pgs_parse_options(List *reloptions, CqOptions *opts)
 			opts->watermark_usecs = pgs_interval_option_usecs("watermark", defGetString(def), 0,
 															  ERRCODE_INVALID_PARAMETER_VALUE);
 			opts->has_watermark = true;
+		}
+		else if (strcmp(def->defname, "retention") == 0)
+		{
+			/* checked against the query by pgs_retention_check */
+			opts->retention_usecs = pgs_interval_option_usecs("retention", defGetString(def),
+															  PG_INT64_MIN,
+															  ERRCODE_INVALID_PARAMETER_VALUE);
+			if (opts->retention_usecs < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"retention\" must not be negative: \"%s\"",
+								defGetString(def)),
+						 errdetail("Rows are deleted only once their window is final, when the watermark has passed its end: a retention cut before that would delete windows still open."),
+						 errhint("Give '0 seconds' or more.")));
+			opts->has_retention = true;
 		}
 	}
 }

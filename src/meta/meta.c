@@ -838,10 +838,12 @@ meta_position_set_join_state(Oid view, Oid stream, Oid join_state)
 void
 meta_batch_log_insert(const BatchRecord *rec)
 {
-	Oid			argtypes[11] = {OIDOID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID,
-	INT8OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, INT8OID};
-	Datum		args[11];
-	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[15] = {OIDOID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID,
+		INT8OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, INT8OID,
+	FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID};
+	Datum		args[15];
+	char		nulls[15] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
+	' ', ' ', ' ', ' '};
 
 	Assert(OidIsValid(rec->view) && rec->batch_id > 0);
 	Assert(rec->start_position != NULL && rec->end_position != NULL);
@@ -860,11 +862,16 @@ meta_batch_log_insert(const BatchRecord *rec)
 	nulls[9] = rec->ran_has_watermark ? ' ' : 'n';
 	/* the rows this batch dropped as late: what it added to stream.cq's */
 	args[10] = Int64GetDatum(rec->rows_late);
+	args[11] = Float8GetDatum(rec->read_ms);
+	args[12] = Float8GetDatum(rec->run_ms);
+	args[13] = Float8GetDatum(rec->merge_ms);
+	args[14] = Float8GetDatum(rec->write_ms);
 	meta_exec("INSERT INTO stream.batch_log (view, batch_id, started_at, "
 			  "duration_ms, rows_in, rows_out, start_position, end_position, "
-			  "state_rows, watermark, rows_late) "
-			  "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11)",
-			  11, argtypes, args, nulls, false, 0, SPI_OK_INSERT,
+			  "state_rows, watermark, rows_late, read_ms, run_ms, merge_ms, write_ms) "
+			  "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, "
+			  "$12, $13, $14, $15)",
+			  15, argtypes, args, nulls, false, 0, SPI_OK_INSERT,
 			  "insert into stream.batch_log");
 	SPI_finish();
 }
@@ -913,6 +920,126 @@ meta_error_insert(Oid stream, Oid view, Jsonb *position, const char *payload,
 }
 
 /*------------------------------------------------------------------------
+ * The outbox of exactly-once Kafka sinks (sources/kafka/outbox.c)
+ *------------------------------------------------------------------------
+ */
+
+/* a chunk of the messages batch_id of view made for sink */
+void
+meta_outbox_insert(Oid view, int64 batch_id, int32 seq, Oid sink, int32 nmsgs,
+				   bytea *messages)
+{
+	Oid			argtypes[6] = {OIDOID, INT8OID, INT4OID, OIDOID, INT4OID, BYTEAOID};
+	Datum		args[6];
+	PgsUser		saved;
+
+	Assert(OidIsValid(view) && OidIsValid(sink) && batch_id > 0 && nmsgs > 0);
+	args[0] = ObjectIdGetDatum(view);
+	args[1] = Int64GetDatum(batch_id);
+	args[2] = Int32GetDatum(seq);
+	args[3] = ObjectIdGetDatum(sink);
+	args[4] = Int32GetDatum(nmsgs);
+	args[5] = PointerGetDatum(messages);
+	pgs_become_superuser(&saved);
+	meta_exec("INSERT INTO stream.outbox (view, batch_id, seq, sink, nmsgs, messages) "
+			  "VALUES ($1, $2, $3, $4, $5, $6)", 6, argtypes, args, NULL, false, 0,
+			  SPI_OK_INSERT, "insert into stream.outbox");
+	SPI_finish();
+	pgs_restore_user(&saved);
+}
+
+/*
+ * The chunks of view's undelivered batches, oldest first, at most about
+ * max_bytes of them (at least one batch's whole), in the caller's memory.
+ */
+List *
+meta_outbox_chunks(Oid view, int64 max_bytes)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(view)};
+	MemoryContext cxt = CurrentMemoryContext;
+	List	   *result = NIL;
+	int64		bytes = 0;
+	int64		last_batch = 0;
+
+	Assert(OidIsValid(view));
+	AssertBookkeeping();
+	meta_exec("SELECT batch_id, seq, sink::oid, nmsgs, messages FROM stream.outbox "
+			  "WHERE view = $1 ORDER BY batch_id, seq",
+			  1, argtypes, args, NULL, true, 0, SPI_OK_SELECT, "read stream.outbox");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		OutboxChunk *c;
+		int64		batch_id = col_int64(tup, desc, 1);
+		bool		isnull;
+		MemoryContext old;
+
+		if (batch_id != last_batch && bytes >= max_bytes)
+			break;
+		last_batch = batch_id;
+		old = MemoryContextSwitchTo(cxt);
+		c = palloc(sizeof(OutboxChunk));
+		c->batch_id = batch_id;
+		c->sink = col_oid(tup, desc, 3);
+		c->nmsgs = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		c->messages = DatumGetByteaPCopy(SPI_getbinval(tup, desc, 5, &isnull));
+		bytes += VARSIZE_ANY(c->messages);
+		result = lappend(result, c);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return result;
+}
+
+/*
+ * Kafka holds view's batches up to up_to, its record at offset in the
+ * progress topic: their chunks go.
+ */
+void
+meta_outbox_delivered(Oid view, int64 up_to, int64 offset)
+{
+	Oid			argtypes[3] = {OIDOID, INT8OID, INT8OID};
+	Datum		args[3] = {ObjectIdGetDatum(view), Int64GetDatum(up_to), Int64GetDatum(offset)};
+
+	Assert(OidIsValid(view) && up_to > 0 && offset >= 0);
+	AssertBookkeeping();
+	meta_exec("DELETE FROM stream.outbox WHERE view = $1 AND batch_id <= $2",
+			  2, argtypes, args, NULL, false, 0, SPI_OK_DELETE, "delete from stream.outbox");
+	SPI_finish();
+	meta_exec("INSERT INTO stream.sink_progress AS p (view, delivered_batch, progress_offset) "
+			  "VALUES ($1, $2, $3) ON CONFLICT (view) DO UPDATE "
+			  "SET delivered_batch = EXCLUDED.delivered_batch, "
+			  "progress_offset = EXCLUDED.progress_offset "
+			  "WHERE p.delivered_batch <= EXCLUDED.delivered_batch",
+			  3, argtypes, args, NULL, false, 0, SPI_OK_INSERT, "update stream.sink_progress");
+	SPI_finish();
+}
+
+/* the last batch of view Kafka is known to hold (false: none yet) */
+bool
+meta_sink_progress(Oid view, int64 *delivered, int64 *offset)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(view)};
+	bool		found;
+
+	Assert(OidIsValid(view));
+	AssertBookkeeping();
+	meta_exec("SELECT delivered_batch, progress_offset FROM stream.sink_progress WHERE view = $1",
+			  1, argtypes, args, NULL, true, 1, SPI_OK_SELECT, "read stream.sink_progress");
+	found = SPI_processed > 0;
+	if (found)
+	{
+		*delivered = col_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		*offset = col_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	}
+	SPI_finish();
+	return found;
+}
+
+/*------------------------------------------------------------------------
  * Dropped relations
  *------------------------------------------------------------------------
  */
@@ -930,6 +1057,8 @@ meta_forget_dropped(void)
 		"DELETE FROM stream.positions WHERE view::oid IN " META_DROPPED_RELS
 		" OR stream::oid IN " META_DROPPED_RELS,
 		"DELETE FROM stream.batch_log WHERE view::oid IN " META_DROPPED_RELS,
+		"DELETE FROM stream.outbox WHERE view::oid IN " META_DROPPED_RELS,
+		"DELETE FROM stream.sink_progress WHERE view::oid IN " META_DROPPED_RELS,
 	};
 
 	AssertBookkeeping();

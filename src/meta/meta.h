@@ -128,6 +128,10 @@ typedef struct BatchRecord
 	TimestampTz ran_watermark;
 	char	   *start_position; /* {"stream": position, ...}, JSON text */
 	char	   *end_position;
+	double		read_ms;		/* its phases (engine/batch.c) */
+	double		run_ms;
+	double		merge_ms;
+	double		write_ms;
 	int64		batch_id;		/* its number: meta_cq_record_batch's result */
 } BatchRecord;
 
@@ -184,5 +188,20 @@ extern void meta_error_insert(Oid stream, Oid view, Jsonb *position,
 
 /* stream.cq, positions, batch_log: forget dropped relations (sql_drop) */
 extern void meta_forget_dropped(void);
+
+/* the outbox of exactly-once Kafka sinks */
+typedef struct OutboxChunk
+{
+	int64		batch_id;
+	Oid			sink;			/* the kafka table */
+	int32		nmsgs;
+	bytea	   *messages;		/* (int32 len, key, int32 len, value, int32 partition)... */
+} OutboxChunk;
+
+extern void meta_outbox_insert(Oid view, int64 batch_id, int32 seq, Oid sink, int32 nmsgs,
+							   bytea *messages);
+extern List *meta_outbox_chunks(Oid view, int64 max_bytes);
+extern void meta_outbox_delivered(Oid view, int64 up_to, int64 offset);
+extern bool meta_sink_progress(Oid view, int64 *delivered, int64 *offset);
 
 #endif							/* PGS_META_H */

@@ -221,6 +221,10 @@ extern const SourceRoutine rate_source;
 /* in sources/kafka/reader.c */
 extern const SourceRoutine kafka_source;
 
+/* in sources/kafka/outbox.c: exactly-once sinks */
+extern bool pgs_kafka_sink_exactly_once(Oid relid);
+extern void pgs_kafka_outbox_flush(Oid view);
+
 /* in sources/file/ */
 extern const SourceRoutine file_source;
 

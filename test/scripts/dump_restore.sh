@@ -5,7 +5,9 @@
 # SELECT DISTINCT and count(DISTINCT), whose seen keys are restored, a
 # manual-trigger view and a stopped view, both with unread input; and
 # windows over event time with a watermark, and session windows, in
-# append and update mode, some final and evicted, some open).
+# append and update mode, some final and evicted, some open; and an
+# append view with retention, whose old windows go before and after the
+# restore).
 #
 # The dumps are taken while sessions insert into the stream and into a
 # reference table in the same transactions, and while the workers run
@@ -87,6 +89,9 @@ declare -A REF=(
 	[tick_append]="SELECT k, stream.tumble(ts, '10 minutes') AS w, count(*) AS n FROM ref_ticks GROUP BY 1, 2
 		HAVING stream.tumble(ts, '10 minutes') + interval '10 minutes' <= (SELECT max(ts) - interval '5 minutes' FROM ref_ticks)"
 	[sess_update]="SELECT * FROM ($SESSIONS) s"
+	[tick_keep]="SELECT k, stream.tumble(ts, '5 minutes') AS w, count(*) AS n FROM ref_ticks GROUP BY 1, 2
+		HAVING stream.tumble(ts, '5 minutes') + interval '5 minutes' BETWEEN
+			(SELECT max(ts) - interval '20 minutes' FROM ref_ticks) AND (SELECT max(ts) - interval '5 minutes' FROM ref_ticks)"
 	[sess_append]="SELECT s, k, n FROM ($SESSIONS) s WHERE upper(s) <= (SELECT max(ts) - interval '5 minutes' FROM ref_ticks)"
 )
 # ticks with event time from $3 to $4 (7 s apart), then the windows' REFRESH
@@ -95,6 +100,7 @@ ticks() {
 		FROM generate_series($3, $4) i RETURNING *) INSERT INTO ticks SELECT * FROM r" >/dev/null
 	q "$1" "$2" "REFRESH MATERIALIZED VIEW tick_update" >/dev/null
 	q "$1" "$2" "REFRESH MATERIALIZED VIEW tick_append" >/dev/null
+	q "$1" "$2" "REFRESH MATERIALIZED VIEW tick_keep" >/dev/null
 	q "$1" "$2" "REFRESH MATERIALIZED VIEW sess_update" >/dev/null
 	q "$1" "$2" "REFRESH MATERIALIZED VIEW sess_append" >/dev/null
 }
@@ -147,6 +153,9 @@ CREATE MATERIALIZED VIEW tick_update WITH (trigger = 'manual') AS
 	SELECT w, count(*) AS n FROM ticks, stream.hop(ts, '10 minutes', '5 minutes') AS w GROUP BY w;
 CREATE MATERIALIZED VIEW tick_append WITH (trigger = 'manual', output_mode = 'append') AS
 	SELECT k, stream.tumble(ts, '10 minutes') AS w, count(*) AS n FROM ticks GROUP BY 1, 2;
+-- retention: the final windows of the last 15 minutes before the watermark
+CREATE MATERIALIZED VIEW tick_keep WITH (trigger = 'manual', output_mode = 'append', retention = '15 minutes') AS
+	SELECT k, stream.tumble(ts, '5 minutes') AS w, count(*) AS n FROM ticks GROUP BY 1, 2;
 CREATE MATERIALIZED VIEW sess_update WITH (trigger = 'manual') AS
 	SELECT k, stream.session(ts, '25 seconds') AS s, count(*) AS n
 	FROM ticks WHERE extract(minute FROM ts)::int % 4 <> 0 GROUP BY 1, 2;
@@ -194,13 +203,17 @@ for t in "A r1" "B r2" "B r3"; do
 	# nothing was left to re-read, and nothing is waiting for a REFRESH
 	[ "$(q "$1" "$2" "SELECT count(*) FROM stream.queries WHERE lag <> 0 OR last_error IS NOT NULL")" = 0 ] ||
 		{ q "$1" "$2" "SELECT * FROM stream.queries"; exit 1; }
-	status="big:running dv:running lagging:running named:running per_key:running per_min:stopped sess_append:running sess_update:running tick_append:running tick_update:running total:running uniq:running"
+	status="big:running dv:running lagging:running named:running per_key:running per_min:stopped sess_append:running sess_update:running tick_append:running tick_keep:running tick_update:running total:running uniq:running"
 	[ "$(q "$1" "$2" "SELECT string_agg(name || ':' || status, ' ' ORDER BY name::text) FROM stream.queries")" = "$status" ] ||
 		wait_for "$1" "$2" "SELECT string_agg(name || ':' || status, ' ' ORDER BY name::text) = '$status' FROM stream.queries"
 	# the windows' watermark and state came back with them
 	[ "$(q "$1" "$2" "SELECT string_agg(name || ':' || watermark::text || ':' || state_rows, ' ' ORDER BY name::text) FROM stream.queries WHERE name::text ~ '^(tick|sess)'")" = \
 		"$(q A src "SELECT string_agg(name || ':' || watermark::text || ':' || state_rows, ' ' ORDER BY name::text) FROM stream.queries WHERE name::text ~ '^(tick|sess)'")" ] ||
 		{ echo "watermark or state of the windows differ in $1/$2"; exit 1; }
+	# retention's indexes on the window column came back (view and copy)
+	[ "$(q "$1" "$2" "SELECT count(*) FROM pg_index i JOIN stream.cq c ON i.indrelid IN (c.view, c.rows_table)
+		WHERE c.view OPERATOR(pg_catalog.=) 'tick_keep'::regclass AND pg_get_indexdef(i.indexrelid) ~ '\(w\)'")" = 2 ] ||
+		{ echo "the indexes retention reads are missing in $1/$2"; exit 1; }
 done
 echo "every restored view resumed (per_min stays stopped, as it was dumped)"
 
@@ -218,7 +231,7 @@ echo "the restored tables belong to their views again"
 before=$(q B r2 "SELECT count(*) FROM pg_tables WHERE schemaname = 'stream' AND tablename ~ '^(state|rows)_'")
 q B r2 "DROP MATERIALIZED VIEW big; DROP MATERIALIZED VIEW per_key"
 after=$(q B r2 "SELECT count(*) FROM pg_tables WHERE schemaname = 'stream' AND tablename ~ '^(state|rows)_'")
-[ "$before" = 22 ] && [ "$after" = 19 ] || { echo "state and row tables: $before before DROP, $after after"; exit 1; }
+[ "$before" = 24 ] && [ "$after" = 21 ] || { echo "state and row tables: $before before DROP, $after after"; exit 1; }
 echo "DROP took the view's state or row table with it ($before -> $after)"
 
 echo "a new continuous view in a restored database starts as usual"

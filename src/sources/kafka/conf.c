@@ -137,6 +137,8 @@ kafka_table(Relation rel)
 	kt->serverid = ft->serverid;
 	kt->relname = pstrdup(RelationGetRelationName(rel));
 	kt->start_offset = -1;
+	kt->exactly_once = true;
+	kt->progress_topic = KAFKA_DEFAULT_PROGRESS_TOPIC;
 	foreach(lc, ft->options)
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
@@ -150,6 +152,10 @@ kafka_table(Relation rel)
 			parse_start_offset(v, &kt->start_latest, &kt->start_offset);
 		else if (strcmp(def->defname, "on_error") == 0)
 			kt->on_error_stop = pgs_on_error_stop(def);
+		else if (strcmp(def->defname, "delivery") == 0)
+			kt->exactly_once = kafka_parse_delivery(v);
+		else if (strcmp(def->defname, "progress_topic") == 0)
+			kt->progress_topic = v;
 	}
 	if (kt->topic == NULL)
 		ereport(ERROR,
@@ -882,8 +888,29 @@ check_topic(DefElem *def)
 		strspn(topic, KAFKA_NAME_CHARS) != len)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("invalid value for option \"topic\": \"%s\"", topic),
+				 errmsg("invalid value for option \"%s\": \"%s\"", def->defname, topic),
 				 errdetail("A Kafka topic name has 1 to 249 letters, digits and the characters . _ -.")));
+}
+
+/* a sink's delivery: exactly_once (the outbox, outbox.c) or at_least_once */
+bool
+kafka_parse_delivery(const char *v)
+{
+	if (strcmp(v, "exactly_once") == 0)
+		return true;
+	if (strcmp(v, "at_least_once") == 0)
+		return false;
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for option \"delivery\": \"%s\"", v),
+			 errhint("Valid values are exactly_once (the default) and at_least_once.")));
+	return false;
+}
+
+static void
+check_delivery(DefElem *def)
+{
+	(void) kafka_parse_delivery(defGetString(def));
 }
 
 static void
@@ -916,6 +943,8 @@ const SourceOption kafka_options[] = {
 	PGS_OPT_CUSTOM("start_offset", PGS_OPT_TABLE, check_start_offset),
 	{"on_error", PGS_OPT_TABLE, PGS_CHECK_ON_ERROR},
 	PGS_OPT_EVENT_TIME_OPTIONS,
+	PGS_OPT_CUSTOM("delivery", PGS_OPT_TABLE, check_delivery),
+	PGS_OPT_CUSTOM("progress_topic", PGS_OPT_TABLE, check_topic),
 	PGS_OPT_CUSTOM("meta", PGS_OPT_COLUMN, check_meta),
 	{NULL}
 };

@@ -3,11 +3,11 @@
  * kafka_int.h
  *	  What the files of the kafka source share, and nothing else.
  *
- * The kafka source is four files, which include this header (nothing else
+ * The kafka source is five files, which include this header (nothing else
  * does): conf.c (options and their checks, who may set which librdkafka
  * property, the clients and their configurations), reader.c (positions,
- * decoding, the readers, the source routine), producer.c (INSERT) and
- * import.c (IMPORT FOREIGN SCHEMA). The FDW's handler and validator are
+ * decoding, the readers, the source routine), producer.c (INSERT),
+ * outbox.c (exactly-once sinks) and import.c (IMPORT FOREIGN SCHEMA). The FDW's handler and validator are
  * the kit's (sources/source.c).
  *
  *-------------------------------------------------------------------------
@@ -24,6 +24,7 @@
 #include "utils/rel.h"
 
 #define KAFKA_TIMEOUT_MS 10000	/* a broker that answers nothing for this long fails the batch */
+#define KAFKA_DEFAULT_PROGRESS_TOPIC "pg_stream-progress"
 
 typedef enum KafkaMeta
 {
@@ -46,6 +47,8 @@ typedef struct KafkaTable
 	bool		start_latest;
 	int64		start_offset;	/* a number, or -1 for earliest */
 	bool		on_error_stop;
+	bool		exactly_once;	/* as a sink: delivery (outbox.c) */
+	char	   *progress_topic; /* where its deliveries are recorded */
 	TupleDesc	desc;
 	KafkaMeta  *meta;			/* per attribute */
 	PgsDecoder	dec;			/* of the columns without meta */
@@ -54,6 +57,7 @@ typedef struct KafkaTable
 /* in conf.c: options */
 extern KafkaTable *kafka_table(Relation rel);
 extern bool kafka_partition_selected(const char *spec, int32 p);
+extern bool kafka_parse_delivery(const char *value);
 extern const SourceOption kafka_options[];
 extern bool kafka_other_option(DefElem *def, Oid catalog);
 extern void kafka_validate(List *options, Oid catalog);
@@ -79,6 +83,13 @@ extern void kafka_readers_mark_stale(void);
 extern void *kafka_insert_begin(ResultRelInfo *rinfo, EState *estate);
 extern void kafka_insert_row(void *state, TupleTableSlot *slot);
 extern void kafka_insert_end(void *state);
+
+/* in outbox.c: exactly-once sinks */
+typedef struct KafkaOutbox KafkaOutbox;
+extern KafkaOutbox *kafka_outbox_begin(KafkaTable *kt);
+extern void kafka_outbox_add(KafkaOutbox *ob, const char *key, const char *value, int len,
+							 int32 partition);
+extern void kafka_outbox_end(KafkaOutbox *ob);
 
 /* in import.c */
 extern List *kafka_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);

@@ -33,7 +33,9 @@
  * acknowledged every one of them (or fails). Kafka does not take part in
  * the PostgreSQL transaction: a transaction that rolls back afterwards
  * does not take its messages back, and a retried one sends them again.
- * So delivery is at-least-once.
+ * So delivery is at-least-once. A batch's delivery to a sink with
+ * delivery 'exactly_once' appends the messages to the outbox instead
+ * (outbox.c).
  */
 /*
  * Delivery reports (called from rd_kafka_poll/flush, in this thread). Each
@@ -77,6 +79,7 @@ typedef struct KafkaInsertState
 	StringInfoData buf;
 	MemoryContext rowcxt;
 	int64		sent;
+	KafkaOutbox *outbox;		/* an exactly-once sink's batch: no producing */
 } KafkaInsertState;
 
 /* the statement's end: every message delivered, or an error */
@@ -87,6 +90,11 @@ kafka_insert_end(void *state)
 	rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
 	TimestampTz start = GetCurrentTimestamp();
 
+	if (st->outbox)
+	{
+		kafka_outbox_end(st->outbox);
+		return;
+	}
 	/* wait for the reports, cancellably */
 	while (rd_kafka_outq_len(st->rk) > 0)
 	{
@@ -133,6 +141,14 @@ kafka_insert_row(void *state, TupleTableSlot *slot)
 			partition = pg_strtoint32(OutputFunctionCall(&st->enc.outfuncs[i], slot->tts_values[i]));
 	}
 	pgs_encode_row(&st->enc, slot, &st->buf);
+	if (st->outbox)
+	{
+		kafka_outbox_add(st->outbox, key, st->buf.data, st->buf.len, partition);
+		st->sent++;
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(st->rowcxt);
+		return;
+	}
 	for (;;)
 	{
 		err = rd_kafka_producev(st->rk,
@@ -167,10 +183,13 @@ kafka_insert_begin(ResultRelInfo *rinfo, EState *estate)
 	Relation	rel = rinfo->ri_RelationDesc;
 
 	st->kt = kafka_table(rel);
-	st->rk = kafka_producer(st->kt->serverid);
+	st->outbox = kafka_outbox_begin(st->kt);
 	pgs_encoder_init(&st->enc, &st->kt->dec);
 	initStringInfo(&st->buf);
 	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "kafka insert", ALLOCSET_DEFAULT_SIZES);
+	if (st->outbox)
+		return st;
+	st->rk = kafka_producer(st->kt->serverid);
 	/* one generation per statement, even over several partitions' inserts */
 	if (kafka_inserts_open++ == 0)
 	{

@@ -1,0 +1,584 @@
+/*-------------------------------------------------------------------------
+ *
+ * outbox.c
+ *	  Exactly-once Kafka sinks: an outbox committed with the batch, then
+ *	  produced in a Kafka transaction that records the batch.
+ *
+ * A view whose sink is a kafka table with delivery 'exactly_once' (the
+ * default) does not produce from its batch. The batch's INSERT into the
+ * sink (sinks/sink.c) encodes each row as INSERT always does (the
+ * table's format, its key and partition columns), but appends the
+ * message to chunks of stream.outbox, in the batch's transaction: the
+ * messages are committed with the view, its state and its positions, or
+ * not at all, and a batch run again after a crash makes its messages
+ * again only if it made none that were committed.
+ *
+ * The view's worker then delivers the outbox (pgs_kafka_outbox_flush), in
+ * order, with librdkafka's transactional producer. Its transactional.id
+ * is the view's own, pg_stream-<system identifier>-<database>-<view>, so
+ * a worker started after a crash fences the one before and aborts its
+ * open transaction. One Kafka transaction holds the messages of one or
+ * more whole batches and a record, in the progress topic (the table's
+ * option progress_topic, partition 0), whose key is the transactional id
+ * and whose value names the last batch in it. Once Kafka has committed
+ * it, a PostgreSQL transaction deletes those batches' chunks and notes
+ * the batch and the offset of its record in stream.sink_progress.
+ *
+ * Either commit can be lost in a crash. Kafka's without PostgreSQL's:
+ * the chunks are still there, so before it produces anything a worker
+ * that starts (or whose producer failed) reads the progress topic, as a
+ * read_committed consumer, from the offset stream.sink_progress names to
+ * its end, and takes the last batch its records name as delivered.
+ * PostgreSQL's without Kafka's: the transaction was aborted (by the
+ * fencing, or by its timeout) and nothing of it reaches read_committed
+ * consumers, and the chunks are delivered again. The record is what
+ * makes this exact: it is in the same Kafka transaction as the messages,
+ * so Kafka holds both or neither.
+ *
+ * A consumer sees each message once with isolation.level
+ * read_committed, librdkafka's default (the Java client's default is
+ * read_uncommitted, which also sees aborted transactions' messages).
+ * While Kafka cannot be reached, the worker waits as for an unreachable
+ * source, and runs no new batch until its outbox is delivered: the outbox
+ * holds at most what was produced while it tried.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "base/base.h"
+#include "base/batchrun.h"
+#include "meta/meta.h"
+#include "sources/sources.h"
+#include "sources/kafka/kafka_int.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#define OUTBOX_CHUNK_BYTES (1024 * 1024)	/* a chunk's messages, about */
+#define OUTBOX_FLUSH_BYTES (64 * 1024 * 1024)	/* one Kafka transaction's */
+
+/*------------------------------------------------------------------------
+ * Writing, in the batch
+ *------------------------------------------------------------------------
+ */
+struct KafkaOutbox
+{
+	Oid			view;
+	int64		batch_id;
+	Oid			sink;
+	int32		nmsgs;
+	StringInfoData buf;
+};
+
+/* a batch's chunks are numbered across its statements */
+static Oid	seq_view = InvalidOid;
+static int64 seq_batch = 0;
+static int32 seq_next = 0;
+
+/*
+ * The outbox this INSERT into kafka table kt appends to, or NULL if it
+ * produces: only a batch's delivery to its sink with delivery
+ * 'exactly_once' goes through the outbox.
+ */
+KafkaOutbox *
+kafka_outbox_begin(KafkaTable *kt)
+{
+	BatchRun   *run = pgs_batchrun_current();
+	KafkaOutbox *ob;
+
+	if (run == NULL || !run->is_batch || !run->in_sink || !kt->exactly_once)
+		return NULL;
+	Assert(run->batch_id > 0);
+	ob = palloc0(sizeof(KafkaOutbox));
+	ob->view = run->viewid;
+	ob->batch_id = run->batch_id;
+	ob->sink = kt->relid;
+	initStringInfo(&ob->buf);
+	if (seq_view != ob->view || seq_batch != ob->batch_id)
+	{
+		seq_view = ob->view;
+		seq_batch = ob->batch_id;
+		seq_next = 0;
+	}
+	return ob;
+}
+
+static void
+outbox_write_chunk(KafkaOutbox *ob)
+{
+	bytea	   *b;
+
+	if (ob->nmsgs == 0)
+		return;
+	b = palloc(VARHDRSZ + ob->buf.len);
+	SET_VARSIZE(b, VARHDRSZ + ob->buf.len);
+	memcpy(VARDATA(b), ob->buf.data, ob->buf.len);
+	meta_outbox_insert(ob->view, ob->batch_id, seq_next++, ob->sink, ob->nmsgs, b);
+	pfree(b);
+	resetStringInfo(&ob->buf);
+	ob->nmsgs = 0;
+}
+
+static void
+put_int32(StringInfo buf, int32 v)
+{
+	uint32		n = pg_hton32((uint32) v);
+
+	appendBinaryStringInfo(buf, (char *) &n, 4);
+}
+
+/* one message: key (NULL: none), value, partition (-1: the partitioner's) */
+void
+kafka_outbox_add(KafkaOutbox *ob, const char *key, const char *value, int len,
+				 int32 partition)
+{
+	int			klen = key ? strlen(key) : -1;
+
+	put_int32(&ob->buf, klen);
+	if (key)
+		appendBinaryStringInfo(&ob->buf, key, klen);
+	put_int32(&ob->buf, len);
+	appendBinaryStringInfo(&ob->buf, value, len);
+	put_int32(&ob->buf, partition);
+	ob->nmsgs++;
+	if (ob->buf.len >= OUTBOX_CHUNK_BYTES)
+		outbox_write_chunk(ob);
+}
+
+/* the statement's end: the last chunk */
+void
+kafka_outbox_end(KafkaOutbox *ob)
+{
+	outbox_write_chunk(ob);
+}
+
+/*------------------------------------------------------------------------
+ * Delivering, in the view's worker
+ *------------------------------------------------------------------------
+ */
+
+/* the worker's transactional producer: one view, one server */
+static rd_kafka_t *txn_rk = NULL;
+static Oid	txn_view = InvalidOid;
+static Oid	txn_server = InvalidOid;
+static Oid	txn_user = InvalidOid;
+static bool need_recovery = true;
+
+/* delivery reports: failures, and where the progress record went */
+static int64 txn_failures = 0;
+static rd_kafka_resp_err_t txn_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+static int64 progress_offset = -1;
+static char progress_marker;	/* the progress record's opaque */
+
+static void
+txn_delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	if (m->err)
+	{
+		txn_failures++;
+		txn_error = m->err;
+	}
+	else if (m->_private == &progress_marker)
+		progress_offset = m->offset;
+}
+
+static char *
+transactional_id(Oid view)
+{
+	return psprintf("pg_stream-" UINT64_FORMAT "-%u-%u", GetSystemIdentifier(),
+					MyDatabaseId, view);
+}
+
+static void
+txn_destroy(void)
+{
+	if (txn_rk)
+		rd_kafka_destroy(txn_rk);
+	txn_rk = NULL;
+	txn_view = txn_server = txn_user = InvalidOid;
+	need_recovery = true;
+}
+
+/* a Kafka error: an outage for the worker (it waits and tries again) */
+static void
+txn_fail(const char *what, rd_kafka_error_t *error)
+{
+	char	   *msg = pstrdup(rd_kafka_error_string(error));
+	bool		fatal = rd_kafka_error_is_fatal(error);
+
+	rd_kafka_error_destroy(error);
+	/* the outcome of a transaction may be unknown: recover before the next */
+	txn_destroy();
+	ereport(ERROR,
+			(errcode(fatal ? ERRCODE_FDW_ERROR : ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+			 errmsg("kafka sink: could not %s: %s", what, msg)));
+}
+
+static rd_kafka_t *
+txn_producer(Oid view, Oid serverid, Oid userid)
+{
+	static const char *const no_defaults[] = {NULL};
+	rd_kafka_conf_t *conf;
+	char		errstr[512];
+	rd_kafka_error_t *error;
+
+	if (txn_rk && txn_view == view && txn_server == serverid && txn_user == userid)
+		return txn_rk;
+	txn_destroy();
+	conf = kafka_client_conf(serverid, userid, no_defaults);
+	/* what the exactness depends on, whatever the options say */
+	kafka_conf_set(conf, "transactional.id", transactional_id(view));
+	kafka_conf_set(conf, "enable.idempotence", "true");
+	kafka_conf_set(conf, "transaction.timeout.ms", "60000");
+	kafka_conf_set(conf, "message.timeout.ms", "60000");
+	rd_kafka_conf_set_dr_msg_cb(conf, txn_delivery_report);
+	txn_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (txn_rk == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not create a Kafka producer: %s", errstr)));
+	txn_view = view;
+	txn_server = serverid;
+	txn_user = userid;
+	/* fences the producer of the worker before, and ends its transaction */
+	error = rd_kafka_init_transactions(txn_rk, KAFKA_TIMEOUT_MS * 3);
+	if (error)
+		txn_fail("initialize its transactions", error);
+	return txn_rk;
+}
+
+/*
+ * Recovery: the last batch the progress topic says Kafka holds for this
+ * view, reading from offset from (or the start) to the end of what is
+ * committed. Returns 0 if no record names one.
+ */
+static int64
+progress_last_batch(KafkaTable *kt, Oid userid, const char *txnid, int64 from,
+					int64 *offset)
+{
+	rd_kafka_conf_t *conf = kafka_client_conf(kt->serverid, userid, kafka_consumer_defaults);
+	char		errstr[512];
+	rd_kafka_t *rk;
+	rd_kafka_topic_partition_list_t *assign;
+	int64		last = 0;
+	size_t		idlen = strlen(txnid);
+	TimestampTz start = GetCurrentTimestamp();
+	volatile bool done = false;
+
+	kafka_conf_set(conf, "isolation.level", "read_committed");
+	kafka_conf_set(conf, "enable.partition.eof", "true");
+	kafka_conf_set(conf, "enable.auto.commit", "false");
+	kafka_conf_set(conf, "auto.offset.reset", "earliest");
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (rk == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not create a Kafka consumer: %s", errstr)));
+	PG_TRY();
+	{
+		assign = rd_kafka_topic_partition_list_new(1);
+		rd_kafka_topic_partition_list_add(assign, kt->progress_topic, 0)->offset =
+			from >= 0 ? from : RD_KAFKA_OFFSET_BEGINNING;
+		if (rd_kafka_assign(rk, assign) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("kafka sink: could not read progress topic \"%s\"",
+							kt->progress_topic)));
+		rd_kafka_topic_partition_list_destroy(assign);
+		while (!done)
+		{
+			rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+
+			CHECK_FOR_INTERRUPTS();
+			if (m == NULL)
+			{
+				if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), KAFKA_TIMEOUT_MS))
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+							 errmsg("kafka sink: progress topic \"%s\" could not be read to its end",
+									kt->progress_topic),
+							 errhint("The topic must exist, with a partition 0.")));
+				continue;
+			}
+			if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				done = true;
+			else if (m->err)
+			{
+				char	   *msg = pstrdup(rd_kafka_message_errstr(m));
+
+				rd_kafka_message_destroy(m);
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+						 errmsg("kafka sink: could not read progress topic \"%s\": %s",
+								kt->progress_topic, msg)));
+			}
+			else if (m->key_len == idlen && memcmp(m->key, txnid, idlen) == 0 && m->len > 0)
+			{
+				char	   *text = pnstrdup(m->payload, m->len);
+				int64		b = pgs_jsonb_get_int64(pgs_jsonb_from_cstring(text), "batch", 0);
+
+				if (b > last)
+				{
+					last = b;
+					*offset = m->offset;
+				}
+			}
+			if (m)
+				rd_kafka_message_destroy(m);
+		}
+	}
+	PG_FINALLY();
+	{
+		rd_kafka_consumer_close(rk);
+		rd_kafka_destroy(rk);
+	}
+	PG_END_TRY();
+	return last;
+}
+
+static int32
+get_int32(const char **p, const char *end)
+{
+	uint32		n;
+
+	if (end - *p < 4)
+		elog(ERROR, "a chunk of stream.outbox is cut short");
+	memcpy(&n, *p, 4);
+	*p += 4;
+	return (int32) pg_ntoh32(n);
+}
+
+/* produce the messages of one chunk in the open transaction */
+static void
+produce_chunk(rd_kafka_t *rk, KafkaTable *kt, OutboxChunk *c)
+{
+	const char *p = VARDATA_ANY(c->messages);
+	const char *end = p + VARSIZE_ANY_EXHDR(c->messages);
+
+	for (int i = 0; i < c->nmsgs; i++)
+	{
+		int32		klen = get_int32(&p, end);
+		const char *key = p;
+		int32		vlen;
+		const char *value;
+		int32		partition;
+		const void *kptr;
+		size_t		ksize;
+		rd_kafka_resp_err_t err;
+
+		if (klen < -1 || end - p < Max(klen, 0))
+			elog(ERROR, "a chunk of stream.outbox is cut short");
+		kptr = klen >= 0 ? key : NULL;
+		ksize = klen >= 0 ? (size_t) klen : 0;
+		p += ksize;
+		vlen = get_int32(&p, end);
+		if (vlen < 0 || end - p < vlen)
+			elog(ERROR, "a chunk of stream.outbox is cut short");
+		value = p;
+		p += vlen;
+		partition = get_int32(&p, end);
+		for (;;)
+		{
+			err = rd_kafka_producev(rk,
+									RD_KAFKA_V_TOPIC(kt->topic),
+									RD_KAFKA_V_PARTITION(partition),
+									RD_KAFKA_V_VALUE((void *) value, vlen),
+									RD_KAFKA_V_KEY(kptr, ksize),
+									RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+									RD_KAFKA_V_END);
+			if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+				break;
+			rd_kafka_poll(rk, 100);
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (err)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+					 errmsg("kafka sink \"%s\": could not produce to topic \"%s\": %s",
+							kt->relname, kt->topic, rd_kafka_err2str(err))));
+		rd_kafka_poll(rk, 0);
+	}
+	if (p != end)
+		elog(ERROR, "a chunk of stream.outbox has bytes after its messages");
+}
+
+/*
+ * Deliver what the outbox of view holds, as the view's owner; in a
+ * transaction of the caller's, with the bookkeeping's user. Returns the
+ * messages produced.
+ */
+static int64
+kafka_outbox_deliver(Oid view)
+{
+	List	   *chunks = meta_outbox_chunks(view, OUTBOX_FLUSH_BYTES);
+	int64		delivered = 0;
+	int64		known_offset = -1;
+	int64		last_batch = 0;
+	int64		produced = 0;
+	Oid			sink;
+	Oid			owner = pgs_rel_owner(view);
+	Relation	rel;
+	KafkaTable *kt;
+	rd_kafka_t *rk;
+	char	   *txnid = transactional_id(view);
+	ListCell   *lc;
+	rd_kafka_error_t *error;
+	StringInfoData record;
+
+	if (chunks == NIL)
+		return 0;
+	/* one sink per transaction: the leading chunks' (a sink that changed) */
+	sink = ((OutboxChunk *) linitial(chunks))->sink;
+	rel = table_open(sink, AccessShareLock);
+	kt = kafka_table(rel);
+	table_close(rel, AccessShareLock);
+	rk = txn_producer(view, kt->serverid, owner);
+
+	(void) meta_sink_progress(view, &delivered, &known_offset);
+	if (need_recovery)
+	{
+		int64		offset = known_offset;
+		int64		last = progress_last_batch(kt, owner, txnid, known_offset, &offset);
+
+		if (last > delivered)
+		{
+			ereport(LOG,
+					(errmsg("pg_stream: the kafka sink of continuous view %u has its batches up to " INT64_FORMAT " already: they are not sent again",
+							view, last)));
+			meta_outbox_delivered(view, last, offset);
+			delivered = last;
+			CommandCounterIncrement();
+		}
+		need_recovery = false;
+	}
+	/* what Kafka had (recovery) is not sent again */
+	while (chunks != NIL && ((OutboxChunk *) linitial(chunks))->batch_id <= delivered)
+		chunks = list_delete_first(chunks);
+	if (chunks == NIL)
+		return 0;
+
+	txn_failures = 0;
+	txn_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+	progress_offset = -1;
+	error = rd_kafka_begin_transaction(rk);
+	if (error)
+		txn_fail("begin a transaction", error);
+	foreach(lc, chunks)
+	{
+		OutboxChunk *c = lfirst(lc);
+
+		if (c->sink != sink)
+			break;
+		produce_chunk(rk, kt, c);
+		produced += c->nmsgs;
+		last_batch = c->batch_id;
+	}
+	initStringInfo(&record);
+	appendStringInfo(&record, "{\"batch\": " INT64_FORMAT ", \"view\": %u, \"database\": %u}",
+					 last_batch, view, MyDatabaseId);
+	if (rd_kafka_producev(rk,
+						  RD_KAFKA_V_TOPIC(kt->progress_topic),
+						  RD_KAFKA_V_PARTITION(0),
+						  RD_KAFKA_V_KEY(txnid, strlen(txnid)),
+						  RD_KAFKA_V_VALUE(record.data, record.len),
+						  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+						  RD_KAFKA_V_OPAQUE(&progress_marker),
+						  RD_KAFKA_V_END) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		txn_fail("produce to the progress topic",
+				 rd_kafka_error_new(RD_KAFKA_RESP_ERR__FAIL, "produce failed"));
+	/* flushes every message, then commits: Kafka holds them all or none */
+	error = rd_kafka_commit_transaction(rk, KAFKA_TIMEOUT_MS * 3);
+	if (error)
+	{
+		if (rd_kafka_error_txn_requires_abort(error))
+		{
+			rd_kafka_error_t *aerr = rd_kafka_abort_transaction(rk, KAFKA_TIMEOUT_MS);
+
+			if (aerr)
+				rd_kafka_error_destroy(aerr);
+		}
+		txn_fail("commit a transaction", error);
+	}
+	if (txn_failures > 0 || progress_offset < 0)
+	{
+		/* cannot be after a commit; but never guess */
+		txn_destroy();
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("kafka sink \"%s\": a committed transaction reported no offset for its progress record: %s",
+						kt->relname, rd_kafka_err2str(txn_error))));
+	}
+	meta_outbox_delivered(view, last_batch, progress_offset);
+	return produced;
+}
+
+/*
+ * The worker's step after a batch (bgw/worker.c, through the sinks):
+ * deliver the view's outbox in transactions of its own. An error leaves
+ * the producer to be made again, with recovery first.
+ */
+void
+pgs_kafka_outbox_flush(Oid view)
+{
+	PG_TRY();
+	{
+		for (;;)
+		{
+			int64		n;
+			PgsUser		saved;
+
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			if (!pgs_lock_extension())
+			{
+				PopActiveSnapshot();
+				CommitTransactionCommand();
+				break;
+			}
+			pgs_become_superuser(&saved);
+			n = kafka_outbox_deliver(view);
+			pgs_restore_user(&saved);
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			if (n == 0)
+				break;
+		}
+	}
+	PG_CATCH();
+	{
+		/* whatever Kafka or PostgreSQL kept, the next try reads it first */
+		need_recovery = true;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/* whether relation relid is a kafka table that, as a sink, goes through the outbox */
+bool
+pgs_kafka_sink_exactly_once(Oid relid)
+{
+	ListCell   *lc;
+
+	if (pgs_source_for_relation(relid) != &kafka_source)
+		return false;
+	foreach(lc, GetForeignTable(relid)->options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "delivery") == 0)
+			return kafka_parse_delivery(defGetString(def));
+	}
+	return true;
+}

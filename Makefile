@@ -50,6 +50,8 @@ OBJS = \
 	src/formats/decode.o \
 	src/formats/encode.o \
 	src/formats/infer.o \
+	src/formats/thrift.o \
+	src/formats/parquet.o \
 	src/engine/store.o \
 	src/sinks/sink.o
 
@@ -63,7 +65,7 @@ PG_CPPFLAGS = -I$(srcdir)/src -DPGS_VERSION='"$(PGS_VERSION)"'
 ifeq ($(ASSERTS),1)
 PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
 endif
-SHLIB_LINK = -lrdkafka
+SHLIB_LINK = -lrdkafka -lsnappy -lzstd -lz
 # Warnings are errors. PostgreSQL's own headers trip -Wextra's
 # unused-parameter, sign-compare and missing-field-initializers checks,
 # and PG_TRY trips -Wclobbered, so those are left out.
@@ -71,7 +73,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers -Wno-clobbered
 
 # pg_regress against a temporary instance with the library preloaded.
-REGRESS = setup options kafka_options streams views aggregates state listagg dedup queries failures monitoring dashboard roles sinks eventtime session retention joins join_probe
+REGRESS = setup options kafka_options streams views aggregates state listagg dedup queries failures monitoring dashboard roles sinks eventtime session retention joins join_probe parquet
 REGRESS_OPTS = --temp-config=$(srcdir)/test/pg_stream.conf \
 	--temp-instance=./tmp_check
 

@@ -66,10 +66,12 @@ pgs_parse_format(const char *v)
 		return PGS_FORMAT_CSV;
 	if (strcmp(v, "text") == 0)
 		return PGS_FORMAT_TEXT;
+	if (strcmp(v, "parquet") == 0)
+		return PGS_FORMAT_PARQUET;
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 			 errmsg("invalid value for option \"format\": \"%s\"", v),
-			 errhint("Valid values are json, csv and text.")));
+			 errhint("Valid values are json, csv, text and parquet (files only).")));
 	return PGS_FORMAT_JSON;
 }
 
@@ -830,6 +832,10 @@ pgs_decode_record(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 					values[i] = decoder_input(d, i, rec);
 					nulls[i] = false;
 				}
+			break;
+		case PGS_FORMAT_PARQUET:
+			/* a file's rows, not records (formats/parquet.c) */
+			elog(ERROR, "a Parquet row is not a record");
 			break;
 	}
 	decoding_at.d = NULL;

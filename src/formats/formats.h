@@ -49,7 +49,8 @@ typedef enum PgsFormat
 {
 	PGS_FORMAT_JSON,
 	PGS_FORMAT_CSV,
-	PGS_FORMAT_TEXT
+	PGS_FORMAT_TEXT,
+	PGS_FORMAT_PARQUET			/* files only: formats/parquet.c */
 } PgsFormat;
 
 #define PGS_JSON_MAX_DEPTH 1000	/* deeper is a bad record, not a stack overflow */
@@ -117,5 +118,24 @@ extern PgsSampleKey *pgs_sample_key(List **keys, const char *name);
 extern void pgs_sample_text(PgsSampleKey *k, const char *v);
 extern bool pgs_sample_json(const char *rec, size_t len, List **keys);
 extern int	pgs_sample_columns(StringInfo sql, List *keys, const char *what);
+
+/* in formats/parquet.c: Parquet files, read by row group and written */
+typedef struct PqFile PqFile;
+extern PqFile *pq_open(int fd, int64 size, const char *name, TupleDesc desc,
+					   const bool *data);
+extern int	pq_row_groups(PqFile *f);
+extern int64 pq_row_group_start(PqFile *f, int rg);
+extern int64 pq_row_group_rows(PqFile *f, int rg);
+extern int64 pq_rows_read(PqFile *f);
+extern void pq_read_row_group(PqFile *f, int rg);
+extern void pq_decode_row(PqFile *f, int64 row, Datum *values, bool *nulls);
+extern void pq_schema_columns(int fd, int64 size, const char *name, List **names,
+							  List **types);
+
+typedef struct PqWriter PqWriter;
+extern int	pq_parse_compression(const char *v);
+extern PqWriter *pq_writer_begin(TupleDesc desc, const bool *data, int codec);
+extern void pq_writer_add(PqWriter *w, TupleTableSlot *slot);
+extern void pq_writer_finish(PqWriter *w, StringInfo out);
 
 #endif							/* PGS_FORMATS_H */

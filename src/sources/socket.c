@@ -154,6 +154,10 @@ socket_table(Relation rel)
 	for (int i = 0; i < desc->natts; i++)
 		data[i] = true;
 	pgs_decoder_init(&t->dec, desc, data, ft->options, PGS_FORMAT_TEXT, t->what);
+	if (t->dec.format == PGS_FORMAT_PARQUET)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("%s: format parquet is for file streams only", t->what)));
 	return t;
 }
 

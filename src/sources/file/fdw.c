@@ -111,6 +111,7 @@ file_table(Relation rel)
 	t->what = psprintf("file stream \"%s\"", t->relname);
 	t->pattern = "*";
 	t->max_files = -1;
+	t->compression = pq_parse_compression("snappy");
 	foreach(lc, ft->options)
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
@@ -127,6 +128,8 @@ file_table(Relation rel)
 			t->archive = defGetString(def);
 		else if (strcmp(def->defname, "on_error") == 0)
 			t->on_error_stop = pgs_on_error_stop(def);
+		else if (strcmp(def->defname, "compression") == 0)
+			t->compression = pq_parse_compression(defGetString(def));
 		/* "name=value;" of each option, in order */
 		t->options_hash = hash_bytes_extended((const unsigned char *) def->defname,
 											  strlen(def->defname), t->options_hash);
@@ -184,6 +187,13 @@ file_check_sink(Relation rel, const char *name, Oid owner)
  * Options (the kit's validator, sources/source.c)
  *------------------------------------------------------------------------
  */
+/* compression: the codec of the Parquet files INSERT and a sink write */
+static void
+check_compression(DefElem *def)
+{
+	(void) pq_parse_compression(defGetString(def));
+}
+
 /* path and archive_path: absolute, and only for who may read server files */
 static void
 check_path(DefElem *def)
@@ -231,6 +241,7 @@ const SourceOption file_options[] = {
 	PGS_OPT_CUSTOM("clean", PGS_OPT_TABLE, check_clean),
 	PGS_OPT_CUSTOM("archive_path", PGS_OPT_TABLE, check_path),
 	{"on_error", PGS_OPT_TABLE, PGS_CHECK_ON_ERROR},
+	PGS_OPT_CUSTOM("compression", PGS_OPT_TABLE, check_compression),
 	PGS_OPT_EVENT_TIME_OPTIONS,
 	PGS_OPT_CUSTOM("meta", PGS_OPT_COLUMN, check_meta),
 	{NULL}

@@ -62,6 +62,7 @@ typedef struct FileTable
 	FileClean	clean;
 	char	   *archive;
 	bool		on_error_stop;
+	int			compression;	/* parquet: the codec written */
 	uint64		options_hash;	/* of the table's options (the idle cache) */
 	TupleDesc	desc;
 	FileMeta   *meta;

@@ -32,8 +32,76 @@
  * with the given options; its columns come from up to FILE_IMPORT_SAMPLE
  * records of its oldest files: json keys, or csv header fields (csv
  * without a header: c1, c2, ...), typed as formats/infer.c says; text
- * gets one column "line".
+ * gets one column "line". Parquet: the top-level fields of the schemas of
+ * its oldest files (up to FILE_IMPORT_PARQUET_FILES), in order, typed as
+ * formats/parquet.c maps them (a nested field: jsonb); files that are not
+ * Parquet are skipped, with a notice.
  */
+#define FILE_IMPORT_PARQUET_FILES 10
+
+typedef struct PqSchema
+{
+	int			fd;
+	int64		size;
+	const char *path;
+	List	   *names;
+	List	   *types;
+} PqSchema;
+
+static void
+pq_schema(void *arg)
+{
+	PqSchema   *s = arg;
+
+	pq_schema_columns(s->fd, s->size, s->path, &s->names, &s->types);
+}
+
+/* the columns of the Parquet files of t into sql; how many */
+static int
+parquet_columns(FileTable *t, FileEntry *files, int nfiles, StringInfo sql)
+{
+	PqSchema	s = {0};
+	int			n = 0;
+	ListCell   *ln,
+			   *lt;
+
+	for (int i = 0; i < nfiles && i < FILE_IMPORT_PARQUET_FILES; i++)
+	{
+		char	   *path = psprintf("%s/%s", t->dir, files[i].name);
+		FILE	   *f = AllocateFile(path, "r");
+		ErrorData  *edata;
+
+		if (f == NULL)
+			continue;
+		s.fd = fileno(f);
+		s.size = files[i].size;
+		s.path = path;
+		if ((edata = pgs_try(pq_schema, &s)) != NULL)
+		{
+			ereport(NOTICE,
+					(errmsg("%s: file \"%s\" skipped: %s", t->what, files[i].name,
+							edata->message)));
+			FreeErrorData(edata);
+		}
+		FreeFile(f);
+	}
+	forboth(ln, s.names, lt, s.types)
+	{
+		char	   *name = lfirst(ln);
+
+		if (name[0] == '\0' || strlen(name) >= NAMEDATALEN)
+		{
+			ereport(NOTICE,
+					(errmsg("%s: field \"%.40s\" cannot be a column name, left out",
+							t->what, name)));
+			continue;
+		}
+		appendStringInfo(sql, "%s%s %s", n ? ", " : "", quote_identifier(name),
+						 (char *) lfirst(lt));
+		n++;
+	}
+	return n;
+}
 typedef struct CsvSplit
 {
 	PgsDecoder *d;
@@ -87,7 +155,8 @@ file_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 
 	files = file_list_files(&t, &nfiles);
 	initStringInfo(&rec);
-	for (int i = 0; i < nfiles && nsampled < FILE_IMPORT_SAMPLE; i++)
+	for (int i = 0; i < nfiles && nsampled < FILE_IMPORT_SAMPLE &&
+		 t.dec.format != PGS_FORMAT_PARQUET; i++)
 	{
 		FILE	   *f = AllocateFile(psprintf("%s/%s", t.dir, files[i].name), "r");
 		int64		bytes = 0,
@@ -130,13 +199,16 @@ file_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE FOREIGN TABLE %s (", quote_identifier(tabname));
 	ncols = 0;
-	if (t.dec.format != PGS_FORMAT_TEXT)
+	if (t.dec.format == PGS_FORMAT_PARQUET)
+		ncols = parquet_columns(&t, files, nfiles, &sql);
+	else if (t.dec.format != PGS_FORMAT_TEXT)
 		ncols = pgs_sample_columns(&sql, keys, t.what);
 	if (ncols == 0 && t.dec.format != PGS_FORMAT_TEXT)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
 				 errmsg("%s: no %s records to infer columns from", t.what,
-						t.dec.format == PGS_FORMAT_JSON ? "JSON" : "CSV"),
+						t.dec.format == PGS_FORMAT_JSON ? "JSON" :
+						t.dec.format == PGS_FORMAT_PARQUET ? "Parquet" : "CSV"),
 				 errhint("Put sample files there first, or create the foreign table by hand.")));
 	if (ncols == 0)
 		appendStringInfoString(&sql, "line text");

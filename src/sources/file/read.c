@@ -180,9 +180,10 @@ clean_files(FileTable *t, FileEntry *files, int nfiles, FilePos *mine)
 typedef struct FileRecord
 {
 	int			file;			/* index in the batch's file names */
-	int64		line;			/* of its first line, from 1 */
-	char	   *text;
+	int64		line;			/* of its first line, from 1 (parquet: its row) */
+	char	   *text;			/* NULL: a Parquet row */
 	int			len;
+	int64		row;			/* parquet: of those read of its file */
 } FileRecord;
 
 /*
@@ -247,6 +248,7 @@ typedef struct FileDecode
 {
 	FileTable  *t;
 	char	  **names;
+	PqFile	  **pqs;			/* parquet: per file name */
 	FileRecord *recs;
 } FileDecode;
 
@@ -267,7 +269,10 @@ decode_record(void *arg, int64 i, Datum *values, bool *nulls)
 			continue;
 		nulls[c] = false;
 	}
-	pgs_decode_record(&t->dec, r->text, r->len, values, nulls);
+	if (r->text == NULL)
+		pq_decode_row(fd->pqs[r->file], r->row, values, nulls);
+	else
+		pgs_decode_record(&t->dec, r->text, r->len, values, nulls);
 }
 
 static void
@@ -280,6 +285,16 @@ bad_record(void *arg, int64 i, const char *error)
 	initStringInfo(&pos);
 	appendStringInfoString(&pos, "{\"file\": ");
 	escape_json(&pos, fd->names[r->file]);
+	if (r->text == NULL)
+	{
+		char	   *where = psprintf("row " INT64_FORMAT " of Parquet file \"%s\"",
+									 r->line, fd->names[r->file]);
+
+		appendStringInfo(&pos, ", \"row\": " INT64_FORMAT "}", r->line);
+		pgs_dead_letter(fd->t->relid, fd->t->what, pgs_jsonb_from_cstring(pos.data),
+						where, where, strlen(where), error);
+		return;
+	}
 	appendStringInfo(&pos, ", \"line\": " INT64_FORMAT "}", r->line);
 	pgs_dead_letter(fd->t->relid, fd->t->what, pgs_jsonb_from_cstring(pos.data),
 					psprintf("line " INT64_FORMAT " of file \"%s\"", r->line, fd->names[r->file]),
@@ -539,6 +554,145 @@ reconcile(FileTable *t, FilePos *p, struct stat *dirst, int64 dirbtime,
 	return changed;
 }
 
+/*------------------------------------------------------------------------
+ * Parquet: by row group
+ *------------------------------------------------------------------------
+ *
+ * A Parquet file is read a row group at a time (formats/parquet.c): its
+ * "offset" in the position is the first byte of the next row group to
+ * read (its first column chunk), and "line" the rows read before it; a
+ * file done has offset its size. So a batch stops between row groups
+ * (max_batch_rows is reached once a row group has taken the batch to it
+ * or past), and after a crash the next batch goes on at the first row
+ * group not read, its bytes before unchanged (the fingerprint). A file
+ * whose structure is bad (a corrupt footer, page or codec stream), or
+ * that uses what is not supported (a codec, an encoding), is one dead
+ * letter, at the row group that failed, and
+ * the rest of it is skipped -- or, with on_error 'stop', fails the batch; a value that
+ * does not convert is a bad record of its own (a row's dead letter). A
+ * bad file counts as one record read, and bad: a batch that read only
+ * bad files still records its position (an empty batch would not, and
+ * the next would send the same dead letters again).
+ */
+typedef struct PqTry
+{
+	FileTable  *t;
+	int			fd;
+	int64		size;
+	const char *path;
+	PqFile	   *pq;
+	int			rg;
+} PqTry;
+
+static void
+pq_try_open(void *arg)
+{
+	PqTry	   *pt = arg;
+
+	pt->pq = pq_open(pt->fd, pt->size, pt->path, pt->t->desc, pt->t->dec.data);
+}
+
+static void
+pq_try_read(void *arg)
+{
+	PqTry	   *pt = arg;
+
+	pq_read_row_group(pt->pq, pt->rg);
+}
+
+/*
+ * A file that cannot be read -- its structure bad, or a codec or an
+ * encoding not supported -- is a dead letter, or fails the batch
+ * (stop).
+ */
+static void
+pq_bad_file(FileTable *t, const char *name, int rg, ErrorData *edata)
+{
+	StringInfoData pos;
+	char	   *where;
+
+	if ((edata->sqlerrcode != ERRCODE_DATA_CORRUPTED &&
+		 edata->sqlerrcode != ERRCODE_FEATURE_NOT_SUPPORTED) || t->on_error_stop)
+		ReThrowError(edata);
+	initStringInfo(&pos);
+	appendStringInfoString(&pos, "{\"file\": ");
+	escape_json(&pos, name);
+	appendStringInfo(&pos, ", \"row_group\": %d}", rg);
+	where = psprintf("row group %d of Parquet file \"%s\"", rg, name);
+	pgs_dead_letter(t->relid, t->what, pgs_jsonb_from_cstring(pos.data), where,
+					where, strlen(where), edata->message);
+	FreeErrorData(edata);
+}
+
+/*
+ * The row groups of Parquet file f from byte *offset on (0: its start)
+ * into fd's records, until max_rows; *offset and *line advance. Returns
+ * whether it stopped before the file's end (*offset the next row group).
+ */
+static bool
+read_parquet(FileTable *t, FileDecode *fd, FILE *f, const char *path, int64 size,
+			 int fileno_in_batch, int64 *offset, int64 *line, int64 *nrecs,
+			 int64 *alloc, int64 max_rows, int64 *nbad)
+{
+	PqTry		pt = {t, fileno(f), size, path, NULL, 0};
+	ErrorData  *edata;
+	int			nrg;
+	int			rg = 0;
+
+	fd->pqs[fileno_in_batch] = NULL;
+	edata = pgs_try(pq_try_open, &pt);
+	if (edata)
+	{
+		pq_bad_file(t, fd->names[fileno_in_batch], 0, edata);
+		(*nbad)++;
+		*offset = size;
+		return false;
+	}
+	fd->pqs[fileno_in_batch] = pt.pq;
+	nrg = pq_row_groups(pt.pq);
+	/* the first row group not read */
+	if (*offset > 0)
+		while (rg < nrg && pq_row_group_start(pt.pq, rg) < *offset)
+			rg++;
+	for (; rg < nrg; rg++)
+	{
+		int64		before = pq_rows_read(pt.pq);
+		int64		got;
+
+		if (max_rows >= 0 && *nrecs >= max_rows)
+		{
+			*offset = pq_row_group_start(pt.pq, rg);
+			return true;
+		}
+		pt.rg = rg;
+		edata = pgs_try(pq_try_read, &pt);
+		if (edata)
+		{
+			pq_bad_file(t, fd->names[fileno_in_batch], rg, edata);
+			(*nbad)++;
+			break;
+		}
+		got = pq_rows_read(pt.pq) - before;
+		if (*nrecs + got > *alloc)
+		{
+			*alloc = Max(*alloc * 2, *nrecs + got);
+			fd->recs = repalloc_huge(fd->recs, sizeof(FileRecord) * *alloc);
+		}
+		for (int64 r = 0; r < got; r++)
+		{
+			FileRecord *rec = &fd->recs[(*nrecs)++];
+
+			rec->file = fileno_in_batch;
+			rec->line = ++(*line);
+			rec->text = NULL;
+			rec->len = 0;
+			rec->row = before + r;
+		}
+	}
+	*offset = size;
+	return false;
+}
+
 /*
  * Read a batch: with a position, the file in progress, then files not
  * done, oldest first; without one (a plain SELECT), every file now.
@@ -558,6 +712,7 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	FileDecode	fd;
 	int64		nrecs = 0;
 	int64		alloc = 1024;
+	int64		nbad_files = 0;	/* parquet: files of a bad structure */
 	int			taken = 0;
 	bool		more = false;
 	StringInfoData rec;
@@ -585,6 +740,7 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 
 	fd.t = t;
 	fd.names = palloc(sizeof(char *) * (ntodo + 1));
+	fd.pqs = palloc0(sizeof(PqFile *) * (ntodo + 1));
 	fd.recs = palloc(sizeof(FileRecord) * alloc);
 	initStringInfo(&rec);
 	for (int i = 0; i < ntodo; i++)
@@ -628,7 +784,22 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 					(errcode_for_file_access(),
 					 errmsg("%s: could not seek in file \"%s\": %m", t->what, path)));
 		fd.names[taken++] = fe->name;
-		for (;;)
+		if (t->dec.format == PGS_FORMAT_PARQUET)
+		{
+			/* a Parquet file done that grew was rewritten: read it whole */
+			if (todo[i].done >= 0)
+			{
+				ereport(WARNING,
+						(errcode(ERRCODE_WARNING),
+						 errmsg("%s: Parquet file \"%s\" changed after it was read",
+								t->what, fe->name),
+						 errdetail("It is read again from its start.")));
+				offset = line = 0;
+			}
+			cut = read_parquet(t, &fd, f, path, now.size, taken - 1, &offset, &line,
+							   &nrecs, &alloc, max_rows, &nbad_files);
+		}
+		for (; t->dec.format != PGS_FORMAT_PARQUET;)
 		{
 			int64		first_line;
 
@@ -658,7 +829,7 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 			nrecs++;
 		}
 		/* a file cut at max_rows may still be at its end */
-		if (cut && getc_unlocked(f) == EOF)
+		if (cut && t->dec.format != PGS_FORMAT_PARQUET && getc_unlocked(f) == EOF)
 			cut = false;
 		/*
 		 * The bytes tell the file next time where there is no birth time,
@@ -699,7 +870,8 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	batch->rows = tuplestore_begin_heap(false, false, work_mem);
 	batch->rows_bad = pgs_decode_batch(t->desc, nrecs, decode_record, bad_record, &fd,
 									   t->on_error_stop, batch->rows);
-	batch->nrows = nrecs;
+	batch->rows_bad += nbad_files;
+	batch->nrows = nrecs + nbad_files;
 	batch->end_position = position == NULL ? NULL :
 		changed ? file_position_jsonb(&p) : position;
 	batch->more = more;

@@ -355,12 +355,14 @@ typedef struct FileInsertState
 	int			fd;				/* -1 until the first row */
 	char	   *tmp;
 	MemoryContext rowcxt;
+	PqWriter   *pq;				/* parquet: the rows, written at the end */
 } FileInsertState;
 
 static const char *
 format_ext(PgsFormat f)
 {
-	return f == PGS_FORMAT_JSON ? "json" : f == PGS_FORMAT_CSV ? "csv" : "txt";
+	return f == PGS_FORMAT_JSON ? "json" : f == PGS_FORMAT_CSV ? "csv" :
+		f == PGS_FORMAT_PARQUET ? "parquet" : "txt";
 }
 
 /* name as part of a file name: A-Z a-z 0-9 _ kept, other bytes %XX; at most max bytes */
@@ -530,6 +532,14 @@ file_insert_row(void *state, TupleTableSlot *slot)
 	}
 	old = MemoryContextSwitchTo(st->rowcxt);
 	slot_getallattrs(slot);
+	if (st->pq)
+	{
+		/* one row group, written whole at the end */
+		pq_writer_add(st->pq, slot);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(st->rowcxt);
+		return;
+	}
 	pgs_encode_row(&st->enc, slot, &st->rec);
 	appendBinaryStringInfo(&st->out, st->rec.data, st->rec.len);
 	appendStringInfoChar(&st->out, '\n');
@@ -547,7 +557,10 @@ file_insert_begin(ResultRelInfo *rinfo, EState *estate)
 	st->t = file_table(rinfo->ri_RelationDesc);
 	file_check_server_files_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES,
 								 psprintf("write the files of %s", st->t->what), NULL);
-	pgs_encoder_init(&st->enc, &st->t->dec);
+	if (st->t->dec.format == PGS_FORMAT_PARQUET)
+		st->pq = pq_writer_begin(st->t->desc, st->t->dec.data, st->t->compression);
+	else
+		pgs_encoder_init(&st->enc, &st->t->dec);
 	initStringInfo(&st->rec);
 	initStringInfo(&st->out);
 	st->fd = -1;
@@ -562,6 +575,8 @@ file_insert_end(void *state)
 
 	if (st->fd < 0)
 		return;
+	if (st->pq)
+		pq_writer_finish(st->pq, &st->out);
 	file_flush(st);
 	if (pg_fsync(st->fd) != 0)
 		ereport(ERROR,

@@ -180,6 +180,11 @@ kafka_table(Relation rel)
 	}
 	pgs_decoder_init(&kt->dec, desc, data, ft->options, PGS_FORMAT_JSON,
 					 psprintf("kafka stream \"%s\"", kt->relname));
+	if (kt->dec.format == PGS_FORMAT_PARQUET)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("kafka stream \"%s\": format parquet is for file streams only",
+						kt->relname)));
 	return kt;
 }
 

@@ -36,6 +36,7 @@ OBJS = \
 	src/sources/kafka/reader.o \
 	src/sources/kafka/producer.o \
 	src/sources/kafka/import.o \
+	src/sources/kafka/registry.o \
 	src/sources/file/fdw.o \
 	src/sources/file/dir.o \
 	src/sources/file/position.o \
@@ -47,6 +48,7 @@ OBJS = \
 	src/formats/decode.o \
 	src/formats/encode.o \
 	src/formats/infer.o \
+	src/formats/avro.o \
 	src/engine/store.o \
 	src/sinks/sink.o
 
@@ -60,7 +62,7 @@ PG_CPPFLAGS = -I$(srcdir)/src -DPGS_VERSION='"$(PGS_VERSION)"'
 ifeq ($(ASSERTS),1)
 PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
 endif
-SHLIB_LINK = -lrdkafka
+SHLIB_LINK = -lrdkafka -lavro -lcurl
 # Warnings are errors. PostgreSQL's own headers trip -Wextra's
 # unused-parameter, sign-compare and missing-field-initializers checks,
 # and PG_TRY trips -Wclobbered, so those are left out.

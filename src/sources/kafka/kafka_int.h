@@ -22,6 +22,7 @@
 
 #include "nodes/parsenodes.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
 #define KAFKA_TIMEOUT_MS 10000	/* a broker that answers nothing for this long fails the batch */
 
@@ -32,7 +33,8 @@ typedef enum KafkaMeta
 	META_OFFSET,
 	META_TIMESTAMP,
 	META_KEY,
-	META_TOPIC
+	META_TOPIC,
+	META_HEADERS
 } KafkaMeta;
 
 /* a kafka foreign table, as a batch needs it */
@@ -45,10 +47,15 @@ typedef struct KafkaTable
 	char	   *partitions;		/* '0-3,7', or NULL for all */
 	bool		start_latest;
 	int64		start_offset;	/* a number, or -1 for earliest */
+	bool		start_at_time;	/* start_offset is a time: */
+	TimestampTz start_time;		/* the first offset at or after it */
 	bool		on_error_stop;
 	TupleDesc	desc;
 	KafkaMeta  *meta;			/* per attribute */
 	PgsDecoder	dec;			/* of the columns without meta */
+	bool		avro;			/* format 'avro' (dec is then only for meta columns) */
+	char	   *avro_schema;	/* option avro_schema, or NULL */
+	char	   *registry;		/* the server's schema_registry, or NULL */
 } KafkaTable;
 
 /* in conf.c: options */
@@ -79,6 +86,13 @@ extern void kafka_readers_mark_stale(void);
 extern void *kafka_insert_begin(ResultRelInfo *rinfo, EState *estate);
 extern void kafka_insert_row(void *state, TupleTableSlot *slot);
 extern void kafka_insert_end(void *state);
+
+/* in registry.c: format 'avro', and the schema registry */
+extern void kafka_check_registry_url(const char *url);
+extern char *kafka_server_registry(Oid serverid);
+extern void kafka_avro_prefetch(KafkaTable *kt, rd_kafka_message_t **msgs, int64 n);
+extern void kafka_avro_decode(KafkaTable *kt, rd_kafka_message_t *m, Datum *values, bool *nulls);
+extern void kafka_avro_encode(KafkaTable *kt, TupleTableSlot *slot, StringInfo buf);
 
 /* in import.c */
 extern List *kafka_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);

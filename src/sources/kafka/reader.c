@@ -42,6 +42,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -158,6 +159,36 @@ positions_to_jsonb(PartPos *pp, int n, Jsonb *old)
 	return pgs_jsonb_from_cstring(buf.data);
 }
 
+/*
+ * start_offset a time: in each partition of times (which it takes), the
+ * first offset whose timestamp is at or after it, or the end if none is
+ * (librdkafka answers -1 then).
+ */
+static void
+start_at_times(rd_kafka_t *rk, KafkaTable *kt, PartPos *pp, int n,
+			   rd_kafka_topic_partition_list_t *times, int timeout_ms)
+{
+	rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, times, timeout_ms);
+
+	for (int i = 0; !err && i < times->cnt; i++)
+	{
+		rd_kafka_topic_partition_t *tp = &times->elems[i];
+
+		if (tp->err)
+		{
+			err = tp->err;
+			break;
+		}
+		for (int j = 0; j < n; j++)
+			if (pp[j].partition == tp->partition)
+				pp[j].next = tp->offset < 0 ? pp[j].high :
+					Max(Min(tp->offset, pp[j].high), pp[j].low);
+	}
+	rd_kafka_topic_partition_list_destroy(times);
+	if (err)
+		kafka_fail(kt, "could not find the offsets of start_offset's time", err);
+}
+
 /* each partition's watermarks, and where a batch starts in it */
 static PartPos *
 partition_positions(rd_kafka_t *rk, KafkaTable *kt, Jsonb *position, int *n,
@@ -166,6 +197,7 @@ partition_positions(rd_kafka_t *rk, KafkaTable *kt, Jsonb *position, int *n,
 	List	   *parts = topic_partitions(rk, kt, timeout_ms);
 	PartPos    *pp = palloc0(sizeof(PartPos) * Max(list_length(parts), 1));
 	ListCell   *lc;
+	rd_kafka_topic_partition_list_t *times = NULL;
 
 	*n = list_length(parts);
 	foreach(lc, parts)
@@ -179,6 +211,16 @@ partition_positions(rd_kafka_t *rk, KafkaTable *kt, Jsonb *position, int *n,
 		if (err)
 			kafka_fail(kt, psprintf("could not read the offsets of partition %d", p->partition), err);
 		p->next = position_offset(position, p->partition);
+		if (p->next < 0 && kt->start_at_time)
+		{
+			/* not read yet, from a time: asked for all of them below */
+			if (times == NULL)
+				times = rd_kafka_topic_partition_list_new(*n);
+			rd_kafka_topic_partition_list_add(times, kt->topic, p->partition)->offset =
+				(int64) (kt->start_time / 1000) +
+				(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+			continue;
+		}
 		if (p->next < 0)
 		{
 			/* not read yet: where start_offset says */
@@ -198,6 +240,8 @@ partition_positions(rd_kafka_t *rk, KafkaTable *kt, Jsonb *position, int *n,
 		if (p->next > p->high)
 			p->next = p->high;
 	}
+	if (times)
+		start_at_times(rk, kt, pp, *n, times, timeout_ms);
 	return pp;
 }
 
@@ -211,6 +255,90 @@ typedef struct KafkaDecode
 	KafkaTable *kt;
 	rd_kafka_message_t **msgs;
 } KafkaDecode;
+
+/*
+ * A message's headers as a JSON object: each name to its value as a
+ * string (a header without a value to null), and a name that comes more
+ * than once to the array of its values, in order. A value that is not
+ * text (a NUL byte, invalid in the database's encoding) makes the message
+ * bad: it is not guessed at.
+ */
+static Datum
+headers_jsonb(rd_kafka_message_t *m)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	StringInfoData buf;
+	size_t		n;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs)
+	{
+		n = rd_kafka_header_cnt(hdrs);
+		for (size_t i = 0; i < n; i++)
+		{
+			const char *name;
+			const void *value;
+			size_t		size;
+			bool		seen = false;
+			int			count = 0;
+
+			if (rd_kafka_header_get_all(hdrs, i, &name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR)
+				break;
+			/* the first of its name writes them all */
+			for (size_t j = 0; j < n && !seen; j++)
+			{
+				const char *other;
+				const void *v;
+				size_t		s;
+
+				if (rd_kafka_header_get_all(hdrs, j, &other, &v, &s) != RD_KAFKA_RESP_ERR_NO_ERROR)
+					break;
+				if (strcmp(other, name) == 0)
+				{
+					if (j < i)
+						seen = true;
+					count++;
+				}
+			}
+			if (seen)
+				continue;
+			(void) pg_verifymbstr(name, strlen(name), false);
+			if (buf.len > 1)
+				appendStringInfoString(&buf, ", ");
+			escape_json(&buf, name);
+			appendStringInfoString(&buf, ": ");
+			if (count > 1)
+				appendStringInfoChar(&buf, '[');
+			for (size_t j = i, k = 0; j < n; j++)
+			{
+				const char *other;
+
+				if (rd_kafka_header_get_all(hdrs, j, &other, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR)
+					break;
+				if (strcmp(other, name) != 0)
+					continue;
+				if (k++ > 0)
+					appendStringInfoString(&buf, ", ");
+				if (value == NULL)
+				{
+					appendStringInfoString(&buf, "null");
+					continue;
+				}
+				if (memchr(value, '\0', size))
+					ereport(ERROR,
+							(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+							 errmsg("the value of header \"%s\" contains a NUL byte", name)));
+				(void) pg_verifymbstr(value, size, false);
+				escape_json(&buf, pnstrdup(value, size));
+			}
+			if (count > 1)
+				appendStringInfoChar(&buf, ']');
+		}
+	}
+	appendStringInfoChar(&buf, '}');
+	return JsonbPGetDatum(pgs_jsonb_from_cstring(buf.data));
+}
 
 /* message i as a row of the foreign table: its meta columns, then the data */
 static void
@@ -276,9 +404,16 @@ decode_message(void *arg, int64 i, Datum *values, bool *nulls)
 				values[c] = pgs_decoder_input(&kt->dec, c, kt->topic);
 				nulls[c] = false;
 				break;
+			case META_HEADERS:
+				values[c] = headers_jsonb(m);
+				nulls[c] = false;
+				break;
 		}
 	}
-	pgs_decode_record(&kt->dec, payload, m->len, values, nulls);
+	if (kt->avro)
+		kafka_avro_decode(kt, m, values, nulls);
+	else
+		pgs_decode_record(&kt->dec, payload, m->len, values, nulls);
 }
 
 /* a message that did not decode: a dead letter in stream.errors */
@@ -302,6 +437,8 @@ decode_messages(KafkaTable *kt, rd_kafka_message_t **msgs, int64 n, SourceBatch 
 {
 	KafkaDecode kd = {kt, msgs};
 
+	/* the registry away fails the batch here, not its messages */
+	kafka_avro_prefetch(kt, msgs, n);
 	batch->rows = tuplestore_begin_heap(false, false, work_mem);
 	batch->rows_bad = pgs_decode_batch(kt->desc, n, decode_message, bad_message,
 									   &kd, kt->on_error_stop, batch->rows);

@@ -380,7 +380,7 @@ pgs_avro_check_schema(const char *json, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"avro_schema\" of %s", what),
-				 errdetail_internal("%s", error),
+				 errdetail_internal("%c%s.", pg_toupper((unsigned char) error[0]), error + 1),
 				 errhint("Give the JSON of an Avro record schema, as in '{\"type\": \"record\", \"name\": \"e\", \"fields\": [{\"name\": \"id\", \"type\": \"long\"}]}'.")));
 	pgs_avro_schema_free(s);
 }
@@ -546,7 +546,7 @@ pgs_avro_table(TupleDesc desc, bool *data, const char *reader_json, const char *
 	char	   *error = NULL;
 
 	t->cxt = cxt;
-	t->desc = CreateTupleDescCopy(desc);
+	t->desc = CreateTupleDescCopyConstr(desc);	/* NOT NULL: not a union with null */
 	t->data = palloc(sizeof(bool) * desc->natts);
 	memcpy(t->data, data, sizeof(bool) * desc->natts);
 	t->what = pstrdup(what);

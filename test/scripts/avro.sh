@@ -194,3 +194,128 @@ q "SELECT last_error FROM stream.queries WHERE name = 'orders_v'::regclass"
 start_registry "$REG_PORT"
 pgs_wait_for "SELECT count(*) = 10 FROM orders_v WHERE id BETWEEN 1000 AND 1009 AND channel = 'app'" 40
 pgs_wait_for "SELECT last_error IS NULL FROM stream.queries WHERE name = 'orders_v'::regclass" 10
+
+echo "without a registry: avro_schema, plain Avro binary (and hostile records)"
+PGS_ROOT="$PGS_ROOT" $PY - "$WORK" <<'PY'
+import json, sys
+sys.path.insert(0, __import__("os").environ["PGS_ROOT"] + "/test/registry")
+import avrotool as at
+work = sys.argv[1]
+s = {"type": "record", "name": "m", "fields": [
+    {"name": "k", "type": "string"}, {"name": "v", "type": ["null", "double"]},
+    {"name": "b", "type": "bytes"}, {"name": "f", "type": "boolean"},
+    {"name": "xs", "type": {"type": "array", "items": "long"}},
+    {"name": "m", "type": {"type": "map", "values": "int"}}]}
+json.dump(s, open(f"{work}/plain.json", "w"))
+msgs = [at.encode(s, {"k": f"k{i}", "v": None if i % 4 == 0 else i / 8, "b": bytes([i, 0, 255]),
+                      "f": i % 2 == 0, "xs": list(range(i % 4)), "m": {"a": i}}) for i in range(50)]
+good = msgs[1]
+# an array whose count says 2^60 items, and a record cut in the middle
+hostile = [b"\x02k\x00" + b"\x00\x00\x01" + b"\x80\x80\x80\x80\x80\x80\x80\x80\x20", good[:-3]]
+at.write_files(work, "p_", msgs + hostile)
+PY
+pgs_psql <<SQL
+CREATE SERVER plain FOREIGN DATA WRAPPER kafka OPTIONS (brokers '$PGS_BROKERS');
+CREATE FOREIGN TABLE plain_t (k text, v float8, b bytea, f boolean, xs jsonb, m jsonb, off bigint OPTIONS (meta 'offset'))
+SERVER plain OPTIONS (topic 'plain', format 'avro', avro_schema '$(cat "$WORK/plain.json")');
+CREATE MATERIALIZED VIEW plain_v AS SELECT k, v, b, f, xs, m FROM plain_t;
+SQL
+produce plain 0 "$WORK/p_list"
+pgs_wait_for "SELECT count(*) = 50 FROM plain_v" 30
+pgs_wait_for "SELECT count(*) = 2 FROM stream.errors WHERE view = 'plain_v'::regclass" 10
+q "SELECT * FROM plain_v WHERE k IN ('k0', 'k5') ORDER BY k"
+q "SELECT position->>'offset', error FROM stream.errors WHERE view = 'plain_v'::regclass ORDER BY 1::int"
+[ "$(q "SELECT count(*) FROM plain_v WHERE (v IS NULL) = (substr(k, 2)::int % 4 = 0) AND b = ('\\x' || lpad(to_hex(substr(k, 2)::int), 2, '0') || '00ff')::bytea AND jsonb_array_length(xs) = substr(k, 2)::int % 4 AND m = jsonb_build_object('a', substr(k, 2)::int)")" = 50 ] || { echo "plain_v values"; exit 1; }
+
+echo "a view with an avro kafka sink: registered under out-value, read back by python3-avro"
+pgs_psql <<SQL
+CREATE FOREIGN TABLE out_t (status text NOT NULL, n bigint, total numeric(12,2), last_ts timestamptz, days date[])
+SERVER reg OPTIONS (topic 'out', format 'avro');
+CREATE MATERIALIZED VIEW out_v WITH (sink = 'out_t', trigger = 'manual') AS
+	SELECT status, count(*) AS n, sum(amount) AS total, max(ts) AS last_ts FROM orders GROUP BY status;
+REFRESH MATERIALIZED VIEW out_v;
+SQL
+kcat -C -b "$PGS_BROKERS" -t out -e -q -f '%S\n%s' >"$WORK/out.bin"
+PGS_ROOT="$PGS_ROOT" $PY - "$WORK" "$REG" <<'PY' >"$WORK/out.csv" 2>"$WORK/out.err"
+import csv, struct, sys
+sys.path.insert(0, __import__("os").environ["PGS_ROOT"] + "/test/registry")
+import avrotool as at
+work, reg = sys.argv[1], sys.argv[2]
+latest = at.get(reg, "/subjects/out-value/versions/latest")
+w = csv.writer(sys.stdout)
+for m in at.read_framed(f"{work}/out.bin"):
+    assert m[0] == 0, m[:5]
+    sid = struct.unpack(">I", m[1:5])[0]
+    assert sid == latest["id"], (sid, latest["id"])
+    r = at.decode(at.get(reg, f"/schemas/ids/{sid}")["schema"], m[5:])
+    w.writerow([r["status"], r["n"], r["total"], r["last_ts"].isoformat(), r["days"]])
+print(latest["schema"], file=sys.stderr)
+PY
+pgs_psql -c "CREATE TABLE out_read (status text, n bigint, total numeric(12,2), last_ts timestamptz, days text)"
+pgs_psql -c "\\copy out_read FROM '$WORK/out.csv' WITH (FORMAT csv)"
+q "SELECT * FROM out_read ORDER BY 1"
+diff=$(q "SELECT (SELECT count(*) FROM (SELECT status, n, total, last_ts FROM out_read EXCEPT ALL SELECT * FROM out_v) a) +
+	(SELECT count(*) FROM (SELECT * FROM out_v EXCEPT ALL SELECT status, n, total, last_ts FROM out_read) b)")
+[ "$diff" = 0 ] && [ "$(q "SELECT count(*) FROM out_v")" = 3 ] || { echo "the sink's messages differ from the view by $diff"; exit 1; }
+grep -q '"name": "status", "type": "string"' "$WORK/out.err" || { echo "a NOT NULL column is not a union with null"; exit 1; }
+
+echo "headers: kcat -H into meta 'headers'; INSERT writes them"
+printf 'one\ntwo\n' | kcat -P -b "$PGS_BROKERS" -t hdr -p 0 -H trace=abc -H n=1 -H n=2 -H $'e=\xc3\xa9'
+printf '\xff\n' >"$WORK/bin.txt"
+kcat -P -b "$PGS_BROKERS" -t hdr -p 0 -H "bin=$(printf '\xff')" -l "$WORK/bin.txt"
+pgs_psql <<SQL
+CREATE FOREIGN TABLE hdr_t (line text, h jsonb OPTIONS (meta 'headers'), off bigint OPTIONS (meta 'offset'))
+SERVER plain OPTIONS (topic 'hdr', format 'text');
+CREATE MATERIALIZED VIEW hdr_v AS SELECT off, line, h FROM hdr_t;
+SQL
+pgs_wait_for "SELECT count(*) = 2 FROM hdr_v" 20
+q "SELECT off, line, h FROM hdr_v ORDER BY off"
+[ "$(q "SELECT h FROM hdr_v WHERE off = 0")" = '{"e": "é", "n": ["1", "2"], "trace": "abc"}' ] || { echo "headers as jsonb"; exit 1; }
+pgs_wait_for "SELECT count(*) = 1 FROM stream.errors WHERE view = 'hdr_v'::regclass AND error LIKE '%invalid byte sequence%'" 10
+pgs_psql -c "INSERT INTO hdr_t (line, h) VALUES ('x', '{\"a\": \"1\", \"b\": [\"2\", \"3\"], \"c\": null}'), ('y', NULL)"
+# kcat shows a header without a value as NULL
+kcat -C -b "$PGS_BROKERS" -t hdr -o 3 -e -q -f '%s|%h\n' >"$WORK/hdr.out"
+cat "$WORK/hdr.out"
+grep -qx 'x|a=1,b=2,b=3,c=NULL' "$WORK/hdr.out" && grep -qx 'y|' "$WORK/hdr.out" || { echo "INSERT's headers"; exit 1; }
+pgs_wait_for "SELECT count(*) = 4 FROM hdr_v" 20
+[ "$(q "SELECT h FROM hdr_v WHERE line = 'x'")" = '{"a": "1", "b": ["2", "3"], "c": null}' ] || { echo "headers round trip"; exit 1; }
+
+echo "INSERT into an avro table without a registry; read back through it"
+pgs_psql -c "INSERT INTO plain_t (k, v, b, f, xs, m) VALUES ('ins', 1.5, '\x01', true, '[7, 8]', '{\"z\": 9}')"
+pgs_wait_for "SELECT count(*) = 1 FROM plain_v WHERE k = 'ins' AND v = 1.5 AND b = '\x01' AND f AND xs = '[7, 8]' AND m = '{\"z\": 9}'" 20
+
+echo "options checked at CREATE/ALTER"
+fails() {
+	local out
+	out=$(pgs_psql -c "$1" 2>&1) && { echo "not refused: $1"; exit 1; }
+	echo "$out" | grep -q -- "$2" || { echo "unexpected error for: $1"; echo "$out"; exit 1; }
+	echo "$out" | head -3
+}
+fails "CREATE FOREIGN TABLE bad1 (a int) SERVER plain OPTIONS (topic 'x', format 'avro', avro_schema '{\"type\": \"record\"')" 'invalid value for option "avro_schema"'
+fails "CREATE FOREIGN TABLE bad2 (a int) SERVER plain OPTIONS (topic 'x', format 'avro', avro_schema '{\"type\": \"record\", \"name\": \"l\", \"fields\": [{\"name\": \"next\", \"type\": [\"null\", \"l\"]}]}')" 'recursive'
+fails "CREATE FOREIGN TABLE bad3 (a int) SERVER plain OPTIONS (topic 'x', format 'avro', avro_schema '\"long\"')" 'not a record'
+fails "CREATE FOREIGN TABLE bad4 (a int) SERVER plain OPTIONS (topic 'x', format 'parquet')" 'invalid value for option "format"'
+fails "ALTER SERVER plain OPTIONS (ADD schema_registry 'file:///etc/passwd')" 'Only http:// and https://'
+fails "ALTER SERVER plain OPTIONS (ADD schema_registry 'http://user:pw@host:8081')" 'credentials'
+fails "CREATE USER MAPPING FOR postgres SERVER plain OPTIONS (schema_registry 'http://h:1')" "a server's, not a user mapping's"
+fails "ALTER FOREIGN TABLE plain_t OPTIONS (ADD start_offset 'now')" 'invalid value for option "start_offset"'
+# the validator does not see column types: refused at use
+pgs_psql -c "CREATE FOREIGN TABLE hdr_text (line text, h text OPTIONS (meta 'headers')) SERVER plain OPTIONS (topic 'hdr', format 'text')"
+fails "SELECT * FROM hdr_text" "must be of type jsonb"
+pgs_psql -c "CREATE FOREIGN TABLE from_time (a int) SERVER plain OPTIONS (topic 'plain', start_offset '2026-12-01 10:00:00+00')"
+pgs_psql <<SQL
+CREATE ROLE avro_user;
+GRANT USAGE ON FOREIGN DATA WRAPPER kafka TO avro_user;
+GRANT CREATE ON SCHEMA public TO avro_user;
+SQL
+fails "SET ROLE avro_user; CREATE SERVER mine FOREIGN DATA WRAPPER kafka OPTIONS (brokers '$PGS_BROKERS', schema_registry 'http://169.254.169.254')" 'only a superuser may set option "schema_registry"'
+# and at use: a server a role owns, with the option stored by a superuser
+pgs_psql <<SQL
+SET ROLE avro_user;
+CREATE SERVER mine FOREIGN DATA WRAPPER kafka OPTIONS (brokers '$PGS_BROKERS');
+CREATE FOREIGN TABLE mine_t (k text) SERVER mine OPTIONS (topic 'plain', format 'avro');
+RESET ROLE;
+ALTER SERVER mine OPTIONS (ADD schema_registry '$REG');
+SQL
+fails "SELECT * FROM mine_t" 'only a superuser may set option "schema_registry"'
+echo "avro: ok"

@@ -984,8 +984,14 @@ check_start_offset(DefElem *def)
 static void
 check_format(DefElem *def)
 {
-	if (strcmp(defGetString(def), "avro") != 0 && !pgs_format_option(def, false))
-		elog(ERROR, "option \"%s\" is not a format option", def->defname);
+	const char *v = defGetString(def);
+
+	if (strcmp(v, "avro") != 0 && strcmp(v, "json") != 0 && strcmp(v, "csv") != 0 &&
+		strcmp(v, "text") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"format\": \"%s\"", v),
+				 errhint("Valid values are json, csv, text and avro.")));
 }
 
 static void

@@ -1059,6 +1059,19 @@ value_datum(PgsAvroTable *t, const FieldInfo *f, avro_value_t *v, bool *isnull)
 				return Float4GetDatum((float4) d);
 			return column_input(t, col, float8out_internal(d));
 		case AVRO_STRING:
+			if (att->atttypid == TEXTOID)
+			{
+				const char *str;
+				size_t		size;
+
+				/* the common case, without textin's copy */
+				if (avro_value_get_string(v, &str, &size) != 0 || str == NULL || size == 0)
+					bad_value(cname, avro_strerror());
+				if (strlen(str) != size - 1)
+					bad_value(cname, "the string contains a NUL byte");
+				(void) pg_verifymbstr(str, size - 1, false);
+				return PointerGetDatum(cstring_to_text_with_len(str, size - 1));
+			}
 			return column_input(t, col, value_string(v, cname));
 		case AVRO_BYTES:
 		case AVRO_FIXED:

@@ -56,6 +56,7 @@ typedef struct KafkaTable
 	bool		avro;			/* format 'avro' (dec is then only for meta columns) */
 	char	   *avro_schema;	/* option avro_schema, or NULL */
 	char	   *registry;		/* the server's schema_registry, or NULL */
+	void	   *avro_table;		/* registry.c's, once looked up in this batch */
 } KafkaTable;
 
 /* in conf.c: options */

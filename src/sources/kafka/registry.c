@@ -438,15 +438,19 @@ static int	ntables = 0;
 static PgsAvroTable *
 kafka_avro_table(KafkaTable *kt)
 {
-	char	   *sig = kt->avro_schema ? kt->avro_schema :
-		pgs_avro_columns_schema(kt->desc, kt->dec.data, kt->relname);
+	char	   *sig;
 	AvroCached *c = NULL;
 
+	/* a KafkaTable lives for a batch or a statement: looked up once */
+	if (kt->avro_table)
+		return kt->avro_table;
+	sig = kt->avro_schema ? kt->avro_schema :
+		pgs_avro_columns_schema(kt->desc, kt->dec.data, kt->relname);
 	for (int i = 0; i < ntables; i++)
 		if (tables[i].relid == kt->relid)
 			c = &tables[i];
 	if (c && strcmp(c->signature, sig) == 0)
-		return c->t;
+		return kt->avro_table = c->t;
 	if (c)
 	{
 		pgs_avro_table_free(c->t);
@@ -470,7 +474,7 @@ kafka_avro_table(KafkaTable *kt)
 	}
 	c->relid = kt->relid;
 	ntables++;
-	return c->t;
+	return kt->avro_table = c->t;
 }
 
 /* message m's payload (a record) into the data columns; an ERROR if bad */

@@ -789,7 +789,7 @@ value_string(avro_value_t *v, const char *col)
 static char *
 decimal_text(const unsigned char *b, size_t len, int scale, const char *col)
 {
-	int128		x = 0;
+	uint128		x = 0;			/* unsigned: |-2^127| fits */
 	bool		neg;
 	char		digits[64];
 	int			nd = 0;
@@ -801,7 +801,7 @@ decimal_text(const unsigned char *b, size_t len, int scale, const char *col)
 		bad_value(col, "a decimal of more than 16 bytes (38 digits)");
 	neg = (b[0] & 0x80) != 0;
 	for (size_t i = 0; i < len; i++)
-		x = (x << 8) | (int128) (neg ? (unsigned char) ~b[i] : b[i]);
+		x = (x << 8) | (uint128) (neg ? (unsigned char) ~b[i] : b[i]);
 	/* |x| = ~x + 1 for a negative number: digits of ~x, plus one */
 	if (neg)
 		x = x + 1;

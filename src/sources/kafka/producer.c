@@ -27,9 +27,10 @@
  *------------------------------------------------------------------------
  *
  * Each row becomes a message in the table's format (a JSON object of the
- * non-meta columns by default); a column with meta 'key' gives the
- * message's key, one with meta 'partition' its partition (else the
- * producer's partitioner chooses, by key). Messages are sent as the
+ * non-meta columns by default; avro through registry.c); a column with
+ * meta 'key' gives the message's key, one with meta 'partition' its
+ * partition (else the producer's partitioner chooses, by key), one with
+ * meta 'headers' (a JSON object) its headers. Messages are sent as the
  * statement runs, and the statement ends once the brokers have
  * acknowledged every one of them (or fails). Kafka does not take part in
  * the PostgreSQL transaction: a transaction that rolls back afterwards

@@ -13,13 +13,16 @@
  * A batch asks for each partition's end (its high watermark) first and
  * reads up to there, at most max_batch_rows messages in all; a partition
  * not in the position yet (a new query, or a partition added since) starts
- * at start_offset.
+ * at start_offset (a time there is asked of the broker: offsets-for-times).
  *
  * Decoding. Each message becomes a row of the foreign table: json (keys
- * matched to column names), csv (fields in column order) or text (the
+ * matched to column names), csv (fields in column order), text (the
  * whole message into the one data column), converted with the columns'
- * input functions; columns with the option meta take the message's
- * partition, offset, timestamp, key or topic. A message that does not
+ * input functions, or avro (registry.c and formats/avro.c); columns with
+ * the option meta take the message's partition, offset, timestamp, key,
+ * topic or headers. With a schema registry, the schemas of a batch's
+ * messages are fetched before any is decoded, so that a registry away
+ * fails the batch (the view waits) instead of marking messages bad. A message that does not
  * decode goes to stream.errors with its partition, offset and payload,
  * and the batch goes on (on_error 'stop' fails the batch instead). The
  * whole batch is decoded in one subtransaction; only if that fails is it
@@ -263,78 +266,83 @@ typedef struct KafkaDecode
  * text (a NUL byte, invalid in the database's encoding) makes the message
  * bad: it is not guessed at.
  */
+typedef struct Header
+{
+	const char *name;
+	const void *value;
+	size_t		size;
+	size_t		index;			/* its place in the message */
+} Header;
+
+/* by name, then in the message's order */
+static int
+header_cmp(const void *a, const void *b)
+{
+	const Header *x = a;
+	const Header *y = b;
+	int			c = strcmp(x->name, y->name);
+
+	if (c != 0)
+		return c;
+	return x->index < y->index ? -1 : x->index > y->index ? 1 : 0;
+}
+
 static Datum
 headers_jsonb(rd_kafka_message_t *m)
 {
 	rd_kafka_headers_t *hdrs = NULL;
 	StringInfoData buf;
-	size_t		n;
+	size_t		n = 0;
+	Header	   *h = NULL;
 
+	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs)
+		n = rd_kafka_header_cnt(hdrs);
+	if (n > 0)
+		h = palloc(sizeof(Header) * n);
+	for (size_t i = 0; i < n; i++)
+	{
+		if (rd_kafka_header_get_all(hdrs, i, &h[i].name, &h[i].value, &h[i].size) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		{
+			n = i;
+			break;
+		}
+		h[i].index = i;
+	}
+	/* sorted, so that a name's values are together: n log n for any count */
+	if (n > 1)
+		qsort(h, n, sizeof(Header), header_cmp);
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs)
+	for (size_t i = 0; i < n;)
 	{
-		n = rd_kafka_header_cnt(hdrs);
-		for (size_t i = 0; i < n; i++)
+		size_t		count = 1;
+
+		while (i + count < n && strcmp(h[i + count].name, h[i].name) == 0)
+			count++;
+		(void) pg_verifymbstr(h[i].name, strlen(h[i].name), false);
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, h[i].name);
+		appendStringInfoString(&buf, count > 1 ? ": [" : ": ");
+		for (size_t k = i; k < i + count; k++)
 		{
-			const char *name;
-			const void *value;
-			size_t		size;
-			bool		seen = false;
-			int			count = 0;
-
-			if (rd_kafka_header_get_all(hdrs, i, &name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR)
-				break;
-			/* the first of its name writes them all */
-			for (size_t j = 0; j < n && !seen; j++)
-			{
-				const char *other;
-				const void *v;
-				size_t		s;
-
-				if (rd_kafka_header_get_all(hdrs, j, &other, &v, &s) != RD_KAFKA_RESP_ERR_NO_ERROR)
-					break;
-				if (strcmp(other, name) == 0)
-				{
-					if (j < i)
-						seen = true;
-					count++;
-				}
-			}
-			if (seen)
-				continue;
-			(void) pg_verifymbstr(name, strlen(name), false);
-			if (buf.len > 1)
+			if (k > i)
 				appendStringInfoString(&buf, ", ");
-			escape_json(&buf, name);
-			appendStringInfoString(&buf, ": ");
-			if (count > 1)
-				appendStringInfoChar(&buf, '[');
-			for (size_t j = i, k = 0; j < n; j++)
+			if (h[k].value == NULL)
 			{
-				const char *other;
-
-				if (rd_kafka_header_get_all(hdrs, j, &other, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR)
-					break;
-				if (strcmp(other, name) != 0)
-					continue;
-				if (k++ > 0)
-					appendStringInfoString(&buf, ", ");
-				if (value == NULL)
-				{
-					appendStringInfoString(&buf, "null");
-					continue;
-				}
-				if (memchr(value, '\0', size))
-					ereport(ERROR,
-							(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-							 errmsg("the value of header \"%s\" contains a NUL byte", name)));
-				(void) pg_verifymbstr(value, size, false);
-				escape_json(&buf, pnstrdup(value, size));
+				appendStringInfoString(&buf, "null");
+				continue;
 			}
-			if (count > 1)
-				appendStringInfoChar(&buf, ']');
+			if (memchr(h[k].value, '\0', h[k].size))
+				ereport(ERROR,
+						(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+						 errmsg("the value of header \"%s\" contains a NUL byte", h[k].name)));
+			(void) pg_verifymbstr(h[k].value, h[k].size, false);
+			escape_json(&buf, pnstrdup(h[k].value, h[k].size));
 		}
+		if (count > 1)
+			appendStringInfoChar(&buf, ']');
+		i += count;
 	}
 	appendStringInfoChar(&buf, '}');
 	return JsonbPGetDatum(pgs_jsonb_from_cstring(buf.data));

@@ -15,11 +15,14 @@
  * the schema or a 404, is a source outage: the error has the code of an
  * unreachable source (ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION), so a
  * view's worker waits and tries again with back-off, and the batch reads
- * the same messages when the registry is back. So the schemas of a batch
- * are fetched before its messages are decoded (kafka_avro_prefetch),
- * outside the decoding's subtransactions, where an error marks a message
- * bad. A message without the magic byte, too short, or with an id the
- * registry does not know is a bad message (stream.errors).
+ * the same messages when the registry is back. The decoder marks a
+ * message bad only for errors of the data exception class (formats/
+ * decode.c), so an outage met while decoding fails the batch too; but the
+ * schemas of a batch are fetched before its messages are decoded
+ * (kafka_avro_prefetch), so that it fails at once, not after decoding the
+ * whole batch and trying again message by message. A message without the
+ * magic byte, too short, or with an id the registry does not know is a
+ * bad message (stream.errors).
  *
  * Writing. INSERT and sinks register the table's schema under the
  * subject "<topic>-value" (POST {registry}/subjects/{subject}/versions,

@@ -1159,6 +1159,8 @@ default_datum(PgsAvroTable *t, const FieldInfo *f, bool *isnull)
 	return column_input(t, f->col, f->default_json);
 }
 
+static avro_reader_t memory_reader = NULL;
+
 /*
  * One record (exactly len bytes, written with schema writer) into the data
  * columns of values/nulls (the caller has set them NULL). A record that
@@ -1178,17 +1180,26 @@ pgs_avro_decode(PgsAvroTable *t, PgsAvroSchema *writer, const char *buf, size_t 
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("%s", w->error)));
 	target = w->resolved_iface ? &w->resolved_value : &w->reader_value;
-	avro_value_reset(&w->reader_value);
-	reader = avro_reader_memory(buf, len);
-	if (reader == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	/* libavro's read sets every field and empties arrays and maps first: no
+	 * reset, which would free and make again every union's branch */
+	if (w->resolved_iface)
+		avro_value_reset(&w->reader_value);
+	/* one memory reader, pointed at each record */
+	if (memory_reader == NULL)
+	{
+		memory_reader = avro_reader_memory(buf, len);
+		if (memory_reader == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	else
+		avro_reader_memory_set_source(memory_reader, buf, len);
+	reader = memory_reader;
 	/* what the record's lengths may make libavro allocate */
 	budget_left = 16 * len + 65536;
 	budget_on = true;
 	avro_set_error("%s", "");	/* libavro prefixes what is there */
 	rc = avro_value_read(reader, target);
 	budget_on = false;
-	avro_reader_free(reader);
 	if (rc != 0)
 	{
 		char	   *msg = pstrdup(avro_strerror());

@@ -1464,6 +1464,23 @@ datum_to_value(PgsAvroTable *t, const FieldInfo *f, avro_value_t *v, TupleTableS
 	avro_value_t branch;
 	char	   *s;
 
+	if (col < 0 && f->default_json)
+	{
+		/* a field no column gives: its default */
+		Jsonb	   *jb = pgs_jsonb_from_cstring(f->default_json);
+		JsonbValue	jv;
+
+		if (JB_ROOT_IS_SCALAR(jb))
+			jv = *getIthJsonbValueFromContainer(&jb->root, 0);
+		else
+		{
+			jv.type = jbvBinary;
+			jv.val.binary.data = &jb->root;
+			jv.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+		}
+		json_to_value(v, &jv, f->name, 0);
+		return;
+	}
 	if (avro_value_get_type(v) == AVRO_UNION)
 	{
 		union_branch(v, isnull, &branch, f->name);
@@ -1472,7 +1489,7 @@ datum_to_value(PgsAvroTable *t, const FieldInfo *f, avro_value_t *v, TupleTableS
 	if (isnull)
 	{
 		if (avro_value_get_type(v) != AVRO_NULL)
-			encode_error(f->name, col < 0 ? "no column gives it and it is not nullable" :
+			encode_error(f->name, col < 0 ? "no column gives it, it has no default and it is not nullable" :
 						 "the value is NULL and the schema's type is not nullable");
 		check_avro(avro_value_set_null(v), f->name);
 		return;

@@ -290,6 +290,27 @@ echo "INSERT into an avro table without a registry; read back through it"
 pgs_psql -c "INSERT INTO plain_t (k, v, b, f, xs, m) VALUES ('ins', 1.5, '\x01', true, '[7, 8]', '{\"z\": 9}')"
 pgs_wait_for "SELECT count(*) = 1 FROM plain_v WHERE k = 'ins' AND v = 1.5 AND b = '\x01' AND f AND xs = '[7, 8]' AND m = '{\"z\": 9}'" 20
 
+echo "INSERT with avro_schema through the registry: a field no column gives takes its default"
+pgs_broker create evolved 1
+pgs_psql <<SQL
+CREATE FOREIGN TABLE evolved_w (id bigint, name text) SERVER reg OPTIONS (topic 'evolved', format 'avro',
+	avro_schema '{"type": "record", "name": "e", "fields": [{"name": "id", "type": "long"}, {"name": "name", "type": "string"},
+	{"name": "src", "type": "string", "default": "pg"}, {"name": "n", "type": ["null", "int"], "default": null}]}');
+INSERT INTO evolved_w VALUES (1, 'a'), (2, 'b');
+SQL
+kcat -C -b "$PGS_BROKERS" -t evolved -e -q -f '%S\n%s' >"$WORK/evolved.bin"
+PGS_ROOT="$PGS_ROOT" $PY - "$WORK" "$REG" <<'PY' >"$WORK/evolved.txt"
+import struct, sys
+sys.path.insert(0, __import__("os").environ["PGS_ROOT"] + "/test/registry")
+import avrotool as at
+work, reg = sys.argv[1], sys.argv[2]
+for m in at.read_framed(f"{work}/evolved.bin"):
+    sid = struct.unpack(">I", m[1:5])[0]
+    print(sorted(at.decode(at.get(reg, f"/schemas/ids/{sid}")["schema"], m[5:]).items()))
+PY
+cat "$WORK/evolved.txt"
+[ "$(cat "$WORK/evolved.txt")" = "$(printf "%s\n" "[('id', 1), ('n', None), ('name', 'a'), ('src', 'pg')]" "[('id', 2), ('n', None), ('name', 'b'), ('src', 'pg')]")" ] || { echo "defaults on write"; exit 1; }
+
 echo "options checked at CREATE/ALTER"
 fails() {
 	local out

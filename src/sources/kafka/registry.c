@@ -329,10 +329,10 @@ registry_schema(KafkaTable *kt, int32 id, char **error)
 	char	   *json = NULL;
 	char	   *err = NULL;
 	PgsAvroSchema *schema = NULL;
-	char	   *server = GetForeignServer(kt->serverid)->servername;
 
 	if (rs == NULL)
 	{
+		char	   *server = GetForeignServer(kt->serverid)->servername;
 		char	   *what = psprintf("give schema %d", id);
 		char	   *type;
 

@@ -430,13 +430,31 @@ kafka_avro_prefetch(KafkaTable *kt, rd_kafka_message_t **msgs, int64 n)
 typedef struct AvroCached
 {
 	Oid			relid;
-	char	   *signature;		/* malloc'd: avro_schema, or the columns' schema */
+	char	   *signature;		/* malloc'd: table_signature() */
 	PgsAvroTable *t;
 } AvroCached;
 
 #define AVRO_TABLES 64
 static AvroCached tables[AVRO_TABLES];
 static int	ntables = 0;
+
+/* what the table's Avro side is made of: its columns, and avro_schema */
+static char *
+table_signature(KafkaTable *kt)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < kt->desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(kt->desc, i);
+
+		appendStringInfo(&buf, "%s %u %d %d %d %d,", NameStr(att->attname), att->atttypid,
+						 att->atttypmod, att->attisdropped, att->attnotnull, kt->dec.data[i]);
+	}
+	appendStringInfo(&buf, "|%s", kt->avro_schema ? kt->avro_schema : "");
+	return buf.data;
+}
 
 static PgsAvroTable *
 kafka_avro_table(KafkaTable *kt)
@@ -447,8 +465,7 @@ kafka_avro_table(KafkaTable *kt)
 	/* a KafkaTable lives for a batch or a statement: looked up once */
 	if (kt->avro_table)
 		return kt->avro_table;
-	sig = kt->avro_schema ? kt->avro_schema :
-		pgs_avro_columns_schema(kt->desc, kt->dec.data, kt->relname);
+	sig = table_signature(kt);
 	for (int i = 0; i < ntables; i++)
 		if (tables[i].relid == kt->relid)
 			c = &tables[i];

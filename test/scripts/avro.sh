@@ -197,6 +197,9 @@ pgs_wait_for "SELECT last_error LIKE 'waiting for the source: the schema registr
 q "SELECT last_error FROM stream.queries WHERE name = 'orders_v'::regclass"
 [ "$(q "SELECT count(*) FROM orders_v WHERE id BETWEEN 1000 AND 1009")" = 0 ] || { echo "rows without their schema"; exit 1; }
 [ "$(q "SELECT count(*) FROM stream.errors WHERE view = 'orders_v'::regclass")" = 5 ] || { echo "outage made bad records"; exit 1; }
+# writing needs the registry too: an INSERT fails, as an outage
+out=$(pgs_psql -c "CREATE FOREIGN TABLE down_t (a int) SERVER reg OPTIONS (topic 'plain', format 'avro'); INSERT INTO down_t VALUES (1)" 2>&1) && { echo "INSERT without the registry"; exit 1; }
+echo "$out" | grep -q 'could not register the schema of subject "plain-value"' || { echo "$out"; exit 1; }
 start_registry "$REG_PORT"
 pgs_wait_for "SELECT count(*) = 10 FROM orders_v WHERE id BETWEEN 1000 AND 1009 AND channel = 'app'" 40
 pgs_wait_for "SELECT last_error IS NULL FROM stream.queries WHERE name = 'orders_v'::regclass" 10

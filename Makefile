@@ -39,6 +39,7 @@ OBJS = \
 	src/sources/kafka/producer.o \
 	src/sources/kafka/outbox.o \
 	src/sources/kafka/import.o \
+	src/sources/kafka/registry.o \
 	src/sources/file/fdw.o \
 	src/sources/file/dir.o \
 	src/sources/file/position.o \
@@ -52,6 +53,7 @@ OBJS = \
 	src/formats/infer.o \
 	src/formats/thrift.o \
 	src/formats/parquet.o \
+	src/formats/avro.o \
 	src/engine/store.o \
 	src/sinks/sink.o
 
@@ -65,7 +67,7 @@ PG_CPPFLAGS = -I$(srcdir)/src -DPGS_VERSION='"$(PGS_VERSION)"'
 ifeq ($(ASSERTS),1)
 PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
 endif
-SHLIB_LINK = -lrdkafka -lsnappy -lzstd -lz
+SHLIB_LINK = -lrdkafka -lavro -lcurl -lsnappy -lzstd -lz
 # Warnings are errors. PostgreSQL's own headers trip -Wextra's
 # unused-parameter, sign-compare and missing-field-initializers checks,
 # and PG_TRY trips -Wclobbered, so those are left out.

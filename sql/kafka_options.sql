@@ -138,6 +138,28 @@ CREATE FOREIGN TABLE ko_d1 (x int) SERVER ko_alice
 	OPTIONS (topic 't', delivery 'at_least_once', progress_topic 'my.progress');
 ALTER FOREIGN TABLE ko_d1 OPTIONS (SET delivery 'exactly_once');
 DROP FOREIGN TABLE ko_d1;
+-- schema_registry (format 'avro'): an http(s) URL on a server, a superuser's
+CREATE SERVER ko_reg FOREIGN DATA WRAPPER kafka OPTIONS (brokers '127.0.0.1:1', schema_registry 'ftp://r:1');
+CREATE SERVER ko_reg FOREIGN DATA WRAPPER kafka OPTIONS (brokers '127.0.0.1:1', schema_registry 'http://u:p@r:1');
+CREATE SERVER ko_reg FOREIGN DATA WRAPPER kafka OPTIONS (brokers '127.0.0.1:1', schema_registry 'http://r:8081/');
+CREATE USER MAPPING FOR pgs_kalice SERVER ko_reg OPTIONS (schema_registry 'http://r:1');
+CREATE FOREIGN TABLE ko_reg_t (x int) SERVER ko_reg OPTIONS (topic 't', format 'avro', avro_schema '{"type": "record"}');
+CREATE FOREIGN TABLE ko_reg_t (x int) SERVER ko_reg OPTIONS (topic 't', format 'avro');
+SET ROLE pgs_kalice;
+CREATE SERVER ko_reg2 FOREIGN DATA WRAPPER kafka OPTIONS (brokers '127.0.0.1:1', schema_registry 'http://169.254.169.254');
+CREATE SERVER ko_reg2 FOREIGN DATA WRAPPER kafka OPTIONS (brokers '127.0.0.1:1');
+CREATE FOREIGN TABLE ko_reg2_t (x int) SERVER ko_reg2 OPTIONS (topic 't', format 'avro');
+RESET ROLE;
+-- written with the validator off: refused at use, before any request
+ALTER FOREIGN DATA WRAPPER kafka NO VALIDATOR;
+SET ROLE pgs_kalice;
+ALTER SERVER ko_reg2 OPTIONS (ADD schema_registry 'http://169.254.169.254');
+RESET ROLE;
+ALTER FOREIGN DATA WRAPPER kafka VALIDATOR stream.kafka_fdw_validator;
+SET ROLE pgs_kalice;
+SELECT * FROM ko_reg2_t;
+RESET ROLE;
+DROP SERVER ko_reg, ko_reg2 CASCADE;
 
 DROP SERVER ko_su, ko_cmd, ko_alice CASCADE;
 REVOKE USAGE ON FOREIGN DATA WRAPPER kafka FROM pgs_kalice;

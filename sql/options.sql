@@ -58,13 +58,13 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER o_k OPTIONS ("sasl.username" 'me', "
 CREATE USER MAPPING FOR PUBLIC SERVER o_k OPTIONS ("sasl.pasword" 'hunter2');
 -- table and column options
 CREATE FOREIGN TABLE o_kt (x int) SERVER o_k;
-CREATE FOREIGN TABLE o_kt (x int) SERVER o_k OPTIONS (topic 't', format 'avro');
+CREATE FOREIGN TABLE o_kt (x int) SERVER o_k OPTIONS (topic 't', format 'protobuf');
 CREATE FOREIGN TABLE o_kt (x int) SERVER o_k OPTIONS (topic 't', partitions '3-1');
 CREATE FOREIGN TABLE o_kt (x int) SERVER o_k OPTIONS (topic 't', partitions '0,x');
 CREATE FOREIGN TABLE o_kt (x int) SERVER o_k OPTIONS (topic 't', start_offset 'newest');
 CREATE FOREIGN TABLE o_kt (x int) SERVER o_k OPTIONS (topic 't', on_error 'ignore');
 CREATE FOREIGN TABLE o_kt (x int) SERVER o_k OPTIONS (topic 't', batch_size '10');
-CREATE FOREIGN TABLE o_kt (x int OPTIONS (meta 'headers')) SERVER o_k OPTIONS (topic 't');
+CREATE FOREIGN TABLE o_kt (x int OPTIONS (meta 'header')) SERVER o_k OPTIONS (topic 't');
 CREATE FOREIGN TABLE o_kt (x int OPTIONS (metadata 'offset')) SERVER o_k OPTIONS (topic 't');
 CREATE FOREIGN TABLE o_kt (x int, p int OPTIONS (meta 'partition'), o bigint OPTIONS (meta 'offset'))
 	SERVER o_k OPTIONS (topic 't', format 'csv', partitions '0-3,7', start_offset '42', on_error 'stop');

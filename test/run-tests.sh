@@ -7,7 +7,8 @@
 export PGS_MAKE_ARGS="${PGS_MAKE_ARGS-ASSERTS=1}"
 source "$(dirname "$0")/lib.sh"
 
-pgs_install_deps kcat gdb chromium python3-pil libsnappy-dev libzstd-dev zlib1g-dev nodejs
+pgs_install_deps kcat gdb chromium python3-pil libsnappy-dev libzstd-dev zlib1g-dev nodejs \
+	libavro-dev libcurl4-openssl-dev python3-avro
 pgs_build
 
 passed=0

@@ -195,7 +195,9 @@ typedef struct OutboxChunk
 	int64		batch_id;
 	Oid			sink;			/* the kafka table */
 	int32		nmsgs;
-	bytea	   *messages;		/* (int32 len, key, int32 len, value, int32 partition)... */
+	bytea	   *messages;		/* per message: int32 len, key, int32 len, value,
+								 * int32 partition, int32 headers, and each
+								 * header's int32 len, name, int32 len, value */
 } OutboxChunk;
 
 extern void meta_outbox_insert(Oid view, int64 batch_id, int32 seq, Oid sink, int32 nmsgs,

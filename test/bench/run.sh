@@ -31,6 +31,7 @@ run() { # run NAME SCRIPT ARGS...: its output into $LOG/NAME.log
 }
 run insert bench.sh "$(n 1000000)" 1000 10000
 run kafka kafka.sh "$(n 1000000)" 1000 16
+run avro avro.sh "$(n 1000000)" 1000 16
 run history history.sh "$(n 100000)"
 run latency latency.sh 1000
 export FETCH_WAIT_MS=10

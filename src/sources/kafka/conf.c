@@ -16,6 +16,7 @@
 #include "base/base.h"
 #include "base/batchrun.h"
 #include "formats/formats.h"
+#include "formats/avro.h"
 #include "sources/sources.h"
 #include "sources/kafka/kafka_int.h"
 
@@ -27,6 +28,7 @@
 #include "access/xact.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
+#include "catalog/pg_type.h"
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
@@ -41,7 +43,8 @@
  * Options
  *------------------------------------------------------------------------
  */
-static const char *const meta_names[] = {"", "partition", "offset", "timestamp", "key", "topic"};
+static const char *const meta_names[] = {"", "partition", "offset", "timestamp", "key", "topic",
+"headers"};
 
 static KafkaMeta
 parse_meta(const char *v)
@@ -52,7 +55,7 @@ parse_meta(const char *v)
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 			 errmsg("invalid value for option \"meta\": \"%s\"", v),
-			 errhint("Valid values are partition, offset, timestamp, key and topic.")));
+			 errhint("Valid values are partition, offset, timestamp, key, topic and headers.")));
 	return META_NONE;
 }
 
@@ -99,11 +102,31 @@ bad:
 	return false;
 }
 
+typedef struct StartTime
+{
+	const char *text;
+	TimestampTz t;
+} StartTime;
+
 static void
-parse_start_offset(const char *v, bool *latest, int64 *offset)
+start_time_in(void *arg)
+{
+	StartTime  *st = arg;
+
+	st->t = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(st->text),
+												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+}
+
+/*
+ * earliest, latest, an offset, or a time (a timestamptz beginning with its
+ * year: not 'now' or 'today', which would mean another time at each use)
+ */
+static void
+parse_start_offset(const char *v, bool *latest, int64 *offset, bool *at_time, TimestampTz *t)
 {
 	*latest = false;
 	*offset = -1;
+	*at_time = false;
 	if (strcmp(v, "earliest") == 0)
 		return;
 	if (strcmp(v, "latest") == 0)
@@ -114,13 +137,22 @@ parse_start_offset(const char *v, bool *latest, int64 *offset)
 	{
 		char	   *end;
 		long long	n = strtoll(v, &end, 10);
+		StartTime	st = {v, 0};
+		ErrorData  *edata;
 
-		if (end == v || *end != '\0' || n < 0)
+		if (end != v && *end == '\0' && n >= 0)
+		{
+			*offset = n;
+			return;
+		}
+		edata = (v[0] >= '0' && v[0] <= '9' && end - v >= 4) ? pgs_try(start_time_in, &st) : NULL;
+		if (end == v || end - v < 4 || edata || TIMESTAMP_NOT_FINITE(st.t))
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 					 errmsg("invalid value for option \"start_offset\": \"%s\"", v),
-					 errhint("Valid values are earliest, latest and an offset (a number).")));
-		*offset = n;
+					 errhint("Valid values are earliest, latest, an offset (a number) and a time, as in '2026-12-01 10:00:00+00'.")));
+		*at_time = true;
+		*t = st.t;
 	}
 }
 
@@ -132,6 +164,7 @@ kafka_table(Relation rel)
 	TupleDesc	desc = RelationGetDescr(rel);
 	ListCell   *lc;
 	bool	   *data;
+	List	   *dec_options;
 
 	kt->relid = RelationGetRelid(rel);
 	kt->serverid = ft->serverid;
@@ -139,7 +172,8 @@ kafka_table(Relation rel)
 	kt->start_offset = -1;
 	kt->exactly_once = true;
 	kt->progress_topic = KAFKA_DEFAULT_PROGRESS_TOPIC;
-	foreach(lc, ft->options)
+	dec_options = list_copy(ft->options);
+	foreach(lc, dec_options)
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
 		char	   *v = defGetString(def);
@@ -149,13 +183,22 @@ kafka_table(Relation rel)
 		else if (strcmp(def->defname, "partitions") == 0)
 			kt->partitions = v;
 		else if (strcmp(def->defname, "start_offset") == 0)
-			parse_start_offset(v, &kt->start_latest, &kt->start_offset);
+			parse_start_offset(v, &kt->start_latest, &kt->start_offset, &kt->start_at_time,
+							   &kt->start_time);
 		else if (strcmp(def->defname, "on_error") == 0)
 			kt->on_error_stop = pgs_on_error_stop(def);
 		else if (strcmp(def->defname, "delivery") == 0)
 			kt->exactly_once = kafka_parse_delivery(v);
 		else if (strcmp(def->defname, "progress_topic") == 0)
 			kt->progress_topic = v;
+		else if (strcmp(def->defname, "format") == 0 && strcmp(v, "avro") == 0)
+			kt->avro = true;
+		else if (strcmp(def->defname, "avro_schema") == 0)
+			kt->avro_schema = v;
+		else
+			continue;
+		/* pg_stream's own options, not the decoder's */
+		dec_options = foreach_delete_current(dec_options, lc);
 	}
 	if (kt->topic == NULL)
 		ereport(ERROR,
@@ -176,15 +219,26 @@ kafka_table(Relation rel)
 			if (strcmp(def->defname, "meta") == 0)
 				kt->meta[i] = parse_meta(defGetString(def));
 		}
+		if (kt->meta[i] == META_HEADERS && TupleDescAttr(desc, i)->atttypid != JSONBOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("kafka stream \"%s\": column \"%s\" with meta 'headers' must be of type jsonb",
+							kt->relname, NameStr(TupleDescAttr(desc, i)->attname))));
 		data[i] = (kt->meta[i] == META_NONE);
 	}
-	pgs_decoder_init(&kt->dec, desc, data, ft->options, PGS_FORMAT_JSON,
+	pgs_decoder_init(&kt->dec, desc, data, dec_options, PGS_FORMAT_JSON,
 					 psprintf("kafka stream \"%s\"", kt->relname));
 	if (kt->dec.format == PGS_FORMAT_PARQUET)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("kafka stream \"%s\": format parquet is for file streams only",
 						kt->relname)));
+	if (kt->avro)
+		kt->registry = kafka_server_registry(kt->serverid);
+	else if (kt->avro_schema)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("kafka stream \"%s\" has option \"avro_schema\" but not format avro", kt->relname)));
 	return kt;
 }
 
@@ -607,6 +661,8 @@ conf_apply(rd_kafka_conf_t *conf, List *options, Oid catalog, bool trusted,
 		DefElem    *def = lfirst_node(DefElem, lc);
 		char	   *value = defGetString(def);
 
+		if (strcmp(def->defname, "schema_registry") == 0)
+			continue;			/* pg_stream's (registry.c), not librdkafka's */
 		check_property(def->defname, value, catalog, trusted, source);
 		if (strcmp(def->defname, "security.protocol") == 0)
 			sasl->protocol_untrusted = !trusted;
@@ -831,6 +887,26 @@ kafka_consumer(Oid serverid)
  * The FDW: its options (the kit's validator)
  *------------------------------------------------------------------------
  */
+/*
+ * schema_registry: a server's, set by a superuser (registry.c says why),
+ * an http:// or https:// URL
+ */
+static void
+check_registry_option(DefElem *def, Oid catalog, bool trusted)
+{
+	if (catalog != ForeignServerRelationId)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("option \"schema_registry\" is a server's, not a user mapping's")));
+	if (!trusted)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a superuser may set option \"schema_registry\""),
+				 errdetail("pg_stream's HTTP client connects wherever the URL says, so a role that is not a superuser cannot choose it."),
+				 errhint("Ask a superuser to create the server with the registry and grant USAGE on it.")));
+	kafka_check_registry_url(defGetString(def));
+}
+
 /* a server's or user mapping's options: librdkafka properties */
 static void
 validate_properties(List *options, Oid catalog)
@@ -848,6 +924,11 @@ validate_properties(List *options, Oid catalog)
 		{
 			DefElem    *def = lfirst_node(DefElem, lc);
 
+			if (strcmp(def->defname, "schema_registry") == 0)
+			{
+				check_registry_option(def, catalog, trusted);
+				continue;
+			}
 			check_property(def->defname, defGetString(def), catalog, trusted, NULL);
 			conf_put(conf, rdkafka_name(def->defname), defGetString(def));
 			if (strcmp(def->defname, "sasl.kerberos.kinit.cmd") == 0)
@@ -925,8 +1006,30 @@ check_start_offset(DefElem *def)
 {
 	bool		l;
 	int64		o;
+	bool		at;
+	TimestampTz t;
 
-	parse_start_offset(defGetString(def), &l, &o);
+	parse_start_offset(defGetString(def), &l, &o, &at, &t);
+}
+
+/* json, csv, text, or avro (Kafka's alone) */
+static void
+check_format(DefElem *def)
+{
+	const char *v = defGetString(def);
+
+	if (strcmp(v, "avro") != 0 && strcmp(v, "json") != 0 && strcmp(v, "csv") != 0 &&
+		strcmp(v, "text") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"format\": \"%s\"", v),
+				 errhint("Valid values are json, csv, text and avro.")));
+}
+
+static void
+check_avro_schema(DefElem *def)
+{
+	pgs_avro_check_schema(defGetString(def), "a kafka stream");
 }
 
 static void
@@ -938,7 +1041,12 @@ check_meta(DefElem *def)
 /* a table's and a column's options (the kit's validator, sources/source.c) */
 const SourceOption kafka_options[] = {
 	PGS_OPT_CUSTOM("topic", PGS_OPT_TABLE, check_topic),
-	PGS_OPT_FORMAT_OPTIONS,
+	PGS_OPT_CUSTOM("format", PGS_OPT_TABLE, check_format),
+	{"delimiter", PGS_OPT_TABLE, PGS_CHECK_FORMAT},
+	{"quote", PGS_OPT_TABLE, PGS_CHECK_FORMAT},
+	{"escape", PGS_OPT_TABLE, PGS_CHECK_FORMAT},
+	{"null", PGS_OPT_TABLE, PGS_CHECK_FORMAT},
+	PGS_OPT_CUSTOM("avro_schema", PGS_OPT_TABLE, check_avro_schema),
 	PGS_OPT_CUSTOM("partitions", PGS_OPT_TABLE, check_partitions),
 	PGS_OPT_CUSTOM("start_offset", PGS_OPT_TABLE, check_start_offset),
 	{"on_error", PGS_OPT_TABLE, PGS_CHECK_ON_ERROR},

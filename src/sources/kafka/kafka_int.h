@@ -7,7 +7,9 @@
  * does): conf.c (options and their checks, who may set which librdkafka
  * property, the clients and their configurations), reader.c (positions,
  * decoding, the readers, the source routine), producer.c (INSERT),
- * outbox.c (exactly-once sinks) and import.c (IMPORT FOREIGN SCHEMA). The FDW's handler and validator are
+ * outbox.c (exactly-once sinks), registry.c (format 'avro': the schema
+ * registry, over HTTP) and import.c (IMPORT FOREIGN SCHEMA). The FDW's
+ * handler and validator are
  * the kit's (sources/source.c).
  *
  *-------------------------------------------------------------------------
@@ -22,6 +24,7 @@
 
 #include "nodes/parsenodes.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
 #define KAFKA_TIMEOUT_MS 10000	/* a broker that answers nothing for this long fails the batch */
 #define KAFKA_DEFAULT_PROGRESS_TOPIC "pg_stream-progress"
@@ -33,7 +36,8 @@ typedef enum KafkaMeta
 	META_OFFSET,
 	META_TIMESTAMP,
 	META_KEY,
-	META_TOPIC
+	META_TOPIC,
+	META_HEADERS
 } KafkaMeta;
 
 /* a kafka foreign table, as a batch needs it */
@@ -46,12 +50,18 @@ typedef struct KafkaTable
 	char	   *partitions;		/* '0-3,7', or NULL for all */
 	bool		start_latest;
 	int64		start_offset;	/* a number, or -1 for earliest */
+	bool		start_at_time;	/* start_offset is a time: */
+	TimestampTz start_time;		/* the first offset at or after it */
 	bool		on_error_stop;
 	bool		exactly_once;	/* as a sink: delivery (outbox.c) */
 	char	   *progress_topic; /* where its deliveries are recorded */
 	TupleDesc	desc;
 	KafkaMeta  *meta;			/* per attribute */
 	PgsDecoder	dec;			/* of the columns without meta */
+	bool		avro;			/* format 'avro' (dec is then only for meta columns) */
+	char	   *avro_schema;	/* option avro_schema, or NULL */
+	char	   *registry;		/* the server's schema_registry, or NULL */
+	void	   *avro_table;		/* registry.c's, once looked up in this batch */
 } KafkaTable;
 
 /* in conf.c: options */
@@ -88,8 +98,15 @@ extern void kafka_insert_end(void *state);
 typedef struct KafkaOutbox KafkaOutbox;
 extern KafkaOutbox *kafka_outbox_begin(KafkaTable *kt);
 extern void kafka_outbox_add(KafkaOutbox *ob, const char *key, const char *value, int len,
-							 int32 partition);
+							 int32 partition, rd_kafka_headers_t *hdrs);
 extern void kafka_outbox_end(KafkaOutbox *ob);
+
+/* in registry.c: format 'avro', and the schema registry */
+extern void kafka_check_registry_url(const char *url);
+extern char *kafka_server_registry(Oid serverid);
+extern void kafka_avro_prefetch(KafkaTable *kt, rd_kafka_message_t **msgs, int64 n);
+extern void kafka_avro_decode(KafkaTable *kt, rd_kafka_message_t *m, Datum *values, bool *nulls);
+extern void kafka_avro_encode(KafkaTable *kt, TupleTableSlot *slot, StringInfo buf);
 
 /* in import.c */
 extern List *kafka_ImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);

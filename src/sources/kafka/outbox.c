@@ -7,7 +7,7 @@
  * A view whose sink is a kafka table with delivery 'exactly_once' (the
  * default) does not produce from its batch. The batch's INSERT into the
  * sink (sinks/sink.c) encodes each row as INSERT always does (the
- * table's format, its key and partition columns), but appends the
+ * table's format, its key, partition and headers columns), but appends the
  * message to chunks of stream.outbox, in the batch's transaction: the
  * messages are committed with the view, its state and its positions, or
  * not at all, and a batch run again after a crash makes its messages
@@ -139,12 +139,16 @@ put_int32(StringInfo buf, int32 v)
 	appendBinaryStringInfo(buf, (char *) &n, 4);
 }
 
-/* one message: key (NULL: none), value, partition (-1: the partitioner's) */
+/*
+ * One message: key (NULL: none), value, partition (-1: the
+ * partitioner's), headers (NULL: none; a meta 'headers' column's).
+ */
 void
 kafka_outbox_add(KafkaOutbox *ob, const char *key, const char *value, int len,
-				 int32 partition)
+				 int32 partition, rd_kafka_headers_t *hdrs)
 {
 	int			klen = key ? strlen(key) : -1;
+	size_t		nh = hdrs ? rd_kafka_header_cnt(hdrs) : 0;
 
 	put_int32(&ob->buf, klen);
 	if (key)
@@ -152,6 +156,21 @@ kafka_outbox_add(KafkaOutbox *ob, const char *key, const char *value, int len,
 	put_int32(&ob->buf, len);
 	appendBinaryStringInfo(&ob->buf, value, len);
 	put_int32(&ob->buf, partition);
+	put_int32(&ob->buf, (int32) nh);
+	for (size_t i = 0; i < nh; i++)
+	{
+		const char *name;
+		const void *v;
+		size_t		vlen;
+
+		if (rd_kafka_header_get_all(hdrs, i, &name, &v, &vlen) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			elog(ERROR, "could not read header %zu of a message", i);
+		put_int32(&ob->buf, (int32) strlen(name));
+		appendBinaryStringInfoNT(&ob->buf, name, strlen(name));
+		put_int32(&ob->buf, v ? (int32) vlen : -1);
+		if (v)
+			appendBinaryStringInfoNT(&ob->buf, v, vlen);
+	}
 	ob->nmsgs++;
 	if (ob->buf.len >= OUTBOX_CHUNK_BYTES)
 		outbox_write_chunk(ob);
@@ -374,6 +393,8 @@ produce_chunk(rd_kafka_t *rk, KafkaTable *kt, OutboxChunk *c)
 		int32		vlen;
 		const char *value;
 		int32		partition;
+		int32		nh;
+		rd_kafka_headers_t *hdrs;
 		const void *kptr;
 		size_t		ksize;
 		rd_kafka_resp_err_t err;
@@ -389,20 +410,47 @@ produce_chunk(rd_kafka_t *rk, KafkaTable *kt, OutboxChunk *c)
 		value = p;
 		p += vlen;
 		partition = get_int32(&p, end);
+		nh = get_int32(&p, end);
+		if (nh < 0)
+			elog(ERROR, "a chunk of stream.outbox is cut short");
+		hdrs = nh > 0 ? rd_kafka_headers_new(nh) : NULL;
+		for (int h = 0; h < nh; h++)
+		{
+			int32		nlen = get_int32(&p, end);
+			const char *name = p;
+			int32		hvlen;
+
+			if (nlen < 0 || end - p < nlen)
+				elog(ERROR, "a chunk of stream.outbox is cut short");
+			p += nlen;
+			hvlen = get_int32(&p, end);
+			if (hvlen < -1 || end - p < Max(hvlen, 0))
+				elog(ERROR, "a chunk of stream.outbox is cut short");
+			rd_kafka_header_add(hdrs, name, nlen, hvlen >= 0 ? p : NULL, Max(hvlen, 0));
+			p += Max(hvlen, 0);
+		}
 		for (;;)
 		{
+			/* a message produced takes the headers; a copy for each try */
+			rd_kafka_headers_t *h = hdrs ? rd_kafka_headers_copy(hdrs) : NULL;
+
 			err = rd_kafka_producev(rk,
+									RD_KAFKA_V_HEADERS(h),
 									RD_KAFKA_V_TOPIC(kt->topic),
 									RD_KAFKA_V_PARTITION(partition),
 									RD_KAFKA_V_VALUE((void *) value, vlen),
 									RD_KAFKA_V_KEY(kptr, ksize),
 									RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 									RD_KAFKA_V_END);
+			if (err != RD_KAFKA_RESP_ERR_NO_ERROR && h)
+				rd_kafka_headers_destroy(h);
 			if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 				break;
 			rd_kafka_poll(rk, 100);
 			CHECK_FOR_INTERRUPTS();
 		}
+		if (hdrs)
+			rd_kafka_headers_destroy(hdrs);
 		if (err)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),

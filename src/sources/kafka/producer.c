@@ -18,6 +18,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -26,9 +27,10 @@
  *------------------------------------------------------------------------
  *
  * Each row becomes a message in the table's format (a JSON object of the
- * non-meta columns by default); a column with meta 'key' gives the
- * message's key, one with meta 'partition' its partition (else the
- * producer's partitioner chooses, by key). Messages are sent as the
+ * non-meta columns by default; avro through registry.c); a column with
+ * meta 'key' gives the message's key, one with meta 'partition' its
+ * partition (else the producer's partitioner chooses, by key), one with
+ * meta 'headers' (a JSON object) its headers. Messages are sent as the
  * statement runs, and the statement ends once the brokers have
  * acknowledged every one of them (or fails). Kafka does not take part in
  * the PostgreSQL transaction: a transaction that rolls back afterwards
@@ -120,6 +122,85 @@ kafka_insert_end(void *state)
 						rd_kafka_err2str(err ? err : delivery_error))));
 }
 
+static void
+header_add(rd_kafka_headers_t *hdrs, const char *name, JsonbValue *v)
+{
+	char	   *text = NULL;
+
+	switch (v->type)
+	{
+		case jbvNull:
+			break;
+		case jbvString:
+			text = pnstrdup(v->val.string.val, v->val.string.len);
+			break;
+		case jbvNumeric:
+			text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+			break;
+		case jbvBool:
+			text = v->val.boolean ? "true" : "false";
+			break;
+		default:
+			rd_kafka_headers_destroy(hdrs);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the value of header \"%s\" is not a string, number, boolean or null", name),
+					 errhint("A name that has several values takes an array of them.")));
+	}
+	rd_kafka_header_add(hdrs, name, -1, text, text ? (ssize_t) strlen(text) : 0);
+}
+
+/*
+ * The headers of the row's meta 'headers' column (a JSON object; an array
+ * value gives one header per element), or NULL
+ */
+static rd_kafka_headers_t *
+row_headers(KafkaTable *kt, TupleTableSlot *slot)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+
+	for (int i = 0; i < kt->desc->natts; i++)
+	{
+		Jsonb	   *jb;
+		JsonbIterator *it;
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+		char	   *name = NULL;
+		bool		in_array = false;
+
+		if (kt->meta[i] != META_HEADERS || slot->tts_isnull[i])
+			continue;
+		jb = DatumGetJsonbP(slot->tts_values[i]);
+		if (!JB_ROOT_IS_OBJECT(jb))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the headers column \"%s\" is not a JSON object",
+							NameStr(TupleDescAttr(kt->desc, i)->attname))));
+		if (hdrs == NULL)
+			hdrs = rd_kafka_headers_new(8);
+		it = JsonbIteratorInit(&jb->root);
+		while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+				name = pnstrdup(v.val.string.val, v.val.string.len);
+			else if (tok == WJB_BEGIN_ARRAY && name)
+				in_array = true;
+			else if (tok == WJB_END_ARRAY)
+				in_array = false;
+			else if ((tok == WJB_VALUE && !in_array) || (tok == WJB_ELEM && in_array))
+				header_add(hdrs, name, &v);
+			else if (tok == WJB_BEGIN_OBJECT && name)
+			{
+				rd_kafka_headers_destroy(hdrs);
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the value of header \"%s\" is not a string, number, boolean or null", name)));
+			}
+		}
+	}
+	return hdrs;
+}
+
 void
 kafka_insert_row(void *state, TupleTableSlot *slot)
 {
@@ -129,6 +210,7 @@ kafka_insert_row(void *state, TupleTableSlot *slot)
 	char	   *key = NULL;
 	int32		partition = RD_KAFKA_PARTITION_UA;
 	rd_kafka_resp_err_t err;
+	rd_kafka_headers_t *hdrs = NULL;
 
 	slot_getallattrs(slot);
 	for (int i = 0; i < kt->desc->natts; i++)
@@ -140,10 +222,16 @@ kafka_insert_row(void *state, TupleTableSlot *slot)
 		else if (kt->meta[i] == META_PARTITION)
 			partition = pg_strtoint32(OutputFunctionCall(&st->enc.outfuncs[i], slot->tts_values[i]));
 	}
-	pgs_encode_row(&st->enc, slot, &st->buf);
+	if (kt->avro)
+		kafka_avro_encode(kt, slot, &st->buf);
+	else
+		pgs_encode_row(&st->enc, slot, &st->buf);
 	if (st->outbox)
 	{
-		kafka_outbox_add(st->outbox, key, st->buf.data, st->buf.len, partition);
+		hdrs = row_headers(kt, slot);
+		kafka_outbox_add(st->outbox, key, st->buf.data, st->buf.len, partition, hdrs);
+		if (hdrs)
+			rd_kafka_headers_destroy(hdrs);
 		st->sent++;
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(st->rowcxt);
@@ -151,7 +239,10 @@ kafka_insert_row(void *state, TupleTableSlot *slot)
 	}
 	for (;;)
 	{
+		/* made again at each try: a message produced takes them */
+		hdrs = row_headers(kt, slot);
 		err = rd_kafka_producev(st->rk,
+								RD_KAFKA_V_HEADERS(hdrs),
 								RD_KAFKA_V_TOPIC(kt->topic),
 								RD_KAFKA_V_PARTITION(partition),
 								RD_KAFKA_V_VALUE(st->buf.data, st->buf.len),
@@ -159,6 +250,10 @@ kafka_insert_row(void *state, TupleTableSlot *slot)
 								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 								RD_KAFKA_V_OPAQUE((void *) (uintptr_t) insert_gen),
 								RD_KAFKA_V_END);
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			hdrs = NULL;
+		else if (hdrs)
+			rd_kafka_headers_destroy(hdrs);
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			break;
 		/* the local queue is full: let deliveries drain it */

@@ -13,13 +13,16 @@
  * A batch asks for each partition's end (its high watermark) first and
  * reads up to there, at most max_batch_rows messages in all; a partition
  * not in the position yet (a new query, or a partition added since) starts
- * at start_offset.
+ * at start_offset (a time there is asked of the broker: offsets-for-times).
  *
  * Decoding. Each message becomes a row of the foreign table: json (keys
- * matched to column names), csv (fields in column order) or text (the
+ * matched to column names), csv (fields in column order), text (the
  * whole message into the one data column), converted with the columns'
- * input functions; columns with the option meta take the message's
- * partition, offset, timestamp, key or topic. A message that does not
+ * input functions, or avro (registry.c and formats/avro.c); columns with
+ * the option meta take the message's partition, offset, timestamp, key,
+ * topic or headers. With a schema registry, the schemas of a batch's
+ * messages are fetched before any is decoded, so that a registry away
+ * fails the batch (the view waits) instead of marking messages bad. A message that does not
  * decode goes to stream.errors with its partition, offset and payload,
  * and the batch goes on (on_error 'stop' fails the batch instead). The
  * whole batch is decoded in one subtransaction; only if that fails is it
@@ -42,6 +45,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -158,6 +162,36 @@ positions_to_jsonb(PartPos *pp, int n, Jsonb *old)
 	return pgs_jsonb_from_cstring(buf.data);
 }
 
+/*
+ * start_offset a time: in each partition of times (which it takes), the
+ * first offset whose timestamp is at or after it, or the end if none is
+ * (librdkafka answers -1 then).
+ */
+static void
+start_at_times(rd_kafka_t *rk, KafkaTable *kt, PartPos *pp, int n,
+			   rd_kafka_topic_partition_list_t *times, int timeout_ms)
+{
+	rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, times, timeout_ms);
+
+	for (int i = 0; !err && i < times->cnt; i++)
+	{
+		rd_kafka_topic_partition_t *tp = &times->elems[i];
+
+		if (tp->err)
+		{
+			err = tp->err;
+			break;
+		}
+		for (int j = 0; j < n; j++)
+			if (pp[j].partition == tp->partition)
+				pp[j].next = tp->offset < 0 ? pp[j].high :
+					Max(Min(tp->offset, pp[j].high), pp[j].low);
+	}
+	rd_kafka_topic_partition_list_destroy(times);
+	if (err)
+		kafka_fail(kt, "could not find the offsets of start_offset's time", err);
+}
+
 /* each partition's watermarks, and where a batch starts in it */
 static PartPos *
 partition_positions(rd_kafka_t *rk, KafkaTable *kt, Jsonb *position, int *n,
@@ -166,6 +200,7 @@ partition_positions(rd_kafka_t *rk, KafkaTable *kt, Jsonb *position, int *n,
 	List	   *parts = topic_partitions(rk, kt, timeout_ms);
 	PartPos    *pp = palloc0(sizeof(PartPos) * Max(list_length(parts), 1));
 	ListCell   *lc;
+	rd_kafka_topic_partition_list_t *times = NULL;
 
 	*n = list_length(parts);
 	foreach(lc, parts)
@@ -179,6 +214,16 @@ partition_positions(rd_kafka_t *rk, KafkaTable *kt, Jsonb *position, int *n,
 		if (err)
 			kafka_fail(kt, psprintf("could not read the offsets of partition %d", p->partition), err);
 		p->next = position_offset(position, p->partition);
+		if (p->next < 0 && kt->start_at_time)
+		{
+			/* not read yet, from a time: asked for all of them below */
+			if (times == NULL)
+				times = rd_kafka_topic_partition_list_new(*n);
+			rd_kafka_topic_partition_list_add(times, kt->topic, p->partition)->offset =
+				(int64) (kt->start_time / 1000) +
+				(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+			continue;
+		}
 		if (p->next < 0)
 		{
 			/* not read yet: where start_offset says */
@@ -198,6 +243,8 @@ partition_positions(rd_kafka_t *rk, KafkaTable *kt, Jsonb *position, int *n,
 		if (p->next > p->high)
 			p->next = p->high;
 	}
+	if (times)
+		start_at_times(rk, kt, pp, *n, times, timeout_ms);
 	return pp;
 }
 
@@ -211,6 +258,95 @@ typedef struct KafkaDecode
 	KafkaTable *kt;
 	rd_kafka_message_t **msgs;
 } KafkaDecode;
+
+/*
+ * A message's headers as a JSON object: each name to its value as a
+ * string (a header without a value to null), and a name that comes more
+ * than once to the array of its values, in order. A value that is not
+ * text (a NUL byte, invalid in the database's encoding) makes the message
+ * bad: it is not guessed at.
+ */
+typedef struct Header
+{
+	const char *name;
+	const void *value;
+	size_t		size;
+	size_t		index;			/* its place in the message */
+} Header;
+
+/* by name, then in the message's order */
+static int
+header_cmp(const void *a, const void *b)
+{
+	const Header *x = a;
+	const Header *y = b;
+	int			c = strcmp(x->name, y->name);
+
+	if (c != 0)
+		return c;
+	return x->index < y->index ? -1 : x->index > y->index ? 1 : 0;
+}
+
+static Datum
+headers_jsonb(rd_kafka_message_t *m)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	StringInfoData buf;
+	size_t		n = 0;
+	Header	   *h = NULL;
+
+	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs)
+		n = rd_kafka_header_cnt(hdrs);
+	if (n > 0)
+		h = palloc(sizeof(Header) * n);
+	for (size_t i = 0; i < n; i++)
+	{
+		if (rd_kafka_header_get_all(hdrs, i, &h[i].name, &h[i].value, &h[i].size) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		{
+			n = i;
+			break;
+		}
+		h[i].index = i;
+	}
+	/* sorted, so that a name's values are together: n log n for any count */
+	if (n > 1)
+		qsort(h, n, sizeof(Header), header_cmp);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (size_t i = 0; i < n;)
+	{
+		size_t		count = 1;
+
+		while (i + count < n && strcmp(h[i + count].name, h[i].name) == 0)
+			count++;
+		(void) pg_verifymbstr(h[i].name, strlen(h[i].name), false);
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, h[i].name);
+		appendStringInfoString(&buf, count > 1 ? ": [" : ": ");
+		for (size_t k = i; k < i + count; k++)
+		{
+			if (k > i)
+				appendStringInfoString(&buf, ", ");
+			if (h[k].value == NULL)
+			{
+				appendStringInfoString(&buf, "null");
+				continue;
+			}
+			if (memchr(h[k].value, '\0', h[k].size))
+				ereport(ERROR,
+						(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+						 errmsg("the value of header \"%s\" contains a NUL byte", h[k].name)));
+			(void) pg_verifymbstr(h[k].value, h[k].size, false);
+			escape_json(&buf, pnstrdup(h[k].value, h[k].size));
+		}
+		if (count > 1)
+			appendStringInfoChar(&buf, ']');
+		i += count;
+	}
+	appendStringInfoChar(&buf, '}');
+	return JsonbPGetDatum(pgs_jsonb_from_cstring(buf.data));
+}
 
 /* message i as a row of the foreign table: its meta columns, then the data */
 static void
@@ -276,9 +412,16 @@ decode_message(void *arg, int64 i, Datum *values, bool *nulls)
 				values[c] = pgs_decoder_input(&kt->dec, c, kt->topic);
 				nulls[c] = false;
 				break;
+			case META_HEADERS:
+				values[c] = headers_jsonb(m);
+				nulls[c] = false;
+				break;
 		}
 	}
-	pgs_decode_record(&kt->dec, payload, m->len, values, nulls);
+	if (kt->avro)
+		kafka_avro_decode(kt, m, values, nulls);
+	else
+		pgs_decode_record(&kt->dec, payload, m->len, values, nulls);
 }
 
 /* a message that did not decode: a dead letter in stream.errors */
@@ -302,6 +445,8 @@ decode_messages(KafkaTable *kt, rd_kafka_message_t **msgs, int64 n, SourceBatch 
 {
 	KafkaDecode kd = {kt, msgs};
 
+	/* the registry away fails the batch here, not its messages */
+	kafka_avro_prefetch(kt, msgs, n);
 	batch->rows = tuplestore_begin_heap(false, false, work_mem);
 	batch->rows_bad = pgs_decode_batch(kt->desc, n, decode_message, bad_message,
 									   &kd, kt->on_error_stop, batch->rows);

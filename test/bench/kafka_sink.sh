@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The exactly-once Kafka sink against the at-least-once one (and against
 # an append view with no sink): N rows, already in an INSERT-fed stream,
-# through an append view into a kafka table of 4 partitions, timed from
+# through an append view into a kafka table of 16 partitions, timed from
 # the view's creation until every row is in Kafka (exactly-once: the
 # outbox is empty; at-least-once: the batches, which produce, are done).
-# Each on the test broker with transactions (test/kafka/build_broker.sh).
+# Each on the test broker with transactions (test/kafka/build_broker.sh),
+# whose mock cluster keeps at most 5 MB (and 100,000 messages) per
+# partition, dropping the oldest: hence 16 partitions, and N of a few
+# hundred thousand.
 #
 # usage: bash test/bench/kafka_sink.sh [N=200000]
 source "$(dirname "$0")/../lib.sh"
@@ -26,7 +29,7 @@ time_view() {
 	# a view reads what arrives after its creation: made and stopped
 	# first, started once the rows are there
 	q "CREATE FOREIGN TABLE ${name}_ev (id int, k int, payload text) SERVER stream" >/dev/null
-	q "CREATE MATERIALIZED VIEW $name WITH ($with) AS SELECT id, k, payload FROM ${name}_ev" >/dev/null
+	q "CREATE MATERIALIZED VIEW $name WITH ($with) AS SELECT id, k, payload, k::text AS key FROM ${name}_ev" >/dev/null
 	q "SELECT stream.stop('$name')" >/dev/null
 	q "INSERT INTO ${name}_ev SELECT i, i % 1000, repeat('x', 40) FROM generate_series(1, $N) i" >/dev/null
 	t0=$(date +%s.%N)
@@ -37,11 +40,14 @@ time_view() {
 	python3 -c "print($t1 - $t0)"
 }
 
-pgs_broker create eos 4
-pgs_broker create alo 4
-q "CREATE FOREIGN TABLE eos_out (id int, k int, payload text) SERVER k OPTIONS (topic 'eos')" >/dev/null
-q "CREATE FOREIGN TABLE alo_out (id int, k int, payload text) SERVER k
-	OPTIONS (topic 'alo', delivery 'at_least_once')" >/dev/null
+pgs_broker create eos 16
+pgs_broker create alo 16
+# keyed: spread over the partitions by key (unkeyed messages go to one
+# partition at a time, librdkafka's sticky partitioner)
+q "CREATE FOREIGN TABLE eos_out (id int, k int, payload text, key text OPTIONS (meta 'key'))
+	SERVER k OPTIONS (topic 'eos')" >/dev/null
+q "CREATE FOREIGN TABLE alo_out (id int, k int, payload text, key text OPTIONS (meta 'key'))
+	SERVER k OPTIONS (topic 'alo', delivery 'at_least_once')" >/dev/null
 
 plain=$(time_view plain "max_batch_rows = 100000")
 alo=$(time_view alo "sink = 'alo_out', max_batch_rows = 100000")

@@ -7,10 +7,12 @@
 # a last stable offset and aborted ranges per partition, as Kafka does;
 # its source comes in the npm package @confluentinc/kafka-javascript
 # (deps/librdkafka), pinned in package.json here and installed without
-# running its build. One change to its mock, mock_abort_on_init.patch:
-# a producer that initializes a transactional id aborts the transaction
-# its fenced predecessor left open, as Kafka's coordinator does (2.15's
-# mock left it open, and the next commit of that id committed it too).
+# running its build. Two changes to its mock, in mock.patch, where it
+# lacked Kafka's behaviour: a producer that initializes a transactional
+# id aborts the transaction its fenced predecessor left open, as Kafka's
+# coordinator does (2.15's mock left it open, and the next commit of that
+# id committed it too); and ListOffsets by timestamp answers the first
+# offset at or after it (2.15's answered -1).
 # Only the static library is built (no TLS, SASL or
 # compression libraries: the tests need none), once per checkout: OUT is
 # kept while test_broker.c and the package's version stay the same. The
@@ -19,7 +21,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out=$1
 build="$here/build"
-stamp="$(sha1sum "$here/test_broker.c" "$here/package-lock.json" "$here/mock_abort_on_init.patch" |
+stamp="$(sha1sum "$here/test_broker.c" "$here/package-lock.json" "$here/mock.patch" |
 	sha1sum | cut -c1-16)"
 [ -x "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ] && exit 0
 
@@ -31,7 +33,7 @@ if [ ! -f "$build/librdkafka/src/librdkafka.a" ] || [ "$(cat "$build/lib.stamp" 
 	rm -rf "$build"
 	mkdir -p "$build"
 	cp -a "$src" "$build/librdkafka"
-	patch -s -d "$build/librdkafka" -p1 <"$here/mock_abort_on_init.patch"
+	patch -s -d "$build/librdkafka" -p1 <"$here/mock.patch"
 	(cd "$build/librdkafka" &&
 		./configure --disable-ssl --disable-gssapi --disable-sasl --disable-zstd \
 			--disable-lz4-ext --disable-curl --disable-regex-ext >"$build/configure.log" 2>&1 &&

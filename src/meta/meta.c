@@ -1057,7 +1057,8 @@ meta_forget_dropped(void)
 		"DELETE FROM stream.positions WHERE view::oid IN " META_DROPPED_RELS
 		" OR stream::oid IN " META_DROPPED_RELS,
 		"DELETE FROM stream.batch_log WHERE view::oid IN " META_DROPPED_RELS,
-		"DELETE FROM stream.outbox WHERE view::oid IN " META_DROPPED_RELS,
+		"DELETE FROM stream.outbox WHERE view::oid IN " META_DROPPED_RELS
+		" OR sink::oid IN " META_DROPPED_RELS,
 		"DELETE FROM stream.sink_progress WHERE view::oid IN " META_DROPPED_RELS,
 	};
 

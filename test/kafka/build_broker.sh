@@ -3,16 +3,19 @@
 # mock cluster, written to OUT.
 #
 # Debian 12's librdkafka is 2.0.2, whose mock cluster hands read_committed
-# consumers the messages of aborted and open transactions. 2.15's keeps
-# a last stable offset and aborted ranges per partition, as Kafka does;
-# its source comes in the npm package @confluentinc/kafka-javascript
-# (deps/librdkafka), pinned in package.json here and installed without
-# running its build. Two changes to its mock, in mock.patch, where it
-# lacked Kafka's behaviour: a producer that initializes a transactional
-# id aborts the transaction its fenced predecessor left open, as Kafka's
-# coordinator does (2.15's mock left it open, and the next commit of that
-# id committed it too); and ListOffsets by timestamp answers the first
-# offset at or after it (2.15's answered -1).
+# consumers the messages of aborted and open transactions. 2.15's mock
+# keeps transactions' states, aborted ranges and a last stable offset per
+# partition, but its Fetch did not use them either; its source comes in
+# the npm package @confluentinc/kafka-javascript (deps/librdkafka),
+# pinned in package.json here and installed without running its build.
+# mock.patch adds, where the mock lacked Kafka's behaviour:
+# - Fetch for read_committed: no batch at or past the last stable offset,
+#   and the batch's aborted transactions, so the consumer drops them;
+# - InitProducerId aborts the transaction a fenced producer left open,
+#   as Kafka's coordinator does (2.15's left it open, and the next commit
+#   of that id committed it too);
+# - ListOffsets by timestamp: the first offset at or after it (2.15's
+#   answered -1).
 # Only the static library is built (no TLS, SASL or
 # compression libraries: the tests need none), once per checkout: OUT is
 # kept while test_broker.c and the package's version stay the same. The

@@ -8,9 +8,12 @@
 # with kill -9 six times, the server is stopped with -m immediate, the
 # broker goes down for a while, and the worker's bookkeeping after a
 # Kafka commit is made to fail (a lock on stream.sink_progress), so that
-# Kafka holds batches PostgreSQL does not know were delivered. At the end
-# a read_committed consumer (kcat) must get every row exactly once, with
-# its key, and the outbox must be empty.
+# Kafka holds batches PostgreSQL does not know were delivered; and a
+# second view's batch is refused by Kafka (a partition the topic does not
+# have) after some of its messages were produced, so its transaction is
+# aborted. At the end a read_committed consumer (kcat) must get every row
+# of the first view exactly once, with its key, and none of the aborted
+# ones (a read_uncommitted one sees them), and the outbox must be empty.
 source "$(dirname "$0")/../lib.sh"
 
 WORK=$(mktemp -d /tmp/pgs_eos.XXXXXX)
@@ -91,8 +94,24 @@ for n in $(seq 0 59); do
 	esac
 done
 
-pgs_wait_for "SELECT (SELECT count(*) FROM stream.outbox) = 0 AND lag = 0 AND status = 'running'
-	FROM stream.queries" 120
+# A batch with a message Kafka refuses (a partition the topic does not
+# have) among messages it takes: its transaction is aborted, the good
+# messages with it, which a read_committed consumer must not see (they
+# are in the topic, and a read_uncommitted one does); after its tries the
+# view fails, as an INSERT would, instead of waiting as for an outage.
+pgs_psql <<SQL
+CREATE FOREIGN TABLE ev2 (id int) SERVER stream;
+CREATE FOREIGN TABLE bad_k (id int, k int, key text OPTIONS (meta 'key'), p int OPTIONS (meta 'partition'))
+	SERVER kafka_test OPTIONS (topic 'out');
+CREATE MATERIALIZED VIEW badp WITH (sink = 'bad_k') AS
+	SELECT -id AS id, 0 AS k, '0' AS key, CASE WHEN id = 3 THEN 99 ELSE id % 3 END AS p FROM ev2;
+INSERT INTO ev2 SELECT generate_series(1, 5);
+SQL
+pgs_wait_for "SELECT status = 'failed' FROM stream.queries WHERE name = 'badp'::regclass" 90
+echo "a refused message: badp failed ($(q "SELECT last_error FROM stream.queries WHERE name = 'badp'::regclass"))"
+
+pgs_wait_for "SELECT (SELECT count(*) FROM stream.outbox WHERE view = 'fwd'::regclass) = 0
+	AND lag = 0 AND status = 'running' FROM stream.queries WHERE name = 'fwd'::regclass" 120
 total=$(q "SELECT count(*) FROM ref")
 
 consume() {
@@ -117,4 +136,7 @@ recovered=$(grep -c "already: they are not sent again" "$PGS_DIR/log" || true)
 echo "rows $total, a read_committed consumer got $(wc -l <"$WORK/got.tsv") (read_uncommitted: $(wc -l <"$WORK/all.tsv")), differences $bad; recoveries that sent nothing again: $recovered"
 [ "$bad" = 0 ] || { echo "the consumer did not get every row exactly once" >&2; exit 1; }
 [ "$recovered" -ge 1 ] || { echo "no delivery was found in Kafka by a recovery" >&2; exit 1; }
+[ "$(wc -l <"$WORK/all.tsv")" -gt "$total" ] ||
+	{ echo "no aborted message in the topic: the read_committed check proved nothing" >&2; exit 1; }
+
 echo "kafka_eos: ok"

@@ -15,7 +15,8 @@
  *
  * The view's worker then delivers the outbox (pgs_kafka_outbox_flush), in
  * order, with librdkafka's transactional producer. Its transactional.id
- * is the view's own, pg_stream-<system identifier>-<database>-<view>, so
+ * is the view's own, pg_stream-<system identifier>-<database>-<view>-
+ * <its creation time>, so
  * a worker started after a crash fences the one before and aborts its
  * open transaction. One Kafka transaction holds the messages of one or
  * more whole batches and a record, in the progress topic (the table's
@@ -35,12 +36,31 @@
  * makes this exact: it is in the same Kafka transaction as the messages,
  * so Kafka holds both or neither.
  *
+ * The details that keep this exact:
+ * - The recovery reads up to the partition's high watermark, not only to
+ *   where a read_committed consumer's end is (the last stable offset,
+ *   which another view's open transaction on the shared topic holds
+ *   back): a record of ours may lie past it.
+ * - After any error of a delivery the producer is made again, so that
+ *   initializing the transactional id (which completes or aborts the
+ *   transaction Kafka was ending) comes before the topic is read.
+ * - The transactional id holds the view's creation time too: a view made
+ *   again under a reused OID is not taken for the old one, whose records
+ *   a compacted progress topic keeps. A record naming a batch past the
+ *   view's committed batches is ignored, with a warning.
+ * - A batch's messages go to one kafka table (one transaction, one
+ *   record): a batch that writes to a second exactly-once kafka table (a
+ *   partitioned sink of kafka tables, a trigger) fails.
+ * - A message Kafka refuses (too large, a partition the topic lacks) is
+ *   the batch's failure, as for INSERT; only the brokers' absence makes
+ *   the worker wait. The chunks of a sink that is dropped go with it.
+ *
  * A consumer sees each message once with isolation.level
  * read_committed, librdkafka's default (the Java client's default is
  * read_uncommitted, which also sees aborted transactions' messages).
  * While Kafka cannot be reached, the worker waits as for an unreachable
  * source, and runs no new batch until its outbox is delivered: the outbox
- * holds at most what was produced while it tried.
+ * holds at most what was produced while it tried (and what REFRESH adds).
  *
  *-------------------------------------------------------------------------
  */
@@ -59,10 +79,12 @@
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -82,9 +104,11 @@ struct KafkaOutbox
 	StringInfoData buf;
 };
 
-/* a batch's chunks are numbered across its statements */
+/* a batch's chunks are numbered across its statements, in one transaction */
 static Oid	seq_view = InvalidOid;
 static int64 seq_batch = 0;
+static LocalTransactionId seq_lxid = InvalidLocalTransactionId;
+static Oid	seq_sink = InvalidOid;
 static int32 seq_next = 0;
 
 /*
@@ -106,11 +130,26 @@ kafka_outbox_begin(KafkaTable *kt)
 	ob->batch_id = run->batch_id;
 	ob->sink = kt->relid;
 	initStringInfo(&ob->buf);
-	if (seq_view != ob->view || seq_batch != ob->batch_id)
+	if (seq_view != ob->view || seq_batch != ob->batch_id || seq_lxid != MyProc->lxid)
 	{
 		seq_view = ob->view;
 		seq_batch = ob->batch_id;
+		seq_lxid = MyProc->lxid;
+		seq_sink = ob->sink;
 		seq_next = 0;
+	}
+	else if (seq_sink != ob->sink)
+	{
+		/*
+		 * One Kafka transaction per batch goes to one table's topic: a
+		 * partitioned sink of kafka tables, or a trigger of the sink that
+		 * inserts into another, would deliver part of a batch.
+		 */
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the batch of continuous view \"%s\" writes to two exactly-once kafka sinks, \"%s\" and \"%s\"",
+						get_rel_name(ob->view), get_rel_name(seq_sink), get_rel_name(ob->sink)),
+				 errhint("An exactly-once kafka sink is one kafka table; give the others delivery 'at_least_once'.")));
 	}
 	return ob;
 }
@@ -213,11 +252,29 @@ txn_delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		progress_offset = m->offset;
 }
 
+/*
+ * The view's transactional id: the cluster, the database, the view and
+ * its creation time, so that a view made again under a reused OID is not
+ * taken for the old one (the progress records of a dropped view stay in
+ * a compacted topic).
+ */
 static char *
 transactional_id(Oid view)
 {
-	return psprintf("pg_stream-" UINT64_FORMAT "-%u-%u", GetSystemIdentifier(),
-					MyDatabaseId, view);
+	TimestampTz created = 0;
+
+	(void) meta_cq_created_at(view, &created);
+	return psprintf("pg_stream-" UINT64_FORMAT "-%u-%u-" INT64_FORMAT, GetSystemIdentifier(),
+					MyDatabaseId, view, (int64) created);
+}
+
+/* a server, user mapping or role changed: the producer is made again */
+static bool txn_stale = false;
+
+static void
+txn_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	txn_stale = true;
 }
 
 static void
@@ -230,12 +287,48 @@ txn_destroy(void)
 	need_recovery = true;
 }
 
-/* a Kafka error: an outage for the worker (it waits and tries again) */
+/*
+ * Whether a Kafka error means the brokers are away (the worker waits as
+ * for an unreachable source, however long) rather than that Kafka refuses
+ * what was sent (a message too large, a partition that is not there: the
+ * view fails after its tries, as an INSERT would).
+ */
+static bool
+kafka_outage(rd_kafka_resp_err_t err)
+{
+	switch (err)
+	{
+		case RD_KAFKA_RESP_ERR__TRANSPORT:
+		case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+		case RD_KAFKA_RESP_ERR__TIMED_OUT:
+		case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+		case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
+		case RD_KAFKA_RESP_ERR__RESOLVE:
+		case RD_KAFKA_RESP_ERR__WAIT_COORD:
+		case RD_KAFKA_RESP_ERR__STATE:
+		case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+		case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+		case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
+		case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+		case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+		case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+		case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+		case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+		case RD_KAFKA_RESP_ERR_CONCURRENT_TRANSACTIONS:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* a Kafka error: an outage (the worker waits) or the batch's failure */
 static void
 txn_fail(const char *what, rd_kafka_error_t *error)
 {
 	char	   *msg = pstrdup(rd_kafka_error_string(error));
-	bool		fatal = rd_kafka_error_is_fatal(error);
+	/* fenced, say, or a message Kafka refused: not the brokers' absence */
+	bool		fatal = rd_kafka_error_is_fatal(error) ||
+		(txn_failures > 0 && !kafka_outage(txn_error));
 
 	rd_kafka_error_destroy(error);
 	/* the outcome of a transaction may be unknown: recover before the next */
@@ -253,9 +346,19 @@ txn_producer(Oid view, Oid serverid, Oid userid)
 	char		errstr[512];
 	rd_kafka_error_t *error;
 
-	if (txn_rk && txn_view == view && txn_server == serverid && txn_user == userid)
+	static bool registered = false;
+
+	if (!registered)
+	{
+		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, txn_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(USERMAPPINGOID, txn_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, txn_invalidate, (Datum) 0);
+		registered = true;
+	}
+	if (txn_rk && !txn_stale && txn_view == view && txn_server == serverid && txn_user == userid)
 		return txn_rk;
 	txn_destroy();
+	txn_stale = false;
 	conf = kafka_client_conf(serverid, userid, no_defaults);
 	/* what the exactness depends on, whatever the options say */
 	kafka_conf_set(conf, "transactional.id", transactional_id(view));
@@ -264,6 +367,8 @@ txn_producer(Oid view, Oid serverid, Oid userid)
 	kafka_conf_set(conf, "message.timeout.ms", "60000");
 	rd_kafka_conf_set_dr_msg_cb(conf, txn_delivery_report);
 	txn_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (txn_rk == NULL)
+		rd_kafka_conf_destroy(conf);
 	if (txn_rk == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
@@ -295,6 +400,48 @@ progress_last_batch(KafkaTable *kt, Oid userid, const char *txnid, int64 from,
 	size_t		idlen = strlen(txnid);
 	TimestampTz start = GetCurrentTimestamp();
 	volatile bool done = false;
+	int64		low = 0,
+				high = 0;
+	rd_kafka_resp_err_t err;
+
+	/*
+	 * The end of what is written, committed or not: a read_committed
+	 * consumer's end is the last stable offset, which another view's open
+	 * transaction holds back, and a record of ours may lie beyond it.
+	 * Read until the committed records reach this end.
+	 */
+	{
+		rd_kafka_conf_t *uconf = kafka_client_conf(kt->serverid, userid, kafka_consumer_defaults);
+		rd_kafka_t *urk;
+
+		kafka_conf_set(uconf, "isolation.level", "read_uncommitted");
+		urk = rd_kafka_new(RD_KAFKA_CONSUMER, uconf, errstr, sizeof(errstr));
+		if (urk == NULL)
+		{
+			rd_kafka_conf_destroy(uconf);
+			rd_kafka_conf_destroy(conf);
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("could not create a Kafka consumer: %s", errstr)));
+		}
+		err = rd_kafka_query_watermark_offsets(urk, kt->progress_topic, 0, &low, &high,
+											   KAFKA_TIMEOUT_MS);
+		rd_kafka_destroy(urk);
+		if (err)
+		{
+			rd_kafka_conf_destroy(conf);
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+					 errmsg("kafka sink: could not read the offsets of progress topic \"%s\": %s",
+							kt->progress_topic, rd_kafka_err2str(err)),
+					 errhint("The topic must exist, with a partition 0.")));
+		}
+	}
+	if (from >= high)
+	{
+		rd_kafka_conf_destroy(conf);
+		return 0;				/* nothing after what is known */
+	}
 
 	kafka_conf_set(conf, "isolation.level", "read_committed");
 	kafka_conf_set(conf, "enable.partition.eof", "true");
@@ -302,9 +449,12 @@ progress_last_batch(KafkaTable *kt, Oid userid, const char *txnid, int64 from,
 	kafka_conf_set(conf, "auto.offset.reset", "earliest");
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	if (rk == NULL)
+	{
+		rd_kafka_conf_destroy(conf);
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("could not create a Kafka consumer: %s", errstr)));
+	}
 	PG_TRY();
 	{
 		assign = rd_kafka_topic_partition_list_new(1);
@@ -332,7 +482,11 @@ progress_last_batch(KafkaTable *kt, Oid userid, const char *txnid, int64 from,
 				continue;
 			}
 			if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				done = true;
+			{
+				/* the committed end; past an open transaction, wait */
+				if (m->offset >= high)
+					done = true;
+			}
 			else if (m->err)
 			{
 				char	   *msg = pstrdup(rd_kafka_message_errstr(m));
@@ -345,14 +499,23 @@ progress_last_batch(KafkaTable *kt, Oid userid, const char *txnid, int64 from,
 			}
 			else if (m->key_len == idlen && memcmp(m->key, txnid, idlen) == 0 && m->len > 0)
 			{
+				/* {"batch": N, ...}, as this file writes it; else nothing */
 				char	   *text = pnstrdup(m->payload, m->len);
-				int64		b = pgs_jsonb_get_int64(pgs_jsonb_from_cstring(text), "batch", 0);
+				char	   *at = strstr(text, "{\"batch\": ");
+				int64		b = at == text ? strtoll(at + 10, NULL, 10) : 0;
 
 				if (b > last)
 				{
 					last = b;
 					*offset = m->offset;
 				}
+			}
+			if (!m->err)
+			{
+				/* progress: the time allowed starts again */
+				start = GetCurrentTimestamp();
+				if (m->offset + 1 >= high)
+					done = true;
 			}
 			if (m)
 				rd_kafka_message_destroy(m);
@@ -453,9 +616,12 @@ produce_chunk(rd_kafka_t *rk, KafkaTable *kt, OutboxChunk *c)
 			rd_kafka_headers_destroy(hdrs);
 		if (err)
 			ereport(ERROR,
-					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+					(errcode(kafka_outage(err) ? ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION :
+							 ERRCODE_FDW_ERROR),
 					 errmsg("kafka sink \"%s\": could not produce to topic \"%s\": %s",
-							kt->relname, kt->topic, rd_kafka_err2str(err))));
+							kt->relname, kt->topic, rd_kafka_err2str(err)),
+					 kafka_outage(err) ? 0 :
+					 errhint("The batch's messages wait in stream.outbox; a superuser can delete them there (DELETE FROM stream.outbox WHERE view = ...) to give them up.")));
 		rd_kafka_poll(rk, 0);
 	}
 	if (p != end)
@@ -487,7 +653,7 @@ kafka_outbox_deliver(Oid view)
 
 	if (chunks == NIL)
 		return 0;
-	/* one sink per transaction: the leading chunks' (a sink that changed) */
+	/* the leading chunks' sink (the view's, unless it changed) */
 	sink = ((OutboxChunk *) linitial(chunks))->sink;
 	rel = table_open(sink, AccessShareLock);
 	kt = kafka_table(rel);
@@ -499,7 +665,16 @@ kafka_outbox_deliver(Oid view)
 	{
 		int64		offset = known_offset;
 		int64		last = progress_last_batch(kt, owner, txnid, known_offset, &offset);
+		CqMeta		row;
 
+		/* a record naming a batch the view never committed is not ours */
+		if (last > 0 && meta_cq_get(view, &row) && last > row.batches)
+		{
+			ereport(WARNING,
+					(errmsg("kafka sink of continuous view %u: progress topic \"%s\" names batch " INT64_FORMAT ", past the view's " INT64_FORMAT ": ignored",
+							view, kt->progress_topic, last, row.batches)));
+			last = 0;
+		}
 		if (last > delivered)
 		{
 			ereport(LOG,
@@ -516,6 +691,8 @@ kafka_outbox_deliver(Oid view)
 		chunks = list_delete_first(chunks);
 	if (chunks == NIL)
 		return 0;
+	if (((OutboxChunk *) linitial(chunks))->sink != sink)
+		return 1;				/* the next sink's, in the next transaction */
 
 	txn_failures = 0;
 	txn_error = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -606,8 +783,12 @@ pgs_kafka_outbox_flush(Oid view)
 	}
 	PG_CATCH();
 	{
-		/* whatever Kafka or PostgreSQL kept, the next try reads it first */
-		need_recovery = true;
+		/*
+		 * Whatever Kafka or PostgreSQL kept, the next try reads it first,
+		 * with a new producer: its initialization waits for the markers of
+		 * a transaction Kafka has committed, before the topic is read.
+		 */
+		txn_destroy();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();

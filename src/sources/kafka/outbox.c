@@ -682,6 +682,7 @@ kafka_outbox_deliver(Oid view)
 							view, last)));
 			meta_outbox_delivered(view, last, offset);
 			delivered = last;
+			known_offset = offset;
 			CommandCounterIncrement();
 		}
 		need_recovery = false;
@@ -692,7 +693,11 @@ kafka_outbox_deliver(Oid view)
 	if (chunks == NIL)
 		return 0;
 	if (((OutboxChunk *) linitial(chunks))->sink != sink)
-		return 1;				/* the next sink's, in the next transaction */
+	{
+		/* the next sink's, in the next transaction; none of these again */
+		meta_outbox_delivered(view, delivered, Max(known_offset, 0));
+		return 1;
+	}
 
 	txn_failures = 0;
 	txn_error = RD_KAFKA_RESP_ERR_NO_ERROR;

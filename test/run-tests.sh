@@ -9,6 +9,9 @@ source "$(dirname "$0")/lib.sh"
 
 pgs_install_deps kcat gdb chromium python3-pil libsnappy-dev libzstd-dev zlib1g-dev nodejs \
 	libavro-dev libcurl4-openssl-dev python3-avro
+# npm (DuckDB's node package, librdkafka 2.15's source for the test broker):
+# in some nodejs packages, a package of its own in Debian's
+command -v npm >/dev/null || pgs_install_deps npm
 pgs_build
 
 passed=0

@@ -3,14 +3,13 @@
  * kafka_int.h
  *	  What the files of the kafka source share, and nothing else.
  *
- * The kafka source is five files, which include this header (nothing else
+ * The kafka source is six files, which include this header (nothing else
  * does): conf.c (options and their checks, who may set which librdkafka
  * property, the clients and their configurations), reader.c (positions,
  * decoding, the readers, the source routine), producer.c (INSERT),
  * outbox.c (exactly-once sinks), registry.c (format 'avro': the schema
  * registry, over HTTP) and import.c (IMPORT FOREIGN SCHEMA). The FDW's
- * handler and validator are
- * the kit's (sources/source.c).
+ * handler and validator are the kit's (sources/source.c).
  *
  *-------------------------------------------------------------------------
  */

@@ -7,8 +7,8 @@
  * A view whose sink is a kafka table with delivery 'exactly_once' (the
  * default) does not produce from its batch. The batch's INSERT into the
  * sink (sinks/sink.c) encodes each row as INSERT always does (the
- * table's format, its key, partition and headers columns), but appends the
- * message to chunks of stream.outbox, in the batch's transaction: the
+ * table's format, its key, partition and headers columns), but appends
+ * the message to chunks of stream.outbox, in the batch's transaction: the
  * messages are committed with the view, its state and its positions, or
  * not at all, and a batch run again after a crash makes its messages
  * again only if it made none that were committed.
@@ -16,9 +16,8 @@
  * The view's worker then delivers the outbox (pgs_kafka_outbox_flush), in
  * order, with librdkafka's transactional producer. Its transactional.id
  * is the view's own, pg_stream-<system identifier>-<database>-<view>-
- * <its creation time>, so
- * a worker started after a crash fences the one before and aborts its
- * open transaction. One Kafka transaction holds the messages of one or
+ * <its creation time>, so a worker started after a crash fences the one
+ * before and aborts its open transaction. One Kafka transaction holds the messages of one or
  * more whole batches and a record, in the progress topic (the table's
  * option progress_topic, partition 0), whose key is the transactional id
  * and whose value names the last batch in it. Once Kafka has committed

@@ -276,7 +276,7 @@ pgs_worker_main(Datum arg)
 				result = BATCH_GONE;
 			CommitTransactionCommand();
 			/* (a REFRESH may have filled the outbox too) */
-			if (result != BATCH_GONE && opts.sink_relation)
+			if (result != BATCH_GONE && opts.sink_outbox)
 				pgs_kafka_outbox_flush(my_viewid);
 			if (failures > 0)
 				pgs_slot_set_tries(slot, 0);

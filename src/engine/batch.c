@@ -753,6 +753,7 @@ batch_open(Batch *bt, CqOptions *opts_out)
 	bt->run->batch_id = bt->row.batches + 1;
 	bt->options = cq_options(&bt->row);
 	pgs_parse_options(bt->options, &bt->opts);
+	bt->opts.sink_outbox = pgs_sink_has_outbox(bt->opts.sink);
 	if (opts_out)
 		*opts_out = bt->opts;
 	if (bt->from_worker && bt->opts.trigger == TRIGGER_MANUAL)

@@ -42,8 +42,10 @@ typedef struct CqOptions
 	int64		trigger_interval_ms;
 	int64		max_batch_rows;
 	char	   *sink;			/* a relation, or "notify" */
-	bool		sink_relation;	/* sink is a relation (the worker's outbox
-								 * check: no pointer outlives the batch) */
+	bool		sink_outbox;	/* sink is an exactly-once kafka table: the
+								 * worker delivers its outbox after the batch
+								 * (set by the batch; a flag, as no pointer
+								 * outlives it) */
 	char	   *sink_function;	/* regprocedure text */
 	char	   *sink_function_per_row;
 	char	   *notify_channel;

@@ -118,10 +118,7 @@ pgs_parse_options(List *reloptions, CqOptions *opts)
 			opts->max_batch_rows = pgs_defel_int64(def, 1, PG_INT32_MAX,
 											ERRCODE_INVALID_PARAMETER_VALUE);
 		else if (strcmp(def->defname, "sink") == 0)
-		{
 			opts->sink = defGetString(def);
-			opts->sink_relation = strcmp(opts->sink, "notify") != 0;
-		}
 		else if (strcmp(def->defname, "sink_function") == 0)
 			opts->sink_function = defGetString(def);
 		else if (strcmp(def->defname, "sink_function_per_row") == 0)

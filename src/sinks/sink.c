@@ -428,6 +428,23 @@ qualified_equality(Oid typid)
 }
 
 /* the rows into the sink relation; returns how many it took */
+/*
+ * Whether sink (a view's option, or NULL) is a kafka table with delivery
+ * 'exactly_once', whose messages wait in the outbox for the view's worker
+ * (sources/kafka/outbox.c).
+ */
+bool
+pgs_sink_has_outbox(const char *sink)
+{
+	Oid			relid;
+
+	if (sink == NULL || is_notify(sink))
+		return false;
+	relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(sink)),
+							 NoLock, true);
+	return OidIsValid(relid) && pgs_kafka_sink_exactly_once(relid);
+}
+
 static int64
 deliver_to_relation(CqDef *cq, TupleDesc vdesc, const char *src, bool have_deleted)
 {

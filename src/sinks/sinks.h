@@ -19,6 +19,7 @@
 
 /* in sinks/sink.c: where a batch's output goes besides the view */
 extern bool pgs_has_sink(CqDef *cq);
+extern bool pgs_sink_has_outbox(const char *sink);
 extern List *pgs_sink_check(Oid viewid, CqDef *cq, List *options);
 extern int64 pgs_sink_deliver(CqDef *cq, int64 batch_id, Tuplestorestate *rows,
 							 Tuplestorestate *deleted);

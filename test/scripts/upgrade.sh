@@ -126,6 +126,17 @@ KAFKA_SENT=0
 # kafka's input: message i is {"k": i % 7, "v": i}
 KAFKA_REF="SELECT i % 7 AS k, count(*) AS n, sum(i) AS s FROM generate_series(1, \$1) i GROUP BY 1"
 
+# file ROUND: the round's 500 lines into the file stream's directory (a
+# whole file, put in place by a rename), and into its reference
+put_file() {
+	local n=$1 lo=$(($1 * 1000))
+	python3 -c "import json
+for i in range($lo, $lo + 500): print(json.dumps({'k': 'k%d' % (i % 5), 'v': i}))" >"$WORK/.f$n.part"
+	chown "$PGS_USER" "$WORK/.f$n.part"
+	mv "$WORK/.f$n.part" "$WORK/in/f$n.json"
+	q "INSERT INTO ref_fs SELECT 'k' || (i % 5), i FROM generate_series($lo, $lo + 499) i" >/dev/null
+}
+
 # feed ROUND: rows into every stream and its reference, in one transaction
 # for the INSERT-fed streams, a file, Kafka messages
 feed() {
@@ -141,13 +152,9 @@ WITH x AS (INSERT INTO ref_imps SELECT i % 500, '2026-06-01'::timestamptz + i * 
 WITH x AS (INSERT INTO ref_clks SELECT i % 500, '2026-06-01'::timestamptz + i * interval '1 s'
 		+ ((i * 7919) % 180) * interval '1 s'
 	FROM generate_series($lo, $lo + 999) i WHERE i % 3 = 0 RETURNING *) INSERT INTO clks SELECT * FROM x;
-INSERT INTO ref_fs SELECT 'k' || (i % 5), i FROM generate_series($lo, $lo + 499) i;
 COMMIT;
 SQL
-	python3 -c "import json
-for i in range($lo, $lo + 500): print(json.dumps({'k': 'k%d' % (i % 5), 'v': i}))" >"$WORK/.f$n.part"
-	chown "$PGS_USER" "$WORK/.f$n.part"
-	mv "$WORK/.f$n.part" "$WORK/in/f$n.json"
+	put_file "$n"
 	python3 -c "import json
 for i in range($KAFKA_SENT + 1, $KAFKA_SENT + 2001): print(json.dumps({'k': i % 7, 'v': i}))" >"$WORK/k$n.json"
 	kcat -P -l -b "$PGS_BROKERS" -t kev -p $((n % 2)) "$WORK/k$n.json"
@@ -213,15 +220,7 @@ err=$(q "INSERT INTO ev VALUES (1, 1, now())" 2>&1 || true)
 echo "$err" | grep -q 'ALTER EXTENSION pg_stream UPDATE' ||
 	{ echo "INSERT before the update: $err" >&2; exit 1; }
 # Kafka and files do not wait
-feed_outside() {
-	local n=$1
-	python3 -c "import json
-for i in range($n * 1000, $n * 1000 + 500): print(json.dumps({'k': 'k%d' % (i % 5), 'v': i}))" >"$WORK/.f$n.part"
-	chown "$PGS_USER" "$WORK/.f$n.part"
-	mv "$WORK/.f$n.part" "$WORK/in/f$n.json"
-	q "INSERT INTO ref_fs SELECT 'k' || (i % 5), i FROM generate_series($n * 1000, $n * 1000 + 499) i" >/dev/null
-}
-feed_outside 4
+put_file 4
 
 pgs_log "ALTER EXTENSION pg_stream UPDATE"
 pgs_psql -c "ALTER EXTENSION pg_stream UPDATE"

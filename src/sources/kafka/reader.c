@@ -597,7 +597,8 @@ kafka_reader(KafkaTable *kt)
 	/* what the reading depends on, whatever the options say */
 	kafka_conf_set(conf, "enable.auto.commit", "false");
 	kafka_conf_set(conf, "enable.auto.offset.store", "false");
-	kafka_conf_set(conf, "enable.partition.eof", "false");
+	/* the ends, which say where the records that are no messages end */
+	kafka_conf_set(conf, "enable.partition.eof", "true");
 	/* offsets gone from the topic: tell us (a WARNING), do not skip silently */
 	kafka_conf_set(conf, "auto.offset.reset", "error");
 	r = MemoryContextAllocZero(TopMemoryContext, sizeof(KafkaReader));
@@ -717,11 +718,23 @@ reader_behind(KafkaReader *r, KafkaTable *kt)
 /*
  * Take up to max messages from the reader's queue into msgs, waiting at
  * most timeout_ms for the first one. Returns how many; *lost is set when
- * the reader must be assigned again (offsets gone from the topic).
+ * the reader must be assigned again (offsets gone from the topic), *moved
+ * when a partition's next offset passed records that are no messages.
+ *
+ * A topic written by transactional producers (pg_stream's exactly-once
+ * sink among them) holds, after each transaction's messages, a marker
+ * that takes an offset but reaches no consumer, and read_committed
+ * drops the messages of aborted transactions: the last message's offset
+ * + 1 stands before them, so the lag would never be 0 and a REFRESH
+ * would wait for a message that never comes. librdkafka's end of
+ * partition event (enable.partition.eof) carries its fetch position when
+ * it reached the end (the last stable offset, for read_committed), which
+ * is past them; it follows the partition's messages before it in the
+ * queue, so every message before that offset was taken already.
  */
 static int
 reader_take(KafkaReader *r, KafkaTable *kt, rd_kafka_message_t **msgs, int max,
-			int timeout_ms, bool *lost)
+			int timeout_ms, bool *lost, bool *moved)
 {
 	rd_kafka_message_t *got[1024];
 	ssize_t		n;
@@ -744,6 +757,16 @@ reader_take(KafkaReader *r, KafkaTable *kt, rd_kafka_message_t **msgs, int max,
 			*lost = true;
 			m->err = 0;
 			p = NULL;
+		}
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+		{
+			if (p && !*lost && m->offset > p->next)
+			{
+				p->next = m->offset;
+				*moved = true;
+			}
+			rd_kafka_message_destroy(m);
+			continue;
 		}
 		if (m->err)
 		{
@@ -796,6 +819,7 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 	int64		alloc = 1024;
 	rd_kafka_message_t **msgs = palloc(sizeof(rd_kafka_message_t *) * alloc);
 	bool		lost = false;
+	bool		moved = false;
 	bool		fresh = false;
 	PartPos    *pp;
 
@@ -816,6 +840,7 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 	{
 		TimestampTz last_progress = GetCurrentTimestamp();
 		bool		asked = false;
+		bool		passed;
 
 		while (max_rows < 0 || nmsgs < max_rows)
 		{
@@ -827,7 +852,7 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 				alloc *= 2;
 				msgs = repalloc(msgs, sizeof(rd_kafka_message_t *) * alloc);
 			}
-			n = reader_take(r, kt, msgs + nmsgs, want, 0, &lost);
+			n = reader_take(r, kt, msgs + nmsgs, want, 0, &lost, &moved);
 			nmsgs += n;
 			if (lost || (n == 0 && nmsgs > 0))
 				break;			/* the queue is empty: that is the batch */
@@ -847,9 +872,16 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 					break;
 			}
 			CHECK_FOR_INTERRUPTS();
-			n = reader_take(r, kt, msgs, want, 100, &lost);
+			passed = false;
+			n = reader_take(r, kt, msgs, want, 100, &lost, &passed);
 			nmsgs += n;
-			if (n > 0 || lost)
+			if (passed)
+			{
+				/* past a marker: maybe at the end now, ask again */
+				moved = true;
+				asked = false;
+			}
+			if (n > 0 || lost || passed)
 				last_progress = GetCurrentTimestamp();
 			else if (TimestampDifferenceExceeds(last_progress, GetCurrentTimestamp(), KAFKA_TIMEOUT_MS))
 				no_message_error(kt);
@@ -873,6 +905,7 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 	if (lost)
 		r->assigned = false;
 	batch->more = lost || (max_rows >= 0 && nmsgs >= max_rows);
+	batch->moved = moved && !lost;
 	batch->wait_ms = batch->more ? 0 : -1;
 	batch->has_wait_fd = !batch->more;
 	batch->wait_fd = r->wake[0];

@@ -46,6 +46,7 @@ run dedup dedup.sh "$(n 1000000)" "$(n 1000000)"
 run session session.sh "$(n 1000000)" 100000
 run kafka_sink kafka_sink.sh "$(n 200000)"
 run parquet parquet.sh 8 "$(n 250000)"
+run multinode multinode.sh "$(n 600000)"
 
 echo
 python3 - "$LOG" <<'PY'

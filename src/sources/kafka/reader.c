@@ -905,6 +905,16 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 	if (lost)
 		r->assigned = false;
 	batch->more = lost || (max_rows >= 0 && nmsgs >= max_rows);
+	/*
+	 * Without messages, the position still moves past markers (above),
+	 * and names the partitions it did not yet (a new view, a partition
+	 * added), at their start: kept, the next batch finds the reader where
+	 * the position says, instead of assigning again (each assignment
+	 * ends in an end-of-partition event, which would wake the worker).
+	 */
+	for (int i = 0; i < r->nparts && !lost; i++)
+		if (pp[i].next >= 0 && position_offset(position, pp[i].partition) != pp[i].next)
+			moved = true;
 	batch->moved = moved && !lost;
 	batch->wait_ms = batch->more ? 0 : -1;
 	batch->has_wait_fd = !batch->more;

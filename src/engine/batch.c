@@ -1097,10 +1097,11 @@ batch_with_input(Batch *bt)
 }
 
 /*
- * A read that found no rows but moved past records that stand for none
- * (the markers that end Kafka transactions, messages of aborted ones):
- * its position is kept, not counted as a batch, so that the next batch
- * does not read those records again and the lag reaches 0.
+ * A read that found no rows but moved its position (past records that
+ * stand for no row: the markers that end Kafka transactions, messages of
+ * aborted ones; or naming partitions it did not name yet): the position
+ * is kept, not counted as a batch, so that the next batch does not read
+ * those records again and the lag reaches 0.
  */
 static void
 keep_moved_positions(Batch *bt)

@@ -8,7 +8,9 @@
  * transaction with the view's changes. Nothing is committed to Kafka (no
  * consumer group): the position in PostgreSQL is the truth, so a crash at
  * any moment leaves the view and its position together, and the next
- * batch reads from exactly where the last committed one ended.
+ * batch reads from exactly where the last committed one ended. A position
+ * also passes the offsets that hold no message (the markers of Kafka
+ * transactions: see reader_take), kept by a batch that read none.
  *
  * A batch asks for each partition's end (its high watermark) first and
  * reads up to there, at most max_batch_rows messages in all; a partition

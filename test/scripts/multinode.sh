@@ -88,8 +88,10 @@ SQL
 # node 1 reads every node's result
 pgs_psql <<SQL
 CREATE EXTENSION postgres_fdw;
-CREATE SERVER node2 FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port '${PORTS[2]}', dbname 'postgres');
-CREATE SERVER node3 FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port '${PORTS[3]}', dbname 'postgres');
+CREATE SERVER node2 FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '127.0.0.1', port '${PORTS[2]}', dbname 'postgres', async_capable 'true');
+CREATE SERVER node3 FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '127.0.0.1', port '${PORTS[3]}', dbname 'postgres', async_capable 'true');
 CREATE USER MAPPING FOR postgres SERVER node2 OPTIONS (user 'postgres');
 CREATE USER MAPPING FOR postgres SERVER node3 OPTIONS (user 'postgres');
 CREATE FOREIGN TABLE agg_n2 (k text, minute timestamptz, n bigint, s bigint, lo int, hi int)
@@ -226,6 +228,9 @@ bad = [k for k, p in keys.items() if p != [(murmur2(k.encode()) & 0x7fffffff) % 
 print(f"rep: {len(keys)} keys, each in one partition, Java'"'"'s murmur2 partition: {len(keys) - len(bad)}")
 sys.exit(1 if bad or len(keys) != 200 else 0)'
 
+# the union asks the nodes at once (async_capable)
+[ "$(q "EXPLAIN (COSTS OFF) SELECT * FROM agg_all" | grep -c "Async Foreign Scan")" = 2 ] ||
+	{ echo "agg_all does not read the nodes asynchronously" >&2; exit 1; }
 # no group on two nodes, every node has some, and the union is the batch query
 pgs_psql -c "SELECT node, count(*) AS groups, sum(n) AS events FROM agg_all GROUP BY node ORDER BY node"
 [ "$(q "SELECT count(*) FROM (SELECT k, minute FROM agg_all GROUP BY 1, 2 HAVING count(*) > 1) d")" = 0 ] ||

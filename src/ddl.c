@@ -281,17 +281,35 @@ create_state(CqDef *cq, Oid viewid)
 	appendStringInfo(&sql, "CREATE TABLE stream.%s (", quote_identifier(statename));
 	for (int k = 0; k < cq->nkeys; k++)
 	{
-		Form_pg_attribute att = TupleDescAttr(vdesc, cq->key_viewcols[k] - 1);
 		char		colname[32];
+		Oid			type;
+		int32		typmod;
+		Oid			coll;
 
+		/* under a query over the aggregation, the keys are not the view's columns */
+		if (cq->stage_query)
+		{
+			TargetEntry *tle = get_tle_by_resno(cq->query->targetList, cq->key_viewcols[k]);
+
+			type = exprType((Node *) tle->expr);
+			typmod = exprTypmod((Node *) tle->expr);
+			coll = exprCollation((Node *) tle->expr);
+		}
+		else
+		{
+			Form_pg_attribute att = TupleDescAttr(vdesc, cq->key_viewcols[k] - 1);
+
+			type = att->atttypid;
+			typmod = att->atttypmod;
+			coll = att->attcollation;
+			viewkeys = lappend(viewkeys, makeString(pstrdup(NameStr(att->attname))));
+		}
 		snprintf(colname, sizeof(colname), "k%d", k + 1);
 		appendStringInfo(&sql, "%s%s %s", k ? ", " : "", colname,
-						 format_type_with_typemod(att->atttypid, att->atttypmod));
-		if (OidIsValid(att->attcollation))
-			appendStringInfo(&sql, " COLLATE %s",
-							 generate_collation_name(att->attcollation));
+						 format_type_with_typemod(type, typmod));
+		if (OidIsValid(coll))
+			appendStringInfo(&sql, " COLLATE %s", generate_collation_name(coll));
 		statekeys = lappend(statekeys, makeString(pstrdup(colname)));
-		viewkeys = lappend(viewkeys, makeString(pstrdup(NameStr(att->attname))));
 	}
 	foreach(lc, cq->aggs)
 	{
@@ -315,10 +333,13 @@ create_state(CqDef *cq, Oid viewid)
 		appendStringInfo(&sql, "CREATE UNIQUE INDEX ON stream.%s (%s) NULLS NOT DISTINCT",
 						 quote_identifier(statename), column_list(statekeys));
 		run_sql(sql.data);
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT",
-						 viewname, column_list(viewkeys));
-		run_sql(sql.data);
+		if (!cq->stage_query)
+		{
+			resetStringInfo(&sql);
+			appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT",
+							 viewname, column_list(viewkeys));
+			run_sql(sql.data);
+		}
 	}
 	if (!has_fillfactor(viewid))
 		run_sql(psprintf("ALTER MATERIALIZED VIEW %s SET (fillfactor = %d)", viewname,
@@ -681,6 +702,10 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	PgsUser		saved;
 
 	mark_populated(viewid);
+	/* a query over a windowed aggregation runs in append mode only: say so */
+	if (cq->stage_query && cq->opts.output_mode == OUTPUT_DEFAULT)
+		cqoptions = lappend(cqoptions, makeDefElem("output_mode",
+												   (Node *) makeString("append"), -1));
 	/* as the creator: its privileges on the sink count */
 	cqoptions = pgs_sink_check(viewid, cq, cqoptions);
 	update_cq_comment(viewid, cq_comment(cq, cqoptions));

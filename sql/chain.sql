@@ -38,7 +38,7 @@ CREATE FUNCTION ch_check(final_before text) RETURNS TABLE (view regclass, ok boo
 LANGUAGE sql AS $$
 	SELECT c.view, matches_batch(c.view, 'ch_bids', 'ch_ref',
 								 format('w + interval ''10 minutes'' <= %L', '2000-01-01 ' || final_before))
-	FROM stream.cq c WHERE c.view::text LIKE 'ch\_%' ORDER BY 1
+	FROM stream.cq c WHERE c.view::text LIKE 'ch\_%' AND c.view::text <> 'ch_coarse' ORDER BY 1
 $$;
 
 -- the top 2 items of each window by bids (ties by name)
@@ -75,6 +75,14 @@ CREATE MATERIALIZED VIEW ch_dtop WITH (trigger = 'manual') AS
 			  FROM (SELECT DISTINCT ON (id) id, ts, item, price FROM ch_bids) d
 			  GROUP BY 1, 2) x) y
 	WHERE r <= 1;
+-- an aggregation by a coarser window (30 minutes over 10): the most bids
+-- an item got in 10 minutes, per half hour; the inner groups stay in the
+-- state until their half hour is final
+CREATE MATERIALIZED VIEW ch_coarse WITH (trigger = 'manual') AS
+	SELECT stream.tumble(w, '30 minutes') AS w30, max(n) AS maxn, sum(n) AS bids, count(*) AS groups
+	FROM (SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n
+		  FROM ch_bids GROUP BY 1, 2) x
+	GROUP BY 1;
 SELECT view, (SELECT output_mode FROM stream.queries q WHERE q.name = c.view) AS mode
 FROM stream.cq c WHERE view::text LIKE 'ch\_%' ORDER BY 1;
 
@@ -94,6 +102,8 @@ SELECT * FROM ch_stats;
 --   ch_max: 12:00 maxn 3, items 3
 --   ch_big: a 12 (b 3 and c 3 are below 10)
 --   ch_dtop: a 12 (ids once: a 5+6+1)
+--   ch_coarse: nothing (12:00 - 12:30 is open); its state keeps 12:00's
+--   groups: 5 state rows where the others have 2
 SELECT ch_feed($$('12:11', 'a', 4, 8), ('12:12', 'b', 20, 9), ('12:09', 'a', 1, 10), ('12:16', 'b', 1, 11)$$);
 SELECT ch_batch();
 SELECT * FROM ch_top ORDER BY w, rn;
@@ -114,6 +124,7 @@ SELECT * FROM ch_stats;
 --   ch_max: 12:10 maxn 3, items 3
 --   ch_big: b 21, c 54
 --   ch_dtop: b 21 (c is 2 + 2 without the duplicate)
+--   ch_coarse: nothing; 12:00's and 12:10's groups and 12:20 b: 7 state rows
 SELECT ch_feed($$('12:13', 'c', 2, 12), ('12:14', 'c', 2, 13), ('12:19', 'a', 3, 14), ('12:26', 'b', 7, 15)$$,
 			   late => $$('12:07', 'c', 9, 16)$$);
 INSERT INTO ch_bids VALUES ('2000-01-01 12:15', 'c', 50, 9);
@@ -137,10 +148,14 @@ SELECT * FROM ch_hot WHERE w >= '2000-01-01 12:20' ORDER BY w, item;
 SELECT * FROM ch_max WHERE w >= '2000-01-01 12:20' ORDER BY w;
 SELECT count(*) FROM ch_big WHERE w >= '2000-01-01 12:20';
 SELECT * FROM ch_dtop WHERE w >= '2000-01-01 12:20' ORDER BY w, item;
+-- 12:00 - 12:30 is final: maxn 3, 16 bids in 7 groups (the late 12:07 c
+-- not counted); the state holds 12:40 d alone
+SELECT * FROM ch_coarse;
 SELECT * FROM ch_stats;
 -- each view is its query over the same input, for the final windows
 -- (ch_dtop's duplicate is in the table too, and dropped by its DISTINCT ON)
 SELECT * FROM ch_check('12:35');
+SELECT matches_batch('ch_coarse', 'ch_bids', 'ch_ref', $$w30 + interval '30 minutes' <= '2000-01-01 12:35'$$);
 -- a no-data batch changes nothing
 SELECT ch_batch();
 SELECT view, q.batches FROM stream.queries q JOIN stream.cq c ON c.view = q.name
@@ -176,6 +191,9 @@ SELECT ch_feed($$('13:00', 'f', 1, 21), ('13:02', 'g', 1, 22), ('13:04', 'g', 1,
 SELECT ch_feed($$('13:30', 'h', 1, 26)$$);
 SELECT ch_batch();
 SELECT * FROM ch_hop ORDER BY w, item;
+-- 12:30 - 13:00 is final (watermark 13:25): 12:40 d 2, e 1, 12:50 e 1
+SELECT * FROM ch_coarse ORDER BY w30;
+SELECT matches_batch('ch_coarse', 'ch_bids', 'ch_ref', $$w30 + interval '30 minutes' <= '2000-01-01 13:25'$$);
 
 -- refused, with a hint
 CREATE MATERIALIZED VIEW ch_bad WITH (output_mode = 'update') AS
@@ -194,9 +212,23 @@ CREATE MATERIALIZED VIEW ch_bad AS
 	SELECT item, r FROM (SELECT item, n, rank() OVER (ORDER BY n) AS r
 		FROM (SELECT item, n FROM (SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n
 			  FROM ch_bids GROUP BY 1, 2) x) x2) y;
--- an outer window coarser than the inner one: not yet
+-- an outer window that does not hold whole inner windows; over sliding windows
+CREATE MATERIALIZED VIEW ch_bad AS
+	SELECT stream.tumble(w, '25 minutes') AS w25, max(n) AS maxn
+	FROM (SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n
+		  FROM ch_bids GROUP BY 1, 2) x GROUP BY 1;
+CREATE MATERIALIZED VIEW ch_bad AS
+	SELECT stream.tumble(w, '30 minutes', '2000-01-01 00:05') AS w30, max(n) AS maxn
+	FROM (SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n
+		  FROM ch_bids GROUP BY 1, 2) x GROUP BY 1;
 CREATE MATERIALIZED VIEW ch_bad AS
 	SELECT stream.tumble(w, '30 minutes') AS w30, max(n) AS maxn
+	FROM (SELECT h.w, b.item, count(*) AS n
+		  FROM ch_bids b, stream.hop(b.ts, '10 minutes', '5 minutes') AS h(w) GROUP BY 1, 2) x
+	GROUP BY 1;
+-- grouped by something else than the window
+CREATE MATERIALIZED VIEW ch_bad AS
+	SELECT item, max(n) AS maxn
 	FROM (SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n
 		  FROM ch_bids GROUP BY 1, 2) x GROUP BY 1;
 CREATE MATERIALIZED VIEW ch_bad AS
@@ -213,7 +245,7 @@ CREATE MATERIALIZED VIEW ch_bad AS
 	SELECT * FROM (SELECT item, stream.session(ts, '5 minutes') AS s, count(*) AS n
 				   FROM ch_bids GROUP BY 1, 2) x WHERE n > 1;
 
-DROP MATERIALIZED VIEW ch_top, ch_hot, ch_max, ch_big, ch_dtop, ch_sunk, ch_hop;
+DROP MATERIALIZED VIEW ch_top, ch_hot, ch_max, ch_big, ch_dtop, ch_sunk, ch_hop, ch_coarse;
 SELECT count(*) FROM pg_class WHERE relname LIKE 'state\_%' AND relnamespace = 'stream'::regnamespace;
 DROP TABLE ch_sink, ch_ref;
 DROP FOREIGN TABLE ch_bids;

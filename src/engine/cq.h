@@ -208,6 +208,10 @@ typedef struct CqDef
 	 * output is the view's; the rest of the CqDef is the aggregation's.
 	 */
 	Query	   *stage_query;	/* or NULL */
+	int64		stage_window_size;	/* an outer window over the aggregation's
+									 * (stream.tumble(w, size, origin)): its
+									 * groups stay until it is final, or 0 */
+	int64		stage_window_origin;
 } CqDef;
 
 

@@ -709,6 +709,23 @@ stage_write(CqDef *cq, Tuplestorestate *rows, TupleDesc rowdesc, Relation vrel,
 }
 
 /*
+ * Under an aggregation by a coarser window (engine/stage.c), the groups
+ * go when their outer window is final: the last start of an inner window
+ * in an outer window that ends at or before the watermark.
+ */
+static int64
+stage_last_start(CqDef *cq, int64 watermark)
+{
+	int64		size = cq->stage_window_size;
+	int64		from;
+
+	if (pg_sub_s64_overflow(watermark, size, &from))
+		return PG_INT64_MIN;
+	/* outer windows starting at or before from are final */
+	return pgs_window_start(from, size, cq->stage_window_origin) + size - 1;
+}
+
+/*
  * The windows the watermark has made final: in append mode their rows go
  * into the view (and the sink) now, once; in update mode the view has
  * them already. Either way they go into the copy of the final rows (for
@@ -744,6 +761,8 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 	*evicted = 0;
 	if (pg_sub_s64_overflow(watermark, cq->window_size, &last))
 		last = PG_INT64_MIN;	/* -infinity: only windows starting there */
+	else if (cq->stage_window_size > 0)
+		last = stage_last_start(cq, watermark);
 	final_row_init(&fr, cq, RelationGetDescr(srel), vrel, estate);
 	if (cq->session_col)
 		scan = pgs_session_expired(cq, srel, watermark, &widx);	/* engine/session.c */

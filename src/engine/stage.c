@@ -240,13 +240,102 @@ clauses_hold(List *clauses, List *tlist, Var *wvar)
 }
 
 /*
- * The levels above stage 1, from the top down to the one reading the
- * stage's rows: refuse what would mix rows of two windows, or could not
- * be computed over one batch's final windows.
+ * Is e stream.tumble(arg, <constant size> [, <constant origin>])? The
+ * origin's default (2000-01-01, 0) is not in the query: the planner adds it.
  */
-static void
-check_level(Query *q, Var *wvar, const char *wname)
+static bool
+is_tumble(Node *e, Node **arg, int64 *size, int64 *origin)
 {
+	FuncExpr   *f = (FuncExpr *) e;
+	char	   *nsp;
+	Const	   *c;
+
+	if (e == NULL || !IsA(e, FuncExpr) || list_length(f->args) < 2)
+		return false;
+	nsp = get_namespace_name(get_func_namespace(f->funcid));
+	if (nsp == NULL || strcmp(nsp, PG_STREAM_SCHEMA) != 0 ||
+		strcmp(get_func_name(f->funcid), "tumble") != 0)
+		return false;
+	c = lsecond(f->args);
+	if (!IsA(c, Const) || c->constisnull || c->consttype != INTERVALOID)
+		return false;
+	*arg = linitial(f->args);
+	*size = pgs_window_size_usecs(DatumGetIntervalP(c->constvalue));
+	*origin = 0;
+	if (list_length(f->args) > 2)
+	{
+		c = lthird(f->args);
+		if (!IsA(c, Const) || c->constisnull)
+			return false;
+		*origin = DatumGetInt64(c->constvalue);
+	}
+	return true;
+}
+
+/*
+ * An aggregation by a coarser tumbling window of the inner one's
+ * (stream.tumble(w, '5 minutes') over per-minute windows w): its groups
+ * are whole when every inner window they hold is final, which is when
+ * the outer window's end is at or before the watermark, if the windows
+ * nest (the outer size a multiple of the inner, one origin). The inner
+ * aggregation then keeps its groups until then (pgs_finalize_windows
+ * evicts by the outer window), while rows of a final inner window are
+ * still late. Returns the outer window's key, or NULL if the level has
+ * none.
+ */
+static Node *
+coarser_window(Query *q, Var *wvar, const char *wname, CqDef *cq)
+{
+	TargetEntry *itle = get_tle_by_resno(cq->query->targetList,
+										 cq->key_viewcols[cq->window_key]);
+	Node	   *iarg;
+	int64		isize;
+	int64		iorigin;
+	ListCell   *lc;
+
+	foreach(lc, q->groupClause)
+	{
+		TargetEntry *tle = get_sortgroupclause_tle(lfirst(lc), q->targetList);
+		Node	   *arg;
+		int64		size;
+		int64		origin;
+
+		if (!is_tumble((Node *) tle->expr, &arg, &size, &origin) || !equal(arg, wvar))
+			continue;
+		if (!is_tumble((Node *) itle->expr, &iarg, &isize, &iorigin))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("an aggregation by a coarser window needs the inner window to be stream.tumble()"),
+					 errdetail("The outer windows must hold whole inner windows; sliding windows overlap them."),
+					 errhint("Group the inner query by stream.tumble(ts, ...), or the outer query by %s itself.",
+							 wname)));
+		if (cq->stage_window_size > 0)
+			pgs_reject("two coarser windows over a windowed aggregation",
+					   "Group by one coarser window; rank or filter by it above.");
+		if (size <= isize || size % isize != 0 || origin != iorigin)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the outer window must hold whole inner windows"),
+					 errdetail("Its size must be a multiple of the inner window's, larger, with the same origin: an inner row is then final before its outer window is, and never late for it."),
+					 errhint("Use a multiple of the inner window's size, and the same origin.")));
+		cq->stage_window_size = size;
+		cq->stage_window_origin = origin;
+		return (Node *) tle->expr;
+	}
+	return NULL;
+}
+
+/*
+ * The levels above stage 1, from the bottom up: refuse what would mix
+ * rows of two windows, or could not be computed over one batch's final
+ * windows. Returns the level's window, as its own expression (wvar, or an
+ * outer window over it), or NULL.
+ */
+static Node *
+check_level(Query *q, Var *wvar, const char *wname, CqDef *cq)
+{
+	Node	   *win = (Node *) wvar;
+
 	ListCell   *lc;
 
 	if (q->sortClause)
@@ -291,13 +380,15 @@ check_level(Query *q, Var *wvar, const char *wname)
 						 errhint("Write OVER (PARTITION BY %s ORDER BY ...).", wname)));
 		}
 	}
-	if (aggregates(q) && !clauses_hold(q->groupClause, q->targetList, wvar))
+	if (aggregates(q) && !clauses_hold(q->groupClause, q->targetList, wvar) &&
+		(win = coarser_window(q, wvar, wname, cq)) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("an aggregation over a windowed aggregation must group by its window"),
-				 errdetail("A window is aggregated when it is final, alone: an outer window coarser than the inner one (stream.tumble(%s, ...)) would need a state of its own, which is not supported yet.",
-						   wname),
-				 errhint("Group by %s itself, or aggregate the coarser windows directly over the stream.", wname)));
+				 errdetail("A window is aggregated when it is final, alone, or with the other windows of a coarser tumbling window."),
+				 errhint("Group by %s itself, or by stream.tumble(%s, <a multiple of its size>).",
+						 wname, wname)));
+	return win;
 }
 
 /*
@@ -348,15 +439,15 @@ pgs_stage_check(CqDef *cq, Query *top)
 		Query	   *lv = lfirst(lcl);
 		ListCell   *lc;
 		Var		   *up = NULL;
+		Node	   *win = check_level(lv, wvar, wname, cq);
 
-		check_level(lv, wvar, wname);
 		/* the window column as the level above reads it, if passed on */
-		if (wvar && lnext(levels, lcl) != NULL)
+		if (win && lnext(levels, lcl) != NULL)
 			foreach(lc, lv->targetList)
 			{
 				TargetEntry *tle = lfirst(lc);
 
-				if (!tle->resjunk && equal(tle->expr, wvar))
+				if (!tle->resjunk && equal(tle->expr, win))
 				{
 					up = makeVar(level_rtindex(lfirst(lnext(levels, lcl))),
 								 tle->resno, wvar->vartype, wvar->vartypmod,

@@ -246,6 +246,6 @@ CREATE MATERIALIZED VIEW ch_bad AS
 				   FROM ch_bids GROUP BY 1, 2) x WHERE n > 1;
 
 DROP MATERIALIZED VIEW ch_top, ch_hot, ch_max, ch_big, ch_dtop, ch_sunk, ch_hop, ch_coarse;
-SELECT count(*) FROM pg_class WHERE relname LIKE 'state\_%' AND relnamespace = 'stream'::regnamespace;
+SELECT count(*) FROM stream.cq WHERE view::text LIKE 'ch\_%';
 DROP TABLE ch_sink, ch_ref;
 DROP FOREIGN TABLE ch_bids;

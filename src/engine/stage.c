@@ -407,6 +407,9 @@ pgs_stage_check(CqDef *cq, Query *top)
 	TargetEntry *wtle;
 	ListCell   *lcl;
 
+	if (cq->window_key < 0 && cq->session_col == 0)
+		pgs_reject("aggregation inside a derived stream or subquery",
+				   "Aggregate in the continuous view itself, over a derived stream that only projects and filters.");
 	if (cq->window_key < 0 || cq->session_col > 0 || !cq->evicts)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -592,6 +592,8 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 			cq->opts.output_mode = opts->output_mode;	/* as given */
 			cq->stage_query = above;
 			pgs_stage_check(cq, above);
+			if (for_create)
+				pgs_stage_check_perms(cq);
 			cq->mode = OUTPUT_APPEND;
 			return cq;
 		}

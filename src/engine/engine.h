@@ -38,6 +38,7 @@ extern List *pgs_cq_options(Oid viewid);
 /* in engine/stage.c */
 extern Query *pgs_stage_split(Query *query, Query **above);
 extern void pgs_stage_check(CqDef *cq, Query *top);
+extern void pgs_stage_check_perms(CqDef *cq);
 extern TupleDesc pgs_stage_rowdesc(CqDef *cq);
 extern Tuplestorestate *pgs_stage_run(CqDef *cq, Tuplestorestate *rows, TupleDesc rowdesc,
 									  TupleDesc *outdesc);

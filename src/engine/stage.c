@@ -462,6 +462,19 @@ pgs_stage_check(CqDef *cq, Query *top)
 	}
 }
 
+/*
+ * At CREATE: the relations the levels above read (a table in a
+ * sub-SELECT of their WHERE, say) need the creator's SELECT privilege, as
+ * the aggregation's do; each batch checks them again, as the owner.
+ */
+void
+pgs_stage_check_perms(CqDef *cq)
+{
+	PlannedStmt *plan = pg_plan_query(copyObject(cq->stage_query), "pg_stream stage", 0, NULL);
+
+	ExecCheckRTPerms(plan->rtable, true);
+}
+
 /* stage 1's rows, as a tuple descriptor: the aggregation's output columns */
 TupleDesc
 pgs_stage_rowdesc(CqDef *cq)

@@ -55,6 +55,17 @@ CREATE MATERIALIZED VIEW ch_hot WITH (trigger = 'manual') AS
 		FROM (SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n
 			  FROM ch_bids GROUP BY 1, 2) x) y
 	WHERE r = 1;
+-- the same as Nexmark q5 is published: the windowed count joined with its
+-- own max per window (one aggregation, read twice, joined on the window)
+CREATE MATERIALIZED VIEW ch_q5 WITH (trigger = 'manual') AS
+	SELECT a.w, a.item, a.n
+	FROM (SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n
+		  FROM ch_bids GROUP BY 1, 2) a
+	JOIN (SELECT w, max(n) AS maxn
+		  FROM (SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n
+				FROM ch_bids GROUP BY 1, 2) c
+		  GROUP BY w) m
+	ON a.w = m.w AND a.n >= m.maxn;
 -- an aggregation of the aggregation, per window: the most bids an item
 -- got, and how many items had bids
 CREATE MATERIALIZED VIEW ch_max WITH (trigger = 'manual') AS
@@ -112,6 +123,8 @@ SELECT * FROM ch_max ORDER BY w;
 SELECT * FROM ch_big ORDER BY w, item;
 SELECT * FROM ch_dtop ORDER BY w, item;
 SELECT * FROM ch_stats;
+-- ch_q5 is ch_hot
+SELECT count(*) FROM ((TABLE ch_q5 EXCEPT ALL TABLE ch_hot) UNION ALL (TABLE ch_hot EXCEPT ALL TABLE ch_q5)) d;
 
 -- batch 3 (watermark 12:11): 12:07 c is late for 12:00 (final): dropped,
 -- one late row in each view. 12:10 - 12:20 gets c (12:13, 12:14) and a
@@ -155,6 +168,7 @@ SELECT * FROM ch_stats;
 -- each view is its query over the same input, for the final windows
 -- (ch_dtop's duplicate is in the table too, and dropped by its DISTINCT ON)
 SELECT * FROM ch_check('12:35');
+SELECT count(*) FROM ((TABLE ch_q5 EXCEPT ALL TABLE ch_hot) UNION ALL (TABLE ch_hot EXCEPT ALL TABLE ch_q5)) d;
 SELECT matches_batch('ch_coarse', 'ch_bids', 'ch_ref', $$w30 + interval '30 minutes' <= '2000-01-01 12:35'$$);
 -- a no-data batch changes nothing
 SELECT ch_batch();
@@ -246,6 +260,23 @@ CREATE MATERIALIZED VIEW ch_bad AS
 	FROM (SELECT h.w, b.item, count(*) AS n
 		  FROM ch_bids b, stream.hop(b.ts, '10 minutes', '5 minutes') AS h(w) GROUP BY 1, 2) x
 	GROUP BY 1;
+-- joins: not on the window; two different aggregations; a stream and an
+-- aggregation of it (Nexmark q7 as published)
+CREATE MATERIALIZED VIEW ch_bad AS
+	SELECT a.w, a.item FROM
+		(SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n FROM ch_bids GROUP BY 1, 2) a
+	JOIN (SELECT w, max(n) AS maxn FROM
+			(SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n FROM ch_bids GROUP BY 1, 2) c
+		  GROUP BY w) m ON a.n >= m.maxn;
+CREATE MATERIALIZED VIEW ch_bad AS
+	SELECT a.w, a.item FROM
+		(SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n FROM ch_bids GROUP BY 1, 2) a
+	JOIN (SELECT stream.tumble(ts, '10 minutes') AS w, max(price) AS p FROM ch_bids GROUP BY 1) m
+	ON a.w = m.w;
+CREATE MATERIALIZED VIEW ch_bad AS
+	SELECT b.item, b.price FROM ch_bids b
+	JOIN (SELECT stream.tumble(ts, '10 minutes') AS w, max(price) AS p FROM ch_bids GROUP BY 1) m
+	ON b.price = m.p AND b.ts >= m.w AND b.ts < m.w + interval '10 minutes';
 -- grouped by something else than the window
 CREATE MATERIALIZED VIEW ch_bad AS
 	SELECT item, max(n) AS maxn
@@ -265,7 +296,7 @@ CREATE MATERIALIZED VIEW ch_bad AS
 	SELECT * FROM (SELECT item, stream.session(ts, '5 minutes') AS s, count(*) AS n
 				   FROM ch_bids GROUP BY 1, 2) x WHERE n > 1;
 
-DROP MATERIALIZED VIEW ch_top, ch_hot, ch_max, ch_big, ch_dtop, ch_sunk, ch_hop, ch_coarse;
+DROP MATERIALIZED VIEW ch_top, ch_hot, ch_q5, ch_max, ch_big, ch_dtop, ch_sunk, ch_hop, ch_coarse;
 SELECT count(*) FROM stream.cq WHERE view::text LIKE 'ch\_%';
 DROP TABLE ch_sink, ch_ref;
 DROP FOREIGN TABLE ch_bids;

@@ -563,14 +563,6 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	cq->streams = w.streams;
 	if (w.streams == NIL)
 		elog(ERROR, "continuous view reads no stream");
-	if (list_length(w.streams) > 2 || w.nrefs > list_length(w.streams))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("a continuous view can read at most two streams, each once"),
-				 errhint("Join two different streams, and any number of tables; to join more streams, chain views: a view's sink can be a stream.")));
-	if (w.in_sublink)
-		pgs_reject("a stream inside a sub-SELECT expression",
-			   "Read the stream in FROM.");
 
 	/*
 	 * A query over a windowed aggregation (window top-N, an aggregation
@@ -598,6 +590,14 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 			return cq;
 		}
 	}
+	if (list_length(w.streams) > 2 || w.nrefs > list_length(w.streams))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a continuous view can read at most two streams, each once"),
+				 errhint("Join two different streams, and any number of tables; to join more streams, chain views: a view's sink can be a stream.")));
+	if (w.in_sublink)
+		pgs_reject("a stream inside a sub-SELECT expression",
+			   "Read the stream in FROM.");
 
 	/* the top level */
 	if (query->commandType != CMD_SELECT)

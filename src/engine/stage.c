@@ -88,83 +88,44 @@ rte_reads_stream(RangeTblEntry *rte)
 	return false;
 }
 
-/*
- * The range entry of the one relation a level reads in FROM, or 0. (The
- * query of a view's rule has two more, OLD and NEW, in PostgreSQL 15.)
- */
-static Index
-level_rtindex(Query *q)
-{
-	if (q->jointree == NULL || list_length(q->jointree->fromlist) != 1 ||
-		!IsA(linitial(q->jointree->fromlist), RangeTblRef))
-		return 0;
-	return ((RangeTblRef *) linitial(q->jointree->fromlist))->rtindex;
-}
-
-/* the one subquery a level reads, or NULL if it reads anything else too */
-static Query *
-single_subquery(Query *q)
-{
-	Index		rti = level_rtindex(q);
-	RangeTblEntry *rte;
-
-	if (rti == 0)
-		return NULL;
-	rte = rt_fetch(rti, q->rtable);
-	if (rte->rtekind != RTE_SUBQUERY || !rte_reads_stream(rte) || rte->lateral)
-		return NULL;
-	return rte->subquery;
-}
-
 static bool
 aggregates(Query *q)
 {
 	return q->hasAggs || q->groupClause != NIL || q->havingQual != NULL;
 }
 
-/*
- * Split a view's query at the aggregation that feeds it: the deepest
- * aggregation of the chain of levels that each read one subquery, when
- * it is not the query itself. Returns it (stage 1), or NULL if the query
- * is no such chain; *above gets the levels above it (stage 2), with its
- * range entry replaced by the stage's relation.
- */
-Query *
-pgs_stage_split(Query *query, Query **above)
+/* does a subquery that reads a stream aggregate, in q's FROM or below? */
+static bool
+aggregates_below(Query *q)
 {
-	Query	   *q = query;
-	Query	   *inner = NULL;
-	Query	   *parent_of_inner = NULL;
-	Query	   *sub;
-	Query	   *copy;
-	RangeTblEntry *rte;
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte_reads_stream(rte) &&
+			(aggregates(rte->subquery) || aggregates_below(rte->subquery)))
+			return true;
+	}
+	return false;
+}
+
+/* stage 1: an aggregation that reads a stream and no aggregation of one */
+static bool
+is_stage1(Query *q)
+{
+	return aggregates(q) && pgs_query_streams(q) != NIL && !aggregates_below(q);
+}
+
+/* the relation standing for stage 1's rows, with its columns */
+static RangeTblEntry *
+stage_rte(Query *inner)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
 	List	   *names = NIL;
 	ListCell   *lc;
-	int			depth = 0,
-				inner_depth = -1;
 
-	/* the deepest aggregating level below the top */
-	while ((sub = single_subquery(q)) != NULL)
-	{
-		depth++;
-		if (aggregates(sub))
-		{
-			inner = sub;
-			parent_of_inner = q;
-			inner_depth = depth;
-		}
-		q = sub;
-	}
-	if (inner == NULL)
-		return NULL;
-	(void) parent_of_inner;
-
-	/* the levels above, reading the stage's rows */
-	copy = copyObject(query);
-	q = copy;
-	for (int d = 1; d < inner_depth; d++)
-		q = rt_fetch(level_rtindex(q), q->rtable)->subquery;
-	rte = makeNode(RangeTblEntry);
 	rte->rtekind = RTE_NAMEDTUPLESTORE;
 	rte->enrname = pstrdup(STAGE_ENR);
 	rte->enrtuples = 1000;		/* set before each run */
@@ -183,7 +144,65 @@ pgs_stage_split(Query *query, Query **above)
 	}
 	rte->eref = makeAlias(STAGE_ENR, names);
 	rte->inFromCl = true;
-	list_nth_cell(q->rtable, level_rtindex(q) - 1)->ptr_value = rte;
+	return rte;
+}
+
+/*
+ * Replace, in q's FROM and the subqueries of its FROM, each stage-1
+ * aggregation by the stage's relation; the first is *inner, and every
+ * other must be the same query (Nexmark q5 reads its windowed count
+ * twice: joined with its own max).
+ */
+static void
+replace_stage1(Query *q, Query **inner)
+{
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (!rte_reads_stream(rte))
+			continue;
+		if (!is_stage1(rte->subquery))
+		{
+			replace_stage1(rte->subquery, inner);
+			continue;
+		}
+		if (*inner == NULL)
+			*inner = copyObject(rte->subquery);
+		else if (!equal(*inner, rte->subquery))
+			pgs_reject("a join of two different aggregations of streams",
+					   "Join an aggregation only with itself (the same query, by its window), or chain views: a view's sink can be a stream.");
+		lfirst(lc) = stage_rte(*inner);
+	}
+}
+
+/*
+ * Split a view's query at the aggregation that feeds it, when it is not
+ * the query itself: the aggregations of streams with none below them in
+ * the subqueries of FROM, all one query. Returns it (stage 1), or NULL if
+ * the query is no such thing; *above gets the rest (stage 2), which reads
+ * the stage's relation where it read the aggregation.
+ */
+Query *
+pgs_stage_split(Query *query, Query **above)
+{
+	Query	   *copy;
+	Query	   *inner = NULL;
+
+	if (!aggregates_below(query))
+		return NULL;
+	copy = copyObject(query);
+	replace_stage1(copy, &inner);
+	if (inner == NULL)
+		return NULL;
+	if (pgs_query_streams(copy) != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a stream read beside an aggregation of a stream is not supported in a continuous view"),
+				 errdetail("An aggregation joined with a stream (Nexmark q7 as published, say) needs the stream's rows kept until the windows they join are final: not yet."),
+				 errhint("For the top rows of each window, rank them: rank() OVER (PARTITION BY the window ORDER BY ...) over an aggregation by the window.")));
 	*above = copy;
 	return inner;
 }
@@ -223,9 +242,9 @@ winfunc_walker(Node *node, WinFuncWalk *w)
 	return expression_tree_walker(node, winfunc_walker, w);
 }
 
-/* is e, among this level's columns named by these clauses, the window var? */
+/* is one of this level's columns named by these clauses a window (wins)? */
 static bool
-clauses_hold(List *clauses, List *tlist, Var *wvar)
+clauses_hold(List *clauses, List *tlist, List *wins)
 {
 	ListCell   *lc;
 
@@ -233,7 +252,7 @@ clauses_hold(List *clauses, List *tlist, Var *wvar)
 	{
 		TargetEntry *tle = get_sortgroupclause_tle(lfirst(lc), tlist);
 
-		if (equal(tle->expr, wvar))
+		if (list_member(wins, tle->expr))
 			return true;
 	}
 	return false;
@@ -284,7 +303,7 @@ is_tumble(Node *e, Node **arg, int64 *size, int64 *origin)
  * none.
  */
 static Node *
-coarser_window(Query *q, Var *wvar, const char *wname, CqDef *cq)
+coarser_window(Query *q, List *wins, const char *wname, CqDef *cq)
 {
 	TargetEntry *itle = get_tle_by_resno(cq->query->targetList,
 										 cq->key_viewcols[cq->window_key]);
@@ -300,7 +319,7 @@ coarser_window(Query *q, Var *wvar, const char *wname, CqDef *cq)
 		int64		size;
 		int64		origin;
 
-		if (!is_tumble((Node *) tle->expr, &arg, &size, &origin) || !equal(arg, wvar))
+		if (!is_tumble((Node *) tle->expr, &arg, &size, &origin) || !list_member(wins, arg))
 			continue;
 		if (!is_tumble((Node *) itle->expr, &iarg, &isize, &iorigin))
 			ereport(ERROR,
@@ -326,15 +345,16 @@ coarser_window(Query *q, Var *wvar, const char *wname, CqDef *cq)
 }
 
 /*
- * The levels above stage 1, from the bottom up: refuse what would mix
- * rows of two windows, or could not be computed over one batch's final
- * windows. Returns the level's window, as its own expression (wvar, or an
- * outer window over it), or NULL.
+ * A level above stage 1, whose window is any of wins (its inputs'
+ * window columns, equated): refuse what would mix rows of two windows,
+ * or could not be computed over one batch's final windows. Returns the
+ * level's window, as its own expressions (wins, or an outer window over
+ * them), or NIL.
  */
-static Node *
-check_level(Query *q, Var *wvar, const char *wname, CqDef *cq)
+static List *
+check_level(Query *q, List *wins, const char *wname, CqDef *cq)
 {
-	Node	   *win = (Node *) wvar;
+	Node	   *coarse;
 
 	ListCell   *lc;
 
@@ -356,7 +376,7 @@ check_level(Query *q, Var *wvar, const char *wname, CqDef *cq)
 	if (q->hasTargetSRFs)
 		pgs_reject("a set-returning function in the select list over a windowed aggregation",
 				   NULL);
-	if (wvar == NULL && (q->hasWindowFuncs || aggregates(q)))
+	if (wins == NIL && (q->hasWindowFuncs || aggregates(q)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("an aggregation or window function over a windowed aggregation must keep its window"),
@@ -372,7 +392,7 @@ check_level(Query *q, Var *wvar, const char *wname, CqDef *cq)
 		{
 			WindowClause *wc = lfirst(lc);
 
-			if (!clauses_hold(wc->partitionClause, q->targetList, wvar))
+			if (!clauses_hold(wc->partitionClause, q->targetList, wins))
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("a window function over a windowed aggregation must be partitioned by the window"),
@@ -380,15 +400,161 @@ check_level(Query *q, Var *wvar, const char *wname, CqDef *cq)
 						 errhint("Write OVER (PARTITION BY %s ORDER BY ...).", wname)));
 		}
 	}
-	if (aggregates(q) && !clauses_hold(q->groupClause, q->targetList, wvar) &&
-		(win = coarser_window(q, wvar, wname, cq)) == NULL)
+	if (aggregates(q) && !clauses_hold(q->groupClause, q->targetList, wins))
+	{
+		if ((coarse = coarser_window(q, wins, wname, cq)) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("an aggregation over a windowed aggregation must group by its window"),
+					 errdetail("A window is aggregated when it is final, alone, or with the other windows of a coarser tumbling window."),
+					 errhint("Group by %s itself, or by stream.tumble(%s, <a multiple of its size>).",
+							 wname, wname)));
+		return list_make1(coarse);
+	}
+	return wins;
+}
+
+/* does q read the stage's relation, in its FROM or below? */
+static bool
+reads_stage(Query *q)
+{
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_NAMEDTUPLESTORE ||
+			(rte->rtekind == RTE_SUBQUERY && reads_stage(rte->subquery)))
+			return true;
+	}
+	return false;
+}
+
+/* the equalities a = b of q's WHERE and join conditions, as pairs */
+static void
+equalities(Node *n, List **pairs)
+{
+	if (n == NULL)
+		return;
+	if (IsA(n, FromExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) n)->fromlist)
+			equalities(lfirst(lc), pairs);
+		equalities(((FromExpr *) n)->quals, pairs);
+	}
+	else if (IsA(n, JoinExpr))
+	{
+		equalities(((JoinExpr *) n)->larg, pairs);
+		equalities(((JoinExpr *) n)->rarg, pairs);
+		equalities(((JoinExpr *) n)->quals, pairs);
+	}
+	else if (is_andclause(n))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((BoolExpr *) n)->args)
+			equalities(lfirst(lc), pairs);
+	}
+	else if (IsA(n, OpExpr) && list_length(((OpExpr *) n)->args) == 2 &&
+			 strcmp(get_opname(((OpExpr *) n)->opno), "=") == 0)
+		*pairs = lappend(*pairs, ((OpExpr *) n)->args);
+}
+
+/*
+ * The windows of q's inputs (the stage's relation, subqueries over it)
+ * must be one: several inputs are joined by equalities of their window
+ * columns (AuctionBids.starttime = MaxBids.starttime), so that a join
+ * never meets rows of two windows.
+ */
+static void
+check_joined_windows(Query *q, List *wins, int ninputs, const char *wname)
+{
+	List	   *pairs = NIL;
+	List	   *joined;
+	bool		grew = true;
+	ListCell   *lc;
+
+	if (ninputs <= 1)
+		return;
+	if (list_length(wins) < ninputs)
+		pgs_reject("a join of a windowed aggregation with one that dropped its window",
+				   "Select the window column in every subquery between the aggregation and the join.");
+	equalities((Node *) q->jointree, &pairs);
+	joined = list_make1(linitial(wins));
+	while (grew)
+	{
+		grew = false;
+		foreach(lc, pairs)
+		{
+			List	   *args = lfirst(lc);
+			Node	   *l = strip_implicit_coercions(linitial(args));
+			Node	   *r = strip_implicit_coercions(lsecond(args));
+
+			if (list_member(joined, l) != list_member(joined, r) &&
+				list_member(wins, l) && list_member(wins, r))
+			{
+				joined = list_append_unique(joined, l);
+				joined = list_append_unique(joined, r);
+				grew = true;
+			}
+		}
+	}
+	if (list_length(joined) < list_length(wins))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("an aggregation over a windowed aggregation must group by its window"),
-				 errdetail("A window is aggregated when it is final, alone, or with the other windows of a coarser tumbling window."),
-				 errhint("Group by %s itself, or by stream.tumble(%s, <a multiple of its size>).",
-						 wname, wname)));
-	return win;
+				 errmsg("a join over a windowed aggregation must join on its window"),
+				 errdetail("Each window is computed when it is final, alone: a join must not meet rows of two windows."),
+				 errhint("Add a condition that the windows are equal: a.%s = b.%s.", wname, wname)));
+}
+
+/*
+ * Check a level of stage 2 and the levels below it: returns the output
+ * column of q that is the window (wtle: stage 1's), or 0 if q does not
+ * pass it on.
+ */
+static AttrNumber
+check_tree(Query *q, CqDef *cq, TargetEntry *wtle, const char *wname)
+{
+	List	   *wins = NIL;
+	int			ninputs = 0;
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		Index		rti = foreach_current_index(lc) + 1;
+		AttrNumber	col = 0;
+
+		if (rte->rtekind == RTE_NAMEDTUPLESTORE)
+			col = wtle->resno;
+		else if (rte->rtekind == RTE_SUBQUERY && reads_stage(rte->subquery))
+		{
+			if (rte->lateral)
+				pgs_reject("LATERAL over a windowed aggregation", NULL);
+			col = check_tree(rte->subquery, cq, wtle, wname);
+		}
+		else
+			continue;
+		ninputs++;
+		if (col > 0)
+			wins = lappend(wins, makeVar(rti, col, exprType((Node *) wtle->expr),
+										 exprTypmod((Node *) wtle->expr),
+										 exprCollation((Node *) wtle->expr), 0));
+	}
+	check_joined_windows(q, wins, ninputs, wname);
+	wins = check_level(q, wins, wname, cq);
+	/* the window as the level above reads it, if passed on */
+	foreach(lc, q->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (!tle->resjunk && list_member(wins, tle->expr))
+			return tle->resno;
+	}
+	return 0;
 }
 
 /*
@@ -400,12 +566,7 @@ check_level(Query *q, Var *wvar, const char *wname, CqDef *cq)
 void
 pgs_stage_check(CqDef *cq, Query *top)
 {
-	List	   *levels = NIL;
-	Query	   *q = top;
-	Var		   *wvar = NULL;
-	const char *wname = "the window";
 	TargetEntry *wtle;
-	ListCell   *lcl;
 
 	if (cq->window_key < 0 && cq->session_col == 0)
 		pgs_reject("aggregation inside a derived stream or subquery",
@@ -422,44 +583,8 @@ pgs_stage_check(CqDef *cq, Query *top)
 				 errmsg("a query over a windowed aggregation needs output mode \"append\""),
 				 errdetail("Each window goes to the outer query once, whole, when it is final."),
 				 errhint("Use WITH (output_mode = 'append'), the default for such a view.")));
-	/* the levels, bottom (the one reading the stage's rows) first */
-	for (;;)
-	{
-		RangeTblEntry *rte = rt_fetch(level_rtindex(q), q->rtable);
-
-		levels = lcons(q, levels);
-		if (rte->rtekind == RTE_NAMEDTUPLESTORE)
-			break;
-		q = rte->subquery;
-	}
-	/* stage 1's window column, as the bottom level reads it */
 	wtle = get_tle_by_resno(cq->query->targetList, cq->key_viewcols[cq->window_key]);
-	wname = wtle->resname ? wtle->resname : wname;
-	wvar = makeVar(level_rtindex(linitial(levels)), wtle->resno, exprType((Node *) wtle->expr),
-				   exprTypmod((Node *) wtle->expr), exprCollation((Node *) wtle->expr), 0);
-	foreach(lcl, levels)
-	{
-		Query	   *lv = lfirst(lcl);
-		ListCell   *lc;
-		Var		   *up = NULL;
-		Node	   *win = check_level(lv, wvar, wname, cq);
-
-		/* the window column as the level above reads it, if passed on */
-		if (win && lnext(levels, lcl) != NULL)
-			foreach(lc, lv->targetList)
-			{
-				TargetEntry *tle = lfirst(lc);
-
-				if (!tle->resjunk && equal(tle->expr, win))
-				{
-					up = makeVar(level_rtindex(lfirst(lnext(levels, lcl))),
-								 tle->resno, wvar->vartype, wvar->vartypmod,
-								 wvar->varcollid, 0);
-					break;
-				}
-			}
-		wvar = up;
-	}
+	(void) check_tree(top, cq, wtle, wtle->resname ? wtle->resname : "the window");
 }
 
 /*
@@ -511,6 +636,23 @@ stage_destroy(DestReceiver *self)
 {
 }
 
+/* the stage's relation holds n rows, wherever q reads it */
+static void
+set_enrtuples(Query *q, double n)
+{
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_NAMEDTUPLESTORE)
+			rte->enrtuples = n;
+		else if (rte->rtekind == RTE_SUBQUERY)
+			set_enrtuples(rte->subquery, n);
+	}
+}
+
 /*
  * Stage 2 over stage 1's final rows (in rowdesc's form): the levels
  * above the aggregation, planned and run in the batch's transaction.
@@ -520,7 +662,6 @@ Tuplestorestate *
 pgs_stage_run(CqDef *cq, Tuplestorestate *rows, TupleDesc rowdesc, TupleDesc *outdesc)
 {
 	Query	   *q = copyObject(cq->stage_query);
-	Query	   *lv = q;
 	QueryEnvironment *env = create_queryEnv();
 	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
 	StageReceiver dest;
@@ -528,17 +669,7 @@ pgs_stage_run(CqDef *cq, Tuplestorestate *rows, TupleDesc rowdesc, TupleDesc *ou
 	QueryDesc  *qd;
 
 	/* the number of rows, for the planner */
-	for (;;)
-	{
-		RangeTblEntry *rte = rt_fetch(level_rtindex(lv), lv->rtable);
-
-		if (rte->rtekind == RTE_NAMEDTUPLESTORE)
-		{
-			rte->enrtuples = tuplestore_tuple_count(rows);
-			break;
-		}
-		lv = rte->subquery;
-	}
+	set_enrtuples(q, tuplestore_tuple_count(rows));
 	enr->md.name = STAGE_ENR;
 	enr->md.reliddesc = InvalidOid;
 	enr->md.tupdesc = rowdesc;

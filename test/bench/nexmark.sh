@@ -21,10 +21,11 @@
 #       over auctions joined with their bids) runs, and the average per
 #       category over it is checked at read time
 #   q5  hot items: the auctions with the most bids per 10 s window sliding
-#       by 2 s, a windowed count joined with its own max; it runs as the
-#       same query written as a window top-N (rank() = 1 over the windowed
-#       count: the rows whose count is the window's max, ties kept), in
-#       append mode, checked against the published query
+#       by 2 s, a windowed count joined with its own max; it runs as
+#       published, and as the same query written as a window top-N
+#       (rank() = 1 over the windowed count: the rows whose count is the
+#       window's max, ties kept), in append mode, checked against the
+#       published query
 #   q7  highest bid: the bids at the max price of their 10 s tumbling
 #       window, the bids joined with their own max; it runs as a window
 #       top-N too (rank() = 1 by price over the bids of each window, a
@@ -288,10 +289,11 @@ DEFER=1
 
 # q5 as published (Flink: 22k per core): the auctions with the most bids
 # per 10 s window sliding by 2 s, the windowed count joined with its own max
-# per window. The engine has no join of two aggregations; the same query as
-# a window top-N runs: rank() = 1 over the windowed count is exactly the
-# rows whose count is at least the window's max. Else the windowed count,
-# whose top per window is then taken at read time.
+# per window: one aggregation read twice, joined on its window, which the
+# engine runs over the windows each batch makes final (engine/stage.c). The
+# same query as a window top-N runs too: rank() = 1 over the windowed count
+# is exactly the rows whose count is at least the window's max. Else the
+# windowed count, whose top per window is then taken at read time.
 Q5C="SELECT b.auction, count(*) AS num, w.window_start AS starttime, w.window_start + interval '10 seconds' AS endtime
 	FROM %s b, $HOP GROUP BY b.auction, w.window_start"
 Q5="SELECT AuctionBids.auction, AuctionBids.num FROM ($Q5C) AS AuctionBids
@@ -301,10 +303,14 @@ Q5="SELECT AuctionBids.auction, AuctionBids.num FROM ($Q5C) AS AuctionBids
 Q5W="SELECT b.auction, w.window_start, count(*) AS bids FROM %s b, $HOP GROUP BY 1, 2"
 Q5R="SELECT auction, num FROM (SELECT auction, num, starttime,
 	rank() OVER (PARTITION BY starttime ORDER BY num DESC) AS r FROM ($Q5C) x) y WHERE r = 1"
-query q5 "q5 hot items" bid "$NB" Flink 22000 "$(printf "$Q5" bid bid)" "$(printf "$Q5" bids bids)" ||
-Q5ARGS=(q5_rank "q5 hot items, as window top-N" bid "$NB" Flink 22000 "$(printf "$Q5R" bid)"
+Q5ARGS=(q5 "q5 hot items" bid "$NB" Flink 22000 "$(printf "$Q5" bid bid)"
 	"$(printf "$Q5" bids bids) WHERE AuctionBids.endtime <= $FINAL + interval '20 seconds'")
-query "${Q5ARGS[@]}" ||
+Q5RARGS=(q5_rank "q5 hot items, as window top-N" bid "$NB" Flink 22000 "$(printf "$Q5R" bid)"
+	"$(printf "$Q5" bids bids) WHERE AuctionBids.endtime <= $FINAL + interval '20 seconds'")
+q5ok=""
+query "${Q5ARGS[@]}" && q5ok=1
+query "${Q5RARGS[@]}" && q5ok=1
+[ -n "$q5ok" ] ||
 if query q5_count "q5's bids per auction and window" bid "$NB" Flink 22000 "$(printf "$Q5W" bid)" "$(printf "$Q5W" bids)"; then
 	same "SELECT v.auction, v.bids FROM q5_count v JOIN (SELECT window_start, max(bids) AS maxn FROM q5_count GROUP BY 1) m
 		ON m.window_start = v.window_start AND v.bids >= m.maxn" \
@@ -338,7 +344,8 @@ if query q7_max "q7's max price per window" bid "$NB" Flink 12000 "$(printf "$Q7
 fi
 
 heartbeat
-[ -f "$WORK/q5_rank.timed" ] && query_finish "${Q5ARGS[@]}"
+[ -f "$WORK/q5.timed" ] && query_finish "${Q5ARGS[@]}"
+[ -f "$WORK/q5_rank.timed" ] && query_finish "${Q5RARGS[@]}"
 [ -f "$WORK/q7_rank.timed" ] && query_finish "${Q7ARGS[@]}"
 unset DEFER
 

@@ -21,35 +21,53 @@
  *	WHERE r <= 3
  *
  * and a per-window aggregation of the aggregation (max(n) per window),
- * or a filter of its rows, with any number of such levels.
+ * or a filter of its rows, with any number of such levels; the
+ * aggregation joined with itself on the window (Nexmark q5 as published:
+ * the windowed count joined with its own max); and an aggregation by a
+ * coarser tumbling window (below).
  *
  * The query is split in two stages at the aggregation that reads the
- * stream (x above, the deepest aggregation of the chain of single
- * subqueries that leads from the view's query to the stream):
+ * stream (x above: in the subqueries of FROM, an aggregation of a stream
+ * with no aggregation below it; where there are several, all the same
+ * query):
  *
  *	- stage 1, x, is the view's CqDef: analysed, planned, merged,
  *	  evicted and dumped exactly as an aggregation of its own
  *	  (engine/analyze.c, merge.c; its state table is the view's), except
  *	  that its rows are not the view's rows;
- *	- stage 2 is the view's query with x replaced by an ephemeral named
- *	  relation (a tuplestore, as a trigger's transition table): the
- *	  levels above x, planned and run by PostgreSQL's own planner and
- *	  executor, in the batch's transaction, over the rows of the windows
- *	  the batch made final. Its output goes into the view, its copy of
- *	  the final rows and the sink (merge.c), once.
+ *	- stage 2 is the view's query with x replaced (everywhere it is read)
+ *	  by an ephemeral named relation (a tuplestore, as a trigger's
+ *	  transition table): the levels above x, planned and run by
+ *	  PostgreSQL's own planner and executor, in the batch's transaction,
+ *	  over the rows of the windows the batch made final. Its output goes
+ *	  into the view, its copy of the final rows and the sink (merge.c),
+ *	  once.
  *
  * Analysis (pgs_stage_check) makes sure stage 2 gets whole windows:
  * every level above x that has window functions partitions each of them
  * by x's window column (passed up unchanged, as a plain column, level by
- * level), every level that aggregates groups by it, and the window
- * functions are the ranking ones (row_number, rank, dense_rank), whose
- * result over a whole partition is that of the batch query. The mode is
- * append (the default of such a view; update and complete would show
- * windows before they are whole). What is refused, with a hint: outer
- * windows coarser than the inner one (stream.tumble(x.w, '5 minutes'),
- * which would need a state of their own), other window functions,
- * DISTINCT, ORDER BY, LIMIT, joins above x, and retention (the view need
- * not keep the window column).
+ * level), every level that aggregates groups by it, a level that joins
+ * two inputs carrying the window equates their window columns, and the
+ * window functions are the ranking ones (row_number, rank, dense_rank),
+ * whose result over a whole partition is that of the batch query. The
+ * mode is append (the default of such a view; update and complete would
+ * show windows before they are whole).
+ *
+ * A coarser window: a level may instead group by stream.tumble(w, size)
+ * of x's tumbling window w, if the windows nest (size a multiple of w's,
+ * one origin). Its groups are whole when its window is final; x's groups
+ * then stay in x's state until the outer window is final (the eviction
+ * of pgs_finalize_windows goes by the outer window, CqDef's
+ * stage_window_size), while x's rows still turn late with x's own
+ * windows, as Spark's chained aggregations do: the outer stage's event
+ * time is the inner window, its watermark the input's.
+ *
+ * Refused, with a hint: other window functions, DISTINCT, ORDER BY,
+ * LIMIT, LATERAL above x, joins not on the window, two different
+ * aggregations, a stream read beside x (its rows would need a state of
+ * their own until x's windows are final: Nexmark q7 as published),
+ * coarser windows over sliding ones, and retention (the view need not
+ * keep the window column).
  *
  * Stage 2 has no state, so nothing new is committed, evicted, dumped or
  * restored: a crash before the batch's commit loses the finalized windows

@@ -3,8 +3,9 @@
 -- top-N, Nexmark q5 and q7), an aggregation per window of the
 -- aggregation (by the same window, or by a coarser one), the aggregation
 -- joined with its own max on the window (q5 as published), a filter of
--- its rows, and the same over a deduplicated stream. In append mode a window's rows are final together, and the
--- outer query runs over the windows each batch makes final. Each batch's
+-- its rows, and the same over a deduplicated stream. In append mode a
+-- window's rows are final together, and the outer query runs over the
+-- windows each batch makes final. Each batch's
 -- results are computed by hand in the comments and checked after it; each
 -- view is also compared with its query run over a table of the same input
 -- (EXCEPT ALL both ways), for the windows final so far.

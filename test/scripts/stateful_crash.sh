@@ -56,12 +56,13 @@ VIEWS=6
 
 feeder=""
 # (a transaction that fails is tried again: the server may be down; one
-# that fails 100 times stops the test)
+# that fails 300 times, a minute, stops the test: crash recovery on a busy
+# machine takes its time)
 feed() {
 	local j=0 tries=0
 	while [ $((j * TX)) -lt "$EVENTS" ] && [ ! -e "$PGS_DIR/stop_feeder" ]; do
 		tries=$((tries + 1))
-		if [ $tries -gt 100 ]; then
+		if [ $tries -gt 300 ]; then
 			echo "the feeder's transaction $j keeps failing:" >&2
 			cat "$PGS_DIR/feed.err" >&2
 			return 1

@@ -228,8 +228,54 @@ SELECT * FROM ch_later ORDER BY w, item;
 SELECT output_mode, state_rows FROM stream.queries WHERE name = 'ch_later'::regclass;
 -- other modes are refused by ALTER too
 ALTER MATERIALIZED VIEW ch_later SET (output_mode = 'update');
+-- RESET (output_mode) leaves it append, as stream.queries says (it said
+-- update, an aggregation's default), and other options leave it alone
+ALTER MATERIALIZED VIEW ch_later RESET (output_mode);
+SELECT output_mode FROM stream.queries WHERE name = 'ch_later'::regclass;
+ALTER MATERIALIZED VIEW ch_later SET (max_batch_rows = 100), RESET (output_mode);
+SELECT output_mode, trigger FROM stream.queries WHERE name = 'ch_later'::regclass;
+SELECT obj_description('ch_later'::regclass);
 DROP MATERIALIZED VIEW ch_later;
 DROP TABLE ch_wanted;
+
+-- the tables of the levels above are read as the owner: its creator
+-- needs SELECT on them at CREATE, and each batch checks it again (a
+-- REVOKE makes the next batch fail, it does not read as a superuser)
+CREATE ROLE ch_alice;
+GRANT USAGE, CREATE ON SCHEMA public TO ch_alice;
+GRANT SELECT ON ch_bids TO ch_alice;
+CREATE TABLE ch_wanted (item text);
+INSERT INTO ch_wanted VALUES ('i');
+SET ROLE ch_alice;
+CREATE MATERIALIZED VIEW ch_alices WITH (trigger = 'manual') AS
+	SELECT * FROM (SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n
+				   FROM ch_bids GROUP BY 1, 2) x
+	WHERE item IN (SELECT item FROM ch_wanted);
+RESET ROLE;
+GRANT SELECT ON ch_wanted TO ch_alice;
+SET ROLE ch_alice;
+CREATE MATERIALIZED VIEW ch_alices WITH (trigger = 'manual') AS
+	SELECT * FROM (SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n
+				   FROM ch_bids GROUP BY 1, 2) x
+	WHERE item IN (SELECT item FROM ch_wanted);
+RESET ROLE;
+-- 14:10 i, 14:11 j, then 14:30 closes 14:10 - 14:20: i 1 (j is not wanted)
+SELECT ch_feed($$('14:10', 'i', 1, 31), ('14:11', 'j', 1, 32), ('14:30', 'j', 1, 33)$$);
+SET ROLE ch_alice;
+REFRESH MATERIALIZED VIEW ch_alices;
+SELECT * FROM ch_alices ORDER BY w, item;
+RESET ROLE;
+REVOKE SELECT ON ch_wanted FROM ch_alice;
+SELECT ch_feed($$('14:50', 'i', 1, 34)$$);
+SET ROLE ch_alice;
+REFRESH MATERIALIZED VIEW ch_alices;
+SELECT count(*) FROM ch_alices;
+RESET ROLE;
+DROP MATERIALIZED VIEW ch_alices;
+DROP TABLE ch_wanted;
+REVOKE ALL ON SCHEMA public FROM ch_alice;
+REVOKE ALL ON ch_bids FROM ch_alice;
+DROP ROLE ch_alice;
 
 -- refused, with a hint
 CREATE MATERIALIZED VIEW ch_bad WITH (output_mode = 'update') AS
@@ -275,6 +321,19 @@ CREATE MATERIALIZED VIEW ch_bad AS
 		(SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n FROM ch_bids GROUP BY 1, 2) a
 	JOIN (SELECT stream.tumble(ts, '10 minutes') AS w, max(price) AS p FROM ch_bids GROUP BY 1) m
 	ON a.w = m.w;
+-- an operator named "=" that is not the window type's equality: it may
+-- be true of two windows (this one always is)
+CREATE FUNCTION ch_anyeq(timestamptz, timestamptz) RETURNS boolean LANGUAGE sql IMMUTABLE
+	AS 'SELECT true';
+CREATE OPERATOR public.= (leftarg = timestamptz, rightarg = timestamptz, function = ch_anyeq);
+CREATE MATERIALIZED VIEW ch_bad AS
+	SELECT a.w, a.item, m.w AS mw FROM
+		(SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n FROM ch_bids GROUP BY 1, 2) a
+	JOIN (SELECT w, max(n) AS maxn FROM
+			(SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n FROM ch_bids GROUP BY 1, 2) c
+		  GROUP BY w) m ON a.w OPERATOR(public.=) m.w AND a.n >= m.maxn;
+DROP OPERATOR public.= (timestamptz, timestamptz);
+DROP FUNCTION ch_anyeq(timestamptz, timestamptz);
 CREATE MATERIALIZED VIEW ch_bad AS
 	SELECT b.item, b.price FROM ch_bids b
 	JOIN (SELECT stream.tumble(ts, '10 minutes') AS w, max(price) AS p FROM ch_bids GROUP BY 1) m

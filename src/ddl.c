@@ -565,6 +565,21 @@ split_options(List *options, List **ours, List **theirs)
 
 static void start_cq(CqDef *cq, Oid viewid, List *cqoptions);
 
+/*
+ * A query over a windowed aggregation (engine/stage.c) runs in append
+ * mode only: its options say so, at CREATE and after an ALTER ... RESET
+ * (output_mode), or stream.queries would show the mode of an aggregation
+ * with a state, update.
+ */
+static List *
+stage_mode_option(CqDef *cq, List *options)
+{
+	if (cq->stage_query && cq->opts.output_mode == OUTPUT_DEFAULT)
+		options = lappend(options, makeDefElem("output_mode",
+											   (Node *) makeString("append"), -1));
+	return options;
+}
+
 /* the first of the options' names given, and its value; NULL if none */
 static DefElem *
 first_option(List *options, const char *const *names)
@@ -702,10 +717,7 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	PgsUser		saved;
 
 	mark_populated(viewid);
-	/* a query over a windowed aggregation runs in append mode only: say so */
-	if (cq->stage_query && cq->opts.output_mode == OUTPUT_DEFAULT)
-		cqoptions = lappend(cqoptions, makeDefElem("output_mode",
-												   (Node *) makeString("append"), -1));
+	cqoptions = stage_mode_option(cq, cqoptions);
 	/* as the creator: its privileges on the sink count */
 	cqoptions = pgs_sink_check(viewid, cq, cqoptions);
 	update_cq_comment(viewid, cq_comment(cq, cqoptions));
@@ -957,6 +969,7 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 		cq = pgs_load_cq(relid, options);
 		if (cq->opts.has_retention)
 			pgs_retention_check(cq, "option \"retention\"");
+		options = stage_mode_option(cq, options);
 		options = pgs_sink_check(relid, cq, options);
 		meta_cq_set_options(relid, DatumGetArrayTypeP(pgs_options_to_array(options)));
 		update_cq_comment(relid, cq_comment(cq, options));

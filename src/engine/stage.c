@@ -93,6 +93,7 @@
 #include "utils/queryenvironment.h"
 #include "utils/regproc.h"
 #include "utils/snapmgr.h"
+#include "utils/typcache.h"
 
 /* the name of the relation that stands for stage 1's rows in stage 2 */
 #define STAGE_ENR "pgs_stage_rows"
@@ -449,6 +450,19 @@ reads_stage(Query *q)
 	return false;
 }
 
+/*
+ * Is opno the equality of type's default btree operator class? Not any
+ * operator named "=": one of another schema (OPERATOR(public.=)) may be
+ * true of two different windows.
+ */
+static bool
+is_equality(Oid opno, Oid type)
+{
+	TypeCacheEntry *tc = lookup_type_cache(type, TYPECACHE_EQ_OPR);
+
+	return OidIsValid(tc->eq_opr) && tc->eq_opr == opno;
+}
+
 /* the equalities a = b of q's WHERE and join conditions, as pairs */
 static void
 equalities(Node *n, List **pairs)
@@ -477,7 +491,7 @@ equalities(Node *n, List **pairs)
 			equalities(lfirst(lc), pairs);
 	}
 	else if (IsA(n, OpExpr) && list_length(((OpExpr *) n)->args) == 2 &&
-			 strcmp(get_opname(((OpExpr *) n)->opno), "=") == 0)
+			 is_equality(((OpExpr *) n)->opno, exprType(linitial(((OpExpr *) n)->args))))
 		*pairs = lappend(*pairs, ((OpExpr *) n)->args);
 }
 

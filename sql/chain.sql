@@ -211,6 +211,15 @@ SELECT * FROM ch_hop ORDER BY w, item;
 SELECT * FROM ch_coarse ORDER BY w30;
 SELECT matches_batch('ch_coarse', 'ch_bids', 'ch_ref', $$w30 + interval '30 minutes' <= '2000-01-01 13:25'$$);
 
+-- a coarser window with another origin, on the inner windows' grid:
+-- half hours from 20 past, over 10-minute windows
+CREATE MATERIALIZED VIEW ch_half WITH (trigger = 'manual') AS
+	SELECT stream.tumble(w, '30 minutes', '2000-01-01 00:20') AS w30, max(n) AS maxn,
+		   sum(n) AS bids, count(*) AS groups
+	FROM (SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n
+		  FROM ch_bids GROUP BY 1, 2) x
+	GROUP BY 1;
+
 -- defined WITH NO DATA (as pg_dump writes it), started by its REFRESH; a
 -- level above may read a table (the items of interest)
 CREATE TABLE ch_wanted (item text);
@@ -226,6 +235,11 @@ SELECT ch_feed($$('13:40', 'f', 1, 27), ('13:41', 'g', 1, 28), ('13:42', 'h', 1,
 REFRESH MATERIALIZED VIEW ch_later;
 SELECT * FROM ch_later ORDER BY w, item;
 SELECT output_mode, state_rows FROM stream.queries WHERE name = 'ch_later'::regclass;
+-- watermark 13:55: 13:20 - 13:50 is final for ch_half: f, g, h 1 each
+-- (13:30 h came before the view); 14:00 h stays in its state
+REFRESH MATERIALIZED VIEW ch_half;
+SELECT * FROM ch_half ORDER BY w30;
+SELECT state_rows FROM stream.queries WHERE name = 'ch_half'::regclass;
 -- other modes are refused by ALTER too
 ALTER MATERIALIZED VIEW ch_later SET (output_mode = 'update');
 -- RESET (output_mode) leaves it append, as stream.queries says (it said
@@ -271,6 +285,23 @@ SET ROLE ch_alice;
 REFRESH MATERIALIZED VIEW ch_alices;
 SELECT count(*) FROM ch_alices;
 RESET ROLE;
+-- watermark 14:45: 13:50 - 14:20 is final for ch_half: 14:00 h, 14:10 i,
+-- 14:10 j; 14:30 j and 14:50 i stay in its state
+REFRESH MATERIALIZED VIEW ch_half;
+SELECT * FROM ch_half ORDER BY w30;
+SELECT state_rows FROM stream.queries WHERE name = 'ch_half'::regclass;
+-- its query over the table, for the windows after the view's start
+WITH b AS (SELECT * FROM (
+		SELECT stream.tumble(w, '30 minutes', '2000-01-01 00:20') AS w30, max(n) AS maxn,
+			   sum(n) AS bids, count(*) AS groups
+		FROM (SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n
+			  FROM ch_ref GROUP BY 1, 2) x
+		GROUP BY 1) q
+	WHERE w30 >= '2000-01-01 13:50' AND w30 + interval '30 minutes' <= '2000-01-01 14:45'),
+	 v AS (SELECT * FROM ch_half WHERE w30 >= '2000-01-01 13:50')
+SELECT (SELECT count(*) FROM (TABLE v EXCEPT ALL TABLE b) x) AS extra,
+	   (SELECT count(*) FROM (TABLE b EXCEPT ALL TABLE v) x) AS missing;
+DROP MATERIALIZED VIEW ch_half;
 DROP MATERIALIZED VIEW ch_alices;
 DROP TABLE ch_wanted;
 REVOKE ALL ON SCHEMA public FROM ch_alice;
@@ -294,7 +325,8 @@ CREATE MATERIALIZED VIEW ch_bad AS
 	SELECT item, r FROM (SELECT item, n, rank() OVER (ORDER BY n) AS r
 		FROM (SELECT item, n FROM (SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n
 			  FROM ch_bids GROUP BY 1, 2) x) x2) y;
--- an outer window that does not hold whole inner windows; over sliding windows
+-- an outer window that does not hold whole inner windows (25 minutes; a
+-- 30 minutes from 5 past, off the 10-minute grid); over sliding windows
 CREATE MATERIALIZED VIEW ch_bad AS
 	SELECT stream.tumble(w, '25 minutes') AS w25, max(n) AS maxn
 	FROM (SELECT stream.tumble(ts, '10 minutes') AS w, item, count(*) AS n

@@ -55,12 +55,13 @@
  *
  * A coarser window: a level may instead group by stream.tumble(w, size)
  * of x's tumbling window w, if the windows nest (size a multiple of w's,
- * one origin). Its groups are whole when its window is final; x's groups
- * then stay in x's state until the outer window is final (the eviction
- * of pgs_finalize_windows goes by the outer window, CqDef's
- * stage_window_size), while x's rows still turn late with x's own
- * windows, as Spark's chained aggregations do: the outer stage's event
- * time is the inner window, its watermark the input's.
+ * origins a whole number of w's apart). Its groups are whole when its
+ * window is final; x's groups then stay in x's state until the outer
+ * window is final (the eviction of pgs_finalize_windows goes by the
+ * outer window, CqDef's stage_window_size), while x's rows still turn
+ * late with x's own windows, as Spark's chained aggregations do: the
+ * outer stage's event time is the inner window, its watermark the
+ * input's.
  *
  * Refused, with a hint: other window functions, DISTINCT, ORDER BY,
  * LIMIT, LATERAL above x, joins not on the window, two different
@@ -315,10 +316,10 @@ is_tumble(Node *e, Node **arg, int64 *size, int64 *origin)
  * (stream.tumble(w, '5 minutes') over per-minute windows w): its groups
  * are whole when every inner window they hold is final, which is when
  * the outer window's end is at or before the watermark, if the windows
- * nest (the outer size a multiple of the inner, one origin). The inner
- * aggregation then keeps its groups until then (pgs_finalize_windows
- * evicts by the outer window), while rows of a final inner window are
- * still late. Returns the outer window's key, or NULL if the level has
+ * nest (the outer size a multiple of the inner, the outer origin an
+ * inner window's start). The inner aggregation then keeps its groups
+ * until then (pgs_finalize_windows evicts by the outer window), while
+ * rows of a final inner window are still late. Returns the outer window's key, or NULL if the level has
  * none.
  */
 static Node *
@@ -337,6 +338,7 @@ coarser_window(Query *q, List *wins, const char *wname, CqDef *cq)
 		Node	   *arg;
 		int64		size;
 		int64		origin;
+		int64		apart;
 
 		if (!is_tumble((Node *) tle->expr, &arg, &size, &origin) || !list_member(wins, arg))
 			continue;
@@ -350,12 +352,18 @@ coarser_window(Query *q, List *wins, const char *wname, CqDef *cq)
 		if (cq->stage_window_size > 0)
 			pgs_reject("two coarser windows over a windowed aggregation",
 					   "Group by one coarser window; rank or filter by it above.");
-		if (size <= isize || size % isize != 0 || origin != iorigin)
+		/*
+		 * Nested: every outer window's start is an inner window's start
+		 * (origins a whole number of inner windows apart: hours from
+		 * half past over 10-minute windows), and its size a multiple.
+		 */
+		if (size <= isize || size % isize != 0 ||
+			pg_sub_s64_overflow(origin, iorigin, &apart) || apart % isize != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("the outer window must hold whole inner windows"),
-					 errdetail("Its size must be a multiple of the inner window's, larger, with the same origin: an inner row is then final before its outer window is, and never late for it."),
-					 errhint("Use a multiple of the inner window's size, and the same origin.")));
+					 errdetail("Its size must be a multiple of the inner window's, larger, and its origin an inner window's start: an inner row is then final before its outer window is, and never late for it."),
+					 errhint("Use a multiple of the inner window's size, and the same origin (or one a multiple of the inner size away).")));
 		cq->stage_window_size = size;
 		cq->stage_window_origin = origin;
 		return (Node *) tle->expr;

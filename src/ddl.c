@@ -281,17 +281,35 @@ create_state(CqDef *cq, Oid viewid)
 	appendStringInfo(&sql, "CREATE TABLE stream.%s (", quote_identifier(statename));
 	for (int k = 0; k < cq->nkeys; k++)
 	{
-		Form_pg_attribute att = TupleDescAttr(vdesc, cq->key_viewcols[k] - 1);
 		char		colname[32];
+		Oid			type;
+		int32		typmod;
+		Oid			coll;
 
+		/* under a query over the aggregation, the keys are not the view's columns */
+		if (cq->stage_query)
+		{
+			TargetEntry *tle = get_tle_by_resno(cq->query->targetList, cq->key_viewcols[k]);
+
+			type = exprType((Node *) tle->expr);
+			typmod = exprTypmod((Node *) tle->expr);
+			coll = exprCollation((Node *) tle->expr);
+		}
+		else
+		{
+			Form_pg_attribute att = TupleDescAttr(vdesc, cq->key_viewcols[k] - 1);
+
+			type = att->atttypid;
+			typmod = att->atttypmod;
+			coll = att->attcollation;
+			viewkeys = lappend(viewkeys, makeString(pstrdup(NameStr(att->attname))));
+		}
 		snprintf(colname, sizeof(colname), "k%d", k + 1);
 		appendStringInfo(&sql, "%s%s %s", k ? ", " : "", colname,
-						 format_type_with_typemod(att->atttypid, att->atttypmod));
-		if (OidIsValid(att->attcollation))
-			appendStringInfo(&sql, " COLLATE %s",
-							 generate_collation_name(att->attcollation));
+						 format_type_with_typemod(type, typmod));
+		if (OidIsValid(coll))
+			appendStringInfo(&sql, " COLLATE %s", generate_collation_name(coll));
 		statekeys = lappend(statekeys, makeString(pstrdup(colname)));
-		viewkeys = lappend(viewkeys, makeString(pstrdup(NameStr(att->attname))));
 	}
 	foreach(lc, cq->aggs)
 	{
@@ -315,10 +333,13 @@ create_state(CqDef *cq, Oid viewid)
 		appendStringInfo(&sql, "CREATE UNIQUE INDEX ON stream.%s (%s) NULLS NOT DISTINCT",
 						 quote_identifier(statename), column_list(statekeys));
 		run_sql(sql.data);
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT",
-						 viewname, column_list(viewkeys));
-		run_sql(sql.data);
+		if (!cq->stage_query)
+		{
+			resetStringInfo(&sql);
+			appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT",
+							 viewname, column_list(viewkeys));
+			run_sql(sql.data);
+		}
 	}
 	if (!has_fillfactor(viewid))
 		run_sql(psprintf("ALTER MATERIALIZED VIEW %s SET (fillfactor = %d)", viewname,
@@ -544,6 +565,21 @@ split_options(List *options, List **ours, List **theirs)
 
 static void start_cq(CqDef *cq, Oid viewid, List *cqoptions);
 
+/*
+ * A query over a windowed aggregation (engine/stage.c) runs in append
+ * mode only: its options say so, at CREATE and after an ALTER ... RESET
+ * (output_mode), or stream.queries would show the mode of an aggregation
+ * with a state, update.
+ */
+static List *
+stage_mode_option(CqDef *cq, List *options)
+{
+	if (cq->stage_query && cq->opts.output_mode == OUTPUT_DEFAULT)
+		options = lappend(options, makeDefElem("output_mode",
+											   (Node *) makeString("append"), -1));
+	return options;
+}
+
 /* the first of the options' names given, and its value; NULL if none */
 static DefElem *
 first_option(List *options, const char *const *names)
@@ -681,6 +717,7 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	PgsUser		saved;
 
 	mark_populated(viewid);
+	cqoptions = stage_mode_option(cq, cqoptions);
 	/* as the creator: its privileges on the sink count */
 	cqoptions = pgs_sink_check(viewid, cq, cqoptions);
 	update_cq_comment(viewid, cq_comment(cq, cqoptions));
@@ -932,6 +969,7 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 		cq = pgs_load_cq(relid, options);
 		if (cq->opts.has_retention)
 			pgs_retention_check(cq, "option \"retention\"");
+		options = stage_mode_option(cq, options);
 		options = pgs_sink_check(relid, cq, options);
 		meta_cq_set_options(relid, DatumGetArrayTypeP(pgs_options_to_array(options)));
 		update_cq_comment(relid, cq_comment(cq, options));

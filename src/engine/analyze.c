@@ -563,6 +563,33 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	cq->streams = w.streams;
 	if (w.streams == NIL)
 		elog(ERROR, "continuous view reads no stream");
+
+	/*
+	 * A query over a windowed aggregation (window top-N, an aggregation
+	 * per window): the aggregation is the view's CqDef, the levels above
+	 * run over the windows it makes final (engine/stage.c).
+	 */
+	{
+		Query	   *above = NULL;
+		Query	   *inner = pgs_stage_split(query, &above);
+
+		if (inner != NULL)
+		{
+			CqOptions	o = *opts;
+
+			/* analysed as evicting windows; append mode is checked after */
+			o.output_mode = OUTPUT_UPDATE;
+			pfree(cq);
+			cq = pgs_analyze_cq(inner, viewid, &o, for_create);
+			cq->opts.output_mode = opts->output_mode;	/* as given */
+			cq->stage_query = above;
+			pgs_stage_check(cq, above);
+			if (for_create)
+				pgs_stage_check_perms(cq);
+			cq->mode = OUTPUT_APPEND;
+			return cq;
+		}
+	}
 	if (list_length(w.streams) > 2 || w.nrefs > list_length(w.streams))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -202,6 +202,16 @@ typedef struct CqDef
 	List	   *seen_relids;	/* their tables, in slot order (once loaded) */
 	Oid			state_relid;
 	Oid			rows_relid;		/* the copy of the final rows, or InvalidOid */
+	/*
+	 * A query over a windowed aggregation (engine/stage.c): the levels
+	 * above it, reading the rows of the windows a batch made final, whose
+	 * output is the view's; the rest of the CqDef is the aggregation's.
+	 */
+	Query	   *stage_query;	/* or NULL */
+	int64		stage_window_size;	/* an outer window over the aggregation's
+									 * (stream.tumble(w, size, origin)): its
+									 * groups stay until it is final, or 0 */
+	int64		stage_window_origin;
 } CqDef;
 
 

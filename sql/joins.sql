@@ -233,7 +233,7 @@ CREATE MATERIALIZED VIEW j_bad AS
 CREATE MATERIALIZED VIEW j_bad AS
 	SELECT i.ad FROM imps i JOIN clks c ON c.ad = i.ad JOIN third t ON t.ad = i.ad;
 CREATE MATERIALIZED VIEW j_bad AS
-	SELECT a.ad FROM imps a JOIN imps b ON a.ad = b.ad;
+	SELECT a.ad FROM imps a JOIN imps b ON a.ad = b.ad JOIN imps c ON c.ad = a.ad;
 -- an inner join without a bound is allowed, but its state is never evicted
 CREATE MATERIALIZED VIEW j_unbounded AS
 	SELECT i.ad FROM imps i JOIN plain_clks c ON c.ad = i.ad;

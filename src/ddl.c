@@ -444,10 +444,11 @@ create_seen(CqDef *cq, Oid viewid)
  * join's key columns, if it has any (a batch reads the state by key).
  */
 static void
-create_join_state(Oid viewid, CqJoinSide *side)
+create_join_state(Oid viewid, CqJoinSide *side, CqJoinSide *also)
 {
 	StringInfoData sql;
 	StringInfoData keyidx;
+	StringInfoData alsoidx;
 	Relation	rel = table_open(side->relid, AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
 	char		name[NAMEDATALEN];
@@ -475,6 +476,11 @@ create_join_state(Oid viewid, CqJoinSide *side)
 	for (int i = 0; i < side->nkeys; i++)
 		appendStringInfo(&keyidx, "%s%s", i ? ", " : "",
 						 quote_identifier(NameStr(TupleDescAttr(desc, side->keycols[i] - 1)->attname)));
+	/* a self-join's one state serves both sides: its other side's keys too */
+	initStringInfo(&alsoidx);
+	for (int i = 0; also && i < also->nkeys; i++)
+		appendStringInfo(&alsoidx, "%s%s", i ? ", " : "",
+						 quote_identifier(NameStr(TupleDescAttr(desc, also->keycols[i] - 1)->attname)));
 	table_close(rel, AccessShareLock);
 
 	SPI_connect();
@@ -483,6 +489,8 @@ create_join_state(Oid viewid, CqJoinSide *side)
 	run_sql(psprintf("CREATE INDEX ON stream.%s (_pgs_expires)", quote_identifier(name)));
 	if (side->nkeys > 0)
 		run_sql(psprintf("CREATE INDEX ON stream.%s (%s)", quote_identifier(name), keyidx.data));
+	if (also && also->nkeys > 0 && strcmp(alsoidx.data, keyidx.data) != 0)
+		run_sql(psprintf("CREATE INDEX ON stream.%s (%s)", quote_identifier(name), alsoidx.data));
 	CommandCounterIncrement();
 	relid = get_relname_relid(name, get_namespace_oid(PG_STREAM_SCHEMA, false));
 	meta_position_set_join_state(viewid, side->relid, relid);
@@ -692,8 +700,13 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	create_retention_indexes(cq, viewid);
 	if (cq->join)
 	{
-		create_join_state(viewid, &cq->join->side[0]);
-		create_join_state(viewid, &cq->join->side[1]);
+		if (cq->join->self)
+			create_join_state(viewid, &cq->join->side[0], &cq->join->side[1]);
+		else
+		{
+			create_join_state(viewid, &cq->join->side[0], NULL);
+			create_join_state(viewid, &cq->join->side[1], NULL);
+		}
 	}
 	pgs_restore_user(&saved);
 

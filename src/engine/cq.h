@@ -117,6 +117,9 @@ typedef struct CqJoinSide
 	int			nkeys;			/* equi-join keys: the side's column of */
 	AttrNumber *keycols;		/* each pair, in the same order on both
 								 * sides (side[0].keycols[i] = side[1]...) */
+	List	   *own;			/* conjuncts of the matching condition on
+								 * this side alone (its Vars, no others): a
+								 * row failing them never matches */
 } CqJoinSide;
 
 typedef struct CqJoin
@@ -125,6 +128,10 @@ typedef struct CqJoin
 	CqJoinSide	side[2];
 	Node	   *cond;			/* outer joins: the ON condition, over
 								 * varnos 1 and 2 (the sides) */
+	bool		self;			/* a self-join: one stream read twice, the
+								 * sides share its state (engine/join.c) */
+	bool		window_wm;		/* only one side has a watermark, and the
+								 * sides' equal windows let it bound both */
 } CqJoin;
 
 /*

@@ -109,6 +109,7 @@ typedef struct JoinRunSide
 	ScanKeyData *skeys;			/* a key's scan keys, argument unset */
 	double		rows_per_key;	/* the planner's estimate */
 	int64		state_read;		/* state rows its scans returned */
+	ExprState  *own;			/* def->own, or NULL */
 } JoinRunSide;
 
 struct JoinRun
@@ -116,6 +117,7 @@ struct JoinRun
 	CqDef	   *cq;
 	CqJoin	   *j;
 	JoinRunSide side[2];
+	ExprContext *econtext;		/* of the sides' own conditions */
 	bool		has_late;		/* rows at or before late_wm are late */
 	int64		late_wm;
 	bool		has_evict;		/* rows expiring at or before evict_wm go */
@@ -182,6 +184,50 @@ row_expiry(CqJoinSide *s, Datum ts, bool isnull, int64 *expiry)
 	return *expiry != PG_INT64_MAX;
 }
 
+/*
+ * When a row of side s leaves its state: its expiry; in a self-join,
+ * whose sides share one state, the later of its two (never, if either
+ * is never), and both sides' lags are that long (engine/join_analyze.c).
+ */
+static bool
+state_expiry(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot, int64 *expiry)
+{
+	bool		isnull = true;
+	Datum		ts = (Datum) 0;
+	int64		e2;
+
+	if (s->def->ts_attno != 0)
+		ts = slot_getattr(slot, s->def->ts_attno, &isnull);
+	if (!row_expiry(s->def, ts, isnull, expiry))
+		return false;
+	if (!jr->j->self)
+		return true;
+	if (!row_expiry(&jr->j->side[0], ts, isnull, expiry) ||
+		!row_expiry(&jr->j->side[1], ts, isnull, &e2))
+		return false;
+	*expiry = Max(*expiry, e2);
+	return true;
+}
+
+/*
+ * Can the row never match as a row of side s: it fails the condition's
+ * part on s alone (a.kind = 'x' of LEFT JOIN b ON a.k = b.k AND a.kind =
+ * 'x'). Then it is not kept, and of a preserved side it is NULL-padded
+ * in the batch it arrives in.
+ */
+static bool
+never_matches(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot)
+{
+	bool		pass;
+
+	if (s->own == NULL)
+		return false;
+	jr->econtext->ecxt_scantuple = slot;
+	pass = ExecQual(s->own, jr->econtext);
+	ResetExprContext(jr->econtext);
+	return !pass;
+}
+
 static bool
 row_is_late(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot)
 {
@@ -197,13 +243,9 @@ row_is_late(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot)
 static bool
 row_expires_now(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot)
 {
-	bool		isnull = true;
-	Datum		ts = (Datum) 0;
 	int64		expiry;
 
-	if (s->def->ts_attno != 0)
-		ts = slot_getattr(slot, s->def->ts_attno, &isnull);
-	return jr->has_evict && row_expiry(s->def, ts, isnull, &expiry) &&
+	return jr->has_evict && state_expiry(jr, s, slot, &expiry) &&
 		expiry <= jr->evict_wm;
 }
 
@@ -617,9 +659,14 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 
 	jr->cq = cq;
 	jr->j = cq->join;
-	/* lateness, like the bounds, holds where both sides have a watermark */
-	jr->has_late = has_late && cq->join->side[0].watermarked &&
-		cq->join->side[1].watermarked;
+	/*
+	 * Lateness, like the bounds, holds where both sides have a watermark,
+	 * or one has and the windows are equal (then it bounds both).
+	 */
+	jr->has_late = has_late && ((cq->join->side[0].watermarked &&
+								 cq->join->side[1].watermarked) ||
+								cq->join->window_wm);
+	jr->econtext = CreateStandaloneExprContext();
 	jr->late_wm = late_wm;
 	jr->has_evict = has_evict;
 	jr->evict_wm = evict_wm;
@@ -629,6 +676,7 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 		TupleDesc	sdesc;
 		ListCell   *lc;
 
+		/* (a self-join's sides open the same state) */
 		s->def = &cq->join->side[k];
 		foreach(lc, streams)
 			if (((BatchStream *) lfirst(lc))->relid == s->def->relid)
@@ -675,6 +723,8 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 			elog(ERROR, "join state table \"%s\" lacks its own columns",
 				 RelationGetRelationName(s->srel));
 		s->expidx = expiry_index(s);
+		if (s->def->own != NIL)
+			s->own = ExecInitQual(s->def->own, NULL);
 		if (s->def->preserved)
 		{
 			HASHCTL		ctl;
@@ -714,6 +764,7 @@ typedef struct Surgery
 {
 	JoinRun    *jr;
 	List	   *rtable;
+	Index		rti[2];			/* a self-join: the sides' entries in rtable */
 	int			roles[3][2];
 	int			ncopies;
 	bool		outer;			/* copies 0 and 1 join inner, copy 2 outer */
@@ -771,8 +822,11 @@ scan_side(Plan *p, Surgery *sg)
 		return -1;
 	rte = rt_fetch(((ForeignScan *) p)->scan.scanrelid, sg->rtable);
 	for (int k = 0; k < 2; k++)
-		if (rte->relid == sg->jr->j->side[k].relid)
+	{
+		if (sg->jr->j->self ? ((ForeignScan *) p)->scan.scanrelid == sg->rti[k] :
+			rte->relid == sg->jr->j->side[k].relid)
 			return k;
+	}
 	return -1;
 }
 
@@ -808,8 +862,9 @@ set_roles(Plan *p, Surgery *sg, int *roles)
 	ListCell   *lc;
 
 	if (k >= 0)
-		((ForeignScan *) p)->fdw_private = list_make2(makeInteger(roles[k]),
-													  makeBoolean(sg->probe));
+		((ForeignScan *) p)->fdw_private = list_make3(makeInteger(roles[k]),
+													  makeBoolean(sg->probe),
+													  makeInteger(k));
 	foreach(lc, plan_children(p))
 		set_roles(*(Plan **) lfirst(lc), sg, roles);
 }
@@ -883,8 +938,8 @@ operate(Plan *p, Surgery *sg)
  * new rows; and for an outer join (unless matches_only), the expiring
  * unmatched rows of the preserved sides, NULL-padded.
  */
-PlannedStmt *
-pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only)
+static PlannedStmt *
+join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only, Index rti0, Index rti1)
 {
 	Surgery		sg;
 	CqJoin	   *j = jr->j;
@@ -892,6 +947,14 @@ pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only)
 	memset(&sg, 0, sizeof(sg));
 	sg.jr = jr;
 	sg.rtable = plan->rtable;
+	sg.rti[0] = rti0;
+	sg.rti[1] = rti1;
+	/* a self-join's sides are the plan's entries of the query's (the planner keeps them first) */
+	for (int k = 0; k < 2 && j->self; k++)
+		if (sg.rti[k] == 0 || sg.rti[k] > list_length(plan->rtable) ||
+			rt_fetch(sg.rti[k], plan->rtable)->relid != j->side[k].relid)
+			elog(ERROR, "the plan of continuous view \"%s\" does not read its stream twice",
+				 jr->cq->viewname);
 	sg.outer = (j->jointype != JOIN_INNER);
 	sg.roles[0][0] = ROLE_DELTA;
 	sg.roles[0][1] = ROLE_ALL;
@@ -909,6 +972,12 @@ pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only)
 			 jr->cq->viewname);
 	plan->planTree = operate(plan->planTree, &sg);
 	return plan;
+}
+
+PlannedStmt *
+pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only)
+{
+	return join_plan(jr, plan, matches_only, jr->j->side[0].rtindex, jr->j->side[1].rtindex);
 }
 
 /*
@@ -939,7 +1008,7 @@ pgs_join_pairs_plan(JoinRun *jr)
 	}
 	q->jointree = makeFromExpr(from, copyObject(j->cond));
 	q->hasSubLinks = checkExprHasSubLink(j->cond);
-	return pgs_join_plan(jr, pg_plan_query(q, NULL, 0, NULL), true);
+	return join_plan(jr, pg_plan_query(q, NULL, 0, NULL), true, 1, 2);
 }
 
 /* remember the rows of the preserved sides that matched */
@@ -990,9 +1059,10 @@ join_scan_begin(ForeignScanState *node, int role, void *join)
 	Assert(jr != NULL);
 	js->jr = jr;
 	js->role = role;
-	for (int k = 0; k < 2; k++)
-		if (jr->side[k].def->relid == relid)
-			js->side = &jr->side[k];
+	/* the side: as the plan's surgery marked it (a self-join's two read one stream) */
+	if (list_length(priv) >= 3 && intVal(lthird(priv)) >= 0 && intVal(lthird(priv)) < 2 &&
+		jr->side[intVal(lthird(priv))].def->relid == relid)
+		js->side = &jr->side[intVal(lthird(priv))];
 	if (js->side == NULL)
 		elog(ERROR, "stream \"%s\" is not a side of the join", get_rel_name(relid));
 	js->in_delta = (role == ROLE_DELTA);
@@ -1076,7 +1146,8 @@ join_scan_next(ForeignScanState *node)
 		if (row_is_late(js->jr, s, slot))
 			continue;
 		if (js->role == ROLE_EXPIRED &&
-			(!row_expires_now(js->jr, s, slot) || tid_matched(s, &slot->tts_tid)))
+			(tid_matched(s, &slot->tts_tid) ||
+			 !(row_expires_now(js->jr, s, slot) || never_matches(js->jr, s, slot))))
 			continue;
 		MemoryContextSwitchTo(old);
 		return slot;
@@ -1172,10 +1243,122 @@ evict_side(JoinRun *jr, JoinRunSide *s, HTAB *gone)
 }
 
 /*
- * After the batch's output: each side's state loses the rows that
- * expired, remembers which rows matched (preserved sides), and gains the
- * new rows that can still match. Counts the late rows.
+ * After the batch's output, one state (of side s): it loses the rows that
+ * expired, remembers which rows matched (of ms, its preserved side, if
+ * any), and gains the new rows that can still match. Counts the late
+ * rows. A self-join's one state is both sides': a row is kept unless it
+ * can match on neither, and of its preserved side it is marked matched
+ * when it was NULL-padded already (it could never match there).
  */
+static void
+end_state(JoinRun *jr, JoinRunSide *s, JoinRunSide *ms, int64 *rows_late)
+{
+	EState	   *estate = CreateExecutorState();
+	KeyedStore *vw = kstore_open(s->srel, 0, NULL, estate);
+	TupleDesc	sdesc = RelationGetDescr(s->srel);
+	TupleTableSlot *sslot = table_slot_create(s->srel, NULL);
+	TupleTableSlot *nslot = MakeSingleTupleTableSlot(sdesc, &TTSOpsVirtual);
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(s->desc, &TTSOpsVirtual);
+	HASHCTL		ctl;
+	HTAB	   *gone;
+	DeltaReader r;
+	int64		inserted = 0;
+	int64		evicted;
+
+	ctl.keysize = sizeof(ItemPointerData);
+	ctl.entrysize = sizeof(ItemPointerData);
+	ctl.hcxt = CurrentMemoryContext;
+	gone = hash_create("pg_stream evicted rows", 256, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	evicted = evict_side(jr, s, gone);
+
+	/* state rows that matched for the first time */
+	if (ms && ms->matched)
+	{
+		HASH_SEQ_STATUS hs;
+		ItemPointer tid;
+
+		hash_seq_init(&hs, ms->matched);
+		while ((tid = hash_seq_search(&hs)) != NULL)
+		{
+			bool		found;
+
+			if (tid_is_delta(tid))
+				continue;
+			(void) hash_search(gone, tid, HASH_FIND, &found);
+			if (found ||
+				!table_tuple_fetch_row_version(s->srel, tid, GetActiveSnapshot(), sslot))
+				continue;
+			slot_getallattrs(sslot);
+			if (DatumGetBool(sslot->tts_values[s->matched_col - 1]))
+				continue;
+			ExecClearTuple(nslot);
+			memcpy(nslot->tts_values, sslot->tts_values, sizeof(Datum) * sdesc->natts);
+			memcpy(nslot->tts_isnull, sslot->tts_isnull, sizeof(bool) * sdesc->natts);
+			nslot->tts_values[s->matched_col - 1] = BoolGetDatum(true);
+			ExecStoreVirtualTuple(nslot);
+			kstore_update_tid(vw, tid, nslot);
+		}
+	}
+
+	/* the new rows that can still match */
+	delta_open(&r, s->batch, s->desc, CurrentMemoryContext);
+	while (delta_next(&r, slot))
+	{
+		int64		expiry;
+		bool		expires;
+
+		if (row_is_late(jr, s, slot))
+		{
+			(*rows_late)++;
+			continue;
+		}
+		expires = state_expiry(jr, s, slot, &expiry);
+		if (expires && jr->has_evict && expiry <= jr->evict_wm)
+			continue;
+		/* a row that can match on no side of its state is not kept */
+		if (never_matches(jr, s, slot) &&
+			(!jr->j->self || never_matches(jr, &jr->side[1], slot)))
+			continue;
+		slot_getallattrs(slot);
+		ExecClearTuple(nslot);
+		for (int c = 0; c < sdesc->natts; c++)
+			nslot->tts_isnull[c] = true;
+		for (int i = 0; i < s->desc->natts; i++)
+		{
+			AttrNumber	c = s->statecol[i];
+
+			if (c == 0)
+				continue;
+			nslot->tts_values[c - 1] = slot->tts_values[i];
+			nslot->tts_isnull[c - 1] = slot->tts_isnull[i];
+		}
+		nslot->tts_values[s->expires_col - 1] = Int64GetDatum(expiry);
+		nslot->tts_isnull[s->expires_col - 1] = !expires;
+		nslot->tts_values[s->matched_col - 1] =
+			BoolGetDatum(ms && ms->matched &&
+						 (tid_matched(ms, &slot->tts_tid) || never_matches(jr, ms, slot)));
+		nslot->tts_isnull[s->matched_col - 1] = false;
+		ExecStoreVirtualTuple(nslot);
+		kstore_insert(vw, nslot);
+		ResetPerTupleExprContext(estate);
+		inserted++;
+	}
+	delta_close(&r);
+	s->stream->state_rows += inserted - evicted;
+
+	kstore_close(vw);
+	ExecDropSingleTupleTableSlot(sslot);
+	ExecDropSingleTupleTableSlot(nslot);
+	ExecDropSingleTupleTableSlot(slot);
+	FreeExecutorState(estate);
+	hash_destroy(gone);
+	elog(DEBUG2, "join state of stream \"%s\": %lld rows read, %lld evicted, %lld added",
+		 get_rel_name(s->def->relid), (long long) s->state_read,
+		 (long long) evicted, (long long) inserted);
+}
+
+/* after the batch's output: each state, then the sides' resources */
 void
 pgs_join_end(JoinRun *jr, int64 *rows_late)
 {
@@ -1184,116 +1367,24 @@ pgs_join_end(JoinRun *jr, int64 *rows_late)
 	Assert(jr != NULL && rows_late != NULL);
 	run->join = NULL;
 	run->join_scan = NULL;
+	if (jr->j->self)
+		end_state(jr, &jr->side[0], jr->side[1].def->preserved ? &jr->side[1] : &jr->side[0],
+				  rows_late);
+	else
+	{
+		end_state(jr, &jr->side[0], &jr->side[0], rows_late);
+		end_state(jr, &jr->side[1], &jr->side[1], rows_late);
+	}
 	for (int k = 0; k < 2; k++)
 	{
 		JoinRunSide *s = &jr->side[k];
-		EState	   *estate = CreateExecutorState();
-		KeyedStore *vw = kstore_open(s->srel, 0, NULL, estate);
-		TupleDesc	sdesc = RelationGetDescr(s->srel);
-		TupleTableSlot *sslot = table_slot_create(s->srel, NULL);
-		TupleTableSlot *nslot = MakeSingleTupleTableSlot(sdesc, &TTSOpsVirtual);
-		TupleTableSlot *slot = MakeSingleTupleTableSlot(s->desc, &TTSOpsVirtual);
-		HASHCTL		ctl;
-		HTAB	   *gone;
-		DeltaReader r;
-		int64		inserted = 0;
-		int64		evicted;
 
-		ctl.keysize = sizeof(ItemPointerData);
-		ctl.entrysize = sizeof(ItemPointerData);
-		ctl.hcxt = CurrentMemoryContext;
-		gone = hash_create("pg_stream evicted rows", 256, &ctl,
-						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		evicted = evict_side(jr, s, gone);
-
-		/* state rows that matched for the first time */
-		if (s->matched)
-		{
-			HASH_SEQ_STATUS hs;
-			ItemPointer tid;
-
-			hash_seq_init(&hs, s->matched);
-			while ((tid = hash_seq_search(&hs)) != NULL)
-			{
-				bool		found;
-
-				if (tid_is_delta(tid))
-					continue;
-				(void) hash_search(gone, tid, HASH_FIND, &found);
-				if (found ||
-					!table_tuple_fetch_row_version(s->srel, tid, GetActiveSnapshot(), sslot))
-					continue;
-				slot_getallattrs(sslot);
-				if (DatumGetBool(sslot->tts_values[s->matched_col - 1]))
-					continue;
-				ExecClearTuple(nslot);
-				memcpy(nslot->tts_values, sslot->tts_values, sizeof(Datum) * sdesc->natts);
-				memcpy(nslot->tts_isnull, sslot->tts_isnull, sizeof(bool) * sdesc->natts);
-				nslot->tts_values[s->matched_col - 1] = BoolGetDatum(true);
-				ExecStoreVirtualTuple(nslot);
-				kstore_update_tid(vw, tid, nslot);
-			}
-		}
-
-		/* the new rows that can still match */
-		delta_open(&r, s->batch, s->desc, CurrentMemoryContext);
-		while (delta_next(&r, slot))
-		{
-			bool		isnull = true;
-			Datum		ts = (Datum) 0;
-			int64		expiry;
-			bool		expires;
-
-			if (row_is_late(jr, s, slot))
-			{
-				(*rows_late)++;
-				continue;
-			}
-			if (s->def->ts_attno != 0)
-				ts = slot_getattr(slot, s->def->ts_attno, &isnull);
-			expires = row_expiry(s->def, ts, isnull, &expiry);
-			if (expires && jr->has_evict && expiry <= jr->evict_wm)
-				continue;
-			slot_getallattrs(slot);
-			ExecClearTuple(nslot);
-			for (int c = 0; c < sdesc->natts; c++)
-				nslot->tts_isnull[c] = true;
-			for (int i = 0; i < s->desc->natts; i++)
-			{
-				AttrNumber	c = s->statecol[i];
-
-				if (c == 0)
-					continue;
-				nslot->tts_values[c - 1] = slot->tts_values[i];
-				nslot->tts_isnull[c - 1] = slot->tts_isnull[i];
-			}
-			nslot->tts_values[s->expires_col - 1] = Int64GetDatum(expiry);
-			nslot->tts_isnull[s->expires_col - 1] = !expires;
-			nslot->tts_values[s->matched_col - 1] =
-				BoolGetDatum(tid_matched(s, &slot->tts_tid));
-			nslot->tts_isnull[s->matched_col - 1] = false;
-			ExecStoreVirtualTuple(nslot);
-			kstore_insert(vw, nslot);
-			ResetPerTupleExprContext(estate);
-			inserted++;
-		}
-		delta_close(&r);
-		s->stream->state_rows += inserted - evicted;
-
-		kstore_close(vw);
-		ExecDropSingleTupleTableSlot(sslot);
-		ExecDropSingleTupleTableSlot(nslot);
-		ExecDropSingleTupleTableSlot(slot);
-		FreeExecutorState(estate);
-		hash_destroy(gone);
 		if (s->matched)
 			hash_destroy(s->matched);
-		elog(DEBUG2, "join state of stream \"%s\": %lld rows read, %lld evicted, %lld added",
-			 get_rel_name(s->def->relid), (long long) s->state_read,
-			 (long long) evicted, (long long) inserted);
 		index_close(s->expidx, NoLock);
 		if (s->keyidx)
 			index_close(s->keyidx, NoLock);
 		table_close(s->srel, NoLock);
 	}
+	FreeExprContext(jr->econtext, true);
 }

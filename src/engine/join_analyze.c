@@ -39,6 +39,7 @@
 #include "commands/defrem.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "rewrite/rewriteManip.h"
 #include "utils/lsyscache.h"
@@ -52,6 +53,9 @@
 typedef struct Term
 {
 	int			side;
+	bool		free;			/* a column of the side without watermark */
+	AttrNumber	attno;			/* (then this one, of this type) */
+	Oid			typid;
 	bool		tumble;
 	int64		offset;
 	int64		size;
@@ -92,11 +96,45 @@ is_time_type(Oid typid)
 	return typid == TIMESTAMPTZOID || typid == TIMESTAMPOID;
 }
 
-static bool
-term_of(Query *q, CqJoin *j, Node *e, Term *t, int depth)
+/*
+ * The side a column of a stream belongs to, or -1: by the stream, or, in
+ * a self-join, by its range-table entry (the sides are one stream).
+ */
+static int
+column_side(Query *q, CqJoin *j, Node *e, AttrNumber *attno)
 {
 	Oid			relid;
+
+	if (j->self)
+	{
+		Var		   *v = (Var *) e;
+
+		if (!IsA(e, Var) || v->varlevelsup != 0 || v->varattno <= 0)
+			return -1;
+		*attno = v->varattno;
+		for (int k = 0; k < 2; k++)
+			if (v->varno == j->side[k].rtindex)
+				return k;
+		return -1;
+	}
+	if (!pgs_stream_column_of(q, e, &relid, attno))
+		return -1;
+	for (int k = 0; k < 2; k++)
+		if (j->side[k].relid == relid)
+			return k;
+	return -1;
+}
+
+/*
+ * An event time, shifted or windowed. free_side is the side without a
+ * watermark when only one side has one (else -1): any timestamp column of
+ * it is a term, marked free (only equal windows may bound it, below).
+ */
+static bool
+term_of(Query *q, CqJoin *j, Node *e, Term *t, int depth, int free_side)
+{
 	AttrNumber	attno;
+	int			k;
 
 	e = strip_relabel(e);
 	if (e == NULL || depth > 16)
@@ -111,16 +149,16 @@ term_of(Query *q, CqJoin *j, Node *e, Term *t, int depth)
 		if (name && strcmp(name, "+") == 0)
 		{
 			if (const_offset(lsecond(op->args), &c) &&
-				term_of(q, j, linitial(op->args), t, depth + 1) && !t->tumble)
+				term_of(q, j, linitial(op->args), t, depth + 1, free_side) && !t->tumble)
 				return !pg_add_s64_overflow(t->offset, c, &t->offset);
 			if (const_offset(linitial(op->args), &c) &&
-				term_of(q, j, lsecond(op->args), t, depth + 1) && !t->tumble)
+				term_of(q, j, lsecond(op->args), t, depth + 1, free_side) && !t->tumble)
 				return !pg_add_s64_overflow(t->offset, c, &t->offset);
 		}
 		else if (name && strcmp(name, "-") == 0)
 		{
 			if (const_offset(lsecond(op->args), &c) &&
-				term_of(q, j, linitial(op->args), t, depth + 1) && !t->tumble)
+				term_of(q, j, linitial(op->args), t, depth + 1, free_side) && !t->tumble)
 				return !pg_sub_s64_overflow(t->offset, c, &t->offset);
 		}
 		return false;
@@ -135,7 +173,7 @@ term_of(Query *q, CqJoin *j, Node *e, Term *t, int depth)
 			strcmp(get_func_name(f->funcid), "tumble") != 0 ||
 			list_length(f->args) < 2 ||
 			!const_offset(lsecond(f->args), &size) || size <= 0 ||
-			!term_of(q, j, linitial(f->args), t, depth + 1) ||
+			!term_of(q, j, linitial(f->args), t, depth + 1, free_side) ||
 			t->tumble || t->offset != 0)
 			return false;
 		t->tumble = true;
@@ -151,18 +189,19 @@ term_of(Query *q, CqJoin *j, Node *e, Term *t, int depth)
 		}
 		return true;
 	}
-	if (!pgs_stream_column_of(q, e, &relid, &attno))
+	k = column_side(q, j, e, &attno);
+	if (k < 0)
 		return false;
-	for (int k = 0; k < 2; k++)
+	memset(t, 0, sizeof(Term));
+	t->side = k;
+	t->attno = attno;
+	t->typid = exprType(e);
+	if (k == free_side)
 	{
-		if (j->side[k].relid == relid && j->side[k].ts_attno == attno)
-		{
-			memset(t, 0, sizeof(Term));
-			t->side = k;
-			return true;
-		}
+		t->free = true;
+		return is_time_type(exprType(e));
 	}
-	return false;
+	return j->side[k].ts_attno == attno;
 }
 
 static void
@@ -183,7 +222,7 @@ add_bound(CqJoinSide *s, bool tumble, int64 offset, int64 size, int64 origin)
  * the equality of their tumbling windows of the same size.
  */
 static void
-bounds_from(Query *q, CqJoin *j, Node *clause)
+bounds_from(Query *q, CqJoin *j, Node *clause, int free_side)
 {
 	OpExpr	   *op;
 	char	   *name;
@@ -203,19 +242,39 @@ bounds_from(Query *q, CqJoin *j, Node *clause)
 	le = (strcmp(name, "<") == 0 || strcmp(name, "<=") == 0 || strcmp(name, "=") == 0);
 	ge = (strcmp(name, ">") == 0 || strcmp(name, ">=") == 0 || strcmp(name, "=") == 0);
 	if ((!le && !ge) ||
-		!term_of(q, j, linitial(op->args), &l, 0) ||
-		!term_of(q, j, lsecond(op->args), &r, 0) || l.side == r.side)
+		!term_of(q, j, linitial(op->args), &l, 0, free_side) ||
+		!term_of(q, j, lsecond(op->args), &r, 0, free_side) || l.side == r.side)
 		return;
 	if (l.tumble || r.tumble)
 	{
 		/* tumble(a.ts, s) = tumble(b.ts, s): each row until its window ends */
 		if (l.tumble && r.tumble && le && ge && l.size == r.size && l.origin == r.origin)
 		{
+			if (l.free || r.free)
+			{
+				/*
+				 * Only one side has a watermark (Spark's rule): the windows
+				 * are equal, so the other side's rows of a window at or
+				 * before the watermark can meet only late rows; its column
+				 * in the window becomes its event time, late against the
+				 * same watermark. One column, whichever conjunct names it.
+				 */
+				Term	   *f = l.free ? &l : &r;
+				CqJoinSide *s = &j->side[f->side];
+
+				if (s->ts_attno != 0 && s->ts_attno != f->attno)
+					return;
+				s->ts_attno = f->attno;
+				s->ts_typid = f->typid;
+				j->window_wm = true;
+			}
 			add_bound(&j->side[0], true, 0, l.size, l.origin);
 			add_bound(&j->side[1], true, 0, l.size, l.origin);
 		}
 		return;
 	}
+	if (l.free || r.free)
+		return;
 
 	/*
 	 * l.ts + l.off <= r.ts + r.off: a row of r's side matches later rows of
@@ -239,17 +298,17 @@ bounds_from(Query *q, CqJoin *j, Node *clause)
 
 /* each conjunct of an AND (a BETWEEN is one, nested) */
 static void
-bounds_from_conjuncts(Query *q, CqJoin *j, Node *clause)
+bounds_from_conjuncts(Query *q, CqJoin *j, Node *clause, int free_side)
 {
 	if (is_andclause(clause))
 	{
 		ListCell   *lc;
 
 		foreach(lc, ((BoolExpr *) clause)->args)
-			bounds_from_conjuncts(q, j, lfirst(lc));
+			bounds_from_conjuncts(q, j, lfirst(lc), free_side);
 	}
 	else
-		bounds_from(q, j, clause);
+		bounds_from(q, j, clause, free_side);
 }
 
 /*
@@ -274,6 +333,19 @@ side_column(Query *q, CqJoin *j, Node *e, int *side, Var **var)
 	rte = rt_fetch(v->varno, q->rtable);
 	if (rte->rtekind != RTE_RELATION)
 		return false;
+	if (j->self)
+	{
+		for (int k = 0; k < 2; k++)
+		{
+			if (v->varno == j->side[k].rtindex)
+			{
+				*side = k;
+				*var = v;
+				return true;
+			}
+		}
+		return false;
+	}
 	foreach(lc, q->rtable)
 	{
 		RangeTblEntry *other = lfirst(lc);
@@ -395,6 +467,13 @@ sides_in(Query *q, CqJoin *j, Node *node)
 		RangeTblEntry *rte = rt_fetch(((RangeTblRef *) node)->rtindex, q->rtable);
 		List	   *streams = NIL;
 
+		if (j->self)
+		{
+			for (int k = 0; k < 2; k++)
+				if (((RangeTblRef *) node)->rtindex == j->side[k].rtindex)
+					mask |= (1 << k);
+			return mask;
+		}
 		if (rte->rtekind == RTE_RELATION)
 			streams = list_make1_oid(rte->relid);
 		else if (rte->rtekind == RTE_SUBQUERY)
@@ -477,7 +556,81 @@ pgs_join_allows_nullable(Query *query, JoinExpr *j)
 	Index		l = direct_stream(query, j->larg);
 	Index		r = direct_stream(query, j->rarg);
 
-	return l && r && rt_fetch(l, query->rtable)->relid != rt_fetch(r, query->rtable)->relid;
+	return l && r && l != r;
+}
+
+/*
+ * The conjuncts of a condition on side k alone: its Vars, of the
+ * stream's own range-table entry, and nothing volatile or nested. A row
+ * of the side for which one is false (or NULL) cannot satisfy the whole.
+ */
+typedef struct OwnCheck
+{
+	Index		rtindex;
+	bool		ok;
+	bool		vars;
+} OwnCheck;
+
+static bool
+own_walker(Node *node, OwnCheck *c)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *v = (Var *) node;
+
+		if (v->varlevelsup != 0 || v->varno != c->rtindex || v->varattno <= 0)
+			c->ok = false;
+		c->vars = true;
+		return !c->ok;
+	}
+	if (IsA(node, SubLink) || IsA(node, Param) || IsA(node, Aggref) ||
+		IsA(node, GroupingFunc) || IsA(node, WindowFunc) || IsA(node, PlaceHolderVar))
+	{
+		c->ok = false;
+		return true;
+	}
+	return expression_tree_walker(node, own_walker, c);
+}
+
+static void
+own_conjuncts(Query *q, CqJoinSide *s, List *conds)
+{
+	ListCell   *lc;
+
+	if (s->rtindex == 0 || rt_fetch(s->rtindex, q->rtable)->rtekind != RTE_RELATION)
+		return;
+	foreach(lc, conds)
+	{
+		Node	   *c = lfirst(lc);
+		OwnCheck	oc = {s->rtindex, true, false};
+
+		(void) own_walker(c, &oc);
+		if (oc.ok && oc.vars && !contain_volatile_functions(c))
+			s->own = lappend(s->own, copyObject(c));
+	}
+}
+
+/* the only entry of the range table that reads stream relid, or 0 */
+static Index
+only_entry(Query *q, Oid relid)
+{
+	Index		found = 0;
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_RELATION && rte->relid == relid)
+		{
+			if (found)
+				return 0;
+			found = foreach_current_index(lc) + 1;
+		}
+	}
+	return found;
 }
 
 static const char *
@@ -506,13 +659,16 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 	ListCell   *lc;
 	bool		outer;
 	bool		bounded;
+	int			free_side = -1;
 
+	/* a self-join: one stream, read twice; its sides are its two entries */
+	j->self = (list_length(streams) == 1);
 	for (int k = 0; k < 2; k++)
 	{
 		CqJoinSide *s = &j->side[k];
 
 		/* event time counts where the view has a watermark on it */
-		s->relid = list_nth_oid(streams, k);
+		s->relid = list_nth_oid(streams, j->self ? 0 : k);
 		foreach(lc, wm_streams)
 		{
 			CqTime	   *t = lfirst(lc);
@@ -526,6 +682,23 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 		}
 	}
 
+	if (j->self)
+	{
+		int			n = 0;
+
+		foreach(lc, query->rtable)
+		{
+			RangeTblEntry *rte = lfirst(lc);
+
+			if (rte->rtekind == RTE_RELATION && rte->relid == j->side[0].relid && n++ < 2)
+				j->side[n - 1].rtindex = foreach_current_index(lc) + 1;
+		}
+		if (n != 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a stream joined with itself must be read twice in the view's own FROM"),
+					 errhint("Write both references in FROM, for example: FROM s a JOIN s b ON a.k = b.k AND b.ts BETWEEN a.ts AND a.ts + interval '1 minute'.")));
+	}
 	meet = meeting_node(query, j, (Node *) query->jointree, &conds);
 	j->jointype = JOIN_INNER;
 	if (IsA(meet, JoinExpr))
@@ -574,6 +747,12 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 				break;
 		}
 	}
+	if (j->self && j->jointype == JOIN_FULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a FULL JOIN of a stream with itself is not supported"),
+				 errdetail("The two sides of a self-join share one state, which can tell whether a row matched on one side only."),
+				 errhint("Use a LEFT JOIN, or a UNION ALL of a LEFT and a RIGHT JOIN's unmatched rows in two views.")));
 	j->side[0].preserved = (j->jointype == JOIN_LEFT || j->jointype == JOIN_FULL);
 	j->side[1].preserved = (j->jointype == JOIN_RIGHT || j->jointype == JOIN_FULL);
 	outer = (j->jointype != JOIN_INNER);
@@ -586,12 +765,33 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 	foreach(lc, matching)
 		keys_from_conjuncts(query, j, lfirst(lc));
 
-	/* bounds hold only where both sides have a watermark */
-	if (j->side[0].watermarked && j->side[1].watermarked)
+	/*
+	 * What a side's row alone must satisfy to match: a row that fails it
+	 * never matches (of a preserved side, it is NULL-padded at once).
+	 */
+	for (int k = 0; k < 2; k++)
+	{
+		CqJoinSide *s = &j->side[k];
+
+		if (s->rtindex == 0 && !j->self)
+			s->rtindex = only_entry(query, s->relid);
+		own_conjuncts(query, s, matching);
+	}
+
+	/*
+	 * Bounds hold only where both sides have a watermark; or where one has
+	 * and the sides' windows are equal, which bounds the other too.
+	 */
+	if (j->side[0].watermarked != j->side[1].watermarked)
+		free_side = j->side[0].watermarked ? 1 : 0;
+	if ((j->side[0].watermarked && j->side[1].watermarked) || free_side >= 0)
 	{
 		foreach(lc, conds)
-			bounds_from_conjuncts(query, j, lfirst(lc));
+			bounds_from_conjuncts(query, j, lfirst(lc), free_side);
 	}
+	/* a self-join's sides share one state: a row stays while either side needs it */
+	if (j->self && (j->side[0].bounds == NIL || j->side[1].bounds == NIL))
+		j->side[0].bounds = j->side[1].bounds = NIL;
 	bounded = (j->side[0].bounds != NIL && j->side[1].bounds != NIL);
 	if (outer && !bounded)
 		ereport(ERROR,
@@ -599,7 +799,8 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 				 errmsg("a %s of two streams needs a watermark on both streams and a time bound in its condition",
 						join_name(j->jointype)),
 				 errdetail("%s",
-						   !(j->side[0].watermarked && j->side[1].watermarked) ?
+						   !(j->side[0].watermarked || j->side[1].watermarked) ||
+						   (free_side >= 0 && !j->window_wm) ?
 						   "A NULL-padded row is written once no match can come any more, which only the watermarks of both streams can tell; a stream this view joins has no event time with a watermark." :
 						   "A NULL-padded row is written once no match can come any more: the condition must bound each side's event time by the other's."),
 				 errhint("Declare event time and a watermark on both streams (OPTIONS (event_time 'ts', watermark '10 minutes')) and bound the join in time, for example: ON c.ad_id = i.ad_id AND c.ts BETWEEN i.ts AND i.ts + interval '1 hour'.")));
@@ -615,6 +816,13 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 			s->lag = Min(s->lag, b->tumble ? b->size : b->offset);
 		}
 		s->lag = Max(s->lag, 0);
+	}
+	if (j->self)
+		j->side[0].lag = j->side[1].lag = Max(j->side[0].lag, j->side[1].lag);
+	for (int k = 0; k < 2 && !(j->self && k == 1); k++)
+	{
+		CqJoinSide *s = &j->side[k];
+
 		if (s->bounds == NIL && for_create)
 			ereport(NOTICE,
 					(errmsg("the rows of stream \"%s\" are kept as join state forever",

@@ -1,0 +1,234 @@
+-- Joins of more shapes: a stream joined with itself (inner, left, right),
+-- Spark's rule of equal windows where only one side has a watermark, and
+-- outer-join rows that can never match (NULL-padded at once, not kept).
+SET timezone = 'UTC';
+
+-- The view against its query as a batch over the logged input: each
+-- stream's name replaced by its log's (pairs of names), the batch's rows
+-- filtered by rows_where (the outer rows not yet NULL-padded are left out).
+CREATE FUNCTION nj_matches(v regclass, rows_where text, VARIADIC names text[])
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+	q text := rtrim(pg_get_viewdef(v), ';');
+	batch text;
+	missing bigint;
+	extra bigint;
+BEGIN
+	FOR i IN 1 .. array_length(names, 1) BY 2 LOOP
+		q := replace(q, names[i], names[i + 1]);
+	END LOOP;
+	batch := format('SELECT * FROM (%s) b WHERE %s', q, rows_where);
+	EXECUTE format('SELECT count(*) FROM ((%s) EXCEPT ALL (SELECT * FROM %s)) x', batch, v)
+		INTO missing;
+	EXECUTE format('SELECT count(*) FROM ((SELECT * FROM %s) EXCEPT ALL (%s)) x', v, batch)
+		INTO extra;
+	IF missing <> 0 OR extra <> 0 THEN
+		RAISE NOTICE 'view % differs from its batch query: % rows missing, % extra',
+			v, missing, extra;
+	END IF;
+	RETURN missing = 0 AND extra = 0;
+END $$;
+CREATE VIEW nj_state AS
+	SELECT name, watermark, rows_late, state_rows, state_rows_by_stream
+	FROM stream.queries WHERE name::text LIKE 'nj\_%' ORDER BY name::text;
+
+--
+-- A self-join: each event with the events of its key in the 10 minutes
+-- after it (a sequence pattern). One stream, a 1-minute watermark; the
+-- two sides share one state, whose rows leave when neither side needs
+-- them: a row as "a" can meet later rows up to ts + 10 min, as "b" rows
+-- up to its own ts, so it stays until ts + 10 min.
+--
+CREATE FOREIGN TABLE nj_ev (k int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE TABLE nj_ev_log (k int, ts timestamptz);
+CREATE MATERIALIZED VIEW nj_self WITH (trigger = 'manual') AS
+	SELECT a.k, a.ts AS ats, b.ts AS bts
+	FROM nj_ev a JOIN nj_ev b ON b.k = a.k AND b.ts > a.ts AND b.ts <= a.ts + interval '10 minutes';
+CREATE MATERIALIZED VIEW nj_self_left WITH (trigger = 'manual') AS
+	SELECT a.k, a.ts AS ats, b.ts AS bts
+	FROM nj_ev a LEFT JOIN nj_ev b ON b.k = a.k AND b.ts > a.ts AND b.ts <= a.ts + interval '10 minutes';
+-- the same, preserved on the right: each event with the events before it
+CREATE MATERIALIZED VIEW nj_self_right WITH (trigger = 'manual') AS
+	SELECT b.k, a.ts AS ats, b.ts AS bts
+	FROM nj_ev a RIGHT JOIN nj_ev b ON b.k = a.k AND b.ts > a.ts AND b.ts <= a.ts + interval '10 minutes';
+-- and a part of the condition on the preserved side alone: a row of key 2
+-- never meets a later one, so it is NULL-padded in the batch it comes
+-- in; it stays in the state as "b", marked done as "a"
+CREATE MATERIALIZED VIEW nj_self_left2 WITH (trigger = 'manual') AS
+	SELECT a.k, a.ts AS ats, b.ts AS bts
+	FROM nj_ev a LEFT JOIN nj_ev b ON b.k = a.k AND a.k <> 2 AND b.ts > a.ts AND b.ts <= a.ts + interval '10 minutes';
+-- one state table for the stream, not two
+SELECT count(*) AS self_state_tables FROM stream.positions
+WHERE view = 'nj_self'::regclass AND join_state IS NOT NULL;
+CREATE FUNCTION nj_refresh_self() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	REFRESH MATERIALIZED VIEW nj_self;
+	REFRESH MATERIALIZED VIEW nj_self_left;
+	REFRESH MATERIALIZED VIEW nj_self_right;
+	REFRESH MATERIALIZED VIEW nj_self_left2;
+END $$;
+
+-- Batch 1: 12:00 and 12:05 of key 1 pair (once: 12:05 -> 12:00 is not
+-- "after"); key 2 alone. Watermark after: 12:05 - 1 min = 12:04.
+INSERT INTO nj_ev_log VALUES (1, '2026-01-01 12:00'), (1, '2026-01-01 12:05'), (2, '2026-01-01 12:01');
+INSERT INTO nj_ev SELECT * FROM nj_ev_log;
+SELECT nj_refresh_self();
+SELECT * FROM nj_self ORDER BY 1, 2, 3;
+SELECT * FROM nj_self_left WHERE bts IS NULL;	-- nothing before its time
+SELECT * FROM nj_self_right WHERE ats IS NULL;
+SELECT * FROM nj_self_left2 WHERE bts IS NULL;	-- key 2 at once
+SELECT * FROM nj_state;
+
+-- Batch 2: 12:12 pairs with 12:05 (7 min) but not 12:00 (12 min); the
+-- watermark moves to 12:19: the rows of 12:00, 12:01 and 12:05 leave
+-- (expiry 12:10, 12:11, 12:15). In the left join, (2, 12:01) never met a
+-- later row: NULL-padded now; in the right join (as b) 12:00 and 12:01
+-- never met an earlier one.
+INSERT INTO nj_ev_log VALUES (1, '2026-01-01 12:12'), (2, '2026-01-01 12:20');
+INSERT INTO nj_ev SELECT * FROM nj_ev_log WHERE ts >= '2026-01-01 12:12';
+SELECT nj_refresh_self();
+SELECT * FROM nj_self ORDER BY 1, 2, 3;
+SELECT * FROM nj_self_left WHERE bts IS NULL ORDER BY 2;
+SELECT * FROM nj_self_right WHERE ats IS NULL ORDER BY 3;
+SELECT * FROM nj_state;
+
+-- Batch 3: (1, 12:15) is late (at or before 12:19): dropped, counted,
+-- kept out of the log. 12:21 pairs with 12:12; (3, 12:40) moves the
+-- watermark to 12:39: every row but 12:40 leaves; 12:20 and 12:21 never
+-- met a later row (left join), 12:20 never an earlier one (right join).
+INSERT INTO nj_ev VALUES (1, '2026-01-01 12:15');
+INSERT INTO nj_ev_log VALUES (1, '2026-01-01 12:21'), (3, '2026-01-01 12:40');
+INSERT INTO nj_ev SELECT * FROM nj_ev_log WHERE ts >= '2026-01-01 12:21';
+SELECT nj_refresh_self();
+SELECT * FROM nj_self ORDER BY 1, 2, 3;
+SELECT * FROM nj_self_left ORDER BY 2, 3;
+SELECT * FROM nj_self_right ORDER BY 3, 2;
+SELECT * FROM nj_self_left2 ORDER BY 2, 3;
+SELECT * FROM nj_state;
+-- each equals its batch query; the outer ones but for the row of 12:40,
+-- whose time to be NULL-padded has not come
+SELECT nj_matches('nj_self', 'true', 'nj_ev', 'nj_ev_log') AS self_ok,
+	nj_matches('nj_self_left', $$ats < '2026-01-01 12:40'$$, 'nj_ev', 'nj_ev_log') AS self_left_ok,
+	nj_matches('nj_self_right', $$bts < '2026-01-01 12:40'$$, 'nj_ev', 'nj_ev_log') AS self_right_ok,
+	nj_matches('nj_self_left2', $$ats < '2026-01-01 12:40'$$, 'nj_ev', 'nj_ev_log') AS self_left2_ok;
+
+-- what stays refused: a FULL self-join, a self-join through a subquery,
+-- three streams
+CREATE MATERIALIZED VIEW nj_bad AS
+	SELECT a.k FROM nj_ev a FULL JOIN nj_ev b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '1 minute';
+CREATE MATERIALIZED VIEW nj_bad AS
+	SELECT a.k FROM nj_ev a JOIN (SELECT * FROM nj_ev WHERE k > 0) b ON b.k = a.k;
+CREATE MATERIALIZED VIEW nj_bad AS
+	SELECT a.k FROM nj_ev a JOIN nj_ev b ON b.k = a.k JOIN nj_ev c ON c.k = a.k;
+
+--
+-- Spark's rule: two streams equi-joined on their windows where only one
+-- side has a watermark. The watermark (bids', 1 minute) bounds both:
+-- auctions' rows leave when their window ends, and its late rows are
+-- dropped too.
+--
+CREATE FOREIGN TABLE nj_bids (k int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE FOREIGN TABLE nj_auct (k int, ts timestamptz) SERVER stream;
+CREATE TABLE nj_bids_log (k int, ts timestamptz);
+CREATE TABLE nj_auct_log (k int, ts timestamptz);
+CREATE MATERIALIZED VIEW nj_win WITH (trigger = 'manual') AS
+	SELECT b.k, stream.tumble(b.ts, '10 minutes') AS w, b.ts AS bts, a.ts AS ats
+	FROM nj_bids b JOIN nj_auct a
+	ON a.k = b.k AND stream.tumble(a.ts, '10 minutes') = stream.tumble(b.ts, '10 minutes');
+-- an outer join is allowed too (its NULL-padded rows need the bound)
+CREATE MATERIALIZED VIEW nj_win_left WITH (trigger = 'manual') AS
+	SELECT b.k, b.ts AS bts, a.ts AS ats
+	FROM nj_bids b LEFT JOIN nj_auct a
+	ON a.k = b.k AND stream.tumble(a.ts, '10 minutes') = stream.tumble(b.ts, '10 minutes');
+CREATE FUNCTION nj_refresh_win() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	REFRESH MATERIALIZED VIEW nj_win;
+	REFRESH MATERIALIZED VIEW nj_win_left;
+END $$;
+
+-- Batch 1: key 1 meets in 12:00 - 12:10; key 2's auction is in the next
+-- window. Watermark after: 12:05 - 1 min = 12:04.
+INSERT INTO nj_bids_log VALUES (1, '2026-01-01 12:01'), (2, '2026-01-01 12:05');
+INSERT INTO nj_auct_log VALUES (1, '2026-01-01 12:09'), (2, '2026-01-01 12:11');
+INSERT INTO nj_bids SELECT * FROM nj_bids_log;
+INSERT INTO nj_auct SELECT * FROM nj_auct_log;
+SELECT nj_refresh_win();
+SELECT * FROM nj_win ORDER BY 1, 3, 4;
+SELECT * FROM nj_state WHERE name::text LIKE 'nj\_win%';
+
+-- Batch 2: the auction (1, 12:03) is late (at or before 12:04, by the
+-- bids' watermark): dropped and counted, it would have met bid 1. Key 3
+-- meets in 12:10 - 12:20. Watermark after 12:14: the rows of 12:00 -
+-- 12:10 leave, of both streams; bid 2 never met: NULL-padded now.
+INSERT INTO nj_auct VALUES (1, '2026-01-01 12:03');
+INSERT INTO nj_bids_log VALUES (3, '2026-01-01 12:15');
+INSERT INTO nj_auct_log VALUES (3, '2026-01-01 12:12');
+INSERT INTO nj_bids SELECT * FROM nj_bids_log WHERE k = 3;
+INSERT INTO nj_auct SELECT * FROM nj_auct_log WHERE k = 3;
+SELECT nj_refresh_win();
+SELECT * FROM nj_win ORDER BY 1, 3, 4;
+SELECT * FROM nj_win_left WHERE ats IS NULL;
+SELECT * FROM nj_state WHERE name::text LIKE 'nj\_win%';
+
+-- Batch 3: the watermark moves to 12:30: the window 12:10 - 12:20 ends,
+-- both streams' states empty but for the new bid.
+INSERT INTO nj_bids_log VALUES (4, '2026-01-01 12:31');
+INSERT INTO nj_bids SELECT * FROM nj_bids_log WHERE k = 4;
+SELECT nj_refresh_win();
+SELECT * FROM nj_win_left ORDER BY 2;
+SELECT * FROM nj_state WHERE name::text LIKE 'nj\_win%';
+SELECT nj_matches('nj_win', 'true', 'nj_bids', 'nj_bids_log', 'nj_auct', 'nj_auct_log') AS win_ok,
+	nj_matches('nj_win_left', $$bts < '2026-01-01 12:30'$$,
+			   'nj_bids', 'nj_bids_log', 'nj_auct', 'nj_auct_log') AS win_left_ok;
+-- without equal windows one watermark still bounds nothing
+CREATE MATERIALIZED VIEW nj_bad AS
+	SELECT b.k FROM nj_bids b LEFT JOIN nj_auct a ON a.k = b.k AND a.ts BETWEEN b.ts AND b.ts + interval '1 minute';
+
+--
+-- An outer-join row that can never match: the condition's part on the
+-- preserved side alone (o.kind = 'x') is false. It comes out NULL-padded
+-- in the batch it arrives in and is not kept; a payment that fails the
+-- part on its side alone (p.amount > 0) is not kept either.
+--
+CREATE FOREIGN TABLE nj_ord (k int, kind text, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE FOREIGN TABLE nj_pay (k int, amount int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE TABLE nj_ord_log (k int, kind text, ts timestamptz);
+CREATE TABLE nj_pay_log (k int, amount int, ts timestamptz);
+CREATE MATERIALIZED VIEW nj_never WITH (trigger = 'manual') AS
+	SELECT o.k, o.kind, o.ts AS ots, p.amount, p.ts AS pts
+	FROM nj_ord o LEFT JOIN nj_pay p
+	ON p.k = o.k AND o.kind = 'x' AND p.amount > 0 AND p.ts BETWEEN o.ts AND o.ts + interval '10 minutes';
+
+-- Batch 1: order 1 (kind y) is out at once, NULL-padded, though its time
+-- (12:10) is far ahead of the watermark (11:59); order 2 matches the
+-- payment of 5, not the one of 0. Kept: order 2, the payments of 5 and
+-- 7 (this one meets nothing, but only as a pair: it passes p.amount > 0).
+INSERT INTO nj_ord_log VALUES (1, 'y', '2026-01-01 12:00'), (2, 'x', '2026-01-01 12:00');
+INSERT INTO nj_pay_log VALUES (2, 0, '2026-01-01 12:01'), (2, 5, '2026-01-01 12:02'), (1, 7, '2026-01-01 12:02');
+INSERT INTO nj_ord SELECT * FROM nj_ord_log;
+INSERT INTO nj_pay SELECT * FROM nj_pay_log;
+REFRESH MATERIALIZED VIEW nj_never;
+SELECT * FROM nj_never ORDER BY 1, 5;
+SELECT * FROM nj_state WHERE name = 'nj_never'::regclass;
+
+-- Batch 2: order 3 (x) waits; the watermark moves to 12:29: order 2
+-- (matched) and the payments leave.
+INSERT INTO nj_ord_log VALUES (3, 'x', '2026-01-01 12:30');
+INSERT INTO nj_pay_log VALUES (9, 1, '2026-01-01 12:30');
+INSERT INTO nj_ord SELECT * FROM nj_ord_log WHERE k = 3;
+INSERT INTO nj_pay SELECT * FROM nj_pay_log WHERE k = 9;
+REFRESH MATERIALIZED VIEW nj_never;
+SELECT * FROM nj_never ORDER BY 1, 5;
+SELECT * FROM nj_state WHERE name = 'nj_never'::regclass;
+SELECT nj_matches('nj_never', $$pts IS NOT NULL OR kind <> 'x' OR ots + interval '10 minutes' <= '2026-01-01 12:29'$$,
+				  'nj_ord', 'nj_ord_log', 'nj_pay', 'nj_pay_log') AS never_ok;
+
+DROP MATERIALIZED VIEW nj_self, nj_self_left, nj_self_right, nj_self_left2, nj_win, nj_win_left, nj_never;
+DROP FUNCTION nj_refresh_self(), nj_refresh_win(), nj_matches(regclass, text, text[]);
+DROP VIEW nj_state;
+DROP FOREIGN TABLE nj_ev, nj_bids, nj_auct, nj_ord, nj_pay;
+DROP TABLE nj_ev_log, nj_bids_log, nj_auct_log, nj_ord_log, nj_pay_log;

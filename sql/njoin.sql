@@ -227,8 +227,99 @@ SELECT * FROM nj_state WHERE name = 'nj_never'::regclass;
 SELECT nj_matches('nj_never', $$pts IS NOT NULL OR kind <> 'x' OR ots + interval '10 minutes' <= '2026-01-01 12:29'$$,
 				  'nj_ord', 'nj_ord_log', 'nj_pay', 'nj_pay_log') AS never_ok;
 
-DROP MATERIALIZED VIEW nj_self, nj_self_left, nj_self_right, nj_self_left2, nj_win, nj_win_left, nj_never;
-DROP FUNCTION nj_refresh_self(), nj_refresh_win(), nj_matches(regclass, text, text[]);
+--
+-- Three streams, inner: a view, a cart within 10 minutes of it, a buy
+-- within 10 minutes of the cart; 1-minute watermarks. The bounds of the
+-- pairs chain: a view's row can still meet carts up to ts + 10 min and,
+-- through a cart, buys up to ts + 20 min; a cart's, views up to its own
+-- time and buys up to ts + 10; a buy's, nothing after its own time.
+--
+CREATE FOREIGN TABLE nj_v (k int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE FOREIGN TABLE nj_c (k int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE FOREIGN TABLE nj_p (k int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE TABLE nj_v_log (k int, ts timestamptz);
+CREATE TABLE nj_c_log (k int, ts timestamptz);
+CREATE TABLE nj_p_log (k int, ts timestamptz);
+CREATE MATERIALIZED VIEW nj_three WITH (trigger = 'manual') AS
+	SELECT v.k, v.ts AS vts, c.ts AS cts, p.ts AS pts
+	FROM nj_v v JOIN nj_c c ON c.k = v.k AND c.ts BETWEEN v.ts AND v.ts + interval '10 minutes'
+	JOIN nj_p p ON p.k = c.k AND p.ts BETWEEN c.ts AND c.ts + interval '10 minutes';
+-- the same as a comma join, and with a table and a filter
+CREATE TABLE nj_names (k int PRIMARY KEY, name text);
+INSERT INTO nj_names VALUES (1, 'one'), (2, 'two'), (3, 'three'), (4, 'four');
+CREATE MATERIALIZED VIEW nj_three_comma WITH (trigger = 'manual') AS
+	SELECT n.name, v.ts AS vts, p.ts AS pts
+	FROM nj_p p, nj_names n, nj_v v, nj_c c
+	WHERE c.k = v.k AND p.k = c.k AND n.k = v.k AND n.name <> 'four'
+	AND c.ts BETWEEN v.ts AND v.ts + interval '10 minutes'
+	AND p.ts BETWEEN c.ts AND c.ts + interval '10 minutes';
+CREATE FUNCTION nj_refresh_three() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	REFRESH MATERIALIZED VIEW nj_three;
+	REFRESH MATERIALIZED VIEW nj_three_comma;
+END $$;
+
+-- Batch 1: key 1's view, cart and buy come together (one joined row, from
+-- the copy of the buy); key 2 has only a view. Watermark: 12:00 - 1 min.
+INSERT INTO nj_v_log VALUES (1, '2026-01-01 12:00'), (2, '2026-01-01 12:00');
+INSERT INTO nj_c_log VALUES (1, '2026-01-01 12:05');
+INSERT INTO nj_p_log VALUES (1, '2026-01-01 12:12');
+INSERT INTO nj_v SELECT * FROM nj_v_log;
+INSERT INTO nj_c SELECT * FROM nj_c_log;
+INSERT INTO nj_p SELECT * FROM nj_p_log;
+SELECT nj_refresh_three();
+SELECT * FROM nj_three ORDER BY 1, 2, 3, 4;
+SELECT * FROM nj_state WHERE name::text LIKE 'nj\_three%';
+
+-- Batch 2: key 2's cart and buy meet its view of batch 1 (state x new x
+-- new); view 3 comes. Watermark: min(12:20, 12:08, 12:15) - 1 min = 12:07:
+-- nothing expires yet (views at 12:20, cart 1 at 12:15, buy 1 at 12:12).
+INSERT INTO nj_v_log VALUES (3, '2026-01-01 12:20');
+INSERT INTO nj_c_log VALUES (2, '2026-01-01 12:08');
+INSERT INTO nj_p_log VALUES (2, '2026-01-01 12:15');
+INSERT INTO nj_v SELECT * FROM nj_v_log WHERE k = 3;
+INSERT INTO nj_c SELECT * FROM nj_c_log WHERE k = 2;
+INSERT INTO nj_p SELECT * FROM nj_p_log WHERE k = 2;
+SELECT nj_refresh_three();
+SELECT * FROM nj_three ORDER BY 1, 2, 3, 4;
+SELECT * FROM nj_state WHERE name::text LIKE 'nj\_three%';
+
+-- Batch 3: the cart (2, 12:06) is late (at or before 12:07): dropped and
+-- counted (it would have joined view 2 and buy 2). Key 3's buy is 11
+-- minutes after its cart: no row. Key 4 joins. Watermark 12:39: views 1
+-- and 2 (12:20), carts 1 and 2 (12:15, 12:18), buys 1 and 2 leave; cart
+-- 3 and buy 3 expire at once (12:35, 12:36) and are not kept; view 3
+-- stays until 12:40.
+INSERT INTO nj_c VALUES (2, '2026-01-01 12:06');
+INSERT INTO nj_v_log VALUES (4, '2026-01-01 12:40');
+INSERT INTO nj_c_log VALUES (3, '2026-01-01 12:25'), (4, '2026-01-01 12:41');
+INSERT INTO nj_p_log VALUES (3, '2026-01-01 12:36'), (4, '2026-01-01 12:42');
+INSERT INTO nj_v SELECT * FROM nj_v_log WHERE k = 4;
+INSERT INTO nj_c SELECT * FROM nj_c_log WHERE k >= 3;
+INSERT INTO nj_p SELECT * FROM nj_p_log WHERE k >= 3;
+SELECT nj_refresh_three();
+SELECT * FROM nj_three ORDER BY 1, 2, 3, 4;
+SELECT * FROM nj_three_comma ORDER BY 1, 2, 3;
+SELECT * FROM nj_state WHERE name::text LIKE 'nj\_three%';
+SELECT nj_matches('nj_three', 'true', 'nj_v', 'nj_v_log', 'nj_c', 'nj_c_log', 'nj_p', 'nj_p_log') AS three_ok,
+	nj_matches('nj_three_comma', 'true', 'nj_v', 'nj_v_log', 'nj_c', 'nj_c_log', 'nj_p', 'nj_p_log') AS three_comma_ok;
+
+-- refused: an outer join among three streams; without a watermark on
+-- every stream the states are kept forever
+CREATE MATERIALIZED VIEW nj_bad AS
+	SELECT v.k FROM nj_v v JOIN nj_c c ON c.k = v.k LEFT JOIN nj_p p ON p.k = c.k AND p.ts BETWEEN c.ts AND c.ts + interval '1 minute';
+CREATE MATERIALIZED VIEW nj_bad AS
+	SELECT v.k FROM nj_v v LEFT JOIN nj_c c ON c.k = v.k AND c.ts BETWEEN v.ts AND v.ts + interval '1 minute'
+	JOIN nj_p p ON p.k = v.k;
+CREATE MATERIALIZED VIEW nj_three_unbounded AS
+	SELECT v.k FROM nj_v v JOIN nj_c c ON c.k = v.k JOIN nj_auct a ON a.k = v.k;
+DROP MATERIALIZED VIEW nj_three_unbounded;
+
+DROP MATERIALIZED VIEW nj_three, nj_three_comma, nj_self, nj_self_left, nj_self_right, nj_self_left2, nj_win, nj_win_left, nj_never;
+DROP FUNCTION nj_refresh_three(), nj_refresh_self(), nj_refresh_win(), nj_matches(regclass, text, text[]);
 DROP VIEW nj_state;
-DROP FOREIGN TABLE nj_ev, nj_bids, nj_auct, nj_ord, nj_pay;
-DROP TABLE nj_ev_log, nj_bids_log, nj_auct_log, nj_ord_log, nj_pay_log;
+DROP FOREIGN TABLE nj_v, nj_c, nj_p, nj_ev, nj_bids, nj_auct, nj_ord, nj_pay;
+DROP TABLE nj_names, nj_v_log, nj_c_log, nj_p_log, nj_ev_log, nj_bids_log, nj_auct_log, nj_ord_log, nj_pay_log;

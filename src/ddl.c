@@ -703,10 +703,8 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 		if (cq->join->self)
 			create_join_state(viewid, &cq->join->side[0], &cq->join->side[1]);
 		else
-		{
-			create_join_state(viewid, &cq->join->side[0], NULL);
-			create_join_state(viewid, &cq->join->side[1], NULL);
-		}
+			for (int k = 0; k < cq->join->nsides; k++)
+				create_join_state(viewid, &cq->join->side[k], NULL);
 	}
 	pgs_restore_user(&saved);
 

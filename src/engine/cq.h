@@ -96,6 +96,7 @@ typedef struct CqTime
  */
 typedef struct CqBound
 {
+	int			other;			/* the side whose event time it bounds */
 	bool		tumble;			/* tumble(ts, size, origin) + size */
 	int64		offset;			/* else ts + offset */
 	int64		size;
@@ -122,10 +123,15 @@ typedef struct CqJoinSide
 								 * row failing them never matches */
 } CqJoinSide;
 
+/* the streams one view may join */
+#define PGS_JOIN_MAX_SIDES 8
+
 typedef struct CqJoin
 {
 	JoinType	jointype;		/* of side[0] with side[1] */
-	CqJoinSide	side[2];
+	int			nsides;			/* 2, or more: an inner join of as many
+								 * streams (no keys, no outer join) */
+	CqJoinSide	side[PGS_JOIN_MAX_SIDES];
 	Node	   *cond;			/* outer joins: the ON condition, over
 								 * varnos 1 and 2 (the sides) */
 	bool		self;			/* a self-join: one stream read twice, the

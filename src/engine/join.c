@@ -116,7 +116,8 @@ struct JoinRun
 {
 	CqDef	   *cq;
 	CqJoin	   *j;
-	JoinRunSide side[2];
+	JoinRunSide side[PGS_JOIN_MAX_SIDES];
+	int			nsides;
 	ExprContext *econtext;		/* of the sides' own conditions */
 	bool		has_late;		/* rows at or before late_wm are late */
 	int64		late_wm;
@@ -663,14 +664,16 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 	 * Lateness, like the bounds, holds where both sides have a watermark,
 	 * or one has and the windows are equal (then it bounds both).
 	 */
-	jr->has_late = has_late && ((cq->join->side[0].watermarked &&
-								 cq->join->side[1].watermarked) ||
-								cq->join->window_wm);
+	jr->nsides = cq->join->nsides;
+	jr->has_late = has_late;
+	for (int k = 0; k < jr->nsides; k++)
+		jr->has_late &= cq->join->side[k].watermarked;
+	jr->has_late |= has_late && cq->join->window_wm;
 	jr->econtext = CreateStandaloneExprContext();
 	jr->late_wm = late_wm;
 	jr->has_evict = has_evict;
 	jr->evict_wm = evict_wm;
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < jr->nsides; k++)
 	{
 		JoinRunSide *s = &jr->side[k];
 		TupleDesc	sdesc;
@@ -736,11 +739,14 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		}
 	}
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < jr->nsides; k++)
 	{
 		JoinRunSide *s = &jr->side[k];
 
-		probe_begin(jr, s, &jr->side[1 - k]);
+		if (jr->nsides == 2)
+			probe_begin(jr, s, &jr->side[1 - k]);
+		else
+			s->whole = "a join of more than two streams reads its states whole";
 		if (s->probe)
 			elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" by key (keys probed: %d)",
 				 cq->viewname, get_rel_name(s->def->relid), s->nprobe);
@@ -765,7 +771,7 @@ typedef struct Surgery
 	JoinRun    *jr;
 	List	   *rtable;
 	Index		rti[2];			/* a self-join: the sides' entries in rtable */
-	int			roles[3][2];
+	int			roles[PGS_JOIN_MAX_SIDES + 1][PGS_JOIN_MAX_SIDES];
 	int			ncopies;
 	bool		outer;			/* copies 0 and 1 join inner, copy 2 outer */
 	bool		probe;			/* the joining node reads each side once: its
@@ -812,6 +818,9 @@ plan_children(Plan *p)
 	}
 }
 
+/* the mask of sides_below() that has them all */
+#define ALL_SIDES(jr) ((1 << (jr)->nsides) - 1)
+
 /* the side a stream scan reads, or -1 */
 static int
 scan_side(Plan *p, Surgery *sg)
@@ -821,7 +830,7 @@ scan_side(Plan *p, Surgery *sg)
 	if (!IsA(p, ForeignScan) || ((ForeignScan *) p)->scan.scanrelid == 0)
 		return -1;
 	rte = rt_fetch(((ForeignScan *) p)->scan.scanrelid, sg->rtable);
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < sg->jr->nsides; k++)
 	{
 		if (sg->jr->j->self ? ((ForeignScan *) p)->scan.scanrelid == sg->rti[k] :
 			rte->relid == sg->jr->j->side[k].relid)
@@ -875,21 +884,21 @@ operate(Plan *p, Surgery *sg)
 	ListCell   *lc;
 	Append	   *app;
 	List	   *tlist = NIL;
-	int			nscans[2] = {0, 0};
+	int			nscans[PGS_JOIN_MAX_SIDES] = {0};
 
 	foreach(lc, plan_children(p))
 	{
 		Plan	  **c = lfirst(lc);
 
-		if (sides_below(*c, sg) == 3)
+		if (sides_below(*c, sg) == ALL_SIDES(sg->jr))
 		{
 			*c = operate(*c, sg);
 			return p;
 		}
 	}
-	/* p joins the two sides */
+	/* p joins the sides (the last of them: the others are below) */
 	if (!IsA(p, NestLoop) && !IsA(p, MergeJoin) && !IsA(p, HashJoin))
-		elog(ERROR, "unexpected plan node %d joining two streams", (int) nodeTag(p));
+		elog(ERROR, "unexpected plan node %d joining streams", (int) nodeTag(p));
 
 	/*
 	 * A state row is left out by the probe because it cannot meet any of
@@ -898,7 +907,7 @@ operate(Plan *p, Surgery *sg)
 	 * the query's only reference to each stream).
 	 */
 	count_scans(p, sg, nscans);
-	sg->probe = (nscans[0] == 1 && nscans[1] == 1);
+	sg->probe = (sg->jr->nsides == 2 && nscans[0] == 1 && nscans[1] == 1);
 	app = makeNode(Append);
 	for (int i = 0; i < sg->ncopies; i++)
 	{
@@ -967,8 +976,21 @@ join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only, Index rti0, Index r
 		sg.roles[2][1] = j->side[1].preserved ? ROLE_EXPIRED : ROLE_NONE;
 		sg.ncopies = 3;
 	}
-	if (sides_below(plan->planTree, &sg) != 3)
-		elog(ERROR, "the plan of continuous view \"%s\" does not read both streams",
+	if (jr->nsides > 2)
+	{
+		/*
+		 * n streams: copy i joins side i's new rows with the states and new
+		 * rows of the sides before it and the states of the sides after it
+		 * -- each joined row with a new row in exactly one copy, the one of
+		 * its last side with a new row.
+		 */
+		sg.ncopies = jr->nsides;
+		for (int i = 0; i < jr->nsides; i++)
+			for (int k = 0; k < jr->nsides; k++)
+				sg.roles[i][k] = k < i ? ROLE_ALL : k == i ? ROLE_DELTA : ROLE_STATE;
+	}
+	if (sides_below(plan->planTree, &sg) != ALL_SIDES(jr))
+		elog(ERROR, "the plan of continuous view \"%s\" does not read all its streams",
 			 jr->cq->viewname);
 	plan->planTree = operate(plan->planTree, &sg);
 	return plan;
@@ -1060,7 +1082,7 @@ join_scan_begin(ForeignScanState *node, int role, void *join)
 	js->jr = jr;
 	js->role = role;
 	/* the side: as the plan's surgery marked it (a self-join's two read one stream) */
-	if (list_length(priv) >= 3 && intVal(lthird(priv)) >= 0 && intVal(lthird(priv)) < 2 &&
+	if (list_length(priv) >= 3 && intVal(lthird(priv)) >= 0 && intVal(lthird(priv)) < jr->nsides &&
 		jr->side[intVal(lthird(priv))].def->relid == relid)
 		js->side = &jr->side[intVal(lthird(priv))];
 	if (js->side == NULL)
@@ -1192,7 +1214,7 @@ join_scan_state_rows(void *join, Oid relid)
 {
 	JoinRun    *jr = join;
 
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < jr->nsides; k++)
 	{
 		JoinRunSide *s = &jr->side[k];
 
@@ -1371,11 +1393,9 @@ pgs_join_end(JoinRun *jr, int64 *rows_late)
 		end_state(jr, &jr->side[0], jr->side[1].def->preserved ? &jr->side[1] : &jr->side[0],
 				  rows_late);
 	else
-	{
-		end_state(jr, &jr->side[0], &jr->side[0], rows_late);
-		end_state(jr, &jr->side[1], &jr->side[1], rows_late);
-	}
-	for (int k = 0; k < 2; k++)
+		for (int k = 0; k < jr->nsides; k++)
+			end_state(jr, &jr->side[k], &jr->side[k], rows_late);
+	for (int k = 0; k < jr->nsides; k++)
 	{
 		JoinRunSide *s = &jr->side[k];
 

@@ -112,14 +112,14 @@ column_side(Query *q, CqJoin *j, Node *e, AttrNumber *attno)
 		if (!IsA(e, Var) || v->varlevelsup != 0 || v->varattno <= 0)
 			return -1;
 		*attno = v->varattno;
-		for (int k = 0; k < 2; k++)
+		for (int k = 0; k < j->nsides; k++)
 			if (v->varno == j->side[k].rtindex)
 				return k;
 		return -1;
 	}
 	if (!pgs_stream_column_of(q, e, &relid, attno))
 		return -1;
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < j->nsides; k++)
 		if (j->side[k].relid == relid)
 			return k;
 	return -1;
@@ -205,10 +205,13 @@ term_of(Query *q, CqJoin *j, Node *e, Term *t, int depth, int free_side)
 }
 
 static void
-add_bound(CqJoinSide *s, bool tumble, int64 offset, int64 size, int64 origin)
+add_bound(CqJoin *j, int side, int other, bool tumble, int64 offset, int64 size,
+		  int64 origin)
 {
+	CqJoinSide *s = &j->side[side];
 	CqBound    *b = palloc0(sizeof(CqBound));
 
+	b->other = other;
 	b->tumble = tumble;
 	b->offset = offset;
 	b->size = size;
@@ -268,8 +271,8 @@ bounds_from(Query *q, CqJoin *j, Node *clause, int free_side)
 				s->ts_typid = f->typid;
 				j->window_wm = true;
 			}
-			add_bound(&j->side[0], true, 0, l.size, l.origin);
-			add_bound(&j->side[1], true, 0, l.size, l.origin);
+			add_bound(j, l.side, r.side, true, 0, l.size, l.origin);
+			add_bound(j, r.side, l.side, true, 0, l.size, l.origin);
 		}
 		return;
 	}
@@ -285,14 +288,14 @@ bounds_from(Query *q, CqJoin *j, Node *clause, int free_side)
 		int64		off;
 
 		if (!pg_sub_s64_overflow(r.offset, l.offset, &off))
-			add_bound(&j->side[r.side], false, off, 0, 0);
+			add_bound(j, r.side, l.side, false, off, 0, 0);
 	}
 	if (ge)
 	{
 		int64		off;
 
 		if (!pg_sub_s64_overflow(l.offset, r.offset, &off))
-			add_bound(&j->side[l.side], false, off, 0, 0);
+			add_bound(j, l.side, r.side, false, off, 0, 0);
 	}
 }
 
@@ -335,7 +338,7 @@ side_column(Query *q, CqJoin *j, Node *e, int *side, Var **var)
 		return false;
 	if (j->self)
 	{
-		for (int k = 0; k < 2; k++)
+		for (int k = 0; k < j->nsides; k++)
 		{
 			if (v->varno == j->side[k].rtindex)
 			{
@@ -353,7 +356,7 @@ side_column(Query *q, CqJoin *j, Node *e, int *side, Var **var)
 		if (other->rtekind == RTE_RELATION && other->relid == rte->relid)
 			entries++;
 	}
-	for (int k = 0; k < 2 && entries == 1; k++)
+	for (int k = 0; k < j->nsides && entries == 1; k++)
 	{
 		if (j->side[k].relid == rte->relid)
 		{
@@ -454,7 +457,10 @@ keys_from_conjuncts(Query *q, CqJoin *j, Node *clause)
 		keys_from(q, j, clause);
 }
 
-/* which sides (bit 0, bit 1) a part of the join tree reads */
+/* the mask of sides_in() that has them all */
+#define ALL_SIDES(j) ((1 << (j)->nsides) - 1)
+
+/* which sides (bit k: side k) a part of the join tree reads */
 static int
 sides_in(Query *q, CqJoin *j, Node *node)
 {
@@ -469,7 +475,7 @@ sides_in(Query *q, CqJoin *j, Node *node)
 
 		if (j->self)
 		{
-			for (int k = 0; k < 2; k++)
+			for (int k = 0; k < j->nsides; k++)
 				if (((RangeTblRef *) node)->rtindex == j->side[k].rtindex)
 					mask |= (1 << k);
 			return mask;
@@ -478,7 +484,7 @@ sides_in(Query *q, CqJoin *j, Node *node)
 			streams = list_make1_oid(rte->relid);
 		else if (rte->rtekind == RTE_SUBQUERY)
 			streams = pgs_query_streams(rte->subquery);
-		for (int k = 0; k < 2; k++)
+		for (int k = 0; k < j->nsides; k++)
 			if (list_member_oid(streams, j->side[k].relid))
 				mask |= (1 << k);
 	}
@@ -511,7 +517,7 @@ meeting_node(Query *q, CqJoin *j, Node *node, List **conds)
 		*conds = list_concat(*conds, make_ands_implicit((Expr *) f->quals));
 		foreach(lc, f->fromlist)
 		{
-			if (sides_in(q, j, lfirst(lc)) == 3)
+			if (sides_in(q, j, lfirst(lc)) == ALL_SIDES(j))
 				return meeting_node(q, j, lfirst(lc), conds);
 		}
 		return node;
@@ -522,9 +528,9 @@ meeting_node(Query *q, CqJoin *j, Node *node, List **conds)
 
 		if (je->jointype == JOIN_INNER)
 			*conds = list_concat(*conds, make_ands_implicit((Expr *) je->quals));
-		if (sides_in(q, j, je->larg) == 3)
+		if (sides_in(q, j, je->larg) == ALL_SIDES(j))
 			return meeting_node(q, j, je->larg, conds);
-		if (sides_in(q, j, je->rarg) == 3)
+		if (sides_in(q, j, je->rarg) == ALL_SIDES(j))
 			return meeting_node(q, j, je->rarg, conds);
 		if (je->jointype != JOIN_INNER)
 			*conds = list_concat(*conds, make_ands_implicit((Expr *) je->quals));
@@ -649,6 +655,212 @@ join_name(JoinType t)
 	}
 }
 
+/*
+ * Each side's lag (how far behind the watermark a row that still joins
+ * can be: the longest its bounds keep it), and a notice for a side whose
+ * rows are kept forever.
+ */
+static void
+finish_sides(CqJoin *j, bool for_create)
+{
+	bool		all_wm = true;
+	ListCell   *lc;
+
+	for (int k = 0; k < j->nsides; k++)
+	{
+		CqJoinSide *s = &j->side[k];
+
+		all_wm &= s->watermarked;
+		s->lag = PG_INT64_MAX;
+		foreach(lc, s->bounds)
+		{
+			CqBound    *b = lfirst(lc);
+
+			s->lag = Min(s->lag, b->tumble ? b->size : b->offset);
+		}
+		s->lag = Max(s->lag, 0);
+	}
+	if (j->self)
+		j->side[0].lag = j->side[1].lag = Max(j->side[0].lag, j->side[1].lag);
+	for (int k = 0; k < j->nsides && !(j->self && k == 1); k++)
+	{
+		CqJoinSide *s = &j->side[k];
+
+		if (s->bounds == NIL && for_create)
+			ereport(NOTICE,
+					(errmsg("the rows of stream \"%s\" are kept as join state forever",
+							get_rel_name(s->relid)),
+					 errdetail("%s", !all_wm ?
+							   (j->nsides > 2 ? "Not every stream has event time with a watermark." :
+								"Not both streams have event time with a watermark.") :
+							   "The join condition does not bound how much later the other stream's event time can be."),
+					 errhint("Bound the join in time to keep its state bounded, for example: AND b.ts BETWEEN a.ts AND a.ts + interval '1 hour'.")));
+	}
+}
+
+/* does an outer join of the tree join two of the sides (not a side and tables) */
+static bool
+outer_between_sides(Query *q, CqJoin *j, Node *node)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FromExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) node)->fromlist)
+			if (outer_between_sides(q, j, lfirst(lc)))
+				return true;
+		return false;
+	}
+	if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *je = (JoinExpr *) node;
+
+		if (je->jointype != JOIN_INNER &&
+			sides_in(q, j, je->larg) != 0 && sides_in(q, j, je->rarg) != 0)
+			return true;
+		return outer_between_sides(q, j, je->larg) ||
+			outer_between_sides(q, j, je->rarg);
+	}
+	return false;
+}
+
+/*
+ * The bounds of an inner join of more than two streams. Each bound of a
+ * pair is a difference constraint: b.ts - a.ts <= w for a's rows (equal
+ * tumbling windows: less than the size). A row of side s can be part of
+ * a joined row only with rows of each side t no later than its own time
+ * plus the shortest path from s to t over these constraints: once the
+ * watermark passes the latest of these, no future row of any side can
+ * complete a combination with it, and it expires. Its one bound is then
+ * that offset; a side some other side is not connected to keeps its rows.
+ */
+static void
+nway_bounds(CqJoin *j)
+{
+	int			n = j->nsides;
+	int64		d[PGS_JOIN_MAX_SIDES][PGS_JOIN_MAX_SIDES];
+	ListCell   *lc;
+
+	for (int s = 0; s < n; s++)
+		for (int t = 0; t < n; t++)
+			d[s][t] = (s == t) ? 0 : PG_INT64_MAX;
+	for (int s = 0; s < n; s++)
+	{
+		foreach(lc, j->side[s].bounds)
+		{
+			CqBound    *b = lfirst(lc);
+			int64		w = b->tumble ? b->size : b->offset;
+
+			d[s][b->other] = Min(d[s][b->other], w);
+		}
+	}
+	for (int m = 0; m < n; m++)
+		for (int s = 0; s < n; s++)
+			for (int t = 0; t < n; t++)
+			{
+				int64		sum;
+
+				if (d[s][m] != PG_INT64_MAX && d[m][t] != PG_INT64_MAX &&
+					!pg_add_s64_overflow(d[s][m], d[m][t], &sum) && sum < d[s][t])
+					d[s][t] = sum;
+			}
+	for (int s = 0; s < n; s++)
+	{
+		int64		e = PG_INT64_MIN;
+		bool		bounded = true;
+
+		for (int t = 0; t < n; t++)
+		{
+			if (t == s)
+				continue;
+			if (d[s][t] == PG_INT64_MAX)
+				bounded = false;
+			else
+				e = Max(e, d[s][t]);
+		}
+		j->side[s].bounds = NIL;
+		if (bounded)
+			add_bound(j, s, -1, false, e, 0, 0);
+	}
+}
+
+/* the quals of the inner joins below node, which every joined row satisfies */
+static List *
+inner_quals_below(Node *node, List *conds)
+{
+	ListCell   *lc;
+
+	if (IsA(node, FromExpr))
+	{
+		foreach(lc, ((FromExpr *) node)->fromlist)
+		{
+			Node	   *c = lfirst(lc);
+
+			if (IsA(c, FromExpr))
+				conds = list_concat(conds, make_ands_implicit((Expr *) ((FromExpr *) c)->quals));
+			else if (IsA(c, JoinExpr) && ((JoinExpr *) c)->jointype == JOIN_INNER)
+				conds = list_concat(conds, make_ands_implicit((Expr *) ((JoinExpr *) c)->quals));
+			conds = inner_quals_below(c, conds);
+		}
+	}
+	else if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *je = (JoinExpr *) node;
+		Node	   *args[2] = {je->larg, je->rarg};
+
+		for (int i = 0; i < 2; i++)
+		{
+			if (IsA(args[i], FromExpr))
+				conds = list_concat(conds, make_ands_implicit((Expr *) ((FromExpr *) args[i])->quals));
+			else if (IsA(args[i], JoinExpr) && ((JoinExpr *) args[i])->jointype == JOIN_INNER)
+				conds = list_concat(conds, make_ands_implicit((Expr *) ((JoinExpr *) args[i])->quals));
+			conds = inner_quals_below(args[i], conds);
+		}
+	}
+	return conds;
+}
+
+/*
+ * An inner join of more than two streams (each read once): no outer join
+ * between them, no keys (their states are read whole), bounds over all
+ * pairs (above), where every stream has a watermark.
+ */
+static CqJoin *
+nway_join(Query *query, CqJoin *j, List *conds, bool for_create)
+{
+	bool		all_wm = true;
+	ListCell   *lc;
+
+	if (outer_between_sides(query, j, (Node *) query->jointree))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("an outer join in a join of more than two streams is not supported"),
+				 errdetail("A join of three or more streams must be inner; an outer join can join two streams."),
+				 errhint("Inner-join the streams, or outer-join two of them in one view and read its sink stream in another.")));
+	j->jointype = JOIN_INNER;
+	for (int k = 0; k < j->nsides; k++)
+	{
+		CqJoinSide *s = &j->side[k];
+
+		all_wm &= s->watermarked;
+		s->rtindex = only_entry(query, s->relid);
+		own_conjuncts(query, s, conds);
+	}
+	if (all_wm)
+	{
+		foreach(lc, conds)
+			bounds_from_conjuncts(query, j, lfirst(lc), -1);
+		nway_bounds(j);
+	}
+	else
+		for (int k = 0; k < j->nsides; k++)
+			j->side[k].bounds = NIL;
+	finish_sides(j, for_create);
+	return j;
+}
+
 CqJoin *
 pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 {
@@ -663,7 +875,9 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 
 	/* a self-join: one stream, read twice; its sides are its two entries */
 	j->self = (list_length(streams) == 1);
-	for (int k = 0; k < 2; k++)
+	j->nsides = j->self ? 2 : list_length(streams);
+	Assert(j->nsides >= 2 && j->nsides <= PGS_JOIN_MAX_SIDES);
+	for (int k = 0; k < j->nsides; k++)
 	{
 		CqJoinSide *s = &j->side[k];
 
@@ -700,6 +914,8 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 					 errhint("Write both references in FROM, for example: FROM s a JOIN s b ON a.k = b.k AND b.ts BETWEEN a.ts AND a.ts + interval '1 minute'.")));
 	}
 	meet = meeting_node(query, j, (Node *) query->jointree, &conds);
+	if (j->nsides > 2)
+		return nway_join(query, j, inner_quals_below(meet, conds), for_create);
 	j->jointype = JOIN_INNER;
 	if (IsA(meet, JoinExpr))
 	{
@@ -804,33 +1020,6 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 						   "A NULL-padded row is written once no match can come any more, which only the watermarks of both streams can tell; a stream this view joins has no event time with a watermark." :
 						   "A NULL-padded row is written once no match can come any more: the condition must bound each side's event time by the other's."),
 				 errhint("Declare event time and a watermark on both streams (OPTIONS (event_time 'ts', watermark '10 minutes')) and bound the join in time, for example: ON c.ad_id = i.ad_id AND c.ts BETWEEN i.ts AND i.ts + interval '1 hour'.")));
-	for (int k = 0; k < 2; k++)
-	{
-		CqJoinSide *s = &j->side[k];
-
-		s->lag = PG_INT64_MAX;
-		foreach(lc, s->bounds)
-		{
-			CqBound    *b = lfirst(lc);
-
-			s->lag = Min(s->lag, b->tumble ? b->size : b->offset);
-		}
-		s->lag = Max(s->lag, 0);
-	}
-	if (j->self)
-		j->side[0].lag = j->side[1].lag = Max(j->side[0].lag, j->side[1].lag);
-	for (int k = 0; k < 2 && !(j->self && k == 1); k++)
-	{
-		CqJoinSide *s = &j->side[k];
-
-		if (s->bounds == NIL && for_create)
-			ereport(NOTICE,
-					(errmsg("the rows of stream \"%s\" are kept as join state forever",
-							get_rel_name(s->relid)),
-					 errdetail("%s", !(j->side[0].watermarked && j->side[1].watermarked) ?
-							   "Not both streams have event time with a watermark." :
-							   "The join condition does not bound how much later the other stream's event time can be."),
-					 errhint("Bound the join in time to keep its state bounded, for example: AND b.ts BETWEEN a.ts AND a.ts + interval '1 hour'.")));
-	}
+	finish_sides(j, for_create);
 	return j;
 }

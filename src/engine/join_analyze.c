@@ -691,7 +691,8 @@ finish_sides(CqJoin *j, bool for_create)
 					(errmsg("the rows of stream \"%s\" are kept as join state forever",
 							get_rel_name(s->relid)),
 					 errdetail("%s", !all_wm ?
-							   (j->nsides > 2 ? "Not every stream has event time with a watermark." :
+							   (j->self ? "The stream has no event time with a watermark." :
+								j->nsides > 2 ? "Not every stream has event time with a watermark." :
 								"Not both streams have event time with a watermark.") :
 							   "The join condition does not bound how much later the other stream's event time can be."),
 					 errhint("Bound the join in time to keep its state bounded, for example: AND b.ts BETWEEN a.ts AND a.ts + interval '1 hour'.")));

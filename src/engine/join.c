@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * join.c
- *	  Joins of two streams: inner, left, right and full outer.
+ *	  Joins of streams: of two, inner, left, right and full outer; of a
+ *	  stream with itself; of three to eight, inner.
  *
  * Each side of the join keeps the rows it has read in a state table of
  * its own (stream.join_<view>_<n>: the stream's columns, the row's
@@ -37,6 +38,16 @@
  * watermark minus the side's lag (how far behind the watermark the event
  * time of a row that still joins can be), so no joined row ever arrives
  * for a window already final.
+ *
+ * A self-join's two sides are one stream: they share its one state (a
+ * row stays until neither side needs it), and the scans are told apart by
+ * range-table entry. A join of n streams has n copies of the joining
+ * node, copy i reading stream i's new rows, the earlier streams' states
+ * and new rows and the later streams' states: a joined row comes from the
+ * copy of the last of its streams with a new row, once; it has no outer
+ * joins, and reads its states whole. A row that fails its side's own
+ * part of the condition (CqJoinSide.own) can never match: it is not
+ * kept, and of a preserved side it is NULL-padded in its own batch.
  *
  *-------------------------------------------------------------------------
  */

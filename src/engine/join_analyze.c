@@ -27,6 +27,12 @@
  * a column read through a subquery, an operator of another family)
  * simply is not a key; a join without keys reads its states whole.
  *
+ * Also: a self-join (its sides are the stream's two range-table entries);
+ * a join of three to eight streams, inner only, whose bounds are chained
+ * over the pairs (nway_bounds); where only one of two streams has a
+ * watermark, equal tumbling windows let it bound both (Spark's rule); and
+ * each side's own conjuncts, which a row must pass to match at all.
+ *
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"

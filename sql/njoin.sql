@@ -307,6 +307,38 @@ SELECT * FROM nj_state WHERE name::text LIKE 'nj\_three%';
 SELECT nj_matches('nj_three', 'true', 'nj_v', 'nj_v_log', 'nj_c', 'nj_c_log', 'nj_p', 'nj_p_log') AS three_ok,
 	nj_matches('nj_three_comma', 'true', 'nj_v', 'nj_v_log', 'nj_c', 'nj_c_log', 'nj_p', 'nj_p_log') AS three_comma_ok;
 
+-- The key probes: each copy reads of every state only the rows of the
+-- keys of the stream whose new rows it joins, views with buys too (their
+-- key pair comes through the carts: v.k = c.k, c.k = p.k). 60 keys in
+-- state, then one key's new rows: each state is probed with 1 key.
+CREATE MATERIALIZED VIEW nj_three_keyed WITH (trigger = 'manual') AS
+	SELECT v.k, v.ts AS vts, c.ts AS cts, p.ts AS pts
+	FROM nj_v v JOIN nj_c c ON c.k = v.k AND c.ts BETWEEN v.ts AND v.ts + interval '10 minutes'
+	JOIN nj_p p ON p.k = c.k AND p.ts BETWEEN c.ts AND c.ts + interval '10 minutes';
+INSERT INTO nj_v_log SELECT k, '2026-01-01 13:00' FROM generate_series(100, 159) k;
+INSERT INTO nj_c_log SELECT k, '2026-01-01 13:01' FROM generate_series(100, 159) k;
+INSERT INTO nj_p_log SELECT k, '2026-01-01 13:02' FROM generate_series(100, 159) k;
+INSERT INTO nj_v SELECT * FROM nj_v_log WHERE k >= 100;
+INSERT INTO nj_c SELECT * FROM nj_c_log WHERE k >= 100;
+INSERT INTO nj_p SELECT * FROM nj_p_log WHERE k >= 100;
+REFRESH MATERIALIZED VIEW nj_three_keyed;
+-- key 100 again: a view at 13:03, a cart at 13:04, a buy at 13:05 make
+-- three rows: new x new x new, old view x new cart x new buy, old view x
+-- old cart x new buy
+INSERT INTO nj_v_log VALUES (100, '2026-01-01 13:03');
+INSERT INTO nj_c_log VALUES (100, '2026-01-01 13:04');
+INSERT INTO nj_p_log VALUES (100, '2026-01-01 13:05');
+INSERT INTO nj_v VALUES (100, '2026-01-01 13:03');
+INSERT INTO nj_c VALUES (100, '2026-01-01 13:04');
+INSERT INTO nj_p VALUES (100, '2026-01-01 13:05');
+SET client_min_messages = debug1;
+REFRESH MATERIALIZED VIEW nj_three_keyed;
+RESET client_min_messages;
+SELECT * FROM nj_three_keyed WHERE k = 100 ORDER BY 2, 3, 4;
+SELECT count(*) FROM nj_three_keyed;
+SELECT nj_matches('nj_three_keyed', 'k >= 100', 'nj_v', 'nj_v_log', 'nj_c', 'nj_c_log', 'nj_p', 'nj_p_log') AS three_keyed_ok;
+DROP MATERIALIZED VIEW nj_three_keyed;
+
 -- refused: an outer join among three streams; without a watermark on
 -- every stream the states are kept forever
 CREATE MATERIALIZED VIEW nj_bad AS

@@ -45,9 +45,11 @@
  * node, copy i reading stream i's new rows, the earlier streams' states
  * and new rows and the later streams' states: a joined row comes from the
  * copy of the last of its streams with a new row, once; it has no outer
- * joins, and reads its states whole. A row that fails its side's own
- * part of the condition (CqJoinSide.own) can never match: it is not
- * kept, and of a preserved side it is NULL-padded in its own batch.
+ * joins, and each state is probed with the keys of the copy's stream's
+ * new rows where the two are keyed (JoinProbe). A row that fails its
+ * side's own part of the condition (CqJoinSide.own) can never match: it
+ * is not kept, and of a preserved side it is NULL-padded in its own
+ * batch.
  *
  *-------------------------------------------------------------------------
  */
@@ -98,6 +100,21 @@ enum
  * A batch of a join
  *------------------------------------------------------------------------
  */
+/* the probe of a side's state with another side's new rows (below) */
+typedef struct JoinProbe
+{
+	int			nkeys;			/* the key pairs of the two sides: */
+	AttrNumber *cols;			/* the side's columns */
+	AttrNumber *ocols;			/* the other side's */
+	Relation	keyidx;			/* the state's index on cols, or NULL */
+	bool		probe;			/* read by key, not whole */
+	const char *whole;			/* else why not */
+	int			nprobe;			/* the distinct keys of the other side's */
+	Datum	   *probekeys;		/* new rows, nprobe x nkeys, in index order */
+	ScanKeyData *skeys;			/* a key's scan keys, argument unset */
+	double		rows_per_key;	/* the planner's estimate */
+} JoinProbe;
+
 typedef struct JoinRunSide
 {
 	CqJoinSide *def;
@@ -111,14 +128,8 @@ typedef struct JoinRunSide
 	AttrNumber	matched_col;
 	HTAB	   *matched;		/* row ids that matched in this batch */
 	Relation	expidx;			/* its index on the expiry */
-	Relation	keyidx;			/* its index on the key columns, or NULL */
-	/* the probe of the state (below) */
-	bool		probe;			/* read by key, not whole */
-	const char *whole;			/* else why not */
-	int			nprobe;			/* the distinct keys of the other side's */
-	Datum	   *probekeys;		/* new rows, nprobe x nkeys, in index order */
-	ScanKeyData *skeys;			/* a key's scan keys, argument unset */
-	double		rows_per_key;	/* the planner's estimate */
+	JoinProbe	pr[PGS_JOIN_MAX_SIDES];	/* its probes by each other side's
+										 * new rows (below) */
 	int64		state_read;		/* state rows its scans returned */
 	ExprState  *own;			/* def->own, or NULL */
 } JoinRunSide;
@@ -403,17 +414,17 @@ expiry_index(JoinRunSide *s)
 
 /* the key index: on the state columns of the side's key columns */
 static Relation
-key_index(JoinRunSide *s)
+key_index(JoinRunSide *s, JoinProbe *pr)
 {
 	AttrNumber	cols[INDEX_MAX_KEYS];
 
-	for (int i = 0; i < s->def->nkeys; i++)
+	for (int i = 0; i < pr->nkeys; i++)
 	{
-		cols[i] = s->statecol[s->def->keycols[i] - 1];
+		cols[i] = s->statecol[pr->cols[i] - 1];
 		if (cols[i] == 0)
 			return NULL;
 	}
-	return kstore_index_on(s->srel, s->def->nkeys, cols, AccessShareLock);
+	return kstore_index_on(s->srel, pr->nkeys, cols, AccessShareLock);
 }
 
 /*
@@ -422,13 +433,13 @@ key_index(JoinRunSide *s)
  * autovacuum) last saw them; 1 before.
  */
 static double
-rows_per_key(JoinRunSide *s)
+rows_per_key(JoinRunSide *s, JoinProbe *pr)
 {
 	double		rows = (double) s->stream->state_rows;
 	double		distinct = 0;
 	HeapTuple	tup = SearchSysCache3(STATRELATTINH,
 									  ObjectIdGetDatum(RelationGetRelid(s->srel)),
-									  Int16GetDatum(s->statecol[s->def->keycols[0] - 1]),
+									  Int16GetDatum(s->statecol[pr->cols[0] - 1]),
 									  BoolGetDatum(false));
 
 	if (HeapTupleIsValid(tup))
@@ -470,16 +481,16 @@ key_cmp(const void *a, const void *b, void *arg)
  * order the values are sorted in. False if the family lacks them.
  */
 static bool
-probe_operators(JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
+probe_operators(JoinProbe *pr, JoinRunSide *other, SortSupport ssup)
 {
-	int			nkeys = s->def->nkeys;
+	int			nkeys = pr->nkeys;
 
-	s->skeys = palloc0(sizeof(ScanKeyData) * nkeys);
+	pr->skeys = palloc0(sizeof(ScanKeyData) * nkeys);
 	for (int i = 0; i < nkeys; i++)
 	{
-		Relation	idx = s->keyidx;
+		Relation	idx = pr->keyidx;
 		Oid			family = idx->rd_opfamily[i];
-		Form_pg_attribute a = TupleDescAttr(other->desc, other->def->keycols[i] - 1);
+		Form_pg_attribute a = TupleDescAttr(other->desc, pr->ocols[i] - 1);
 		Oid			opclass = GetDefaultOpClass(a->atttypid, BTREE_AM_OID);
 		Oid			type = OidIsValid(opclass) ? get_opclass_input_type(opclass) : InvalidOid;
 		Oid			eq = get_opfamily_member(family, idx->rd_opcintype[i], type,
@@ -488,7 +499,7 @@ probe_operators(JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 
 		if (!OidIsValid(eq) || !OidIsValid(lt))
 			return false;
-		ScanKeyEntryInitialize(&s->skeys[i], 0, i + 1, BTEqualStrategyNumber, type,
+		ScanKeyEntryInitialize(&pr->skeys[i], 0, i + 1, BTEqualStrategyNumber, type,
 							   idx->rd_indcollation[i], get_opcode(eq), (Datum) 0);
 		ssup[i].ssup_cxt = CurrentMemoryContext;
 		ssup[i].ssup_collation = idx->rd_indcollation[i];
@@ -505,7 +516,7 @@ probe_operators(JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
  * returns how many, parent the current context.
  */
 static int
-distinct_keys(Datum ***keys, int n, KeyOrder *ko, JoinRunSide *other,
+distinct_keys(Datum ***keys, int n, KeyOrder *ko, JoinRunSide *other, AttrNumber *ocols,
 			  MemoryContext *cxt, MemoryContext parent)
 {
 	int			nkeys = ko->nkeys;
@@ -528,7 +539,7 @@ distinct_keys(Datum ***keys, int n, KeyOrder *ko, JoinRunSide *other,
 		key = palloc(sizeof(Datum) * nkeys);
 		for (int i = 0; i < nkeys; i++)
 		{
-			Form_pg_attribute a = TupleDescAttr(other->desc, other->def->keycols[i] - 1);
+			Form_pg_attribute a = TupleDescAttr(other->desc, ocols[i] - 1);
 
 			key[i] = datumCopy((*keys)[k][i], a->attbyval, a->attlen);
 		}
@@ -550,9 +561,9 @@ distinct_keys(Datum ***keys, int n, KeyOrder *ko, JoinRunSide *other,
  * are collected in work_mem, made distinct whenever they fill it.
  */
 static bool
-probe_keys(JoinRun *jr, JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
+probe_keys(JoinRun *jr, JoinProbe *pr, JoinRunSide *other, SortSupport ssup)
 {
-	int			nkeys = s->def->nkeys;
+	int			nkeys = pr->nkeys;
 	Size		limit = (Size) work_mem * 1024;
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(other->desc, &TTSOpsVirtual);
 	DeltaReader r;
@@ -576,7 +587,7 @@ probe_keys(JoinRun *jr, JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 			continue;
 		if (n % 1024 == 0 && MemoryContextMemAllocated(keycxt, true) > limit)
 		{
-			n = distinct_keys(&keys, n, &ko, other, &keycxt, caller);
+			n = distinct_keys(&keys, n, &ko, other, pr->ocols, &keycxt, caller);
 			size = Max(n, 1);
 			if (MemoryContextMemAllocated(keycxt, true) > limit / 2)
 			{
@@ -588,7 +599,7 @@ probe_keys(JoinRun *jr, JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 		key = palloc(sizeof(Datum) * nkeys);
 		for (int i = 0; i < nkeys && !null; i++)
 		{
-			AttrNumber	c = other->def->keycols[i];
+			AttrNumber	c = pr->ocols[i];
 			Form_pg_attribute a = TupleDescAttr(other->desc, c - 1);
 
 			key[i] = slot_getattr(slot, c, &null);
@@ -617,49 +628,57 @@ probe_keys(JoinRun *jr, JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 	}
 
 	/* the distinct keys, their values in a context of the caller's */
-	n = distinct_keys(&keys, n, &ko, other, &keycxt, caller);
-	s->probekeys = palloc(sizeof(Datum) * Max(n, 1) * nkeys);
+	n = distinct_keys(&keys, n, &ko, other, pr->ocols, &keycxt, caller);
+	pr->probekeys = palloc(sizeof(Datum) * Max(n, 1) * nkeys);
 	for (int k = 0; k < n; k++)
-		memcpy(&s->probekeys[k * nkeys], keys[k], sizeof(Datum) * nkeys);
-	s->nprobe = n;
+		memcpy(&pr->probekeys[k * nkeys], keys[k], sizeof(Datum) * nkeys);
+	pr->nprobe = n;
 	return true;
 }
 
-/* does the batch read s's state by key, probed by other's new rows */
+/*
+ * Does the batch read s's state by key, probed by the new rows of side t:
+ * with the key pairs of the two (of two streams, the join's keys).
+ */
 static void
-probe_begin(JoinRun *jr, JoinRunSide *s, JoinRunSide *other)
+probe_begin(JoinRun *jr, JoinRunSide *s, int t)
 {
+	JoinProbe  *pr = &s->pr[t];
+	JoinRunSide *other = &jr->side[t];
 	SortSupport ssup;
 
-	if (s->def->nkeys == 0)
+	pr->nkeys = s->def->npkeys[t];
+	pr->cols = s->def->pkeys[t];
+	pr->ocols = other->def->pkeys[s - jr->side];
+	if (pr->nkeys == 0)
 	{
-		s->whole = "the join condition has no equality of a column of each stream";
+		pr->whole = "the join condition has no equality of a column of each stream";
 		return;
 	}
-	s->keyidx = key_index(s);
-	if (s->keyidx == NULL)
+	pr->keyidx = key_index(s, pr);
+	if (pr->keyidx == NULL)
 	{
-		s->whole = "the state has no index on the join's key";
+		pr->whole = "the state has no index on the join's key";
 		return;
 	}
-	ssup = palloc0(sizeof(SortSupportData) * s->def->nkeys);
-	if (!probe_operators(s, other, ssup))
+	ssup = palloc0(sizeof(SortSupportData) * pr->nkeys);
+	if (!probe_operators(pr, other, ssup))
 	{
-		s->whole = "the key index cannot be probed with the other stream's values";
+		pr->whole = "the key index cannot be probed with the other stream's values";
 		return;
 	}
-	if (!probe_keys(jr, s, other, ssup))
+	if (!probe_keys(jr, pr, other, ssup))
 	{
-		s->whole = "the other stream's new rows have more distinct keys than work_mem holds";
+		pr->whole = "the other stream's new rows have more distinct keys than work_mem holds";
 		return;
 	}
-	if ((double) s->nprobe * PROBE_COST > (double) s->stream->state_rows && s->nprobe > 0)
+	if ((double) pr->nprobe * PROBE_COST > (double) s->stream->state_rows && pr->nprobe > 0)
 	{
-		s->whole = "the other stream's new rows have many keys for the state";
+		pr->whole = "the other stream's new rows have many keys for the state";
 		return;
 	}
-	s->probe = true;
-	s->rows_per_key = rows_per_key(s);
+	pr->probe = true;
+	pr->rows_per_key = rows_per_key(s, pr);
 }
 
 JoinRun *
@@ -754,16 +773,28 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 	{
 		JoinRunSide *s = &jr->side[k];
 
-		if (jr->nsides == 2)
-			probe_begin(jr, s, &jr->side[1 - k]);
-		else
-			s->whole = "a join of more than two streams reads its states whole";
-		if (s->probe)
-			elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" by key (keys probed: %d)",
-				 cq->viewname, get_rel_name(s->def->relid), s->nprobe);
-		else
-			elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" whole: %s",
-				 cq->viewname, get_rel_name(s->def->relid), s->whole);
+		for (int t = 0; t < jr->nsides; t++)
+		{
+			JoinProbe  *pr = &s->pr[t];
+
+			if (t == k)
+				continue;
+			probe_begin(jr, s, t);
+			if (jr->nsides == 2 && pr->probe)
+				elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" by key (keys probed: %d)",
+					 cq->viewname, get_rel_name(s->def->relid), pr->nprobe);
+			else if (jr->nsides == 2)
+				elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" whole: %s",
+					 cq->viewname, get_rel_name(s->def->relid), pr->whole);
+			else if (pr->probe)
+				elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" with the new rows of stream \"%s\" by key (keys probed: %d)",
+					 cq->viewname, get_rel_name(s->def->relid),
+					 get_rel_name(jr->side[t].def->relid), pr->nprobe);
+			else
+				elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" with the new rows of stream \"%s\" whole: %s",
+					 cq->viewname, get_rel_name(s->def->relid),
+					 get_rel_name(jr->side[t].def->relid), pr->whole);
+		}
 	}
 	/* its scans find their side through the batch's context */
 	run = pgs_batchrun_current();
@@ -875,18 +906,23 @@ sides_below(Plan *p, Surgery *sg)
 	return mask;
 }
 
+/*
+ * The roles of copy's scans: what each reads, whether its state may be
+ * probed, its side, and the side whose new rows the copy reads (that
+ * probes the states: each state meets only them), or -1.
+ */
 static void
-set_roles(Plan *p, Surgery *sg, int *roles)
+set_roles(Plan *p, Surgery *sg, int copy)
 {
 	int			k = scan_side(p, sg);
 	ListCell   *lc;
 
 	if (k >= 0)
-		((ForeignScan *) p)->fdw_private = list_make3(makeInteger(roles[k]),
-													  makeBoolean(sg->probe),
-													  makeInteger(k));
+		((ForeignScan *) p)->fdw_private =
+			list_make4(makeInteger(sg->roles[copy][k]), makeBoolean(sg->probe),
+					   makeInteger(k), makeInteger(copy < sg->jr->nsides ? copy : -1));
 	foreach(lc, plan_children(p))
-		set_roles(*(Plan **) lfirst(lc), sg, roles);
+		set_roles(*(Plan **) lfirst(lc), sg, copy);
 }
 
 static Plan *
@@ -918,13 +954,15 @@ operate(Plan *p, Surgery *sg)
 	 * the query's only reference to each stream).
 	 */
 	count_scans(p, sg, nscans);
-	sg->probe = (sg->jr->nsides == 2 && nscans[0] == 1 && nscans[1] == 1);
+	sg->probe = true;
+	for (int k = 0; k < sg->jr->nsides; k++)
+		sg->probe &= (nscans[k] == 1);
 	app = makeNode(Append);
 	for (int i = 0; i < sg->ncopies; i++)
 	{
 		Plan	   *copy = copyObject(p);
 
-		set_roles(copy, sg, sg->roles[i]);
+		set_roles(copy, sg, i);
 		if (sg->outer && i < 2)
 			((Join *) copy)->jointype = JOIN_INNER;
 		app->appendplans = lappend(app->appendplans, copy);
@@ -1074,7 +1112,8 @@ typedef struct JoinScan
 	int			role;
 	JoinRunSide *side;
 	bool		in_delta;		/* past the state */
-	bool		probe;			/* the state by key (ROLE_STATE, ROLE_ALL) */
+	JoinProbe  *probe;			/* the state by key (ROLE_STATE, ROLE_ALL), or
+								 * NULL */
 	KStoreScan *scan;			/* of the state (engine/store.c) */
 	TupleTableSlot *sslot;
 	DeltaReader delta;
@@ -1099,8 +1138,10 @@ join_scan_begin(ForeignScanState *node, int role, void *join)
 	if (js->side == NULL)
 		elog(ERROR, "stream \"%s\" is not a side of the join", get_rel_name(relid));
 	js->in_delta = (role == ROLE_DELTA);
-	js->probe = js->side->probe && (role == ROLE_STATE || role == ROLE_ALL) &&
-		list_length(priv) >= 2 && boolVal(lsecond(priv));
+	if ((role == ROLE_STATE || role == ROLE_ALL) && list_length(priv) >= 4 &&
+		boolVal(lsecond(priv)) && intVal(lfourth(priv)) >= 0 &&
+		intVal(lfourth(priv)) < jr->nsides && js->side->pr[intVal(lfourth(priv))].probe)
+		js->probe = &js->side->pr[intVal(lfourth(priv))];
 	node->fdw_state = js;
 }
 
@@ -1123,8 +1164,9 @@ state_next(JoinScan *js, EState *estate)
 			js->scan = kstore_scan_expired(s->srel, s->expidx, s->expires_col,
 										   js->jr->evict_wm, estate->es_snapshot);
 		else if (js->probe)
-			js->scan = kstore_scan_keys(s->srel, s->keyidx, s->skeys, s->def->nkeys,
-										s->probekeys, s->nprobe, estate->es_snapshot);
+			js->scan = kstore_scan_keys(s->srel, js->probe->keyidx, js->probe->skeys,
+										js->probe->nkeys, js->probe->probekeys,
+										js->probe->nprobe, estate->es_snapshot);
 		else
 			js->scan = kstore_scan_all(s->srel, estate->es_snapshot);
 	}
@@ -1229,11 +1271,22 @@ join_scan_state_rows(void *join, Oid relid)
 	{
 		JoinRunSide *s = &jr->side[k];
 
+		double		rows = 0;
+
 		if (s->def->relid != relid)
 			continue;
-		if (s->probe)
-			return Min((double) s->stream->state_rows, s->nprobe * s->rows_per_key);
-		return (double) s->stream->state_rows;
+		/* (one plan for every copy: the most any copy's probe reads) */
+		for (int t = 0; t < jr->nsides; t++)
+		{
+			JoinProbe  *pr = &s->pr[t];
+
+			if (t == k)
+				continue;
+			rows = Max(rows, pr->probe ?
+					   Min((double) s->stream->state_rows, pr->nprobe * pr->rows_per_key) :
+					   (double) s->stream->state_rows);
+		}
+		return rows;
 	}
 	return 0;
 }
@@ -1413,8 +1466,9 @@ pgs_join_end(JoinRun *jr, int64 *rows_late)
 		if (s->matched)
 			hash_destroy(s->matched);
 		index_close(s->expidx, NoLock);
-		if (s->keyidx)
-			index_close(s->keyidx, NoLock);
+		for (int t = 0; t < jr->nsides; t++)
+			if (s->pr[t].keyidx)
+				index_close(s->pr[t].keyidx, NoLock);
 		table_close(s->srel, NoLock);
 	}
 	FreeExprContext(jr->econtext, true);

@@ -29,9 +29,11 @@
  *
  * Also: a self-join (its sides are the stream's two range-table entries);
  * a join of three to eight streams, inner only, whose bounds are chained
- * over the pairs (nway_bounds); where only one of two streams has a
- * watermark, equal tumbling windows let it bound both (Spark's rule); and
- * each side's own conjuncts, which a row must pass to match at all.
+ * over the pairs (nway_bounds) and whose keys are per pair of streams
+ * (CqJoinSide.pkeys, closed through third streams); where only one of two
+ * streams has a watermark, equal tumbling windows let it bound both
+ * (Spark's rule); and each side's own conjuncts, which a row must pass to
+ * match at all.
  *
  *-------------------------------------------------------------------------
  */
@@ -400,34 +402,44 @@ probe_operator(Oid opno, Var **v, int k)
 		OidIsValid(get_opfamily_member(family, type[1 - k], type[1 - k], BTLessStrategyNumber));
 }
 
-static bool
-has_keycol(CqJoinSide *s, AttrNumber attno)
+/* a key pair of sides s and t, on columns x of s and z of t */
+static void
+add_pair(CqJoin *j, int s, AttrNumber x, int t, AttrNumber z)
 {
-	for (int i = 0; i < s->nkeys; i++)
-		if (s->keycols[i] == attno)
+	CqJoinSide *a = &j->side[s];
+	CqJoinSide *b = &j->side[t];
+
+	a->pkeys[t] = a->pkeys[t] ? repalloc(a->pkeys[t], sizeof(AttrNumber) * (a->npkeys[t] + 1)) :
+		palloc(sizeof(AttrNumber));
+	a->pkeys[t][a->npkeys[t]++] = x;
+	b->pkeys[s] = b->pkeys[s] ? repalloc(b->pkeys[s], sizeof(AttrNumber) * (b->npkeys[s] + 1)) :
+		palloc(sizeof(AttrNumber));
+	b->pkeys[s][b->npkeys[s]++] = z;
+}
+
+static bool
+has_keycol(CqJoinSide *s, int other, AttrNumber attno)
+{
+	for (int i = 0; i < s->npkeys[other]; i++)
+		if (s->pkeys[other][i] == attno)
 			return true;
 	return false;
 }
 
-/* a key pair from one conjunct of the condition, a.x = b.y */
+/* a key pair from one conjunct of the condition, a.x = b.y, of any two sides */
 static void
 keys_from(Query *q, CqJoin *j, Node *clause)
 {
 	OpExpr	   *op;
 	Var		   *v[2];
-	Var		   *var;
-	int			l,
-				r;
+	int			side[2];
 
 	if (clause == NULL || !IsA(clause, OpExpr) || list_length(((OpExpr *) clause)->args) != 2)
 		return;
 	op = (OpExpr *) clause;
-	if (!side_column(q, j, linitial(op->args), &l, &var))
+	if (!side_column(q, j, linitial(op->args), &side[0], &v[0]) ||
+		!side_column(q, j, lsecond(op->args), &side[1], &v[1]) || side[0] == side[1])
 		return;
-	v[l] = var;
-	if (!side_column(q, j, lsecond(op->args), &r, &var) || r == l)
-		return;
-	v[r] = var;
 	if (!op_strict(op->opno) || !probe_operator(op->opno, v, 0) ||
 		!probe_operator(op->opno, v, 1))
 		return;
@@ -436,17 +448,11 @@ keys_from(Query *q, CqJoin *j, Node *clause)
 		(op->inputcollid != v[0]->varcollid || op->inputcollid != v[1]->varcollid))
 		return;
 	/* a column once per side: another pair on it would only narrow the keys */
-	if (has_keycol(&j->side[0], v[0]->varattno) || has_keycol(&j->side[1], v[1]->varattno) ||
-		j->side[0].nkeys >= INDEX_MAX_KEYS)
+	if (has_keycol(&j->side[side[0]], side[1], v[0]->varattno) ||
+		has_keycol(&j->side[side[1]], side[0], v[1]->varattno) ||
+		j->side[side[0]].npkeys[side[1]] >= INDEX_MAX_KEYS)
 		return;
-	for (int k = 0; k < 2; k++)
-	{
-		CqJoinSide *s = &j->side[k];
-
-		s->keycols = s->keycols ? repalloc(s->keycols, sizeof(AttrNumber) * (s->nkeys + 1)) :
-			palloc(sizeof(AttrNumber));
-		s->keycols[s->nkeys++] = v[k]->varattno;
-	}
+	add_pair(j, side[0], v[0]->varattno, side[1], v[1]->varattno);
 }
 
 static void
@@ -830,9 +836,50 @@ inner_quals_below(Node *node, List *conds)
 }
 
 /*
+ * Keys through a third stream: s.x = m.y and m.y = t.z give s.x = t.z
+ * (equalities of one btree family are transitive), where x and z are of
+ * one type (its equality is then the family's too). So in a chain a.k =
+ * b.k, b.k = c.k each state is probed in every copy.
+ */
+static void
+transitive_keys(CqJoin *j)
+{
+	bool		added = true;
+
+	while (added)
+	{
+		added = false;
+		for (int s = 0; s < j->nsides; s++)
+			for (int m = 0; m < j->nsides; m++)
+				for (int t = 0; t < j->nsides; t++)
+				{
+					CqJoinSide *a = &j->side[s];
+					CqJoinSide *mid = &j->side[m];
+
+					if (s == m || m == t || s == t)
+						continue;
+					for (int i = 0; i < a->npkeys[m]; i++)
+						for (int k = 0; k < mid->npkeys[t]; k++)
+						{
+							AttrNumber	x = a->pkeys[m][i];
+							AttrNumber	z = j->side[t].pkeys[m][k];
+
+							if (mid->pkeys[s][i] != mid->pkeys[t][k] ||
+								get_atttype(a->relid, x) != get_atttype(j->side[t].relid, z) ||
+								has_keycol(a, t, x) || has_keycol(&j->side[t], s, z) ||
+								a->npkeys[t] >= INDEX_MAX_KEYS)
+								continue;
+							add_pair(j, s, x, t, z);
+							added = true;
+						}
+				}
+	}
+}
+
+/*
  * An inner join of more than two streams (each read once): no outer join
- * between them, no keys (their states are read whole), bounds over all
- * pairs (above), where every stream has a watermark.
+ * between them, keys per pair of streams, bounds over all pairs (above),
+ * where every stream has a watermark.
  */
 static CqJoin *
 nway_join(Query *query, CqJoin *j, List *conds, bool for_create)
@@ -855,6 +902,10 @@ nway_join(Query *query, CqJoin *j, List *conds, bool for_create)
 		s->rtindex = only_entry(query, s->relid);
 		own_conjuncts(query, s, conds);
 	}
+	/* the keys of each pair: a side's state is probed with each keyed one's */
+	foreach(lc, conds)
+		keys_from_conjuncts(query, j, lfirst(lc));
+	transitive_keys(j);
 	if (all_wm)
 	{
 		foreach(lc, conds)
@@ -987,6 +1038,11 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 	matching = outer ? make_ands_implicit((Expr *) ((JoinExpr *) meet)->quals) : conds;
 	foreach(lc, matching)
 		keys_from_conjuncts(query, j, lfirst(lc));
+	for (int k = 0; k < 2; k++)
+	{
+		j->side[k].nkeys = j->side[k].npkeys[1 - k];
+		j->side[k].keycols = j->side[k].pkeys[1 - k];
+	}
 
 	/*
 	 * What a side's row alone must satisfy to match: a row that fails it

@@ -133,12 +133,14 @@ typedef struct CqJoin
 {
 	JoinType	jointype;		/* of side[0] with side[1] */
 	int			nsides;			/* 2, or more: an inner join of as many
-								 * streams (no outer join) */
+								 * streams (an outer join only at the top) */
 	CqJoinSide	side[PGS_JOIN_MAX_SIDES];
 	Node	   *cond;			/* outer joins: the ON condition, over
 								 * varnos 1 and 2 (the sides) */
 	bool		self;			/* a self-join: one stream read twice, the
 								 * sides share its state (engine/join.c) */
+	JoinExpr   *outer;			/* more than two streams: the outer join at
+								 * the top, or NULL */
 	bool		window_wm;		/* only one side has a watermark, and the
 								 * sides' equal windows let it bound both */
 } CqJoin;

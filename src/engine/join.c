@@ -44,12 +44,15 @@
  * range-table entry. A join of n streams has n copies of the joining
  * node, copy i reading stream i's new rows, the earlier streams' states
  * and new rows and the later streams' states: a joined row comes from the
- * copy of the last of its streams with a new row, once; it has no outer
- * joins, and each state is probed with the keys of the copy's stream's
- * new rows where the two are keyed (JoinProbe). A row that fails its
- * side's own part of the condition (CqJoinSide.own) can never match: it
- * is not kept, and of a preserved side it is NULL-padded in its own
- * batch.
+ * copy of the last of its streams with a new row, once; under an outer
+ * join at the top (one stream preserved), a last copy NULL-pads its
+ * expiring unmatched rows, whose matches a query of the preserved row ids
+ * finds (pgs_join_pairs_plan); each state is probed with the keys of the
+ * copy's stream's new rows where the two are keyed (JoinProbe).
+ *
+ * A row that fails its side's own part of the condition (CqJoinSide.own)
+ * can never match: it is not kept, and of a preserved side it is
+ * NULL-padded in its own batch.
  *
  *-------------------------------------------------------------------------
  */
@@ -140,6 +143,8 @@ struct JoinRun
 	CqJoin	   *j;
 	JoinRunSide side[PGS_JOIN_MAX_SIDES];
 	int			nsides;
+	int			npairs;			/* the pairs query's columns: the row ids */
+	int			pairs_side[2];	/* of these sides */
 	ExprContext *econtext;		/* of the sides' own conditions */
 	bool		has_late;		/* rows at or before late_wm are late */
 	int64		late_wm;
@@ -963,7 +968,7 @@ operate(Plan *p, Surgery *sg)
 		Plan	   *copy = copyObject(p);
 
 		set_roles(copy, sg, i);
-		if (sg->outer && i < 2)
+		if (sg->outer && i < sg->jr->nsides)
 			((Join *) copy)->jointype = JOIN_INNER;
 		app->appendplans = lappend(app->appendplans, copy);
 	}
@@ -1037,6 +1042,13 @@ join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only, Index rti0, Index r
 		for (int i = 0; i < jr->nsides; i++)
 			for (int k = 0; k < jr->nsides; k++)
 				sg.roles[i][k] = k < i ? ROLE_ALL : k == i ? ROLE_DELTA : ROLE_STATE;
+		/* an outer join at the top: the preserved side's expiring rows */
+		if (sg.outer && !matches_only)
+		{
+			for (int k = 0; k < jr->nsides; k++)
+				sg.roles[jr->nsides][k] = j->side[k].preserved ? ROLE_EXPIRED : ROLE_NONE;
+			sg.ncopies = jr->nsides + 1;
+		}
 	}
 	if (sides_below(plan->planTree, &sg) != ALL_SIDES(jr))
 		elog(ERROR, "the plan of continuous view \"%s\" does not read all its streams",
@@ -1064,6 +1076,38 @@ pgs_join_pairs_plan(JoinRun *jr)
 
 	q->commandType = CMD_SELECT;
 	q->canSetTag = true;
+	if (jr->nsides > 2)
+	{
+		/*
+		 * More streams, an outer join at the top: the preserved side's row
+		 * ids of the matches, SELECT a.ctid FROM a, (b JOIN c ON ...) WHERE
+		 * <the ON condition>, over the view's own range table.
+		 */
+		JoinExpr   *je = j->outer;
+		int			p = 0;
+		ListCell   *lc;
+
+		while (!j->side[p].preserved)
+			p++;
+		q->rtable = copyObject(jr->cq->query->rtable);
+		/* (no outer join left in it: the planner looks for those of its entries) */
+		foreach(lc, q->rtable)
+			if (((RangeTblEntry *) lfirst(lc))->rtekind == RTE_JOIN)
+				((RangeTblEntry *) lfirst(lc))->jointype = JOIN_INNER;
+		q->targetList = list_make1(makeTargetEntry((Expr *) makeVar(j->side[p].rtindex,
+																	  SelfItemPointerAttributeNumber,
+																	  TIDOID, -1, InvalidOid, 0),
+												   1, pstrdup("a"), false));
+		q->jointree = makeFromExpr(list_make2(copyObject(je->larg), copyObject(je->rarg)),
+								   copyObject(je->quals));
+		q->hasSubLinks = checkExprHasSubLink(je->quals);
+		jr->pairs_side[0] = p;
+		jr->npairs = 1;
+		return join_plan(jr, pg_plan_query(q, NULL, 0, NULL), true, 0, 0);
+	}
+	jr->pairs_side[0] = 0;
+	jr->pairs_side[1] = 1;
+	jr->npairs = 2;
 	for (int k = 0; k < 2; k++)
 	{
 		RangeTblRef *rtr = makeNode(RangeTblRef);
@@ -1090,13 +1134,14 @@ pgs_join_matched(JoinRun *jr, Tuplestorestate *pairs, TupleDesc desc)
 
 	while (tuplestore_gettupleslot(pairs, true, false, slot))
 	{
-		for (int k = 0; k < 2; k++)
+		for (int i = 0; i < jr->npairs; i++)
 		{
+			JoinRunSide *s = &jr->side[jr->pairs_side[i]];
 			bool		isnull;
-			Datum		d = slot_getattr(slot, k + 1, &isnull);
+			Datum		d = slot_getattr(slot, i + 1, &isnull);
 
-			if (!isnull && jr->side[k].matched)
-				(void) hash_search(jr->side[k].matched, DatumGetPointer(d), HASH_ENTER, NULL);
+			if (!isnull && s->matched)
+				(void) hash_search(s->matched, DatumGetPointer(d), HASH_ENTER, NULL);
 		}
 	}
 	ExecDropSingleTupleTableSlot(slot);

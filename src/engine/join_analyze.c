@@ -28,7 +28,8 @@
  * simply is not a key; a join without keys reads its states whole.
  *
  * Also: a self-join (its sides are the stream's two range-table entries);
- * a join of three to eight streams, inner only, whose bounds are chained
+ * a join of three to eight streams, inner or under one outer join at the
+ * top with one stream preserved (nway_join), whose bounds are chained
  * over the pairs (nway_bounds) and whose keys are per pair of streams
  * (CqJoinSide.pkeys, closed through third streams); where only one of two
  * streams has a watermark, equal tumbling windows let it bound both
@@ -565,8 +566,36 @@ direct_stream(Query *q, Node *node)
 }
 
 /*
+ * The streams of an inner join tree of plain relations (streams and
+ * tables read directly, joined by inner joins), or -1 if it is not one.
+ */
+static int
+inner_tree_streams(Query *q, Node *node)
+{
+	if (IsA(node, RangeTblRef))
+	{
+		RangeTblEntry *rte = rt_fetch(((RangeTblRef *) node)->rtindex, q->rtable);
+
+		if (rte->rtekind != RTE_RELATION)
+			return -1;
+		return direct_stream(q, node) ? 1 : 0;
+	}
+	if (IsA(node, JoinExpr) && ((JoinExpr *) node)->jointype == JOIN_INNER)
+	{
+		int			l = inner_tree_streams(q, ((JoinExpr *) node)->larg);
+		int			r = inner_tree_streams(q, ((JoinExpr *) node)->rarg);
+
+		return (l < 0 || r < 0) ? -1 : l + r;
+	}
+	return -1;
+}
+
+/*
  * An outer join with a stream on its nullable side is allowed when it
- * joins two streams directly: a LEFT JOIN b ON ...
+ * joins two streams directly: a LEFT JOIN b ON ...; or, at the top of a
+ * join of more streams, one stream on its preserved side and an inner
+ * join of two or more (and tables) on the other: a LEFT JOIN (b JOIN c
+ * ON ...) ON ...
  */
 bool
 pgs_join_allows_nullable(Query *query, JoinExpr *j)
@@ -574,7 +603,13 @@ pgs_join_allows_nullable(Query *query, JoinExpr *j)
 	Index		l = direct_stream(query, j->larg);
 	Index		r = direct_stream(query, j->rarg);
 
-	return l && r && l != r;
+	if (l && r && l != r)
+		return true;
+	if (j->jointype == JOIN_LEFT && l)
+		return inner_tree_streams(query, j->rarg) >= 2;
+	if (j->jointype == JOIN_RIGHT && r)
+		return inner_tree_streams(query, j->larg) >= 2;
+	return false;
 }
 
 /*
@@ -882,28 +917,57 @@ transitive_keys(CqJoin *j)
  * where every stream has a watermark.
  */
 static CqJoin *
-nway_join(Query *query, CqJoin *j, List *conds, bool for_create)
+nway_join(Query *query, CqJoin *j, Node *meet, List *conds, bool for_create)
 {
 	bool		all_wm = true;
+	bool		bounded = true;
+	List	   *matching = conds;
 	ListCell   *lc;
 
-	if (outer_between_sides(query, j, (Node *) query->jointree))
+	/*
+	 * One outer join, at the top, with one stream on its preserved side: a
+	 * LEFT JOIN (b JOIN c ON ...) ON ... Its rows match if some joined row
+	 * of the other streams does; which rows did is found as for two
+	 * streams, and the others come out NULL-padded when they expire.
+	 */
+	j->jointype = JOIN_INNER;
+	if (IsA(meet, JoinExpr) && ((JoinExpr *) meet)->jointype != JOIN_INNER)
+	{
+		JoinExpr   *je = (JoinExpr *) meet;
+		Node	   *pres = je->jointype == JOIN_LEFT ? je->larg : je->rarg;
+		Node	   *other = je->jointype == JOIN_LEFT ? je->rarg : je->larg;
+		Index		p = (je->jointype == JOIN_FULL) ? 0 : direct_stream(query, pres);
+
+		if (p == 0 || inner_tree_streams(query, other) < 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a %s of more than two streams must have one stream on its preserved side and an inner join of the others on its nullable side",
+							join_name(je->jointype)),
+					 errdetail("Several outer joins among streams, or a join of streams on the preserved side, are not supported."),
+					 errhint("Write a LEFT JOIN (b JOIN c ON ...) ON ..., or outer-join the result of one view's join, read from its sink stream, in another.")));
+		j->jointype = je->jointype;
+		j->outer = copyObject(je);
+		for (int k = 0; k < j->nsides; k++)
+			j->side[k].preserved = (j->side[k].relid == rt_fetch(p, query->rtable)->relid);
+		/* what decides a match: the ON condition and the inner joins below */
+		matching = inner_quals_below(meet, make_ands_implicit((Expr *) je->quals));
+	}
+	else if (outer_between_sides(query, j, (Node *) query->jointree))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("an outer join in a join of more than two streams is not supported"),
-				 errdetail("A join of three or more streams must be inner; an outer join can join two streams."),
-				 errhint("Inner-join the streams, or outer-join two of them in one view and read its sink stream in another.")));
-	j->jointype = JOIN_INNER;
+				 errmsg("an outer join below a join of more than two streams is not supported"),
+				 errdetail("In a join of three or more streams, an outer join can only be the top one, with one stream on its preserved side."),
+				 errhint("Write a LEFT JOIN (b JOIN c ON ...) ON ..., or outer-join two streams in one view and read its sink stream in another.")));
 	for (int k = 0; k < j->nsides; k++)
 	{
 		CqJoinSide *s = &j->side[k];
 
 		all_wm &= s->watermarked;
 		s->rtindex = only_entry(query, s->relid);
-		own_conjuncts(query, s, conds);
+		own_conjuncts(query, s, matching);
 	}
 	/* the keys of each pair: a side's state is probed with each keyed one's */
-	foreach(lc, conds)
+	foreach(lc, matching)
 		keys_from_conjuncts(query, j, lfirst(lc));
 	transitive_keys(j);
 	if (all_wm)
@@ -915,6 +979,15 @@ nway_join(Query *query, CqJoin *j, List *conds, bool for_create)
 	else
 		for (int k = 0; k < j->nsides; k++)
 			j->side[k].bounds = NIL;
+	for (int k = 0; k < j->nsides; k++)
+		bounded &= (j->side[k].bounds != NIL);
+	if (j->jointype != JOIN_INNER && !bounded)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a %s of streams needs a watermark on every stream and time bounds that chain them all",
+						join_name(j->jointype)),
+				 errdetail("A NULL-padded row is written once no match can come any more: every stream's event time must be bounded by another's, all of them connected."),
+				 errhint("Declare event time and a watermark on every stream and bound each join in time, for example: ON c.k = b.k AND c.ts BETWEEN b.ts AND b.ts + interval '1 hour'.")));
 	finish_sides(j, for_create);
 	return j;
 }
@@ -973,7 +1046,7 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 	}
 	meet = meeting_node(query, j, (Node *) query->jointree, &conds);
 	if (j->nsides > 2)
-		return nway_join(query, j, inner_quals_below(meet, conds), for_create);
+		return nway_join(query, j, meet, inner_quals_below(meet, conds), for_create);
 	j->jointype = JOIN_INNER;
 	if (IsA(meet, JoinExpr))
 	{

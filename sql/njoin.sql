@@ -58,6 +58,13 @@ CREATE MATERIALIZED VIEW nj_self_right WITH (trigger = 'manual') AS
 CREATE MATERIALIZED VIEW nj_self_left2 WITH (trigger = 'manual') AS
 	SELECT a.k, a.ts AS ats, b.ts AS bts
 	FROM nj_ev a LEFT JOIN nj_ev b ON b.k = a.k AND a.k <> 2 AND b.ts > a.ts AND b.ts <= a.ts + interval '10 minutes';
+-- pairs per 10 minutes of the first event, in append mode: a window is
+-- final 10 minutes (the longer of the two sides' bounds) after the
+-- watermark passes its end
+CREATE MATERIALIZED VIEW nj_self_agg WITH (trigger = 'manual', output_mode = 'append') AS
+	SELECT stream.tumble(a.ts, '10 minutes') AS w, count(*) AS pairs
+	FROM nj_ev a JOIN nj_ev b ON b.k = a.k AND b.ts > a.ts AND b.ts <= a.ts + interval '10 minutes'
+	GROUP BY 1;
 -- one state table for the stream, not two
 SELECT count(*) AS self_state_tables FROM stream.positions
 WHERE view = 'nj_self'::regclass AND join_state IS NOT NULL;
@@ -67,6 +74,7 @@ BEGIN
 	REFRESH MATERIALIZED VIEW nj_self_left;
 	REFRESH MATERIALIZED VIEW nj_self_right;
 	REFRESH MATERIALIZED VIEW nj_self_left2;
+	REFRESH MATERIALIZED VIEW nj_self_agg;
 END $$;
 
 -- Batch 1: 12:00 and 12:05 of key 1 pair (once: 12:05 -> 12:00 is not
@@ -91,6 +99,7 @@ SELECT nj_refresh_self();
 SELECT * FROM nj_self ORDER BY 1, 2, 3;
 SELECT * FROM nj_self_left WHERE bts IS NULL ORDER BY 2;
 SELECT * FROM nj_self_right WHERE ats IS NULL ORDER BY 3;
+SELECT count(*) AS self_agg_rows FROM nj_self_agg;
 SELECT * FROM nj_state;
 
 -- Batch 3: (1, 12:15) is late (at or before 12:19): dropped, counted,
@@ -105,6 +114,9 @@ SELECT * FROM nj_self ORDER BY 1, 2, 3;
 SELECT * FROM nj_self_left ORDER BY 2, 3;
 SELECT * FROM nj_self_right ORDER BY 3, 2;
 SELECT * FROM nj_self_left2 ORDER BY 2, 3;
+-- 12:00 - 12:10 (two pairs) and 12:10 - 12:20 (one) are final at 12:39
+-- (not at 12:19, after batch 2: nothing was written then)
+SELECT * FROM nj_self_agg ORDER BY 1;
 SELECT * FROM nj_state;
 -- each equals its batch query; the outer ones but for the row of 12:40,
 -- whose time to be NULL-padded has not come
@@ -397,7 +409,7 @@ CREATE MATERIALIZED VIEW nj_three_unbounded AS
 	SELECT v.k FROM nj_v v JOIN nj_c c ON c.k = v.k JOIN nj_auct a ON a.k = v.k;
 DROP MATERIALIZED VIEW nj_three_unbounded;
 
-DROP MATERIALIZED VIEW nj_three, nj_three_comma, nj_three_left, nj_three_right, nj_self, nj_self_left, nj_self_right, nj_self_left2, nj_win, nj_win_left, nj_never;
+DROP MATERIALIZED VIEW nj_three, nj_three_comma, nj_three_left, nj_three_right, nj_self, nj_self_left, nj_self_right, nj_self_left2, nj_self_agg, nj_win, nj_win_left, nj_never;
 DROP FUNCTION nj_refresh_three(), nj_refresh_self(), nj_refresh_win(), nj_matches(regclass, text, text[]);
 DROP VIEW nj_state;
 DROP FOREIGN TABLE nj_v, nj_c, nj_p, nj_ev, nj_bids, nj_auct, nj_ord, nj_pay;

@@ -2,7 +2,8 @@
  *
  * join.c
  *	  Joins of streams: of two, inner, left, right and full outer; of a
- *	  stream with itself; of three to eight, inner.
+ *	  stream with itself; of three to eight, inner or under one outer
+ *	  join at the top.
  *
  * Each side of the join keeps the rows it has read in a state table of
  * its own (stream.join_<view>_<n>: the stream's columns, the row's

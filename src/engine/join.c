@@ -257,16 +257,29 @@ never_matches(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot)
 	return !pass;
 }
 
+/*
+ * Is the row late: its event time at or before the watermark the batch
+ * runs with. Of the side without a watermark whose equal windows the
+ * other's bounds (join_analyze.c), its window's end: a row of a window
+ * still open meets the other side's rows of it in state and to come (the
+ * stream has no watermark of its own to be late against); once the
+ * window has ended, those rows have left and later ones are late.
+ */
 static bool
 row_is_late(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot)
 {
 	bool		isnull;
 	Datum		ts;
+	int64		end;
 
 	if (!jr->has_late || s->def->ts_attno == 0)
 		return false;
 	ts = slot_getattr(slot, s->def->ts_attno, &isnull);
-	return !isnull && DatumGetInt64(ts) <= jr->late_wm;
+	if (isnull)
+		return false;
+	if (!s->def->watermarked)
+		return row_expiry(s->def, ts, false, &end) && end <= jr->late_wm;
+	return DatumGetInt64(ts) <= jr->late_wm;
 }
 
 static bool

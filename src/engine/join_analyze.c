@@ -614,7 +614,7 @@ pgs_join_allows_nullable(Query *query, JoinExpr *j)
 
 /*
  * The conjuncts of a condition on side k alone: its Vars, of the
- * stream's own range-table entry, and nothing volatile or nested. A row
+ * stream's own range-table entry, and nothing mutable or nested. A row
  * of the side for which one is false (or NULL) cannot satisfy the whole.
  */
 typedef struct OwnCheck
@@ -660,7 +660,12 @@ own_conjuncts(Query *q, CqJoinSide *s, List *conds)
 		OwnCheck	oc = {s->rtindex, true, false};
 
 		(void) own_walker(c, &oc);
-		if (oc.ok && oc.vars && !contain_volatile_functions(c))
+		/*
+		 * Immutable only: a stable function (now(), one reading a table)
+		 * may pass later, when a pair with the row is joined, what the
+		 * row fails on arrival; so it cannot say the row never matches.
+		 */
+		if (oc.ok && oc.vars && !contain_mutable_functions(c))
 			s->own = lappend(s->own, copyObject(c));
 	}
 }

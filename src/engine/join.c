@@ -75,6 +75,7 @@
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "rewrite/rewriteManip.h"
 #include "tcop/tcopprot.h"
@@ -775,8 +776,12 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 			elog(ERROR, "join state table \"%s\" lacks its own columns",
 				 RelationGetRelationName(s->srel));
 		s->expidx = expiry_index(s);
+		/*
+		 * (planned, as the view's query is: a function's default
+		 * arguments are filled in only so, and the executor reads them)
+		 */
 		if (s->def->own != NIL)
-			s->own = ExecInitQual(s->def->own, NULL);
+			s->own = ExecInitQual((List *) expression_planner((Expr *) s->def->own), NULL);
 		if (s->def->preserved)
 		{
 			HASHCTL		ctl;

@@ -218,6 +218,14 @@ SELECT nj_matches('nj_win', 'true', 'nj_bids', 'nj_bids_log', 'nj_auct', 'nj_auc
 -- without equal windows one watermark still bounds nothing
 CREATE MATERIALIZED VIEW nj_bad AS
 	SELECT b.k FROM nj_bids b LEFT JOIN nj_auct a ON a.k = b.k AND a.ts BETWEEN b.ts AND b.ts + interval '1 minute';
+-- nor windows of other sizes, or equal under an OR (not every pair is in
+-- one window)
+CREATE MATERIALIZED VIEW nj_bad AS
+	SELECT b.k FROM nj_bids b LEFT JOIN nj_auct a
+	ON a.k = b.k AND stream.tumble(a.ts, '5 minutes') = stream.tumble(b.ts, '10 minutes');
+CREATE MATERIALIZED VIEW nj_bad AS
+	SELECT b.k FROM nj_bids b LEFT JOIN nj_auct a
+	ON a.k = b.k AND (stream.tumble(a.ts, '10 minutes') = stream.tumble(b.ts, '10 minutes') OR a.k = 0);
 
 --
 -- An outer-join row that can never match: the condition's part on the

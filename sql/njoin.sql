@@ -468,6 +468,12 @@ CREATE MATERIALIZED VIEW nj_bad AS
 CREATE MATERIALIZED VIEW nj_three_unbounded AS
 	SELECT v.k FROM nj_v v JOIN nj_c c ON c.k = v.k JOIN nj_auct a ON a.k = v.k;
 DROP MATERIALIZED VIEW nj_three_unbounded;
+-- a buy may come any time after its cart: views and carts are kept
+-- forever, the buys leave
+CREATE MATERIALIZED VIEW nj_three_unbounded AS
+	SELECT v.k FROM nj_v v JOIN nj_c c ON c.k = v.k AND c.ts BETWEEN v.ts AND v.ts + interval '10 minutes'
+	JOIN nj_p p ON p.k = c.k AND p.ts >= c.ts;
+DROP MATERIALIZED VIEW nj_three_unbounded;
 
 DROP MATERIALIZED VIEW nj_three, nj_three_comma, nj_three_left, nj_three_right, nj_self, nj_self_left, nj_self_right, nj_self_left2, nj_self_agg, nj_win, nj_win_left, nj_never;
 DROP FUNCTION nj_refresh_three(), nj_refresh_self(), nj_refresh_win(), nj_matches(regclass, text, text[]);

@@ -458,21 +458,43 @@ create_seen(CqDef *cq, Oid viewid)
 	return relids;
 }
 
+/* the column list of an index on cols, into l unless there already */
+static List *
+add_key_index(List *l, TupleDesc desc, int ncols, AttrNumber *cols)
+{
+	StringInfoData s;
+	ListCell   *lc;
+
+	if (ncols == 0)
+		return l;
+	initStringInfo(&s);
+	for (int i = 0; i < ncols; i++)
+		appendStringInfo(&s, "%s%s", i ? ", " : "",
+						 quote_identifier(NameStr(TupleDescAttr(desc, cols[i] - 1)->attname)));
+	foreach(lc, l)
+		if (strcmp(lfirst(lc), s.data) == 0)
+			return l;
+	return lappend(l, s.data);
+}
+
 /*
- * The state of one side of a join of two streams (engine/join.c): the
- * stream's columns, when each row expires (indexed: the expired rows are
- * found by a range scan), and whether it has matched; indexed too on the
- * join's key columns, if it has any (a batch reads the state by key).
+ * The state of side k of a join of streams (engine/join.c): the stream's
+ * columns, when each row expires (indexed: the expired rows are found by
+ * a range scan), and whether it has matched; indexed too on the join's
+ * key columns with each other side, if it has any (a batch reads the
+ * state by key).
  */
 static void
-create_join_state(Oid viewid, CqJoinSide *side)
+create_join_state(Oid viewid, CqJoin *j, int k)
 {
+	CqJoinSide *side = &j->side[k];
 	StringInfoData sql;
-	StringInfoData keyidx;
+	List	   *keyidx = NIL;
 	Relation	rel = table_open(side->relid, AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
 	char		name[NAMEDATALEN];
 	Oid			relid;
+	ListCell   *lc;
 
 	free_table_name(name, "join", viewid);
 	initStringInfo(&sql);
@@ -491,19 +513,25 @@ create_join_state(Oid viewid, CqJoinSide *side)
 	}
 	appendStringInfo(&sql, "_pgs_expires %s, _pgs_matched boolean NOT NULL DEFAULT false)",
 					 side->ts_typid == TIMESTAMPOID ? "timestamp" : "timestamptz");
-	/* the index a batch probes with the other side's keys (engine/join.c) */
-	initStringInfo(&keyidx);
-	for (int i = 0; i < side->nkeys; i++)
-		appendStringInfo(&keyidx, "%s%s", i ? ", " : "",
-						 quote_identifier(NameStr(TupleDescAttr(desc, side->keycols[i] - 1)->attname)));
+
+	/*
+	 * The indexes a batch probes with another side's keys (engine/join.c):
+	 * one for each side it has keys with, alike ones once; a self-join's
+	 * one state serves both sides, so its other side's keys too.
+	 */
+	for (int t = 0; t < j->nsides; t++)
+		keyidx = add_key_index(keyidx, desc, side->npkeys[t], side->pkeys[t]);
+	if (j->self)
+		keyidx = add_key_index(keyidx, desc, j->side[1].npkeys[0], j->side[1].pkeys[0]);
 	table_close(rel, AccessShareLock);
 
 	SPI_connect();
 	run_sql(sql.data);
 	/* eviction and the NULL-padded rows of outer joins go by expiry */
 	run_sql(psprintf("CREATE INDEX ON stream.%s (_pgs_expires)", quote_identifier(name)));
-	if (side->nkeys > 0)
-		run_sql(psprintf("CREATE INDEX ON stream.%s (%s)", quote_identifier(name), keyidx.data));
+	foreach(lc, keyidx)
+		run_sql(psprintf("CREATE INDEX ON stream.%s (%s)", quote_identifier(name),
+						 (char *) lfirst(lc)));
 	CommandCounterIncrement();
 	relid = get_relname_relid(name, get_namespace_oid(PG_STREAM_SCHEMA, false));
 	meta_position_set_join_state(viewid, side->relid, relid);
@@ -729,8 +757,9 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	create_retention_indexes(cq, viewid);
 	if (cq->join)
 	{
-		create_join_state(viewid, &cq->join->side[0]);
-		create_join_state(viewid, &cq->join->side[1]);
+		/* (a self-join's sides share one state) */
+		for (int k = 0; k < (cq->join->self ? 1 : cq->join->nsides); k++)
+			create_join_state(viewid, cq->join, k);
 	}
 	pgs_restore_user(&saved);
 

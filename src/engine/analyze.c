@@ -530,7 +530,7 @@ window_over_join(CqDef *cq, Oid relid)
 {
 	if (cq->join == NULL)
 		return true;
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < cq->join->nsides; k++)
 	{
 		CqJoinSide *s = &cq->join->side[k];
 
@@ -590,11 +590,14 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 			return cq;
 		}
 	}
-	if (list_length(w.streams) > 2 || w.nrefs > list_length(w.streams))
+	/* streams each once; or one twice, a self-join (engine/join_analyze.c) */
+	if (list_length(w.streams) > PGS_JOIN_MAX_SIDES ||
+		(w.nrefs > list_length(w.streams) && !(list_length(w.streams) == 1 && w.nrefs == 2)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("a continuous view can read at most two streams, each once"),
-				 errhint("Join two different streams, and any number of tables; to join more streams, chain views: a view's sink can be a stream.")));
+				 errmsg("a continuous view can read at most %d streams, each once, or one stream twice",
+						PGS_JOIN_MAX_SIDES),
+				 errhint("Join different streams, or a stream with itself, and any number of tables; to read a stream more often, chain views: a view's sink can be a stream.")));
 	if (w.in_sublink)
 		pgs_reject("a stream inside a sub-SELECT expression",
 			   "Read the stream in FROM.");
@@ -634,7 +637,7 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	check_windows_walker((Node *) query, NULL);
 	cq->wm_streams = watermarked_streams(cq->streams, opts);
 	cq->window_key = -1;
-	if (list_length(cq->streams) == 2)
+	if (list_length(cq->streams) >= 2 || w.nrefs == 2)
 		cq->join = pgs_analyze_join(query, cq->streams, cq->wm_streams, for_create);
 	/* DISTINCT and DISTINCT ON, here and in subqueries: first-seen filters */
 	pgs_dedup_rewrite(cq, query);

@@ -173,7 +173,7 @@ check_stream_subquery(Query *q)
 						   "Use a subquery in FROM or a derived stream (CREATE VIEW) instead.");
 	}
 	if (q->setOperations)
-		pgs_reject("UNION, INTERSECT or EXCEPT over a stream", NULL);
+		pgs_union_check(q);		/* UNION ALL of streams: engine/union.c */
 }
 
 static void check_joins(Node *node, Query *q);
@@ -553,6 +553,7 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	CqDef	   *cq = palloc0(sizeof(CqDef));
 	StreamWalk	w;
 	ListCell   *lc;
+	bool		is_union;
 
 	cq->viewid = viewid;
 	cq->query = query;
@@ -563,7 +564,8 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	cq->streams = w.streams;
 	if (w.streams == NIL)
 		elog(ERROR, "continuous view reads no stream");
-	if (list_length(w.streams) > 2 || w.nrefs > list_length(w.streams))
+	is_union = pgs_union_analyze(query);	/* any number, through UNION ALL */
+	if (!is_union && (list_length(w.streams) > 2 || w.nrefs > list_length(w.streams)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("a continuous view can read at most two streams, each once"),
@@ -589,7 +591,7 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 		pgs_reject("ORDER BY",
 			   "A view is a table and has no order; apply ORDER BY when reading the view.");
 	if (query->setOperations)
-		pgs_reject("UNION, INTERSECT or EXCEPT", NULL);
+		pgs_union_check(query); /* the view itself a UNION ALL */
 	if (query->groupingSets)
 		pgs_reject("GROUPING SETS, ROLLUP or CUBE", NULL);
 	if (query->rowMarks)
@@ -607,7 +609,9 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	check_windows_walker((Node *) query, NULL);
 	cq->wm_streams = watermarked_streams(cq->streams, opts);
 	cq->window_key = -1;
-	if (list_length(cq->streams) == 2)
+	if (is_union)
+		pgs_union_watermarks(cq);
+	else if (list_length(cq->streams) == 2)
 		cq->join = pgs_analyze_join(query, cq->streams, cq->wm_streams, for_create);
 	/* DISTINCT and DISTINCT ON, here and in subqueries: first-seen filters */
 	pgs_dedup_rewrite(cq, query);

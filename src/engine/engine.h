@@ -57,6 +57,12 @@ extern Oid	pgs_listagg_batch_aggregate(Aggref *aggref, bool two_streams);
 extern PlannedStmt *pgs_listagg_plan(Query *batch_query);
 extern Plan *pgs_listagg_sort_groups(Plan *agg, List *sortcl);
 
+/* in engine/union.c */
+extern List *pgs_union_branches(Query *q);
+extern void pgs_union_check(Query *q);
+extern bool pgs_union_analyze(Query *query);
+extern void pgs_union_watermarks(CqDef *cq);
+
 /* in engine/windows.c */
 extern int64 pgs_window_size_usecs(Interval *size);
 

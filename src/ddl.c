@@ -617,6 +617,7 @@ create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	if (list_length(rewritten) != 1)
 		return false;
 	rq = linitial(rewritten);
+	pgs_chain_rewrite(rq);		/* continuous views read as streams */
 	if (pgs_query_streams(rq) == NIL)
 		return false;			/* an ordinary materialized view */
 	pgs_check_catalog();
@@ -778,7 +779,10 @@ refresh_unpopulated(Oid relid, bool skipData)
 	table_close(rel, NoLock);
 	AcquireRewriteLocks(query, true, false);
 	rewritten = QueryRewrite(query);
-	if (list_length(rewritten) != 1 || pgs_query_streams(linitial(rewritten)) == NIL)
+	if (list_length(rewritten) != 1)
+		return false;
+	pgs_chain_rewrite(linitial(rewritten));
+	if (pgs_query_streams(linitial(rewritten)) == NIL)
 		return false;
 	pgs_check_cq_owner(relid);
 	if (skipData)

@@ -202,6 +202,8 @@ typedef struct CqDef
 	List	   *seen_relids;	/* their tables, in slot order (once loaded) */
 	Oid			state_relid;
 	Oid			rows_relid;		/* the copy of the final rows, or InvalidOid */
+	Oid			output_stream;	/* where its new rows go for the views
+								 * reading it (engine/chain.c), or InvalidOid */
 } CqDef;
 
 

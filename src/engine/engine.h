@@ -57,6 +57,9 @@ extern Oid	pgs_listagg_batch_aggregate(Aggref *aggref, bool two_streams);
 extern PlannedStmt *pgs_listagg_plan(Query *batch_query);
 extern Plan *pgs_listagg_sort_groups(Plan *agg, List *sortcl);
 
+/* in engine/chain.c */
+extern void pgs_chain_rewrite(Query *query);
+
 /* in engine/union.c */
 extern List *pgs_union_branches(Query *q);
 extern void pgs_union_check(Query *q);

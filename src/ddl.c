@@ -710,6 +710,31 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 }
 
 /*
+ * A restored view read by other views (engine/chain.c): the restored
+ * chunks of its output stream are renumbered now, for its readers, as
+ * their first REFRESH would (they are all done at once), since from this
+ * view's first batch on it writes new ones there, whose transaction ids
+ * the renumbering must not take for the dumped cluster's.
+ */
+static void
+restore_output_stream(Oid viewid)
+{
+	CqMeta		row;
+	List	   *readers;
+	Relation	rel;
+
+	if (!meta_cq_get(viewid, &row) || !OidIsValid(row.output_stream))
+		return;
+	readers = meta_positions_of_stream(row.output_stream);
+	if (readers == NIL)
+		return;
+	rel = table_open(row.output_stream, AccessShareLock);
+	pgs_source_for_relation(row.output_stream)->restore(rel,
+														((PositionRow *) linitial(readers))->view);
+	table_close(rel, NoLock);
+}
+
+/*
  * A restored continuous view (see the header): make its tables its own
  * again, let each source renumber the positions, fill the view from the
  * state or row table, and mark it populated. Its REFRESH then goes on
@@ -748,6 +773,7 @@ adopt_cq(Oid viewid)
 		src->restore(rel, viewid);
 		table_close(rel, NoLock);
 	}
+	restore_output_stream(viewid);
 	CommandCounterIncrement();
 	pgs_restore_user(&saved);
 

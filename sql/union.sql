@@ -112,6 +112,10 @@ CREATE MATERIALIZED VIEW u_sess WITH (trigger = 'manual', output_mode = 'append'
 	FROM (SELECT k, ts, v FROM u_a UNION ALL SELECT k, ts, v FROM u_b) u
 	GROUP BY k, stream.session(ts, '5 minutes');
 
+-- one run by its worker, not by REFRESH: checked at the end
+CREATE MATERIALIZED VIEW w_union AS
+	SELECT src, k, count(*) AS n, sum(v) AS s FROM u_ab GROUP BY src, k;
+
 SELECT name, output_mode FROM stream.queries
 WHERE name::text LIKE 'u\_%' ORDER BY name::text;
 
@@ -233,6 +237,11 @@ SELECT * FROM u_win ORDER BY w;
 SELECT * FROM u_sess ORDER BY k, sess;
 SELECT * FROM u_stats;
 SELECT * FROM u_check();
+
+-- the worker's view has read everything, and equals its batch query
+SELECT wait_for($$(SELECT lag = 0 FROM stream.queries WHERE name = 'w_union'::regclass)$$);
+SELECT matches_batch('w_union', 'u_ab', 'u_ab_log');
+DROP MATERIALIZED VIEW w_union;
 
 -- Refused, with hints
 CREATE MATERIALIZED VIEW u_bad AS

@@ -120,6 +120,11 @@ SELECT * FROM c_check();
 CREATE MATERIALIZED VIEW c_upd WITH (trigger = 'manual') AS
 	SELECT k, count(*) FROM c_s GROUP BY k;
 CREATE MATERIALIZED VIEW c_bad AS SELECT * FROM c_upd;
+-- a view that is read stays in append mode
+ALTER MATERIALIZED VIEW c_1win SET (output_mode = 'update');
+-- (a view without aggregation only appends, whatever its mode says)
+ALTER MATERIALIZED VIEW c_1rows SET (output_mode = 'update');
+ALTER MATERIALIZED VIEW c_1rows RESET (output_mode);
 -- nor dropped while a view reads it, nor its output stream
 DROP MATERIALIZED VIEW c_1win;
 DROP FOREIGN TABLE stream.c_1win_out;

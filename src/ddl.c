@@ -960,6 +960,7 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 	{
 		/* the new options must suit the query (output mode, sink, ...) */
 		cq = pgs_load_cq(relid, options);
+		pgs_chain_check_options(relid, cq);
 		if (cq->opts.has_retention)
 			pgs_retention_check(cq, "option \"retention\"");
 		options = pgs_sink_check(relid, cq, options);

@@ -268,3 +268,21 @@ pgs_chain_rewrite(Query *query)
 {
 	(void) chain_walker((Node *) query, NULL);
 }
+
+/*
+ * New options of view (cq, analysed with them): a view others read stays
+ * in append mode, since they read its new rows as final. Once it has an
+ * output stream it keeps it, readers or not, and so its mode: a reader's
+ * CREATE finding the stream does not analyse the view again.
+ */
+void
+pgs_chain_check_options(Oid view, CqDef *cq)
+{
+	if (cq->mode != OUTPUT_APPEND && OidIsValid(output_stream_of(view)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("continuous view \"%s\" has been read by other continuous views: its output mode stays append",
+						get_rel_name(view)),
+				 errdetail("They read its new rows as a stream, and rows in update or complete mode change."),
+				 errhint("Create another view in that mode.")));
+}

@@ -98,6 +98,10 @@ CREATE MATERIALIZED VIEW u_comp WITH (trigger = 'manual', output_mode = 'complet
 -- DISTINCT over the union
 CREATE MATERIALIZED VIEW u_dist WITH (trigger = 'manual') AS
 	SELECT DISTINCT src, k FROM u_ab;
+-- DISTINCT with the event time among the keys: a key is kept until the
+-- watermark passes it, and older rows are late
+CREATE MATERIALIZED VIEW u_dist_t WITH (trigger = 'manual') AS
+	SELECT DISTINCT k, ts FROM u_ab;
 -- tumbling windows, append: final once both streams have passed the end
 CREATE MATERIALIZED VIEW u_win WITH (trigger = 'manual', output_mode = 'append') AS
 	SELECT stream.tumble(ts, '10 minutes') AS w, count(*) AS n, sum(v) AS s
@@ -140,6 +144,7 @@ CREATE FUNCTION u_check() RETURNS TABLE (view text, ok boolean) LANGUAGE sql AS 
 	UNION ALL SELECT 'u_cnt', matches_batch('u_cnt', 'u_ab', 'u_ab_log')
 	UNION ALL SELECT 'u_comp', matches_batch('u_comp', 'u_ac', 'u_ac_log')
 	UNION ALL SELECT 'u_dist', matches_batch('u_dist', 'u_ab', 'u_ab_log')
+	UNION ALL SELECT 'u_dist_t', matches_batch('u_dist_t', 'u_ab', 'u_ab_ontime')
 	UNION ALL SELECT 'u_hop', matches_batch('u_hop', 'u_aa', 'u_aa_hop_log')
 	UNION ALL SELECT 'u_win', matches_batch('u_win', 'u_ab', 'u_ab_ontime',
 		format('w + interval ''10 minutes'' <= %L',
@@ -212,7 +217,7 @@ SELECT * FROM u_check();
 
 -- batch 4: a x@5 2 is late (its window 00:00 and its hop windows are
 -- final: it is before the watermark 00:20): dropped by u_win (rows_late
--- 1), u_sess (1) and u_hop, where it is two rows (v > 1, and k = 'x')
+-- 1), u_sess (1), u_dist_t (1: its ts is before the watermark) and u_hop, where it is two rows (v > 1, and k = 'x')
 -- in two windows each: rows_late 2 + 4 = 6; the views without windows
 -- take it. b y@45 1: b's watermark 00:35, a's still 00:20: the
 -- view's stays 00:20, nothing more is final.
@@ -275,7 +280,7 @@ CREATE MATERIALIZED VIEW u_bad WITH (output_mode = 'append') AS
 	FROM (SELECT ts AS t FROM u_a UNION ALL SELECT ts + interval '1 hour' FROM u_b) s GROUP BY 1;
 
 DROP MATERIALIZED VIEW u_viewwm;
-DROP MATERIALIZED VIEW u_rows, u_top, u_join, u_cnt, u_comp, u_dist, u_win, u_hop, u_sess;
+DROP MATERIALIZED VIEW u_rows, u_top, u_join, u_cnt, u_comp, u_dist, u_dist_t, u_win, u_hop, u_sess;
 DROP VIEW u_ab, u_aa, u_ac, u_ab_log, u_ab_ontime, u_aa_hop_log, u_ac_log, u_stats;
 DROP FUNCTION u_check(), u_sess_batch(), u_feed(), u_batch();
 DROP FOREIGN TABLE u_a, u_b, u_c, u_nowm;

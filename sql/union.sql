@@ -98,6 +98,10 @@ CREATE MATERIALIZED VIEW u_comp WITH (trigger = 'manual', output_mode = 'complet
 -- DISTINCT over the union
 CREATE MATERIALIZED VIEW u_dist WITH (trigger = 'manual') AS
 	SELECT DISTINCT src, k FROM u_ab;
+-- a list aggregate: a batch's elements in arrival order, the union's
+-- branches one after the other
+CREATE MATERIALIZED VIEW u_list WITH (trigger = 'manual') AS
+	SELECT k, string_agg(src || v, ',') AS l FROM u_ab GROUP BY k;
 -- DISTINCT with the event time among the keys: a key is kept until the
 -- watermark passes it, and older rows are late
 CREATE MATERIALIZED VIEW u_dist_t WITH (trigger = 'manual') AS
@@ -189,6 +193,8 @@ SELECT u_batch();
 SELECT count(*) FROM u_win;
 SELECT count(*) FROM u_sess;
 SELECT * FROM u_cnt ORDER BY src, k;
+-- u_list: batch 1's a then b rows, then batch 2's: x a1,b5,a3; y a2,b6; z a4
+SELECT * FROM u_list ORDER BY k;
 -- u_join: y rows joined with 'why', z has no label (inner join: no row)
 SELECT * FROM u_join ORDER BY v;
 SELECT * FROM u_stats;
@@ -280,7 +286,7 @@ CREATE MATERIALIZED VIEW u_bad WITH (output_mode = 'append') AS
 	FROM (SELECT ts AS t FROM u_a UNION ALL SELECT ts + interval '1 hour' FROM u_b) s GROUP BY 1;
 
 DROP MATERIALIZED VIEW u_viewwm;
-DROP MATERIALIZED VIEW u_rows, u_top, u_join, u_cnt, u_comp, u_dist, u_dist_t, u_win, u_hop, u_sess;
+DROP MATERIALIZED VIEW u_rows, u_top, u_join, u_cnt, u_comp, u_dist, u_dist_t, u_list, u_win, u_hop, u_sess;
 DROP VIEW u_ab, u_aa, u_ac, u_ab_log, u_ab_ontime, u_aa_hop_log, u_ac_log, u_stats;
 DROP FUNCTION u_check(), u_sess_batch(), u_feed(), u_batch();
 DROP FOREIGN TABLE u_a, u_b, u_c, u_nowm;

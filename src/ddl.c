@@ -617,14 +617,13 @@ create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	if (list_length(rewritten) != 1)
 		return false;
 	rq = linitial(rewritten);
+	if (stmt->if_not_exists &&
+		OidIsValid(RangeVarGetRelid(stmt->into->rel, NoLock, true)))
+		return false;			/* PostgreSQL says it exists */
 	pgs_chain_rewrite(rq);		/* continuous views read as streams */
 	if (pgs_query_streams(rq) == NIL)
 		return false;			/* an ordinary materialized view */
 	pgs_check_catalog();
-
-	if (stmt->if_not_exists &&
-		OidIsValid(RangeVarGetRelid(stmt->into->rel, NoLock, true)))
-		return false;			/* PostgreSQL says it exists */
 
 	/* our options are ours; the others (fillfactor, ...) PostgreSQL's */
 	stmt = copyObject(stmt);

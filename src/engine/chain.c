@@ -220,7 +220,7 @@ chain_source(RangeTblEntry *rte)
 				 errmsg("a continuous view cannot read continuous view \"%s\", in %s mode",
 						get_rel_name(v1), cq->mode == OUTPUT_COMPLETE ? "complete" : "update"),
 				 errdetail("A view read as a stream gives its new rows, and only a view in append mode has rows that never change."),
-				 errhint("Give \"%s\" output_mode 'append' (windows over event time), or read its changelog: ALTER MATERIALIZED VIEW %s SET (sink = 'a_stream') and read that stream.",
+				 errhint("Give \"%s\" output_mode 'append' (windows over event time), or read its changelog: ALTER MATERIALIZED VIEW %s SET (sink = 'a_stream') and read that stream. For a copy of its rows as they are now, CREATE TABLE ... AS SELECT.",
 						 get_rel_name(v1), get_rel_name(v1))));
 	{
 		PgsUser		saved;

@@ -73,22 +73,12 @@ stop_feeder() {
 	feeder=""
 }
 wait_up() { pgs_wait_up $NVIEWS; }
-batch_of() {
-	local i pid=""
-	for i in $(seq 1 300); do
-		pid=$(pgs_pid_of 'pg_stream worker' "AND state = 'active' AND query LIKE 'pg_stream batch%$1%'")
-		[ -n "$pid" ] && break
-		sleep 0.02
-	done
-	echo "$pid"
-}
-
 crashes=0
 start_feeder
 wait_up
 for round in $(seq 1 "$ROUNDS"); do
 	for v in ch_1win ch_2roll ch_1rows ch_2cnt; do
-		pid=$(batch_of $v)
+		pid=$(pgs_batch_pid $v)
 		if [ -n "$pid" ]; then
 			echo "round $round: kill -9 the worker of $v ($pid) during a batch"
 			kill -9 "$pid" && crashes=$((crashes + 1))
@@ -132,6 +122,10 @@ pgs_wait_for "SELECT watermark >= stream.tumble('$last'::timestamptz - interval 
 pgs_wait_for "SELECT bool_and(lag = 0) FROM stream.queries WHERE name::text IN ('ch_1rows', 'ch_2cnt', 'ch_2dup')" 120 ||
 	q "SELECT name, lag, status, last_error FROM stream.queries"
 
+# the output streams' chunks every reader has read are cleaned
+pgs_wait_for "SELECT count(*) = 0 FROM stream.buffer b JOIN stream.cq c ON c.output_stream = b.stream" 30 ||
+	{ echo "the output streams keep read chunks"; exit 1; }
+
 result=$(pgs_psql -At <<'SQL'
 SELECT watermark AS wm1 FROM stream.queries WHERE name = 'ch_1win'::regclass \gset
 SELECT watermark AS wm2 FROM stream.queries WHERE name = 'ch_2roll'::regclass \gset
@@ -159,8 +153,6 @@ SELECT 'ch_2dup ' || count(*) FROM (
 	UNION ALL ((SELECT k, n FROM rows_ref UNION ALL SELECT k, -n FROM rows_ref WHERE k = 1)
 			   EXCEPT ALL TABLE ch_2dup)) d;
 SELECT 'late ' || sum(rows_late) FROM stream.queries;
--- the output streams' buffers are read and cleaned as streams' are
-SELECT 'buffered ' || count(*) FROM stream.buffer b JOIN stream.cq c ON c.output_stream = b.stream;
 SELECT 'batches ' || sum(batches) FROM stream.queries;
 SQL
 )

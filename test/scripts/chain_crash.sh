@@ -122,9 +122,12 @@ pgs_wait_for "SELECT watermark >= stream.tumble('$last'::timestamptz - interval 
 pgs_wait_for "SELECT bool_and(lag = 0) FROM stream.queries WHERE name::text IN ('ch_1rows', 'ch_2cnt', 'ch_2dup')" 120 ||
 	q "SELECT name, lag, status, last_error FROM stream.queries"
 
-# the output streams' chunks every reader has read are cleaned
-pgs_wait_for "SELECT count(*) = 0 FROM stream.buffer b JOIN stream.cq c ON c.output_stream = b.stream" 30 ||
-	{ echo "the output streams keep read chunks"; exit 1; }
+# the output streams' chunks are cleaned as a stream's: every chunk below
+# each reader's position (its xmin) goes (those above it wait for the
+# reader's next batch)
+pgs_wait_for "SELECT count(*) = 0 FROM stream.buffer b JOIN stream.cq c ON c.output_stream = b.stream
+	WHERE b.xid < (SELECT min((p.position->>'xmin')::int8) FROM stream.positions p WHERE p.stream = b.stream)" 30 ||
+	{ echo "the output streams keep chunks every reader has passed"; exit 1; }
 
 result=$(pgs_psql -At <<'SQL'
 SELECT watermark AS wm1 FROM stream.queries WHERE name = 'ch_1win'::regclass \gset
@@ -153,6 +156,7 @@ SELECT 'ch_2dup ' || count(*) FROM (
 	UNION ALL ((SELECT k, n FROM rows_ref UNION ALL SELECT k, -n FROM rows_ref WHERE k = 1)
 			   EXCEPT ALL TABLE ch_2dup)) d;
 SELECT 'late ' || sum(rows_late) FROM stream.queries;
+SELECT 'buffered ' || count(*) FROM stream.buffer b JOIN stream.cq c ON c.output_stream = b.stream;
 SELECT 'batches ' || sum(batches) FROM stream.queries;
 SQL
 )

@@ -110,6 +110,11 @@ CREATE MATERIALIZED VIEW u_dist_t WITH (trigger = 'manual') AS
 CREATE MATERIALIZED VIEW u_win WITH (trigger = 'manual', output_mode = 'append') AS
 	SELECT stream.tumble(ts, '10 minutes') AS w, count(*) AS n, sum(v) AS s
 	FROM u_ab GROUP BY 1;
+-- the same windows computed in each branch
+CREATE MATERIALIZED VIEW u_win2 WITH (trigger = 'manual', output_mode = 'append') AS
+	SELECT w, count(*) AS n, sum(v) AS s
+	FROM (SELECT stream.tumble(ts, '10 minutes') AS w, v FROM u_a
+		  UNION ALL SELECT stream.tumble(ts, '10 minutes'), v FROM u_b) u GROUP BY w;
 -- hopping windows over the stream read twice, update mode
 CREATE MATERIALIZED VIEW u_hop WITH (trigger = 'manual') AS
 	SELECT h AS w, count(*) AS n, sum(v) AS s
@@ -153,6 +158,8 @@ CREATE FUNCTION u_check() RETURNS TABLE (view text, ok boolean) LANGUAGE sql AS 
 	UNION ALL SELECT 'u_win', matches_batch('u_win', 'u_ab', 'u_ab_ontime',
 		format('w + interval ''10 minutes'' <= %L',
 			   (SELECT watermark FROM stream.queries WHERE name = 'u_win'::regclass)))
+	UNION ALL SELECT 'u_win2', NOT EXISTS (TABLE u_win EXCEPT ALL TABLE u_win2) AND
+		NOT EXISTS (TABLE u_win2 EXCEPT ALL TABLE u_win)
 	UNION ALL SELECT 'u_top',
 		NOT EXISTS ((SELECT k, v, 'a' FROM u_a_log WHERE v < 9 UNION ALL
 					 SELECT k, v, 'c' FROM u_c_log) EXCEPT ALL SELECT * FROM u_top) AND
@@ -279,6 +286,10 @@ CREATE MATERIALIZED VIEW u_bad AS
 CREATE MATERIALIZED VIEW u_viewwm WITH (trigger = 'manual', watermark = '1 minute') AS
 	SELECT stream.tumble(ts, '10 minutes') AS w, count(*)
 	FROM (SELECT ts FROM u_a UNION ALL SELECT ts FROM u_nowm) s GROUP BY 1;
+-- windows of different sizes in the branches are not one window
+CREATE MATERIALIZED VIEW u_bad WITH (output_mode = 'append') AS
+	SELECT w, count(*) FROM (SELECT stream.tumble(ts, '10 minutes') AS w FROM u_a
+		UNION ALL SELECT stream.tumble(ts, '5 minutes') FROM u_b) u GROUP BY w;
 -- branches that pass on other columns than the event time: no window
 -- over event time, so append mode is refused
 CREATE MATERIALIZED VIEW u_bad WITH (output_mode = 'append') AS
@@ -286,7 +297,7 @@ CREATE MATERIALIZED VIEW u_bad WITH (output_mode = 'append') AS
 	FROM (SELECT ts AS t FROM u_a UNION ALL SELECT ts + interval '1 hour' FROM u_b) s GROUP BY 1;
 
 DROP MATERIALIZED VIEW u_viewwm;
-DROP MATERIALIZED VIEW u_rows, u_top, u_join, u_cnt, u_comp, u_dist, u_dist_t, u_list, u_win, u_hop, u_sess;
+DROP MATERIALIZED VIEW u_rows, u_top, u_join, u_cnt, u_comp, u_dist, u_dist_t, u_list, u_win, u_win2, u_hop, u_sess;
 DROP VIEW u_ab, u_aa, u_ac, u_ab_log, u_ab_ontime, u_aa_hop_log, u_ac_log, u_stats;
 DROP FUNCTION u_check(), u_sess_batch(), u_feed(), u_batch();
 DROP FOREIGN TABLE u_a, u_b, u_c, u_nowm;

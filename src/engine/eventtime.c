@@ -20,8 +20,8 @@
  * where <event time> is the stream's event-time column, directly or
  * through derived streams and subqueries that pass it on unchanged. A
  * column of a UNION ALL of streams is event time when each branch passes
- * on its stream's event-time column; windows are computed above the
- * union (stream.tumble of the union's column), not in its branches.
+ * on its stream's event-time column, and a window when each branch
+ * computes a window of one size over it.
  *
  *-------------------------------------------------------------------------
  */
@@ -283,6 +283,56 @@ stream_column_of(Query *q, Node *e, Oid *relid, AttrNumber *attno, int depth)
 	}
 }
 
+static bool window_of(Query *q, Node *e, int64 *size, Oid *relid, AttrNumber *attno,
+					  int depth);
+
+/*
+ * Column resno of a UNION ALL of streams (query q): a window when every
+ * branch's column is a window of one size, over the same column of the
+ * same stream or each over its stream's event time (the first branch's
+ * stream returned, as union_column_of does).
+ */
+static bool
+union_window_of(Query *q, AttrNumber resno, int64 *size, Oid *relid, AttrNumber *attno,
+				int depth)
+{
+	List	   *leaves = pgs_union_branches(q);
+	ListCell   *lc;
+	bool		same = true;
+	bool		event_times = true;
+
+	if (leaves == NIL)
+		return false;
+	foreach(lc, leaves)
+	{
+		Query	   *leaf = lfirst(lc);
+		TargetEntry *tle = get_tle_by_resno(leaf->targetList, resno);
+		int64		sz;
+		Oid			r;
+		AttrNumber	a;
+		AttrNumber	et;
+		Oid			typid;
+		int64		delay;
+		bool		has_delay;
+
+		if (tle == NULL || !window_of(leaf, (Node *) tle->expr, &sz, &r, &a, depth + 1))
+			return false;
+		if (foreach_current_index(lc) == 0)
+		{
+			*size = sz;
+			*relid = r;
+			*attno = a;
+		}
+		else if (sz != *size)
+			return false;
+		else if (r != *relid || a != *attno)
+			same = false;
+		if (!pgs_stream_event_time(r, &et, &typid, &delay, &has_delay) || et != a)
+			event_times = false;
+	}
+	return same || event_times;
+}
+
 /*
  * Is expression e of query q a window over a stream column? Then its
  * size (0 for the column itself) and the column.
@@ -320,7 +370,10 @@ window_of(Query *q, Node *e, int64 *size, Oid *relid, AttrNumber *attno, int dep
 			return *size > 0 &&
 				stream_column_of(q, linitial(f->args), relid, attno, depth + 1);
 		}
-		if (rte->rtekind == RTE_SUBQUERY && rte->subquery->setOperations == NULL)
+		if (rte->rtekind == RTE_SUBQUERY && rte->subquery->setOperations)
+			return union_window_of(rte->subquery, v->varattno, size, relid, attno,
+								   depth + 1);
+		if (rte->rtekind == RTE_SUBQUERY)
 		{
 			TargetEntry *tle = get_tle_by_resno(rte->subquery->targetList, v->varattno);
 

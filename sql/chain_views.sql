@@ -116,6 +116,34 @@ SELECT * FROM c_2cnt ORDER BY k;
 SELECT * FROM c_stats;
 SELECT * FROM c_check();
 
+-- a join or a union of two streams passes on no event time: a join's
+-- match is written when its second side comes, up to the bound after the
+-- first (an impression at 00:00 clicked at 00:50 is written when the
+-- join's watermark is already 00:40), and a union's lagging stream's rows
+-- after the other's; a reader's watermark, the latest time written minus
+-- the delay, would drop them as late
+CREATE FOREIGN TABLE c_t (k text, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '5 minutes');
+CREATE MATERIALIZED VIEW c_join WITH (trigger = 'manual') AS
+	SELECT s.k, s.ts, t.ts AS tts FROM c_s s
+	JOIN c_t t ON t.k = s.k AND t.ts BETWEEN s.ts AND s.ts + interval '1 hour';
+CREATE MATERIALIZED VIEW c_union WITH (trigger = 'manual') AS
+	SELECT k, ts FROM (SELECT k, ts FROM c_s UNION ALL SELECT k, ts FROM c_t) u;
+CREATE MATERIALIZED VIEW c_jrows WITH (trigger = 'manual') AS SELECT * FROM c_join;
+CREATE MATERIALIZED VIEW c_urows WITH (trigger = 'manual') AS SELECT * FROM c_union;
+SELECT c.relname, ft.ftoptions FROM stream.cq q
+	JOIN pg_class c ON c.oid = q.output_stream
+	JOIN pg_foreign_table ft ON ft.ftrelid = c.oid
+	WHERE c.relname IN ('c_join_out', 'c_union_out');
+CREATE MATERIALIZED VIEW c_bad WITH (output_mode = 'append') AS
+	SELECT stream.tumble(ts, '10 minutes') AS w, count(*) FROM c_join GROUP BY 1;
+CREATE MATERIALIZED VIEW c_bad WITH (output_mode = 'append') AS
+	SELECT stream.tumble(ts, '10 minutes') AS w, count(*) FROM c_union GROUP BY 1;
+SET client_min_messages = warning;
+DROP MATERIALIZED VIEW c_join, c_union CASCADE;
+RESET client_min_messages;
+DROP FOREIGN TABLE c_t;
+
 -- a view in update mode cannot be read
 CREATE MATERIALIZED VIEW c_upd WITH (trigger = 'manual') AS
 	SELECT k, count(*) FROM c_s GROUP BY k;

@@ -34,10 +34,11 @@
  *	  same batch, so a later batch's windows all start after the earlier
  *	  ones and v2 never sees a late row. v2's watermark is then the latest
  *	  window start v1 has written, which trails v1's own watermark by at
- *	  most a window. A view without aggregation that passes on the event
- *	  time of its stream gives it to v2 with that stream's delay (the
- *	  largest of its streams' delays, when it reads several); session
- *	  windows and other views give v2 no event time.
+ *	  most a window. A view without aggregation of one stream that passes
+ *	  on its event time gives it to v2 with that stream's delay; a join
+ *	  or a union of several streams, session windows and other views give
+ *	  v2 no event time (a join's match, or a lagging stream's row, would
+ *	  be late by v2's watermark though v1 had it in time).
  *	- v1 in update or complete mode is refused: its rows change, and a
  *	  stream only appends. Its changelog is there for who wants it:
  *	  v1's sink = 'a stream' gets its changed rows each batch.
@@ -103,6 +104,19 @@ output_event_time(CqDef *cq, int64 *delay)
 			return 0;
 		return cq->key_viewcols[cq->window_key];
 	}
+
+	/*
+	 * Only a view of one stream writes each row in the batch that read it,
+	 * so that the stream's delay bounds how late v2 sees it. A join writes
+	 * a match when its second side arrives, up to the join's bound after
+	 * the first (an outer join's NULL-padded row later still); a union of
+	 * streams writes each stream's rows as they come, one stream lagging
+	 * behind another, where its own watermark is the least of theirs. Over
+	 * either, v2's watermark (the latest written, minus a delay) would
+	 * judge late rows that v1 had in time.
+	 */
+	if (cq->join != NULL || list_length(cq->streams) != 1)
+		return 0;
 	foreach(lc, cq->wm_streams)
 		*delay = Max(*delay, ((CqTime *) lfirst(lc))->delay);
 	foreach(lc, cq->query->targetList)

@@ -148,6 +148,20 @@ DROP FOREIGN TABLE c_t;
 CREATE MATERIALIZED VIEW c_upd WITH (trigger = 'manual') AS
 	SELECT k, count(*) FROM c_s GROUP BY k;
 CREATE MATERIALIZED VIEW c_bad AS SELECT * FROM c_upd;
+-- but a materialized view defined WITH NO DATA over one not started yet,
+-- as pg_dump restores an ordinary materialized view over a continuous
+-- view (as 0.1 made them all), stays ordinary at its first REFRESH
+CREATE MATERIALIZED VIEW c_upd2 AS SELECT k, count(*) AS n FROM c_s GROUP BY k WITH NO DATA;
+CREATE MATERIALIZED VIEW c_plain AS SELECT * FROM c_upd2 WITH NO DATA;
+REFRESH MATERIALIZED VIEW c_upd2;
+INSERT INTO c_new VALUES ('p', 100, 1);
+SELECT c_feed();
+CALL c_batch();
+REFRESH MATERIALIZED VIEW c_plain;
+SELECT * FROM c_plain;
+SELECT count(*) FROM stream.cq WHERE view = 'c_plain'::regclass;
+DROP MATERIALIZED VIEW c_plain;
+DROP MATERIALIZED VIEW c_upd2;
 -- a view that is read stays in append mode
 ALTER MATERIALIZED VIEW c_1win SET (output_mode = 'update');
 -- (a view without aggregation only appends, whatever its mode says)

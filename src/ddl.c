@@ -806,7 +806,8 @@ refresh_unpopulated(Oid relid, bool skipData)
 	rewritten = QueryRewrite(query);
 	if (list_length(rewritten) != 1)
 		return false;
-	pgs_chain_rewrite(linitial(rewritten));
+	if (!pgs_chain_rewrite_readable(linitial(rewritten)))
+		return false;			/* restored over an update-mode view */
 	if (pgs_query_streams(linitial(rewritten)) == NIL)
 		return false;
 	pgs_check_cq_owner(relid);

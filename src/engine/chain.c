@@ -205,10 +205,11 @@ create_output_stream(Oid v1, CqDef *cq)
 
 /*
  * The stream that range-table entry rte, a continuous view read by
- * another one, stands for; made if for_create.
+ * another one, stands for; made if missing. A view not in append mode is
+ * refused, or with refused given, sets it and gives InvalidOid.
  */
 static Oid
-chain_source(RangeTblEntry *rte)
+chain_source(RangeTblEntry *rte, bool *refused)
 {
 	Oid			v1 = rte->relid;
 	Oid			out;
@@ -228,6 +229,11 @@ chain_source(RangeTblEntry *rte)
 	if (OidIsValid(out))
 		return out;
 	cq = pgs_load_cq(v1, pgs_cq_options(v1));
+	if (cq->mode != OUTPUT_APPEND && refused)
+	{
+		*refused = true;
+		return InvalidOid;
+	}
 	if (cq->mode != OUTPUT_APPEND)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -249,6 +255,8 @@ chain_source(RangeTblEntry *rte)
 static bool
 chain_walker(Node *node, void *ctx)
 {
+	bool	   *refused = ctx;
+
 	if (node == NULL)
 		return false;
 	if (IsA(node, RangeTblEntry))
@@ -259,8 +267,12 @@ chain_walker(Node *node, void *ctx)
 		if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_MATVIEW &&
 			rte->inFromCl && meta_cq_exists(rte->relid))
 		{
+			Oid			out = chain_source(rte, refused);
+
+			if (!OidIsValid(out))
+				return true;	/* a view that cannot be read: *refused */
 			/* v1's SELECT was checked above: the stream is ours */
-			rte->relid = chain_source(rte);
+			rte->relid = out;
 			rte->relkind = RELKIND_FOREIGN_TABLE;
 			rte->requiredPerms = 0;
 			rte->checkAsUser = InvalidOid;
@@ -281,6 +293,23 @@ void
 pgs_chain_rewrite(Query *query)
 {
 	(void) chain_walker((Node *) query, NULL);
+}
+
+/*
+ * As pgs_chain_rewrite, but false (query half rewritten, to be thrown
+ * away) when it reads a view in update or complete mode, instead of the
+ * refusal: for the first REFRESH of a materialized view defined WITH NO
+ * DATA before the view it reads was started -- as pg_dump restores an
+ * ordinary materialized view over a continuous view of any mode, which
+ * stays the ordinary one it was (0.1 made every such view ordinary).
+ */
+bool
+pgs_chain_rewrite_readable(Query *query)
+{
+	bool		refused = false;
+
+	(void) chain_walker((Node *) query, &refused);
+	return !refused;
 }
 
 /*

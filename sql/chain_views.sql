@@ -188,6 +188,23 @@ SELECT * FROM c_user;
 REVOKE SELECT ON c_1rows FROM pgs_chain_user;
 REFRESH MATERIALIZED VIEW c_user;
 
+-- once no view reads it, another mode drops its output stream (its
+-- batches would write it for nobody), and a new reader is refused
+CREATE MATERIALIZED VIEW c_m1 WITH (trigger = 'manual', output_mode = 'append') AS
+	SELECT stream.tumble(ts, '10 minutes') AS w, count(*) AS n FROM c_s GROUP BY 1;
+CREATE MATERIALIZED VIEW c_m2 WITH (trigger = 'manual') AS SELECT w, n FROM c_m1;
+DROP MATERIALIZED VIEW c_m2;
+ALTER MATERIALIZED VIEW c_m1 SET (output_mode = 'update');
+SELECT output_stream FROM stream.cq WHERE view = 'c_m1'::regclass;
+SELECT count(*) FROM pg_class WHERE relname = 'c_m1_out';
+INSERT INTO c_new VALUES ('m', 110, 1);
+SELECT c_feed();
+REFRESH MATERIALIZED VIEW c_m1;
+SELECT to_char(w, 'HH24:MI') AS w, n FROM c_m1 ORDER BY w;
+CREATE MATERIALIZED VIEW c_m2 WITH (trigger = 'manual') AS SELECT w, n FROM c_m1;
+DROP MATERIALIZED VIEW c_m1;
+SELECT count(*) FROM pg_class WHERE relname = 'c_m1_out';
+
 DROP MATERIALIZED VIEW c_1win CASCADE;
 DROP MATERIALIZED VIEW c_1rows CASCADE;
 DROP MATERIALIZED VIEW c_upd;

@@ -314,18 +314,39 @@ pgs_chain_rewrite_readable(Query *query)
 
 /*
  * New options of view (cq, analysed with them): a view others read stays
- * in append mode, since they read its new rows as final. Once it has an
- * output stream it keeps it, readers or not, and so its mode: a reader's
- * CREATE finding the stream does not analyse the view again.
+ * in append mode, since they read its new rows as final. Once no view
+ * reads it any more (none has positions in its output stream), another
+ * mode drops the output stream, which its batches would otherwise write
+ * for nobody, and a reader's CREATE makes it again, refusing the mode
+ * then: a reader's CREATE finding the stream does not analyse the view.
  */
 void
 pgs_chain_check_options(Oid view, CqDef *cq)
 {
-	if (cq->mode != OUTPUT_APPEND && OidIsValid(output_stream_of(view)))
+	Oid			out;
+	ObjectAddress obj;
+	PgsUser		saved;
+
+	if (cq->mode == OUTPUT_APPEND)
+		return;
+	out = output_stream_of(view);
+	if (!OidIsValid(out))
+		return;
+	if (meta_positions_of_stream(out) != NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("continuous view \"%s\" has been read by other continuous views: its output mode stays append",
 						get_rel_name(view)),
 				 errdetail("They read its new rows as a stream, and rows in update or complete mode change."),
-				 errhint("Create another view in that mode.")));
+				 errhint("Create another view in that mode, or drop the views that read this one first.")));
+	pgs_become_superuser(&saved);
+	meta_cq_set_output_stream(view, InvalidOid);
+	/* the view's internal dependent, made an object of its own first */
+	deleteDependencyRecordsForClass(RelationRelationId, out, RelationRelationId,
+									DEPENDENCY_INTERNAL);
+	CommandCounterIncrement();
+	ObjectAddressSet(obj, RelationRelationId, out);
+	performDeletion(&obj, DROP_RESTRICT, PERFORM_DELETION_INTERNAL);
+	CommandCounterIncrement();
+	pgs_restore_user(&saved);
 }

@@ -495,10 +495,11 @@ meta_cq_set_output_stream(Oid view, Oid stream)
 	Oid			argtypes[2] = {OIDOID, OIDOID};
 	Datum		args[2] = {ObjectIdGetDatum(view), ObjectIdGetDatum(stream)};
 
-	Assert(OidIsValid(view) && OidIsValid(stream));
+	Assert(OidIsValid(view));
 	AssertBookkeeping();
+	/* (InvalidOid: none any more) */
 	meta_exec("UPDATE stream.cq SET output_stream = $2 WHERE view = $1",
-			  2, argtypes, args, NULL, false, 0, SPI_OK_UPDATE,
+			  2, argtypes, args, OidIsValid(stream) ? NULL : " n", false, 0, SPI_OK_UPDATE,
 			  "update stream.cq");
 	SPI_finish();
 }

@@ -205,6 +205,37 @@ CREATE MATERIALIZED VIEW c_m2 WITH (trigger = 'manual') AS SELECT w, n FROM c_m1
 DROP MATERIALIZED VIEW c_m1;
 SELECT count(*) FROM pg_class WHERE relname = 'c_m1_out';
 
+-- a view started joining a stream with a continuous view as a table
+-- (0.1's views; here defined before that view was started) goes on
+-- reading it as a table, in update mode or in append mode with a reader
+CREATE FOREIGN TABLE cl_s (k text, v int) SERVER stream;
+CREATE FOREIGN TABLE cl_e (k text, v int) SERVER stream;
+CREATE MATERIALIZED VIEW cl_upd AS SELECT k, count(*) AS n FROM cl_s GROUP BY k WITH NO DATA;
+CREATE MATERIALIZED VIEW cl_app AS SELECT k, v FROM cl_s WITH NO DATA;
+CREATE MATERIALIZED VIEW cl_x WITH (trigger = 'manual') AS
+	SELECT e.k, e.v, u.n FROM cl_e e JOIN cl_upd u USING (k);
+CREATE MATERIALIZED VIEW cl_y WITH (trigger = 'manual') AS
+	SELECT e.k, e.v, a.v AS av FROM cl_e e JOIN cl_app a USING (k);
+REFRESH MATERIALIZED VIEW cl_upd;
+REFRESH MATERIALIZED VIEW cl_app;
+ALTER MATERIALIZED VIEW cl_upd SET (trigger = 'manual');
+ALTER MATERIALIZED VIEW cl_app SET (trigger = 'manual');
+INSERT INTO cl_s VALUES ('a', 1), ('a', 2), ('b', 3);
+REFRESH MATERIALIZED VIEW cl_upd;
+REFRESH MATERIALIZED VIEW cl_app;
+CREATE MATERIALIZED VIEW cl_r WITH (trigger = 'manual') AS SELECT k, v FROM cl_app;
+INSERT INTO cl_e VALUES ('a', 10), ('b', 20);
+REFRESH MATERIALIZED VIEW cl_x;
+REFRESH MATERIALIZED VIEW cl_y;
+SELECT * FROM cl_x ORDER BY 1, 2, 3;
+SELECT * FROM cl_y ORDER BY 1, 2, 3;
+SELECT v.view, p.stream FROM stream.cq v LEFT JOIN stream.positions p USING (view)
+	WHERE v.view::text LIKE 'cl\_%' ORDER BY v.view::text, p.stream::text;
+SET client_min_messages = warning;
+DROP MATERIALIZED VIEW cl_upd, cl_app CASCADE;
+RESET client_min_messages;
+DROP FOREIGN TABLE cl_s, cl_e;
+
 DROP MATERIALIZED VIEW c_1win CASCADE;
 DROP MATERIALIZED VIEW c_1rows CASCADE;
 DROP MATERIALIZED VIEW c_upd;

@@ -806,7 +806,9 @@ refresh_unpopulated(Oid relid, bool skipData)
 	rewritten = QueryRewrite(query);
 	if (list_length(rewritten) != 1)
 		return false;
-	if (!pgs_chain_rewrite_readable(linitial(rewritten)))
+	if (meta_cq_exists(relid))
+		pgs_chain_rewrite_view(linitial(rewritten), relid); /* restored */
+	else if (!pgs_chain_rewrite_readable(linitial(rewritten)))
 		return false;			/* restored over an update-mode view */
 	if (pgs_query_streams(linitial(rewritten)) == NIL)
 		return false;

@@ -928,7 +928,7 @@ pgs_load_cq(Oid viewid, List *options)
 	if (list_length(rewritten) != 1)
 		elog(ERROR, "unexpected rewrite result for continuous view \"%s\"",
 			 RelationGetRelationName(rel));
-	pgs_chain_rewrite(linitial(rewritten));	/* views read: engine/chain.c */
+	pgs_chain_rewrite_view(linitial(rewritten), viewid);	/* views read: engine/chain.c */
 	cq = pgs_analyze_cq(linitial(rewritten), viewid, &opts, false);
 	cq->viewname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 											  RelationGetRelationName(rel));

@@ -252,10 +252,33 @@ chain_source(RangeTblEntry *rte, bool *refused)
 	return out;
 }
 
+typedef struct ChainWalk
+{
+	bool	   *refused;		/* not NULL: set it instead of refusing */
+	Oid			reader;			/* valid: the views of a started view */
+} ChainWalk;
+
+/*
+ * Does started view reader read v1 as a stream: has it a position in v1's
+ * output stream? A continuous view started before continuous views were
+ * read as streams (0.1, or before this view's output stream was made)
+ * read v1 as a table, a stream joined with it, and still does.
+ */
+static bool
+reads_as_stream(Oid reader, Oid out)
+{
+	ListCell   *lc;
+
+	foreach(lc, meta_positions_of_stream(out))
+		if (((PositionRow *) lfirst(lc))->view == reader)
+			return true;
+	return false;
+}
+
 static bool
 chain_walker(Node *node, void *ctx)
 {
-	bool	   *refused = ctx;
+	ChainWalk  *w = ctx;
 
 	if (node == NULL)
 		return false;
@@ -267,8 +290,15 @@ chain_walker(Node *node, void *ctx)
 		if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_MATVIEW &&
 			rte->inFromCl && meta_cq_exists(rte->relid))
 		{
-			Oid			out = chain_source(rte, refused);
+			Oid			out;
 
+			if (OidIsValid(w->reader))
+			{
+				out = output_stream_of(rte->relid);
+				if (!OidIsValid(out) || !reads_as_stream(w->reader, out))
+					return false;	/* read as a table, as it always was */
+			}
+			out = chain_source(rte, w->refused);
 			if (!OidIsValid(out))
 				return true;	/* a view that cannot be read: *refused */
 			/* v1's SELECT was checked above: the stream is ours */
@@ -292,7 +322,9 @@ chain_walker(Node *node, void *ctx)
 void
 pgs_chain_rewrite(Query *query)
 {
-	(void) chain_walker((Node *) query, NULL);
+	ChainWalk	w = {NULL, InvalidOid};
+
+	(void) chain_walker((Node *) query, &w);
 }
 
 /*
@@ -307,9 +339,29 @@ bool
 pgs_chain_rewrite_readable(Query *query)
 {
 	bool		refused = false;
+	ChainWalk	w = {&refused, InvalidOid};
 
-	(void) chain_walker((Node *) query, &refused);
+	(void) chain_walker((Node *) query, &w);
 	return !refused;
+}
+
+/*
+ * The query of continuous view reader. Started (a batch, ALTER, a
+ * restored view's first REFRESH): the continuous views it has positions
+ * in the output streams of become those streams; the others it reads as
+ * tables, as when it was started (a view of 0.1 joining a stream with a
+ * continuous view keeps doing so). Not started yet (the first REFRESH of
+ * a view created WITH NO DATA): as pgs_chain_rewrite.
+ */
+void
+pgs_chain_rewrite_view(Query *query, Oid reader)
+{
+	ChainWalk	w = {NULL, InvalidOid};
+
+	Assert(OidIsValid(reader));
+	if (meta_cq_exists(reader))
+		w.reader = reader;
+	(void) chain_walker((Node *) query, &w);
 }
 
 /*

@@ -60,6 +60,7 @@ extern Plan *pgs_listagg_sort_groups(Plan *agg, List *sortcl);
 /* in engine/chain.c */
 extern void pgs_chain_rewrite(Query *query);
 extern bool pgs_chain_rewrite_readable(Query *query);
+extern void pgs_chain_rewrite_view(Query *query, Oid reader);
 extern void pgs_chain_check_options(Oid view, CqDef *cq);
 
 /* in engine/union.c */

@@ -72,6 +72,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 /* v1's output stream, or InvalidOid (v1 a continuous view) */
@@ -221,7 +222,11 @@ chain_source(RangeTblEntry *rte, bool *refused)
 		aclcheck_error(acl, OBJECT_MATVIEW, get_rel_name(v1));
 	out = output_stream_of(v1);
 	if (OidIsValid(out))
+	{
+		/* kept until this reader commits (see pgs_chain_check_options) */
+		LockRelationOid(out, AccessShareLock);
 		return out;
+	}
 
 	/* one CREATE at a time makes it, between v1's batches */
 	LockRelationOid(v1, ShareUpdateExclusiveLock);
@@ -376,6 +381,7 @@ void
 pgs_chain_check_options(Oid view, CqDef *cq)
 {
 	Oid			out;
+	List	   *readers;
 	ObjectAddress obj;
 	PgsUser		saved;
 
@@ -384,7 +390,15 @@ pgs_chain_check_options(Oid view, CqDef *cq)
 	out = output_stream_of(view);
 	if (!OidIsValid(out))
 		return;
-	if (meta_positions_of_stream(out) != NIL)
+	/*
+	 * No reader is being created meanwhile (chain_source locks the
+	 * stream), and those committed while this waited are seen.
+	 */
+	LockRelationOid(out, AccessExclusiveLock);
+	PushActiveSnapshot(GetLatestSnapshot());
+	readers = meta_positions_of_stream(out);
+	PopActiveSnapshot();
+	if (readers != NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("continuous view \"%s\" has been read by other continuous views: its output mode stays append",

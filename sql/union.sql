@@ -296,6 +296,31 @@ CREATE MATERIALIZED VIEW u_bad WITH (output_mode = 'append') AS
 	SELECT stream.tumble(t, '10 minutes'), count(*)
 	FROM (SELECT ts AS t FROM u_a UNION ALL SELECT ts + interval '1 hour' FROM u_b) s GROUP BY 1;
 
+-- a stream in three branches with batches cut by max_batch_rows (two
+-- rows; each INSERT a transaction of its own): each branch reads each
+-- batch's rows once, through its own read pointer, whatever the cuts.
+-- Expected, as the batch query over the same rows: even k: 2, 4 and 40
+-- (k > 2, times 10), n 3 s 46; odd k: 1, 3, 5, 3, 1, then 30, 50, 30,
+-- n 8 s 123; in four batches: (1), (2) | (3) | (4), (5) | (3), (1)
+CREATE FOREIGN TABLE u_cut (k int, v int) SERVER stream;
+CREATE MATERIALIZED VIEW u_cutv WITH (trigger = 'manual', max_batch_rows = 2) AS
+	SELECT k % 2 AS p, count(*) AS n, sum(v) AS s FROM (SELECT k, v FROM u_cut
+		UNION ALL SELECT k, v * 10 FROM u_cut WHERE k > 2
+		UNION ALL SELECT k, v FROM u_cut WHERE k < 0) u GROUP BY 1;
+INSERT INTO u_cut VALUES (1, 1);
+INSERT INTO u_cut VALUES (2, 2);
+INSERT INTO u_cut VALUES (3, 3);
+REFRESH MATERIALIZED VIEW u_cutv;
+INSERT INTO u_cut VALUES (4, 4);
+INSERT INTO u_cut VALUES (5, 5);
+INSERT INTO u_cut VALUES (3, 3), (1, 1);
+REFRESH MATERIALIZED VIEW u_cutv;
+REFRESH MATERIALIZED VIEW u_cutv;
+SELECT * FROM u_cutv ORDER BY p;
+SELECT batches FROM stream.queries WHERE name = 'u_cutv'::regclass;
+DROP MATERIALIZED VIEW u_cutv;
+DROP FOREIGN TABLE u_cut;
+
 DROP MATERIALIZED VIEW u_viewwm;
 DROP MATERIALIZED VIEW u_rows, u_top, u_join, u_cnt, u_comp, u_dist, u_dist_t, u_list, u_win, u_win2, u_hop, u_sess;
 DROP VIEW u_ab, u_aa, u_ac, u_ab_log, u_ab_ontime, u_aa_hop_log, u_ac_log, u_stats;

@@ -15,6 +15,7 @@ DROP INDEX stream.buffer_stream_xid;
 CREATE INDEX buffer_stream_xid ON stream.buffer (stream, xid, seq);
 
 ALTER TABLE stream.cq ADD COLUMN seen_tables pg_catalog.regclass[];
+ALTER TABLE stream.cq ADD COLUMN output_stream pg_catalog.regclass;
 
 -- The late rows of each batch (stream.progress); NULL for 0.1's batches,
 -- which did not count them.

@@ -126,7 +126,8 @@ CREATE TABLE stream.cq (
 	last_batch_ms pg_catalog.float8,
 	watermark     pg_catalog.timestamptz,	-- event time: latest seen - delay
 	created_at    pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	seen_tables   pg_catalog.regclass[]	-- DISTINCT: the keys seen, per filter
+	seen_tables   pg_catalog.regclass[],	-- DISTINCT: the keys seen, per filter
+	output_stream pg_catalog.regclass	-- views reading this one: its new rows
 );
 
 -- Where each continuous query is in each of its streams.

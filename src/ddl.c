@@ -681,13 +681,13 @@ create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	if (list_length(rewritten) != 1)
 		return false;
 	rq = linitial(rewritten);
-	if (pgs_query_streams(rq) == NIL)
-		return false;			/* an ordinary materialized view */
-	pgs_check_catalog();
-
 	if (stmt->if_not_exists &&
 		OidIsValid(RangeVarGetRelid(stmt->into->rel, NoLock, true)))
 		return false;			/* PostgreSQL says it exists */
+	pgs_chain_rewrite(rq);		/* continuous views read as streams */
+	if (pgs_query_streams(rq) == NIL)
+		return false;			/* an ordinary materialized view */
+	pgs_check_catalog();
 
 	/* our options are ours; the others (fillfactor, ...) PostgreSQL's */
 	stmt = copyObject(stmt);
@@ -775,6 +775,31 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 }
 
 /*
+ * A restored view read by other views (engine/chain.c): the restored
+ * chunks of its output stream are renumbered now, for its readers, as
+ * their first REFRESH would (they are all done at once), since from this
+ * view's first batch on it writes new ones there, whose transaction ids
+ * the renumbering must not take for the dumped cluster's.
+ */
+static void
+restore_output_stream(Oid viewid)
+{
+	CqMeta		row;
+	List	   *readers;
+	Relation	rel;
+
+	if (!meta_cq_get(viewid, &row) || !OidIsValid(row.output_stream))
+		return;
+	readers = meta_positions_of_stream(row.output_stream);
+	if (readers == NIL)
+		return;
+	rel = table_open(row.output_stream, AccessShareLock);
+	pgs_source_for_relation(row.output_stream)->restore(rel,
+														((PositionRow *) linitial(readers))->view);
+	table_close(rel, NoLock);
+}
+
+/*
  * A restored continuous view (see the header): make its tables its own
  * again, let each source renumber the positions, fill the view from the
  * state or row table, and mark it populated. Its REFRESH then goes on
@@ -813,6 +838,7 @@ adopt_cq(Oid viewid)
 		src->restore(rel, viewid);
 		table_close(rel, NoLock);
 	}
+	restore_output_stream(viewid);
 	CommandCounterIncrement();
 	pgs_restore_user(&saved);
 
@@ -844,7 +870,13 @@ refresh_unpopulated(Oid relid, bool skipData)
 	table_close(rel, NoLock);
 	AcquireRewriteLocks(query, true, false);
 	rewritten = QueryRewrite(query);
-	if (list_length(rewritten) != 1 || pgs_query_streams(linitial(rewritten)) == NIL)
+	if (list_length(rewritten) != 1)
+		return false;
+	if (meta_cq_exists(relid))
+		pgs_chain_rewrite_view(linitial(rewritten), relid); /* restored */
+	else if (!pgs_chain_rewrite_readable(linitial(rewritten)))
+		return false;			/* restored over an update-mode view */
+	if (pgs_query_streams(linitial(rewritten)) == NIL)
 		return false;
 	pgs_check_cq_owner(relid);
 	if (skipData)
@@ -996,6 +1028,7 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 	{
 		/* the new options must suit the query (output mode, sink, ...) */
 		cq = pgs_load_cq(relid, options);
+		pgs_chain_check_options(relid, cq);
 		if (cq->opts.has_retention)
 			pgs_retention_check(cq, "option \"retention\"");
 		options = stage_mode_option(cq, options);

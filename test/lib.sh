@@ -220,8 +220,8 @@ pgs_result() {
 # For the crash tests. pgs_wait_up N: the server accepts connections
 # again (crash recovery) and N views have their workers running.
 # pgs_pid_of TYPE [CONDITION]: a process of the server by backend type.
-# pgs_batch_pid: a worker in the middle of a batch (waits up to 6 s; empty
-# if none).
+# pgs_batch_pid [VIEW]: a worker in the middle of a batch (of VIEW: its
+# name in the worker's query; waits up to 6 s; empty if none).
 pgs_wait_up() {
 	local i=0
 	until "$PG_BIN/pg_isready" -q -h "$PGS_DIR" -p "$PGS_PORT"; do
@@ -236,7 +236,7 @@ pgs_pid_of() {
 pgs_batch_pid() {
 	local i pid=""
 	for i in $(seq 1 300); do
-		pid=$(pgs_pid_of 'pg_stream worker' "AND state = 'active' AND query LIKE 'pg_stream batch%'")
+		pid=$(pgs_pid_of 'pg_stream worker' "AND state = 'active' AND query LIKE 'pg_stream batch%${1:-}%'")
 		[ -n "$pid" ] && break
 		sleep 0.02
 	done

@@ -173,7 +173,7 @@ check_stream_subquery(Query *q)
 						   "Use a subquery in FROM or a derived stream (CREATE VIEW) instead.");
 	}
 	if (q->setOperations)
-		pgs_reject("UNION, INTERSECT or EXCEPT over a stream", NULL);
+		pgs_union_check(q);		/* UNION ALL of streams: engine/union.c */
 }
 
 static void check_joins(Node *node, Query *q);
@@ -553,6 +553,7 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	CqDef	   *cq = palloc0(sizeof(CqDef));
 	StreamWalk	w;
 	ListCell   *lc;
+	bool		is_union;
 
 	cq->viewid = viewid;
 	cq->query = query;
@@ -590,9 +591,10 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 			return cq;
 		}
 	}
+	is_union = pgs_union_analyze(query);	/* any number, through UNION ALL */
 	/* streams each once; or one twice, a self-join (engine/join_analyze.c) */
-	if (list_length(w.streams) > PGS_JOIN_MAX_SIDES ||
-		(w.nrefs > list_length(w.streams) && !(list_length(w.streams) == 1 && w.nrefs == 2)))
+	if (!is_union && (list_length(w.streams) > PGS_JOIN_MAX_SIDES ||
+		(w.nrefs > list_length(w.streams) && !(list_length(w.streams) == 1 && w.nrefs == 2))))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("a continuous view can read at most %d streams, each once, or one stream twice",
@@ -619,7 +621,7 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 		pgs_reject("ORDER BY",
 			   "A view is a table and has no order; apply ORDER BY when reading the view.");
 	if (query->setOperations)
-		pgs_reject("UNION, INTERSECT or EXCEPT", NULL);
+		pgs_union_check(query); /* the view itself a UNION ALL */
 	if (query->groupingSets)
 		pgs_reject("GROUPING SETS, ROLLUP or CUBE", NULL);
 	if (query->rowMarks)
@@ -637,7 +639,9 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	check_windows_walker((Node *) query, NULL);
 	cq->wm_streams = watermarked_streams(cq->streams, opts);
 	cq->window_key = -1;
-	if (list_length(cq->streams) >= 2 || w.nrefs == 2)
+	if (is_union)
+		pgs_union_watermarks(cq);
+	else if (list_length(cq->streams) >= 2 || w.nrefs == 2)
 		cq->join = pgs_analyze_join(query, cq->streams, cq->wm_streams, for_create);
 	/* DISTINCT and DISTINCT ON, here and in subqueries: first-seen filters */
 	pgs_dedup_rewrite(cq, query);
@@ -954,6 +958,7 @@ pgs_load_cq(Oid viewid, List *options)
 	if (list_length(rewritten) != 1)
 		elog(ERROR, "unexpected rewrite result for continuous view \"%s\"",
 			 RelationGetRelationName(rel));
+	pgs_chain_rewrite_view(linitial(rewritten), viewid);	/* views read: engine/chain.c */
 	cq = pgs_analyze_cq(linitial(rewritten), viewid, &opts, false);
 	cq->viewname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 											  RelationGetRelationName(rel));

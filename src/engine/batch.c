@@ -110,6 +110,7 @@ load_cq(Oid viewid, const CqMeta *row, List *options)
 	cq->state_relid = row->state_table;
 	cq->rows_relid = row->rows_table;
 	cq->seen_relids = row->seen_tables;
+	cq->output_stream = row->output_stream;
 	return cq;
 }
 

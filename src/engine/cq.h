@@ -230,6 +230,8 @@ typedef struct CqDef
 									 * (stream.tumble(w, size, origin)): its
 									 * groups stay until it is final, or 0 */
 	int64		stage_window_origin;
+	Oid			output_stream;	/* where its new rows go for the views
+								 * reading it (engine/chain.c), or InvalidOid */
 } CqDef;
 
 

@@ -65,6 +65,18 @@ extern Oid	pgs_listagg_batch_aggregate(Aggref *aggref, bool two_streams);
 extern PlannedStmt *pgs_listagg_plan(Query *batch_query);
 extern Plan *pgs_listagg_sort_groups(Plan *agg, List *sortcl);
 
+/* in engine/chain.c */
+extern void pgs_chain_rewrite(Query *query);
+extern bool pgs_chain_rewrite_readable(Query *query);
+extern void pgs_chain_rewrite_view(Query *query, Oid reader);
+extern void pgs_chain_check_options(Oid view, CqDef *cq);
+
+/* in engine/union.c */
+extern List *pgs_union_branches(Query *q);
+extern void pgs_union_check(Query *q);
+extern bool pgs_union_analyze(Query *query);
+extern void pgs_union_watermarks(CqDef *cq);
+
 /* in engine/windows.c */
 extern int64 pgs_window_size_usecs(Interval *size);
 

@@ -18,7 +18,10 @@
  *	  called in FROM (the window's start), or
  *	  the event-time column itself (a window of size 0),
  * where <event time> is the stream's event-time column, directly or
- * through derived streams and subqueries that pass it on unchanged.
+ * through derived streams and subqueries that pass it on unchanged. A
+ * column of a UNION ALL of streams is event time when each branch passes
+ * on its stream's event-time column, and a window when each branch
+ * computes a window of one size over it.
  *
  *-------------------------------------------------------------------------
  */
@@ -185,9 +188,57 @@ const_interval_usecs(Node *arg)
 	return pgs_window_size_usecs(DatumGetIntervalP(c->constvalue));
 }
 
+static bool stream_column_of(Query *q, Node *e, Oid *relid, AttrNumber *attno,
+							 int depth);
+
+/*
+ * Column resno of a UNION ALL of streams (query q, a set operation): a
+ * stream column when every branch passes on the same column of the same
+ * stream, or each branch its own stream's event-time column (then the
+ * first branch's stream is returned; engine/analyze.c makes sure that
+ * the union's streams with event time all have watermarks, so that the
+ * view's watermark, the least of theirs, holds for every branch).
+ */
+static bool
+union_column_of(Query *q, AttrNumber resno, Oid *relid, AttrNumber *attno, int depth)
+{
+	List	   *leaves = pgs_union_branches(q);
+	ListCell   *lc;
+	bool		same = true;
+	bool		event_times = true;
+
+	if (leaves == NIL)
+		return false;
+	foreach(lc, leaves)
+	{
+		Query	   *leaf = lfirst(lc);
+		TargetEntry *tle = get_tle_by_resno(leaf->targetList, resno);
+		Oid			r;
+		AttrNumber	a;
+		AttrNumber	et;
+		Oid			typid;
+		int64		delay;
+		bool		has_delay;
+
+		if (tle == NULL || !stream_column_of(leaf, (Node *) tle->expr, &r, &a, depth + 1))
+			return false;
+		if (foreach_current_index(lc) == 0)
+		{
+			*relid = r;
+			*attno = a;
+		}
+		else if (r != *relid || a != *attno)
+			same = false;
+		if (!pgs_stream_event_time(r, &et, &typid, &delay, &has_delay) || et != a)
+			event_times = false;
+	}
+	return same || event_times;
+}
+
 /*
  * The stream column that expression e of query q is, passed on unchanged
- * through subqueries (derived streams) and joins; false if it is not one.
+ * through subqueries (derived streams), joins and UNION ALL; false if it
+ * is not one.
  */
 static bool
 stream_column_of(Query *q, Node *e, Oid *relid, AttrNumber *attno, int depth)
@@ -213,9 +264,12 @@ stream_column_of(Query *q, Node *e, Oid *relid, AttrNumber *attno, int depth)
 			return true;
 		case RTE_SUBQUERY:
 			{
-				TargetEntry *tle = get_tle_by_resno(rte->subquery->targetList,
-													v->varattno);
+				TargetEntry *tle;
 
+				if (rte->subquery->setOperations)
+					return union_column_of(rte->subquery, v->varattno, relid,
+										   attno, depth + 1);
+				tle = get_tle_by_resno(rte->subquery->targetList, v->varattno);
 				return tle && stream_column_of(rte->subquery, (Node *) tle->expr,
 											   relid, attno, depth + 1);
 			}
@@ -227,6 +281,56 @@ stream_column_of(Query *q, Node *e, Oid *relid, AttrNumber *attno, int depth)
 		default:
 			return false;
 	}
+}
+
+static bool window_of(Query *q, Node *e, int64 *size, Oid *relid, AttrNumber *attno,
+					  int depth);
+
+/*
+ * Column resno of a UNION ALL of streams (query q): a window when every
+ * branch's column is a window of one size, over the same column of the
+ * same stream or each over its stream's event time (the first branch's
+ * stream returned, as union_column_of does).
+ */
+static bool
+union_window_of(Query *q, AttrNumber resno, int64 *size, Oid *relid, AttrNumber *attno,
+				int depth)
+{
+	List	   *leaves = pgs_union_branches(q);
+	ListCell   *lc;
+	bool		same = true;
+	bool		event_times = true;
+
+	if (leaves == NIL)
+		return false;
+	foreach(lc, leaves)
+	{
+		Query	   *leaf = lfirst(lc);
+		TargetEntry *tle = get_tle_by_resno(leaf->targetList, resno);
+		int64		sz;
+		Oid			r;
+		AttrNumber	a;
+		AttrNumber	et;
+		Oid			typid;
+		int64		delay;
+		bool		has_delay;
+
+		if (tle == NULL || !window_of(leaf, (Node *) tle->expr, &sz, &r, &a, depth + 1))
+			return false;
+		if (foreach_current_index(lc) == 0)
+		{
+			*size = sz;
+			*relid = r;
+			*attno = a;
+		}
+		else if (sz != *size)
+			return false;
+		else if (r != *relid || a != *attno)
+			same = false;
+		if (!pgs_stream_event_time(r, &et, &typid, &delay, &has_delay) || et != a)
+			event_times = false;
+	}
+	return same || event_times;
 }
 
 /*
@@ -266,6 +370,9 @@ window_of(Query *q, Node *e, int64 *size, Oid *relid, AttrNumber *attno, int dep
 			return *size > 0 &&
 				stream_column_of(q, linitial(f->args), relid, attno, depth + 1);
 		}
+		if (rte->rtekind == RTE_SUBQUERY && rte->subquery->setOperations)
+			return union_window_of(rte->subquery, v->varattno, size, relid, attno,
+								   depth + 1);
 		if (rte->rtekind == RTE_SUBQUERY)
 		{
 			TargetEntry *tle = get_tle_by_resno(rte->subquery->targetList, v->varattno);

@@ -345,6 +345,20 @@ plan_breaks_order(Plan *p, List *rtable)
 				 !swap_nestloop((NestLoop *) p)))
 				return "a nested loop with the stream inside";
 			return plan_breaks_order(outerPlan(p), rtable);
+		case T_Append:
+			{
+				/* a UNION ALL of streams: each branch's rows, in turn */
+				ListCell   *lc;
+
+				foreach(lc, ((Append *) p)->appendplans)
+				{
+					const char *r = plan_breaks_order(lfirst(lc), rtable);
+
+					if (r)
+						return r;
+				}
+				return NULL;
+			}
 		case T_Sort:
 		case T_IncrementalSort:
 			return "a sort";

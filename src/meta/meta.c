@@ -60,7 +60,7 @@
 #define CQ_COLUMNS "c.view, c.state_table, c.rows_table, c.options, c.enabled, " \
 	"c.failed, c.last_error, c.batches, c.rows_in, c.rows_out, c.rows_late, " \
 	"c.rows_bad, c.last_batch_at, c.last_batch_ms, c.watermark, c.created_at, " \
-	"c.seen_tables"
+	"c.seen_tables, c.output_stream"
 #define POSITION_COLUMNS "p.view, p.stream, p.position, p.max_event_time, " \
 	"p.join_state, p.state_rows, p.ctid, p.xmin"
 #define Acol_positions_ctid			(Natts_positions + 1)
@@ -206,6 +206,7 @@ cq_from_tuple(HeapTuple tup, TupleDesc desc, CqMeta *cq, MemoryContext cxt)
 	cq->last_batch_ms = isnull ? 0 : DatumGetFloat8(d);
 	cq->watermark = col_timestamptz(tup, desc, Anum_cq_watermark, &cq->has_watermark);
 	cq->created_at = col_timestamptz(tup, desc, Anum_cq_created_at, &has);
+	cq->output_stream = col_oid(tup, desc, Anum_cq_output_stream);
 
 	old = MemoryContextSwitchTo(cxt);
 	d = SPI_getbinval(tup, desc, Anum_cq_options, &isnull);
@@ -440,7 +441,8 @@ meta_cq_tables(Oid view)
 
 	Assert(OidIsValid(view));
 	AssertBookkeeping();
-	meta_exec("SELECT t FROM stream.cq, LATERAL (VALUES (state_table), (rows_table)) v(t) "
+	meta_exec("SELECT t FROM stream.cq, "
+			  "LATERAL (VALUES (state_table), (rows_table), (output_stream)) v(t) "
 			  "WHERE view = $1 AND t IS NOT NULL "
 			  "UNION ALL SELECT pg_catalog.unnest(seen_tables) FROM stream.cq WHERE view = $1 "
 			  "UNION ALL SELECT join_state FROM stream.positions "
@@ -483,6 +485,22 @@ meta_cq_insert(Oid view, Oid state_table, Oid rows_table, ArrayType *options,
 			  "VALUES ($1, $2, $3, $4, $5)",
 			  5, argtypes, args, nulls, false, 0, SPI_OK_INSERT,
 			  "insert into stream.cq");
+	SPI_finish();
+}
+
+/* the stream a view's new rows go to, for the views reading it */
+void
+meta_cq_set_output_stream(Oid view, Oid stream)
+{
+	Oid			argtypes[2] = {OIDOID, OIDOID};
+	Datum		args[2] = {ObjectIdGetDatum(view), ObjectIdGetDatum(stream)};
+
+	Assert(OidIsValid(view));
+	AssertBookkeeping();
+	/* (InvalidOid: none any more) */
+	meta_exec("UPDATE stream.cq SET output_stream = $2 WHERE view = $1",
+			  2, argtypes, args, OidIsValid(stream) ? NULL : " n", false, 0, SPI_OK_UPDATE,
+			  "update stream.cq");
 	SPI_finish();
 }
 

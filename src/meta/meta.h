@@ -24,7 +24,7 @@
  * the table (pg_stream--0.1.sql), and of the rows meta.c reads: it selects
  * every column, in this order.
  */
-#define Natts_cq					17
+#define Natts_cq					18
 #define Anum_cq_view				1
 #define Anum_cq_state_table			2
 #define Anum_cq_rows_table			3
@@ -42,6 +42,7 @@
 #define Anum_cq_watermark			15
 #define Anum_cq_created_at			16
 #define Anum_cq_seen_tables			17
+#define Anum_cq_output_stream		18
 
 typedef struct CqMeta
 {
@@ -65,6 +66,8 @@ typedef struct CqMeta
 	TimestampTz watermark;		/* 0 without one */
 	TimestampTz created_at;
 	List	   *seen_tables;	/* Oids of the DISTINCT filters' tables */
+	Oid			output_stream;	/* its new rows, for views reading it, or
+								 * InvalidOid (engine/chain.c) */
 	/* not a column: the state rows after the last batch (batch_log), or 0 */
 	int64		last_state_rows;
 } CqMeta;
@@ -158,6 +161,7 @@ extern List *meta_cq_runnable(void);
 extern bool meta_cq_exist_all_populated(void);
 extern List *meta_cq_views_owned_by(Oid role);
 extern List *meta_cq_tables(Oid view);
+extern void meta_cq_set_output_stream(Oid view, Oid stream);
 extern void meta_cq_insert(Oid view, Oid state_table, Oid rows_table, ArrayType *options,
 						   List *seen_tables);
 extern void meta_cq_set_options(Oid view, ArrayType *options);

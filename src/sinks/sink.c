@@ -92,7 +92,8 @@
 bool
 pgs_has_sink(CqDef *cq)
 {
-	return cq->opts.sink || cq->opts.sink_function || cq->opts.sink_function_per_row;
+	return cq->opts.sink || cq->opts.sink_function || cq->opts.sink_function_per_row ||
+		OidIsValid(cq->output_stream);
 }
 
 /* a table (upserted, replaced), not a foreign table (appended to) */
@@ -615,6 +616,21 @@ pgs_sink_deliver(CqDef *cq, int64 batch_id, Tuplestorestate *rows, Tuplestoresta
 		run->sink_files = 0;
 		sent = deliver_to_relation(cq, vdesc, src, have_deleted);
 		run->in_sink = false;
+	}
+	if (OidIsValid(cq->output_stream) && rows)
+	{
+		/*
+		 * The view's new rows, for the views that read it as a stream
+		 * (engine/chain.c): its hidden stream is pg_stream's own, written
+		 * as the extension's superuser.
+		 */
+		PgsUser		saved;
+
+		pgs_become_superuser(&saved);
+		run(psprintf("INSERT INTO %s SELECT * FROM %s",
+					 qualified_rel_name(cq->output_stream), SINK_ROWS),
+			0, NULL, NULL, SPI_OK_INSERT);
+		pgs_restore_user(&saved);
 	}
 	if (cq->opts.sink_function)
 		deliver_to_function(cq->opts.sink_function, false, batch_id, vdesc, src);

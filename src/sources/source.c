@@ -140,6 +140,7 @@ typedef struct StreamScanState
 	bool		own;			/* read by this scan (bounded read) */
 	TupleTableSlot *mslot;		/* minimal-tuple slot for rows and chunks */
 	TupleUnpacker unpacker;		/* the current chunk */
+	int			readptr;		/* its read pointer of the batch's store */
 } StreamScanState;
 
 static void
@@ -194,6 +195,15 @@ join_scan(void)
 	return run->join_scan;
 }
 
+/* rewind the scan's read pointer of the batch's store */
+static void
+scan_rescan_store(StreamScanState *st, Tuplestorestate *ts)
+{
+	tuplestore_select_read_pointer(ts, st->readptr);
+	tuplestore_rescan(ts);
+	tuplestore_select_read_pointer(ts, 0);
+}
+
 static void
 scanBeginForeignScan(ForeignScanState *node, int eflags)
 {
@@ -220,11 +230,24 @@ scanBeginForeignScan(ForeignScanState *node, int eflags)
 	 * gets a bounded read: it must not consume or rewind the batch's rows.
 	 */
 	b = pgs_current_batch(RelationGetRelid(rel));
-	if (b != NULL && b->claimed)
+	if (b != NULL && b->claimed && b->claimed_by == node->ss.ps.state)
+	{
+		/*
+		 * Another scan of the stream in the batch plan itself (a UNION ALL
+		 * whose branches read the same stream): the same rows, through a
+		 * read pointer of its own.
+		 */
+		st->readptr = tuplestore_alloc_read_pointer(b->chunks ? b->chunks : b->rows,
+													EXEC_FLAG_REWIND);
+	}
+	else if (b != NULL && b->claimed)
 		b = NULL;
-	if (b != NULL)
+	else if (b != NULL)
+	{
 		b->claimed = true;
-	else
+		b->claimed_by = node->ss.ps.state;
+	}
+	if (b == NULL)
 	{
 		const SourceRoutine *src = pgs_source_for_relation(RelationGetRelid(rel));
 		BatchRun   *run = pgs_batchrun_current();
@@ -257,13 +280,10 @@ scanBeginForeignScan(ForeignScanState *node, int eflags)
 	{
 		st->mslot = MakeSingleTupleTableSlot(tuple_chunk_desc(), &TTSOpsMinimalTuple);
 		tuple_unpack_init(&st->unpacker, node->ss.ps.state->es_query_cxt);
-		tuplestore_rescan(b->chunks);
 	}
 	else
-	{
 		st->mslot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
-		tuplestore_rescan(b->rows);
-	}
+	scan_rescan_store(st, b->chunks ? b->chunks : b->rows);
 }
 
 /*
@@ -275,9 +295,14 @@ scanBeginForeignScan(ForeignScanState *node, int eflags)
 static bool
 scan_fetch(ForeignScanState *node, Tuplestorestate *ts, TupleTableSlot *slot)
 {
+	StreamScanState *st = node->fdw_state;
 	MemoryContext old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
-	bool		found = tuplestore_gettupleslot(ts, true, false, slot);
+	bool		found;
 
+	/* pointer 0 stays the active one, which the batch's own passes use */
+	tuplestore_select_read_pointer(ts, st->readptr);
+	found = tuplestore_gettupleslot(ts, true, false, slot);
+	tuplestore_select_read_pointer(ts, 0);
 	MemoryContextSwitchTo(old);
 	return found;
 }
@@ -329,11 +354,11 @@ scanReScanForeignScan(ForeignScanState *node)
 	}
 	if (st->batch->chunks)
 	{
-		tuplestore_rescan(st->batch->chunks);
+		scan_rescan_store(st, st->batch->chunks);
 		st->unpacker.p = st->unpacker.end = NULL;
 	}
 	else
-		tuplestore_rescan(st->batch->rows);
+		scan_rescan_store(st, st->batch->rows);
 }
 
 static void

@@ -35,6 +35,9 @@ typedef struct SourceBatch
 	Jsonb	   *end_position;
 	bool		more;			/* the source knows more input is waiting */
 	bool		claimed;		/* a scan reads it (only one may) */
+	void	   *claimed_by;		/* the EState of the plan whose scans read
+								 * it: each of them may (a UNION ALL of a
+								 * stream with itself) */
 	int64		wait_ms;		/* when nothing is there: next due, or -1 */
 	bool		has_wait_fd;	/* and a descriptor readable when input comes */
 	int			wait_fd;

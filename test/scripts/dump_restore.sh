@@ -7,7 +7,9 @@
 # windows over event time with a watermark, and session windows, in
 # append and update mode, some final and evicted, some open; and an
 # append view with retention, whose old windows go before and after the
-# restore).
+# restore; and continuous views reading continuous views, big_count over
+# big and tick_roll over tick_append's windows, through their output
+# streams).
 #
 # The dumps are taken while sessions insert into the stream and into a
 # reference table in the same transactions, and while the workers run
@@ -32,10 +34,10 @@ chmod 755 "$WORK"
 trap cleanup EXIT
 
 # each cluster runs the views of two databases (src and r1; r2 and r3): a worker each
-pgs_start_cluster "max_worker_processes = 40"
+pgs_start_cluster "max_worker_processes = 48"
 A_DIR=$PGS_DIR A_PORT=$PGS_PORT
 unset PGS_DIR PGS_PORT
-pgs_start_cluster "max_worker_processes = 40"
+pgs_start_cluster "max_worker_processes = 48"
 B_DIR=$PGS_DIR B_PORT=$PGS_PORT
 
 # on cluster A or B, database $1
@@ -76,23 +78,27 @@ SESSIONS="SELECT k, tstzrange(min(ts), max(ts) + interval '25 seconds') AS s, co
 			THEN 0 ELSE 1 END AS new
 			FROM ref_ticks WHERE extract(minute FROM ts)::int % 4 <> 0) a) b
 	GROUP BY k, sid"
+REF_TICK_APPEND="SELECT k, stream.tumble(ts, '10 minutes') AS w, count(*) AS n FROM ref_ticks GROUP BY 1, 2
+		HAVING stream.tumble(ts, '10 minutes') + interval '10 minutes' <= (SELECT max(ts) - interval '5 minutes' FROM ref_ticks)"
 # each view and its query over the reference table
 declare -A REF=(
 	[per_key]="SELECT k, count(*) AS n, sum(v) AS s, avg(v) AS a FROM ref GROUP BY k"
 	[per_min]="SELECT k, stream.tumble(ts, '1 minute') AS w, count(*) AS n FROM ref GROUP BY 1, 2"
 	[total]="SELECT count(*) AS n, sum(v) AS s FROM ref"
 	[big]="SELECT k, v, ts FROM ref WHERE v > 50"
+	[big_count]="SELECT k, count(*) AS n FROM ref WHERE v > 50 GROUP BY k"
 	[named]="SELECT n.name, count(*) AS c FROM ref e JOIN names n USING (k) GROUP BY n.name HAVING count(*) > 5"
 	[lagging]="SELECT k, count(*) AS n FROM ref GROUP BY k"
 	[uniq]="SELECT DISTINCT k, v FROM ref"
 	[dv]="SELECT k, count(DISTINCT v) AS dv FROM ref GROUP BY k"
 	[tick_update]="SELECT w, count(*) AS n FROM ref_ticks, stream.hop(ts, '10 minutes', '5 minutes') AS w GROUP BY w"
-	[tick_append]="SELECT k, stream.tumble(ts, '10 minutes') AS w, count(*) AS n FROM ref_ticks GROUP BY 1, 2
-		HAVING stream.tumble(ts, '10 minutes') + interval '10 minutes' <= (SELECT max(ts) - interval '5 minutes' FROM ref_ticks)"
+	[tick_append]="$REF_TICK_APPEND"
 	[sess_update]="SELECT * FROM ($SESSIONS) s"
 	[tick_keep]="SELECT k, stream.tumble(ts, '5 minutes') AS w, count(*) AS n FROM ref_ticks GROUP BY 1, 2
 		HAVING stream.tumble(ts, '5 minutes') + interval '5 minutes' BETWEEN
 			(SELECT max(ts) - interval '20 minutes' FROM ref_ticks) AND (SELECT max(ts) - interval '5 minutes' FROM ref_ticks)"
+	[tick_roll]="SELECT stream.tumble(w, '30 minutes') AS m, k, sum(n) AS n FROM (${REF_TICK_APPEND}) a GROUP BY 1, 2
+		HAVING stream.tumble(w, '30 minutes') + interval '30 minutes' <= (SELECT max(w) FROM (${REF_TICK_APPEND}) a)"
 	[sess_append]="SELECT s, k, n FROM ($SESSIONS) s WHERE upper(s) <= (SELECT max(ts) - interval '5 minutes' FROM ref_ticks)"
 	[tick_top]="SELECT w, k, n FROM (SELECT w, k, n, rank() OVER (PARTITION BY w ORDER BY n DESC) AS r
 		FROM (SELECT stream.tumble(ts, '10 minutes') AS w, k, count(*) AS n FROM ref_ticks GROUP BY 1, 2) x) y
@@ -107,6 +113,7 @@ ticks() {
 		FROM generate_series($3, $4) i RETURNING *) INSERT INTO ticks SELECT * FROM r" >/dev/null
 	q "$1" "$2" "REFRESH MATERIALIZED VIEW tick_update" >/dev/null
 	q "$1" "$2" "REFRESH MATERIALIZED VIEW tick_append" >/dev/null
+	q "$1" "$2" "REFRESH MATERIALIZED VIEW tick_roll" >/dev/null
 	q "$1" "$2" "REFRESH MATERIALIZED VIEW tick_keep" >/dev/null
 	q "$1" "$2" "REFRESH MATERIALIZED VIEW sess_update" >/dev/null
 	q "$1" "$2" "REFRESH MATERIALIZED VIEW sess_append" >/dev/null
@@ -165,6 +172,11 @@ CREATE MATERIALIZED VIEW tick_append WITH (trigger = 'manual', output_mode = 'ap
 -- retention: the final windows of the last 15 minutes before the watermark
 CREATE MATERIALIZED VIEW tick_keep WITH (trigger = 'manual', output_mode = 'append', retention = '15 minutes') AS
 	SELECT k, stream.tumble(ts, '5 minutes') AS w, count(*) AS n FROM ticks GROUP BY 1, 2;
+-- views over views: an aggregation of an append view's rows, and
+-- 30-minute windows of tick_append's 10-minute ones
+CREATE MATERIALIZED VIEW big_count AS SELECT k, count(*) AS n FROM big GROUP BY k;
+CREATE MATERIALIZED VIEW tick_roll WITH (trigger = 'manual', output_mode = 'append') AS
+	SELECT stream.tumble(w, '30 minutes') AS m, k, sum(n) AS n FROM tick_append GROUP BY 1, 2;
 CREATE MATERIALIZED VIEW sess_update WITH (trigger = 'manual') AS
 	SELECT k, stream.session(ts, '25 seconds') AS s, count(*) AS n
 	FROM ticks WHERE extract(minute FROM ts)::int % 4 <> 0 GROUP BY 1, 2;
@@ -220,7 +232,7 @@ for t in "A r1" "B r2" "B r3"; do
 	# nothing was left to re-read, and nothing is waiting for a REFRESH
 	[ "$(q "$1" "$2" "SELECT count(*) FROM stream.queries WHERE lag <> 0 OR last_error IS NOT NULL")" = 0 ] ||
 		{ q "$1" "$2" "SELECT * FROM stream.queries"; exit 1; }
-	status="big:running dv:running lagging:running named:running per_key:running per_min:stopped sess_append:running sess_update:running tick_append:running tick_coarse:running tick_keep:running tick_top:running tick_update:running total:running uniq:running"
+	status="big:running big_count:running dv:running lagging:running named:running per_key:running per_min:stopped sess_append:running sess_update:running tick_append:running tick_coarse:running tick_keep:running tick_roll:running tick_top:running tick_update:running total:running uniq:running"
 	[ "$(q "$1" "$2" "SELECT string_agg(name || ':' || status, ' ' ORDER BY name::text) FROM stream.queries")" = "$status" ] ||
 		wait_for "$1" "$2" "SELECT string_agg(name || ':' || status, ' ' ORDER BY name::text) = '$status' FROM stream.queries"
 	# the windows' watermark and state came back with them
@@ -246,10 +258,12 @@ done
 
 echo "the restored tables belong to their views again"
 before=$(q B r2 "SELECT count(*) FROM pg_tables WHERE schemaname = 'stream' AND tablename ~ '^(state|rows)_'")
-q B r2 "DROP MATERIALIZED VIEW big; DROP MATERIALIZED VIEW per_key"
+q B r2 "DROP MATERIALIZED VIEW big CASCADE; DROP MATERIALIZED VIEW per_key"
 after=$(q B r2 "SELECT count(*) FROM pg_tables WHERE schemaname = 'stream' AND tablename ~ '^(state|rows)_'")
-[ "$before" = 28 ] && [ "$after" = 25 ] || { echo "state and row tables: $before before DROP, $after after"; exit 1; }
-echo "DROP took the view's state or row table with it ($before -> $after)"
+[ "$before" = 32 ] && [ "$after" = 27 ] || { echo "state and row tables: $before before DROP, $after after"; exit 1; }
+echo "DROP took the views' state and row tables with them, big_count with big ($before -> $after)"
+[ "$(q B r2 "SELECT count(*) FROM pg_class WHERE relname = 'big_out'")" = 0 ] ||
+	{ echo "big's restored output stream outlived it"; exit 1; }
 
 echo "a new continuous view in a restored database starts as usual"
 q B r2 "CREATE MATERIALIZED VIEW per_key AS SELECT k, count(*) AS n, sum(v) AS s, avg(v) AS a FROM events GROUP BY k" >/dev/null

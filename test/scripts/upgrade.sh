@@ -5,7 +5,8 @@
 # streams of every kind (INSERT-fed, rate, file, Kafka) and continuous
 # views of every kind 0.1 has (per-key aggregates, a global one, append,
 # complete, a join with a table, windows over event time in update and
-# append mode, a join of two streams, a sink, a manual trigger, a stopped
+# append mode, a join of two streams, a stream joined with a continuous
+# view as a table, a sink, a manual trigger, a stopped
 # view), and feeds them. Then installs this tree's library and restarts:
 # until the update, the views wait and INSERT into a stream says what to
 # run. ALTER EXTENSION pg_stream UPDATE; feeding goes on, the postmaster
@@ -98,8 +99,15 @@ CREATE VIEW j_matched AS SELECT * FROM j_left WHERE cts IS NOT NULL;
 CREATE MATERIALIZED VIEW rated AS SELECT count(*) AS n, sum(value) AS s, max(value) AS mx FROM r;
 CREATE MATERIALIZED VIEW files AS SELECT k, count(*) AS n, sum(v) AS s FROM fs GROUP BY k;
 CREATE MATERIALIZED VIEW kafka AS SELECT k, count(*) AS n, sum(v) AS s FROM kev GROUP BY k;
+-- a stream joined with a continuous view as a table (a lookup, filled
+-- once): 0.2 reads a continuous view as a stream only in views created
+-- to (engine/chain.c), and this one goes on reading it as a table
+CREATE FOREIGN TABLE lk (k int) SERVER stream;
+CREATE MATERIALIZED VIEW lookup AS SELECT k, count(*) AS n FROM lk GROUP BY k;
+INSERT INTO lk SELECT i FROM generate_series(1, 40) i;
+CREATE MATERIALIZED VIEW enriched AS SELECT e.k, e.v, l.n FROM ev e JOIN lookup l USING (k);
 SQL
-VIEWS=14
+VIEWS=16
 
 # each view and its query over the reference tables (rated and kafka are
 # checked on their own: their input is not in a table)
@@ -121,6 +129,8 @@ declare -A REF=(
 			<= (SELECT max(ts) - interval '5 minutes' FROM ref_tk)"
 	[j_matched]="SELECT * FROM ($JOIN_REF) j WHERE cts IS NOT NULL"
 	[files]="SELECT k, count(*) AS n, sum(v) AS s FROM ref_fs GROUP BY k"
+	[lookup]="SELECT i AS k, 1::bigint AS n FROM generate_series(1, 40) i"
+	[enriched]="SELECT k, v, 1::bigint AS n FROM ref"
 )
 KAFKA_SENT=0
 # kafka's input: message i is {"k": i % 7, "v": i}
@@ -195,6 +205,7 @@ caught_up() {
 }
 
 pgs_wait_for "SELECT count(*) = $VIEWS FROM stream.queries WHERE status = 'running'" 60
+pgs_wait_for "SELECT count(*) = 40 FROM lookup" 60
 q "SELECT stream.stop('stopped')" >/dev/null
 for n in 1 2 3; do feed $n; done
 caught_up $((VIEWS - 1))

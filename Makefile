@@ -26,6 +26,7 @@ OBJS = \
 	src/engine/listagg.o \
 	src/engine/merge.o \
 	src/engine/dedup.o \
+	src/engine/parallel.o \
 	src/engine/batch.o \
 	src/engine/progress.o \
 	src/engine/windows.o \
@@ -36,6 +37,7 @@ OBJS = \
 	src/sources/rate.o \
 	src/sources/kafka/conf.o \
 	src/sources/kafka/reader.o \
+	src/sources/kafka/share.o \
 	src/sources/kafka/producer.o \
 	src/sources/kafka/outbox.o \
 	src/sources/kafka/import.o \

@@ -96,7 +96,8 @@ topic_partitions(rd_kafka_t *rk, KafkaTable *kt, int timeout_ms)
 	{
 		int32		p = md->topics[0].partitions[i].id;
 
-		if (kafka_partition_selected(kt->partitions, p))
+		/* (a worker of a view with parallelism > 1: its share's only) */
+		if (kafka_partition_selected(kt->partitions, p) && pgs_batchrun_owns(p))
 			parts = lappend_int(parts, p);
 	}
 	rd_kafka_metadata_destroy(md);
@@ -1108,6 +1109,7 @@ const SourceRoutine kafka_source = {
 	.lag = kafka_lag,
 	.mark = kafka_mark,
 	.reached = kafka_reached,
+	.merge_share = kafka_merge_share,
 	.options = kafka_options,
 	.contexts = {
 		.table = "a kafka stream",

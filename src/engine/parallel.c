@@ -70,8 +70,8 @@ pgs_parallel_check(CqDef *cq, const char *viewname)
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("option \"parallelism\" cannot be greater than 1 for continuous view \"%s\"",
 							viewname),
-					 errdetail("Stream \"%s\" is a %s stream; only kafka streams are divided into shares (their partitions).",
-							   get_rel_name(relid), src ? src->name : "?"),
+					 errdetail("\"%s\" is %s; only kafka streams are divided into shares (their partitions).",
+							   get_rel_name(relid), src ? src->contexts.table : "not a stream"),
 					 src && strcmp(src->name, "stream") == 0 ?
 					 errhint("Rows inserted into a stream have no partitions to divide: insert them into a kafka topic with several partitions, or give parallelism = 1.") :
 					 errhint("Give parallelism = 1.")));

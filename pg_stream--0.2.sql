@@ -761,7 +761,7 @@ DECLARE
 	qs stream.queries[];
 	q stream.queries;
 	p record;
-	cols constant text[] := ARRAY['name', 'status', 'trigger', 'output_mode', 'batches',
+	cols constant text[] := ARRAY['name', 'status', 'trigger', 'output_mode', 'parallelism', 'batches',
 		'rows_in', 'rows_out', 'rows_late', 'rows_bad', 'input_rows_per_sec',
 		'processed_rows_per_sec', 'watermark', 'lag', 'state_rows', 'last_batch_at',
 		'last_batch_ms', 'tries', 'last_error'];

@@ -9,7 +9,10 @@
 # Time of a round: from the start of its first batch to the end of its
 # last (stream.progress keeps them all here), so the workers' start and
 # the poll that sees the end are not counted; the wall clock from CREATE
-# to the poll that saw everything is printed too. The figure is the
+# to the poll that saw everything is printed too, and how the batches'
+# time splits: reading (decoding, in parallel) and the query, merge and
+# write (under the view's lock, one share at a time; the rest of a share's
+# batch is mostly waiting for that lock). The figure is the
 # median of the rounds. The broker and librdkafka's threads run on the
 # same 2 cores as the workers.
 #
@@ -62,7 +65,10 @@ round() {
 	pgs_wait_for "SELECT (SELECT sum(n) FROM v) = $EVENTS AND lag = 0 FROM stream.queries WHERE name = 'v'::regclass" 300
 	t1=$(date +%s.%N)
 	pgs_psql -At -F ' ' -c "SELECT extract(epoch FROM max(started_at + duration_ms * interval '1 ms') - min(started_at)),
-		$t1 - $t0, count(*), count(DISTINCT share) FROM stream.progress WHERE name = 'v'::regclass"
+		$t1 - $t0, count(*), count(DISTINCT share),
+		round((100 * sum(read_ms) / sum(duration_ms))::numeric, 1),
+		round((100 * sum(run_ms + merge_ms + write_ms) / sum(duration_ms))::numeric, 1)
+		FROM stream.progress WHERE name = 'v'::regclass"
 	pgs_psql -q -c "DROP MATERIALIZED VIEW v"
 }
 
@@ -70,9 +76,9 @@ round() {
 for r in $(seq 1 "$ROUNDS"); do
 	for n in 1 2; do
 		round $n >"$WORK/round"
-		read -r s wall batches shares <"$WORK/round"
-		printf "round %d, parallelism %d: %.3f s in batches (%d batches, %d shares), %.3f s wall\n" \
-			"$r" "$n" "$s" "$batches" "$shares" "$wall"
+		read -r s wall batches shares readpct lockedpct <"$WORK/round"
+		printf "round %d, parallelism %d: %.3f s in batches (%d batches, %d shares), %.3f s wall; of the batches' time %s%% reading, %s%% query+merge+write\n" \
+			"$r" "$n" "$s" "$batches" "$shares" "$wall" "$readpct" "$lockedpct"
 		echo "$n $s" >>"$WORK/times"
 	done
 done

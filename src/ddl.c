@@ -1406,7 +1406,7 @@ stream_worker_status(PG_FUNCTION_ARGS)
 		values[4] = Int32GetDatum(s->pid != 0 ? s->tries : 0);
 		/* parallelism > 1: the share of the input its worker reads */
 		values[5] = Int32GetDatum(s->share);
-		nulls[5] = (s->pid == 0 || s->nshares <= 1);
+		nulls[5] = (s->nshares <= 1);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

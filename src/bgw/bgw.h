@@ -20,7 +20,7 @@ typedef struct CqSlot
 	Oid			dboid;
 	Oid			viewid;
 	int			share;			/* its share of the input (parallelism > 1), or 0 */
-	int			nshares;		/* of how many, as its worker was started (0, 1: all) */
+	int			nshares;		/* of how many, as its worker is started (0, 1: all) */
 	pid_t		pid;			/* worker, or 0 */
 	Latch	   *latch;
 	bool		waiting;		/* its worker waits for an unreachable source */
@@ -34,7 +34,7 @@ extern CqSlot *pgs_slot_claim(Oid dboid, Oid viewid, int share, int nshares,
 extern void pgs_slot_note(Oid dboid, Oid viewid, int share, const char *note);
 extern void pgs_slot_set_waiting(CqSlot *slot, bool waiting);
 extern void pgs_slot_set_tries(CqSlot *slot, int tries);
-extern bool pgs_slot_reserve(Oid dboid, Oid viewid, int share);
+extern bool pgs_slot_reserve(Oid dboid, Oid viewid, int share, int nshares);
 extern void pgs_slots_release_unclaimed(Oid dboid);
 extern void pgs_wake_database(Oid dboid);
 extern void pgs_wake_manager(Oid dboid);

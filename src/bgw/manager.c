@@ -256,7 +256,7 @@ pgs_manager_main(Datum arg)
 			 * run. stream.queries says so (stream._slots_free); try again
 			 * at the next round.
 			 */
-			if (!pgs_slot_reserve(dboid, m->viewid, m->share))
+			if (!pgs_slot_reserve(dboid, m->viewid, m->share, m->nshares))
 			{
 				if (!m->logged_no_query_slot)
 					ereport(LOG,

@@ -192,7 +192,7 @@ pgs_slot_set_tries(CqSlot *slot, int tries)
  * taken by the others started with it. False if no slot is free.
  */
 bool
-pgs_slot_reserve(Oid dboid, Oid viewid, int share)
+pgs_slot_reserve(Oid dboid, Oid viewid, int share, int nshares)
 {
 	CqSlot	   *s;
 
@@ -200,7 +200,10 @@ pgs_slot_reserve(Oid dboid, Oid viewid, int share)
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	s = slot_find_locked(dboid, viewid, share, true);
 	if (s)
+	{
+		s->nshares = nshares;
 		s->note[0] = '\0';
+	}
 	LWLockRelease(shared->lock);
 	return s != NULL;
 }

@@ -613,6 +613,9 @@ typedef struct Batch
 	bool		has_watermark;	/* the watermark the batch leaves */
 	int64		watermark;
 	bool		snapshot;		/* batch_open pushed a snapshot */
+	Tuplestorestate *prerun;	/* a share's query output, run before the
+								 * view's lock (batch_prerun), or NULL */
+	TupleDesc	prerun_desc;
 	BatchResult result;
 	/* the phases' times, in ms (see the top of the file) */
 	double		read_ms;
@@ -790,6 +793,35 @@ batch_open(Batch *bt, CqOptions *opts_out)
 	return true;
 }
 
+static Tuplestorestate *batch_query(Batch *bt, JoinRun **jr, TupleDesc *outdesc,
+									DestReceiver *dest);
+
+/*
+ * A share runs its query before it takes the view's lock, into a
+ * tuplestore that the merge reads once it has the lock: the partial
+ * aggregation over the batch's rows (or a query's rows) reads nothing a
+ * batch of another share writes -- the streams' rows are this batch's,
+ * tables are read under the snapshot of the read, as any batch reads
+ * them -- so only the merge with the state waits for the other shares.
+ * Not for a view with DISTINCT (its filters read their keys' tables as
+ * the query runs) or a volatile function (which would see the view
+ * before another share's batch that commits first); those run under the
+ * lock, as one worker's batch.
+ */
+static void
+batch_prerun(Batch *bt)
+{
+	CqDef	   *cq = bt->cq;
+	instr_time	start;
+
+	if (bt->rows_in == 0 || cq->join || cq->dedups != NIL ||
+		pgs_dedup_volatile((Node *) (cq->is_agg ? cq->batch_query : cq->query)))
+		return;
+	phase_start(&start);
+	bt->prerun = batch_query(bt, NULL, &bt->prerun_desc, NULL);
+	phase_add(&bt->run_ms, &start);
+}
+
 static bool
 same_options(ArrayType *a, ArrayType *b)
 {
@@ -814,11 +846,18 @@ batch_lock_share(Batch *bt)
 	ListCell   *lc;
 	List	   *fresh;
 	ArrayType  *read_options = bt->row.options;
+	PgsUser		saved;
+	bool		found;
 
 	PopActiveSnapshot();
 	LockRelationOid(bt->viewid, ExclusiveLock);
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (!meta_cq_get(bt->viewid, &bt->row) || !bt->row.enabled || bt->row.failed)
+	/* (the bookkeeping's tables, as the extension's superuser) */
+	pgs_become_superuser(&saved);
+	found = meta_cq_get(bt->viewid, &bt->row);
+	fresh = found ? load_positions(bt->viewid) : NIL;
+	pgs_restore_user(&saved);
+	if (!found || !bt->row.enabled || bt->row.failed)
 	{
 		bt->result = BATCH_GONE;
 		return false;
@@ -841,7 +880,6 @@ batch_lock_share(Batch *bt)
 	bt->state_rows = bt->row.last_state_rows;
 	bt->run->batch_id = bt->row.batches + 1;
 	bt->finalizes = bt->cq->evicts && bt->row.has_watermark;
-	fresh = load_positions(bt->viewid);
 	foreach(lc, bt->streams)
 	{
 		BatchStream *s = lfirst(lc);
@@ -1130,7 +1168,8 @@ batch_with_input(Batch *bt)
 	 */
 	dedup = pgs_dedup_begin(cq, bt->row.has_watermark, bt->row.watermark);
 	bt->run->dedup = dedup;
-	if (!pgs_dedup_volatile((Node *) (cq->is_agg ? cq->batch_query : cq->query)) &&
+	if (bt->prerun == NULL &&
+		!pgs_dedup_volatile((Node *) (cq->is_agg ? cq->batch_query : cq->query)) &&
 		(!cq->is_agg || state_is_empty(cq)))
 	{
 		TimedReceiver *timed;
@@ -1151,8 +1190,12 @@ batch_with_input(Batch *bt)
 	}
 	else
 	{
+		/* (a share's query ran before the lock: batch_prerun) */
 		phase_start(&start);
-		out = batch_query(bt, &jr, &outdesc, NULL);
+		out = bt->prerun ? bt->prerun : batch_query(bt, &jr, &outdesc, NULL);
+		if (bt->prerun)
+			outdesc = bt->prerun_desc;
+		bt->prerun = NULL;
 		phase_add(&bt->run_ms, &start);
 		bt->run->dedup = NULL;
 		phase_start(&start);
@@ -1288,6 +1331,8 @@ run_batch(BatchRun *run, bool from_worker, BatchInput input, BatchWait *wait,
 		batch_read(bt);
 		/* a REFRESH's rows read so far, for other sessions (progress.c) */
 		pgs_progress_batch(bt->rows_in, false);
+		if (bt->nshares > 1)
+			batch_prerun(bt);
 		if (bt->nshares > 1 && !batch_lock_share(bt))
 			;					/* stopped, or divided anew */
 		else if (bt->rows_in == 0 && input != INPUT_NONE)

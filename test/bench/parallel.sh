@@ -10,9 +10,10 @@
 # last (stream.progress keeps them all here), so the workers' start and
 # the poll that sees the end are not counted; the wall clock from CREATE
 # to the poll that saw everything is printed too, and how the batches'
-# time splits: reading (decoding, in parallel) and the query, merge and
-# write (under the view's lock, one share at a time; the rest of a share's
-# batch is mostly waiting for that lock). The figure is the
+# time splits: reading (decoding) and the query (the partial aggregation),
+# which shares run at the same time, the merge and write, which they run
+# one at a time under the view's lock, and the rest (the wait for that
+# lock, the bookkeeping). The figure is the
 # median of the rounds. The broker and librdkafka's threads run on the
 # same 2 cores as the workers.
 #
@@ -67,7 +68,9 @@ round() {
 	pgs_psql -At -F ' ' -c "SELECT extract(epoch FROM max(started_at + duration_ms * interval '1 ms') - min(started_at)),
 		$t1 - $t0, count(*), count(DISTINCT share),
 		round((100 * sum(read_ms) / sum(duration_ms))::numeric, 1),
-		round((100 * sum(run_ms + merge_ms + write_ms) / sum(duration_ms))::numeric, 1)
+		round((100 * sum(run_ms) / sum(duration_ms))::numeric, 1),
+		round((100 * sum(merge_ms + write_ms) / sum(duration_ms))::numeric, 1),
+		round((100 * sum(duration_ms - read_ms - run_ms - merge_ms - write_ms) / sum(duration_ms))::numeric, 1)
 		FROM stream.progress WHERE name = 'v'::regclass"
 	pgs_psql -q -c "DROP MATERIALIZED VIEW v"
 }
@@ -76,9 +79,11 @@ round() {
 for r in $(seq 1 "$ROUNDS"); do
 	for n in 1 2; do
 		round $n >"$WORK/round"
-		read -r s wall batches shares readpct lockedpct <"$WORK/round"
-		printf "round %d, parallelism %d: %.3f s in batches (%d batches, %d shares), %.3f s wall; of the batches' time %s%% reading, %s%% query+merge+write\n" \
-			"$r" "$n" "$s" "$batches" "$shares" "$wall" "$readpct" "$lockedpct"
+		read -r s wall batches shares readpct runpct mergepct otherpct <"$WORK/round"
+		printf "round %d, parallelism %d: %.3f s in batches (%d batches, %d shares), %.3f s wall\n" \
+			"$r" "$n" "$s" "$batches" "$shares" "$wall"
+		printf "    of the batches' time: read %s%%, query %s%%, merge+write %s%%, the rest (lock, bookkeeping) %s%%\n" \
+			"$readpct" "$runpct" "$mergepct" "$otherpct"
 		echo "$n $s" >>"$WORK/times"
 	done
 done

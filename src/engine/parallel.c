@@ -8,12 +8,14 @@
  * reads its share of each stream (a kafka stream: the partitions p with
  * p % N = s; sources/kafka/share.c) and decodes it into the batch without
  * the view's lock, holding only AccessShareLock on it (a DROP waits; the
- * other shares and a REFRESH do not). Then it takes the view's
- * ExclusiveLock, a new snapshot, the view's row and positions as the
- * other shares left them, and runs the rest of the batch -- the query,
- * the merge with the state, the windows made final, the sink, the
- * bookkeeping -- as a batch of one worker does, and commits. So the
- * shares' reads and decoding overlap, and their merges are serialized:
+ * other shares and a REFRESH do not), and runs the query over it (the
+ * partial aggregation) into a tuplestore (engine/batch.c, batch_prerun).
+ * Then it takes the view's ExclusiveLock, a new snapshot, the view's row
+ * and positions as the other shares left them, and runs the rest of the
+ * batch -- the merge with the state, the windows made final, the sink,
+ * the bookkeeping -- as a batch of one worker does, and commits. So the
+ * shares' reads, decoding and queries overlap, and their merges are
+ * serialized:
  * a group several shares touch is merged by one batch at a time, each
  * seeing the state the one before committed, and no two batches ever
  * wait for each other's row locks (no deadlock can arise between them).

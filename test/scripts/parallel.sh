@@ -11,7 +11,9 @@
 #   share 1 then does;
 # - kill -9 of one share's worker mid-stream;
 # - ALTER ... SET (parallelism = 3) mid-stream, then back to 1;
-# - a REFRESH of a view with parallelism 2 reads every share;
+# - a REFRESH that consumes what both shares read while they wait for
+#   the view's lock; a REFRESH of a manual view with parallelism 2 reads
+#   every share;
 # and after each round both views equal their queries over the produced
 # messages (loaded into a table), exactly, EXCEPT ALL both ways, with no
 # row late.
@@ -27,7 +29,9 @@ trap cleanup EXIT
 
 pgs_install_deps kcat python3
 pgs_start_broker
-pgs_start_cluster
+# (a worker waits for a lock at most half of deadlock_timeout: long enough
+# here for the shares to wait for a REFRESH's transaction)
+pgs_start_cluster "deadlock_timeout = 4s"
 q() { pgs_psql -At -c "$1"; }
 PARTS=6
 pgs_broker create ev $PARTS
@@ -167,9 +171,31 @@ pgs_psql -c "ALTER MATERIALIZED VIEW per_window RESET (parallelism)"
 pgs_wait_for "SELECT count(*) = 2 FROM stream.queries WHERE parallelism = 1 AND shares IS NULL AND status = 'running'" 30
 check "ALTER back to 1 mid-stream"
 
+# a REFRESH that consumes what both shares have read while they wait for
+# the view's lock (its transaction holds it): each share's batch must
+# find its partitions moved, give up and read again, or the messages
+# would count twice
+pgs_psql -c "ALTER MATERIALIZED VIEW per_key SET (parallelism = 2)"
+pgs_wait_for "SELECT jsonb_array_length(shares) = 2 FROM stream.queries WHERE name = 'per_key'::regclass" 30
+caught_up
+coproc S1 { pgs_psql -At; }
+echo "BEGIN; REFRESH MATERIALIZED VIEW per_key; SELECT 'locked';" >&"${S1[1]}"
+read -r -t 60 line <&"${S1[0]}"; [ "$line" = locked ] || { echo "FAIL: the REFRESH session: $line"; exit 1; }
+produce 18 6000
+# (a share's batch that began before the messages gives up the lock
+# after half of deadlock_timeout; the next one reads them, then waits)
+t=$(q "SELECT now()")
+pgs_wait_for "SELECT count(*) = 2 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+	WHERE l.relation = 'per_key'::regclass AND NOT l.granted AND a.backend_type = 'pg_stream worker'
+	AND l.waitstart > '$t'" 30
+echo "REFRESH MATERIALIZED VIEW per_key; COMMIT; SELECT 'done';" >&"${S1[1]}"
+read -r -t 60 line <&"${S1[0]}"; [ "$line" = done ] || { echo "FAIL: the REFRESH session: $line"; exit 1; }
+exec {S1[1]}>&-
+check "a REFRESH consuming what the shares read"
+
 # REFRESH of a view with parallelism 2 reads every share, in this session
-pgs_psql -c "ALTER MATERIALIZED VIEW per_key SET (parallelism = 2, trigger = 'manual')"
-produce 18 3000
+pgs_psql -c "ALTER MATERIALIZED VIEW per_key SET (trigger = 'manual')"
+produce 19 3000
 pgs_psql -c "REFRESH MATERIALIZED VIEW per_key"
 [ "$(q "SELECT sum(n) FROM per_key")" = "$(q "SELECT count(*) FROM ref")" ] ||
 	{ echo "FAIL: REFRESH did not read every share"; exit 1; }

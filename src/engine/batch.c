@@ -561,6 +561,8 @@ advance_watermark(CqDef *cq, const CqMeta *row, List *streams, int share,
 				}
 				table_close(rel, AccessShareLock);
 			}
+			else if (b->no_share)
+				pgs_share_times_none(s, share, nshares);
 			if (!pgs_share_times_least(s, nshares, &m))
 				known = false;
 			else
@@ -1000,6 +1002,7 @@ batch_without_input(Batch *bt)
 	Tuplestorestate *sink_rows = NULL;
 	int64		dedup_rows = 0;
 	instr_time	start;
+	int			was_none;
 
 	bt->result = BATCH_EMPTY;
 	if (bt->finalizes)
@@ -1024,7 +1027,11 @@ batch_without_input(Batch *bt)
 		}
 	}
 	/* unchanged without input; and it carries the streams' latest event times */
+	was_none = pgs_shares_none(bt->streams, bt->share, bt->nshares);
 	bt->has_watermark = advance_watermark(cq, &bt->row, bt->streams, bt->share, &bt->watermark);
+	/* a share found holding none of a stream's input: kept (parallel.c) */
+	if (pgs_shares_none(bt->streams, bt->share, bt->nshares) != was_none)
+		bt->result = BATCH_DONE;
 }
 
 /*

@@ -113,6 +113,15 @@ esac
 # back to at-least-once, and started again: the row comes, once
 pgs_psql -c "ALTER FOREIGN TABLE outk OPTIONS (SET delivery 'at_least_once')" -c "SELECT stream.start('fwd')"
 pgs_wait_for "SELECT count(*) = 3 FROM fwd" 30 || { echo "FAIL: fwd did not resume"; exit 1; }
+# a batch locks the sink it checked (an ALTER FOREIGN TABLE waits for it)
+held=$(pgs_psql -At <<'SQL'
+BEGIN;
+REFRESH MATERIALIZED VIEW fwd;
+SELECT count(*) FROM pg_locks WHERE relation = 'outk'::regclass AND pid = pg_backend_pid() AND granted;
+COMMIT;
+SQL
+)
+[ "$held" -ge 1 ] 2>/dev/null || { echo "FAIL: a batch does not hold the sink's lock: $held"; exit 1; }
 echo "ok: a sink made exactly-once later is refused by the shares' batches and by ALTER"
 
 grep -E "PANIC|TRAP" "$PGS_DIR/log" && { echo "FAIL: see the server log"; exit 1; }

@@ -8,7 +8,8 @@
 # - a kafka sink made exactly-once after the view got parallelism (ALTER
 #   FOREIGN TABLE ... OPTIONS (SET delivery 'exactly_once'), which no
 #   check at the view's ALTER sees): the shares' batches refuse it, with
-#   the hint, and deliver nothing; ALTER of the view refuses it too.
+#   the hint, and deliver nothing; ALTER of the view refuses it too, and
+#   CREATE; a batch holds the lock of the sink it checked.
 source "$(dirname "$0")/../lib.sh"
 cleanup() {
 	pgs_stop_broker
@@ -109,6 +110,12 @@ out=$(pgs_psql -At -c "ALTER MATERIALIZED VIEW fwd SET (trigger = '1 second')" 2
 case "$out" in
 *'cannot be greater than 1'*) ;;
 *) echo "FAIL: ALTER of fwd: $out"; exit 1 ;;
+esac
+# and CREATE refuses it
+out=$(pgs_psql -At -c "CREATE MATERIALIZED VIEW fwd2 WITH (parallelism = 2, sink = 'outk') AS SELECT k, v FROM src" 2>&1 || true)
+case "$out" in
+*'cannot be greater than 1'*'one worker delivers in order'*) ;;
+*) echo "FAIL: CREATE with an exactly-once sink: $out"; exit 1 ;;
 esac
 # back to at-least-once, and started again: the row comes, once
 pgs_psql -c "ALTER FOREIGN TABLE outk OPTIONS (SET delivery 'at_least_once')" -c "SELECT stream.start('fwd')"

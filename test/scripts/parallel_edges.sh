@@ -9,7 +9,9 @@
 #   FOREIGN TABLE ... OPTIONS (SET delivery 'exactly_once'), which no
 #   check at the view's ALTER sees): the shares' batches refuse it, with
 #   the hint, and deliver nothing; ALTER of the view refuses it too, and
-#   CREATE; a batch holds the lock of the sink it checked.
+#   CREATE; a batch holds the lock of the sink it checked;
+# - stream.stop, stream.start and DROP while the shares read: every row
+#   counted once, the workers gone.
 source "$(dirname "$0")/../lib.sh"
 cleanup() {
 	pgs_stop_broker
@@ -130,6 +132,21 @@ SQL
 )
 [ "$held" -ge 1 ] 2>/dev/null || { echo "FAIL: a batch does not hold the sink's lock: $held"; exit 1; }
 echo "ok: a sink made exactly-once later is refused by the shares' batches and by ALTER"
+
+# stop and DROP while the shares read: no error, the workers go
+produce 2 20000 200
+pgs_psql -c "SELECT stream.stop('win3')" >/dev/null
+pgs_wait_for "SELECT count(*) = 0 FROM stream._worker_status() WHERE view = 'win3'::regclass AND pid IS NOT NULL" 30 ||
+	{ echo "FAIL: win3's shares still run after stream.stop"; exit 1; }
+n=$(q "SELECT rows_in FROM stream.queries WHERE name = 'win3'::regclass")
+produce 3 400 201
+pgs_psql -c "SELECT stream.start('win3')" >/dev/null
+pgs_wait_for "SELECT rows_in = 21200 FROM stream.queries WHERE name = 'win3'::regclass" 30 ||
+	{ echo "FAIL: win3 did not resume: $n, $(q "SELECT rows_in FROM stream.queries WHERE name = 'win3'::regclass")"; exit 1; }
+pgs_psql -c "DROP MATERIALIZED VIEW win3"
+pgs_wait_for "SELECT count(*) = 0 FROM stream._worker_status() WHERE view NOT IN (SELECT view FROM stream.cq)" 30 ||
+	{ echo "FAIL: a dropped view's shares still run"; exit 1; }
+echo "ok: stop, start and DROP while the shares read"
 
 grep -E "PANIC|TRAP" "$PGS_DIR/log" && { echo "FAIL: see the server log"; exit 1; }
 echo "parallel_edges: all ok"

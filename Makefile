@@ -29,6 +29,7 @@ OBJS = \
 	src/engine/stage.o \
 	src/engine/union.o \
 	src/engine/chain.o \
+	src/engine/parallel.o \
 	src/engine/batch.o \
 	src/engine/progress.o \
 	src/engine/windows.o \
@@ -39,6 +40,7 @@ OBJS = \
 	src/sources/rate.o \
 	src/sources/kafka/conf.o \
 	src/sources/kafka/reader.o \
+	src/sources/kafka/share.o \
 	src/sources/kafka/producer.o \
 	src/sources/kafka/outbox.o \
 	src/sources/kafka/import.o \
@@ -78,7 +80,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers -Wno-clobbered
 
 # pg_regress against a temporary instance with the library preloaded.
-REGRESS = setup options kafka_options streams views aggregates state listagg dedup queries failures monitoring dashboard roles sinks eventtime session retention joins join_probe njoin chain parquet union chain_views
+REGRESS = setup options kafka_options streams views aggregates state listagg dedup queries failures monitoring dashboard roles sinks eventtime session retention joins join_probe njoin chain parquet union chain_views parallel
 REGRESS_OPTS = --temp-config=$(srcdir)/test/pg_stream.conf \
 	--temp-instance=./tmp_check
 

@@ -138,6 +138,8 @@ CREATE TABLE stream.positions (
 	max_event_time pg_catalog.timestamptz,	-- the latest event time read
 	join_state pg_catalog.regclass,		-- a join of two streams: this side's rows
 	state_rows pg_catalog.int8 NOT NULL DEFAULT 0,	-- rows in join_state
+	-- parallelism > 1: the latest event time each share read (engine/parallel.c)
+	share_max_event_times pg_catalog.timestamptz[],
 	PRIMARY KEY (view, stream)
 );
 
@@ -159,6 +161,7 @@ CREATE TABLE stream.batch_log (
 	run_ms         pg_catalog.float8,
 	merge_ms       pg_catalog.float8,
 	write_ms       pg_catalog.float8,
+	share          pg_catalog.int4,	-- the share it read (parallelism > 1), or NULL
 	PRIMARY KEY (view, batch_id)
 );
 
@@ -248,10 +251,11 @@ LANGUAGE C STRICT;
 
 -- Run-time status of the worker of each query (from shared memory):
 -- waiting is true while its source is unreachable; tries, how many times
--- in a row its batch has failed.
+-- in a row its batch has failed; share, the share of the input it reads
+-- (a view with parallelism > 1 has a worker per share), or NULL.
 CREATE FUNCTION stream._worker_status(
 	OUT view pg_catalog.oid, OUT pid pg_catalog.int4, OUT note pg_catalog.text,
-	OUT waiting pg_catalog.bool, OUT tries pg_catalog.int4)
+	OUT waiting pg_catalog.bool, OUT tries pg_catalog.int4, OUT share pg_catalog.int4)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'stream_worker_status'
 LANGUAGE C STRICT;
@@ -335,10 +339,27 @@ SELECT
 	CASE WHEN s.owner_member OR e.msg IS NULL THEN e.msg
 		 ELSE '<insufficient privilege>' END AS last_error,
 	w.pid AS worker_pid,
-	COALESCE(w.tries, 0) AS tries
+	COALESCE(w.tries, 0) AS tries,
+	COALESCE(stream._option(c.options, 'parallelism')::pg_catalog.int4, 1) AS parallelism,
+	w.shares
 FROM stream.cq c
 CROSS JOIN LATERAL stream._may_see(c.view) s
-LEFT JOIN stream._worker_status() w ON w.view OPERATOR(pg_catalog.=) c.view
+-- one row per view: a view with parallelism > 1 has a worker per share
+LEFT JOIN LATERAL (
+	SELECT ws.view,
+		(pg_catalog.array_agg(ws.pid ORDER BY ws.share NULLS FIRST)
+			FILTER (WHERE ws.pid IS NOT NULL))[1] AS pid,
+		(pg_catalog.array_agg(ws.note ORDER BY ws.share NULLS FIRST)
+			FILTER (WHERE ws.note IS NOT NULL))[1] AS note,
+		pg_catalog.bool_or(ws.waiting) AS waiting,
+		pg_catalog.max(ws.tries) AS tries,
+		pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('share', ws.share,
+			'pid', ws.pid, 'waiting', ws.waiting, 'tries', ws.tries) ORDER BY ws.share)
+			FILTER (WHERE ws.share IS NOT NULL) AS shares
+	FROM stream._worker_status() ws
+	WHERE ws.view OPERATOR(pg_catalog.=) c.view
+	GROUP BY ws.view
+) w ON true
 CROSS JOIN LATERAL (
 	SELECT c.enabled AND NOT c.failed AND w.view IS NULL
 		AND (SELECT r.relispopulated FROM pg_catalog.pg_class r
@@ -373,7 +394,7 @@ SELECT b.view AS name, b.batch_id, b.started_at, b.duration_ms, b.rows_in, b.row
 	   b.watermark,
 	   CASE WHEN s.owner_member THEN b.start_position END AS start_position,
 	   CASE WHEN s.owner_member THEN b.end_position END AS end_position,
-	   b.state_rows, b.rows_late, b.read_ms, b.run_ms, b.merge_ms, b.write_ms
+	   b.state_rows, b.rows_late, b.read_ms, b.run_ms, b.merge_ms, b.write_ms, b.share
 FROM stream.batch_log b
 CROSS JOIN LATERAL stream._may_see(b.view) s
 WHERE s.visible;
@@ -741,7 +762,7 @@ DECLARE
 	qs stream.queries[];
 	q stream.queries;
 	p record;
-	cols constant text[] := ARRAY['name', 'status', 'trigger', 'output_mode', 'batches',
+	cols constant text[] := ARRAY['name', 'status', 'trigger', 'output_mode', 'parallelism', 'batches',
 		'rows_in', 'rows_out', 'rows_late', 'rows_bad', 'input_rows_per_sec',
 		'processed_rows_per_sec', 'watermark', 'lag', 'state_rows', 'last_batch_at',
 		'last_batch_ms', 'tries', 'last_error'];

@@ -50,7 +50,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
 	WITH q AS (
 		SELECT s.name::text AS view, j.key AS col, j.value
 		FROM stream.queries s, json_each_text(row_to_json(s)) j
-		WHERE j.key NOT IN ('state_rows_by_stream', 'worker_pid') AND s.name::text LIKE views),
+		WHERE j.key NOT IN ('state_rows_by_stream', 'worker_pid', 'shares') AND s.name::text LIKE views),
 	c AS (SELECT * FROM public.dash_cells(page) WHERE view LIKE views)
 	SELECT count(*) FROM q FULL JOIN c ON c.view = q.view AND c.col = q.col
 	WHERE q.view IS NULL OR c.view IS NULL OR c.value IS DISTINCT FROM q.value

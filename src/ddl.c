@@ -706,6 +706,7 @@ create_cq(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	cq = pgs_analyze_cq(rq, InvalidOid, &opts, true);
 	if (opts.has_retention)
 		pgs_retention_check(cq, "option \"retention\"");
+	pgs_parallel_check(cq, stmt->into->rel->relname);
 	plan = pgs_plan_batch(cq);
 	/* reading the streams and tables needs their SELECT privilege */
 	ExecCheckRTPerms(plan->rtable, true);
@@ -1033,6 +1034,7 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 			pgs_retention_check(cq, "option \"retention\"");
 		options = stage_mode_option(cq, options);
 		options = pgs_sink_check(relid, cq, options);
+		pgs_parallel_check(pgs_load_cq(relid, options), cq->viewname);
 		meta_cq_set_options(relid, DatumGetArrayTypeP(pgs_options_to_array(options)));
 		update_cq_comment(relid, cq_comment(cq, options));
 		pgs_become_superuser(&saved);
@@ -1489,8 +1491,8 @@ stream_worker_status(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		CqSlot	   *s = &slots[i];
-		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
 
 		/* only the views the caller may monitor, like stream.queries */
 		if (!pgs_may_monitor(s->viewid))
@@ -1502,6 +1504,9 @@ stream_worker_status(PG_FUNCTION_ARGS)
 		nulls[2] = (s->note[0] == '\0');
 		values[3] = BoolGetDatum(s->pid != 0 && s->waiting);
 		values[4] = Int32GetDatum(s->pid != 0 ? s->tries : 0);
+		/* parallelism > 1: the share of the input its worker reads */
+		values[5] = Int32GetDatum(s->share);
+		nulls[5] = (s->nshares <= 1);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -69,3 +69,16 @@ pgs_batchrun_user(void)
 
 	return OidIsValid(viewid) ? pgs_rel_owner(viewid) : GetUserId();
 }
+
+/*
+ * Whether unit part of the input (a kafka partition) is in the share the
+ * current batch reads: always, but for a worker of a view with
+ * parallelism > 1, which reads the parts p with p % nshares = share.
+ */
+bool
+pgs_batchrun_owns(int64 part)
+{
+	if (current_run == NULL || !current_run->reading || current_run->nshares <= 1)
+		return true;
+	return part % current_run->nshares == current_run->share;
+}

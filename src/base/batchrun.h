@@ -64,6 +64,13 @@ typedef struct BatchRun
 	bool		in_sink;		/* the batch's output is being delivered to
 								 * its sink relation (sinks/sink.c) */
 	int			sink_files;		/* files the file sink wrote for it */
+	/*
+	 * A worker of a view with parallelism > 1 reads one share of the
+	 * input: share of nshares (engine/batch.c; a kafka stream reads the
+	 * partitions p with p % nshares = share). nshares 0: all of it.
+	 */
+	int			share;
+	int			nshares;
 	struct BatchRun *outer;		/* the run this one is pushed over */
 } BatchRun;
 
@@ -72,5 +79,6 @@ extern void pgs_batchrun_pop(BatchRun *run);
 extern BatchRun *pgs_batchrun_current(void);
 extern Oid	pgs_batchrun_view(void);	/* whose sources are being read */
 extern Oid	pgs_batchrun_user(void);	/* the view's owner, or the user */
+extern bool pgs_batchrun_owns(int64 part);	/* in the share being read? */
 
 #endif							/* PGS_BATCHRUN_H */

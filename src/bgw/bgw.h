@@ -19,6 +19,8 @@ typedef struct CqSlot
 {
 	Oid			dboid;
 	Oid			viewid;
+	int			share;			/* its share of the input (parallelism > 1), or 0 */
+	int			nshares;		/* of how many, as its worker is started (0, 1: all) */
 	pid_t		pid;			/* worker, or 0 */
 	Latch	   *latch;
 	bool		waiting;		/* its worker waits for an unreachable source */
@@ -27,11 +29,12 @@ typedef struct CqSlot
 } CqSlot;
 
 extern void pgs_shmem_init(void);
-extern CqSlot *pgs_slot_claim(Oid dboid, Oid viewid, int pid, Latch *latch);
-extern void pgs_slot_note(Oid dboid, Oid viewid, const char *note);
+extern CqSlot *pgs_slot_claim(Oid dboid, Oid viewid, int share, int nshares,
+							  int pid, Latch *latch);
+extern void pgs_slot_note(Oid dboid, Oid viewid, int share, const char *note);
 extern void pgs_slot_set_waiting(CqSlot *slot, bool waiting);
 extern void pgs_slot_set_tries(CqSlot *slot, int tries);
-extern bool pgs_slot_reserve(Oid dboid, Oid viewid);
+extern bool pgs_slot_reserve(Oid dboid, Oid viewid, int share, int nshares);
 extern void pgs_slots_release_unclaimed(Oid dboid);
 extern void pgs_wake_database(Oid dboid);
 extern void pgs_wake_manager(Oid dboid);
@@ -54,7 +57,7 @@ PGDLLEXPORT void pgs_launcher_main(Datum arg);
 PGDLLEXPORT void pgs_manager_main(Datum arg);
 PGDLLEXPORT void pgs_worker_main(Datum arg);
 extern bool pgs_start_manager(Oid dboid);
-extern bool pgs_start_worker(Oid dboid, Oid viewid,
+extern bool pgs_start_worker(Oid dboid, Oid viewid, int share, int nshares,
 							 BackgroundWorkerHandle **handle);
 
 #endif							/* PGS_BGW_H */

@@ -7,7 +7,10 @@
  * Every second, or when woken (a query created, started or stopped), it
  * reads stream.cq and
  *	- starts a worker for each enabled, not failed query that has none,
- *	  after a back-off if that query's worker died recently;
+ *	  after a back-off if that query's worker died recently; a query with
+ *	  parallelism = N gets N, one per share of its input
+ *	  (engine/parallel.c), and when N changes, its workers are stopped
+ *	  and the new division's started;
  *	- says so in the query's slot, and in the log once, when no
  *	  background worker slot is free (stream.queries shows the note), and
  *	  tries again later; when all pg_stream.max_queries slots are taken,
@@ -45,6 +48,8 @@
 typedef struct Managed
 {
 	Oid			viewid;
+	int			share;			/* of its input, 0 if it has one worker */
+	int			nshares;		/* its view's parallelism, as last started */
 	char		name[NAMEDATALEN * 2 + 4];	/* for the log */
 	BackgroundWorkerHandle *handle;
 	TimestampTz restart_at;		/* back-off after a death */
@@ -58,15 +63,17 @@ static Managed *managed = NULL;
 static int	nmanaged = 0;
 
 static Managed *
-managed_get(Oid viewid)
+managed_get(Oid viewid, int share)
 {
 	for (int i = 0; i < nmanaged; i++)
-		if (managed[i].viewid == viewid)
+		if (managed[i].viewid == viewid && managed[i].share == share)
 			return &managed[i];
 	managed = managed ? repalloc(managed, sizeof(Managed) * (nmanaged + 1))
 		: MemoryContextAlloc(TopMemoryContext, sizeof(Managed));
 	memset(&managed[nmanaged], 0, sizeof(Managed));
 	managed[nmanaged].viewid = viewid;
+	managed[nmanaged].share = share;
+	managed[nmanaged].nshares = 1;
 	return &managed[nmanaged++];
 }
 
@@ -81,7 +88,8 @@ worker_alive(Managed *m)
 }
 
 bool
-pgs_start_worker(Oid dboid, Oid viewid, BackgroundWorkerHandle **handle)
+pgs_start_worker(Oid dboid, Oid viewid, int share, int nshares,
+				 BackgroundWorkerHandle **handle)
 {
 	BackgroundWorker worker;
 
@@ -91,10 +99,16 @@ pgs_start_worker(Oid dboid, Oid viewid, BackgroundWorkerHandle **handle)
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_stream");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pgs_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_stream worker %u", viewid);
+	if (nshares > 1)
+		snprintf(worker.bgw_name, BGW_MAXLEN, "pg_stream worker %u share %d of %d",
+				 viewid, share, nshares);
+	else
+		snprintf(worker.bgw_name, BGW_MAXLEN, "pg_stream worker %u", viewid);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_stream worker");
 	worker.bgw_main_arg = ObjectIdGetDatum(viewid);
 	memcpy(worker.bgw_extra, &dboid, sizeof(Oid));
+	memcpy(worker.bgw_extra + sizeof(Oid), &share, sizeof(int));
+	memcpy(worker.bgw_extra + sizeof(Oid) + sizeof(int), &nshares, sizeof(int));
 	worker.bgw_notify_pid = MyProcPid;
 	return RegisterDynamicBackgroundWorker(&worker, handle);
 }
@@ -167,10 +181,32 @@ pgs_manager_main(Datum arg)
 			foreach(lc, views)
 			{
 				CqName	   *v = lfirst(lc);
-				Managed    *m = managed_get(v->view);
 
-				m->seen = true;
-				strlcpy(m->name, v->name ? v->name : "?", sizeof(m->name));
+				for (int share = 0; share < v->parallelism; share++)
+				{
+					Managed    *m = managed_get(v->view, share);
+
+					m->seen = true;
+					strlcpy(m->name, v->name ? v->name : "?", sizeof(m->name));
+					if (m->nshares != v->parallelism)
+					{
+						/*
+						 * Divided anew: the old division's worker goes (a
+						 * batch of it that commits first is safe: the
+						 * positions are per partition, engine/parallel.c),
+						 * and this share's starts at once.
+						 */
+						if (m->handle)
+						{
+							TerminateBackgroundWorker(m->handle);
+							pfree(m->handle);
+							m->handle = NULL;
+						}
+						m->nshares = v->parallelism;
+						m->deaths = 0;
+						m->restart_at = 0;
+					}
+				}
 			}
 			pgs_sources_gc();
 		}
@@ -198,7 +234,7 @@ pgs_manager_main(Datum arg)
 					pfree(m->handle);
 					m->handle = NULL;
 				}
-				pgs_slot_note(dboid, m->viewid, NULL);
+				pgs_slot_note(dboid, m->viewid, m->share, NULL);
 				m->deaths = 0;
 				continue;
 			}
@@ -220,7 +256,7 @@ pgs_manager_main(Datum arg)
 			 * run. stream.queries says so (stream._slots_free); try again
 			 * at the next round.
 			 */
-			if (!pgs_slot_reserve(dboid, m->viewid))
+			if (!pgs_slot_reserve(dboid, m->viewid, m->share, m->nshares))
 			{
 				if (!m->logged_no_query_slot)
 					ereport(LOG,
@@ -231,12 +267,12 @@ pgs_manager_main(Datum arg)
 				continue;
 			}
 			m->logged_no_query_slot = false;
-			if (pgs_start_worker(dboid, m->viewid, &m->handle))
+			if (pgs_start_worker(dboid, m->viewid, m->share, m->nshares, &m->handle))
 				m->logged_no_slot = false;
 			else
 			{
 				m->handle = NULL;
-				pgs_slot_note(dboid, m->viewid,
+				pgs_slot_note(dboid, m->viewid, m->share,
 							  "waiting for a background worker slot (max_worker_processes)");
 				if (!m->logged_no_slot)
 					ereport(LOG,

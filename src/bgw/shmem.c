@@ -5,7 +5,8 @@
  *	  database manager, one slot per continuous query.
  *
  * A query's slot says which worker runs it (pid, latch) or why none does
- * (note: "waiting for a background worker slot", ...). It is only a
+ * (note: "waiting for a background worker slot", ...); a view with
+ * parallelism = N has N slots, one per share (engine/parallel.c). It is only a
  * rendezvous: everything durable lives in tables. After a crash the
  * shared memory is new and empty, and the launcher, the managers and the
  * workers fill it again.
@@ -100,9 +101,9 @@ pgs_shmem_init(void)
 	shmem_startup_hook = pgs_shmem_startup;
 }
 
-/* the slot of a query; with create, take a free one (NULL if none) */
+/* the slot of a query's share; with create, take a free one (NULL if none) */
 static CqSlot *
-slot_find_locked(Oid dboid, Oid viewid, bool create)
+slot_find_locked(Oid dboid, Oid viewid, int share, bool create)
 {
 	CqSlot	   *free_slot = NULL;
 
@@ -110,7 +111,7 @@ slot_find_locked(Oid dboid, Oid viewid, bool create)
 	{
 		CqSlot	   *s = &shared->slots[i];
 
-		if (s->viewid == viewid && s->dboid == dboid)
+		if (s->viewid == viewid && s->dboid == dboid && s->share == share)
 			return s;
 		if (free_slot == NULL && !OidIsValid(s->viewid))
 			free_slot = s;
@@ -120,6 +121,7 @@ slot_find_locked(Oid dboid, Oid viewid, bool create)
 		memset(free_slot, 0, sizeof(CqSlot));
 		free_slot->dboid = dboid;
 		free_slot->viewid = viewid;
+		free_slot->share = share;
 		return free_slot;
 	}
 	return NULL;
@@ -130,15 +132,16 @@ slot_find_locked(Oid dboid, Oid viewid, bool create)
  * a pid looks free of workers to pgs_slot_note, which may clear it.
  */
 CqSlot *
-pgs_slot_claim(Oid dboid, Oid viewid, int pid, Latch *latch)
+pgs_slot_claim(Oid dboid, Oid viewid, int share, int nshares, int pid, Latch *latch)
 {
 	CqSlot	   *s;
 
 	Assert(OidIsValid(dboid) && OidIsValid(viewid) && pid > 0);
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	s = slot_find_locked(dboid, viewid, true);
+	s = slot_find_locked(dboid, viewid, share, true);
 	if (s)
 	{
+		s->nshares = nshares;
 		s->pid = pid;
 		s->latch = latch;
 		s->waiting = false;
@@ -150,12 +153,12 @@ pgs_slot_claim(Oid dboid, Oid viewid, int pid, Latch *latch)
 }
 
 void
-pgs_slot_note(Oid dboid, Oid viewid, const char *note)
+pgs_slot_note(Oid dboid, Oid viewid, int share, const char *note)
 {
 	CqSlot	   *s;
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	s = slot_find_locked(dboid, viewid, note != NULL);
+	s = slot_find_locked(dboid, viewid, share, note != NULL);
 	if (s && note)
 		strlcpy(s->note, note, sizeof(s->note));
 	else if (s && s->pid == 0)
@@ -189,15 +192,18 @@ pgs_slot_set_tries(CqSlot *slot, int tries)
  * taken by the others started with it. False if no slot is free.
  */
 bool
-pgs_slot_reserve(Oid dboid, Oid viewid)
+pgs_slot_reserve(Oid dboid, Oid viewid, int share, int nshares)
 {
 	CqSlot	   *s;
 
 	Assert(OidIsValid(dboid) && OidIsValid(viewid));
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	s = slot_find_locked(dboid, viewid, true);
+	s = slot_find_locked(dboid, viewid, share, true);
 	if (s)
+	{
+		s->nshares = nshares;
 		s->note[0] = '\0';
+	}
 	LWLockRelease(shared->lock);
 	return s != NULL;
 }

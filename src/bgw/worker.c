@@ -28,6 +28,11 @@
  * worker exits. stream.start() clears that and the manager starts a new
  * worker, which begins with the same input.
  *
+ * A view with parallelism = N has N workers, each reading its share of
+ * the input and committing its own batches (engine/parallel.c). A batch
+ * that finds another one read the same input first (a serialization
+ * failure) is read again at once, and not counted as a failure.
+ *
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
@@ -54,6 +59,8 @@
 #include "utils/timestamp.h"
 
 static Oid	my_viewid = InvalidOid;
+static int	my_share = 0;		/* parallelism > 1: the share it reads */
+static int	my_nshares = 1;		/* of how many (engine/parallel.c) */
 
 /* loop state: static, so not clobbered by the longjmp of an error */
 static int	failures = 0;		/* failed tries of the current batch */
@@ -200,7 +207,10 @@ report_batch_activity(void)
 	char	   *name = get_rel_name(my_viewid);
 	char	   *nsp = name ? get_namespace_name(get_rel_namespace(my_viewid)) : NULL;
 
-	if (name && nsp)
+	if (name && nsp && my_nshares > 1)
+		snprintf(activity, sizeof(activity), "pg_stream batch of %s, share %d of %d",
+				 quote_qualified_identifier(nsp, name), my_share, my_nshares);
+	else if (name && nsp)
 		snprintf(activity, sizeof(activity), "pg_stream batch of %s",
 				 quote_qualified_identifier(nsp, name));
 	else
@@ -218,6 +228,8 @@ pgs_worker_main(Datum arg)
 
 	my_viewid = DatumGetObjectId(arg);
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	memcpy(&my_share, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(int));
+	memcpy(&my_nshares, MyBgworkerEntry->bgw_extra + sizeof(Oid) + sizeof(int), sizeof(int));
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -225,7 +237,7 @@ pgs_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("pg_stream worker");
 
-	slot = pgs_slot_claim(dboid, my_viewid, MyProcPid, MyLatch);
+	slot = pgs_slot_claim(dboid, my_viewid, my_share, my_nshares, MyProcPid, MyLatch);
 	if (slot == NULL)
 	{
 		ereport(LOG,
@@ -270,10 +282,12 @@ pgs_worker_main(Datum arg)
 			StartTransactionCommand();
 			report_batch_activity();
 			/* first the extension, as DROP EXTENSION locks it first */
-			if (pgs_lock_extension())
-				result = pgs_run_batch(my_viewid, true, INPUT_READ, &wait, &opts);
-			else
+			if (!pgs_lock_extension())
 				result = BATCH_GONE;
+			else if (my_nshares > 1)
+				result = pgs_run_share_batch(my_viewid, my_share, my_nshares, &wait, &opts);
+			else
+				result = pgs_run_batch(my_viewid, true, INPUT_READ, &wait, &opts);
 			CommitTransactionCommand();
 			/* (a REFRESH may have filled the outbox too) */
 			if (result != BATCH_GONE && opts.sink_outbox)
@@ -310,6 +324,15 @@ pgs_worker_main(Datum arg)
 						(errmsg("pg_stream: batch of continuous query %u waits for a lock: %s",
 								my_viewid, edata->message)));
 				wait.ms = 100;
+			}
+			else if (edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE &&
+					 my_nshares > 1 && ++lock_waits < LOCK_WAITS_MAX)
+			{
+				/* another share's batch, or a REFRESH, took this input: read again */
+				ereport(DEBUG1,
+						(errmsg("pg_stream: batch of continuous query %u, share %d, reads again: %s",
+								my_viewid, my_share, edata->message)));
+				wait.ms = 1;
 			}
 			else if (edata->sqlerrcode == ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION)
 			{

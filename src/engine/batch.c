@@ -19,7 +19,10 @@
  * (the worker and a REFRESH) are serialized. The snapshot is taken after
  * the lock, so a batch always sees the positions its predecessor
  * committed. Before it, the batch locks what the view reads, deepest
- * first, as DROP ... CASCADE does (lock_referenced).
+ * first, as DROP ... CASCADE does (lock_referenced). A worker of a view
+ * with parallelism > 1 reads its share of the input under AccessShareLock
+ * only, and takes ExclusiveLock and a new snapshot after the read
+ * (batch_lock_share; the design is at the top of engine/parallel.c).
  *
  * Everything that can run user code -- the rewrite, planning, the query,
  * the aggregates' functions, the output expressions -- runs with the
@@ -216,6 +219,9 @@ load_positions(Oid viewid)
 		sp->has_max_time = p->has_max_event_time;
 		sp->join_state = p->join_state;
 		sp->state_rows = p->state_rows;
+		sp->nshare_times = p->nshare_times;
+		sp->share_times = p->share_times;
+		sp->share_known = p->share_known;
 		result = lappend(result, sp);
 	}
 	list_free_deep(rows);
@@ -308,6 +314,9 @@ record_positions(BatchRecord *rec, List *streams)
 		pos.has_max_event_time = s->has_max_time;
 		pos.max_event_time = s->max_time;
 		pos.state_rows = s->state_rows;
+		pos.nshare_times = s->nshare_times;
+		pos.share_times = s->share_times;
+		pos.share_known = s->share_known;
 		rec->state_rows += s->state_rows;
 		rec->rows_bad += b->rows_bad;
 		meta_position_update(&pos);
@@ -511,11 +520,15 @@ agg_watermark(CqDef *cq, int64 watermark)
  * The watermark after a batch: for each watermarked stream the latest
  * event time it has seen minus its delay; the least of these; never
  * behind the watermark before. False while a watermarked stream has seen
- * no event time yet. Fills in each stream's latest event time.
+ * no event time yet. Fills in each stream's latest event time. With
+ * parallelism > 1, a stream's latest event time is the least of its
+ * shares' (engine/parallel.c); the batch read share (-1: all of them).
  */
 static bool
-advance_watermark(CqDef *cq, const CqMeta *row, List *streams, int64 *watermark)
+advance_watermark(CqDef *cq, const CqMeta *row, List *streams, int share,
+				  int64 *watermark)
 {
+	int			nshares = cq->opts.parallelism;
 	bool		known = (cq->wm_streams != NIL);
 	int64		least = PG_INT64_MAX;
 	ListCell   *lc;
@@ -538,19 +551,24 @@ advance_watermark(CqDef *cq, const CqMeta *row, List *streams, int64 *watermark)
 			{
 				Relation	rel = table_open(b->relid, AccessShareLock);
 
-				if (pgs_batch_max_time(b, RelationGetDescr(rel), t->attno, &m) &&
-					(!s->has_max_time || m > s->max_time))
+				if (pgs_batch_max_time(b, RelationGetDescr(rel), t->attno, &m))
 				{
-					s->max_time = m;
-					s->has_max_time = true;
+					if (!s->has_max_time || m > s->max_time)
+					{
+						s->max_time = m;
+						s->has_max_time = true;
+					}
+					pgs_share_times_update(s, share, nshares, m);
 				}
 				table_close(rel, AccessShareLock);
 			}
-			if (!s->has_max_time)
+			else if (b->no_share)
+				pgs_share_times_none(s, share, nshares);
+			if (!pgs_share_times_least(s, nshares, &m))
 				known = false;
 			else
 			{
-				if (pg_sub_s64_overflow(s->max_time, t->delay, &w))
+				if (pg_sub_s64_overflow(m, t->delay, &w))
 					w = PG_INT64_MIN;
 				least = Min(least, w);
 			}
@@ -576,6 +594,8 @@ typedef struct Batch
 	bool		from_worker;
 	BatchInput	input;
 	BatchWait  *wait;
+	int			share;			/* the share it reads, or -1: all */
+	int			nshares;		/* of how many (parallelism), or 0 */
 	TimestampTz started;
 	instr_time	t0;
 	CqMeta		row;			/* the view's row of stream.cq, as found */
@@ -596,6 +616,9 @@ typedef struct Batch
 	bool		has_watermark;	/* the watermark the batch leaves */
 	int64		watermark;
 	bool		snapshot;		/* batch_open pushed a snapshot */
+	Tuplestorestate *prerun;	/* a share's query output, run before the
+								 * view's lock (batch_prerun), or NULL */
+	TupleDesc	prerun_desc;
 	BatchResult result;
 	/* the phases' times, in ms (see the top of the file) */
 	double		read_ms;
@@ -734,7 +757,8 @@ batch_open(Batch *bt, CqOptions *opts_out)
 	Oid			viewid = bt->viewid;
 
 	lock_referenced(viewid, 0);
-	LockRelationOid(viewid, ExclusiveLock);
+	/* a share reads without the view's lock (batch_lock_share) */
+	LockRelationOid(viewid, bt->nshares > 1 ? AccessShareLock : ExclusiveLock);
 	/* gone; or restored and not refreshed yet (see ddl.c) */
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(viewid)) ||
 		!pgs_view_populated(viewid))
@@ -755,6 +779,19 @@ batch_open(Batch *bt, CqOptions *opts_out)
 	bt->options = cq_options(&bt->row);
 	pgs_parse_options(bt->options, &bt->opts);
 	bt->opts.sink_outbox = pgs_sink_has_outbox(bt->opts.sink);
+	/*
+	 * A sink made exactly-once after the view got parallelism (ALTER
+	 * FOREIGN TABLE ... OPTIONS (delivery ...), which does not know the
+	 * views): its messages must leave in the order of one worker's
+	 * batches (engine/parallel.c refuses it at CREATE and ALTER).
+	 */
+	if (bt->nshares > 1 && bt->opts.sink_outbox)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("continuous view \"%s\" with parallelism %d cannot deliver to exactly-once kafka sink \"%s\"",
+						get_rel_name(viewid), bt->nshares, bt->opts.sink),
+				 errdetail("The sink's delivery became 'exactly_once' after the view got parallelism; one worker delivers its messages in order."),
+				 errhint("Give the view parallelism = 1, or the sink delivery 'at_least_once', then call stream.start().")));
 	if (opts_out)
 		*opts_out = bt->opts;
 	if (bt->from_worker && bt->opts.trigger == TRIGGER_MANUAL)
@@ -762,7 +799,128 @@ batch_open(Batch *bt, CqOptions *opts_out)
 		bt->result = BATCH_EMPTY;
 		return false;
 	}
+	/* a worker of another division: the manager starts this one's */
+	if (bt->nshares > 1 && bt->opts.parallelism != bt->nshares)
+	{
+		bt->result = BATCH_GONE;
+		return false;
+	}
 	bt->positions = load_positions(viewid);
+	return true;
+}
+
+static Tuplestorestate *batch_query(Batch *bt, JoinRun **jr, TupleDesc *outdesc,
+									DestReceiver *dest);
+
+/*
+ * A share runs its query before it takes the view's lock, into a
+ * tuplestore that the merge reads once it has the lock: the partial
+ * aggregation over the batch's rows (or a query's rows) reads nothing a
+ * batch of another share writes -- the streams' rows are this batch's,
+ * tables are read under the snapshot of the read, as any batch reads
+ * them -- so only the merge with the state waits for the other shares.
+ * Not for a view with DISTINCT (its filters read their keys' tables as
+ * the query runs) or a volatile function (which would see the view
+ * before another share's batch that commits first); those run under the
+ * lock, as one worker's batch.
+ */
+static void
+batch_prerun(Batch *bt)
+{
+	CqDef	   *cq = bt->cq;
+	instr_time	start;
+
+	if (bt->rows_in == 0 || cq->join || cq->dedups != NIL ||
+		pgs_dedup_volatile((Node *) (cq->is_agg ? cq->batch_query : cq->query)))
+		return;
+	phase_start(&start);
+	bt->prerun = batch_query(bt, NULL, &bt->prerun_desc, NULL);
+	phase_add(&bt->run_ms, &start);
+}
+
+static bool
+same_options(ArrayType *a, ArrayType *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return VARSIZE(a) == VARSIZE(b) && memcmp(a, b, VARSIZE(a)) == 0;
+}
+
+/*
+ * A share's batch has read its share without the view's lock: now take
+ * it, and a new snapshot, and find the view's row and positions as the
+ * batches committed meanwhile left them (engine/parallel.c). Each
+ * stream's new position is the batch's moves put into the one found
+ * (the source's merge_share); if another batch read the same input, or
+ * the options changed, the batch fails with a serialization failure and
+ * its worker reads again at once. False if the view is stopped, failed or
+ * divided anew (bt->result says so).
+ */
+static bool
+batch_lock_share(Batch *bt)
+{
+	ListCell   *lc;
+	List	   *fresh;
+	ArrayType  *read_options = bt->row.options;
+	PgsUser		saved;
+	bool		found;
+
+	PopActiveSnapshot();
+	LockRelationOid(bt->viewid, ExclusiveLock);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	/* (the bookkeeping's tables, as the extension's superuser) */
+	pgs_become_superuser(&saved);
+	found = meta_cq_get(bt->viewid, &bt->row);
+	fresh = found ? load_positions(bt->viewid) : NIL;
+	pgs_restore_user(&saved);
+	if (!found || !bt->row.enabled || bt->row.failed)
+	{
+		bt->result = BATCH_GONE;
+		return false;
+	}
+	if (!same_options(read_options, bt->row.options))
+	{
+		CqOptions	now;
+
+		pgs_parse_options(cq_options(&bt->row), &now);
+		if (now.parallelism != bt->nshares)
+		{
+			bt->result = BATCH_GONE;
+			return false;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("the options of continuous view \"%s\" changed during its batch",
+						bt->cq->viewname)));
+	}
+	bt->state_rows = bt->row.last_state_rows;
+	bt->run->batch_id = bt->row.batches + 1;
+	bt->finalizes = bt->cq->evicts && bt->row.has_watermark;
+	foreach(lc, bt->streams)
+	{
+		BatchStream *s = lfirst(lc);
+		SourceBatch *b = s->batch;
+		BatchStream *now = stream_of(fresh, s->relid);
+		Jsonb	   *merged;
+
+		if (now == NULL)
+			elog(ERROR, "continuous view \"%s\" has no position in stream %u",
+				 bt->cq->viewname, s->relid);
+		merged = pgs_source_for_relation(s->relid)->merge_share(now->position,
+															   b->start_position,
+															   b->end_position);
+		if (merged == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("another batch of continuous view \"%s\" read the input of share %d of stream \"%s\"",
+							bt->cq->viewname, bt->share, get_rel_name(s->relid)),
+					 errdetail("A REFRESH, or a worker of the view's former parallelism, consumed it first.")));
+		*s = *now;
+		s->batch = b;
+		b->start_position = now->position;
+		b->end_position = merged;
+		bt->state_rows -= s->state_rows;
+	}
 	return true;
 }
 
@@ -858,6 +1016,7 @@ batch_without_input(Batch *bt)
 	Tuplestorestate *sink_rows = NULL;
 	int64		dedup_rows = 0;
 	instr_time	start;
+	int			was_none;
 
 	bt->result = BATCH_EMPTY;
 	if (bt->finalizes)
@@ -882,7 +1041,11 @@ batch_without_input(Batch *bt)
 		}
 	}
 	/* unchanged without input; and it carries the streams' latest event times */
-	bt->has_watermark = advance_watermark(cq, &bt->row, bt->streams, &bt->watermark);
+	was_none = pgs_shares_none(bt->streams, bt->share, bt->nshares);
+	bt->has_watermark = advance_watermark(cq, &bt->row, bt->streams, bt->share, &bt->watermark);
+	/* a share found holding none of a stream's input: kept (parallel.c) */
+	if (pgs_shares_none(bt->streams, bt->share, bt->nshares) != was_none)
+		bt->result = BATCH_DONE;
 }
 
 /*
@@ -1003,7 +1166,7 @@ batch_with_input(Batch *bt)
 	 */
 	if (cq->join)
 	{
-		bt->has_watermark = advance_watermark(cq, &bt->row, bt->streams, &bt->watermark);
+		bt->has_watermark = advance_watermark(cq, &bt->row, bt->streams, bt->share, &bt->watermark);
 		agg_wm = agg_watermark(cq, bt->row.watermark);
 	}
 
@@ -1026,7 +1189,8 @@ batch_with_input(Batch *bt)
 	 */
 	dedup = pgs_dedup_begin(cq, bt->row.has_watermark, bt->row.watermark);
 	bt->run->dedup = dedup;
-	if (!pgs_dedup_volatile((Node *) (cq->is_agg ? cq->batch_query : cq->query)) &&
+	if (bt->prerun == NULL &&
+		!pgs_dedup_volatile((Node *) (cq->is_agg ? cq->batch_query : cq->query)) &&
 		(!cq->is_agg || state_is_empty(cq)))
 	{
 		TimedReceiver *timed;
@@ -1047,8 +1211,12 @@ batch_with_input(Batch *bt)
 	}
 	else
 	{
+		/* (a share's query ran before the lock: batch_prerun) */
 		phase_start(&start);
-		out = batch_query(bt, &jr, &outdesc, NULL);
+		out = bt->prerun ? bt->prerun : batch_query(bt, &jr, &outdesc, NULL);
+		if (bt->prerun)
+			outdesc = bt->prerun_desc;
+		bt->prerun = NULL;
 		phase_add(&bt->run_ms, &start);
 		bt->run->dedup = NULL;
 		phase_start(&start);
@@ -1084,7 +1252,7 @@ batch_with_input(Batch *bt)
 
 	/* the next batch runs with the watermark this one's input moved */
 	if (!cq->join)
-		bt->has_watermark = advance_watermark(cq, &bt->row, bt->streams, &bt->watermark);
+		bt->has_watermark = advance_watermark(cq, &bt->row, bt->streams, bt->share, &bt->watermark);
 	/* the keys DISTINCT has seen: evicted under it */
 	if (dedup)
 	{
@@ -1137,6 +1305,7 @@ batch_record(Batch *bt)
 		.run_ms = bt->run_ms,
 		.merge_ms = bt->merge_ms,
 		.write_ms = bt->write_ms,
+		.share = bt->nshares > 1 ? bt->share : -1,
 	};
 	instr_time	t1;
 
@@ -1165,7 +1334,7 @@ batch_record(Batch *bt)
  */
 static BatchResult
 run_batch(BatchRun *run, bool from_worker, BatchInput input, BatchWait *wait,
-		  CqOptions *opts_out)
+		  CqOptions *opts_out, int share, int nshares)
 {
 	MemoryContext batchcxt = AllocSetContextCreate(CurrentMemoryContext,
 												   "pg_stream batch",
@@ -1181,6 +1350,10 @@ run_batch(BatchRun *run, bool from_worker, BatchInput input, BatchWait *wait,
 	bt->from_worker = from_worker;
 	bt->input = input;
 	bt->wait = wait;
+	bt->share = share;
+	bt->nshares = nshares;
+	run->share = share;
+	run->nshares = nshares;
 	bt->started = GetCurrentTimestamp();
 	INSTR_TIME_SET_CURRENT(bt->t0);
 	wait->ms = -1;
@@ -1200,7 +1373,11 @@ run_batch(BatchRun *run, bool from_worker, BatchInput input, BatchWait *wait,
 		batch_read(bt);
 		/* a REFRESH's rows read so far, for other sessions (progress.c) */
 		pgs_progress_batch(bt->rows_in, false);
-		if (bt->rows_in == 0 && input != INPUT_NONE)
+		if (bt->nshares > 1)
+			batch_prerun(bt);
+		if (bt->nshares > 1 && !batch_lock_share(bt))
+			;					/* stopped, or divided anew */
+		else if (bt->rows_in == 0 && input != INPUT_NONE)
 			batch_without_input(bt);
 		else
 			batch_with_input(bt);
@@ -1248,9 +1425,9 @@ refuse_nested_batch(Oid viewid)
 					 errhint("Refresh continuous views outside their queries, or let their workers run them.")));
 }
 
-BatchResult
-pgs_run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
-			  CqOptions *opts_out)
+static BatchResult
+run_batch_as_superuser(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
+					   CqOptions *opts_out, int share, int nshares)
 {
 	PgsUser		saved;
 	BatchResult r;
@@ -1263,7 +1440,7 @@ pgs_run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
 	PG_TRY();
 	{
 		pgs_become_superuser(&saved);
-		r = run_batch(&run, from_worker, input, wait, opts_out);
+		r = run_batch(&run, from_worker, input, wait, opts_out, share, nshares);
 		pgs_restore_user(&saved);
 	}
 	PG_FINALLY();
@@ -1272,6 +1449,26 @@ pgs_run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
 	}
 	PG_END_TRY();
 	return r;
+}
+
+BatchResult
+pgs_run_batch(Oid viewid, bool from_worker, BatchInput input, BatchWait *wait,
+			  CqOptions *opts_out)
+{
+	return run_batch_as_superuser(viewid, from_worker, input, wait, opts_out, -1, 0);
+}
+
+/*
+ * A worker's batch of share share of nshares of a view with parallelism
+ * nshares > 1 (engine/parallel.c): BATCH_GONE when the view's parallelism
+ * is no longer nshares.
+ */
+BatchResult
+pgs_run_share_batch(Oid viewid, int share, int nshares, BatchWait *wait,
+					CqOptions *opts_out)
+{
+	Assert(nshares > 1 && share >= 0 && share < nshares);
+	return run_batch_as_superuser(viewid, true, INPUT_READ, wait, opts_out, share, nshares);
 }
 
 /*

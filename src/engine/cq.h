@@ -54,7 +54,10 @@ typedef struct CqOptions
 	bool		has_retention;	/* rows of windows ended that long before
 								 * the watermark are deleted */
 	int64		retention_usecs;
+	int			parallelism;	/* workers sharing the input (1: one) */
 } CqOptions;
+
+#define PGS_MAX_PARALLELISM 64
 
 /*
  * The analysed continuous query (engine/analyze.c).

@@ -104,7 +104,18 @@ typedef struct BatchStream
 	int64		max_time;
 	Oid			join_state;		/* a join's state of this side, if any */
 	int64		state_rows;		/* its rows */
+	/* parallelism > 1: the latest event time of each share (parallel.c) */
+	int			nshare_times;
+	int64	   *share_times;
+	bool	   *share_known;
 } BatchStream;
+
+/* in engine/parallel.c */
+extern void pgs_parallel_check(CqDef *cq, const char *viewname);
+extern void pgs_share_times_update(BatchStream *s, int share, int nshares, int64 m);
+extern void pgs_share_times_none(BatchStream *s, int share, int nshares);
+extern int	pgs_shares_none(List *streams, int share, int nshares);
+extern bool pgs_share_times_least(const BatchStream *s, int nshares, int64 *least);
 
 /* in engine/join.c */
 typedef struct JoinRun JoinRun;
@@ -267,6 +278,8 @@ typedef struct BatchWait
 } BatchWait;
 extern BatchResult pgs_run_batch(Oid viewid, bool from_worker, BatchInput input,
 								 BatchWait *wait, CqOptions *opts_out);
+extern BatchResult pgs_run_share_batch(Oid viewid, int share, int nshares,
+									   BatchWait *wait, CqOptions *opts_out);
 extern void pgs_refresh(Oid viewid);
 extern int64 pgs_purge(Oid viewid, TimestampTz before);
 extern void pgs_rebuild_view(Oid viewid);

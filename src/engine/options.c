@@ -5,7 +5,8 @@
  *	  and the sinks (sink, sink_function, sink_function_per_row,
  *	  notify_channel; checked against the view in sinks/sink.c),
  *	  watermark, the delay of event time for this query, and retention,
- *	  how long the rows of final windows stay (engine/retention.c).
+ *	  how long the rows of final windows stay (engine/retention.c), and
+ *	  parallelism, how many workers share the input (engine/parallel.c).
  *
  * Users give them like storage parameters: CREATE MATERIALIZED VIEW ...
  * WITH (trigger = '5 seconds'), ALTER MATERIALIZED VIEW ... SET / RESET.
@@ -33,7 +34,7 @@
 /* The options a view may be given (the rest go to PostgreSQL) */
 static const char *const cq_option_names[] = {
 	"output_mode", "trigger", "max_batch_rows", "sink", "sink_function",
-	"sink_function_per_row", "notify_channel", "watermark", "retention", NULL
+	"sink_function_per_row", "notify_channel", "watermark", "retention", "parallelism", NULL
 };
 
 bool
@@ -104,6 +105,7 @@ pgs_parse_options(List *reloptions, CqOptions *opts)
 
 	memset(opts, 0, sizeof(*opts));
 	opts->max_batch_rows = pgs_default_max_batch_rows;
+	opts->parallelism = 1;
 
 	foreach(lc, reloptions)
 	{
@@ -117,6 +119,9 @@ pgs_parse_options(List *reloptions, CqOptions *opts)
 		else if (strcmp(def->defname, "max_batch_rows") == 0)
 			opts->max_batch_rows = pgs_defel_int64(def, 1, PG_INT32_MAX,
 											ERRCODE_INVALID_PARAMETER_VALUE);
+		else if (strcmp(def->defname, "parallelism") == 0)
+			opts->parallelism = pgs_defel_int64(def, 1, PGS_MAX_PARALLELISM,
+												ERRCODE_INVALID_PARAMETER_VALUE);
 		else if (strcmp(def->defname, "sink") == 0)
 			opts->sink = defGetString(def);
 		else if (strcmp(def->defname, "sink_function") == 0)

@@ -62,7 +62,7 @@
 	"c.rows_bad, c.last_batch_at, c.last_batch_ms, c.watermark, c.created_at, " \
 	"c.seen_tables, c.output_stream"
 #define POSITION_COLUMNS "p.view, p.stream, p.position, p.max_event_time, " \
-	"p.join_state, p.state_rows, p.ctid, p.xmin"
+	"p.join_state, p.state_rows, p.share_max_event_times, p.ctid, p.xmin"
 #define Acol_positions_ctid			(Natts_positions + 1)
 #define Acol_positions_xmin			(Natts_positions + 2)
 
@@ -249,6 +249,23 @@ position_from_tuple(HeapTuple tup, TupleDesc desc, PositionCopyFn copy,
 										&p->has_max_event_time);
 	p->join_state = col_oid(tup, desc, Anum_positions_join_state);
 	p->state_rows = col_int64(tup, desc, Anum_positions_state_rows);
+	d = SPI_getbinval(tup, desc, Anum_positions_share_max_event_times, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+		bool	   *enulls;
+
+		deconstruct_array(DatumGetArrayTypeP(d), TIMESTAMPTZOID, sizeof(int64),
+						  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &enulls,
+						  &p->nshare_times);
+		p->share_times = palloc(sizeof(int64) * Max(p->nshare_times, 1));
+		p->share_known = palloc(sizeof(bool) * Max(p->nshare_times, 1));
+		for (int i = 0; i < p->nshare_times; i++)
+		{
+			p->share_known[i] = !enulls[i];
+			p->share_times[i] = enulls[i] ? 0 : DatumGetTimestampTz(elems[i]);
+		}
+	}
 	d = SPI_getbinval(tup, desc, Acol_positions_ctid, &isnull);
 	p->tid = *(ItemPointer) DatumGetPointer(d);
 	p->xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, Acol_positions_xmin, &isnull));
@@ -370,7 +387,10 @@ meta_cq_runnable(void)
 	MemoryContext cxt = CurrentMemoryContext;
 
 	AssertBookkeeping();
-	meta_exec("SELECT c.view::oid, c.view::text FROM stream.cq c "
+	/* (the option parallelism: how many workers; options.c checked it) */
+	meta_exec("SELECT c.view::oid, c.view::text, "
+			  "(SELECT substr(o, 13)::int4 FROM unnest(c.options) o "
+			  " WHERE starts_with(o, 'parallelism=') LIMIT 1) FROM stream.cq c "
 			  "JOIN pg_catalog.pg_class r ON r.oid = c.view::oid "
 			  "WHERE c.enabled AND NOT c.failed AND r.relispopulated",
 			  0, NULL, NULL, NULL, true, 0, SPI_OK_SELECT, "read stream.cq");
@@ -382,6 +402,12 @@ meta_cq_runnable(void)
 
 		v->view = col_oid(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 		v->name = name ? pstrdup(name) : NULL;
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull);
+
+			v->parallelism = isnull ? 1 : Max(DatumGetInt32(d), 1);
+		}
 		result = lappend(result, v);
 		MemoryContextSwitchTo(old);
 	}
@@ -790,9 +816,10 @@ meta_position_insert(Oid view, Oid stream, Jsonb *position)
 void
 meta_position_update(const PositionRow *pos)
 {
-	Oid			argtypes[5] = {OIDOID, OIDOID, JSONBOID, TIMESTAMPTZOID, INT8OID};
-	Datum		args[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[6] = {OIDOID, OIDOID, JSONBOID, TIMESTAMPTZOID, INT8OID,
+	TIMESTAMPTZARRAYOID};
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 
 	Assert(OidIsValid(pos->view) && OidIsValid(pos->stream) && pos->position != NULL);
 	AssertBookkeeping();
@@ -802,9 +829,27 @@ meta_position_update(const PositionRow *pos)
 	args[3] = TimestampTzGetDatum(pos->max_event_time);
 	nulls[3] = pos->has_max_event_time ? ' ' : 'n';
 	args[4] = Int64GetDatum(pos->state_rows);
+	nulls[5] = 'n';
+	if (pos->nshare_times > 0)
+	{
+		Datum	   *elems = palloc(sizeof(Datum) * pos->nshare_times);
+		bool	   *enulls = palloc(sizeof(bool) * pos->nshare_times);
+		int			dims[1] = {pos->nshare_times};
+		int			lbs[1] = {1};
+
+		for (int i = 0; i < pos->nshare_times; i++)
+		{
+			elems[i] = TimestampTzGetDatum(pos->share_times[i]);
+			enulls[i] = !pos->share_known[i];
+		}
+		args[5] = PointerGetDatum(construct_md_array(elems, enulls, 1, dims, lbs,
+													 TIMESTAMPTZOID, sizeof(int64),
+													 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		nulls[5] = ' ';
+	}
 	meta_exec("UPDATE stream.positions SET position = $3, max_event_time = $4, "
-			  "state_rows = $5 WHERE view = $1 AND stream = $2",
-			  5, argtypes, args, nulls, false, 0, SPI_OK_UPDATE,
+			  "state_rows = $5, share_max_event_times = $6 WHERE view = $1 AND stream = $2",
+			  6, argtypes, args, nulls, false, 0, SPI_OK_UPDATE,
 			  "update the position of a continuous view");
 	if (SPI_processed != 1)
 		elog(ERROR, "could not update the position of a continuous view");
@@ -856,12 +901,12 @@ meta_position_set_join_state(Oid view, Oid stream, Oid join_state)
 void
 meta_batch_log_insert(const BatchRecord *rec)
 {
-	Oid			argtypes[15] = {OIDOID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID,
+	Oid			argtypes[16] = {OIDOID, INT8OID, TIMESTAMPTZOID, FLOAT8OID, INT8OID,
 		INT8OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, INT8OID,
-	FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID};
-	Datum		args[15];
-	char		nulls[15] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
-	' ', ' ', ' ', ' '};
+	FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT4OID};
+	Datum		args[16];
+	char		nulls[16] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
+	' ', ' ', ' ', ' ', ' '};
 
 	Assert(OidIsValid(rec->view) && rec->batch_id > 0);
 	Assert(rec->start_position != NULL && rec->end_position != NULL);
@@ -884,12 +929,15 @@ meta_batch_log_insert(const BatchRecord *rec)
 	args[12] = Float8GetDatum(rec->run_ms);
 	args[13] = Float8GetDatum(rec->merge_ms);
 	args[14] = Float8GetDatum(rec->write_ms);
+	/* the share of a worker of a view with parallelism > 1 */
+	args[15] = Int32GetDatum(rec->share);
+	nulls[15] = rec->share >= 0 ? ' ' : 'n';
 	meta_exec("INSERT INTO stream.batch_log (view, batch_id, started_at, "
 			  "duration_ms, rows_in, rows_out, start_position, end_position, "
-			  "state_rows, watermark, rows_late, read_ms, run_ms, merge_ms, write_ms) "
+			  "state_rows, watermark, rows_late, read_ms, run_ms, merge_ms, write_ms, share) "
 			  "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, "
-			  "$12, $13, $14, $15)",
-			  15, argtypes, args, nulls, false, 0, SPI_OK_INSERT,
+			  "$12, $13, $14, $15, $16)",
+			  16, argtypes, args, nulls, false, 0, SPI_OK_INSERT,
 			  "insert into stream.batch_log");
 	SPI_finish();
 }

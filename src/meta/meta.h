@@ -77,16 +77,18 @@ typedef struct CqName
 {
 	Oid			view;
 	char	   *name;
+	int			parallelism;	/* meta_cq_runnable: its workers */
 } CqName;
 
 /* stream.positions: where each view is in each of its streams */
-#define Natts_positions				6
+#define Natts_positions				7
 #define Anum_positions_view			1
 #define Anum_positions_stream		2
 #define Anum_positions_position		3
 #define Anum_positions_max_event_time 4
 #define Anum_positions_join_state	5
 #define Anum_positions_state_rows	6
+#define Anum_positions_share_max_event_times 7
 
 typedef struct PositionRow
 {
@@ -97,6 +99,10 @@ typedef struct PositionRow
 	TimestampTz max_event_time; /* the latest event time read, 0 without */
 	Oid			join_state;		/* a join's state of this side, or InvalidOid */
 	int64		state_rows;		/* rows in join_state */
+	/* parallelism > 1: each share's latest event time (known or not) */
+	int			nshare_times;
+	int64	   *share_times;
+	bool	   *share_known;
 	/* the row version it was read from: a position is never changed in place */
 	ItemPointerData tid;
 	TransactionId xmin;
@@ -135,6 +141,7 @@ typedef struct BatchRecord
 	double		run_ms;
 	double		merge_ms;
 	double		write_ms;
+	int			share;			/* the share it read (parallelism > 1), or -1 */
 	int64		batch_id;		/* its number: meta_cq_record_batch's result */
 } BatchRecord;
 

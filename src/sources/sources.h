@@ -45,6 +45,8 @@ typedef struct SourceBatch
 	bool		moved;			/* end_position moved without rows (past a
 								 * Kafka transaction's marker): kept even by
 								 * a batch without rows */
+	bool		no_share;		/* a share's batch whose share holds none of
+								 * the input (fewer partitions than shares) */
 } SourceBatch;
 
 /*
@@ -141,6 +143,13 @@ typedef struct SourceRoutine
 	 * database (optional: for positions that depend on the cluster).
 	 */
 	void		(*restore) (Relation rel, Oid viewid);
+	/*
+	 * Shares (optional: a source without it cannot be read by a view with
+	 * parallelism > 1). A share's batch read from start to end while the
+	 * position became now (the other shares' batches): now with the
+	 * batch's moves, or NULL if the batch read what another one consumed.
+	 */
+	Jsonb	   *(*merge_share) (Jsonb *now, Jsonb *start, Jsonb *end);
 
 	/*
 	 * Options (the kit's validator). Each option is looked up in the table

@@ -46,6 +46,8 @@ run join3 join3.sh 200000 2000
 run dedup dedup.sh "$(n 1000000)" "$(n 1000000)"
 run session session.sh "$(n 1000000)" 100000
 run kafka_sink kafka_sink.sh "$(n 200000)"
+# (the test broker keeps at most 100,000 messages a partition: not scaled)
+run parallel parallel.sh 480000 3
 run parquet parquet.sh 8 "$(n 250000)"
 run multinode multinode.sh "$(n 600000)"
 

@@ -3,11 +3,12 @@
  * kafka_int.h
  *	  What the files of the kafka source share, and nothing else.
  *
- * The kafka source is six files, which include this header (nothing else
+ * The kafka source is seven files, which include this header (nothing else
  * does): conf.c (options and their checks, who may set which librdkafka
  * property, the clients and their configurations), reader.c (positions,
  * decoding, the readers, the source routine), producer.c (INSERT),
- * outbox.c (exactly-once sinks), registry.c (format 'avro': the schema
+ * outbox.c (exactly-once sinks), share.c (the shares of a view with
+ * parallelism > 1), registry.c (format 'avro': the schema
  * registry, over HTTP) and import.c (IMPORT FOREIGN SCHEMA). The FDW's
  * handler and validator are the kit's (sources/source.c).
  *
@@ -66,6 +67,9 @@ typedef struct KafkaTable
 /* in conf.c: options */
 extern KafkaTable *kafka_table(Relation rel);
 extern bool kafka_partition_selected(const char *spec, int32 p);
+
+/* share.c */
+extern Jsonb *kafka_merge_share(Jsonb *now, Jsonb *start, Jsonb *end);
 extern bool kafka_parse_delivery(const char *value);
 extern const SourceOption kafka_options[];
 extern bool kafka_other_option(DefElem *def, Oid catalog);

@@ -98,7 +98,8 @@ topic_partitions(rd_kafka_t *rk, KafkaTable *kt, int timeout_ms)
 	{
 		int32		p = md->topics[0].partitions[i].id;
 
-		if (kafka_partition_selected(kt->partitions, p))
+		/* (a worker of a view with parallelism > 1: its share's only) */
+		if (kafka_partition_selected(kt->partitions, p) && pgs_batchrun_owns(p))
 			parts = lappend_int(parts, p);
 	}
 	rd_kafka_metadata_destroy(md);
@@ -921,6 +922,8 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 	batch->wait_ms = batch->more ? 0 : -1;
 	batch->has_wait_fd = !batch->more;
 	batch->wait_fd = r->wake[0];
+	/* (a share of a topic with fewer partitions than shares: share.c) */
+	batch->no_share = (r->nparts == 0);
 }
 
 /*------------------------------------------------------------------------
@@ -1153,6 +1156,7 @@ const SourceRoutine kafka_source = {
 	.lag = kafka_lag,
 	.mark = kafka_mark,
 	.reached = kafka_reached,
+	.merge_share = kafka_merge_share,
 	.options = kafka_options,
 	.contexts = {
 		.table = "a kafka stream",

@@ -1273,10 +1273,13 @@ pgs_join_end(JoinRun *jr, int64 *rows_late)
 				BoolGetDatum(tid_matched(s, &slot->tts_tid));
 			nslot->tts_isnull[s->matched_col - 1] = false;
 			ExecStoreVirtualTuple(nslot);
-			kstore_insert(vw, nslot);
+			/* in multi-inserts, as the aggregations' new groups are */
+			if (kstore_insert_buffered(vw, nslot))
+				(void) kstore_flush(vw);
 			ResetPerTupleExprContext(estate);
 			inserted++;
 		}
+		(void) kstore_flush(vw);
 		delta_close(&r);
 		s->stream->state_rows += inserted - evicted;
 

@@ -479,8 +479,12 @@ create_join_state(Oid viewid, CqJoinSide *side)
 
 	SPI_connect();
 	run_sql(sql.data);
-	/* eviction and the NULL-padded rows of outer joins go by expiry */
-	run_sql(psprintf("CREATE INDEX ON stream.%s (_pgs_expires)", quote_identifier(name)));
+	/*
+	 * eviction and the NULL-padded rows of outer joins go by expiry; rows
+	 * that never expire (NULL) are never looked for there
+	 */
+	run_sql(psprintf("CREATE INDEX ON stream.%s (_pgs_expires) WHERE _pgs_expires IS NOT NULL",
+					 quote_identifier(name)));
 	if (side->nkeys > 0)
 		run_sql(psprintf("CREATE INDEX ON stream.%s (%s)", quote_identifier(name), keyidx.data));
 	CommandCounterIncrement();

@@ -339,7 +339,7 @@ state_to_stream(JoinRunSide *s, TupleTableSlot *sslot, TupleTableSlot *slot)
 static Relation
 expiry_index(JoinRunSide *s)
 {
-	Relation	idx = kstore_index_on(s->srel, 1, &s->expires_col, RowExclusiveLock);
+	Relation	idx = kstore_expiry_index_on(s->srel, s->expires_col, RowExclusiveLock);
 
 	if (idx == NULL)
 		elog(ERROR, "join state table \"%s\" has lost its index on %s",

@@ -499,9 +499,13 @@ skip_ws(const char *p, const char *end)
 	return p;
 }
 
-/* a string without escapes: p at the opening quote; NULL if not one */
+/*
+ * A string without escapes: p at the opening quote; NULL if not one.
+ * *high is set if it holds a byte above 0x7f (the record's encoding is
+ * then checked; in ASCII there is nothing to check).
+ */
 static const char *
-flat_string(const char *p, const char *end, const char **s, int *len)
+flat_string(const char *p, const char *end, const char **s, int *len, bool *high)
 {
 	const char *q = ++p;
 
@@ -509,6 +513,8 @@ flat_string(const char *p, const char *end, const char **s, int *len)
 	{
 		if (*q == '\\' || (unsigned char) *q < 0x20)
 			return NULL;
+		if (IS_HIGHBIT_SET(*q))
+			*high = true;
 		q++;
 	}
 	if (q >= end)
@@ -597,6 +603,7 @@ decode_flat_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 	FlatField	f[FLAT_MAX_FIELDS];
 	int			n = 0;
 	JsonDecodeState st = {0};
+	bool		high = false;
 
 	p = skip_ws(p, end);
 	if (p >= end || *p != '{')
@@ -611,7 +618,7 @@ decode_flat_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 			int			keylen;
 
 			if (n == FLAT_MAX_FIELDS || p >= end || *p != '"' ||
-				(p = flat_string(p, end, &key, &keylen)) == NULL)
+				(p = flat_string(p, end, &key, &keylen, &high)) == NULL)
 				return false;
 			p = skip_ws(p, end);
 			if (p >= end || *p != ':')
@@ -624,7 +631,7 @@ decode_flat_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 			if (*p == '"')
 			{
 				f[n].type = JSON_TOKEN_STRING;
-				if ((p = flat_string(p, end, &f[n].p, &f[n].len)) == NULL)
+				if ((p = flat_string(p, end, &f[n].p, &f[n].len, &high)) == NULL)
 					return false;
 			}
 			else if (*p == '-' || isdigit((unsigned char) *p))
@@ -659,6 +666,15 @@ decode_flat_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 	if (skip_ws(p, end) != end)
 		return false;
 
+	/*
+	 * A record that got here holds no NUL byte (not in a string, not
+	 * between tokens), and is checked for its encoding only if it holds a
+	 * byte that is not ASCII: what pgs_decode_record checks first of the
+	 * others.
+	 */
+	if (high)
+		(void) pg_verifymbstr(rec, len, false);
+
 	st.d = d;
 	st.values = values;
 	st.nulls = nulls;
@@ -690,8 +706,6 @@ decode_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 	JsonSemAction sem = {0};
 	JsonParseErrorType err;
 
-	if (decode_flat_json(d, rec, len, values, nulls))
-		return;
 	st.d = d;
 	st.values = values;
 	st.nulls = nulls;
@@ -831,6 +845,12 @@ pgs_decode_record(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 {
 	Assert(d != NULL && d->desc != NULL && len >= 0);
 	decoding_at.d = NULL;
+	/* a flat JSON object: checked as it is read (decode_flat_json) */
+	if (d->format == PGS_FORMAT_JSON && decode_flat_json(d, rec, len, values, nulls))
+	{
+		decoding_at.d = NULL;
+		return;
+	}
 	if (strlen(rec) != len)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),

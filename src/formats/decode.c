@@ -903,6 +903,7 @@ is_data_error(ErrorData *edata)
  * instead, and packs them once it is over.
  */
 #define DECODE_CHUNK_BYTES (32 * 1024)
+#define DECODE_CHUNK_ALLOC (DECODE_CHUNK_BYTES + 4096)	/* room for the last row */
 #define DECODE_RESET_ROWS 64
 
 typedef struct DecodeRange
@@ -929,7 +930,7 @@ decode_chunk_done(DecodeRange *r)
 	{
 		r->chunks = lappend(r->chunks, tuple_pack_bytea(r->packer));
 		initStringInfo(&r->packer->buf);
-		enlargeStringInfo(&r->packer->buf, DECODE_CHUNK_BYTES);
+		enlargeStringInfo(&r->packer->buf, DECODE_CHUNK_ALLOC);
 		tuple_pack_reset(r->packer);
 	}
 	MemoryContextSwitchTo(old);
@@ -948,16 +949,19 @@ decode_range(void *p)
 		memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
 		decoding_at.d = NULL;
 		r->decode(r->arg, i, slot->tts_values, slot->tts_isnull);
-		ExecStoreVirtualTuple(slot);
 		if (r->packer)
 		{
-			bool		shouldFree;
-			MinimalTuple mt = tuple_pack_prepare(slot, &shouldFree);
+			/* chunks of about DECODE_CHUNK_BYTES: done once past it */
+			if (!tuple_pack_values(r->packer, slot->tts_tupleDescriptor,
+								   slot->tts_values, slot->tts_isnull))
+			{
+				bool		shouldFree;
 
-			if (r->packer->nrows > 0 &&
-				r->packer->buf.len + sizeof(uint32) + mt->t_len > DECODE_CHUNK_BYTES)
+				ExecStoreVirtualTuple(slot);
+				tuple_pack_add(r->packer, tuple_pack_prepare(slot, &shouldFree));
+			}
+			if (r->packer->buf.len >= DECODE_CHUNK_BYTES)
 				decode_chunk_done(r);
-			tuple_pack_add(r->packer, mt);
 			/* a row's work is small: freed every DECODE_RESET_ROWS rows */
 			if ((i - r->from) % DECODE_RESET_ROWS == DECODE_RESET_ROWS - 1 ||
 				MemoryContextMemAllocated(r->rowcxt, false) > 64 * 1024)
@@ -965,6 +969,7 @@ decode_range(void *p)
 		}
 		else
 		{
+			ExecStoreVirtualTuple(slot);
 			MemoryContextSwitchTo(r->cxt);
 			r->rows[i] = ExecCopySlotMinimalTuple(slot);
 			MemoryContextSwitchTo(r->rowcxt);
@@ -1003,7 +1008,7 @@ pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
 									 ALLOCSET_DEFAULT_SIZES);
 	r.cxt = CurrentMemoryContext;
 	tuple_pack_init(&packer);
-	enlargeStringInfo(&packer.buf, DECODE_CHUNK_BYTES);
+	enlargeStringInfo(&packer.buf, DECODE_CHUNK_ALLOC);
 	r.packer = &packer;
 	r.from = 0;
 	r.to = n;
@@ -1046,10 +1051,9 @@ pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
 		for (int64 i = 0; i < n; i++)
 			if (r.rows[i])
 			{
-				if (packer.nrows > 0 &&
-					packer.buf.len + sizeof(uint32) + r.rows[i]->t_len > DECODE_CHUNK_BYTES)
-					decode_chunk_done(&r);
 				tuple_pack_add(&packer, r.rows[i]);
+				if (packer.buf.len >= DECODE_CHUNK_BYTES)
+					decode_chunk_done(&r);
 				pfree(r.rows[i]);
 			}
 		pfree(r.rows);
@@ -1067,6 +1071,8 @@ pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
 	list_free(r.chunks);
 	FreeTupleDesc(cdesc);
 	pfree(packer.buf.data);
+	if (packer.scratch)
+		pfree(packer.scratch);
 	ExecDropSingleTupleTableSlot(r.slot);
 	MemoryContextDelete(r.rowcxt);
 	return nbad;

@@ -24,10 +24,13 @@ typedef struct TuplePacker
 {
 	StringInfoData buf;
 	int32		nrows;
+	char	   *scratch;		/* tuple_pack_values: the row, aligned */
+	Size		scratch_len;
 } TuplePacker;
 extern void tuple_pack_init(TuplePacker *p);
 extern MinimalTuple tuple_pack_prepare(TupleTableSlot *slot, bool *shouldFree);
 extern void tuple_pack_add(TuplePacker *p, MinimalTuple mt);
+extern bool tuple_pack_values(TuplePacker *p, TupleDesc desc, Datum *values, bool *isnull);
 
 typedef struct TupleUnpacker
 {

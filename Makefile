@@ -26,6 +26,7 @@ OBJS = \
 	src/engine/listagg.o \
 	src/engine/merge.o \
 	src/engine/dedup.o \
+	src/engine/stage.o \
 	src/engine/batch.o \
 	src/engine/progress.o \
 	src/engine/windows.o \
@@ -75,7 +76,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers -Wno-clobbered
 
 # pg_regress against a temporary instance with the library preloaded.
-REGRESS = setup options kafka_options streams views aggregates state listagg dedup queries failures monitoring dashboard roles sinks eventtime session retention joins join_probe parquet
+REGRESS = setup options kafka_options streams views aggregates state listagg dedup queries failures monitoring dashboard roles sinks eventtime session retention joins join_probe njoin chain parquet
 REGRESS_OPTS = --temp-config=$(srcdir)/test/pg_stream.conf \
 	--temp-instance=./tmp_check
 

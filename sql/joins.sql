@@ -229,11 +229,12 @@ CREATE MATERIALIZED VIEW j_bad AS
 	SELECT i.ad FROM imps_derived i LEFT JOIN clks c ON c.ad = i.ad AND c.ts BETWEEN i.ts AND i.ts + interval '1 hour';
 CREATE MATERIALIZED VIEW j_bad AS
 	SELECT i.ad FROM campaigns k LEFT JOIN imps i ON i.ad = k.ad;
--- three streams; a stream joined with itself
+-- an outer join among three streams; a stream read three times
 CREATE MATERIALIZED VIEW j_bad AS
-	SELECT i.ad FROM imps i JOIN clks c ON c.ad = i.ad JOIN third t ON t.ad = i.ad;
+	SELECT i.ad FROM imps i LEFT JOIN clks c ON c.ad = i.ad AND c.ts BETWEEN i.ts AND i.ts + interval '1 hour'
+	JOIN third t ON t.ad = i.ad;
 CREATE MATERIALIZED VIEW j_bad AS
-	SELECT a.ad FROM imps a JOIN imps b ON a.ad = b.ad;
+	SELECT a.ad FROM imps a JOIN imps b ON a.ad = b.ad JOIN imps c ON c.ad = a.ad;
 -- an inner join without a bound is allowed, but its state is never evicted
 CREATE MATERIALIZED VIEW j_unbounded AS
 	SELECT i.ad FROM imps i JOIN plain_clks c ON c.ad = i.ad;

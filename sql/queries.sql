@@ -93,7 +93,7 @@ CREATE FOREIGN TABLE q_other (id int) SERVER stream;
 -- (two streams join, see joins.sql; without event time their state is kept forever)
 CREATE MATERIALIZED VIEW q_bad AS SELECT * FROM q_src JOIN q_other USING (id);
 DROP MATERIALIZED VIEW q_bad;
-CREATE MATERIALIZED VIEW q_bad AS SELECT a.id FROM q_src a JOIN q_src b USING (id);
+CREATE MATERIALIZED VIEW q_bad AS SELECT a.id FROM q_src a JOIN q_src b USING (id) JOIN q_src c USING (id);
 CREATE MATERIALIZED VIEW q_bad AS SELECT c.name, q.id FROM customers c LEFT JOIN q_src q ON q.customer = c.id;
 CREATE MATERIALIZED VIEW q_bad AS SELECT c.name, b.id FROM customers c LEFT JOIN q_big b ON b.customer = c.id;
 CREATE MATERIALIZED VIEW q_bad AS SELECT * FROM (SELECT c.name, q.id FROM customers c LEFT JOIN q_src q ON q.customer = c.id) x;

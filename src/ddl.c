@@ -281,17 +281,35 @@ create_state(CqDef *cq, Oid viewid)
 	appendStringInfo(&sql, "CREATE TABLE stream.%s (", quote_identifier(statename));
 	for (int k = 0; k < cq->nkeys; k++)
 	{
-		Form_pg_attribute att = TupleDescAttr(vdesc, cq->key_viewcols[k] - 1);
 		char		colname[32];
+		Oid			type;
+		int32		typmod;
+		Oid			coll;
 
+		/* under a query over the aggregation, the keys are not the view's columns */
+		if (cq->stage_query)
+		{
+			TargetEntry *tle = get_tle_by_resno(cq->query->targetList, cq->key_viewcols[k]);
+
+			type = exprType((Node *) tle->expr);
+			typmod = exprTypmod((Node *) tle->expr);
+			coll = exprCollation((Node *) tle->expr);
+		}
+		else
+		{
+			Form_pg_attribute att = TupleDescAttr(vdesc, cq->key_viewcols[k] - 1);
+
+			type = att->atttypid;
+			typmod = att->atttypmod;
+			coll = att->attcollation;
+			viewkeys = lappend(viewkeys, makeString(pstrdup(NameStr(att->attname))));
+		}
 		snprintf(colname, sizeof(colname), "k%d", k + 1);
 		appendStringInfo(&sql, "%s%s %s", k ? ", " : "", colname,
-						 format_type_with_typemod(att->atttypid, att->atttypmod));
-		if (OidIsValid(att->attcollation))
-			appendStringInfo(&sql, " COLLATE %s",
-							 generate_collation_name(att->attcollation));
+						 format_type_with_typemod(type, typmod));
+		if (OidIsValid(coll))
+			appendStringInfo(&sql, " COLLATE %s", generate_collation_name(coll));
 		statekeys = lappend(statekeys, makeString(pstrdup(colname)));
-		viewkeys = lappend(viewkeys, makeString(pstrdup(NameStr(att->attname))));
 	}
 	foreach(lc, cq->aggs)
 	{
@@ -315,10 +333,13 @@ create_state(CqDef *cq, Oid viewid)
 		appendStringInfo(&sql, "CREATE UNIQUE INDEX ON stream.%s (%s) NULLS NOT DISTINCT",
 						 quote_identifier(statename), column_list(statekeys));
 		run_sql(sql.data);
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT",
-						 viewname, column_list(viewkeys));
-		run_sql(sql.data);
+		if (!cq->stage_query)
+		{
+			resetStringInfo(&sql);
+			appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT",
+							 viewname, column_list(viewkeys));
+			run_sql(sql.data);
+		}
 	}
 	if (!has_fillfactor(viewid))
 		run_sql(psprintf("ALTER MATERIALIZED VIEW %s SET (fillfactor = %d)", viewname,
@@ -437,21 +458,43 @@ create_seen(CqDef *cq, Oid viewid)
 	return relids;
 }
 
+/* the column list of an index on cols, into l unless there already */
+static List *
+add_key_index(List *l, TupleDesc desc, int ncols, AttrNumber *cols)
+{
+	StringInfoData s;
+	ListCell   *lc;
+
+	if (ncols == 0)
+		return l;
+	initStringInfo(&s);
+	for (int i = 0; i < ncols; i++)
+		appendStringInfo(&s, "%s%s", i ? ", " : "",
+						 quote_identifier(NameStr(TupleDescAttr(desc, cols[i] - 1)->attname)));
+	foreach(lc, l)
+		if (strcmp(lfirst(lc), s.data) == 0)
+			return l;
+	return lappend(l, s.data);
+}
+
 /*
- * The state of one side of a join of two streams (engine/join.c): the
- * stream's columns, when each row expires (indexed: the expired rows are
- * found by a range scan), and whether it has matched; indexed too on the
- * join's key columns, if it has any (a batch reads the state by key).
+ * The state of side k of a join of streams (engine/join.c): the stream's
+ * columns, when each row expires (indexed: the expired rows are found by
+ * a range scan), and whether it has matched; indexed too on the join's
+ * key columns with each other side, if it has any (a batch reads the
+ * state by key).
  */
 static void
-create_join_state(Oid viewid, CqJoinSide *side)
+create_join_state(Oid viewid, CqJoin *j, int k)
 {
+	CqJoinSide *side = &j->side[k];
 	StringInfoData sql;
-	StringInfoData keyidx;
+	List	   *keyidx = NIL;
 	Relation	rel = table_open(side->relid, AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
 	char		name[NAMEDATALEN];
 	Oid			relid;
+	ListCell   *lc;
 
 	free_table_name(name, "join", viewid);
 	initStringInfo(&sql);
@@ -470,11 +513,16 @@ create_join_state(Oid viewid, CqJoinSide *side)
 	}
 	appendStringInfo(&sql, "_pgs_expires %s, _pgs_matched boolean NOT NULL DEFAULT false)",
 					 side->ts_typid == TIMESTAMPOID ? "timestamp" : "timestamptz");
-	/* the index a batch probes with the other side's keys (engine/join.c) */
-	initStringInfo(&keyidx);
-	for (int i = 0; i < side->nkeys; i++)
-		appendStringInfo(&keyidx, "%s%s", i ? ", " : "",
-						 quote_identifier(NameStr(TupleDescAttr(desc, side->keycols[i] - 1)->attname)));
+
+	/*
+	 * The indexes a batch probes with another side's keys (engine/join.c):
+	 * one for each side it has keys with, alike ones once; a self-join's
+	 * one state serves both sides, so its other side's keys too.
+	 */
+	for (int t = 0; t < j->nsides; t++)
+		keyidx = add_key_index(keyidx, desc, side->npkeys[t], side->pkeys[t]);
+	if (j->self)
+		keyidx = add_key_index(keyidx, desc, j->side[1].npkeys[0], j->side[1].pkeys[0]);
 	table_close(rel, AccessShareLock);
 
 	SPI_connect();
@@ -485,8 +533,9 @@ create_join_state(Oid viewid, CqJoinSide *side)
 	 */
 	run_sql(psprintf("CREATE INDEX ON stream.%s (_pgs_expires) WHERE _pgs_expires IS NOT NULL",
 					 quote_identifier(name)));
-	if (side->nkeys > 0)
-		run_sql(psprintf("CREATE INDEX ON stream.%s (%s)", quote_identifier(name), keyidx.data));
+	foreach(lc, keyidx)
+		run_sql(psprintf("CREATE INDEX ON stream.%s (%s)", quote_identifier(name),
+						 (char *) lfirst(lc)));
 	CommandCounterIncrement();
 	relid = get_relname_relid(name, get_namespace_oid(PG_STREAM_SCHEMA, false));
 	meta_position_set_join_state(viewid, side->relid, relid);
@@ -547,6 +596,21 @@ split_options(List *options, List **ours, List **theirs)
 }
 
 static void start_cq(CqDef *cq, Oid viewid, List *cqoptions);
+
+/*
+ * A query over a windowed aggregation (engine/stage.c) runs in append
+ * mode only: its options say so, at CREATE and after an ALTER ... RESET
+ * (output_mode), or stream.queries would show the mode of an aggregation
+ * with a state, update.
+ */
+static List *
+stage_mode_option(CqDef *cq, List *options)
+{
+	if (cq->stage_query && cq->opts.output_mode == OUTPUT_DEFAULT)
+		options = lappend(options, makeDefElem("output_mode",
+											   (Node *) makeString("append"), -1));
+	return options;
+}
 
 /* the first of the options' names given, and its value; NULL if none */
 static DefElem *
@@ -685,6 +749,7 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	PgsUser		saved;
 
 	mark_populated(viewid);
+	cqoptions = stage_mode_option(cq, cqoptions);
 	/* as the creator: its privileges on the sink count */
 	cqoptions = pgs_sink_check(viewid, cq, cqoptions);
 	update_cq_comment(viewid, cq_comment(cq, cqoptions));
@@ -696,8 +761,9 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	create_retention_indexes(cq, viewid);
 	if (cq->join)
 	{
-		create_join_state(viewid, &cq->join->side[0]);
-		create_join_state(viewid, &cq->join->side[1]);
+		/* (a self-join's sides share one state) */
+		for (int k = 0; k < (cq->join->self ? 1 : cq->join->nsides); k++)
+			create_join_state(viewid, cq->join, k);
 	}
 	pgs_restore_user(&saved);
 
@@ -936,6 +1002,7 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 		cq = pgs_load_cq(relid, options);
 		if (cq->opts.has_retention)
 			pgs_retention_check(cq, "option \"retention\"");
+		options = stage_mode_option(cq, options);
 		options = pgs_sink_check(relid, cq, options);
 		meta_cq_set_options(relid, DatumGetArrayTypeP(pgs_options_to_array(options)));
 		update_cq_comment(relid, cq_comment(cq, options));

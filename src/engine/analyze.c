@@ -530,7 +530,7 @@ window_over_join(CqDef *cq, Oid relid)
 {
 	if (cq->join == NULL)
 		return true;
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < cq->join->nsides; k++)
 	{
 		CqJoinSide *s = &cq->join->side[k];
 
@@ -563,11 +563,41 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	cq->streams = w.streams;
 	if (w.streams == NIL)
 		elog(ERROR, "continuous view reads no stream");
-	if (list_length(w.streams) > 2 || w.nrefs > list_length(w.streams))
+
+	/*
+	 * A query over a windowed aggregation (window top-N, an aggregation
+	 * per window): the aggregation is the view's CqDef, the levels above
+	 * run over the windows it makes final (engine/stage.c).
+	 */
+	{
+		Query	   *above = NULL;
+		Query	   *inner = pgs_stage_split(query, &above);
+
+		if (inner != NULL)
+		{
+			CqOptions	o = *opts;
+
+			/* analysed as evicting windows; append mode is checked after */
+			o.output_mode = OUTPUT_UPDATE;
+			pfree(cq);
+			cq = pgs_analyze_cq(inner, viewid, &o, for_create);
+			cq->opts.output_mode = opts->output_mode;	/* as given */
+			cq->stage_query = above;
+			pgs_stage_check(cq, above);
+			if (for_create)
+				pgs_stage_check_perms(cq);
+			cq->mode = OUTPUT_APPEND;
+			return cq;
+		}
+	}
+	/* streams each once; or one twice, a self-join (engine/join_analyze.c) */
+	if (list_length(w.streams) > PGS_JOIN_MAX_SIDES ||
+		(w.nrefs > list_length(w.streams) && !(list_length(w.streams) == 1 && w.nrefs == 2)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("a continuous view can read at most two streams, each once"),
-				 errhint("Join two different streams, and any number of tables; to join more streams, chain views: a view's sink can be a stream.")));
+				 errmsg("a continuous view can read at most %d streams, each once, or one stream twice",
+						PGS_JOIN_MAX_SIDES),
+				 errhint("Join different streams, or a stream with itself, and any number of tables; to read a stream more often, chain views: a view's sink can be a stream.")));
 	if (w.in_sublink)
 		pgs_reject("a stream inside a sub-SELECT expression",
 			   "Read the stream in FROM.");
@@ -607,7 +637,7 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	check_windows_walker((Node *) query, NULL);
 	cq->wm_streams = watermarked_streams(cq->streams, opts);
 	cq->window_key = -1;
-	if (list_length(cq->streams) == 2)
+	if (list_length(cq->streams) >= 2 || w.nrefs == 2)
 		cq->join = pgs_analyze_join(query, cq->streams, cq->wm_streams, for_create);
 	/* DISTINCT and DISTINCT ON, here and in subqueries: first-seen filters */
 	pgs_dedup_rewrite(cq, query);

@@ -1096,6 +1096,27 @@ batch_with_input(Batch *bt)
 		bt->wait->ms = 0;
 }
 
+/*
+ * A read that found no rows but moved its position (past records that
+ * stand for no row: the markers that end Kafka transactions, messages of
+ * aborted ones; or naming partitions it did not name yet): the position
+ * is kept, not counted as a batch, so that the next batch does not read
+ * those records again and the lag reaches 0.
+ */
+static void
+keep_moved_positions(Batch *bt)
+{
+	ListCell   *lc;
+
+	foreach(lc, bt->streams)
+	{
+		BatchStream *s = lfirst(lc);
+
+		if (s->batch && s->batch->moved)
+			meta_position_set(bt->viewid, s->relid, s->batch->end_position);
+	}
+}
+
 /* the bookkeeping, as the extension's superuser */
 static void
 batch_record(Batch *bt)
@@ -1186,6 +1207,8 @@ run_batch(BatchRun *run, bool from_worker, BatchInput input, BatchWait *wait,
 
 		if (bt->result == BATCH_DONE && input != INPUT_NONE)
 			batch_record(bt);
+		else if (bt->result == BATCH_EMPTY && input == INPUT_READ)
+			keep_moved_positions(bt);
 		foreach(lc, bt->streams)
 		{
 			SourceBatch *b = ((BatchStream *) lfirst(lc))->batch;

@@ -94,8 +94,12 @@ typedef struct CqTime
  * each side (a.k = b.k) are the key pairs, and a side's state is read
  * for the keys of the other side's new rows.
  */
+/* the streams one view may join */
+#define PGS_JOIN_MAX_SIDES 8
+
 typedef struct CqBound
 {
+	int			other;			/* the side whose event time it bounds */
 	bool		tumble;			/* tumble(ts, size, origin) + size */
 	int64		offset;			/* else ts + offset */
 	int64		size;
@@ -117,14 +121,28 @@ typedef struct CqJoinSide
 	int			nkeys;			/* equi-join keys: the side's column of */
 	AttrNumber *keycols;		/* each pair, in the same order on both
 								 * sides (side[0].keycols[i] = side[1]...) */
+	int			npkeys[PGS_JOIN_MAX_SIDES]; /* key pairs with each other side */
+	AttrNumber *pkeys[PGS_JOIN_MAX_SIDES];	/* (this side's columns of
+											 * them; of two sides: keycols) */
+	List	   *own;			/* conjuncts of the matching condition on
+								 * this side alone (its Vars, no others): a
+								 * row failing them never matches */
 } CqJoinSide;
 
 typedef struct CqJoin
 {
 	JoinType	jointype;		/* of side[0] with side[1] */
-	CqJoinSide	side[2];
+	int			nsides;			/* 2, or more: an inner join of as many
+								 * streams (an outer join only at the top) */
+	CqJoinSide	side[PGS_JOIN_MAX_SIDES];
 	Node	   *cond;			/* outer joins: the ON condition, over
 								 * varnos 1 and 2 (the sides) */
+	bool		self;			/* a self-join: one stream read twice, the
+								 * sides share its state (engine/join.c) */
+	JoinExpr   *outer;			/* more than two streams: the outer join at
+								 * the top, or NULL */
+	bool		window_wm;		/* only one side has a watermark, and the
+								 * sides' equal windows let it bound both */
 } CqJoin;
 
 /*
@@ -202,6 +220,16 @@ typedef struct CqDef
 	List	   *seen_relids;	/* their tables, in slot order (once loaded) */
 	Oid			state_relid;
 	Oid			rows_relid;		/* the copy of the final rows, or InvalidOid */
+	/*
+	 * A query over a windowed aggregation (engine/stage.c): the levels
+	 * above it, reading the rows of the windows a batch made final, whose
+	 * output is the view's; the rest of the CqDef is the aggregation's.
+	 */
+	Query	   *stage_query;	/* or NULL */
+	int64		stage_window_size;	/* an outer window over the aggregation's
+									 * (stream.tumble(w, size, origin)): its
+									 * groups stay until it is final, or 0 */
+	int64		stage_window_origin;
 } CqDef;
 
 

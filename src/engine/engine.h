@@ -35,6 +35,14 @@ extern PlannedStmt *pgs_plan_batch(CqDef *cq);
 extern CqDef *pgs_load_cq(Oid viewid, List *options);
 extern List *pgs_cq_options(Oid viewid);
 
+/* in engine/stage.c */
+extern Query *pgs_stage_split(Query *query, Query **above);
+extern void pgs_stage_check(CqDef *cq, Query *top);
+extern void pgs_stage_check_perms(CqDef *cq);
+extern TupleDesc pgs_stage_rowdesc(CqDef *cq);
+extern Tuplestorestate *pgs_stage_run(CqDef *cq, Tuplestorestate *rows, TupleDesc rowdesc,
+									  TupleDesc *outdesc);
+
 /* in engine/progress.c */
 extern void pgs_progress_init(void);
 extern void pgs_progress_begin(Oid viewid);

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * join.c
- *	  Joins of two streams: inner, left, right and full outer.
+ *	  Joins of streams: of two, inner, left, right and full outer; of a
+ *	  stream with itself; of three to eight, inner or under one outer
+ *	  join at the top.
  *
  * Each side of the join keeps the rows it has read in a state table of
  * its own (stream.join_<view>_<n>: the stream's columns, the row's
@@ -38,6 +40,21 @@
  * time of a row that still joins can be), so no joined row ever arrives
  * for a window already final.
  *
+ * A self-join's two sides are one stream: they share its one state (a
+ * row stays until neither side needs it), and the scans are told apart by
+ * range-table entry. A join of n streams has n copies of the joining
+ * node, copy i reading stream i's new rows, the earlier streams' states
+ * and new rows and the later streams' states: a joined row comes from the
+ * copy of the last of its streams with a new row, once; under an outer
+ * join at the top (one stream preserved), a last copy NULL-pads its
+ * expiring unmatched rows, whose matches a query of the preserved row ids
+ * finds (pgs_join_pairs_plan); each state is probed with the keys of the
+ * copy's stream's new rows where the two are keyed (JoinProbe).
+ *
+ * A row that fails its side's own part of the condition (CqJoinSide.own)
+ * can never match: it is not kept, and of a preserved side it is
+ * NULL-padded in its own batch.
+ *
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
@@ -58,6 +75,7 @@
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "rewrite/rewriteManip.h"
 #include "tcop/tcopprot.h"
@@ -87,6 +105,21 @@ enum
  * A batch of a join
  *------------------------------------------------------------------------
  */
+/* the probe of a side's state with another side's new rows (below) */
+typedef struct JoinProbe
+{
+	int			nkeys;			/* the key pairs of the two sides: */
+	AttrNumber *cols;			/* the side's columns */
+	AttrNumber *ocols;			/* the other side's */
+	Relation	keyidx;			/* the state's index on cols, or NULL */
+	bool		probe;			/* read by key, not whole */
+	const char *whole;			/* else why not */
+	int			nprobe;			/* the distinct keys of the other side's */
+	Datum	   *probekeys;		/* new rows, nprobe x nkeys, in index order */
+	ScanKeyData *skeys;			/* a key's scan keys, argument unset */
+	double		rows_per_key;	/* the planner's estimate */
+} JoinProbe;
+
 typedef struct JoinRunSide
 {
 	CqJoinSide *def;
@@ -100,22 +133,21 @@ typedef struct JoinRunSide
 	AttrNumber	matched_col;
 	HTAB	   *matched;		/* row ids that matched in this batch */
 	Relation	expidx;			/* its index on the expiry */
-	Relation	keyidx;			/* its index on the key columns, or NULL */
-	/* the probe of the state (below) */
-	bool		probe;			/* read by key, not whole */
-	const char *whole;			/* else why not */
-	int			nprobe;			/* the distinct keys of the other side's */
-	Datum	   *probekeys;		/* new rows, nprobe x nkeys, in index order */
-	ScanKeyData *skeys;			/* a key's scan keys, argument unset */
-	double		rows_per_key;	/* the planner's estimate */
+	JoinProbe	pr[PGS_JOIN_MAX_SIDES];	/* its probes by each other side's
+										 * new rows (below) */
 	int64		state_read;		/* state rows its scans returned */
+	ExprState  *own;			/* def->own, or NULL */
 } JoinRunSide;
 
 struct JoinRun
 {
 	CqDef	   *cq;
 	CqJoin	   *j;
-	JoinRunSide side[2];
+	JoinRunSide side[PGS_JOIN_MAX_SIDES];
+	int			nsides;
+	int			npairs;			/* the pairs query's columns: the row ids */
+	int			pairs_side[2];	/* of these sides */
+	ExprContext *econtext;		/* of the sides' own conditions */
 	bool		has_late;		/* rows at or before late_wm are late */
 	int64		late_wm;
 	bool		has_evict;		/* rows expiring at or before evict_wm go */
@@ -182,28 +214,81 @@ row_expiry(CqJoinSide *s, Datum ts, bool isnull, int64 *expiry)
 	return *expiry != PG_INT64_MAX;
 }
 
+/*
+ * When a row of side s leaves its state: its expiry; in a self-join,
+ * whose sides share one state, the later of its two (never, if either
+ * is never), and both sides' lags are that long (engine/join_analyze.c).
+ */
+static bool
+state_expiry(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot, int64 *expiry)
+{
+	bool		isnull = true;
+	Datum		ts = (Datum) 0;
+	int64		e2;
+
+	if (s->def->ts_attno != 0)
+		ts = slot_getattr(slot, s->def->ts_attno, &isnull);
+	if (!row_expiry(s->def, ts, isnull, expiry))
+		return false;
+	if (!jr->j->self)
+		return true;
+	if (!row_expiry(&jr->j->side[0], ts, isnull, expiry) ||
+		!row_expiry(&jr->j->side[1], ts, isnull, &e2))
+		return false;
+	*expiry = Max(*expiry, e2);
+	return true;
+}
+
+/*
+ * Can the row never match as a row of side s: it fails the condition's
+ * part on s alone (a.kind = 'x' of LEFT JOIN b ON a.k = b.k AND a.kind =
+ * 'x'). Then it is not kept, and of a preserved side it is NULL-padded
+ * in the batch it arrives in.
+ */
+static bool
+never_matches(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot)
+{
+	bool		pass;
+
+	if (s->own == NULL)
+		return false;
+	jr->econtext->ecxt_scantuple = slot;
+	pass = ExecQual(s->own, jr->econtext);
+	ResetExprContext(jr->econtext);
+	return !pass;
+}
+
+/*
+ * Is the row late: its event time at or before the watermark the batch
+ * runs with. Of the side without a watermark whose equal windows the
+ * other's bounds (join_analyze.c), its window's end: a row of a window
+ * still open meets the other side's rows of it in state and to come (the
+ * stream has no watermark of its own to be late against); once the
+ * window has ended, those rows have left and later ones are late.
+ */
 static bool
 row_is_late(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot)
 {
 	bool		isnull;
 	Datum		ts;
+	int64		end;
 
 	if (!jr->has_late || s->def->ts_attno == 0)
 		return false;
 	ts = slot_getattr(slot, s->def->ts_attno, &isnull);
-	return !isnull && DatumGetInt64(ts) <= jr->late_wm;
+	if (isnull)
+		return false;
+	if (!s->def->watermarked)
+		return row_expiry(s->def, ts, false, &end) && end <= jr->late_wm;
+	return DatumGetInt64(ts) <= jr->late_wm;
 }
 
 static bool
 row_expires_now(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot)
 {
-	bool		isnull = true;
-	Datum		ts = (Datum) 0;
 	int64		expiry;
 
-	if (s->def->ts_attno != 0)
-		ts = slot_getattr(slot, s->def->ts_attno, &isnull);
-	return jr->has_evict && row_expiry(s->def, ts, isnull, &expiry) &&
+	return jr->has_evict && state_expiry(jr, s, slot, &expiry) &&
 		expiry <= jr->evict_wm;
 }
 
@@ -349,17 +434,17 @@ expiry_index(JoinRunSide *s)
 
 /* the key index: on the state columns of the side's key columns */
 static Relation
-key_index(JoinRunSide *s)
+key_index(JoinRunSide *s, JoinProbe *pr)
 {
 	AttrNumber	cols[INDEX_MAX_KEYS];
 
-	for (int i = 0; i < s->def->nkeys; i++)
+	for (int i = 0; i < pr->nkeys; i++)
 	{
-		cols[i] = s->statecol[s->def->keycols[i] - 1];
+		cols[i] = s->statecol[pr->cols[i] - 1];
 		if (cols[i] == 0)
 			return NULL;
 	}
-	return kstore_index_on(s->srel, s->def->nkeys, cols, AccessShareLock);
+	return kstore_index_on(s->srel, pr->nkeys, cols, AccessShareLock);
 }
 
 /*
@@ -368,13 +453,13 @@ key_index(JoinRunSide *s)
  * autovacuum) last saw them; 1 before.
  */
 static double
-rows_per_key(JoinRunSide *s)
+rows_per_key(JoinRunSide *s, JoinProbe *pr)
 {
 	double		rows = (double) s->stream->state_rows;
 	double		distinct = 0;
 	HeapTuple	tup = SearchSysCache3(STATRELATTINH,
 									  ObjectIdGetDatum(RelationGetRelid(s->srel)),
-									  Int16GetDatum(s->statecol[s->def->keycols[0] - 1]),
+									  Int16GetDatum(s->statecol[pr->cols[0] - 1]),
 									  BoolGetDatum(false));
 
 	if (HeapTupleIsValid(tup))
@@ -416,16 +501,16 @@ key_cmp(const void *a, const void *b, void *arg)
  * order the values are sorted in. False if the family lacks them.
  */
 static bool
-probe_operators(JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
+probe_operators(JoinProbe *pr, JoinRunSide *other, SortSupport ssup)
 {
-	int			nkeys = s->def->nkeys;
+	int			nkeys = pr->nkeys;
 
-	s->skeys = palloc0(sizeof(ScanKeyData) * nkeys);
+	pr->skeys = palloc0(sizeof(ScanKeyData) * nkeys);
 	for (int i = 0; i < nkeys; i++)
 	{
-		Relation	idx = s->keyidx;
+		Relation	idx = pr->keyidx;
 		Oid			family = idx->rd_opfamily[i];
-		Form_pg_attribute a = TupleDescAttr(other->desc, other->def->keycols[i] - 1);
+		Form_pg_attribute a = TupleDescAttr(other->desc, pr->ocols[i] - 1);
 		Oid			opclass = GetDefaultOpClass(a->atttypid, BTREE_AM_OID);
 		Oid			type = OidIsValid(opclass) ? get_opclass_input_type(opclass) : InvalidOid;
 		Oid			eq = get_opfamily_member(family, idx->rd_opcintype[i], type,
@@ -434,7 +519,7 @@ probe_operators(JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 
 		if (!OidIsValid(eq) || !OidIsValid(lt))
 			return false;
-		ScanKeyEntryInitialize(&s->skeys[i], 0, i + 1, BTEqualStrategyNumber, type,
+		ScanKeyEntryInitialize(&pr->skeys[i], 0, i + 1, BTEqualStrategyNumber, type,
 							   idx->rd_indcollation[i], get_opcode(eq), (Datum) 0);
 		ssup[i].ssup_cxt = CurrentMemoryContext;
 		ssup[i].ssup_collation = idx->rd_indcollation[i];
@@ -451,7 +536,7 @@ probe_operators(JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
  * returns how many, parent the current context.
  */
 static int
-distinct_keys(Datum ***keys, int n, KeyOrder *ko, JoinRunSide *other,
+distinct_keys(Datum ***keys, int n, KeyOrder *ko, JoinRunSide *other, AttrNumber *ocols,
 			  MemoryContext *cxt, MemoryContext parent)
 {
 	int			nkeys = ko->nkeys;
@@ -474,7 +559,7 @@ distinct_keys(Datum ***keys, int n, KeyOrder *ko, JoinRunSide *other,
 		key = palloc(sizeof(Datum) * nkeys);
 		for (int i = 0; i < nkeys; i++)
 		{
-			Form_pg_attribute a = TupleDescAttr(other->desc, other->def->keycols[i] - 1);
+			Form_pg_attribute a = TupleDescAttr(other->desc, ocols[i] - 1);
 
 			key[i] = datumCopy((*keys)[k][i], a->attbyval, a->attlen);
 		}
@@ -496,9 +581,9 @@ distinct_keys(Datum ***keys, int n, KeyOrder *ko, JoinRunSide *other,
  * are collected in work_mem, made distinct whenever they fill it.
  */
 static bool
-probe_keys(JoinRun *jr, JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
+probe_keys(JoinRun *jr, JoinProbe *pr, JoinRunSide *other, SortSupport ssup)
 {
-	int			nkeys = s->def->nkeys;
+	int			nkeys = pr->nkeys;
 	Size		limit = (Size) work_mem * 1024;
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(other->desc, &TTSOpsVirtual);
 	DeltaReader r;
@@ -522,7 +607,7 @@ probe_keys(JoinRun *jr, JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 			continue;
 		if (n % 1024 == 0 && MemoryContextMemAllocated(keycxt, true) > limit)
 		{
-			n = distinct_keys(&keys, n, &ko, other, &keycxt, caller);
+			n = distinct_keys(&keys, n, &ko, other, pr->ocols, &keycxt, caller);
 			size = Max(n, 1);
 			if (MemoryContextMemAllocated(keycxt, true) > limit / 2)
 			{
@@ -534,7 +619,7 @@ probe_keys(JoinRun *jr, JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 		key = palloc(sizeof(Datum) * nkeys);
 		for (int i = 0; i < nkeys && !null; i++)
 		{
-			AttrNumber	c = other->def->keycols[i];
+			AttrNumber	c = pr->ocols[i];
 			Form_pg_attribute a = TupleDescAttr(other->desc, c - 1);
 
 			key[i] = slot_getattr(slot, c, &null);
@@ -563,49 +648,57 @@ probe_keys(JoinRun *jr, JoinRunSide *s, JoinRunSide *other, SortSupport ssup)
 	}
 
 	/* the distinct keys, their values in a context of the caller's */
-	n = distinct_keys(&keys, n, &ko, other, &keycxt, caller);
-	s->probekeys = palloc(sizeof(Datum) * Max(n, 1) * nkeys);
+	n = distinct_keys(&keys, n, &ko, other, pr->ocols, &keycxt, caller);
+	pr->probekeys = palloc(sizeof(Datum) * Max(n, 1) * nkeys);
 	for (int k = 0; k < n; k++)
-		memcpy(&s->probekeys[k * nkeys], keys[k], sizeof(Datum) * nkeys);
-	s->nprobe = n;
+		memcpy(&pr->probekeys[k * nkeys], keys[k], sizeof(Datum) * nkeys);
+	pr->nprobe = n;
 	return true;
 }
 
-/* does the batch read s's state by key, probed by other's new rows */
+/*
+ * Does the batch read s's state by key, probed by the new rows of side t:
+ * with the key pairs of the two (of two streams, the join's keys).
+ */
 static void
-probe_begin(JoinRun *jr, JoinRunSide *s, JoinRunSide *other)
+probe_begin(JoinRun *jr, JoinRunSide *s, int t)
 {
+	JoinProbe  *pr = &s->pr[t];
+	JoinRunSide *other = &jr->side[t];
 	SortSupport ssup;
 
-	if (s->def->nkeys == 0)
+	pr->nkeys = s->def->npkeys[t];
+	pr->cols = s->def->pkeys[t];
+	pr->ocols = other->def->pkeys[s - jr->side];
+	if (pr->nkeys == 0)
 	{
-		s->whole = "the join condition has no equality of a column of each stream";
+		pr->whole = "the join condition has no equality of a column of each stream";
 		return;
 	}
-	s->keyidx = key_index(s);
-	if (s->keyidx == NULL)
+	pr->keyidx = key_index(s, pr);
+	if (pr->keyidx == NULL)
 	{
-		s->whole = "the state has no index on the join's key";
+		pr->whole = "the state has no index on the join's key";
 		return;
 	}
-	ssup = palloc0(sizeof(SortSupportData) * s->def->nkeys);
-	if (!probe_operators(s, other, ssup))
+	ssup = palloc0(sizeof(SortSupportData) * pr->nkeys);
+	if (!probe_operators(pr, other, ssup))
 	{
-		s->whole = "the key index cannot be probed with the other stream's values";
+		pr->whole = "the key index cannot be probed with the other stream's values";
 		return;
 	}
-	if (!probe_keys(jr, s, other, ssup))
+	if (!probe_keys(jr, pr, other, ssup))
 	{
-		s->whole = "the other stream's new rows have more distinct keys than work_mem holds";
+		pr->whole = "the other stream's new rows have more distinct keys than work_mem holds";
 		return;
 	}
-	if ((double) s->nprobe * PROBE_COST > (double) s->stream->state_rows && s->nprobe > 0)
+	if ((double) pr->nprobe * PROBE_COST > (double) s->stream->state_rows && pr->nprobe > 0)
 	{
-		s->whole = "the other stream's new rows have many keys for the state";
+		pr->whole = "the other stream's new rows have many keys for the state";
 		return;
 	}
-	s->probe = true;
-	s->rows_per_key = rows_per_key(s);
+	pr->probe = true;
+	pr->rows_per_key = rows_per_key(s, pr);
 }
 
 JoinRun *
@@ -617,18 +710,26 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 
 	jr->cq = cq;
 	jr->j = cq->join;
-	/* lateness, like the bounds, holds where both sides have a watermark */
-	jr->has_late = has_late && cq->join->side[0].watermarked &&
-		cq->join->side[1].watermarked;
+	/*
+	 * Lateness, like the bounds, holds where both sides have a watermark,
+	 * or one has and the windows are equal (then it bounds both).
+	 */
+	jr->nsides = cq->join->nsides;
+	jr->has_late = has_late;
+	for (int k = 0; k < jr->nsides; k++)
+		jr->has_late &= cq->join->side[k].watermarked;
+	jr->has_late |= has_late && cq->join->window_wm;
+	jr->econtext = CreateStandaloneExprContext();
 	jr->late_wm = late_wm;
 	jr->has_evict = has_evict;
 	jr->evict_wm = evict_wm;
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < jr->nsides; k++)
 	{
 		JoinRunSide *s = &jr->side[k];
 		TupleDesc	sdesc;
 		ListCell   *lc;
 
+		/* (a self-join's sides open the same state) */
 		s->def = &cq->join->side[k];
 		foreach(lc, streams)
 			if (((BatchStream *) lfirst(lc))->relid == s->def->relid)
@@ -675,6 +776,12 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 			elog(ERROR, "join state table \"%s\" lacks its own columns",
 				 RelationGetRelationName(s->srel));
 		s->expidx = expiry_index(s);
+		/*
+		 * (planned, as the view's query is: a function's default
+		 * arguments are filled in only so, and the executor reads them)
+		 */
+		if (s->def->own != NIL)
+			s->own = ExecInitQual((List *) expression_planner((Expr *) s->def->own), NULL);
 		if (s->def->preserved)
 		{
 			HASHCTL		ctl;
@@ -686,17 +793,32 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		}
 	}
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < jr->nsides; k++)
 	{
 		JoinRunSide *s = &jr->side[k];
 
-		probe_begin(jr, s, &jr->side[1 - k]);
-		if (s->probe)
-			elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" by key (keys probed: %d)",
-				 cq->viewname, get_rel_name(s->def->relid), s->nprobe);
-		else
-			elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" whole: %s",
-				 cq->viewname, get_rel_name(s->def->relid), s->whole);
+		for (int t = 0; t < jr->nsides; t++)
+		{
+			JoinProbe  *pr = &s->pr[t];
+
+			if (t == k)
+				continue;
+			probe_begin(jr, s, t);
+			if (jr->nsides == 2 && pr->probe)
+				elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" by key (keys probed: %d)",
+					 cq->viewname, get_rel_name(s->def->relid), pr->nprobe);
+			else if (jr->nsides == 2)
+				elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" whole: %s",
+					 cq->viewname, get_rel_name(s->def->relid), pr->whole);
+			else if (pr->probe)
+				elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" with the new rows of stream \"%s\" by key (keys probed: %d)",
+					 cq->viewname, get_rel_name(s->def->relid),
+					 get_rel_name(jr->side[t].def->relid), pr->nprobe);
+			else
+				elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" with the new rows of stream \"%s\" whole: %s",
+					 cq->viewname, get_rel_name(s->def->relid),
+					 get_rel_name(jr->side[t].def->relid), pr->whole);
+		}
 	}
 	/* its scans find their side through the batch's context */
 	run = pgs_batchrun_current();
@@ -714,7 +836,8 @@ typedef struct Surgery
 {
 	JoinRun    *jr;
 	List	   *rtable;
-	int			roles[3][2];
+	Index		rti[2];			/* a self-join: the sides' entries in rtable */
+	int			roles[PGS_JOIN_MAX_SIDES + 1][PGS_JOIN_MAX_SIDES];
 	int			ncopies;
 	bool		outer;			/* copies 0 and 1 join inner, copy 2 outer */
 	bool		probe;			/* the joining node reads each side once: its
@@ -761,6 +884,9 @@ plan_children(Plan *p)
 	}
 }
 
+/* the mask of sides_below() that has them all */
+#define ALL_SIDES(jr) ((1 << (jr)->nsides) - 1)
+
 /* the side a stream scan reads, or -1 */
 static int
 scan_side(Plan *p, Surgery *sg)
@@ -770,9 +896,12 @@ scan_side(Plan *p, Surgery *sg)
 	if (!IsA(p, ForeignScan) || ((ForeignScan *) p)->scan.scanrelid == 0)
 		return -1;
 	rte = rt_fetch(((ForeignScan *) p)->scan.scanrelid, sg->rtable);
-	for (int k = 0; k < 2; k++)
-		if (rte->relid == sg->jr->j->side[k].relid)
+	for (int k = 0; k < sg->jr->nsides; k++)
+	{
+		if (sg->jr->j->self ? ((ForeignScan *) p)->scan.scanrelid == sg->rti[k] :
+			rte->relid == sg->jr->j->side[k].relid)
 			return k;
+	}
 	return -1;
 }
 
@@ -801,17 +930,23 @@ sides_below(Plan *p, Surgery *sg)
 	return mask;
 }
 
+/*
+ * The roles of copy's scans: what each reads, whether its state may be
+ * probed, its side, and the side whose new rows the copy reads (that
+ * probes the states: each state meets only them), or -1.
+ */
 static void
-set_roles(Plan *p, Surgery *sg, int *roles)
+set_roles(Plan *p, Surgery *sg, int copy)
 {
 	int			k = scan_side(p, sg);
 	ListCell   *lc;
 
 	if (k >= 0)
-		((ForeignScan *) p)->fdw_private = list_make2(makeInteger(roles[k]),
-													  makeBoolean(sg->probe));
+		((ForeignScan *) p)->fdw_private =
+			list_make4(makeInteger(sg->roles[copy][k]), makeBoolean(sg->probe),
+					   makeInteger(k), makeInteger(copy < sg->jr->nsides ? copy : -1));
 	foreach(lc, plan_children(p))
-		set_roles(*(Plan **) lfirst(lc), sg, roles);
+		set_roles(*(Plan **) lfirst(lc), sg, copy);
 }
 
 static Plan *
@@ -820,21 +955,21 @@ operate(Plan *p, Surgery *sg)
 	ListCell   *lc;
 	Append	   *app;
 	List	   *tlist = NIL;
-	int			nscans[2] = {0, 0};
+	int			nscans[PGS_JOIN_MAX_SIDES] = {0};
 
 	foreach(lc, plan_children(p))
 	{
 		Plan	  **c = lfirst(lc);
 
-		if (sides_below(*c, sg) == 3)
+		if (sides_below(*c, sg) == ALL_SIDES(sg->jr))
 		{
 			*c = operate(*c, sg);
 			return p;
 		}
 	}
-	/* p joins the two sides */
+	/* p joins the sides (the last of them: the others are below) */
 	if (!IsA(p, NestLoop) && !IsA(p, MergeJoin) && !IsA(p, HashJoin))
-		elog(ERROR, "unexpected plan node %d joining two streams", (int) nodeTag(p));
+		elog(ERROR, "unexpected plan node %d joining streams", (int) nodeTag(p));
 
 	/*
 	 * A state row is left out by the probe because it cannot meet any of
@@ -843,14 +978,16 @@ operate(Plan *p, Surgery *sg)
 	 * the query's only reference to each stream).
 	 */
 	count_scans(p, sg, nscans);
-	sg->probe = (nscans[0] == 1 && nscans[1] == 1);
+	sg->probe = true;
+	for (int k = 0; k < sg->jr->nsides; k++)
+		sg->probe &= (nscans[k] == 1);
 	app = makeNode(Append);
 	for (int i = 0; i < sg->ncopies; i++)
 	{
 		Plan	   *copy = copyObject(p);
 
-		set_roles(copy, sg, sg->roles[i]);
-		if (sg->outer && i < 2)
+		set_roles(copy, sg, i);
+		if (sg->outer && i < sg->jr->nsides)
 			((Join *) copy)->jointype = JOIN_INNER;
 		app->appendplans = lappend(app->appendplans, copy);
 	}
@@ -883,8 +1020,8 @@ operate(Plan *p, Surgery *sg)
  * new rows; and for an outer join (unless matches_only), the expiring
  * unmatched rows of the preserved sides, NULL-padded.
  */
-PlannedStmt *
-pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only)
+static PlannedStmt *
+join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only, Index rti0, Index rti1)
 {
 	Surgery		sg;
 	CqJoin	   *j = jr->j;
@@ -892,6 +1029,14 @@ pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only)
 	memset(&sg, 0, sizeof(sg));
 	sg.jr = jr;
 	sg.rtable = plan->rtable;
+	sg.rti[0] = rti0;
+	sg.rti[1] = rti1;
+	/* a self-join's sides are the plan's entries of the query's (the planner keeps them first) */
+	for (int k = 0; k < 2 && j->self; k++)
+		if (sg.rti[k] == 0 || sg.rti[k] > list_length(plan->rtable) ||
+			rt_fetch(sg.rti[k], plan->rtable)->relid != j->side[k].relid)
+			elog(ERROR, "the plan of continuous view \"%s\" does not read its stream twice",
+				 jr->cq->viewname);
 	sg.outer = (j->jointype != JOIN_INNER);
 	sg.roles[0][0] = ROLE_DELTA;
 	sg.roles[0][1] = ROLE_ALL;
@@ -904,11 +1049,37 @@ pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only)
 		sg.roles[2][1] = j->side[1].preserved ? ROLE_EXPIRED : ROLE_NONE;
 		sg.ncopies = 3;
 	}
-	if (sides_below(plan->planTree, &sg) != 3)
-		elog(ERROR, "the plan of continuous view \"%s\" does not read both streams",
+	if (jr->nsides > 2)
+	{
+		/*
+		 * n streams: copy i joins side i's new rows with the states and new
+		 * rows of the sides before it and the states of the sides after it
+		 * -- each joined row with a new row in exactly one copy, the one of
+		 * its last side with a new row.
+		 */
+		sg.ncopies = jr->nsides;
+		for (int i = 0; i < jr->nsides; i++)
+			for (int k = 0; k < jr->nsides; k++)
+				sg.roles[i][k] = k < i ? ROLE_ALL : k == i ? ROLE_DELTA : ROLE_STATE;
+		/* an outer join at the top: the preserved side's expiring rows */
+		if (sg.outer && !matches_only)
+		{
+			for (int k = 0; k < jr->nsides; k++)
+				sg.roles[jr->nsides][k] = j->side[k].preserved ? ROLE_EXPIRED : ROLE_NONE;
+			sg.ncopies = jr->nsides + 1;
+		}
+	}
+	if (sides_below(plan->planTree, &sg) != ALL_SIDES(jr))
+		elog(ERROR, "the plan of continuous view \"%s\" does not read all its streams",
 			 jr->cq->viewname);
 	plan->planTree = operate(plan->planTree, &sg);
 	return plan;
+}
+
+PlannedStmt *
+pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only)
+{
+	return join_plan(jr, plan, matches_only, jr->j->side[0].rtindex, jr->j->side[1].rtindex);
 }
 
 /*
@@ -924,6 +1095,38 @@ pgs_join_pairs_plan(JoinRun *jr)
 
 	q->commandType = CMD_SELECT;
 	q->canSetTag = true;
+	if (jr->nsides > 2)
+	{
+		/*
+		 * More streams, an outer join at the top: the preserved side's row
+		 * ids of the matches, SELECT a.ctid FROM a, (b JOIN c ON ...) WHERE
+		 * <the ON condition>, over the view's own range table.
+		 */
+		JoinExpr   *je = j->outer;
+		int			p = 0;
+		ListCell   *lc;
+
+		while (!j->side[p].preserved)
+			p++;
+		q->rtable = copyObject(jr->cq->query->rtable);
+		/* (no outer join left in it: the planner looks for those of its entries) */
+		foreach(lc, q->rtable)
+			if (((RangeTblEntry *) lfirst(lc))->rtekind == RTE_JOIN)
+				((RangeTblEntry *) lfirst(lc))->jointype = JOIN_INNER;
+		q->targetList = list_make1(makeTargetEntry((Expr *) makeVar(j->side[p].rtindex,
+																	  SelfItemPointerAttributeNumber,
+																	  TIDOID, -1, InvalidOid, 0),
+												   1, pstrdup("a"), false));
+		q->jointree = makeFromExpr(list_make2(copyObject(je->larg), copyObject(je->rarg)),
+								   copyObject(je->quals));
+		q->hasSubLinks = checkExprHasSubLink(je->quals);
+		jr->pairs_side[0] = p;
+		jr->npairs = 1;
+		return join_plan(jr, pg_plan_query(q, NULL, 0, NULL), true, 0, 0);
+	}
+	jr->pairs_side[0] = 0;
+	jr->pairs_side[1] = 1;
+	jr->npairs = 2;
 	for (int k = 0; k < 2; k++)
 	{
 		RangeTblRef *rtr = makeNode(RangeTblRef);
@@ -939,7 +1142,7 @@ pgs_join_pairs_plan(JoinRun *jr)
 	}
 	q->jointree = makeFromExpr(from, copyObject(j->cond));
 	q->hasSubLinks = checkExprHasSubLink(j->cond);
-	return pgs_join_plan(jr, pg_plan_query(q, NULL, 0, NULL), true);
+	return join_plan(jr, pg_plan_query(q, NULL, 0, NULL), true, 1, 2);
 }
 
 /* remember the rows of the preserved sides that matched */
@@ -950,13 +1153,14 @@ pgs_join_matched(JoinRun *jr, Tuplestorestate *pairs, TupleDesc desc)
 
 	while (tuplestore_gettupleslot(pairs, true, false, slot))
 	{
-		for (int k = 0; k < 2; k++)
+		for (int i = 0; i < jr->npairs; i++)
 		{
+			JoinRunSide *s = &jr->side[jr->pairs_side[i]];
 			bool		isnull;
-			Datum		d = slot_getattr(slot, k + 1, &isnull);
+			Datum		d = slot_getattr(slot, i + 1, &isnull);
 
-			if (!isnull && jr->side[k].matched)
-				(void) hash_search(jr->side[k].matched, DatumGetPointer(d), HASH_ENTER, NULL);
+			if (!isnull && s->matched)
+				(void) hash_search(s->matched, DatumGetPointer(d), HASH_ENTER, NULL);
 		}
 	}
 	ExecDropSingleTupleTableSlot(slot);
@@ -972,7 +1176,8 @@ typedef struct JoinScan
 	int			role;
 	JoinRunSide *side;
 	bool		in_delta;		/* past the state */
-	bool		probe;			/* the state by key (ROLE_STATE, ROLE_ALL) */
+	JoinProbe  *probe;			/* the state by key (ROLE_STATE, ROLE_ALL), or
+								 * NULL */
 	KStoreScan *scan;			/* of the state (engine/store.c) */
 	TupleTableSlot *sslot;
 	DeltaReader delta;
@@ -990,14 +1195,17 @@ join_scan_begin(ForeignScanState *node, int role, void *join)
 	Assert(jr != NULL);
 	js->jr = jr;
 	js->role = role;
-	for (int k = 0; k < 2; k++)
-		if (jr->side[k].def->relid == relid)
-			js->side = &jr->side[k];
+	/* the side: as the plan's surgery marked it (a self-join's two read one stream) */
+	if (list_length(priv) >= 3 && intVal(lthird(priv)) >= 0 && intVal(lthird(priv)) < jr->nsides &&
+		jr->side[intVal(lthird(priv))].def->relid == relid)
+		js->side = &jr->side[intVal(lthird(priv))];
 	if (js->side == NULL)
 		elog(ERROR, "stream \"%s\" is not a side of the join", get_rel_name(relid));
 	js->in_delta = (role == ROLE_DELTA);
-	js->probe = js->side->probe && (role == ROLE_STATE || role == ROLE_ALL) &&
-		list_length(priv) >= 2 && boolVal(lsecond(priv));
+	if ((role == ROLE_STATE || role == ROLE_ALL) && list_length(priv) >= 4 &&
+		boolVal(lsecond(priv)) && intVal(lfourth(priv)) >= 0 &&
+		intVal(lfourth(priv)) < jr->nsides && js->side->pr[intVal(lfourth(priv))].probe)
+		js->probe = &js->side->pr[intVal(lfourth(priv))];
 	node->fdw_state = js;
 }
 
@@ -1020,8 +1228,9 @@ state_next(JoinScan *js, EState *estate)
 			js->scan = kstore_scan_expired(s->srel, s->expidx, s->expires_col,
 										   js->jr->evict_wm, estate->es_snapshot);
 		else if (js->probe)
-			js->scan = kstore_scan_keys(s->srel, s->keyidx, s->skeys, s->def->nkeys,
-										s->probekeys, s->nprobe, estate->es_snapshot);
+			js->scan = kstore_scan_keys(s->srel, js->probe->keyidx, js->probe->skeys,
+										js->probe->nkeys, js->probe->probekeys,
+										js->probe->nprobe, estate->es_snapshot);
 		else
 			js->scan = kstore_scan_all(s->srel, estate->es_snapshot);
 	}
@@ -1076,7 +1285,8 @@ join_scan_next(ForeignScanState *node)
 		if (row_is_late(js->jr, s, slot))
 			continue;
 		if (js->role == ROLE_EXPIRED &&
-			(!row_expires_now(js->jr, s, slot) || tid_matched(s, &slot->tts_tid)))
+			(tid_matched(s, &slot->tts_tid) ||
+			 !(row_expires_now(js->jr, s, slot) || never_matches(js->jr, s, slot))))
 			continue;
 		MemoryContextSwitchTo(old);
 		return slot;
@@ -1121,15 +1331,26 @@ join_scan_state_rows(void *join, Oid relid)
 {
 	JoinRun    *jr = join;
 
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < jr->nsides; k++)
 	{
 		JoinRunSide *s = &jr->side[k];
 
+		double		rows = 0;
+
 		if (s->def->relid != relid)
 			continue;
-		if (s->probe)
-			return Min((double) s->stream->state_rows, s->nprobe * s->rows_per_key);
-		return (double) s->stream->state_rows;
+		/* (one plan for every copy: the most any copy's probe reads) */
+		for (int t = 0; t < jr->nsides; t++)
+		{
+			JoinProbe  *pr = &s->pr[t];
+
+			if (t == k)
+				continue;
+			rows = Max(rows, pr->probe ?
+					   Min((double) s->stream->state_rows, pr->nprobe * pr->rows_per_key) :
+					   (double) s->stream->state_rows);
+		}
+		return rows;
 	}
 	return 0;
 }
@@ -1172,10 +1393,125 @@ evict_side(JoinRun *jr, JoinRunSide *s, HTAB *gone)
 }
 
 /*
- * After the batch's output: each side's state loses the rows that
- * expired, remembers which rows matched (preserved sides), and gains the
- * new rows that can still match. Counts the late rows.
+ * After the batch's output, one state (of side s): it loses the rows that
+ * expired, remembers which rows matched (of ms, its preserved side, if
+ * any), and gains the new rows that can still match. Counts the late
+ * rows. A self-join's one state is both sides': a row is kept unless it
+ * can match on neither, and of its preserved side it is marked matched
+ * when it was NULL-padded already (it could never match there).
  */
+static void
+end_state(JoinRun *jr, JoinRunSide *s, JoinRunSide *ms, int64 *rows_late)
+{
+	EState	   *estate = CreateExecutorState();
+	KeyedStore *vw = kstore_open(s->srel, 0, NULL, estate);
+	TupleDesc	sdesc = RelationGetDescr(s->srel);
+	TupleTableSlot *sslot = table_slot_create(s->srel, NULL);
+	TupleTableSlot *nslot = MakeSingleTupleTableSlot(sdesc, &TTSOpsVirtual);
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(s->desc, &TTSOpsVirtual);
+	HASHCTL		ctl;
+	HTAB	   *gone;
+	DeltaReader r;
+	int64		inserted = 0;
+	int64		evicted;
+
+	ctl.keysize = sizeof(ItemPointerData);
+	ctl.entrysize = sizeof(ItemPointerData);
+	ctl.hcxt = CurrentMemoryContext;
+	gone = hash_create("pg_stream evicted rows", 256, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	evicted = evict_side(jr, s, gone);
+
+	/* state rows that matched for the first time */
+	if (ms && ms->matched)
+	{
+		HASH_SEQ_STATUS hs;
+		ItemPointer tid;
+
+		hash_seq_init(&hs, ms->matched);
+		while ((tid = hash_seq_search(&hs)) != NULL)
+		{
+			bool		found;
+
+			if (tid_is_delta(tid))
+				continue;
+			(void) hash_search(gone, tid, HASH_FIND, &found);
+			if (found ||
+				!table_tuple_fetch_row_version(s->srel, tid, GetActiveSnapshot(), sslot))
+				continue;
+			slot_getallattrs(sslot);
+			if (DatumGetBool(sslot->tts_values[s->matched_col - 1]))
+				continue;
+			ExecClearTuple(nslot);
+			memcpy(nslot->tts_values, sslot->tts_values, sizeof(Datum) * sdesc->natts);
+			memcpy(nslot->tts_isnull, sslot->tts_isnull, sizeof(bool) * sdesc->natts);
+			nslot->tts_values[s->matched_col - 1] = BoolGetDatum(true);
+			ExecStoreVirtualTuple(nslot);
+			kstore_update_tid(vw, tid, nslot);
+		}
+	}
+
+	/* the new rows that can still match */
+	delta_open(&r, s->batch, s->desc, CurrentMemoryContext);
+	while (delta_next(&r, slot))
+	{
+		int64		expiry;
+		bool		expires;
+
+		if (row_is_late(jr, s, slot))
+		{
+			(*rows_late)++;
+			continue;
+		}
+		expires = state_expiry(jr, s, slot, &expiry);
+		if (expires && jr->has_evict && expiry <= jr->evict_wm)
+			continue;
+		/* a row that can match on no side of its state is not kept */
+		if (never_matches(jr, s, slot) &&
+			(!jr->j->self || never_matches(jr, &jr->side[1], slot)))
+			continue;
+		slot_getallattrs(slot);
+		ExecClearTuple(nslot);
+		for (int c = 0; c < sdesc->natts; c++)
+			nslot->tts_isnull[c] = true;
+		for (int i = 0; i < s->desc->natts; i++)
+		{
+			AttrNumber	c = s->statecol[i];
+
+			if (c == 0)
+				continue;
+			nslot->tts_values[c - 1] = slot->tts_values[i];
+			nslot->tts_isnull[c - 1] = slot->tts_isnull[i];
+		}
+		nslot->tts_values[s->expires_col - 1] = Int64GetDatum(expiry);
+		nslot->tts_isnull[s->expires_col - 1] = !expires;
+		nslot->tts_values[s->matched_col - 1] =
+			BoolGetDatum(ms && ms->matched &&
+						 (tid_matched(ms, &slot->tts_tid) || never_matches(jr, ms, slot)));
+		nslot->tts_isnull[s->matched_col - 1] = false;
+		ExecStoreVirtualTuple(nslot);
+		/* in multi-inserts, as the aggregations' new groups are */
+		if (kstore_insert_buffered(vw, nslot))
+			(void) kstore_flush(vw);
+		ResetPerTupleExprContext(estate);
+		inserted++;
+	}
+	(void) kstore_flush(vw);
+	delta_close(&r);
+	s->stream->state_rows += inserted - evicted;
+
+	kstore_close(vw);
+	ExecDropSingleTupleTableSlot(sslot);
+	ExecDropSingleTupleTableSlot(nslot);
+	ExecDropSingleTupleTableSlot(slot);
+	FreeExecutorState(estate);
+	hash_destroy(gone);
+	elog(DEBUG2, "join state of stream \"%s\": %lld rows read, %lld evicted, %lld added",
+		 get_rel_name(s->def->relid), (long long) s->state_read,
+		 (long long) evicted, (long long) inserted);
+}
+
+/* after the batch's output: each state, then the sides' resources */
 void
 pgs_join_end(JoinRun *jr, int64 *rows_late)
 {
@@ -1184,119 +1520,23 @@ pgs_join_end(JoinRun *jr, int64 *rows_late)
 	Assert(jr != NULL && rows_late != NULL);
 	run->join = NULL;
 	run->join_scan = NULL;
-	for (int k = 0; k < 2; k++)
+	if (jr->j->self)
+		end_state(jr, &jr->side[0], jr->side[1].def->preserved ? &jr->side[1] : &jr->side[0],
+				  rows_late);
+	else
+		for (int k = 0; k < jr->nsides; k++)
+			end_state(jr, &jr->side[k], &jr->side[k], rows_late);
+	for (int k = 0; k < jr->nsides; k++)
 	{
 		JoinRunSide *s = &jr->side[k];
-		EState	   *estate = CreateExecutorState();
-		KeyedStore *vw = kstore_open(s->srel, 0, NULL, estate);
-		TupleDesc	sdesc = RelationGetDescr(s->srel);
-		TupleTableSlot *sslot = table_slot_create(s->srel, NULL);
-		TupleTableSlot *nslot = MakeSingleTupleTableSlot(sdesc, &TTSOpsVirtual);
-		TupleTableSlot *slot = MakeSingleTupleTableSlot(s->desc, &TTSOpsVirtual);
-		HASHCTL		ctl;
-		HTAB	   *gone;
-		DeltaReader r;
-		int64		inserted = 0;
-		int64		evicted;
 
-		ctl.keysize = sizeof(ItemPointerData);
-		ctl.entrysize = sizeof(ItemPointerData);
-		ctl.hcxt = CurrentMemoryContext;
-		gone = hash_create("pg_stream evicted rows", 256, &ctl,
-						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		evicted = evict_side(jr, s, gone);
-
-		/* state rows that matched for the first time */
-		if (s->matched)
-		{
-			HASH_SEQ_STATUS hs;
-			ItemPointer tid;
-
-			hash_seq_init(&hs, s->matched);
-			while ((tid = hash_seq_search(&hs)) != NULL)
-			{
-				bool		found;
-
-				if (tid_is_delta(tid))
-					continue;
-				(void) hash_search(gone, tid, HASH_FIND, &found);
-				if (found ||
-					!table_tuple_fetch_row_version(s->srel, tid, GetActiveSnapshot(), sslot))
-					continue;
-				slot_getallattrs(sslot);
-				if (DatumGetBool(sslot->tts_values[s->matched_col - 1]))
-					continue;
-				ExecClearTuple(nslot);
-				memcpy(nslot->tts_values, sslot->tts_values, sizeof(Datum) * sdesc->natts);
-				memcpy(nslot->tts_isnull, sslot->tts_isnull, sizeof(bool) * sdesc->natts);
-				nslot->tts_values[s->matched_col - 1] = BoolGetDatum(true);
-				ExecStoreVirtualTuple(nslot);
-				kstore_update_tid(vw, tid, nslot);
-			}
-		}
-
-		/* the new rows that can still match */
-		delta_open(&r, s->batch, s->desc, CurrentMemoryContext);
-		while (delta_next(&r, slot))
-		{
-			bool		isnull = true;
-			Datum		ts = (Datum) 0;
-			int64		expiry;
-			bool		expires;
-
-			if (row_is_late(jr, s, slot))
-			{
-				(*rows_late)++;
-				continue;
-			}
-			if (s->def->ts_attno != 0)
-				ts = slot_getattr(slot, s->def->ts_attno, &isnull);
-			expires = row_expiry(s->def, ts, isnull, &expiry);
-			if (expires && jr->has_evict && expiry <= jr->evict_wm)
-				continue;
-			slot_getallattrs(slot);
-			ExecClearTuple(nslot);
-			for (int c = 0; c < sdesc->natts; c++)
-				nslot->tts_isnull[c] = true;
-			for (int i = 0; i < s->desc->natts; i++)
-			{
-				AttrNumber	c = s->statecol[i];
-
-				if (c == 0)
-					continue;
-				nslot->tts_values[c - 1] = slot->tts_values[i];
-				nslot->tts_isnull[c - 1] = slot->tts_isnull[i];
-			}
-			nslot->tts_values[s->expires_col - 1] = Int64GetDatum(expiry);
-			nslot->tts_isnull[s->expires_col - 1] = !expires;
-			nslot->tts_values[s->matched_col - 1] =
-				BoolGetDatum(tid_matched(s, &slot->tts_tid));
-			nslot->tts_isnull[s->matched_col - 1] = false;
-			ExecStoreVirtualTuple(nslot);
-			/* in multi-inserts, as the aggregations' new groups are */
-			if (kstore_insert_buffered(vw, nslot))
-				(void) kstore_flush(vw);
-			ResetPerTupleExprContext(estate);
-			inserted++;
-		}
-		(void) kstore_flush(vw);
-		delta_close(&r);
-		s->stream->state_rows += inserted - evicted;
-
-		kstore_close(vw);
-		ExecDropSingleTupleTableSlot(sslot);
-		ExecDropSingleTupleTableSlot(nslot);
-		ExecDropSingleTupleTableSlot(slot);
-		FreeExecutorState(estate);
-		hash_destroy(gone);
 		if (s->matched)
 			hash_destroy(s->matched);
-		elog(DEBUG2, "join state of stream \"%s\": %lld rows read, %lld evicted, %lld added",
-			 get_rel_name(s->def->relid), (long long) s->state_read,
-			 (long long) evicted, (long long) inserted);
 		index_close(s->expidx, NoLock);
-		if (s->keyidx)
-			index_close(s->keyidx, NoLock);
+		for (int t = 0; t < jr->nsides; t++)
+			if (s->pr[t].keyidx)
+				index_close(s->pr[t].keyidx, NoLock);
 		table_close(s->srel, NoLock);
 	}
+	FreeExprContext(jr->econtext, true);
 }

@@ -27,6 +27,15 @@
  * a column read through a subquery, an operator of another family)
  * simply is not a key; a join without keys reads its states whole.
  *
+ * Also: a self-join (its sides are the stream's two range-table entries);
+ * a join of three to eight streams, inner or under one outer join at the
+ * top with one stream preserved (nway_join), whose bounds are chained
+ * over the pairs (nway_bounds) and whose keys are per pair of streams
+ * (CqJoinSide.pkeys, closed through third streams); where only one of two
+ * streams has a watermark, equal tumbling windows let it bound both
+ * (Spark's rule); and each side's own conjuncts, which a row must pass to
+ * match at all.
+ *
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
@@ -39,6 +48,7 @@
 #include "commands/defrem.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "rewrite/rewriteManip.h"
 #include "utils/lsyscache.h"
@@ -52,6 +62,9 @@
 typedef struct Term
 {
 	int			side;
+	bool		free;			/* a column of the side without watermark */
+	AttrNumber	attno;			/* (then this one, of this type) */
+	Oid			typid;
 	bool		tumble;
 	int64		offset;
 	int64		size;
@@ -92,11 +105,45 @@ is_time_type(Oid typid)
 	return typid == TIMESTAMPTZOID || typid == TIMESTAMPOID;
 }
 
-static bool
-term_of(Query *q, CqJoin *j, Node *e, Term *t, int depth)
+/*
+ * The side a column of a stream belongs to, or -1: by the stream, or, in
+ * a self-join, by its range-table entry (the sides are one stream).
+ */
+static int
+column_side(Query *q, CqJoin *j, Node *e, AttrNumber *attno)
 {
 	Oid			relid;
+
+	if (j->self)
+	{
+		Var		   *v = (Var *) e;
+
+		if (!IsA(e, Var) || v->varlevelsup != 0 || v->varattno <= 0)
+			return -1;
+		*attno = v->varattno;
+		for (int k = 0; k < j->nsides; k++)
+			if (v->varno == j->side[k].rtindex)
+				return k;
+		return -1;
+	}
+	if (!pgs_stream_column_of(q, e, &relid, attno))
+		return -1;
+	for (int k = 0; k < j->nsides; k++)
+		if (j->side[k].relid == relid)
+			return k;
+	return -1;
+}
+
+/*
+ * An event time, shifted or windowed. free_side is the side without a
+ * watermark when only one side has one (else -1): any timestamp column of
+ * it is a term, marked free (only equal windows may bound it, below).
+ */
+static bool
+term_of(Query *q, CqJoin *j, Node *e, Term *t, int depth, int free_side)
+{
 	AttrNumber	attno;
+	int			k;
 
 	e = strip_relabel(e);
 	if (e == NULL || depth > 16)
@@ -111,16 +158,16 @@ term_of(Query *q, CqJoin *j, Node *e, Term *t, int depth)
 		if (name && strcmp(name, "+") == 0)
 		{
 			if (const_offset(lsecond(op->args), &c) &&
-				term_of(q, j, linitial(op->args), t, depth + 1) && !t->tumble)
+				term_of(q, j, linitial(op->args), t, depth + 1, free_side) && !t->tumble)
 				return !pg_add_s64_overflow(t->offset, c, &t->offset);
 			if (const_offset(linitial(op->args), &c) &&
-				term_of(q, j, lsecond(op->args), t, depth + 1) && !t->tumble)
+				term_of(q, j, lsecond(op->args), t, depth + 1, free_side) && !t->tumble)
 				return !pg_add_s64_overflow(t->offset, c, &t->offset);
 		}
 		else if (name && strcmp(name, "-") == 0)
 		{
 			if (const_offset(lsecond(op->args), &c) &&
-				term_of(q, j, linitial(op->args), t, depth + 1) && !t->tumble)
+				term_of(q, j, linitial(op->args), t, depth + 1, free_side) && !t->tumble)
 				return !pg_sub_s64_overflow(t->offset, c, &t->offset);
 		}
 		return false;
@@ -135,7 +182,7 @@ term_of(Query *q, CqJoin *j, Node *e, Term *t, int depth)
 			strcmp(get_func_name(f->funcid), "tumble") != 0 ||
 			list_length(f->args) < 2 ||
 			!const_offset(lsecond(f->args), &size) || size <= 0 ||
-			!term_of(q, j, linitial(f->args), t, depth + 1) ||
+			!term_of(q, j, linitial(f->args), t, depth + 1, free_side) ||
 			t->tumble || t->offset != 0)
 			return false;
 		t->tumble = true;
@@ -151,25 +198,29 @@ term_of(Query *q, CqJoin *j, Node *e, Term *t, int depth)
 		}
 		return true;
 	}
-	if (!pgs_stream_column_of(q, e, &relid, &attno))
+	k = column_side(q, j, e, &attno);
+	if (k < 0)
 		return false;
-	for (int k = 0; k < 2; k++)
+	memset(t, 0, sizeof(Term));
+	t->side = k;
+	t->attno = attno;
+	t->typid = exprType(e);
+	if (k == free_side)
 	{
-		if (j->side[k].relid == relid && j->side[k].ts_attno == attno)
-		{
-			memset(t, 0, sizeof(Term));
-			t->side = k;
-			return true;
-		}
+		t->free = true;
+		return is_time_type(exprType(e));
 	}
-	return false;
+	return j->side[k].ts_attno == attno;
 }
 
 static void
-add_bound(CqJoinSide *s, bool tumble, int64 offset, int64 size, int64 origin)
+add_bound(CqJoin *j, int side, int other, bool tumble, int64 offset, int64 size,
+		  int64 origin)
 {
+	CqJoinSide *s = &j->side[side];
 	CqBound    *b = palloc0(sizeof(CqBound));
 
+	b->other = other;
 	b->tumble = tumble;
 	b->offset = offset;
 	b->size = size;
@@ -183,7 +234,7 @@ add_bound(CqJoinSide *s, bool tumble, int64 offset, int64 size, int64 origin)
  * the equality of their tumbling windows of the same size.
  */
 static void
-bounds_from(Query *q, CqJoin *j, Node *clause)
+bounds_from(Query *q, CqJoin *j, Node *clause, int free_side)
 {
 	OpExpr	   *op;
 	char	   *name;
@@ -203,19 +254,39 @@ bounds_from(Query *q, CqJoin *j, Node *clause)
 	le = (strcmp(name, "<") == 0 || strcmp(name, "<=") == 0 || strcmp(name, "=") == 0);
 	ge = (strcmp(name, ">") == 0 || strcmp(name, ">=") == 0 || strcmp(name, "=") == 0);
 	if ((!le && !ge) ||
-		!term_of(q, j, linitial(op->args), &l, 0) ||
-		!term_of(q, j, lsecond(op->args), &r, 0) || l.side == r.side)
+		!term_of(q, j, linitial(op->args), &l, 0, free_side) ||
+		!term_of(q, j, lsecond(op->args), &r, 0, free_side) || l.side == r.side)
 		return;
 	if (l.tumble || r.tumble)
 	{
 		/* tumble(a.ts, s) = tumble(b.ts, s): each row until its window ends */
 		if (l.tumble && r.tumble && le && ge && l.size == r.size && l.origin == r.origin)
 		{
-			add_bound(&j->side[0], true, 0, l.size, l.origin);
-			add_bound(&j->side[1], true, 0, l.size, l.origin);
+			if (l.free || r.free)
+			{
+				/*
+				 * Only one side has a watermark (Spark's rule): the windows
+				 * are equal, so the other side's rows of a window at or
+				 * before the watermark can meet only late rows; its column
+				 * in the window becomes its event time, late against the
+				 * same watermark. One column, whichever conjunct names it.
+				 */
+				Term	   *f = l.free ? &l : &r;
+				CqJoinSide *s = &j->side[f->side];
+
+				if (s->ts_attno != 0 && s->ts_attno != f->attno)
+					return;
+				s->ts_attno = f->attno;
+				s->ts_typid = f->typid;
+				j->window_wm = true;
+			}
+			add_bound(j, l.side, r.side, true, 0, l.size, l.origin);
+			add_bound(j, r.side, l.side, true, 0, l.size, l.origin);
 		}
 		return;
 	}
+	if (l.free || r.free)
+		return;
 
 	/*
 	 * l.ts + l.off <= r.ts + r.off: a row of r's side matches later rows of
@@ -226,30 +297,30 @@ bounds_from(Query *q, CqJoin *j, Node *clause)
 		int64		off;
 
 		if (!pg_sub_s64_overflow(r.offset, l.offset, &off))
-			add_bound(&j->side[r.side], false, off, 0, 0);
+			add_bound(j, r.side, l.side, false, off, 0, 0);
 	}
 	if (ge)
 	{
 		int64		off;
 
 		if (!pg_sub_s64_overflow(l.offset, r.offset, &off))
-			add_bound(&j->side[l.side], false, off, 0, 0);
+			add_bound(j, l.side, r.side, false, off, 0, 0);
 	}
 }
 
 /* each conjunct of an AND (a BETWEEN is one, nested) */
 static void
-bounds_from_conjuncts(Query *q, CqJoin *j, Node *clause)
+bounds_from_conjuncts(Query *q, CqJoin *j, Node *clause, int free_side)
 {
 	if (is_andclause(clause))
 	{
 		ListCell   *lc;
 
 		foreach(lc, ((BoolExpr *) clause)->args)
-			bounds_from_conjuncts(q, j, lfirst(lc));
+			bounds_from_conjuncts(q, j, lfirst(lc), free_side);
 	}
 	else
-		bounds_from(q, j, clause);
+		bounds_from(q, j, clause, free_side);
 }
 
 /*
@@ -274,6 +345,19 @@ side_column(Query *q, CqJoin *j, Node *e, int *side, Var **var)
 	rte = rt_fetch(v->varno, q->rtable);
 	if (rte->rtekind != RTE_RELATION)
 		return false;
+	if (j->self)
+	{
+		for (int k = 0; k < j->nsides; k++)
+		{
+			if (v->varno == j->side[k].rtindex)
+			{
+				*side = k;
+				*var = v;
+				return true;
+			}
+		}
+		return false;
+	}
 	foreach(lc, q->rtable)
 	{
 		RangeTblEntry *other = lfirst(lc);
@@ -281,7 +365,7 @@ side_column(Query *q, CqJoin *j, Node *e, int *side, Var **var)
 		if (other->rtekind == RTE_RELATION && other->relid == rte->relid)
 			entries++;
 	}
-	for (int k = 0; k < 2 && entries == 1; k++)
+	for (int k = 0; k < j->nsides && entries == 1; k++)
 	{
 		if (j->side[k].relid == rte->relid)
 		{
@@ -319,34 +403,44 @@ probe_operator(Oid opno, Var **v, int k)
 		OidIsValid(get_opfamily_member(family, type[1 - k], type[1 - k], BTLessStrategyNumber));
 }
 
-static bool
-has_keycol(CqJoinSide *s, AttrNumber attno)
+/* a key pair of sides s and t, on columns x of s and z of t */
+static void
+add_pair(CqJoin *j, int s, AttrNumber x, int t, AttrNumber z)
 {
-	for (int i = 0; i < s->nkeys; i++)
-		if (s->keycols[i] == attno)
+	CqJoinSide *a = &j->side[s];
+	CqJoinSide *b = &j->side[t];
+
+	a->pkeys[t] = a->pkeys[t] ? repalloc(a->pkeys[t], sizeof(AttrNumber) * (a->npkeys[t] + 1)) :
+		palloc(sizeof(AttrNumber));
+	a->pkeys[t][a->npkeys[t]++] = x;
+	b->pkeys[s] = b->pkeys[s] ? repalloc(b->pkeys[s], sizeof(AttrNumber) * (b->npkeys[s] + 1)) :
+		palloc(sizeof(AttrNumber));
+	b->pkeys[s][b->npkeys[s]++] = z;
+}
+
+static bool
+has_keycol(CqJoinSide *s, int other, AttrNumber attno)
+{
+	for (int i = 0; i < s->npkeys[other]; i++)
+		if (s->pkeys[other][i] == attno)
 			return true;
 	return false;
 }
 
-/* a key pair from one conjunct of the condition, a.x = b.y */
+/* a key pair from one conjunct of the condition, a.x = b.y, of any two sides */
 static void
 keys_from(Query *q, CqJoin *j, Node *clause)
 {
 	OpExpr	   *op;
 	Var		   *v[2];
-	Var		   *var;
-	int			l,
-				r;
+	int			side[2];
 
 	if (clause == NULL || !IsA(clause, OpExpr) || list_length(((OpExpr *) clause)->args) != 2)
 		return;
 	op = (OpExpr *) clause;
-	if (!side_column(q, j, linitial(op->args), &l, &var))
+	if (!side_column(q, j, linitial(op->args), &side[0], &v[0]) ||
+		!side_column(q, j, lsecond(op->args), &side[1], &v[1]) || side[0] == side[1])
 		return;
-	v[l] = var;
-	if (!side_column(q, j, lsecond(op->args), &r, &var) || r == l)
-		return;
-	v[r] = var;
 	if (!op_strict(op->opno) || !probe_operator(op->opno, v, 0) ||
 		!probe_operator(op->opno, v, 1))
 		return;
@@ -355,17 +449,11 @@ keys_from(Query *q, CqJoin *j, Node *clause)
 		(op->inputcollid != v[0]->varcollid || op->inputcollid != v[1]->varcollid))
 		return;
 	/* a column once per side: another pair on it would only narrow the keys */
-	if (has_keycol(&j->side[0], v[0]->varattno) || has_keycol(&j->side[1], v[1]->varattno) ||
-		j->side[0].nkeys >= INDEX_MAX_KEYS)
+	if (has_keycol(&j->side[side[0]], side[1], v[0]->varattno) ||
+		has_keycol(&j->side[side[1]], side[0], v[1]->varattno) ||
+		j->side[side[0]].npkeys[side[1]] >= INDEX_MAX_KEYS)
 		return;
-	for (int k = 0; k < 2; k++)
-	{
-		CqJoinSide *s = &j->side[k];
-
-		s->keycols = s->keycols ? repalloc(s->keycols, sizeof(AttrNumber) * (s->nkeys + 1)) :
-			palloc(sizeof(AttrNumber));
-		s->keycols[s->nkeys++] = v[k]->varattno;
-	}
+	add_pair(j, side[0], v[0]->varattno, side[1], v[1]->varattno);
 }
 
 static void
@@ -382,7 +470,10 @@ keys_from_conjuncts(Query *q, CqJoin *j, Node *clause)
 		keys_from(q, j, clause);
 }
 
-/* which sides (bit 0, bit 1) a part of the join tree reads */
+/* the mask of sides_in() that has them all */
+#define ALL_SIDES(j) ((1 << (j)->nsides) - 1)
+
+/* which sides (bit k: side k) a part of the join tree reads */
 static int
 sides_in(Query *q, CqJoin *j, Node *node)
 {
@@ -395,11 +486,18 @@ sides_in(Query *q, CqJoin *j, Node *node)
 		RangeTblEntry *rte = rt_fetch(((RangeTblRef *) node)->rtindex, q->rtable);
 		List	   *streams = NIL;
 
+		if (j->self)
+		{
+			for (int k = 0; k < j->nsides; k++)
+				if (((RangeTblRef *) node)->rtindex == j->side[k].rtindex)
+					mask |= (1 << k);
+			return mask;
+		}
 		if (rte->rtekind == RTE_RELATION)
 			streams = list_make1_oid(rte->relid);
 		else if (rte->rtekind == RTE_SUBQUERY)
 			streams = pgs_query_streams(rte->subquery);
-		for (int k = 0; k < 2; k++)
+		for (int k = 0; k < j->nsides; k++)
 			if (list_member_oid(streams, j->side[k].relid))
 				mask |= (1 << k);
 	}
@@ -432,7 +530,7 @@ meeting_node(Query *q, CqJoin *j, Node *node, List **conds)
 		*conds = list_concat(*conds, make_ands_implicit((Expr *) f->quals));
 		foreach(lc, f->fromlist)
 		{
-			if (sides_in(q, j, lfirst(lc)) == 3)
+			if (sides_in(q, j, lfirst(lc)) == ALL_SIDES(j))
 				return meeting_node(q, j, lfirst(lc), conds);
 		}
 		return node;
@@ -443,9 +541,9 @@ meeting_node(Query *q, CqJoin *j, Node *node, List **conds)
 
 		if (je->jointype == JOIN_INNER)
 			*conds = list_concat(*conds, make_ands_implicit((Expr *) je->quals));
-		if (sides_in(q, j, je->larg) == 3)
+		if (sides_in(q, j, je->larg) == ALL_SIDES(j))
 			return meeting_node(q, j, je->larg, conds);
-		if (sides_in(q, j, je->rarg) == 3)
+		if (sides_in(q, j, je->rarg) == ALL_SIDES(j))
 			return meeting_node(q, j, je->rarg, conds);
 		if (je->jointype != JOIN_INNER)
 			*conds = list_concat(*conds, make_ands_implicit((Expr *) je->quals));
@@ -468,8 +566,36 @@ direct_stream(Query *q, Node *node)
 }
 
 /*
+ * The streams of an inner join tree of plain relations (streams and
+ * tables read directly, joined by inner joins), or -1 if it is not one.
+ */
+static int
+inner_tree_streams(Query *q, Node *node)
+{
+	if (IsA(node, RangeTblRef))
+	{
+		RangeTblEntry *rte = rt_fetch(((RangeTblRef *) node)->rtindex, q->rtable);
+
+		if (rte->rtekind != RTE_RELATION)
+			return -1;
+		return direct_stream(q, node) ? 1 : 0;
+	}
+	if (IsA(node, JoinExpr) && ((JoinExpr *) node)->jointype == JOIN_INNER)
+	{
+		int			l = inner_tree_streams(q, ((JoinExpr *) node)->larg);
+		int			r = inner_tree_streams(q, ((JoinExpr *) node)->rarg);
+
+		return (l < 0 || r < 0) ? -1 : l + r;
+	}
+	return -1;
+}
+
+/*
  * An outer join with a stream on its nullable side is allowed when it
- * joins two streams directly: a LEFT JOIN b ON ...
+ * joins two streams directly: a LEFT JOIN b ON ...; or, at the top of a
+ * join of more streams, one stream on its preserved side and an inner
+ * join of two or more (and tables) on the other: a LEFT JOIN (b JOIN c
+ * ON ...) ON ...
  */
 bool
 pgs_join_allows_nullable(Query *query, JoinExpr *j)
@@ -477,7 +603,92 @@ pgs_join_allows_nullable(Query *query, JoinExpr *j)
 	Index		l = direct_stream(query, j->larg);
 	Index		r = direct_stream(query, j->rarg);
 
-	return l && r && rt_fetch(l, query->rtable)->relid != rt_fetch(r, query->rtable)->relid;
+	if (l && r && l != r)
+		return true;
+	if (j->jointype == JOIN_LEFT && l)
+		return inner_tree_streams(query, j->rarg) >= 2;
+	if (j->jointype == JOIN_RIGHT && r)
+		return inner_tree_streams(query, j->larg) >= 2;
+	return false;
+}
+
+/*
+ * The conjuncts of a condition on side k alone: its Vars, of the
+ * stream's own range-table entry, and nothing mutable or nested. A row
+ * of the side for which one is false (or NULL) cannot satisfy the whole.
+ */
+typedef struct OwnCheck
+{
+	Index		rtindex;
+	bool		ok;
+	bool		vars;
+} OwnCheck;
+
+static bool
+own_walker(Node *node, OwnCheck *c)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *v = (Var *) node;
+
+		if (v->varlevelsup != 0 || v->varno != c->rtindex || v->varattno <= 0)
+			c->ok = false;
+		c->vars = true;
+		return !c->ok;
+	}
+	if (IsA(node, SubLink) || IsA(node, Param) || IsA(node, Aggref) ||
+		IsA(node, GroupingFunc) || IsA(node, WindowFunc) || IsA(node, PlaceHolderVar))
+	{
+		c->ok = false;
+		return true;
+	}
+	return expression_tree_walker(node, own_walker, c);
+}
+
+static void
+own_conjuncts(Query *q, CqJoinSide *s, List *conds)
+{
+	ListCell   *lc;
+
+	if (s->rtindex == 0 || rt_fetch(s->rtindex, q->rtable)->rtekind != RTE_RELATION)
+		return;
+	foreach(lc, conds)
+	{
+		Node	   *c = lfirst(lc);
+		OwnCheck	oc = {s->rtindex, true, false};
+
+		(void) own_walker(c, &oc);
+		/*
+		 * Immutable only: a stable function (now(), one reading a table)
+		 * may pass later, when a pair with the row is joined, what the
+		 * row fails on arrival; so it cannot say the row never matches.
+		 */
+		if (oc.ok && oc.vars && !contain_mutable_functions(c))
+			s->own = lappend(s->own, copyObject(c));
+	}
+}
+
+/* the only entry of the range table that reads stream relid, or 0 */
+static Index
+only_entry(Query *q, Oid relid)
+{
+	Index		found = 0;
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_RELATION && rte->relid == relid)
+		{
+			if (found)
+				return 0;
+			found = foreach_current_index(lc) + 1;
+		}
+	}
+	return found;
 }
 
 static const char *
@@ -496,6 +707,296 @@ join_name(JoinType t)
 	}
 }
 
+/*
+ * Each side's lag (how far behind the watermark a row that still joins
+ * can be: the longest its bounds keep it), and a notice for a side whose
+ * rows are kept forever.
+ */
+static void
+finish_sides(CqJoin *j, bool for_create)
+{
+	bool		all_wm = true;
+	ListCell   *lc;
+
+	for (int k = 0; k < j->nsides; k++)
+	{
+		CqJoinSide *s = &j->side[k];
+
+		all_wm &= s->watermarked;
+		s->lag = PG_INT64_MAX;
+		foreach(lc, s->bounds)
+		{
+			CqBound    *b = lfirst(lc);
+
+			s->lag = Min(s->lag, b->tumble ? b->size : b->offset);
+		}
+		s->lag = Max(s->lag, 0);
+	}
+	if (j->self)
+		j->side[0].lag = j->side[1].lag = Max(j->side[0].lag, j->side[1].lag);
+	for (int k = 0; k < j->nsides && !(j->self && k == 1); k++)
+	{
+		CqJoinSide *s = &j->side[k];
+
+		if (s->bounds == NIL && for_create)
+			ereport(NOTICE,
+					(errmsg("the rows of stream \"%s\" are kept as join state forever",
+							get_rel_name(s->relid)),
+					 errdetail("%s", !all_wm ?
+							   (j->self ? "The stream has no event time with a watermark." :
+								j->nsides > 2 ? "Not every stream has event time with a watermark." :
+								"Not both streams have event time with a watermark.") :
+							   "The join condition does not bound how much later the other stream's event time can be."),
+					 errhint("Bound the join in time to keep its state bounded, for example: AND b.ts BETWEEN a.ts AND a.ts + interval '1 hour'.")));
+	}
+}
+
+/* does an outer join of the tree join two of the sides (not a side and tables) */
+static bool
+outer_between_sides(Query *q, CqJoin *j, Node *node)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FromExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) node)->fromlist)
+			if (outer_between_sides(q, j, lfirst(lc)))
+				return true;
+		return false;
+	}
+	if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *je = (JoinExpr *) node;
+
+		if (je->jointype != JOIN_INNER &&
+			sides_in(q, j, je->larg) != 0 && sides_in(q, j, je->rarg) != 0)
+			return true;
+		return outer_between_sides(q, j, je->larg) ||
+			outer_between_sides(q, j, je->rarg);
+	}
+	return false;
+}
+
+/*
+ * The bounds of an inner join of more than two streams. Each bound of a
+ * pair is a difference constraint: b.ts - a.ts <= w for a's rows (equal
+ * tumbling windows: less than the size). A row of side s can be part of
+ * a joined row only with rows of each side t no later than its own time
+ * plus the shortest path from s to t over these constraints: once the
+ * watermark passes the latest of these, no future row of any side can
+ * complete a combination with it, and it expires. Its one bound is then
+ * that offset; a side some other side is not connected to keeps its rows.
+ */
+static void
+nway_bounds(CqJoin *j)
+{
+	int			n = j->nsides;
+	int64		d[PGS_JOIN_MAX_SIDES][PGS_JOIN_MAX_SIDES];
+	ListCell   *lc;
+
+	for (int s = 0; s < n; s++)
+		for (int t = 0; t < n; t++)
+			d[s][t] = (s == t) ? 0 : PG_INT64_MAX;
+	for (int s = 0; s < n; s++)
+	{
+		foreach(lc, j->side[s].bounds)
+		{
+			CqBound    *b = lfirst(lc);
+			int64		w = b->tumble ? b->size : b->offset;
+
+			d[s][b->other] = Min(d[s][b->other], w);
+		}
+	}
+	for (int m = 0; m < n; m++)
+		for (int s = 0; s < n; s++)
+			for (int t = 0; t < n; t++)
+			{
+				int64		sum;
+
+				if (d[s][m] != PG_INT64_MAX && d[m][t] != PG_INT64_MAX &&
+					!pg_add_s64_overflow(d[s][m], d[m][t], &sum) && sum < d[s][t])
+					d[s][t] = sum;
+			}
+	for (int s = 0; s < n; s++)
+	{
+		int64		e = PG_INT64_MIN;
+		bool		bounded = true;
+
+		for (int t = 0; t < n; t++)
+		{
+			if (t == s)
+				continue;
+			if (d[s][t] == PG_INT64_MAX)
+				bounded = false;
+			else
+				e = Max(e, d[s][t]);
+		}
+		j->side[s].bounds = NIL;
+		if (bounded)
+			add_bound(j, s, -1, false, e, 0, 0);
+	}
+}
+
+/* the quals of the inner joins below node, which every joined row satisfies */
+static List *
+inner_quals_below(Node *node, List *conds)
+{
+	ListCell   *lc;
+
+	if (IsA(node, FromExpr))
+	{
+		foreach(lc, ((FromExpr *) node)->fromlist)
+		{
+			Node	   *c = lfirst(lc);
+
+			if (IsA(c, FromExpr))
+				conds = list_concat(conds, make_ands_implicit((Expr *) ((FromExpr *) c)->quals));
+			else if (IsA(c, JoinExpr) && ((JoinExpr *) c)->jointype == JOIN_INNER)
+				conds = list_concat(conds, make_ands_implicit((Expr *) ((JoinExpr *) c)->quals));
+			conds = inner_quals_below(c, conds);
+		}
+	}
+	else if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *je = (JoinExpr *) node;
+		Node	   *args[2] = {je->larg, je->rarg};
+
+		for (int i = 0; i < 2; i++)
+		{
+			if (IsA(args[i], FromExpr))
+				conds = list_concat(conds, make_ands_implicit((Expr *) ((FromExpr *) args[i])->quals));
+			else if (IsA(args[i], JoinExpr) && ((JoinExpr *) args[i])->jointype == JOIN_INNER)
+				conds = list_concat(conds, make_ands_implicit((Expr *) ((JoinExpr *) args[i])->quals));
+			conds = inner_quals_below(args[i], conds);
+		}
+	}
+	return conds;
+}
+
+/*
+ * Keys through a third stream: s.x = m.y and m.y = t.z give s.x = t.z
+ * (equalities of one btree family are transitive), where x and z are of
+ * one type (its equality is then the family's too). So in a chain a.k =
+ * b.k, b.k = c.k each state is probed in every copy.
+ */
+static void
+transitive_keys(CqJoin *j)
+{
+	bool		added = true;
+
+	while (added)
+	{
+		added = false;
+		for (int s = 0; s < j->nsides; s++)
+			for (int m = 0; m < j->nsides; m++)
+				for (int t = 0; t < j->nsides; t++)
+				{
+					CqJoinSide *a = &j->side[s];
+					CqJoinSide *mid = &j->side[m];
+
+					if (s == m || m == t || s == t)
+						continue;
+					for (int i = 0; i < a->npkeys[m]; i++)
+						for (int k = 0; k < mid->npkeys[t]; k++)
+						{
+							AttrNumber	x = a->pkeys[m][i];
+							AttrNumber	z = j->side[t].pkeys[m][k];
+
+							if (mid->pkeys[s][i] != mid->pkeys[t][k] ||
+								get_atttype(a->relid, x) != get_atttype(j->side[t].relid, z) ||
+								has_keycol(a, t, x) || has_keycol(&j->side[t], s, z) ||
+								a->npkeys[t] >= INDEX_MAX_KEYS)
+								continue;
+							add_pair(j, s, x, t, z);
+							added = true;
+						}
+				}
+	}
+}
+
+/*
+ * An inner join of more than two streams (each read once): no outer join
+ * between them, keys per pair of streams, bounds over all pairs (above),
+ * where every stream has a watermark.
+ */
+static CqJoin *
+nway_join(Query *query, CqJoin *j, Node *meet, List *conds, bool for_create)
+{
+	bool		all_wm = true;
+	bool		bounded = true;
+	List	   *matching = conds;
+	ListCell   *lc;
+
+	/*
+	 * One outer join, at the top, with one stream on its preserved side: a
+	 * LEFT JOIN (b JOIN c ON ...) ON ... Its rows match if some joined row
+	 * of the other streams does; which rows did is found as for two
+	 * streams, and the others come out NULL-padded when they expire.
+	 */
+	j->jointype = JOIN_INNER;
+	if (IsA(meet, JoinExpr) && ((JoinExpr *) meet)->jointype != JOIN_INNER)
+	{
+		JoinExpr   *je = (JoinExpr *) meet;
+		Node	   *pres = je->jointype == JOIN_LEFT ? je->larg : je->rarg;
+		Node	   *other = je->jointype == JOIN_LEFT ? je->rarg : je->larg;
+		Index		p = (je->jointype == JOIN_FULL) ? 0 : direct_stream(query, pres);
+
+		if (p == 0 || inner_tree_streams(query, other) < 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a %s of more than two streams must have one stream on its preserved side and an inner join of the others on its nullable side",
+							join_name(je->jointype)),
+					 errdetail("Several outer joins among streams, or a join of streams on the preserved side, are not supported."),
+					 errhint("Write a LEFT JOIN (b JOIN c ON ...) ON ..., or outer-join the result of one view's join, read from its sink stream, in another.")));
+		j->jointype = je->jointype;
+		j->outer = copyObject(je);
+		for (int k = 0; k < j->nsides; k++)
+			j->side[k].preserved = (j->side[k].relid == rt_fetch(p, query->rtable)->relid);
+		/* what decides a match: the ON condition and the inner joins below */
+		matching = inner_quals_below(meet, make_ands_implicit((Expr *) je->quals));
+	}
+	else if (outer_between_sides(query, j, (Node *) query->jointree))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("an outer join below a join of more than two streams is not supported"),
+				 errdetail("In a join of three or more streams, an outer join can only be the top one, with one stream on its preserved side."),
+				 errhint("Write a LEFT JOIN (b JOIN c ON ...) ON ..., or outer-join two streams in one view and read its sink stream in another.")));
+	for (int k = 0; k < j->nsides; k++)
+	{
+		CqJoinSide *s = &j->side[k];
+
+		all_wm &= s->watermarked;
+		s->rtindex = only_entry(query, s->relid);
+		own_conjuncts(query, s, matching);
+	}
+	/* the keys of each pair: a side's state is probed with each keyed one's */
+	foreach(lc, matching)
+		keys_from_conjuncts(query, j, lfirst(lc));
+	transitive_keys(j);
+	if (all_wm)
+	{
+		foreach(lc, conds)
+			bounds_from_conjuncts(query, j, lfirst(lc), -1);
+		nway_bounds(j);
+	}
+	else
+		for (int k = 0; k < j->nsides; k++)
+			j->side[k].bounds = NIL;
+	for (int k = 0; k < j->nsides; k++)
+		bounded &= (j->side[k].bounds != NIL);
+	if (j->jointype != JOIN_INNER && !bounded)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a %s of streams needs a watermark on every stream and time bounds that chain them all",
+						join_name(j->jointype)),
+				 errdetail("A NULL-padded row is written once no match can come any more: every stream's event time must be bounded by another's, all of them connected."),
+				 errhint("Declare event time and a watermark on every stream and bound each join in time, for example: ON c.k = b.k AND c.ts BETWEEN b.ts AND b.ts + interval '1 hour'.")));
+	finish_sides(j, for_create);
+	return j;
+}
+
 CqJoin *
 pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 {
@@ -506,13 +1007,18 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 	ListCell   *lc;
 	bool		outer;
 	bool		bounded;
+	int			free_side = -1;
 
-	for (int k = 0; k < 2; k++)
+	/* a self-join: one stream, read twice; its sides are its two entries */
+	j->self = (list_length(streams) == 1);
+	j->nsides = j->self ? 2 : list_length(streams);
+	Assert(j->nsides >= 2 && j->nsides <= PGS_JOIN_MAX_SIDES);
+	for (int k = 0; k < j->nsides; k++)
 	{
 		CqJoinSide *s = &j->side[k];
 
 		/* event time counts where the view has a watermark on it */
-		s->relid = list_nth_oid(streams, k);
+		s->relid = list_nth_oid(streams, j->self ? 0 : k);
 		foreach(lc, wm_streams)
 		{
 			CqTime	   *t = lfirst(lc);
@@ -526,7 +1032,26 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 		}
 	}
 
+	if (j->self)
+	{
+		int			n = 0;
+
+		foreach(lc, query->rtable)
+		{
+			RangeTblEntry *rte = lfirst(lc);
+
+			if (rte->rtekind == RTE_RELATION && rte->relid == j->side[0].relid && n++ < 2)
+				j->side[n - 1].rtindex = foreach_current_index(lc) + 1;
+		}
+		if (n != 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a stream joined with itself must be read twice in the view's own FROM"),
+					 errhint("Write both references in FROM, for example: FROM s a JOIN s b ON a.k = b.k AND b.ts BETWEEN a.ts AND a.ts + interval '1 minute'.")));
+	}
 	meet = meeting_node(query, j, (Node *) query->jointree, &conds);
+	if (j->nsides > 2)
+		return nway_join(query, j, meet, inner_quals_below(meet, conds), for_create);
 	j->jointype = JOIN_INNER;
 	if (IsA(meet, JoinExpr))
 	{
@@ -574,6 +1099,12 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 				break;
 		}
 	}
+	if (j->self && j->jointype == JOIN_FULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a FULL JOIN of a stream with itself is not supported"),
+				 errdetail("The two sides of a self-join share one state, which can tell whether a row matched on one side only."),
+				 errhint("Use a LEFT JOIN, or a UNION ALL of a LEFT and a RIGHT JOIN's unmatched rows in two views.")));
 	j->side[0].preserved = (j->jointype == JOIN_LEFT || j->jointype == JOIN_FULL);
 	j->side[1].preserved = (j->jointype == JOIN_RIGHT || j->jointype == JOIN_FULL);
 	outer = (j->jointype != JOIN_INNER);
@@ -585,13 +1116,39 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 	matching = outer ? make_ands_implicit((Expr *) ((JoinExpr *) meet)->quals) : conds;
 	foreach(lc, matching)
 		keys_from_conjuncts(query, j, lfirst(lc));
+	for (int k = 0; k < 2; k++)
+	{
+		j->side[k].nkeys = j->side[k].npkeys[1 - k];
+		j->side[k].keycols = j->side[k].pkeys[1 - k];
+	}
 
-	/* bounds hold only where both sides have a watermark */
-	if (j->side[0].watermarked && j->side[1].watermarked)
+	/*
+	 * What a side's row alone must satisfy to match: a row that fails it
+	 * never matches (of a preserved side, it is NULL-padded at once).
+	 */
+	for (int k = 0; k < 2; k++)
+	{
+		CqJoinSide *s = &j->side[k];
+
+		if (s->rtindex == 0 && !j->self)
+			s->rtindex = only_entry(query, s->relid);
+		own_conjuncts(query, s, matching);
+	}
+
+	/*
+	 * Bounds hold only where both sides have a watermark; or where one has
+	 * and the sides' windows are equal, which bounds the other too.
+	 */
+	if (j->side[0].watermarked != j->side[1].watermarked)
+		free_side = j->side[0].watermarked ? 1 : 0;
+	if ((j->side[0].watermarked && j->side[1].watermarked) || free_side >= 0)
 	{
 		foreach(lc, conds)
-			bounds_from_conjuncts(query, j, lfirst(lc));
+			bounds_from_conjuncts(query, j, lfirst(lc), free_side);
 	}
+	/* a self-join's sides share one state: a row stays while either side needs it */
+	if (j->self && (j->side[0].bounds == NIL || j->side[1].bounds == NIL))
+		j->side[0].bounds = j->side[1].bounds = NIL;
 	bounded = (j->side[0].bounds != NIL && j->side[1].bounds != NIL);
 	if (outer && !bounded)
 		ereport(ERROR,
@@ -599,30 +1156,11 @@ pgs_analyze_join(Query *query, List *streams, List *wm_streams, bool for_create)
 				 errmsg("a %s of two streams needs a watermark on both streams and a time bound in its condition",
 						join_name(j->jointype)),
 				 errdetail("%s",
-						   !(j->side[0].watermarked && j->side[1].watermarked) ?
+						   !(j->side[0].watermarked || j->side[1].watermarked) ||
+						   (free_side >= 0 && !j->window_wm) ?
 						   "A NULL-padded row is written once no match can come any more, which only the watermarks of both streams can tell; a stream this view joins has no event time with a watermark." :
 						   "A NULL-padded row is written once no match can come any more: the condition must bound each side's event time by the other's."),
 				 errhint("Declare event time and a watermark on both streams (OPTIONS (event_time 'ts', watermark '10 minutes')) and bound the join in time, for example: ON c.ad_id = i.ad_id AND c.ts BETWEEN i.ts AND i.ts + interval '1 hour'.")));
-	for (int k = 0; k < 2; k++)
-	{
-		CqJoinSide *s = &j->side[k];
-
-		s->lag = PG_INT64_MAX;
-		foreach(lc, s->bounds)
-		{
-			CqBound    *b = lfirst(lc);
-
-			s->lag = Min(s->lag, b->tumble ? b->size : b->offset);
-		}
-		s->lag = Max(s->lag, 0);
-		if (s->bounds == NIL && for_create)
-			ereport(NOTICE,
-					(errmsg("the rows of stream \"%s\" are kept as join state forever",
-							get_rel_name(s->relid)),
-					 errdetail("%s", !(j->side[0].watermarked && j->side[1].watermarked) ?
-							   "Not both streams have event time with a watermark." :
-							   "The join condition does not bound how much later the other stream's event time can be."),
-					 errhint("Bound the join in time to keep its state bounded, for example: AND b.ts BETWEEN a.ts AND a.ts + interval '1 hour'.")));
-	}
+	finish_sides(j, for_create);
 	return j;
 }

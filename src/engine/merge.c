@@ -27,6 +27,7 @@
 #include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
@@ -179,7 +180,9 @@ final_row_init(FinalRow *fr, CqDef *cq, TupleDesc keydesc, Relation vrel,
 	}
 	fr->econtext = GetPerTupleExprContext(estate);
 	fr->fslot = MakeSingleTupleTableSlot(fdesc, &TTSOpsVirtual);
-	fr->vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
+	/* a query over the aggregation reads its rows (engine/stage.c) */
+	fr->vslot = MakeSingleTupleTableSlot(cq->stage_query ? pgs_stage_rowdesc(cq) :
+										 RelationGetDescr(vrel), &TTSOpsVirtual);
 	fr->proj = ExecBuildProjectionInfo(cq->final_tlist, fr->econtext, fr->vslot,
 									   NULL, fdesc);
 	fr->having = cq->final_having ?
@@ -366,7 +369,8 @@ group_tables_open(GroupTables *t, CqDef *cq, TupleDesc outdesc)
 	for (int k = 0; k < cq->nkeys; k++)
 		statekeys[k] = k + 1;
 	t->sw = kstore_open(t->srel, cq->nkeys, statekeys, t->estate);
-	t->vw = kstore_open(t->vrel, cq->nkeys, cq->key_viewcols, t->estate);
+	t->vw = kstore_open(t->vrel, cq->stage_query ? 0 : cq->nkeys, cq->key_viewcols,
+						t->estate);
 	t->merger = aggmerger_create(cq, CurrentMemoryContext);
 	t->sslot = table_slot_create(t->srel, NULL);
 	t->vfetch = table_slot_create(t->vrel, NULL);
@@ -673,6 +677,55 @@ pgs_merge_receiver(CqDef *cq, int64 groups, bool has_watermark, int64 watermark,
 
 
 /*
+ * A query over the aggregation (engine/stage.c): run it over the rows of
+ * the windows made final, and write its rows, once, as append mode
+ * writes a window's: to the view, its copy, and the sink.
+ */
+static int64
+stage_write(CqDef *cq, Tuplestorestate *rows, TupleDesc rowdesc, Relation vrel,
+			KeyedStore *vw, KeyedStore *cw, Tuplestorestate *sink_rows)
+{
+	TupleDesc	outdesc;
+	Tuplestorestate *out = pgs_stage_run(cq, rows, rowdesc, &outdesc);
+	TupleDesc	vdesc = RelationGetDescr(vrel);
+	TupleTableSlot *oslot = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
+	TupleTableSlot *vslot = MakeSingleTupleTableSlot(vdesc, &TTSOpsVirtual);
+	int64		n = 0;
+
+	tuplestore_end(rows);
+	while (tuplestore_gettupleslot(out, true, false, oslot))
+	{
+		copy_slot_values(oslot, vslot, vdesc->natts);
+		kstore_insert(vw, vslot);
+		kstore_insert(cw, vslot);
+		if (sink_rows)
+			tuplestore_puttupleslot(sink_rows, vslot);
+		n++;
+	}
+	tuplestore_end(out);
+	ExecDropSingleTupleTableSlot(oslot);
+	ExecDropSingleTupleTableSlot(vslot);
+	return n;
+}
+
+/*
+ * Under an aggregation by a coarser window (engine/stage.c), the groups
+ * go when their outer window is final: the last start of an inner window
+ * in an outer window that ends at or before the watermark.
+ */
+static int64
+stage_last_start(CqDef *cq, int64 watermark)
+{
+	int64		size = cq->stage_window_size;
+	int64		from;
+
+	if (pg_sub_s64_overflow(watermark, size, &from))
+		return PG_INT64_MIN;
+	/* outer windows starting at or before from are final */
+	return pgs_window_start(from, size, cq->stage_window_origin) + size - 1;
+}
+
+/*
  * The windows the watermark has made final: in append mode their rows go
  * into the view (and the sink) now, once; in update mode the view has
  * them already. Either way they go into the copy of the final rows (for
@@ -694,8 +747,10 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 	Relation	widx;
 	KStoreScan *scan;
 	EState	   *estate = CreateExecutorState();
-	KeyedStore *vw = kstore_open(vrel, nkeys, cq->key_viewcols, estate);
+	KeyedStore *vw = kstore_open(vrel, cq->stage_query ? 0 : nkeys, cq->key_viewcols,
+								 estate);
 	KeyedStore *cw = kstore_open(crel, 0, NULL, estate);
+	Tuplestorestate *stage_rows = NULL;
 	AggMerger  *merger = NULL;
 	TupleTableSlot *sslot = table_slot_create(srel, NULL);
 	TupleTableSlot *vfetch = table_slot_create(vrel, NULL);
@@ -706,6 +761,8 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 	*evicted = 0;
 	if (pg_sub_s64_overflow(watermark, cq->window_size, &last))
 		last = PG_INT64_MIN;	/* -infinity: only windows starting there */
+	else if (cq->stage_window_size > 0)
+		last = stage_last_start(cq, watermark);
 	final_row_init(&fr, cq, RelationGetDescr(srel), vrel, estate);
 	if (cq->session_col)
 		scan = pgs_session_expired(cq, srel, watermark, &widx);	/* engine/session.c */
@@ -729,7 +786,14 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 						   fr.fslot->tts_values + nkeys, fr.fslot->tts_isnull + nkeys);
 		if (final_row_project(&fr, nkeys, sslot->tts_values, sslot->tts_isnull))
 		{
-			if (cq->mode == OUTPUT_APPEND)
+			if (cq->stage_query)
+			{
+				/* the aggregation's row, for the query over it (below) */
+				if (stage_rows == NULL)
+					stage_rows = tuplestore_begin_heap(false, false, work_mem);
+				tuplestore_puttupleslot(stage_rows, fr.vslot);
+			}
+			else if (cq->mode == OUTPUT_APPEND)
 			{
 				/*
 				 * A view switched from update mode may have the row
@@ -748,7 +812,8 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 				}
 				n++;
 			}
-			kstore_insert(cw, fr.vslot);
+			if (!cq->stage_query)
+				kstore_insert(cw, fr.vslot);
 		}
 		simple_table_tuple_delete(srel, &sslot->tts_tid, GetActiveSnapshot());
 		(*evicted)++;
@@ -758,6 +823,9 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 	kstore_scan_end(scan);
 	if (widx)
 		index_close(widx, AccessShareLock);
+	if (stage_rows)
+		n += stage_write(cq, stage_rows, fr.vslot->tts_tupleDescriptor, vrel, vw, cw,
+						 sink_rows);
 	final_row_end(&fr);
 	kstore_close(vw);
 	kstore_close(cw);

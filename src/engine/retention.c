@@ -75,8 +75,8 @@
 AttrNumber
 pgs_retention_column(CqDef *cq)
 {
-	if (!cq->is_agg)
-		return 0;
+	if (!cq->is_agg || cq->stage_query)
+		return 0;				/* a query over the aggregation: its own columns */
 	if (cq->session_col > 0)
 		return cq->session_wm ? cq->key_viewcols[cq->session_col - 1] : 0;
 	if (cq->window_key >= 0)
@@ -99,6 +99,12 @@ pgs_retention_check(CqDef *cq, const char *what)
 				 errmsg("%s needs event time with a watermark", what),
 				 errdetail("Rows are deleted once their window is final, when the watermark has passed its end; no stream this view reads has event time with a watermark."),
 				 errhint("Declare them on the stream: ALTER FOREIGN TABLE <stream> OPTIONS (ADD event_time '<column>', ADD watermark '10 minutes').")));
+	if (cq->stage_query)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s is not supported over a query over a windowed aggregation", what),
+				 errdetail("Its rows are those of the query over the windows (engine/stage.c), which need not keep the window."),
+				 errhint("Give the view a sink table, and delete old rows there: the view keeps every row it wrote.")));
 	if (pgs_retention_column(cq) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

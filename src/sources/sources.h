@@ -39,6 +39,9 @@ typedef struct SourceBatch
 	bool		has_wait_fd;	/* and a descriptor readable when input comes */
 	int			wait_fd;
 	int64		rows_bad;		/* records sent to stream.errors */
+	bool		moved;			/* end_position moved without rows (past a
+								 * Kafka transaction's marker): kept even by
+								 * a batch without rows */
 } SourceBatch;
 
 /*

@@ -42,10 +42,12 @@ run rss rss.sh 5000000
 run nexmark nexmark.sh "$(n 500000)" 24
 run file_idle file_idle.sh 100000 1000 10
 run state state.sh "$(n 1000000)" 500000
+run join3 join3.sh 200000 2000
 run dedup dedup.sh "$(n 1000000)" "$(n 1000000)"
 run session session.sh "$(n 1000000)" 100000
 run kafka_sink kafka_sink.sh "$(n 200000)"
 run parquet parquet.sh 8 "$(n 250000)"
+run multinode multinode.sh "$(n 600000)"
 
 echo
 python3 - "$LOG" <<'PY'

@@ -8,7 +8,9 @@
  * transaction with the view's changes. Nothing is committed to Kafka (no
  * consumer group): the position in PostgreSQL is the truth, so a crash at
  * any moment leaves the view and its position together, and the next
- * batch reads from exactly where the last committed one ended.
+ * batch reads from exactly where the last committed one ended. A position
+ * also passes the offsets that hold no message (the markers of Kafka
+ * transactions: see reader_take), kept by a batch that read none.
  *
  * A batch asks for each partition's end (its high watermark) first and
  * reads up to there, at most max_batch_rows messages in all; a partition
@@ -606,7 +608,8 @@ kafka_reader(KafkaTable *kt)
 	/* what the reading depends on, whatever the options say */
 	kafka_conf_set(conf, "enable.auto.commit", "false");
 	kafka_conf_set(conf, "enable.auto.offset.store", "false");
-	kafka_conf_set(conf, "enable.partition.eof", "false");
+	/* the ends, which say where the records that are no messages end */
+	kafka_conf_set(conf, "enable.partition.eof", "true");
 	/* offsets gone from the topic: tell us (a WARNING), do not skip silently */
 	kafka_conf_set(conf, "auto.offset.reset", "error");
 	r = MemoryContextAllocZero(TopMemoryContext, sizeof(KafkaReader));
@@ -726,11 +729,23 @@ reader_behind(KafkaReader *r, KafkaTable *kt)
 /*
  * Take up to max messages from the reader's queue into msgs, waiting at
  * most timeout_ms for the first one. Returns how many; *lost is set when
- * the reader must be assigned again (offsets gone from the topic).
+ * the reader must be assigned again (offsets gone from the topic), *moved
+ * when a partition's next offset passed records that are no messages.
+ *
+ * A topic written by transactional producers (pg_stream's exactly-once
+ * sink among them) holds, after each transaction's messages, a marker
+ * that takes an offset but reaches no consumer, and read_committed
+ * drops the messages of aborted transactions: the last message's offset
+ * + 1 stands before them, so the lag would never be 0 and a REFRESH
+ * would wait for a message that never comes. librdkafka's end of
+ * partition event (enable.partition.eof) carries its fetch position when
+ * it reached the end (the last stable offset, for read_committed), which
+ * is past them; it follows the partition's messages before it in the
+ * queue, so every message before that offset was taken already.
  */
 static int
 reader_take(KafkaReader *r, KafkaTable *kt, rd_kafka_message_t **msgs, int max,
-			int timeout_ms, bool *lost)
+			int timeout_ms, bool *lost, bool *moved)
 {
 	rd_kafka_message_t *got[1024];
 	ssize_t		n;
@@ -753,6 +768,16 @@ reader_take(KafkaReader *r, KafkaTable *kt, rd_kafka_message_t **msgs, int max,
 			*lost = true;
 			m->err = 0;
 			p = NULL;
+		}
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+		{
+			if (p && !*lost && m->offset > p->next)
+			{
+				p->next = m->offset;
+				*moved = true;
+			}
+			rd_kafka_message_destroy(m);
+			continue;
 		}
 		if (m->err)
 		{
@@ -829,6 +854,7 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 	int64		alloc = 1024;
 	rd_kafka_message_t **msgs = palloc(sizeof(rd_kafka_message_t *) * alloc);
 	bool		lost = false;
+	bool		moved = false;
 	bool		fresh = false;
 	PartPos    *pp;
 
@@ -849,6 +875,7 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 	{
 		TimestampTz last_progress = GetCurrentTimestamp();
 		bool		asked = false;
+		bool		passed;
 		bool		filling = true;
 		double		fill_waited_ms = 0;
 
@@ -862,7 +889,7 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 				alloc *= 2;
 				msgs = repalloc(msgs, sizeof(rd_kafka_message_t *) * alloc);
 			}
-			n = reader_take(r, kt, msgs + nmsgs, want, 0, &lost);
+			n = reader_take(r, kt, msgs + nmsgs, want, 0, &lost, &moved);
 			nmsgs += n;
 			if (n == 0 && nmsgs > 0 && !lost && filling &&
 				reader_backlog(r, kt) >= KAFKA_FILL_BACKLOG)
@@ -880,7 +907,8 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 
 				INSTR_TIME_SET_CURRENT(t0);
 				n = reader_take(r, kt, msgs + nmsgs, want,
-								Max(1, KAFKA_FILL_WAIT_MS - (int) fill_waited_ms), &lost);
+								Max(1, KAFKA_FILL_WAIT_MS - (int) fill_waited_ms), &lost,
+								&moved);
 				INSTR_TIME_SET_CURRENT(t1);
 				INSTR_TIME_SUBTRACT(t1, t0);
 				fill_waited_ms += INSTR_TIME_GET_MILLISEC(t1);
@@ -906,9 +934,16 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 					break;
 			}
 			CHECK_FOR_INTERRUPTS();
-			n = reader_take(r, kt, msgs, want, 100, &lost);
+			passed = false;
+			n = reader_take(r, kt, msgs, want, 100, &lost, &passed);
 			nmsgs += n;
-			if (n > 0 || lost)
+			if (passed)
+			{
+				/* past a marker: maybe at the end now, ask again */
+				moved = true;
+				asked = false;
+			}
+			if (n > 0 || lost || passed)
 				last_progress = GetCurrentTimestamp();
 			else if (TimestampDifferenceExceeds(last_progress, GetCurrentTimestamp(), KAFKA_TIMEOUT_MS))
 				no_message_error(kt);
@@ -932,6 +967,17 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 	if (lost)
 		r->assigned = false;
 	batch->more = lost || (max_rows >= 0 && nmsgs >= max_rows);
+	/*
+	 * Without messages, the position still moves past markers (above),
+	 * and names the partitions it did not yet (a new view, a partition
+	 * added), at their start: kept, the next batch finds the reader where
+	 * the position says, instead of assigning again (each assignment
+	 * ends in an end-of-partition event, which would wake the worker).
+	 */
+	for (int i = 0; i < r->nparts && !lost; i++)
+		if (pp[i].next >= 0 && position_offset(position, pp[i].partition) != pp[i].next)
+			moved = true;
+	batch->moved = moved && !lost;
 	batch->wait_ms = batch->more ? 0 : -1;
 	batch->has_wait_fd = !batch->more;
 	batch->wait_fd = r->wake[0];

@@ -1,0 +1,740 @@
+/*-------------------------------------------------------------------------
+ *
+ * stage.c
+ *	  Queries over a windowed aggregation: window top-N, and aggregations
+ *	  and filters per window, run over the windows a batch makes final.
+ *
+ * Spark chains stateful operators: an aggregation by window whose output
+ * feeds another operator. In append mode a window's row is written once,
+ * when the watermark has passed its end, and every row of a window
+ * becomes final in the same batch (pgs_finalize_windows takes all of a
+ * window's groups out of the state at once, under one watermark). So an
+ * operator that never mixes rows of two windows -- it partitions, groups
+ * or filters by the window -- gets each window whole, once, in the batch
+ * that makes it final, and needs no state of its own: it is run over the
+ * rows that batch finalized, and its output is the view's. That is Flink's
+ * window top-N (Nexmark q5 "hot items", q7 "highest bid"):
+ *
+ *	SELECT * FROM (SELECT w, k, n, rank() OVER (PARTITION BY w ORDER BY n DESC) AS r
+ *				   FROM (SELECT stream.tumble(ts, '10 s') AS w, k, count(*) AS n
+ *						 FROM s GROUP BY 1, 2) x) y
+ *	WHERE r <= 3
+ *
+ * and a per-window aggregation of the aggregation (max(n) per window),
+ * or a filter of its rows, with any number of such levels; the
+ * aggregation joined with itself on the window (Nexmark q5 as published:
+ * the windowed count joined with its own max); and an aggregation by a
+ * coarser tumbling window (below).
+ *
+ * The query is split in two stages at the aggregation that reads the
+ * stream (x above: in the subqueries of FROM, an aggregation of a stream
+ * with no aggregation below it; where there are several, all the same
+ * query):
+ *
+ *	- stage 1, x, is the view's CqDef: analysed, planned, merged,
+ *	  evicted and dumped exactly as an aggregation of its own
+ *	  (engine/analyze.c, merge.c; its state table is the view's), except
+ *	  that its rows are not the view's rows;
+ *	- stage 2 is the view's query with x replaced (everywhere it is read)
+ *	  by an ephemeral named relation (a tuplestore, as a trigger's
+ *	  transition table): the levels above x, planned and run by
+ *	  PostgreSQL's own planner and executor, in the batch's transaction,
+ *	  over the rows of the windows the batch made final. Its output goes
+ *	  into the view, its copy of the final rows and the sink (merge.c),
+ *	  once.
+ *
+ * Analysis (pgs_stage_check) makes sure stage 2 gets whole windows:
+ * every level above x that has window functions partitions each of them
+ * by x's window column (passed up unchanged, as a plain column, level by
+ * level), every level that aggregates groups by it, a level that joins
+ * two inputs carrying the window equates their window columns, and the
+ * window functions are the ranking ones (row_number, rank, dense_rank),
+ * whose result over a whole partition is that of the batch query. The
+ * mode is append (the default of such a view; update and complete would
+ * show windows before they are whole).
+ *
+ * A coarser window: a level may instead group by stream.tumble(w, size)
+ * of x's tumbling window w, if the windows nest (size a multiple of w's,
+ * origins a whole number of w's apart). Its groups are whole when its
+ * window is final; x's groups then stay in x's state until the outer
+ * window is final (the eviction of pgs_finalize_windows goes by the
+ * outer window, CqDef's stage_window_size), while x's rows still turn
+ * late with x's own windows, as Spark's chained aggregations do: the
+ * outer stage's event time is the inner window, its watermark the
+ * input's.
+ *
+ * Refused, with a hint: other window functions, DISTINCT, ORDER BY,
+ * LIMIT, LATERAL above x, joins not on the window, two different
+ * aggregations, a stream read beside x (its rows would need a state of
+ * their own until x's windows are final: Nexmark q7 as published),
+ * coarser windows over sliding ones, and retention (the view need not
+ * keep the window column).
+ *
+ * Stage 2 has no state, so nothing new is committed, evicted, dumped or
+ * restored: a crash before the batch's commit loses the finalized windows
+ * with the eviction of their state, and the retried batch finalizes them
+ * again; a restore rebuilds the view from its copy of the final rows.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "base/base.h"
+#include "engine/cq.h"
+#include "engine/engine.h"
+
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parsetree.h"
+#include "tcop/tcopprot.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/queryenvironment.h"
+#include "utils/regproc.h"
+#include "utils/snapmgr.h"
+#include "utils/typcache.h"
+
+/* the name of the relation that stands for stage 1's rows in stage 2 */
+#define STAGE_ENR "pgs_stage_rows"
+
+/* does this range entry (or what it reads) read a stream? */
+static bool
+rte_reads_stream(RangeTblEntry *rte)
+{
+	if (rte->rtekind == RTE_SUBQUERY)
+		return pgs_query_streams(rte->subquery) != NIL;
+	return false;
+}
+
+static bool
+aggregates(Query *q)
+{
+	return q->hasAggs || q->groupClause != NIL || q->havingQual != NULL;
+}
+
+/* does a subquery that reads a stream aggregate, in q's FROM or below? */
+static bool
+aggregates_below(Query *q)
+{
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte_reads_stream(rte) &&
+			(aggregates(rte->subquery) || aggregates_below(rte->subquery)))
+			return true;
+	}
+	return false;
+}
+
+/* stage 1: an aggregation that reads a stream and no aggregation of one */
+static bool
+is_stage1(Query *q)
+{
+	return aggregates(q) && pgs_query_streams(q) != NIL && !aggregates_below(q);
+}
+
+/* the relation standing for stage 1's rows, with its columns */
+static RangeTblEntry *
+stage_rte(Query *inner)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	rte->rtekind = RTE_NAMEDTUPLESTORE;
+	rte->enrname = pstrdup(STAGE_ENR);
+	rte->enrtuples = 1000;		/* set before each run */
+	rte->relid = InvalidOid;
+	foreach(lc, inner->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (tle->resjunk)
+			continue;
+		names = lappend(names, makeString(pstrdup(tle->resname ? tle->resname : "?column?")));
+		rte->coltypes = lappend_oid(rte->coltypes, exprType((Node *) tle->expr));
+		rte->coltypmods = lappend_int(rte->coltypmods, exprTypmod((Node *) tle->expr));
+		rte->colcollations = lappend_oid(rte->colcollations,
+										 exprCollation((Node *) tle->expr));
+	}
+	rte->eref = makeAlias(STAGE_ENR, names);
+	rte->inFromCl = true;
+	return rte;
+}
+
+/*
+ * Replace, in q's FROM and the subqueries of its FROM, each stage-1
+ * aggregation by the stage's relation; the first is *inner, and every
+ * other must be the same query (Nexmark q5 reads its windowed count
+ * twice: joined with its own max).
+ */
+static void
+replace_stage1(Query *q, Query **inner)
+{
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (!rte_reads_stream(rte))
+			continue;
+		if (!is_stage1(rte->subquery))
+		{
+			replace_stage1(rte->subquery, inner);
+			continue;
+		}
+		if (*inner == NULL)
+			*inner = copyObject(rte->subquery);
+		else if (!equal(*inner, rte->subquery))
+			pgs_reject("a join of two different aggregations of streams",
+					   "Join an aggregation only with itself (the same query, by its window), or chain views: a view's sink can be a stream.");
+		lfirst(lc) = stage_rte(*inner);
+	}
+}
+
+/*
+ * Split a view's query at the aggregation that feeds it, when it is not
+ * the query itself: the aggregations of streams with none below them in
+ * the subqueries of FROM, all one query. Returns it (stage 1), or NULL if
+ * the query is no such thing; *above gets the rest (stage 2), which reads
+ * the stage's relation where it read the aggregation.
+ */
+Query *
+pgs_stage_split(Query *query, Query **above)
+{
+	Query	   *copy;
+	Query	   *inner = NULL;
+
+	if (!aggregates_below(query))
+		return NULL;
+	copy = copyObject(query);
+	replace_stage1(copy, &inner);
+	if (inner == NULL)
+		return NULL;
+	if (pgs_query_streams(copy) != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a stream read beside an aggregation of a stream is not supported in a continuous view"),
+				 errdetail("An aggregation joined with a stream (Nexmark q7 as published, say) needs the stream's rows kept until the windows they join are final: not yet."),
+				 errhint("For the top rows of each window, rank them: rank() OVER (PARTITION BY the window ORDER BY ...) over an aggregation by the window.")));
+	*above = copy;
+	return inner;
+}
+
+/* a window function stage 2 may compute: the ranking ones */
+static bool
+ranking_function(Oid fn)
+{
+	return fn == F_ROW_NUMBER || fn == F_RANK_ || fn == F_DENSE_RANK_;
+}
+
+typedef struct WinFuncWalk
+{
+	List	   *winrefs;		/* the window clauses used */
+} WinFuncWalk;
+
+static bool
+winfunc_walker(Node *node, WinFuncWalk *w)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, WindowFunc))
+	{
+		WindowFunc *wf = (WindowFunc *) node;
+
+		if (!ranking_function(wf->winfnoid))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("window function %s is not supported in a continuous view",
+							format_procedure(wf->winfnoid)),
+					 errdetail("Over a windowed aggregation only row_number(), rank() and dense_rank() are computed (window top-N)."),
+					 errhint("Aggregate per window in the view, or compute the function when reading the view.")));
+		return false;
+	}
+	if (IsA(node, Query))
+		return false;			/* a sub-SELECT's own */
+	return expression_tree_walker(node, winfunc_walker, w);
+}
+
+/* is one of this level's columns named by these clauses a window (wins)? */
+static bool
+clauses_hold(List *clauses, List *tlist, List *wins)
+{
+	ListCell   *lc;
+
+	foreach(lc, clauses)
+	{
+		TargetEntry *tle = get_sortgroupclause_tle(lfirst(lc), tlist);
+
+		if (list_member(wins, tle->expr))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Is e stream.tumble(arg, <constant size> [, <constant origin>])? The
+ * origin's default (2000-01-01, 0) is not in the query: the planner adds it.
+ */
+static bool
+is_tumble(Node *e, Node **arg, int64 *size, int64 *origin)
+{
+	FuncExpr   *f = (FuncExpr *) e;
+	char	   *nsp;
+	Const	   *c;
+
+	if (e == NULL || !IsA(e, FuncExpr) || list_length(f->args) < 2)
+		return false;
+	nsp = get_namespace_name(get_func_namespace(f->funcid));
+	if (nsp == NULL || strcmp(nsp, PG_STREAM_SCHEMA) != 0 ||
+		strcmp(get_func_name(f->funcid), "tumble") != 0)
+		return false;
+	c = lsecond(f->args);
+	if (!IsA(c, Const) || c->constisnull || c->consttype != INTERVALOID)
+		return false;
+	*arg = linitial(f->args);
+	*size = pgs_window_size_usecs(DatumGetIntervalP(c->constvalue));
+	*origin = 0;
+	if (list_length(f->args) > 2)
+	{
+		c = lthird(f->args);
+		if (!IsA(c, Const) || c->constisnull)
+			return false;
+		*origin = DatumGetInt64(c->constvalue);
+	}
+	return true;
+}
+
+/*
+ * An aggregation by a coarser tumbling window of the inner one's
+ * (stream.tumble(w, '5 minutes') over per-minute windows w): its groups
+ * are whole when every inner window they hold is final, which is when
+ * the outer window's end is at or before the watermark, if the windows
+ * nest (the outer size a multiple of the inner, the outer origin an
+ * inner window's start). The inner aggregation then keeps its groups
+ * until then (pgs_finalize_windows evicts by the outer window), while
+ * rows of a final inner window are still late. Returns the outer window's key, or NULL if the level has
+ * none.
+ */
+static Node *
+coarser_window(Query *q, List *wins, const char *wname, CqDef *cq)
+{
+	TargetEntry *itle = get_tle_by_resno(cq->query->targetList,
+										 cq->key_viewcols[cq->window_key]);
+	Node	   *iarg;
+	int64		isize;
+	int64		iorigin;
+	ListCell   *lc;
+
+	foreach(lc, q->groupClause)
+	{
+		TargetEntry *tle = get_sortgroupclause_tle(lfirst(lc), q->targetList);
+		Node	   *arg;
+		int64		size;
+		int64		origin;
+		int64		apart;
+
+		if (!is_tumble((Node *) tle->expr, &arg, &size, &origin) || !list_member(wins, arg))
+			continue;
+		if (!is_tumble((Node *) itle->expr, &iarg, &isize, &iorigin))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("an aggregation by a coarser window needs the inner window to be stream.tumble()"),
+					 errdetail("The outer windows must hold whole inner windows; sliding windows overlap them."),
+					 errhint("Group the inner query by stream.tumble(ts, ...), or the outer query by %s itself.",
+							 wname)));
+		if (cq->stage_window_size > 0)
+			pgs_reject("two coarser windows over a windowed aggregation",
+					   "Group by one coarser window; rank or filter by it above.");
+		/*
+		 * Nested: every outer window's start is an inner window's start
+		 * (origins a whole number of inner windows apart: hours from
+		 * half past over 10-minute windows), and its size a multiple.
+		 */
+		if (size <= isize || size % isize != 0 ||
+			pg_sub_s64_overflow(origin, iorigin, &apart) || apart % isize != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the outer window must hold whole inner windows"),
+					 errdetail("Its size must be a multiple of the inner window's, larger, and its origin an inner window's start: an inner row is then final before its outer window is, and never late for it."),
+					 errhint("Use a multiple of the inner window's size, and the same origin (or one a multiple of the inner size away).")));
+		cq->stage_window_size = size;
+		cq->stage_window_origin = origin;
+		return (Node *) tle->expr;
+	}
+	return NULL;
+}
+
+/*
+ * A level above stage 1, whose window is any of wins (its inputs'
+ * window columns, equated): refuse what would mix rows of two windows,
+ * or could not be computed over one batch's final windows. Returns the
+ * level's window, as its own expressions (wins, or an outer window over
+ * them), or NIL.
+ */
+static List *
+check_level(Query *q, List *wins, const char *wname, CqDef *cq)
+{
+	Node	   *coarse;
+
+	ListCell   *lc;
+
+	if (q->sortClause)
+		pgs_reject("ORDER BY over a windowed aggregation",
+				   "A view is a table and has no order; apply ORDER BY when reading the view.");
+	if (q->limitCount || q->limitOffset)
+		pgs_reject("LIMIT or OFFSET over a windowed aggregation",
+				   "For the top rows of each window, filter on row_number() OVER (PARTITION BY the window ORDER BY ...) <= n.");
+	if (q->distinctClause)
+		pgs_reject("DISTINCT over a windowed aggregation",
+				   "Its groups are distinct already.");
+	if (q->setOperations || q->groupingSets || q->hasRecursive || q->hasModifyingCTE ||
+		q->cteList)
+		pgs_reject("UNION, WITH, GROUPING SETS or data-modifying statements over a windowed aggregation",
+				   NULL);
+	if (q->rowMarks)
+		pgs_reject("FOR UPDATE or FOR SHARE", NULL);
+	if (q->hasTargetSRFs)
+		pgs_reject("a set-returning function in the select list over a windowed aggregation",
+				   NULL);
+	if (wins == NIL && (q->hasWindowFuncs || aggregates(q)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("an aggregation or window function over a windowed aggregation must keep its window"),
+				 errdetail("Each window is computed when it is final; a level below dropped the window column \"%s\".",
+						   wname),
+				 errhint("Select the window column in every level between the aggregation and this one.")));
+	if (q->hasWindowFuncs)
+	{
+		WinFuncWalk w = {NIL};
+
+		(void) winfunc_walker((Node *) q->targetList, &w);
+		foreach(lc, q->windowClause)
+		{
+			WindowClause *wc = lfirst(lc);
+
+			if (!clauses_hold(wc->partitionClause, q->targetList, wins))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("a window function over a windowed aggregation must be partitioned by the window"),
+						 errdetail("A window is computed when it is final, alone: a partition must not span two windows."),
+						 errhint("Write OVER (PARTITION BY %s ORDER BY ...).", wname)));
+		}
+	}
+	if (aggregates(q) && !clauses_hold(q->groupClause, q->targetList, wins))
+	{
+		if ((coarse = coarser_window(q, wins, wname, cq)) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("an aggregation over a windowed aggregation must group by its window"),
+					 errdetail("A window is aggregated when it is final, alone, or with the other windows of a coarser tumbling window."),
+					 errhint("Group by %s itself, or by stream.tumble(%s, <a multiple of its size>).",
+							 wname, wname)));
+		return list_make1(coarse);
+	}
+	return wins;
+}
+
+/* does q read the stage's relation, in its FROM or below? */
+static bool
+reads_stage(Query *q)
+{
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_NAMEDTUPLESTORE ||
+			(rte->rtekind == RTE_SUBQUERY && reads_stage(rte->subquery)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Is opno the equality of type's default btree operator class? Not any
+ * operator named "=": one of another schema (OPERATOR(public.=)) may be
+ * true of two different windows.
+ */
+static bool
+is_equality(Oid opno, Oid type)
+{
+	TypeCacheEntry *tc = lookup_type_cache(type, TYPECACHE_EQ_OPR);
+
+	return OidIsValid(tc->eq_opr) && tc->eq_opr == opno;
+}
+
+/* the equalities a = b of q's WHERE and join conditions, as pairs */
+static void
+equalities(Node *n, List **pairs)
+{
+	if (n == NULL)
+		return;
+	if (IsA(n, FromExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) n)->fromlist)
+			equalities(lfirst(lc), pairs);
+		equalities(((FromExpr *) n)->quals, pairs);
+	}
+	else if (IsA(n, JoinExpr))
+	{
+		equalities(((JoinExpr *) n)->larg, pairs);
+		equalities(((JoinExpr *) n)->rarg, pairs);
+		equalities(((JoinExpr *) n)->quals, pairs);
+	}
+	else if (is_andclause(n))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((BoolExpr *) n)->args)
+			equalities(lfirst(lc), pairs);
+	}
+	else if (IsA(n, OpExpr) && list_length(((OpExpr *) n)->args) == 2 &&
+			 is_equality(((OpExpr *) n)->opno, exprType(linitial(((OpExpr *) n)->args))))
+		*pairs = lappend(*pairs, ((OpExpr *) n)->args);
+}
+
+/*
+ * The windows of q's inputs (the stage's relation, subqueries over it)
+ * must be one: several inputs are joined by equalities of their window
+ * columns (AuctionBids.starttime = MaxBids.starttime), so that a join
+ * never meets rows of two windows.
+ */
+static void
+check_joined_windows(Query *q, List *wins, int ninputs, const char *wname)
+{
+	List	   *pairs = NIL;
+	List	   *joined;
+	bool		grew = true;
+	ListCell   *lc;
+
+	if (ninputs <= 1)
+		return;
+	if (list_length(wins) < ninputs)
+		pgs_reject("a join of a windowed aggregation with one that dropped its window",
+				   "Select the window column in every subquery between the aggregation and the join.");
+	equalities((Node *) q->jointree, &pairs);
+	joined = list_make1(linitial(wins));
+	while (grew)
+	{
+		grew = false;
+		foreach(lc, pairs)
+		{
+			List	   *args = lfirst(lc);
+			Node	   *l = strip_implicit_coercions(linitial(args));
+			Node	   *r = strip_implicit_coercions(lsecond(args));
+
+			if (list_member(joined, l) != list_member(joined, r) &&
+				list_member(wins, l) && list_member(wins, r))
+			{
+				joined = list_append_unique(joined, l);
+				joined = list_append_unique(joined, r);
+				grew = true;
+			}
+		}
+	}
+	if (list_length(joined) < list_length(wins))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a join over a windowed aggregation must join on its window"),
+				 errdetail("Each window is computed when it is final, alone: a join must not meet rows of two windows."),
+				 errhint("Add a condition that the windows are equal: a.%s = b.%s.", wname, wname)));
+}
+
+/*
+ * Check a level of stage 2 and the levels below it: returns the output
+ * column of q that is the window (wtle: stage 1's), or 0 if q does not
+ * pass it on.
+ */
+static AttrNumber
+check_tree(Query *q, CqDef *cq, TargetEntry *wtle, const char *wname)
+{
+	List	   *wins = NIL;
+	int			ninputs = 0;
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		Index		rti = foreach_current_index(lc) + 1;
+		AttrNumber	col = 0;
+
+		if (rte->rtekind == RTE_NAMEDTUPLESTORE)
+			col = wtle->resno;
+		else if (rte->rtekind == RTE_SUBQUERY && reads_stage(rte->subquery))
+		{
+			if (rte->lateral)
+				pgs_reject("LATERAL over a windowed aggregation", NULL);
+			col = check_tree(rte->subquery, cq, wtle, wname);
+		}
+		else
+			continue;
+		ninputs++;
+		if (col > 0)
+			wins = lappend(wins, makeVar(rti, col, exprType((Node *) wtle->expr),
+										 exprTypmod((Node *) wtle->expr),
+										 exprCollation((Node *) wtle->expr), 0));
+	}
+	check_joined_windows(q, wins, ninputs, wname);
+	wins = check_level(q, wins, wname, cq);
+	/* the window as the level above reads it, if passed on */
+	foreach(lc, q->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (!tle->resjunk && list_member(wins, tle->expr))
+			return tle->resno;
+	}
+	return 0;
+}
+
+/*
+ * Check stage 2 against stage 1 (cq, analysed as in update mode, so that
+ * a missing window is told here): the window column of the aggregation
+ * is followed up the levels, each of which must keep the rows of each
+ * window apart; the caller then switches the view to append mode.
+ */
+void
+pgs_stage_check(CqDef *cq, Query *top)
+{
+	TargetEntry *wtle;
+
+	if (cq->window_key < 0 && cq->session_col == 0)
+		pgs_reject("aggregation inside a derived stream or subquery",
+				   "Aggregate in the continuous view itself, over a derived stream that only projects and filters.");
+	if (cq->window_key < 0 || cq->session_col > 0 || !cq->evicts)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a query over an aggregation needs the aggregation to be by a window over event time"),
+				 errdetail("The rows of a window go to the outer query once, when the watermark has made it final; session windows are not supported there."),
+				 errhint("Group the inner query by stream.tumble(ts, ...) or a column of stream.hop(ts, ...) on a stream with a watermark.")));
+	if (cq->opts.output_mode != OUTPUT_DEFAULT && cq->opts.output_mode != OUTPUT_APPEND)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a query over a windowed aggregation needs output mode \"append\""),
+				 errdetail("Each window goes to the outer query once, whole, when it is final."),
+				 errhint("Use WITH (output_mode = 'append'), the default for such a view.")));
+	wtle = get_tle_by_resno(cq->query->targetList, cq->key_viewcols[cq->window_key]);
+	(void) check_tree(top, cq, wtle, wtle->resname ? wtle->resname : "the window");
+}
+
+/*
+ * At CREATE: the relations the levels above read (a table in a
+ * sub-SELECT of their WHERE, say) need the creator's SELECT privilege, as
+ * the aggregation's do; each batch checks them again, as the owner.
+ */
+void
+pgs_stage_check_perms(CqDef *cq)
+{
+	PlannedStmt *plan = pg_plan_query(copyObject(cq->stage_query), "pg_stream stage", 0, NULL);
+
+	ExecCheckRTPerms(plan->rtable, true);
+}
+
+/* stage 1's rows, as a tuple descriptor: the aggregation's output columns */
+TupleDesc
+pgs_stage_rowdesc(CqDef *cq)
+{
+	return ExecTypeFromTL(cq->final_tlist);
+}
+
+/* collects stage 2's output */
+typedef struct StageReceiver
+{
+	DestReceiver pub;
+	Tuplestorestate *out;
+} StageReceiver;
+
+static bool
+stage_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	tuplestore_puttupleslot(((StageReceiver *) self)->out, slot);
+	return true;
+}
+
+static void
+stage_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+stage_shutdown(DestReceiver *self)
+{
+}
+
+static void
+stage_destroy(DestReceiver *self)
+{
+}
+
+/* the stage's relation holds n rows, wherever q reads it */
+static void
+set_enrtuples(Query *q, double n)
+{
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_NAMEDTUPLESTORE)
+			rte->enrtuples = n;
+		else if (rte->rtekind == RTE_SUBQUERY)
+			set_enrtuples(rte->subquery, n);
+	}
+}
+
+/*
+ * Stage 2 over stage 1's final rows (in rowdesc's form): the levels
+ * above the aggregation, planned and run in the batch's transaction.
+ * Returns their output rows, the view's, in *outdesc's form.
+ */
+Tuplestorestate *
+pgs_stage_run(CqDef *cq, Tuplestorestate *rows, TupleDesc rowdesc, TupleDesc *outdesc)
+{
+	Query	   *q = copyObject(cq->stage_query);
+	QueryEnvironment *env = create_queryEnv();
+	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
+	StageReceiver dest;
+	PlannedStmt *plan;
+	QueryDesc  *qd;
+
+	/* the number of rows, for the planner */
+	set_enrtuples(q, tuplestore_tuple_count(rows));
+	enr->md.name = STAGE_ENR;
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = rowdesc;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = tuplestore_tuple_count(rows);
+	enr->reldata = rows;
+	register_ENR(env, enr);
+
+	memset(&dest, 0, sizeof(dest));
+	dest.pub.receiveSlot = stage_receive;
+	dest.pub.rStartup = stage_startup;
+	dest.pub.rShutdown = stage_shutdown;
+	dest.pub.rDestroy = stage_destroy;
+	dest.pub.mydest = DestNone;
+	dest.out = tuplestore_begin_heap(false, false, work_mem);
+
+	plan = pg_plan_query(q, "pg_stream stage", 0, NULL);
+	qd = CreateQueryDesc(plan, "pg_stream stage", GetActiveSnapshot(), InvalidSnapshot,
+						 &dest.pub, NULL, env, 0);
+	ExecutorStart(qd, 0);
+	ExecutorRun(qd, ForwardScanDirection, 0, true);
+	*outdesc = CreateTupleDescCopy(qd->tupDesc);
+	ExecutorFinish(qd);
+	ExecutorEnd(qd);
+	FreeQueryDesc(qd);
+	unregister_ENR(env, STAGE_ENR);
+	return dest.out;
+}

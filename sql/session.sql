@@ -460,7 +460,7 @@ REFRESH MATERIALIZED VIEW sw_w;
 SELECT u, to_char(lower(s), 'HH24:MI') || ' - ' || to_char(upper(s), 'HH24:MI') AS s, n
 FROM sw_sessions ORDER BY 1;
 SELECT to_char(w, 'HH24:MI') AS w, n FROM sw_windows ORDER BY 1;
-SELECT name, last_error FROM stream.queries WHERE name IN ('sw_s'::regclass, 'sw_w'::regclass);
+SELECT name, last_error FROM stream.queries WHERE name IN ('sw_s'::regclass, 'sw_w'::regclass) ORDER BY name::text;
 
 SET client_min_messages = warning;
 DROP FOREIGN TABLE clicks, nowm, taps, rnd, again, many, sw CASCADE;

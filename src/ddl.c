@@ -527,8 +527,12 @@ create_join_state(Oid viewid, CqJoin *j, int k)
 
 	SPI_connect();
 	run_sql(sql.data);
-	/* eviction and the NULL-padded rows of outer joins go by expiry */
-	run_sql(psprintf("CREATE INDEX ON stream.%s (_pgs_expires)", quote_identifier(name)));
+	/*
+	 * eviction and the NULL-padded rows of outer joins go by expiry; rows
+	 * that never expire (NULL) are never looked for there
+	 */
+	run_sql(psprintf("CREATE INDEX ON stream.%s (_pgs_expires) WHERE _pgs_expires IS NOT NULL",
+					 quote_identifier(name)));
 	foreach(lc, keyidx)
 		run_sql(psprintf("CREATE INDEX ON stream.%s (%s)", quote_identifier(name),
 						 (char *) lfirst(lc)));

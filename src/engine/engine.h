@@ -150,6 +150,7 @@ extern void kstore_close(KeyedStore *s);
 typedef struct KStoreScan KStoreScan;
 extern Relation kstore_index_on(Relation rel, int ncols, const AttrNumber *cols,
 								LOCKMODE lockmode);
+extern Relation kstore_expiry_index_on(Relation rel, AttrNumber col, LOCKMODE lockmode);
 extern KStoreScan *kstore_scan_all(Relation rel, Snapshot snap);
 extern KStoreScan *kstore_scan_keys(Relation rel, Relation idx, const ScanKeyData *skeys,
 									int nkeys, const Datum *keys, int nprobe, Snapshot snap);

@@ -424,7 +424,7 @@ state_to_stream(JoinRunSide *s, TupleTableSlot *sslot, TupleTableSlot *slot)
 static Relation
 expiry_index(JoinRunSide *s)
 {
-	Relation	idx = kstore_index_on(s->srel, 1, &s->expires_col, RowExclusiveLock);
+	Relation	idx = kstore_expiry_index_on(s->srel, s->expires_col, RowExclusiveLock);
 
 	if (idx == NULL)
 		elog(ERROR, "join state table \"%s\" has lost its index on %s",
@@ -1490,10 +1490,13 @@ end_state(JoinRun *jr, JoinRunSide *s, JoinRunSide *ms, int64 *rows_late)
 						 (tid_matched(ms, &slot->tts_tid) || never_matches(jr, ms, slot)));
 		nslot->tts_isnull[s->matched_col - 1] = false;
 		ExecStoreVirtualTuple(nslot);
-		kstore_insert(vw, nslot);
+		/* in multi-inserts, as the aggregations' new groups are */
+		if (kstore_insert_buffered(vw, nslot))
+			(void) kstore_flush(vw);
 		ResetPerTupleExprContext(estate);
 		inserted++;
 	}
+	(void) kstore_flush(vw);
 	delta_close(&r);
 	s->stream->state_rows += inserted - evicted;
 

@@ -635,8 +635,22 @@ default_family(Oid type)
  * are cols, each in its type's default order and its collation (opened
  * with lockmode), or NULL.
  */
-Relation
-kstore_index_on(Relation rel, int ncols, const AttrNumber *cols, LOCKMODE lockmode)
+/* is pred (an index's, implicitly ANDed) exactly "col IS NOT NULL"? */
+static bool
+predicate_is_not_null(List *pred, AttrNumber col)
+{
+	NullTest   *nt;
+
+	if (list_length(pred) != 1 || !IsA(linitial(pred), NullTest))
+		return false;
+	nt = linitial(pred);
+	return nt->nulltesttype == IS_NOT_NULL && !nt->argisrow && IsA(nt->arg, Var) &&
+		((Var *) nt->arg)->varattno == col;
+}
+
+static Relation
+index_on(Relation rel, int ncols, const AttrNumber *cols, LOCKMODE lockmode,
+		 bool not_null_ok)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
@@ -644,10 +658,12 @@ kstore_index_on(Relation rel, int ncols, const AttrNumber *cols, LOCKMODE lockmo
 	foreach(lc, indexes)
 	{
 		Relation	idx = index_open(lfirst_oid(lc), lockmode);
+		List	   *pred = RelationGetIndexPredicate(idx);
 		bool		fits = (idx->rd_rel->relam == BTREE_AM_OID &&
 							idx->rd_index->indisvalid &&
 							idx->rd_index->indnkeyatts >= ncols &&
-							RelationGetIndexPredicate(idx) == NIL);
+							(pred == NIL ||
+							 (not_null_ok && predicate_is_not_null(pred, cols[0]))));
 
 		/* in the column's own order: its type's default class, its collation */
 		for (int i = 0; fits && i < ncols; i++)
@@ -664,6 +680,25 @@ kstore_index_on(Relation rel, int ncols, const AttrNumber *cols, LOCKMODE lockmo
 		index_close(idx, lockmode);
 	}
 	return NULL;
+}
+
+Relation
+kstore_index_on(Relation rel, int ncols, const AttrNumber *cols, LOCKMODE lockmode)
+{
+	return index_on(rel, ncols, cols, lockmode, false);
+}
+
+/*
+ * The index of rel's expiry column col for kstore_scan_expired: as
+ * kstore_index_on, and it may also be partial on "col IS NOT NULL" (rows
+ * that never expire need no entry: a join's state of a join that does
+ * not bound the other side, ddl.c), since a range scan up to a time never
+ * returns a NULL.
+ */
+Relation
+kstore_expiry_index_on(Relation rel, AttrNumber col, LOCKMODE lockmode)
+{
+	return index_on(rel, 1, &col, lockmode, true);
 }
 
 /* every row */

@@ -499,9 +499,13 @@ skip_ws(const char *p, const char *end)
 	return p;
 }
 
-/* a string without escapes: p at the opening quote; NULL if not one */
+/*
+ * A string without escapes: p at the opening quote; NULL if not one.
+ * *high is set if it holds a byte above 0x7f (the record's encoding is
+ * then checked; in ASCII there is nothing to check).
+ */
 static const char *
-flat_string(const char *p, const char *end, const char **s, int *len)
+flat_string(const char *p, const char *end, const char **s, int *len, bool *high)
 {
 	const char *q = ++p;
 
@@ -509,6 +513,8 @@ flat_string(const char *p, const char *end, const char **s, int *len)
 	{
 		if (*q == '\\' || (unsigned char) *q < 0x20)
 			return NULL;
+		if (IS_HIGHBIT_SET(*q))
+			*high = true;
 		q++;
 	}
 	if (q >= end)
@@ -556,17 +562,37 @@ flat_number(const char *p, const char *end)
 	return p;
 }
 
+/*
+ * The column of the n-th key, name[0..len): records of a stream mostly
+ * carry their keys in one order, so the n-th key of the last record is
+ * tried first (one comparison instead of one per column).
+ */
 static int
-column_by_name_n(PgsDecoder *d, const char *name, int len)
+column_by_name_n(PgsDecoder *d, int n, const char *name, int len)
 {
+	int			found = -1;
+
+	/* (a zeroed cache, keylen 0, matches no key: no column name is empty) */
+	if (n < lengthof(d->keycol) && len > 0 && d->keylen[n] == len &&
+		d->keycol[n] >= 0 && d->keycol[n] < d->desc->natts && d->data[d->keycol[n]] &&
+		memcmp(NameStr(TupleDescAttr(d->desc, d->keycol[n])->attname), name, len) == 0)
+		return d->keycol[n];
 	for (int i = 0; i < d->desc->natts; i++)
 	{
 		const char *att = NameStr(TupleDescAttr(d->desc, i)->attname);
 
 		if (d->data[i] && strncmp(att, name, len) == 0 && att[len] == '\0')
-			return i;
+		{
+			found = i;
+			break;
+		}
 	}
-	return -1;
+	if (n < lengthof(d->keycol))
+	{
+		d->keycol[n] = found;
+		d->keylen[n] = len;
+	}
+	return found;
 }
 
 static bool
@@ -577,6 +603,7 @@ decode_flat_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 	FlatField	f[FLAT_MAX_FIELDS];
 	int			n = 0;
 	JsonDecodeState st = {0};
+	bool		high = false;
 
 	p = skip_ws(p, end);
 	if (p >= end || *p != '{')
@@ -591,7 +618,7 @@ decode_flat_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 			int			keylen;
 
 			if (n == FLAT_MAX_FIELDS || p >= end || *p != '"' ||
-				(p = flat_string(p, end, &key, &keylen)) == NULL)
+				(p = flat_string(p, end, &key, &keylen, &high)) == NULL)
 				return false;
 			p = skip_ws(p, end);
 			if (p >= end || *p != ':')
@@ -599,12 +626,12 @@ decode_flat_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 			p = skip_ws(p + 1, end);
 			if (p >= end)
 				return false;
-			f[n].col = column_by_name_n(d, key, keylen);
+			f[n].col = column_by_name_n(d, n, key, keylen);
 			f[n].p = p;
 			if (*p == '"')
 			{
 				f[n].type = JSON_TOKEN_STRING;
-				if ((p = flat_string(p, end, &f[n].p, &f[n].len)) == NULL)
+				if ((p = flat_string(p, end, &f[n].p, &f[n].len, &high)) == NULL)
 					return false;
 			}
 			else if (*p == '-' || isdigit((unsigned char) *p))
@@ -639,6 +666,15 @@ decode_flat_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 	if (skip_ws(p, end) != end)
 		return false;
 
+	/*
+	 * A record that got here holds no NUL byte (not in a string, not
+	 * between tokens), and is checked for its encoding only if it holds a
+	 * byte that is not ASCII: what pgs_decode_record checks first of the
+	 * others.
+	 */
+	if (high)
+		(void) pg_verifymbstr(rec, len, false);
+
 	st.d = d;
 	st.values = values;
 	st.nulls = nulls;
@@ -670,8 +706,6 @@ decode_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 	JsonSemAction sem = {0};
 	JsonParseErrorType err;
 
-	if (decode_flat_json(d, rec, len, values, nulls))
-		return;
 	st.d = d;
 	st.values = values;
 	st.nulls = nulls;
@@ -811,6 +845,12 @@ pgs_decode_record(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 {
 	Assert(d != NULL && d->desc != NULL && len >= 0);
 	decoding_at.d = NULL;
+	/* a flat JSON object: checked as it is read (decode_flat_json) */
+	if (d->format == PGS_FORMAT_JSON && decode_flat_json(d, rec, len, values, nulls))
+	{
+		decoding_at.d = NULL;
+		return;
+	}
 	if (strlen(rec) != len)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
@@ -855,58 +895,111 @@ is_data_error(ErrorData *edata)
 		edata->sqlerrcode == ERRCODE_BAD_COPY_FILE_FORMAT;
 }
 
-/* records [from, to) as rows, each copied into the caller's context */
+/*
+ * Records [from, to) as rows. The first pass, over the whole batch, packs
+ * each row straight into chunks (formats/tuple.c) as it is decoded: one
+ * copy of a row, and a palloc per chunk, not per row. The pass record by
+ * record that singles out bad ones keeps each good row on its own (rows[])
+ * instead, and packs them once it is over.
+ */
+#define DECODE_CHUNK_BYTES (32 * 1024)
+#define DECODE_CHUNK_ALLOC (DECODE_CHUNK_BYTES + 4096)	/* room for the last row */
+#define DECODE_RESET_ROWS 64
+
 typedef struct DecodeRange
 {
 	PgsDecodeFn decode;
 	void	   *arg;
 	TupleTableSlot *slot;
 	MemoryContext rowcxt;		/* a row's work, reset after each */
-	MemoryContext cxt;			/* the rows */
-	MinimalTuple *rows;
+	MemoryContext cxt;			/* the rows and chunks */
+	TuplePacker *packer;		/* the first pass: rows into chunks */
+	List	   *chunks;			/* the chunks filled (bytea, in cxt) */
+	MinimalTuple *rows;			/* the record-by-record pass */
 	int64		from;
 	int64		to;
 } DecodeRange;
+
+/* the packer's chunk into r->chunks, and a new one (in r->cxt) */
+static void
+decode_chunk_done(DecodeRange *r)
+{
+	MemoryContext old = MemoryContextSwitchTo(r->cxt);
+
+	if (r->packer->nrows > 0)
+	{
+		r->chunks = lappend(r->chunks, tuple_pack_bytea(r->packer));
+		initStringInfo(&r->packer->buf);
+		enlargeStringInfo(&r->packer->buf, DECODE_CHUNK_ALLOC);
+		tuple_pack_reset(r->packer);
+	}
+	MemoryContextSwitchTo(old);
+}
 
 static void
 decode_range(void *p)
 {
 	DecodeRange *r = p;
 	TupleTableSlot *slot = r->slot;
+	MemoryContext old = MemoryContextSwitchTo(r->rowcxt);
 
 	for (int64 i = r->from; i < r->to; i++)
 	{
-		MemoryContext old = MemoryContextSwitchTo(r->rowcxt);
-
 		ExecClearTuple(slot);
 		memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
 		decoding_at.d = NULL;
 		r->decode(r->arg, i, slot->tts_values, slot->tts_isnull);
-		ExecStoreVirtualTuple(slot);
-		MemoryContextSwitchTo(r->cxt);
-		r->rows[i] = ExecCopySlotMinimalTuple(slot);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(r->rowcxt);
+		if (r->packer)
+		{
+			/* chunks of about DECODE_CHUNK_BYTES: done once past it */
+			if (!tuple_pack_values(r->packer, slot->tts_tupleDescriptor,
+								   slot->tts_values, slot->tts_isnull))
+			{
+				bool		shouldFree;
+
+				ExecStoreVirtualTuple(slot);
+				tuple_pack_add(r->packer, tuple_pack_prepare(slot, &shouldFree));
+			}
+			if (r->packer->buf.len >= DECODE_CHUNK_BYTES)
+				decode_chunk_done(r);
+			/* a row's work is small: freed every DECODE_RESET_ROWS rows */
+			if ((i - r->from) % DECODE_RESET_ROWS == DECODE_RESET_ROWS - 1 ||
+				MemoryContextMemAllocated(r->rowcxt, false) > 64 * 1024)
+				MemoryContextReset(r->rowcxt);
+		}
+		else
+		{
+			ExecStoreVirtualTuple(slot);
+			MemoryContextSwitchTo(r->cxt);
+			r->rows[i] = ExecCopySlotMinimalTuple(slot);
+			MemoryContextSwitchTo(r->rowcxt);
+			MemoryContextReset(r->rowcxt);
+		}
 	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(r->rowcxt);
 }
 
 /*
  * Decode records 0..n-1 (decode(arg, i, values, nulls) fills a row whose
- * columns start NULL) into the tuplestore, in order: all of them in one
- * subtransaction; if one fails, again one by one to single out the bad
- * ones, which go to bad(arg, i, error) -- unless stop, when the first bad
- * record fails the batch. The rows are kept in memory until the
- * subtransactions are over (a tuplestore's temp files belong to the
+ * columns start NULL) into chunks of packed rows (formats/tuple.c), put
+ * in order into the tuplestore chunks (of tuple_chunk_desc()): all of
+ * them in one subtransaction; if one fails, again one by one to single
+ * out the bad ones, which go to bad(arg, i, error) -- unless stop, when
+ * the first bad record fails the batch. The rows are kept in memory until
+ * the subtransactions are over (a tuplestore's temp files belong to the
  * subtransaction that creates them). Returns the number of bad records.
  */
 int64
 pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
-				 void *arg, bool stop, Tuplestorestate *ts)
+				 void *arg, bool stop, Tuplestorestate *chunks)
 {
-	DecodeRange r;
-	TupleTableSlot *mslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	DecodeRange r = {0};
+	TuplePacker packer;
 	ErrorData  *edata;
 	int64		nbad = 0;
+	ListCell   *lc;
+	TupleDesc	cdesc;
 
 	r.decode = decode;
 	r.arg = arg;
@@ -914,7 +1007,9 @@ pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
 	r.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream decode",
 									 ALLOCSET_DEFAULT_SIZES);
 	r.cxt = CurrentMemoryContext;
-	r.rows = palloc0(sizeof(MinimalTuple) * Max(n, 1));
+	tuple_pack_init(&packer);
+	enlargeStringInfo(&packer.buf, DECODE_CHUNK_ALLOC);
+	r.packer = &packer;
 	r.from = 0;
 	r.to = n;
 	edata = n > 0 ? pgs_try(decode_range, &r) : NULL;
@@ -929,9 +1024,15 @@ pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
 			ReThrowError(edata);
 		}
 		FreeErrorData(edata);
+		MemoryContextReset(r.rowcxt);
+		foreach(lc, r.chunks)
+			pfree(lfirst(lc));
+		list_free(r.chunks);
+		r.chunks = NIL;
+		r.packer = NULL;
+		r.rows = palloc0(sizeof(MinimalTuple) * n);
 		for (int64 i = 0; i < n; i++)
 		{
-			r.rows[i] = NULL;
 			r.from = i;
 			r.to = i + 1;
 			edata = pgs_try(decode_range, &r);
@@ -944,17 +1045,35 @@ pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
 			FreeErrorData(edata);
 			nbad++;
 		}
+		/* the good rows, packed */
+		tuple_pack_reset(&packer);
+		r.packer = &packer;
+		for (int64 i = 0; i < n; i++)
+			if (r.rows[i])
+			{
+				tuple_pack_add(&packer, r.rows[i]);
+				if (packer.buf.len >= DECODE_CHUNK_BYTES)
+					decode_chunk_done(&r);
+				pfree(r.rows[i]);
+			}
+		pfree(r.rows);
 	}
-	for (int64 i = 0; i < n; i++)
-		if (r.rows[i])
-		{
-			ExecStoreMinimalTuple(r.rows[i], mslot, true);
-			tuplestore_puttupleslot(ts, mslot);
-			ExecClearTuple(mslot);
-		}
-	pfree(r.rows);
+	decode_chunk_done(&r);
+	cdesc = tuple_chunk_desc();
+	foreach(lc, r.chunks)
+	{
+		Datum		chunk = PointerGetDatum(lfirst(lc));
+		bool		isnull = false;
+
+		tuplestore_putvalues(chunks, cdesc, &chunk, &isnull);
+		pfree(lfirst(lc));
+	}
+	list_free(r.chunks);
+	FreeTupleDesc(cdesc);
+	pfree(packer.buf.data);
+	if (packer.scratch)
+		pfree(packer.scratch);
 	ExecDropSingleTupleTableSlot(r.slot);
-	ExecDropSingleTupleTableSlot(mslot);
 	MemoryContextDelete(r.rowcxt);
 	return nbad;
 }

@@ -24,10 +24,13 @@ typedef struct TuplePacker
 {
 	StringInfoData buf;
 	int32		nrows;
+	char	   *scratch;		/* tuple_pack_values: the row, aligned */
+	Size		scratch_len;
 } TuplePacker;
 extern void tuple_pack_init(TuplePacker *p);
 extern MinimalTuple tuple_pack_prepare(TupleTableSlot *slot, bool *shouldFree);
 extern void tuple_pack_add(TuplePacker *p, MinimalTuple mt);
+extern bool tuple_pack_values(TuplePacker *p, TupleDesc desc, Datum *values, bool *isnull);
 
 typedef struct TupleUnpacker
 {
@@ -68,6 +71,8 @@ typedef struct PgsDecoder
 	char		escape;
 	char	   *null_string;
 	bool		header;
+	int16		keycol[16];		/* json: the column of the n-th key of the */
+	int16		keylen[16];		/* last record (-1: none), and its length */
 } PgsDecoder;
 
 typedef void (*PgsDecodeFn) (void *arg, int64 i, Datum *values, bool *nulls);
@@ -84,7 +89,7 @@ extern Datum pgs_decoder_input(PgsDecoder *d, int col, char *s);
 extern int	pgs_csv_fields(PgsDecoder *d, const char *s, char ***fields);
 extern void pgs_decode_record(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls);
 extern int64 pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
-							  void *arg, bool stop, Tuplestorestate *ts);
+							  void *arg, bool stop, Tuplestorestate *chunks);
 extern void pgs_dead_letter(Oid relid, const char *what, Jsonb *position, const char *where,
 							const char *payload, size_t len, const char *error);
 

@@ -38,6 +38,8 @@ void
 tuple_pack_init(TuplePacker *p)
 {
 	initStringInfo(&p->buf);
+	p->scratch = NULL;
+	p->scratch_len = 0;
 	tuple_pack_reset(p);
 }
 
@@ -112,6 +114,57 @@ tuple_pack_add(TuplePacker *p, MinimalTuple mt)
 	appendBinaryStringInfo(&p->buf, (char *) &len, sizeof(len));
 	appendBinaryStringInfo(&p->buf, (char *) mt, len);
 	p->nrows++;
+}
+
+/*
+ * A row of values packed at the end of the chunk with no palloc: formed
+ * as heap_form_minimal_tuple forms it, in the packer's own buffer (which
+ * is aligned: heap_fill_tuple aligns each value by its address, so the
+ * row cannot be formed in place in the unaligned chunk), then copied.
+ * Returns false, packing nothing, if a value is stored externally (a
+ * TOAST pointer, an expanded object): tuple_pack_prepare is for those.
+ */
+bool
+tuple_pack_values(TuplePacker *p, TupleDesc desc, Datum *values, bool *isnull)
+{
+	bool		hasnull = false;
+	Size		hoff;
+	Size		data_len;
+	uint32		len;
+	MinimalTuple mt;
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		if (isnull[i])
+			hasnull = true;
+		else if (TupleDescAttr(desc, i)->attlen == -1 &&
+				 VARATT_IS_EXTERNAL(DatumGetPointer(values[i])))
+			return false;
+	}
+	hoff = SizeofMinimalTupleHeader;
+	if (hasnull)
+		hoff += BITMAPLEN(desc->natts);
+	hoff = MAXALIGN(hoff);
+	data_len = heap_compute_data_size(desc, values, isnull);
+	len = hoff + data_len;
+	if (len > p->scratch_len)
+	{
+		MemoryContext cxt = GetMemoryChunkContext(p->buf.data);
+
+		if (p->scratch)
+			pfree(p->scratch);
+		p->scratch_len = Max(len, 1024);
+		p->scratch = MemoryContextAlloc(cxt, p->scratch_len);
+	}
+	mt = (MinimalTuple) p->scratch;
+	memset(mt, 0, len);			/* the padding too, as palloc0 would */
+	mt->t_len = len;
+	HeapTupleHeaderSetNatts(mt, desc->natts);
+	mt->t_hoff = hoff + MINIMAL_TUPLE_OFFSET;
+	heap_fill_tuple(desc, values, isnull, (char *) mt + hoff, data_len,
+					&mt->t_infomask, hasnull ? mt->t_bits : NULL);
+	tuple_pack_add(p, mt);
+	return true;
 }
 
 /* a chunk in a tuplestore: one bytea column */

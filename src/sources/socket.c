@@ -586,9 +586,9 @@ socket_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 		c->eof = false;
 	}
 
-	batch->rows = tuplestore_begin_heap(false, false, work_mem);
+	batch->chunks = tuplestore_begin_heap(false, false, work_mem);
 	batch->rows_bad = pgs_decode_batch(RelationGetDescr(rel), n, decode_line, bad_line, &sd,
-									   t->on_error_stop, batch->rows);
+									   t->on_error_stop, batch->chunks);
 	batch->nrows = n;
 	batch->start_position = position;
 	batch->end_position = position ?

@@ -867,9 +867,9 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 			(void) file_add_done(&p, fe->name, fe->ino, offset, line, fe->btime, fp);
 	}
 
-	batch->rows = tuplestore_begin_heap(false, false, work_mem);
+	batch->chunks = tuplestore_begin_heap(false, false, work_mem);
 	batch->rows_bad = pgs_decode_batch(t->desc, nrecs, decode_record, bad_record, &fd,
-									   t->on_error_stop, batch->rows);
+									   t->on_error_stop, batch->chunks);
 	batch->rows_bad += nbad_files;
 	batch->nrows = nrecs + nbad_files;
 	batch->end_position = position == NULL ? NULL :

@@ -46,6 +46,7 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -53,6 +54,14 @@
 #include "utils/timestamp.h"
 
 #define KAFKA_LAG_TIMEOUT_MS 1000	/* stream.queries does not wait longer for the lag */
+
+/*
+ * A batch whose queue runs empty while the broker holds at least
+ * KAFKA_FILL_BACKLOG more of its messages waits for them, up to
+ * KAFKA_FILL_WAIT_MS in all (kafka_read_view).
+ */
+#define KAFKA_FILL_BACKLOG 1024
+#define KAFKA_FILL_WAIT_MS 20
 
 /*------------------------------------------------------------------------
  * Positions: the next offset of each partition
@@ -450,9 +459,9 @@ decode_messages(KafkaTable *kt, rd_kafka_message_t **msgs, int64 n, SourceBatch 
 
 	/* the registry away fails the batch here, not its messages */
 	kafka_avro_prefetch(kt, msgs, n);
-	batch->rows = tuplestore_begin_heap(false, false, work_mem);
+	batch->chunks = tuplestore_begin_heap(false, false, work_mem);
 	batch->rows_bad = pgs_decode_batch(kt->desc, n, decode_message, bad_message,
-									   &kd, kt->on_error_stop, batch->rows);
+									   &kd, kt->on_error_stop, batch->chunks);
 }
 
 static void
@@ -797,6 +806,30 @@ reader_take(KafkaReader *r, KafkaTable *kt, rd_kafka_message_t **msgs, int max,
 	return taken;
 }
 
+/*
+ * How many messages the broker has past what the reader delivered, as
+ * librdkafka last heard (the high watermark of its latest fetch response,
+ * kept locally: no request). A transaction's commit marker and messages
+ * of open transactions count too, so this is an upper bound.
+ */
+static int64
+reader_backlog(KafkaReader *r, KafkaTable *kt)
+{
+	int64		backlog = 0;
+
+	for (int i = 0; i < r->nparts; i++)
+	{
+		int64		lo,
+					hi;
+
+		if (rd_kafka_get_watermark_offsets(r->rk, kt->topic, r->parts[i].partition,
+										   &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+			hi > r->parts[i].next)
+			backlog += hi - r->parts[i].next;
+	}
+	return backlog;
+}
+
 /* forget that the pipe was written to: the queue is looked at next */
 static void
 reader_drain_wake(KafkaReader *r)
@@ -844,6 +877,8 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 		TimestampTz last_progress = GetCurrentTimestamp();
 		bool		asked = false;
 		bool		passed;
+		bool		filling = true;
+		double		fill_waited_ms = 0;
 
 		while (max_rows < 0 || nmsgs < max_rows)
 		{
@@ -857,6 +892,31 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 			}
 			n = reader_take(r, kt, msgs + nmsgs, want, 0, &lost, &moved);
 			nmsgs += n;
+			if (n == 0 && nmsgs > 0 && !lost && filling &&
+				reader_backlog(r, kt) >= KAFKA_FILL_BACKLOG)
+			{
+				/*
+				 * The queue is empty but the broker has a backlog that
+				 * librdkafka is fetching: wait for it, so that a batch
+				 * that catches up is a full one (each batch pays its
+				 * merge and commit once, whatever its size). A wait
+				 * that brings nothing, or KAFKA_FILL_WAIT_MS of waiting
+				 * in all, ends the batch as before.
+				 */
+				instr_time	t0,
+							t1;
+
+				INSTR_TIME_SET_CURRENT(t0);
+				n = reader_take(r, kt, msgs + nmsgs, want,
+								Max(1, KAFKA_FILL_WAIT_MS - (int) fill_waited_ms), &lost,
+								&moved);
+				INSTR_TIME_SET_CURRENT(t1);
+				INSTR_TIME_SUBTRACT(t1, t0);
+				fill_waited_ms += INSTR_TIME_GET_MILLISEC(t1);
+				filling = n > 0 && fill_waited_ms < KAFKA_FILL_WAIT_MS;
+				nmsgs += n;
+				continue;
+			}
 			if (lost || (n == 0 && nmsgs > 0))
 				break;			/* the queue is empty: that is the batch */
 			if (n > 0)

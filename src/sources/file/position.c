@@ -6,11 +6,14 @@
  *
  * A position is {"dir": [device, inode, birth time], "done": [[name,
  * inode, bytes, lines, btime, fp], ...], "file": name, "ino": inode,
- * "btime": b, "fp": f, "offset": bytes, "line": n, "gen": "hex"} (see
+ * "btime": b, "fp": f, "offset": bytes, "line": n, "reading": [[name,
+ * inode, btime, "fp", offset, line], ...], "gen": "hex"} (see
  * "Positions"; ids only where known): the files read to their end, and
  * the file being read with how far (a large file is split over batches
- * at a record boundary, at most max_batch_rows records a batch). It is
- * stored with the batch, so a file is read exactly once across crashes.
+ * at a record boundary, at most max_batch_rows records a batch); with
+ * parallelism > 1, a file in progress per share (the others in
+ * "reading"; see "Shares" below). It is stored with the batch, so a file
+ * is read exactly once across crashes.
  *
  *-------------------------------------------------------------------------
  */
@@ -53,6 +56,13 @@
  * changed position: a position of the same gen is the same position (see
  * the idle cache). Positions of older versions ("done" a list of names,
  * no inodes) are read too: a name alone matches the file of that name.
+ *
+ * Files in progress: "file" and its keys are the first (by name), as a
+ * position of one worker has always had its one file in progress;
+ * "reading" holds the others, every id written (0, "0": unknown). One
+ * worker has at most one, so a position written before shares existed,
+ * or by one worker since, has no "reading"; one left by shares (several
+ * files half read) is read on by one worker file by file.
  */
 static int
 done_cmp(const void *a, const void *b)

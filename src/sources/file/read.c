@@ -31,6 +31,12 @@
  * identities. An idle worker over an unchanged directory only stat()s it
  * (see the idle cache at file_read).
  *
+ * A share of a view with parallelism > 1 matches every file with the
+ * position as one worker does (so the entries of files gone go, and
+ * identities in a copied directory are taken, whoever reads them), but
+ * reads only its own (file_owned; see "Shares" in position.c), and leaves
+ * the others' entries as it found them.
+ *
  * Clean-up ("clean" delete or archive to "archive_path") happens only
  * once every view reading the stream has read the file in a committed
  * batch: a batch first cleans the files that all committed positions

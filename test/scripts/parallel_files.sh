@@ -9,7 +9,10 @@
 # - kill -9 of one share's worker mid-stream;
 # - ALTER ... SET (parallelism = 3) mid-stream, with files half read,
 #   then back to 1, with files half read by the shares of 3;
-# and after each step both views equal their queries over the same files
+# - REFRESHes while two shares read;
+# - Parquet files of several row groups, read a row group a batch by two
+#   shares, re-divided into 3 and back to 1 with files half read;
+# and after each step the views equal their queries over the same files
 # (loaded into a table), exactly, EXCEPT ALL both ways, with no row late.
 source "$(dirname "$0")/../lib.sh"
 WORK=$(mktemp -d /tmp/pgs_parfiles.XXXXXX)
@@ -37,8 +40,15 @@ PY
 	chown "$PGS_USER" "$WORK"/in/.r*
 	for f in "$WORK"/in/.r*; do
 		pgs_psql -c "\\copy ref FROM '$f'" >/dev/null
+	done
+	[ -n "${STAGE_ONLY:-}" ] || move_in
+}
+# move_in [DELAY]: the files staged into the directory, one by one
+move_in() {
+	for f in "$WORK"/in/.r*; do
 		b=${f##*/}
 		mv "$f" "$WORK/in/${b#.}"
+		sleep "${1:-0}"
 	done
 }
 pgs_psql <<SQL
@@ -103,7 +113,9 @@ check "two shares"
 echo "ok: batches of both shares"
 
 # kill -9 of share 1's worker in the middle of a batch (files arriving)
-gen 1 8 3000 &
+# (the files are loaded into ref first: the crash restarts the server)
+STAGE_ONLY=1 gen 1 8 3000
+move_in 0.05 &
 sender=$!
 pid=""
 while [ -z "$pid" ] && kill -0 $sender 2>/dev/null; do
@@ -136,3 +148,60 @@ check "ALTER back to 1 mid-stream"
 [ "$(q "SELECT count(*) FROM stream.positions WHERE position ? 'reading'")" = 0 ] ||
 	{ echo "FAIL: a position of one worker lists several files in progress"; exit 1; }
 echo "ok: one worker's position has one file in progress at most"
+
+# REFRESHes while two shares read: a share's batch that finds its files
+# moved by a REFRESH is given up and read again
+pgs_psql -c "ALTER MATERIALIZED VIEW per_key SET (parallelism = 2)"
+pgs_wait_for "SELECT jsonb_array_length(shares) = 2 FROM stream.queries WHERE name = 'per_key'::regclass" 30
+gen 6 8 3000
+for i in 1 2 3; do pgs_psql -c "REFRESH MATERIALIZED VIEW per_key" >/dev/null; done
+check "REFRESH while the shares read"
+
+# Parquet files of several row groups (written by DuckDB, an independent
+# implementation), read a row group a batch by two shares, re-divided into
+# 3 with files half read, then back to 1
+npm ci --prefix "$PGS_ROOT/test/parquet" --no-audit --no-fund --loglevel=error >/dev/null
+duck() { node "$PGS_ROOT/test/parquet/duck.mjs" "$@"; }
+mkdir -p "$WORK/pq" "$WORK/pqstage"
+chown -R "$PGS_USER" "$WORK"
+# pq F0 F1: files F0..F1 of 65,536 rows in row groups of 2,048, moved in
+# together; in ref too
+pq() {
+	local sql=""
+	for f in $(seq "$1" "$2"); do
+		sql="$sql COPY (SELECT 'k' || (i % 37) AS k, ((i * 7 + $f) % 1000)::int AS v FROM range(65536) t(i))
+			TO '$WORK/pqstage/p$(printf %02d "$f").parquet' (FORMAT parquet, ROW_GROUP_SIZE 2048);"
+		q "INSERT INTO pq_ref SELECT 'k' || (i % 37), (i * 7 + $f) % 1000 FROM generate_series(0, 65535) i" >/dev/null
+	done
+	duck sql "$sql"
+	chown "$PGS_USER" "$WORK"/pqstage/*.parquet
+	mv "$WORK"/pqstage/*.parquet "$WORK/pq/"
+}
+pgs_psql <<SQL
+CREATE TABLE pq_ref (k text, v int);
+CREATE FOREIGN TABLE pq_ev (k text, v int) SERVER file OPTIONS (path '$WORK/pq', format 'parquet');
+CREATE MATERIALIZED VIEW pq_key WITH (parallelism = 2, max_batch_rows = 1000) AS
+	SELECT k, count(*) AS n, sum(v) AS total FROM pq_ev GROUP BY 1;
+SQL
+PQ_IN_PROGRESS="(SELECT count(*) FROM stream.positions p, LATERAL (SELECT position->>'file' AS f
+	UNION ALL SELECT e->>0 FROM jsonb_array_elements(position->'reading') e) x
+	WHERE view = 'pq_key'::regclass AND f IS NOT NULL)"
+pq_check() {
+	pgs_wait_for "SELECT (SELECT sum(n) FROM pq_key) IS NOT DISTINCT FROM (SELECT count(*) FROM pq_ref)" 60 || {
+		pgs_psql -c "SELECT name, status, batches, rows_in, last_error, shares FROM stream.queries"
+		exit 1
+	}
+	[ "$(q "SELECT count(*) FROM ((TABLE pq_key EXCEPT ALL SELECT k, count(*), sum(v) FROM pq_ref GROUP BY 1)
+		UNION ALL (SELECT k, count(*), sum(v) FROM pq_ref GROUP BY 1 EXCEPT ALL TABLE pq_key)) d")" = 0 ] ||
+		{ echo "FAIL ($1): Parquet view differs from its query"; exit 1; }
+	echo "ok: $1"
+}
+pq 0 7
+pgs_wait_for "SELECT $PQ_IN_PROGRESS >= 2" 20 ||
+	{ echo "FAIL: no two Parquet files in progress to re-divide"; pgs_psql -c "SELECT name, status, batches, rows_in, last_error, shares FROM stream.queries" -c "SELECT position FROM stream.positions WHERE view = 'pq_key'::regclass"; ls -la "$WORK/pq" "$WORK/pqstage"; tail -20 "$PGS_DIR/log"; exit 1; }
+pgs_psql -c "ALTER MATERIALIZED VIEW pq_key SET (parallelism = 3)"
+pq 8 13
+pgs_wait_for "SELECT $PQ_IN_PROGRESS >= 2" 60 ||
+	{ echo "FAIL: no two Parquet files in progress to re-divide"; exit 1; }
+pgs_psql -c "ALTER MATERIALIZED VIEW pq_key SET (parallelism = 1)"
+pq_check "Parquet by row group, ALTER to 3 and back to 1 with files half read"

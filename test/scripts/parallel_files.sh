@@ -9,7 +9,8 @@
 # - kill -9 of one share's worker mid-stream;
 # - ALTER ... SET (parallelism = 3) mid-stream, with files half read,
 #   then back to 1, with files half read by the shares of 3;
-# - REFRESHes while two shares read;
+# - REFRESHes while two shares read, and one that reads the files both
+#   shares read while they wait for the view's lock;
 # - Parquet files of several row groups, read a row group a batch by two
 #   shares, re-divided into 3 and back to 1 with files half read;
 # and after each step the views equal their queries over the same files
@@ -18,7 +19,9 @@ source "$(dirname "$0")/../lib.sh"
 WORK=$(mktemp -d /tmp/pgs_parfiles.XXXXXX)
 trap 'pgs_stop_cluster; rm -rf "$WORK"' EXIT
 pgs_install_deps python3
-pgs_start_cluster
+# (a worker waits for a lock at most half of deadlock_timeout: long enough
+# here for the shares to wait for a REFRESH's transaction)
+pgs_start_cluster "deadlock_timeout = 4s"
 mkdir -p "$WORK/in"
 chown -R "$PGS_USER" "$WORK"
 q() { pgs_psql -At -c "$1"; }
@@ -156,6 +159,24 @@ pgs_wait_for "SELECT jsonb_array_length(shares) = 2 FROM stream.queries WHERE na
 gen 6 8 3000
 for i in 1 2 3; do pgs_psql -c "REFRESH MATERIALIZED VIEW per_key" >/dev/null; done
 check "REFRESH while the shares read"
+# a REFRESH that reads what both shares read while they wait for the
+# view's lock (its transaction holds it): the same files, read to the same
+# end; each share must find them moved, give up and read again, or their
+# rows would count twice
+coproc S1 { pgs_psql -At; }
+echo "BEGIN; REFRESH MATERIALIZED VIEW per_key; SELECT 'locked';" >&"${S1[1]}"
+read -r -t 60 line <&"${S1[0]}"; [ "$line" = locked ] || { echo "FAIL: the REFRESH session: $line"; exit 1; }
+t=$(q "SELECT now()")
+gen 7 6 200
+# (a share's batch that began before the files gives up the lock after
+# half of deadlock_timeout; the next one reads them, then waits)
+pgs_wait_for "SELECT count(*) = 2 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+	WHERE l.relation = 'per_key'::regclass AND NOT l.granted AND a.backend_type = 'pg_stream worker'
+	AND l.waitstart > '$t'" 30
+echo "REFRESH MATERIALIZED VIEW per_key; COMMIT; SELECT 'done';" >&"${S1[1]}"
+read -r -t 60 line <&"${S1[0]}"; [ "$line" = done ] || { echo "FAIL: the REFRESH session: $line"; exit 1; }
+exec {S1[1]}>&-
+check "a REFRESH reading what the shares read"
 
 # Parquet files of several row groups (written by DuckDB, an independent
 # implementation), read a row group a batch by two shares, re-divided into

@@ -382,12 +382,13 @@ file_position_jsonb(FilePos *p)
  * the view's lock; under it the position may have moved (now). Its moves
  * are the files whose state (the done entry and the entry in progress,
  * each or neither) differs between start and end; each must stand in now
- * as in start (or as in end already), else another batch (a REFRESH, a
- * worker of an older division) read it meanwhile, and the batch is given
- * up (NULL) and read again. The merge is now with the moved files as in
- * end. A share also moves files it does not read: the done entries of
- * files gone are forgotten, identities taken in a new directory; another
- * share doing the same at the same time moves them alike.
+ * as in start, else another batch (a REFRESH, a worker of an older
+ * division) read it meanwhile, and the batch is given up (NULL) and read
+ * again. The merge is now with the moved files as in end. A share also
+ * moves files it does not read: the entries of files gone are forgotten
+ * (another share may have forgotten them first: that is no conflict),
+ * identities taken in a new directory (two shares doing so at once: the
+ * second reads again, from the new identities).
  *------------------------------------------------------------------------
  */
 bool
@@ -433,14 +434,25 @@ name_in(List *names, const char *name)
 	return false;
 }
 
-/* name moved from start to end: where now stands, or refused */
+static bool
+absent(FilePos *p, const char *name)
+{
+	return file_find_done(p, name) == NULL && file_find_prog(p, name) == NULL;
+}
+
+/*
+ * name moved from start to end: it must stand in now as in start. Only a
+ * file forgotten (gone from the directory, or truncated, to be read from
+ * its start) may be forgotten in now already: the same state that another
+ * batch reached by reading the same bytes would count them twice.
+ */
 static bool
 move_ok(FilePos *now, FilePos *start, FilePos *end, const char *name,
 		List **moved)
 {
 	if (name_in(*moved, name) || same_state(start, end, name))
 		return true;
-	if (!same_state(now, start, name) && !same_state(now, end, name))
+	if (!same_state(now, start, name) && !(absent(end, name) && absent(now, name)))
 		return false;
 	*moved = lappend(*moved, (char *) name);
 	return true;

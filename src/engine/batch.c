@@ -561,6 +561,8 @@ advance_watermark(CqDef *cq, const CqMeta *row, List *streams, int share,
 				}
 				table_close(rel, AccessShareLock);
 			}
+			else if (b->no_share)
+				pgs_share_times_none(s, share, nshares);
 			if (!pgs_share_times_least(s, nshares, &m))
 				known = false;
 			else
@@ -776,6 +778,19 @@ batch_open(Batch *bt, CqOptions *opts_out)
 	bt->options = cq_options(&bt->row);
 	pgs_parse_options(bt->options, &bt->opts);
 	bt->opts.sink_outbox = pgs_sink_has_outbox(bt->opts.sink);
+	/*
+	 * A sink made exactly-once after the view got parallelism (ALTER
+	 * FOREIGN TABLE ... OPTIONS (delivery ...), which does not know the
+	 * views): its messages must leave in the order of one worker's
+	 * batches (engine/parallel.c refuses it at CREATE and ALTER).
+	 */
+	if (bt->nshares > 1 && bt->opts.sink_outbox)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("continuous view \"%s\" with parallelism %d cannot deliver to exactly-once kafka sink \"%s\"",
+						get_rel_name(viewid), bt->nshares, bt->opts.sink),
+				 errdetail("The sink's delivery became 'exactly_once' after the view got parallelism; one worker delivers its messages in order."),
+				 errhint("Give the view parallelism = 1, or the sink delivery 'at_least_once', then call stream.start().")));
 	if (opts_out)
 		*opts_out = bt->opts;
 	if (bt->from_worker && bt->opts.trigger == TRIGGER_MANUAL)
@@ -1000,6 +1015,7 @@ batch_without_input(Batch *bt)
 	Tuplestorestate *sink_rows = NULL;
 	int64		dedup_rows = 0;
 	instr_time	start;
+	int			was_none;
 
 	bt->result = BATCH_EMPTY;
 	if (bt->finalizes)
@@ -1024,7 +1040,11 @@ batch_without_input(Batch *bt)
 		}
 	}
 	/* unchanged without input; and it carries the streams' latest event times */
+	was_none = pgs_shares_none(bt->streams, bt->share, bt->nshares);
 	bt->has_watermark = advance_watermark(cq, &bt->row, bt->streams, bt->share, &bt->watermark);
+	/* a share found holding none of a stream's input: kept (parallel.c) */
+	if (pgs_shares_none(bt->streams, bt->share, bt->nshares) != was_none)
+		bt->result = BATCH_DONE;
 }
 
 /*

@@ -93,6 +93,8 @@ typedef struct BatchStream
 /* in engine/parallel.c */
 extern void pgs_parallel_check(CqDef *cq, const char *viewname);
 extern void pgs_share_times_update(BatchStream *s, int share, int nshares, int64 m);
+extern void pgs_share_times_none(BatchStream *s, int share, int nshares);
+extern int	pgs_shares_none(List *streams, int share, int nshares);
 extern bool pgs_share_times_least(const BatchStream *s, int nshares, int64 *least);
 
 /* in engine/join.c */

@@ -42,7 +42,10 @@
  * none, the stream's watermark does not move. A re-division starts them
  * again (the watermark stays where it was: it never goes back). A
  * REFRESH reads every share at once, and counts its latest event time
- * for each.
+ * for each. A share that holds none of a stream's input (a topic with
+ * fewer partitions than shares) would hold the watermark back forever:
+ * its time is 'infinity', which the least passes over, until a partition
+ * added to the topic falls to it and it reads a row.
  *
  *-------------------------------------------------------------------------
  */
@@ -53,6 +56,9 @@
 #include "engine/engine.h"
 
 #include "utils/lsyscache.h"
+
+/* the event time of a share that holds none of a stream's input */
+#define SHARE_NONE PG_INT64_MAX	/* DT_NOEND: 'infinity' */
 
 /* parallelism > 1 must suit the query; checked at CREATE and ALTER */
 void
@@ -122,7 +128,8 @@ pgs_share_times_update(BatchStream *s, int share, int nshares, int64 m)
 		s->share_known = palloc0(sizeof(bool) * nshares);
 	}
 	for (int i = 0; i < nshares; i++)
-		if ((share < 0 || i == share) && (!s->share_known[i] || m > s->share_times[i]))
+		if ((share < 0 || i == share) &&
+			(!s->share_known[i] || m > s->share_times[i] || s->share_times[i] == SHARE_NONE))
 		{
 			s->share_times[i] = m;
 			s->share_known[i] = true;
@@ -130,9 +137,48 @@ pgs_share_times_update(BatchStream *s, int share, int nshares, int64 m)
 }
 
 /*
+ * A batch of share share of nshares found the share holds none of the
+ * stream's input: the share does not hold its watermark back.
+ */
+void
+pgs_share_times_none(BatchStream *s, int share, int nshares)
+{
+	if (nshares <= 1 || share < 0)
+		return;
+	if (s->nshare_times != nshares)
+	{
+		s->nshare_times = nshares;
+		s->share_times = palloc0(sizeof(int64) * nshares);
+		s->share_known = palloc0(sizeof(bool) * nshares);
+	}
+	s->share_times[share] = SHARE_NONE;
+	s->share_known[share] = true;
+}
+
+/* of how many of streams share share of nshares holds no input */
+int
+pgs_shares_none(List *streams, int share, int nshares)
+{
+	ListCell   *lc;
+	int			n = 0;
+
+	if (nshares <= 1 || share < 0)
+		return 0;
+	foreach(lc, streams)
+	{
+		BatchStream *s = lfirst(lc);
+
+		if (s->nshare_times == nshares && s->share_known[share] &&
+			s->share_times[share] == SHARE_NONE)
+			n++;
+	}
+	return n;
+}
+
+/*
  * The event time a stream's watermark follows with nshares shares: the
- * least of the shares' latest (false while one has none); with one
- * share, the stream's latest.
+ * least of the shares' latest, passing over the shares that hold no
+ * input (false while one has none); with one share, the stream's latest.
  */
 bool
 pgs_share_times_least(const BatchStream *s, int nshares, int64 *least)
@@ -144,12 +190,12 @@ pgs_share_times_least(const BatchStream *s, int nshares, int64 *least)
 	}
 	if (s->nshare_times != nshares)
 		return false;
-	*least = PG_INT64_MAX;
+	*least = SHARE_NONE;
 	for (int i = 0; i < nshares; i++)
 	{
 		if (!s->share_known[i])
 			return false;
 		*least = Min(*least, s->share_times[i]);
 	}
-	return true;
+	return *least != SHARE_NONE;	/* (no share holds any input) */
 }

@@ -440,8 +440,13 @@ pgs_sink_has_outbox(const char *sink)
 
 	if (sink == NULL || is_notify(sink))
 		return false;
+	/*
+	 * (locked till the transaction ends: a batch that found the sink
+	 * at-least-once delivers to it so, as no ALTER FOREIGN TABLE can change
+	 * its delivery meanwhile; engine/batch.c, batch_open)
+	 */
 	relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(sink)),
-							 NoLock, true);
+							 AccessShareLock, true);
 	return OidIsValid(relid) && pgs_kafka_sink_exactly_once(relid);
 }
 

@@ -39,6 +39,8 @@ typedef struct SourceBatch
 	bool		has_wait_fd;	/* and a descriptor readable when input comes */
 	int			wait_fd;
 	int64		rows_bad;		/* records sent to stream.errors */
+	bool		no_share;		/* a share's batch whose share holds none of
+								 * the input (fewer partitions than shares) */
 } SourceBatch;
 
 /*

@@ -877,6 +877,8 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 	batch->wait_ms = batch->more ? 0 : -1;
 	batch->has_wait_fd = !batch->more;
 	batch->wait_fd = r->wake[0];
+	/* (a share of a topic with fewer partitions than shares: share.c) */
+	batch->no_share = (r->nparts == 0);
 }
 
 /*------------------------------------------------------------------------

@@ -16,7 +16,7 @@ CREATE MATERIALIZED VIEW pk_bad WITH (parallelism = 65) AS SELECT k, count(*) FR
 CREATE MATERIALIZED VIEW pk_bad WITH (parallelism = 'two') AS SELECT k, count(*) FROM pk_ev GROUP BY k;
 CREATE MATERIALIZED VIEW pk_bad WITH (parallelism = 1.5) AS SELECT k, count(*) FROM pk_ev GROUP BY k;
 
--- only kafka streams have shares
+-- only kafka and file streams have shares
 CREATE MATERIALIZED VIEW pk_bad WITH (parallelism = 2) AS SELECT k, count(*) FROM pk_ins GROUP BY k;
 CREATE MATERIALIZED VIEW pk_bad WITH (parallelism = 2) AS SELECT count(*) FROM pk_rate;
 -- 1 is always fine
@@ -101,3 +101,86 @@ SELECT obj_description('pk_win'::regclass, 'pg_class');
 DROP MATERIALIZED VIEW pk_agg, pk_win, pk_one;
 DROP FOREIGN TABLE pk_ev, pk_ev2, pk_ins, pk_rate;
 DROP SERVER pk_srv;
+
+-- file streams: share s of N reads the files whose name hashes to s
+-- (sources/file/position.c); csv files, and Parquet files our writer writes
+COPY (SELECT 1) TO PROGRAM 'rm -rf /tmp/pgs_regress_parfiles && mkdir -p /tmp/pgs_regress_parfiles/c /tmp/pgs_regress_parfiles/p';
+CREATE FOREIGN TABLE pf_ev (k text, v int, file text OPTIONS (meta 'filename')) SERVER file
+	OPTIONS (path '/tmp/pgs_regress_parfiles/c', format 'csv', pattern '*.csv');
+CREATE FOREIGN TABLE pf_pq (k text, v int) SERVER file
+	OPTIONS (path '/tmp/pgs_regress_parfiles/p', format 'parquet');
+CREATE TABLE pf_ref (k text, v int, file text);
+DO $$
+BEGIN
+	FOR f IN 1..8 LOOP
+		-- (written under a hidden name, then moved in)
+		EXECUTE format('COPY (SELECT ''k'' || (i %% 7), i * %s FROM generate_series(1, 500) i) TO PROGRAM %L (FORMAT csv)',
+					   f, format('cat > /tmp/pgs_regress_parfiles/.f%s && mv /tmp/pgs_regress_parfiles/.f%s /tmp/pgs_regress_parfiles/c/f%s.csv', f, f, f));
+		INSERT INTO pf_ref SELECT 'k' || (i % 7), i * f, 'f' || f || '.csv' FROM generate_series(1, 500) i;
+	END LOOP;
+END $$;
+INSERT INTO pf_pq SELECT 'k' || (i % 5), i FROM generate_series(1, 300) i;
+INSERT INTO pf_pq SELECT 'k' || (i % 5), i * 2 FROM generate_series(1, 300) i;
+INSERT INTO pf_pq SELECT 'k' || (i % 5), i * 3 FROM generate_series(1, 300) i;
+-- a per-key aggregation every share touches, split over batches, and a
+-- count per file; Parquet files by two shares
+CREATE MATERIALIZED VIEW pf_agg WITH (parallelism = 2, max_batch_rows = 150) AS
+	SELECT k, count(*) AS n, sum(v) AS total FROM pf_ev GROUP BY k;
+CREATE MATERIALIZED VIEW pf_per_file WITH (parallelism = 3) AS
+	SELECT file, count(*) AS n FROM pf_ev GROUP BY file;
+CREATE MATERIALIZED VIEW pf_pq_agg WITH (parallelism = 2) AS
+	SELECT k, count(*) AS n, sum(v) AS total FROM pf_pq GROUP BY k;
+CREATE FUNCTION pf_wait(rows bigint) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	FOR i IN 1..300 LOOP
+		EXIT WHEN (SELECT sum(n) FROM pf_agg) = rows AND (SELECT sum(n) FROM pf_per_file) = rows
+			AND (SELECT sum(n) FROM pf_pq_agg) = 900;
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+END $$;
+SELECT pf_wait(4000);
+-- equal to the same queries as batches over the same files
+SELECT count(*) AS differences FROM
+	((TABLE pf_agg EXCEPT ALL SELECT k, count(*), sum(v) FROM pf_ref GROUP BY k)
+	 UNION ALL (SELECT k, count(*), sum(v) FROM pf_ref GROUP BY k EXCEPT ALL TABLE pf_agg)) d;
+SELECT count(*) AS differences FROM
+	((TABLE pf_per_file EXCEPT ALL SELECT file, count(*) FROM pf_ref GROUP BY file)
+	 UNION ALL (SELECT file, count(*) FROM pf_ref GROUP BY file EXCEPT ALL TABLE pf_per_file)) d;
+SELECT k, n, total FROM pf_pq_agg ORDER BY k;
+-- batches of both shares; one position, every file done in it, none in progress
+SELECT count(DISTINCT share) FROM stream.progress WHERE name = 'pf_agg'::regclass;
+SELECT jsonb_array_length(position->'done') AS done, position ? 'file' AS in_progress
+FROM stream.positions WHERE view = 'pf_agg'::regclass;
+-- re-divided into 3, then back to one: each file read once whoever reads it
+ALTER MATERIALIZED VIEW pf_agg SET (parallelism = 3);
+DO $$
+BEGIN
+	FOR f IN 9..12 LOOP
+		-- (written under a hidden name, then moved in)
+		EXECUTE format('COPY (SELECT ''k'' || (i %% 7), i * %s FROM generate_series(1, 500) i) TO PROGRAM %L (FORMAT csv)',
+					   f, format('cat > /tmp/pgs_regress_parfiles/.f%s && mv /tmp/pgs_regress_parfiles/.f%s /tmp/pgs_regress_parfiles/c/f%s.csv', f, f, f));
+		INSERT INTO pf_ref SELECT 'k' || (i % 7), i * f, 'f' || f || '.csv' FROM generate_series(1, 500) i;
+	END LOOP;
+END $$;
+SELECT pf_wait(6000);
+ALTER MATERIALIZED VIEW pf_agg RESET (parallelism);
+COPY (SELECT 'k1', 1000) TO '/tmp/pgs_regress_parfiles/c/f13.csv' (FORMAT csv);
+INSERT INTO pf_ref VALUES ('k1', 1000, 'f13.csv');
+SELECT pf_wait(6001);
+SELECT count(*) AS differences FROM
+	((TABLE pf_agg EXCEPT ALL SELECT k, count(*), sum(v) FROM pf_ref GROUP BY k)
+	 UNION ALL (SELECT k, count(*), sum(v) FROM pf_ref GROUP BY k EXCEPT ALL TABLE pf_agg)) d;
+SELECT count(*) AS differences FROM
+	((TABLE pf_per_file EXCEPT ALL SELECT file, count(*) FROM pf_ref GROUP BY file)
+	 UNION ALL (SELECT file, count(*) FROM pf_ref GROUP BY file EXCEPT ALL TABLE pf_per_file)) d;
+SELECT parallelism, shares FROM stream.queries WHERE name = 'pf_agg'::regclass;
+-- a REFRESH of a manual view with parallelism reads every share's files
+CREATE MATERIALIZED VIEW pf_manual WITH (parallelism = 2, trigger = 'manual') AS
+	SELECT count(*) AS n, sum(v) AS total FROM pf_ev;
+REFRESH MATERIALIZED VIEW pf_manual;
+SELECT n, total, (SELECT sum(v) FROM pf_ref) AS expected FROM pf_manual;
+DROP FUNCTION pf_wait(bigint);
+DROP MATERIALIZED VIEW pf_agg, pf_per_file, pf_pq_agg, pf_manual;
+DROP FOREIGN TABLE pf_ev, pf_pq;
+DROP TABLE pf_ref;
+COPY (SELECT 1) TO PROGRAM 'rm -rf /tmp/pgs_regress_parfiles';

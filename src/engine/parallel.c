@@ -6,7 +6,8 @@
  *
  * What runs in parallel, and what does not. The worker of share s of N
  * reads its share of each stream (a kafka stream: the partitions p with
- * p % N = s; sources/kafka/share.c) and decodes it into the batch without
+ * p % N = s, sources/kafka/share.c; a file stream: the files whose name
+ * hashes to s, sources/file/position.c) and decodes it into the batch without
  * the view's lock, holding only AccessShareLock on it (a DROP waits; the
  * other shares and a REFRESH do not), and runs the query over it (the
  * partial aggregation) into a tuplestore (engine/batch.c, batch_prerun).
@@ -78,7 +79,7 @@ pgs_parallel_check(CqDef *cq, const char *viewname)
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("option \"parallelism\" cannot be greater than 1 for continuous view \"%s\"",
 							viewname),
-					 errdetail("\"%s\" is %s; only kafka streams are divided into shares (their partitions).",
+					 errdetail("\"%s\" is %s; only kafka and file streams are divided into shares (their partitions, their files).",
 							   get_rel_name(relid), src ? src->contexts.table : "not a stream"),
 					 src && strcmp(src->name, "stream") == 0 ?
 					 errhint("Rows inserted into a stream have no partitions to divide: insert them into a kafka topic with several partitions, or give parallelism = 1.") :

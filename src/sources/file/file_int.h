@@ -108,6 +108,17 @@ typedef struct DoneFile
 	uint64		fp;				/* 0: none */
 } DoneFile;
 
+/* a file being read: how far */
+typedef struct ProgFile
+{
+	char	   *name;
+	int64		ino;
+	int64		btime;			/* 0: unknown */
+	uint64		fp;				/* 0: unknown */
+	int64		offset;
+	int64		line;
+} ProgFile;
+
 typedef struct FilePos
 {
 	DoneFile   *done;			/* sorted by name */
@@ -117,18 +128,20 @@ typedef struct FilePos
 	int64		dir_dev;
 	int64		dir_ino;
 	int64		dir_btime;		/* 0: unknown */
-	char	   *file;			/* being read, or NULL */
-	int64		file_ino;
-	int64		file_btime;
-	uint64		file_fp;
-	int64		offset;
-	int64		line;
+	ProgFile   *prog;			/* the files being read (a name NULL: gone) */
+	int			nprog;
+	int			prog_alloc;
 	uint64		gen;			/* 0: none */
 } FilePos;
 
 extern DoneFile *file_find_done(FilePos *p, const char *name);
 extern int	file_add_done(FilePos *p, const char *name, int64 ino, int64 size,
 						  int64 lines, int64 btime, uint64 fp);
+extern ProgFile *file_find_prog(FilePos *p, const char *name);
+extern void file_add_prog(FilePos *p, const char *name, int64 ino, int64 btime,
+						  uint64 fp, int64 offset, int64 line);
+extern Jsonb *file_merge_share(Jsonb *now, Jsonb *start, Jsonb *end);
+extern bool file_owned(const char *name);
 extern int64 file_jsonb_elem_int64(JsonbValue *v);
 extern uint64 file_position_gen(Jsonb *jb);
 extern void file_position_parse(Jsonb *jb, FilePos *p);

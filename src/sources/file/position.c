@@ -6,16 +6,22 @@
  *
  * A position is {"dir": [device, inode, birth time], "done": [[name,
  * inode, bytes, lines, btime, fp], ...], "file": name, "ino": inode,
- * "btime": b, "fp": f, "offset": bytes, "line": n, "gen": "hex"} (see
+ * "btime": b, "fp": f, "offset": bytes, "line": n, "reading": [[name,
+ * inode, btime, "fp", offset, line], ...], "gen": "hex"} (see
  * "Positions"; ids only where known): the files read to their end, and
  * the file being read with how far (a large file is split over batches
- * at a record boundary, at most max_batch_rows records a batch). It is
- * stored with the batch, so a file is read exactly once across crashes.
+ * at a record boundary, at most max_batch_rows records a batch); with
+ * parallelism > 1, a file in progress per share (the others in
+ * "reading"; see "Shares" below). It is stored with the batch, so a file
+ * is read exactly once across crashes.
  *
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
+#include "base/batchrun.h"
 #include "sources/file/file_int.h"
+
+#include "common/hashfn.h"
 
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -50,6 +56,13 @@
  * changed position: a position of the same gen is the same position (see
  * the idle cache). Positions of older versions ("done" a list of names,
  * no inodes) are read too: a name alone matches the file of that name.
+ *
+ * Files in progress: "file" and its keys are the first (by name), as a
+ * position of one worker has always had its one file in progress;
+ * "reading" holds the others, every id written (0, "0": unknown). One
+ * worker has at most one, so a position written before shares existed,
+ * or by one worker since, has no "reading"; one left by shares (several
+ * files half read) is read on by one worker file by file.
  */
 static int
 done_cmp(const void *a, const void *b)
@@ -85,6 +98,40 @@ file_add_done(FilePos *p, const char *name, int64 ino, int64 size,
 	p->done[p->ndone].btime = btime;
 	p->done[p->ndone].fp = fp;
 	return p->ndone++;
+}
+
+/* by name, the gone ones (NULL) last */
+static int
+prog_cmp(const void *a, const void *b)
+{
+	const char *x = ((const ProgFile *) a)->name;
+	const char *y = ((const ProgFile *) b)->name;
+
+	if (x == NULL || y == NULL)
+		return (x == NULL) - (y == NULL);
+	return strcmp(x, y);
+}
+
+ProgFile *
+file_find_prog(FilePos *p, const char *name)
+{
+	for (int i = 0; i < p->nprog; i++)
+		if (p->prog[i].name && strcmp(p->prog[i].name, name) == 0)
+			return &p->prog[i];
+	return NULL;
+}
+
+void
+file_add_prog(FilePos *p, const char *name, int64 ino, int64 btime,
+			  uint64 fp, int64 offset, int64 line)
+{
+	if (p->nprog == p->prog_alloc)
+	{
+		p->prog_alloc = Max(4, p->prog_alloc * 2);
+		p->prog = p->prog ? repalloc(p->prog, sizeof(ProgFile) * p->prog_alloc) :
+			palloc(sizeof(ProgFile) * p->prog_alloc);
+	}
+	p->prog[p->nprog++] = (ProgFile) {(char *) name, ino, btime, fp, offset, line};
 }
 
 static char *
@@ -185,16 +232,56 @@ file_position_parse(Jsonb *jb, FilePos *p)
 			}
 		p->has_dir = (k >= 2);
 	}
-	p->file = jsonb_string(jb, "file");
-	p->file_ino = pgs_jsonb_get_int64(jb, "ino", 0);
-	p->file_btime = pgs_jsonb_get_int64(jb, "btime", 0);
 	{
+		char	   *file = jsonb_string(jb, "file");
 		char	   *fp = jsonb_string(jb, "fp");
 
-		p->file_fp = fp ? strtou64(fp, NULL, 16) : 0;
+		if (file)
+			file_add_prog(p, file, pgs_jsonb_get_int64(jb, "ino", 0),
+						  pgs_jsonb_get_int64(jb, "btime", 0),
+						  fp ? strtou64(fp, NULL, 16) : 0,
+						  pgs_jsonb_get_int64(jb, "offset", 0),
+						  pgs_jsonb_get_int64(jb, "line", 0));
 	}
-	p->offset = pgs_jsonb_get_int64(jb, "offset", 0);
-	p->line = pgs_jsonb_get_int64(jb, "line", 0);
+	/* the other files in progress: [name, ino, btime, "fp", offset, line] */
+	v = getKeyJsonValueFromContainer(&jb->root, "reading", 7, NULL);
+	if (v && v->type == jbvBinary)
+	{
+		JsonbIterator *it = JsonbIteratorInit(v->val.binary.data);
+		JsonbValue	e;
+		JsonbIteratorToken tok;
+		int			depth = 0;
+		int			field = 0;
+		ProgFile	f = {0};
+
+		while ((tok = JsonbIteratorNext(&it, &e, false)) != WJB_DONE)
+		{
+			if (tok == WJB_BEGIN_ARRAY && ++depth == 2)
+			{
+				field = 0;
+				memset(&f, 0, sizeof(f));
+			}
+			else if (tok == WJB_END_ARRAY && depth-- == 2 && f.name &&
+					 file_find_prog(p, f.name) == NULL)
+				file_add_prog(p, f.name, f.ino, f.btime, f.fp, f.offset, f.line);
+			else if (tok == WJB_ELEM && depth == 2)
+			{
+				if (field == 0 && e.type == jbvString)
+					f.name = pnstrdup(e.val.string.val, e.val.string.len);
+				else if (field == 1)
+					f.ino = Max(file_jsonb_elem_int64(&e), 0);
+				else if (field == 2)
+					f.btime = Max(file_jsonb_elem_int64(&e), 0);
+				else if (field == 3 && e.type == jbvString)
+					f.fp = strtou64(pnstrdup(e.val.string.val, e.val.string.len), NULL, 16);
+				else if (field == 4)
+					f.offset = Max(file_jsonb_elem_int64(&e), 0);
+				else if (field == 5)
+					f.line = Max(file_jsonb_elem_int64(&e), 0);
+				field++;
+			}
+		}
+	}
 	p->gen = file_position_gen(jb);
 }
 
@@ -214,9 +301,12 @@ Jsonb *
 file_position_jsonb(FilePos *p)
 {
 	StringInfoData buf;
+	int			nprog = 0;
 
 	if (p->ndone > 1)
 		qsort(p->done, p->ndone, sizeof(DoneFile), done_cmp);
+	if (p->nprog > 1)
+		qsort(p->prog, p->nprog, sizeof(ProgFile), prog_cmp);
 	p->gen = new_gen();
 	initStringInfo(&buf);
 	if (p->has_dir && p->dir_btime != 0)
@@ -244,18 +334,180 @@ file_position_jsonb(FilePos *p)
 		appendStringInfoChar(&buf, ']');
 	}
 	appendStringInfoChar(&buf, ']');
-	if (p->file)
+	for (int i = 0; i < p->nprog; i++)
 	{
-		appendStringInfoString(&buf, ", \"file\": ");
-		escape_json(&buf, p->file);
-		appendStringInfo(&buf, ", \"ino\": " INT64_FORMAT, p->file_ino);
-		if (p->file_btime != 0)
-			appendStringInfo(&buf, ", \"btime\": " INT64_FORMAT, p->file_btime);
-		if (p->file_fp != 0)
-			appendStringInfo(&buf, ", \"fp\": \"%" INT64_MODIFIER "x\"", p->file_fp);
-		appendStringInfo(&buf, ", \"offset\": " INT64_FORMAT ", \"line\": " INT64_FORMAT,
-						 p->offset, p->line);
+		ProgFile   *f = &p->prog[i];
+
+		if (f->name == NULL)
+			continue;
+		if (nprog++ == 0)
+		{
+			/* the first as one file of one worker has always been */
+			appendStringInfoString(&buf, ", \"file\": ");
+			escape_json(&buf, f->name);
+			appendStringInfo(&buf, ", \"ino\": " INT64_FORMAT, f->ino);
+			if (f->btime != 0)
+				appendStringInfo(&buf, ", \"btime\": " INT64_FORMAT, f->btime);
+			if (f->fp != 0)
+				appendStringInfo(&buf, ", \"fp\": \"%" INT64_MODIFIER "x\"", f->fp);
+			appendStringInfo(&buf, ", \"offset\": " INT64_FORMAT ", \"line\": " INT64_FORMAT,
+							 f->offset, f->line);
+			continue;
+		}
+		appendStringInfoString(&buf, nprog == 2 ? ", \"reading\": [[" : ", [");
+		escape_json(&buf, f->name);
+		appendStringInfo(&buf, ", " INT64_FORMAT ", " INT64_FORMAT ", \"%" INT64_MODIFIER "x\", "
+						 INT64_FORMAT ", " INT64_FORMAT "]",
+						 f->ino, f->btime, f->fp, f->offset, f->line);
 	}
+	if (nprog > 1)
+		appendStringInfoChar(&buf, ']');
 	appendStringInfo(&buf, ", \"gen\": \"%016" INT64_MODIFIER "x\"}", p->gen);
 	return pgs_jsonb_from_cstring(buf.data);
+}
+
+/*------------------------------------------------------------------------
+ * Shares: a view with parallelism > 1
+ *------------------------------------------------------------------------
+ *
+ * Share s of N reads the files whose name hashes to s (hash_bytes of the
+ * name, mod N): a file is read by one share, whole, however many batches
+ * it takes, and a division into another N finds each file where it is in
+ * the one position of the view and stream: done (to some size), in
+ * progress (to some offset: "file" and the others in "reading"), or not
+ * there. A position of one worker has at most one file in progress, as
+ * ever (so one written before shares reads as it did).
+ *
+ * A share's batch reads from the position as it was then (start), without
+ * the view's lock; under it the position may have moved (now). Its moves
+ * are the files whose state (the done entry and the entry in progress,
+ * each or neither) differs between start and end; each must stand in now
+ * as in start, else another batch (a REFRESH, a worker of an older
+ * division) read it meanwhile, and the batch is given up (NULL) and read
+ * again. The merge is now with the moved files as in end. A share also
+ * moves files it does not read: the entries of files gone are forgotten
+ * (another share may have forgotten them first: that is no conflict),
+ * identities taken in a new directory (two shares doing so at once: the
+ * second reads again, from the new identities).
+ *------------------------------------------------------------------------
+ */
+bool
+file_owned(const char *name)
+{
+	return pgs_batchrun_owns((int64) hash_bytes((const unsigned char *) name,
+												strlen(name)));
+}
+
+static bool
+same_done(DoneFile *a, DoneFile *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return a->ino == b->ino && a->size == b->size && a->lines == b->lines &&
+		a->btime == b->btime && a->fp == b->fp;
+}
+
+static bool
+same_prog(ProgFile *a, ProgFile *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return a->ino == b->ino && a->btime == b->btime && a->fp == b->fp &&
+		a->offset == b->offset && a->line == b->line;
+}
+
+static bool
+same_state(FilePos *a, FilePos *b, const char *name)
+{
+	return same_done(file_find_done(a, name), file_find_done(b, name)) &&
+		same_prog(file_find_prog(a, name), file_find_prog(b, name));
+}
+
+static bool
+name_in(List *names, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+		if (strcmp(lfirst(lc), name) == 0)
+			return true;
+	return false;
+}
+
+static bool
+absent(FilePos *p, const char *name)
+{
+	return file_find_done(p, name) == NULL && file_find_prog(p, name) == NULL;
+}
+
+/*
+ * name moved from start to end: it must stand in now as in start. Only a
+ * file forgotten (gone from the directory, or truncated, to be read from
+ * its start) may be forgotten in now already: the same state that another
+ * batch reached by reading the same bytes would count them twice.
+ */
+static bool
+move_ok(FilePos *now, FilePos *start, FilePos *end, const char *name,
+		List **moved)
+{
+	if (name_in(*moved, name) || same_state(start, end, name))
+		return true;
+	if (!same_state(now, start, name) && !(absent(end, name) && absent(now, name)))
+		return false;
+	*moved = lappend(*moved, (char *) name);
+	return true;
+}
+
+Jsonb *
+file_merge_share(Jsonb *now, Jsonb *start, Jsonb *end)
+{
+	FilePos		n,
+				s,
+				e,
+				m;
+	List	   *moved = NIL;
+	bool		dir_moved;
+
+	file_position_parse(now, &n);
+	file_position_parse(start, &s);
+	file_position_parse(end, &e);
+	for (int i = 0; i < s.ndone; i++)
+		if (!move_ok(&n, &s, &e, s.done[i].name, &moved))
+			return NULL;
+	for (int i = 0; i < e.ndone; i++)
+		if (!move_ok(&n, &s, &e, e.done[i].name, &moved))
+			return NULL;
+	for (int i = 0; i < s.nprog; i++)
+		if (!move_ok(&n, &s, &e, s.prog[i].name, &moved))
+			return NULL;
+	for (int i = 0; i < e.nprog; i++)
+		if (!move_ok(&n, &s, &e, e.prog[i].name, &moved))
+			return NULL;
+	dir_moved = e.has_dir != s.has_dir || e.dir_dev != s.dir_dev ||
+		e.dir_ino != s.dir_ino || e.dir_btime != s.dir_btime;
+	if (moved == NIL && !dir_moved)
+		return now;
+
+	memset(&m, 0, sizeof(m));
+	m.has_dir = dir_moved ? e.has_dir : n.has_dir;
+	m.dir_dev = dir_moved ? e.dir_dev : n.dir_dev;
+	m.dir_ino = dir_moved ? e.dir_ino : n.dir_ino;
+	m.dir_btime = dir_moved ? e.dir_btime : n.dir_btime;
+	for (int i = 0; i < n.ndone; i++)
+		if (!name_in(moved, n.done[i].name))
+			(void) file_add_done(&m, n.done[i].name, n.done[i].ino, n.done[i].size,
+								 n.done[i].lines, n.done[i].btime, n.done[i].fp);
+	for (int i = 0; i < e.ndone; i++)
+		if (name_in(moved, e.done[i].name))
+			(void) file_add_done(&m, e.done[i].name, e.done[i].ino, e.done[i].size,
+								 e.done[i].lines, e.done[i].btime, e.done[i].fp);
+	for (int i = 0; i < n.nprog; i++)
+		if (!name_in(moved, n.prog[i].name))
+			file_add_prog(&m, n.prog[i].name, n.prog[i].ino, n.prog[i].btime,
+						  n.prog[i].fp, n.prog[i].offset, n.prog[i].line);
+	for (int i = 0; i < e.nprog; i++)
+		if (name_in(moved, e.prog[i].name))
+			file_add_prog(&m, e.prog[i].name, e.prog[i].ino, e.prog[i].btime,
+						  e.prog[i].fp, e.prog[i].offset, e.prog[i].line);
+	return file_position_jsonb(&m);
 }

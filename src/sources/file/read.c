@@ -31,6 +31,12 @@
  * identities. An idle worker over an unchanged directory only stat()s it
  * (see the idle cache at file_read).
  *
+ * A share of a view with parallelism > 1 matches every file with the
+ * position as one worker does (so the entries of files gone go, and
+ * identities in a copied directory are taken, whoever reads them), but
+ * reads only its own (file_owned; see "Shares" in position.c), and leaves
+ * the others' entries as it found them.
+ *
  * Clean-up ("clean" delete or archive to "archive_path") happens only
  * once every view reading the stream has read the file in a committed
  * batch: a batch first cleans the files that all committed positions
@@ -405,6 +411,7 @@ typedef struct FileTodo
 	int64		offset;
 	int64		line;
 	int			done;			/* its entry in the new done list, or -1 */
+	bool		in_progress;	/* its entry in progress stays until read */
 } FileTodo;
 
 /* whether f can be the file of inode ino and birth time btime (0: not known) */
@@ -445,11 +452,13 @@ reconcile(FileTable *t, FilePos *p, struct stat *dirst, int64 dirbtime,
 	FilePos		old = *p;
 	bool		changed = !same_dir || p->gen == 0 || (p->dir_btime == 0 && dirbtime != 0);
 	int			ndone_kept = 0;
-	bool		in_progress_found = false;
+	int			nprog_kept = 0;
 
 	*ntodo = 0;
 	p->done = NULL;
 	p->ndone = p->alloc = 0;
+	p->prog = NULL;
+	p->nprog = p->prog_alloc = 0;
 	p->has_dir = true;
 	p->dir_dev = (int64) dirst->st_dev;
 	p->dir_ino = (int64) dirst->st_ino;
@@ -458,40 +467,48 @@ reconcile(FileTable *t, FilePos *p, struct stat *dirst, int64 dirbtime,
 	{
 		FileEntry  *f = &files[i];
 		DoneFile   *d;
+		ProgFile   *pf;
 
 		if (f->name == NULL)
 			continue;			/* cleaned */
-		if (old.file && strcmp(f->name, old.file) == 0)
+		pf = file_find_prog(&old, f->name);
+		if (pf)
 		{
-			FileTodo	first_todo = {f, old.offset, old.line, -1};
-			bool		replaced = same_dir && !same_inode(f, old.file_ino, old.file_btime);
+			FileTodo	first_todo = {f, pf->offset, pf->line, -1, true};
+			bool		replaced = same_dir && !same_inode(f, pf->ino, pf->btime);
+			bool		owned = file_owned(f->name);
 
-			if (!replaced && f->size < old.offset)
+			/* kept as it is until its share reads it */
+			file_add_prog(p, pf->name, pf->ino, pf->btime, pf->fp, pf->offset, pf->line);
+			nprog_kept++;
+			if (!replaced && f->size < pf->offset)
 			{
-				ereport(WARNING,
+				if (owned)
+					ereport(WARNING,
 						(errcode(ERRCODE_WARNING),
 						 errmsg("%s: file \"%s\" was truncated before it was read to its end",
 								t->what, f->name),
 						 errdetail("It had at least " INT64_FORMAT " bytes and has " INT64_FORMAT " now; it is read again from its start.",
-								   old.offset, f->size)));
+								   pf->offset, f->size)));
 				first_todo.offset = first_todo.line = 0;
 			}
-			else if (replaced || (!(same_dir && old.file_btime != 0 && f->btime != 0) &&
-								  !file_fingerprint_matches(t, f, old.file_fp, old.offset)))
+			else if (replaced || (owned && !(same_dir && pf->btime != 0 && f->btime != 0) &&
+								  !file_fingerprint_matches(t, f, pf->fp, pf->offset)))
 			{
-				ereport(WARNING,
+				if (owned)
+					ereport(WARNING,
 						(errcode(ERRCODE_WARNING),
 						 errmsg("%s: file \"%s\" was replaced before it was read to its end",
 								t->what, f->name),
 						 errdetail("The rest of the file it replaced, after byte " INT64_FORMAT ", is lost; the new file is read from its start.",
-								   old.offset)));
+								   pf->offset)));
 				first_todo.offset = first_todo.line = 0;
 			}
 			/* first in the order */
-			memmove(&todo[1], &todo[0], sizeof(FileTodo) * (*ntodo));
-			todo[0] = first_todo;
+			memmove(&todo[nprog_kept], &todo[nprog_kept - 1],
+					sizeof(FileTodo) * (*ntodo - (nprog_kept - 1)));
+			todo[nprog_kept - 1] = first_todo;
 			(*ntodo)++;
-			in_progress_found = true;
 			continue;
 		}
 		/*
@@ -508,7 +525,7 @@ reconcile(FileTable *t, FilePos *p, struct stat *dirst, int64 dirbtime,
 			 !file_fingerprint_matches(t, f, d->fp, d->size)))
 		{
 			/* new, or a new file under the name of one read */
-			todo[(*ntodo)++] = (FileTodo) {f, 0, 0, -1};
+			todo[(*ntodo)++] = (FileTodo) {f, 0, 0, -1, false};
 			changed |= (d != NULL);
 			continue;
 		}
@@ -527,7 +544,7 @@ reconcile(FileTable *t, FilePos *p, struct stat *dirst, int64 dirbtime,
 		{
 			/* appended to after it was read: the new bytes */
 			todo[(*ntodo)++] = (FileTodo) {f, d->size, d->lines,
-				file_add_done(p, f->name, f->ino, d->size, d->lines, f->btime, d->fp)};
+				file_add_done(p, f->name, f->ino, d->size, d->lines, f->btime, d->fp), false};
 			changed = true;
 		}
 		else
@@ -538,7 +555,7 @@ reconcile(FileTable *t, FilePos *p, struct stat *dirst, int64 dirbtime,
 							t->what, f->name),
 					 errdetail("It had " INT64_FORMAT " bytes when read and has " INT64_FORMAT " now; it is read again from its start.",
 							   d->size, f->size)));
-			todo[(*ntodo)++] = (FileTodo) {f, 0, 0, -1};
+			todo[(*ntodo)++] = (FileTodo) {f, 0, 0, -1, false};
 			changed = true;
 		}
 		ndone_kept++;
@@ -546,11 +563,8 @@ reconcile(FileTable *t, FilePos *p, struct stat *dirst, int64 dirbtime,
 	/* done files no longer there are forgotten; so is a file in progress */
 	if (ndone_kept != old.ndone)
 		changed = true;
-	if (old.file && !in_progress_found)
-	{
-		p->file = NULL;
+	if (nprog_kept != old.nprog)
 		changed = true;
-	}
 	return changed;
 }
 
@@ -754,6 +768,9 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 		bool		cut = false;
 		uint64		fp = 0;
 
+		/* a view with parallelism: another share's file */
+		if (!file_owned(fe->name))
+			continue;
 		if ((t->max_files > 0 && taken >= t->max_files) ||
 			(max_rows >= 0 && nrecs >= max_rows))
 		{
@@ -839,19 +856,21 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 		fp = file_fingerprint(fileno(f), offset);
 		FreeFile(f);
 		changed = true;
-		p.file = NULL;			/* the file in progress, if it was, is not */
+		if (todo[i].in_progress)
+		{
+			/* the file in progress, if it was, is not */
+			ProgFile   *pf = file_find_prog(&p, fe->name);
+
+			if (pf)
+				pf->name = NULL;
+		}
 		if (cut)
 		{
 			/*
 			 * An appended file done keeps its done entry (as read before);
 			 * the next batch goes on from the position's file, by name.
 			 */
-			p.file = fe->name;
-			p.file_ino = fe->ino;
-			p.file_btime = fe->btime;
-			p.file_fp = fp;
-			p.offset = offset;
-			p.line = line;
+			file_add_prog(&p, fe->name, fe->ino, fe->btime, fp, offset, line);
 			more = true;
 			break;
 		}
@@ -965,9 +984,12 @@ file_reached(Relation rel, Jsonb *position, Jsonb *mark)
 			continue;
 		if (read_to_end(NULL, &p, &f))
 			continue;
-		if (p.file && strcmp(p.file, f.name) == 0 && same_inode(&f, p.file_ino, p.file_btime) &&
-			p.offset >= f.size)
-			continue;
+		{
+			ProgFile   *pf = file_find_prog(&p, f.name);
+
+			if (pf && same_inode(&f, pf->ino, pf->btime) && pf->offset >= f.size)
+				continue;
+		}
 		/* the file of the mark, not another on its inode number */
 		if (file_stat(-1, psprintf("%s/%s", t->dir, f.name), &now) &&
 			same_inode(&now, f.ino, f.btime) && now.ino == f.ino)
@@ -996,4 +1018,5 @@ const SourceRoutine file_source = {
 	.import_schema = file_ImportForeignSchema,
 	.check_reader = file_check_view_reader,
 	.check_sink = file_check_sink,
+	.merge_share = file_merge_share,
 };

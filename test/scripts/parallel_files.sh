@@ -101,6 +101,16 @@ SQL
 0" ] || { echo "FAIL ($what): differences/late/errors: $result"; pgs_psql -c "SELECT name, status, batches, rows_in, rows_late, watermark, shares FROM stream.queries"; exit 1; }
 	echo "ok: $what"
 }
+# wait_two EXPR SECONDS: until EXPR (a count of files in progress) is at
+# least 2, polled inside the server every 5 ms (a psql a poll is slow
+# enough for a quiet machine's shares to finish their files in between)
+wait_two() {
+	pgs_psql -q -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN
+		LOOP EXIT WHEN $1 >= 2;
+			IF clock_timestamp() - t0 > interval '$2 s' THEN RAISE EXCEPTION 'timed out'; END IF;
+			PERFORM pg_sleep(0.005);
+		END LOOP; END \$\$" >/dev/null
+}
 # the shares' files in progress, as the view's one position row lists them
 IN_PROGRESS="(SELECT count(*) FROM stream.positions p, LATERAL (SELECT position->>'file' AS f
 	UNION ALL SELECT e->>0 FROM jsonb_array_elements(position->'reading') e) x
@@ -131,16 +141,16 @@ pgs_wait_up 2
 check "kill -9 of a share's worker"
 
 # ALTER to 3 with files half read, then back to 1 with files half read
-gen 2 10 6000
-pgs_wait_for "SELECT $IN_PROGRESS >= 2" 30 ||
+gen 2 10 20000
+wait_two "$IN_PROGRESS" 30 ||
 	{ echo "FAIL: no two files in progress to re-divide"; exit 1; }
 pgs_psql -c "ALTER MATERIALIZED VIEW per_key SET (parallelism = 3)"
 pgs_psql -c "ALTER MATERIALIZED VIEW per_window SET (parallelism = 3)"
 gen 3 6 3000
 pgs_wait_for "SELECT count(*) = 2 FROM stream.queries WHERE parallelism = 3 AND jsonb_array_length(shares) = 3" 30
 check "ALTER to 3 mid-stream"
-gen 4 9 6000
-pgs_wait_for "SELECT $IN_PROGRESS >= 2" 30 ||
+gen 4 9 20000
+wait_two "$IN_PROGRESS" 30 ||
 	{ echo "FAIL: no two files in progress to re-divide"; exit 1; }
 pgs_psql -c "ALTER MATERIALIZED VIEW per_key SET (parallelism = 1)"
 pgs_psql -c "ALTER MATERIALIZED VIEW per_window RESET (parallelism)"
@@ -186,13 +196,13 @@ npm ci --prefix "$PGS_ROOT/test/parquet" --no-audit --no-fund --loglevel=error >
 duck() { node "$PGS_ROOT/test/parquet/duck.mjs" "$@"; }
 mkdir -p "$WORK/pq" "$WORK/pqstage"
 chown -R "$PGS_USER" "$WORK"
-# pq F0 F1: files F0..F1 of 65,536 rows in row groups of 2,048, moved in
+# pq F0 F1: files F0..F1 of 65,536 rows in row groups of 1,024, moved in
 # together; in ref too
 pq() {
 	local sql=""
 	for f in $(seq "$1" "$2"); do
 		sql="$sql COPY (SELECT 'k' || (i % 37) AS k, ((i * 7 + $f) % 1000)::int AS v FROM range(65536) t(i))
-			TO '$WORK/pqstage/p$(printf %02d "$f").parquet' (FORMAT parquet, ROW_GROUP_SIZE 2048);"
+			TO '$WORK/pqstage/p$(printf %02d "$f").parquet' (FORMAT parquet, ROW_GROUP_SIZE 1024);"
 		q "INSERT INTO pq_ref SELECT 'k' || (i % 37), (i * 7 + $f) % 1000 FROM generate_series(0, 65535) i" >/dev/null
 	done
 	duck sql "$sql"
@@ -219,11 +229,11 @@ pq_check() {
 	echo "ok: $1"
 }
 pq 0 7
-pgs_wait_for "SELECT $PQ_IN_PROGRESS >= 2" 20 ||
+wait_two "$PQ_IN_PROGRESS" 20 ||
 	{ echo "FAIL: no two Parquet files in progress to re-divide"; pgs_psql -c "SELECT name, status, batches, rows_in, last_error, shares FROM stream.queries" -c "SELECT position FROM stream.positions WHERE view = 'pq_key'::regclass"; ls -la "$WORK/pq" "$WORK/pqstage"; tail -20 "$PGS_DIR/log"; exit 1; }
 pgs_psql -c "ALTER MATERIALIZED VIEW pq_key SET (parallelism = 3)"
 pq 8 13
-pgs_wait_for "SELECT $PQ_IN_PROGRESS >= 2" 60 ||
+wait_two "$PQ_IN_PROGRESS" 60 ||
 	{ echo "FAIL: no two Parquet files in progress to re-divide"; exit 1; }
 pgs_psql -c "ALTER MATERIALIZED VIEW pq_key SET (parallelism = 1)"
 pq_check "Parquet by row group, ALTER to 3 and back to 1 with files half read"

@@ -288,6 +288,10 @@ CREATE MATERIALIZED VIEW u_bad AS
 CREATE MATERIALIZED VIEW u_bad AS
 	SELECT * FROM (SELECT a.k FROM u_a a JOIN (SELECT k FROM u_b UNION ALL SELECT k FROM u_c) b
 		ON b.k = a.k UNION ALL SELECT k FROM u_c) s;
+CREATE MATERIALIZED VIEW u_bad AS
+	SELECT a.k FROM u_a a JOIN u_b b ON b.k = a.k
+		AND b.ts BETWEEN a.ts AND a.ts + interval '1 minute'
+	UNION ALL SELECT k FROM u_c;
 -- a stream with event time but no watermark, with one that has one
 CREATE FOREIGN TABLE u_nowm (k text, ts timestamptz, v int) SERVER stream
 	OPTIONS (event_time 'ts');

@@ -114,9 +114,11 @@ output_event_time(CqDef *cq, int64 *delay)
 	 * streams writes each stream's rows as they come, one stream lagging
 	 * behind another, where its own watermark is the least of theirs. Over
 	 * either, v2's watermark (the latest written, minus a delay) would
-	 * judge late rows that v1 had in time.
+	 * judge late rows that v1 had in time. So do the shares of a view
+	 * with parallelism > 1 (engine/parallel.c): each writes the rows it
+	 * read, one share behind another, under the least of their times.
 	 */
-	if (cq->join != NULL || list_length(cq->streams) != 1)
+	if (cq->join != NULL || list_length(cq->streams) != 1 || cq->opts.parallelism > 1)
 		return 0;
 	foreach(lc, cq->wm_streams)
 		*delay = Max(*delay, ((CqTime *) lfirst(lc))->delay);

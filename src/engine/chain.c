@@ -63,6 +63,7 @@
 #include "catalog/pg_collation.h"
 #include "commands/defrem.h"
 #include "executor/spi.h"
+#include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
@@ -388,7 +389,25 @@ pgs_chain_check_options(Oid view, CqDef *cq)
 	PgsUser		saved;
 
 	if (cq->mode == OUTPUT_APPEND)
+	{
+		ListCell   *lc;
+
+		/* the shares of a view of one stream: see output_event_time */
+		if (cq->is_agg || cq->opts.parallelism <= 1)
+			return;
+		out = output_stream_of(view);
+		if (!OidIsValid(out))
+			return;
+		foreach(lc, GetForeignTable(out)->options)
+			if (strcmp(((DefElem *) lfirst(lc))->defname, "event_time") == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("continuous view \"%s\" gives the views that read it event time: its parallelism stays 1",
+								get_rel_name(view)),
+						 errdetail("Its shares would write their rows one share behind another, and its readers' watermark would drop the lagging share's rows."),
+						 errhint("Create another view of the same query with parallelism.")));
 		return;
+	}
 	out = output_stream_of(view);
 	if (!OidIsValid(out))
 		return;

@@ -99,6 +99,22 @@ SELECT count(*) FROM stream._worker_status() WHERE view = 'pk_agg'::regclass;
 SELECT obj_description('pk_win'::regclass, 'pg_class');
 
 DROP MATERIALIZED VIEW pk_agg, pk_win, pk_one;
+-- a view of one stream with parallelism gives its readers no event time:
+-- its shares write their rows as they read them, one share behind
+-- another, and a reader's watermark would drop the lagging share's rows
+CREATE MATERIALIZED VIEW pk_filt WITH (parallelism = 2, trigger = 'manual', output_mode = 'append') AS
+	SELECT k, v, ts FROM pk_ev WHERE v > 0;
+CREATE MATERIALIZED VIEW pk_filt_r WITH (trigger = 'manual', output_mode = 'append') AS
+	SELECT k, v, ts FROM pk_filt;
+SELECT ftoptions FROM pg_catalog.pg_foreign_table WHERE ftrelid = 'stream.pk_filt_out'::regclass;
+DROP MATERIALIZED VIEW pk_filt CASCADE;
+-- nor can such a view whose readers have event time get parallelism
+CREATE MATERIALIZED VIEW pk_filt1 WITH (trigger = 'manual', output_mode = 'append') AS
+	SELECT k, v, ts FROM pk_ev WHERE v > 0;
+CREATE MATERIALIZED VIEW pk_filt1_r WITH (trigger = 'manual', output_mode = 'append') AS
+	SELECT k, v, ts FROM pk_filt1;
+ALTER MATERIALIZED VIEW pk_filt1 SET (parallelism = 2);
+DROP MATERIALIZED VIEW pk_filt1 CASCADE;
 DROP FOREIGN TABLE pk_ev, pk_ev2, pk_ins, pk_rate;
 DROP SERVER pk_srv;
 

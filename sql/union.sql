@@ -276,6 +276,22 @@ CREATE MATERIALIZED VIEW u_bad AS
 	SELECT * FROM u_ab u JOIN u_c c ON c.k = u.k;
 CREATE MATERIALIZED VIEW u_bad AS
 	SELECT * FROM u_ab u, u_aa w WHERE u.k = w.k;
+-- a join of streams inside a branch (a branch keeps no join state)
+CREATE MATERIALIZED VIEW u_bad WITH (output_mode = 'append') AS
+	SELECT * FROM (SELECT a.k FROM u_a a LEFT JOIN u_b b ON b.k = a.k
+		AND b.ts BETWEEN a.ts AND a.ts + interval '1 minute'
+		UNION ALL SELECT k FROM u_c) s;
+CREATE MATERIALIZED VIEW u_bad AS
+	SELECT * FROM (SELECT a.k FROM u_a a JOIN u_a b ON b.k = a.k
+		AND b.ts BETWEEN a.ts AND a.ts + interval '1 minute'
+		UNION ALL SELECT k FROM u_c) s;
+CREATE MATERIALIZED VIEW u_bad AS
+	SELECT * FROM (SELECT a.k FROM u_a a JOIN (SELECT k FROM u_b UNION ALL SELECT k FROM u_c) b
+		ON b.k = a.k UNION ALL SELECT k FROM u_c) s;
+CREATE MATERIALIZED VIEW u_bad AS
+	SELECT a.k FROM u_a a JOIN u_b b ON b.k = a.k
+		AND b.ts BETWEEN a.ts AND a.ts + interval '1 minute'
+	UNION ALL SELECT k FROM u_c;
 -- a stream with event time but no watermark, with one that has one
 CREATE FOREIGN TABLE u_nowm (k text, ts timestamptz, v int) SERVER stream
 	OPTIONS (event_time 'ts');

@@ -63,6 +63,7 @@
 #include "catalog/pg_collation.h"
 #include "commands/defrem.h"
 #include "executor/spi.h"
+#include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
@@ -114,9 +115,11 @@ output_event_time(CqDef *cq, int64 *delay)
 	 * streams writes each stream's rows as they come, one stream lagging
 	 * behind another, where its own watermark is the least of theirs. Over
 	 * either, v2's watermark (the latest written, minus a delay) would
-	 * judge late rows that v1 had in time.
+	 * judge late rows that v1 had in time. So do the shares of a view
+	 * with parallelism > 1 (engine/parallel.c): each writes the rows it
+	 * read, one share behind another, under the least of their times.
 	 */
-	if (cq->join != NULL || list_length(cq->streams) != 1)
+	if (cq->join != NULL || list_length(cq->streams) != 1 || cq->opts.parallelism > 1)
 		return 0;
 	foreach(lc, cq->wm_streams)
 		*delay = Max(*delay, ((CqTime *) lfirst(lc))->delay);
@@ -386,7 +389,25 @@ pgs_chain_check_options(Oid view, CqDef *cq)
 	PgsUser		saved;
 
 	if (cq->mode == OUTPUT_APPEND)
+	{
+		ListCell   *lc;
+
+		/* the shares of a view of one stream: see output_event_time */
+		if (cq->is_agg || cq->opts.parallelism <= 1)
+			return;
+		out = output_stream_of(view);
+		if (!OidIsValid(out))
+			return;
+		foreach(lc, GetForeignTable(out)->options)
+			if (strcmp(((DefElem *) lfirst(lc))->defname, "event_time") == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("continuous view \"%s\" gives the views that read it event time: its parallelism stays 1",
+								get_rel_name(view)),
+						 errdetail("Its shares would write their rows one share behind another, and its readers' watermark would drop the lagging share's rows."),
+						 errhint("Create another view of the same query with parallelism.")));
 		return;
+	}
 	out = output_stream_of(view);
 	if (!OidIsValid(out))
 		return;

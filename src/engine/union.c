@@ -40,6 +40,16 @@
 #include "parser/parsetree.h"
 #include "utils/lsyscache.h"
 
+typedef struct UnionWalk
+{
+	int			refs;			/* stream references */
+	int			union_refs;		/* of which inside a UNION ALL */
+	int			unions;			/* outermost unions that read streams */
+	int			depth;			/* inside a union */
+} UnionWalk;
+
+static bool union_walker(Node *node, UnionWalk *w);
+
 static void
 collect_branches(Query *q, Node *n, List **leaves)
 {
@@ -94,19 +104,28 @@ pgs_union_check(Query *q)
 				   "Use UNION ALL; to drop duplicates, SELECT DISTINCT over it: SELECT DISTINCT * FROM (SELECT ... FROM a UNION ALL SELECT ... FROM b) u.");
 	foreach(lc, pgs_union_branches(q))
 	{
+		UnionWalk	w;
+
 		if (pgs_query_streams(lfirst(lc)) == NIL)
 			pgs_reject("a branch of a UNION ALL that reads no stream",
 					   "Each branch must read a stream: a table has no new rows for a batch. Join the table inside a stream's branch instead.");
+
+		/*
+		 * A join of two streams (or of a stream with itself) in a branch:
+		 * a union's batch runs each branch over its streams' new rows
+		 * only, with no join state, so matches across batches would be
+		 * lost and an outer join's rows padded with NULLs at once.
+		 */
+		memset(&w, 0, sizeof(w));
+		union_walker(lfirst(lc), &w);
+		if (w.refs - w.union_refs > 1 || (w.union_refs > 0 && w.refs > w.union_refs))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a join of streams inside a branch of a UNION ALL is not supported in a continuous view"),
+					 errdetail("A branch of a union is run over its streams' new rows of each batch, without the state a join of two streams keeps."),
+					 errhint("Join the streams in a first view whose sink is a stream (sink = 'a_stream'), and union that stream.")));
 	}
 }
-
-typedef struct UnionWalk
-{
-	int			refs;			/* stream references */
-	int			union_refs;		/* of which inside a UNION ALL */
-	int			unions;			/* outermost unions that read streams */
-	int			depth;			/* inside a union */
-} UnionWalk;
 
 static bool
 union_walker(Node *node, UnionWalk *w)

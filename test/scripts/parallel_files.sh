@@ -102,7 +102,7 @@ SQL
 	echo "ok: $what"
 }
 # wait_two EXPR SECONDS: until EXPR (a count of files in progress) is at
-# least 2, polled inside the server every 5 ms (a psql a poll is slow
+# least 2, polled inside the server every 5 ms (a psql for each poll is slow
 # enough for a quiet machine's shares to finish their files in between)
 wait_two() {
 	pgs_psql -q -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN

@@ -10,23 +10,11 @@ CREATE FUNCTION nj_matches(v regclass, rows_where text, VARIADIC names text[])
 RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
 	q text := rtrim(pg_get_viewdef(v), ';');
-	batch text;
-	missing bigint;
-	extra bigint;
 BEGIN
 	FOR i IN 1 .. array_length(names, 1) BY 2 LOOP
 		q := replace(q, names[i], names[i + 1]);
 	END LOOP;
-	batch := format('SELECT * FROM (%s) b WHERE %s', q, rows_where);
-	EXECUTE format('SELECT count(*) FROM ((%s) EXCEPT ALL (SELECT * FROM %s)) x', batch, v)
-		INTO missing;
-	EXECUTE format('SELECT count(*) FROM ((SELECT * FROM %s) EXCEPT ALL (%s)) x', v, batch)
-		INTO extra;
-	IF missing <> 0 OR extra <> 0 THEN
-		RAISE NOTICE 'view % differs from its batch query: % rows missing, % extra',
-			v, missing, extra;
-	END IF;
-	RETURN missing = 0 AND extra = 0;
+	RETURN matches_query(v, format('SELECT * FROM (%s) b WHERE %s', q, rows_where));
 END $$;
 CREATE VIEW nj_state AS
 	SELECT name, watermark, rows_late, state_rows, state_rows_by_stream

@@ -18,18 +18,11 @@ BEGIN
 	END LOOP;
 END $$;
 
--- Exact comparison of a continuous view with the same query run as a batch
--- over a plain table holding the same input: the view's definition with
--- the stream's name replaced by the table's. Multisets, NULLs included.
--- rows_where keeps only the batch's rows that satisfy it (in append mode:
--- the windows final so far).
-CREATE FUNCTION matches_batch(v regclass, stream_name text, table_name text,
-							  rows_where text DEFAULT 'true')
+-- Exact comparison of a continuous view with a query over plain tables
+-- holding the same input (batch: its text). Multisets, NULLs included.
+CREATE FUNCTION matches_query(v regclass, batch text)
 RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
-	batch text := format('SELECT * FROM (%s) b WHERE %s',
-						 replace(rtrim(pg_get_viewdef(v), ';'), stream_name, table_name),
-						 rows_where);
 	missing bigint;
 	extra bigint;
 BEGIN
@@ -43,6 +36,16 @@ BEGIN
 	END IF;
 	RETURN missing = 0 AND extra = 0;
 END $$;
+
+-- The same query as the view, run as a batch: the view's definition with
+-- the stream's name replaced by the table's. rows_where keeps only the
+-- batch's rows that satisfy it (in append mode: the windows final so far).
+CREATE FUNCTION matches_batch(v regclass, stream_name text, table_name text,
+							  rows_where text DEFAULT 'true')
+RETURNS boolean LANGUAGE sql AS $$
+	SELECT matches_query(v, format('SELECT * FROM (%s) b WHERE %s',
+		replace(rtrim(pg_get_viewdef(v), ';'), stream_name, table_name), rows_where))
+$$;
 
 -- The extension's objects
 SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace

@@ -511,8 +511,10 @@ create_join_state(Oid viewid, CqJoin *j, int k)
 			appendStringInfo(&sql, " COLLATE %s", generate_collation_name(att->attcollation));
 		appendStringInfoString(&sql, ", ");
 	}
-	appendStringInfo(&sql, "_pgs_expires %s, _pgs_matched boolean NOT NULL DEFAULT false)",
-					 side->ts_typid == TIMESTAMPOID ? "timestamp" : "timestamptz");
+	appendStringInfo(&sql, "_pgs_expires %s, _pgs_matched boolean NOT NULL DEFAULT false%s)",
+					 side->ts_typid == TIMESTAMPOID ? "timestamp" : "timestamptz",
+	/* a stacked join's (engine/join.c): the padded sides its row matched */
+					 j->stacked ? ", _pgs_matched_to integer NOT NULL DEFAULT 0" : "");
 
 	/*
 	 * The indexes a batch probes with another side's keys (engine/join.c):

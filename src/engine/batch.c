@@ -1076,10 +1076,11 @@ batch_query(Batch *bt, JoinRun **jr, TupleDesc *outdesc, DestReceiver *dest)
 	{
 		*jr = pgs_join_begin(cq, bt->streams, bt->row.has_watermark, bt->row.watermark,
 							 bt->has_watermark, bt->watermark);
-		if (cq->join->jointype != JOIN_INNER)
+		/* (a stacked join: the pairs of each of its outer joins) */
+		for (int i = 0; cq->join->jointype != JOIN_INNER && i < pgs_join_npairs(*jr); i++)
 		{
 			TupleDesc	pdesc;
-			Tuplestorestate *pairs = execute_plan(pgs_join_pairs_plan(*jr),
+			Tuplestorestate *pairs = execute_plan(pgs_join_pairs_plan(*jr, i),
 												  cq->viewname, &pdesc);
 
 			pgs_join_matched(*jr, pairs, pdesc);

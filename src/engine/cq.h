@@ -130,6 +130,15 @@ typedef struct CqJoinSide
 	List	   *own;			/* conjuncts of the matching condition on
 								 * this side alone (its Vars, no others): a
 								 * row failing them never matches */
+	/* stacked joins (CqJoin.stacked, engine/join.c): */
+	int			anchor;			/* the side the join bringing this one in
+								 * compares it with, or -1 (the first) */
+	bool		padded;			/* brought in by an outer join: NULL-padded
+								 * where its anchor's row has no match */
+	List	   *abounds;		/* CqBound *: the anchor's bounds against
+								 * this side (when no match can come) */
+	Node	   *acond;			/* that join's ON condition, over the
+								 * query's range table */
 } CqJoinSide;
 
 typedef struct CqJoin
@@ -146,7 +155,13 @@ typedef struct CqJoin
 								 * the top, or NULL */
 	bool		window_wm;		/* only one side has a watermark, and the
 								 * sides' equal windows let it bound both */
+	bool		stacked;		/* more streams, several outer joins, or one
+								 * below a join: each stream joined to one
+								 * other (its anchor) */
 } CqJoin;
+
+/* stacked joins: at most this many outer joins of streams in one view */
+#define PGS_JOIN_MAX_PADDED 4
 
 /*
  * Deduplication (engine/dedup.c): a filter that passes the first row of

@@ -125,7 +125,8 @@ extern bool pgs_join_allows_nullable(Query *query, JoinExpr *j);
 extern JoinRun *pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 							   bool has_evict, int64 evict_wm);
 extern PlannedStmt *pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only);
-extern PlannedStmt *pgs_join_pairs_plan(JoinRun *jr);
+extern int	pgs_join_npairs(JoinRun *jr);
+extern PlannedStmt *pgs_join_pairs_plan(JoinRun *jr, int which);
 extern void pgs_join_matched(JoinRun *jr, Tuplestorestate *pairs, TupleDesc desc);
 extern void pgs_join_end(JoinRun *jr, int64 *rows_late);
 

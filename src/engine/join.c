@@ -2,8 +2,8 @@
  *
  * join.c
  *	  Joins of streams: of two, inner, left, right and full outer; of a
- *	  stream with itself; of three to eight, inner or under one outer
- *	  join at the top.
+ *	  stream with itself; of three to eight, inner, under one outer join
+ *	  at the top, or stacked (several outer joins, one below another join).
  *
  * Each side of the join keeps the rows it has read in a state table of
  * its own (stream.join_<view>_<n>: the stream's columns, the row's
@@ -55,6 +55,51 @@
  * can never match: it is not kept, and of a preserved side it is
  * NULL-padded in its own batch.
  *
+ * Stacked joins (CqJoin.stacked: a LEFT JOIN b ON .. LEFT JOIN c ON ..,
+ * a LEFT JOIN b ON .. JOIN c ON .., their RIGHT forms). Each join brings
+ * in one stream and compares it with one stream joined before, its
+ * anchor (join_analyze.c): the streams form a tree. Spark's semantics of
+ * chained outer joins, exactly: a row padded for b goes on to the join
+ * with c as a row of its own, which matches or is padded in turn.
+ *
+ *  - Output rows by the set of streams present, the others NULL-padded
+ *	  (all; {a, c} with b padded; {a} ...): a set is closed under anchors
+ *	  (a stream whose anchor is padded is padded too: its condition bounds
+ *	  its time by its anchor's, false on NULL). A row of set P is written
+ *	  when the last of its events happens: the arrival of each of its
+ *	  rows, and for each padded stream n whose anchor r is present, the
+ *	  certainty that r's row matches no row of n: it matched none, ever,
+ *	  and the watermark has reached the latest time a match could have
+ *	  (CqJoinSide.abounds: r.ts + 5 min for b BETWEEN a.ts AND a.ts + 5
+ *	  min; rows arriving later are late and dropped).
+ *  - State per side: the stream's rows, and of an anchor, the mask of
+ *	  padded streams each row has matched (LEVELS_COLUMN), found per batch
+ *	  by one pairs query per outer join (SELECT r.ctid FROM r, n WHERE
+ *	  <its ON condition>, over the new rows against everything) and kept
+ *	  in the row. Whether a row matched is so a property of the row alone:
+ *	  no pair of rows need be remembered.
+ *  - The plan: per set P, one copy of the joining node per stream x of
+ *	  P, as for an inner join of n streams: x's rows new to P, the streams
+ *	  before x all rows of P, those after x the rows of P before the batch
+ *	  -- each row of P once, in the batch of its last event. For a stream
+ *	  anchoring padded ones, "of P" means certain unmatched for them:
+ *	  ROLE_PAD_NOW (under the watermark the batch leaves), ROLE_PAD_BEFORE
+ *	  (under the one it ran with, the last batch's, and in state), and
+ *	  ROLE_PAD_NEW (now, not before: also a state row whose certainty came
+ *	  now). The padded streams read nothing, and each join of the copy
+ *	  whose nullable input has a present stream joins inner, one whose
+ *	  nullable input has none stays outer and pads. A copy with padded
+ *	  streams reads its states whole (its new rows are not only the
+ *	  batch's, so the probe by the batch's keys does not hold).
+ *  - Eviction per side as for an inner join of n streams: a row stays
+ *	  until its time plus the longest of the shortest paths to every other
+ *	  stream. In the tree, the path from x to a padded n passes through
+ *	  n's anchor r, so every row a padded row needs (its present rows,
+ *	  whose certainty time is r.ts + bound <= x.ts + path) is still in
+ *	  state when it is written; eviction runs after the batch's output.
+ *  - Own conditions (never_matches) are not used: a row failing its own
+ *	  part of one join may still join the others; it is padded at expiry.
+ *
  *-------------------------------------------------------------------------
  */
 #include "base/base.h"
@@ -94,12 +139,24 @@ enum
 	ROLE_STATE,					/* the side's state */
 	ROLE_ALL,					/* both */
 	ROLE_EXPIRED,				/* unmatched rows whose expiry has come */
-	ROLE_NONE					/* nothing */
+	ROLE_NONE,					/* nothing */
+	/* stacked joins: rows NULL-padded for the streams of a mask (below) */
+	ROLE_PAD_NOW,				/* certain unmatched now, state or new */
+	ROLE_PAD_BEFORE,			/* so already before the batch, in state */
+	ROLE_PAD_NEW				/* now, not before */
 };
 
 /* names of the state table's own columns */
 #define EXPIRES_COLUMN "_pgs_expires"
 #define MATCHED_COLUMN "_pgs_matched"
+#define LEVELS_COLUMN "_pgs_matched_to"	/* stacked: the mask of sides matched */
+
+/* a row of an anchor and the sides it matched (stacked joins) */
+typedef struct LevelMatch
+{
+	ItemPointerData tid;
+	int32		mask;
+} LevelMatch;
 
 /*------------------------------------------------------------------------
  * A batch of a join
@@ -132,6 +189,9 @@ typedef struct JoinRunSide
 	AttrNumber	expires_col;
 	AttrNumber	matched_col;
 	HTAB	   *matched;		/* row ids that matched in this batch */
+	AttrNumber	levels_col;		/* stacked: LEVELS_COLUMN, or 0 */
+	HTAB	   *lmatch;			/* stacked, of an anchor: LevelMatch of this
+								 * batch's matches */
 	Relation	expidx;			/* its index on the expiry */
 	JoinProbe	pr[PGS_JOIN_MAX_SIDES];	/* its probes by each other side's
 										 * new rows (below) */
@@ -147,6 +207,7 @@ struct JoinRun
 	int			nsides;
 	int			npairs;			/* the pairs query's columns: the row ids */
 	int			pairs_side[2];	/* of these sides */
+	int			pairs_padded;	/* stacked: the side whose matches they are */
 	ExprContext *econtext;		/* of the sides' own conditions */
 	bool		has_late;		/* rows at or before late_wm are late */
 	int64		late_wm;
@@ -182,12 +243,12 @@ tid_is_delta(ItemPointer tid)
  * nothing under a time bound: it expires at once.
  */
 static bool
-row_expiry(CqJoinSide *s, Datum ts, bool isnull, int64 *expiry)
+bounds_expiry(List *bounds, Datum ts, bool isnull, int64 *expiry)
 {
 	int64		t = DatumGetInt64(ts);
 	ListCell   *lc;
 
-	if (s->bounds == NIL)
+	if (bounds == NIL)
 		return false;
 	if (isnull || TIMESTAMP_IS_NOBEGIN(t))
 	{
@@ -197,7 +258,7 @@ row_expiry(CqJoinSide *s, Datum ts, bool isnull, int64 *expiry)
 	if (TIMESTAMP_IS_NOEND(t))
 		return false;
 	*expiry = PG_INT64_MAX;
-	foreach(lc, s->bounds)
+	foreach(lc, bounds)
 	{
 		CqBound    *b = lfirst(lc);
 		int64		e;
@@ -212,6 +273,12 @@ row_expiry(CqJoinSide *s, Datum ts, bool isnull, int64 *expiry)
 		*expiry = Min(*expiry, e);
 	}
 	return *expiry != PG_INT64_MAX;
+}
+
+static bool
+row_expiry(CqJoinSide *s, Datum ts, bool isnull, int64 *expiry)
+{
+	return bounds_expiry(s->bounds, ts, isnull, expiry);
 }
 
 /*
@@ -300,6 +367,67 @@ tid_matched(JoinRunSide *s, ItemPointer tid)
 	if (s->matched)
 		(void) hash_search(s->matched, tid, HASH_FIND, &found);
 	return found;
+}
+
+/* the sides a row of anchor s matched at, in this batch */
+static int32
+level_matched(JoinRunSide *s, ItemPointer tid)
+{
+	LevelMatch *m = NULL;
+
+	if (s->lmatch)
+		m = hash_search(s->lmatch, tid, HASH_FIND, NULL);
+	return m ? m->mask : 0;
+}
+
+/*
+ * Stacked joins: is the row of anchor s, with the sides it matched before
+ * the batch (pmask), certain to match none of the padded sides of mask
+ * under watermark wm: it matched none of them, this batch included, and
+ * for each the watermark has reached the latest time a matching row
+ * could have (CqJoinSide.abounds); rows arriving later are late.
+ */
+static bool
+pad_certain(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot, int32 pmask,
+			int32 mask, bool has_wm, int64 wm)
+{
+	bool		isnull = true;
+	Datum		ts = (Datum) 0;
+
+	if (!has_wm || ((pmask | level_matched(s, &slot->tts_tid)) & mask) != 0)
+		return false;
+	if (s->def->ts_attno != 0)
+		ts = slot_getattr(slot, s->def->ts_attno, &isnull);
+	for (int n = 0; n < jr->nsides; n++)
+	{
+		int64		certain;
+
+		if ((mask & (1 << n)) == 0)
+			continue;
+		if (!bounds_expiry(jr->j->side[n].abounds, ts, isnull, &certain) || certain > wm)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Does a row of a padded role's scan pass: certain now (the watermark the
+ * batch leaves), certain before (the one it ran with: the last batch's,
+ * for a row then in state already), or the first (now, not before).
+ */
+static bool
+pad_passes(JoinRun *jr, JoinRunSide *s, int role, int32 mask, TupleTableSlot *slot,
+		   int32 pmask, bool in_state)
+{
+	bool		now,
+				before;
+
+	before = in_state &&
+		pad_certain(jr, s, slot, pmask, mask, jr->has_late, jr->late_wm);
+	if (role == ROLE_PAD_BEFORE)
+		return before;
+	now = pad_certain(jr, s, slot, pmask, mask, jr->has_evict, jr->evict_wm);
+	return role == ROLE_PAD_NOW ? now : (now && !before);
 }
 
 /* a reader of a side's new rows, of its own (several scans read them) */
@@ -771,8 +899,11 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 				s->expires_col = c + 1;
 			else if (strcmp(NameStr(sa->attname), MATCHED_COLUMN) == 0)
 				s->matched_col = c + 1;
+			else if (strcmp(NameStr(sa->attname), LEVELS_COLUMN) == 0)
+				s->levels_col = c + 1;
 		}
-		if (s->expires_col == 0 || s->matched_col == 0)
+		if (s->expires_col == 0 || s->matched_col == 0 ||
+			(cq->join->stacked && s->levels_col == 0))
 			elog(ERROR, "join state table \"%s\" lacks its own columns",
 				 RelationGetRelationName(s->srel));
 		s->expidx = expiry_index(s);
@@ -791,6 +922,22 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 			ctl.hcxt = CurrentMemoryContext;
 			s->matched = hash_create("pg_stream matched rows", 1024, &ctl,
 									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		}
+	}
+	/* stacked: each anchor of an outer join remembers its rows' matches */
+	for (int k = 0; k < jr->nsides && cq->join->stacked; k++)
+	{
+		CqJoinSide *d = &cq->join->side[k];
+
+		if (d->padded && jr->side[d->anchor].lmatch == NULL)
+		{
+			HASHCTL		ctl;
+
+			ctl.keysize = sizeof(ItemPointerData);
+			ctl.entrysize = sizeof(LevelMatch);
+			ctl.hcxt = CurrentMemoryContext;
+			jr->side[d->anchor].lmatch = hash_create("pg_stream matched rows", 1024, &ctl,
+													 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		}
 	}
 	for (int k = 0; k < jr->nsides; k++)
@@ -832,16 +979,28 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
  * The plan
  *------------------------------------------------------------------------
  */
+/* the copies of a stacked join: as many as its NULL-padded combinations allow */
+#define MAX_COPIES ((1 << PGS_JOIN_MAX_PADDED) * PGS_JOIN_MAX_SIDES + 1)
+
 typedef struct Surgery
 {
 	JoinRun    *jr;
 	List	   *rtable;
 	Index		rti[2];			/* a self-join: the sides' entries in rtable */
-	int			roles[PGS_JOIN_MAX_SIDES + 1][PGS_JOIN_MAX_SIDES];
+	int			roles[MAX_COPIES][PGS_JOIN_MAX_SIDES];
 	int			ncopies;
+	int			sides;			/* the mask of the sides the plan joins */
 	bool		outer;			/* copies 0 and 1 join inner, copy 2 outer */
 	bool		probe;			/* the joining node reads each side once: its
 								 * state scans may probe by key */
+	/* per copy: */
+	int			newside[MAX_COPIES];	/* whose new rows probe the states, or
+										 * -1 */
+	bool		noprobe[MAX_COPIES];	/* its states are read whole */
+	int			present[MAX_COPIES];	/* stacked: the sides not NULL-padded */
+	int32		pad[MAX_COPIES][PGS_JOIN_MAX_SIDES];	/* stacked: per side, the
+														 * padded sides its
+														 * rows must not match */
 } Surgery;
 
 /* pointers to the plans in a list of plans, appended to l */
@@ -943,10 +1102,54 @@ set_roles(Plan *p, Surgery *sg, int copy)
 
 	if (k >= 0)
 		((ForeignScan *) p)->fdw_private =
-			list_make4(makeInteger(sg->roles[copy][k]), makeBoolean(sg->probe),
-					   makeInteger(k), makeInteger(copy < sg->jr->nsides ? copy : -1));
+			lappend(list_make4(makeInteger(sg->roles[copy][k]),
+							   makeBoolean(sg->probe && !sg->noprobe[copy]),
+							   makeInteger(k), makeInteger(sg->newside[copy])),
+					makeInteger(sg->pad[copy][k]));
 	foreach(lc, plan_children(p))
 		set_roles(*(Plan **) lfirst(lc), sg, copy);
+}
+
+/*
+ * A copy of a stacked join for the rows with the sides of present, the
+ * others NULL-padded: a join whose nullable input has a present side
+ * joins inner (its rows must match), one whose nullable input has none
+ * stays outer (their scans read nothing: its rows come out NULL-padded).
+ */
+static void
+set_jointypes(Plan *p, Surgery *sg, int present)
+{
+	ListCell   *lc;
+
+	if (IsA(p, NestLoop) || IsA(p, MergeJoin) || IsA(p, HashJoin))
+	{
+		Join	   *jn = (Join *) p;
+		int			l = sides_below(p->lefttree, sg);
+		int			r = sides_below(p->righttree, sg);
+
+		switch (jn->jointype)
+		{
+			case JOIN_INNER:
+				break;
+			case JOIN_LEFT:
+				if (r & present)
+					jn->jointype = JOIN_INNER;
+				break;
+			case JOIN_RIGHT:
+				if (l & present)
+					jn->jointype = JOIN_INNER;
+				break;
+			default:
+				if (l && r)
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("continuous view \"%s\" joins its streams with a join its batches cannot split (plan join type %d)",
+									sg->jr->cq->viewname, (int) jn->jointype),
+							 errhint("Write the view's joins as LEFT, RIGHT or inner joins of the streams, without NOT EXISTS or IS NULL tests of a joined stream.")));
+		}
+	}
+	foreach(lc, plan_children(p))
+		set_jointypes(*(Plan **) lfirst(lc), sg, present);
 }
 
 static Plan *
@@ -961,7 +1164,7 @@ operate(Plan *p, Surgery *sg)
 	{
 		Plan	  **c = lfirst(lc);
 
-		if (sides_below(*c, sg) == ALL_SIDES(sg->jr))
+		if (sides_below(*c, sg) == sg->sides)
 		{
 			*c = operate(*c, sg);
 			return p;
@@ -980,14 +1183,17 @@ operate(Plan *p, Surgery *sg)
 	count_scans(p, sg, nscans);
 	sg->probe = true;
 	for (int k = 0; k < sg->jr->nsides; k++)
-		sg->probe &= (nscans[k] == 1);
+		if (sg->sides & (1 << k))
+			sg->probe &= (nscans[k] == 1);
 	app = makeNode(Append);
 	for (int i = 0; i < sg->ncopies; i++)
 	{
 		Plan	   *copy = copyObject(p);
 
 		set_roles(copy, sg, i);
-		if (sg->outer && i < sg->jr->nsides)
+		if (sg->jr->j->stacked)
+			set_jointypes(copy, sg, sg->present[i]);
+		else if (sg->outer && i < sg->jr->nsides)
 			((Join *) copy)->jointype = JOIN_INNER;
 		app->appendplans = lappend(app->appendplans, copy);
 	}
@@ -1020,6 +1226,95 @@ operate(Plan *p, Surgery *sg)
  * new rows; and for an outer join (unless matches_only), the expiring
  * unmatched rows of the preserved sides, NULL-padded.
  */
+/*
+ * The copies of a stacked join (see the top of the file): for each set of
+ * sides a row may have (the others NULL-padded), one copy per present
+ * side, that side's rows new to the combination, the sides before it all
+ * that have it, the sides after it those that had it before the batch.
+ */
+static void
+stacked_copies(Surgery *sg)
+{
+	CqJoin	   *j = sg->jr->j;
+	int			n = sg->jr->nsides;
+	int			padded[PGS_JOIN_MAX_PADDED];
+	int			np = 0;
+
+	for (int k = 0; k < n; k++)
+		if (j->side[k].padded)
+			padded[np++] = k;
+	sg->ncopies = 0;
+	for (int set = 0; set < (1 << np); set++)
+	{
+		int			present = ALL_SIDES(sg->jr);
+		int32		pad[PGS_JOIN_MAX_SIDES] = {0};
+		bool		canonical = true;
+
+		/*
+		 * The padded sides of set and all joined through them; each of
+		 * set's sides with its anchor present (else it is padded anyway:
+		 * a condition bounding it by its anchor's time fails on NULL).
+		 */
+		for (int changed = 1; changed;)
+		{
+			changed = 0;
+			for (int k = 0; k < n; k++)
+			{
+				bool		in = false;
+
+				for (int i = 0; i < np; i++)
+					in |= ((set & (1 << i)) && padded[i] == k);
+				if ((present & (1 << k)) &&
+					(in || (j->side[k].anchor >= 0 && !(present & (1 << j->side[k].anchor)))))
+				{
+					present &= ~(1 << k);
+					changed = 1;
+				}
+			}
+		}
+		for (int i = 0; i < np; i++)
+		{
+			int			a = j->side[padded[i]].anchor;
+
+			if (!(set & (1 << i)))
+				continue;
+			if (!(present & (1 << a)))
+				canonical = false;
+			else
+				pad[a] |= (1 << padded[i]);
+		}
+		if (!canonical)
+			continue;
+		for (int x = 0; x < n; x++)
+		{
+			int			c = sg->ncopies++;
+
+			if (!(present & (1 << x)))
+			{
+				sg->ncopies--;
+				continue;
+			}
+			for (int k = 0; k < n; k++)
+			{
+				int			when = k < x ? 0 : k == x ? 1 : 2;	/* all, new, before */
+
+				if (!(present & (1 << k)))
+					sg->roles[c][k] = ROLE_NONE;
+				else if (pad[k] == 0)
+					sg->roles[c][k] = when == 0 ? ROLE_ALL : when == 1 ? ROLE_DELTA : ROLE_STATE;
+				else
+					sg->roles[c][k] = when == 0 ? ROLE_PAD_NOW :
+						when == 1 ? ROLE_PAD_NEW : ROLE_PAD_BEFORE;
+				sg->pad[c][k] = pad[k];
+			}
+			sg->present[c] = present;
+			/* new rows of a combination with padded sides: not only the batch's */
+			sg->newside[c] = pad[x] == 0 ? x : -1;
+			sg->noprobe[c] = (present != ALL_SIDES(sg->jr));
+		}
+	}
+}
+
 static PlannedStmt *
 join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only, Index rti0, Index rti1)
 {
@@ -1031,6 +1326,12 @@ join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only, Index rti0, Index r
 	sg.rtable = plan->rtable;
 	sg.rti[0] = rti0;
 	sg.rti[1] = rti1;
+	sg.sides = ALL_SIDES(jr);
+	for (int i = 0; i < MAX_COPIES; i++)
+	{
+		sg.newside[i] = i < jr->nsides ? i : -1;
+		sg.present[i] = sg.sides;
+	}
 	/* a self-join's sides are the plan's entries of the query's (the planner keeps them first) */
 	for (int k = 0; k < 2 && j->self; k++)
 		if (sg.rti[k] == 0 || sg.rti[k] > list_length(plan->rtable) ||
@@ -1049,7 +1350,26 @@ join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only, Index rti0, Index r
 		sg.roles[2][1] = j->side[1].preserved ? ROLE_EXPIRED : ROLE_NONE;
 		sg.ncopies = 3;
 	}
-	if (jr->nsides > 2)
+	if (j->stacked && matches_only)
+	{
+		/* the pairs of one outer join: of its anchor and its stream */
+		int			a = j->side[jr->pairs_padded].anchor;
+		int			n = jr->pairs_padded;
+
+		sg.sides = (1 << a) | (1 << n);
+		for (int k = 0; k < jr->nsides; k++)
+			sg.roles[0][k] = sg.roles[1][k] = ROLE_NONE;
+		sg.roles[0][a] = ROLE_DELTA;
+		sg.roles[0][n] = ROLE_ALL;
+		sg.roles[1][a] = ROLE_STATE;
+		sg.roles[1][n] = ROLE_DELTA;
+		sg.newside[0] = a;
+		sg.newside[1] = n;
+		sg.ncopies = 2;
+	}
+	else if (j->stacked)
+		stacked_copies(&sg);
+	else if (jr->nsides > 2)
 	{
 		/*
 		 * n streams: copy i joins side i's new rows with the states and new
@@ -1069,7 +1389,7 @@ join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only, Index rti0, Index r
 			sg.ncopies = jr->nsides + 1;
 		}
 	}
-	if (sides_below(plan->planTree, &sg) != ALL_SIDES(jr))
+	if (sides_below(plan->planTree, &sg) != sg.sides)
 		elog(ERROR, "the plan of continuous view \"%s\" does not read all its streams",
 			 jr->cq->viewname);
 	plan->planTree = operate(plan->planTree, &sg);
@@ -1086,8 +1406,20 @@ pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only)
  * The matching pairs of an outer join, as the row ids of the two sides:
  * SELECT a.ctid, b.ctid FROM a, b WHERE <the ON condition>.
  */
+int
+pgs_join_npairs(JoinRun *jr)
+{
+	int			n = 0;
+
+	if (!jr->j->stacked)
+		return 1;
+	for (int k = 0; k < jr->nsides; k++)
+		n += jr->j->side[k].padded;
+	return n;
+}
+
 PlannedStmt *
-pgs_join_pairs_plan(JoinRun *jr)
+pgs_join_pairs_plan(JoinRun *jr, int which)
 {
 	CqJoin	   *j = jr->j;
 	Query	   *q = makeNode(Query);
@@ -1095,6 +1427,42 @@ pgs_join_pairs_plan(JoinRun *jr)
 
 	q->commandType = CMD_SELECT;
 	q->canSetTag = true;
+	if (j->stacked)
+	{
+		/*
+		 * Stacked: the anchor's row ids of the matches of the which-th
+		 * outer join, SELECT a.ctid FROM a, c WHERE <its ON condition>,
+		 * over the view's own range table.
+		 */
+		CqJoinSide *d = NULL;
+		ListCell   *lc;
+		int			k;
+
+		for (k = 0; k < jr->nsides; k++)
+			if (j->side[k].padded && which-- == 0)
+				break;
+		Assert(k < jr->nsides);
+		d = &j->side[k];
+		jr->pairs_padded = k;
+		q->rtable = copyObject(jr->cq->query->rtable);
+		foreach(lc, q->rtable)
+			if (((RangeTblEntry *) lfirst(lc))->rtekind == RTE_JOIN)
+				((RangeTblEntry *) lfirst(lc))->jointype = JOIN_INNER;
+		for (int i = 0; i < 2; i++)
+		{
+			RangeTblRef *rtr = makeNode(RangeTblRef);
+
+			rtr->rtindex = j->side[i ? k : d->anchor].rtindex;
+			from = lappend(from, rtr);
+		}
+		q->targetList = list_make1(makeTargetEntry((Expr *) makeVar(j->side[d->anchor].rtindex,
+																	  SelfItemPointerAttributeNumber,
+																	  TIDOID, -1, InvalidOid, 0),
+												   1, pstrdup("a"), false));
+		q->jointree = makeFromExpr(from, copyObject(d->acond));
+		jr->npairs = 1;
+		return join_plan(jr, pg_plan_query(q, NULL, 0, NULL), true, 0, 0);
+	}
 	if (jr->nsides > 2)
 	{
 		/*
@@ -1151,7 +1519,23 @@ pgs_join_matched(JoinRun *jr, Tuplestorestate *pairs, TupleDesc desc)
 {
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 
-	while (tuplestore_gettupleslot(pairs, true, false, slot))
+	while (jr->j->stacked && tuplestore_gettupleslot(pairs, true, false, slot))
+	{
+		/* stacked: the anchor's rows that matched the last pairs' side */
+		JoinRunSide *a = &jr->side[jr->j->side[jr->pairs_padded].anchor];
+		bool		isnull;
+		Datum		d = slot_getattr(slot, 1, &isnull);
+		LevelMatch *m;
+		bool		found;
+
+		if (isnull)
+			continue;
+		m = hash_search(a->lmatch, DatumGetPointer(d), HASH_ENTER, &found);
+		if (!found)
+			m->mask = 0;
+		m->mask |= (1 << jr->pairs_padded);
+	}
+	while (!jr->j->stacked && tuplestore_gettupleslot(pairs, true, false, slot))
 	{
 		for (int i = 0; i < jr->npairs; i++)
 		{
@@ -1178,6 +1562,7 @@ typedef struct JoinScan
 	bool		in_delta;		/* past the state */
 	JoinProbe  *probe;			/* the state by key (ROLE_STATE, ROLE_ALL), or
 								 * NULL */
+	int32		pad;			/* ROLE_PAD_*: the padded sides (a mask) */
 	KStoreScan *scan;			/* of the state (engine/store.c) */
 	TupleTableSlot *sslot;
 	DeltaReader delta;
@@ -1202,10 +1587,15 @@ join_scan_begin(ForeignScanState *node, int role, void *join)
 	if (js->side == NULL)
 		elog(ERROR, "stream \"%s\" is not a side of the join", get_rel_name(relid));
 	js->in_delta = (role == ROLE_DELTA);
+	if (role >= ROLE_PAD_NOW && !jr->j->stacked)
+		elog(ERROR, "a scan of stream \"%s\" for NULL-padded rows outside a stacked join",
+			 get_rel_name(relid));
 	if ((role == ROLE_STATE || role == ROLE_ALL) && list_length(priv) >= 4 &&
 		boolVal(lsecond(priv)) && intVal(lfourth(priv)) >= 0 &&
 		intVal(lfourth(priv)) < jr->nsides && js->side->pr[intVal(lfourth(priv))].probe)
 		js->probe = &js->side->pr[intVal(lfourth(priv))];
+	if (list_length(priv) >= 5)
+		js->pad = intVal(list_nth(priv, 4));
 	node->fdw_state = js;
 }
 
@@ -1253,7 +1643,7 @@ join_scan_next(ForeignScanState *node)
 	{
 		if (!state_next(js, estate))
 		{
-			if (js->role == ROLE_STATE)
+			if (js->role == ROLE_STATE || js->role == ROLE_PAD_BEFORE)
 			{
 				MemoryContextSwitchTo(old);
 				return ExecClearTuple(slot);
@@ -1271,6 +1661,15 @@ join_scan_next(ForeignScanState *node)
 				continue;
 		}
 		state_to_stream(s, js->sslot, slot);
+		/* stacked: a row certain to match none of the padded sides */
+		if (js->role >= ROLE_PAD_NOW)
+		{
+			bool		isnull;
+			int32		pmask = DatumGetInt32(slot_getattr(js->sslot, s->levels_col, &isnull));
+
+			if (!pad_passes(js->jr, s, js->role, js->pad, slot, isnull ? 0 : pmask, true))
+				continue;
+		}
 		s->state_read++;
 		MemoryContextSwitchTo(old);
 		return slot;
@@ -1287,6 +1686,9 @@ join_scan_next(ForeignScanState *node)
 		if (js->role == ROLE_EXPIRED &&
 			(tid_matched(s, &slot->tts_tid) ||
 			 !(row_expires_now(js->jr, s, slot) || never_matches(js->jr, s, slot))))
+			continue;
+		if (js->role >= ROLE_PAD_NOW &&
+			!pad_passes(js->jr, s, js->role, js->pad, slot, 0, false))
 			continue;
 		MemoryContextSwitchTo(old);
 		return slot;
@@ -1451,6 +1853,37 @@ end_state(JoinRun *jr, JoinRunSide *s, JoinRunSide *ms, int64 *rows_late)
 		}
 	}
 
+	/* stacked: state rows of an anchor that matched a padded side anew */
+	if (s->lmatch)
+	{
+		HASH_SEQ_STATUS hs;
+		LevelMatch *m;
+
+		hash_seq_init(&hs, s->lmatch);
+		while ((m = hash_seq_search(&hs)) != NULL)
+		{
+			bool		found;
+			int32		old;
+
+			if (tid_is_delta(&m->tid))
+				continue;
+			(void) hash_search(gone, &m->tid, HASH_FIND, &found);
+			if (found ||
+				!table_tuple_fetch_row_version(s->srel, &m->tid, GetActiveSnapshot(), sslot))
+				continue;
+			slot_getallattrs(sslot);
+			old = DatumGetInt32(sslot->tts_values[s->levels_col - 1]);
+			if ((old | m->mask) == old)
+				continue;
+			ExecClearTuple(nslot);
+			memcpy(nslot->tts_values, sslot->tts_values, sizeof(Datum) * sdesc->natts);
+			memcpy(nslot->tts_isnull, sslot->tts_isnull, sizeof(bool) * sdesc->natts);
+			nslot->tts_values[s->levels_col - 1] = Int32GetDatum(old | m->mask);
+			ExecStoreVirtualTuple(nslot);
+			kstore_update_tid(vw, &m->tid, nslot);
+		}
+	}
+
 	/* the new rows that can still match */
 	delta_open(&r, s->batch, s->desc, CurrentMemoryContext);
 	while (delta_next(&r, slot))
@@ -1489,6 +1922,11 @@ end_state(JoinRun *jr, JoinRunSide *s, JoinRunSide *ms, int64 *rows_late)
 			BoolGetDatum(ms && ms->matched &&
 						 (tid_matched(ms, &slot->tts_tid) || never_matches(jr, ms, slot)));
 		nslot->tts_isnull[s->matched_col - 1] = false;
+		if (s->levels_col)
+		{
+			nslot->tts_values[s->levels_col - 1] = Int32GetDatum(level_matched(s, &slot->tts_tid));
+			nslot->tts_isnull[s->levels_col - 1] = false;
+		}
 		ExecStoreVirtualTuple(nslot);
 		/* in multi-inserts, as the aggregations' new groups are */
 		if (kstore_insert_buffered(vw, nslot))
@@ -1532,6 +1970,8 @@ pgs_join_end(JoinRun *jr, int64 *rows_late)
 
 		if (s->matched)
 			hash_destroy(s->matched);
+		if (s->lmatch)
+			hash_destroy(s->lmatch);
 		index_close(s->expidx, NoLock);
 		for (int t = 0; t < jr->nsides; t++)
 			if (s->pr[t].keyidx)

@@ -591,11 +591,37 @@ inner_tree_streams(Query *q, Node *node)
 }
 
 /*
+ * The streams of a join tree of plain relations (any joins), or -1 if
+ * it reads anything else.
+ */
+static int
+relation_tree_streams(Query *q, Node *node)
+{
+	if (IsA(node, RangeTblRef))
+	{
+		RangeTblEntry *rte = rt_fetch(((RangeTblRef *) node)->rtindex, q->rtable);
+
+		if (rte->rtekind != RTE_RELATION)
+			return -1;
+		return direct_stream(q, node) ? 1 : 0;
+	}
+	if (IsA(node, JoinExpr))
+	{
+		int			l = relation_tree_streams(q, ((JoinExpr *) node)->larg);
+		int			r = relation_tree_streams(q, ((JoinExpr *) node)->rarg);
+
+		return (l < 0 || r < 0) ? -1 : l + r;
+	}
+	return -1;
+}
+
+/*
  * An outer join with a stream on its nullable side is allowed when it
  * joins two streams directly: a LEFT JOIN b ON ...; or, at the top of a
  * join of more streams, one stream on its preserved side and an inner
  * join of two or more (and tables) on the other: a LEFT JOIN (b JOIN c
- * ON ...) ON ...
+ * ON ...) ON ...; or one stream read directly and a join of two or more
+ * (stacked: stacked_join checks the rest).
  */
 bool
 pgs_join_allows_nullable(Query *query, JoinExpr *j)
@@ -605,11 +631,13 @@ pgs_join_allows_nullable(Query *query, JoinExpr *j)
 
 	if (l && r && l != r)
 		return true;
-	if (j->jointype == JOIN_LEFT && l)
-		return inner_tree_streams(query, j->rarg) >= 2;
-	if (j->jointype == JOIN_RIGHT && r)
-		return inner_tree_streams(query, j->larg) >= 2;
-	return false;
+	if (j->jointype == JOIN_LEFT && l && inner_tree_streams(query, j->rarg) >= 2)
+		return true;
+	if (j->jointype == JOIN_RIGHT && r && inner_tree_streams(query, j->larg) >= 2)
+		return true;
+	/* stacked (a LEFT JOIN b ON ... LEFT JOIN c ON ...): stacked_join's */
+	return (l && relation_tree_streams(query, j->rarg) >= 2) ||
+		(r && relation_tree_streams(query, j->larg) >= 2);
 }
 
 /*
@@ -916,6 +944,213 @@ transitive_keys(CqJoin *j)
 	}
 }
 
+/* a copy of a bound */
+static CqBound *
+copy_bound(CqBound *b)
+{
+	CqBound    *c = palloc(sizeof(CqBound));
+
+	memcpy(c, b, sizeof(CqBound));
+	return c;
+}
+
+/*
+ * Stacked joins of streams (engine/join.c has their design): several outer
+ * joins (a LEFT JOIN b ON ... LEFT JOIN c ON ...), an outer join below an
+ * inner one (a LEFT JOIN b ON ... JOIN c ON ...), their RIGHT forms. Each
+ * join of streams brings in one stream read directly (of an outer join,
+ * its nullable side), and its ON condition compares that stream with
+ * exactly one stream already joined, its anchor: so the streams form a
+ * tree, and whether a row of the anchor has a match is a property of
+ * that row alone, kept with it in its state. A FULL join among them, a
+ * comma join, or a condition reading a table or two earlier streams is
+ * refused with a hint.
+ */
+static void
+stacked_refuse(const char *msg, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s", msg),
+			 errdetail("%s", detail),
+			 errhint("Join each stream to one stream joined before it, directly, with an ON condition comparing the two (a LEFT JOIN b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '10 minutes' LEFT JOIN c ON c.k = a.k AND ...); or outer-join the result of one view, read from its sink stream, in another.")));
+}
+
+/* the side of a stream read directly by a range-table reference, or -1 */
+static int
+direct_side(Query *q, CqJoin *j, Node *node)
+{
+	Index		rti = direct_stream(q, node);
+
+	if (rti == 0)
+		return -1;
+	for (int k = 0; k < j->nsides; k++)
+		if (j->side[k].relid == rt_fetch(rti, q->rtable)->relid)
+			return k;
+	return -1;
+}
+
+/* the sides a join's condition reads; error on anything but their columns */
+static int
+stacked_cond_sides(Query *q, CqJoin *j, Node *quals)
+{
+	List	   *vars;
+	int			mask = 0;
+	ListCell   *lc;
+
+	if (checkExprHasSubLink(quals))
+		stacked_refuse("a subquery in the condition of a stacked join of streams is not supported",
+					   "Each join of a stream must compare it with one other stream, by their columns.");
+	vars = pull_var_clause(quals, 0);
+	foreach(lc, vars)
+	{
+		Var		   *v = lfirst(lc);
+		RangeTblEntry *rte = rt_fetch(v->varno, q->rtable);
+		int			k = -1;
+
+		if (v->varlevelsup == 0 && rte->rtekind == RTE_RELATION)
+			for (int s = 0; s < j->nsides; s++)
+				if (j->side[s].relid == rte->relid)
+					k = s;
+		if (k < 0)
+			stacked_refuse("the condition of a join of streams under an outer join may read only the columns of two streams",
+						   "It reads a table, a join's merged column (USING), or an outer query: which rows of the anchor stream matched must be told by the two streams' rows alone.");
+		mask |= (1 << k);
+	}
+	return mask;
+}
+
+/* the join tree below meet: anchors, conditions, bounds and keys; its sides */
+static int
+stacked_walk(Query *q, CqJoin *j, Node *node, int *npadded)
+{
+	JoinExpr   *je;
+	int			l,
+				r,
+				n,
+				m;
+
+	if (IsA(node, RangeTblRef))
+		return sides_in(q, j, node);
+	if (IsA(node, FromExpr))
+	{
+		int			mask = 0;
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) node)->fromlist)
+		{
+			int			s = stacked_walk(q, j, lfirst(lc), npadded);
+
+			if (s && mask)
+				stacked_refuse("a comma join of streams beside an outer join of streams is not supported",
+							   "Stacked joins of streams are written JOIN ... ON, one stream at a time.");
+			mask |= s;
+		}
+		return mask;
+	}
+	if (!IsA(node, JoinExpr))
+		return 0;
+	je = (JoinExpr *) node;
+	l = stacked_walk(q, j, je->larg, npadded);
+	r = stacked_walk(q, j, je->rarg, npadded);
+	if (l == 0 || r == 0)
+		return l | r;
+	if (je->jointype == JOIN_FULL)
+		stacked_refuse("a FULL JOIN of more than two streams is not supported",
+					   "A row of either side may come out NULL-padded; with more streams, which rows of a joined pair matched cannot be kept with one stream's rows.");
+	/* the stream it brings in: the nullable side, or one read directly */
+	if (je->jointype == JOIN_LEFT)
+		n = direct_side(q, j, je->rarg);
+	else if (je->jointype == JOIN_RIGHT)
+		n = direct_side(q, j, je->larg);
+	else
+	{
+		n = direct_side(q, j, je->rarg);
+		if (n < 0)
+			n = direct_side(q, j, je->larg);
+	}
+	if (n < 0 || (je->jointype != JOIN_INNER && je->jointype != JOIN_LEFT &&
+				  je->jointype != JOIN_RIGHT))
+		stacked_refuse("an outer join of streams whose nullable side joins several streams is not supported here",
+					   "Under several outer joins, or an outer join below another join of streams, each join brings in one stream, read directly (on the nullable side of an outer join).");
+	m = stacked_cond_sides(q, j, je->quals) & ~(1 << n);
+	if (m == 0 || (m & (m - 1)) != 0)
+		stacked_refuse("the condition of a join of streams under an outer join must compare the stream it brings in with exactly one other stream",
+					   m == 0 ? "It compares the stream with no other stream." :
+					   "It compares the stream with two streams joined before it: which rows matched could not be kept with one stream's rows.");
+	for (int k = 0; k < j->nsides; k++)
+		if (m == (1 << k))
+			j->side[n].anchor = k;
+	j->side[n].padded = (je->jointype != JOIN_INNER);
+	j->side[n].acond = copyObject(je->quals);
+	if (j->side[n].padded)
+		(*npadded)++;
+	bounds_from_conjuncts(q, j, je->quals, -1);
+	keys_from_conjuncts(q, j, je->quals);
+	return l | r;
+}
+
+static CqJoin *
+stacked_join(Query *query, CqJoin *j, Node *meet, bool for_create)
+{
+	int			npadded = 0;
+	bool		all_wm = true;
+	bool		bounded = true;
+
+	for (int k = 0; k < j->nsides; k++)
+	{
+		j->side[k].anchor = -1;
+		j->side[k].rtindex = only_entry(query, j->side[k].relid);
+		all_wm &= j->side[k].watermarked;
+	}
+	j->stacked = true;
+	/* (the pairs of each outer join are found as for two streams) */
+	j->jointype = JOIN_LEFT;
+	(void) stacked_walk(query, j, meet, &npadded);
+	if (npadded > PGS_JOIN_MAX_PADDED)
+		stacked_refuse(psprintf("more than %d outer joins of streams in one view are not supported",
+								PGS_JOIN_MAX_PADDED),
+					   "Each combination of NULL-padded streams is a part of every batch's plan.");
+	if (!all_wm)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("stacked outer joins of streams need a watermark on every stream"),
+				 errdetail("A NULL-padded row is written once no match can come any more, which only the watermarks can tell."),
+				 errhint("Declare event time and a watermark on every stream: OPTIONS (event_time 'ts', watermark '10 minutes').")));
+	/* the anchor's bounds against each stream an outer join brings in */
+	for (int k = 0; k < j->nsides; k++)
+	{
+		CqJoinSide *s = &j->side[k];
+		ListCell   *lc;
+
+		if (!s->padded)
+			continue;
+		foreach(lc, j->side[s->anchor].bounds)
+			if (((CqBound *) lfirst(lc))->other == k)
+				s->abounds = lappend(s->abounds, copy_bound(lfirst(lc)));
+		if (s->abounds == NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the outer join of stream \"%s\" needs a time bound against stream \"%s\"",
+							get_rel_name(s->relid), get_rel_name(j->side[s->anchor].relid)),
+					 errdetail("A NULL-padded row is written once no match can come any more: the condition must bound how much later a matching row of \"%s\" can be.",
+							   get_rel_name(s->relid)),
+					 errhint("Bound the join in time, for example: ON c.k = a.k AND c.ts BETWEEN a.ts AND a.ts + interval '1 hour'.")));
+	}
+	transitive_keys(j);
+	nway_bounds(j);
+	for (int k = 0; k < j->nsides; k++)
+		bounded &= (j->side[k].bounds != NIL);
+	if (!bounded)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("stacked outer joins of streams need time bounds that chain every stream to every other"),
+				 errdetail("A row is kept until no row that can still arrive can join it or decide its NULL-padded rows: each join's condition must bound its two streams' event times both ways."),
+				 errhint("Bound each join in time, for example: ON c.k = b.k AND c.ts BETWEEN b.ts AND b.ts + interval '1 hour'.")));
+	finish_sides(j, for_create);
+	return j;
+}
+
 /*
  * An inner join of more than two streams (each read once): no outer join
  * between them, keys per pair of streams, bounds over all pairs (above),
@@ -943,13 +1178,9 @@ nway_join(Query *query, CqJoin *j, Node *meet, List *conds, bool for_create)
 		Node	   *other = je->jointype == JOIN_LEFT ? je->rarg : je->larg;
 		Index		p = (je->jointype == JOIN_FULL) ? 0 : direct_stream(query, pres);
 
+		/* else several outer joins, or one preserving a join: stacked */
 		if (p == 0 || inner_tree_streams(query, other) < 2)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("a %s of more than two streams must have one stream on its preserved side and an inner join of the others on its nullable side",
-							join_name(je->jointype)),
-					 errdetail("Several outer joins among streams, or a join of streams on the preserved side, are not supported."),
-					 errhint("Write a LEFT JOIN (b JOIN c ON ...) ON ..., or outer-join the result of one view's join, read from its sink stream, in another.")));
+			return stacked_join(query, j, meet, for_create);
 		j->jointype = je->jointype;
 		j->outer = copyObject(je);
 		for (int k = 0; k < j->nsides; k++)
@@ -958,11 +1189,7 @@ nway_join(Query *query, CqJoin *j, Node *meet, List *conds, bool for_create)
 		matching = inner_quals_below(meet, make_ands_implicit((Expr *) je->quals));
 	}
 	else if (outer_between_sides(query, j, (Node *) query->jointree))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("an outer join below a join of more than two streams is not supported"),
-				 errdetail("In a join of three or more streams, an outer join can only be the top one, with one stream on its preserved side."),
-				 errhint("Write a LEFT JOIN (b JOIN c ON ...) ON ..., or outer-join two streams in one view and read its sink stream in another.")));
+		return stacked_join(query, j, meet, for_create);
 	for (int k = 0; k < j->nsides; k++)
 	{
 		CqJoinSide *s = &j->side[k];

@@ -1,0 +1,225 @@
+-- Stacked outer joins of streams (engine/join.c, "Stacked joins"): several
+-- outer joins, an outer join below an inner one, their RIGHT forms. A row
+-- comes out NULL-padded for a stream once the watermark proves that no
+-- row of it can match any more; a row padded for one join goes on to the
+-- next, which matches or pads it in turn. Hand-computed batch by batch;
+-- each view equals its query run as a batch once the watermark has
+-- passed everything.
+SET timezone = 'UTC';
+
+CREATE FUNCTION no_matches(v regclass, rows_where text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+	q text := rtrim(pg_get_viewdef(v), ';');
+BEGIN
+	q := replace(replace(replace(q, 'no_a ', 'no_a_log '), 'no_b ', 'no_b_log '), 'no_c ', 'no_c_log ');
+	RETURN matches_query(v, format('SELECT * FROM (%s) b WHERE %s', q, rows_where));
+END $$;
+CREATE VIEW no_state AS
+	SELECT name, watermark, rows_late, state_rows_by_stream
+	FROM stream.queries WHERE name::text LIKE 'no\_%' ORDER BY name::text;
+
+CREATE FOREIGN TABLE no_a (k int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE FOREIGN TABLE no_b (k int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE FOREIGN TABLE no_c (k int, ts timestamptz) SERVER stream
+	OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE TABLE no_a_log (k int, ts timestamptz);
+CREATE TABLE no_b_log (k int, ts timestamptz);
+CREATE TABLE no_c_log (k int, ts timestamptz);
+
+-- a star: b within 5 minutes of a, c within 10 minutes of a. An a is
+-- padded for b at a.ts + 5 min, for c at a.ts + 10 min.
+CREATE MATERIALIZED VIEW no_star WITH (trigger = 'manual') AS
+	SELECT a.k, a.ts AS ats, b.ts AS bts, c.ts AS cts
+	FROM no_a a
+	LEFT JOIN no_b b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '5 minutes'
+	LEFT JOIN no_c c ON c.k = a.k AND c.ts BETWEEN a.ts AND a.ts + interval '10 minutes';
+-- the same, written with RIGHT JOINs
+CREATE MATERIALIZED VIEW no_star_right WITH (trigger = 'manual') AS
+	SELECT a.k, a.ts AS ats, b.ts AS bts, c.ts AS cts
+	FROM no_c c
+	RIGHT JOIN (no_b b RIGHT JOIN no_a a ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '5 minutes')
+	  ON c.k = a.k AND c.ts BETWEEN a.ts AND a.ts + interval '10 minutes';
+-- a chain: c within 5 minutes of b; an a padded for b is padded for c too
+CREATE MATERIALIZED VIEW no_chain WITH (trigger = 'manual') AS
+	SELECT a.k, a.ts AS ats, b.ts AS bts, c.ts AS cts
+	FROM no_a a
+	LEFT JOIN no_b b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '5 minutes'
+	LEFT JOIN no_c c ON c.k = b.k AND c.ts BETWEEN b.ts AND b.ts + interval '5 minutes';
+-- an outer join below an inner one: every row has its c, b or NULL
+CREATE MATERIALIZED VIEW no_left_inner WITH (trigger = 'manual') AS
+	SELECT a.k, a.ts AS ats, b.ts AS bts, c.ts AS cts
+	FROM no_a a
+	LEFT JOIN no_b b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '5 minutes'
+	JOIN no_c c ON c.k = a.k AND c.ts BETWEEN a.ts AND a.ts + interval '10 minutes';
+-- an inner join below an outer one, the outer join bounded by b
+CREATE MATERIALIZED VIEW no_inner_left WITH (trigger = 'manual') AS
+	SELECT a.k, a.ts AS ats, b.ts AS bts, c.ts AS cts
+	FROM no_a a
+	JOIN no_b b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '5 minutes'
+	LEFT JOIN no_c c ON c.k = b.k AND c.ts BETWEEN b.ts AND b.ts + interval '5 minutes';
+-- b up to 10 minutes after a, c up to 2: an a is padded for c long
+-- before a b can still come, which then joins the padded row
+CREATE MATERIALIZED VIEW no_late_b WITH (trigger = 'manual') AS
+	SELECT a.k, a.ts AS ats, b.ts AS bts, c.ts AS cts
+	FROM no_a a
+	LEFT JOIN no_b b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '10 minutes'
+	LEFT JOIN no_c c ON c.k = a.k AND c.ts BETWEEN a.ts AND a.ts + interval '2 minutes';
+-- An aggregation over a stacked join, in append mode: a window of a.ts is
+-- final once no joined or padded row can come for it (a's rows are kept
+-- 10 minutes, so 10 minutes after the watermark passes its end).
+CREATE MATERIALIZED VIEW no_agg WITH (trigger = 'manual', output_mode = 'append') AS
+	SELECT stream.tumble(a.ts, '30 minutes') AS w, count(*) AS n, count(b.k) AS with_b, count(c.k) AS with_c
+	FROM no_a a
+	LEFT JOIN no_b b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '5 minutes'
+	LEFT JOIN no_c c ON c.k = a.k AND c.ts BETWEEN a.ts AND a.ts + interval '10 minutes'
+	GROUP BY 1;
+CREATE FUNCTION no_refresh() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	REFRESH MATERIALIZED VIEW no_star;
+	REFRESH MATERIALIZED VIEW no_star_right;
+	REFRESH MATERIALIZED VIEW no_chain;
+	REFRESH MATERIALIZED VIEW no_left_inner;
+	REFRESH MATERIALIZED VIEW no_inner_left;
+	REFRESH MATERIALIZED VIEW no_late_b;
+	REFRESH MATERIALIZED VIEW no_agg;
+END $$;
+-- (the log first, then the stream: a REFRESH reads what is committed)
+CREATE FUNCTION no_feed(a text, b text, c text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('INSERT INTO no_a_log VALUES %s', coalesce(a, '(NULL, NULL)'));
+	DELETE FROM no_a_log WHERE k IS NULL;
+	EXECUTE format('INSERT INTO no_b_log VALUES %s', coalesce(b, '(NULL, NULL)'));
+	DELETE FROM no_b_log WHERE k IS NULL;
+	EXECUTE format('INSERT INTO no_c_log VALUES %s', coalesce(c, '(NULL, NULL)'));
+	DELETE FROM no_c_log WHERE k IS NULL;
+END $$;
+CREATE VIEW no_rows AS
+	SELECT 'star' AS v, * FROM no_star UNION ALL
+	SELECT 'star_right', * FROM no_star_right UNION ALL
+	SELECT 'chain', * FROM no_chain UNION ALL
+	SELECT 'left_inner', * FROM no_left_inner UNION ALL
+	SELECT 'inner_left', * FROM no_inner_left UNION ALL
+	SELECT 'late_b', * FROM no_late_b;
+
+-- Watermarks are 1 minute; the view's is the least of the three streams'.
+-- Batch 1 (leaves 12:03, b's). a1 12:00 with b 12:02 and c 12:03; a2 12:00
+-- with b 12:04 (c comes in batch 3); a3 12:01 with c 12:08 only; a4 12:10.
+-- Only the rows of a1 come out: every other a can still meet a b or a c;
+-- in late_b no c can come for a1 and a2 (12:02 is behind the watermark):
+-- each is written with its b, padded for c.
+SELECT no_feed($$(1, '2026-01-01 12:00'), (2, '2026-01-01 12:00'), (3, '2026-01-01 12:01'), (4, '2026-01-01 12:10')$$,
+			   $$(1, '2026-01-01 12:02'), (2, '2026-01-01 12:04')$$,
+			   $$(1, '2026-01-01 12:03'), (3, '2026-01-01 12:08')$$);
+INSERT INTO no_a SELECT * FROM no_a_log;
+INSERT INTO no_b SELECT * FROM no_b_log;
+INSERT INTO no_c SELECT * FROM no_c_log;
+SELECT no_refresh();
+SELECT * FROM no_rows ORDER BY 1, 2, 3, 4, 5;
+SELECT * FROM no_state;
+
+-- Batch 2 (leaves 12:07). b (3, 12:02) is late (at or before 12:03):
+-- dropped, a3 never meets it. No b can come for a3 any more (12:01 + 5
+-- min): the star writes it with its c, padded for b; the chain pads it for
+-- b and so for c (c joins b); the inner join with c writes it padded too.
+-- a5 12:20 meets c 12:25 but may still meet a b. late_b writes nothing:
+-- a3 may still meet a b (until 12:11).
+SELECT no_feed($$(5, '2026-01-01 12:20')$$, $$(5, '2026-01-01 12:08')$$, $$(5, '2026-01-01 12:25')$$);
+INSERT INTO no_b_log VALUES (3, '2026-01-01 12:02');
+INSERT INTO no_a SELECT * FROM no_a_log WHERE k = 5;
+INSERT INTO no_b SELECT * FROM no_b_log WHERE k IN (3, 5);
+INSERT INTO no_c SELECT * FROM no_c_log WHERE k = 5;
+DELETE FROM no_b_log WHERE k = 3;	-- (late: the batch query never sees it)
+SELECT no_refresh();
+SELECT * FROM no_rows WHERE k = 3 ORDER BY 1, 2, 3, 4, 5;
+SELECT count(*) AS others_written FROM no_rows WHERE k NOT IN (1, 3);
+SELECT * FROM no_state;
+
+-- Batch 3 (leaves 12:12). c (2, 12:09) completes a2: its b (12:04) was
+-- in state, and in the chain c is within 5 minutes of that b. c (3, 12:10)
+-- meets a3, padded for b in batch 2: the star and the inner join write
+-- the padded a3 with it. late_b pads a3 for both (no b after 12:11) and
+-- a10 12:10 for c (12:12), which waits for a b. a4 (12:10) still waits
+-- for a b until 12:15 everywhere.
+SELECT no_feed($$(6, '2026-01-01 12:30'), (10, '2026-01-01 12:10')$$, $$(6, '2026-01-01 12:13')$$,
+			   $$(2, '2026-01-01 12:09'), (6, '2026-01-01 12:30'), (3, '2026-01-01 12:10')$$);
+INSERT INTO no_a SELECT * FROM no_a_log WHERE k IN (6, 10);
+INSERT INTO no_b SELECT * FROM no_b_log WHERE k = 6;
+INSERT INTO no_c SELECT * FROM no_c_log WHERE k IN (2, 6) OR ts = '2026-01-01 12:10';
+SELECT no_refresh();
+SELECT * FROM no_rows WHERE k IN (2, 3) ORDER BY 1, 2, 3, 4, 5;
+SELECT count(*) AS others_written FROM no_rows WHERE k NOT IN (1, 2, 3);
+SELECT * FROM no_state;
+
+-- Batch 4 (leaves 12:40). c (4, 12:19) meets a4, which no b can meet any
+-- more: the star and the inner join write it padded for b at once; so
+-- a5 (its c of batch 2) and a6 (b 12:13 is before it). a8 12:30 meets b
+-- 12:31 and no c can come (12:30 + 10 min; in the chain 12:31 + 5): padded
+-- for c. a9 12:20 arrives alone and is padded for both in its own batch.
+-- b (10, 12:15) meets a10: written padded for c (late_b: a10 was padded
+-- for c in batch 3, the b joins that row). a7 12:50 waits.
+SELECT no_feed($$(7, '2026-01-01 12:50'), (8, '2026-01-01 12:30'), (9, '2026-01-01 12:20')$$,
+			   $$(7, '2026-01-01 12:45'), (8, '2026-01-01 12:31'), (10, '2026-01-01 12:15')$$,
+			   $$(4, '2026-01-01 12:19'), (7, '2026-01-01 12:41')$$);
+INSERT INTO no_a SELECT * FROM no_a_log WHERE k IN (7, 8, 9);
+INSERT INTO no_b SELECT * FROM no_b_log WHERE k IN (7, 8, 10);
+INSERT INTO no_c SELECT * FROM no_c_log WHERE k IN (4, 7);
+SELECT no_refresh();
+SELECT * FROM no_rows WHERE k >= 4 ORDER BY 1, 2, 3, 4, 5;
+SELECT * FROM no_state;
+
+-- Batch 5 (leaves 13:59): everything is certain; 99 matches everywhere.
+-- a7 is padded for both. Each view is its query run as a batch, and its
+-- state keeps only the rows of 99 (each can still meet later rows).
+SELECT no_feed($$(99, '2026-01-01 14:00')$$, $$(99, '2026-01-01 14:00')$$, $$(99, '2026-01-01 14:00')$$);
+INSERT INTO no_a SELECT * FROM no_a_log WHERE k = 99;
+INSERT INTO no_b SELECT * FROM no_b_log WHERE k = 99;
+INSERT INTO no_c SELECT * FROM no_c_log WHERE k = 99;
+SELECT no_refresh();
+SELECT * FROM no_rows WHERE k = 7 OR k = 99 ORDER BY 1, 2, 3, 4, 5;
+SELECT * FROM no_state;
+SELECT no_matches('no_star', 'true') AS star_ok, no_matches('no_star_right', 'true') AS star_right_ok,
+	no_matches('no_chain', 'true') AS chain_ok, no_matches('no_left_inner', 'true') AS left_inner_ok,
+	no_matches('no_inner_left', 'true') AS inner_left_ok, no_matches('no_late_b', 'true') AS late_b_ok;
+-- no row both matched and padded, none twice
+SELECT v, k, count(*) FROM no_rows GROUP BY 1, 2, ats, bts, cts HAVING count(*) > 1;
+
+-- the aggregation: the windows of 12:00 and 12:30 are final (their ends
+-- are 10 minutes behind 13:59), that of 14:00 is not: 12:00 has a1, a2,
+-- a3 twice, a4, a5, a9 and a10 (with b: a1, a2, a10; with c: all but a9
+-- and a10), 12:30 has a6 (with c), a7 and a8 (with b)
+SELECT * FROM no_agg ORDER BY 1;
+SELECT no_matches('no_agg', $$w < '2026-01-01 13:30'$$) AS agg_ok;
+
+-- Refused, with a hint: a FULL JOIN of three; a condition comparing the
+-- stream with two others; an outer join without a bound against its
+-- anchor; a comma join beside the outer joins; a condition reading a table
+CREATE TABLE no_t (k int);
+CREATE MATERIALIZED VIEW no_bad AS
+	SELECT a.k FROM no_a a
+	LEFT JOIN no_b b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '5 minutes'
+	FULL JOIN no_c c ON c.k = a.k AND c.ts BETWEEN a.ts AND a.ts + interval '10 minutes';
+CREATE MATERIALIZED VIEW no_bad AS
+	SELECT a.k FROM no_a a
+	LEFT JOIN no_b b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '5 minutes'
+	LEFT JOIN no_c c ON c.k = a.k AND c.ts BETWEEN b.ts AND a.ts + interval '10 minutes';
+CREATE MATERIALIZED VIEW no_bad AS
+	SELECT a.k FROM no_a a
+	LEFT JOIN no_b b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '5 minutes'
+	LEFT JOIN no_c c ON c.k = a.k AND c.ts >= a.ts;
+CREATE MATERIALIZED VIEW no_bad AS
+	SELECT a.k FROM no_a a
+	LEFT JOIN no_b b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '5 minutes', no_c c
+	WHERE c.k = a.k AND c.ts BETWEEN a.ts AND a.ts + interval '10 minutes';
+CREATE MATERIALIZED VIEW no_bad AS
+	SELECT a.k FROM no_a a JOIN no_t t ON t.k = a.k
+	LEFT JOIN no_b b ON b.k = t.k AND b.ts BETWEEN a.ts AND a.ts + interval '5 minutes'
+	LEFT JOIN no_c c ON c.k = a.k AND c.ts BETWEEN a.ts AND a.ts + interval '10 minutes';
+
+DROP VIEW no_rows, no_state;
+DROP MATERIALIZED VIEW no_star, no_star_right, no_chain, no_left_inner, no_inner_left, no_late_b, no_agg;
+DROP FUNCTION no_refresh(), no_feed(text, text, text), no_matches(regclass, text);
+DROP FOREIGN TABLE no_a, no_b, no_c;
+DROP TABLE no_a_log, no_b_log, no_c_log, no_t;

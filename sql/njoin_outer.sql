@@ -218,6 +218,80 @@ CREATE MATERIALIZED VIEW no_bad AS
 	LEFT JOIN no_b b ON b.k = t.k AND b.ts BETWEEN a.ts AND a.ts + interval '5 minutes'
 	LEFT JOIN no_c c ON c.k = a.k AND c.ts BETWEEN a.ts AND a.ts + interval '10 minutes';
 
+-- Four streams, three outer joins (q and s on p, r on q) and the same
+-- with s inner: generated rows in three batches, then one row of each a
+-- day later; each view equals its batch query, no row twice, the states
+-- end with the last rows.
+CREATE FOREIGN TABLE no_p (k int, ts timestamptz) SERVER stream OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE FOREIGN TABLE no_q (k int, ts timestamptz) SERVER stream OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE FOREIGN TABLE no_r (k int, ts timestamptz) SERVER stream OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE FOREIGN TABLE no_s (k int, ts timestamptz) SERVER stream OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE TABLE no_p_log (k int, ts timestamptz);
+CREATE TABLE no_q_log (k int, ts timestamptz);
+CREATE TABLE no_r_log (k int, ts timestamptz);
+CREATE TABLE no_s_log (k int, ts timestamptz);
+CREATE MATERIALIZED VIEW no_four WITH (trigger = 'manual') AS
+	SELECT p.k, p.ts AS pts, q.ts AS qts, r.ts AS rts, s.ts AS sts
+	FROM no_p p
+	LEFT JOIN no_q q ON q.k = p.k AND q.ts BETWEEN p.ts AND p.ts + interval '3 minutes'
+	LEFT JOIN no_r r ON r.k = q.k AND r.ts BETWEEN q.ts - interval '1 minute' AND q.ts + interval '2 minutes'
+	LEFT JOIN no_s s ON s.k = p.k AND s.ts BETWEEN p.ts - interval '2 minutes' AND p.ts + interval '4 minutes';
+CREATE MATERIALIZED VIEW no_four_inner WITH (trigger = 'manual') AS
+	SELECT p.k, p.ts AS pts, q.ts AS qts, r.ts AS rts, s.ts AS sts
+	FROM no_p p
+	LEFT JOIN no_q q ON q.k = p.k AND q.ts BETWEEN p.ts AND p.ts + interval '3 minutes'
+	JOIN no_s s ON s.k = p.k AND s.ts BETWEEN p.ts - interval '2 minutes' AND p.ts + interval '4 minutes'
+	LEFT JOIN no_r r ON r.k = q.k AND r.ts BETWEEN q.ts - interval '1 minute' AND q.ts + interval '2 minutes';
+-- batch i: 60 keys in 12 minutes starting at i * 20 minutes (none late)
+CREATE FUNCTION no_gen(i int) RETURNS void LANGUAGE sql AS $$
+	INSERT INTO no_p_log SELECT k, '2026-01-01 12:00'::timestamptz + (i * 20 + k % 7) * interval '1 minute'
+		FROM generate_series(1, 60) k;
+	INSERT INTO no_q_log SELECT k, '2026-01-01 12:00'::timestamptz + (i * 20 + k % 7 + k % 5) * interval '1 minute'
+		FROM generate_series(1, 60) k WHERE k % 2 = 0;
+	INSERT INTO no_r_log SELECT k, '2026-01-01 12:00'::timestamptz + (i * 20 + k % 7 + k % 4) * interval '1 minute'
+		FROM generate_series(1, 60) k WHERE k % 3 <> 0;
+	INSERT INTO no_s_log SELECT k, '2026-01-01 12:00'::timestamptz + (i * 20 + 2 + k % 11 - k % 3) * interval '1 minute'
+		FROM generate_series(1, 60) k WHERE k % 4 <> 1;
+$$;
+CREATE FUNCTION no_four_batch(i int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO no_p SELECT * FROM no_p_log WHERE ts >= '2026-01-01 12:00'::timestamptz + i * interval '20 minutes';
+	INSERT INTO no_q SELECT * FROM no_q_log WHERE ts >= '2026-01-01 12:00'::timestamptz + i * interval '20 minutes';
+	INSERT INTO no_r SELECT * FROM no_r_log WHERE ts >= '2026-01-01 12:00'::timestamptz + i * interval '20 minutes';
+	INSERT INTO no_s SELECT * FROM no_s_log WHERE ts >= '2026-01-01 12:00'::timestamptz + i * interval '20 minutes';
+END $$;
+SELECT no_gen(0);
+SELECT no_four_batch(0);
+REFRESH MATERIALIZED VIEW no_four;
+REFRESH MATERIALIZED VIEW no_four_inner;
+SELECT no_gen(1);
+SELECT no_four_batch(1);
+REFRESH MATERIALIZED VIEW no_four;
+REFRESH MATERIALIZED VIEW no_four_inner;
+SELECT no_gen(2);
+SELECT no_four_batch(2);
+REFRESH MATERIALIZED VIEW no_four;
+REFRESH MATERIALIZED VIEW no_four_inner;
+INSERT INTO no_p_log VALUES (0, '2026-01-02 12:00');
+INSERT INTO no_q_log VALUES (0, '2026-01-02 12:00');
+INSERT INTO no_r_log VALUES (0, '2026-01-02 12:00');
+INSERT INTO no_s_log VALUES (0, '2026-01-02 12:00');
+SELECT no_four_batch(24 * 3);
+REFRESH MATERIALIZED VIEW no_four;
+REFRESH MATERIALIZED VIEW no_four_inner;
+SELECT count(*) AS rows, count(*) FILTER (WHERE qts IS NULL) AS no_q, count(*) FILTER (WHERE qts IS NOT NULL AND rts IS NULL) AS no_r,
+	count(*) FILTER (WHERE sts IS NULL) AS no_s FROM no_four;
+SELECT count(*) AS rows, count(*) FILTER (WHERE qts IS NULL) AS no_q FROM no_four_inner;
+SELECT matches_query('no_four', replace(replace(replace(replace(rtrim(pg_get_viewdef('no_four'), ';'),
+		'no_p ', 'no_p_log '), 'no_q ', 'no_q_log '), 'no_r ', 'no_r_log '), 'no_s ', 'no_s_log ')) AS four_ok,
+	matches_query('no_four_inner', replace(replace(replace(replace(rtrim(pg_get_viewdef('no_four_inner'), ';'),
+		'no_p ', 'no_p_log '), 'no_q ', 'no_q_log '), 'no_r ', 'no_r_log '), 'no_s ', 'no_s_log ')) AS four_inner_ok;
+SELECT name, rows_late, state_rows_by_stream FROM stream.queries WHERE name::text LIKE 'no\_four%' ORDER BY 1;
+DROP MATERIALIZED VIEW no_four, no_four_inner;
+DROP FUNCTION no_gen(int), no_four_batch(int);
+DROP FOREIGN TABLE no_p, no_q, no_r, no_s;
+DROP TABLE no_p_log, no_q_log, no_r_log, no_s_log;
+
 DROP VIEW no_rows, no_state;
 DROP MATERIALIZED VIEW no_star, no_star_right, no_chain, no_left_inner, no_inner_left, no_late_b, no_agg;
 DROP FUNCTION no_refresh(), no_feed(text, text, text), no_matches(regclass, text);

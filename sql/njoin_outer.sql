@@ -195,8 +195,15 @@ SELECT no_matches('no_agg', $$w < '2026-01-01 13:30'$$) AS agg_ok;
 
 -- Refused, with a hint: a FULL JOIN of three; a condition comparing the
 -- stream with two others; an outer join without a bound against its
--- anchor; a comma join beside the outer joins; a condition reading a table
+-- anchor; a comma join beside the outer joins; a condition reading a
+-- table; a WHERE testing a padded stream (the planner would make it an
+-- anti join)
 CREATE TABLE no_t (k int);
+CREATE MATERIALIZED VIEW no_bad AS
+	SELECT a.k FROM no_a a
+	LEFT JOIN no_b b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '5 minutes'
+	LEFT JOIN no_c c ON c.k = a.k AND c.ts BETWEEN a.ts AND a.ts + interval '10 minutes'
+	WHERE b.k IS NULL;
 CREATE MATERIALIZED VIEW no_bad AS
 	SELECT a.k FROM no_a a
 	LEFT JOIN no_b b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '5 minutes'

@@ -1020,6 +1020,39 @@ stacked_cond_sides(Query *q, CqJoin *j, Node *quals)
 	return mask;
 }
 
+/*
+ * A condition outside the joins of streams (WHERE, a join with a table)
+ * must not test a NULL-padded stream: the planner turns WHERE b.k IS NULL
+ * into an anti join, which the batches cannot split, and a strict test
+ * makes the outer join inner.
+ */
+static void
+stacked_outside(Query *q, CqJoin *j, Node *quals)
+{
+	List	   *vars = pull_var_clause(quals, PVC_RECURSE_AGGREGATES |
+									   PVC_RECURSE_WINDOWFUNCS | PVC_RECURSE_PLACEHOLDERS);
+	ListCell   *lc;
+
+	foreach(lc, vars)
+	{
+		Var		   *v = lfirst(lc);
+		RangeTblEntry *rte;
+
+		if (v->varlevelsup != 0)
+			continue;
+		rte = rt_fetch(v->varno, q->rtable);
+		for (int k = 0; k < j->nsides; k++)
+			if (j->side[k].padded && (rte->rtekind == RTE_JOIN ||
+									  (rte->rtekind == RTE_RELATION && rte->relid == j->side[k].relid)))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("a condition outside the outer joins of streams may not read stream \"%s\", which they NULL-pad",
+								get_rel_name(j->side[k].relid)),
+						 errdetail("A test of a NULL-padded stream in WHERE or in a join with a table changes which rows the outer join pads (WHERE b.k IS NULL keeps only padded rows)."),
+						 errhint("Move the test into the stream's ON condition, write its join as an inner JOIN, or filter the rows in a view reading this one's sink stream.")));
+	}
+}
+
 /* the join tree below meet: anchors, conditions, bounds and keys; its sides */
 static int
 stacked_walk(Query *q, CqJoin *j, Node *node, int *npadded)
@@ -1054,7 +1087,10 @@ stacked_walk(Query *q, CqJoin *j, Node *node, int *npadded)
 	l = stacked_walk(q, j, je->larg, npadded);
 	r = stacked_walk(q, j, je->rarg, npadded);
 	if (l == 0 || r == 0)
+	{
+		stacked_outside(q, j, je->quals);
 		return l | r;
+	}
 	if (je->jointype == JOIN_FULL)
 		stacked_refuse("a FULL JOIN of more than two streams is not supported",
 					   "A row of either side may come out NULL-padded; with more streams, which rows of a joined pair matched cannot be kept with one stream's rows.");
@@ -1106,7 +1142,8 @@ stacked_join(Query *query, CqJoin *j, Node *meet, bool for_create)
 	j->stacked = true;
 	/* (the pairs of each outer join are found as for two streams) */
 	j->jointype = JOIN_LEFT;
-	(void) stacked_walk(query, j, meet, &npadded);
+	(void) stacked_walk(query, j, (Node *) query->jointree, &npadded);
+	stacked_outside(query, j, query->jointree->quals);
 	if (npadded > PGS_JOIN_MAX_PADDED)
 		stacked_refuse(psprintf("more than %d outer joins of streams in one view are not supported",
 								PGS_JOIN_MAX_PADDED),

@@ -34,7 +34,11 @@
  * (CqJoinSide.pkeys, closed through third streams); where only one of two
  * streams has a watermark, equal tumbling windows let it bound both
  * (Spark's rule); and each side's own conjuncts, which a row must pass to
- * match at all.
+ * match at all. Stacked joins (stacked_join): several outer joins, or one
+ * below another join, each join bringing in one stream compared with one
+ * stream joined before (its anchor), bounds chained as for n streams and,
+ * per outer join, the anchor's bound against its stream (when its rows
+ * are certain unmatched; engine/join.c has the rest).
  *
  *-------------------------------------------------------------------------
  */

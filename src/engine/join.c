@@ -411,6 +411,46 @@ pad_certain(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot, int32 pmask,
 }
 
 /*
+ * The latest expiry a state row certain under wm for the padded sides of
+ * mask can have (false: any): a row is certain for a side at its time
+ * plus at least the least offset of the side's bounds (of a window, its
+ * end: after the row's time), and expires at its time plus its stream's
+ * one bound (the longest path, join_analyze.c). So a padded scan reads
+ * of the state only what the expiry index has up to that.
+ */
+static bool
+pad_expiry_limit(JoinRun *jr, JoinRunSide *s, int32 mask, int64 wm, int64 *limit)
+{
+	CqBound    *keep;
+	int64		lo = PG_INT64_MIN;
+
+	if (list_length(s->def->bounds) != 1)
+		return false;
+	keep = linitial(s->def->bounds);
+	if (keep->tumble)
+		return false;
+	for (int n = 0; n < jr->nsides; n++)
+	{
+		int64		least = PG_INT64_MAX;
+		ListCell   *lc;
+
+		if ((mask & (1 << n)) == 0)
+			continue;
+		foreach(lc, jr->j->side[n].abounds)
+		{
+			CqBound    *b = lfirst(lc);
+
+			least = Min(least, b->tumble ? 0 : b->offset);
+		}
+		lo = Max(lo, least);
+	}
+	/* ts <= wm - lo, expiry = ts + keep->offset */
+	return lo != PG_INT64_MIN && lo != PG_INT64_MAX &&
+		!pg_sub_s64_overflow(wm, lo, limit) &&
+		!pg_add_s64_overflow(*limit, keep->offset, limit);
+}
+
+/*
  * Does a row of a padded role's scan pass: certain now (the watermark the
  * batch leaves), certain before (the one it ran with: the last batch's,
  * for a row then in state already), or the first (now, not before).
@@ -1609,12 +1649,24 @@ state_next(JoinScan *js, EState *estate)
 {
 	JoinRunSide *s = js->side;
 
+	bool		before = (js->role == ROLE_PAD_BEFORE);
+
 	if (js->role == ROLE_EXPIRED && !js->jr->has_evict)
+		return false;
+	/* a padded scan: only rows that can be certain (none without a watermark) */
+	if (js->role >= ROLE_PAD_NOW && !(before ? js->jr->has_late : js->jr->has_evict))
 		return false;
 	if (js->scan == NULL)
 	{
+		int64		limit;
+
 		js->sslot = table_slot_create(s->srel, NULL);
-		if (js->role == ROLE_EXPIRED)
+		if (js->role >= ROLE_PAD_NOW &&
+			pad_expiry_limit(js->jr, s, js->pad, before ? js->jr->late_wm : js->jr->evict_wm,
+							 &limit))
+			js->scan = kstore_scan_expired(s->srel, s->expidx, s->expires_col, limit,
+										   estate->es_snapshot);
+		else if (js->role == ROLE_EXPIRED)
 			js->scan = kstore_scan_expired(s->srel, s->expidx, s->expires_col,
 										   js->jr->evict_wm, estate->es_snapshot);
 		else if (js->probe)

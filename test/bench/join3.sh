@@ -14,8 +14,10 @@
 #   (4) the query one-shot over tables of all the rows (state and batch):
 #       what running it again as a batch would cost.
 #   (5) the same chain as stacked left joins (a LEFT JOIN b ... LEFT JOIN
-#       c ...): the inner copies as (1), plus the copies of the rows
-#       NULL-padded for b or c, which read their states whole.
+#       c ...): the inner copies as (1), a pairs query per outer join,
+#       and the copies of the rows NULL-padded for b or c, which read of
+#       the states what can be certain (here nothing: the watermark is
+#       2 hours behind).
 #
 # Each view is checked equal to its batch query. Parallel query is off:
 # every figure is one backend.

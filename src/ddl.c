@@ -606,7 +606,7 @@ static void start_cq(CqDef *cq, Oid viewid, List *cqoptions);
 static List *
 stage_mode_option(CqDef *cq, List *options)
 {
-	if (cq->stage_query && cq->opts.output_mode == OUTPUT_DEFAULT)
+	if (cq->stage_query && !cq->stage_update && cq->opts.output_mode == OUTPUT_DEFAULT)
 		options = lappend(options, makeDefElem("output_mode",
 											   (Node *) makeString("append"), -1));
 	return options;

@@ -43,6 +43,10 @@ extern TupleDesc pgs_stage_rowdesc(CqDef *cq);
 extern Tuplestorestate *pgs_stage_run(CqDef *cq, Tuplestorestate *rows, TupleDesc rowdesc,
 									  TupleDesc *outdesc);
 
+/* in engine/reagg.c */
+extern void pgs_reagg_check(CqDef *cq, Query *top);
+extern int64 pgs_reagg_write(CqDef *cq);
+
 /* in engine/progress.c */
 extern void pgs_progress_init(void);
 extern void pgs_progress_begin(Oid viewid);

@@ -503,7 +503,7 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 	 * The view's row; in append mode, once the window is final (the state
 	 * keeps the tid it has, of a row written in another mode).
 	 */
-	if (cq->mode != OUTPUT_APPEND)
+	if (cq->mode != OUTPUT_APPEND && !cq->stage_query)
 	{
 		/* where the group's row is: at the tid its state keeps, else by key */
 		if (found)
@@ -621,6 +621,7 @@ typedef struct MergeReceiver
 	int64	   *rows_late;
 	Tuplestorestate *sink_rows;
 	Tuplestorestate *sink_deleted;
+	int64		received;		/* groups */
 	GroupMerge	gm;
 } MergeReceiver;
 
@@ -636,6 +637,7 @@ merge_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 static bool
 merge_receive(TupleTableSlot *slot, DestReceiver *self)
 {
+	((MergeReceiver *) self)->received++;
 	merge_group(&((MergeReceiver *) self)->gm, slot);
 	return true;
 }
@@ -646,6 +648,9 @@ merge_shutdown(DestReceiver *self)
 	MergeReceiver *r = (MergeReceiver *) self;
 
 	r->out.n = merge_end(&r->gm);
+	/* a query over the aggregation in update mode: its changed rows */
+	if (r->cq->stage_update && r->received > 0)
+		r->out.n = pgs_reagg_write(r->cq);
 }
 
 /*
@@ -843,17 +848,30 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
  * tables pg_dump did dump: the copy of the final rows (every row of a
  * view without aggregation; the final windows of an aggregation), then
  * the rows of the groups in the state table (but in append mode, where a
- * group has no row until its window is final).
+ * group has no row until its window is final). A query over the
+ * aggregation in update mode is computed again, over the state
+ * (engine/reagg.c).
  */
 void
 pgs_rebuild_from_state(CqDef *cq)
 {
-	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
-	EState	   *estate = CreateExecutorState();
-	KeyedStore *vw = kstore_open(vrel, 0, NULL, estate);
-	TupleTableSlot *vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
-	int			natts = RelationGetDescr(vrel)->natts;
+	Relation	vrel;
+	EState	   *estate;
+	KeyedStore *vw;
+	TupleTableSlot *vslot;
+	int			natts;
 	int			nkeys = cq->nkeys;
+
+	if (cq->stage_update)
+	{
+		(void) pgs_reagg_write(cq);
+		return;
+	}
+	vrel = table_open(cq->viewid, RowExclusiveLock);
+	estate = CreateExecutorState();
+	vw = kstore_open(vrel, 0, NULL, estate);
+	vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
+	natts = RelationGetDescr(vrel)->natts;
 
 	if (OidIsValid(cq->rows_relid))
 	{

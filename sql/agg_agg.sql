@@ -73,11 +73,31 @@ CREATE MATERIALIZED VIEW aa_high WITH (trigger = 'manual') AS
 		WHERE A.id = B.auction AND B.ts BETWEEN A.ts AND A.expires
 		GROUP BY A.id, A.category) Q
 	WHERE Q.final >= 20;
+-- a global aggregate over it: its row from the start, over no auctions;
+-- and the same defined WITH NO DATA (as pg_dump writes it), started by
+-- its REFRESH
+CREATE MATERIALIZED VIEW aa_sum WITH (trigger = 'manual') AS
+	SELECT count(*) AS auctions, sum(Q.final) AS total FROM (
+		SELECT MAX(B.price) AS final, A.category FROM aa_auction A, aa_bid B
+		WHERE A.id = B.auction AND B.ts BETWEEN A.ts AND A.expires
+		GROUP BY A.id, A.category) Q;
+CREATE MATERIALIZED VIEW aa_sum2 AS
+	SELECT count(*) AS auctions, sum(Q.final) AS total FROM (
+		SELECT MAX(B.price) AS final, A.category FROM aa_auction A, aa_bid B
+		WHERE A.id = B.auction AND B.ts BETWEEN A.ts AND A.expires
+		GROUP BY A.id, A.category) Q
+	WITH NO DATA;
+REFRESH MATERIALIZED VIEW aa_sum2;
+ALTER MATERIALIZED VIEW aa_sum2 SET (trigger = 'manual');
+SELECT * FROM aa_sum;
+SELECT * FROM aa_sum2;
+SELECT * FROM aa_check();
 SELECT * FROM aa_stats;
 
 -- batch 1: auctions 1 and 2 (category 1), 3 (category 2, until 12:30);
 -- max per auction 1: 15, 2: 20, 3: 5.
--- aa_q4: 1 17.5, 2 5; aa_best: 1 20 2; aa_hist: 5 1, 15 1, 20 1; aa_high: 20 1
+-- aa_q4: 1 17.5, 2 5; aa_best: 1 20 2; aa_hist: 5 1, 15 1, 20 1; aa_high: 20 1;
+-- aa_sum: 3 40
 SELECT aa_feed($$(1, 1, '12:00', '13:00'), (2, 1, '12:00', '13:00'), (3, 2, '12:15', '12:30')$$,
 			   $$(1, 10, '12:01'), (2, 20, '12:02'), (3, 5, '12:16'), (1, 15, '12:03')$$);
 SELECT aa_batch();
@@ -85,6 +105,7 @@ SELECT * FROM aa_q4 ORDER BY 1;
 SELECT * FROM aa_best ORDER BY 1;
 SELECT * FROM aa_hist ORDER BY 1;
 SELECT * FROM aa_high ORDER BY 1, 2;
+SELECT * FROM aa_sum;
 SELECT * FROM aa_check();
 SELECT * FROM aa_stats;
 
@@ -92,7 +113,7 @@ SELECT * FROM aa_stats;
 -- 4 and 2's second 20 change nothing; a bid of 100 for auction 1 at
 -- 12:04 is late (at or before the watermark): dropped, rows_late 1.
 -- aa_q4: 1 25 (30, 20), 2 5; aa_best: 1 30 2; aa_hist: 5 1, 20 1, 30 1
--- (15's group is gone); aa_high: 20 1, 30 1
+-- (15's group is gone); aa_high: 20 1, 30 1; aa_sum: 3 55
 SELECT aa_feed(NULL, $$(1, 30, '12:10'), (3, 4, '12:20'), (2, 20, '12:15')$$,
 			   $$(1, 100, '12:04')$$);
 SELECT aa_batch();
@@ -100,13 +121,15 @@ SELECT * FROM aa_q4 ORDER BY 1;
 SELECT * FROM aa_best ORDER BY 1;
 SELECT * FROM aa_hist ORDER BY 1;
 SELECT * FROM aa_high ORDER BY 1, 2;
+SELECT * FROM aa_sum;
 SELECT * FROM aa_check();
 SELECT * FROM aa_stats;
 
 -- batch 3: auction 4 (category 2) with a bid of 50; auction 3 gets 7 at
 -- 12:26 and 9 at 12:35, after it expired (no match).
 -- aa_q4: 1 25, 2 28.5 (7, 50); aa_best: 1 30 2, 2 50 2 (HAVING now
--- true); aa_hist: 7 1, 20 1, 30 1, 50 1; aa_high: 20 1, 30 1, 50 2
+-- true); aa_hist: 7 1, 20 1, 30 1, 50 1; aa_high: 20 1, 30 1, 50 2;
+-- aa_sum: 4 107
 SELECT aa_feed($$(4, 2, '12:20', '12:40')$$,
 			   $$(4, 50, '12:25'), (3, 7, '12:26'), (3, 9, '12:35')$$);
 SELECT aa_batch();
@@ -114,17 +137,19 @@ SELECT * FROM aa_q4 ORDER BY 1;
 SELECT * FROM aa_best ORDER BY 1;
 SELECT * FROM aa_hist ORDER BY 1;
 SELECT * FROM aa_high ORDER BY 1, 2;
+SELECT * FROM aa_sum;
 SELECT * FROM aa_check();
 
 -- batch 4: auction 2's max goes 20 -> 30: two equal inner rows (30, 1).
 -- aa_q4: 1 30, 2 28.5; aa_best: 1 30 2, 2 50 2; aa_hist: 7 1, 30 2, 50 1;
--- aa_high: 30 1 twice, 50 2
+-- aa_high: 30 1 twice, 50 2; aa_sum: 4 117
 SELECT aa_feed(NULL, $$(2, 30, '12:40')$$);
 SELECT aa_batch();
 SELECT * FROM aa_q4 ORDER BY 1;
 SELECT * FROM aa_best ORDER BY 1;
 SELECT * FROM aa_hist ORDER BY 1;
 SELECT * FROM aa_high ORDER BY 1, 2;
+SELECT * FROM aa_sum;
 SELECT * FROM aa_check();
 SELECT * FROM aa_stats;
 
@@ -149,7 +174,7 @@ CREATE MATERIALIZED VIEW aa_bad AS
 CREATE MATERIALIZED VIEW aa_bad AS
 	SELECT n + 1 FROM (SELECT count(*) AS n FROM aa_auction A) Q;
 
-DROP MATERIALIZED VIEW aa_q4, aa_best, aa_hist, aa_high;
+DROP MATERIALIZED VIEW aa_q4, aa_best, aa_hist, aa_high, aa_sum, aa_sum2;
 SELECT count(*) FROM stream.cq WHERE view::text LIKE 'aa\_%';
 DROP FOREIGN TABLE aa_auction, aa_bid;
 DROP TABLE aa_auctions, aa_bids, aa_sink;

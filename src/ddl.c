@@ -110,6 +110,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/ruleutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -774,6 +775,16 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 		BatchWait	wait;
 
 		pgs_run_batch(viewid, false, INPUT_NONE, &wait, NULL);
+		CommandCounterIncrement();
+	}
+	/* a query over an aggregation, over none of its groups (count = 0, ...) */
+	if (cq->stage_update)
+	{
+		cq->viewid = viewid;
+		cq->state_relid = staterel;
+		PushActiveSnapshot(GetTransactionSnapshot());
+		(void) pgs_reagg_write(cq);
+		PopActiveSnapshot();
 		CommandCounterIncrement();
 	}
 	wake_at_commit = true;

@@ -202,7 +202,7 @@ inner_rows(CqDef *cq, TupleDesc *rowdesc)
 	EState	   *estate = CreateExecutorState();
 	TupleTableSlot *in = table_slot_create(srel, NULL);
 	TableScanDesc scan = table_beginscan(srel, GetActiveSnapshot(), 0, NULL);
-	AggMerger  *merger = aggmerger_create(cq, CurrentMemoryContext);
+	AggMerger  *merger = NULL;
 	Tuplestorestate *rows = tuplestore_begin_heap(false, false, work_mem);
 	int			nkeys = cq->nkeys;
 	FinalRow	fr;
@@ -211,6 +211,13 @@ inner_rows(CqDef *cq, TupleDesc *rowdesc)
 	*rowdesc = CreateTupleDescCopy(fr.vslot->tts_tupleDescriptor);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, in))
 	{
+		if (merger == NULL)
+		{
+			/* the aggregates' state types are resolved by planning */
+			if (!cq->planned)
+				(void) pgs_plan_batch(cq);
+			merger = aggmerger_create(cq, CurrentMemoryContext);
+		}
 		slot_getallattrs(in);
 		ExecClearTuple(fr.fslot);
 		aggmerger_finalize(merger, in->tts_values + nkeys, in->tts_isnull + nkeys,

@@ -183,6 +183,10 @@ CREATE MATERIALIZED VIEW aa_bad WITH (sink = 'aa_sink') AS
 	SELECT category, count(*) AS n FROM (SELECT A.category, count(*) AS n FROM aa_auction A GROUP BY A.id, A.category) Q
 	GROUP BY category;
 ALTER MATERIALIZED VIEW aa_q4 SET (sink = 'aa_sink');
+ALTER MATERIALIZED VIEW aa_q4 SET (output_mode = 'append');
+ALTER MATERIALIZED VIEW aa_q4 SET (parallelism = 2);
+-- the view goes on as it was
+SELECT * FROM aa_q4 ORDER BY 1;
 CREATE MATERIALIZED VIEW aa_bad AS
 	SELECT category, count(*) FROM (SELECT A.category, count(*) AS n FROM aa_auction A GROUP BY A.id, A.category) Q
 	GROUP BY category ORDER BY 2;

@@ -51,7 +51,10 @@
  * window functions are the ranking ones (row_number, rank, dense_rank),
  * whose result over a whole partition is that of the batch query. The
  * mode is append (the default of such a view; update and complete would
- * show windows before they are whole).
+ * show windows before they are whole). Under an aggregation without a
+ * window nothing is ever final: such a query runs in update mode instead,
+ * recomputed over the whole aggregation after each batch that changes it
+ * (engine/reagg.c), and none of the checks below apply.
  *
  * A coarser window: a level may instead group by stream.tumble(w, size)
  * of x's tumbling window w, if the windows nest (size a multiple of w's,

@@ -177,11 +177,29 @@ SELECT * FROM aa_named ORDER BY 1;
 SELECT * FROM aa_check();
 SELECT * FROM aa_stats;
 
+-- batch 5: bids below their auction's max change no row of the inner
+-- aggregation: the query over it is not computed again (it would give
+-- the same rows), but for aa_named, which reads a table: category 1 is
+-- renamed novels before it. aa_q4: 1 30, 2 28.5; aa_named: novels 30,
+-- toys 50; the others as after batch 4
+UPDATE aa_cats SET name = 'novels' WHERE id = 1;
+SELECT aa_feed(NULL, $$(1, 5, '12:41'), (4, 49, '12:39')$$);
+-- (DEBUG1 says when a view computes the query over its aggregation)
+SET client_min_messages = debug1;
+REFRESH MATERIALIZED VIEW aa_q4;
+REFRESH MATERIALIZED VIEW aa_named;
+RESET client_min_messages;
+SELECT aa_batch();
+SELECT * FROM aa_q4 ORDER BY 1;
+SELECT * FROM aa_hist ORDER BY 1;
+SELECT * FROM aa_named ORDER BY 1;
+SELECT * FROM aa_check();
+
 -- aa_win, over the bids alone (watermark 10 minutes behind them; the bid
 -- late for the join, 12:04, is not for it: its window was open):
 -- 12:00 - 12:10 (final in batch 2) auction 1: 3, 2: 1; 12:10 - 12:20
 -- (batch 3) 1, 2, 3: 1 each; 12:20 - 12:30 (batch 4) 3: 2, 4: 1; 12:30
--- is open
+-- - 12:40 is open (the watermark is 12:31)
 SELECT to_char(w, 'HH24:MI') AS w, most, auctions FROM aa_win ORDER BY 1;
 
 -- (a restore computes the view again from the inner aggregation's

@@ -210,6 +210,11 @@ extern void final_row_init(FinalRow *fr, CqDef *cq, TupleDesc keydesc, Relation 
 						   EState *estate);
 extern bool final_row_project(FinalRow *fr, int nkeys, Datum *keys, bool *keynulls);
 extern void final_row_end(FinalRow *fr);
+/* in engine/reagg.c: whether a merged group's row changed */
+extern MinimalTuple pgs_reagg_row_before(AggMerger *m, FinalRow *fr, int nkeys, Datum *keys,
+										 bool *keynulls, Datum *stored, bool *stored_null);
+extern bool pgs_reagg_row_changed(FinalRow *fr, int nkeys, Datum *keys, bool *keynulls,
+								  MinimalTuple before);
 extern AttrNumber view_row_column(CqDef *cq, Relation srel);
 
 /*

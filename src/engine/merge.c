@@ -417,6 +417,7 @@ typedef struct GroupMerge
 	bool	   *stored_null;
 	PendingGroups pend;
 	int64		n;
+	bool		stage_changed;	/* a row of the aggregation (engine/reagg.c) */
 } GroupMerge;
 
 static void
@@ -470,6 +471,8 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 	Datum		rowtid = (Datum) 0;
 	bool		rowtid_null = true;
 	int			viewrow = -1;
+	bool		track;
+	MinimalTuple before = NULL;
 
 	slot_getallattrs(in);
 	if (cq->evicts && gm->has_watermark &&
@@ -494,6 +497,14 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 	if (found && gm->t.rowcol)
 		rowtid = slot_getattr(gm->t.sslot, gm->t.rowcol, &rowtid_null);
 
+	/* a query over the aggregation in update mode: does its input change? */
+	track = cq->stage_update && !gm->stage_changed;
+	if (track && !cq->stage_skips)
+		gm->stage_changed = true;
+	else if (track && found)
+		before = pgs_reagg_row_before(gm->t.merger, fr, nkeys, in->tts_values, in->tts_isnull,
+									  gm->stored, gm->stored_null);
+
 	ExecClearTuple(fr->fslot);
 	aggmerger_combine(gm->t.merger, !found, gm->stored, gm->stored_null,
 					  in->tts_values + nkeys, in->tts_isnull + nkeys,
@@ -503,6 +514,9 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 	 * The view's row; in append mode, once the window is final (the state
 	 * keeps the tid it has, of a row written in another mode).
 	 */
+	if (track && !gm->stage_changed)
+		gm->stage_changed = pgs_reagg_row_changed(fr, nkeys, in->tts_values, in->tts_isnull,
+												  before);
 	if (cq->mode != OUTPUT_APPEND && !cq->stage_query)
 	{
 		/* where the group's row is: at the tid its state keeps, else by key */
@@ -621,7 +635,6 @@ typedef struct MergeReceiver
 	int64	   *rows_late;
 	Tuplestorestate *sink_rows;
 	Tuplestorestate *sink_deleted;
-	int64		received;		/* groups */
 	GroupMerge	gm;
 } MergeReceiver;
 
@@ -637,7 +650,6 @@ merge_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 static bool
 merge_receive(TupleTableSlot *slot, DestReceiver *self)
 {
-	((MergeReceiver *) self)->received++;
 	merge_group(&((MergeReceiver *) self)->gm, slot);
 	return true;
 }
@@ -648,8 +660,8 @@ merge_shutdown(DestReceiver *self)
 	MergeReceiver *r = (MergeReceiver *) self;
 
 	r->out.n = merge_end(&r->gm);
-	/* a query over the aggregation in update mode: its changed rows */
-	if (r->cq->stage_update && r->received > 0)
+	/* a query over the aggregation in update mode, if its input changed */
+	if (r->cq->stage_update && r->gm.stage_changed)
 		r->out.n = pgs_reagg_write(r->cq);
 }
 

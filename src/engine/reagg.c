@@ -21,7 +21,12 @@
  * the query run over the aggregation's result, whatever the query above
  * computes (any aggregate, window function, join of the aggregation
  * with itself, filter): exact by construction, and the old row of a
- * changed outer group goes out as a new one comes in.
+ * changed outer group goes out as a new one comes in. A batch that
+ * changes no row of the aggregation (a bid below its auction's max: the
+ * state changed, its final row did not; engine/merge.c compares each
+ * merged group's row before and after, by images) computes nothing
+ * above: over the same rows the query gives the same result, unless it
+ * reads a table or calls a volatile function, which it then does anyway.
  *
  * The other semantics, an inner group made final by a bound the join
  * proves (after the watermark passes an auction's expiry no bid joins
@@ -30,10 +35,11 @@
  * holds only for inner groups keyed by a joined row with such a bound;
  * the retraction semantics holds for any aggregation.
  *
- * The cost: each batch that changes the aggregation reads its whole state
- * and the view (not only the outer groups it touched, nor deltas of the
- * invertible aggregates): its work grows with the inner groups, which an
- * aggregation without a window never evicts. The view has no state of
+ * The cost: each batch that changes a row of the aggregation reads its
+ * whole state and the view (not only the outer groups it touched, nor
+ * deltas of the invertible aggregates): its work grows with the inner
+ * groups, which an aggregation without a window never evicts; and each
+ * merged group is finalized twice (before and after), to tell. The view has no state of
  * its own: pg_dump dumps the aggregation's state table, and a restore
  * computes the view again from it (pgs_rebuild_from_state).
  *
@@ -51,14 +57,18 @@
 #include "engine/engine.h"
 #include "sinks/sinks.h"
 
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "port/pg_bitutils.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "utils/datum.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -94,6 +104,24 @@ check_levels(Query *q)
 		if (rte->rtekind == RTE_SUBQUERY)
 			check_levels(rte->subquery);
 	}
+}
+
+/*
+ * Does q read a table (in FROM, a sub-SELECT, anywhere)? Not the OLD and
+ * NEW entries of a view's rule (PostgreSQL 15 keeps them), not in FROM.
+ */
+static bool
+reads_relation_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+		return ((RangeTblEntry *) node)->rtekind == RTE_RELATION &&
+			((RangeTblEntry *) node)->inFromCl;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, reads_relation_walker, context,
+								 QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, reads_relation_walker, context);
 }
 
 /*
@@ -135,6 +163,71 @@ pgs_reagg_check(CqDef *cq, Query *top)
 				 errhint("Give parallelism = 1.")));
 	check_levels(top);
 	cq->stage_update = true;
+	/* over the same rows it computes the same result: skipped if none changed */
+	cq->stage_skips = !reads_relation_walker((Node *) top, NULL) &&
+		!contain_volatile_functions((Node *) top);
+}
+
+/*
+ * Before a group's merge (engine/merge.c): its row of the aggregation as it
+ * was, copied into the row's per-group memory; NULL if HAVING rejected it.
+ */
+MinimalTuple
+pgs_reagg_row_before(AggMerger *m, FinalRow *fr, int nkeys, Datum *keys, bool *keynulls,
+					 Datum *stored, bool *stored_null)
+{
+	MinimalTuple t = NULL;
+
+	ExecClearTuple(fr->fslot);
+	aggmerger_finalize(m, stored, stored_null, fr->fslot->tts_values + nkeys,
+					   fr->fslot->tts_isnull + nkeys);
+	if (final_row_project(fr, nkeys, keys, keynulls))
+	{
+		MemoryContext old = MemoryContextSwitchTo(fr->econtext->ecxt_per_tuple_memory);
+
+		t = ExecCopySlotMinimalTuple(fr->vslot);
+		MemoryContextSwitchTo(old);
+	}
+	aggmerger_reset(m);
+	return t;
+}
+
+/*
+ * After it (fr->fslot holding the new final values): whether its row
+ * differs from before's, by binary images, or HAVING changed its mind.
+ */
+bool
+pgs_reagg_row_changed(FinalRow *fr, int nkeys, Datum *keys, bool *keynulls,
+					  MinimalTuple before)
+{
+	TupleDesc	desc = fr->vslot->tts_tupleDescriptor;
+	MemoryContext old;
+	HeapTupleData tup;
+	Datum	   *values;
+	bool	   *nulls;
+	bool		changed = false;
+
+	if (!final_row_project(fr, nkeys, keys, keynulls))
+		return before != NULL;
+	if (before == NULL)
+		return true;
+	old = MemoryContextSwitchTo(fr->econtext->ecxt_per_tuple_memory);
+	values = palloc(sizeof(Datum) * desc->natts);
+	nulls = palloc(sizeof(bool) * desc->natts);
+	tup.t_len = before->t_len + MINIMAL_TUPLE_OFFSET;
+	tup.t_data = (HeapTupleHeader) ((char *) before - MINIMAL_TUPLE_OFFSET);
+	heap_deform_tuple(&tup, desc, values, nulls);
+	slot_getallattrs(fr->vslot);
+	for (int i = 0; i < desc->natts && !changed; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		changed = nulls[i] != fr->vslot->tts_isnull[i] ||
+			(!nulls[i] && !datum_image_eq(values[i], fr->vslot->tts_values[i],
+										  att->attbyval, att->attlen));
+	}
+	MemoryContextSwitchTo(old);
+	return changed;
 }
 
 /*
@@ -268,6 +361,8 @@ pgs_reagg_write(CqDef *cq)
 	ResultBucket *b;
 	int64		n = 0;
 
+	elog(DEBUG1, "pg_stream: \"%s\" computes the query over its aggregation",
+		 get_rel_name(cq->viewid));
 	/* the state rows this batch wrote, and the view rows it may have */
 	CommandCounterIncrement();
 	PushCopiedSnapshot(GetActiveSnapshot());

@@ -92,6 +92,23 @@ ALTER MATERIALIZED VIEW aa_sum2 SET (trigger = 'manual');
 SELECT * FROM aa_sum;
 SELECT * FROM aa_sum2;
 SELECT * FROM aa_check();
+-- a window function, and the aggregation joined with itself: each
+-- auction's rank in its category, and its max against its category's best
+CREATE MATERIALIZED VIEW aa_rank WITH (trigger = 'manual') AS
+	SELECT Q.category, Q.final, rank() OVER (PARTITION BY Q.category ORDER BY Q.final DESC) AS r
+	FROM (SELECT MAX(B.price) AS final, A.category FROM aa_auction A, aa_bid B
+		  WHERE A.id = B.auction AND B.ts BETWEEN A.ts AND A.expires
+		  GROUP BY A.id, A.category) Q;
+CREATE MATERIALIZED VIEW aa_self WITH (trigger = 'manual') AS
+	SELECT Q.category, Q.final, M.best - Q.final AS behind
+	FROM (SELECT MAX(B.price) AS final, A.category FROM aa_auction A, aa_bid B
+		  WHERE A.id = B.auction AND B.ts BETWEEN A.ts AND A.expires
+		  GROUP BY A.id, A.category) Q
+	JOIN (SELECT category, max(final) AS best
+		  FROM (SELECT MAX(B.price) AS final, A.category FROM aa_auction A, aa_bid B
+				WHERE A.id = B.auction AND B.ts BETWEEN A.ts AND A.expires
+				GROUP BY A.id, A.category) Q2
+		  GROUP BY category) M ON M.category = Q.category;
 -- a table joined above: read by each batch that changes the aggregation
 CREATE TABLE aa_cats (id int, name text);
 INSERT INTO aa_cats VALUES (1, 'books'), (2, 'games');
@@ -195,6 +212,11 @@ SELECT * FROM aa_hist ORDER BY 1;
 SELECT * FROM aa_named ORDER BY 1;
 SELECT * FROM aa_check();
 
+-- after batch 5: aa_rank: 1 30 1 twice; 2 50 1, 2 7 2; aa_self: 1 30 0
+-- twice, 2 50 0, 2 7 43
+SELECT * FROM aa_rank ORDER BY 1, 2 DESC;
+SELECT * FROM aa_self ORDER BY 1, 2 DESC;
+
 -- aa_win, over the bids alone (watermark 10 minutes behind them; the bid
 -- late for the join, 12:04, is not for it: its window was open):
 -- 12:00 - 12:10 (final in batch 2) auction 1: 3, 2: 1; 12:10 - 12:20
@@ -227,7 +249,7 @@ CREATE MATERIALIZED VIEW aa_bad AS
 CREATE MATERIALIZED VIEW aa_bad AS
 	SELECT n + 1 FROM (SELECT count(*) AS n FROM aa_auction A) Q;
 
-DROP MATERIALIZED VIEW aa_q4, aa_best, aa_hist, aa_high, aa_sum, aa_sum2, aa_win, aa_named;
+DROP MATERIALIZED VIEW aa_q4, aa_best, aa_hist, aa_high, aa_sum, aa_sum2, aa_win, aa_named, aa_rank, aa_self;
 SELECT count(*) FROM stream.cq WHERE view::text LIKE 'aa\_%';
 DROP FOREIGN TABLE aa_auction, aa_bid;
 DROP TABLE aa_auctions, aa_bids, aa_sink, aa_cats;

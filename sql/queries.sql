@@ -100,7 +100,7 @@ CREATE MATERIALIZED VIEW q_bad AS SELECT * FROM (SELECT c.name, q.id FROM custom
 CREATE MATERIALIZED VIEW q_bad AS SELECT customer, count(*) FROM q_src GROUP BY customer
 	HAVING count(*) > (SELECT count(*) FROM customers);
 CREATE MATERIALIZED VIEW q_bad AS SELECT c.name FROM customers c WHERE c.id IN (SELECT customer FROM q_src);
-CREATE MATERIALIZED VIEW q_bad AS SELECT * FROM (SELECT customer, count(*) FROM q_src GROUP BY customer) x;
+CREATE MATERIALIZED VIEW q_bad WITH (output_mode = 'append') AS SELECT * FROM (SELECT customer, count(*) FROM q_src GROUP BY customer) x;
 CREATE MATERIALIZED VIEW q_bad AS SELECT id FROM q_src UNION ALL SELECT id FROM customers;
 CREATE MATERIALIZED VIEW q_bad AS SELECT stream.tumble(ts, '1 month') AS m, count(*) FROM q_src GROUP BY 1;
 SELECT stream.tumble('2026-01-01 10:17:00+00', '1 month');

@@ -110,6 +110,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/ruleutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -608,7 +609,7 @@ static void start_cq(CqDef *cq, Oid viewid, List *cqoptions);
 static List *
 stage_mode_option(CqDef *cq, List *options)
 {
-	if (cq->stage_query && cq->opts.output_mode == OUTPUT_DEFAULT)
+	if (cq->stage_query && !cq->stage_update && cq->opts.output_mode == OUTPUT_DEFAULT)
 		options = lappend(options, makeDefElem("output_mode",
 											   (Node *) makeString("append"), -1));
 	return options;
@@ -776,6 +777,16 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 		BatchWait	wait;
 
 		pgs_run_batch(viewid, false, INPUT_NONE, &wait, NULL);
+		CommandCounterIncrement();
+	}
+	/* a query over an aggregation, over none of its groups (count = 0, ...) */
+	if (cq->stage_update)
+	{
+		cq->viewid = viewid;
+		cq->state_relid = staterel;
+		PushActiveSnapshot(GetTransactionSnapshot());
+		(void) pgs_reagg_write(cq);
+		PopActiveSnapshot();
 		CommandCounterIncrement();
 	}
 	wake_at_commit = true;

@@ -587,7 +587,7 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 			pgs_stage_check(cq, above);
 			if (for_create)
 				pgs_stage_check_perms(cq);
-			cq->mode = OUTPUT_APPEND;
+			cq->mode = cq->stage_update ? OUTPUT_UPDATE : OUTPUT_APPEND;
 			return cq;
 		}
 	}

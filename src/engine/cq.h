@@ -248,6 +248,11 @@ typedef struct CqDef
 									 * (stream.tumble(w, size, origin)): its
 									 * groups stay until it is final, or 0 */
 	int64		stage_window_origin;
+	bool		stage_update;	/* over an aggregation without a window, in
+								 * update mode: recomputed (engine/reagg.c) */
+	bool		stage_skips;	/* ... only when a row of the aggregation
+								 * changed (it reads no table, calls no
+								 * volatile function) */
 	Oid			output_stream;	/* where its new rows go for the views
 								 * reading it (engine/chain.c), or InvalidOid */
 } CqDef;

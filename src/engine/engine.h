@@ -43,6 +43,10 @@ extern TupleDesc pgs_stage_rowdesc(CqDef *cq);
 extern Tuplestorestate *pgs_stage_run(CqDef *cq, Tuplestorestate *rows, TupleDesc rowdesc,
 									  TupleDesc *outdesc);
 
+/* in engine/reagg.c */
+extern void pgs_reagg_check(CqDef *cq, Query *top);
+extern int64 pgs_reagg_write(CqDef *cq);
+
 /* in engine/progress.c */
 extern void pgs_progress_init(void);
 extern void pgs_progress_begin(Oid viewid);
@@ -207,6 +211,11 @@ extern void final_row_init(FinalRow *fr, CqDef *cq, TupleDesc keydesc, Relation 
 						   EState *estate);
 extern bool final_row_project(FinalRow *fr, int nkeys, Datum *keys, bool *keynulls);
 extern void final_row_end(FinalRow *fr);
+/* in engine/reagg.c: whether a merged group's row changed */
+extern MinimalTuple pgs_reagg_row_before(AggMerger *m, FinalRow *fr, int nkeys, Datum *keys,
+										 bool *keynulls, Datum *stored, bool *stored_null);
+extern bool pgs_reagg_row_changed(FinalRow *fr, int nkeys, Datum *keys, bool *keynulls,
+								  MinimalTuple before);
 extern AttrNumber view_row_column(CqDef *cq, Relation srel);
 
 /*

@@ -417,6 +417,7 @@ typedef struct GroupMerge
 	bool	   *stored_null;
 	PendingGroups pend;
 	int64		n;
+	bool		stage_changed;	/* a row of the aggregation (engine/reagg.c) */
 } GroupMerge;
 
 static void
@@ -470,6 +471,8 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 	Datum		rowtid = (Datum) 0;
 	bool		rowtid_null = true;
 	int			viewrow = -1;
+	bool		track;
+	MinimalTuple before = NULL;
 
 	slot_getallattrs(in);
 	if (cq->evicts && gm->has_watermark &&
@@ -494,6 +497,14 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 	if (found && gm->t.rowcol)
 		rowtid = slot_getattr(gm->t.sslot, gm->t.rowcol, &rowtid_null);
 
+	/* a query over the aggregation in update mode: does its input change? */
+	track = cq->stage_update && !gm->stage_changed;
+	if (track && !cq->stage_skips)
+		gm->stage_changed = true;
+	else if (track && found)
+		before = pgs_reagg_row_before(gm->t.merger, fr, nkeys, in->tts_values, in->tts_isnull,
+									  gm->stored, gm->stored_null);
+
 	ExecClearTuple(fr->fslot);
 	aggmerger_combine(gm->t.merger, !found, gm->stored, gm->stored_null,
 					  in->tts_values + nkeys, in->tts_isnull + nkeys,
@@ -503,7 +514,10 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 	 * The view's row; in append mode, once the window is final (the state
 	 * keeps the tid it has, of a row written in another mode).
 	 */
-	if (cq->mode != OUTPUT_APPEND)
+	if (track && !gm->stage_changed)
+		gm->stage_changed = pgs_reagg_row_changed(fr, nkeys, in->tts_values, in->tts_isnull,
+												  before);
+	if (cq->mode != OUTPUT_APPEND && !cq->stage_query)
 	{
 		/* where the group's row is: at the tid its state keeps, else by key */
 		if (found)
@@ -646,6 +660,9 @@ merge_shutdown(DestReceiver *self)
 	MergeReceiver *r = (MergeReceiver *) self;
 
 	r->out.n = merge_end(&r->gm);
+	/* a query over the aggregation in update mode, if its input changed */
+	if (r->cq->stage_update && r->gm.stage_changed)
+		r->out.n = pgs_reagg_write(r->cq);
 }
 
 /*
@@ -843,17 +860,30 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
  * tables pg_dump did dump: the copy of the final rows (every row of a
  * view without aggregation; the final windows of an aggregation), then
  * the rows of the groups in the state table (but in append mode, where a
- * group has no row until its window is final).
+ * group has no row until its window is final). A query over the
+ * aggregation in update mode is computed again, over the state
+ * (engine/reagg.c).
  */
 void
 pgs_rebuild_from_state(CqDef *cq)
 {
-	Relation	vrel = table_open(cq->viewid, RowExclusiveLock);
-	EState	   *estate = CreateExecutorState();
-	KeyedStore *vw = kstore_open(vrel, 0, NULL, estate);
-	TupleTableSlot *vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
-	int			natts = RelationGetDescr(vrel)->natts;
+	Relation	vrel;
+	EState	   *estate;
+	KeyedStore *vw;
+	TupleTableSlot *vslot;
+	int			natts;
 	int			nkeys = cq->nkeys;
+
+	if (cq->stage_update)
+	{
+		(void) pgs_reagg_write(cq);
+		return;
+	}
+	vrel = table_open(cq->viewid, RowExclusiveLock);
+	estate = CreateExecutorState();
+	vw = kstore_open(vrel, 0, NULL, estate);
+	vslot = MakeSingleTupleTableSlot(RelationGetDescr(vrel), &TTSOpsVirtual);
+	natts = RelationGetDescr(vrel)->natts;
 
 	if (OidIsValid(cq->rows_relid))
 	{

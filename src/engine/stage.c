@@ -51,7 +51,10 @@
  * window functions are the ranking ones (row_number, rank, dense_rank),
  * whose result over a whole partition is that of the batch query. The
  * mode is append (the default of such a view; update and complete would
- * show windows before they are whole).
+ * show windows before they are whole). Under an aggregation without a
+ * window nothing is ever final: such a query runs in update mode instead,
+ * recomputed over the whole aggregation after each batch that changes it
+ * (engine/reagg.c), and none of the checks below apply.
  *
  * A coarser window: a level may instead group by stream.tumble(w, size)
  * of x's tumbling window w, if the windows nest (size a multiple of w's,
@@ -168,6 +171,30 @@ stage_rte(Query *inner)
 }
 
 /*
+ * Stage 1's group keys are columns of its rows, selected or not (Nexmark
+ * q4 groups by A.id and selects only A.category and the max): the view
+ * does not find a group's row by them, stage 2 reads the rows, and a key
+ * not selected is a column stage 2 never names. The parser puts such
+ * keys last, as junk; they become trailing columns.
+ */
+static void
+keys_as_columns(Query *q)
+{
+	ListCell   *lc;
+
+	foreach(lc, q->groupClause)
+	{
+		TargetEntry *tle = get_sortgroupclause_tle(lfirst(lc), q->targetList);
+
+		if (tle->resjunk)
+		{
+			tle->resjunk = false;
+			tle->resname = psprintf("pgs_key%d", foreach_current_index(lc) + 1);
+		}
+	}
+}
+
+/*
  * Replace, in q's FROM and the subqueries of its FROM, each stage-1
  * aggregation by the stage's relation; the first is *inner, and every
  * other must be the same query (Nexmark q5 reads its windowed count
@@ -189,6 +216,7 @@ replace_stage1(Query *q, Query **inner)
 			replace_stage1(rte->subquery, inner);
 			continue;
 		}
+		keys_as_columns(rte->subquery);
 		if (*inner == NULL)
 			*inner = copyObject(rte->subquery);
 		else if (!equal(*inner, rte->subquery))
@@ -608,9 +636,12 @@ pgs_stage_check(CqDef *cq, Query *top)
 {
 	TargetEntry *wtle;
 
+	/* an aggregation without a window: in update mode (engine/reagg.c) */
 	if (cq->window_key < 0 && cq->session_col == 0)
-		pgs_reject("aggregation inside a derived stream or subquery",
-				   "Aggregate in the continuous view itself, over a derived stream that only projects and filters.");
+	{
+		pgs_reagg_check(cq, top);
+		return;
+	}
 	if (cq->window_key < 0 || cq->session_col > 0 || !cq->evicts)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

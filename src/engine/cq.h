@@ -183,6 +183,24 @@ typedef struct CqDedup
 	int64		late_offset;
 } CqDedup;
 
+/*
+ * A stream read beside a windowed aggregation (engine/stage.c): its rows
+ * wait in a state of their own (the table of its stream.positions row's
+ * join_state) until the window they join is final, then go, with the
+ * aggregation's rows of that window, to the query over it.
+ */
+typedef struct CqStageSide
+{
+	Oid			relid;			/* the stream */
+	char	   *enrname;		/* the relation standing for its rows */
+	AttrNumber	ts_attno;		/* its event-time column */
+	Oid			ts_typid;
+	bool		own_late;		/* its late rows are counted here: not the
+								 * aggregation's stream */
+	void	   *rows;			/* in a batch: the Tuplestorestate of its
+								 * rows of the windows made final, or NULL */
+} CqStageSide;
+
 typedef struct CqDef
 {
 	Oid			viewid;
@@ -233,6 +251,10 @@ typedef struct CqDef
 									 * (stream.tumble(w, size, origin)): its
 									 * groups stay until it is final, or 0 */
 	int64		stage_window_origin;
+	List	   *stage_sides;	/* CqStageSide *: streams read beside it */
+	int64		stage_tumble_origin;	/* with sides: the aggregation's
+										 * stream.tumble origin (its size is
+										 * window_size) */
 	Oid			output_stream;	/* where its new rows go for the views
 								 * reading it (engine/chain.c), or InvalidOid */
 } CqDef;

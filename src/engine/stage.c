@@ -82,7 +82,10 @@
 #include "engine/engine.h"
 
 #include "access/table.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
+#include "access/stratnum.h"
 #include "sources/sources.h"
 #include "utils/acl.h"
 #include "executor/executor.h"
@@ -96,6 +99,7 @@
 #include "utils/lsyscache.h"
 #include "utils/queryenvironment.h"
 #include "utils/regproc.h"
+#include "utils/syscache.h"
 #include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
@@ -358,6 +362,7 @@ typedef struct LevelWins
 {
 	List	   *wins;
 	List	   *sidets;
+	List	   *sides;			/* the CqStageSide of each of sidets */
 } LevelWins;
 
 /* e as the window it is (a member of wins, or a side's ts), or NULL */
@@ -597,9 +602,9 @@ is_equality(Oid opno, Oid type)
 	return OidIsValid(tc->eq_opr) && tc->eq_opr == opno;
 }
 
-/* the equalities a = b of q's WHERE and join conditions, as pairs */
+/* the comparisons a op b (binary operators) ANDed in q's WHERE and join conditions */
 static void
-equalities(Node *n, List **pairs)
+comparisons(Node *n, List **ops)
 {
 	if (n == NULL)
 		return;
@@ -608,25 +613,165 @@ equalities(Node *n, List **pairs)
 		ListCell   *lc;
 
 		foreach(lc, ((FromExpr *) n)->fromlist)
-			equalities(lfirst(lc), pairs);
-		equalities(((FromExpr *) n)->quals, pairs);
+			comparisons(lfirst(lc), ops);
+		comparisons(((FromExpr *) n)->quals, ops);
 	}
 	else if (IsA(n, JoinExpr))
 	{
-		equalities(((JoinExpr *) n)->larg, pairs);
-		equalities(((JoinExpr *) n)->rarg, pairs);
-		equalities(((JoinExpr *) n)->quals, pairs);
+		comparisons(((JoinExpr *) n)->larg, ops);
+		comparisons(((JoinExpr *) n)->rarg, ops);
+		comparisons(((JoinExpr *) n)->quals, ops);
 	}
 	else if (is_andclause(n))
 	{
 		ListCell   *lc;
 
 		foreach(lc, ((BoolExpr *) n)->args)
-			equalities(lfirst(lc), pairs);
+			comparisons(lfirst(lc), ops);
 	}
-	else if (IsA(n, OpExpr) && list_length(((OpExpr *) n)->args) == 2 &&
-			 is_equality(((OpExpr *) n)->opno, exprType(linitial(((OpExpr *) n)->args))))
-		*pairs = lappend(*pairs, ((OpExpr *) n)->args);
+	else if (IsA(n, OpExpr) && list_length(((OpExpr *) n)->args) == 2)
+		*ops = lappend(*ops, n);
+}
+
+/* is opno PostgreSQL's own operator name (pg_catalog's)? */
+static bool
+catalog_operator(Oid opno, const char *name)
+{
+	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	bool		result;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	result = ((Form_pg_operator) GETSTRUCT(tup))->oprnamespace == PG_CATALOG_NAMESPACE &&
+		strcmp(NameStr(((Form_pg_operator) GETSTRUCT(tup))->oprname), name) == 0;
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/*
+ * e as w + c (w - c, or w alone): a window column of the level and a
+ * constant interval of fixed length (no days or months, whose length
+ * varies). Returns w, or NULL.
+ */
+static Node *
+window_plus(Node *e, LevelWins *lw, int64 *off)
+{
+	e = strip_implicit_coercions(e);
+	*off = 0;
+	if (IsA(e, OpExpr) && list_length(((OpExpr *) e)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) e;
+		Const	   *c = lsecond(op->args);
+		bool		plus = catalog_operator(op->opno, "+");
+		Interval   *iv;
+
+		if ((!plus && !catalog_operator(op->opno, "-")) || !IsA(c, Const) ||
+			c->constisnull || c->consttype != INTERVALOID)
+			return NULL;
+		iv = DatumGetIntervalP(c->constvalue);
+		if (iv->month != 0 || iv->day != 0)
+			return NULL;
+		*off = plus ? iv->time : -iv->time;
+		e = strip_implicit_coercions(linitial(op->args));
+	}
+	return list_member(lw->wins, e) ? e : NULL;
+}
+
+/*
+ * A bound of a side's event time ts by a window w in op: ts >= w + a,
+ * ts > w + a (a lower bound: *lower, *off the keep offset) or ts < w + b,
+ * ts <= w + b (an upper one: the reach offset), either way round. The
+ * windows a row can join are then those starting in (ts - b, ts - a]
+ * (engine/stage_side.c reads the offsets).
+ */
+static bool
+range_bound(OpExpr *op, Node *ts, Node *w, LevelWins *lw, CqDef *cq, bool *lower, int64 *off)
+{
+	Node	   *l = strip_implicit_coercions(linitial(op->args));
+	Node	   *r = strip_implicit_coercions(lsecond(op->args));
+	TypeCacheEntry *tc = lookup_type_cache(exprType(l), TYPECACHE_BTREE_OPFAMILY);
+	int			strategy;
+	int64		c;
+	Node	   *win;
+
+	if (!OidIsValid(tc->btree_opf))
+		return false;
+	strategy = get_op_opfamily_strategy(op->opno, tc->btree_opf);
+	if (equal(r, ts))
+	{
+		/* w + c op ts: turned round */
+		Node	   *t = l;
+
+		l = r;
+		r = t;
+		strategy = (strategy == BTLessStrategyNumber ? BTGreaterStrategyNumber :
+					strategy == BTLessEqualStrategyNumber ? BTGreaterEqualStrategyNumber :
+					strategy == BTGreaterStrategyNumber ? BTLessStrategyNumber :
+					strategy == BTGreaterEqualStrategyNumber ? BTLessEqualStrategyNumber : strategy);
+	}
+	if (!equal(l, ts) || (win = window_plus(r, lw, &c)) == NULL || !equal(win, w))
+		return false;
+	switch (strategy)
+	{
+		case BTGreaterEqualStrategyNumber:
+			*lower = true;
+			*off = c;
+			return true;
+		case BTGreaterStrategyNumber:
+			*lower = true;
+			*off = c + 1;
+			return true;
+		case BTLessStrategyNumber:
+			*lower = false;
+			*off = c - cq->window_size;
+			return true;
+		case BTLessEqualStrategyNumber:
+			*lower = false;
+			*off = c - cq->window_size + 1;
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* does q, or a query in its FROM, have an outer join? */
+static bool
+has_outer_join(Node *n)
+{
+	if (n == NULL)
+		return false;
+	if (IsA(n, FromExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) n)->fromlist)
+			if (has_outer_join(lfirst(lc)))
+				return true;
+		return false;
+	}
+	if (IsA(n, JoinExpr))
+		return ((JoinExpr *) n)->jointype != JOIN_INNER ||
+			has_outer_join(((JoinExpr *) n)->larg) || has_outer_join(((JoinExpr *) n)->rarg);
+	return false;
+}
+
+/*
+ * A side joined by a range of its event time around a window, not by
+ * stream.tumble(ts) = w: its rows may join several windows, and stay
+ * until the last is final. An outer join would NULL-pad such a row once
+ * for each batch it is read in: refused.
+ */
+static void
+range_side(Query *q, CqStageSide *side, int64 keep, int64 reach)
+{
+	if (has_outer_join((Node *) q->jointree))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("an outer join of a stream with a windowed aggregation on a range of its event time is not supported"),
+				 errdetail("A row of the stream may join windows made final in different batches; NULL-padding it is not exact."),
+				 errhint("Join on stream.tumble(<its event time>, <the window's size>) = <the window>.")));
+	side->keep_off = keep;
+	side->reach_off = reach;
 }
 
 /*
@@ -634,33 +779,98 @@ equalities(Node *n, List **pairs)
  * streams read beside it) must be one: several inputs are joined by
  * equalities of their window columns (AuctionBids.starttime =
  * MaxBids.starttime; a stream's by stream.tumble(B.date_time, '10 s') =
- * B1.w), so that a join never meets rows of two windows.
+ * B1.w), or a stream's event time bounded on both sides by a window
+ * (B.date_time >= B1.w AND B.date_time < B1.w + interval '10 s'), so that
+ * a join never meets rows of two windows it cannot bound.
  */
 static void
 check_joined_windows(Query *q, LevelWins *lw, int ninputs, const char *wname, CqDef *cq)
 {
-	List	   *pairs = NIL;
+	List	   *ops = NIL;
+	List	   *edges = NIL;
 	List	   *joined;
+	List	   *ranged = NIL;
 	bool		grew = true;
 	ListCell   *lc;
+	ListCell   *lc2;
 
 	if (ninputs <= 1)
 		return;
 	if (list_length(lw->wins) + list_length(lw->sidets) < ninputs)
 		pgs_reject("a join of a windowed aggregation with one that dropped its window",
 				   "Select the window column in every subquery between the aggregation and the join.");
-	equalities((Node *) q->jointree, &pairs);
+	comparisons((Node *) q->jointree, &ops);
+	foreach(lc, ops)
+	{
+		OpExpr	   *op = lfirst(lc);
+		Node	   *l;
+		Node	   *r;
+
+		if (!is_equality(op->opno, exprType(linitial(op->args))))
+			continue;
+		l = window_of(linitial(op->args), lw, cq);
+		r = window_of(lsecond(op->args), lw, cq);
+		if (l != NULL && r != NULL)
+			edges = lappend(edges, list_make2(l, r));
+	}
+	/* a side not equated to a window may be bounded by one on both sides */
+	forboth(lc, lw->sidets, lc2, lw->sides)
+	{
+		Node	   *ts = lfirst(lc);
+		bool		tied = false;
+		ListCell   *le;
+		ListCell   *lw2;
+
+		foreach(le, edges)
+			tied |= equal(linitial(lfirst(le)), ts) || equal(lsecond(lfirst(le)), ts);
+		if (tied)
+			continue;
+		foreach(lw2, lw->wins)
+		{
+			Node	   *w = lfirst(lw2);
+			bool		has_lo = false;
+			bool		has_hi = false;
+			int64		keep = PG_INT64_MIN;
+			int64		reach = PG_INT64_MAX;
+			ListCell   *lo;
+
+			foreach(lo, ops)
+			{
+				bool		lower;
+				int64		off;
+
+				if (!range_bound(lfirst(lo), ts, w, lw, cq, &lower, &off))
+					continue;
+				if (lower)
+				{
+					has_lo = true;
+					keep = Max(keep, off);
+				}
+				else
+				{
+					has_hi = true;
+					reach = Min(reach, off);
+				}
+			}
+			if (has_lo && has_hi)
+			{
+				range_side(q, lfirst(lc2), keep, reach);
+				edges = lappend(edges, list_make2(ts, w));
+				ranged = lappend(ranged, ts);
+				break;
+			}
+		}
+	}
 	joined = list_make1(lw->wins != NIL ? linitial(lw->wins) : linitial(lw->sidets));
 	while (grew)
 	{
 		grew = false;
-		foreach(lc, pairs)
+		foreach(lc, edges)
 		{
-			List	   *args = lfirst(lc);
-			Node	   *l = window_of(linitial(args), lw, cq);
-			Node	   *r = window_of(lsecond(args), lw, cq);
+			Node	   *l = linitial(lfirst(lc));
+			Node	   *r = lsecond(lfirst(lc));
 
-			if (l != NULL && r != NULL && list_member(joined, l) != list_member(joined, r))
+			if (list_member(joined, l) != list_member(joined, r))
 			{
 				joined = list_append_unique(joined, l);
 				joined = list_append_unique(joined, r);
@@ -672,10 +882,26 @@ check_joined_windows(Query *q, LevelWins *lw, int ninputs, const char *wname, Cq
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("a join over a windowed aggregation must join on its window"),
-				 errdetail("Each window is computed when it is final, alone: a join must not meet rows of two windows."),
+				 errdetail("Each window is computed when it is final, alone: a join must not meet rows of two windows, and a stream's rows must be bounded by the windows they join."),
 				 lw->sidets != NIL ?
-				 errhint("Add a condition that the stream's window is the aggregation's: stream.tumble(<its event time>, <the window's size>) = <the window>.") :
+				 errhint("Add a condition that the stream's window is the aggregation's: stream.tumble(<its event time>, <the window's size>) = <the window>, or bound its event time on both sides: >= <the window> AND < <the window> + <its size>.") :
 				 errhint("Add a condition that the windows are equal: a.%s = b.%s.", wname, wname)));
+	/* a side joined by a range has no window of its own at this level */
+	if (ranged != NIL)
+	{
+		List	   *sidets = NIL;
+		List	   *sides = NIL;
+
+		forboth(lc, lw->sidets, lc2, lw->sides)
+		{
+			if (list_member(ranged, lfirst(lc)))
+				continue;
+			sidets = lappend(sidets, lfirst(lc));
+			sides = lappend(sides, lfirst(lc2));
+		}
+		lw->sidets = sidets;
+		lw->sides = sides;
+	}
 }
 
 /* the side a relation of stage 2 stands for, or NULL (stage 1's) */
@@ -702,8 +928,8 @@ side_of(CqDef *cq, RangeTblEntry *rte)
 static AttrNumber
 check_tree(Query *q, CqDef *cq, TargetEntry *wtle, const char *wname)
 {
-	LevelWins	lw = {NIL, NIL};
-	LevelWins	out = {NIL, NIL};
+	LevelWins	lw = {NIL, NIL, NIL};
+	LevelWins	out = {NIL, NIL, NIL};
 	int			ninputs = 0;
 	ListCell   *lc;
 
@@ -724,6 +950,7 @@ check_tree(Query *q, CqDef *cq, TargetEntry *wtle, const char *wname)
 			ninputs++;
 			get_atttypetypmodcoll(side->relid, side->ts_attno, &typid, &typmod, &coll);
 			lw.sidets = lappend(lw.sidets, makeVar(rti, side->ts_attno, typid, typmod, coll, 0));
+			lw.sides = lappend(lw.sides, side);
 			continue;
 		}
 		if (rte->rtekind == RTE_NAMEDTUPLESTORE)
@@ -745,7 +972,10 @@ check_tree(Query *q, CqDef *cq, TargetEntry *wtle, const char *wname)
 	check_joined_windows(q, &lw, ninputs, wname, cq);
 	out.wins = check_level(q, &lw, wname, cq);
 	if (out.wins == lw.wins)
+	{
 		out.sidets = lw.sidets;
+		out.sides = lw.sides;
+	}
 	/* the window as the level above reads it, if passed on */
 	foreach(lc, q->targetList)
 	{

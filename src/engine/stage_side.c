@@ -101,6 +101,19 @@ pgs_stage_side_cut(CqDef *cq, int64 watermark)
 	return cut;
 }
 
+/* cut + off, saturating */
+static int64
+cut_plus(int64 cut, int64 off)
+{
+	int64		r;
+
+	if (cut == PG_INT64_MIN || cut == PG_INT64_MAX)
+		return cut;
+	if (pg_add_s64_overflow(cut, off, &r))
+		return off > 0 ? PG_INT64_MAX : PG_INT64_MIN;
+	return r;
+}
+
 static BatchStream *
 side_stream(CqDef *cq, List *streams, CqStageSide *side)
 {
@@ -181,7 +194,8 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		Portal		portal;
 		SPIPlanPtr	plan;
 		Oid			argtype = side->ts_typid;
-		Datum		arg = Int64GetDatum(has_wm ? pgs_stage_side_cut(cq, wm) : 0);
+		Datum		arg = Int64GetDatum(has_wm ? cut_plus(pgs_stage_side_cut(cq, wm),
+														  side->keep_off) : 0);
 		int64		kept = 0;
 		MemoryContext outer = CurrentMemoryContext;
 
@@ -269,6 +283,8 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 		TupleTableSlot *sslot = table_slot_create(srel, NULL);
 		TupleTableSlot *out = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
 		int64		n = 0;
+		int64		reach;
+		int64		keep;
 
 		table_close(rel, AccessShareLock);
 		if (tscol == InvalidAttrNumber)
@@ -277,11 +293,14 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 		if (side->rows == NULL)
 			side->rows = tuplestore_begin_heap(false, false, work_mem);
 		idx = kstore_expiry_index_on(srel, tscol, AccessShareLock);
-		scan = kstore_scan_expired(srel, idx, tscol, cut == PG_INT64_MIN ? cut : cut - 1,
+		reach = cut_plus(cut, side->reach_off);
+		keep = cut_plus(cut, side->keep_off);
+		scan = kstore_scan_expired(srel, idx, tscol, reach == PG_INT64_MIN ? reach : reach - 1,
 								   GetActiveSnapshot());
 		while (kstore_scan_next(scan, sslot))
 		{
 			int			j = 0;
+			bool		isnull;
 
 			slot_getallattrs(sslot);
 			ExecClearTuple(out);
@@ -300,8 +319,12 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 			}
 			ExecStoreVirtualTuple(out);
 			tuplestore_puttupleslot(side->rows, out);
-			simple_table_tuple_delete(srel, &sslot->tts_tid, GetActiveSnapshot());
-			n++;
+			/* a row that may join a window still open stays (a range) */
+			if (DatumGetInt64(slot_getattr(sslot, tscol, &isnull)) < keep)
+			{
+				simple_table_tuple_delete(srel, &sslot->tts_tid, GetActiveSnapshot());
+				n++;
+			}
 		}
 		kstore_scan_end(scan);
 		if (idx)

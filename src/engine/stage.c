@@ -882,7 +882,9 @@ check_joined_windows(Query *q, LevelWins *lw, int ninputs, const char *wname, Cq
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("a join over a windowed aggregation must join on its window"),
-				 errdetail("Each window is computed when it is final, alone: a join must not meet rows of two windows, and a stream's rows must be bounded by the windows they join."),
+				 lw->sidets != NIL ?
+				 errdetail("Each window is computed when it is final, alone: a join must not meet rows of two windows, and a stream's rows must be bounded by the windows they join.") :
+				 errdetail("Each window is computed when it is final, alone: a join must not meet rows of two windows."),
 				 lw->sidets != NIL ?
 				 errhint("Add a condition that the stream's window is the aggregation's: stream.tumble(<its event time>, <the window's size>) = <the window>, or bound its event time on both sides: >= <the window> AND < <the window> + <its size>.") :
 				 errhint("Add a condition that the windows are equal: a.%s = b.%s.", wname, wname)));

@@ -76,7 +76,8 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "executor/executor.h"
-#include "executor/spi.h"
+#include "nodes/params.h"
+#include "tcop/tcopprot.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -168,12 +169,55 @@ side_select(CqStageSide *side, bool has_wm)
 	return sql.data;
 }
 
+/* receives the side's new rows and writes them into its state */
+typedef struct SideReceiver
+{
+	DestReceiver pub;
+	KeyedStore *st;
+	MemoryContext cxt;			/* the batch's: the state's buffers live there */
+	int64		kept;
+} SideReceiver;
+
+static bool
+side_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	SideReceiver *r = (SideReceiver *) self;
+	MemoryContext old = MemoryContextSwitchTo(r->cxt);
+
+	if (kstore_insert_buffered(r->st, slot))
+		(void) kstore_flush(r->st);
+	MemoryContextSwitchTo(old);
+	r->kept++;
+	return true;
+}
+
+static void
+side_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+side_shutdown(DestReceiver *self)
+{
+	SideReceiver *r = (SideReceiver *) self;
+	MemoryContext old = MemoryContextSwitchTo(r->cxt);
+
+	(void) kstore_flush(r->st);
+	MemoryContextSwitchTo(old);
+}
+
+static void
+side_destroy(DestReceiver *self)
+{
+}
+
 /*
  * A batch's new rows of each side, into its state: those of windows not
  * final under the watermark the batch runs with (wm); the others are late.
  * The stream's scan returns the batch's rows again (they were read for
- * stage 1 too, if it is stage 1's stream), through a query of its own run
- * as the owner, as the batch's.
+ * stage 1 too, if it is stage 1's stream), through a query of its own,
+ * planned and run as the batch's (as the owner), whose rows go straight
+ * into the state's multi-inserts.
  */
 void
 pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows_late)
@@ -187,24 +231,39 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		BatchStream *s = side_stream(cq, streams, side);
 		SourceBatch *b = s->batch;
 		List	   *saved = run->batches;
+		Oid			argtype = side->ts_typid;
+		ParamListInfo params;
+		RawStmt    *raw;
+		Query	   *query;
+		PlannedStmt *plan;
+		QueryDesc  *qd;
 		Relation	srel;
 		EState	   *estate;
-		KeyedStore *st;
-		TupleTableSlot *slot;
-		Portal		portal;
-		SPIPlanPtr	plan;
-		Oid			argtype = side->ts_typid;
-		Datum		arg = Int64GetDatum(has_wm ? cut_plus(pgs_stage_side_cut(cq, wm),
-														  side->keep_off) : 0);
-		int64		kept = 0;
-		MemoryContext outer = CurrentMemoryContext;
+		SideReceiver dest;
 
 		if (b == NULL || b->nrows == 0)
 			continue;
 		srel = table_open(s->join_state, RowExclusiveLock);
 		estate = CreateExecutorState();
-		st = kstore_open(srel, 0, NULL, estate);
-		slot = MakeSingleTupleTableSlot(RelationGetDescr(srel), &TTSOpsHeapTuple);
+		memset(&dest, 0, sizeof(dest));
+		dest.pub.receiveSlot = side_receive;
+		dest.pub.rStartup = side_startup;
+		dest.pub.rShutdown = side_shutdown;
+		dest.pub.rDestroy = side_destroy;
+		dest.pub.mydest = DestNone;
+		dest.st = kstore_open(srel, 0, NULL, estate);
+		dest.cxt = CurrentMemoryContext;
+
+		params = makeParamList(1);
+		params->params[0].value = Int64GetDatum(has_wm ? cut_plus(pgs_stage_side_cut(cq, wm),
+																  side->keep_off) : 0);
+		params->params[0].isnull = false;
+		params->params[0].pflags = PARAM_FLAG_CONST;
+		params->params[0].ptype = argtype;
+		raw = linitial_node(RawStmt, pg_parse_query(side_select(side, has_wm)));
+		query = linitial_node(Query, pg_analyze_and_rewrite_fixedparams(raw, "pg_stream side",
+																		   &argtype, 1, NULL));
+		plan = pg_plan_query(query, "pg_stream side", 0, params);
 
 		/* the scan of the stream in this query gets the batch's rows */
 		run->batches = list_make1(b);
@@ -212,48 +271,25 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		b->claimed_by = NULL;
 		PG_TRY();
 		{
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
-			plan = SPI_prepare(side_select(side, has_wm), has_wm ? 1 : 0, &argtype);
-			if (plan == NULL)
-				elog(ERROR, "could not plan the rows of stream \"%s\"", get_rel_name(side->relid));
-			portal = SPI_cursor_open(NULL, plan, &arg, NULL, true);
-			for (;;)
-			{
-				MemoryContext spicxt;
-
-				SPI_cursor_fetch(portal, true, 1000);
-				if (SPI_processed == 0)
-					break;
-				/* the state's writes in the batch's memory, not SPI's */
-				spicxt = MemoryContextSwitchTo(outer);
-				for (uint64 i = 0; i < SPI_processed; i++)
-				{
-					ExecStoreHeapTuple(SPI_tuptable->vals[i], slot, false);
-					if (kstore_insert_buffered(st, slot))
-						(void) kstore_flush(st);
-					ExecClearTuple(slot);
-					kept++;
-				}
-				(void) kstore_flush(st);
-				MemoryContextSwitchTo(spicxt);
-				SPI_freetuptable(SPI_tuptable);
-			}
-			SPI_cursor_close(portal);
-			SPI_finish();
+			qd = CreateQueryDesc(plan, "pg_stream side", GetActiveSnapshot(), InvalidSnapshot,
+								 &dest.pub, params, NULL, 0);
+			ExecutorStart(qd, 0);
+			ExecutorRun(qd, ForwardScanDirection, 0, true);
+			ExecutorFinish(qd);
+			ExecutorEnd(qd);
+			FreeQueryDesc(qd);
 		}
 		PG_FINALLY();
 		{
 			run->batches = saved;
 		}
 		PG_END_TRY();
-		ExecDropSingleTupleTableSlot(slot);
-		kstore_close(st);
+		kstore_close(dest.st);
 		FreeExecutorState(estate);
 		table_close(srel, NoLock);
-		s->state_rows += kept;
+		s->state_rows += dest.kept;
 		if (side->own_late)
-			*rows_late += b->nrows - kept;
+			*rows_late += b->nrows - dest.kept;
 	}
 }
 

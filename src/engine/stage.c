@@ -63,12 +63,22 @@
  * outer stage's event time is the inner window, its watermark the
  * input's.
  *
+ * Streams read beside x in stage 2 (Nexmark q7's bids joined with their
+ * window's max) and other aggregations of streams (q8's auctions grouped
+ * by window, joined with x on the window) are sides: each stream is
+ * replaced by a relation standing for its rows of the windows a batch
+ * makes final, kept until then in a state of their own
+ * (engine/stage_side.c, whose header has the rules batch by batch); the
+ * analysis below treats stream.tumble(side's event time) as one more
+ * window column, equated with x's, or the side's event time bounded on
+ * both sides by x's window (a range: BETWEEN w AND w + size).
+ *
  * Refused, with a hint: other window functions, DISTINCT, ORDER BY,
- * LIMIT, LATERAL above x, joins not on the window, two different
- * aggregations, a stream read beside x (its rows would need a state of
- * their own until x's windows are final: Nexmark q7 as published),
- * coarser windows over sliding ones, and retention (the view need not
- * keep the window column).
+ * LIMIT, LATERAL above x, joins not on the window, sides without a
+ * watermark or not joined on the window (or by a range bounded on one
+ * side), sides beside sliding windows or under a coarser window, outer
+ * joins on a range, coarser windows over sliding ones, and retention
+ * (the view need not keep the window column).
  *
  * Stage 2 has no state, so nothing new is committed, evicted, dumped or
  * restored: a crash before the batch's commit loses the finalized windows

@@ -49,6 +49,16 @@
  *	  rows, once (append mode), in the batch's transaction;
  *	- the no-data batch (no input, the watermark moved) does the same.
  *
+ * A side joined by a range of its event time around the window instead
+ * (ts >= w + a AND ts < w + b: Nexmark's BETWEEN, which joins a row at a
+ * window's end with two windows) may join every window starting in
+ * (ts - b, ts - a]. Its rows are then kept while one of those is open
+ * (ts >= cut + keep_off, keep_off = a), read by each batch that makes
+ * one of them final (ts < cut + reach_off, reach_off = b - s), and
+ * evicted with the last (engine/stage.c derives the offsets; for
+ * stream.tumble(ts) = w both are 0). Stage 2 joins them only with the
+ * windows made final in that batch, so no pair is written twice.
+ *
  * So a side's state holds its rows of the open windows only: bounded by
  * the watermark, per side. Stage 2 sees every row of a window it joins
  * (stage 1's groups, every side's rows) at once, so its result for that

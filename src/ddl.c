@@ -546,6 +546,32 @@ create_join_state(Oid viewid, CqJoin *j, int k)
 	depend_on_view(relid, viewid);
 }
 
+/*
+ * The state of a stream read beside a windowed aggregation
+ * (engine/stage_side.c): its rows of the windows not final yet, the
+ * stream's columns, with an index on the event time by which they are
+ * taken when their window is final. It is the stream's join_state.
+ */
+static void
+create_side_state(Oid viewid, CqStageSide *side)
+{
+	char		name[NAMEDATALEN];
+	Oid			relid;
+
+	free_table_name(name, "side", viewid);
+	SPI_connect();
+	run_sql(psprintf("CREATE TABLE stream.%s (LIKE %s)", quote_identifier(name),
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(side->relid)),
+												get_rel_name(side->relid))));
+	run_sql(psprintf("CREATE INDEX ON stream.%s (%s)", quote_identifier(name),
+					 quote_identifier(get_attname(side->relid, side->ts_attno, false))));
+	CommandCounterIncrement();
+	relid = get_relname_relid(name, get_namespace_oid(PG_STREAM_SCHEMA, false));
+	meta_position_set_join_state(viewid, side->relid, relid);
+	SPI_finish();
+	depend_on_view(relid, viewid);
+}
+
 static void
 record_cq(CqDef *cq, Oid viewid, Oid staterel, Oid rowsrel, List *seenrels, List *options)
 {
@@ -751,6 +777,7 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	Oid			staterel = InvalidOid;
 	Oid			rowsrel = InvalidOid;
 	PgsUser		saved;
+	ListCell   *lc;
 
 	mark_populated(viewid);
 	cqoptions = stage_mode_option(cq, cqoptions);
@@ -769,6 +796,8 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 		for (int k = 0; k < (cq->join->self ? 1 : cq->join->nsides); k++)
 			create_join_state(viewid, cq->join, k);
 	}
+	foreach(lc, cq->stage_sides)
+		create_side_state(viewid, lfirst(lc));
 	pgs_restore_user(&saved);
 
 	/* a global aggregate has its row from the start (count = 0, ...) */

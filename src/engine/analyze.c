@@ -572,7 +572,8 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 	 */
 	{
 		Query	   *above = NULL;
-		Query	   *inner = pgs_stage_split(query, &above);
+		List	   *sides = NIL;
+		Query	   *inner = pgs_stage_split(query, &above, &sides);
 
 		if (inner != NULL)
 		{
@@ -584,6 +585,7 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 			cq = pgs_analyze_cq(inner, viewid, &o, for_create);
 			cq->opts.output_mode = opts->output_mode;	/* as given */
 			cq->stage_query = above;
+			cq->stage_sides = sides;
 			pgs_stage_check(cq, above);
 			if (for_create)
 				pgs_stage_check_perms(cq);

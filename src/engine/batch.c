@@ -1015,6 +1015,7 @@ batch_without_input(Batch *bt)
 	CqDef	   *cq = bt->cq;
 	Tuplestorestate *sink_rows = NULL;
 	int64		dedup_rows = 0;
+	int64		side_evicted = 0;
 	instr_time	start;
 	int			was_none;
 
@@ -1024,6 +1025,10 @@ batch_without_input(Batch *bt)
 		if (pgs_has_sink(cq) && cq->mode == OUTPUT_APPEND)
 			sink_rows = tuplestore_begin_heap(true, false, work_mem);
 		phase_start(&start);
+		/* the rows of streams beside a windowed aggregation (stage_side.c) */
+		if (cq->stage_sides)
+			side_evicted = pgs_stage_sides_take(cq, bt->streams,
+												agg_watermark(cq, bt->row.watermark));
 		bt->rows_out = pgs_finalize_windows(cq, agg_watermark(cq, bt->row.watermark),
 											&bt->evicted, sink_rows);
 		/* and the distinct values of those windows */
@@ -1032,7 +1037,7 @@ batch_without_input(Batch *bt)
 		phase_add(&bt->merge_ms, &start);
 		bt->state_rows += dedup_rows;
 		batch_retention(bt, agg_watermark(cq, bt->row.watermark));
-		if (bt->evicted > 0 || bt->purged > 0)
+		if (bt->evicted > 0 || bt->purged > 0 || side_evicted > 0)
 		{
 			bt->result = BATCH_DONE;
 			bt->state_rows -= bt->evicted;
@@ -1229,10 +1234,19 @@ batch_with_input(Batch *bt)
 	}
 	bt->rows_out = pgs_receiver_rows(dest);
 	dest->rDestroy(dest);
+	/* streams beside a windowed aggregation keep their rows (stage_side.c) */
+	if (cq->stage_sides)
+	{
+		phase_start(&start);
+		pgs_stage_sides_add(cq, bt->streams, agg_has_watermark, agg_wm, &bt->rows_late);
+		phase_add(&bt->merge_ms, &start);
+	}
 	/* windows final under the watermark the batch ran with */
 	if (bt->finalizes)
 	{
 		phase_start(&start);
+		if (cq->stage_sides)
+			(void) pgs_stage_sides_take(cq, bt->streams, agg_wm);
 		bt->rows_out += pgs_finalize_windows(cq, agg_wm, &bt->evicted, sink_rows);
 		bt->state_rows -= bt->evicted;
 		batch_retention(bt, agg_wm);

@@ -198,6 +198,34 @@ typedef struct CqDedup
 	int64		late_offset;
 } CqDedup;
 
+/*
+ * A stream read beside a windowed aggregation (engine/stage.c): its rows
+ * wait in a state of their own (the table of its stream.positions row's
+ * join_state) until the window they join is final, then go, with the
+ * aggregation's rows of that window, to the query over it.
+ */
+typedef struct CqStageSide
+{
+	Oid			relid;			/* the stream */
+	char	   *enrname;		/* the relation standing for its rows */
+	AttrNumber	ts_attno;		/* its event-time column */
+	Oid			ts_typid;
+	bool		own_late;		/* its late rows are counted here: not the
+								 * aggregation's stream */
+	/*
+	 * Which rows the windows made final under a watermark reach, cut the
+	 * start of the first window not final (engine/stage_side.c): rows with
+	 * ts < cut + reach_off may join one of them; rows with ts < cut +
+	 * keep_off join none of the others (they are evicted, and late when
+	 * new). Both 0 when joined by stream.tumble(ts) = the window; else
+	 * from a range (ts >= w + a AND ts < w + b).
+	 */
+	int64		reach_off;
+	int64		keep_off;
+	void	   *rows;			/* in a batch: the Tuplestorestate of its
+								 * rows of the windows made final, or NULL */
+} CqStageSide;
+
 typedef struct CqDef
 {
 	Oid			viewid;
@@ -253,6 +281,10 @@ typedef struct CqDef
 	bool		stage_skips;	/* ... only when a row of the aggregation
 								 * changed (it reads no table, calls no
 								 * volatile function) */
+	List	   *stage_sides;	/* CqStageSide *: streams read beside it */
+	int64		stage_tumble_origin;	/* with sides: the aggregation's
+										 * stream.tumble origin (its size is
+										 * window_size) */
 	Oid			output_stream;	/* where its new rows go for the views
 								 * reading it (engine/chain.c), or InvalidOid */
 } CqDef;

@@ -36,12 +36,19 @@ extern CqDef *pgs_load_cq(Oid viewid, List *options);
 extern List *pgs_cq_options(Oid viewid);
 
 /* in engine/stage.c */
-extern Query *pgs_stage_split(Query *query, Query **above);
+extern Query *pgs_stage_split(Query *query, Query **above, List **sides);
 extern void pgs_stage_check(CqDef *cq, Query *top);
 extern void pgs_stage_check_perms(CqDef *cq);
 extern TupleDesc pgs_stage_rowdesc(CqDef *cq);
 extern Tuplestorestate *pgs_stage_run(CqDef *cq, Tuplestorestate *rows, TupleDesc rowdesc,
 									  TupleDesc *outdesc);
+extern bool pgs_stage_side_rows(CqDef *cq);
+
+/* in engine/stage_side.c */
+extern int64 pgs_stage_side_cut(CqDef *cq, int64 watermark);
+extern void pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm,
+								int64 *rows_late);
+extern int64 pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm);
 
 /* in engine/reagg.c */
 extern void pgs_reagg_check(CqDef *cq, Query *top);

@@ -840,6 +840,9 @@ pgs_finalize_windows(CqDef *cq, int64 watermark, int64 *evicted, Tuplestorestate
 	kstore_scan_end(scan);
 	if (widx)
 		index_close(widx, AccessShareLock);
+	/* (a stream beside the aggregation may have rows of windows it has none of) */
+	if (stage_rows == NULL && cq->stage_query && pgs_stage_side_rows(cq))
+		stage_rows = tuplestore_begin_heap(false, false, work_mem);
 	if (stage_rows)
 		n += stage_write(cq, stage_rows, fr.vslot->tts_tupleDescriptor, vrel, vw, cw,
 						 sink_rows);

@@ -66,12 +66,22 @@
  * outer stage's event time is the inner window, its watermark the
  * input's.
  *
+ * Streams read beside x in stage 2 (Nexmark q7's bids joined with their
+ * window's max) and other aggregations of streams (q8's auctions grouped
+ * by window, joined with x on the window) are sides: each stream is
+ * replaced by a relation standing for its rows of the windows a batch
+ * makes final, kept until then in a state of their own
+ * (engine/stage_side.c, whose header has the rules batch by batch); the
+ * analysis below treats stream.tumble(side's event time) as one more
+ * window column, equated with x's, or the side's event time bounded on
+ * both sides by x's window (a range: BETWEEN w AND w + size).
+ *
  * Refused, with a hint: other window functions, DISTINCT, ORDER BY,
- * LIMIT, LATERAL above x, joins not on the window, two different
- * aggregations, a stream read beside x (its rows would need a state of
- * their own until x's windows are final: Nexmark q7 as published),
- * coarser windows over sliding ones, and retention (the view need not
- * keep the window column).
+ * LIMIT, LATERAL above x, joins not on the window, sides without a
+ * watermark or not joined on the window (or by a range bounded on one
+ * side), sides beside sliding windows or under a coarser window, outer
+ * joins on a range, coarser windows over sliding ones, and retention
+ * (the view need not keep the window column).
  *
  * Stage 2 has no state, so nothing new is committed, evicted, dumped or
  * restored: a crash before the batch's commit loses the finalized windows
@@ -84,7 +94,13 @@
 #include "engine/cq.h"
 #include "engine/engine.h"
 
+#include "access/table.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
+#include "access/stratnum.h"
+#include "sources/sources.h"
+#include "utils/acl.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -96,11 +112,14 @@
 #include "utils/lsyscache.h"
 #include "utils/queryenvironment.h"
 #include "utils/regproc.h"
+#include "utils/syscache.h"
 #include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
 /* the name of the relation that stands for stage 1's rows in stage 2 */
 #define STAGE_ENR "pgs_stage_rows"
+/* and the prefix of those standing for the rows of streams beside it */
+#define STAGE_SIDE_ENR "pgs_side_rows"
 
 /* does this range entry (or what it reads) read a stream? */
 static bool
@@ -220,9 +239,86 @@ replace_stage1(Query *q, Query **inner)
 		if (*inner == NULL)
 			*inner = copyObject(rte->subquery);
 		else if (!equal(*inner, rte->subquery))
-			pgs_reject("a join of two different aggregations of streams",
-					   "Join an aggregation only with itself (the same query, by its window), or chain views: a view's sink can be a stream.");
+		{
+			/*
+			 * Another aggregation (Nexmark q8: persons grouped by window
+			 * joined with auctions grouped by window): it stays in stage
+			 * 2, over its stream's rows kept as a side (replace_sides), and
+			 * aggregates each window whole when it is final.
+			 */
+			continue;
+		}
 		lfirst(lc) = stage_rte(*inner);
+	}
+}
+
+/*
+ * The relation standing for a stream read beside stage 1 (Nexmark q7's
+ * bids joined with their window's max, or q8's second aggregation): the
+ * stream's columns, dropped ones too (as the parser makes an ENR's), so
+ * that the Vars of stage 2 keep their attribute numbers.
+ */
+static RangeTblEntry *
+side_rte(CqStageSide *side)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	Relation	rel = table_open(side->relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *names = NIL;
+
+	rte->rtekind = RTE_NAMEDTUPLESTORE;
+	rte->enrname = pstrdup(side->enrname);
+	rte->enrtuples = 1000;		/* set before each run */
+	rte->relid = InvalidOid;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		names = lappend(names, makeString(pstrdup(att->attisdropped ? "" : NameStr(att->attname))));
+		rte->coltypes = lappend_oid(rte->coltypes, att->attisdropped ? InvalidOid : att->atttypid);
+		rte->coltypmods = lappend_int(rte->coltypmods, att->attisdropped ? 0 : att->atttypmod);
+		rte->colcollations = lappend_oid(rte->colcollations,
+										 att->attisdropped ? InvalidOid : att->attcollation);
+	}
+	table_close(rel, AccessShareLock);
+	rte->eref = makeAlias(side->enrname, names);
+	rte->inFromCl = true;
+	return rte;
+}
+
+/*
+ * Replace, in stage 2 (q, its FROM and the subqueries there), each stream
+ * read beside stage 1 by a relation standing for its rows of the windows
+ * a batch makes final (engine/stage_side.c keeps them until then). Each
+ * stream once.
+ */
+static void
+replace_sides(Query *q, List **sides)
+{
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		CqStageSide *side;
+		ListCell   *lc2;
+
+		if (rte->rtekind == RTE_SUBQUERY)
+		{
+			replace_sides(rte->subquery, sides);
+			continue;
+		}
+		if (rte->rtekind != RTE_RELATION || !pgs_is_stream_relation(rte->relid))
+			continue;
+		foreach(lc2, *sides)
+			if (((CqStageSide *) lfirst(lc2))->relid == rte->relid)
+				pgs_reject("a stream read twice beside an aggregation",
+						   "Read it once, or chain views: a view's sink can be a stream.");
+		side = palloc0(sizeof(CqStageSide));
+		side->relid = rte->relid;
+		side->enrname = psprintf("%s_%d", STAGE_SIDE_ENR, list_length(*sides) + 1);
+		*sides = lappend(*sides, side);
+		lfirst(lc) = side_rte(side);
 	}
 }
 
@@ -234,7 +330,7 @@ replace_stage1(Query *q, Query **inner)
  * the stage's relation where it read the aggregation.
  */
 Query *
-pgs_stage_split(Query *query, Query **above)
+pgs_stage_split(Query *query, Query **above, List **sides)
 {
 	Query	   *copy;
 	Query	   *inner = NULL;
@@ -245,12 +341,14 @@ pgs_stage_split(Query *query, Query **above)
 	replace_stage1(copy, &inner);
 	if (inner == NULL)
 		return NULL;
+	/* streams beside it (q7's bids, q8's auctions): rows kept till final */
+	replace_sides(copy, sides);
 	if (pgs_query_streams(copy) != NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("a stream read beside an aggregation of a stream is not supported in a continuous view"),
-				 errdetail("An aggregation joined with a stream (Nexmark q7 as published, say) needs the stream's rows kept until the windows they join are final: not yet."),
-				 errhint("For the top rows of each window, rank them: rank() OVER (PARTITION BY the window ORDER BY ...) over an aggregation by the window.")));
+				 errmsg("a stream read in a sub-SELECT expression beside an aggregation of a stream is not supported in a continuous view"),
+				 errdetail("A stream beside a windowed aggregation is joined with it in FROM, on the window."),
+				 errhint("Read the stream in FROM, joined on stream.tumble(its event time, the window's size) = the window.")));
 	*above = copy;
 	return inner;
 }
@@ -290,9 +388,45 @@ winfunc_walker(Node *node, WinFuncWalk *w)
 	return expression_tree_walker(node, winfunc_walker, w);
 }
 
-/* is one of this level's columns named by these clauses a window (wins)? */
+static bool is_tumble(Node *e, Node **arg, int64 *size, int64 *origin);
+
+/*
+ * The windows of a level: wins, its inputs' window columns (stage 1's,
+ * or a subquery's that passes it on), and sidets, the event-time columns
+ * of the streams it reads beside stage 1, whose window is
+ * stream.tumble(ts) by stage 1's size and origin.
+ */
+typedef struct LevelWins
+{
+	List	   *wins;
+	List	   *sidets;
+	List	   *sides;			/* the CqStageSide of each of sidets */
+} LevelWins;
+
+/* e as the window it is (a member of wins, or a side's ts), or NULL */
+static Node *
+window_of(Node *e, LevelWins *lw, CqDef *cq)
+{
+	Node	   *arg;
+	int64		size;
+	int64		origin;
+
+	e = strip_implicit_coercions(e);
+	if (list_member(lw->wins, e))
+		return e;
+	if (lw->sidets != NIL && is_tumble(e, &arg, &size, &origin) &&
+		size == cq->window_size && origin == cq->stage_tumble_origin)
+	{
+		arg = strip_implicit_coercions(arg);
+		if (list_member(lw->sidets, arg))
+			return arg;
+	}
+	return NULL;
+}
+
+/* is one of this level's columns named by these clauses a window? */
 static bool
-clauses_hold(List *clauses, List *tlist, List *wins)
+clauses_hold(List *clauses, List *tlist, LevelWins *lw, CqDef *cq)
 {
 	ListCell   *lc;
 
@@ -300,7 +434,7 @@ clauses_hold(List *clauses, List *tlist, List *wins)
 	{
 		TargetEntry *tle = get_sortgroupclause_tle(lfirst(lc), tlist);
 
-		if (list_member(wins, tle->expr))
+		if (window_of((Node *) tle->expr, lw, cq) != NULL)
 			return true;
 	}
 	return false;
@@ -407,8 +541,9 @@ coarser_window(Query *q, List *wins, const char *wname, CqDef *cq)
  * them), or NIL.
  */
 static List *
-check_level(Query *q, List *wins, const char *wname, CqDef *cq)
+check_level(Query *q, LevelWins *lw, const char *wname, CqDef *cq)
 {
+	List	   *wins = lw->wins;
 	Node	   *coarse;
 
 	ListCell   *lc;
@@ -431,7 +566,7 @@ check_level(Query *q, List *wins, const char *wname, CqDef *cq)
 	if (q->hasTargetSRFs)
 		pgs_reject("a set-returning function in the select list over a windowed aggregation",
 				   NULL);
-	if (wins == NIL && (q->hasWindowFuncs || aggregates(q)))
+	if (wins == NIL && lw->sidets == NIL && (q->hasWindowFuncs || aggregates(q)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("an aggregation or window function over a windowed aggregation must keep its window"),
@@ -447,7 +582,7 @@ check_level(Query *q, List *wins, const char *wname, CqDef *cq)
 		{
 			WindowClause *wc = lfirst(lc);
 
-			if (!clauses_hold(wc->partitionClause, q->targetList, wins))
+			if (!clauses_hold(wc->partitionClause, q->targetList, lw, cq))
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("a window function over a windowed aggregation must be partitioned by the window"),
@@ -455,8 +590,14 @@ check_level(Query *q, List *wins, const char *wname, CqDef *cq)
 						 errhint("Write OVER (PARTITION BY %s ORDER BY ...).", wname)));
 		}
 	}
-	if (aggregates(q) && !clauses_hold(q->groupClause, q->targetList, wins))
+	if (aggregates(q) && !clauses_hold(q->groupClause, q->targetList, lw, cq))
 	{
+		if (cq->stage_sides != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("an aggregation over a windowed aggregation joined with a stream must group by its window"),
+					 errdetail("The stream's rows wait for the aggregation's window, and go when it is final: a coarser window would need them longer."),
+					 errhint("Group by %s itself.", wname)));
 		if ((coarse = coarser_window(q, wins, wname, cq)) == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -499,9 +640,9 @@ is_equality(Oid opno, Oid type)
 	return OidIsValid(tc->eq_opr) && tc->eq_opr == opno;
 }
 
-/* the equalities a = b of q's WHERE and join conditions, as pairs */
+/* the comparisons a op b (binary operators) ANDed in q's WHERE and join conditions */
 static void
-equalities(Node *n, List **pairs)
+comparisons(Node *n, List **ops)
 {
 	if (n == NULL)
 		return;
@@ -510,59 +651,264 @@ equalities(Node *n, List **pairs)
 		ListCell   *lc;
 
 		foreach(lc, ((FromExpr *) n)->fromlist)
-			equalities(lfirst(lc), pairs);
-		equalities(((FromExpr *) n)->quals, pairs);
+			comparisons(lfirst(lc), ops);
+		comparisons(((FromExpr *) n)->quals, ops);
 	}
 	else if (IsA(n, JoinExpr))
 	{
-		equalities(((JoinExpr *) n)->larg, pairs);
-		equalities(((JoinExpr *) n)->rarg, pairs);
-		equalities(((JoinExpr *) n)->quals, pairs);
+		comparisons(((JoinExpr *) n)->larg, ops);
+		comparisons(((JoinExpr *) n)->rarg, ops);
+		comparisons(((JoinExpr *) n)->quals, ops);
 	}
 	else if (is_andclause(n))
 	{
 		ListCell   *lc;
 
 		foreach(lc, ((BoolExpr *) n)->args)
-			equalities(lfirst(lc), pairs);
+			comparisons(lfirst(lc), ops);
 	}
-	else if (IsA(n, OpExpr) && list_length(((OpExpr *) n)->args) == 2 &&
-			 is_equality(((OpExpr *) n)->opno, exprType(linitial(((OpExpr *) n)->args))))
-		*pairs = lappend(*pairs, ((OpExpr *) n)->args);
+	else if (IsA(n, OpExpr) && list_length(((OpExpr *) n)->args) == 2)
+		*ops = lappend(*ops, n);
+}
+
+/* is opno PostgreSQL's own operator name (pg_catalog's)? */
+static bool
+catalog_operator(Oid opno, const char *name)
+{
+	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	bool		result;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	result = ((Form_pg_operator) GETSTRUCT(tup))->oprnamespace == PG_CATALOG_NAMESPACE &&
+		strcmp(NameStr(((Form_pg_operator) GETSTRUCT(tup))->oprname), name) == 0;
+	ReleaseSysCache(tup);
+	return result;
 }
 
 /*
- * The windows of q's inputs (the stage's relation, subqueries over it)
- * must be one: several inputs are joined by equalities of their window
- * columns (AuctionBids.starttime = MaxBids.starttime), so that a join
- * never meets rows of two windows.
+ * e as w + c (w - c, or w alone): a window column of the level and a
+ * constant interval of fixed length (no days or months, whose length
+ * varies). Returns w, or NULL.
+ */
+static Node *
+window_plus(Node *e, LevelWins *lw, int64 *off)
+{
+	e = strip_implicit_coercions(e);
+	*off = 0;
+	if (IsA(e, OpExpr) && list_length(((OpExpr *) e)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) e;
+		Const	   *c = lsecond(op->args);
+		bool		plus = catalog_operator(op->opno, "+");
+		Interval   *iv;
+
+		if ((!plus && !catalog_operator(op->opno, "-")) || !IsA(c, Const) ||
+			c->constisnull || c->consttype != INTERVALOID)
+			return NULL;
+		iv = DatumGetIntervalP(c->constvalue);
+		if (iv->month != 0 || iv->day != 0)
+			return NULL;
+		*off = plus ? iv->time : -iv->time;
+		e = strip_implicit_coercions(linitial(op->args));
+	}
+	return list_member(lw->wins, e) ? e : NULL;
+}
+
+/*
+ * A bound of a side's event time ts by a window w in op: ts >= w + a,
+ * ts > w + a (a lower bound: *lower, *off the keep offset) or ts < w + b,
+ * ts <= w + b (an upper one: the reach offset), either way round. The
+ * windows a row can join are then those starting in (ts - b, ts - a]
+ * (engine/stage_side.c reads the offsets).
+ */
+static bool
+range_bound(OpExpr *op, Node *ts, Node *w, LevelWins *lw, CqDef *cq, bool *lower, int64 *off)
+{
+	Node	   *l = strip_implicit_coercions(linitial(op->args));
+	Node	   *r = strip_implicit_coercions(lsecond(op->args));
+	TypeCacheEntry *tc = lookup_type_cache(exprType(l), TYPECACHE_BTREE_OPFAMILY);
+	int			strategy;
+	int64		c;
+	Node	   *win;
+
+	if (!OidIsValid(tc->btree_opf))
+		return false;
+	strategy = get_op_opfamily_strategy(op->opno, tc->btree_opf);
+	if (equal(r, ts))
+	{
+		/* w + c op ts: turned round */
+		Node	   *t = l;
+
+		l = r;
+		r = t;
+		strategy = (strategy == BTLessStrategyNumber ? BTGreaterStrategyNumber :
+					strategy == BTLessEqualStrategyNumber ? BTGreaterEqualStrategyNumber :
+					strategy == BTGreaterStrategyNumber ? BTLessStrategyNumber :
+					strategy == BTGreaterEqualStrategyNumber ? BTLessEqualStrategyNumber : strategy);
+	}
+	if (!equal(l, ts) || (win = window_plus(r, lw, &c)) == NULL || !equal(win, w))
+		return false;
+	switch (strategy)
+	{
+		case BTGreaterEqualStrategyNumber:
+			*lower = true;
+			*off = c;
+			return true;
+		case BTGreaterStrategyNumber:
+			*lower = true;
+			*off = c + 1;
+			return true;
+		case BTLessStrategyNumber:
+			*lower = false;
+			*off = c - cq->window_size;
+			return true;
+		case BTLessEqualStrategyNumber:
+			*lower = false;
+			*off = c - cq->window_size + 1;
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* does q, or a query in its FROM, have an outer join? */
+static bool
+has_outer_join(Node *n)
+{
+	if (n == NULL)
+		return false;
+	if (IsA(n, FromExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) n)->fromlist)
+			if (has_outer_join(lfirst(lc)))
+				return true;
+		return false;
+	}
+	if (IsA(n, JoinExpr))
+		return ((JoinExpr *) n)->jointype != JOIN_INNER ||
+			has_outer_join(((JoinExpr *) n)->larg) || has_outer_join(((JoinExpr *) n)->rarg);
+	return false;
+}
+
+/*
+ * A side joined by a range of its event time around a window, not by
+ * stream.tumble(ts) = w: its rows may join several windows, and stay
+ * until the last is final. An outer join would NULL-pad such a row once
+ * for each batch it is read in: refused.
  */
 static void
-check_joined_windows(Query *q, List *wins, int ninputs, const char *wname)
+range_side(Query *q, CqStageSide *side, int64 keep, int64 reach)
 {
-	List	   *pairs = NIL;
+	if (has_outer_join((Node *) q->jointree))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("an outer join of a stream with a windowed aggregation on a range of its event time is not supported"),
+				 errdetail("A row of the stream may join windows made final in different batches; NULL-padding it is not exact."),
+				 errhint("Join on stream.tumble(<its event time>, <the window's size>) = <the window>.")));
+	side->keep_off = keep;
+	side->reach_off = reach;
+}
+
+/*
+ * The windows of q's inputs (the stage's relation, subqueries over it,
+ * streams read beside it) must be one: several inputs are joined by
+ * equalities of their window columns (AuctionBids.starttime =
+ * MaxBids.starttime; a stream's by stream.tumble(B.date_time, '10 s') =
+ * B1.w), or a stream's event time bounded on both sides by a window
+ * (B.date_time >= B1.w AND B.date_time < B1.w + interval '10 s'), so that
+ * a join never meets rows of two windows it cannot bound.
+ */
+static void
+check_joined_windows(Query *q, LevelWins *lw, int ninputs, const char *wname, CqDef *cq)
+{
+	List	   *ops = NIL;
+	List	   *edges = NIL;
 	List	   *joined;
+	List	   *ranged = NIL;
 	bool		grew = true;
 	ListCell   *lc;
+	ListCell   *lc2;
 
 	if (ninputs <= 1)
 		return;
-	if (list_length(wins) < ninputs)
+	if (list_length(lw->wins) + list_length(lw->sidets) < ninputs)
 		pgs_reject("a join of a windowed aggregation with one that dropped its window",
 				   "Select the window column in every subquery between the aggregation and the join.");
-	equalities((Node *) q->jointree, &pairs);
-	joined = list_make1(linitial(wins));
+	comparisons((Node *) q->jointree, &ops);
+	foreach(lc, ops)
+	{
+		OpExpr	   *op = lfirst(lc);
+		Node	   *l;
+		Node	   *r;
+
+		if (!is_equality(op->opno, exprType(linitial(op->args))))
+			continue;
+		l = window_of(linitial(op->args), lw, cq);
+		r = window_of(lsecond(op->args), lw, cq);
+		if (l != NULL && r != NULL)
+			edges = lappend(edges, list_make2(l, r));
+	}
+	/* a side not equated to a window may be bounded by one on both sides */
+	forboth(lc, lw->sidets, lc2, lw->sides)
+	{
+		Node	   *ts = lfirst(lc);
+		bool		tied = false;
+		ListCell   *le;
+		ListCell   *lw2;
+
+		foreach(le, edges)
+			tied |= equal(linitial(lfirst(le)), ts) || equal(lsecond(lfirst(le)), ts);
+		if (tied)
+			continue;
+		foreach(lw2, lw->wins)
+		{
+			Node	   *w = lfirst(lw2);
+			bool		has_lo = false;
+			bool		has_hi = false;
+			int64		keep = PG_INT64_MIN;
+			int64		reach = PG_INT64_MAX;
+			ListCell   *lo;
+
+			foreach(lo, ops)
+			{
+				bool		lower;
+				int64		off;
+
+				if (!range_bound(lfirst(lo), ts, w, lw, cq, &lower, &off))
+					continue;
+				if (lower)
+				{
+					has_lo = true;
+					keep = Max(keep, off);
+				}
+				else
+				{
+					has_hi = true;
+					reach = Min(reach, off);
+				}
+			}
+			if (has_lo && has_hi)
+			{
+				range_side(q, lfirst(lc2), keep, reach);
+				edges = lappend(edges, list_make2(ts, w));
+				ranged = lappend(ranged, ts);
+				break;
+			}
+		}
+	}
+	joined = list_make1(lw->wins != NIL ? linitial(lw->wins) : linitial(lw->sidets));
 	while (grew)
 	{
 		grew = false;
-		foreach(lc, pairs)
+		foreach(lc, edges)
 		{
-			List	   *args = lfirst(lc);
-			Node	   *l = strip_implicit_coercions(linitial(args));
-			Node	   *r = strip_implicit_coercions(lsecond(args));
+			Node	   *l = linitial(lfirst(lc));
+			Node	   *r = lsecond(lfirst(lc));
 
-			if (list_member(joined, l) != list_member(joined, r) &&
-				list_member(wins, l) && list_member(wins, r))
+			if (list_member(joined, l) != list_member(joined, r))
 			{
 				joined = list_append_unique(joined, l);
 				joined = list_append_unique(joined, r);
@@ -570,12 +916,48 @@ check_joined_windows(Query *q, List *wins, int ninputs, const char *wname)
 			}
 		}
 	}
-	if (list_length(joined) < list_length(wins))
+	if (list_length(joined) < list_length(lw->wins) + list_length(lw->sidets))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("a join over a windowed aggregation must join on its window"),
+				 lw->sidets != NIL ?
+				 errdetail("Each window is computed when it is final, alone: a join must not meet rows of two windows, and a stream's rows must be bounded by the windows they join.") :
 				 errdetail("Each window is computed when it is final, alone: a join must not meet rows of two windows."),
+				 lw->sidets != NIL ?
+				 errhint("Add a condition that the stream's window is the aggregation's: stream.tumble(<its event time>, <the window's size>) = <the window>, or bound its event time on both sides: >= <the window> AND < <the window> + <its size>.") :
 				 errhint("Add a condition that the windows are equal: a.%s = b.%s.", wname, wname)));
+	/* a side joined by a range has no window of its own at this level */
+	if (ranged != NIL)
+	{
+		List	   *sidets = NIL;
+		List	   *sides = NIL;
+
+		forboth(lc, lw->sidets, lc2, lw->sides)
+		{
+			if (list_member(ranged, lfirst(lc)))
+				continue;
+			sidets = lappend(sidets, lfirst(lc));
+			sides = lappend(sides, lfirst(lc2));
+		}
+		lw->sidets = sidets;
+		lw->sides = sides;
+	}
+}
+
+/* the side a relation of stage 2 stands for, or NULL (stage 1's) */
+static CqStageSide *
+side_of(CqDef *cq, RangeTblEntry *rte)
+{
+	ListCell   *lc;
+
+	foreach(lc, cq->stage_sides)
+	{
+		CqStageSide *side = lfirst(lc);
+
+		if (strcmp(side->enrname, rte->enrname) == 0)
+			return side;
+	}
+	return NULL;
 }
 
 /*
@@ -586,7 +968,8 @@ check_joined_windows(Query *q, List *wins, int ninputs, const char *wname)
 static AttrNumber
 check_tree(Query *q, CqDef *cq, TargetEntry *wtle, const char *wname)
 {
-	List	   *wins = NIL;
+	LevelWins	lw = {NIL, NIL, NIL};
+	LevelWins	out = {NIL, NIL, NIL};
 	int			ninputs = 0;
 	ListCell   *lc;
 
@@ -595,7 +978,21 @@ check_tree(Query *q, CqDef *cq, TargetEntry *wtle, const char *wname)
 		RangeTblEntry *rte = lfirst(lc);
 		Index		rti = foreach_current_index(lc) + 1;
 		AttrNumber	col = 0;
+		CqStageSide *side;
 
+		if (rte->rtekind == RTE_NAMEDTUPLESTORE && (side = side_of(cq, rte)) != NULL)
+		{
+			Oid			typid;
+			int32		typmod;
+			Oid			coll;
+
+			/* a stream beside stage 1: its window is tumble(ts) */
+			ninputs++;
+			get_atttypetypmodcoll(side->relid, side->ts_attno, &typid, &typmod, &coll);
+			lw.sidets = lappend(lw.sidets, makeVar(rti, side->ts_attno, typid, typmod, coll, 0));
+			lw.sides = lappend(lw.sides, side);
+			continue;
+		}
 		if (rte->rtekind == RTE_NAMEDTUPLESTORE)
 			col = wtle->resno;
 		else if (rte->rtekind == RTE_SUBQUERY && reads_stage(rte->subquery))
@@ -608,21 +1005,83 @@ check_tree(Query *q, CqDef *cq, TargetEntry *wtle, const char *wname)
 			continue;
 		ninputs++;
 		if (col > 0)
-			wins = lappend(wins, makeVar(rti, col, exprType((Node *) wtle->expr),
-										 exprTypmod((Node *) wtle->expr),
-										 exprCollation((Node *) wtle->expr), 0));
+			lw.wins = lappend(lw.wins, makeVar(rti, col, exprType((Node *) wtle->expr),
+											   exprTypmod((Node *) wtle->expr),
+											   exprCollation((Node *) wtle->expr), 0));
 	}
-	check_joined_windows(q, wins, ninputs, wname);
-	wins = check_level(q, wins, wname, cq);
+	check_joined_windows(q, &lw, ninputs, wname, cq);
+	out.wins = check_level(q, &lw, wname, cq);
+	if (out.wins == lw.wins)
+	{
+		out.sidets = lw.sidets;
+		out.sides = lw.sides;
+	}
 	/* the window as the level above reads it, if passed on */
 	foreach(lc, q->targetList)
 	{
 		TargetEntry *tle = lfirst(lc);
 
-		if (!tle->resjunk && list_member(wins, tle->expr))
+		if (!tle->resjunk && window_of((Node *) tle->expr, &out, cq) != NULL)
 			return tle->resno;
 	}
 	return 0;
+}
+
+/*
+ * Streams read beside stage 1: each has event time and a watermark, and
+ * joins stage 1's windows by stream.tumble of its event time, so stage 1
+ * must be by stream.tumble (check_tree checks the joins). They join the
+ * view's streams (read each batch, with a position of their own) and its
+ * watermark, the least of all: a window is final when every stream's
+ * watermark has passed it, as Spark's global watermark (the 'min'
+ * policy) makes it.
+ */
+static void
+check_sides(CqDef *cq, TargetEntry *wtle)
+{
+	Node	   *arg;
+	int64		size;
+	ListCell   *lc;
+
+	if (!is_tumble((Node *) wtle->expr, &arg, &size, &cq->stage_tumble_origin))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a stream joined with a windowed aggregation needs the aggregation to be by stream.tumble()"),
+				 errdetail("The stream's rows are kept until the one window they join is final."),
+				 errhint("Group the aggregation by stream.tumble(ts, ...), or rank the stream's rows per window instead.")));
+	if (cq->opts.parallelism > 1)
+		pgs_reject("a stream joined with a windowed aggregation, with parallelism > 1",
+				   "Use parallelism 1 for this view.");
+	foreach(lc, cq->stage_sides)
+	{
+		CqStageSide *side = lfirst(lc);
+		CqTime	   *t = palloc0(sizeof(CqTime));
+		bool		has_delay;
+		ListCell   *lc2;
+		bool		known = false;
+
+		t->relid = side->relid;
+		if (!pgs_stream_event_time(side->relid, &t->attno, &t->typid, &t->delay, &has_delay) ||
+			(!has_delay && !cq->opts.has_watermark))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("stream \"%s\" joined with a windowed aggregation needs event time and a watermark",
+							get_rel_name(side->relid)),
+					 errdetail("Its rows are kept until the window they join is final, and then evicted; late rows are dropped."),
+					 errhint("ALTER FOREIGN TABLE %s OPTIONS (ADD event_time '<column>', ADD watermark '<delay>').",
+							 get_rel_name(side->relid))));
+		if (cq->opts.has_watermark)
+			t->delay = cq->opts.watermark_usecs;
+		side->ts_attno = t->attno;
+		side->ts_typid = t->typid;
+		side->own_late = !list_member_oid(cq->streams, side->relid);
+		if (side->own_late)
+			cq->streams = lappend_oid(cq->streams, side->relid);
+		foreach(lc2, cq->wm_streams)
+			known |= (((CqTime *) lfirst(lc2))->relid == side->relid);
+		if (!known)
+			cq->wm_streams = lappend(cq->wm_streams, t);
+	}
 }
 
 /*
@@ -655,6 +1114,8 @@ pgs_stage_check(CqDef *cq, Query *top)
 				 errdetail("Each window goes to the outer query once, whole, when it is final."),
 				 errhint("Use WITH (output_mode = 'append'), the default for such a view.")));
 	wtle = get_tle_by_resno(cq->query->targetList, cq->key_viewcols[cq->window_key]);
+	if (cq->stage_sides != NIL)
+		check_sides(cq, wtle);
 	(void) check_tree(top, cq, wtle, wtle->resname ? wtle->resname : "the window");
 }
 
@@ -667,8 +1128,18 @@ void
 pgs_stage_check_perms(CqDef *cq)
 {
 	PlannedStmt *plan = pg_plan_query(copyObject(cq->stage_query), "pg_stream stage", 0, NULL);
+	ListCell   *lc;
 
 	ExecCheckRTPerms(plan->rtable, true);
+	/* the streams beside it stand replaced there: read by each batch as the owner */
+	foreach(lc, cq->stage_sides)
+	{
+		Oid			relid = ((CqStageSide *) lfirst(lc))->relid;
+		AclResult	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+
+		if (acl != ACLCHECK_OK)
+			aclcheck_error(acl, OBJECT_FOREIGN_TABLE, get_rel_name(relid));
+	}
 }
 
 /* stage 1's rows, as a tuple descriptor: the aggregation's output columns */
@@ -707,9 +1178,9 @@ stage_destroy(DestReceiver *self)
 {
 }
 
-/* the stage's relation holds n rows, wherever q reads it */
+/* the relation name holds n rows, wherever q reads it */
 static void
-set_enrtuples(Query *q, double n)
+set_enrtuples(Query *q, const char *name, double n)
 {
 	ListCell   *lc;
 
@@ -717,11 +1188,45 @@ set_enrtuples(Query *q, double n)
 	{
 		RangeTblEntry *rte = lfirst(lc);
 
-		if (rte->rtekind == RTE_NAMEDTUPLESTORE)
+		if (rte->rtekind == RTE_NAMEDTUPLESTORE && strcmp(rte->enrname, name) == 0)
 			rte->enrtuples = n;
 		else if (rte->rtekind == RTE_SUBQUERY)
-			set_enrtuples(rte->subquery, n);
+			set_enrtuples(rte->subquery, name, n);
 	}
+}
+
+/* a relation of stage 2, registered in env */
+static void
+add_enr(QueryEnvironment *env, Query *q, const char *name, TupleDesc desc,
+		Tuplestorestate *rows)
+{
+	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
+
+	/* the number of rows, for the planner */
+	set_enrtuples(q, name, tuplestore_tuple_count(rows));
+	enr->md.name = pstrdup(name);
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = desc;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = tuplestore_tuple_count(rows);
+	enr->reldata = rows;
+	register_ENR(env, enr);
+}
+
+/* has a stream beside stage 1 rows of the windows made final (stage_side.c)? */
+bool
+pgs_stage_side_rows(CqDef *cq)
+{
+	ListCell   *lc;
+
+	foreach(lc, cq->stage_sides)
+	{
+		CqStageSide *side = lfirst(lc);
+
+		if (side->rows != NULL && tuplestore_tuple_count(side->rows) > 0)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -734,20 +1239,23 @@ pgs_stage_run(CqDef *cq, Tuplestorestate *rows, TupleDesc rowdesc, TupleDesc *ou
 {
 	Query	   *q = copyObject(cq->stage_query);
 	QueryEnvironment *env = create_queryEnv();
-	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
 	StageReceiver dest;
 	PlannedStmt *plan;
 	QueryDesc  *qd;
+	ListCell   *lc;
 
-	/* the number of rows, for the planner */
-	set_enrtuples(q, tuplestore_tuple_count(rows));
-	enr->md.name = STAGE_ENR;
-	enr->md.reliddesc = InvalidOid;
-	enr->md.tupdesc = rowdesc;
-	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
-	enr->md.enrtuples = tuplestore_tuple_count(rows);
-	enr->reldata = rows;
-	register_ENR(env, enr);
+	add_enr(env, q, STAGE_ENR, rowdesc, rows);
+	/* the rows of the streams beside it, of the same windows (stage_side.c) */
+	foreach(lc, cq->stage_sides)
+	{
+		CqStageSide *side = lfirst(lc);
+		Relation	rel = table_open(side->relid, AccessShareLock);
+
+		if (side->rows == NULL)
+			side->rows = tuplestore_begin_heap(false, false, work_mem);
+		add_enr(env, q, side->enrname, CreateTupleDescCopy(RelationGetDescr(rel)), side->rows);
+		table_close(rel, AccessShareLock);
+	}
 
 	memset(&dest, 0, sizeof(dest));
 	dest.pub.receiveSlot = stage_receive;
@@ -767,5 +1275,13 @@ pgs_stage_run(CqDef *cq, Tuplestorestate *rows, TupleDesc rowdesc, TupleDesc *ou
 	ExecutorEnd(qd);
 	FreeQueryDesc(qd);
 	unregister_ENR(env, STAGE_ENR);
+	foreach(lc, cq->stage_sides)
+	{
+		CqStageSide *side = lfirst(lc);
+
+		unregister_ENR(env, side->enrname);
+		tuplestore_end(side->rows);
+		side->rows = NULL;
+	}
 	return dest.out;
 }

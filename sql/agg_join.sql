@@ -1,0 +1,283 @@
+-- A windowed aggregation joined with another stream's rows, and two
+-- different windowed aggregations joined on their windows
+-- (engine/stage_side.c): Nexmark q7 and q8 as published, and outer
+-- variants. A stream read beside the aggregation keeps its rows until the
+-- window they join is final; the view's watermark is the least of its
+-- streams'. Each batch's results are computed by hand in the comments and
+-- checked after it; each view is also compared with its query run over
+-- tables of the same input (EXCEPT ALL both ways), for the windows final
+-- so far.
+
+-- 10-minute windows, watermark 5 minutes behind the latest ts
+CREATE FOREIGN TABLE aj_bids (ts timestamptz, item text, price int) SERVER stream
+	OPTIONS (event_time 'ts', watermark '5 minutes');
+CREATE FOREIGN TABLE aj_persons (ts timestamptz, id int, name text) SERVER stream
+	OPTIONS (event_time 'ts', watermark '5 minutes');
+CREATE FOREIGN TABLE aj_auctions (ts timestamptz, id text, seller int) SERVER stream
+	OPTIONS (event_time 'ts', watermark '5 minutes');
+CREATE TABLE aj_bids_ref (LIKE aj_bids);
+CREATE TABLE aj_persons_ref (LIKE aj_persons);
+CREATE TABLE aj_auctions_ref (LIKE aj_auctions);
+SET timezone = 'UTC';
+-- rows into a stream and (unless late) its reference table
+CREATE FUNCTION aj_feed(s text, rows text, late boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('INSERT INTO %I SELECT (''2000-01-01 '' || a)::timestamptz, b, c FROM (VALUES %s) v(a, b, c)',
+				   s, rows);
+	IF NOT late THEN
+		EXECUTE format('INSERT INTO %I SELECT (''2000-01-01 '' || a)::timestamptz, b, c FROM (VALUES %s) v(a, b, c)',
+					   s || '_ref', rows);
+	END IF;
+END $$;
+CREATE FUNCTION aj_batch() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	v regclass;
+BEGIN
+	FOR v IN SELECT view FROM stream.cq WHERE view::text LIKE 'aj\_%' ORDER BY 1 LOOP
+		EXECUTE format('REFRESH MATERIALIZED VIEW %s', v);
+	END LOOP;
+END $$;
+CREATE VIEW aj_stats AS
+	SELECT name, to_char(watermark, 'HH24:MI') AS watermark, state_rows, rows_late
+	FROM stream.queries WHERE name::text LIKE 'aj\_%' ORDER BY name::text;
+-- every view equal to its query over the tables, for the windows final
+-- under its watermark (those that end by it)
+CREATE FUNCTION aj_check() RETURNS TABLE (view regclass, ok boolean)
+LANGUAGE sql AS $$
+	SELECT c.view, matches_query(c.view, format('SELECT * FROM (%s) b WHERE stream.tumble(%s, ''10 minutes'') + interval ''10 minutes'' <= %L',
+		replace(replace(replace(rtrim(pg_get_viewdef(c.view), ';'), 'aj_bids', 'aj_bids_ref'),
+				'aj_persons', 'aj_persons_ref'), 'aj_auctions', 'aj_auctions_ref'),
+		CASE WHEN c.view::text LIKE 'aj\_q8%' THEN 'starttime'
+			 WHEN c.view::text = 'aj_q7_between' THEN 'w' ELSE 'ts' END, q.watermark))
+	FROM stream.cq c JOIN stream.queries q ON q.name = c.view
+	WHERE c.view::text LIKE 'aj\_%' ORDER BY 1
+$$;
+
+-- Nexmark q7 as published: the bids at the highest price of their window
+CREATE MATERIALIZED VIEW aj_q7 WITH (trigger = 'manual') AS
+	SELECT B.item, B.price, B.ts
+	FROM aj_bids B
+	JOIN (SELECT max(price) AS maxprice, stream.tumble(ts, '10 minutes') AS w
+		  FROM aj_bids GROUP BY 2) B1
+	  ON B.price = B1.maxprice AND stream.tumble(B.ts, '10 minutes') = B1.w;
+-- an outer variant: every bid, with its window's max if it is within 5 of
+-- it and the max is at least 10 (HAVING: a window may have no row)
+CREATE MATERIALIZED VIEW aj_q7_left WITH (trigger = 'manual') AS
+	SELECT B.item, B.price, B.ts, B1.maxprice
+	FROM aj_bids B
+	LEFT JOIN (SELECT stream.tumble(ts, '10 minutes') AS w, max(price) AS maxprice
+			   FROM aj_bids GROUP BY 1 HAVING max(price) >= 10) B1
+	  ON stream.tumble(B.ts, '10 minutes') = B1.w AND B.price >= B1.maxprice - 5;
+-- q7 with the window as a range of the bids' event time: the same rows
+CREATE MATERIALIZED VIEW aj_q7_range WITH (trigger = 'manual') AS
+	SELECT B.item, B.price, B.ts
+	FROM aj_bids B
+	JOIN (SELECT max(price) AS maxprice, stream.tumble(ts, '10 minutes') AS w
+		  FROM aj_bids GROUP BY 2) B1
+	  ON B.price = B1.maxprice
+	WHERE B.ts >= B1.w AND B.ts < B1.w + interval '10 minutes';
+-- and as Nexmark writes it, BETWEEN both ends: a bid at a window's end
+-- joins that window and the next
+CREATE MATERIALIZED VIEW aj_q7_between WITH (trigger = 'manual') AS
+	SELECT B.item, B.price, B.ts, B1.w
+	FROM aj_bids B
+	JOIN (SELECT max(price) AS maxprice, stream.tumble(ts, '10 minutes') AS w
+		  FROM aj_bids GROUP BY 2) B1
+	  ON B.price = B1.maxprice
+	WHERE B.ts BETWEEN B1.w AND B1.w + interval '10 minutes';
+-- Nexmark q8 as published: the persons who opened an auction in the
+-- window they joined in (two different aggregations of two streams)
+CREATE MATERIALIZED VIEW aj_q8 WITH (trigger = 'manual') AS
+	SELECT P.id, P.name, P.starttime
+	FROM (SELECT id, name, stream.tumble(ts, '10 minutes') AS starttime,
+				 stream.tumble(ts, '10 minutes') + interval '10 minutes' AS endtime
+		  FROM aj_persons GROUP BY id, name, stream.tumble(ts, '10 minutes')) P
+	JOIN (SELECT seller, stream.tumble(ts, '10 minutes') AS starttime,
+				 stream.tumble(ts, '10 minutes') + interval '10 minutes' AS endtime
+		  FROM aj_auctions GROUP BY seller, stream.tumble(ts, '10 minutes')) A
+	  ON P.id = A.seller AND P.starttime = A.starttime AND P.endtime = A.endtime;
+-- every person of a window, with the auctions it opened there (or NULL)
+CREATE MATERIALIZED VIEW aj_q8_left WITH (trigger = 'manual') AS
+	SELECT P.id, P.starttime, A.n
+	FROM (SELECT id, stream.tumble(ts, '10 minutes') AS starttime
+		  FROM aj_persons GROUP BY 1, 2) P
+	LEFT JOIN (SELECT seller, stream.tumble(ts, '10 minutes') AS starttime, count(*) AS n
+			   FROM aj_auctions GROUP BY 1, 2) A
+	  ON P.id = A.seller AND P.starttime = A.starttime;
+SELECT c.view, p.stream::regclass, s.relname LIKE 'side\_%' AS side_state
+FROM stream.cq c JOIN stream.positions p ON p.view = c.view
+	JOIN pg_class s ON s.oid = p.join_state
+WHERE c.view::text LIKE 'aj\_%' ORDER BY 1, 2::text;
+
+-- batch 1: bids a 10 12:01, b 30 12:03, c 30 12:05, d 20 12:08; no
+-- watermark yet, nothing final. Persons 1 ann 12:01, 2 bob 12:02, 3 cid
+-- 12:06; auctions a1 (seller 1) 12:03, a2 (1) 12:04, a3 (9) 12:07.
+-- Watermarks after: bids 12:03; persons 12:01, auctions 12:02: 12:01.
+-- State: the bid views 1 group + 4 bids; aj_q8 3 groups + 3 auctions.
+SELECT aj_feed('aj_bids', $$('12:01', 'a', 10), ('12:03', 'b', 30), ('12:05', 'c', 30), ('12:08', 'd', 20)$$);
+SELECT aj_feed('aj_persons', $$('12:01', 1, 'ann'), ('12:02', 2, 'bob'), ('12:06', 3, 'cid')$$);
+SELECT aj_feed('aj_auctions', $$('12:03', 'a1', 1), ('12:04', 'a2', 1), ('12:07', 'a3', 9)$$);
+SELECT aj_batch();
+SELECT * FROM aj_stats;
+SELECT count(*) FROM aj_q7;
+SELECT * FROM aj_check();
+
+-- batch 2 (watermark 12:03 for the bids: windows before 12:00 final):
+-- bids e 40 12:11, f 15 12:12, g 40 12:16, h 35 12:09 (not late: its
+-- window is open; the max of 12:00 - 12:10 is now 35). Watermark 12:11:
+-- the no-data batch makes 12:00 - 12:10 final: aj_q7 writes h 35;
+-- aj_q7_left a 10 -, b 30 35, c 30 35, d 20 -, h 35 35. The bids of that
+-- window leave the state: e f g are left (and the 12:10 group).
+-- Persons 4 dan 12:12, 2 bob 12:14; auctions a4 (3) 12:08: persons'
+-- watermark 12:09, auctions' 12:03: the view's 12:03, nothing final.
+SELECT aj_feed('aj_bids', $$('12:11', 'e', 40), ('12:12', 'f', 15), ('12:16', 'g', 40), ('12:09', 'h', 35)$$);
+SELECT aj_feed('aj_persons', $$('12:12', 4, 'dan'), ('12:14', 2, 'bob')$$);
+SELECT aj_feed('aj_auctions', $$('12:08', 'a4', 3)$$);
+SELECT aj_batch();
+SELECT * FROM aj_stats;
+SELECT * FROM aj_q7 ORDER BY ts;
+SELECT * FROM aj_q7_between ORDER BY w, ts;
+SELECT * FROM aj_q7_left ORDER BY ts;
+SELECT count(*) FROM aj_q8;
+SELECT * FROM aj_check();
+
+-- batch 3: bids i 40 12:13, m 40 12:20, j 99 12:07 (late: 12:00 - 12:10
+-- is final, rows_late 1, in every bid view), k 5 12:26: watermark 12:21,
+-- the no-data batch makes 12:10 - 12:20 final (max 40): aj_q7 and
+-- aj_q7_range write e, i, g; aj_q7_between those and m (12:20 is that
+-- window's end too), and keeps m (it joins the next window too);
+-- aj_q7_left e 40 40, f 15 -, i 40 40, g 40 40; k and m are left.
+-- Auctions a5 (4) 12:16, a6 (2) 12:15: auctions' watermark 12:11, the
+-- persons' still 12:09: the view's 12:09, 12:00 - 12:10 not final yet.
+SELECT aj_feed('aj_bids', $$('12:13', 'i', 40), ('12:20', 'm', 40), ('12:26', 'k', 5)$$);
+SELECT aj_feed('aj_bids', $$('12:07', 'j', 99)$$, true);
+SELECT aj_feed('aj_auctions', $$('12:16', 'a5', 4), ('12:15', 'a6', 2)$$);
+SELECT aj_batch();
+SELECT * FROM aj_stats;
+SELECT * FROM aj_q7 ORDER BY ts;
+SELECT * FROM aj_q7_between ORDER BY w, ts;
+SELECT * FROM aj_q7_left ORDER BY ts;
+SELECT count(*) FROM aj_q8;
+SELECT * FROM aj_check();
+
+-- batch 4: bids l 1 12:40: watermark 12:35, 12:20 - 12:30 final, max 40
+-- (m): aj_q7 writes m 40; aj_q7_between m 40 again (for this window);
+-- aj_q7_left k 5 -, m 40 40.
+-- Persons 5 eve 12:22; auctions a7 (2) 12:05: not late (the view's
+-- watermark is 12:09, 12:00 - 12:10 is open). Persons' watermark 12:17,
+-- auctions' 12:11: the no-data batch at 12:11 makes 12:00 - 12:10 final:
+-- persons 1 ann, 2 bob, 3 cid; sellers 1, 9, 3, 2. aj_q8 writes 1 ann,
+-- 2 bob, 3 cid; aj_q8_left 1 2, 2 1, 3 1.
+SELECT aj_feed('aj_bids', $$('12:40', 'l', 1)$$);
+SELECT aj_feed('aj_persons', $$('12:22', 5, 'eve')$$);
+SELECT aj_feed('aj_auctions', $$('12:05', 'a7', 2)$$);
+SELECT aj_batch();
+SELECT * FROM aj_stats;
+SELECT * FROM aj_q7 ORDER BY ts;
+SELECT * FROM aj_q7_between ORDER BY w, ts;
+SELECT * FROM aj_q7_left ORDER BY ts;
+SELECT * FROM aj_q8 ORDER BY starttime, id;
+SELECT * FROM aj_q8_left ORDER BY starttime, id;
+SELECT * FROM aj_check();
+
+-- batch 5: auctions a8 (1) 12:09, late (12:00 - 12:10 is final: rows_late
+-- 1 in the q8 views), a9 (5) 12:30; persons 6 fay 12:31. Watermarks
+-- 12:26 and 12:25: 12:25, 12:10 - 12:20 final: persons 4 dan, 2 bob;
+-- sellers 4, 2: aj_q8 writes 2 bob, 4 dan; aj_q8_left 2 1, 4 1.
+SELECT aj_feed('aj_auctions', $$('12:09', 'a8', 1)$$, true);
+SELECT aj_feed('aj_auctions', $$('12:30', 'a9', 5)$$);
+SELECT aj_feed('aj_persons', $$('12:31', 6, 'fay')$$);
+SELECT aj_batch();
+SELECT * FROM aj_stats;
+SELECT * FROM aj_q8 ORDER BY starttime, id;
+SELECT * FROM aj_q8_left ORDER BY starttime, id;
+SELECT * FROM aj_check();
+
+-- batch 6: persons 7 gus 12:50, auctions a10 (7) 12:50: watermark 12:45,
+-- 12:20 - 12:30 and 12:30 - 12:40 final: eve and fay opened none there
+-- (a9's seller 5 is nobody of 12:30): aj_q8 writes nothing, aj_q8_left
+-- 5 -, 6 -. Left in state: gus's group and a10.
+SELECT aj_feed('aj_persons', $$('12:50', 7, 'gus')$$);
+SELECT aj_feed('aj_auctions', $$('12:50', 'a10', 7)$$);
+SELECT aj_batch();
+SELECT * FROM aj_stats;
+SELECT * FROM aj_q8 ORDER BY starttime, id;
+SELECT * FROM aj_q8_left ORDER BY starttime, id;
+SELECT * FROM aj_check();
+SELECT p.view, s.relname IS NOT NULL AS has_side, p.state_rows
+FROM stream.positions p LEFT JOIN pg_class s ON s.oid = p.join_state
+WHERE p.view::text LIKE 'aj\_q8%' ORDER BY 1, p.stream::regclass::text;
+
+-- refused, with a hint
+CREATE FOREIGN TABLE aj_nowm (ts timestamptz, item text, price int) SERVER stream
+	OPTIONS (event_time 'ts');
+-- the stream beside has no watermark
+CREATE MATERIALIZED VIEW aj_bad AS
+	SELECT B.item FROM aj_nowm B
+	JOIN (SELECT max(price) AS m, stream.tumble(ts, '10 minutes') AS w FROM aj_bids GROUP BY 2) B1
+	  ON B.price = B1.m AND stream.tumble(B.ts, '10 minutes') = B1.w;
+-- not joined on the window
+CREATE MATERIALIZED VIEW aj_bad AS
+	SELECT B.item FROM aj_bids B
+	JOIN (SELECT max(price) AS m, stream.tumble(ts, '10 minutes') AS w FROM aj_bids GROUP BY 2) B1
+	  ON B.price = B1.m;
+-- another window size
+CREATE MATERIALIZED VIEW aj_bad AS
+	SELECT B.item FROM aj_bids B
+	JOIN (SELECT max(price) AS m, stream.tumble(ts, '10 minutes') AS w FROM aj_bids GROUP BY 2) B1
+	  ON B.price = B1.m AND stream.tumble(B.ts, '5 minutes') = B1.w;
+-- sliding windows: a row would join several
+CREATE MATERIALIZED VIEW aj_bad AS
+	SELECT B.item FROM aj_bids B
+	JOIN (SELECT max(b.price) AS m, h.window_start AS w
+		  FROM aj_bids b, stream.hop(b.ts, '10 minutes', '5 minutes') AS h(window_start) GROUP BY 2) B1
+	  ON B.price = B1.m AND stream.tumble(B.ts, '10 minutes') = B1.w;
+-- bounded on one side only: a bid would wait for every later window
+CREATE MATERIALIZED VIEW aj_bad AS
+	SELECT B.item FROM aj_bids B
+	JOIN (SELECT max(price) AS m, stream.tumble(ts, '10 minutes') AS w FROM aj_bids GROUP BY 2) B1
+	  ON B.price = B1.m AND B.ts >= B1.w;
+-- an outer join on a range: a bid read in two batches would be NULL-padded twice
+CREATE MATERIALIZED VIEW aj_bad AS
+	SELECT B.item FROM aj_bids B
+	LEFT JOIN (SELECT max(price) AS m, stream.tumble(ts, '10 minutes') AS w FROM aj_bids GROUP BY 2) B1
+	  ON B.price = B1.m AND B.ts BETWEEN B1.w AND B1.w + interval '10 minutes';
+-- the second aggregation not by the window
+CREATE MATERIALIZED VIEW aj_bad AS
+	SELECT P.id FROM (SELECT id, stream.tumble(ts, '10 minutes') AS w FROM aj_persons GROUP BY 1, 2) P
+	JOIN (SELECT seller, count(*) AS n FROM aj_auctions GROUP BY 1) A ON P.id = A.seller;
+-- the stream read through a subquery that drops its event time
+CREATE MATERIALIZED VIEW aj_bad AS
+	SELECT B.item FROM (SELECT item, price FROM aj_bids) B
+	JOIN (SELECT max(price) AS m, stream.tumble(ts, '10 minutes') AS w FROM aj_bids GROUP BY 2) B1
+	  ON B.price = B1.m;
+-- a stream read twice beside the aggregation
+CREATE MATERIALIZED VIEW aj_bad AS
+	SELECT B.id FROM aj_auctions B, aj_auctions C,
+	(SELECT id, stream.tumble(ts, '10 minutes') AS w FROM aj_persons GROUP BY 1, 2) P
+	WHERE stream.tumble(B.ts, '10 minutes') = P.w AND stream.tumble(C.ts, '10 minutes') = P.w;
+
+-- the creator needs SELECT on the stream beside too (each batch reads it as the owner)
+CREATE ROLE aj_role;
+GRANT USAGE ON SCHEMA public TO aj_role;
+GRANT CREATE ON SCHEMA public TO aj_role;
+GRANT SELECT ON aj_persons TO aj_role;
+SET ROLE aj_role;
+CREATE MATERIALIZED VIEW aj_bad AS
+	SELECT P.id FROM (SELECT id, stream.tumble(ts, '10 minutes') AS w FROM aj_persons GROUP BY 1, 2) P
+	JOIN (SELECT seller, stream.tumble(ts, '10 minutes') AS w FROM aj_auctions GROUP BY 1, 2) A
+	  ON P.id = A.seller AND P.w = A.w;
+RESET ROLE;
+REVOKE ALL ON SCHEMA public FROM aj_role;
+REVOKE ALL ON aj_persons FROM aj_role;
+DROP ROLE aj_role;
+
+DROP MATERIALIZED VIEW aj_q7, aj_q7_range, aj_q7_between, aj_q7_left, aj_q8, aj_q8_left;
+-- their side states went with them
+SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'stream' AND c.relname LIKE 'side\_%';
+DROP FOREIGN TABLE aj_bids, aj_persons, aj_auctions, aj_nowm;
+DROP TABLE aj_bids_ref, aj_persons_ref, aj_auctions_ref;
+DROP VIEW aj_stats;
+DROP FUNCTION aj_feed, aj_batch, aj_check;

@@ -1,0 +1,385 @@
+/*-------------------------------------------------------------------------
+ *
+ * stage_side.c
+ *	  Streams read beside a windowed aggregation: their rows wait in a
+ *	  state of their own until the window they join is final.
+ *
+ * Spark 3.5 chains stateful operators in append mode: an aggregation's
+ * output event time is its window, its rows are final when the watermark
+ * passes the window's end, and only then do they enter the operator
+ * above; a join of them with another stream's rows keeps those rows as
+ * state until the window they can match is final. Nexmark q7 as
+ * published is one (the bids joined with the max price of their window):
+ *
+ *	SELECT B.auction, B.price, B.bidder, B.date_time
+ *	FROM bid B
+ *	JOIN (SELECT max(price) AS maxprice, stream.tumble(date_time, '10 s') AS w
+ *		  FROM bid GROUP BY 2) B1
+ *	  ON B.price = B1.maxprice AND stream.tumble(B.date_time, '10 s') = B1.w
+ *
+ * and q8 another (two different aggregations, persons and auctions, each
+ * by window, joined on their windows): the second aggregation is computed
+ * over its stream's rows, kept the same way, whole, when its window is
+ * final. engine/stage.c splits the query: stage 1 is the first
+ * aggregation (the view's CqDef), stage 2 the rest, where each stream
+ * read beside stage 1 -- a side -- is replaced by a relation standing for
+ * its rows of the windows a batch makes final. This file keeps those
+ * rows.
+ *
+ * The rules, batch by batch, for a batch that runs with watermark wm
+ * (the least of every stream's watermark, the side's included: a window
+ * is final when all of them have passed its end), stage 1's windows of
+ * size s (stream.tumble, origin o), and cut = the start of the first
+ * window not final under wm (stage 1's windows with start + s <= wm are
+ * final):
+ *
+ *	- a side's new row with event time ts >= cut is kept in its state
+ *	  (the table named by its stream.positions row's join_state, the
+ *	  stream's columns, with an index on the event time); one with ts <
+ *	  cut is late -- its window is final, its stage-1 rows are gone -- and
+ *	  dropped (counted in rows_late if the side is not stage 1's stream,
+ *	  whose aggregation counts it already). A row without event time
+ *	  never joins a window and is dropped too;
+ *	- the windows made final in the batch: stage 1's groups of them are
+ *	  finalized (engine/merge.c), and each side's rows with ts < cut are
+ *	  taken out of its state (one range scan of the index, each row
+ *	  deleted): they are the rows of exactly those windows, since rows of
+ *	  windows final before were taken then, or were late. Stage 2 runs
+ *	  over both, PostgreSQL's planner and executor, and writes the view's
+ *	  rows, once (append mode), in the batch's transaction;
+ *	- the no-data batch (no input, the watermark moved) does the same.
+ *
+ * A side joined by a range of its event time around the window instead
+ * (ts >= w + a AND ts < w + b: Nexmark's BETWEEN, which joins a row at a
+ * window's end with two windows) may join every window starting in
+ * (ts - b, ts - a]. Its rows are then kept while one of those is open
+ * (ts >= cut + keep_off, keep_off = a), read by each batch that makes
+ * one of them final (ts < cut + reach_off, reach_off = b - s), and
+ * evicted with the last (engine/stage.c derives the offsets; for
+ * stream.tumble(ts) = w both are 0). Stage 2 joins them only with the
+ * windows made final in that batch, so no pair is written twice.
+ *
+ * So a side's state holds its rows of the open windows only: bounded by
+ * the watermark, per side. Stage 2 sees every row of a window it joins
+ * (stage 1's groups, every side's rows) at once, so its result for that
+ * window is the batch query's over the rows not dropped as late: outer
+ * joins are exact too (a side's row with no stage-1 group of its window,
+ * or a group with no side row, comes out NULL-padded in that batch).
+ * Stage 2 must join each side on its window (stream.tumble(ts, s, o) =
+ * stage 1's window, checked in engine/stage.c), or aggregate it by that
+ * window and join that.
+ *
+ * Exactly-once: the side's rows are written, taken and deleted in the
+ * batch's transaction, with the positions; a crash before the commit
+ * leaves the state as the batch found it, and the retried batch reads
+ * the same input. pg_dump dumps the side's table as a join's state (it is
+ * one of the view's tables).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "base/base.h"
+#include "base/batchrun.h"
+#include "engine/cq.h"
+#include "engine/engine.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "executor/executor.h"
+#include "nodes/params.h"
+#include "tcop/tcopprot.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+/*
+ * The start of the first window not final under the watermark: rows of
+ * a side with an earlier event time are of final windows.
+ */
+int64
+pgs_stage_side_cut(CqDef *cq, int64 watermark)
+{
+	int64		from;
+	int64		cut;
+
+	if (pg_sub_s64_overflow(watermark, cq->window_size, &from))
+		return PG_INT64_MIN;
+	if (pg_add_s64_overflow(pgs_window_start(from, cq->window_size, cq->stage_tumble_origin),
+							cq->window_size, &cut))
+		return PG_INT64_MAX;
+	return cut;
+}
+
+/* cut + off, saturating */
+static int64
+cut_plus(int64 cut, int64 off)
+{
+	int64		r;
+
+	if (cut == PG_INT64_MIN || cut == PG_INT64_MAX)
+		return cut;
+	if (pg_add_s64_overflow(cut, off, &r))
+		return off > 0 ? PG_INT64_MAX : PG_INT64_MIN;
+	return r;
+}
+
+static BatchStream *
+side_stream(CqDef *cq, List *streams, CqStageSide *side)
+{
+	ListCell   *lc;
+
+	foreach(lc, streams)
+	{
+		BatchStream *s = lfirst(lc);
+
+		if (s->relid == side->relid)
+		{
+			if (!OidIsValid(s->join_state))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("continuous view \"%s\" has no state for stream \"%s\"",
+								cq->viewname, get_rel_name(side->relid)),
+						 errhint("Drop and re-create the continuous view.")));
+			return s;
+		}
+	}
+	elog(ERROR, "continuous view \"%s\" did not read stream \"%s\"", cq->viewname,
+		 get_rel_name(side->relid));
+	return NULL;				/* keep compiler quiet */
+}
+
+/* SELECT the stream's columns (not the dropped ones) FROM it WHERE ts >= $1 */
+static char *
+side_select(CqStageSide *side, bool has_wm)
+{
+	Relation	rel = table_open(side->relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData sql;
+	bool		first = true;
+	const char *ts = quote_identifier(NameStr(TupleDescAttr(desc, side->ts_attno - 1)->attname));
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		appendStringInfo(&sql, "%s%s", first ? "" : ", ", quote_identifier(NameStr(att->attname)));
+		first = false;
+	}
+	appendStringInfo(&sql, " FROM %s WHERE %s %s",
+					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												RelationGetRelationName(rel)),
+					 ts, has_wm ? ">= $1" : "IS NOT NULL");
+	table_close(rel, AccessShareLock);
+	return sql.data;
+}
+
+/* receives the side's new rows and writes them into its state */
+typedef struct SideReceiver
+{
+	DestReceiver pub;
+	KeyedStore *st;
+	MemoryContext cxt;			/* the batch's: the state's buffers live there */
+	int64		kept;
+} SideReceiver;
+
+static bool
+side_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	SideReceiver *r = (SideReceiver *) self;
+	MemoryContext old = MemoryContextSwitchTo(r->cxt);
+
+	if (kstore_insert_buffered(r->st, slot))
+		(void) kstore_flush(r->st);
+	MemoryContextSwitchTo(old);
+	r->kept++;
+	return true;
+}
+
+static void
+side_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+side_shutdown(DestReceiver *self)
+{
+	SideReceiver *r = (SideReceiver *) self;
+	MemoryContext old = MemoryContextSwitchTo(r->cxt);
+
+	(void) kstore_flush(r->st);
+	MemoryContextSwitchTo(old);
+}
+
+static void
+side_destroy(DestReceiver *self)
+{
+}
+
+/*
+ * A batch's new rows of each side, into its state: those of windows not
+ * final under the watermark the batch runs with (wm); the others are late.
+ * The stream's scan returns the batch's rows again (they were read for
+ * stage 1 too, if it is stage 1's stream), through a query of its own,
+ * planned and run as the batch's (as the owner), whose rows go straight
+ * into the state's multi-inserts.
+ */
+void
+pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows_late)
+{
+	BatchRun   *run = pgs_batchrun_current();
+	ListCell   *lc;
+
+	foreach(lc, cq->stage_sides)
+	{
+		CqStageSide *side = lfirst(lc);
+		BatchStream *s = side_stream(cq, streams, side);
+		SourceBatch *b = s->batch;
+		List	   *saved = run->batches;
+		Oid			argtype = side->ts_typid;
+		ParamListInfo params;
+		RawStmt    *raw;
+		Query	   *query;
+		PlannedStmt *plan;
+		QueryDesc  *qd;
+		Relation	srel;
+		EState	   *estate;
+		SideReceiver dest;
+
+		if (b == NULL || b->nrows == 0)
+			continue;
+		srel = table_open(s->join_state, RowExclusiveLock);
+		estate = CreateExecutorState();
+		memset(&dest, 0, sizeof(dest));
+		dest.pub.receiveSlot = side_receive;
+		dest.pub.rStartup = side_startup;
+		dest.pub.rShutdown = side_shutdown;
+		dest.pub.rDestroy = side_destroy;
+		dest.pub.mydest = DestNone;
+		dest.st = kstore_open(srel, 0, NULL, estate);
+		dest.cxt = CurrentMemoryContext;
+
+		params = makeParamList(1);
+		params->params[0].value = Int64GetDatum(has_wm ? cut_plus(pgs_stage_side_cut(cq, wm),
+																  side->keep_off) : 0);
+		params->params[0].isnull = false;
+		params->params[0].pflags = PARAM_FLAG_CONST;
+		params->params[0].ptype = argtype;
+		raw = linitial_node(RawStmt, pg_parse_query(side_select(side, has_wm)));
+		query = linitial_node(Query, pg_analyze_and_rewrite_fixedparams(raw, "pg_stream side",
+																		   &argtype, 1, NULL));
+		plan = pg_plan_query(query, "pg_stream side", 0, params);
+
+		/* the scan of the stream in this query gets the batch's rows */
+		run->batches = list_make1(b);
+		b->claimed = false;
+		b->claimed_by = NULL;
+		PG_TRY();
+		{
+			qd = CreateQueryDesc(plan, "pg_stream side", GetActiveSnapshot(), InvalidSnapshot,
+								 &dest.pub, params, NULL, 0);
+			ExecutorStart(qd, 0);
+			ExecutorRun(qd, ForwardScanDirection, 0, true);
+			ExecutorFinish(qd);
+			ExecutorEnd(qd);
+			FreeQueryDesc(qd);
+		}
+		PG_FINALLY();
+		{
+			run->batches = saved;
+		}
+		PG_END_TRY();
+		kstore_close(dest.st);
+		FreeExecutorState(estate);
+		table_close(srel, NoLock);
+		s->state_rows += dest.kept;
+		if (side->own_late)
+			*rows_late += b->nrows - dest.kept;
+	}
+}
+
+/*
+ * The rows of each side of the windows final under wm, taken out of its
+ * state for stage 2 (side->rows, in the stream's row type, which
+ * pgs_stage_run reads and ends). Returns how many.
+ */
+int64
+pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
+{
+	int64		cut = pgs_stage_side_cut(cq, wm);
+	int64		total = 0;
+	ListCell   *lc;
+
+	foreach(lc, cq->stage_sides)
+	{
+		CqStageSide *side = lfirst(lc);
+		BatchStream *s = side_stream(cq, streams, side);
+		Relation	rel = table_open(side->relid, AccessShareLock);
+		TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(rel));
+		Relation	srel = table_open(s->join_state, RowExclusiveLock);
+		AttrNumber	tscol = get_attnum(s->join_state,
+									   NameStr(TupleDescAttr(desc, side->ts_attno - 1)->attname));
+		Relation	idx;
+		KStoreScan *scan;
+		TupleTableSlot *sslot = table_slot_create(srel, NULL);
+		TupleTableSlot *out = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+		int64		n = 0;
+		int64		reach;
+		int64		keep;
+
+		table_close(rel, AccessShareLock);
+		if (tscol == InvalidAttrNumber)
+			elog(ERROR, "state table \"%s\" lacks the event-time column of stream \"%s\"",
+				 RelationGetRelationName(srel), get_rel_name(side->relid));
+		if (side->rows == NULL)
+			side->rows = tuplestore_begin_heap(false, false, work_mem);
+		idx = kstore_expiry_index_on(srel, tscol, AccessShareLock);
+		reach = cut_plus(cut, side->reach_off);
+		keep = cut_plus(cut, side->keep_off);
+		scan = kstore_scan_expired(srel, idx, tscol, reach == PG_INT64_MIN ? reach : reach - 1,
+								   GetActiveSnapshot());
+		while (kstore_scan_next(scan, sslot))
+		{
+			int			j = 0;
+			bool		isnull;
+
+			slot_getallattrs(sslot);
+			ExecClearTuple(out);
+			/* the state's columns are the stream's, without the dropped ones */
+			for (int i = 0; i < desc->natts; i++)
+			{
+				if (TupleDescAttr(desc, i)->attisdropped)
+				{
+					out->tts_values[i] = (Datum) 0;
+					out->tts_isnull[i] = true;
+					continue;
+				}
+				out->tts_values[i] = sslot->tts_values[j];
+				out->tts_isnull[i] = sslot->tts_isnull[j];
+				j++;
+			}
+			ExecStoreVirtualTuple(out);
+			tuplestore_puttupleslot(side->rows, out);
+			/* a row that may join a window still open stays (a range) */
+			if (DatumGetInt64(slot_getattr(sslot, tscol, &isnull)) < keep)
+			{
+				simple_table_tuple_delete(srel, &sslot->tts_tid, GetActiveSnapshot());
+				n++;
+			}
+		}
+		kstore_scan_end(scan);
+		if (idx)
+			index_close(idx, AccessShareLock);
+		ExecDropSingleTupleTableSlot(sslot);
+		ExecDropSingleTupleTableSlot(out);
+		table_close(srel, NoLock);
+		s->state_rows -= n;
+		total += n;
+	}
+	return total;
+}

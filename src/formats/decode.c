@@ -50,10 +50,12 @@
 #include "commands/defrem.h"
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/datetime.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -685,6 +687,14 @@ decode_flat_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 
 		if (f[i].col < 0)
 			continue;
+		if (f[i].type == JSON_TOKEN_STRING &&
+			TupleDescAttr(d->desc, f[i].col)->atttypid == TEXTOID)
+		{
+			/* as json_set would, without the copy to terminate it */
+			values[f[i].col] = PointerGetDatum(cstring_to_text_with_len(f[i].p, f[i].len));
+			nulls[f[i].col] = false;
+			continue;
+		}
 		st.col = f[i].col;
 		if (f[i].len < sizeof(buf))
 		{
@@ -840,6 +850,9 @@ decode_csv(PgsDecoder *d, char *rec, Datum *values, bool *nulls)
  * every column NULL, and fills the others). rec is NUL-terminated, len
  * bytes long; a record holding a NUL byte or invalid text is bad.
  */
+static void decode_record_checked(PgsDecoder *d, char *rec, int len, Datum *values,
+								  bool *nulls);
+
 void
 pgs_decode_record(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 {
@@ -851,6 +864,33 @@ pgs_decode_record(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 		decoding_at.d = NULL;
 		return;
 	}
+	decode_record_checked(d, rec, len, values, nulls);
+}
+
+/*
+ * pgs_decode_record of len bytes at rec that need not be NUL-terminated
+ * (a Kafka message's payload, in librdkafka's buffer): the fast path reads
+ * them where they are, and only a record that leaves it is copied, to be
+ * NUL-terminated for the others. rec may be NULL if len is 0.
+ */
+void
+pgs_decode_bytes(PgsDecoder *d, const char *rec, int len, Datum *values, bool *nulls)
+{
+	Assert(d != NULL && d->desc != NULL && len >= 0);
+	decoding_at.d = NULL;
+	if (d->format == PGS_FORMAT_JSON && len > 0 &&
+		decode_flat_json(d, (char *) rec, len, values, nulls))
+	{
+		decoding_at.d = NULL;
+		return;
+	}
+	decode_record_checked(d, len > 0 ? pnstrdup(rec, len) : pstrdup(""), len, values, nulls);
+}
+
+/* a record that is not a flat JSON object: NUL-terminated, as above */
+static void
+decode_record_checked(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
+{
 	if (strlen(rec) != len)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
@@ -990,9 +1030,9 @@ decode_range(void *p)
  * the subtransactions are over (a tuplestore's temp files belong to the
  * subtransaction that creates them). Returns the number of bad records.
  */
-int64
-pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
-				 void *arg, bool stop, Tuplestorestate *chunks)
+static int64
+decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
+			 void *arg, bool stop, Tuplestorestate **chunks)
 {
 	DecodeRange r = {0};
 	TuplePacker packer;
@@ -1059,13 +1099,22 @@ pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
 		pfree(r.rows);
 	}
 	decode_chunk_done(&r);
+	if (*chunks == NULL)
+	{
+		/* in memory: room for every chunk (and the tuplestore's overhead) */
+		int64		kb = 0;
+
+		foreach(lc, r.chunks)
+			kb += (VARSIZE(lfirst(lc)) + 1024) / 1024 + 1;
+		*chunks = tuplestore_begin_heap(false, false, (int) Min(Max(kb, work_mem), MAX_KILOBYTES));
+	}
 	cdesc = tuple_chunk_desc();
 	foreach(lc, r.chunks)
 	{
 		Datum		chunk = PointerGetDatum(lfirst(lc));
 		bool		isnull = false;
 
-		tuplestore_putvalues(chunks, cdesc, &chunk, &isnull);
+		tuplestore_putvalues(*chunks, cdesc, &chunk, &isnull);
 		pfree(lfirst(lc));
 	}
 	list_free(r.chunks);
@@ -1076,6 +1125,31 @@ pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
 	ExecDropSingleTupleTableSlot(r.slot);
 	MemoryContextDelete(r.rowcxt);
 	return nbad;
+}
+
+int64
+pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
+				 void *arg, bool stop, Tuplestorestate *chunks)
+{
+	Assert(chunks != NULL);
+	return decode_batch(desc, n, decode, bad, arg, stop, &chunks);
+}
+
+/*
+ * pgs_decode_batch into a tuplestore of its own, sized to keep the chunks
+ * in memory: for a source whose records were all in memory already (a
+ * Kafka batch's messages, held until their rows are decoded), for which a
+ * tuplestore spilling past work_mem would only write the rows to a
+ * temporary file to read them back once. Sets *nbad.
+ */
+Tuplestorestate *
+pgs_decode_batch_in_memory(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
+						   void *arg, bool stop, int64 *nbad)
+{
+	Tuplestorestate *chunks = NULL;
+
+	*nbad = decode_batch(desc, n, decode, bad, arg, stop, &chunks);
+	return chunks;
 }
 
 /*

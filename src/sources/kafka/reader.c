@@ -747,6 +747,7 @@ reader_take(KafkaReader *r, KafkaTable *kt, rd_kafka_message_t **msgs, int max,
 	rd_kafka_message_t *got[1024];
 	ssize_t		n;
 	int			taken = 0;
+	int			last = 0;		/* messages come in runs of one partition */
 
 	n = rd_kafka_consume_batch_queue(r->queue, timeout_ms, got, Min(max, lengthof(got)));
 	if (n < 0)
@@ -756,9 +757,15 @@ reader_take(KafkaReader *r, KafkaTable *kt, rd_kafka_message_t **msgs, int max,
 		rd_kafka_message_t *m = got[j];
 		PartPos    *p = NULL;
 
-		for (int i = 0; i < r->nparts; i++)
-			if (r->parts[i].partition == m->partition)
-				p = &r->parts[i];
+		if (last < r->nparts && r->parts[last].partition == m->partition)
+			p = &r->parts[last];
+		else
+			for (int i = 0; i < r->nparts; i++)
+				if (r->parts[i].partition == m->partition)
+				{
+					p = &r->parts[i];
+					last = i;
+				}
 		if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET)
 		{
 			/* the next batch starts where the broker still has messages */

@@ -506,18 +506,31 @@ skip_ws(const char *p, const char *end)
  * *high is set if it holds a byte above 0x7f (the record's encoding is
  * then checked; in ASCII there is nothing to check).
  */
+/* the bytes a flat string stops at: 1 a quote, 2 an escape or control, 4 high */
+static const uint8 flat_stop[256] = {
+	[0 ... 0x1f] = 2,
+	['"'] = 1,
+	['\\'] = 2,
+	[0x80 ... 0xff] = 4,
+};
+
 static const char *
 flat_string(const char *p, const char *end, const char **s, int *len, bool *high)
 {
 	const char *q = ++p;
 
-	while (q < end && *q != '"')
+	/* one table lookup a byte, the ordinary ones passed without a branch */
+	for (; q < end; q++)
 	{
-		if (*q == '\\' || (unsigned char) *q < 0x20)
+		uint8		stop = flat_stop[(unsigned char) *q];
+
+		if (likely(stop == 0))
+			continue;
+		if (stop == 1)
+			break;
+		if (stop == 2)
 			return NULL;
-		if (IS_HIGHBIT_SET(*q))
-			*high = true;
-		q++;
+		*high = true;
 	}
 	if (q >= end)
 		return NULL;
@@ -694,6 +707,28 @@ decode_flat_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 			values[f[i].col] = PointerGetDatum(cstring_to_text_with_len(f[i].p, f[i].len));
 			nulls[f[i].col] = false;
 			continue;
+		}
+		if (f[i].type == JSON_TOKEN_NUMBER && f[i].len <= 9 &&
+			TupleDescAttr(d->desc, f[i].col)->atttypid == INT4OID)
+		{
+			/*
+			 * Up to 9 digits (with a sign: 8) fit an int4 whatever they
+			 * are: converted here, as pg_strtoint32 would; a fraction or
+			 * an exponent goes on to json_set (which refuses it).
+			 */
+			const char *q = f[i].p;
+			const char *qend = q + f[i].len;
+			bool		neg = (*q == '-');
+			int32		v = 0;
+
+			for (q += neg; q < qend && isdigit((unsigned char) *q); q++)
+				v = v * 10 + (*q - '0');
+			if (q == qend)
+			{
+				values[f[i].col] = Int32GetDatum(neg ? -v : v);
+				nulls[f[i].col] = false;
+				continue;
+			}
 		}
 		st.col = f[i].col;
 		if (f[i].len < sizeof(buf))

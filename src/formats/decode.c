@@ -501,11 +501,6 @@ skip_ws(const char *p, const char *end)
 	return p;
 }
 
-/*
- * A string without escapes: p at the opening quote; NULL if not one.
- * *high is set if it holds a byte above 0x7f (the record's encoding is
- * then checked; in ASCII there is nothing to check).
- */
 /* the bytes a flat string stops at: 1 a quote, 2 an escape or control, 4 high */
 static const uint8 flat_stop[256] = {
 	[0 ... 0x1f] = 2,
@@ -514,6 +509,11 @@ static const uint8 flat_stop[256] = {
 	[0x80 ... 0xff] = 4,
 };
 
+/*
+ * A string without escapes: p at the opening quote; NULL if not one.
+ * *high is set if it holds a byte above 0x7f (the record's encoding is
+ * then checked; in ASCII there is nothing to check).
+ */
 static const char *
 flat_string(const char *p, const char *end, const char **s, int *len, bool *high)
 {

@@ -50,10 +50,12 @@
 #include "commands/defrem.h"
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/datetime.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -499,6 +501,14 @@ skip_ws(const char *p, const char *end)
 	return p;
 }
 
+/* the bytes a flat string stops at: 1 a quote, 2 an escape or control, 4 high */
+static const uint8 flat_stop[256] = {
+	[0 ... 0x1f] = 2,
+	['"'] = 1,
+	['\\'] = 2,
+	[0x80 ... 0xff] = 4,
+};
+
 /*
  * A string without escapes: p at the opening quote; NULL if not one.
  * *high is set if it holds a byte above 0x7f (the record's encoding is
@@ -509,13 +519,18 @@ flat_string(const char *p, const char *end, const char **s, int *len, bool *high
 {
 	const char *q = ++p;
 
-	while (q < end && *q != '"')
+	/* one table lookup a byte, the ordinary ones passed without a branch */
+	for (; q < end; q++)
 	{
-		if (*q == '\\' || (unsigned char) *q < 0x20)
+		uint8		stop = flat_stop[(unsigned char) *q];
+
+		if (likely(stop == 0))
+			continue;
+		if (stop == 1)
+			break;
+		if (stop == 2)
 			return NULL;
-		if (IS_HIGHBIT_SET(*q))
-			*high = true;
-		q++;
+		*high = true;
 	}
 	if (q >= end)
 		return NULL;
@@ -685,6 +700,36 @@ decode_flat_json(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 
 		if (f[i].col < 0)
 			continue;
+		if (f[i].type == JSON_TOKEN_STRING &&
+			TupleDescAttr(d->desc, f[i].col)->atttypid == TEXTOID)
+		{
+			/* as json_set would, without the copy to terminate it */
+			values[f[i].col] = PointerGetDatum(cstring_to_text_with_len(f[i].p, f[i].len));
+			nulls[f[i].col] = false;
+			continue;
+		}
+		if (f[i].type == JSON_TOKEN_NUMBER && f[i].len <= 9 &&
+			TupleDescAttr(d->desc, f[i].col)->atttypid == INT4OID)
+		{
+			/*
+			 * Up to 9 digits (with a sign: 8) fit an int4 whatever they
+			 * are: converted here, as pg_strtoint32 would; a fraction or
+			 * an exponent goes on to json_set (which refuses it).
+			 */
+			const char *q = f[i].p;
+			const char *qend = q + f[i].len;
+			bool		neg = (*q == '-');
+			int32		v = 0;
+
+			for (q += neg; q < qend && isdigit((unsigned char) *q); q++)
+				v = v * 10 + (*q - '0');
+			if (q == qend)
+			{
+				values[f[i].col] = Int32GetDatum(neg ? -v : v);
+				nulls[f[i].col] = false;
+				continue;
+			}
+		}
 		st.col = f[i].col;
 		if (f[i].len < sizeof(buf))
 		{
@@ -840,6 +885,9 @@ decode_csv(PgsDecoder *d, char *rec, Datum *values, bool *nulls)
  * every column NULL, and fills the others). rec is NUL-terminated, len
  * bytes long; a record holding a NUL byte or invalid text is bad.
  */
+static void decode_record_checked(PgsDecoder *d, char *rec, int len, Datum *values,
+								  bool *nulls);
+
 void
 pgs_decode_record(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 {
@@ -851,6 +899,33 @@ pgs_decode_record(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 		decoding_at.d = NULL;
 		return;
 	}
+	decode_record_checked(d, rec, len, values, nulls);
+}
+
+/*
+ * pgs_decode_record of len bytes at rec that need not be NUL-terminated
+ * (a Kafka message's payload, in librdkafka's buffer): the fast path reads
+ * them where they are, and only a record that leaves it is copied, to be
+ * NUL-terminated for the others. rec may be NULL if len is 0.
+ */
+void
+pgs_decode_bytes(PgsDecoder *d, const char *rec, int len, Datum *values, bool *nulls)
+{
+	Assert(d != NULL && d->desc != NULL && len >= 0);
+	decoding_at.d = NULL;
+	if (d->format == PGS_FORMAT_JSON && len > 0 &&
+		decode_flat_json(d, (char *) rec, len, values, nulls))
+	{
+		decoding_at.d = NULL;
+		return;
+	}
+	decode_record_checked(d, len > 0 ? pnstrdup(rec, len) : pstrdup(""), len, values, nulls);
+}
+
+/* a record that is not a flat JSON object: NUL-terminated, as above */
+static void
+decode_record_checked(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
+{
 	if (strlen(rec) != len)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
@@ -990,9 +1065,9 @@ decode_range(void *p)
  * the subtransactions are over (a tuplestore's temp files belong to the
  * subtransaction that creates them). Returns the number of bad records.
  */
-int64
-pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
-				 void *arg, bool stop, Tuplestorestate *chunks)
+static int64
+decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
+			 void *arg, bool stop, Tuplestorestate **chunks)
 {
 	DecodeRange r = {0};
 	TuplePacker packer;
@@ -1059,13 +1134,22 @@ pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
 		pfree(r.rows);
 	}
 	decode_chunk_done(&r);
+	if (*chunks == NULL)
+	{
+		/* in memory: room for every chunk (and the tuplestore's overhead) */
+		int64		kb = 0;
+
+		foreach(lc, r.chunks)
+			kb += (VARSIZE(lfirst(lc)) + 1024) / 1024 + 1;
+		*chunks = tuplestore_begin_heap(false, false, (int) Min(Max(kb, work_mem), MAX_KILOBYTES));
+	}
 	cdesc = tuple_chunk_desc();
 	foreach(lc, r.chunks)
 	{
 		Datum		chunk = PointerGetDatum(lfirst(lc));
 		bool		isnull = false;
 
-		tuplestore_putvalues(chunks, cdesc, &chunk, &isnull);
+		tuplestore_putvalues(*chunks, cdesc, &chunk, &isnull);
 		pfree(lfirst(lc));
 	}
 	list_free(r.chunks);
@@ -1076,6 +1160,31 @@ pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
 	ExecDropSingleTupleTableSlot(r.slot);
 	MemoryContextDelete(r.rowcxt);
 	return nbad;
+}
+
+int64
+pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
+				 void *arg, bool stop, Tuplestorestate *chunks)
+{
+	Assert(chunks != NULL);
+	return decode_batch(desc, n, decode, bad, arg, stop, &chunks);
+}
+
+/*
+ * pgs_decode_batch into a tuplestore of its own, sized to keep the chunks
+ * in memory: for a source whose records were all in memory already (a
+ * Kafka batch's messages, held until their rows are decoded), for which a
+ * tuplestore spilling past work_mem would only write the rows to a
+ * temporary file to read them back once. Sets *nbad.
+ */
+Tuplestorestate *
+pgs_decode_batch_in_memory(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
+						   void *arg, bool stop, int64 *nbad)
+{
+	Tuplestorestate *chunks = NULL;
+
+	*nbad = decode_batch(desc, n, decode, bad, arg, stop, &chunks);
+	return chunks;
 }
 
 /*

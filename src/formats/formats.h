@@ -88,8 +88,13 @@ extern void pgs_decoder_init(PgsDecoder *d, TupleDesc desc, bool *data, List *op
 extern Datum pgs_decoder_input(PgsDecoder *d, int col, char *s);
 extern int	pgs_csv_fields(PgsDecoder *d, const char *s, char ***fields);
 extern void pgs_decode_record(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls);
+extern void pgs_decode_bytes(PgsDecoder *d, const char *rec, int len, Datum *values,
+							 bool *nulls);
 extern int64 pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
 							  void *arg, bool stop, Tuplestorestate *chunks);
+extern Tuplestorestate *pgs_decode_batch_in_memory(TupleDesc desc, int64 n, PgsDecodeFn decode,
+												   PgsBadFn bad, void *arg, bool stop,
+												   int64 *nbad);
 extern void pgs_dead_letter(Oid relid, const char *what, Jsonb *position, const char *where,
 							const char *payload, size_t len, const char *error);
 

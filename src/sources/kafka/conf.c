@@ -21,6 +21,7 @@
 #include "sources/kafka/kafka_int.h"
 
 #include <ctype.h>
+#include <malloc.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -829,14 +830,47 @@ kafka_find_client(rd_kafka_type_t type, Oid serverid, Oid userid)
 	return NULL;
 }
 
+/*
+ * Before a process's first librdkafka client: keep freed memory instead of
+ * handing it back to the kernel at once. librdkafka's broker thread
+ * allocates each fetched message (and each fetch response's buffer) in
+ * its own malloc arena, and the backend frees them all there when the
+ * batch that took them is decoded. With glibc's defaults the arena's top
+ * is given back (MADV_DONTNEED) as soon as 128 kB of it is free, so the
+ * broker thread page-faults the same pages in again for the next batch:
+ * a third of its time on a backlog (perf). Now up to 2 x KAFKA_MALLOC_KEEP
+ * of free memory stays with the process, an arena grows by
+ * KAFKA_MALLOC_KEEP / 2 at a time (address space: pages are touched only
+ * when used), and only allocations of KAFKA_MALLOC_KEEP or more go to
+ * mmap. The cost: a process that reads Kafka keeps its largest batch's
+ * memory (max_batch_rows messages, and queued.max.messages.kbytes
+ * prefetched) after the batch, which the next batch reuses.
+ */
+#define KAFKA_MALLOC_KEEP (32 * 1024 * 1024)
+
+void
+kafka_tune_malloc(void)
+{
+	static bool done = false;
+
+	if (done)
+		return;
+	done = true;
+	(void) mallopt(M_MMAP_THRESHOLD, KAFKA_MALLOC_KEEP);
+	(void) mallopt(M_TRIM_THRESHOLD, 2 * KAFKA_MALLOC_KEEP);
+	(void) mallopt(M_TOP_PAD, KAFKA_MALLOC_KEEP / 2);
+}
+
 /* a new client from conf (which it takes), kept for the next uses */
 rd_kafka_t *
 kafka_new_client(rd_kafka_type_t type, Oid serverid, Oid userid, rd_kafka_conf_t *conf)
 {
 	char		errstr[512];
-	rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+	rd_kafka_t *rk;
 	KafkaClient *c;
 
+	kafka_tune_malloc();
+	rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
 	if (rk == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),

@@ -84,6 +84,7 @@ extern void kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *
 extern void kafka_register_callbacks(void);
 extern void kafka_drop_stale_clients(void);
 extern rd_kafka_t *kafka_find_client(rd_kafka_type_t type, Oid serverid, Oid userid);
+extern void kafka_tune_malloc(void);
 extern rd_kafka_t *kafka_new_client(rd_kafka_type_t type, Oid serverid, Oid userid,
 									rd_kafka_conf_t *conf);
 extern rd_kafka_t *kafka_consumer(Oid serverid);

@@ -367,12 +367,6 @@ decode_message(void *arg, int64 i, Datum *values, bool *nulls)
 	KafkaDecode *kd = arg;
 	KafkaTable *kt = kd->kt;
 	rd_kafka_message_t *m = kd->msgs[i];
-	char	   *payload = palloc(m->len + 1);
-
-	/* exactly len bytes (a NUL in them is the decoder's to refuse) */
-	if (m->payload)
-		memcpy(payload, m->payload, m->len);
-	payload[m->payload ? m->len : 0] = '\0';
 
 	for (int c = 0; c < kt->desc->natts; c++)
 	{
@@ -433,7 +427,8 @@ decode_message(void *arg, int64 i, Datum *values, bool *nulls)
 	if (kt->avro)
 		kafka_avro_decode(kt, m, values, nulls);
 	else
-		pgs_decode_record(&kt->dec, payload, m->len, values, nulls);
+		/* exactly len bytes (a NUL in them is the decoder's to refuse) */
+		pgs_decode_bytes(&kt->dec, m->payload, m->payload ? (int) m->len : 0, values, nulls);
 }
 
 /* a message that did not decode: a dead letter in stream.errors */
@@ -459,9 +454,9 @@ decode_messages(KafkaTable *kt, rd_kafka_message_t **msgs, int64 n, SourceBatch 
 
 	/* the registry away fails the batch here, not its messages */
 	kafka_avro_prefetch(kt, msgs, n);
-	batch->chunks = tuplestore_begin_heap(false, false, work_mem);
-	batch->rows_bad = pgs_decode_batch(kt->desc, n, decode_message, bad_message,
-									   &kd, kt->on_error_stop, batch->chunks);
+	/* (the messages are in memory until their rows are: so are the rows) */
+	batch->chunks = pgs_decode_batch_in_memory(kt->desc, n, decode_message, bad_message,
+											   &kd, kt->on_error_stop, &batch->rows_bad);
 }
 
 static void
@@ -624,6 +619,7 @@ kafka_reader(KafkaTable *kt)
 				(errcode_for_file_access(),
 				 errmsg("could not create a pipe: %m")));
 	}
+	kafka_tune_malloc();
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	if (rk == NULL)
 	{
@@ -751,6 +747,7 @@ reader_take(KafkaReader *r, KafkaTable *kt, rd_kafka_message_t **msgs, int max,
 	rd_kafka_message_t *got[1024];
 	ssize_t		n;
 	int			taken = 0;
+	int			last = 0;		/* messages come in runs of one partition */
 
 	n = rd_kafka_consume_batch_queue(r->queue, timeout_ms, got, Min(max, lengthof(got)));
 	if (n < 0)
@@ -760,9 +757,15 @@ reader_take(KafkaReader *r, KafkaTable *kt, rd_kafka_message_t **msgs, int max,
 		rd_kafka_message_t *m = got[j];
 		PartPos    *p = NULL;
 
-		for (int i = 0; i < r->nparts; i++)
-			if (r->parts[i].partition == m->partition)
-				p = &r->parts[i];
+		if (last < r->nparts && r->parts[last].partition == m->partition)
+			p = &r->parts[last];
+		else
+			for (int i = 0; i < r->nparts; i++)
+				if (r->parts[i].partition == m->partition)
+				{
+					p = &r->parts[i];
+					last = i;
+				}
 		if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET)
 		{
 			/* the next batch starts where the broker still has messages */

@@ -34,7 +34,10 @@
  *	  where the last one left the index (a gallop): up to
  *	  KSTORE_GALLOP_STEPS entries forward, then, if it is still ahead, one
  *	  descent to it (a scan started again at the row (k1, k2, ...) >= the
- *	  key). So a run of neighbouring keys in a sparse batch, such as one
+ *	  key). After a descent the next key may take one step only, and twice
+ *	  as many after each key reached by steps, so keys that are each far
+ *	  from the last (a key's newest window, past its older ones) cost a
+ *	  descent and one step, not eight. So a run of neighbouring keys in a sparse batch, such as one
  *	  key's sliding windows (each row in size / slide of them), costs one
  *	  descent and a step per key, and a key that is not there costs no
  *	  descent when the entry after the previous key is already past it. Keys
@@ -137,6 +140,8 @@ struct KeyedStore
 	bool		ordered;
 	bool		walking;		/* one walk of the index */
 	bool		gallop;			/* a walk that descends past gaps */
+	int			gallop_steps;	/* steps the next lookup may take */
+	bool		descended;		/* the last lookup descended to its key */
 	ScanKeyData *rowkeys;		/* gallop: the row comparison (nkeys) */
 	ScanKeyData rowhead;		/* and its header */
 	MemoryContext rowcxt;		/* its values: the scan reads them */
@@ -241,6 +246,7 @@ kstore_begin_ordered(KeyedStore *s, int64 probes, int64 rows)
 	s->ordered = true;
 	s->walking = (rows <= probes * KSTORE_WALK_RATIO);
 	s->gallop = !s->walking;
+	s->gallop_steps = KSTORE_GALLOP_STEPS;
 	/* a walk compares index tuples in the index's order: default only */
 	for (int k = 0; k < s->nkeys; k++)
 		if (s->keyidx->rd_indoption[k] != 0)
@@ -423,6 +429,7 @@ walk_to(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *slot,
 		{
 			/* far behind: one descent (then only entries at or above it) */
 			gallop_position(s, keys);
+			s->descended = true;
 			maxsteps = 0;
 			continue;
 		}
@@ -487,7 +494,13 @@ kstore_lookup(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *found)
 	if (s->walking && !keynulls[0])
 		ok = walk_to(s, keys, keynulls, slot, 0);
 	else if (s->gallop && !any_null(keynulls, s->nkeys))
-		ok = walk_to(s, keys, keynulls, slot, KSTORE_GALLOP_STEPS);
+	{
+		s->descended = false;
+		ok = walk_to(s, keys, keynulls, slot, s->gallop_steps);
+		/* after a descent one step; reached by steps, the next may take more */
+		s->gallop_steps = s->descended ? 1 :
+			Min(s->gallop_steps * 2, KSTORE_GALLOP_STEPS);
+	}
 	else
 	{
 		for (int k = 0; k < s->nkeys; k++)

@@ -1,11 +1,12 @@
 -- The keyed state store (engine/store.c). A batch reads an aggregation's
 -- state in key order: by one walk of the state's index when the batch's
--- groups are dense (at least 1 for 16 rows of state), else by one probe
--- per group. A group's view row is found at the tid its state row keeps,
--- and by its key when that tid is stale (the view rewritten) or NULL (a
--- group HAVING kept out). Groups new to the state are written in
--- multi-inserts of 1,000. Each path must give the batch query's answer,
--- checked after every batch.
+-- groups are dense (at least 1 for 16 rows of state), else by a gallop
+-- (from the previous key a few steps, else one descent) per group. A
+-- group's view row is found at the tid its state row keeps, and by its
+-- key when that tid is stale (the view rewritten) or NULL (a group HAVING
+-- kept out). Groups new to the state are written in multi-inserts of
+-- 1,000. Each path must give the batch query's answer, checked after
+-- every batch.
 
 CREATE FOREIGN TABLE st_src (a int, b text, v int) SERVER stream;
 CREATE TABLE st_ref (a int, b text, v int);
@@ -178,6 +179,45 @@ SELECT seen, count(*) FROM st_vol GROUP BY 1 ORDER BY 1;
 DROP MATERIALIZED VIEW st_vol;
 DROP FUNCTION st_seen();
 DROP FOREIGN TABLE st_src4;
+
+-- a sparse batch reaches its keys from where the previous one left the
+-- index (the gallop): sliding windows, a run of neighbouring keys each,
+-- against a state of 25,000 groups; keys before the first and past the
+-- last, windows new beyond a key's last, runs farther apart than the
+-- steps it takes before descending, NULL keys (probed), a text key in
+-- the "C" order
+CREATE FOREIGN TABLE st_src5 (k text, ts timestamptz) SERVER stream;
+CREATE TABLE st_ref5 (k text, ts timestamptz);
+CREATE MATERIALIZED VIEW st_gallop WITH (trigger = 'manual', max_batch_rows = 100000) AS
+SELECT k COLLATE "C" AS k, w.window_start, count(*) AS n
+FROM st_src5 h, stream.hop(h.ts, '10 seconds', '2 seconds') AS w(window_start) GROUP BY 1, 2;
+CREATE FUNCTION st_feed5(q text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('INSERT INTO st_src5 %s', q);
+	EXECUTE format('INSERT INTO st_ref5 %s', q);
+END $$;
+SELECT st_feed5($$SELECT 'k' || (i % 50), '2026-01-01'::timestamptz + i * interval '20 ms'
+	FROM generate_series(1, 50000) i$$);
+REFRESH MATERIALIZED VIEW st_gallop;
+SELECT matches_batch('st_gallop', 'st_src5', 'st_ref5');
+SELECT count(*) FROM st_gallop;
+SELECT st_feed5($$VALUES ('a', '2026-01-01 00:05'::timestamptz), ('k1', '2026-01-01 00:05'),
+	('k1', '2026-01-01 00:05:01'), ('k17', '2026-01-01 00:00:00.5'), ('k17', '2026-01-01 00:16:39'),
+	('k3', '2026-01-01 00:01'), ('k3', '2026-01-01 00:09'), ('k30', '2026-01-01 00:08:20'),
+	('k30', '2026-01-01 00:08:27'), ('k49', '2026-01-01 00:20'), ('zz', '2026-01-01 00:05'),
+	(NULL, '2026-01-01 00:05'), ('k5', NULL)$$);
+REFRESH MATERIALIZED VIEW st_gallop;
+SELECT matches_batch('st_gallop', 'st_src5', 'st_ref5');
+SELECT st_feed5($$VALUES ('k17', '2026-01-01 00:16:40'::timestamptz), ('k2', '2026-01-01 00:03'),
+	('k25', '2026-01-01 00:03'), (NULL, '2026-01-01 00:05'), ('zz', '2026-01-01 00:05:02')$$);
+REFRESH MATERIALIZED VIEW st_gallop;
+SELECT matches_batch('st_gallop', 'st_src5', 'st_ref5');
+SELECT k, count(*), sum(n) FROM st_gallop WHERE k IN ('a', 'k17', 'zz') OR k IS NULL
+GROUP BY 1 ORDER BY 1;
+DROP MATERIALIZED VIEW st_gallop;
+DROP FUNCTION st_feed5(text);
+DROP TABLE st_ref5;
+DROP FOREIGN TABLE st_src5;
 
 -- a fillfactor of the user's own is kept
 CREATE MATERIALIZED VIEW st_ff WITH (trigger = 'manual', fillfactor = 90) AS

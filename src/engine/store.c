@@ -30,9 +30,20 @@
  *	  store, in steps that cost a comparison each, instead of one descent
  *	  of the tree per key (keys whose first column is NULL, which sort
  *	  last and which a walk started at a value never reaches, are
- *	  probed). Otherwise each key is one descent, in key order, so the
- *	  tree's pages are hot. The order is checked: a key not above the
- *	  previous one turns the walk off with a warning, so no row is missed.
+ *	  probed). Otherwise the keys are sparse, and each is reached from
+ *	  where the last one left the index (a gallop): up to
+ *	  KSTORE_GALLOP_STEPS entries forward, then, if it is still ahead, one
+ *	  descent to it (a scan started again at the row (k1, k2, ...) >= the
+ *	  key). After a descent the next key may take one step only, and twice
+ *	  as many after each key reached by steps, so keys that are each far
+ *	  from the last (a key's newest window, past its older ones) cost a
+ *	  descent and one step, not eight. So a run of neighbouring keys in a sparse batch, such as one
+ *	  key's sliding windows (each row in size / slide of them), costs one
+ *	  descent and a step per key, and a key that is not there costs no
+ *	  descent when the entry after the previous key is already past it. Keys
+ *	  with a NULL column are probed. The order is checked: a key not above
+ *	  the previous one turns the walk and the gallop off with a warning, and
+ *	  each key is probed, so no row is missed.
  *
  *	- A row found once can be reached again by its tid: kstore_fetch
  *	  returns the row at a remembered tid only if it is visible and still
@@ -104,6 +115,8 @@
 
 /* walk the index when the keys looked up are at least 1 in this many rows */
 #define KSTORE_WALK_RATIO 16
+/* sparse keys: entries stepped over before a descent to the key instead */
+#define KSTORE_GALLOP_STEPS 8
 
 struct KeyedStore
 {
@@ -126,6 +139,12 @@ struct KeyedStore
 	/* ordered access (kstore_begin_ordered) */
 	bool		ordered;
 	bool		walking;		/* one walk of the index */
+	bool		gallop;			/* a walk that descends past gaps */
+	int			gallop_steps;	/* steps the next lookup may take */
+	bool		descended;		/* the last lookup descended to its key */
+	ScanKeyData *rowkeys;		/* gallop: the row comparison (nkeys) */
+	ScanKeyData rowhead;		/* and its header */
+	MemoryContext rowcxt;		/* its values: the scan reads them */
 	bool		walk_done;		/* the index has no more entries */
 	bool		have_entry;		/* entry read and not consumed */
 	Datum	   *ekeys;			/* its keys */
@@ -226,10 +245,12 @@ kstore_begin_ordered(KeyedStore *s, int64 probes, int64 rows)
 	Assert(s->nkeys > 0);
 	s->ordered = true;
 	s->walking = (rows <= probes * KSTORE_WALK_RATIO);
+	s->gallop = !s->walking;
+	s->gallop_steps = KSTORE_GALLOP_STEPS;
 	/* a walk compares index tuples in the index's order: default only */
 	for (int k = 0; k < s->nkeys; k++)
 		if (s->keyidx->rd_indoption[k] != 0)
-			s->walking = false;
+			s->walking = s->gallop = false;
 }
 
 /* the shared index scan of the lookups, restarted with the scan keys in skeys */
@@ -286,6 +307,7 @@ check_order(KeyedStore *s, Datum *keys, bool *keynulls)
 			 RelationGetRelationName(s->rel));
 		s->ordered = false;
 		s->walking = false;
+		s->gallop = false;
 		return;
 	}
 	MemoryContextReset(s->prevcxt);
@@ -303,12 +325,64 @@ check_order(KeyedStore *s, Datum *keys, bool *keynulls)
 	s->have_prev = true;
 }
 
-/* the walk: advance to the keys; the row, if there is one, into slot */
-static bool
-walk_to(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *slot)
+/*
+ * The gallop's scan, (re)started at the first entry whose keys are at or
+ * above these (none NULL): a row comparison, so one descent lands on the
+ * key itself whatever its first column.
+ */
+static void
+gallop_position(KeyedStore *s, Datum *keys)
 {
-	IndexScanDesc scan = s->walkscan;
+	if (s->walkscan == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(s->cxt);
 
+		s->rowkeys = palloc0(sizeof(ScanKeyData) * s->nkeys);
+		s->rowcxt = AllocSetContextCreate(s->cxt, "pg_stream gallop key",
+										  ALLOCSET_SMALL_SIZES);
+		s->walkscan = index_beginscan(s->rel, s->keyidx, GetActiveSnapshot(), 1, 0);
+		s->walkscan->xs_want_itup = true;
+		MemoryContextSwitchTo(old);
+	}
+	MemoryContextReset(s->rowcxt);
+	for (int k = 0; k < s->nkeys; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(s->rel),
+											  s->keyidx->rd_index->indkey.values[k] - 1);
+		MemoryContext old = MemoryContextSwitchTo(s->rowcxt);
+
+		/* a row comparison's members take the btree order procs */
+		ScanKeyEntryInitializeWithInfo(&s->rowkeys[k],
+									   SK_ROW_MEMBER | (k == s->nkeys - 1 ? SK_ROW_END : 0),
+									   k + 1, BTGreaterEqualStrategyNumber,
+									   s->keyidx->rd_opcintype[k],
+									   s->keyidx->rd_indcollation[k],
+									   &s->cmpprocs[k],
+									   datumCopy(keys[k], att->attbyval, att->attlen));
+		MemoryContextSwitchTo(old);
+	}
+	ScanKeyEntryInitialize(&s->rowhead, SK_ROW_HEADER, 1, BTGreaterEqualStrategyNumber,
+						   InvalidOid, InvalidOid, InvalidOid,
+						   PointerGetDatum(s->rowkeys));
+	index_rescan(s->walkscan, &s->rowhead, 1, NULL, 0);
+	s->have_entry = false;
+	s->walk_done = false;
+}
+
+/*
+ * The walk: advance to the keys; the row, if there is one, into slot. In
+ * a gallop, after maxsteps entries below the keys, descend to them.
+ */
+static bool
+walk_to(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *slot,
+		int maxsteps)
+{
+	IndexScanDesc scan;
+	int			steps = 0;
+
+	if (maxsteps > 0 && s->walkscan == NULL)
+		gallop_position(s, keys);
+	scan = s->walkscan;
 	if (scan == NULL)
 	{
 		/*
@@ -351,11 +425,28 @@ walk_to(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *slot)
 		c = compare_keys(s, s->ekeys, s->enulls, keys, keynulls);
 		if (c > 0)
 			break;				/* past the key: kept for the next one */
+		if (c < 0 && maxsteps > 0 && ++steps > maxsteps)
+		{
+			/* far behind: one descent (then only entries at or above it) */
+			gallop_position(s, keys);
+			s->descended = true;
+			maxsteps = 0;
+			continue;
+		}
 		s->have_entry = false;
 		/* an entry of the key whose row is dead: a later entry may be live */
 		if (c == 0 && index_fetch_heap(scan, slot))
 			return true;
 	}
+	return false;
+}
+
+static bool
+any_null(bool *nulls, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (nulls[i])
+			return true;
 	return false;
 }
 
@@ -401,7 +492,15 @@ kstore_lookup(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *found)
 	slot = found ? found : s->scanslot;
 	/* the walk starts at the first key, so it never reaches NULL first keys */
 	if (s->walking && !keynulls[0])
-		ok = walk_to(s, keys, keynulls, slot);
+		ok = walk_to(s, keys, keynulls, slot, 0);
+	else if (s->gallop && !any_null(keynulls, s->nkeys))
+	{
+		s->descended = false;
+		ok = walk_to(s, keys, keynulls, slot, s->gallop_steps);
+		/* after a descent one step; reached by steps, the next may take more */
+		s->gallop_steps = s->descended ? 1 :
+			Min(s->gallop_steps * 2, KSTORE_GALLOP_STEPS);
+	}
 	else
 	{
 		for (int k = 0; k < s->nkeys; k++)

@@ -236,8 +236,8 @@ typedef struct CqDef
 	bool		stage_update;	/* over an aggregation without a window, in
 								 * update mode: recomputed (engine/reagg.c) */
 	bool		stage_skips;	/* ... only when a row of the aggregation
-								 * changed (it reads no table, calls no
-								 * volatile function) */
+								 * changed (it reads no table, calls only
+								 * immutable functions) */
 	Oid			output_stream;	/* where its new rows go for the views
 								 * reading it (engine/chain.c), or InvalidOid */
 } CqDef;

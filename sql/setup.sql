@@ -11,6 +11,9 @@ DECLARE
 	deadline timestamptz := clock_timestamp() + timeout;
 BEGIN
 	LOOP
+		-- a transaction keeps its first look at pg_stat_activity (and the
+		-- other statistics views) until it ends: look again each time
+		PERFORM pg_stat_clear_snapshot();
 		EXECUTE 'SELECT (' || cond || ')' INTO ok;
 		IF ok THEN RETURN true; END IF;
 		IF clock_timestamp() > deadline THEN RETURN false; END IF;

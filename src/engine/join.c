@@ -1284,7 +1284,9 @@ plan_order(Plan *p, List **keys)
 
 /*
  * Does a plan node read its child (the joining node's copies, whose
- * order is not known) in an order it relies on.
+ * order is not known) in an order it needs: the node right above only
+ * (an order passed on through a nested loop to a node further up is not
+ * caught here).
  */
 static bool
 relies_on_order(Plan *p)
@@ -1294,16 +1296,13 @@ relies_on_order(Plan *p)
 		case T_Agg:
 			return ((Agg *) p)->aggstrategy == AGG_SORTED ||
 				((Agg *) p)->aggstrategy == AGG_MIXED;
+		case T_SetOp:
+			return ((SetOp *) p)->strategy == SETOP_SORTED;
 		case T_Group:
 		case T_Unique:
 		case T_MergeJoin:
 		case T_WindowAgg:
 		case T_IncrementalSort:
-		case T_SetOp:
-		case T_NestLoop:
-		case T_Material:
-		case T_Result:
-		case T_Limit:
 			return true;
 		default:
 			return false;

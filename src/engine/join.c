@@ -1192,12 +1192,130 @@ set_jointypes(Plan *p, Surgery *sg, int present)
 		set_jointypes(*(Plan **) lfirst(lc), sg, present);
 }
 
+/*
+ * The order of a plan node's output, as sort keys over its target list:
+ * a node above may rely on it (a GroupAggregate right over a merge join
+ * groups its rows by the join's order), and the Append of the joining
+ * node's copies would lose it, writing a group twice. So the copies are
+ * merged in that order (MergeAppend): each is the node itself, ordered
+ * alike. The order comes from a Sort, through the outer side of a merge
+ * join or nested loop (of those the planner says keep it: not a RIGHT
+ * or FULL merge join) and a Materialize, each key only while the node
+ * passes its column on; a hash join, a stream's scan and a scan of a
+ * table in no particular order have none. False: the node may be
+ * ordered in a way not known here (an index scan).
+ */
+typedef struct OrderKey
+{
+	AttrNumber	col;
+	Oid			op;
+	Oid			coll;
+	bool		nulls_first;
+} OrderKey;
+
+static bool
+plan_order(Plan *p, List **keys)
+{
+	List	   *outer = NIL;
+	ListCell   *lc;
+
+	*keys = NIL;
+	switch (nodeTag(p))
+	{
+		case T_Sort:
+		case T_IncrementalSort:
+			{
+				Sort	   *s = (Sort *) p;
+
+				for (int i = 0; i < s->numCols; i++)
+				{
+					OrderKey   *k = palloc(sizeof(OrderKey));
+
+					k->col = s->sortColIdx[i];
+					k->op = s->sortOperators[i];
+					k->coll = s->collations[i];
+					k->nulls_first = s->nullsFirst[i];
+					*keys = lappend(*keys, k);
+				}
+				return true;
+			}
+		case T_MergeJoin:
+			if (((Join *) p)->jointype == JOIN_RIGHT || ((Join *) p)->jointype == JOIN_FULL)
+				return true;
+			/* FALLTHROUGH */
+		case T_NestLoop:
+		case T_Material:
+			if (!plan_order(p->lefttree, &outer))
+				return false;
+			/* each key while the node passes the column on */
+			foreach(lc, outer)
+			{
+				OrderKey   *k = lfirst(lc);
+				AttrNumber	col = 0;
+				ListCell   *tc;
+
+				foreach(tc, p->targetlist)
+				{
+					Var		   *v = (Var *) ((TargetEntry *) lfirst(tc))->expr;
+
+					if (IsA(v, Var) && v->varno == OUTER_VAR && v->varattno == k->col)
+					{
+						col = ((TargetEntry *) lfirst(tc))->resno;
+						break;
+					}
+				}
+				if (col == 0)
+					break;
+				k->col = col;
+				*keys = lappend(*keys, k);
+			}
+			return true;
+		case T_HashJoin:
+		case T_ForeignScan:
+		case T_SeqScan:
+		case T_FunctionScan:
+		case T_ValuesScan:
+		case T_Hash:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Does a plan node read its child (the joining node's copies, whose
+ * order is not known) in an order it needs: the node right above only
+ * (an order passed on through a nested loop to a node further up is not
+ * caught here).
+ */
+static bool
+relies_on_order(Plan *p)
+{
+	switch (nodeTag(p))
+	{
+		case T_Agg:
+			return ((Agg *) p)->aggstrategy == AGG_SORTED ||
+				((Agg *) p)->aggstrategy == AGG_MIXED;
+		case T_SetOp:
+			return ((SetOp *) p)->strategy == SETOP_SORTED;
+		case T_Group:
+		case T_Unique:
+		case T_MergeJoin:
+		case T_WindowAgg:
+		case T_IncrementalSort:
+			return true;
+		default:
+			return false;
+	}
+}
+
 static Plan *
 operate(Plan *p, Surgery *sg)
 {
 	ListCell   *lc;
 	Append	   *app;
 	List	   *tlist = NIL;
+	List	   *keys;
 	int			nscans[PGS_JOIN_MAX_SIDES] = {0};
 
 	foreach(lc, plan_children(p))
@@ -1206,7 +1324,17 @@ operate(Plan *p, Surgery *sg)
 
 		if (sides_below(*c, sg) == sg->sides)
 		{
-			*c = operate(*c, sg);
+			Plan	   *node = *c;
+			List	   *keys;
+
+			*c = operate(node, sg);
+			/* p reads the copies of the joining node: in an order it needs? */
+			if (*c != node && !plan_order(node, &keys) && relies_on_order(p))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("the plan of continuous view \"%s\" relies on an order of its join of streams that its batches cannot keep (plan node %d)",
+								sg->jr->cq->viewname, (int) nodeTag(p)),
+						 errhint("Join the tables around the streams without an index order the plan relies on, or aggregate in a view reading this one's sink stream.")));
 			return p;
 		}
 	}
@@ -1257,6 +1385,32 @@ operate(Plan *p, Surgery *sg)
 	app->plan.extParam = bms_copy(p->extParam);
 	app->plan.allParam = bms_copy(p->allParam);
 	app->first_partial_plan = sg->ncopies;
+	/* the copies merged in the order a node above may rely on (above) */
+	if (plan_order(p, &keys) && keys != NIL)
+	{
+		MergeAppend *ma = makeNode(MergeAppend);
+		int			i = 0;
+
+		ma->plan = app->plan;
+		ma->mergeplans = app->appendplans;
+		ma->numCols = list_length(keys);
+		ma->sortColIdx = palloc(sizeof(AttrNumber) * ma->numCols);
+		ma->sortOperators = palloc(sizeof(Oid) * ma->numCols);
+		ma->collations = palloc(sizeof(Oid) * ma->numCols);
+		ma->nullsFirst = palloc(sizeof(bool) * ma->numCols);
+		foreach(lc, keys)
+		{
+			OrderKey   *k = lfirst(lc);
+
+			ma->sortColIdx[i] = k->col;
+			ma->sortOperators[i] = k->op;
+			ma->collations[i] = k->coll;
+			ma->nullsFirst[i] = k->nulls_first;
+			i++;
+		}
+		ma->plan.type = T_MergeAppend;
+		return (Plan *) ma;
+	}
 	return (Plan *) app;
 }
 

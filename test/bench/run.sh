@@ -44,6 +44,7 @@ run file_idle file_idle.sh 100000 1000 10
 run state state.sh "$(n 1000000)" 500000
 run join3 join3.sh 200000 2000
 run join_stacked join_stacked.sh 200000 3
+run agg_agg agg_agg.sh 100000 15 100
 run dedup dedup.sh "$(n 1000000)" "$(n 1000000)"
 run session session.sh "$(n 1000000)" 100000
 run kafka_sink kafka_sink.sh "$(n 200000)"

@@ -911,6 +911,8 @@ pgs_decode_record(PgsDecoder *d, char *rec, int len, Datum *values, bool *nulls)
 void
 pgs_decode_bytes(PgsDecoder *d, const char *rec, int len, Datum *values, bool *nulls)
 {
+	char	   *copy;
+
 	Assert(d != NULL && d->desc != NULL && len >= 0);
 	decoding_at.d = NULL;
 	if (d->format == PGS_FORMAT_JSON && len > 0 &&
@@ -919,7 +921,12 @@ pgs_decode_bytes(PgsDecoder *d, const char *rec, int len, Datum *values, bool *n
 		decoding_at.d = NULL;
 		return;
 	}
-	decode_record_checked(d, len > 0 ? pnstrdup(rec, len) : pstrdup(""), len, values, nulls);
+	/* all len bytes (not pnstrdup's up to a NUL: the check below sees it) */
+	copy = palloc(len + 1);
+	if (len > 0)
+		memcpy(copy, rec, len);
+	copy[len] = '\0';
+	decode_record_checked(d, copy, len, values, nulls);
 }
 
 /* a record that is not a flat JSON object: NUL-terminated, as above */

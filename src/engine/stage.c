@@ -1060,6 +1060,15 @@ check_sides(CqDef *cq, TargetEntry *wtle)
 		ListCell   *lc2;
 		bool		known = false;
 
+		/* the view keeps one state per stream: a joined stream's is its join's */
+		for (int k = 0; cq->join != NULL && k < cq->join->nsides; k++)
+			if (cq->join->side[k].relid == side->relid)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("stream \"%s\" cannot be joined with a windowed aggregation over a join that reads it",
+								get_rel_name(side->relid)),
+						 errdetail("The stream's rows would be kept twice, for the join below the aggregation and until the window they join above it is final."),
+						 errhint("Join the aggregation with another stream, or aggregate the join's rows of that stream in the aggregation itself.")));
 		t->relid = side->relid;
 		if (!pgs_stream_event_time(side->relid, &t->attno, &t->typid, &t->delay, &has_delay) ||
 			(!has_delay && !cq->opts.has_watermark))

@@ -141,6 +141,54 @@ SELECT * FROM co_union_top ORDER BY k;
 SELECT to_char(watermark, 'HH24:MI') AS watermark FROM stream.queries WHERE name = 'co_union_side'::regclass;
 SELECT count(*), min(ts), max(ts), sum(n) FROM co_union_side;
 
+-- A query over an aggregation without a window whose state is large and
+-- whose batches are sparse in it (engine/store.c's gallop: 3000 groups,
+-- then 40 keys a batch, spread over them, some new): the inner GROUP BY
+-- key k selected, and not (q4's rule), checked after every batch
+CREATE FOREIGN TABLE co_m (ts timestamptz, k int, v int) SERVER stream;
+CREATE TABLE co_m_ref (LIKE co_m);
+CREATE MATERIALIZED VIEW co_m_cat WITH (trigger = 'manual') AS
+	SELECT cat, max(best) AS best, sum(best) AS total, count(*) AS keys FROM (
+		SELECT k, k % 7 AS cat, max(v) AS best FROM co_m GROUP BY k, k % 7) q
+	GROUP BY cat;
+CREATE MATERIALIZED VIEW co_m_hidden WITH (trigger = 'manual') AS
+	SELECT cat, sum(best) AS total, count(*) AS keys FROM (
+		SELECT k % 7 AS cat, max(v) AS best FROM co_m GROUP BY k, k % 7) q
+	GROUP BY cat;
+CREATE FUNCTION co_m_feed(b int) RETURNS void LANGUAGE sql AS $$
+	INSERT INTO co_m SELECT now(), CASE WHEN b = 0 THEN i WHEN i <= 3 THEN 3000 + 10 * b + i ELSE (i * 73 + b * 13) % 3000 + 1 END,
+		(i * 31 + b * 17) % 1000
+		FROM generate_series(1, CASE WHEN b = 0 THEN 3000 ELSE 40 END) i;
+	INSERT INTO co_m_ref SELECT now(), CASE WHEN b = 0 THEN i WHEN i <= 3 THEN 3000 + 10 * b + i ELSE (i * 73 + b * 13) % 3000 + 1 END,
+		(i * 31 + b * 17) % 1000
+		FROM generate_series(1, CASE WHEN b = 0 THEN 3000 ELSE 40 END) i;
+$$;
+CREATE FUNCTION co_m_check() RETURNS TABLE (view text, ok boolean) LANGUAGE sql AS $$
+	SELECT 'co_m_cat', matches_query('co_m_cat', $q$SELECT cat, max(best), sum(best), count(*) FROM (
+		SELECT k, k % 7 AS cat, max(v) AS best FROM co_m_ref GROUP BY k, k % 7) q GROUP BY cat$q$)
+	UNION ALL
+	SELECT 'co_m_hidden', matches_query('co_m_hidden', $q$SELECT cat, sum(best), count(*) FROM (
+		SELECT k % 7 AS cat, max(v) AS best FROM co_m_ref GROUP BY k, k % 7) q GROUP BY cat$q$)
+$$;
+SELECT co_m_feed(0);
+REFRESH MATERIALIZED VIEW co_m_cat;
+REFRESH MATERIALIZED VIEW co_m_hidden;
+SELECT * FROM co_m_check();
+SELECT co_m_feed(1);
+REFRESH MATERIALIZED VIEW co_m_cat;
+REFRESH MATERIALIZED VIEW co_m_hidden;
+SELECT * FROM co_m_check();
+SELECT co_m_feed(2);
+REFRESH MATERIALIZED VIEW co_m_cat;
+REFRESH MATERIALIZED VIEW co_m_hidden;
+SELECT * FROM co_m_check();
+SELECT co_m_feed(3);
+REFRESH MATERIALIZED VIEW co_m_cat;
+REFRESH MATERIALIZED VIEW co_m_hidden;
+SELECT * FROM co_m_check();
+SELECT sum(keys) AS keys, sum(total) AS total FROM co_m_hidden;
+SELECT count(DISTINCT k) AS keys FROM co_m_ref;
+
 -- Refused: an aggregation without a window joined with a stream's rows.
 -- Its rows are never final, so each of the stream's rows would have to be
 -- kept forever, to be joined again with every new value of its group.

@@ -242,6 +242,15 @@ chain_source(RangeTblEntry *rte, bool *refused)
 		*refused = true;
 		return InvalidOid;
 	}
+	/* (its hint's sink is refused there: engine/reagg.c) */
+	if (cq->stage_update)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a continuous view cannot read continuous view \"%s\", in update mode",
+						get_rel_name(v1)),
+				 errdetail("A view read as a stream gives its new rows, and the rows of a query over an aggregation without a window are retracted and replaced."),
+				 errhint("Group the inner aggregation of \"%s\" by a window over event time, for a view in append mode. For a copy of its rows as they are now, CREATE TABLE ... AS SELECT.",
+						 get_rel_name(v1))));
 	if (cq->mode != OUTPUT_APPEND)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -279,8 +279,8 @@ typedef struct CqDef
 	bool		stage_update;	/* over an aggregation without a window, in
 								 * update mode: recomputed (engine/reagg.c) */
 	bool		stage_skips;	/* ... only when a row of the aggregation
-								 * changed (it reads no table, calls no
-								 * volatile function) */
+								 * changed (it reads no table, calls only
+								 * immutable functions) */
 	List	   *stage_sides;	/* CqStageSide *: streams read beside it */
 	int64		stage_tumble_origin;	/* with sides: the aggregation's
 										 * stream.tumble origin (its size is

@@ -26,7 +26,8 @@
  * state changed, its final row did not; engine/merge.c compares each
  * merged group's row before and after, by images) computes nothing
  * above: over the same rows the query gives the same result, unless it
- * reads a table or calls a volatile function, which it then does anyway.
+ * reads a table or calls a function that is not immutable (above or in
+ * the aggregation's output), which it then does anyway.
  *
  * The other semantics, an inner group made final by a bound the join
  * proves (after the watermark passes an auction's expiry no bid joins
@@ -169,9 +170,18 @@ pgs_reagg_check(CqDef *cq, Query *top)
 				 errhint("Join the stream inside the aggregation, or group the aggregation by stream.tumble(ts, ...) on a stream with a watermark and join the stream on that window.")));
 	check_levels(top);
 	cq->stage_update = true;
-	/* over the same rows it computes the same result: skipped if none changed */
+
+	/*
+	 * Over the same rows it computes the same result: skipped if none
+	 * changed. Not if it reads a table, nor if it, or the aggregation's
+	 * output (computed again for every group, changed or not), calls a
+	 * function that is not immutable: a stable one (now(), one reading a
+	 * table) gives the same result within a batch only, not across them.
+	 */
 	cq->stage_skips = !reads_relation_walker((Node *) top, NULL) &&
-		!contain_volatile_functions((Node *) top);
+		!contain_mutable_functions((Node *) top) &&
+		!contain_mutable_functions((Node *) cq->final_tlist) &&
+		!contain_mutable_functions((Node *) cq->final_having);
 }
 
 /*

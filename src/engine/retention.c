@@ -99,6 +99,13 @@ pgs_retention_check(CqDef *cq, const char *what)
 				 errmsg("%s needs event time with a watermark", what),
 				 errdetail("Rows are deleted once their window is final, when the watermark has passed its end; no stream this view reads has event time with a watermark."),
 				 errhint("Declare them on the stream: ALTER FOREIGN TABLE <stream> OPTIONS (ADD event_time '<column>', ADD watermark '10 minutes').")));
+	/* (no sink either: its hint would not do) */
+	if (cq->stage_update)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s is not supported over a query over an aggregation without a window", what),
+				 errdetail("Its rows are those of the query over every group of the aggregation, computed again after each batch (engine/reagg.c): none of them is old."),
+				 errhint("Group the inner query by a window, stream.tumble(ts, ...), for windows that end.")));
 	if (cq->stage_query)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

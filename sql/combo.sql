@@ -224,3 +224,11 @@ CREATE MATERIALIZED VIEW co_q7_text WITH (trigger = 'manual') AS
 		  FROM co_a B1 GROUP BY stream.tumble(B1.ts, '10 minutes')) B1
 	  ON B.k = B1.maxk
 	WHERE B.ts BETWEEN B1.dt - interval '10 minutes' AND B1.dt;
+
+-- (each view has a worker: free them for the tests after this one)
+DROP MATERIALIZED VIEW co_outer, co_outer_inner, co_inner, co_union, co_union_top, co_union_side,
+	co_m_cat, co_m_hidden;
+DROP FOREIGN TABLE co_a, co_b, co_c, co_m;
+DROP TABLE co_a_ref, co_b_ref, co_c_ref, co_m_ref;
+DROP FUNCTION co_feed, co_batch, co_check, co_m_feed, co_m_check;
+SELECT count(*) FROM stream.cq WHERE view::text LIKE 'co\_%';

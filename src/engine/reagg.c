@@ -162,6 +162,12 @@ pgs_reagg_check(CqDef *cq, Query *top)
 				 errmsg("option \"parallelism\" cannot be greater than 1 for a query over an aggregation without a window"),
 				 errdetail("Each batch computes the query over the whole aggregation."),
 				 errhint("Give parallelism = 1.")));
+	if (cq->stage_sides != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a stream joined with an aggregation without a window is not supported"),
+				 errdetail("Without a window the aggregation's rows are never final: each of the stream's rows would be kept forever, to join every new row of its group."),
+				 errhint("Join the stream inside the aggregation, or group the aggregation by stream.tumble(ts, ...) on a stream with a watermark and join the stream on that window.")));
 	check_levels(top);
 	cq->stage_update = true;
 

@@ -196,6 +196,8 @@ stage_rte(Query *inner)
  * not selected is a column stage 2 never names. The parser puts such
  * keys last, as junk; they become trailing columns.
  */
+#define STAGE_HIDDEN_KEY "pgs_key"
+
 static void
 keys_as_columns(Query *q)
 {
@@ -208,7 +210,7 @@ keys_as_columns(Query *q)
 		if (tle->resjunk)
 		{
 			tle->resjunk = false;
-			tle->resname = psprintf("pgs_key%d", foreach_current_index(lc) + 1);
+			tle->resname = psprintf(STAGE_HIDDEN_KEY "%d", foreach_current_index(lc) + 1);
 		}
 	}
 }
@@ -1060,6 +1062,15 @@ check_sides(CqDef *cq, TargetEntry *wtle)
 		ListCell   *lc2;
 		bool		known = false;
 
+		/* the view keeps one state per stream: a joined stream's is its join's */
+		for (int k = 0; cq->join != NULL && k < cq->join->nsides; k++)
+			if (cq->join->side[k].relid == side->relid)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("stream \"%s\" cannot be joined with a windowed aggregation over a join that reads it",
+								get_rel_name(side->relid)),
+						 errdetail("The stream's rows would be kept twice, for the join below the aggregation and until the window they join above it is final."),
+						 errhint("Join the aggregation with another stream, or aggregate the join's rows of that stream in the aggregation itself.")));
 		t->relid = side->relid;
 		if (!pgs_stream_event_time(side->relid, &t->attno, &t->typid, &t->delay, &has_delay) ||
 			(!has_delay && !cq->opts.has_watermark))
@@ -1114,6 +1125,14 @@ pgs_stage_check(CqDef *cq, Query *top)
 				 errdetail("Each window goes to the outer query once, whole, when it is final."),
 				 errhint("Use WITH (output_mode = 'append'), the default for such a view.")));
 	wtle = get_tle_by_resno(cq->query->targetList, cq->key_viewcols[cq->window_key]);
+	/* (Nexmark q7's text selects the window's end, TUMBLE_ROWTIME, only) */
+	if (cq->stage_sides != NIL && wtle->resname &&
+		strncmp(wtle->resname, STAGE_HIDDEN_KEY, strlen(STAGE_HIDDEN_KEY)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a stream joined with a windowed aggregation needs the aggregation to select its window"),
+				 errdetail("The stream's rows are joined with the window they fall in, which the join must name; an expression of it, such as its end, is not followed back to it."),
+				 errhint("Select the window itself, stream.tumble(ts, <size>) AS w, and join on it: stream.tumble(<its event time>, <size>) = w, or <its event time> BETWEEN w AND w + <size> (the window's end is w + <size>).")));
 	if (cq->stage_sides != NIL)
 		check_sides(cq, wtle);
 	(void) check_tree(top, cq, wtle, wtle->resname ? wtle->resname : "the window");

@@ -336,7 +336,8 @@ fi
 # the stream's rows wait in state until their window's max is final
 # (engine/stage_side.c). Nexmark's text (B.date_time BETWEEN the window's
 # end less 10 s and its end, which also joins a bid at an end with the
-# window before) is tried first (its inner GROUP BY is not a column); then
+# window before) is tried first (refused: it selects the window's end, not
+# the window, and bounds the bids by that end); then
 # the same with the window's start as the column (BETWEEN B1.w AND B1.w +
 # 10 s: the same rows, checked against Nexmark's text over the tables);
 # then with the window equated (stream.tumble(B.date_time, '10 seconds') =

@@ -150,6 +150,26 @@ side_stream(CqDef *cq, List *streams, CqStageSide *side)
 	return NULL;				/* keep compiler quiet */
 }
 
+/*
+ * The state has the stream's columns (those not dropped) as they were at
+ * CREATE; ddl.c refuses to add or drop one while the view reads it, and
+ * this says so if they differ anyway (rather than read past a row).
+ */
+static void
+check_state_columns(CqDef *cq, CqStageSide *side, TupleDesc sdesc, Relation srel)
+{
+	int			n = 0;
+
+	for (int i = 0; i < sdesc->natts; i++)
+		n += TupleDescAttr(sdesc, i)->attisdropped ? 0 : 1;
+	if (n != RelationGetDescr(srel)->natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the state of continuous view \"%s\" for stream \"%s\" does not have the stream's columns",
+						cq->viewname, get_rel_name(side->relid)),
+				 errhint("Drop and re-create the continuous view.")));
+}
+
 /* SELECT the stream's columns (not the dropped ones) FROM it WHERE ts >= $1 */
 static char *
 side_select(CqStageSide *side, bool has_wm)
@@ -179,6 +199,20 @@ side_select(CqStageSide *side, bool has_wm)
 	return sql.data;
 }
 
+/* the event time's attribute number in side_select's rows (no dropped columns) */
+static int
+side_ts_col(CqStageSide *side)
+{
+	Relation	rel = table_open(side->relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			n = 0;
+
+	for (int i = 0; i < side->ts_attno; i++)
+		n += TupleDescAttr(desc, i)->attisdropped ? 0 : 1;
+	table_close(rel, AccessShareLock);
+	return n;
+}
+
 /* receives the side's new rows and writes them into its state */
 typedef struct SideReceiver
 {
@@ -186,6 +220,11 @@ typedef struct SideReceiver
 	KeyedStore *st;
 	MemoryContext cxt;			/* the batch's: the state's buffers live there */
 	int64		kept;
+	/* a range side: new rows in [lost_from, lost_to) miss a final window */
+	int			ts_col;			/* the event time's column in the slot */
+	int64		lost_from;
+	int64		lost_to;
+	int64		lost;
 } SideReceiver;
 
 static bool
@@ -198,6 +237,14 @@ side_receive(TupleTableSlot *slot, DestReceiver *self)
 		(void) kstore_flush(r->st);
 	MemoryContextSwitchTo(old);
 	r->kept++;
+	if (r->lost_to > r->lost_from)
+	{
+		bool		isnull;
+		Datum		ts = slot_getattr(slot, r->ts_col, &isnull);
+
+		if (!isnull && DatumGetInt64(ts) >= r->lost_from && DatumGetInt64(ts) < r->lost_to)
+			r->lost++;
+	}
 	return true;
 }
 
@@ -254,6 +301,12 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		if (b == NULL || b->nrows == 0)
 			continue;
 		srel = table_open(s->join_state, RowExclusiveLock);
+		{
+			Relation	rel = table_open(side->relid, AccessShareLock);
+
+			check_state_columns(cq, side, RelationGetDescr(rel), srel);
+			table_close(rel, AccessShareLock);
+		}
 		estate = CreateExecutorState();
 		memset(&dest, 0, sizeof(dest));
 		dest.pub.receiveSlot = side_receive;
@@ -263,6 +316,20 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		dest.pub.mydest = DestNone;
 		dest.st = kstore_open(srel, 0, NULL, estate);
 		dest.cxt = CurrentMemoryContext;
+		/*
+		 * A range wider than a window (BETWEEN w AND w + size): a new row
+		 * kept for an open window may also join the last final one, whose
+		 * aggregated row is gone: that pair is lost, and the row counted
+		 * late (README "Not yet").
+		 */
+		if (has_wm && side->reach_off > side->keep_off)
+		{
+			int64		cut = pgs_stage_side_cut(cq, wm);
+
+			dest.ts_col = side_ts_col(side);
+			dest.lost_from = cut_plus(cut, side->keep_off);
+			dest.lost_to = cut_plus(cut, side->reach_off);
+		}
 
 		params = makeParamList(1);
 		params->params[0].value = Int64GetDatum(has_wm ? cut_plus(pgs_stage_side_cut(cq, wm),
@@ -300,6 +367,7 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		s->state_rows += dest.kept;
 		if (side->own_late)
 			*rows_late += b->nrows - dest.kept;
+		*rows_late += dest.lost;
 	}
 }
 
@@ -333,6 +401,7 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 		int64		keep;
 
 		table_close(rel, AccessShareLock);
+		check_state_columns(cq, side, desc, srel);
 		if (tscol == InvalidAttrNumber)
 			elog(ERROR, "state table \"%s\" lacks the event-time column of stream \"%s\"",
 				 RelationGetRelationName(srel), get_rel_name(side->relid));

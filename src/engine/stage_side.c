@@ -220,8 +220,12 @@ typedef struct SideReceiver
 	KeyedStore *st;
 	MemoryContext cxt;			/* the batch's: the state's buffers live there */
 	int64		kept;
-	/* a range side: new rows in [lost_from, lost_to) miss a final window */
+	/*
+	 * A range side: new rows in [lost_from, lost_to) miss a final window
+	 * and are not counted late otherwise; rows before keep are not kept.
+	 */
 	int			ts_col;			/* the event time's column in the slot */
+	int64		keep;
 	int64		lost_from;
 	int64		lost_to;
 	int64		lost;
@@ -231,20 +235,24 @@ static bool
 side_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	SideReceiver *r = (SideReceiver *) self;
-	MemoryContext old = MemoryContextSwitchTo(r->cxt);
+	MemoryContext old;
 
+	if (r->lost_to > r->lost_from)
+	{
+		bool		isnull;
+		int64		ts = DatumGetInt64(slot_getattr(slot, r->ts_col, &isnull));
+
+		if (!isnull && ts >= r->lost_from && ts < r->lost_to)
+			r->lost++;
+		/* read for that count only: it joins no open window */
+		if (!isnull && ts < r->keep)
+			return true;
+	}
+	old = MemoryContextSwitchTo(r->cxt);
 	if (kstore_insert_buffered(r->st, slot))
 		(void) kstore_flush(r->st);
 	MemoryContextSwitchTo(old);
 	r->kept++;
-	if (r->lost_to > r->lost_from)
-	{
-		bool		isnull;
-		Datum		ts = slot_getattr(slot, r->ts_col, &isnull);
-
-		if (!isnull && DatumGetInt64(ts) >= r->lost_from && DatumGetInt64(ts) < r->lost_to)
-			r->lost++;
-	}
 	return true;
 }
 
@@ -317,23 +325,26 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		dest.st = kstore_open(srel, 0, NULL, estate);
 		dest.cxt = CurrentMemoryContext;
 		/*
-		 * A range wider than a window (BETWEEN w AND w + size): a new row
-		 * kept for an open window may also join the last final one, whose
-		 * aggregated row is gone: that pair is lost, and the row counted
-		 * late (README "Not yet").
+		 * A range side (a row may join several windows): a new row that
+		 * may join a window already final, whose group is gone, loses
+		 * that pair (README "Not yet"); it is counted late once -- unless
+		 * it is already, as a row of a final window of stage 1's stream
+		 * (ts < cut), or as one the side drops (ts < keep, another stream).
 		 */
-		if (has_wm && side->reach_off > side->keep_off)
+		params = makeParamList(1);
+		params->params[0].value = Int64GetDatum(0);
+		if (has_wm)
 		{
 			int64		cut = pgs_stage_side_cut(cq, wm);
 
-			dest.ts_col = side_ts_col(side);
-			dest.lost_from = cut_plus(cut, side->keep_off);
+			dest.keep = cut_plus(cut, side->keep_off);
+			dest.lost_from = side->own_late ? dest.keep : cut;
 			dest.lost_to = cut_plus(cut, side->reach_off);
+			dest.ts_col = side_ts_col(side);
+			params->params[0].value = Int64GetDatum(dest.lost_to > dest.lost_from ?
+													Min(dest.keep, dest.lost_from) :
+													dest.keep);
 		}
-
-		params = makeParamList(1);
-		params->params[0].value = Int64GetDatum(has_wm ? cut_plus(pgs_stage_side_cut(cq, wm),
-																  side->keep_off) : 0);
 		params->params[0].isnull = false;
 		params->params[0].pflags = PARAM_FLAG_CONST;
 		params->params[0].ptype = argtype;

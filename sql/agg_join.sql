@@ -254,6 +254,23 @@ FROM stream.queries WHERE name::text LIKE 'aj\_edge%' ORDER BY 1::text;
 SELECT item, price, to_char(ts, 'HH24:MI') AS ts, to_char(w, 'HH24:MI') AS w
 FROM aj_edge_between ORDER BY w, ts;
 SELECT count(*) FROM aj_edge_shift;
+-- each batch reads the side's new rows as the owner, with the owner's
+-- search_path: an operator of the same name earlier in it is not used
+CREATE FUNCTION aj_evil_ge(timestamptz, timestamptz) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE NOTICE 'public.>= ran';
+	RETURN $1 OPERATOR(pg_catalog.>=) $2;
+END $$;
+CREATE OPERATOR public.>= (FUNCTION = aj_evil_ge, LEFTARG = timestamptz, RIGHTARG = timestamptz);
+ALTER ROLE CURRENT_USER SET search_path = public, pg_catalog;
+\c
+INSERT INTO aj_edge VALUES ('2000-01-01 12:31', 'f', 2);
+REFRESH MATERIALIZED VIEW aj_edge_shift;
+ALTER ROLE CURRENT_USER RESET search_path;
+\c
+SET timezone = 'UTC';
+DROP OPERATOR public.>= (timestamptz, timestamptz);
+DROP FUNCTION aj_evil_ge;
 -- the stream's columns may not change while the view keeps its rows
 ALTER FOREIGN TABLE aj_edge ADD COLUMN extra text;
 ALTER FOREIGN TABLE aj_edge DROP COLUMN item;

@@ -170,7 +170,10 @@ check_state_columns(CqDef *cq, CqStageSide *side, TupleDesc sdesc, Relation srel
 				 errhint("Drop and re-create the continuous view.")));
 }
 
-/* SELECT the stream's columns (not the dropped ones) FROM it WHERE ts >= $1 */
+/*
+ * SELECT the stream's columns (not the dropped ones) FROM it WHERE ts >= $1,
+ * run as the owner with the default search_path: the operator is named.
+ */
 static char *
 side_select(CqStageSide *side, bool has_wm)
 {
@@ -194,7 +197,7 @@ side_select(CqStageSide *side, bool has_wm)
 	appendStringInfo(&sql, " FROM %s WHERE %s %s",
 					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 												RelationGetRelationName(rel)),
-					 ts, has_wm ? ">= $1" : "IS NOT NULL");
+					 ts, has_wm ? "OPERATOR(pg_catalog.>=) $1" : "IS NOT NULL");
 	table_close(rel, AccessShareLock);
 	return sql.data;
 }

@@ -57,7 +57,13 @@
  * one of them final (ts < cut + reach_off, reach_off = b - s), and
  * evicted with the last (engine/stage.c derives the offsets; for
  * stream.tumble(ts) = w both are 0). Stage 2 joins them only with the
- * windows made final in that batch, so no pair is written twice.
+ * windows made final in that batch, so no pair is written twice. A new
+ * row of stage 1's own stream whose window is final is late for both
+ * (not kept, even if the range would let it join an open window). A
+ * range that reaches a window from outside it (b - a > s, BETWEEN; or
+ * b > s) lets a new row that is not late also join a window already
+ * final, whose groups are gone: that pair is lost, and the row counted
+ * late, once (README "Not yet").
  *
  * So a side's state holds its rows of the open windows only: bounded by
  * the watermark, per side. Stage 2 sees every row of a window it joins
@@ -227,6 +233,7 @@ typedef struct SideReceiver
 	 * A range side: new rows in [lost_from, lost_to) miss a final window
 	 * and are not counted late otherwise; rows before keep are not kept.
 	 */
+	bool		has_wm;
 	int			ts_col;			/* the event time's column in the slot */
 	int64		keep;
 	int64		lost_from;
@@ -240,7 +247,7 @@ side_receive(TupleTableSlot *slot, DestReceiver *self)
 	SideReceiver *r = (SideReceiver *) self;
 	MemoryContext old;
 
-	if (r->lost_to > r->lost_from)
+	if (r->has_wm)
 	{
 		bool		isnull;
 		int64		ts = DatumGetInt64(slot_getattr(slot, r->ts_col, &isnull));
@@ -336,14 +343,18 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		 */
 		params = makeParamList(1);
 		params->params[0].value = Int64GetDatum(0);
+		dest.ts_col = side_ts_col(side);
 		if (has_wm)
 		{
 			int64		cut = pgs_stage_side_cut(cq, wm);
 
+			dest.has_wm = true;
 			dest.keep = cut_plus(cut, side->keep_off);
+			/* a row of stage 1's stream late for it is late here too */
+			if (!side->own_late && dest.keep < cut)
+				dest.keep = cut;
 			dest.lost_from = side->own_late ? dest.keep : cut;
 			dest.lost_to = cut_plus(cut, side->reach_off);
-			dest.ts_col = side_ts_col(side);
 			params->params[0].value = Int64GetDatum(dest.lost_to > dest.lost_from ?
 													Min(dest.keep, dest.lost_from) :
 													dest.keep);

@@ -226,7 +226,9 @@ WHERE p.view::text LIKE 'aj\_q8%' ORDER BY 1, p.stream::regclass::text;
 -- 10), but a row late for the max is late for the join too: it writes a
 -- for 12:00 (batch 1), c and e for 12:10. rows_late: x in every view,
 -- and c in aj_edge_between (2), c and e in aj_edge_shift (3);
--- aj_edge_early 1.
+-- aj_edge_early 1. aj_edge_side's watermark is 11:57 in batch 2
+-- (aj_edge2's), x is not late there; then 12:25: 12:00 - 12:10 final,
+-- max 10, with s; n is dropped, rows_late 0; left: d's group and t.
 CREATE FOREIGN TABLE aj_edge (ts timestamptz, item text, price int) SERVER stream
 	OPTIONS (event_time 'ts', watermark '5 minutes');
 CREATE MATERIALIZED VIEW aj_edge_between WITH (trigger = 'manual') AS
@@ -250,7 +252,18 @@ CREATE MATERIALIZED VIEW aj_edge_early WITH (trigger = 'manual') AS
 		  FROM aj_edge GROUP BY 2) B1
 	  ON B.price = B1.maxprice
 	WHERE B.ts >= B1.w - interval '5 minutes' AND B.ts < B1.w + interval '10 minutes';
+-- and another stream beside the max, with a row without event time: it
+-- joins no window and is dropped, not counted late
+CREATE FOREIGN TABLE aj_edge2 (ts timestamptz, item text, price int) SERVER stream
+	OPTIONS (event_time 'ts', watermark '5 minutes');
+CREATE MATERIALIZED VIEW aj_edge_side WITH (trigger = 'manual') AS
+	SELECT B1.w, B1.maxprice, S.item
+	FROM (SELECT max(price) AS maxprice, stream.tumble(ts, '10 minutes') AS w
+		  FROM aj_edge GROUP BY 2) B1
+	JOIN aj_edge2 S ON stream.tumble(S.ts, '10 minutes') = B1.w;
 INSERT INTO aj_edge VALUES ('2000-01-01 12:01', 'a', 10), ('2000-01-01 12:16', 'b', 5);
+INSERT INTO aj_edge2 VALUES ('2000-01-01 12:02', 's', 1), (NULL, 'n', 2);
+REFRESH MATERIALIZED VIEW aj_edge_side;
 REFRESH MATERIALIZED VIEW aj_edge_between;
 REFRESH MATERIALIZED VIEW aj_edge_between;
 REFRESH MATERIALIZED VIEW aj_edge_shift;
@@ -259,6 +272,9 @@ REFRESH MATERIALIZED VIEW aj_edge_early;
 REFRESH MATERIALIZED VIEW aj_edge_early;
 INSERT INTO aj_edge VALUES ('2000-01-01 12:10', 'c', 10), ('2000-01-01 12:12', 'e', 10),
 	('2000-01-01 12:30', 'd', 1), ('2000-01-01 12:07', 'x', 10);
+INSERT INTO aj_edge2 VALUES ('2000-01-01 12:40', 't', 1);
+REFRESH MATERIALIZED VIEW aj_edge_side;
+REFRESH MATERIALIZED VIEW aj_edge_side;
 REFRESH MATERIALIZED VIEW aj_edge_between;
 REFRESH MATERIALIZED VIEW aj_edge_between;
 REFRESH MATERIALIZED VIEW aj_edge_shift;
@@ -270,6 +286,7 @@ FROM stream.queries WHERE name::text LIKE 'aj\_edge%' ORDER BY name::text;
 SELECT item, price, to_char(ts, 'HH24:MI') AS ts, to_char(w, 'HH24:MI') AS w
 FROM aj_edge_between ORDER BY w, ts;
 SELECT count(*) FROM aj_edge_shift;
+SELECT to_char(w, 'HH24:MI') AS w, maxprice, item FROM aj_edge_side ORDER BY 1, 3;
 SELECT item, price, to_char(ts, 'HH24:MI') AS ts, to_char(w, 'HH24:MI') AS w
 FROM aj_edge_early ORDER BY w, ts;
 -- each batch reads the side's new rows as the owner, with the owner's
@@ -292,9 +309,9 @@ DROP FUNCTION aj_evil_ge;
 -- the stream's columns may not change while the view keeps its rows
 ALTER FOREIGN TABLE aj_edge ADD COLUMN extra text;
 ALTER FOREIGN TABLE aj_edge DROP COLUMN item;
-DROP MATERIALIZED VIEW aj_edge_between, aj_edge_shift, aj_edge_early;
+DROP MATERIALIZED VIEW aj_edge_between, aj_edge_shift, aj_edge_early, aj_edge_side;
 ALTER FOREIGN TABLE aj_edge ADD COLUMN extra text;
-DROP FOREIGN TABLE aj_edge;
+DROP FOREIGN TABLE aj_edge, aj_edge2;
 
 -- refused, with a hint
 CREATE FOREIGN TABLE aj_nowm (ts timestamptz, item text, price int) SERVER stream

@@ -177,8 +177,9 @@ check_state_columns(CqDef *cq, CqStageSide *side, TupleDesc sdesc, Relation srel
 }
 
 /*
- * SELECT the stream's columns (not the dropped ones) FROM it WHERE ts >= $1,
- * run as the owner with the default search_path: the operator is named.
+ * SELECT the stream's columns (not the dropped ones) FROM it WHERE ts >= $1
+ * (or is NULL), run as the owner with the default search_path: the
+ * operator is named.
  */
 static char *
 side_select(CqStageSide *side, bool has_wm)
@@ -200,10 +201,12 @@ side_select(CqStageSide *side, bool has_wm)
 		appendStringInfo(&sql, "%s%s", first ? "" : ", ", quote_identifier(NameStr(att->attname)));
 		first = false;
 	}
-	appendStringInfo(&sql, " FROM %s WHERE %s %s",
+	appendStringInfo(&sql, " FROM %s",
 					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-												RelationGetRelationName(rel)),
-					 ts, has_wm ? "OPERATOR(pg_catalog.>=) $1" : "IS NOT NULL");
+												RelationGetRelationName(rel)));
+	/* rows without event time too: side_receive drops them, not late */
+	if (has_wm)
+		appendStringInfo(&sql, " WHERE %s IS NULL OR %s OPERATOR(pg_catalog.>=) $1", ts, ts);
 	table_close(rel, AccessShareLock);
 	return sql.data;
 }
@@ -239,6 +242,7 @@ typedef struct SideReceiver
 	int64		lost_from;
 	int64		lost_to;
 	int64		lost;
+	int64		no_ts;			/* rows without event time, dropped */
 } SideReceiver;
 
 static bool
@@ -246,16 +250,21 @@ side_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	SideReceiver *r = (SideReceiver *) self;
 	MemoryContext old;
+	bool		isnull;
+	int64		ts = DatumGetInt64(slot_getattr(slot, r->ts_col, &isnull));
 
+	/* no event time: it never joins a window (README "Not yet") */
+	if (isnull)
+	{
+		r->no_ts++;
+		return true;
+	}
 	if (r->has_wm)
 	{
-		bool		isnull;
-		int64		ts = DatumGetInt64(slot_getattr(slot, r->ts_col, &isnull));
-
-		if (!isnull && ts >= r->lost_from && ts < r->lost_to)
+		if (ts >= r->lost_from && ts < r->lost_to)
 			r->lost++;
 		/* read for that count only: it joins no open window */
-		if (!isnull && ts < r->keep)
+		if (ts < r->keep)
 			return true;
 	}
 	old = MemoryContextSwitchTo(r->cxt);
@@ -391,7 +400,7 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		table_close(srel, NoLock);
 		s->state_rows += dest.kept;
 		if (side->own_late)
-			*rows_late += b->nrows - dest.kept;
+			*rows_late += b->nrows - dest.kept - dest.no_ts;
 		*rows_late += dest.lost;
 	}
 }

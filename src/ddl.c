@@ -976,14 +976,16 @@ reject_cq_options(List *options, const char *what)
 }
 
 /*
- * The view that keeps stream relid's rows as a stream read beside a
+ * A view that keeps stream relid's rows as a stream read beside a
  * windowed aggregation (engine/stage_side.c: its state, side_<view>, has
- * the stream's columns as they were at CREATE), or InvalidOid.
+ * the stream's columns as they were at CREATE), the first created, or
+ * InvalidOid.
  */
 static Oid
 side_reader(Oid relid)
 {
 	ListCell   *lc;
+	Oid			found = InvalidOid;
 
 	foreach(lc, meta_positions_of_stream(relid))
 	{
@@ -992,10 +994,10 @@ side_reader(Oid relid)
 
 		if (!OidIsValid(pos->join_state) || (name = get_rel_name(pos->join_state)) == NULL)
 			continue;
-		if (strncmp(name, "side_", 5) == 0)
-			return pos->view;
+		if (strncmp(name, "side_", 5) == 0 && (!OidIsValid(found) || pos->view < found))
+			found = pos->view;
 	}
-	return InvalidOid;
+	return found;
 }
 
 /* ALTER FOREIGN TABLE on a stream: a column's type may not change */

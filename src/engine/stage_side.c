@@ -393,6 +393,8 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		PG_FINALLY();
 		{
 			run->batches = saved;
+			/* its plan is gone: no later scan is of it */
+			b->claimed_by = NULL;
 		}
 		PG_END_TRY();
 		kstore_close(dest.st);

@@ -1029,7 +1029,8 @@ batch_without_input(Batch *bt)
 		if (cq->stage_sides)
 			side_evicted = pgs_stage_sides_take(cq, bt->streams,
 												agg_watermark(cq, bt->row.watermark));
-		bt->rows_out = pgs_finalize_windows(cq, agg_watermark(cq, bt->row.watermark),
+		bt->rows_out = pgs_finalize_windows(cq,
+											pgs_stage_hand_watermark(cq, agg_watermark(cq, bt->row.watermark)),
 											&bt->evicted, sink_rows);
 		/* and the distinct values of those windows */
 		pgs_dedup_end(pgs_dedup_begin(cq, false, 0), false, 0, true,
@@ -1246,7 +1247,9 @@ batch_with_input(Batch *bt)
 		phase_start(&start);
 		if (cq->stage_sides)
 			(void) pgs_stage_sides_take(cq, bt->streams, agg_wm);
-		bt->rows_out += pgs_finalize_windows(cq, agg_wm, &bt->evicted, sink_rows);
+		/* a range side may make the windows wait (stage_side.c) */
+		bt->rows_out += pgs_finalize_windows(cq, pgs_stage_hand_watermark(cq, agg_wm),
+											 &bt->evicted, sink_rows);
 		bt->state_rows -= bt->evicted;
 		batch_retention(bt, agg_wm);
 		phase_add(&bt->merge_ms, &start);

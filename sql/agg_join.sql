@@ -271,10 +271,12 @@ CREATE TABLE aj_edge_ref (ts timestamptz, item text, price int);
 CREATE FUNCTION aj_edge_check() RETURNS TABLE (view regclass, ok boolean)
 LANGUAGE sql AS $$
 	SELECT c.view, matches_query(c.view, format('SELECT * FROM (%s) b WHERE w + interval ''10 minutes'' <= %L::timestamptz - %L::interval',
-		replace(rtrim(pg_get_viewdef(c.view), ';'), 'aj_edge', 'aj_edge_ref'), q.watermark, l.lag))
+		regexp_replace(rtrim(pg_get_viewdef(c.view), ';'), '\maj_edge(2?)\M', 'aj_edge\1_ref', 'g'),
+		q.watermark, l.lag))
 	FROM stream.cq c JOIN stream.queries q ON q.name = c.view
 	JOIN (VALUES ('aj_edge_between', '10 minutes'), ('aj_edge_shift', '10 minutes'),
-				 ('aj_edge_early', '0'), ('aj_edge_wide', '20 minutes')) l(name, lag)
+				 ('aj_edge_early', '0'), ('aj_edge_wide', '20 minutes'),
+				 ('aj_edge_before', '10 minutes')) l(name, lag)
 	  ON l.name = c.view::text
 	ORDER BY 1
 $$;
@@ -287,9 +289,24 @@ CREATE MATERIALIZED VIEW aj_edge_side WITH (trigger = 'manual') AS
 	FROM (SELECT max(price) AS maxprice, stream.tumble(ts, '10 minutes') AS w
 		  FROM aj_edge GROUP BY 2) B1
 	JOIN aj_edge2 S ON stream.tumble(S.ts, '10 minutes') = B1.w;
+-- and one joined by a range reaching before the window: a row of
+-- aj_edge2 at cut - 5 min is not late (it joins the open window cut) but
+-- joins the final one before too, which waits a window for it.
+-- aj_edge_before's watermark is aj_edge2's 11:57 after batch 1, 12:25
+-- after 2 (12:00 handed on at 12:25 - 10 min: max 10, with s), 12:35
+-- after 3; batch 3 (run with 12:25, cut 12:20) brings u 12:17, not late
+-- (>= 12:15), and hands 12:10 on: max 10, with u (and keeps u for
+-- 12:20). rows_late 0 (x is not late there either).
+CREATE MATERIALIZED VIEW aj_edge_before WITH (trigger = 'manual') AS
+	SELECT B1.w, B1.maxprice, S.item
+	FROM (SELECT max(price) AS maxprice, stream.tumble(ts, '10 minutes') AS w
+		  FROM aj_edge GROUP BY 2) B1
+	JOIN aj_edge2 S ON S.ts >= B1.w - interval '5 minutes' AND S.ts < B1.w + interval '10 minutes';
+CREATE TABLE aj_edge2_ref (ts timestamptz, item text, price int);
 INSERT INTO aj_edge VALUES ('2000-01-01 12:01', 'a', 10), ('2000-01-01 12:16', 'b', 5);
 INSERT INTO aj_edge_ref VALUES ('2000-01-01 12:01', 'a', 10), ('2000-01-01 12:16', 'b', 5);
 INSERT INTO aj_edge2 VALUES ('2000-01-01 12:02', 's', 1), (NULL, 'n', 2);
+INSERT INTO aj_edge2_ref VALUES ('2000-01-01 12:02', 's', 1), (NULL, 'n', 2);
 REFRESH MATERIALIZED VIEW aj_edge_side;
 REFRESH MATERIALIZED VIEW aj_edge_between;
 REFRESH MATERIALIZED VIEW aj_edge_between;
@@ -299,6 +316,8 @@ REFRESH MATERIALIZED VIEW aj_edge_early;
 REFRESH MATERIALIZED VIEW aj_edge_early;
 REFRESH MATERIALIZED VIEW aj_edge_wide;
 REFRESH MATERIALIZED VIEW aj_edge_wide;
+REFRESH MATERIALIZED VIEW aj_edge_before;
+REFRESH MATERIALIZED VIEW aj_edge_before;
 SELECT count(*) FROM aj_edge_between;
 SELECT count(*) FROM aj_edge_shift;
 SELECT * FROM aj_edge_check();
@@ -307,6 +326,7 @@ INSERT INTO aj_edge VALUES ('2000-01-01 12:10', 'c', 10), ('2000-01-01 12:12', '
 INSERT INTO aj_edge_ref VALUES ('2000-01-01 12:10', 'c', 10), ('2000-01-01 12:12', 'e', 10),
 	('2000-01-01 12:30', 'd', 1);
 INSERT INTO aj_edge2 VALUES ('2000-01-01 12:40', 't', 1);
+INSERT INTO aj_edge2_ref VALUES ('2000-01-01 12:40', 't', 1);
 REFRESH MATERIALIZED VIEW aj_edge_side;
 REFRESH MATERIALIZED VIEW aj_edge_side;
 REFRESH MATERIALIZED VIEW aj_edge_between;
@@ -317,6 +337,8 @@ REFRESH MATERIALIZED VIEW aj_edge_early;
 REFRESH MATERIALIZED VIEW aj_edge_early;
 REFRESH MATERIALIZED VIEW aj_edge_wide;
 REFRESH MATERIALIZED VIEW aj_edge_wide;
+REFRESH MATERIALIZED VIEW aj_edge_before;
+REFRESH MATERIALIZED VIEW aj_edge_before;
 SELECT name, to_char(watermark, 'HH24:MI') AS watermark, state_rows, rows_late
 FROM stream.queries WHERE name::text LIKE 'aj\_edge%' ORDER BY name::text;
 SELECT item, price, to_char(ts, 'HH24:MI') AS ts, to_char(w, 'HH24:MI') AS w
@@ -330,6 +352,8 @@ FROM aj_edge_early ORDER BY w, ts;
 SELECT * FROM aj_edge_check();
 INSERT INTO aj_edge VALUES ('2000-01-01 12:40', 'g', 1);
 INSERT INTO aj_edge_ref VALUES ('2000-01-01 12:40', 'g', 1);
+INSERT INTO aj_edge2 VALUES ('2000-01-01 12:17', 'u', 1);
+INSERT INTO aj_edge2_ref VALUES ('2000-01-01 12:17', 'u', 1);
 REFRESH MATERIALIZED VIEW aj_edge_between;
 REFRESH MATERIALIZED VIEW aj_edge_between;
 REFRESH MATERIALIZED VIEW aj_edge_shift;
@@ -338,6 +362,8 @@ REFRESH MATERIALIZED VIEW aj_edge_early;
 REFRESH MATERIALIZED VIEW aj_edge_early;
 REFRESH MATERIALIZED VIEW aj_edge_wide;
 REFRESH MATERIALIZED VIEW aj_edge_wide;
+REFRESH MATERIALIZED VIEW aj_edge_before;
+REFRESH MATERIALIZED VIEW aj_edge_before;
 SELECT name, to_char(watermark, 'HH24:MI') AS watermark, state_rows, rows_late
 FROM stream.queries WHERE name::text LIKE 'aj\_edge%' ORDER BY name::text;
 SELECT item, price, to_char(ts, 'HH24:MI') AS ts, to_char(w, 'HH24:MI') AS w
@@ -345,6 +371,7 @@ FROM aj_edge_between ORDER BY w, ts;
 SELECT count(*) FROM aj_edge_shift;
 SELECT item, price, to_char(ts, 'HH24:MI') AS ts, to_char(w, 'HH24:MI') AS w
 FROM aj_edge_wide ORDER BY w, ts;
+SELECT to_char(w, 'HH24:MI') AS w, maxprice, item FROM aj_edge_before ORDER BY 1, 3;
 SELECT * FROM aj_edge_check();
 -- each batch reads the side's new rows as the owner, with the owner's
 -- search_path: an operator of the same name earlier in it is not used
@@ -366,9 +393,10 @@ DROP FUNCTION aj_evil_ge;
 -- the stream's columns may not change while the view keeps its rows
 ALTER FOREIGN TABLE aj_edge ADD COLUMN extra text;
 ALTER FOREIGN TABLE aj_edge DROP COLUMN item;
-DROP MATERIALIZED VIEW aj_edge_between, aj_edge_shift, aj_edge_early, aj_edge_side, aj_edge_wide;
+DROP MATERIALIZED VIEW aj_edge_between, aj_edge_shift, aj_edge_early, aj_edge_side, aj_edge_wide,
+	aj_edge_before;
 DROP FUNCTION aj_edge_check;
-DROP TABLE aj_edge_ref;
+DROP TABLE aj_edge_ref, aj_edge2_ref;
 ALTER FOREIGN TABLE aj_edge ADD COLUMN extra text;
 DROP FOREIGN TABLE aj_edge, aj_edge2;
 

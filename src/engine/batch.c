@@ -1005,7 +1005,9 @@ batch_retention(Batch *bt, int64 wm)
 
 	if (!cq->opts.has_retention || !bt->finalizes || pgs_retention_column(cq) == 0)
 		return;
-	bt->purged = pgs_retention_delete(cq, pgs_retention_cut(cq, wm));
+	/* from the windows written: a range side makes them wait (stage_side.c) */
+	bt->purged = pgs_retention_delete(cq,
+									  pgs_retention_cut(cq, pgs_stage_hand_watermark(cq, wm)));
 }
 
 /* no input: a no-data batch, if the watermark has closed windows */
@@ -1657,7 +1659,7 @@ pgs_purge(Oid viewid, TimestampTz before)
 	if (wtype == TIMESTAMPOID && !TIMESTAMP_NOT_FINITE(before))
 		cut = DatumGetTimestamp(DirectFunctionCall1(timestamptz_timestamp,
 													TimestampTzGetDatum(before)));
-	wm = agg_watermark(cq, row.watermark);
+	wm = pgs_stage_hand_watermark(cq, agg_watermark(cq, row.watermark));
 	if (!row.has_watermark || cut > wm)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -77,11 +77,13 @@
  * watermark passed, the same way.
  *
  * So a side's state holds its rows of the windows not handed on only
- * (the open ones, and the lag's): bounded by the watermark, per side. Stage 2 sees every row of a window it joins
- * (stage 1's groups, every side's rows) at once, so its result for that
- * window is the batch query's over the rows not dropped as late: outer
- * joins are exact too (a side's row with no stage-1 group of its window,
- * or a group with no side row, comes out NULL-padded in that batch).
+ * (the open ones, and the lag's), and stage 1's state their groups:
+ * bounded by the watermark, per side. Stage 2 sees every row of a window
+ * it joins (stage 1's groups, every side's rows) at once, so its result
+ * for that window is the batch query's over the rows not dropped as
+ * late: outer joins are exact too (a side's row with no stage-1 group of
+ * its window, or a group with no side row, comes out NULL-padded in that
+ * batch).
  * Stage 2 must join each side on its window (stream.tumble(ts, s, o) =
  * stage 1's window, checked in engine/stage.c), or aggregate it by that
  * window and join that.

@@ -988,6 +988,31 @@ reject_cq_options(List *options, const char *what)
 	}
 }
 
+/*
+ * A view that keeps stream relid's rows as a stream read beside a
+ * windowed aggregation (engine/stage_side.c: its state, side_<view>, has
+ * the stream's columns as they were at CREATE), the first created, or
+ * InvalidOid.
+ */
+static Oid
+side_reader(Oid relid)
+{
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, meta_positions_of_stream(relid))
+	{
+		PositionRow *pos = lfirst(lc);
+		char	   *name;
+
+		if (!OidIsValid(pos->join_state) || (name = get_rel_name(pos->join_state)) == NULL)
+			continue;
+		if (strncmp(name, "side_", 5) == 0 && (!OidIsValid(found) || pos->view < found))
+			found = pos->view;
+	}
+	return found;
+}
+
 /* ALTER FOREIGN TABLE on a stream: a column's type may not change */
 static void
 check_alter_stream(AlterTableStmt *stmt, Oid relid)
@@ -997,6 +1022,17 @@ check_alter_stream(AlterTableStmt *stmt, Oid relid)
 	foreach(lc, stmt->cmds)
 	{
 		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+		Oid			side;
+
+		/* a side's state has the stream's columns, and holds rows of them */
+		if ((cmd->subtype == AT_AddColumn || cmd->subtype == AT_DropColumn) &&
+			OidIsValid(side = side_reader(relid)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot add or drop a column of stream \"%s\" while continuous view \"%s\" joins it with a windowed aggregation",
+							get_rel_name(relid), get_rel_name(side)),
+					 errdetail("The view keeps the stream's rows of the open windows, with the stream's columns."),
+					 errhint("Drop the view first, or create a new stream.")));
 
 		if (cmd->subtype == AT_AlterColumnType)
 			ereport(ERROR,

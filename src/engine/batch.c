@@ -1005,7 +1005,9 @@ batch_retention(Batch *bt, int64 wm)
 
 	if (!cq->opts.has_retention || !bt->finalizes || pgs_retention_column(cq) == 0)
 		return;
-	bt->purged = pgs_retention_delete(cq, pgs_retention_cut(cq, wm));
+	/* from the windows written: a range side makes them wait (stage_side.c) */
+	bt->purged = pgs_retention_delete(cq,
+									  pgs_retention_cut(cq, pgs_stage_hand_watermark(cq, wm)));
 }
 
 /* no input: a no-data batch, if the watermark has closed windows */
@@ -1029,7 +1031,8 @@ batch_without_input(Batch *bt)
 		if (cq->stage_sides)
 			side_evicted = pgs_stage_sides_take(cq, bt->streams,
 												agg_watermark(cq, bt->row.watermark));
-		bt->rows_out = pgs_finalize_windows(cq, agg_watermark(cq, bt->row.watermark),
+		bt->rows_out = pgs_finalize_windows(cq,
+											pgs_stage_hand_watermark(cq, agg_watermark(cq, bt->row.watermark)),
 											&bt->evicted, sink_rows);
 		/* and the distinct values of those windows */
 		pgs_dedup_end(pgs_dedup_begin(cq, false, 0), false, 0, true,
@@ -1247,7 +1250,9 @@ batch_with_input(Batch *bt)
 		phase_start(&start);
 		if (cq->stage_sides)
 			(void) pgs_stage_sides_take(cq, bt->streams, agg_wm);
-		bt->rows_out += pgs_finalize_windows(cq, agg_wm, &bt->evicted, sink_rows);
+		/* a range side may make the windows wait (stage_side.c) */
+		bt->rows_out += pgs_finalize_windows(cq, pgs_stage_hand_watermark(cq, agg_wm),
+											 &bt->evicted, sink_rows);
 		bt->state_rows -= bt->evicted;
 		batch_retention(bt, agg_wm);
 		phase_add(&bt->merge_ms, &start);
@@ -1655,7 +1660,7 @@ pgs_purge(Oid viewid, TimestampTz before)
 	if (wtype == TIMESTAMPOID && !TIMESTAMP_NOT_FINITE(before))
 		cut = DatumGetTimestamp(DirectFunctionCall1(timestamptz_timestamp,
 													TimestampTzGetDatum(before)));
-	wm = agg_watermark(cq, row.watermark);
+	wm = pgs_stage_hand_watermark(cq, agg_watermark(cq, row.watermark));
 	if (!row.has_watermark || cut > wm)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -213,12 +213,13 @@ typedef struct CqStageSide
 	bool		own_late;		/* its late rows are counted here: not the
 								 * aggregation's stream */
 	/*
-	 * Which rows the windows made final under a watermark reach, cut the
-	 * start of the first window not final (engine/stage_side.c): rows with
-	 * ts < cut + reach_off may join one of them; rows with ts < cut +
-	 * keep_off join none of the others (they are evicted, and late when
-	 * new). Both 0 when joined by stream.tumble(ts) = the window; else
-	 * from a range (ts >= w + a AND ts < w + b).
+	 * Which rows the windows handed on to stage 2 reach, cut the start of
+	 * the first window not handed on (engine/stage_side.c): rows with ts
+	 * < cut + reach_off may join one of them; rows with ts < cut +
+	 * keep_off join none of the others (they are evicted, and not kept
+	 * when new). Both 0 when joined by stream.tumble(ts) = the window;
+	 * else from a range (ts >= w + a AND ts < w + b: keep_off a,
+	 * reach_off b - s; b > s makes the windows wait, whole windows).
 	 */
 	int64		reach_off;
 	int64		keep_off;

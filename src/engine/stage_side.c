@@ -40,8 +40,9 @@
  *	  dropped (counted in rows_late if the side is not stage 1's stream,
  *	  whose aggregation counts it already). A row without event time
  *	  never joins a window and is dropped too;
- *	- the windows made final in the batch: stage 1's groups of them are
- *	  finalized (engine/merge.c), and each side's rows with ts < cut are
+ *	- the windows made final in the batch (for these sides; a range may
+ *	  make them wait, below): stage 1's groups of them are finalized
+ *	  (engine/merge.c), and each side's rows with ts < cut are
  *	  taken out of its state (one range scan of the index, each row
  *	  deleted): they are the rows of exactly those windows, since rows of
  *	  windows final before were taken then, or were late. Stage 2 runs
@@ -52,19 +53,37 @@
  * A side joined by a range of its event time around the window instead
  * (ts >= w + a AND ts < w + b: Nexmark's BETWEEN, which joins a row at a
  * window's end with two windows) may join every window starting in
- * (ts - b, ts - a]. Its rows are then kept while one of those is open
- * (ts >= cut + keep_off, keep_off = a), read by each batch that makes
- * one of them final (ts < cut + reach_off, reach_off = b - s), and
- * evicted with the last (engine/stage.c derives the offsets; for
- * stream.tumble(ts) = w both are 0). Stage 2 joins them only with the
- * windows made final in that batch, so no pair is written twice.
+ * (ts - b, ts - a]. A range that reaches past the window (b > s) lets a
+ * row that is not late (its window is open) join a window already final
+ * too; so a window is handed on to stage 2 (its groups finalized, its
+ * sides' rows taken) only once no row that is not late can join it: w +
+ * b <= cut (+ a for another stream's side whose range reaches before
+ * the window, a < 0: its rows from cut + a on are not late), for every
+ * side. That is a lagged cut, hcut = cut - lag, lag = the least whole
+ * number of windows >= b - s (pgs_stage_hand_watermark: stage 1's
+ * groups are finalized under wm - lag). Lateness stays on the real cut:
+ * a new row of stage 1's stream with ts < cut is late, even while its
+ * window's groups wait, not handed on, in the state. A side's rows are
+ * then kept while a window not handed on may join them (ts >= hcut + a,
+ * keep_off = a) and they are not late, read by each batch that hands on
+ * one of the windows they join (ts < hcut + reach_off, reach_off = b - s),
+ * and evicted with the last (engine/stage.c derives the offsets; for
+ * stream.tumble(ts) = w both are 0, and so is the lag). Stage 2 joins
+ * them only with the windows handed on in that batch, so no pair is
+ * written twice, and none is lost: a row not late joins no window handed
+ * on before it came. A new row of stage 1's own stream whose window is
+ * final is late for both (not kept, even if the range would let it join
+ * an open window). The no-data batch hands on the windows the lagged
+ * watermark passed, the same way.
  *
- * So a side's state holds its rows of the open windows only: bounded by
- * the watermark, per side. Stage 2 sees every row of a window it joins
- * (stage 1's groups, every side's rows) at once, so its result for that
- * window is the batch query's over the rows not dropped as late: outer
- * joins are exact too (a side's row with no stage-1 group of its window,
- * or a group with no side row, comes out NULL-padded in that batch).
+ * So a side's state holds its rows of the windows not handed on only
+ * (the open ones, and the lag's), and stage 1's state their groups:
+ * bounded by the watermark, per side. Stage 2 sees every row of a window
+ * it joins (stage 1's groups, every side's rows) at once, so its result
+ * for that window is the batch query's over the rows not dropped as
+ * late: outer joins are exact too (a side's row with no stage-1 group of
+ * its window, or a group with no side row, comes out NULL-padded in that
+ * batch).
  * Stage 2 must join each side on its window (stream.tumble(ts, s, o) =
  * stage 1's window, checked in engine/stage.c), or aggregate it by that
  * window and join that.
@@ -125,6 +144,69 @@ cut_plus(int64 cut, int64 off)
 	return r;
 }
 
+/*
+ * Where a side's rows that are not late begin, as an offset from cut: a
+ * row of stage 1's stream is late once its window is final (ts < cut);
+ * another stream's row joined by a range reaching before the window (ts
+ * >= w + a, a < 0) is not while it may join the open window cut.
+ */
+static int64
+side_late_off(CqStageSide *side)
+{
+	return side->own_late ? Min(side->keep_off, 0) : 0;
+}
+
+/*
+ * How far behind the watermark windows are handed on to stage 2, whole
+ * windows: window w waits until no row that is not late can join it,
+ * w + b <= cut + the side's late offset, for every side (0 for
+ * stream.tumble(ts) = w).
+ */
+static int64
+side_lag(CqDef *cq)
+{
+	int64		lag = 0;
+	ListCell   *lc;
+
+	foreach(lc, cq->stage_sides)
+	{
+		CqStageSide *side = lfirst(lc);
+		int64		need;
+		int64		n;
+
+		/* b - s - the late offset */
+		if (pg_sub_s64_overflow(side->reach_off, side_late_off(side), &need) ||
+			need > PG_INT64_MAX / 4)
+			return PG_INT64_MAX;
+		if (need <= 0)
+			continue;
+		n = (need + cq->window_size - 1) / cq->window_size;
+		if (n > PG_INT64_MAX / 4 / cq->window_size)
+			return PG_INT64_MAX;
+		lag = Max(lag, n * cq->window_size);
+	}
+	return lag;
+}
+
+/*
+ * The watermark under which stage 1's windows are handed on to stage 2
+ * (finalized, their groups and their sides' rows taken): wm minus the
+ * lag. Lateness stays on wm: rows of windows final under wm and not
+ * handed on yet are late, and their groups wait in the state.
+ */
+int64
+pgs_stage_hand_watermark(CqDef *cq, int64 wm)
+{
+	int64		lag = cq->stage_sides ? side_lag(cq) : 0;
+	int64		r;
+
+	if (lag == 0 || wm == PG_INT64_MIN)
+		return wm;
+	if (lag == PG_INT64_MAX || pg_sub_s64_overflow(wm, lag, &r))
+		return PG_INT64_MIN;
+	return r;
+}
+
 static BatchStream *
 side_stream(CqDef *cq, List *streams, CqStageSide *side)
 {
@@ -150,7 +232,31 @@ side_stream(CqDef *cq, List *streams, CqStageSide *side)
 	return NULL;				/* keep compiler quiet */
 }
 
-/* SELECT the stream's columns (not the dropped ones) FROM it WHERE ts >= $1 */
+/*
+ * The state has the stream's columns (those not dropped) as they were at
+ * CREATE; ddl.c refuses to add or drop one while the view reads it, and
+ * this says so if they differ anyway (rather than read past a row).
+ */
+static void
+check_state_columns(CqDef *cq, CqStageSide *side, TupleDesc sdesc, Relation srel)
+{
+	int			n = 0;
+
+	for (int i = 0; i < sdesc->natts; i++)
+		n += TupleDescAttr(sdesc, i)->attisdropped ? 0 : 1;
+	if (n != RelationGetDescr(srel)->natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the state of continuous view \"%s\" for stream \"%s\" does not have the stream's columns",
+						cq->viewname, get_rel_name(side->relid)),
+				 errhint("Drop and re-create the continuous view.")));
+}
+
+/*
+ * SELECT the stream's columns (not the dropped ones) FROM it WHERE ts >= $1
+ * (or is NULL), run as the owner with the default search_path: the
+ * operator is named.
+ */
 static char *
 side_select(CqStageSide *side, bool has_wm)
 {
@@ -171,12 +277,28 @@ side_select(CqStageSide *side, bool has_wm)
 		appendStringInfo(&sql, "%s%s", first ? "" : ", ", quote_identifier(NameStr(att->attname)));
 		first = false;
 	}
-	appendStringInfo(&sql, " FROM %s WHERE %s %s",
+	appendStringInfo(&sql, " FROM %s",
 					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-												RelationGetRelationName(rel)),
-					 ts, has_wm ? ">= $1" : "IS NOT NULL");
+												RelationGetRelationName(rel)));
+	/* rows without event time too: side_receive drops them, not late */
+	if (has_wm)
+		appendStringInfo(&sql, " WHERE %s IS NULL OR %s OPERATOR(pg_catalog.>=) $1", ts, ts);
 	table_close(rel, AccessShareLock);
 	return sql.data;
+}
+
+/* the event time's attribute number in side_select's rows (no dropped columns) */
+static int
+side_ts_col(CqStageSide *side)
+{
+	Relation	rel = table_open(side->relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			n = 0;
+
+	for (int i = 0; i < side->ts_attno; i++)
+		n += TupleDescAttr(desc, i)->attisdropped ? 0 : 1;
+	table_close(rel, AccessShareLock);
+	return n;
 }
 
 /* receives the side's new rows and writes them into its state */
@@ -186,14 +308,29 @@ typedef struct SideReceiver
 	KeyedStore *st;
 	MemoryContext cxt;			/* the batch's: the state's buffers live there */
 	int64		kept;
+	bool		has_wm;
+	int			ts_col;			/* the event time's column in the slot */
+	int64		keep;			/* rows before it are not kept */
+	int64		no_ts;			/* rows without event time, dropped */
 } SideReceiver;
 
 static bool
 side_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	SideReceiver *r = (SideReceiver *) self;
-	MemoryContext old = MemoryContextSwitchTo(r->cxt);
+	MemoryContext old;
+	bool		isnull;
+	int64		ts = DatumGetInt64(slot_getattr(slot, r->ts_col, &isnull));
 
+	/* no event time: it never joins a window (README "Not yet") */
+	if (isnull)
+	{
+		r->no_ts++;
+		return true;
+	}
+	if (r->has_wm && ts < r->keep)
+		return true;
+	old = MemoryContextSwitchTo(r->cxt);
 	if (kstore_insert_buffered(r->st, slot))
 		(void) kstore_flush(r->st);
 	MemoryContextSwitchTo(old);
@@ -254,6 +391,12 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		if (b == NULL || b->nrows == 0)
 			continue;
 		srel = table_open(s->join_state, RowExclusiveLock);
+		{
+			Relation	rel = table_open(side->relid, AccessShareLock);
+
+			check_state_columns(cq, side, RelationGetDescr(rel), srel);
+			table_close(rel, AccessShareLock);
+		}
 		estate = CreateExecutorState();
 		memset(&dest, 0, sizeof(dest));
 		dest.pub.receiveSlot = side_receive;
@@ -263,10 +406,28 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		dest.pub.mydest = DestNone;
 		dest.st = kstore_open(srel, 0, NULL, estate);
 		dest.cxt = CurrentMemoryContext;
-
+		/*
+		 * The side keeps the rows that may join a window not handed on
+		 * (ts >= hcut + a, hcut the handed-on cut) and are not late (ts >=
+		 * cut + the late offset); such a row joins no window handed on
+		 * (side_lag). A row of stage 1's stream late for it is late here
+		 * too.
+		 */
 		params = makeParamList(1);
-		params->params[0].value = Int64GetDatum(has_wm ? cut_plus(pgs_stage_side_cut(cq, wm),
-																  side->keep_off) : 0);
+		params->params[0].value = Int64GetDatum(0);
+		dest.ts_col = side_ts_col(side);
+		if (has_wm)
+		{
+			int64		cut = pgs_stage_side_cut(cq, wm);
+			int64		hcut = pgs_stage_side_cut(cq, pgs_stage_hand_watermark(cq, wm));
+			int64		late = cut_plus(cut, side_late_off(side));
+
+			dest.has_wm = true;
+			dest.keep = cut_plus(hcut, side->keep_off);
+			if (dest.keep < late)
+				dest.keep = late;
+			params->params[0].value = Int64GetDatum(dest.keep);
+		}
 		params->params[0].isnull = false;
 		params->params[0].pflags = PARAM_FLAG_CONST;
 		params->params[0].ptype = argtype;
@@ -292,6 +453,8 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		PG_FINALLY();
 		{
 			run->batches = saved;
+			/* its plan is gone: no later scan is of it */
+			b->claimed_by = NULL;
 		}
 		PG_END_TRY();
 		kstore_close(dest.st);
@@ -299,7 +462,7 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		table_close(srel, NoLock);
 		s->state_rows += dest.kept;
 		if (side->own_late)
-			*rows_late += b->nrows - dest.kept;
+			*rows_late += b->nrows - dest.kept - dest.no_ts;
 	}
 }
 
@@ -311,7 +474,7 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 int64
 pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 {
-	int64		cut = pgs_stage_side_cut(cq, wm);
+	int64		cut = pgs_stage_side_cut(cq, pgs_stage_hand_watermark(cq, wm));
 	int64		total = 0;
 	ListCell   *lc;
 
@@ -333,6 +496,7 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 		int64		keep;
 
 		table_close(rel, AccessShareLock);
+		check_state_columns(cq, side, desc, srel);
 		if (tscol == InvalidAttrNumber)
 			elog(ERROR, "state table \"%s\" lacks the event-time column of stream \"%s\"",
 				 RelationGetRelationName(srel), get_rel_name(side->relid));

@@ -1229,7 +1229,7 @@ full_walk(Query *q, CqJoin *j, Node *node, int *total, int *nullable)
 					 errmsg("a FULL JOIN of stream \"%s\" with stream \"%s\", whose rows an earlier join may drop, is not supported",
 							get_rel_name(j->side[n].relid),
 							get_rel_name(j->side[j->side[n].anchor].relid)),
-					 errdetail("Stream \"%s\" comes after an inner join, or is brought in by a LEFT JOIN: a row of \"%s\" matching only its rows that the join dropped would have to come out NULL-padded, which depends on pairs of rows, not on the row of \"%s\" alone.",
+					 errdetail("Not every row of \"%s\" reaches the FULL JOIN (an inner join before it drops rows, or a LEFT JOIN brought the stream in): a row of \"%s\" matching only rows dropped there would have to come out NULL-padded, which depends on pairs of rows, not on the row of \"%s\" alone.",
 							   get_rel_name(j->side[j->side[n].anchor].relid),
 							   get_rel_name(j->side[n].relid),
 							   get_rel_name(j->side[n].relid)),
@@ -1266,7 +1266,7 @@ stacked_full_bounds(CqJoin *j, int k)
 	if (s->rbounds == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("the FULL JOIN of stream \"%s\" needs a time bound of stream \"%s\" by it",
+				 errmsg("the FULL JOIN of stream \"%s\" needs a time bound on the rows of stream \"%s\" that can match it",
 						get_rel_name(s->relid), get_rel_name(j->side[s->anchor].relid)),
 				 errdetail("A row of \"%s\" NULL-padded for \"%s\" is written once no match can come any more: the condition must bound how much later a matching row of \"%s\" can be.",
 						   get_rel_name(s->relid), get_rel_name(j->side[s->anchor].relid),

@@ -99,6 +99,19 @@
  *	  state when it is written; eviction runs after the batch's output.
  *  - Own conditions (never_matches) are not used: a row failing its own
  *	  part of one join may still join the others; it is padded at expiry.
+ *  - FULL JOINs (CqJoinSide.full: a FULL JOIN b ON .. FULL JOIN c ON ..):
+ *	  the stream n a FULL JOIN brings in pads its anchor r as well, where
+ *	  n's row matches no row of r. That is a property of n's row alone
+ *	  when every row of r reaches the join (join_analyze.c refuses the
+ *	  rest): bit r of n's mask, found by a pairs query of its own (the
+ *	  matches' n.ctid), certain at n.ts + n's bound against r
+ *	  (CqJoinSide.rbounds). A set P then need not hold its streams'
+ *	  anchors: every set connected in the tree, holding both streams of
+ *	  each inner join, whose missing neighbours may be padded, is one
+ *	  (full_copies); each present stream reads its rows certain unmatched
+ *	  for its missing neighbours, and a FULL join of the copy joins inner
+ *	  with present streams on both sides, left or right with one side's,
+ *	  else stays full (both sides read nothing).
  *
  *-------------------------------------------------------------------------
  */

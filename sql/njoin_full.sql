@@ -2,7 +2,7 @@
 -- join_analyze.c, stacked_full): a row of either side of each FULL JOIN
 -- comes out NULL-padded once the watermark proves that no row can match
 -- it, and a row padded for one join goes on to the next. A timeline
--- computed by hand; randomized batches of five shapes against their
+-- computed by hand; randomized batches of eight views against their
 -- queries run as a batch over tables, with five seeds; then the shapes
 -- that stay refused.
 SET timezone = 'UTC';
@@ -107,6 +107,19 @@ CREATE MATERIALIZED VIEW nf_full_inner WITH (trigger = 'manual') AS
 	FROM nf_a a
 	FULL JOIN nf_b b ON b.k = a.k AND b.ts BETWEEN a.ts - interval '2 minutes' AND a.ts + interval '3 minutes'
 	JOIN nf_c c ON c.k = b.k AND c.ts BETWEEN b.ts - interval '1 minute' AND b.ts + interval '2 minutes';
+-- the chain written the other way round, c first
+CREATE MATERIALIZED VIEW nf_mirror WITH (trigger = 'manual') AS
+	SELECT a.k AS ak, a.ts AS ats, b.k AS bk, b.ts AS bts, c.k AS ck, c.ts AS cts
+	FROM nf_c c
+	FULL JOIN (nf_a a FULL JOIN nf_b b ON b.k = a.k AND b.ts BETWEEN a.ts - interval '2 minutes' AND a.ts + interval '3 minutes')
+	  ON c.k = b.k AND c.ts BETWEEN b.ts - interval '1 minute' AND b.ts + interval '2 minutes';
+-- a FULL JOIN of a with a LEFT JOIN of b and c (a compared with b, every
+-- b reaching it)
+CREATE MATERIALIZED VIEW nf_nested WITH (trigger = 'manual') AS
+	SELECT a.k AS ak, a.ts AS ats, b.k AS bk, b.ts AS bts, c.k AS ck, c.ts AS cts
+	FROM nf_a a
+	FULL JOIN (nf_b b LEFT JOIN nf_c c ON c.k = b.k AND c.ts BETWEEN b.ts - interval '1 minute' AND b.ts + interval '2 minutes')
+	  ON b.k = a.k AND b.ts BETWEEN a.ts - interval '2 minutes' AND a.ts + interval '3 minutes';
 -- an aggregation over the chain, per key of whichever stream is there
 CREATE MATERIALIZED VIEW nf_count WITH (trigger = 'manual') AS
 	SELECT coalesce(a.k, b.k, c.k) AS k, count(*) AS n, count(a.k) AS na, count(b.k) AS nb, count(c.k) AS nc
@@ -123,6 +136,8 @@ BEGIN
 	REFRESH MATERIALIZED VIEW nf_left_full;
 	REFRESH MATERIALIZED VIEW nf_full_inner;
 	REFRESH MATERIALIZED VIEW nf_count;
+	REFRESH MATERIALIZED VIEW nf_mirror;
+	REFRESH MATERIALIZED VIEW nf_nested;
 END $$;
 -- the view equals its query over the logs
 CREATE FUNCTION nf_ok(v regclass) RETURNS boolean LANGUAGE sql AS $$
@@ -179,6 +194,7 @@ END $$;
 CREATE VIEW nf_result AS
 	SELECT nf_ok('nf_chain') AS chain, nf_ok('nf_star') AS star, nf_ok('nf_full_left') AS full_left,
 		nf_ok('nf_left_full') AS left_full, nf_ok('nf_full_inner') AS full_inner, nf_ok('nf_count') AS count,
+		nf_ok('nf_mirror') AS mirror, nf_ok('nf_nested') AS nested,
 		(SELECT sum(rows_late) FROM stream.queries WHERE name::text LIKE 'nf\_%') AS late,
 		(SELECT count(*) FROM nf_chain) AS chain_rows,
 		(SELECT count(*) FROM nf_chain WHERE ats IS NULL) AS chain_no_a,
@@ -222,7 +238,8 @@ CREATE MATERIALIZED VIEW nf_bad AS
 	WHERE a.k > 0;
 
 DROP VIEW nf_result;
-DROP MATERIALIZED VIEW nf_chain, nf_star, nf_full_left, nf_left_full, nf_full_inner, nf_count;
+DROP MATERIALIZED VIEW nf_chain, nf_star, nf_full_left, nf_left_full, nf_full_inner, nf_count,
+	nf_mirror, nf_nested;
 DROP PROCEDURE nf_seed(float8, int);
 DROP FUNCTION nf_batch(timestamptz, int), nf_refresh(), nf_ok(regclass);
 DROP FOREIGN TABLE nf_a, nf_b, nf_c;

@@ -1003,10 +1003,13 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 		for (int f = 0; f < 2; f++)
 		{
 			/* (and a full side its own rows' matches with its anchor) */
-			JoinRunSide *m = &jr->side[f ? k : d->anchor];
+			JoinRunSide *m;
 			HASHCTL		ctl;
 
-			if (!(f ? d->full : d->padded) || m->lmatch != NULL)
+			if (!(f ? d->full : d->padded))
+				continue;
+			m = &jr->side[f ? k : d->anchor];
+			if (m->lmatch != NULL)
 				continue;
 			ctl.keysize = sizeof(ItemPointerData);
 			ctl.entrysize = sizeof(LevelMatch);

@@ -437,7 +437,8 @@ DROP MATERIALIZED VIEW nj_three_keyed;
 
 -- refused: an outer join below another join, or stacked outer joins
 -- (sql/njoin_outer.sql), without bounds chaining every stream to every
--- other; a FULL JOIN of three; without a watermark on every stream the
+-- other; a FULL JOIN comparing a stream a LEFT JOIN brought in
+-- (sql/njoin_full.sql); without a watermark on every stream the
 -- states are kept forever
 CREATE MATERIALIZED VIEW nj_bad AS
 	SELECT v.k FROM nj_v v JOIN nj_c c ON c.k = v.k LEFT JOIN nj_p p ON p.k = c.k AND p.ts BETWEEN c.ts AND c.ts + interval '1 minute';
@@ -446,7 +447,7 @@ CREATE MATERIALIZED VIEW nj_bad AS
 	JOIN nj_p p ON p.k = v.k;
 CREATE MATERIALIZED VIEW nj_bad AS
 	SELECT v.k FROM nj_v v LEFT JOIN nj_c c ON c.k = v.k AND c.ts BETWEEN v.ts AND v.ts + interval '1 minute'
-	FULL JOIN nj_p p ON p.k = v.k AND p.ts BETWEEN v.ts AND v.ts + interval '1 minute';
+	FULL JOIN nj_p p ON p.k = c.k AND p.ts BETWEEN c.ts AND c.ts + interval '1 minute';
 -- a join of streams on the preserved side is stacked: allowed
 CREATE MATERIALIZED VIEW nj_bad AS
 	SELECT v.k FROM (nj_c c JOIN nj_p p ON p.k = c.k AND p.ts BETWEEN c.ts AND c.ts + interval '1 minute')

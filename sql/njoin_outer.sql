@@ -193,7 +193,8 @@ SELECT v, k, count(*) FROM no_rows GROUP BY 1, 2, ats, bts, cts HAVING count(*) 
 SELECT * FROM no_agg ORDER BY 1;
 SELECT no_matches('no_agg', $$w < '2026-01-01 13:30'$$) AS agg_ok;
 
--- Refused, with a hint: a FULL JOIN of three; a condition comparing the
+-- Refused, with a hint: a FULL JOIN comparing a stream that a LEFT JOIN
+-- brought in (sql/njoin_full.sql); a condition comparing the
 -- stream with two others; an outer join without a bound against its
 -- anchor; a comma join beside the outer joins; a condition reading a
 -- table; a WHERE testing a padded stream (the planner would make it an
@@ -207,7 +208,7 @@ CREATE MATERIALIZED VIEW no_bad AS
 CREATE MATERIALIZED VIEW no_bad AS
 	SELECT a.k FROM no_a a
 	LEFT JOIN no_b b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '5 minutes'
-	FULL JOIN no_c c ON c.k = a.k AND c.ts BETWEEN a.ts AND a.ts + interval '10 minutes';
+	FULL JOIN no_c c ON c.k = b.k AND c.ts BETWEEN b.ts AND b.ts + interval '10 minutes';
 CREATE MATERIALIZED VIEW no_bad AS
 	SELECT a.k FROM no_a a
 	LEFT JOIN no_b b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '5 minutes'

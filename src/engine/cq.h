@@ -139,6 +139,11 @@ typedef struct CqJoinSide
 								 * this side (when no match can come) */
 	Node	   *acond;			/* that join's ON condition, over the
 								 * query's range table */
+	bool		full;			/* brought in by a FULL JOIN: its anchor is
+								 * NULL-padded too, where this side's row
+								 * has no match */
+	List	   *rbounds;		/* CqBound *: of a full one, its bounds
+								 * against its anchor */
 } CqJoinSide;
 
 typedef struct CqJoin

@@ -99,6 +99,19 @@
  *	  state when it is written; eviction runs after the batch's output.
  *  - Own conditions (never_matches) are not used: a row failing its own
  *	  part of one join may still join the others; it is padded at expiry.
+ *  - FULL JOINs (CqJoinSide.full: a FULL JOIN b ON .. FULL JOIN c ON ..):
+ *	  the stream n a FULL JOIN brings in pads its anchor r as well, where
+ *	  n's row matches no row of r. That is a property of n's row alone
+ *	  when every row of r reaches the join (join_analyze.c refuses the
+ *	  rest): bit r of n's mask, found by a pairs query of its own (the
+ *	  matches' n.ctid), certain at n.ts + n's bound against r
+ *	  (CqJoinSide.rbounds). A set P then need not hold its streams'
+ *	  anchors: every set connected in the tree, holding both streams of
+ *	  each inner join, whose missing neighbours may be padded, is one
+ *	  (full_copies); each present stream reads its rows certain unmatched
+ *	  for its missing neighbours, and a FULL join of the copy joins inner
+ *	  with present streams on both sides, left or right with one side's,
+ *	  else stays full (both sides read nothing).
  *
  *-------------------------------------------------------------------------
  */
@@ -208,6 +221,9 @@ struct JoinRun
 	int			npairs;			/* the pairs query's columns: the row ids */
 	int			pairs_side[2];	/* of these sides */
 	int			pairs_padded;	/* stacked: the side whose matches they are */
+	bool		pairs_full;		/* stacked: they are the matches of that
+								 * side's rows with its anchor (a FULL
+								 * JOIN), not the anchor's */
 	ExprContext *econtext;		/* of the sides' own conditions */
 	bool		has_late;		/* rows at or before late_wm are late */
 	int64		late_wm;
@@ -381,6 +397,21 @@ level_matched(JoinRunSide *s, ItemPointer tid)
 }
 
 /*
+ * Stacked joins: the bounds telling when a row of side x is certain to
+ * match no row of its padded neighbour k: of k's anchor x, k's abounds; of
+ * a full side x, for its anchor k, its own rbounds.
+ */
+static List *
+pad_bounds(JoinRun *jr, JoinRunSide *s, int k)
+{
+	CqJoinSide *x = s->def;
+
+	if (x->full && x->anchor == k)
+		return x->rbounds;
+	return jr->j->side[k].abounds;
+}
+
+/*
  * Stacked joins: is the row of anchor s, with the sides it matched before
  * the batch (pmask), certain to match none of the padded sides of mask
  * under watermark wm: it matched none of them, this batch included, and
@@ -404,7 +435,7 @@ pad_certain(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot, int32 pmask,
 
 		if ((mask & (1 << n)) == 0)
 			continue;
-		if (!bounds_expiry(jr->j->side[n].abounds, ts, isnull, &certain) || certain > wm)
+		if (!bounds_expiry(pad_bounds(jr, s, n), ts, isnull, &certain) || certain > wm)
 			return false;
 	}
 	return true;
@@ -436,7 +467,7 @@ pad_expiry_limit(JoinRun *jr, JoinRunSide *s, int32 mask, int64 wm, int64 *limit
 
 		if ((mask & (1 << n)) == 0)
 			continue;
-		foreach(lc, jr->j->side[n].abounds)
+		foreach(lc, pad_bounds(jr, s, n))
 		{
 			CqBound    *b = lfirst(lc);
 
@@ -969,15 +1000,22 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 	{
 		CqJoinSide *d = &cq->join->side[k];
 
-		if (d->padded && jr->side[d->anchor].lmatch == NULL)
+		for (int f = 0; f < 2; f++)
 		{
+			/* (and a full side its own rows' matches with its anchor) */
+			JoinRunSide *m;
 			HASHCTL		ctl;
 
+			if (!(f ? d->full : d->padded))
+				continue;
+			m = &jr->side[f ? k : d->anchor];
+			if (m->lmatch != NULL)
+				continue;
 			ctl.keysize = sizeof(ItemPointerData);
 			ctl.entrysize = sizeof(LevelMatch);
 			ctl.hcxt = CurrentMemoryContext;
-			jr->side[d->anchor].lmatch = hash_create("pg_stream matched rows", 1024, &ctl,
-													 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+			m->lmatch = hash_create("pg_stream matched rows", 1024, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		}
 	}
 	for (int k = 0; k < jr->nsides; k++)
@@ -1178,6 +1216,15 @@ set_jointypes(Plan *p, Surgery *sg, int present)
 			case JOIN_RIGHT:
 				if (l & present)
 					jn->jointype = JOIN_INNER;
+				break;
+			case JOIN_FULL:
+				/* its rows padded on one side, or on none */
+				if ((l & present) && (r & present))
+					jn->jointype = JOIN_INNER;
+				else if (l & present)
+					jn->jointype = JOIN_LEFT;
+				else if (r & present)
+					jn->jointype = JOIN_RIGHT;
 				break;
 			default:
 				if (l && r)
@@ -1426,6 +1473,95 @@ operate(Plan *p, Surgery *sg)
  * side, that side's rows new to the combination, the sides before it all
  * that have it, the sides after it those that had it before the batch.
  */
+/*
+ * The copies of a stacked join with FULL JOINs: a set of present sides
+ * need not hold its sides' anchors (a full side's row may come out with
+ * its anchor padded), so every set is tried. A set is one a row can have
+ * if it is connected in the tree of anchors, holds both streams of each
+ * inner join, and each stream it lacks next to a present one may be
+ * padded for it: a side missing beside its anchor is padded (LEFT or
+ * FULL), an anchor missing beside a full side is. Each present side's
+ * rows must be certain to match none of its missing neighbours (pad[]);
+ * the copies per set as in stacked_copies.
+ */
+static void
+full_copies(Surgery *sg)
+{
+	CqJoin	   *j = sg->jr->j;
+	int			n = sg->jr->nsides;
+
+	sg->ncopies = 0;
+	for (int present = 1; present <= ALL_SIDES(sg->jr); present++)
+	{
+		int32		pad[PGS_JOIN_MAX_SIDES] = {0};
+		bool		possible = true;
+		int			reach = present & -present;
+
+		for (int k = 0; k < n; k++)
+		{
+			int			a = j->side[k].anchor;
+			bool		kin = (present & (1 << k)) != 0;
+			bool		ain = a >= 0 && (present & (1 << a)) != 0;
+
+			if (a < 0 || kin == ain)
+				continue;
+			if (!kin && j->side[k].padded)
+				pad[a] |= (1 << k);
+			else if (kin && j->side[k].full)
+				pad[k] |= (1 << a);
+			else
+				possible = false;
+		}
+		for (int k = 0; k < n; k++)
+			if (!j->side[k].padded && j->side[k].anchor >= 0 &&
+				!(present & (1 << k)))
+				possible = false;
+		/* connected: the sides reached from the first through present ones */
+		for (int changed = 1; changed;)
+		{
+			changed = 0;
+			for (int k = 0; k < n; k++)
+			{
+				int			a = j->side[k].anchor;
+
+				if (a < 0 || !(present & (1 << k)) || !(present & (1 << a)) ||
+					((reach >> k) & 1) == ((reach >> a) & 1))
+					continue;
+				reach |= (1 << k) | (1 << a);
+				changed = 1;
+			}
+		}
+		if (!possible || reach != present)
+			continue;
+		for (int x = 0; x < n; x++)
+		{
+			int			c = sg->ncopies;
+
+			if (!(present & (1 << x)))
+				continue;
+			if (++sg->ncopies > MAX_COPIES)
+				elog(ERROR, "continuous view \"%s\" has too many NULL-padded combinations",
+					 sg->jr->cq->viewname);
+			for (int k = 0; k < n; k++)
+			{
+				int			when = k < x ? 0 : k == x ? 1 : 2;	/* all, new, before */
+
+				if (!(present & (1 << k)))
+					sg->roles[c][k] = ROLE_NONE;
+				else if (pad[k] == 0)
+					sg->roles[c][k] = when == 0 ? ROLE_ALL : when == 1 ? ROLE_DELTA : ROLE_STATE;
+				else
+					sg->roles[c][k] = when == 0 ? ROLE_PAD_NOW :
+						when == 1 ? ROLE_PAD_NEW : ROLE_PAD_BEFORE;
+				sg->pad[c][k] = pad[k];
+			}
+			sg->present[c] = present;
+			sg->newside[c] = pad[x] == 0 ? x : -1;
+			sg->noprobe[c] = (present != ALL_SIDES(sg->jr));
+		}
+	}
+}
+
 static void
 stacked_copies(Surgery *sg)
 {
@@ -1433,6 +1569,13 @@ stacked_copies(Surgery *sg)
 	int			n = sg->jr->nsides;
 	int			padded[PGS_JOIN_MAX_PADDED];
 	int			np = 0;
+
+	for (int k = 0; k < n; k++)
+		if (j->side[k].full)
+		{
+			full_copies(sg);
+			return;
+		}
 
 	for (int k = 0; k < n; k++)
 		if (j->side[k].padded)
@@ -1608,7 +1751,7 @@ pgs_join_npairs(JoinRun *jr)
 	if (!jr->j->stacked)
 		return 1;
 	for (int k = 0; k < jr->nsides; k++)
-		n += jr->j->side[k].padded;
+		n += jr->j->side[k].padded + jr->j->side[k].full;
 	return n;
 }
 
@@ -1632,9 +1775,17 @@ pgs_join_pairs_plan(JoinRun *jr, int which)
 		ListCell   *lc;
 		int			k;
 
+		jr->pairs_full = false;
 		for (k = 0; k < jr->nsides; k++)
 			if (j->side[k].padded && which-- == 0)
 				break;
+		/* then of each FULL JOIN, its stream's row ids of the matches */
+		for (int f = 0; k == jr->nsides && f < jr->nsides; f++)
+			if (j->side[f].full && which-- == 0)
+			{
+				k = f;
+				jr->pairs_full = true;
+			}
 		Assert(k < jr->nsides);
 		d = &j->side[k];
 		jr->pairs_padded = k;
@@ -1649,7 +1800,7 @@ pgs_join_pairs_plan(JoinRun *jr, int which)
 			rtr->rtindex = j->side[i ? k : d->anchor].rtindex;
 			from = lappend(from, rtr);
 		}
-		q->targetList = list_make1(makeTargetEntry((Expr *) makeVar(j->side[d->anchor].rtindex,
+		q->targetList = list_make1(makeTargetEntry((Expr *) makeVar(j->side[jr->pairs_full ? k : d->anchor].rtindex,
 																	  SelfItemPointerAttributeNumber,
 																	  TIDOID, -1, InvalidOid, 0),
 												   1, pstrdup("a"), false));
@@ -1716,7 +1867,8 @@ pgs_join_matched(JoinRun *jr, Tuplestorestate *pairs, TupleDesc desc)
 	while (jr->j->stacked && tuplestore_gettupleslot(pairs, true, false, slot))
 	{
 		/* stacked: the anchor's rows that matched the last pairs' side */
-		JoinRunSide *a = &jr->side[jr->j->side[jr->pairs_padded].anchor];
+		int			n = jr->pairs_padded;
+		JoinRunSide *a = &jr->side[jr->pairs_full ? n : jr->j->side[n].anchor];
 		bool		isnull;
 		Datum		d = slot_getattr(slot, 1, &isnull);
 		LevelMatch *m;
@@ -1727,7 +1879,7 @@ pgs_join_matched(JoinRun *jr, Tuplestorestate *pairs, TupleDesc desc)
 		m = hash_search(a->lmatch, DatumGetPointer(d), HASH_ENTER, &found);
 		if (!found)
 			m->mask = 0;
-		m->mask |= (1 << jr->pairs_padded);
+		m->mask |= (1 << (jr->pairs_full ? jr->j->side[n].anchor : n));
 	}
 	while (!jr->j->stacked && tuplestore_gettupleslot(pairs, true, false, slot))
 	{

@@ -966,9 +966,9 @@ copy_bound(CqBound *b)
  * its nullable side), and its ON condition compares that stream with
  * exactly one stream already joined, its anchor: so the streams form a
  * tree, and whether a row of the anchor has a match is a property of
- * that row alone, kept with it in its state. A FULL join among them, a
- * comma join, or a condition reading a table or two earlier streams is
- * refused with a hint.
+ * that row alone, kept with it in its state. A FULL join among them
+ * also pads the anchor (stacked_full, below); a comma join, or a condition
+ * reading a table or two earlier streams is refused with a hint.
  */
 static void
 stacked_refuse(const char *msg, const char *detail)
@@ -1095,9 +1095,6 @@ stacked_walk(Query *q, CqJoin *j, Node *node, int *npadded)
 		stacked_outside(q, j, je->quals);
 		return l | r;
 	}
-	if (je->jointype == JOIN_FULL)
-		stacked_refuse("a FULL JOIN of more than two streams is not supported",
-					   "A row of either side may come out NULL-padded; with more streams, which rows of a joined pair matched cannot be kept with one stream's rows.");
 	/* the stream it brings in: the nullable side, or one read directly */
 	if (je->jointype == JOIN_LEFT)
 		n = direct_side(q, j, je->rarg);
@@ -1110,7 +1107,7 @@ stacked_walk(Query *q, CqJoin *j, Node *node, int *npadded)
 			n = direct_side(q, j, je->larg);
 	}
 	if (n < 0 || (je->jointype != JOIN_INNER && je->jointype != JOIN_LEFT &&
-				  je->jointype != JOIN_RIGHT))
+				  je->jointype != JOIN_RIGHT && je->jointype != JOIN_FULL))
 		stacked_refuse("an outer join of streams whose nullable side joins several streams is not supported here",
 					   "Under several outer joins, or an outer join below another join of streams, each join brings in one stream, read directly (on the nullable side of an outer join).");
 	m = stacked_cond_sides(q, j, je->quals) & ~(1 << n);
@@ -1122,12 +1119,159 @@ stacked_walk(Query *q, CqJoin *j, Node *node, int *npadded)
 		if (m == (1 << k))
 			j->side[n].anchor = k;
 	j->side[n].padded = (je->jointype != JOIN_INNER);
+	j->side[n].full = (je->jointype == JOIN_FULL);
 	j->side[n].acond = copyObject(je->quals);
 	if (j->side[n].padded)
 		(*npadded)++;
 	bounds_from_conjuncts(q, j, je->quals, -1);
 	keys_from_conjuncts(q, j, je->quals);
 	return l | r;
+}
+
+/*
+ * FULL JOINs in a stack (a FULL JOIN b ON .. FULL JOIN c ON ..): the stream
+ * a FULL JOIN brings in is padded where its anchor's row has no match, as
+ * for a LEFT JOIN, and its own rows come out with the anchor NULL-padded
+ * where they match no row of the anchor. That is a property of the
+ * stream's row alone only if every row of the anchor reaches the join: the
+ * anchor is the first stream, or one a FULL JOIN brought in, and no inner
+ * join (which drops rows) and no LEFT JOIN bringing the anchor in came
+ * before. Else which rows of the new stream matched would depend on pairs
+ * of earlier rows: refused. The streams on the preserved side of a FULL
+ * JOIN may come out NULL-padded too: no condition outside the joins of
+ * streams may read them.
+ */
+static void
+full_outside(Query *q, CqJoin *j, Node *quals, int nullable)
+{
+	List	   *vars = pull_var_clause(quals, PVC_RECURSE_AGGREGATES |
+									   PVC_RECURSE_WINDOWFUNCS | PVC_RECURSE_PLACEHOLDERS);
+	ListCell   *lc;
+
+	foreach(lc, vars)
+	{
+		Var		   *v = lfirst(lc);
+		RangeTblEntry *rte;
+
+		if (v->varlevelsup != 0)
+			continue;
+		rte = rt_fetch(v->varno, q->rtable);
+		for (int k = 0; k < j->nsides; k++)
+			if ((nullable & (1 << k)) && rte->rtekind == RTE_RELATION &&
+				rte->relid == j->side[k].relid)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("a condition outside the joins of streams may not read stream \"%s\", which a FULL JOIN NULL-pads",
+								get_rel_name(j->side[k].relid)),
+						 errdetail("A test of a NULL-padded stream in WHERE or in a join with a table changes which rows the outer join pads."),
+						 errhint("Move the test into the stream's ON condition, or filter the rows in a view reading this one's sink stream.")));
+	}
+}
+
+/* the sides below node; *total: those all of whose rows reach its output */
+static int
+full_walk(Query *q, CqJoin *j, Node *node, int *total, int *nullable)
+{
+	JoinExpr   *je;
+	int			l,
+				r,
+				tl,
+				tr,
+				n;
+
+	*total = 0;
+	if (IsA(node, RangeTblRef))
+		return (*total = sides_in(q, j, node));
+	if (IsA(node, FromExpr))
+	{
+		FromExpr   *f = (FromExpr *) node;
+		int			mask = 0;
+		ListCell   *lc;
+
+		foreach(lc, f->fromlist)
+			mask |= full_walk(q, j, lfirst(lc), &tl, nullable);
+		if (list_length(f->fromlist) == 1 && f->quals == NULL)
+			*total = tl;
+		full_outside(q, j, f->quals, *nullable);
+		return mask;
+	}
+	if (!IsA(node, JoinExpr))
+		return 0;
+	je = (JoinExpr *) node;
+	l = full_walk(q, j, je->larg, &tl, nullable);
+	r = full_walk(q, j, je->rarg, &tr, nullable);
+	if (l == 0 || r == 0)
+	{
+		/* with a table: an inner join may drop rows of the streams */
+		full_outside(q, j, je->quals, *nullable);
+		if ((je->jointype == JOIN_LEFT && l) || (je->jointype == JOIN_RIGHT && r))
+			*total = tl | tr;
+		return l | r;
+	}
+	if (je->jointype == JOIN_LEFT)
+		*total = tl;
+	else if (je->jointype == JOIN_RIGHT)
+		*total = tr;
+	else if (je->jointype == JOIN_FULL)
+	{
+		int			other,
+					tother;
+
+		n = direct_side(q, j, je->rarg);
+		if (n < 0)
+			n = direct_side(q, j, je->larg);
+		Assert(n >= 0 && j->side[n].full);
+		other = (l == (1 << n)) ? r : l;
+		tother = (l == (1 << n)) ? tr : tl;
+		if (!(tother & (1 << j->side[n].anchor)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a FULL JOIN of stream \"%s\" with stream \"%s\", whose rows an earlier join may drop, is not supported",
+							get_rel_name(j->side[n].relid),
+							get_rel_name(j->side[j->side[n].anchor].relid)),
+					 errdetail("Not every row of \"%s\" reaches the FULL JOIN (an inner join before it drops rows, or a LEFT JOIN brought the stream in): a row of \"%s\" matching only rows dropped there would have to come out NULL-padded, which depends on pairs of rows, not on the row of \"%s\" alone.",
+							   get_rel_name(j->side[j->side[n].anchor].relid),
+							   get_rel_name(j->side[n].relid),
+							   get_rel_name(j->side[n].relid)),
+					 errhint("Compare the stream with the first stream or with one a FULL JOIN brought in, with no inner join before; or FULL JOIN the result of one view, read from its sink stream, in another.")));
+		*total = tother | (1 << n);
+		*nullable |= other;
+	}
+	return l | r;
+}
+
+static void
+stacked_full(Query *q, CqJoin *j)
+{
+	int			total;
+	int			nullable = 0;
+	bool		any = false;
+
+	for (int k = 0; k < j->nsides; k++)
+		any |= j->side[k].full;
+	if (any)
+		(void) full_walk(q, j, (Node *) q->jointree, &total, &nullable);
+}
+
+/* a full side's bounds against its anchor: when its own row is certain unmatched */
+static void
+stacked_full_bounds(CqJoin *j, int k)
+{
+	CqJoinSide *s = &j->side[k];
+	ListCell   *lc;
+
+	foreach(lc, s->bounds)
+		if (((CqBound *) lfirst(lc))->other == s->anchor)
+			s->rbounds = lappend(s->rbounds, copy_bound(lfirst(lc)));
+	if (s->rbounds == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the FULL JOIN of stream \"%s\" needs a time bound on the rows of stream \"%s\" that can match it",
+						get_rel_name(s->relid), get_rel_name(j->side[s->anchor].relid)),
+				 errdetail("A row of \"%s\" NULL-padded for \"%s\" is written once no match can come any more: the condition must bound how much later a matching row of \"%s\" can be.",
+						   get_rel_name(s->relid), get_rel_name(j->side[s->anchor].relid),
+						   get_rel_name(j->side[s->anchor].relid)),
+				 errhint("Bound the join in time both ways, for example: ON c.k = a.k AND c.ts BETWEEN a.ts - interval '1 hour' AND a.ts + interval '1 hour'.")));
 }
 
 static CqJoin *
@@ -1148,6 +1292,7 @@ stacked_join(Query *query, CqJoin *j, Node *meet, bool for_create)
 	j->jointype = JOIN_LEFT;
 	(void) stacked_walk(query, j, (Node *) query->jointree, &npadded);
 	stacked_outside(query, j, query->jointree->quals);
+	stacked_full(query, j);
 	if (npadded > PGS_JOIN_MAX_PADDED)
 		stacked_refuse(psprintf("more than %d outer joins of streams in one view are not supported",
 								PGS_JOIN_MAX_PADDED),
@@ -1169,6 +1314,8 @@ stacked_join(Query *query, CqJoin *j, Node *meet, bool for_create)
 		foreach(lc, j->side[s->anchor].bounds)
 			if (((CqBound *) lfirst(lc))->other == k)
 				s->abounds = lappend(s->abounds, copy_bound(lfirst(lc)));
+		if (s->full)
+			stacked_full_bounds(j, k);
 		if (s->abounds == NIL)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

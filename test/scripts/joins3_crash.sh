@@ -5,7 +5,9 @@
 # inner join, an append-mode count over it, a left join of the views with
 # the inner join of carts and buys, stacked left joins (views, their
 # carts, the carts' buys: a view without a cart is padded for both, a
-# cart without a buy for the buy), a left self-join of the views and a
+# cart without a buy for the buy), the same with FULL joins (a cart
+# without a view still meets its buys, a buy without a cart comes out
+# alone), a left self-join of the views and a
 # left join whose rows of odd users can never match. Each chunk of
 # events goes into the streams and into reference tables in one
 # transaction; a worker is killed with kill -9 in the middle of a batch,
@@ -49,6 +51,10 @@ CREATE MATERIALIZED VIEW x3_stack AS
 	SELECT v.k, v.ts AS vts, c.ts AS cts, b.ts AS bts
 	FROM pv v LEFT JOIN cart c ON c.k = v.k AND c.ts BETWEEN v.ts AND v.ts + interval '5 seconds'
 	LEFT JOIN buy b ON b.k = c.k AND b.ts BETWEEN c.ts AND c.ts + interval '10 seconds';
+CREATE MATERIALIZED VIEW x3_full AS
+	SELECT v.k AS vk, v.ts AS vts, c.k AS ck, c.ts AS cts, b.k AS bk, b.ts AS bts
+	FROM pv v FULL JOIN cart c ON c.k = v.k AND c.ts BETWEEN v.ts AND v.ts + interval '5 seconds'
+	FULL JOIN buy b ON b.k = c.k AND b.ts BETWEEN c.ts AND c.ts + interval '10 seconds';
 CREATE MATERIALIZED VIEW x_self AS
 	SELECT a.k, a.u, a.ts AS ats, b.ts AS bts
 	FROM pv a LEFT JOIN pv b ON b.u = a.u AND b.ts > a.ts AND b.ts <= a.ts + interval '1.5 seconds';
@@ -56,7 +62,7 @@ CREATE MATERIALIZED VIEW x_never AS
 	SELECT v.k, v.u, c.ts AS cts
 	FROM pv v LEFT JOIN cart c ON c.k = v.k AND v.u % 2 = 0 AND c.ts BETWEEN v.ts AND v.ts + interval '5 seconds';
 SQL
-VIEWS=6
+VIEWS=7
 pgs_wait_up $VIEWS
 
 # chunk j: views of keys g, one every 10 ms, user g % 100 (the same
@@ -119,7 +125,7 @@ q "WITH r AS (INSERT INTO buy_ref VALUES (-1, '2026-03-02') RETURNING *) INSERT 
 pgs_wait_for "SELECT count(*) = $VIEWS FROM stream.queries
 	WHERE lag = 0 AND watermark = '2026-03-01 23:59:30+00'" 300 ||
 	{ q "SELECT name, rows_in, lag, watermark, status, last_error FROM stream.queries"; exit 1; }
-for v in x3 x3_agg x3_left x3_stack x_self x_never; do
+for v in x3 x3_agg x3_left x3_stack x3_full x_self x_never; do
 	q "REFRESH MATERIALIZED VIEW $v" >/dev/null
 done
 
@@ -135,6 +141,9 @@ CREATE VIEW b3_left AS SELECT v.k, v.ts AS vts, c.ts AS cts, b.ts AS bts
 CREATE VIEW b3_stack AS SELECT v.k, v.ts AS vts, c.ts AS cts, b.ts AS bts
 	FROM pv_ref v LEFT JOIN cart_ref c ON c.k = v.k AND c.ts BETWEEN v.ts AND v.ts + interval '5 seconds'
 	LEFT JOIN buy_ref b ON b.k = c.k AND b.ts BETWEEN c.ts AND c.ts + interval '10 seconds';
+CREATE VIEW b3_full AS SELECT v.k AS vk, v.ts AS vts, c.k AS ck, c.ts AS cts, b.k AS bk, b.ts AS bts
+	FROM pv_ref v FULL JOIN cart_ref c ON c.k = v.k AND c.ts BETWEEN v.ts AND v.ts + interval '5 seconds'
+	FULL JOIN buy_ref b ON b.k = c.k AND b.ts BETWEEN c.ts AND c.ts + interval '10 seconds';
 CREATE VIEW b_self AS SELECT a.k, a.u, a.ts AS ats, b.ts AS bts
 	FROM pv_ref a LEFT JOIN pv_ref b ON b.u = a.u AND b.ts > a.ts AND b.ts <= a.ts + interval '1.5 seconds'
 	WHERE a.k >= 0;	-- (the last view, a day later, is not NULL-padded yet)
@@ -153,6 +162,11 @@ SELECT 'x3_left ' || count(*) FROM ((TABLE x3_left EXCEPT ALL TABLE b3_left)
 	UNION ALL (TABLE b3_left EXCEPT ALL TABLE x3_left)) d;
 SELECT 'x3_stack ' || count(*) FROM ((TABLE x3_stack EXCEPT ALL TABLE b3_stack)
 	UNION ALL (TABLE b3_stack EXCEPT ALL TABLE x3_stack)) d;
+SELECT 'x3_full ' || count(*) FROM ((TABLE x3_full EXCEPT ALL TABLE b3_full)
+	UNION ALL (TABLE b3_full EXCEPT ALL TABLE x3_full)) d;
+SELECT 'full ' || (SELECT count(*) FROM x3_full WHERE vts IS NULL AND cts IS NOT NULL) || ' '
+	|| (SELECT count(*) FROM x3_full WHERE cts IS NULL AND bts IS NOT NULL) || ' '
+	|| (SELECT count(*) FROM x3_full WHERE cts IS NULL AND vts IS NOT NULL);
 SELECT 'x_self ' || count(*) FROM ((TABLE x_self EXCEPT ALL TABLE b_self)
 	UNION ALL (TABLE b_self EXCEPT ALL TABLE x_self)) d;
 SELECT 'x_never ' || count(*) FROM ((TABLE x_never EXCEPT ALL TABLE b_never)
@@ -163,7 +177,7 @@ SELECT 'state ' || string_agg(name || ' ' || state_rows_by_stream::jsonb::text, 
 SQL
 )
 echo "$result"
-for v in x3 x3_agg x3_left x3_stack x_self x_never; do
+for v in x3 x3_agg x3_left x3_stack x3_full x_self x_never; do
 	echo "$result" | grep -q "^$v 0$" || { echo "$v differs from its batch query over the reference tables"; exit 1; }
 done
 echo "$result" | grep -q "^late 0$" || { echo "rows were late"; exit 1; }
@@ -172,7 +186,9 @@ echo "$result" | grep -q "^late 0$" || { echo "rows were late"; exit 1; }
 echo "$result" | grep -Eq '^rows [1-9][0-9]* [1-9][0-9]* [1-9][0-9]* [1-9][0-9]* [1-9][0-9]* [1-9][0-9]* [1-9][0-9]*$' || { echo "a view is empty"; exit 1; }
 # only the last events are left (x_never keeps no odd user's view; the
 # last one's user is -1, odd: nothing of pv)
-echo "$result" | grep -q '^state x3 {"pv": 1, "buy": 1, "cart": 1}, x3_agg {"pv": 1, "buy": 1, "cart": 1}, x3_left {"pv": 1, "buy": 1, "cart": 1}, x3_stack {"pv": 1, "buy": 1, "cart": 1}, x_never {"pv": 0, "cart": 1}, x_self {"pv": 1}$' ||
+# the FULL joins: carts without a view, buys alone, views without a cart
+echo "$result" | grep -Eq '^full [1-9][0-9]* [1-9][0-9]* [1-9][0-9]*$' || { echo "x3_full pads no row of a side"; exit 1; }
+echo "$result" | grep -q '^state x3 {"pv": 1, "buy": 1, "cart": 1}, x3_agg {"pv": 1, "buy": 1, "cart": 1}, x3_full {"pv": 1, "buy": 1, "cart": 1}, x3_left {"pv": 1, "buy": 1, "cart": 1}, x3_stack {"pv": 1, "buy": 1, "cart": 1}, x_never {"pv": 0, "cart": 1}, x_self {"pv": 1}$' ||
 	{ echo "the states do not end with the last events only"; exit 1; }
 # bounded: a view is kept 15 s after its time and 30 s of watermark (4,500
 # of them), carts 40 s (2,700), buys 30 s (1,000), plus a chunk (50 s)

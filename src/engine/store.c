@@ -328,7 +328,9 @@ check_order(KeyedStore *s, Datum *keys, bool *keynulls)
 /*
  * The gallop's scan, (re)started at the first entry whose keys are at or
  * above these (none NULL): a row comparison, so one descent lands on the
- * key itself whatever its first column.
+ * key itself whatever its first column. A key of one column is a plain
+ * ">=": nbtree's _bt_first takes a row comparison to have two members at
+ * least and reads the one after the first (past the array, for one).
  */
 static void
 gallop_position(KeyedStore *s, Datum *keys)
@@ -345,6 +347,28 @@ gallop_position(KeyedStore *s, Datum *keys)
 		MemoryContextSwitchTo(old);
 	}
 	MemoryContextReset(s->rowcxt);
+	if (s->nkeys == 1)
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(s->rel),
+											  s->keyidx->rd_index->indkey.values[0] - 1);
+		Oid			opcintype = s->keyidx->rd_opcintype[0];
+		Oid			geop = get_opfamily_member(s->keyidx->rd_opfamily[0], opcintype,
+											   opcintype, BTGreaterEqualStrategyNumber);
+		MemoryContext old;
+
+		if (!OidIsValid(geop))
+			elog(ERROR, "missing >= operator for index \"%s\"",
+				 RelationGetRelationName(s->keyidx));
+		old = MemoryContextSwitchTo(s->rowcxt);
+		ScanKeyEntryInitialize(&s->rowhead, 0, 1, BTGreaterEqualStrategyNumber, opcintype,
+							   s->keyidx->rd_indcollation[0], get_opcode(geop),
+							   datumCopy(keys[0], att->attbyval, att->attlen));
+		MemoryContextSwitchTo(old);
+		index_rescan(s->walkscan, &s->rowhead, 1, NULL, 0);
+		s->have_entry = false;
+		s->walk_done = false;
+		return;
+	}
 	for (int k = 0; k < s->nkeys; k++)
 	{
 		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(s->rel),

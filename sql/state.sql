@@ -219,6 +219,57 @@ DROP FUNCTION st_feed5(text);
 DROP TABLE st_ref5;
 DROP FOREIGN TABLE st_src5;
 
+-- composite keys of 3 columns in the gallop: an ICU text order (not C's),
+-- an int with NULLs in the state's entries, numeric equal in value but not
+-- in bytes; and a case-insensitive (nondeterministic) collation, whose
+-- equal keys differ in bytes
+CREATE COLLATION st_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE FOREIGN TABLE st_src6 (t text, i int, x numeric, v int) SERVER stream;
+CREATE TABLE st_ref6 (t text, i int, x numeric, v int);
+CREATE MATERIALIZED VIEW st_gal3 WITH (trigger = 'manual', max_batch_rows = 100000) AS
+SELECT t COLLATE "en-x-icu" AS t, i, x, count(*) AS n, sum(v) AS s
+FROM st_src6 GROUP BY 1, 2, 3;
+CREATE MATERIALIZED VIEW st_galci WITH (trigger = 'manual', max_batch_rows = 100000) AS
+SELECT t COLLATE st_ci AS t, x, count(*) AS n, sum(v) AS s
+FROM st_src6 GROUP BY 1, 2;
+CREATE FUNCTION st_feed6(q text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('INSERT INTO st_src6 %s', q);
+	EXECUTE format('INSERT INTO st_ref6 %s', q);
+END $$;
+SELECT st_feed6($$SELECT (ARRAY['a', 'B', 'b', 'C', 'Ä', 'ä', 'z'])[1 + i % 7] || (i % 41),
+	CASE WHEN i % 13 = 0 THEN NULL ELSE i % 23 END, (i % 30)::numeric / 2, i
+	FROM generate_series(1, 40000) i$$);
+REFRESH MATERIALIZED VIEW st_gal3;
+REFRESH MATERIALIZED VIEW st_galci;
+SELECT matches_batch('st_gal3', 'st_src6', 'st_ref6'), matches_batch('st_galci', 'st_src6', 'st_ref6');
+SELECT count(*) FROM st_gal3;
+SELECT count(*) FROM st_galci;
+-- a sparse batch: keys equal but in the last column, runs, NULLs in the
+-- middle, numerics of other scales, keys between the ICU and C orders
+SELECT st_feed6($$VALUES ('a1', 1, 0.50, 1), ('a1', 1, 0.5000, 1), ('a1', 1, 100, 1), ('a1', NULL, 0.5, 1),
+	('a1', 2, 0.5, 1), ('A1', 1, 0.5, 1), ('B10', 10, 5.0, 1), ('b10', 10, 5.00, 1), ('B10', NULL, 5, 1),
+	('Ä12', 12, 6, 1), ('ä12', 12, 6.0, 1), ('a12', 12, 6, 1), ('C3', 3, 1.5, 1), ('c3', 3, 1.50, 1),
+	('z40', 22, 14.5, 1), ('z40', 23, 0, 1), ('zz', 1, 1, 1), ('', 0, 0, 1), (NULL, 1, 1, 1),
+	('C5', NULL, NULL, 1), ('C5', 5, NULL, 1), ('a1', 1, 0.5, 1)$$);
+REFRESH MATERIALIZED VIEW st_gal3;
+REFRESH MATERIALIZED VIEW st_galci;
+SELECT matches_batch('st_gal3', 'st_src6', 'st_ref6'), matches_batch('st_galci', 'st_src6', 'st_ref6');
+SELECT count(*) FROM st_gal3;
+SELECT count(*) FROM st_galci;
+SELECT st_feed6($$SELECT t, i, x, 1 FROM (SELECT * FROM st_ref6 ORDER BY v DESC LIMIT 40) r$$);
+REFRESH MATERIALIZED VIEW st_gal3;
+REFRESH MATERIALIZED VIEW st_galci;
+SELECT matches_batch('st_gal3', 'st_src6', 'st_ref6'), matches_batch('st_galci', 'st_src6', 'st_ref6');
+SELECT count(*) FROM st_gal3;
+SELECT count(*) FROM st_galci;
+DROP MATERIALIZED VIEW st_gal3;
+DROP MATERIALIZED VIEW st_galci;
+DROP FUNCTION st_feed6(text);
+DROP TABLE st_ref6;
+DROP FOREIGN TABLE st_src6;
+DROP COLLATION st_ci;
+
 -- a fillfactor of the user's own is kept
 CREATE MATERIALIZED VIEW st_ff WITH (trigger = 'manual', fillfactor = 90) AS
 SELECT a, count(*) AS n FROM st_src GROUP BY a;

@@ -117,6 +117,15 @@
 #define KSTORE_WALK_RATIO 16
 /* sparse keys: entries stepped over before a descent to the key instead */
 #define KSTORE_GALLOP_STEPS 8
+/*
+ * ... and the lookups over which it counts its descents: more than half of
+ * them descending, it probes the batch's remaining keys instead. A descent
+ * (a scan started at a row comparison) reads and checks the rest of the
+ * leaf page it lands on, where a probe stops at its key: keys each far
+ * from the last (a random sparse batch) cost a third to a half more CPU
+ * by gallop than by probes.
+ */
+#define KSTORE_GALLOP_TRIAL 128
 
 struct KeyedStore
 {
@@ -142,6 +151,8 @@ struct KeyedStore
 	bool		gallop;			/* a walk that descends past gaps */
 	int			gallop_steps;	/* steps the next lookup may take */
 	bool		descended;		/* the last lookup descended to its key */
+	int			gallop_lookups; /* lookups of this trial, and */
+	int			gallop_descents;	/* how many of them descended */
 	ScanKeyData *rowkeys;		/* gallop: the row comparison (nkeys) */
 	ScanKeyData rowhead;		/* and its header */
 	MemoryContext rowcxt;		/* its values: the scan reads them */
@@ -247,6 +258,7 @@ kstore_begin_ordered(KeyedStore *s, int64 probes, int64 rows)
 	s->walking = (rows <= probes * KSTORE_WALK_RATIO);
 	s->gallop = !s->walking;
 	s->gallop_steps = KSTORE_GALLOP_STEPS;
+	s->gallop_lookups = s->gallop_descents = 0;
 	/* a walk compares index tuples in the index's order: default only */
 	for (int k = 0; k < s->nkeys; k++)
 		if (s->keyidx->rd_indoption[k] != 0)
@@ -405,7 +417,10 @@ walk_to(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *slot,
 	int			steps = 0;
 
 	if (maxsteps > 0 && s->walkscan == NULL)
+	{
 		gallop_position(s, keys);
+		s->descended = true;
+	}
 	scan = s->walkscan;
 	if (scan == NULL)
 	{
@@ -524,6 +539,14 @@ kstore_lookup(KeyedStore *s, Datum *keys, bool *keynulls, TupleTableSlot *found)
 		/* after a descent one step; reached by steps, the next may take more */
 		s->gallop_steps = s->descended ? 1 :
 			Min(s->gallop_steps * 2, KSTORE_GALLOP_STEPS);
+		/* keys mostly far from the last: probes cost less than descents */
+		s->gallop_descents += s->descended ? 1 : 0;
+		if (++s->gallop_lookups == KSTORE_GALLOP_TRIAL)
+		{
+			if (s->gallop_descents * 2 > s->gallop_lookups)
+				s->gallop = false;
+			s->gallop_lookups = s->gallop_descents = 0;
+		}
 	}
 	else
 	{

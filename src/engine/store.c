@@ -40,7 +40,10 @@
  *	  descent and one step, not eight. So a run of neighbouring keys in a sparse batch, such as one
  *	  key's sliding windows (each row in size / slide of them), costs one
  *	  descent and a step per key, and a key that is not there costs no
- *	  descent when the entry after the previous key is already past it. Keys
+ *	  descent when the entry after the previous key is already past it. A
+ *	  descent reads the rest of its leaf page, where a probe stops at its
+ *	  key: when more than half of KSTORE_GALLOP_TRIAL lookups descended
+ *	  (keys each far from the last), the batch's other keys are probed. Keys
  *	  with a NULL column are probed. The order is checked: a key not above
  *	  the previous one turns the walk and the gallop off with a warning, and
  *	  each key is probed, so no row is missed.

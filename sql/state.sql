@@ -191,6 +191,8 @@ CREATE TABLE st_ref5 (k text, ts timestamptz);
 CREATE MATERIALIZED VIEW st_gallop WITH (trigger = 'manual', max_batch_rows = 100000) AS
 SELECT k COLLATE "C" AS k, w.window_start, count(*) AS n
 FROM st_src5 h, stream.hop(h.ts, '10 seconds', '2 seconds') AS w(window_start) GROUP BY 1, 2;
+CREATE MATERIALIZED VIEW st_far WITH (trigger = 'manual', max_batch_rows = 100000) AS
+SELECT k COLLATE "C" AS k, ts, count(*) AS n FROM st_src5 GROUP BY 1, 2;
 CREATE FUNCTION st_feed5(q text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
 	EXECUTE format('INSERT INTO st_src5 %s', q);
@@ -199,6 +201,7 @@ END $$;
 SELECT st_feed5($$SELECT 'k' || (i % 50), '2026-01-01'::timestamptz + i * interval '20 ms'
 	FROM generate_series(1, 50000) i$$);
 REFRESH MATERIALIZED VIEW st_gallop;
+REFRESH MATERIALIZED VIEW st_far;
 SELECT matches_batch('st_gallop', 'st_src5', 'st_ref5');
 SELECT count(*) FROM st_gallop;
 SELECT st_feed5($$VALUES ('a', '2026-01-01 00:05'::timestamptz), ('k1', '2026-01-01 00:05'),
@@ -214,10 +217,70 @@ REFRESH MATERIALIZED VIEW st_gallop;
 SELECT matches_batch('st_gallop', 'st_src5', 'st_ref5');
 SELECT k, count(*), sum(n) FROM st_gallop WHERE k IN ('a', 'k17', 'zz') OR k IS NULL
 GROUP BY 1 ORDER BY 1;
+-- keys each far from the last (a view of the same rows by key and time,
+-- 50,000 groups; 200 events at times spread over the keys' 1,000 s): the
+-- gallop, descending for most, gives way to probes
+SELECT st_feed5($$SELECT 'k' || (i * 7 % 50), '2026-01-01'::timestamptz + (i * 7919 % 50000) * interval '20 ms'
+	FROM generate_series(1, 200) i$$);
+REFRESH MATERIALIZED VIEW st_gallop;
+REFRESH MATERIALIZED VIEW st_far;
+SELECT matches_batch('st_gallop', 'st_src5', 'st_ref5'), matches_batch('st_far', 'st_src5', 'st_ref5');
+DROP MATERIALIZED VIEW st_far;
 DROP MATERIALIZED VIEW st_gallop;
 DROP FUNCTION st_feed5(text);
 DROP TABLE st_ref5;
 DROP FOREIGN TABLE st_src5;
+
+-- composite keys of 3 columns in the gallop: an ICU text order (not C's),
+-- an int with NULLs in the state's entries, numeric equal in value but not
+-- in bytes; and a case-insensitive (nondeterministic) collation, whose
+-- equal keys differ in bytes
+CREATE COLLATION st_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE FOREIGN TABLE st_src6 (t text, i int, x numeric, v int) SERVER stream;
+CREATE TABLE st_ref6 (t text, i int, x numeric, v int);
+CREATE MATERIALIZED VIEW st_gal3 WITH (trigger = 'manual', max_batch_rows = 100000) AS
+SELECT t COLLATE "en-x-icu" AS t, i, x, count(*) AS n, sum(v) AS s
+FROM st_src6 GROUP BY 1, 2, 3;
+CREATE MATERIALIZED VIEW st_galci WITH (trigger = 'manual', max_batch_rows = 100000) AS
+SELECT t COLLATE st_ci AS t, x, count(*) AS n, sum(v) AS s
+FROM st_src6 GROUP BY 1, 2;
+CREATE FUNCTION st_feed6(q text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('INSERT INTO st_src6 %s', q);
+	EXECUTE format('INSERT INTO st_ref6 %s', q);
+END $$;
+SELECT st_feed6($$SELECT (ARRAY['a', 'B', 'b', 'C', 'Ä', 'ä', 'z'])[1 + i % 7] || (i % 41),
+	CASE WHEN i % 13 = 0 THEN NULL ELSE i % 23 END, (i % 30)::numeric / 2, i
+	FROM generate_series(1, 40000) i$$);
+REFRESH MATERIALIZED VIEW st_gal3;
+REFRESH MATERIALIZED VIEW st_galci;
+SELECT matches_batch('st_gal3', 'st_src6', 'st_ref6'), matches_batch('st_galci', 'st_src6', 'st_ref6');
+SELECT count(*) FROM st_gal3;
+SELECT count(*) FROM st_galci;
+-- a sparse batch: keys equal but in the last column, runs, NULLs in the
+-- middle, numerics of other scales, keys between the ICU and C orders
+SELECT st_feed6($$VALUES ('a1', 1, 0.50, 1), ('a1', 1, 0.5000, 1), ('a1', 1, 100, 1), ('a1', NULL, 0.5, 1),
+	('a1', 2, 0.5, 1), ('A1', 1, 0.5, 1), ('B10', 10, 5.0, 1), ('b10', 10, 5.00, 1), ('B10', NULL, 5, 1),
+	('Ä12', 12, 6, 1), ('ä12', 12, 6.0, 1), ('a12', 12, 6, 1), ('C3', 3, 1.5, 1), ('c3', 3, 1.50, 1),
+	('z40', 22, 14.5, 1), ('z40', 23, 0, 1), ('zz', 1, 1, 1), ('', 0, 0, 1), (NULL, 1, 1, 1),
+	('C5', NULL, NULL, 1), ('C5', 5, NULL, 1), ('a1', 1, 0.5, 1)$$);
+REFRESH MATERIALIZED VIEW st_gal3;
+REFRESH MATERIALIZED VIEW st_galci;
+SELECT matches_batch('st_gal3', 'st_src6', 'st_ref6'), matches_batch('st_galci', 'st_src6', 'st_ref6');
+SELECT count(*) FROM st_gal3;
+SELECT count(*) FROM st_galci;
+SELECT st_feed6($$SELECT t, i, x, 1 FROM (SELECT * FROM st_ref6 ORDER BY v DESC LIMIT 40) r$$);
+REFRESH MATERIALIZED VIEW st_gal3;
+REFRESH MATERIALIZED VIEW st_galci;
+SELECT matches_batch('st_gal3', 'st_src6', 'st_ref6'), matches_batch('st_galci', 'st_src6', 'st_ref6');
+SELECT count(*) FROM st_gal3;
+SELECT count(*) FROM st_galci;
+DROP MATERIALIZED VIEW st_gal3;
+DROP MATERIALIZED VIEW st_galci;
+DROP FUNCTION st_feed6(text);
+DROP TABLE st_ref6;
+DROP FOREIGN TABLE st_src6;
+DROP COLLATION st_ci;
 
 -- a fillfactor of the user's own is kept
 CREATE MATERIALIZED VIEW st_ff WITH (trigger = 'manual', fillfactor = 90) AS

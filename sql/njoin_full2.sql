@@ -169,3 +169,39 @@ SELECT * FROM nh_chain WHERE coalesce(ak, bk, ck) IN (3, 4);
 SELECT rows_late, state_rows_by_stream FROM stream.queries WHERE name = 'nh_chain'::regclass;
 DROP MATERIALIZED VIEW nh_chain;
 DROP FOREIGN TABLE nh_a, nh_b, nh_c;
+
+-- Eviction with one long arm: a b matched to an a stays in state until
+-- the a is certain for c (star), a b until its c (chain), and the row
+-- with c padded is written whole when the heartbeat passes
+CREATE FOREIGN TABLE ne_a (k int, ts timestamptz) SERVER stream OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE FOREIGN TABLE ne_b (k int, ts timestamptz) SERVER stream OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE FOREIGN TABLE ne_c (k int, ts timestamptz) SERVER stream OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE MATERIALIZED VIEW ne_star WITH (trigger = 'manual') AS
+	SELECT a.k AS ak, a.ts AS ats, b.k AS bk, b.ts AS bts, c.k AS ck, c.ts AS cts
+	FROM ne_a a
+	FULL JOIN ne_b b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '1 minute'
+	FULL JOIN ne_c c ON c.k = a.k AND c.ts BETWEEN a.ts AND a.ts + interval '10 minutes';
+CREATE MATERIALIZED VIEW ne_chain WITH (trigger = 'manual') AS
+	SELECT a.k AS ak, a.ts AS ats, b.k AS bk, b.ts AS bts, c.k AS ck, c.ts AS cts
+	FROM ne_a a
+	FULL JOIN ne_b b ON b.k = a.k AND b.ts BETWEEN a.ts AND a.ts + interval '1 minute'
+	FULL JOIN ne_c c ON c.k = b.k AND c.ts BETWEEN b.ts AND b.ts + interval '10 minutes';
+CREATE MATERIALIZED VIEW ne_rchain WITH (trigger = 'manual') AS
+	SELECT a.k AS ak, a.ts AS ats, b.k AS bk, b.ts AS bts, c.k AS ck, c.ts AS cts
+	FROM ne_a a
+	FULL JOIN ne_b b ON b.k = a.k AND b.ts BETWEEN a.ts - interval '10 minutes' AND a.ts
+	FULL JOIN ne_c c ON c.k = b.k AND c.ts BETWEEN b.ts - interval '1 minute' AND b.ts + interval '1 minute';
+INSERT INTO ne_a VALUES (1, '2026-01-01 12:00'), (9, '2026-01-01 12:05');
+INSERT INTO ne_b VALUES (1, '2026-01-01 12:00'), (9, '2026-01-01 12:05');
+INSERT INTO ne_c VALUES (9, '2026-01-01 12:05');
+REFRESH MATERIALIZED VIEW ne_star; REFRESH MATERIALIZED VIEW ne_chain; REFRESH MATERIALIZED VIEW ne_rchain;
+SELECT name, state_rows_by_stream FROM stream.queries WHERE name::text LIKE 'ne\_%' ORDER BY 1;
+INSERT INTO ne_a VALUES (0, '2026-01-01 12:30');
+INSERT INTO ne_b VALUES (0, '2026-01-01 12:30');
+INSERT INTO ne_c VALUES (0, '2026-01-01 12:30');
+REFRESH MATERIALIZED VIEW ne_star; REFRESH MATERIALIZED VIEW ne_chain; REFRESH MATERIALIZED VIEW ne_rchain;
+SELECT 'star' v, * FROM ne_star WHERE coalesce(ak, bk, ck) = 1
+UNION ALL SELECT 'chain', * FROM ne_chain WHERE coalesce(ak, bk, ck) = 1
+UNION ALL SELECT 'rchain', * FROM ne_rchain WHERE coalesce(ak, bk, ck) = 1 ORDER BY 1;
+DROP MATERIALIZED VIEW ne_star, ne_chain, ne_rchain;
+DROP FOREIGN TABLE ne_a, ne_b, ne_c;

@@ -62,6 +62,18 @@ CREATE MATERIALIZED VIEW ng_right WITH (trigger = 'manual') AS
 	FROM ng_a a
 	RIGHT JOIN ng_b b ON b.k = a.k AND b.ts BETWEEN a.ts - interval '2 minutes' AND a.ts + interval '3 minutes'
 	FULL JOIN ng_c c ON c.k = b.k AND c.ts BETWEEN b.ts - interval '1 minute' AND b.ts + interval '2 minutes';
+-- FULL then LEFT and FULL then inner, both compared with the first
+-- stream (a b without an a is padded for c, or dropped)
+CREATE MATERIALIZED VIEW ng_fleft WITH (trigger = 'manual') AS
+	SELECT a.k AS ak, a.ts AS ats, b.k AS bk, b.ts AS bts, c.k AS ck, c.ts AS cts
+	FROM ng_a a
+	FULL JOIN ng_b b ON b.k = a.k AND b.ts BETWEEN a.ts - interval '2 minutes' AND a.ts + interval '3 minutes'
+	LEFT JOIN ng_c c ON c.k = a.k AND c.ts BETWEEN a.ts - interval '3 minutes' AND a.ts + interval '1 minute';
+CREATE MATERIALIZED VIEW ng_finner WITH (trigger = 'manual') AS
+	SELECT a.k AS ak, a.ts AS ats, b.k AS bk, b.ts AS bts, c.k AS ck, c.ts AS cts
+	FROM ng_a a
+	FULL JOIN ng_b b ON b.k = a.k AND b.ts BETWEEN a.ts - interval '2 minutes' AND a.ts + interval '3 minutes'
+	JOIN ng_c c ON c.k = a.k AND c.ts BETWEEN a.ts - interval '3 minutes' AND a.ts + interval '1 minute';
 CREATE FUNCTION ng_refresh() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
 	REFRESH MATERIALIZED VIEW ng_four;
@@ -71,6 +83,8 @@ BEGIN
 	REFRESH MATERIALIZED VIEW ng_mstar;
 	REFRESH MATERIALIZED VIEW ng_right;
 	REFRESH MATERIALIZED VIEW ng_exists2;
+	REFRESH MATERIALIZED VIEW ng_fleft;
+	REFRESH MATERIALIZED VIEW ng_finner;
 END $$;
 CREATE FUNCTION ng_q(v regclass) RETURNS text LANGUAGE sql AS $$
 	SELECT replace(replace(replace(replace(rtrim(pg_get_viewdef(v), ';'),
@@ -132,11 +146,12 @@ BEGIN
 	PERFORM ng_refresh();
 END $$;
 CREATE VIEW ng_result AS
-	SELECT ng_ok('ng_four') AS four, ng_neg_ok() AS neg, ng_ok('ng_count') AS count, ng_ok('ng_exists') AS exists, ng_ok('ng_mstar') AS mstar, ng_ok('ng_right') AS right, ng_ok('ng_exists2') AS exists2,
+	SELECT ng_ok('ng_four') AS four, ng_neg_ok() AS neg, ng_ok('ng_count') AS count, ng_ok('ng_exists') AS exists, ng_ok('ng_mstar') AS mstar, ng_ok('ng_right') AS right, ng_ok('ng_exists2') AS exists2, ng_ok('ng_fleft') AS fleft, ng_ok('ng_finner') AS finner,
 		(SELECT sum(rows_late) FROM stream.queries WHERE name::text LIKE 'ng\_%') AS late,
 		(SELECT count(*) FROM ng_four WHERE ats IS NULL) AS four_no_a,
 		(SELECT count(*) FROM ng_four WHERE dts IS NULL) AS four_no_d,
-		(SELECT count(*) FROM ng_neg WHERE bts IS NOT NULL AND ats IS NOT NULL AND cts IS NOT NULL) AS neg_all;
+		(SELECT count(*) FROM ng_neg WHERE bts IS NOT NULL AND ats IS NOT NULL AND cts IS NOT NULL) AS neg_all,
+		(SELECT count(*) FROM ng_finner) > 0 AS finner_rows, (SELECT count(*) FROM ng_fleft WHERE ats IS NULL) > 0 AS fleft_no_a;
 CALL ng_seed(0.11, 0);
 SELECT * FROM ng_result;
 CALL ng_seed(0.22, 1);
@@ -151,7 +166,7 @@ CREATE MATERIALIZED VIEW ng_bad AS
 	RIGHT JOIN ng_b b ON b.k = a.k AND b.ts BETWEEN a.ts - interval '2 minutes' AND a.ts + interval '3 minutes'
 	FULL JOIN ng_c c ON c.k = a.k AND c.ts BETWEEN a.ts - interval '1 minute' AND a.ts + interval '2 minutes';
 DROP VIEW ng_result, ng_neg_done;
-DROP MATERIALIZED VIEW ng_four, ng_neg, ng_count, ng_exists, ng_mstar, ng_right, ng_exists2;
+DROP MATERIALIZED VIEW ng_four, ng_neg, ng_count, ng_exists, ng_mstar, ng_right, ng_exists2, ng_fleft, ng_finner;
 DROP TABLE ng_t;
 DROP PROCEDURE ng_seed(float8, int);
 DROP FUNCTION ng_batch(timestamptz, int), ng_refresh(), ng_ok(regclass), ng_q(regclass), ng_neg_ok();

@@ -289,3 +289,37 @@ SELECT * FROM na_upd ORDER BY w;
 DROP FUNCTION na_r();
 DROP MATERIALIZED VIEW na_app, na_upd;
 DROP FOREIGN TABLE na_a, na_b, na_c;
+
+-- The most FULL joins allowed (four, five streams, a tree two deep):
+-- one batch, equal to its batch query
+CREATE FOREIGN TABLE n5_a (k int, ts timestamptz) SERVER stream OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE FOREIGN TABLE n5_b (k int, ts timestamptz) SERVER stream OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE FOREIGN TABLE n5_c (k int, ts timestamptz) SERVER stream OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE FOREIGN TABLE n5_d (k int, ts timestamptz) SERVER stream OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE FOREIGN TABLE n5_e (k int, ts timestamptz) SERVER stream OPTIONS (event_time 'ts', watermark '1 minute');
+CREATE MATERIALIZED VIEW n5_star WITH (trigger = 'manual') AS
+	SELECT a.k AS ak, b.k AS bk, c.k AS ck, d.k AS dk, e.k AS ek
+	FROM n5_a a
+	FULL JOIN n5_b b ON b.k = a.k AND b.ts BETWEEN a.ts - interval '1 minute' AND a.ts + interval '1 minute'
+	FULL JOIN n5_c c ON c.k = a.k AND c.ts BETWEEN a.ts - interval '1 minute' AND a.ts + interval '1 minute'
+	FULL JOIN n5_d d ON d.k = b.k AND d.ts BETWEEN b.ts - interval '1 minute' AND b.ts + interval '1 minute'
+	FULL JOIN n5_e e ON e.k = c.k AND e.ts BETWEEN c.ts - interval '1 minute' AND c.ts + interval '1 minute';
+INSERT INTO n5_a VALUES (1, '2026-01-01 12:00'), (2, '2026-01-01 12:00'), (0, '2026-01-01 13:00');
+INSERT INTO n5_b VALUES (1, '2026-01-01 12:00'), (3, '2026-01-01 12:00'), (0, '2026-01-01 13:00');
+INSERT INTO n5_c VALUES (2, '2026-01-01 12:00'), (3, '2026-01-01 12:00'), (0, '2026-01-01 13:00');
+INSERT INTO n5_d VALUES (3, '2026-01-01 12:00'), (4, '2026-01-01 12:00'), (0, '2026-01-01 13:00');
+INSERT INTO n5_e VALUES (2, '2026-01-01 12:00'), (3, '2026-01-01 12:00'), (0, '2026-01-01 13:00');
+REFRESH MATERIALIZED VIEW n5_star;
+SELECT * FROM n5_star ORDER BY 1, 2, 3, 4, 5;
+CREATE TABLE n5_al (k int, ts timestamptz); CREATE TABLE n5_bl (k int, ts timestamptz); CREATE TABLE n5_cl (k int, ts timestamptz);
+CREATE TABLE n5_dl (k int, ts timestamptz); CREATE TABLE n5_el (k int, ts timestamptz);
+INSERT INTO n5_al VALUES (1, '2026-01-01 12:00'), (2, '2026-01-01 12:00'), (0, '2026-01-01 13:00');
+INSERT INTO n5_bl VALUES (1, '2026-01-01 12:00'), (3, '2026-01-01 12:00'), (0, '2026-01-01 13:00');
+INSERT INTO n5_cl VALUES (2, '2026-01-01 12:00'), (3, '2026-01-01 12:00'), (0, '2026-01-01 13:00');
+INSERT INTO n5_dl VALUES (3, '2026-01-01 12:00'), (4, '2026-01-01 12:00'), (0, '2026-01-01 13:00');
+INSERT INTO n5_el VALUES (2, '2026-01-01 12:00'), (3, '2026-01-01 12:00'), (0, '2026-01-01 13:00');
+SELECT matches_query('n5_star', replace(replace(replace(replace(replace(rtrim(pg_get_viewdef('n5_star'), ';'),
+	'n5_a ', 'n5_al '), 'n5_b ', 'n5_bl '), 'n5_c ', 'n5_cl '), 'n5_d ', 'n5_dl '), 'n5_e ', 'n5_el ')) AS ok;
+DROP MATERIALIZED VIEW n5_star;
+DROP FOREIGN TABLE n5_a, n5_b, n5_c, n5_d, n5_e;
+DROP TABLE n5_al, n5_bl, n5_cl, n5_dl, n5_el;

@@ -1229,11 +1229,11 @@ full_walk(Query *q, CqJoin *j, Node *node, int *total, int *nullable)
 					 errmsg("a FULL JOIN of stream \"%s\" with stream \"%s\", whose rows an earlier join may drop, is not supported",
 							get_rel_name(j->side[n].relid),
 							get_rel_name(j->side[j->side[n].anchor].relid)),
-					 errdetail("Not every row of \"%s\" reaches the FULL JOIN (an inner join before it drops rows, or a LEFT JOIN brought the stream in): a row of \"%s\" matching only rows dropped there would have to come out NULL-padded, which depends on pairs of rows, not on the row of \"%s\" alone.",
+					 errdetail("Not every row of \"%s\" reaches the FULL JOIN (an inner join before it drops rows, or an outer join brought the stream in on its nullable side): a row of \"%s\" matching only rows dropped there would have to come out NULL-padded, which depends on pairs of rows, not on the row of \"%s\" alone.",
 							   get_rel_name(j->side[j->side[n].anchor].relid),
 							   get_rel_name(j->side[n].relid),
 							   get_rel_name(j->side[n].relid)),
-					 errhint("Compare the stream with the first stream or with one a FULL JOIN brought in, with no inner join before; or FULL JOIN the result of one view, read from its sink stream, in another.")));
+					 errhint("Compare the stream with one all of whose rows reach the FULL JOIN (the first stream, the preserved side of a RIGHT JOIN, or one a FULL JOIN brought in), with no inner join before; or FULL JOIN the result of one view, read from its sink stream, in another.")));
 		*total = tother | (1 << n);
 		*nullable |= other;
 	}

@@ -1468,6 +1468,37 @@ operate(Plan *p, Surgery *sg)
  * unmatched rows of the preserved sides, NULL-padded.
  */
 /*
+ * Copy c of a stacked join: the sides present in it, x the one whose rows
+ * are new to the combination (those before it all that have it, those
+ * after it the ones that had it before the batch), pad[k] the sides each
+ * present side k is NULL-padded for. A copy with a padded side x reads
+ * more than the batch's new rows of x (the rows certain to match nothing
+ * since the last batch), so it has no new side to probe by.
+ */
+static void
+copy_roles(Surgery *sg, int c, int x, int present, const int32 *pad)
+{
+	int			n = sg->jr->nsides;
+
+	for (int k = 0; k < n; k++)
+	{
+		int			when = k < x ? 0 : k == x ? 1 : 2;	/* all, new, before */
+
+		if (!(present & (1 << k)))
+			sg->roles[c][k] = ROLE_NONE;
+		else if (pad[k] == 0)
+			sg->roles[c][k] = when == 0 ? ROLE_ALL : when == 1 ? ROLE_DELTA : ROLE_STATE;
+		else
+			sg->roles[c][k] = when == 0 ? ROLE_PAD_NOW :
+				when == 1 ? ROLE_PAD_NEW : ROLE_PAD_BEFORE;
+		sg->pad[c][k] = pad[k];
+	}
+	sg->present[c] = present;
+	sg->newside[c] = pad[x] == 0 ? x : -1;
+	sg->noprobe[c] = (present != ALL_SIDES(sg->jr));
+}
+
+/*
  * The copies of a stacked join (see the top of the file): for each set of
  * sides a row may have (the others NULL-padded), one copy per present
  * side, that side's rows new to the combination, the sides before it all
@@ -1542,22 +1573,7 @@ full_copies(Surgery *sg)
 			if (++sg->ncopies > MAX_COPIES)
 				elog(ERROR, "continuous view \"%s\" has too many NULL-padded combinations",
 					 sg->jr->cq->viewname);
-			for (int k = 0; k < n; k++)
-			{
-				int			when = k < x ? 0 : k == x ? 1 : 2;	/* all, new, before */
-
-				if (!(present & (1 << k)))
-					sg->roles[c][k] = ROLE_NONE;
-				else if (pad[k] == 0)
-					sg->roles[c][k] = when == 0 ? ROLE_ALL : when == 1 ? ROLE_DELTA : ROLE_STATE;
-				else
-					sg->roles[c][k] = when == 0 ? ROLE_PAD_NOW :
-						when == 1 ? ROLE_PAD_NEW : ROLE_PAD_BEFORE;
-				sg->pad[c][k] = pad[k];
-			}
-			sg->present[c] = present;
-			sg->newside[c] = pad[x] == 0 ? x : -1;
-			sg->noprobe[c] = (present != ALL_SIDES(sg->jr));
+			copy_roles(sg, c, x, present, pad);
 		}
 	}
 }
@@ -1631,23 +1647,7 @@ stacked_copies(Surgery *sg)
 				sg->ncopies--;
 				continue;
 			}
-			for (int k = 0; k < n; k++)
-			{
-				int			when = k < x ? 0 : k == x ? 1 : 2;	/* all, new, before */
-
-				if (!(present & (1 << k)))
-					sg->roles[c][k] = ROLE_NONE;
-				else if (pad[k] == 0)
-					sg->roles[c][k] = when == 0 ? ROLE_ALL : when == 1 ? ROLE_DELTA : ROLE_STATE;
-				else
-					sg->roles[c][k] = when == 0 ? ROLE_PAD_NOW :
-						when == 1 ? ROLE_PAD_NEW : ROLE_PAD_BEFORE;
-				sg->pad[c][k] = pad[k];
-			}
-			sg->present[c] = present;
-			/* new rows of a combination with padded sides: not only the batch's */
-			sg->newside[c] = pad[x] == 0 ? x : -1;
-			sg->noprobe[c] = (present != ALL_SIDES(sg->jr));
+			copy_roles(sg, c, x, present, pad);
 		}
 	}
 }

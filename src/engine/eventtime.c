@@ -190,6 +190,8 @@ const_interval_usecs(Node *arg)
 
 static bool stream_column_of(Query *q, Node *e, Oid *relid, AttrNumber *attno,
 							 int depth);
+static bool window_of(Query *q, Node *e, int64 *size, Oid *relid, AttrNumber *attno,
+					  int depth);
 
 /*
  * Column resno of a UNION ALL of streams (query q, a set operation): a
@@ -198,9 +200,13 @@ static bool stream_column_of(Query *q, Node *e, Oid *relid, AttrNumber *attno,
  * first branch's stream is returned; engine/analyze.c makes sure that
  * the union's streams with event time all have watermarks, so that the
  * view's watermark, the least of theirs, holds for every branch).
+ *
+ * With size given, the column must be a window in every branch instead
+ * (window_of), all of one size, over such a column; *size is that size.
  */
 static bool
-union_column_of(Query *q, AttrNumber resno, Oid *relid, AttrNumber *attno, int depth)
+union_column_of(Query *q, AttrNumber resno, int64 *size, Oid *relid,
+				AttrNumber *attno, int depth)
 {
 	List	   *leaves = pgs_union_branches(q);
 	ListCell   *lc;
@@ -213,6 +219,7 @@ union_column_of(Query *q, AttrNumber resno, Oid *relid, AttrNumber *attno, int d
 	{
 		Query	   *leaf = lfirst(lc);
 		TargetEntry *tle = get_tle_by_resno(leaf->targetList, resno);
+		int64		sz = 0;
 		Oid			r;
 		AttrNumber	a;
 		AttrNumber	et;
@@ -220,13 +227,20 @@ union_column_of(Query *q, AttrNumber resno, Oid *relid, AttrNumber *attno, int d
 		int64		delay;
 		bool		has_delay;
 
-		if (tle == NULL || !stream_column_of(leaf, (Node *) tle->expr, &r, &a, depth + 1))
+		if (tle == NULL)
+			return false;
+		if (size ? !window_of(leaf, (Node *) tle->expr, &sz, &r, &a, depth + 1)
+			: !stream_column_of(leaf, (Node *) tle->expr, &r, &a, depth + 1))
 			return false;
 		if (foreach_current_index(lc) == 0)
 		{
+			if (size)
+				*size = sz;
 			*relid = r;
 			*attno = a;
 		}
+		else if (size && sz != *size)
+			return false;
 		else if (r != *relid || a != *attno)
 			same = false;
 		if (!pgs_stream_event_time(r, &et, &typid, &delay, &has_delay) || et != a)
@@ -267,7 +281,7 @@ stream_column_of(Query *q, Node *e, Oid *relid, AttrNumber *attno, int depth)
 				TargetEntry *tle;
 
 				if (rte->subquery->setOperations)
-					return union_column_of(rte->subquery, v->varattno, relid,
+					return union_column_of(rte->subquery, v->varattno, NULL, relid,
 										   attno, depth + 1);
 				tle = get_tle_by_resno(rte->subquery->targetList, v->varattno);
 				return tle && stream_column_of(rte->subquery, (Node *) tle->expr,
@@ -281,56 +295,6 @@ stream_column_of(Query *q, Node *e, Oid *relid, AttrNumber *attno, int depth)
 		default:
 			return false;
 	}
-}
-
-static bool window_of(Query *q, Node *e, int64 *size, Oid *relid, AttrNumber *attno,
-					  int depth);
-
-/*
- * Column resno of a UNION ALL of streams (query q): a window when every
- * branch's column is a window of one size, over the same column of the
- * same stream or each over its stream's event time (the first branch's
- * stream returned, as union_column_of does).
- */
-static bool
-union_window_of(Query *q, AttrNumber resno, int64 *size, Oid *relid, AttrNumber *attno,
-				int depth)
-{
-	List	   *leaves = pgs_union_branches(q);
-	ListCell   *lc;
-	bool		same = true;
-	bool		event_times = true;
-
-	if (leaves == NIL)
-		return false;
-	foreach(lc, leaves)
-	{
-		Query	   *leaf = lfirst(lc);
-		TargetEntry *tle = get_tle_by_resno(leaf->targetList, resno);
-		int64		sz;
-		Oid			r;
-		AttrNumber	a;
-		AttrNumber	et;
-		Oid			typid;
-		int64		delay;
-		bool		has_delay;
-
-		if (tle == NULL || !window_of(leaf, (Node *) tle->expr, &sz, &r, &a, depth + 1))
-			return false;
-		if (foreach_current_index(lc) == 0)
-		{
-			*size = sz;
-			*relid = r;
-			*attno = a;
-		}
-		else if (sz != *size)
-			return false;
-		else if (r != *relid || a != *attno)
-			same = false;
-		if (!pgs_stream_event_time(r, &et, &typid, &delay, &has_delay) || et != a)
-			event_times = false;
-	}
-	return same || event_times;
 }
 
 /*
@@ -371,7 +335,7 @@ window_of(Query *q, Node *e, int64 *size, Oid *relid, AttrNumber *attno, int dep
 				stream_column_of(q, linitial(f->args), relid, attno, depth + 1);
 		}
 		if (rte->rtekind == RTE_SUBQUERY && rte->subquery->setOperations)
-			return union_window_of(rte->subquery, v->varattno, size, relid, attno,
+			return union_column_of(rte->subquery, v->varattno, size, relid, attno,
 								   depth + 1);
 		if (rte->rtekind == RTE_SUBQUERY)
 		{

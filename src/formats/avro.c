@@ -1453,6 +1453,23 @@ json_to_value(avro_value_t *v, JsonbValue *jv, const char *field, int depth)
 	}
 }
 
+/* a whole jsonb document (its root, scalar or not) into v */
+static void
+jsonb_to_value(avro_value_t *v, Jsonb *jb, const char *field)
+{
+	JsonbValue	jv;
+
+	if (JB_ROOT_IS_SCALAR(jb))
+		jv = *getIthJsonbValueFromContainer(&jb->root, 0);
+	else
+	{
+		jv.type = jbvBinary;
+		jv.val.binary.data = &jb->root;
+		jv.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	}
+	json_to_value(v, &jv, field, 0);
+}
+
 /* column col of slot into top-level field v (of FieldInfo f) */
 static void
 datum_to_value(PgsAvroTable *t, const FieldInfo *f, avro_value_t *v, TupleTableSlot *slot)
@@ -1467,18 +1484,7 @@ datum_to_value(PgsAvroTable *t, const FieldInfo *f, avro_value_t *v, TupleTableS
 	if (col < 0 && f->default_json)
 	{
 		/* a field no column gives: its default */
-		Jsonb	   *jb = pgs_jsonb_from_cstring(f->default_json);
-		JsonbValue	jv;
-
-		if (JB_ROOT_IS_SCALAR(jb))
-			jv = *getIthJsonbValueFromContainer(&jb->root, 0);
-		else
-		{
-			jv.type = jbvBinary;
-			jv.val.binary.data = &jb->root;
-			jv.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-		}
-		json_to_value(v, &jv, f->name, 0);
+		jsonb_to_value(v, pgs_jsonb_from_cstring(f->default_json), f->name);
 		return;
 	}
 	if (avro_value_get_type(v) == AVRO_UNION)
@@ -1573,19 +1579,9 @@ datum_to_value(PgsAvroTable *t, const FieldInfo *f, avro_value_t *v, TupleTableS
 		case AVRO_ARRAY:
 		case AVRO_MAP:
 			{
-				Jsonb	   *jb = typid == JSONBOID ? DatumGetJsonbP(d) :
-					pgs_jsonb_from_cstring(OutputFunctionCall(&t->outfuncs[col], d));
-				JsonbValue	jv;
-
-				if (JB_ROOT_IS_SCALAR(jb))
-					jv = *getIthJsonbValueFromContainer(&jb->root, 0);
-				else
-				{
-					jv.type = jbvBinary;
-					jv.val.binary.data = &jb->root;
-					jv.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-				}
-				json_to_value(v, &jv, f->name, 0);
+				jsonb_to_value(v, typid == JSONBOID ? DatumGetJsonbP(d) :
+							   pgs_jsonb_from_cstring(OutputFunctionCall(&t->outfuncs[col], d)),
+							   f->name);
 				return;
 			}
 		default:

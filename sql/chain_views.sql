@@ -134,7 +134,7 @@ CREATE MATERIALIZED VIEW c_urows WITH (trigger = 'manual') AS SELECT * FROM c_un
 SELECT c.relname, ft.ftoptions FROM stream.cq q
 	JOIN pg_class c ON c.oid = q.output_stream
 	JOIN pg_foreign_table ft ON ft.ftrelid = c.oid
-	WHERE c.relname IN ('c_join_out', 'c_union_out');
+	WHERE c.relname IN ('c_join_out', 'c_union_out') ORDER BY 1;
 CREATE MATERIALIZED VIEW c_bad WITH (output_mode = 'append') AS
 	SELECT stream.tumble(ts, '10 minutes') AS w, count(*) FROM c_join GROUP BY 1;
 CREATE MATERIALIZED VIEW c_bad WITH (output_mode = 'append') AS

@@ -47,7 +47,6 @@ extern int	pgs_poll_interval_ms;
 extern int	pgs_progress_batches;
 extern int	pgs_default_max_batch_rows;
 extern void pgs_guc_init(void);
-extern bool pgs_hop_project_set;
 
 /* in base/util.c */
 extern ErrorData *pgs_try(void (*fn) (void *), void *arg);

@@ -20,7 +20,6 @@ int			pgs_retry_limit = 3;
 int			pgs_poll_interval_ms = 1000;
 int			pgs_progress_batches = 100;
 int			pgs_default_max_batch_rows = 100000;
-bool		pgs_hop_project_set = true;
 
 void
 pgs_guc_init(void)
@@ -51,9 +50,5 @@ pgs_guc_init(void)
 							"A view's max_batch_rows option overrides it.",
 							&pgs_default_max_batch_rows, 100000, 1, INT_MAX,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomBoolVariable("pg_stream.hop_project_set",
-							 "TEMPORARY A/B switch.", NULL,
-							 &pgs_hop_project_set, true,
-							 PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_stream");
 }

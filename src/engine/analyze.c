@@ -863,7 +863,8 @@ retype_outer_vars(Plan *upper, Plan *lower)
  * stream is the same, inside the subquery (the planner keeps it a
  * subquery: it does not pull up a target list with a set-returning
  * function). Vars of the function's column become the subquery's last
- * column; the function's range table entry stays, unreferenced.
+ * column; the function's range table entry stays, out of FROM, as an
+ * empty RTE_RESULT.
  */
 static bool
 is_hop(Oid funcid)
@@ -1051,7 +1052,6 @@ hop_as_project_set(Query *q)
 	fn->functions = NIL;
 	fn->lateral = false;
 	fn->inFromCl = false;
-	elog(DEBUG1, "pg_stream: stream.hop expanded in the target list");
 }
 
 /*
@@ -1079,7 +1079,7 @@ pgs_plan_batch(CqDef *cq)
 	{
 		Query	   *q = copyObject(cq->is_agg ? cq->batch_query : cq->query);
 
-		if (cq->is_agg && pgs_hop_project_set)
+		if (cq->is_agg)
 			hop_as_project_set(q);
 		plan = pg_plan_query(q, NULL, 0, NULL);
 	}

@@ -881,7 +881,8 @@ typedef struct HopVarsContext
 	Index		rel_rti;		/* the stream's, the subquery's after */
 	AttrNumber	attno;			/* the subquery's column of the windows */
 	int			sublevels_up;
-	bool		others;			/* hop_args_walker: a Var not of the stream */
+	bool		check;			/* hop_vars_walker: only look */
+	bool		others;			/* a Var not of the stream; of the function, not its column */
 } HopVarsContext;
 
 /* the function's Vars become the subquery's column */
@@ -894,7 +895,9 @@ hop_vars_walker(Node *node, HopVarsContext *ctx)
 	{
 		Var		   *v = (Var *) node;
 
-		if (v->varlevelsup == ctx->sublevels_up && v->varno == ctx->fn_rti)
+		if (v->varlevelsup == ctx->sublevels_up && v->varno == ctx->fn_rti && ctx->check)
+			ctx->others |= (v->varattno != 1);
+		else if (v->varlevelsup == ctx->sublevels_up && v->varno == ctx->fn_rti)
 		{
 			v->varno = v->varnosyn = ctx->rel_rti;
 			v->varattno = v->varattnosyn = ctx->attno;
@@ -993,6 +996,10 @@ hop_as_project_set(Query *q)
 	/* its arguments, over the stream as the subquery's only entry */
 	args = copyObject(rtf->funcexpr);
 	(void) hop_args_walker(args, &ctx);
+	/* and the query reads the function's one column only */
+	ctx.check = true;
+	(void) query_tree_walker(q, hop_vars_walker, &ctx, 0);
+	ctx.check = false;
 	if (ctx.others)
 		return;
 

@@ -882,7 +882,8 @@ typedef struct HopVarsContext
 	AttrNumber	attno;			/* the subquery's column of the windows */
 	int			sublevels_up;
 	bool		check;			/* hop_vars_walker: only look */
-	bool		others;			/* a Var not of the stream; of the function, not its column */
+	bool		others;			/* a Var not of the stream; of the function, not its
+								 * column; a whole-row or system column of the stream */
 } HopVarsContext;
 
 /* the function's Vars become the subquery's column */
@@ -897,6 +898,15 @@ hop_vars_walker(Node *node, HopVarsContext *ctx)
 
 		if (v->varlevelsup == ctx->sublevels_up && v->varno == ctx->fn_rti && ctx->check)
 			ctx->others |= (v->varattno != 1);
+		/*
+		 * A whole-row Var of the stream would read the subquery's row,
+		 * the windows one column more ("table row type and query-specified
+		 * row type do not match"), and a system column has no column of
+		 * the subquery: these keep the function scan.
+		 */
+		else if (v->varlevelsup == ctx->sublevels_up && v->varno == ctx->rel_rti &&
+				 ctx->check)
+			ctx->others |= (v->varattno <= 0);
 		else if (v->varlevelsup == ctx->sublevels_up && v->varno == ctx->fn_rti)
 		{
 			v->varno = v->varnosyn = ctx->rel_rti;
@@ -986,7 +996,8 @@ hop_as_project_set(Query *q)
 			return;
 		i++;
 	}
-	if (rel == NULL || fn == NULL || fn->funcordinality || list_length(fn->functions) != 1)
+	if (rel == NULL || fn == NULL || fn->funcordinality || list_length(fn->functions) != 1 ||
+		rel->securityQuals != NIL)
 		return;
 	rtf = linitial(fn->functions);
 	if (!IsA(rtf->funcexpr, FuncExpr) || rtf->funccolcount != 1 ||

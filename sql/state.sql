@@ -282,6 +282,64 @@ DROP TABLE st_ref6;
 DROP FOREIGN TABLE st_src6;
 DROP COLLATION st_ci;
 
+-- a batch's stream.hop over its one stream runs in the target list (a
+-- ProjectSet, not a function scan per row): the same rows as the batch
+-- query, a first batch into an empty state and a later one; NULL event
+-- times and events in the gap between windows (a slide longer than the
+-- size) have no window; WHERE on the window and on a column; timestamp
+-- without time zone; an origin
+CREATE FOREIGN TABLE st_src7 (k int, ts timestamp, v int) SERVER stream;
+CREATE TABLE st_ref7 (k int, ts timestamp, v int);
+CREATE MATERIALIZED VIEW st_hop7 WITH (trigger = 'manual') AS
+SELECT h.k, w.window_start, count(*) AS n, sum(h.v) AS total
+FROM st_src7 h, stream.hop(h.ts, '10 seconds', '2 seconds') AS w(window_start) GROUP BY 1, 2;
+CREATE MATERIALIZED VIEW st_gap7 WITH (trigger = 'manual') AS
+SELECT w.ws + interval '1 second' AS mid, h.k, max(h.v) AS top
+FROM st_src7 h, stream.hop(h.ts, '2 seconds', '5 seconds', '2026-01-01 00:00:01') AS w(ws)
+WHERE w.ws >= '2026-01-01 00:00:05' AND h.v <> 3 GROUP BY 1, 2;
+-- not expanded (the function scan kept) where the query reads the stream's
+-- whole row or a system column: the subquery's row has the windows too,
+-- and no system column
+CREATE MATERIALIZED VIEW st_row7 WITH (trigger = 'manual') AS
+SELECT w.window_start, max(length(h::text)) AS widest, count(*) AS n
+FROM st_src7 h, stream.hop(h.ts, '10 seconds', '2 seconds') AS w(window_start)
+WHERE h IS DISTINCT FROM NULL GROUP BY 1;
+CREATE MATERIALIZED VIEW st_sys7 WITH (trigger = 'manual') AS
+SELECT w.window_start, h.tableoid = 'st_src7'::regclass AS own, count(*) AS n
+FROM st_src7 h, stream.hop(h.ts, '10 seconds', '2 seconds') AS w(window_start) GROUP BY 1, 2;
+SELECT v, stream.explain(v) LIKE '%ProjectSet%' AS project_set,
+	stream.explain(v) LIKE '%Function Scan%' AS function_scan
+FROM unnest(ARRAY['st_hop7', 'st_gap7', 'st_row7', 'st_sys7']) v;
+CREATE FUNCTION st_feed7(q text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('INSERT INTO st_src7 %s', q);
+	EXECUTE format('INSERT INTO st_ref7 %s', q);
+END $$;
+SELECT st_feed7($$SELECT i % 7, '2026-01-01'::timestamp + i * interval '300 ms', i % 10
+	FROM generate_series(1, 500) i UNION ALL VALUES (1, NULL::timestamp, 4), (NULL, '2026-01-01 00:00:03', 5)$$);
+REFRESH MATERIALIZED VIEW st_hop7;
+REFRESH MATERIALIZED VIEW st_gap7;
+REFRESH MATERIALIZED VIEW st_row7;
+REFRESH MATERIALIZED VIEW st_sys7;
+SELECT matches_batch('st_hop7', 'st_src7', 'st_ref7'), matches_batch('st_gap7', 'st_src7', 'st_ref7'),
+	matches_batch('st_row7', 'st_src7', 'st_ref7'), matches_batch('st_sys7', 'st_src7', 'st_ref7');
+SELECT count(*) FROM st_hop7;
+SELECT count(*) FROM st_gap7;
+SELECT st_feed7($$SELECT i % 9, '2026-01-01'::timestamp + i * interval '170 ms', i % 4
+	FROM generate_series(100, 900) i UNION ALL VALUES (2, NULL::timestamp, 1)$$);
+REFRESH MATERIALIZED VIEW st_hop7;
+REFRESH MATERIALIZED VIEW st_gap7;
+REFRESH MATERIALIZED VIEW st_row7;
+REFRESH MATERIALIZED VIEW st_sys7;
+SELECT matches_batch('st_hop7', 'st_src7', 'st_ref7'), matches_batch('st_gap7', 'st_src7', 'st_ref7'),
+	matches_batch('st_row7', 'st_src7', 'st_ref7'), matches_batch('st_sys7', 'st_src7', 'st_ref7');
+SELECT count(*) FROM st_hop7;
+SELECT count(*) FROM st_gap7;
+DROP MATERIALIZED VIEW st_hop7, st_gap7, st_row7, st_sys7;
+DROP FUNCTION st_feed7(text);
+DROP TABLE st_ref7;
+DROP FOREIGN TABLE st_src7;
+
 -- a fillfactor of the user's own is kept
 CREATE MATERIALIZED VIEW st_ff WITH (trigger = 'manual', fillfactor = 90) AS
 SELECT a, count(*) AS n FROM st_src GROUP BY a;

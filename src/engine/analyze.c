@@ -846,6 +846,233 @@ retype_outer_vars(Plan *upper, Plan *lower)
 }
 
 /*
+ * The windows of a row, expanded without a function scan. In
+ *	  FROM s, stream.hop(s.ts, size, slide) AS w(window_start)
+ * the planner makes a nested loop that, for each row of s, runs the
+ * function scan again: it calls stream.hop and puts its windows into a
+ * tuplestore, then reads them back (a tenth of a batch of sliding
+ * windows, in the profile). The same rows come from the subquery
+ *	  (SELECT s.*, stream.hop(s.ts, size, slide) FROM s) AS s
+ * where the function is in the target list: a ProjectSet node returns
+ * each window as the function yields it, with no tuplestore. An inner
+ * join of the stream and the function alike: a row whose windows are
+ * none (a NULL ts, or a gap between windows) yields no row, in both.
+ *
+ * Done to the query planned for a batch only, where its FROM is exactly
+ * the stream and stream.hop over the stream's columns: the scan of the
+ * stream is the same, inside the subquery (the planner keeps it a
+ * subquery: it does not pull up a target list with a set-returning
+ * function). Vars of the function's column become the subquery's last
+ * column; the function's range table entry stays, out of FROM, as an
+ * empty RTE_RESULT.
+ */
+static bool
+is_hop(Oid funcid)
+{
+	char	   *nsp = get_namespace_name(get_func_namespace(funcid));
+
+	return nsp && strcmp(nsp, PG_STREAM_SCHEMA) == 0 &&
+		strcmp(get_func_name(funcid), "hop") == 0;
+}
+
+typedef struct HopVarsContext
+{
+	Index		fn_rti;			/* the function's entry */
+	Index		rel_rti;		/* the stream's, the subquery's after */
+	AttrNumber	attno;			/* the subquery's column of the windows */
+	int			sublevels_up;
+	bool		check;			/* hop_vars_walker: only look */
+	bool		others;			/* a Var not of the stream; of the function, not its
+								 * column; a whole-row or system column of the stream */
+} HopVarsContext;
+
+/* the function's Vars become the subquery's column */
+static bool
+hop_vars_walker(Node *node, HopVarsContext *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *v = (Var *) node;
+
+		if (v->varlevelsup == ctx->sublevels_up && v->varno == ctx->fn_rti && ctx->check)
+			ctx->others |= (v->varattno != 1);
+		/*
+		 * A whole-row Var of the stream would read the subquery's row,
+		 * the windows one column more ("table row type and query-specified
+		 * row type do not match"), and a system column has no column of
+		 * the subquery: these keep the function scan.
+		 */
+		else if (v->varlevelsup == ctx->sublevels_up && v->varno == ctx->rel_rti &&
+				 ctx->check)
+			ctx->others |= (v->varattno <= 0);
+		else if (v->varlevelsup == ctx->sublevels_up && v->varno == ctx->fn_rti)
+		{
+			v->varno = v->varnosyn = ctx->rel_rti;
+			v->varattno = v->varattnosyn = ctx->attno;
+		}
+		return false;
+	}
+	if (IsA(node, Query))
+	{
+		bool		r;
+
+		ctx->sublevels_up++;
+		r = query_tree_walker((Query *) node, hop_vars_walker, ctx, 0);
+		ctx->sublevels_up--;
+		return r;
+	}
+	return expression_tree_walker(node, hop_vars_walker, ctx);
+}
+
+/* the function's arguments read the stream's columns only, as Vars of varno 1 after */
+static bool
+hop_args_walker(Node *node, HopVarsContext *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *v = (Var *) node;
+
+		if (v->varlevelsup != 0 || v->varno != ctx->rel_rti)
+			ctx->others = true;
+		else
+			v->varno = v->varnosyn = 1;
+		return false;
+	}
+	if (IsA(node, Query) || IsA(node, SubLink) || IsA(node, Aggref) ||
+		IsA(node, WindowFunc) || IsA(node, PlaceHolderVar))
+	{
+		ctx->others = true;
+		return false;
+	}
+	return expression_tree_walker(node, hop_args_walker, ctx);
+}
+
+static void
+hop_as_project_set(Query *q)
+{
+	RangeTblEntry *rel = NULL;
+	RangeTblEntry *fn = NULL;
+	RangeTblFunction *rtf;
+	HopVarsContext ctx;
+	Query	   *sub;
+	RangeTblEntry *subrte;
+	Node	   *args;
+	List	   *tlist = NIL;
+	List	   *colnames = NIL;
+	Relation	r;
+	TupleDesc	desc;
+	ListCell   *lc;
+	int			i = 0;
+
+	if (q->commandType != CMD_SELECT ||
+		q->jointree == NULL || list_length(q->jointree->fromlist) != 2 ||
+		q->hasTargetSRFs || q->setOperations != NULL || q->cteList != NIL)
+		return;
+	memset(&ctx, 0, sizeof(ctx));
+	foreach(lc, q->jointree->fromlist)
+	{
+		RangeTblRef *ref = lfirst(lc);
+		RangeTblEntry *rte;
+
+		if (!IsA(ref, RangeTblRef))
+			return;
+		rte = rt_fetch(ref->rtindex, q->rtable);
+		if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_FOREIGN_TABLE &&
+			rte->tablesample == NULL && rel == NULL)
+		{
+			rel = rte;
+			ctx.rel_rti = ref->rtindex;
+		}
+		else if (rte->rtekind == RTE_FUNCTION && fn == NULL)
+		{
+			fn = rte;
+			ctx.fn_rti = ref->rtindex;
+		}
+		else
+			return;
+		i++;
+	}
+	if (rel == NULL || fn == NULL || fn->funcordinality || list_length(fn->functions) != 1 ||
+		rel->securityQuals != NIL)
+		return;
+	rtf = linitial(fn->functions);
+	if (!IsA(rtf->funcexpr, FuncExpr) || rtf->funccolcount != 1 ||
+		!is_hop(((FuncExpr *) rtf->funcexpr)->funcid) ||
+		((FuncExpr *) rtf->funcexpr)->funcretset == false)
+		return;
+	/* its arguments, over the stream as the subquery's only entry */
+	args = copyObject(rtf->funcexpr);
+	(void) hop_args_walker(args, &ctx);
+	/* and the query reads the function's one column only */
+	ctx.check = true;
+	(void) query_tree_walker(q, hop_vars_walker, &ctx, 0);
+	ctx.check = false;
+	if (ctx.others)
+		return;
+
+	/* the subquery: the stream's columns, then the windows */
+	r = table_open(rel->relid, NoLock);
+	desc = RelationGetDescr(r);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Expr	   *e;
+
+		if (att->attisdropped)
+			e = (Expr *) makeNullConst(INT4OID, -1, InvalidOid);
+		else
+			e = (Expr *) makeVar(1, att->attnum, att->atttypid, att->atttypmod,
+								 att->attcollation, 0);
+		tlist = lappend(tlist, makeTargetEntry(e, i + 1,
+											   pstrdup(NameStr(att->attname)), false));
+		colnames = lappend(colnames, makeString(pstrdup(NameStr(att->attname))));
+	}
+	ctx.attno = desc->natts + 1;
+	table_close(r, NoLock);
+	tlist = lappend(tlist, makeTargetEntry((Expr *) args, ctx.attno, pstrdup("window_start"),
+										   false));
+	colnames = lappend(colnames, makeString(pstrdup("window_start")));
+
+	sub = makeNode(Query);
+	sub->commandType = CMD_SELECT;
+	sub->querySource = QSRC_ORIGINAL;
+	sub->canSetTag = true;
+	sub->rtable = list_make1(copyObject(rel));
+	sub->jointree = makeFromExpr(list_make1(makeNode(RangeTblRef)), NULL);
+	((RangeTblRef *) linitial(sub->jointree->fromlist))->rtindex = 1;
+	sub->targetList = tlist;
+	sub->hasTargetSRFs = true;
+
+	subrte = makeNode(RangeTblEntry);
+	subrte->rtekind = RTE_SUBQUERY;
+	subrte->subquery = sub;
+	subrte->alias = NULL;
+	subrte->eref = makeAlias(rel->eref->aliasname, colnames);
+	subrte->inFromCl = true;
+	list_nth_cell(q->rtable, ctx.rel_rti - 1)->ptr_value = subrte;
+
+	/* the function's column is now the subquery's last, and it leaves FROM */
+	(void) query_tree_walker(q, hop_vars_walker, &ctx, 0);
+	foreach(lc, q->jointree->fromlist)
+	{
+		if (((RangeTblRef *) lfirst(lc))->rtindex == ctx.fn_rti)
+		{
+			q->jointree->fromlist = foreach_delete_current(q->jointree->fromlist, lc);
+			break;
+		}
+	}
+	/* an entry left out of FROM: make it one that plans and checks nothing */
+	fn->rtekind = RTE_RESULT;
+	fn->functions = NIL;
+	fn->lateral = false;
+	fn->inFromCl = false;
+}
+
+/*
  * Plan a batch: the query itself, or for an aggregation the per-batch
  * query with its Agg node switched to partial aggregation
  * (AGGSPLIT_INITIAL_SERIAL), exactly as the planner does below a Gather.
@@ -867,8 +1094,13 @@ pgs_plan_batch(CqDef *cq)
 	if (listagg)
 		plan = pgs_listagg_plan(cq->batch_query);	/* in arrival order */
 	else
-		plan = pg_plan_query(copyObject(cq->is_agg ? cq->batch_query : cq->query),
-							 NULL, 0, NULL);
+	{
+		Query	   *q = copyObject(cq->is_agg ? cq->batch_query : cq->query);
+
+		if (cq->is_agg)
+			hop_as_project_set(q);
+		plan = pg_plan_query(q, NULL, 0, NULL);
+	}
 	if (!cq->is_agg)
 		return plan;
 

@@ -182,6 +182,9 @@ pgs_reagg_check(CqDef *cq, Query *top)
 		!contain_mutable_functions((Node *) top) &&
 		!contain_mutable_functions((Node *) cq->final_tlist) &&
 		!contain_mutable_functions((Node *) cq->final_having);
+
+	/* the common shape, by deltas (engine/reagg_delta.c) */
+	cq->stage_delta = cq->stage_skips ? pgs_delta_shape(top) : NULL;
 }
 
 /*
@@ -302,9 +305,16 @@ row_equal(TupleTableSlot *a, TupleTableSlot *b, int natts)
 	return true;
 }
 
+/* two rows of one descriptor, the same image by image */
+bool
+pgs_reagg_rows_equal(TupleTableSlot *a, TupleTableSlot *b)
+{
+	return row_equal(a, b, a->tts_tupleDescriptor->natts);
+}
+
 /* the aggregation's rows, every group's, finalized from its state */
-static Tuplestorestate *
-inner_rows(CqDef *cq, TupleDesc *rowdesc)
+Tuplestorestate *
+pgs_reagg_inner_rows(CqDef *cq, TupleDesc *rowdesc)
 {
 	Relation	srel = table_open(cq->state_relid, AccessShareLock);
 	Relation	vrel = table_open(cq->viewid, AccessShareLock);
@@ -377,6 +387,13 @@ pgs_reagg_write(CqDef *cq)
 	ResultBucket *b;
 	int64		n = 0;
 
+	/* by deltas: its outer state made again with the view */
+	if (pgs_delta_on(cq))
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		return pgs_delta_rebuild(cq);
+	}
 	elog(DEBUG1, "pg_stream: \"%s\" computes the query over its aggregation",
 		 get_rel_name(cq->viewid));
 	/* the state rows this batch wrote, and the view rows it may have */
@@ -384,7 +401,7 @@ pgs_reagg_write(CqDef *cq)
 	PushCopiedSnapshot(GetActiveSnapshot());
 	UpdateActiveSnapshotCommandId();
 
-	rows = inner_rows(cq, &rowdesc);
+	rows = pgs_reagg_inner_rows(cq, &rowdesc);
 	out = pgs_stage_run(cq, rows, rowdesc, &outdesc);
 	tuplestore_end(rows);
 

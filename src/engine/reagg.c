@@ -37,12 +37,15 @@
  * the retraction semantics holds for any aggregation.
  *
  * The cost: each batch that changes a row of the aggregation reads its
- * whole state and the view (not only the outer groups it touched, nor
- * deltas of the invertible aggregates): its work grows with the inner
- * groups, which an aggregation without a window never evicts; and each
- * merged group is finalized twice (before and after), to tell. The view has no state of
- * its own: pg_dump dumps the aggregation's state table, and a restore
- * computes the view again from it (pgs_rebuild_from_state).
+ * whole state and the view (not only the outer groups it touched): its
+ * work grows with the inner groups, which an aggregation without a
+ * window never evicts; and each merged group is finalized twice (before
+ * and after), to tell. The view has no state of its own: pg_dump dumps
+ * the aggregation's state table, and a restore computes the view again
+ * from it (pgs_rebuild_from_state). The common shape (one GROUP BY of
+ * count, sum and avg of integers and numeric) goes by deltas instead,
+ * with an outer state of sums and counts: engine/reagg_delta.c, whose
+ * work follows the groups a batch touched.
  *
  * Refused, with a hint: output modes other than update (append needs a
  * window; complete is the same table, and the sinks get the changes in

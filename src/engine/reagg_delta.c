@@ -87,6 +87,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "port/pg_bitutils.h"
+#include "storage/bufmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -571,6 +572,8 @@ acc_add(DeltaAcc *acc, const DeltaAcc *add)
 static void
 acc_value(DeltaAcc *acc, DeltaAggKind kind, Datum v, int sign)
 {
+	Datum		was = acc->nsum;	/* (a group's own: freed when replaced) */
+
 	acc->cnt += sign;
 	switch (kind)
 	{
@@ -626,6 +629,8 @@ acc_value(DeltaAcc *acc, DeltaAggKind kind, Datum v, int sign)
 				break;
 			}
 	}
+	if (was != (Datum) 0 && acc->nsum != was)
+		pfree(DatumGetPointer(was));
 }
 
 /* an inner row (in slot) in (sign 1) or out (-1) of its outer group */
@@ -901,6 +906,7 @@ pgs_delta_apply(DeltaRun *d)
 	TupleTableSlot *vslot;
 	TupleTableSlot *nsslot;
 	bool		rebuild = false;
+	BlockNumber nblocks;
 	ListCell   *lc;
 	int64		written = 0;
 
@@ -919,6 +925,7 @@ pgs_delta_apply(DeltaRun *d)
 				 errmsg("the state of continuous view \"%s\" does not match its query",
 						cq->viewname),
 				 errhint("Drop and re-create the continuous view.")));
+	nblocks = RelationGetNumberOfBlocks(vrel);
 	for (int k = 0; k < s->nkeys; k++)
 		keycols[k] = k + 1;
 	sw = kstore_open(srel, s->nkeys, keycols, d->estate);
@@ -952,7 +959,7 @@ pgs_delta_apply(DeltaRun *d)
 			}
 			make_view_row(s, g, g->n, g->old, vslot);
 			g->oldrow = ExecCopySlotMinimalTuple(vslot);
-			if (isnull ||
+			if (isnull || ItemPointerGetBlockNumber(&g->vtid) >= nblocks ||
 				!table_tuple_fetch_row_version(vrel, &g->vtid, GetActiveSnapshot(), vfetch) ||
 				!pgs_reagg_rows_equal(vfetch, vslot))
 				rebuild = true;

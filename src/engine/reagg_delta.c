@@ -546,12 +546,23 @@ num_add(Datum a, Datum b, int sign)
 		DirectFunctionCall2(numeric_sub, a, b);
 }
 
-/* acc += add (numeric sums made in the current context) */
+/*
+ * acc += add (numeric sums made in the current context). wide: a bigint
+ * sum, whose delta is summed in isum until it would overflow, then in
+ * nsum (acc_value): both go into acc's nsum.
+ */
 static void
-acc_add(DeltaAcc *acc, const DeltaAcc *add)
+acc_add(DeltaAcc *acc, const DeltaAcc *add, bool wide)
 {
 	acc->cnt += add->cnt;
-	acc->isum = (int64) ((uint64) acc->isum + (uint64) add->isum);
+	if (!wide)
+		acc->isum = (int64) ((uint64) acc->isum + (uint64) add->isum);
+	else if (add->isum != 0)
+	{
+		Datum		n = NumericGetDatum(int64_to_numeric(add->isum));
+
+		acc->nsum = acc->nsum == (Datum) 0 ? n : num_add(acc->nsum, n, 1);
+	}
 	if (add->nsum != (Datum) 0)
 		acc->nsum = acc->nsum == (Datum) 0 ? add->nsum : num_add(acc->nsum, add->nsum, 1);
 	for (int i = 0; i < 3; i++)
@@ -588,7 +599,18 @@ acc_value(DeltaAcc *acc, DeltaAggKind kind, Datum v, int sign)
 		case DA_SUM_BIG:
 		case DA_AVG_BIG:
 			{
-				Datum		n = NumericGetDatum(int64_to_numeric(DatumGetInt64(v)));
+				int64		x = DatumGetInt64(v);
+				int64		r;
+				Datum		n;
+
+				/* in an int8 while it holds (no numeric per row), then numeric */
+				if (x != PG_INT64_MIN &&
+					!pg_add_s64_overflow(acc->isum, sign > 0 ? x : -x, &r))
+				{
+					acc->isum = r;
+					break;
+				}
+				n = NumericGetDatum(int64_to_numeric(x));
 
 				acc->nsum = acc->nsum == (Datum) 0 ?
 					(sign > 0 ? n : DirectFunctionCall1(numeric_uminus, n)) :
@@ -988,7 +1010,8 @@ pgs_delta_apply(DeltaRun *d)
 			continue;
 		}
 		for (int i = 0; i < s->naggs; i++)
-			acc_add(&g->old[i], &g->acc[i]);
+			acc_add(&g->old[i], &g->acc[i],
+					s->aggs[i].kind == DA_SUM_BIG || s->aggs[i].kind == DA_AVG_BIG);
 		make_view_row(s, g, n, g->old, vslot);
 		if (g->found)
 		{

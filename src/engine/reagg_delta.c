@@ -929,6 +929,8 @@ pgs_delta_apply(DeltaRun *d)
 	TupleTableSlot *nsslot;
 	bool		rebuild = false;
 	BlockNumber nblocks;
+	HASHCTL		ctl;
+	HTAB	   *vtids;
 	ListCell   *lc;
 	int64		written = 0;
 
@@ -948,6 +950,12 @@ pgs_delta_apply(DeltaRun *d)
 						cq->viewname),
 				 errhint("Drop and re-create the continuous view.")));
 	nblocks = RelationGetNumberOfBlocks(vrel);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(ItemPointerData);
+	ctl.entrysize = sizeof(ItemPointerData);
+	ctl.hcxt = d->cxt;
+	vtids = hash_create("pg_stream delta view rows", 256, &ctl,
+						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	for (int k = 0; k < s->nkeys; k++)
 		keycols[k] = k + 1;
 	sw = kstore_open(srel, s->nkeys, keycols, d->estate);
@@ -981,7 +989,22 @@ pgs_delta_apply(DeltaRun *d)
 			}
 			make_view_row(s, g, g->n, g->old, vslot);
 			g->oldrow = ExecCopySlotMinimalTuple(vslot);
-			if (isnull || ItemPointerGetBlockNumber(&g->vtid) >= nblocks ||
+
+			/*
+			 * Two groups' states naming one view row: after a VACUUM FULL
+			 * a stale tid can name a row another group's update wrote, of
+			 * the same values when the view does not show every key (so
+			 * the check below passes); both writes would update it.
+			 */
+			if (!isnull)
+			{
+				bool		dup;
+
+				(void) hash_search(vtids, &g->vtid, HASH_ENTER, &dup);
+				if (dup)
+					rebuild = true;
+			}
+			if (rebuild || isnull || ItemPointerGetBlockNumber(&g->vtid) >= nblocks ||
 				!table_tuple_fetch_row_version(vrel, &g->vtid, GetActiveSnapshot(), vfetch) ||
 				!pgs_reagg_rows_equal(vfetch, vslot))
 				rebuild = true;

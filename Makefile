@@ -28,6 +28,7 @@ OBJS = \
 	src/engine/dedup.o \
 	src/engine/stage.o \
 	src/engine/reagg.o \
+	src/engine/reagg_delta.o \
 	src/engine/stage_side.o \
 	src/engine/union.o \
 	src/engine/chain.o \

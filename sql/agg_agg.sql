@@ -127,6 +127,12 @@ CREATE MATERIALIZED VIEW aa_win WITH (trigger = 'manual') AS
 		FROM aa_bid B GROUP BY 1, B.auction) x
 	GROUP BY w;
 SELECT * FROM aa_stats;
+-- by deltas (engine/reagg_delta.c: an outer state of sums and counts)
+-- or recomputed (engine/reagg.c): q4 and the regrouping by the inner
+-- max by deltas; max, HAVING, a filter, a global aggregate, window
+-- functions, a join recomputed (aa_win is over a window)
+SELECT c.view, EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.rows_table AND a.attname = '_pgs_n') AS by_deltas
+FROM stream.cq c WHERE c.view::text LIKE 'aa\_%' ORDER BY 1;
 
 -- batch 1: auctions 1 and 2 (category 1), 3 (category 2, until 12:30);
 -- max per auction 1: 15, 2: 20, 3: 5.

@@ -386,6 +386,32 @@ create_rows_copy(Oid viewid)
 }
 
 /*
+ * A query over an aggregation without a window computed by deltas
+ * (engine/reagg_delta.c): its outer state, one row per outer group, takes
+ * the place of the copy of the rows (which such a view would keep empty:
+ * a restore computes its rows from the inner state).
+ */
+static Oid
+create_outer_state(CqDef *cq, Oid viewid)
+{
+	char		name[NAMEDATALEN];
+	Oid			relid;
+	ListCell   *lc;
+
+	free_table_name(name, "outer", viewid);
+	SPI_connect();
+	foreach(lc, pgs_delta_state_sql(cq->stage_delta,
+									psprintf("stream.%s", quote_identifier(name)),
+									PGS_STATE_FILLFACTOR))
+		run_sql(lfirst(lc));
+	SPI_finish();
+	CommandCounterIncrement();
+	relid = get_relname_relid(name, get_namespace_oid(PG_STREAM_SCHEMA, false));
+	depend_on_view(relid, viewid);
+	return relid;
+}
+
+/*
  * With the option retention, the indexes on the window column of the view
  * and of its copy that a batch finds old windows by (engine/retention.c),
  * unless they have one already (the view's unique index when the window
@@ -787,7 +813,7 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	pgs_become_superuser(&saved);
 	if (cq->is_agg)
 		staterel = create_state(cq, viewid);
-	rowsrel = create_rows_copy(viewid);
+	rowsrel = cq->stage_delta ? create_outer_state(cq, viewid) : create_rows_copy(viewid);
 	record_cq(cq, viewid, staterel, rowsrel, create_seen(cq, viewid), cqoptions);
 	create_retention_indexes(cq, viewid);
 	if (cq->join)
@@ -813,6 +839,7 @@ start_cq(CqDef *cq, Oid viewid, List *cqoptions)
 	{
 		cq->viewid = viewid;
 		cq->state_relid = staterel;
+		cq->rows_relid = rowsrel;
 		PushActiveSnapshot(GetTransactionSnapshot());
 		(void) pgs_reagg_write(cq);
 		PopActiveSnapshot();

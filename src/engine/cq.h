@@ -232,6 +232,9 @@ typedef struct CqStageSide
 								 * rows of the windows made final, or NULL */
 } CqStageSide;
 
+/* a query over an aggregation computed by deltas (engine/reagg_delta.c) */
+typedef struct DeltaShape DeltaShape;
+
 typedef struct CqDef
 {
 	Oid			viewid;
@@ -287,6 +290,9 @@ typedef struct CqDef
 	bool		stage_skips;	/* ... only when a row of the aggregation
 								 * changed (it reads no table, calls only
 								 * immutable functions) */
+	DeltaShape *stage_delta;	/* ... or by deltas, if its shape allows
+								 * and its rows_table is an outer state
+								 * (engine/reagg_delta.c), or NULL */
 	List	   *stage_sides;	/* CqStageSide *: streams read beside it */
 	int64		stage_tumble_origin;	/* with sides: the aggregation's
 										 * stream.tumble origin (its size is

@@ -225,6 +225,20 @@ extern MinimalTuple pgs_reagg_row_before(AggMerger *m, FinalRow *fr, int nkeys, 
 extern bool pgs_reagg_row_changed(FinalRow *fr, int nkeys, Datum *keys, bool *keynulls,
 								  MinimalTuple before);
 extern AttrNumber view_row_column(CqDef *cq, Relation srel);
+extern Tuplestorestate *pgs_reagg_inner_rows(CqDef *cq, TupleDesc *rowdesc);
+extern bool pgs_reagg_rows_equal(TupleTableSlot *a, TupleTableSlot *b);
+
+/* in engine/reagg_delta.c: a query over an aggregation, by deltas */
+typedef struct DeltaRun DeltaRun;
+extern DeltaShape *pgs_delta_shape(Query *q);
+extern List *pgs_delta_state_sql(DeltaShape *s, const char *name, int fillfactor);
+extern bool pgs_delta_on(CqDef *cq);
+extern DeltaRun *pgs_delta_begin(CqDef *cq);
+extern void pgs_delta_group(DeltaRun *d, FinalRow *fr, int nkeys, Datum *keys,
+							bool *keynulls, MinimalTuple before);
+extern int64 pgs_delta_apply(DeltaRun *d);
+extern void pgs_delta_end(DeltaRun *d);
+extern int64 pgs_delta_rebuild(CqDef *cq);
 
 /*
  * The tables an aggregation's batch writes, opened together: the view and

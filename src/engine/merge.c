@@ -381,8 +381,11 @@ group_tables_open(GroupTables *t, CqDef *cq, TupleDesc outdesc)
 	 * A view that evicted windows (their rows are in its copy of the final
 	 * rows) and evicts no more (its mode or its watermark changed) may
 	 * hold a row for a group that has no state: look new groups up there.
+	 * (A query over an aggregation without a window evicts nothing: its
+	 * rows_table is empty, or its outer state, engine/reagg_delta.c.)
 	 */
-	t->lookup_new = !cq->evicts && OidIsValid(cq->rows_relid) && has_final_rows(cq);
+	t->lookup_new = !cq->evicts && !cq->stage_update && OidIsValid(cq->rows_relid) &&
+		has_final_rows(cq);
 	pfree(statekeys);
 }
 
@@ -418,6 +421,7 @@ typedef struct GroupMerge
 	PendingGroups pend;
 	int64		n;
 	bool		stage_changed;	/* a row of the aggregation (engine/reagg.c) */
+	DeltaRun   *delta;			/* ... or its changes (engine/reagg_delta.c) */
 } GroupMerge;
 
 static void
@@ -454,6 +458,7 @@ merge_begin(GroupMerge *gm, CqDef *cq, TupleDesc outdesc, bool has_watermark,
 	gm->pend.viewrow = palloc(sizeof(int) * KSTORE_BUFFER_ROWS);
 	gm->pend.cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream new groups",
 										 ALLOCSET_DEFAULT_SIZES);
+	gm->delta = cq->stage_update ? pgs_delta_begin(cq) : NULL;
 }
 
 /* one group of the batch: its keys, then each aggregate's partial state */
@@ -497,8 +502,14 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 	if (found && gm->t.rowcol)
 		rowtid = slot_getattr(gm->t.sslot, gm->t.rowcol, &rowtid_null);
 
-	/* a query over the aggregation in update mode: does its input change? */
-	track = cq->stage_update && !gm->stage_changed;
+	/*
+	 * A query over the aggregation in update mode: by deltas, each group's
+	 * row before and after; recomputed, does its input change?
+	 */
+	track = cq->stage_update && !gm->stage_changed && !gm->delta;
+	if (gm->delta && found)
+		before = pgs_reagg_row_before(gm->t.merger, fr, nkeys, in->tts_values, in->tts_isnull,
+									  gm->stored, gm->stored_null);
 	if (track && !cq->stage_skips)
 		gm->stage_changed = true;
 	else if (track && found)
@@ -514,7 +525,9 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 	 * The view's row; in append mode, once the window is final (the state
 	 * keeps the tid it has, of a row written in another mode).
 	 */
-	if (track && !gm->stage_changed)
+	if (gm->delta)
+		pgs_delta_group(gm->delta, fr, nkeys, in->tts_values, in->tts_isnull, before);
+	else if (track && !gm->stage_changed)
 		gm->stage_changed = pgs_reagg_row_changed(fr, nkeys, in->tts_values, in->tts_isnull,
 												  before);
 	if (cq->mode != OUTPUT_APPEND && !cq->stage_query)
@@ -660,8 +673,10 @@ merge_shutdown(DestReceiver *self)
 	MergeReceiver *r = (MergeReceiver *) self;
 
 	r->out.n = merge_end(&r->gm);
-	/* a query over the aggregation in update mode, if its input changed */
-	if (r->cq->stage_update && r->gm.stage_changed)
+	/* a query over the aggregation in update mode: by deltas, or if its input changed */
+	if (r->gm.delta)
+		r->out.n = pgs_delta_apply(r->gm.delta);
+	else if (r->cq->stage_update && r->gm.stage_changed)
 		r->out.n = pgs_reagg_write(r->cq);
 }
 

@@ -37,12 +37,15 @@
  * the retraction semantics holds for any aggregation.
  *
  * The cost: each batch that changes a row of the aggregation reads its
- * whole state and the view (not only the outer groups it touched, nor
- * deltas of the invertible aggregates): its work grows with the inner
- * groups, which an aggregation without a window never evicts; and each
- * merged group is finalized twice (before and after), to tell. The view has no state of
- * its own: pg_dump dumps the aggregation's state table, and a restore
- * computes the view again from it (pgs_rebuild_from_state).
+ * whole state and the view (not only the outer groups it touched): its
+ * work grows with the inner groups, which an aggregation without a
+ * window never evicts; and each merged group is finalized twice (before
+ * and after), to tell. The view has no state of its own: pg_dump dumps
+ * the aggregation's state table, and a restore computes the view again
+ * from it (pgs_rebuild_from_state). The common shape (one GROUP BY of
+ * count, sum and avg of integers and numeric) goes by deltas instead,
+ * with an outer state of sums and counts: engine/reagg_delta.c, whose
+ * work follows the groups a batch touched.
  *
  * Refused, with a hint: output modes other than update (append needs a
  * window; complete is the same table, and the sinks get the changes in
@@ -182,6 +185,9 @@ pgs_reagg_check(CqDef *cq, Query *top)
 		!contain_mutable_functions((Node *) top) &&
 		!contain_mutable_functions((Node *) cq->final_tlist) &&
 		!contain_mutable_functions((Node *) cq->final_having);
+
+	/* the common shape, by deltas (engine/reagg_delta.c) */
+	cq->stage_delta = cq->stage_skips ? pgs_delta_shape(top) : NULL;
 }
 
 /*
@@ -302,9 +308,16 @@ row_equal(TupleTableSlot *a, TupleTableSlot *b, int natts)
 	return true;
 }
 
+/* two rows of one descriptor, the same image by image */
+bool
+pgs_reagg_rows_equal(TupleTableSlot *a, TupleTableSlot *b)
+{
+	return row_equal(a, b, a->tts_tupleDescriptor->natts);
+}
+
 /* the aggregation's rows, every group's, finalized from its state */
-static Tuplestorestate *
-inner_rows(CqDef *cq, TupleDesc *rowdesc)
+Tuplestorestate *
+pgs_reagg_inner_rows(CqDef *cq, TupleDesc *rowdesc)
 {
 	Relation	srel = table_open(cq->state_relid, AccessShareLock);
 	Relation	vrel = table_open(cq->viewid, AccessShareLock);
@@ -377,6 +390,13 @@ pgs_reagg_write(CqDef *cq)
 	ResultBucket *b;
 	int64		n = 0;
 
+	/* by deltas: its outer state made again with the view */
+	if (pgs_delta_on(cq))
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		return pgs_delta_rebuild(cq);
+	}
 	elog(DEBUG1, "pg_stream: \"%s\" computes the query over its aggregation",
 		 get_rel_name(cq->viewid));
 	/* the state rows this batch wrote, and the view rows it may have */
@@ -384,7 +404,7 @@ pgs_reagg_write(CqDef *cq)
 	PushCopiedSnapshot(GetActiveSnapshot());
 	UpdateActiveSnapshotCommandId();
 
-	rows = inner_rows(cq, &rowdesc);
+	rows = pgs_reagg_inner_rows(cq, &rowdesc);
 	out = pgs_stage_run(cq, rows, rowdesc, &outdesc);
 	tuplestore_end(rows);
 

@@ -6,7 +6,9 @@
  * Everything a continuous query keeps between batches is a table found by
  * a key: the view's own table (a materialized view's heap, one row per
  * group), an aggregation's state table (one row per group: the
- * aggregates' states), each side of a join (the rows that can still
+ * aggregates' states), the outer state of a query over an aggregation
+ * computed by deltas (one row per outer group: its sums and counts,
+ * engine/reagg_delta.c), each side of a join (the rows that can still
  * match, keyed by the join key). They are ordinary heaps, so they are
  * WAL-logged, crash-safe, dumped and vacuumed like any table, and a
  * batch's writes commit with its source positions. This file is the one

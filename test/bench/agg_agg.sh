@@ -30,7 +30,7 @@ CREATE MATERIALIZED VIEW inner_only WITH (trigger = 'manual', max_batch_rows = $
 	SELECT k, max(v) AS m FROM s GROUP BY k;
 CREATE MATERIALIZED VIEW outer_avg WITH (trigger = 'manual', max_batch_rows = $((NGROUPS * 2))) AS
 	SELECT k % 10 AS c, avg(m) AS a FROM (SELECT k, max(v) AS m FROM s GROUP BY k) x GROUP BY 1;
-WITH r AS (INSERT INTO ref SELECT i, (i * 7919) % 1000 FROM generate_series(1, $NGROUPS) i RETURNING *)
+WITH r AS (INSERT INTO ref SELECT i, (i::bigint * 7919) % 1000 FROM generate_series(1, $NGROUPS) i RETURNING *)
 	INSERT INTO s SELECT * FROM r;
 SQL
 q "CHECKPOINT" >/dev/null

@@ -3,8 +3,10 @@
 # crashes: a feeder inserts transactions of events into a stream (each
 # also into a reference table, in the same transaction) while the
 # workers run; a worker is killed (kill -9) in the middle of a batch,
-# then the postmaster. The view is recomputed in the batch's transaction
-# with the aggregation's state, so after the recovery each view must
+# then the postmaster. The view is recomputed (or, x_q4 and x_hist, its
+# outer state and touched rows written by deltas, engine/reagg_delta.c)
+# in the batch's transaction with the aggregation's state, so after the
+# recovery each view must
 # equal its query run as a batch over the reference table, exactly: the
 # average per class of the max per key (Nexmark q4's shape), the keys per
 # max (a regrouping by the inner aggregate), a filter keeping equal rows.

@@ -919,6 +919,8 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 				instr_time	t0,
 							t1;
 
+				/* (a REFRESH may wait here many times: let it be cancelled) */
+				CHECK_FOR_INTERRUPTS();
 				INSTR_TIME_SET_CURRENT(t0);
 				n = reader_take(r, kt, msgs + nmsgs, want,
 								pgs_am_worker() ?

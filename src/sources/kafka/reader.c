@@ -62,6 +62,8 @@
  */
 #define KAFKA_FILL_BACKLOG 1024
 #define KAFKA_FILL_WAIT_MS 20
+/* a REFRESH's batch waits up to this for each fetch, with no limit in all */
+#define KAFKA_REFRESH_FILL_WAIT_MS 200
 
 /*------------------------------------------------------------------------
  * Positions: the next offset of each partition
@@ -903,20 +905,32 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 				 * librdkafka is fetching: wait for it, so that a batch
 				 * that catches up is a full one (each batch pays its
 				 * merge and commit once, whatever its size). A wait
-				 * that brings nothing, or KAFKA_FILL_WAIT_MS of waiting
-				 * in all, ends the batch as before.
+				 * that brings nothing ends the batch as before; so does
+				 * KAFKA_FILL_WAIT_MS of waiting in all, in a worker,
+				 * whose batch's first messages become visible only when
+				 * it commits. A REFRESH has no such limit (only each
+				 * wait's, KAFKA_REFRESH_FILL_WAIT_MS: a fetch of 16
+				 * partitions' messages takes librdkafka longer than 20
+				 * ms on a loaded machine): nothing it reads is visible
+				 * before its transaction ends, and it reads the backlog
+				 * anyway, so a batch it ends early only adds a batch's
+				 * fixed cost and a merge of the same groups again.
 				 */
 				instr_time	t0,
 							t1;
 
+				/* (a REFRESH may wait here many times: let it be cancelled) */
+				CHECK_FOR_INTERRUPTS();
 				INSTR_TIME_SET_CURRENT(t0);
 				n = reader_take(r, kt, msgs + nmsgs, want,
-								Max(1, KAFKA_FILL_WAIT_MS - (int) fill_waited_ms), &lost,
+								pgs_am_worker() ?
+								Max(1, KAFKA_FILL_WAIT_MS - (int) fill_waited_ms) :
+								KAFKA_REFRESH_FILL_WAIT_MS, &lost,
 								&moved);
 				INSTR_TIME_SET_CURRENT(t1);
 				INSTR_TIME_SUBTRACT(t1, t0);
 				fill_waited_ms += INSTR_TIME_GET_MILLISEC(t1);
-				filling = n > 0 && fill_waited_ms < KAFKA_FILL_WAIT_MS;
+				filling = n > 0 && (!pgs_am_worker() || fill_waited_ms < KAFKA_FILL_WAIT_MS);
 				nmsgs += n;
 				continue;
 			}

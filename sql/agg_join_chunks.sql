@@ -131,6 +131,11 @@ SELECT c.view, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) < su
 		p.join_state::regclass), false, true, '')))[1]::text AS several_rows_a_chunk
 FROM stream.cq c JOIN stream.positions p ON p.view = c.view AND p.join_state IS NOT NULL
 WHERE c.view::text LIKE 'ck\_%' AND p.stream = 'ck_auctions'::regclass ORDER BY 1;
+-- a side's state keeps only the columns stage 2 reads, and the event time
+SELECT c.view, p.stream::regclass, string_agg(a.attname, ', ' ORDER BY a.attnum) AS state_columns
+FROM stream.cq c JOIN stream.positions p ON p.view = c.view AND p.join_state IS NOT NULL
+	JOIN pg_attribute a ON a.attrelid = p.join_state AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.view::text LIKE 'ck\_%' GROUP BY 1, 2 ORDER BY 1;
 DROP MATERIALIZED VIEW ck_q8, ck_q8_right, ck_shift, ck_before;
 DROP FUNCTION ck_check, ck_feed, ck_batch;
 DROP FOREIGN TABLE ck_bids, ck_persons, ck_auctions;

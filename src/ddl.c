@@ -550,8 +550,8 @@ create_join_state(Oid viewid, CqJoin *j, int k)
  * The state of a stream read beside a windowed aggregation
  * (engine/stage_side.c): its rows of the windows not final yet, packed a
  * window's rows at a time (up to about a page) into one row of arrays,
- * a column per stream column (each of the stream column's type, as an
- * array), after _pgs_from, the least event time of the row's rows,
+ * a column per stream column that stage 2 reads, and the event time
+ * (each of the stream column's type, as an array), after _pgs_from, the least event time of the row's rows,
  * indexed: the rows are taken by a range scan of it when their window
  * is final. A packed row stays under the page (toast_tuple_target), so
  * it is neither compressed nor moved out of line. It is the stream's
@@ -575,7 +575,7 @@ create_side_state(Oid viewid, CqStageSide *side)
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 		Oid			arr;
 
-		if (att->attisdropped)
+		if (att->attisdropped || !pgs_stage_side_keeps(side, i + 1))
 			continue;
 		arr = get_array_type(att->atttypid);
 		if (!OidIsValid(arr))

@@ -149,6 +149,17 @@ cut_plus(int64 cut, int64 off)
 }
 
 /*
+ * Is column attno of a side's stream kept in its state: one stage 2
+ * reads, or the event time (the others are NULL in the rows stage 2
+ * gets)? Not a dropped one.
+ */
+bool
+pgs_stage_side_keeps(CqStageSide *side, AttrNumber attno)
+{
+	return side->all_cols || attno == side->ts_attno || bms_is_member(attno, side->used_cols);
+}
+
+/*
  * Where a side's rows that are not late begin, as an offset from cut: a
  * row of stage 1's stream is late once its window is final (ts < cut);
  * another stream's row joined by a range reaching before the window (ts
@@ -249,7 +260,7 @@ check_state_columns(CqDef *cq, CqStageSide *side, TupleDesc sdesc, Relation srel
 	int			n = 0;
 
 	for (int i = 0; i < sdesc->natts; i++)
-		n += TupleDescAttr(sdesc, i)->attisdropped ? 0 : 1;
+		n += !TupleDescAttr(sdesc, i)->attisdropped && pgs_stage_side_keeps(side, i + 1) ? 1 : 0;
 	if (n + 1 != RelationGetDescr(srel)->natts ||
 		strcmp(NameStr(TupleDescAttr(RelationGetDescr(srel), 0)->attname), "_pgs_from") != 0)
 		ereport(ERROR,
@@ -279,7 +290,7 @@ side_select(CqStageSide *side, bool has_wm)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
-		if (att->attisdropped)
+		if (att->attisdropped || !pgs_stage_side_keeps(side, i + 1))
 			continue;
 		appendStringInfo(&sql, "%s%s", first ? "" : ", ", quote_identifier(NameStr(att->attname)));
 		first = false;
@@ -303,7 +314,7 @@ side_ts_col(CqStageSide *side)
 	int			n = 0;
 
 	for (int i = 0; i < side->ts_attno; i++)
-		n += TupleDescAttr(desc, i)->attisdropped ? 0 : 1;
+		n += !TupleDescAttr(desc, i)->attisdropped && pgs_stage_side_keeps(side, i + 1) ? 1 : 0;
 	table_close(rel, AccessShareLock);
 	return n;
 }
@@ -348,7 +359,7 @@ typedef struct SideCols
 
 /* of the stream's columns, those not dropped (side_select's) */
 static SideCols *
-side_cols(TupleDesc sdesc)
+side_cols(CqStageSide *side, TupleDesc sdesc)
 {
 	SideCols   *c = palloc0(sizeof(SideCols));
 
@@ -361,7 +372,7 @@ side_cols(TupleDesc sdesc)
 		Form_pg_attribute att = TupleDescAttr(sdesc, i);
 		int			k = c->ncols;
 
-		if (att->attisdropped)
+		if (att->attisdropped || !pgs_stage_side_keeps(side, i + 1))
 			continue;
 		c->types[k] = att->atttypid;
 		get_typlenbyvalalign(att->atttypid, &c->lens[k], &c->byvals[k], &c->aligns[k]);
@@ -603,7 +614,7 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 			HASHCTL		hctl;
 
 			check_state_columns(cq, side, RelationGetDescr(rel), srel);
-			dest.cols = side_cols(RelationGetDescr(rel));
+			dest.cols = side_cols(side, RelationGetDescr(rel));
 			table_close(rel, AccessShareLock);
 			hctl.keysize = sizeof(int64);
 			hctl.entrysize = sizeof(SideChunk);
@@ -737,7 +748,7 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 		int64		keep;
 
 		check_state_columns(cq, side, desc, srel);
-		cols = side_cols(desc);
+		cols = side_cols(side, desc);
 		table_close(rel, AccessShareLock);
 		if (side->rows == NULL)
 			side->rows = tuplestore_begin_heap(false, false, work_mem);
@@ -784,10 +795,13 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 					int			j = 0;
 
 					ExecClearTuple(out);
-					/* the state's columns are the stream's, without the dropped ones */
+					/*
+					 * the state's columns are the stream's that stage 2
+					 * reads (not the dropped ones); the others are NULL
+					 */
 					for (int a = 0; a < desc->natts; a++)
 					{
-						if (TupleDescAttr(desc, a)->attisdropped)
+						if (TupleDescAttr(desc, a)->attisdropped || !pgs_stage_side_keeps(side, a + 1))
 						{
 							out->tts_values[a] = (Datum) 0;
 							out->tts_isnull[a] = true;

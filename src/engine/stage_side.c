@@ -732,6 +732,7 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 		TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(rel));
 		Relation	srel = table_open(s->join_state, RowExclusiveLock);
 		SideCols   *cols;
+		int		   *colmap;			/* desc's column -> cols', or -1 */
 		int			tsc = side_ts_col(side) - 1;	/* among cols */
 		Relation	idx;
 		KStoreScan *scan;
@@ -749,6 +750,13 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 
 		check_state_columns(cq, side, desc, srel);
 		cols = side_cols(side, desc);
+		/*
+		 * the state's columns are the stream's that stage 2 reads (not the
+		 * dropped ones), in order; the others are NULL in its rows
+		 */
+		colmap = palloc(sizeof(int) * desc->natts);
+		for (int a = 0, j = 0; a < desc->natts; a++)
+			colmap[a] = TupleDescAttr(desc, a)->attisdropped || !pgs_stage_side_keeps(side, a + 1) ? -1 : j++;
 		table_close(rel, AccessShareLock);
 		if (side->rows == NULL)
 			side->rows = tuplestore_begin_heap(false, false, work_mem);
@@ -792,24 +800,13 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 
 				if (ts < reach)
 				{
-					int			j = 0;
-
 					ExecClearTuple(out);
-					/*
-					 * the state's columns are the stream's that stage 2
-					 * reads (not the dropped ones); the others are NULL
-					 */
 					for (int a = 0; a < desc->natts; a++)
 					{
-						if (TupleDescAttr(desc, a)->attisdropped || !pgs_stage_side_keeps(side, a + 1))
-						{
-							out->tts_values[a] = (Datum) 0;
-							out->tts_isnull[a] = true;
-							continue;
-						}
-						out->tts_values[a] = vals[j][i];
-						out->tts_isnull[a] = nulls[j][i];
-						j++;
+						int			j = colmap[a];
+
+						out->tts_values[a] = j < 0 ? (Datum) 0 : vals[j][i];
+						out->tts_isnull[a] = j < 0 ? true : nulls[j][i];
 					}
 					ExecStoreVirtualTuple(out);
 					tuplestore_puttupleslot(side->rows, out);

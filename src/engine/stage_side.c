@@ -34,8 +34,10 @@
  * final):
  *
  *	- a side's new row with event time ts >= cut is kept in its state
- *	  (the table named by its stream.positions row's join_state, the
- *	  stream's columns, with an index on the event time); one with ts <
+ *	  (the table named by its stream.positions row's join_state: the
+ *	  stream's columns that stage 2 reads and the event time, a window's
+ *	  rows packed into chunks of arrays, indexed by their least event
+ *	  time; see SideChunk below); one with ts <
  *	  cut is late -- its window is final, its stage-1 rows are gone -- and
  *	  dropped (counted in rows_late if the side is not stage 1's stream,
  *	  whose aggregation counts it already). A row without event time
@@ -43,8 +45,8 @@
  *	- the windows made final in the batch (for these sides; a range may
  *	  make them wait, below): stage 1's groups of them are finalized
  *	  (engine/merge.c), and each side's rows with ts < cut are
- *	  taken out of its state (one range scan of the index, each row
- *	  deleted): they are the rows of exactly those windows, since rows of
+ *	  taken out of its state (one range scan of the index, each chunk
+ *	  deleted whole): they are the rows of exactly those windows, since rows of
  *	  windows final before were taken then, or were late. Stage 2 runs
  *	  over both, PostgreSQL's planner and executor, and writes the view's
  *	  rows, once (append mode), in the batch's transaction;
@@ -440,7 +442,6 @@ side_put_chunk(KeyedStore *st, MemoryContext stcxt, TupleTableSlot *out, SideCol
 			   int64 from, Datum *values, bool *nulls, int stride, int n)
 {
 	MemoryContext old;
-
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
 

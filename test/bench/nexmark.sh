@@ -44,7 +44,8 @@
 # Each query is timed as one REFRESH of a manual-trigger view, in one
 # backend, from the first message: by the wall clock and per CPU second of
 # the backend (librdkafka's threads included; /proc counts in 10 ms ticks,
-# so the small person and auction topics' figures are good to about 5%).
+# so the small person and auction topics' figures are good to about 5%;
+# q8's, 8 times larger, to about 1%).
 # The rate counts the events of the topics the query reads. Published
 # per-core figures are printed beside: RisingWave's for q0-q2 (8 vCPUs),
 # Flink 1.13's from nexmark/nexmark (8 cores: q3 152k, q4 34k, q5 22k,

@@ -574,23 +574,52 @@ create_join_state(Oid viewid, CqJoin *j, int k)
 
 /*
  * The state of a stream read beside a windowed aggregation
- * (engine/stage_side.c): its rows of the windows not final yet, the
- * stream's columns, with an index on the event time by which they are
- * taken when their window is final. It is the stream's join_state.
+ * (engine/stage_side.c): its rows of the windows not final yet, packed a
+ * window's rows at a time (up to about a page) into one row of arrays,
+ * a column per stream column that stage 2 reads, and the event time
+ * (each of the stream column's type, as an array), after _pgs_from, the least event time of the row's rows,
+ * indexed: the rows are taken by a range scan of it when their window
+ * is final. A packed row stays under the page (toast_tuple_target), so
+ * it is neither compressed nor moved out of line. It is the stream's
+ * join_state.
  */
 static void
 create_side_state(Oid viewid, CqStageSide *side)
 {
 	char		name[NAMEDATALEN];
 	Oid			relid;
+	Relation	rel = table_open(side->relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData sql;
 
 	free_table_name(name, "side", viewid);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE stream.%s (_pgs_from %s", quote_identifier(name),
+					 side->ts_typid == TIMESTAMPOID ? "timestamp" : "timestamptz");
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Oid			arr;
+
+		if (att->attisdropped || !pgs_stage_side_keeps(side, i + 1))
+			continue;
+		arr = get_array_type(att->atttypid);
+		if (!OidIsValid(arr))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("column \"%s\" of stream \"%s\" has a type without an array type",
+							NameStr(att->attname), RelationGetRelationName(rel)),
+					 errhint("A stream read beside a windowed aggregation keeps its rows as arrays of its columns' types.")));
+		appendStringInfo(&sql, ", %s %s", quote_identifier(NameStr(att->attname)),
+						 format_type_with_typemod(arr, att->atttypmod));
+		if (OidIsValid(att->attcollation))
+			appendStringInfo(&sql, " COLLATE %s", generate_collation_name(att->attcollation));
+	}
+	appendStringInfoString(&sql, ") WITH (toast_tuple_target = 8160)");
+	table_close(rel, AccessShareLock);
 	SPI_connect();
-	run_sql(psprintf("CREATE TABLE stream.%s (LIKE %s)", quote_identifier(name),
-					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(side->relid)),
-												get_rel_name(side->relid))));
-	run_sql(psprintf("CREATE INDEX ON stream.%s (%s)", quote_identifier(name),
-					 quote_identifier(get_attname(side->relid, side->ts_attno, false))));
+	run_sql(sql.data);
+	run_sql(psprintf("CREATE INDEX ON stream.%s (_pgs_from)", quote_identifier(name)));
 	CommandCounterIncrement();
 	relid = get_relname_relid(name, get_namespace_oid(PG_STREAM_SCHEMA, false));
 	meta_position_set_join_state(viewid, side->relid, relid);

@@ -228,6 +228,13 @@ typedef struct CqStageSide
 	 */
 	int64		reach_off;
 	int64		keep_off;
+	/*
+	 * The columns stage 2 reads (attribute numbers), or all_cols: only
+	 * they (and the event time) are kept in the state, the others are
+	 * NULL in the rows stage 2 gets.
+	 */
+	Bitmapset  *used_cols;
+	bool		all_cols;
 	void	   *rows;			/* in a batch: the Tuplestorestate of its
 								 * rows of the windows made final, or NULL */
 } CqStageSide;

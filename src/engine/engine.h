@@ -46,6 +46,7 @@ extern bool pgs_stage_side_rows(CqDef *cq);
 
 /* in engine/stage_side.c */
 extern int64 pgs_stage_side_cut(CqDef *cq, int64 watermark);
+extern bool pgs_stage_side_keeps(CqStageSide *side, AttrNumber attno);
 extern int64 pgs_stage_hand_watermark(CqDef *cq, int64 wm);
 extern void pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm,
 								int64 *rows_late);

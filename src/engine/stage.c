@@ -289,6 +289,107 @@ side_rte(CqStageSide *side)
 }
 
 /*
+ * The columns of range table entry rti of the query at depth 0 that Vars
+ * read, directly or through a join's alias (a column merged by USING):
+ * queries is the stack of the queries walked, the innermost first.
+ */
+typedef struct UsedCols
+{
+	Index		rti;
+	int			depth;
+	List	   *queries;
+	Bitmapset  *cols;
+	bool		all;
+} UsedCols;
+
+static bool used_cols_walker(Node *node, UsedCols *u);
+
+static void
+used_cols_var(Var *v, UsedCols *u)
+{
+	int			level = u->depth - (int) v->varlevelsup;	/* of the Var's query */
+	Query	   *q;
+	RangeTblEntry *rte;
+
+	if (level < 0)
+		return;					/* above stage 2's query */
+	if (level == 0 && v->varno == u->rti)
+	{
+		if (v->varattno <= 0)
+			u->all = true;		/* a whole-row Var */
+		else
+			u->cols = bms_add_member(u->cols, v->varattno);
+		return;
+	}
+	q = list_nth(u->queries, u->depth - level);
+	if (v->varno < 1 || v->varno > list_length(q->rtable))
+		return;
+	rte = rt_fetch(v->varno, q->rtable);
+	if (rte->rtekind != RTE_JOIN)
+		return;
+	if (v->varattno <= 0)
+	{
+		/* a join's whole row: all its columns */
+		int			saved = u->depth;
+
+		u->depth = level;
+		(void) expression_tree_walker((Node *) rte->joinaliasvars, used_cols_walker, u);
+		u->depth = saved;
+	}
+	else if (v->varattno <= list_length(rte->joinaliasvars))
+	{
+		int			saved = u->depth;
+		List	   *savedq = u->queries;
+
+		/* the alias's Vars are of that query */
+		u->queries = list_copy_tail(u->queries, u->depth - level);
+		u->depth = level;
+		(void) used_cols_walker(list_nth(rte->joinaliasvars, v->varattno - 1), u);
+		u->depth = saved;
+		u->queries = savedq;
+	}
+}
+
+static bool
+used_cols_walker(Node *node, UsedCols *u)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		used_cols_var((Var *) node, u);
+		return false;
+	}
+	if (IsA(node, Query))
+	{
+		bool		r;
+
+		u->depth++;
+		u->queries = lcons(node, u->queries);
+		r = query_tree_walker((Query *) node, used_cols_walker, u, QTW_IGNORE_JOINALIASES);
+		u->queries = list_delete_first(u->queries);
+		u->depth--;
+		return r;
+	}
+	return expression_tree_walker(node, used_cols_walker, u);
+}
+
+/*
+ * Which of a side's columns stage 2 reads: the Vars of rti in q, and in
+ * the queries below it that reach up to it, and those a join's alias
+ * stands for. engine/stage_side.c keeps only those in the state.
+ */
+static void
+side_used_cols(Query *q, Index rti, CqStageSide *side)
+{
+	UsedCols	u = {rti, 0, list_make1(q), NULL, false};
+
+	(void) query_tree_walker(q, used_cols_walker, &u, QTW_IGNORE_JOINALIASES);
+	side->used_cols = u.cols;
+	side->all_cols = u.all;
+}
+
+/*
  * Replace, in stage 2 (q, its FROM and the subqueries there), each stream
  * read beside stage 1 by a relation standing for its rows of the windows
  * a batch makes final (engine/stage_side.c keeps them until then). Each
@@ -319,6 +420,7 @@ replace_sides(Query *q, List **sides)
 		side = palloc0(sizeof(CqStageSide));
 		side->relid = rte->relid;
 		side->enrname = psprintf("%s_%d", STAGE_SIDE_ENR, list_length(*sides) + 1);
+		side_used_cols(q, foreach_current_index(lc) + 1, side);
 		*sides = lappend(*sides, side);
 		lfirst(lc) = side_rte(side);
 	}

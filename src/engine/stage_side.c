@@ -34,8 +34,10 @@
  * final):
  *
  *	- a side's new row with event time ts >= cut is kept in its state
- *	  (the table named by its stream.positions row's join_state, the
- *	  stream's columns, with an index on the event time); one with ts <
+ *	  (the table named by its stream.positions row's join_state: the
+ *	  stream's columns that stage 2 reads and the event time, a window's
+ *	  rows packed into chunks of arrays, indexed by their least event
+ *	  time; see SideChunk below); one with ts <
  *	  cut is late -- its window is final, its stage-1 rows are gone -- and
  *	  dropped (counted in rows_late if the side is not stage 1's stream,
  *	  whose aggregation counts it already). A row without event time
@@ -43,8 +45,8 @@
  *	- the windows made final in the batch (for these sides; a range may
  *	  make them wait, below): stage 1's groups of them are finalized
  *	  (engine/merge.c), and each side's rows with ts < cut are
- *	  taken out of its state (one range scan of the index, each row
- *	  deleted): they are the rows of exactly those windows, since rows of
+ *	  taken out of its state (one range scan of the index, each chunk
+ *	  deleted whole): they are the rows of exactly those windows, since rows of
  *	  windows final before were taken then, or were late. Stage 2 runs
  *	  over both, PostgreSQL's planner and executor, and writes the view's
  *	  rows, once (append mode), in the batch's transaction;
@@ -102,13 +104,17 @@
 #include "engine/engine.h"
 
 #include "access/genam.h"
+#include "access/tupmacs.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "executor/executor.h"
 #include "nodes/params.h"
 #include "tcop/tcopprot.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -142,6 +148,17 @@ cut_plus(int64 cut, int64 off)
 	if (pg_add_s64_overflow(cut, off, &r))
 		return off > 0 ? PG_INT64_MAX : PG_INT64_MIN;
 	return r;
+}
+
+/*
+ * Is column attno of a side's stream kept in its state: one stage 2
+ * reads, or the event time (the others are NULL in the rows stage 2
+ * gets)? Not a dropped one.
+ */
+bool
+pgs_stage_side_keeps(CqStageSide *side, AttrNumber attno)
+{
+	return side->all_cols || attno == side->ts_attno || bms_is_member(attno, side->used_cols);
 }
 
 /*
@@ -233,9 +250,11 @@ side_stream(CqDef *cq, List *streams, CqStageSide *side)
 }
 
 /*
- * The state has the stream's columns (those not dropped) as they were at
- * CREATE; ddl.c refuses to add or drop one while the view reads it, and
- * this says so if they differ anyway (rather than read past a row).
+ * The state has _pgs_from and the stream's columns (those not dropped) as
+ * they were at CREATE, as arrays; ddl.c refuses to add or drop one while
+ * the view reads it, and this says so if they differ anyway (rather than
+ * read past a row), or if the state has the layout of an earlier build
+ * (a row per row).
  */
 static void
 check_state_columns(CqDef *cq, CqStageSide *side, TupleDesc sdesc, Relation srel)
@@ -243,8 +262,9 @@ check_state_columns(CqDef *cq, CqStageSide *side, TupleDesc sdesc, Relation srel
 	int			n = 0;
 
 	for (int i = 0; i < sdesc->natts; i++)
-		n += TupleDescAttr(sdesc, i)->attisdropped ? 0 : 1;
-	if (n != RelationGetDescr(srel)->natts)
+		n += !TupleDescAttr(sdesc, i)->attisdropped && pgs_stage_side_keeps(side, i + 1) ? 1 : 0;
+	if (n + 1 != RelationGetDescr(srel)->natts ||
+		strcmp(NameStr(TupleDescAttr(RelationGetDescr(srel), 0)->attname), "_pgs_from") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the state of continuous view \"%s\" for stream \"%s\" does not have the stream's columns",
@@ -272,7 +292,7 @@ side_select(CqStageSide *side, bool has_wm)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
-		if (att->attisdropped)
+		if (att->attisdropped || !pgs_stage_side_keeps(side, i + 1))
 			continue;
 		appendStringInfo(&sql, "%s%s", first ? "" : ", ", quote_identifier(NameStr(att->attname)));
 		first = false;
@@ -296,9 +316,71 @@ side_ts_col(CqStageSide *side)
 	int			n = 0;
 
 	for (int i = 0; i < side->ts_attno; i++)
-		n += TupleDescAttr(desc, i)->attisdropped ? 0 : 1;
+		n += !TupleDescAttr(desc, i)->attisdropped && pgs_stage_side_keeps(side, i + 1) ? 1 : 0;
 	table_close(rel, AccessShareLock);
 	return n;
+}
+
+/*
+ * A side's new rows are packed, a window's rows at a time, into chunks:
+ * one state row each, _pgs_from (the least event time among them) and an
+ * array per column, so a chunk of rows costs one heap tuple and one index
+ * entry, not one of each per row, and is deleted at once when its window
+ * is final. A chunk is written once its arrays reach about
+ * SIDE_CHUNK_BYTES (under the page: the state's toast_tuple_target keeps
+ * it in line, uncompressed) or SIDE_CHUNK_ROWS rows, and the rest at the
+ * end of the batch. A chunk holds rows of one window of stage 1 only, so
+ * that the rows a window's finalization takes (ts < cut) are whole chunks
+ * for a side joined on the window; a side joined by a range may find a
+ * chunk partly taken, and writes the rest again (pgs_stage_sides_take).
+ */
+#define SIDE_CHUNK_BYTES 6000
+#define SIDE_CHUNK_ROWS 1024
+
+typedef struct SideChunk
+{
+	int64		window;			/* the hash key: the rows' window start */
+	MemoryContext cxt;			/* the rows' copies and the arrays */
+	int			n;
+	int			cap;
+	int64		from;			/* the least event time */
+	Size		bytes;			/* about the arrays' size */
+	Datum	   *values;			/* column c's row i at [c * cap + i] */
+	bool	   *nulls;
+} SideChunk;
+
+/* the element types of the state's arrays: the stream's columns */
+typedef struct SideCols
+{
+	int			ncols;
+	Oid		   *types;
+	int16	   *lens;
+	bool	   *byvals;
+	char	   *aligns;
+} SideCols;
+
+/* of the stream's columns, those not dropped (side_select's) */
+static SideCols *
+side_cols(CqStageSide *side, TupleDesc sdesc)
+{
+	SideCols   *c = palloc0(sizeof(SideCols));
+
+	c->types = palloc(sizeof(Oid) * sdesc->natts);
+	c->lens = palloc(sizeof(int16) * sdesc->natts);
+	c->byvals = palloc(sizeof(bool) * sdesc->natts);
+	c->aligns = palloc(sizeof(char) * sdesc->natts);
+	for (int i = 0; i < sdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(sdesc, i);
+		int			k = c->ncols;
+
+		if (att->attisdropped || !pgs_stage_side_keeps(side, i + 1))
+			continue;
+		c->types[k] = att->atttypid;
+		get_typlenbyvalalign(att->atttypid, &c->lens[k], &c->byvals[k], &c->aligns[k]);
+		c->ncols++;
+	}
+	return c;
 }
 
 /* receives the side's new rows and writes them into its state */
@@ -307,6 +389,11 @@ typedef struct SideReceiver
 	DestReceiver pub;
 	KeyedStore *st;
 	MemoryContext cxt;			/* the batch's: the state's buffers live there */
+	SideCols   *cols;			/* of the rows received */
+	TupleTableSlot *out;		/* a state row */
+	HTAB	   *chunks;			/* window start -> SideChunk */
+	int64		size;			/* stage 1's windows */
+	int64		origin;
 	int64		kept;
 	bool		has_wm;
 	int			ts_col;			/* the event time's column in the slot */
@@ -314,13 +401,93 @@ typedef struct SideReceiver
 	int64		no_ts;			/* rows without event time, dropped */
 } SideReceiver;
 
+static void
+chunk_reset(SideChunk *ch, int ncols)
+{
+	MemoryContextReset(ch->cxt);
+	ch->n = 0;
+	ch->cap = 16;
+	ch->bytes = 0;
+	ch->from = PG_INT64_MAX;
+	ch->values = MemoryContextAlloc(ch->cxt, sizeof(Datum) * ncols * ch->cap);
+	ch->nulls = MemoryContextAlloc(ch->cxt, sizeof(bool) * ncols * ch->cap);
+}
+
+static void
+chunk_grow(SideChunk *ch, int ncols)
+{
+	int			cap = ch->cap * 2;
+	Datum	   *v = MemoryContextAlloc(ch->cxt, sizeof(Datum) * ncols * cap);
+	bool	   *nl = MemoryContextAlloc(ch->cxt, sizeof(bool) * ncols * cap);
+
+	for (int c = 0; c < ncols; c++)
+	{
+		memcpy(v + c * cap, ch->values + c * ch->cap, sizeof(Datum) * ch->n);
+		memcpy(nl + c * cap, ch->nulls + c * ch->cap, sizeof(bool) * ch->n);
+	}
+	pfree(ch->values);
+	pfree(ch->nulls);
+	ch->values = v;
+	ch->nulls = nl;
+	ch->cap = cap;
+}
+
+/*
+ * One state row of n rows, column c's values at values[c * stride]: the
+ * least event time and an array per column (in the current memory
+ * context), into st's insert buffer (which lives in stcxt).
+ */
+static void
+side_put_chunk(KeyedStore *st, MemoryContext stcxt, TupleTableSlot *out, SideCols *cols,
+			   int64 from, Datum *values, bool *nulls, int stride, int n)
+{
+	MemoryContext old;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	ExecClearTuple(out);
+	out->tts_values[0] = Int64GetDatum(from);
+	out->tts_isnull[0] = false;
+	for (int c = 0; c < cols->ncols; c++)
+	{
+		out->tts_values[c + 1] =
+			PointerGetDatum(construct_md_array(values + c * stride, nulls + c * stride, 1, dims, lbs,
+											   cols->types[c], cols->lens[c], cols->byvals[c],
+											   cols->aligns[c]));
+		out->tts_isnull[c + 1] = false;
+	}
+	ExecStoreVirtualTuple(out);
+	old = MemoryContextSwitchTo(stcxt);
+	if (kstore_insert_buffered(st, out))
+		(void) kstore_flush(st);
+	MemoryContextSwitchTo(old);
+}
+
+static void
+chunk_write(SideReceiver *r, SideChunk *ch)
+{
+	MemoryContext old;
+
+	if (ch->n == 0)
+		return;
+	/* the arrays in the chunk's memory; the buffer copies the row */
+	old = MemoryContextSwitchTo(ch->cxt);
+	side_put_chunk(r->st, r->cxt, r->out, r->cols, ch->from, ch->values, ch->nulls, ch->cap, ch->n);
+	MemoryContextSwitchTo(old);
+	chunk_reset(ch, r->cols->ncols);
+}
+
 static bool
 side_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	SideReceiver *r = (SideReceiver *) self;
+	SideCols   *cols = r->cols;
 	MemoryContext old;
 	bool		isnull;
+	bool		found;
 	int64		ts = DatumGetInt64(slot_getattr(slot, r->ts_col, &isnull));
+	int64		w;
+	SideChunk  *ch;
 
 	/* no event time: it never joins a window (README "Not yet") */
 	if (isnull)
@@ -330,11 +497,53 @@ side_receive(TupleTableSlot *slot, DestReceiver *self)
 	}
 	if (r->has_wm && ts < r->keep)
 		return true;
-	old = MemoryContextSwitchTo(r->cxt);
-	if (kstore_insert_buffered(r->st, slot))
-		(void) kstore_flush(r->st);
+	slot_getallattrs(slot);
+	w = r->size > 0 ? pgs_window_start(ts, r->size, r->origin) : ts;
+	ch = hash_search(r->chunks, &w, HASH_ENTER, &found);
+	if (!found)
+	{
+		ch->cxt = AllocSetContextCreate(r->cxt, "pg_stream side chunk", ALLOCSET_SMALL_SIZES);
+		chunk_reset(ch, cols->ncols);
+	}
+	if (ch->n == ch->cap)
+		chunk_grow(ch, cols->ncols);
+	old = MemoryContextSwitchTo(ch->cxt);
+	for (int c = 0; c < cols->ncols; c++)
+	{
+		Datum		v = slot->tts_values[c];
+		bool		nl = slot->tts_isnull[c];
+
+		ch->nulls[c * ch->cap + ch->n] = nl;
+		if (nl)
+		{
+			ch->values[c * ch->cap + ch->n] = (Datum) 0;
+			continue;
+		}
+		if (cols->lens[c] == -1)
+		{
+			/* an array holds it detoasted, with a 4-byte header */
+			v = PointerGetDatum(PG_DETOAST_DATUM_COPY(v));
+			ch->bytes = att_align_nominal(ch->bytes, cols->aligns[c]) + VARSIZE(DatumGetPointer(v));
+		}
+		else
+		{
+			if (!cols->byvals[c])
+				v = datumCopy(v, false, cols->lens[c]);
+			ch->bytes = att_align_nominal(ch->bytes, cols->aligns[c]) +
+				(cols->lens[c] > 0 ? cols->lens[c] : strlen(DatumGetCString(v)) + 1);
+		}
+		ch->values[c * ch->cap + ch->n] = v;
+	}
 	MemoryContextSwitchTo(old);
+	ch->n++;
+	ch->from = Min(ch->from, ts);
 	r->kept++;
+	if (ch->bytes >= SIDE_CHUNK_BYTES || ch->n >= SIDE_CHUNK_ROWS)
+	{
+		old = MemoryContextSwitchTo(r->cxt);
+		chunk_write(r, ch);
+		MemoryContextSwitchTo(old);
+	}
 	return true;
 }
 
@@ -348,7 +557,15 @@ side_shutdown(DestReceiver *self)
 {
 	SideReceiver *r = (SideReceiver *) self;
 	MemoryContext old = MemoryContextSwitchTo(r->cxt);
+	HASH_SEQ_STATUS hs;
+	SideChunk  *ch;
 
+	hash_seq_init(&hs, r->chunks);
+	while ((ch = hash_seq_search(&hs)) != NULL)
+	{
+		chunk_write(r, ch);
+		MemoryContextDelete(ch->cxt);
+	}
 	(void) kstore_flush(r->st);
 	MemoryContextSwitchTo(old);
 }
@@ -391,14 +608,24 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		if (b == NULL || b->nrows == 0)
 			continue;
 		srel = table_open(s->join_state, RowExclusiveLock);
-		{
-			Relation	rel = table_open(side->relid, AccessShareLock);
-
-			check_state_columns(cq, side, RelationGetDescr(rel), srel);
-			table_close(rel, AccessShareLock);
-		}
 		estate = CreateExecutorState();
 		memset(&dest, 0, sizeof(dest));
+		{
+			Relation	rel = table_open(side->relid, AccessShareLock);
+			HASHCTL		hctl;
+
+			check_state_columns(cq, side, RelationGetDescr(rel), srel);
+			dest.cols = side_cols(side, RelationGetDescr(rel));
+			table_close(rel, AccessShareLock);
+			hctl.keysize = sizeof(int64);
+			hctl.entrysize = sizeof(SideChunk);
+			hctl.hcxt = CurrentMemoryContext;
+			dest.chunks = hash_create("pg_stream side chunks", 64, &hctl,
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		}
+		dest.out = MakeSingleTupleTableSlot(RelationGetDescr(srel), &TTSOpsVirtual);
+		dest.size = cq->window_size;
+		dest.origin = cq->stage_tumble_origin;
 		dest.pub.receiveSlot = side_receive;
 		dest.pub.rStartup = side_startup;
 		dest.pub.rShutdown = side_shutdown;
@@ -458,6 +685,8 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		}
 		PG_END_TRY();
 		kstore_close(dest.st);
+		ExecDropSingleTupleTableSlot(dest.out);
+		hash_destroy(dest.chunks);
 		FreeExecutorState(estate);
 		table_close(srel, NoLock);
 		s->state_rows += dest.kept;
@@ -470,7 +699,25 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
  * The rows of each side of the windows final under wm, taken out of its
  * state for stage 2 (side->rows, in the stream's row type, which
  * pgs_stage_run reads and ends). Returns how many.
+ *
+ * The chunks holding a row that may join a window handed on (ts < reach:
+ * their least event time, _pgs_from, is below it) are found by one range
+ * scan of the index on _pgs_from; their rows with ts < reach go to stage
+ * 2, and a chunk with a row that joins no window left (ts < keep) is
+ * deleted, whole. For a side joined on the window (reach = keep = cut)
+ * that is every chunk read, all its rows; a side joined by a range may
+ * keep some rows of a chunk, which are written again as a chunk of
+ * their own, after the scan (so that it does not read them again).
  */
+typedef struct SideRest
+{
+	Datum	   *values;			/* column c's row i at [c * stride + i] */
+	bool	   *nulls;
+	int			stride;
+	int			n;
+	int64		from;
+} SideRest;
+
 int64
 pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 {
@@ -485,60 +732,152 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 		Relation	rel = table_open(side->relid, AccessShareLock);
 		TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(rel));
 		Relation	srel = table_open(s->join_state, RowExclusiveLock);
-		AttrNumber	tscol = get_attnum(s->join_state,
-									   NameStr(TupleDescAttr(desc, side->ts_attno - 1)->attname));
+		SideCols   *cols;
+		int		   *colmap;			/* desc's column -> cols', or -1 */
+		int			tsc = side_ts_col(side) - 1;	/* among cols */
 		Relation	idx;
 		KStoreScan *scan;
+		KeyedStore *st = NULL;
+		EState	   *estate = NULL;
 		TupleTableSlot *sslot = table_slot_create(srel, NULL);
 		TupleTableSlot *out = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+		TupleTableSlot *put = NULL;
+		MemoryContext chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream side take",
+													   ALLOCSET_DEFAULT_SIZES);
+		List	   *rest = NIL;		/* the rows kept of chunks deleted */
 		int64		n = 0;
 		int64		reach;
 		int64		keep;
 
-		table_close(rel, AccessShareLock);
 		check_state_columns(cq, side, desc, srel);
-		if (tscol == InvalidAttrNumber)
-			elog(ERROR, "state table \"%s\" lacks the event-time column of stream \"%s\"",
-				 RelationGetRelationName(srel), get_rel_name(side->relid));
+		cols = side_cols(side, desc);
+		/*
+		 * the state's columns are the stream's that stage 2 reads (not the
+		 * dropped ones), in order; the others are NULL in its rows
+		 */
+		colmap = palloc(sizeof(int) * desc->natts);
+		for (int a = 0, j = 0; a < desc->natts; a++)
+			colmap[a] = TupleDescAttr(desc, a)->attisdropped || !pgs_stage_side_keeps(side, a + 1) ? -1 : j++;
+		table_close(rel, AccessShareLock);
 		if (side->rows == NULL)
 			side->rows = tuplestore_begin_heap(false, false, work_mem);
-		idx = kstore_expiry_index_on(srel, tscol, AccessShareLock);
+		idx = kstore_expiry_index_on(srel, 1, AccessShareLock);
 		reach = cut_plus(cut, side->reach_off);
 		keep = cut_plus(cut, side->keep_off);
-		scan = kstore_scan_expired(srel, idx, tscol, reach == PG_INT64_MIN ? reach : reach - 1,
+		scan = kstore_scan_expired(srel, idx, 1, reach == PG_INT64_MIN ? reach : reach - 1,
 								   GetActiveSnapshot());
 		while (kstore_scan_next(scan, sslot))
 		{
-			int			j = 0;
-			bool		isnull;
+			MemoryContext old = MemoryContextSwitchTo(chunkcxt);
+			Datum	  **vals = palloc(sizeof(Datum *) * cols->ncols);
+			bool	  **nulls = palloc(sizeof(bool *) * cols->ncols);
+			int			nrows = -1;
+			int64		taken = 0;
+			Datum	   *restv;
+			bool	   *restn;
+			int			nrest = 0;
+			int64		restfrom = PG_INT64_MAX;
 
 			slot_getallattrs(sslot);
-			ExecClearTuple(out);
-			/* the state's columns are the stream's, without the dropped ones */
-			for (int i = 0; i < desc->natts; i++)
+			for (int c = 0; c < cols->ncols; c++)
 			{
-				if (TupleDescAttr(desc, i)->attisdropped)
-				{
-					out->tts_values[i] = (Datum) 0;
-					out->tts_isnull[i] = true;
-					continue;
-				}
-				out->tts_values[i] = sslot->tts_values[j];
-				out->tts_isnull[i] = sslot->tts_isnull[j];
-				j++;
+				int			k;
+
+				if (sslot->tts_isnull[c + 1])
+					elog(ERROR, "state table \"%s\" has a NULL array", RelationGetRelationName(srel));
+				deconstruct_array(DatumGetArrayTypeP(sslot->tts_values[c + 1]), cols->types[c],
+								  cols->lens[c], cols->byvals[c], cols->aligns[c],
+								  &vals[c], &nulls[c], &k);
+				if (nrows >= 0 && k != nrows)
+					elog(ERROR, "state table \"%s\" has arrays of different lengths",
+						 RelationGetRelationName(srel));
+				nrows = k;
 			}
-			ExecStoreVirtualTuple(out);
-			tuplestore_puttupleslot(side->rows, out);
-			/* a row that may join a window still open stays (a range) */
-			if (DatumGetInt64(slot_getattr(sslot, tscol, &isnull)) < keep)
+			restv = palloc(sizeof(Datum) * cols->ncols * Max(nrows, 1));
+			restn = palloc(sizeof(bool) * cols->ncols * Max(nrows, 1));
+			for (int i = 0; i < nrows; i++)
+			{
+				int64		ts = DatumGetInt64(vals[tsc][i]);
+
+				if (ts < reach)
+				{
+					ExecClearTuple(out);
+					for (int a = 0; a < desc->natts; a++)
+					{
+						int			j = colmap[a];
+
+						out->tts_values[a] = j < 0 ? (Datum) 0 : vals[j][i];
+						out->tts_isnull[a] = j < 0 ? true : nulls[j][i];
+					}
+					ExecStoreVirtualTuple(out);
+					tuplestore_puttupleslot(side->rows, out);
+				}
+				/* a row that may join a window still open stays (a range) */
+				if (ts < keep)
+					taken++;
+				else
+				{
+					/* copied: the arrays may point into the page */
+					for (int c = 0; c < cols->ncols; c++)
+					{
+						restn[c * nrows + nrest] = nulls[c][i];
+						restv[c * nrows + nrest] = nulls[c][i] ? (Datum) 0 :
+							datumCopy(vals[c][i], cols->byvals[c], cols->lens[c]);
+					}
+					nrest++;
+					restfrom = Min(restfrom, ts);
+				}
+			}
+			MemoryContextSwitchTo(old);
+			if (taken > 0)
 			{
 				simple_table_tuple_delete(srel, &sslot->tts_tid, GetActiveSnapshot());
-				n++;
+				n += taken;
+				if (nrest > 0)
+				{
+					/* written again after the scan, from chunkcxt */
+					SideRest   *r = MemoryContextAlloc(chunkcxt, sizeof(SideRest));
+
+					r->values = restv;
+					r->nulls = restn;
+					r->stride = nrows;
+					r->n = nrest;
+					r->from = restfrom;
+					old = MemoryContextSwitchTo(chunkcxt);
+					rest = lappend(rest, r);
+					MemoryContextSwitchTo(old);
+				}
+			}
+			else if (rest == NIL)
+			{
+				/* nothing of it kept past this chunk: free its arrays */
+				MemoryContextReset(chunkcxt);
 			}
 		}
 		kstore_scan_end(scan);
 		if (idx)
 			index_close(idx, AccessShareLock);
+		if (rest != NIL)
+		{
+			ListCell   *rc;
+			MemoryContext old = MemoryContextSwitchTo(chunkcxt);
+
+			estate = CreateExecutorState();
+			st = kstore_open(srel, 0, NULL, estate);
+			put = MakeSingleTupleTableSlot(RelationGetDescr(srel), &TTSOpsVirtual);
+			foreach(rc, rest)
+			{
+				SideRest   *r = lfirst(rc);
+
+				side_put_chunk(st, chunkcxt, put, cols, r->from, r->values, r->nulls, r->stride, r->n);
+			}
+			(void) kstore_flush(st);
+			kstore_close(st);
+			ExecDropSingleTupleTableSlot(put);
+			FreeExecutorState(estate);
+			MemoryContextSwitchTo(old);
+		}
+		MemoryContextDelete(chunkcxt);
 		ExecDropSingleTupleTableSlot(sslot);
 		ExecDropSingleTupleTableSlot(out);
 		table_close(srel, NoLock);

@@ -88,9 +88,17 @@
  *	  ROLE_PAD_NEW (now, not before: also a state row whose certainty came
  *	  now). The padded streams read nothing, and each join of the copy
  *	  whose nullable input has a present stream joins inner, one whose
- *	  nullable input has none stays outer and pads. A copy with padded
- *	  streams reads its states whole (its new rows are not only the
- *	  batch's, so the probe by the batch's keys does not hold).
+ *	  nullable input has none stays outer and pads. Every row of a copy
+ *	  holds one of the rows it reads of x, so the states keyed with x
+ *	  (directly, or through present streams: CqJoinSide.pvia) are probed
+ *	  by those rows' keys: x's new rows, or of an anchor the rows padded
+ *	  anew (PadProbe: read once more before the plan runs, after the
+ *	  pairs queries). The padded rows themselves come by the expiry
+ *	  index: the rows certain under a watermark have an expiry up to a
+ *	  limit (pad_expiry_limit), and those padded anew one above the
+ *	  limit of the last batch's watermark too (pad_state_scan). A batch
+ *	  so reads its new rows, the rows whose bound passed and what their
+ *	  keys reach, not the states.
  *  - Eviction per side as for an inner join of n streams: a row stays
  *	  until its time plus the longest of the shortest paths to every other
  *	  stream. In the tree, the path from x to a padded n passes through

@@ -127,6 +127,10 @@ typedef struct CqJoinSide
 	int			npkeys[PGS_JOIN_MAX_SIDES]; /* key pairs with each other side */
 	AttrNumber *pkeys[PGS_JOIN_MAX_SIDES];	/* (this side's columns of
 											 * them; of two sides: keycols) */
+	int32		pvia[PGS_JOIN_MAX_SIDES];	/* the third sides the pairs with
+											 * each are derived through (a
+											 * mask): they hold where those
+											 * are joined, not padded */
 	List	   *own;			/* conjuncts of the matching condition on
 								 * this side alone (its Vars, no others): a
 								 * row failing them never matches */

@@ -176,6 +176,9 @@ extern bool kstore_walk_entry(KStoreScan *sc, Datum **keys, bool **nulls);
 extern bool kstore_walk_fetch(KStoreScan *sc, TupleTableSlot *slot);
 extern KStoreScan *kstore_scan_expired(Relation rel, Relation idx, AttrNumber col,
 									   int64 upto, Snapshot snap);
+extern KStoreScan *kstore_scan_expiring(Relation rel, Relation idx, AttrNumber col,
+										bool has_after, int64 after, int64 upto,
+										Snapshot snap);
 extern bool kstore_scan_next(KStoreScan *sc, TupleTableSlot *slot);
 extern void kstore_scan_rescan(KStoreScan *sc);
 extern void kstore_scan_end(KStoreScan *sc);

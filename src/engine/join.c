@@ -88,9 +88,17 @@
  *	  ROLE_PAD_NEW (now, not before: also a state row whose certainty came
  *	  now). The padded streams read nothing, and each join of the copy
  *	  whose nullable input has a present stream joins inner, one whose
- *	  nullable input has none stays outer and pads. A copy with padded
- *	  streams reads its states whole (its new rows are not only the
- *	  batch's, so the probe by the batch's keys does not hold).
+ *	  nullable input has none stays outer and pads. Every row of a copy
+ *	  holds one of the rows it reads of x, so the states keyed with x
+ *	  (directly, or through present streams: CqJoinSide.pvia) are probed
+ *	  by those rows' keys: x's new rows, or of an anchor the rows padded
+ *	  anew (PadProbe: read once more before the plan runs, after the
+ *	  pairs queries). The padded rows themselves come by the expiry
+ *	  index: the rows certain under a watermark have an expiry up to a
+ *	  limit (pad_expiry_limit), and those padded anew one above the
+ *	  limit of the last batch's watermark too (pad_state_scan). A batch
+ *	  so reads its new rows, the rows whose bound passed and what their
+ *	  keys reach, not the states.
  *  - Eviction per side as for an inner join of n streams: a row stays
  *	  until its time plus the longest of the shortest paths to every other
  *	  stream. In the tree, the path from x to a padded n passes through
@@ -190,6 +198,18 @@ typedef struct JoinProbe
 	double		rows_per_key;	/* the planner's estimate */
 } JoinProbe;
 
+/*
+ * Stacked joins: the probe of a side's state with the rows of side t
+ * NULL-padded anew for the sides of mask (ROLE_PAD_NEW), in the copies
+ * whose new rows of t those are.
+ */
+typedef struct PadProbe
+{
+	int			t;
+	int32		mask;
+	JoinProbe	pr;
+} PadProbe;
+
 typedef struct JoinRunSide
 {
 	CqJoinSide *def;
@@ -208,6 +228,7 @@ typedef struct JoinRunSide
 	Relation	expidx;			/* its index on the expiry */
 	JoinProbe	pr[PGS_JOIN_MAX_SIDES];	/* its probes by each other side's
 										 * new rows (below) */
+	List	   *padpr;			/* stacked: PadProbe *, by padded rows */
 	int64		state_read;		/* state rows its scans returned */
 	ExprState  *own;			/* def->own, or NULL */
 } JoinRunSide;
@@ -447,13 +468,18 @@ pad_certain(JoinRun *jr, JoinRunSide *s, TupleTableSlot *slot, int32 pmask,
  * plus at least the least offset of the side's bounds (of a window, its
  * end: after the row's time), and expires at its time plus its stream's
  * one bound (the longest path, join_analyze.c). So a padded scan reads
- * of the state only what the expiry index has up to that.
+ * of the state only what the expiry index has up to that. *exact: the
+ * side's bounds have no window, so that an unmatched row is certain
+ * exactly when its expiry is at most the limit.
  */
 static bool
-pad_expiry_limit(JoinRun *jr, JoinRunSide *s, int32 mask, int64 wm, int64 *limit)
+pad_expiry_limit(JoinRun *jr, JoinRunSide *s, int32 mask, int64 wm, int64 *limit,
+				 bool *exact)
 {
 	CqBound    *keep;
 	int64		lo = PG_INT64_MIN;
+
+	*exact = !jr->j->self;
 
 	if (list_length(s->def->bounds) != 1)
 		return false;
@@ -472,6 +498,7 @@ pad_expiry_limit(JoinRun *jr, JoinRunSide *s, int32 mask, int64 wm, int64 *limit
 			CqBound    *b = lfirst(lc);
 
 			least = Min(least, b->tumble ? 0 : b->offset);
+			*exact &= !b->tumble;
 		}
 		lo = Max(lo, least);
 	}
@@ -499,6 +526,32 @@ pad_passes(JoinRun *jr, JoinRunSide *s, int role, int32 mask, TupleTableSlot *sl
 		return before;
 	now = pad_certain(jr, s, slot, pmask, mask, jr->has_evict, jr->evict_wm);
 	return role == ROLE_PAD_NOW ? now : (now && !before);
+}
+
+/*
+ * The scan of s's state for a padded role over mask, or NULL when the
+ * expiry index cannot tell which rows may pass (the state is then read
+ * whole). The rows up to the expiry of those certain under the role's
+ * watermark; of ROLE_PAD_NEW, above that of the rows certain before
+ * (those passed already) where that is exact (pad_expiry_limit): a
+ * batch's padded scans read the rows whose certainty came now, not the
+ * rows that wait in state for their other bounds.
+ */
+static KStoreScan *
+pad_state_scan(JoinRun *jr, JoinRunSide *s, int role, int32 mask, Snapshot snap)
+{
+	bool		before = (role == ROLE_PAD_BEFORE);
+	bool		exact;
+	int64		limit;
+	int64		after = 0;
+	bool		has_after = false;
+
+	if (!pad_expiry_limit(jr, s, mask, before ? jr->late_wm : jr->evict_wm, &limit, &exact))
+		return NULL;
+	if (role == ROLE_PAD_NEW && exact && jr->has_late)
+		has_after = pad_expiry_limit(jr, s, mask, jr->late_wm, &after, &exact) && exact;
+	return kstore_scan_expiring(s->srel, s->expidx, s->expires_col, has_after, after, limit,
+								snap);
 }
 
 /* a reader of a side's new rows, of its own (several scans read them) */
@@ -774,18 +827,100 @@ distinct_keys(Datum ***keys, int n, KeyOrder *ko, JoinRunSide *other, AttrNumber
 }
 
 /*
- * The distinct keys of other's new rows that are not late, sorted. False
- * if they take more than half of work_mem (the state is then read whole:
- * keys that many are many for any state a probe pays off on). The keys
- * are collected in work_mem, made distinct whenever they fill it.
+ * The rows the copies whose new side is s read of it: its new rows that
+ * are not late; or with pad (stacked joins), its rows NULL-padded anew for
+ * the sides of pad (ROLE_PAD_NEW: the state rows the expiry index gives,
+ * then the new rows, each certain now and not before), as the scan of
+ * that role returns them (join_scan_next).
+ */
+typedef struct NewRows
+{
+	JoinRun    *jr;
+	JoinRunSide *s;
+	int32		pad;
+	bool		in_state;
+	KStoreScan *scan;
+	TupleTableSlot *sslot;
+	DeltaReader delta;
+} NewRows;
+
+/* false: the expiry index cannot tell which state rows are padded anew */
+static bool
+new_rows_open(NewRows *nr, JoinRun *jr, JoinRunSide *s, int32 pad, MemoryContext cxt)
+{
+	memset(nr, 0, sizeof(NewRows));
+	nr->jr = jr;
+	nr->s = s;
+	nr->pad = pad;
+	/* (without the watermark the batch leaves, no row is certain) */
+	if (pad != 0 && jr->has_evict)
+	{
+		nr->scan = pad_state_scan(jr, s, ROLE_PAD_NEW, pad, GetActiveSnapshot());
+		if (nr->scan == NULL)
+			return false;
+		nr->sslot = table_slot_create(s->srel, NULL);
+		nr->in_state = true;
+	}
+	delta_open(&nr->delta, s->batch, s->desc, cxt);
+	return true;
+}
+
+static bool
+new_rows_next(NewRows *nr, TupleTableSlot *slot)
+{
+	JoinRunSide *s = nr->s;
+
+	while (nr->in_state)
+	{
+		bool		isnull;
+		int32		pmask;
+
+		if (!kstore_scan_next(nr->scan, nr->sslot))
+		{
+			nr->in_state = false;
+			break;
+		}
+		state_to_stream(s, nr->sslot, slot);
+		pmask = DatumGetInt32(slot_getattr(nr->sslot, s->levels_col, &isnull));
+		if (pad_passes(nr->jr, s, ROLE_PAD_NEW, nr->pad, slot, isnull ? 0 : pmask, true))
+			return true;
+	}
+	while (delta_next(&nr->delta, slot))
+	{
+		if (row_is_late(nr->jr, s, slot))
+			continue;
+		if (nr->pad != 0 && !pad_passes(nr->jr, s, ROLE_PAD_NEW, nr->pad, slot, 0, false))
+			continue;
+		return true;
+	}
+	return false;
+}
+
+static void
+new_rows_close(NewRows *nr)
+{
+	if (nr->scan)
+		kstore_scan_end(nr->scan);
+	if (nr->sslot)
+		ExecDropSingleTupleTableSlot(nr->sslot);
+	delta_close(&nr->delta);
+}
+
+/*
+ * The distinct keys of the rows of other that probe (its new rows, or
+ * those padded anew for pad: NewRows), sorted. False, with the reason in
+ * pr->whole, if they take more than half of work_mem (the state is then
+ * read whole: keys that many are many for any state a probe pays off on)
+ * or the rows are not found by index. The keys are collected in
+ * work_mem, made distinct whenever they fill it.
  */
 static bool
-probe_keys(JoinRun *jr, JoinProbe *pr, JoinRunSide *other, SortSupport ssup)
+probe_keys(JoinRun *jr, JoinProbe *pr, JoinRunSide *other, int32 pad, SortSupport ssup)
 {
 	int			nkeys = pr->nkeys;
 	Size		limit = (Size) work_mem * 1024;
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(other->desc, &TTSOpsVirtual);
-	DeltaReader r;
+	NewRows		r;
 	Datum	  **keys = NULL;
 	int			n = 0,
 				size = 0;
@@ -796,14 +931,18 @@ probe_keys(JoinRun *jr, JoinProbe *pr, JoinRunSide *other, SortSupport ssup)
 	bool		fits = true;
 
 	/* (the rows are read in the caller's context: a slot may own a row) */
-	delta_open(&r, other->batch, other->desc, caller);
-	while (delta_next(&r, slot))
+	if (!new_rows_open(&r, jr, other, pad, caller))
+	{
+		pr->whole = "the expiry index cannot find the NULL-padded rows that probe it";
+		ExecDropSingleTupleTableSlot(slot);
+		MemoryContextDelete(keycxt);
+		return false;
+	}
+	while (new_rows_next(&r, slot))
 	{
 		Datum	   *key;
 		bool		null = false;
 
-		if (row_is_late(jr, other, slot))
-			continue;
 		if (n % 1024 == 0 && MemoryContextMemAllocated(keycxt, true) > limit)
 		{
 			n = distinct_keys(&keys, n, &ko, other, pr->ocols, &keycxt, caller);
@@ -838,10 +977,11 @@ probe_keys(JoinRun *jr, JoinProbe *pr, JoinRunSide *other, SortSupport ssup)
 		/* (a key with a NULL: its copies go with the context) */
 		MemoryContextSwitchTo(caller);
 	}
-	delta_close(&r);
+	new_rows_close(&r);
 	ExecDropSingleTupleTableSlot(slot);
 	if (!fits)
 	{
+		pr->whole = "the other stream's new rows have more distinct keys than work_mem holds";
 		MemoryContextDelete(keycxt);
 		return false;
 	}
@@ -856,13 +996,13 @@ probe_keys(JoinRun *jr, JoinProbe *pr, JoinRunSide *other, SortSupport ssup)
 }
 
 /*
- * Does the batch read s's state by key, probed by the new rows of side t:
- * with the key pairs of the two (of two streams, the join's keys).
+ * Does the batch read s's state by key, probed by the new rows of side t
+ * (or, with pad, t's rows padded anew for those sides): with the key
+ * pairs of the two (of two streams, the join's keys).
  */
 static void
-probe_begin(JoinRun *jr, JoinRunSide *s, int t)
+probe_begin(JoinRun *jr, JoinRunSide *s, int t, int32 pad, JoinProbe *pr)
 {
-	JoinProbe  *pr = &s->pr[t];
 	JoinRunSide *other = &jr->side[t];
 	SortSupport ssup;
 
@@ -886,11 +1026,8 @@ probe_begin(JoinRun *jr, JoinRunSide *s, int t)
 		pr->whole = "the key index cannot be probed with the other stream's values";
 		return;
 	}
-	if (!probe_keys(jr, pr, other, ssup))
-	{
-		pr->whole = "the other stream's new rows have more distinct keys than work_mem holds";
+	if (!probe_keys(jr, pr, other, pad, ssup))
 		return;
-	}
 	if ((double) pr->nprobe * PROBE_COST > (double) s->stream->state_rows && pr->nprobe > 0)
 	{
 		pr->whole = "the other stream's new rows have many keys for the state";
@@ -898,6 +1035,41 @@ probe_begin(JoinRun *jr, JoinRunSide *s, int t)
 	}
 	pr->probe = true;
 	pr->rows_per_key = rows_per_key(s, pr);
+}
+
+/*
+ * Stacked joins: the probe of s's state by t's rows padded anew for the
+ * sides of mask, made (if make) once the pairs queries have told which
+ * rows matched (level_matched), or NULL.
+ */
+static JoinProbe *
+pad_probe(JoinRun *jr, JoinRunSide *s, int t, int32 mask, bool make)
+{
+	ListCell   *lc;
+	PadProbe   *pp;
+
+	foreach(lc, s->padpr)
+	{
+		pp = lfirst(lc);
+		if (pp->t == t && pp->mask == mask)
+			return &pp->pr;
+	}
+	if (!make)
+		return NULL;
+	pp = palloc0(sizeof(PadProbe));
+	pp->t = t;
+	pp->mask = mask;
+	probe_begin(jr, s, t, mask, &pp->pr);
+	s->padpr = lappend(s->padpr, pp);
+	if (pp->pr.probe)
+		elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" with the NULL-padded rows of stream \"%s\" by key (keys probed: %d)",
+			 jr->cq->viewname, get_rel_name(s->def->relid),
+			 get_rel_name(jr->side[t].def->relid), pp->pr.nprobe);
+	else
+		elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" with the NULL-padded rows of stream \"%s\" whole: %s",
+			 jr->cq->viewname, get_rel_name(s->def->relid),
+			 get_rel_name(jr->side[t].def->relid), pp->pr.whole);
+	return &pp->pr;
 }
 
 JoinRun *
@@ -1028,7 +1200,7 @@ pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 
 			if (t == k)
 				continue;
-			probe_begin(jr, s, t);
+			probe_begin(jr, s, t, 0, pr);
 			if (jr->nsides == 2 && pr->probe)
 				elog(DEBUG1, "continuous view \"%s\" reads its join state of stream \"%s\" by key (keys probed: %d)",
 					 cq->viewname, get_rel_name(s->def->relid), pr->nprobe);
@@ -1074,7 +1246,8 @@ typedef struct Surgery
 	/* per copy: */
 	int			newside[MAX_COPIES];	/* whose new rows probe the states, or
 										 * -1 */
-	bool		noprobe[MAX_COPIES];	/* its states are read whole */
+	int32		newpad[MAX_COPIES]; /* stacked: those are its rows padded
+									 * anew for these sides (0: its new rows) */
 	int			present[MAX_COPIES];	/* stacked: the sides not NULL-padded */
 	int32		pad[MAX_COPIES][PGS_JOIN_MAX_SIDES];	/* stacked: per side, the
 														 * padded sides its
@@ -1168,9 +1341,23 @@ sides_below(Plan *p, Surgery *sg)
 }
 
 /*
+ * Do the key pairs of sides k and t hold in the rows of a copy with the
+ * sides of present (the others NULL-padded): a pair derived through a
+ * third side holds where that side is joined.
+ */
+static bool
+keyed_in(JoinRun *jr, int k, int t, int present)
+{
+	CqJoinSide *d = &jr->j->side[k];
+
+	return d->npkeys[t] > 0 && (d->pvia[t] & ~present) == 0;
+}
+
+/*
  * The roles of copy's scans: what each reads, whether its state may be
- * probed, its side, and the side whose new rows the copy reads (that
- * probes the states: each state meets only them), or -1.
+ * probed, its side, the side whose new rows the copy reads (that probes
+ * the states keyed with it: each state meets only them), or -1, the sides
+ * the scan's rows are NULL-padded for, and those the new side's are.
  */
 static void
 set_roles(Plan *p, Surgery *sg, int copy)
@@ -1179,11 +1366,17 @@ set_roles(Plan *p, Surgery *sg, int copy)
 	ListCell   *lc;
 
 	if (k >= 0)
-		((ForeignScan *) p)->fdw_private =
-			lappend(list_make4(makeInteger(sg->roles[copy][k]),
-							   makeBoolean(sg->probe && !sg->noprobe[copy]),
-							   makeInteger(k), makeInteger(sg->newside[copy])),
-					makeInteger(sg->pad[copy][k]));
+	{
+		int			t = sg->newside[copy];
+		bool		probe = sg->probe && t >= 0 && t != k &&
+			keyed_in(sg->jr, k, t, sg->present[copy]);
+
+		List	   *priv = list_make4(makeInteger(sg->roles[copy][k]), makeBoolean(probe),
+									  makeInteger(k), makeInteger(t));
+
+		priv = lappend(priv, makeInteger(sg->pad[copy][k]));
+		((ForeignScan *) p)->fdw_private = lappend(priv, makeInteger(sg->newpad[copy]));
+	}
 	foreach(lc, plan_children(p))
 		set_roles(*(Plan **) lfirst(lc), sg, copy);
 }
@@ -1471,9 +1664,10 @@ operate(Plan *p, Surgery *sg)
  * Copy c of a stacked join: the sides present in it, x the one whose rows
  * are new to the combination (those before it all that have it, those
  * after it the ones that had it before the batch), pad[k] the sides each
- * present side k is NULL-padded for. A copy with a padded side x reads
- * more than the batch's new rows of x (the rows certain to match nothing
- * since the last batch), so it has no new side to probe by.
+ * present side k is NULL-padded for. Every row of the copy has one of x's
+ * rows it reads, so the states keyed with x through present sides are
+ * probed by those: x's new rows, or of a padded x its rows padded anew
+ * (the rows certain to match nothing since the last batch, PadProbe).
  */
 static void
 copy_roles(Surgery *sg, int c, int x, int present, const int32 *pad)
@@ -1494,8 +1688,8 @@ copy_roles(Surgery *sg, int c, int x, int present, const int32 *pad)
 		sg->pad[c][k] = pad[k];
 	}
 	sg->present[c] = present;
-	sg->newside[c] = pad[x] == 0 ? x : -1;
-	sg->noprobe[c] = (present != ALL_SIDES(sg->jr));
+	sg->newside[c] = x;
+	sg->newpad[c] = pad[x];
 }
 
 /*
@@ -1702,10 +1896,20 @@ join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only, Index rti0, Index r
 		sg.roles[1][n] = ROLE_DELTA;
 		sg.newside[0] = a;
 		sg.newside[1] = n;
+		sg.present[0] = sg.present[1] = sg.sides;
 		sg.ncopies = 2;
 	}
 	else if (j->stacked)
+	{
 		stacked_copies(&sg);
+		/* the states probed by padded rows (copy_roles) */
+		for (int c = 0; c < sg.ncopies; c++)
+			for (int k = 0; k < jr->nsides; k++)
+				if (sg.newpad[c] != 0 && k != sg.newside[c] &&
+					(sg.roles[c][k] == ROLE_STATE || sg.roles[c][k] == ROLE_ALL) &&
+					keyed_in(jr, k, sg.newside[c], sg.present[c]))
+					(void) pad_probe(jr, &jr->side[k], sg.newside[c], sg.newpad[c], true);
+	}
 	else if (jr->nsides > 2)
 	{
 		/*
@@ -1938,8 +2142,16 @@ join_scan_begin(ForeignScanState *node, int role, void *join)
 			 get_rel_name(relid));
 	if ((role == ROLE_STATE || role == ROLE_ALL) && list_length(priv) >= 4 &&
 		boolVal(lsecond(priv)) && intVal(lfourth(priv)) >= 0 &&
-		intVal(lfourth(priv)) < jr->nsides && js->side->pr[intVal(lfourth(priv))].probe)
-		js->probe = &js->side->pr[intVal(lfourth(priv))];
+		intVal(lfourth(priv)) < jr->nsides)
+	{
+		/* by the copy's new side's new rows, or its rows padded anew */
+		int			t = intVal(lfourth(priv));
+		int32		newpad = list_length(priv) >= 6 ? intVal(list_nth(priv, 5)) : 0;
+		JoinProbe  *pr = newpad ? pad_probe(jr, js->side, t, newpad, false) : &js->side->pr[t];
+
+		if (pr && pr->probe)
+			js->probe = pr;
+	}
 	if (list_length(priv) >= 5)
 		js->pad = intVal(list_nth(priv, 4));
 	node->fdw_state = js;
@@ -1954,7 +2166,6 @@ static bool
 state_next(JoinScan *js, EState *estate)
 {
 	JoinRunSide *s = js->side;
-
 	bool		before = (js->role == ROLE_PAD_BEFORE);
 
 	if (js->role == ROLE_EXPIRED && !js->jr->has_evict)
@@ -1964,14 +2175,9 @@ state_next(JoinScan *js, EState *estate)
 		return false;
 	if (js->scan == NULL)
 	{
-		int64		limit;
-
 		js->sslot = table_slot_create(s->srel, NULL);
-		if (js->role >= ROLE_PAD_NOW &&
-			pad_expiry_limit(js->jr, s, js->pad, before ? js->jr->late_wm : js->jr->evict_wm,
-							 &limit))
-			js->scan = kstore_scan_expired(s->srel, s->expidx, s->expires_col, limit,
-										   estate->es_snapshot);
+		if (js->role >= ROLE_PAD_NOW)
+			js->scan = pad_state_scan(js->jr, s, js->role, js->pad, estate->es_snapshot);
 		else if (js->role == ROLE_EXPIRED)
 			js->scan = kstore_scan_expired(s->srel, s->expidx, s->expires_col,
 										   js->jr->evict_wm, estate->es_snapshot);
@@ -1979,7 +2185,8 @@ state_next(JoinScan *js, EState *estate)
 			js->scan = kstore_scan_keys(s->srel, js->probe->keyidx, js->probe->skeys,
 										js->probe->nkeys, js->probe->probekeys,
 										js->probe->nprobe, estate->es_snapshot);
-		else
+		/* (a padded scan the expiry index cannot serve, or no probe) */
+		if (js->scan == NULL)
 			js->scan = kstore_scan_all(s->srel, estate->es_snapshot);
 	}
 	return kstore_scan_next(js->scan, js->sslot);
@@ -2312,6 +2519,7 @@ void
 pgs_join_end(JoinRun *jr, int64 *rows_late)
 {
 	BatchRun   *run = pgs_batchrun_current();
+	ListCell   *lc;
 
 	Assert(jr != NULL && rows_late != NULL);
 	run->join = NULL;
@@ -2334,6 +2542,9 @@ pgs_join_end(JoinRun *jr, int64 *rows_late)
 		for (int t = 0; t < jr->nsides; t++)
 			if (s->pr[t].keyidx)
 				index_close(s->pr[t].keyidx, NoLock);
+		foreach(lc, s->padpr)
+			if (((PadProbe *) lfirst(lc))->pr.keyidx)
+				index_close(((PadProbe *) lfirst(lc))->pr.keyidx, NoLock);
 		table_close(s->srel, NoLock);
 	}
 	FreeExprContext(jr->econtext, true);

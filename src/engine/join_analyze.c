@@ -407,12 +407,18 @@ probe_operator(Oid opno, Var **v, int k)
 		OidIsValid(get_opfamily_member(family, type[1 - k], type[1 - k], BTLessStrategyNumber));
 }
 
-/* a key pair of sides s and t, on columns x of s and z of t */
+/*
+ * A key pair of sides s and t, on columns x of s and z of t, derived
+ * through the third sides of via (a mask; 0: from a conjunct of the two).
+ */
 static void
-add_pair(CqJoin *j, int s, AttrNumber x, int t, AttrNumber z)
+add_pair(CqJoin *j, int s, AttrNumber x, int t, AttrNumber z, int32 via)
 {
 	CqJoinSide *a = &j->side[s];
 	CqJoinSide *b = &j->side[t];
+
+	a->pvia[t] |= via;
+	b->pvia[s] |= via;
 
 	a->pkeys[t] = a->pkeys[t] ? repalloc(a->pkeys[t], sizeof(AttrNumber) * (a->npkeys[t] + 1)) :
 		palloc(sizeof(AttrNumber));
@@ -457,7 +463,7 @@ keys_from(Query *q, CqJoin *j, Node *clause)
 		has_keycol(&j->side[side[1]], side[0], v[1]->varattno) ||
 		j->side[side[0]].npkeys[side[1]] >= INDEX_MAX_KEYS)
 		return;
-	add_pair(j, side[0], v[0]->varattno, side[1], v[1]->varattno);
+	add_pair(j, side[0], v[0]->varattno, side[1], v[1]->varattno, 0);
 }
 
 static void
@@ -911,7 +917,9 @@ inner_quals_below(Node *node, List *conds)
  * Keys through a third stream: s.x = m.y and m.y = t.z give s.x = t.z
  * (equalities of one btree family are transitive), where x and z are of
  * one type (its equality is then the family's too). So in a chain a.k =
- * b.k, b.k = c.k each state is probed in every copy.
+ * b.k, b.k = c.k each state is probed in every copy. A pair derived so
+ * holds where m is joined too: CqJoinSide.pvia has the third sides (a
+ * stacked join's copy with m NULL-padded cannot probe by it).
  */
 static void
 transitive_keys(CqJoin *j)
@@ -941,7 +949,7 @@ transitive_keys(CqJoin *j)
 								has_keycol(a, t, x) || has_keycol(&j->side[t], s, z) ||
 								a->npkeys[t] >= INDEX_MAX_KEYS)
 								continue;
-							add_pair(j, s, x, t, z);
+							add_pair(j, s, x, t, z, a->pvia[m] | mid->pvia[t] | (1 << m));
 							added = true;
 						}
 				}

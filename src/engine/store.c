@@ -766,10 +766,13 @@ struct KStoreScan
 	/* KSCAN_BELOW: equalities, then the bound; each column's procs */
 	Oid		   *eqprocs;
 	Oid			ltproc;
-	/* KSCAN_EXPIRED */
-	ScanKeyData expkey;
+	/* KSCAN_EXPIRED: after < expiry <= upto (after: none if has_after is false) */
+	ScanKeyData expkey[2];
+	int			nexpkeys;
 	AttrNumber	expcol;
 	int64		upto;
+	bool		has_after;
+	int64		after;
 };
 
 /* the operator family of a type's default btree class, or InvalidOid */
@@ -899,6 +902,18 @@ kstore_scan_keys(Relation rel, Relation idx, const ScanKeyData *skeys, int nkeys
 KStoreScan *
 kstore_scan_expired(Relation rel, Relation idx, AttrNumber col, int64 upto, Snapshot snap)
 {
+	return kstore_scan_expiring(rel, idx, col, false, 0, upto, snap);
+}
+
+/*
+ * The same, of the rows whose expiry is also above after (if has_after):
+ * those that begin to expire between two times (a join's rows that become
+ * certain unmatched in a batch, engine/join.c).
+ */
+KStoreScan *
+kstore_scan_expiring(Relation rel, Relation idx, AttrNumber col, bool has_after, int64 after,
+					 int64 upto, Snapshot snap)
+{
 	KStoreScan *sc = palloc0(sizeof(KStoreScan));
 
 	sc->kind = KSCAN_EXPIRED;
@@ -907,16 +922,23 @@ kstore_scan_expired(Relation rel, Relation idx, AttrNumber col, int64 upto, Snap
 	sc->snap = snap;
 	sc->expcol = col;
 	sc->upto = upto;
+	sc->has_after = has_after;
+	sc->after = after;
 	if (idx)
 	{
 		Oid			opcintype = idx->rd_opcintype[0];
+		Oid			gtop = get_opfamily_member(idx->rd_opfamily[0], opcintype,
+											   opcintype, BTGreaterStrategyNumber);
 		Oid			leop = get_opfamily_member(idx->rd_opfamily[0], opcintype,
 											   opcintype, BTLessEqualStrategyNumber);
 
-		if (!OidIsValid(leop))
-			elog(ERROR, "missing <= operator for index \"%s\"", RelationGetRelationName(idx));
-		ScanKeyInit(&sc->expkey, 1, BTLessEqualStrategyNumber, get_opcode(leop),
-					Int64GetDatum(upto));
+		if (!OidIsValid(leop) || !OidIsValid(gtop))
+			elog(ERROR, "missing > or <= operator for index \"%s\"", RelationGetRelationName(idx));
+		if (has_after)
+			ScanKeyInit(&sc->expkey[sc->nexpkeys++], 1, BTGreaterStrategyNumber,
+						get_opcode(gtop), Int64GetDatum(after));
+		ScanKeyInit(&sc->expkey[sc->nexpkeys++], 1, BTLessEqualStrategyNumber,
+					get_opcode(leop), Int64GetDatum(upto));
 	}
 	return sc;
 }
@@ -1057,8 +1079,8 @@ kstore_scan_next(KStoreScan *sc, TupleTableSlot *slot)
 			{
 				if (sc->iscan == NULL)
 				{
-					sc->iscan = index_beginscan(sc->rel, sc->idx, sc->snap, 1, 0);
-					index_rescan(sc->iscan, &sc->expkey, 1, NULL, 0);
+					sc->iscan = index_beginscan(sc->rel, sc->idx, sc->snap, sc->nexpkeys, 0);
+					index_rescan(sc->iscan, sc->expkey, sc->nexpkeys, NULL, 0);
 				}
 				return index_getnext_slot(sc->iscan, ForwardScanDirection, slot);
 			}
@@ -1072,7 +1094,8 @@ kstore_scan_next(KStoreScan *sc, TupleTableSlot *slot)
 				if (!table_scan_getnextslot(sc->hscan, ForwardScanDirection, slot))
 					return false;
 				e = slot_getattr(slot, sc->expcol, &isnull);
-				if (!isnull && DatumGetInt64(e) <= sc->upto)
+				if (!isnull && DatumGetInt64(e) <= sc->upto &&
+					(!sc->has_after || DatumGetInt64(e) > sc->after))
 					return true;
 			}
 		case KSCAN_BELOW:
@@ -1094,7 +1117,7 @@ kstore_scan_rescan(KStoreScan *sc)
 {
 	sc->key = -1;
 	if (sc->kind == KSCAN_EXPIRED && sc->iscan)
-		index_rescan(sc->iscan, &sc->expkey, 1, NULL, 0);
+		index_rescan(sc->iscan, sc->expkey, sc->nexpkeys, NULL, 0);
 	if (sc->kind == KSCAN_BELOW)
 		index_rescan(sc->iscan, sc->skeys, sc->nkeys, NULL, 0);
 	if (sc->hscan)

@@ -428,7 +428,13 @@ pgs_delta_on(CqDef *cq)
 {
 	if (cq->stage_delta == NULL || !OidIsValid(cq->rows_relid))
 		return false;
-	return get_attnum(cq->rows_relid, DELTA_MARKER) != InvalidAttrNumber;
+
+	/*
+	 * (Both columns where the shape puts them: a copy of the rows of a view
+	 * made before, one of whose columns is named _pgs_n, is no outer state.)
+	 */
+	return get_attnum(cq->rows_relid, DELTA_MARKER) == cq->stage_delta->ncol &&
+		get_attnum(cq->rows_relid, "_pgs_row") == cq->stage_delta->rowcol;
 }
 
 DeltaRun *

@@ -1014,6 +1014,13 @@ hop_as_project_set(Query *q)
 	 */
 	if (contain_volatile_functions(args))
 		return;
+	/*
+	 * A volatile condition on the stream's columns runs at its scan, once
+	 * a row; the planner does not push it into the subquery, and above the
+	 * ProjectSet it would run once a window.
+	 */
+	if (contain_volatile_functions(q->jointree->quals))
+		return;
 	/* and the query reads the function's one column only */
 	ctx.check = true;
 	(void) query_tree_walker(q, hop_vars_walker, &ctx, 0);

@@ -307,9 +307,23 @@ WHERE h IS DISTINCT FROM NULL GROUP BY 1;
 CREATE MATERIALIZED VIEW st_sys7 WITH (trigger = 'manual') AS
 SELECT w.window_start, h.tableoid = 'st_src7'::regclass AS own, count(*) AS n
 FROM st_src7 h, stream.hop(h.ts, '10 seconds', '2 seconds') AS w(window_start) GROUP BY 1, 2;
+-- nor where an argument is volatile: a function scan reading no column of
+-- the stream runs it once, the target list once a row (here, one window
+-- for the batch, not one a row)
+CREATE SEQUENCE st_seq7;
+CREATE MATERIALIZED VIEW st_vol7 WITH (trigger = 'manual') AS
+SELECT w.window_start, count(*) AS n
+FROM st_src7 h, stream.hop('2026-01-01'::timestamp + nextval('st_seq7') * interval '1 minute',
+	'1 minute', '1 minute') AS w(window_start) GROUP BY 1;
+-- or a condition is: it runs once a row of the stream, not once a window
+CREATE SEQUENCE st_seq8;
+CREATE MATERIALIZED VIEW st_volw7 WITH (trigger = 'manual') AS
+SELECT w.window_start, count(*) AS n
+FROM st_src7 h, stream.hop(h.ts, '10 seconds', '2 seconds') AS w(window_start)
+WHERE nextval('st_seq8') > h.v - 100 GROUP BY 1;
 SELECT v, stream.explain(v) LIKE '%ProjectSet%' AS project_set,
 	stream.explain(v) LIKE '%Function Scan%' AS function_scan
-FROM unnest(ARRAY['st_hop7', 'st_gap7', 'st_row7', 'st_sys7']) v;
+FROM unnest(ARRAY['st_hop7', 'st_gap7', 'st_row7', 'st_sys7', 'st_vol7', 'st_volw7']) v;
 CREATE FUNCTION st_feed7(q text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
 	EXECUTE format('INSERT INTO st_src7 %s', q);
@@ -325,6 +339,11 @@ SELECT matches_batch('st_hop7', 'st_src7', 'st_ref7'), matches_batch('st_gap7', 
 	matches_batch('st_row7', 'st_src7', 'st_ref7'), matches_batch('st_sys7', 'st_src7', 'st_ref7');
 SELECT count(*) FROM st_hop7;
 SELECT count(*) FROM st_gap7;
+REFRESH MATERIALIZED VIEW st_vol7;
+SELECT count(*), sum(n) FROM st_vol7;
+REFRESH MATERIALIZED VIEW st_volw7;
+SELECT last_value FROM st_seq8;
+SELECT matches_batch('st_volw7', 'st_src7', 'st_ref7');
 SELECT st_feed7($$SELECT i % 9, '2026-01-01'::timestamp + i * interval '170 ms', i % 4
 	FROM generate_series(100, 900) i UNION ALL VALUES (2, NULL::timestamp, 1)$$);
 REFRESH MATERIALIZED VIEW st_hop7;
@@ -335,7 +354,8 @@ SELECT matches_batch('st_hop7', 'st_src7', 'st_ref7'), matches_batch('st_gap7', 
 	matches_batch('st_row7', 'st_src7', 'st_ref7'), matches_batch('st_sys7', 'st_src7', 'st_ref7');
 SELECT count(*) FROM st_hop7;
 SELECT count(*) FROM st_gap7;
-DROP MATERIALIZED VIEW st_hop7, st_gap7, st_row7, st_sys7;
+DROP MATERIALIZED VIEW st_hop7, st_gap7, st_row7, st_sys7, st_vol7, st_volw7;
+DROP SEQUENCE st_seq7, st_seq8;
 DROP FUNCTION st_feed7(text);
 DROP TABLE st_ref7;
 DROP FOREIGN TABLE st_src7;

@@ -1007,6 +1007,20 @@ hop_as_project_set(Query *q)
 	/* its arguments, over the stream as the subquery's only entry */
 	args = copyObject(rtf->funcexpr);
 	(void) hop_args_walker(args, &ctx);
+	/*
+	 * A volatile argument (clock_timestamp(), nextval()) is evaluated once
+	 * by a function scan that reads no column of the stream, and once a
+	 * row in the target list: other windows.
+	 */
+	if (contain_volatile_functions(args))
+		return;
+	/*
+	 * A volatile condition on the stream's columns runs at its scan, once
+	 * a row; the planner does not push it into the subquery, and above the
+	 * ProjectSet it would run once a window.
+	 */
+	if (contain_volatile_functions(q->jointree->quals))
+		return;
 	/* and the query reads the function's one column only */
 	ctx.check = true;
 	(void) query_tree_walker(q, hop_vars_walker, &ctx, 0);

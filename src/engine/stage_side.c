@@ -742,8 +742,11 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 		TupleTableSlot *sslot = table_slot_create(srel, NULL);
 		TupleTableSlot *out = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
 		TupleTableSlot *put = NULL;
+		/* a chunk's arrays, reset after each; the rows kept, till the end */
 		MemoryContext chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream side take",
 													   ALLOCSET_DEFAULT_SIZES);
+		MemoryContext restcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream side rest",
+													  ALLOCSET_DEFAULT_SIZES);
 		List	   *rest = NIL;		/* the rows kept of chunks deleted */
 		int64		n = 0;
 		int64		reach;
@@ -817,12 +820,11 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 					taken++;
 				else
 				{
-					/* copied: the arrays may point into the page */
+					/* copied below (the arrays may point into the page) */
 					for (int c = 0; c < cols->ncols; c++)
 					{
 						restn[c * nrows + nrest] = nulls[c][i];
-						restv[c * nrows + nrest] = nulls[c][i] ? (Datum) 0 :
-							datumCopy(vals[c][i], cols->byvals[c], cols->lens[c]);
+						restv[c * nrows + nrest] = vals[c][i];
 					}
 					nrest++;
 					restfrom = Min(restfrom, ts);
@@ -835,24 +837,32 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 				n += taken;
 				if (nrest > 0)
 				{
-					/* written again after the scan, from chunkcxt */
-					SideRest   *r = MemoryContextAlloc(chunkcxt, sizeof(SideRest));
+					/*
+					 * written again after the scan: copied out of chunkcxt
+					 * (reset below), nrest rows a column
+					 */
+					SideRest   *r;
 
-					r->values = restv;
-					r->nulls = restn;
-					r->stride = nrows;
+					old = MemoryContextSwitchTo(restcxt);
+					r = palloc(sizeof(SideRest));
+					r->values = palloc(sizeof(Datum) * cols->ncols * nrest);
+					r->nulls = palloc(sizeof(bool) * cols->ncols * nrest);
+					for (int c = 0; c < cols->ncols; c++)
+						for (int i = 0; i < nrest; i++)
+						{
+							r->nulls[c * nrest + i] = restn[c * nrows + i];
+							r->values[c * nrest + i] = restn[c * nrows + i] ? (Datum) 0 :
+								datumCopy(restv[c * nrows + i], cols->byvals[c], cols->lens[c]);
+						}
+					r->stride = nrest;
 					r->n = nrest;
 					r->from = restfrom;
-					old = MemoryContextSwitchTo(chunkcxt);
 					rest = lappend(rest, r);
 					MemoryContextSwitchTo(old);
 				}
 			}
-			else if (rest == NIL)
-			{
-				/* nothing of it kept past this chunk: free its arrays */
-				MemoryContextReset(chunkcxt);
-			}
+			/* the chunk's arrays: not needed past it */
+			MemoryContextReset(chunkcxt);
 		}
 		kstore_scan_end(scan);
 		if (idx)
@@ -860,7 +870,7 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 		if (rest != NIL)
 		{
 			ListCell   *rc;
-			MemoryContext old = MemoryContextSwitchTo(chunkcxt);
+			MemoryContext old = MemoryContextSwitchTo(restcxt);
 
 			estate = CreateExecutorState();
 			st = kstore_open(srel, 0, NULL, estate);
@@ -869,7 +879,7 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 			{
 				SideRest   *r = lfirst(rc);
 
-				side_put_chunk(st, chunkcxt, put, cols, r->from, r->values, r->nulls, r->stride, r->n);
+				side_put_chunk(st, restcxt, put, cols, r->from, r->values, r->nulls, r->stride, r->n);
 			}
 			(void) kstore_flush(st);
 			kstore_close(st);
@@ -878,6 +888,7 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 			MemoryContextSwitchTo(old);
 		}
 		MemoryContextDelete(chunkcxt);
+		MemoryContextDelete(restcxt);
 		ExecDropSingleTupleTableSlot(sslot);
 		ExecDropSingleTupleTableSlot(out);
 		table_close(srel, NoLock);

@@ -349,7 +349,12 @@ typedef struct SideChunk
 	bool	   *nulls;
 } SideChunk;
 
-/* the element types of the state's arrays: the stream's columns */
+/*
+ * the element types of the state's arrays: the stream's columns'; a
+ * column of a type without an array type (itself an array) is kept in
+ * binary, a bytea of its send function's (bin), read back with its
+ * receive function
+ */
 typedef struct SideCols
 {
 	int			ncols;
@@ -357,6 +362,11 @@ typedef struct SideCols
 	int16	   *lens;
 	bool	   *byvals;
 	char	   *aligns;
+	bool	   *bin;
+	FmgrInfo   *send;
+	FmgrInfo   *recv;
+	Oid		   *ioparams;
+	int32	   *typmods;
 } SideCols;
 
 /* of the stream's columns, those not dropped (side_select's) */
@@ -369,6 +379,11 @@ side_cols(CqStageSide *side, TupleDesc sdesc)
 	c->lens = palloc(sizeof(int16) * sdesc->natts);
 	c->byvals = palloc(sizeof(bool) * sdesc->natts);
 	c->aligns = palloc(sizeof(char) * sdesc->natts);
+	c->bin = palloc0(sizeof(bool) * sdesc->natts);
+	c->send = palloc0(sizeof(FmgrInfo) * sdesc->natts);
+	c->recv = palloc0(sizeof(FmgrInfo) * sdesc->natts);
+	c->ioparams = palloc0(sizeof(Oid) * sdesc->natts);
+	c->typmods = palloc0(sizeof(int32) * sdesc->natts);
 	for (int i = 0; i < sdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(sdesc, i);
@@ -377,10 +392,42 @@ side_cols(CqStageSide *side, TupleDesc sdesc)
 		if (att->attisdropped || !pgs_stage_side_keeps(side, i + 1))
 			continue;
 		c->types[k] = att->atttypid;
-		get_typlenbyvalalign(att->atttypid, &c->lens[k], &c->byvals[k], &c->aligns[k]);
+		if (!OidIsValid(get_array_type(att->atttypid)))
+		{
+			Oid			fn;
+			bool		varlena;
+
+			c->bin[k] = true;
+			getTypeBinaryOutputInfo(att->atttypid, &fn, &varlena);
+			fmgr_info(fn, &c->send[k]);
+			getTypeBinaryInputInfo(att->atttypid, &fn, &c->ioparams[k]);
+			fmgr_info(fn, &c->recv[k]);
+			c->typmods[k] = att->atttypmod;
+			c->types[k] = BYTEAOID;
+		}
+		get_typlenbyvalalign(c->types[k], &c->lens[k], &c->byvals[k], &c->aligns[k]);
 		c->ncols++;
 	}
 	return c;
+}
+
+/* column c's value kept in binary, v (a bytea), read back */
+static Datum
+side_recv(SideCols *cols, int c, Datum v)
+{
+	bytea	   *b = DatumGetByteaPP(v);
+	StringInfoData buf;
+	Datum		r;
+
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+	r = ReceiveFunctionCall(&cols->recv[c], &buf, cols->ioparams[c], cols->typmods[c]);
+	if (buf.cursor != buf.len)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("incorrect binary data format in the state of a stream read beside a windowed aggregation")));
+	pfree(buf.data);
+	return r;
 }
 
 /* receives the side's new rows and writes them into its state */
@@ -519,7 +566,12 @@ side_receive(TupleTableSlot *slot, DestReceiver *self)
 			ch->values[c * ch->cap + ch->n] = (Datum) 0;
 			continue;
 		}
-		if (cols->lens[c] == -1)
+		if (cols->bin[c])
+		{
+			v = PointerGetDatum(SendFunctionCall(&cols->send[c], v));
+			ch->bytes = att_align_nominal(ch->bytes, cols->aligns[c]) + VARSIZE(DatumGetPointer(v));
+		}
+		else if (cols->lens[c] == -1)
 		{
 			/* an array holds it detoasted, with a 4-byte header */
 			v = PointerGetDatum(PG_DETOAST_DATUM_COPY(v));
@@ -811,6 +863,8 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 
 						out->tts_values[a] = j < 0 ? (Datum) 0 : vals[j][i];
 						out->tts_isnull[a] = j < 0 ? true : nulls[j][i];
+						if (j >= 0 && cols->bin[j] && !nulls[j][i])
+							out->tts_values[a] = side_recv(cols, j, vals[j][i]);
 					}
 					ExecStoreVirtualTuple(out);
 					tuplestore_puttupleslot(side->rows, out);

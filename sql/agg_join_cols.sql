@@ -48,6 +48,15 @@ CREATE MATERIALIZED VIEW cl_values WITH (trigger = 'manual') AS
 	SELECT P.w, A.id, A.big, A.d, A.pair, (A.pair).b AS pb, A.note, md5(A.big) AS h
 	FROM (SELECT id, stream.tumble(ts, '10 minutes') AS w FROM cl_p GROUP BY 1, 2) P
 	JOIN cl_a A ON P.id = A.seller AND stream.tumble(A.ts, '10 minutes') = P.w;
+-- columns read through a join's alias, and merged by USING
+CREATE MATERIALIZED VIEW cl_alias WITH (trigger = 'manual') AS
+	SELECT j.w, j.id AS person, j.note
+	FROM ((SELECT id, stream.tumble(ts, '10 minutes') AS w FROM cl_p GROUP BY 1, 2) P
+	JOIN cl_a A ON P.id = A.seller AND stream.tumble(A.ts, '10 minutes') = P.w) j(person, w, ats, id);
+CREATE MATERIALIZED VIEW cl_using WITH (trigger = 'manual') AS
+	SELECT P.w, seller, A.d
+	FROM (SELECT id AS seller, stream.tumble(ts, '10 minutes') AS w FROM cl_p GROUP BY 1, 2) P
+	JOIN cl_a A USING (seller) WHERE stream.tumble(A.ts, '10 minutes') = P.w;
 -- a column that is an array has no array type: kept in binary
 CREATE MATERIALIZED VIEW cl_array WITH (trigger = 'manual') AS
 	SELECT P.w, T.seller, T.tags, T.words, T::text AS whole
@@ -125,7 +134,7 @@ FROM stream.cq c JOIN stream.positions p ON p.view = c.view AND p.join_state IS 
 	JOIN pg_attribute a ON a.attrelid = p.join_state AND a.attnum > 0 AND NOT a.attisdropped
 WHERE c.view::text LIKE 'cl\_%' GROUP BY 1 ORDER BY 1;
 DROP FUNCTION cl_check, cl_feed, cl_batch;
-DROP MATERIALIZED VIEW cl_having, cl_rank, cl_sub, cl_later, cl_whole, cl_values, cl_array;
+DROP MATERIALIZED VIEW cl_having, cl_rank, cl_sub, cl_later, cl_whole, cl_values, cl_alias, cl_using, cl_array;
 DROP FOREIGN TABLE cl_p, cl_a, cl_t;
 DROP TABLE cl_p_ref, cl_a_ref, cl_t_ref, cl_lookup;
 DROP TYPE cl_pair;

@@ -584,10 +584,13 @@ create_side_state(Oid viewid, CqStageSide *side)
 			 * a type without an array type (an array): its values in
 			 * binary (send), as bytea (engine/stage_side.c side_cols)
 			 */
-			Oid			send;
+			Oid			fn;
+			Oid			ioparam;
 			bool		varlena;
 
-			getTypeBinaryOutputInfo(att->atttypid, &send, &varlena);
+			/* (errors if it has no send or receive function) */
+			getTypeBinaryOutputInfo(att->atttypid, &fn, &varlena);
+			getTypeBinaryInputInfo(att->atttypid, &fn, &ioparam);
 			appendStringInfo(&sql, ", %s bytea[]", quote_identifier(NameStr(att->attname)));
 			continue;
 		}

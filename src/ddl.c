@@ -605,11 +605,21 @@ create_side_state(Oid viewid, CqStageSide *side)
 			continue;
 		arr = get_array_type(att->atttypid);
 		if (!OidIsValid(arr))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("column \"%s\" of stream \"%s\" has a type without an array type",
-							NameStr(att->attname), RelationGetRelationName(rel)),
-					 errhint("A stream read beside a windowed aggregation keeps its rows as arrays of its columns' types.")));
+		{
+			/*
+			 * a type without an array type (an array): its values in
+			 * binary (send), as bytea (engine/stage_side.c side_cols)
+			 */
+			Oid			fn;
+			Oid			ioparam;
+			bool		varlena;
+
+			/* (errors if it has no send or receive function) */
+			getTypeBinaryOutputInfo(att->atttypid, &fn, &varlena);
+			getTypeBinaryInputInfo(att->atttypid, &fn, &ioparam);
+			appendStringInfo(&sql, ", %s bytea[]", quote_identifier(NameStr(att->attname)));
+			continue;
+		}
 		appendStringInfo(&sql, ", %s %s", quote_identifier(NameStr(att->attname)),
 						 format_type_with_typemod(arr, att->atttypmod));
 		if (OidIsValid(att->attcollation))

@@ -349,7 +349,12 @@ typedef struct SideChunk
 	bool	   *nulls;
 } SideChunk;
 
-/* the element types of the state's arrays: the stream's columns */
+/*
+ * the element types of the state's arrays: the stream's columns'; a
+ * column of a type without an array type (itself an array) is kept in
+ * binary, a bytea of its send function's (bin), read back with its
+ * receive function
+ */
 typedef struct SideCols
 {
 	int			ncols;
@@ -357,6 +362,11 @@ typedef struct SideCols
 	int16	   *lens;
 	bool	   *byvals;
 	char	   *aligns;
+	bool	   *bin;
+	FmgrInfo   *send;
+	FmgrInfo   *recv;
+	Oid		   *ioparams;
+	int32	   *typmods;
 } SideCols;
 
 /* of the stream's columns, those not dropped (side_select's) */
@@ -369,6 +379,11 @@ side_cols(CqStageSide *side, TupleDesc sdesc)
 	c->lens = palloc(sizeof(int16) * sdesc->natts);
 	c->byvals = palloc(sizeof(bool) * sdesc->natts);
 	c->aligns = palloc(sizeof(char) * sdesc->natts);
+	c->bin = palloc0(sizeof(bool) * sdesc->natts);
+	c->send = palloc0(sizeof(FmgrInfo) * sdesc->natts);
+	c->recv = palloc0(sizeof(FmgrInfo) * sdesc->natts);
+	c->ioparams = palloc0(sizeof(Oid) * sdesc->natts);
+	c->typmods = palloc0(sizeof(int32) * sdesc->natts);
 	for (int i = 0; i < sdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(sdesc, i);
@@ -377,10 +392,42 @@ side_cols(CqStageSide *side, TupleDesc sdesc)
 		if (att->attisdropped || !pgs_stage_side_keeps(side, i + 1))
 			continue;
 		c->types[k] = att->atttypid;
-		get_typlenbyvalalign(att->atttypid, &c->lens[k], &c->byvals[k], &c->aligns[k]);
+		if (!OidIsValid(get_array_type(att->atttypid)))
+		{
+			Oid			fn;
+			bool		varlena;
+
+			c->bin[k] = true;
+			getTypeBinaryOutputInfo(att->atttypid, &fn, &varlena);
+			fmgr_info(fn, &c->send[k]);
+			getTypeBinaryInputInfo(att->atttypid, &fn, &c->ioparams[k]);
+			fmgr_info(fn, &c->recv[k]);
+			c->typmods[k] = att->atttypmod;
+			c->types[k] = BYTEAOID;
+		}
+		get_typlenbyvalalign(c->types[k], &c->lens[k], &c->byvals[k], &c->aligns[k]);
 		c->ncols++;
 	}
 	return c;
+}
+
+/* column c's value kept in binary, v (a bytea), read back */
+static Datum
+side_recv(SideCols *cols, int c, Datum v)
+{
+	bytea	   *b = DatumGetByteaPP(v);
+	StringInfoData buf;
+	Datum		r;
+
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+	r = ReceiveFunctionCall(&cols->recv[c], &buf, cols->ioparams[c], cols->typmods[c]);
+	if (buf.cursor != buf.len)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("incorrect binary data format in the state of a stream read beside a windowed aggregation")));
+	pfree(buf.data);
+	return r;
 }
 
 /* receives the side's new rows and writes them into its state */
@@ -519,7 +566,12 @@ side_receive(TupleTableSlot *slot, DestReceiver *self)
 			ch->values[c * ch->cap + ch->n] = (Datum) 0;
 			continue;
 		}
-		if (cols->lens[c] == -1)
+		if (cols->bin[c])
+		{
+			v = PointerGetDatum(SendFunctionCall(&cols->send[c], v));
+			ch->bytes = att_align_nominal(ch->bytes, cols->aligns[c]) + VARSIZE(DatumGetPointer(v));
+		}
+		else if (cols->lens[c] == -1)
 		{
 			/* an array holds it detoasted, with a 4-byte header */
 			v = PointerGetDatum(PG_DETOAST_DATUM_COPY(v));
@@ -742,8 +794,11 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 		TupleTableSlot *sslot = table_slot_create(srel, NULL);
 		TupleTableSlot *out = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
 		TupleTableSlot *put = NULL;
+		/* a chunk's arrays, reset after each; the rows kept, till the end */
 		MemoryContext chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream side take",
 													   ALLOCSET_DEFAULT_SIZES);
+		MemoryContext restcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream side rest",
+													  ALLOCSET_DEFAULT_SIZES);
 		List	   *rest = NIL;		/* the rows kept of chunks deleted */
 		int64		n = 0;
 		int64		reach;
@@ -808,6 +863,8 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 
 						out->tts_values[a] = j < 0 ? (Datum) 0 : vals[j][i];
 						out->tts_isnull[a] = j < 0 ? true : nulls[j][i];
+						if (j >= 0 && cols->bin[j] && !nulls[j][i])
+							out->tts_values[a] = side_recv(cols, j, vals[j][i]);
 					}
 					ExecStoreVirtualTuple(out);
 					tuplestore_puttupleslot(side->rows, out);
@@ -817,12 +874,11 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 					taken++;
 				else
 				{
-					/* copied: the arrays may point into the page */
+					/* copied below (the arrays may point into the page) */
 					for (int c = 0; c < cols->ncols; c++)
 					{
 						restn[c * nrows + nrest] = nulls[c][i];
-						restv[c * nrows + nrest] = nulls[c][i] ? (Datum) 0 :
-							datumCopy(vals[c][i], cols->byvals[c], cols->lens[c]);
+						restv[c * nrows + nrest] = vals[c][i];
 					}
 					nrest++;
 					restfrom = Min(restfrom, ts);
@@ -835,24 +891,32 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 				n += taken;
 				if (nrest > 0)
 				{
-					/* written again after the scan, from chunkcxt */
-					SideRest   *r = MemoryContextAlloc(chunkcxt, sizeof(SideRest));
+					/*
+					 * written again after the scan: copied out of chunkcxt
+					 * (reset below), nrest rows a column
+					 */
+					SideRest   *r;
 
-					r->values = restv;
-					r->nulls = restn;
-					r->stride = nrows;
+					old = MemoryContextSwitchTo(restcxt);
+					r = palloc(sizeof(SideRest));
+					r->values = palloc(sizeof(Datum) * cols->ncols * nrest);
+					r->nulls = palloc(sizeof(bool) * cols->ncols * nrest);
+					for (int c = 0; c < cols->ncols; c++)
+						for (int i = 0; i < nrest; i++)
+						{
+							r->nulls[c * nrest + i] = restn[c * nrows + i];
+							r->values[c * nrest + i] = restn[c * nrows + i] ? (Datum) 0 :
+								datumCopy(restv[c * nrows + i], cols->byvals[c], cols->lens[c]);
+						}
+					r->stride = nrest;
 					r->n = nrest;
 					r->from = restfrom;
-					old = MemoryContextSwitchTo(chunkcxt);
 					rest = lappend(rest, r);
 					MemoryContextSwitchTo(old);
 				}
 			}
-			else if (rest == NIL)
-			{
-				/* nothing of it kept past this chunk: free its arrays */
-				MemoryContextReset(chunkcxt);
-			}
+			/* the chunk's arrays: not needed past it */
+			MemoryContextReset(chunkcxt);
 		}
 		kstore_scan_end(scan);
 		if (idx)
@@ -860,7 +924,7 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 		if (rest != NIL)
 		{
 			ListCell   *rc;
-			MemoryContext old = MemoryContextSwitchTo(chunkcxt);
+			MemoryContext old = MemoryContextSwitchTo(restcxt);
 
 			estate = CreateExecutorState();
 			st = kstore_open(srel, 0, NULL, estate);
@@ -869,7 +933,7 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 			{
 				SideRest   *r = lfirst(rc);
 
-				side_put_chunk(st, chunkcxt, put, cols, r->from, r->values, r->nulls, r->stride, r->n);
+				side_put_chunk(st, restcxt, put, cols, r->from, r->values, r->nulls, r->stride, r->n);
 			}
 			(void) kstore_flush(st);
 			kstore_close(st);
@@ -878,6 +942,7 @@ pgs_stage_sides_take(CqDef *cq, List *streams, int64 wm)
 			MemoryContextSwitchTo(old);
 		}
 		MemoryContextDelete(chunkcxt);
+		MemoryContextDelete(restcxt);
 		ExecDropSingleTupleTableSlot(sslot);
 		ExecDropSingleTupleTableSlot(out);
 		table_close(srel, NoLock);

@@ -889,29 +889,19 @@ kafka_new_client(rd_kafka_type_t type, Oid serverid, Oid userid, rd_kafka_conf_t
 /*
  * A consumer's defaults. A fetch waits at most 10 ms at the broker for a
  * message; the prefetched messages of a reader (reader.c) are bounded to
- * 16 MB of payload, so a worker's memory is bounded whatever the topic
- * holds.
+ * 16 MB, so a worker's memory stays small whatever the topic holds.
  *
- * queued.min.messages is not a bound of its own here: librdkafka (2.0)
- * counts it, like the kbytes, over the consumer queue that every
- * partition of a reader is forwarded to, not per partition, and a
- * partition that finds either exceeded is not fetched until its broker
- * thread looks again, which taking messages from the queue does not
- * cause. At its default of 100,000 a reader over a backlog of small
- * messages stopped fetching a few times a REFRESH: a fetch of 16
- * partitions brings up to 160,000 messages (the test broker's message
- * sets of 10,000), a batch takes 100,000 (max_batch_rows), and the queue
- * then stood empty for 200 ms and more each time (test/bench/kafka.sh).
- * The cost: over a backlog of small messages a reader now prefetches up
- * to the 16 MB of payload (about 280,000 messages of 59 B, each with
- * librdkafka's own few hundred bytes), where it stopped near 160,000: a
- * worker's peak RSS over a million went from 134 to about 190 MB.
+ * queued.min.messages stays librdkafka's (100,000), though librdkafka 2.0
+ * counts it over the reader's one queue, not per partition, and pauses a
+ * partition that finds it exceeded (200 ms and more) after most full
+ * batches over a backlog of small messages: at 10,000,000 a worker's
+ * RssAnon over such a backlog grew from 87 MB to about 160 MB, past the
+ * 100 MB a worker may use. A REFRESH waits the pauses out (reader.c).
  */
 const char *const kafka_consumer_defaults[] = {
 	"group.id", "pg_stream",
 	"fetch.wait.max.ms", "10",
 	"queued.max.messages.kbytes", "16384",
-	"queued.min.messages", "10000000",
 	NULL
 };
 

@@ -243,6 +243,7 @@ extern void pgs_delta_group(DeltaRun *d, FinalRow *fr, int nkeys, Datum *keys,
 extern int64 pgs_delta_apply(DeltaRun *d);
 extern void pgs_delta_end(DeltaRun *d);
 extern int64 pgs_delta_rebuild(CqDef *cq);
+extern void pgs_delta_forget(CqDef *cq);
 
 /*
  * The tables an aggregation's batch writes, opened together: the view and

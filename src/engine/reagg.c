@@ -399,6 +399,7 @@ pgs_reagg_write(CqDef *cq)
 	}
 	elog(DEBUG1, "pg_stream: \"%s\" computes the query over its aggregation",
 		 get_rel_name(cq->viewid));
+	pgs_delta_forget(cq);
 	/* the state rows this batch wrote, and the view rows it may have */
 	CommandCounterIncrement();
 	PushCopiedSnapshot(GetActiveSnapshot());

@@ -912,6 +912,19 @@ make_view_row(DeltaShape *s, DeltaGroup *g, int64 n, DeltaAcc *acc, TupleTableSl
 	ExecStoreVirtualTuple(slot);
 }
 
+/* does rel have a row the batch's snapshot sees? */
+static bool
+has_row(Relation rel)
+{
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	bool		found = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	return found;
+}
+
 /*
  * Write the batch's deltas: each touched outer group's state and view row
  * (see the top). Returns the view rows written (an update counts as a
@@ -955,6 +968,14 @@ pgs_delta_apply(DeltaRun *d)
 				 errmsg("the state of continuous view \"%s\" does not match its query",
 						cq->viewname),
 				 errhint("Drop and re-create the continuous view.")));
+
+	/*
+	 * An outer state that a recomputing batch emptied (pgs_delta_forget:
+	 * the query stopped qualifying for deltas for a while) beside a view
+	 * that has rows: its groups would be taken as new. Made again.
+	 */
+	if (!has_row(srel) && has_row(vrel))
+		rebuild = true;
 	nblocks = RelationGetNumberOfBlocks(vrel);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(ItemPointerData);
@@ -973,7 +994,7 @@ pgs_delta_apply(DeltaRun *d)
 	nsslot = MakeSingleTupleTableSlot(RelationGetDescr(srel), &TTSOpsVirtual);
 
 	/* each group's state, and its view row checked where the state says */
-	foreach(lc, d->order)
+	foreach(lc, rebuild ? NIL : d->order)
 	{
 		DeltaGroup *g = lfirst(lc);
 
@@ -1109,6 +1130,30 @@ delete_all(Relation rel)
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	return n;
+}
+
+/*
+ * A view that was made by deltas, recomputed by a batch because its query
+ * no longer qualifies for them (a function it calls made volatile, say):
+ * its outer state, which that batch does not keep, is emptied, so that a
+ * batch by deltas later (the query qualifying again) rebuilds it rather
+ * than trust it (pgs_delta_apply). A view made before deltas keeps its
+ * rows_table empty; one column named _pgs_n does not make it an outer
+ * state, both columns do.
+ */
+void
+pgs_delta_forget(CqDef *cq)
+{
+	Relation	rel;
+
+	if (!OidIsValid(cq->rows_relid) ||
+		get_attnum(cq->rows_relid, DELTA_MARKER) == InvalidAttrNumber ||
+		get_attnum(cq->rows_relid, "_pgs_row") == InvalidAttrNumber)
+		return;
+	rel = table_open(cq->rows_relid, RowExclusiveLock);
+	if (has_row(rel))
+		(void) delete_all(rel);
+	table_close(rel, NoLock);
 }
 
 /*

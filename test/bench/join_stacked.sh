@@ -7,7 +7,8 @@
 #   (1) the inner join of the three (the baseline: its states read by key);
 #   (2) the same as stacked left joins: the inner copies, a pairs query per
 #       outer join, and the copies of the rows NULL-padded for b, c or both,
-#       which read the other streams' states whole (not by key);
+#       which read the padded rows by the expiry index and the other
+#       streams' states by those rows' keys (before branch padkey: whole);
 #   (3) a left join of two streams (a and b);
 #   (4) the star as stacked FULL joins: also the copies of b's and c's rows
 #       padded for a (b alone, c alone), and a pairs query per FULL join

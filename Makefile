@@ -83,7 +83,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers -Wno-clobbered
 
 # pg_regress against a temporary instance with the library preloaded.
-REGRESS = setup options kafka_options streams views aggregates state listagg dedup queries failures monitoring dashboard roles sinks eventtime session retention joins join_probe njoin njoin_outer njoin_full njoin_full2 chain agg_agg agg_agg_edge agg_join agg_join_chunks agg_join_cols combo parquet union chain_views parallel
+REGRESS = setup options kafka_options streams views aggregates state listagg dedup queries failures monitoring dashboard roles sinks eventtime session retention joins join_probe njoin njoin_outer njoin_full njoin_full2 chain agg_agg agg_agg_edge agg_join agg_join_chunks agg_join_cols combo parquet union chain_views parallel combined
 REGRESS_OPTS = --temp-config=$(srcdir)/test/pg_stream.conf \
 	--temp-instance=./tmp_check
 

@@ -270,11 +270,9 @@ check_windows_walker(Node *node, void *ctx)
 	if (IsA(node, FuncExpr))
 	{
 		FuncExpr   *f = (FuncExpr *) node;
-		char	   *nsp = get_namespace_name(get_func_namespace(f->funcid));
 
-		if (nsp && strcmp(nsp, PG_STREAM_SCHEMA) == 0 &&
-			(strcmp(get_func_name(f->funcid), "tumble") == 0 ||
-			 strcmp(get_func_name(f->funcid), "hop") == 0))
+		if (pgs_is_stream_function(f->funcid, "tumble") ||
+			pgs_is_stream_function(f->funcid, "hop"))
 		{
 			ListCell   *lc;
 
@@ -866,15 +864,6 @@ retype_outer_vars(Plan *upper, Plan *lower)
  * column; the function's range table entry stays, out of FROM, as an
  * empty RTE_RESULT.
  */
-static bool
-is_hop(Oid funcid)
-{
-	char	   *nsp = get_namespace_name(get_func_namespace(funcid));
-
-	return nsp && strcmp(nsp, PG_STREAM_SCHEMA) == 0 &&
-		strcmp(get_func_name(funcid), "hop") == 0;
-}
-
 typedef struct HopVarsContext
 {
 	Index		fn_rti;			/* the function's entry */
@@ -1001,7 +990,7 @@ hop_as_project_set(Query *q)
 		return;
 	rtf = linitial(fn->functions);
 	if (!IsA(rtf->funcexpr, FuncExpr) || rtf->funccolcount != 1 ||
-		!is_hop(((FuncExpr *) rtf->funcexpr)->funcid) ||
+		!pgs_is_stream_function(((FuncExpr *) rtf->funcexpr)->funcid, "hop") ||
 		((FuncExpr *) rtf->funcexpr)->funcretset == false)
 		return;
 	/* its arguments, over the stream as the subquery's only entry */

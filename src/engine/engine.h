@@ -99,6 +99,7 @@ extern bool pgs_stream_event_time(Oid relid, AttrNumber *attno, Oid *typid,
 extern bool pgs_batch_max_time(SourceBatch *b, TupleDesc desc, AttrNumber attno,
 							   int64 *max);
 extern bool pgs_window_key(Query *q, Node *e, List *wm, int64 *size, Oid *relid);
+extern bool pgs_is_stream_function(Oid funcid, const char *name);
 extern bool pgs_stream_column_of(Query *q, Node *e, Oid *relid, AttrNumber *attno);
 extern int64 pgs_window_start(int64 ts, int64 size, int64 origin);
 

@@ -163,8 +163,9 @@ pgs_batch_max_time(SourceBatch *b, TupleDesc desc, AttrNumber attno, int64 *max)
  * Windows over event time
  *------------------------------------------------------------------------
  */
-static bool
-is_stream_function(Oid funcid, const char *name)
+/* is funcid pg_stream's function name (stream.tumble, stream.hop, ...)? */
+bool
+pgs_is_stream_function(Oid funcid, const char *name)
 {
 	char	   *nsp = get_namespace_name(get_func_namespace(funcid));
 
@@ -308,7 +309,7 @@ window_of(Query *q, Node *e, int64 *size, Oid *relid, AttrNumber *attno, int dep
 		e = (Node *) ((RelabelType *) e)->arg;
 	if (e == NULL || depth > 64)
 		return false;
-	if (IsA(e, FuncExpr) && is_stream_function(((FuncExpr *) e)->funcid, "tumble"))
+	if (IsA(e, FuncExpr) && pgs_is_stream_function(((FuncExpr *) e)->funcid, "tumble"))
 	{
 		FuncExpr   *f = (FuncExpr *) e;
 
@@ -327,7 +328,7 @@ window_of(Query *q, Node *e, int64 *size, Oid *relid, AttrNumber *attno, int dep
 			RangeTblFunction *rtf = linitial(rte->functions);
 			FuncExpr   *f = (FuncExpr *) rtf->funcexpr;
 
-			if (!IsA(f, FuncExpr) || !is_stream_function(f->funcid, "hop") ||
+			if (!IsA(f, FuncExpr) || !pgs_is_stream_function(f->funcid, "hop") ||
 				const_interval_usecs(lthird(f->args)) <= 0)
 				return false;
 			*size = const_interval_usecs(lsecond(f->args));

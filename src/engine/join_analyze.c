@@ -179,11 +179,9 @@ term_of(Query *q, CqJoin *j, Node *e, Term *t, int depth, int free_side)
 	if (IsA(e, FuncExpr))
 	{
 		FuncExpr   *f = (FuncExpr *) e;
-		char	   *nsp = get_namespace_name(get_func_namespace(f->funcid));
 		int64		size;
 
-		if (!nsp || strcmp(nsp, PG_STREAM_SCHEMA) != 0 ||
-			strcmp(get_func_name(f->funcid), "tumble") != 0 ||
+		if (!pgs_is_stream_function(f->funcid, "tumble") ||
 			list_length(f->args) < 2 ||
 			!const_offset(lsecond(f->args), &size) || size <= 0 ||
 			!term_of(q, j, linitial(f->args), t, depth + 1, free_side) ||

@@ -184,13 +184,8 @@ stream_session_ts(PG_FUNCTION_ARGS)
 static bool
 is_session_call(Node *e)
 {
-	char	   *nsp;
-
-	if (e == NULL || !IsA(e, FuncExpr))
-		return false;
-	nsp = get_namespace_name(get_func_namespace(((FuncExpr *) e)->funcid));
-	return nsp && strcmp(nsp, PG_STREAM_SCHEMA) == 0 &&
-		strcmp(get_func_name(((FuncExpr *) e)->funcid), "session") == 0;
+	return e != NULL && IsA(e, FuncExpr) &&
+		pgs_is_stream_function(((FuncExpr *) e)->funcid, "session");
 }
 
 static bool

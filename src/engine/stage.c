@@ -552,14 +552,11 @@ static bool
 is_tumble(Node *e, Node **arg, int64 *size, int64 *origin)
 {
 	FuncExpr   *f = (FuncExpr *) e;
-	char	   *nsp;
 	Const	   *c;
 
 	if (e == NULL || !IsA(e, FuncExpr) || list_length(f->args) < 2)
 		return false;
-	nsp = get_namespace_name(get_func_namespace(f->funcid));
-	if (nsp == NULL || strcmp(nsp, PG_STREAM_SCHEMA) != 0 ||
-		strcmp(get_func_name(f->funcid), "tumble") != 0)
+	if (!pgs_is_stream_function(f->funcid, "tumble"))
 		return false;
 	c = lsecond(f->args);
 	if (!IsA(c, Const) || c->constisnull || c->consttype != INTERVALOID)

@@ -65,16 +65,19 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
 #include "port/pg_bitutils.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "utils/datum.h"
-#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/tuplesort.h"
+#include "utils/tuplestore.h"
 
 /* the first natts values of from, as a virtual tuple in to */
 static void
@@ -252,24 +255,6 @@ pgs_reagg_row_changed(FinalRow *fr, int nkeys, Datum *keys, bool *keynulls,
 	return changed;
 }
 
-/*
- * A multiset of rows, found by a hash of their binary images: each
- * distinct row once, with how many times it is in the result and not yet
- * matched by a row of the view.
- */
-typedef struct ResultRow
-{
-	MinimalTuple tup;
-	int64		count;
-	struct ResultRow *next;		/* another row of the same hash */
-} ResultRow;
-
-typedef struct ResultBucket
-{
-	uint32		hash;			/* the key */
-	ResultRow  *rows;
-} ResultBucket;
-
 static uint32
 row_hash(TupleTableSlot *slot, int natts)
 {
@@ -360,6 +345,245 @@ pgs_reagg_inner_rows(CqDef *cq, TupleDesc *rowdesc)
 }
 
 /*
+ * The view brought to a result, as multisets of binary images: rows of
+ * the view that the result does not hold (once for each time) deleted,
+ * rows of the result the view does not hold inserted, the others left
+ * alone. Neither side is held in memory: each is sorted by its rows'
+ * hash (a tuplesort, which spills past work_mem), and the two are walked
+ * together, one hash at a time; only the rows of one hash are paired in
+ * memory. The inserts wait in a tuplestore until every delete is done,
+ * as a unique index on the view would need. Returns the rows deleted and
+ * inserted.
+ */
+#define SORT_HASH	1			/* the sort tuples: hash, the view row's tid, the row */
+#define SORT_TID	2
+#define SORT_ROW	3
+
+typedef struct RunRow
+{
+	MinimalTuple tup;
+	bool		paired;
+} RunRow;
+
+/* the next tuple of a sorted side into slot, or false at its end */
+static bool
+sorted_next(Tuplesortstate *ts, TupleTableSlot *slot, int32 *hash)
+{
+	bool		isnull;
+
+	if (!tuplesort_gettupleslot(ts, true, false, slot, NULL))
+		return false;
+	*hash = DatumGetInt32(slot_getattr(slot, SORT_HASH, &isnull));
+	return true;
+}
+
+/* the rows of one hash, from slot on, into run; false once the side ends */
+static bool
+sorted_run(Tuplesortstate *ts, TupleTableSlot *slot, int32 hash, int32 *next,
+		   List **run)
+{
+	for (;;)
+	{
+		RunRow	   *r = palloc(sizeof(RunRow));
+
+		r->tup = ExecCopySlotMinimalTuple(slot);
+		r->paired = false;
+		*run = lappend(*run, r);
+		if (!sorted_next(ts, slot, next))
+			return false;
+		if (*next != hash)
+			return true;
+	}
+}
+
+/* two sort tuples' rows, image by image */
+static bool
+run_rows_equal(TupleTableSlot *a, TupleTableSlot *b, int natts)
+{
+	slot_getallattrs(a);
+	slot_getallattrs(b);
+	for (int i = SORT_ROW - 1; i < natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(a->tts_tupleDescriptor, i);
+
+		if (a->tts_isnull[i] != b->tts_isnull[i])
+			return false;
+		if (!a->tts_isnull[i] &&
+			!datum_image_eq(a->tts_values[i], b->tts_values[i], att->attbyval, att->attlen))
+			return false;
+	}
+	return true;
+}
+
+static int64
+bring_view_to(Relation vrel, Tuplestorestate *result, TupleDesc resultdesc)
+{
+	TupleDesc	vdesc = RelationGetDescr(vrel);
+	int			natts = vdesc->natts;
+	TupleDesc	sdesc = CreateTemplateTupleDesc(natts + SORT_ROW - 1);
+	AttrNumber	sortcol = SORT_HASH;
+	Oid			sortop = Int4LessOperator;
+	Oid			sortcoll = InvalidOid;
+	bool		nullsfirst = false;
+	Tuplesortstate *rsort;
+	Tuplesortstate *vsort;
+	Tuplestorestate *inserts = tuplestore_begin_heap(false, false, work_mem);
+	MemoryContext runcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_stream reagg run",
+												 ALLOCSET_DEFAULT_SIZES);
+	EState	   *estate = CreateExecutorState();
+	KeyedStore *vw;
+	TupleTableSlot *oslot;
+	TupleTableSlot *vslot;
+	TupleTableSlot *sslot;
+	TupleTableSlot *rslot;
+	TupleTableSlot *xslot;
+	TupleTableSlot *rcmp;
+	TupleTableSlot *vcmp;
+	TupleTableSlot *vrow;
+	TableScanDesc scan;
+	int32		rh = 0;
+	int32		vh = 0;
+	bool		have_r;
+	bool		have_v;
+	int64		n = 0;
+
+	TupleDescInitEntry(sdesc, SORT_HASH, "hash", INT4OID, -1, 0);
+	TupleDescInitEntry(sdesc, SORT_TID, "tid", TIDOID, -1, 0);
+	for (int i = 0; i < natts; i++)
+		TupleDescCopyEntry(sdesc, SORT_ROW + i, vdesc, i + 1);
+	oslot = MakeSingleTupleTableSlot(resultdesc, &TTSOpsMinimalTuple);
+	vslot = MakeSingleTupleTableSlot(vdesc, &TTSOpsVirtual);
+	sslot = MakeSingleTupleTableSlot(sdesc, &TTSOpsVirtual);
+	rslot = MakeSingleTupleTableSlot(sdesc, &TTSOpsMinimalTuple);
+	xslot = MakeSingleTupleTableSlot(sdesc, &TTSOpsMinimalTuple);
+	rcmp = MakeSingleTupleTableSlot(sdesc, &TTSOpsMinimalTuple);
+	vcmp = MakeSingleTupleTableSlot(sdesc, &TTSOpsMinimalTuple);
+	vrow = table_slot_create(vrel, NULL);
+	rsort = tuplesort_begin_heap(sdesc, 1, &sortcol, &sortop, &sortcoll, &nullsfirst,
+								 work_mem, NULL, TUPLESORT_NONE);
+	vsort = tuplesort_begin_heap(sdesc, 1, &sortcol, &sortop, &sortcoll, &nullsfirst,
+								 work_mem, NULL, TUPLESORT_NONE);
+
+	/* each side as (hash, tid, row): the result's rows have no tid */
+	while (tuplestore_gettupleslot(result, true, false, oslot))
+	{
+		copy_row(oslot, vslot, natts);
+		ExecClearTuple(sslot);
+		sslot->tts_values[SORT_HASH - 1] = Int32GetDatum((int32) row_hash(vslot, natts));
+		sslot->tts_isnull[SORT_HASH - 1] = false;
+		sslot->tts_isnull[SORT_TID - 1] = true;
+		memcpy(sslot->tts_values + SORT_ROW - 1, vslot->tts_values, sizeof(Datum) * natts);
+		memcpy(sslot->tts_isnull + SORT_ROW - 1, vslot->tts_isnull, sizeof(bool) * natts);
+		ExecStoreVirtualTuple(sslot);
+		tuplesort_puttupleslot(rsort, sslot);
+	}
+	scan = table_beginscan(vrel, GetActiveSnapshot(), 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, vrow))
+	{
+		ItemPointerData tid = vrow->tts_tid;
+
+		ExecClearTuple(sslot);
+		sslot->tts_values[SORT_HASH - 1] = Int32GetDatum((int32) row_hash(vrow, natts));
+		sslot->tts_isnull[SORT_HASH - 1] = false;
+		sslot->tts_values[SORT_TID - 1] = PointerGetDatum(&tid);
+		sslot->tts_isnull[SORT_TID - 1] = false;
+		memcpy(sslot->tts_values + SORT_ROW - 1, vrow->tts_values, sizeof(Datum) * natts);
+		memcpy(sslot->tts_isnull + SORT_ROW - 1, vrow->tts_isnull, sizeof(bool) * natts);
+		ExecStoreVirtualTuple(sslot);
+		tuplesort_puttupleslot(vsort, sslot);
+		CHECK_FOR_INTERRUPTS();
+	}
+	table_endscan(scan);
+	tuplesort_performsort(rsort);
+	tuplesort_performsort(vsort);
+
+	/* one hash at a time: its view rows paired with its result rows */
+	have_r = sorted_next(rsort, rslot, &rh);
+	have_v = sorted_next(vsort, xslot, &vh);
+	while (have_r || have_v)
+	{
+		int32		h = !have_v || (have_r && rh < vh) ? rh : vh;
+		MemoryContext old = MemoryContextSwitchTo(runcxt);
+		List	   *rrun = NIL;
+		List	   *vrun = NIL;
+		ListCell   *lv;
+		ListCell   *lr;
+
+		if (have_r && rh == h)
+			have_r = sorted_run(rsort, rslot, h, &rh, &rrun);
+		if (have_v && vh == h)
+			have_v = sorted_run(vsort, xslot, h, &vh, &vrun);
+		MemoryContextSwitchTo(old);
+		foreach(lv, vrun)
+		{
+			RunRow	   *v = lfirst(lv);
+			bool		isnull;
+
+			ExecStoreMinimalTuple(v->tup, vcmp, false);
+			foreach(lr, rrun)
+			{
+				RunRow	   *r = lfirst(lr);
+
+				if (r->paired)
+					continue;
+				ExecStoreMinimalTuple(r->tup, rcmp, false);
+				if (run_rows_equal(rcmp, vcmp, natts + SORT_ROW - 1))
+				{
+					r->paired = v->paired = true;
+					break;
+				}
+			}
+			if (!v->paired)
+			{
+				ItemPointer tid = (ItemPointer) DatumGetPointer(slot_getattr(vcmp, SORT_TID, &isnull));
+
+				simple_table_tuple_delete(vrel, tid, GetActiveSnapshot());
+				n++;
+			}
+		}
+		foreach(lr, rrun)
+		{
+			RunRow	   *r = lfirst(lr);
+
+			if (r->paired)
+				continue;
+			ExecStoreMinimalTuple(r->tup, rcmp, false);
+			tuplestore_puttupleslot(inserts, rcmp);
+		}
+		MemoryContextReset(runcxt);
+		CHECK_FOR_INTERRUPTS();
+	}
+	tuplesort_end(rsort);
+	tuplesort_end(vsort);
+
+	/* and the rows new to it */
+	vw = kstore_open(vrel, 0, NULL, estate);
+	while (tuplestore_gettupleslot(inserts, true, false, rcmp))
+	{
+		slot_getallattrs(rcmp);
+		ExecClearTuple(vslot);
+		memcpy(vslot->tts_values, rcmp->tts_values + SORT_ROW - 1, sizeof(Datum) * natts);
+		memcpy(vslot->tts_isnull, rcmp->tts_isnull + SORT_ROW - 1, sizeof(bool) * natts);
+		ExecStoreVirtualTuple(vslot);
+		kstore_insert(vw, vslot);
+		n++;
+	}
+	kstore_close(vw);
+	tuplestore_end(inserts);
+	ExecDropSingleTupleTableSlot(oslot);
+	ExecDropSingleTupleTableSlot(vslot);
+	ExecDropSingleTupleTableSlot(sslot);
+	ExecDropSingleTupleTableSlot(rslot);
+	ExecDropSingleTupleTableSlot(xslot);
+	ExecDropSingleTupleTableSlot(rcmp);
+	ExecDropSingleTupleTableSlot(vcmp);
+	ExecDropSingleTupleTableSlot(vrow);
+	FreeExecutorState(estate);
+	MemoryContextDelete(runcxt);
+	return n;
+}
+
+/*
  * After a batch merged its groups (or at a restore): the query over the
  * aggregation, computed over all of its rows, and the view brought to
  * that result. Returns the rows deleted and inserted.
@@ -375,20 +599,7 @@ pgs_reagg_write(CqDef *cq)
 	Tuplestorestate *rows;
 	Tuplestorestate *out;
 	Relation	vrel;
-	TupleDesc	vdesc;
-	int			natts;
-	EState	   *estate;
-	KeyedStore *vw;
-	TupleTableSlot *oslot;
-	TupleTableSlot *vslot;
-	TupleTableSlot *cand;
-	TupleTableSlot *vrow;
-	TableScanDesc scan;
-	HASHCTL		ctl;
-	HTAB	   *result;
-	HASH_SEQ_STATUS seq;
-	ResultBucket *b;
-	int64		n = 0;
+	int64		n;
 
 	/* by deltas: its outer state made again with the view */
 	if (pgs_delta_on(cq))
@@ -410,99 +621,8 @@ pgs_reagg_write(CqDef *cq)
 	tuplestore_end(rows);
 
 	vrel = table_open(cq->viewid, RowExclusiveLock);
-	vdesc = RelationGetDescr(vrel);
-	natts = vdesc->natts;
-	estate = CreateExecutorState();
-	vw = kstore_open(vrel, 0, NULL, estate);
-	oslot = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
-	vslot = MakeSingleTupleTableSlot(vdesc, &TTSOpsVirtual);
-	cand = MakeSingleTupleTableSlot(vdesc, &TTSOpsMinimalTuple);
-	vrow = table_slot_create(vrel, NULL);
-
-	/* the result, as a multiset */
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(uint32);
-	ctl.entrysize = sizeof(ResultBucket);
-	ctl.hcxt = cxt;
-	result = hash_create("pg_stream reagg result", 256, &ctl,
-						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	while (tuplestore_gettupleslot(out, true, false, oslot))
-	{
-		uint32		h;
-		bool		found;
-		ResultRow  *r;
-
-		copy_row(oslot, vslot, natts);
-		h = row_hash(vslot, natts);
-		b = hash_search(result, &h, HASH_ENTER, &found);
-		if (!found)
-			b->rows = NULL;
-		for (r = b->rows; r; r = r->next)
-		{
-			ExecStoreMinimalTuple(r->tup, cand, false);
-			if (row_equal(cand, vslot, natts))
-				break;
-		}
-		if (r == NULL)
-		{
-			r = palloc(sizeof(ResultRow));
-			r->tup = ExecCopySlotMinimalTuple(vslot);
-			r->count = 0;
-			r->next = b->rows;
-			b->rows = r;
-		}
-		r->count++;
-	}
+	n = bring_view_to(vrel, out, outdesc);
 	tuplestore_end(out);
-
-	/* the view's rows: kept if in the result (once each), else deleted */
-	scan = table_beginscan(vrel, GetActiveSnapshot(), 0, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, vrow))
-	{
-		uint32		h = row_hash(vrow, natts);
-		ResultRow  *r = NULL;
-
-		b = hash_search(result, &h, HASH_FIND, NULL);
-		for (r = b ? b->rows : NULL; r; r = r->next)
-		{
-			if (r->count == 0)
-				continue;
-			ExecStoreMinimalTuple(r->tup, cand, false);
-			if (row_equal(cand, vrow, natts))
-				break;
-		}
-		if (r)
-			r->count--;
-		else
-		{
-			simple_table_tuple_delete(vrel, &vrow->tts_tid, GetActiveSnapshot());
-			n++;
-		}
-	}
-	table_endscan(scan);
-
-	/* and the rows new to it */
-	hash_seq_init(&seq, result);
-	while ((b = hash_seq_search(&seq)) != NULL)
-	{
-		for (ResultRow *r = b->rows; r; r = r->next)
-		{
-			for (int64 i = 0; i < r->count; i++)
-			{
-				ExecStoreMinimalTuple(r->tup, cand, false);
-				copy_row(cand, vslot, natts);
-				kstore_insert(vw, vslot);
-				n++;
-			}
-		}
-	}
-
-	kstore_close(vw);
-	ExecDropSingleTupleTableSlot(oslot);
-	ExecDropSingleTupleTableSlot(vslot);
-	ExecDropSingleTupleTableSlot(cand);
-	ExecDropSingleTupleTableSlot(vrow);
-	FreeExecutorState(estate);
 	table_close(vrel, NoLock);
 	PopActiveSnapshot();
 	MemoryContextSwitchTo(old);

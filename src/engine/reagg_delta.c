@@ -65,7 +65,10 @@
  *
  * A restore (and the view's creation) rebuilds the outer state and the
  * view from the inner state (pgs_delta_rebuild): the dumped outer state's
- * tids name rows of the dumped cluster's view.
+ * tids name rows of the dumped cluster's view. A rebuild holds at most
+ * work_mem of outer groups: past it, the groups summed so far are
+ * written, and the rest add to them. A batch's deltas are held whole:
+ * they are at most one group for each inner group the batch merged.
  *
  *-------------------------------------------------------------------------
  */
@@ -81,6 +84,7 @@
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/clauses.h"
@@ -1188,7 +1192,22 @@ pgs_delta_rebuild(CqDef *cq)
 	slot = MakeSingleTupleTableSlot(rowdesc, &TTSOpsMinimalTuple);
 	d = pgs_delta_begin(cq);
 	while (tuplestore_gettupleslot(rows, true, false, slot))
+	{
 		delta_add_row(d, slot);
+
+		/*
+		 * The outer groups held within work_mem: past it, those summed so
+		 * far are written, and the next rows' sums add to what they wrote
+		 * (sums and counts of additions only, in any order).
+		 */
+		if (MemoryContextMemAllocated(d->cxt, true) > (Size) work_mem * 1024)
+		{
+			n += pgs_delta_apply(d);
+			CommandCounterIncrement();
+			UpdateActiveSnapshotCommandId();
+			d = pgs_delta_begin(cq);
+		}
+	}
 	tuplestore_end(rows);
 	ExecDropSingleTupleTableSlot(slot);
 	n += pgs_delta_apply(d);

@@ -43,9 +43,10 @@
  * again (the watermark stays where it was: it never goes back). A
  * REFRESH reads every share at once, and counts its latest event time
  * for each. A share that holds none of a stream's input (a topic with
- * fewer partitions than shares) would hold the watermark back forever:
- * its time is 'infinity', which the least passes over, until a partition
- * added to the topic falls to it and it reads a row.
+ * fewer partitions than shares; a directory none of whose files' names
+ * hash to the share) would hold the watermark back forever: its time is
+ * 'infinity', which the least passes over, until a partition added to the
+ * topic (a file) falls to it and it reads a row.
  *
  *-------------------------------------------------------------------------
  */

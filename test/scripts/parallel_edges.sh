@@ -11,7 +11,10 @@
 #   the hint, and deliver nothing; ALTER of the view refuses it too, and
 #   CREATE; a batch holds the lock of the sink it checked;
 # - stream.stop, stream.start and DROP while the shares read: every row
-#   counted once, the workers gone.
+#   counted once, the workers gone;
+# - a file stream's share that owns no file: passed over as a share
+#   without partitions is, until a file whose name hashes to it comes
+#   (then read, not late, its time its own).
 source "$(dirname "$0")/../lib.sh"
 cleanup() {
 	pgs_stop_broker
@@ -147,6 +150,73 @@ pgs_psql -c "DROP MATERIALIZED VIEW win3"
 pgs_wait_for "SELECT count(*) = 0 FROM stream._worker_status() WHERE view NOT IN (SELECT view FROM stream.cq)" 30 ||
 	{ echo "FAIL: a dropped view's shares still run"; exit 1; }
 echo "ok: stop, start and DROP while the shares read"
+
+# a file share that owns no file: passed over, as a share without
+# partitions is, until a file falls to it (its name hashes to it)
+mkdir "$WORK/fin"
+chown "$PGS_USER" "$WORK/fin"
+# names_of S: two names of share S of 3 (hash_bytes of the name, mod 3)
+names_of() {
+	q "SELECT string_agg(n, ' ') FROM (SELECT n FROM (SELECT 'f' || i || '.json' AS n FROM generate_series(1, 60) i) x
+		WHERE ((hashtext(n)::bigint & 4294967295) % 3) = $1 LIMIT 2) y"
+}
+read -r -a names0 < <(names_of 0)
+read -r -a names1 < <(names_of 1)
+read -r -a names2 < <(names_of 2)
+pgs_psql <<SQL
+CREATE FOREIGN TABLE fev (k text, v int, ts timestamptz) SERVER file
+	OPTIONS (path '$WORK/fin', pattern '*.json', event_time 'ts', watermark '10 minutes');
+CREATE TABLE fref (m jsonb);
+CREATE MATERIALIZED VIEW fwin3 WITH (parallelism = 3, output_mode = 'append') AS
+	SELECT stream.tumble(ts, '5 minutes') AS w, k, count(*) AS n FROM fev GROUP BY 1, 2;
+SQL
+# put_file FILE MINUTE N: N rows of minute MINUTE into fin/FILE and fref
+put_file() {
+	python3 - "$WORK/fin/.$1" "$2" "$3" <<'PY2'
+import json, random, sys
+path, minute, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+random.seed(minute)
+with open(path, "w") as out:
+    for i in range(n):
+        out.write(json.dumps({"k": f"k{random.randrange(5)}", "v": i,
+                              "ts": f"2026-01-01T{minute // 60:02d}:{minute % 60:02d}:{random.randrange(60):02d}Z"}) + "\n")
+PY2
+	pgs_psql -c "\\copy fref FROM '$WORK/fin/.$1'" >/dev/null
+	chown "$PGS_USER" "$WORK/fin/.$1"
+	mv "$WORK/fin/.$1" "$WORK/fin/$1"
+}
+put_file "${names0[0]}" 0 100
+put_file "${names1[0]}" 0 100
+pgs_wait_for "SELECT rows_in = 200 FROM stream.queries WHERE name = 'fwin3'::regclass" 30
+put_file "${names0[1]}" 130 100
+put_file "${names1[1]}" 130 100
+pgs_wait_for "SELECT rows_in = 400 FROM stream.queries WHERE name = 'fwin3'::regclass" 30
+if ! pgs_wait_for "SELECT watermark >= '2026-01-01 02:00:00+00' FROM stream.queries WHERE name = 'fwin3'::regclass" 20 ||
+	! pgs_wait_for "SELECT sum(n) = 200 FROM fwin3" 20; then
+	echo "FAIL: a file share that owns no file holds the watermark back"
+	pgs_psql -c "SELECT watermark, shares FROM stream.queries WHERE name = 'fwin3'::regclass" -c "SELECT * FROM stream.positions WHERE view = 'fwin3'::regclass"
+	exit 1
+fi
+[ "$(q "SELECT share_max_event_times[3] FROM stream.positions WHERE view = 'fwin3'::regclass")" = infinity ] ||
+	{ echo "FAIL: the file share 2's time is not infinity"; exit 1; }
+# then a file falls to share 2: read, not late, and its time is its own
+put_file "${names2[0]}" 131 50
+pgs_wait_for "SELECT rows_in = 450 FROM stream.queries WHERE name = 'fwin3'::regclass" 30 ||
+	{ echo "FAIL: share 2 did not read its file"; exit 1; }
+pgs_wait_for "SELECT share_max_event_times[3] < '2026-01-01 02:12:00+00' FROM stream.positions WHERE view = 'fwin3'::regclass" 20 ||
+	{ echo "FAIL: share 2's time: $(q "SELECT share_max_event_times FROM stream.positions WHERE view = 'fwin3'::regclass")"; exit 1; }
+[ "$(q "SELECT rows_late FROM stream.queries WHERE name = 'fwin3'::regclass")" = 0 ] ||
+	{ echo "FAIL: file rows late"; exit 1; }
+result=$(q "SELECT count(*) FROM (
+	(TABLE fwin3 EXCEPT ALL
+	 SELECT stream.tumble((m->>'ts')::timestamptz, '5 minutes'), m->>'k', count(*)
+	 FROM fref WHERE (m->>'ts')::timestamptz < '2026-01-01 01:00:00+00' GROUP BY 1, 2)
+	UNION ALL
+	(SELECT stream.tumble((m->>'ts')::timestamptz, '5 minutes'), m->>'k', count(*)
+	 FROM fref WHERE (m->>'ts')::timestamptz < '2026-01-01 01:00:00+00' GROUP BY 1, 2
+	 EXCEPT ALL TABLE fwin3)) d")
+[ "$result" = 0 ] || { echo "FAIL: fwin3 differs from its query: $result"; exit 1; }
+echo "ok: a file share that owns no file does not hold the watermark back"
 
 grep -E "PANIC|TRAP" "$PGS_DIR/log" && { echo "FAIL: see the server log"; exit 1; }
 echo "parallel_edges: all ok"

@@ -749,6 +749,15 @@ file_read(Relation rel, Jsonb *position, int64 max_rows, SourceBatch *batch)
 	files = file_list_files(t, &nfiles);
 	if (position && t->clean != CLEAN_OFF)
 		clean_files(t, files, nfiles, &p);
+	/*
+	 * A share that owns no file of the directory (of a view with
+	 * parallelism > 1) holds none of its input: it does not hold the
+	 * watermark back (engine/parallel.c) until a file falls to it.
+	 */
+	batch->no_share = true;
+	for (int i = 0; i < nfiles && batch->no_share; i++)
+		if (files[i].name != NULL && file_owned(files[i].name))
+			batch->no_share = false;
 	todo = palloc(sizeof(FileTodo) * (nfiles + 1));
 	changed = reconcile(t, &p, &dirst, file_dir_btime(t->dir), files, nfiles, todo, &ntodo);
 

@@ -274,13 +274,13 @@ row_hash(TupleTableSlot *slot, int natts)
 	return h;
 }
 
-/* the same values, image by image (1.0 and 1.00 differ: a view shows both) */
+/* values from..natts - 1 the same, image by image (1.0 and 1.00 differ: a view shows both) */
 static bool
-row_equal(TupleTableSlot *a, TupleTableSlot *b, int natts)
+row_equal(TupleTableSlot *a, TupleTableSlot *b, int from, int natts)
 {
 	slot_getallattrs(a);
 	slot_getallattrs(b);
-	for (int i = 0; i < natts; i++)
+	for (int i = from; i < natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(a->tts_tupleDescriptor, i);
 
@@ -297,7 +297,7 @@ row_equal(TupleTableSlot *a, TupleTableSlot *b, int natts)
 bool
 pgs_reagg_rows_equal(TupleTableSlot *a, TupleTableSlot *b)
 {
-	return row_equal(a, b, a->tts_tupleDescriptor->natts);
+	return row_equal(a, b, 0, a->tts_tupleDescriptor->natts);
 }
 
 /* the aggregation's rows, every group's, finalized from its state */
@@ -394,25 +394,6 @@ sorted_run(Tuplesortstate *ts, TupleTableSlot *slot, int32 hash, int32 *next,
 		if (*next != hash)
 			return true;
 	}
-}
-
-/* two sort tuples' rows, image by image */
-static bool
-run_rows_equal(TupleTableSlot *a, TupleTableSlot *b, int natts)
-{
-	slot_getallattrs(a);
-	slot_getallattrs(b);
-	for (int i = SORT_ROW - 1; i < natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(a->tts_tupleDescriptor, i);
-
-		if (a->tts_isnull[i] != b->tts_isnull[i])
-			return false;
-		if (!a->tts_isnull[i] &&
-			!datum_image_eq(a->tts_values[i], b->tts_values[i], att->attbyval, att->attlen))
-			return false;
-	}
-	return true;
 }
 
 static int64
@@ -527,7 +508,7 @@ bring_view_to(Relation vrel, Tuplestorestate *result, TupleDesc resultdesc)
 				if (r->paired)
 					continue;
 				ExecStoreMinimalTuple(r->tup, rcmp, false);
-				if (run_rows_equal(rcmp, vcmp, natts + SORT_ROW - 1))
+				if (row_equal(rcmp, vcmp, SORT_ROW - 1, natts + SORT_ROW - 1))
 				{
 					r->paired = v->paired = true;
 					break;

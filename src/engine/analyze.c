@@ -39,6 +39,8 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "jit/jit.h"
+#include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/planner.h"
 #include "optimizer/prep.h"
@@ -51,6 +53,7 @@
 #include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -1073,6 +1076,32 @@ hop_as_project_set(Query *q)
 	fn->functions = NIL;
 	fn->lateral = false;
 	fn->inFromCl = false;
+}
+
+/*
+ * The batch plan without index scans (bitmap scans, which keep no order,
+ * remain): for a join of streams whose plan relied on an index's order
+ * above the join, which its batches' copies of the join lose
+ * (engine/join.c); a hash or sorted plan then takes its place. Kept for
+ * the view's later batches in this process (cq->plan_unordered).
+ */
+PlannedStmt *
+pgs_plan_batch_unordered(CqDef *cq)
+{
+	int			nestlevel = NewGUCNestLevel();
+	PlannedStmt *plan;
+
+	/* undone by AtEOXact_GUC, or on an error by the transaction's abort */
+	(void) set_config_option("enable_indexscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_indexonlyscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	plan = pgs_plan_batch(cq);
+	AtEOXact_GUC(true, nestlevel);
+	/* an index scan forced despite its setting costs disable_cost: no JIT for that */
+	if (plan->planTree->total_cost >= disable_cost)
+		plan->jitFlags = PGJIT_NONE;
+	return plan;
 }
 
 /*

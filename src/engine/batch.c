@@ -1094,7 +1094,10 @@ batch_query(Batch *bt, JoinRun **jr, TupleDesc *outdesc, DestReceiver *dest)
 			pgs_join_matched(*jr, pairs, pdesc);
 			tuplestore_end(pairs);
 		}
-		plan = pgs_join_plan(*jr, pgs_plan_batch(cq), false);
+		if (!cq->plan_unordered)
+			plan = pgs_join_plan(*jr, pgs_plan_batch(cq), false, &cq->plan_unordered);
+		if (cq->plan_unordered)
+			plan = pgs_join_plan(*jr, pgs_plan_batch_unordered(cq), false, NULL);
 	}
 	else
 		plan = pgs_plan_batch(cq);

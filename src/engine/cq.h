@@ -264,6 +264,8 @@ typedef struct CqDef
 	Query	   *batch_query;	/* per-batch query: keys + partial aggs */
 	bool		sorted_groups;	/* ... ordered by the keys, as their index */
 	bool		planned;		/* pgs_plan_batch resolved the aggs' types */
+	bool		plan_unordered; /* a join's plan relied on an index order its
+								 * batches lose: planned without index scans */
 	/* event time (engine/eventtime.c): */
 	List	   *wm_streams;		/* CqTime *, the streams with a watermark */
 	int			window_key;		/* group key (0-based) that is a window on

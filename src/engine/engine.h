@@ -32,6 +32,7 @@ extern CqDef *pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts,
 							 bool for_create);
 extern List *pgs_query_streams(Query *query);
 extern PlannedStmt *pgs_plan_batch(CqDef *cq);
+extern PlannedStmt *pgs_plan_batch_unordered(CqDef *cq);
 extern CqDef *pgs_load_cq(Oid viewid, List *options);
 extern List *pgs_cq_options(Oid viewid);
 
@@ -138,7 +139,8 @@ extern CqJoin *pgs_analyze_join(Query *query, List *streams, List *wm_streams,
 extern bool pgs_join_allows_nullable(Query *query, JoinExpr *j);
 extern JoinRun *pgs_join_begin(CqDef *cq, List *streams, bool has_late, int64 late_wm,
 							   bool has_evict, int64 evict_wm);
-extern PlannedStmt *pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only);
+extern PlannedStmt *pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only,
+								  bool *order_lost);
 extern int	pgs_join_npairs(JoinRun *jr);
 extern PlannedStmt *pgs_join_pairs_plan(JoinRun *jr, int which);
 extern void pgs_join_matched(JoinRun *jr, Tuplestorestate *pairs, TupleDesc desc);

@@ -1243,6 +1243,8 @@ typedef struct Surgery
 	bool		outer;			/* copies 0 and 1 join inner, copy 2 outer */
 	bool		probe;			/* the joining node reads each side once: its
 								 * state scans may probe by key */
+	bool		order_lost;		/* a node above relies on an order of the
+								 * joining node's that its copies lose */
 	/* per copy: */
 	int			newside[MAX_COPIES];	/* whose new rows probe the states, or
 										 * -1 */
@@ -1513,8 +1515,13 @@ plan_order(Plan *p, List **keys)
 		case T_HashJoin:
 		case T_ForeignScan:
 		case T_SeqScan:
+		case T_BitmapHeapScan:
+		case T_TidScan:
+		case T_TidRangeScan:
+		case T_SampleScan:
 		case T_FunctionScan:
 		case T_ValuesScan:
+		case T_NamedTuplestoreScan:
 		case T_Hash:
 			return true;
 		default:
@@ -1523,10 +1530,8 @@ plan_order(Plan *p, List **keys)
 }
 
 /*
- * Does a plan node read its child (the joining node's copies, whose
- * order is not known) in an order it needs: the node right above only
- * (an order passed on through a nested loop to a node further up is not
- * caught here).
+ * Does a plan node read its child in an order it needs (the child's order
+ * may be the joining node's, passed up: order_from_join).
  */
 static bool
 relies_on_order(Plan *p)
@@ -1549,6 +1554,45 @@ relies_on_order(Plan *p)
 	}
 }
 
+/*
+ * Is the order of p's output the joining node's, passed up to p through
+ * nodes that keep their outer input's order, and not known here
+ * (plan_order: an index's, say)? The joining node's copies, appended,
+ * lose it, and a node above that relies on it would group one key twice.
+ */
+static bool
+order_from_join(Plan *p, Surgery *sg)
+{
+	List	   *keys;
+	ListCell   *lc;
+
+	foreach(lc, plan_children(p))
+	{
+		Plan	  **c = lfirst(lc);
+
+		if (sides_below(*c, sg) != sg->sides)
+			continue;
+		switch (nodeTag(p))
+		{
+			case T_MergeJoin:
+				if (((Join *) p)->jointype == JOIN_RIGHT || ((Join *) p)->jointype == JOIN_FULL)
+					return false;
+				/* FALLTHROUGH */
+			case T_NestLoop:
+			case T_Material:
+			case T_Result:
+			case T_ProjectSet:
+			case T_Limit:
+				return *c == p->lefttree && order_from_join(*c, sg);
+			case T_SubqueryScan:
+				return *c == ((SubqueryScan *) p)->subplan && order_from_join(*c, sg);
+			default:
+				return false;	/* an order of its own, or none */
+		}
+	}
+	return !plan_order(p, &keys);	/* p joins the sides */
+}
+
 static Plan *
 operate(Plan *p, Surgery *sg)
 {
@@ -1564,17 +1608,10 @@ operate(Plan *p, Surgery *sg)
 
 		if (sides_below(*c, sg) == sg->sides)
 		{
-			Plan	   *node = *c;
-			List	   *keys;
-
-			*c = operate(node, sg);
-			/* p reads the copies of the joining node: in an order it needs? */
-			if (*c != node && !plan_order(node, &keys) && relies_on_order(p))
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("the plan of continuous view \"%s\" relies on an order of its join of streams that its batches cannot keep (plan node %d)",
-								sg->jr->cq->viewname, (int) nodeTag(p)),
-						 errhint("Join the tables around the streams without an index order the plan relies on, or aggregate in a view reading this one's sink stream.")));
+			/* p reads the joining node's copies: in an order they lose? */
+			if (relies_on_order(p) && order_from_join(*c, sg))
+				sg->order_lost = true;
+			*c = operate(*c, sg);
 			return p;
 		}
 	}
@@ -1847,7 +1884,8 @@ stacked_copies(Surgery *sg)
 }
 
 static PlannedStmt *
-join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only, Index rti0, Index rti1)
+join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only, Index rti0, Index rti1,
+		  bool *order_lost)
 {
 	Surgery		sg;
 	CqJoin	   *j = jr->j;
@@ -1934,13 +1972,28 @@ join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only, Index rti0, Index r
 		elog(ERROR, "the plan of continuous view \"%s\" does not read all its streams",
 			 jr->cq->viewname);
 	plan->planTree = operate(plan->planTree, &sg);
+	if (sg.order_lost && order_lost != NULL)
+		*order_lost = true;
+	else if (sg.order_lost)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the plan of continuous view \"%s\" relies on an order of its join of streams that its batches cannot keep",
+						jr->cq->viewname),
+				 errhint("Join the tables around the streams without an index order the plan relies on, or aggregate in a view reading this one's sink stream.")));
 	return plan;
 }
 
+/*
+ * The plan of a join batch. order_lost (if not NULL) is set where the
+ * plan relies on an order of the joining node's that its copies lose
+ * (then the plan is of no use: plan again without that order); without
+ * order_lost, that is an error.
+ */
 PlannedStmt *
-pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only)
+pgs_join_plan(JoinRun *jr, PlannedStmt *plan, bool matches_only, bool *order_lost)
 {
-	return join_plan(jr, plan, matches_only, jr->j->side[0].rtindex, jr->j->side[1].rtindex);
+	return join_plan(jr, plan, matches_only, jr->j->side[0].rtindex, jr->j->side[1].rtindex,
+					 order_lost);
 }
 
 /*
@@ -2010,7 +2063,7 @@ pgs_join_pairs_plan(JoinRun *jr, int which)
 												   1, pstrdup("a"), false));
 		q->jointree = makeFromExpr(from, copyObject(d->acond));
 		jr->npairs = 1;
-		return join_plan(jr, pg_plan_query(q, NULL, 0, NULL), true, 0, 0);
+		return join_plan(jr, pg_plan_query(q, NULL, 0, NULL), true, 0, 0, NULL);
 	}
 	if (jr->nsides > 2)
 	{
@@ -2039,7 +2092,7 @@ pgs_join_pairs_plan(JoinRun *jr, int which)
 		q->hasSubLinks = checkExprHasSubLink(je->quals);
 		jr->pairs_side[0] = p;
 		jr->npairs = 1;
-		return join_plan(jr, pg_plan_query(q, NULL, 0, NULL), true, 0, 0);
+		return join_plan(jr, pg_plan_query(q, NULL, 0, NULL), true, 0, 0, NULL);
 	}
 	jr->pairs_side[0] = 0;
 	jr->pairs_side[1] = 1;
@@ -2059,7 +2112,7 @@ pgs_join_pairs_plan(JoinRun *jr, int which)
 	}
 	q->jointree = makeFromExpr(from, copyObject(j->cond));
 	q->hasSubLinks = checkExprHasSubLink(j->cond);
-	return join_plan(jr, pg_plan_query(q, NULL, 0, NULL), true, 1, 2);
+	return join_plan(jr, pg_plan_query(q, NULL, 0, NULL), true, 1, 2, NULL);
 }
 
 /* remember the rows of the preserved sides that matched */

@@ -251,6 +251,22 @@ WHERE name = 'j_unbounded'::regclass;
 CREATE MATERIALIZED VIEW j_bad WITH (output_mode = 'append') AS
 	SELECT stream.tumble(i.ts, '1 hour') AS w, count(*)
 	FROM imps i JOIN plain_clks c ON c.ad = i.ad GROUP BY 1;
+-- an append-mode window over the time of a stream the join NULL-pads:
+-- its padded rows' window is NULL, never final, never written (refused;
+-- the preserved side's window, as j_agg's, is fine; update mode too)
+CREATE MATERIALIZED VIEW j_bad WITH (output_mode = 'append') AS
+	SELECT stream.tumble(c.ts, '1 hour') AS w, count(*)
+	FROM imps i LEFT JOIN clks c ON c.ad = i.ad AND c.ts BETWEEN i.ts AND i.ts + interval '1 hour'
+	GROUP BY 1;
+CREATE MATERIALIZED VIEW j_bad WITH (output_mode = 'append') AS
+	SELECT stream.tumble(i.ts, '1 hour') AS w, count(*)
+	FROM imps i FULL JOIN clks c ON c.ad = i.ad AND c.ts BETWEEN i.ts AND i.ts + interval '1 hour'
+	GROUP BY 1;
+CREATE MATERIALIZED VIEW j_ok WITH (output_mode = 'update') AS
+	SELECT stream.tumble(c.ts, '1 hour') AS w, count(*)
+	FROM imps i LEFT JOIN clks c ON c.ad = i.ad AND c.ts BETWEEN i.ts AND i.ts + interval '1 hour'
+	GROUP BY 1;
+DROP MATERIALIZED VIEW j_ok;
 
 -- a function a join's query calls that reads one of its streams gets a
 -- bounded read (what is there now), not the batch's own rows of it

@@ -266,6 +266,7 @@ CREATE MATERIALIZED VIEW j_ok WITH (output_mode = 'update') AS
 	SELECT stream.tumble(c.ts, '1 hour') AS w, count(*)
 	FROM imps i LEFT JOIN clks c ON c.ad = i.ad AND c.ts BETWEEN i.ts AND i.ts + interval '1 hour'
 	GROUP BY 1;
+ALTER MATERIALIZED VIEW j_ok SET (output_mode = 'append');
 DROP MATERIALIZED VIEW j_ok;
 
 -- a function a join's query calls that reads one of its streams gets a

@@ -1182,7 +1182,12 @@ alter_cq_options(AlterTableStmt *stmt, Oid relid)
 			pgs_retention_check(cq, "option \"retention\"");
 		options = stage_mode_option(cq, options);
 		options = pgs_sink_check(relid, cq, options);
-		pgs_parallel_check(pgs_load_cq(relid, options), cq->viewname);
+		{
+			CqDef	   *newcq = pgs_load_cq(relid, options);
+
+			pgs_parallel_check(newcq, cq->viewname);
+			pgs_check_append_padded(newcq);
+		}
 		meta_cq_set_options(relid, DatumGetArrayTypeP(pgs_options_to_array(options)));
 		update_cq_comment(relid, cq_comment(cq, options));
 		pgs_become_superuser(&saved);

@@ -568,6 +568,23 @@ join_pads_stream(CqJoin *j, Oid relid)
 	return false;
 }
 
+/*
+ * Rows padded for the window's stream have no window (NULL), which is
+ * never final: append mode would never write them. Refused.
+ */
+void
+pgs_check_append_padded(CqDef *cq)
+{
+	if (cq->mode == OUTPUT_APPEND && cq->window_key >= 0 && cq->join &&
+		join_pads_stream(cq->join, cq->window_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("output mode \"append\" would never write the rows that the outer join NULL-pads for stream \"%s\"",
+						get_rel_name(cq->window_relid)),
+				 errdetail("The view's window is over that stream's event time: a row without the stream has a NULL window, which is never final."),
+				 errhint("Group by a window over the event time of a stream the join never NULL-pads (its preserved side), or use output_mode 'update', whose NULL window holds those rows.")));
+}
+
 /*------------------------------------------------------------------------
  * Analysis
  *------------------------------------------------------------------------
@@ -703,7 +720,6 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 		FinalCtx	fctx;
 		int			k = 0;
 		Oid			wrelid;
-		Oid			window_relid = InvalidOid;
 
 		cq->nkeys = list_length(query->groupClause);
 		cq->key_viewcols = palloc0(sizeof(AttrNumber) * Max(cq->nkeys, 1));
@@ -736,7 +752,7 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 				window_over_join(cq, wrelid))
 			{
 				cq->window_key = k;
-				window_relid = wrelid;
+				cq->window_relid = wrelid;
 			}
 			cq->key_viewcols[k++] = tle->resno;
 			keyexprs = lappend(keyexprs, tle->expr);
@@ -788,19 +804,9 @@ pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts, bool for_create)
 							   "No GROUP BY key is a window over the event time of a stream whose rows stop joining: the join condition must bound that stream's event time by the other's." :
 							   "No GROUP BY key is a window over the event time."),
 					 errhint("Declare event time and a watermark on the stream (OPTIONS (event_time 'ts', watermark '10 minutes')) and group by stream.tumble(ts, ...) or a column of stream.hop(ts, ...); or use output_mode 'update' or 'complete'.")));
-		/*
-		 * Rows padded for the window's stream have no window (NULL), which
-		 * is never final: append mode would never write them. (At CREATE
-		 * only: a view made before goes on as it did.)
-		 */
-		if (for_create && cq->mode == OUTPUT_APPEND && cq->window_key >= 0 && cq->join &&
-			join_pads_stream(cq->join, window_relid))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("output mode \"append\" would never write the rows that the outer join NULL-pads for stream \"%s\"",
-							get_rel_name(window_relid)),
-					 errdetail("The view's window is over that stream's event time: a row without the stream has a NULL window, which is never final."),
-					 errhint("Group by a window over the event time of a stream the join never NULL-pads (its preserved side), or use output_mode 'update', whose NULL window holds those rows.")));
+		/* (at CREATE and ALTER only: a view made before goes on as it did) */
+		if (for_create)
+			pgs_check_append_padded(cq);
 		if (for_create && !cq->evicts && pgs_listagg_used(cq->aggs))
 			ereport(NOTICE,
 					(errmsg("a list aggregate keeps each group's whole list, forever"),

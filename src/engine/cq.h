@@ -270,6 +270,7 @@ typedef struct CqDef
 	List	   *wm_streams;		/* CqTime *, the streams with a watermark */
 	int			window_key;		/* group key (0-based) that is a window on
 								 * their event time, or -1 */
+	Oid			window_relid;	/* (of that stream's event time) */
 	int64		window_size;	/* its size, microseconds (0: the time itself) */
 	bool		evicts;			/* final windows: late rows dropped, state
 								 * evicted (append and update modes) */

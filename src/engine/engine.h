@@ -33,6 +33,7 @@ extern CqDef *pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts,
 extern List *pgs_query_streams(Query *query);
 extern PlannedStmt *pgs_plan_batch(CqDef *cq);
 extern PlannedStmt *pgs_plan_batch_unordered(CqDef *cq);
+extern void pgs_check_append_padded(CqDef *cq);
 extern CqDef *pgs_load_cq(Oid viewid, List *options);
 extern List *pgs_cq_options(Oid viewid);
 

@@ -1156,11 +1156,12 @@ kstore_scan_end(KStoreScan *sc)
 /*
  * Build the store's index entries in bulk from now on (see the top of the
  * file): only for a table empty when the store opened it, whose rows
- * written from now on the caller will not look up (kstore_lookup reads
- * the index: it would not find them) and will not update twice. True if
- * so; false, the entries written one by one as before, when the table
- * was not empty or another session holds a lock that the rebuild at
- * kstore_close would wait for.
+ * written from now on the caller will not look up, update or delete
+ * (kstore_lookup reads the index: it would not find them). True if so;
+ * false, the entries written one by one as before, when the table was not
+ * empty or another session holds a lock that the rebuild at kstore_close
+ * would wait for. The rebuild calls the key types' functions as the
+ * table's owner, restricted (index_build), as any index build does.
  */
 bool
 kstore_defer_indexes(KeyedStore *s)

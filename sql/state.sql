@@ -360,6 +360,73 @@ DROP FUNCTION st_feed7(text);
 DROP TABLE st_ref7;
 DROP FOREIGN TABLE st_src7;
 
+-- a first batch of many new groups into an empty state (more than 10,000:
+-- the state's index entries are built in bulk at the batch's end, a new
+-- file for each of its indexes, engine/store.c): the view and the state
+-- whole, every state row in the key index, later batches finding their
+-- groups through it (updates, new groups, NULL keys) and windows made final
+-- through the expiry index; then another session reading the state (its
+-- indexes locked) while a first batch runs: the entries one by one, the
+-- batch not waiting
+CREATE FOREIGN TABLE st_src9 (k text, ts timestamptz, v int) SERVER stream
+	OPTIONS (event_time 'ts', watermark '30 seconds');
+CREATE TABLE st_ref9 (k text, ts timestamptz, v int);
+CREATE MATERIALIZED VIEW st_bulk9 WITH (trigger = 'manual', max_batch_rows = 100000) AS
+SELECT h.k, w.window_start, count(*) AS n, sum(h.v) AS total
+FROM st_src9 h, stream.hop(h.ts, '10 seconds', '2 seconds') AS w(window_start) GROUP BY 1, 2;
+CREATE MATERIALIZED VIEW st_held9 WITH (trigger = 'manual', max_batch_rows = 100000) AS
+SELECT k, ts, count(*) AS n, sum(v) AS total FROM st_src9 GROUP BY 1, 2;
+CREATE FUNCTION st_feed9(q text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('INSERT INTO st_src9 %s', q);
+	EXECUTE format('INSERT INTO st_ref9 %s', q);
+END $$;
+CREATE FUNCTION st_state9(v regclass) RETURNS regclass LANGUAGE sql AS $$
+	SELECT format('stream.%I', 'state_' || v::oid)::regclass $$;
+-- the filenodes of the state's indexes, and its rows by seq scan and by the key index
+CREATE FUNCTION st_index9(v regclass) RETURNS TABLE (nodes oid[], seq bigint, by_key bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+	SELECT array_agg(pg_relation_filenode(indexrelid) ORDER BY indexrelid) INTO nodes
+	FROM pg_index WHERE indrelid = st_state9(v);
+	EXECUTE format('SELECT count(*) FROM %s', st_state9(v)) INTO seq;
+	SET LOCAL enable_seqscan = off;
+	SET LOCAL enable_bitmapscan = off;
+	EXECUTE format('SELECT count(*) FROM (SELECT k1 FROM %s ORDER BY k1) s', st_state9(v)) INTO by_key;
+	RETURN NEXT;
+END $$;
+CREATE TABLE st_nodes9 AS SELECT 'st_bulk9'::regclass AS v, nodes FROM st_index9('st_bulk9')
+	UNION ALL SELECT 'st_held9', nodes FROM st_index9('st_held9');
+SELECT st_feed9($$SELECT CASE WHEN i % 97 = 0 THEN NULL ELSE 'k' || (i % 300) END,
+	'2026-01-01'::timestamptz + (i * 5) * interval '1 ms', i % 10
+	FROM generate_series(1, 60000) i$$);
+SELECT dblink_connect('st9', format('dbname=%s port=%s host=%s', current_database(),
+	current_setting('port'), split_part(current_setting('unix_socket_directories'), ',', 1)));
+SELECT dblink_exec('st9', 'BEGIN');
+SELECT * FROM dblink('st9', format('SELECT count(*) FROM %s', st_state9('st_held9'))) AS t(n bigint);
+REFRESH MATERIALIZED VIEW st_bulk9;
+REFRESH MATERIALIZED VIEW st_held9;
+SELECT dblink_exec('st9', 'COMMIT');
+SELECT dblink_disconnect('st9');
+SELECT matches_batch('st_bulk9', 'st_src9', 'st_ref9'), matches_batch('st_held9', 'st_src9', 'st_ref9');
+-- built in bulk: new filenodes; the other, held: the same ones
+SELECT n.v, i.nodes <> n.nodes AS rebuilt, i.seq, i.by_key
+FROM st_nodes9 n, st_index9(n.v) i ORDER BY 1;
+SELECT count(*), count(*) FILTER (WHERE k IS NULL) FROM st_bulk9;
+-- updates of the groups, new ones, NULL keys, windows made final
+SELECT st_feed9($$SELECT CASE WHEN i % 89 = 0 THEN NULL ELSE 'k' || (i % 400) END,
+	'2026-01-01'::timestamptz + (300000 + i * 3) * interval '1 ms', i % 7
+	FROM generate_series(1, 20000) i$$);
+REFRESH MATERIALIZED VIEW st_bulk9;
+REFRESH MATERIALIZED VIEW st_held9;
+SELECT matches_batch('st_bulk9', 'st_src9', 'st_ref9'), matches_batch('st_held9', 'st_src9', 'st_ref9');
+SELECT v, i.seq = i.by_key AS indexed FROM st_nodes9 n, st_index9(n.v) i ORDER BY 1;
+SELECT rows_late FROM stream.queries WHERE name = 'st_bulk9'::regclass;
+DROP MATERIALIZED VIEW st_bulk9, st_held9;
+DROP FUNCTION st_feed9(text), st_index9(regclass), st_state9(regclass);
+DROP TABLE st_ref9, st_nodes9;
+DROP FOREIGN TABLE st_src9;
+
 -- a fillfactor of the user's own is kept
 CREATE MATERIALIZED VIEW st_ff WITH (trigger = 'manual', fillfactor = 90) AS
 SELECT a, count(*) AS n FROM st_src GROUP BY a;

@@ -164,6 +164,7 @@ extern TupleTableSlot *kstore_flushed(KeyedStore *s, int i);
 extern void kstore_update(KeyedStore *s, TupleTableSlot *slot);
 extern void kstore_update_tid(KeyedStore *s, ItemPointer tid, TupleTableSlot *slot);
 extern void kstore_delete_current(KeyedStore *s);
+extern bool kstore_defer_indexes(KeyedStore *s);
 extern void kstore_close(KeyedStore *s);
 typedef struct KStoreScan KStoreScan;
 extern Relation kstore_index_on(Relation rel, int ncols, const AttrNumber *cols,

@@ -403,6 +403,13 @@ group_tables_close(GroupTables *t)
 	table_close(t->vrel, NoLock);
 }
 
+/*
+ * New groups in a state empty at the batch's start past which its index
+ * entries are built in bulk at the batch's end (for fewer, one by one
+ * costs no more than the rebuild)
+ */
+#define MERGE_BULK_INDEX_GROUPS 10000
+
 /* a merge of a batch's groups, group by group (below) */
 typedef struct GroupMerge
 {
@@ -420,6 +427,7 @@ typedef struct GroupMerge
 	bool	   *stored_null;
 	PendingGroups pend;
 	int64		n;
+	bool		bulk_tried;		/* kstore_defer_indexes asked of the state */
 	bool		stage_changed;	/* a row of the aggregation (engine/reagg.c) */
 	DeltaRun   *delta;			/* ... or its changes (engine/reagg_delta.c) */
 } GroupMerge;
@@ -600,7 +608,21 @@ merge_group(GroupMerge *gm, TupleTableSlot *in)
 					gm->stored, gm->stored_null, viewrow);
 		(*gm->state_rows)++;
 		if (gm->pend.n == KSTORE_BUFFER_ROWS)
+		{
+			/*
+			 * Many new groups in a state empty at the batch's start: its
+			 * index entries are built in bulk at the end (engine/store.c;
+			 * no group of the batch is looked up twice, and a duplicate
+			 * would fail the unique index's build). Not the view's, which
+			 * its readers use meanwhile.
+			 */
+			if (!gm->bulk_tried && *gm->state_rows > MERGE_BULK_INDEX_GROUPS)
+			{
+				gm->bulk_tried = true;
+				(void) kstore_defer_indexes(gm->t.sw);
+			}
 			pending_flush(&gm->pend, gm->t.vw, gm->t.sw, nsslot, gm->t.rowcol);
+		}
 	}
 	aggmerger_reset(gm->t.merger);
 	ResetExprContext(fr->econtext);

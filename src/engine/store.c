@@ -64,6 +64,20 @@
  *	  kstore_flush writes them and leaves each buffered slot holding its
  *	  row's tid until the next call.
  *
+ *	- A table that was empty when the store opened it, and that the batch
+ *	  fills with many rows it will not look up again (an aggregation's
+ *	  first batch: its groups are distinct), can have its index entries
+ *	  built in bulk (kstore_defer_indexes): the rows go in without them,
+ *	  and kstore_close rebuilds each index from the table, as CREATE
+ *	  INDEX does (sorted, pages written whole), in the batch's
+ *	  transaction, unique indexes still checked. The rebuild gives each
+ *	  index a new file, which needs the table in SHARE mode and each
+ *	  index in ACCESS EXCLUSIVE mode until the commit; the store asks for
+ *	  them without waiting and writes the entries one by one if another
+ *	  session holds any. Only for tables no one else reads by index
+ *	  meanwhile (an aggregation's state, not the view: its readers plan
+ *	  with its indexes and would wait for the batch).
+ *
  *	- Updates replace a row in place when its page has room (HOT: the
  *	  engine never changes an indexed column of a state row; the tables
  *	  are created with a fillfactor that leaves room, see ddl.c), so an
@@ -112,7 +126,9 @@
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -169,6 +185,9 @@ struct KeyedStore
 	Datum	   *pkeys;			/* the previous key looked up */
 	bool	   *pnulls;
 	MemoryContext prevcxt;
+
+	/* index entries built in bulk at the close (kstore_defer_indexes) */
+	bool		defer_indexes;
 
 	/* buffered inserts */
 	TupleTableSlot **buf;
@@ -628,7 +647,7 @@ kstore_insert(KeyedStore *s, TupleTableSlot *slot)
 {
 	Assert(s != NULL && !TTS_EMPTY(slot));
 	table_tuple_insert(s->rel, slot, GetCurrentCommandId(true), 0, NULL);
-	if (s->rri->ri_NumIndices > 0)
+	if (s->rri->ri_NumIndices > 0 && !s->defer_indexes)
 		ExecInsertIndexTuples(s->rri, slot, s->estate, false, false, NULL, NIL);
 }
 
@@ -676,7 +695,7 @@ kstore_flush(KeyedStore *s)
 	old = MemoryContextSwitchTo(s->bufcxt);
 	table_multi_insert(s->rel, s->buf, n, GetCurrentCommandId(true), 0, NULL);
 	MemoryContextSwitchTo(old);
-	if (s->rri->ri_NumIndices > 0)
+	if (s->rri->ri_NumIndices > 0 && !s->defer_indexes)
 	{
 		for (int i = 0; i < n; i++)
 		{
@@ -705,7 +724,7 @@ kstore_update(KeyedStore *s, TupleTableSlot *slot)
 	Assert(s->have_cur);
 	simple_table_tuple_update(s->rel, &s->curtid, slot, GetActiveSnapshot(),
 							  &update_indexes);
-	if (update_indexes && s->rri->ri_NumIndices > 0)
+	if (update_indexes && s->rri->ri_NumIndices > 0 && !s->defer_indexes)
 		ExecInsertIndexTuples(s->rri, slot, s->estate, true, false, NULL, NIL);
 	s->have_cur = false;
 }
@@ -1134,10 +1153,62 @@ kstore_scan_end(KStoreScan *sc)
 	pfree(sc);
 }
 
+/*
+ * Build the store's index entries in bulk from now on (see the top of the
+ * file): only for a table empty when the store opened it, whose rows
+ * written from now on the caller will not look up, update or delete
+ * (kstore_lookup reads the index: it would not find them). True if so;
+ * false, the entries written one by one as before, when the table was not
+ * empty or another session holds a lock that the rebuild at kstore_close
+ * would wait for. The rebuild calls the key types' functions as the
+ * table's owner, restricted (index_build), as any index build does.
+ */
+bool
+kstore_defer_indexes(KeyedStore *s)
+{
+	if (s->defer_indexes)
+		return true;
+	if (s->nblocks != 0 || s->rri->ri_NumIndices == 0 ||
+		s->rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		return false;
+	if (!ConditionalLockRelation(s->rel, ShareLock))
+		return false;
+	for (int i = 0; i < s->rri->ri_NumIndices; i++)
+		if (!ConditionalLockRelation(s->rri->ri_IndexRelationDescs[i], AccessExclusiveLock))
+			return false;		/* the locks taken stay until the commit */
+	s->defer_indexes = true;
+	return true;
+}
+
+/*
+ * The deferred index entries: each index of the table built again from
+ * it, in this process (no parallel workers: the batch's work stays in its
+ * backend), a unique index checked as CREATE UNIQUE INDEX checks it.
+ */
+static void
+rebuild_indexes(char relpersistence, List *indexes)
+{
+	int			nestlevel = NewGUCNestLevel();
+	ReindexParams params = {0};
+	ListCell   *lc;
+
+	(void) set_config_option("max_parallel_maintenance_workers", "0", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	foreach(lc, indexes)
+		reindex_index(lfirst_oid(lc), false, relpersistence, &params);
+	AtEOXact_GUC(true, nestlevel);
+}
+
 void
 kstore_close(KeyedStore *s)
 {
+	List	   *deferred = NIL;
+
 	Assert(s->nbuf == 0);		/* kstore_flush first */
+	if (s->defer_indexes)
+		for (int i = 0; i < s->rri->ri_NumIndices; i++)
+			deferred = lappend_oid(deferred,
+								   RelationGetRelid(s->rri->ri_IndexRelationDescs[i]));
 	if (s->scan)
 		index_endscan(s->scan);
 	if (s->walkscan)
@@ -1153,4 +1224,6 @@ kstore_close(KeyedStore *s)
 	if (s->prevcxt)
 		MemoryContextDelete(s->prevcxt);
 	ExecCloseIndices(s->rri);
+	if (deferred != NIL)
+		rebuild_indexes(s->rel->rd_rel->relpersistence, deferred);
 }

@@ -37,7 +37,9 @@
  *	  (the table named by its stream.positions row's join_state: the
  *	  stream's columns that stage 2 reads and the event time, a window's
  *	  rows packed into chunks of arrays, indexed by their least event
- *	  time; see SideChunk below); one with ts <
+ *	  time; see SideChunk below; a side read only as a set, q8's
+ *	  auctions, keeps a window's copies of a row once, side_row_hash);
+ *	  one with ts <
  *	  cut is late -- its window is final, its stage-1 rows are gone -- and
  *	  dropped (counted in rows_late if the side is not stage 1's stream,
  *	  whose aggregation counts it already). A row without event time

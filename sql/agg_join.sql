@@ -107,6 +107,21 @@ CREATE MATERIALIZED VIEW aj_q8_left WITH (trigger = 'manual') AS
 	LEFT JOIN (SELECT seller, stream.tumble(ts, '10 minutes') AS starttime, count(*) AS n
 			   FROM aj_auctions GROUP BY 1, 2) A
 	  ON P.id = A.seller AND P.starttime = A.starttime;
+-- q8's auctions are read as a set (a GROUP BY without aggregates, their
+-- time only as the window): its state keeps each seller's auctions of a
+-- window once (a1 and a2 of seller 1 in 12:00 - 12:10 are one row of its
+-- state_rows), with the window's start as their time. aj_q8_left's count
+-- needs every row; here a WHERE reads the time itself, so each row is
+-- kept with its own (as the window's start, 12:00, a1 12:03 and a2 12:04
+-- would both be dropped, and 1 ann lost)
+CREATE MATERIALIZED VIEW aj_q8_from WITH (trigger = 'manual') AS
+	SELECT P.id, P.name, P.starttime
+	FROM (SELECT id, name, stream.tumble(ts, '10 minutes') AS starttime
+		  FROM aj_persons GROUP BY id, name, stream.tumble(ts, '10 minutes')) P
+	JOIN (SELECT seller, stream.tumble(ts, '10 minutes') AS starttime
+		  FROM aj_auctions WHERE ts >= timestamptz '2000-01-01 12:04+00'
+		  GROUP BY seller, stream.tumble(ts, '10 minutes')) A
+	  ON P.id = A.seller AND P.starttime = A.starttime;
 SELECT c.view, p.stream::regclass, s.relname LIKE 'side\_%' AS side_state
 FROM stream.cq c JOIN stream.positions p ON p.view = c.view
 	JOIN pg_class s ON s.oid = p.join_state
@@ -116,7 +131,8 @@ WHERE c.view::text LIKE 'aj\_%' ORDER BY 1, 2::text;
 -- watermark yet, nothing final. Persons 1 ann 12:01, 2 bob 12:02, 3 cid
 -- 12:06; auctions a1 (seller 1) 12:03, a2 (1) 12:04, a3 (9) 12:07.
 -- Watermarks after: bids 12:03; persons 12:01, auctions 12:02: 12:01.
--- State: the bid views 1 group + 4 bids; aj_q8 3 groups + 3 auctions.
+-- State: the bid views 1 group + 4 bids; aj_q8 3 groups + 2 auctions (a1
+-- and a2 are one row: seller 1, 12:00); aj_q8_left and aj_q8_from 3 + 3.
 SELECT aj_feed('aj_bids', $$('12:01', 'a', 10), ('12:03', 'b', 30), ('12:05', 'c', 30), ('12:08', 'd', 20)$$);
 SELECT aj_feed('aj_persons', $$('12:01', 1, 'ann'), ('12:02', 2, 'bob'), ('12:06', 3, 'cid')$$);
 SELECT aj_feed('aj_auctions', $$('12:03', 'a1', 1), ('12:04', 'a2', 1), ('12:07', 'a3', 9)$$);
@@ -173,7 +189,8 @@ SELECT * FROM aj_check();
 -- watermark is 12:09, 12:00 - 12:10 is open). Persons' watermark 12:17,
 -- auctions' 12:11: the no-data batch at 12:11 makes 12:00 - 12:10 final:
 -- persons 1 ann, 2 bob, 3 cid; sellers 1, 9, 3, 2. aj_q8 writes 1 ann,
--- 2 bob, 3 cid; aj_q8_left 1 2, 2 1, 3 1.
+-- 2 bob, 3 cid; aj_q8_left 1 2, 2 1, 3 1; aj_q8_from as aj_q8 (a2 12:04
+-- is seller 1's).
 SELECT aj_feed('aj_bids', $$('12:40', 'l', 1)$$);
 SELECT aj_feed('aj_persons', $$('12:22', 5, 'eve')$$);
 SELECT aj_feed('aj_auctions', $$('12:05', 'a7', 2)$$);
@@ -184,6 +201,7 @@ SELECT * FROM aj_q7_between ORDER BY w, ts;
 SELECT * FROM aj_q7_left ORDER BY ts;
 SELECT * FROM aj_q8 ORDER BY starttime, id;
 SELECT * FROM aj_q8_left ORDER BY starttime, id;
+SELECT * FROM aj_q8_from ORDER BY starttime, id;
 SELECT * FROM aj_check();
 
 -- batch 5: auctions a8 (1) 12:09, late (12:00 - 12:10 is final: rows_late
@@ -464,7 +482,7 @@ REVOKE ALL ON SCHEMA public FROM aj_role;
 REVOKE ALL ON aj_persons FROM aj_role;
 DROP ROLE aj_role;
 
-DROP MATERIALIZED VIEW aj_q7, aj_q7_range, aj_q7_between, aj_q7_left, aj_q8, aj_q8_left;
+DROP MATERIALIZED VIEW aj_q7, aj_q7_range, aj_q7_between, aj_q7_left, aj_q8, aj_q8_left, aj_q8_from;
 -- their side states went with them
 SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'stream' AND c.relname LIKE 'side\_%';

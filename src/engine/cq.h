@@ -239,6 +239,14 @@ typedef struct CqStageSide
 	 */
 	Bitmapset  *used_cols;
 	bool		all_cols;
+	/*
+	 * Read only through a GROUP BY without aggregates, its event time
+	 * only as stream.tumble(ts) by stage 1's window (q8's auctions): stage
+	 * 2 gives the same rows for any number of copies of a row, so the
+	 * state keeps a window's rows once each, the event time as the
+	 * window's start (engine/stage_side.c).
+	 */
+	bool		distinct;
 	void	   *rows;			/* in a batch: the Tuplestorestate of its
 								 * rows of the windows made final, or NULL */
 } CqStageSide;

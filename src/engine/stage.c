@@ -1045,6 +1045,74 @@ check_joined_windows(Query *q, LevelWins *lw, int ninputs, const char *wname, Cq
 	}
 }
 
+/*
+ * Does a side's event time appear in q only as stream.tumble(ts) by stage
+ * 1's size and origin (a window)? ts is the side's Var at level 0.
+ */
+typedef struct TsUse
+{
+	Index		rti;
+	AttrNumber	ts_attno;
+	CqDef	   *cq;
+	bool		bare;			/* found elsewhere, or the whole row */
+} TsUse;
+
+static bool
+ts_use_walker(Node *node, TsUse *u)
+{
+	Node	   *arg;
+	int64		size;
+	int64		origin;
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *v = (Var *) node;
+
+		if (v->varno == u->rti && v->varlevelsup == 0 &&
+			(v->varattno == u->ts_attno || v->varattno <= 0))
+			u->bare = true;
+		return false;
+	}
+	if (is_tumble(node, &arg, &size, &origin) && size == u->cq->window_size &&
+		origin == u->cq->stage_tumble_origin)
+	{
+		/* (not through a coercion: the window would be another's) */
+		if (IsA(arg, Var) && ((Var *) arg)->varno == u->rti &&
+			((Var *) arg)->varlevelsup == 0 && ((Var *) arg)->varattno == u->ts_attno)
+			return expression_tree_walker((Node *) list_copy_tail(((FuncExpr *) node)->args, 1),
+										  ts_use_walker, u);
+	}
+	if (IsA(node, Query))
+	{
+		u->bare = true;			/* (a sub-SELECT: not looked into) */
+		return false;
+	}
+	return expression_tree_walker(node, ts_use_walker, u);
+}
+
+/*
+ * Is the side at rti of q read only as a set (CqStageSide's distinct):
+ * q's one relation, grouped, without aggregates, HAVING, window or
+ * set-returning functions, sub-SELECTs or volatile functions, its event
+ * time only as the window? Then any number of copies of a row give q the
+ * same rows, and so does a row whose event time is its window's start.
+ */
+static bool
+side_read_as_set(Query *q, Index rti, CqStageSide *side, CqDef *cq)
+{
+	TsUse		u = {rti, side->ts_attno, cq, false};
+
+	if (list_length(q->rtable) != 1 || q->groupClause == NIL || q->groupingSets != NIL ||
+		q->hasAggs || q->havingQual != NULL || q->hasWindowFuncs || q->hasTargetSRFs ||
+		q->hasSubLinks || q->hasForUpdate || q->hasRecursive || q->cteList != NIL ||
+		q->setOperations != NULL || contain_volatile_functions((Node *) q))
+		return false;
+	(void) query_tree_walker(q, ts_use_walker, &u, QTW_IGNORE_JOINALIASES);
+	return !u.bare;
+}
+
 /* the side a relation of stage 2 stands for, or NULL (stage 1's) */
 static CqStageSide *
 side_of(CqDef *cq, RangeTblEntry *rte)
@@ -1092,6 +1160,7 @@ check_tree(Query *q, CqDef *cq, TargetEntry *wtle, const char *wname)
 			get_atttypetypmodcoll(side->relid, side->ts_attno, &typid, &typmod, &coll);
 			lw.sidets = lappend(lw.sidets, makeVar(rti, side->ts_attno, typid, typmod, coll, 0));
 			lw.sides = lappend(lw.sides, side);
+			side->distinct = side_read_as_set(q, rti, side, cq);
 			continue;
 		}
 		if (rte->rtekind == RTE_NAMEDTUPLESTORE)

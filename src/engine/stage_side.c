@@ -37,7 +37,9 @@
  *	  (the table named by its stream.positions row's join_state: the
  *	  stream's columns that stage 2 reads and the event time, a window's
  *	  rows packed into chunks of arrays, indexed by their least event
- *	  time; see SideChunk below); one with ts <
+ *	  time; see SideChunk below; a side read only as a set, q8's
+ *	  auctions, keeps a window's copies of a row once, side_row_hash);
+ *	  one with ts <
  *	  cut is late -- its window is final, its stage-1 rows are gone -- and
  *	  dropped (counted in rows_late if the side is not stage 1's stream,
  *	  whose aggregation counts it already). A row without event time
@@ -347,6 +349,10 @@ typedef struct SideChunk
 	Size		bytes;			/* about the arrays' size */
 	Datum	   *values;			/* column c's row i at [c * cap + i] */
 	bool	   *nulls;
+	/* a side read as a set (distinct): its rows' hashes, row i + 1 by hash */
+	uint32	   *hashes;			/* row i's at [i] */
+	int		   *set;			/* open addressing, 0 empty */
+	int			setsize;		/* a power of 2, over twice n */
 } SideChunk;
 
 /*
@@ -446,6 +452,8 @@ typedef struct SideReceiver
 	int			ts_col;			/* the event time's column in the slot */
 	int64		keep;			/* rows before it are not kept */
 	int64		no_ts;			/* rows without event time, dropped */
+	bool		distinct;		/* a window's rows once each (below) */
+	int64		copies;			/* rows equal to one kept, dropped */
 } SideReceiver;
 
 static void
@@ -458,6 +466,9 @@ chunk_reset(SideChunk *ch, int ncols)
 	ch->from = PG_INT64_MAX;
 	ch->values = MemoryContextAlloc(ch->cxt, sizeof(Datum) * ncols * ch->cap);
 	ch->nulls = MemoryContextAlloc(ch->cxt, sizeof(bool) * ncols * ch->cap);
+	ch->hashes = NULL;
+	ch->set = NULL;
+	ch->setsize = 0;
 }
 
 static void
@@ -477,6 +488,93 @@ chunk_grow(SideChunk *ch, int ncols)
 	ch->values = v;
 	ch->nulls = nl;
 	ch->cap = cap;
+	if (ch->hashes)
+	{
+		uint32	   *h = MemoryContextAlloc(ch->cxt, sizeof(uint32) * cap);
+
+		memcpy(h, ch->hashes, sizeof(uint32) * ch->n);
+		pfree(ch->hashes);
+		ch->hashes = h;
+	}
+}
+
+/*
+ * A side read as a set (CqStageSide's distinct: q8's auctions, read only
+ * through GROUP BY seller, stream.tumble(date_time)): stage 2 gives the
+ * same rows whatever the number of copies of a row, and whether its
+ * event time is the time or its window's start (the rows taken are those
+ * before a window's start, cut, either way). So its rows are kept with
+ * the event time as the window's start, and a row identical to one in
+ * its window's chunk (every column's image: datum_image_eq; binary-equal
+ * values are equal for any function stage 2 applies) is dropped: q8's
+ * auctions of a seller in a window are one row of the state, not one
+ * each. Rows of the same window in another chunk (another batch, or a
+ * full chunk) are kept again: that costs rows, not exactness.
+ */
+static uint32
+side_row_hash(SideCols *cols, Datum *values, bool *isnull)
+{
+	uint32		h = 0;
+
+	for (int c = 0; c < cols->ncols; c++)
+	{
+		h = pg_rotate_left32(h, 1);
+		if (!isnull[c])
+			h ^= datum_image_hash(values[c], cols->byvals[c], cols->lens[c]);
+	}
+	return h;
+}
+
+/* is row (values, isnull) with hash h in the chunk already? */
+static bool
+chunk_has_row(SideChunk *ch, SideCols *cols, uint32 h, Datum *values, bool *isnull)
+{
+	uint32		mask = ch->setsize - 1;
+
+	for (uint32 i = h & mask; ch->set[i] != 0; i = (i + 1) & mask)
+	{
+		int			r = ch->set[i] - 1;
+		bool		same = ch->hashes[r] == h;
+
+		for (int c = 0; same && c < cols->ncols; c++)
+		{
+			bool		nl = ch->nulls[c * ch->cap + r];
+
+			same = nl == isnull[c] &&
+				(nl || datum_image_eq(ch->values[c * ch->cap + r], values[c],
+									  cols->byvals[c], cols->lens[c]));
+		}
+		if (same)
+			return true;
+	}
+	return false;
+}
+
+/* row r (hash h, in ch->hashes) into the chunk's set, grown at half full */
+static void
+chunk_set_add(SideChunk *ch, int r)
+{
+	uint32		mask;
+
+	if ((r + 1) * 2 > ch->setsize)
+	{
+		int			size = Max(ch->setsize * 2, 64);
+
+		if (ch->set)
+			pfree(ch->set);
+		ch->set = MemoryContextAllocZero(ch->cxt, sizeof(int) * size);
+		ch->setsize = size;
+		/* the rows before r again */
+		for (int k = 0; k < r; k++)
+			chunk_set_add(ch, k);
+	}
+	mask = ch->setsize - 1;
+	for (uint32 i = ch->hashes[r] & mask;; i = (i + 1) & mask)
+		if (ch->set[i] == 0)
+		{
+			ch->set[i] = r + 1;
+			return;
+		}
 }
 
 /*
@@ -534,6 +632,7 @@ side_receive(TupleTableSlot *slot, DestReceiver *self)
 	bool		found;
 	int64		ts = DatumGetInt64(slot_getattr(slot, r->ts_col, &isnull));
 	int64		w;
+	uint32		h = 0;
 	SideChunk  *ch;
 
 	/* no event time: it never joins a window (README "Not yet") */
@@ -551,6 +650,19 @@ side_receive(TupleTableSlot *slot, DestReceiver *self)
 	{
 		ch->cxt = AllocSetContextCreate(r->cxt, "pg_stream side chunk", ALLOCSET_SMALL_SIZES);
 		chunk_reset(ch, cols->ncols);
+	}
+	if (r->distinct)
+	{
+		/* the event time as its window's start; a copy of a row is dropped */
+		slot->tts_values[r->ts_col - 1] = Int64GetDatum(w);
+		h = side_row_hash(cols, slot->tts_values, slot->tts_isnull);
+		if (ch->set && chunk_has_row(ch, cols, h, slot->tts_values, slot->tts_isnull))
+		{
+			r->copies++;
+			return true;
+		}
+		if (ch->hashes == NULL)
+			ch->hashes = MemoryContextAlloc(ch->cxt, sizeof(uint32) * ch->cap);
 	}
 	if (ch->n == ch->cap)
 		chunk_grow(ch, cols->ncols);
@@ -587,8 +699,13 @@ side_receive(TupleTableSlot *slot, DestReceiver *self)
 		ch->values[c * ch->cap + ch->n] = v;
 	}
 	MemoryContextSwitchTo(old);
+	if (r->distinct)
+	{
+		ch->hashes[ch->n] = h;
+		chunk_set_add(ch, ch->n);
+	}
 	ch->n++;
-	ch->from = Min(ch->from, ts);
+	ch->from = Min(ch->from, r->distinct ? w : ts);
 	r->kept++;
 	if (ch->bytes >= SIDE_CHUNK_BYTES || ch->n >= SIDE_CHUNK_ROWS)
 	{
@@ -685,6 +802,11 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		dest.pub.mydest = DestNone;
 		dest.st = kstore_open(srel, 0, NULL, estate);
 		dest.cxt = CurrentMemoryContext;
+		/* read as a set, joined on the window, no column kept in binary */
+		dest.distinct = side->distinct && side->reach_off == 0 && side->keep_off == 0 &&
+			dest.size > 0;
+		for (int c = 0; c < dest.cols->ncols; c++)
+			dest.distinct &= !dest.cols->bin[c];
 		/*
 		 * The side keeps the rows that may join a window not handed on
 		 * (ts >= hcut + a, hcut the handed-on cut) and are not late (ts >=
@@ -743,7 +865,7 @@ pgs_stage_sides_add(CqDef *cq, List *streams, bool has_wm, int64 wm, int64 *rows
 		table_close(srel, NoLock);
 		s->state_rows += dest.kept;
 		if (side->own_late)
-			*rows_late += b->nrows - dest.kept - dest.no_ts;
+			*rows_late += b->nrows - dest.kept - dest.copies - dest.no_ts;
 	}
 }
 

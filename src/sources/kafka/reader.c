@@ -856,13 +856,24 @@ static void
 kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *batch)
 {
 	KafkaReader *r = kafka_reader(kt);
-	int64		nmsgs = 0;
+	int64		nmsgs = 0;		/* messages held (of the part being read) */
+	int64		done = 0;		/* messages of the parts decoded before it */
 	int64		alloc = 1024;
 	rd_kafka_message_t **msgs = palloc(sizeof(rd_kafka_message_t *) * alloc);
 	bool		lost = false;
 	bool		moved = false;
 	bool		fresh = false;
 	PartPos    *pp;
+
+	/*
+	 * A REFRESH's batch reads in parts of max_rows messages while the rows
+	 * of the parts before take less than pg_stream.refresh_batch_memory
+	 * (see below); a worker's is one part.
+	 */
+	bool		in_parts = !pgs_am_worker() && max_rows > 0 && pgs_refresh_batch_memory_kb > 0;
+	int64		kb = 0;			/* of the rows decoded, in all */
+	int64		part_kb = 0;	/* of the largest part's */
+	bool		full = false;	/* the last part took max_rows */
 
 	reader_drain_wake(r);
 	if (r->down)
@@ -885,6 +896,8 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 		bool		filling = true;
 		double		fill_waited_ms = 0;
 
+		for (;;)
+		{
 		while (max_rows < 0 || nmsgs < max_rows)
 		{
 			int			want = max_rows < 0 ? 1024 : (int) Min(1024, max_rows - nmsgs);
@@ -897,7 +910,7 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 			}
 			n = reader_take(r, kt, msgs + nmsgs, want, 0, &lost, &moved);
 			nmsgs += n;
-			if (n == 0 && nmsgs > 0 && !lost && filling &&
+			if (n == 0 && done + nmsgs > 0 && !lost && filling &&
 				reader_backlog(r, kt) >= KAFKA_FILL_BACKLOG)
 			{
 				/*
@@ -934,7 +947,7 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 				nmsgs += n;
 				continue;
 			}
-			if (lost || (n == 0 && nmsgs > 0))
+			if (lost || (n == 0 && done + nmsgs > 0))
 				break;			/* the queue is empty: that is the batch */
 			if (n > 0)
 				continue;
@@ -966,7 +979,53 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 			else if (TimestampDifferenceExceeds(last_progress, GetCurrentTimestamp(), KAFKA_TIMEOUT_MS))
 				no_message_error(kt);
 		}
-		decode_messages(kt, msgs, nmsgs, batch);
+		if (!in_parts)
+		{
+			decode_messages(kt, msgs, nmsgs, batch);
+			break;
+		}
+
+		/*
+		 * A REFRESH's batch in parts. Its rows are all in one transaction
+		 * with the batches before and after it (the user's), so a batch
+		 * that reads on past max_rows changes nothing of what is committed
+		 * together; it saves the merges into the state that each batch
+		 * pays for the same groups again (and a batch's fixed cost).
+		 * librdkafka's messages are held one part at a time (max_rows of
+		 * them, as in a worker's batch): the rows they decode to are what
+		 * grows, packed, up to pg_stream.refresh_batch_memory; the batch
+		 * reads another part if one as large as the largest yet still
+		 * fits, and the queue holds more (a part that stops short of
+		 * max_rows found it empty: the batch ends with it, as any does).
+		 */
+		{
+			int64		before = kb;
+			int64		nbad;
+
+			kafka_avro_prefetch(kt, msgs, nmsgs);
+			{
+				KafkaDecode kd = {kt, msgs};
+
+				nbad = pgs_decode_batch_in_memory_part(kt->desc, nmsgs, decode_message,
+													   bad_message, &kd, kt->on_error_stop,
+													   &batch->chunks,
+													   pgs_refresh_batch_memory_kb, &kb);
+			}
+			batch->rows_bad += nbad;
+			part_kb = Max(part_kb, kb - before);
+			for (int64 i = 0; i < nmsgs; i++)
+				rd_kafka_message_destroy(msgs[i]);
+			done += nmsgs;
+			full = (nmsgs >= max_rows);
+			if (lost || !full || kb + part_kb > pgs_refresh_batch_memory_kb)
+			{
+				nmsgs = 0;
+				break;
+			}
+			nmsgs = 0;
+			CHECK_FOR_INTERRUPTS();
+		}
+		}
 	}
 	PG_FINALLY();
 	{
@@ -975,6 +1034,12 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 		kafka_busy--;
 	}
 	PG_END_TRY();
+	if (in_parts)
+	{
+		nmsgs = done;
+		elog(DEBUG1, "kafka stream \"%s\": a batch of " INT64_FORMAT " messages, " INT64_FORMAT " kB of rows",
+			 kt->relname, done, kb);
+	}
 
 	/* the reader's offsets are the batch's end */
 	pp = palloc(sizeof(PartPos) * Max(r->nparts, 1));
@@ -984,7 +1049,7 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 	batch->end_position = positions_to_jsonb(pp, r->nparts, position);
 	if (lost)
 		r->assigned = false;
-	batch->more = lost || (max_rows >= 0 && nmsgs >= max_rows);
+	batch->more = lost || (in_parts ? full : (max_rows >= 0 && nmsgs >= max_rows));
 	/*
 	 * Without messages, the position still moves past markers (above),
 	 * and names the partitions it did not yet (a new view, a partition

@@ -64,6 +64,8 @@
 #define KAFKA_FILL_WAIT_MS 20
 /* a REFRESH's batch waits up to this for each fetch, with no limit in all */
 #define KAFKA_REFRESH_FILL_WAIT_MS 200
+/* ... and one read in parts, waits that bring nothing up to this in a row */
+#define KAFKA_REFRESH_FRUITLESS_MS 1000
 
 /*------------------------------------------------------------------------
  * Positions: the next offset of each partition
@@ -895,6 +897,7 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 		bool		passed;
 		bool		filling = true;
 		double		fill_waited_ms = 0;
+		double		fruitless_ms = 0;
 
 		for (;;)
 		{
@@ -943,7 +946,20 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 				INSTR_TIME_SET_CURRENT(t1);
 				INSTR_TIME_SUBTRACT(t1, t0);
 				fill_waited_ms += INSTR_TIME_GET_MILLISEC(t1);
-				filling = n > 0 && (!pgs_am_worker() || fill_waited_ms < KAFKA_FILL_WAIT_MS);
+				fruitless_ms = n > 0 ? 0 : fruitless_ms + INSTR_TIME_GET_MILLISEC(t1);
+				/*
+				 * A REFRESH's batch in parts (below) goes on waiting while
+				 * the backlog is there, up to KAFKA_REFRESH_FRUITLESS_MS
+				 * of waits that bring nothing in a row: librdkafka pauses
+				 * fetching for longer than a wait, past its
+				 * queued.min.messages, and the next batch would only wait
+				 * for the same messages (a backlog that never comes, an
+				 * open transaction's, ends it).
+				 */
+				if (pgs_am_worker())
+					filling = n > 0 && fill_waited_ms < KAFKA_FILL_WAIT_MS;
+				else
+					filling = n > 0 || (in_parts && fruitless_ms < KAFKA_REFRESH_FRUITLESS_MS);
 				nmsgs += n;
 				continue;
 			}

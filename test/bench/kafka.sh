@@ -91,11 +91,14 @@ REFRESH MATERIALIZED VIEW $2;
 \! { awk '{ print \$14 + \$15 }' /proc/\$PGS_TIMED_PID/stat; awk '/VmHWM/ { print \$2 }' /proc/\$PGS_TIMED_PID/status; } >>$f
 SQL
 	[ "$(pgs_psql -At -c "SELECT sum(n) FROM $2")" = "$EVENTS" ] || { echo "view $2 missed messages"; exit 1; }
-	awk -v hz="$(getconf CLK_TCK)" -v b="$(pgs_psql -At -c "SELECT batches FROM stream.queries WHERE name = '$2'::regclass")" \
+	local b sizes
+	b=$(pgs_psql -At -c "SELECT batches FROM stream.queries WHERE name = '$2'::regclass")
+	sizes=$(pgs_psql -At -c "SELECT string_agg(rows_in::text, ' ' ORDER BY batch_id) FROM stream.progress WHERE name = '$2'::regclass AND rows_in > 0")
+	pgs_psql -q -c "DROP MATERIALIZED VIEW $2"
+	echo "  $2's batches, rows in each: $sizes" >&2
+	awk -v hz="$(getconf CLK_TCK)" -v b="$b" \
 		'NR == 1 { c0 = $1 } NR == 2 { c1 = $1 } NR == 3 { m = $1 } END { printf "%.3f %s %d\n", (c1 - c0) / hz, b, m / 1024 }' "$f"
 	rm -f "$f"
-	echo "  $2's batches, rows in each: $(pgs_psql -At -c "SELECT string_agg(rows_in::text, ' ' ORDER BY batch_id) FROM stream.progress WHERE name = '$2'::regclass AND rows_in > 0")" >&2
-	pgs_psql -q -c "DROP MATERIALIZED VIEW $2"
 }
 ROUNDS=${KAFKA_AB_ROUNDS:-2}
 if [ "$ROUNDS" -gt 0 ]; then

@@ -46,6 +46,7 @@ extern int	pgs_retry_limit;
 extern int	pgs_poll_interval_ms;
 extern int	pgs_progress_batches;
 extern int	pgs_default_max_batch_rows;
+extern int	pgs_refresh_batch_memory_kb;
 extern void pgs_guc_init(void);
 
 /* in base/util.c */

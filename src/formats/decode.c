@@ -1074,7 +1074,7 @@ decode_range(void *p)
  */
 static int64
 decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
-			 void *arg, bool stop, Tuplestorestate **chunks)
+			 void *arg, bool stop, Tuplestorestate **chunks, int limit_kb, int64 *kb_put)
 {
 	DecodeRange r = {0};
 	TuplePacker packer;
@@ -1141,14 +1141,20 @@ decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
 		pfree(r.rows);
 	}
 	decode_chunk_done(&r);
-	if (*chunks == NULL)
+	if (*chunks == NULL || kb_put)
 	{
 		/* in memory: room for every chunk (and the tuplestore's overhead) */
 		int64		kb = 0;
 
 		foreach(lc, r.chunks)
 			kb += (VARSIZE(lfirst(lc)) + 1024) / 1024 + 1;
-		*chunks = tuplestore_begin_heap(false, false, (int) Min(Max(kb, work_mem), MAX_KILOBYTES));
+		/* (and for the chunks of the records decoded after these, up to limit_kb) */
+		if (*chunks == NULL)
+			*chunks = tuplestore_begin_heap(false, false,
+											(int) Min(Max(Max(kb, (int64) limit_kb + kb), work_mem),
+													  MAX_KILOBYTES));
+		if (kb_put)
+			*kb_put += kb;
 	}
 	cdesc = tuple_chunk_desc();
 	foreach(lc, r.chunks)
@@ -1174,7 +1180,7 @@ pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
 				 void *arg, bool stop, Tuplestorestate *chunks)
 {
 	Assert(chunks != NULL);
-	return decode_batch(desc, n, decode, bad, arg, stop, &chunks);
+	return decode_batch(desc, n, decode, bad, arg, stop, &chunks, 0, NULL);
 }
 
 /*
@@ -1190,8 +1196,24 @@ pgs_decode_batch_in_memory(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn
 {
 	Tuplestorestate *chunks = NULL;
 
-	*nbad = decode_batch(desc, n, decode, bad, arg, stop, &chunks);
+	*nbad = decode_batch(desc, n, decode, bad, arg, stop, &chunks, 0, NULL);
 	return chunks;
+}
+
+/*
+ * pgs_decode_batch_in_memory for a batch decoded in parts (a Kafka
+ * REFRESH's batch over a backlog, each part's messages freed once their
+ * rows are): the first call (*chunks NULL) makes the tuplestore, with
+ * room in memory for its own chunks and limit_kb more; each adds the
+ * kilobytes of the chunks it put to *kb. Returns the bad records.
+ */
+int64
+pgs_decode_batch_in_memory_part(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBadFn bad,
+								void *arg, bool stop, Tuplestorestate **chunks,
+								int limit_kb, int64 *kb)
+{
+	Assert(chunks != NULL && kb != NULL);
+	return decode_batch(desc, n, decode, bad, arg, stop, chunks, limit_kb, kb);
 }
 
 /*

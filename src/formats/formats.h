@@ -95,6 +95,9 @@ extern int64 pgs_decode_batch(TupleDesc desc, int64 n, PgsDecodeFn decode, PgsBa
 extern Tuplestorestate *pgs_decode_batch_in_memory(TupleDesc desc, int64 n, PgsDecodeFn decode,
 												   PgsBadFn bad, void *arg, bool stop,
 												   int64 *nbad);
+extern int64 pgs_decode_batch_in_memory_part(TupleDesc desc, int64 n, PgsDecodeFn decode,
+											 PgsBadFn bad, void *arg, bool stop,
+											 Tuplestorestate **chunks, int limit_kb, int64 *kb);
 extern void pgs_dead_letter(Oid relid, const char *what, Jsonb *position, const char *where,
 							const char *payload, size_t len, const char *error);
 

@@ -70,6 +70,50 @@ awk -v n="$EVENTS" -v k="$kcat_s" -v p="$pg_s" -v c="$pg_cpu" -v keys="$KEYS" -v
 	printf "%-66s %12.0f %7.2fx\n", "target per core", 1000000, n / c / 1000000
 }'
 pgs_psql -c "SELECT batches, rows_in, round(processed_rows_per_sec) AS rows_per_sec_in_batches FROM stream.queries"
+
+# A REFRESH's batches over the backlog, in parts up to
+# pg_stream.refresh_batch_memory (the default) against one part a batch
+# (0: max_batch_rows, as a worker's), alternating, a new view (and
+# backend) each: CPU seconds of the backend, its batches and peak RSS
+# (VmHWM: the librdkafka messages and the batch's rows it held)
+ab_refresh() {	# $1: the setting, $2: the view's name
+	local f
+	f=$(mktemp /tmp/pgs_timed.XXXXXX)
+	chmod 666 "$f"
+	pgs_psql -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
+CREATE MATERIALIZED VIEW $2 WITH (trigger = 'manual', max_batch_rows = 100000) AS
+	SELECT key, stream.tumble(ts, '1 minute') AS minute, count(*) AS n FROM bench GROUP BY 1, 2;
+SET pg_stream.refresh_batch_memory = '$1';
+SELECT pg_backend_pid() AS pid \gset
+\setenv PGS_TIMED_PID :pid
+\! awk '{ print \$14 + \$15 }' /proc/\$PGS_TIMED_PID/stat >$f
+REFRESH MATERIALIZED VIEW $2;
+\! { awk '{ print \$14 + \$15 }' /proc/\$PGS_TIMED_PID/stat; awk '/VmHWM/ { print \$2 }' /proc/\$PGS_TIMED_PID/status; } >>$f
+SQL
+	[ "$(pgs_psql -At -c "SELECT sum(n) FROM $2")" = "$EVENTS" ] || { echo "view $2 missed messages"; exit 1; }
+	local b sizes
+	b=$(pgs_psql -At -c "SELECT batches FROM stream.queries WHERE name = '$2'::regclass")
+	sizes=$(pgs_psql -At -c "SELECT string_agg(rows_in::text, ' ' ORDER BY batch_id) FROM stream.progress WHERE name = '$2'::regclass AND rows_in > 0")
+	pgs_psql -q -c "DROP MATERIALIZED VIEW $2"
+	echo "  $2's batches, rows in each: $sizes" >&2
+	awk -v hz="$(getconf CLK_TCK)" -v b="$b" \
+		'NR == 1 { c0 = $1 } NR == 2 { c1 = $1 } NR == 3 { m = $1 } END { printf "%.3f %s %d\n", (c1 - c0) / hz, b, m / 1024 }' "$f"
+	rm -f "$f"
+}
+ROUNDS=${KAFKA_AB_ROUNDS:-2}
+if [ "$ROUNDS" -gt 0 ]; then
+	printf "\n%-44s %8s %8s %8s %12s\n" "REFRESH of the $EVENTS, a new view each" "CPU-s" "batches" "VmHWM MB" "ev/CPU-s"
+	on=0 off=0
+	for r in $(seq 1 "$ROUNDS"); do
+		for setting in 0 64MB; do
+			read -r c b m < <(ab_refresh "$setting" "ab_${r}_${setting,,}")
+			printf "%-44s %8.3f %8s %8s %12.0f\n" "refresh_batch_memory = $setting, round $r" "$c" "$b" "$m" "$(awk -v n="$EVENTS" -v c="$c" 'BEGIN { print n / c }')"
+			if [ "$setting" = 0 ]; then off=$(awk -v a="$off" -v c="$c" 'BEGIN { print a + c }'); else on=$(awk -v a="$on" -v c="$c" 'BEGIN { print a + c }'); fi
+		done
+	done
+	awk -v on="$on" -v off="$off" -v n="$EVENTS" -v r="$ROUNDS" 'BEGIN {
+		printf "%-44s %8.3f %8.3f  in parts: %.0f ev/CPU-s, one part a batch: %.0f, %.2fx\n", "mean CPU-s, in parts / one part a batch", on / r, off / r, n * r / on, n * r / off, off / on }'
+fi
 pgs_result "Kafka JSON -> per-key tumbling count (one REFRESH, wall clock)" \
 	"$(awk -v n="$EVENTS" -v p="$pg_s" 'BEGIN { printf "%.0f", n / p }')" "ev/s" "kcat -C raw consume" \
 	"$(awk -v n="$EVENTS" -v k="$kcat_s" 'BEGIN { printf "%.0f", n / k }')"

@@ -13,7 +13,9 @@
  * transactions: see reader_take), kept by a batch that read none.
  *
  * A batch asks for each partition's end (its high watermark) first and
- * reads up to there, at most max_batch_rows messages in all; a partition
+ * reads up to there, at most max_batch_rows messages in all (a REFRESH's
+ * batch reads on, that many at a time, up to pg_stream.refresh_batch_memory
+ * of rows: kafka_read_view); a partition
  * not in the position yet (a new query, or a partition added since) starts
  * at start_offset (a time there is asked of the broker: offsets-for-times).
  *
@@ -64,6 +66,8 @@
 #define KAFKA_FILL_WAIT_MS 20
 /* a REFRESH's batch waits up to this for each fetch, with no limit in all */
 #define KAFKA_REFRESH_FILL_WAIT_MS 200
+/* ... and one read in parts, waits that bring nothing up to this in a row */
+#define KAFKA_REFRESH_FRUITLESS_MS 1000
 
 /*------------------------------------------------------------------------
  * Positions: the next offset of each partition
@@ -856,13 +860,24 @@ static void
 kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *batch)
 {
 	KafkaReader *r = kafka_reader(kt);
-	int64		nmsgs = 0;
+	int64		nmsgs = 0;		/* messages held (of the part being read) */
+	int64		done = 0;		/* messages of the parts decoded before it */
 	int64		alloc = 1024;
 	rd_kafka_message_t **msgs = palloc(sizeof(rd_kafka_message_t *) * alloc);
 	bool		lost = false;
 	bool		moved = false;
 	bool		fresh = false;
 	PartPos    *pp;
+
+	/*
+	 * A REFRESH's batch reads in parts of max_rows messages while the rows
+	 * of the parts before take less than pg_stream.refresh_batch_memory
+	 * (see below); a worker's is one part.
+	 */
+	bool		in_parts = !pgs_am_worker() && max_rows > 0 && pgs_refresh_batch_memory_kb > 0;
+	int64		kb = 0;			/* of the rows decoded, in all */
+	int64		part_kb = 0;	/* of the largest part's */
+	bool		full = false;	/* the last part took max_rows */
 
 	reader_drain_wake(r);
 	if (r->down)
@@ -884,89 +899,151 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 		bool		passed;
 		bool		filling = true;
 		double		fill_waited_ms = 0;
+		double		fruitless_ms = 0;
 
-		while (max_rows < 0 || nmsgs < max_rows)
+		for (;;)
 		{
-			int			want = max_rows < 0 ? 1024 : (int) Min(1024, max_rows - nmsgs);
-			int			n;
-
-			if (nmsgs + want > alloc)
+			while (max_rows < 0 || nmsgs < max_rows)
 			{
-				alloc *= 2;
-				msgs = repalloc(msgs, sizeof(rd_kafka_message_t *) * alloc);
-			}
-			n = reader_take(r, kt, msgs + nmsgs, want, 0, &lost, &moved);
-			nmsgs += n;
-			if (n == 0 && nmsgs > 0 && !lost && filling &&
-				reader_backlog(r, kt) >= KAFKA_FILL_BACKLOG)
-			{
-				/*
-				 * The queue is empty but the broker has a backlog that
-				 * librdkafka is fetching: wait for it, so that a batch
-				 * that catches up is a full one (each batch pays its
-				 * merge and commit once, whatever its size). A wait
-				 * that brings nothing ends the batch as before; so does
-				 * KAFKA_FILL_WAIT_MS of waiting in all, in a worker,
-				 * whose batch's first messages become visible only when
-				 * it commits. A REFRESH has no such limit (only each
-				 * wait's, KAFKA_REFRESH_FILL_WAIT_MS: a fetch of 16
-				 * partitions' messages takes librdkafka longer than 20
-				 * ms on a loaded machine): nothing it reads is visible
-				 * before its transaction ends, and it reads the backlog
-				 * anyway, so a batch it ends early only adds a batch's
-				 * fixed cost and a merge of the same groups again.
-				 */
-				instr_time	t0,
-							t1;
+				int			want = max_rows < 0 ? 1024 : (int) Min(1024, max_rows - nmsgs);
+				int			n;
 
-				/* (a REFRESH may wait here many times: let it be cancelled) */
-				CHECK_FOR_INTERRUPTS();
-				INSTR_TIME_SET_CURRENT(t0);
-				n = reader_take(r, kt, msgs + nmsgs, want,
-								pgs_am_worker() ?
-								Max(1, KAFKA_FILL_WAIT_MS - (int) fill_waited_ms) :
-								KAFKA_REFRESH_FILL_WAIT_MS, &lost,
-								&moved);
-				INSTR_TIME_SET_CURRENT(t1);
-				INSTR_TIME_SUBTRACT(t1, t0);
-				fill_waited_ms += INSTR_TIME_GET_MILLISEC(t1);
-				filling = n > 0 && (!pgs_am_worker() || fill_waited_ms < KAFKA_FILL_WAIT_MS);
+				if (nmsgs + want > alloc)
+				{
+					alloc *= 2;
+					msgs = repalloc(msgs, sizeof(rd_kafka_message_t *) * alloc);
+				}
+				n = reader_take(r, kt, msgs + nmsgs, want, 0, &lost, &moved);
 				nmsgs += n;
-				continue;
-			}
-			if (lost || (n == 0 && nmsgs > 0))
-				break;			/* the queue is empty: that is the batch */
-			if (n > 0)
-				continue;
-			/*
-			 * Nothing queued: a worker waits on the pipe, unless the
-			 * partitions were just assigned (a batch that failed must
-			 * fail again, not pass for an empty one).
-			 */
-			if (pgs_am_worker() && !fresh)
-				break;
-			if (!asked)
-			{
-				asked = true;
-				if (!reader_behind(r, kt))
+				if (n == 0 && done + nmsgs > 0 && !lost && filling &&
+					reader_backlog(r, kt) >= KAFKA_FILL_BACKLOG)
+				{
+					/*
+					 * The queue is empty but the broker has a backlog that
+					 * librdkafka is fetching: wait for it, so that a batch
+					 * that catches up is a full one (each batch pays its
+					 * merge and commit once, whatever its size). A wait
+					 * that brings nothing ends the batch as before; so does
+					 * KAFKA_FILL_WAIT_MS of waiting in all, in a worker,
+					 * whose batch's first messages become visible only when
+					 * it commits. A REFRESH has no such limit (only each
+					 * wait's, KAFKA_REFRESH_FILL_WAIT_MS: a fetch of 16
+					 * partitions' messages takes librdkafka longer than 20
+					 * ms on a loaded machine): nothing it reads is visible
+					 * before its transaction ends, and it reads the backlog
+					 * anyway, so a batch it ends early only adds a batch's
+					 * fixed cost and a merge of the same groups again.
+					 */
+					instr_time	t0,
+								t1;
+
+					/* (a REFRESH may wait here many times: let it be cancelled) */
+					CHECK_FOR_INTERRUPTS();
+					INSTR_TIME_SET_CURRENT(t0);
+					n = reader_take(r, kt, msgs + nmsgs, want,
+									pgs_am_worker() ?
+									Max(1, KAFKA_FILL_WAIT_MS - (int) fill_waited_ms) :
+									KAFKA_REFRESH_FILL_WAIT_MS, &lost,
+									&moved);
+					INSTR_TIME_SET_CURRENT(t1);
+					INSTR_TIME_SUBTRACT(t1, t0);
+					fill_waited_ms += INSTR_TIME_GET_MILLISEC(t1);
+					fruitless_ms = n > 0 ? 0 : fruitless_ms + INSTR_TIME_GET_MILLISEC(t1);
+					/*
+					 * A REFRESH's batch in parts (below) goes on waiting while
+					 * the backlog is there, up to KAFKA_REFRESH_FRUITLESS_MS
+					 * of waits that bring nothing in a row: librdkafka pauses
+					 * fetching for longer than a wait, past its
+					 * queued.min.messages, and the next batch would only wait
+					 * for the same messages (a backlog that never comes, an
+					 * open transaction's, ends it).
+					 */
+					if (pgs_am_worker())
+						filling = n > 0 && fill_waited_ms < KAFKA_FILL_WAIT_MS;
+					else
+						filling = n > 0 || (in_parts && fruitless_ms < KAFKA_REFRESH_FRUITLESS_MS);
+					nmsgs += n;
+					continue;
+				}
+				if (lost || (n == 0 && done + nmsgs > 0))
+					break;			/* the queue is empty: that is the batch */
+				if (n > 0)
+					continue;
+				/*
+				 * Nothing queued: a worker waits on the pipe, unless the
+				 * partitions were just assigned (a batch that failed must
+				 * fail again, not pass for an empty one).
+				 */
+				if (pgs_am_worker() && !fresh)
 					break;
+				if (!asked)
+				{
+					asked = true;
+					if (!reader_behind(r, kt))
+						break;
+				}
+				CHECK_FOR_INTERRUPTS();
+				passed = false;
+				n = reader_take(r, kt, msgs, want, 100, &lost, &passed);
+				nmsgs += n;
+				if (passed)
+				{
+					/* past a marker: maybe at the end now, ask again */
+					moved = true;
+					asked = false;
+				}
+				if (n > 0 || lost || passed)
+					last_progress = GetCurrentTimestamp();
+				else if (TimestampDifferenceExceeds(last_progress, GetCurrentTimestamp(), KAFKA_TIMEOUT_MS))
+					no_message_error(kt);
 			}
-			CHECK_FOR_INTERRUPTS();
-			passed = false;
-			n = reader_take(r, kt, msgs, want, 100, &lost, &passed);
-			nmsgs += n;
-			if (passed)
+			if (!in_parts)
 			{
-				/* past a marker: maybe at the end now, ask again */
-				moved = true;
-				asked = false;
+				decode_messages(kt, msgs, nmsgs, batch);
+				break;
 			}
-			if (n > 0 || lost || passed)
-				last_progress = GetCurrentTimestamp();
-			else if (TimestampDifferenceExceeds(last_progress, GetCurrentTimestamp(), KAFKA_TIMEOUT_MS))
-				no_message_error(kt);
+
+			/*
+			 * A REFRESH's batch in parts. Its rows are all in one transaction
+			 * with the batches before and after it (the user's), so a batch
+			 * that reads on past max_rows changes nothing of what is committed
+			 * together; it saves the merges into the state that each batch
+			 * pays for the same groups again (and a batch's fixed cost).
+			 * librdkafka's messages are held one part at a time (max_rows of
+			 * them, as in a worker's batch): the rows they decode to are what
+			 * grows, packed, up to pg_stream.refresh_batch_memory; the batch
+			 * reads another part if one as large as the largest yet still
+			 * fits, and the queue holds more (a part that stops short of
+			 * max_rows found it empty: the batch ends with it, as any does).
+			 */
+			{
+				int64		before = kb;
+				int64		nbad;
+
+				kafka_avro_prefetch(kt, msgs, nmsgs);
+				{
+					KafkaDecode kd = {kt, msgs};
+
+					nbad = pgs_decode_batch_in_memory_part(kt->desc, nmsgs, decode_message,
+														   bad_message, &kd, kt->on_error_stop,
+														   &batch->chunks,
+														   pgs_refresh_batch_memory_kb, &kb);
+				}
+				batch->rows_bad += nbad;
+				part_kb = Max(part_kb, kb - before);
+				for (int64 i = 0; i < nmsgs; i++)
+					rd_kafka_message_destroy(msgs[i]);
+				done += nmsgs;
+				full = (nmsgs >= max_rows);
+				if (lost || !full || kb + part_kb > pgs_refresh_batch_memory_kb)
+				{
+					nmsgs = 0;
+					break;
+				}
+				nmsgs = 0;
+				CHECK_FOR_INTERRUPTS();
+			}
 		}
-		decode_messages(kt, msgs, nmsgs, batch);
 	}
 	PG_FINALLY();
 	{
@@ -975,6 +1052,12 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 		kafka_busy--;
 	}
 	PG_END_TRY();
+	if (in_parts)
+	{
+		nmsgs = done;
+		elog(DEBUG1, "kafka stream \"%s\": a batch of " INT64_FORMAT " messages, " INT64_FORMAT " kB of rows",
+			 kt->relname, done, kb);
+	}
 
 	/* the reader's offsets are the batch's end */
 	pp = palloc(sizeof(PartPos) * Max(r->nparts, 1));
@@ -984,7 +1067,7 @@ kafka_read_view(KafkaTable *kt, Jsonb *position, int64 max_rows, SourceBatch *ba
 	batch->end_position = positions_to_jsonb(pp, r->nparts, position);
 	if (lost)
 		r->assigned = false;
-	batch->more = lost || (max_rows >= 0 && nmsgs >= max_rows);
+	batch->more = lost || (in_parts ? full : (max_rows >= 0 && nmsgs >= max_rows));
 	/*
 	 * Without messages, the position still moves past markers (above),
 	 * and names the partitions it did not yet (a new view, a partition

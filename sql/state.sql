@@ -427,6 +427,34 @@ DROP FUNCTION st_feed9(text), st_index9(regclass), st_state9(regclass);
 DROP TABLE st_ref9, st_nodes9;
 DROP FOREIGN TABLE st_src9;
 
+-- a cursor of this session open over an empty state (by its key index)
+-- while a first batch makes more than 10,000 groups in it: the index in
+-- use cannot be rebuilt (REINDEX refuses it), so the entries go in one by
+-- one, the same files, and the batch succeeds
+CREATE FOREIGN TABLE st_src10 (k int, v int) SERVER stream;
+CREATE TABLE st_ref10 (k int, v int);
+CREATE MATERIALIZED VIEW st_cur10 WITH (trigger = 'manual', max_batch_rows = 100000) AS
+SELECT k, count(*) AS n, sum(v) AS total FROM st_src10 GROUP BY k;
+INSERT INTO st_src10 SELECT i % 20000, i FROM generate_series(1, 30000) i;
+INSERT INTO st_ref10 SELECT i % 20000, i FROM generate_series(1, 30000) i;
+SELECT format('stream.%I', 'state_' || 'st_cur10'::regclass::oid) AS st10 \gset
+CREATE TABLE st_nodes10 AS SELECT array_agg(pg_relation_filenode(indexrelid) ORDER BY indexrelid) AS nodes
+FROM pg_index WHERE indrelid = :'st10'::regclass;
+BEGIN;
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+DECLARE st_c10 CURSOR FOR SELECT k1 FROM :st10 ORDER BY k1;
+FETCH 1 FROM st_c10;
+REFRESH MATERIALIZED VIEW st_cur10;
+COMMIT;
+SELECT matches_batch('st_cur10', 'st_src10', 'st_ref10');
+SELECT n.nodes = (SELECT array_agg(pg_relation_filenode(indexrelid) ORDER BY indexrelid)
+	FROM pg_index WHERE indrelid = :'st10'::regclass) AS same_files, (SELECT count(*) FROM st_cur10)
+FROM st_nodes10 n;
+DROP MATERIALIZED VIEW st_cur10;
+DROP TABLE st_ref10, st_nodes10;
+DROP FOREIGN TABLE st_src10;
+
 -- a fillfactor of the user's own is kept
 CREATE MATERIALIZED VIEW st_ff WITH (trigger = 'manual', fillfactor = 90) AS
 SELECT a, count(*) AS n FROM st_src GROUP BY a;

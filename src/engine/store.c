@@ -1159,8 +1159,9 @@ kstore_scan_end(KStoreScan *sc)
  * written from now on the caller will not look up, update or delete
  * (kstore_lookup reads the index: it would not find them). True if so;
  * false, the entries written one by one as before, when the table was not
- * empty or another session holds a lock that the rebuild at kstore_close
- * would wait for. The rebuild calls the key types' functions as the
+ * empty, this session uses one of its indexes elsewhere (an open cursor),
+ * or another session holds a lock that the rebuild at kstore_close would
+ * wait for. The rebuild calls the key types' functions as the
  * table's owner, restricted (index_build), as any index build does.
  */
 bool
@@ -1171,6 +1172,22 @@ kstore_defer_indexes(KeyedStore *s)
 	if (s->nblocks != 0 || s->rri->ri_NumIndices == 0 ||
 		s->rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
 		return false;
+	/*
+	 * An index this session uses besides the store (a cursor open over
+	 * the table: its scan holds the index) cannot be rebuilt, and its own
+	 * locks do not conflict with ours: the store's references only, the
+	 * open (ExecOpenIndices) and the key index's scans.
+	 */
+	for (int i = 0; i < s->rri->ri_NumIndices; i++)
+	{
+		Relation	idx = s->rri->ri_IndexRelationDescs[i];
+		int			refs = 1;
+
+		if (idx == s->keyidx)
+			refs += (s->scan != NULL) + (s->walkscan != NULL);
+		if (idx->rd_refcnt != refs)
+			return false;
+	}
 	if (!ConditionalLockRelation(s->rel, ShareLock))
 		return false;
 	for (int i = 0; i < s->rri->ri_NumIndices; i++)

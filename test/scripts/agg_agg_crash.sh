@@ -106,6 +106,6 @@ SQL
 )
 echo "$result"
 for v in x_q4 x_hist x_high; do
-	echo "$result" | grep -q "^$v 0$" || { echo "$v differs from its batch query over the reference table"; exit 1; }
+	grep -q <<<"$result" "^$v 0$" || { echo "$v differs from its batch query over the reference table"; exit 1; }
 done
 echo ok

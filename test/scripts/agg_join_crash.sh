@@ -218,13 +218,13 @@ SQL
 )
 echo "$result"
 echo "$crashes crashes"
-echo "$result" | grep -q '^input [1-9]' || { echo "no input"; exit 1; }
-echo "$result" | grep -q '^q8 rows [1-9]' || { echo "no q8 rows"; exit 1; }
-echo "$result" | grep -q '^q7b pairs at a window start [1-9]' || { echo "no q7b pair at a window start"; exit 1; }
-echo "$result" | grep -q '^late 0$' || { echo "late rows"; exit 1; }
-echo "$result" | grep -q '^outer3 late within the bids 2 s back true$' || { echo "late rows in aj_outer3"; exit 1; }
-echo "$result" | grep -q '^state 2 2 2 2$' || { echo "the states keep more than the open windows' rows"; exit 1; }
+grep -q <<<"$result" '^input [1-9]' || { echo "no input"; exit 1; }
+grep -q <<<"$result" '^q8 rows [1-9]' || { echo "no q8 rows"; exit 1; }
+grep -q <<<"$result" '^q7b pairs at a window start [1-9]' || { echo "no q7b pair at a window start"; exit 1; }
+grep -q <<<"$result" '^late 0$' || { echo "late rows"; exit 1; }
+grep -q <<<"$result" '^outer3 late within the bids 2 s back true$' || { echo "late rows in aj_outer3"; exit 1; }
+grep -q <<<"$result" '^state 2 2 2 2$' || { echo "the states keep more than the open windows' rows"; exit 1; }
 for v in aj_q7 aj_q7b aj_q8 aj_q8l aj_q4 aj_outer3; do
-	echo "$result" | grep -q "^$v 0$" || { echo "$v differs from its query over the reference tables"; exit 1; }
+	grep -q <<<"$result" "^$v 0$" || { echo "$v differs from its query over the reference tables"; exit 1; }
 done
 echo "every view equals its query over the reference tables; the states hold the open windows only"

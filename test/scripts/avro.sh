@@ -199,7 +199,7 @@ q "SELECT last_error FROM stream.queries WHERE name = 'orders_v'::regclass"
 [ "$(q "SELECT count(*) FROM stream.errors WHERE view = 'orders_v'::regclass")" = 5 ] || { echo "outage made bad records"; exit 1; }
 # writing needs the registry too: an INSERT fails, as an outage
 out=$(pgs_psql -c "CREATE FOREIGN TABLE down_t (a int) SERVER reg OPTIONS (topic 'plain', format 'avro'); INSERT INTO down_t VALUES (1)" 2>&1) && { echo "INSERT without the registry"; exit 1; }
-echo "$out" | grep -q 'could not register the schema of subject "plain-value"' || { echo "$out"; exit 1; }
+grep -q <<<"$out" 'could not register the schema of subject "plain-value"' || { echo "$out"; exit 1; }
 start_registry "$REG_PORT"
 pgs_wait_for "SELECT count(*) = 10 FROM orders_v WHERE id BETWEEN 1000 AND 1009 AND channel = 'app'" 40
 pgs_wait_for "SELECT last_error IS NULL FROM stream.queries WHERE name = 'orders_v'::regclass" 10
@@ -323,7 +323,7 @@ echo "options checked at CREATE/ALTER"
 fails() {
 	local out
 	out=$(pgs_psql -c "$1" 2>&1) && { echo "not refused: $1"; exit 1; }
-	echo "$out" | grep -q -- "$2" || { echo "unexpected error for: $1"; echo "$out"; exit 1; }
+	grep -q <<<"$out" -- "$2" || { echo "unexpected error for: $1"; echo "$out"; exit 1; }
 	echo "$out" | head -3
 }
 fails "CREATE FOREIGN TABLE bad1 (a int) SERVER plain OPTIONS (topic 'x', format 'avro', avro_schema '{\"type\": \"record\"')" 'invalid value for option "avro_schema"'

@@ -42,7 +42,7 @@ pgs_wait_for "SELECT EXISTS (SELECT FROM pg_locks WHERE granted AND mode = 'Acce
 	AND relation = 'stream.ch_1win_out'::regclass AND pid <> pg_backend_pid())" 20
 out=$(pgs_psql -c "ALTER MATERIALIZED VIEW ch_1win SET (output_mode = 'update')" 2>&1 || true)
 wait $reader || { cat "$PGS_DIR/reader.log"; exit 1; }
-echo "$out" | grep -q "has been read by other continuous views" ||
+grep -q <<<"$out" "has been read by other continuous views" ||
 	{ echo "the ALTER did not refuse: $out"; exit 1; }
 [ "$(q "SELECT output_stream FROM stream.cq WHERE view = 'ch_1win'::regclass")" = "stream.ch_1win_out" ] ||
 	{ echo "the output stream is gone"; exit 1; }

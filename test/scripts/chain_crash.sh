@@ -162,10 +162,10 @@ SQL
 )
 echo "$result"
 echo "$crashes crashes"
-echo "$result" | grep -q '^input [1-9]' || { echo "no input"; exit 1; }
-echo "$result" | grep -q '^minutes [1-9]' || { echo "no minute final"; exit 1; }
-echo "$result" | grep -q '^late 0$' || { echo "late rows"; exit 1; }
+grep -q <<<"$result" '^input [1-9]' || { echo "no input"; exit 1; }
+grep -q <<<"$result" '^minutes [1-9]' || { echo "no minute final"; exit 1; }
+grep -q <<<"$result" '^late 0$' || { echo "late rows"; exit 1; }
 for v in ch_1win ch_2roll ch_1rows ch_2cnt ch_2dup; do
-	echo "$result" | grep -q "^$v 0$" || { echo "$v differs from its query over the reference table"; exit 1; }
+	grep -q <<<"$result" "^$v 0$" || { echo "$v differs from its query over the reference table"; exit 1; }
 done
 echo "every view of the chain equals its query over the reference table"

@@ -67,8 +67,8 @@ SELECT 'batches ' || sum(batches) FROM stream.queries;
 SQL
 )
 echo "$result"
-echo "$result" | grep -q '^input [1-9]' || { echo "no input"; exit 1; }
+grep -q <<<"$result" '^input [1-9]' || { echo "no input"; exit 1; }
 for v in ev_count ev_small ev_rows; do
-	echo "$result" | grep -q "^$v 0$" || { echo "$v differs from the batch query"; exit 1; }
+	grep -q <<<"$result" "^$v 0$" || { echo "$v differs from the batch query"; exit 1; }
 done
 echo "all views equal their batch queries"

@@ -158,8 +158,8 @@ SQL
 )
 echo "$result"
 echo "$crashes crashes"
-echo "$result" | grep -q '^input [1-9]' || { echo "no input"; exit 1; }
+grep -q <<<"$result" '^input [1-9]' || { echo "no input"; exit 1; }
 for v in c_count c_sum c_avg c_window c_manual c_rows c_rows_copy; do
-	echo "$result" | grep -q "^$v 0$" || { echo "$v differs from its query over the reference table"; exit 1; }
+	grep -q <<<"$result" "^$v 0$" || { echo "$v differs from its query over the reference table"; exit 1; }
 done
 echo "every view equals its query over the reference table"

@@ -62,8 +62,8 @@ pgs_wait_for_db dd "SELECT sum(c) > 0 FROM dd_a"
 start=$(date +%s.%N)
 out=$(q "DROP DATABASE dd" 2>&1) && { echo "the DROP went through"; exit 1; }
 echo "$out"
-echo "$out" | grep -q 'is being accessed by other users' || { echo "not the expected error"; exit 1; }
-echo "$out" | grep -q 'There is 1 other session using the database' ||
+grep -q <<<"$out" 'is being accessed by other users' || { echo "not the expected error"; exit 1; }
+grep -q <<<"$out" 'There is 1 other session using the database' ||
 	{ echo "the views' workers were counted as sessions"; exit 1; }
 echo "DROP failed after $(python3 -c "print(round($(date +%s.%N) - $start, 1))") s"
 before=$(qd dd "SELECT rows_in FROM stream.queries WHERE name = 'dd_a'::regclass")
@@ -91,7 +91,7 @@ setup dd2
 q "ALTER DATABASE dd2 RENAME TO dd3"
 running dd3
 out=$(q "CREATE DATABASE dd4 TEMPLATE dd3" 2>&1) && { echo "copied a database with running views"; exit 1; }
-echo "$out" | grep -q 'is being accessed by other users' || { echo "$out"; exit 1; }
+grep -q <<<"$out" 'is being accessed by other users' || { echo "$out"; exit 1; }
 running dd3
 echo "renamed; not copied while its views run"
 
@@ -100,14 +100,14 @@ q "CREATE ROLE dd_other LOGIN CREATEDB"
 pids=$(qd dd3 "SELECT string_agg(worker_pid::text, ',' ORDER BY name::text) FROM stream.queries")
 out=$("$PG_BIN/psql" -X -At -h "$PGS_DIR" -p "$PGS_PORT" -U dd_other -d postgres -c "DROP DATABASE dd3" 2>&1) &&
 	{ echo "dd_other dropped dd3"; exit 1; }
-echo "$out" | grep -q 'must be owner of database dd3' || { echo "$out"; exit 1; }
+grep -q <<<"$out" 'must be owner of database dd3' || { echo "$out"; exit 1; }
 [ "$(qd dd3 "SELECT string_agg(worker_pid::text, ',' ORDER BY name::text) FROM stream.queries")" = "$pids" ] ||
 	{ echo "the workers of dd3 were stopped"; exit 1; }
 q "CREATE ROLE dd_owner LOGIN; ALTER DATABASE dd3 OWNER TO dd_owner"
 pids=$(qd dd3 "SELECT string_agg(worker_pid::text, ',' ORDER BY name::text) FROM stream.queries")
 out=$("$PG_BIN/psql" -X -At -h "$PGS_DIR" -p "$PGS_PORT" -U dd_owner -d postgres -c "ALTER DATABASE dd3 RENAME TO dd5" 2>&1) &&
 	{ echo "dd_owner renamed dd3 without CREATEDB"; exit 1; }
-echo "$out" | grep -q 'permission denied to rename database' || { echo "$out"; exit 1; }
+grep -q <<<"$out" 'permission denied to rename database' || { echo "$out"; exit 1; }
 [ "$(qd dd3 "SELECT string_agg(worker_pid::text, ',' ORDER BY name::text) FROM stream.queries")" = "$pids" ] ||
 	{ echo "the workers of dd3 were stopped by a rename that could not run"; exit 1; }
 q "DROP DATABASE dd3"

@@ -152,13 +152,13 @@ rate=$(q "SELECT count(*) || ' windows, ' || count(*) FILTER (WHERE n = 1000) ||
 	FROM per_second WHERE s > (SELECT min(s) FROM per_second)")
 echo "rate source, append mode: $rate after the first (partial) one"
 
-echo "$result" | grep -q "^watermark true$"
-echo "$result" | grep -q "^ev_update 0$"
-echo "$result" | grep -q "^ev_append 0$"
-echo "$result" | grep -q "^ev_hop 0$"
-echo "$result" | grep -q "^ev_sess 0$"
-echo "$result" | grep -q "^ev_sess_append 0$"
-echo "$result" | grep -q "^late 0$"
+grep -q <<<"$result" "^watermark true$"
+grep -q <<<"$result" "^ev_update 0$"
+grep -q <<<"$result" "^ev_append 0$"
+grep -q <<<"$result" "^ev_hop 0$"
+grep -q <<<"$result" "^ev_sess 0$"
+grep -q <<<"$result" "^ev_sess_append 0$"
+grep -q <<<"$result" "^late 0$"
 [ "$(echo "$result" | sed -n 's/^no-data batches //p')" -gt 0 ]
 [ "$killed" -ge 1 ]
 # bounded: a batch covers at most 20,000 events = 200 s = at most 5 open

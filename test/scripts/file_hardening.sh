@@ -79,7 +79,7 @@ got=$(q "SELECT string_agg(t || ' ' || c, ', ' ORDER BY t) FROM (SELECT t, count
 	|| ' ' || min(n) || '-' || max(n) || ' ' || bool_and(line = n) AS c FROM half_v GROUP BY t) x")
 echo "half read then replaced: $got"
 [ "$got" = "new 2000 2000 1-2000 true, old 1000 1000 1-1000 true" ]
-echo "$out" | grep -q 'WARNING:  file stream "half_s": file "a.json" was replaced before it was read to its end'
+grep -q <<<"$out" 'WARNING:  file stream "half_s": file "a.json" was replaced before it was read to its end'
 
 echo "renamed over a name read, appended to, truncated"
 rows b1 1 10 >"$data/.b"; mvin "$data/.b" "$data/id/b.json"
@@ -96,7 +96,7 @@ rows c 11 15 >>"$data/id/c.json"								# appended
 rows d2 1 3 >"$data/id/d.json"									# truncated, rewritten
 out=$(q "REFRESH MATERIALIZED VIEW id_v" 2>&1)
 echo "$out"
-echo "$out" | grep -q 'WARNING:  file stream "id_s": file "d.json" was truncated after it was read'
+grep -q <<<"$out" 'WARNING:  file stream "id_s": file "d.json" was truncated after it was read'
 summary() {
 	q "SELECT string_agg(t || ':' || c, ' ' ORDER BY t) FROM (SELECT t, count(*) || '/' || count(DISTINCT n)
 		|| '/' || min(n) || '-' || max(n) || '/' || bool_and(line = n) AS c FROM id_v GROUP BY t) x"
@@ -204,12 +204,12 @@ CREATE MATERIALIZED VIEW owned WITH (trigger = 'manual') AS SELECT n FROM src_s;
 SQL
 err=$(pgs_psql -U plain -d postgres -c "CREATE MATERIALIZED VIEW mine AS SELECT n FROM src_s" 2>&1 || true)
 echo "$err"
-echo "$err" | grep -q 'ERROR:  role "plain" may not read the files of file stream "src_s"'
+grep -q <<<"$err" 'ERROR:  role "plain" may not read the files of file stream "src_s"'
 [ "$(q "SELECT count(*) FROM pg_class WHERE relname = 'mine'")" = 0 ]
 # nor may it become the owner of one: the ALTER is refused
 err=$(pgs_psql -c "ALTER MATERIALIZED VIEW owned OWNER TO plain" 2>&1 || true)
 echo "$err"
-echo "$err" | grep -q 'ERROR:  role "plain" may not read the files of file stream "src_s"'
+grep -q <<<"$err" 'ERROR:  role "plain" may not read the files of file stream "src_s"'
 [ "$(q "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'owned'")" = postgres ]
 echo "a plain read inside a batch is not the batch's read"
 printf '{"n": 1}\nnot json\n' >"$data/.p"
@@ -224,7 +224,7 @@ printf '{"n": 7}\n' >"$data/.f"
 mvin "$data/.f" "$data/feed/f.json"
 out=$(pgs_psql -c "REFRESH MATERIALIZED VIEW peeking" 2>&1)
 echo "$out"
-echo "$out" | grep -q 'WARNING:  file stream "peeked": skipped the record'
+grep -q <<<"$out" 'WARNING:  file stream "peeked": skipped the record'
 [ "$(q "SELECT n || ',' || seen FROM peeking")" = "7,1" ]
 [ "$(q "SELECT count(*) FROM stream.errors WHERE stream = 'peeked'::regclass")" = 0 ]
 # the same from inside the batch's read: a domain's CHECK, run by the decoder
@@ -237,7 +237,7 @@ printf '{"n": 8}\n' >"$data/.f2"
 mvin "$data/.f2" "$data/feed2/f.json"
 out=$(pgs_psql -c "REFRESH MATERIALIZED VIEW feeding" 2>&1)
 echo "$out"
-echo "$out" | grep -q 'WARNING:  file stream "peeked": skipped the record'
+grep -q <<<"$out" 'WARNING:  file stream "peeked": skipped the record'
 [ "$(q "SELECT n FROM feeding")" = 8 ]
 [ "$(q "SELECT count(*) FROM stream.errors WHERE stream = 'peeked'::regclass")" = 0 ]
 echo ok

@@ -122,7 +122,7 @@ err=$(pgs_psql -c "CREATE FOREIGN TABLE strict_s (k text, v int) SERVER file
 	-c "CREATE MATERIALIZED VIEW strict_v WITH (trigger = 'manual') AS SELECT count(*) AS n FROM strict_s" \
 	-c "REFRESH MATERIALIZED VIEW strict_v" 2>&1 || true)
 echo "$err"
-echo "$err" | grep -q 'ERROR:  invalid input syntax for type json'
+grep -q <<<"$err" 'ERROR:  invalid input syntax for type json'
 [ "$(q "SELECT n FROM strict_v")" = 0 ]
 
 echo "csv: header, quotes, a field over two lines, null 'NA'"
@@ -199,5 +199,5 @@ echo "imported: $cols"
 [ "$cols" = "k text, v bigint, s text" ]
 err=$(pgs_psql -U plain -d postgres -c "CREATE FOREIGN TABLE mine (x text) SERVER file OPTIONS (path '$data/in')" 2>&1 || true)
 echo "$err"
-echo "$err" | grep -q 'role "plain" may not set option "path"'
+grep -q <<<"$err" 'role "plain" may not set option "path"'
 echo ok

@@ -178,9 +178,9 @@ SQL
 )
 echo "$result"
 for v in x3 x3_agg x3_left x3_stack x3_full x_self x_never; do
-	echo "$result" | grep -q "^$v 0$" || { echo "$v differs from its batch query over the reference tables"; exit 1; }
+	grep -q <<<"$result" "^$v 0$" || { echo "$v differs from its batch query over the reference tables"; exit 1; }
 done
-echo "$result" | grep -q "^late 0$" || { echo "rows were late"; exit 1; }
+grep -q <<<"$result" "^late 0$" || { echo "rows were late"; exit 1; }
 # the views are not empty: joined rows, windows, matches and NULL-padded
 # rows (of the stacked joins: padded for both, and for the buy only)
 echo "$result" | grep -Eq '^rows [1-9][0-9]* [1-9][0-9]* [1-9][0-9]* [1-9][0-9]* [1-9][0-9]* [1-9][0-9]* [1-9][0-9]*$' || { echo "a view is empty"; exit 1; }
@@ -188,7 +188,7 @@ echo "$result" | grep -Eq '^rows [1-9][0-9]* [1-9][0-9]* [1-9][0-9]* [1-9][0-9]*
 # last one's user is -1, odd: nothing of pv)
 # the FULL joins: carts without a view, buys alone, views without a cart
 echo "$result" | grep -Eq '^full [1-9][0-9]* [1-9][0-9]* [1-9][0-9]*$' || { echo "x3_full pads no row of a side"; exit 1; }
-echo "$result" | grep -q '^state x3 {"pv": 1, "buy": 1, "cart": 1}, x3_agg {"pv": 1, "buy": 1, "cart": 1}, x3_full {"pv": 1, "buy": 1, "cart": 1}, x3_left {"pv": 1, "buy": 1, "cart": 1}, x3_stack {"pv": 1, "buy": 1, "cart": 1}, x_never {"pv": 0, "cart": 1}, x_self {"pv": 1}$' ||
+grep -q <<<"$result" '^state x3 {"pv": 1, "buy": 1, "cart": 1}, x3_agg {"pv": 1, "buy": 1, "cart": 1}, x3_full {"pv": 1, "buy": 1, "cart": 1}, x3_left {"pv": 1, "buy": 1, "cart": 1}, x3_stack {"pv": 1, "buy": 1, "cart": 1}, x_never {"pv": 0, "cart": 1}, x_self {"pv": 1}$' ||
 	{ echo "the states do not end with the last events only"; exit 1; }
 # bounded: a view is kept 15 s after its time and 30 s of watermark (4,500
 # of them), carts 40 s (2,700), buys 30 s (1,000), plus a chunk (50 s)

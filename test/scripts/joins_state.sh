@@ -100,15 +100,15 @@ echo "largest join state after any batch: $max_state rows (of 400,002 read)"
 killed=$(grep -c 'pg_stream worker.*was terminated by signal 9' "$PGS_DIR/log" || true)
 echo "workers killed: $killed"
 
-echo "$result" | grep -q "^j_left 0$"
-echo "$result" | grep -q "^j_full 0$"
-echo "$result" | grep -q "^j_agg 0$"
-echo "$result" | grep -q "^late 0$"
+grep -q <<<"$result" "^j_left 0$"
+grep -q <<<"$result" "^j_full 0$"
+grep -q <<<"$result" "^j_agg 0$"
+grep -q <<<"$result" "^late 0$"
 # NULL-padded rows on both sides
 padded=$(echo "$result" | sed -n 's/^rows .* padded //p')
 [ "${padded% *}" -gt 0 ] && [ "${padded#* }" -gt 0 ]
 # only the last pair is left in the state
-echo "$result" | grep -q '^state j_agg {"clks": 1, "imps": 1}, j_full {"clks": 1, "imps": 1}, j_left {"clks": 1, "imps": 1}$'
+grep -q <<<"$result" '^state j_agg {"clks": 1, "imps": 1}, j_full {"clks": 1, "imps": 1}, j_left {"clks": 1, "imps": 1}$'
 [ "$killed" -ge 1 ]
 # bounded: the impressions of the last 3 minutes (2 of the bound, 1 of the
 # watermark: 18,000) and the clicks after the watermark, plus one batch

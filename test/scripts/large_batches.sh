@@ -41,4 +41,4 @@ SELECT 'batches ' || string_agg(name || '=' || batches, ' ') FROM stream.queries
 SQL
 )
 echo "$result"
-echo "$result" | grep -q "^big_agg 0$" && echo "$result" | grep -q "^big_rows 0$"
+grep -q <<<"$result" "^big_agg 0$" && grep -q <<<"$result" "^big_rows 0$"

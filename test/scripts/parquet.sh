@@ -66,7 +66,7 @@ encodings=$(duck csv "SELECT DISTINCT unnest(string_split(encodings, ', ')) FROM
 groups=$(duck csv "SELECT count(DISTINCT (file_name, row_group_id)) FROM parquet_metadata('$data/stage/*.parquet')" "$data/rg.csv" && cat "$data/rg.csv")
 echo "[$SECONDS s] encodings used: $encodings; row groups: $groups"
 for e in PLAIN RLE_DICTIONARY DELTA_BINARY_PACKED DELTA_LENGTH_BYTE_ARRAY BYTE_STREAM_SPLIT; do
-	echo "$encodings" | grep -qw "$e"
+	grep -qw <<<"$encodings" "$e"
 done
 [ "$groups" = 32 ]
 # the reference: every row as DuckDB reads it (nanoseconds cut to micros

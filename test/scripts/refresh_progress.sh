@@ -69,6 +69,6 @@ SELECT 'after: ' || count(*) FROM stream.refresh_progress;
 SQL
 )
 echo "$out"
-echo "$out" | grep -q 'division by zero' || { echo "the REFRESH did not fail"; exit 1; }
-echo "$out" | grep -qx 'after: 0' || { echo "a row after a failed REFRESH"; exit 1; }
+grep -q <<<"$out" 'division by zero' || { echo "the REFRESH did not fail"; exit 1; }
+grep -qx <<<"$out" 'after: 0' || { echo "a row after a failed REFRESH"; exit 1; }
 echo "ok"

@@ -75,5 +75,5 @@ echo "s_file: $got"
 pgs_wait_for "SELECT last_error IS NOT NULL FROM stream.queries WHERE name = 'v_stop'::regclass" 30
 got=$(q "SELECT last_error FROM stream.queries WHERE name = 'v_stop'::regclass")
 echo "v_stop: $got"
-echo "$got" | grep -qF 'column "n" (JSON key "n"): invalid input syntax for type integer: "two"'
+grep -qF <<<"$got" 'column "n" (JSON key "n"): invalid input syntax for type integer: "two"'
 echo ok

@@ -57,8 +57,8 @@ echo "append without a watermark is refused, with a hint"
 err=$(pgs_psql -c "CREATE MATERIALIZED VIEW wc_append WITH (output_mode = 'append') AS
 	SELECT word, count(*) AS n FROM lines, regexp_split_to_table(line, '\s+') AS word GROUP BY word" 2>&1 || true)
 echo "$err"
-echo "$err" | grep -q 'output mode "append" of an aggregation needs a watermark'
-echo "$err" | grep -q "HINT:  Declare event time and a watermark on the stream"
+grep -q <<<"$err" 'output mode "append" of an aggregation needs a watermark'
+grep -q <<<"$err" "HINT:  Declare event time and a watermark on the stream"
 
 clients_are 3
 # a psql session that listens, as a user would in a second terminal

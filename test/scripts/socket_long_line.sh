@@ -30,7 +30,7 @@ SQL
 echo "max_line_length is validated"
 for v in 0 -1 abc 67108865; do
 	err=$(pgs_psql -c "ALTER FOREIGN TABLE lines OPTIONS (ADD max_line_length '$v')" 2>&1 || true)
-	echo "$err" | grep -q "invalid value for option \"max_line_length\": \"$v\"" || { echo "$err"; exit 1; }
+	grep -q <<<"$err" "invalid value for option \"max_line_length\": \"$v\"" || { echo "$err"; exit 1; }
 done
 echo "$err"
 

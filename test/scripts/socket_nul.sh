@@ -62,7 +62,7 @@ for fmt in text json csv; do
 		FROM stream.errors WHERE stream = 's_$fmt'::regclass")
 	echo "$fmt dead letter: $got (want md5 $want, $(wc -c <"$work/$fmt.hex") bytes)"
 	[ "${got%% *}" = "$want" ]
-	echo "$got" | grep -q 'the record contains a NUL byte'
+	grep -q <<<"$got" 'the record contains a NUL byte'
 done
 # the decoded text of the short ones, as a reader sees it
 q "SELECT payload FROM stream.errors WHERE stream IN ('s_text'::regclass, 's_json'::regclass) ORDER BY id"

@@ -187,9 +187,9 @@ SQL
 )
 echo "$result"
 for v in x_once x_users x_active x_counted x_sessions x_chain; do
-	echo "$result" | grep -q "^$v 0$" || { echo "$v differs from its batch query over the reference table"; exit 1; }
+	grep -q <<<"$result" "^$v 0$" || { echo "$v differs from its batch query over the reference table"; exit 1; }
 done
-echo "$result" | grep -q "^late 0$" || { echo "rows were late"; exit 1; }
+grep -q <<<"$result" "^late 0$" || { echo "rows were late"; exit 1; }
 # each view keeps at most a few keys, and sessions
 seen=$(echo "$result" | sed -n 's/^seen //p')
 [ "$seen" -le 10 ] || { echo "$seen keys kept: the state is not bounded by the watermark"; exit 1; }

@@ -228,7 +228,7 @@ grep -q 'has version 0.1 of the extension, but the library is version' "$PGS_DIR
 [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_stream worker'")" = 0 ] ||
 	{ echo "a worker runs over the 0.1 catalog" >&2; exit 1; }
 err=$(q "INSERT INTO ev VALUES (1, 1, now())" 2>&1 || true)
-echo "$err" | grep -q 'ALTER EXTENSION pg_stream UPDATE' ||
+grep -q <<<"$err" 'ALTER EXTENSION pg_stream UPDATE' ||
 	{ echo "INSERT before the update: $err" >&2; exit 1; }
 # Kafka and files do not wait
 put_file 4

@@ -20,7 +20,7 @@ int			pgs_retry_limit = 3;
 int			pgs_poll_interval_ms = 1000;
 int			pgs_progress_batches = 100;
 int			pgs_default_max_batch_rows = 100000;
-int			pgs_refresh_batch_memory_kb = 65536;
+int			pgs_refresh_batch_memory_kb = 16384;
 
 void
 pgs_guc_init(void)
@@ -56,7 +56,7 @@ pgs_guc_init(void)
 							"past max_batch_rows.",
 							"The batch reads max_batch_rows messages at a time, and reads more while "
 							"the rows it decoded take less than this; 0: max_batch_rows, as a worker's.",
-							&pgs_refresh_batch_memory_kb, 65536, 0, MAX_KILOBYTES,
+							&pgs_refresh_batch_memory_kb, 16384, 0, MAX_KILOBYTES,
 							PGC_USERSET, GUC_UNIT_KB, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_stream");
 }

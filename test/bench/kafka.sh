@@ -103,16 +103,21 @@ SQL
 ROUNDS=${KAFKA_AB_ROUNDS:-2}
 if [ "$ROUNDS" -gt 0 ]; then
 	printf "\n%-44s %8s %8s %8s %12s\n" "REFRESH of the $EVENTS, a new view each" "CPU-s" "batches" "VmHWM MB" "ev/CPU-s"
-	on=0 off=0
+	# (KAFKA_AB_SETTINGS: the settings alternated, 0 first: the baseline)
+	read -r -a settings <<<"${KAFKA_AB_SETTINGS:-0 $(pgs_psql -At -c "SHOW pg_stream.refresh_batch_memory")}"
+	declare -A cpu=() mem=()
 	for r in $(seq 1 "$ROUNDS"); do
-		for setting in 0 64MB; do
+		for setting in "${settings[@]}"; do
 			read -r c b m < <(ab_refresh "$setting" "ab_${r}_${setting,,}")
 			printf "%-44s %8.3f %8s %8s %12.0f\n" "refresh_batch_memory = $setting, round $r" "$c" "$b" "$m" "$(awk -v n="$EVENTS" -v c="$c" 'BEGIN { print n / c }')"
-			if [ "$setting" = 0 ]; then off=$(awk -v a="$off" -v c="$c" 'BEGIN { print a + c }'); else on=$(awk -v a="$on" -v c="$c" 'BEGIN { print a + c }'); fi
+			cpu[$setting]=$(awk -v a="${cpu[$setting]:-0}" -v c="$c" 'BEGIN { print a + c }')
+			mem[$setting]=$(awk -v a="${mem[$setting]:-0}" -v m="$m" 'BEGIN { print (m > a ? m : a) }')
 		done
 	done
-	awk -v on="$on" -v off="$off" -v n="$EVENTS" -v r="$ROUNDS" 'BEGIN {
-		printf "%-44s %8.3f %8.3f  in parts: %.0f ev/CPU-s, one part a batch: %.0f, %.2fx\n", "mean CPU-s, in parts / one part a batch", on / r, off / r, n * r / on, n * r / off, off / on }'
+	for setting in "${settings[@]}"; do
+		awk -v s="$setting" -v c="${cpu[$setting]}" -v off="${cpu[0]}" -v m="${mem[$setting]}" -v n="$EVENTS" -v r="$ROUNDS" 'BEGIN {
+			printf "%-44s %8.3f CPU-s %8.0f ev/CPU-s  peak VmHWM %5d MB  %.2fx of 0\n", "mean, refresh_batch_memory = " s, c / r, n * r / c, m, off / c }'
+	done
 fi
 pgs_result "Kafka JSON -> per-key tumbling count (one REFRESH, wall clock)" \
 	"$(awk -v n="$EVENTS" -v p="$pg_s" 'BEGIN { printf "%.0f", n / p }')" "ev/s" "kcat -C raw consume" \

@@ -4,12 +4,14 @@
 # (sources/kafka/reader.c, kafka_read_view). Over 40,000 JSON messages on
 # 4 partitions with bad messages among them, manual views with
 # max_batch_rows 1000:
-# - one part a batch (refresh_batch_memory 0), parts up to 256 kB, and the
-#   default: each view equals the batch query over the produced file
+# - one part a batch (refresh_batch_memory 0), parts up to 256 kB, and
+#   64 MB: each view equals the batch query over the produced file
 #   (EXCEPT ALL both ways), with the same bad messages in stream.errors
-#   (partition and offset) and the same rows_bad;
+#   (partition and offset), the same rows_bad, and rows_in 40,000 in
+#   stream.queries and in stream.progress's batches;
 # - the batches: at least 40 with one part each, fewer with 256 kB, one
-#   with the default (the whole backlog fits);
+#   with 64 MB (the whole backlog fits);
+# - the setting's default (16MB) and bounds;
 # - on_error 'stop': the bad message in a later part of a batch fails the
 #   REFRESH, which commits nothing;
 # - kill -9 of a REFRESH's backend in the middle of a batch of parts:
@@ -85,6 +87,15 @@ refresh() {	# $1: the view, $2: pg_stream.refresh_batch_memory
 	pgs_psql -c "SET pg_stream.refresh_batch_memory = '$2'" -c "REFRESH MATERIALIZED VIEW $1"
 }
 
+# the setting: 16MB by default, 0 up to work_mem's bounds (MAX_KILOBYTES), per session, by any role
+[ "$(q "SHOW pg_stream.refresh_batch_memory")" = 16MB ] || { echo "the default: $(q "SHOW pg_stream.refresh_batch_memory")"; exit 1; }
+for bad in -1 3TB; do
+	out=$(pgs_psql -c "SET pg_stream.refresh_batch_memory = '$bad'" 2>&1) && { echo "SET $bad was taken"; exit 1; }
+	grep -qE <<<"$out" "outside the valid range|exceeds integer range" || { echo "SET $bad: $out"; exit 1; }
+done
+[ "$(pgs_psql -At -c "SET pg_stream.refresh_batch_memory = '2147483647kB'" -c "SHOW pg_stream.refresh_batch_memory")" = 2147483647kB ] ||
+	{ echo "the largest value was not taken"; exit 1; }
+
 view one_part events
 view small_parts events
 view whole events
@@ -97,8 +108,13 @@ for v in one_part small_parts whole; do
 done
 b1=$(batches one_part) b2=$(batches small_parts) b3=$(batches whole)
 [ "$b1" -ge 40 ] && [ "$b2" -lt "$b1" ] && [ "$b2" -gt 1 ] && [ "$b3" = 1 ] ||
-	{ echo "batches: $b1 (one part), $b2 (256kB), $b3 (the default): expected >= 40, fewer, 1"; exit 1; }
+	{ echo "batches: $b1 (one part), $b2 (256kB), $b3 (64MB): expected >= 40, fewer, 1"; exit 1; }
 [ "$(q "SELECT string_agg(rows_bad::text, ' ' ORDER BY name) FROM stream.queries")" = "3 3 3" ] || { echo "rows_bad"; exit 1; }
+# every message counted once: in stream.queries, and in the batches of stream.progress
+[ "$(q "SELECT string_agg(rows_in::text, ' ' ORDER BY name) FROM stream.queries")" = "40000 40000 40000" ] ||
+	{ echo "rows_in: $(q "SELECT name, rows_in FROM stream.queries")"; exit 1; }
+[ "$(q "SELECT string_agg(n::text, ' ' ORDER BY name) FROM (SELECT name, sum(rows_in) AS n FROM stream.progress GROUP BY 1) p")" = "40000 40000 40000" ] ||
+	{ echo "stream.progress rows_in: $(q "SELECT name, sum(rows_in) FROM stream.progress GROUP BY 1")"; exit 1; }
 # each view's dead letters: the same three messages, at the same places
 [ "$(q "SELECT count(*) FROM (SELECT view, position FROM stream.errors) e")" = 9 ] || { echo "stream.errors"; exit 1; }
 [ "$(q "SELECT count(DISTINCT position) FROM stream.errors")" = 3 ] || { echo "stream.errors: positions"; exit 1; }
@@ -110,7 +126,7 @@ q "SELECT view::text, position->>'partition', position->>'offset', left(payload,
 echo "on_error 'stop': a bad message in a later part fails the REFRESH, which commits nothing"
 view stopping events_stop
 if out=$(refresh stopping 64MB 2>&1); then echo "the REFRESH did not fail: $out"; exit 1; fi
-echo "$out" | grep -q "ERROR" || { echo "unexpected: $out"; exit 1; }
+grep -q <<<"$out" "ERROR" || { echo "unexpected: $out"; exit 1; }
 echo "$out" | grep ERROR
 [ "$(q "SELECT batches || ' ' || rows_in FROM stream.queries WHERE name = 'stopping'::regclass")" = "0 0" ] &&
 	[ "$(q "SELECT count(*) FROM stopping")" = 0 ] ||

@@ -1127,10 +1127,12 @@ hop_as_project_set(Query *q)
 
 /*
  * The batch plan without index scans (bitmap scans, which keep no order,
- * remain): for a join of streams whose plan relied on an index's order
- * above the join, which its batches' copies of the join lose
- * (engine/join.c); a hash or sorted plan then takes its place. Kept for
- * the view's later batches in this process (cq->plan_unordered).
+ * remain) and merge joins: for a join of streams whose plan relied on an
+ * order above the join that its batches' copies of the join lose, or
+ * that engine/join.c cannot tell (an index's; a merge join's key passed
+ * on only as the other side's column); a hash or sorted plan then takes
+ * its place. Kept for the view's later batches in this process
+ * (cq->plan_unordered).
  */
 PlannedStmt *
 pgs_plan_batch_unordered(CqDef *cq)
@@ -1142,6 +1144,8 @@ pgs_plan_batch_unordered(CqDef *cq)
 	(void) set_config_option("enable_indexscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("enable_indexonlyscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	plan = pgs_plan_batch(cq);
 	AtEOXact_GUC(true, nestlevel);

@@ -1559,6 +1559,7 @@ relies_on_order(Plan *p)
  * nodes that keep their outer input's order, and not known here
  * (plan_order: an index's, say)? The joining node's copies, appended,
  * lose it, and a node above that relies on it would group one key twice.
+ * (Asked only where a node above relies on an order.)
  */
 static bool
 order_from_join(Plan *p, Surgery *sg)
@@ -1590,7 +1591,13 @@ order_from_join(Plan *p, Surgery *sg)
 				return false;	/* an order of its own, or none */
 		}
 	}
-	return !plan_order(p, &keys);	/* p joins the sides */
+	/*
+	 * p joins the sides. An order plan_order cannot tell (false), or none
+	 * that it knows of where the node above relies on one (a merge join
+	 * whose key the target list passes on only as the other side's
+	 * column, equal but not known so here): lost either way.
+	 */
+	return !plan_order(p, &keys) || keys == NIL;
 }
 
 static Plan *

@@ -48,6 +48,7 @@ extern int	pgs_progress_batches;
 extern int	pgs_default_max_batch_rows;
 extern int	pgs_refresh_batch_memory_kb;
 extern void pgs_guc_init(void);
+extern void pgs_guc_set_saved(const char *name, const char *value);
 
 /* in base/util.c */
 extern ErrorData *pgs_try(void (*fn) (void *), void *arg);

@@ -5,7 +5,8 @@
  *
  * The variables live in the bottom layer so that the units reading them
  * (the workers, the batch) need not call up into the module's entry
- * point; _PG_init calls pgs_guc_init.
+ * point; _PG_init calls pgs_guc_init. Also: a PostgreSQL setting changed
+ * for one step only (pgs_guc_set_saved).
  *
  *-------------------------------------------------------------------------
  */
@@ -59,4 +60,16 @@ pgs_guc_init(void)
 							&pgs_refresh_batch_memory_kb, 16384, 0, MAX_KILOBYTES,
 							PGC_USERSET, GUC_UNIT_KB, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_stream");
+}
+
+/*
+ * Set a PostgreSQL setting for one step only, as the session would: undone
+ * by AtEOXact_GUC(true, level) with the level of a NewGUCNestLevel() taken
+ * before, or on an error by the (sub)transaction's abort.
+ */
+void
+pgs_guc_set_saved(const char *name, const char *value)
+{
+	(void) set_config_option(name, value, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 }

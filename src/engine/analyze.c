@@ -1141,18 +1141,25 @@ pgs_plan_batch_unordered(CqDef *cq)
 	PlannedStmt *plan;
 
 	/* undone by AtEOXact_GUC, or on an error by the transaction's abort */
-	(void) set_config_option("enable_indexscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_indexonlyscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	pgs_guc_set_saved("enable_indexscan", "off");
+	pgs_guc_set_saved("enable_indexonlyscan", "off");
+	pgs_guc_set_saved("enable_mergejoin", "off");
 	plan = pgs_plan_batch(cq);
 	AtEOXact_GUC(true, nestlevel);
-	/* an index scan forced despite its setting costs disable_cost: no JIT for that */
+	pgs_plan_forced_no_jit(plan);
+	return plan;
+}
+
+/*
+ * After planning with some plan types turned off: a node the planner took
+ * despite its setting costs disable_cost, which makes the plan look
+ * expensive enough for JIT. Compile none for it.
+ */
+void
+pgs_plan_forced_no_jit(PlannedStmt *plan)
+{
 	if (plan->planTree->total_cost >= disable_cost)
 		plan->jitFlags = PGJIT_NONE;
-	return plan;
 }
 
 /*

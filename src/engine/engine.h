@@ -32,6 +32,7 @@ extern CqDef *pgs_analyze_cq(Query *query, Oid viewid, CqOptions *opts,
 							 bool for_create);
 extern List *pgs_query_streams(Query *query);
 extern PlannedStmt *pgs_plan_batch(CqDef *cq);
+extern void pgs_plan_forced_no_jit(PlannedStmt *plan);
 extern PlannedStmt *pgs_plan_batch_unordered(CqDef *cq);
 extern void pgs_check_append_padded(CqDef *cq);
 extern CqDef *pgs_load_cq(Oid viewid, List *options);

@@ -81,11 +81,9 @@
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
-#include "jit/jit.h"
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
-#include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/tlist.h"
 #include "parser/parse_func.h"
@@ -393,14 +391,6 @@ hash_aggregation(Agg *agg)
 	return true;
 }
 
-/* set a planner setting for this planning only */
-static void
-set_planner_bool(const char *name, const char *value)
-{
-	(void) set_config_option(name, value, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-}
-
 /*
  * Plan the batch query of a view with list aggregates: without the
  * ORDER BY of its groups (put back above the aggregation by
@@ -420,17 +410,15 @@ pgs_listagg_plan(Query *batch_query)
 
 	q->sortClause = NIL;
 	/* undone by AtEOXact_GUC, or on an error by the (sub)transaction's abort */
-	set_planner_bool("enable_sort", "off");
-	set_planner_bool("enable_incremental_sort", "off");
-	set_planner_bool("enable_mergejoin", "off");
-	set_planner_bool("enable_hashjoin", "off");
-	set_planner_bool("enable_hashagg", "on");
-	set_planner_bool("enable_nestloop", "on");
+	pgs_guc_set_saved("enable_sort", "off");
+	pgs_guc_set_saved("enable_incremental_sort", "off");
+	pgs_guc_set_saved("enable_mergejoin", "off");
+	pgs_guc_set_saved("enable_hashjoin", "off");
+	pgs_guc_set_saved("enable_hashagg", "on");
+	pgs_guc_set_saved("enable_nestloop", "on");
 	plan = pg_plan_query(q, NULL, 0, NULL);
 	AtEOXact_GUC(true, nestlevel);
-	/* a node forced despite its setting costs disable_cost: no JIT for that */
-	if (plan->planTree->total_cost >= disable_cost)
-		plan->jitFlags = PGJIT_NONE;
+	pgs_plan_forced_no_jit(plan);
 
 	agg = plan->planTree;
 	/* (a Result that only projects may sit above the aggregation) */

@@ -1209,8 +1209,7 @@ rebuild_indexes(char relpersistence, List *indexes)
 	ReindexParams params = {0};
 	ListCell   *lc;
 
-	(void) set_config_option("max_parallel_maintenance_workers", "0", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	pgs_guc_set_saved("max_parallel_maintenance_workers", "0");
 	foreach(lc, indexes)
 		reindex_index(lfirst_oid(lc), false, relpersistence, &params);
 	AtEOXact_GUC(true, nestlevel);
